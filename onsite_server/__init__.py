@@ -1,0 +1,100 @@
+"""The onsite server: a Flask app factory over SQLAlchemy, for one site's kiosks and staff."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, redirect, url_for
+
+from . import config as config_module
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then instance/config.py, then ONSITE_* env, then test_config."""
+    instance_path = os.environ.get("ONSITE_INSTANCE_PATH")
+    if test_config and test_config.get("INSTANCE_PATH"):
+        instance_path = str(test_config["INSTANCE_PATH"])
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.from_mapping(config_module.DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_mapping(config_module.from_environment())
+    if test_config:
+        app.config.update(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _finish_config(app)
+    config_module.validate(app.config)
+
+    from . import db, errors
+
+    db.init_app(app)
+    errors.init_app(app)
+
+    from .api import bp as api_bp
+    from .advocate import bp as advocate_bp
+    from .dashboard import bp as dashboard_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(advocate_bp)
+
+    @app.get("/")
+    def root():  # type: ignore[no-untyped-def]
+        """Send people to the dashboard."""
+        return redirect(url_for("dashboard.index"))
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        """Liveness and database reachability."""
+        from sqlalchemy import text
+
+        from .db import get_db
+
+        try:
+            with get_db().transaction(write=False) as session:
+                session.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception as exc:  # noqa: BLE001 - health checks report, never raise
+            logging.getLogger(__name__).warning("healthz: database check failed: %s", exc)
+            return jsonify(status="degraded", database="unreachable", version=__version__), 503
+        return jsonify(status="ok", database=database, version=__version__)
+
+    return app
+
+
+def _finish_config(app: Flask) -> None:
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = "sqlite:///" + str(Path(app.instance_path) / "onsite.sqlite")
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
+    if not app.config.get("SIGNING_KEY_PATH"):
+        app.config["SIGNING_KEY_PATH"] = str(Path(app.instance_path) / "signing_key.pem")
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_CONTENT_LENGTH"])
+    cert = app.config.get("TLS_CERT")
+    if cert and not app.config.get("TLS_FINGERPRINT_SHA256"):
+        from .tls import fingerprint_sha256
+
+        app.config["TLS_FINGERPRINT_SHA256"] = fingerprint_sha256(cert)
+
+
+def _instance_secret(path: Path) -> str:
+    # A per-installation secret that survives restarts, so member references and sessions
+    # stay valid; several gunicorn workers read the same file.
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(value)
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

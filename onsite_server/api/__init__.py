@@ -1,0 +1,166 @@
+"""The kiosk API blueprint (`/api/v1`): JSON in, JSON or problem+json out."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+
+from shared.schemas.common import Problem
+
+from ..db import get_session
+from ..errors import ApiProblem, validation_problem
+from ..models import Kiosk
+from ..openapi import OpenAPIRegistry, Operation
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+registry = OpenAPIRegistry(
+    "Onsite Wellness kiosk API",
+    "1.0.0",
+    "What a paired kiosk calls on its onsite server. Errors are RFC 9457 problem+json.",
+)
+registry.extra_models.append(Problem)
+
+_STD_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
+    413: ("Body too large", Problem),
+    415: ("Body is not JSON", Problem),
+    422: ("Invalid request; each bad field is named", Problem),
+}
+_AUTH_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
+    401: ("Missing, unknown or revoked device token", Problem),
+}
+
+
+def hash_token(token: str) -> str:
+    """Return the stored form of a device token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def current_kiosk() -> Kiosk:
+    """Return the kiosk authenticated for this request."""
+    kiosk: Kiosk = g.kiosk
+    return kiosk
+
+
+def _authenticate() -> Kiosk:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiProblem(401, "Unauthorized", "A device token is required (Authorization: Bearer).",
+                         headers={"WWW-Authenticate": 'Bearer realm="kiosk"'})
+    kiosk = get_session().scalars(
+        select(Kiosk).where(Kiosk.token_hash == hash_token(token.strip()))
+    ).first()
+    if kiosk is None or kiosk.revoked_at is not None:
+        raise ApiProblem(401, "Unauthorized", "The device token is unknown or revoked.",
+                         headers={"WWW-Authenticate": 'Bearer realm="kiosk", error="invalid_token"'})
+    return kiosk
+
+
+def parse_body(model: type[BaseModel]) -> Any:
+    """Validate the JSON body against model, or raise a problem naming the bad fields."""
+    if not request.is_json:
+        raise ApiProblem(415, "Unsupported Media Type", "Send the body as application/json.",
+                         errors=[{"field": "body", "message": "must be application/json"}])
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiProblem(422, "Invalid request", "body: is not valid JSON",
+                         errors=[{"field": "body", "message": "is not valid JSON"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+
+
+def parse_query(model: type[BaseModel]) -> Any:
+    """Validate query-string arguments against model."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+
+
+def operation(
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    tag: str,
+    request_model: type[BaseModel] | None = None,
+    query_model: type[BaseModel] | None = None,
+    responses: dict[int, tuple[str, type[BaseModel] | None]],
+    auth: bool = True,
+    headers: dict[str, str] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Route a view under /api/v1 and describe it in the OpenAPI document.
+
+    The view receives ``body`` (validated request model) and/or ``query`` when declared, plus
+    path parameters. It returns a pydantic model, ``(model, status)`` or a Response.
+    """
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        all_responses = dict(responses)
+        all_responses.update({k: v for k, v in _STD_ERRORS.items() if k not in responses})
+        if auth:
+            all_responses.update({k: v for k, v in _AUTH_ERRORS.items() if k not in responses})
+        registry.add(Operation(
+            path=rule, method=method, operation_id=view.__name__, summary=summary, tags=[tag],
+            request_model=request_model, query_model=query_model, responses=all_responses,
+            auth=auth, headers=headers or {},
+        ))
+
+        @functools.wraps(view)
+        def wrapper(**kwargs: Any) -> Any:
+            if auth:
+                g.kiosk = _authenticate()
+            if request_model is not None:
+                kwargs["body"] = parse_body(request_model)
+            if query_model is not None:
+                kwargs["query"] = parse_query(query_model)
+            result = view(**kwargs)
+            return to_response(result)
+
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapper, methods=[method])
+        return wrapper
+
+    return decorator
+
+
+def to_response(result: Any) -> Any:
+    """Serialise a view's pydantic result (optionally with a status) to JSON."""
+    if isinstance(result, Response):
+        return result
+    status = 200
+    if isinstance(result, tuple):
+        result, status = result
+    if isinstance(result, BaseModel):
+        return current_app.response_class(
+            result.model_dump_json(), status=status, mimetype="application/json"
+        )
+    return jsonify(result), status
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """Serve the OpenAPI 3.1 document of the kiosk API."""
+    return jsonify(registry.document(server_url=request.script_root + "/api/v1"))
+
+
+def _load_modules() -> None:
+    # Each area registers its operations on bp when imported.
+    from . import pairing  # noqa: F401
+    import importlib
+    for name in ("catalog", "identify", "submissions", "referrals", "bookings", "heartbeat"):
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+
+
+_load_modules()

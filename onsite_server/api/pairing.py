@@ -1,0 +1,37 @@
+"""POST /pair: a kiosk trades a one-time pairing code for its device token."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from shared.schemas.common import Problem
+from shared.schemas.pairing import PairRequest, PairResponse
+
+from ..db import get_session
+from ..errors import ApiProblem
+from ..models import Site
+from ..services.pairing import PairingError, pair
+from . import operation
+
+
+@operation(
+    "/pair", "POST", summary="Pair a kiosk", tag="pairing", auth=False,
+    request_model=PairRequest,
+    responses={201: ("Paired; the token is shown only once", PairResponse),
+               400: ("Unknown, used or expired code", Problem)},
+)
+def pair_kiosk(body: PairRequest) -> tuple[PairResponse, int]:
+    """Exchange a pairing code for a device token."""
+    session = get_session()
+    try:
+        paired = pair(session, body.pairing_code, body.app_version)
+    except PairingError as exc:
+        raise ApiProblem(400, "Pairing failed", str(exc),
+                         errors=[{"field": "pairing_code", "message": str(exc)}]) from exc
+    site = session.get(Site, paired.kiosk.site_id)
+    assert site is not None
+    return PairResponse(
+        kiosk_id=paired.kiosk.public_id, token=paired.token, site=site.slug,
+        site_name=site.name, timezone=site.timezone,
+        tls_fingerprint_sha256=current_app.config.get("TLS_FINGERPRINT_SHA256"),
+    ), 201

@@ -1,0 +1,295 @@
+"""The `onsite-server` command: database, users, sites, events, pairing, demo data, serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+from argon2 import PasswordHasher
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import create_app, migrate
+from .db import get_db
+from .models import (
+    EVENT_KINDS,
+    Advocate,
+    Employer,
+    Event,
+    Kiosk,
+    Member,
+    Site,
+    Slot,
+    User,
+)
+from .services.pairing import issue_pairing_code, revoke_kiosk
+
+ROLES = ("admin", "coordinator", "advocate")
+
+
+def _app(ctx: click.Context) -> Flask:
+    obj = ctx.ensure_object(dict)
+    if "app" not in obj:
+        obj["app"] = create_app()
+    app: Flask = obj["app"]
+    return app
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Onsite Wellness server: manage the site database and serve the kiosk API and dashboard."""
+    ctx.ensure_object(dict)
+
+
+@main.command("init-db")
+@click.pass_context
+def init_db(ctx: click.Context) -> None:
+    """Create or upgrade the schema (Alembic migrations)."""
+    app = _app(ctx)
+    migrate.upgrade(get_db(app))
+    click.echo(f"database ready at revision {migrate.current_revision(get_db(app))}")
+
+
+def _site(session: Session, slug: str) -> Site:
+    site = session.scalars(select(Site).where(Site.slug == slug)).first()
+    if site is None:
+        raise click.BadParameter(f"no site with slug {slug!r}", param_hint="--site")
+    return site
+
+
+def hash_password(password: str) -> str:
+    """Hash a dashboard password with Argon2id."""
+    return PasswordHasher().hash(password)
+
+
+@main.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--site", "site_slug", default=None, help="Site slug for coordinators.")
+@click.option("--advocate-id", default=None, help="Advocate public id, for advocate users.")
+@click.pass_context
+def create_user(ctx: click.Context, email: str, name: str, role: str, password: str,
+                site_slug: str | None, advocate_id: str | None) -> None:
+    """Create a dashboard user (admin, coordinator or advocate)."""
+    if len(password) < 10:
+        raise click.BadParameter("must be at least 10 characters", param_hint="--password")
+    with get_db(_app(ctx)).transaction() as session:
+        if session.scalars(select(User).where(User.email == email.lower())).first():
+            raise click.BadParameter(f"a user with email {email} exists", param_hint="--email")
+        user = User(email=email.lower(), name=name, role=role,
+                    password_hash=hash_password(password))
+        if site_slug:
+            user.site_id = _site(session, site_slug).id
+        if advocate_id:
+            adv = session.scalars(select(Advocate).where(Advocate.public_id == advocate_id)).first()
+            if adv is None:
+                raise click.BadParameter(f"no advocate {advocate_id}", param_hint="--advocate-id")
+            user.advocate_id = adv.id
+        elif role == "advocate":
+            raise click.BadParameter("advocate users need --advocate-id",
+                                     param_hint="--advocate-id")
+        session.add(user)
+    click.echo(f"created {role} {email}")
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(f"unknown timezone {name!r}", param_hint="--timezone") from exc
+
+
+@main.command("create-site")
+@click.option("--employer", "employer_slug", required=True, help="Employer slug (created if new).")
+@click.option("--employer-name", default=None)
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--timezone", "tz", default="America/New_York", show_default=True)
+@click.pass_context
+def create_site(ctx: click.Context, employer_slug: str, employer_name: str | None, slug: str,
+                name: str, tz: str) -> None:
+    """Create a site (and its employer if new)."""
+    _zone(tz)
+    with get_db(_app(ctx)).transaction() as session:
+        if session.scalars(select(Site).where(Site.slug == slug)).first():
+            raise click.BadParameter(f"site {slug!r} exists", param_hint="--slug")
+        employer = _employer(session, employer_slug, employer_name or employer_slug)
+        session.add(Site(employer=employer, slug=slug, name=name, timezone=tz))
+    click.echo(f"created site {slug}")
+
+
+def _employer(session: Session, slug: str, name: str) -> Employer:
+    employer = session.scalars(select(Employer).where(Employer.slug == slug)).first()
+    if employer is None:
+        employer = Employer(slug=slug, name=name)
+        session.add(employer)
+        session.flush()
+    return employer
+
+
+@main.command("create-event")
+@click.option("--site", "site_slug", required=True)
+@click.option("--title", required=True)
+@click.option("--title-es", default=None)
+@click.option("--kind", type=click.Choice(EVENT_KINDS), default="other", show_default=True)
+@click.option("--location", default=None)
+@click.pass_context
+def create_event(ctx: click.Context, site_slug: str, title: str, title_es: str | None,
+                 kind: str, location: str | None) -> None:
+    """Create an event at a site and print its id."""
+    with get_db(_app(ctx)).transaction() as session:
+        site = _site(session, site_slug)
+        event = Event(site_id=site.id, title=title, title_es=title_es, kind=kind,
+                      location=location)
+        session.add(event)
+        session.flush()
+        click.echo(event.public_id)
+
+
+@main.command("add-slots")
+@click.option("--event", "event_id", required=True, help="Event public id.")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), required=True,
+              help="Local date at the site.")
+@click.option("--start", type=click.DateTime(["%H:%M"]), required=True, help="Local start time.")
+@click.option("--count", type=click.IntRange(1, 200), default=1, show_default=True)
+@click.option("--minutes", type=click.IntRange(5, 480), default=15, show_default=True)
+@click.option("--capacity", type=click.IntRange(1, 10000), default=1, show_default=True)
+@click.pass_context
+def add_slots(ctx: click.Context, event_id: str, day: datetime, start: datetime, count: int,
+              minutes: int, capacity: int) -> None:
+    """Add consecutive slots to an event, in the site's local time."""
+    with get_db(_app(ctx)).transaction() as session:
+        event = session.scalars(select(Event).where(Event.public_id == event_id)).first()
+        if event is None:
+            raise click.BadParameter(f"no event {event_id}", param_hint="--event")
+        site = session.get(Site, event.site_id)
+        assert site is not None
+        slots = make_slots(event, day.date(), start.time(), count, minutes, capacity,
+                           _zone(site.timezone))
+        session.add_all(slots)
+    click.echo(f"added {count} slots")
+
+
+def make_slots(event: Event, day: date, start: time, count: int, minutes: int,
+               capacity: int, zone: ZoneInfo) -> list[Slot]:
+    """Build count consecutive slots starting at local day+start, stored in UTC."""
+    first = datetime.combine(day, start, tzinfo=zone)
+    out = []
+    for i in range(count):
+        begin = first + timedelta(minutes=minutes * i)
+        out.append(Slot(event_id=event.id, start_at=begin.astimezone(UTC),
+                        end_at=(begin + timedelta(minutes=minutes)).astimezone(UTC),
+                        capacity=capacity))
+    return out
+
+
+@main.command("pairing-code")
+@click.option("--site", "site_slug", required=True)
+@click.option("--label", default="kiosk", show_default=True)
+@click.option("--place", default=None, help="Where the kiosk stands, e.g. 'Lobby B'.")
+@click.pass_context
+def pairing_code(ctx: click.Context, site_slug: str, label: str, place: str | None) -> None:
+    """Issue a one-time kiosk pairing code for a site."""
+    app = _app(ctx)
+    with get_db(app).transaction() as session:
+        code = issue_pairing_code(session, _site(session, site_slug), label=label, place=place,
+                                  ttl_seconds=int(app.config["PAIRING_CODE_TTL_SECONDS"]))
+    click.echo(code)
+
+
+@main.command("revoke-kiosk")
+@click.argument("kiosk_id")
+@click.pass_context
+def revoke_kiosk_cmd(ctx: click.Context, kiosk_id: str) -> None:
+    """Revoke a kiosk's device token (by kiosk public id)."""
+    with get_db(_app(ctx)).transaction() as session:
+        kiosk = session.scalars(select(Kiosk).where(Kiosk.public_id == kiosk_id)).first()
+        if kiosk is None:
+            raise click.BadParameter(f"no kiosk {kiosk_id}", param_hint="KIOSK_ID")
+        revoke_kiosk(session, kiosk)
+    click.echo(f"revoked {kiosk_id}")
+
+
+@main.command("demo-data")
+@click.pass_context
+def demo_data(ctx: click.Context) -> None:
+    """Load a demo site, advocates, members, events and a pairing code (idempotent)."""
+    from .demo import load_demo_data
+
+    app = _app(ctx)
+    migrate.upgrade(get_db(app))
+    with get_db(app).transaction() as session:
+        summary: dict[str, Any] = load_demo_data(session, app.config)
+    for line in summary.pop("_lines", []):
+        click.echo(line)
+    click.echo(json.dumps(summary, sort_keys=True))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--tls/--no-tls", default=True, show_default=True,
+              help="Serve HTTPS with ONSITE_TLS_CERT/KEY or a self-signed certificate.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
+          tls: bool) -> None:
+    """Run the server under gunicorn (schema upgraded first)."""
+    app = _app(ctx)
+    migrate.upgrade(get_db(app))
+    get_db(app).dispose()
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}", "workers": workers, "threads": threads,
+        "worker_class": "gthread", "accesslog": "-", "timeout": 60,
+        "limit_request_line": 8190,
+    }
+    scheme = "http"
+    if tls:
+        cert = app.config.get("TLS_CERT")
+        key = app.config.get("TLS_KEY")
+        if not cert or not key:
+            from .tls import ensure_self_signed
+
+            cert_path, key_path = ensure_self_signed(Path(app.instance_path))
+            cert, key = str(cert_path), str(key_path)
+            os.environ["ONSITE_TLS_CERT"] = cert
+            os.environ["ONSITE_TLS_KEY"] = key
+        options.update(certfile=cert, keyfile=key)
+        scheme = "https"
+        from .tls import fingerprint_sha256
+
+        click.echo(f"TLS certificate SHA-256 fingerprint: {fingerprint_sha256(cert)}")
+    click.echo(f"Onsite server on {scheme}://{host}:{port}/  (dashboard {scheme}://{host}:{port}"
+               f"/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
+    sys.stdout.flush()
+    run_gunicorn(options)
+
+
+def run_gunicorn(options: dict[str, Any]) -> None:
+    """Run create_app() under gunicorn with the given settings."""
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self) -> Flask:
+            return create_app()
+
+    _App().run()
+
+
+if __name__ == "__main__":
+    main()

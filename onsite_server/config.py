@@ -1,0 +1,97 @@
+"""Configuration layers: defaults, then the instance file, then ONSITE_* environment, then tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+# Every key here can be set in instance/config.py or as an ONSITE_<KEY> environment variable;
+# docs/configuration.md lists them with their meaning.
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": None,  # generated into the instance folder on first start when unset
+    "DATABASE_URL": None,  # None means sqlite:///<instance>/onsite.sqlite
+    "SITE_SLUG": "demo",
+    "SIGNING_KEY_PATH": None,  # None means <instance>/signing_key.pem (Ed25519, made on demand)
+    "CENTRAL_URL": "http://127.0.0.1:8800/fhir",
+    "CENTRAL_TOKEN": None,
+    "CENTRAL_CLIENT_ID": None,
+    "CENTRAL_PRIVATE_KEY_PATH": None,
+    "TLS_CERT": None,
+    "TLS_KEY": None,
+    "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    "MAX_BATCH": 500,
+    "PAIRING_CODE_TTL_SECONDS": 15 * 60,
+    "MEMBER_REF_TTL_SECONDS": 7 * 24 * 3600,
+    "IDENTIFY_RATE_PER_MINUTE": 10,
+    "IDENTIFY_MIN_SECONDS": 0.25,
+    "KIOSK_IDLE_TIMEOUT_SECONDS": 90,
+    "KIOSK_IDLE_COUNTDOWN_SECONDS": 20,
+    "KIOSK_SESSION_CAP_SECONDS": 15 * 60,
+    "KIOSK_CRISIS_SCREEN_SECONDS": 5 * 60,
+    "KIOSK_SYNC_SECONDS": 30,
+    "LANGUAGES": ["en", "es"],
+    "ENABLED_INSTRUMENTS": [
+        "phq2", "phq9", "gad2", "gad7", "who5", "audit_c", "ada_risk", "bmi", "blood_pressure",
+    ],
+    "BRANDING_NAME": "Onsite Wellness",
+    "BRANDING_COLOR": "#0B5FA5",
+    "MIN_CELL": 11,
+    "DASHBOARD_IDLE_MINUTES": 30,
+    "DASHBOARD_ABSOLUTE_HOURS": 12,
+    "SQLITE_BUSY_TIMEOUT_MS": 15000,
+    "DB_POOL_SIZE": 10,
+}
+
+_INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
+_FLOAT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, float)}
+_LIST_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+def from_environment(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, Any]:
+    """Read ONSITE_* variables into config keys, converting numbers and lists."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith("ONSITE_"):
+            continue
+        key = name.removeprefix("ONSITE_")
+        if key not in DEFAULTS:
+            continue
+        out[key] = _convert(name, key, raw)
+    return out
+
+
+def _convert(name: str, key: str, raw: str) -> Any:
+    try:
+        if key in _INT_KEYS:
+            return int(raw)
+        if key in _FLOAT_KEYS:
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if key in _LIST_KEYS:
+        raw = raw.strip()
+        if raw.startswith("["):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{name} is not valid JSON: {exc}") from exc
+            if not isinstance(value, list):
+                raise ConfigError(f"{name} must be a JSON list or a comma-separated list")
+            return value
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Reject settings that would make the server unsafe or broken."""
+    if int(config["MIN_CELL"]) < 5:
+        raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
+    for lang in config["LANGUAGES"]:
+        if lang not in ("en", "es"):
+            raise ConfigError(f"LANGUAGES: unsupported language {lang!r}")

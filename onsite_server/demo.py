@@ -1,0 +1,130 @@
+"""Demo data: one employer and site, advocates, members, users, events and a pairing code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import Advocate, Employer, Event, Member, Site, User, utcnow
+from .services.pairing import issue_pairing_code
+
+DEMO_SITE = "demo-hq"
+DEMO_LOGINS = {
+    "admin": ("admin@demo.example", "demo-admin-2026"),
+    "coordinator": ("coordinator@demo.example", "demo-coord-2026"),
+    "advocate": ("advocate@demo.example", "demo-advocate-2026"),
+}
+ADVOCATES = [
+    ("adv-001", "Maria Lopez", "+1-555-0101", "maria.lopez@advocates.example", ["en", "es"]),
+    ("adv-002", "James Carter", "+1-555-0102", "james.carter@advocates.example", ["en"]),
+    ("adv-003", "Aisha Rahman", "+1-555-0103", "aisha.rahman@advocates.example", ["en"]),
+]
+PROGRAMS = ["behavioral_health", "lifestyle_management", "case_management",
+            "disease_management", "health_coaching", "eap"]
+# Fictional people; birth dates are what a member types at the kiosk to identify.
+MEMBERS = [
+    ("M-1001", "E1001", "B-7001", "Ana", "Garcia", "1985-03-14", "es"),
+    ("M-1002", "E1002", "B-7002", "Ben", "Miller", "1979-11-02", "en"),
+    ("M-1003", "E1003", "B-7003", "Chloe", "Nguyen", "1992-07-21", "en"),
+    ("M-1004", "E1004", "B-7004", "David", "Okafor", "1968-01-30", "en"),
+    ("M-1005", "E1005", "B-7005", "Elena", "Rossi", "1990-05-09", "en"),
+    ("M-1006", "E1006", "B-7006", "Farid", "Haddad", "1975-09-17", "en"),
+    ("M-1007", "E1007", "B-7007", "Grace", "Kim", "1988-12-25", "en"),
+    ("M-1008", "E1008", "B-7008", "Hector", "Ramirez", "1960-04-04", "es"),
+    ("M-1009", "E1009", "B-7009", "Ivy", "Chen", "1995-02-28", "en"),
+    ("M-1010", "E1010", "B-7010", "Jamal", "Wright", "1983-08-08", "en"),
+    ("M-1011", "E1011", "B-7011", "Kara", "Schmidt", "1971-06-19", "en"),
+    ("M-1012", "E1012", "B-7012", "Luis", "Fernandez", "1999-10-10", "es"),
+]
+EVENTS = [
+    ("biometric_screening", "Biometric screening", "Evaluación biométrica", "Room 2A",
+     9, 12, 15, 2),
+    ("flu_shot", "Flu shot clinic", "Clínica de vacuna contra la gripe", "Lobby B",
+     10, 16, 10, 3),
+    ("coaching", "Health coaching session", "Sesión de coaching de salud", "Wellness room",
+     13, 6, 30, 1),
+]
+
+
+def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
+    """Create (or reuse) the demo records and issue a fresh pairing code."""
+    lines: list[str] = []
+    employer = session.scalars(select(Employer).where(Employer.slug == "demo-corp")).first()
+    if employer is None:
+        employer = Employer(slug="demo-corp", name="Demo Corp")
+        session.add(employer)
+        session.flush()
+        lines.append("created employer demo-corp")
+    site = session.scalars(select(Site).where(Site.slug == DEMO_SITE)).first()
+    if site is None:
+        site = Site(employer_id=employer.id, slug=DEMO_SITE, name="Demo Corp headquarters",
+                    timezone="America/New_York")
+        session.add(site)
+        session.flush()
+        lines.append(f"created site {DEMO_SITE}")
+    advocates = {}
+    for public_id, name, phone, email, langs in ADVOCATES:
+        adv = session.scalars(select(Advocate).where(Advocate.public_id == public_id)).first()
+        if adv is None:
+            adv = Advocate(public_id=public_id, name=name, phone=phone, email=email,
+                           languages=langs, programs=PROGRAMS)
+            session.add(adv)
+            session.flush()
+        advocates[public_id] = adv
+    adv_list = list(advocates.values())
+    created = 0
+    for i, (mid, emp, badge, first, last, born, lang) in enumerate(MEMBERS):
+        found = session.scalars(select(Member).where(
+            Member.employer_id == employer.id, Member.employee_id == emp)).first()
+        if found is None:
+            advocate = advocates["adv-001"] if lang == "es" else adv_list[i % len(adv_list)]
+            session.add(Member(
+                employer_id=employer.id, member_id=mid, employee_id=emp, badge_id=badge,
+                first_name=first, last_name=last, birth_date=date.fromisoformat(born),
+                language=lang, email=f"{first.lower()}.{last.lower()}@demo.example",
+                advocate_id=advocate.id,
+            ))
+            created += 1
+    if created:
+        lines.append(f"created {created} members")
+    hasher = PasswordHasher()
+    for role, (email, password) in DEMO_LOGINS.items():
+        if session.scalars(select(User).where(User.email == email)).first() is None:
+            session.add(User(
+                email=email, name=f"Demo {role}", role=role,
+                password_hash=hasher.hash(password), site_id=site.id,
+                advocate_id=advocates["adv-001"].id if role == "advocate" else None,
+            ))
+    zone = ZoneInfo(site.timezone)
+    today = utcnow().astimezone(zone).date()
+    for kind, title, title_es, location, hour, count, minutes, capacity in EVENTS:
+        event = session.scalars(select(Event).where(
+            Event.site_id == site.id, Event.title == title)).first()
+        if event is None:
+            event = Event(site_id=site.id, kind=kind, title=title, title_es=title_es,
+                          location=location)
+            session.add(event)
+            session.flush()
+            from .cli import make_slots
+
+            for day_offset in (1, 2):
+                session.add_all(make_slots(event, today + timedelta(days=day_offset),
+                                           time(hour, 0), count, minutes, capacity, zone))
+            lines.append(f"created event {title!r}")
+    session.flush()
+    code = issue_pairing_code(session, site, label="demo kiosk", place="Lobby",
+                              ttl_seconds=int(config.get("PAIRING_CODE_TTL_SECONDS", 900)))
+    return {
+        "_lines": lines,
+        "pairing_code": code,
+        "site": DEMO_SITE,
+        "logins": {role: {"email": e, "password": p} for role, (e, p) in DEMO_LOGINS.items()},
+        "members": [{"employee_id": m[1], "birth_date": m[5], "first_name": m[3]}
+                    for m in MEMBERS[:3]],
+        "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }

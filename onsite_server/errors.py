@@ -1,0 +1,141 @@
+"""RFC 9457 problem details for the JSON API, and HTML error pages for the browser areas."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, json, render_template_string, request
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApiProblem(Exception):
+    """Raise from a view or service to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors or []
+        self.type = type_
+        self.headers = headers or {}
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the problem document body."""
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+def field_problem(field: str, message: str, status: int = 422) -> ApiProblem:
+    """Build a problem naming one bad field."""
+    return ApiProblem(
+        status,
+        "Invalid request",
+        f"{field}: {message}",
+        errors=[{"field": field, "message": message}],
+    )
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Turn pydantic errors into [{field, message}] with dotted field paths."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        out.append({"field": loc, "message": err.get("msg", "is invalid")})
+    return out
+
+
+def validation_problem(exc: ValidationError) -> ApiProblem:
+    """Build a 422 problem from a pydantic ValidationError."""
+    errors = validation_errors(exc)
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return ApiProblem(422, "Invalid request", detail, errors=errors)
+
+
+def problem_response(problem: ApiProblem) -> Response:
+    """Serialise a problem as application/problem+json."""
+    resp = Response(json.dumps(problem.to_dict()), status=problem.status, mimetype=PROBLEM_JSON)
+    for name, value in problem.headers.items():
+        resp.headers[name] = value
+    return resp
+
+
+def _wants_json() -> bool:
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
+    return best in ("application/json", PROBLEM_JSON)
+
+
+_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{{ code }} {{ title }}</title></head><body style="font-family:sans-serif;margin:3rem">
+<h1>{{ code }} {{ title }}</h1><p>{{ detail }}</p><p><a href="/">Back to start</a></p></body></html>"""
+
+
+def _render(status: int, title: str, detail: str | None, headers: dict[str, str] | None = None):
+    if _wants_json():
+        return problem_response(ApiProblem(status, title, detail, headers=headers))
+    html = render_template_string(_HTML, code=status, title=title, detail=detail or "")
+    return Response(html, status=status, mimetype="text/html", headers=headers)
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers: problem+json for the API, HTML pages otherwise."""
+
+    @app.errorhandler(ApiProblem)
+    def _api_problem(exc: ApiProblem) -> Response:
+        return problem_response(exc)
+
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError) -> Response:
+        return problem_response(validation_problem(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        headers = dict(exc.get_headers())
+        headers.pop("Content-Type", None)
+        return _render(exc.code or 500, exc.name, exc.description, headers)
+
+    @app.errorhandler(OperationalError)
+    def _db_busy(exc: OperationalError):  # type: ignore[no-untyped-def]
+        # The database refused for a while (lock timeout, connection drop): nothing was
+        # committed, so the client may safely retry the same idempotency key.
+        _rollback()
+        log.warning("database unavailable: %s", exc)
+        return _render(503, "Service Unavailable", "The database is busy; retry shortly.",
+                       {"Retry-After": "2"})
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        _rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _render(500, "Internal Server Error", "An unexpected error occurred.")
+
+
+def _rollback() -> None:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()

@@ -1,0 +1,89 @@
+"""What members did at a kiosk, and the one referral each member's findings fold into."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, new_uuid, utcnow
+from .core import Kiosk, Member
+
+REFERRAL_STATUSES = ("new", "sent", "acknowledged", "contacted", "closed")
+PRIORITIES = ("routine", "soon", "urgent", "crisis")
+
+
+class Submission(Base):
+    """One instrument's answers from a kiosk, with the server's own score."""
+
+    __tablename__ = "submission"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosk.id"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(32))
+    instrument_version: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[dict[str, Any]]
+    skipped: Mapped[list[Any]] = mapped_column(default=list)
+    kiosk_result: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None]  # the server's score; None when an item was skipped
+    score_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    crisis: Mapped[bool] = mapped_column(Boolean, default=False)
+    taken_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    response: Mapped[dict[str, Any]]  # the per-item answer, replayed verbatim for the same key
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"))
+    kiosk: Mapped[Kiosk] = relationship()
+    member: Mapped[Member | None] = relationship()
+
+
+class Referral(Base):
+    """The member's one open consolidated referral to their advocate."""
+
+    __tablename__ = "referral"
+    __table_args__ = (
+        # One open referral per member: enforced by the database, not only by the code.
+        Index(
+            "uq_referral_open_member",
+            "member_id",
+            unique=True,
+            sqlite_where=text("status != 'closed'"),
+            postgresql_where=text("status != 'closed'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id"))
+    advocate_id: Mapped[int | None] = mapped_column(ForeignKey("advocate.id"))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    priority: Mapped[str] = mapped_column(String(16), default="routine")
+    programs: Mapped[list[Any]] = mapped_column(default=list)
+    proposal: Mapped[dict[str, Any]] = mapped_column(default=dict)  # shared.triage proposal
+    consent: Mapped[bool | None] = mapped_column(Boolean)
+    contact_method: Mapped[str | None] = mapped_column(String(16))  # phone | text | email
+    contact_time: Mapped[str | None] = mapped_column(String(32))  # morning | afternoon | evening
+    consent_at: Mapped[datetime | None]
+    forward_now: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change, for sync
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    member: Mapped[Member] = relationship()
+
+
+class CrisisAlert(Base):
+    """An anonymous crisis seen at a kiosk: place and time only, no answers, no identity."""
+
+    __tablename__ = "crisis_alert"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosk.id"))
+    trigger: Mapped[str] = mapped_column(String(32))
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    kiosk: Mapped[Kiosk] = relationship()

@@ -1,0 +1,44 @@
+"""Messages waiting to go to the central advocate system, and operational alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, utcnow
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
+
+
+class OutboxMessage(Base):
+    """One idempotent upload to central; crisis rows sort first."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # e.g. "referral"
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # lower is sooner; crisis = 0
+    payload: Mapped[dict[str, Any]]
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """An operational alert shown as a dashboard banner (stuck outbox, crisis, etc.)."""
+
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"))
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cleared_at: Mapped[datetime | None]

@@ -1,0 +1,87 @@
+"""Kiosk pairing: one-time codes traded for device tokens, and revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..models import AuditLog, Kiosk, PairingCode, Site, utcnow
+
+# Crockford-style alphabet: no 0/O or 1/I/L, so codes read aloud or typed on a kiosk survive.
+ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+CODE_LENGTH = 8
+
+
+class PairingError(ValueError):
+    """The pairing code is unknown, used or expired (one message for all three)."""
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A freshly paired kiosk and its token (the only time the token is visible)."""
+
+    kiosk: Kiosk
+    token: str
+
+
+def normalize_code(code: str) -> str:
+    """Upper-case and strip separators so 'abcd-2345' and 'ABCD 2345' match."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def issue_pairing_code(
+    session: Session, site: Site, *, label: str = "kiosk", place: str | None = None,
+    ttl_seconds: int = 900,
+) -> str:
+    """Create a pairing code for site and return it formatted as XXXX-XXXX."""
+    code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    session.add(PairingCode(
+        site_id=site.id, code_hash=_hash(code), label=label, place=place,
+        expires_at=utcnow() + timedelta(seconds=ttl_seconds),
+    ))
+    session.add(AuditLog(actor="cli", action="pairing_code.issued", subject=f"site:{site.slug}"))
+    return f"{code[:4]}-{code[4:]}"
+
+
+def pair(session: Session, code: str, app_version: str | None = None) -> Paired:
+    """Consume a pairing code and create a kiosk with a new device token."""
+    now = utcnow()
+    row = session.scalars(
+        select(PairingCode).where(PairingCode.code_hash == _hash(normalize_code(code)))
+    ).first()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise PairingError("pairing code is unknown, already used or expired")
+    # Claim the code with a conditional update so two kiosks racing on one code cannot both win.
+    claimed = session.execute(
+        update(PairingCode)
+        .where(PairingCode.id == row.id, PairingCode.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if claimed != 1:
+        raise PairingError("pairing code is unknown, already used or expired")
+    token = secrets.token_urlsafe(32)
+    kiosk = Kiosk(
+        site_id=row.site_id, label=row.label, place=row.place,
+        token_hash=_hash(token), paired_at=now, app_version=app_version,
+    )
+    session.add(kiosk)
+    session.flush()
+    row.kiosk_id = kiosk.id
+    session.add(AuditLog(actor=f"kiosk:{kiosk.public_id}", action="kiosk.paired",
+                         subject=f"site:{row.site_id}"))
+    return Paired(kiosk=kiosk, token=token)
+
+
+def revoke_kiosk(session: Session, kiosk: Kiosk, actor: str = "cli") -> None:
+    """Revoke a kiosk's token; its next call gets a 401."""
+    kiosk.revoked_at = utcnow()
+    session.add(AuditLog(actor=actor, action="kiosk.revoked", subject=f"kiosk:{kiosk.public_id}"))

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs on a fresh Debian/Ubuntu machine: apt packages (as root or
+# through sudo), a virtualenv in .venv and the Python packages. Safe to run again: it skips what is done.
+# Usage: scripts/bootstrap.sh [run|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose="${1:-run}"
+
+apt_packages=(python3-venv python3-dev libmtdev1 libgl1 libegl1 libgl1-mesa-dri)
+if [ "$purpose" = "test" ]; then
+  apt_packages+=(postgresql xvfb xauth)
+fi
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1
+  fi
+}
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing apt packages: ${missing[*]}" >&2
+  if as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+     && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    :
+  else
+    echo "bootstrap: could not install ${missing[*]} (need root or passwordless sudo); continuing" >&2
+  fi
+fi
+
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "bootstrap: Python >= 3.11 is required ($PY is $("$PY" --version 2>&1))" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.stamp-$purpose-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  extras="kiosk"
+  [ "$purpose" = "test" ] && extras="kiosk,dev"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[$extras]"
+  touch "$stamp"
+fi

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, starts a throwaway PostgreSQL cluster, then runs
+# ruff, mypy and the whole pytest suite (server tests on SQLite and on PostgreSQL).
+# Extra arguments go to pytest, e.g. scripts/test.sh -k booking
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh test
+export PATH="$PWD/.venv/bin:$PATH"
+
+pg_dir=""
+pg_port=""
+cleanup() {
+  if [ -n "$pg_dir" ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+      su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$pg_dir/data' -m immediate stop" >/dev/null 2>&1 || true
+    else
+      "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$pg_dir"
+  fi
+}
+trap cleanup EXIT
+
+start_postgres() {
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+    echo "test: PostgreSQL server binaries not found; server tests run on SQLite only" >&2
+    return 1
+  fi
+  pg_dir=$(mktemp -d /tmp/onsite-pg.XXXXXX)
+  pg_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  local run=(sh -c)
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$pg_dir"
+    run=(su postgres -s /bin/sh -c)
+  fi
+  "${run[@]}" "$pg_bin/initdb -D '$pg_dir/data' -U postgres -A trust -E UTF8 >'$pg_dir/initdb.log' 2>&1" \
+    || { cat "$pg_dir/initdb.log" >&2; return 1; }
+  "${run[@]}" "$pg_bin/pg_ctl -D '$pg_dir/data' -l '$pg_dir/server.log' -w -t 60 -o \"-c listen_addresses=127.0.0.1 -p $pg_port -k '$pg_dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300\" start >/dev/null" \
+    || { cat "$pg_dir/server.log" >&2; return 1; }
+  "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres onsite_test
+  export ONSITE_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:$pg_port/onsite_test"
+  echo "test: throwaway PostgreSQL on port $pg_port" >&2
+}
+
+if [ "${ONSITE_TEST_SKIP_PG:-0}" != "1" ]; then
+  if start_postgres; then
+    export ONSITE_TEST_REQUIRE_PG=1
+  fi
+fi
+
+echo "test: ruff" >&2
+ruff check .
+echo "test: mypy" >&2
+mypy shared
+mypy onsite_server kiosk
+
+echo "test: pytest" >&2
+export SDL_VIDEODRIVER="${SDL_VIDEODRIVER:-offscreen}"
+exec pytest "$@"

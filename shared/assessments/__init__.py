@@ -1,0 +1,20 @@
+"""The screening engine: score(instrument_id, answers) over versioned definitions in assets."""
+
+from __future__ import annotations
+
+from shared.assessments.engine import (
+    available_versions,
+    list_instruments,
+    load_definition,
+    score,
+)
+from shared.assessments.types import ScoreResult, ScoringError
+
+__all__ = [
+    "ScoreResult",
+    "ScoringError",
+    "available_versions",
+    "list_instruments",
+    "load_definition",
+    "score",
+]

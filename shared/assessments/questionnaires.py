@@ -1,0 +1,123 @@
+"""Scorers for the questionnaire instruments; every cut-off comes from the definition."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.assessments.scorers_base import Scored, Scorer
+from shared.assessments.types import (
+    ScoringError,
+    reject_unknown,
+    require_choice,
+    require_int,
+)
+
+
+def _threshold(spec: Any, strata: Mapping[str, str], what: str) -> float:
+    """Resolve a cut-off that is either a number or a mapping keyed by the stratum's value."""
+    if isinstance(spec, Mapping):
+        if len(strata) != 1:
+            raise RuntimeError(f"{what}: a stratified cut-off needs exactly one stratify_by item")
+        (value,) = strata.values()
+        spec = spec[value]
+    if isinstance(spec, bool) or not isinstance(spec, int | float):
+        raise RuntimeError(f"{what}: cut-off must be a number, got {spec!r}")
+    return float(spec)
+
+
+def _enabled(item: Mapping[str, Any], resolved: Mapping[str, int]) -> bool:
+    """Evaluate a FHIR-style enableWhen (all conditions must hold) against earlier answers."""
+    for cond in item.get("enableWhen", ()):
+        given = resolved[cond["question"]]
+        target = cond["answer"]
+        op = cond["operator"]
+        if op == ">":
+            ok = given > target
+        elif op == "!=":
+            ok = given != target
+        elif op == "=":
+            ok = given == target
+        else:
+            raise RuntimeError(f"item {item['linkId']}: unsupported operator {op!r}")
+        if not ok:
+            return False
+    return True
+
+
+def _scale_answer(
+    answers: Mapping[str, object], item: Mapping[str, Any], resolved: Mapping[str, int]
+) -> int:
+    """Validate one scale item, honouring its skip rule."""
+    key = item["linkId"]
+    values = sorted(int(o["value"]) for o in item["options"])
+    lo, hi = values[0], values[-1]
+    if not _enabled(item, resolved):
+        skipped = int(item["disabledValue"])
+        if key not in answers:
+            return skipped
+        value = require_int(answers, key, lo, hi)
+        if value != skipped:
+            # The member said e.g. "never" to drinking and then reported drinks: we do not
+            # guess which answer is the true one.
+            raise ScoringError(
+                key, f"must be omitted or {skipped} given the answer to the earlier question"
+            )
+        return value
+    value = require_int(answers, key, lo, hi)
+    if value not in values:
+        raise ScoringError(key, f"must be one of {values}, got {value}")
+    return value
+
+
+def score_sum(definition: Mapping[str, Any], answers: Mapping[str, object]) -> Scored:
+    """Score a summed questionnaire (PHQ, GAD, WHO-5, AUDIT-C) from its definition."""
+    scoring = definition["scoring"]
+    items = definition["items"]
+    reject_unknown(answers, {item["linkId"] for item in items})
+    strat_key = scoring.get("stratify_by")
+    score_keys = scoring.get("score_items")
+    resolved: dict[str, int] = {}
+    strata: dict[str, str] = {}
+    for item in items:
+        key = item["linkId"]
+        if key == strat_key:
+            choices = tuple(str(o["value"]) for o in item["options"])
+            strata[key] = require_choice(answers, key, choices)
+        elif score_keys is None or key in score_keys:
+            resolved[key] = _scale_answer(answers, item, resolved)
+        else:
+            raise RuntimeError(f"{definition['id']}: item {key} is neither scored nor a stratum")
+
+    raw = sum(resolved.values())
+    total = raw * int(scoring.get("multiplier", 1))
+
+    band = None
+    for candidate in scoring["bands"]:
+        lo = _threshold(candidate["min"], strata, candidate["id"])
+        hi = _threshold(candidate["max"], strata, candidate["id"])
+        if lo <= total <= hi:
+            band = candidate["id"]
+            break
+    if band is None:
+        raise RuntimeError(f"{definition['id']}: no band covers total {total}")
+
+    flags: set[str] = set()
+    for flag in scoring.get("flags", ()):
+        when = flag["when"]
+        if "item" in when:
+            hit = resolved[when["item"]] >= when["min"]
+        elif "total_min" in when:
+            hit = total >= _threshold(when["total_min"], strata, flag["id"])
+        elif "total_max" in when:
+            hit = total <= _threshold(when["total_max"], strata, flag["id"])
+        else:
+            raise RuntimeError(f"{definition['id']}: unsupported flag rule {dict(when)!r}")
+        if hit:
+            flags.add(flag["id"])
+
+    details: dict[str, Any] = {"items": resolved, "raw_total": raw, **strata}
+    return Scored(total, band, frozenset(flags), details)
+
+
+SCORERS: dict[str, Scorer] = {"sum": score_sum}

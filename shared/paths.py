@@ -1,0 +1,14 @@
+"""Where the project's data files live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def assets_dir() -> Path:
+    """Return the assets folder, overridable with ONSITE_ASSETS_DIR."""
+    override = os.environ.get("ONSITE_ASSETS_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "assets"

@@ -1,0 +1,90 @@
+"""Factories and helpers for onsite-server tests (gen_* create rows; login/pair helpers)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from onsite_server.db import get_db
+from onsite_server.models import Advocate, Employer, Event, Member, Site, Slot
+from onsite_server.services.pairing import issue_pairing_code
+
+
+def gen_site(session: Session, slug: str | None = None, *, employer: Employer | None = None,
+             timezone: str = "America/New_York") -> Site:
+    """Create a site (and an employer unless given)."""
+    slug = slug or f"site-{uuid.uuid4().hex[:8]}"
+    if employer is None:
+        employer = Employer(slug=f"emp-{slug}", name=f"Employer of {slug}")
+        session.add(employer)
+        session.flush()
+    site = Site(employer_id=employer.id, slug=slug, name=f"Site {slug}", timezone=timezone)
+    session.add(site)
+    session.flush()
+    return site
+
+
+def gen_advocate(session: Session, name: str = "Pat Advocate") -> Advocate:
+    """Create an advocate."""
+    adv = Advocate(public_id=f"adv-{uuid.uuid4().hex[:8]}", name=name, phone="+1-555-0100",
+                   email="pat@advocates.example", languages=["en"], programs=[])
+    session.add(adv)
+    session.flush()
+    return adv
+
+
+def gen_member(session: Session, site: Site, employee_id: str | None = None, *,
+               birth_date: date = date(1980, 1, 15), first_name: str = "Alex",
+               badge_id: str | None = None, advocate: Advocate | None = None) -> Member:
+    """Create a roster member of the site's employer."""
+    employee_id = employee_id or f"E{uuid.uuid4().hex[:8]}"
+    member = Member(employer_id=site.employer_id, member_id=f"M-{employee_id}",
+                    employee_id=employee_id, badge_id=badge_id, first_name=first_name,
+                    last_name="Tester", birth_date=birth_date,
+                    advocate_id=advocate.id if advocate else None)
+    session.add(member)
+    session.flush()
+    return member
+
+
+def gen_event(session: Session, site: Site, *, slots: int = 1, capacity: int = 10,
+              start: datetime | None = None, title: str = "Flu shot clinic") -> Event:
+    """Create an event with consecutive 15-minute slots starting tomorrow (UTC)."""
+    start = start or datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    event = Event(site_id=site.id, title=title, kind="flu_shot")
+    session.add(event)
+    session.flush()
+    for i in range(slots):
+        begin = start + timedelta(minutes=15 * i)
+        session.add(Slot(event_id=event.id, start_at=begin, end_at=begin + timedelta(minutes=15),
+                         capacity=capacity))
+    session.flush()
+    return event
+
+
+def pair_kiosk(app: Flask, client: FlaskClient, site_slug: str) -> dict[str, Any]:
+    """Pair a new kiosk for the site; return the pairing answer (token, kiosk_id...)."""
+    from sqlalchemy import select
+
+    with get_db(app).transaction() as session:
+        site = session.scalars(select(Site).where(Site.slug == site_slug)).one()
+        code = issue_pairing_code(session, site)
+    resp = client.post("/api/v1/pair", json={"pairing_code": code, "app_version": "test"})
+    assert resp.status_code == 201, resp.get_json()
+    data: dict[str, Any] = resp.get_json()
+    return data
+
+
+def auth(token: str) -> dict[str, str]:
+    """Return the Authorization header for a device token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def new_key() -> str:
+    """Return a fresh idempotency key."""
+    return str(uuid.uuid4())

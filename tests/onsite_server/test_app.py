@@ -1,0 +1,82 @@
+"""App factory, configuration layers, health, errors and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from onsite_server import config as config_module
+from onsite_server import create_app
+from onsite_server.db import get_db
+from onsite_server.models import Base
+
+
+def test_healthz(client: Any) -> None:
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json()["status"] == "ok"
+    assert resp.get_json()["database"] == "ok"
+
+
+def test_config_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    instance = tmp_path / "inst"
+    instance.mkdir()
+    (instance / "config.py").write_text("MIN_CELL = 15\nBRANDING_NAME = 'From file'\n")
+    monkeypatch.setenv("ONSITE_BRANDING_NAME", "From env")
+    monkeypatch.setenv("ONSITE_KIOSK_IDLE_TIMEOUT_SECONDS", "120")
+    app = create_app({"INSTANCE_PATH": str(instance), "KIOSK_SYNC_SECONDS": 5,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+    assert app.config["MIN_CELL"] == 15  # instance file over defaults
+    assert app.config["BRANDING_NAME"] == "From env"  # environment over instance file
+    assert app.config["KIOSK_IDLE_TIMEOUT_SECONDS"] == 120  # converted to int
+    assert app.config["KIOSK_SYNC_SECONDS"] == 5  # test config last
+
+
+def test_min_cell_cannot_go_below_five(tmp_path: Path) -> None:
+    with pytest.raises(config_module.ConfigError, match="MIN_CELL"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "MIN_CELL": 4})
+
+
+def test_bad_number_in_environment_names_the_variable() -> None:
+    with pytest.raises(config_module.ConfigError, match="ONSITE_MIN_CELL"):
+        config_module.from_environment({"ONSITE_MIN_CELL": "eleven"})
+
+
+def test_default_database_is_sqlite_in_instance(tmp_path: Path) -> None:
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "i")})
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'i' / 'onsite.sqlite'}"
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(app: Any) -> None:
+    db = get_db(app)
+    if not db.is_sqlite:
+        pytest.skip("SQLite pragmas")
+    with db.engine.connect() as conn:  # type: ignore[union-attr]
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_migrations_match_models(app: Any) -> None:
+    """The Alembic head builds exactly the schema the models describe."""
+    db = get_db(app)
+    with db.engine.connect() as conn:  # type: ignore[union-attr]
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_unknown_api_path_is_problem_json(client: Any) -> None:
+    resp = client.get("/api/v1/nope")
+    assert resp.status_code == 404
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json()["status"] == 404
+
+
+def test_body_too_large_is_413_problem(client: Any) -> None:
+    resp = client.post("/api/v1/pair", data=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+                       content_type="application/json")
+    assert resp.status_code == 413
+    assert resp.mimetype == "application/problem+json"

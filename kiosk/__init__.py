@@ -1,0 +1,1 @@
+"""The Kivy touchscreen kiosk app; depends on `shared`, never on `onsite_server`."""

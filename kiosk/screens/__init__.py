@@ -1,0 +1,1 @@
+"""Kiosk screens: each has a .py (behaviour) and a .kv (layout)."""

@@ -219,7 +219,12 @@ def _ada_weight_points(
                 ):
                     if weight >= threshold:
                         points = int(column_points)
-                return points, {"weight_method": "chart", "chart_height_in": row_height}
+                shown_bmi = float(_round_half_up(bmi, scoring["bmi_rounding"]))
+                return points, {
+                    "weight_method": "chart",
+                    "chart_height_in": row_height,
+                    "bmi": shown_bmi,
+                }
             method = "bmi_outside_chart"
     rounded = _round_half_up(bmi, scoring["bmi_rounding"])
     points = int(_pick(rounded, scoring["bmi_points"])["points"])

@@ -19,8 +19,8 @@ def _configure_window(settings: KioskSettings) -> None:
 
 def build_app(settings: KioskSettings | None = None, session: KioskSession | None = None):  # type: ignore[no-untyped-def]
     """Create the KioskApp with its settings and session (Kivy imported here, not at import)."""
-    settings = settings or KioskSettings.from_env()
-    _configure_window(settings)
+    resolved = settings or KioskSettings.from_env()
+    _configure_window(resolved)
     from kivy.app import App
     from kivy.uix.screenmanager import NoTransition, ScreenManager
 
@@ -33,8 +33,8 @@ def build_app(settings: KioskSettings | None = None, session: KioskSession | Non
 
         def __init__(self) -> None:
             super().__init__()
-            self.settings = settings
-            self.session = session or KioskSession(language=settings.language)
+            self.settings = resolved
+            self.session = session or KioskSession(language=resolved.language)
 
         def build(self) -> ScreenManager:
             manager = ScreenManager(transition=NoTransition())

@@ -35,8 +35,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     errors.init_app(app)
 
-    from .api import bp as api_bp
     from .advocate import bp as advocate_bp
+    from .api import bp as api_bp
     from .dashboard import bp as dashboard_bp
 
     app.register_blueprint(api_bp)

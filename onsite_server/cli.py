@@ -24,7 +24,6 @@ from .models import (
     Employer,
     Event,
     Kiosk,
-    Member,
     Site,
     Slot,
     User,

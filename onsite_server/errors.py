@@ -92,10 +92,13 @@ def _wants_json() -> bool:
 
 _HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{{ code }} {{ title }}</title></head><body style="font-family:sans-serif;margin:3rem">
-<h1>{{ code }} {{ title }}</h1><p>{{ detail }}</p><p><a href="/">Back to start</a></p></body></html>"""
+<h1>{{ code }} {{ title }}</h1><p>{{ detail }}</p><p><a href="/">Back to start</a></p>
+</body></html>"""
 
 
-def _render(status: int, title: str, detail: str | None, headers: dict[str, str] | None = None):
+def _render(
+    status: int, title: str, detail: str | None, headers: dict[str, str] | None = None
+) -> Response:
     if _wants_json():
         return problem_response(ApiProblem(status, title, detail, headers=headers))
     html = render_template_string(_HTML, code=status, title=title, detail=detail or "")

@@ -13,10 +13,10 @@ from ..session import KioskSession
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
 
-class WelcomeScreen(Screen):
+class WelcomeScreen(Screen):  # type: ignore[misc]
     """First screen a member sees."""
 
-    session: KioskSession = ObjectProperty(None)  # type: ignore[assignment]
+    session: KioskSession = ObjectProperty(None)
     title_text = StringProperty("")
     subtitle_text = StringProperty("")
     start_text = StringProperty("")

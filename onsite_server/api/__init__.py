@@ -57,8 +57,10 @@ def _authenticate() -> Kiosk:
         select(Kiosk).where(Kiosk.token_hash == hash_token(token.strip()))
     ).first()
     if kiosk is None or kiosk.revoked_at is not None:
-        raise ApiProblem(401, "Unauthorized", "The device token is unknown or revoked.",
-                         headers={"WWW-Authenticate": 'Bearer realm="kiosk", error="invalid_token"'})
+        raise ApiProblem(
+            401, "Unauthorized", "The device token is unknown or revoked.",
+            headers={"WWW-Authenticate": 'Bearer realm="kiosk", error="invalid_token"'},
+        )
     return kiosk
 
 
@@ -153,8 +155,9 @@ def openapi_document() -> Response:
 
 def _load_modules() -> None:
     # Each area registers its operations on bp when imported.
-    from . import pairing  # noqa: F401
     import importlib
+
+    from . import pairing  # noqa: F401
     for name in ("catalog", "identify", "submissions", "referrals", "bookings", "heartbeat"):
         try:
             importlib.import_module(f"{__name__}.{name}")

@@ -66,6 +66,8 @@ class Referral(Base):
     consent: Mapped[bool | None] = mapped_column(Boolean)
     contact_method: Mapped[str | None] = mapped_column(String(16))  # phone | text | email
     contact_time: Mapped[str | None] = mapped_column(String(32))  # morning | afternoon | evening
+    contact_phone: Mapped[str | None] = mapped_column(String(32))  # given at the kiosk, if any
+    contact_email: Mapped[str | None] = mapped_column(String(254))
     consent_at: Mapped[datetime | None]
     forward_now: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change, for sync

@@ -46,7 +46,8 @@ def run_once(
     unique index) and then reads the first answer instead of doing the work twice.
     """
     digest = request_hash(payload)
-    existing = session.scalars(select(IdempotentRequest).where(IdempotentRequest.key == key)).first()
+    lookup = select(IdempotentRequest).where(IdempotentRequest.key == key)
+    existing = session.scalars(lookup).first()
     if existing is not None:
         return _replay(existing, operation, digest)
     claim = IdempotentRequest(key=key, kiosk_id=kiosk_id, operation=operation,
@@ -56,7 +57,7 @@ def run_once(
             session.add(claim)
             session.flush()
     except IntegrityError:
-        row = session.scalars(select(IdempotentRequest).where(IdempotentRequest.key == key)).one()
+        row = session.scalars(lookup).one()
         return _replay(row, operation, digest)
     status, body = work()
     claim.status_code = status

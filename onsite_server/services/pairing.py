@@ -61,7 +61,7 @@ def pair(session: Session, code: str, app_version: str | None = None) -> Paired:
     if row is None or row.used_at is not None or row.expires_at <= now:
         raise PairingError("pairing code is unknown, already used or expired")
     # Claim the code with a conditional update so two kiosks racing on one code cannot both win.
-    claimed = session.execute(
+    claimed = session.execute(  # type: ignore[attr-defined]
         update(PairingCode)
         .where(PairingCode.id == row.id, PairingCode.used_at.is_(None))
         .values(used_at=now)

@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-27 07:26:43.545132
+Revises:
+Create Date: 2026-11-27 07:33:26.549718
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import onsite_server.models.base
-
 
 revision = '0001'
 down_revision = None
@@ -151,6 +150,8 @@ def upgrade() -> None:
     sa.Column('consent', sa.Boolean(), nullable=True),
     sa.Column('contact_method', sa.String(length=16), nullable=True),
     sa.Column('contact_time', sa.String(length=32), nullable=True),
+    sa.Column('contact_phone', sa.String(length=32), nullable=True),
+    sa.Column('contact_email', sa.String(length=254), nullable=True),
     sa.Column('consent_at', onsite_server.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('forward_now', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),

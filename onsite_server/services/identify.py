@@ -1,0 +1,132 @@
+"""Identify a member at a kiosk without letting anyone enumerate the roster.
+
+Three defences:
+- one answer for every miss (unknown id, wrong birth date, another employer's member);
+- the same work on every path: one indexed lookup matching employee id OR badge id, then
+  exactly two keyed birth-date comparisons (real candidates padded with a dummy) with
+  ``hmac.compare_digest``, one member reference signed, one audit row written;
+- a per-kiosk rate limit kept in the database (see ``ratelimit``), plus a response-time
+  floor applied by the view (``pad_to_floor``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..models import Kiosk, Member, Site
+from . import ratelimit
+from .members import make_member_ref
+
+ATTEMPT_ACTION = "identify.attempt"
+NOT_FOUND_TITLE = "Not Found"
+NOT_FOUND_DETAIL = "No match. Check your ID and birth date, or continue without signing in."
+# Compared on every miss so a miss does the same work as a hit; never a member's public id.
+_DUMMY_PUBLIC_ID = "00000000-0000-0000-0000-000000000000"
+_CANDIDATES = 2  # an id can match one member's employee id and another's badge id
+
+
+class RateLimited(Exception):
+    """Too many identify attempts from this kiosk in the last minute."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Identified:
+    """A match: the opaque reference and what the kiosk may show."""
+
+    member_ref: str
+    first_name: str
+    language: str
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    public_id: str
+    first_name: str
+    language: str
+    birth_date: date
+    real: bool
+
+
+_DUMMY = _Candidate(_DUMMY_PUBLIC_ID, "", "en", date(1900, 1, 1), real=False)
+
+
+def id_variants(typed_id: str) -> list[str]:
+    """Return the spellings an id is matched under: as sent, and upper-cased."""
+    value = typed_id.strip()
+    return list(dict.fromkeys([value, value.upper()]))
+
+
+def _birth_digest(key: bytes, value: date) -> bytes:
+    return hmac.new(key, value.isoformat().encode("ascii"), hashlib.sha256).digest()
+
+
+def identify(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date, secret: str,
+             rate_per_minute: int) -> Identified | None:
+    """Return the member matching id + birth date at kiosk's employer, or None for any miss.
+
+    Raises RateLimited before touching the roster when the kiosk is over its limit. The
+    attempt row is added to `session`; the caller commits it whatever the outcome.
+    """
+    actor = f"kiosk:{kiosk.public_id}"
+    # Serialise this kiosk's attempts across workers so count-then-insert cannot overshoot
+    # (PostgreSQL row lock; SQLite already holds its write lock from BEGIN IMMEDIATE).
+    session.execute(select(Kiosk.id).where(Kiosk.id == kiosk.id).with_for_update())
+    decision = ratelimit.check(session, actor=actor, action=ATTEMPT_ACTION,
+                               limit=rate_per_minute)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after)
+    site = session.get(Site, kiosk.site_id)
+    employer_id = site.employer_id if site is not None else -1
+    ids = id_variants(typed_id)
+    by_employee = Member.employee_id.in_(ids).label("by_employee")
+    rows = session.execute(
+        select(Member.public_id, Member.first_name, Member.language, Member.birth_date,
+               by_employee)
+        .where(Member.employer_id == employer_id,
+               or_(Member.employee_id.in_(ids), Member.badge_id.in_(ids)))
+        .limit(_CANDIDATES)
+    ).all()
+    # An employee-id match wins over a badge-id match of someone else.
+    ordered = sorted(rows, key=lambda r: not r.by_employee)
+    candidates = [_Candidate(r.public_id, r.first_name, r.language, r.birth_date, True)
+                  for r in ordered]
+    candidates += [_DUMMY] * (_CANDIDATES - len(candidates))
+    key = hmac.new(secret.encode("utf-8"), b"identify.birth_date", hashlib.sha256).digest()
+    typed = _birth_digest(key, birth_date)
+    chosen: _Candidate | None = None
+    for cand in candidates:
+        same = hmac.compare_digest(_birth_digest(key, cand.birth_date), typed)
+        if same and cand.real and chosen is None:
+            chosen = cand
+    target = chosen or _DUMMY
+    # Signed on both paths so a miss costs what a hit costs; a miss's reference is discarded.
+    ref = make_member_ref(secret, Member(public_id=target.public_id), kiosk)
+    ratelimit.record(
+        session, actor=actor, action=ATTEMPT_ACTION,
+        subject=f"member:{target.public_id}" if chosen else None,
+        detail={"outcome": "match" if chosen else "no_match"},
+    )
+    if chosen is None:
+        return None
+    return Identified(member_ref=ref, first_name=chosen.first_name, language=chosen.language)
+
+
+def pad_to_floor(started: float, floor_seconds: float, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+    """Sleep until floor_seconds have passed since started (a monotonic clock reading)."""
+    remaining = floor_seconds - (clock() - started)
+    if remaining > 0:
+        sleep(remaining)

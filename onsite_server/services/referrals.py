@@ -1,0 +1,279 @@
+"""The member's ONE open referral: folding findings in, consent, the outbox row, crisis alerts.
+
+Every change bumps ``Referral.version`` and upserts one pending ``OutboxMessage`` per referral
+(kind ``referral``, key ``referral:<public id>:v<version>``) whose priority orders the queue:
+crisis 0 jumps every other row. The FHIR forwarder (a later issue) reads these rows; the row is
+the contract.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared import triage as triage_mod
+from shared.assessments import ScoreResult
+from shared.triage import ReferralProposal
+
+from ..errors import ApiProblem
+from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
+
+# Lower is sooner. Crisis must be 0: the forwarder drains the queue in this order.
+OUTBOX_PRIORITY: dict[str, int] = {"crisis": 0, "urgent": 1, "soon": 5, "routine": 10}
+
+_ALERT_NAMESPACE = uuid.UUID("0d6f3c3e-4a55-4d0e-9d43-8f1b3f1f6c21")
+
+
+def kiosk_actor(kiosk: Kiosk) -> str:
+    """Return the audit actor string of a kiosk."""
+    return f"kiosk:{kiosk.public_id}"
+
+
+def empty_proposal() -> ReferralProposal:
+    """Return a proposal with no findings (a referral opened only because the member asked)."""
+    return triage_mod.triage({}, identified=True)
+
+
+def lock_member(session: Session, member: Member) -> None:
+    """Serialise referral changes for one member (row lock on PostgreSQL).
+
+    SQLite write transactions already hold the database write lock (BEGIN IMMEDIATE), so the
+    FOR UPDATE clause is simply not emitted there.
+    """
+    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+
+
+def open_referral(session: Session, member: Member) -> Referral | None:
+    """Return the member's open referral (status other than closed), if any."""
+    return session.scalars(
+        select(Referral).where(Referral.member_id == member.id, Referral.status != "closed")
+    ).first()
+
+
+def result_from_dict(data: Mapping[str, Any]) -> ScoreResult:
+    """Rebuild a stored ScoreResult (as_dict shape) for triage."""
+    return ScoreResult(
+        instrument=str(data["instrument"]),
+        version=str(data["version"]),
+        total=data.get("total"),
+        band=str(data["band"]),
+        flags=frozenset(data.get("flags", ())),
+    )
+
+
+def summary(referral: Referral) -> dict[str, Any]:
+    """Return the short referral shape included in kiosk answers."""
+    return {
+        "referral_id": referral.public_id,
+        "priority": referral.priority,
+        "programs": list(referral.programs),
+        "version": referral.version,
+        "forward_now": referral.forward_now,
+    }
+
+
+def _outbox_payload(referral: Referral, member: Member) -> dict[str, Any]:
+    proposal = referral.proposal or {}
+    return {
+        "referral_id": referral.public_id,
+        "version": referral.version,
+        "member_public_id": member.public_id,
+        "member_id": member.member_id,
+        "status": referral.status,
+        "priority": referral.priority,
+        "programs": list(referral.programs),
+        "reasons": [r.get("code") for r in proposal.get("reasons", [])],
+        "crisis_triggers": [g.get("trigger") for g in proposal.get("crisis", [])],
+        "screened": list(proposal.get("screened", [])),
+        "forward_now": referral.forward_now,
+        "consent": referral.consent,
+        "contact_method": referral.contact_method,
+        "contact_time": referral.contact_time,
+    }
+
+
+def upsert_outbox(session: Session, referral: Referral, member: Member) -> OutboxMessage:
+    """Point the referral's one pending outbox row at its current version (or create it)."""
+    key = f"referral:{referral.public_id}:v{referral.version}"
+    row = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.referral_id == referral.id, OutboxMessage.status == "pending"
+        )
+    ).first()
+    payload = _outbox_payload(referral, member)
+    priority = OUTBOX_PRIORITY[referral.priority]
+    if row is None:
+        row = OutboxMessage(kind="referral", key=key, priority=priority, payload=payload,
+                            referral_id=referral.id, next_attempt_at=utcnow())
+        session.add(row)
+    else:
+        row.key = key
+        row.payload = payload
+        row.priority = min(row.priority, priority)
+        if priority == 0:
+            # A crisis must not sit out a retry backoff left over from a routine version.
+            row.next_attempt_at = utcnow()
+    return row
+
+
+def _audit(session: Session, actor: str, action: str, subject: str | None,
+           detail: dict[str, Any]) -> None:
+    session.add(AuditLog(actor=actor, action=action, subject=subject, detail=detail))
+
+
+def _apply(session: Session, referral: Referral, proposal: ReferralProposal) -> None:
+    referral.proposal = proposal.as_dict()
+    referral.priority = proposal.priority
+    referral.programs = list(proposal.programs)
+    if proposal.priority == "crisis":
+        referral.forward_now = True
+
+
+def fold(
+    session: Session,
+    member: Member,
+    proposal: ReferralProposal,
+    *,
+    actor: str,
+    cause: str,
+) -> Referral | None:
+    """Merge a session's proposal into the member's open referral; open one if needed.
+
+    The priority can only rise (``shared.triage.merge``). Returns the open referral, or None
+    when there is none and the proposal needs none. Call ``lock_member`` first.
+    """
+    referral = open_referral(session, member)
+    if referral is None:
+        if not (proposal.needs_referral or proposal.crisis):
+            return None
+        referral = Referral(member_id=member.id, advocate_id=member.advocate_id, version=1,
+                            status="new", consent=None, forward_now=False)
+        _apply(session, referral, proposal)
+        session.add(referral)
+        session.flush()
+    else:
+        existing = _stored_proposal(referral)
+        merged = triage_mod.merge(existing, proposal)
+        new = merged.as_dict()
+        if new == referral.proposal:
+            return referral
+        _apply(session, referral, merged)
+        referral.version += 1
+    upsert_outbox(session, referral, member)
+    _audit(session, actor, "referral.updated", f"referral:{referral.public_id}",
+           {"version": referral.version, "priority": referral.priority,
+            "programs": list(referral.programs), "cause": cause})
+    return referral
+
+
+def _stored_proposal(referral: Referral) -> ReferralProposal:
+    if not referral.proposal:
+        return empty_proposal()
+    return ReferralProposal.from_dict(referral.proposal)
+
+
+def audit_crisis(session: Session, actor: str, triggers: Iterable[str],
+                 subject: str | None) -> None:
+    """Record that crisis guidance was triggered (the trigger names only, no answers)."""
+    for trigger in triggers:
+        _audit(session, actor, "crisis.raised", subject, {"trigger": trigger})
+
+
+def raise_anonymous_alert(
+    session: Session, kiosk: Kiosk, trigger: str, raised_at: datetime, *, key: str
+) -> CrisisAlert:
+    """Create (or return the existing) anonymous crisis alert: kiosk, trigger and time only."""
+    existing = session.scalars(select(CrisisAlert).where(CrisisAlert.idempotency_key == key)).first()
+    if existing is not None:
+        return existing
+    alert = CrisisAlert(idempotency_key=key, kiosk_id=kiosk.id, trigger=trigger,
+                        raised_at=raised_at)
+    try:
+        with session.begin_nested():
+            session.add(alert)
+            session.flush()
+    except IntegrityError:
+        return session.scalars(select(CrisisAlert).where(CrisisAlert.idempotency_key == key)).one()
+    audit_crisis(session, kiosk_actor(kiosk), [trigger], None)
+    return alert
+
+
+def alert_key(submission_key: str, trigger: str) -> str:
+    """Return the alert key derived from a submission, so a replay never raises it twice."""
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{submission_key}:{trigger}"))
+
+
+def alert_body(alert: CrisisAlert) -> dict[str, Any]:
+    """Return the API shape of a crisis alert."""
+    return {"alert_id": alert.idempotency_key, "trigger": alert.trigger,
+            "raised_at": alert.raised_at.isoformat()}
+
+
+def record_consent(
+    session: Session,
+    kiosk: Kiosk,
+    member: Member,
+    *,
+    consent: bool,
+    contact_method: str | None,
+    contact_time: str | None,
+    phone: str | None,
+    email: str | None,
+) -> dict[str, Any]:
+    """Attach consent and contact preference to the member's open referral.
+
+    consent=True with no open referral opens one (the member asked to be contacted);
+    consent=False with none stores nothing. Raises ApiProblem naming a missing field.
+    """
+    if consent:
+        missing = [name for name, value in (("contact_method", contact_method),
+                                            ("contact_time", contact_time)) if value is None]
+        if missing:
+            raise ApiProblem(422, "Invalid request", "How and when to contact the member are "
+                             "required with consent.",
+                             errors=[{"field": f, "message": "is required when consent is true"}
+                                     for f in missing])
+        if contact_method in ("phone", "text") and not (phone or member.phone):
+            raise ApiProblem(422, "Invalid request", "phone: no phone number on file",
+                             errors=[{"field": "phone",
+                                      "message": "is required: no phone number is on file"}])
+        if contact_method == "email" and not (email or member.email):
+            raise ApiProblem(422, "Invalid request", "email: no email address on file",
+                             errors=[{"field": "email",
+                                      "message": "is required: no email address is on file"}])
+    lock_member(session, member)
+    referral = open_referral(session, member)
+    if referral is None:
+        if not consent:
+            return {"referral_id": None, "consent": False, "contact_method": None,
+                    "contact_time": None, "priority": None, "version": None}
+        referral = Referral(member_id=member.id, advocate_id=member.advocate_id, version=1,
+                            status="new", forward_now=False)
+        _apply(session, referral, empty_proposal())
+        session.add(referral)
+        session.flush()
+    else:
+        referral.version += 1
+    referral.consent = consent
+    referral.consent_at = utcnow()
+    if consent:
+        referral.contact_method = contact_method
+        referral.contact_time = contact_time
+        referral.contact_phone = phone
+        referral.contact_email = email
+    else:
+        referral.contact_method = referral.contact_time = None
+        referral.contact_phone = referral.contact_email = None
+    upsert_outbox(session, referral, member)
+    _audit(session, kiosk_actor(kiosk), "referral.updated", f"referral:{referral.public_id}",
+           {"version": referral.version, "priority": referral.priority,
+            "programs": list(referral.programs), "cause": "consent", "consent": consent})
+    return {"referral_id": referral.public_id, "consent": consent,
+            "contact_method": referral.contact_method, "contact_time": referral.contact_time,
+            "priority": referral.priority, "version": referral.version}

@@ -1,0 +1,105 @@
+"""Catalog: what a kiosk shows (instruments, upcoming events and slots, site settings)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from .common import Out
+
+LocalizedText = dict[str, str]
+
+
+class CatalogInstrument(Out):
+    """One enabled instrument at its current version, with its full definition."""
+
+    id: str
+    version: str
+    definition: dict[str, Any]
+
+
+class CatalogSlot(Out):
+    """A bookable slot; times are UTC, with the site's local wall-clock time alongside."""
+
+    id: str
+    start_at: datetime = Field(description="UTC, ISO 8601 with Z")
+    end_at: datetime = Field(description="UTC, ISO 8601 with Z")
+    start_local: str = Field(description="Site-local time, ISO 8601 with offset")
+    end_local: str = Field(description="Site-local time, ISO 8601 with offset")
+    capacity: int
+    seats_left: int
+
+
+class CatalogEvent(Out):
+    """An upcoming, not cancelled event of the kiosk's site with its future slots."""
+
+    id: str
+    kind: str
+    title: LocalizedText
+    description: str | None = None
+    location: str | None = None
+    slots: list[CatalogSlot]
+
+
+class CrisisResource(Out):
+    """A phone number, text number or web address to reach help."""
+
+    label: LocalizedText
+    phone: str | None = None
+    sms: str | None = None
+    url: str | None = None
+
+
+class CrisisInfo(Out):
+    """The fixed guidance for one crisis trigger (from shared.triage)."""
+
+    trigger: str
+    severity: str
+    title: LocalizedText
+    text: LocalizedText
+    resources: list[CrisisResource]
+
+
+class Timeouts(Out):
+    """Kiosk timers, in seconds."""
+
+    idle_seconds: int
+    idle_countdown_seconds: int
+    session_cap_seconds: int
+    crisis_screen_seconds: int
+    sync_seconds: int
+
+
+class Branding(Out):
+    """Name and accent colour the kiosk shows."""
+
+    name: str
+    color: str
+
+
+class CatalogSettings(Out):
+    """Site settings a kiosk needs."""
+
+    languages: list[str]
+    timeouts: Timeouts
+    branding: Branding
+
+
+class CatalogSite(Out):
+    """The kiosk's site."""
+
+    slug: str
+    name: str
+    timezone: str
+
+
+class CatalogResponse(Out):
+    """Everything a kiosk needs to run offline until the next poll."""
+
+    site: CatalogSite
+    instruments: list[CatalogInstrument]
+    events: list[CatalogEvent]
+    settings: CatalogSettings
+    crisis: list[CrisisInfo]

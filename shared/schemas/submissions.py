@@ -1,0 +1,192 @@
+"""Kiosk submissions: a batch of instrument answers, and the server's per-item answers.
+
+The batch envelope holds raw objects; the server validates each item on its own against
+``SubmissionItem`` so that one bad item is reported with its field path and does not sink the
+rest of the batch.
+
+Who answered: an identified member sends ``member_ref`` (the opaque reference from identify)
+and leaves ``anonymous`` false; an anonymous member sends ``anonymous: true`` and no
+``member_ref``. Exactly one of the two must be given.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PlainValidator, WithJsonSchema
+
+from .common import AwareDatetime, IdempotencyKey, Out, Problem, Strict
+
+MAX_BATCH_CEILING = 500
+MAX_ANSWERS = 64
+MAX_ANSWER_TEXT = 200
+MAX_MEMBER_REF = 512
+
+ITEM_STATUSES = ("accepted", "replayed", "rejected", "conflict")
+
+
+def _answer_value(value: object) -> bool | int | float | str:
+    """Accept one JSON scalar answer: true/false, a whole or finite number, or short text."""
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_ANSWER_TEXT:
+            raise ValueError(f"must be at most {MAX_ANSWER_TEXT} characters")
+        return value
+    raise ValueError("must be true/false, a number or text")
+
+
+AnswerValue = Annotated[
+    bool | int | float | str,
+    PlainValidator(_answer_value),
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "boolean"},
+            {"type": "integer"},
+            {"type": "number"},
+            {"type": "string", "maxLength": MAX_ANSWER_TEXT},
+        ]
+    }),
+]
+LinkId = Annotated[str, Field(min_length=1, max_length=64)]
+Uuid = Annotated[
+    str,
+    Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+]
+
+
+class KioskResult(Strict):
+    """The score the kiosk computed; the server recomputes it and its own result wins."""
+
+    total: float | int | None = None
+    band: str = Field(max_length=64)
+    flags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list,
+                                                               max_length=32)
+
+
+class SubmissionItem(Strict):
+    """One instrument's answers from one kiosk session."""
+
+    idempotency_key: IdempotencyKey
+    member_ref: str | None = Field(default=None, min_length=1, max_length=MAX_MEMBER_REF,
+                                   description="From POST /identify; omit when anonymous.")
+    anonymous: bool = Field(default=False, description="True for a member who did not sign in.")
+    session_id: Uuid = Field(description="The kiosk session: its results are triaged together.")
+    instrument_id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    instrument_version: str = Field(pattern=r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")
+    answers: dict[LinkId, AnswerValue] = Field(max_length=MAX_ANSWERS)
+    skipped: list[LinkId] = Field(
+        default_factory=list, max_length=MAX_ANSWERS,
+        description="linkIds the member chose 'Prefer not to answer'; such items are not scored.",
+    )
+    kiosk_result: KioskResult | None = None
+    taken_at: AwareDatetime
+
+    def who_problem(self) -> str | None:
+        """Return why member_ref/anonymous do not name exactly one kind of member, or None."""
+        if self.anonymous and self.member_ref is not None:
+            return "give either member_ref or anonymous=true, not both"
+        if not self.anonymous and self.member_ref is None:
+            return "is required unless anonymous is true"
+        return None
+
+
+def _raw_item(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("each item must be a JSON object")
+    return value
+
+
+RawItem = Annotated[
+    dict[str, Any],
+    PlainValidator(_raw_item),
+    WithJsonSchema({"$ref": "#/components/schemas/SubmissionItem"}),
+]
+
+
+class SubmissionBatch(Strict):
+    """Up to 500 items; each is validated and answered on its own."""
+
+    items: list[RawItem] = Field(min_length=1, max_length=MAX_BATCH_CEILING)
+
+
+class ScoreOut(Out):
+    """The server's score of one instrument."""
+
+    instrument: str
+    version: str
+    total: float | int | None = None
+    band: str
+    flags: list[str] = Field(default_factory=list)
+
+
+class CrisisResource(Out):
+    """A number or link to show with crisis guidance."""
+
+    label: dict[str, str]
+    phone: str | None = None
+    sms: str | None = None
+    url: str | None = None
+
+
+class CrisisGuidanceOut(Out):
+    """What the kiosk must show for a crisis trigger, in every language."""
+
+    trigger: str
+    severity: str
+    title: dict[str, str]
+    text: dict[str, str]
+    resources: list[CrisisResource] = Field(default_factory=list)
+
+
+class NoticeOut(Out):
+    """A gentle information message (e.g. 988 after a skipped PHQ-9 item 9)."""
+
+    code: str
+    text: dict[str, str]
+
+
+class ReferralSummary(Out):
+    """The member's open referral after this item was folded in."""
+
+    referral_id: str
+    priority: Literal["routine", "soon", "urgent", "crisis"]
+    programs: list[str] = Field(default_factory=list)
+    version: int
+    forward_now: bool = False
+
+
+class ItemOutcome(Out):
+    """What the server made of one accepted item."""
+
+    instrument_id: str
+    instrument_version: str
+    scored: bool
+    score: ScoreOut | None = None
+    score_mismatch: bool = False
+    crisis: list[CrisisGuidanceOut] = Field(default_factory=list)
+    notices: list[NoticeOut] = Field(default_factory=list)
+    next_screeners: list[str] = Field(default_factory=list)
+    referral: ReferralSummary | None = None
+    crisis_alert: bool = Field(default=False,
+                               description="An anonymous crisis alert was raised for staff.")
+
+
+class ItemAnswer(Out):
+    """The answer for one item: a result when accepted or replayed, else a problem."""
+
+    key: str | None = None
+    status: Literal["accepted", "replayed", "rejected", "conflict"]
+    result: ItemOutcome | None = None
+    problem: Problem | None = None
+
+
+class SubmissionBatchResponse(Out):
+    """One answer per item, in the order sent."""
+
+    results: list[ItemAnswer]

@@ -290,5 +290,55 @@ def run_gunicorn(options: dict[str, Any]) -> None:
     _App().run()
 
 
+@main.command("import-roster")
+@click.argument("csv_file", metavar="FILE.csv",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--employer", "employer_slug", required=True, help="Employer slug.")
+@click.option("--partial", is_flag=True, help="Import the good rows even if some are bad.")
+@click.option("--dry-run", is_flag=True, help="Validate and count; write nothing.")
+@click.option("--errors-out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Also write the per-row error report to this CSV file.")
+@click.pass_context
+def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, partial: bool,
+                      dry_run: bool, errors_out: Path | None) -> None:
+    """Import members from CSV, upserting by employee id (all-or-nothing unless --partial)."""
+    import csv
+
+    from .services.roster import RosterFileError, import_roster, open_roster
+
+    try:
+        stream = open_roster(csv_file)
+    except RosterFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    total = max(0, sum(1 for line in stream if line.strip()) - 1)
+    stream.seek(0)
+    with get_db(_app(ctx)).transaction() as session:
+        employer = session.scalars(select(Employer).where(Employer.slug == employer_slug)).first()
+        if employer is None:
+            raise click.BadParameter(f"no employer {employer_slug!r} (create-site makes one)",
+                                     param_hint="--employer")
+        try:
+            with click.progressbar(length=total, label="Checking rows",
+                                   file=sys.stderr) as bar:
+                report = import_roster(session, employer, stream, partial=partial,
+                                       dry_run=dry_run, progress=bar.update)
+        except RosterFileError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for error in report.errors:
+        click.echo(str(error), err=True)
+    if errors_out is not None:
+        with errors_out.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["row", "column", "message"])
+            writer.writerows([e.row, e.column, e.message] for e in report.errors)
+    summary = report.as_dict()
+    if report.errors and not partial:
+        click.echo(f"{report.bad_rows} bad row(s); nothing imported (use --partial to import "
+                   "the good rows)", err=True)
+        click.echo(json.dumps(summary, sort_keys=True))
+        ctx.exit(1)
+    click.echo(json.dumps(summary, sort_keys=True))
+
+
 if __name__ == "__main__":
     main()

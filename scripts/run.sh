@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh run
 export PATH="$PWD/.venv/bin:$PATH"
 export ONSITE_INSTANCE_PATH="${ONSITE_INSTANCE_PATH:-$PWD/instance}"
+mkdir -p "$ONSITE_INSTANCE_PATH"
 
 echo "== Scoring demo: a sample check-up, scored and triaged into one referral =="
-python -m shared.assessments demo
+python -m shared.assessments demo --text
 echo
 echo "== Onsite server with demo data =="
 onsite-server demo-data | tail -n 1 > "$ONSITE_INSTANCE_PATH/demo.json"

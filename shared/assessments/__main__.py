@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from shared.assessments import ScoreResult, ScoringError, list_instruments, score
+from shared.assessments import (
+    ScoreResult,
+    ScoringError,
+    list_instruments,
+    load_definition,
+    score,
+)
 from shared.assessments.engine import available_versions
+from shared.triage import ReferralProposal, triage
 
 EXIT_BAD_INPUT = 2
 
@@ -65,7 +71,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p_score.add_argument("answers", help="JSON object of answers, or - to read it from stdin")
     p_score.add_argument("--version", dest="instrument_version", default=None)
     sub.add_parser("list", help="list instruments and their versions")
-    sub.add_parser("demo", help="score a sample check-up and show the triage proposal")
+    p_demo = sub.add_parser("demo", help="score a sample check-up and show the triage proposal")
+    p_demo.add_argument("--text", action="store_true", help="plain language instead of JSON")
     return parser
 
 
@@ -94,22 +101,7 @@ def _cmd_list() -> int:
     return 0
 
 
-def _triage_proposal(results: Mapping[str, ScoreResult]) -> dict[str, Any] | None:
-    """Return shared.triage's proposal for the results, or None while triage is not built."""
-    try:
-        module = importlib.import_module("shared.triage")
-    except ModuleNotFoundError as exc:
-        if exc.name != "shared.triage":
-            raise
-        return None
-    triage = getattr(module, "triage", None)
-    if triage is None:
-        return None
-    proposal: dict[str, Any] = triage(results).as_dict()
-    return proposal
-
-
-def _cmd_demo() -> int:
+def _cmd_demo(text: bool = False) -> int:
     """Score the sample check-up and print results and the triage proposal."""
     results: dict[str, ScoreResult] = {}
     errors: dict[str, dict[str, str]] = {}
@@ -124,11 +116,46 @@ def _cmd_demo() -> int:
     }
     if errors:
         out["errors"] = errors
-    proposal = _triage_proposal(results)
-    if proposal is not None:
-        out["proposal"] = proposal
-    print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+    proposal = triage(results)
+    out["proposal"] = proposal.as_dict()
+    if text:
+        print(_demo_text(results, proposal, errors))
+    else:
+        print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
     return 1 if errors else 0
+
+
+def _demo_text(
+    results: Mapping[str, ScoreResult], proposal: ReferralProposal,
+    errors: Mapping[str, Mapping[str, str]],
+) -> str:
+    """Render the demo as plain language for a person at a terminal."""
+    lines = ["Results:"]
+    for iid, result in results.items():
+        definition = load_definition(iid, result.version)
+        labels = {b["id"]: b["label"]["en"] for b in definition["scoring"]["bands"]}
+        total = f" {result.total}"
+        if result.total is None:
+            answers = DEMO_CHECKUP.get(iid, {})
+            total = f" {answers.get('systolic')}/{answers.get('diastolic')}" if iid == \
+                "blood_pressure" else ""
+        title = definition["title"]["en"]
+        lines.append(f"  {title}:{total} - {labels.get(result.band, result.band)}")
+    for iid, err in errors.items():
+        lines.append(f"  {iid}: not scored ({err['field']}: {err['error']})")
+    lines.append("")
+    if not proposal.needs_referral:
+        lines.append("Referral: none needed.")
+    else:
+        lines.append(f"One referral to the member's advocate, priority {proposal.priority}:")
+        lines.append("  programs: " + ", ".join(p.replace("_", " ") for p in proposal.programs))
+        for reason in proposal.reasons:
+            lines.append(f"  - {reason.text['en']}")
+    if proposal.next_screeners:
+        lines.append("Next screeners to offer: " + ", ".join(proposal.next_screeners))
+    for guidance in proposal.crisis:
+        lines.append(f"CRISIS ({guidance.trigger}): {guidance.text['en']}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_score(args.instrument_id, args.answers, args.instrument_version)
         if args.command == "list":
             return _cmd_list()
-        return _cmd_demo()
+        return _cmd_demo(text=args.text)
     except _BadInput as exc:
         sys.stderr.write(json.dumps({"error": exc.message, "field": exc.field}) + "\n")
         return EXIT_BAD_INPUT

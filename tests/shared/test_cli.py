@@ -116,3 +116,15 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert (out["total"], out["band"], out["flags"]) == (3, "positive", ["positive_screen"])
     assert main(["score", "gad2", '{"1": 2}']) == 2
     assert json.loads(capsys.readouterr().err)["field"] == "2"
+
+
+def test_demo_text_names_the_one_referral() -> None:
+    """The run command's plain-language demo shows results and one consolidated referral."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "shared.assessments", "demo", "--text"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "One referral to the member's advocate, priority" in proc.stdout
+    assert "Blood pressure: 138/86" in proc.stdout
+    assert "Next screeners to offer: phq9" in proc.stdout

@@ -1,0 +1,487 @@
+"""Bookings: seats taken by one conditional UPDATE, waitlists, cancel, reschedule, check-in.
+
+Seat accounting: ``Slot.booked_count`` counts the seats given out (bookings that are
+``booked``, ``checked_in`` or ``no_show``); it only moves through ``_take_seat`` and
+``_release_seat``, each a single conditional UPDATE, so two requests can never both take the
+last seat, on SQLite (writers serialised by BEGIN IMMEDIATE) or PostgreSQL (row locks).
+
+Lock order on PostgreSQL, to keep concurrent requests free of deadlocks:
+member row -> slot rows (by id) -> booking rows. SQLite ignores FOR UPDATE; its write
+transactions are already serial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
+
+from ..models import (
+    ACTIVE_BOOKING_STATUSES,
+    AuditLog,
+    Booking,
+    Event,
+    Kiosk,
+    Member,
+    Slot,
+    utcnow,
+)
+
+CANCELLABLE = ("booked", "waitlisted")
+HOUSEKEEPING_ACTOR = "system:housekeeping"
+_NO_SHOW_CHUNK = 500
+
+
+class BookingError(ValueError):
+    """A booking action refused for a reason the caller can show: status, field and message."""
+
+    def __init__(self, status: int, field: str, message: str, title: str = "Booking refused"):
+        super().__init__(f"{field}: {message}")
+        self.status = status
+        self.field = field
+        self.message = message
+        self.title = title
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """A booking as kiosks and the dashboard show it (public ids only)."""
+
+    booking_id: str
+    status: str
+    slot_id: str
+    event_id: str
+    event_title: str
+    start_at: datetime
+    end_at: datetime
+    waitlist_position: int | None
+    ticket: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the fields as a plain dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """The cancelled booking, and the waitlisted booking promoted into the freed seat."""
+
+    booking: BookingView
+    promoted: BookingView | None
+
+
+@dataclass(frozen=True)
+class RescheduleResult:
+    """The new booking, the replaced (now cancelled) one, and any promotion in the old slot."""
+
+    booking: BookingView
+    replaced: BookingView
+    promoted: BookingView | None
+
+
+@dataclass(frozen=True)
+class SlotBookingRow:
+    """One line of a coordinator's slot list: who booked and where they stand (no health data)."""
+
+    booking_id: str
+    member_id: str
+    first_name: str
+    last_name: str
+    employee_id: str
+    status: str
+    waitlist_position: int | None
+    created_at: datetime
+    checked_in_at: datetime | None
+
+
+def kiosk_actor(kiosk: Kiosk) -> str:
+    """Return the audit actor string of a kiosk."""
+    return f"kiosk:{kiosk.public_id}"
+
+
+# --- look-ups -------------------------------------------------------------------------------
+
+
+def find_slot(session: Session, site_id: int, slot_public_id: str, field: str = "slot_id") -> Slot:
+    """Return the slot with this public id at this site, or raise a 404 naming field."""
+    slot = session.scalars(
+        select(Slot).join(Event, Slot.event_id == Event.id)
+        .where(Slot.public_id == slot_public_id.lower(), Event.site_id == site_id)
+    ).first()
+    if slot is None:
+        raise BookingError(404, field, "no such slot at this site", title="Not found")
+    return slot
+
+
+def find_booking(session: Session, site_id: int, booking_public_id: str) -> Booking:
+    """Return the booking with this public id at this site, or raise a 404 naming booking_id."""
+    booking = session.scalars(
+        select(Booking).join(Event, Booking.event_id == Event.id)
+        .where(Booking.public_id == booking_public_id.lower(), Event.site_id == site_id)
+    ).first()
+    if booking is None:
+        raise BookingError(404, "booking_id", "no such booking at this site", title="Not found")
+    return booking
+
+
+def view(session: Session, booking: Booking) -> BookingView:
+    """Describe a booking, with its current waitlist position when waitlisted."""
+    position = None
+    if booking.status == "waitlisted":
+        position = session.scalar(
+            select(func.count()).select_from(Booking).where(
+                Booking.slot_id == booking.slot_id,
+                Booking.status == "waitlisted",
+                Booking.id <= booking.id,
+            )
+        )
+    slot, event = booking.slot, booking.event
+    return BookingView(
+        booking_id=booking.public_id, status=booking.status, slot_id=slot.public_id,
+        event_id=event.public_id, event_title=event.title, start_at=slot.start_at,
+        end_at=slot.end_at, waitlist_position=position, ticket=booking.ticket_token,
+    )
+
+
+def member_bookings(
+    session: Session, member: Member, site_id: int, now: datetime | None = None
+) -> list[BookingView]:
+    """Return the member's active bookings at a site whose slot has not ended, soonest first."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(Booking)
+        .join(Slot, Booking.slot_id == Slot.id)
+        .join(Event, Booking.event_id == Event.id)
+        .where(
+            Booking.member_id == member.id,
+            Booking.status.in_(ACTIVE_BOOKING_STATUSES),
+            Event.site_id == site_id,
+            Slot.end_at > now,
+        )
+        .order_by(Slot.start_at, Booking.id)
+    ).all()
+    return [view(session, b) for b in rows]
+
+
+def list_slot_bookings(session: Session, slot: Slot) -> list[SlotBookingRow]:
+    """Return every booking of a slot: seated first, then the waitlist in order, then the rest."""
+    rows = session.execute(
+        select(Booking, Member).join(Member, Booking.member_id == Member.id)
+        .where(Booking.slot_id == slot.id).order_by(Booking.id)
+    ).all()
+    rank = {"checked_in": 0, "booked": 0, "waitlisted": 1}
+    ordered = sorted(rows, key=lambda r: (rank.get(r[0].status, 2), r[0].id))
+    out: list[SlotBookingRow] = []
+    position = 0
+    for booking, member in ordered:
+        pos = None
+        if booking.status == "waitlisted":
+            position += 1
+            pos = position
+        out.append(SlotBookingRow(
+            booking_id=booking.public_id, member_id=member.public_id,
+            first_name=member.first_name, last_name=member.last_name,
+            employee_id=member.employee_id, status=booking.status, waitlist_position=pos,
+            created_at=booking.created_at, checked_in_at=booking.checked_in_at,
+        ))
+    return out
+
+
+# --- seats and locks ------------------------------------------------------------------------
+
+
+def _take_seat(session: Session, slot_id: int) -> bool:
+    # The whole decision is this one statement: no read of booked_count ever precedes it.
+    result = session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.booked_count < Slot.capacity, Slot.cancelled.is_(False))
+        .values(booked_count=Slot.booked_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    _expire_count(session, slot_id)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _release_seat(session: Session, slot_id: int) -> None:
+    session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.booked_count > 0)
+        .values(booked_count=Slot.booked_count - 1)
+        .execution_options(synchronize_session=False)
+    )
+    _expire_count(session, slot_id)
+
+
+def _expire_count(session: Session, slot_id: int) -> None:
+    # The UPDATE bypassed the ORM; reload booked_count on next access instead of trusting it.
+    slot = session.identity_map.get(identity_key(Slot, slot_id))
+    if slot is not None:
+        session.expire(slot, ["booked_count"])
+
+
+def _lock_member(session: Session, member_id: int) -> None:
+    # Serialises one member's concurrent requests on PostgreSQL, so the one-booking-per-event
+    # check below sees the other request's booking instead of racing it.
+    session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+
+
+def _lock_slots(session: Session, slot_ids: Iterable[int]) -> dict[int, Slot]:
+    # Taking the slot row before deciding also makes a waitlisted insert visible to a
+    # concurrent cancellation's promotion, which otherwise could miss it and leave a seat free.
+    slots = session.scalars(
+        select(Slot).where(Slot.id.in_(sorted(set(slot_ids)))).order_by(Slot.id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).all()
+    return {s.id: s for s in slots}
+
+
+def _lock_booking(session: Session, booking_id: int) -> Booking:
+    return session.scalars(
+        select(Booking).where(Booking.id == booking_id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).one()
+
+
+def _check_open(slot: Slot, now: datetime) -> None:
+    if slot.cancelled or slot.event.cancelled:
+        raise BookingError(409, "slot_id", "this slot has been cancelled")
+    if slot.start_at <= now:
+        raise BookingError(409, "slot_id", "this slot has already started")
+
+
+def _refuse_second_booking(
+    session: Session, member_id: int, event_id: int, exclude: int | None = None
+) -> None:
+    query = select(Booking.id).where(
+        Booking.member_id == member_id,
+        Booking.event_id == event_id,
+        Booking.status.in_(ACTIVE_BOOKING_STATUSES),
+    )
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    if session.scalars(query).first() is not None:
+        raise _already_booked()
+
+
+def _already_booked() -> BookingError:
+    return BookingError(
+        409, "slot_id",
+        "the member already has a booking for this event; cancel or reschedule it instead",
+    )
+
+
+def _integrity(exc: IntegrityError) -> BookingError:
+    if "idempotency_key" in str(exc.orig):
+        return BookingError(409, "idempotency_key", "was already used for another booking")
+    return _already_booked()
+
+
+def _audit(session: Session, actor: str, action: str, booking: Booking, **detail: Any) -> None:
+    # Who booked what and when; never answers or results (coordinators may read this).
+    session.add(AuditLog(
+        actor=actor, action=action, subject=f"member:{booking.member.public_id}",
+        detail={"booking": booking.public_id, "slot": booking.slot.public_id,
+                "event": booking.event.public_id, "status": booking.status, **detail},
+    ))
+
+
+# --- actions --------------------------------------------------------------------------------
+
+
+def book(
+    session: Session,
+    *,
+    member: Member,
+    slot: Slot,
+    actor: str,
+    kiosk: Kiosk | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> BookingView:
+    """Book a seat in slot for member, or put them on its waitlist when it is full."""
+    now = now or utcnow()
+    _lock_member(session, member.id)
+    slot = _lock_slots(session, [slot.id])[slot.id]
+    _check_open(slot, now)
+    _refuse_second_booking(session, member.id, slot.event_id)
+    try:
+        with session.begin_nested():
+            status = "booked" if _take_seat(session, slot.id) else "waitlisted"
+            booking = Booking(
+                member_id=member.id, event_id=slot.event_id, slot_id=slot.id,
+                kiosk_id=kiosk.id if kiosk else None, status=status,
+                idempotency_key=idempotency_key, created_at=now, updated_at=now,
+            )
+            session.add(booking)
+            session.flush()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _audit(session, actor, f"booking.{status}", booking)
+    return view(session, booking)
+
+
+def _cancel_locked(
+    session: Session, booking: Booking, slot: Slot, actor: str, now: datetime, action: str
+) -> Booking | None:
+    """Cancel a locked booking; return the booking promoted into its seat, if any."""
+    had_seat = booking.status == "booked"
+    booking.status = "cancelled"
+    booking.cancelled_at = now
+    booking.updated_at = now
+    session.flush()
+    _audit(session, actor, action, booking)
+    if not had_seat:
+        return None
+    _release_seat(session, slot.id)
+    return _promote(session, slot, actor, now)
+
+
+def _promote(session: Session, slot: Slot, actor: str, now: datetime) -> Booking | None:
+    """Give a free seat of slot to its first waitlisted booking (creation order)."""
+    if not _take_seat(session, slot.id):
+        return None
+    tried: set[int] = set()
+    while True:
+        query = select(Booking.id).where(
+            Booking.slot_id == slot.id, Booking.status == "waitlisted"
+        )
+        if tried:
+            query = query.where(Booking.id.not_in(tried))
+        ids = session.scalars(query.order_by(Booking.id).limit(20)).all()
+        if not ids:
+            _release_seat(session, slot.id)
+            return None
+        for booking_id in ids:
+            tried.add(booking_id)
+            # Re-checked under the row lock: that member may have just left the waitlist.
+            candidate = session.scalars(
+                select(Booking).where(Booking.id == booking_id, Booking.status == "waitlisted")
+                .with_for_update().execution_options(populate_existing=True)
+            ).first()
+            if candidate is not None:
+                candidate.status = "booked"
+                candidate.updated_at = now
+                session.flush()
+                _audit(session, actor, "booking.promoted", candidate)
+                return candidate
+
+
+def cancel_booking(
+    session: Session, booking: Booking, actor: str, now: datetime | None = None
+) -> CancelResult:
+    """Cancel a booked or waitlisted booking; a freed seat goes to the waitlist's first member."""
+    now = now or utcnow()
+    _lock_member(session, booking.member_id)
+    slot = _lock_slots(session, [booking.slot_id])[booking.slot_id]
+    booking = _lock_booking(session, booking.id)
+    if booking.status not in CANCELLABLE:
+        raise BookingError(
+            409, "booking_id", f"the booking is {booking.status.replace('_', ' ')} "
+            "and cannot be cancelled")
+    promoted = _cancel_locked(session, booking, slot, actor, now, "booking.cancelled")
+    return CancelResult(
+        booking=view(session, booking),
+        promoted=view(session, promoted) if promoted is not None else None,
+    )
+
+
+def reschedule(
+    session: Session,
+    booking: Booking,
+    new_slot: Slot,
+    actor: str,
+    *,
+    kiosk: Kiosk | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> RescheduleResult:
+    """Move a booking to new_slot atomically; a full new_slot leaves the old booking as it was."""
+    now = now or utcnow()
+    _lock_member(session, booking.member_id)
+    slots = _lock_slots(session, [booking.slot_id, new_slot.id])
+    old_slot, new_slot = slots[booking.slot_id], slots[new_slot.id]
+    booking = _lock_booking(session, booking.id)
+    if booking.status not in CANCELLABLE:
+        raise BookingError(
+            409, "booking_id", f"the booking is {booking.status.replace('_', ' ')} "
+            "and cannot be rescheduled")
+    if new_slot.id == old_slot.id:
+        raise BookingError(409, "slot_id", "the booking is already in this slot")
+    _check_open(new_slot, now)
+    _refuse_second_booking(session, booking.member_id, new_slot.event_id, exclude=booking.id)
+    try:
+        # A savepoint, so a refusal half-way leaves the old booking untouched even for callers
+        # that go on to commit (the dashboard), not only for the API's rolled-back request.
+        with session.begin_nested():
+            if not _take_seat(session, new_slot.id):
+                raise BookingError(
+                    409, "slot_id", "that slot is full (or was cancelled); the booking is unchanged")
+            promoted = _cancel_locked(
+                session, booking, old_slot, actor, now, "booking.rescheduled_from")
+            new = Booking(
+                member_id=booking.member_id, event_id=new_slot.event_id, slot_id=new_slot.id,
+                kiosk_id=kiosk.id if kiosk else booking.kiosk_id, status="booked",
+                idempotency_key=idempotency_key, created_at=now, updated_at=now,
+            )
+            session.add(new)
+            session.flush()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _audit(session, actor, "booking.rescheduled_to", new, replaced=booking.public_id)
+    return RescheduleResult(
+        booking=view(session, new),
+        replaced=view(session, booking),
+        promoted=view(session, promoted) if promoted is not None else None,
+    )
+
+
+def check_in(
+    session: Session, booking: Booking, actor: str = "system", now: datetime | None = None
+) -> BookingView:
+    """Mark a booked member as arrived; checking in twice is harmless."""
+    now = now or utcnow()
+    booking = _lock_booking(session, booking.id)
+    if booking.status == "checked_in":
+        return view(session, booking)
+    if booking.status != "booked":
+        raise BookingError(
+            409, "booking_id", f"the booking is {booking.status.replace('_', ' ')}; "
+            "only a booked seat can be checked in")
+    booking.status = "checked_in"
+    booking.checked_in_at = now
+    booking.updated_at = now
+    session.flush()
+    _audit(session, actor, "booking.checked_in", booking)
+    return view(session, booking)
+
+
+def mark_no_shows(session: Session, now: datetime | None = None) -> int:
+    """Turn `booked` bookings of slots that have ended into `no_show`; return how many."""
+    now = now or utcnow()
+    ids = session.scalars(
+        select(Booking.id).join(Slot, Booking.slot_id == Slot.id)
+        .where(Booking.status == "booked", Slot.end_at <= now).order_by(Booking.id)
+    ).all()
+    changed = 0
+    for start in range(0, len(ids), _NO_SHOW_CHUNK):
+        chunk = ids[start:start + _NO_SHOW_CHUNK]
+        # Conditional on still being `booked`: a check-in racing the job wins.
+        done = session.scalars(
+            update(Booking)
+            .where(Booking.id.in_(chunk), Booking.status == "booked")
+            .values(status="no_show", updated_at=now)
+            .returning(Booking.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        changed += len(done)
+        for booking_id in done:
+            booking = session.get(Booking, booking_id, populate_existing=True)
+            if booking is not None:
+                _audit(session, HOUSEKEEPING_ACTOR, "booking.no_show", booking)
+    return changed

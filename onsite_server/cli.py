@@ -181,14 +181,23 @@ def add_slots(ctx: click.Context, event_id: str, day: datetime, start: datetime,
 
 def make_slots(event: Event, day: date, start: time, count: int, minutes: int,
                capacity: int, zone: ZoneInfo) -> list[Slot]:
-    """Build count consecutive slots starting at local day+start, stored in UTC."""
-    first = datetime.combine(day, start, tzinfo=zone)
+    """Build count consecutive slots starting at local day+start, stored in UTC.
+
+    Steps are taken in UTC so that slots stay back to back across a DST change; a local start
+    time that does not exist (skipped by spring-forward) is refused rather than guessed.
+    """
+    local = datetime.combine(day, start, tzinfo=zone)
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise click.BadParameter(
+            f"{day} {start:%H:%M} does not exist in {zone.key} (clocks skip it)",
+            param_hint="--start",
+        )
+    first = local.astimezone(UTC)
     out = []
     for i in range(count):
         begin = first + timedelta(minutes=minutes * i)
-        out.append(Slot(event_id=event.id, start_at=begin.astimezone(UTC),
-                        end_at=(begin + timedelta(minutes=minutes)).astimezone(UTC),
-                        capacity=capacity))
+        out.append(Slot(event_id=event.id, start_at=begin,
+                        end_at=begin + timedelta(minutes=minutes), capacity=capacity))
     return out
 
 

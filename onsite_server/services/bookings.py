@@ -277,9 +277,15 @@ def _already_booked() -> BookingError:
 
 
 def _integrity(exc: IntegrityError) -> BookingError:
-    if "idempotency_key" in str(exc.orig):
+    message = str(exc.orig)
+    if "idempotency_key" in message:
         return BookingError(409, "idempotency_key", "was already used for another booking")
-    return _already_booked()
+    if "uq_booking_active_member_event" in message or (
+        "booking.member_id" in message and "booking.event_id" in message
+    ):
+        return _already_booked()
+    # Anything else (the slot's seat CHECK, a foreign key) is a bug, not a user error.
+    raise exc
 
 
 def _audit(session: Session, actor: str, action: str, booking: Booking, **detail: Any) -> None:
@@ -420,8 +426,8 @@ def reschedule(
         # that go on to commit (the dashboard), not only for the API's rolled-back request.
         with session.begin_nested():
             if not _take_seat(session, new_slot.id):
-                raise BookingError(
-                    409, "slot_id", "that slot is full (or was cancelled); the booking is unchanged")
+                raise BookingError(409, "slot_id",
+                                   "that slot is full (or was cancelled); the booking is unchanged")
             promoted = _cancel_locked(
                 session, booking, old_slot, actor, now, "booking.rescheduled_from")
             new = Booking(

@@ -66,7 +66,8 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def upcoming_events(session: Session, site: Site, now: datetime | None = None) -> list[dict[str, Any]]:
+def upcoming_events(session: Session, site: Site,
+                    now: datetime | None = None) -> list[dict[str, Any]]:
     """Return the site's not cancelled events with their future, not cancelled slots."""
     now = now or utcnow()
     zone = _zone(site.timezone)

@@ -43,9 +43,11 @@ def empty_proposal() -> ReferralProposal:
 def lock_member(session: Session, member: Member) -> None:
     """Serialise referral changes for one member (row lock on PostgreSQL).
 
-    SQLite write transactions already hold the database write lock (BEGIN IMMEDIATE), so the
-    FOR UPDATE clause is simply not emitted there.
+    SQLite write transactions already hold the whole database's write lock (BEGIN IMMEDIATE),
+    so there is nothing to add there and the query is skipped.
     """
+    if session.get_bind().dialect.name == "sqlite":
+        return
     session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
 
 
@@ -115,7 +117,7 @@ def upsert_outbox(session: Session, referral: Referral, member: Member) -> Outbo
     else:
         row.key = key
         row.payload = payload
-        row.priority = min(row.priority, priority)
+        row.priority = priority
         if priority == 0:
             # A crisis must not sit out a retry backoff left over from a routine version.
             row.next_attempt_at = utcnow()
@@ -189,7 +191,8 @@ def raise_anonymous_alert(
     session: Session, kiosk: Kiosk, trigger: str, raised_at: datetime, *, key: str
 ) -> CrisisAlert:
     """Create (or return the existing) anonymous crisis alert: kiosk, trigger and time only."""
-    existing = session.scalars(select(CrisisAlert).where(CrisisAlert.idempotency_key == key)).first()
+    query = select(CrisisAlert).where(CrisisAlert.idempotency_key == key)
+    existing = session.scalars(query).first()
     if existing is not None:
         return existing
     alert = CrisisAlert(idempotency_key=key, kiosk_id=kiosk.id, trigger=trigger,
@@ -199,7 +202,7 @@ def raise_anonymous_alert(
             session.add(alert)
             session.flush()
     except IntegrityError:
-        return session.scalars(select(CrisisAlert).where(CrisisAlert.idempotency_key == key)).one()
+        return session.scalars(query).one()
     audit_crisis(session, kiosk_actor(kiosk), [trigger], None)
     return alert
 

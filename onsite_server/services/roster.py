@@ -28,7 +28,7 @@ LANGUAGES = ("en", "es")
 _MAX = {"member_id": 64, "employee_id": 64, "badge_id": 64, "first_name": 100,
         "last_name": 100, "phone": 32, "email": 255, "advocate_id": 64}
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,30}$")
+_PHONE_RE = re.compile(r"^\+?[0-9(][0-9 ()./-]{2,30}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _UPDATABLE = ("member_id", "badge_id", "first_name", "last_name", "birth_date", "language",
               "phone", "email", "advocate_id")
@@ -101,7 +101,8 @@ def read_rows(stream: TextIO) -> list[tuple[int, dict[str, str]]]:
             out.append((line, {"__extra__": str(len(cells) - len(header))}))
             continue
         padded = cells + [""] * (len(header) - len(cells))
-        out.append((line, {name: value.strip() for name, value in zip(header, padded)}))
+        cleaned = {name: value.strip() for name, value in zip(header, padded, strict=True)}
+        out.append((line, cleaned))
     if header is None:
         raise RosterFileError("row 1: the file is empty (no header row)")
     return out
@@ -144,7 +145,7 @@ def validate_row(line: int, raw: dict[str, str], today: date) -> tuple[dict[str,
     if born is not None:
         parsed = _parse_date(born)
         if parsed is None:
-            errors.append(RowError(line, "birth_date", f"{born!r} is not a date as YYYY-MM-DD"))
+            errors.append(RowError(line, "birth_date", "is not a real date written as YYYY-MM-DD"))
         elif not date(1900, 1, 1) <= parsed <= today:
             errors.append(RowError(line, "birth_date", "must be between 1900-01-01 and today"))
         values["birth_date"] = parsed

@@ -72,4 +72,4 @@ class RescheduleOut(BookingOut):
 class MemberBookingsOut(Out):
     """A member's active bookings at this site whose slot has not ended, soonest first."""
 
-    bookings: list[BookingOut] = Field(max_length=500)
+    bookings: list[BookingOut]

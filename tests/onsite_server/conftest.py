@@ -162,3 +162,6 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=20)
+        if proc.stderr is not None:
+            proc.stderr.close()

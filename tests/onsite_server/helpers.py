@@ -88,3 +88,39 @@ def auth(token: str) -> dict[str, str]:
 def new_key() -> str:
     """Return a fresh idempotency key."""
     return str(uuid.uuid4())
+
+
+def identified_member(app: Flask, site: Site, kiosk: dict[str, Any], **kwargs: Any
+                      ) -> tuple[str, str]:
+    """Create a member of site; return (member public id, member_ref bound to the kiosk)."""
+    from sqlalchemy import select
+
+    from onsite_server.models import Kiosk
+    from onsite_server.services.members import make_member_ref
+
+    with get_db(app).transaction() as session:
+        site_row = session.get(Site, site.id)
+        assert site_row is not None
+        member = gen_member(session, site_row, **kwargs)
+        kiosk_row = session.scalars(select(Kiosk).where(Kiosk.public_id == kiosk["kiosk_id"])).one()
+        return member.public_id, make_member_ref(app.config["SECRET_KEY"], member, kiosk_row)
+
+
+def submission_item(instrument_id: str, answers: dict[str, Any], *, member_ref: str | None = None,
+                    session_id: str | None = None, version: str = "1.0.0",
+                    **extra: Any) -> dict[str, Any]:
+    """Build one /submissions item (anonymous unless member_ref is given)."""
+    item: dict[str, Any] = {
+        "idempotency_key": new_key(),
+        "session_id": session_id or new_key(),
+        "instrument_id": instrument_id,
+        "instrument_version": version,
+        "answers": answers,
+        "taken_at": datetime.now(UTC).isoformat(),
+    }
+    if member_ref is None:
+        item["anonymous"] = True
+    else:
+        item["member_ref"] = member_ref
+    item.update(extra)
+    return item

@@ -1,0 +1,261 @@
+"""Booking contention: how long a real server takes to settle 500 concurrent attempts for 20 seats.
+
+Starts `onsite-server serve --no-tls --workers 2` (gunicorn) on a temporary SQLite file, or on
+PostgreSQL with --database-url (a fresh database is created on that cluster and dropped after),
+creates the members and one slot directly in the database, then fires every attempt at once
+from several client processes. For scale it times, in the same run and with the same client,
+the same number of concurrent GET /healthz. Prints one JSON line.
+
+    .venv/bin/python bench/booking_contention.py
+    .venv/bin/python bench/booking_contention.py --database-url postgresql+psycopg://...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from onsite_server.api import hash_token
+from onsite_server.db import Database, is_sqlite
+from onsite_server.models import Booking, Employer, Event, Kiosk, Member, Site, Slot
+from onsite_server.services.members import make_member_ref
+
+Request = tuple[str, str, dict[str, Any] | None, dict[str, str]]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _fresh_pg_database(url: str) -> tuple[str, str]:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_pg_database(url: str, name: str) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _seed(db_url: str, secret: str, attempts: int, seats: int) -> tuple[str, str, list[str]]:
+    """Create a site, a kiosk, the members and one slot; return token, slot id and refs."""
+    db = Database()
+    db.configure(db_url)
+    token = secrets.token_urlsafe(32)
+    tag = uuid.uuid4().hex[:8]
+    with db.transaction() as session:
+        employer = Employer(slug=f"bench-{tag}", name="Bench employer")
+        session.add(employer)
+        session.flush()
+        site = Site(employer_id=employer.id, slug=f"bench-{tag}", name="Bench site")
+        session.add(site)
+        session.flush()
+        kiosk = Kiosk(site_id=site.id, token_hash=hash_token(token), paired_at=datetime.now(UTC))
+        event = Event(site_id=site.id, title="Flu shot clinic", kind="flu_shot")
+        session.add_all([kiosk, event])
+        session.flush()
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+        slot = Slot(event_id=event.id, start_at=start, end_at=start + timedelta(minutes=15),
+                    capacity=seats)
+        members = [
+            Member(employer_id=employer.id, member_id=f"M{tag}{i}", employee_id=f"E{tag}{i}",
+                   first_name="Bench", last_name=f"Member {i}", birth_date=date(1980, 1, 1))
+            for i in range(attempts)
+        ]
+        session.add(slot)
+        session.add_all(members)
+        session.flush()
+        refs = [make_member_ref(secret, m, kiosk) for m in members]
+        slot_id = slot.public_id
+    db.dispose()
+    return token, slot_id, refs
+
+
+def _tally(db_url: str, slot_public_id: str) -> tuple[int, dict[str, int]]:
+    db = Database()
+    db.configure(db_url)
+    with db.transaction(write=False) as session:
+        slot = session.scalars(select(Slot).where(Slot.public_id == slot_public_id)).one()
+        rows = session.execute(
+            select(Booking.status, func.count()).where(Booking.slot_id == slot.id)
+            .group_by(Booking.status)
+        ).all()
+        booked_count = slot.booked_count
+    db.dispose()
+    return booked_count, {status: int(n) for status, n in rows}
+
+
+def _client_process(requests_: list[Request], threads: int, ready: Any, go: Any,
+                    out: Any) -> None:
+    """Send requests_ from `threads` threads once `go` is set; report statuses and end time."""
+    results: list[tuple[int, str | None]] = []
+    lock = threading.Lock()
+    shares = [requests_[i::threads] for i in range(threads)]
+
+    def run(share: list[Request]) -> None:
+        with requests.Session() as http:
+            go.wait()
+            for method, url, body, headers in share:
+                try:
+                    resp = http.request(method, url, json=body, headers=headers, timeout=300)
+                    outcome = resp.json().get("status") if resp.status_code == 201 else None
+                    item = (resp.status_code, outcome)
+                except requests.RequestException:
+                    item = (0, None)
+                with lock:
+                    results.append(item)
+
+    workers = [threading.Thread(target=run, args=(s,)) for s in shares if s]
+    for w in workers:
+        w.start()
+    ready.wait()
+    for w in workers:
+        w.join()
+    out.put((results, time.monotonic()))
+
+
+def _fire(reqs: list[Request], processes: int, threads: int) -> tuple[float, Counter[Any]]:
+    """Send all requests at once from several processes; return seconds and outcome counts."""
+    ctx = mp.get_context("fork")
+    ready = ctx.Barrier(processes + 1)
+    go = ctx.Event()
+    out = ctx.Queue()
+    per_proc = max(1, threads // processes)
+    procs = [
+        ctx.Process(target=_client_process, args=(reqs[i::processes], per_proc, ready, go, out))
+        for i in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    ready.wait()
+    time.sleep(0.3)  # let every client thread reach go.wait()
+    started = time.monotonic()
+    go.set()
+    outcomes: Counter[Any] = Counter()
+    finished = started
+    for _ in procs:
+        results, ended = out.get(timeout=600)
+        finished = max(finished, ended)
+        outcomes.update(results)
+    for p in procs:
+        p.join()
+    return finished - started, outcomes
+
+
+def main() -> None:
+    """Run the benchmark and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
+                        help="PostgreSQL cluster URL (a fresh database is made on it); "
+                             "default: a temporary SQLite file")
+    parser.add_argument("--attempts", type=int, default=500)
+    parser.add_argument("--seats", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--client-processes", type=int, default=5)
+    parser.add_argument("--client-threads", type=int, default=500,
+                        help="threads over all client processes (default: one per attempt)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-booking-"))
+    pg_name = None
+    if args.database_url and not is_sqlite(args.database_url):
+        db_url, pg_name = _fresh_pg_database(args.database_url)
+    else:
+        db_url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite'}"
+    secret = secrets.token_urlsafe(32)
+    env = {**os.environ, "ONSITE_DATABASE_URL": db_url, "ONSITE_INSTANCE_PATH": str(tmp / "i"),
+           "ONSITE_SECRET_KEY": secret}
+    cli = [sys.executable, "-m", "onsite_server.cli"]
+    server = None
+    try:
+        subprocess.run([*cli, "init-db"], env=env, check=True, capture_output=True, timeout=300)
+        token, slot_id, refs = _seed(db_url, secret, args.attempts, args.seats)
+        port = _free_port()
+        log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed with the server
+        server = subprocess.Popen(
+            [*cli, "serve", "--no-tls", "--workers", str(args.workers), "--host", "127.0.0.1",
+             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start; see {tmp / 'server.log'}")
+            time.sleep(0.2)
+
+        headers = {"Authorization": f"Bearer {token}"}
+        health: list[Request] = [("GET", base + "/healthz", None, {})] * args.attempts
+        bookings: list[Request] = [
+            ("POST", base + "/api/v1/bookings",
+             {"idempotency_key": str(uuid.uuid4()), "member_ref": ref, "slot_id": slot_id},
+             headers)
+            for ref in refs
+        ]
+        _fire(health[:50], args.client_processes, 50)  # warm-up: workers, pools, imports
+        baseline, health_outcomes = _fire(health, args.client_processes, args.client_threads)
+        seconds, outcomes = _fire(bookings, args.client_processes, args.client_threads)
+        booked_count, statuses = _tally(db_url, slot_id)
+        answered = Counter({o: n for (code, o), n in outcomes.items() if code == 201})
+        figures = {
+            "bench": "booking_contention",
+            "db": "sqlite" if is_sqlite(db_url) else "postgresql",
+            "attempts": args.attempts,
+            "seats": args.seats,
+            "booked": statuses.get("booked", 0),
+            "waitlisted": statuses.get("waitlisted", 0),
+            "seconds": round(seconds, 3),
+            "baseline_healthz_seconds_for_500": round(baseline, 3),
+            "ratio": round(seconds / baseline, 2),
+            "slot_booked_count": booked_count,
+            "answers_agree": answered == Counter({"booked": statuses.get("booked", 0),
+                                                  "waitlisted": statuses.get("waitlisted", 0)}),
+            "non_2xx": sum(n for (code, _o), n in outcomes.items() if code != 201),
+            "healthz_non_200": sum(n for (code, _o), n in health_outcomes.items() if code != 200),
+            "server_workers": args.workers,
+            "client_processes": args.client_processes,
+            "client_threads": args.client_threads,
+        }
+        print(json.dumps(figures))
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if pg_name and args.database_url:
+            _drop_pg_database(args.database_url, pg_name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Bookings from a kiosk: book, cancel, reschedule, and a member's bookings.
+
+Every write is keyed: a replay of an idempotency key answers with the first answer's status
+and body (201 for a booking, 200 for cancel and reschedule) and changes nothing; the same key
+with a different body is a 409. A refused request (4xx) stores nothing, so replaying it is
+decided afresh.
+
+The member lookup is a POST with the member reference in the body: gunicorn's access log
+records URLs, and a reference in a query string would sit in that log for its whole lifetime.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+
+from shared.schemas.bookings import (
+    BookingOut,
+    BookingRequest,
+    CancelRequest,
+    MemberBookingsOut,
+    MemberBookingsRequest,
+    RescheduleOut,
+    RescheduleRequest,
+)
+from shared.schemas.common import Problem
+
+from ..db import get_session
+from ..errors import ApiProblem
+from ..models import Kiosk, Member
+from ..services import bookings as svc
+from ..services.idempotency import run_once
+from ..services.members import MemberRefError, resolve_member_ref
+from . import current_kiosk, operation
+
+_NOT_FOUND = ("No such slot or booking at this kiosk's site; the field is named", Problem)
+_CONFLICT = ("Refused: one booking per event, slot cancelled or started, booking no longer "
+             "active, or the idempotency key was used with another body", Problem)
+
+
+def _problem(exc: svc.BookingError) -> ApiProblem:
+    return ApiProblem(exc.status, exc.title, f"{exc.field}: {exc.message}",
+                      errors=[{"field": exc.field, "message": exc.message}])
+
+
+def _member(kiosk: Kiosk, ref: str) -> Member:
+    try:
+        return resolve_member_ref(
+            get_session(), current_app.config["SECRET_KEY"], ref, kiosk,
+            int(current_app.config["MEMBER_REF_TTL_SECONDS"]),
+        )
+    except MemberRefError as exc:
+        raise ApiProblem(422, "Invalid request", f"member_ref: {exc}",
+                         errors=[{"field": "member_ref", "message": str(exc)}]) from exc
+
+
+def _booking_public_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise ApiProblem(422, "Invalid request", "booking_id: is not a valid UUID",
+                         errors=[{"field": "booking_id", "message": "is not a valid UUID"}]
+                         ) from exc
+
+
+def _keyed(key: str, operation_name: str, payload: dict[str, Any],
+           work: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
+    kiosk = current_kiosk()
+    try:
+        return run_once(get_session(), key=key.lower(), operation=operation_name,
+                        payload={**payload, "kiosk": kiosk.public_id}, kiosk_id=kiosk.id,
+                        work=work)
+    except svc.BookingError as exc:
+        raise _problem(exc) from exc
+
+
+@operation(
+    "/bookings", "POST", summary="Book a slot, or join its waitlist when it is full",
+    tag="bookings", request_model=BookingRequest,
+    responses={201: ("Booked or waitlisted (a replay of the key returns this same answer)",
+                     BookingOut),
+               404: _NOT_FOUND, 409: _CONFLICT},
+)
+def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
+    """Book a seat for the identified member; a full slot waitlists them."""
+    kiosk = current_kiosk()
+    session = get_session()
+    key = body.idempotency_key.lower()
+
+    def work() -> tuple[int, Any]:
+        member = _member(kiosk, body.member_ref)
+        slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
+        result = svc.book(session, member=member, slot=slot, actor=svc.kiosk_actor(kiosk),
+                          kiosk=kiosk, idempotency_key=key)
+        return 201, BookingOut(**result.as_dict()).model_dump(mode="json")
+
+    status, answer = _keyed(key, "booking.create",
+                            {"member_ref": body.member_ref, "slot_id": str(body.slot_id)}, work)
+    return BookingOut.model_validate(answer), status
+
+
+@operation(
+    "/bookings/<booking_id>/cancel", "POST", summary="Cancel a booking or leave a waitlist",
+    tag="bookings", request_model=CancelRequest,
+    responses={200: ("Cancelled; a freed seat went to the first waitlisted member", BookingOut),
+               404: _NOT_FOUND, 409: _CONFLICT},
+)
+def cancel_booking(booking_id: str, body: CancelRequest) -> tuple[BookingOut, int]:
+    """Cancel a booking; the slot's first waitlisted member is promoted into a freed seat."""
+    kiosk = current_kiosk()
+    session = get_session()
+    public_id = _booking_public_id(booking_id)
+
+    def work() -> tuple[int, Any]:
+        booking = svc.find_booking(session, kiosk.site_id, public_id)
+        result = svc.cancel_booking(session, booking, svc.kiosk_actor(kiosk))
+        return 200, BookingOut(**result.booking.as_dict()).model_dump(mode="json")
+
+    status, answer = _keyed(body.idempotency_key, "booking.cancel", {"booking_id": public_id},
+                            work)
+    return BookingOut.model_validate(answer), status
+
+
+@operation(
+    "/bookings/<booking_id>/reschedule", "POST",
+    summary="Move a booking to another slot (all or nothing)", tag="bookings",
+    request_model=RescheduleRequest,
+    responses={200: ("Moved: the new booking, and the id of the cancelled one", RescheduleOut),
+               404: _NOT_FOUND,
+               409: ("Refused and nothing changed: the new slot is full, cancelled or started, "
+                     "or the member has another booking for its event", Problem)},
+)
+def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[RescheduleOut, int]:
+    """Cancel the old booking and book the new slot in one transaction."""
+    kiosk = current_kiosk()
+    session = get_session()
+    public_id = _booking_public_id(booking_id)
+    key = body.idempotency_key.lower()
+
+    def work() -> tuple[int, Any]:
+        booking = svc.find_booking(session, kiosk.site_id, public_id)
+        slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
+        result = svc.reschedule(session, booking, slot, svc.kiosk_actor(kiosk), kiosk=kiosk,
+                                idempotency_key=key)
+        out = RescheduleOut(**result.booking.as_dict(),
+                            replaced_booking_id=result.replaced.booking_id)
+        return 200, out.model_dump(mode="json")
+
+    status, answer = _keyed(key, "booking.reschedule",
+                            {"booking_id": public_id, "slot_id": str(body.slot_id)}, work)
+    return RescheduleOut.model_validate(answer), status
+
+
+@operation(
+    "/members/bookings/lookup", "POST",
+    summary="A member's active bookings at this site (the reference stays out of URLs)",
+    tag="bookings", request_model=MemberBookingsRequest,
+    responses={200: ("Active bookings whose slot has not ended, soonest first",
+                     MemberBookingsOut)},
+)
+def member_bookings(body: MemberBookingsRequest) -> MemberBookingsOut:
+    """List the identified member's active bookings at this kiosk's site."""
+    kiosk = current_kiosk()
+    member = _member(kiosk, body.member_ref)
+    views = svc.member_bookings(get_session(), member, kiosk.site_id)
+    return MemberBookingsOut(bookings=[BookingOut(**v.as_dict()) for v in views])

@@ -1,0 +1,75 @@
+"""Referral consent and contact preference, and anonymous crisis alerts from a kiosk."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify
+
+from shared.schemas.common import Problem
+from shared.schemas.referrals import (
+    ConsentRequest,
+    ConsentResponse,
+    CrisisAlertRequest,
+    CrisisAlertResponse,
+)
+
+from ..db import get_session
+from ..errors import ApiProblem
+from ..services.idempotency import run_once
+from ..services.members import MemberRefError, resolve_member_ref
+from ..services.referrals import alert_body, raise_anonymous_alert, record_consent
+from . import current_kiosk, operation
+
+
+def _json(status: int, body: object) -> Response:
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
+@operation(
+    "/referrals/consent", "POST", summary="Record consent and contact preference",
+    tag="referrals", request_model=ConsentRequest,
+    responses={200: ("Attached to the member's open referral (or declined)", ConsentResponse),
+               409: ("Idempotency key reused with a different body", Problem)},
+)
+def record_referral_consent(body: ConsentRequest) -> Response:
+    """Attach the member's consent and contact preference to their one open referral."""
+    session = get_session()
+    kiosk = current_kiosk()
+
+    def work() -> tuple[int, object]:
+        try:
+            member = resolve_member_ref(
+                session, str(current_app.config["SECRET_KEY"]), body.member_ref, kiosk,
+                int(current_app.config["MEMBER_REF_TTL_SECONDS"]))
+        except MemberRefError as exc:
+            raise ApiProblem(422, "Invalid request", f"member_ref: {exc}",
+                             errors=[{"field": "member_ref", "message": str(exc)}]) from exc
+        return 200, record_consent(
+            session, kiosk, member, consent=body.consent, contact_method=body.contact_method,
+            contact_time=body.contact_time, phone=body.phone, email=body.email)
+
+    status, answer = run_once(session, key=body.idempotency_key, operation="referral.consent",
+                              payload=body.model_dump(mode="json"), kiosk_id=kiosk.id, work=work)
+    return _json(status, answer)
+
+
+@operation(
+    "/crisis-alerts", "POST", summary="Raise an anonymous crisis alert", tag="crisis",
+    request_model=CrisisAlertRequest,
+    responses={201: ("Raised (or already raised with this key)", CrisisAlertResponse),
+               409: ("Idempotency key reused with a different body", Problem)},
+)
+def raise_crisis_alert(body: CrisisAlertRequest) -> Response:
+    """Tell staff on site that a crisis was seen at this kiosk: no answers, no identity."""
+    session = get_session()
+    kiosk = current_kiosk()
+
+    def work() -> tuple[int, object]:
+        alert = raise_anonymous_alert(session, kiosk, body.trigger, body.raised_at,
+                                      key=body.idempotency_key)
+        return 201, alert_body(alert)
+
+    status, answer = run_once(session, key=body.idempotency_key, operation="crisis.alert",
+                              payload=body.model_dump(mode="json"), kiosk_id=kiosk.id, work=work)
+    return _json(status, answer)

@@ -1,0 +1,166 @@
+"""The `onsite-server` command line: schema, demo data, sites, events, slots, codes, users."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
+
+from onsite_server.cli import main
+from onsite_server.db import get_db
+from onsite_server.models import Employer, Event, Member, PairingCode, Site, Slot, User
+from onsite_server.services.pairing import ALPHABET
+
+LOGIN_ROLES = {"admin", "coordinator", "advocate"}
+
+
+def _run(app: Any, runner: Any, *args: str) -> Any:
+    return runner.invoke(main, list(args), obj={"app": app})
+
+
+def _count(app: Any, model: Any) -> int:
+    with get_db(app).transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _last_json(stdout: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return data
+
+
+def test_init_db_reports_revision(app: Any, runner: Any) -> None:
+    result = _run(app, runner, "init-db")
+    assert result.exit_code == 0, result.output
+    assert "database ready at revision" in result.stdout
+    assert _run(app, runner, "init-db").exit_code == 0  # upgrading twice is harmless
+
+
+def test_demo_data_is_idempotent_and_ends_with_json(app: Any, runner: Any) -> None:
+    first = _run(app, runner, "demo-data")
+    assert first.exit_code == 0, first.output
+    one = _last_json(first.stdout)
+    assert one["site"] == "demo-hq"
+    assert LOGIN_ROLES <= set(one["logins"])
+    assert all(v["email"] and v["password"] for v in one["logins"].values())
+    counts = {m: _count(app, m) for m in (Member, Event, Slot, User, Site, Employer)}
+    second = _run(app, runner, "demo-data")
+    assert second.exit_code == 0, second.output
+    two = _last_json(second.stdout)
+    assert two["pairing_code"] != one["pairing_code"]  # a fresh code each run
+    assert {m: _count(app, m) for m in counts} == counts  # everything else reused
+    assert _count(app, PairingCode) == 2
+
+
+def test_demo_data_from_a_real_process(app: Any, database_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "ONSITE_DATABASE_URL": database_url,
+           "ONSITE_INSTANCE_PATH": str(tmp_path / "proc-instance")}
+    proc = subprocess.run([sys.executable, "-m", "onsite_server.cli", "demo-data"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = _last_json(proc.stdout)
+    assert {"pairing_code", "site", "logins"} <= set(data)
+    assert _count(app, Member) == 12  # the same database the app fixture sees
+
+
+def test_create_site_event_and_slots_in_local_time(app: Any, runner: Any) -> None:
+    assert _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc",
+                "--name", "Acme NYC", "--timezone", "America/New_York").exit_code == 0
+    again = _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc",
+                 "--name", "Acme NYC")
+    assert again.exit_code == 2 and "--slug" in again.stderr
+    bad_zone = _run(app, runner, "create-site", "--employer", "acme", "--slug", "x",
+                    "--name", "X", "--timezone", "Mars/Olympus")
+    assert bad_zone.exit_code == 2 and "--timezone" in bad_zone.stderr
+    made = _run(app, runner, "create-event", "--site", "acme-nyc", "--title", "Flu shots",
+                "--kind", "flu_shot")
+    assert made.exit_code == 0, made.output
+    event_id = made.stdout.strip().splitlines()[-1]
+    # 2026-03-08 is the US spring-forward day (second Sunday of March, Energy Policy Act of
+    # 2005): 09:00 is EDT (UTC-4) that day but EST (UTC-5) the day before.
+    for day in ("2026-03-07", "2026-03-08"):
+        result = _run(app, runner, "add-slots", "--event", event_id, "--date", day,
+                      "--start", "09:00", "--count", "2", "--minutes", "30", "--capacity", "4")
+        assert result.exit_code == 0, result.output
+    with get_db(app).transaction() as session:
+        starts = [(s.start_at, s.end_at, s.capacity) for s in session.scalars(
+            select(Slot).order_by(Slot.start_at))]
+    assert starts == [
+        (datetime(2026, 3, 7, 14, 0, tzinfo=UTC), datetime(2026, 3, 7, 14, 30, tzinfo=UTC), 4),
+        (datetime(2026, 3, 7, 14, 30, tzinfo=UTC), datetime(2026, 3, 7, 15, 0, tzinfo=UTC), 4),
+        (datetime(2026, 3, 8, 13, 0, tzinfo=UTC), datetime(2026, 3, 8, 13, 30, tzinfo=UTC), 4),
+        (datetime(2026, 3, 8, 13, 30, tzinfo=UTC), datetime(2026, 3, 8, 14, 0, tzinfo=UTC), 4),
+    ]
+    unknown = _run(app, runner, "add-slots", "--event", "nope", "--date", "2026-03-08",
+                   "--start", "09:00")
+    assert unknown.exit_code == 2 and "--event" in unknown.stderr
+
+
+def test_slots_across_the_dst_change_stay_consecutive(app: Any, runner: Any) -> None:
+    _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
+    event_id = _run(app, runner, "create-event", "--site", "acme-nyc",
+                    "--title", "Night shift clinic").stdout.strip().splitlines()[-1]
+    # 01:30 EST on 2026-03-08; clocks jump from 02:00 EST to 03:00 EDT.
+    _run(app, runner, "add-slots", "--event", event_id, "--date", "2026-03-08",
+         "--start", "01:30", "--count", "7", "--minutes", "15")
+    with get_db(app).transaction() as session:
+        slots = session.scalars(select(Slot).order_by(Slot.id)).all()
+        spans = [(s.start_at, s.end_at) for s in slots]
+    start = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)
+    assert spans == [(start + timedelta(minutes=15 * i), start + timedelta(minutes=15 * (i + 1)))
+                     for i in range(7)]
+
+
+def test_slot_start_skipped_by_spring_forward_is_refused(app: Any, runner: Any) -> None:
+    _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
+    event_id = _run(app, runner, "create-event", "--site", "acme-nyc",
+                    "--title", "Night shift clinic").stdout.strip().splitlines()[-1]
+    # 02:30 on 2026-03-08 never happens in New York: clocks go from 02:00 straight to 03:00.
+    result = _run(app, runner, "add-slots", "--event", event_id, "--date", "2026-03-08",
+                  "--start", "02:30")
+    assert result.exit_code == 2 and "--start" in result.stderr
+    assert _count(app, Slot) == 0
+
+
+def test_pairing_code_is_issued(app: Any, runner: Any) -> None:
+    _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
+    result = _run(app, runner, "pairing-code", "--site", "acme-nyc", "--place", "Lobby")
+    assert result.exit_code == 0, result.output
+    code = result.stdout.strip().splitlines()[-1]
+    assert len(code) == 9 and code[4] == "-"
+    assert all(ch in ALPHABET for ch in code.replace("-", ""))
+    assert _count(app, PairingCode) == 1
+    missing = _run(app, runner, "pairing-code", "--site", "nowhere")
+    assert missing.exit_code == 2 and "--site" in missing.stderr
+
+
+def test_create_user_hashes_with_argon2(app: Any, runner: Any) -> None:
+    result = _run(app, runner, "create-user", "--email", "Coord@Example.com", "--name", "Cora",
+                  "--role", "coordinator", "--password", "correct horse battery")
+    assert result.exit_code == 0, result.output
+    with get_db(app).transaction() as session:
+        user = session.scalars(select(User)).one()
+        assert user.email == "coord@example.com" and user.role == "coordinator"
+        assert user.password_hash.startswith("$argon2id$")
+        assert "correct horse" not in user.password_hash
+        assert PasswordHasher().verify(user.password_hash, "correct horse battery")
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--role", "superuser", "--password", "long enough pass"], "--role"),
+    (["--role", "admin", "--password", "short"], "--password"),
+    (["--role", "advocate", "--password", "long enough pass"], "--advocate-id"),
+])
+def test_create_user_refuses_bad_input(app: Any, runner: Any, args: list[str],
+                                       named: str) -> None:
+    result = _run(app, runner, "create-user", "--email", "a@example.com", "--name", "A", *args)
+    assert result.exit_code == 2
+    assert named in result.stderr
+    assert _count(app, User) == 0

@@ -17,6 +17,7 @@ import json
 import multiprocessing as mp
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -246,6 +247,7 @@ def main() -> None:
             "client_threads": args.client_threads,
         }
         print(json.dumps(figures))
+        shutil.rmtree(tmp, ignore_errors=True)  # kept only when the run failed, for its log
     finally:
         if server is not None:
             server.terminate()

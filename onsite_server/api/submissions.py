@@ -29,7 +29,7 @@ def submit_batch(body: SubmissionBatch) -> dict[str, Any]:
     if len(body.items) > limit:
         raise field_problem("items", f"must hold at most {limit} items per request")
     results = process_batch(
-        get_session(), current_kiosk(), body.items,
+        get_session, current_kiosk(), body.items,
         secret=str(current_app.config["SECRET_KEY"]),
         ref_max_age=int(current_app.config["MEMBER_REF_TTL_SECONDS"]),
     )

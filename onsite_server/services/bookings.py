@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
 
 from ..models import (
@@ -225,19 +225,29 @@ def _expire_count(session: Session, slot_id: int) -> None:
         session.expire(slot, ["booked_count"])
 
 
+def _row_locks(session: Session) -> bool:
+    # SQLite has no row locks and needs none: the request's BEGIN IMMEDIATE already made this
+    # transaction the only writer, so a locking read there would only cost a statement.
+    return session.get_bind().dialect.name != "sqlite"
+
+
 def _lock_member(session: Session, member_id: int) -> None:
     # Serialises one member's concurrent requests on PostgreSQL, so the one-booking-per-event
     # check below sees the other request's booking instead of racing it.
-    session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+    if _row_locks(session):
+        session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
 
 
 def _lock_slots(session: Session, slot_ids: Iterable[int]) -> dict[int, Slot]:
-    # Taking the slot row before deciding also makes a waitlisted insert visible to a
-    # concurrent cancellation's promotion, which otherwise could miss it and leave a seat free.
+    # Re-read (and on PostgreSQL lock) the slots with their events, so the cancelled and
+    # started checks see current rows even if the caller's objects came from an older
+    # transaction. The lock also makes a waitlisted insert visible to a concurrent
+    # cancellation's promotion, which otherwise could miss it and leave a seat free.
     slots = session.scalars(
-        select(Slot).where(Slot.id.in_(sorted(set(slot_ids)))).order_by(Slot.id)
-        .with_for_update().execution_options(populate_existing=True)
-    ).all()
+        select(Slot).options(joinedload(Slot.event))
+        .where(Slot.id.in_(sorted(set(slot_ids)))).order_by(Slot.id)
+        .with_for_update(of=Slot).execution_options(populate_existing=True)
+    ).unique().all()
     return {s.id: s for s in slots}
 
 

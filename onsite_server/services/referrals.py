@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,13 @@ from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referr
 OUTBOX_PRIORITY: dict[str, int] = {"crisis": 0, "urgent": 1, "soon": 5, "routine": 10}
 
 _ALERT_NAMESPACE = uuid.UUID("0d6f3c3e-4a55-4d0e-9d43-8f1b3f1f6c21")
+
+# Statements built once (building a select() per call costs more than running it on SQLite).
+_LOCK_MEMBER = select(Member.id).where(Member.id == bindparam("member_id")).with_for_update()
+_OPEN_REFERRAL = select(Referral).where(Referral.member_id == bindparam("member_id"),
+                                        Referral.status != "closed")
+_PENDING_OUTBOX = select(OutboxMessage).where(OutboxMessage.referral_id == bindparam("rid"),
+                                              OutboxMessage.status == "pending")
 
 
 def kiosk_actor(kiosk: Kiosk) -> str:
@@ -48,14 +55,12 @@ def lock_member(session: Session, member: Member) -> None:
     """
     if session.get_bind().dialect.name == "sqlite":
         return
-    session.execute(select(Member.id).where(Member.id == member.id).with_for_update())
+    session.execute(_LOCK_MEMBER, {"member_id": member.id})
 
 
 def open_referral(session: Session, member: Member) -> Referral | None:
     """Return the member's open referral (status other than closed), if any."""
-    return session.scalars(
-        select(Referral).where(Referral.member_id == member.id, Referral.status != "closed")
-    ).first()
+    return session.scalars(_OPEN_REFERRAL, {"member_id": member.id}).first()
 
 
 def result_from_dict(data: Mapping[str, Any]) -> ScoreResult:
@@ -103,11 +108,7 @@ def _outbox_payload(referral: Referral, member: Member) -> dict[str, Any]:
 def upsert_outbox(session: Session, referral: Referral, member: Member) -> OutboxMessage:
     """Point the referral's one pending outbox row at its current version (or create it)."""
     key = f"referral:{referral.public_id}:v{referral.version}"
-    row = session.scalars(
-        select(OutboxMessage).where(
-            OutboxMessage.referral_id == referral.id, OutboxMessage.status == "pending"
-        )
-    ).first()
+    row = session.scalars(_PENDING_OUTBOX, {"rid": referral.id}).first()
     payload = _outbox_payload(referral, member)
     priority = OUTBOX_PRIORITY[referral.priority]
     if row is None:

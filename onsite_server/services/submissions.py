@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from shared.assessments import score as score_answers
 from shared.schemas.submissions import KioskResult, SubmissionItem
 
 from ..errors import ApiProblem, validation_errors
-from ..models import AuditLog, Kiosk, Member, Submission
+from ..models import AuditLog, Kiosk, Member, Submission, utcnow
 from .idempotency import request_hash
 from .members import MemberRefError, resolve_member_ref
 from .referrals import (
@@ -43,6 +43,20 @@ log = logging.getLogger("onsite_server.submissions")
 
 NOT_SCORED_BAND = "not_scored"
 
+# Statements built once: constructing a select() per call costs more than running it on SQLite.
+_FIND = select(Submission).where(Submission.idempotency_key == bindparam("key"))
+_FACTS = select(Submission.instrument_id, Submission.instrument_version, Submission.result,
+                Submission.skipped, Submission.crisis, Submission.taken_at).order_by(
+    Submission.taken_at, Submission.id)
+_MEMBER_FACTS = _FACTS.where(Submission.session_id == bindparam("session_id"),
+                             Submission.member_id == bindparam("member_id"))
+_ANONYMOUS_FACTS = _FACTS.where(Submission.session_id == bindparam("session_id"),
+                                Submission.member_id.is_(None),
+                                Submission.kiosk_id == bindparam("kiosk_id"))
+# Core (table) INSERTs: no unit-of-work bookkeeping for rows this request never reads back.
+_INSERT_SUBMISSION = cast(Table, Submission.__table__).insert()
+_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
+
 
 class ItemProblem(Exception):
     """One item cannot be accepted; errors name fields relative to the item."""
@@ -57,26 +71,52 @@ class ItemProblem(Exception):
 
 @dataclass
 class BatchContext:
-    """What every item of one batch needs."""
+    """What every item of one batch needs; the session is opened only for the database phase."""
 
-    session: Session
+    session_factory: Callable[[], Session]
     kiosk: Kiosk
     secret: str
     ref_max_age: int
     members: dict[str, Member] = field(default_factory=dict)
 
+    @property
+    def session(self) -> Session:
+        """The request's write session."""
+        return self.session_factory()
+
+
+@dataclass
+class Prepared:
+    """One item after the checks and scoring that need no database."""
+
+    prefix: str
+    item: SubmissionItem
+    digest: str
+    result: ScoreResult | None = None
+    triage_result: ScoreResult | None = None
+    problem: ItemProblem | None = None
+    diffs: list[str] = field(default_factory=list)
+    crisis: list[triage_mod.CrisisGuidance] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+
 
 def process_batch(
-    session: Session, kiosk: Kiosk, items: list[dict[str, Any]], *, secret: str,
-    ref_max_age: int,
+    session_factory: Callable[[], Session], kiosk: Kiosk, items: list[dict[str, Any]], *,
+    secret: str, ref_max_age: int,
 ) -> list[dict[str, Any]]:
-    """Answer every item of a batch, in order: {key, status, result | problem}."""
-    ctx = BatchContext(session=session, kiosk=kiosk, secret=secret, ref_max_age=ref_max_age)
-    return [process_item(ctx, index, raw) for index, raw in enumerate(items)]
+    """Answer every item of a batch, in order: {key, status, result | problem}.
+
+    Validation and scoring of every item run first, before the database is touched, so the
+    write transaction (SQLite's one write lock) spans only the database work.
+    """
+    ctx = BatchContext(session_factory=session_factory, kiosk=kiosk, secret=secret,
+                       ref_max_age=ref_max_age)
+    prepared = [prepare_item(kiosk, index, raw) for index, raw in enumerate(items)]
+    return [p if isinstance(p, dict) else store_item(ctx, p) for p in prepared]
 
 
-def process_item(ctx: BatchContext, index: int, raw: dict[str, Any]) -> dict[str, Any]:
-    """Validate, replay or accept one item; never raises for bad input."""
+def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any]) -> Prepared | dict[str, Any]:
+    """Validate and score one item; return its rejection answer when the body itself is bad."""
     prefix = f"items.{index}"
     raw_key = raw.get("idempotency_key")
     key = raw_key if isinstance(raw_key, str) and len(raw_key) <= 64 else None
@@ -88,10 +128,31 @@ def process_item(ctx: BatchContext, index: int, raw: dict[str, Any]) -> dict[str
     who = item.who_problem()
     if who is not None:
         return _rejected(key, [{"field": f"{prefix}.member_ref", "message": who}])
-    digest = request_hash({"kiosk": ctx.kiosk.public_id, "item": item.model_dump(mode="json")})
+    digest = request_hash({"kiosk": kiosk.public_id, "item": item.model_dump(mode="json")})
+    prepared = Prepared(prefix=prefix, item=item, digest=digest)
     try:
+        prepared.result, prepared.triage_result = _score(item)
+    except ItemProblem as exc:
+        # Decided later: a replay of a stored key still gets its first answer.
+        prepared.problem = exc
+        return prepared
+    prepared.diffs = _mismatch(item.kiosk_result, prepared.result)
+    iid = item.instrument_id
+    flags = prepared.triage_result.flags if prepared.triage_result else frozenset()
+    prepared.crisis = [triage_mod.crisis_guidance(t.trigger) for t in triage_mod.CRISIS_TRIGGERS
+                       if t.instrument == iid and t.flag in flags]
+    notices = (triage_mod.skipped_item_notice(iid, link) for link in item.skipped)
+    prepared.notices = list({n.code: n.as_dict() for n in notices if n is not None}.values())
+    return prepared
+
+
+def store_item(ctx: BatchContext, prepared: Prepared) -> dict[str, Any]:
+    """Replay, reject or store one prepared item, in its own SAVEPOINT."""
+    item, prefix, digest = prepared.item, prepared.prefix, prepared.digest
+    try:
+        if prepared.problem is not None:
+            raise prepared.problem
         member = _member(ctx, item)
-        result, triage_result = _score(item)
     except ItemProblem as exc:
         # A replay answers as the first time did, even if its member_ref has since expired.
         existing = _find(ctx.session, item.idempotency_key)
@@ -101,7 +162,7 @@ def process_item(ctx: BatchContext, index: int, raw: dict[str, Any]) -> dict[str
                          exc.title)
     try:
         with ctx.session.begin_nested():
-            return _accept(ctx, item, digest, member, result, triage_result)
+            return _accept(ctx, prepared, member)
     except IntegrityError:
         # The key is taken: an earlier request (or a concurrent one that just committed) stored
         # it. Looking it up only here keeps the common, first-time path one query shorter.
@@ -123,7 +184,7 @@ def _rejected(key: str | None, errors: list[dict[str, str]], status: int = 422,
 
 
 def _find(session: Session, key: str) -> Submission | None:
-    return session.scalars(select(Submission).where(Submission.idempotency_key == key)).first()
+    return session.scalars(_FIND, {"key": key}).first()
 
 
 def _replay_or_conflict(existing: Submission, digest: str, prefix: str) -> dict[str, Any]:
@@ -321,14 +382,7 @@ def _same_number(a: float | int | None, b: float | int | None) -> bool:
 # --------------------------------------------------------------------------- storing
 
 
-def _accept(
-    ctx: BatchContext,
-    item: SubmissionItem,
-    digest: str,
-    member: Member | None,
-    result: ScoreResult | None,
-    triage_result: ScoreResult | None,
-) -> dict[str, Any]:
+def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dict[str, Any]:
     """Store one item and fold it in; the Submission INSERT comes last and claims the key.
 
     Everything runs inside the item's SAVEPOINT: if the key turns out to be taken (a replay
@@ -336,18 +390,8 @@ def _accept(
     items lock the member row first, so concurrent items of one member fold one at a time.
     """
     session, kiosk = ctx.session, ctx.kiosk
-    diffs = _mismatch(item.kiosk_result, result)
-    if diffs:
-        # Names of the differing fields only: scores are health data and stay out of logs.
-        log.warning("kiosk %s score mismatch on submission %s (%s %s): %s differ; "
-                    "the server's result is kept", kiosk.public_id, item.idempotency_key,
-                    item.instrument_id, item.instrument_version, ", ".join(diffs))
+    item, result, diffs, crisis = prepared.item, prepared.result, prepared.diffs, prepared.crisis
     iid = item.instrument_id
-    flags = triage_result.flags if triage_result else frozenset()
-    crisis = [triage_mod.crisis_guidance(t.trigger) for t in triage_mod.CRISIS_TRIGGERS
-              if t.instrument == iid and t.flag in flags]
-    notices = [n for n in (triage_mod.skipped_item_notice(iid, link) for link in item.skipped)
-               if n is not None]
     triggers = [g.trigger for g in crisis]
 
     actor = kiosk_actor(kiosk)
@@ -355,7 +399,7 @@ def _accept(
     crisis_alert = False
     if member is not None:
         lock_member(session, member)
-    results, skipped_ids = _session_facts(session, kiosk, member, item, triage_result)
+    results, skipped_ids = _session_facts(session, kiosk, member, item, prepared.triage_result)
     session_view = triage_mod.triage(results, identified=member is not None,
                                      skipped=skipped_ids)
     if member is not None:
@@ -376,14 +420,16 @@ def _accept(
         "score": result.as_dict() if result else None,
         "score_mismatch": bool(diffs),
         "crisis": [g.as_dict() for g in crisis],
-        "notices": list({n.code: n.as_dict() for n in notices}.values()),
+        "notices": prepared.notices,
         "next_screeners": list(session_view.next_screeners),
         "referral": summary(referral) if referral else None,
         "crisis_alert": crisis_alert,
     }
     answer = {"key": item.idempotency_key, "status": "accepted", "result": outcome}
-    session.add(Submission(
-        idempotency_key=item.idempotency_key, request_hash=digest, kiosk_id=kiosk.id,
+    # The Submission INSERT claims the key; a taken key raises here, inside the savepoint.
+    session.execute(_INSERT_SUBMISSION, dict(
+        received_at=utcnow(), idempotency_key=item.idempotency_key,
+        request_hash=prepared.digest, kiosk_id=kiosk.id,
         member_id=member.id if member else None, session_id=item.session_id,
         instrument_id=iid, instrument_version=item.instrument_version,
         answers=dict(item.answers), skipped=list(item.skipped),
@@ -392,14 +438,18 @@ def _accept(
         crisis=bool(crisis), taken_at=item.taken_at, response=answer,
         referral_id=referral.id if referral else None,
     ))
-    session.add(AuditLog(
-        actor=actor, action="submission.received",
+    if diffs:
+        # Names of the differing fields only: scores are health data and stay out of logs.
+        log.warning("kiosk %s score mismatch on submission %s (%s %s): %s differ; "
+                    "the server's result is kept", kiosk.public_id, item.idempotency_key,
+                    iid, item.instrument_version, ", ".join(diffs))
+    session.execute(_INSERT_AUDIT, dict(
+        at=utcnow(), note=None, actor=actor, action="submission.received",
         subject=f"member:{member.public_id}" if member else None,
         detail={"key": item.idempotency_key, "instrument": iid,
                 "version": item.instrument_version, "scored": result is not None,
                 "score_mismatch": bool(diffs), "crisis": bool(crisis)},
     ))
-    session.flush()  # inside the savepoint, so a taken key rolls all of the above back
     return answer
 
 
@@ -412,17 +462,14 @@ def _session_facts(
     Earlier items come from the database; the current one (not stored yet) is placed by its
     taken_at like the others, so a late upload does not override a newer attempt.
     """
-    query = select(Submission.instrument_id, Submission.instrument_version, Submission.result,
-                   Submission.skipped, Submission.crisis, Submission.taken_at).where(
-        Submission.session_id == item.session_id)
     if member is not None:
-        query = query.where(Submission.member_id == member.id)
+        rows = session.execute(_MEMBER_FACTS, {"session_id": item.session_id,
+                                               "member_id": member.id})
     else:
-        query = query.where(Submission.member_id.is_(None), Submission.kiosk_id == kiosk.id)
+        rows = session.execute(_ANONYMOUS_FACTS, {"session_id": item.session_id,
+                                                  "kiosk_id": kiosk.id})
     attempts: list[tuple[Any, int, str, ScoreResult | None, list[str]]] = []
-    for n, (iid, version, stored, skipped_ids, crisis, taken_at) in enumerate(
-        session.execute(query.order_by(Submission.taken_at, Submission.id))
-    ):
+    for n, (iid, version, stored, skipped_ids, crisis, taken_at) in enumerate(rows):
         attempts.append((taken_at, n, iid, _stored_result(iid, version, stored, crisis),
                          list(skipped_ids or [])))
     attempts.append((item.taken_at, len(attempts), item.instrument_id, current,

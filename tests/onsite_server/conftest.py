@@ -114,8 +114,9 @@ class LiveServer:
     """A real `onsite-server serve` process (gunicorn) on a real socket."""
 
     def __init__(self, url: str, env: dict[str, str], proc: subprocess.Popen[bytes],
-                 instance: Path) -> None:
+                 instance: Path, log_path: Path) -> None:
         self.url = url
+        self.log_path = log_path
         self.env = env
         self.proc = proc
         self.instance = instance
@@ -136,10 +137,13 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     subprocess.run([sys.executable, "-m", "onsite_server.cli", "init-db"], env=env,
                    check=True, capture_output=True, timeout=120)
     port = free_port()
+    # The server's log goes to a file: an unread pipe fills up and blocks the workers.
+    log_path = tmp_path / "live-server.log"
+    log_file = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "onsite_server.cli", "serve", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "2", "--no-tls"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, stdout=log_file, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -151,11 +155,12 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"server did not start: {err[-2000:]}")
+            proc.wait(timeout=20)
+            log_file.close()
+            raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
         time.sleep(0.2)
     try:
-        yield LiveServer(url, env, proc, instance)
+        yield LiveServer(url, env, proc, instance, log_path)
     finally:
         proc.terminate()
         try:
@@ -163,5 +168,4 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=20)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        log_file.close()

@@ -69,8 +69,8 @@ def test_200_concurrent_bookings_for_10_seats(live_server: Any) -> None:
     with db.transaction(write=False) as session:
         slot = session.scalars(select(Slot).where(Slot.public_id == slot_id)).one()
         assert slot.booked_count == SEATS
-        rows = dict(session.execute(
+        rows = {status: n for status, n in session.execute(
             select(Booking.status, func.count()).where(Booking.slot_id == slot.id)
-            .group_by(Booking.status)).all())
+            .group_by(Booking.status)).all()}
         assert rows == {"booked": SEATS, "waitlisted": ATTEMPTS - SEATS}
     db.dispose()

@@ -41,7 +41,10 @@ class Problem(Out):
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a timezone offset (for example 2026-11-27T09:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range") from exc
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]

@@ -1,8 +1,10 @@
 """Kiosk submissions: validate, re-score, store and triage each item on its own.
 
-Each item runs in its own SAVEPOINT, so one failure never rolls back the others, and the
-Submission row (unique idempotency key) is inserted before any triage work: a concurrent
-replay of the same key blocks on that insert, then reads the first answer.
+Each item's database work runs in its own SAVEPOINT, so one failure never rolls back the
+others. The Submission INSERT (unique idempotency key) is the item's last statement: when a
+replay races the first request, that INSERT fails, the savepoint undoes the item's referral and
+alert changes, and the item is answered with the stored first answer. Identified items also
+lock the member row first (PostgreSQL), so one member's findings fold in one at a time.
 """
 
 from __future__ import annotations
@@ -106,8 +108,8 @@ def process_batch(
 ) -> list[dict[str, Any]]:
     """Answer every item of a batch, in order: {key, status, result | problem}.
 
-    Validation and scoring of every item run first, before the database is touched, so the
-    write transaction (SQLite's one write lock) spans only the database work.
+    Validation and scoring of every item (pure work) run first, and the database work after,
+    so nothing here touches the session until it is needed.
     """
     ctx = BatchContext(session_factory=session_factory, kiosk=kiosk, secret=secret,
                        ref_max_age=ref_max_age)

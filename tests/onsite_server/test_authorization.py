@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -10,10 +11,18 @@ from sqlalchemy import select
 
 from onsite_server.api import registry
 from onsite_server.db import get_db
-from onsite_server.models import Kiosk
+from onsite_server.models import Kiosk, Site
 from onsite_server.services.pairing import revoke_kiosk
 
-from .helpers import auth
+from .helpers import (
+    auth,
+    gen_event,
+    gen_site,
+    identified_member,
+    new_key,
+    pair_kiosk,
+    submission_item,
+)
 
 PROTECTED = [op for op in registry.operations if op.auth]
 
@@ -48,3 +57,52 @@ def test_revoked_token_refused_everywhere(app: Any, client: Any, kiosk: dict[str
     for op in PROTECTED:
         resp = client.open(_url(op.path), method=op.method, json={}, headers=auth(kiosk["token"]))
         assert resp.status_code == 401, (op.method, op.path)
+
+
+def test_other_site_kiosk_cannot_reach_this_sites_data(app: Any, client: Any, site: Any,
+                                                       kiosk: dict[str, Any]) -> None:
+    """A valid token of another site's kiosk is refused on every call that names our data."""
+    with get_db(app).transaction() as session:
+        here = session.get(Site, site.id)
+        assert here is not None
+        event = gen_event(session, here, slots=1, capacity=5)
+        slot_id = event.slots[0].public_id
+        other = gen_site(session, "other-site")
+        other_slug = other.slug
+    _, ref = identified_member(app, site, kiosk, employee_id="E-HERE",
+                               birth_date=date(1980, 1, 15))
+    booked = client.post("/api/v1/bookings", headers=auth(kiosk["token"]),
+                         json={"idempotency_key": new_key(), "member_ref": ref,
+                               "slot_id": slot_id})
+    assert booked.status_code == 201
+    booking_id = booked.get_json()["booking_id"]
+
+    stranger = pair_kiosk(app, client, other_slug)
+    h = auth(stranger["token"])
+    catalog = client.get("/api/v1/catalog", headers=h).get_json()
+    assert slot_id not in str(catalog)
+    assert client.post("/api/v1/identify", headers=h,
+                       json={"id": "E-HERE", "birth_date": "1980-01-15"}).status_code == 404
+    assert client.post("/api/v1/bookings", headers=h, json={
+        "idempotency_key": new_key(), "member_ref": ref, "slot_id": slot_id,
+    }).status_code in (404, 422)
+    assert client.post(f"/api/v1/bookings/{booking_id}/cancel", headers=h,
+                       json={"idempotency_key": new_key()}).status_code == 404
+    assert client.post(f"/api/v1/bookings/{booking_id}/reschedule", headers=h,
+                       json={"idempotency_key": new_key(), "slot_id": slot_id}
+                       ).status_code == 404
+    lookup = client.post("/api/v1/members/bookings/lookup", headers=h, json={"member_ref": ref})
+    assert lookup.status_code == 422
+    assert lookup.get_json()["errors"][0]["field"] == "member_ref"
+    consent = client.post("/api/v1/referrals/consent", headers=h, json={
+        "idempotency_key": new_key(), "member_ref": ref, "consent": True,
+        "contact_method": "email", "contact_time": "any", "email": "x@example.com",
+    })
+    assert consent.status_code == 422
+    answers = {str(i): 0 for i in range(1, 10)}
+    sub = client.post("/api/v1/submissions", headers=h,
+                      json={"items": [submission_item("phq9", answers, member_ref=ref)]})
+    assert sub.status_code == 200
+    item = sub.get_json()["results"][0]
+    assert item["status"] == "rejected"
+    assert item["problem"]["errors"][0]["field"].endswith("member_ref")

@@ -12,7 +12,6 @@ from .base import Base, new_uuid, utcnow
 from .core import Kiosk, Member
 
 REFERRAL_STATUSES = ("new", "sent", "acknowledged", "contacted", "closed")
-PRIORITIES = ("routine", "soon", "urgent", "crisis")
 
 
 class Submission(Base):

@@ -44,7 +44,13 @@ stamp=".venv/.stamp-$purpose-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   extras="kiosk"
   [ "$purpose" = "test" ] && extras="kiosk,dev"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$extras]"
+  # Some machines' pip configuration names local indexes that may be absent; those warnings
+  # are noise, everything else pip prints is kept.
+  quiet_pip() {
+    .venv/bin/python -m pip "$@" 2>&1 | { grep -v "^WARNING: Location '" || true; }
+    return "${PIPESTATUS[0]}"
+  }
+  quiet_pip install -q --upgrade pip
+  quiet_pip install -q -e ".[$extras]"
   touch "$stamp"
 fi

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import Engine, create_engine, event
@@ -19,13 +27,125 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+class WriteQueueConnection(sqlite3.Connection):
+    """A SQLite connection that queues for the write lock on a lock file before BEGIN IMMEDIATE.
+
+    SQLite's busy handler sleeps 1-100 ms between retries, so the lock sits idle while writers
+    nap and some writers starve (p99 near a second under load). A blocking ``flock`` hands the
+    lock over as soon as it is free, across threads and gunicorn worker processes. Each
+    connection opens the lock file itself: flock belongs to the open file description, so two
+    threads of one process exclude each other too. The lock is held from just before
+    ``BEGIN IMMEDIATE`` until the transaction ends (commit, rollback or close, including the
+    pool's rollback on check-in), so it can never outlive the connection's checkout.
+    SQLite's own busy timeout stays in force for writers that do not queue (the CLI, a
+    deferred transaction that writes).
+    """
+
+    lock_path: str = ""
+    # Threads of one process queue here first: one waiter per process on the file lock, and
+    # a release wakes one thread instead of every thread blocked in flock.
+    process_lock: threading.Lock = threading.Lock()
+    _lock_file: IO[bytes] | None = None
+    _holder: Any = None
+
+    def acquire_write_lock(self) -> None:
+        """Wait for this database's write queue (no-op if held, or if this thread queues)."""
+        if self._holder is not None or fcntl is None or not self.lock_path:
+            return
+        held = _held_by_thread()
+        if held.count:
+            # This thread already holds the queue through another connection (a nested
+            # transaction on a second session): waiting here would wait for ourselves.
+            # SQLite's busy timeout handles it, as it would without the queue.
+            return
+        if self._lock_file is None:
+            self._lock_file = open(self.lock_path, "a+b")  # noqa: SIM115 - lives with self
+        self.process_lock.acquire()
+        try:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+        except BaseException:
+            self.process_lock.release()
+            raise
+        self._holder = held
+        held.count += 1
+
+    def release_write_lock(self) -> None:
+        """Leave the write queue if this connection holds it."""
+        holder, self._holder = self._holder, None
+        if holder is None:
+            return
+        holder.count -= 1
+        try:
+            if self._lock_file is not None and fcntl is not None:
+                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+        finally:
+            self.process_lock.release()
+
+    def commit(self) -> None:
+        """Commit, then leave the write queue once the transaction is over."""
+        try:
+            super().commit()
+        finally:
+            self._release_if_ended()
+
+    def rollback(self) -> None:
+        """Roll back, then leave the write queue once the transaction is over."""
+        try:
+            super().rollback()
+        finally:
+            self._release_if_ended()
+
+    def _release_if_ended(self) -> None:
+        try:
+            ended = not self.in_transaction
+        except sqlite3.ProgrammingError:  # closed: no transaction can be left
+            ended = True
+        if ended:
+            self.release_write_lock()
+
+    def close(self) -> None:
+        """Close the connection and its lock file (which drops any lock held)."""
+        try:
+            super().close()
+        finally:
+            self.release_write_lock()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+
+_thread_state = threading.local()
+
+
+def _held_by_thread() -> Any:
+    state = _thread_state
+    if not hasattr(state, "count"):
+        state.count = 0
+    return state
+
+
+def _write_queue_path(url: str) -> str | None:
+    """Return the lock file path of a file-based SQLite URL (None for in-memory databases)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or \
+            parsed.query.get("mode") == "memory":
+        return None
+    return os.path.abspath(database) + ".writelock"
+
+
 def make_engine(url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN."""
     if is_sqlite(url):
-        engine = create_engine(
-            url,
-            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
-        )
+        connect_args: dict[str, Any] = {"timeout": busy_timeout_ms / 1000,
+                                        "check_same_thread": False}
+        lock_path = _write_queue_path(url)
+        if lock_path is not None and fcntl is not None:
+            connect_args["factory"] = type(
+                "WriteQueueConnection", (WriteQueueConnection,),
+                {"lock_path": lock_path, "process_lock": threading.Lock()},
+            )
+        engine = create_engine(url, connect_args=connect_args)
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -47,7 +167,16 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        dbapi_conn = conn.connection.dbapi_connection
+        queue = mode == "IMMEDIATE" and isinstance(dbapi_conn, WriteQueueConnection)
+        if queue:
+            dbapi_conn.acquire_write_lock()
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            if queue:
+                dbapi_conn.release_write_lock()
+            raise
 
 
 class Database:
@@ -56,23 +185,26 @@ class Database:
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.url: str = ""
+        self._is_sqlite = False
         self._read: sessionmaker[Session] | None = None
         self._write: sessionmaker[Session] | None = None
+        self.write_bind: Engine | None = None
 
     def configure(self, url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) -> None:
         """Create the engine and the session factories for url."""
         self.url = url
+        self._is_sqlite = is_sqlite(url)
         self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        write_bind = self.engine
-        if is_sqlite(url):
-            write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._write = sessionmaker(write_bind, expire_on_commit=False)
+        self.write_bind = self.engine
+        if self._is_sqlite:
+            self.write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._write = sessionmaker(self.write_bind, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
         """Tell whether this database is SQLite."""
-        return is_sqlite(self.url)
+        return self._is_sqlite
 
     def session(self, *, write: bool = True) -> Session:
         """Open a new session; write sessions take SQLite's write lock when they begin."""
@@ -107,12 +239,48 @@ def get_db(app: Flask | None = None) -> Database:
 
 
 def get_session() -> Session:
-    """Return the request's session, opening it on first use (write lock for write methods)."""
-    if "db_session" not in g:
+    """Return the request's session for writing, opening it on first use.
+
+    Write methods get SQLite's write lock when the transaction begins (BEGIN IMMEDIATE). If
+    the request's reads ran first (``get_read_session``), their read transaction ends here and
+    the same session carries on with the write lock; what it loaded stays attached.
+    """
+    session: Session | None = g.get("db_session")
+    if session is None:
         write = request.method in WRITE_METHODS if has_request_context() else True
-        g.db_session = get_db().session(write=write)
-    session: Session = g.db_session
+        session = g.db_session = get_db().session(write=write)
+    elif g.get("db_read_phase"):
+        _end_read_phase(session)
     return session
+
+
+def get_read_session() -> Session:
+    """Return the request's session for the reads that come before any write.
+
+    On SQLite, a write request's transaction holds the database's only write lock from its
+    first statement, so the checks that only read (device token, member reference) run here
+    first, in a plain read transaction; ``get_session`` ends it before the write transaction
+    begins (a read transaction that later writes could fail on SQLite without waiting, which
+    is why writes begin IMMEDIATE). Only read through it. On PostgreSQL, for read methods, or
+    once the write phase began, it is the request's session as it stands.
+    """
+    session: Session | None = g.get("db_session")
+    if session is not None:
+        return session
+    db = get_db()
+    if not (db.is_sqlite and has_request_context() and request.method in WRITE_METHODS):
+        return get_session()
+    g.db_read_phase = True
+    session = g.db_session = db.session(write=False)
+    return session
+
+
+def _end_read_phase(session: Session) -> None:
+    g.db_read_phase = False
+    # Nothing was written, so this only ends the read transaction; with expire_on_commit off,
+    # what it loaded stays usable. The next statement begins the write transaction.
+    session.commit()
+    session.bind = get_db().write_bind
 
 
 def init_app(app: Flask) -> None:
@@ -139,6 +307,7 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
+        g.pop("db_read_phase", None)
         session: Session | None = g.pop("db_session", None)
         if session is None:
             return

@@ -9,11 +9,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from shared.schemas.common import Problem
 
-from ..db import get_session
+from ..db import get_read_session, get_session
 from ..errors import ApiProblem, validation_problem
 from ..models import Kiosk
 from ..openapi import OpenAPIRegistry, Operation
@@ -42,9 +42,26 @@ def hash_token(token: str) -> str:
 
 
 def current_kiosk() -> Kiosk:
-    """Return the kiosk authenticated for this request."""
+    """Return the kiosk authenticated for this request, in the request's session."""
+    # Moves the request into its write phase (db.get_session), so changes to the row are
+    # written under the write lock.
+    get_session()
     kiosk: Kiosk = g.kiosk
     return kiosk
+
+
+def authenticated_kiosk() -> Kiosk:
+    """Return the kiosk as loaded by the token check, for reading its columns only.
+
+    Unlike ``current_kiosk`` it does not start the request's write phase, so a view can finish
+    its read-only checks before SQLite's write lock is taken. Never change the row through it.
+    """
+    kiosk: Kiosk = g.kiosk
+    return kiosk
+
+
+# Built once: constructing a select() per request costs more than running it on SQLite.
+_KIOSK_BY_TOKEN = select(Kiosk).where(Kiosk.token_hash == bindparam("token_hash"))
 
 
 def _authenticate() -> Kiosk:
@@ -53,8 +70,9 @@ def _authenticate() -> Kiosk:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiProblem(401, "Unauthorized", "A device token is required (Authorization: Bearer).",
                          headers={"WWW-Authenticate": 'Bearer realm="kiosk"'})
-    kiosk = get_session().scalars(
-        select(Kiosk).where(Kiosk.token_hash == hash_token(token.strip()))
+    # A read: on SQLite it runs before the write lock is taken (see db.get_read_session).
+    kiosk = get_read_session().scalars(
+        _KIOSK_BY_TOKEN, {"token_hash": hash_token(token.strip())}
     ).first()
     if kiosk is None or kiosk.revoked_at is not None:
         raise ApiProblem(

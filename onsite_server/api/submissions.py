@@ -8,10 +8,10 @@ from flask import current_app
 
 from shared.schemas.submissions import SubmissionBatch, SubmissionBatchResponse, SubmissionItem
 
-from ..db import get_session
+from ..db import get_read_session, get_session
 from ..errors import field_problem
 from ..services.submissions import process_batch
-from . import current_kiosk, operation, registry
+from . import authenticated_kiosk, operation, registry
 
 # The envelope documents its items by reference; each item is validated on its own.
 registry.extra_models.append(SubmissionItem)
@@ -28,9 +28,11 @@ def submit_batch(body: SubmissionBatch) -> dict[str, Any]:
     limit = int(current_app.config["MAX_BATCH"])
     if len(body.items) > limit:
         raise field_problem("items", f"must hold at most {limit} items per request")
+    # The kiosk row is only read, so the read-only checks can finish before the write lock.
     results = process_batch(
-        get_session, current_kiosk(), body.items,
+        get_session, authenticated_kiosk(), body.items,
         secret=str(current_app.config["SECRET_KEY"]),
         ref_max_age=int(current_app.config["MEMBER_REF_TTL_SECONDS"]),
+        read_session_factory=get_read_session,
     )
     return {"results": results}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..models import Kiosk, Member, Site
@@ -17,7 +18,17 @@ class MemberRefError(ValueError):
     """The member reference is malformed, expired, or belongs to another kiosk."""
 
 
+# One query, built once: the member, if their employer runs the kiosk's site.
+_MEMBER_AT_SITE = (
+    select(Member)
+    .join(Site, Site.employer_id == Member.employer_id)
+    .where(Member.public_id == bindparam("public_id"), Site.id == bindparam("site_id"))
+)
+
+
+@lru_cache(maxsize=8)
 def _serializer(secret: str) -> URLSafeTimedSerializer:
+    # Stateless once built (the key is derived per call), so one per secret is safe to share.
     return URLSafeTimedSerializer(secret, salt=SALT)
 
 
@@ -38,8 +49,11 @@ def resolve_member_ref(
         raise MemberRefError("is not a valid member reference") from exc
     if not isinstance(data, dict) or data.get("k") != kiosk.public_id:
         raise MemberRefError("was issued to another kiosk")
-    site = session.get(Site, kiosk.site_id)
-    member = session.scalars(select(Member).where(Member.public_id == data.get("m"))).first()
-    if member is None or site is None or member.employer_id != site.employer_id:
+    public_id = data.get("m")
+    if not isinstance(public_id, str):
+        raise MemberRefError("does not name a member of this site")
+    member = session.scalars(_MEMBER_AT_SITE,
+                             {"public_id": public_id, "site_id": kiosk.site_id}).first()
+    if member is None:
         raise MemberRefError("does not name a member of this site")
     return member

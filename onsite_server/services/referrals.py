@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,8 +33,17 @@ _ALERT_NAMESPACE = uuid.UUID("0d6f3c3e-4a55-4d0e-9d43-8f1b3f1f6c21")
 _LOCK_MEMBER = select(Member.id).where(Member.id == bindparam("member_id")).with_for_update()
 _OPEN_REFERRAL = select(Referral).where(Referral.member_id == bindparam("member_id"),
                                         Referral.status != "closed")
-_PENDING_OUTBOX = select(OutboxMessage).where(OutboxMessage.referral_id == bindparam("rid"),
-                                              OutboxMessage.status == "pending")
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_INSERT_OUTBOX = _OUTBOX.insert()
+# Repoint the referral's pending row in one statement; WHERE status = 'pending' is re-checked
+# at write time, so a row the forwarder has just sent is left alone and a new one is queued.
+_REPOINT_OUTBOX = _OUTBOX.update().where(
+    _OUTBOX.c.referral_id == bindparam("rid"), _OUTBOX.c.status == "pending"
+).values(key=bindparam("new_key"), payload=bindparam("new_payload"),
+         priority=bindparam("new_priority"))
+# A crisis must not sit out a retry backoff left over from a routine version.
+_REPOINT_OUTBOX_NOW = _REPOINT_OUTBOX.values(next_attempt_at=bindparam("new_due"))
+_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
 def kiosk_actor(kiosk: Kiosk) -> str:
@@ -105,29 +114,33 @@ def _outbox_payload(referral: Referral, member: Member) -> dict[str, Any]:
     }
 
 
-def upsert_outbox(session: Session, referral: Referral, member: Member) -> OutboxMessage:
-    """Point the referral's one pending outbox row at its current version (or create it)."""
+def upsert_outbox(session: Session, referral: Referral, member: Member, *,
+                  new: bool = False) -> None:
+    """Point the referral's one pending outbox row at its current version (or create it).
+
+    ``new=True`` says the referral was created in this transaction, so it has no row yet.
+    """
     key = f"referral:{referral.public_id}:v{referral.version}"
-    row = session.scalars(_PENDING_OUTBOX, {"rid": referral.id}).first()
     payload = _outbox_payload(referral, member)
     priority = OUTBOX_PRIORITY[referral.priority]
-    if row is None:
-        row = OutboxMessage(kind="referral", key=key, priority=priority, payload=payload,
-                            referral_id=referral.id, next_attempt_at=utcnow())
-        session.add(row)
-    else:
-        row.key = key
-        row.payload = payload
-        row.priority = priority
+    now = utcnow()
+    if not new:
+        params = {"rid": referral.id, "new_key": key, "new_payload": payload,
+                  "new_priority": priority}
         if priority == 0:
-            # A crisis must not sit out a retry backoff left over from a routine version.
-            row.next_attempt_at = utcnow()
-    return row
+            params["new_due"] = now
+        statement = _REPOINT_OUTBOX_NOW if priority == 0 else _REPOINT_OUTBOX
+        if session.execute(statement, params).rowcount:  # type: ignore[attr-defined]
+            return
+    session.execute(_INSERT_OUTBOX, {"kind": "referral", "key": key, "priority": priority,
+                                     "payload": payload, "referral_id": referral.id,
+                                     "next_attempt_at": now})
 
 
 def _audit(session: Session, actor: str, action: str, subject: str | None,
            detail: dict[str, Any]) -> None:
-    session.add(AuditLog(actor=actor, action=action, subject=subject, detail=detail))
+    session.execute(_INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
+                                    "action": action, "subject": subject, "detail": detail})
 
 
 def _apply(session: Session, referral: Referral, proposal: ReferralProposal) -> None:
@@ -160,6 +173,7 @@ def fold(
         _apply(session, referral, proposal)
         session.add(referral)
         session.flush()
+        created = True
     else:
         existing = _stored_proposal(referral)
         merged = triage_mod.merge(existing, proposal)
@@ -168,7 +182,8 @@ def fold(
             return referral
         _apply(session, referral, merged)
         referral.version += 1
-    upsert_outbox(session, referral, member)
+        created = False
+    upsert_outbox(session, referral, member, new=created)
     _audit(session, actor, "referral.updated", f"referral:{referral.public_id}",
            {"version": referral.version, "priority": referral.priority,
             "programs": list(referral.programs), "cause": cause})
@@ -262,8 +277,10 @@ def record_consent(
         _apply(session, referral, empty_proposal())
         session.add(referral)
         session.flush()
+        created = True
     else:
         referral.version += 1
+        created = False
     referral.consent = consent
     referral.consent_at = utcnow()
     if consent:
@@ -274,7 +291,7 @@ def record_consent(
     else:
         referral.contact_method = referral.contact_time = None
         referral.contact_phone = referral.contact_email = None
-    upsert_outbox(session, referral, member)
+    upsert_outbox(session, referral, member, new=created)
     _audit(session, kiosk_actor(kiosk), "referral.updated", f"referral:{referral.public_id}",
            {"version": referral.version, "priority": referral.priority,
             "programs": list(referral.programs), "cause": "consent", "consent": consent})

@@ -1,10 +1,14 @@
 """Kiosk submissions: validate, re-score, store and triage each item on its own.
 
-Each item's database work runs in its own SAVEPOINT, so one failure never rolls back the
-others. The Submission INSERT (unique idempotency key) is the item's last statement: when a
-replay races the first request, that INSERT fails, the savepoint undoes the item's referral and
-alert changes, and the item is answered with the stored first answer. Identified items also
-lock the member row first (PostgreSQL), so one member's findings fold in one at a time.
+A batch runs in three phases: validation and scoring (no database), the reads that need no
+write lock (member references, on the request's read session), then the writes. Each item's
+writes are undone on their own when they fail, so one failure never rolls back the others:
+the first item to write runs directly in the transaction (nothing earlier could be lost by
+rolling it back), every later one in its own SAVEPOINT. The Submission INSERT (unique
+idempotency key) is the item's last statement: when a replay races the first request, that
+INSERT fails, the item's referral and alert changes are undone with it, and the item is
+answered with the stored first answer. Identified items also lock the member row first
+(PostgreSQL), so one member's findings fold in one at a time.
 """
 
 from __future__ import annotations
@@ -73,18 +77,26 @@ class ItemProblem(Exception):
 
 @dataclass
 class BatchContext:
-    """What every item of one batch needs; the session is opened only for the database phase."""
+    """What every item of one batch needs; the sessions are opened only when needed."""
 
     session_factory: Callable[[], Session]
+    read_session_factory: Callable[[], Session]
     kiosk: Kiosk
     secret: str
     ref_max_age: int
     members: dict[str, Member] = field(default_factory=dict)
+    # Whether an item's writes are already in the transaction: later items need a SAVEPOINT.
+    wrote: bool = False
 
     @property
     def session(self) -> Session:
         """The request's write session."""
         return self.session_factory()
+
+    @property
+    def read_session(self) -> Session:
+        """The request's read session (the write session once that is open)."""
+        return self.read_session_factory()
 
 
 @dataclass
@@ -97,6 +109,7 @@ class Prepared:
     result: ScoreResult | None = None
     triage_result: ScoreResult | None = None
     problem: ItemProblem | None = None
+    member: Member | None = None
     diffs: list[str] = field(default_factory=list)
     crisis: list[triage_mod.CrisisGuidance] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)
@@ -105,15 +118,26 @@ class Prepared:
 def process_batch(
     session_factory: Callable[[], Session], kiosk: Kiosk, items: list[dict[str, Any]], *,
     secret: str, ref_max_age: int,
+    read_session_factory: Callable[[], Session] | None = None,
 ) -> list[dict[str, Any]]:
     """Answer every item of a batch, in order: {key, status, result | problem}.
 
-    Validation and scoring of every item (pure work) run first, and the database work after,
-    so nothing here touches the session until it is needed.
+    Validation and scoring of every item (pure work) run first, then the member references
+    are resolved on ``read_session_factory`` (default: the write session), and the writes
+    come last, so SQLite's write lock is held only for them. The batch must be the request's
+    only writer: its first item writes without a SAVEPOINT (see the module docstring).
+    ``kiosk`` is only read.
     """
-    ctx = BatchContext(session_factory=session_factory, kiosk=kiosk, secret=secret,
-                       ref_max_age=ref_max_age)
+    ctx = BatchContext(session_factory=session_factory,
+                       read_session_factory=read_session_factory or session_factory,
+                       kiosk=kiosk, secret=secret, ref_max_age=ref_max_age)
     prepared = [prepare_item(kiosk, index, raw) for index, raw in enumerate(items)]
+    for p in prepared:
+        if isinstance(p, Prepared) and p.problem is None:
+            try:
+                p.member = _member(ctx, p.item)
+            except ItemProblem as exc:
+                p.problem = exc
     return [p if isinstance(p, dict) else store_item(ctx, p) for p in prepared]
 
 
@@ -149,26 +173,36 @@ def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any]) -> Prepared | di
 
 
 def store_item(ctx: BatchContext, prepared: Prepared) -> dict[str, Any]:
-    """Replay, reject or store one prepared item, in its own SAVEPOINT."""
+    """Replay, reject or store one prepared (and member-resolved) item; undo it alone on error."""
     item, prefix, digest = prepared.item, prepared.prefix, prepared.digest
-    try:
-        if prepared.problem is not None:
-            raise prepared.problem
-        member = _member(ctx, item)
-    except ItemProblem as exc:
+    exc = prepared.problem
+    if exc is not None:
         # A replay answers as the first time did, even if its member_ref has since expired.
-        existing = _find(ctx.session, item.idempotency_key)
+        # Only a read: it needs no write lock while the write session is not open yet.
+        existing = _find(ctx.read_session, item.idempotency_key)
         if existing is not None:
             return _replay_or_conflict(existing, digest, prefix)
         return _rejected(item.idempotency_key, _prefixed(exc.errors, prefix), exc.status,
                          exc.title)
+    session = ctx.session
     try:
-        with ctx.session.begin_nested():
-            return _accept(ctx, prepared, member)
+        if ctx.wrote:
+            with session.begin_nested():
+                answer = _accept(ctx, prepared, prepared.member)
+        else:
+            # Nothing is written yet, so rolling the whole transaction back undoes exactly this
+            # item: the SAVEPOINT and its RELEASE would be two statements for nothing.
+            try:
+                answer = _accept(ctx, prepared, prepared.member)
+            except BaseException:
+                session.rollback()
+                raise
+        ctx.wrote = True
+        return answer
     except IntegrityError:
         # The key is taken: an earlier request (or a concurrent one that just committed) stored
         # it. Looking it up only here keeps the common, first-time path one query shorter.
-        existing = _find(ctx.session, item.idempotency_key)
+        existing = _find(session, item.idempotency_key)
         if existing is None:
             raise
         return _replay_or_conflict(existing, digest, prefix)
@@ -210,7 +244,7 @@ def _member(ctx: BatchContext, item: SubmissionItem) -> Member | None:
     if cached is not None:
         return cached
     try:
-        member = resolve_member_ref(ctx.session, ctx.secret, item.member_ref, ctx.kiosk,
+        member = resolve_member_ref(ctx.read_session, ctx.secret, item.member_ref, ctx.kiosk,
                                     ctx.ref_max_age)
     except MemberRefError as exc:
         raise ItemProblem([{"field": "member_ref", "message": str(exc)}]) from exc

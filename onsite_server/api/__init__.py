@@ -10,13 +10,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from shared.schemas.common import Problem
 
 from ..db import get_read_session, get_session
-from ..errors import ApiProblem, validation_problem
-from ..models import Kiosk
+from ..errors import ApiProblem, field_problem, validation_problem
+from ..models import Kiosk, Member
 from ..openapi import OpenAPIRegistry, Operation
+from ..services.members import MemberRefError, resolve_member_ref
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 registry = OpenAPIRegistry(
@@ -82,6 +84,17 @@ def _authenticate() -> Kiosk:
     return kiosk
 
 
+def member_for_ref(session: Session, kiosk: Kiosk, ref: str) -> Member:
+    """Resolve a kiosk's member reference, or raise a 422 problem naming member_ref."""
+    try:
+        return resolve_member_ref(
+            session, str(current_app.config["SECRET_KEY"]), ref, kiosk,
+            int(current_app.config["MEMBER_REF_TTL_SECONDS"]),
+        )
+    except MemberRefError as exc:
+        raise field_problem("member_ref", str(exc)) from exc
+
+
 def parse_body(model: type[BaseModel]) -> Any:
     """Validate the JSON body against model, or raise a problem naming the bad fields."""
     if not request.is_json:
@@ -89,8 +102,7 @@ def parse_body(model: type[BaseModel]) -> Any:
                          errors=[{"field": "body", "message": "must be application/json"}])
     data = request.get_json(silent=True)
     if data is None:
-        raise ApiProblem(422, "Invalid request", "body: is not valid JSON",
-                         errors=[{"field": "body", "message": "is not valid JSON"}])
+        raise field_problem("body", "is not valid JSON")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -171,17 +183,16 @@ def openapi_document() -> Response:
     return jsonify(registry.document(server_url=request.script_root + "/api/v1"))
 
 
-def _load_modules() -> None:
-    # Each area registers its operations on bp when imported.
-    import importlib
+# Each area registers its operations on bp when imported; the order is the document's order.
+from . import (  # noqa: E402
+    bookings,
+    catalog,
+    heartbeat,
+    identify,
+    pairing,
+    referrals,
+    submissions,
+)
 
-    from . import pairing  # noqa: F401
-    for name in ("catalog", "identify", "submissions", "referrals", "bookings", "heartbeat"):
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-
-
-_load_modules()
+__all__ = ["bookings", "catalog", "heartbeat", "identify", "pairing", "referrals",
+           "submissions", "bp", "registry"]

@@ -15,8 +15,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app
-
 from shared.schemas.bookings import (
     BookingOut,
     BookingRequest,
@@ -29,12 +27,10 @@ from shared.schemas.bookings import (
 from shared.schemas.common import Problem
 
 from ..db import get_session
-from ..errors import ApiProblem
-from ..models import Kiosk, Member
+from ..errors import ApiProblem, field_problem
 from ..services import bookings as svc
 from ..services.idempotency import run_once
-from ..services.members import MemberRefError, resolve_member_ref
-from . import current_kiosk, operation
+from . import current_kiosk, member_for_ref, operation
 
 _NOT_FOUND = ("No such slot or booking at this kiosk's site; the field is named", Problem)
 _CONFLICT = ("Refused: one booking per event, slot cancelled or started, booking no longer "
@@ -46,24 +42,11 @@ def _problem(exc: svc.BookingError) -> ApiProblem:
                       errors=[{"field": exc.field, "message": exc.message}])
 
 
-def _member(kiosk: Kiosk, ref: str) -> Member:
-    try:
-        return resolve_member_ref(
-            get_session(), current_app.config["SECRET_KEY"], ref, kiosk,
-            int(current_app.config["MEMBER_REF_TTL_SECONDS"]),
-        )
-    except MemberRefError as exc:
-        raise ApiProblem(422, "Invalid request", f"member_ref: {exc}",
-                         errors=[{"field": "member_ref", "message": str(exc)}]) from exc
-
-
 def _booking_public_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError as exc:
-        raise ApiProblem(422, "Invalid request", "booking_id: is not a valid UUID",
-                         errors=[{"field": "booking_id", "message": "is not a valid UUID"}]
-                         ) from exc
+        raise field_problem("booking_id", "is not a valid UUID") from exc
 
 
 def _keyed(key: str, operation_name: str, payload: dict[str, Any],
@@ -91,7 +74,7 @@ def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
     key = body.idempotency_key.lower()
 
     def work() -> tuple[int, Any]:
-        member = _member(kiosk, body.member_ref)
+        member = member_for_ref(get_session(), kiosk, body.member_ref)
         slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
         result = svc.book(session, member=member, slot=slot, actor=svc.kiosk_actor(kiosk),
                           kiosk=kiosk, idempotency_key=key)
@@ -164,6 +147,6 @@ def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[Resche
 def member_bookings(body: MemberBookingsRequest) -> MemberBookingsOut:
     """List the identified member's active bookings at this kiosk's site."""
     kiosk = current_kiosk()
-    member = _member(kiosk, body.member_ref)
+    member = member_for_ref(get_session(), kiosk, body.member_ref)
     views = svc.member_bookings(get_session(), member, kiosk.site_id)
     return MemberBookingsOut(bookings=[BookingOut(**v.as_dict()) for v in views])

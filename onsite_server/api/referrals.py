@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 
 from shared.schemas.common import Problem
 from shared.schemas.referrals import (
@@ -13,11 +13,9 @@ from shared.schemas.referrals import (
 )
 
 from ..db import get_session
-from ..errors import ApiProblem
 from ..services.idempotency import run_once
-from ..services.members import MemberRefError, resolve_member_ref
 from ..services.referrals import alert_body, raise_anonymous_alert, record_consent
-from . import current_kiosk, operation
+from . import current_kiosk, member_for_ref, operation
 
 
 def _json(status: int, body: object) -> Response:
@@ -38,13 +36,7 @@ def record_referral_consent(body: ConsentRequest) -> Response:
     kiosk = current_kiosk()
 
     def work() -> tuple[int, object]:
-        try:
-            member = resolve_member_ref(
-                session, str(current_app.config["SECRET_KEY"]), body.member_ref, kiosk,
-                int(current_app.config["MEMBER_REF_TTL_SECONDS"]))
-        except MemberRefError as exc:
-            raise ApiProblem(422, "Invalid request", f"member_ref: {exc}",
-                             errors=[{"field": "member_ref", "message": str(exc)}]) from exc
+        member = member_for_ref(session, kiosk, body.member_ref)
         return 200, record_consent(
             session, kiosk, member, consent=body.consent, contact_method=body.contact_method,
             contact_time=body.contact_time, phone=body.phone, email=body.email)

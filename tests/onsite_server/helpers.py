@@ -124,3 +124,55 @@ def submission_item(instrument_id: str, answers: dict[str, Any], *, member_ref: 
         item["member_ref"] = member_ref
     item.update(extra)
     return item
+
+
+def live_kiosk_and_member(live_server: Any, database_url: str, site_slug: str = "live"
+                          ) -> tuple[str, str]:
+    """Pair a kiosk with a live server and add a member; return (token, member_ref)."""
+    import requests
+    from sqlalchemy import create_engine, select
+
+    from onsite_server.models import Kiosk
+    from onsite_server.services.members import make_member_ref
+
+    live_server.cli("create-site", "--employer", f"emp-{site_slug}", "--slug", site_slug,
+                    "--name", site_slug)
+    code = live_server.cli("pairing-code", "--site", site_slug).stdout.strip().splitlines()[-1]
+    paired = requests.post(live_server.url + "/api/v1/pair", json={"pairing_code": code},
+                           timeout=10)
+    assert paired.status_code == 201, paired.text
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            kiosk = session.scalars(
+                select(Kiosk).where(Kiosk.public_id == paired.json()["kiosk_id"])).one()
+            member = gen_member(session, kiosk.site)
+            ref = make_member_ref(live_server.env["ONSITE_SECRET_KEY"], member, kiosk)
+    finally:
+        engine.dispose()
+    return paired.json()["token"], ref
+
+
+def concurrent_posts(url: str, body: dict[str, Any], token: str, n: int = 12
+                     ) -> list[tuple[int, Any]]:
+    """POST the same body n times at once (released together); return (status, json) each."""
+    import threading
+
+    import requests
+
+    barrier = threading.Barrier(n)
+    out: list[tuple[int, Any]] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        barrier.wait()
+        resp = requests.post(url, json=body, headers=auth(token), timeout=60)
+        with lock:
+            out.append((resp.status_code, resp.json()))
+
+    threads = [threading.Thread(target=send) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out

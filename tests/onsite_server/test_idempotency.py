@@ -1,0 +1,47 @@
+"""Concurrent replays of one key on a real server: one effect, one answer for everybody."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from onsite_server.models import CrisisAlert, IdempotentRequest, Referral
+
+from .helpers import concurrent_posts, live_kiosk_and_member, new_key
+
+pytestmark = pytest.mark.slow
+
+
+def _count(database_url: str, model: Any) -> int:
+    engine = create_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_consent_replays_record_once(live_server: Any, database_url: str) -> None:
+    token, ref = live_kiosk_and_member(live_server, database_url)
+    body = {"idempotency_key": new_key(), "member_ref": ref, "consent": True,
+            "contact_method": "email", "contact_time": "morning", "email": "a@example.com"}
+    outcomes = concurrent_posts(live_server.url + "/api/v1/referrals/consent", body, token)
+    assert {status for status, _ in outcomes} == {200}, outcomes
+    assert len({repr(answer) for _, answer in outcomes}) == 1
+    assert _count(database_url, Referral) == 1
+    assert _count(database_url, IdempotentRequest) == 1
+
+
+def test_concurrent_crisis_alert_replays_raise_one_alert(live_server: Any,
+                                                         database_url: str) -> None:
+    token, _ = live_kiosk_and_member(live_server, database_url)
+    body = {"idempotency_key": new_key(), "trigger": "phq9_item9",
+            "raised_at": datetime.now(UTC).isoformat()}
+    outcomes = concurrent_posts(live_server.url + "/api/v1/crisis-alerts", body, token)
+    assert {status for status, _ in outcomes} == {201}, outcomes
+    assert len({repr(answer) for _, answer in outcomes}) == 1
+    assert _count(database_url, CrisisAlert) == 1

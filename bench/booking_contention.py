@@ -18,9 +18,6 @@ import multiprocessing as mp
 import os
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,18 +31,13 @@ import requests
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from onsite_server import devserver
 from onsite_server.api import hash_token
 from onsite_server.db import Database, is_sqlite
 from onsite_server.models import Booking, Employer, Event, Kiosk, Member, Site, Slot
 from onsite_server.services.members import make_member_ref
 
 Request = tuple[str, str, dict[str, Any] | None, dict[str, str]]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _fresh_pg_database(url: str) -> tuple[str, str]:
@@ -192,71 +184,54 @@ def main() -> None:
     secret = secrets.token_urlsafe(32)
     env = {**os.environ, "ONSITE_DATABASE_URL": db_url, "ONSITE_INSTANCE_PATH": str(tmp / "i"),
            "ONSITE_SECRET_KEY": secret}
-    cli = [sys.executable, "-m", "onsite_server.cli"]
-    server = None
     try:
-        subprocess.run([*cli, "init-db"], env=env, check=True, capture_output=True, timeout=300)
+        devserver.cli(env, "init-db")
         token, slot_id, refs = _seed(db_url, secret, args.attempts, args.seats)
-        port = _free_port()
-        log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed with the server
-        server = subprocess.Popen(
-            [*cli, "serve", "--no-tls", "--workers", str(args.workers), "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start; see {tmp / 'server.log'}")
-            time.sleep(0.2)
-
-        headers = {"Authorization": f"Bearer {token}"}
-        health: list[Request] = [("GET", base + "/healthz", None, {})] * args.attempts
-        bookings: list[Request] = [
-            ("POST", base + "/api/v1/bookings",
-             {"idempotency_key": str(uuid.uuid4()), "member_ref": ref, "slot_id": slot_id},
-             headers)
-            for ref in refs
-        ]
-        _fire(health[:50], args.client_processes, 50)  # warm-up: workers, pools, imports
-        baseline, health_outcomes = _fire(health, args.client_processes, args.client_threads)
-        seconds, outcomes = _fire(bookings, args.client_processes, args.client_threads)
-        booked_count, statuses = _tally(db_url, slot_id)
-        answered = Counter({o: n for (code, o), n in outcomes.items() if code == 201})
-        figures = {
-            "bench": "booking_contention",
-            "db": "sqlite" if is_sqlite(db_url) else "postgresql",
-            "attempts": args.attempts,
-            "seats": args.seats,
-            "booked": statuses.get("booked", 0),
-            "waitlisted": statuses.get("waitlisted", 0),
-            "seconds": round(seconds, 3),
-            "baseline_healthz_seconds_for_500": round(baseline, 3),
-            "ratio": round(seconds / baseline, 2),
-            "slot_booked_count": booked_count,
-            "answers_agree": answered == Counter({"booked": statuses.get("booked", 0),
-                                                  "waitlisted": statuses.get("waitlisted", 0)}),
-            "non_2xx": sum(n for (code, _o), n in outcomes.items() if code != 201),
-            "healthz_non_200": sum(n for (code, _o), n in health_outcomes.items() if code != 200),
-            "server_workers": args.workers,
-            "client_processes": args.client_processes,
-            "client_threads": args.client_threads,
-        }
+        with devserver.running_server(env, tmp / "server.log", workers=args.workers) as base:
+            figures = _measure(args, base, token, slot_id, refs, db_url)
         print(json.dumps(figures))
         shutil.rmtree(tmp, ignore_errors=True)  # kept only when the run failed, for its log
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
         if pg_name and args.database_url:
             _drop_pg_database(args.database_url, pg_name)
+
+
+def _measure(args: argparse.Namespace, base: str, token: str, slot_id: str, refs: list[str],
+             db_url: str) -> dict[str, Any]:
+    """Fire the baseline and the bookings at a running server; return the figures."""
+    headers = {"Authorization": f"Bearer {token}"}
+    health: list[Request] = [("GET", base + "/healthz", None, {})] * args.attempts
+    bookings: list[Request] = [
+        ("POST", base + "/api/v1/bookings",
+         {"idempotency_key": str(uuid.uuid4()), "member_ref": ref, "slot_id": slot_id},
+         headers)
+        for ref in refs
+    ]
+    _fire(health[:50], args.client_processes, 50)  # warm-up: workers, pools, imports
+    baseline, health_outcomes = _fire(health, args.client_processes, args.client_threads)
+    seconds, outcomes = _fire(bookings, args.client_processes, args.client_threads)
+    booked_count, statuses = _tally(db_url, slot_id)
+    answered = Counter({o: n for (code, o), n in outcomes.items() if code == 201})
+    figures = {
+        "bench": "booking_contention",
+        "db": "sqlite" if is_sqlite(db_url) else "postgresql",
+        "attempts": args.attempts,
+        "seats": args.seats,
+        "booked": statuses.get("booked", 0),
+        "waitlisted": statuses.get("waitlisted", 0),
+        "seconds": round(seconds, 3),
+        "baseline_healthz_seconds_for_500": round(baseline, 3),
+        "ratio": round(seconds / baseline, 2),
+        "slot_booked_count": booked_count,
+        "answers_agree": answered == Counter({"booked": statuses.get("booked", 0),
+                                              "waitlisted": statuses.get("waitlisted", 0)}),
+        "non_2xx": sum(n for (code, _o), n in outcomes.items() if code != 201),
+        "healthz_non_200": sum(n for (code, _o), n in health_outcomes.items() if code != 200),
+        "server_workers": args.workers,
+        "client_processes": args.client_processes,
+        "client_threads": args.client_threads,
+    }
+    return figures
 
 
 if __name__ == "__main__":

@@ -18,26 +18,20 @@ import math
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from onsite_server import devserver
+
 KINDS = ("hit", "miss_id", "miss_birthdate")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -54,26 +48,11 @@ class Server:
         if floor is not None:
             env["ONSITE_IDENTIFY_MIN_SECONDS"] = str(floor)
         self.env = env
-        out = subprocess.run([sys.executable, "-m", "onsite_server.cli", "demo-data"], env=env,
-                             capture_output=True, text=True, check=True, timeout=120)
+        out = devserver.cli(env, "demo-data", timeout=120)
         self.demo: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "onsite_server.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "2", "--threads", "4", "--no-tls"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
+        self._stack = ExitStack()
+        self.url = self._stack.enter_context(devserver.running_server(
+            env, Path(self.dir.name) / "server.log", extra_args=("--threads", "4")))
         paired = requests.post(self.url + "/api/v1/pair",
                                json={"pairing_code": self.demo["pairing_code"]}, timeout=30)
         paired.raise_for_status()
@@ -81,11 +60,7 @@ class Server:
 
     def close(self) -> None:
         """Stop the server and remove its files."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self._stack.close()
         self.dir.cleanup()
 
 

@@ -16,9 +16,7 @@ import json
 import multiprocessing as mp
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,17 +28,13 @@ from typing import Any
 
 import requests
 
+from onsite_server import devserver
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SECRET = "bench-secret-key"
 MEMBERS_PER_KIOSK = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _seed(env: dict[str, str], base_url: str, kiosks: int) -> list[dict[str, Any]]:
@@ -187,54 +181,32 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-submit-"))
     env = {**os.environ, "ONSITE_DATABASE_URL": f"sqlite:///{tmp / 'onsite.sqlite'}",
            "ONSITE_INSTANCE_PATH": str(tmp / "instance"), "ONSITE_SECRET_KEY": SECRET}
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    subprocess.run([sys.executable, "-m", "onsite_server.cli", "init-db"], env=env, check=True,
-                   capture_output=True, cwd=ROOT)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "onsite_server.cli", "serve", "--no-tls", "--workers", "2",
-         "--host", "127.0.0.1", "--port", str(port), *args.serve_arg],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base_url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
-        all_kiosks = _seed(env, base_url, max(levels))
-        # Warm both workers (imports, definition caches, connection pools).
-        _phase(base_url, all_kiosks[:4], "submit", 80, 2)
-        _phase(base_url, all_kiosks[:4], "trivial", 80, 2)
-        runs = []
-        for level in levels:
-            kiosks = all_kiosks[:level]
-            processes = min(args.processes, level)
-            submit = _phase(base_url, kiosks, "submit", args.requests, processes)
-            trivial = _phase(base_url, kiosks, "trivial", args.requests, processes)
-            runs.append({
-                "kiosks": level,
-                "requests_per_phase": submit["n"],
-                "submit_rps": round(submit["rps"], 1),
-                "submit_p50_ms": round(submit["p50_ms"], 2),
-                "submit_p99_ms": round(submit["p99_ms"], 2),
-                "trivial_rps": round(trivial["rps"], 1),
-                "trivial_p50_ms": round(trivial["p50_ms"], 2),
-                "trivial_p99_ms": round(trivial["p99_ms"], 2),
-                "ratio_p50": round(submit["p50_ms"] / trivial["p50_ms"], 2),
-                "ratio_rps": round(trivial["rps"] / submit["rps"], 2),
-            })
+        with devserver.running_server(env, tmp / "server.log",
+                                      extra_args=args.serve_arg) as base_url:
+            all_kiosks = _seed(env, base_url, max(levels))
+            # Warm both workers (imports, definition caches, connection pools).
+            _phase(base_url, all_kiosks[:4], "submit", 80, 2)
+            _phase(base_url, all_kiosks[:4], "trivial", 80, 2)
+            runs = []
+            for level in levels:
+                kiosks = all_kiosks[:level]
+                processes = min(args.processes, level)
+                submit = _phase(base_url, kiosks, "submit", args.requests, processes)
+                trivial = _phase(base_url, kiosks, "trivial", args.requests, processes)
+                runs.append({
+                    "kiosks": level,
+                    "requests_per_phase": submit["n"],
+                    "submit_rps": round(submit["rps"], 1),
+                    "submit_p50_ms": round(submit["p50_ms"], 2),
+                    "submit_p99_ms": round(submit["p99_ms"], 2),
+                    "trivial_rps": round(trivial["rps"], 1),
+                    "trivial_p50_ms": round(trivial["p50_ms"], 2),
+                    "trivial_p99_ms": round(trivial["p99_ms"], 2),
+                    "ratio_p50": round(submit["p50_ms"] / trivial["p50_ms"], 2),
+                    "ratio_rps": round(trivial["rps"] / submit["rps"], 2),
+                })
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
         if not args.keep:
             import shutil
 

@@ -4,22 +4,18 @@ started the throwaway cluster (ONSITE_TEST_PG_URL)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 
-from onsite_server import create_app
+from onsite_server import create_app, devserver
 from onsite_server.db import get_db
 from onsite_server.migrate import upgrade
 
@@ -103,28 +99,18 @@ def kiosk(app: Flask, client: FlaskClient, site: Any) -> dict[str, Any]:
     return pair_kiosk(app, client, site.slug)
 
 
-def free_port() -> int:
-    """Return a free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class LiveServer:
     """A real `onsite-server serve` process (gunicorn) on a real socket."""
 
-    def __init__(self, url: str, env: dict[str, str], proc: subprocess.Popen[bytes],
-                 instance: Path, log_path: Path) -> None:
+    def __init__(self, url: str, env: dict[str, str], instance: Path, log_path: Path) -> None:
         self.url = url
-        self.log_path = log_path
         self.env = env
-        self.proc = proc
         self.instance = instance
+        self.log_path = log_path
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run an onsite-server CLI command against the same database."""
-        return subprocess.run([sys.executable, "-m", "onsite_server.cli", *args], env=self.env,
-                              capture_output=True, text=True, timeout=120, check=True)
+        return devserver.cli(self.env, *args, timeout=120)
 
 
 @pytest.fixture
@@ -134,38 +120,6 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     env = {**os.environ, "ONSITE_DATABASE_URL": database_url,
            "ONSITE_INSTANCE_PATH": str(instance), "ONSITE_SECRET_KEY": "live-test-secret",
            "ONSITE_IDENTIFY_MIN_SECONDS": "0"}
-    subprocess.run([sys.executable, "-m", "onsite_server.cli", "init-db"], env=env,
-                   check=True, capture_output=True, timeout=120)
-    port = free_port()
-    # The server's log goes to a file: an unread pipe fills up and blocks the workers.
     log_path = tmp_path / "live-server.log"
-    log_file = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "onsite_server.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "2", "--no-tls"],
-        env=env, stdout=log_file, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait(timeout=20)
-            log_file.close()
-            raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
-        time.sleep(0.2)
-    try:
-        yield LiveServer(url, env, proc, instance, log_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-        log_file.close()
+    with devserver.running_server(env, log_path) as url:
+        yield LiveServer(url, env, instance, log_path)

@@ -18,10 +18,8 @@ Clinical expectations used below:
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select
@@ -41,9 +39,11 @@ from shared.schemas.submissions import SubmissionBatchResponse
 
 from .helpers import (
     auth,
+    concurrent_posts,
     gen_member,
     gen_site,
     identified_member,
+    live_kiosk_and_member,
     new_key,
     submission_item,
 )
@@ -286,37 +286,12 @@ def test_duplicate_key_inside_one_batch(app, client, site, kiosk):
 
 
 def test_concurrent_replays_of_the_same_key_store_once(live_server, database_url):
-    # Seed a site, a member and a paired kiosk in the live server's database.
-    live_server.cli("create-site", "--employer", "acme", "--slug", "live", "--name", "Live")
-    code = live_server.cli("pairing-code", "--site", "live").stdout.strip().splitlines()[-1]
-    paired = requests.post(live_server.url + "/api/v1/pair", json={"pairing_code": code},
-                           timeout=10)
-    assert paired.status_code == 201, paired.text
-    token, kiosk_public_id = paired.json()["token"], paired.json()["kiosk_id"]
-    engine = create_engine(database_url)
-    with Session(engine) as session, session.begin():
-        kiosk_row = session.scalars(select(Kiosk).where(Kiosk.public_id == kiosk_public_id)).one()
-        member = gen_member(session, kiosk_row.site)
-        ref = make_member_ref(live_server.env["ONSITE_SECRET_KEY"], member, kiosk_row)
+    token, ref = live_kiosk_and_member(live_server, database_url)
     body = {"items": [submission_item("phq9", PHQ9_SEVERE, member_ref=ref),
                       submission_item("phq9", PHQ9_ITEM9)]}
     threads_n = 16
-    barrier = threading.Barrier(threads_n)
-    outcomes: list[tuple[int, Any]] = []
-    lock = threading.Lock()
-
-    def send() -> None:
-        barrier.wait()
-        resp = requests.post(live_server.url + "/api/v1/submissions", json=body,
-                             headers=auth(token), timeout=60)
-        with lock:
-            outcomes.append((resp.status_code, resp.json()))
-
-    workers = [threading.Thread(target=send) for _ in range(threads_n)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
+    outcomes = concurrent_posts(live_server.url + "/api/v1/submissions", body, token, threads_n)
+    engine = create_engine(database_url)
     assert [status for status, _ in outcomes] == [200] * threads_n, outcomes
     for position in (0, 1):
         statuses = sorted(b["results"][position]["status"] for _, b in outcomes)

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from onsite_server.devserver import free_port
 from onsite_server.tls import ensure_self_signed, fingerprint_sha256
-
-from .conftest import free_port
 
 
 def test_self_signed_certificate_is_made_once(tmp_path: Path) -> None:

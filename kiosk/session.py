@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
-WELCOME_TEXT = {
-    "en": {
-        "title": "Wellness check-up",
-        "subtitle": "Two to five minutes. Private. Nothing stays on this screen.",
-        "start": "Start",
-        "language": "Español",
-        "not_ready": "This kiosk is not paired with the onsite server yet. "
-                     "Please ask the wellness coordinator.",
-    },
-    "es": {
-        "title": "Chequeo de bienestar",
-        "subtitle": "De dos a cinco minutos. Privado. Nada queda en esta pantalla.",
-        "start": "Comenzar",
-        "language": "English",
-        "not_ready": "Este quiosco aún no está conectado al servidor del sitio. "
-                     "Pregunte al coordinador de bienestar.",
-    },
-}
+from shared.paths import assets_dir
+
+
+def _load_texts() -> dict[str, dict[str, str]]:
+    """Read the kiosk's interface text (translations are data, in assets/locale)."""
+    data = json.loads((assets_dir() / "locale" / "kiosk.json").read_text(encoding="utf-8"))
+    return {lang: texts for lang, texts in data.items() if not lang.startswith("_")}
+
+
+WELCOME_TEXT = _load_texts()
 
 
 @dataclass

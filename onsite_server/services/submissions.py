@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from shared import triage as triage_mod
 from shared.assessments import ScoreResult, ScoringError, available_versions, load_definition
 from shared.assessments import score as score_answers
+from shared.partial import crisis_flags, crisis_in_partial
 from shared.schemas.submissions import KioskResult, SubmissionItem
 
 from ..errors import ApiProblem, validation_errors
@@ -267,7 +268,7 @@ def _score(item: SubmissionItem) -> tuple[ScoreResult | None, ScoreResult | None
         return result, result
     items = _items(item.instrument_id, item.instrument_version)
     _check_partial(items, item.answers, item.skipped)
-    return None, _crisis_probe(item, items)
+    return None, _crisis_probe(item)
 
 
 @lru_cache(maxsize=128)
@@ -351,46 +352,14 @@ def _value_problem(spec: Mapping[str, Any], value: object) -> str | None:
     return None if isinstance(value, str) else "must be text"
 
 
-def _crisis_flags(instrument_id: str) -> frozenset[str]:
-    return frozenset(t.flag for t in triage_mod.CRISIS_TRIGGERS if t.instrument == instrument_id)
-
-
-def _crisis_probe(item: SubmissionItem,
-                  items: Mapping[str, Mapping[str, Any]]) -> ScoreResult | None:
-    """Find a crisis in a partly answered instrument (e.g. item 9 = 2 with item 4 skipped).
-
-    Each skipped item is filled with its lowest value and the result's crisis flags are kept:
-    the crisis flags only rise with the answers, so a flag seen with the lowest fill is there
-    whatever the member would have said. Skipping item 9 itself fills it with 0: no crisis.
-    """
-    flags = _crisis_flags(item.instrument_id)
-    if not flags:
-        return None
-    filled: dict[str, object] = dict(item.answers)
-    for link_id in item.skipped:
-        low = _lowest(items[link_id])
-        if low is None:
-            return None
-        filled[link_id] = low
-    try:
-        probe = score_answers(item.instrument_id, filled, item.instrument_version)
-    except ScoringError:
-        return None
-    found = probe.flags & flags
+def _crisis_probe(item: SubmissionItem) -> ScoreResult | None:
+    """Find a crisis in a partly answered instrument (see shared.partial)."""
+    found = crisis_in_partial(item.instrument_id, item.answers, item.skipped,
+                              item.instrument_version)
     if not found:
         return None
     return ScoreResult(instrument=item.instrument_id, version=item.instrument_version,
                        total=None, band=NOT_SCORED_BAND, flags=found)
-
-
-def _lowest(spec: Mapping[str, Any]) -> object:
-    if spec.get("type") == "choice":
-        values = [o["value"] for o in spec.get("options", [])
-                  if isinstance(o["value"], int | float) and not isinstance(o["value"], bool)]
-        return min(values) if values else None
-    if spec.get("type") in ("integer", "decimal"):
-        return spec.get("min")
-    return None
 
 
 def _mismatch(kiosk: KioskResult | None, server: ScoreResult | None) -> list[str]:
@@ -530,5 +499,5 @@ def _stored_result(iid: str, version: str, stored: Mapping[str, Any] | None,
     if crisis:
         # An unscored instrument whose answered items alone showed a crisis (see the probe).
         return ScoreResult(instrument=iid, version=version, total=None, band=NOT_SCORED_BAND,
-                           flags=_crisis_flags(iid))
+                           flags=crisis_flags(iid))
     return None

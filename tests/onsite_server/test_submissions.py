@@ -469,6 +469,18 @@ def test_positive_item_9_with_another_item_skipped_is_still_a_crisis(app, client
     assert result["referral"]["priority"] == "crisis"
 
 
+def test_diastolic_crisis_with_systolic_skipped_is_still_a_crisis(app, client, site, kiosk):
+    # AHA: diastolic > 120 alone is a hypertensive crisis; a blank systolic must not hide it.
+    _, ref = identified_member(app, site, kiosk)
+    (answer,) = post(client, kiosk["token"],
+                     submission_item("blood_pressure", {"diastolic": 125}, member_ref=ref,
+                                     skipped=["systolic"]))
+    result = answer["result"]
+    assert result["scored"] is False
+    assert [g["trigger"] for g in result["crisis"]] == ["hypertensive_crisis"]
+    assert result["referral"]["priority"] == "crisis"
+
+
 def test_skipped_lists_are_checked(app, client, site, kiosk):
     _, ref = identified_member(app, site, kiosk)
     partial = {k: v for k, v in PHQ9_MILD.items() if k != "9"}

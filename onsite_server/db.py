@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - not on POSIX: SQLite's busy handler al
 from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -145,10 +146,13 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) 
                 "WriteQueueConnection", (WriteQueueConnection,),
                 {"lock_path": lock_path, "process_lock": threading.Lock()},
             )
-        engine = create_engine(url, connect_args=connect_args)
+        engine = create_engine(url, connect_args=connect_args, hide_parameters=True)
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # hide_parameters: a database error's text must never carry answers or contact details
+    # into the logs.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         hide_parameters=True)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -285,6 +289,8 @@ def _end_read_phase(session: Session) -> None:
 
 def init_app(app: Flask) -> None:
     """Bind the database to the app and close the request session at teardown."""
+    from .errors import database_unavailable
+
     db = Database()
     db.configure(
         app.config["DATABASE_URL"],
@@ -300,7 +306,12 @@ def init_app(app: Flask) -> None:
         session: Session | None = g.get("db_session")
         if session is not None:
             if response.status_code < 400:
-                session.commit()
+                try:
+                    session.commit()
+                except OperationalError as exc:
+                    # An error raised here would skip the error handlers and become a 500.
+                    session.rollback()
+                    return database_unavailable(exc)
             else:
                 session.rollback()
         return response

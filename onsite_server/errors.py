@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, g, json, render_template_string, request
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,17 @@ def _render(
     return Response(html, status=status, mimetype="text/html", headers=headers)
 
 
+def database_unavailable(exc: Exception) -> Response:
+    """Answer 503 when the database refused (lock timeout, dropped connection).
+
+    Nothing was committed, so the client may safely retry with the same idempotency key. Only
+    the error's type is logged: its text can carry SQL parameters, that is, health data.
+    """
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return _render(503, "Service Unavailable", "The database is busy; retry shortly.",
+                   {"Retry-After": "2"})
+
+
 def init_app(app: Flask) -> None:
     """Register the error handlers: problem+json for the API, HTML pages otherwise."""
 
@@ -123,18 +134,16 @@ def init_app(app: Flask) -> None:
         return _render(exc.code or 500, exc.name, exc.description, headers)
 
     @app.errorhandler(OperationalError)
-    def _db_busy(exc: OperationalError):  # type: ignore[no-untyped-def]
-        # The database refused for a while (lock timeout, connection drop): nothing was
-        # committed, so the client may safely retry the same idempotency key.
+    def _db_busy(exc: OperationalError) -> Response:
         _rollback()
-        log.warning("database unavailable: %s", exc)
-        return _render(503, "Service Unavailable", "The database is busy; retry shortly.",
-                       {"Retry-After": "2"})
+        return database_unavailable(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         _rollback()
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # The type and the traceback's frames, not str(exc): SQL errors quote their parameters.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path,
+                  exc_info=not isinstance(exc, SQLAlchemyError))
         return _render(500, "Internal Server Error", "An unexpected error occurred.")
 
 

@@ -45,7 +45,9 @@ def run_once(
     The key is claimed before the work runs, so a concurrent replay waits on the claim (a
     unique index) and then reads the first answer instead of doing the work twice.
     """
-    digest = request_hash(payload)
+    # The kiosk is part of the request: another kiosk replaying the same body and key is a
+    # different request (409), never a way to read the first kiosk's answer.
+    digest = request_hash({"kiosk": kiosk_id, "payload": payload})
     lookup = select(IdempotentRequest).where(IdempotentRequest.key == key)
     existing = session.scalars(lookup).first()
     if existing is not None:

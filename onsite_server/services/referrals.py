@@ -111,6 +111,9 @@ def _outbox_payload(referral: Referral, member: Member) -> dict[str, Any]:
         "consent": referral.consent,
         "contact_method": referral.contact_method,
         "contact_time": referral.contact_time,
+        # What the member typed at the kiosk wins over the roster's contact details.
+        "contact_phone": referral.contact_phone or member.phone,
+        "contact_email": referral.contact_email or member.email,
     }
 
 

@@ -183,8 +183,15 @@ def store_item(ctx: BatchContext, prepared: Prepared) -> dict[str, Any]:
         existing = _find(ctx.read_session, item.idempotency_key)
         if existing is not None:
             return _replay_or_conflict(existing, digest, prefix)
-        return _rejected(item.idempotency_key, _prefixed(exc.errors, prefix), exc.status,
-                         exc.title)
+        rejected = _rejected(item.idempotency_key, _prefixed(exc.errors, prefix), exc.status,
+                             exc.title)
+        if prepared.crisis:
+            # The answers were scored but the member could not be identified (an expired or
+            # foreign reference): the crisis must not vanish with the item, so staff on site
+            # are alerted as for an anonymous member and the kiosk still gets the guidance.
+            rejected["crisis"] = [g.as_dict() for g in prepared.crisis]
+            rejected["crisis_alert"] = _alert_unidentified(ctx, prepared)
+        return rejected
     session = ctx.session
     try:
         if ctx.wrote:
@@ -207,6 +214,17 @@ def store_item(ctx: BatchContext, prepared: Prepared) -> dict[str, Any]:
         if existing is None:
             raise
         return _replay_or_conflict(existing, digest, prefix)
+
+
+def _alert_unidentified(ctx: BatchContext, prepared: Prepared) -> bool:
+    """Raise the anonymous crisis alerts of an item whose member could not be resolved."""
+    session, item = ctx.session, prepared.item
+    with session.begin_nested():
+        for guidance in prepared.crisis:
+            raise_anonymous_alert(session, ctx.kiosk, guidance.trigger, item.taken_at,
+                                  key=alert_key(item.idempotency_key, guidance.trigger))
+    ctx.wrote = True
+    return True
 
 
 def _prefixed(errors: list[dict[str, str]], prefix: str) -> list[dict[str, str]]:

@@ -50,6 +50,8 @@ def _aware(value: datetime) -> datetime:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 IdempotencyKey = Annotated[
     str,
+    # UUIDs are case-insensitive; one spelling, so a replay in capitals is still a replay.
+    AfterValidator(str.lower),
     Field(
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
         description="A client-generated UUID; replaying it returns the first answer.",

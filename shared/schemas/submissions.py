@@ -63,7 +63,8 @@ Uuid = Annotated[
 class KioskResult(Strict):
     """The score the kiosk computed; the server recomputes it and its own result wins."""
 
-    total: float | int | None = None
+    # Bounded: no instrument scores beyond this, and an unbounded int overflows float maths.
+    total: float | int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
     band: str = Field(max_length=64)
     flags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list,
                                                                max_length=32)

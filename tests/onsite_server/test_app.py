@@ -80,3 +80,21 @@ def test_body_too_large_is_413_problem(client: Any) -> None:
                        content_type="application/json")
     assert resp.status_code == 413
     assert resp.mimetype == "application/problem+json"
+
+
+def test_failed_commit_is_a_503_and_stores_nothing(app: Any, client: Any, kiosk: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock timeout at commit answers 503 (retry), never a 500 or a false success."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    def refuse(self: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(Session, "commit", refuse)
+    resp = client.post("/api/v1/heartbeat", headers={"Authorization": f"Bearer {kiosk['token']}"},
+                       json={"app_version": "t", "outbox_depth": 0, "last_sync_at": None,
+                             "free_disk_bytes": 1})
+    assert resp.status_code == 503
+    assert resp.mimetype == "application/problem+json"
+    assert resp.headers["Retry-After"] == "2"

@@ -75,6 +75,8 @@ def test_consent_attaches_to_the_open_referral(app, client, site, kiosk):
         (outbox,) = session.scalars(select(OutboxMessage)).all()
         assert outbox.key == f"referral:{row.public_id}:v2"
         assert outbox.payload["consent"] is True and outbox.payload["contact_method"] == "text"
+        # The number typed at the kiosk reaches the advocate through the outbox.
+        assert outbox.payload["contact_phone"] == "+1 555 010 2000"
         audit = session.scalars(select(AuditLog).where(AuditLog.action == "referral.updated")
                                 .order_by(AuditLog.id.desc())).first()
         assert audit is not None and audit.detail["cause"] == "consent"

@@ -507,6 +507,43 @@ def test_member_ref_from_another_kiosk_is_refused(app, client, site, kiosk):
     assert fields(answer) == ["items.0.member_ref"]
 
 
+def test_absurd_kiosk_total_is_a_named_rejection_not_a_500(app, client, site, kiosk):
+    # Found in review: an unbounded int overflowed float comparison and sank the batch.
+    _, ref = identified_member(app, site, kiosk)
+    item = submission_item("phq9", PHQ9_MILD, member_ref=ref,
+                           kiosk_result={"total": 10**400, "band": "mild", "flags": []})
+    (answer,) = post(client, kiosk["token"], item)
+    assert answer["status"] == "rejected"
+    assert fields(answer) == ["items.0.kiosk_result.total"]
+
+
+def test_key_in_capitals_is_the_same_key(app, client, site, kiosk):
+    _, ref = identified_member(app, site, kiosk)
+    item = submission_item("phq9", PHQ9_MILD, member_ref=ref)
+    first = post(client, kiosk["token"], item)
+    again = post(client, kiosk["token"], {**item, "idempotency_key": item["idempotency_key"].upper()})
+    assert [first[0]["status"], again[0]["status"]] == ["accepted", "replayed"]
+    assert count(app, Submission) == 1
+
+
+def test_crisis_with_an_unusable_member_ref_still_alerts_staff(app, client, site, kiosk):
+    """DESIGN.md §3: a crisis never fails silently, even when the member ref is refused."""
+    from .helpers import pair_kiosk
+
+    other = pair_kiosk(app, client, site.slug)
+    _, ref_for_other = identified_member(app, site, other)
+    item = submission_item("phq9", PHQ9_ITEM9, member_ref=ref_for_other)
+    (answer,) = post(client, kiosk["token"], item)
+    assert answer["status"] == "rejected"
+    assert fields(answer) == ["items.0.member_ref"]
+    assert [g["trigger"] for g in answer["crisis"]] == ["phq9_item9"]
+    assert answer["crisis_alert"] is True
+    assert count(app, CrisisAlert) == 1
+    assert count(app, Referral) == 0 and count(app, Submission) == 0
+    post(client, kiosk["token"], item)  # the kiosk retries: still one alert
+    assert count(app, CrisisAlert) == 1
+
+
 def test_member_of_another_employer_is_refused(app, client, kiosk):
     with get_db(app).transaction() as session:
         other_site = gen_site(session, "elsewhere")

@@ -299,7 +299,7 @@ def _integrity(exc: IntegrityError) -> BookingError:
 
 
 def _audit(session: Session, actor: str, action: str, booking: Booking, **detail: Any) -> None:
-    # Who booked what and when; never answers or results (coordinators may read this).
+    # Who booked what and when; never answers or results.
     session.add(AuditLog(
         actor=actor, action=action, subject=f"member:{booking.member.public_id}",
         detail={"booking": booking.public_id, "slot": booking.slot.public_id,

@@ -188,8 +188,7 @@ def fold(
         created = False
     upsert_outbox(session, referral, member, new=created)
     _audit(session, actor, "referral.updated", f"referral:{referral.public_id}",
-           {"version": referral.version, "priority": referral.priority,
-            "programs": list(referral.programs), "cause": cause})
+           {"version": referral.version, "cause": cause})
     return referral
 
 
@@ -296,8 +295,7 @@ def record_consent(
         referral.contact_phone = referral.contact_email = None
     upsert_outbox(session, referral, member, new=created)
     _audit(session, kiosk_actor(kiosk), "referral.updated", f"referral:{referral.public_id}",
-           {"version": referral.version, "priority": referral.priority,
-            "programs": list(referral.programs), "cause": "consent", "consent": consent})
+           {"version": referral.version, "cause": "consent", "consent": consent})
     return {"referral_id": referral.public_id, "consent": consent,
             "contact_method": referral.contact_method, "contact_time": referral.contact_time,
             "priority": referral.priority, "version": referral.version}

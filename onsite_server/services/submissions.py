@@ -471,7 +471,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
         subject=f"member:{member.public_id}" if member else None,
         detail={"key": item.idempotency_key, "instrument": iid,
                 "version": item.instrument_version, "scored": result is not None,
-                "score_mismatch": bool(diffs), "crisis": bool(crisis)},
+                "score_mismatch": bool(diffs)},
     ))
     return answer
 

@@ -28,6 +28,7 @@ from shared.schemas.common import Problem
 
 from ..db import get_session
 from ..errors import ApiProblem, field_problem
+from ..models import Booking, Kiosk
 from ..services import bookings as svc
 from ..services.idempotency import run_once
 from . import current_kiosk, member_for_ref, operation
@@ -47,6 +48,17 @@ def _booking_public_id(raw: str) -> str:
         return str(uuid.UUID(raw))
     except ValueError as exc:
         raise field_problem("booking_id", "is not a valid UUID") from exc
+
+
+def _members_booking(kiosk: Kiosk, public_id: str, member_ref: str) -> Booking:
+    """Return the member's booking at this site; someone else's answers like a missing one."""
+    booking = svc.find_booking(get_session(), kiosk.site_id, public_id)
+    member = member_for_ref(get_session(), kiosk, member_ref)
+    if booking.member_id != member.id:
+        # The same answer as a missing booking, so a kiosk cannot probe other members' ids.
+        raise svc.BookingError(404, "booking_id", "no such booking at this site",
+                               title="Not found")
+    return booking
 
 
 def _keyed(key: str, operation_name: str, payload: dict[str, Any],
@@ -98,7 +110,7 @@ def cancel_booking(booking_id: str, body: CancelRequest) -> tuple[BookingOut, in
     public_id = _booking_public_id(booking_id)
 
     def work() -> tuple[int, Any]:
-        booking = svc.find_booking(session, kiosk.site_id, public_id)
+        booking = _members_booking(kiosk, public_id, body.member_ref)
         result = svc.cancel_booking(session, booking, svc.kiosk_actor(kiosk))
         return 200, BookingOut(**result.booking.as_dict()).model_dump(mode="json")
 
@@ -124,7 +136,7 @@ def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[Resche
     key = body.idempotency_key.lower()
 
     def work() -> tuple[int, Any]:
-        booking = svc.find_booking(session, kiosk.site_id, public_id)
+        booking = _members_booking(kiosk, public_id, body.member_ref)
         slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
         result = svc.reschedule(session, booking, slot, svc.kiosk_actor(kiosk), kiosk=kiosk,
                                 idempotency_key=key)

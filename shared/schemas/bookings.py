@@ -32,12 +32,15 @@ class CancelRequest(Strict):
     """Cancel a booking (or leave a waitlist)."""
 
     idempotency_key: IdempotencyKey
+    member_ref: MemberRef = Field(description="The member whose booking this is; another "
+                                  "member's booking answers 404.")
 
 
 class RescheduleRequest(Strict):
     """Move a booking to another slot: all or nothing."""
 
     idempotency_key: IdempotencyKey
+    member_ref: MemberRef = Field(description="The member whose booking this is.")
     slot_id: UUID = Field(description="The slot to move to; it must have a free seat.")
 
 

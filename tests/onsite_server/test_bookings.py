@@ -35,6 +35,7 @@ class World:
         self.app = app
         self.client = client
         self.headers = auth(kiosk["token"])
+        self.owners: dict[str, str] = {}
         with get_db(app).transaction() as session:
             row = session.scalars(select(Kiosk).where(Kiosk.public_id == kiosk["kiosk_id"])).one()
             self.kiosk_pk = row.id
@@ -60,21 +61,27 @@ class World:
             return [s.public_id for s in sorted(event.slots, key=lambda s: s.start_at)]
 
     def book(self, ref: str, slot_id: str, key: str | None = None) -> Any:
-        """POST /bookings."""
-        return self.client.post("/api/v1/bookings", headers=self.headers,
+        """POST /bookings (remembering whose booking it is, for cancel and reschedule)."""
+        resp = self.client.post("/api/v1/bookings", headers=self.headers,
                                 json={"idempotency_key": key or new_key(), "member_ref": ref,
                                       "slot_id": slot_id})
+        if resp.status_code in (200, 201):
+            self.owners[resp.get_json()["booking_id"]] = ref
+        return resp
 
-    def cancel(self, booking_id: str, key: str | None = None) -> Any:
-        """POST /bookings/<id>/cancel."""
+    def cancel(self, booking_id: str, key: str | None = None, ref: str | None = None) -> Any:
+        """POST /bookings/<id>/cancel as the member who booked (or ref)."""
         return self.client.post(f"/api/v1/bookings/{booking_id}/cancel", headers=self.headers,
-                                json={"idempotency_key": key or new_key()})
+                                json={"idempotency_key": key or new_key(),
+                                      "member_ref": ref or self.owners.get(booking_id, "x" * 8)})
 
-    def reschedule(self, booking_id: str, slot_id: str, key: str | None = None) -> Any:
-        """POST /bookings/<id>/reschedule."""
+    def reschedule(self, booking_id: str, slot_id: str, key: str | None = None,
+                   ref: str | None = None) -> Any:
+        """POST /bookings/<id>/reschedule as the member who booked (or ref)."""
         return self.client.post(f"/api/v1/bookings/{booking_id}/reschedule",
                                 headers=self.headers,
-                                json={"idempotency_key": key or new_key(), "slot_id": slot_id})
+                                json={"idempotency_key": key or new_key(), "slot_id": slot_id,
+                                      "member_ref": ref or self.owners.get(booking_id, "x" * 8)})
 
     def lookup(self, ref: str) -> list[dict[str, Any]]:
         """POST /members/bookings/lookup, returning the bookings list."""
@@ -231,6 +238,17 @@ def test_cancel_without_waitlist_frees_the_seat(world: World) -> None:
     booking = world.book(world.member_ref(), slot).get_json()
     world.cancel(booking["booking_id"])
     assert world.booked_count(slot) == 0
+
+
+def test_only_the_member_who_booked_can_cancel_or_move_it(world: World) -> None:
+    [slot, other_slot] = world.event(slots=2, capacity=2)
+    booking = world.book(world.member_ref(), slot).get_json()
+    stranger = world.member_ref()
+    for resp in (world.cancel(booking["booking_id"], ref=stranger),
+                 world.reschedule(booking["booking_id"], other_slot, ref=stranger)):
+        # The same answer as a booking that does not exist: nothing to probe.
+        assert resp.status_code == 404 and _field(resp) == "booking_id"
+    assert world.booked_count(slot) == 1
 
 
 def test_leaving_the_waitlist_promotes_nobody(world: World) -> None:

@@ -521,7 +521,8 @@ def test_key_in_capitals_is_the_same_key(app, client, site, kiosk):
     _, ref = identified_member(app, site, kiosk)
     item = submission_item("phq9", PHQ9_MILD, member_ref=ref)
     first = post(client, kiosk["token"], item)
-    again = post(client, kiosk["token"], {**item, "idempotency_key": item["idempotency_key"].upper()})
+    shouted = {**item, "idempotency_key": item["idempotency_key"].upper()}
+    again = post(client, kiosk["token"], shouted)
     assert [first[0]["status"], again[0]["status"]] == ["accepted", "replayed"]
     assert count(app, Submission) == 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from ..errors import ApiProblem, field_problem, validation_problem
 from ..models import Kiosk, Member
 from ..openapi import OpenAPIRegistry, Operation
 from ..services.members import MemberRefError, resolve_member_ref
+from ..services.pairing import hash_secret
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 registry = OpenAPIRegistry(
@@ -39,8 +39,8 @@ _AUTH_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
 
 
 def hash_token(token: str) -> str:
-    """Return the stored form of a device token."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """Return the stored form of a device token (the same hash pairing stored)."""
+    return hash_secret(token)
 
 
 def current_kiosk() -> Kiosk:

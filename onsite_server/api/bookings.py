@@ -31,6 +31,7 @@ from ..errors import ApiProblem, field_problem
 from ..models import Booking, Kiosk
 from ..services import bookings as svc
 from ..services.idempotency import run_once
+from ..services.pairing import kiosk_actor
 from . import current_kiosk, member_for_ref, operation
 
 _NOT_FOUND = ("No such slot or booking at this kiosk's site; the field is named", Problem)
@@ -88,7 +89,7 @@ def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
     def work() -> tuple[int, Any]:
         member = member_for_ref(get_session(), kiosk, body.member_ref)
         slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
-        result = svc.book(session, member=member, slot=slot, actor=svc.kiosk_actor(kiosk),
+        result = svc.book(session, member=member, slot=slot, actor=kiosk_actor(kiosk),
                           kiosk=kiosk, idempotency_key=key)
         return 201, BookingOut(**result.as_dict()).model_dump(mode="json")
 
@@ -111,7 +112,7 @@ def cancel_booking(booking_id: str, body: CancelRequest) -> tuple[BookingOut, in
 
     def work() -> tuple[int, Any]:
         booking = _members_booking(kiosk, public_id, body.member_ref)
-        result = svc.cancel_booking(session, booking, svc.kiosk_actor(kiosk))
+        result = svc.cancel_booking(session, booking, kiosk_actor(kiosk))
         return 200, BookingOut(**result.booking.as_dict()).model_dump(mode="json")
 
     status, answer = _keyed(body.idempotency_key, "booking.cancel", {"booking_id": public_id},
@@ -138,7 +139,7 @@ def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[Resche
     def work() -> tuple[int, Any]:
         booking = _members_booking(kiosk, public_id, body.member_ref)
         slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
-        result = svc.reschedule(session, booking, slot, svc.kiosk_actor(kiosk), kiosk=kiosk,
+        result = svc.reschedule(session, booking, slot, kiosk_actor(kiosk), kiosk=kiosk,
                                 idempotency_key=key)
         out = RescheduleOut(**result.booking.as_dict(),
                             replaced_booking_id=result.replaced.booking_id)

@@ -32,6 +32,7 @@ from ..models import (
     Slot,
     utcnow,
 )
+from .members import lock_member
 
 CANCELLABLE = ("booked", "waitlisted")
 HOUSEKEEPING_ACTOR = "system:housekeeping"
@@ -98,11 +99,6 @@ class SlotBookingRow:
     waitlist_position: int | None
     created_at: datetime
     checked_in_at: datetime | None
-
-
-def kiosk_actor(kiosk: Kiosk) -> str:
-    """Return the audit actor string of a kiosk."""
-    return f"kiosk:{kiosk.public_id}"
 
 
 # --- look-ups -------------------------------------------------------------------------------
@@ -225,19 +221,6 @@ def _expire_count(session: Session, slot_id: int) -> None:
         session.expire(slot, ["booked_count"])
 
 
-def _row_locks(session: Session) -> bool:
-    # SQLite has no row locks and needs none: the request's BEGIN IMMEDIATE already made this
-    # transaction the only writer, so a locking read there would only cost a statement.
-    return session.get_bind().dialect.name != "sqlite"
-
-
-def _lock_member(session: Session, member_id: int) -> None:
-    # Serialises one member's concurrent requests on PostgreSQL, so the one-booking-per-event
-    # check below sees the other request's booking instead of racing it.
-    if _row_locks(session):
-        session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
-
-
 def _lock_slots(session: Session, slot_ids: Iterable[int]) -> dict[int, Slot]:
     # Re-read (and on PostgreSQL lock) the slots with their events, so the cancelled and
     # started checks see current rows even if the caller's objects came from an older
@@ -322,7 +305,9 @@ def book(
 ) -> BookingView:
     """Book a seat in slot for member, or put them on its waitlist when it is full."""
     now = now or utcnow()
-    _lock_member(session, member.id)
+    # Serialises one member's requests, so the one-booking-per-event check below sees a
+    # concurrent request's booking instead of racing it.
+    lock_member(session, member.id)
     slot = _lock_slots(session, [slot.id])[slot.id]
     _check_open(slot, now)
     _refuse_second_booking(session, member.id, slot.event_id)
@@ -393,7 +378,7 @@ def cancel_booking(
 ) -> CancelResult:
     """Cancel a booked or waitlisted booking; a freed seat goes to the waitlist's first member."""
     now = now or utcnow()
-    _lock_member(session, booking.member_id)
+    lock_member(session, booking.member_id)
     slot = _lock_slots(session, [booking.slot_id])[booking.slot_id]
     booking = _lock_booking(session, booking.id)
     if booking.status not in CANCELLABLE:
@@ -419,7 +404,7 @@ def reschedule(
 ) -> RescheduleResult:
     """Move a booking to new_slot atomically; a full new_slot leaves the old booking as it was."""
     now = now or utcnow()
-    _lock_member(session, booking.member_id)
+    lock_member(session, booking.member_id)
     slots = _lock_slots(session, [booking.slot_id, new_slot.id])
     old_slot, new_slot = slots[booking.slot_id], slots[new_slot.id]
     booking = _lock_booking(session, booking.id)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from ..models import Kiosk, Member, Site
 from . import ratelimit
 from .members import make_member_ref
+from .pairing import kiosk_actor
 
 ATTEMPT_ACTION = "identify.attempt"
 NOT_FOUND_TITLE = "Not Found"
@@ -79,7 +80,7 @@ def identify(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date,
     Raises RateLimited before touching the roster when the kiosk is over its limit. The
     attempt row is added to `session`; the caller commits it whatever the outcome.
     """
-    actor = f"kiosk:{kiosk.public_id}"
+    actor = kiosk_actor(kiosk)
     # Serialise this kiosk's attempts across workers so count-then-insert cannot overshoot
     # (PostgreSQL row lock; SQLite already holds its write lock from BEGIN IMMEDIATE).
     session.execute(select(Kiosk.id).where(Kiosk.id == kiosk.id).with_for_update())

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from ..models import Kiosk, Member, Site
 
+_LOCK_MEMBER = select(Member.id).where(Member.id == bindparam("member_id")).with_for_update()
+
 SALT = "onsite.member-ref.v1"
 
 
@@ -57,3 +59,14 @@ def resolve_member_ref(
     if member is None:
         raise MemberRefError("does not name a member of this site")
     return member
+
+
+def lock_member(session: Session, member_id: int) -> None:
+    """Serialise one member's concurrent writes (a row lock on PostgreSQL).
+
+    SQLite write transactions already hold the whole database's write lock (BEGIN IMMEDIATE),
+    so there is nothing to add there and the query is skipped.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    session.execute(_LOCK_MEMBER, {"member_id": member_id})

@@ -21,6 +21,11 @@ class PairingError(ValueError):
     """The pairing code is unknown, used or expired (one message for all three)."""
 
 
+def kiosk_actor(kiosk: Kiosk) -> str:
+    """Return the audit actor string of a kiosk."""
+    return f"kiosk:{kiosk.public_id}"
+
+
 @dataclass(frozen=True)
 class Paired:
     """A freshly paired kiosk and its token (the only time the token is visible)."""
@@ -34,7 +39,8 @@ def normalize_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
-def _hash(value: str) -> str:
+def hash_secret(value: str) -> str:
+    """Return the stored form of a pairing code or device token (SHA-256, hex)."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
@@ -45,7 +51,7 @@ def issue_pairing_code(
     """Create a pairing code for site and return it formatted as XXXX-XXXX."""
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     session.add(PairingCode(
-        site_id=site.id, code_hash=_hash(code), label=label, place=place,
+        site_id=site.id, code_hash=hash_secret(code), label=label, place=place,
         expires_at=utcnow() + timedelta(seconds=ttl_seconds),
     ))
     session.add(AuditLog(actor="cli", action="pairing_code.issued", subject=f"site:{site.slug}"))
@@ -56,7 +62,7 @@ def pair(session: Session, code: str, app_version: str | None = None) -> Paired:
     """Consume a pairing code and create a kiosk with a new device token."""
     now = utcnow()
     row = session.scalars(
-        select(PairingCode).where(PairingCode.code_hash == _hash(normalize_code(code)))
+        select(PairingCode).where(PairingCode.code_hash == hash_secret(normalize_code(code)))
     ).first()
     if row is None or row.used_at is not None or row.expires_at <= now:
         raise PairingError("pairing code is unknown, already used or expired")
@@ -71,12 +77,12 @@ def pair(session: Session, code: str, app_version: str | None = None) -> Paired:
     token = secrets.token_urlsafe(32)
     kiosk = Kiosk(
         site_id=row.site_id, label=row.label, place=row.place,
-        token_hash=_hash(token), paired_at=now, app_version=app_version,
+        token_hash=hash_secret(token), paired_at=now, app_version=app_version,
     )
     session.add(kiosk)
     session.flush()
     row.kiosk_id = kiosk.id
-    session.add(AuditLog(actor=f"kiosk:{kiosk.public_id}", action="kiosk.paired",
+    session.add(AuditLog(actor=kiosk_actor(kiosk), action="kiosk.paired",
                          subject=f"site:{row.site_id}"))
     return Paired(kiosk=kiosk, token=token)
 

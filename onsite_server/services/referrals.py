@@ -23,6 +23,8 @@ from shared.triage import ReferralProposal
 
 from ..errors import ApiProblem
 from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
+from .members import lock_member
+from .pairing import kiosk_actor
 
 # Lower is sooner. Crisis must be 0: the forwarder drains the queue in this order.
 OUTBOX_PRIORITY: dict[str, int] = {"crisis": 0, "urgent": 1, "soon": 5, "routine": 10}
@@ -30,7 +32,6 @@ OUTBOX_PRIORITY: dict[str, int] = {"crisis": 0, "urgent": 1, "soon": 5, "routine
 _ALERT_NAMESPACE = uuid.UUID("0d6f3c3e-4a55-4d0e-9d43-8f1b3f1f6c21")
 
 # Statements built once (building a select() per call costs more than running it on SQLite).
-_LOCK_MEMBER = select(Member.id).where(Member.id == bindparam("member_id")).with_for_update()
 _OPEN_REFERRAL = select(Referral).where(Referral.member_id == bindparam("member_id"),
                                         Referral.status != "closed")
 _OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -46,25 +47,9 @@ _REPOINT_OUTBOX_NOW = _REPOINT_OUTBOX.values(next_attempt_at=bindparam("new_due"
 _INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
-def kiosk_actor(kiosk: Kiosk) -> str:
-    """Return the audit actor string of a kiosk."""
-    return f"kiosk:{kiosk.public_id}"
-
-
 def empty_proposal() -> ReferralProposal:
     """Return a proposal with no findings (a referral opened only because the member asked)."""
     return triage_mod.triage({}, identified=True)
-
-
-def lock_member(session: Session, member: Member) -> None:
-    """Serialise referral changes for one member (row lock on PostgreSQL).
-
-    SQLite write transactions already hold the whole database's write lock (BEGIN IMMEDIATE),
-    so there is nothing to add there and the query is skipped.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        return
-    session.execute(_LOCK_MEMBER, {"member_id": member.id})
 
 
 def open_referral(session: Session, member: Member) -> Referral | None:
@@ -165,7 +150,7 @@ def fold(
     """Merge a session's proposal into the member's open referral; open one if needed.
 
     The priority can only rise (``shared.triage.merge``). Returns the open referral, or None
-    when there is none and the proposal needs none. Call ``lock_member`` first.
+    when there is none and the proposal needs none. Call ``members.lock_member`` first.
     """
     referral = open_referral(session, member)
     if referral is None:
@@ -268,7 +253,7 @@ def record_consent(
             raise ApiProblem(422, "Invalid request", "email: no email address on file",
                              errors=[{"field": "email",
                                       "message": "is required: no email address is on file"}])
-    lock_member(session, member)
+    lock_member(session, member.id)
     referral = open_referral(session, member)
     if referral is None:
         if not consent:

@@ -34,13 +34,12 @@ from shared.schemas.submissions import KioskResult, SubmissionItem
 from ..errors import ApiProblem, validation_errors
 from ..models import AuditLog, Kiosk, Member, Submission, utcnow
 from .idempotency import request_hash
-from .members import MemberRefError, resolve_member_ref
+from .members import MemberRefError, lock_member, resolve_member_ref
+from .pairing import kiosk_actor
 from .referrals import (
     alert_key,
     audit_crisis,
     fold,
-    kiosk_actor,
-    lock_member,
     raise_anonymous_alert,
     result_from_dict,
     summary,
@@ -421,7 +420,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     referral = None
     crisis_alert = False
     if member is not None:
-        lock_member(session, member)
+        lock_member(session, member.id)
     results, skipped_ids = _session_facts(session, kiosk, member, item, prepared.triage_result)
     session_view = triage_mod.triage(results, identified=member is not None,
                                      skipped=skipped_ids)

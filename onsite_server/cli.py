@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-from argon2 import PasswordHasher
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,10 +24,11 @@ from .models import (
     Event,
     Kiosk,
     Site,
-    Slot,
     User,
 )
+from .services.events import SlotTimeError, make_slots
 from .services.pairing import issue_pairing_code, revoke_kiosk
+from .services.users import hash_password
 
 ROLES = ("admin", "coordinator", "advocate")
 
@@ -62,11 +62,6 @@ def _site(session: Session, slug: str) -> Site:
     if site is None:
         raise click.BadParameter(f"no site with slug {slug!r}", param_hint="--site")
     return site
-
-
-def hash_password(password: str) -> str:
-    """Hash a dashboard password with Argon2id."""
-    return PasswordHasher().hash(password)
 
 
 @main.command("create-user")
@@ -173,32 +168,13 @@ def add_slots(ctx: click.Context, event_id: str, day: datetime, start: datetime,
             raise click.BadParameter(f"no event {event_id}", param_hint="--event")
         site = session.get(Site, event.site_id)
         assert site is not None
-        slots = make_slots(event, day.date(), start.time(), count, minutes, capacity,
-                           _zone(site.timezone))
+        try:
+            slots = make_slots(event, day.date(), start.time(), count, minutes, capacity,
+                               _zone(site.timezone))
+        except SlotTimeError as exc:
+            raise click.BadParameter(str(exc), param_hint="--start") from exc
         session.add_all(slots)
     click.echo(f"added {count} slots")
-
-
-def make_slots(event: Event, day: date, start: time, count: int, minutes: int,
-               capacity: int, zone: ZoneInfo) -> list[Slot]:
-    """Build count consecutive slots starting at local day+start, stored in UTC.
-
-    Steps are taken in UTC so that slots stay back to back across a DST change; a local start
-    time that does not exist (skipped by spring-forward) is refused rather than guessed.
-    """
-    local = datetime.combine(day, start, tzinfo=zone)
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        raise click.BadParameter(
-            f"{day} {start:%H:%M} does not exist in {zone.key} (clocks skip it)",
-            param_hint="--start",
-        )
-    first = local.astimezone(UTC)
-    out = []
-    for i in range(count):
-        begin = first + timedelta(minutes=minutes * i)
-        out.append(Slot(event_id=event.id, start_at=begin,
-                        end_at=begin + timedelta(minutes=minutes), capacity=capacity))
-    return out
 
 
 @main.command("pairing-code")

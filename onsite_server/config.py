@@ -6,6 +6,8 @@ import json
 import os
 from typing import Any
 
+from shared.triage import LANGUAGES
+
 # Every key here can be set in instance/config.py or as an ONSITE_<KEY> environment variable;
 # docs/configuration.md lists them with their meaning.
 DEFAULTS: dict[str, Any] = {
@@ -93,5 +95,5 @@ def validate(config: dict[str, Any]) -> None:
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:
-        if lang not in ("en", "es"):
+        if lang not in LANGUAGES:
             raise ConfigError(f"LANGUAGES: unsupported language {lang!r}")

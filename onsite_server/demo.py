@@ -6,12 +6,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.triage import PROGRAMS
+
 from .models import Advocate, Employer, Event, Member, Site, User, utcnow
+from .services.events import make_slots
 from .services.pairing import issue_pairing_code
+from .services.users import hash_password
 
 DEMO_SITE = "demo-hq"
 DEMO_LOGINS = {
@@ -24,8 +27,6 @@ ADVOCATES = [
     ("adv-002", "James Carter", "+1-555-0102", "james.carter@advocates.example", ["en"]),
     ("adv-003", "Aisha Rahman", "+1-555-0103", "aisha.rahman@advocates.example", ["en"]),
 ]
-PROGRAMS = ["behavioral_health", "lifestyle_management", "case_management",
-            "disease_management", "health_coaching", "eap"]
 # Fictional people; birth dates are what a member types at the kiosk to identify.
 MEMBERS = [
     ("M-1001", "E1001", "B-7001", "Ana", "Garcia", "1985-03-14", "es"),
@@ -72,7 +73,7 @@ def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
         adv = session.scalars(select(Advocate).where(Advocate.public_id == public_id)).first()
         if adv is None:
             adv = Advocate(public_id=public_id, name=name, phone=phone, email=email,
-                           languages=langs, programs=PROGRAMS)
+                           languages=langs, programs=list(PROGRAMS))
             session.add(adv)
             session.flush()
         advocates[public_id] = adv
@@ -92,12 +93,11 @@ def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
             created += 1
     if created:
         lines.append(f"created {created} members")
-    hasher = PasswordHasher()
     for role, (email, password) in DEMO_LOGINS.items():
         if session.scalars(select(User).where(User.email == email)).first() is None:
             session.add(User(
                 email=email, name=f"Demo {role}", role=role,
-                password_hash=hasher.hash(password), site_id=site.id,
+                password_hash=hash_password(password), site_id=site.id,
                 advocate_id=advocates["adv-001"].id if role == "advocate" else None,
             ))
     zone = ZoneInfo(site.timezone)
@@ -110,8 +110,6 @@ def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
                           location=location)
             session.add(event)
             session.flush()
-            from .cli import make_slots
-
             for day_offset in (1, 2):
                 session.add_all(make_slots(event, today + timedelta(days=day_offset),
                                            time(hour, 0), count, minutes, capacity, zone))

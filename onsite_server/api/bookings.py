@@ -26,13 +26,13 @@ from shared.schemas.bookings import (
 )
 from shared.schemas.common import Problem
 
-from ..db import get_session
+from ..db import get_read_session, get_session
 from ..errors import ApiProblem, field_problem
 from ..models import Booking, Kiosk
 from ..services import bookings as svc
 from ..services.idempotency import run_once
 from ..services.pairing import kiosk_actor
-from . import current_kiosk, member_for_ref, operation
+from . import authenticated_kiosk, current_kiosk, member_for_ref, operation
 
 _NOT_FOUND = ("No such slot or booking at this kiosk's site; the field is named", Problem)
 _CONFLICT = ("Refused: one booking per event, slot cancelled or started, booking no longer "
@@ -159,7 +159,9 @@ def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[Resche
 )
 def member_bookings(body: MemberBookingsRequest) -> MemberBookingsOut:
     """List the identified member's active bookings at this kiosk's site."""
-    kiosk = current_kiosk()
-    member = member_for_ref(get_session(), kiosk, body.member_ref)
-    views = svc.member_bookings(get_session(), member, kiosk.site_id)
+    # Only reads: it must not queue for SQLite's write lock behind bookings and submissions.
+    kiosk = authenticated_kiosk()
+    session = get_read_session()
+    member = member_for_ref(session, kiosk, body.member_ref)
+    views = svc.member_bookings(session, member, kiosk.site_id)
     return MemberBookingsOut(bookings=[BookingOut(**v.as_dict()) for v in views])

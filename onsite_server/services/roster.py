@@ -19,12 +19,13 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.triage import LANGUAGES
+
 from ..models import Advocate, AuditLog, Employer, Member, utcnow
 
 REQUIRED = ("member_id", "employee_id", "first_name", "last_name", "birth_date")
 OPTIONAL = ("badge_id", "language", "phone", "email", "advocate_id")
 COLUMNS = REQUIRED + OPTIONAL
-LANGUAGES = ("en", "es")
 _MAX = {"member_id": 64, "employee_id": 64, "badge_id": 64, "first_name": 100,
         "last_name": 100, "phone": 32, "email": 255, "advocate_id": 64}
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

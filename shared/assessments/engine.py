@@ -21,9 +21,8 @@ _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _VERSION_RE = re.compile(r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")
 
 
-def _scorers() -> dict[str, Scorer]:
-    """Return every registered scorer by method name."""
-    return {**CALCULATOR_SCORERS, **QUESTIONNAIRE_SCORERS}
+# Every registered scorer by method name, merged once rather than on every score.
+_SCORERS: Mapping[str, Scorer] = MappingProxyType({**CALCULATOR_SCORERS, **QUESTIONNAIRE_SCORERS})
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -130,7 +129,7 @@ def score(
         if not isinstance(key, str):
             raise ScoringError(str(key), "answer keys must be strings")
     method = definition["scoring"]["method"]
-    scorer = _scorers().get(method)
+    scorer = _SCORERS.get(method)
     if scorer is None:
         raise ScoringError(
             "instrument_id", f"{definition['id']} uses scoring method {method!r}, not available"

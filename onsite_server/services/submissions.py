@@ -138,7 +138,22 @@ def process_batch(
                 p.member = _member(ctx, p.item)
             except ItemProblem as exc:
                 p.problem = exc
+    _lock_members_in_order(ctx, prepared)
     return [p if isinstance(p, dict) else store_item(ctx, p) for p in prepared]
+
+
+def _lock_members_in_order(ctx: BatchContext, prepared: list[Prepared | dict[str, Any]]) -> None:
+    """Take the batch's member row locks in id order before any item writes (PostgreSQL).
+
+    Each item locks its member as it goes; two batches naming the same members in opposite
+    orders would otherwise deadlock. SQLite needs none: its writer already holds the database.
+    """
+    ids = sorted({p.member.id for p in prepared
+                  if isinstance(p, Prepared) and p.problem is None and p.member is not None})
+    if len(ids) < 2 or ctx.read_session.get_bind().dialect.name == "sqlite":
+        return
+    for member_id in ids:
+        lock_member(ctx.session, member_id)
 
 
 def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any]) -> Prepared | dict[str, Any]:

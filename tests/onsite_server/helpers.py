@@ -129,6 +129,13 @@ def submission_item(instrument_id: str, answers: dict[str, Any], *, member_ref: 
 def live_kiosk_and_member(live_server: Any, database_url: str, site_slug: str = "live"
                           ) -> tuple[str, str]:
     """Pair a kiosk with a live server and add a member; return (token, member_ref)."""
+    token, refs = live_kiosk_and_members(live_server, database_url, 1, site_slug)
+    return token, refs[0]
+
+
+def live_kiosk_and_members(live_server: Any, database_url: str, n: int,
+                           site_slug: str = "live") -> tuple[str, list[str]]:
+    """Pair a kiosk with a live server and add n members; return (token, member_refs)."""
     import requests
     from sqlalchemy import create_engine, select
 
@@ -146,11 +153,11 @@ def live_kiosk_and_member(live_server: Any, database_url: str, site_slug: str = 
         with Session(engine) as session, session.begin():
             kiosk = session.scalars(
                 select(Kiosk).where(Kiosk.public_id == paired.json()["kiosk_id"])).one()
-            member = gen_member(session, kiosk.site)
-            ref = make_member_ref(live_server.env["ONSITE_SECRET_KEY"], member, kiosk)
+            refs = [make_member_ref(live_server.env["ONSITE_SECRET_KEY"],
+                                    gen_member(session, kiosk.site), kiosk) for _ in range(n)]
     finally:
         engine.dispose()
-    return paired.json()["token"], ref
+    return paired.json()["token"], refs
 
 
 def concurrent_posts(url: str, body: dict[str, Any], token: str, n: int = 12

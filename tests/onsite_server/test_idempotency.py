@@ -45,3 +45,35 @@ def test_concurrent_crisis_alert_replays_raise_one_alert(live_server: Any,
     assert {status for status, _ in outcomes} == {201}, outcomes
     assert len({repr(answer) for _, answer in outcomes}) == 1
     assert _count(database_url, CrisisAlert) == 1
+
+
+def test_batches_naming_members_in_opposite_orders_all_succeed(live_server: Any,
+                                                               database_url: str) -> None:
+    """Member locks are taken in id order, so crossing batches wait instead of deadlocking."""
+    import threading
+
+    import requests
+
+    from .helpers import auth, live_kiosk_and_members, submission_item
+
+    token, (ref_a, ref_b) = live_kiosk_and_members(live_server, database_url, 2)
+    answers = {str(i): 1 for i in range(1, 10)} | {"9": 0}
+    outcomes: list[tuple[int, list[str]]] = []
+    lock = threading.Lock()
+
+    def send(first: str, second: str) -> None:
+        body = {"items": [submission_item("phq9", answers, member_ref=first),
+                          submission_item("phq9", answers, member_ref=second)]}
+        resp = requests.post(live_server.url + "/api/v1/submissions", json=body,
+                             headers=auth(token), timeout=60)
+        with lock:
+            outcomes.append((resp.status_code,
+                             [r["status"] for r in resp.json().get("results", [])]))
+
+    threads = [threading.Thread(target=send, args=pair)
+               for _ in range(6) for pair in ((ref_a, ref_b), (ref_b, ref_a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == [(200, ["accepted", "accepted"])] * len(threads)

@@ -24,6 +24,13 @@ class KioskSession:
     language: str = "en"
     screen: str = "welcome"
     answers: dict[str, dict[str, object]] = field(default_factory=dict)
+    home_language: str = field(init=False, default="en")  # what a wipe returns to
+
+    def __post_init__(self) -> None:
+        if self.language not in WELCOME_TEXT:
+            raise ValueError(f"language: must be one of {', '.join(WELCOME_TEXT)}, "
+                             f"got {self.language!r}")
+        self.home_language = self.language
 
     def text(self, key: str) -> str:
         """Return the welcome text for key in the session's language."""
@@ -37,5 +44,5 @@ class KioskSession:
     def wipe(self) -> None:
         """Forget everything about the member and return to the welcome screen."""
         self.answers.clear()
-        self.language = "en"
+        self.language = self.home_language
         self.screen = "welcome"

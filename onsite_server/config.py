@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from shared.assessments import list_instruments
 from shared.triage import LANGUAGES
 
 # Every key here can be set in instance/config.py or as an ONSITE_<KEY> environment variable;
@@ -97,3 +98,8 @@ def validate(config: dict[str, Any]) -> None:
     for lang in config["LANGUAGES"]:
         if lang not in LANGUAGES:
             raise ConfigError(f"LANGUAGES: unsupported language {lang!r}")
+    known = {instrument_id for instrument_id, _version in list_instruments()}
+    for instrument_id in config["ENABLED_INSTRUMENTS"]:
+        # Caught at start: otherwise every kiosk's catalog poll would fail on the typo.
+        if instrument_id not in known:
+            raise ConfigError(f"ENABLED_INSTRUMENTS: unknown instrument {instrument_id!r}")

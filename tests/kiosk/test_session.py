@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kiosk.session import WELCOME_TEXT, KioskSession
 
 
@@ -20,3 +22,15 @@ def test_language_toggles_and_wipe_forgets_everything() -> None:
     session.screen = "results"
     session.wipe()
     assert session.answers == {} and session.language == "en" and session.screen == "welcome"
+
+
+def test_wipe_returns_to_the_kiosks_own_language() -> None:
+    session = KioskSession(language="es")
+    session.toggle_language()
+    session.wipe()
+    assert session.language == "es"
+
+
+def test_unknown_language_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="language"):
+        KioskSession(language="fr")

@@ -41,6 +41,11 @@ def test_min_cell_cannot_go_below_five(tmp_path: Path) -> None:
         create_app({"INSTANCE_PATH": str(tmp_path), "MIN_CELL": 4})
 
 
+def test_unknown_enabled_instrument_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(config_module.ConfigError, match="ENABLED_INSTRUMENTS: .*'phq99'"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "ENABLED_INSTRUMENTS": ["phq9", "phq99"]})
+
+
 def test_bad_number_in_environment_names_the_variable() -> None:
     with pytest.raises(config_module.ConfigError, match="ONSITE_MIN_CELL"):
         config_module.from_environment({"ONSITE_MIN_CELL": "eleven"})

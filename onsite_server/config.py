@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_SESSION_CAP_SECONDS": 15 * 60,
     "KIOSK_CRISIS_SCREEN_SECONDS": 5 * 60,
     "KIOSK_SYNC_SECONDS": 30,
+    # A kiosk timestamp further ahead of, or behind, the server's receive time than this is
+    # kept as sent but flagged (clock_suspect); lists of alerts go by the server's time.
+    "KIOSK_CLOCK_AHEAD_SECONDS": 300,
+    "KIOSK_CLOCK_BEHIND_DAYS": 30,
     "LANGUAGES": ["en", "es"],
     "ENABLED_INSTRUMENTS": [
         "phq2", "phq9", "gad2", "gad7", "who5", "audit_c", "ada_risk", "bmi", "blood_pressure",

@@ -11,10 +11,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from shared.schemas.common import Problem
+from shared.schemas.common import Problem, control_character_paths
 
 from ..db import get_read_session, get_session
 from ..errors import ApiProblem, field_problem, validation_problem
+from ..jsonguard import MAX_DEPTH, too_deep
 from ..models import Kiosk, Member
 from ..openapi import OpenAPIRegistry, Operation
 from ..services.members import MemberRefError, resolve_member_ref
@@ -29,6 +30,7 @@ registry = OpenAPIRegistry(
 registry.extra_models.append(Problem)
 
 _STD_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
+    400: ("Body is not JSON, or nests too deeply", Problem),
     413: ("Body too large", Problem),
     415: ("Body is not JSON", Problem),
     422: ("Invalid request; each bad field is named", Problem),
@@ -95,14 +97,28 @@ def member_for_ref(session: Session, kiosk: Kiosk, ref: str) -> Member:
         raise field_problem("member_ref", str(exc)) from exc
 
 
-def parse_body(model: type[BaseModel]) -> Any:
-    """Validate the JSON body against model, or raise a problem naming the bad fields."""
+def read_json() -> Any:
+    """Return the parsed JSON body, or raise 415/400 before any work is done on it."""
     if not request.is_json:
         raise ApiProblem(415, "Unsupported Media Type", "Send the body as application/json.",
                          errors=[{"field": "body", "message": "must be application/json"}])
+    if too_deep(request.get_data(cache=True)):
+        raise field_problem("body", f"nests arrays or objects more than {MAX_DEPTH} levels deep",
+                            400)
     data = request.get_json(silent=True)
     if data is None:
-        raise field_problem("body", "is not valid JSON")
+        raise field_problem("body", "is not valid JSON", 400)
+    return data
+
+
+def parse_body(model: type[BaseModel]) -> Any:
+    """Validate the JSON body against model, or raise a problem naming the bad fields."""
+    data = read_json()
+    bad = list(control_character_paths(data))
+    if bad:
+        raise ApiProblem(422, "Invalid request", f"{bad[0]}: must not contain control characters",
+                         errors=[{"field": f, "message": "must not contain control characters"}
+                                 for f in bad[:20]])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -128,11 +144,14 @@ def operation(
     responses: dict[int, tuple[str, type[BaseModel] | None]],
     auth: bool = True,
     headers: dict[str, str] | None = None,
+    raw_body: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Route a view under /api/v1 and describe it in the OpenAPI document.
 
     The view receives ``body`` (validated request model) and/or ``query`` when declared, plus
-    path parameters. It returns a pydantic model, ``(model, status)`` or a Response.
+    path parameters. With ``raw_body`` it gets the parsed JSON instead and validates it itself
+    (submissions read what they can of a body the model refuses). It returns a pydantic model,
+    ``(model, status)`` or a Response.
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -151,7 +170,7 @@ def operation(
             if auth:
                 g.kiosk = _authenticate()
             if request_model is not None:
-                kwargs["body"] = parse_body(request_model)
+                kwargs["body"] = read_json() if raw_body else parse_body(request_model)
             if query_model is not None:
                 kwargs["query"] = parse_query(query_model)
             result = view(**kwargs)

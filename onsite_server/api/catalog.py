@@ -9,6 +9,7 @@ from shared.schemas.catalog import CatalogResponse
 from ..db import get_session
 from ..models import Site
 from ..services.catalog import build_catalog
+from ..services.instruments import offered_instruments, sync_windows
 from . import current_kiosk, operation
 
 
@@ -24,6 +25,8 @@ def get_catalog() -> Response:
     session = get_session()
     site = session.get(Site, current_kiosk().site_id)
     assert site is not None  # a kiosk row always references its site (foreign key)
+    # What a kiosk is shown is what it may file later, even after it is disabled.
+    sync_windows(session, site, offered_instruments(site, current_app.config))
     catalog = build_catalog(session, site, current_app.config)
     headers = {"ETag": catalog.etag, "Cache-Control": "no-cache"}
     inm = request.if_none_match

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Response, current_app, jsonify
 
 from shared.schemas.common import Problem
 from shared.schemas.referrals import (
@@ -13,6 +13,8 @@ from shared.schemas.referrals import (
 )
 
 from ..db import get_session
+from ..models import utcnow
+from ..services.clock import ClockPolicy, note_suspect
 from ..services.idempotency import run_once
 from ..services.referrals import alert_body, raise_anonymous_alert, record_consent
 from . import current_kiosk, member_for_ref, operation
@@ -58,8 +60,12 @@ def raise_crisis_alert(body: CrisisAlertRequest) -> Response:
     kiosk = current_kiosk()
 
     def work() -> tuple[int, object]:
+        now = utcnow()
+        suspect = ClockPolicy.from_config(current_app.config).suspect(body.raised_at, now)
+        if suspect:
+            note_suspect(kiosk.public_id, "crisis alert", body.raised_at, now)
         alert = raise_anonymous_alert(session, kiosk, body.trigger, body.raised_at,
-                                      key=body.idempotency_key)
+                                      key=body.idempotency_key, clock_suspect=suspect)
         return 201, alert_body(alert)
 
     status, answer = run_once(session, key=body.idempotency_key, operation="crisis.alert",

@@ -34,6 +34,8 @@ class Submission(Base):
     crisis: Mapped[bool] = mapped_column(Boolean, default=False)
     taken_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The kiosk's clock was far from the server's when it sent this (taken_at is kept as sent).
+    clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
     response: Mapped[dict[str, Any]]  # the per-item answer, replayed verbatim for the same key
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"))
     kiosk: Mapped[Kiosk] = relationship()
@@ -83,8 +85,31 @@ class CrisisAlert(Base):
     idempotency_key: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosk.id"))
     trigger: Mapped[str] = mapped_column(String(32))
-    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)  # the kiosk's clock
+    # The server's clock: what "recent" views sort and filter by, so a kiosk whose clock says
+    # 1970 cannot hide an alert.
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Raised from an item the server could not accept (the crisis was read from its answers).
+    from_rejected_item: Mapped[bool] = mapped_column(Boolean, default=False)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None]
     note: Mapped[str | None] = mapped_column(Text)
     kiosk: Mapped[Kiosk] = relationship()
+
+
+class InstrumentWindow(Base):
+    """A period during which an instrument was enabled at a site (open while ``until`` is None).
+
+    Items a kiosk queued offline are accepted when their instrument was enabled at the time
+    they were taken, even if it has been disabled since; one never enabled is refused.
+    """
+
+    __tablename__ = "instrument_window"
+    __table_args__ = (Index("ix_instrument_window_site_instrument", "site_id", "instrument_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    instrument_id: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    until: Mapped[datetime | None]
+

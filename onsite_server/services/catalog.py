@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from shared.assessments import load_definition
 from shared.triage import CRISIS_TRIGGERS, crisis_guidance
 
 from ..models import Event, Site, Slot, utcnow
+from .instruments import offered_instruments
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def site_settings(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
 def build_catalog(session: Session, site: Site, config: Mapping[str, Any],
                   now: datetime | None = None) -> Catalog:
     """Render the catalog for site as canonical JSON with a strong ETag over the bytes."""
-    enabled: Sequence[str] = config["ENABLED_INSTRUMENTS"]
+    enabled = offered_instruments(site, config)
     parts = {
         "crisis": crisis_json(),
         "events": _dumps(upcoming_events(session, site, now)),

@@ -61,6 +61,52 @@ def resolve_member_ref(
     return member
 
 
+# A kiosk of the same site, by public id (revoked ones included: a re-paired kiosk's old id).
+_SITE_KIOSK = select(Kiosk.id).where(Kiosk.public_id == bindparam("public_id"),
+                                     Kiosk.site_id == bindparam("site_id"))
+
+LATE_EXPIRED = "expired"
+LATE_OTHER_KIOSK = "other_kiosk"
+
+
+def resolve_filed_ref(
+    session: Session, secret: str, ref: str, kiosk: Kiosk, max_age: int
+) -> tuple[Member, str | None]:
+    """Resolve a reference for filing answers already taken: (member, why it is late or None).
+
+    Answers a kiosk queued offline must not be lost because the reference aged: a reference
+    whose signature verifies and that was issued to a kiosk of this site still files its
+    items after it expired, or after its kiosk was re-paired. A forged or foreign one never
+    does. Lookups that act now (bookings, consent) keep the strict ``resolve_member_ref``.
+    """
+    late: str | None = None
+    try:
+        data: Any = _serializer(secret).loads(ref, max_age=max_age)
+    except SignatureExpired:
+        try:
+            data = _serializer(secret).loads(ref)
+        except BadSignature as exc:
+            raise MemberRefError("is not a valid member reference") from exc
+        late = LATE_EXPIRED
+    except BadSignature as exc:
+        raise MemberRefError("is not a valid member reference") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("k"), str):
+        raise MemberRefError("is not a valid member reference")
+    if data["k"] != kiosk.public_id:
+        if session.scalars(_SITE_KIOSK, {"public_id": data["k"],
+                                         "site_id": kiosk.site_id}).first() is None:
+            raise MemberRefError("was issued to another kiosk")
+        late = late or LATE_OTHER_KIOSK
+    public_id = data.get("m")
+    if not isinstance(public_id, str):
+        raise MemberRefError("does not name a member of this site")
+    member = session.scalars(_MEMBER_AT_SITE,
+                             {"public_id": public_id, "site_id": kiosk.site_id}).first()
+    if member is None:
+        raise MemberRefError("does not name a member of this site")
+    return member, late
+
+
 def lock_member(session: Session, member_id: int) -> None:
     """Serialise one member's concurrent writes (a row lock on PostgreSQL).
 

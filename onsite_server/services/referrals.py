@@ -191,15 +191,21 @@ def audit_crisis(session: Session, actor: str, triggers: Iterable[str],
 
 
 def raise_anonymous_alert(
-    session: Session, kiosk: Kiosk, trigger: str, raised_at: datetime, *, key: str
+    session: Session, kiosk: Kiosk, trigger: str, raised_at: datetime, *, key: str,
+    clock_suspect: bool = False, from_rejected_item: bool = False,
 ) -> CrisisAlert:
-    """Create (or return the existing) anonymous crisis alert: kiosk, trigger and time only."""
+    """Create (or return the existing) anonymous crisis alert: kiosk, trigger and time only.
+
+    ``raised_at`` is the kiosk's clock, kept as sent; ``received_at`` is the server's, which
+    is what lists of recent alerts go by.
+    """
     query = select(CrisisAlert).where(CrisisAlert.idempotency_key == key)
     existing = session.scalars(query).first()
     if existing is not None:
         return existing
     alert = CrisisAlert(idempotency_key=key, kiosk_id=kiosk.id, trigger=trigger,
-                        raised_at=raised_at)
+                        raised_at=raised_at, received_at=utcnow(), clock_suspect=clock_suspect,
+                        from_rejected_item=from_rejected_item)
     try:
         with session.begin_nested():
             session.add(alert)
@@ -208,6 +214,17 @@ def raise_anonymous_alert(
         return session.scalars(query).one()
     audit_crisis(session, kiosk_actor(kiosk), [trigger], None)
     return alert
+
+
+_RECENT_ALERTS = (select(CrisisAlert).join(Kiosk, Kiosk.id == CrisisAlert.kiosk_id)
+                  .where(Kiosk.site_id == bindparam("site_id"),
+                         CrisisAlert.received_at >= bindparam("since"))
+                  .order_by(CrisisAlert.received_at.desc(), CrisisAlert.id.desc()))
+
+
+def recent_alerts(session: Session, site_id: int, since: datetime) -> list[CrisisAlert]:
+    """Return the site's crisis alerts received since a time, newest first (server clock)."""
+    return list(session.scalars(_RECENT_ALERTS, {"site_id": site_id, "since": since}))
 
 
 def alert_key(submission_key: str, trigger: str) -> str:

@@ -1,22 +1,30 @@
 """Kiosk submissions: validate, re-score, store and triage each item on its own.
 
-A batch runs in three phases: validation and scoring (no database), the reads that need no
-write lock (member references, on the request's read session), then the writes. Each item's
-writes are undone on their own when they fail, so one failure never rolls back the others:
-the first item to write runs directly in the transaction (nothing earlier could be lost by
-rolling it back), every later one in its own SAVEPOINT. The Submission INSERT (unique
-idempotency key) is the item's last statement: when a replay races the first request, that
-INSERT fails, the item's referral and alert changes are undone with it, and the item is
-answered with the stored first answer. Identified items also lock the member row first
-(PostgreSQL), so one member's findings fold in one at a time.
+A batch runs in phases: a generous crisis reading and the validation and scoring of every
+entry (no database), the reads that need no write lock (member references, on the request's
+read session), then the writes. Each item's writes are undone on their own when they fail, so
+one failure never rolls back the others: the first item to write runs directly in the
+transaction (nothing earlier could be lost by rolling it back), every later one in its own
+SAVEPOINT. The Submission INSERT (unique idempotency key) is the item's last statement: when a
+replay races the first request, that INSERT fails, the item's referral and alert changes are
+undone with it, and the item is answered with the stored first answer. Identified items also
+lock the member row first (PostgreSQL), so one member's findings fold in one at a time.
+
+A crisis is never lost (DESIGN.md §3.6): whatever is wrong with an entry, its member
+reference or its batch, a crisis its answers show (``shared.crisis``) is recorded as the
+member's crisis referral when a reference to them verifies, otherwise as an anonymous alert
+for staff on site; every answer says so in ``crisis`` and ``crisis_recorded``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
@@ -28,13 +36,17 @@ from sqlalchemy.orm import Session
 from shared import triage as triage_mod
 from shared.assessments import ScoreResult, ScoringError, available_versions, load_definition
 from shared.assessments import score as score_answers
+from shared.crisis import triggers_in_raw
 from shared.partial import crisis_flags, crisis_in_partial
+from shared.schemas.common import control_character_paths
 from shared.schemas.submissions import KioskResult, SubmissionItem
 
 from ..errors import ApiProblem, validation_errors
-from ..models import AuditLog, Kiosk, Member, Submission, utcnow
+from ..models import AuditLog, Kiosk, Member, Site, Submission, utcnow
+from .clock import ClockPolicy, note_suspect
 from .idempotency import request_hash
-from .members import MemberRefError, lock_member, resolve_member_ref
+from .instruments import sync_windows, was_offered
+from .members import MemberRefError, lock_member, resolve_filed_ref
 from .pairing import kiosk_actor
 from .referrals import (
     alert_key,
@@ -48,6 +60,8 @@ from .referrals import (
 log = logging.getLogger("onsite_server.submissions")
 
 NOT_SCORED_BAND = "not_scored"
+_TRIGGERS = {t.trigger: t for t in triage_mod.CRISIS_TRIGGERS}
+_RAW_KEY_NAMESPACE = uuid.UUID("6a4b8f53-1f0e-4f57-9d0c-3b1e2d7c5a90")
 
 # Statements built once: constructing a select() per call costs more than running it on SQLite.
 _FIND = select(Submission).where(Submission.idempotency_key == bindparam("key"))
@@ -75,6 +89,25 @@ class ItemProblem(Exception):
         self.title = title
 
 
+@dataclass(frozen=True)
+class BatchSettings:
+    """The server settings a batch is checked against."""
+
+    secret: str
+    ref_max_age: int
+    max_batch: int
+    offered: tuple[str, ...]
+    clock: ClockPolicy
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], offered: Sequence[str]) -> BatchSettings:
+        """Read the settings from the app config, with the site's offered instruments."""
+        return cls(secret=str(config["SECRET_KEY"]),
+                   ref_max_age=int(config["MEMBER_REF_TTL_SECONDS"]),
+                   max_batch=int(config["MAX_BATCH"]), offered=tuple(offered),
+                   clock=ClockPolicy.from_config(config))
+
+
 @dataclass
 class BatchContext:
     """What every item of one batch needs; the sessions are opened only when needed."""
@@ -82,10 +115,10 @@ class BatchContext:
     session_factory: Callable[[], Session]
     read_session_factory: Callable[[], Session]
     kiosk: Kiosk
-    secret: str
-    ref_max_age: int
-    members: dict[str, Member] = field(default_factory=dict)
-    # Whether an item's writes are already in the transaction: later items need a SAVEPOINT.
+    settings: BatchSettings
+    members: dict[str, tuple[Member, str | None]] = field(default_factory=dict)
+    # Whether anything is already in the transaction (writes or row locks): later items then
+    # need a SAVEPOINT, since rolling the transaction back would undo that too.
     wrote: bool = False
 
     @property
@@ -110,57 +143,163 @@ class Prepared:
     triage_result: ScoreResult | None = None
     problem: ItemProblem | None = None
     member: Member | None = None
+    late: str | None = None  # why a genuine member reference was honoured late, if it was
     diffs: list[str] = field(default_factory=list)
     crisis: list[triage_mod.CrisisGuidance] = field(default_factory=list)
     notices: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class Entry:
+    """One entry of the batch as sent, with what the server made of it."""
+
+    index: int
+    raw: object
+    triggers: tuple[str, ...]  # the generous reading (shared.crisis)
+    prepared: Prepared | None = None
+    answer: dict[str, Any] | None = None  # set when it is refused before the database
+    crisis_member: Member | None = None  # who a crisis in it is filed for, when verified
+
+
 def process_batch(
-    session_factory: Callable[[], Session], kiosk: Kiosk, items: list[dict[str, Any]], *,
-    secret: str, ref_max_age: int,
-    read_session_factory: Callable[[], Session] | None = None,
+    session_factory: Callable[[], Session], kiosk: Kiosk, items: Sequence[object], *,
+    settings: BatchSettings, read_session_factory: Callable[[], Session] | None = None,
+    refuse: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Answer every item of a batch, in order: {key, status, result | problem}.
+    """Answer every entry of a batch, in order: {key, status, result | problem, crisis...}.
 
     Validation and scoring of every item (pure work) run first, then the member references
     are resolved on ``read_session_factory`` (default: the write session), and the writes
     come last, so SQLite's write lock is held only for them. The batch must be the request's
-    only writer: its first item writes without a SAVEPOINT (see the module docstring).
-    ``kiosk`` is only read.
+    only writer: its first item may write without a SAVEPOINT (see the module docstring).
+    ``refuse`` refuses every entry with that reason (an invalid envelope) while still
+    recording the crises they show. ``kiosk`` is only read.
     """
     ctx = BatchContext(session_factory=session_factory,
                        read_session_factory=read_session_factory or session_factory,
-                       kiosk=kiosk, secret=secret, ref_max_age=ref_max_age)
-    prepared = [prepare_item(kiosk, index, raw) for index, raw in enumerate(items)]
-    for p in prepared:
-        if isinstance(p, Prepared) and p.problem is None:
+                       kiosk=kiosk, settings=settings)
+    entries = [Entry(index, raw, triggers_in_raw(raw)) for index, raw in enumerate(items)]
+    for entry in entries:
+        key = _raw_key(entry.raw)
+        if refuse is not None:
+            entry.answer = _rejected(key, [{"field": f"items.{entry.index}", "message":
+                                            f"was not read: {refuse}"}])
+        elif entry.index >= settings.max_batch:
+            entry.answer = _rejected(key, [{
+                "field": f"items.{entry.index}",
+                "message": f"is beyond this server's limit of {settings.max_batch} items per "
+                           "request; send it again in a later request"}])
+        elif not isinstance(entry.raw, dict):
+            entry.answer = _rejected(None, [{"field": f"items.{entry.index}",
+                                             "message": "must be a JSON object"}])
+        else:
+            prepared = prepare_item(kiosk, entry.index, entry.raw)
+            if isinstance(prepared, dict):
+                entry.answer = prepared
+            else:
+                entry.prepared = prepared
+    for entry in entries:
+        p = entry.prepared
+        if p is not None and p.problem is None:
             try:
-                p.member = _member(ctx, p.item)
+                p.member, p.late = _member(ctx, p.item)
             except ItemProblem as exc:
                 p.problem = exc
-    _lock_members_in_order(ctx, prepared)
-    return [p if isinstance(p, dict) else store_item(ctx, p) for p in prepared]
+        if entry.triggers:
+            entry.crisis_member = _crisis_member(ctx, entry)
+    _check_offered(ctx, entries)
+    _lock_members_in_order(ctx, entries)
+    answers = []
+    for entry in entries:
+        answer = entry.answer
+        if answer is None:
+            assert entry.prepared is not None
+            answer = store_item(ctx, entry.prepared)
+        answers.append(_settle_crisis(ctx, entry, answer))
+    return answers
 
 
-def _lock_members_in_order(ctx: BatchContext, prepared: list[Prepared | dict[str, Any]]) -> None:
+def readable_items(body: object) -> list[object]:
+    """Return what can be read as items from a body whose envelope is invalid."""
+    if isinstance(body, list):
+        return list(body)
+    if not isinstance(body, dict):
+        return []
+    items = body.get("items")
+    if isinstance(items, list):
+        return list(items)
+    if isinstance(items, dict):
+        return [items]
+    # A bare item sent without its envelope.
+    return [body] if "answers" in body else []
+
+
+def crisis_summary(answers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Return the crisis guidance and whether it was all recorded, over several answers."""
+    seen: dict[str, Any] = {}
+    recorded = True
+    for answer in answers:
+        for guidance in answer.get("crisis", []):
+            seen.setdefault(guidance["trigger"], guidance)
+        if answer.get("crisis") and not answer.get("crisis_recorded"):
+            recorded = False
+    return {"crisis": list(seen.values()), "crisis_recorded": bool(seen) and recorded}
+
+
+def _lock_members_in_order(ctx: BatchContext, entries: Sequence[Entry]) -> None:
     """Take the batch's member row locks in id order before any item writes (PostgreSQL).
 
     Each item locks its member as it goes; two batches naming the same members in opposite
-    orders would otherwise deadlock. SQLite needs none: its writer already holds the database.
+    orders would otherwise deadlock. The locks count as written: an item failing later must
+    roll back to its own SAVEPOINT, not the transaction, or the ordered locks would go with it
+    and the rest of the batch would lock in item order again. SQLite needs none: its writer
+    already holds the database.
     """
-    ids = sorted({p.member.id for p in prepared
-                  if isinstance(p, Prepared) and p.problem is None and p.member is not None})
+    ids: set[int] = set()
+    for entry in entries:
+        p = entry.prepared
+        if p is not None and p.problem is None and p.member is not None:
+            ids.add(p.member.id)
+        if entry.crisis_member is not None:
+            ids.add(entry.crisis_member.id)
     if len(ids) < 2 or ctx.read_session.get_bind().dialect.name == "sqlite":
         return
-    for member_id in ids:
+    for member_id in sorted(ids):
         lock_member(ctx.session, member_id)
+    ctx.wrote = True
+
+
+def _check_offered(ctx: BatchContext, entries: Sequence[Entry]) -> None:
+    """Refuse items of an instrument the site did not offer when they were taken.
+
+    The common case (offered now) needs no query. Otherwise the site's windows are brought up
+    to date and searched: an instrument disabled after the item was taken is still accepted.
+    """
+    pending = [e.prepared for e in entries if e.prepared is not None
+               and e.prepared.problem is None
+               and e.prepared.item.instrument_id not in ctx.settings.offered]
+    if not pending:
+        return
+    session = ctx.session
+    site = session.get(Site, ctx.kiosk.site_id)
+    assert site is not None  # a kiosk row always references its site (foreign key)
+    sync_windows(session, site, ctx.settings.offered)
+    ctx.wrote = True
+    for p in pending:
+        iid = p.item.instrument_id
+        if not was_offered(session, site, iid, p.item.taken_at):
+            p.problem = ItemProblem([{"field": "instrument_id",
+                                      "message": f"{iid} is not offered at this site"}])
 
 
 def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any]) -> Prepared | dict[str, Any]:
     """Validate and score one item; return its rejection answer when the body itself is bad."""
     prefix = f"items.{index}"
-    raw_key = raw.get("idempotency_key")
-    key = raw_key if isinstance(raw_key, str) and len(raw_key) <= 64 else None
+    key = _raw_key(raw)
+    bad = list(control_character_paths(raw, prefix))
+    if bad:
+        return _rejected(key, [{"field": f, "message": "must not contain control characters"}
+                               for f in bad[:20]])
     try:
         item = SubmissionItem.model_validate(raw)
     except ValidationError as exc:
@@ -197,15 +336,8 @@ def store_item(ctx: BatchContext, prepared: Prepared) -> dict[str, Any]:
         existing = _find(ctx.read_session, item.idempotency_key)
         if existing is not None:
             return _replay_or_conflict(existing, digest, prefix)
-        rejected = _rejected(item.idempotency_key, _prefixed(exc.errors, prefix), exc.status,
-                             exc.title)
-        if prepared.crisis:
-            # The answers were scored but the member could not be identified (an expired or
-            # foreign reference): the crisis must not vanish with the item, so staff on site
-            # are alerted as for an anonymous member and the kiosk still gets the guidance.
-            rejected["crisis"] = [g.as_dict() for g in prepared.crisis]
-            rejected["crisis_alert"] = _alert_unidentified(ctx, prepared)
-        return rejected
+        return _rejected(item.idempotency_key, _prefixed(exc.errors, prefix), exc.status,
+                         exc.title)
     session = ctx.session
     try:
         if ctx.wrote:
@@ -230,15 +362,113 @@ def store_item(ctx: BatchContext, prepared: Prepared) -> dict[str, Any]:
         return _replay_or_conflict(existing, digest, prefix)
 
 
-def _alert_unidentified(ctx: BatchContext, prepared: Prepared) -> bool:
-    """Raise the anonymous crisis alerts of an item whose member could not be resolved."""
-    session, item = ctx.session, prepared.item
+# --------------------------------------------------------------------------- crisis
+
+
+def _settle_crisis(ctx: BatchContext, entry: Entry, answer: dict[str, Any]) -> dict[str, Any]:
+    """Record any crisis the entry shows that its answer did not, and say so in the answer."""
+    seen = _answer_triggers(answer)
+    recorded = set(seen) if answer["status"] in ("accepted", "replayed") else set()
+    wanted = [t.trigger for t in triage_mod.CRISIS_TRIGGERS
+              if t.trigger in entry.triggers or t.trigger in seen]
+    missing = [t for t in wanted if t not in recorded]
+    if missing:
+        _record_crisis(ctx, entry, missing)
+        recorded.update(missing)
+    answer["crisis"] = [triage_mod.crisis_guidance(t).as_dict() for t in wanted]
+    answer["crisis_recorded"] = bool(wanted) and all(t in recorded for t in wanted)
+    return answer
+
+
+def _answer_triggers(answer: Mapping[str, Any]) -> list[str]:
+    """Return the triggers an answer (fresh or stored by an earlier version) reports."""
+    found = [g["trigger"] for g in answer.get("crisis") or []]
+    result = answer.get("result") or {}
+    found += [g["trigger"] for g in result.get("crisis") or []]
+    return list(dict.fromkeys(found))
+
+
+def _crisis_member(ctx: BatchContext, entry: Entry) -> Member | None:
+    """Return the member a crisis in this entry is filed for, when a reference verifies."""
+    p = entry.prepared
+    if p is not None and p.member is not None:
+        return p.member
+    ref = entry.raw.get("member_ref") if isinstance(entry.raw, dict) else None
+    if not isinstance(ref, str) or not ref.strip():
+        return None
+    try:
+        member, _late = _resolve(ctx, ref.strip())
+    except MemberRefError:
+        return None
+    return member
+
+
+def _record_crisis(ctx: BatchContext, entry: Entry, triggers: Sequence[str]) -> None:
+    """Record crises read from an entry the server did not accept: referral, or staff alert."""
+    session, kiosk = ctx.session, ctx.kiosk
+    actor = kiosk_actor(kiosk)
+    now = utcnow()
+    taken_at = entry.prepared.item.taken_at if entry.prepared else _lenient_time(entry.raw, now)
+    member = entry.crisis_member
     with session.begin_nested():
-        for guidance in prepared.crisis:
-            raise_anonymous_alert(session, ctx.kiosk, guidance.trigger, item.taken_at,
-                                  key=alert_key(item.idempotency_key, guidance.trigger))
+        if member is not None:
+            lock_member(session, member.id)
+            results = {}
+            for trigger in triggers:
+                t = _TRIGGERS[trigger]
+                results[t.instrument] = ScoreResult(
+                    instrument=t.instrument, version=_latest_version(t.instrument), total=None,
+                    band=NOT_SCORED_BAND, flags=frozenset({t.flag}))
+            view = triage_mod.triage(results, identified=True)
+            referral = fold(session, member, view, actor=actor, cause="crisis_in_refused_item")
+            audit_crisis(session, actor, triggers,
+                         f"referral:{referral.public_id}" if referral else None)
+        else:
+            key = _raw_key(entry.raw) or _content_key(kiosk, entry.raw)
+            suspect = ctx.settings.clock.suspect(taken_at, now)
+            for trigger in triggers:
+                raise_anonymous_alert(session, kiosk, trigger, taken_at,
+                                      key=alert_key(key, trigger), clock_suspect=suspect,
+                                      from_rejected_item=True)
     ctx.wrote = True
-    return True
+    log.warning("kiosk %s: crisis (%s) recorded from an item the server refused (%s)",
+                kiosk.public_id, ", ".join(triggers),
+                "member's referral" if member is not None else "anonymous alert")
+
+
+@lru_cache(maxsize=16)
+def _latest_version(instrument_id: str) -> str:
+    return available_versions(instrument_id)[-1]
+
+
+def _raw_key(raw: object) -> str | None:
+    """Return the entry's idempotency key when it is a well-formed UUID (lower case)."""
+    key = raw.get("idempotency_key") if isinstance(raw, dict) else None
+    if not isinstance(key, str):
+        return None
+    try:
+        return str(uuid.UUID(key.strip()))
+    except ValueError:
+        return None
+
+
+def _content_key(kiosk: Kiosk, raw: object) -> str:
+    """Derive a stable key from an entry's content, so a resend raises its alert only once."""
+    text = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
+    return str(uuid.uuid5(_RAW_KEY_NAMESPACE, f"{kiosk.public_id}:{text}"))
+
+
+def _lenient_time(raw: object, default: datetime) -> datetime:
+    """Return the entry's taken_at when it is a usable aware timestamp, else ``default``."""
+    value = raw.get("taken_at") if isinstance(raw, dict) else None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return default
+        if parsed.tzinfo is not None:
+            return parsed
+    return default
 
 
 def _prefixed(errors: list[dict[str, str]], prefix: str) -> list[dict[str, str]]:
@@ -270,19 +500,23 @@ def _replay_or_conflict(existing: Submission, digest: str, prefix: str) -> dict[
     return answer
 
 
-def _member(ctx: BatchContext, item: SubmissionItem) -> Member | None:
+def _member(ctx: BatchContext, item: SubmissionItem) -> tuple[Member | None, str | None]:
     if item.anonymous or item.member_ref is None:
-        return None
-    cached = ctx.members.get(item.member_ref)
-    if cached is not None:
-        return cached
+        return None, None
     try:
-        member = resolve_member_ref(ctx.read_session, ctx.secret, item.member_ref, ctx.kiosk,
-                                    ctx.ref_max_age)
+        return _resolve(ctx, item.member_ref)
     except MemberRefError as exc:
         raise ItemProblem([{"field": "member_ref", "message": str(exc)}]) from exc
-    ctx.members[item.member_ref] = member
-    return member
+
+
+def _resolve(ctx: BatchContext, ref: str) -> tuple[Member, str | None]:
+    cached = ctx.members.get(ref)
+    if cached is not None:
+        return cached
+    found = resolve_filed_ref(ctx.read_session, ctx.settings.secret, ref, ctx.kiosk,
+                              ctx.settings.ref_max_age)
+    ctx.members[ref] = found
+    return found
 
 
 # --------------------------------------------------------------------------- scoring
@@ -367,7 +601,9 @@ def _value_problem(spec: Mapping[str, Any], value: object) -> str | None:
     kind = spec.get("type")
     if kind == "choice":
         allowed = [opt["value"] for opt in spec.get("options", [])]
-        if isinstance(value, bool) or value not in allowed:
+        # Exact types: 3.0 == 3 in Python, but the engine refuses 3.0 and so must this check.
+        if isinstance(value, bool) or not any(type(value) is type(opt) and value == opt
+                                              for opt in allowed):
             return f"must be one of {', '.join(str(v) for v in allowed)}"
         return None
     if kind == "boolean":
@@ -434,6 +670,10 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     actor = kiosk_actor(kiosk)
     referral = None
     crisis_alert = False
+    now = utcnow()
+    clock_suspect = ctx.settings.clock.suspect(item.taken_at, now)
+    if clock_suspect:
+        note_suspect(kiosk.public_id, f"submission {item.idempotency_key}", item.taken_at, now)
     if member is not None:
         lock_member(session, member.id)
     results, skipped_ids = _session_facts(session, kiosk, member, item, prepared.triage_result)
@@ -447,7 +687,8 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     elif triggers:
         for trigger in triggers:
             raise_anonymous_alert(session, kiosk, trigger, item.taken_at,
-                                  key=alert_key(item.idempotency_key, trigger))
+                                  key=alert_key(item.idempotency_key, trigger),
+                                  clock_suspect=clock_suspect)
         crisis_alert = True
 
     outcome = {
@@ -462,10 +703,11 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
         "referral": summary(referral) if referral else None,
         "crisis_alert": crisis_alert,
     }
-    answer = {"key": item.idempotency_key, "status": "accepted", "result": outcome}
+    answer = {"key": item.idempotency_key, "status": "accepted", "result": outcome,
+              "crisis": outcome["crisis"], "crisis_recorded": bool(crisis)}
     # The Submission INSERT claims the key; a taken key raises here, inside the savepoint.
     session.execute(_INSERT_SUBMISSION, dict(
-        received_at=utcnow(), idempotency_key=item.idempotency_key,
+        received_at=now, clock_suspect=clock_suspect, idempotency_key=item.idempotency_key,
         request_hash=prepared.digest, kiosk_id=kiosk.id,
         member_id=member.id if member else None, session_id=item.session_id,
         instrument_id=iid, instrument_version=item.instrument_version,
@@ -485,7 +727,9 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
         subject=f"member:{member.public_id}" if member else None,
         detail={"key": item.idempotency_key, "instrument": iid,
                 "version": item.instrument_version, "scored": result is not None,
-                "score_mismatch": bool(diffs)},
+                "score_mismatch": bool(diffs),
+                # A genuine reference honoured after it expired or its kiosk was re-paired.
+                **({"late": prepared.late} if prepared.late else {})},
     ))
     return answer
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from uuid import UUID
 
 from pydantic import Field
 
-from .common import AwareDatetime, IdempotencyKey, Out, Strict
+from .common import AwareDatetime, IdempotencyKey, Out, Strict, UuidText
 
 MemberRef = Annotated[
     str,
@@ -25,7 +24,7 @@ class BookingRequest(Strict):
 
     idempotency_key: IdempotencyKey
     member_ref: MemberRef
-    slot_id: UUID = Field(description="The slot's id from the catalog.")
+    slot_id: UuidText = Field(description="The slot's id from the catalog.")
 
 
 class CancelRequest(Strict):
@@ -41,7 +40,7 @@ class RescheduleRequest(Strict):
 
     idempotency_key: IdempotencyKey
     member_ref: MemberRef = Field(description="The member whose booking this is.")
-    slot_id: UUID = Field(description="The slot to move to; it must have a free seat.")
+    slot_id: UuidText = Field(description="The slot to move to; it must have a free seat.")
 
 
 class MemberBookingsRequest(Strict):

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import Strict as StrictMode
+
+# C0 controls and DEL: never meaningful in a kiosk's text, and PostgreSQL refuses NUL in text,
+# so they are refused at validation on every database alike.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Strict(BaseModel):
-    """Base for request bodies: unknown fields are errors, so typos are reported, not ignored."""
+    """Base for request bodies: unknown fields are errors, and types are not coerced.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    ``"yes"`` is not true and ``3.0`` is not a whole number: consent above all must be a real
+    ``true``. Timestamps are the one exception (JSON has no date type; see AwareDatetime).
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+
+def control_character_paths(data: object, path: str = "") -> Iterator[str]:
+    """Yield the dotted path of every text (key or value) in data holding a control character."""
+    if isinstance(data, str):
+        if _CONTROL.search(data):
+            yield path or "body"
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _CONTROL.search(key):
+                yield path or "body"
+            yield from control_character_paths(value, where)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from control_character_paths(value, f"{path}.{index}" if path else str(index))
 
 
 class Out(BaseModel):
@@ -47,7 +75,10 @@ def _aware(value: datetime) -> datetime:
         raise ValueError("is out of range") from exc
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+# A UUID arrives as text, which strict mode would refuse; the text itself is still checked.
+UuidText = Annotated[UUID, StrictMode(False)]
+# Lax on purpose: a timestamp arrives as ISO 8601 text, which strict mode would refuse.
+AwareDatetime = Annotated[datetime, StrictMode(False), AfterValidator(_aware)]
 IdempotencyKey = Annotated[
     str,
     # UUIDs are case-insensitive; one spelling, so a replay in capitals is still a replay.

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import Strict as StrictMode
 
 from .common import Out, Strict
 
@@ -34,7 +35,7 @@ def _plausible_birth_date(value: date) -> date:
     return value
 
 
-BirthDate = Annotated[date, BeforeValidator(_parse_birth_date),
+BirthDate = Annotated[date, StrictMode(False), BeforeValidator(_parse_birth_date),
                       AfterValidator(_plausible_birth_date)]
 
 

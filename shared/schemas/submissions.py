@@ -97,23 +97,24 @@ class SubmissionItem(Strict):
         return None
 
 
-def _raw_item(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError("each item must be a JSON object")
-    return value
-
-
 RawItem = Annotated[
-    dict[str, Any],
-    PlainValidator(_raw_item),
-    WithJsonSchema({"$ref": "#/components/schemas/SubmissionItem"}),
+    Any,
+    WithJsonSchema({
+        "description": "A SubmissionItem (see components.schemas.SubmissionItem). Each entry is "
+                       "validated on its own: an entry that is not a valid item gets its own "
+                       "rejected answer, and a crisis its answers show is still recorded.",
+    }),
 ]
 
 
 class SubmissionBatch(Strict):
-    """Up to 500 items; each is validated and answered on its own."""
+    """Items to file; each is validated and answered on its own.
 
-    items: list[RawItem] = Field(min_length=1, max_length=MAX_BATCH_CEILING)
+    The server stores at most its batch limit (MAX_BATCH, at most 500) per request: entries
+    beyond it are answered ``rejected`` (send them again), but a crisis in them is recorded now.
+    """
+
+    items: list[RawItem] = Field(min_length=1)
 
 
 class ScoreOut(Out):
@@ -179,12 +180,21 @@ class ItemOutcome(Out):
 
 
 class ItemAnswer(Out):
-    """The answer for one item: a result when accepted or replayed, else a problem."""
+    """The answer for one item: a result when accepted or replayed, else a problem.
+
+    ``crisis`` and ``crisis_recorded`` are set whatever the status: a crisis read from the
+    answers of an item the server refused is still recorded (the member's crisis referral, or
+    an anonymous alert for staff), and its guidance must still be shown.
+    """
 
     key: str | None = None
     status: Literal["accepted", "replayed", "rejected", "conflict"]
     result: ItemOutcome | None = None
     problem: Problem | None = None
+    crisis: list[CrisisGuidanceOut] = Field(
+        default_factory=list, description="Guidance for each crisis trigger the answers show.")
+    crisis_recorded: bool = Field(
+        default=False, description="True when the server stored every crisis in this item.")
 
 
 class SubmissionBatchResponse(Out):

@@ -71,9 +71,9 @@ def test_not_json_is_415(client: Any) -> None:
     assert resp.status_code == 415
 
 
-def test_invalid_json_is_422(client: Any) -> None:
+def test_invalid_json_is_400(client: Any) -> None:
     resp = client.post("/api/v1/pair", data="{not json", content_type="application/json")
-    assert resp.status_code == 422
+    assert resp.status_code == 400
     assert resp.get_json()["errors"][0]["field"] == "body"
 
 

@@ -32,6 +32,7 @@ from onsite_server.models import (
     Kiosk,
     OutboxMessage,
     Referral,
+    Site,
     Submission,
 )
 from onsite_server.services.members import make_member_ref
@@ -216,25 +217,34 @@ def test_malformed_envelope_is_a_422_naming_the_field(app, client, kiosk):
     assert resp.status_code == 422
     assert [e["field"] for e in resp.get_json()["errors"]] == ["items"]
     good = submission_item("phq9", PHQ9_MILD)
-    resp = client.post(URL, json={"items": [good, 7]}, headers=headers)
-    assert resp.status_code == 422
-    assert [e["field"] for e in resp.get_json()["errors"]] == ["items.1"]
     resp = client.post(URL, json={"items": [good], "extra": 1}, headers=headers)
     assert resp.status_code == 422
+    assert [e["field"] for e in resp.get_json()["errors"]] == ["extra"]
+    assert resp.get_json()["crisis"] == [] and resp.get_json()["crisis_recorded"] is False
     assert count(app, Submission) == 0
 
 
-def test_batch_over_the_limit_is_rejected(app, client, kiosk):
-    headers = auth(kiosk["token"])
-    items = [submission_item("phq9", PHQ9_MILD) for _ in range(501)]
-    resp = client.post(URL, json={"items": items}, headers=headers)
-    assert resp.status_code in (413, 422)
-    assert [e["field"] for e in resp.get_json()["errors"]] == ["items"]
+def test_an_entry_that_is_not_an_object_gets_its_own_answer(app, client, kiosk):
+    """Envelope defects go item by item: the good neighbour is still filed."""
+    good = submission_item("phq9", PHQ9_MILD, anonymous=True)
+    resp = client.post(URL, json={"items": [good, 7, "x", None]}, headers=auth(kiosk["token"]))
+    assert resp.status_code == 200
+    answers = resp.get_json()["results"]
+    assert [a["status"] for a in answers] == ["accepted", "rejected", "rejected", "rejected"]
+    assert [fields(a) for a in answers[1:]] == [["items.1"], ["items.2"], ["items.3"]]
+    assert count(app, Submission) == 1
+
+
+def test_entries_beyond_the_batch_limit_are_answered_one_by_one(app, client, kiosk):
     app.config["MAX_BATCH"] = 2  # a site may configure a smaller batch
-    resp = client.post(URL, json={"items": items[:3]}, headers=headers)
-    assert resp.status_code in (413, 422)
-    assert [e["field"] for e in resp.get_json()["errors"]] == ["items"]
-    assert count(app, Submission) == 0
+    items = [submission_item("phq9", PHQ9_MILD, anonymous=True) for _ in range(3)]
+    resp = client.post(URL, json={"items": items}, headers=auth(kiosk["token"]))
+    assert resp.status_code == 200
+    answers = resp.get_json()["results"]
+    assert [a["status"] for a in answers] == ["accepted", "accepted", "rejected"]
+    assert fields(answers[2]) == ["items.2"]
+    assert "send it again" in answers[2]["problem"]["errors"][0]["message"]
+    assert count(app, Submission) == 2
 
 
 def test_requires_a_device_token(client):
@@ -436,8 +446,8 @@ def test_anonymous_crisis_raises_an_alert_without_identity(app, client, kiosk):
         assert alert.raised_at.isoformat() == "2026-11-27T14:05:00+00:00"
         # The alert row holds place and time only.
         assert {c.name for c in CrisisAlert.__table__.columns} == {
-            "id", "idempotency_key", "kiosk_id", "trigger", "raised_at", "acknowledged_at",
-            "acknowledged_by", "note"}
+            "id", "idempotency_key", "kiosk_id", "trigger", "raised_at", "received_at",
+            "clock_suspect", "from_rejected_item", "acknowledged_at", "acknowledged_by", "note"}
         audit = session.scalars(select(AuditLog).where(AuditLog.action == "crisis.raised")).one()
         assert audit.subject is None and audit.detail == {"trigger": "phq9_item9"}
 
@@ -496,13 +506,32 @@ def test_skipped_lists_are_checked(app, client, site, kiosk):
     assert count(app, Submission) == 0
 
 
-def test_member_ref_from_another_kiosk_is_refused(app, client, site, kiosk):
+def test_member_ref_from_another_kiosk_of_the_site_files_late(app, client, site, kiosk):
+    """A genuine reference of a kiosk of this site (since re-paired) still files its items."""
     from .helpers import pair_kiosk
 
     other = pair_kiosk(app, client, site.slug)
     _, ref_for_other = identified_member(app, site, other)
     (answer,) = post(client, kiosk["token"],
                      submission_item("phq9", PHQ9_MILD, member_ref=ref_for_other))
+    assert answer["status"] == "accepted"
+    with get_db(app).transaction(write=False) as session:
+        audit = session.scalars(select(AuditLog).where(
+            AuditLog.action == "submission.received")).one()
+        assert audit.detail["late"] == "other_kiosk"
+
+
+def test_member_ref_from_another_sites_kiosk_is_refused(app, client, site, kiosk):
+    from .helpers import pair_kiosk
+
+    with get_db(app).transaction() as session:
+        here = session.get(Site, site.id)
+        assert here is not None
+        gen_site(session, "sister-site", employer=here.employer)
+    sister = pair_kiosk(app, client, "sister-site")
+    _, ref_for_sister = identified_member(app, site, sister)
+    (answer,) = post(client, kiosk["token"],
+                     submission_item("phq9", PHQ9_MILD, member_ref=ref_for_sister))
     assert answer["status"] == "rejected"
     assert fields(answer) == ["items.0.member_ref"]
 
@@ -531,14 +560,18 @@ def test_crisis_with_an_unusable_member_ref_still_alerts_staff(app, client, site
     """DESIGN.md §3: a crisis never fails silently, even when the member ref is refused."""
     from .helpers import pair_kiosk
 
-    other = pair_kiosk(app, client, site.slug)
-    _, ref_for_other = identified_member(app, site, other)
-    item = submission_item("phq9", PHQ9_ITEM9, member_ref=ref_for_other)
+    with get_db(app).transaction() as session:
+        here = session.get(Site, site.id)
+        assert here is not None
+        gen_site(session, "sister-site", employer=here.employer)
+    sister = pair_kiosk(app, client, "sister-site")
+    _, ref_for_sister = identified_member(app, site, sister)
+    item = submission_item("phq9", PHQ9_ITEM9, member_ref=ref_for_sister)
     (answer,) = post(client, kiosk["token"], item)
     assert answer["status"] == "rejected"
     assert fields(answer) == ["items.0.member_ref"]
     assert [g["trigger"] for g in answer["crisis"]] == ["phq9_item9"]
-    assert answer["crisis_alert"] is True
+    assert answer["crisis_recorded"] is True
     assert count(app, CrisisAlert) == 1
     assert count(app, Referral) == 0 and count(app, Submission) == 0
     post(client, kiosk["token"], item)  # the kiosk retries: still one alert

@@ -1,0 +1,85 @@
+"""Which instruments a site offers, and since when: kiosks may only file what was offered.
+
+A site offers its own ``enabled_instruments`` setting, or the server's ENABLED_INSTRUMENTS.
+Each period an instrument is offered is kept as an ``InstrumentWindow``, so an item a kiosk
+queued offline is still accepted after its instrument was disabled, when it was taken inside
+a window; an instrument the site never offered is refused. Windows are brought up to date the
+first time a process serves a site's catalog or checks a submission, and again whenever the
+offered set it sees changes (a restart with a new setting, or a site setting saved).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.orm import Session
+
+from ..models import InstrumentWindow, Site, utcnow
+
+_OPEN_WINDOWS = select(InstrumentWindow).where(InstrumentWindow.site_id == bindparam("site_id"),
+                                               InstrumentWindow.until.is_(None))
+_ANY_WINDOW = select(InstrumentWindow.id).where(InstrumentWindow.site_id == bindparam("site_id"))
+_COVERING = select(InstrumentWindow.id).where(
+    InstrumentWindow.site_id == bindparam("site_id"),
+    InstrumentWindow.instrument_id == bindparam("instrument_id"),
+    InstrumentWindow.since <= bindparam("at"),
+    (InstrumentWindow.until.is_(None)) | (InstrumentWindow.until >= bindparam("at")),
+)
+
+# (database URL, site id) -> the offered set this process last wrote down; saves a query per
+# request once the windows are known to be current.
+_synced: dict[tuple[str, int], frozenset[str]] = {}
+_synced_lock = threading.Lock()
+
+
+def offered_instruments(site: Site, config: Mapping[str, Any]) -> tuple[str, ...]:
+    """Return the instrument ids the site offers now (its own setting, else the server's)."""
+    own = (site.settings or {}).get("enabled_instruments")
+    chosen: Sequence[str] = own if own else config["ENABLED_INSTRUMENTS"]
+    return tuple(chosen)
+
+
+def _cache_key(session: Session, site: Site) -> tuple[str, int]:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return (str(engine.url), site.id)
+
+
+def windows_current(session: Session, site: Site, offered: Collection[str]) -> bool:
+    """Tell whether this process already wrote down the site's offered set (no query)."""
+    with _synced_lock:
+        return _synced.get(_cache_key(session, site)) == frozenset(offered)
+
+
+def sync_windows(session: Session, site: Site, offered: Collection[str],
+                 now: datetime | None = None) -> None:
+    """Open a window for each newly offered instrument and close those no longer offered."""
+    wanted = frozenset(offered)
+    if windows_current(session, site, wanted):
+        return
+    now = now or utcnow()
+    open_rows = list(session.scalars(_OPEN_WINDOWS, {"site_id": site.id}))
+    first = not open_rows and session.scalars(_ANY_WINDOW, {"site_id": site.id}).first() is None
+    # A site's very first windows start with the site: whatever it offered before windows were
+    # kept was offered from the start, so items queued before this point are not refused.
+    since = site.created_at if first and site.created_at else now
+    have = {w.instrument_id for w in open_rows}
+    for window in open_rows:
+        if window.instrument_id not in wanted:
+            window.until = now
+    for instrument_id in sorted(wanted - have):
+        session.add(InstrumentWindow(site_id=site.id, instrument_id=instrument_id, since=since))
+    session.flush()
+    with _synced_lock:
+        _synced[_cache_key(session, site)] = wanted
+
+
+def was_offered(session: Session, site: Site, instrument_id: str, at: datetime) -> bool:
+    """Tell whether the site offered the instrument at the given time."""
+    found = session.scalars(_COVERING, {"site_id": site.id, "instrument_id": instrument_id,
+                                        "at": at}).first()
+    return found is not None

@@ -113,7 +113,11 @@ def read_json() -> Any:
 
 def parse_body(model: type[BaseModel]) -> Any:
     """Validate the JSON body against model, or raise a problem naming the bad fields."""
-    data = read_json()
+    return parse_json_as(model, read_json())
+
+
+def parse_json_as(model: type[BaseModel], data: Any) -> Any:
+    """Validate parsed JSON against model, or raise a problem naming the bad fields."""
     bad = list(control_character_paths(data))
     if bad:
         raise ApiProblem(422, "Invalid request", f"{bad[0]}: must not contain control characters",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, current_app, jsonify
 
 from shared.schemas.common import Problem
@@ -13,11 +15,17 @@ from shared.schemas.referrals import (
 )
 
 from ..db import get_session
+from ..errors import ApiProblem
 from ..models import utcnow
 from ..services.clock import ClockPolicy, note_suspect
 from ..services.idempotency import run_once
-from ..services.referrals import alert_body, raise_anonymous_alert, record_consent
-from . import current_kiosk, member_for_ref, operation
+from ..services.referrals import (
+    alert_body,
+    raise_anonymous_alert,
+    raise_lenient_alert,
+    record_consent,
+)
+from . import current_kiosk, member_for_ref, operation, parse_json_as
 
 
 def _json(status: int, body: object) -> Response:
@@ -50,12 +58,26 @@ def record_referral_consent(body: ConsentRequest) -> Response:
 
 @operation(
     "/crisis-alerts", "POST", summary="Raise an anonymous crisis alert", tag="crisis",
-    request_model=CrisisAlertRequest,
+    request_model=CrisisAlertRequest, raw_body=True,
     responses={201: ("Raised (or already raised with this key)", CrisisAlertResponse),
                409: ("Idempotency key reused with a different body", Problem)},
 )
-def raise_crisis_alert(body: CrisisAlertRequest) -> Response:
-    """Tell staff on site that a crisis was seen at this kiosk: no answers, no identity."""
+def raise_crisis_alert(body: Any) -> Response:
+    """Tell staff on site that a crisis was seen at this kiosk: no answers, no identity.
+
+    A body the model refuses is answered 422 naming its fields, but when its trigger can be
+    read the alert is raised first (and committed): a crisis never fails silently.
+    """
+    try:
+        parsed = parse_json_as(CrisisAlertRequest, body)
+    except ApiProblem as problem:
+        problem.extra.update(raise_lenient_alert(get_session(), current_kiosk(), body))
+        get_session().commit()
+        raise
+    return _raise(parsed)
+
+
+def _raise(body: CrisisAlertRequest) -> Response:
     session = get_session()
     kiosk = current_kiosk()
 

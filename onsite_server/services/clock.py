@@ -38,3 +38,14 @@ def note_suspect(kiosk_public_id: str, what: str, sent_at: datetime,
     gap = (sent_at - received_at).total_seconds()
     log.warning("kiosk %s: %s timestamp is %.0f s %s the server's clock; kept as sent and "
                 "flagged", kiosk_public_id, what, abs(gap), "ahead of" if gap > 0 else "behind")
+
+
+def parse_aware(value: object) -> datetime | None:
+    """Read an ISO 8601 timestamp with an offset from untrusted input, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None

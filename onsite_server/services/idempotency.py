@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -65,3 +66,13 @@ def run_once(
     claim.status_code = status
     claim.response = json.dumps(body, default=str)
     return status, body
+
+
+def parse_uuid(value: object) -> str | None:
+    """Read an idempotency key (a UUID, any case) from untrusted input, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
@@ -26,9 +26,11 @@ _ANY_WINDOW = select(InstrumentWindow.id).where(InstrumentWindow.site_id == bind
 _COVERING = select(InstrumentWindow.id).where(
     InstrumentWindow.site_id == bindparam("site_id"),
     InstrumentWindow.instrument_id == bindparam("instrument_id"),
-    InstrumentWindow.since <= bindparam("at"),
-    (InstrumentWindow.until.is_(None)) | (InstrumentWindow.until >= bindparam("at")),
+    InstrumentWindow.since <= bindparam("start"),
+    (InstrumentWindow.until.is_(None)) | (InstrumentWindow.until >= bindparam("end")),
 )
+
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 # (database URL, site id) -> the offered set this process last wrote down; saves a query per
 # request once the windows are known to be current.
@@ -64,9 +66,10 @@ def sync_windows(session: Session, site: Site, offered: Collection[str],
     now = now or utcnow()
     open_rows = list(session.scalars(_OPEN_WINDOWS, {"site_id": site.id}))
     first = not open_rows and session.scalars(_ANY_WINDOW, {"site_id": site.id}).first() is None
-    # A site's very first windows start with the site: whatever it offered before windows were
-    # kept was offered from the start, so items queued before this point are not refused.
-    since = site.created_at if first and site.created_at else now
+    # A site's very first windows reach back to the start of time: whatever it offered before
+    # windows were kept was offered all along, so items queued before this point (or taken on
+    # a kiosk whose clock is behind) are not refused.
+    since = _BEGINNING if first else now
     have = {w.instrument_id for w in open_rows}
     for window in open_rows:
         if window.instrument_id not in wanted:
@@ -78,8 +81,13 @@ def sync_windows(session: Session, site: Site, offered: Collection[str],
         _synced[_cache_key(session, site)] = wanted
 
 
-def was_offered(session: Session, site: Site, instrument_id: str, at: datetime) -> bool:
-    """Tell whether the site offered the instrument at the given time."""
+def was_offered(session: Session, site: Site, instrument_id: str, at: datetime,
+                slack: timedelta = timedelta(0)) -> bool:
+    """Tell whether the site offered the instrument at a time, give or take ``slack``.
+
+    The slack absorbs a kiosk clock that is a little off: an item taken just after an
+    instrument was enabled must not be refused because the kiosk's clock is behind.
+    """
     found = session.scalars(_COVERING, {"site_id": site.id, "instrument_id": instrument_id,
-                                        "at": at}).first()
+                                        "start": at + slack, "end": at - slack}).first()
     return found is not None

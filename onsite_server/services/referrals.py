@@ -8,6 +8,7 @@ the contract.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -23,6 +24,8 @@ from shared.triage import ReferralProposal
 
 from ..errors import ApiProblem
 from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
+from .clock import parse_aware
+from .idempotency import parse_uuid
 from .members import lock_member
 from .pairing import kiosk_actor
 
@@ -214,6 +217,28 @@ def raise_anonymous_alert(
         return session.scalars(query).one()
     audit_crisis(session, kiosk_actor(kiosk), [trigger], None)
     return alert
+
+
+def raise_lenient_alert(session: Session, kiosk: Kiosk, body: object,
+                        clock_suspect: bool = False) -> dict[str, Any]:
+    """Raise the alert a refused crisis-alert body still names; say what was recorded.
+
+    The trigger must be one of ours (spelling aside); the key and time are taken when usable,
+    else derived from the body (so a resend raises nothing new) and the server's clock.
+    """
+    raw = body if isinstance(body, dict) else {}
+    wanted = str(raw.get("trigger", "")).strip().lower().replace("-", "_")
+    trigger = next((t.trigger for t in triage_mod.CRISIS_TRIGGERS if t.trigger == wanted), None)
+    if trigger is None:
+        return {"crisis": [], "crisis_recorded": False}
+    key = parse_uuid(raw.get("idempotency_key")) or str(uuid.uuid5(
+        _ALERT_NAMESPACE, f"{kiosk.public_id}:{json.dumps(raw, sort_keys=True, default=str)}"))
+    raised_at = parse_aware(raw.get("raised_at"))
+    # Without a usable kiosk time the server's stands in, flagged like a clock that is off.
+    raise_anonymous_alert(session, kiosk, trigger, raised_at or utcnow(), key=key,
+                          clock_suspect=clock_suspect or raised_at is None,
+                          from_rejected_item=True)
+    return {"crisis": [triage_mod.crisis_guidance(trigger).as_dict()], "crisis_recorded": True}
 
 
 _RECENT_ALERTS = (select(CrisisAlert).join(Kiosk, Kiosk.id == CrisisAlert.kiosk_id)

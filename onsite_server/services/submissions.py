@@ -43,8 +43,8 @@ from shared.schemas.submissions import KioskResult, SubmissionItem
 
 from ..errors import ApiProblem, validation_errors
 from ..models import AuditLog, Kiosk, Member, Site, Submission, utcnow
-from .clock import ClockPolicy, note_suspect
-from .idempotency import request_hash
+from .clock import ClockPolicy, note_suspect, parse_aware
+from .idempotency import parse_uuid, request_hash
 from .instruments import sync_windows, was_offered
 from .members import MemberRefError, lock_member, resolve_filed_ref
 from .pairing import kiosk_actor
@@ -287,7 +287,7 @@ def _check_offered(ctx: BatchContext, entries: Sequence[Entry]) -> None:
     ctx.wrote = True
     for p in pending:
         iid = p.item.instrument_id
-        if not was_offered(session, site, iid, p.item.taken_at):
+        if not was_offered(session, site, iid, p.item.taken_at, ctx.settings.clock.ahead):
             p.problem = ItemProblem([{"field": "instrument_id",
                                       "message": f"{iid} is not offered at this site"}])
 
@@ -443,13 +443,7 @@ def _latest_version(instrument_id: str) -> str:
 
 def _raw_key(raw: object) -> str | None:
     """Return the entry's idempotency key when it is a well-formed UUID (lower case)."""
-    key = raw.get("idempotency_key") if isinstance(raw, dict) else None
-    if not isinstance(key, str):
-        return None
-    try:
-        return str(uuid.UUID(key.strip()))
-    except ValueError:
-        return None
+    return parse_uuid(raw.get("idempotency_key")) if isinstance(raw, dict) else None
 
 
 def _content_key(kiosk: Kiosk, raw: object) -> str:
@@ -460,15 +454,8 @@ def _content_key(kiosk: Kiosk, raw: object) -> str:
 
 def _lenient_time(raw: object, default: datetime) -> datetime:
     """Return the entry's taken_at when it is a usable aware timestamp, else ``default``."""
-    value = raw.get("taken_at") if isinstance(raw, dict) else None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return default
-        if parsed.tzinfo is not None:
-            return parsed
-    return default
+    found = parse_aware(raw.get("taken_at")) if isinstance(raw, dict) else None
+    return found or default
 
 
 def _prefixed(errors: list[dict[str, str]], prefix: str) -> list[dict[str, str]]:

@@ -77,3 +77,45 @@ def test_batches_naming_members_in_opposite_orders_all_succeed(live_server: Any,
     for t in threads:
         t.join()
     assert outcomes == [(200, ["accepted", "accepted"])] * len(threads)
+
+
+def test_crossing_batches_led_by_a_replay_keep_their_lock_order(live_server: Any,
+                                                                database_url: str) -> None:
+    """A replayed first item must not roll back the ordered member locks (PostgreSQL).
+
+    Its duplicate-key failure used to roll back the whole transaction, and with it the locks
+    taken in id order; the rest of the batch then locked in item order and deadlocked against
+    batches crossing it (issue 6 §10).
+    """
+    import threading
+
+    import requests
+
+    from .helpers import auth, live_kiosk_and_members, submission_item
+
+    token, (ref_a, ref_b) = live_kiosk_and_members(live_server, database_url, 2)
+    answers = {str(i): 1 for i in range(1, 10)} | {"9": 0}
+    url = live_server.url + "/api/v1/submissions"
+    head = submission_item("phq9", answers, member_ref=ref_a)
+    first = requests.post(url, json={"items": [head]}, headers=auth(token), timeout=60)
+    assert first.json()["results"][0]["status"] == "accepted"
+    outcomes: list[tuple[int, list[str]]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(12)
+
+    def send(one: str, other: str) -> None:
+        body = {"items": [head, submission_item("phq9", answers, member_ref=one),
+                          submission_item("phq9", answers, member_ref=other)]}
+        barrier.wait()
+        resp = requests.post(url, json=body, headers=auth(token), timeout=60)
+        with lock:
+            outcomes.append((resp.status_code,
+                             [r["status"] for r in resp.json().get("results", [])]))
+
+    threads = [threading.Thread(target=send, args=pair)
+               for _ in range(6) for pair in ((ref_a, ref_b), (ref_b, ref_a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == [(200, ["replayed", "accepted", "accepted"])] * len(threads)

@@ -206,4 +206,27 @@ def test_crisis_alert_bad_fields_are_named(app, client, kiosk):
         assert resp.status_code == 422, body
         assert error_fields(resp) == expected
     assert client.post(ALERTS, json=good).status_code == 401
-    assert count(app, CrisisAlert) == 0
+    # Refused bodies with a readable trigger still alerted staff (a crisis never fails
+    # silently): one alert for the good key (sent twice), one for the body without a key.
+    assert count(app, CrisisAlert) == 2
+
+
+def test_refused_crisis_alert_with_a_readable_trigger_is_still_raised(app, client, kiosk):
+    headers = auth(kiosk["token"])
+    body = {"idempotency_key": new_key(), "trigger": "phq9_item9", "raised_at": "soon"}
+    resp = client.post(ALERTS, json=body, headers=headers)
+    assert resp.status_code == 422 and error_fields(resp) == ["raised_at"]
+    problem = resp.get_json()
+    assert problem["crisis_recorded"] is True
+    assert [g["trigger"] for g in problem["crisis"]] == ["phq9_item9"]
+    with get_db(app).transaction(write=False) as session:
+        alert = session.scalars(select(CrisisAlert)).one()
+        assert alert.trigger == "phq9_item9" and alert.from_rejected_item is True
+        assert alert.clock_suspect is True  # the kiosk's time could not be read
+    client.post(ALERTS, json=body, headers=headers)  # a resend raises nothing new
+    fixed = {**body, "raised_at": "2026-11-27T10:15:00Z"}
+    assert client.post(ALERTS, json=fixed, headers=headers).status_code == 201
+    assert count(app, CrisisAlert) == 1
+    unreadable = client.post(ALERTS, json={"trigger": "bored"}, headers=headers)
+    assert unreadable.status_code == 422 and unreadable.get_json()["crisis_recorded"] is False
+    assert count(app, CrisisAlert) == 1

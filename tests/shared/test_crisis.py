@@ -1,0 +1,53 @@
+"""shared.crisis: a generous reading of crisis triggers in raw, possibly malformed, items.
+
+Thresholds: PHQ-9 item 9 >= 1 (Kroenke 2001, flag item9_positive); systolic > 180 and/or
+diastolic > 120 (AHA hypertensive crisis). Both come from the definitions in assets/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.crisis import read_number, triggers_in_raw
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({"instrument_id": "phq9", "answers": {"9": 1}}, ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": {"9": "3"}}, ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": {"9": 3.0}}, ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": {"9": " 2 "}}, ("phq9_item9",)),
+    ({"instrument_id": "PHQ-9", "answers": {"item9": 2}}, ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": {"q_09": 1}}, ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": [{"linkId": "9", "valueInteger": 1}]}, ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": {"9": 0}}, ()),
+    ({"instrument_id": "phq9", "answers": {"9": 0.5}}, ()),
+    ({"instrument_id": "phq9", "answers": {"9": True}}, ()),  # a boolean is not an answer of 1
+    ({"instrument_id": "phq9", "answers": {"19": 3}}, ()),
+    ({"instrument_id": "phq9", "answers": {"8": 3}}, ()),
+    ({"instrument_id": "gad7", "answers": {"9": 3}}, ()),  # item 9 means nothing elsewhere
+    ({"instrument_id": "phq9", "answers": {"9": "NaN"}}, ()),
+    ({"instrument_id": "blood_pressure", "answers": {"systolic": 181, "diastolic": 80}},
+     ("hypertensive_crisis",)),
+    ({"instrument_id": "blood_pressure", "answers": {"systolic": 180, "diastolic": 120}}, ()),
+    ({"instrument_id": "blood_pressure", "answers": {"diastolic": 121}}, ("hypertensive_crisis",)),
+    ({"instrument_id": "blood_pressure", "answers": {"systolic": "190"}}, ("hypertensive_crisis",)),
+    ({"instrument_id": "bp", "answers": {"SBP": 200}}, ("hypertensive_crisis",)),
+    ({"answers": {"systolic": 200}}, ("hypertensive_crisis",)),  # no instrument id at all
+    ({"instrument_id": "ascvd_pce", "answers": {"systolic": 200}}, ()),  # a risk input
+    ({"instrument_id": "phq9", "answers": {"9": 1, "systolic": 200}}, ("phq9_item9",)),
+    ("not an object", ()),
+    (None, ()),
+    ({"instrument_id": 7, "answers": "lots"}, ()),
+])
+def test_triggers_in_raw(raw: Any, expected: tuple[str, ...]) -> None:
+    assert triggers_in_raw(raw) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (3, 3.0), (3.5, 3.5), ("4", 4.0), (" 4.0 ", 4.0), ({"value": 2}, 2.0),
+    (True, None), (None, None), ("high", None), (float("inf"), None), ([3], None),
+])
+def test_read_number(value: Any, expected: float | None) -> None:
+    assert read_number(value) == expected

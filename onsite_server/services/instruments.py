@@ -10,15 +10,21 @@ offered set it sees changes (a restart with a new setting, or a site setting sav
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
+from shared.assessments import list_instruments
+
 from ..models import InstrumentWindow, Site, utcnow
+
+log = logging.getLogger("onsite_server.instruments")
 
 _OPEN_WINDOWS = select(InstrumentWindow).where(InstrumentWindow.site_id == bindparam("site_id"),
                                                InstrumentWindow.until.is_(None))
@@ -39,10 +45,26 @@ _synced_lock = threading.Lock()
 
 
 def offered_instruments(site: Site, config: Mapping[str, Any]) -> tuple[str, ...]:
-    """Return the instrument ids the site offers now (its own setting, else the server's)."""
+    """Return the instrument ids the site offers now (its own setting, else the server's).
+
+    The server's list is checked at start; a site's own list is stored data, so an id this
+    server does not know (a typo, a newer server's instrument) is left out with a warning
+    rather than breaking every kiosk's catalog.
+    """
     own = (site.settings or {}).get("enabled_instruments")
-    chosen: Sequence[str] = own if own else config["ENABLED_INSTRUMENTS"]
-    return tuple(chosen)
+    if not own or not isinstance(own, list):
+        return tuple(config["ENABLED_INSTRUMENTS"])
+    known = _known()
+    unknown = [i for i in own if i not in known]
+    if unknown:
+        log.warning("site %s: enabled_instruments names unknown instruments %s; left out",
+                    site.slug, ", ".join(map(repr, unknown)))
+    return tuple(i for i in own if i in known)
+
+
+@lru_cache(maxsize=1)
+def _known() -> frozenset[str]:
+    return frozenset(instrument_id for instrument_id, _version in list_instruments())
 
 
 def _cache_key(session: Session, site: Site) -> tuple[str, int]:

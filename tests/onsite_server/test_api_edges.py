@@ -255,3 +255,16 @@ def test_recent_alerts_never_hide_an_alert_with_a_wrong_clock(app: Flask, client
         assert all(a.raised_at.isoformat() == raised_at for a in alerts)
         kiosk_row = session.scalars(select(Kiosk)).one()
         assert {a.kiosk_id for a in session.scalars(select(CrisisAlert))} == {kiosk_row.id}
+
+
+def test_an_unknown_id_in_a_sites_setting_is_left_out(app: Flask, client: FlaskClient,
+                                                      site: Any, kiosk: dict[str, Any]) -> None:
+    from onsite_server.models import Site
+
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        row.settings = {"enabled_instruments": ["phq9", "phq99"]}
+    resp = client.get("/api/v1/catalog", headers=auth(kiosk["token"]))
+    assert resp.status_code == 200
+    assert [i["id"] for i in resp.get_json()["instruments"]] == ["phq9"]

@@ -1,0 +1,302 @@
+"""Pure builders from our facts to FHIR R4 resources (plain dicts) and transaction Bundles.
+
+No IO, no Flask, no database: the sync worker turns rows into the facts below and sends what
+these return, after ``validate``. Facts that never change (Patient, QuestionnaireResponse,
+Observation) are conditional creates on our business identifier (``ifNoneExist``); what can
+change (the one ServiceRequest whose priority can rise, its Task) is a conditional update
+(``PUT Type?identifier=system|value``), so a retry never duplicates and an escalation lands.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.assessments import load_definition
+
+from . import codes
+
+_FULL_URL_NAMESPACE = uuid.UUID("3c1b7a52-9e0d-4b8f-a6f4-5d2e1c0b9a87")
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Systems:
+    """Identifier system URIs, all under one configurable base (one per installation)."""
+
+    base: str
+
+    def __call__(self, kind: str) -> str:
+        """Return the identifier system of a kind ("member", "submission", "referral"...)."""
+        return f"{self.base.rstrip('/')}/{kind}"
+
+    def questionnaire(self, instrument_id: str, version: str) -> str:
+        """Return the canonical URL of an instrument's Questionnaire, with its version."""
+        return f"{self.base.rstrip('/')}/Questionnaire/{instrument_id}|{version}"
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    """Who the upload is about: the roster's member id (central's) and our public id."""
+
+    member_id: str
+    public_id: str
+
+
+@dataclass(frozen=True)
+class SubmissionFacts:
+    """One stored submission: answers and the server's own result."""
+
+    key: str
+    instrument_id: str
+    version: str
+    answers: Mapping[str, Any]
+    skipped: Sequence[str]
+    result: Mapping[str, Any] | None
+    taken_at: datetime
+
+
+@dataclass(frozen=True)
+class ReferralFacts:
+    """The member's consolidated referral at one version."""
+
+    public_id: str
+    version: int
+    status: str
+    priority: str
+    programs: Sequence[str]
+    reasons: Sequence[Mapping[str, Any]] = ()
+    crisis_triggers: Sequence[str] = ()
+    consent: bool | None = None
+    contact_method: str | None = None
+    contact_time: str | None = None
+    advocate_id: str | None = None
+    authored_at: datetime | None = None
+
+
+@dataclass
+class Entries:
+    """Bundle entries in order, with the fullUrl of each resource for references."""
+
+    items: list[Resource] = field(default_factory=list)
+
+    def create(self, resource: Resource, system: str, value: str) -> str:
+        """Add a conditional create on an identifier; return the resource's fullUrl."""
+        full_url = _full_url(resource["resourceType"], system, value)
+        self.items.append({"fullUrl": full_url, "resource": resource, "request": {
+            "method": "POST", "url": resource["resourceType"],
+            "ifNoneExist": f"identifier={system}|{value}"}})
+        return full_url
+
+    def update(self, resource: Resource, system: str, value: str) -> str:
+        """Add a conditional update on an identifier; return the resource's fullUrl."""
+        full_url = _full_url(resource["resourceType"], system, value)
+        self.items.append({"fullUrl": full_url, "resource": resource, "request": {
+            "method": "PUT", "url": f"{resource['resourceType']}?identifier={system}|{value}"}})
+        return full_url
+
+    def bundle(self) -> Resource:
+        """Return the transaction Bundle."""
+        return {"resourceType": "Bundle", "type": "transaction", "entry": list(self.items)}
+
+
+def _full_url(kind: str, system: str, value: str) -> str:
+    # Stable per business identifier, so the same fact has the same fullUrl in every retry.
+    return f"urn:uuid:{uuid.uuid5(_FULL_URL_NAMESPACE, f'{kind}|{system}|{value}')}"
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def patient(member: MemberFacts, systems: Systems) -> Resource:
+    """Return the Patient, identified only by the roster's member id in our namespace."""
+    return {"resourceType": "Patient", "active": True,
+            "identifier": [{"system": systems("member"), "value": member.member_id}]}
+
+
+def _items(instrument_id: str, version: str) -> dict[str, Mapping[str, Any]]:
+    return {str(i["linkId"]): i for i in load_definition(instrument_id, version)["items"]}
+
+
+def _answer(spec: Mapping[str, Any], value: Any) -> Resource:
+    if spec.get("type") == "choice":
+        for option in spec.get("options", []):
+            if option["value"] == value and type(option["value"]) is type(value):
+                coding = (option.get("code") or [None])[0]
+                if coding:
+                    return {"valueCoding": dict(coding)}
+                break
+    if isinstance(value, bool):
+        return {"valueBoolean": value}
+    if isinstance(value, int):
+        return {"valueInteger": value}
+    if isinstance(value, float):
+        return {"valueDecimal": value}
+    return {"valueString": str(value)}
+
+
+def questionnaire_response(sub: SubmissionFacts, subject: str, systems: Systems) -> Resource:
+    """Return the QuestionnaireResponse: each answered item, coded from the definition."""
+    specs = _items(sub.instrument_id, sub.version)
+    items = []
+    for link_id, spec in specs.items():
+        if link_id not in sub.answers:
+            continue
+        entry: Resource = {"linkId": link_id, "answer": [_answer(spec, sub.answers[link_id])]}
+        text = spec.get("text", {}).get("en")
+        if text:
+            entry["text"] = text
+        items.append(entry)
+    return {"resourceType": "QuestionnaireResponse", "status": "completed",
+            "identifier": {"system": systems("submission"), "value": sub.key},
+            "questionnaire": systems.questionnaire(sub.instrument_id, sub.version),
+            "subject": {"reference": subject}, "authored": _when(sub.taken_at),
+            "item": items}
+
+
+def _number(value: Any) -> Resource:
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return {"valueInteger": int(value)}
+    return {"valueQuantity": {"value": value}}
+
+
+def observations(sub: SubmissionFacts, subject: str, response: str,
+                 systems: Systems) -> list[tuple[Resource, str]]:
+    """Return (Observation, identifier value) for each score or vital sign of a submission."""
+    if sub.result is None:
+        return []  # not scored (a skipped item): the response alone says what was answered
+    definition = load_definition(sub.instrument_id, sub.version)
+    base = {"resourceType": "Observation", "status": "final", "subject": {"reference": subject},
+            "effectiveDateTime": _when(sub.taken_at), "derivedFrom": [{"reference": response}]}
+    out: list[tuple[Resource, str]] = []
+
+    def add(code: Mapping[str, Any], category: Mapping[str, str], value: Resource,
+            extra: Resource | None = None) -> None:
+        ident = f"{sub.key}:{code['code']}"
+        obs = {**base, "identifier": [{"system": systems("observation"), "value": ident}],
+               "category": [{"coding": [dict(category)]}],
+               "code": {"coding": [dict(code)]}, **value, **(extra or {})}
+        out.append((obs, ident))
+
+    if sub.instrument_id == "blood_pressure":
+        components = [{"code": {"coding": [dict(c)]},
+                       "valueQuantity": {**codes.MM_HG, "value": sub.answers[k]}}
+                      for c, k in ((codes.SYSTOLIC, "systolic"), (codes.DIASTOLIC, "diastolic"))]
+        add(codes.BP_PANEL, codes.VITAL_SIGNS, {"component": components},
+            {"interpretation": [{"text": str(sub.result.get("band", ""))}]})
+        return out
+    total_code = definition["scoring"].get("total_code")
+    specs = _items(sub.instrument_id, sub.version)
+    if sub.instrument_id == "bmi":
+        for link_id, value in sub.answers.items():
+            spec = specs[link_id]
+            coding = (spec.get("code") or [None])[0]
+            if coding and spec.get("unit"):
+                add(coding, codes.VITAL_SIGNS, {"valueQuantity": {
+                    "value": value, "unit": spec["unit"], "system": codes.UCUM,
+                    "code": spec["unit"]}})
+        if total_code and sub.result.get("total") is not None:
+            add(total_code, codes.VITAL_SIGNS, {"valueQuantity": {
+                "value": sub.result["total"], "unit": "kg/m2", "system": codes.UCUM,
+                "code": "kg/m2"}})
+        return out
+    if total_code and sub.result.get("total") is not None:
+        add(total_code, codes.SURVEY, _number(sub.result["total"]),
+            {"interpretation": [{"text": str(sub.result.get("band", ""))}]})
+    return out
+
+
+def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str],
+                    systems: Systems) -> Resource:
+    """Return the consolidated referral; withdrawn consent revokes it."""
+    status = "revoked" if ref.consent is False else "active"
+    resource: Resource = {
+        "resourceType": "ServiceRequest", "status": status, "intent": "order",
+        "priority": codes.PRIORITY[ref.priority],
+        "identifier": [{"system": systems("referral"), "value": ref.public_id}],
+        "subject": {"reference": subject},
+        "code": {"text": "Referral to the member's personal health advocate"},
+        "category": [{"coding": [{"system": systems("program"), "code": p}]}
+                     for p in ref.programs] or [{"text": "advocate contact"}],
+    }
+    reasons = [{"coding": [{"system": systems("reason"), "code": str(r.get("code"))}],
+                "text": str((r.get("text") or {}).get("en", r.get("code")))}
+               for r in ref.reasons if r.get("code")]
+    if reasons:
+        resource["reasonCode"] = reasons
+    if supporting:
+        resource["supportingInfo"] = [{"reference": s} for s in supporting]
+    notes = [f"Crisis trigger: {t}" for t in ref.crisis_triggers]
+    if ref.contact_method:
+        notes.append(f"Contact by {ref.contact_method}, {ref.contact_time or 'any time'}")
+    if notes:
+        resource["note"] = [{"text": n} for n in notes]
+    if ref.authored_at is not None:
+        resource["authoredOn"] = _when(ref.authored_at)
+    if ref.advocate_id:
+        resource["performer"] = [{"identifier": {"system": systems("advocate"),
+                                                 "value": ref.advocate_id}}]
+    return resource
+
+
+def task(ref: ReferralFacts, subject: str, request: str, systems: Systems) -> Resource:
+    """Return the Task that tracks the referral's progress at central."""
+    return {"resourceType": "Task", "status": codes.TASK_STATUS[ref.status], "intent": "order",
+            "priority": codes.PRIORITY[ref.priority],
+            "identifier": [{"system": systems("referral-task"), "value": ref.public_id}],
+            "focus": {"reference": request}, "for": {"reference": subject},
+            "businessStatus": {"text": ref.status}}
+
+
+def referral_bundle(member: MemberFacts, ref: ReferralFacts,
+                    submissions: Sequence[SubmissionFacts], systems: Systems) -> Resource:
+    """Return the transaction Bundle for one forwarded referral version and its evidence."""
+    entries = Entries()
+    subject = entries.create(patient(member, systems), systems("member"), member.member_id)
+    supporting: list[str] = []
+    for sub in submissions:
+        response = entries.create(questionnaire_response(sub, subject, systems),
+                                  systems("submission"), sub.key)
+        supporting.append(response)
+        for obs, ident in observations(sub, subject, response, systems):
+            supporting.append(entries.create(obs, systems("observation"), ident))
+    request = entries.update(service_request(ref, subject, supporting, systems),
+                             systems("referral"), ref.public_id)
+    entries.update(task(ref, subject, request, systems), systems("referral-task"),
+                   ref.public_id)
+    return entries.bundle()
+
+
+def questionnaire(instrument_id: str, version: str | None, systems: Systems) -> Resource:
+    """Export an instrument definition from assets/ as a FHIR Questionnaire (English text)."""
+    definition = load_definition(instrument_id, version)
+    kinds = {"choice": "choice", "boolean": "boolean", "integer": "integer",
+             "decimal": "decimal"}
+    items = []
+    for spec in definition["items"]:
+        item: Resource = {"linkId": str(spec["linkId"]),
+                          "text": spec.get("text", {}).get("en", str(spec["linkId"])),
+                          "type": kinds.get(spec.get("type", ""), "string"),
+                          "required": bool(spec.get("required", False))}
+        if spec.get("code"):
+            item["code"] = [dict(c) for c in spec["code"]]
+        options = []
+        for option in spec.get("options", []):
+            coding = (option.get("code") or [None])[0]
+            options.append({"valueCoding": dict(coding)} if coding else
+                           {"valueString": option.get("text", {}).get("en", str(option["value"]))})
+        if options:
+            item["answerOption"] = options
+        items.append(item)
+    url, _, ver = systems.questionnaire(definition["id"], definition["version"]).partition("|")
+    resource: Resource = {"resourceType": "Questionnaire", "url": url, "version": ver,
+                          "name": definition["id"].upper().replace("-", "_"),
+                          "title": definition["title"]["en"], "status": "active",
+                          "item": items}
+    if definition.get("code"):
+        resource["code"] = [dict(c) for c in definition["code"]]
+    return resource

@@ -1,0 +1,70 @@
+"""The FHIR R4 codes we send, checked by us: fhir.resources does not check code values.
+
+Sources: FHIR R4 value sets request-priority, request-status, request-intent, task-status,
+observation-status, appointmentstatus, event-status, questionnaire-answers-status,
+observation-category (http://hl7.org/fhir/R4/valueset-*.html); LOINC for the codes named in
+DESIGN.md §5 (PHQ-9 panel 44249-1, total 44261-6; PHQ-2 panel 55757-9, total 55758-7; GAD-7
+panel 69737-5, total 70274-6; BP panel 85354-9 with 8480-6 and 8462-4; BMI 39156-5; weight
+29463-7; height 8302-2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+# Our referral priority -> FHIR request-priority (issue 7: soon -> urgent, urgent -> asap).
+PRIORITY: Mapping[str, str] = MappingProxyType({
+    "routine": "routine", "soon": "urgent", "urgent": "asap", "crisis": "stat"})
+
+# Bound value sets of the elements we fill.
+ALLOWED: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType({
+    ("ServiceRequest", "status"): frozenset({"draft", "active", "on-hold", "revoked",
+                                            "completed", "entered-in-error", "unknown"}),
+    ("ServiceRequest", "intent"): frozenset({"proposal", "plan", "directive", "order",
+                                            "original-order", "reflex-order", "filler-order",
+                                            "instance-order", "option"}),
+    ("ServiceRequest", "priority"): frozenset(PRIORITY.values()),
+    ("Task", "status"): frozenset({"draft", "requested", "received", "accepted", "rejected",
+                                  "ready", "cancelled", "in-progress", "on-hold", "failed",
+                                  "completed", "entered-in-error"}),
+    ("Task", "intent"): frozenset({"unknown", "proposal", "plan", "order", "original-order",
+                                  "reflex-order", "filler-order", "instance-order", "option"}),
+    ("Task", "priority"): frozenset(PRIORITY.values()),
+    ("Observation", "status"): frozenset({"registered", "preliminary", "final", "amended",
+                                         "corrected", "cancelled", "entered-in-error",
+                                         "unknown"}),
+    ("QuestionnaireResponse", "status"): frozenset({"in-progress", "completed", "amended",
+                                                   "entered-in-error", "stopped"}),
+    ("Appointment", "status"): frozenset({"proposed", "pending", "booked", "arrived",
+                                         "fulfilled", "cancelled", "noshow",
+                                         "entered-in-error", "checked-in", "waitlist"}),
+    ("Communication", "status"): frozenset({"preparation", "in-progress", "not-done",
+                                           "on-hold", "stopped", "completed",
+                                           "entered-in-error", "unknown"}),
+    ("Questionnaire", "status"): frozenset({"draft", "active", "retired", "unknown"}),
+})
+
+# Our booking statuses -> FHIR appointmentstatus.
+APPOINTMENT_STATUS: Mapping[str, str] = MappingProxyType({
+    "booked": "booked", "waitlisted": "waitlist", "cancelled": "cancelled",
+    "checked_in": "checked-in", "no_show": "noshow"})
+
+# Our referral statuses -> the Task that tracks the ServiceRequest (and back, for status
+# flowing from central: only forward moves are taken, see services).
+TASK_STATUS: Mapping[str, str] = MappingProxyType({
+    "new": "requested", "sent": "requested", "acknowledged": "accepted",
+    "contacted": "in-progress", "closed": "completed"})
+
+SURVEY = {"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}
+VITAL_SIGNS = {"system": OBSERVATION_CATEGORY, "code": "vital-signs", "display": "Vital Signs"}
+
+BP_PANEL = {"system": LOINC, "code": "85354-9",
+            "display": "Blood pressure panel with all children optional"}
+SYSTOLIC = {"system": LOINC, "code": "8480-6", "display": "Systolic blood pressure"}
+DIASTOLIC = {"system": LOINC, "code": "8462-4", "display": "Diastolic blood pressure"}
+MM_HG = {"unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}

@@ -1,0 +1,172 @@
+"""onsite_server.fhir: every resource and Bundle validates under fhir.resources R4B, with the
+LOINC codes, categories and UCUM units of DESIGN.md §5, and the identifiers that make a retry
+idempotent at central (conditional create for facts, conditional update for the referral)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from onsite_server.fhir import (
+    FhirInvalid,
+    MemberFacts,
+    ReferralFacts,
+    SubmissionFacts,
+    Systems,
+    questionnaire,
+    referral_bundle,
+    validate,
+)
+from shared.assessments import list_instruments, score
+
+SYSTEMS = Systems("https://onsite.example/ids/demo")
+MEMBER = MemberFacts(member_id="M-1001", public_id="4b7e2c1a-0000-4000-8000-000000000001")
+TAKEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+PHQ9 = {str(i): 2 for i in range(1, 9)} | {"9": 1}
+
+
+def _sub(instrument: str, answers: dict[str, Any], key: str) -> SubmissionFacts:
+    result = score(instrument, answers)
+    return SubmissionFacts(key=key, instrument_id=instrument, version=result.version,
+                           answers=answers, skipped=(), result=result.as_dict(), taken_at=TAKEN)
+
+
+SUBMISSIONS = [
+    _sub("phq9", PHQ9, "6f0c9a6e-0000-4000-8000-000000000001"),
+    _sub("blood_pressure", {"systolic": 185, "diastolic": 95},
+         "6f0c9a6e-0000-4000-8000-000000000002"),
+    _sub("bmi", {"height_cm": 170, "weight_kg": 80}, "6f0c9a6e-0000-4000-8000-000000000003"),
+    _sub("gad7", {str(i): 1 for i in range(1, 8)}, "6f0c9a6e-0000-4000-8000-000000000004"),
+]
+REFERRAL = ReferralFacts(public_id="9d8c7b6a-0000-4000-8000-000000000009", version=3,
+                         status="new", priority="crisis",
+                         programs=("behavioral_health", "disease_management"),
+                         reasons=({"code": "crisis_phq9_item9",
+                                   "text": {"en": "PHQ-9 item 9 above 'Not at all'"}},),
+                         crisis_triggers=("phq9_item9", "hypertensive_crisis"),
+                         consent=True, contact_method="phone", contact_time="morning",
+                         authored_at=TAKEN)
+
+
+def _by_type(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_referral_bundle_validates_and_carries_each_fact_once() -> None:
+    bundle = referral_bundle(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
+    validate(bundle)
+    assert bundle["type"] == "transaction"
+    assert len(_by_type(bundle, "Patient")) == 1
+    assert len(_by_type(bundle, "QuestionnaireResponse")) == 4
+    assert len(_by_type(bundle, "ServiceRequest")) == 1 and len(_by_type(bundle, "Task")) == 1
+    full_urls = [e["fullUrl"] for e in bundle["entry"]]
+    assert len(set(full_urls)) == len(full_urls)
+    for entry in bundle["entry"]:
+        validate(entry["resource"])
+
+
+def test_facts_are_conditional_creates_and_the_referral_a_conditional_update() -> None:
+    bundle = referral_bundle(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
+    for entry in bundle["entry"]:
+        kind = entry["resource"]["resourceType"]
+        request = entry["request"]
+        if kind in ("ServiceRequest", "Task"):
+            assert request["method"] == "PUT"
+            assert request["url"].startswith(f"{kind}?identifier={SYSTEMS.base}/")
+        else:
+            assert request["method"] == "POST" and request["url"] == kind
+            assert request["ifNoneExist"].startswith(f"identifier={SYSTEMS.base}/")
+    (patient,) = _by_type(bundle, "Patient")
+    assert patient["request"]["ifNoneExist"] == f"identifier={SYSTEMS('member')}|M-1001"
+    assert "name" not in patient["resource"] and "birthDate" not in patient["resource"]
+
+
+def test_the_same_facts_build_the_same_bundle() -> None:
+    """A retry sends byte-identical content: stable fullUrls, no fresh ids."""
+    assert referral_bundle(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS) == \
+        referral_bundle(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
+
+
+@pytest.mark.parametrize(("ours", "fhir"), [("routine", "routine"), ("soon", "urgent"),
+                                            ("urgent", "asap"), ("crisis", "stat")])
+def test_priority_mapping(ours: str, fhir: str) -> None:
+    ref = ReferralFacts(public_id=REFERRAL.public_id, version=1, status="new", priority=ours,
+                        programs=("health_coaching",))
+    bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
+    validate(bundle)
+    assert _by_type(bundle, "ServiceRequest")[0]["resource"]["priority"] == fhir
+    assert _by_type(bundle, "Task")[0]["resource"]["priority"] == fhir
+
+
+def test_withdrawn_consent_revokes_the_request() -> None:
+    ref = ReferralFacts(public_id=REFERRAL.public_id, version=4, status="new",
+                        priority="soon", programs=("eap",), consent=False)
+    bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
+    validate(bundle)
+    assert _by_type(bundle, "ServiceRequest")[0]["resource"]["status"] == "revoked"
+
+
+def test_loinc_codes_categories_and_units() -> None:
+    bundle = referral_bundle(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
+    observations = [e["resource"] for e in _by_type(bundle, "Observation")]
+    by_code = {o["code"]["coding"][0]["code"]: o for o in observations}
+    assert by_code["44261-6"]["valueInteger"] == 17  # PHQ-9 total: 8 x 2 + 1
+    assert by_code["44261-6"]["category"][0]["coding"][0]["code"] == "survey"
+    assert by_code["70274-6"]["valueInteger"] == 7  # GAD-7 total
+    bp = by_code["85354-9"]
+    assert bp["category"][0]["coding"][0]["code"] == "vital-signs"
+    assert {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"]
+            for c in bp["component"]} == {"8480-6": 185, "8462-4": 95}
+    assert {c["valueQuantity"]["code"] for c in bp["component"]} == {"mm[Hg]"}
+    assert by_code["39156-5"]["valueQuantity"]["code"] == "kg/m2"
+    assert by_code["8302-2"]["valueQuantity"]["code"] == "cm"
+    assert by_code["29463-7"]["valueQuantity"]["code"] == "kg"
+    for obs in observations:
+        assert obs["derivedFrom"][0]["reference"].startswith("urn:uuid:")
+
+
+def test_coded_answers_come_from_the_definition() -> None:
+    bundle = referral_bundle(MEMBER, REFERRAL, SUBMISSIONS[:1], SYSTEMS)
+    (response,) = _by_type(bundle, "QuestionnaireResponse")
+    items = {i["linkId"]: i for i in response["resource"]["item"]}
+    assert items["1"]["answer"][0]["valueCoding"]["code"] == "LA6570-1"  # 2: more than half
+    assert items["9"]["answer"][0]["valueCoding"]["code"] == "LA6569-3"  # 1: several days
+
+
+def test_an_unscored_submission_sends_its_answers_but_no_score() -> None:
+    answers = {k: v for k, v in PHQ9.items() if k != "4"}
+    sub = SubmissionFacts(key="6f0c9a6e-0000-4000-8000-00000000000a", instrument_id="phq9",
+                          version="1.0.0", answers=answers, skipped=("4",), result=None,
+                          taken_at=TAKEN)
+    bundle = referral_bundle(MEMBER, REFERRAL, [sub], SYSTEMS)
+    validate(bundle)
+    assert _by_type(bundle, "Observation") == []
+    assert len(_by_type(bundle, "QuestionnaireResponse")[0]["resource"]["item"]) == 8
+
+
+@pytest.mark.parametrize(("instrument", "version"), list_instruments())
+def test_every_instrument_exports_as_a_questionnaire(instrument: str, version: str) -> None:
+    resource = questionnaire(instrument, version, SYSTEMS)
+    validate(resource)
+    assert resource["version"] == version
+    assert resource["item"]
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("status",), "bogus"), (("priority",), "whenever"), (("intent",), "wish")])
+def test_our_code_checks_catch_what_the_models_let_through(path: tuple[str, ...],
+                                                           value: str) -> None:
+    bundle = referral_bundle(MEMBER, REFERRAL, [], SYSTEMS)
+    request = _by_type(bundle, "ServiceRequest")[0]["resource"]
+    request[path[0]] = value
+    with pytest.raises(FhirInvalid, match=path[0]):
+        validate(bundle)
+
+
+def test_structural_errors_name_the_path() -> None:
+    bundle = referral_bundle(MEMBER, REFERRAL, [], SYSTEMS)
+    bundle["entry"][0]["resource"]["active"] = "very"
+    with pytest.raises(FhirInvalid, match="entry"):
+        validate(bundle)

@@ -43,6 +43,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(advocate_bp)
 
+    from .wellknown import bp as wellknown_bp
+
+    app.register_blueprint(wellknown_bp)
+
     @app.get("/")
     def root():  # type: ignore[no-untyped-def]
         """Send people to the dashboard."""
@@ -72,8 +76,11 @@ def _finish_config(app: Flask) -> None:
         app.config["DATABASE_URL"] = "sqlite:///" + str(Path(app.instance_path) / "onsite.sqlite")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
-    if not app.config.get("SIGNING_KEY_PATH"):
-        app.config["SIGNING_KEY_PATH"] = str(Path(app.instance_path) / "signing_key.pem")
+    if not app.config.get("SIGNING_KEY_DIR"):
+        app.config["SIGNING_KEY_DIR"] = str(Path(app.instance_path) / "keys")
+    if not app.config.get("CENTRAL_WEB_URL"):
+        base = str(app.config["CENTRAL_URL"]).rstrip("/")
+        app.config["CENTRAL_WEB_URL"] = base.removesuffix("/fhir")
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_CONTENT_LENGTH"])
     cert = app.config.get("TLS_CERT")
     if cert and not app.config.get("TLS_FINGERPRINT_SHA256"):

@@ -15,8 +15,11 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # generated into the instance folder on first start when unset
     "DATABASE_URL": None,  # None means sqlite:///<instance>/onsite.sqlite
     "SITE_SLUG": "demo",
-    "SIGNING_KEY_PATH": None,  # None means <instance>/signing_key.pem (Ed25519, made on demand)
-    "CENTRAL_URL": "http://127.0.0.1:8800/fhir",
+    "SIGNING_KEY_DIR": None,  # None means <instance>/keys (Ed25519 per purpose, made on demand)
+    "CENTRAL_URL": "http://127.0.0.1:8701/fhir",  # the emulator's default address
+    "CENTRAL_WEB_URL": None,  # None means CENTRAL_URL without its trailing /fhir
+    "ADVOCATE_LINK_DAYS": 365,
+    "TICKET_GRACE_DAYS": 1,  # a ticket stays valid this long after its slot ends
     "CENTRAL_TOKEN": None,
     "CENTRAL_CLIENT_ID": None,
     "CENTRAL_PRIVATE_KEY_PATH": None,

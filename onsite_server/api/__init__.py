@@ -212,10 +212,11 @@ from . import (  # noqa: E402
     catalog,
     heartbeat,
     identify,
+    members,
     pairing,
     referrals,
     submissions,
 )
 
-__all__ = ["bookings", "catalog", "heartbeat", "identify", "pairing", "referrals",
+__all__ = ["bookings", "catalog", "heartbeat", "identify", "members", "pairing", "referrals",
            "submissions", "bp", "registry"]

@@ -1,7 +1,14 @@
 """Typed SQLAlchemy 2.0 models of the onsite server."""
 
 from .base import Base, new_uuid, utcnow
-from .clinical import REFERRAL_STATUSES, CrisisAlert, InstrumentWindow, Referral, Submission
+from .clinical import (
+    REFERRAL_STATUSES,
+    CrisisAlert,
+    InstrumentWindow,
+    IssuedToken,
+    Referral,
+    Submission,
+)
 from .core import Advocate, AuditLog, Employer, Kiosk, Member, PairingCode, Site, User
 from .events import (
     ACTIVE_BOOKING_STATUSES,
@@ -17,7 +24,8 @@ from .outbox import OUTBOX_STATUSES, Alert, OutboxMessage
 __all__ = [
     "ACTIVE_BOOKING_STATUSES", "BOOKING_STATUSES", "EVENT_KINDS", "OUTBOX_STATUSES",
     "REFERRAL_STATUSES", "Advocate", "Alert", "AuditLog", "Base", "Booking",
-    "CrisisAlert", "Employer", "Event", "IdempotentRequest", "InstrumentWindow", "Kiosk",
+    "CrisisAlert", "Employer", "Event", "IdempotentRequest", "InstrumentWindow", "IssuedToken",
+    "Kiosk",
     "Member", "OutboxMessage",
     "PairingCode", "Referral", "Site", "Slot", "Submission", "User", "new_uuid", "utcnow",
 ]

@@ -113,3 +113,23 @@ class InstrumentWindow(Base):
     since: Mapped[datetime] = mapped_column(default=utcnow)
     until: Mapped[datetime | None]
 
+
+
+class IssuedToken(Base):
+    """A signed QR token the server issued: what a revocation list names (no token text).
+
+    Advocate links are revoked when the member is reassigned; a re-issued link revokes the
+    ones before it only when the advocate changed (an old phone's link still works).
+    """
+
+    __tablename__ = "issued_token"
+    __table_args__ = (Index("ix_issued_token_subject", "purpose", "subject"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(36), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(64))  # member or booking public id
+    advocate_id: Mapped[int | None] = mapped_column(ForeignKey("advocate.id"))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))

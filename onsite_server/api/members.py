@@ -1,0 +1,46 @@
+"""POST /members/advocate-link: the member's one advocate, and the QR codes that reach them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app
+
+from shared.schemas.common import Problem
+from shared.schemas.members import AdvocateLinkRequest, AdvocateLinkResponse, AdvocatePublic
+
+from ..db import get_session
+from ..errors import ApiProblem
+from ..services.advocates import NoAdvocate, advocate_link
+from ..services.pairing import kiosk_actor
+from ..services.signing import KeyStore
+from . import current_kiosk, member_for_ref, operation
+
+
+@operation(
+    "/members/advocate-link", "POST", summary="Get the member's advocate and advocate link",
+    tag="members", request_model=AdvocateLinkRequest,
+    responses={200: ("The assigned advocate, the link QR and the vCard QR contents",
+                     AdvocateLinkResponse),
+               409: ("No advocate can be assigned (none is active)", Problem)},
+)
+def post_advocate_link(body: AdvocateLinkRequest) -> AdvocateLinkResponse:
+    """Assign an advocate if needed, then issue a signed link to central's connect page."""
+    session = get_session()
+    kiosk = current_kiosk()
+    member = member_for_ref(session, kiosk, body.member_ref)
+    config = current_app.config
+    try:
+        link = advocate_link(
+            session, member, keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
+            web_url=str(config["CENTRAL_WEB_URL"]),
+            lifetime=timedelta(days=int(config["ADVOCATE_LINK_DAYS"])),
+            actor=kiosk_actor(kiosk), organization=str(config["BRANDING_NAME"]))
+    except NoAdvocate as exc:
+        raise ApiProblem(409, "No advocate available", str(exc)) from exc
+    adv = link.advocate
+    return AdvocateLinkResponse(
+        advocate=AdvocatePublic(name=adv.name, phone=adv.phone, email=adv.email,
+                                languages=list(adv.languages or [])),
+        link_url=link.link_url, vcard=link.vcard)

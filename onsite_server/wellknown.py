@@ -1,0 +1,28 @@
+"""Public keys for offline verification: GET /.well-known/jwks.json and the revocation list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from .db import get_session
+from .services.advocates import revoked_token_ids
+from .services.signing import KeyStore
+
+bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")
+
+
+@bp.get("/jwks.json")
+def jwks() -> Response:
+    """Publish the current and recent token-signing public keys (JWK, OKP/Ed25519)."""
+    ring = KeyStore(Path(current_app.config["SIGNING_KEY_DIR"])).ring()
+    response = jsonify(ring.jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/revoked-tokens.json")
+def revoked_tokens() -> Response:
+    """Publish the ids of revoked, unexpired tokens (no token text, no subjects)."""
+    return jsonify({"revoked": sorted(revoked_token_ids(get_session()))})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify
@@ -9,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from .db import get_session
 from .services.advocates import revoked_token_ids
 from .services.signing import KeyStore
+from .services.tickets import revoked_ticket_ids
 
 bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")
 
@@ -25,4 +27,7 @@ def jwks() -> Response:
 @bp.get("/revoked-tokens.json")
 def revoked_tokens() -> Response:
     """Publish the ids of revoked, unexpired tokens (no token text, no subjects)."""
-    return jsonify({"revoked": sorted(revoked_token_ids(get_session()))})
+    session = get_session()
+    grace = timedelta(days=int(current_app.config["TICKET_GRACE_DAYS"]))
+    revoked = revoked_token_ids(session) | revoked_ticket_ids(session, grace)
+    return jsonify({"revoked": sorted(revoked)})

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+from flask import current_app
 
 from shared.schemas.bookings import (
     BookingOut,
@@ -32,6 +36,8 @@ from ..models import Booking, Kiosk
 from ..services import bookings as svc
 from ..services.idempotency import run_once
 from ..services.pairing import kiosk_actor
+from ..services.signing import KeyStore
+from ..services.tickets import TicketIssuer
 from . import authenticated_kiosk, current_kiosk, member_for_ref, operation
 
 _NOT_FOUND = ("No such slot or booking at this kiosk's site; the field is named", Problem)
@@ -60,6 +66,19 @@ def _members_booking(kiosk: Kiosk, public_id: str, member_ref: str) -> Booking:
         raise svc.BookingError(404, "booking_id", "no such booking at this site",
                                title="Not found")
     return booking
+
+
+def _issuer() -> TicketIssuer:
+    config = current_app.config
+    return TicketIssuer(keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
+                        web_url=str(config["CENTRAL_WEB_URL"]),
+                        grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])))
+
+
+def _out(view: svc.BookingView, model: type[BookingOut] = BookingOut, **extra: Any) -> Any:
+    """Describe a booking for the kiosk, with its ticket when it holds a seat."""
+    ticket, url = _issuer().ticket(view.booking_id, view.slot_id, view.status, view.end_at)
+    return model(**{**view.as_dict(), "ticket": ticket, "ticket_url": url, **extra})
 
 
 def _keyed(key: str, operation_name: str, payload: dict[str, Any],
@@ -91,7 +110,7 @@ def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
         slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
         result = svc.book(session, member=member, slot=slot, actor=kiosk_actor(kiosk),
                           kiosk=kiosk, idempotency_key=key)
-        return 201, BookingOut(**result.as_dict()).model_dump(mode="json")
+        return 201, _out(result).model_dump(mode="json")
 
     status, answer = _keyed(key, "booking.create",
                             {"member_ref": body.member_ref, "slot_id": str(body.slot_id)}, work)
@@ -113,7 +132,7 @@ def cancel_booking(booking_id: str, body: CancelRequest) -> tuple[BookingOut, in
     def work() -> tuple[int, Any]:
         booking = _members_booking(kiosk, public_id, body.member_ref)
         result = svc.cancel_booking(session, booking, kiosk_actor(kiosk))
-        return 200, BookingOut(**result.booking.as_dict()).model_dump(mode="json")
+        return 200, _out(result.booking).model_dump(mode="json")
 
     status, answer = _keyed(body.idempotency_key, "booking.cancel", {"booking_id": public_id},
                             work)
@@ -141,8 +160,8 @@ def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[Resche
         slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
         result = svc.reschedule(session, booking, slot, kiosk_actor(kiosk), kiosk=kiosk,
                                 idempotency_key=key)
-        out = RescheduleOut(**result.booking.as_dict(),
-                            replaced_booking_id=result.replaced.booking_id)
+        out = _out(result.booking, RescheduleOut,
+                   replaced_booking_id=result.replaced.booking_id)
         return 200, out.model_dump(mode="json")
 
     status, answer = _keyed(key, "booking.reschedule",
@@ -164,4 +183,4 @@ def member_bookings(body: MemberBookingsRequest) -> MemberBookingsOut:
     session = get_read_session()
     member = member_for_ref(session, kiosk, body.member_ref)
     views = svc.member_bookings(session, member, kiosk.site_id)
-    return MemberBookingsOut(bookings=[BookingOut(**v.as_dict()) for v in views])
+    return MemberBookingsOut(bookings=[_out(v) for v in views])

@@ -62,7 +62,10 @@ class BookingOut(Out):
     waitlist_position: int | None = Field(
         default=None, description="1 for the next member to be promoted; only when waitlisted."
     )
-    ticket: str | None = Field(default=None, description="Signed check-in ticket, when issued.")
+    ticket: str | None = Field(default=None, description="Signed check-in ticket: booked seats "
+                                                        "only (a waitlisted booking has none).")
+    ticket_url: str | None = Field(default=None, description="The ticket page at central; the "
+                                                            "ticket QR's content.")
 
 
 class RescheduleOut(BookingOut):

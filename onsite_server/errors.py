@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from .services.errors import ServiceError, problem_document, validation_errors
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -40,13 +42,13 @@ class ApiProblem(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """Return the problem document body."""
-        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
-        if self.detail:
-            body["detail"] = self.detail
-        if self.errors:
-            body["errors"] = self.errors
-        body.update(self.extra)
-        return body
+        return problem_document(self.status, self.title, self.detail, self.errors, self.type,
+                                **self.extra)
+
+    @classmethod
+    def from_service(cls, exc: ServiceError) -> ApiProblem:
+        """Map a service's refusal to its HTTP answer (the one place that does)."""
+        return cls(exc.status, exc.title, exc.detail, errors=exc.errors)
 
 
 def field_problem(field: str, message: str, status: int = 422) -> ApiProblem:
@@ -57,15 +59,6 @@ def field_problem(field: str, message: str, status: int = 422) -> ApiProblem:
         f"{field}: {message}",
         errors=[{"field": field, "message": message}],
     )
-
-
-def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
-    """Turn pydantic errors into [{field, message}] with dotted field paths."""
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
-        out.append({"field": loc, "message": err.get("msg", "is invalid")})
-    return out
 
 
 def validation_problem(exc: ValidationError) -> ApiProblem:
@@ -122,6 +115,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiProblem)
     def _api_problem(exc: ApiProblem) -> Response:
         return problem_response(exc)
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        return problem_response(ApiProblem.from_service(exc))
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> Response:

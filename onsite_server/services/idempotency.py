@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..errors import ApiProblem
 from ..models import IdempotentRequest
+from .errors import ServiceError
 
 
 def request_hash(payload: Any) -> str:
@@ -24,11 +24,10 @@ def request_hash(payload: Any) -> str:
 
 def _replay(row: IdempotentRequest, operation: str, digest: str) -> tuple[int, Any]:
     if row.operation != operation or row.request_hash != digest:
-        raise ApiProblem(
-            409, "Idempotency key reused",
-            "This idempotency key was already used with a different request.",
-            errors=[{"field": "idempotency_key", "message": "was used with a different body"}],
-        )
+        raise ServiceError(
+            "conflict", "Idempotency key reused",
+            [{"field": "idempotency_key", "message": "was used with a different body"}],
+            "This idempotency key was already used with a different request.")
     return row.status_code, json.loads(row.response)
 
 

@@ -22,9 +22,9 @@ from shared import triage as triage_mod
 from shared.assessments import ScoreResult
 from shared.triage import ReferralProposal
 
-from ..errors import ApiProblem
 from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
 from .clock import parse_aware
+from .errors import ServiceError
 from .idempotency import parse_uuid
 from .members import lock_member
 from .pairing import kiosk_actor
@@ -277,24 +277,24 @@ def record_consent(
     """Attach consent and contact preference to the member's open referral.
 
     consent=True with no open referral opens one (the member asked to be contacted);
-    consent=False with none stores nothing. Raises ApiProblem naming a missing field.
+    consent=False with none stores nothing. Raises ServiceError naming a missing field.
     """
     if consent:
         missing = [name for name, value in (("contact_method", contact_method),
                                             ("contact_time", contact_time)) if value is None]
         if missing:
-            raise ApiProblem(422, "Invalid request", "How and when to contact the member are "
-                             "required with consent.",
-                             errors=[{"field": f, "message": "is required when consent is true"}
-                                     for f in missing])
+            raise ServiceError("invalid", "Invalid request",
+                               [{"field": f, "message": "is required when consent is true"}
+                                for f in missing],
+                               "How and when to contact the member are required with consent.")
         if contact_method in ("phone", "text") and not (phone or member.phone):
-            raise ApiProblem(422, "Invalid request", "phone: no phone number on file",
-                             errors=[{"field": "phone",
-                                      "message": "is required: no phone number is on file"}])
+            raise ServiceError("invalid", "Invalid request",
+                               [{"field": "phone",
+                                 "message": "is required: no phone number is on file"}])
         if contact_method == "email" and not (email or member.email):
-            raise ApiProblem(422, "Invalid request", "email: no email address on file",
-                             errors=[{"field": "email",
-                                      "message": "is required: no email address is on file"}])
+            raise ServiceError("invalid", "Invalid request",
+                               [{"field": "email",
+                                 "message": "is required: no email address is on file"}])
     lock_member(session, member.id)
     referral = open_referral(session, member)
     if referral is None:

@@ -41,9 +41,9 @@ from shared.partial import crisis_flags, crisis_in_partial
 from shared.schemas.common import control_character_paths
 from shared.schemas.submissions import KioskResult, SubmissionItem
 
-from ..errors import ApiProblem, validation_errors
 from ..models import AuditLog, Kiosk, Member, Site, Submission, utcnow
 from .clock import ClockPolicy, note_suspect, parse_aware
+from .errors import problem_document, validation_errors
 from .idempotency import parse_uuid, request_hash
 from .instruments import sync_windows, was_offered
 from .members import MemberRefError, lock_member, resolve_filed_ref
@@ -466,7 +466,7 @@ def _rejected(key: str | None, errors: list[dict[str, str]], status: int = 422,
               title: str = "Invalid item") -> dict[str, Any]:
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return {"key": key, "status": "rejected",
-            "problem": ApiProblem(status, title, detail, errors=errors).to_dict()}
+            "problem": problem_document(status, title, detail, errors)}
 
 
 def _find(session: Session, key: str) -> Submission | None:
@@ -477,11 +477,10 @@ def _replay_or_conflict(existing: Submission, digest: str, prefix: str) -> dict[
     if existing.request_hash != digest:
         errors = [{"field": f"{prefix}.idempotency_key",
                    "message": "was already used with a different body"}]
-        problem = ApiProblem(409, "Idempotency key reused",
-                             "This idempotency key was already used with a different item.",
-                             errors=errors)
-        return {"key": existing.idempotency_key, "status": "conflict",
-                "problem": problem.to_dict()}
+        problem = problem_document(409, "Idempotency key reused",
+                                   "This idempotency key was already used with a different "
+                                   "item.", errors)
+        return {"key": existing.idempotency_key, "status": "conflict", "problem": problem}
     answer = dict(existing.response)
     answer["status"] = "replayed"
     return answer

@@ -1,0 +1,57 @@
+"""What services raise, and the problem-document shape, without any web framework.
+
+Services refuse with ``ServiceError`` (a kind, a title and the bad fields); ``errors.py``
+maps each kind to its HTTP status in one place. Per-item answers inside a 200 (submission
+batches) carry the same RFC 9457 document, built here by ``problem_document``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+Kind = Literal["invalid", "conflict", "not_found", "rate_limited", "unavailable"]
+
+# The HTTP status of each kind; errors.py applies it, and item answers carry it.
+STATUS: dict[str, int] = {"invalid": 422, "conflict": 409, "not_found": 404,
+                          "rate_limited": 429, "unavailable": 503}
+
+
+class ServiceError(Exception):
+    """A request a service refuses, naming each bad field."""
+
+    def __init__(self, kind: Kind, title: str, errors: list[dict[str, str]],
+                 detail: str | None = None) -> None:
+        self.kind = kind
+        self.title = title
+        self.errors = errors
+        self.detail = detail or "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        super().__init__(self.detail)
+
+    @property
+    def status(self) -> int:
+        """The HTTP status this kind of refusal is answered with."""
+        return STATUS[self.kind]
+
+
+def problem_document(status: int, title: str, detail: str | None = None,
+                     errors: list[dict[str, str]] | None = None,
+                     type_: str = "about:blank", **extra: Any) -> dict[str, Any]:
+    """Return an RFC 9457 problem document with the bad fields listed."""
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return body
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Turn pydantic errors into [{field, message}] with dotted field paths."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        out.append({"field": loc, "message": err.get("msg", "is invalid")})
+    return out

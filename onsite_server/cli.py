@@ -327,3 +327,39 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("sync")
+@click.option("--once", is_flag=True, help="Forward everything due, then exit.")
+@click.option("--interval", type=float, default=None,
+              help="Seconds between cycles (default SYNC_INTERVAL_SECONDS).")
+@click.pass_context
+def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None:
+    """Forward the outbox to central (FHIR R4) and run the periodic jobs."""
+    import socket
+    import time
+    from datetime import timedelta
+
+    from .central import client_from_config
+    from .fhir import Systems
+    from .services.signing import KeyStore
+    from .services.sync import SyncSettings, run_cycle
+
+    app = _app(ctx)
+    config = app.config
+    settings = SyncSettings(
+        systems=Systems(str(config["FHIR_IDENTIFIER_BASE"])), site=str(config["SITE_SLUG"]),
+        keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
+        worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])))
+    client = client_from_config(config)
+    db = get_db(app)
+    pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
+    while True:
+        report = run_cycle(db.transaction, client, settings)
+        click.echo(json.dumps({"sent": report.sent, "retried": report.retried,
+                               "dead": report.dead, "no_shows": report.no_shows,
+                               "alerts": report.alerts}))
+        if once:
+            return
+        time.sleep(pause)

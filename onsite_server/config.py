@@ -23,6 +23,11 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_TOKEN": None,
     "CENTRAL_CLIENT_ID": None,
     "CENTRAL_PRIVATE_KEY_PATH": None,
+    "CENTRAL_TOKEN_URL": None,  # None means <CENTRAL_URL>/auth/token (SMART Backend Services)
+    "CENTRAL_KEY_ID": None,
+    # Business identifiers at central live under this base (member, submission, referral...).
+    "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
+    "SYNC_INTERVAL_SECONDS": 30,
     "TLS_CERT": None,
     "TLS_KEY": None,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,

@@ -9,6 +9,8 @@ change (the one ServiceRequest whose priority can rise, its Task) is a condition
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +98,14 @@ class Entries:
         full_url = _full_url(resource["resourceType"], system, value)
         self.items.append({"fullUrl": full_url, "resource": resource, "request": {
             "method": "PUT", "url": f"{resource['resourceType']}?identifier={system}|{value}"}})
+        return full_url
+
+    def put(self, resource: Resource, resource_id: str) -> str:
+        """Add an update by a client-assigned id (what we alone own, such as our keys)."""
+        kind = resource["resourceType"]
+        full_url = _full_url(kind, "id", resource_id)
+        self.items.append({"fullUrl": full_url, "resource": {**resource, "id": resource_id},
+                           "request": {"method": "PUT", "url": f"{kind}/{resource_id}"}})
         return full_url
 
     def bundle(self) -> Resource:
@@ -255,6 +265,12 @@ def task(ref: ReferralFacts, subject: str, request: str, systems: Systems) -> Re
 def referral_bundle(member: MemberFacts, ref: ReferralFacts,
                     submissions: Sequence[SubmissionFacts], systems: Systems) -> Resource:
     """Return the transaction Bundle for one forwarded referral version and its evidence."""
+    return referral_entries(member, ref, submissions, systems).bundle()
+
+
+def referral_entries(member: MemberFacts, ref: ReferralFacts,
+                     submissions: Sequence[SubmissionFacts], systems: Systems) -> Entries:
+    """Return the entries of a referral's Bundle (more can be added before it is built)."""
     entries = Entries()
     subject = entries.create(patient(member, systems), systems("member"), member.member_id)
     supporting: list[str] = []
@@ -268,7 +284,7 @@ def referral_bundle(member: MemberFacts, ref: ReferralFacts,
                              systems("referral"), ref.public_id)
     entries.update(task(ref, subject, request, systems), systems("referral-task"),
                    ref.public_id)
-    return entries.bundle()
+    return entries
 
 
 def questionnaire(instrument_id: str, version: str | None, systems: Systems) -> Resource:
@@ -300,3 +316,23 @@ def questionnaire(instrument_id: str, version: str | None, systems: Systems) -> 
     if definition.get("code"):
         resource["code"] = [dict(c) for c in definition["code"]]
     return resource
+
+
+JWKS_CONTENT_TYPE = "application/jwk-set+json"
+REVOKED_CONTENT_TYPE = "application/vnd.onsite-revoked+json"
+
+
+def _binary(content_type: str, data: Any) -> Resource:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return {"resourceType": "Binary", "contentType": content_type,
+            "data": base64.b64encode(text).decode("ascii")}
+
+
+def add_keys(entries: Entries, site: str, jwks: Mapping[str, Any],
+             revoked: Sequence[str]) -> None:
+    """Send the site's public keys and revoked token ids, so central verifies QR tokens.
+
+    Central usually cannot reach into a site's network, so the keys travel with every sync.
+    """
+    entries.put(_binary(JWKS_CONTENT_TYPE, jwks), f"onsite-keys-{site}")
+    entries.put(_binary(REVOKED_CONTENT_TYPE, sorted(revoked)), f"onsite-revoked-{site}")

@@ -30,6 +30,10 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # A worker's claim while it sends ("sending"): another worker may take the row back once
+    # the lease has run out (the first one died), so nothing is sent twice at once or lost.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
 
 
 class Alert(Base):

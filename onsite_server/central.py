@@ -1,0 +1,171 @@
+"""The HTTP client to the central advocate system (FHIR R4): timeouts, auth, and what failed.
+
+Authentication is SMART Backend Services where central offers it (a client-credentials grant
+with a JWT assertion signed ES384 or RS384, the access token cached until shortly before it
+expires), or a static bearer token when configured (the emulator). Every failure says whether
+a retry can help: 400, 409, 412 and 422 are permanent (DESIGN.md §6: they go to the
+dead-letter list), everything else (no connection, a timeout, 5xx, 429, a lost reply) is
+retried with backoff.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+PERMANENT = frozenset({400, 409, 412, 422})
+FHIR_JSON = "application/fhir+json"
+
+
+class CentralError(Exception):
+    """A request to central that failed; ``retryable`` says whether to try again later."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True,
+                 body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+        self.body = body
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@dataclass
+class SmartAuth:
+    """SMART Backend Services: a signed JWT assertion traded for a short-lived access token."""
+
+    client_id: str
+    token_url: str
+    private_key_pem: bytes
+    key_id: str | None = None
+    scope: str = "system/*.write system/*.read"
+    _token: str | None = field(default=None, repr=False)
+    _expires: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def assertion(self, now: float | None = None) -> str:
+        """Return the client assertion JWT, signed ES384 (EC P-384) or RS384 (RSA)."""
+        key = serialization.load_pem_private_key(self.private_key_pem, password=None)
+        moment = int(now if now is not None else time.time())
+        claims = {"iss": self.client_id, "sub": self.client_id, "aud": self.token_url,
+                  "exp": moment + 300, "iat": moment, "jti": str(uuid.uuid4())}
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            alg = "ES384"
+        elif isinstance(key, rsa.RSAPrivateKey):
+            alg = "RS384"
+        else:
+            raise ValueError("the SMART key must be an EC P-384 or RSA private key")
+        header: dict[str, Any] = {"alg": alg, "typ": "JWT"}
+        if self.key_id:
+            header["kid"] = self.key_id
+        signing_input = (_b64(json.dumps(header, separators=(",", ":")).encode()) + "." +
+                         _b64(json.dumps(claims, separators=(",", ":")).encode())).encode()
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA384())))
+            size = (key.curve.key_size + 7) // 8
+            signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        else:
+            signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA384())
+        return signing_input.decode() + "." + _b64(signature)
+
+    def token(self, http: requests.Session, timeout: float) -> str:
+        """Return a cached access token, fetching a new one a minute before it expires."""
+        with self._lock:
+            if self._token and time.time() < self._expires - 60:
+                return self._token
+            try:
+                resp = http.post(self.token_url, timeout=timeout, data={
+                    "grant_type": "client_credentials", "scope": self.scope,
+                    "client_assertion_type":
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    "client_assertion": self.assertion()})
+            except requests.RequestException as exc:
+                raise CentralError(f"token request failed: {type(exc).__name__}") from exc
+            if resp.status_code != 200:
+                raise CentralError(f"token request answered {resp.status_code}",
+                                   status=resp.status_code)
+            data = resp.json()
+            self._token = str(data["access_token"])
+            self._expires = time.time() + float(data.get("expires_in", 300))
+            return self._token
+
+
+@dataclass
+class CentralClient:
+    """Talks to one central FHIR R4 base URL."""
+
+    base_url: str
+    bearer: str | None = None
+    smart: SmartAuth | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    http: requests.Session = field(default_factory=requests.Session)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
+        if self.smart is not None:
+            headers["Authorization"] = "Bearer " + self.smart.token(self.http,
+                                                                   self.connect_timeout)
+        elif self.bearer:
+            headers["Authorization"] = "Bearer " + self.bearer
+        return headers
+
+    def _call(self, method: str, url: str, body: Any = None,
+              params: Mapping[str, str] | None = None) -> Any:
+        try:
+            resp = self.http.request(method, url, headers=self._headers(), params=params,
+                                     data=json.dumps(body) if body is not None else None,
+                                     timeout=(self.connect_timeout, self.read_timeout))
+        except requests.RequestException as exc:
+            # No answer (down, slow, or the reply lost after central committed): the same
+            # idempotent bundle is simply sent again later.
+            raise CentralError(f"{method} {url}: {type(exc).__name__}") from exc
+        if resp.status_code >= 300:
+            try:
+                detail: Any = resp.json()
+            except ValueError:
+                detail = resp.text[:500]
+            raise CentralError(f"{method} {url} answered {resp.status_code}",
+                               status=resp.status_code,
+                               retryable=resp.status_code not in PERMANENT, body=detail)
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise CentralError(f"{method} {url}: the answer is not JSON") from exc
+
+    def transaction(self, bundle: Mapping[str, Any]) -> Any:
+        """POST a transaction Bundle to the base URL; return the transaction-response."""
+        return self._call("POST", self.base_url.rstrip("/"), dict(bundle))
+
+    def search(self, resource_type: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Run a FHIR search and return the matching resources (first page)."""
+        bundle = self._call("GET", f"{self.base_url.rstrip('/')}/{resource_type}",
+                            params=params)
+        return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
+
+
+def client_from_config(config: Mapping[str, Any]) -> CentralClient:
+    """Build the client from CENTRAL_* settings: SMART when a client id and key are set."""
+    smart = None
+    if config.get("CENTRAL_CLIENT_ID") and config.get("CENTRAL_PRIVATE_KEY_PATH"):
+        with open(str(config["CENTRAL_PRIVATE_KEY_PATH"]), "rb") as handle:
+            pem = handle.read()
+        token_url = str(config.get("CENTRAL_TOKEN_URL") or
+                        str(config["CENTRAL_URL"]).rstrip("/") + "/auth/token")
+        smart = SmartAuth(client_id=str(config["CENTRAL_CLIENT_ID"]), token_url=token_url,
+                          private_key_pem=pem, key_id=config.get("CENTRAL_KEY_ID"))
+    return CentralClient(base_url=str(config["CENTRAL_URL"]),
+                         bearer=config.get("CENTRAL_TOKEN"), smart=smart)

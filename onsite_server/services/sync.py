@@ -1,0 +1,256 @@
+"""The sync worker: claims outbox rows, forwards them to central as FHIR, records the outcome.
+
+Each cycle first does the housekeeping (no-shows, stuck-outbox alerts), then drains what is
+due, crisis rows (priority 0) first. A row is claimed in its own short transaction: status
+``sending`` with this worker's id and a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on
+SQLite the claim runs under the write lock), so several workers never send one row at the
+same time, and a worker that dies only delays its rows until the lease runs out. The bundle is
+built from the database as it stands when sent, and every entry is idempotent at central
+(conditional create or update), so sending a row twice (a lost reply) changes nothing there.
+No transaction is held open while waiting for central.
+
+Failures: 400, 409, 412 and 422 (and a bundle that does not validate) go to the dead-letter
+list (status ``dead``) with an alert, at once for a crisis row; anything else is retried with
+exponential backoff and full jitter, and an alert is raised when a row has waited an hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..fhir import (
+    FhirInvalid,
+    MemberFacts,
+    ReferralFacts,
+    SubmissionFacts,
+    Systems,
+    add_keys,
+    referral_entries,
+    validate,
+)
+from ..models import Alert, Member, OutboxMessage, Referral, Submission, utcnow
+from .advocates import revoked_token_ids
+from .bookings import mark_no_shows
+from .signing import KeyStore
+from .tickets import revoked_ticket_ids
+
+log = logging.getLogger("onsite_server.sync")
+
+
+class Sender(Protocol):
+    """What the worker needs of the central client (a fake in tests)."""
+
+    def transaction(self, bundle: Any) -> Any:
+        """POST a transaction Bundle."""
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """How the worker identifies things at central and paces its retries."""
+
+    systems: Systems
+    site: str
+    keys: KeyStore
+    worker_id: str
+    ticket_grace: timedelta = timedelta(days=1)
+    lease: timedelta = timedelta(minutes=2)
+    batch: int = 20
+    backoff_base: float = 5.0
+    backoff_cap: float = 600.0
+    stuck_after: timedelta = timedelta(hours=1)
+
+
+@dataclass
+class SyncReport:
+    """What one cycle did."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    no_shows: int = 0
+    alerts: list[str] = field(default_factory=list)
+
+
+def backoff(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait before the next attempt: exponential with full jitter (0..bound)."""
+    bound = min(cap, base * (2 ** min(attempts, 30)))
+    return (rng or random).uniform(0, bound)
+
+
+def claim(session: Session, settings: SyncSettings, now: datetime) -> list[int]:
+    """Claim up to a batch of due rows (crisis first); the caller commits at once."""
+    due = ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)) | \
+          ((OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now))
+    ids = list(session.scalars(
+        select(OutboxMessage.id).where(due)
+        .order_by(OutboxMessage.priority, OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(settings.batch).with_for_update(skip_locked=True)))
+    if ids:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
+            status="sending", claimed_by=settings.worker_id, lease_until=now + settings.lease))
+    return ids
+
+
+def _facts(session: Session, row: OutboxMessage) -> tuple[MemberFacts, ReferralFacts,
+                                                         list[SubmissionFacts]]:
+    referral = session.get(Referral, row.referral_id) if row.referral_id else None
+    if referral is None:
+        raise FhirInvalid(f"outbox row {row.key}: its referral is gone")
+    member = session.get(Member, referral.member_id)
+    assert member is not None  # a referral's member is a foreign key
+    proposal = referral.proposal or {}
+    facts = ReferralFacts(
+        public_id=referral.public_id, version=referral.version, status=referral.status,
+        priority=referral.priority, programs=tuple(referral.programs or ()),
+        reasons=tuple(proposal.get("reasons", [])),
+        crisis_triggers=tuple(g.get("trigger", "") for g in proposal.get("crisis", [])),
+        consent=referral.consent, contact_method=referral.contact_method,
+        contact_time=referral.contact_time,
+        advocate_id=member.advocate.public_id if member.advocate else None,
+        authored_at=referral.created_at)
+    subs = [SubmissionFacts(key=s.idempotency_key, instrument_id=s.instrument_id,
+                            version=s.instrument_version, answers=dict(s.answers),
+                            skipped=tuple(s.skipped or ()), result=s.result,
+                            taken_at=s.taken_at)
+            for s in session.scalars(select(Submission).where(
+                Submission.referral_id == referral.id).order_by(Submission.taken_at,
+                                                                Submission.id))]
+    return MemberFacts(member_id=member.member_id, public_id=member.public_id), facts, subs
+
+
+def build_bundle(session: Session, row: OutboxMessage, settings: SyncSettings,
+                 now: datetime) -> dict[str, Any]:
+    """Build and validate the transaction Bundle for one outbox row, as the data stands now."""
+    member, referral, submissions = _facts(session, row)
+    entries = referral_entries(member, referral, submissions, settings.systems)
+    revoked = revoked_token_ids(session, now) | revoked_ticket_ids(session,
+                                                                   settings.ticket_grace, now)
+    add_keys(entries, settings.site, settings.keys.ring().jwks(), sorted(revoked))
+    bundle = entries.bundle()
+    validate(bundle)
+    return bundle
+
+
+def _alert(session: Session, kind: str, message: str) -> bool:
+    """Raise an alert (a dashboard banner and a log line) unless the same one is still open."""
+    open_alert = session.scalars(select(Alert.id).where(
+        Alert.kind == kind, Alert.message == message, Alert.cleared_at.is_(None))).first()
+    if open_alert is not None:
+        return False
+    log.warning("alert %s: %s", kind, message)
+    session.add(Alert(kind=kind, message=message))
+    return True
+
+
+def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime,
+            outcome: str, error: str | None, report: SyncReport,
+            rng: random.Random | None) -> None:
+    row = session.get(OutboxMessage, row_id)
+    if row is None or row.status != "sending" or row.claimed_by != settings.worker_id:
+        return  # our lease ran out and another worker took the row over: its outcome counts
+    row.claimed_by = None
+    row.lease_until = None
+    if outcome == "sent":
+        row.status, row.sent_at, row.last_error = "sent", now, None
+        referral = session.get(Referral, row.referral_id) if row.referral_id else None
+        if referral is not None and referral.status == "new":
+            referral.status = "sent"
+        report.sent += 1
+        return
+    row.attempts += 1
+    row.last_error = (error or "")[:2000]
+    if outcome == "dead":
+        row.status = "dead"
+        report.dead += 1
+        kind = "crisis_dead_letter" if row.priority == 0 else "dead_letter"
+        text = (f"Outbox {row.key} was refused by central and needs an admin: {error}"
+                if row.priority else
+                f"CRISIS referral {row.key} was refused by central: act now, call the "
+                f"member's advocate ({error})")
+        if _alert(session, kind, text):
+            report.alerts.append(kind)
+        return
+    row.status = "pending"
+    row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, settings.backoff_base,
+                                                          settings.backoff_cap, rng))
+    report.retried += 1
+
+
+def housekeeping(session: Session, settings: SyncSettings, now: datetime,
+                 report: SyncReport) -> None:
+    """The periodic jobs of every cycle: no-shows and alerts for a stuck outbox."""
+    report.no_shows += mark_no_shows(session, now)
+    stuck = session.scalars(select(OutboxMessage).where(
+        OutboxMessage.status.in_(("pending", "sending")),
+        OutboxMessage.created_at < now - settings.stuck_after, OutboxMessage.attempts > 0))
+    for row in stuck:
+        # A stable text: an open alert with the same text is not raised again.
+        if _alert(session, "outbox_stuck",
+                  f"Outbox {row.key} has not reached central for over an hour; its last "
+                  "error is in the outbox list"):
+            report.alerts.append("outbox_stuck")
+
+
+def run_cycle(transaction: Callable[[], Any], sender: Sender, settings: SyncSettings, *,
+              now: Callable[[], datetime] = utcnow, rng: random.Random | None = None,
+              max_rows: int = 10_000) -> SyncReport:
+    """Do the housekeeping, then forward everything due; return what happened.
+
+    ``transaction`` opens a committing session context (``Database.transaction``).
+    """
+    report = SyncReport()
+    with transaction() as session:
+        housekeeping(session, settings, now(), report)
+    handled = 0
+    while handled < max_rows:
+        with transaction() as session:
+            ids = claim(session, settings, now())
+        if not ids:
+            break
+        for row_id in ids:
+            handled += 1
+            _forward(transaction, sender, settings, row_id, now, rng, report)
+    return report
+
+
+def _forward(transaction: Callable[[], Any], sender: Sender, settings: SyncSettings,
+             row_id: int, now: Callable[[], datetime], rng: random.Random | None,
+             report: SyncReport) -> None:
+    outcome, error = "sent", None
+    try:
+        with transaction() as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None:
+                return
+            bundle = build_bundle(session, row, settings, now())
+    except FhirInvalid as exc:
+        outcome, error = "dead", f"invalid FHIR: {exc}"
+    else:
+        try:
+            sender.transaction(bundle)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+            retryable = bool(getattr(exc, "retryable", True))
+            outcome, error = ("retry" if retryable else "dead"), str(exc)[:500]
+            status = getattr(exc, "status", None)
+            log.warning("outbox row %s: %s (%s)", row_id, type(exc).__name__,
+                        status if status is not None else "no answer")
+    with transaction() as session:
+        _finish(session, row_id, settings, now(), outcome, error, report, rng)
+
+
+def pending_summary(session: Session) -> dict[str, int]:
+    """Count outbox rows per status (for the dashboard and the CLI)."""
+    from sqlalchemy import func
+
+    rows = session.execute(select(OutboxMessage.status, func.count())
+                           .group_by(OutboxMessage.status)).tuples().all()
+    return {status: int(n) for status, n in rows}
+

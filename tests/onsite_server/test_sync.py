@@ -1,0 +1,249 @@
+"""The sync worker: crisis first, idempotent bundles, retries with backoff, dead letters with
+alerts, leases that let a second worker take over, and a real HTTP client's error classes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, Response, request
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from onsite_server.central import CentralClient, CentralError
+from onsite_server.db import get_db
+from onsite_server.fhir import JWKS_CONTENT_TYPE, Systems, validate
+from onsite_server.models import Alert, OutboxMessage, Referral
+from onsite_server.services.signing import KeyStore
+from onsite_server.services.sync import SyncSettings, backoff, claim, run_cycle
+from shared.tokens import KeyRing
+
+from .helpers import auth, identified_member, submission_item
+
+PHQ9_ITEM9 = {str(i): 0 for i in range(1, 9)} | {"9": 1}
+PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
+
+
+class FakeCentral:
+    """Records bundles; fails as told."""
+
+    def __init__(self) -> None:
+        self.bundles: list[dict[str, Any]] = []
+        self.fail: list[Exception] = []
+
+    def transaction(self, bundle: Any) -> Any:
+        if self.fail:
+            raise self.fail.pop(0)
+        validate(bundle)
+        self.bundles.append(bundle)
+        return {"resourceType": "Bundle", "type": "transaction-response"}
+
+
+def _settings(app: Flask, worker: str = "w1") -> SyncSettings:
+    return SyncSettings(systems=Systems("https://fhir.example/id"), site="test-site",
+                        keys=KeyStore(Path(app.config["SIGNING_KEY_DIR"])), worker_id=worker)
+
+
+def _submit(app: Flask, client: Any, site: Any, kiosk: dict[str, Any],
+            answers: dict[str, int]) -> str:
+    _, ref = identified_member(app, site, kiosk)
+    resp = client.post("/api/v1/submissions", headers=auth(kiosk["token"]),
+                       json={"items": [submission_item("phq9", answers, member_ref=ref)]})
+    referral: dict[str, Any] = resp.get_json()["results"][0]["result"]["referral"]
+    return str(referral["referral_id"])
+
+
+def _rows(app: Flask) -> list[OutboxMessage]:
+    with get_db(app).transaction(write=False) as session:
+        rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
+def _types(bundle: dict[str, Any]) -> list[str]:
+    return [e["resource"]["resourceType"] for e in bundle["entry"]]
+
+
+def test_a_referral_is_forwarded_as_one_valid_bundle(app: Flask, client: Any, site: Any,
+                                                     kiosk: dict[str, Any]) -> None:
+    referral_id = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    central = FakeCentral()
+    report = run_cycle(get_db(app).transaction, central, _settings(app))
+    assert report.sent == 1 and report.dead == 0
+    (bundle,) = central.bundles
+    assert _types(bundle).count("Patient") == 1
+    assert _types(bundle).count("QuestionnaireResponse") == 1
+    assert {"ServiceRequest", "Task", "Observation", "Binary"} <= set(_types(bundle))
+    (row,) = _rows(app)
+    assert row.status == "sent" and row.sent_at is not None and row.claimed_by is None
+    with get_db(app).transaction(write=False) as session:
+        referral = session.scalars(select(Referral).where(
+            Referral.public_id == referral_id)).one()
+        assert referral.status == "sent"
+    assert run_cycle(get_db(app).transaction, central, _settings(app)).sent == 0
+
+
+def test_crisis_goes_first(app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    routine = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    crisis = _submit(app, client, site, kiosk, PHQ9_ITEM9)
+    central = FakeCentral()
+    run_cycle(get_db(app).transaction, central, _settings(app))
+    order = [next(e["resource"]["identifier"][0]["value"] for e in b["entry"]
+                  if e["resource"]["resourceType"] == "ServiceRequest") for b in central.bundles]
+    assert order == [crisis, routine]
+
+
+def test_the_keys_travel_with_the_bundle(app: Flask, client: Any, site: Any,
+                                         kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    central = FakeCentral()
+    run_cycle(get_db(app).transaction, central, _settings(app))
+    (keys,) = [e for e in central.bundles[0]["entry"]
+               if e["resource"]["resourceType"] == "Binary"
+               and e["resource"]["contentType"] == JWKS_CONTENT_TYPE]
+    assert keys["request"] == {"method": "PUT", "url": "Binary/onsite-keys-test-site"}
+    jwks = json.loads(base64.b64decode(keys["resource"]["data"]))
+    ring = KeyRing()
+    for key in jwks["keys"]:
+        ring.add_jwk(key)
+    assert {purpose.label for _, purpose in ring.keys.values()} == {"advocate_link", "ticket"}
+
+
+def test_a_failure_is_retried_with_backoff(app: Flask, client: Any, site: Any,
+                                           kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    central = FakeCentral()
+    central.fail.append(CentralError("down", status=503))
+    start = datetime.now(UTC)
+    report = run_cycle(get_db(app).transaction, central, _settings(app), now=lambda: start,
+                       rng=random.Random(1))
+    assert report.retried == 1 and report.sent == 0
+    (row,) = _rows(app)
+    assert row.status == "pending" and row.attempts == 1 and "down" in (row.last_error or "")
+    assert start <= row.next_attempt_at <= start + timedelta(seconds=10)
+    later = start + timedelta(seconds=11)
+    assert run_cycle(get_db(app).transaction, central, _settings(app),
+                     now=lambda: later).sent == 1
+
+
+@pytest.mark.parametrize("status", [400, 409, 412, 422])
+def test_permanent_failures_go_to_the_dead_letter_list(app: Flask, client: Any, site: Any,
+                                                       kiosk: dict[str, Any],
+                                                       status: int) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    central = FakeCentral()
+    central.fail.append(CentralError("refused", status=status, retryable=False))
+    report = run_cycle(get_db(app).transaction, central, _settings(app))
+    assert report.dead == 1
+    (row,) = _rows(app)
+    assert row.status == "dead"
+    with get_db(app).transaction(write=False) as session:
+        assert [a.kind for a in session.scalars(select(Alert))] == ["dead_letter"]
+
+
+def test_a_dead_crisis_row_alerts_at_once(app: Flask, client: Any, site: Any,
+                                          kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_ITEM9)
+    central = FakeCentral()
+    central.fail.append(CentralError("refused", status=422, retryable=False))
+    report = run_cycle(get_db(app).transaction, central, _settings(app))
+    assert report.alerts == ["crisis_dead_letter"]
+    with get_db(app).transaction(write=False) as session:
+        (alert,) = session.scalars(select(Alert))
+        assert alert.kind == "crisis_dead_letter" and "CRISIS" in alert.message
+
+
+def test_a_row_stuck_for_an_hour_raises_one_alert(app: Flask, client: Any, site: Any,
+                                                  kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    central = FakeCentral()
+    central.fail.extend(CentralError("down", status=503) for _ in range(3))
+    start = datetime.now(UTC)
+    run_cycle(get_db(app).transaction, central, _settings(app), now=lambda: start)
+    hour_later = start + timedelta(hours=1, minutes=5)
+    for _ in range(2):
+        report = run_cycle(get_db(app).transaction, central, _settings(app),
+                           now=lambda: hour_later)
+    with get_db(app).transaction(write=False) as session:
+        assert [a.kind for a in session.scalars(select(Alert))] == ["outbox_stuck"]
+    assert report.alerts == []  # the second cycle did not raise it again
+
+
+def test_two_workers_never_hold_one_row_and_a_dead_worker_is_taken_over(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    first, second = _settings(app, "w1"), _settings(app, "w2")
+    now = datetime.now(UTC)
+    with get_db(app).transaction() as session:
+        assert len(claim(session, first, now)) == 1
+    with get_db(app).transaction() as session:
+        assert claim(session, second, now) == []  # w1 holds it
+    # w1 died: after its lease, w2 takes the row and sends it.
+    later = now + first.lease + timedelta(seconds=1)
+    central = FakeCentral()
+    assert run_cycle(get_db(app).transaction, central, second, now=lambda: later).sent == 1
+    (row,) = _rows(app)
+    assert row.status == "sent"
+
+
+def test_backoff_is_full_jitter_under_a_cap() -> None:
+    rng = random.Random(7)
+    for attempts in range(0, 40):
+        wait = backoff(attempts, 5.0, 600.0, rng)
+        assert 0 <= wait <= min(600.0, 5.0 * 2 ** attempts)
+    assert max(backoff(30, 5.0, 600.0, rng) for _ in range(200)) > 300  # reaches the cap range
+
+
+# --------------------------------------------------------------------------- the HTTP client
+
+
+@pytest.fixture
+def fhir_stub() -> Iterator[tuple[str, dict[str, Any]]]:
+    """A tiny HTTP server answering as told, on loopback."""
+    state: dict[str, Any] = {"status": 200, "seen": []}
+    stub = Flask("stub")
+
+    @stub.post("/fhir")
+    def transaction() -> Response:
+        state["seen"].append((request.headers.get("Authorization"), request.get_json()))
+        body = json.dumps({"resourceType": "Bundle", "type": "transaction-response"})
+        return Response(body, status=state["status"], mimetype="application/fhir+json")
+
+    server = make_server("127.0.0.1", 0, stub, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/fhir", state
+    server.shutdown()
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(400, False), (409, False), (412, False),
+                                                   (422, False), (500, True), (503, True),
+                                                   (429, True), (401, True)])
+def test_client_classifies_failures(fhir_stub: tuple[str, dict[str, Any]], status: int,
+                                    retryable: bool) -> None:
+    url, state = fhir_stub
+    state["status"] = status
+    with pytest.raises(CentralError) as caught:
+        CentralClient(url, bearer="t").transaction({"resourceType": "Bundle"})
+    assert caught.value.status == status and caught.value.retryable is retryable
+
+
+def test_client_sends_the_bearer_token(fhir_stub: tuple[str, dict[str, Any]]) -> None:
+    url, state = fhir_stub
+    answer = CentralClient(url, bearer="secret-token").transaction({"resourceType": "Bundle"})
+    assert answer["type"] == "transaction-response"
+    assert state["seen"][0][0] == "Bearer secret-token"
+
+
+def test_no_server_is_retryable() -> None:
+    with pytest.raises(CentralError) as caught:
+        CentralClient("http://127.0.0.1:9/fhir", connect_timeout=1).transaction({})
+    assert caught.value.retryable and caught.value.status is None

@@ -1,0 +1,87 @@
+"""SMART Backend Services assertions (ES384, RS384) and the cached access token."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from flask import Flask, Response, request
+from werkzeug.serving import make_server
+
+from onsite_server.central import CentralClient, SmartAuth
+
+
+def _unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _pem(key: Any) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@pytest.mark.parametrize("kind", ["ES384", "RS384"])
+def test_assertion_is_a_jwt_signed_by_the_client_key(kind: str) -> None:
+    key: Any = ec.generate_private_key(ec.SECP384R1()) if kind == "ES384" else \
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    auth = SmartAuth(client_id="onsite-demo", token_url="https://central.example/token",
+                     private_key_pem=_pem(key), key_id="k1")
+    header_b64, claims_b64, signature_b64 = auth.assertion(now=1_800_000_000).split(".")
+    header, claims = json.loads(_unb64(header_b64)), json.loads(_unb64(claims_b64))
+    assert header == {"alg": kind, "typ": "JWT", "kid": "k1"}
+    assert claims["iss"] == claims["sub"] == "onsite-demo"
+    assert claims["aud"] == "https://central.example/token"
+    assert claims["exp"] - claims["iat"] == 300 and claims["jti"]
+    signed = f"{header_b64}.{claims_b64}".encode()
+    signature = _unb64(signature_b64)
+    if kind == "ES384":
+        assert len(signature) == 96  # raw r || s, as JWS requires (not DER)
+        der = encode_dss_signature(int.from_bytes(signature[:48], "big"),
+                                   int.from_bytes(signature[48:], "big"))
+        key.public_key().verify(der, signed, ec.ECDSA(hashes.SHA384()))
+    else:
+        key.public_key().verify(signature, signed, padding.PKCS1v15(), hashes.SHA384())
+
+
+@pytest.fixture
+def smart_server() -> Iterator[tuple[str, dict[str, Any]]]:
+    state: dict[str, Any] = {"tokens": 0, "auth": []}
+    app = Flask("smart")
+
+    @app.post("/auth/token")
+    def token() -> Response:
+        assert request.form["grant_type"] == "client_credentials"
+        assert request.form["client_assertion_type"].endswith("jwt-bearer")
+        state["tokens"] += 1
+        return Response(json.dumps({"access_token": f"tok-{state['tokens']}",
+                                    "expires_in": 300, "token_type": "bearer"}),
+                        mimetype="application/json")
+
+    @app.post("/fhir")
+    def fhir() -> Response:
+        state["auth"].append(request.headers.get("Authorization"))
+        return Response(json.dumps({"resourceType": "Bundle"}), mimetype="application/fhir+json")
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", state
+    server.shutdown()
+
+
+def test_the_access_token_is_fetched_once_and_reused(
+        smart_server: tuple[str, dict[str, Any]]) -> None:
+    base, state = smart_server
+    key = ec.generate_private_key(ec.SECP384R1())
+    client = CentralClient(base + "/fhir", smart=SmartAuth(
+        client_id="onsite", token_url=base + "/auth/token", private_key_pem=_pem(key)))
+    for _ in range(3):
+        client.transaction({"resourceType": "Bundle", "type": "transaction"})
+    assert state["tokens"] == 1
+    assert state["auth"] == ["Bearer tok-1"] * 3

@@ -340,10 +340,10 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     import time
     from datetime import timedelta
 
-    from .central import client_from_config
+    from .central import CentralError, client_from_config
     from .fhir import Systems
     from .services.signing import KeyStore
-    from .services.sync import SyncSettings, run_cycle
+    from .services.sync import SyncSettings, pull_statuses, run_cycle
 
     app = _app(ctx)
     config = app.config
@@ -357,9 +357,14 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
     while True:
         report = run_cycle(db.transaction, client, settings)
+        try:
+            moved = pull_statuses(db.transaction, client, settings)
+        except CentralError as exc:  # central unreachable: statuses come next cycle
+            click.echo(f"sync: status pull failed: {exc}", err=True)
+            moved = 0
         click.echo(json.dumps({"sent": report.sent, "retried": report.retried,
                                "dead": report.dead, "no_shows": report.no_shows,
-                               "alerts": report.alerts}))
+                               "alerts": report.alerts, "statuses_moved": moved}))
         if once:
             return
         time.sleep(pause)

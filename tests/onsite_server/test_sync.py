@@ -247,3 +247,63 @@ def test_no_server_is_retryable() -> None:
     with pytest.raises(CentralError) as caught:
         CentralClient("http://127.0.0.1:9/fhir", connect_timeout=1).transaction({})
     assert caught.value.retryable and caught.value.status is None
+
+
+# --------------------------------------------------------------------------- status from central
+
+
+class TaskSearch:
+    """Answers Task searches with the statuses it is given."""
+
+    def __init__(self, system: str, statuses: dict[str, str]) -> None:
+        self.system = system
+        self.statuses = statuses
+        self.calls = 0
+
+    def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+        assert resource_type == "Task"
+        self.calls += 1
+        asked = [v.split("|", 1)[1] for v in params["identifier"].split(",")]
+        return [{"resourceType": "Task", "status": self.statuses[a],
+                 "identifier": [{"system": self.system, "value": a}]}
+                for a in asked if a in self.statuses]
+
+
+@pytest.mark.parametrize(("task_status", "expected"), [
+    ("requested", "sent"), ("accepted", "acknowledged"), ("in-progress", "contacted"),
+    ("completed", "closed")])
+def test_status_flows_back_from_central(app: Flask, client: Any, site: Any,
+                                        kiosk: dict[str, Any], task_status: str,
+                                        expected: str) -> None:
+    from onsite_server.services.sync import pull_statuses
+
+    referral_id = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    run_cycle(get_db(app).transaction, FakeCentral(), _settings(app))
+    settings = _settings(app)
+    central = TaskSearch(settings.systems("referral-task"), {referral_id: task_status})
+    pull_statuses(get_db(app).transaction, central, settings)
+    with get_db(app).transaction(write=False) as session:
+        status = session.scalars(select(Referral.status).where(
+            Referral.public_id == referral_id)).one()
+    assert status == expected
+
+
+def test_status_never_moves_back(app: Flask, client: Any, site: Any,
+                                 kiosk: dict[str, Any]) -> None:
+    from onsite_server.services.sync import merge_status, pull_statuses
+
+    referral_id = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    run_cycle(get_db(app).transaction, FakeCentral(), _settings(app))
+    with get_db(app).transaction() as session:
+        referral = session.scalars(select(Referral).where(
+            Referral.public_id == referral_id)).one()
+        referral.status = "contacted"  # the onsite advocate already called
+    settings = _settings(app)
+    pull_statuses(get_db(app).transaction,
+                  TaskSearch(settings.systems("referral-task"), {referral_id: "accepted"}),
+                  settings)
+    with get_db(app).transaction(write=False) as session:
+        assert session.scalars(select(Referral.status).where(
+            Referral.public_id == referral_id)).one() == "contacted"
+    assert merge_status("closed", "sent") == "closed"
+    assert merge_status("new", "acknowledged") == "acknowledged"

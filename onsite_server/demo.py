@@ -1,7 +1,9 @@
-"""Demo data: one employer and site, advocates, members, users, events and a pairing code."""
+"""Demo data: an employer and site, advocates, members, users, events, a few completed
+check-ups (referrals waiting to be forwarded) and a pairing code."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,9 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.assessments import available_versions
 from shared.triage import PROGRAMS
 
-from .models import Advocate, Employer, Event, Member, Site, User, utcnow
+from .models import Advocate, Employer, Event, Kiosk, Member, Site, User, utcnow
 from .services.events import make_slots
 from .services.pairing import issue_pairing_code
 from .services.users import hash_password
@@ -115,6 +118,9 @@ def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
                                            time(hour, 0), count, minutes, capacity, zone))
             lines.append(f"created event {title!r}")
     session.flush()
+    filed = _demo_checkups(session, site, config)
+    if filed:
+        lines.append(f"recorded {filed} demo check-up answers")
     code = issue_pairing_code(session, site, label="demo kiosk", place="Lobby",
                               ttl_seconds=int(config.get("PAIRING_CODE_TTL_SECONDS", 900)))
     return {
@@ -126,3 +132,45 @@ def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
                     for m in MEMBERS[:3]],
         "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+
+
+# A few completed check-ups, so a fresh demo has referrals waiting to be forwarded. Answers
+# are fictional; PHQ-9 bands per Kroenke 2001, blood pressure per the 2017 ACC/AHA guideline.
+DEMO_CHECKUPS = [
+    ("M-1001", "phq9", {"1": 2, "2": 2, "3": 1, "4": 2, "5": 1, "6": 1, "7": 1, "8": 1, "9": 0}),
+    ("M-1001", "blood_pressure", {"systolic": 146, "diastolic": 92}),
+    ("M-1002", "gad7", {"1": 2, "2": 2, "3": 2, "4": 2, "5": 1, "6": 1, "7": 1}),
+    ("M-1003", "phq9", {"1": 3, "2": 3, "3": 2, "4": 3, "5": 2, "6": 2, "7": 2, "8": 1, "9": 0}),
+]
+_DEMO_NAMESPACE = uuid.UUID("b3a5d9e2-7c41-4f0a-8e6b-1d2c3f4a5b6c")
+
+
+def _demo_checkups(session: Session, site: Site, config: Any) -> int:
+    """File the demo check-ups through the same path as a kiosk's (idempotent keys)."""
+    from .services.members import make_member_ref
+    from .services.submissions import BatchSettings, process_batch
+
+    kiosk = session.scalars(select(Kiosk).where(Kiosk.site_id == site.id,
+                                                Kiosk.label == "demo data")).first()
+    if kiosk is None:
+        # A kiosk row with no device token: it can never call the API, it only files these.
+        kiosk = Kiosk(site_id=site.id, label="demo data", place="demo data")
+        session.add(kiosk)
+        session.flush()
+    secret = str(config["SECRET_KEY"])
+    items = []
+    taken = utcnow() - timedelta(hours=2)
+    for member_id, instrument, answers in DEMO_CHECKUPS:
+        member = session.scalars(select(Member).where(Member.member_id == member_id,
+                                                      Member.employer_id == site.employer_id)
+                                 ).one()
+        items.append({
+            "idempotency_key": str(uuid.uuid5(_DEMO_NAMESPACE, f"{member_id}:{instrument}")),
+            "session_id": str(uuid.uuid5(_DEMO_NAMESPACE, member_id)),
+            "member_ref": make_member_ref(secret, member, kiosk), "instrument_id": instrument,
+            "instrument_version": available_versions(instrument)[-1], "answers": answers,
+            "taken_at": taken.isoformat()})
+    settings = BatchSettings.from_config(config, tuple(config["ENABLED_INSTRUMENTS"]))
+    results = process_batch(lambda: session, kiosk, items, settings=settings,
+                            shared_transaction=True)
+    return sum(1 for r in results if r["status"] == "accepted")

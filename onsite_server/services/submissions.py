@@ -164,7 +164,7 @@ class Entry:
 def process_batch(
     session_factory: Callable[[], Session], kiosk: Kiosk, items: Sequence[object], *,
     settings: BatchSettings, read_session_factory: Callable[[], Session] | None = None,
-    refuse: str | None = None,
+    refuse: str | None = None, shared_transaction: bool = False,
 ) -> list[dict[str, Any]]:
     """Answer every entry of a batch, in order: {key, status, result | problem, crisis...}.
 
@@ -173,11 +173,13 @@ def process_batch(
     come last, so SQLite's write lock is held only for them. The batch must be the request's
     only writer: its first item may write without a SAVEPOINT (see the module docstring).
     ``refuse`` refuses every entry with that reason (an invalid envelope) while still
-    recording the crises they show. ``kiosk`` is only read.
+    recording the crises they show. ``shared_transaction`` says the caller's transaction
+    already holds other work (demo data, a CLI), so every item gets its own SAVEPOINT.
+    ``kiosk`` is only read.
     """
     ctx = BatchContext(session_factory=session_factory,
                        read_session_factory=read_session_factory or session_factory,
-                       kiosk=kiosk, settings=settings)
+                       kiosk=kiosk, settings=settings, wrote=shared_transaction)
     entries = [Entry(index, raw, triggers_in_raw(raw)) for index, raw in enumerate(items)]
     for entry in entries:
         key = _raw_key(entry.raw)

@@ -16,7 +16,18 @@ from sqlalchemy import func, select
 
 from onsite_server.cli import main
 from onsite_server.db import get_db
-from onsite_server.models import Employer, Event, Member, PairingCode, Site, Slot, User
+from onsite_server.models import (
+    Employer,
+    Event,
+    Member,
+    OutboxMessage,
+    PairingCode,
+    Referral,
+    Site,
+    Slot,
+    Submission,
+    User,
+)
 from onsite_server.services.pairing import ALPHABET
 
 LOGIN_ROLES = {"admin", "coordinator", "advocate"}
@@ -50,7 +61,10 @@ def test_demo_data_is_idempotent_and_ends_with_json(app: Any, runner: Any) -> No
     assert one["site"] == "demo-hq"
     assert LOGIN_ROLES <= set(one["logins"])
     assert all(v["email"] and v["password"] for v in one["logins"].values())
-    counts = {m: _count(app, m) for m in (Member, Event, Slot, User, Site, Employer)}
+    counts = {m: _count(app, m) for m in (Member, Event, Slot, User, Site, Employer,
+                                          Submission, Referral, OutboxMessage)}
+    # The demo check-ups leave referrals waiting to be forwarded to central.
+    assert counts[Submission] == 4 and counts[Referral] == 3 and counts[OutboxMessage] == 3
     second = _run(app, runner, "demo-data")
     assert second.exit_code == 0, second.output
     two = _last_json(second.stdout)

@@ -351,7 +351,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         systems=Systems(str(config["FHIR_IDENTIFIER_BASE"])), site=str(config["SITE_SLUG"]),
         keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
-        ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])))
+        ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
+        retention_days=int(config["RETENTION_DAYS"]))
     client = client_from_config(config)
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
@@ -364,6 +365,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
             moved = 0
         click.echo(json.dumps({"sent": report.sent, "retried": report.retried,
                                "dead": report.dead, "no_shows": report.no_shows,
+                               "purged": report.purged,
                                "alerts": report.alerts, "statuses_moved": moved}))
         if once:
             return

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "SYNC_INTERVAL_SECONDS": 30,
+    "RETENTION_DAYS": 90,  # answers kept onsite this long after central has them
     "TLS_CERT": None,
     "TLS_KEY": None,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,

@@ -8,6 +8,7 @@ from .clinical import (
     IssuedToken,
     Referral,
     Submission,
+    SubmissionTally,
 )
 from .core import Advocate, AuditLog, Employer, Kiosk, Member, PairingCode, Site, User
 from .events import (
@@ -27,5 +28,6 @@ __all__ = [
     "CrisisAlert", "Employer", "Event", "IdempotentRequest", "InstrumentWindow", "IssuedToken",
     "Kiosk",
     "Member", "OutboxMessage",
-    "PairingCode", "Referral", "Site", "Slot", "Submission", "User", "new_uuid", "utcnow",
+    "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally", "User",
+    "new_uuid", "utcnow",
 ]

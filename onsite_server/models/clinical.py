@@ -133,3 +133,21 @@ class IssuedToken(Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class SubmissionTally(Base):
+    """De-identified counts kept when answers are deleted after the retention period.
+
+    Per site, month, instrument and result band only: what employer reports need, with no
+    member, kiosk session or answer. Reports still suppress small cells when they show it.
+    """
+
+    __tablename__ = "submission_tally"
+    __table_args__ = (Index("uq_submission_tally_cell", "site_id", "month", "instrument_id",
+                            "band", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM of taken_at, in UTC
+    instrument_id: Mapped[str] = mapped_column(String(32))
+    band: Mapped[str] = mapped_column(String(64))  # "not_scored" when skipped items
+    count: Mapped[int] = mapped_column(Integer, default=0)

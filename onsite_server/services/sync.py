@@ -39,6 +39,7 @@ from ..fhir import (
 from ..models import Alert, Member, OutboxMessage, Referral, Submission, utcnow
 from .advocates import revoked_token_ids
 from .bookings import mark_no_shows
+from .retention import purge_expired
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids
 
@@ -61,6 +62,7 @@ class SyncSettings:
     keys: KeyStore
     worker_id: str
     ticket_grace: timedelta = timedelta(days=1)
+    retention_days: int = 90
     lease: timedelta = timedelta(minutes=2)
     batch: int = 20
     backoff_base: float = 5.0
@@ -76,6 +78,7 @@ class SyncReport:
     retried: int = 0
     dead: int = 0
     no_shows: int = 0
+    purged: int = 0
     alerts: list[str] = field(default_factory=list)
 
 
@@ -186,8 +189,9 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
 
 def housekeeping(session: Session, settings: SyncSettings, now: datetime,
                  report: SyncReport) -> None:
-    """The periodic jobs of every cycle: no-shows and alerts for a stuck outbox."""
+    """The periodic jobs of every cycle: no-shows, stuck-outbox alerts, retention."""
     report.no_shows += mark_no_shows(session, now)
+    report.purged += purge_expired(session, days=settings.retention_days, now=now)
     stuck = session.scalars(select(OutboxMessage).where(
         OutboxMessage.status.in_(("pending", "sending")),
         OutboxMessage.created_at < now - settings.stuck_after, OutboxMessage.attempts > 0))

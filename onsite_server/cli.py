@@ -342,6 +342,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
 
     from .central import CentralError, client_from_config
     from .fhir import Systems
+    from .services.directory import pull_directory
     from .services.signing import KeyStore
     from .services.sync import SyncSettings, pull_statuses, run_cycle
 
@@ -357,6 +358,12 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
     while True:
+        try:
+            directory = pull_directory(db.transaction, client, settings.systems)
+            if directory.advocates_added or directory.reassigned or directory.assigned:
+                click.echo(f"sync: directory {directory}", err=True)
+        except CentralError as exc:  # central unreachable: the onsite directory stands
+            click.echo(f"sync: directory pull failed: {exc}", err=True)
         report = run_cycle(db.transaction, client, settings)
         try:
             moved = pull_statuses(db.transaction, client, settings)

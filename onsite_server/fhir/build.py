@@ -248,7 +248,7 @@ def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str],
     if ref.authored_at is not None:
         resource["authoredOn"] = _when(ref.authored_at)
     if ref.advocate_id:
-        resource["performer"] = [{"identifier": {"system": systems("advocate"),
+        resource["performer"] = [{"identifier": {"system": ADVOCATE_SYSTEM,
                                                  "value": ref.advocate_id}}]
     return resource
 
@@ -260,6 +260,18 @@ def task(ref: ReferralFacts, subject: str, request: str, systems: Systems) -> Re
             "identifier": [{"system": systems("referral-task"), "value": ref.public_id}],
             "focus": {"reference": request}, "for": {"reference": subject},
             "businessStatus": {"text": ref.status}}
+
+
+ADVOCATE_SYSTEM = "urn:onsite-wellness:advocate"
+
+
+def care_team(member: MemberFacts, advocate_id: str, subject: str) -> Resource:
+    """Return the member's care team: their one advocate (reports an onsite assignment)."""
+    return {"resourceType": "CareTeam", "status": "active",
+            "name": "Personal health advocate",
+            "subject": {"reference": subject},
+            "participant": [{"member": {"identifier": {"system": ADVOCATE_SYSTEM,
+                                                       "value": advocate_id}}}]}
 
 
 def referral_bundle(member: MemberFacts, ref: ReferralFacts,
@@ -284,6 +296,10 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
                              systems("referral"), ref.public_id)
     entries.update(task(ref, subject, request, systems), systems("referral-task"),
                    ref.public_id)
+    if ref.advocate_id:
+        team = care_team(member, ref.advocate_id, subject)
+        team["identifier"] = [{"system": systems("careteam"), "value": member.member_id}]
+        entries.update(team, systems("careteam"), member.member_id)
     return entries
 
 

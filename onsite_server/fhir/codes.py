@@ -46,6 +46,8 @@ ALLOWED: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType({
     ("Communication", "status"): frozenset({"preparation", "in-progress", "not-done",
                                            "on-hold", "stopped", "completed",
                                            "entered-in-error", "unknown"}),
+    ("CareTeam", "status"): frozenset({"proposed", "active", "suspended", "inactive",
+                                      "entered-in-error"}),
     ("Questionnaire", "status"): frozenset({"draft", "active", "retired", "unknown"}),
 })
 

@@ -170,3 +170,18 @@ def test_structural_errors_name_the_path() -> None:
     bundle["entry"][0]["resource"]["active"] = "very"
     with pytest.raises(FhirInvalid, match="entry"):
         validate(bundle)
+
+
+def test_an_assigned_advocate_is_reported_as_the_care_team() -> None:
+    ref = ReferralFacts(public_id=REFERRAL.public_id, version=1, status="new",
+                        priority="soon", programs=("eap",), advocate_id="adv-001")
+    bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
+    validate(bundle)
+    (team,) = _by_type(bundle, "CareTeam")
+    assert team["request"]["method"] == "PUT"
+    assert team["request"]["url"] == f"CareTeam?identifier={SYSTEMS('careteam')}|M-1001"
+    participant = team["resource"]["participant"][0]["member"]["identifier"]
+    assert participant == {"system": "urn:onsite-wellness:advocate", "value": "adv-001"}
+    request = _by_type(bundle, "ServiceRequest")[0]["resource"]
+    assert request["performer"][0]["identifier"]["value"] == "adv-001"
+    assert _by_type(referral_bundle(MEMBER, REFERRAL, [], SYSTEMS), "CareTeam") == []

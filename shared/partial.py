@@ -12,7 +12,8 @@ import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shared.assessments import ScoringError, load_definition, score
+from shared.assessments import ScoringError, score
+from shared.assessments.items import questions
 from shared.triage import CRISIS_TRIGGERS
 
 # Beyond this many combinations of fills, only the lowest fill is tried (a rare, wide skip).
@@ -35,7 +36,7 @@ def crisis_in_partial(
     skipped = list(skipped)
     if not wanted or not skipped:
         return frozenset()
-    items = {i["linkId"]: i for i in load_definition(instrument_id, version)["items"]}
+    items = questions(instrument_id, version)
     choices = [_fills(items[link], answers) for link in skipped]
     if any(not c for c in choices):
         return frozenset()

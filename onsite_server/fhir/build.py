@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.assessments import load_definition
+from shared.assessments.items import questions
 
 from . import codes
 
@@ -128,10 +129,6 @@ def patient(member: MemberFacts, systems: Systems) -> Resource:
             "identifier": [{"system": systems("member"), "value": member.member_id}]}
 
 
-def _items(instrument_id: str, version: str) -> dict[str, Mapping[str, Any]]:
-    return {str(i["linkId"]): i for i in load_definition(instrument_id, version)["items"]}
-
-
 def _answer(spec: Mapping[str, Any], value: Any) -> Resource:
     if spec.get("type") == "choice":
         for option in spec.get("options", []):
@@ -151,7 +148,7 @@ def _answer(spec: Mapping[str, Any], value: Any) -> Resource:
 
 def questionnaire_response(sub: SubmissionFacts, subject: str, systems: Systems) -> Resource:
     """Return the QuestionnaireResponse: each answered item, coded from the definition."""
-    specs = _items(sub.instrument_id, sub.version)
+    specs = questions(sub.instrument_id, sub.version)
     items = []
     for link_id, spec in specs.items():
         if link_id not in sub.answers:
@@ -200,7 +197,7 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
             {"interpretation": [{"text": str(sub.result.get("band", ""))}]})
         return out
     total_code = definition["scoring"].get("total_code")
-    specs = _items(sub.instrument_id, sub.version)
+    specs = questions(sub.instrument_id, sub.version)
     if sub.instrument_id == "bmi":
         for link_id, value in sub.answers.items():
             spec = specs[link_id]

@@ -34,10 +34,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import triage as triage_mod
-from shared.assessments import ScoreResult, ScoringError, available_versions, load_definition
-from shared.assessments import score as score_answers
+from shared.assessments import ScoreResult, available_versions
+from shared.assessments.items import NOT_SCORED_BAND, ItemErrors, score_item
 from shared.crisis import triggers_in_raw
-from shared.partial import crisis_flags, crisis_in_partial
+from shared.partial import crisis_flags
 from shared.schemas.common import control_character_paths
 from shared.schemas.submissions import KioskResult, SubmissionItem
 
@@ -59,7 +59,6 @@ from .referrals import (
 
 log = logging.getLogger("onsite_server.submissions")
 
-NOT_SCORED_BAND = "not_scored"
 _TRIGGERS = {t.trigger: t for t in triage_mod.CRISIS_TRIGGERS}
 _RAW_KEY_NAMESPACE = uuid.UUID("6a4b8f53-1f0e-4f57-9d0c-3b1e2d7c5a90")
 
@@ -512,110 +511,11 @@ def _resolve(ctx: BatchContext, ref: str) -> tuple[Member, str | None]:
 
 def _score(item: SubmissionItem) -> tuple[ScoreResult | None, ScoreResult | None]:
     """Return (stored result, result for triage); the first is None when items were skipped."""
-    _check_version(item.instrument_id, item.instrument_version)
-    if not item.skipped:
-        try:
-            result = score_answers(item.instrument_id, item.answers, item.instrument_version)
-        except ScoringError as exc:
-            raise ItemProblem([{"field": _scoring_field(exc.field), "message": exc.message}]
-                              ) from exc
-        return result, result
-    items = _items(item.instrument_id, item.instrument_version)
-    _check_partial(items, item.answers, item.skipped)
-    return None, _crisis_probe(item)
-
-
-@lru_cache(maxsize=128)
-def _versions(instrument_id: str) -> tuple[str, ...] | str:
-    """Return an instrument's versions, or the reason it is unknown (cached per process)."""
     try:
-        return tuple(available_versions(instrument_id))
-    except ScoringError as exc:
-        return exc.message
-
-
-def _check_version(instrument_id: str, version: str) -> None:
-    versions = _versions(instrument_id)
-    if isinstance(versions, str):
-        raise ItemProblem([{"field": "instrument_id", "message": versions}])
-    if version not in versions:
-        raise ItemProblem([{"field": "instrument_version",
-                            "message": f"{instrument_id} has no version {version} "
-                                       f"(this server has {', '.join(versions)})"}])
-
-
-def _scoring_field(name: str) -> str:
-    if name in ("instrument_id", "answers"):
-        return name
-    return f"answers.{name}"
-
-
-@lru_cache(maxsize=128)
-def _items(instrument_id: str, version: str) -> dict[str, dict[str, Any]]:
-    """Return the definition's items by linkId (cached: definitions never change at runtime)."""
-    definition = load_definition(instrument_id, version)
-    return {str(it["linkId"]): it for it in definition["items"]}
-
-
-def _check_partial(items: Mapping[str, Mapping[str, Any]], answers: Mapping[str, object],
-                   skipped: list[str]) -> None:
-    """Validate the answered items of an instrument with skipped items (it is not scored)."""
-    errors: list[dict[str, str]] = []
-    skipped_set = set(skipped)
-    for i, link_id in enumerate(skipped):
-        if link_id not in items:
-            errors.append({"field": f"skipped.{i}", "message": "is not a question of this "
-                                                                "instrument"})
-    for link_id, value in answers.items():
-        spec = items.get(link_id)
-        if spec is None:
-            errors.append({"field": f"answers.{link_id}",
-                           "message": "is not a question of this instrument"})
-        elif link_id in skipped_set:
-            errors.append({"field": f"answers.{link_id}", "message": "is also marked skipped"})
-        else:
-            message = _value_problem(spec, value)
-            if message:
-                errors.append({"field": f"answers.{link_id}", "message": message})
-    for link_id, spec in items.items():
-        if spec.get("required") and link_id not in answers and link_id not in skipped_set:
-            errors.append({"field": f"answers.{link_id}", "message": "is missing (answer it or "
-                                                                     "list it in skipped)"})
-    if errors:
-        raise ItemProblem(errors)
-
-
-def _value_problem(spec: Mapping[str, Any], value: object) -> str | None:
-    kind = spec.get("type")
-    if kind == "choice":
-        allowed = [opt["value"] for opt in spec.get("options", [])]
-        # Exact types: 3.0 == 3 in Python, but the engine refuses 3.0 and so must this check.
-        if isinstance(value, bool) or not any(type(value) is type(opt) and value == opt
-                                              for opt in allowed):
-            return f"must be one of {', '.join(str(v) for v in allowed)}"
-        return None
-    if kind == "boolean":
-        return None if isinstance(value, bool) else "must be true or false"
-    if kind in ("integer", "decimal"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "must be a number"
-        if kind == "integer" and not isinstance(value, int):
-            return "must be a whole number"
-        lo, hi = spec.get("min"), spec.get("max")
-        if lo is not None and value < lo or hi is not None and value > hi:
-            return f"must be from {lo} to {hi}"
-        return None
-    return None if isinstance(value, str) else "must be text"
-
-
-def _crisis_probe(item: SubmissionItem) -> ScoreResult | None:
-    """Find a crisis in a partly answered instrument (see shared.partial)."""
-    found = crisis_in_partial(item.instrument_id, item.answers, item.skipped,
-                              item.instrument_version)
-    if not found:
-        return None
-    return ScoreResult(instrument=item.instrument_id, version=item.instrument_version,
-                       total=None, band=NOT_SCORED_BAND, flags=found)
+        return score_item(item.instrument_id, item.instrument_version, item.answers,
+                          item.skipped)
+    except ItemErrors as exc:
+        raise ItemProblem(exc.errors) from exc
 
 
 def _mismatch(kiosk: KioskResult | None, server: ScoreResult | None) -> list[str]:

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared.backoff import full_jitter
+
 from ..fhir import (
     FhirInvalid,
     MemberFacts,
@@ -80,12 +82,6 @@ class SyncReport:
     no_shows: int = 0
     purged: int = 0
     alerts: list[str] = field(default_factory=list)
-
-
-def backoff(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Seconds to wait before the next attempt: exponential with full jitter (0..bound)."""
-    bound = min(cap, base * (2 ** min(attempts, 30)))
-    return (rng or random).uniform(0, bound)
 
 
 def claim(session: Session, settings: SyncSettings, now: datetime) -> list[int]:
@@ -182,8 +178,8 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
             report.alerts.append(kind)
         return
     row.status = "pending"
-    row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts, settings.backoff_base,
-                                                          settings.backoff_cap, rng))
+    row.next_attempt_at = now + timedelta(seconds=full_jitter(
+        row.attempts, settings.backoff_base, settings.backoff_cap, rng))
     report.retried += 1
 
 

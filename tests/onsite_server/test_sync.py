@@ -22,7 +22,8 @@ from onsite_server.db import get_db
 from onsite_server.fhir import JWKS_CONTENT_TYPE, Systems, validate
 from onsite_server.models import Alert, OutboxMessage, Referral
 from onsite_server.services.signing import KeyStore
-from onsite_server.services.sync import SyncSettings, backoff, claim, run_cycle
+from onsite_server.services.sync import SyncSettings, claim, run_cycle
+from shared.backoff import full_jitter as backoff
 from shared.tokens import KeyRing
 
 from .helpers import auth, identified_member, submission_item

@@ -1,0 +1,133 @@
+"""One instrument's answers, checked and scored as the server and the kiosk both must.
+
+``score_item`` is the per-item rule: a complete set of answers is scored; a set with skipped
+questions ("Prefer not to answer") is not scored, but what was answered is checked and a
+crisis it shows is still found (``shared.partial``). The kiosk scores offline with it and the
+server re-scores with it, so both apply the same checks and the same crisis rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from shared.assessments.engine import available_versions, load_definition, score
+from shared.assessments.types import ScoreResult, ScoringError
+
+__all__ = ["NOT_SCORED_BAND", "ItemErrors", "questions", "score_item", "value_problem"]
+
+NOT_SCORED_BAND = "not_scored"
+
+
+class ItemErrors(ValueError):
+    """An item's answers cannot be accepted; ``errors`` name fields relative to the item."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+@lru_cache(maxsize=128)
+def questions(instrument_id: str, version: str | None = None) -> Mapping[str, Mapping[str, Any]]:
+    """Return a definition's questions by linkId (cached: definitions never change at runtime)."""
+    definition = load_definition(instrument_id, version)
+    return {str(it["linkId"]): it for it in definition["items"]}
+
+
+@lru_cache(maxsize=128)
+def _versions(instrument_id: str) -> tuple[str, ...] | str:
+    try:
+        return tuple(available_versions(instrument_id))
+    except ScoringError as exc:
+        return exc.message
+
+
+def _check_version(instrument_id: str, version: str) -> None:
+    versions = _versions(instrument_id)
+    if isinstance(versions, str):
+        raise ItemErrors([{"field": "instrument_id", "message": versions}])
+    if version not in versions:
+        raise ItemErrors([{"field": "instrument_version",
+                           "message": f"{instrument_id} has no version {version} "
+                                      f"(this server has {', '.join(versions)})"}])
+
+
+def value_problem(spec: Mapping[str, Any], value: object) -> str | None:
+    """Return why one answer does not fit its question, or None when it does."""
+    kind = spec.get("type")
+    if kind == "choice":
+        allowed = [opt["value"] for opt in spec.get("options", [])]
+        # Exact types: 3.0 == 3 in Python, but the engine refuses 3.0 and so must this check.
+        if isinstance(value, bool) or not any(type(value) is type(opt) and value == opt
+                                              for opt in allowed):
+            return f"must be one of {', '.join(str(v) for v in allowed)}"
+        return None
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind in ("integer", "decimal"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number"
+        if kind == "integer" and not isinstance(value, int):
+            return "must be a whole number"
+        lo, hi = spec.get("min"), spec.get("max")
+        if lo is not None and value < lo or hi is not None and value > hi:
+            return f"must be from {lo} to {hi}"
+        return None
+    return None if isinstance(value, str) else "must be text"
+
+
+def _check_partial(items: Mapping[str, Mapping[str, Any]], answers: Mapping[str, object],
+                   skipped: Sequence[str]) -> None:
+    errors: list[dict[str, str]] = []
+    skipped_set = set(skipped)
+    for i, link_id in enumerate(skipped):
+        if link_id not in items:
+            errors.append({"field": f"skipped.{i}",
+                           "message": "is not a question of this instrument"})
+    for link_id, value in answers.items():
+        spec = items.get(link_id)
+        if spec is None:
+            errors.append({"field": f"answers.{link_id}",
+                           "message": "is not a question of this instrument"})
+        elif link_id in skipped_set:
+            errors.append({"field": f"answers.{link_id}", "message": "is also marked skipped"})
+        else:
+            message = value_problem(spec, value)
+            if message:
+                errors.append({"field": f"answers.{link_id}", "message": message})
+    for link_id, spec in items.items():
+        if spec.get("required") and link_id not in answers and link_id not in skipped_set:
+            errors.append({"field": f"answers.{link_id}",
+                           "message": "is missing (answer it or list it in skipped)"})
+    if errors:
+        raise ItemErrors(errors)
+
+
+def _scoring_field(name: str) -> str:
+    return name if name in ("instrument_id", "answers") else f"answers.{name}"
+
+
+def score_item(instrument_id: str, version: str, answers: Mapping[str, object],
+               skipped: Sequence[str] = ()) -> tuple[ScoreResult | None, ScoreResult | None]:
+    """Return (result to store, result for triage), or raise ItemErrors naming each field.
+
+    The stored result is None when questions were skipped (the screener is not scored); the
+    triage result then carries only the crisis flags that every completion would raise.
+    """
+    from shared.partial import crisis_in_partial  # partial builds on this module's engine
+
+    _check_version(instrument_id, version)
+    if not skipped:
+        try:
+            result = score(instrument_id, answers, version)
+        except ScoringError as exc:
+            raise ItemErrors([{"field": _scoring_field(exc.field), "message": exc.message}]
+                             ) from exc
+        return result, result
+    _check_partial(questions(instrument_id, version), answers, skipped)
+    found = crisis_in_partial(instrument_id, answers, skipped, version)
+    if not found:
+        return None, None
+    return None, ScoreResult(instrument=instrument_id, version=version, total=None,
+                             band=NOT_SCORED_BAND, flags=found)

@@ -7,11 +7,13 @@ from typing import Any
 from flask import current_app
 from pydantic import ValidationError
 
+from shared.crisis import triggers_in_raw
+from shared.schemas.common import Problem
 from shared.schemas.submissions import SubmissionBatch, SubmissionBatchResponse, SubmissionItem
 
 from ..db import get_read_session, get_session
-from ..errors import validation_problem
-from ..models import Site
+from ..errors import ApiProblem, field_problem, validation_problem
+from ..models import Kiosk, Site
 from ..services.instruments import offered_instruments
 from ..services.submissions import BatchSettings, crisis_summary, process_batch, readable_items
 from . import authenticated_kiosk, operation, registry
@@ -19,12 +21,17 @@ from . import authenticated_kiosk, operation, registry
 # The envelope documents its items by reference; each item is validated on its own.
 registry.extra_models.append(SubmissionItem)
 
+# Entries beyond MAX_BATCH are answered one by one, up to this many times MAX_BATCH in all.
+ENTRY_CEILING_FACTOR = 4
+
 
 @operation(
     "/submissions", "POST", summary="Submit a batch of instrument answers", tag="submissions",
     request_model=SubmissionBatch, raw_body=True,
     responses={200: ("One answer per item: accepted, replayed, rejected or conflict",
-                     SubmissionBatchResponse)},
+                     SubmissionBatchResponse),
+               413: ("More than 4 x MAX_BATCH entries (crises in them are still recorded)",
+                     Problem)},
 )
 def submit_batch(body: Any) -> dict[str, Any]:
     """Re-score, store and triage each item; one bad item does not sink the batch.
@@ -41,15 +48,30 @@ def submit_batch(body: Any) -> dict[str, Any]:
     try:
         batch = SubmissionBatch.model_validate(body)
     except ValidationError as exc:
-        problem = validation_problem(exc)
-        items = readable_items(body)
-        if items:
-            answers = process_batch(get_session, kiosk, items, settings=settings,
-                                    read_session_factory=get_read_session,
-                                    refuse="the request's envelope is invalid (see errors)")
-            problem.extra.update(crisis_summary(answers))
-            get_session().commit()
-        raise problem from exc
+        raise _refused(validation_problem(exc), kiosk, settings, readable_items(body)) from exc
+    ceiling = ENTRY_CEILING_FACTOR * settings.max_batch
+    if len(batch.items) > ceiling:
+        # Past the ceiling the per-entry answers themselves would be the burden (a 2 MiB body
+        # holds a million tiny entries); the crises are still read and recorded first.
+        problem = field_problem("items", f"holds {len(batch.items)} entries; send at most "
+                                         f"{settings.max_batch} per request", 413)
+        flagged = [raw for raw in batch.items if triggers_in_raw(raw)]
+        raise _refused(problem, kiosk, settings, flagged)
     results = process_batch(get_session, kiosk, batch.items, settings=settings,
                             read_session_factory=get_read_session)
     return {"results": results}
+
+
+def _refused(problem: ApiProblem, kiosk: Kiosk, settings: BatchSettings,
+             items: list[object]) -> ApiProblem:
+    """Record the crises in a refused body's readable items; say so in the problem."""
+    if items:
+        answers = process_batch(get_session, kiosk, items, settings=settings,
+                                read_session_factory=get_read_session,
+                                refuse=f"the request was refused ({problem.title})")
+        problem.extra.update(crisis_summary(answers))
+        # A 4xx answer rolls the request back: what was recorded is committed here first.
+        get_session().commit()
+    else:
+        problem.extra.update({"crisis": [], "crisis_recorded": False})
+    return problem

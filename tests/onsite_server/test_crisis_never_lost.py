@@ -277,3 +277,18 @@ def test_new_key_each_time_is_a_new_alert(app: Flask, client: FlaskClient,
         item["instrument_version"] = "9.9.9"
         _send(client, kiosk["token"], {"items": [item]})
     assert _count(app, CrisisAlert) == 2
+
+
+def test_too_many_entries_is_a_413_that_still_records_the_crisis(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any]) -> None:
+    app.config["MAX_BATCH"] = 2  # the ceiling is four times the batch limit: 8 entries
+    items: list[Any] = [0] * 8 + [submission_item("phq9", dict(PHQ9_ITEM9))]
+    status, data = _send(client, kiosk["token"], {"items": items})
+    assert status == 413
+    assert [e["field"] for e in data["errors"]] == ["items"]
+    assert data["crisis_recorded"] is True
+    assert [g["trigger"] for g in data["crisis"]] == ["phq9_item9"]
+    assert _count(app, CrisisAlert) == 1 and _count(app, Submission) == 0
+    status, data = _send(client, kiosk["token"], {"items": items[-8:]})
+    assert status == 200  # within the ceiling: answered one by one (and nothing new raised)
+    assert _count(app, CrisisAlert) == 1

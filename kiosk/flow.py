@@ -1,0 +1,339 @@
+"""The member's journey at the kiosk, as a transition table: screens only render it.
+
+In the spirit of h11's ``_state.py``: everything that decides which screen comes next lives
+here, in one table of ``(screen, event) -> screen`` plus a few named guards, so tests walk
+every path without a window. ``Journey`` holds one member's visit (answers, results, the
+crisis state, the timers) in memory only; ``wipe`` forgets all of it, and no event can lead
+back into a previous member's visit.
+
+Timeouts (DESIGN.md §6): idle 90 s, then a 20 s countdown that any tap cancels; a hard cap
+of 15 minutes per visit. The crisis screen does not time out like the others: it stays until
+the member closes it in two steps, or for its own extended time (5 minutes by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from shared.assessments import ScoreResult
+from shared.assessments.items import ItemErrors, questions, score_item
+from shared.triage import CRISIS_TRIGGERS
+
+# Screens, in the order a full identified visit meets them.
+ATTRACT, PRIVACY, IDENTIFY, MENU, QUESTION, RESULTS = (
+    "attract", "privacy", "identify", "menu", "question", "results")
+CRISIS, REFERRAL, BOOKING, QR, DONE = "crisis", "referral", "booking", "qr", "done"
+SCREENS = (ATTRACT, PRIVACY, IDENTIFY, MENU, QUESTION, RESULTS, CRISIS, REFERRAL, BOOKING,
+           QR, DONE)
+
+# (screen, event) -> next screen. Events not listed for a screen are refused (FlowError),
+# except the ones every screen takes: see ANYWHERE.
+TABLE: Mapping[tuple[str, str], str] = MappingProxyType({
+    (ATTRACT, "start"): PRIVACY,
+    (PRIVACY, "accept"): IDENTIFY,
+    (PRIVACY, "back"): ATTRACT,
+    (IDENTIFY, "identified"): MENU,
+    (IDENTIFY, "anonymous"): MENU,
+    (IDENTIFY, "back"): PRIVACY,
+    (MENU, "checkup"): QUESTION,
+    (MENU, "single"): QUESTION,
+    (MENU, "booking"): BOOKING,
+    (MENU, "advocate"): QR,
+    (QUESTION, "back"): MENU,  # Back on the first question of a screener
+    (QUESTION, "finished"): RESULTS,
+    (QUESTION, "crisis"): CRISIS,
+    (CRISIS, "closed"): RESULTS,
+    (CRISIS, "resume"): QUESTION,  # closed with screeners still to answer
+    (RESULTS, "continue"): REFERRAL,  # anonymous members go to the menu instead
+    (RESULTS, "menu"): MENU,
+    (REFERRAL, "done"): MENU,
+    (BOOKING, "booked"): QR,
+    (BOOKING, "back"): MENU,
+    (QR, "done"): DONE,
+    (QR, "back"): MENU,
+    (MENU, "finish"): DONE,
+    (DONE, "timeout"): ATTRACT,
+})
+# Events every screen takes: they end the visit (the crisis screen excepted, see end()).
+ANYWHERE = frozenset({"end", "idle_timeout", "cap_timeout"})
+# What anonymous members cannot reach (no referral, booking or advocate link).
+IDENTIFIED_ONLY = frozenset({REFERRAL, BOOKING, QR})
+
+
+class FlowError(ValueError):
+    """An event the current screen does not take."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The kiosk's timers, in seconds (the catalog's settings override the defaults)."""
+
+    idle: float = 90.0
+    countdown: float = 20.0
+    session_cap: float = 15 * 60.0
+    crisis_screen: float = 5 * 60.0
+
+    @classmethod
+    def from_catalog(cls, settings: Mapping[str, Any]) -> Timeouts:
+        """Read the ``settings.timeouts`` object the server's catalog sends."""
+        t = settings.get("timeouts", {})
+        return cls(idle=float(t.get("idle_seconds", 90)),
+                   countdown=float(t.get("idle_countdown_seconds", 20)),
+                   session_cap=float(t.get("session_cap_seconds", 900)),
+                   crisis_screen=float(t.get("crisis_screen_seconds", 300)))
+
+
+# The quick check-up (issue 8): short screeners first, the longer form only when positive.
+CHECKUP = ("phq2", "gad2", "blood_pressure", "bmi", "ada_risk")
+FOLLOW_UPS: Mapping[tuple[str, str], str] = MappingProxyType({
+    ("phq2", "positive_screen"): "phq9",
+    ("gad2", "positive_screen"): "gad7",
+})
+
+
+@dataclass
+class Journey:
+    """One member's visit: where they are, what they answered, what it showed."""
+
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    language: str = "en"
+    screen: str = ATTRACT
+    identified: bool = False
+    member_ref: str | None = None
+    plan: list[str] = field(default_factory=list)
+    instrument_index: int = 0
+    question_index: int = 0
+    answers: dict[str, dict[str, object]] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    results: dict[str, ScoreResult | None] = field(default_factory=dict)
+    crisis_triggers: list[str] = field(default_factory=list)
+    crisis_close_armed: bool = False
+    started_at: float | None = None
+    last_touch: float = 0.0
+    screen_since: float = 0.0
+    home_language: str = field(init=False, default="en")  # what a wipe returns to
+
+    def __post_init__(self) -> None:
+        self.home_language = self.language
+
+    # ------------------------------------------------------------------ moving
+
+    def fire(self, event: str, now: float) -> str:
+        """Apply an event at time ``now`` (seconds, monotonic); return the new screen."""
+        if event in ANYWHERE:
+            return self.end(now, reason=event)
+        target = TABLE.get((self.screen, event))
+        if target is None:
+            raise FlowError(f"{event!r} is not possible on the {self.screen} screen")
+        if target in IDENTIFIED_ONLY and not self.identified:
+            if (self.screen, event) != (RESULTS, "continue"):
+                raise FlowError(f"{target} needs an identified member")
+            target = MENU  # anonymous: no referral offer, straight back to the menu
+        if self.screen == ATTRACT:
+            self.started_at = now
+        self._go(target, now)
+        return self.screen
+
+    def _go(self, screen: str, now: float) -> None:
+        self.screen = screen
+        self.screen_since = now
+        self.last_touch = now
+
+    def touch(self, now: float) -> None:
+        """A tap anywhere: the idle timer (and a running countdown) starts over."""
+        self.last_touch = now
+
+    def identify(self, member_ref: str, now: float) -> str:
+        """The server matched the member: remember only the opaque reference."""
+        self.identified = True
+        self.member_ref = member_ref
+        return self.fire("identified", now)
+
+    def go_anonymous(self, now: float) -> str:
+        """Continue without identifying: screeners and results only."""
+        self.identified = False
+        self.member_ref = None
+        return self.fire("anonymous", now)
+
+    def begin(self, instruments: list[str], now: float, *, single: bool = False) -> str:
+        """Start the check-up (or one screener) with its instruments in order."""
+        if not instruments:
+            raise FlowError("a check-up needs at least one instrument")
+        self.plan = list(instruments)
+        self.instrument_index = 0
+        self.question_index = 0
+        return self.fire("single" if single else "checkup", now)
+
+    # ------------------------------------------------------------------ questions
+
+    @property
+    def instrument(self) -> str:
+        """The instrument being answered."""
+        return self.plan[self.instrument_index]
+
+    def current_questions(self) -> list[str]:
+        """The linkIds of the current instrument, in order."""
+        return list(questions(self.instrument))
+
+    @property
+    def question(self) -> str:
+        """The linkId on screen."""
+        return self.current_questions()[self.question_index]
+
+    def progress(self) -> tuple[int, int]:
+        """(question number, questions in this instrument), for the progress indicator."""
+        return self.question_index + 1, len(self.current_questions())
+
+    def answer(self, value: object, now: float) -> str:
+        """Record the answer on screen and move on."""
+        return self._record(value, now, skip=False)
+
+    def skip(self, now: float) -> str:
+        """"Prefer not to answer": the screener will not be scored."""
+        return self._record(None, now, skip=True)
+
+    def back(self, now: float) -> str:
+        """One question back within a screener; otherwise the screen's own Back."""
+        if self.screen == QUESTION and self.question_index > 0:
+            self.question_index -= 1
+            self.touch(now)
+            return self.screen
+        return self.fire("back", now)
+
+    def _record(self, value: object, now: float, *, skip: bool) -> str:
+        if self.screen != QUESTION:
+            raise FlowError(f"no question on the {self.screen} screen")
+        iid, link = self.instrument, self.question
+        answers = self.answers.setdefault(iid, {})
+        skipped = self.skipped.setdefault(iid, [])
+        answers.pop(link, None)
+        if link in skipped:
+            skipped.remove(link)
+        if skip:
+            skipped.append(link)
+        else:
+            answers[link] = value
+        self.touch(now)
+        if self.question_index + 1 < len(self.current_questions()):
+            self.question_index += 1
+            return self.screen
+        return self._finish_instrument(now)
+
+    def _finish_instrument(self, now: float) -> str:
+        iid = self.instrument
+        try:
+            stored, triage = score_item(iid, _latest(iid), self.answers.get(iid, {}),
+                                        self.skipped.get(iid, []))
+        except ItemErrors:
+            # Out-of-range numbers are caught on the entry screen; anything left unscored.
+            stored, triage = None, None
+        self.results[iid] = stored
+        flags = triage.flags if triage is not None else frozenset()
+        for trig in CRISIS_TRIGGERS:
+            if trig.instrument == iid and trig.flag in flags and \
+                    trig.trigger not in self.crisis_triggers:
+                self.crisis_triggers.append(trig.trigger)
+        follow = FOLLOW_UPS.get((iid, next(iter(sorted(flags & {"positive_screen"})), "")))
+        if follow and follow not in self.plan:
+            self.plan.insert(self.instrument_index + 1, follow)
+        self.instrument_index += 1
+        self.question_index = 0
+        new_crisis = any(t.instrument == iid and t.flag in flags for t in CRISIS_TRIGGERS)
+        if new_crisis:
+            self.crisis_close_armed = False
+            return self.fire("crisis", now)
+        if self.instrument_index < len(self.plan):
+            self.touch(now)
+            return self.screen
+        return self.fire("finished", now)
+
+    # ------------------------------------------------------------------ crisis
+
+    def close_crisis(self, now: float, *, confirm: bool) -> str:
+        """Close the crisis screen in two steps: first ask, then confirm."""
+        if self.screen != CRISIS:
+            raise FlowError("the crisis screen is not showing")
+        if not confirm:
+            self.crisis_close_armed = True
+            self.touch(now)
+            return self.screen
+        if not self.crisis_close_armed:
+            raise FlowError("closing the crisis screen needs the first step first")
+        self.crisis_close_armed = False
+        return self.fire("resume" if self.instrument_index < len(self.plan) else "closed", now)
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: float) -> str | None:
+        """Check the timers; return "countdown" while the warning shows, else None.
+
+        Ends the visit (back to the attract screen, everything wiped) when a timer runs out.
+        """
+        if self.screen == ATTRACT:
+            return None
+        if self.screen == CRISIS:
+            # Never the idle timer: only its own, longer time, or a deliberate close.
+            if now - self.screen_since >= self.timeouts.crisis_screen:
+                self.end(now, reason="crisis_timeout")
+            return None
+        if self.started_at is not None and now - self.started_at >= self.timeouts.session_cap:
+            self.end(now, reason="cap_timeout")
+            return None
+        idle = now - self.last_touch
+        if idle >= self.timeouts.idle + self.timeouts.countdown:
+            self.end(now, reason="idle_timeout")
+            return None
+        if idle >= self.timeouts.idle:
+            return "countdown"
+        return None
+
+    def countdown_left(self, now: float) -> float:
+        """Seconds left on the visible countdown (0 when it is not running)."""
+        idle = now - self.last_touch
+        if idle < self.timeouts.idle:
+            return 0.0
+        return max(0.0, self.timeouts.idle + self.timeouts.countdown - idle)
+
+    # ------------------------------------------------------------------ ending
+
+    def end(self, now: float, *, reason: str = "end") -> str:
+        """End the visit: wipe everything and show the attract screen.
+
+        On the crisis screen only its own timeout ends the visit; "End session" and the idle
+        timer must not take the guidance away (DESIGN.md §3.6).
+        """
+        if self.screen == CRISIS and reason not in ("crisis_timeout",):
+            self.touch(now)
+            return self.screen
+        self.wipe(now)
+        return self.screen
+
+    def wipe(self, now: float = 0.0) -> None:
+        """Forget the member: answers, results, reference, language, crisis state."""
+        self.identified = False
+        self.member_ref = None
+        self.plan = []
+        self.instrument_index = 0
+        self.question_index = 0
+        self.answers = {}
+        self.skipped = {}
+        self.results = {}
+        self.crisis_triggers = []
+        self.crisis_close_armed = False
+        self.started_at = None
+        self.language = self.home_language
+        self._go(ATTRACT, now)
+
+    def holds_member_data(self) -> bool:
+        """Tell whether anything of a member is still held (tests assert it never is)."""
+        return bool(self.member_ref or self.answers or self.skipped or self.results or
+                    self.crisis_triggers or self.plan or self.identified)
+
+
+def _latest(instrument_id: str) -> str:
+    from shared.assessments import available_versions
+
+    return available_versions(instrument_id)[-1]

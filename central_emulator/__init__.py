@@ -1,0 +1,52 @@
+"""A small stand-in for the central advocate system: a FHIR R4 store plus the member pages.
+
+It is the reference for the onsite server's FHIR output and a test tool, not a product
+component: state lives in memory in one process. See docs/central-emulator.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from . import directory
+from .store import Store
+
+__all__ = ["create_app", "get_store"]
+
+DEFAULTS: dict[str, Any] = {
+    "TOKEN": None,  # a static bearer token for /fhir and /_keys; None leaves them open
+    "DEMO_DIRECTORY": True,  # preload the demo advocates and assignments
+    "MAX_DELAY_SECONDS": 60.0,  # the longest "slow" delay a test may ask for
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the emulator: defaults, then CENTRAL_EMULATOR_TOKEN, then the given config."""
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    token = os.environ.get("CENTRAL_EMULATOR_TOKEN")
+    if token:
+        app.config["TOKEN"] = token
+    if config:
+        app.config.update(config)
+    store = Store()
+    if app.config["DEMO_DIRECTORY"]:
+        directory.load(store)
+    app.extensions["central_emulator"] = store
+
+    from . import control, fhir_api, pages
+
+    app.register_blueprint(fhir_api.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(control.bp)
+    return app
+
+
+def get_store(app: Flask) -> Store:
+    """Return the app's in-memory store."""
+    store: Store = app.extensions["central_emulator"]
+    return store

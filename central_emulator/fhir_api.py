@@ -1,0 +1,207 @@
+"""The FHIR R4 REST endpoints under /fhir: transaction, read, search, create and update."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import socket
+import time
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, request
+
+from . import get_store
+from .store import FhirError, Resource, now_iso
+from .validation import model
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+_TYPES_SERVED = ("Patient", "Practitioner", "PractitionerRole", "CareTeam", "ServiceRequest",
+                 "Task", "Observation", "QuestionnaireResponse", "Questionnaire",
+                 "Appointment", "Communication", "CommunicationRequest", "Binary")
+
+
+def fhir_response(body: Resource, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    """Return a FHIR JSON response."""
+    return Response(json.dumps(body), status=status, mimetype=None, content_type=FHIR_JSON,
+                    headers=headers)
+
+
+def check_bearer() -> Response | None:
+    """Answer 401 unless the request carries the configured static bearer token."""
+    expected = current_app.config.get("TOKEN")
+    if not expected:
+        return None
+    sent = request.headers.get("Authorization", "")
+    if sent.startswith("Bearer ") and hmac.compare_digest(sent[7:].encode(),
+                                                          str(expected).encode()):
+        return None
+    error = FhirError(401, "login", "a bearer token is required")
+    return fhir_response(error.outcome(), 401, {"WWW-Authenticate": 'Bearer realm="central"'})
+
+
+@bp.before_request
+def _gate() -> Response | None:
+    """Apply the control mode, then the bearer token (the capability statement is public)."""
+    control = get_store(current_app).control
+    if control.mode == "down":
+        return fhir_response(FhirError(503, "transient", "central is down (emulated)")
+                             .outcome(), 503, {"Retry-After": "1"})
+    if control.mode == "error":
+        return fhir_response(FhirError(500, "exception", "central failed (emulated)")
+                             .outcome(), 500)
+    if control.mode == "slow":
+        time.sleep(control.delay_seconds)
+    if request.endpoint == "fhir.metadata":
+        return None
+    return check_bearer()
+
+
+@bp.errorhandler(FhirError)
+def _refused(error: FhirError) -> Response:
+    return fhir_response(error.outcome(), error.status)
+
+
+def _body() -> Any:
+    try:
+        return json.loads(request.get_data(as_text=True))
+    except ValueError as exc:
+        raise FhirError(400, "structure", f"the body is not JSON: {exc}") from exc
+
+
+def _check_type(kind: str) -> None:
+    try:
+        model(kind)
+    except (ImportError, AttributeError) as exc:
+        raise FhirError(404, "not-supported", f"{kind!r} is not an R4 resource type") from exc
+
+
+def _after_write(answer: Response) -> Response:
+    """Drop the connection after the commit when told to, as a lost reply would."""
+    if get_store(current_app).control.mode != "drop_after_commit":
+        return answer
+    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket):
+        # The test client has no connection to drop; say so rather than pretend.
+        return fhir_response(FhirError(502, "transient", "committed; the reply would have "
+                                       "been dropped (no socket here)").outcome(), 502)
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the client went first: the reply is lost either way
+    # Writing to the shut socket fails with a ConnectionError, which the server treats as a
+    # dropped connection: the client sees the connection close with no status line.
+    return answer
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    """Return the CapabilityStatement: transaction, read, search by identifier, create, update."""
+    interactions = [{"code": c} for c in ("read", "search-type", "create", "update")]
+    resources = [{"type": kind, "interaction": interactions, "versioning": "versioned",
+                  "conditionalCreate": True, "conditionalUpdate": True,
+                  "searchParam": [{"name": "identifier", "type": "token"},
+                                  {"name": "_id", "type": "token"}]}
+                 for kind in _TYPES_SERVED]
+    security: Resource = {"cors": False, "description": (
+        "Static bearer token" if current_app.config.get("TOKEN") else "Open (no token)")}
+    body = {
+        "resourceType": "CapabilityStatement", "status": "active", "date": now_iso()[:10],
+        "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
+        "software": {"name": "Onsite Wellness central emulator"},
+        "implementation": {"description": "Stand-in for the central advocate system",
+                           "url": request.url_root.rstrip("/") + "/fhir"},
+        "rest": [{"mode": "server", "security": security, "resource": resources,
+                  "interaction": [{"code": "transaction"}]}],
+    }
+    return fhir_response(body)
+
+
+@bp.post("")
+@bp.post("/")
+def transaction() -> Response:
+    """Apply a transaction Bundle all-or-nothing and answer the transaction-response."""
+    answer = get_store(current_app).transaction(_body())
+    return _after_write(fhir_response(answer))
+
+
+def _searchset(kind: str) -> Response:
+    params = list(request.args.items(multi=True))
+    matches, ignored = get_store(current_app).search(kind, params)
+    base = request.url_root.rstrip("/") + "/fhir"
+    entries: list[Resource] = [{"fullUrl": f"{base}/{kind}/{r['id']}", "resource": r,
+                                "search": {"mode": "match"}} for r in matches]
+    if ignored:
+        entries.append({"resource": {"resourceType": "OperationOutcome", "issue": [{
+            "severity": "warning", "code": "not-supported",
+            "diagnostics": f"ignored search parameters: {', '.join(ignored)}"}]},
+            "search": {"mode": "outcome"}})
+    query = "&".join(f"{quote(k)}={quote(v)}" for k, v in params)
+    return fhir_response({
+        "resourceType": "Bundle", "type": "searchset", "total": len(matches),
+        "link": [{"relation": "self", "url": f"{base}/{kind}" + (f"?{query}" if query else "")}],
+        "entry": entries})
+
+
+@bp.get("/<kind>")
+def search(kind: str) -> Response:
+    """Search one resource type (identifier, _id, references; everything in one page)."""
+    _check_type(kind)
+    return _searchset(kind)
+
+
+@bp.get("/<kind>/<rid>")
+def read(kind: str, rid: str) -> Response:
+    """Return one resource by id."""
+    _check_type(kind)
+    found = get_store(current_app).read(kind, rid)
+    if found is None:
+        raise FhirError(404, "not-found", f"{kind}/{rid} is not known")
+    return fhir_response(found, headers={"ETag": f'W/"{found["meta"]["versionId"]}"'})
+
+
+def _single(kind: str, request_part: Resource) -> Response:
+    """Run one create or update as a one-entry transaction, answering like FHIR REST does."""
+    resource = _body()
+    if not isinstance(resource, dict) or resource.get("resourceType") != kind:
+        raise FhirError(400, "invalid", f"the body is not a {kind}")
+    store = get_store(current_app)
+    answer = store.transaction({"resourceType": "Bundle", "type": "transaction",
+                                "entry": [{"resource": resource, "request": request_part}]})
+    outcome = answer["entry"][0]["response"]
+    _, rid, _, version = outcome["location"].split("/")
+    stored = store.read(kind, rid) or {}
+    status = int(outcome["status"].split()[0])
+    return _after_write(fhir_response(stored, status, {
+        "Location": f"{request.url_root.rstrip('/')}/fhir/{outcome['location']}",
+        "ETag": f'W/"{version}"'}))
+
+
+@bp.post("/<kind>")
+def create(kind: str) -> Response:
+    """Create a resource (conditionally with the If-None-Exist header)."""
+    _check_type(kind)
+    part: Resource = {"method": "POST", "url": kind}
+    if request.headers.get("If-None-Exist"):
+        part["ifNoneExist"] = request.headers["If-None-Exist"]
+    return _single(kind, part)
+
+
+@bp.put("/<kind>")
+def conditional_update(kind: str) -> Response:
+    """Update the resource a search matches, or create it (``PUT Type?identifier=...``)."""
+    _check_type(kind)
+    query = request.query_string.decode()
+    if not query:
+        raise FhirError(400, "invalid", "PUT on a type needs a search condition")
+    return _single(kind, {"method": "PUT", "url": f"{kind}?{query}"})
+
+
+@bp.put("/<kind>/<rid>")
+def update(kind: str, rid: str) -> Response:
+    """Create or replace a resource at a client-assigned id."""
+    _check_type(kind)
+    return _single(kind, {"method": "PUT", "url": f"{kind}/{rid}"})

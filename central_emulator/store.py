@@ -1,0 +1,540 @@
+"""The emulator's FHIR store: resources in memory, transactions all-or-nothing, token searches.
+
+One lock serialises every write, so two onsite sync workers sending the same Bundle at once
+still leave one of each resource: the second transaction sees what the first committed.
+No Flask here; the views parse HTTP and call these methods.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from shared.tokens import KeyRing
+
+from .validation import Invalid, check_resource
+
+Resource = dict[str, Any]
+
+ADVOCATE_SYSTEM = "urn:onsite-wellness:advocate"
+MEMBER_SYSTEM = "urn:onsite-wellness:member"
+KEYS_CONTENT_TYPE = "application/jwk-set+json"
+REVOKED_CONTENT_TYPE = "application/vnd.onsite-revoked+json"
+
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
+# Result parameters a generic client adds; the emulator answers everything in one page.
+_RESULT_PARAMS = frozenset({"_count", "_format", "_summary", "_elements", "_sort", "_total",
+                            "_pretty"})
+# Reference search parameters: (type, parameter) -> the Reference elements it searches.
+_REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("CareTeam", "subject"): ("subject",), ("CareTeam", "patient"): ("subject",),
+    ("CareTeam", "participant"): ("participant.member",),
+    ("PractitionerRole", "practitioner"): ("practitioner",),
+    ("ServiceRequest", "subject"): ("subject",), ("ServiceRequest", "patient"): ("subject",),
+    ("ServiceRequest", "performer"): ("performer",),
+    ("Task", "focus"): ("focus",), ("Task", "subject"): ("for",), ("Task", "patient"): ("for",),
+    ("Observation", "subject"): ("subject",), ("Observation", "patient"): ("subject",),
+    ("QuestionnaireResponse", "subject"): ("subject",),
+    ("QuestionnaireResponse", "patient"): ("subject",),
+    ("Appointment", "patient"): ("participant.actor",),
+    ("Appointment", "actor"): ("participant.actor",),
+    ("Communication", "subject"): ("subject",), ("Communication", "patient"): ("subject",),
+    ("Communication", "recipient"): ("recipient",),
+}
+# Identifiers compared by value alone, whatever system a client sends: each onsite server
+# names advocates and members in its own configurable namespace, the demo directory in ours.
+_BY_VALUE = {"Practitioner", "PractitionerRole", "CareTeam"}
+_WITH_STATUS = {"ServiceRequest", "Task", "Appointment", "CareTeam", "Communication",
+                "CommunicationRequest"}
+
+
+class FhirError(Exception):
+    """A request the store refuses: an HTTP status and an OperationOutcome issue."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 expression: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.expression = expression
+
+    def outcome(self) -> Resource:
+        """Return the OperationOutcome that explains the refusal."""
+        issue: Resource = {"severity": "error", "code": self.code, "diagnostics": str(self)}
+        if self.expression:
+            issue["expression"] = [self.expression]
+        return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def now_iso() -> str:
+    """Return the current instant as a FHIR instant (UTC, milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def identifiers(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Return a resource's identifiers (a list in most types, one object in a few)."""
+    found = resource.get("identifier")
+    if isinstance(found, dict):
+        return [found]
+    if isinstance(found, list):
+        return [i for i in found if isinstance(i, dict)]
+    return []
+
+
+def _walk(value: Any, path: str) -> Iterator[Any]:
+    """Yield the values at a dotted path, descending into lists."""
+    head, _, rest = path.partition(".")
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, dict) or head not in item:
+            continue
+        child = item[head]
+        if rest:
+            yield from _walk(child, rest)
+        elif isinstance(child, list):
+            yield from child
+        else:
+            yield child
+
+
+def _token_match(query: str, idents: Iterable[Mapping[str, Any]], by_value: bool) -> bool:
+    """Match a FHIR token search value (``system|value``, ``|value``, ``value``)."""
+    for alternative in query.split(","):
+        system, bar, value = alternative.rpartition("|")
+        for ident in idents:
+            if value and ident.get("value") != value:
+                continue
+            if not bar or by_value:
+                return True
+            if (system or None) == ident.get("system"):
+                return True
+    return False
+
+
+@dataclass
+class Control:
+    """How the FHIR endpoints behave now (set through ``POST /_control``)."""
+
+    mode: str = "normal"
+    delay_seconds: float = 0.0
+
+    MODES = ("normal", "down", "slow", "error", "drop_after_commit")
+
+
+@dataclass
+class _Plan:
+    """One transaction entry once its target is known."""
+
+    index: int
+    kind: str
+    rid: str
+    method: str
+    resource: Resource | None  # None: ifNoneExist matched, nothing is written
+    created: bool
+
+
+@dataclass
+class Store:
+    """All resources by type and id, the keys received from onsite servers, and the control."""
+
+    data: dict[str, dict[str, Resource]] = field(default_factory=dict)
+    ring: KeyRing = field(default_factory=KeyRing)
+    control: Control = field(default_factory=Control)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, kind: str, rid: str) -> Resource | None:
+        """Return a copy of one resource, or None."""
+        with self.lock:
+            found = self.data.get(kind, {}).get(rid)
+            return copy.deepcopy(found) if found is not None else None
+
+    def all(self, kind: str) -> list[Resource]:
+        """Return copies of every resource of a type, oldest first."""
+        with self.lock:
+            return copy.deepcopy(list(self.data.get(kind, {}).values()))
+
+    def counts(self) -> dict[str, int]:
+        """Return how many resources of each type are stored."""
+        with self.lock:
+            return {k: len(v) for k, v in sorted(self.data.items()) if v}
+
+    def resolve(self, reference: Mapping[str, Any] | None) -> Resource | None:
+        """Return the resource a literal reference (``Type/id``) points at, or None."""
+        if not isinstance(reference, Mapping):
+            return None
+        literal = reference.get("reference")
+        if not isinstance(literal, str) or literal.count("/") != 1:
+            return None
+        kind, rid = literal.split("/")
+        return self.read(kind, rid)
+
+    def _ref_identifiers(self, reference: Any, view: _View) -> list[Mapping[str, Any]]:
+        """Return a reference's logical identifier plus its target's identifiers."""
+        if not isinstance(reference, dict):
+            return []
+        found = [reference["identifier"]] if isinstance(reference.get("identifier"),
+                                                       dict) else []
+        literal = reference.get("reference")
+        if isinstance(literal, str) and literal.count("/") == 1:
+            target = view.get(*literal.split("/"))
+            if target is not None:
+                found += identifiers(target)
+        return found
+
+    def reference_identifiers(self, reference: Any) -> list[Mapping[str, Any]]:
+        """Return the identifiers a reference names: its own and its target's."""
+        with self.lock:
+            return copy.deepcopy(self._ref_identifiers(reference, _View(self, {})))
+
+    def search(self, kind: str, params: Iterable[tuple[str, str]]) -> tuple[list[Resource],
+                                                                              list[str]]:
+        """Return the matches of a search and the parameters that were not understood."""
+        with self.lock:
+            return self._search(_View(self, {}), kind, list(params))
+
+    def _search(self, view: _View, kind: str,
+                params: list[tuple[str, str]]) -> tuple[list[Resource], list[str]]:
+        tests: list[Callable[[Resource], bool]] = []
+        ignored: list[str] = []
+        for name, value in params:
+            if name in _RESULT_PARAMS:
+                continue
+            test = self._test(view, kind, name, value)
+            if test is None:
+                ignored.append(name)
+            else:
+                tests.append(test)
+        return [copy.deepcopy(r) for r in view.values(kind) if all(t(r) for t in tests)], ignored
+
+    def _test(self, view: _View, kind: str, name: str,
+              value: str) -> Callable[[Resource], bool] | None:
+        """Return the predicate of one search parameter, or None when it is not supported."""
+        base, _, modifier = name.partition(":")
+        base, dot, chained = base.partition(".")
+        paths = _REFERENCES.get((kind, base))
+
+        def by_identifier(r: Resource) -> bool:
+            return _token_match(value, identifiers(r), kind in _BY_VALUE)
+
+        def by_id(r: Resource) -> bool:
+            return r.get("id") in value.split(",")
+
+        def by_status(r: Resource) -> bool:
+            return r.get("status") in value.split(",")
+
+        def by_reference_identifier(r: Resource) -> bool:
+            return any(_token_match(value, self._ref_identifiers(ref, view), True)
+                       for path in paths or () for ref in _walk(r, path))
+
+        def by_reference(r: Resource) -> bool:
+            return any(_reference_match(value, ref) for path in paths or ()
+                       for ref in _walk(r, path))
+
+        if name == "identifier":
+            return by_identifier
+        if name == "_id":
+            return by_id
+        if name == "status" and kind in _WITH_STATUS:
+            return by_status
+        if paths and ((dot and chained == "identifier") or (not dot and modifier == "identifier")):
+            return by_reference_identifier
+        if paths and not dot and not modifier:
+            return by_reference
+        return None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def transaction(self, bundle: Any) -> Resource:
+        """Apply a transaction Bundle all-or-nothing; return the transaction-response Bundle."""
+        entries = _checked_entries(bundle)
+        with self.lock:
+            view = _View(self, {})
+            urns: dict[str, str] = {}
+            plans: list[_Plan] = []
+            # FHIR's order of processing: creates, then updates (reads are not supported).
+            order = sorted(range(len(entries)),
+                           key=lambda i: 0 if entries[i]["request"]["method"] == "POST" else 1)
+            for i in order:
+                plan = self._plan(view, i, entries[i])
+                plans.append(plan)
+                full_url = entries[i].get("fullUrl")
+                if isinstance(full_url, str) and full_url.startswith("urn:"):
+                    urns[full_url] = f"{plan.kind}/{plan.rid}"
+            stamp = now_iso()
+            ring = copy.deepcopy(self.ring)
+            for plan in plans:
+                if plan.resource is None:
+                    continue
+                _rewrite(plan.resource, urns, view, plan.index)
+                _absorb_binary(plan.resource, ring, plan.index)
+                old = self.data.get(plan.kind, {}).get(plan.rid)
+                plan.resource["id"] = plan.rid
+                version = 1
+                if old is not None:
+                    version = int(old["meta"]["versionId"])
+                    if _content(old) != _content(plan.resource):
+                        version += 1
+                plan.resource["meta"] = {"versionId": str(version), "lastUpdated": (
+                    stamp if old is None or str(version) != old["meta"]["versionId"]
+                    else old["meta"]["lastUpdated"])}
+            # Nothing failed: commit every write at once.
+            for plan in plans:
+                if plan.resource is not None:
+                    self.data.setdefault(plan.kind, {})[plan.rid] = plan.resource
+            self.ring = ring
+            responses: dict[int, Resource] = {}
+            for plan in plans:
+                stored = self.data[plan.kind][plan.rid]
+                version = stored["meta"]["versionId"]
+                responses[plan.index] = {"response": {
+                    "status": "201 Created" if plan.created else "200 OK",
+                    "location": f"{plan.kind}/{plan.rid}/_history/{version}",
+                    "etag": f'W/"{version}"', "lastModified": stored["meta"]["lastUpdated"]}}
+        return {"resourceType": "Bundle", "id": str(uuid.uuid4()),
+                "type": "transaction-response",
+                "entry": [responses[i] for i in range(len(entries))]}
+
+    def _plan(self, view: _View, index: int, entry: Resource) -> _Plan:
+        request = entry["request"]
+        method, url = request["method"], request["url"]
+        resource = copy.deepcopy(entry["resource"])
+        kind = resource["resourceType"]
+        where = f"Bundle.entry[{index}].request.url"
+        path, _, query = url.partition("?")
+        parts = path.strip("/").split("/")
+        if parts[0] != kind:
+            raise FhirError(400, "invalid", f"entry {index}: the url names {parts[0]!r} but "
+                            f"the resource is a {kind}", where)
+        if method == "POST":
+            if len(parts) != 1 or query:
+                raise FhirError(400, "invalid", f"entry {index}: POST goes to the type", where)
+            condition = request.get("ifNoneExist")
+            if condition:
+                found = self._conditional(view, kind, condition, index)
+                if found is not None:
+                    return _Plan(index, kind, found, method, None, False)
+            rid = str(uuid.uuid4())
+        elif query:
+            if len(parts) != 1:
+                raise FhirError(400, "invalid", f"entry {index}: a conditional update names "
+                                "no id", where)
+            found = self._conditional(view, kind, query, index)
+            if found is not None and resource.get("id") not in (None, found):
+                raise FhirError(400, "invalid", f"entry {index}: the resource's id is not the "
+                                "one its condition matched", f"Bundle.entry[{index}].resource.id")
+            rid = found or str(uuid.uuid4())
+        else:
+            if len(parts) != 2 or not _ID.match(parts[1]):
+                raise FhirError(400, "invalid", f"entry {index}: PUT needs Type/id or "
+                                "Type?identifier=...", where)
+            rid = parts[1]
+            if resource.get("id") not in (None, rid):
+                raise FhirError(400, "invalid", f"entry {index}: the resource's id is not the "
+                                "one in the url", f"Bundle.entry[{index}].resource.id")
+        created = view.get(kind, rid) is None
+        resource["id"] = rid
+        view.staged[(kind, rid)] = resource
+        return _Plan(index, kind, rid, method, resource, created)
+
+    def _conditional(self, view: _View, kind: str, query: str, index: int) -> str | None:
+        params = parse_qsl(query, keep_blank_values=True)
+        if not params or any(n not in ("identifier", "_id") for n, _ in params):
+            raise FhirError(400, "not-supported", f"entry {index}: conditions may use "
+                            "identifier and _id only", f"Bundle.entry[{index}].request")
+        matches, _ = self._search(view, kind, params)
+        if len(matches) > 1:
+            raise FhirError(412, "multiple-matches", f"entry {index}: the condition {query!r} "
+                            f"matches {len(matches)} resources", f"Bundle.entry[{index}]")
+        return str(matches[0]["id"]) if matches else None
+
+    def add_keys(self, jwks: Any, revoked: Iterable[str] = ()) -> int:
+        """Trust the keys of a JWK Set (and revoke token ids); return how many keys came."""
+        with self.lock:
+            ring = copy.deepcopy(self.ring)
+            count = _add_jwks(ring, jwks)
+            try:
+                ring.revoke(revoked)
+            except (TypeError, ValueError) as exc:
+                raise FhirError(400, "invalid", f"revoked: {exc}") from exc
+            self.ring = ring
+            return count
+
+    def verify_ring(self) -> KeyRing:
+        """Return a snapshot of the keys and revocations to verify tokens with."""
+        with self.lock:
+            return copy.deepcopy(self.ring)
+
+    def put(self, resource: Resource) -> Resource:
+        """Store a resource under its own id (the demo directory, the call requests)."""
+        check_resource(resource)
+        kind = resource["resourceType"]
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": resource, "request": {"method": "PUT",
+                                               "url": f"{kind}/{resource['id']}"}}]}
+        self.transaction(bundle)
+        stored = self.read(kind, resource["id"])
+        assert stored is not None
+        return stored
+
+    def reset(self) -> None:
+        """Forget everything: resources, keys, revocations and the control mode."""
+        with self.lock:
+            self.data = {}
+            self.ring = KeyRing()
+            self.control = Control()
+
+
+@dataclass
+class _View:
+    """The store as a transaction sees it: committed resources plus its own staged writes."""
+
+    store: Store
+    staged: dict[tuple[str, str], Resource]
+
+    def get(self, kind: str, rid: str) -> Resource | None:
+        """Return a staged or committed resource (not a copy: callers only read it)."""
+        return self.staged.get((kind, rid), self.store.data.get(kind, {}).get(rid))
+
+    def values(self, kind: str) -> list[Resource]:
+        """Return every resource of a type, committed ones first, staged ones replacing."""
+        merged = dict(self.store.data.get(kind, {}))
+        merged.update({rid: r for (k, rid), r in self.staged.items() if k == kind})
+        return list(merged.values())
+
+
+def _reference_match(query: str, reference: Any) -> bool:
+    """Match a reference search value: ``Type/id``, or a bare id of any type."""
+    literal = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(literal, str):
+        return False
+    return any(literal == v or ("/" not in v and literal.endswith(f"/{v}"))
+               for v in query.split(","))
+
+
+def _content(resource: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if k not in ("meta", "id")}
+
+
+def _checked_entries(bundle: Any) -> list[Resource]:
+    """Return the entries of a transaction Bundle, or raise naming the first bad one."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise FhirError(400, "invalid", "the body is not a Bundle", "Bundle")
+    if bundle.get("type") != "transaction":
+        raise FhirError(400, "not-supported", "only transaction Bundles are accepted here",
+                        "Bundle.type")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise FhirError(400, "invalid", "Bundle.entry is not a list", "Bundle.entry")
+    for index, entry in enumerate(entries):
+        where = f"Bundle.entry[{index}]"
+        if not isinstance(entry, dict):
+            raise FhirError(400, "invalid", f"entry {index} is not an object", where)
+        request = entry.get("request")
+        if not isinstance(request, dict) or request.get("method") not in ("POST", "PUT") \
+                or not isinstance(request.get("url"), str):
+            raise FhirError(400, "not-supported", f"entry {index}: request.method must be "
+                            "POST or PUT, with a url", f"{where}.request")
+        try:
+            check_resource(entry.get("resource"))
+        except Invalid as exc:
+            raise FhirError(400, "invalid", f"entry {index}: {exc}",
+                            f"{where}.resource") from exc
+    try:
+        check_resource({**bundle, "entry": [
+            {k: v for k, v in e.items() if k != "resource"} for e in entries]})
+    except Invalid as exc:
+        raise FhirError(400, "invalid", f"Bundle: {exc}", "Bundle") from exc
+    return entries
+
+
+def _rewrite(value: Any, urns: Mapping[str, str], view: _View, index: int) -> None:
+    """Point references to bundle entries (urn:uuid) or conditions at the assigned ids."""
+    if isinstance(value, list):
+        for item in value:
+            _rewrite(item, urns, view, index)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, child in value.items():
+        if key == "reference" and isinstance(child, str):
+            if child.startswith("urn:"):
+                if child not in urns:
+                    raise FhirError(400, "invalid", f"entry {index}: the reference {child} "
+                                    "names no entry of this Bundle",
+                                    f"Bundle.entry[{index}].resource")
+                value[key] = urns[child]
+            elif "?" in child:
+                value[key] = _conditional_reference(child, view, index)
+        else:
+            _rewrite(child, urns, view, index)
+
+
+def _conditional_reference(reference: str, view: _View, index: int) -> str:
+    kind, _, query = reference.partition("?")
+    if not _TYPE.match(kind):
+        raise FhirError(400, "invalid", f"entry {index}: {reference!r} is not a reference",
+                        f"Bundle.entry[{index}].resource")
+    matches, _ = view.store._search(view, kind, parse_qsl(query, keep_blank_values=True))
+    if len(matches) != 1:
+        raise FhirError(412, "multiple-matches" if matches else "not-found",
+                        f"entry {index}: the reference {reference!r} matches {len(matches)} "
+                        "resources, not one", f"Bundle.entry[{index}].resource")
+    return f"{kind}/{matches[0]['id']}"
+
+
+def _decode_binary(resource: Mapping[str, Any], index: int) -> Any:
+    try:
+        return json.loads(base64.b64decode(str(resource.get("data", "")), validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise FhirError(400, "invalid", f"entry {index}: Binary.data is not base64 of JSON",
+                        f"Bundle.entry[{index}].resource.data") from exc
+
+
+def _absorb_binary(resource: Mapping[str, Any], ring: KeyRing, index: int) -> None:
+    """Trust the public keys and revocations an onsite server sends as Binary resources."""
+    if resource.get("resourceType") != "Binary":
+        return
+    kind = resource.get("contentType")
+    if kind == KEYS_CONTENT_TYPE:
+        try:
+            _add_jwks(ring, _decode_binary(resource, index))
+        except FhirError as exc:
+            raise FhirError(400, "invalid", f"entry {index}: {exc}",
+                            f"Bundle.entry[{index}].resource.data") from exc
+    elif kind == REVOKED_CONTENT_TYPE:
+        ids = _decode_binary(resource, index)
+        try:
+            if not isinstance(ids, list):
+                raise TypeError("not a list")
+            ring.revoke(str(i) for i in ids)
+        except (TypeError, ValueError) as exc:
+            raise FhirError(400, "invalid", f"entry {index}: the revocation list is not a "
+                            f"JSON list of token ids ({exc})",
+                            f"Bundle.entry[{index}].resource.data") from exc
+
+
+def _add_jwks(ring: KeyRing, jwks: Any) -> int:
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        raise FhirError(400, "invalid", "a JWK Set needs a list of keys")
+    for number, key in enumerate(keys):
+        try:
+            if not isinstance(key, dict):
+                raise ValueError("not an object")
+            ring.add_jwk(key)
+        except ValueError as exc:
+            raise FhirError(400, "invalid", f"key {number}: {exc}") from exc
+    return len(keys)

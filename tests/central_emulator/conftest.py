@@ -1,0 +1,56 @@
+"""Emulator fixtures: an app and test client, and a real threaded server on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from central_emulator import create_app
+
+from .helpers import SiteKeys
+
+
+@pytest.fixture
+def app() -> Flask:
+    """The emulator with the demo directory."""
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Flask's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def keys() -> SiteKeys:
+    """One onsite server's signing keys."""
+    return SiteKeys()
+
+
+@dataclass
+class Live:
+    """A running emulator: its app and base URL."""
+
+    app: Flask
+    url: str
+
+
+@pytest.fixture
+def live(app: Flask) -> Iterator[Live]:
+    """The emulator served by werkzeug in a thread, as the console script serves it."""
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Live(app=app, url=f"http://127.0.0.1:{server.port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

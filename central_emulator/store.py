@@ -149,6 +149,9 @@ class Store:
     """All resources by type and id, the keys received from onsite servers, and the control."""
 
     data: dict[str, dict[str, Resource]] = field(default_factory=dict)
+    # (type, identifier value) -> ids: conditional creates and updates look up by identifier,
+    # and a scan of every stored resource per entry would make a long sync quadratic.
+    by_identifier: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     ring: KeyRing = field(default_factory=KeyRing)
     control: Control = field(default_factory=Control)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -194,6 +197,14 @@ class Store:
                 found += identifiers(target)
         return found
 
+    def _index(self, kind: str, rid: str, resource: Resource) -> None:
+        """Point the identifier index at a resource's new identifiers, not its old ones."""
+        old = self.data.get(kind, {}).get(rid)
+        for ident in identifiers(old or {}):
+            self.by_identifier.get((kind, str(ident.get("value"))), set()).discard(rid)
+        for ident in identifiers(resource):
+            self.by_identifier.setdefault((kind, str(ident.get("value"))), set()).add(rid)
+
     def reference_identifiers(self, reference: Any) -> list[Mapping[str, Any]]:
         """Return the identifiers a reference names: its own and its target's."""
         with self.lock:
@@ -217,7 +228,8 @@ class Store:
                 ignored.append(name)
             else:
                 tests.append(test)
-        return [copy.deepcopy(r) for r in view.values(kind) if all(t(r) for t in tests)], ignored
+        candidates = view.values(kind, _identifier_values(params))
+        return [copy.deepcopy(r) for r in candidates if all(t(r) for t in tests)], ignored
 
     def _test(self, view: _View, kind: str, name: str,
               value: str) -> Callable[[Resource], bool] | None:
@@ -293,6 +305,7 @@ class Store:
             # Nothing failed: commit every write at once.
             for plan in plans:
                 if plan.resource is not None:
+                    self._index(plan.kind, plan.rid, plan.resource)
                     self.data.setdefault(plan.kind, {})[plan.rid] = plan.resource
             self.ring = ring
             responses: dict[int, Resource] = {}
@@ -393,6 +406,7 @@ class Store:
         """Forget everything: resources, keys, revocations and the control mode."""
         with self.lock:
             self.data = {}
+            self.by_identifier = {}
             self.ring = KeyRing()
             self.control = Control()
 
@@ -408,11 +422,34 @@ class _View:
         """Return a staged or committed resource (not a copy: callers only read it)."""
         return self.staged.get((kind, rid), self.store.data.get(kind, {}).get(rid))
 
-    def values(self, kind: str) -> list[Resource]:
-        """Return every resource of a type, committed ones first, staged ones replacing."""
-        merged = dict(self.store.data.get(kind, {}))
-        merged.update({rid: r for (k, rid), r in self.staged.items() if k == kind})
+    def values(self, kind: str, only: set[str] | None = None) -> list[Resource]:
+        """Return the resources of a type, staged ones replacing committed ones; with ``only``,
+        just those carrying one of these identifier values."""
+        committed = self.store.data.get(kind, {})
+        if only is None:
+            merged = dict(committed)
+        else:
+            ids: set[str] = set()
+            for value in only:
+                ids |= self.store.by_identifier.get((kind, value), set())
+            merged = {rid: committed[rid] for rid in sorted(ids) if rid in committed}
+        for (k, rid), resource in self.staged.items():
+            if k == kind and (only is None or {str(i.get("value")) for i in
+                                               identifiers(resource)} & only):
+                merged[rid] = resource
+            elif k == kind:
+                merged.pop(rid, None)
         return list(merged.values())
+
+
+def _identifier_values(params: Iterable[tuple[str, str]]) -> set[str] | None:
+    """Return the identifier values a search needs (all of them must match), or None."""
+    for name, value in params:
+        if name == "identifier":
+            values = {alt.rpartition("|")[2] for alt in value.split(",")}
+            if all(values):
+                return values
+    return None
 
 
 def _reference_match(query: str, reference: Any) -> bool:

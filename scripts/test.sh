@@ -53,7 +53,7 @@ echo "test: ruff" >&2
 ruff check .
 echo "test: mypy" >&2
 mypy shared
-mypy onsite_server kiosk
+mypy onsite_server kiosk central_emulator
 
 echo "test: pytest" >&2
 export SDL_VIDEODRIVER="${SDL_VIDEODRIVER:-offscreen}"

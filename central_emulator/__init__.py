@@ -13,14 +13,16 @@ from typing import Any
 from flask import Flask
 
 from . import directory
+from .smart import Smart
 from .store import Store
 
-__all__ = ["create_app", "get_store"]
+__all__ = ["create_app", "get_smart", "get_store"]
 
 DEFAULTS: dict[str, Any] = {
     "TOKEN": None,  # a static bearer token for /fhir and /_keys; None leaves them open
     "DEMO_DIRECTORY": True,  # preload the demo advocates and assignments
     "MAX_DELAY_SECONDS": 60.0,  # the longest "slow" delay a test may ask for
+    "SMART_CLIENTS": {},  # SMART Backend Services clients: {client id: JWK Set}
 }
 
 
@@ -37,10 +39,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["DEMO_DIRECTORY"]:
         directory.load(store)
     app.extensions["central_emulator"] = store
+    smart = Smart()
+    for client_id, jwks in dict(app.config["SMART_CLIENTS"]).items():
+        smart.register(client_id, jwks)
+    app.extensions["central_emulator_smart"] = smart
 
     from . import control, fhir_api, pages
 
     app.register_blueprint(fhir_api.bp)
+    app.register_blueprint(fhir_api.auth_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(control.bp)
     return app
@@ -50,3 +57,9 @@ def get_store(app: Flask) -> Store:
     """Return the app's in-memory store."""
     store: Store = app.extensions["central_emulator"]
     return store
+
+
+def get_smart(app: Flask) -> Smart:
+    """Return the app's SMART Backend Services registry and issued tokens."""
+    smart: Smart = app.extensions["central_emulator_smart"]
+    return smart

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import directory, get_store
+from . import directory, get_smart, get_store
 from .fhir_api import check_bearer
 from .store import Control, FhirError
 
@@ -19,8 +19,8 @@ bp = Blueprint("control", __name__)
 
 @bp.before_request
 def _auth() -> Response | None:
-    """Ask for the bearer token when one is configured."""
-    return check_bearer()
+    """Ask for the static bearer token when one is configured (SMART tokens are for FHIR)."""
+    return check_bearer(smart=False)
 
 
 @bp.errorhandler(FhirError)
@@ -92,3 +92,15 @@ def reset() -> Response:
         if current_app.config["DEMO_DIRECTORY"]:
             directory.load(store)
     return jsonify({"counts": store.counts(), **_mode()})
+
+
+@bp.post("/_clients")
+def add_client() -> Response:
+    """Register a SMART Backend Services client: {"client_id": ..., "jwks": {"keys": [...]}}."""
+    body = _json()
+    try:
+        count = get_smart(current_app).register(str(body.get("client_id") or ""),
+                                                body.get("jwks"))
+    except ValueError as exc:
+        raise FhirError(400, "invalid", str(exc)) from exc
+    return jsonify({"client_id": body["client_id"], "keys": count})

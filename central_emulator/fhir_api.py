@@ -9,13 +9,16 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import get_store
+from . import get_smart, get_store
+from .smart import ALGORITHMS, OAuthError
 from .store import FhirError, Resource, now_iso
 from .validation import model
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+auth_bp = Blueprint("auth", __name__, url_prefix="/auth")
+_PUBLIC = ("fhir.metadata", "fhir.smart_configuration")
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 _TYPES_SERVED = ("Patient", "Practitioner", "PractitionerRole", "CareTeam", "ServiceRequest",
@@ -30,14 +33,20 @@ def fhir_response(body: Resource, status: int = 200,
                     headers=headers)
 
 
-def check_bearer() -> Response | None:
-    """Answer 401 unless the request carries the configured static bearer token."""
+def check_bearer(*, smart: bool = True) -> Response | None:
+    """Answer 401 unless the request carries the static token or (with ``smart``) a SMART one.
+
+    Open when no static token is configured and (with ``smart``) no SMART client registered.
+    """
     expected = current_app.config.get("TOKEN")
-    if not expected:
+    registry = get_smart(current_app) if smart else None
+    if not expected and not (registry and registry.enabled):
         return None
     sent = request.headers.get("Authorization", "")
-    if sent.startswith("Bearer ") and hmac.compare_digest(sent[7:].encode(),
-                                                          str(expected).encode()):
+    given = sent[7:] if sent[:7].lower() == "bearer " else ""
+    if given and expected and hmac.compare_digest(given.encode(), str(expected).encode()):
+        return None
+    if given and registry is not None and registry.valid(given):
         return None
     error = FhirError(401, "login", "a bearer token is required")
     return fhir_response(error.outcome(), 401, {"WWW-Authenticate": 'Bearer realm="central"'})
@@ -55,7 +64,7 @@ def _gate() -> Response | None:
                              .outcome(), 500)
     if control.mode == "slow":
         time.sleep(control.delay_seconds)
-    if request.endpoint == "fhir.metadata":
+    if request.endpoint in _PUBLIC:
         return None
     return check_bearer()
 
@@ -107,7 +116,14 @@ def metadata() -> Response:
                                   {"name": "_id", "type": "token"}]}
                  for kind in _TYPES_SERVED]
     security: Resource = {"cors": False, "description": (
-        "Static bearer token" if current_app.config.get("TOKEN") else "Open (no token)")}
+        "Static bearer token or SMART Backend Services (client credentials, ES384/RS384); "
+        "open when neither is configured"),
+        "service": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            "code": "SMART-on-FHIR"}]}],
+        "extension": [{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/"
+                              "oauth-uris",
+                       "extension": [{"url": "token", "valueUri": _token_url()}]}]}
     body = {
         "resourceType": "CapabilityStatement", "status": "active", "date": now_iso()[:10],
         "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
@@ -205,3 +221,32 @@ def update(kind: str, rid: str) -> Response:
     """Create or replace a resource at a client-assigned id."""
     _check_type(kind)
     return _single(kind, {"method": "PUT", "url": f"{kind}/{rid}"})
+
+
+def _token_url() -> str:
+    return request.url_root.rstrip("/") + "/auth/token"
+
+
+@bp.get("/.well-known/smart-configuration")
+def smart_configuration() -> Response:
+    """Return SMART's discovery document: where and how to get a backend-services token."""
+    return jsonify({
+        "token_endpoint": _token_url(),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+        "scopes_supported": ["system/*.*", "system/*.rs", "system/*.cruds"],
+        "capabilities": ["client-confidential-asymmetric"],
+    })
+
+
+@auth_bp.post("/token")
+def token() -> tuple[Response, int]:
+    """Issue an access token for a SMART Backend Services client-credentials request."""
+    try:
+        answer = get_smart(current_app).issue(request.form.to_dict(), _token_url())
+    except OAuthError as exc:
+        return jsonify(exc.body()), exc.status
+    response = jsonify(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response, 200

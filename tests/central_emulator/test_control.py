@@ -109,3 +109,15 @@ def test_console_script_serves_fhir_at_host_port() -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_concurrent_senders_leave_one_of_each(live: Live) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    bundle = referral("M-1006", public_id="ref-race")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: requests.post(f"{live.url}/fhir", json=bundle,
+                                                        timeout=30).status_code, range(12)))
+    assert answers == [200] * 12
+    counts = requests.get(f"{live.url}/_state", timeout=10).json()["counts"]
+    assert (counts["Patient"], counts["ServiceRequest"], counts["Task"]) == (1, 1, 1)

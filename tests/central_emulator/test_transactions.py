@@ -187,3 +187,16 @@ def test_the_token_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert guarded.get("/fhir/Practitioner").status_code == 401
     assert guarded.get("/fhir/Practitioner", headers={
         "Authorization": "Bearer from-env"}).status_code == 200
+
+
+def test_an_advocate_sent_in_another_namespace_is_the_directory_one(client: FlaskClient) -> None:
+    system = SYSTEMS("advocate")
+    entry = {"resource": {"resourceType": "Practitioner",
+                          "identifier": [{"system": system, "value": "adv-002"}],
+                          "name": [{"text": "James Carter"}]},
+             "request": {"method": "POST", "url": "Practitioner",
+                         "ifNoneExist": f"identifier={system}|adv-002"}}
+    answer = client.post("/fhir", json=transaction(entry)).json["entry"][0]["response"]
+    assert (answer["status"], answer["location"]) == ("200 OK",
+                                                      "Practitioner/adv-002/_history/1")
+    assert client.get("/_state").json["counts"]["Practitioner"] == 3

@@ -47,7 +47,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import control, fhir_api, pages
 
     app.register_blueprint(fhir_api.bp)
-    app.register_blueprint(fhir_api.auth_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(control.bp)
     return app

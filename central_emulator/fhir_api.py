@@ -17,8 +17,7 @@ from .store import FhirError, Resource, now_iso
 from .validation import model
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
-auth_bp = Blueprint("auth", __name__, url_prefix="/auth")
-_PUBLIC = ("fhir.metadata", "fhir.smart_configuration")
+_PUBLIC = ("fhir.metadata", "fhir.smart_configuration", "fhir.token")
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 _TYPES_SERVED = ("Patient", "Practitioner", "PractitionerRole", "CareTeam", "ServiceRequest",
@@ -224,7 +223,8 @@ def update(kind: str, rid: str) -> Response:
 
 
 def _token_url() -> str:
-    return request.url_root.rstrip("/") + "/auth/token"
+    # Under the FHIR base, where the onsite server looks by default (CENTRAL_URL + /auth/token).
+    return request.url_root.rstrip("/") + "/fhir/auth/token"
 
 
 @bp.get("/.well-known/smart-configuration")
@@ -240,7 +240,7 @@ def smart_configuration() -> Response:
     })
 
 
-@auth_bp.post("/token")
+@bp.post("/auth/token")
 def token() -> tuple[Response, int]:
     """Issue an access token for a SMART Backend Services client-credentials request."""
     try:

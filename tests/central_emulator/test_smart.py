@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from central_emulator import create_app
 from central_emulator.smart import ASSERTION_TYPE
 
-TOKEN_URL = "http://localhost/auth/token"
+TOKEN_URL = "http://localhost/fhir/auth/token"
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
@@ -79,7 +79,7 @@ def test_a_token_from_a_signed_assertion_opens_fhir(smart: FlaskClient,
     assert "ES384" in discovery["token_endpoint_auth_signing_alg_values_supported"]
     CapabilityStatement.model_validate(smart.get("/fhir/metadata").json)
     assert smart.get("/fhir/Practitioner").status_code == 401
-    answer = smart.post("/auth/token", data=_form(_assertion(ec_key, "k1")))
+    answer = smart.post("/fhir/auth/token", data=_form(_assertion(ec_key, "k1")))
     assert answer.status_code == 200, answer.json
     assert answer.json["token_type"] == "bearer" and answer.json["expires_in"] == 300
     bearer = {"Authorization": f"Bearer {answer.json['access_token']}"}
@@ -93,7 +93,7 @@ def test_rs384_clients_register_by_hand(client: FlaskClient) -> None:
     registered = client.post("/_clients", json={"client_id": "rsa-site",
                                                 "jwks": {"keys": [_jwk(key, "r1")]}})
     assert registered.status_code == 200
-    answer = client.post("/auth/token", data=_form(_assertion(key, "r1", "rsa-site")))
+    answer = client.post("/fhir/auth/token", data=_form(_assertion(key, "r1", "rsa-site")))
     assert answer.status_code == 200, answer.json
     assert client.post("/_clients", json={"client_id": "x", "jwks": {"keys": [
         {"kty": "oct"}]}}).status_code == 400
@@ -108,7 +108,7 @@ def test_rs384_clients_register_by_hand(client: FlaskClient) -> None:
 ])
 def test_bad_assertions_are_refused(smart: FlaskClient, ec_key: ec.EllipticCurvePrivateKey,
                                     change: dict[str, Any], error: str) -> None:
-    answer = smart.post("/auth/token", data=_form(_assertion(ec_key, "k1", **change)))
+    answer = smart.post("/fhir/auth/token", data=_form(_assertion(ec_key, "k1", **change)))
     assert answer.status_code == 401
     assert answer.json["error"] == "invalid_client" and error in answer.json["error_description"]
 
@@ -117,13 +117,13 @@ def test_replays_forgeries_and_wrong_grants_are_refused(smart: FlaskClient,
                                                         ec_key: ec.EllipticCurvePrivateKey
                                                         ) -> None:
     assertion = _assertion(ec_key, "k1")
-    assert smart.post("/auth/token", data=_form(assertion)).status_code == 200
-    replay = smart.post("/auth/token", data=_form(assertion))
+    assert smart.post("/fhir/auth/token", data=_form(assertion)).status_code == 200
+    replay = smart.post("/fhir/auth/token", data=_form(assertion))
     assert replay.status_code == 401 and "jti" in replay.json["error_description"]
     other = ec.generate_private_key(ec.SECP384R1())
-    forged = smart.post("/auth/token", data=_form(_assertion(other, "k1")))
+    forged = smart.post("/fhir/auth/token", data=_form(_assertion(other, "k1")))
     assert forged.status_code == 401 and "signature" in forged.json["error_description"]
-    wrong = smart.post("/auth/token", data={**_form(_assertion(ec_key, "k1")),
+    wrong = smart.post("/fhir/auth/token", data={**_form(_assertion(ec_key, "k1")),
                                             "grant_type": "password"})
     assert wrong.status_code == 400 and wrong.json["error"] == "unsupported_grant_type"
-    assert smart.post("/auth/token", data=_form("not.a.jwt")).status_code == 401
+    assert smart.post("/fhir/auth/token", data=_form("not.a.jwt")).status_code == 401

@@ -174,16 +174,6 @@ class Store:
         with self.lock:
             return {k: len(v) for k, v in sorted(self.data.items()) if v}
 
-    def resolve(self, reference: Mapping[str, Any] | None) -> Resource | None:
-        """Return the resource a literal reference (``Type/id``) points at, or None."""
-        if not isinstance(reference, Mapping):
-            return None
-        literal = reference.get("reference")
-        if not isinstance(literal, str) or literal.count("/") != 1:
-            return None
-        kind, rid = literal.split("/")
-        return self.read(kind, rid)
-
     def _ref_identifiers(self, reference: Any, view: _View) -> list[Mapping[str, Any]]:
         """Return a reference's logical identifier plus its target's identifiers."""
         if not isinstance(reference, dict):
@@ -299,7 +289,10 @@ class Store:
                     version = int(old["meta"]["versionId"])
                     if _content(old) != _content(plan.resource):
                         version += 1
-                plan.resource["meta"] = {"versionId": str(version), "lastUpdated": (
+                # The client's profiles and tags stay; the version and time are the server's.
+                sent_meta = plan.resource.get("meta")
+                plan.resource["meta"] = {**(sent_meta if isinstance(sent_meta, dict) else {}),
+                                         "versionId": str(version), "lastUpdated": (
                     stamp if old is None or str(version) != old["meta"]["versionId"]
                     else old["meta"]["lastUpdated"])}
             # Nothing failed: commit every write at once.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared.assessments import ScoringError, score
-from shared.assessments.items import questions
+from shared.assessments.items import blocking_skips, questions
 from shared.triage import CRISIS_TRIGGERS
 
 # Beyond this many combinations of fills, only the lowest fill is tried (a rare, wide skip).
@@ -33,8 +33,11 @@ def crisis_in_partial(
 ) -> frozenset[str]:
     """Return the crisis flags raised by every valid completion of the skipped items."""
     wanted = crisis_flags(instrument_id)
-    skipped = list(skipped)
-    if not wanted or not skipped:
+    if not wanted:
+        return frozenset()
+    # An unscored item (PHQ-9's difficulty question) cannot change a flag, so it is no blank.
+    skipped = blocking_skips(instrument_id, answers, skipped, version)
+    if not skipped:
         return frozenset()
     items = questions(instrument_id, version)
     choices = [_fills(items[link], answers) for link in skipped]

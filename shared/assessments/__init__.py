@@ -7,6 +7,7 @@ from shared.assessments.engine import (
     list_instruments,
     load_definition,
     score,
+    unscored_items,
 )
 from shared.assessments.types import ScoreResult, ScoringError
 
@@ -17,4 +18,5 @@ __all__ = [
     "list_instruments",
     "load_definition",
     "score",
+    "unscored_items",
 ]

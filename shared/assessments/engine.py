@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.assessments.calculators import SCORERS as CALCULATOR_SCORERS
 from shared.assessments.questionnaires import SCORERS as QUESTIONNAIRE_SCORERS
+from shared.assessments.questionnaires import is_scored
 from shared.assessments.scorers_base import Scorer
 from shared.assessments.types import ScoreResult, ScoringError
 from shared.paths import assets_dir
@@ -102,6 +103,12 @@ def available_versions(instrument_id: str) -> list[str]:
     """Return an instrument's versions, oldest first."""
     iid, _ = _resolve(instrument_id, None)
     return list(_versions_in(str(assets_dir()), iid))
+
+
+def unscored_items(instrument_id: str, version: str | None = None) -> frozenset[str]:
+    """Return the link ids of an instrument's items that never count towards its score."""
+    items = _definition(instrument_id, version)["items"]
+    return frozenset(str(item["linkId"]) for item in items if not is_scored(item))
 
 
 def list_instruments() -> list[tuple[str, str]]:

@@ -8,14 +8,21 @@ server re-scores with it, so both apply the same checks and the same crisis rule
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from shared.assessments.engine import available_versions, load_definition, score
+from shared.assessments.engine import available_versions, load_definition, score, unscored_items
 from shared.assessments.types import ScoreResult, ScoringError
 
-__all__ = ["NOT_SCORED_BAND", "ItemErrors", "questions", "score_item", "value_problem"]
+__all__ = [
+    "NOT_SCORED_BAND",
+    "ItemErrors",
+    "blocking_skips",
+    "questions",
+    "score_item",
+    "value_problem",
+]
 
 NOT_SCORED_BAND = "not_scored"
 
@@ -104,6 +111,17 @@ def _check_partial(items: Mapping[str, Mapping[str, Any]], answers: Mapping[str,
         raise ItemErrors(errors)
 
 
+def blocking_skips(instrument_id: str, answers: Mapping[str, object], skipped: Iterable[str],
+                   version: str | None = None) -> list[str]:
+    """Return the skipped questions that keep an instrument from being scored.
+
+    Declining an unscored question (PHQ-9's difficulty question) is always allowed and leaves
+    the instrument scorable; one both answered and skipped still counts, so it is refused.
+    """
+    optional = unscored_items(instrument_id, version) - set(answers)
+    return [link for link in skipped if link not in optional]
+
+
 def _scoring_field(name: str) -> str:
     return name if name in ("instrument_id", "answers") else f"answers.{name}"
 
@@ -118,7 +136,7 @@ def score_item(instrument_id: str, version: str, answers: Mapping[str, object],
     from shared.partial import crisis_in_partial  # partial builds on this module's engine
 
     _check_version(instrument_id, version)
-    if not skipped:
+    if not blocking_skips(instrument_id, answers, skipped, version):
         try:
             result = score(instrument_id, answers, version)
         except ScoringError as exc:

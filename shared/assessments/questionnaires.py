@@ -45,6 +45,21 @@ def _enabled(item: Mapping[str, Any], resolved: Mapping[str, int]) -> bool:
     return True
 
 
+def is_scored(item: Mapping[str, Any]) -> bool:
+    """Tell whether an item counts towards the score (items are scored unless "scored": false)."""
+    return item.get("scored", True) is not False
+
+
+def _choice_value(answers: Mapping[str, object], item: Mapping[str, Any]) -> int:
+    """Validate a given answer against an item's option values."""
+    key = item["linkId"]
+    values = sorted(int(o["value"]) for o in item["options"])
+    value = require_int(answers, key, values[0], values[-1])
+    if value not in values:
+        raise ScoringError(key, f"must be one of {values}, got {value}")
+    return value
+
+
 def _scale_answer(
     answers: Mapping[str, object], item: Mapping[str, Any], resolved: Mapping[str, int]
 ) -> int:
@@ -79,9 +94,15 @@ def score_sum(definition: Mapping[str, Any], answers: Mapping[str, object]) -> S
     score_keys = scoring.get("score_items")
     resolved: dict[str, int] = {}
     strata: dict[str, str] = {}
+    unscored: dict[str, int] = {}
     for item in items:
         key = item["linkId"]
-        if key == strat_key:
+        if not is_scored(item):
+            # Validated when given, but never summed, banded or flagged, and never required
+            # (PHQ-9's difficulty question: the member may always prefer not to answer).
+            if key in answers:
+                unscored[key] = _choice_value(answers, item)
+        elif key == strat_key:
             choices = tuple(str(o["value"]) for o in item["options"])
             strata[key] = require_choice(answers, key, choices)
         elif score_keys is None or key in score_keys:
@@ -117,6 +138,8 @@ def score_sum(definition: Mapping[str, Any], answers: Mapping[str, object]) -> S
             flags.add(flag["id"])
 
     details: dict[str, Any] = {"items": resolved, "raw_total": raw, **strata}
+    if unscored:
+        details["unscored"] = unscored
     return Scored(total, band, frozenset(flags), details)
 
 

@@ -44,7 +44,7 @@ def test_score_prints_one_json_object() -> None:
     # (Kroenke 2001, J Gen Intern Med 16:606).
     assert json.loads(proc.stdout) == {
         "instrument": "phq9",
-        "version": "1.0.0",
+        "version": "1.1.0",
         "total": 17,
         "band": "moderately_severe",
         "flags": ["item9_positive", "positive_screen"],
@@ -87,9 +87,13 @@ def test_list() -> None:
     proc = run("list")
     assert proc.returncode == 0, proc.stderr
     rows = {row["instrument"]: row for row in json.loads(proc.stdout)}
-    for iid in ("phq9", "phq2", "gad7", "gad2", "who5", "audit_c"):
+    for iid in ("phq2", "who5"):
         assert rows[iid]["current"] == "1.0.0"
         assert rows[iid]["versions"] == ["1.0.0"]
+    # 1.1.0: the codes of each question's own LOINC answer list (docs/instruments.md).
+    for iid in ("phq9", "gad7", "gad2", "audit_c"):
+        assert rows[iid]["current"] == "1.1.0"
+        assert rows[iid]["versions"] == ["1.0.0", "1.1.0"]
 
 
 def test_demo_scores_a_checkup() -> None:

@@ -23,6 +23,9 @@ from shared.assessments.scorers_base import Scored
 from shared.paths import assets_dir
 
 MINE = ["audit_c", "gad2", "gad7", "phq2", "phq9", "who5"]
+# The current version of each: 1.1.0 took each question's own LOINC answer codes.
+CURRENT = {"audit_c": "1.1.0", "gad2": "1.1.0", "gad7": "1.1.0", "phq2": "1.0.0",
+           "phq9": "1.1.0", "who5": "1.0.0"}
 
 
 @pytest.fixture
@@ -52,12 +55,12 @@ def _write_version(root: Path, version: str, positive_min: int) -> None:
 def test_list_instruments_has_the_questionnaires() -> None:
     listed = dict(list_instruments())
     for iid in MINE:
-        assert listed[iid] == "1.0.0"
+        assert listed[iid] == CURRENT[iid]
     assert list_instruments() == sorted(list_instruments())
 
 
 def test_available_versions() -> None:
-    assert available_versions("phq9") == ["1.0.0"]
+    assert available_versions("phq9") == ["1.0.0", "1.1.0"]
 
 
 def test_versions_compare_as_numbers(tmp_assets: Path) -> None:
@@ -127,7 +130,7 @@ def test_result_shape() -> None:
     assert isinstance(result, ScoreResult)
     assert result.as_dict() == {
         "instrument": "phq9",
-        "version": "1.0.0",
+        "version": "1.1.0",
         "total": 9,  # nine items at 1 (Kroenke 2001: sum of item scores)
         "band": "mild",  # 5-9 (Kroenke 2001)
         "flags": ["item9_positive"],
@@ -146,7 +149,7 @@ def test_load_definition_returns_a_copy() -> None:
     first["items"].clear()
     again = load_definition("phq9")
     assert again["scoring"]["bands"][0]["max"] == 4
-    assert len(again["items"]) == 9
+    assert len(again["items"]) == 10  # nine scored items and the difficulty question
     assert score("phq9", {str(i): 1 for i in range(1, 10)}).band == "mild"
 
 
@@ -176,7 +179,7 @@ EXPECTED_LOINC: dict[str, tuple[str | None, list[str | None], str | None]] = {
     "phq9": (
         "44249-1",
         ["44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5"]
-        + ["44253-3", "44260-8"],
+        + ["44253-3", "44260-8", "69722-7"],
         "44261-6",
     ),
     "phq2": ("55757-9", ["44250-9", "44255-8"], "55758-7"),
@@ -222,7 +225,8 @@ def test_definition_shape(iid: str) -> None:
     scale_keys = [i["linkId"] for i in d["items"] if i["linkId"] != "sex"]
     assert scale_keys == [str(n) for n in range(1, len(scale_keys) + 1)]
     for item in d["items"]:
-        assert item["type"] == "choice" and item["required"] is True
+        # Only an unscored item (PHQ-9's difficulty question) is optional.
+        assert item["type"] == "choice" and item["required"] is item.get("scored", True)
         _texts(item["text"])
         values = [o["value"] for o in item["options"]]
         assert len(set(values)) == len(values)
@@ -236,7 +240,7 @@ def test_definition_shape(iid: str) -> None:
 def test_every_total_has_exactly_one_band(iid: str) -> None:
     d = load_definition(iid)
     scoring = d["scoring"]
-    items = [i for i in d["items"] if i["linkId"] != "sex"]
+    items = [i for i in d["items"] if i["linkId"] != "sex" and i.get("scored", True)]
     top = sum(max(o["value"] for o in i["options"]) for i in items)
     multiplier = scoring.get("multiplier", 1)
     strata = ["female", "male"] if scoring.get("stratify_by") else [None]

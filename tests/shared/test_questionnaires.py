@@ -286,7 +286,7 @@ def test_wrong_type_raises(instrument: str, key: str, bad: Any) -> None:
 
 
 @pytest.mark.parametrize("instrument", sorted(SCALES))
-@pytest.mark.parametrize("extra", ["0", "10", "extra", "item1", " 1"])
+@pytest.mark.parametrize("extra", ["0", "11", "extra", "item1", " 1"])
 def test_unknown_key_raises(instrument: str, extra: str) -> None:
     answers = full(instrument)
     answers[extra] = 0

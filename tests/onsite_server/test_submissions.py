@@ -587,3 +587,51 @@ def test_member_of_another_employer_is_refused(app, client, kiosk):
         ref = make_member_ref(app.config["SECRET_KEY"], stranger, kiosk_row)
     (answer,) = post(client, kiosk["token"], submission_item("phq9", PHQ9_MILD, member_ref=ref))
     assert fields(answer) == ["items.0.member_ref"]
+
+
+# --------------------------------------------------------------------------- unscored items
+
+
+def test_declined_difficulty_question_leaves_the_phq9_scored(app, client, site, kiosk):
+    # PHQ-9 1.1.0 item 10 is unscored and optional: "Prefer not to answer" is no partial.
+    _, ref = identified_member(app, site, kiosk)
+    answers = post(
+        client, kiosk["token"],
+        submission_item("phq9", PHQ9_MODERATE, member_ref=ref, version="1.1.0", skipped=["10"]),
+        submission_item("phq9", {**PHQ9_MODERATE, "10": 3}, member_ref=ref, version="1.1.0"),
+        submission_item("phq9", PHQ9_MODERATE, member_ref=ref, version="1.1.0"),
+    )
+    assert [a["status"] for a in answers] == ["accepted"] * 3
+    for answer in answers:
+        result = answer["result"]
+        assert result["scored"] is True and result["notices"] == []
+        assert result["score"]["total"] == 12 and result["score"]["band"] == "moderate"
+        assert result["referral"]["priority"] == "soon"
+
+
+def test_difficulty_answer_is_checked_and_never_both_given_and_skipped(app, client, site, kiosk):
+    _, ref = identified_member(app, site, kiosk)
+    answers = post(
+        client, kiosk["token"],
+        submission_item("phq9", {**PHQ9_MILD, "10": 4}, member_ref=ref, version="1.1.0"),
+        submission_item("phq9", {**PHQ9_MILD, "10": 1}, member_ref=ref, version="1.1.0",
+                        skipped=["10"]),
+        # 1.0.0, the version items queued offline carry, has no item 10.
+        submission_item("phq9", {**PHQ9_MILD, "10": 1}, member_ref=ref),
+    )
+    assert fields(answers[0]) == ["items.0.answers.10"]
+    assert fields(answers[1]) == ["items.1.answers.10"]
+    assert fields(answers[2]) == ["items.2.answers.10"]
+    assert count(app, Submission) == 0
+
+
+def test_partial_phq9_with_difficulty_declined_still_finds_the_crisis(app, client, site, kiosk):
+    _, ref = identified_member(app, site, kiosk)
+    answers = {k: v for k, v in PHQ9_ITEM9.items() if k != "4"}
+    (answer,) = post(client, kiosk["token"],
+                     submission_item("phq9", answers, member_ref=ref, version="1.1.0",
+                                     skipped=["4", "10"]))
+    result = answer["result"]
+    assert result["scored"] is False
+    assert [g["trigger"] for g in result["crisis"]] == ["phq9_item9"]
+    assert result["referral"]["priority"] == "crisis"

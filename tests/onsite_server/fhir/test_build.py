@@ -146,6 +146,59 @@ def test_an_unscored_submission_sends_its_answers_but_no_score() -> None:
     assert len(_by_type(bundle, "QuestionnaireResponse")[0]["resource"]["item"]) == 8
 
 
+def _answer_codes(instrument: str, answers: dict[str, Any], version: str) -> dict[str, str]:
+    sub = SubmissionFacts(key="6f0c9a6e-0000-4000-8000-00000000000b", instrument_id=instrument,
+                          version=version, answers=answers, skipped=(),
+                          result=score(instrument, answers, version).as_dict(), taken_at=TAKEN)
+    bundle = referral_bundle(MEMBER, REFERRAL, [sub], SYSTEMS)
+    validate(bundle)
+    (response,) = _by_type(bundle, "QuestionnaireResponse")
+    return {i["linkId"]: i["answer"][0]["valueCoding"]["code"]
+            for i in response["resource"]["item"] if "valueCoding" in i["answer"][0]}
+
+
+def test_gad_item2_is_coded_from_its_own_list_from_1_1_0() -> None:
+    # LOINC 68509-9's own list: 2 is LA18938-3 "More days than not"; 1.0.0 stays as it was.
+    answers: dict[str, Any] = {str(i): 2 for i in range(1, 8)}
+    new = _answer_codes("gad7", answers, "1.1.0")
+    assert new["2"] == "LA18938-3" and new["1"] == new["3"] == "LA6570-1"
+    assert _answer_codes("gad7", answers, "1.0.0")["2"] == "LA6570-1"
+    assert _answer_codes("gad2", {"1": 2, "2": 2}, "1.1.0") == {"1": "LA6570-1",
+                                                               "2": "LA18938-3"}
+
+
+def test_phq9_difficulty_answer_is_coded_and_leaves_the_total_alone() -> None:
+    codes = _answer_codes("phq9", {**PHQ9, "10": 2}, "1.1.0")
+    assert codes["10"] == "LA6575-0"  # "Very difficult" in LL359-1
+    sub = SubmissionFacts(key="6f0c9a6e-0000-4000-8000-00000000000c", instrument_id="phq9",
+                          version="1.1.0", answers={**PHQ9, "10": 3}, skipped=(),
+                          result=score("phq9", {**PHQ9, "10": 3}).as_dict(), taken_at=TAKEN)
+    bundle = referral_bundle(MEMBER, REFERRAL, [sub], SYSTEMS)
+    (total,) = [o["resource"] for o in _by_type(bundle, "Observation")]
+    assert total["code"]["coding"][0]["code"] == "44261-6" and total["valueInteger"] == 17
+
+
+def test_audit_c_answers_are_coded_from_1_1_0() -> None:
+    answers: dict[str, Any] = {"1": 4, "2": 3, "3": 2, "sex": "male"}
+    codes = _answer_codes("audit_c", answers, "1.1.0")
+    assert codes == {"1": "LA18929-2", "2": "LA18931-8", "3": "LA18876-5"}
+
+
+def test_questionnaire_export_carries_each_questions_own_list() -> None:
+    exported = questionnaire("phq9", None, SYSTEMS)
+    validate(exported)
+    item10 = exported["item"][-1]
+    assert item10["linkId"] == "10" and item10["required"] is False
+    assert item10["code"][0]["code"] == "69722-7"
+    assert [o["valueCoding"]["code"] for o in item10["answerOption"]] == [
+        "LA6572-7", "LA6573-5", "LA6575-0", "LA6574-3"]
+    gad = questionnaire("gad7", None, SYSTEMS)
+    assert [o["valueCoding"]["code"] for o in gad["item"][1]["answerOption"]] == [
+        "LA6568-5", "LA6569-3", "LA18938-3", "LA6571-9"]
+    # The form's own words stay on screen; the coding carries LOINC's display.
+    assert gad["item"][1]["answerOption"][2]["valueCoding"]["display"] == "More days than not"
+
+
 @pytest.mark.parametrize(("instrument", "version"), list_instruments())
 def test_every_instrument_exports_as_a_questionnaire(instrument: str, version: str) -> None:
     resource = questionnaire(instrument, version, SYSTEMS)

@@ -18,8 +18,9 @@ from shared.assessments import (
     score,
     unscored_items,
 )
+from shared.assessments.items import blocking_skips
 from shared.crisis import triggers_in_raw
-from shared.partial import blocking_skips, crisis_in_partial
+from shared.partial import crisis_in_partial
 from shared.paths import assets_dir
 from shared.triage import triage
 

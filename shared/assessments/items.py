@@ -130,7 +130,8 @@ def score_item(instrument_id: str, version: str, answers: Mapping[str, object],
                skipped: Sequence[str] = ()) -> tuple[ScoreResult | None, ScoreResult | None]:
     """Return (result to store, result for triage), or raise ItemErrors naming each field.
 
-    The stored result is None when questions were skipped (the screener is not scored); the
+    The stored result is None when scored questions were skipped (the screener is not scored:
+    declining an unscored one, such as the PHQ-9 difficulty question, is no such skip); the
     triage result then carries only the crisis flags that every completion would raise.
     """
     from shared.partial import crisis_in_partial  # partial builds on this module's engine

@@ -269,7 +269,12 @@ def mint(key: SigningKey, fields: Mapping[str, str], *, lifetime: timedelta,
     body = _HEADER.pack(VERSION, int(key.purpose), bytes.fromhex(key.key_id),
                         _seconds(issued), _seconds(issued + lifetime), tid.bytes)
     body += _encode_fields(fields)
-    return _b64(body + key.private.sign(DOMAIN + body))
+    token = _b64(body + key.private.sign(DOMAIN + body))
+    if len(token) > MAX_TOKEN_CHARS:
+        # verify() refuses anything longer, so such a token must never be issued.
+        raise ValueError(f"the token would be {len(token)} characters; at most "
+                         f"{MAX_TOKEN_CHARS} fit a QR code that scans easily")
+    return token
 
 
 def verify(token: str, ring: KeyRing, *, purpose: Purpose, now: datetime | None = None,

@@ -67,7 +67,7 @@ start_postgres() {
     || { cat "$pg_dir/server.log" >&2; return 1; }
   "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres onsite_test
   export ONSITE_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:$pg_port/onsite_test"
-  echo "test: throwaway PostgreSQL on port $pg_port" >&2
+  echo "test: throwaway PostgreSQL on port $pg_port in $pg_dir" >&2
 }
 
 if [ "${ONSITE_TEST_SKIP_PG:-0}" != "1" ]; then

@@ -3,7 +3,8 @@
 The folder holds the database (member roster, health answers), the secret key, the signing key
 and the TLS key, so nobody but the server's own user may read or even list it. Files are
 created with their final mode (``os.open`` with a mode) rather than chmod-ed afterwards, so
-there is no moment in which another user could open them.
+there is no moment in which another user could open them. Anything that adds a file to the
+folder (the QR signing key, when it is made) writes it with ``write_private``.
 """
 
 from __future__ import annotations

@@ -31,10 +31,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _finish_config(app)
     config_module.validate(app.config)
 
-    from . import db, errors
+    from . import db, errors, security
 
     db.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
 
     from .advocate import bp as advocate_bp
     from .api import bp as api_bp

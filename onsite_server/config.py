@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": 90,  # answers kept onsite this long after central has them
     "TLS_CERT": None,
     "TLS_KEY": None,
+    # Host names the server answers to; empty means this machine's own (see security.py).
+    "TRUSTED_HOSTS": [],
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "MAX_BATCH": 500,
     "PAIRING_CODE_TTL_SECONDS": 15 * 60,

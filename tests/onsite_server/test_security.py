@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import requests
 from flask import Flask
 
 from onsite_server import create_app
+from onsite_server.db import get_db
 from onsite_server.security import (
     CSP_HTML,
     CSP_NONE,
@@ -33,6 +35,20 @@ ANSWERS = [
     ("/no-such-page", 404, "text/html"),
     ("/", 302, None),
 ]
+
+
+@pytest.fixture
+def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
+    """Build apps over the test configuration plus overrides; their pools are closed after."""
+    made: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        made.append(create_app({**app_config, **overrides}))
+        return made[-1]
+
+    yield build
+    for application in made:
+        get_db(application).dispose()
 
 
 def _assert_edge_headers(resp: Any) -> None:
@@ -90,9 +106,9 @@ def test_hsts_when_the_request_is_secure(client: Any) -> None:
     assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_hsts_when_tls_is_configured(tmp_path: Path, app_config: dict[str, Any]) -> None:
+def test_hsts_when_tls_is_configured(tmp_path: Path, make_app: Callable[..., Flask]) -> None:
     cert, key = ensure_self_signed(tmp_path)
-    app = create_app({**app_config, "TLS_CERT": str(cert), "TLS_KEY": str(key)})
+    app = make_app(TLS_CERT=str(cert), TLS_KEY=str(key))
     # gunicorn terminates TLS; the header must not depend on a proxy setting the scheme.
     resp = app.test_client().get("/healthz")
     assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
@@ -132,10 +148,10 @@ def test_default_lets_kiosks_use_the_machines_name_and_lan_address(client: Any) 
         assert resp.status_code == 200, host
 
 
-def test_setting_replaces_the_machines_names(app_config: dict[str, Any],
+def test_setting_replaces_the_machines_names(make_app: Callable[..., Flask],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ONSITE_TRUSTED_HOSTS", "wellness.example.org, 10.20.0.5")
-    app = create_app(app_config)
+    app = make_app()
     assert app.config["TRUSTED_HOSTS"] == ["localhost", "127.0.0.1", "wellness.example.org",
                                            "10.20.0.5"]
     client = app.test_client()
@@ -147,8 +163,8 @@ def test_setting_replaces_the_machines_names(app_config: dict[str, Any],
         assert client.get("/healthz", headers={"Host": socket.gethostname()}).status_code == 400
 
 
-def test_star_answers_every_host(app_config: dict[str, Any]) -> None:
-    app = create_app({**app_config, "TRUSTED_HOSTS": ["*"]})
+def test_star_answers_every_host(make_app: Callable[..., Flask]) -> None:
+    app = make_app(TRUSTED_HOSTS=["*"])
     assert app.config["TRUSTED_HOSTS"] is None
     assert app.test_client().get("/healthz", headers={"Host": "any.example"}).status_code == 200
 

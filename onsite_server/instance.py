@@ -4,7 +4,8 @@ The folder holds the database (member roster, health answers), the secret key, t
 and the TLS key, so nobody but the server's own user may read or even list it. Files are
 created with their final mode (``os.open`` with a mode) rather than chmod-ed afterwards, so
 there is no moment in which another user could open them. Anything that adds a file to the
-folder (the QR signing key, when it is made) writes it with ``write_private``.
+folder writes it with ``write_private`` (the QR signing keys in ``keys/`` are made 0600 by
+``services.signing`` in a 0700 folder of their own).
 """
 
 from __future__ import annotations

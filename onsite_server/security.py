@@ -10,8 +10,9 @@ TLS certificate. Loopback names are trusted in every case, so local health check
 Headers: every answer, errors and ``/healthz`` included, says ``nosniff``, no referrer, no
 framing (CSP ``frame-ancestors 'none'``), and HSTS when TLS is on. Nothing is cached
 (``Cache-Control: no-store``): the kiosk API carries member references, bookings and
-referrals, and the dashboard shows who booked. The one exception is the kiosk catalog (no
-member data), which keeps its own ``no-cache`` so kiosks can revalidate it with its ETag.
+referrals, and the dashboard shows who booked. The exceptions carry no member data and keep
+their own header: the kiosk catalog (``no-cache``, revalidated with its ETag) and the public
+signing keys at ``/.well-known/jwks.json``.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ log = logging.getLogger(__name__)
 # Always trusted: a request naming a loopback host can only make links back to this machine.
 # No IPv6 literals: Werkzeug (3.1) cannot match a Host of "[::1]" against any list entry.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
-# The endpoints that manage their own caching; everything else is no-store.
-REVALIDATED_ENDPOINTS = frozenset({"api.get_catalog"})
+# The endpoints that carry no member data and set their own caching; everything else is
+# no-store. The catalog revalidates with its ETag; the public signing keys may be cached a while.
+OWN_CACHING_ENDPOINTS = frozenset({"api.get_catalog", "wellknown.jwks"})
 HSTS = "max-age=31536000"
 # JSON and other non-HTML answers load nothing at all.
 CSP_NONE = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -74,7 +76,7 @@ def init_app(app: Flask) -> None:
             # Browsers ignore HSTS received over plain HTTP or over a certificate they did not
             # accept, so a self-signed first visit can still be clicked through.
             headers["Strict-Transport-Security"] = HSTS
-        if not (request.endpoint in REVALIDATED_ENDPOINTS and "Cache-Control" in headers):
+        if not (request.endpoint in OWN_CACHING_ENDPOINTS and "Cache-Control" in headers):
             headers["Cache-Control"] = "no-store"
         return response
 

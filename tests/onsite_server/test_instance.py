@@ -47,14 +47,18 @@ def test_instance_folder_and_its_files_are_private(tmp_path: Path) -> None:
         pair_kiosk(app, client, "modes-site")
         pair_kiosk(app, client, "modes-site")
         ensure_self_signed(instance)
-        files = {p.name: _mode(p) for p in instance.iterdir()}
+        # The public keys make the signing keys (keys/ in the instance).
+        assert client.get("/.well-known/jwks.json").status_code == 200
+        made = {str(p.relative_to(instance)): (p.is_dir(), _mode(p)) for p in instance.rglob("*")}
     finally:
         get_db(app).dispose()
     assert _mode(instance) == 0o700
     expected = {"onsite.sqlite", "onsite.sqlite-wal", "onsite.sqlite-shm",
                 "onsite.sqlite.writelock", "secret_key", "tls_key.pem", "tls_cert.pem"}
-    assert expected <= set(files), files
-    assert {name: mode for name, mode in files.items() if mode != 0o600} == {}
+    assert expected <= set(made), made
+    loose = {name: oct(mode) for name, (is_dir, mode) in made.items()
+             if mode != (0o700 if is_dir else 0o600)}
+    assert loose == {}
 
 
 @pytest.mark.usefixtures("loose_umask")

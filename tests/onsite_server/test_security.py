@@ -101,6 +101,14 @@ def test_member_data_is_never_cached_but_the_catalog_revalidates(
     assert paired.headers["Cache-Control"] == "no-store"
 
 
+def test_public_keys_keep_their_own_caching(client: Any) -> None:
+    resp = client.get("/.well-known/jwks.json")
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "public, max-age=300"
+    _assert_edge_headers(resp)
+    revoked = client.get("/.well-known/revoked-tokens.json")
+    assert revoked.headers["Cache-Control"] == "no-store"
+
+
 def test_hsts_when_the_request_is_secure(client: Any) -> None:
     resp = client.get("/healthz", base_url="https://localhost")
     assert resp.headers["Strict-Transport-Security"].startswith("max-age=")

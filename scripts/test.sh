@@ -84,10 +84,11 @@ mypy onsite_server kiosk central_emulator
 
 echo "test: pytest" >&2
 export SDL_VIDEODRIVER="${SDL_VIDEODRIVER:-offscreen}"
-# In the background so that `wait` returns when a signal arrives; a background job of a
+# In the background so that `wait` returns when a signal arrives. A background job of a
 # non-interactive shell ignores SIGINT, which env --default-signal undoes so that a Ctrl-C
-# still reaches pytest as a KeyboardInterrupt.
-env --default-signal=INT pytest "$@" &
+# still reaches pytest as a KeyboardInterrupt, and reads /dev/null unless told otherwise,
+# which <&0 does (pytest --pdb keeps the terminal).
+env --default-signal=INT pytest "$@" <&0 &
 pytest_pid=$!
 while :; do
   signals_before=$signals

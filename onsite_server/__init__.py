@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, jsonify, redirect, url_for
 
 from . import config as config_module
+from .instance import ensure_private_dir, open_private
 
 __version__ = "0.1.0"
 
@@ -26,14 +27,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config_module.from_environment())
     if test_config:
         app.config.update(test_config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(app.instance_path)
     _finish_config(app)
     config_module.validate(app.config)
 
-    from . import db, errors
+    from . import db, errors, security
 
     db.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
 
     from .advocate import bp as advocate_bp
     from .api import bp as api_bp
@@ -96,8 +98,8 @@ def _instance_secret(path: Path) -> str:
         return path.read_text().strip()
     value = secrets.token_urlsafe(48)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(value)
-    os.chmod(tmp, 0o600)
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as fh:
+        fh.write(value)
     try:
         os.link(tmp, path)
     except FileExistsError:

@@ -31,9 +31,14 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": 90,  # answers kept onsite this long after central has them
     "TLS_CERT": None,
     "TLS_KEY": None,
+    # Host names the server answers to; empty means this machine's own (see security.py).
+    "TRUSTED_HOSTS": [],
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "MAX_BATCH": 500,
     "PAIRING_CODE_TTL_SECONDS": 15 * 60,
+    "PAIRING_FAILURES_PER_ADDRESS": 10,
+    "PAIRING_FAILURES_TOTAL": 100,
+    "PAIRING_FAILURE_WINDOW_SECONDS": 15 * 60,
     "MEMBER_REF_TTL_SECONDS": 7 * 24 * 3600,
     "IDENTIFY_RATE_PER_MINUTE": 10,
     "IDENTIFY_MIN_SECONDS": 0.25,

@@ -20,6 +20,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .instance import open_private, touch_private
+
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -60,7 +62,9 @@ class WriteQueueConnection(sqlite3.Connection):
             # SQLite's busy timeout handles it, as it would without the queue.
             return
         if self._lock_file is None:
-            self._lock_file = open(self.lock_path, "a+b")  # noqa: SIM115 - lives with self
+            # 0600 like the database beside it (instance.open_private).
+            self._lock_file = os.fdopen(open_private(self.lock_path, os.O_RDWR | os.O_APPEND),
+                                        "a+b")
         self.process_lock.acquire()
         try:
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
@@ -135,6 +139,12 @@ def _write_queue_path(url: str) -> str | None:
     return os.path.abspath(database) + ".writelock"
 
 
+def _database_path(url: str) -> str | None:
+    """Return the file path of a file-based SQLite URL (None for in-memory databases)."""
+    lock_path = _write_queue_path(url)
+    return lock_path.removesuffix(".writelock") if lock_path is not None else None
+
+
 def make_engine(url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN."""
     if is_sqlite(url):
@@ -147,7 +157,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) 
                 {"lock_path": lock_path, "process_lock": threading.Lock()},
             )
         engine = create_engine(url, connect_args=connect_args, hide_parameters=True)
-        _configure_sqlite(engine, busy_timeout_ms)
+        _configure_sqlite(engine, busy_timeout_ms, _database_path(url))
         return engine
     # hide_parameters: a database error's text must never carry answers or contact details
     # into the logs.
@@ -155,7 +165,17 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) 
                          hide_parameters=True)
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, path: str | None) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _create_private(*_args: Any) -> None:
+        # SQLite would create the file 0644 (umask permitting), and it gives the -wal and -shm
+        # files the database file's mode; an empty 0600 file made first is a new database.
+        if path is not None:
+            try:
+                touch_private(path)
+            except OSError:
+                pass  # a missing folder or a read-only file: SQLite's own error says it better
+
     # pysqlite's own transaction handling defers BEGIN and cannot take a write lock up front,
     # which turns concurrent writers into "database is locked"; we issue BEGIN ourselves.
     @event.listens_for(engine, "connect")

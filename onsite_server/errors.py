@@ -89,11 +89,19 @@ _HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 </body></html>"""
 
 
+def error_response(status: int, title: str, detail: str | None, *,
+                   errors: list[dict[str, str]] | None = None) -> Response:
+    """Answer an error as problem+json or as an HTML page, by what the client accepts."""
+    return _render(status, title, detail, errors=errors)
+
+
 def _render(
-    status: int, title: str, detail: str | None, headers: dict[str, str] | None = None
+    status: int, title: str, detail: str | None, headers: dict[str, str] | None = None,
+    errors: list[dict[str, str]] | None = None,
 ) -> Response:
     if _wants_json():
-        return problem_response(ApiProblem(status, title, detail, headers=headers))
+        return problem_response(ApiProblem(status, title, detail, headers=headers,
+                                           errors=errors))
     html = render_template_string(_HTML, code=status, title=title, detail=detail or "")
     return Response(html, status=status, mimetype="text/html", headers=headers)
 

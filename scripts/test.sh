@@ -17,9 +17,36 @@ cleanup() {
       "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
     fi
     rm -rf "$pg_dir"
+    pg_dir=""
   fi
 }
 trap cleanup EXIT
+
+# pytest runs as a child (not exec'd), so the EXIT trap above still runs after it. The cluster
+# was started detached (pg_ctl gives it its own session), so a Ctrl-C never reaches it: only
+# cleanup stops it. A signal to this script is passed on to pytest (see below), the script
+# waits for pytest's own teardown, cleans up, then dies of the same signal so that a calling
+# shell stops too.
+pytest_pid=""
+caught=""
+signals=0
+on_signal() {
+  caught=$1
+  signals=$((signals + 1))
+  if [ -z "$pytest_pid" ]; then
+    cleanup
+    trap - "$1"
+    kill -s "$1" $$
+  fi
+  # A Ctrl-C reached pytest already (the terminal signals the whole process group); for any
+  # other signal, an interrupt asks pytest to stop its live servers and end cleanly.
+  if [ "$1" != INT ]; then
+    kill -s INT "$pytest_pid" 2>/dev/null || true
+  fi
+}
+for sig in INT TERM HUP; do
+  trap "on_signal $sig" "$sig"
+done
 
 start_postgres() {
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -40,7 +67,7 @@ start_postgres() {
     || { cat "$pg_dir/server.log" >&2; return 1; }
   "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres onsite_test
   export ONSITE_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:$pg_port/onsite_test"
-  echo "test: throwaway PostgreSQL on port $pg_port" >&2
+  echo "test: throwaway PostgreSQL on port $pg_port in $pg_dir" >&2
 }
 
 if [ "${ONSITE_TEST_SKIP_PG:-0}" != "1" ]; then
@@ -57,4 +84,25 @@ mypy onsite_server kiosk central_emulator
 
 echo "test: pytest" >&2
 export SDL_VIDEODRIVER="${SDL_VIDEODRIVER:-offscreen}"
-exec pytest "$@"
+# In the background so that `wait` returns when a signal arrives. A background job of a
+# non-interactive shell ignores SIGINT, which env --default-signal undoes so that a Ctrl-C
+# still reaches pytest as a KeyboardInterrupt, and reads /dev/null unless told otherwise,
+# which <&0 does (pytest --pdb keeps the terminal).
+env --default-signal=INT pytest "$@" <&0 &
+pytest_pid=$!
+while :; do
+  signals_before=$signals
+  rc=0
+  wait "$pytest_pid" || rc=$?
+  # A trapped signal ends `wait` early while pytest still runs: wait again for its real end
+  # (once pytest has ended, bash answers with its saved exit status).
+  if [ "$signals" -eq "$signals_before" ]; then
+    break
+  fi
+done
+cleanup
+if [ -n "$caught" ]; then
+  trap - "$caught"
+  kill -s "$caught" $$
+fi
+exit "$rc"

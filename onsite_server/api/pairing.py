@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 
 from shared.schemas.common import Problem
 from shared.schemas.pairing import PairRequest, PairResponse
@@ -10,7 +10,7 @@ from shared.schemas.pairing import PairRequest, PairResponse
 from ..db import get_session
 from ..errors import ApiProblem
 from ..models import Site
-from ..services.pairing import PairingError, pair
+from ..services.pairing import PairingError, PairingLimits, PairingRateLimited, pair_limited
 from . import operation
 
 
@@ -18,14 +18,32 @@ from . import operation
     "/pair", "POST", summary="Pair a kiosk", tag="pairing", auth=False,
     request_model=PairRequest,
     responses={201: ("Paired; the token is shown only once", PairResponse),
-               400: ("Unknown, used or expired code", Problem)},
+               400: ("Unknown, used or expired code", Problem),
+               429: ("Too many failed pairings from this address or in all; see Retry-After",
+                     Problem)},
 )
 def pair_kiosk(body: PairRequest) -> tuple[PairResponse, int]:
     """Exchange a pairing code for a device token."""
     session = get_session()
+    config = current_app.config
+    limits = PairingLimits(
+        per_address=int(config["PAIRING_FAILURES_PER_ADDRESS"]),
+        total=int(config["PAIRING_FAILURES_TOTAL"]),
+        window_seconds=int(config["PAIRING_FAILURE_WINDOW_SECONDS"]),
+    )
     try:
-        paired = pair(session, body.pairing_code, body.app_version)
+        paired = pair_limited(session, body.pairing_code, body.app_version,
+                              address=request.remote_addr, limits=limits)
+    except PairingRateLimited as exc:
+        raise ApiProblem(
+            429, "Too Many Requests",
+            f"Too many failed pairing attempts; try again in {exc.retry_after} s.",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from exc
     except PairingError as exc:
+        # The failure must count although a 400 rolls the request back, so its audit row is
+        # committed here, before the answer.
+        session.commit()
         raise ApiProblem(400, "Pairing failed", str(exc),
                          errors=[{"field": "pairing_code", "message": str(exc)}]) from exc
     site = session.get(Site, paired.kiosk.site_id)

@@ -11,14 +11,41 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..models import AuditLog, Kiosk, PairingCode, Site, utcnow
+from . import ratelimit
 
 # Crockford-style alphabet: no 0/O or 1/I/L, so codes read aloud or typed on a kiosk survive.
 ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 CODE_LENGTH = 8
 
 
+FAILED_ACTION = "pairing.failed"
+_MESSAGE = "pairing code is unknown, already used or expired"
+
+
 class PairingError(ValueError):
     """The pairing code is unknown, used or expired (one message for all three)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(_MESSAGE)
+        # For the audit log only: the kiosk sees one message whatever the reason.
+        self.reason = reason
+
+
+class PairingRateLimited(Exception):
+    """Too many failed pairings from this address, or from everyone, in the window."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PairingLimits:
+    """How many failed pairings are allowed per client address and in all, per window."""
+
+    per_address: int = 10
+    total: int = 100
+    window_seconds: int = 900
 
 
 def kiosk_actor(kiosk: Kiosk) -> str:
@@ -64,8 +91,12 @@ def pair(session: Session, code: str, app_version: str | None = None) -> Paired:
     row = session.scalars(
         select(PairingCode).where(PairingCode.code_hash == hash_secret(normalize_code(code)))
     ).first()
-    if row is None or row.used_at is not None or row.expires_at <= now:
-        raise PairingError("pairing code is unknown, already used or expired")
+    if row is None:
+        raise PairingError("unknown")
+    if row.used_at is not None:
+        raise PairingError("used")
+    if row.expires_at <= now:
+        raise PairingError("expired")
     # Claim the code with a conditional update so two kiosks racing on one code cannot both win.
     claimed = session.execute(  # type: ignore[attr-defined]
         update(PairingCode)
@@ -73,7 +104,7 @@ def pair(session: Session, code: str, app_version: str | None = None) -> Paired:
         .values(used_at=now)
     ).rowcount
     if claimed != 1:
-        raise PairingError("pairing code is unknown, already used or expired")
+        raise PairingError("used")
     token = secrets.token_urlsafe(32)
     kiosk = Kiosk(
         site_id=row.site_id, label=row.label, place=row.place,
@@ -85,6 +116,39 @@ def pair(session: Session, code: str, app_version: str | None = None) -> Paired:
     session.add(AuditLog(actor=kiosk_actor(kiosk), action="kiosk.paired",
                          subject=f"site:{row.site_id}"))
     return Paired(kiosk=kiosk, token=token)
+
+
+def address_actor(address: str | None) -> str:
+    """Return the audit actor string of an unauthenticated client address."""
+    return f"address:{address or 'unknown'}"
+
+
+def pair_limited(session: Session, code: str, app_version: str | None, *, address: str | None,
+                 limits: PairingLimits) -> Paired:
+    """Pair as ``pair`` does, refusing addresses (or everyone) over the failed-pairing limits.
+
+    Raises PairingRateLimited before the code is looked at, so a guesser learns nothing while
+    limited. A failed pairing is added to `session` as an audit row (the address and why it
+    failed, never the code sent); the caller commits it although the request is refused.
+    """
+    actor = address_actor(address)
+    # One lock for all pairings: the overall limit is one key, and pairings are rare.
+    ratelimit.serialize(session, FAILED_ACTION)
+    decisions = [
+        ratelimit.check(session, actor=actor, action=FAILED_ACTION, limit=limits.per_address,
+                        window_seconds=limits.window_seconds),
+        ratelimit.check(session, actor=None, action=FAILED_ACTION, limit=limits.total,
+                        window_seconds=limits.window_seconds),
+    ]
+    refused = [d.retry_after for d in decisions if not d.allowed]
+    if refused:
+        raise PairingRateLimited(max(refused))
+    try:
+        return pair(session, code, app_version)
+    except PairingError as exc:
+        ratelimit.record(session, actor=actor, action=FAILED_ACTION,
+                         detail={"reason": exc.reason})
+        raise
 
 
 def revoke_kiosk(session: Session, kiosk: Kiosk, actor: str = "cli") -> None:

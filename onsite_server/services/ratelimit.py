@@ -2,7 +2,8 @@
 
 Counting rows in the database (instead of a per-process dict) is what makes the limit hold
 across several gunicorn workers and restarts. The caller must serialise concurrent checks for
-one key (the identify service locks the kiosk row) so count-then-insert cannot overshoot.
+one key (the identify service locks the kiosk row; pairing uses ``serialize``) so
+count-then-insert cannot overshoot.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ..models import AuditLog, utcnow
@@ -26,24 +27,33 @@ class Decision:
     retry_after: int = 0
 
 
-def check(session: Session, *, actor: str, action: str, limit: int, window_seconds: int = 60,
-          now: datetime | None = None) -> Decision:
-    """Decide whether actor may make another `action` attempt within the window."""
+def check(session: Session, *, actor: str | None, action: str, limit: int,
+          window_seconds: int = 60, now: datetime | None = None) -> Decision:
+    """Decide whether actor (None: all actors together) may make another `action` attempt."""
     now = now or utcnow()
     if limit <= 0:
         return Decision(False, window_seconds)
-    recent = session.scalars(
-        select(AuditLog.at)
-        .where(AuditLog.actor == actor, AuditLog.action == action,
-               AuditLog.at > now - timedelta(seconds=window_seconds))
-        .order_by(AuditLog.at.desc())
-        .limit(limit)
-    ).all()
+    query = select(AuditLog.at).where(AuditLog.action == action,
+                                      AuditLog.at > now - timedelta(seconds=window_seconds))
+    if actor is not None:
+        query = query.where(AuditLog.actor == actor)
+    recent = session.scalars(query.order_by(AuditLog.at.desc()).limit(limit)).all()
     if len(recent) < limit:
         return Decision(True)
     # The next attempt is admitted when the limit-th most recent one leaves the window.
     frees_at = recent[-1] + timedelta(seconds=window_seconds)
     return Decision(False, max(1, math.ceil((frees_at - now).total_seconds())))
+
+
+def serialize(session: Session, key: str) -> None:
+    """Make concurrent checks for key wait for each other until this transaction ends.
+
+    For limits with no row to lock (identify locks its kiosk row instead). On PostgreSQL a
+    transaction-scoped advisory lock; SQLite needs none, as a write transaction already holds
+    the database's only write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def record(session: Session, *, actor: str, action: str, subject: str | None = None,

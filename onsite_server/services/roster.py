@@ -234,9 +234,9 @@ def import_roster(
     if dry_run:
         # Nothing was added to the session: _upsert counted only.
         return report
+    report.imported = True  # before as_dict(), or the audit row would say it was not
     session.add(AuditLog(actor=actor, action="roster.import", subject=f"employer:{employer.slug}",
                          detail=report.as_dict()))
-    report.imported = True
     return report
 
 

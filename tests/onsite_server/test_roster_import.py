@@ -199,3 +199,12 @@ def test_unknown_employer_named(app: Any, runner: Any, employer: dict[str, Any])
     result = _run(app, runner, str(FIXTURES / "roster_good.csv"), "--employer", "nope")
     assert result.exit_code == 2
     assert "--employer" in result.stderr
+
+
+def test_audit_row_of_successful_import_says_imported(app: Any, runner: Any,
+                                                      employer: dict[str, Any]) -> None:
+    result = _run(app, runner, str(FIXTURES / "roster_good.csv"), "--employer", employer["slug"])
+    assert result.exit_code == 0, result.output
+    with get_db(app).transaction() as session:
+        audit = session.scalars(select(AuditLog).where(AuditLog.action == "roster.import")).one()
+    assert audit.detail["imported"] is True and audit.detail["created"] == 3

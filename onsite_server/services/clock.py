@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 log = logging.getLogger("onsite_server.clock")
@@ -41,11 +41,12 @@ def note_suspect(kiosk_public_id: str, what: str, sent_at: datetime,
 
 
 def parse_aware(value: object) -> datetime | None:
-    """Read an ISO 8601 timestamp with an offset from untrusted input, or None."""
+    """Read an ISO 8601 timestamp with an offset from untrusted input, in UTC, or None."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # In UTC at once: 0001-01-01T00:00+00:09 cannot be stored or compared otherwise.
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic import Strict as StrictMode
 
 # C0 controls and DEL: never meaningful in a kiosk's text, and PostgreSQL refuses NUL in text,
@@ -77,8 +77,16 @@ def _aware(value: datetime) -> datetime:
 
 # A UUID arrives as text, which strict mode would refuse; the text itself is still checked.
 UuidText = Annotated[UUID, StrictMode(False)]
+def _timestamp_text(value: object) -> object:
+    # Lax mode would read a bare number as Unix seconds; the API's timestamps are text only.
+    if isinstance(value, bool | int | float):
+        raise ValueError("must be an ISO 8601 timestamp written as text")
+    return value
+
+
 # Lax on purpose: a timestamp arrives as ISO 8601 text, which strict mode would refuse.
-AwareDatetime = Annotated[datetime, StrictMode(False), AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime, StrictMode(False), BeforeValidator(_timestamp_text),
+                          AfterValidator(_aware)]
 IdempotencyKey = Annotated[
     str,
     # UUIDs are case-insensitive; one spelling, so a replay in capitals is still a replay.

@@ -268,3 +268,27 @@ def test_an_unknown_id_in_a_sites_setting_is_left_out(app: Flask, client: FlaskC
     resp = client.get("/api/v1/catalog", headers=auth(kiosk["token"]))
     assert resp.status_code == 200
     assert [i["id"] for i in resp.get_json()["instruments"]] == ["phq9"]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+00:09", "9999-12-31T23:59:59-00:09"])
+def test_timestamps_that_overflow_in_utc_never_give_a_500(client: FlaskClient,
+                                                          kiosk: dict[str, Any],
+                                                          when: str) -> None:
+    """Found by fuzzing: a crisis alert (refused, so read leniently) stored such a time."""
+    resp = client.post("/api/v1/crisis-alerts", headers=auth(kiosk["token"]), json={
+        "idempotency_key": new_key(), "trigger": "phq9_item9", "raised_at": when})
+    assert resp.status_code == 422
+    assert resp.get_json()["crisis_recorded"] is True
+    item = submission_item("phq9", PHQ9_ITEM9, taken_at=when, colour="x")
+    answer = _post_one(client, kiosk, item)
+    assert answer["status"] == "rejected" and answer["crisis_recorded"] is True
+
+
+@pytest.mark.parametrize("value", [1764547200, 1764547200.5, True])
+def test_a_number_is_not_a_timestamp(client: FlaskClient, kiosk: dict[str, Any],
+                                     value: object) -> None:
+    """Found by fuzzing: lax parsing read a number as Unix seconds."""
+    resp = client.post("/api/v1/heartbeat", headers=auth(kiosk["token"]), json={
+        "app_version": "1.0", "outbox_depth": 0, "free_disk_bytes": 1, "last_sync_at": value})
+    assert resp.status_code == 422
+    assert _fields(resp) == ["last_sync_at"]

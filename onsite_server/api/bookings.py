@@ -42,7 +42,8 @@ from . import authenticated_kiosk, current_kiosk, member_for_ref, operation
 
 _NOT_FOUND = ("No such slot or booking at this kiosk's site; the field is named", Problem)
 _CONFLICT = ("Refused: one booking per event, slot cancelled or started, booking no longer "
-             "active, or the idempotency key was used with another body", Problem)
+             "active or its slot already ended (booking_id), or the idempotency key was used "
+             "with another body", Problem)
 
 
 def _problem(exc: svc.BookingError) -> ApiProblem:
@@ -120,11 +121,12 @@ def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
 @operation(
     "/bookings/<booking_id>/cancel", "POST", summary="Cancel a booking or leave a waitlist",
     tag="bookings", request_model=CancelRequest,
-    responses={200: ("Cancelled; a freed seat went to the first waitlisted member", BookingOut),
+    responses={200: ("Cancelled; a seat freed before the slot starts goes to the first "
+                     "waitlisted member (once it has started, to nobody)", BookingOut),
                404: _NOT_FOUND, 409: _CONFLICT},
 )
 def cancel_booking(booking_id: str, body: CancelRequest) -> tuple[BookingOut, int]:
-    """Cancel a booking; the slot's first waitlisted member is promoted into a freed seat."""
+    """Cancel a booking; a seat freed before the slot starts goes to its first waitlisted member."""
     kiosk = current_kiosk()
     session = get_session()
     public_id = _booking_public_id(booking_id)
@@ -146,7 +148,8 @@ def cancel_booking(booking_id: str, body: CancelRequest) -> tuple[BookingOut, in
     responses={200: ("Moved: the new booking, and the id of the cancelled one", RescheduleOut),
                404: _NOT_FOUND,
                409: ("Refused and nothing changed: the new slot is full, cancelled or started, "
-                     "or the member has another booking for its event", Problem)},
+                     "the member has another booking for its event, or the old slot has "
+                     "already ended (booking_id)", Problem)},
 )
 def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[RescheduleOut, int]:
     """Cancel the old booking and book the new slot in one transaction."""

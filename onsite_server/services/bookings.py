@@ -5,6 +5,13 @@ Seat accounting: ``Slot.booked_count`` counts the seats given out (bookings that
 ``_release_seat``, each a single conditional UPDATE, so two requests can never both take the
 last seat, on SQLite (writers serialised by BEGIN IMMEDIATE) or PostgreSQL (row locks).
 
+Time: a slot takes bookings (and reschedules into it) until it starts. Once it has started,
+a booking in it can still be cancelled or moved out, but the freed seat goes to nobody: a
+waitlisted member cannot be told in time to come to a slot that is already running, so the
+waitlist stays as it is. Once the slot has ended, its bookings can no longer be cancelled or
+moved: what happened has happened, and a seat that was not used becomes a no-show
+(``mark_no_shows``).
+
 Lock order on PostgreSQL, to keep concurrent requests free of deadlocks:
 member row -> slot rows (by id) -> booking rows. SQLite ignores FOR UPDATE; its write
 transactions are already serial.
@@ -248,6 +255,13 @@ def _check_open(slot: Slot, now: datetime) -> None:
         raise BookingError(409, "slot_id", "this slot has already started")
 
 
+def _refuse_if_ended(slot: Slot, now: datetime, action: str) -> None:
+    if slot.end_at <= now:
+        raise BookingError(
+            409, "booking_id", f"the slot has ended, so the booking can no longer be {action}; "
+            "a seat that was not used is recorded as a no-show")
+
+
 def _refuse_second_booking(
     session: Session, member_id: int, event_id: int, exclude: int | None = None
 ) -> None:
@@ -340,11 +354,16 @@ def _cancel_locked(
     if not had_seat:
         return None
     _release_seat(session, slot.id)
+    if slot.start_at <= now:
+        # The slot is running: the first waitlisted member could not be told in time to come,
+        # and would be counted a no-show for a seat they never knew they had. The seat stays
+        # free and the waitlist stays as it is.
+        return None
     return _promote(session, slot, actor, now)
 
 
 def _promote(session: Session, slot: Slot, actor: str, now: datetime) -> Booking | None:
-    """Give a free seat of slot to its first waitlisted booking (creation order)."""
+    """Give a free seat of a slot not yet started to its first waitlisted booking (in order)."""
     if not _take_seat(session, slot.id):
         return None
     tried: set[int] = set()
@@ -376,7 +395,7 @@ def _promote(session: Session, slot: Slot, actor: str, now: datetime) -> Booking
 def cancel_booking(
     session: Session, booking: Booking, actor: str, now: datetime | None = None
 ) -> CancelResult:
-    """Cancel a booked or waitlisted booking; a freed seat goes to the waitlist's first member."""
+    """Cancel a booking before its slot ends; a seat freed before the start goes to the waitlist."""
     now = now or utcnow()
     lock_member(session, booking.member_id)
     slot = _lock_slots(session, [booking.slot_id])[booking.slot_id]
@@ -385,6 +404,7 @@ def cancel_booking(
         raise BookingError(
             409, "booking_id", f"the booking is {booking.status.replace('_', ' ')} "
             "and cannot be cancelled")
+    _refuse_if_ended(slot, now, "cancelled")
     promoted = _cancel_locked(session, booking, slot, actor, now, "booking.cancelled")
     return CancelResult(
         booking=view(session, booking),
@@ -412,6 +432,7 @@ def reschedule(
         raise BookingError(
             409, "booking_id", f"the booking is {booking.status.replace('_', ' ')} "
             "and cannot be rescheduled")
+    _refuse_if_ended(old_slot, now, "rescheduled")
     if new_slot.id == old_slot.id:
         raise BookingError(409, "slot_id", "the booking is already in this slot")
     _check_open(new_slot, now)

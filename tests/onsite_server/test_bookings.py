@@ -365,6 +365,107 @@ def test_reschedule_a_cancelled_booking_refused(world: World) -> None:
     assert world.booked_count(second) == 0
 
 
+# --- the edges of time: started and ended slots -----------------------------------------
+
+
+def _move(world: World, slot_id: str, when: str) -> None:
+    """Shift a slot so that it has started (and runs 10 more minutes) or has ended."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    start, end = {"started": (now - timedelta(minutes=5), now + timedelta(minutes=10)),
+                  "ended": (now - timedelta(minutes=30), now - timedelta(minutes=15))}[when]
+    with get_db(world.app).transaction() as session:
+        slot = session.scalars(select(Slot).where(Slot.public_id == slot_id)).one()
+        slot.start_at, slot.end_at = start, end
+
+
+def _promotions(world: World) -> int:
+    with get_db(world.app).transaction(write=False) as session:
+        return int(session.scalar(select(func.count()).select_from(AuditLog)
+                                  .where(AuditLog.action == "booking.promoted")) or 0)
+
+
+def test_cancel_after_the_start_promotes_nobody(world: World) -> None:
+    [slot] = world.event(capacity=1)
+    seated = world.book(world.member_ref(), slot).get_json()
+    waiting = world.member_ref()
+    world.book(waiting, slot)
+    _move(world, slot, "started")
+    resp = world.cancel(seated["booking_id"])
+    assert resp.status_code == 200 and resp.get_json()["status"] == "cancelled"
+    # The seat stays free, the waitlist stays as it was: nobody is sent into a running slot.
+    assert [(b["status"], b["waitlist_position"]) for b in world.lookup(waiting)] == \
+        [("waitlisted", 1)]
+    assert world.booked_count(slot) == 0
+    assert world.status_counts(slot) == {"cancelled": 1, "waitlisted": 1}
+    assert _promotions(world) == 0
+
+
+def test_leaving_the_waitlist_after_the_start_is_allowed(world: World) -> None:
+    [slot] = world.event(capacity=1)
+    world.book(world.member_ref(), slot)
+    waiting = world.book(world.member_ref(), slot).get_json()
+    _move(world, slot, "started")
+    assert world.cancel(waiting["booking_id"]).status_code == 200
+    assert world.status_counts(slot) == {"booked": 1, "cancelled": 1}
+
+
+@pytest.mark.parametrize("status", ["booked", "waitlisted"])
+def test_cancel_after_the_end_is_refused(world: World, status: str) -> None:
+    [slot] = world.event(capacity=1)
+    seated = world.book(world.member_ref(), slot).get_json()
+    waiting = world.book(world.member_ref(), slot).get_json()
+    _move(world, slot, "ended")
+    booking = seated if status == "booked" else waiting
+    resp = world.cancel(booking["booking_id"])
+    assert resp.status_code == 409 and _field(resp) == "booking_id"
+    assert resp.mimetype == "application/problem+json"
+    assert "ended" in resp.get_json()["detail"] and "no-show" in resp.get_json()["detail"]
+    assert world.status_counts(slot) == {"booked": 1, "waitlisted": 1}
+    assert world.booked_count(slot) == 1
+    # The unused seat becomes a no-show instead.
+    with get_db(world.app).transaction() as session:
+        assert svc.mark_no_shows(session) == 1
+    assert world.status_counts(slot) == {"no_show": 1, "waitlisted": 1}
+
+
+def test_reschedule_out_of_a_started_slot_promotes_nobody(world: World) -> None:
+    first, second = world.event(slots=2, capacity=1)
+    ref = world.member_ref()
+    mover = world.book(ref, first).get_json()
+    waiting = world.member_ref()
+    world.book(waiting, first)
+    _move(world, first, "started")
+    resp = world.reschedule(mover["booking_id"], second)
+    assert resp.status_code == 200, resp.get_json()
+    assert [b["slot_id"] for b in world.lookup(ref)] == [second]
+    assert [b["status"] for b in world.lookup(waiting)] == ["waitlisted"]
+    assert (world.booked_count(first), world.booked_count(second)) == (0, 1)
+    assert _promotions(world) == 0
+
+
+def test_reschedule_out_of_an_ended_slot_is_refused(world: World) -> None:
+    first, second = world.event(slots=2, capacity=1)
+    ref = world.member_ref()
+    old = world.book(ref, first).get_json()
+    _move(world, first, "ended")
+    resp = world.reschedule(old["booking_id"], second)
+    assert resp.status_code == 409 and _field(resp) == "booking_id"
+    assert "ended" in resp.get_json()["detail"]
+    assert world.status_counts(first) == {"booked": 1}
+    assert (world.booked_count(first), world.booked_count(second)) == (1, 0)
+
+
+@pytest.mark.parametrize("when", ["started", "ended"])
+def test_reschedule_into_a_started_or_ended_slot_is_refused(world: World, when: str) -> None:
+    first, second = world.event(slots=2, capacity=1)
+    old = world.book(world.member_ref(), second).get_json()
+    _move(world, first, when)
+    resp = world.reschedule(old["booking_id"], first)
+    assert resp.status_code == 409 and _field(resp) == "slot_id"
+    assert "started" in resp.get_json()["detail"]
+    assert (world.booked_count(first), world.booked_count(second)) == (0, 1)
+
+
 # --- idempotency ----------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import config as config_module
 from . import create_app, migrate
 from .db import get_db
 from .models import (
@@ -231,6 +232,16 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
           tls: bool) -> None:
     """Run the server under gunicorn (schema upgraded first)."""
     app = _app(ctx)
+    try:
+        # Each thread holds one database connection while it serves a request: refuse a thread
+        # count the pool cannot serve now, rather than answer 503s under load later.
+        pool = config_module.pool_size({**app.config, "WORKER_THREADS": threads})
+    except config_module.ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--threads") from exc
+    if not get_db(app).is_sqlite:
+        _check_max_connections(app, workers, pool)
+    # The workers build their own app (and pool) from the environment.
+    os.environ["ONSITE_WORKER_THREADS"] = str(threads)
     migrate.upgrade(get_db(app))
     get_db(app).dispose()
     options: dict[str, Any] = {
@@ -258,6 +269,26 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
                f"/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
     sys.stdout.flush()
     run_gunicorn(options)
+
+
+def _check_max_connections(app: Flask, workers: int, pool: int) -> None:
+    """Refuse workers x pool beyond what PostgreSQL accepts (docs/deployment.md)."""
+    from sqlalchemy import text
+
+    with get_db(app).transaction(write=False) as session:
+        limit = int(session.scalar(text("SHOW max_connections")) or 0)
+        reserved = int(session.scalar(text("SHOW superuser_reserved_connections")) or 0)
+    get_db(app).dispose()
+    wanted = workers * pool
+    click.echo(f"PostgreSQL: up to {wanted} connections ({workers} workers x {pool}); "
+               f"the server accepts {limit - reserved}")
+    if wanted > limit - reserved:
+        # Past max_connections new connections are refused: under load, requests would
+        # answer 503 although every thread is idle waiting for one.
+        raise click.BadParameter(
+            f"{workers} workers x {pool} connections = {wanted}, more than PostgreSQL's "
+            f"max_connections ({limit}) less its {reserved} reserved connections: use fewer "
+            "workers or threads, or raise max_connections", param_hint="--workers/--threads")
 
 
 def run_gunicorn(options: dict[str, Any]) -> None:

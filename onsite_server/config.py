@@ -61,7 +61,14 @@ DEFAULTS: dict[str, Any] = {
     "DASHBOARD_IDLE_MINUTES": 30,
     "DASHBOARD_ABSOLUTE_HOURS": 12,
     "SQLITE_BUSY_TIMEOUT_MS": 15000,
-    "DB_POOL_SIZE": 10,
+    # PostgreSQL: every wait is bounded, so a held lock or a stuck server answers 503 with
+    # Retry-After within seconds instead of holding a worker thread (docs/configuration.md).
+    "DB_POOL_SIZE": 0,  # connections per worker; 0 means one per WORKER_THREADS
+    "DB_POOL_TIMEOUT_MS": 3000,
+    "PG_LOCK_TIMEOUT_MS": 3000,
+    "PG_STATEMENT_TIMEOUT_MS": 10000,
+    "PG_CONNECT_TIMEOUT_SECONDS": 3,
+    "WORKER_THREADS": 0,  # set by `onsite-server serve --threads`; 0: not known (CLI, tests)
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -109,8 +116,36 @@ def _convert(name: str, key: str, raw: str) -> Any:
     return raw
 
 
+def pool_size(config: dict[str, Any]) -> int:
+    """Return the PostgreSQL pool size per worker; refuse one that cannot serve every thread."""
+    threads = int(config["WORKER_THREADS"])
+    size = int(config["DB_POOL_SIZE"])
+    if threads < 0 or size < 0:
+        raise ConfigError("WORKER_THREADS and DB_POOL_SIZE cannot be negative")
+    if threads == 0:
+        # Not serving threads (a CLI command, a test): a few connections are plenty.
+        return size or 5
+    if size == 0:
+        # A request holds at most one connection (its session; /healthz opens its own only
+        # where there is no request session), so one per thread means no thread ever waits.
+        return threads
+    if size < threads:
+        # A thread that finds the pool empty waits DB_POOL_TIMEOUT_MS and then answers 503:
+        # with fewer connections than threads that would happen under ordinary load.
+        raise ConfigError(
+            f"DB_POOL_SIZE ({size}) is smaller than the threads per worker ({threads}): "
+            "set it to at least the thread count, or to 0 to size it from the threads")
+    return size
+
+
 def validate(config: dict[str, Any]) -> None:
     """Reject settings that would make the server unsafe or broken."""
+    pool_size(config)
+    for key in ("DB_POOL_TIMEOUT_MS", "PG_LOCK_TIMEOUT_MS", "PG_STATEMENT_TIMEOUT_MS",
+                "PG_CONNECT_TIMEOUT_SECONDS"):
+        # 0 would mean "wait forever" to PostgreSQL: the very thing these settings prevent.
+        if int(config[key]) <= 0:
+            raise ConfigError(f"{key} must be a positive number")
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, Any
 
 try:
@@ -17,12 +19,20 @@ except ImportError:  # pragma: no cover - not on POSIX: SQLite's busy handler al
 from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from .instance import open_private, touch_private
 
+log = logging.getLogger(__name__)
+
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The database refused or could not be reached in time: a lock or statement timeout, a lost
+# or refused connection, a pool with no free connection. Nothing was committed, so the
+# request answers 503 with Retry-After and the client retries with the same idempotency key.
+# InterfaceError: psycopg raises it for a connection it already knows is closed.
+DB_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def is_sqlite(url: str | URL) -> bool:
@@ -145,7 +155,31 @@ def _database_path(url: str) -> str | None:
     return lock_path.removesuffix(".writelock") if lock_path is not None else None
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) -> Engine:
+@dataclass(frozen=True)
+class PgLimits:
+    """Bounds on every wait for PostgreSQL; past one, the request fails and answers 503."""
+
+    pool_size: int = 5
+    pool_timeout_ms: int = 3000
+    lock_timeout_ms: int = 3000
+    statement_timeout_ms: int = 10000
+    connect_timeout_seconds: int = 3
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PgLimits:
+        """Read the limits from the app's configuration (pool sized from the thread count)."""
+        from .config import pool_size
+
+        return cls(
+            pool_size=pool_size(dict(config)),
+            pool_timeout_ms=int(config["DB_POOL_TIMEOUT_MS"]),
+            lock_timeout_ms=int(config["PG_LOCK_TIMEOUT_MS"]),
+            statement_timeout_ms=int(config["PG_STATEMENT_TIMEOUT_MS"]),
+            connect_timeout_seconds=int(config["PG_CONNECT_TIMEOUT_SECONDS"]),
+        )
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 15000, pg: PgLimits | None = None) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGIN."""
     if is_sqlite(url):
         connect_args: dict[str, Any] = {"timeout": busy_timeout_ms / 1000,
@@ -159,10 +193,28 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) 
         engine = create_engine(url, connect_args=connect_args, hide_parameters=True)
         _configure_sqlite(engine, busy_timeout_ms, _database_path(url))
         return engine
-    # hide_parameters: a database error's text must never carry answers or contact details
-    # into the logs.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         hide_parameters=True)
+    return _make_pg_engine(url, pg or PgLimits())
+
+
+def _make_pg_engine(url: str, pg: PgLimits) -> Engine:
+    # Without these, a row lock held elsewhere or a stuck server makes a request wait as long
+    # as it lasts, holding a worker thread, until every thread (and /healthz) is stuck. With
+    # them, lock waits, statements and new connections fail within seconds, as OperationalError,
+    # which answers 503 with Retry-After. Sent as startup options: no extra round trip.
+    options = (f"-c lock_timeout={int(pg.lock_timeout_ms)} "
+               f"-c statement_timeout={int(pg.statement_timeout_ms)}")
+    return create_engine(
+        url,
+        connect_args={"connect_timeout": int(pg.connect_timeout_seconds), "options": options},
+        # One connection per request thread (config.pool_size), and no overflow: connections
+        # beyond that only count against PostgreSQL's max_connections. A pool that is empty
+        # all the same fails after pool_timeout (PoolTimeout), not SQLAlchemy's default 30 s.
+        pool_size=pg.pool_size, max_overflow=0, pool_timeout=pg.pool_timeout_ms / 1000,
+        pool_pre_ping=True,
+        # hide_parameters: a database error's text must never carry answers or contact details
+        # into the logs.
+        hide_parameters=True,
+    )
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int, path: str | None) -> None:
@@ -214,11 +266,12 @@ class Database:
         self._write: sessionmaker[Session] | None = None
         self.write_bind: Engine | None = None
 
-    def configure(self, url: str, *, busy_timeout_ms: int = 15000, pool_size: int = 10) -> None:
+    def configure(self, url: str, *, busy_timeout_ms: int = 15000,
+                  pg: PgLimits | None = None) -> None:
         """Create the engine and the session factories for url."""
         self.url = url
         self._is_sqlite = is_sqlite(url)
-        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, pg=pg)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self.write_bind = self.engine
         if self._is_sqlite:
@@ -307,6 +360,18 @@ def _end_read_phase(session: Session) -> None:
     session.bind = get_db().write_bind
 
 
+def rollback_quietly(session: Session) -> None:
+    """Roll back a failed request's session; a dead connection is dropped, not raised again."""
+    try:
+        session.rollback()
+    except SQLAlchemyError as exc:
+        # The connection died under the transaction (backend terminated, server restarted):
+        # nothing is left to roll back, and raising here, in an error path, would turn the
+        # request's 503 into a 500. Drop the connection so the pool never hands it out again.
+        log.warning("rollback failed, connection dropped: %s", type(exc).__name__)
+        session.invalidate()
+
+
 def init_app(app: Flask) -> None:
     """Bind the database to the app and close the request session at teardown."""
     from .errors import database_unavailable
@@ -315,7 +380,7 @@ def init_app(app: Flask) -> None:
     db.configure(
         app.config["DATABASE_URL"],
         busy_timeout_ms=int(app.config["SQLITE_BUSY_TIMEOUT_MS"]),
-        pool_size=int(app.config["DB_POOL_SIZE"]),
+        pg=PgLimits.from_config(app.config),
     )
     app.extensions["onsite_db"] = db
 
@@ -328,12 +393,12 @@ def init_app(app: Flask) -> None:
             if response.status_code < 400:
                 try:
                     session.commit()
-                except OperationalError as exc:
+                except DB_UNAVAILABLE as exc:
                     # An error raised here would skip the error handlers and become a 500.
-                    session.rollback()
+                    rollback_quietly(session)
                     return database_unavailable(exc)
             else:
-                session.rollback()
+                rollback_quietly(session)
         return response
 
     @app.teardown_appcontext
@@ -343,6 +408,7 @@ def init_app(app: Flask) -> None:
         if session is None:
             return
         try:
-            session.rollback()
+            # After the answer was built: an error here would replace it with a 500.
+            rollback_quietly(session)
         finally:
             session.close()

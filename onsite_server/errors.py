@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import Flask, Response, g, json, render_template_string, request
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from .db import DB_UNAVAILABLE, rollback_quietly
 from .services.errors import ServiceError, problem_document, validation_errors
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def _render(
 
 
 def database_unavailable(exc: Exception) -> Response:
-    """Answer 503 when the database refused (lock timeout, dropped connection).
+    """Answer 503 when the database refused (lock timeout, dropped connection, empty pool).
 
     Nothing was committed, so the client may safely retry with the same idempotency key. Only
     the error's type is logged: its text can carry SQL parameters, that is, health data.
@@ -138,10 +139,12 @@ def init_app(app: Flask) -> None:
         headers.pop("Content-Type", None)
         return _render(exc.code or 500, exc.name, exc.description, headers)
 
-    @app.errorhandler(OperationalError)
-    def _db_busy(exc: OperationalError) -> Response:
+    def _db_busy(exc: Exception) -> Response:
         _rollback()
         return database_unavailable(exc)
+
+    for unavailable in DB_UNAVAILABLE:
+        app.register_error_handler(unavailable, _db_busy)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
@@ -155,4 +158,4 @@ def init_app(app: Flask) -> None:
 def _rollback() -> None:
     session = g.get("db_session")
     if session is not None:
-        session.rollback()
+        rollback_quietly(session)

@@ -5,6 +5,8 @@ These run on the throwaway PostgreSQL only (SQLite's own bounds are tested in te
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -76,7 +78,7 @@ class LiveSite:
 
 def test_row_lock_held_outside_gives_bounded_503s_while_healthz_answers(
         live_server: Any, pg_url: str) -> None:
-    site = LiveSite(pg_url, live_server.env["ONSITE_SECRET_KEY"], members=20)
+    site = LiveSite(pg_url, live_server.env["ONSITE_SECRET_KEY"], members=16)
     outside = create_engine(pg_url)
     url = live_server.url
     try:
@@ -98,8 +100,9 @@ def test_row_lock_held_outside_gives_bounded_503s_while_healthz_answers(
                 resp = requests.get(f"{url}/healthz", timeout=BOUND_SECONDS * 2)
                 return resp.status_code, time.monotonic() - began
 
-            # More bookings than the server has threads (2 workers x 4): all of them wait.
-            with ThreadPoolExecutor(24) as pool:
+            # Twice as many bookings as the server has threads (2 workers x 4): every thread
+            # waits, and the rest queue behind them.
+            with ThreadPoolExecutor(20) as pool:
                 bookings = [pool.submit(book, ref) for ref in site.refs]
                 time.sleep(1.0)
                 checks = [pool.submit(health) for _ in range(3)]
@@ -277,6 +280,8 @@ def test_the_engine_has_the_limits(pg_url: str) -> None:
         with Session(db.engine) as session:
             assert session.scalar(text("SHOW lock_timeout")) == "1234ms"
             assert session.scalar(text("SHOW statement_timeout")) == "4321ms"
+            raw: Any = session.connection().connection.dbapi_connection
+            assert raw.info.get_parameters()["connect_timeout"] == "2"
     finally:
         db.dispose()
 
@@ -315,3 +320,34 @@ def test_serve_refuses_more_connections_than_postgresql_accepts(runner: Any, app
                            obj={"app": app})
     assert result.exit_code == 2, result.output
     assert "max_connections" in result.output and "4096" in result.output
+
+
+def test_a_server_that_never_answers_the_connect_gives_503_soon(tmp_path: Any) -> None:
+    from onsite_server import create_app
+
+    # A socket that accepts TCP connections but never speaks PostgreSQL: a frozen server.
+    with socket.socket() as frozen:
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen(16)
+        port = frozen.getsockname()[1]
+        app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"),
+                          "SECRET_KEY": "test", "PG_CONNECT_TIMEOUT_SECONDS": 2,
+                          "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{port}/x"})
+        answers: list[tuple[int, float]] = []
+
+        def ask() -> None:
+            for path in ("/api/v1/catalog", "/healthz"):
+                began = time.monotonic()
+                resp = app.test_client().get(path, headers=auth("some-token"))
+                answers.append((resp.status_code, time.monotonic() - began))
+
+        # A thread, so that without the bound the test fails instead of hanging the suite.
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        asker.join(BOUND_SECONDS)
+        hung = asker.is_alive()
+    asker.join(10)
+    get_db(app).dispose()
+    assert not hung, "a request waited for the connection without a bound"
+    assert [status for status, _ in answers] == [503, 503]
+    assert all(seconds < BOUND_SECONDS for _, seconds in answers)

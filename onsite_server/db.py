@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The database refused or could not be reached in time: a lock or statement timeout, a lost
-# or refused connection, a pool with no free connection. Nothing was committed, so the
-# request answers 503 with Retry-After and the client retries with the same idempotency key.
+# or refused connection, a pool with no free connection. The request answers 503 with
+# Retry-After and the client retries with the same idempotency key; that is safe even for a
+# COMMIT cut off after the server applied it, since the retry then replays the stored answer.
 # InterfaceError: psycopg raises it for a connection it already knows is closed.
 DB_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
@@ -298,7 +299,8 @@ class Database:
             yield session
             session.commit()
         except BaseException:
-            session.rollback()
+            # Quietly: a rollback failing on a dead connection must not hide the first error.
+            rollback_quietly(session)
             raise
         finally:
             session.close()

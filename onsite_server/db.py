@@ -236,7 +236,10 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, path: str | None) ->
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # FULL: in WAL mode, NORMAL syncs only at checkpoints, so a power cut or an OS crash
+        # can lose commits the kiosk was already told were stored (and has deleted). FULL
+        # syncs the WAL at every commit; docs/BENCHMARKS.md gives what that costs.
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.close()

@@ -6,6 +6,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,14 +57,21 @@ class WriteQueueConnection(sqlite3.Connection):
     """
 
     lock_path: str = ""
+    # How long a writer waits for the queue before giving up with WriteQueueTimeout: the same
+    # bound as SQLite's busy_timeout, so no write waits longer than that for either lock.
+    wait_seconds: float = 15.0
     # Threads of one process queue here first: one waiter per process on the file lock, and
     # a release wakes one thread instead of every thread blocked in flock.
     process_lock: threading.Lock = threading.Lock()
     _lock_file: IO[bytes] | None = None
     _holder: Any = None
 
-    def acquire_write_lock(self) -> None:
-        """Wait for this database's write queue (no-op if held, or if this thread queues)."""
+    def acquire_write_lock(self, wait_seconds: float | None = None) -> None:
+        """Wait for this database's write queue (no-op if held, or if this thread queues).
+
+        Raises WriteQueueTimeout when the queue stays taken for wait_seconds (default: the
+        connection's bound), with nothing held.
+        """
         if self._holder is not None or fcntl is None or not self.lock_path:
             return
         held = _held_by_thread()
@@ -72,18 +80,37 @@ class WriteQueueConnection(sqlite3.Connection):
             # transaction on a second session): waiting here would wait for ourselves.
             # SQLite's busy timeout handles it, as it would without the queue.
             return
-        if self._lock_file is None:
-            # 0600 like the database beside it (instance.open_private).
-            self._lock_file = os.fdopen(open_private(self.lock_path, os.O_RDWR | os.O_APPEND),
-                                        "a+b")
-        self.process_lock.acquire()
+        bound = self.wait_seconds if wait_seconds is None else wait_seconds
+        deadline = time.monotonic() + bound
+        if not self.process_lock.acquire(timeout=max(bound, 0.0)):
+            raise WriteQueueTimeout(bound)
         try:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+            if not self._take_file_lock(deadline):
+                raise WriteQueueTimeout(bound)
         except BaseException:
             self.process_lock.release()
             raise
         self._holder = held
         held.count += 1
+
+    def _take_file_lock(self, deadline: float) -> bool:
+        if self._lock_file is None:
+            # 0600 like the database beside it (instance.open_private).
+            self._lock_file = os.fdopen(open_private(self.lock_path, os.O_RDWR | os.O_APPEND),
+                                        "a+b")
+        try:
+            # The common case, uncontended: one system call, as before the bound.
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        waiter = _FlockWaiter(self._lock_file)
+        if waiter.wait(deadline - time.monotonic()):
+            return True
+        # The helper thread now owns the file and closes it, dropping the lock, if it ever
+        # gets it; this connection opens a fresh description next time.
+        self._lock_file = None
+        return False
 
     def release_write_lock(self) -> None:
         """Leave the write queue if this connection holds it."""
@@ -128,6 +155,61 @@ class WriteQueueConnection(sqlite3.Connection):
             if self._lock_file is not None:
                 self._lock_file.close()
                 self._lock_file = None
+
+
+class WriteQueueTimeout(OperationalError):
+    """The SQLite write queue stayed taken past its bound (answered 503 with Retry-After)."""
+
+    def __init__(self, waited_seconds: float) -> None:
+        super().__init__(
+            "BEGIN IMMEDIATE", None,
+            sqlite3.OperationalError(
+                f"write queue still taken after {waited_seconds:.1f} s (another writer holds "
+                "it: a long import, a stuck command)"),
+        )
+        self.waited_seconds = waited_seconds
+
+
+class _FlockWaiter:
+    """Blocks in flock on a helper thread, so that the caller can wait with a timeout.
+
+    flock has no timeout. Polling with LOCK_NB and sleeps would lose nearly every race to
+    the holder's own next thread, which retries the instant the lock is free, while a poller
+    only looks when it wakes: under load one process's writers would starve into 503s. A
+    thread blocked in flock is woken by the kernel the moment the lock is let go, as before.
+    It is started only when the lock is taken (the uncontended path never sees it).
+    """
+
+    def __init__(self, lock_file: IO[bytes]) -> None:
+        self._file = lock_file
+        self._state = threading.Lock()
+        self._done = threading.Event()
+        self._abandoned = False
+        self._error: OSError | None = None
+        threading.Thread(target=self._run, name="sqlite-write-queue", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        except OSError as exc:  # pragma: no cover - a closed or broken lock file
+            self._error = exc
+        with self._state:
+            if self._abandoned:
+                # Nobody waits for it any more: closing the description drops the lock.
+                self._file.close()
+                return
+            self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Return True once the lock is held, False if timeout passed first (then abandoned)."""
+        done = self._done.wait(max(timeout, 0.0))
+        if not done:
+            with self._state:
+                done = self._done.is_set()
+                self._abandoned = not done
+        if done and self._error is not None:
+            raise self._error
+        return done
 
 
 _thread_state = threading.local()
@@ -189,7 +271,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, pg: PgLimits | None =
         if lock_path is not None and fcntl is not None:
             connect_args["factory"] = type(
                 "WriteQueueConnection", (WriteQueueConnection,),
-                {"lock_path": lock_path, "process_lock": threading.Lock()},
+                {"lock_path": lock_path, "process_lock": threading.Lock(),
+                 "wait_seconds": busy_timeout_ms / 1000},
             )
         engine = create_engine(url, connect_args=connect_args, hide_parameters=True)
         _configure_sqlite(engine, busy_timeout_ms, _database_path(url))
@@ -246,11 +329,12 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int, path: str | None) ->
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        options = conn.get_execution_options()
+        mode = options.get("sqlite_begin", "DEFERRED")
         dbapi_conn = conn.connection.dbapi_connection
         queue = mode == "IMMEDIATE" and isinstance(dbapi_conn, WriteQueueConnection)
         if queue:
-            dbapi_conn.acquire_write_lock()
+            dbapi_conn.acquire_write_lock(options.get("write_wait_seconds"))
         try:
             conn.exec_driver_sql(f"BEGIN {mode}")
         except BaseException:

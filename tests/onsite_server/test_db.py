@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from onsite_server.db import Database, WriteQueueConnection, get_db
+from onsite_server.db import Database, WriteQueueConnection, WriteQueueTimeout, get_db
+
+from .helpers import auth
 
 
 @pytest.fixture
@@ -112,3 +118,115 @@ def test_the_app_database_syncs_each_commit(app: Any) -> None:
         pytest.skip("a SQLite pragma")
     with get_db(app).transaction() as session:
         assert session.execute(text("PRAGMA synchronous")).scalar() == 2
+
+
+def _hold_file_lock(path: str) -> subprocess.Popen[str]:
+    """Start another process that takes the write queue's file lock and keeps it until killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys\n"
+         f"f = open({path!r}, 'a+b')\n"
+         "fcntl.flock(f.fileno(), fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\n"
+         "sys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _release(holder: subprocess.Popen[str]) -> None:
+    holder.kill()
+    holder.communicate()
+
+
+def _write_in_thread(database: Database) -> tuple[threading.Thread, list[object]]:
+    outcome: list[object] = []
+
+    def write() -> None:
+        started = time.monotonic()
+        try:
+            with database.transaction() as session:
+                session.execute(text("INSERT INTO t VALUES (9)"))
+            outcome.append("committed")
+        except OperationalError as exc:
+            outcome.append(exc)
+        outcome.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_writer_gives_up_when_another_process_holds_the_queue(tmp_path: Path) -> None:
+    db = Database()
+    db.configure(f"sqlite:///{tmp_path / 'b.sqlite'}", busy_timeout_ms=600)
+    with db.transaction() as session:
+        session.execute(text("CREATE TABLE t (n INTEGER)"))
+    holder = _hold_file_lock(str(tmp_path / "b.sqlite") + ".writelock")
+    try:
+        thread, outcome = _write_in_thread(db)
+        # Bounded, not hung: well within twice the bound (generous for a busy machine).
+        thread.join(1.2 + 5)
+        assert not thread.is_alive(), "the writer waited without limit"
+        assert isinstance(outcome[0], WriteQueueTimeout)
+        assert isinstance(outcome[1], float) and outcome[1] >= 0.5
+    finally:
+        _release(holder)
+    # The queue works again once the holder is gone, in the same process and connections.
+    thread, outcome = _write_in_thread(db)
+    thread.join(5)
+    assert outcome[0] == "committed"
+    with db.transaction(write=False) as session:
+        assert session.execute(text("SELECT count(*) FROM t")).scalar() == 1
+    db.dispose()
+
+
+def test_writer_gives_up_when_another_thread_holds_the_queue(tmp_path: Path) -> None:
+    db = Database()
+    db.configure(f"sqlite:///{tmp_path / 'c.sqlite'}", busy_timeout_ms=400)
+    with db.transaction() as session:
+        session.execute(text("CREATE TABLE t (n INTEGER)"))
+    holding = db.session()
+    holding.execute(text("INSERT INTO t VALUES (1)"))  # holds the queue until it ends
+    try:
+        thread, outcome = _write_in_thread(db)
+        thread.join(0.8 + 5)
+        assert not thread.is_alive(), "the writer waited without limit"
+        assert isinstance(outcome[0], WriteQueueTimeout)
+    finally:
+        holding.commit()
+        holding.close()
+    thread, outcome = _write_in_thread(db)
+    thread.join(5)
+    assert outcome[0] == "committed"
+    db.dispose()
+
+
+@pytest.fixture
+def short_bound_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    """The test app with a 500 ms write bound."""
+    app_config["SQLITE_BUSY_TIMEOUT_MS"] = 500
+    return app_config
+
+
+def test_held_queue_answers_503_with_retry_after(short_bound_config: dict[str, Any],
+                                                 app: Any, client: Any,
+                                                 kiosk: dict[str, Any]) -> None:
+    if not get_db(app).is_sqlite:
+        pytest.skip("the write queue is SQLite's")
+    lock_path = get_db(app).url.removeprefix("sqlite:///") + ".writelock"
+    holder = _hold_file_lock(lock_path)
+    try:
+        started = time.monotonic()
+        resp = client.post("/api/v1/heartbeat", headers=auth(kiosk["token"]),
+                           json={"app_version": "1", "outbox_depth": 0, "free_disk_bytes": 1})
+        waited = time.monotonic() - started
+    finally:
+        _release(holder)
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"]
+    assert resp.mimetype == "application/problem+json"
+    assert waited < 2 * 0.5 + 3
+    resp = client.post("/api/v1/heartbeat", headers=auth(kiosk["token"]),
+                       json={"app_version": "1", "outbox_depth": 0, "free_disk_bytes": 1})
+    assert resp.status_code == 200

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, redirect, url_for
+from flask import Flask, redirect, url_for
 
 from . import config as config_module
 from .instance import ensure_private_dir, open_private
@@ -31,11 +30,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _finish_config(app)
     config_module.validate(app.config)
 
-    from . import db, errors, security
+    from . import db, errors, health, security
 
     db.init_app(app)
     errors.init_app(app)
     security.init_app(app)
+    health.init_app(app)
 
     from .advocate import bp as advocate_bp
     from .api import bp as api_bp
@@ -53,22 +53,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def root():  # type: ignore[no-untyped-def]
         """Send people to the dashboard."""
         return redirect(url_for("dashboard.index"))
-
-    @app.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
-        """Liveness and database reachability."""
-        from sqlalchemy import text
-
-        from .db import get_db
-
-        try:
-            with get_db().transaction(write=False) as session:
-                session.execute(text("SELECT 1"))
-            database = "ok"
-        except Exception as exc:  # noqa: BLE001 - health checks report, never raise
-            logging.getLogger(__name__).warning("healthz: database check failed: %s", exc)
-            return jsonify(status="degraded", database="unreachable", version=__version__), 503
-        return jsonify(status="ok", database=database, version=__version__)
 
     return app
 

@@ -69,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     "PG_STATEMENT_TIMEOUT_MS": 10000,
     "PG_CONNECT_TIMEOUT_SECONDS": 3,
     "WORKER_THREADS": 0,  # set by `onsite-server serve --threads`; 0: not known (CLI, tests)
+    "HEALTH_MIN_FREE_MB": 100,
+    "HEALTH_CHECK_SECONDS": 1.0,
+    "HEALTH_WRITE_WAIT_SECONDS": 2.0,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}

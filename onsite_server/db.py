@@ -277,7 +277,29 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15000, pg: PgLimits | None =
         engine = create_engine(url, connect_args=connect_args, hide_parameters=True)
         _configure_sqlite(engine, busy_timeout_ms, _database_path(url))
         return engine
-    return _make_pg_engine(url, pg or PgLimits())
+    engine = _make_pg_engine(url, pg or PgLimits())
+    _unavailable_as_operational(engine)
+    return engine
+
+
+# PostgreSQL states in which the database, not the request, is at fault: a read-only
+# transaction (a standby, default_transaction_read_only) and insufficient resources (disk
+# full, out of memory, too many connections). psycopg raises them as InternalError and
+# friends, which would answer 500; as OperationalError they answer 503 with Retry-After, as
+# SQLite's "readonly database" and "disk is full" already do.
+_UNAVAILABLE_SQLSTATES = ("25006", "53")
+
+
+def _unavailable_as_operational(engine: Engine) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> BaseException | None:
+        orig = context.original_exception
+        sqlstate = str(getattr(orig, "sqlstate", "") or "")
+        if isinstance(context.sqlalchemy_exception, OperationalError) or \
+                not sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return None
+        return OperationalError(context.statement, context.parameters, orig,
+                                hide_parameters=True)
 
 
 def _make_pg_engine(url: str, pg: PgLimits) -> Engine:

@@ -320,7 +320,12 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
     """Import members from CSV, upserting by employee id (all-or-nothing unless --partial)."""
     import csv
 
-    from .services.roster import RosterFileError, import_roster, open_roster
+    from .services.roster import (
+        RosterFileError,
+        RosterImportError,
+        import_roster,
+        open_roster,
+    )
 
     try:
         stream = open_roster(csv_file)
@@ -328,18 +333,21 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
         raise click.ClickException(str(exc)) from exc
     total = max(0, sum(1 for line in stream if line.strip()) - 1)
     stream.seek(0)
-    with get_db(_app(ctx)).transaction() as session:
-        employer = session.scalars(select(Employer).where(Employer.slug == employer_slug)).first()
-        if employer is None:
-            raise click.BadParameter(f"no employer {employer_slug!r} (create-site makes one)",
-                                     param_hint="--employer")
-        try:
-            with click.progressbar(length=total, label="Checking rows",
-                                   file=sys.stderr) as bar:
-                report = import_roster(session, employer, stream, partial=partial,
-                                       dry_run=dry_run, progress=bar.update)
-        except RosterFileError as exc:
-            raise click.ClickException(str(exc)) from exc
+    db = get_db(_app(ctx))
+    with db.transaction(write=False) as session:
+        employer_id = session.scalars(
+            select(Employer.id).where(Employer.slug == employer_slug)).first()
+    if employer_id is None:
+        raise click.BadParameter(f"no employer {employer_slug!r} (create-site makes one)",
+                                 param_hint="--employer")
+    try:
+        with click.progressbar(length=total, label="Checking rows", file=sys.stderr) as bar:
+            # Not inside a transaction of ours: the import writes in short transactions of its
+            # own, so kiosks keep writing while a large roster goes in.
+            report = import_roster(db, employer_id, stream, partial=partial, dry_run=dry_run,
+                                   progress=bar.update)
+    except (RosterFileError, RosterImportError) as exc:
+        raise click.ClickException(str(exc)) from exc
     for error in report.errors:
         click.echo(str(error), err=True)
     if errors_out is not None:

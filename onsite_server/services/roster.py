@@ -3,6 +3,10 @@
 All-or-nothing by default: one bad row and nothing is written. With ``partial`` the good rows
 are imported and the bad ones reported. Members absent from the file are left as they are.
 Rows are numbered by their line in the file (the header is line 1).
+
+A large file must not stop kiosks writing (SQLite has one writer at a time): rows are checked
+without the write lock, staged in short chunks under a placeholder employer that nothing can
+see, and made the employer's in one set-based step. A failed import removes what it staged.
 """
 
 from __future__ import annotations
@@ -10,18 +14,21 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.triage import LANGUAGES
 
 from ..models import Advocate, AuditLog, Employer, Member, utcnow
+from ..models.base import new_uuid
 
 REQUIRED = ("member_id", "employee_id", "first_name", "last_name", "birth_date")
 OPTIONAL = ("badge_id", "language", "phone", "email", "advocate_id")
@@ -172,31 +179,104 @@ def _parse_date(text: str) -> date | None:
         return None
 
 
+class Database(Protocol):
+    """What the import needs of the database: transactions of its own (db.Database has them).
+
+    A protocol, not db.Database itself: services stay free of Flask, which db.py imports.
+    """
+
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[Session]:
+        """Yield a session that commits on success and rolls back on error."""
+        ...
+
+
+class RosterImportError(RuntimeError):
+    """The import could not be applied (the roster changed meanwhile); nothing was imported."""
+
+
+# Staged rows belong to a placeholder employer that no site points at, so no lookup (identify,
+# member references, reports: all go through a site's employer) can see them before the swap.
+STAGING_SLUG_PREFIX = "~roster-import-"
+# About 20-40 ms of SQLite's write lock per chunk here: kiosk writes queue between chunks.
+DEFAULT_CHUNK_ROWS = 500
+# A staging employer older than this is left over from an import that died; the next import
+# removes it.
+_STALE_STAGING = timedelta(hours=1)
+
+_MEMBER: Table = Member.__table__  # type: ignore[assignment]  # a Table at runtime
+_PLAN_COLUMNS = ("id", "employee_id", *_UPDATABLE)
+
+
 def import_roster(
-    session: Session,
-    employer: Employer,
+    db: Database,
+    employer_id: int,
     stream: TextIO,
     *,
     partial: bool = False,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
     actor: str = "cli",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> ImportReport:
-    """Validate the CSV in stream and upsert its members for employer into session.
+    """Validate the CSV in stream and upsert its members for the employer, all or nothing.
 
-    Nothing is added to the session when any row is bad (unless partial) or when dry_run.
-    The caller commits. Raises RosterFileError when the file as a whole is unusable.
+    Rows are checked in a read transaction, staged in short write transactions of chunk_rows
+    rows, then made visible in one set-based step, so kiosk writes wait at most for one chunk
+    or that step, never for the whole import. Nothing is written when any row is bad (unless
+    partial) or when dry_run. Raises RosterFileError when the file as a whole is unusable and
+    RosterImportError when the roster changed under the import (then nothing is imported).
     """
     raw_rows = read_rows(stream)
     report = ImportReport(rows=len(raw_rows), dry_run=dry_run)
-    existing = {m.employee_id: m for m in session.scalars(
-        select(Member).where(Member.employer_id == employer.id))}
-    badge_owner = {m.badge_id: m.employee_id for m in existing.values() if m.badge_id}
+    with db.transaction(write=False) as session:
+        employer = session.get(Employer, employer_id)
+        if employer is None:
+            raise RosterImportError(f"no employer with id {employer_id}")
+        slug = employer.slug
+        creates, updates = _plan(session, employer_id, raw_rows, report, progress)
+    if dry_run or (report.errors and not partial):
+        return report
+    _discard_stale_staging(db, chunk_rows)
+    staging_id = _new_staging_employer(db, slug)
+    staged = creates + updates
+    try:
+        for start in range(0, len(staged), chunk_rows):
+            chunk = staged[start:start + chunk_rows]
+            with db.transaction() as session:
+                session.execute(insert(_MEMBER), [{**row.values, "employer_id": staging_id}
+                                                  for row in chunk])
+        report.imported = True
+        with db.transaction() as session:
+            _swap(session, employer_id, staging_id, len(creates), len(updates))
+            session.add(AuditLog(actor=actor, action="roster.import",
+                                 subject=f"employer:{slug}", detail=report.as_dict()))
+    except IntegrityError as exc:
+        report.imported = False
+        raise RosterImportError("the roster changed while it was imported (a member was added "
+                                "with the same employee id); nothing was imported, run the "
+                                "import again") from exc
+    except BaseException:
+        report.imported = False
+        raise
+    finally:
+        _discard_staging(db, staging_id, chunk_rows)
+    return report
+
+
+def _plan(session: Session, employer_id: int, raw_rows: list[tuple[int, dict[str, str]]],
+          report: ImportReport, progress: Callable[[int], None] | None,
+          ) -> tuple[list[RosterRow], list[RosterRow]]:
+    """Check every row against the file and the database; return (to create, to update)."""
+    existing = {row.employee_id: row for row in session.execute(
+        select(*(_MEMBER.c[name] for name in _PLAN_COLUMNS))
+        .where(_MEMBER.c.employer_id == employer_id))}
+    badge_owner = {row.badge_id: row.employee_id for row in existing.values() if row.badge_id}
     advocates = dict(session.execute(select(Advocate.public_id, Advocate.id)).tuples().all())
     today = utcnow().date()
     seen_employee: dict[str, int] = {}
     seen_badge: dict[str, int] = {}
-    good: list[RosterRow] = []
+    creates: list[RosterRow] = []
+    updates: list[RosterRow] = []
     for line, raw in raw_rows:
         values, errors = validate_row(line, raw, today)
         emp = values.get("employee_id")
@@ -221,44 +301,84 @@ def import_roster(
                 values["advocate_id"] = advocates[adv]
             else:
                 errors.append(RowError(line, "advocate_id", f"unknown advocate {adv!r}"))
-        if errors:
-            report.errors.extend(errors)
-        else:
-            good.append(RosterRow(line, values))
         if progress is not None:
             progress(1)
-    report.valid = len(good)
-    if report.errors and not partial:
-        return report
-    _upsert(session, employer, good, existing, report)
-    if dry_run:
-        # Nothing was added to the session: _upsert counted only.
-        return report
-    report.imported = True  # before as_dict(), or the audit row would say it was not
-    session.add(AuditLog(actor=actor, action="roster.import", subject=f"employer:{employer.slug}",
-                         detail=report.as_dict()))
-    return report
-
-
-def _upsert(session: Session, employer: Employer, rows: Iterable[RosterRow],
-            existing: dict[str, Member], report: ImportReport) -> None:
-    for item in rows:
-        values = item.values
-        member = existing.get(values["employee_id"])
-        if member is None:
+        if errors:
+            report.errors.extend(errors)
+            continue
+        report.valid += 1
+        row = RosterRow(line, {k: values[k] for k in ("employee_id", *_UPDATABLE)})
+        current = existing.get(values["employee_id"])
+        if current is None:
             report.created += 1
-            if not report.dry_run:
-                session.add(Member(employer_id=employer.id, employee_id=values["employee_id"],
-                                   **{k: values[k] for k in _UPDATABLE}))
-            continue
-        changed = {k: values[k] for k in _UPDATABLE if getattr(member, k) != values[k]}
-        if not changed:
+            creates.append(row)
+        elif any(getattr(current, k) != values[k] for k in _UPDATABLE):
+            report.updated += 1
+            updates.append(row)
+        else:
             report.unchanged += 1
-            continue
-        report.updated += 1
-        if not report.dry_run:
-            for name, value in changed.items():
-                setattr(member, name, value)
+    return creates, updates
+
+
+def _new_staging_employer(db: Database, slug: str) -> int:
+    with db.transaction() as session:
+        staging = Employer(slug=f"{STAGING_SLUG_PREFIX}{new_uuid()}",
+                           name=f"(roster import for {slug} in progress)")
+        session.add(staging)
+        session.flush()
+        return staging.id
+
+
+def _swap(session: Session, employer_id: int, staging_id: int, creates: int,
+          updates: int) -> None:
+    """Make the staged rows the employer's, in one transaction of set-based statements."""
+    staged = _MEMBER.alias("staged")
+    member = _MEMBER
+    if updates:
+        changed = session.execute(
+            update(member)
+            .where(member.c.employer_id == employer_id, staged.c.employer_id == staging_id,
+                   staged.c.employee_id == member.c.employee_id)
+            .values({name: staged.c[name] for name in _UPDATABLE} | {"updated_at": utcnow()}))
+        _expect(changed, updates)
+        session.execute(delete(member).where(
+            member.c.employer_id == staging_id,
+            member.c.employee_id.in_(select(staged.c.employee_id)
+                                     .where(staged.c.employer_id == employer_id))))
+    moved = session.execute(update(member).where(member.c.employer_id == staging_id)
+                            .values(employer_id=employer_id))
+    _expect(moved, creates)
+
+
+def _expect(result: Any, rows: int) -> None:
+    # A member deleted or re-keyed since the plan would make the counts differ: refuse the
+    # swap rather than import part of the file.
+    if result.rowcount != rows:
+        raise RosterImportError(f"the roster changed while it was imported ({result.rowcount} "
+                                f"rows matched, {rows} expected); nothing was imported, run "
+                                "the import again")
+
+
+def _discard_staging(db: Database, staging_id: int, chunk_rows: int) -> None:
+    """Delete a staging employer and whatever is still staged under it, a chunk at a time."""
+    while True:
+        with db.transaction() as session:
+            ids = session.scalars(select(_MEMBER.c.id).where(_MEMBER.c.employer_id == staging_id)
+                                  .limit(chunk_rows)).all()
+            if ids:
+                session.execute(delete(_MEMBER).where(_MEMBER.c.id.in_(ids)))
+                continue
+            session.execute(delete(Employer).where(Employer.id == staging_id))
+            return
+
+
+def _discard_stale_staging(db: Database, chunk_rows: int) -> None:
+    with db.transaction(write=False) as session:
+        stale = session.scalars(select(Employer.id).where(
+            Employer.slug.startswith(STAGING_SLUG_PREFIX, autoescape=True),
+            Employer.created_at < utcnow() - _STALE_STAGING)).all()
+    for staging_id in stale:
+        _discard_staging(db, staging_id, chunk_rows)
 
 
 def open_roster(path: str | Path) -> TextIO:

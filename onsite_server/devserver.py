@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,12 +28,76 @@ def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Com
                           capture_output=True, text=True, timeout=timeout, check=True)
 
 
-def _healthy(url: str) -> bool:
+def _answers(url: str, *, healthy: bool) -> bool:
+    """Tell whether /healthz answers (with 200 when healthy is asked for)."""
     try:
         with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:  # noqa: S310
             return bool(resp.status == 200)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        # An honest 503 (read-only database, full disk) still means the server is up.
+        return not healthy
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
+
+
+def start_server(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    workers: int = 2,
+    extra_args: Sequence[str] = (),
+    start_timeout: float = 60,
+    migrate: bool = True,
+    healthy: bool = True,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start gunicorn without TLS in its own process group; return it and its base URL.
+
+    It waits until /healthz answers 200 (or answers at all, with healthy=False). The output
+    goes to log_path: an unread pipe would fill up and block the workers. The process group
+    lets a drill kill the master and its workers at once (kill_server).
+    """
+    if migrate:
+        cli(env, "init-db")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "onsite_server.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", str(workers), "--no-tls", *extra_args],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + start_timeout
+        while not _answers(url, healthy=healthy):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"server did not start: {log_path.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server started by start_server, politely, then by force."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        kill_server(proc)
+
+
+def kill_server(proc: subprocess.Popen[bytes]) -> None:
+    """kill -9 the server's master and workers at once, as a power cut would stop them."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=20)
 
 
 @contextmanager
@@ -43,31 +109,10 @@ def running_server(
     extra_args: Sequence[str] = (),
     start_timeout: float = 60,
 ) -> Iterator[str]:
-    """Migrate, start gunicorn without TLS, wait for /healthz, yield the base URL, then stop.
-
-    The server's output goes to log_path: an unread pipe would fill up and block the workers.
-    """
-    cli(env, "init-db")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "onsite_server.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(workers), "--no-tls", *extra_args],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + start_timeout
-            while not _healthy(url):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"server did not start: {log_path.read_text(errors='replace')[-2000:]}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+    """Migrate, start gunicorn without TLS, wait for /healthz, yield the base URL, then stop."""
+    proc, url = start_server(env, log_path, workers=workers, extra_args=extra_args,
+                             start_timeout=start_timeout)
+    try:
+        yield url
+    finally:
+        stop_server(proc)

@@ -21,7 +21,14 @@ from onsite_server.db import get_db
 from onsite_server.models import Advocate, AuditLog, Employer, Member, Site
 from onsite_server.services.roster import STAGING_SLUG_PREFIX, RosterImportError, import_roster
 
-from .helpers import auth, gen_member, gen_site, live_kiosk_and_member, pair_kiosk
+from .helpers import (
+    auth,
+    gen_member,
+    gen_site,
+    live_kiosk_and_member,
+    pair_kiosk,
+    submission_item,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HEADER = "member_id,employee_id,badge_id,first_name,last_name,birth_date,language,phone,email," \
@@ -325,8 +332,13 @@ def test_large_import_does_not_stop_kiosk_writes(live_server: Any, database_url:
     try:
         while importer.poll() is None:
             started = time.monotonic()
-            resp = http.post(live_server.url + "/api/v1/heartbeat", timeout=60, json={
-                "app_version": "1", "outbox_depth": len(latencies), "free_disk_bytes": 1})
+            if len(latencies) % 2:
+                resp = http.post(live_server.url + "/api/v1/submissions", timeout=60, json={
+                    "items": [submission_item("phq2", {"1": 1, "2": 0}, member_ref=ref)]})
+                assert resp.json()["results"][0]["status"] == "accepted"
+            else:
+                resp = http.post(live_server.url + "/api/v1/heartbeat", timeout=60, json={
+                    "app_version": "1", "outbox_depth": len(latencies), "free_disk_bytes": 1})
             latencies.append(time.monotonic() - started)
             statuses.add(resp.status_code)
             time.sleep(0.02)

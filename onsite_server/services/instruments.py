@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from shared.assessments import list_instruments
 
@@ -77,6 +77,12 @@ def windows_current(session: Session, site: Site, offered: Collection[str]) -> b
     """Tell whether this process already wrote down the site's offered set (no query)."""
     with _synced_lock:
         return _synced.get(_cache_key(session, site)) == frozenset(offered)
+
+
+def windows_current_for(site: Site, offered: Collection[str]) -> bool:
+    """Like ``windows_current``, from the site row's own session (no query, no new session)."""
+    session = object_session(site)
+    return session is not None and windows_current(session, site, offered)
 
 
 def sync_windows(session: Session, site: Site, offered: Collection[str],

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The run command: installs what it needs, then starts the demo on the embedded default (SQLite).
-# Today: the scoring demo (a sample check-up scored and triaged), then the onsite server with demo
-# data at https://127.0.0.1:8700/ (self-signed certificate).
+# The run command: installs what it needs, then starts the demo on the embedded default (SQLite):
+# the scoring demo (a sample check-up scored and triaged), the central emulator (the stand-in for
+# the central advocate system) at http://127.0.0.1:8701, a sync worker that forwards the demo's
+# referrals to it as FHIR R4, and the onsite server with demo data at https://127.0.0.1:8700/
+# (self-signed certificate). Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh run
 export PATH="$PWD/.venv/bin:$PATH"
 export ONSITE_INSTANCE_PATH="${ONSITE_INSTANCE_PATH:-$PWD/instance}"
 mkdir -p "$ONSITE_INSTANCE_PATH"
+central_port="${CENTRAL_PORT:-8701}"
+export ONSITE_CENTRAL_URL="${ONSITE_CENTRAL_URL:-http://127.0.0.1:$central_port/fhir}"
 
 echo "== Scoring demo: a sample check-up, scored and triaged into one referral =="
 python -m shared.assessments demo --text
@@ -21,5 +25,26 @@ print(f"Site: {d['site']}   kiosk pairing code: {d['pairing_code']} (valid 15 mi
 for role, login in d["logins"].items():
     print(f"  {role:12} {login['email']:28} {login['password']}")
 PY
+
+children=()
+stop_children() {
+  for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_children EXIT INT TERM
+
+echo "== Central emulator at http://127.0.0.1:$central_port (FHIR base $ONSITE_CENTRAL_URL) =="
+central-emulator --host 127.0.0.1 --port "$central_port" > "$ONSITE_INSTANCE_PATH/central.log" 2>&1 &
+children+=("$!")
+for _ in $(seq 1 50); do
+  python -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+    "$ONSITE_CENTRAL_URL/metadata" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+# The sync worker forwards the demo's referrals now and keeps forwarding every 30 s.
+onsite-server sync > "$ONSITE_INSTANCE_PATH/sync.log" 2>&1 &
+children+=("$!")
+echo "The demo's referrals are forwarded to central; an advocate's list, crisis first:"
+echo "  http://127.0.0.1:$central_port/advocates/adv-001/referrals"
 echo "Open https://127.0.0.1:${ONSITE_PORT:-8700}/ (accept the self-signed certificate). Ctrl-C stops."
-exec onsite-server serve --host "${ONSITE_HOST:-127.0.0.1}" --port "${ONSITE_PORT:-8700}"
+onsite-server serve --host "${ONSITE_HOST:-127.0.0.1}" --port "${ONSITE_PORT:-8700}"

@@ -64,14 +64,15 @@ _RAW_KEY_NAMESPACE = uuid.UUID("6a4b8f53-1f0e-4f57-9d0c-3b1e2d7c5a90")
 
 # Statements built once: constructing a select() per call costs more than running it on SQLite.
 _FIND = select(Submission).where(Submission.idempotency_key == bindparam("key"))
-_FACTS = select(Submission.instrument_id, Submission.instrument_version, Submission.result,
-                Submission.skipped, Submission.crisis, Submission.taken_at).order_by(
-    Submission.taken_at, Submission.id)
-_MEMBER_FACTS = _FACTS.where(Submission.session_id == bindparam("session_id"),
-                             Submission.member_id == bindparam("member_id"))
-_ANONYMOUS_FACTS = _FACTS.where(Submission.session_id == bindparam("session_id"),
-                                Submission.member_id.is_(None),
-                                Submission.kiosk_id == bindparam("kiosk_id"))
+# A kiosk session's earlier items, found by session_id alone; whose they are is checked in
+# Python. With the member or kiosk in the WHERE clause too, SQLite (no statistics) picks the
+# kiosk_id or member_id index and reads every submission that kiosk or member ever made, so
+# each submission cost more as the table grew; a session has a handful of rows.
+_SESSION_FACTS = select(Submission.instrument_id, Submission.instrument_version,
+                        Submission.result, Submission.skipped, Submission.crisis,
+                        Submission.taken_at, Submission.member_id, Submission.kiosk_id).where(
+    Submission.session_id == bindparam("session_id")).order_by(Submission.taken_at,
+                                                               Submission.id)
 # Core (table) INSERTs: no unit-of-work bookkeeping for rows this request never reads back.
 _INSERT_SUBMISSION = cast(Table, Submission.__table__).insert()
 _INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
@@ -631,16 +632,17 @@ def _session_facts(
     Earlier items come from the database; the current one (not stored yet) is placed by its
     taken_at like the others, so a late upload does not override a newer attempt.
     """
-    if member is not None:
-        rows = session.execute(_MEMBER_FACTS, {"session_id": item.session_id,
-                                               "member_id": member.id})
-    else:
-        rows = session.execute(_ANONYMOUS_FACTS, {"session_id": item.session_id,
-                                                  "kiosk_id": kiosk.id})
+    rows = session.execute(_SESSION_FACTS, {"session_id": item.session_id})
     attempts: list[tuple[Any, int, str, ScoreResult | None, list[str]]] = []
-    for n, (iid, version, stored, skipped_ids, crisis, taken_at) in enumerate(rows):
-        attempts.append((taken_at, n, iid, _stored_result(iid, version, stored, crisis),
-                         list(skipped_ids or [])))
+    for iid, version, stored, skipped_ids, crisis, taken_at, member_id, kiosk_id in rows:
+        # The member's items of this session; anonymous ones only from this same kiosk.
+        if member is not None:
+            if member_id != member.id:
+                continue
+        elif member_id is not None or kiosk_id != kiosk.id:
+            continue
+        attempts.append((taken_at, len(attempts), iid,
+                         _stored_result(iid, version, stored, crisis), list(skipped_ids or [])))
     attempts.append((item.taken_at, len(attempts), item.instrument_id, current,
                      list(item.skipped)))
     attempts.sort(key=lambda a: (a[0], a[1]))

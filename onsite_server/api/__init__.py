@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from shared.schemas.common import Problem, control_character_paths
 
@@ -64,8 +64,12 @@ def authenticated_kiosk() -> Kiosk:
     return kiosk
 
 
-# Built once: constructing a select() per request costs more than running it on SQLite.
-_KIOSK_BY_TOKEN = select(Kiosk).where(Kiosk.token_hash == bindparam("token_hash"))
+# Built once: constructing a select() per request costs more than running it on SQLite. The
+# kiosk's site comes in the same statement: submissions, identify and the catalog all read it,
+# and session.get then finds it in the identity map (kiosk.site keeps it there: the map holds
+# objects only weakly), which saves them a query each.
+_KIOSK_BY_TOKEN = select(Kiosk).options(joinedload(Kiosk.site, innerjoin=True)).where(
+    Kiosk.token_hash == bindparam("token_hash"))
 
 
 def _authenticate() -> Kiosk:

@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,13 +68,16 @@ _FIND = select(Submission).where(Submission.idempotency_key == bindparam("key"))
 # Python. With the member or kiosk in the WHERE clause too, SQLite (no statistics) picks the
 # kiosk_id or member_id index and reads every submission that kiosk or member ever made, so
 # each submission cost more as the table grew; a session has a handful of rows.
-_SESSION_FACTS = select(Submission.instrument_id, Submission.instrument_version,
-                        Submission.result, Submission.skipped, Submission.crisis,
-                        Submission.taken_at, Submission.member_id, Submission.kiosk_id).where(
-    Submission.session_id == bindparam("session_id")).order_by(Submission.taken_at,
-                                                               Submission.id)
-# Core (table) INSERTs: no unit-of-work bookkeeping for rows this request never reads back.
-_INSERT_SUBMISSION = cast(Table, Submission.__table__).insert()
+# Core (table) statements, run on the session's connection: no ORM compile and loading steps
+# and no unit-of-work bookkeeping, for rows this request reads as plain values or never reads.
+_SUBMISSIONS = cast(Table, Submission.__table__)
+_SESSION_FACTS = select(
+    _SUBMISSIONS.c.instrument_id, _SUBMISSIONS.c.instrument_version, _SUBMISSIONS.c.result,
+    _SUBMISSIONS.c.skipped, _SUBMISSIONS.c.crisis, _SUBMISSIONS.c.taken_at,
+    _SUBMISSIONS.c.member_id, _SUBMISSIONS.c.kiosk_id,
+).where(_SUBMISSIONS.c.session_id == bindparam("session_id")).order_by(
+    _SUBMISSIONS.c.taken_at, _SUBMISSIONS.c.id)
+_INSERT_SUBMISSION = _SUBMISSIONS.insert()
 _INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
@@ -471,6 +474,16 @@ def _rejected(key: str | None, errors: list[dict[str, str]], status: int = 422,
             "problem": problem_document(status, title, detail, errors)}
 
 
+def _core(session: Session) -> Connection:
+    """Return the session's connection for a Core statement, flushed as session.execute would.
+
+    The flush (a no-op when nothing is pending) keeps the order of writes that autoflush gave:
+    an item's ORM changes reach the database before its Submission INSERT, inside its SAVEPOINT.
+    """
+    session.flush()
+    return session.connection()
+
+
 def _find(session: Session, key: str) -> Submission | None:
     return session.scalars(_FIND, {"key": key}).first()
 
@@ -595,7 +608,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     answer = {"key": item.idempotency_key, "status": "accepted", "result": outcome,
               "crisis": outcome["crisis"], "crisis_recorded": bool(crisis)}
     # The Submission INSERT claims the key; a taken key raises here, inside the savepoint.
-    session.execute(_INSERT_SUBMISSION, dict(
+    _core(session).execute(_INSERT_SUBMISSION, dict(
         received_at=now, clock_suspect=clock_suspect, idempotency_key=item.idempotency_key,
         request_hash=prepared.digest, kiosk_id=kiosk.id,
         member_id=member.id if member else None, session_id=item.session_id,
@@ -611,7 +624,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
         log.warning("kiosk %s score mismatch on submission %s (%s %s): %s differ; "
                     "the server's result is kept", kiosk.public_id, item.idempotency_key,
                     iid, item.instrument_version, ", ".join(diffs))
-    session.execute(_INSERT_AUDIT, dict(
+    _core(session).execute(_INSERT_AUDIT, dict(
         at=utcnow(), note=None, actor=actor, action="submission.received",
         subject=f"member:{member.public_id}" if member else None,
         detail={"key": item.idempotency_key, "instrument": iid,
@@ -632,7 +645,7 @@ def _session_facts(
     Earlier items come from the database; the current one (not stored yet) is placed by its
     taken_at like the others, so a late upload does not override a newer attempt.
     """
-    rows = session.execute(_SESSION_FACTS, {"session_id": item.session_id})
+    rows = _core(session).execute(_SESSION_FACTS, {"session_id": item.session_id})
     attempts: list[tuple[Any, int, str, ScoreResult | None, list[str]]] = []
     for iid, version, stored, skipped_ids, crisis, taken_at, member_id, kiosk_id in rows:
         # The member's items of this session; anonymous ones only from this same kiosk.

@@ -32,9 +32,11 @@ import os
 import platform
 import random
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -415,6 +417,9 @@ def main() -> None:
             1 <= args.seconds <= 120 and 0 < args.rate <= 5000):
         parser.error("rounds 1-10, phase-seconds 1-60, seconds 1-120, rate up to 5000")
 
+    # A SIGTERM (e.g. a stopped CI job) unwinds like an error, so the server below is stopped
+    # and the temporary folder removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     wrk = ensure_wrk()
     tmp = Path(tempfile.mkdtemp(prefix="bench-cost-"))
     db_path = tmp / "onsite.sqlite"

@@ -316,6 +316,41 @@ def test_concurrent_replays_of_the_same_key_store_once(live_server, database_url
     engine.dispose()
 
 
+# --------------------------------------------------------------------------- one kiosk session
+
+PHQ2_POSITIVE = {"1": 2, "2": 2}  # total 4 >= 3: positive, so PHQ-9 is offered next
+
+
+def test_a_session_is_triaged_only_with_its_own_member_or_kiosk(app, client, site, kiosk):
+    """Session facts are read by session_id alone and filtered: nobody else's items count."""
+    from .helpers import pair_kiosk
+
+    other = pair_kiosk(app, client, site.slug)
+    _, ref_a = identified_member(app, site, kiosk)
+    _, ref_b = identified_member(app, site, kiosk)
+    shared_session = new_key()
+    post(client, other["token"],
+         submission_item("phq9", PHQ9_MILD, session_id=shared_session))
+    post(client, kiosk["token"],
+         submission_item("phq9", PHQ9_MILD, member_ref=ref_a, session_id=shared_session))
+    # Another kiosk's anonymous PHQ-9 and another member's do not count: PHQ-9 is still offered.
+    (anon,) = post(client, kiosk["token"],
+                   submission_item("phq2", PHQ2_POSITIVE, session_id=shared_session))
+    assert anon["result"]["next_screeners"] == ["phq9"]
+    (b,) = post(client, kiosk["token"],
+                submission_item("phq2", PHQ2_POSITIVE, member_ref=ref_b,
+                                session_id=shared_session))
+    assert b["result"]["next_screeners"] == ["phq9"]
+    # The same kiosk's anonymous items and the same member's do: PHQ-9 is already done.
+    (anon2,) = post(client, other["token"],
+                    submission_item("phq2", PHQ2_POSITIVE, session_id=shared_session))
+    assert anon2["result"]["next_screeners"] == []
+    (a,) = post(client, kiosk["token"],
+                submission_item("phq2", PHQ2_POSITIVE, member_ref=ref_a,
+                                session_id=shared_session))
+    assert a["result"]["next_screeners"] == []
+
+
 # --------------------------------------------------------------------------- one open referral
 
 

@@ -51,6 +51,11 @@ def resolve_member_ref(
         raise MemberRefError("is not a valid member reference") from exc
     if not isinstance(data, dict) or data.get("k") != kiosk.public_id:
         raise MemberRefError("was issued to another kiosk")
+    return _member_named(session, data, kiosk)
+
+
+def _member_named(session: Session, data: dict[str, Any], kiosk: Kiosk) -> Member:
+    """Return the member a verified reference's payload names, if they belong to this site."""
     public_id = data.get("m")
     if not isinstance(public_id, str):
         raise MemberRefError("does not name a member of this site")
@@ -97,14 +102,7 @@ def resolve_filed_ref(
                                          "site_id": kiosk.site_id}).first() is None:
             raise MemberRefError("was issued to another kiosk")
         late = late or LATE_OTHER_KIOSK
-    public_id = data.get("m")
-    if not isinstance(public_id, str):
-        raise MemberRefError("does not name a member of this site")
-    member = session.scalars(_MEMBER_AT_SITE,
-                             {"public_id": public_id, "site_id": kiosk.site_id}).first()
-    if member is None:
-        raise MemberRefError("does not name a member of this site")
-    return member, late
+    return _member_named(session, data, kiosk), late
 
 
 def lock_member(session: Session, member_id: int) -> None:

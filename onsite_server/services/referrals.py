@@ -231,8 +231,7 @@ def raise_lenient_alert(session: Session, kiosk: Kiosk, body: object,
     trigger = next((t.trigger for t in triage_mod.CRISIS_TRIGGERS if t.trigger == wanted), None)
     if trigger is None:
         return {"crisis": [], "crisis_recorded": False}
-    key = parse_uuid(raw.get("idempotency_key")) or str(uuid.uuid5(
-        _ALERT_NAMESPACE, f"{kiosk.public_id}:{json.dumps(raw, sort_keys=True, default=str)}"))
+    key = parse_uuid(raw.get("idempotency_key")) or content_key(kiosk, raw)
     raised_at = parse_aware(raw.get("raised_at"))
     # Without a usable kiosk time the server's stands in, flagged like a clock that is off.
     raise_anonymous_alert(session, kiosk, trigger, raised_at or utcnow(), key=key,
@@ -250,6 +249,12 @@ _RECENT_ALERTS = (select(CrisisAlert).join(Kiosk, Kiosk.id == CrisisAlert.kiosk_
 def recent_alerts(session: Session, site_id: int, since: datetime) -> list[CrisisAlert]:
     """Return the site's crisis alerts received since a time, newest first (server clock)."""
     return list(session.scalars(_RECENT_ALERTS, {"site_id": site_id, "since": since}))
+
+
+def content_key(kiosk: Kiosk, raw: object) -> str:
+    """Derive a stable key from a body sent without a usable one, so a resend adds nothing."""
+    text = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{kiosk.public_id}:{text}"))
 
 
 def alert_key(submission_key: str, trigger: str) -> str:

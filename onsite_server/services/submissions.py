@@ -18,10 +18,8 @@ for staff on site; every answer says so in ``crisis`` and ``crisis_recorded``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +49,7 @@ from .pairing import kiosk_actor
 from .referrals import (
     alert_key,
     audit_crisis,
+    content_key,
     fold,
     raise_anonymous_alert,
     result_from_dict,
@@ -60,7 +59,6 @@ from .referrals import (
 log = logging.getLogger("onsite_server.submissions")
 
 _TRIGGERS = {t.trigger: t for t in triage_mod.CRISIS_TRIGGERS}
-_RAW_KEY_NAMESPACE = uuid.UUID("6a4b8f53-1f0e-4f57-9d0c-3b1e2d7c5a90")
 
 # Statements built once: constructing a select() per call costs more than running it on SQLite.
 _FIND = select(Submission).where(Submission.idempotency_key == bindparam("key"))
@@ -429,7 +427,7 @@ def _record_crisis(ctx: BatchContext, entry: Entry, triggers: Sequence[str]) -> 
             audit_crisis(session, actor, triggers,
                          f"referral:{referral.public_id}" if referral else None)
         else:
-            key = _raw_key(entry.raw) or _content_key(kiosk, entry.raw)
+            key = _raw_key(entry.raw) or content_key(kiosk, entry.raw)
             suspect = ctx.settings.clock.suspect(taken_at, now)
             for trigger in triggers:
                 raise_anonymous_alert(session, kiosk, trigger, taken_at,
@@ -449,12 +447,6 @@ def _latest_version(instrument_id: str) -> str:
 def _raw_key(raw: object) -> str | None:
     """Return the entry's idempotency key when it is a well-formed UUID (lower case)."""
     return parse_uuid(raw.get("idempotency_key")) if isinstance(raw, dict) else None
-
-
-def _content_key(kiosk: Kiosk, raw: object) -> str:
-    """Derive a stable key from an entry's content, so a resend raises its alert only once."""
-    text = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
-    return str(uuid.uuid5(_RAW_KEY_NAMESPACE, f"{kiosk.public_id}:{text}"))
 
 
 def _lenient_time(raw: object, default: datetime) -> datetime:

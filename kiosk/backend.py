@@ -1,0 +1,118 @@
+"""What the kiosk's screens may ask of the world: one interface, two sides of the house.
+
+The screens (``kiosk/ui``) call only this ``Backend``; ``kiosk/service.py`` implements it
+over the outbox, the sync worker and the API client, and tests hand in a fake. Every
+method returns at once: anything that needs the network either answers from what is cached
+or raises ``Offline`` so the screen can say so, and nothing here is called on the UI thread
+for longer than a local SQLite write.
+
+Member data passed in here is the current visit's; the backend keeps it only inside the
+encrypted outbox (never in memory beyond the call) so a wipe of the ``Journey`` leaves
+nothing behind on the screen side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from shared.schemas.bookings import BookingOut
+from shared.schemas.catalog import CatalogResponse
+from shared.schemas.members import AdvocateLinkResponse
+
+
+class Offline(Exception):
+    """The server cannot be reached now; the screen should say so and offer what works offline."""
+
+
+class Refused(Exception):
+    """The server answered but refused (a full slot, an unknown member): ``reason`` says why."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the member is for this visit.
+
+    ``member_ref`` when the server matched them online; ``pending`` when the kiosk was
+    offline and the typed id and birth date wait (encrypted, in the outbox only) for the
+    server to match them when the items arrive. ``pending`` holds an opaque handle, never
+    the typed id itself.
+    """
+
+    member_ref: str | None = None
+    first_name: str | None = None
+    language: str | None = None
+    pending: str | None = None
+
+    @property
+    def online(self) -> bool:
+        """True when the server matched the member and returned a reference."""
+        return self.member_ref is not None
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the admin screen shows about the connection and the backlog."""
+
+    paired: bool
+    online: bool
+    outbox_depth: int
+    sent_since_backlog: int = 0  # for the drain's progress bar
+    backlog_at_start: int = 0
+    last_sync_at: str | None = None  # ISO 8601, UTC
+    last_errors: Sequence[str] = field(default_factory=tuple)
+
+
+class Backend(Protocol):
+    """Everything the screens need, answered without blocking the UI thread."""
+
+    def catalog(self) -> CatalogResponse | None:
+        """The cached catalog (instruments, events, settings), or None when never paired."""
+
+    def identify(self, employee_id: str, birth_date: str) -> Identity:
+        """Match a member online, or hold the typed id for a match on arrival when offline.
+
+        Raises ``Refused`` when the server answers that nobody matches (online only).
+        """
+
+    def submit(self, identity: Identity | None, items: Sequence[Mapping[str, Any]],
+               *, crisis: bool) -> None:
+        """Queue a visit's scored items in the outbox (crisis items go first); never raises Offline."""
+
+    def crisis_alert(self, trigger: Literal["phq9_item9", "hypertensive_crisis"]) -> None:
+        """Queue an anonymous crisis alert for onsite staff, ahead of everything else."""
+
+    def consent(self, identity: Identity, *, consent: bool, contact_method: str | None = None,
+                contact_time: str | None = None, phone: str | None = None,
+                email: str | None = None) -> None:
+        """Queue the member's referral consent (or its withdrawal) beside their items."""
+
+    def advocate_link(self, identity: Identity) -> AdvocateLinkResponse:
+        """The member's advocate and the link and vCard QR contents; raises Offline."""
+
+    def bookings(self, identity: Identity) -> list[BookingOut]:
+        """The member's current bookings; raises Offline."""
+
+    def book(self, identity: Identity, slot_id: str) -> BookingOut:
+        """Book a seat (or join the waitlist when full); raises Offline or Refused."""
+
+    def cancel(self, identity: Identity, booking_id: str) -> BookingOut:
+        """Cancel one of the member's bookings; raises Offline or Refused."""
+
+    def reschedule(self, identity: Identity, booking_id: str, slot_id: str) -> BookingOut:
+        """Move a booking to another slot; raises Offline or Refused."""
+
+    def status(self) -> SyncStatus:
+        """The connection and outbox state for the admin screen."""
+
+    def sync_now(self) -> None:
+        """Ask the sync worker to try at once (returns immediately)."""
+
+    def pair(self, server_url: str, pairing_code: str) -> None:
+        """Pair with a server (blocking network call, admin screen only); raises Offline or Refused."""

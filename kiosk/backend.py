@@ -83,7 +83,7 @@ class Backend(Protocol):
 
     def submit(self, identity: Identity | None, items: Sequence[Mapping[str, Any]],
                *, crisis: bool) -> None:
-        """Queue a visit's scored items in the outbox (crisis items go first); never raises Offline."""
+        """Queue a visit's scored items in the outbox, crisis first; never raises Offline."""
 
     def crisis_alert(self, trigger: Literal["phq9_item9", "hypertensive_crisis"]) -> None:
         """Queue an anonymous crisis alert for onsite staff, ahead of everything else."""
@@ -115,4 +115,4 @@ class Backend(Protocol):
         """Ask the sync worker to try at once (returns immediately)."""
 
     def pair(self, server_url: str, pairing_code: str) -> None:
-        """Pair with a server (blocking network call, admin screen only); raises Offline or Refused."""
+        """Pair with a server (blocking; admin screen only); raises Offline or Refused."""

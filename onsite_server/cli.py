@@ -364,10 +364,6 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
     click.echo(json.dumps(summary, sort_keys=True))
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command("sync")
 @click.option("--once", is_flag=True, help="Forward everything due, then exit.")
 @click.option("--interval", type=float, default=None,
@@ -393,7 +389,10 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
         ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
         retention_days=int(config["RETENTION_DAYS"]),
-        reminder_lead=timedelta(hours=float(config["REMINDER_HOURS"])))
+        reminder_lead=timedelta(hours=float(config["REMINDER_HOURS"])),
+        backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
+        backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
+        batch=int(config["SYNC_BATCH"]))
     client = client_from_config(config)
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
@@ -412,8 +411,13 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
             moved = 0
         click.echo(json.dumps({"sent": report.sent, "retried": report.retried,
                                "dead": report.dead, "no_shows": report.no_shows,
-                               "purged": report.purged,
+                               "waitlist_expired": report.waitlist_expired,
+                               "reminders": report.reminders, "purged": report.purged,
                                "alerts": report.alerts, "statuses_moved": moved}))
         if once:
             return
         time.sleep(pause)
+
+
+if __name__ == "__main__":
+    main()

@@ -101,9 +101,18 @@ class SyncReport:
     alerts: list[str] = field(default_factory=list)
 
 
-def claim(session: Session, settings: SyncSettings, now: datetime) -> list[int]:
-    """Claim up to a batch of due rows (crisis first); the caller commits at once."""
-    due = ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)) | \
+def claim(session: Session, settings: SyncSettings, now: datetime,
+          due_by: datetime | None = None) -> list[int]:
+    """Claim up to a batch of due rows (crisis first); the caller commits at once.
+
+    ``due_by`` (default ``now``) is when a row that has failed before must have been due: a
+    cycle passes its start, so a row it retried is not sent again in the same cycle however
+    short the backoff, while a row never tried (a crisis queued a moment ago) goes at once.
+    """
+    due_by = now if due_by is None else due_by
+    retry_due = (OutboxMessage.attempts == 0) | (OutboxMessage.next_attempt_at <= due_by)
+    due = ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)
+           & retry_due) | \
           ((OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now))
     ids = list(session.scalars(
         select(OutboxMessage.id).where(due)
@@ -266,12 +275,13 @@ def run_cycle(transaction: Callable[[], Any], sender: Sender, settings: SyncSett
     ``transaction`` opens a committing session context (``Database.transaction``).
     """
     report = SyncReport()
+    started = now()
     with transaction() as session:
-        housekeeping(session, settings, now(), report)
+        housekeeping(session, settings, started, report)
     handled = 0
     while handled < max_rows:
         with transaction() as session:
-            ids = claim(session, settings, now())
+            ids = claim(session, settings, now(), due_by=started)
         if not ids:
             break
         for row_id in ids:

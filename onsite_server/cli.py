@@ -419,5 +419,30 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         time.sleep(pause)
 
 
+
+@main.command("export-questionnaires")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder to write <id>-<version>.json into (created).")
+@click.option("--all-versions", is_flag=True, help="Every version on disk, not only the current.")
+@click.pass_context
+def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool) -> None:
+    """Write every instrument definition as a FHIR R4 Questionnaire (validated) for central."""
+    from shared.assessments import available_versions, list_instruments
+
+    from .fhir import Systems, questionnaire, validate
+
+    config = _app(ctx).config
+    systems = Systems(str(config["FHIR_IDENTIFIER_BASE"]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for instrument_id, current in list_instruments():
+        for version in (available_versions(instrument_id) if all_versions else [current]):
+            resource = questionnaire(instrument_id, version, systems)
+            validate(resource)
+            path = out_dir / f"{instrument_id}-{version}.json"
+            path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+            click.echo(str(path))
+
+
 if __name__ == "__main__":
     main()

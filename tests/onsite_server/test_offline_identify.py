@@ -155,3 +155,48 @@ def test_a_malformed_or_doubled_identity_is_refused_naming_the_field(
     answer = post(client, kiosk["token"], item)[0]
     assert answer["status"] == "rejected"
     assert field in [e["field"] for e in answer["problem"]["errors"]]
+
+
+CONSENT = "/api/v1/referrals/consent"
+
+
+def _consent(typed_id: str, key: str, **extra: Any) -> dict[str, Any]:
+    return {"idempotency_key": key, "offline_identity": {"id": typed_id,
+                                                         "birth_date": BIRTH.isoformat()},
+            "consent": True, "contact_method": "email", "contact_time": "morning",
+            "email": "member@example.com", **extra}
+
+
+def test_consent_typed_offline_reaches_the_matched_member_with_one_answer(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any], member_id: str) -> None:
+    hit = client.post(CONSENT, json=_consent("E5150", "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"),
+                      headers=auth(kiosk["token"]))
+    miss = client.post(CONSENT, json=_consent("NOBODY", "7f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"),
+                       headers=auth(kiosk["token"]))
+    assert hit.status_code == miss.status_code == 200
+    assert hit.get_json() == miss.get_json()
+    assert hit.get_json()["referral_id"] is None
+    with get_db(app).transaction() as session:
+        referral = session.scalars(select(Referral)).one()
+        assert referral.member.public_id == member_id
+        assert (referral.consent, referral.contact_method) == (True, "email")
+    assert sorted(a.detail["outcome"] for a in _audit(app, OFFLINE_ACTION)) == \
+        ["match", "no_match"]
+
+
+def test_offline_consent_refuses_only_what_does_not_depend_on_the_roster(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any], member_id: str) -> None:
+    key = "8f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b"
+    missing_time = client.post(CONSENT, json=_consent("E5150", key, contact_time=None),
+                               headers=auth(kiosk["token"]))
+    assert missing_time.status_code == 422
+    both = client.post(CONSENT, json=_consent("E5150", key, member_ref="x"),
+                       headers=auth(kiosk["token"]))
+    assert both.status_code == 422
+    assert [e["field"] for e in both.get_json()["errors"]] == ["member_ref"]
+    # No email on the roster and none typed: answered like any other, audited as unusable.
+    no_channel = client.post(CONSENT, json=_consent("E5150", key, email=None),
+                             headers=auth(kiosk["token"]))
+    assert no_channel.status_code == 200
+    assert [a.detail for a in _audit(app, "referral.consent_unusable")] == \
+        [{"fields": ["email"]}]

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "PAIRING_FAILURE_WINDOW_SECONDS": 15 * 60,
     "MEMBER_REF_TTL_SECONDS": 7 * 24 * 3600,
     "IDENTIFY_RATE_PER_MINUTE": 10,
+    # Ids typed while a kiosk was offline that are matched on arrival, per kiosk per 24 h;
+    # beyond it the items are filed as anonymous (docs/submissions.md).
+    "OFFLINE_IDENTIFY_PER_DAY": 300,
     "IDENTIFY_MIN_SECONDS": 0.25,
     "KIOSK_IDLE_TIMEOUT_SECONDS": 90,
     "KIOSK_IDLE_COUNTDOWN_SECONDS": 20,

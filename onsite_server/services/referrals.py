@@ -281,8 +281,9 @@ def _required_with_consent(contact_method: str | None, contact_time: str | None)
 
 
 def record_offline_consent(
-    session: Session, kiosk: Kiosk, typed: OfflineIdentity, *, consent: bool, contact_method: str | None,
-    contact_time: str | None, phone: str | None, email: str | None, secret: str, per_day: int,
+    session: Session, kiosk: Kiosk, typed: OfflineIdentity, *, consent: bool,
+    contact_method: str | None, contact_time: str | None, phone: str | None,
+    email: str | None, secret: str, per_day: int,
 ) -> dict[str, Any]:
     """Match an id typed offline and record its consent; the same answer whether it matched.
 

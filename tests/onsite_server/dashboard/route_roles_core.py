@@ -20,8 +20,22 @@ ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "auth.session_status": PUBLIC,
     "auth.extend_session": PUBLIC,
     "auth.set_language": PUBLIC,
+    "auth.account_link": PUBLIC,
     "dashboard.index": STAFF,
     "dashboard.crisis_alert": EVERYONE,
     "dashboard.crisis_referral": frozenset({"admin", "advocate"}),
     "advocate.index": frozenset({"advocate"}),
+    "advocate.referral": frozenset({"advocate"}),
+    # Admin pages.
+    "dashboard.settings": ADMIN,
+    "dashboard.users": ADMIN,
+    "dashboard.user_action": ADMIN,
+    "dashboard.roster": ADMIN,
+    "dashboard.audit_log": ADMIN,
+    "dashboard.sync_health": ADMIN,
+    "dashboard.retry": ADMIN,
+    # The kiosk fleet.
+    "dashboard.fleet": STAFF,
+    "dashboard.pair": STAFF,
+    "dashboard.revoke": STAFF,
 }

@@ -165,7 +165,7 @@ def _upload(client: FlaskClient, body: bytes, **flags: str) -> Any:
     from werkzeug.test import encode_multipart
 
     html = client.get("/dashboard/admin/roster").get_data(as_text=True)
-    fields = MultiDict({"csrf_token": csrf_token(html), **flags})
+    fields: MultiDict[str, Any] = MultiDict({"csrf_token": csrf_token(html), **flags})
     fields.add("file", FileStorage(BytesIO(body), filename="roster.csv",
                                    content_type="text/csv"))
     # Encoded in memory: the test client would spool a large body to a temporary file that

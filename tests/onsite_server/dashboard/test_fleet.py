@@ -101,3 +101,26 @@ def test_dead_letter_retry(app: Flask, as_admin: FlaskClient) -> None:
 
 def test_coordinator_cannot_see_sync_health(as_coordinator: FlaskClient) -> None:
     assert as_coordinator.get("/dashboard/sync").status_code == 403
+
+
+def test_operational_alert_banner_for_admins_until_dismissed(app: Flask, as_admin: FlaskClient,
+                                                             as_coordinator: FlaskClient
+                                                             ) -> None:
+    from onsite_server.models import Alert
+
+    with get_db(app).transaction() as session:
+        alert = Alert(kind="outbox_stuck", message="The outbox to central has been stuck "
+                                                   "for over an hour.")
+        session.add(alert)
+        session.flush()
+        alert_id = alert.id
+    assert "stuck for over an hour" in as_admin.get("/dashboard/fleet").get_data(as_text=True)
+    assert "stuck for over an hour" not in as_coordinator.get("/dashboard/fleet").get_data(
+        as_text=True)
+    fragment = as_admin.get("/dashboard/crisis/banner?next=/dashboard/fleet")
+    assert 'name="next" value="/dashboard/fleet"' in fragment.get_data(as_text=True)
+    done = post_form(as_admin, f"/dashboard/alerts/{alert_id}/clear",
+                     {"next": "/dashboard/fleet"}, page="/dashboard/fleet")
+    assert done.headers["Location"] == "/dashboard/fleet"
+    assert "stuck for over an hour" not in as_admin.get("/dashboard/fleet").get_data(
+        as_text=True)

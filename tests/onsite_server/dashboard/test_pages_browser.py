@@ -29,6 +29,12 @@ from .helpers import Staff
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def database_url(sqlite_only_url: str) -> str:
+    """Browser tests run on SQLite only (see conftest.sqlite_only_url)."""
+    return sqlite_only_url
+
+
 def _staff(app: Flask, role: str) -> Staff:
     email, password = DEMO_LOGINS[role]
     with get_db(app).transaction() as session:

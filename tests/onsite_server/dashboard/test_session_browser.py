@@ -13,6 +13,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
+def database_url(sqlite_only_url: str) -> str:
+    """Browser tests run on SQLite only (see conftest.sqlite_only_url)."""
+    return sqlite_only_url
+
+
+@pytest.fixture
 def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     """A one-minute idle timeout: inside the two-minute warning from the first page."""
     return {**app_config, "DASHBOARD_IDLE_MINUTES": 1}

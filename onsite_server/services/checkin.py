@@ -354,6 +354,7 @@ class SlotCounts:
     capacity: int
     taken: int
     free: int
+    booked: int  # seated, not arrived yet
     checked_in: int
     waitlisted: int
     no_show: int
@@ -388,8 +389,8 @@ def day_view(session: Session, site: Site, day: date | None = None,
         ).all():
             counts[(slot_id, status)] = n
     events: dict[int, dict[str, Any]] = {}
-    totals = {"capacity": 0, "taken": 0, "free": 0, "checked_in": 0, "waitlisted": 0,
-              "no_show": 0}
+    totals = {"capacity": 0, "taken": 0, "free": 0, "booked": 0, "checked_in": 0,
+              "waitlisted": 0, "no_show": 0}
     for slot in slots:
         event = slot.event
         entry = events.setdefault(event.id, {
@@ -400,6 +401,7 @@ def day_view(session: Session, site: Site, day: date | None = None,
             slot_id=slot.public_id, start_at=slot.start_at, end_at=slot.end_at,
             capacity=slot.capacity, taken=slot.booked_count,
             free=0 if cancelled else slot.seats_left,
+            booked=counts.get((slot.id, "booked"), 0),
             checked_in=counts.get((slot.id, "checked_in"), 0),
             waitlisted=counts.get((slot.id, "waitlisted"), 0),
             no_show=counts.get((slot.id, "no_show"), 0), cancelled=cancelled,

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..models import EVENT_KINDS, AuditLog, Booking, Event, Member, Site, Slot, utcnow
@@ -419,6 +419,16 @@ def waitlist(session: Session, event: Event, now: datetime | None = None) -> lis
     return out
 
 
+def waiting_counts(session: Session, event: Event) -> dict[int, int]:
+    """Return how many are waitlisted in each of the event's slots (slot id -> count)."""
+    rows = session.execute(
+        select(Booking.slot_id, func.count()).where(Booking.event_id == event.id,
+                                                    Booking.status == "waitlisted")
+        .group_by(Booking.slot_id)
+    ).all()
+    return {slot_id: n for slot_id, n in rows}
+
+
 # --- exports ---------------------------------------------------------------------------------
 
 ROSTER_COLUMNS = ("date", "start", "end", "last_name", "first_name", "status")
@@ -430,8 +440,14 @@ def _cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def roster_csv(session: Session, event: Event, zone: ZoneInfo) -> str:
-    """Return the event's roster as CSV: names, times and booking status, never health data."""
+def roster_csv(session: Session, event: Event, zone: ZoneInfo, actor: str | None = None) -> str:
+    """Return the event's roster as CSV: names, times and booking status, never health data.
+
+    With an actor, the export is written to the audit log (who took the names away).
+    """
+    if actor:
+        session.add(AuditLog(actor=actor, action="event.roster_exported",
+                             subject=f"event:{event.public_id}", detail={}))
     rows = session.execute(
         select(Booking, Member, Slot).join(Member, Booking.member_id == Member.id)
         .join(Slot, Booking.slot_id == Slot.id)

@@ -275,6 +275,6 @@ def test_the_live_view_counts_seats_arrivals_and_waitlists(session: Session, sit
     rows = [(s["start_local"], s["taken"], s["free"], s["checked_in"], s["waitlisted"],
              s["state"]) for s in event["slots"]]
     assert rows == [("09:00", 1, 0, 1, 1, "running"), ("09:15", 0, 1, 0, 0, "upcoming")]
-    assert view["totals"] == {"capacity": 2, "taken": 1, "free": 1, "checked_in": 1,
-                              "waitlisted": 1, "no_show": 0}
+    assert view["totals"] == {"capacity": 2, "taken": 1, "free": 1, "booked": 0,
+                              "checked_in": 1, "waitlisted": 1, "no_show": 0}
     assert svc.day_view(session, site, DAY + timedelta(days=1))["events"] == []

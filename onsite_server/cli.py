@@ -396,7 +396,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
         ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
-        retention_days=int(config["RETENTION_DAYS"]))
+        retention_days=int(config["RETENTION_DAYS"]),
+        reminder_lead=timedelta(hours=float(config["REMINDER_HOURS"])))
     client = client_from_config(config)
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "SYNC_INTERVAL_SECONDS": 30,
+    "REMINDER_HOURS": 24,  # a booked member is reminded (through central) this long before
     "RETENTION_DAYS": 90,  # answers kept onsite this long after central has them
     "TLS_CERT": None,
     "TLS_KEY": None,
@@ -149,6 +150,12 @@ def validate(config: dict[str, Any]) -> None:
         # 0 would mean "wait forever" to PostgreSQL: the very thing these settings prevent.
         if int(config[key]) <= 0:
             raise ConfigError(f"{key} must be a positive number")
+    try:
+        reminder = float(config["REMINDER_HOURS"])
+    except (TypeError, ValueError):
+        raise ConfigError("REMINDER_HOURS must be a number of hours") from None
+    if not 0 <= reminder <= 24 * 14:
+        raise ConfigError("REMINDER_HOURS must be between 0 (no reminders) and 336 (two weeks)")
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

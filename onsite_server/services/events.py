@@ -3,16 +3,15 @@
 Create and edit events, generate a day's slots in the site's local time, change a slot's
 capacity, cancel a slot or a whole event (the members affected are listed, and told through
 central), promote from the waitlist, and export the roster (CSV) and the calendar (.ics).
-Seat accounting itself stays in ``bookings``; this module adds validation, notification and
-the exports. Nothing here ever reads a member's answers or results.
+Seat accounting and the messages to members stay in ``bookings`` (which queues them through
+``messages``); this module adds validation, the previews and the exports. Nothing here
+ever reads a member's answers or results.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import io
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,8 +24,6 @@ from sqlalchemy.orm import Session, joinedload
 from ..models import EVENT_KINDS, AuditLog, Booking, Event, Member, Site, Slot, utcnow
 from . import bookings
 from .errors import Kind, ServiceError
-
-log = logging.getLogger(__name__)
 
 MAX_SLOTS_PER_RUN = 200
 MAX_CAPACITY = 1000
@@ -60,24 +57,6 @@ def from_booking_error(exc: bookings.BookingError) -> ServiceError:
 def site_zone(site: Site) -> ZoneInfo:
     """Return the site's time zone."""
     return ZoneInfo(site.timezone)
-
-
-# --- notifications ---------------------------------------------------------------------------
-
-
-def notify(session: Session, booking: Booking, kind: str) -> None:
-    """Queue a message to the member about their booking, delivered by central.
-
-    ``kind`` is "cancellation" or "waitlist_promotion". The messages module queues a FHIR
-    Communication in the outbox; it is looked up at call time so this module does not depend
-    on it being present (it lands separately).
-    """
-    try:
-        messages = importlib.import_module("onsite_server.services.messages")
-    except ImportError:
-        log.warning("no messages module: %s for booking %s not queued", kind, booking.public_id)
-        return
-    messages.notify_booking(session, booking, kind)
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -296,30 +275,25 @@ def generate_slots(session: Session, event: Event, plan: SlotPlan, zone: ZoneInf
 
 def set_capacity(session: Session, slot: Slot, capacity: int, actor: str,
                  now: datetime | None = None) -> list[Booking]:
-    """Change a slot's capacity (never below the seats taken); notify anyone promoted."""
+    """Change a slot's capacity (never below the seats taken); return who moved up (told)."""
     if not 0 <= capacity <= MAX_CAPACITY:
         raise _invalid("capacity", f"must be 0 to {MAX_CAPACITY}", "Invalid capacity")
     try:
-        promoted = bookings.set_capacity(session, slot, capacity, actor, now)
+        return bookings.set_capacity(session, slot, capacity, actor, now)
     except bookings.BookingError as exc:
         raise from_booking_error(exc) from exc
-    for booking in promoted:
-        notify(session, booking, "waitlist_promotion")
-    return promoted
 
 
 def promote(session: Session, slot: Slot, actor: str, booking_public_id: str | None = None,
             now: datetime | None = None) -> Booking:
-    """Promote the first waitlisted booking (or the one named) into a free seat; notify them."""
+    """Promote the first waitlisted booking (or the one named) into a free seat; they are told."""
     try:
         booking = None
         if booking_public_id:
             booking = bookings.find_booking(session, slot.event.site_id, booking_public_id)
-        promoted = bookings.promote(session, slot, actor, booking=booking, now=now)
+        return bookings.promote(session, slot, actor, booking=booking, now=now)
     except bookings.BookingError as exc:
         raise from_booking_error(exc) from exc
-    notify(session, promoted, "waitlist_promotion")
-    return promoted
 
 
 # --- cancelling ------------------------------------------------------------------------------
@@ -364,13 +338,11 @@ def affected_by(session: Session, slots: Iterable[Slot],
 
 def cancel_slot(session: Session, slot: Slot, actor: str,
                 now: datetime | None = None) -> list[Affected]:
-    """Cancel one slot; every booked or waitlisted member is told through central."""
+    """Cancel one slot; every booked or waitlisted member is told through central (bookings)."""
     try:
         cancelled = bookings.cancel_slot(session, slot, actor, now)
     except bookings.BookingError as exc:
         raise from_booking_error(exc) from exc
-    for booking, _ in cancelled:
-        notify(session, booking, "cancellation")
     session.add(AuditLog(actor=actor, action="slot.cancelled", subject=f"slot:{slot.public_id}",
                          detail={"bookings": len(cancelled)}))
     return [_affected(b, previous) for b, previous in cancelled]

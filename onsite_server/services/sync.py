@@ -29,18 +29,32 @@ from sqlalchemy.orm import Session
 from shared.backoff import full_jitter
 
 from ..fhir import (
+    AppointmentFacts,
+    Entries,
     FhirInvalid,
     MemberFacts,
+    MessageFacts,
     ReferralFacts,
     SubmissionFacts,
     Systems,
     add_keys,
+    appointment,
+    booking_entries,
     referral_entries,
     validate,
 )
-from ..models import Alert, Member, OutboxMessage, Referral, Submission, utcnow
+from ..models import (
+    ACTIVE_BOOKING_STATUSES,
+    Alert,
+    Booking,
+    Member,
+    OutboxMessage,
+    Referral,
+    Submission,
+    utcnow,
+)
 from .advocates import revoked_token_ids
-from .bookings import mark_no_shows
+from .bookings import expire_waitlist, mark_no_shows, send_reminders
 from .retention import purge_expired
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids
@@ -70,6 +84,7 @@ class SyncSettings:
     backoff_base: float = 5.0
     backoff_cap: float = 600.0
     stuck_after: timedelta = timedelta(hours=1)
+    reminder_lead: timedelta = timedelta(hours=24)
 
 
 @dataclass
@@ -80,6 +95,8 @@ class SyncReport:
     retried: int = 0
     dead: int = 0
     no_shows: int = 0
+    waitlist_expired: int = 0
+    reminders: int = 0
     purged: int = 0
     alerts: list[str] = field(default_factory=list)
 
@@ -125,11 +142,51 @@ def _facts(session: Session, row: OutboxMessage) -> tuple[MemberFacts, ReferralF
     return MemberFacts(member_id=member.member_id, public_id=member.public_id), facts, subs
 
 
+def _appointment_facts(booking: Booking) -> AppointmentFacts:
+    return AppointmentFacts(
+        public_id=booking.public_id, status=booking.status, start=booking.slot.start_at,
+        end=booking.slot.end_at, event_title=booking.event.title, event_kind=booking.event.kind,
+        location=booking.event.location, created_at=booking.created_at)
+
+
+def _booking_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
+    booking = session.get(Booking, row.booking_id) if row.booking_id else None
+    if booking is None:
+        raise FhirInvalid(f"outbox row {row.key}: its booking is gone")
+    member = MemberFacts(member_id=booking.member.member_id,
+                         public_id=booking.member.public_id)
+    message = None
+    if row.kind == "message":
+        payload = row.payload
+        message = MessageFacts(key=row.key, kind=str(payload["kind"]),
+                               language=str(payload["language"]),
+                               category=str(payload["category"]), topic=str(payload["topic"]),
+                               text=str(payload["text"]))
+    return booking_entries(member, _appointment_facts(booking), message, settings.systems)
+
+
+def _referral_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
+    member, referral, submissions = _facts(session, row)
+    entries = referral_entries(member, referral, submissions, settings.systems)
+    subject = entries.items[0]["fullUrl"]  # the Patient comes first
+    member_id = session.scalars(select(Referral.member_id).where(
+        Referral.id == row.referral_id)).one()
+    # The member's current bookings travel with the referral, so the advocate sees them.
+    for booking in session.scalars(select(Booking).where(
+            Booking.member_id == member_id,
+            Booking.status.in_(ACTIVE_BOOKING_STATUSES)).order_by(Booking.id)):
+        entries.update(appointment(_appointment_facts(booking), subject, settings.systems),
+                       settings.systems("booking"), booking.public_id)
+    return entries
+
+
 def build_bundle(session: Session, row: OutboxMessage, settings: SyncSettings,
                  now: datetime) -> dict[str, Any]:
     """Build and validate the transaction Bundle for one outbox row, as the data stands now."""
-    member, referral, submissions = _facts(session, row)
-    entries = referral_entries(member, referral, submissions, settings.systems)
+    if row.kind in ("booking", "message"):
+        entries = _booking_entries(session, row, settings)
+    else:
+        entries = _referral_entries(session, row, settings)
     revoked = revoked_token_ids(session, now) | revoked_ticket_ids(session,
                                                                    settings.ticket_grace, now)
     add_keys(entries, settings.site, settings.keys.ring().jwks(), sorted(revoked))
@@ -185,8 +242,10 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
 
 def housekeeping(session: Session, settings: SyncSettings, now: datetime,
                  report: SyncReport) -> None:
-    """The periodic jobs of every cycle: no-shows, stuck-outbox alerts, retention."""
+    """The periodic jobs of every cycle: no-shows, waitlists, reminders, stuck rows, retention."""
     report.no_shows += mark_no_shows(session, now)
+    report.waitlist_expired += expire_waitlist(session, now)
+    report.reminders += send_reminders(session, settings.reminder_lead, now)
     report.purged += purge_expired(session, days=settings.retention_days, now=now)
     stuck = session.scalars(select(OutboxMessage).where(
         OutboxMessage.status.in_(("pending", "sending")),

@@ -222,13 +222,26 @@ def test_a_walk_in_takes_a_free_seat_in_a_running_slot(session: Session, site: S
     session.commit()
     assert (done.status, done.checked_in_at, done.first_name) == ("checked_in", running, "Walk")
     assert member.member_id == "walk-in:W-1"
-    # The slot is now full: the next walk-in waits.
-    late = gen_member(session, site)
-    waiting = svc.walk_in(session, site, late, slot, "user:7", running)
-    assert (waiting.status, waiting.waitlist_position) == ("waitlisted", 1)
+    # Now full and running: its waitlist is closed, so the next walk-in is sent elsewhere.
+    with pytest.raises(ServiceError) as caught:
+        svc.walk_in(session, site, gen_member(session, site), slot, "user:7", running)
+    assert caught.value.errors[0]["field"] == "slot_id"
+    assert "later slot" in caught.value.errors[0]["message"]
+    session.rollback()
     with pytest.raises(ServiceError) as caught:
         svc.walk_in(session, site, gen_member(session, site), slot, "user:7", slot.end_at)
     assert caught.value.errors[0]["field"] == "slot_id"
+    session.rollback()
+
+
+def test_a_walk_in_waits_for_a_full_slot_that_has_not_started(session: Session,
+                                                              site: Site) -> None:
+    (_, later) = _slots(session, site, capacity=1)
+    _book(session, site, later)
+    waiting = svc.walk_in(session, site, gen_member(session, site), later, "user:7", OPEN)
+    session.commit()
+    assert (waiting.status, waiting.waitlist_position, waiting.checked_in_at) == (
+        "waitlisted", 1, None)
 
 
 def test_a_walk_in_already_on_the_roster_is_found_not_duplicated(session: Session,

@@ -142,7 +142,10 @@ def describe(result: svc.CheckedIn) -> str:
 
 def refusal_text(exc: svc.CheckInRefused) -> str:
     """The desk's sentence for a refused check-in."""
-    return str(REASON_TEXT.get(exc.reason, _l("Check-in refused.")))
+    text = str(REASON_TEXT.get(exc.reason, _l("Check-in refused.")))
+    if exc.at is not None:
+        text += " " + _("Its time: %(when)s.", when=localtime(exc.at, "%a %Y-%m-%d %H:%M"))
+    return text
 
 
 @bp.get("/checkin")

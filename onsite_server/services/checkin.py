@@ -44,10 +44,12 @@ REASONS = ("malformed", "forged", "wrong_purpose", "expired", "not_yet_valid", "
 class CheckInRefused(ServiceError):
     """A check-in refused, with a stable reason code (one of REASONS) for the page."""
 
-    def __init__(self, reason: str, message: str, field_name: str = "ticket") -> None:
+    def __init__(self, reason: str, message: str, field_name: str = "ticket",
+                 at: datetime | None = None) -> None:
         super().__init__("conflict", "Check-in refused",
                          [{"field": field_name, "message": message}])
         self.reason = reason
+        self.at = at  # the slot's start, when the reason is about its time
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ def _record(session: Session, booking: Booking, zone: ZoneInfo, actor: str,
         raise CheckInRefused("no_show", "the slot ended and the booking was marked a no-show")
     if _local_day(booking.slot.start_at, zone) != _local_day(now, zone):
         when = booking.slot.start_at.astimezone(zone)
-        raise CheckInRefused("other_day", f"the ticket is for {when:%Y-%m-%d %H:%M}, not today")
+        raise CheckInRefused("other_day", f"the ticket is for {when:%Y-%m-%d %H:%M}, not today",
+                             at=booking.slot.start_at)
     try:
         bookings.check_in(session, booking, actor, now)
     except bookings.BookingError as exc:

@@ -100,7 +100,7 @@ def init_app(app: Flask) -> None:
     from ..wellknown import bp as wellknown_bp
 
     # Each area module adds its views to bp when imported: one line per area.
-    from . import auth, crisis, i18n  # noqa: F401
+    from . import auth, checkin, crisis, events, i18n  # noqa: F401
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's own limits apply
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(

@@ -15,9 +15,9 @@ from typing import Any
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import DateField, HiddenField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..db import get_session
@@ -29,6 +29,7 @@ from ..services.events import find_slot
 from ..services.signing import KeyStore
 from . import bp, localtime
 from .auth import current_user, passive, role_required
+from .forms import BaseForm
 from .lookup import current_site
 from .nav import add_nav
 
@@ -55,7 +56,7 @@ REASON_TEXT = {
 }
 
 
-class ScanForm(FlaskForm):
+class ScanForm(BaseForm):
     """What the scanner typed (a ticket URL or its code)."""
 
     ticket = StringField(_l("Scan or type the ticket code"), validators=[Length(max=2000)],
@@ -64,7 +65,7 @@ class ScanForm(FlaskForm):
     submit = SubmitField(_l("Check in"))
 
 
-class WalkInForm(FlaskForm):
+class WalkInForm(BaseForm):
     """A walk-in: a roster member found by search, or a new one typed in, and a slot."""
 
     member_id = HiddenField()
@@ -86,7 +87,7 @@ class WalkInForm(FlaskForm):
                                      "names and birth date."))
 
 
-class ActionForm(FlaskForm):
+class ActionForm(BaseForm):
     """A button that posts (CSRF token only), with an optional slot."""
 
     slot_id = HiddenField()
@@ -104,7 +105,7 @@ def _ring(site: Site) -> Any:
                            timedelta(days=int(config["TICKET_GRACE_DAYS"])))
 
 
-def _slot_choices(day: dict[str, Any]) -> list[tuple[str, str]]:
+def _slot_choices(day: dict[str, Any]) -> list[SelectChoice]:
     lang = _lang()
     out = []
     for event in day["events"]:
@@ -112,9 +113,9 @@ def _slot_choices(day: dict[str, Any]) -> list[tuple[str, str]]:
         for slot in event["slots"]:
             if slot["cancelled"] or slot["state"] == "ended":
                 continue
-            out.append((slot["slot_id"], _("%(time)s %(title)s (%(free)d free)",
-                                           time=slot["start_local"], title=title,
-                                           free=slot["free"])))
+            out.append(SelectChoice(slot["slot_id"], _(
+                "%(time)s %(title)s (%(free)d free)", time=slot["start_local"], title=title,
+                free=slot["free"])))
     return out
 
 
@@ -130,14 +131,14 @@ def describe(result: svc.CheckedIn) -> str:
     title = (result.event_title_es or result.event_title) if _lang() == "es" \
         else result.event_title
     if result.status == "waitlisted":
-        return _("%(name)s is on the waitlist for %(title)s at %(time)s (number %(n)d).",
+        return str(_("%(name)s is on the waitlist for %(title)s at %(time)s (number %(n)d).",
                  name=name, title=title, time=localtime(result.start_at, "%H:%M"),
-                 n=result.waitlist_position or 0)
+                 n=result.waitlist_position or 0))
     if result.already:
-        return _("%(name)s was already checked in at %(at)s.", name=name,
-                 at=localtime(result.checked_in_at, "%H:%M"))
-    return _("Checked in: %(name)s, %(title)s at %(time)s.", name=name, title=title,
-             time=localtime(result.start_at, "%H:%M"))
+        return str(_("%(name)s was already checked in at %(at)s.", name=name,
+                     at=localtime(result.checked_in_at, "%H:%M")))
+    return str(_("Checked in: %(name)s, %(title)s at %(time)s.", name=name, title=title,
+                 time=localtime(result.start_at, "%H:%M")))
 
 
 def refusal_text(exc: svc.CheckInRefused) -> str:

@@ -11,7 +11,6 @@ from typing import Any
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import (
     DateField,
@@ -23,6 +22,7 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from ..db import get_session
@@ -31,12 +31,14 @@ from ..services import events as svc
 from ..services.errors import ServiceError
 from . import bp, site_zone
 from .auth import current_user, role_required
+from .forms import BaseForm
 from .lookup import current_site
 from .nav import add_nav
 
 STAFF = ("admin", "coordinator")
-KIND_CHOICES = [("biometric_screening", _l("Biometric screening")), ("flu_shot", _l("Flu shot")),
-                ("coaching", _l("Coaching")), ("other", _l("Other"))]
+KIND_LABELS = {"biometric_screening": _l("Biometric screening"), "flu_shot": _l("Flu shot"),
+               "coaching": _l("Coaching"), "other": _l("Other")}
+KIND_CHOICES = [SelectChoice(value, label) for value, label in KIND_LABELS.items()]
 
 STATUS_LABELS = {"booked": _l("Booked"), "waitlisted": _l("Waitlisted"),
                  "checked_in": _l("Checked in"), "no_show": _l("No-show"),
@@ -58,7 +60,7 @@ def event_title(event: Event) -> str:
 @bp.app_template_global()
 def kind_label(kind: str) -> str:
     """The translated name of an event's service."""
-    return str(dict(KIND_CHOICES).get(kind, kind))
+    return str(KIND_LABELS.get(kind, kind))
 
 
 @bp.app_template_global()
@@ -67,7 +69,7 @@ def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
 
-class EventForm(FlaskForm):
+class EventForm(BaseForm):
     """An event's title in both languages, its service and its place."""
 
     title = StringField(_l("Title (English)"),
@@ -91,7 +93,7 @@ class EventForm(FlaskForm):
                               description=self.description.data)
 
 
-class SlotsForm(FlaskForm):
+class SlotsForm(BaseForm):
     """A run of slots: a day, from and to, one every N minutes, seats in each."""
 
     day = DateField(_l("Day"), validators=[DataRequired()])
@@ -109,7 +111,7 @@ class SlotsForm(FlaskForm):
             raise ValidationError(_l("Choose an end after the start."))
 
 
-class CapacityForm(FlaskForm):
+class CapacityForm(BaseForm):
     """A slot's new seat count."""
 
     capacity = IntegerField(_l("Seats"), validators=[
@@ -117,13 +119,13 @@ class CapacityForm(FlaskForm):
     submit = SubmitField(_l("Change"))
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(BaseForm):
     """A deliberate yes (the CSRF token is all it carries)."""
 
     submit = SubmitField(_l("Yes, cancel and notify them"))
 
 
-class PromoteForm(FlaskForm):
+class PromoteForm(BaseForm):
     """Promote from a slot's waitlist: the first in line, or the booking named."""
 
     booking_id = HiddenField()
@@ -153,7 +155,7 @@ def _slot(event: Event, slot_id: str) -> Slot:
     return slot
 
 
-def attach_errors(form: FlaskForm, exc: ServiceError) -> None:
+def attach_errors(form: BaseForm, exc: ServiceError) -> None:
     """Show a service's refusal next to the fields it names (or as a message)."""
     for err in exc.errors:
         field = getattr(form, err["field"], None)

@@ -1,7 +1,7 @@
 """dashboard auth: second factor, recovery codes, session epochs, one-time links, crisis ack
 
 Revision ID: 0007_dashboard_auth
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 06:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from onsite_server.models.base import UTCDateTime
 
 revision = '0007_dashboard_auth'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -114,7 +114,7 @@ def _slot_choices(day: dict[str, Any]) -> list[SelectChoice]:
             if slot["cancelled"] or slot["state"] == "ended":
                 continue
             out.append(SelectChoice(slot["slot_id"], _(
-                "%(time)s %(title)s (%(free)d free)", time=slot["start_local"], title=title,
+                "%(time)s · %(free)d free · %(title)s", time=slot["start_local"], title=title,
                 free=slot["free"])))
     return out
 

@@ -139,7 +139,7 @@ def test_cancel_a_slot_shows_and_tells_the_members(app: Flask, as_coordinator: F
     page = f"/dashboard/events/{event_id}/slots/{slot_id}/cancel"
     preview = as_coordinator.get(page).get_data(as_text=True)
     assert "Tester, Pat0" in preview and "Tester, Pat1" in preview
-    assert "2 members have a booking" in preview
+    assert "Members with a booking or waiting for a seat: 2." in preview
     assert _slots(app, event_id)[0].cancelled is False  # a GET changes nothing
     done = post_form(as_coordinator, page, {}, follow_redirects=True).get_data(as_text=True)
     assert "2 members will be told" in done
@@ -157,7 +157,7 @@ def test_cancel_the_whole_event(app: Flask, as_coordinator: FlaskClient, site: A
         slot_ids = [s.public_id for s in event.slots]
     _book(app, site, slot_ids[1])
     page = f"/dashboard/events/{event_id}/cancel"
-    assert "1 member has a booking" in as_coordinator.get(page).get_data(as_text=True)
+    assert "waiting for a seat: 1." in as_coordinator.get(page).get_data(as_text=True)
     post_form(as_coordinator, page, {})
     assert _event(app, event_id).cancelled
     assert all(s.cancelled for s in _slots(app, event_id))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.assessments import load_definition
+from shared.assessments import frozen_definition, load_definition
 from shared.assessments.items import questions
 
 from . import codes
@@ -202,7 +202,7 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
     """Return (Observation, identifier value) for each score or vital sign of a submission."""
     if sub.result is None:
         return []  # not scored (a skipped item): the response alone says what was answered
-    definition = load_definition(sub.instrument_id, sub.version)
+    definition = frozen_definition(sub.instrument_id, sub.version)
     base = {"resourceType": "Observation", "status": "final", "subject": {"reference": subject},
             "effectiveDateTime": _when(sub.taken_at), "derivedFrom": [{"reference": response}]}
     out: list[tuple[Resource, str]] = []

@@ -89,8 +89,13 @@
           video.hidden = false;
           start.hidden = true;
           stop.hidden = false;
-          return video.play();
-        }).then(tick).catch(function () { start.hidden = true; });
+          video.play().catch(function () { /* frames may still be readable */ });
+          tick();
+        }).catch(function () {
+          // No camera, or permission refused: the scanner and the typed code still work.
+          start.hidden = true;
+          field.focus();
+        });
     });
     stop.addEventListener("click", function () {
       if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); }

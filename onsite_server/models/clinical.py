@@ -37,7 +37,8 @@ class Submission(Base):
     # The kiosk's clock was far from the server's when it sent this (taken_at is kept as sent).
     clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
     response: Mapped[dict[str, Any]]  # the per-item answer, replayed verbatim for the same key
-    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"))
+    # Indexed: each referral's bundle reads its submissions, and retention joins on it.
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"), index=True)
     kiosk: Mapped[Kiosk] = relationship()
     member: Mapped[Member | None] = relationship()
 

@@ -23,7 +23,7 @@ class OutboxMessage(Base):
     key: Mapped[str] = mapped_column(String(64), unique=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)  # lower is sooner; crisis = 0
     payload: Mapped[dict[str, Any]]
-    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"))
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"), index=True)
     # A booking's Appointment (kind "booking") or a message about it (kind "message").
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")

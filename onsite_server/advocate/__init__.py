@@ -30,9 +30,11 @@ add_nav("advocate.index", _l("My referrals"), ("advocate",), order=5)
 def index() -> str:
     """The referrals of the logged-in advocate's members at this site, crisis first."""
     user = current_user()
-    assert user is not None and user.advocate_id is not None
+    assert user is not None  # role_required ran
     site = current_site()
-    rows = casework.referrals_for_advocate(get_session(), user.advocate_id, site.employer_id)
+    # An advocate account not tied to an advocate record (made by hand) sees nobody's data.
+    rows = [] if user.advocate_id is None else casework.referrals_for_advocate(
+        get_session(), user.advocate_id, site.employer_id)
     for row in rows:
         casework.record_view(get_session(), row.referral, actor=user.actor)
     return render_template("advocate/index.html", rows=rows)

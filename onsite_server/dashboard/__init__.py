@@ -40,17 +40,20 @@ def _template_context() -> dict[str, Any]:
 
     user = current_user()
     banners: list[Any] = []
+    alerts: list[Any] = []
     if user is not None:
         try:
             banners = banner.crisis_banners(user)
+            alerts = banner.operational_alerts(user)
         except SQLAlchemyError:
             # An error page for a database failure must still render; the banner returns
             # on the next page that can reach the database.
-            banners = []
+            banners, alerts = [], []
     return {
         "current_user": user,
         "nav_items": nav_for(user.role if user else None),
         "crisis_banners": banners,
+        "operational_alerts": alerts,
         "languages": LANGUAGES,
         "current_lang": str(get_locale() or "en"),
         "session_timing": session_times() if user is not None else None,

@@ -16,7 +16,7 @@ from ..services import fleet as fleet_service
 from ..services.errors import ServiceError
 from ..services.pairing import issue_pairing_code, revoke_kiosk
 from . import bp
-from .auth import current_user, role_required
+from .auth import current_user, role_required, safe_next
 from .forms import ActionForm, PairForm
 from .lookup import current_site, get_kiosk
 from .nav import add_nav
@@ -101,3 +101,15 @@ def retry(message_id: int) -> Any:
         else:
             flash(_("Queued again: %(key)s", key=row.key), "success")
     return redirect(url_for("dashboard.sync_health"))
+
+
+@bp.post("/alerts/<int:alert_id>/clear")
+@role_required("admin")
+def clear_alert(alert_id: int) -> Any:
+    """Dismiss an operational alert once its cause is dealt with (it is raised again if not)."""
+    if ActionForm().validate_on_submit():
+        try:
+            fleet_service.clear_alert(get_session(), alert_id, actor=_actor())
+        except ServiceError:
+            flash(_("That alert is already cleared."), "info")
+    return redirect(safe_next(request.form.get("next")) or url_for("dashboard.sync_health"))

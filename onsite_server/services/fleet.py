@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Kiosk, OutboxMessage, utcnow
+from ..models import Alert, Kiosk, OutboxMessage, utcnow
 from . import audit
 from .errors import ServiceError
 from .sync import pending_summary
@@ -68,3 +68,15 @@ def retry_dead(session: Session, message_id: int, *, actor: str) -> OutboxMessag
     audit.record(session, actor, "outbox.retried", f"outbox:{row.key}",
                  detail={"attempts": row.attempts})
     return row
+
+
+def clear_alert(session: Session, alert_id: int, *, actor: str) -> Alert:
+    """Mark an operational alert as dealt with."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.cleared_at is not None:
+        raise ServiceError("not_found", "Not Found",
+                           [{"field": "alert", "message": "no such open alert"}])
+    alert.cleared_at = utcnow()
+    audit.record(session, actor, "alert.cleared", f"alert:{alert.id}",
+                 detail={"kind": alert.kind})
+    return alert

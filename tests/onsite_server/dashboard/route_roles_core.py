@@ -23,6 +23,7 @@ ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "auth.account_link": PUBLIC,
     "dashboard.index": STAFF,
     "dashboard.crisis_alert": EVERYONE,
+    "dashboard.crisis_banner": EVERYONE,
     "dashboard.crisis_referral": frozenset({"admin", "advocate"}),
     "advocate.index": frozenset({"advocate"}),
     "advocate.referral": frozenset({"advocate"}),
@@ -34,6 +35,7 @@ ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "dashboard.audit_log": ADMIN,
     "dashboard.sync_health": ADMIN,
     "dashboard.retry": ADMIN,
+    "dashboard.clear_alert": ADMIN,
     # The kiosk fleet.
     "dashboard.fleet": STAFF,
     "dashboard.pair": STAFF,

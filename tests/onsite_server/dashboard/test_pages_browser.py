@@ -29,6 +29,12 @@ from .helpers import Staff
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def database_url(sqlite_only_url: str) -> str:
+    """Browser tests run on SQLite only (see conftest.sqlite_only_url)."""
+    return sqlite_only_url
+
+
 def _staff(app: Flask, role: str) -> Staff:
     email, password = DEMO_LOGINS[role]
     with get_db(app).transaction() as session:
@@ -247,3 +253,26 @@ def test_advocate_sees_only_own_referrals_and_acknowledges_crisis(
         queued = session.scalars(select(OutboxMessage).where(
             OutboxMessage.referral_id == referral.id, OutboxMessage.status == "pending")).one()
         assert queued.payload["status"] == "contacted"
+
+
+def test_a_new_crisis_appears_without_reloading(page: Any, live_url: str, app: Flask,
+                                                demo: dict[str, Any]) -> None:
+    coordinator = _staff(app, "coordinator")
+    browser_login(page, live_url, coordinator)
+    with get_db(app).transaction() as session:
+        for alert in session.scalars(select(CrisisAlert)):
+            alert.acknowledged_at = utcnow()
+    page.clock.install()
+    page.goto(live_url + "/dashboard/fleet")
+    assert page.get_by_role("alert").count() == 0
+    with get_db(app).transaction() as session:
+        kiosk = session.scalars(select(Kiosk).where(Kiosk.label == "Lobby kiosk")).one()
+        session.add(CrisisAlert(kiosk_id=kiosk.id, trigger="hypertensive_crisis",
+                                raised_at=utcnow(), received_at=utcnow()))
+    page.clock.run_for(21_000)
+    banner = page.get_by_role("alert")
+    banner.wait_for()
+    assert "Lobby B" in banner.inner_text() and "hypertensive" in banner.inner_text()
+    # Coordinators see the anonymous alert, never the member's crisis referral.
+    assert "Crisis referral of a member" not in banner.inner_text()
+    _check(page, "crisis-banner-live")

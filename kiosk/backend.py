@@ -91,7 +91,11 @@ class Backend(Protocol):
     def consent(self, identity: Identity, *, consent: bool, contact_method: str | None = None,
                 contact_time: str | None = None, phone: str | None = None,
                 email: str | None = None) -> None:
-        """Queue the member's referral consent (or its withdrawal) beside their items."""
+        """Queue the member's referral consent (or its withdrawal) beside their items.
+
+        Raises ``Refused`` naming the field when the server would refuse it (consent needs
+        ``contact_method`` and ``contact_time``; an anonymous visit has nothing to consent to).
+        """
 
     def advocate_link(self, identity: Identity) -> AdvocateLinkResponse:
         """The member's advocate and the link and vCard QR contents; raises Offline."""

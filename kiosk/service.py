@@ -23,6 +23,7 @@ from shared.crisis import triggers_in_raw
 from shared.schemas.bookings import BookingOut
 from shared.schemas.catalog import CatalogResponse
 from shared.schemas.members import AdvocateLinkResponse
+from shared.schemas.referrals import ConsentRequest
 from shared.schemas.submissions import OfflineIdentity
 
 from .api_client import DEFAULT_TIMEOUT, ApiClient, Pairing
@@ -60,6 +61,24 @@ def save_pairing(settings: KioskSettings, pairing: Pairing) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _check_consent(payload: Mapping[str, Any]) -> None:
+    """Refuse now what the server would refuse later, when the member is long gone.
+
+    The same schema as the server's, plus its roster-independent rule: consent to be
+    contacted needs a way and a time of day.
+    """
+    try:
+        ConsentRequest.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "consent"
+        raise Refused(str(first["msg"]), field) from exc
+    if payload["consent"]:
+        for name in ("contact_method", "contact_time"):
+            if payload.get(name) is None:
+                raise Refused("is required when consent is true", name)
 
 
 class KioskService:
@@ -214,6 +233,7 @@ class KioskService:
                             ("phone", phone), ("email", email)):
             if value is not None:
                 payload[name] = value
+        _check_consent(payload)
         self.outbox.put(key, "consent", payload)
         self.worker.wake()
 

@@ -221,6 +221,10 @@ class SyncWorker:
                 self._error(f"the server refused this kiosk's token: {exc.reason}")
                 self._tell()
                 return self._backoff()
+            except ApiRefused as exc:
+                # The server answered but refused a heartbeat or catalog request: it is up,
+                # the outbox went through; try again at the usual pace.
+                self._error(f"refused: {exc.reason}")
             except Offline as exc:
                 self._set_online(False)
                 self._error(str(exc))

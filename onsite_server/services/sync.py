@@ -283,12 +283,17 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
             report.alerts.append("outbox_stuck")
 
 
-def run_cycle(transaction: Callable[[], Any], sender: Sender, settings: SyncSettings, *,
+def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings, *,
               now: Callable[[], datetime] = utcnow, rng: random.Random | None = None,
               max_rows: int = 10_000) -> SyncReport:
     """Do the housekeeping, then forward everything due; return what happened.
 
-    ``transaction`` opens a committing session context (``Database.transaction``).
+    ``transaction`` opens a committing session context (``Database.transaction``; called
+    with ``write=False`` to read). Bundles are built in read-only transactions, so building
+    never holds SQLite's write lock against the kiosks, and the outcomes of a claimed batch
+    are recorded in one write transaction: one durable commit per batch, not per row. A
+    worker that dies before recording leaves its rows to the lease, and they are sent again,
+    which central's conditional creates and updates make harmless.
     """
     report = SyncReport()
     started = now()
@@ -301,35 +306,38 @@ def run_cycle(transaction: Callable[[], Any], sender: Sender, settings: SyncSett
             keys = key_snapshot(session, settings, now()) if ids else None
         if not ids:
             break
+        outcomes = []
         for row_id in ids:
             handled += 1
-            _forward(transaction, sender, settings, row_id, now, rng, report, keys)
+            outcomes.append((row_id, *_forward(transaction, sender, settings, row_id, now,
+                                               keys)))
+        with transaction() as session:
+            for row_id, outcome, error in outcomes:
+                _finish(session, row_id, settings, now(), outcome, error, report, rng)
     return report
 
 
-def _forward(transaction: Callable[[], Any], sender: Sender, settings: SyncSettings,
-             row_id: int, now: Callable[[], datetime], rng: random.Random | None,
-             report: SyncReport, keys: KeySnapshot | None = None) -> None:
-    outcome, error = "sent", None
+def _forward(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings,
+             row_id: int, now: Callable[[], datetime],
+             keys: KeySnapshot | None = None) -> tuple[str, str | None]:
+    """Build and send one row; return its outcome ("sent", "retry", "dead") and the error."""
     try:
-        with transaction() as session:
+        with transaction(write=False) as session:
             row = session.get(OutboxMessage, row_id)
             if row is None:
-                return
+                return "gone", None
             bundle = build_bundle(session, row, settings, now(), keys=keys)
     except FhirInvalid as exc:
-        outcome, error = "dead", f"invalid FHIR: {exc}"
-    else:
-        try:
-            sender.transaction(bundle)
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-            retryable = bool(getattr(exc, "retryable", True))
-            outcome, error = ("retry" if retryable else "dead"), str(exc)[:500]
-            status = getattr(exc, "status", None)
-            log.warning("outbox row %s: %s (%s)", row_id, type(exc).__name__,
-                        status if status is not None else "no answer")
-    with transaction() as session:
-        _finish(session, row_id, settings, now(), outcome, error, report, rng)
+        return "dead", f"invalid FHIR: {exc}"
+    try:
+        sender.transaction(bundle)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+        retryable = bool(getattr(exc, "retryable", True))
+        status = getattr(exc, "status", None)
+        log.warning("outbox row %s: %s (%s)", row_id, type(exc).__name__,
+                    status if status is not None else "no answer")
+        return ("retry" if retryable else "dead"), str(exc)[:500]
+    return "sent", None
 
 
 def pending_summary(session: Session) -> dict[str, int]:

@@ -12,6 +12,7 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from kiosk.backend import Identity
@@ -29,6 +30,7 @@ def _visit(service: KioskService, who: Identity | None, n: int) -> list[str]:
     return keys
 
 
+@pytest.mark.slow
 def test_server_down_then_back_ends_with_exactly_the_submitted_set(
         own_server: TlsServer, kiosk_settings: KioskSettings) -> None:
     server = own_server
@@ -85,6 +87,8 @@ def test_server_down_then_back_ends_with_exactly_the_submitted_set(
     service.close()
 
 
+@pytest.mark.slow
+@pytest.mark.drill
 def test_kill_9_between_writing_and_sending_loses_and_doubles_nothing(
         own_server: TlsServer, kiosk_settings: KioskSettings) -> None:
     server = own_server

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from kiosk.backend import Backend, Offline, Refused
+from kiosk.backend import Backend, Identity, Offline, Refused
 from kiosk.service import KioskService, build_backend
 from kiosk.settings import KioskSettings
 
@@ -76,3 +76,21 @@ def test_pair_identify_submit_sync_and_the_catalog_survives_a_restart(
         again.close()
     finally:
         server.start()
+
+
+def test_consent_the_server_would_refuse_is_refused_at_once(kiosk_settings: KioskSettings
+                                                           ) -> None:
+    service = build_backend(kiosk_settings, start=False)
+    who = service.identify("E1001", "1980-01-15")
+    with pytest.raises(Refused) as no_method:
+        service.consent(who, consent=True, contact_method=None, contact_time="any")
+    assert no_method.value.field == "contact_method"
+    with pytest.raises(Refused) as bad_phone:
+        service.consent(who, consent=True, contact_method="phone", contact_time="any",
+                        phone="call me")
+    assert bad_phone.value.field == "phone"
+    with pytest.raises(Refused):
+        service.consent(Identity(), consent=False)
+    service.consent(who, consent=False)  # a withdrawal needs nothing else
+    assert service.status().outbox_depth == 1
+    service.close()

@@ -1,0 +1,234 @@
+"""Backlog drain: 10,000 submissions queued in the kiosk outbox while the server was down.
+
+Starts ``onsite-server serve --workers 2`` over TLS (its self-signed certificate, pinned by
+the kiosk as in production) on a temporary SQLite file, pairs a ``KioskService``, stops the
+server, queues the items through ``KioskService.submit`` (anonymous one-item PHQ-9 visits,
+random answers, item 9 = 0; every tenth visit names a roster member by an id typed offline),
+starts the server again and times the sync worker's drain until the outbox is empty. In the
+same run it reads the stored submission rows back and times a direct bulk insert of the same
+rows into a fresh database of the same kind (one transaction, executemany), and prints ONE
+JSON line with both times and their ratio, and the CPU seconds the server's processes and the
+kiosk's spent during the drain (where the time goes).
+
+    .venv/bin/python bench/kiosk_drain.py [--items 10000] [--batch 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any, cast
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kiosk.service import KioskService  # noqa: E402
+from kiosk.settings import KioskSettings  # noqa: E402
+from onsite_server.devserver import cli, free_port, stop_server  # noqa: E402
+
+SECRET = "bench-secret-key"
+MEMBERS = 50
+
+
+def _start(env: dict[str, str], instance: Path, port: int, log: Path
+           ) -> subprocess.Popen[bytes]:
+    """Start gunicorn over TLS and wait for /healthz (verified against its own certificate)."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "onsite_server.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "2"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    cert = instance / "tls_cert.pem"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if cert.exists() and requests.get(f"https://127.0.0.1:{port}/healthz",
+                                              verify=str(cert), timeout=2).ok:
+                return proc
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError("server did not start: " + log.read_text(errors="replace")[-2000:])
+
+
+def _group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in a process group (gunicorn)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp, ..., utime (12th), stime (13th).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _seed_members(db_url: str) -> None:
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from onsite_server.models import Member, Site
+
+    engine = create_engine(db_url)
+    with Session(engine) as session, session.begin():
+        site = session.scalars(select(Site).where(Site.slug == "bench")).one()
+        for i in range(MEMBERS):
+            session.add(Member(employer_id=site.employer_id, member_id=f"M{i}",
+                               employee_id=f"E{i}", first_name="Bench", last_name=f"M{i}",
+                               birth_date=date(1980, 1, 1 + i % 28)))
+    engine.dispose()
+
+
+def _queue(service: KioskService, items: int, rng: random.Random) -> None:
+    """Queue one-item visits; every tenth names a member by an id typed offline."""
+    for n in range(items):
+        who = None
+        if n % 10 == 0:
+            i = rng.randrange(MEMBERS)
+            who = service.identify(f"E{i}", f"1980-01-{1 + i % 28:02d}")
+        answers: dict[str, Any] = {str(q): rng.randint(0, 3) for q in range(1, 9)}
+        answers["9"] = 0
+        service.submit(who, [{"instrument_id": "phq9", "instrument_version": "1.0.0",
+                              "answers": answers}], crisis=False)
+
+
+def _bulk_insert_baseline(server_db: str, work: Path) -> tuple[float, int]:
+    """Time inserting the server's stored submission rows into a fresh database, in bulk."""
+    from sqlalchemy import Table, create_engine, select
+
+    from onsite_server import create_app
+    from onsite_server.db import get_db
+    from onsite_server.migrate import upgrade
+    from onsite_server.models import Employer, Kiosk, Site, Submission
+
+    table = cast(Table, Submission.__table__)
+    source = create_engine(server_db)
+    with source.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(table))]
+    source.dispose()
+    app = create_app({"DATABASE_URL": f"sqlite:///{work / 'bulk.sqlite'}",
+                      "INSTANCE_PATH": str(work / "bulk-instance"), "SECRET_KEY": SECRET})
+    db = get_db(app)
+    upgrade(db)
+    with db.transaction() as session:
+        employer = Employer(slug="bulk", name="Bulk")
+        session.add(employer)
+        session.flush()
+        site = Site(employer_id=employer.id, slug="bulk", name="Bulk")
+        session.add(site)
+        session.flush()
+        kiosk = Kiosk(site_id=site.id)
+        session.add(kiosk)
+        session.flush()
+        kiosk_id = kiosk.id
+    for row in rows:
+        row.pop("id")
+        # The fresh database has no members or referrals: same columns, no foreign rows.
+        row.update(kiosk_id=kiosk_id, member_id=None, referral_id=None)
+    started = time.perf_counter()
+    with db.transaction() as session:
+        session.connection().execute(table.insert(), rows)
+    seconds = time.perf_counter() - started
+    db.dispose()
+    return seconds, len(rows)
+
+
+def main() -> None:
+    """Run the benchmark and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+    rng = random.Random(8)
+    with tempfile.TemporaryDirectory(prefix="kiosk-drain-") as tmp:
+        work = Path(tmp)
+        instance = work / "instance"
+        db_url = f"sqlite:///{work / 'server.sqlite'}"
+        env = {**os.environ, "ONSITE_DATABASE_URL": db_url,
+               "ONSITE_INSTANCE_PATH": str(instance), "ONSITE_SECRET_KEY": SECRET,
+               "ONSITE_OFFLINE_IDENTIFY_PER_DAY": str(args.items)}
+        cli(env, "init-db")
+        cli(env, "create-site", "--employer", "bench", "--slug", "bench", "--name", "Bench")
+        _seed_members(db_url)
+        port = free_port()
+        log = work / "server.log"
+        proc = _start(env, instance, port, log)
+        settings = KioskSettings(data_dir=work / "kiosk", key_dir=work / "kiosk-keys")
+        service = KioskService(settings, batch_size=args.batch)
+        try:
+            code = cli(env, "pairing-code", "--site", "bench").stdout.strip().splitlines()[-1]
+            service.pair(f"https://127.0.0.1:{port}", code)
+            stop_server(proc)  # the server goes down; the kiosk keeps working
+            started = time.perf_counter()
+            _queue(service, args.items, rng)
+            queue_seconds = time.perf_counter() - started
+            depth = service.status().outbox_depth
+            service.worker.run_once()  # offline: nothing leaves
+            assert service.status().outbox_depth == depth
+            proc = _start(env, instance, port, log)
+            progress: list[tuple[int, int]] = []
+            service.worker.notify = lambda s: progress.append(
+                (s.sent_since_backlog, s.backlog_at_start))
+            server_cpu = _group_cpu_seconds(proc.pid)
+            kiosk_cpu = time.process_time()
+            started = time.perf_counter()
+            client = service._worker_client
+            assert client is not None
+            service.worker.drain(client)
+            drain_seconds = time.perf_counter() - started
+            kiosk_cpu = time.process_time() - kiosk_cpu
+            server_cpu = _group_cpu_seconds(proc.pid) - server_cpu
+            left = service.status().outbox_depth
+        finally:
+            service.close()
+            stop_server(proc)
+        from sqlalchemy import create_engine, func, select
+
+        from onsite_server.models import Submission
+
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
+            stored = conn.scalar(select(func.count()).select_from(Submission))
+            matched = conn.scalar(select(func.count()).select_from(Submission)
+                                  .where(Submission.member_id.is_not(None)))
+        engine.dispose()
+        bulk_seconds, bulk_rows = _bulk_insert_baseline(db_url, work)
+    print(json.dumps({
+        "bench": "kiosk_drain", "db": "sqlite", "tls": True,
+        "server": "serve --workers 2 (gthread x4)", "items": args.items, "batch": args.batch,
+        "queue_seconds": round(queue_seconds, 3),
+        "queue_items_per_s": round(args.items / queue_seconds, 1),
+        "drain_seconds": round(drain_seconds, 3),
+        "drain_items_per_s": round(args.items / drain_seconds, 1),
+        "drain_server_cpu_seconds": round(server_cpu, 2),
+        "drain_kiosk_cpu_seconds": round(kiosk_cpu, 2),
+        "bulk_insert_seconds": round(bulk_seconds, 3), "bulk_rows": bulk_rows,
+        "ratio": round(drain_seconds / bulk_seconds, 2),
+        "stored": stored, "matched_offline": matched, "outbox_left": left,
+        "progress_first": progress[0] if progress else None,
+        "progress_last": progress[-1] if progress else None,
+        "progress_updates": len(progress), "run_id": uuid.uuid4().hex[:8],
+    }))
+
+
+if __name__ == "__main__":
+    main()

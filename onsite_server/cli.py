@@ -25,10 +25,10 @@ from .models import (
     Kiosk,
     Site,
 )
+from .services import events as events_svc
 from .services import sites as sites_service
 from .services import users as users_service
 from .services.errors import ServiceError
-from .services.events import SlotTimeError, make_slots
 from .services.pairing import issue_pairing_code, revoke_kiosk
 
 ROLES = users_service.ROLES
@@ -141,10 +141,12 @@ def create_event(ctx: click.Context, site_slug: str, title: str, title_es: str |
     """Create an event at a site and print its id."""
     with get_db(_app(ctx)).transaction() as session:
         site = _site(session, site_slug)
-        event = Event(site_id=site.id, title=title, title_es=title_es, kind=kind,
-                      location=location)
-        session.add(event)
-        session.flush()
+        try:
+            event = events_svc.create_event(session, site, events_svc.EventInput(
+                title=title, title_es=title_es, kind=kind, location=location), actor="cli")
+        except ServiceError as exc:
+            raise click.BadParameter(exc.detail, param_hint="--" + exc.errors[0]["field"]
+                                     .replace("_", "-")) from exc
         click.echo(event.public_id)
 
 
@@ -167,11 +169,12 @@ def add_slots(ctx: click.Context, event_id: str, day: datetime, start: datetime,
         site = session.get(Site, event.site_id)
         assert site is not None
         try:
-            slots = make_slots(event, day.date(), start.time(), count, minutes, capacity,
-                               _zone(site.timezone))
-        except SlotTimeError as exc:
-            raise click.BadParameter(str(exc), param_hint="--start") from exc
-        session.add_all(slots)
+            events_svc.add_slots(session, event, day.date(), start.time(), count, minutes,
+                                 capacity, _zone(site.timezone), actor="cli")
+        except ServiceError as exc:
+            field = exc.errors[0]["field"]
+            hint = {"every": "--minutes", "event_id": "--event"}.get(field, f"--{field}")
+            raise click.BadParameter(exc.detail, param_hint=hint) from exc
     click.echo(f"added {count} slots")
 
 

@@ -127,7 +127,7 @@ def init_app(app: Flask) -> None:
     from ..wellknown import bp as wellknown_bp
 
     # Each area module adds its views to bp when imported: one line per area.
-    from . import admin, auth, crisis, fleet, i18n  # noqa: F401
+    from . import admin, auth, checkin, crisis, events, fleet, i18n  # noqa: F401
 
     @app.before_request
     def _roster_size_limit() -> None:

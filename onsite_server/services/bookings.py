@@ -249,10 +249,12 @@ def _lock_booking(session: Session, booking_id: int) -> Booking:
     ).one()
 
 
-def _check_open(slot: Slot, now: datetime) -> None:
+def _check_open(slot: Slot, now: datetime, allow_started: bool = False) -> None:
     if slot.cancelled or slot.event.cancelled:
         raise BookingError(409, "slot_id", "this slot has been cancelled")
-    if slot.start_at <= now:
+    if allow_started and slot.end_at <= now:
+        raise BookingError(409, "slot_id", "this slot has already ended")
+    if not allow_started and slot.start_at <= now:
         raise BookingError(409, "slot_id", "this slot has already started")
 
 
@@ -317,18 +319,27 @@ def book(
     kiosk: Kiosk | None = None,
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    allow_started: bool = False,
 ) -> BookingView:
-    """Book a seat in slot for member, or put them on its waitlist when it is full."""
+    """Book a seat in slot for member, or put them on its waitlist when it is full.
+
+    ``allow_started`` is for a walk-in at the door: a member standing there can take a free
+    seat in a slot that is running (until it ends).
+    """
     now = now or utcnow()
     # Serialises one member's requests, so the one-booking-per-event check below sees a
     # concurrent request's booking instead of racing it.
     lock_member(session, member.id)
     slot = _lock_slots(session, [slot.id])[slot.id]
-    _check_open(slot, now)
+    _check_open(slot, now, allow_started)
     _refuse_second_booking(session, member.id, slot.event_id)
     try:
         with session.begin_nested():
             status = "booked" if _take_seat(session, slot.id) else "waitlisted"
+            if status == "waitlisted" and slot.start_at <= now:
+                # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
+                raise BookingError(409, "slot_id", "this slot is running and full; choose a "
+                                   "later slot, whose waitlist is open")
             booking = Booking(
                 member_id=member.id, event_id=slot.event_id, slot_id=slot.id,
                 kiosk_id=kiosk.id if kiosk else None, status=status,
@@ -494,13 +505,22 @@ def check_in(
     return view(session, booking)
 
 
-def mark_no_shows(session: Session, now: datetime | None = None) -> int:
-    """Turn `booked` bookings of slots that have ended into `no_show`; return how many."""
+def mark_no_shows(session: Session, now: datetime | None = None, *,
+                  site_id: int | None = None, slot_id: int | None = None,
+                  actor: str = HOUSEKEEPING_ACTOR) -> int:
+    """Turn `booked` bookings of slots that have ended into `no_show`; return how many.
+
+    With ``site_id`` or ``slot_id`` only that site's or slot's bookings (a coordinator's
+    button); without, every site's (the housekeeping job).
+    """
     now = now or utcnow()
-    ids = session.scalars(
-        select(Booking.id).join(Slot, Booking.slot_id == Slot.id)
-        .where(Booking.status == "booked", Slot.end_at <= now).order_by(Booking.id)
-    ).all()
+    query = (select(Booking.id).join(Slot, Booking.slot_id == Slot.id)
+             .where(Booking.status == "booked", Slot.end_at <= now))
+    if site_id is not None:
+        query = query.join(Event, Booking.event_id == Event.id).where(Event.site_id == site_id)
+    if slot_id is not None:
+        query = query.where(Booking.slot_id == slot_id)
+    ids = session.scalars(query.order_by(Booking.id)).all()
     changed = 0
     for start in range(0, len(ids), _NO_SHOW_CHUNK):
         chunk = ids[start:start + _NO_SHOW_CHUNK]
@@ -516,7 +536,7 @@ def mark_no_shows(session: Session, now: datetime | None = None) -> int:
         for booking_id in done:
             booking = session.get(Booking, booking_id, populate_existing=True)
             if booking is not None:
-                _audit(session, HOUSEKEEPING_ACTOR, "booking.no_show", booking)
+                _audit(session, actor, "booking.no_show", booking)
                 queue_appointment(session, booking)
     return changed
 
@@ -586,3 +606,107 @@ def send_reminders(session: Session, lead: timedelta, now: datetime | None = Non
             if booking is not None and notify_booking(session, booking, "reminder"):
                 sent += 1
     return sent
+
+
+# --- a site's own actions (the coordinators' dashboard) ------------------------------------
+
+
+def promote(
+    session: Session, slot: Slot, actor: str, *, booking: Booking | None = None,
+    now: datetime | None = None,
+) -> Booking:
+    """Give a free seat of a slot not yet started to a waitlisted booking; return it.
+
+    Without ``booking``, the first in line; a coordinator may name one instead. Once the
+    slot has started its waitlist is closed (``expire_waitlist``), as for any freed seat.
+    """
+    now = now or utcnow()
+    slot = _lock_slots(session, [slot.id])[slot.id]
+    _check_open(slot, now)
+    if booking is None:
+        promoted = _promote(session, slot, actor, now)
+        if promoted is None:
+            raise BookingError(409, "slot_id", "no free seat, or nobody on the waitlist")
+        return promoted
+    booking = _lock_booking(session, booking.id)
+    if booking.slot_id != slot.id or booking.status != "waitlisted":
+        raise BookingError(409, "booking_id", "is not on this slot's waitlist")
+    if not _take_seat(session, slot.id):
+        raise BookingError(409, "slot_id", "has no free seat; raise its capacity first")
+    booking.status = "booked"
+    booking.updated_at = now
+    session.flush()
+    _audit(session, actor, "booking.promoted", booking)
+    queue_appointment(session, booking)
+    notify_booking(session, booking, "waitlist_promotion")
+    return booking
+
+
+def set_capacity(
+    session: Session, slot: Slot, capacity: int, actor: str, now: datetime | None = None
+) -> list[Booking]:
+    """Change a slot's seat count, never below the seats taken; return the bookings promoted.
+
+    Seats added before the slot starts go to the waitlist in order, as a cancellation's do.
+    """
+    now = now or utcnow()
+    slot = _lock_slots(session, [slot.id])[slot.id]
+    if slot.cancelled or slot.event.cancelled:
+        raise BookingError(409, "capacity", "the slot has been cancelled")
+    if slot.end_at <= now:
+        raise BookingError(409, "capacity", "the slot has ended")
+    # One conditional UPDATE, like a booking's: a seat taken meanwhile cannot be squeezed out.
+    result = session.execute(
+        update(Slot).where(Slot.id == slot.id, Slot.booked_count <= capacity)
+        .values(capacity=capacity).execution_options(synchronize_session=False)
+    )
+    session.expire(slot, ["capacity", "booked_count"])
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise BookingError(409, "capacity", f"{slot.booked_count} seats are taken; the "
+                           "capacity cannot go below that")
+    session.add(AuditLog(actor=actor, action="slot.capacity", subject=f"slot:{slot.public_id}",
+                         detail={"capacity": capacity}))
+    promoted: list[Booking] = []
+    while slot.start_at > now:
+        one = _promote(session, slot, actor, now)
+        if one is None:
+            break
+        promoted.append(one)
+    return promoted
+
+
+def cancel_slot(
+    session: Session, slot: Slot, actor: str, now: datetime | None = None
+) -> list[tuple[Booking, str]]:
+    """Cancel a slot that has not ended and its booked and waitlisted bookings.
+
+    Each member is sent a cancellation through central. Returns each booking cancelled with
+    the status it had. A checked-in member stays as they are: they came. Cancelling twice
+    changes nothing and returns nothing.
+    """
+    now = now or utcnow()
+    slot = _lock_slots(session, [slot.id])[slot.id]
+    if slot.end_at <= now:
+        raise BookingError(409, "slot_id", "the slot has ended; what happened has happened")
+    slot.cancelled = True
+    # No member locks: lock order is member -> slot -> booking, and this holds the slot.
+    rows = session.scalars(
+        select(Booking).options(joinedload(Booking.member))
+        .where(Booking.slot_id == slot.id, Booking.status.in_(CANCELLABLE))
+        .order_by(Booking.id).with_for_update(of=Booking)
+        .execution_options(populate_existing=True)
+    ).unique().all()
+    out: list[tuple[Booking, str]] = []
+    for booking in rows:
+        previous = booking.status
+        booking.status = "cancelled"
+        booking.cancelled_at = now
+        booking.updated_at = now
+        session.flush()
+        if previous == "booked":
+            _release_seat(session, slot.id)
+        _audit(session, actor, "booking.cancelled_by_site", booking, previous=previous)
+        queue_appointment(session, booking)
+        notify_booking(session, booking, "cancellation")
+        out.append((booking, previous))
+    return out

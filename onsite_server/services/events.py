@@ -1,15 +1,178 @@
-"""Events and slots: building a day's slots in the site's local time."""
+"""Events and slots: what the CLI and the coordinators' dashboard both do to a site's events.
+
+Create and edit events, generate a day's slots in the site's local time, change a slot's
+capacity, cancel a slot or a whole event (the members affected are listed, and told through
+central), promote from the waitlist, and export the roster (CSV) and the calendar (.ics).
+Seat accounting and the messages to members stay in ``bookings`` (which queues them through
+``messages``); this module adds validation, the previews and the exports. Nothing here
+ever reads a member's answers or results.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..models import Event, Slot
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from ..models import EVENT_KINDS, AuditLog, Booking, Event, Member, Site, Slot, utcnow
+from . import bookings
+from .errors import Kind, ServiceError
+
+MAX_SLOTS_PER_RUN = 200
+MAX_CAPACITY = 1000
+TITLE_MAX = 200
+KIND_LABELS = {
+    "biometric_screening": ("Biometric screening", "Evaluación biométrica"),
+    "flu_shot": ("Flu shot", "Vacuna contra la gripe"),
+    "coaching": ("Coaching", "Coaching de salud"),
+    "other": ("Other", "Otro"),
+}
 
 
 class SlotTimeError(ValueError):
     """A local start time that does not exist at the site (skipped by a DST change)."""
+
+
+def _invalid(field: str, message: str, title: str = "Invalid event") -> ServiceError:
+    return ServiceError("invalid", title, [{"field": field, "message": message}])
+
+
+def _conflict(field: str, message: str, title: str = "Refused") -> ServiceError:
+    return ServiceError("conflict", title, [{"field": field, "message": message}])
+
+
+def from_booking_error(exc: bookings.BookingError) -> ServiceError:
+    """Restate a booking refusal as a service error naming the same field."""
+    kind: Kind = "not_found" if exc.status == 404 else "conflict"
+    return ServiceError(kind, exc.title, [{"field": exc.field, "message": exc.message}])
+
+
+def site_zone(site: Site) -> ZoneInfo:
+    """Return the site's time zone."""
+    return ZoneInfo(site.timezone)
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """What a coordinator (or the CLI) says about an event."""
+
+    title: str
+    kind: str = "other"
+    title_es: str | None = None
+    location: str | None = None
+    description: str | None = None
+
+    def cleaned(self) -> EventInput:
+        """Return the input trimmed, or raise ServiceError naming each bad field."""
+        errors = []
+        title = self.title.strip()
+        if not title:
+            errors.append({"field": "title", "message": "is required"})
+        elif len(title) > TITLE_MAX:
+            errors.append({"field": "title", "message": f"is longer than {TITLE_MAX} characters"})
+        title_es = (self.title_es or "").strip() or None
+        if title_es and len(title_es) > TITLE_MAX:
+            errors.append({"field": "title_es",
+                           "message": f"is longer than {TITLE_MAX} characters"})
+        if self.kind not in EVENT_KINDS:
+            errors.append({"field": "kind", "message": f"must be one of {', '.join(EVENT_KINDS)}"})
+        location = (self.location or "").strip() or None
+        if location and len(location) > TITLE_MAX:
+            errors.append({"field": "location",
+                           "message": f"is longer than {TITLE_MAX} characters"})
+        if errors:
+            raise ServiceError("invalid", "Invalid event", errors)
+        return EventInput(title=title, kind=self.kind, title_es=title_es, location=location,
+                          description=(self.description or "").strip() or None)
+
+
+def create_event(session: Session, site: Site, data: EventInput, actor: str) -> Event:
+    """Create an event at a site."""
+    data = data.cleaned()
+    event = Event(site_id=site.id, title=data.title, title_es=data.title_es, kind=data.kind,
+                  location=data.location, description=data.description)
+    session.add(event)
+    session.flush()
+    session.add(AuditLog(actor=actor, action="event.created", subject=f"event:{event.public_id}",
+                         detail={"title": event.title}))
+    return event
+
+
+def update_event(session: Session, event: Event, data: EventInput, actor: str) -> Event:
+    """Change an event's title, kind, place and description."""
+    if event.cancelled:
+        raise _conflict("event_id", "the event has been cancelled")
+    data = data.cleaned()
+    event.title, event.title_es, event.kind = data.title, data.title_es, data.kind
+    event.location, event.description = data.location, data.description
+    session.add(AuditLog(actor=actor, action="event.updated", subject=f"event:{event.public_id}",
+                         detail={"title": event.title}))
+    session.flush()
+    return event
+
+
+def find_event(session: Session, site_id: int, public_id: str) -> Event:
+    """Return the event with this public id at this site, or raise not_found."""
+    event = session.scalars(select(Event).where(Event.public_id == public_id.lower(),
+                                                Event.site_id == site_id)).first()
+    if event is None:
+        raise ServiceError("not_found", "Not found",
+                           [{"field": "event_id", "message": "no such event at this site"}])
+    return event
+
+
+def find_slot(session: Session, site_id: int, public_id: str) -> Slot:
+    """Return the slot with this public id at this site, or raise not_found."""
+    try:
+        return bookings.find_slot(session, site_id, public_id)
+    except bookings.BookingError as exc:
+        raise from_booking_error(exc) from exc
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """One line of the event list."""
+
+    event: Event
+    first_start: datetime | None
+    last_end: datetime | None
+    slot_count: int
+    capacity: int
+    taken: int
+
+
+def list_events(session: Session, site: Site, *, include_past: bool = False,
+                now: datetime | None = None) -> list[EventSummary]:
+    """Return the site's events with their first and last slot and seat counts, soonest first."""
+    now = now or utcnow()
+    events = session.scalars(select(Event).options(joinedload(Event.slots))
+                             .where(Event.site_id == site.id)).unique().all()
+    out = []
+    for event in events:
+        live = [s for s in event.slots if not s.cancelled]
+        first = min((s.start_at for s in event.slots), default=None)
+        last = max((s.end_at for s in event.slots), default=None)
+        if not include_past and last is not None and last <= now:
+            continue
+        out.append(EventSummary(
+            event=event, first_start=first, last_end=last, slot_count=len(live),
+            capacity=sum(s.capacity for s in live), taken=sum(s.booked_count for s in live)))
+    far = datetime.max.replace(tzinfo=UTC)
+    out.sort(key=lambda e: (e.event.cancelled, e.first_start or far, e.event.id))
+    return out
+
+
+# --- slots -----------------------------------------------------------------------------------
 
 
 def make_slots(event: Event, day: date, start: time, count: int, minutes: int,
@@ -29,3 +192,301 @@ def make_slots(event: Event, day: date, start: time, count: int, minutes: int,
         out.append(Slot(event_id=event.id, start_at=begin,
                         end_at=begin + timedelta(minutes=minutes), capacity=capacity))
     return out
+
+
+@dataclass(frozen=True)
+class SlotPlan:
+    """A run of slots to generate: a local day from start to end, one slot every `every` min."""
+
+    day: date
+    start: time
+    end: time
+    every: int = 15
+    capacity: int = 1
+
+    def count(self, zone: ZoneInfo) -> int:
+        """How many whole slots fit between start and end (local times, DST-aware)."""
+        begin = datetime.combine(self.day, self.start, tzinfo=zone).astimezone(UTC)
+        finish = datetime.combine(self.day, self.end, tzinfo=zone).astimezone(UTC)
+        return int((finish - begin).total_seconds() // 60) // self.every
+
+
+def add_slots(session: Session, event: Event, day: date, start: time, count: int,
+              minutes: int, capacity: int, zone: ZoneInfo, actor: str) -> list[Slot]:
+    """Add count consecutive slots of `minutes` from local day+start (the CLI's form).
+
+    Refuses a run that overlaps one of the event's slots, holds more than MAX_SLOTS_PER_RUN
+    slots, or starts at a local time the clocks skip.
+    """
+    if event.cancelled:
+        raise _conflict("event_id", "the event has been cancelled")
+    errors = []
+    if not 1 <= count <= MAX_SLOTS_PER_RUN:
+        errors.append({"field": "count", "message": f"must be 1 to {MAX_SLOTS_PER_RUN}"})
+    if not 5 <= minutes <= 480:
+        errors.append({"field": "every", "message": "must be 5 to 480 minutes"})
+    if not 1 <= capacity <= MAX_CAPACITY:
+        errors.append({"field": "capacity", "message": f"must be 1 to {MAX_CAPACITY}"})
+    if errors:
+        raise ServiceError("invalid", "Invalid slots", errors)
+    try:
+        slots = make_slots(event, day, start, count, minutes, capacity, zone)
+    except SlotTimeError as exc:
+        raise _invalid("start", str(exc), "Invalid slots") from exc
+    existing = session.scalars(select(Slot).where(Slot.event_id == event.id,
+                                                  Slot.cancelled.is_(False))).all()
+    for new in slots:
+        for old in existing:
+            if new.start_at < old.end_at and old.start_at < new.end_at:
+                clash = old.start_at.astimezone(zone)
+                raise _conflict("start", f"overlaps the slot at {clash:%Y-%m-%d %H:%M}",
+                                "Slots overlap")
+    session.add_all(slots)
+    session.flush()
+    session.add(AuditLog(actor=actor, action="slots.generated",
+                         subject=f"event:{event.public_id}",
+                         detail={"count": count, "every": minutes, "capacity": capacity,
+                                 "first": slots[0].start_at.isoformat()}))
+    return slots
+
+
+def generate_slots(session: Session, event: Event, plan: SlotPlan, zone: ZoneInfo,
+                   actor: str, now: datetime | None = None) -> list[Slot]:
+    """Add slots to an event from a plan (e.g. 9:00-12:00 every 15 min, 2 seats each).
+
+    As ``add_slots``, and refuses a run that starts in the past or leaves no whole slot.
+    """
+    now = now or utcnow()
+    if plan.end <= plan.start:
+        raise _invalid("end", "must be after the start", "Invalid slots")
+    if not 5 <= plan.every <= 480:
+        raise _invalid("every", "must be 5 to 480 minutes", "Invalid slots")
+    count = plan.count(zone)
+    if count < 1:
+        raise _invalid("end", f"leaves no room for one {plan.every}-minute slot", "Invalid slots")
+    if count > MAX_SLOTS_PER_RUN:
+        raise _invalid("end", f"would make {count} slots; at most {MAX_SLOTS_PER_RUN} at once",
+                       "Invalid slots")
+    if datetime.combine(plan.day, plan.start, tzinfo=zone) <= now:
+        raise _invalid("start", "is in the past", "Invalid slots")
+    return add_slots(session, event, plan.day, plan.start, count, plan.every, plan.capacity,
+                     zone, actor)
+
+
+def set_capacity(session: Session, slot: Slot, capacity: int, actor: str,
+                 now: datetime | None = None) -> list[Booking]:
+    """Change a slot's capacity (never below the seats taken); return who moved up (told)."""
+    if not 0 <= capacity <= MAX_CAPACITY:
+        raise _invalid("capacity", f"must be 0 to {MAX_CAPACITY}", "Invalid capacity")
+    try:
+        return bookings.set_capacity(session, slot, capacity, actor, now)
+    except bookings.BookingError as exc:
+        raise from_booking_error(exc) from exc
+
+
+def promote(session: Session, slot: Slot, actor: str, booking_public_id: str | None = None,
+            now: datetime | None = None) -> Booking:
+    """Promote the first waitlisted booking (or the one named) into a free seat; they are told."""
+    try:
+        booking = None
+        if booking_public_id:
+            booking = bookings.find_booking(session, slot.event.site_id, booking_public_id)
+        return bookings.promote(session, slot, actor, booking=booking, now=now)
+    except bookings.BookingError as exc:
+        raise from_booking_error(exc) from exc
+
+
+# --- cancelling ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Affected:
+    """A member whose booking a cancellation ends (names and times only)."""
+
+    booking_id: str
+    member_id: str
+    first_name: str
+    last_name: str
+    employee_id: str
+    status: str
+    start_at: datetime
+    end_at: datetime
+
+
+def _affected(booking: Booking, status: str | None = None) -> Affected:
+    return Affected(booking_id=booking.public_id, member_id=booking.member.public_id,
+                    first_name=booking.member.first_name, last_name=booking.member.last_name,
+                    employee_id=booking.member.employee_id, status=status or booking.status,
+                    start_at=booking.slot.start_at, end_at=booking.slot.end_at)
+
+
+def affected_by(session: Session, slots: Iterable[Slot],
+                now: datetime | None = None) -> list[Affected]:
+    """Preview who a cancellation of these slots would reach: booked and waitlisted members."""
+    now = now or utcnow()
+    ids = [s.id for s in slots if not s.cancelled and s.end_at > now]
+    if not ids:
+        return []
+    rows = session.scalars(
+        select(Booking).options(joinedload(Booking.member), joinedload(Booking.slot))
+        .where(Booking.slot_id.in_(ids), Booking.status.in_(bookings.CANCELLABLE))
+    ).all()
+    out = [_affected(b) for b in rows]
+    out.sort(key=lambda a: (a.start_at, a.last_name, a.first_name))
+    return out
+
+
+def cancel_slot(session: Session, slot: Slot, actor: str,
+                now: datetime | None = None) -> list[Affected]:
+    """Cancel one slot; every booked or waitlisted member is told through central (bookings)."""
+    try:
+        cancelled = bookings.cancel_slot(session, slot, actor, now)
+    except bookings.BookingError as exc:
+        raise from_booking_error(exc) from exc
+    session.add(AuditLog(actor=actor, action="slot.cancelled", subject=f"slot:{slot.public_id}",
+                         detail={"bookings": len(cancelled)}))
+    return [_affected(b, previous) for b, previous in cancelled]
+
+
+def cancel_event(session: Session, event: Event, actor: str,
+                 now: datetime | None = None) -> list[Affected]:
+    """Cancel an event and its slots that have not ended; return the members affected."""
+    now = now or utcnow()
+    if event.cancelled:
+        return []
+    event.cancelled = True
+    session.flush()
+    affected: list[Affected] = []
+    for slot in list(event.slots):
+        if not slot.cancelled and slot.end_at > now:
+            affected += cancel_slot(session, slot, actor, now)
+    session.add(AuditLog(actor=actor, action="event.cancelled",
+                         subject=f"event:{event.public_id}", detail={"bookings": len(affected)}))
+    return affected
+
+
+# --- waitlist --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaitlistSlot:
+    """A slot with its waitlist in order, and whether a seat is free to promote into."""
+
+    slot: Slot
+    free: int
+    waiting: list[bookings.SlotBookingRow]
+
+
+def waitlist(session: Session, event: Event, now: datetime | None = None) -> list[WaitlistSlot]:
+    """Return the event's slots that have a waitlist and have not ended, soonest first."""
+    now = now or utcnow()
+    out = []
+    for slot in event.slots:
+        if slot.cancelled or slot.end_at <= now:
+            continue
+        waiting = [r for r in bookings.list_slot_bookings(session, slot)
+                   if r.status == "waitlisted"]
+        if waiting:
+            out.append(WaitlistSlot(slot=slot, free=slot.seats_left, waiting=waiting))
+    return out
+
+
+def waiting_counts(session: Session, event: Event) -> dict[int, int]:
+    """Return how many are waitlisted in each of the event's slots (slot id -> count)."""
+    rows = session.execute(
+        select(Booking.slot_id, func.count()).where(Booking.event_id == event.id,
+                                                    Booking.status == "waitlisted")
+        .group_by(Booking.slot_id)
+    ).all()
+    return {slot_id: n for slot_id, n in rows}
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+ROSTER_COLUMNS = ("date", "start", "end", "last_name", "first_name", "status")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    # A name opening with = + - @ would run as a formula in a spreadsheet (CSV injection).
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def roster_csv(session: Session, event: Event, zone: ZoneInfo, actor: str | None = None) -> str:
+    """Return the event's roster as CSV: names, times and booking status, never health data.
+
+    With an actor, the export is written to the audit log (who took the names away).
+    """
+    if actor:
+        session.add(AuditLog(actor=actor, action="event.roster_exported",
+                             subject=f"event:{event.public_id}", detail={}))
+    rows = session.execute(
+        select(Booking, Member, Slot).join(Member, Booking.member_id == Member.id)
+        .join(Slot, Booking.slot_id == Slot.id)
+        .where(Booking.event_id == event.id, Booking.status != "cancelled")
+        .order_by(Slot.start_at, Member.last_name, Member.first_name, Booking.id)
+    ).all()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(ROSTER_COLUMNS)
+    for booking, member, slot in rows:
+        start, end = slot.start_at.astimezone(zone), slot.end_at.astimezone(zone)
+        writer.writerow([f"{start:%Y-%m-%d}", f"{start:%H:%M}", f"{end:%H:%M}",
+                         _cell(member.last_name), _cell(member.first_name), booking.status])
+    return out.getvalue()
+
+
+def _ics_text(value: str) -> str:
+    """Escape an iCalendar TEXT value (RFC 5545 section 3.3.11)."""
+    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
+
+
+def _fold(line: str) -> str:
+    """Fold a content line at 75 octets (RFC 5545 section 3.1), never inside a character."""
+    parts: list[str] = []
+    current = ""
+    for char in line:
+        limit = 75 if not parts else 74  # a continuation line starts with one space
+        if len((current + char).encode("utf-8")) > limit:
+            parts.append(current)
+            current = char
+        else:
+            current += char
+    parts.append(current)
+    return "\r\n ".join(parts)
+
+
+def _ics_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def calendar_ics(event: Event, host: str = "onsite-wellness", lang: str = "en",
+                 now: datetime | None = None) -> str:
+    """Return the event's slots as an iCalendar file: one VEVENT per slot, times in UTC."""
+    stamp = _ics_utc(now or utcnow())
+    title = (event.title_es or event.title) if lang == "es" else event.title
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Onsite Wellness//Onsite server//EN",
+             "CALSCALE:GREGORIAN", "METHOD:PUBLISH", f"X-WR-CALNAME:{_ics_text(title)}"]
+    for slot in event.slots:
+        cancelled = slot.cancelled or event.cancelled
+        lines += ["BEGIN:VEVENT", f"UID:{slot.public_id}@{host}", f"DTSTAMP:{stamp}",
+                  f"DTSTART:{_ics_utc(slot.start_at)}", f"DTEND:{_ics_utc(slot.end_at)}",
+                  f"SUMMARY:{_ics_text(title)}",
+                  f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}"]
+        if event.location:
+            lines.append(f"LOCATION:{_ics_text(event.location)}")
+        if event.description:
+            lines.append(f"DESCRIPTION:{_ics_text(event.description)}")
+        lines.append("END:VEVENT")
+    lines.append("END:VCALENDAR")
+    return "".join(_fold(line) + "\r\n" for line in lines)
+
+
+def event_summary_dict(summary: EventSummary) -> dict[str, Any]:
+    """Describe an event-list line as plain data (for JSON callers)."""
+    event = summary.event
+    return {"event_id": event.public_id, "title": event.title, "title_es": event.title_es,
+            "kind": event.kind, "location": event.location, "cancelled": event.cancelled,
+            "first_start": summary.first_start, "last_end": summary.last_end,
+            "slots": summary.slot_count, "capacity": summary.capacity, "taken": summary.taken}

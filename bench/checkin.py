@@ -1,0 +1,239 @@
+"""Check-in latency: a scanned ticket posted, verified and recorded, against a live server.
+
+Starts ``onsite-server serve --no-tls --workers 2`` (gunicorn gthread) on a temporary SQLite
+file, or on PostgreSQL with --database-url (a fresh database on that cluster, dropped after).
+Seeds one site, ``--scans`` members each with a booked seat in today's event, and mints each
+one's ticket with the server's own ticket key (the instance's key folder), as a kiosk booking
+would. A coordinator logs in through the log-in form; then each ticket URL is posted to
+``/dashboard/checkin/scan`` the way the page's script posts it (JSON answer, CSRF header),
+and every answer must say "checked in". Each scan is paired with a ``GET /healthz`` in the same
+run, on the same connection, alternating, so the two are measured under the same conditions.
+With ``--desks N`` the scans come from N desks at once (threads, each its own log-in).
+
+Prints ONE JSON line: p50/p95/p99/max of both, and the ratio of the p50s. The aim (issue 9)
+is a scan p95 under 100 ms. Loopback only; no test asserts these numbers.
+
+    .venv/bin/python bench/checkin.py [--scans 500] [--desks 1]
+    .venv/bin/python bench/checkin.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import requests
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from onsite_server import devserver
+from onsite_server.db import is_sqlite
+from onsite_server.models import Booking, Employer, Event, Member, Site, Slot, User
+from onsite_server.services.signing import KeyStore
+from onsite_server.services.tickets import TicketIssuer
+from onsite_server.services.users import hash_password
+
+SECRET = "bench-checkin-secret"
+PASSWORD = "bench-coordinator-pw"
+CENTRAL_WEB = "https://central.example"
+# Zones to pick from so that "now" is mid-day at the site: a ticket is for today's local date.
+ZONES = ("UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Tokyo", "Pacific/Auckland",
+         "America/New_York", "America/Los_Angeles", "Pacific/Honolulu")
+
+
+def _fresh_pg_database(url: str) -> tuple[str, str]:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_pg_database(url: str, name: str) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _midday_zone(now: datetime) -> str:
+    return min(ZONES, key=lambda z: abs(now.astimezone(ZoneInfo(z)).hour - 12))
+
+
+def seed(database_url: str, keys: KeyStore, scans: int, desks: int) -> list[str]:
+    """Create the site, members, one slot today with a seat each, and coordinators; return
+    the ticket URLs (what a scanner reads from the QR code)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    zone = _midday_zone(now)
+    engine = create_engine(database_url)
+    issuer = TicketIssuer(keys=keys, web_url=CENTRAL_WEB, grace=timedelta(days=1))
+    try:
+        with Session(engine) as session, session.begin():
+            employer = Employer(slug="bench", name="Bench Corp")
+            session.add(employer)
+            session.flush()
+            site = Site(employer_id=employer.id, slug="bench-site", name="Bench", timezone=zone)
+            session.add(site)
+            session.flush()
+            event = Event(site_id=site.id, title="Flu shot clinic", kind="flu_shot")
+            session.add(event)
+            session.flush()
+            slot = Slot(event_id=event.id, start_at=now + timedelta(minutes=1),
+                        end_at=now + timedelta(minutes=61), capacity=scans, booked_count=scans)
+            session.add(slot)
+            members = [Member(employer_id=employer.id, member_id=f"M-{i}", employee_id=f"E{i}",
+                              first_name=f"Member{i}", last_name="Bench",
+                              birth_date=date(1980, 1, 1)) for i in range(scans)]
+            session.add_all(members)
+            session.flush()
+            bookings = [Booking(member_id=m.id, event_id=event.id, slot_id=slot.id,
+                                status="booked") for m in members]
+            session.add_all(bookings)
+            for desk in range(desks):
+                session.add(User(email=f"desk{desk}@bench.example", name=f"Desk {desk}",
+                                 role="coordinator", password_hash=hash_password(PASSWORD),
+                                 site_id=site.id))
+            session.flush()
+            urls = []
+            for booking in bookings:
+                _, url = issuer.ticket(booking.public_id, slot.public_id, "booked", slot.end_at)
+                assert url is not None
+                urls.append(url)
+        return urls
+    finally:
+        engine.dispose()
+
+
+def _csrf(html: str, pattern: str) -> str:
+    found = re.search(pattern, html)
+    if not found:
+        raise RuntimeError("no CSRF token on the page")
+    return found.group(1)
+
+
+def log_in(base: str, email: str) -> tuple[requests.Session, str]:
+    """Log a coordinator in through the form; return the session and the page's CSRF token."""
+    http = requests.Session()
+    page = http.get(base + "/login", timeout=10)
+    token = _csrf(page.text, r'name="csrf_token"[^>]*value="([^"]+)"')
+    answer = http.post(base + "/login", data={"email": email, "password": PASSWORD,
+                                              "csrf_token": token},
+                       allow_redirects=False, timeout=10)
+    if answer.status_code != 302:
+        raise RuntimeError(f"log-in failed: {answer.status_code}")
+    desk = http.get(base + "/dashboard/checkin", timeout=10)
+    desk.raise_for_status()
+    return http, _csrf(desk.text, r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def run_desk(base: str, email: str, urls: list[str], scan_ms: list[float],
+             health_ms: list[float], failures: list[str], lock: threading.Lock) -> None:
+    """Scan every ticket in urls, each followed by a /healthz, timing both."""
+    http, token = log_in(base, email)
+    headers = {"Accept": "application/json", "X-CSRFToken": token}
+    mine_scan: list[float] = []
+    mine_health: list[float] = []
+    for url in urls:
+        started = time.perf_counter()
+        answer = http.post(base + "/dashboard/checkin/scan", data={"ticket": url},
+                           headers=headers, timeout=30)
+        mine_scan.append((time.perf_counter() - started) * 1000)
+        body = answer.json() if answer.headers.get("content-type", "").startswith(
+            "application/json") else {}
+        if answer.status_code != 200 or not body.get("ok") or \
+                body.get("result", {}).get("status") != "checked_in":
+            with lock:
+                failures.append(f"{answer.status_code} {str(body)[:200]}")
+        started = time.perf_counter()
+        health = http.get(base + "/healthz", timeout=30)
+        mine_health.append((time.perf_counter() - started) * 1000)
+        if health.status_code != 200:
+            with lock:
+                failures.append(f"healthz {health.status_code}")
+    with lock:
+        scan_ms.extend(mine_scan)
+        health_ms.extend(mine_health)
+
+
+def _figures(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    cuts = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"p50_ms": round(statistics.median(ordered), 2), "p95_ms": round(cuts[94], 2),
+            "p99_ms": round(cuts[98], 2), "max_ms": round(ordered[-1], 2)}
+
+
+def main() -> None:
+    """Run the benchmark and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scans", type=int, default=500)
+    parser.add_argument("--desks", type=int, default=1)
+    parser.add_argument("--database-url", default=None,
+                        help="a PostgreSQL cluster URL; a fresh database is made and dropped")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-checkin-"))
+    pg_name = None
+    try:
+        if args.database_url:
+            database_url, pg_name = _fresh_pg_database(args.database_url)
+        else:
+            database_url = f"sqlite:///{folder / 'onsite.sqlite'}"
+        instance = folder / "instance"
+        env = {**os.environ, "ONSITE_DATABASE_URL": database_url,
+               "ONSITE_INSTANCE_PATH": str(instance), "ONSITE_SECRET_KEY": SECRET,
+               "ONSITE_SITE_SLUG": "bench-site", "ONSITE_CENTRAL_WEB_URL": CENTRAL_WEB,
+               # Plain HTTP on loopback: the client must send the session cookie back.
+               "ONSITE_SESSION_COOKIE_SECURE": "false"}
+        with devserver.running_server(env, folder / "server.log") as base:
+            urls = seed(database_url, KeyStore(instance / "keys"), args.scans, args.desks)
+            scan_ms: list[float] = []
+            health_ms: list[float] = []
+            failures: list[str] = []
+            lock = threading.Lock()
+            threads = [threading.Thread(target=run_desk, args=(
+                base, f"desk{d}@bench.example", urls[d::args.desks], scan_ms, health_ms,
+                failures, lock)) for d in range(args.desks)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - started
+            engine = create_engine(database_url)
+            with engine.connect() as conn:
+                checked = conn.scalar(select(func.count()).select_from(Booking).where(
+                    Booking.status == "checked_in"))
+            engine.dispose()
+        scan, health = _figures(scan_ms), _figures(health_ms)
+        print(json.dumps({
+            "benchmark": "checkin", "database": "sqlite" if is_sqlite(database_url)
+            else "postgresql", "scans": len(scan_ms), "desks": args.desks,
+            "checked_in_in_db": checked, "failures": len(failures),
+            "first_failures": failures[:3], "scan": scan, "healthz": health,
+            "scan_over_healthz_p50": round(scan["p50_ms"] / health["p50_ms"], 2),
+            "aim_p95_under_100ms": scan["p95_ms"] < 100,
+            "elapsed_s": round(elapsed, 2), "server": "gunicorn gthread, 2 workers x 4 threads",
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "at": datetime.now(UTC).isoformat(timespec="seconds")}, sort_keys=True))
+    finally:
+        if pg_name and args.database_url:
+            _drop_pg_database(args.database_url, pg_name)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""The check-in desk: scan a ticket (USB scanner, typed code or camera), search, walk-ins,
+no-shows, and a live view of the day that refreshes itself without reloading the page.
+
+Tickets are verified with the site's own keys, so the desk keeps working when the server has
+lost its connection to central. The live view's refresh is ``passive``: it never counts as
+activity, so an unattended page still times out (after the two-minute warning).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms import DateField, HiddenField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, Optional, ValidationError
+
+from ..db import get_session
+from ..errors import wants_json
+from ..models import Site
+from ..services import checkin as svc
+from ..services.errors import ServiceError
+from ..services.events import find_slot
+from ..services.signing import KeyStore
+from . import bp, localtime
+from .auth import current_user, passive, role_required
+from .forms import BaseForm
+from .lookup import current_site
+from .nav import add_nav
+
+STAFF = ("admin", "coordinator")
+
+add_nav("dashboard.checkin", _l("Check-in"), STAFF, order=11)
+
+# What the desk reads for each refusal (services.checkin.REASONS).
+REASON_TEXT = {
+    "malformed": _l("This is not a ticket code. Scan the QR code again, or search by name."),
+    "forged": _l("This ticket's signature does not match: it is forged or altered. "
+                 "Search by name instead."),
+    "wrong_purpose": _l("This QR code is not an appointment ticket (it may be an advocate "
+                        "link)."),
+    "expired": _l("This ticket has expired."),
+    "not_yet_valid": _l("This ticket is not valid yet: check this computer's clock."),
+    "revoked": _l("This ticket was cancelled: its booking was cancelled or moved."),
+    "unknown_booking": _l("This ticket names no booking at this site."),
+    "other_day": _l("This ticket is for another day."),
+    "cancelled": _l("This booking was cancelled."),
+    "waitlisted": _l("This member is on the waitlist, not in a seat. Promote them first if "
+                     "a seat is free."),
+    "no_show": _l("The slot has ended and this booking was marked a no-show."),
+}
+
+
+class ScanForm(BaseForm):
+    """What the scanner typed (a ticket URL or its code)."""
+
+    ticket = StringField(_l("Scan or type the ticket code"), validators=[Length(max=2000)],
+                         render_kw={"autocomplete": "off", "autocapitalize": "off",
+                                    "spellcheck": "false", "autofocus": True})
+    submit = SubmitField(_l("Check in"))
+
+
+class WalkInForm(BaseForm):
+    """A walk-in: a roster member found by search, or a new one typed in, and a slot."""
+
+    member_id = HiddenField()
+    employee_id = StringField(_l("Employee id"), validators=[Optional(), Length(max=64)])
+    first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
+    last_name = StringField(_l("Last name"), validators=[Optional(), Length(max=100)])
+    birth_date = DateField(_l("Birth date"), validators=[Optional()])
+    slot_id = SelectField(_l("Slot"), choices=[], validate_choice=True)
+    submit = SubmitField(_l("Seat the walk-in"))
+
+    def validate_employee_id(self, field: Any) -> None:
+        """A new walk-in needs their employee id, names and birth date."""
+        if self.member_id.data:
+            return
+        missing = [f for f in (field, self.first_name, self.last_name, self.birth_date)
+                   if not f.data]
+        if missing:
+            raise ValidationError(_l("For someone not found by search, fill in employee id, "
+                                     "names and birth date."))
+
+
+class ActionForm(BaseForm):
+    """A button that posts (CSRF token only), with an optional slot."""
+
+    slot_id = HiddenField()
+
+
+def _actor() -> str:
+    user = current_user()
+    assert user is not None  # role_required let us in
+    return user.actor
+
+
+def _ring(site: Site) -> Any:
+    config = current_app.config
+    return svc.ticket_ring(get_session(), KeyStore(Path(config["SIGNING_KEY_DIR"])),
+                           timedelta(days=int(config["TICKET_GRACE_DAYS"])))
+
+
+def _slot_choices(day: dict[str, Any]) -> list[SelectChoice]:
+    lang = _lang()
+    out = []
+    for event in day["events"]:
+        title = (event["title_es"] or event["title"]) if lang == "es" else event["title"]
+        for slot in event["slots"]:
+            if slot["cancelled"] or slot["state"] == "ended":
+                continue
+            out.append(SelectChoice(slot["slot_id"], _(
+                "%(time)s · %(free)d free · %(title)s", time=slot["start_local"], title=title,
+                free=slot["free"])))
+    return out
+
+
+def _lang() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")
+
+
+def describe(result: svc.CheckedIn) -> str:
+    """One sentence for the desk about a check-in, walk-in or waitlisting."""
+    name = f"{result.first_name} {result.last_name}"
+    title = (result.event_title_es or result.event_title) if _lang() == "es" \
+        else result.event_title
+    if result.status == "waitlisted":
+        return str(_("%(name)s is on the waitlist for %(title)s at %(time)s (number %(n)d).",
+                 name=name, title=title, time=localtime(result.start_at, "%H:%M"),
+                 n=result.waitlist_position or 0))
+    if result.already:
+        return str(_("%(name)s was already checked in at %(at)s.", name=name,
+                     at=localtime(result.checked_in_at, "%H:%M")))
+    return str(_("Checked in: %(name)s, %(title)s at %(time)s.", name=name, title=title,
+                 time=localtime(result.start_at, "%H:%M")))
+
+
+def refusal_text(exc: svc.CheckInRefused) -> str:
+    """The desk's sentence for a refused check-in."""
+    text = str(REASON_TEXT.get(exc.reason, _l("Check-in refused.")))
+    if exc.at is not None:
+        text += " " + _("Its time: %(when)s.", when=localtime(exc.at, "%a %Y-%m-%d %H:%M"))
+    return text
+
+
+@bp.get("/checkin")
+@role_required(*STAFF)
+def checkin() -> str:
+    """The check-in desk."""
+    site = current_site()
+    query = request.args.get("q", "").strip()
+    matches: list[svc.MemberMatch] = []
+    search_error = None
+    if query:
+        try:
+            matches = svc.search(get_session(), site, query)
+        except ServiceError as exc:
+            search_error = _("Type at least %(n)d characters.", n=svc.SEARCH_MIN_CHARS) \
+                if exc.errors[0]["field"] == "q" else exc.errors[0]["message"]
+    day = svc.day_view(get_session(), site)
+    walkin = WalkInForm(formdata=None)
+    walkin.slot_id.choices = _slot_choices(day)
+    walkin_member = None
+    if request.args.get("walkin"):
+        walkin_member = svc.find_member(get_session(), site, request.args["walkin"])
+        walkin.member_id.data = walkin_member.public_id
+    return render_template("checkin/index.html", scan_form=ScanForm(formdata=None), q=query,
+                           matches=matches, search_error=search_error, day=day,
+                           walkin=walkin, walkin_member=walkin_member, action=ActionForm())
+
+
+def _answer(ok: bool, message: str, result: svc.CheckedIn | None = None,
+            reason: str | None = None, status: int = 200) -> BaseResponse:
+    """JSON for the page's script (no reload), else a flash and back to the desk."""
+    if wants_json():
+        body: dict[str, Any] = {"ok": ok, "message": message}
+        if result is not None:
+            body["result"] = result.as_dict()
+        if reason is not None:
+            body["reason"] = reason
+        response = jsonify(body)
+        response.status_code = status
+        return response
+    kind = "success" if ok and not (result and result.already) else ("warning" if ok
+                                                                      else "error")
+    flash(message, kind)
+    return redirect(url_for("dashboard.checkin"))
+
+
+@bp.post("/checkin/scan")
+@role_required(*STAFF)
+def checkin_scan() -> BaseResponse:
+    """Verify a scanned ticket with the site's keys and check its booking in."""
+    form = ScanForm()
+    if not form.validate_on_submit():
+        return _answer(False, _("The scan could not be read; try again."), reason="malformed",
+                       status=422)
+    site = current_site()
+    try:
+        result = svc.check_in_ticket(get_session(), site, form.ticket.data or "", _ring(site),
+                                     _actor())
+    except svc.CheckInRefused as exc:
+        return _answer(False, refusal_text(exc), reason=exc.reason, status=409)
+    return _answer(True, describe(result), result)
+
+
+@bp.post("/checkin/bookings/<booking_id>")
+@role_required(*STAFF)
+def checkin_booking(booking_id: str) -> BaseResponse:
+    """Check in a booking found by search (no ticket at hand)."""
+    if not ActionForm().validate_on_submit():
+        return _answer(False, _("The form expired; try again."), status=400)
+    try:
+        result = svc.check_in_booking(get_session(), current_site(), booking_id, _actor())
+    except svc.CheckInRefused as exc:
+        return _answer(False, refusal_text(exc), reason=exc.reason, status=409)
+    return _answer(True, describe(result), result)
+
+
+@bp.post("/checkin/walk-in")
+@role_required(*STAFF)
+def checkin_walk_in() -> Any:
+    """Seat a walk-in in a free seat (checked in at once) or put them on the waitlist."""
+    site = current_site()
+    day = svc.day_view(get_session(), site)
+    form = WalkInForm()
+    form.slot_id.choices = _slot_choices(day)
+    if form.validate_on_submit():
+        try:
+            db = get_session()
+            if form.member_id.data:
+                member = svc.find_member(db, site, form.member_id.data)
+            else:
+                member = svc.find_or_add_member(db, site, svc.NewMember(
+                    employee_id=form.employee_id.data or "", first_name=form.first_name.data
+                    or "", last_name=form.last_name.data or "",
+                    birth_date=form.birth_date.data), _actor())
+            slot = find_slot(db, site.id, form.slot_id.data or "")
+            result = svc.walk_in(db, site, member, slot, _actor())
+        except ServiceError as exc:
+            from .events import attach_errors
+
+            attach_errors(form, exc)
+        else:
+            return _answer(True, describe(result), result)
+    flash(_("The walk-in was not seated: see the form."), "error")
+    return render_template("checkin/index.html", scan_form=ScanForm(formdata=None), q="",
+                           matches=[], search_error=None, day=day, walkin=form,
+                           walkin_member=None, action=ActionForm()), 422
+
+
+@bp.post("/checkin/no-shows")
+@role_required(*STAFF)
+def checkin_no_shows() -> BaseResponse:
+    """Mark the seats nobody came for, in slots that have ended, as no-shows."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _answer(False, _("The form expired; try again."), status=400)
+    site = current_site()
+    try:
+        slot = find_slot(get_session(), site.id, form.slot_id.data) if form.slot_id.data \
+            else None
+        count = svc.mark_no_shows(get_session(), site, slot, _actor())
+    except ServiceError as exc:
+        return _answer(False, _(exc.errors[0]["message"]), status=409)
+    return _answer(True, _("%(n)d no-shows marked.", n=count))
+
+
+@bp.get("/checkin/live.json")
+@role_required(*STAFF)
+@passive
+def checkin_live() -> BaseResponse:
+    """The day's seats, arrivals and waitlists; a background refresh, not activity."""
+    return jsonify(svc.day_view(get_session(), current_site()))

@@ -1,0 +1,422 @@
+"""Event day at the door: check-in by scanned ticket or by search, walk-ins, no-shows, live view.
+
+A ticket is verified with the site's own public keys (``shared.tokens``) and recorded in the
+site's database, so check-in keeps working while the server has no connection to central.
+Every refusal carries a stable ``reason`` code the page translates, and the field it is
+about. Nothing here reads a member's answers or results: coordinators see who booked and who
+came, never health data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from shared.tokens import KeyRing, Purpose, TokenError, verify
+
+from ..models import AuditLog, Booking, Event, Member, Site, Slot, utcnow
+from . import bookings
+from .errors import ServiceError
+from .signing import KeyStore
+from .tickets import revoked_ticket_ids
+
+SEARCH_MIN_CHARS = 2
+SEARCH_LIMIT = 25
+NAME_MAX = 100
+
+# Token refusals as the door sees them: a forged ticket and one signed by a key this site
+# never had look the same to the person at the desk.
+_TOKEN_REASONS = {
+    "malformed": "malformed", "non_canonical": "malformed", "unknown_key": "forged",
+    "bad_signature": "forged", "wrong_purpose": "wrong_purpose", "expired": "expired",
+    "not_yet_valid": "not_yet_valid", "revoked": "revoked",
+}
+REASONS = ("malformed", "forged", "wrong_purpose", "expired", "not_yet_valid", "revoked",
+           "unknown_booking", "other_day", "cancelled", "waitlisted", "no_show")
+
+
+class CheckInRefused(ServiceError):
+    """A check-in refused, with a stable reason code (one of REASONS) for the page."""
+
+    def __init__(self, reason: str, message: str, field_name: str = "ticket",
+                 at: datetime | None = None) -> None:
+        super().__init__("conflict", "Check-in refused",
+                         [{"field": field_name, "message": message}])
+        self.reason = reason
+        self.at = at  # the slot's start, when the reason is about its time
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    """Who was checked in, where and when; `already` when they had been before."""
+
+    booking_id: str
+    first_name: str
+    last_name: str
+    employee_id: str
+    event_title: str
+    event_title_es: str | None
+    start_at: datetime
+    end_at: datetime
+    checked_in_at: datetime | None
+    status: str
+    already: bool = False
+    waitlist_position: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the fields as JSON-ready data."""
+        data = asdict(self)
+        for name in ("start_at", "end_at", "checked_in_at"):
+            if data[name] is not None:
+                data[name] = data[name].isoformat()
+        return data
+
+
+# --- tickets ---------------------------------------------------------------------------------
+
+
+def extract_token(scanned: str) -> str:
+    """Return the token in what a scanner typed: a ticket URL ending /ticket/<token>, or it bare."""
+    text = (scanned or "").strip()
+    if "/ticket/" in text:
+        text = text.rsplit("/ticket/", 1)[1]
+        for mark in ("?", "#"):
+            text = text.split(mark, 1)[0]
+        text = text.rstrip("/")
+        text = text.removesuffix(".ics")
+    if not text:
+        raise CheckInRefused("malformed", "is empty: scan the ticket's QR code or type its code")
+    return text
+
+
+def ticket_ring(session: Session, keys: KeyStore, grace: timedelta,
+                now: datetime | None = None) -> KeyRing:
+    """Return the site's verifying keys with the ids of revoked (cancelled) tickets."""
+    return keys.ring(revoked_ticket_ids(session, grace, now))
+
+
+def _describe(booking: Booking, already: bool = False) -> CheckedIn:
+    member, slot, event = booking.member, booking.slot, booking.event
+    return CheckedIn(
+        booking_id=booking.public_id, first_name=member.first_name, last_name=member.last_name,
+        employee_id=member.employee_id, event_title=event.title, event_title_es=event.title_es,
+        start_at=slot.start_at, end_at=slot.end_at, checked_in_at=booking.checked_in_at,
+        status=booking.status, already=already)
+
+
+def _local_day(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date()
+
+
+def _record(session: Session, booking: Booking, zone: ZoneInfo, actor: str,
+            now: datetime) -> CheckedIn:
+    """Check a booking in after the ticket (or the search) found it."""
+    if booking.status == "checked_in":
+        return _describe(booking, already=True)
+    if booking.status == "cancelled":
+        raise CheckInRefused("cancelled", "the booking was cancelled")
+    if booking.status == "waitlisted":
+        raise CheckInRefused("waitlisted", "the member is on the waitlist, not in a seat; "
+                                           "promote them first if a seat is free")
+    if booking.status == "no_show":
+        raise CheckInRefused("no_show", "the slot ended and the booking was marked a no-show")
+    if _local_day(booking.slot.start_at, zone) != _local_day(now, zone):
+        when = booking.slot.start_at.astimezone(zone)
+        raise CheckInRefused("other_day", f"the ticket is for {when:%Y-%m-%d %H:%M}, not today",
+                             at=booking.slot.start_at)
+    try:
+        bookings.check_in(session, booking, actor, now)
+    except bookings.BookingError as exc:
+        raise CheckInRefused(booking.status, exc.message) from exc
+    return _describe(booking)
+
+
+def check_in_ticket(session: Session, site: Site, scanned: str, ring: KeyRing, actor: str,
+                    now: datetime | None = None) -> CheckedIn:
+    """Verify a scanned ticket offline and check its booking in; refusals say why."""
+    now = now or utcnow()
+    token = extract_token(scanned)
+    try:
+        verified = verify(token, ring, purpose=Purpose.TICKET, now=now)
+    except TokenError as exc:
+        raise CheckInRefused(_TOKEN_REASONS.get(exc.reason, "malformed"), str(exc)) from exc
+    booking = session.scalars(
+        select(Booking).options(joinedload(Booking.member), joinedload(Booking.slot),
+                                joinedload(Booking.event))
+        .join(Event, Booking.event_id == Event.id)
+        .where(Booking.public_id == verified.subject, Event.site_id == site.id)
+    ).first()
+    # A ticket names its slot as well: a booking moved elsewhere has a new ticket.
+    if booking is None or booking.slot.public_id != verified.fields.get("slot"):
+        raise CheckInRefused("unknown_booking", "names no booking at this site")
+    return _record(session, booking, ZoneInfo(site.timezone), actor, now)
+
+
+def check_in_booking(session: Session, site: Site, booking_public_id: str, actor: str,
+                     now: datetime | None = None) -> CheckedIn:
+    """Check in a booking found by search (the member is at the desk without a ticket)."""
+    now = now or utcnow()
+    try:
+        booking = bookings.find_booking(session, site.id, booking_public_id)
+    except bookings.BookingError as exc:
+        raise CheckInRefused("unknown_booking", exc.message, "booking_id") from exc
+    return _record(session, booking, ZoneInfo(site.timezone), actor, now)
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayBooking:
+    """One of a member's bookings on the day, as the search list shows it."""
+
+    booking_id: str
+    event_title: str
+    event_title_es: str | None
+    start_at: datetime
+    end_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class MemberMatch:
+    """A roster member found by name or id, with their bookings that day at this site."""
+
+    member_id: str
+    first_name: str
+    last_name: str
+    employee_id: str
+    bookings: list[DayBooking] = field(default_factory=list)
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Return the UTC instants at which a local day begins and ends."""
+    begin = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return begin, end
+
+
+def search(session: Session, site: Site, query: str, day: date | None = None,
+           limit: int = SEARCH_LIMIT) -> list[MemberMatch]:
+    """Find roster members by name or employee/badge id, with that day's bookings here."""
+    text = " ".join((query or "").split())
+    if len(text) < SEARCH_MIN_CHARS:
+        raise ServiceError("invalid", "Search too short", [{
+            "field": "q", "message": f"type at least {SEARCH_MIN_CHARS} characters"}])
+    zone = ZoneInfo(site.timezone)
+    day = day or _local_day(utcnow(), zone)
+    full_name = func.lower(Member.first_name + " " + Member.last_name)
+    members = session.scalars(
+        select(Member).where(
+            Member.employer_id == site.employer_id,
+            or_(func.lower(Member.employee_id) == text.lower(),
+                func.lower(Member.badge_id) == text.lower(),
+                func.lower(Member.first_name).like(_like(text), escape="\\"),
+                func.lower(Member.last_name).like(_like(text), escape="\\"),
+                full_name.like(_like(text), escape="\\")))
+        .order_by(Member.last_name, Member.first_name, Member.id).limit(limit)
+    ).all()
+    if not members:
+        return []
+    begin, end = day_bounds(day, zone)
+    rows = session.execute(
+        select(Booking, Slot, Event).join(Slot, Booking.slot_id == Slot.id)
+        .join(Event, Booking.event_id == Event.id)
+        .where(Booking.member_id.in_([m.id for m in members]), Event.site_id == site.id,
+               Booking.status != "cancelled", Slot.start_at >= begin, Slot.start_at < end)
+        .order_by(Slot.start_at)
+    ).all()
+    by_member: dict[int, list[DayBooking]] = {}
+    for booking, slot, event in rows:
+        by_member.setdefault(booking.member_id, []).append(DayBooking(
+            booking_id=booking.public_id, event_title=event.title,
+            event_title_es=event.title_es, start_at=slot.start_at, end_at=slot.end_at,
+            status=booking.status))
+    return [MemberMatch(member_id=m.public_id, first_name=m.first_name, last_name=m.last_name,
+                        employee_id=m.employee_id, bookings=by_member.get(m.id, []))
+            for m in members]
+
+
+# --- walk-ins --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """A walk-in not yet on the roster, as the desk types them in."""
+
+    employee_id: str
+    first_name: str
+    last_name: str
+    birth_date: date | None
+
+    def cleaned(self) -> NewMember:
+        """Return the fields trimmed, or raise ServiceError naming each bad one."""
+        errors = []
+        values = {"employee_id": self.employee_id.strip(), "first_name": self.first_name.strip(),
+                  "last_name": self.last_name.strip()}
+        for name, value in values.items():
+            if not value:
+                errors.append({"field": name, "message": "is required"})
+            elif len(value) > (64 if name == "employee_id" else NAME_MAX):
+                errors.append({"field": name, "message": "is too long"})
+        if self.birth_date is None:
+            errors.append({"field": "birth_date", "message": "is required"})
+        elif not date(1900, 1, 1) <= self.birth_date <= utcnow().date():
+            errors.append({"field": "birth_date", "message": "is not a plausible birth date"})
+        if errors:
+            raise ServiceError("invalid", "Invalid walk-in", errors)
+        return NewMember(birth_date=self.birth_date, **values)
+
+
+def find_or_add_member(session: Session, site: Site, data: NewMember, actor: str) -> Member:
+    """Return the roster member with this employee id, or add the walk-in to the roster.
+
+    A walk-in added here has a placeholder central id; the next roster import (which upserts
+    by employee id) replaces it with the real one.
+    """
+    data = data.cleaned()
+    member = session.scalars(select(Member).where(
+        Member.employer_id == site.employer_id,
+        func.lower(Member.employee_id) == data.employee_id.lower())).first()
+    if member is not None:
+        return member
+    assert data.birth_date is not None  # cleaned() guarantees it
+    member = Member(employer_id=site.employer_id, member_id=f"walk-in:{data.employee_id}",
+                    employee_id=data.employee_id, first_name=data.first_name,
+                    last_name=data.last_name, birth_date=data.birth_date)
+    session.add(member)
+    session.flush()
+    session.add(AuditLog(actor=actor, action="member.added_walk_in",
+                         subject=f"member:{member.public_id}", detail={}))
+    return member
+
+
+def find_member(session: Session, site: Site, member_public_id: str) -> Member:
+    """Return a roster member of the site's employer, or raise not_found naming member_id."""
+    member = session.scalars(select(Member).where(
+        Member.public_id == member_public_id.lower(),
+        Member.employer_id == site.employer_id)).first()
+    if member is None:
+        raise ServiceError("not_found", "Not found",
+                           [{"field": "member_id", "message": "no such member on this roster"}])
+    return member
+
+
+def walk_in(session: Session, site: Site, member: Member, slot: Slot, actor: str,
+            now: datetime | None = None) -> CheckedIn:
+    """Seat a walk-in in a slot that has not ended and check them in, or waitlist them."""
+    now = now or utcnow()
+    try:
+        view = bookings.book(session, member=member, slot=slot, actor=actor, now=now,
+                             allow_started=True)
+    except bookings.BookingError as exc:
+        raise ServiceError("conflict", "Walk-in refused",
+                           [{"field": exc.field, "message": exc.message}]) from exc
+    booking = bookings.find_booking(session, site.id, view.booking_id)
+    if booking.status == "booked":
+        bookings.check_in(session, booking, actor, now)
+    done = _describe(booking)
+    if booking.status == "waitlisted":
+        return CheckedIn(**{**asdict(done), "waitlist_position": view.waitlist_position})
+    return done
+
+
+def mark_no_shows(session: Session, site: Site, slot: Slot | None = None, actor: str = "",
+                  now: datetime | None = None) -> int:
+    """Mark this site's (or one slot's) ended, unclaimed seats as no-shows; return how many."""
+    now = now or utcnow()
+    if slot is not None and slot.end_at > now:
+        raise ServiceError("conflict", "Too early", [{
+            "field": "slot_id", "message": "the slot has not ended yet"}])
+    return bookings.mark_no_shows(session, now, site_id=site.id,
+                                  slot_id=slot.id if slot else None,
+                                  actor=actor or bookings.HOUSEKEEPING_ACTOR)
+
+
+# --- the live view of the day ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotCounts:
+    """Seats and arrivals of one slot."""
+
+    slot_id: str
+    start_at: datetime
+    end_at: datetime
+    capacity: int
+    taken: int
+    free: int
+    booked: int  # seated, not arrived yet
+    checked_in: int
+    waitlisted: int
+    no_show: int
+    cancelled: bool
+    state: str  # upcoming | running | ended
+
+
+def _state(slot: Slot, now: datetime) -> str:
+    if slot.end_at <= now:
+        return "ended"
+    return "running" if slot.start_at <= now else "upcoming"
+
+
+def day_view(session: Session, site: Site, day: date | None = None,
+             now: datetime | None = None) -> dict[str, Any]:
+    """Return the day's events and slots with seats taken and free, arrivals and waitlists."""
+    now = now or utcnow()
+    zone = ZoneInfo(site.timezone)
+    day = day or _local_day(now, zone)
+    begin, end = day_bounds(day, zone)
+    slots: Sequence[Slot] = session.scalars(
+        select(Slot).options(joinedload(Slot.event)).join(Event, Slot.event_id == Event.id)
+        .where(Event.site_id == site.id, Slot.start_at >= begin, Slot.start_at < end)
+        .order_by(Slot.start_at, Slot.id)
+    ).all()
+    counts: dict[tuple[int, str], int] = {}
+    if slots:
+        for slot_id, status, n in session.execute(
+            select(Booking.slot_id, Booking.status, func.count())
+            .where(Booking.slot_id.in_([s.id for s in slots]))
+            .group_by(Booking.slot_id, Booking.status)
+        ).all():
+            counts[(slot_id, status)] = n
+    events: dict[int, dict[str, Any]] = {}
+    totals = {"capacity": 0, "taken": 0, "free": 0, "booked": 0, "checked_in": 0,
+              "waitlisted": 0, "no_show": 0}
+    for slot in slots:
+        event = slot.event
+        entry = events.setdefault(event.id, {
+            "event_id": event.public_id, "title": event.title, "title_es": event.title_es,
+            "location": event.location, "cancelled": event.cancelled, "slots": []})
+        cancelled = slot.cancelled or event.cancelled
+        row = SlotCounts(
+            slot_id=slot.public_id, start_at=slot.start_at, end_at=slot.end_at,
+            capacity=slot.capacity, taken=slot.booked_count,
+            free=0 if cancelled else slot.seats_left,
+            booked=counts.get((slot.id, "booked"), 0),
+            checked_in=counts.get((slot.id, "checked_in"), 0),
+            waitlisted=counts.get((slot.id, "waitlisted"), 0),
+            no_show=counts.get((slot.id, "no_show"), 0), cancelled=cancelled,
+            state=_state(slot, now))
+        data = asdict(row)
+        data["start_at"] = slot.start_at.isoformat()
+        data["end_at"] = slot.end_at.isoformat()
+        data["start_local"] = f"{slot.start_at.astimezone(zone):%H:%M}"
+        data["end_local"] = f"{slot.end_at.astimezone(zone):%H:%M}"
+        entry["slots"].append(data)
+        if not cancelled:
+            for name in totals:
+                totals[name] += data[name]
+    return {"day": day.isoformat(), "timezone": site.timezone, "now": now.isoformat(),
+            "events": list(events.values()), "totals": totals}

@@ -1,0 +1,293 @@
+"""Check-in at the door: tickets verified offline, search, walk-ins, no-shows, the live view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from onsite_server.db import get_db
+from onsite_server.models import Booking, Event, Site, Slot
+from onsite_server.services import bookings
+from onsite_server.services import checkin as svc
+from onsite_server.services.errors import ServiceError
+from onsite_server.services.signing import KeyStore
+from onsite_server.services.tickets import TicketIssuer
+from shared.tokens import Purpose, mint
+
+from ..helpers import gen_member, gen_site
+
+GRACE = timedelta(days=1)
+# Tuesday 2026-12-01, 09:00 in New York (EST): the event's first slot starts at 09:00.
+DAY = date(2026, 12, 1)
+OPEN = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+BEFORE = OPEN - timedelta(hours=2)  # 07:00 local, same day: tickets booked before this
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """One session on the test database."""
+    s = get_db(app).session()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> KeyStore:
+    """The site's signing keys."""
+    return KeyStore(tmp_path / "keys")
+
+
+@pytest.fixture
+def site(session: Session) -> Site:
+    """A New York site with a roster member or two."""
+    made = gen_site(session, "door", timezone="America/New_York")
+    session.commit()
+    return made
+
+
+def _slots(session: Session, site: Site, capacity: int = 2, n: int = 2,
+           start: datetime = OPEN) -> list[Slot]:
+    event = Event(site_id=site.id, title="Flu shot clinic", title_es="Vacuna", kind="flu_shot")
+    session.add(event)
+    session.flush()
+    slots = [Slot(event_id=event.id, start_at=start + timedelta(minutes=15 * i),
+                  end_at=start + timedelta(minutes=15 * (i + 1)), capacity=capacity)
+             for i in range(n)]
+    session.add_all(slots)
+    session.commit()
+    return slots
+
+
+def _book(session: Session, site: Site, slot: Slot, **member: str) -> Booking:
+    person = gen_member(session, site, **member)  # type: ignore[arg-type]
+    view = bookings.book(session, member=person, slot=slot, actor="kiosk:t", now=BEFORE)
+    session.commit()
+    return bookings.find_booking(session, site.id, view.booking_id)
+
+
+def _ticket(keys: KeyStore, booking: Booking) -> tuple[str, str]:
+    issuer = TicketIssuer(keys=keys, web_url="https://central.example", grace=GRACE)
+    token, url = issuer.ticket(booking.public_id, booking.slot.public_id, booking.status,
+                               booking.slot.end_at)
+    assert token and url
+    return token, url
+
+
+def _scan(session: Session, site: Site, keys: KeyStore, text: str,
+          now: datetime = OPEN) -> svc.CheckedIn:
+    ring = svc.ticket_ring(session, keys, GRACE, now)
+    done = svc.check_in_ticket(session, site, text, ring, "user:7", now)
+    session.commit()
+    return done
+
+
+def _refusal(session: Session, site: Site, keys: KeyStore, text: str,
+             now: datetime = OPEN) -> svc.CheckInRefused:
+    with pytest.raises(svc.CheckInRefused) as caught:
+        _scan(session, site, keys, text, now)
+    session.rollback()
+    return caught.value
+
+
+@pytest.mark.parametrize("form", ["url", "bare", "padded"])
+def test_a_scanned_ticket_checks_in_once(session: Session, site: Site, keys: KeyStore,
+                                         form: str) -> None:
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot, first_name="Ana")
+    token, url = _ticket(keys, booking)
+    scanned = {"url": url, "bare": token, "padded": f"  {url}?utm=x\r\n"}[form]
+    done = _scan(session, site, keys, scanned)
+    assert (done.booking_id, done.first_name, done.status, done.already) == (
+        booking.public_id, "Ana", "checked_in", False)
+    session.refresh(booking)
+    assert booking.status == "checked_in" and booking.checked_in_at == OPEN
+    again = _scan(session, site, keys, token, OPEN + timedelta(minutes=3))
+    assert again.already and again.checked_in_at == OPEN
+
+
+def test_a_forged_or_altered_ticket_is_refused(session: Session, site: Site,
+                                               keys: KeyStore, tmp_path: Path) -> None:
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot)
+    token, _ = _ticket(keys, booking)
+    flipped = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    assert _refusal(session, site, keys, flipped).reason in ("forged", "malformed")
+    stranger = KeyStore(tmp_path / "someone-elses-keys")
+    forged, _ = _ticket(stranger, booking)
+    refusal = _refusal(session, site, keys, forged)
+    assert refusal.reason == "forged" and refusal.errors[0]["field"] == "ticket"
+    assert _refusal(session, site, keys, "hello world").reason == "malformed"
+    assert _refusal(session, site, keys, "https://central.example/ticket/").reason == \
+        "malformed"
+    session.refresh(booking)
+    assert booking.status == "booked"
+
+
+def test_an_advocate_link_is_not_a_ticket(session: Session, site: Site, keys: KeyStore) -> None:
+    link = mint(keys.current(Purpose.ADVOCATE_LINK), {"subject": "x"},
+                lifetime=timedelta(days=1), now=OPEN)
+    assert _refusal(session, site, keys, link).reason == "wrong_purpose"
+
+
+def test_an_expired_ticket_is_refused(session: Session, site: Site, keys: KeyStore) -> None:
+    (slot, _) = _slots(session, site)
+    token, _ = _ticket(keys, _book(session, site, slot))
+    later = slot.end_at + GRACE + timedelta(hours=1)
+    assert _refusal(session, site, keys, token, later).reason == "expired"
+
+
+def test_a_cancelled_bookings_ticket_is_revoked(session: Session, site: Site,
+                                                keys: KeyStore) -> None:
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot)
+    token, _ = _ticket(keys, booking)
+    bookings.cancel_booking(session, booking, "kiosk:t", now=BEFORE)
+    session.commit()
+    assert _refusal(session, site, keys, token).reason == "revoked"
+
+
+def test_a_rescheduled_bookings_old_ticket_no_longer_works(session: Session, site: Site,
+                                                           keys: KeyStore) -> None:
+    first, second = _slots(session, site)
+    booking = _book(session, site, first)
+    old_token, _ = _ticket(keys, booking)
+    moved = bookings.reschedule(session, booking, second, "kiosk:t", now=BEFORE)
+    session.commit()
+    assert _refusal(session, site, keys, old_token).reason == "revoked"
+    new = bookings.find_booking(session, site.id, moved.booking.booking_id)
+    assert _scan(session, site, keys, _ticket(keys, new)[0]).booking_id == new.public_id
+
+
+def test_a_ticket_for_another_day_or_site_is_refused(session: Session, site: Site,
+                                                     keys: KeyStore) -> None:
+    (tomorrow, _) = _slots(session, site, start=OPEN + timedelta(days=1))
+    token, _ = _ticket(keys, _book(session, site, tomorrow))
+    refusal = _refusal(session, site, keys, token)
+    assert refusal.reason == "other_day" and "2026-12-02 09:00" in refusal.errors[0]["message"]
+    other = gen_site(session, "other-door")
+    (there, _) = _slots(session, other)
+    foreign, _ = _ticket(keys, _book(session, other, there))
+    assert _refusal(session, site, keys, foreign).reason == "unknown_booking"
+
+
+def test_a_no_show_is_refused_with_its_reason(session: Session, site: Site,
+                                              keys: KeyStore) -> None:
+    (slot, _) = _slots(session, site)
+    token, _ = _ticket(keys, _book(session, site, slot))
+    assert svc.mark_no_shows(session, site, slot, "user:7", now=slot.end_at) == 1
+    session.commit()
+    assert _refusal(session, site, keys, token, slot.end_at).reason == "no_show"
+
+
+def test_search_by_name_or_employee_id_shows_the_days_bookings(session: Session,
+                                                               site: Site) -> None:
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot, first_name="Chloe", employee_id="E2001")
+    gen_member(session, site, first_name="Chlodwig", employee_id="E2002")
+    other = gen_site(session, "far-away")
+    gen_member(session, other, first_name="Chloe", employee_id="E2003")
+    session.commit()
+    found = svc.search(session, site, "chlo", DAY)
+    # Same last name: by first name, and "Chlodwig" sorts before "Chloe".
+    assert [(m.first_name, m.employee_id) for m in found] == [("Chlodwig", "E2002"),
+                                                             ("Chloe", "E2001")]
+    assert [b.booking_id for b in found[1].bookings] == [booking.public_id]
+    assert found[0].bookings == []
+    assert [m.employee_id for m in svc.search(session, site, "e2001", DAY)] == ["E2001"]
+    assert [m.employee_id for m in svc.search(session, site, "chloe tester", DAY)] == ["E2001"]
+    assert svc.search(session, site, "100%", DAY) == []
+    assert svc.search(session, site, "chloe", DAY + timedelta(days=1))[0].bookings == []
+    with pytest.raises(ServiceError) as caught:
+        svc.search(session, site, " c ", DAY)
+    assert caught.value.errors[0]["field"] == "q"
+    done = svc.check_in_booking(session, site, booking.public_id, "user:7", OPEN)
+    assert done.status == "checked_in"
+
+
+def test_a_walk_in_takes_a_free_seat_in_a_running_slot(session: Session, site: Site) -> None:
+    (slot, _) = _slots(session, site, capacity=1)
+    running = OPEN + timedelta(minutes=5)
+    member = svc.find_or_add_member(session, site, svc.NewMember(
+        employee_id="W-1", first_name="Walk", last_name="In", birth_date=date(1990, 1, 1)),
+        "user:7")
+    done = svc.walk_in(session, site, member, slot, "user:7", running)
+    session.commit()
+    assert (done.status, done.checked_in_at, done.first_name) == ("checked_in", running, "Walk")
+    assert member.member_id == "walk-in:W-1"
+    # Now full and running: its waitlist is closed, so the next walk-in is sent elsewhere.
+    with pytest.raises(ServiceError) as caught:
+        svc.walk_in(session, site, gen_member(session, site), slot, "user:7", running)
+    assert caught.value.errors[0]["field"] == "slot_id"
+    assert "later slot" in caught.value.errors[0]["message"]
+    session.rollback()
+    with pytest.raises(ServiceError) as caught:
+        svc.walk_in(session, site, gen_member(session, site), slot, "user:7", slot.end_at)
+    assert caught.value.errors[0]["field"] == "slot_id"
+    session.rollback()
+
+
+def test_a_walk_in_waits_for_a_full_slot_that_has_not_started(session: Session,
+                                                              site: Site) -> None:
+    (_, later) = _slots(session, site, capacity=1)
+    _book(session, site, later)
+    waiting = svc.walk_in(session, site, gen_member(session, site), later, "user:7", OPEN)
+    session.commit()
+    assert (waiting.status, waiting.waitlist_position, waiting.checked_in_at) == (
+        "waitlisted", 1, None)
+
+
+def test_a_walk_in_already_on_the_roster_is_found_not_duplicated(session: Session,
+                                                                 site: Site) -> None:
+    known = gen_member(session, site, employee_id="E3001")
+    session.commit()
+    again = svc.find_or_add_member(session, site, svc.NewMember(
+        employee_id="e3001", first_name="X", last_name="Y", birth_date=date(1990, 1, 1)),
+        "user:7")
+    assert again.id == known.id
+    with pytest.raises(ServiceError) as caught:
+        svc.find_or_add_member(session, site, svc.NewMember(
+            employee_id=" ", first_name="", last_name="Y", birth_date=None), "user:7")
+    assert {e["field"] for e in caught.value.errors} == {"employee_id", "first_name",
+                                                         "birth_date"}
+
+
+def test_no_shows_are_marked_only_after_the_slot_and_only_here(session: Session,
+                                                               site: Site) -> None:
+    (slot, _) = _slots(session, site)
+    came = _book(session, site, slot)
+    absent = _book(session, site, slot)
+    other = gen_site(session, "elsewhere")
+    (there, _) = _slots(session, other)
+    theirs = _book(session, other, there)
+    bookings.check_in(session, came, "user:7", OPEN)
+    with pytest.raises(ServiceError):
+        svc.mark_no_shows(session, site, slot, "user:7", now=OPEN)
+    assert svc.mark_no_shows(session, site, None, "user:7", now=slot.end_at) == 1
+    session.commit()
+    for b in (came, absent, theirs):
+        session.refresh(b)
+    assert (came.status, absent.status, theirs.status) == ("checked_in", "no_show", "booked")
+
+
+def test_the_live_view_counts_seats_arrivals_and_waitlists(session: Session, site: Site,
+                                                           keys: KeyStore) -> None:
+    first, second = _slots(session, site, capacity=1)
+    seated = _book(session, site, first)
+    _book(session, site, first)  # waitlisted
+    _scan(session, site, keys, _ticket(keys, seated)[0])
+    view = svc.day_view(session, site, DAY, now=OPEN + timedelta(minutes=1))
+    (event,) = view["events"]
+    rows = [(s["start_local"], s["taken"], s["free"], s["checked_in"], s["waitlisted"],
+             s["state"]) for s in event["slots"]]
+    assert rows == [("09:00", 1, 0, 1, 1, "running"), ("09:15", 0, 1, 0, 0, "upcoming")]
+    assert view["totals"] == {"capacity": 2, "taken": 1, "free": 1, "booked": 0,
+                              "checked_in": 1, "waitlisted": 1, "no_show": 0}
+    assert svc.day_view(session, site, DAY + timedelta(days=1))["events"] == []

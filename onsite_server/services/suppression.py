@@ -170,6 +170,7 @@ class CellRange:
     key: Key
     low: float
     high: float  # math.inf when nothing published bounds it
+    exact: bool = True  # False: a proven sub-range, already wide enough (see ``audit``)
 
     def width(self) -> float:
         """How wide the range is."""
@@ -261,8 +262,15 @@ def _any_complement(publication: Publication, hidden: set[Key]) -> Key | None:
 
 
 def audit(publication: Publication, hidden: Iterable[Key], minimum: int = DEFAULT_MINIMUM,
-          *, only: Iterable[Key] | None = None) -> list[CellRange]:
-    """For each hidden cell (or those in ``only``), the range a reader can narrow it to."""
+          *, only: Iterable[Key] | None = None, exact: bool = False) -> list[CellRange]:
+    """For each hidden cell (or those in ``only``), the range a reader can narrow it to.
+
+    With ``exact`` every range is the linear program's. Without it, a cell whose values in
+    two known feasible fillings (the true table, and each program's optimum found so far) are
+    already ``minimum`` apart is proven protected without a program of its own: its true range
+    contains that span, so the verdict is the same and the range is a lower bound
+    (``exact=False`` on it).
+    """
     check_minimum(minimum)
     hidden_set = frozenset(hidden)
     unknown = sorted(hidden_set, key=repr)
@@ -282,12 +290,18 @@ def audit(publication: Publication, hidden: Iterable[Key], minimum: int = DEFAUL
         if coef:
             rows.append(coef)
             rhs.append(-constant)
-    components = _components(len(unknown), rows)
     wanted = hidden_set if only is None else hidden_set & frozenset(only)
+    groups: dict[int, list[int]] = {}
+    for var, root in enumerate(_components(len(unknown), rows)):
+        groups.setdefault(root, []).append(var)
     out: list[CellRange] = []
-    for key in sorted(wanted, key=repr):
-        out.append(_range(key, index[key], components, rows, rhs))
-    return out
+    for members in groups.values():
+        asked = [v for v in members if unknown[v] in wanted]
+        if asked:
+            truth = [float(publication.values[unknown[v]]) for v in members]
+            out.extend(_Component(members, rows, rhs, truth).ranges(
+                asked, unknown, minimum, exact))
+    return sorted(out, key=lambda r: repr(r.key))
 
 
 def _components(n: int, rows: Sequence[Mapping[int, float]]) -> list[int]:
@@ -307,31 +321,55 @@ def _components(n: int, rows: Sequence[Mapping[int, float]]) -> list[int]:
     return [find(i) for i in range(n)]
 
 
-def _range(key: Key, var: int, components: Sequence[int], rows: Sequence[Mapping[int, float]],
-           rhs: Sequence[float]) -> CellRange:
-    group = [i for i, c in enumerate(components) if c == components[var]]
-    if len(group) == 1 and not any(var in r for r in rows):
-        return CellRange(key, 1.0, math.inf)
-    local = {v: j for j, v in enumerate(group)}
-    mine = [(r, b) for r, b in zip(rows, rhs, strict=True) if next(iter(r)) in local]
-    a_eq = np.zeros((len(mine), len(group)))
-    b_eq = np.zeros(len(mine))
-    for i, (row, b) in enumerate(mine):
-        for v, c in row.items():
-            a_eq[i, local[v]] = c
-        b_eq[i] = b
-    bounds = [(1.0, None)] * len(group)
-    target = np.zeros(len(group))
-    target[local[var]] = 1.0
-    low = linprog(target, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-    high = linprog(-target, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-    # Status 3 is "unbounded"; anything else but 0 (infeasible, numerical trouble) must not be
-    # read as a wide range, so it stops the report instead.
-    if low.status != 0 or high.status not in (0, 3):
-        raise SuppressionError("counts", f"the audit could not bound {key!r}: {high.message}")
-    lo = float(low.fun)
-    hi = -float(high.fun) if high.status == 0 else math.inf
-    return CellRange(key, lo, hi)
+class _Component:
+    """The linear system of one group of linked hidden cells, and the fillings seen so far."""
+
+    def __init__(self, members: Sequence[int], rows: Sequence[Mapping[int, float]],
+                 rhs: Sequence[float], truth: Sequence[float]) -> None:
+        self.local = {v: j for j, v in enumerate(members)}
+        mine = [(r, b) for r, b in zip(rows, rhs, strict=True) if next(iter(r)) in self.local]
+        self.a_eq = np.zeros((len(mine), len(members)))
+        self.b_eq = np.zeros(len(mine))
+        for i, (row, b) in enumerate(mine):
+            for v, c in row.items():
+                self.a_eq[i, self.local[v]] = c
+            self.b_eq[i] = b
+        # The true filling is feasible: the first witness of every cell's span.
+        self.low = np.array(truth, dtype=float)
+        self.high = np.array(truth, dtype=float)
+
+    def _solve(self, j: int, sign: float) -> tuple[int, float]:
+        """Minimise (sign 1) or maximise (sign -1) cell j; keep the optimum as a witness."""
+        target = np.zeros(self.a_eq.shape[1])
+        target[j] = sign
+        if not len(self.b_eq):  # linked by nothing: only the bound x >= 1 holds
+            return (0, 1.0) if sign > 0 else (3, math.inf)
+        res = linprog(target, A_eq=self.a_eq, b_eq=self.b_eq,
+                      bounds=[(1.0, None)] * self.a_eq.shape[1], method="highs")
+        if res.status == 0:
+            self.low = np.minimum(self.low, res.x)
+            self.high = np.maximum(self.high, res.x)
+            return 0, sign * float(res.fun)
+        return int(res.status), math.inf
+
+    def ranges(self, asked: Sequence[int], names: Sequence[Key], minimum: int,
+               exact: bool) -> list[CellRange]:
+        """The range of each asked cell, solving only what the witnesses do not settle."""
+        out = []
+        for var in asked:
+            j = self.local[var]
+            if not exact and self.high[j] - self.low[j] >= minimum:
+                out.append(CellRange(names[var], float(self.low[j]), float(self.high[j]),
+                                     exact=False))
+                continue
+            status_hi, hi = self._solve(j, -1.0)
+            status_lo, lo = self._solve(j, 1.0)
+            # Status 3 is "unbounded"; anything else but 0 (infeasible, numerical trouble) must
+            # not be read as a wide range, so it stops the report instead.
+            if status_lo != 0 or status_hi not in (0, 3):
+                raise SuppressionError("counts", f"the audit could not bound {names[var]!r}")
+            out.append(CellRange(names[var], lo, hi if status_hi == 0 else math.inf))
+        return out
 
 
 def audit_passes(publication: Publication, hidden: Iterable[Key],

@@ -129,7 +129,8 @@ def test_the_lp_range_equals_the_integer_range_on_small_tables(counts: list[list
     pub = Publication.of([grid("t", counts)])
     hidden = frozenset(k for k, n in pub.values.items() if n > 0)  # hide every nonzero cell
     ceiling = sum(map(sum, counts)) + 3
-    for r in audit(pub, hidden, 5):
+    for r in audit(pub, hidden, 5, exact=True):
+        assert r.exact
         if r.high == math.inf:
             continue
         assert brute_range(pub, hidden, r.key, ceiling) == (r.low, r.high)
@@ -195,3 +196,15 @@ def test_property_primary_only_fails_whenever_a_relation_has_one_hidden_cell(
     lone = any(sum(m in naive for m in (eq.total, *eq.parts)) == 1 for eq in pub.equations)
     if lone:
         assert not audit_passes(pub, naive, 11)
+
+
+def test_a_witnessed_range_agrees_with_the_exact_verdict() -> None:
+    pub = Publication.of([grid("t", [[3, 40, 25, 14], [30, 2, 60, 12], [45, 20, 4, 70],
+                                     [13, 17, 19, 1]])])
+    result = suppress(pub, 11)
+    fast = {r.key: r for r in audit(pub, result.hidden, 11)}
+    slow = {r.key: r for r in audit(pub, result.hidden, 11, exact=True)}
+    assert fast.keys() == slow.keys()
+    for key, r in fast.items():
+        assert slow[key].low <= r.low and r.high <= slow[key].high  # a sub-range of the truth
+        assert r.protects(11) == slow[key].protects(11)

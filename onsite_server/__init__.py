@@ -37,22 +37,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     health.init_app(app)
 
+    from . import dashboard
     from .advocate import bp as advocate_bp
     from .api import bp as api_bp
-    from .dashboard import bp as dashboard_bp
 
     app.register_blueprint(api_bp)
-    app.register_blueprint(dashboard_bp)
     app.register_blueprint(advocate_bp)
 
     from .wellknown import bp as wellknown_bp
 
     app.register_blueprint(wellknown_bp)
+    dashboard.init_app(app)
 
     @app.get("/")
     def root():  # type: ignore[no-untyped-def]
-        """Send people to the dashboard."""
-        return redirect(url_for("dashboard.index"))
+        """Send a visitor to the log-in page, and a logged-in user to their home page."""
+        from .dashboard.auth import current_user, home_url
+
+        user = current_user()
+        return redirect(home_url(user.role) if user else url_for("auth.login"), 302)
 
     return app
 

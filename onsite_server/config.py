@@ -60,6 +60,11 @@ DEFAULTS: dict[str, Any] = {
     "MIN_CELL": 11,
     "DASHBOARD_IDLE_MINUTES": 30,
     "DASHBOARD_ABSOLUTE_HOURS": 12,
+    # Dashboard session cookie: HTTPS only (browsers also accept it from http://localhost),
+    # out of reach of scripts, and not sent on cross-site subrequests.
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
     "SQLITE_BUSY_TIMEOUT_MS": 15000,
     # PostgreSQL: every wait is bounded, so a held lock or a stuck server answers 503 with
     # Retry-After within seconds instead of holding a worker thread (docs/configuration.md).
@@ -77,6 +82,7 @@ DEFAULTS: dict[str, Any] = {
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
 _FLOAT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, float)}
 _LIST_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
+_BOOL_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
 
 
 class ConfigError(ValueError):
@@ -98,6 +104,12 @@ def from_environment(environ: os._Environ[str] | dict[str, str] | None = None) -
 
 
 def _convert(name: str, key: str, raw: str) -> Any:
+    if key in _BOOL_KEYS:
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
     try:
         if key in _INT_KEYS:
             return int(raw)

@@ -17,13 +17,20 @@ from shared.triage import PROGRAMS
 from .models import Advocate, Employer, Event, Kiosk, Member, Site, User, utcnow
 from .services.events import make_slots
 from .services.pairing import issue_pairing_code
-from .services.users import hash_password
+from .services.users import hash_password, totp_uri
 
 DEMO_SITE = "demo-hq"
 DEMO_LOGINS = {
     "admin": ("admin@demo.example", "demo-admin-2026"),
     "coordinator": ("coordinator@demo.example", "demo-coord-2026"),
     "advocate": ("advocate@demo.example", "demo-advocate-2026"),
+}
+# Demo only: fixed TOTP secrets, printed with the log-ins so anyone trying the demo can add
+# them to an authenticator app (or compute a code with pyotp). Never use fixed secrets for a
+# real account: create-user and the invitation link make a fresh one at first log-in.
+DEMO_TOTP = {
+    "admin": "ONSITEWELLNESSDEMOADMINSECRET234",
+    "advocate": "ONSITEWELLNESSDEMOADVOCATESECRT7",
 }
 ADVOCATES = [
     ("adv-001", "Maria Lopez", "+1-555-0101", "maria.lopez@advocates.example", ["en", "es"]),
@@ -102,6 +109,7 @@ def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
                 email=email, name=f"Demo {role}", role=role,
                 password_hash=hash_password(password), site_id=site.id,
                 advocate_id=advocates["adv-001"].id if role == "advocate" else None,
+                totp_secret=DEMO_TOTP.get(role), recovery_codes=[], session_epoch=0,
             ))
     zone = ZoneInfo(site.timezone)
     today = utcnow().astimezone(zone).date()
@@ -127,11 +135,21 @@ def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
         "_lines": lines,
         "pairing_code": code,
         "site": DEMO_SITE,
-        "logins": {role: {"email": e, "password": p} for role, (e, p) in DEMO_LOGINS.items()},
+        "logins": {role: _login(role, e, p, config) for role, (e, p) in DEMO_LOGINS.items()},
         "members": [{"employee_id": m[1], "birth_date": m[5], "first_name": m[3]}
                     for m in MEMBERS[:3]],
         "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+
+
+def _login(role: str, email: str, password: str, config: Any) -> dict[str, str]:
+    login = {"email": email, "password": password}
+    secret = DEMO_TOTP.get(role)
+    if secret:
+        login["totp_secret"] = secret
+        login["otpauth_uri"] = totp_uri(secret, email, str(config.get("BRANDING_NAME",
+                                                                      "Onsite Wellness")))
+    return login
 
 
 # A few completed check-ups, so a fresh demo has referrals waiting to be forwarded. Answers

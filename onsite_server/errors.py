@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, json, render_template_string, request
+from flask import Flask, Response, g, json, render_template, request
+from jinja2 import TemplateError
+from markupsafe import escape
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BuildError
 
 from .db import DB_UNAVAILABLE, rollback_quietly
 from .services.errors import ServiceError, problem_document, validation_errors
@@ -77,17 +80,35 @@ def problem_response(problem: ApiProblem) -> Response:
     return resp
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
+    """Tell whether this request should be answered in JSON (API paths, JSON callers)."""
     if request.path.startswith("/api/") or request.path == "/healthz":
+        return True
+    if request.is_json:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
     return best in ("application/json", PROBLEM_JSON)
 
 
-_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{{ code }} {{ title }}</title></head><body style="font-family:sans-serif;margin:3rem">
-<h1>{{ code }} {{ title }}</h1><p>{{ detail }}</p><p><a href="/">Back to start</a></p>
-</body></html>"""
+_wants_json = wants_json
+
+# Used only when the error page itself cannot render (a broken template, no database).
+_FALLBACK_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{code} {title}</title></head><body><main><h1>{code} {title}</h1><p>{detail}</p>
+<p><a href="/">Back to start</a></p></main></body></html>"""
+
+
+def _html_page(status: int, title: str, detail: str | None,
+               errors: list[dict[str, str]] | None) -> str:
+    try:
+        return render_template([f"errors/{status}.html", "errors/error.html"], code=status,
+                               title=title, detail=detail or "", errors=errors or [])
+    # AttributeError: a request refused before routing (untrusted Host) cannot build URLs.
+    except (TemplateError, BuildError, SQLAlchemyError, RuntimeError, KeyError,
+            AttributeError) as exc:
+        log.error("error page %s did not render: %s", status, type(exc).__name__)
+        return _FALLBACK_HTML.format(code=status, title=escape(title),
+                                     detail=escape(detail or ""))
 
 
 def error_response(status: int, title: str, detail: str | None, *,
@@ -103,7 +124,7 @@ def _render(
     if _wants_json():
         return problem_response(ApiProblem(status, title, detail, headers=headers,
                                            errors=errors))
-    html = render_template_string(_HTML, code=status, title=title, detail=detail or "")
+    html = _html_page(status, title, detail, errors)
     return Response(html, status=status, mimetype="text/html", headers=headers)
 
 

@@ -9,6 +9,10 @@ purpose="${1:-run}"
 apt_packages=(python3-venv python3-dev libmtdev1 libgl1 libegl1 libgl1-mesa-dri)
 if [ "$purpose" = "test" ]; then
   apt_packages+=(postgresql xvfb xauth)
+  # The dashboard's browser tests: Debian's Chromium (driven by Playwright) and npm for axe-core.
+  apt_packages+=(chromium)
+  # Some machines carry node and npm from elsewhere; Debian's npm would conflict with those.
+  command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 fi
 
 as_root() {
@@ -53,4 +57,12 @@ if [ ! -f "$stamp" ]; then
   quiet_pip install -q --upgrade pip
   quiet_pip install -q -e ".[$extras]"
   touch "$stamp"
+fi
+
+if [ "$purpose" = "test" ] && command -v npm >/dev/null 2>&1; then
+  # axe-core (accessibility checks in the browser tests) from package-lock.json into
+  # ./node_modules; never vendored.
+  if [ ! -f node_modules/axe-core/axe.min.js ] || [ package-lock.json -nt node_modules/.stamp ]; then
+    npm ci --no-audit --no-fund --silent && touch node_modules/.stamp
+  fi
 fi

@@ -22,8 +22,12 @@ python - "$ONSITE_INSTANCE_PATH/demo.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 print(f"Site: {d['site']}   kiosk pairing code: {d['pairing_code']} (valid 15 minutes)")
+print("Dashboard log-ins (admin and advocate also need a code from an authenticator app")
+print("holding the TOTP secret shown; or run: .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"):")
 for role, login in d["logins"].items():
-    print(f"  {role:12} {login['email']:28} {login['password']}")
+    print(f"  {role:12} {login['email']:28} {login['password']:20} {login.get('totp_secret', '')}")
+    if login.get("otpauth_uri"):
+        print(f"  {'':12} {login['otpauth_uri']}")
 PY
 
 children=()

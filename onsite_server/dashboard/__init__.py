@@ -1,13 +1,118 @@
-"""The coordinators' dashboard (HTML)."""
+"""The staff dashboard (HTML): log-in, navigation per role, the crisis banner and the pages.
+
+Each area is a module that adds its views to ``bp`` (or its own blueprint) and its entries
+to the navigation with ``nav.add_nav``; every view is guarded by ``auth.role_required`` (or
+marked ``auth.public``), loads rows through ``lookup`` and calls a service.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates")
+from flask import Blueprint, Flask, g, render_template, request, session
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from .auth import current_user, role_required, session_times
+from .nav import add_nav, nav_for
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+csrf = CSRFProtect()
+
+add_nav("dashboard.index", _l("Home"), ("admin", "coordinator"), order=0)
 
 
 @bp.get("/")
+@role_required("admin", "coordinator")
 def index() -> str:
-    """The dashboard landing page."""
+    """The landing page of admins and coordinators."""
     return render_template("dashboard/index.html")
+
+
+def _template_context() -> dict[str, Any]:
+    from . import banner
+    from .i18n import LANGUAGES
+
+    user = current_user()
+    banners: list[Any] = []
+    if user is not None:
+        try:
+            banners = banner.crisis_banners(user)
+        except SQLAlchemyError:
+            # An error page for a database failure must still render; the banner returns
+            # on the next page that can reach the database.
+            banners = []
+    return {
+        "current_user": user,
+        "nav_items": nav_for(user.role if user else None),
+        "crisis_banners": banners,
+        "languages": LANGUAGES,
+        "current_lang": str(get_locale() or "en"),
+        "session_timing": session_times() if user is not None else None,
+        "branding_name": _branding_name(),
+    }
+
+
+def _branding_name() -> str:
+    from flask import current_app
+
+    name = g.get("branding_name")
+    return str(name or current_app.config["BRANDING_NAME"])
+
+
+def site_zone() -> ZoneInfo:
+    """The timezone of the user's site (else the server's site), cached per request."""
+    zone: ZoneInfo | None = g.get("site_zone")
+    if zone is not None:
+        return zone
+    name = "UTC"
+    user = current_user()
+    if user is not None:
+        try:
+            from .lookup import current_site
+
+            name = current_site().timezone
+        except (HTTPException, SQLAlchemyError):
+            name = "UTC"
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    g.site_zone = zone
+    return zone
+
+
+def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Format a stored UTC time in the site's timezone (a Jinja filter)."""
+    if value is None:
+        return ""
+    return value.astimezone(site_zone()).strftime(fmt)
+
+
+def init_app(app: Flask) -> None:
+    """Bind CSRF, translations and log-in to the app; register the dashboard areas."""
+    from ..api import bp as api_bp
+    from ..wellknown import bp as wellknown_bp
+
+    # Each area module adds its views to bp when imported: one line per area.
+    from . import auth, crisis, i18n  # noqa: F401
+
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's own limits apply
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
+        hours=int(app.config["DASHBOARD_ABSOLUTE_HOURS"]))
+    csrf.init_app(app)
+    # Kiosks authenticate with bearer device tokens, not cookies: CSRF cannot reach them.
+    csrf.exempt(api_bp)
+    csrf.exempt(wellknown_bp)
+    i18n.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(bp)
+    app.context_processor(_template_context)
+    app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.globals["request_path"] = lambda: request.full_path.rstrip("?")
+    app.jinja_env.globals["session_lang"] = lambda: session.get("lang")

@@ -10,7 +10,17 @@ from .clinical import (
     Submission,
     SubmissionTally,
 )
-from .core import Advocate, AuditLog, Employer, Kiosk, Member, PairingCode, Site, User
+from .core import (
+    Advocate,
+    AuditLog,
+    Employer,
+    Kiosk,
+    Member,
+    PairingCode,
+    Site,
+    User,
+    UserToken,
+)
 from .events import (
     ACTIVE_BOOKING_STATUSES,
     BOOKING_STATUSES,
@@ -29,5 +39,6 @@ __all__ = [
     "Kiosk",
     "Member", "OutboxMessage",
     "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally", "User",
+    "UserToken",
     "new_uuid", "utcnow",
 ]

@@ -74,6 +74,10 @@ class Referral(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change, for sync
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A crisis referral's dashboard banner stays up until staff acknowledge it with a note.
+    crisis_acknowledged_at: Mapped[datetime | None]
+    crisis_acknowledged_by: Mapped[str | None]
+    crisis_note: Mapped[str | None] = mapped_column(Text)
     member: Mapped[Member] = relationship()
 
 

@@ -126,6 +126,29 @@ class User(Base):
     site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Second factor (dashboard/auth.py): base32 TOTP secret, and the last time step accepted,
+    # so a code seen over someone's shoulder cannot be used again.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # SHA-256 of each unused one-time recovery code (random, high-entropy: no slow hash needed).
+    recovery_codes: Mapped[list[Any]] = mapped_column(default=list)
+    # Bumped on password reset, disabling and log-out everywhere: older session cookies die.
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    last_login_at: Mapped[datetime | None]
+
+
+class UserToken(Base):
+    """A one-time link (invitation or password reset) shown to an admin; only its hash is kept."""
+
+    __tablename__ = "user_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # invite | reset
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class AuditLog(Base):

@@ -31,7 +31,8 @@ ANSWERS = [
     ("/api/v1/openapi.json", 200, "application/json"),
     ("/api/v1/catalog", 401, "application/problem+json"),
     ("/api/v1/no-such-thing", 404, "application/problem+json"),
-    ("/dashboard/", 200, "text/html"),
+    ("/login", 200, "text/html"),
+    ("/dashboard/", 302, "text/html"),
     ("/no-such-page", 404, "text/html"),
     ("/", 302, None),
 ]

@@ -1,0 +1,405 @@
+"""Dashboard log-in: passwords, the TOTP second factor, session timeouts and role guards.
+
+Sessions are Flask's signed cookie (Secure, HttpOnly, SameSite=Lax) holding the user id, the
+user's ``session_epoch`` (bumped by a reset, a disable or a new second factor, which ends
+every older cookie), the log-in time (12 h absolute) and the last activity (30 min idle).
+Views marked ``@passive`` (background refreshes, the session probe) do not count as
+activity, so a page left polling still times out.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..db import get_read_session, get_session
+from ..errors import ApiProblem, wants_json
+from ..models import User, utcnow
+from ..services import audit, ratelimit
+from ..services import users as users_service
+from ..services.errors import ServiceError
+from .forms import EnrolForm, LoginForm, SecondFactorForm
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("auth", __name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# A password that was right waits this long for its second factor before starting over.
+PENDING_SECONDS = 300
+SECOND_FACTOR_TRIES = 5
+# Log-in failures: per client address, and per account whatever the address.
+FAILURES_PER_ADDRESS = 10
+FAILURES_PER_ACCOUNT = 5
+FAILURE_WINDOW_SECONDS = 15 * 60
+# The page warns this long before the idle timeout, and one tap extends the session.
+WARN_SECONDS = 120
+# Blueprints that never carry a dashboard session (device tokens or public documents).
+SESSIONLESS_BLUEPRINTS = frozenset({"api", "wellknown"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The logged-in user as plain values: safe to read after a rollback, in error pages."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    site_id: int | None
+    advocate_id: int | None
+
+    @property
+    def actor(self) -> str:
+        """The audit actor string for this user."""
+        return audit.user_actor(self.id)
+
+
+def current_user() -> Principal | None:
+    """Return the logged-in user of this request, if any."""
+    user: Principal | None = g.get("user")
+    return user
+
+
+def passive(view: F) -> F:
+    """Mark a view as background traffic: it does not extend the idle timeout."""
+    view.passive = True  # type: ignore[attr-defined]
+    return view
+
+
+def public(view: F) -> F:
+    """Mark a dashboard view as open without logging in (the log-in pages themselves)."""
+    view.public = True  # type: ignore[attr-defined]
+    return view
+
+
+def role_required(*roles: str) -> Callable[[F], F]:
+    """Let only these roles in: a browser goes to the log-in page, a JSON caller gets 403."""
+    unknown = set(roles) - set(users_service.ROLES)
+    if unknown or not roles:
+        raise ValueError(f"role_required: unknown roles {sorted(unknown)}")
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is not None and user.role in roles:
+                return view(*args, **kwargs)
+            if wants_json():
+                raise ApiProblem(403, "Forbidden", "This needs a dashboard log-in with one of "
+                                 f"these roles: {', '.join(roles)}.")
+            if user is None:
+                return redirect(login_url(request.full_path))
+            abort(403)
+
+        wrapped.roles = frozenset(roles)  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def safe_next(target: str | None) -> str | None:
+    """Return target if it is a path on this server, else None (no open redirects)."""
+    if not target:
+        return None
+    target = target.strip()
+    parts = urlsplit(target)
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or parts.scheme or parts.netloc or any(ord(c) < 32 for c in target)):
+        return None
+    return target.rstrip("?") or None
+
+
+def login_url(next_path: str | None = None) -> str:
+    """Return /login, with ?next= when there is somewhere on this server to come back to."""
+    target = safe_next(next_path)
+    if target in (None, "/"):
+        return url_for("auth.login")
+    return url_for("auth.login", next=target)
+
+
+def home_url(role: str) -> str:
+    """Return where a role lands after logging in."""
+    return url_for("advocate.index") if role == "advocate" else url_for("dashboard.index")
+
+
+def _limits() -> tuple[int, int]:
+    config = current_app.config
+    return (int(config["DASHBOARD_IDLE_MINUTES"]) * 60,
+            int(config["DASHBOARD_ABSOLUTE_HOURS"]) * 3600)
+
+
+def session_times(now: float | None = None) -> dict[str, int]:
+    """Seconds left before the idle and the absolute timeout of the current session."""
+    now = time.time() if now is None else now
+    idle, absolute = _limits()
+    return {"idle_seconds_left": max(0, int(session.get("seen", 0) + idle - now)),
+            "absolute_seconds_left": max(0, int(session.get("login_at", 0) + absolute - now)),
+            "warn_seconds": WARN_SECONDS}
+
+
+def _load_user() -> None:
+    g.user = None
+    if request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in (None, "static",
+                                                                           "health"):
+        return
+    uid = session.get("uid")
+    if uid is None:
+        return
+    now = time.time()
+    idle, absolute = _limits()
+    if now - float(session.get("login_at", 0)) > absolute or \
+            now - float(session.get("seen", 0)) > idle:
+        _end_session()
+        g.session_expired = True
+        return
+    user = get_read_session().get(User, int(uid))
+    if user is None or not user.active or user.session_epoch != session.get("epoch"):
+        _end_session()
+        return
+    g.user = Principal(user.id, user.email, user.name, user.role, user.site_id,
+                       user.advocate_id)
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not getattr(view, "passive", False):
+        session["seen"] = now
+
+
+def _end_session() -> None:
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+def start_session(user: User) -> None:
+    """Log the user in: a fresh cookie (no fixation), the timers started, the log-in audited."""
+    _end_session()
+    now = time.time()
+    session.permanent = True
+    session.update(uid=user.id, epoch=user.session_epoch, login_at=now, seen=now)
+    user.last_login_at = utcnow()
+    audit.record(get_session(), audit.user_actor(user.id), "auth.login",
+                 f"user:{user.id}", detail={"address": request.remote_addr})
+
+
+def _address_actor() -> str:
+    return f"address:{request.remote_addr or 'unknown'}"
+
+
+def _rate_limited(email: str) -> int:
+    """Return seconds to wait when this address or account failed too often, else 0."""
+    db = get_session()
+    ratelimit.serialize(db, "dashboard-login")
+    by_address = ratelimit.check(db, actor=_address_actor(), action="auth.login_failed",
+                                 limit=FAILURES_PER_ADDRESS, window_seconds=FAILURE_WINDOW_SECONDS)
+    by_account = ratelimit.check(db, actor=f"account:{email.strip().lower()}",
+                                 action="auth.login_failed_account", limit=FAILURES_PER_ACCOUNT,
+                                 window_seconds=FAILURE_WINDOW_SECONDS)
+    return max(by_address.retry_after, by_account.retry_after)
+
+
+def _record_failure(email: str, user: User | None, reason: str) -> None:
+    db = get_session()
+    subject = f"user:{user.id}" if user is not None else None
+    ratelimit.record(db, actor=_address_actor(), action="auth.login_failed", subject=subject,
+                     detail={"reason": reason})
+    ratelimit.record(db, actor=f"account:{email.strip().lower()}",
+                     action="auth.login_failed_account", subject=subject)
+    # The account's id, never the typed address: a mistyped password field can hold a password.
+    log.warning("dashboard log-in failed (%s) for %s from %s", reason,
+                subject or "an unknown account", request.remote_addr)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Any:
+    """Email and password; then the second factor for admins and advocates."""
+    target = safe_next(request.args.get("next"))
+    user = current_user()
+    if user is not None and request.method == "GET":
+        return redirect(target or home_url(user.role))
+    form = LoginForm()
+    if form.validate_on_submit():
+        wait = _rate_limited(form.email.data or "")
+        if wait:
+            log.warning("dashboard log-in refused: too many failures from %s",
+                        request.remote_addr)
+            form.password.errors.append(
+                _("Too many failed log-ins. Try again in %(minutes)d minutes.",
+                  minutes=max(1, (wait + 59) // 60)))
+            return render_template("auth/login.html", form=form, next=target), 429
+        found = users_service.authenticate(get_session(), form.email.data or "",
+                                           form.password.data or "")
+        if found is None:
+            _record_failure(form.email.data or "",
+                            users_service.find_by_email(get_session(), form.email.data or ""),
+                            "password")
+            form.password.errors.append(_("The email or the password is wrong."))
+        elif users_service.needs_second_factor(found):
+            _end_session()
+            session["pending"] = {"uid": found.id, "epoch": found.session_epoch,
+                                  "at": time.time(), "tries": 0, "next": target}
+            if found.totp_secret is None:
+                return redirect(url_for("auth.enrol"))
+            return redirect(url_for("auth.second_factor"))
+        else:
+            start_session(found)
+            return redirect(target or home_url(found.role))
+    return render_template("auth/login.html", form=form, next=target)
+
+
+def _pending_user() -> User | None:
+    pending = session.get("pending")
+    if not isinstance(pending, dict) or time.time() - float(pending.get("at", 0)) > \
+            PENDING_SECONDS:
+        session.pop("pending", None)
+        return None
+    user = get_session().get(User, int(pending["uid"]))
+    if user is None or not user.active or user.session_epoch != pending.get("epoch"):
+        session.pop("pending", None)
+        return None
+    return user
+
+
+def _finish_login(user: User) -> BaseResponse:
+    target = safe_next(session.get("pending", {}).get("next"))
+    start_session(user)
+    return redirect(target or home_url(user.role))
+
+
+@bp.route("/login/verify", methods=["GET", "POST"])
+@public
+def second_factor() -> Any:
+    """The authenticator app's 6-digit code, or one of the one-time recovery codes."""
+    user = _pending_user()
+    if user is None:
+        flash(_("Please log in again."), "info")
+        return redirect(url_for("auth.login"))
+    if user.totp_secret is None:
+        return redirect(url_for("auth.enrol"))
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        code = form.code.data or ""
+        if users_service.verify_totp(user, code):
+            return _finish_login(user)
+        if users_service.use_recovery_code(user, code):
+            audit.record(get_session(), audit.user_actor(user.id), "auth.recovery_code_used",
+                         f"user:{user.id}", detail={"left": len(user.recovery_codes or [])})
+            return _finish_login(user)
+        pending = dict(session["pending"])
+        pending["tries"] = int(pending.get("tries", 0)) + 1
+        _record_failure(user.email, user, "second factor")
+        if pending["tries"] >= SECOND_FACTOR_TRIES:
+            session.pop("pending", None)
+            flash(_("Too many wrong codes. Please log in again."), "error")
+            return redirect(url_for("auth.login"))
+        session["pending"] = pending
+        form.code.errors.append(_("That code is not right, or was already used."))
+    return render_template("auth/second_factor.html", form=form)
+
+
+@bp.route("/login/enrol", methods=["GET", "POST"])
+@public
+def enrol() -> Any:
+    """First log-in of an admin or advocate: set up the authenticator app, get recovery codes."""
+    user = _pending_user()
+    if user is None:
+        flash(_("Please log in again."), "info")
+        return redirect(url_for("auth.login"))
+    if user.totp_secret is not None:
+        return redirect(url_for("auth.second_factor"))
+    pending = dict(session["pending"])
+    secret = pending.get("secret") or users_service.new_totp_secret()
+    if pending.get("secret") != secret:
+        pending["secret"] = secret
+        session["pending"] = pending
+    form = EnrolForm()
+    if form.validate_on_submit():
+        try:
+            codes = users_service.enroll_totp(user, secret, form.code.data or "")
+        except ServiceError as exc:
+            form.code.errors.append(exc.errors[0]["message"])
+        else:
+            audit.record(get_session(), audit.user_actor(user.id), "auth.second_factor_enrolled",
+                         f"user:{user.id}")
+            target = safe_next(pending.get("next")) or home_url(user.role)
+            start_session(user)
+            return render_template("auth/recovery_codes.html", codes=codes, next=target)
+    from shared.qr import qr_svg
+
+    uri = users_service.totp_uri(secret, user.email,
+                                 str(current_app.config["BRANDING_NAME"]))
+    return render_template("auth/enrol.html", form=form, secret=secret, uri=uri,
+                           qr=qr_svg(uri))
+
+
+@bp.post("/logout")
+@public
+def logout() -> BaseResponse:
+    """End this browser's session (a POST with the CSRF token: no GET changes anything)."""
+    user = current_user()
+    if user is not None:
+        audit.record(get_session(), user.actor, "auth.logout", f"user:{user.id}")
+    _end_session()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/session")
+@public
+@passive
+def session_status() -> Response:
+    """Seconds left before the idle and absolute timeouts; does not extend the session."""
+    if current_user() is None:
+        return jsonify(logged_in=False, login_url=login_url(request.args.get("next")))
+    return jsonify(logged_in=True, **session_times())
+
+
+@bp.post("/session/extend")
+@public
+def extend_session() -> Response:
+    """One tap before the idle timeout: counts as activity (the absolute limit still holds)."""
+    if current_user() is None:
+        raise ApiProblem(401, "Unauthorized", "The session has ended; log in again.")
+    return jsonify(logged_in=True, **session_times())
+
+
+@bp.post("/language")
+@public
+def set_language() -> BaseResponse:
+    """Switch the dashboard between English and Spanish for this browser."""
+    from .i18n import LANGUAGES
+
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+    return redirect(safe_next(request.form.get("next")) or url_for("root"))
+
+
+def init_app(app: Any) -> None:
+    """Register the log-in pages and the per-request session check."""
+    app.register_blueprint(bp)
+    app.before_request(_load_user)

@@ -1,0 +1,56 @@
+"""Dashboard translations (English and Spanish) through Flask-Babel and gettext catalogs.
+
+The catalogs live as ``.po`` files in ``onsite_server/translations`` (the kiosk's own strings
+are in ``assets/locale`` and never mix with these). They are compiled into the instance
+folder when the app starts, so a clean clone needs no build step and no binary file is
+committed; a ``.mo`` is rewritten only when its ``.po`` is newer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, request, session
+from flask_babel import Babel
+
+SOURCE = Path(__file__).resolve().parent.parent / "translations"
+LANGUAGES = {"en": "English", "es": "Español"}
+DEFAULT = "en"
+
+babel = Babel()
+
+
+def select_locale() -> str:
+    """The language chosen with the switch, else the browser's preference, else English."""
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT
+
+
+def compile_catalogs(source: Path, target: Path) -> None:
+    """Compile each ``<lang>/LC_MESSAGES/*.po`` under source into target when out of date."""
+    for po_path in source.glob("*/LC_MESSAGES/*.po"):
+        mo_path = target / po_path.relative_to(source).with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        mo_path.parent.mkdir(parents=True, exist_ok=True)
+        with po_path.open("rb") as fh:
+            catalog = read_po(fh, locale=po_path.parts[-3])
+        # Written aside, then renamed: several workers may start at once.
+        tmp = mo_path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as out:
+            write_mo(out, catalog)
+        os.replace(tmp, mo_path)
+
+
+def init_app(app: Flask) -> None:
+    """Compile the catalogs into the instance folder and bind Flask-Babel to the app."""
+    target = Path(app.instance_path) / "translations"
+    compile_catalogs(SOURCE, target)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(target)
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
+    babel.init_app(app, locale_selector=select_locale)

@@ -1,0 +1,157 @@
+"""Dashboard fixtures: one account per role, logged-in clients, and a live server driven by
+Debian's Chromium through Playwright (with axe-core for accessibility checks).
+
+Reuse them from any dashboard test:
+- ``staff``: {"admin"|"coordinator"|"advocate": Staff} at ``site`` (TOTP set for admin and
+  advocate); ``auth``: ``auth.login("coordinator")``;
+- ``as_admin``, ``as_coordinator``, ``as_advocate``: a logged-in Flask test client each;
+- ``live_url``: the app served on a real socket in this process; ``page``: a Playwright
+  page; ``browser_login(page, staff)``; ``axe_violations(page)``; ``screenshot(page, name)``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from .helpers import ROLES, AuthActions, Staff, gen_staff, totp_code
+
+REPO = Path(__file__).resolve().parents[3]
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = os.environ.get("ONSITE_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+# Screenshots land here for people to look at (kept out of git).
+SCREENSHOTS = Path(os.environ.get("ONSITE_SCREENSHOTS", REPO / "build" / "screenshots"))
+
+
+@pytest.fixture
+def staff(app: Flask, site: Any) -> dict[str, Staff]:
+    """One account per role at ``site``."""
+    return {role: gen_staff(app, role, site) for role in ROLES}
+
+
+@pytest.fixture
+def auth(app: Flask, client: FlaskClient, staff: dict[str, Staff]) -> AuthActions:
+    """Log the shared test client in and out as any role."""
+    return AuthActions(app, client, staff)
+
+
+def _logged_in(app: Flask, auth: AuthActions, role: str) -> FlaskClient:
+    return auth.login(role, app.test_client())
+
+
+@pytest.fixture
+def as_admin(app: Flask, auth: AuthActions) -> FlaskClient:
+    """A test client logged in as the site's admin."""
+    return _logged_in(app, auth, "admin")
+
+
+@pytest.fixture
+def as_coordinator(app: Flask, auth: AuthActions) -> FlaskClient:
+    """A test client logged in as the site's coordinator."""
+    return _logged_in(app, auth, "coordinator")
+
+
+@pytest.fixture
+def as_advocate(app: Flask, auth: AuthActions) -> FlaskClient:
+    """A test client logged in as the site's advocate."""
+    return _logged_in(app, auth, "advocate")
+
+
+# --- browser ------------------------------------------------------------------------------
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    """Serve the app on a free loopback port in a thread; yield http://localhost:PORT."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # localhost, not 127.0.0.1: Chromium keeps Secure cookies on http://localhost only.
+        yield f"http://localhost:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, through Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap.sh test installs chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                      headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page (own cookies), 1280x900."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def browser_login(page: Any, base_url: str, staff: Staff) -> None:
+    """Log in through the real form (password, then the TOTP code when asked)."""
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill(staff.email)
+    page.get_by_label("Password").fill(staff.password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    if "/login/verify" in page.url:
+        assert staff.totp_secret
+        for offset in (0, 1):
+            page.locator("input[name=code]").fill(totp_code(staff.totp_secret, offset))
+            page.get_by_role("button", name="Verify").click()
+            page.wait_for_load_state()
+            if "/login" not in page.url:
+                break
+    assert "/login" not in page.url, page.content()[:1000]
+
+
+def axe_violations(page: Any, *, exclude: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run axe-core (WCAG 2.1 A and AA rules) on the page; return its violations."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: scripts/bootstrap.sh test runs npm ci")
+    # evaluate() runs outside the page's CSP, which rightly forbids injected scripts.
+    page.evaluate(AXE.read_text())
+    result: dict[str, Any] = page.evaluate(
+        """async (exclude) => await axe.run({include: [document], exclude: exclude},
+            {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})""",
+        [[sel] for sel in (exclude or [])])
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "targets": [n["target"] for n in v["nodes"]][:5]} for v in result["violations"]]
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot under build/screenshots (to look at, not to compare)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture
+def browser_tools() -> dict[str, Any]:
+    """The browser helpers as one fixture, for tests in other folders."""
+    return {"login": browser_login, "axe": axe_violations, "screenshot": screenshot,
+            "chromium_found": shutil.which(CHROMIUM) is not None}

@@ -1,0 +1,27 @@
+"""Who may open each dashboard route of the core and admin areas (read by test_access.py).
+
+Each area keeps its own ``route_roles_<area>.py`` with a ``ROUTE_ROLES`` table, so areas
+added later never edit this file: endpoint -> the roles let in, or PUBLIC.
+"""
+
+from __future__ import annotations
+
+PUBLIC = "public"
+ADMIN = frozenset({"admin"})
+STAFF = frozenset({"admin", "coordinator"})
+EVERYONE = frozenset({"admin", "coordinator", "advocate"})
+
+ROUTE_ROLES: dict[str, frozenset[str] | str] = {
+    "root": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.second_factor": PUBLIC,
+    "auth.enrol": PUBLIC,
+    "auth.logout": PUBLIC,
+    "auth.session_status": PUBLIC,
+    "auth.extend_session": PUBLIC,
+    "auth.set_language": PUBLIC,
+    "dashboard.index": STAFF,
+    "dashboard.crisis_alert": EVERYONE,
+    "dashboard.crisis_referral": frozenset({"admin", "advocate"}),
+    "advocate.index": frozenset({"advocate"}),
+}

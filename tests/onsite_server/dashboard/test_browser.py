@@ -1,0 +1,65 @@
+"""The dashboard in Debian's Chromium: log-in, accessibility (axe-core), screenshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import axe_violations, browser_login, screenshot
+from .helpers import Staff
+
+pytestmark = pytest.mark.slow
+
+
+def test_log_in_as_coordinator(page: Any, live_url: str, staff: dict[str, Staff]) -> None:
+    page.goto(live_url + "/")
+    assert page.url.endswith("/login")
+    assert axe_violations(page) == []
+    screenshot(page, "login")
+    browser_login(page, live_url, staff["coordinator"])
+    assert page.url.endswith("/dashboard/")
+    assert page.get_by_role("button", name="Log out").is_visible()
+    assert axe_violations(page) == []
+    screenshot(page, "dashboard-home")
+
+
+def test_log_in_with_second_factor_in_spanish(page: Any, live_url: str,
+                                              staff: dict[str, Staff]) -> None:
+    page.goto(live_url + "/login")
+    page.get_by_role("button", name="Español").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "es"
+    assert page.get_by_label("Contraseña").is_visible()
+    screenshot(page, "login-es")
+    page.get_by_role("button", name="English").click()
+    browser_login(page, live_url, staff["advocate"])
+    assert page.url.endswith("/advocate/")
+    assert axe_violations(page) == []
+
+
+def test_wrong_password_message_is_tied_to_the_field(page: Any, live_url: str,
+                                                     staff: dict[str, Staff]) -> None:
+    page.goto(live_url + "/login")
+    page.get_by_label("Email").fill(staff["coordinator"].email)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    field = page.get_by_label("Password")
+    assert field.get_attribute("aria-invalid") == "true"
+    described = field.get_attribute("aria-describedby") or ""
+    assert "wrong" in page.locator(f"#{described.split()[-1]}").inner_text()
+    assert axe_violations(page) == []
+    screenshot(page, "login-error")
+
+
+def test_keyboard_alone_logs_in(page: Any, live_url: str, staff: dict[str, Staff]) -> None:
+    page.goto(live_url + "/login")
+    page.keyboard.press("Tab")  # the skip link comes first
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.get_by_label("Email").focus()
+    page.keyboard.type(staff["coordinator"].email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(staff["coordinator"].password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/dashboard/")

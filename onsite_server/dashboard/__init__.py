@@ -101,6 +101,7 @@ def init_app(app: Flask) -> None:
 
     # Each area module adds its views to bp when imported: one line per area.
     from . import auth, crisis, i18n  # noqa: F401
+    from . import reports as _reports  # noqa: F401  (employer reports; its own line for merges)
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's own limits apply
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(

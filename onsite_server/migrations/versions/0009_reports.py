@@ -1,7 +1,7 @@
 """reports: tallies also count distinct people, the unit employer reports publish
 
 Revision ID: 0009_reports
-Revises: 0005
+Revises: 0007_dashboard_auth (0005 before the dashboard scaffolding was merged)
 Create Date: 2026-12-01 06:15:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009_reports'
-down_revision = '0005'
+down_revision = '0007_dashboard_auth'
 branch_labels = None
 depends_on = None
 

@@ -338,8 +338,9 @@ class _Component:
         self.low = np.array(truth, dtype=float)
         self.high = np.array(truth, dtype=float)
 
-    def _solve(self, j: int, sign: float) -> tuple[int, float]:
-        """Minimise (sign 1) or maximise (sign -1) cell j; keep the optimum as a witness."""
+    def _solve(self, j: int | list[int], sign: float) -> tuple[int, float]:
+        """Minimise (sign 1) or maximise (sign -1) cell j, or the sum of cells j; keep the
+        optimum as a witness."""
         target = np.zeros(self.a_eq.shape[1])
         target[j] = sign
         if not len(self.b_eq):  # linked by nothing: only the bound x >= 1 holds
@@ -355,6 +356,8 @@ class _Component:
     def ranges(self, asked: Sequence[int], names: Sequence[Key], minimum: int,
                exact: bool) -> list[CellRange]:
         """The range of each asked cell, solving only what the witnesses do not settle."""
+        if not exact:
+            self._spread([self.local[v] for v in asked], minimum)
         out = []
         for var in asked:
             j = self.local[var]
@@ -370,6 +373,25 @@ class _Component:
                 raise SuppressionError("counts", f"the audit could not bound {names[var]!r}")
             out.append(CellRange(names[var], lo, hi if status_hi == 0 else math.inf))
         return out
+
+
+    def _spread(self, cells: list[int], minimum: int, rounds: int = 40) -> None:
+        """Push all unsettled cells up together, then down together, while that settles some.
+
+        One pair of programs over their sum moves many cells at once (a vertex puts one
+        cell of each relation high and the others low), so a table with hundreds of small
+        cells needs a few dozen programs instead of two per cell.
+        """
+        pending = [j for j in cells if self.high[j] - self.low[j] < minimum]
+        for _round in range(rounds):
+            if len(pending) < 2:
+                return
+            self._solve(pending, -1.0)
+            self._solve(pending, 1.0)
+            still = [j for j in pending if self.high[j] - self.low[j] < minimum]
+            if len(still) == len(pending):
+                return
+            pending = still
 
 
 def audit_passes(publication: Publication, hidden: Iterable[Key],

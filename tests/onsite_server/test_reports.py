@@ -253,3 +253,21 @@ def test_retention_holds_a_persons_month_until_all_of_it_expired(
         cells = {(t.band, t.count, t.members) for t in session.scalars(select(SubmissionTally))}
     # Two rows, one person, counted in the band of the later answer.
     assert cells == {("positive", 1, 0), ("negative", 1, 1)}
+
+
+def test_held_rows_do_not_stop_the_purge_of_rows_behind_them(
+        app: Flask, plain_site: tuple[int, int, int]) -> None:
+    site_id, employer_id, kiosk_id = plain_site
+    with get_db(app).transaction() as session:
+        held, free = add_members(session, employer_id, 2)
+        add_submissions(session, [
+            # The first row waits for its month-mate; the second row's group is all expired.
+            submission_row(kiosk_id, held, None, "phq2", "negative", MARCH),
+            submission_row(kiosk_id, free, None, "phq2", "negative", MARCH),
+            submission_row(kiosk_id, held, None, "phq2", "negative", MARCH + timedelta(days=20)),
+        ])
+    with get_db(app).transaction() as session:
+        # One row a page: the first page holds only the held row.
+        assert purge_expired(session, days=90, now=MARCH + timedelta(days=100), limit=1) == 1
+        left = session.scalars(select(Submission.member_id)).all()
+    assert sorted(left) == [held, held]

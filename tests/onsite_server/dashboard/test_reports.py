@@ -136,6 +136,11 @@ def test_browser_report_shows_a_suppressed_cell(page: Any, live_url: str,
     assert "suppressed" in chart.text_content()
     assert axe_violations(page) == []
     screenshot(page, "reports")
+    page.get_by_text("Show the table by day and hour").click()
+    day_hour = page.locator("#table-day_hour")
+    assert day_hour.is_visible() and "10:00" in day_hour.inner_text()
+    assert axe_violations(page) == []
+    screenshot(page, "reports-day-hour")
     page.get_by_role("button", name="Español").click()
     page.wait_for_load_state()
     assert "suprimido" in page.locator("#table-outcome_blood_pressure").inner_text()

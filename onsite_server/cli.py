@@ -20,18 +20,18 @@ from . import create_app, migrate
 from .db import get_db
 from .models import (
     EVENT_KINDS,
-    Advocate,
     Employer,
     Event,
     Kiosk,
     Site,
-    User,
 )
+from .services import sites as sites_service
+from .services import users as users_service
+from .services.errors import ServiceError
 from .services.events import SlotTimeError, make_slots
 from .services.pairing import issue_pairing_code, revoke_kiosk
-from .services.users import hash_password
 
-ROLES = ("admin", "coordinator", "advocate")
+ROLES = users_service.ROLES
 
 
 def _app(ctx: click.Context) -> Flask:
@@ -75,26 +75,31 @@ def _site(session: Session, slug: str) -> Site:
 @click.pass_context
 def create_user(ctx: click.Context, email: str, name: str, role: str, password: str,
                 site_slug: str | None, advocate_id: str | None) -> None:
-    """Create a dashboard user (admin, coordinator or advocate)."""
-    if len(password) < 10:
-        raise click.BadParameter("must be at least 10 characters", param_hint="--password")
+    """Create a dashboard user (admin, coordinator or advocate).
+
+    Admins and advocates set up their authenticator app (TOTP) at their first log-in.
+    """
     with get_db(_app(ctx)).transaction() as session:
-        if session.scalars(select(User).where(User.email == email.lower())).first():
-            raise click.BadParameter(f"a user with email {email} exists", param_hint="--email")
-        user = User(email=email.lower(), name=name, role=role,
-                    password_hash=hash_password(password))
-        if site_slug:
-            user.site_id = _site(session, site_slug).id
-        if advocate_id:
-            adv = session.scalars(select(Advocate).where(Advocate.public_id == advocate_id)).first()
-            if adv is None:
-                raise click.BadParameter(f"no advocate {advocate_id}", param_hint="--advocate-id")
-            user.advocate_id = adv.id
-        elif role == "advocate":
-            raise click.BadParameter("advocate users need --advocate-id",
-                                     param_hint="--advocate-id")
-        session.add(user)
-    click.echo(f"created {role} {email}")
+        try:
+            site_id = sites_service.find_site(session, site_slug).id if site_slug else None
+            users_service.create_user(session, email=email, name=name, role=role,
+                                      password=password, site_id=site_id,
+                                      advocate_public_id=advocate_id)
+        except ServiceError as exc:
+            raise _bad_parameter(exc) from exc
+    click.echo(f"created {role} {email.lower()}")
+
+
+# The CLI's spelling of the fields services name in their refusals.
+_OPTION_OF_FIELD = {"advocate": "--advocate-id", "site": "--site", "timezone": "--timezone",
+                    "slug": "--slug", "email": "--email", "password": "--password",
+                    "name": "--name", "role": "--role"}
+
+
+def _bad_parameter(exc: ServiceError) -> click.BadParameter:
+    error = exc.errors[0] if exc.errors else {"field": "", "message": exc.detail}
+    return click.BadParameter(error["message"],
+                              param_hint=_OPTION_OF_FIELD.get(error["field"], error["field"]))
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -114,22 +119,14 @@ def _zone(name: str) -> ZoneInfo:
 def create_site(ctx: click.Context, employer_slug: str, employer_name: str | None, slug: str,
                 name: str, tz: str) -> None:
     """Create a site (and its employer if new)."""
-    _zone(tz)
     with get_db(_app(ctx)).transaction() as session:
-        if session.scalars(select(Site).where(Site.slug == slug)).first():
-            raise click.BadParameter(f"site {slug!r} exists", param_hint="--slug")
-        employer = _employer(session, employer_slug, employer_name or employer_slug)
-        session.add(Site(employer=employer, slug=slug, name=name, timezone=tz))
+        try:
+            sites_service.create_site(session, employer_slug=employer_slug,
+                                      employer_name=employer_name, slug=slug, name=name,
+                                      timezone=tz)
+        except ServiceError as exc:
+            raise _bad_parameter(exc) from exc
     click.echo(f"created site {slug}")
-
-
-def _employer(session: Session, slug: str, name: str) -> Employer:
-    employer = session.scalars(select(Employer).where(Employer.slug == slug)).first()
-    if employer is None:
-        employer = Employer(slug=slug, name=name)
-        session.add(employer)
-        session.flush()
-    return employer
 
 
 @main.command("create-event")

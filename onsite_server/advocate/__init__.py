@@ -1,14 +1,26 @@
-"""The onsite advocates' view (HTML): their own members' referrals only."""
+"""The onsite advocates' view (HTML): their own members' referrals only.
+
+Every page that shows a member's results is written to the audit log; other advocates'
+members answer 404 (``dashboard.lookup``).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..dashboard.auth import role_required
+from ..dashboard.auth import current_user, role_required
+from ..dashboard.forms import StatusForm
+from ..dashboard.lookup import current_site, get_referral
 from ..dashboard.nav import add_nav
+from ..db import get_session
+from ..services import casework
+from ..services.errors import ServiceError
 
-bp = Blueprint("advocate", __name__, url_prefix="/advocate", template_folder="templates")
+bp = Blueprint("advocate", __name__, url_prefix="/advocate")
 
 add_nav("advocate.index", _l("My referrals"), ("advocate",), order=5)
 
@@ -16,5 +28,38 @@ add_nav("advocate.index", _l("My referrals"), ("advocate",), order=5)
 @bp.get("/")
 @role_required("advocate")
 def index() -> str:
-    """The referrals of the logged-in advocate's members at this site."""
-    return render_template("advocate/index.html", referrals=[])
+    """The referrals of the logged-in advocate's members at this site, crisis first."""
+    user = current_user()
+    assert user is not None  # role_required ran
+    site = current_site()
+    # An advocate account not tied to an advocate record (made by hand) sees nobody's data.
+    rows = [] if user.advocate_id is None else casework.referrals_for_advocate(
+        get_session(), user.advocate_id, site.employer_id)
+    for row in rows:
+        casework.record_view(get_session(), row.referral, actor=user.actor)
+    return render_template("advocate/index.html", rows=rows)
+
+
+@bp.route("/referrals/<public_id>", methods=["GET", "POST"])
+@role_required("advocate")
+def referral(public_id: str) -> Any:
+    """One referral: reasons and results, contact details, history; move its status on."""
+    user = current_user()
+    assert user is not None
+    found = get_referral(public_id)
+    db = get_session()
+    form = StatusForm()
+    if form.validate_on_submit():
+        try:
+            casework.set_status(db, found, form.status.data, actor=user.actor,
+                                note=form.note.data or "")
+        except ServiceError as exc:
+            form.note.errors.append(exc.errors[0]["message"])
+        else:
+            flash(_("Saved. The status goes to the central advocate system with the next "
+                    "sync."), "success")
+            return redirect(url_for("advocate.referral", public_id=public_id))
+    casework.record_view(db, found, actor=user.actor)
+    return render_template("advocate/referral.html", referral=found, member=found.member,
+                           history=casework.member_history(db, found.member),
+                           notes=casework.notes(db, found), form=form)

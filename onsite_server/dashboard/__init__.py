@@ -40,17 +40,20 @@ def _template_context() -> dict[str, Any]:
 
     user = current_user()
     banners: list[Any] = []
+    alerts: list[Any] = []
     if user is not None:
         try:
             banners = banner.crisis_banners(user)
+            alerts = banner.operational_alerts(user)
         except SQLAlchemyError:
             # An error page for a database failure must still render; the banner returns
             # on the next page that can reach the database.
-            banners = []
+            banners, alerts = [], []
     return {
         "current_user": user,
         "nav_items": nav_for(user.role if user else None),
         "crisis_banners": banners,
+        "operational_alerts": alerts,
         "languages": LANGUAGES,
         "current_lang": str(get_locale() or "en"),
         "session_timing": session_times() if user is not None else None,
@@ -94,14 +97,45 @@ def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(site_zone()).strftime(fmt)
 
 
+TRIGGERS = {
+    "phq9_item9": _l("PHQ-9 question 9: thoughts of self-harm"),
+    "hypertensive_crisis": _l("hypertensive crisis (blood pressure above 180/120)"),
+}
+ROLE_NAMES = {"admin": _l("Admin"), "coordinator": _l("Coordinator"),
+              "advocate": _l("Advocate")}
+
+
+def trigger_text(trigger: str) -> str:
+    """A crisis trigger in words (the id itself when unknown)."""
+    return str(TRIGGERS.get(trigger, trigger))
+
+
+def instrument_title(instrument_id: str) -> str:
+    """An instrument's title in the page's language (its id when unknown)."""
+    from shared.assessments import load_definition
+
+    try:
+        title = load_definition(instrument_id)["title"]
+    except (KeyError, ValueError, OSError):
+        return instrument_id
+    return str(title.get(str(get_locale() or "en")) or title.get("en") or instrument_id)
+
+
 def init_app(app: Flask) -> None:
     """Bind CSRF, translations and log-in to the app; register the dashboard areas."""
     from ..api import bp as api_bp
     from ..wellknown import bp as wellknown_bp
 
     # Each area module adds its views to bp when imported: one line per area.
-    from . import auth, crisis, i18n  # noqa: F401
+    from . import admin, auth, crisis, fleet, i18n  # noqa: F401
     from . import reports as _reports  # noqa: F401  (employer reports; its own line for merges)
+
+    @app.before_request
+    def _roster_size_limit() -> None:
+        # Registered before CSRFProtect, which reads the form (and so the body) first: the
+        # roster upload has its own, larger limit than the rest of the server.
+        if request.endpoint == "dashboard.roster":
+            request.max_content_length = admin.ROSTER_MAX_BYTES
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's own limits apply
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
@@ -115,5 +149,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.context_processor(_template_context)
     app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["instrument_title"] = instrument_title
+    app.jinja_env.globals.update(trigger_text=trigger_text, instrument_title=instrument_title,
+                                 role_name=lambda role: str(ROLE_NAMES.get(role, role)))
     app.jinja_env.globals["request_path"] = lambda: request.full_path.rstrip("?")
     app.jinja_env.globals["session_lang"] = lambda: session.get("lang")

@@ -40,7 +40,7 @@ from ..models import User, utcnow
 from ..services import audit, ratelimit
 from ..services import users as users_service
 from ..services.errors import ServiceError
-from .forms import EnrolForm, LoginForm, SecondFactorForm
+from .forms import EnrolForm, LoginForm, SecondFactorForm, SetPasswordForm
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +354,31 @@ def enrol() -> Any:
                                  str(current_app.config["BRANDING_NAME"]))
     return render_template("auth/enrol.html", form=form, secret=secret, uri=uri,
                            qr=qr_svg(uri))
+
+
+@bp.route("/account/link/<token>", methods=["GET", "POST"])
+@public
+def account_link(token: str) -> Any:
+    """An invitation or reset link: choose a password, then log in (with TOTP set-up)."""
+    db = get_session()
+    try:
+        user, purpose = users_service.link_user(db, token)
+    except ServiceError:
+        return render_template("auth/link_invalid.html"), 404
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            users_service.redeem_link(db, token, form.password.data or "")
+        except ServiceError as exc:
+            form.password.errors.append(exc.errors[0]["message"])
+        else:
+            audit.record(db, audit.user_actor(user.id), f"auth.{purpose}_link_used",
+                         f"user:{user.id}")
+            _end_session()
+            flash(_("Your password is set. Log in with it now."), "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/set_password.html", form=form, email=user.email,
+                           purpose=purpose)
 
 
 @bp.post("/logout")

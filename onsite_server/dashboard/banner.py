@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..db import get_read_session
-from ..models import CrisisAlert, Kiosk, Member, Referral, Site
+from ..models import Alert, CrisisAlert, Kiosk, Member, Referral, Site
 from .auth import Principal
 
 
@@ -69,3 +69,15 @@ def crisis_banners(user: Principal) -> list[Banner]:
                               None, referral.updated_at))
     out.sort(key=lambda b: b.at, reverse=True)
     return out
+
+
+def operational_alerts(user: Principal) -> list[Alert]:
+    """Open operational alerts (a stuck outbox, a dead letter) for admins, newest first."""
+    if user.role != "admin":
+        return []
+    site_id = _site_id(user)
+    query = (select(Alert).where(Alert.cleared_at.is_(None))
+             .order_by(Alert.raised_at.desc()).limit(10))
+    if site_id is not None:
+        query = query.where((Alert.site_id.is_(None)) | (Alert.site_id == site_id))
+    return list(get_read_session().scalars(query))

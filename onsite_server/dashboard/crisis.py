@@ -10,9 +10,17 @@ from flask_babel import gettext as _
 from ..db import get_session
 from ..services import crisis as crisis_service
 from . import bp
-from .auth import current_user, role_required, safe_next
+from .auth import current_user, passive, role_required, safe_next
 from .forms import NoteForm
 from .lookup import get_crisis_alert, get_member, get_referral
+
+
+@bp.get("/crisis/banner")
+@role_required("admin", "coordinator", "advocate")
+@passive
+def crisis_banner() -> str:
+    """The banner alone (HTML fragment), for pages to refresh it without reloading."""
+    return render_template("_crisis_banner.html")
 
 
 @bp.route("/crisis/alert/<int:alert_id>", methods=["GET", "POST"])

@@ -10,8 +10,21 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length, ValidationError
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 NOTE_MAX = 2000
 
@@ -100,4 +113,148 @@ class SetPasswordForm(BaseForm):
             raise ValidationError(_l("The two passwords differ."))
 
 
-__all__ = ["BaseForm", "EnrolForm", "LoginForm", "NoteForm", "SecondFactorForm", "SetPasswordForm"]
+class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
+    """Checkboxes for a multiple choice (a <select multiple> is hard to use by keyboard)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _seconds(label: Any) -> IntegerField:
+    return IntegerField(label, validators=[Optional(), NumberRange(min=1, max=86400)],
+                        render_kw={"inputmode": "numeric"})
+
+
+class SettingsForm(BaseForm):
+    """A site's own settings; a blank field follows the server's default."""
+
+    enabled_instruments = MultiCheckboxField(_l("Instruments offered at the kiosks"),
+                                             choices=[])
+    branding_name = StringField(_l("Name shown on kiosks and pages"),
+                                validators=[Optional(), Length(max=80)])
+    branding_color = StringField(_l("Accent colour (#rrggbb)"),
+                                 validators=[Optional(), Length(max=7)])
+    timezone = StringField(_l("Timezone"), validators=[DataRequired(), Length(max=64)])
+    idle_seconds = _seconds(_l("Kiosk idle timeout (seconds)"))
+    idle_countdown_seconds = _seconds(_l("Countdown before the kiosk resets (seconds)"))
+    session_cap_seconds = _seconds(_l("Longest kiosk session (seconds)"))
+    crisis_screen_seconds = _seconds(_l("Crisis screen stays up at least (seconds)"))
+    sync_seconds = _seconds(_l("Kiosk sync interval (seconds)"))
+    local_crisis_resources = TextAreaField(
+        _l("Local crisis resources, one per line: name | phone | web address"),
+        validators=[Optional(), Length(max=4000)])
+    submit = SubmitField(_l("Save settings"))
+
+    def validate_timezone(self, field: Any) -> None:
+        """An IANA name such as America/New_York."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo((field.data or "").strip())
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError(_l("Unknown timezone; use a name like America/New_York.")) \
+                from exc
+
+    def validate_branding_color(self, field: Any) -> None:
+        """Six hex digits after #."""
+        import re
+
+        value = (field.data or "").strip()
+        if value and not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValidationError(_l("Use the form #0b5fa5."))
+
+    def validate_local_crisis_resources(self, field: Any) -> None:
+        """Each line: a name, then a phone number and/or a web address."""
+        for number, line in enumerate((field.data or "").splitlines(), start=1):
+            if line.strip() and len([p for p in line.split("|") if p.strip()]) < 2:
+                raise ValidationError(_l("Line %(n)d: give a name and a phone number or web "
+                                         "address, separated by |.", n=number))
+
+    def resources(self) -> list[dict[str, str]]:
+        """The resources typed, as dicts (checked further by the sites service)."""
+        out = []
+        for line in (self.local_crisis_resources.data or "").splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if not any(parts):
+                continue
+            label, rest = parts[0], parts[1:]
+            phone = next((p for p in rest if p and not p.startswith("http")), "")
+            url = next((p for p in rest if p.startswith("http")), "")
+            out.append({"label": label, "phone": phone, "url": url})
+        return out
+
+
+ROLE_CHOICES = [SelectChoice("coordinator", _l("Coordinator")),
+                SelectChoice("advocate", _l("Advocate")), SelectChoice("admin", _l("Admin"))]
+
+
+class InviteForm(BaseForm):
+    """A new staff account; the admin is shown a one-time link to hand over."""
+
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+    advocate = SelectField(_l("Advocate record (advocates only)"), choices=[],
+                           validate_choice=False)
+    submit = SubmitField(_l("Invite"))
+
+    def validate_email(self, field: Any) -> None:
+        """An address with an @."""
+        if "@" not in (field.data or ""):
+            raise ValidationError(_l("Enter an email address."))
+
+    def validate_advocate(self, field: Any) -> None:
+        """An advocate account is tied to the advocate it acts as."""
+        if self.role.data == "advocate" and not field.data:
+            raise ValidationError(_l("Choose which advocate this account is."))
+
+
+class RosterForm(BaseForm):
+    """A roster CSV to import for the site's employer."""
+
+    file = FileField(_l("Roster CSV file"), validators=[FileRequired()])
+    partial = BooleanField(_l("Import the good rows even if some rows are bad"))
+    dry_run = BooleanField(_l("Only check the file; import nothing"))
+    submit = SubmitField(_l("Upload"))
+
+    def validate_file(self, field: Any) -> None:
+        """A .csv file."""
+        name = getattr(field.data, "filename", "") or ""
+        if not name.lower().endswith(".csv"):
+            raise ValidationError(_l("Choose a .csv file."))
+
+
+class PairForm(BaseForm):
+    """A new kiosk: its name and where it stands."""
+
+    label = StringField(_l("Kiosk name"), validators=[DataRequired(), Length(max=64)],
+                        default="kiosk")
+    place = StringField(_l("Where it stands"), validators=[Optional(), Length(max=120)])
+    submit = SubmitField(_l("Make a pairing code"))
+
+
+class StatusForm(BaseForm):
+    """A referral's next status, with a note of what was done."""
+
+    status = RadioField(_l("New status"), choices=[
+        SelectChoice("acknowledged", _l("Acknowledged")),
+        SelectChoice("contacted", _l("Contacted")), SelectChoice("closed", _l("Closed"))],
+        validators=[DataRequired()])
+    note = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=NOTE_MAX)])
+    submit = SubmitField(_l("Save"))
+
+    def validate_note(self, field: Any) -> None:
+        """A note of blanks says nothing."""
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Write a short note of what was done."))
+
+
+class ActionForm(BaseForm):
+    """A button that changes something (disable, revoke, retry): only the CSRF token."""
+
+    submit = SubmitField(_l("Confirm"))
+
+
+__all__ = ["ActionForm", "BaseForm", "EnrolForm", "InviteForm", "LoginForm", "NoteForm",
+           "PairForm", "RosterForm", "SecondFactorForm", "SetPasswordForm", "SettingsForm",
+           "StatusForm"]

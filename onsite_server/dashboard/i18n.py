@@ -8,6 +8,7 @@ committed; a ``.mo`` is rewritten only when its ``.po`` is newer.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel
+
+from ..instance import ensure_private_dir, write_private
 
 SOURCE = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGES = {"en": "English", "es": "Español"}
@@ -37,13 +40,16 @@ def compile_catalogs(source: Path, target: Path) -> None:
         mo_path = target / po_path.relative_to(source).with_suffix(".mo")
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
-        mo_path.parent.mkdir(parents=True, exist_ok=True)
+        # The instance folder is private (0700 folders, 0600 files), this part of it too.
+        for folder in reversed(mo_path.relative_to(target).parents):
+            ensure_private_dir(target / folder)
         with po_path.open("rb") as fh:
             catalog = read_po(fh, locale=po_path.parts[-3])
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
         # Written aside, then renamed: several workers may start at once.
         tmp = mo_path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as out:
-            write_mo(out, catalog)
+        write_private(tmp, buffer.getvalue())
         os.replace(tmp, mo_path)
 
 

@@ -106,15 +106,26 @@ def upcoming_events(session: Session, site: Site,
 def site_settings(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
     """Return languages, timeouts and branding; a site's own settings override the config."""
     own = site.settings or {}
+    # A site's timers (set on the admin settings page, checked there) override the server's.
+    timers = own.get("timeouts") or {}
     return {
         "languages": list(own.get("languages") or config["LANGUAGES"]),
         "timeouts": {
-            "idle_seconds": int(config["KIOSK_IDLE_TIMEOUT_SECONDS"]),
-            "idle_countdown_seconds": int(config["KIOSK_IDLE_COUNTDOWN_SECONDS"]),
-            "session_cap_seconds": int(config["KIOSK_SESSION_CAP_SECONDS"]),
-            "crisis_screen_seconds": int(config["KIOSK_CRISIS_SCREEN_SECONDS"]),
-            "sync_seconds": int(config["KIOSK_SYNC_SECONDS"]),
+            "idle_seconds": int(timers.get("idle_seconds")
+                                or config["KIOSK_IDLE_TIMEOUT_SECONDS"]),
+            "idle_countdown_seconds": int(timers.get("idle_countdown_seconds")
+                                          or config["KIOSK_IDLE_COUNTDOWN_SECONDS"]),
+            "session_cap_seconds": int(timers.get("session_cap_seconds")
+                                       or config["KIOSK_SESSION_CAP_SECONDS"]),
+            "crisis_screen_seconds": int(timers.get("crisis_screen_seconds")
+                                         or config["KIOSK_CRISIS_SCREEN_SECONDS"]),
+            "sync_seconds": int(timers.get("sync_seconds") or config["KIOSK_SYNC_SECONDS"]),
         },
+        # Shown after the fixed 988/911 guidance, never instead of it.
+        "local_crisis_resources": [
+            {"label": {"en": r["label"], "es": r["label"]}, "phone": r.get("phone"),
+             "url": r.get("url")}
+            for r in own.get("local_crisis_resources") or []],
         "branding": {
             "name": str(own.get("branding_name") or config["BRANDING_NAME"]),
             "color": str(own.get("branding_color") or config["BRANDING_COLOR"]),

@@ -73,7 +73,7 @@ def hash_secret(value: str) -> str:
 
 def issue_pairing_code(
     session: Session, site: Site, *, label: str = "kiosk", place: str | None = None,
-    ttl_seconds: int = 900,
+    ttl_seconds: int = 900, actor: str = "cli",
 ) -> str:
     """Create a pairing code for site and return it formatted as XXXX-XXXX."""
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
@@ -81,7 +81,7 @@ def issue_pairing_code(
         site_id=site.id, code_hash=hash_secret(code), label=label, place=place,
         expires_at=utcnow() + timedelta(seconds=ttl_seconds),
     ))
-    session.add(AuditLog(actor="cli", action="pairing_code.issued", subject=f"site:{site.slug}"))
+    session.add(AuditLog(actor=actor, action="pairing_code.issued", subject=f"site:{site.slug}"))
     return f"{code[:4]}-{code[4:]}"
 
 

@@ -85,6 +85,10 @@ class CatalogSettings(Out):
     languages: list[str]
     timeouts: Timeouts
     branding: Branding
+    local_crisis_resources: list[CrisisResource] = Field(
+        default_factory=list,
+        description="The site's own crisis resources, shown after the fixed 988/911 guidance "
+                    "(never instead of it).")
 
 
 class CatalogSite(Out):

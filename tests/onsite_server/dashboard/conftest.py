@@ -71,6 +71,16 @@ def as_advocate(app: Flask, auth: AuthActions) -> FlaskClient:
 # --- browser ------------------------------------------------------------------------------
 
 @pytest.fixture
+def sqlite_only_url(tmp_path: Path) -> str:
+    """A SQLite database URL: browser tests override ``database_url`` with it.
+
+    What a page does is covered on both backends by the test-client tests; the browser tests
+    check what a person sees and run once, which halves their share of CI's time.
+    """
+    return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
+
+
+@pytest.fixture
 def live_url(app: Flask) -> Iterator[str]:
     """Serve the app on a free loopback port in a thread; yield http://localhost:PORT."""
     from werkzeug.serving import make_server

@@ -257,3 +257,17 @@ def test_demo_data_prints_totp_for_second_factor_roles(app: Flask) -> None:
     client = app.test_client()
     login(client, staff)
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_readme_shows_the_demo_log_ins_per_role() -> None:
+    from pathlib import Path
+
+    from onsite_server.demo import DEMO_LOGINS, DEMO_TOTP
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    run_section = readme[readme.index("scripts/run.sh"):]
+    for role, (email, password) in DEMO_LOGINS.items():
+        row = next(line for line in run_section.splitlines() if line.startswith(f"| {role} "))
+        assert email in row and password in row, role
+        if role in DEMO_TOTP:
+            assert DEMO_TOTP[role] in row

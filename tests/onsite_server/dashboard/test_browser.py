@@ -12,6 +12,12 @@ from .helpers import Staff
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def database_url(sqlite_only_url: str) -> str:
+    """Browser tests run on SQLite only (see conftest.sqlite_only_url)."""
+    return sqlite_only_url
+
+
 def test_log_in_as_coordinator(page: Any, live_url: str, staff: dict[str, Staff]) -> None:
     page.goto(live_url + "/")
     assert page.url.endswith("/login")

@@ -1,0 +1,115 @@
+"""The kiosk fleet: pair a new kiosk (code and QR), the fleet list, revoke; sync health."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from shared.qr import qr_svg
+
+from ..db import get_session
+from ..services import fleet as fleet_service
+from ..services.errors import ServiceError
+from ..services.pairing import issue_pairing_code, revoke_kiosk
+from . import bp
+from .auth import current_user, role_required, safe_next
+from .forms import ActionForm, PairForm
+from .lookup import current_site, get_kiosk
+from .nav import add_nav
+
+add_nav("dashboard.fleet", _l("Kiosks"), ("admin", "coordinator"), order=40)
+add_nav("dashboard.sync_health", _l("Sync health"), ("admin",), order=41)
+
+
+def _actor() -> str:
+    user = current_user()
+    assert user is not None  # role_required ran
+    return user.actor
+
+
+def pairing_qr_text(server_url: str, code: str) -> str:
+    """What the pairing QR holds: this server's address and the one-time code (JSON)."""
+    return json.dumps({"server_url": server_url.rstrip("/"), "pairing_code": code},
+                      separators=(",", ":"))
+
+
+@bp.get("/fleet")
+@role_required("admin", "coordinator")
+def fleet() -> Any:
+    """Every paired kiosk: last heartbeat (stale ones highlighted), version, outbox, disk."""
+    site = current_site()
+    return render_template("fleet/list.html", rows=fleet_service.fleet(get_session(), site.id),
+                           pair_form=PairForm(), action_form=ActionForm(), site=site,
+                           stale_minutes=int(fleet_service.STALE_AFTER.total_seconds() // 60))
+
+
+@bp.post("/fleet/pair")
+@role_required("admin", "coordinator")
+def pair() -> Any:
+    """Issue a one-time pairing code and show it with its QR code."""
+    form = PairForm()
+    if not form.validate_on_submit():
+        site = current_site()
+        return render_template("fleet/list.html",
+                               rows=fleet_service.fleet(get_session(), site.id),
+                               pair_form=form, action_form=ActionForm(), site=site,
+                               stale_minutes=int(fleet_service.STALE_AFTER.total_seconds()
+                                                 // 60)), 422
+    ttl = int(current_app.config["PAIRING_CODE_TTL_SECONDS"])
+    code = issue_pairing_code(get_session(), current_site(), label=form.label.data or "kiosk",
+                              place=form.place.data or None, ttl_seconds=ttl, actor=_actor())
+    server_url = request.host_url
+    return render_template("fleet/pair.html", code=code, label=form.label.data,
+                           place=form.place.data, server_url=server_url.rstrip("/"),
+                           qr=qr_svg(pairing_qr_text(server_url, code)),
+                           minutes=ttl // 60)
+
+
+@bp.post("/fleet/<public_id>/revoke")
+@role_required("admin", "coordinator")
+def revoke(public_id: str) -> Any:
+    """Revoke a kiosk: its next call to the server is refused."""
+    kiosk = get_kiosk(public_id)
+    if ActionForm().validate_on_submit() and kiosk.revoked_at is None:
+        revoke_kiosk(get_session(), kiosk, actor=_actor())
+        flash(_("Kiosk %(label)s is revoked. Pair it again to use it.", label=kiosk.label),
+              "success")
+    return redirect(url_for("dashboard.fleet"))
+
+
+@bp.get("/sync")
+@role_required("admin")
+def sync_health() -> Any:
+    """The server's outbox to central: counts, and the dead-letter list with retry."""
+    return render_template("fleet/sync.html", health=fleet_service.sync_health(get_session()),
+                           action_form=ActionForm())
+
+
+@bp.post("/sync/<int:message_id>/retry")
+@role_required("admin")
+def retry(message_id: int) -> Any:
+    """Queue a dead letter again, due now."""
+    if ActionForm().validate_on_submit():
+        try:
+            row = fleet_service.retry_dead(get_session(), message_id, actor=_actor())
+        except ServiceError:
+            flash(_("That message is no longer in the dead-letter list."), "error")
+        else:
+            flash(_("Queued again: %(key)s", key=row.key), "success")
+    return redirect(url_for("dashboard.sync_health"))
+
+
+@bp.post("/alerts/<int:alert_id>/clear")
+@role_required("admin")
+def clear_alert(alert_id: int) -> Any:
+    """Dismiss an operational alert once its cause is dealt with (it is raised again if not)."""
+    if ActionForm().validate_on_submit():
+        try:
+            fleet_service.clear_alert(get_session(), alert_id, actor=_actor())
+        except ServiceError:
+            flash(_("That alert is already cleared."), "info")
+    return redirect(safe_next(request.form.get("next")) or url_for("dashboard.sync_health"))

@@ -1,0 +1,218 @@
+"""Sites and their settings, shared by the CLI and the admin pages.
+
+A site's own settings (``Site.settings``) override the server's defaults key by key; a key
+left unset follows the server. Local crisis resources are added to the fixed 988/911
+guidance and can never replace it: the guidance itself is not a setting.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.assessments import list_instruments
+
+from ..models import Employer, Site
+from . import audit
+from .errors import ServiceError
+
+# Kiosk timers a site may set, with the bounds that keep a kiosk usable and safe; the crisis
+# screen never goes below two minutes (the crisis contract: it must not time out quickly).
+TIMEOUTS: dict[str, tuple[str, int, int]] = {
+    "idle_seconds": ("KIOSK_IDLE_TIMEOUT_SECONDS", 30, 600),
+    "idle_countdown_seconds": ("KIOSK_IDLE_COUNTDOWN_SECONDS", 5, 120),
+    "session_cap_seconds": ("KIOSK_SESSION_CAP_SECONDS", 120, 3600),
+    "crisis_screen_seconds": ("KIOSK_CRISIS_SCREEN_SECONDS", 120, 3600),
+    "sync_seconds": ("KIOSK_SYNC_SECONDS", 10, 600),
+}
+MAX_RESOURCES = 10
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{1,30}$")
+
+
+def _invalid(field: str, message: str) -> ServiceError:
+    return ServiceError("invalid", "Invalid request", [{"field": field, "message": message}])
+
+
+def check_timezone(name: str, field: str = "timezone") -> str:
+    """Return name if it is an IANA timezone, else refuse naming the field."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _invalid(field, f"unknown timezone {name!r}") from exc
+    return name
+
+
+def get_or_create_employer(session: Session, slug: str, name: str) -> Employer:
+    """Return the employer with slug, creating it if new."""
+    employer = session.scalars(select(Employer).where(Employer.slug == slug)).first()
+    if employer is None:
+        employer = Employer(slug=slug, name=name)
+        session.add(employer)
+        session.flush()
+    return employer
+
+
+def create_site(session: Session, *, employer_slug: str, employer_name: str | None, slug: str,
+                name: str, timezone: str = "America/New_York") -> Site:
+    """Create a site (and its employer if new)."""
+    check_timezone(timezone)
+    if session.scalars(select(Site).where(Site.slug == slug)).first():
+        raise ServiceError("conflict", "Conflict",
+                           [{"field": "slug", "message": f"site {slug!r} exists"}])
+    employer = get_or_create_employer(session, employer_slug, employer_name or employer_slug)
+    site = Site(employer=employer, slug=slug, name=name, timezone=timezone, settings={})
+    session.add(site)
+    session.flush()
+    return site
+
+
+def find_site(session: Session, slug: str) -> Site:
+    """Return the site with slug, or refuse naming the field."""
+    site = session.scalars(select(Site).where(Site.slug == slug)).first()
+    if site is None:
+        raise ServiceError("not_found", "Not Found",
+                           [{"field": "site", "message": f"no site with slug {slug!r}"}])
+    return site
+
+
+def luminance(color: str) -> float:
+    """Relative luminance of a #rrggbb colour (WCAG 2.1)."""
+    channels = []
+    for i in (1, 3, 5):
+        c = int(color[i:i + 2], 16) / 255
+        channels.append(c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
+    r, g, b = channels
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_with_white(color: str) -> float:
+    """WCAG contrast ratio of white text on this colour."""
+    return 1.05 / (luminance(color) + 0.05)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as the admin page shows it: the site's value, the default, the result."""
+
+    key: str
+    own: Any
+    default: Any
+
+    @property
+    def effective(self) -> Any:
+        """The value in force: the site's own, else the server's default."""
+        return self.default if self.own in (None, "", []) else self.own
+
+
+def settings_view(site: Site, config: Mapping[str, Any]) -> dict[str, Setting]:
+    """Every site setting with its own value and the server default it overrides."""
+    own = site.settings or {}
+    timeouts = own.get("timeouts") or {}
+    out = {
+        "enabled_instruments": Setting("enabled_instruments", own.get("enabled_instruments"),
+                                       list(config["ENABLED_INSTRUMENTS"])),
+        "branding_name": Setting("branding_name", own.get("branding_name"),
+                                 config["BRANDING_NAME"]),
+        "branding_color": Setting("branding_color", own.get("branding_color"),
+                                  config["BRANDING_COLOR"]),
+        "local_crisis_resources": Setting("local_crisis_resources",
+                                          own.get("local_crisis_resources"), []),
+    }
+    for key, (config_key, _low, _high) in TIMEOUTS.items():
+        out[key] = Setting(key, timeouts.get(key), int(config[config_key]))
+    return out
+
+
+def known_instruments() -> list[str]:
+    """Instrument ids this server can offer, sorted."""
+    return sorted({instrument_id for instrument_id, _version in list_instruments()})
+
+
+def _check_resources(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if len(resources) > MAX_RESOURCES:
+        raise _invalid("local_crisis_resources", f"at most {MAX_RESOURCES} entries")
+    out = []
+    for i, res in enumerate(resources, start=1):
+        label = str(res.get("label") or "").strip()
+        phone = str(res.get("phone") or "").strip() or None
+        url = str(res.get("url") or "").strip() or None
+        if not label or len(label) > 120:
+            raise _invalid("local_crisis_resources", f"entry {i}: a name of 1-120 characters "
+                           "is required")
+        if phone is None and url is None:
+            raise _invalid("local_crisis_resources", f"entry {i}: give a phone number or a "
+                           "web address")
+        if phone is not None and not _PHONE.match(phone):
+            raise _invalid("local_crisis_resources", f"entry {i}: {phone!r} is not a phone "
+                           "number")
+        if phone is not None and "".join(ch for ch in phone if ch.isdigit()) in ("988", "911"):
+            raise _invalid("local_crisis_resources", f"entry {i}: 988 and 911 are always "
+                           "shown; list local resources only")
+        if url is not None and not url.startswith("https://"):
+            raise _invalid("local_crisis_resources", f"entry {i}: the web address must start "
+                           "with https://")
+        out.append({"label": label, "phone": phone, "url": url})
+    return out
+
+
+def update_settings(session: Session, site: Site, changes: Mapping[str, Any], *, actor: str,
+                    timezone: str | None = None) -> None:
+    """Validate and store the site's own settings (None or blank: follow the server)."""
+    own: dict[str, Any] = dict(site.settings or {})
+    if "enabled_instruments" in changes:
+        wanted = changes["enabled_instruments"]
+        if wanted is not None:
+            known = set(known_instruments())
+            unknown = [i for i in wanted if i not in known]
+            if unknown:
+                raise _invalid("enabled_instruments", f"unknown instruments {unknown}")
+            if not wanted:
+                raise _invalid("enabled_instruments", "choose at least one instrument")
+        _set(own, "enabled_instruments", list(wanted) if wanted is not None else None)
+    if "branding_name" in changes:
+        name = (changes["branding_name"] or "").strip()
+        if len(name) > 80:
+            raise _invalid("branding_name", "at most 80 characters")
+        _set(own, "branding_name", name or None)
+    if "branding_color" in changes:
+        color = (changes["branding_color"] or "").strip()
+        if color:
+            if not _COLOR.match(color):
+                raise _invalid("branding_color", "must look like #0b5fa5")
+            if contrast_with_white(color) < 4.5:
+                raise _invalid("branding_color", "white text on it would be hard to read "
+                               f"(contrast {contrast_with_white(color):.1f}:1, needs 4.5:1)")
+        _set(own, "branding_color", color.lower() or None)
+    timeouts = dict(own.get("timeouts") or {})
+    for key, (_config_key, low, high) in TIMEOUTS.items():
+        if key in changes:
+            value = changes[key]
+            if value is not None and not (low <= int(value) <= high):
+                raise _invalid(key, f"must be between {low} and {high} seconds")
+            _set(timeouts, key, int(value) if value is not None else None)
+    _set(own, "timeouts", timeouts or None)
+    if "local_crisis_resources" in changes:
+        resources = _check_resources(list(changes["local_crisis_resources"] or []))
+        _set(own, "local_crisis_resources", resources or None)
+    if timezone is not None and timezone != site.timezone:
+        site.timezone = check_timezone(timezone)
+    before = dict(site.settings or {})
+    site.settings = own
+    audit.record(session, actor, "site.settings_changed", f"site:{site.slug}",
+                 detail={"keys": sorted(k for k in set(before) | set(own)
+                                        if before.get(k) != own.get(k)),
+                         "timezone": site.timezone})
+
+
+def _set(target: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        target.pop(key, None)
+    else:
+        target[key] = value

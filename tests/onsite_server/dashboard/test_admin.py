@@ -1,0 +1,222 @@
+"""Admin pages: site settings, users and one-time links, roster upload, the audit log."""
+
+from __future__ import annotations
+
+import re
+from io import BytesIO
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from onsite_server.db import get_db
+from onsite_server.models import AuditLog, Member, Site, User
+from onsite_server.services.catalog import site_settings
+
+from .helpers import PASSWORD, Staff, csrf_token, login, post_form
+
+
+def _site(app: Flask, site_id: int) -> Site:
+    with get_db(app).transaction() as session:
+        site = session.get(Site, site_id)
+        assert site is not None
+        session.expunge(site)
+        return site
+
+
+def test_settings_page_says_site_overrides_server(as_admin: FlaskClient) -> None:
+    html = as_admin.get("/dashboard/admin/settings").get_data(as_text=True)
+    assert "override the server&#39;s defaults" in html or "override the server's defaults" in html
+    assert "Following the server default: 90 s" in html
+
+
+def test_settings_change_reaches_the_kiosk_catalog(app: Flask, as_admin: FlaskClient,
+                                                   site: Any) -> None:
+    resp = post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/Chicago", "idle_seconds": "120", "branding_name": "Acme Health",
+        "enabled_instruments": ["phq9", "blood_pressure"],
+        "local_crisis_resources": "Acme EAP | +1-555-0199 | https://eap.example"})
+    assert resp.status_code == 302
+    stored = _site(app, site.id)
+    settings = site_settings(stored, app.config)
+    assert stored.timezone == "America/Chicago"
+    assert settings["timeouts"]["idle_seconds"] == 120
+    assert settings["timeouts"]["session_cap_seconds"] == \
+        app.config["KIOSK_SESSION_CAP_SECONDS"]
+    assert settings["branding"]["name"] == "Acme Health"
+    assert settings["local_crisis_resources"][0]["phone"] == "+1-555-0199"
+    assert sorted(stored.settings["enabled_instruments"]) == ["blood_pressure", "phq9"]
+    html = as_admin.get("/dashboard/admin/settings").get_data(as_text=True)
+    assert "Overrides the server default (90 s)" in html
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("idle_seconds", "5", "between 30 and 600"),
+    ("crisis_screen_seconds", "30", "between 120 and 3600"),
+    ("branding_color", "#ffff00", "hard to read"),
+    ("timezone", "Mars/Olympus", "Unknown timezone"),
+    ("local_crisis_resources", "Lifeline | 988", "988 and 911 are always shown"),
+    ("local_crisis_resources", "Just a name", "Line 1"),
+])
+def test_bad_settings_are_refused_next_to_the_field(app: Flask, as_admin: FlaskClient,
+                                                    site: Any, field: str, value: str,
+                                                    message: str) -> None:
+    data = {"timezone": "America/New_York", "enabled_instruments": ["phq9"], field: value}
+    resp = post_form(as_admin, "/dashboard/admin/settings", data)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert message in html
+    assert re.search(rf'id="{field}-error"', html), f"no error next to {field}"
+    assert not (_site(app, site.id).settings or {})
+
+
+def _invite(client: FlaskClient, email: str, role: str = "coordinator") -> str:
+    resp = post_form(client, "/dashboard/admin/users", {"email": email, "name": "New Person",
+                                                        "role": role, "advocate": ""})
+    found = re.search(r'value="(http://[^"]+/account/link/[^"]+)"', resp.get_data(as_text=True))
+    assert found, resp.get_data(as_text=True)[:2000]
+    return found.group(1).split("localhost", 1)[1]
+
+
+def test_invitation_link_sets_a_password_once(app: Flask, as_admin: FlaskClient) -> None:
+    path = _invite(as_admin, "invited@test.example")
+    newcomer = app.test_client()
+    done = post_form(newcomer, path, {"password": "a long new password",
+                                      "confirm": "a long new password"})
+    assert done.status_code == 302 and done.headers["Location"] == "/login"
+    login(newcomer, Staff(0, "coordinator", "invited@test.example", "a long new password",
+                          None, None, None))
+    assert newcomer.get("/dashboard/").status_code == 200
+    assert app.test_client().get(path).status_code == 404
+
+
+def test_invited_advocate_needs_an_advocate_record(as_admin: FlaskClient) -> None:
+    resp = post_form(as_admin, "/dashboard/admin/users", {
+        "email": "adv2@test.example", "name": "Adv", "role": "advocate", "advocate": ""})
+    assert "Choose which advocate" in resp.get_data(as_text=True)
+
+
+def test_reset_password_stops_the_old_one(app: Flask, as_admin: FlaskClient,
+                                          staff: dict[str, Staff]) -> None:
+    who = staff["coordinator"]
+    victim = app.test_client()
+    login(victim, who)
+    resp = post_form(as_admin, f"/dashboard/admin/users/{who.id}/reset-password",
+                     page="/dashboard/admin/users")
+    link = re.search(r'value="http://localhost(/account/link/[^"]+)"',
+                     resp.get_data(as_text=True))
+    assert link
+    # The old session and the old password are both gone.
+    assert victim.get("/dashboard/").status_code == 302
+    failed = post_form(app.test_client(), "/login", {"email": who.email, "password": PASSWORD})
+    assert "wrong" in failed.get_data(as_text=True)
+    post_form(app.test_client(), link.group(1), {"password": "another good password",
+                                                 "confirm": "another good password"})
+    who.password = "another good password"
+    login(app.test_client(), who)
+
+
+def test_disable_and_enable(app: Flask, as_admin: FlaskClient,
+                            staff: dict[str, Staff]) -> None:
+    who = staff["coordinator"]
+    post_form(as_admin, f"/dashboard/admin/users/{who.id}/disable",
+              page="/dashboard/admin/users")
+    failed = post_form(app.test_client(), "/login", {"email": who.email, "password": PASSWORD})
+    assert failed.status_code == 200 and "wrong" in failed.get_data(as_text=True)
+    post_form(as_admin, f"/dashboard/admin/users/{who.id}/enable",
+              page="/dashboard/admin/users")
+    login(app.test_client(), who)
+
+
+def test_admin_cannot_disable_themselves(as_admin: FlaskClient,
+                                         staff: dict[str, Staff]) -> None:
+    resp = post_form(as_admin, f"/dashboard/admin/users/{staff['admin'].id}/disable",
+                     page="/dashboard/admin/users", follow_redirects=True)
+    assert "cannot do that to your own account" in resp.get_data(as_text=True)
+
+
+def test_another_sites_user_is_not_found(app: Flask, as_admin: FlaskClient) -> None:
+    from .helpers import gen_staff, site_of
+
+    elsewhere = gen_staff(app, "coordinator", site_of(app, "elsewhere"),
+                          email="far@test.example")
+    resp = post_form(as_admin, f"/dashboard/admin/users/{elsewhere.id}/disable",
+                     page="/dashboard/admin/users")
+    assert resp.status_code == 404
+    with get_db(app).transaction() as session:
+        user = session.get(User, elsewhere.id)
+        assert user is not None and user.active
+
+
+def _roster(rows: int, *, bad: bool = False) -> bytes:
+    lines = ["member_id,employee_id,badge_id,first_name,last_name,birth_date,language,phone,"
+             "email"]
+    lines += [f"M-{i:06d},E{i:06d},B{i:06d},Firstname{i},Lastname{i},1980-02-03,en,"
+              f"+1-555-{i % 10000:04d},person{i}@example.com" for i in range(rows)]
+    if bad:
+        lines.append("M-x,E-x,,,Nobody,1980-02-30,xx,,")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _upload(client: FlaskClient, body: bytes, **flags: str) -> Any:
+    from werkzeug.datastructures import FileStorage, MultiDict
+    from werkzeug.test import encode_multipart
+
+    html = client.get("/dashboard/admin/roster").get_data(as_text=True)
+    fields: MultiDict[str, Any] = MultiDict({"csrf_token": csrf_token(html), **flags})
+    fields.add("file", FileStorage(BytesIO(body), filename="roster.csv",
+                                   content_type="text/csv"))
+    # Encoded in memory: the test client would spool a large body to a temporary file that
+    # it never closes.
+    boundary, payload = encode_multipart(fields)
+    return client.post("/dashboard/admin/roster", data=payload,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def test_roster_upload_with_a_bad_row_imports_nothing_and_reports_it(
+        app: Flask, as_admin: FlaskClient) -> None:
+    resp = _upload(as_admin, _roster(3, bad=True))
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "Not imported" in html
+    assert "<td>5</td><td>first_name</td>" in html.replace("\n", "")
+    with get_db(app).transaction() as session:
+        assert session.scalars(select(Member)).first() is None
+    partial = _upload(as_admin, _roster(3, bad=True), partial="y")
+    assert "Imported" in partial.get_data(as_text=True)
+    with get_db(app).transaction() as session:
+        assert len(session.scalars(select(Member)).all()) == 3
+
+
+@pytest.mark.slow
+def test_roster_limit_takes_a_60000_row_file(as_admin: FlaskClient, app: Flask) -> None:
+    body = _roster(60_000)
+    assert len(body) > app.config["MAX_CONTENT_LENGTH"]  # over the server's general limit
+    resp = _upload(as_admin, body, dry_run="y")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200, html[:500]
+    assert "Checked (nothing imported)" in html and "60000" in html
+
+
+def test_roster_over_its_own_limit_is_refused(as_admin: FlaskClient) -> None:
+    from onsite_server.dashboard.admin import ROSTER_MAX_BYTES
+
+    resp = _upload(as_admin, b"x" * (ROSTER_MAX_BYTES + 1))
+    assert resp.status_code == 413
+
+
+def test_the_general_limit_still_holds_elsewhere(as_admin: FlaskClient, app: Flask) -> None:
+    html = as_admin.get("/dashboard/admin/settings").get_data(as_text=True)
+    resp = as_admin.post("/dashboard/admin/settings", data={
+        "csrf_token": csrf_token(html),
+        "branding_name": "x" * (app.config["MAX_CONTENT_LENGTH"] + 10)})
+    assert resp.status_code == 413
+
+
+def test_audit_log_shows_log_ins(app: Flask, as_admin: FlaskClient,
+                                 staff: dict[str, Staff]) -> None:
+    html = as_admin.get("/dashboard/admin/audit?action=auth.").get_data(as_text=True)
+    assert "auth.login" in html and f"user:{staff['admin'].id}" in html
+    with get_db(app).transaction() as session:
+        assert session.scalars(select(AuditLog).where(AuditLog.action == "auth.login")).first()

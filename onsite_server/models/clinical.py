@@ -156,3 +156,7 @@ class SubmissionTally(Base):
     instrument_id: Mapped[str] = mapped_column(String(32))
     band: Mapped[str] = mapped_column(String(64))  # "not_scored" when skipped items
     count: Mapped[int] = mapped_column(Integer, default=0)
+    # Distinct people (a member, or an anonymous kiosk session) counted once per site, month and
+    # instrument, in the band of their latest answer: the unit employer reports publish. Counted
+    # when a person's last row of that month and instrument is deleted, so never twice.
+    members: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

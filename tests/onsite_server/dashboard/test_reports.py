@@ -1,0 +1,160 @@
+"""The employer report page and its CSV downloads: suppressed cells marked, minimum stated."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from onsite_server.db import get_db
+from onsite_server.models import Site
+
+from ..report_data import add_event, add_members, add_submissions, kiosk_for, submission_row
+from .conftest import axe_violations, browser_login, screenshot
+from .helpers import Staff
+
+MARCH = datetime(2026, 3, 3, 15, 10, tzinfo=UTC)
+PERIOD = "start=2026-03&end=2026-03"
+
+
+@pytest.fixture
+def report_data(app: Flask, site: Any) -> None:
+    """60 members screened for blood pressure (3 at stage 2: a small cell), and one event."""
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        kiosk = kiosk_for(session, row)
+        members = add_members(session, row.employer_id, 60)
+        bands = ["normal"] * 30 + ["elevated"] * 15 + ["stage_1"] * 12 + ["stage_2"] * 3
+        add_submissions(session, [
+            submission_row(kiosk, m, None, "blood_pressure", b, MARCH + timedelta(hours=i % 3))
+            for i, (m, b) in enumerate(zip(members, bands, strict=True))])
+        add_submissions(session, [
+            submission_row(kiosk, m, None, "phq2", "positive" if i < 14 else "negative", MARCH)
+            for i, m in enumerate(members[:50])])
+        add_event(session, site.id, "Biometric screening", MARCH,
+                  [(m, "checked_in") for m in members[:24]] + [(m, "no_show")
+                                                             for m in members[24:26]],
+                  title_es="Evaluación biométrica")
+
+
+def test_coordinator_sees_the_report_with_suppressed_cells_marked(
+        as_coordinator: FlaskClient, report_data: None) -> None:
+    resp = as_coordinator.get(f"/dashboard/reports?{PERIOD}")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "Minimum cell size: 11 people." in html
+    assert 'class="suppressed"' in html and "suppressed" in html
+    assert "High blood pressure, stage 2" in html
+    assert "<svg" in html and 'role="img"' in html
+    assert ">60<" in html  # the blood-pressure total is published
+    assert "Biometric screening" in html
+
+
+def test_the_page_in_spanish(as_coordinator: FlaskClient, report_data: None) -> None:
+    resp = as_coordinator.get(f"/dashboard/reports?{PERIOD}", headers={
+        "Accept-Language": "es"})
+    html = resp.get_data(as_text=True)
+    assert "Tamaño mínimo de celda: 11 personas." in html
+    assert "suprimido" in html
+    assert "Presión arterial alta, etapa 2" in html
+
+
+def test_csv_has_the_same_suppression(as_admin: FlaskClient, report_data: None) -> None:
+    resp = as_admin.get(f"/dashboard/reports/outcome_blood_pressure.csv?{PERIOD}")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    rows = {r[0]: r[1] for r in csv.reader(io.StringIO(resp.get_data(as_text=True))) if r}
+    assert rows["High blood pressure, stage 2"] == "suppressed"
+    assert rows["Normal blood pressure"] == "30"
+    assert rows["Total"] == "60"
+    hidden = [k for k, v in rows.items() if v == "suppressed"]
+    assert len(hidden) >= 2  # the 3, and a complement so the total does not give it away
+
+
+def test_a_site_setting_raises_the_minimum(app: Flask, site: Any, as_coordinator: FlaskClient,
+                                           report_data: None) -> None:
+    with get_db(app).transaction() as session:
+        session.execute(update(Site).where(Site.id == site.id).values(settings={"min_cell": 20}))
+    html = as_coordinator.get(f"/dashboard/reports?{PERIOD}").get_data(as_text=True)
+    assert "Minimum cell size: 20 people." in html
+    csv_text = as_coordinator.get(f"/dashboard/reports/outcome_blood_pressure.csv?{PERIOD}"
+                                  ).get_data(as_text=True)
+    assert "Elevated blood pressure,suppressed" in csv_text  # 15 < 20
+
+
+def test_a_setting_below_five_is_ignored(app: Flask, site: Any, as_coordinator: FlaskClient
+                                         ) -> None:
+    with get_db(app).transaction() as session:
+        session.execute(update(Site).where(Site.id == site.id).values(settings={"min_cell": 2}))
+    html = as_coordinator.get(f"/dashboard/reports?{PERIOD}").get_data(as_text=True)
+    assert "Minimum cell size: 11 people." in html
+
+
+@pytest.mark.parametrize(("query", "field"), [("start=2026-13&end=2026-03", "start"),
+                                              ("start=2026-04&end=2026-03", "end"),
+                                              ("start=2026-01&end=03-2026", "end")])
+def test_a_bad_period_is_named_next_to_its_field(as_coordinator: FlaskClient, query: str,
+                                                 field: str) -> None:
+    resp = as_coordinator.get(f"/dashboard/reports?{query}")
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert f'id="{field}-error"' in html
+    bad_csv = as_coordinator.get(f"/dashboard/reports/screenings.csv?{query}")
+    assert bad_csv.status_code == 422
+
+
+def test_an_unknown_table_is_not_found(as_coordinator: FlaskClient) -> None:
+    assert as_coordinator.get(f"/dashboard/reports/nope.csv?{PERIOD}").status_code == 404
+
+
+def test_advocates_do_not_see_reports(as_advocate: FlaskClient) -> None:
+    assert as_advocate.get("/dashboard/reports").status_code == 403
+
+
+@pytest.mark.slow
+def test_browser_report_shows_a_suppressed_cell(page: Any, live_url: str,
+                                                staff: dict[str, Staff],
+                                                report_data: None) -> None:
+    browser_login(page, live_url, staff["coordinator"])
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").click()
+    page.get_by_label("From month").fill("2026-03")
+    page.get_by_label("To month (included)").fill("2026-03")
+    page.get_by_role("button", name="Show report").click()
+    page.wait_for_load_state()
+    table = page.locator("#table-outcome_blood_pressure")
+    stage_2 = table.get_by_role("row", name="High blood pressure, stage 2")
+    assert "suppressed" in stage_2.inner_text()
+    assert page.get_by_text("Minimum cell size: 11 people.").is_visible()
+    chart = page.locator("#chart-outcome_blood_pressure")
+    assert "suppressed" in chart.text_content()
+    assert axe_violations(page) == []
+    screenshot(page, "reports")
+    page.get_by_text("Show the table by day and hour").click()
+    day_hour = page.locator("#table-day_hour")
+    assert day_hour.is_visible() and "10:00" in day_hour.inner_text()
+    assert axe_violations(page) == []
+    screenshot(page, "reports-day-hour")
+    page.get_by_role("button", name="Español").click()
+    page.wait_for_load_state()
+    assert "suprimido" in page.locator("#table-outcome_blood_pressure").inner_text()
+    assert axe_violations(page) == []
+    screenshot(page, "reports-es")
+
+
+def test_a_chart_writes_every_value_and_marks_suppressed_bars_without_colour() -> None:
+    from onsite_server.dashboard.charts import Bar, bar_chart
+
+    svg = str(bar_chart("c", "Title", [Bar("<b>Typed & titled</b>", None, "suppressed"),
+                                        Bar("Shown", 40, "40 people")], description="Desc"))
+    assert "<b>" not in svg and "&lt;b&gt;Typed &amp; titled&lt;/b&gt;" in svg
+    assert 'fill="url(#c-hatch)"' in svg and 'stroke-dasharray' in svg  # a hatch, not a hue
+    assert ">suppressed</text>" in svg and ">40 people</text>" in svg
+    desc = '<desc id="c-d">Desc &lt;b&gt;Typed &amp; titled&lt;/b&gt;: suppressed; Shown: 40'
+    assert desc in svg

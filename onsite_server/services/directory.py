@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from shared.triage import LANGUAGES, PROGRAMS
 
@@ -85,6 +85,10 @@ def _ref_id(reference: Mapping[str, Any] | None, kind: str) -> str | None:
     return ref.split("/", 1)[1] if ref.startswith(f"{kind}/") else None
 
 
+# An arbitrary constant naming the directory merge among PostgreSQL advisory locks.
+_MERGE_LOCK = 0x6F6E_5369_7465_4469
+
+
 def pull_directory(transaction: Callable[[], Any], client: Searcher, systems: Systems, *,
                    actor: str = "central") -> DirectoryReport:
     """Bring the onsite directory and assignments in line with central's."""
@@ -96,6 +100,10 @@ def pull_directory(transaction: Callable[[], Any], client: Searcher, systems: Sy
     teams = client.search("CareTeam", {"status": "active", "_count": "1000"})
     by_fhir_id: dict[str, str] = {}
     with transaction() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # Two sync workers merging the same new advocates would both insert them; the
+            # second waits here and then finds the first's rows. (SQLite's writers are serial.)
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MERGE_LOCK})
         for resource in practitioners:
             public_id = _identifier(resource, ADVOCATE_SYSTEM)
             name = _name(resource)

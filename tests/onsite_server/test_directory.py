@@ -118,3 +118,38 @@ def test_an_inactive_practitioner_is_not_assigned_new_members(app: Flask) -> Non
     pull_directory(get_db(app).transaction, central, SYSTEMS)
     with get_db(app).transaction(write=False) as session:
         assert session.scalars(select(Advocate.active)).all() == [False]
+
+
+def test_two_workers_merging_the_same_new_advocates_at_once(app: Flask) -> None:
+    import threading
+
+    both_searched = threading.Barrier(2, timeout=30)
+
+    class Together(Directory):
+        """Releases both workers into their write transactions at the same moment."""
+
+        def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+            if resource_type == "CareTeam":
+                both_searched.wait()
+            return super().search(resource_type, params)
+
+    central = Together({"Practitioner": [_practitioner(f"p{i}", f"adv-new-{i}", "Ana", f"N{i}")
+                                         for i in range(20)]})
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            pull_directory(get_db(app).transaction, central, SYSTEMS)
+        except BaseException as exc:  # noqa: BLE001 - the test reports what a worker raised
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with get_db(app).transaction(write=False) as session:
+        added = session.scalars(select(Advocate.public_id).where(
+            Advocate.public_id.like("adv-new-%"))).all()
+    assert sorted(added) == sorted(f"adv-new-{i}" for i in range(20))

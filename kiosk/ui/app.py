@@ -53,17 +53,17 @@ TICK_SECONDS = 0.25
 THEMES: dict[str, dict[str, list[float]]] = {
     "normal": {
         "bg": [0.97, 0.98, 1, 1], "fg": [0.07, 0.09, 0.15, 1], "muted": [0.25, 0.28, 0.35, 1],
-        "primary": [0.02, 0.33, 0.6, 1], "on_primary": [1, 1, 1, 1],
-        "secondary": [0.85, 0.89, 0.95, 1], "on_secondary": [0.03, 0.15, 0.32, 1],
+        "primary": [0.02, 0.33, 0.6, 1], "text_on_primary": [1, 1, 1, 1],
+        "secondary": [0.85, 0.89, 0.95, 1], "text_on_secondary": [0.03, 0.15, 0.32, 1],
         "pressed": [0.55, 0.65, 0.8, 1], "danger": [0.62, 0.1, 0.1, 1],
-        "on_danger": [1, 1, 1, 1], "warn": [0.55, 0.25, 0.0, 1], "good": [0.1, 0.45, 0.2, 1],
+        "text_on_danger": [1, 1, 1, 1], "warn": [0.55, 0.25, 0.0, 1], "good": [0.1, 0.45, 0.2, 1],
         "field": [1, 1, 1, 1], "outline": [0.3, 0.38, 0.5, 1],
     },
     "high_contrast": {
         "bg": [0, 0, 0, 1], "fg": [1, 1, 1, 1], "muted": [0.9, 0.9, 0.9, 1],
-        "primary": [1, 0.85, 0, 1], "on_primary": [0, 0, 0, 1],
-        "secondary": [0.12, 0.12, 0.12, 1], "on_secondary": [1, 1, 1, 1],
-        "pressed": [0.5, 0.5, 0.5, 1], "danger": [1, 0.4, 0.4, 1], "on_danger": [0, 0, 0, 1],
+        "primary": [1, 0.85, 0, 1], "text_on_primary": [0, 0, 0, 1],
+        "secondary": [0.12, 0.12, 0.12, 1], "text_on_secondary": [1, 1, 1, 1],
+        "pressed": [0.5, 0.5, 0.5, 1], "danger": [1, 0.4, 0.4, 1], "text_on_danger": [0, 0, 0, 1],
         "warn": [1, 0.85, 0, 1], "good": [0.5, 1, 0.5, 1], "field": [0.1, 0.1, 0.1, 1],
         "outline": [1, 1, 1, 1],
     },
@@ -83,12 +83,12 @@ class KioskApp(App):  # type: ignore[misc]
     fg = ListProperty(THEMES["normal"]["fg"])
     muted = ListProperty(THEMES["normal"]["muted"])
     primary = ListProperty(THEMES["normal"]["primary"])
-    on_primary = ListProperty(THEMES["normal"]["on_primary"])
+    text_on_primary = ListProperty(THEMES["normal"]["text_on_primary"])
     secondary = ListProperty(THEMES["normal"]["secondary"])
-    on_secondary = ListProperty(THEMES["normal"]["on_secondary"])
+    text_on_secondary = ListProperty(THEMES["normal"]["text_on_secondary"])
     pressed = ListProperty(THEMES["normal"]["pressed"])
     danger = ListProperty(THEMES["normal"]["danger"])
-    on_danger = ListProperty(THEMES["normal"]["on_danger"])
+    text_on_danger = ListProperty(THEMES["normal"]["text_on_danger"])
     warn = ListProperty(THEMES["normal"]["warn"])
     good = ListProperty(THEMES["normal"]["good"])
     field = ListProperty(THEMES["normal"]["field"])
@@ -275,9 +275,12 @@ class KioskApp(App):  # type: ignore[misc]
             if self.admin.check(pin):
                 self._show_admin("admin")
                 return ""
+            wait = self.admin.locked_for()  # this failure may have been the last allowed
         except PinLocked as exc:
+            wait = exc.seconds
+        if wait > 0:
             return tr._("Too many wrong PINs. Try again in {n} seconds.").format(
-                n=int(exc.seconds + 0.999))
+                n=int(wait + 0.999))
         return tr._("That PIN is not right.")
 
     def pair(self, url: str, code: str, pin: str) -> str:

@@ -111,9 +111,9 @@ class Tour:
         self.shot()
         d.tap_id("next")
         if d.screen().name == "referral":
-            self.shot()
             d.tap_id("text")
             d.tap_id("evening")
+            self.shot()
             d.tap_id("agree")
             d.tap_id("next")
         self.expect("menu")

@@ -1,4 +1,8 @@
-"""Kiosk settings: where the server is, window size, and the data folder."""
+"""Kiosk settings: where the server is, window size, the data folder and the key folder.
+
+The outbox key lives in ``key_dir``, apart from ``data_dir`` (the outbox, the catalog cache
+and the pairing), so a copy of the data folder alone opens nothing.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,29 @@ class KioskSettings:
     height: int = 1920
     fullscreen: bool = False
     language: str = "en"
+    # None: a sibling of data_dir named "<data_dir>-keys" (~/.onsite-kiosk-keys by default).
+    key_dir: Path | None = None
+
+    @property
+    def outbox_path(self) -> Path:
+        """The encrypted outbox (SQLite)."""
+        return self.data_dir / "outbox.sqlite"
+
+    @property
+    def key_path(self) -> Path:
+        """The outbox's AES-GCM key, in its own folder."""
+        folder = self.key_dir or self.data_dir.with_name(self.data_dir.name + "-keys")
+        return folder / "outbox.key"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The last catalog and its ETag."""
+        return self.data_dir / "catalog.json"
+
+    @property
+    def pairing_path(self) -> Path:
+        """The paired server: URL, pinned certificate fingerprint and device token (0600)."""
+        return self.data_dir / "pairing.json"
 
     @classmethod
     def from_env(cls) -> KioskSettings:
@@ -29,4 +56,6 @@ class KioskSettings:
             height=int(env.get("ONSITE_KIOSK_HEIGHT", cls.height)),
             fullscreen=env.get("ONSITE_KIOSK_FULLSCREEN", "0") == "1",
             language=env.get("ONSITE_KIOSK_LANGUAGE", cls.language),
+            key_dir=Path(env["ONSITE_KIOSK_KEY_DIR"]) if env.get("ONSITE_KIOSK_KEY_DIR")
+            else None,
         )

@@ -364,10 +364,6 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
     click.echo(json.dumps(summary, sort_keys=True))
 
 
-if __name__ == "__main__":
-    main()
-
-
 @main.command("sync")
 @click.option("--once", is_flag=True, help="Forward everything due, then exit.")
 @click.option("--interval", type=float, default=None,
@@ -392,7 +388,11 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
         ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
-        retention_days=int(config["RETENTION_DAYS"]))
+        retention_days=int(config["RETENTION_DAYS"]),
+        reminder_lead=timedelta(hours=float(config["REMINDER_HOURS"])),
+        backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
+        backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
+        batch=int(config["SYNC_BATCH"]))
     client = client_from_config(config)
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
@@ -411,8 +411,38 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
             moved = 0
         click.echo(json.dumps({"sent": report.sent, "retried": report.retried,
                                "dead": report.dead, "no_shows": report.no_shows,
-                               "purged": report.purged,
+                               "waitlist_expired": report.waitlist_expired,
+                               "reminders": report.reminders, "purged": report.purged,
                                "alerts": report.alerts, "statuses_moved": moved}))
         if once:
             return
         time.sleep(pause)
+
+
+
+@main.command("export-questionnaires")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder to write <id>-<version>.json into (created).")
+@click.option("--all-versions", is_flag=True, help="Every version on disk, not only the current.")
+@click.pass_context
+def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool) -> None:
+    """Write every instrument definition as a FHIR R4 Questionnaire (validated) for central."""
+    from shared.assessments import available_versions, list_instruments
+
+    from .fhir import Systems, questionnaire, validate
+
+    config = _app(ctx).config
+    systems = Systems(str(config["FHIR_IDENTIFIER_BASE"]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for instrument_id, current in list_instruments():
+        for version in (available_versions(instrument_id) if all_versions else [current]):
+            resource = questionnaire(instrument_id, version, systems)
+            validate(resource)
+            path = out_dir / f"{instrument_id}-{version}.json"
+            path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+            click.echo(str(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,11 @@ DEFAULTS: dict[str, Any] = {
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "SYNC_INTERVAL_SECONDS": 30,
+    # Retries to central wait a random time up to BASE * 2^attempts, capped (full jitter).
+    "SYNC_BACKOFF_BASE_SECONDS": 5.0,
+    "SYNC_BACKOFF_CAP_SECONDS": 600.0,
+    "SYNC_BATCH": 20,  # outbox rows a worker claims at a time (others may claim the rest)
+    "REMINDER_HOURS": 24.0,  # a booked member is reminded (through central) this long before
     "RETENTION_DAYS": 90,  # answers kept onsite this long after central has them
     "TLS_CERT": None,
     "TLS_KEY": None,
@@ -41,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "PAIRING_FAILURE_WINDOW_SECONDS": 15 * 60,
     "MEMBER_REF_TTL_SECONDS": 7 * 24 * 3600,
     "IDENTIFY_RATE_PER_MINUTE": 10,
+    # Ids typed while a kiosk was offline that are matched on arrival, per kiosk per 24 h;
+    # beyond it the items are filed as anonymous (docs/submissions.md).
+    "OFFLINE_IDENTIFY_PER_DAY": 300,
     "IDENTIFY_MIN_SECONDS": 0.25,
     "KIOSK_IDLE_TIMEOUT_SECONDS": 90,
     "KIOSK_IDLE_COUNTDOWN_SECONDS": 20,
@@ -149,6 +157,17 @@ def validate(config: dict[str, Any]) -> None:
         # 0 would mean "wait forever" to PostgreSQL: the very thing these settings prevent.
         if int(config[key]) <= 0:
             raise ConfigError(f"{key} must be a positive number")
+    if int(config["SYNC_BATCH"]) < 1:
+        raise ConfigError("SYNC_BATCH must be at least 1")
+    for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS"):
+        if float(config[key]) < 0:
+            raise ConfigError(f"{key} must not be negative")
+    try:
+        reminder = float(config["REMINDER_HOURS"])
+    except (TypeError, ValueError):
+        raise ConfigError("REMINDER_HOURS must be a number of hours") from None
+    if not 0 <= reminder <= 24 * 14:
+        raise ConfigError("REMINDER_HOURS must be between 0 (no reminders) and 336 (two weeks)")
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

@@ -15,7 +15,7 @@ from shared.schemas.referrals import (
 )
 
 from ..db import get_session
-from ..errors import ApiProblem
+from ..errors import ApiProblem, field_problem
 from ..models import utcnow
 from ..services.clock import ClockPolicy, note_suspect
 from ..services.idempotency import run_once
@@ -24,6 +24,7 @@ from ..services.referrals import (
     raise_anonymous_alert,
     raise_lenient_alert,
     record_consent,
+    record_offline_consent,
 )
 from . import current_kiosk, member_for_ref, operation, parse_json_as
 
@@ -42,10 +43,21 @@ def _json(status: int, body: object) -> Response:
 )
 def record_referral_consent(body: ConsentRequest) -> Response:
     """Attach the member's consent and contact preference to their one open referral."""
+    who = body.who_problem()
+    if who is not None:
+        raise field_problem("member_ref", who)
     session = get_session()
     kiosk = current_kiosk()
 
     def work() -> tuple[int, object]:
+        if body.offline_identity is not None:
+            config = current_app.config
+            return 200, record_offline_consent(
+                session, kiosk, body.offline_identity, consent=body.consent,
+                contact_method=body.contact_method, contact_time=body.contact_time,
+                phone=body.phone, email=body.email, secret=str(config["SECRET_KEY"]),
+                per_day=int(config["OFFLINE_IDENTIFY_PER_DAY"]))
+        assert body.member_ref is not None  # who_problem
         member = member_for_ref(session, kiosk, body.member_ref)
         return 200, record_consent(
             session, kiosk, member, consent=body.consent, contact_method=body.contact_method,

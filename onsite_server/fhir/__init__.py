@@ -4,13 +4,18 @@ from .build import (
     ADVOCATE_SYSTEM,
     JWKS_CONTENT_TYPE,
     REVOKED_CONTENT_TYPE,
+    AppointmentFacts,
     Entries,
     MemberFacts,
+    MessageFacts,
     ReferralFacts,
     SubmissionFacts,
     Systems,
     add_keys,
+    appointment,
+    booking_entries,
     care_team,
+    communication,
     observations,
     patient,
     questionnaire,
@@ -23,7 +28,8 @@ from .build import (
 from .validate import FhirInvalid, validate
 
 __all__ = [
-    "ADVOCATE_SYSTEM", "care_team",
+    "ADVOCATE_SYSTEM", "care_team", "AppointmentFacts", "MessageFacts", "appointment",
+    "booking_entries", "communication",
     "JWKS_CONTENT_TYPE", "REVOKED_CONTENT_TYPE", "add_keys",
     "Entries", "FhirInvalid", "MemberFacts", "ReferralFacts", "SubmissionFacts", "Systems",
     "observations", "patient", "questionnaire", "questionnaire_response", "referral_bundle",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.assessments import load_definition
+from shared.assessments import frozen_definition, load_definition
 from shared.assessments.items import questions
 
 from . import codes
@@ -78,6 +78,32 @@ class ReferralFacts:
     contact_time: str | None = None
     advocate_id: str | None = None
     authored_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AppointmentFacts:
+    """A member's booking as it stands: its seat, its event and its status."""
+
+    public_id: str
+    status: str  # ours: booked, waitlisted, cancelled, checked_in, no_show
+    start: datetime
+    end: datetime
+    event_title: str
+    event_kind: str
+    location: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    """A message to the member about a booking, rendered in their language when queued."""
+
+    key: str
+    kind: str
+    language: str
+    category: str
+    topic: str
+    text: str
 
 
 @dataclass
@@ -176,7 +202,7 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
     """Return (Observation, identifier value) for each score or vital sign of a submission."""
     if sub.result is None:
         return []  # not scored (a skipped item): the response alone says what was answered
-    definition = load_definition(sub.instrument_id, sub.version)
+    definition = frozen_definition(sub.instrument_id, sub.version)
     base = {"resourceType": "Observation", "status": "final", "subject": {"reference": subject},
             "effectiveDateTime": _when(sub.taken_at), "derivedFrom": [{"reference": response}]}
     out: list[tuple[Resource, str]] = []
@@ -257,6 +283,57 @@ def task(ref: ReferralFacts, subject: str, request: str, systems: Systems) -> Re
             "identifier": [{"system": systems("referral-task"), "value": ref.public_id}],
             "focus": {"reference": request}, "for": {"reference": subject},
             "businessStatus": {"text": ref.status}}
+
+
+def appointment(facts: AppointmentFacts, subject: str, systems: Systems) -> Resource:
+    """Return the member's Appointment: a conditional update, so each change replaces it."""
+    resource: Resource = {
+        "resourceType": "Appointment", "status": codes.APPOINTMENT_STATUS[facts.status],
+        "identifier": [{"system": systems("booking"), "value": facts.public_id}],
+        "serviceType": [{"coding": [{"system": systems("event-kind"),
+                                     "code": facts.event_kind}], "text": facts.event_title}],
+        "description": facts.event_title,
+        "start": _when(facts.start), "end": _when(facts.end),
+        "participant": [{"actor": {"reference": subject}, "required": "required",
+                         "status": codes.PARTICIPANT_STATUS[facts.status]}],
+    }
+    if facts.location:
+        resource["comment"] = f"Location: {facts.location}"
+    if facts.created_at is not None:
+        resource["created"] = _when(facts.created_at)
+    return resource
+
+
+def communication(message: MessageFacts, subject: str, about: str,
+                  systems: Systems) -> Resource:
+    """Return a message to the member for central to deliver (status preparation: not sent yet).
+
+    Central owns the member's contact channels, so it chooses the medium and moves the
+    Communication to completed once delivered.
+    """
+    resource: Resource = {
+        "resourceType": "Communication", "status": "preparation", "language": message.language,
+        "identifier": [{"system": systems("message"), "value": message.key}],
+        "category": [{"coding": [{"system": codes.COMMUNICATION_CATEGORY,
+                                  "code": message.category}]}],
+        "priority": "routine", "subject": {"reference": subject},
+        "recipient": [{"reference": subject}], "about": [{"reference": about}],
+        "topic": {"text": message.topic}, "payload": [{"contentString": message.text}],
+    }
+    return resource
+
+
+def booking_entries(member: MemberFacts, booking: AppointmentFacts,
+                    message: MessageFacts | None, systems: Systems) -> Entries:
+    """Return the entries that send one booking's Appointment, and a message about it."""
+    entries = Entries()
+    subject = entries.create(patient(member, systems), systems("member"), member.member_id)
+    about = entries.update(appointment(booking, subject, systems), systems("booking"),
+                           booking.public_id)
+    if message is not None:
+        entries.create(communication(message, subject, about, systems), systems("message"),
+                       message.key)
+    return entries
 
 
 ADVOCATE_SYSTEM = "urn:onsite-wellness:advocate"

@@ -2,7 +2,8 @@
 
 Sources: FHIR R4 value sets request-priority, request-status, request-intent, task-status,
 observation-status, appointmentstatus, event-status, questionnaire-answers-status,
-observation-category (http://hl7.org/fhir/R4/valueset-*.html); LOINC for the codes named in
+observation-category, participationstatus, communication-category
+(http://hl7.org/fhir/R4/valueset-*.html); LOINC for the codes named in
 DESIGN.md §5 (PHQ-9 panel 44249-1, total 44261-6; PHQ-2 panel 55757-9, total 55758-7; GAD-7
 panel 69737-5, total 70274-6; BP panel 85354-9 with 8480-6 and 8462-4; BMI 39156-5; weight
 29463-7; height 8302-2).
@@ -46,6 +47,11 @@ ALLOWED: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType({
     ("Communication", "status"): frozenset({"preparation", "in-progress", "not-done",
                                            "on-hold", "stopped", "completed",
                                            "entered-in-error", "unknown"}),
+    ("Communication", "priority"): frozenset(PRIORITY.values()),
+    ("Communication", "category"): frozenset({"alert", "notification", "reminder",
+                                             "instruction"}),
+    ("Appointment", "participant.status"): frozenset({"accepted", "declined", "tentative",
+                                                     "needs-action"}),
     ("CareTeam", "status"): frozenset({"proposed", "active", "suspended", "inactive",
                                       "entered-in-error"}),
     ("Questionnaire", "status"): frozenset({"draft", "active", "retired", "unknown"}),
@@ -55,6 +61,13 @@ ALLOWED: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType({
 APPOINTMENT_STATUS: Mapping[str, str] = MappingProxyType({
     "booked": "booked", "waitlisted": "waitlist", "cancelled": "cancelled",
     "checked_in": "checked-in", "no_show": "noshow"})
+
+# Our booking statuses -> the member's participation in the Appointment (participationstatus).
+PARTICIPANT_STATUS: Mapping[str, str] = MappingProxyType({
+    "booked": "accepted", "waitlisted": "tentative", "cancelled": "declined",
+    "checked_in": "accepted", "no_show": "accepted"})
+
+COMMUNICATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/communication-category"
 
 # Our referral statuses -> the Task that tracks the ServiceRequest (and back, for status
 # flowing from central: only forward moves are taken, see services).

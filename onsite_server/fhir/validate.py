@@ -25,12 +25,30 @@ def _model(resource_type: str) -> Any:
     return getattr(module, resource_type)
 
 
+def _values(node: Any, path: list[str]) -> list[Any]:
+    """Return the values at a dotted path, through lists and CodeableConcepts' codings."""
+    if not path:
+        if isinstance(node, list):
+            return [v for item in node for v in _values(item, path)]
+        if isinstance(node, dict) and "coding" in node:
+            return [c.get("code") for c in node["coding"] if isinstance(c, dict)]
+        return [node]
+    if isinstance(node, list):
+        return [v for item in node for v in _values(item, path)]
+    if isinstance(node, dict) and path[0] in node:
+        return _values(node[path[0]], path[1:])
+    return []
+
+
 def _check_codes(resource: dict[str, Any], where: str) -> None:
     kind = resource.get("resourceType", "")
     for (rtype, element), allowed in ALLOWED.items():
-        if rtype == kind and element in resource and resource[element] not in allowed:
-            raise FhirInvalid(f"{where}{element}: {resource[element]!r} is not a code of the "
-                              f"{rtype}.{element} value set")
+        if rtype != kind:
+            continue
+        for value in _values(resource, element.split(".")):
+            if value not in allowed:
+                raise FhirInvalid(f"{where}{element}: {value!r} is not a code of the "
+                                  f"{rtype}.{element} value set")
 
 
 def validate(resource: dict[str, Any]) -> None:

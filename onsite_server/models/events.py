@@ -87,6 +87,8 @@ class Booking(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     checked_in_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # When the reminder went into the outbox: set once, by the one worker whose UPDATE won.
+    reminded_at: Mapped[datetime | None]
     member: Mapped[Member] = relationship()
     slot: Mapped[Slot] = relationship()
     event: Mapped[Event] = relationship()

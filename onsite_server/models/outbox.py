@@ -19,11 +19,13 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_message"
     __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # e.g. "referral"
+    kind: Mapped[str] = mapped_column(String(32))  # "referral", "booking" or "message"
     key: Mapped[str] = mapped_column(String(64), unique=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)  # lower is sooner; crisis = 0
     payload: Mapped[dict[str, Any]]
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"))
+    # A booking's Appointment (kind "booking") or a message about it (kind "message").
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -40,6 +40,7 @@ from ..models import (
     utcnow,
 )
 from .members import lock_member
+from .messages import notify_booking, queue_appointment
 
 CANCELLABLE = ("booked", "waitlisted")
 HOUSEKEEPING_ACTOR = "system:housekeeping"
@@ -338,6 +339,8 @@ def book(
     except IntegrityError as exc:
         raise _integrity(exc) from exc
     _audit(session, actor, f"booking.{status}", booking)
+    queue_appointment(session, booking)
+    notify_booking(session, booking, "confirmation" if status == "booked" else "waitlisted")
     return view(session, booking)
 
 
@@ -351,6 +354,9 @@ def _cancel_locked(
     booking.updated_at = now
     session.flush()
     _audit(session, actor, action, booking)
+    queue_appointment(session, booking)
+    if action == "booking.cancelled":
+        notify_booking(session, booking, "cancellation")
     if not had_seat:
         return None
     _release_seat(session, slot.id)
@@ -389,6 +395,8 @@ def _promote(session: Session, slot: Slot, actor: str, now: datetime) -> Booking
                 candidate.updated_at = now
                 session.flush()
                 _audit(session, actor, "booking.promoted", candidate)
+                queue_appointment(session, candidate)
+                notify_booking(session, candidate, "waitlist_promotion")
                 return candidate
 
 
@@ -456,6 +464,8 @@ def reschedule(
     except IntegrityError as exc:
         raise _integrity(exc) from exc
     _audit(session, actor, "booking.rescheduled_to", new, replaced=booking.public_id)
+    queue_appointment(session, new)
+    notify_booking(session, new, "confirmation")
     return RescheduleResult(
         booking=view(session, new),
         replaced=view(session, booking),
@@ -480,6 +490,7 @@ def check_in(
     booking.updated_at = now
     session.flush()
     _audit(session, actor, "booking.checked_in", booking)
+    queue_appointment(session, booking)
     return view(session, booking)
 
 
@@ -506,4 +517,72 @@ def mark_no_shows(session: Session, now: datetime | None = None) -> int:
             booking = session.get(Booking, booking_id, populate_existing=True)
             if booking is not None:
                 _audit(session, HOUSEKEEPING_ACTOR, "booking.no_show", booking)
+                queue_appointment(session, booking)
     return changed
+
+
+def expire_waitlist(session: Session, now: datetime | None = None) -> int:
+    """Close the waitlist of slots that have started, telling each member; return how many.
+
+    A seat freed once a slot runs goes to nobody (see the module's notes), so a member still
+    waiting then will not get one: they hear so at once rather than at the end of the day.
+    """
+    now = now or utcnow()
+    ids = session.scalars(
+        select(Booking.id).join(Slot, Booking.slot_id == Slot.id)
+        .where(Booking.status == "waitlisted", Slot.start_at <= now).order_by(Booking.id)
+    ).all()
+    changed = 0
+    for start in range(0, len(ids), _NO_SHOW_CHUNK):
+        chunk = ids[start:start + _NO_SHOW_CHUNK]
+        # Conditional on still waiting: a cancellation racing the job wins, and of two
+        # workers' jobs only one closes (and messages) each booking.
+        done = session.scalars(
+            update(Booking)
+            .where(Booking.id.in_(chunk), Booking.status == "waitlisted")
+            .values(status="cancelled", cancelled_at=now, updated_at=now)
+            .returning(Booking.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        changed += len(done)
+        for booking_id in done:
+            booking = session.get(Booking, booking_id, populate_existing=True)
+            if booking is not None:
+                _audit(session, HOUSEKEEPING_ACTOR, "booking.waitlist_expired", booking)
+                queue_appointment(session, booking)
+                notify_booking(session, booking, "waitlist_expired")
+    return changed
+
+
+def send_reminders(session: Session, lead: timedelta, now: datetime | None = None) -> int:
+    """Queue a reminder for each booked seat whose slot starts within ``lead``; return how many.
+
+    Once per booking: ``reminded_at`` is set by a conditional UPDATE, so of two workers only
+    one reminds. A seat booked (or moved up to) inside the window is not reminded: its
+    confirmation came moments ago.
+    """
+    now = now or utcnow()
+    rows = session.execute(
+        select(Booking.id, Booking.updated_at, Slot.start_at)
+        .join(Slot, Booking.slot_id == Slot.id)
+        .where(Booking.status == "booked", Booking.reminded_at.is_(None),
+               Slot.start_at > now, Slot.start_at <= now + lead).order_by(Booking.id)
+    ).tuples().all()
+    wanted = {booking_id for booking_id, changed, begins in rows if changed <= begins - lead}
+    sent = 0
+    for start in range(0, len(rows), _NO_SHOW_CHUNK):
+        chunk = [booking_id for booking_id, _, _ in rows[start:start + _NO_SHOW_CHUNK]]
+        won = session.scalars(
+            update(Booking)
+            .where(Booking.id.in_(chunk), Booking.reminded_at.is_(None))
+            .values(reminded_at=now)
+            .returning(Booking.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        for booking_id in won:
+            if booking_id not in wanted:
+                continue
+            booking = session.get(Booking, booking_id, populate_existing=True)
+            if booking is not None and notify_booking(session, booking, "reminder"):
+                sent += 1
+    return sent

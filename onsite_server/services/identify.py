@@ -7,6 +7,9 @@ Three defences:
   ``hmac.compare_digest``, one member reference signed, one audit row written;
 - a per-kiosk rate limit kept in the database (see ``ratelimit``), plus a response-time
   floor applied by the view (``pad_to_floor``).
+
+An id typed while the kiosk was offline reaches the server inside submission items and is
+matched by ``match_offline``: the same lookup, audited the same way, capped per kiosk per day.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from .members import make_member_ref
 from .pairing import kiosk_actor
 
 ATTEMPT_ACTION = "identify.attempt"
+# Ids typed while a kiosk was offline, matched when its items arrive (``match_offline``).
+OFFLINE_ACTION = "identify.offline"
+OFFLINE_CAPPED_ACTION = "identify.offline_capped"
+OFFLINE_WINDOW_SECONDS = 24 * 3600
 NOT_FOUND_TITLE = "Not Found"
 NOT_FOUND_DETAIL = "No match. Check your ID and birth date, or continue without signing in."
 # Compared on every miss so a miss does the same work as a hit; never a member's public id.
@@ -73,21 +80,13 @@ def _birth_digest(key: bytes, value: date) -> bytes:
     return hmac.new(key, value.isoformat().encode("ascii"), hashlib.sha256).digest()
 
 
-def identify(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date, secret: str,
-             rate_per_minute: int) -> Identified | None:
-    """Return the member matching id + birth date at kiosk's employer, or None for any miss.
+def _lookup(session: Session, kiosk: Kiosk, typed_id: str, birth_date: date,
+            secret: str) -> _Candidate | None:
+    """Return the real candidate matching id + birth date at kiosk's employer, or None.
 
-    Raises RateLimited before touching the roster when the kiosk is over its limit. The
-    attempt row is added to `session`; the caller commits it whatever the outcome.
+    The same work on every path: one indexed lookup, then exactly ``_CANDIDATES`` keyed
+    birth-date comparisons (real candidates padded with the dummy).
     """
-    actor = kiosk_actor(kiosk)
-    # Serialise this kiosk's attempts across workers so count-then-insert cannot overshoot
-    # (PostgreSQL row lock; SQLite already holds its write lock from BEGIN IMMEDIATE).
-    session.execute(select(Kiosk.id).where(Kiosk.id == kiosk.id).with_for_update())
-    decision = ratelimit.check(session, actor=actor, action=ATTEMPT_ACTION,
-                               limit=rate_per_minute)
-    if not decision.allowed:
-        raise RateLimited(decision.retry_after)
     site = session.get(Site, kiosk.site_id)
     employer_id = site.employer_id if site is not None else -1
     ids = id_variants(typed_id)
@@ -111,6 +110,29 @@ def identify(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date,
         same = hmac.compare_digest(_birth_digest(key, cand.birth_date), typed)
         if same and cand.real and chosen is None:
             chosen = cand
+    return chosen
+
+
+def _lock_kiosk(session: Session, kiosk: Kiosk) -> None:
+    # Serialise this kiosk's attempts across workers so count-then-insert cannot overshoot
+    # (PostgreSQL row lock; SQLite already holds its write lock from BEGIN IMMEDIATE).
+    session.execute(select(Kiosk.id).where(Kiosk.id == kiosk.id).with_for_update())
+
+
+def identify(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date, secret: str,
+             rate_per_minute: int) -> Identified | None:
+    """Return the member matching id + birth date at kiosk's employer, or None for any miss.
+
+    Raises RateLimited before touching the roster when the kiosk is over its limit. The
+    attempt row is added to `session`; the caller commits it whatever the outcome.
+    """
+    actor = kiosk_actor(kiosk)
+    _lock_kiosk(session, kiosk)
+    decision = ratelimit.check(session, actor=actor, action=ATTEMPT_ACTION,
+                               limit=rate_per_minute)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after)
+    chosen = _lookup(session, kiosk, typed_id, birth_date, secret)
     target = chosen or _DUMMY
     # Signed on both paths so a miss costs what a hit costs; a miss's reference is discarded.
     ref = make_member_ref(secret, Member(public_id=target.public_id), kiosk)
@@ -122,6 +144,34 @@ def identify(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date,
     if chosen is None:
         return None
     return Identified(member_ref=ref, first_name=chosen.first_name, language=chosen.language)
+
+
+def match_offline(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date,
+                  secret: str, per_day: int) -> Member | None:
+    """Match an id typed while the kiosk was offline, as its items arrive; None for a miss.
+
+    The kiosk learns nothing from this (its answer is the same either way), so the defence
+    here is the cap: at most ``per_day`` attempts per kiosk in any 24 hours are looked up;
+    past it the items are filed as anonymous. Every attempt is audited like identify's, a
+    capped one under its own action so it does not extend the cap.
+    """
+    actor = kiosk_actor(kiosk)
+    _lock_kiosk(session, kiosk)
+    decision = ratelimit.check(session, actor=actor, action=OFFLINE_ACTION, limit=per_day,
+                               window_seconds=OFFLINE_WINDOW_SECONDS)
+    if not decision.allowed:
+        ratelimit.record(session, actor=actor, action=OFFLINE_CAPPED_ACTION,
+                         detail={"outcome": "capped"})
+        return None
+    chosen = _lookup(session, kiosk, typed_id, birth_date, secret)
+    ratelimit.record(
+        session, actor=actor, action=OFFLINE_ACTION,
+        subject=f"member:{chosen.public_id}" if chosen else None,
+        detail={"outcome": "match" if chosen else "no_match"},
+    )
+    if chosen is None:
+        return None
+    return session.scalars(select(Member).where(Member.public_id == chosen.public_id)).one()
 
 
 def pad_to_floor(started: float, floor_seconds: float, *,

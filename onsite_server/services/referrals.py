@@ -20,12 +20,14 @@ from sqlalchemy.orm import Session
 
 from shared import triage as triage_mod
 from shared.assessments import ScoreResult
+from shared.schemas.submissions import OfflineIdentity
 from shared.triage import ReferralProposal
 
 from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
 from .clock import parse_aware
 from .errors import ServiceError
 from .idempotency import parse_uuid
+from .identify import match_offline
 from .members import lock_member
 from .pairing import kiosk_actor
 
@@ -268,6 +270,47 @@ def alert_body(alert: CrisisAlert) -> dict[str, Any]:
             "raised_at": alert.raised_at.isoformat()}
 
 
+def _required_with_consent(contact_method: str | None, contact_time: str | None) -> None:
+    missing = [name for name, value in (("contact_method", contact_method),
+                                        ("contact_time", contact_time)) if value is None]
+    if missing:
+        raise ServiceError("invalid", "Invalid request",
+                           [{"field": f, "message": "is required when consent is true"}
+                            for f in missing],
+                           "How and when to contact the member are required with consent.")
+
+
+def record_offline_consent(
+    session: Session, kiosk: Kiosk, typed: OfflineIdentity, *, consent: bool,
+    contact_method: str | None, contact_time: str | None, phone: str | None,
+    email: str | None, secret: str, per_day: int,
+) -> dict[str, Any]:
+    """Match an id typed offline and record its consent; the same answer whether it matched.
+
+    Only checks that do not
+    depend on the roster refuse the request; a matched member whose roster entry lacks the
+    chosen channel (and none was typed) cannot be contacted that way, so that consent is
+    audited as unusable instead of answered differently.
+    """
+    if consent:
+        _required_with_consent(contact_method, contact_time)
+    member = match_offline(session, kiosk=kiosk, typed_id=typed.id,
+                           birth_date=typed.birth_date, secret=secret, per_day=per_day)
+    if member is not None:
+        try:
+            record_consent(session, kiosk, member, consent=consent,
+                           contact_method=contact_method, contact_time=contact_time,
+                           phone=phone, email=email)
+        except ServiceError as exc:
+            _audit(session, kiosk_actor(kiosk), "referral.consent_unusable",
+                   f"member:{member.public_id}",
+                   {"fields": [e["field"] for e in exc.errors]})
+    return {"referral_id": None, "consent": consent,
+            "contact_method": contact_method if consent else None,
+            "contact_time": contact_time if consent else None, "priority": None,
+            "version": None}
+
+
 def record_consent(
     session: Session,
     kiosk: Kiosk,
@@ -285,13 +328,7 @@ def record_consent(
     consent=False with none stores nothing. Raises ServiceError naming a missing field.
     """
     if consent:
-        missing = [name for name, value in (("contact_method", contact_method),
-                                            ("contact_time", contact_time)) if value is None]
-        if missing:
-            raise ServiceError("invalid", "Invalid request",
-                               [{"field": f, "message": "is required when consent is true"}
-                                for f in missing],
-                               "How and when to contact the member are required with consent.")
+        _required_with_consent(contact_method, contact_time)
         if contact_method in ("phone", "text") and not (phone or member.phone):
             raise ServiceError("invalid", "Invalid request",
                                [{"field": "phone",

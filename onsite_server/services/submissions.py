@@ -37,12 +37,13 @@ from shared.assessments.items import NOT_SCORED_BAND, ItemErrors, score_item
 from shared.crisis import triggers_in_raw
 from shared.partial import crisis_flags
 from shared.schemas.common import control_character_paths
-from shared.schemas.submissions import KioskResult, SubmissionItem
+from shared.schemas.submissions import KioskResult, OfflineIdentity, SubmissionItem
 
 from ..models import AuditLog, Kiosk, Member, Site, Submission, utcnow
 from .clock import ClockPolicy, note_suspect, parse_aware
 from .errors import problem_document, validation_errors
 from .idempotency import parse_uuid, request_hash
+from .identify import id_variants, match_offline
 from .instruments import sync_windows, was_offered
 from .members import MemberRefError, lock_member, resolve_filed_ref
 from .pairing import kiosk_actor
@@ -99,6 +100,7 @@ class BatchSettings:
     max_batch: int
     offered: tuple[str, ...]
     clock: ClockPolicy
+    offline_per_day: int = 300
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], offered: Sequence[str]) -> BatchSettings:
@@ -106,7 +108,8 @@ class BatchSettings:
         return cls(secret=str(config["SECRET_KEY"]),
                    ref_max_age=int(config["MEMBER_REF_TTL_SECONDS"]),
                    max_batch=int(config["MAX_BATCH"]), offered=tuple(offered),
-                   clock=ClockPolicy.from_config(config))
+                   clock=ClockPolicy.from_config(config),
+                   offline_per_day=int(config.get("OFFLINE_IDENTIFY_PER_DAY", 300)))
 
 
 @dataclass
@@ -118,6 +121,8 @@ class BatchContext:
     kiosk: Kiosk
     settings: BatchSettings
     members: dict[str, tuple[Member, str | None]] = field(default_factory=dict)
+    # Offline-typed identities already matched in this batch: (spelling, birth date) -> member.
+    offline: dict[tuple[str, str], Member | None] = field(default_factory=dict)
     # Whether anything is already in the transaction (writes or row locks): later items then
     # need a SAVEPOINT, since rolling the transaction back would undo that too.
     wrote: bool = False
@@ -396,6 +401,14 @@ def _crisis_member(ctx: BatchContext, entry: Entry) -> Member | None:
     p = entry.prepared
     if p is not None and p.member is not None:
         return p.member
+    typed = entry.raw.get("offline_identity") if isinstance(entry.raw, dict) else None
+    if typed is not None:
+        # A refused item typed offline: its crisis still goes to the member when the id matches.
+        try:
+            identity = OfflineIdentity.model_validate(typed)
+        except ValidationError:
+            return None
+        return _match_offline(ctx, identity, _raw_key(entry.raw))
     ref = entry.raw.get("member_ref") if isinstance(entry.raw, dict) else None
     if not isinstance(ref, str) or not ref.strip():
         return None
@@ -494,12 +507,35 @@ def _replay_or_conflict(existing: Submission, digest: str, prefix: str) -> dict[
 
 
 def _member(ctx: BatchContext, item: SubmissionItem) -> tuple[Member | None, str | None]:
+    if item.offline_identity is not None:
+        return _match_offline(ctx, item.offline_identity, item.idempotency_key), None
     if item.anonymous or item.member_ref is None:
         return None, None
     try:
         return _resolve(ctx, item.member_ref)
     except MemberRefError as exc:
         raise ItemProblem([{"field": "member_ref", "message": str(exc)}]) from exc
+
+
+def _match_offline(ctx: BatchContext, typed: OfflineIdentity, key: str | None
+                   ) -> Member | None:
+    """Match an offline-typed identity once per batch; None files the item as anonymous.
+
+    A replay of a stored key is not matched again: it will be answered with its first answer,
+    and a second match would only spend the kiosk's cap.
+    """
+    if key is not None and _find(ctx.read_session, key) is not None:
+        return None
+    spelling = id_variants(typed.id)[-1]  # the upper-cased form: one cache entry per person
+    cache_key = (spelling, typed.birth_date.isoformat())
+    if cache_key not in ctx.offline:
+        # The cap is counted and the attempt audited in the write transaction, so every
+        # later item of the batch runs in its own SAVEPOINT (ctx.wrote).
+        ctx.offline[cache_key] = match_offline(
+            ctx.session, kiosk=ctx.kiosk, typed_id=typed.id, birth_date=typed.birth_date,
+            secret=ctx.settings.secret, per_day=ctx.settings.offline_per_day)
+        ctx.wrote = True
+    return ctx.offline[cache_key]
 
 
 def _resolve(ctx: BatchContext, ref: str) -> tuple[Member, str | None]:
@@ -585,6 +621,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
                                   clock_suspect=clock_suspect)
         crisis_alert = True
 
+    offline = item.offline_identity is not None
     outcome = {
         "instrument_id": iid,
         "instrument_version": item.instrument_version,
@@ -597,6 +634,10 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
         "referral": summary(referral) if referral else None,
         "crisis_alert": crisis_alert,
     }
+    if offline:
+        # One answer whether or not the typed id matched: nothing in it may tell the two apart
+        # (the visit is over by now, so the kiosk has no use for these details anyway).
+        outcome.update(next_screeners=[], referral=None, crisis_alert=False)
     answer = {"key": item.idempotency_key, "status": "accepted", "result": outcome,
               "crisis": outcome["crisis"], "crisis_recorded": bool(crisis)}
     # The Submission INSERT claims the key; a taken key raises here, inside the savepoint.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.assessments.engine import (
     available_versions,
+    frozen_definition,
     list_instruments,
     load_definition,
     score,
@@ -15,6 +16,7 @@ __all__ = [
     "ScoreResult",
     "ScoringError",
     "available_versions",
+    "frozen_definition",
     "list_instruments",
     "load_definition",
     "score",

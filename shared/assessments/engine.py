@@ -93,6 +93,11 @@ def _definition(instrument_id: object, version: object) -> Mapping[str, Any]:
     return _load_frozen(str(assets_dir()), iid, ver)
 
 
+def frozen_definition(instrument_id: str, version: str | None = None) -> Mapping[str, Any]:
+    """Return the cached, read-only definition (None = current version): no copy is made."""
+    return _definition(instrument_id, version)
+
+
 def load_definition(instrument_id: str, version: str | None = None) -> dict[str, Any]:
     """Return a mutable copy of an instrument definition (None = current version)."""
     thawed: dict[str, Any] = _thaw(_definition(instrument_id, version))

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
-from shared.assessments.engine import available_versions, load_definition, score, unscored_items
+from shared.assessments.engine import (
+    available_versions,
+    frozen_definition,
+    score,
+    unscored_items,
+)
 from shared.assessments.types import ScoreResult, ScoringError
+from shared.paths import assets_dir
 
 __all__ = [
     "NOT_SCORED_BAND",
@@ -38,8 +45,16 @@ class ItemErrors(ValueError):
 @lru_cache(maxsize=128)
 def questions(instrument_id: str, version: str | None = None) -> Mapping[str, Mapping[str, Any]]:
     """Return a definition's questions by linkId (cached: definitions never change at runtime)."""
-    definition = load_definition(instrument_id, version)
-    return {str(it["linkId"]): it for it in definition["items"]}
+    return _questions(str(assets_dir()), instrument_id, version)
+
+
+@lru_cache(maxsize=256)
+def _questions(root: str, instrument_id: str,
+               version: str | None) -> Mapping[str, Mapping[str, Any]]:
+    # Read-only views of the cached definition: the scoring path and every FHIR bundle ask
+    # for these per item, and a deep copy each time cost more than the scoring itself.
+    definition = frozen_definition(instrument_id, version)
+    return MappingProxyType({str(it["linkId"]): it for it in definition["items"]})
 
 
 @lru_cache(maxsize=128)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from .common import AwareDatetime, IdempotencyKey, Out, Strict
+from .submissions import OfflineIdentity
 
 CONTACT_METHODS = ("phone", "text", "email")
 CONTACT_TIMES = ("morning", "afternoon", "evening", "any")
@@ -21,10 +22,17 @@ class ConsentRequest(Strict):
     contacted. With ``consent: false`` and no open referral there is nothing to attach and
     nothing is stored. ``phone`` / ``email`` are needed only when the roster has none for the
     chosen method.
+
+    A member who signed in while the kiosk was offline is named by ``offline_identity``
+    instead of ``member_ref`` (exactly one of the two): the server matches it when the consent
+    arrives and answers the same whether or not it matched, with no referral details. Send
+    the phone or email with such a consent: the kiosk cannot know what the roster holds.
     """
 
     idempotency_key: IdempotencyKey
-    member_ref: str = Field(min_length=1, max_length=512)
+    member_ref: str | None = Field(default=None, min_length=1, max_length=512)
+    offline_identity: OfflineIdentity | None = Field(
+        default=None, description="Typed while the kiosk was offline; matched on arrival.")
     consent: bool
     contact_method: Literal["phone", "text", "email"] | None = None
     contact_time: Literal["morning", "afternoon", "evening", "any"] | None = None
@@ -32,6 +40,14 @@ class ConsentRequest(Strict):
                               max_length=32)
     email: str | None = Field(default=None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$",
                               max_length=254)
+
+    def who_problem(self) -> str | None:
+        """Return why member_ref/offline_identity do not name exactly one member, or None."""
+        if self.member_ref is not None and self.offline_identity is not None:
+            return "give either member_ref or offline_identity, not both"
+        if self.member_ref is None and self.offline_identity is None:
+            return "is required unless offline_identity is given"
+        return None
 
 
 class ConsentResponse(Out):

@@ -6,7 +6,9 @@ rest of the batch.
 
 Who answered: an identified member sends ``member_ref`` (the opaque reference from identify)
 and leaves ``anonymous`` false; an anonymous member sends ``anonymous: true`` and no
-``member_ref``. Exactly one of the two must be given.
+``member_ref``. A member who signed in while the kiosk was offline sends ``offline_identity``
+(the id and birth date they typed): the server matches it when the item arrives, and answers
+the same whether or not it matched. Exactly one of the three must be given.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PlainValidator, WithJsonSchema
 
 from .common import AwareDatetime, IdempotencyKey, Out, Problem, Strict
+from .identify import BirthDate
 
 MAX_BATCH_CEILING = 500
 MAX_ANSWERS = 64
@@ -70,6 +73,14 @@ class KioskResult(Strict):
                                                                max_length=32)
 
 
+class OfflineIdentity(Strict):
+    """What a member typed to sign in while the kiosk could not reach the server."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$",
+                    description="The employee id or badge id, as typed or scanned.")
+    birth_date: BirthDate = Field(description="YYYY-MM-DD")
+
+
 class SubmissionItem(Strict):
     """One instrument's answers from one kiosk session."""
 
@@ -77,6 +88,12 @@ class SubmissionItem(Strict):
     member_ref: str | None = Field(default=None, min_length=1, max_length=MAX_MEMBER_REF,
                                    description="From POST /identify; omit when anonymous.")
     anonymous: bool = Field(default=False, description="True for a member who did not sign in.")
+    offline_identity: OfflineIdentity | None = Field(
+        default=None,
+        description="Typed while the kiosk was offline; matched on arrival. An id that does not "
+                    "match files the item as anonymous, and the answer is the same either way "
+                    "(no referral, alert or next-screener detail is returned for such items).",
+    )
     session_id: Uuid = Field(description="The kiosk session: its results are triaged together.")
     instrument_id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     instrument_version: str = Field(pattern=r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")
@@ -89,11 +106,13 @@ class SubmissionItem(Strict):
     taken_at: AwareDatetime
 
     def who_problem(self) -> str | None:
-        """Return why member_ref/anonymous do not name exactly one kind of member, or None."""
-        if self.anonymous and self.member_ref is not None:
-            return "give either member_ref or anonymous=true, not both"
-        if not self.anonymous and self.member_ref is None:
-            return "is required unless anonymous is true"
+        """Return why member_ref/anonymous/offline_identity do not name exactly one, or None."""
+        given = sum((self.anonymous, self.member_ref is not None,
+                     self.offline_identity is not None))
+        if given > 1:
+            return "give exactly one of member_ref, offline_identity or anonymous=true"
+        if given == 0:
+            return "is required unless offline_identity is given or anonymous is true"
         return None
 
 

@@ -178,3 +178,19 @@ def test_create_user_refuses_bad_input(app: Any, runner: Any, args: list[str],
     assert result.exit_code == 2
     assert named in result.stderr
     assert _count(app, User) == 0
+
+
+def test_export_questionnaires_writes_valid_r4(app: Any, runner: Any, tmp_path: Path) -> None:
+    from onsite_server.fhir import validate
+    from shared.assessments import available_versions, list_instruments
+
+    out = tmp_path / "questionnaires"
+    result = runner.invoke(main, ["export-questionnaires", "--out", str(out), "--all-versions"])
+    assert result.exit_code == 0, result.output
+    expected = {f"{i}-{v}.json" for i, _ in list_instruments() for v in available_versions(i)}
+    assert {p.name for p in out.iterdir()} == expected
+    phq9 = json.loads((out / "phq9-1.1.0.json").read_text(encoding="utf-8"))
+    validate(phq9)
+    assert phq9["resourceType"] == "Questionnaire" and phq9["version"] == "1.1.0"
+    assert phq9["code"][0]["code"] == "44249-1"
+    assert phq9["url"].endswith("/Questionnaire/phq9")

@@ -1,0 +1,173 @@
+"""Forwarding rate: queued outbox items sent to the central emulator, vs FHIR validation alone.
+
+Seeds a temporary SQLite onsite server through its own kiosk API (one identified PHQ-9 check-up
+per member, so each queued item is one member's referral with its answers, score and Task),
+starts ``central-emulator`` on loopback, and in the same run measures:
+
+(a) ``build``: every queued row turned into its transaction Bundle from the database, without
+    validation;
+(b) ``validate``: ``fhir.validate`` (the R4B models plus our code checks) on each of those
+    Bundles, alone;
+(c) ``forward``: ``run_cycle`` with the real HTTP client sending every row to the emulator
+    (build, validate, POST, record the outcome), one worker.
+
+Prints ONE JSON line: items per second of each, and forward time / validation time.
+
+    .venv/bin/python bench/forwarding.py [--items 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-secret-key"
+PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
+BATCH = 500  # the kiosk API's largest batch
+
+
+def _seed(app: Any, items: int) -> None:
+    """Create members and post one identified PHQ-9 per member through the kiosk API."""
+    from sqlalchemy import select
+
+    from onsite_server.db import get_db
+    from onsite_server.models import Employer, Kiosk, Member, Site
+    from onsite_server.services.members import make_member_ref
+    from onsite_server.services.pairing import issue_pairing_code
+
+    db = get_db(app)
+    with db.transaction() as session:
+        employer = Employer(slug="bench", name="Bench Employer")
+        session.add(employer)
+        session.flush()
+        site = Site(employer_id=employer.id, slug="bench", name="Bench site")
+        session.add(site)
+        session.flush()
+        code = issue_pairing_code(session, site)
+        session.add_all(Member(employer_id=employer.id, member_id=f"M{i}", employee_id=f"E{i}",
+                               first_name="Bench", last_name=f"Member{i}",
+                               birth_date=date(1980, 1, 1)) for i in range(items))
+    client = app.test_client()
+    paired = client.post("/api/v1/pair", json={"pairing_code": code}).get_json()
+    headers = {"Authorization": f"Bearer {paired['token']}"}
+    with db.transaction(write=False) as session:
+        kiosk = session.scalars(select(Kiosk).where(Kiosk.public_id == paired["kiosk_id"])).one()
+        refs = [make_member_ref(SECRET, m, kiosk)
+                for m in session.scalars(select(Member).order_by(Member.id))]
+    now = datetime.now(UTC).isoformat()
+    for start in range(0, items, BATCH):
+        body = {"items": [{"idempotency_key": str(uuid.uuid4()), "session_id": str(uuid.uuid4()),
+                           "instrument_id": "phq9", "instrument_version": "1.0.0",
+                           "answers": PHQ9_MODERATE, "taken_at": now, "member_ref": ref}
+                          for ref in refs[start:start + BATCH]]}
+        resp = client.post("/api/v1/submissions", json=body, headers=headers)
+        if resp.status_code != 200:
+            raise SystemExit(f"seeding failed: {resp.status_code} {resp.get_data(as_text=True)}")
+
+
+def _emulator(port: int, log: Path) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("central-emulator")
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(exe), "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=out, stderr=out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).ok:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit(f"the emulator did not start: {log.read_text()[-2000:]}")
+
+
+def main() -> None:
+    """Run the three phases and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    args = parser.parse_args()
+
+    from sqlalchemy import select
+
+    from onsite_server import create_app
+    from onsite_server.central import client_from_config
+    from onsite_server.db import get_db
+    from onsite_server.devserver import free_port
+    from onsite_server.fhir import Systems, validate
+    from onsite_server.migrate import upgrade
+    from onsite_server.models import OutboxMessage
+    from onsite_server.services.signing import KeyStore
+    from onsite_server.services.sync import SyncSettings, build_bundle, key_snapshot, run_cycle
+
+    with tempfile.TemporaryDirectory(prefix="bench-forwarding-") as tmp:
+        port = free_port()
+        app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/onsite.sqlite",
+                          "INSTANCE_PATH": f"{tmp}/instance", "SECRET_KEY": SECRET,
+                          "CENTRAL_URL": f"http://127.0.0.1:{port}/fhir"})
+        db = get_db(app)
+        upgrade(db)
+        started = time.perf_counter()
+        _seed(app, args.items)
+        seed_s = time.perf_counter() - started
+        settings = SyncSettings(systems=Systems(str(app.config["FHIR_IDENTIFIER_BASE"])),
+                                site="bench", keys=KeyStore(Path(app.config["SIGNING_KEY_DIR"])),
+                                worker_id="bench", batch=50)
+        now = datetime.now(UTC)
+
+        build_s = validate_s = 0.0
+        with db.transaction(write=False) as session:
+            rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+            queued = len(rows)
+            keys = key_snapshot(session, settings, now)  # once per batch, as the worker does
+            for row in rows:
+                t0 = time.perf_counter()
+                bundle = build_bundle(session, row, settings, now, check=False, keys=keys)
+                t1 = time.perf_counter()
+                validate(bundle)
+                t2 = time.perf_counter()
+                build_s += t1 - t0
+                validate_s += t2 - t1
+
+        proc = _emulator(port, Path(tmp) / "central.log")
+        try:
+            client = client_from_config(app.config)
+            t0 = time.perf_counter()
+            report = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+            forward_s = time.perf_counter() - t0
+            counts = requests.get(f"http://127.0.0.1:{port}/_state", timeout=30).json()["counts"]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        db.dispose()
+
+    print(json.dumps({
+        "bench": "forwarding", "date": datetime.now(UTC).date().isoformat(),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPU, Python "
+                   f"{platform.python_version()}",
+        "items": queued, "seed_s": round(seed_s, 1),
+        "sent": report.sent, "dead": report.dead, "retried": report.retried,
+        "central_service_requests": counts.get("ServiceRequest", 0),
+        "build_items_per_s": round(queued / build_s, 1),
+        "validate_items_per_s": round(queued / validate_s, 1),
+        "forward_items_per_s": round(queued / forward_s, 1),
+        "forward_over_validate": round(forward_s / validate_s, 2),
+    }))
+
+
+if __name__ == "__main__":
+    main()

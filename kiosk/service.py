@@ -1,0 +1,277 @@
+"""KioskService: the ``Backend`` the screens call, over the outbox, sync worker and API client.
+
+Writes (a visit's items, consent, a crisis alert) go to the encrypted outbox and return as
+soon as SQLite has them on disk; the sync worker sends them. Reads that need the server
+(identify, the advocate link, bookings) go straight to it with short timeouts and raise
+``Offline`` when it cannot answer, except identify, which then keeps what the member typed
+sealed in the outbox for the server to match when their items arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from shared.crisis import triggers_in_raw
+from shared.schemas.bookings import BookingOut
+from shared.schemas.catalog import CatalogResponse
+from shared.schemas.members import AdvocateLinkResponse
+from shared.schemas.submissions import OfflineIdentity
+
+from .api_client import DEFAULT_TIMEOUT, ApiClient, Pairing
+from .backend import Identity, Offline, Refused, SyncStatus
+from .outbox import Entry, Outbox
+from .settings import KioskSettings
+from .sync import APP_VERSION, CatalogCache, SyncWorker
+
+log = logging.getLogger("kiosk.service")
+
+NEEDS_CONNECTION = "This needs a connection to the server; please try again later."
+
+
+def load_pairing(settings: KioskSettings) -> Pairing | None:
+    """Return the stored pairing, or None when the kiosk was never paired."""
+    try:
+        data = json.loads(settings.pairing_path.read_text(encoding="utf-8"))
+        return Pairing(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def save_pairing(settings: KioskSettings, pairing: Pairing) -> None:
+    """Store the pairing (it holds the device token: 0600, written atomically)."""
+    path = settings.pairing_path
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(pairing.as_dict(), fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class KioskService:
+    """Implements ``kiosk.backend.Backend``."""
+
+    def __init__(self, settings: KioskSettings, *,
+                 notify: Callable[[SyncStatus], None] | None = None,
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                 sync_interval: float | None = None, batch_size: int | None = None) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.outbox = Outbox(settings.outbox_path, settings.key_path)
+        self.catalog_cache = CatalogCache(settings.catalog_path)
+        self._catalog: tuple[str | None, CatalogResponse] | None = None
+        self._pairing = load_pairing(settings)
+        # The UI's calls and the worker's each get their own connection pool.
+        self._client: ApiClient | None = None
+        self._worker_client: ApiClient | None = None
+        self._connect()
+        extra: dict[str, Any] = {}
+        if sync_interval is not None:
+            extra["interval"] = sync_interval
+        if batch_size is not None:
+            extra["batch_size"] = batch_size
+        self.worker = SyncWorker(self.outbox, lambda: self._worker_client,
+                                 catalog=self.catalog_cache, notify=notify,
+                                 disk_path=settings.data_dir, **extra)
+
+    def _connect(self) -> None:
+        for old in (self._client, self._worker_client):
+            if old is not None:
+                old.close()
+        p = self._pairing
+        if p is None:
+            self._client = self._worker_client = None
+            return
+        self._client = ApiClient(p.server_url, token=p.token, fingerprint=p.fingerprint,
+                                 timeout=self.timeout)
+        self._worker_client = ApiClient(p.server_url, token=p.token, fingerprint=p.fingerprint,
+                                        timeout=self.timeout)
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Start the sync worker thread."""
+        self.worker.start()
+
+    def close(self) -> None:
+        """Stop the worker and close the outbox and connections."""
+        self.worker.stop()
+        for client in (self._client, self._worker_client):
+            if client is not None:
+                client.close()
+        self.outbox.close()
+
+    def set_notify(self, notify: Callable[[SyncStatus], None] | None) -> None:
+        """Set the callable that receives sync status (the app wraps it for its UI thread)."""
+        self.worker.notify = notify
+
+    @property
+    def pairing(self) -> Pairing | None:
+        """The stored pairing, if any."""
+        return self._pairing
+
+    # ------------------------------------------------------------------ Backend
+
+    def catalog(self) -> CatalogResponse | None:
+        """The cached catalog (instruments, events, settings), or None when never fetched."""
+        body = self.catalog_cache.body()
+        if body is None:
+            return None
+        etag = self.catalog_cache.etag
+        if self._catalog is None or self._catalog[0] != etag:
+            self._catalog = (etag, CatalogResponse.model_validate(body))
+        return self._catalog[1]
+
+    def identify(self, employee_id: str, birth_date: str) -> Identity:
+        """Match online; when the server cannot be reached, keep the typed id sealed."""
+        try:
+            typed = OfflineIdentity.model_validate({"id": employee_id.strip(),
+                                                    "birth_date": birth_date})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = "id" if first["loc"] and first["loc"][0] == "id" else "birth_date"
+            raise Refused(str(first["msg"]), field) from exc
+        client = self._client
+        if client is not None:
+            try:
+                found = client.identify(typed.id, typed.birth_date.isoformat())
+                return Identity(member_ref=found.member_ref, first_name=found.first_name,
+                                language=found.language)
+            except Offline:
+                log.info("identify: server unreachable, keeping the id for a match on arrival")
+        handle = str(uuid.uuid4())
+        self.outbox.put(handle, "identity", typed.model_dump(mode="json"))
+        return Identity(pending=handle)
+
+    def _who(self, identity: Identity | None) -> dict[str, Any]:
+        """The submission fields that say who answered."""
+        if identity is not None and identity.member_ref is not None:
+            return {"member_ref": identity.member_ref}
+        if identity is not None and identity.pending is not None:
+            row = self.outbox.get(identity.pending)
+            if row is not None and row.kind == "identity":
+                return {"offline_identity": row.payload}
+            log.warning("offline identity expired before its items were queued; anonymous")
+        return {"anonymous": True}
+
+    def submit(self, identity: Identity | None, items: Sequence[Mapping[str, Any]],
+               *, crisis: bool) -> None:
+        """Queue a visit's items in one transaction; crisis items go to the head of the queue."""
+        who = self._who(identity)
+        session_id = str(uuid.uuid4())
+        entries = []
+        for item in items:
+            payload: dict[str, Any] = {
+                "idempotency_key": str(item.get("idempotency_key") or uuid.uuid4()),
+                "session_id": str(item.get("session_id") or session_id),
+                "instrument_id": item["instrument_id"],
+                "instrument_version": item["instrument_version"],
+                "answers": dict(item.get("answers") or {}),
+                "skipped": list(item.get("skipped") or []),
+                "taken_at": str(item.get("taken_at") or _now()),
+                **who,
+            }
+            if item.get("kiosk_result") is not None:
+                payload["kiosk_result"] = item["kiosk_result"]
+            urgent = crisis or bool(triggers_in_raw(payload))
+            entries.append(Entry(payload["idempotency_key"], "submission", payload, urgent))
+        self.outbox.put_many(entries)
+        self.worker.wake()
+
+    def crisis_alert(self, trigger: Literal["phq9_item9", "hypertensive_crisis"]) -> None:
+        """Queue an anonymous crisis alert at the head of the queue, and wake the worker."""
+        key = str(uuid.uuid4())
+        self.outbox.put(key, "crisis_alert",
+                        {"idempotency_key": key, "trigger": trigger, "raised_at": _now()},
+                        crisis=True)
+        self.worker.wake()
+
+    def consent(self, identity: Identity, *, consent: bool, contact_method: str | None = None,
+                contact_time: str | None = None, phone: str | None = None,
+                email: str | None = None) -> None:
+        """Queue the member's consent (or its withdrawal) after their items."""
+        who = self._who(identity)
+        if "anonymous" in who:
+            raise Refused("an anonymous visit has no referral to consent to", "member_ref")
+        key = str(uuid.uuid4())
+        payload: dict[str, Any] = {"idempotency_key": key, "consent": consent, **who}
+        for name, value in (("contact_method", contact_method), ("contact_time", contact_time),
+                            ("phone", phone), ("email", email)):
+            if value is not None:
+                payload[name] = value
+        self.outbox.put(key, "consent", payload)
+        self.worker.wake()
+
+    def _online(self, identity: Identity) -> tuple[ApiClient, str]:
+        if self._client is None:
+            raise Offline("this kiosk is not paired")
+        if identity.member_ref is None:
+            raise Offline(NEEDS_CONNECTION)
+        return self._client, identity.member_ref
+
+    def advocate_link(self, identity: Identity) -> AdvocateLinkResponse:
+        """The member's advocate and QR contents; raises Offline."""
+        client, ref = self._online(identity)
+        return client.advocate_link(ref)
+
+    def bookings(self, identity: Identity) -> list[BookingOut]:
+        """The member's current bookings; raises Offline."""
+        client, ref = self._online(identity)
+        return client.bookings(ref)
+
+    def book(self, identity: Identity, slot_id: str) -> BookingOut:
+        """Book a seat or join the waitlist; raises Offline or Refused."""
+        client, ref = self._online(identity)
+        return client.book(str(uuid.uuid4()), ref, slot_id)
+
+    def cancel(self, identity: Identity, booking_id: str) -> BookingOut:
+        """Cancel one of the member's bookings; raises Offline or Refused."""
+        client, ref = self._online(identity)
+        return client.cancel(str(uuid.uuid4()), ref, booking_id)
+
+    def reschedule(self, identity: Identity, booking_id: str, slot_id: str) -> BookingOut:
+        """Move a booking to another slot; raises Offline or Refused."""
+        client, ref = self._online(identity)
+        return client.reschedule(str(uuid.uuid4()), ref, booking_id, slot_id)
+
+    def status(self) -> SyncStatus:
+        """The connection and outbox state for the admin screen."""
+        return self.worker.status()
+
+    def sync_now(self) -> None:
+        """Ask the sync worker to try at once."""
+        self.worker.wake()
+
+    def pair(self, server_url: str, pairing_code: str) -> None:
+        """Pair with a server, pin its certificate and store the token; raises Offline/Refused."""
+        pairing = ApiClient.pair(server_url, pairing_code.strip(), app_version=APP_VERSION,
+                                 timeout=self.timeout)
+        save_pairing(self.settings, pairing)
+        self._pairing = pairing
+        self._connect()
+        self.worker.wake()
+
+
+def build_backend(settings: KioskSettings, *,
+                  notify: Callable[[SyncStatus], None] | None = None,
+                  start: bool = True) -> KioskService:
+    """Build the kiosk's backend from its settings and start its sync worker."""
+    service = KioskService(settings, notify=notify)
+    if start:
+        service.start()
+    return service

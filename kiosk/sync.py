@@ -1,0 +1,350 @@
+"""The sync worker: a background thread that empties the outbox into the onsite server.
+
+Each cycle sends what waits (crisis lane first, then in the order written; submission items
+in batches, each with the idempotency key it was queued under, so a resend after a lost
+answer changes nothing on the server), then a heartbeat, then revalidates the catalog with
+its ETag. A failure waits a full-jitter backoff (``shared.backoff``: doubling, capped) before
+the next try; ``wake`` cuts a wait short ("sync now", or a crisis just queued).
+
+Nothing here touches the UI: the app passes a ``notify`` callable that receives a fresh
+``SyncStatus`` after each batch and cycle, and the Kivy side wraps it in
+``Clock.schedule_once`` so it runs on the UI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from shared.backoff import full_jitter
+
+from .api_client import ApiClient, ApiRefused, RateLimited, Unauthorized
+from .backend import Offline, SyncStatus
+from .outbox import Outbox, Row
+
+log = logging.getLogger("kiosk.sync")
+
+APP_VERSION = "0.1.0"
+DEFAULT_INTERVAL = 30.0  # DESIGN.md §6: every 30 s while online
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 600.0  # ... doubling with full jitter up to 10 min
+DEFAULT_BATCH = 100  # well under the server's MAX_BATCH (500 by default)
+# An offline-typed identity outlives its visit only long enough for the visit's own writes.
+IDENTITY_TTL = timedelta(minutes=30)
+MAX_ERRORS = 10
+
+
+def _retry_later(answer: dict[str, Any]) -> bool:
+    """True when the server refused an item only for now (over its per-request limit)."""
+    problem = answer.get("problem") or {}
+    text = json.dumps(problem.get("errors") or [])
+    return "send it again" in text
+
+
+class CatalogCache:
+    """The last catalog the server sent and its ETag, on disk so a restart offline has it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._etag: str | None = None
+        self._body: dict[str, Any] | None = None
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            self._etag, self._body = stored.get("etag"), stored["body"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass  # none yet, or a torn write from before os.replace was used: fetch again
+
+    @property
+    def etag(self) -> str | None:
+        """The ETag of the cached copy."""
+        with self._lock:
+            return self._etag
+
+    def body(self) -> dict[str, Any] | None:
+        """The cached catalog as the server sent it, or None."""
+        with self._lock:
+            return self._body
+
+    def store(self, etag: str | None, body: dict[str, Any]) -> None:
+        """Replace the cached copy atomically (write, fsync, rename)."""
+        tmp = self.path.with_suffix(".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump({"etag": etag, "body": body}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        with self._lock:
+            self._etag, self._body = etag, body
+
+
+@dataclass
+class _State:
+    online: bool = False
+    last_sync_at: datetime | None = None
+    sent_since_backlog: int = 0
+    backlog_at_start: int = 0
+    failures: int = 0
+
+
+class SyncWorker:
+    """Sends the outbox, heartbeats and refreshes the catalog, off the UI thread."""
+
+    def __init__(self, outbox: Outbox, client: Callable[[], ApiClient | None], *,
+                 catalog: CatalogCache, notify: Callable[[SyncStatus], None] | None = None,
+                 interval: float = DEFAULT_INTERVAL, batch_size: int = DEFAULT_BATCH,
+                 backoff_base: float = BACKOFF_BASE, backoff_cap: float = BACKOFF_CAP,
+                 disk_path: Path | None = None, app_version: str = APP_VERSION,
+                 rng: random.Random | None = None) -> None:
+        self.outbox = outbox
+        self._client = client
+        self.catalog = catalog
+        self.notify = notify
+        self.interval = interval
+        self.batch_size = batch_size
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.disk_path = disk_path or outbox.path.parent
+        self.app_version = app_version
+        self._rng = rng or random.Random()
+        self._state = _State()
+        self._errors: deque[str] = deque(maxlen=MAX_ERRORS)
+        self._lock = threading.Lock()
+        # One cycle at a time, whether from the thread or a direct run_once call.
+        self._cycle_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ thread
+
+    def start(self) -> None:
+        """Start the background thread (once)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="kiosk-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the thread to stop after its current request, and wait for it."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        """Start a cycle now instead of after the current wait."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delay = self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one bug
+                log.exception("sync cycle failed")
+                self._error(f"sync failed: {type(exc).__name__}: {exc}")
+                delay = self._backoff()
+            self._wake.wait(delay)
+            self._wake.clear()
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> SyncStatus:
+        """What the admin screen shows."""
+        with self._lock:
+            s = self._state
+            return SyncStatus(
+                paired=self._client() is not None, online=s.online,
+                outbox_depth=self.outbox.depth(), sent_since_backlog=s.sent_since_backlog,
+                backlog_at_start=s.backlog_at_start,
+                last_sync_at=s.last_sync_at.isoformat() if s.last_sync_at else None,
+                last_errors=tuple(self._errors))
+
+    def _tell(self) -> None:
+        if self.notify is None:
+            return
+        try:
+            self.notify(self.status())
+        except Exception:  # noqa: BLE001 - a UI callback's bug must not stop the sync
+            log.exception("sync notify callback failed")
+
+    def _error(self, message: str) -> None:
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        with self._lock:
+            self._errors.append(f"{stamp} {message}")
+
+    def _set_online(self, online: bool) -> None:
+        with self._lock:
+            self._state.online = online
+            if online:
+                self._state.failures = 0
+                self._state.last_sync_at = datetime.now(UTC)
+
+    def _backoff(self) -> float:
+        with self._lock:
+            self._state.failures += 1
+            failures = self._state.failures
+        return full_jitter(failures, self.backoff_base, self.backoff_cap, self._rng)
+
+    # ------------------------------------------------------------------ one cycle
+
+    def run_once(self) -> float:
+        """Run one cycle (drain, heartbeat, catalog); return the seconds to wait until the next."""
+        with self._cycle_lock:
+            self.outbox.forget_identities(IDENTITY_TTL)
+            client = self._client()
+            if client is None:
+                self._tell()
+                return self.interval
+            try:
+                self.drain(client)
+                self._heartbeat(client)
+                self._refresh_catalog(client)
+            except RateLimited as exc:
+                self._error(f"rate limited: {exc.reason}")
+                self._tell()
+                return max(exc.retry_after, self._backoff())
+            except Unauthorized as exc:
+                self._set_online(False)
+                self._error(f"the server refused this kiosk's token: {exc.reason}")
+                self._tell()
+                return self._backoff()
+            except Offline as exc:
+                self._set_online(False)
+                self._error(str(exc))
+                self._tell()
+                return self._backoff()
+            self._set_online(True)
+            self._tell()
+            return self._interval()
+
+    def _interval(self) -> float:
+        body = self.catalog.body() or {}
+        try:
+            return float(body["settings"]["timeouts"]["sync_seconds"])
+        except (KeyError, TypeError, ValueError):
+            return self.interval
+
+    def drain(self, client: ApiClient) -> int:
+        """Send everything that waits, in order; return how many rows were acknowledged.
+
+        Raises Offline (or Unauthorized, RateLimited) as soon as the server stops answering;
+        what was acknowledged before stays acknowledged.
+        """
+        total = 0
+        while not self._stop.is_set():
+            rows = self.outbox.pending(self.batch_size)
+            if not rows:
+                break
+            self._note_backlog(len(rows))
+            head = rows[0]
+            if head.kind == "submission":
+                run: list[Row] = []
+                for row in rows:
+                    if row.kind != "submission":
+                        break
+                    run.append(row)
+                acked, settled = self._send_items(client, run)
+            else:
+                acked, settled = self._send_single(client, head)
+            total += acked
+            with self._lock:
+                self._state.sent_since_backlog += settled
+                self._state.online = True
+            self._tell()
+            if settled == 0:
+                break  # every row of the batch waits for later: do not spin on them
+        if self.outbox.depth() == 0:
+            with self._lock:
+                self._state.backlog_at_start = self._state.sent_since_backlog = 0
+        return total
+
+    def _note_backlog(self, seen: int) -> None:
+        depth = self.outbox.depth()
+        with self._lock:
+            s = self._state
+            # New rows written during a drain grow the bar's total instead of resetting it.
+            s.backlog_at_start = max(s.backlog_at_start, s.sent_since_backlog + depth, seen)
+
+    def _send_items(self, client: ApiClient, rows: list[Row]) -> tuple[int, int]:
+        """Send a batch of items; return (acknowledged, acknowledged or set aside)."""
+        try:
+            answers = client.submit([r.payload for r in rows])
+        except ApiRefused as exc:
+            if isinstance(exc, Unauthorized | RateLimited):
+                raise
+            # The whole request was refused (it should never be): keep the rows, say why.
+            self.outbox.failed([r.key for r in rows], exc.reason)
+            self._error(f"submissions refused: {exc.reason}")
+            return 0, 0
+        except Offline:
+            self.outbox.failed([r.key for r in rows], "offline")
+            raise
+        acked: list[str] = []
+        buried = 0
+        for row, answer in zip(rows, answers, strict=False):
+            status = answer.get("status")
+            if status in ("accepted", "replayed"):
+                acked.append(row.key)
+            elif status == "rejected" and _retry_later(answer):
+                continue
+            else:
+                # Refused for good (invalid, or the key taken by another body): a resend would
+                # be refused the same way, so it is set aside for an admin instead of blocking.
+                detail = (answer.get("problem") or {}).get("detail") or status
+                self.outbox.bury(row.key, str(detail))
+                self._error(f"item {row.key[:8]} refused: {detail}")
+                buried += 1
+        done = self.outbox.ack(acked)
+        return done, done + buried
+
+    def _send_single(self, client: ApiClient, row: Row) -> tuple[int, int]:
+        """Send one consent or crisis alert; return (acknowledged, settled) as _send_items."""
+        try:
+            if row.kind == "consent":
+                client.consent(row.payload)
+            elif row.kind == "crisis_alert":
+                client.crisis_alert(row.payload)
+            else:
+                raise ValueError(f"unexpected outbox kind {row.kind!r}")
+        except (Unauthorized, RateLimited):
+            raise
+        except ApiRefused as exc:
+            self.outbox.bury(row.key, exc.reason)
+            self._error(f"{row.kind} {row.key[:8]} refused: {exc.reason}")
+            return 0, 1
+        except Offline:
+            self.outbox.failed([row.key], "offline")
+            raise
+        done = self.outbox.ack([row.key])
+        return done, done
+
+    def _heartbeat(self, client: ApiClient) -> None:
+        try:
+            free = shutil.disk_usage(self.disk_path).free
+        except OSError:
+            free = 0
+        with self._lock:
+            last = self._state.last_sync_at
+        client.heartbeat({"app_version": self.app_version,
+                          "outbox_depth": self.outbox.depth(),
+                          "last_sync_at": (last or datetime.now(UTC)).isoformat(),
+                          "free_disk_bytes": free})
+
+    def _refresh_catalog(self, client: ApiClient) -> None:
+        fetched = client.catalog(self.catalog.etag if self.catalog.body() else None)
+        if fetched is not None:
+            etag, body = fetched
+            self.catalog.store(etag, body)

@@ -1,0 +1,125 @@
+"""What central hears about bookings: the Appointment as it stands, and messages to the member.
+
+A booking's changes (booked, moved up, cancelled, checked in, no-show) reach central as its
+Appointment, a conditional update built from the database when the row is sent, so one
+pending outbox row per booking is enough however often it changes before the worker runs.
+Messages to the member (DESIGN.md §5) go as Communication resources for central to deliver,
+since central owns the member's contact channels; each is queued once per booking and kind,
+with its text rendered now, in the member's language and the site's time, from
+``assets/messages/booking.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from shared.paths import assets_dir
+
+from ..models import Booking, OutboxMessage, utcnow
+
+MessageKind = Literal["confirmation", "waitlisted", "waitlist_promotion", "cancellation",
+                      "waitlist_expired", "reminder"]
+# After crisis (0) and urgent (1) referrals, before soon (5) and routine (10) ones: a seat
+# that opened tomorrow morning is worth less than a crisis and more than a routine referral.
+MESSAGE_PRIORITY = 4
+APPOINTMENT_PRIORITY = 12
+
+
+@cache
+def _catalog() -> dict[str, Any]:
+    data = json.loads((assets_dir() / "messages" / "booking.json").read_text(encoding="utf-8"))
+    return dict(data["messages"])
+
+
+def message_kinds() -> tuple[str, ...]:
+    """Return the kinds of booking message the catalog defines."""
+    return tuple(_catalog())
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A message's text in one language, ready for the Communication."""
+
+    kind: str
+    language: str
+    category: str
+    topic: str
+    text: str
+
+    def as_payload(self) -> dict[str, str]:
+        """Return the outbox payload (what the worker turns into a Communication)."""
+        return {"kind": self.kind, "language": self.language, "category": self.category,
+                "topic": self.topic, "text": self.text}
+
+
+def render(kind: str, language: str, *, event: str, start: datetime, timezone: str,
+           place: str | None) -> RenderedMessage:
+    """Render a booking message in the member's language (English when theirs is missing)."""
+    spec = _catalog().get(kind)
+    if spec is None:
+        raise ValueError(f"kind: no booking message {kind!r}; known: {', '.join(_catalog())}")
+    lang = language if language in spec["text"] else "en"
+    local = start.astimezone(ZoneInfo(timezone))
+    text = spec["text"][lang].format(event=event, date=local.strftime("%Y-%m-%d"),
+                                     time=local.strftime("%H:%M"),
+                                     place=f", {place}" if place else "")
+    return RenderedMessage(kind=kind, language=lang, category=spec["category"],
+                           topic=spec["topic"][lang], text=text)
+
+
+def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> bool:
+    """Insert an outbox row unless its key exists; return whether this call inserted it."""
+    table = cast(Table, OutboxMessage.__table__)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # A unique key and ON CONFLICT DO NOTHING rather than check-then-insert: two sync workers'
+    # housekeeping (or a retried request) may queue the same message at the same moment.
+    statement = (insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
+                 .returning(table.c.id))
+    return session.execute(statement).first() is not None
+
+
+def queue_appointment(session: Session, booking: Booking) -> None:
+    """Make sure a pending outbox row will send this booking's Appointment as it stands."""
+    session.flush()
+    pending = session.scalars(select(OutboxMessage.id).where(
+        OutboxMessage.booking_id == booking.id, OutboxMessage.kind == "booking",
+        OutboxMessage.status == "pending")).first()
+    if pending is not None:
+        return  # the bundle is built at send time, so that row will carry this change too
+    _insert_ignoring_duplicates(session, {
+        "kind": "booking", "key": f"booking:{booking.public_id}:{uuid.uuid4().hex[:12]}",
+        "priority": APPOINTMENT_PRIORITY, "payload": {"booking": booking.public_id},
+        "booking_id": booking.id, "status": "pending", "attempts": 0,
+        "next_attempt_at": utcnow(), "created_at": utcnow()})
+
+
+def notify_booking(session: Session, booking: Booking, kind: MessageKind) -> bool:
+    """Queue a message to the booking's member (once per booking and kind) for central.
+
+    Returns whether it was queued now (False when it was already queued). The Appointment
+    travels in the same Bundle, so central can tie the message to it.
+    """
+    session.flush()
+    member, event, slot = booking.member, booking.event, booking.slot
+    title = (event.title_es if member.language == "es" and event.title_es else event.title)
+    message = render(kind, member.language, event=title, start=slot.start_at,
+                     timezone=event.site.timezone, place=event.location)
+    now = utcnow()
+    return _insert_ignoring_duplicates(session, {
+        "kind": "message", "key": f"message:{booking.public_id}:{kind}",
+        "priority": MESSAGE_PRIORITY,
+        "payload": {"booking": booking.public_id, **message.as_payload(),
+                    "queued_at": now.isoformat()},
+        "booking_id": booking.id, "status": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now})

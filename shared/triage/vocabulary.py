@@ -1,0 +1,65 @@
+"""The words triage speaks: programs, priorities, languages, and the checks on bilingual text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+PROGRAMS: tuple[str, ...] = (
+    "behavioral_health",
+    "lifestyle_management",
+    "case_management",
+    "disease_management",
+    "health_coaching",
+    "eap",
+)
+PRIORITIES: tuple[str, ...] = ("routine", "soon", "urgent", "crisis")
+LANGUAGES: tuple[str, ...] = ("en", "es")
+DOMAINS: tuple[str, ...] = ("behavioral", "physical")
+# "crisis" is reserved for the hard-wired triggers (shared.triage.crisis), so a rules file
+# cannot mint crisis referrals that come without crisis guidance.
+RULE_PRIORITIES: tuple[str, ...] = ("routine", "soon", "urgent")
+
+
+def priority_rank(priority: str) -> int:
+    """Return the position of priority in PRIORITIES (higher is more pressing)."""
+    try:
+        return PRIORITIES.index(priority)
+    except ValueError:
+        raise ValueError(f"unknown priority {priority!r}") from None
+
+
+def max_priority(priorities: Iterable[str]) -> str:
+    """Return the most pressing of priorities ("routine" when there are none)."""
+    return max(priorities, key=priority_rank, default="routine")
+
+
+def sorted_programs(programs: Iterable[str]) -> tuple[str, ...]:
+    """Return the distinct programs in PROGRAMS order, or raise ValueError on an unknown one."""
+    unique = set(programs)
+    unknown = unique.difference(PROGRAMS)
+    if unknown:
+        raise ValueError(f"unknown program(s): {', '.join(sorted(unknown))}")
+    return tuple(p for p in PROGRAMS if p in unique)
+
+
+def bilingual_text(value: object, what: str) -> Mapping[str, str]:
+    """Return an immutable {en, es} text mapping, or raise ValueError."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{what} must be an object with 'en' and 'es' text")
+    out: dict[str, str] = {}
+    for lang, text in value.items():
+        if not isinstance(lang, str) or not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{what} must map language codes to non-empty text")
+        out[lang] = text
+    missing = [lang for lang in LANGUAGES if lang not in out]
+    if missing:
+        raise ValueError(f"{what} lacks text in {', '.join(missing)}")
+    return MappingProxyType(out)
+
+
+def str_tuple(value: object, what: str) -> tuple[str, ...]:
+    """Return value as a tuple of strings, or raise ValueError naming what."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{what} must be a list of strings")
+    return tuple(value)

@@ -1,0 +1,163 @@
+"""The sync worker without a server: batching, dead letters, backoff, progress, the thread."""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.api_client import ApiRefused
+from kiosk.backend import Offline, SyncStatus
+from kiosk.outbox import Outbox
+from kiosk.sync import CatalogCache, SyncWorker
+
+
+class FakeClient:
+    """Answers like the server would; ``down`` makes every call raise Offline."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.batches: list[list[str]] = []
+        self.singles: list[str] = []
+        self.reject: set[str] = set()
+        self.later: set[str] = set()
+        self.refuse_consent = False
+        self.catalog_calls: list[str | None] = []
+
+    def _check(self) -> None:
+        if self.down:
+            raise Offline("down")
+
+    def submit(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self._check()
+        self.batches.append([i["idempotency_key"] for i in items])
+        out = []
+        for item in items:
+            key = item["idempotency_key"]
+            if key in self.reject:
+                out.append({"key": key, "status": "rejected",
+                            "problem": {"detail": "items.0.answers: bad"}})
+            elif key in self.later:
+                out.append({"key": key, "status": "rejected", "problem": {"errors": [
+                    {"field": "items.0", "message": "is beyond this server's limit; send it "
+                                                    "again in a later request"}]}})
+            else:
+                out.append({"key": key, "status": "accepted"})
+        return out
+
+    def consent(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._check()
+        if self.refuse_consent:
+            raise ApiRefused("member_ref: expired", "member_ref", 422)
+        self.singles.append(payload["idempotency_key"])
+        return {}
+
+    def crisis_alert(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._check()
+        self.singles.append(payload["idempotency_key"])
+        return {}
+
+    def heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._check()
+        return {"ok": True}
+
+    def catalog(self, etag: str | None) -> tuple[str, dict[str, Any]] | None:
+        self._check()
+        self.catalog_calls.append(etag)
+        if etag == '"v1"':
+            return None
+        return '"v1"', {"settings": {"timeouts": {"sync_seconds": 45}}}
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Outbox:
+    """An empty outbox."""
+    return Outbox(tmp_path / "data" / "outbox.sqlite", tmp_path / "keys" / "outbox.key")
+
+
+def _worker(outbox: Outbox, client: FakeClient, tmp_path: Path, **kw: Any) -> SyncWorker:
+    return SyncWorker(outbox, lambda: client,  # type: ignore[arg-type, return-value]
+                      catalog=CatalogCache(tmp_path / "data" / "catalog.json"),
+                      rng=random.Random(7), **kw)
+
+
+def _queue(outbox: Outbox, n: int, prefix: str = "k", crisis: bool = False) -> list[str]:
+    keys = [f"{prefix}{i:03d}" for i in range(n)]
+    for k in keys:
+        outbox.put(k, "submission", {"idempotency_key": k}, crisis=crisis)
+    return keys
+
+
+def test_batches_in_order_crisis_first_with_progress(outbox: Outbox, tmp_path: Path) -> None:
+    client = FakeClient()
+    seen: list[SyncStatus] = []
+    worker = _worker(outbox, client, tmp_path, batch_size=3, notify=seen.append)
+    normal = _queue(outbox, 5, "n")
+    outbox.put("c1", "consent", {"idempotency_key": "c1"})
+    crisis = _queue(outbox, 1, "z", crisis=True)
+    assert worker.run_once() == 45.0  # the interval comes from the fetched catalog
+    assert client.batches == [crisis + normal[:2], normal[2:5]]
+    assert client.singles == ["c1"]
+    progress = [(s.sent_since_backlog, s.backlog_at_start) for s in seen]
+    assert progress[:3] == [(3, 7), (6, 7), (7, 7)]
+    final = seen[-1]
+    assert final.online and final.outbox_depth == 0 and final.backlog_at_start == 0
+    assert CatalogCache(tmp_path / "data" / "catalog.json").etag == '"v1"'  # on disk
+    worker.run_once()
+    assert client.catalog_calls == [None, '"v1"']  # revalidated with its ETag
+
+
+def test_refused_rows_are_set_aside_and_over_limit_rows_wait(outbox: Outbox,
+                                                            tmp_path: Path) -> None:
+    client = FakeClient()
+    keys = _queue(outbox, 4)
+    client.reject = {keys[1]}
+    client.later = {keys[3]}
+    outbox.put("c1", "consent", {"idempotency_key": "c1"})
+    client.refuse_consent = True
+    worker = _worker(outbox, client, tmp_path)
+    worker.run_once()
+    assert outbox.dead_count() == 1  # the invalid item, set aside
+    # The row over the server's limit waits, and what came after it waits behind it.
+    assert [r.key for r in outbox.pending()] == [keys[3], "c1"]
+    assert any("refused" in e for e in worker.status().last_errors)
+    client.later = set()
+    worker.run_once()
+    assert outbox.depth() == 0 and outbox.dead_count() == 2  # and the refused consent
+
+
+def test_offline_backs_off_with_full_jitter_and_keeps_everything(outbox: Outbox,
+                                                                  tmp_path: Path) -> None:
+    client = FakeClient()
+    client.down = True
+    keys = _queue(outbox, 3)
+    worker = _worker(outbox, client, tmp_path, backoff_base=2.0, backoff_cap=600.0)
+    delays = [worker.run_once() for _ in range(12)]
+    bounds = [min(600.0, 2.0 * 2 ** n) for n in range(1, 13)]
+    assert all(0 <= d <= b for d, b in zip(delays, bounds, strict=True))
+    assert max(delays) > 2.0 * 2 ** 3  # it does grow
+    status = worker.status()
+    assert not status.online and status.outbox_depth == 3
+    client.down = False
+    worker.run_once()
+    assert worker.status().online and client.batches == [keys]
+
+
+def test_the_thread_drains_on_wake_and_stops(outbox: Outbox, tmp_path: Path) -> None:
+    client = FakeClient()
+    done = threading.Event()
+
+    def notify(status: SyncStatus) -> None:
+        if status.online and status.outbox_depth == 0 and client.batches:
+            done.set()
+
+    worker = _worker(outbox, client, tmp_path, interval=3600.0, notify=notify)
+    worker.start()
+    _queue(outbox, 2)
+    worker.wake()
+    assert done.wait(10)
+    worker.stop()
+    assert worker._thread is None

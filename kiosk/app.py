@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -132,10 +133,23 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool)
         return 1
     finally:
         app.stop()
+        if online:
+            _drain(backend, seconds=30)
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()  # the sync worker's thread
     print(f"tour: {len(taken)} screenshots in {out} "
           f"({'online' if online else 'offline'} journey; {quiet.dropped} crisis items "
           "kept from the server)", flush=True)
     return 0
+
+
+def _drain(backend: Backend, *, seconds: float) -> None:
+    """Give the sync worker a bounded time to send what the tour queued (its data is temporary)."""
+    deadline = time.monotonic() + seconds
+    while backend.status().outbox_depth and time.monotonic() < deadline:
+        backend.sync_now()
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ class Visit:
         self.moving: BookingOut | None = None  # the booking being rescheduled
         self.advocate: AdvocateLinkResponse | None = None
         self.consented: bool | None = None
+        self.contact: tuple[str, str] | None = None  # (channel, time of day) chosen
         self.needs_connection = False
 
     # ------------------------------------------------------------------ basics
@@ -149,7 +150,7 @@ class Visit:
         return (self.journey.holds_member_data() or self.identity is not None or
                 bool(self.submitted or self.bookings) or self.booked is not None or
                 self.advocate is not None or self.moving is not None or
-                self.consented is not None)
+                self.consented is not None or self.contact is not None)
 
     def catalog(self) -> CatalogResponse | None:
         """The cached catalog, or None before pairing."""
@@ -349,8 +350,13 @@ class Visit:
         if method not in CONTACT_METHODS or contact_time not in CONTACT_TIMES:
             self.say(N_("Please choose how and when we may contact you."))
             return False
-        self.backend.consent(self.identity, consent=True, contact_method=method,
-                             contact_time=contact_time)
+        try:
+            self.backend.consent(self.identity, consent=True, contact_method=method,
+                                 contact_time=contact_time)
+        except Refused as exc:
+            self.say(N_("That did not work: {reason}"), reason=exc.reason)
+            return False
+        self.contact = (method, contact_time)
         self.consented = True
         self.say(N_("Thank you. Your advocate will contact you."))
         return True
@@ -359,7 +365,11 @@ class Visit:
         """"Stop contacting me": withdraw consent."""
         if self.identity is None:
             return
-        self.backend.consent(self.identity, consent=False)
+        try:
+            self.backend.consent(self.identity, consent=False)
+        except Refused as exc:
+            self.say(N_("That did not work: {reason}"), reason=exc.reason)
+            return
         self.consented = False
         self.say(N_("We will not contact you about this."))
 
@@ -453,12 +463,23 @@ class Visit:
             self.choose_event(self.moving.event_id)
 
     def ask_follow_up(self) -> None:
-        """Offline booking: ask the advocate to follow up instead (the consent is queued)."""
-        if self.identity is not None:
-            self.backend.consent(self.identity, consent=True, contact_method=None,
-                                 contact_time="any")
-            self.consented = True
-        self.say(N_("Your advocate will contact you to book a time."))
+        """Offline booking: ask the advocate to follow up instead (the consent is queued).
+
+        The channel and time the member chose on the referral screen are used; a member who
+        did not choose is called, at any time, and the screen says so.
+        """
+        if self.identity is None:
+            return
+        method, when = self.contact or ("phone", "any")
+        try:
+            self.backend.consent(self.identity, consent=True, contact_method=method,
+                                 contact_time=when)
+        except Refused as exc:
+            self.say(N_("That did not work: {reason}"), reason=exc.reason)
+            return
+        self.consented = True
+        self.say(N_("Your advocate will contact you to book a time.") if self.contact else
+                 N_("Your advocate will call you to book a time."))
 
     # ------------------------------------------------------------------ QR
 

@@ -189,7 +189,7 @@ def test_offline_booking_offers_the_advocates_follow_up() -> None:
     visit.load_bookings()
     assert visit.screen == BOOKING and visit.needs_connection
     visit.ask_follow_up()
-    assert ("consent", (True, None, "any")) in fake.calls
+    assert ("consent", (True, "phone", "any")) in fake.calls and "call you" in visit.message
 
 
 def test_end_session_forgets_everything_and_back_cannot_reach_it() -> None:

@@ -268,9 +268,120 @@ def tour(out: Path, online: str = "online") -> None:
     assert not any(s["crisis"] for s in fake.submitted), "the tour sent a crisis"
 
 
+def _type_on(d: Any, pad: Any, text: str) -> None:
+    from kiosk.ui.lang import tr
+
+    screen = d.screen()
+    for ch in text:
+        if hasattr(screen, "letters") and ch.isalpha() != screen.letters:
+            d.tap_text(tr._("ABC") if ch.isalpha() else "123", within=pad)
+        d.tap_text(ch, within=pad)
+
+
+def identified(out: Path, server: str, code: str, instance: str) -> None:
+    """E1001 against a live server: check-up, results, referral, booking, then the QR codes.
+
+    The advocate-link QR is decoded from a screenshot (zxing-cpp) and its token verified with
+    the server's own keys: it names this member.
+    """
+    import zxingcpp
+    from PIL import Image
+
+    from kiosk.settings import KioskSettings
+    from kiosk.ui.app import KioskApp  # noqa: F401 - Kivy set up before the service's threads
+    from onsite_server.services.signing import KeyStore
+    from shared.tokens import Purpose, verify
+
+    from kiosk.app import build_backend
+
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-live-"))
+    settings = KioskSettings(data_dir=tmp / "data", key_dir=tmp / "keys", server_url=server)
+    backend = build_backend(settings)
+    try:
+        backend.pair(server, code)
+        deadline = time.monotonic() + 60
+        while backend.catalog() is None and time.monotonic() < deadline:
+            backend.sync_now()
+            time.sleep(0.2)
+        assert backend.catalog() is not None, "no catalog after pairing"
+        d = _start(backend)
+        d.tap_id("start")
+        d.tap_id("accept")
+        screen = d.screen()
+        _type_on(d, screen.ids.keypad, "E1001")
+        d.tap_id("dob_field")
+        _type_on(d, screen.ids.keypad, "03141985")
+        assert screen.ids.id_field.text.count("\u2022") == 5  # masked
+        d.tap_id("submit")
+        assert d.screen().name == "menu", d.app.visit.message
+        identity = d.app.visit.identity
+        assert identity is not None and identity.online
+        d.tap_id("checkup")
+        numbers = {"systolic": "146", "diastolic": "92", "height_cm": "170", "weight_kg": "70",
+                   "age": "45"}
+        choices = {"sex": "male"}
+        for _step in range(80):
+            if d.screen().name != "question":
+                break
+            journey = d.app.visit.journey
+            link, spec = journey.question, journey.question_spec()
+            if spec.get("type") in ("integer", "decimal"):
+                _type_on(d, d.screen().ids.numpad, numbers[link])
+                d.tap_id("enter")
+                continue
+            values = [v for v, _t in d.app.visit.options()]
+            wanted = choices.get(link, values[0] if False not in values else
+                                 link == "family_history")
+            d.tap(d.screen().answer_buttons[values.index(wanted)])
+        assert d.screen().name == "results", d.screen().name
+        texts = " ".join(c.text for c in d.screen().ids.rows.children)
+        assert "measure again" in texts  # 146/92: stage 2, re-measure advice
+        d.tap_id("next")
+        assert d.screen().name == "referral"
+        d.tap_id("phone")
+        d.tap_id("morning")
+        d.tap_id("agree")
+        assert "will contact you" in d.screen().message
+        d.tap_id("next")
+        d.tap_id("booking")
+        assert d.screen().name == "booking" and not d.screen().offline
+        event = d.app.visit.events()[0]
+        d.tap_text(event.title["en"], within=d.screen().ids.entries)
+        slot = next(s for s in d.app.visit.slots() if s.seats_left > 0)
+        start = f"{slot.start_local[:10]}  {slot.start_local[11:16]}"
+        d.tap_text(start, within=d.screen().ids.entries)
+        assert d.screen().name == "qr", d.app.visit.message
+        kinds = [c.kind for c in d.screen().ids.codes.children][::-1]
+        assert kinds == ["advocate", "vcard", "ticket"], kinds
+        shot = d.screenshot(out / "identified-qr-en.png")
+        decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(shot))]
+        links = [t for t in decoded if "/connect/" in t]
+        assert links, decoded
+        token = links[0].rsplit("/connect/", 1)[1]
+        said = verify(token, KeyStore(Path(instance) / "keys").ring(),
+                      purpose=Purpose.ADVOCATE_LINK)
+        # The parent test checks that this subject is E1001's member id in the server's data.
+        print(f"advocate-link subject: {said.fields['subject']}", file=sys.__stdout__)
+        assert any(t.startswith("BEGIN:VCARD") for t in decoded), decoded
+        d.tap_id("done")
+        assert d.screen().name == "done"
+        d.tap_id("end")
+        assert not d.app.visit.holds_member_data()
+        deadline = time.monotonic() + 60
+        while backend.status().outbox_depth and time.monotonic() < deadline:
+            backend.sync_now()
+            d.pump(1)
+            time.sleep(0.1)
+        assert backend.status().outbox_depth == 0, backend.status()
+    finally:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()
+
+
 JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
-                            tour)}
+                            tour, identified)}
 
 
 def main(argv: list[str]) -> int:

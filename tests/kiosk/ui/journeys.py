@@ -287,12 +287,10 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
     import zxingcpp
     from PIL import Image
 
+    from kiosk.app import build_backend
     from kiosk.settings import KioskSettings
-    from kiosk.ui.app import KioskApp  # noqa: F401 - Kivy set up before the service's threads
     from onsite_server.services.signing import KeyStore
     from shared.tokens import Purpose, verify
-
-    from kiosk.app import build_backend
 
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-live-"))
     settings = KioskSettings(data_dir=tmp / "data", key_dir=tmp / "keys", server_url=server)

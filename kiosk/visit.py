@@ -41,6 +41,18 @@ def _result_levels() -> tuple[Mapping[str, Mapping[str, str]], Mapping[str, Sequ
     return data["levels"], data["remeasure"]
 
 
+@lru_cache(maxsize=64)
+def _texts(instrument_id: str, version: str | None = None) -> Mapping[str, Any]:
+    """An instrument's title, preamble and band labels (read once: a definition is a deep copy
+    per call, too slow to make on every question)."""
+    from shared.assessments import load_definition
+
+    definition = load_definition(instrument_id, version)
+    return {"title": definition.get("title"), "preamble": definition.get("preamble"),
+            "bands": {b["id"]: b.get("label") for b in
+                      definition.get("scoring", {}).get("bands", [])}}
+
+
 @dataclass(frozen=True)
 class ResultRow:
     """One line of the results screen: what was measured, what it shows, what to do."""
@@ -265,16 +277,11 @@ class Visit:
 
     def preamble(self) -> str:
         """The instrument's lead-in ("Over the last 2 weeks..."), or empty."""
-        from shared.assessments import load_definition
-
-        return pick(load_definition(self.journey.instrument).get("preamble"), self.language)
+        return pick(_texts(self.journey.instrument).get("preamble"), self.language)
 
     def instrument_title(self, instrument_id: str | None = None) -> str:
         """An instrument's title in the visit's language."""
-        from shared.assessments import load_definition
-
-        iid = instrument_id or self.journey.instrument
-        return pick(load_definition(iid).get("title"), self.language)
+        return pick(_texts(instrument_id or self.journey.instrument).get("title"), self.language)
 
     def options(self) -> list[tuple[object, str]]:
         """The answer choices on screen: (value, text in the visit's language)."""
@@ -291,18 +298,15 @@ class Visit:
         levels, remeasure = _result_levels()
         rows = []
         for iid, result in self.journey.results.items():
-            bands = {}
-            from shared.assessments import load_definition
-
-            definition = load_definition(iid, result.version if result else None)
-            for band in definition.get("scoring", {}).get("bands", []):
-                bands[band["id"]] = pick(band.get("label"), self.language)
+            texts = _texts(iid, result.version if result else None)
+            title = pick(texts.get("title"), self.language)
             if result is None:
-                rows.append(ResultRow(iid, pick(definition.get("title"), self.language),
-                                      "not_scored", "", False, None))
+                rows.append(ResultRow(iid, title, "not_scored", "", False, None))
                 continue
+            bands = {band: pick(label, self.language)
+                     for band, label in texts.get("bands", {}).items()}
             rows.append(ResultRow(
-                instrument=iid, title=pick(definition.get("title"), self.language),
+                instrument=iid, title=title,
                 level=levels.get(iid, {}).get(result.band, "watch"),
                 band_label=bands.get(result.band, result.band),
                 remeasure=result.band in remeasure.get(iid, ()), total=result.total))

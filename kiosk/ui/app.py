@@ -124,8 +124,6 @@ class KioskApp(App):  # type: ignore[misc]
         tr.switch(self.visit.language)
         root = FloatLayout()
         self.manager = ScreenManager(transition=NoTransition())
-        for name, cls in SCREEN_CLASSES.items():
-            self.manager.add_widget(cls(name=name))
         root.add_widget(self.manager)
         Window.bind(on_touch_down=self._on_touch)
         Clock.schedule_interval(lambda _dt: self.tick(), TICK_SECONDS)
@@ -163,9 +161,20 @@ class KioskApp(App):  # type: ignore[misc]
             self.text_scale = 1.0
             self._set_theme(False)
         if self.manager.current != target:
-            self.manager.current = target
+            self.show(target)
         else:
             self.manager.current_screen.refresh()
+
+    def show(self, name: str) -> None:
+        """Switch to a screen, building it (and loading its kv file) on first use.
+
+        Built on demand so the attract screen draws without waiting for the other thirteen;
+        once built, a screen is kept and only refreshed.
+        """
+        assert self.manager is not None
+        if not self.manager.has_screen(name):
+            self.manager.add_widget(SCREEN_CLASSES[name](name=name))
+        self.manager.current = name
 
     def back(self) -> None:
         """The footer's Back."""
@@ -258,7 +267,7 @@ class KioskApp(App):  # type: ignore[misc]
         if self.manager is not None:
             if self.manager.current == name:
                 self.manager.current_screen.refresh()
-            self.manager.current = name
+            self.show(name)
 
     def close_admin(self) -> None:
         """Back to the member's side (the attract screen), or setup while unpaired."""

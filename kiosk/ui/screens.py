@@ -19,7 +19,6 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Stri
 from kivy.uix.image import Image
 
 from shared.i18n import N_
-from shared.qr import qr_png
 
 from ..flow import QUESTION
 from ..visit import CONTACT_METHODS, CONTACT_TIMES, SINGLE_SCREENERS, question_unit
@@ -228,6 +227,10 @@ class QuestionScreen(KioskScreen):
     message = StringProperty("")
     answer_buttons = ListProperty([])
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pool: list[Any] = []
+
     def refresh(self) -> None:
         """Show the question on screen and its answers."""
         visit = self.visit
@@ -252,16 +255,26 @@ class QuestionScreen(KioskScreen):
         self.message = tr._(visit.message).format(**visit.message_args) if visit.message else ""
         self.typed = ""
         self._show_number_box(self.numeric)
+        options = [] if self.numeric else visit.options()
+        # Buttons are reused from question to question: building one (its kv rules) costs
+        # more than a frame, and a tap should show the next question at once.
+        while len(self._pool) < len(options):
+            button = Factory.BigButton()
+            button.bind(on_release=self._answer)
+            self._pool.append(button)
+        wanted = self._pool[:len(options)]
+        for button, (value, text) in zip(wanted, options, strict=True):
+            button.answer_value = value
+            button.text = tr._(text) if isinstance(value, bool) else text
         box = self.ids.answers
-        box.clear_widgets()
-        self.answer_buttons = []
-        if self.numeric:
-            return
-        for value, text in visit.options():
-            button = Factory.BigButton(text=tr._(text) if isinstance(value, bool) else text)
-            button.bind(on_release=lambda _b, v=value: self.app.act("answer", v))
-            box.add_widget(button)
-            self.answer_buttons.append(button)
+        if list(reversed(box.children)) != wanted:
+            box.clear_widgets()
+            for button in wanted:
+                box.add_widget(button)
+        self.answer_buttons = wanted
+
+    def _answer(self, button: Any) -> None:
+        self.app.act("answer", button.answer_value)
 
     def _show_number_box(self, show: bool) -> None:
         # ids hold weak references: keep the box alive while it is out of the page.
@@ -465,6 +478,8 @@ class QrScreen(KioskScreen):
 
     def refresh(self) -> None:
         """Draw the codes (from shared.qr PNGs) with their captions."""
+        from shared.qr import qr_png  # qrcode and Pillow load only when codes are shown
+
         box = self.ids.codes
         box.clear_widgets()
         codes = self.visit.qr_codes()

@@ -347,16 +347,28 @@ class Visit:
 
     # ------------------------------------------------------------------ referral
 
-    def consent(self, method: str, contact_time: str) -> bool:
-        """Agree to be contacted by the advocate, by this channel at this time of day."""
+    def consent(self, method: str, contact_time: str, phone: str | None = None) -> bool:
+        """Agree to be contacted by the advocate, by this channel at this time of day.
+
+        A call or a text needs a phone number: the kiosk cannot see whether one is on file, so
+        it asks (the server refuses a phone consent with no number anywhere).
+        """
         if self.identity is None:
             return False
         if method not in CONTACT_METHODS or contact_time not in CONTACT_TIMES:
             self.say(N_("Please choose how and when we may contact you."))
             return False
+        if method in ("phone", "text"):
+            digits = "".join(ch for ch in phone or "" if ch.isdigit())
+            if not 7 <= len(digits) <= 15:
+                self.say(N_("Please type your phone number, with its area code."))
+                return False
+            phone = digits
+        else:
+            phone = None
         try:
             self.backend.consent(self.identity, consent=True, contact_method=method,
-                                 contact_time=contact_time)
+                                 contact_time=contact_time, phone=phone)
         except Refused as exc:
             self.say(N_("That did not work: {reason}"), reason=exc.reason)
             return False
@@ -470,11 +482,12 @@ class Visit:
         """Offline booking: ask the advocate to follow up instead (the consent is queued).
 
         The channel and time the member chose on the referral screen are used; a member who
-        did not choose is called, at any time, and the screen says so.
+        did not choose gets an email (to the address on file: no number to type here), and
+        the screen says so.
         """
         if self.identity is None:
             return
-        method, when = self.contact or ("phone", "any")
+        method, when = self.contact or ("email", "any")
         try:
             self.backend.consent(self.identity, consent=True, contact_method=method,
                                  contact_time=when)
@@ -483,7 +496,7 @@ class Visit:
             return
         self.consented = True
         self.say(N_("Your advocate will contact you to book a time.") if self.contact else
-                 N_("Your advocate will call you to book a time."))
+                 N_("Your advocate will email you to book a time."))
 
     # ------------------------------------------------------------------ QR
 

@@ -47,8 +47,15 @@ class Translator(Observable):  # type: ignore[misc]
         """Change the language and re-evaluate every rule bound to ``_``."""
         self.language = check_language(language)
         self._gettext = translations(self.language).gettext
-        for func, args, _kwargs in list(self._observers):
-            func(*args, None, None)  # kv's call_fn(args, instance, value)
+        alive = []
+        for observer in self._observers:
+            func, args, _kwargs = observer
+            try:
+                func(*args, None, None)  # kv's call_fn(args, instance, value)
+            except ReferenceError:
+                continue  # its widget is gone (a closed pop-up): forget the binding
+            alive.append(observer)
+        self._observers = alive
 
 
 tr = Translator()

@@ -382,6 +382,7 @@ class ReferralScreen(KioskScreen):
     message = StringProperty("")
     methods = CONTACT_METHODS
     times = CONTACT_TIMES
+    phone_pad: Any = None
 
     def refresh(self) -> None:
         """Show the visit's message (the answer to a consent)."""
@@ -395,8 +396,27 @@ class ReferralScreen(KioskScreen):
         super().on_pre_enter(*args)
 
     def agree(self) -> None:
-        """Give consent with the chosen channel and time."""
+        """Give consent with the chosen channel and time (a call or text asks the number)."""
+        if self.method in ("phone", "text"):
+            self.phone_pad = Factory.PhonePad()
+            self.phone_pad.screen = self
+            self.phone_pad.open(animation=False)
+            return
         self.app.act("consent", self.method, self.when)
+
+    def save_phone(self, typed: str) -> None:
+        """The number was typed: give consent with it, and forget it here."""
+        if self.phone_pad is not None:
+            self.phone_pad.typed = ""
+            self.phone_pad.dismiss(animation=False)
+            self.phone_pad = None
+        self.app.act("consent", self.method, self.when, typed)
+
+    def on_leave(self, *_args: Any) -> None:
+        """Never leave a typed number behind."""
+        if self.phone_pad is not None:
+            self.phone_pad.dismiss(animation=False)
+            self.phone_pad = None
 
 
 class BookingScreen(KioskScreen):

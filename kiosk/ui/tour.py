@@ -22,6 +22,7 @@ from .lang import tr
 DEMO_MEMBER = "E1001"
 DEMO_BIRTH_DATE = "03141985"  # onsite_server/demo.py: 1985-03-14, typed month, day, year
 ADMIN_PIN = "2468"
+DEMO_PHONE = "5550100199"  # 555-01xx: numbers set aside for fiction
 
 # Demo answers by instrument and question; None means "Prefer not to answer".
 PHQ9 = {"9": 1, "10": 1}
@@ -113,8 +114,12 @@ class Tour:
         if d.screen().name == "referral":
             d.tap_id("text")
             d.tap_id("evening")
-            self.shot()
             d.tap_id("agree")
+            pad = d.screen().phone_pad
+            for ch in DEMO_PHONE:
+                d.tap_text(ch, within=pad.ids.pad)
+            self.shot()
+            d.tap(pad.ids.save)
             d.tap_id("next")
         self.expect("menu")
         if not d.app.visit.identified:

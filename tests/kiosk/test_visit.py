@@ -135,10 +135,15 @@ def test_anonymous_items_carry_no_identity_and_results_lead_back_to_the_menu() -
 def test_consent_and_stop_contacting_me_are_queued() -> None:
     visit, fake = _signed_in()
     assert not visit.consent("pigeon", "morning")
-    assert visit.consent("text", "evening")
+    assert not visit.consent("text", "evening") and "phone number" in visit.message
+    assert visit.consent("text", "evening", phone="(555) 010-2030")
+    assert fake.phones[-1] == "5550102030"
+    assert visit.consent("email", "any", phone="ignored")
+    assert fake.phones[-1] is None
     visit.stop_contact()
     assert [c for c in fake.calls if c[0] == "consent"] == [
-        ("consent", (True, "text", "evening")), ("consent", (False, None, None))]
+        ("consent", (True, "text", "evening")), ("consent", (True, "email", "any")),
+        ("consent", (False, None, None))]
 
 
 def test_booking_then_the_qr_codes_with_the_ticket() -> None:
@@ -189,7 +194,7 @@ def test_offline_booking_offers_the_advocates_follow_up() -> None:
     visit.load_bookings()
     assert visit.screen == BOOKING and visit.needs_connection
     visit.ask_follow_up()
-    assert ("consent", (True, "phone", "any")) in fake.calls and "call you" in visit.message
+    assert ("consent", (True, "email", "any")) in fake.calls and "email you" in visit.message
 
 
 def test_end_session_forgets_everything_and_back_cannot_reach_it() -> None:

@@ -70,6 +70,7 @@ class FakeBackend:
         self.submitted: list[dict[str, Any]] = []
         self.booked: list[BookingOut] = []
         self.depth = 0
+        self.phones: list[str | None] = []
 
     def catalog(self) -> CatalogResponse | None:
         """The catalog once paired."""
@@ -100,8 +101,11 @@ class FakeBackend:
     def consent(self, identity: Identity, *, consent: bool, contact_method: str | None = None,
                 contact_time: str | None = None, phone: str | None = None,
                 email: str | None = None) -> None:
-        """Record the consent."""
+        """Record the consent (refused as the server would, without a phone for a call)."""
+        if consent and contact_method in ("phone", "text") and not phone:
+            raise Refused("is required: no phone number is on file", field="phone")
         self.calls.append(("consent", (consent, contact_method, contact_time)))
+        self.phones.append(phone)
 
     def _need_online(self) -> None:
         if not self.online:

@@ -339,7 +339,12 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         d.tap_id("phone")
         d.tap_id("morning")
         d.tap_id("agree")
-        assert "will contact you" in d.screen().message
+        pad = d.screen().phone_pad
+        for ch in "5550100142":
+            d.tap_text(ch, within=pad.ids.pad)
+        d.tap(pad.ids.save)
+        assert d.screen().phone_pad is None
+        assert "will contact you" in d.screen().message, d.screen().message
         d.tap_id("next")
         d.tap_id("booking")
         assert d.screen().name == "booking" and not d.screen().offline

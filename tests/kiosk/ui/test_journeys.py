@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from onsite_server.devserver import free_port
-from onsite_server.models import Booking, Member, Submission
+from onsite_server.models import Booking, Member, Referral, Submission
 from tests.kiosk.backend.helpers import TlsServer
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -97,8 +97,13 @@ def test_the_identified_journey_against_a_live_server(demo_server: tuple[TlsServ
         filed = {s.instrument_id for s in session.scalars(
             select(Submission).where(Submission.member_id == member.id))}
         booked = session.scalars(select(Booking).where(Booking.member_id == member.id)).all()
+        referral = session.scalars(select(Referral).where(Referral.member_id == member.id)
+                                   ).one()
     engine.dispose()
     assert {"phq2", "gad2", "blood_pressure", "bmi", "ada_risk"} <= filed
+    # The consent given on the screen, with the number typed there, reached the referral.
+    assert referral.consent is True and referral.contact_method == "phone"
+    assert referral.contact_phone == "5550100142"
     assert any(b.status == "booked" for b in booked)
 
 

@@ -134,8 +134,9 @@ class KioskApp(App):  # type: ignore[misc]
         return root
 
     def _rescale(self) -> None:
-        # Design pixels are those of a 1080-wide portrait screen; landscape scales by height.
-        self.scale = min(Window.width, Window.height) / 1080
+        # Design pixels are those of a 1080x1920 portrait screen; any other window scales so
+        # that the whole design fits (landscape 1920x1080 by its height).
+        self.scale = min(Window.width / 1080, Window.height / 1920)
 
     def _ready(self) -> bool:
         if not self.require_setup:

@@ -50,8 +50,21 @@ def _to_menu(d: Any, *, anonymous: bool = True) -> None:
     d.tap_id("accept")
     assert d.screen().name == "identify"
     if anonymous:
+        _scan_badge(d)
         d.tap_id("anonymous")
     assert d.screen().name == "menu", d.screen().name
+
+
+def _scan_badge(d: Any) -> None:
+    """A USB badge scanner types like a keyboard and ends with Enter; the id shows masked."""
+    from kivy.core.window import Window
+
+    screen = d.screen()
+    Window.dispatch("on_textinput", "b-7001")
+    Window.dispatch("on_key_down", 13, 0, "\r", [])
+    d.pump(2)
+    assert screen.typed_id == "B-7001" and screen.field == "dob"
+    assert "7001" not in screen.ids.id_field.text  # masked
 
 
 def _check_answer_buttons(d: Any) -> None:

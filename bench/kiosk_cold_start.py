@@ -39,6 +39,7 @@ def child(kind: str, width: int, height: int) -> None:
     from kivy.core.window import Window
 
     def report(*_args: object) -> None:
+        """Print when the first frame was drawn, and the peak RSS so far."""
         import resource
 
         drawn = time.perf_counter()
@@ -49,6 +50,7 @@ def child(kind: str, width: int, height: int) -> None:
         app.stop()
 
     def first_flip(*_args: object) -> None:
+        """The first frame is on screen: report once the frame is done."""
         Window.unbind(on_flip=first_flip)
         Clock.schedule_once(report, 0)  # after the flip that drew the first frame
 
@@ -63,7 +65,10 @@ def child(kind: str, width: int, height: int) -> None:
         from kivy.uix.label import Label
 
         class OneLabel(App):  # type: ignore[misc]
+            """The baseline: a Kivy app with one Label."""
+
             def build(self) -> Label:
+                """One Label."""
                 return Label(text="Hello")
 
         app = OneLabel()
@@ -98,6 +103,7 @@ def main() -> None:
     assert all(r["screen"] == "attract" for r in runs["kiosk"]), runs["kiosk"]
 
     def median(kind: str, key: str) -> float:
+        """The median of one figure over the runs."""
         return round(statistics.median(float(r[key]) for r in runs[kind]), 1)
 
     out = {

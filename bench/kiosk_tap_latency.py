@@ -109,7 +109,10 @@ def child(kind: str, taps: int, width: int, height: int) -> None:
         from kivy.uix.label import Label
 
         class Baseline(App):  # type: ignore[misc]
+            """One Button that changes one Label."""
+
             def build(self) -> BoxLayout:
+                """The button and the label."""
                 box = BoxLayout(orientation="vertical")
                 self.label = Label(text="0")
                 self.button = Button(text="Tap")

@@ -279,7 +279,7 @@ class Journey:
         if carried:
             self.answers.setdefault(iid, {}).update(carried)
         try:
-            stored, triage = score_item(iid, _latest(iid), self.answers.get(iid, {}),
+            stored, triage = score_item(iid, latest_version(iid), self.answers.get(iid, {}),
                                         self.skipped.get(iid, []))
         except ItemErrors:
             # Out-of-range numbers are caught on the entry screen; anything left unscored.
@@ -388,7 +388,8 @@ class Journey:
                     self.crisis_triggers or self.plan or self.identified)
 
 
-def _latest(instrument_id: str) -> str:
+def latest_version(instrument_id: str) -> str:
+    """The newest version of an instrument: what the kiosk asks and scores."""
     from shared.assessments import available_versions
 
     return available_versions(instrument_id)[-1]

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from shared.assessments.items import questions, value_problem
+from shared.assessments.items import value_problem
 from shared.i18n import N_, pick
 from shared.paths import assets_dir
 from shared.schemas.bookings import BookingOut
@@ -27,7 +27,7 @@ from shared.schemas.members import AdvocateLinkResponse
 from shared.triage import CRISIS_TRIGGERS, crisis_guidance, skipped_item_notice
 
 from .backend import Backend, Identity, Offline, Refused
-from .flow import ATTRACT, CHECKUP, CRISIS, QUESTION, Journey, Timeouts, _latest
+from .flow import ATTRACT, CHECKUP, QUESTION, Journey, Timeouts, latest_version
 
 # Screeners a member can take one at a time from the menu (all have a kiosk-friendly form).
 SINGLE_SCREENERS = ("phq9", "gad7", "blood_pressure", "bmi", "ada_risk", "audit_c", "who5")
@@ -261,7 +261,7 @@ class Visit:
                 "idempotency_key": str(uuid.uuid4()),
                 "session_id": self.session_id,
                 "instrument_id": iid,
-                "instrument_version": _latest(iid),
+                "instrument_version": latest_version(iid),
                 "answers": dict(self.journey.answers.get(iid, {})),
                 "skipped": list(self.journey.skipped.get(iid, [])),
                 "kiosk_result": None if result is None else {
@@ -520,17 +520,7 @@ class Visit:
         return codes
 
 
-def is_crisis_screen(visit: Visit) -> bool:
-    """Tell whether the crisis screen shows (it has its own close and timer)."""
-    return visit.screen == CRISIS
-
-
 def question_unit(spec: Mapping[str, Any]) -> str:
     """The unit to show beside a number entry (UCUM codes read as people write them)."""
     unit = str(spec.get("unit", ""))
     return {"mm[Hg]": "mmHg", "[in_i]": "in", "[lb_av]": "lb", "a": ""}.get(unit, unit)
-
-
-def instrument_ids() -> tuple[str, ...]:
-    """Every instrument the menu may offer alone (those whose definitions exist)."""
-    return tuple(i for i in SINGLE_SCREENERS if questions(i))

@@ -29,7 +29,7 @@ from shared.i18n import LANGUAGES, NATIVE_NAMES
 
 from ..admin import AdminLock, PinLocked
 from ..backend import Backend, Offline, Refused, SyncStatus
-from ..flow import ATTRACT, DONE, SCREENS, Timeouts
+from ..flow import ATTRACT, DONE, Timeouts
 from ..visit import Visit
 from . import screens
 from .base import load_kv
@@ -329,7 +329,3 @@ class KioskApp(App):  # type: ignore[misc]
         self.home_language_name = NATIVE_NAMES[journey.home_language]
         tr.switch(journey.language)
 
-
-def screen_names() -> tuple[str, ...]:
-    """The journey's screens, in the order a full visit meets them."""
-    return SCREENS

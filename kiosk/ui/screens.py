@@ -39,7 +39,10 @@ class AttractScreen(KioskScreen):
 
     kv_name = "attract"
     site_name = StringProperty("")
-    _taps: list[float] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._taps: list[float] = []
 
     def refresh(self) -> None:
         """Show the site's name from the catalog."""
@@ -155,11 +158,6 @@ class IdentifyScreen(KioskScreen):
             self.typed_id += key.upper()
         elif self.field == "dob" and len(self.typed_dob) < 8 and key.isdigit():
             self.typed_dob += key
-
-    @property
-    def masked_id(self) -> str:
-        """The id as dots."""
-        return _mask(self.typed_id)
 
     def submit(self) -> None:
         """Sign in with what was typed."""

@@ -111,6 +111,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.visit = Visit(backend, timeouts=timeouts, language=language, **extra)
         self.home_language_name = NATIVE_NAMES[language]
         self.admin_mode = False
+        self._admin_seen = 0.0
         self.manager: ScreenManager | None = None
 
     # ------------------------------------------------------------------ building
@@ -218,7 +219,14 @@ class KioskApp(App):  # type: ignore[misc]
 
     def tick(self) -> None:
         """Check the visit's timers; show, update or hide the countdown."""
-        if self.admin_mode or self.manager is None:
+        if self.manager is None:
+            return
+        if self.admin_mode:
+            # The admin screen follows the backlog as it drains (its progress bar).
+            now = self.visit.clock()
+            if self.manager.current == "admin" and now - self._admin_seen >= 1.0:
+                self._admin_seen = now
+                self.manager.current_screen.refresh()
             return
         before = self.visit.screen
         if before == DONE and self.visit.clock() - self.visit.journey.screen_since >= \

@@ -258,6 +258,8 @@ def admin_open(out: Path) -> None:
     assert d.screen().name == "admin"
     screen = d.screen()
     assert screen.depth == 40 and screen.draining and screen.ids.drain.value == 50
+    fake.depth = 10  # the backlog drains: the screen follows without a tap
+    d.wait_for(lambda: screen.depth == 10)
     assert "connection refused" in screen.errors
     d.tap_id("sync_now")
     assert ("sync_now", None) in fake.calls

@@ -243,6 +243,28 @@ def admin_lockout(out: Path) -> None:
     assert d.screen().name == "attract"
 
 
+def first_start(out: Path) -> None:
+    """The real backend, never paired and no server anywhere: the pairing screen, no crash."""
+    from kiosk.app import build_backend
+    from kiosk.settings import KioskSettings
+
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-first-"))
+    backend = build_backend(KioskSettings(data_dir=tmp / "data", key_dir=tmp / "keys"))
+    try:
+        d = _start(backend, pin=None)
+        assert d.screen().name == "setup"
+        assert d.screen().ids.leave.disabled  # nothing to go back to before pairing
+        screen = d.screen()
+        screen.ids.url.text = "https://127.0.0.1:9"  # nothing listens on the discard port
+        screen.ids.code.text = "ABCD-EFGH"
+        screen.ids.pin.text = "2468"
+        d.tap_id("pair")
+        assert d.screen().name == "setup" and screen.message, screen.message
+        d.screenshot(out / "first-start-not-paired-en.png")
+    finally:
+        backend.close()
+
+
 def admin_open(out: Path) -> None:
     """The right PIN opens the admin screen: depth, the drain's progress, sync now, exit."""
     from tests.kiosk.ui.fakes import FakeBackend
@@ -399,7 +421,7 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
 
 JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
-                            tour, identified)}
+                            first_start, tour, identified)}
 
 
 def main(argv: list[str]) -> int:

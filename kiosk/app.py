@@ -78,8 +78,13 @@ def run(settings: KioskSettings, *, server: str | None = None,
                      fullscreen=settings.fullscreen)
     from .ui.app import KioskApp
 
-    KioskApp(backend=backend, admin=AdminLock(settings.data_dir),
-             language=settings.language).run()
+    try:
+        KioskApp(backend=backend, admin=AdminLock(settings.data_dir),
+                 language=settings.language).run()
+    finally:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()  # the sync worker's thread
 
 
 def tour(out: Path, settings: KioskSettings, *, server: str | None = None,

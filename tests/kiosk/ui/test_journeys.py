@@ -141,3 +141,24 @@ def test_onsite_kiosk_tour_with_a_server_takes_the_identified_journey_and_sends_
     engine.dispose()
     assert phq9 == [] and alerts == []  # the crisis was shown, never sent
     assert others, "the tour's other answers should reach the server"
+
+
+def test_onsite_kiosk_tour_with_no_reachable_server_takes_the_offline_journey(
+        tmp_path: Path) -> None:
+    out = ARTIFACTS / "tour-unreachable"
+    for old in out.glob("*.png"):
+        old.unlink()
+    env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
+               HOME=str(tmp_path))
+    exe = Path(sys.executable).with_name("onsite-kiosk")
+    # Port 9 (discard): nothing listens there.
+    done = subprocess.run([str(exe), "--tour", str(out), "--server", "https://127.0.0.1:9",
+                           "--pairing-code", "ABCD-EFGH"], env=env, capture_output=True,
+                          text=True, timeout=400, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "no reachable server" in done.stdout and "offline journey" in done.stdout
+    for language in ("en", "es"):
+        shown = {p.name.split("-", 2)[2].removesuffix(".png")
+                 for p in out.glob(f"{language}-*.png")}
+        assert {"attract", "identify", "question", "crisis", "results", "done"} <= shown
+    assert not (tmp_path / ".onsite-kiosk").exists()

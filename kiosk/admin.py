@@ -1,5 +1,7 @@
 """The admin PIN: stored hashed (scrypt), with a lock-out after repeated failures.
 
+The same file keeps the one other thing an admin sets at the kiosk: the default language.
+
 The PIN is set during pairing, before the kiosk shows its first attract screen. A PIN of 4 to
 8 digits has at most 10^8 values, so the hash alone cannot protect it against someone holding
 the file; what protects it at the screen is the lock-out, which counts failures on disk so a
@@ -16,6 +18,8 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from shared.i18n import check_language
 
 MAX_FAILURES = 5
 LOCK_SECONDS = 300.0
@@ -61,8 +65,20 @@ class AdminLock:
         if not (pin.isdigit() and 4 <= len(pin) <= 8):
             raise ValueError("pin: must be 4 to 8 digits")
         salt = secrets.token_bytes(16)
-        self._write({"salt": salt.hex(), "hash": _hash(pin, salt).hex(), "failures": 0,
-                     "locked_until": 0.0})
+        data = self._read()
+        data.update(salt=salt.hex(), hash=_hash(pin, salt).hex(), failures=0, locked_until=0.0)
+        self._write(data)
+
+    def default_language(self) -> str | None:
+        """The language a fresh visit starts in, as an admin set it (None: not set)."""
+        value = self._read().get("language")
+        return value if isinstance(value, str) else None
+
+    def set_default_language(self, language: str) -> None:
+        """Keep the admin's choice of starting language across restarts."""
+        data = self._read()
+        data["language"] = check_language(language)
+        self._write(data)
 
     def locked_for(self) -> float:
         """Seconds until the next try is allowed (0 when not locked)."""

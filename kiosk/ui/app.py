@@ -107,6 +107,7 @@ class KioskApp(App):  # type: ignore[misc]
         catalog = backend.catalog()
         if timeouts is None and catalog is not None:
             timeouts = Timeouts.from_catalog(catalog.settings.model_dump())
+        language = admin.default_language() or language
         extra = {"clock": clock} if clock is not None else {}
         self.visit = Visit(backend, timeouts=timeouts, language=language, **extra)
         self.home_language_name = NATIVE_NAMES[language]
@@ -334,6 +335,7 @@ class KioskApp(App):  # type: ignore[misc]
         journey.home_language = LANGUAGES[(LANGUAGES.index(journey.home_language) + 1)
                                           % len(LANGUAGES)]
         journey.language = journey.home_language
+        self.admin.set_default_language(journey.home_language)
         self.home_language_name = NATIVE_NAMES[journey.home_language]
         tr.switch(journey.language)
 

@@ -54,3 +54,13 @@ def test_a_right_pin_resets_the_failure_count(tmp_path: Path) -> None:
     for _ in range(MAX_FAILURES - 1):
         assert not lock.check("0000")
     assert lock.locked_for() == 0
+
+
+def test_the_default_language_survives_a_restart_and_a_new_pin(tmp_path: Path) -> None:
+    lock = AdminLock(tmp_path)
+    assert lock.default_language() is None
+    lock.set_default_language("es")
+    lock.set_pin("2468")
+    assert AdminLock(tmp_path).default_language() == "es"
+    with pytest.raises(ValueError, match="language"):
+        lock.set_default_language("fr")

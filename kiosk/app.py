@@ -1,53 +1,160 @@
-"""KioskApp: builds the screen manager and receives its collaborators from outside."""
+"""``onsite-kiosk``: start the kiosk, pair it, or walk the tour of every screen.
+
+    onsite-kiosk                                   # the paired server from the settings
+    onsite-kiosk --server URL --pairing-code CODE  # first pairing, then the kiosk
+    onsite-kiosk --tour DIR [--server URL --pairing-code CODE]
+
+The app gets its collaborators (settings, backend, admin lock, clock) passed in; this module
+builds them. Kivy is imported only after its environment is set (kiosk/ui is the only package
+that imports it).
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
 
-from .session import KioskSession
+from .admin import AdminLock
+from .backend import Backend, Offline, Refused
 from .settings import KioskSettings
 
 
-def _configure_window(settings: KioskSettings) -> None:
-    from kivy.config import Config
-
-    Config.set("graphics", "width", str(settings.width))
-    Config.set("graphics", "height", str(settings.height))
-    Config.set("graphics", "fullscreen", "auto" if settings.fullscreen else "0")
-    Config.set("kivy", "exit_on_escape", "0")
-
-
-def build_app(settings: KioskSettings | None = None, session: KioskSession | None = None):  # type: ignore[no-untyped-def]
-    """Create the KioskApp with its settings and session (Kivy imported here, not at import)."""
-    resolved = settings or KioskSettings.from_env()
-    _configure_window(resolved)
-    from kivy.app import App
-    from kivy.uix.screenmanager import NoTransition, ScreenManager
-
-    from .screens.welcome import WelcomeScreen
-
-    class KioskApp(App):  # type: ignore[misc]
-        """The touchscreen kiosk."""
-
-        title = "Onsite Wellness kiosk"
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.settings = resolved
-            self.session = session or KioskSession(language=resolved.language)
-
-        def build(self) -> ScreenManager:
-            manager = ScreenManager(transition=NoTransition())
-            manager.add_widget(WelcomeScreen(name="welcome", session=self.session))
-            return manager
-
-    return KioskApp()
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onsite-kiosk", description=__doc__.split("\n")[0])
+    parser.add_argument("--server", metavar="URL", help="the onsite server, for a first pairing")
+    parser.add_argument("--pairing-code", metavar="CODE", help="the code from the dashboard")
+    parser.add_argument("--tour", metavar="DIR", type=Path,
+                        help="walk every screen in English and Spanish, save screenshots in DIR")
+    parser.add_argument("--fullscreen", action="store_true", help="kiosk mode: full screen")
+    parser.add_argument("--landscape", action="store_true", help="1920x1080 instead of portrait")
+    return parser
 
 
-def main() -> None:
-    """Console entry point: `onsite-kiosk`."""
+def build_backend(settings: KioskSettings) -> Backend:
+    """The real backend over the outbox, sync worker and API client (kiosk/service.py)."""
+    from .service import build_backend as build  # the service owns outbox, sync and client
+
+    backend: Backend = build(settings)
+    return backend
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: ``onsite-kiosk``."""
+    args = _parser().parse_args(argv)
+    if bool(args.server) != bool(args.pairing_code):
+        _parser().error("--server and --pairing-code go together")
+    settings = KioskSettings.from_env()
+    if args.landscape:
+        settings = dataclasses.replace(settings, width=1920, height=1080)
+    if args.fullscreen:
+        settings = dataclasses.replace(settings, fullscreen=True)
+    if args.tour is not None:
+        sys.exit(tour(args.tour, settings, server=args.server, pairing_code=args.pairing_code))
+    run(settings, server=args.server, pairing_code=args.pairing_code)
+
+
+def run(settings: KioskSettings, *, server: str | None = None,
+        pairing_code: str | None = None) -> None:
+    """Open the kiosk window (pairing first when a server and code were given)."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
-    build_app().run()
+    backend = build_backend(settings)
+    if server and pairing_code:
+        try:
+            backend.pair(server, pairing_code)
+        except (Offline, Refused) as exc:
+            print(f"onsite-kiosk: pairing with {server} did not work ({exc}); the kiosk opens "
+                  "its pairing screen", file=sys.stderr)
+    from .ui.driver import configure_window
+
+    configure_window(settings.width, settings.height, synthetic_input_only=False,
+                     fullscreen=settings.fullscreen)
+    from .ui.app import KioskApp
+
+    try:
+        KioskApp(backend=backend, admin=AdminLock(settings.data_dir),
+                 language=settings.language).run()
+    finally:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()  # the sync worker's thread
+
+
+def tour(out: Path, settings: KioskSettings, *, server: str | None = None,
+         pairing_code: str | None = None, backend: Backend | None = None) -> int:
+    """Walk every screen with demo answers; data in a temporary folder; return the exit code."""
+    data_dir = Path(tempfile.mkdtemp(prefix="onsite-kiosk-tour-"))
+    try:
+        from .ui.driver import headless_environment
+
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"  # the tour never needs a display
+        headless_environment(str(data_dir / "kivy"))
+        settings = dataclasses.replace(settings, data_dir=data_dir / "kiosk", language="en",
+                                       server_url=server or settings.server_url)
+        online = False
+        if backend is None:
+            backend = build_backend(settings)
+            if server and pairing_code:
+                try:
+                    backend.pair(server, pairing_code)
+                    online = True
+                except (Offline, Refused, OSError) as exc:
+                    print(f"tour: no reachable server at {server} ({exc}): taking the offline "
+                          "journey", flush=True)
+            else:
+                print("tour: no server given: taking the offline journey", flush=True)
+        else:
+            online = backend.status().online
+        return _walk(out, settings, backend, online=online)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool) -> int:
+    from .ui.driver import configure_window
+
+    configure_window(settings.width, settings.height, synthetic_input_only=True)
+    from .ui.app import KioskApp
+    from .ui.driver import Driver
+    from .ui.tour import ADMIN_PIN, NoCrisisBackend, Tour
+
+    admin = AdminLock(settings.data_dir)
+    admin.set_pin(ADMIN_PIN)
+    quiet: Any = NoCrisisBackend(backend)
+    app = KioskApp(backend=quiet, admin=admin, language="en", require_setup=False)
+    driver = Driver.start(app)
+    try:
+        taken = Tour(driver, out, online=online).run()
+    except Exception:  # noqa: BLE001 - any failure of the walk is reported, then exit 1
+        # Kivy routes sys.stderr into its (silenced) log: write to the real stream.
+        traceback.print_exc(file=sys.__stderr__)
+        return 1
+    finally:
+        app.stop()
+        if online:
+            _drain(backend, seconds=30)
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()  # the sync worker's thread
+    print(f"tour: {len(taken)} screenshots in {out} "
+          f"({'online' if online else 'offline'} journey; {quiet.dropped} crisis items "
+          "kept from the server)", flush=True)
+    return 0
+
+
+def _drain(backend: Backend, *, seconds: float) -> None:
+    """Give the sync worker a bounded time to send what the tour queued (its data is temporary)."""
+    deadline = time.monotonic() + seconds
+    while backend.status().outbox_depth and time.monotonic() < deadline:
+        backend.sync_now()
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

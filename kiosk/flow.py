@@ -88,6 +88,13 @@ class Timeouts:
 
 # The quick check-up (issue 8): short screeners first, the longer form only when positive.
 CHECKUP = ("phq2", "gad2", "blood_pressure", "bmi", "ada_risk")
+# Height and weight come in two unit systems; the member answers one of them.
+_BODY_SIZE_BY_UNITS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "metric": frozenset({"height_cm", "weight_kg"}),
+    "imperial": frozenset({"height_in", "weight_lb"}),
+})
+_BODY_SIZE = frozenset().union(*_BODY_SIZE_BY_UNITS.values())
+_BODY_SIZE_ALTERNATIVES = frozenset({"bmi"})  # ADA's own BMI entry: height and weight instead
 FOLLOW_UPS: Mapping[tuple[str, str], str] = MappingProxyType({
     ("phq2", "positive_screen"): "phq9",
     ("gad2", "positive_screen"): "gad7",
@@ -111,6 +118,7 @@ class Journey:
     results: dict[str, ScoreResult | None] = field(default_factory=dict)
     crisis_triggers: list[str] = field(default_factory=list)
     crisis_close_armed: bool = False
+    units: str = "metric"  # body-size questions in the units the member chose
     started_at: float | None = None
     last_touch: float = 0.0
     screen_since: float = 0.0
@@ -175,8 +183,47 @@ class Journey:
         return self.plan[self.instrument_index]
 
     def current_questions(self) -> list[str]:
-        """The linkIds of the current instrument, in order."""
-        return list(questions(self.instrument))
+        """The linkIds of the current instrument the member is asked, in order.
+
+        Not asked: the other unit system's body-size questions, ADA's "BMI if you know it"
+        (height and weight are asked instead), a height or weight already given earlier in
+        this visit, and a question whose ``enableWhen`` the answers so far do not meet.
+        """
+        iid = self.instrument
+        given = self.answers.get(iid, {})
+        carried = self._carried(iid)
+        asked = []
+        for link, spec in questions(iid).items():
+            if link in _BODY_SIZE and link not in _BODY_SIZE_BY_UNITS[self.units]:
+                continue
+            if link in _BODY_SIZE_ALTERNATIVES or link in carried:
+                continue
+            if not all(given.get(str(cond.get("question"))) == cond.get("answer")
+                       for cond in spec.get("enableWhen", ())):
+                continue
+            asked.append(link)
+        return asked
+
+    def _carried(self, iid: str) -> dict[str, object]:
+        """Height and weight the member gave for an earlier instrument of this visit."""
+        carried: dict[str, object] = {}
+        for other, answers in self.answers.items():
+            if other == iid:
+                continue
+            for link in _BODY_SIZE_BY_UNITS[self.units]:
+                if link in answers and link in questions(iid):
+                    carried[link] = answers[link]
+        return carried if len(carried) == len(_BODY_SIZE_BY_UNITS[self.units]) else {}
+
+    def set_units(self, units: str) -> None:
+        """Choose metric or imperial for height and weight."""
+        if units not in _BODY_SIZE_BY_UNITS:
+            raise ValueError(f"units: must be metric or imperial, got {units!r}")
+        self.units = units
+
+    def question_spec(self) -> Mapping[str, Any]:
+        """The definition of the question on screen (type, text, options, unit, range)."""
+        return questions(self.instrument)[self.question]
 
     @property
     def question(self) -> str:
@@ -224,8 +271,15 @@ class Journey:
 
     def _finish_instrument(self, now: float) -> str:
         iid = self.instrument
+        # An answer to a question no longer asked (Back, then a different answer) is dropped.
+        asked = set(self.current_questions())
+        self.answers[iid] = {k: v for k, v in self.answers.get(iid, {}).items() if k in asked}
+        self.skipped[iid] = [k for k in self.skipped.get(iid, []) if k in asked]
+        carried = self._carried(iid)
+        if carried:
+            self.answers.setdefault(iid, {}).update(carried)
         try:
-            stored, triage = score_item(iid, _latest(iid), self.answers.get(iid, {}),
+            stored, triage = score_item(iid, latest_version(iid), self.answers.get(iid, {}),
                                         self.skipped.get(iid, []))
         except ItemErrors:
             # Out-of-range numbers are caught on the entry screen; anything left unscored.
@@ -323,6 +377,7 @@ class Journey:
         self.results = {}
         self.crisis_triggers = []
         self.crisis_close_armed = False
+        self.units = "metric"
         self.started_at = None
         self.language = self.home_language
         self._go(ATTRACT, now)
@@ -333,7 +388,8 @@ class Journey:
                     self.crisis_triggers or self.plan or self.identified)
 
 
-def _latest(instrument_id: str) -> str:
+def latest_version(instrument_id: str) -> str:
+    """The newest version of an instrument: what the kiosk asks and scores."""
     from shared.assessments import available_versions
 
     return available_versions(instrument_id)[-1]

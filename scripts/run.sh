@@ -3,7 +3,8 @@
 # the scoring demo (a sample check-up scored and triaged), the central emulator (the stand-in for
 # the central advocate system) at http://127.0.0.1:8701, a sync worker that forwards the demo's
 # referrals to it as FHIR R4, and the onsite server with demo data at https://127.0.0.1:8700/
-# (self-signed certificate). Ctrl-C stops all three.
+# (self-signed certificate), then the kiosk window paired with it (or, with no display, the
+# kiosk's tour of every screen written to instance/kiosk-tour). Ctrl-C stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh run
@@ -51,4 +52,28 @@ children+=("$!")
 echo "The demo's referrals are forwarded to central; an advocate's list, crisis first:"
 echo "  http://127.0.0.1:$central_port/advocates/adv-001/referrals"
 echo "Open https://127.0.0.1:${ONSITE_PORT:-8700}/ (accept the self-signed certificate). Ctrl-C stops."
-onsite-server serve --host "${ONSITE_HOST:-127.0.0.1}" --port "${ONSITE_PORT:-8700}"
+onsite-server serve --host "${ONSITE_HOST:-127.0.0.1}" --port "${ONSITE_PORT:-8700}" &
+server_pid=$!
+children+=("$server_pid")
+server_url="https://127.0.0.1:${ONSITE_PORT:-8700}"
+for _ in $(seq 1 150); do
+  python -c "import ssl,urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1, context=ssl._create_unverified_context())" \
+    "$server_url/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+# The kiosk pairs with a code of its own (the one printed above stays free for a second kiosk).
+site=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['site'])" "$ONSITE_INSTANCE_PATH/demo.json")
+kiosk_code=$(onsite-server pairing-code --site "$site" | tail -n 1)
+export ONSITE_KIOSK_DATA_DIR="${ONSITE_KIOSK_DATA_DIR:-$ONSITE_INSTANCE_PATH/kiosk}"
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "== Kiosk window against the demo server (sign in as E1001, birth date 03/14/1985) =="
+  onsite-kiosk --server "$server_url" --pairing-code "$kiosk_code" > "$ONSITE_INSTANCE_PATH/kiosk.log" 2>&1 &
+  children+=("$!")
+else
+  tour_dir="$ONSITE_INSTANCE_PATH/kiosk-tour"
+  echo "== No display: the kiosk's tour of every screen (EN and ES) goes to $tour_dir =="
+  onsite-kiosk --tour "$tour_dir" --server "$server_url" --pairing-code "$kiosk_code" \
+    || echo "the kiosk tour failed; see above" >&2
+  echo "Kiosk tour written to $tour_dir (one PNG per screen and language)."
+fi
+wait "$server_pid"

@@ -1,1 +1,0 @@
-"""Kiosk screens: each has a .py (behaviour) and a .kv (layout)."""

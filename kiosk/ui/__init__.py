@@ -1,0 +1,1 @@
+"""The kiosk's Kivy front end: the only package that imports Kivy."""

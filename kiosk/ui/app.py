@@ -1,0 +1,341 @@
+"""KioskApp: one ScreenManager over the visit, the idle countdown, admin mode.
+
+The app receives its collaborators (settings, backend, admin lock, clock) from outside. Every
+button calls ``act``, which moves the ``Visit`` and then ``sync`` shows the screen the visit
+is on; a timer checks the visit's timeouts and shows the countdown that a tap cancels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.factory import Factory
+from kivy.properties import (
+    BooleanProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from shared.i18n import LANGUAGES, NATIVE_NAMES
+
+from ..admin import AdminLock, PinLocked
+from ..backend import Backend, Offline, Refused, SyncStatus
+from ..flow import ATTRACT, DONE, Timeouts
+from ..visit import Visit
+from . import screens
+from .base import load_kv
+from .lang import tr
+
+SCREEN_CLASSES = {
+    "attract": screens.AttractScreen, "privacy": screens.PrivacyScreen,
+    "identify": screens.IdentifyScreen, "menu": screens.MenuScreen,
+    "question": screens.QuestionScreen, "results": screens.ResultsScreen,
+    "crisis": screens.CrisisScreen, "referral": screens.ReferralScreen,
+    "booking": screens.BookingScreen, "qr": screens.QrScreen, "done": screens.DoneScreen,
+    "setup": screens.SetupScreen, "admin_pin": screens.AdminPinScreen,
+    "admin": screens.AdminScreen,
+}
+ADMIN_SCREENS = ("setup", "admin_pin", "admin")
+DONE_SECONDS = 8.0  # the thank-you shows this long, then the attract screen
+TICK_SECONDS = 0.25
+
+# Theme colours: the normal theme keeps text at WCAG AA contrast or better; the high-contrast
+# theme is white on black with yellow actions (well above AAA).
+THEMES: dict[str, dict[str, list[float]]] = {
+    "normal": {
+        "bg": [0.97, 0.98, 1, 1], "fg": [0.07, 0.09, 0.15, 1], "muted": [0.25, 0.28, 0.35, 1],
+        "primary": [0.02, 0.33, 0.6, 1], "text_on_primary": [1, 1, 1, 1],
+        "secondary": [0.85, 0.89, 0.95, 1], "text_on_secondary": [0.03, 0.15, 0.32, 1],
+        "pressed": [0.55, 0.65, 0.8, 1], "danger": [0.62, 0.1, 0.1, 1],
+        "text_on_danger": [1, 1, 1, 1], "warn": [0.55, 0.25, 0.0, 1], "good": [0.1, 0.45, 0.2, 1],
+        "field": [1, 1, 1, 1], "outline": [0.3, 0.38, 0.5, 1],
+    },
+    "high_contrast": {
+        "bg": [0, 0, 0, 1], "fg": [1, 1, 1, 1], "muted": [0.9, 0.9, 0.9, 1],
+        "primary": [1, 0.85, 0, 1], "text_on_primary": [0, 0, 0, 1],
+        "secondary": [0.12, 0.12, 0.12, 1], "text_on_secondary": [1, 1, 1, 1],
+        "pressed": [0.5, 0.5, 0.5, 1], "danger": [1, 0.4, 0.4, 1], "text_on_danger": [0, 0, 0, 1],
+        "warn": [1, 0.85, 0, 1], "good": [0.5, 1, 0.5, 1], "field": [0.1, 0.1, 0.1, 1],
+        "outline": [1, 1, 1, 1],
+    },
+}
+
+
+class KioskApp(App):  # type: ignore[misc]
+    """The touchscreen kiosk."""
+
+    title = "Onsite Wellness kiosk"
+    scale = NumericProperty(0.5)
+    text_scale = NumericProperty(1.0)
+    high_contrast = BooleanProperty(False)
+    can_leave_setup = BooleanProperty(False)
+    home_language_name = StringProperty("English")
+    bg = ListProperty(THEMES["normal"]["bg"])
+    fg = ListProperty(THEMES["normal"]["fg"])
+    muted = ListProperty(THEMES["normal"]["muted"])
+    primary = ListProperty(THEMES["normal"]["primary"])
+    text_on_primary = ListProperty(THEMES["normal"]["text_on_primary"])
+    secondary = ListProperty(THEMES["normal"]["secondary"])
+    text_on_secondary = ListProperty(THEMES["normal"]["text_on_secondary"])
+    pressed = ListProperty(THEMES["normal"]["pressed"])
+    danger = ListProperty(THEMES["normal"]["danger"])
+    text_on_danger = ListProperty(THEMES["normal"]["text_on_danger"])
+    warn = ListProperty(THEMES["normal"]["warn"])
+    good = ListProperty(THEMES["normal"]["good"])
+    field = ListProperty(THEMES["normal"]["field"])
+    outline = ListProperty(THEMES["normal"]["outline"])
+    countdown = ObjectProperty(None, allownone=True)
+
+    def __init__(self, *, backend: Backend, admin: AdminLock, language: str = "en",
+                 clock: Callable[[], float] | None = None, timeouts: Timeouts | None = None,
+                 on_pair: Callable[[str, str], None] | None = None,
+                 require_setup: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.require_setup = require_setup
+        self.backend = backend
+        self.admin = admin
+        self.on_pair = on_pair
+        catalog = backend.catalog()
+        if timeouts is None and catalog is not None:
+            timeouts = Timeouts.from_catalog(catalog.settings.model_dump())
+        language = admin.default_language() or language
+        extra = {"clock": clock} if clock is not None else {}
+        self.visit = Visit(backend, timeouts=timeouts, language=language, **extra)
+        self.home_language_name = NATIVE_NAMES[language]
+        self.admin_mode = False
+        self._admin_seen = 0.0
+        self.manager: ScreenManager | None = None
+
+    # ------------------------------------------------------------------ building
+
+    def build(self) -> FloatLayout:
+        """Load the shared looks, build every screen once, start the timer."""
+        Window.clearcolor = (0, 0, 0, 1)
+        self._rescale()
+        Window.bind(size=lambda *_a: self._rescale())
+        load_kv(Path(__file__).resolve().parent / "widgets.kv")
+        tr.switch(self.visit.language)
+        root = FloatLayout()
+        self.manager = ScreenManager(transition=NoTransition())
+        root.add_widget(self.manager)
+        Window.bind(on_touch_down=self._on_touch)
+        Clock.schedule_interval(lambda _dt: self.tick(), TICK_SECONDS)
+        if not self._ready():
+            self.open_setup()
+        else:
+            self.sync()
+        return root
+
+    def _rescale(self) -> None:
+        # Design pixels are those of a 1080x1920 portrait screen; any other window scales so
+        # that the whole design fits (landscape 1920x1080 by its height).
+        self.scale = min(Window.width / 1080, Window.height / 1920)
+
+    def _ready(self) -> bool:
+        if not self.require_setup:
+            return True
+        status = self.backend_status()
+        return bool(status is not None and status.paired and self.admin.is_set())
+
+    # ------------------------------------------------------------------ moving
+
+    def act(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Call a Visit method for a button, then show where the visit is."""
+        getattr(self.visit, method)(*args, **kwargs)
+        self.sync()
+
+    def sync(self) -> None:
+        """Show the screen the visit is on (the admin screens while in admin mode)."""
+        if self.manager is None or self.admin_mode:
+            return
+        if tr.language != self.visit.language:
+            tr.switch(self.visit.language)
+        target = self.visit.screen
+        if target == ATTRACT and self.manager.current != ATTRACT:
+            self.text_scale = 1.0
+            self._set_theme(False)
+        if self.manager.current != target:
+            self.show(target)
+        else:
+            self.manager.current_screen.refresh()
+
+    def show(self, name: str) -> None:
+        """Switch to a screen, building it (and loading its kv file) on first use.
+
+        Built on demand so the attract screen draws without waiting for the other thirteen;
+        once built, a screen is kept and only refreshed.
+        """
+        assert self.manager is not None
+        if not self.manager.has_screen(name):
+            self.manager.add_widget(SCREEN_CLASSES[name](name=name))
+        self.manager.current = name
+
+    def back(self) -> None:
+        """The footer's Back."""
+        self.act("back")
+
+    def end_session(self) -> None:
+        """The footer's End session."""
+        self.act("end")
+
+    def toggle_language(self) -> None:
+        """English <-> Spanish for this visit (every label follows through tr)."""
+        journey = self.visit.journey
+        journey.language = LANGUAGES[(LANGUAGES.index(journey.language) + 1) % len(LANGUAGES)]
+        self.visit.touch()
+        self.sync()
+
+    def toggle_text_size(self) -> None:
+        """Large text on or off."""
+        self.text_scale = 1.3 if self.text_scale == 1.0 else 1.0
+        self.sync()
+
+    def toggle_contrast(self) -> None:
+        """High-contrast theme on or off."""
+        self._set_theme(not self.high_contrast)
+
+    def _set_theme(self, high: bool) -> None:
+        self.high_contrast = high
+        for key, value in THEMES["high_contrast" if high else "normal"].items():
+            setattr(self, key, value)
+
+    # ------------------------------------------------------------------ time
+
+    def _on_touch(self, _window: Any, _touch: Any) -> bool:
+        """Any tap restarts the idle timer; a tap on the countdown only cancels it."""
+        self.visit.touch()
+        if self.countdown is not None:
+            self._hide_countdown()
+            return True
+        return False
+
+    def tick(self) -> None:
+        """Check the visit's timers; show, update or hide the countdown."""
+        if self.manager is None:
+            return
+        if self.admin_mode:
+            # The admin screen follows the backlog as it drains (its progress bar).
+            now = self.visit.clock()
+            if self.manager.current == "admin" and now - self._admin_seen >= 1.0:
+                self._admin_seen = now
+                self.manager.current_screen.refresh()
+            return
+        before = self.visit.screen
+        if before == DONE and self.visit.clock() - self.visit.journey.screen_since >= \
+                DONE_SECONDS:
+            self.visit.fire("timeout")
+        state = self.visit.tick()
+        if state == "countdown":
+            self._show_countdown(self.visit.journey.countdown_left(self.visit.clock()))
+        else:
+            self._hide_countdown()
+        if self.visit.screen != before:
+            self.sync()
+
+    def _show_countdown(self, seconds: float) -> None:
+        if self.countdown is None:
+            self.countdown = Factory.Countdown(size_hint=(1, 1))
+            self.root.add_widget(self.countdown)
+        self.countdown.seconds = max(0, int(seconds + 0.999))
+
+    def _hide_countdown(self) -> None:
+        if self.countdown is not None:
+            self.root.remove_widget(self.countdown)
+            self.countdown = None
+
+    # ------------------------------------------------------------------ admin
+
+    def backend_status(self) -> SyncStatus | None:
+        """The backend's sync status (None when it cannot say)."""
+        try:
+            return self.backend.status()
+        except (Offline, OSError):
+            return None
+
+    def open_admin(self) -> None:
+        """The hidden gesture was made: ask for the PIN."""
+        self.visit.end()
+        self._show_admin("admin_pin")
+
+    def open_setup(self) -> None:
+        """Pairing (first start, or from the admin screen)."""
+        self.can_leave_setup = self._ready()
+        self._show_admin("setup")
+
+    def _show_admin(self, name: str) -> None:
+        self.admin_mode = True
+        self._hide_countdown()
+        if self.manager is not None:
+            if self.manager.current == name:
+                self.manager.current_screen.refresh()
+            self.show(name)
+
+    def close_admin(self) -> None:
+        """Back to the member's side (the attract screen), or setup while unpaired."""
+        if not self._ready():
+            self.open_setup()
+            return
+        self.admin_mode = False
+        self.visit.end()
+        self.sync()
+
+    def check_pin(self, pin: str) -> str:
+        """Open the admin screen for the right PIN; return the words for a wrong one."""
+        try:
+            if self.admin.check(pin):
+                self._show_admin("admin")
+                return ""
+            wait = self.admin.locked_for()  # this failure may have been the last allowed
+        except PinLocked as exc:
+            wait = exc.seconds
+        if wait > 0:
+            return tr._("Too many wrong PINs. Try again in {n} seconds.").format(
+                n=int(wait + 0.999))
+        return tr._("That PIN is not right.")
+
+    def pair(self, url: str, code: str, pin: str) -> str:
+        """Pair with a server and set the admin PIN; return what went wrong, or ''."""
+        if not url or not code:
+            return tr._("Please type the server address and the pairing code.")
+        if not (pin.isdigit() and 4 <= len(pin) <= 8):
+            return tr._("The PIN must be 4 to 8 numbers.")
+        try:
+            if self.on_pair is not None:
+                self.on_pair(url, code)
+            else:
+                self.backend.pair(url, code)
+        except Offline:
+            return tr._("The server did not answer. Check the address and the network.")
+        except Refused as exc:
+            return tr._("The server refused the pairing: {reason}").format(reason=exc.reason)
+        self.admin.set_pin(pin)
+        self.admin_mode = False
+        self.can_leave_setup = True
+        self.sync()
+        return ""
+
+    def sync_now(self) -> None:
+        """Ask the sync worker to try at once."""
+        self.backend.sync_now()
+        if self.manager is not None:
+            self.manager.current_screen.refresh()
+
+    def toggle_home_language(self) -> None:
+        """The language a fresh visit starts in."""
+        journey = self.visit.journey
+        journey.home_language = LANGUAGES[(LANGUAGES.index(journey.home_language) + 1)
+                                          % len(LANGUAGES)]
+        journey.language = journey.home_language
+        self.admin.set_default_language(journey.home_language)
+        self.home_language_name = NATIVE_NAMES[journey.home_language]
+        tr.switch(journey.language)
+

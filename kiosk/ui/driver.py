@@ -1,0 +1,142 @@
+"""Drive the kiosk in a real window without its blocking loop: frames, taps, screenshots.
+
+Used by the tour (``onsite-kiosk --tour``), the UI tests and the benchmarks. Taps are real
+touch events through the window (``UnitTestTouch``), so they land only where a finger would.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def headless_environment(kivy_home: str) -> None:
+    """Set Kivy's environment for a window with no display, before Kivy is first imported."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    os.environ["KIVY_NO_ARGS"] = "1"
+    os.environ["KIVY_NO_CONSOLELOG"] = "1"
+    os.environ["KIVY_NO_FILELOG"] = "1"
+    os.environ["KIVY_USE_DEFAULTCONFIG"] = "1"
+    os.environ["KIVY_HOME"] = kivy_home
+
+
+def configure_window(width: int, height: int, *, synthetic_input_only: bool,
+                     fullscreen: bool = False) -> None:
+    """Set the window's size (and drop real input providers for driven runs)."""
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
+    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
+    Config.set("kivy", "exit_on_escape", "0")
+    if synthetic_input_only:
+        for name, _ in list(Config.items("input")):
+            Config.remove_option("input", name)
+
+
+class Driver:
+    """Pumps frames and taps widgets in the running app."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    @classmethod
+    def start(cls, app: Any) -> Driver:
+        """Build the app in the window without entering the blocking loop."""
+        app._run_prepare()
+        driver = cls(app)
+        driver.pump(4)
+        return driver
+
+    def pump(self, frames: int = 2) -> None:
+        """Render a few frames (each runs the clock, so scheduled work happens)."""
+        from kivy.base import EventLoop
+
+        for _ in range(frames):
+            EventLoop.idle()
+
+    def screen(self) -> Any:
+        """The screen on show."""
+        return self.app.manager.current_screen
+
+    def tap(self, widget: Any) -> None:
+        """Touch down and up on the widget's centre, as a finger would."""
+        from kivy.uix.scrollview import ScrollView
+
+        if widget.disabled:
+            raise AssertionError(f"tapped a disabled widget: {widget!r}")
+        self.tap_at(*widget.to_window(*widget.center))
+        parent = widget.parent
+        while parent is not None and parent is not parent.parent:
+            if isinstance(parent, ScrollView):
+                # A scroll view hands the release on 0.2 s later (it waits to tell a tap from
+                # a swipe): wait that out, in real time, as a finger would.
+                deadline = time.monotonic() + 0.3
+                while time.monotonic() < deadline:
+                    self.pump(1)
+                    time.sleep(0.01)
+                break
+            parent = parent.parent
+
+    def tap_id(self, name: str) -> None:
+        """Tap the current screen's widget with this kv id."""
+        self.tap(self._find(self.screen(), name))
+
+    def _find(self, root: Any, name: str) -> Any:
+        found = root.ids.get(name)
+        if found is not None:
+            return found
+        for child in root.walk(restrict=True):
+            if name in getattr(child, "ids", {}):
+                return child.ids[name]
+        raise KeyError(f"no widget {name!r} on the {self.screen().name} screen")
+
+    def find(self, name: str) -> Any:
+        """The current screen's widget with this kv id."""
+        return self._find(self.screen(), name)
+
+    def tap_text(self, text: str, *, within: Any = None) -> None:
+        """Tap the first button whose text starts with ``text`` (dynamic widgets)."""
+        from kivy.uix.button import Button
+
+        root = within if within is not None else self.screen()
+        for child in root.walk(restrict=True):
+            if isinstance(child, Button) and child.text.startswith(text) and \
+                    not child.disabled and child.opacity > 0:
+                self.tap(child)
+                return
+        raise KeyError(f"no button {text!r} on the {self.screen().name} screen")
+
+    def tap_at(self, x: float, y: float) -> None:
+        """Touch down and up at window coordinates."""
+        from kivy.tests.common import UnitTestTouch
+
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        self.pump(1)
+        touch.touch_up()
+        self.pump(2)
+
+    def wait_for(self, predicate: Callable[[], bool], frames: int = 400) -> None:
+        """Pump until the predicate holds (bounded)."""
+        for _ in range(frames):
+            if predicate():
+                return
+            self.pump(1)
+        raise AssertionError("the condition never held")
+
+    def screenshot(self, path: Path) -> Path:
+        """Save the window to exactly ``path`` (Kivy appends a counter; undo that)."""
+        from kivy.core.window import Window
+
+        self.pump(2)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Braces in a folder name would read as format fields in Kivy's counter pattern.
+        if "{" in str(path) or "}" in str(path):
+            raise ValueError(f"path: no braces allowed, got {path}")
+        written = Path(Window.screenshot(name=str(path)))
+        written.replace(path)
+        return path

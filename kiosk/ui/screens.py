@@ -1,0 +1,591 @@
+"""The journey's screens: thin views over ``kiosk.visit.Visit``; layout lives in ``kv/``.
+
+Each screen reads what to show from the visit in ``refresh`` and calls the app for every
+action (``app.act``), which moves the visit and then shows whatever screen it is on.
+Widgets that depend on the member's answers (answer buttons, results, QR codes) are built
+here; everything fixed is in the screen's kv file with its text bound to ``tr``.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+from kivy.core.image import Image as CoreImage
+from kivy.core.window import Window
+from kivy.factory import Factory
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
+from kivy.uix.image import Image
+
+from shared.i18n import N_
+
+from ..flow import QUESTION
+from ..visit import CONTACT_METHODS, CONTACT_TIMES, SINGLE_SCREENERS, question_unit
+from .base import KioskScreen
+from .lang import tr
+
+# Taps in the attract screen's top-left corner that open admin mode (with the PIN after).
+ADMIN_TAPS = 5
+ADMIN_TAP_WINDOW = 4.0
+
+
+def _mask(text: str) -> str:
+    return "\u2022 " * len(text) if text else ""
+
+
+class AttractScreen(KioskScreen):
+    """Branding, a big Start, the language choice; a hidden corner opens admin mode."""
+
+    kv_name = "attract"
+    site_name = StringProperty("")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._taps: list[float] = []
+
+    def refresh(self) -> None:
+        """Show the site's name from the catalog."""
+        catalog = self.visit.catalog()
+        self.site_name = catalog.settings.branding.name if catalog is not None else ""
+
+    def corner_tap(self) -> None:
+        """Count taps on the hidden corner; enough, quickly enough, ask for the admin PIN."""
+        now = time.monotonic()
+        self._taps = [t for t in self._taps if now - t < ADMIN_TAP_WINDOW] + [now]
+        if len(self._taps) >= ADMIN_TAPS:
+            self._taps = []
+            self.app.open_admin()
+
+
+class PrivacyScreen(KioskScreen):
+    """A short, plain privacy notice and consent."""
+
+    kv_name = "privacy"
+
+
+class IdentifyScreen(KioskScreen):
+    """Employee or badge number and date of birth, both masked; or continue anonymously."""
+
+    kv_name = "identify"
+    typed_id = StringProperty("")
+    typed_dob = StringProperty("")
+    field = StringProperty("id")  # which field the keypad types into
+    letters = BooleanProperty(False)
+    message = StringProperty("")
+
+    def on_pre_enter(self, *args: Any) -> None:
+        """Start empty, and listen to a badge scanner (it types like a keyboard)."""
+        self.typed_id = self.typed_dob = ""
+        self.field = "id"
+        self.letters = False
+        self._build_keys()
+        Window.bind(on_textinput=self._scanned, on_key_down=self._key)
+        super().on_pre_enter(*args)
+
+    def on_leave(self, *_args: Any) -> None:
+        """Forget what was typed and stop listening to the keyboard."""
+        Window.unbind(on_textinput=self._scanned, on_key_down=self._key)
+        self.typed_id = self.typed_dob = ""
+
+    def refresh(self) -> None:
+        """Show the visit's message (why the last try did not work)."""
+        self.message = self.visit.message
+
+    def on_field(self, *_args: Any) -> None:
+        """A birth date is digits only."""
+        if self.field == "dob":
+            self.letters = False
+
+    def on_letters(self, *_args: Any) -> None:
+        """Swap the keypad between digits and letters."""
+        self._build_keys()
+
+    def _build_keys(self) -> None:
+        pad = self.ids.keypad
+        pad.clear_widgets()
+        if self.letters:
+            keys = [*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "-", "123", "back"]
+        else:
+            keys = [*"123456789", "ABC", "0", "back"]
+        for key in keys:
+            if key in ("ABC", "123"):
+                button = Factory.KeyButton(text=tr._(key), fs=36)
+                button.bind(on_release=lambda _b: setattr(self, "letters", not self.letters))
+            elif key == "back":
+                button = Factory.KeyButton(text=tr._("Delete"), fs=34)
+                button.bind(on_release=lambda _b: self.press("back"))
+            else:
+                button = Factory.KeyButton(text=key)
+                button.bind(on_release=lambda _b, k=key: self.press(k))
+            pad.add_widget(button)
+
+    def _scanned(self, _window: Any, text: str) -> None:
+        for ch in text:
+            self.press(ch)
+
+    def _key(self, _window: Any, key: int, *_args: Any) -> bool:
+        if key in (13, 271):  # Enter, as a scanner ends its badge; keypad Enter too
+            self.press("enter")
+            return True
+        if key == 8:
+            self.press("back")
+            return True
+        return False
+
+    def press(self, key: str) -> None:
+        """One keypad key (or a scanner's character)."""
+        self.app.visit.touch()
+        if key == "enter":
+            if self.field == "id" and self.typed_id:
+                self.field = "dob"
+            elif self.typed_id and self.typed_dob:
+                self.submit()
+            return
+        if key == "back":
+            if self.field == "id":
+                self.typed_id = self.typed_id[:-1]
+            else:
+                self.typed_dob = self.typed_dob[:-1]
+            return
+        if key == "clear":
+            if self.field == "id":
+                self.typed_id = ""
+            else:
+                self.typed_dob = ""
+            return
+        if self.field == "id" and len(self.typed_id) < 32 and (key.isalnum() or key == "-"):
+            self.typed_id += key.upper()
+        elif self.field == "dob" and len(self.typed_dob) < 8 and key.isdigit():
+            self.typed_dob += key
+
+    def submit(self) -> None:
+        """Sign in with what was typed."""
+        typed_id, typed_dob = self.typed_id, self.typed_dob
+        self.typed_id = self.typed_dob = ""
+        self.field = "id"
+        self.app.act("identify", typed_id, typed_dob)
+
+    def on_typed_id(self, *_args: Any) -> None:
+        """Show dots for the id."""
+        self.ids.id_field.text = _mask(self.typed_id)
+
+    def on_typed_dob(self, *_args: Any) -> None:
+        """Show dots (and where the slashes go) for the birth date."""
+        shown = "".join("\u2022" for _ in self.typed_dob)
+        self.ids.dob_field.text = "/".join(p for p in (shown[:2], shown[2:4], shown[4:]) if p)
+
+
+class MenuScreen(KioskScreen):
+    """Quick check-up, a single screener, booking, the advocate, finish."""
+
+    kv_name = "menu"
+    identified = BooleanProperty(False)
+    picking = BooleanProperty(False)
+    message = StringProperty("")
+
+    def refresh(self) -> None:
+        """Offer what this member can reach; list single screeners when asked."""
+        self.identified = self.visit.identified
+        self.message = self.visit.message
+        box = self.ids.screeners
+        box.clear_widgets()
+        if not self.picking:
+            return
+        for iid in SINGLE_SCREENERS:
+            button = Factory.SecondaryButton(text=self.visit.instrument_title(iid))
+            button.bind(on_release=lambda _b, i=iid: self._single(i))
+            box.add_widget(button)
+
+    def toggle_picking(self) -> None:
+        """Show or hide the list of single screeners."""
+        self.picking = not self.picking
+        self.refresh()
+
+    def _single(self, iid: str) -> None:
+        self.picking = False
+        self.app.act("single", iid)
+
+
+class QuestionScreen(KioskScreen):
+    """One question: answer buttons, or a number with its unit; progress, Back, skip."""
+
+    kv_name = "question"
+    progress_text = StringProperty("")
+    progress_value = NumericProperty(0)
+    title = StringProperty("")
+    preamble = StringProperty("")
+    question = StringProperty("")
+    numeric = BooleanProperty(False)
+    typed = StringProperty("")
+    unit = StringProperty("")
+    range_text = StringProperty("")
+    body_size = BooleanProperty(False)
+    units = StringProperty("metric")
+    message = StringProperty("")
+    answer_buttons = ListProperty([])
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pool: list[Any] = []
+
+    def refresh(self) -> None:
+        """Show the question on screen and its answers."""
+        visit = self.visit
+        if visit.screen != QUESTION:
+            return
+        journey = visit.journey
+        number, total = journey.progress()
+        self.progress_text = tr._("Question {n} of {total}").format(n=number, total=total)
+        self.progress_value = number / max(total, 1)
+        self.title = visit.instrument_title()
+        self.preamble = visit.preamble()
+        self.question = visit.question_text()
+        spec = journey.question_spec()
+        self.numeric = spec.get("type") in ("integer", "decimal")
+        self.unit = question_unit(spec)
+        self.body_size = journey.question in ("height_cm", "weight_kg", "height_in", "weight_lb")
+        self.units = journey.units
+        if self.numeric:
+            self.range_text = tr._("From {low} to {high}").format(
+                low=f"{spec.get('min', ''):g}", high=f"{spec.get('max', ''):g}") \
+                if isinstance(spec.get("min"), int | float) else ""
+        self.message = tr._(visit.message).format(**visit.message_args) if visit.message else ""
+        self.typed = ""
+        self._show_number_box(self.numeric)
+        options = [] if self.numeric else visit.options()
+        # Buttons are reused from question to question: building one (its kv rules) costs
+        # more than a frame, and a tap should show the next question at once.
+        while len(self._pool) < len(options):
+            button = Factory.BigButton()
+            button.bind(on_release=self._answer)
+            self._pool.append(button)
+        wanted = self._pool[:len(options)]
+        for button, (value, text) in zip(wanted, options, strict=True):
+            button.answer_value = value
+            button.text = tr._(text) if isinstance(value, bool) else text
+        box = self.ids.answers
+        if list(reversed(box.children)) != wanted:
+            box.clear_widgets()
+            for button in wanted:
+                box.add_widget(button)
+        self.answer_buttons = wanted
+
+    def _answer(self, button: Any) -> None:
+        self.app.act("answer", button.answer_value)
+
+    def _show_number_box(self, show: bool) -> None:
+        # ids hold weak references: keep the box alive while it is out of the page.
+        if not hasattr(self, "_number_box"):
+            self._number_box = self.ids.number_box.__self__
+        number_box = self._number_box
+        page = self.ids.page
+        if show and number_box.parent is None:
+            page.add_widget(number_box, index=page.children.index(self.ids.skip) + 1)
+        elif not show and number_box.parent is not None:
+            page.remove_widget(number_box)
+
+    def press(self, key: str) -> None:
+        """A key of the number pad."""
+        self.app.visit.touch()
+        if key == "back":
+            self.typed = self.typed[:-1]
+        elif key == "." and "." in self.typed:
+            return
+        elif len(self.typed) < 6:
+            self.typed += key
+
+    def enter_number(self) -> None:
+        """Send the typed number (the visit checks its range)."""
+        if not self.typed or self.typed == ".":
+            return
+        # "72" is sent as a whole number, "72.5" as a decimal; the visit checks the range.
+        value: float | int = float(self.typed) if "." in self.typed else int(self.typed)
+        self.app.act("answer", value)
+
+    def choose_units(self, units: str) -> None:
+        """Metric or imperial for height and weight."""
+        self.visit.journey.set_units(units)
+        self.typed = ""
+        self.app.sync()
+
+
+class ResultsScreen(KioskScreen):
+    """Each result in plain words, never colour alone; not a diagnosis; re-measure advice."""
+
+    kv_name = "results"
+    next_text = StringProperty("")
+
+    LEVEL_WORDS = {
+        "ok": (N_("In the healthy range"), N_("Keep doing what you are doing.")),
+        "watch": (N_("Worth keeping an eye on"), N_("Small changes can help. Your advocate can "
+                                                    "help you make a plan.")),
+        "act": (N_("Please follow up"), N_("Talk with your advocate or a doctor about this "
+                                           "result.")),
+        "not_scored": (N_("Not scored"), N_("You chose not to answer some questions, so we did "
+                                           "not score this one.")),
+    }
+
+    def refresh(self) -> None:
+        """Build one card per result."""
+        box = self.ids.rows
+        box.clear_widgets()
+        for row in self.visit.results():
+            word, advice = self.LEVEL_WORDS[row.level]
+            lines = [f"[b]{row.title}[/b]", f"[b]{tr._(word)}[/b]"]
+            if row.band_label:
+                lines.append(row.band_label)
+            lines.append(tr._(advice))
+            if row.remeasure:
+                lines.append(tr._("Blood pressure can be high for a short time. Sit quietly for "
+                                  "5 minutes, then measure again. If it is still high, see a "
+                                  "doctor."))
+            card = Factory.ResultCard(text="\n".join(lines))
+            card.level = row.level  # a kv-declared property: set after building
+            box.add_widget(card)
+        for notice in self.visit.notices():
+            box.add_widget(Factory.Notice(text=notice))
+        self.next_text = tr._("Next") if self.visit.identified else tr._("Back to the menu")
+
+
+class CrisisScreen(KioskScreen):
+    """Guidance for the trigger; closes in two steps, or after its own long time."""
+
+    kv_name = "crisis"
+    armed = BooleanProperty(False)
+
+    def refresh(self) -> None:
+        """Show the guidance for every crisis this visit raised."""
+        self.armed = self.visit.journey.crisis_close_armed
+        box = self.ids.guidance
+        box.clear_widgets()
+        for shown in self.visit.crisis():
+            box.add_widget(Factory.Title(text=shown["title"], halign="left"))
+            box.add_widget(Factory.KLabel(text=shown["text"], fs=40))
+            for res in shown["resources"]:
+                # Each resource's label already says how to reach it ("call or text 988").
+                box.add_widget(Factory.KLabel(text=f"[b]{res['label']}[/b]", markup=True, fs=42))
+
+    def close(self, confirm: bool) -> None:
+        """First tap asks; the second closes."""
+        self.app.act("close_crisis", confirm=confirm)
+
+
+class ReferralScreen(KioskScreen):
+    """One advocate will contact you: how, when, and consent; or stop contacting me."""
+
+    kv_name = "referral"
+    method = StringProperty("")
+    when = StringProperty("")
+    message = StringProperty("")
+    methods = CONTACT_METHODS
+    times = CONTACT_TIMES
+    phone_pad: Any = None
+
+    def refresh(self) -> None:
+        """Show the visit's message (the answer to a consent)."""
+        self.message = tr._(self.visit.message) if self.visit.message else ""
+
+    def on_pre_enter(self, *args: Any) -> None:
+        """Nothing chosen yet (not even what the previous member chose)."""
+        self.method = self.when = ""
+        for name in (*CONTACT_METHODS, *CONTACT_TIMES):
+            self.ids[name].state = "normal"
+        super().on_pre_enter(*args)
+
+    def agree(self) -> None:
+        """Give consent with the chosen channel and time (a call or text asks the number)."""
+        if self.method in ("phone", "text"):
+            self.phone_pad = Factory.PhonePad()
+            self.phone_pad.screen = self
+            self.phone_pad.open(animation=False)
+            return
+        self.app.act("consent", self.method, self.when)
+
+    def save_phone(self, typed: str) -> None:
+        """The number was typed: give consent with it, and forget it here."""
+        if self.phone_pad is not None:
+            self.phone_pad.typed = ""
+            self.phone_pad.dismiss(animation=False)
+            self.phone_pad = None
+        self.app.act("consent", self.method, self.when, typed)
+
+    def on_leave(self, *_args: Any) -> None:
+        """Never leave a typed number behind."""
+        if self.phone_pad is not None:
+            self.phone_pad.dismiss(animation=False)
+            self.phone_pad = None
+
+
+class BookingScreen(KioskScreen):
+    """Events, then slots with seats left, then confirm; your bookings; offline says so."""
+
+    kv_name = "booking"
+    offline = BooleanProperty(False)
+    heading = StringProperty("")
+    message = StringProperty("")
+
+    def on_pre_enter(self, *args: Any) -> None:
+        """Load the member's bookings (online only)."""
+        self.visit.load_bookings()
+        self.visit.choose_event(None)
+        super().on_pre_enter(*args)
+
+    def refresh(self) -> None:
+        """Show events, or the chosen event's slots, and the member's bookings."""
+        visit = self.visit
+        self.offline = visit.needs_connection
+        self.message = tr._(visit.message).format(**visit.message_args) if visit.message else ""
+        box = self.ids.entries
+        box.clear_widgets()
+        if self.offline:
+            self.heading = tr._("Booking needs the connection")
+            return
+        if visit.event is None:
+            self.heading = tr._("Choose an event")
+            for booking in visit.bookings:
+                self._add_booking(box, booking)
+            for event in visit.events():
+                seats = sum(s.seats_left for s in event.slots)
+                title = event.title.get(visit.language) or event.title.get("en", "")
+                button = Factory.BigButton(
+                    text=f"{title}\n" + tr._("{n} seats left").format(n=seats))
+                button.bind(on_release=lambda _b, e=event.id: self._event(e))
+                box.add_widget(button)
+            if not visit.events():
+                box.add_widget(Factory.Lead(text=tr._("There are no events to book right now.")))
+            return
+        self.heading = tr._("Choose a time") if visit.moving is None else \
+            tr._("Choose a new time")
+        for slot in visit.slots():
+            start = slot.start_local[11:16]
+            day = slot.start_local[:10]
+            if slot.seats_left > 0:
+                text = f"{day}  {start}   " + tr._("{n} seats left").format(n=slot.seats_left)
+            else:
+                text = f"{day}  {start}   " + tr._("Full: join the waitlist")
+            button = Factory.BigButton(text=text)
+            button.bind(on_release=lambda _b, s=slot.id: self.app.act("book_slot", s))
+            box.add_widget(button)
+
+    def _add_booking(self, box: Any, booking: Any) -> None:
+        status = tr._("Waitlist") if booking.status == "waitlisted" else tr._("Booked")
+        when = booking.start_at.strftime("%Y-%m-%d %H:%M")
+        box.add_widget(Factory.KLabel(text=f"[b]{status}[/b]: {booking.event_title}, {when}",
+                                      markup=True))
+        row = Factory.BoxLayout(size_hint_y=None, height=self.app.scale * 150,
+                                spacing=self.app.scale * 24)
+        cancel = Factory.SecondaryButton(text=tr._("Cancel it"))
+        cancel.bind(on_release=lambda _b, b=booking.booking_id: self.app.act("cancel", b))
+        move = Factory.SecondaryButton(text=tr._("Change the time"))
+        move.bind(on_release=lambda _b, b=booking.booking_id: self.app.act("start_moving", b))
+        row.add_widget(cancel)
+        row.add_widget(move)
+        box.add_widget(row)
+
+    def _event(self, event_id: str) -> None:
+        self.visit.choose_event(event_id)
+        self.app.sync()
+
+
+class QrScreen(KioskScreen):
+    """The advocate-link, contact and ticket QR codes, each with what scanning does."""
+
+    kv_name = "qr"
+    offline = BooleanProperty(False)
+
+    def refresh(self) -> None:
+        """Draw the codes (from shared.qr PNGs) with their captions."""
+        from shared.qr import qr_png  # qrcode and Pillow load only when codes are shown
+
+        box = self.ids.codes
+        box.clear_widgets()
+        codes = self.visit.qr_codes()
+        self.offline = not codes
+        name = self.visit.advocate.advocate.name if self.visit.advocate else ""
+        for code in codes:
+            texture = CoreImage(io.BytesIO(qr_png(code.content, size_px=600)), ext="png").texture
+            texture.mag_filter = "nearest"
+            card = Factory.QrCard()
+            card.caption = tr._(code.caption).format(name=name)
+            card.kind = code.kind
+            image = Image(texture=texture, size_hint=(None, None), fit_mode="contain")
+            image.size = (self.app.scale * 420, self.app.scale * 420)
+            card.ids.holder.add_widget(image)
+            box.add_widget(card)
+
+
+class DoneScreen(KioskScreen):
+    """Thank you; back to the start on its own."""
+
+    kv_name = "done"
+
+
+class SetupScreen(KioskScreen):
+    """First start, or admin: pair with a server (URL and code) and set the admin PIN."""
+
+    kv_name = "setup"
+    message = StringProperty("")
+
+    def refresh(self) -> None:
+        """Say whether the kiosk is paired."""
+        status = self.app.backend_status()
+        self.message = "" if status is None or not status.paired else \
+            tr._("This kiosk is paired.")
+
+    def pair(self) -> None:
+        """Pair with the server and set the PIN; say plainly what went wrong."""
+        self.message = self.app.pair(self.ids.url.text.strip(), self.ids.code.text.strip(),
+                                     self.ids.pin.text.strip())
+
+
+class AdminPinScreen(KioskScreen):
+    """The admin PIN, on a number pad; locked for a while after repeated failures."""
+
+    kv_name = "admin_pin"
+    typed = StringProperty("")
+    message = StringProperty("")
+
+    def on_pre_enter(self, *args: Any) -> None:
+        """Start empty."""
+        self.typed = ""
+        self.message = ""
+        super().on_pre_enter(*args)
+
+    def press(self, key: str) -> None:
+        """A key of the PIN pad."""
+        if key == "back":
+            self.typed = self.typed[:-1]
+        elif len(self.typed) < 12:
+            self.typed += key
+
+    def submit(self) -> None:
+        """Check the PIN."""
+        typed, self.typed = self.typed, ""
+        self.message = self.app.check_pin(typed)
+
+
+class AdminScreen(KioskScreen):
+    """Pairing, sync status and outbox depth with the drain's progress, errors, language."""
+
+    kv_name = "admin"
+    paired = BooleanProperty(False)
+    online = BooleanProperty(False)
+    depth = NumericProperty(0)
+    progress = NumericProperty(0)
+    draining = BooleanProperty(False)
+    last_sync = StringProperty("")
+    errors = StringProperty("")
+
+    def refresh(self) -> None:
+        """Read the backend's status."""
+        status = self.app.backend_status()
+        if status is None:
+            return
+        self.paired, self.online = status.paired, status.online
+        self.depth = status.outbox_depth
+        self.draining = status.backlog_at_start > 0 and status.outbox_depth > 0
+        self.progress = (status.sent_since_backlog / status.backlog_at_start
+                         if status.backlog_at_start else 0)
+        self.last_sync = status.last_sync_at or ""
+        self.errors = "\n".join(status.last_errors[-5:])

@@ -1,0 +1,259 @@
+"""The tour: every screen, with demo answers, in English then Spanish, saved as screenshots.
+
+``onsite-kiosk --tour DIR`` runs this in an offscreen window. It taps real buttons through
+the window, as a member would: it signs in as the first demo member (E1001), takes the quick
+check-up with answers that raise the PHQ-9 follow-up and, at item 9, the crisis screen, then
+results, the referral offer, booking and the QR codes. With no server it takes the offline
+journey (the sign-in waits for the server; booking and the codes say they need the
+connection). The crisis is never sent: the tour's backend drops crisis items and alerts.
+Screenshots are ``<lang>-<nn>-<screen>.png``, nn counting from 01 within each language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from ..backend import Backend, Identity
+from .driver import Driver
+from .lang import tr
+
+DEMO_MEMBER = "E1001"
+DEMO_BIRTH_DATE = "03141985"  # onsite_server/demo.py: 1985-03-14, typed month, day, year
+ADMIN_PIN = "2468"
+DEMO_PHONE = "5550100199"  # 555-01xx: numbers set aside for fiction
+
+# Demo answers by instrument and question; None means "Prefer not to answer".
+PHQ9 = {"9": 1, "10": 1}
+GAD2 = 0
+NUMBERS = {"systolic": "152", "diastolic": "96", "height_in": "66", "weight_lb": "180",
+           "age": "47"}
+CHOICES = {"sex": "male"}
+
+
+class NoCrisisBackend:
+    """The tour's backend: everything passes through except a crisis, which is dropped."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.dropped = 0
+
+    def submit(self, identity: Identity | None, items: Sequence[Mapping[str, Any]],
+               *, crisis: bool) -> None:
+        """Queue the items, unless they carry a crisis (a demo must not alarm anyone)."""
+        if crisis:
+            self.dropped += len(items)
+            return
+        self.inner.submit(identity, items, crisis=crisis)
+
+    def crisis_alert(self, trigger: Literal["phq9_item9", "hypertensive_crisis"]) -> None:
+        """Dropped: no alert reaches the dashboard from a demo."""
+        self.dropped += 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class Tour:
+    """Walks the screens and names the screenshots."""
+
+    def __init__(self, driver: Driver, out: Path, *, online: bool,
+                 log: Callable[[str], None] = print) -> None:
+        self.d = driver
+        self.out = out
+        self.online = online
+        self.log = log
+        self.taken: list[Path] = []
+        self.language = "en"
+        self.count = 0
+
+    def shot(self) -> None:
+        """Save the screen on show as the next screenshot of this language."""
+        name = self.d.screen().name
+        self.count += 1
+        path = self.out / f"{self.language}-{self.count:02d}-{name}.png"
+        self.d.screenshot(path)
+        self.taken.append(path)
+
+    def expect(self, screen: str) -> None:
+        """Check the tour is where it should be."""
+        self.d.pump(2)
+        if self.d.screen().name != screen:
+            raise RuntimeError(f"the tour expected the {screen} screen, "
+                               f"found {self.d.screen().name}")
+
+    def run(self) -> list[Path]:
+        """Both languages; return the screenshots written."""
+        for language in ("en", "es"):
+            self.language = language
+            self.count = 0
+            self.visit()
+        return self.taken
+
+    def visit(self) -> None:
+        """One member's visit in the current language."""
+        d = self.d
+        self.expect("attract")
+        if self.language != d.app.visit.language:
+            d.tap_id("language")
+        self.shot()
+        d.tap_id("start")
+        self.expect("privacy")
+        self.shot()
+        d.tap_id("accept")
+        self.expect("identify")
+        self.sign_in()
+        self.expect("menu")
+        self.shot()
+        d.tap_id("checkup")
+        self.questions()
+        self.expect("results")
+        self.shot()
+        d.tap_id("next")
+        if d.screen().name == "referral":
+            d.tap_id("text")
+            d.tap_id("evening")
+            d.tap_id("agree")
+            pad = d.screen().phone_pad
+            for ch in DEMO_PHONE:
+                d.tap_text(ch, within=pad.ids.pad)
+            self.shot()
+            d.tap(pad.ids.save)
+            d.tap_id("next")
+        self.expect("menu")
+        if not d.app.visit.identified:
+            d.tap_id("finish")
+        else:
+            self.booking()
+            self.expect("qr")
+            self.shot()
+            d.tap_id("done")
+        self.expect("done")
+        self.shot()
+        d.tap_id("end")
+        self.expect("attract")
+        self.admin()
+
+    def sign_in(self) -> None:
+        """Type the demo member's id and birth date on the keypad, masked."""
+        d = self.d
+        screen = d.screen()
+        for ch in DEMO_MEMBER:
+            if ch.isalpha() != screen.letters:
+                d.tap_text(tr._("ABC") if ch.isalpha() else "123", within=screen.ids.keypad)
+            d.tap_text(ch, within=screen.ids.keypad)
+        d.tap_id("dob_field")
+        for ch in DEMO_BIRTH_DATE:
+            d.tap_text(ch, within=screen.ids.keypad)
+        self.shot()
+        d.tap_id("submit")
+        if d.screen().name == "identify":
+            self.log("tour: the sign-in did not go through; continuing without signing in")
+            d.tap_id("anonymous")
+
+    def questions(self) -> None:
+        """Answer the check-up; screenshot the first question, a number, and the crisis."""
+        d = self.d
+        shot_question = False
+        for _step in range(200):  # bounded: a check-up has far fewer questions than this
+            if d.screen().name not in ("question", "crisis"):
+                return
+            screen = d.screen()
+            if screen.name == "crisis":
+                self.shot()
+                d.tap_id("close")
+                d.tap_id("close")
+                continue
+            journey = d.app.visit.journey
+            link = journey.question
+            spec = journey.question_spec()
+            if spec.get("type") in ("integer", "decimal"):
+                if link.startswith(("height", "weight")) and journey.units != "imperial":
+                    d.tap_id("imperial")
+                    continue
+                for ch in NUMBERS.get(link, str(spec.get("min", 1))):
+                    d.tap_text(ch, within=screen.ids.numpad)
+                if link == "height_in":
+                    self.shot()
+                d.tap_id("enter")
+                continue
+            if not shot_question:
+                self.shot()
+                shot_question = True
+            buttons = screen.answer_buttons
+            values = [value for value, _text in d.app.visit.options()]
+            wanted = self.choice(journey.instrument, link, values)
+            d.tap(buttons[values.index(wanted)])
+        raise RuntimeError("the tour's check-up never ended")
+
+    @staticmethod
+    def choice(instrument: str, link: str, values: list[object]) -> object:
+        """The demo answer: PHQ-2 positive, PHQ-9 mild with item 9, GAD-2 negative."""
+        if instrument == "phq2":
+            return 2
+        if instrument == "phq9":
+            return PHQ9.get(link, 1)
+        if instrument == "gad2":
+            return GAD2
+        if link in CHOICES:
+            return CHOICES[link]
+        if True in values:
+            return link in ("family_history",)
+        return values[0]
+
+    def booking(self) -> None:
+        """Events, then a slot; offline, booking says it needs the connection."""
+        d = self.d
+        d.tap_id("booking")
+        self.expect("booking")
+        screen = d.screen()
+        self.shot()
+        if screen.offline:
+            d.tap_id("follow_up")
+            d.tap_id("back")
+            self.expect("menu")
+            d.tap_id("advocate")
+            return
+        events = d.app.visit.events()
+        if not events:
+            d.tap_id("back")
+            d.tap_id("advocate")
+            return
+        d.tap_text(events[0].title.get(d.app.visit.language) or events[0].title["en"],
+                   within=screen.ids.entries)
+        slots = d.app.visit.slots()
+        if not slots:
+            d.tap_id("back")
+            d.tap_id("advocate")
+            return
+        # A different slot per language, so the second visit is not a repeat booking.
+        slot = slots[min(len(slots) - 1, 0 if self.language == "en" else 1)]
+        self._tap_slot(slot)
+        if d.screen().name == "booking":
+            d.tap_id("back")
+            self.expect("menu")
+            d.tap_id("advocate")
+
+    def _tap_slot(self, slot: Any) -> None:
+        start = slot.start_local[:10]
+        for child in self.d.screen().ids.entries.children:
+            if getattr(child, "text", "").startswith(start + "  " + slot.start_local[11:16]):
+                self.d.tap(child)
+                return
+        raise RuntimeError("the slot's button is not on the booking screen")
+
+    def admin(self) -> None:
+        """The hidden gesture, the PIN and the admin screen; then back to the attract screen."""
+        d = self.d
+        for _ in range(5):
+            d.tap_id("corner")
+        self.expect("admin_pin")
+        self.shot()
+        for ch in ADMIN_PIN:
+            d.tap_text(ch, within=d.screen().ids.pad)
+        d.tap_id("ok")
+        self.expect("admin")
+        self.shot()
+        d.tap_id("back_to_kiosk")
+        self.expect("attract")

@@ -1,0 +1,526 @@
+"""One member's visit, in plain Python: the journey plus what it asks of the backend.
+
+``kiosk.flow.Journey`` decides which screen comes next; ``Visit`` adds the few things a screen
+needs from the world around it (identify, queue items as each screener finishes, consent,
+bookings, the advocate link) and the words for what happened (``message``, an English
+gettext msgid the screen translates). The Kivy screens call only this; tests drive it with a
+fake backend and no window. ``end`` and the timers wipe everything of the member here too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+from shared.assessments.items import value_problem
+from shared.i18n import N_, pick
+from shared.paths import assets_dir
+from shared.schemas.bookings import BookingOut
+from shared.schemas.catalog import CatalogEvent, CatalogResponse, CatalogSlot
+from shared.schemas.members import AdvocateLinkResponse
+from shared.triage import CRISIS_TRIGGERS, crisis_guidance, skipped_item_notice
+
+from .backend import Backend, Identity, Offline, Refused
+from .flow import ATTRACT, CHECKUP, QUESTION, Journey, Timeouts, latest_version
+
+# Screeners a member can take one at a time from the menu (all have a kiosk-friendly form).
+SINGLE_SCREENERS = ("phq9", "gad7", "blood_pressure", "bmi", "ada_risk", "audit_c", "who5")
+CONTACT_METHODS = ("phone", "text", "email")
+CONTACT_TIMES = ("morning", "afternoon", "evening", "any")
+
+
+@lru_cache(maxsize=1)
+def _result_levels() -> tuple[Mapping[str, Mapping[str, str]], Mapping[str, Sequence[str]]]:
+    data = json.loads((assets_dir() / "kiosk" / "result_levels.json").read_text("utf-8"))
+    return data["levels"], data["remeasure"]
+
+
+@lru_cache(maxsize=64)
+def _texts(instrument_id: str, version: str | None = None) -> Mapping[str, Any]:
+    """An instrument's title, preamble and band labels (read once: a definition is a deep copy
+    per call, too slow to make on every question)."""
+    from shared.assessments import load_definition
+
+    definition = load_definition(instrument_id, version)
+    return {"title": definition.get("title"), "preamble": definition.get("preamble"),
+            "bands": {b["id"]: b.get("label") for b in
+                      definition.get("scoring", {}).get("bands", [])}}
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One line of the results screen: what was measured, what it shows, what to do."""
+
+    instrument: str
+    title: str
+    level: str  # ok | watch | act | not_scored
+    band_label: str
+    remeasure: bool
+    total: float | int | None
+
+
+@dataclass(frozen=True)
+class QrCode:
+    """One QR code and what scanning it does (caption is an English msgid)."""
+
+    kind: str  # advocate | vcard | ticket
+    content: str
+    caption: str
+
+
+def parse_birth_date(typed: str) -> str | None:
+    """Read eight keypad digits (month, day, year) as an ISO date, or None when not a real date."""
+    digits = "".join(ch for ch in typed if ch.isdigit())
+    if len(digits) != 8:
+        return None
+    try:
+        born = date(int(digits[4:]), int(digits[:2]), int(digits[2:4]))
+    except ValueError:
+        return None
+    if born.year < 1900 or born > date.today():
+        return None
+    return born.isoformat()
+
+
+class Visit:
+    """The journey of the member at the screen, and the backend it talks to."""
+
+    def __init__(self, backend: Backend, *, clock: Callable[[], float] = time.monotonic,
+                 timeouts: Timeouts | None = None, language: str = "en") -> None:
+        self.backend = backend
+        self.clock = clock
+        self.journey = Journey(timeouts=timeouts or Timeouts(), language=language)
+        self._forget()
+
+    def _forget(self) -> None:
+        self.identity: Identity | None = None
+        self.session_id = str(uuid.uuid4())
+        self.message = ""
+        self.message_args: dict[str, str] = {}
+        self.submitted: list[str] = []
+        self.bookings: list[BookingOut] = []
+        self.booked: BookingOut | None = None
+        self.event: CatalogEvent | None = None
+        self.moving: BookingOut | None = None  # the booking being rescheduled
+        self.advocate: AdvocateLinkResponse | None = None
+        self.consented: bool | None = None
+        self.contact: tuple[str, str] | None = None  # (channel, time of day) chosen
+        self.needs_connection = False
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def screen(self) -> str:
+        """The screen the journey is on."""
+        return self.journey.screen
+
+    @property
+    def language(self) -> str:
+        """The language of this visit."""
+        return self.journey.language
+
+    def say(self, message: str, **args: str) -> None:
+        """Set the line the screen shows (an English msgid, translated by the screen)."""
+        self.message = message
+        self.message_args = dict(args)
+
+    def touch(self) -> None:
+        """A tap anywhere restarts the idle timer."""
+        self.journey.touch(self.clock())
+
+    def fire(self, event: str) -> str:
+        """Apply a journey event; ending events wipe the visit."""
+        self.say("")
+        screen = self.journey.fire(event, self.clock())
+        if screen == ATTRACT:
+            self._forget()
+        return screen
+
+    def end(self) -> str:
+        """"End session": wipe everything (the crisis screen stays until closed)."""
+        screen = self.journey.end(self.clock())
+        if screen == ATTRACT:
+            self._forget()
+        return screen
+
+    def tick(self) -> str | None:
+        """Check the timers; "countdown" while the warning shows; wipes when one ran out."""
+        was = self.journey.screen
+        state = self.journey.tick(self.clock())
+        if was != ATTRACT and self.journey.screen == ATTRACT:
+            self._forget()
+        return state
+
+    def holds_member_data(self) -> bool:
+        """Tell whether anything of a member is still held."""
+        return (self.journey.holds_member_data() or self.identity is not None or
+                bool(self.submitted or self.bookings) or self.booked is not None or
+                self.advocate is not None or self.moving is not None or
+                self.consented is not None or self.contact is not None)
+
+    def catalog(self) -> CatalogResponse | None:
+        """The cached catalog, or None before pairing."""
+        return self.backend.catalog()
+
+    # ------------------------------------------------------------------ identify
+
+    def identify(self, typed_id: str, typed_birth_date: str) -> bool:
+        """Sign the member in; False (with a message) when that did not work."""
+        typed_id = typed_id.strip()
+        if not typed_id:
+            self.say(N_("Please type your employee or badge number."))
+            return False
+        born = parse_birth_date(typed_birth_date)
+        if born is None:
+            self.say(N_("Please type your date of birth as 8 numbers: month, day, year."))
+            return False
+        try:
+            identity = self.backend.identify(typed_id, born)
+        except Refused:
+            self.say(N_("We could not find you with that number and date of birth. "
+                     "Please check them, or continue without signing in."))
+            return False
+        except Offline:
+            self.say(N_("We cannot check your number right now. "
+                     "You can continue without signing in."))
+            return False
+        self.identity = identity
+        self.journey.identify(identity.member_ref or identity.pending or "pending", self.clock())
+        if not identity.online:
+            self.say(N_("This kiosk is offline. Your results will reach your advocate "
+                     "when it is back online."))
+        return True
+
+    def anonymous(self) -> str:
+        """Continue without signing in."""
+        self.identity = None
+        return self.journey.go_anonymous(self.clock())
+
+    @property
+    def identified(self) -> bool:
+        """True when the member signed in (online or waiting for the connection)."""
+        return self.identity is not None
+
+    @property
+    def online_identity(self) -> Identity | None:
+        """The identity when the server matched it (booking and the advocate link need it)."""
+        return self.identity if self.identity is not None and self.identity.online else None
+
+    # ------------------------------------------------------------------ screeners
+
+    def checkup(self) -> str:
+        """Start the quick check-up."""
+        return self.journey.begin(list(CHECKUP), self.clock())
+
+    def single(self, instrument_id: str) -> str:
+        """Start one screener."""
+        return self.journey.begin([instrument_id], self.clock(), single=True)
+
+    def answer(self, value: object) -> str:
+        """Record the answer on screen (checked first for numbers); queue finished screeners."""
+        if self.journey.screen != QUESTION:
+            return self.journey.screen
+        problem = value_problem(self.journey.question_spec(), value)
+        if problem:
+            spec = self.journey.question_spec()
+            self.say(N_("Please enter a number from {low} to {high}."),
+                     low=f"{spec.get('min', '')}", high=f"{spec.get('max', '')}")
+            return self.journey.screen
+        self.say("")
+        screen = self.journey.answer(value, self.clock())
+        self._queue_finished()
+        return screen
+
+    def skip(self) -> str:
+        """"Prefer not to answer"."""
+        self.say("")
+        screen = self.journey.skip(self.clock())
+        self._queue_finished()
+        return screen
+
+    def back(self) -> str:
+        """Back: one question, or the screen's own Back."""
+        self.say("")
+        self.moving = None
+        return self.journey.back(self.clock())
+
+    def _queue_finished(self) -> None:
+        """Queue each screener as soon as it is finished, a crisis before its screen shows."""
+        for iid, result in self.journey.results.items():
+            if iid in self.submitted:
+                continue
+            crisis = any(t.instrument == iid and t.trigger in self.journey.crisis_triggers
+                         for t in CRISIS_TRIGGERS)
+            item: dict[str, Any] = {
+                "idempotency_key": str(uuid.uuid4()),
+                "session_id": self.session_id,
+                "instrument_id": iid,
+                "instrument_version": latest_version(iid),
+                "answers": dict(self.journey.answers.get(iid, {})),
+                "skipped": list(self.journey.skipped.get(iid, [])),
+                "kiosk_result": None if result is None else {
+                    "total": result.total, "band": result.band, "flags": sorted(result.flags)},
+                "taken_at": datetime.now(UTC).isoformat(),
+            }
+            self.backend.submit(self.identity, [item], crisis=crisis)
+            self.submitted.append(iid)
+
+    def question_text(self) -> str:
+        """The question on screen in the visit's language."""
+        return pick(self.journey.question_spec().get("text"), self.language)
+
+    def preamble(self) -> str:
+        """The instrument's lead-in ("Over the last 2 weeks..."), or empty."""
+        return pick(_texts(self.journey.instrument).get("preamble"), self.language)
+
+    def instrument_title(self, instrument_id: str | None = None) -> str:
+        """An instrument's title in the visit's language."""
+        return pick(_texts(instrument_id or self.journey.instrument).get("title"), self.language)
+
+    def options(self) -> list[tuple[object, str]]:
+        """The answer choices on screen: (value, text in the visit's language)."""
+        spec = self.journey.question_spec()
+        if spec.get("type") == "boolean":
+            return [(True, N_("Yes")), (False, N_("No"))]  # the screen translates them
+        return [(opt["value"], pick(opt.get("text"), self.language))
+                for opt in spec.get("options", [])]
+
+    # ------------------------------------------------------------------ results
+
+    def results(self) -> list[ResultRow]:
+        """The results in plain words, in the order taken."""
+        levels, remeasure = _result_levels()
+        rows = []
+        for iid, result in self.journey.results.items():
+            texts = _texts(iid, result.version if result else None)
+            title = pick(texts.get("title"), self.language)
+            if result is None:
+                rows.append(ResultRow(iid, title, "not_scored", "", False, None))
+                continue
+            bands = {band: pick(label, self.language)
+                     for band, label in texts.get("bands", {}).items()}
+            rows.append(ResultRow(
+                instrument=iid, title=title,
+                level=levels.get(iid, {}).get(result.band, "watch"),
+                band_label=bands.get(result.band, result.band),
+                remeasure=result.band in remeasure.get(iid, ()), total=result.total))
+        return rows
+
+    def notices(self) -> list[str]:
+        """Gentle notices owed for skipped questions (the 988 line for PHQ-9 item 9)."""
+        found = []
+        for iid, links in self.journey.skipped.items():
+            for link in links:
+                notice = skipped_item_notice(iid, link)
+                if notice is not None:
+                    found.append(pick(notice.text, self.language))
+        return found
+
+    def crisis(self) -> list[dict[str, Any]]:
+        """The guidance for each crisis this visit raised, in the visit's language."""
+        shown = []
+        for trigger in self.journey.crisis_triggers:
+            guidance = crisis_guidance(trigger)
+            shown.append({
+                "trigger": trigger,
+                "title": pick(guidance.title, self.language),
+                "text": pick(guidance.text, self.language),
+                "resources": [{"label": pick(r["label"], self.language),
+                               "phone": r.get("phone"), "sms": r.get("sms"), "url": r.get("url")}
+                              for r in guidance.resources],
+            })
+        return shown
+
+    def close_crisis(self, *, confirm: bool) -> str:
+        """The two-step close of the crisis screen."""
+        return self.journey.close_crisis(self.clock(), confirm=confirm)
+
+    def after_results(self) -> str:
+        """Continue from the results: the referral offer, or the menu when anonymous."""
+        return self.fire("continue")
+
+    # ------------------------------------------------------------------ referral
+
+    def consent(self, method: str, contact_time: str, phone: str | None = None) -> bool:
+        """Agree to be contacted by the advocate, by this channel at this time of day.
+
+        A call or a text needs a phone number: the kiosk cannot see whether one is on file, so
+        it asks (the server refuses a phone consent with no number anywhere).
+        """
+        if self.identity is None:
+            return False
+        if method not in CONTACT_METHODS or contact_time not in CONTACT_TIMES:
+            self.say(N_("Please choose how and when we may contact you."))
+            return False
+        if method in ("phone", "text"):
+            digits = "".join(ch for ch in phone or "" if ch.isdigit())
+            if not 7 <= len(digits) <= 15:
+                self.say(N_("Please type your phone number, with its area code."))
+                return False
+            phone = digits
+        else:
+            phone = None
+        try:
+            self.backend.consent(self.identity, consent=True, contact_method=method,
+                                 contact_time=contact_time, phone=phone)
+        except Refused as exc:
+            self.say(N_("That did not work: {reason}"), reason=exc.reason)
+            return False
+        self.contact = (method, contact_time)
+        self.consented = True
+        self.say(N_("Thank you. Your advocate will contact you."))
+        return True
+
+    def stop_contact(self) -> None:
+        """"Stop contacting me": withdraw consent."""
+        if self.identity is None:
+            return
+        try:
+            self.backend.consent(self.identity, consent=False)
+        except Refused as exc:
+            self.say(N_("That did not work: {reason}"), reason=exc.reason)
+            return
+        self.consented = False
+        self.say(N_("We will not contact you about this."))
+
+    # ------------------------------------------------------------------ booking
+
+    def events(self) -> list[CatalogEvent]:
+        """Upcoming events from the cached catalog."""
+        catalog = self.backend.catalog()
+        return list(catalog.events) if catalog is not None else []
+
+    def slots(self) -> list[CatalogSlot]:
+        """The chosen event's slots."""
+        return list(self.event.slots) if self.event is not None else []
+
+    def choose_event(self, event_id: str | None) -> None:
+        """Open an event's slots (None: back to the list of events)."""
+        self.event = next((e for e in self.events() if e.id == event_id), None)
+
+    def load_bookings(self) -> None:
+        """Fetch the member's bookings; offline, say booking needs the connection."""
+        identity = self.online_identity
+        self.needs_connection = identity is None
+        if identity is None:
+            self.bookings = []
+            return
+        try:
+            self.bookings = self.backend.bookings(identity)
+        except Offline:
+            self.needs_connection = True
+            self.bookings = []
+
+    def book(self, slot_id: str) -> bool:
+        """Book (or join the waitlist for) a slot, or move the booking being rescheduled."""
+        identity = self.online_identity
+        if identity is None:
+            self.needs_connection = True
+            return False
+        try:
+            if self.moving is not None:
+                booking = self.backend.reschedule(identity, self.moving.booking_id, slot_id)
+                self.moving = None
+            else:
+                booking = self.backend.book(identity, slot_id)
+        except Offline:
+            self.needs_connection = True
+            self.say(N_("Booking needs the connection, which is down right now."))
+            return False
+        except Refused as exc:
+            self.say(N_("That did not work: {reason}"), reason=exc.reason)
+            return False
+        self.booked = booking
+        if booking.status == "waitlisted":
+            self.say(N_("That time is full. You are on the waitlist, number {n}."),
+                     n=str(booking.waitlist_position or ""))
+        return True
+
+    def book_slot(self, slot_id: str) -> str:
+        """Book a slot and go on to the QR screen; stay (with a message) when that failed."""
+        if self.book(slot_id):
+            return self.fire("booked") if not self.message else self._keep_message("booked")
+        return self.screen
+
+    def _keep_message(self, event: str) -> str:
+        message, args = self.message, self.message_args
+        screen = self.fire(event)
+        self.say(message, **args)
+        return screen
+
+    def cancel(self, booking_id: str) -> None:
+        """Cancel one of the member's bookings."""
+        identity = self.online_identity
+        if identity is None:
+            return
+        try:
+            self.backend.cancel(identity, booking_id)
+        except Offline:
+            self.needs_connection = True
+            return
+        except Refused as exc:
+            self.say(N_("That did not work: {reason}"), reason=exc.reason)
+            return
+        if self.booked is not None and self.booked.booking_id == booking_id:
+            self.booked = None
+        self.say(N_("Your booking is cancelled."))
+        self.load_bookings()
+
+    def start_moving(self, booking_id: str) -> None:
+        """Pick a booking to reschedule; the next slot chosen replaces it."""
+        self.moving = next((b for b in self.bookings if b.booking_id == booking_id), None)
+        if self.moving is not None:
+            self.choose_event(self.moving.event_id)
+
+    def ask_follow_up(self) -> None:
+        """Offline booking: ask the advocate to follow up instead (the consent is queued).
+
+        The channel and time the member chose on the referral screen are used; a member who
+        did not choose gets an email (to the address on file: no number to type here), and
+        the screen says so.
+        """
+        if self.identity is None:
+            return
+        method, when = self.contact or ("email", "any")
+        try:
+            self.backend.consent(self.identity, consent=True, contact_method=method,
+                                 contact_time=when)
+        except Refused as exc:
+            self.say(N_("That did not work: {reason}"), reason=exc.reason)
+            return
+        self.consented = True
+        self.say(N_("Your advocate will contact you to book a time.") if self.contact else
+                 N_("Your advocate will email you to book a time."))
+
+    # ------------------------------------------------------------------ QR
+
+    def qr_codes(self) -> list[QrCode]:
+        """The codes for the QR screen, with what scanning each does; fetches the link."""
+        identity = self.online_identity
+        codes: list[QrCode] = []
+        if identity is not None and self.advocate is None:
+            try:
+                self.advocate = self.backend.advocate_link(identity)
+            except (Offline, Refused):
+                self.needs_connection = True
+        if self.advocate is not None:
+            codes.append(QrCode("advocate", self.advocate.link_url,
+                                N_("Scan to connect with your advocate, {name}.")))
+            codes.append(QrCode("vcard", self.advocate.vcard,
+                                N_("Scan to save your advocate's phone and email.")))
+        if self.booked is not None and self.booked.ticket_url:
+            codes.append(QrCode("ticket", self.booked.ticket_url,
+                                N_("Scan to keep your ticket on your phone.")))
+        return codes
+
+
+def question_unit(spec: Mapping[str, Any]) -> str:
+    """The unit to show beside a number entry (UCUM codes read as people write them)."""
+    unit = str(spec.get("unit", ""))
+    return {"mm[Hg]": "mmHg", "[in_i]": "in", "[lb_av]": "lb", "a": ""}.get(unit, unit)

@@ -1,0 +1,218 @@
+"""kiosk.visit without a window: sign-in, queueing as screeners finish, results, booking, QR.
+
+Clinical data: PHQ-9 item 9 >= 1 is a crisis whatever the total (DESIGN.md 3.6); 152/96 mmHg is
+stage 2 hypertension (2017 ACC/AHA), which gets the re-measure advice; a skipped PHQ-9 item 9
+is not a crisis, leaves the PHQ-9 unscored and earns the gentle 988 notice.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk.flow import ATTRACT, BOOKING, CRISIS, IDENTIFY, MENU, QR, QUESTION, RESULTS
+from kiosk.visit import Visit, parse_birth_date
+from tests.kiosk.ui.fakes import LINK_URL, FakeBackend
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def _visit(**backend: bool) -> tuple[Visit, FakeBackend]:
+    fake = FakeBackend(**backend)
+    visit = Visit(fake, clock=Clock())
+    visit.fire("start")
+    visit.fire("accept")
+    assert visit.screen == IDENTIFY
+    return visit, fake
+
+
+def _signed_in(**backend: bool) -> tuple[Visit, FakeBackend]:
+    visit, fake = _visit(**backend)
+    assert visit.identify("e1001", "03141985")
+    assert visit.screen == MENU
+    return visit, fake
+
+
+@pytest.mark.parametrize(("typed", "iso"), [
+    ("03141985", "1985-03-14"), ("02/29/2000", "2000-02-29"), ("02291999", None), ("1985", None),
+    ("13011990", None), ("01011899", None)])
+def test_birth_dates_are_typed_month_day_year(typed: str, iso: str | None) -> None:
+    assert parse_birth_date(typed) == iso
+
+
+def test_sign_in_problems_say_what_to_do_and_stay_on_the_screen() -> None:
+    visit, _ = _visit()
+    assert not visit.identify("", "03141985") and "badge number" in visit.message
+    assert not visit.identify("E1001", "0314") and "8 numbers" in visit.message
+    assert not visit.identify("E9999", "03141985") and "could not find you" in visit.message
+    assert visit.screen == IDENTIFY and visit.identity is None
+
+
+def test_offline_sign_in_holds_the_id_for_the_server_and_says_so() -> None:
+    visit, _ = _signed_in(online=False)
+    assert visit.identity is not None and visit.identity.pending and not visit.identity.online
+    assert "back online" in visit.message
+    visit.load_bookings()
+    assert visit.needs_connection
+    assert visit.qr_codes() == []
+
+
+def test_each_screener_is_queued_as_it_ends_and_a_crisis_before_its_screen() -> None:
+    visit, fake = _signed_in()
+    visit.checkup()
+    for _ in range(2):
+        visit.answer(2)  # PHQ-2 = 4: the PHQ-9 follows
+    assert [s["instrument_id"] for s in fake.submitted] == ["phq2"]
+    while visit.journey.question != "9":
+        visit.answer(0)
+    visit.answer(1)
+    visit.answer(0)  # difficulty: the PHQ-9 ends with item 9 positive
+    assert visit.screen == CRISIS
+    crisis_item = fake.submitted[-1]
+    assert crisis_item["instrument_id"] == "phq9" and crisis_item["crisis"] is True
+    assert crisis_item["member"] == "ref-E1001"
+    assert crisis_item["session_id"] == fake.submitted[0]["session_id"]
+    assert visit.crisis()[0]["trigger"] == "phq9_item9"
+    visit.close_crisis(confirm=False)
+    visit.close_crisis(confirm=True)
+    assert visit.screen == QUESTION and visit.journey.instrument == "gad2"
+
+
+def test_numbers_outside_the_range_are_refused_with_the_range() -> None:
+    visit, fake = _signed_in()
+    visit.single("blood_pressure")
+    visit.answer(400)
+    assert visit.screen == QUESTION and "50" in visit.message_args.get("low", "")
+    visit.answer(152)
+    visit.answer(96)
+    assert visit.screen == RESULTS
+    (row,) = visit.results()
+    assert row.level == "act" and row.remeasure and "stage 2" in row.band_label
+    assert fake.submitted[-1]["answers"] == {"systolic": 152, "diastolic": 96}
+
+
+def test_imperial_units_ask_inches_and_pounds_only() -> None:
+    visit, fake = _signed_in()
+    visit.single("bmi")
+    visit.journey.set_units("imperial")
+    assert visit.journey.current_questions() == ["height_in", "weight_lb"]
+    visit.answer(66)
+    visit.answer(180)
+    assert visit.screen == RESULTS
+    assert fake.submitted[-1]["answers"] == {"height_in": 66, "weight_lb": 180}
+    assert visit.journey.results["bmi"] is not None
+
+
+def test_a_skipped_item_9_is_unscored_with_the_gentle_notice_not_the_crisis() -> None:
+    visit, fake = _signed_in()
+    visit.single("phq9")
+    while visit.journey.question != "9":
+        visit.answer(0)
+    visit.skip()
+    visit.answer(0)
+    assert visit.screen == RESULTS
+    assert [r.level for r in visit.results()] == ["not_scored"]
+    assert any("988" in notice for notice in visit.notices())
+    assert fake.submitted[-1]["crisis"] is False and fake.submitted[-1]["skipped"] == ["9"]
+
+
+def test_anonymous_items_carry_no_identity_and_results_lead_back_to_the_menu() -> None:
+    visit, fake = _visit()
+    visit.anonymous()
+    visit.single("gad2")
+    visit.answer(0)
+    visit.answer(0)
+    assert fake.submitted[-1]["member"] is None
+    assert visit.after_results() == MENU
+
+
+def test_consent_and_stop_contacting_me_are_queued() -> None:
+    visit, fake = _signed_in()
+    assert not visit.consent("pigeon", "morning")
+    assert not visit.consent("text", "evening") and "phone number" in visit.message
+    assert visit.consent("text", "evening", phone="(555) 010-2030")
+    assert fake.phones[-1] == "5550102030"
+    assert visit.consent("email", "any", phone="ignored")
+    assert fake.phones[-1] is None
+    visit.stop_contact()
+    assert [c for c in fake.calls if c[0] == "consent"] == [
+        ("consent", (True, "text", "evening")), ("consent", (True, "email", "any")),
+        ("consent", (False, None, None))]
+
+
+def test_booking_then_the_qr_codes_with_the_ticket() -> None:
+    visit, fake = _signed_in()
+    visit.fire("booking")
+    visit.load_bookings()
+    assert not visit.needs_connection
+    visit.choose_event("ev-1")
+    slot = visit.slots()[0]
+    assert visit.book_slot(slot.id) == QR
+    kinds = [(c.kind, c.content) for c in visit.qr_codes()]
+    assert kinds[0] == ("advocate", LINK_URL)
+    assert [k for k, _ in kinds] == ["advocate", "vcard", "ticket"]
+
+
+def test_a_full_slot_offers_the_waitlist() -> None:
+    visit, _ = _signed_in(full_slot=True)
+    visit.fire("booking")
+    visit.choose_event("ev-1")
+    full = visit.slots()[1]
+    assert full.seats_left == 0
+    assert visit.book_slot(full.id) == QR
+    assert visit.booked is not None and visit.booked.status == "waitlisted"
+    assert "waitlist" in visit.message
+
+
+def test_cancel_and_reschedule_an_existing_booking() -> None:
+    visit, fake = _signed_in()
+    visit.fire("booking")
+    visit.choose_event("ev-1")
+    first, second = visit.slots()
+    visit.book(first.id)
+    visit.load_bookings()
+    (booking,) = visit.bookings
+    visit.start_moving(booking.booking_id)
+    assert visit.event is not None and visit.moving is not None
+    assert visit.book(second.id)
+    visit.load_bookings()
+    assert [b.slot_id for b in visit.bookings] == [second.id]
+    visit.cancel(visit.bookings[0].booking_id)
+    assert visit.bookings == [] and "cancelled" in visit.message
+
+
+def test_offline_booking_offers_the_advocates_follow_up() -> None:
+    visit, fake = _signed_in()
+    fake.online = False
+    visit.fire("booking")
+    visit.load_bookings()
+    assert visit.screen == BOOKING and visit.needs_connection
+    visit.ask_follow_up()
+    assert ("consent", (True, "email", "any")) in fake.calls and "email you" in visit.message
+
+
+def test_end_session_forgets_everything_and_back_cannot_reach_it() -> None:
+    visit, _ = _signed_in()
+    visit.fire("booking")
+    visit.choose_event("ev-1")
+    visit.book(visit.slots()[0].id)
+    visit.qr_codes()
+    first_session = visit.session_id
+    assert visit.holds_member_data()
+    assert visit.end() == ATTRACT
+    assert not visit.holds_member_data() and visit.session_id != first_session
+    with pytest.raises(ValueError):
+        visit.back()
+
+
+def test_the_idle_timeout_wipes_the_visit() -> None:
+    visit, _ = _signed_in()
+    visit.clock = lambda: 10_000.0
+    assert visit.tick() is None
+    assert visit.screen == ATTRACT and not visit.holds_member_data()

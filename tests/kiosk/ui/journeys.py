@@ -1,0 +1,446 @@
+"""Journeys through the real kiosk window, one per process (Kivy's App and Window are singletons).
+
+    python -m tests.kiosk.ui.journeys NAME ARTIFACT_DIR [SERVER_URL PAIRING_CODE]
+
+Each journey taps real widgets through the window, checks what a member would see, and exits
+0; a failed check prints its traceback to the real stderr (Kivy captures sys.stderr) and exits
+1. ``test_journeys.py`` runs each in its own subprocess.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiosk.ui.driver import configure_window, headless_environment
+
+WIDTH, HEIGHT = 540, 960
+
+
+class FakeClock:
+    """The visit's clock, moved by the test (Kivy's own frames still run in real time)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _start(backend: Any, *, clock: Callable[[], float] | None = None, pin: str | None = "2468",
+           require_setup: bool = True) -> Any:
+    from kiosk.admin import AdminLock
+    from kiosk.ui.app import KioskApp
+    from kiosk.ui.driver import Driver
+
+    admin = AdminLock(Path(tempfile.mkdtemp(prefix="kiosk-admin-")))
+    if pin:
+        admin.set_pin(pin)
+    app = KioskApp(backend=backend, admin=admin, clock=clock, require_setup=require_setup)
+    return Driver.start(app)
+
+
+def _to_menu(d: Any, *, anonymous: bool = True) -> None:
+    d.tap_id("start")
+    d.tap_id("accept")
+    assert d.screen().name == "identify"
+    if anonymous:
+        _scan_badge(d)
+        d.tap_id("anonymous")
+    assert d.screen().name == "menu", d.screen().name
+
+
+def _scan_badge(d: Any) -> None:
+    """A USB badge scanner types like a keyboard and ends with Enter; the id shows masked."""
+    from kivy.core.window import Window
+
+    screen = d.screen()
+    Window.dispatch("on_textinput", "b-7001")
+    Window.dispatch("on_key_down", 13, 0, "\r", [])
+    d.pump(2)
+    assert screen.typed_id == "B-7001" and screen.field == "dob"
+    assert "7001" not in screen.ids.id_field.text  # masked
+
+
+def _check_answer_buttons(d: Any) -> None:
+    """Answers are big enough for a finger, far enough apart, in the lower two-thirds."""
+    from kivy.core.window import Window
+
+    buttons = d.screen().answer_buttons
+    assert buttons, "no answer buttons"
+    tops = []
+    for b in buttons:
+        x, y = b.to_window(b.x, b.y)
+        assert b.height >= 60, f"answer button {b.text!r} is {b.height}px high"
+        assert b.texture_size[0] <= b.width and b.texture_size[1] <= b.height, "clipped label"
+        assert y + b.height <= Window.height * 2 / 3 + 1, f"{b.text!r} sits in the top third"
+        tops.append((y, y + b.height))
+    tops.sort()
+    for (_, top_below), (bottom_above, _) in zip(tops, tops[1:], strict=False):
+        assert bottom_above - top_below >= 16, "answer buttons too close together"
+
+
+def anonymous(out: Path) -> None:
+    """Anonymous: a screener, its results in words, no booking or advocate; then wiped."""
+    from kivy.core.window import Window
+
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    d = _start(fake)
+    assert d.screen().name == "attract"
+    d.tap_at(5, Window.height / 2)  # a tap on nothing changes nothing
+    assert d.screen().name == "attract"
+    _to_menu(d)
+    menu = d.screen()
+    assert menu.ids.booking.disabled and menu.ids.advocate.disabled
+    d.tap_id("single")
+    d.tap_text("Generalized Anxiety Disorder scale", within=menu.ids.screeners)
+    assert d.screen().name == "question"
+    _check_answer_buttons(d)
+    d.screenshot(out / "anonymous-question-en.png")
+    # The language switches mid-question: the question and its answers follow.
+    d.tap(d.screen().ids.footer.ids.language)
+    assert d.screen().ids.question.text.startswith("Sentirse nervioso"), \
+        d.screen().ids.question.text
+    assert d.screen().ids.skip.text == "Prefiero no responder"
+    d.screenshot(out / "anonymous-question-es.png")
+    d.tap(d.screen().ids.footer.ids.language)
+    assert d.screen().ids.skip.text == "Prefer not to answer"
+    d.tap_text("Not at all")
+    assert d.screen().ids.progress_label.text.endswith("Question 2 of 7")
+    while d.screen().name == "question":
+        d.tap_text("Not at all")
+    assert d.screen().name == "results"
+    rows = d.screen().ids.rows.children
+    texts = [r.text for r in rows]
+    assert any("In the healthy range" in t for t in texts), texts  # words, not colour alone
+    assert "not a diagnosis" in d.screen().ids.not_diagnosis.text
+    assert fake.submitted and fake.submitted[0]["member"] is None
+    d.tap_id("next")
+    assert d.screen().name == "menu"
+    d.tap_id("finish")
+    assert d.screen().name == "done"
+    d.tap_id("end")
+    assert d.screen().name == "attract"
+    assert not d.app.visit.holds_member_data()
+
+
+def accessibility(out: Path) -> None:
+    """Large text makes text larger; high contrast turns the screen dark with light text."""
+    from PIL import Image
+
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    d = _start(FakeBackend())
+    start = d.screen().ids.start
+    before = start.font_size
+    d.tap_id("text_size")
+    assert start.font_size > before
+    d.tap_id("contrast")
+    shot = d.screenshot(out / "attract-large-high-contrast.png")
+    corner = Image.open(shot).convert("RGB").getpixel((WIDTH // 2, 5))
+    assert max(corner) < 40, corner  # black background
+    d.tap_id("start")
+    d.tap_id("end")  # the next member starts with the usual look
+    assert d.app.text_scale == 1.0 and not d.app.high_contrast
+
+
+def crisis(out: Path) -> None:
+    """PHQ-9 item 9: the crisis screen at once, through idle and End, closed in two steps."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    clock = FakeClock()
+    d = _start(fake, clock=clock)
+    _to_menu(d)
+    d.tap_id("single")
+    d.tap_text("Patient Health Questionnaire (PHQ-9)", within=d.screen().ids.screeners)
+    while d.app.visit.journey.question != "9":
+        d.tap_text("Not at all")
+    d.tap_text("Several days")
+    d.tap_text("Not difficult at all")
+    assert d.screen().name == "crisis"
+    assert fake.submitted[-1]["instrument_id"] == "phq9" and fake.submitted[-1]["crisis"]
+    labels = " ".join(w.text for w in d.screen().ids.guidance.children)
+    assert "988" in labels and "911" in labels
+    d.screenshot(out / "crisis-en.png")
+    clock.now += 200  # past the idle timeout and its countdown, within the crisis screen's own
+    d.wait_for(lambda: d.app.visit.tick() is None, frames=5)
+    d.pump(3)
+    assert d.screen().name == "crisis" and d.app.countdown is None
+    d.tap_id("close")
+    assert d.screen().name == "crisis" and d.screen().armed
+    d.tap_id("close")
+    assert d.screen().name == "results"
+
+
+def idle(out: Path) -> None:
+    """Idle: a countdown shows; a tap cancels it; left alone, the visit is wiped."""
+    from kivy.core.window import Window
+
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    clock = FakeClock()
+    d = _start(FakeBackend(), clock=clock)
+    _to_menu(d)
+    d.tap_id("single")
+    d.tap_text("Generalized Anxiety Disorder scale", within=d.screen().ids.screeners)
+    d.tap_text("Several days")
+    assert d.app.visit.holds_member_data()
+    clock.now += 95  # idle 90 s: the 20 s countdown starts
+    d.wait_for(lambda: d.app.countdown is not None)
+    assert d.app.countdown.seconds == 15
+    assert "15" in d.app.countdown.text
+    d.screenshot(out / "idle-countdown-en.png")
+    d.tap_at(Window.width / 2, Window.height / 2)  # a tap anywhere keeps going
+    assert d.app.countdown is None and d.screen().name == "question"
+    assert d.app.visit.journey.question == "2"  # the tap only cancelled the countdown
+    clock.now += 111
+    d.wait_for(lambda: d.screen().name == "attract")
+    assert not d.app.visit.holds_member_data()
+    assert d.app.countdown is None
+
+
+def admin_lockout(out: Path) -> None:
+    """First start unpaired: the pairing screen; then the hidden gesture, PIN, lock-out."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend(paired=False)
+    d = _start(fake, pin=None)
+    assert d.screen().name == "setup", d.screen().name
+    d.screenshot(out / "setup-en.png")
+    screen = d.screen()
+    screen.ids.url.text = "https://127.0.0.1:8700"
+    screen.ids.code.text = "WRONG"
+    screen.ids.pin.text = "2468"
+    d.tap_id("pair")
+    assert d.screen().name == "setup" and "refused" in screen.message
+    screen.ids.code.text = "GOOD-CODE"
+    d.tap_id("pair")
+    assert d.screen().name == "attract"
+    for _ in range(5):
+        d.tap_id("corner")
+    assert d.screen().name == "admin_pin"
+    pad = d.screen().ids.pad
+    for _attempt in range(5):
+        for ch in "1111":
+            d.tap_text(ch, within=pad)
+        d.tap_id("ok")
+        assert d.screen().name == "admin_pin"
+    assert "Too many" in d.screen().message, d.screen().message
+    for ch in "2468":  # the right PIN is refused while locked out
+        d.tap_text(ch, within=pad)
+    d.tap_id("ok")
+    assert d.screen().name == "admin_pin" and "Too many" in d.screen().message
+    d.screenshot(out / "admin-locked-en.png")
+    d.tap_id("cancel")
+    assert d.screen().name == "attract"
+
+
+def first_start(out: Path) -> None:
+    """The real backend, never paired and no server anywhere: the pairing screen, no crash."""
+    from kiosk.app import build_backend
+    from kiosk.settings import KioskSettings
+
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-first-"))
+    backend = build_backend(KioskSettings(data_dir=tmp / "data", key_dir=tmp / "keys"))
+    try:
+        d = _start(backend, pin=None)
+        assert d.screen().name == "setup"
+        assert d.screen().ids.leave.disabled  # nothing to go back to before pairing
+        screen = d.screen()
+        screen.ids.url.text = "https://127.0.0.1:9"  # nothing listens on the discard port
+        screen.ids.code.text = "ABCD-EFGH"
+        screen.ids.pin.text = "2468"
+        d.tap_id("pair")
+        assert d.screen().name == "setup" and screen.message, screen.message
+        d.screenshot(out / "first-start-not-paired-en.png")
+    finally:
+        backend.close()
+
+
+def admin_open(out: Path) -> None:
+    """The right PIN opens the admin screen: depth, the drain's progress, sync now, exit."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend(online=False)
+    fake.depth = 40
+    d = _start(fake)
+    for _ in range(5):
+        d.tap_id("corner")
+    for ch in "2468":
+        d.tap_text(ch, within=d.screen().ids.pad)
+    d.tap_id("ok")
+    assert d.screen().name == "admin"
+    screen = d.screen()
+    assert screen.depth == 40 and screen.draining and screen.ids.drain.value == 50
+    fake.depth = 10  # the backlog drains: the screen follows without a tap
+    d.wait_for(lambda: screen.depth == 10)
+    assert "connection refused" in screen.errors
+    d.tap_id("sync_now")
+    assert ("sync_now", None) in fake.calls
+    d.tap_id("home_language")
+    assert d.app.visit.language == "es"
+    d.screenshot(out / "admin-es.png")
+    d.tap_id("back_to_kiosk")
+    assert d.screen().name == "attract" and d.screen().ids.start.text == "Comenzar"
+
+
+def tour(out: Path, online: str = "online") -> None:
+    """The tour with a fake backend: every screen in EN and ES, named as pinned."""
+    from kiosk.app import _walk
+    from kiosk.settings import KioskSettings
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    settings = KioskSettings(width=WIDTH, height=HEIGHT,
+                             data_dir=Path(tempfile.mkdtemp(prefix="kiosk-tour-")))
+    fake = FakeBackend(online=online == "online")
+    assert _walk(out, settings, fake, online=fake.online) == 0
+    assert not any(s["crisis"] for s in fake.submitted), "the tour sent a crisis"
+
+
+def _type_on(d: Any, pad: Any, text: str) -> None:
+    from kiosk.ui.lang import tr
+
+    screen = d.screen()
+    for ch in text:
+        if hasattr(screen, "letters") and ch.isalpha() != screen.letters:
+            d.tap_text(tr._("ABC") if ch.isalpha() else "123", within=pad)
+        d.tap_text(ch, within=pad)
+
+
+def identified(out: Path, server: str, code: str, instance: str) -> None:
+    """E1001 against a live server: check-up, results, referral, booking, then the QR codes.
+
+    The advocate-link QR is decoded from a screenshot (zxing-cpp) and its token verified with
+    the server's own keys: it names this member.
+    """
+    import zxingcpp
+    from PIL import Image
+
+    from kiosk.app import build_backend
+    from kiosk.settings import KioskSettings
+    from onsite_server.services.signing import KeyStore
+    from shared.tokens import Purpose, verify
+
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-live-"))
+    settings = KioskSettings(data_dir=tmp / "data", key_dir=tmp / "keys", server_url=server)
+    backend = build_backend(settings)
+    try:
+        backend.pair(server, code)
+        deadline = time.monotonic() + 60
+        while backend.catalog() is None and time.monotonic() < deadline:
+            backend.sync_now()
+            time.sleep(0.2)
+        assert backend.catalog() is not None, "no catalog after pairing"
+        d = _start(backend)
+        d.tap_id("start")
+        d.tap_id("accept")
+        screen = d.screen()
+        _type_on(d, screen.ids.keypad, "E1001")
+        d.tap_id("dob_field")
+        _type_on(d, screen.ids.keypad, "03141985")
+        assert screen.ids.id_field.text.count("\u2022") == 5  # masked
+        d.tap_id("submit")
+        assert d.screen().name == "menu", d.app.visit.message
+        identity = d.app.visit.identity
+        assert identity is not None and identity.online
+        d.tap_id("checkup")
+        numbers = {"systolic": "146", "diastolic": "92", "height_cm": "170", "weight_kg": "70",
+                   "age": "45"}
+        choices = {"sex": "male"}
+        for _step in range(80):
+            if d.screen().name != "question":
+                break
+            journey = d.app.visit.journey
+            link, spec = journey.question, journey.question_spec()
+            if spec.get("type") in ("integer", "decimal"):
+                _type_on(d, d.screen().ids.numpad, numbers[link])
+                d.tap_id("enter")
+                continue
+            values = [v for v, _t in d.app.visit.options()]
+            wanted = choices.get(link, values[0] if False not in values else
+                                 link == "family_history")
+            d.tap(d.screen().answer_buttons[values.index(wanted)])
+        assert d.screen().name == "results", d.screen().name
+        texts = " ".join(c.text for c in d.screen().ids.rows.children)
+        assert "measure again" in texts  # 146/92: stage 2, re-measure advice
+        d.tap_id("next")
+        assert d.screen().name == "referral"
+        d.tap_id("phone")
+        d.tap_id("morning")
+        d.tap_id("agree")
+        pad = d.screen().phone_pad
+        for ch in "5550100142":
+            d.tap_text(ch, within=pad.ids.pad)
+        d.tap(pad.ids.save)
+        assert d.screen().phone_pad is None
+        assert "will contact you" in d.screen().message, d.screen().message
+        d.tap_id("next")
+        d.tap_id("booking")
+        assert d.screen().name == "booking" and not d.screen().offline
+        event = d.app.visit.events()[0]
+        d.tap_text(event.title["en"], within=d.screen().ids.entries)
+        slot = next(s for s in d.app.visit.slots() if s.seats_left > 0)
+        start = f"{slot.start_local[:10]}  {slot.start_local[11:16]}"
+        d.tap_text(start, within=d.screen().ids.entries)
+        assert d.screen().name == "qr", d.app.visit.message
+        kinds = [c.kind for c in d.screen().ids.codes.children][::-1]
+        assert kinds == ["advocate", "vcard", "ticket"], kinds
+        shot = d.screenshot(out / "identified-qr-en.png")
+        decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(shot))]
+        links = [t for t in decoded if "/connect/" in t]
+        assert links, decoded
+        token = links[0].rsplit("/connect/", 1)[1]
+        said = verify(token, KeyStore(Path(instance) / "keys").ring(),
+                      purpose=Purpose.ADVOCATE_LINK)
+        # The parent test checks that this subject is E1001's member id in the server's data.
+        print(f"advocate-link subject: {said.fields['subject']}", file=sys.__stdout__)
+        assert any(t.startswith("BEGIN:VCARD") for t in decoded), decoded
+        d.tap_id("done")
+        assert d.screen().name == "done"
+        d.tap_id("end")
+        assert not d.app.visit.holds_member_data()
+        deadline = time.monotonic() + 60
+        while backend.status().outbox_depth and time.monotonic() < deadline:
+            backend.sync_now()
+            d.pump(1)
+            time.sleep(0.1)
+        assert backend.status().outbox_depth == 0, backend.status()
+    finally:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()
+
+
+JOURNEYS: dict[str, Callable[..., None]] = {
+    f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
+                            first_start, tour, identified)}
+
+
+def main(argv: list[str]) -> int:
+    """Run one journey by name."""
+    name, out, *rest = argv
+    kivy_home = tempfile.mkdtemp(prefix="kivy-home-")
+    headless_environment(kivy_home)
+    configure_window(WIDTH, HEIGHT, synthetic_input_only=True)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        JOURNEYS[name](out_dir, *rest)
+    except Exception:  # noqa: BLE001 - report any failure of the journey and exit 1
+        traceback.print_exc(file=sys.__stderr__)
+        return 1
+    print(f"{name}: ok in {time.monotonic() - started:.1f} s", file=sys.__stdout__)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,6 +99,9 @@ class WriteQueueConnection(sqlite3.Connection):
             # 0600 like the database beside it (instance.open_private).
             self._lock_file = os.fdopen(open_private(self.lock_path, os.O_RDWR | os.O_APPEND),
                                         "a+b")
+            # A connection the pool drops without close() would otherwise leave the file to
+            # the garbage collector (an "unclosed file" warning, and a descriptor held).
+            weakref.finalize(self, self._lock_file.close)
         try:
             # The common case, uncontended: one system call, as before the bound.
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

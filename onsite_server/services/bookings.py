@@ -19,7 +19,7 @@ transactions are already serial.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -379,6 +379,16 @@ def _cancel_locked(
     return _promote(session, slot, actor, now)
 
 
+def _mark_promoted(session: Session, booking: Booking, actor: str, now: datetime) -> None:
+    """Make a locked waitlisted booking whose seat is taken booked, and tell the member."""
+    booking.status = "booked"
+    booking.updated_at = now
+    session.flush()
+    _audit(session, actor, "booking.promoted", booking)
+    queue_appointment(session, booking)
+    notify_booking(session, booking, "waitlist_promotion")
+
+
 def _promote(session: Session, slot: Slot, actor: str, now: datetime) -> Booking | None:
     """Give a free seat of a slot not yet started to its first waitlisted booking (in order)."""
     if not _take_seat(session, slot.id):
@@ -402,12 +412,7 @@ def _promote(session: Session, slot: Slot, actor: str, now: datetime) -> Booking
                 .with_for_update().execution_options(populate_existing=True)
             ).first()
             if candidate is not None:
-                candidate.status = "booked"
-                candidate.updated_at = now
-                session.flush()
-                _audit(session, actor, "booking.promoted", candidate)
-                queue_appointment(session, candidate)
-                notify_booking(session, candidate, "waitlist_promotion")
+                _mark_promoted(session, candidate, actor, now)
                 return candidate
 
 
@@ -505,6 +510,27 @@ def check_in(
     return view(session, booking)
 
 
+def _claim_each(session: Session, ids: Sequence[int], condition: Any,
+                **values: Any) -> Iterator[Booking]:
+    """Apply one conditional UPDATE to ids in chunks; yield each booking whose UPDATE won.
+
+    The condition is re-checked at write time, so a member's own action racing a job wins,
+    and of two workers' jobs only one changes (and audits, and messages) each booking.
+    """
+    for start in range(0, len(ids), _NO_SHOW_CHUNK):
+        won = session.scalars(
+            update(Booking)
+            .where(Booking.id.in_(ids[start:start + _NO_SHOW_CHUNK]), condition)
+            .values(**values)
+            .returning(Booking.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        for booking_id in won:
+            booking = session.get(Booking, booking_id, populate_existing=True)
+            if booking is not None:
+                yield booking
+
+
 def mark_no_shows(session: Session, now: datetime | None = None, *,
                   site_id: int | None = None, slot_id: int | None = None,
                   actor: str = HOUSEKEEPING_ACTOR) -> int:
@@ -522,22 +548,12 @@ def mark_no_shows(session: Session, now: datetime | None = None, *,
         query = query.where(Booking.slot_id == slot_id)
     ids = session.scalars(query.order_by(Booking.id)).all()
     changed = 0
-    for start in range(0, len(ids), _NO_SHOW_CHUNK):
-        chunk = ids[start:start + _NO_SHOW_CHUNK]
-        # Conditional on still being `booked`: a check-in racing the job wins.
-        done = session.scalars(
-            update(Booking)
-            .where(Booking.id.in_(chunk), Booking.status == "booked")
-            .values(status="no_show", updated_at=now)
-            .returning(Booking.id)
-            .execution_options(synchronize_session=False)
-        ).all()
-        changed += len(done)
-        for booking_id in done:
-            booking = session.get(Booking, booking_id, populate_existing=True)
-            if booking is not None:
-                _audit(session, actor, "booking.no_show", booking)
-                queue_appointment(session, booking)
+    # Conditional on still being `booked`: a check-in racing the job wins.
+    for booking in _claim_each(session, ids, Booking.status == "booked", status="no_show",
+                               updated_at=now):
+        changed += 1
+        _audit(session, actor, "booking.no_show", booking)
+        queue_appointment(session, booking)
     return changed
 
 
@@ -553,24 +569,13 @@ def expire_waitlist(session: Session, now: datetime | None = None) -> int:
         .where(Booking.status == "waitlisted", Slot.start_at <= now).order_by(Booking.id)
     ).all()
     changed = 0
-    for start in range(0, len(ids), _NO_SHOW_CHUNK):
-        chunk = ids[start:start + _NO_SHOW_CHUNK]
-        # Conditional on still waiting: a cancellation racing the job wins, and of two
-        # workers' jobs only one closes (and messages) each booking.
-        done = session.scalars(
-            update(Booking)
-            .where(Booking.id.in_(chunk), Booking.status == "waitlisted")
-            .values(status="cancelled", cancelled_at=now, updated_at=now)
-            .returning(Booking.id)
-            .execution_options(synchronize_session=False)
-        ).all()
-        changed += len(done)
-        for booking_id in done:
-            booking = session.get(Booking, booking_id, populate_existing=True)
-            if booking is not None:
-                _audit(session, HOUSEKEEPING_ACTOR, "booking.waitlist_expired", booking)
-                queue_appointment(session, booking)
-                notify_booking(session, booking, "waitlist_expired")
+    # Conditional on still waiting: a cancellation racing the job wins.
+    for booking in _claim_each(session, ids, Booking.status == "waitlisted",
+                               status="cancelled", cancelled_at=now, updated_at=now):
+        changed += 1
+        _audit(session, HOUSEKEEPING_ACTOR, "booking.waitlist_expired", booking)
+        queue_appointment(session, booking)
+        notify_booking(session, booking, "waitlist_expired")
     return changed
 
 
@@ -590,21 +595,11 @@ def send_reminders(session: Session, lead: timedelta, now: datetime | None = Non
     ).tuples().all()
     wanted = {booking_id for booking_id, changed, begins in rows if changed <= begins - lead}
     sent = 0
-    for start in range(0, len(rows), _NO_SHOW_CHUNK):
-        chunk = [booking_id for booking_id, _, _ in rows[start:start + _NO_SHOW_CHUNK]]
-        won = session.scalars(
-            update(Booking)
-            .where(Booking.id.in_(chunk), Booking.reminded_at.is_(None))
-            .values(reminded_at=now)
-            .returning(Booking.id)
-            .execution_options(synchronize_session=False)
-        ).all()
-        for booking_id in won:
-            if booking_id not in wanted:
-                continue
-            booking = session.get(Booking, booking_id, populate_existing=True)
-            if booking is not None and notify_booking(session, booking, "reminder"):
-                sent += 1
+    # Every booking in the window is marked, so those booked inside it drop out of the query.
+    for booking in _claim_each(session, [booking_id for booking_id, _, _ in rows],
+                               Booking.reminded_at.is_(None), reminded_at=now):
+        if booking.id in wanted and notify_booking(session, booking, "reminder"):
+            sent += 1
     return sent
 
 
@@ -633,12 +628,7 @@ def promote(
         raise BookingError(409, "booking_id", "is not on this slot's waitlist")
     if not _take_seat(session, slot.id):
         raise BookingError(409, "slot_id", "has no free seat; raise its capacity first")
-    booking.status = "booked"
-    booking.updated_at = now
-    session.flush()
-    _audit(session, actor, "booking.promoted", booking)
-    queue_appointment(session, booking)
-    notify_booking(session, booking, "waitlist_promotion")
+    _mark_promoted(session, booking, actor, now)
     return booking
 
 

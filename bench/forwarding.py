@@ -46,18 +46,16 @@ def _seed(app: Any, items: int) -> None:
     from sqlalchemy import select
 
     from onsite_server.db import get_db
-    from onsite_server.models import Employer, Kiosk, Member, Site
+    from onsite_server.models import Kiosk, Member
     from onsite_server.services.members import make_member_ref
     from onsite_server.services.pairing import issue_pairing_code
+    from onsite_server.services.sites import create_site
 
     db = get_db(app)
     with db.transaction() as session:
-        employer = Employer(slug="bench", name="Bench Employer")
-        session.add(employer)
-        session.flush()
-        site = Site(employer_id=employer.id, slug="bench", name="Bench site")
-        session.add(site)
-        session.flush()
+        site = create_site(session, employer_slug="bench", employer_name="Bench Employer",
+                           slug="bench", name="Bench site")
+        employer = site.employer
         code = issue_pairing_code(session, site)
         session.add_all(Member(employer_id=employer.id, member_id=f"M{i}", employee_id=f"E{i}",
                                first_name="Bench", last_name=f"Member{i}",

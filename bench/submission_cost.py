@@ -131,19 +131,15 @@ def _pair_kiosk(env: dict[str, str], base_url: str) -> str:
     """Create an employer, a site and a pairing code; pair one kiosk and return its token."""
     from onsite_server import create_app
     from onsite_server.db import get_db
-    from onsite_server.models import Employer, Site
     from onsite_server.services.pairing import issue_pairing_code
+    from onsite_server.services.sites import create_site
 
     app = create_app({"DATABASE_URL": env["ONSITE_DATABASE_URL"],
                       "INSTANCE_PATH": env["ONSITE_INSTANCE_PATH"], "SECRET_KEY": SECRET})
     db = get_db(app)
     with db.transaction() as session:
-        employer = Employer(slug="bench", name="Bench Employer")
-        session.add(employer)
-        session.flush()
-        site = Site(employer_id=employer.id, slug="bench", name="Bench site")
-        session.add(site)
-        session.flush()
+        site = create_site(session, employer_slug="bench", employer_name="Bench Employer",
+                           slug="bench", name="Bench site")
         code = issue_pairing_code(session, site)
     db.dispose()
     resp = requests.post(base_url + "/api/v1/pair", json={"pairing_code": code}, timeout=30)

@@ -43,20 +43,18 @@ def _seed(env: dict[str, str], base_url: str, kiosks: int) -> list[dict[str, Any
 
     from onsite_server import create_app
     from onsite_server.db import get_db
-    from onsite_server.models import Employer, Kiosk, Member, Site
+    from onsite_server.models import Kiosk, Member
     from onsite_server.services.members import make_member_ref
     from onsite_server.services.pairing import issue_pairing_code
+    from onsite_server.services.sites import create_site
 
     app = create_app({"DATABASE_URL": env["ONSITE_DATABASE_URL"],
                       "INSTANCE_PATH": env["ONSITE_INSTANCE_PATH"], "SECRET_KEY": SECRET})
     db = get_db(app)
     with db.transaction() as session:
-        employer = Employer(slug="bench", name="Bench Employer")
-        session.add(employer)
-        session.flush()
-        site = Site(employer_id=employer.id, slug="bench", name="Bench site")
-        session.add(site)
-        session.flush()
+        site = create_site(session, employer_slug="bench", employer_name="Bench Employer",
+                           slug="bench", name="Bench site")
+        employer = site.employer
         codes = [issue_pairing_code(session, site) for _ in range(kiosks)]
         for i in range(kiosks * MEMBERS_PER_KIOSK):
             session.add(Member(employer_id=employer.id, member_id=f"M{i}", employee_id=f"E{i}",

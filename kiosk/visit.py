@@ -337,6 +337,19 @@ class Visit:
             })
         return shown
 
+    def local_crisis_resources(self) -> list[str]:
+        """The site's own crisis resources, one line each ("name: number"), shown after the
+        fixed 988/911 guidance and never instead of it (empty before pairing)."""
+        catalog = self.backend.catalog()
+        if catalog is None:
+            return []
+        lines = []
+        for res in catalog.settings.local_crisis_resources:
+            ways = [w for w in (res.phone, res.sms, res.url) if w]
+            label = pick(res.label, self.language)
+            lines.append(f"{label}: {', '.join(ways)}" if ways else label)
+        return lines
+
     def close_crisis(self, *, confirm: bool) -> str:
         """The two-step close of the crisis screen."""
         return self.journey.close_crisis(self.clock(), confirm=confirm)

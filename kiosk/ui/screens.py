@@ -17,6 +17,7 @@ from kivy.core.window import Window
 from kivy.factory import Factory
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.image import Image
+from kivy.utils import escape_markup
 
 from shared.i18n import N_
 
@@ -365,6 +366,12 @@ class CrisisScreen(KioskScreen):
             for res in shown["resources"]:
                 # Each resource's label already says how to reach it ("call or text 988").
                 box.add_widget(Factory.KLabel(text=f"[b]{res['label']}[/b]", markup=True, fs=42))
+        local = self.visit.local_crisis_resources()
+        if local:
+            box.add_widget(Factory.Title(text=tr._("Help near you"), halign="left"))
+            for line in local:
+                box.add_widget(Factory.KLabel(text=f"[b]{escape_markup(line)}[/b]", markup=True,
+                                              fs=42))
 
     def close(self, confirm: bool) -> None:
         """First tap asks; the second closes."""

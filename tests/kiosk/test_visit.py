@@ -79,6 +79,9 @@ def test_each_screener_is_queued_as_it_ends_and_a_crisis_before_its_screen() -> 
     assert crisis_item["member"] == "ref-E1001"
     assert crisis_item["session_id"] == fake.submitted[0]["session_id"]
     assert visit.crisis()[0]["trigger"] == "phq9_item9"
+    # The site's own line comes after the fixed 988/911 guidance, never instead of it.
+    assert any("988" in r["label"] for r in visit.crisis()[0]["resources"])
+    assert visit.local_crisis_resources() == ["Riverside Crisis Center: +1 555 0199"]
     visit.close_crisis(confirm=False)
     visit.close_crisis(confirm=True)
     assert visit.screen == QUESTION and visit.journey.instrument == "gad2"

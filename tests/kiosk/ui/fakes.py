@@ -53,7 +53,11 @@ def fake_catalog(*, full_slot: bool = False) -> CatalogResponse:
                      "timeouts": {"idle_seconds": 90, "idle_countdown_seconds": 20,
                                   "session_cap_seconds": 900, "crisis_screen_seconds": 300,
                                   "sync_seconds": 30},
-                     "branding": {"name": "Riverside Wellness", "color": "#0a5ea8"}},
+                     "branding": {"name": "Riverside Wellness", "color": "#0a5ea8"},
+                     "local_crisis_resources": [
+                         {"label": {"en": "Riverside Crisis Center",
+                                    "es": "Riverside Crisis Center"},
+                          "phone": "+1 555 0199"}]},
         "crisis": [crisis_guidance(t.trigger).as_dict() for t in CRISIS_TRIGGERS],
     })
 

@@ -169,6 +169,10 @@ def crisis(out: Path) -> None:
     assert fake.submitted[-1]["instrument_id"] == "phq9" and fake.submitted[-1]["crisis"]
     labels = " ".join(w.text for w in d.screen().ids.guidance.children)
     assert "988" in labels and "911" in labels
+    # The site's own crisis line follows the fixed guidance, under its own heading.
+    assert "Help near you" in labels and "Riverside Crisis Center: +1 555 0199" in labels
+    assert labels.index("Riverside Crisis Center") < labels.index("988"), \
+        "children are listed last-added first: the local line must come after 988/911"
     d.screenshot(out / "crisis-en.png")
     clock.now += 200  # past the idle timeout and its countdown, within the crisis screen's own
     d.wait_for(lambda: d.app.visit.tick() is None, frames=5)

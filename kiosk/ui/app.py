@@ -119,7 +119,10 @@ class KioskApp(App):  # type: ignore[misc]
 
     def build(self) -> FloatLayout:
         """Load the shared looks, build every screen once, start the timer."""
-        Window.clearcolor = (0, 0, 0, 1)
+        # The window's clear colour is the page background (the pages draw none of their own):
+        # one full-screen fill less per frame.
+        Window.clearcolor = tuple(self.bg)
+        self.bind(bg=lambda _app, bg: setattr(Window, "clearcolor", tuple(bg)))
         self._rescale()
         Window.bind(size=lambda *_a: self._rescale())
         load_kv(Path(__file__).resolve().parent / "widgets.kv")

@@ -108,6 +108,8 @@ class Visit:
         self.booked: BookingOut | None = None
         self.event: CatalogEvent | None = None
         self.moving: BookingOut | None = None  # the booking being rescheduled
+        # A booking or a cancellation waiting for the member's "yes": (what, slot or booking id).
+        self.pending: tuple[str, str] | None = None
         self.advocate: AdvocateLinkResponse | None = None
         self.consented: bool | None = None
         self.contact: tuple[str, str] | None = None  # (channel, time of day) chosen
@@ -162,6 +164,7 @@ class Visit:
         return (self.journey.holds_member_data() or self.identity is not None or
                 bool(self.submitted or self.bookings) or self.booked is not None or
                 self.advocate is not None or self.moving is not None or
+                self.pending is not None or
                 self.consented is not None or self.contact is not None)
 
     def catalog(self) -> CatalogResponse | None:
@@ -247,6 +250,10 @@ class Visit:
     def back(self) -> str:
         """Back: one question, or the screen's own Back."""
         self.say("")
+        if self.pending is not None:  # Back from the confirmation: the list again
+            self.pending = None
+            self.touch()
+            return self.screen
         self.moving = None
         return self.journey.back(self.clock())
 
@@ -415,6 +422,7 @@ class Visit:
 
     def choose_event(self, event_id: str | None) -> None:
         """Open an event's slots (None: back to the list of events)."""
+        self.pending = None
         self.event = next((e for e in self.events() if e.id == event_id), None)
 
     def load_bookings(self) -> None:
@@ -429,6 +437,46 @@ class Visit:
         except Offline:
             self.needs_connection = True
             self.bookings = []
+
+    def choose_slot(self, slot_id: str) -> None:
+        """A slot was tapped: ask the member to confirm before anything is booked."""
+        if any(s.id == slot_id for s in self.slots()):
+            self.say("")
+            self.pending = ("book", slot_id)
+
+    def choose_cancel(self, booking_id: str) -> None:
+        """"Cancel it" was tapped: ask the member to confirm first."""
+        if any(b.booking_id == booking_id for b in self.bookings):
+            self.say("")
+            self.pending = ("cancel", booking_id)
+
+    def pending_slot(self) -> CatalogSlot | None:
+        """The slot waiting for the member's confirmation, if any."""
+        if self.pending is None or self.pending[0] != "book":
+            return None
+        return next((s for s in self.slots() if s.id == self.pending[1]), None)
+
+    def pending_cancel(self) -> BookingOut | None:
+        """The booking the member asked to cancel, waiting for their confirmation."""
+        if self.pending is None or self.pending[0] != "cancel":
+            return None
+        return next((b for b in self.bookings if b.booking_id == self.pending[1]), None)
+
+    def confirm(self) -> str:
+        """The member said yes: book (or cancel) what was waiting for it."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return self.screen
+        what, ref = pending
+        if what == "book":
+            return self.book_slot(ref)
+        self.cancel(ref)
+        return self.screen
+
+    def keep(self) -> None:
+        """The member said no: nothing is booked or cancelled; back to the list."""
+        self.pending = None
+        self.say("")
 
     def book(self, slot_id: str) -> bool:
         """Book (or join the waitlist for) a slot, or move the booking being rescheduled."""

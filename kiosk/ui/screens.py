@@ -429,6 +429,8 @@ class BookingScreen(KioskScreen):
 
     kv_name = "booking"
     offline = BooleanProperty(False)
+    confirm_button: Any = None  # the confirmation's yes and no, while it shows
+    keep_button: Any = None
     heading = StringProperty("")
     message = StringProperty("")
 
@@ -447,6 +449,9 @@ class BookingScreen(KioskScreen):
         box.clear_widgets()
         if self.offline:
             self.heading = tr._("Booking needs the connection")
+            return
+        if visit.pending is not None:
+            self._confirmation(box)
             return
         if visit.event is None:
             self.heading = tr._("Choose an event")
@@ -472,8 +477,39 @@ class BookingScreen(KioskScreen):
             else:
                 text = f"{day}  {start}   " + tr._("Full: join the waitlist")
             button = Factory.BigButton(text=text)
-            button.bind(on_release=lambda _b, s=slot.id: self.app.act("book_slot", s))
+            button.bind(on_release=lambda _b, s=slot.id: self.app.act("choose_slot", s))
             box.add_widget(button)
+
+    def _confirmation(self, box: Any) -> None:
+        """Say what will be booked (or cancelled) and ask for a plain yes or no."""
+        visit = self.visit
+        slot, booking = visit.pending_slot(), visit.pending_cancel()
+        if slot is not None and visit.event is not None:
+            full = slot.seats_left <= 0
+            self.heading = tr._("Join the waitlist?") if full else tr._("Book this time?")
+            title = visit.event.title.get(visit.language) or visit.event.title.get("en", "")
+            where = f"\n{visit.event.location}" if visit.event.location else ""
+            when = f"{slot.start_local[:10]}  {slot.start_local[11:16]}"
+            yes = tr._("Yes, join the waitlist") if full else tr._("Yes, book it")
+            no = tr._("Choose another time")
+        elif booking is not None:
+            self.heading = tr._("Cancel this booking?")
+            title, where = booking.event_title, ""
+            when = booking.start_at.strftime("%Y-%m-%d %H:%M")
+            yes, no = tr._("Yes, cancel it"), tr._("No, keep it")
+        else:  # what was waiting is gone (a new catalog): back to the list
+            visit.keep()
+            self.refresh()
+            return
+        box.add_widget(Factory.Lead(text=f"[b]{escape_markup(title)}[/b]\n{when}"
+                                         f"{escape_markup(where)}", markup=True))
+        confirm = Factory.BigButton(text=yes)
+        confirm.bind(on_release=lambda _b: self.app.act("confirm"))
+        keep = Factory.SecondaryButton(text=no)
+        keep.bind(on_release=lambda _b: self.app.act("keep"))
+        box.add_widget(confirm)
+        box.add_widget(keep)
+        self.confirm_button, self.keep_button = confirm, keep
 
     def _add_booking(self, box: Any, booking: Any) -> None:
         status = tr._("Waitlist") if booking.status == "waitlisted" else tr._("Booked")
@@ -483,7 +519,7 @@ class BookingScreen(KioskScreen):
         row = Factory.BoxLayout(size_hint_y=None, height=self.app.scale * 150,
                                 spacing=self.app.scale * 24)
         cancel = Factory.SecondaryButton(text=tr._("Cancel it"))
-        cancel.bind(on_release=lambda _b, b=booking.booking_id: self.app.act("cancel", b))
+        cancel.bind(on_release=lambda _b, b=booking.booking_id: self.app.act("choose_cancel", b))
         move = Factory.SecondaryButton(text=tr._("Change the time"))
         move.bind(on_release=lambda _b, b=booking.booking_id: self.app.act("start_moving", b))
         row.add_widget(cancel)

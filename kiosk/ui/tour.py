@@ -230,6 +230,8 @@ class Tour:
         # A different slot per language, so the second visit is not a repeat booking.
         slot = slots[min(len(slots) - 1, 0 if self.language == "en" else 1)]
         self._tap_slot(slot)
+        self.shot()  # the confirmation: what, when, where, and a plain yes or no
+        d.tap(d.screen().confirm_button)
         if d.screen().name == "booking":
             d.tap_id("back")
             self.expect("menu")

@@ -190,6 +190,49 @@ def test_cancel_and_reschedule_an_existing_booking() -> None:
     assert visit.bookings == [] and "cancelled" in visit.message
 
 
+def test_nothing_is_booked_or_cancelled_before_the_member_confirms() -> None:
+    visit, fake = _signed_in()
+    visit.fire("booking")
+    visit.load_bookings()
+    visit.choose_event("ev-1")
+    first, second = visit.slots()
+    visit.choose_slot(first.id)
+    assert visit.pending_slot() == first and visit.booked is None and fake.booked == []
+    visit.keep()  # "Choose another time"
+    assert visit.pending is None and fake.booked == []
+    visit.choose_slot(second.id)
+    visit.back()  # Back from the confirmation shows the times again, still in booking
+    assert visit.screen == BOOKING and visit.pending is None and visit.event is not None
+    visit.choose_slot("not-a-slot")
+    assert visit.pending is None
+    visit.choose_slot(second.id)
+    assert visit.confirm() == QR and visit.booked is not None
+    assert visit.booked.slot_id == second.id
+    visit.fire("back")
+    visit.fire("booking")
+    visit.load_bookings()
+    (booking,) = visit.bookings
+    visit.choose_cancel(booking.booking_id)
+    assert visit.pending_cancel() == booking and visit.holds_member_data()
+    visit.keep()  # "No, keep it"
+    visit.load_bookings()
+    assert [b.booking_id for b in visit.bookings] == [booking.booking_id]
+    visit.choose_cancel(booking.booking_id)
+    assert visit.confirm() == BOOKING
+    assert visit.bookings == [] and "cancelled" in visit.message
+
+
+def test_a_pending_confirmation_is_wiped_with_the_visit() -> None:
+    visit, _ = _signed_in()
+    visit.fire("booking")
+    visit.load_bookings()
+    visit.choose_event("ev-1")
+    visit.choose_slot(visit.slots()[0].id)
+    assert visit.pending is not None
+    visit.end()
+    assert visit.screen == ATTRACT and visit.pending is None and not visit.holds_member_data()
+
+
 def test_offline_booking_offers_the_advocates_follow_up() -> None:
     visit, fake = _signed_in()
     fake.online = False

@@ -394,6 +394,14 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         slot = next(s for s in d.app.visit.slots() if s.seats_left > 0)
         start = f"{slot.start_local[:10]}  {slot.start_local[11:16]}"
         d.tap_text(start, within=d.screen().ids.entries)
+        # Nothing is booked until the member says yes to what, when and where.
+        assert d.screen().name == "booking" and d.app.visit.booked is None
+        assert d.screen().heading == "Book this time?"
+        from kivy.core.window import Window
+        for button in (d.screen().confirm_button, d.screen().keep_button):
+            top = button.to_window(button.x, button.top)[1]
+            assert top <= Window.height * 2 / 3 + 1, f"{button.text!r} sits in the top third"
+        d.tap_text("Yes, book it", within=d.screen().ids.entries)
         assert d.screen().name == "qr", d.app.visit.message
         kinds = [c.kind for c in d.screen().ids.codes.children][::-1]
         assert kinds == ["advocate", "vcard", "ticket"], kinds

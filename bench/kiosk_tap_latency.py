@@ -5,7 +5,9 @@ starts at the release (a button acts on release, as a finger lifts) and stops at
 frame flipped after the next question's text is on the label. 200 taps by default; after
 the last PHQ-9 question the visit steps back to the first (not timed). The baseline, run the
 same way in its own process (Kivy's App is a process singleton): a one-Button app whose tap
-changes a Label (TESTING.md's "tap -> next screen drawn, NoTransition"). Offscreen SDL on
+changes a Label (TESTING.md's "tap -> next screen drawn, NoTransition"). Each side also
+reports ``frame_ms``: the median cost of drawing its screen once, GL finished, without the
+frame clock's wait (the kiosk's on the last question shown). Offscreen SDL on
 Mesa's software GL, portrait 1080x1920; Kivy caps drawing at 60 frames a second, so a frame
 is 16.7 ms. Prints ONE JSON line (milliseconds).
 Usage: python bench/kiosk_tap_latency.py [--taps 200]
@@ -129,7 +131,24 @@ def child(kind: str, taps: int, width: int, height: int) -> None:
             before = app.label.text
             samples.append(_timed_tap(driver, frames, app.button,
                                       lambda b=before: app.label.text != b))
-    print(json.dumps(samples), file=sys.__stdout__, flush=True)
+    print(json.dumps({"taps": samples, "frame_ms": _frame_ms()}), file=sys.__stdout__,
+          flush=True)
+
+
+def _frame_ms(frames: int = 40) -> float:
+    """Median time to draw the current screen once and let the GL finish it (no waiting for
+    the frame clock): what a frame of this screen costs the renderer."""
+    from kivy.core.window import Window
+    from kivy.graphics.opengl import glFinish
+
+    took = []
+    for _ in range(frames):
+        Window.canvas.ask_update()
+        start = time.perf_counter()
+        Window.dispatch("on_draw")
+        glFinish()
+        took.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(took), 2)
 
 
 def main() -> None:
@@ -150,11 +169,13 @@ def main() -> None:
                                str(args.taps), "--width", str(args.width), "--height",
                                str(args.height)], env=env, capture_output=True, text=True,
                               timeout=600, check=True)
-        found[kind] = _percentiles(json.loads(done.stdout.strip().splitlines()[-1]))
+        measured = json.loads(done.stdout.strip().splitlines()[-1])
+        found[kind] = {**_percentiles(measured["taps"]), "frame_ms": measured["frame_ms"]}
     out = {"bench": "kiosk_tap_latency", "taps": args.taps,
            "window": f"{args.width}x{args.height}", "kiosk_ms": found["kiosk"],
            "baseline_ms": found["baseline"],
            "p95_ratio": round(found["kiosk"]["p95"] / found["baseline"]["p95"], 2),
+           "frame_ratio": round(found["kiosk"]["frame_ms"] / found["baseline"]["frame_ms"], 2),
            "python": platform.python_version(), "cpus": os.cpu_count()}
     print(json.dumps(out))
 

@@ -9,6 +9,11 @@ back into a previous member's visit.
 Timeouts (DESIGN.md §6): idle 90 s, then a 20 s countdown that any tap cancels; a hard cap
 of 15 minutes per visit. The crisis screen does not time out like the others: it stays until
 the member closes it in two steps, or for its own extended time (5 minutes by default).
+
+Follow-up screeners are offered, never added silently: when triage (``shared.triage``, from
+assets/triage/rules.json) says a longer screener could help, the offer screen asks first. Yes
+puts it next in the plan; No thanks is remembered for the rest of the visit and never asked
+again. A crisis screen raised by the same answers shows first; the offer waits until it closes.
 """
 
 from __future__ import annotations
@@ -20,14 +25,15 @@ from typing import Any
 
 from shared.assessments import ScoreResult
 from shared.assessments.items import ItemErrors, questions, score_item
-from shared.triage import CRISIS_TRIGGERS
+from shared.triage import CRISIS_TRIGGERS, TriageRules, triage
 
 # Screens, in the order a full identified visit meets them.
 ATTRACT, PRIVACY, IDENTIFY, MENU, QUESTION, RESULTS = (
     "attract", "privacy", "identify", "menu", "question", "results")
 CRISIS, REFERRAL, BOOKING, QR, DONE = "crisis", "referral", "booking", "qr", "done"
-SCREENS = (ATTRACT, PRIVACY, IDENTIFY, MENU, QUESTION, RESULTS, CRISIS, REFERRAL, BOOKING,
-           QR, DONE)
+OFFER = "offer"
+SCREENS = (ATTRACT, PRIVACY, IDENTIFY, MENU, QUESTION, OFFER, RESULTS, CRISIS, REFERRAL,
+           BOOKING, QR, DONE)
 
 # (screen, event) -> next screen. Events not listed for a screen are refused (FlowError),
 # except the ones every screen takes: see ANYWHERE.
@@ -45,13 +51,20 @@ TABLE: Mapping[tuple[str, str], str] = MappingProxyType({
     (QUESTION, "back"): MENU,  # Back on the first question of a screener
     (QUESTION, "finished"): RESULTS,
     (QUESTION, "crisis"): CRISIS,
+    (QUESTION, "offer"): OFFER,  # triage offers a follow-up screener
+    (OFFER, "accept"): QUESTION,  # the follow-up is next in the plan
+    (OFFER, "decline"): QUESTION,  # declined: the plan goes on
+    (OFFER, "finished"): RESULTS,  # declined, and nothing left to answer
+    (OFFER, "back"): QUESTION,  # the last question of the screener that raised the offer
     (CRISIS, "closed"): RESULTS,
     (CRISIS, "resume"): QUESTION,  # closed with screeners still to answer
+    (CRISIS, "offer"): OFFER,  # closed with a follow-up waiting to be offered
     (RESULTS, "continue"): REFERRAL,  # anonymous members go to the menu instead
     (RESULTS, "menu"): MENU,
     (REFERRAL, "done"): MENU,
     (BOOKING, "booked"): QR,
     (BOOKING, "back"): MENU,
+    (BOOKING, "follow_up"): REFERRAL,  # offline: choose how the advocate may reach you
     (QR, "done"): DONE,
     (QR, "back"): MENU,
     (MENU, "finish"): DONE,
@@ -95,10 +108,6 @@ _BODY_SIZE_BY_UNITS: Mapping[str, frozenset[str]] = MappingProxyType({
 })
 _BODY_SIZE = frozenset().union(*_BODY_SIZE_BY_UNITS.values())
 _BODY_SIZE_ALTERNATIVES = frozenset({"bmi"})  # ADA's own BMI entry: height and weight instead
-FOLLOW_UPS: Mapping[tuple[str, str], str] = MappingProxyType({
-    ("phq2", "positive_screen"): "phq9",
-    ("gad2", "positive_screen"): "gad7",
-})
 
 
 @dataclass
@@ -118,6 +127,10 @@ class Journey:
     results: dict[str, ScoreResult | None] = field(default_factory=dict)
     crisis_triggers: list[str] = field(default_factory=list)
     crisis_close_armed: bool = False
+    offer: str | None = None  # the follow-up screener on (or waiting for) the offer screen
+    offer_from: str | None = None  # the screener whose answers raised it
+    declined: list[str] = field(default_factory=list)  # "No thanks": never offered again
+    rules: TriageRules | None = field(default=None, repr=False)  # None: assets' rules.json
     units: str = "metric"  # body-size questions in the units the member chose
     started_at: float | None = None
     last_touch: float = 0.0
@@ -248,6 +261,8 @@ class Journey:
             self.question_index -= 1
             self.touch(now)
             return self.screen
+        if self.screen == OFFER:
+            return self._reopen(now)
         return self.fire("back", now)
 
     def _record(self, value: object, now: float, *, skip: bool) -> str:
@@ -290,19 +305,79 @@ class Journey:
             if trig.instrument == iid and trig.flag in flags and \
                     trig.trigger not in self.crisis_triggers:
                 self.crisis_triggers.append(trig.trigger)
-        follow = FOLLOW_UPS.get((iid, next(iter(sorted(flags & {"positive_screen"})), "")))
-        if follow and follow not in self.plan:
-            self.plan.insert(self.instrument_index + 1, follow)
+        self.offer = self._follow_up()
+        self.offer_from = iid if self.offer is not None else None
         self.instrument_index += 1
         self.question_index = 0
         new_crisis = any(t.instrument == iid and t.flag in flags for t in CRISIS_TRIGGERS)
         if new_crisis:
             self.crisis_close_armed = False
             return self.fire("crisis", now)
+        if self.offer is not None:
+            return self.fire("offer", now)
         if self.instrument_index < len(self.plan):
             self.touch(now)
             return self.screen
         return self.fire("finished", now)
+
+    # ------------------------------------------------------------------ follow-ups
+
+    def _follow_up(self) -> str | None:
+        """The follow-up screener triage offers now: not planned, taken or declined this visit."""
+        scored = {iid: r for iid, r in self.results.items() if r is not None}
+        # An unscored screener still counts as taken: triage never re-offers it.
+        unscored = {iid: self.skipped.get(iid, []) for iid, r in self.results.items()
+                    if r is None}
+        proposal = triage(scored, skipped=unscored, rules=self.rules)
+        return next((s for s in proposal.next_screeners
+                     if s not in self.plan and s not in self.declined), None)
+
+    @property
+    def reopenable(self) -> str | None:
+        """The screener Back on the offer screen reopens (None when Back is not possible).
+
+        Not one that raised a crisis: its crisis was queued and its screen shown, and the
+        member closed that screen deliberately.
+        """
+        iid = self.offer_from
+        if self.offer is None or iid is None:
+            return None
+        if any(t.instrument == iid and t.trigger in self.crisis_triggers
+               for t in CRISIS_TRIGGERS):
+            return None
+        return iid
+
+    def accept_offer(self, now: float) -> str:
+        """"Yes, continue": the offered screener is asked next."""
+        if self.screen != OFFER or self.offer is None:
+            raise FlowError("no follow-up is on offer")
+        self.plan.insert(self.instrument_index, self.offer)
+        self._clear_offer()
+        return self.fire("accept", now)
+
+    def decline_offer(self, now: float) -> str:
+        """"No thanks": never offered again this visit; the plan goes on, or the results."""
+        if self.screen != OFFER or self.offer is None:
+            raise FlowError("no follow-up is on offer")
+        self.declined.append(self.offer)
+        self._clear_offer()
+        return self.fire("decline" if self.instrument_index < len(self.plan) else "finished",
+                         now)
+
+    def _clear_offer(self) -> None:
+        self.offer = None
+        self.offer_from = None
+
+    def _reopen(self, now: float) -> str:
+        """Back from the offer: the last question of the screener that raised it, unscored."""
+        iid = self.reopenable
+        if iid is None:
+            raise FlowError("Back is not possible on this offer")
+        self._clear_offer()
+        self.results.pop(iid, None)
+        self.instrument_index = self.plan.index(iid)
+        self.question_index = len(self.current_questions()) - 1
+        return self.fire("back", now)
 
     # ------------------------------------------------------------------ crisis
 
@@ -317,6 +392,8 @@ class Journey:
         if not self.crisis_close_armed:
             raise FlowError("closing the crisis screen needs the first step first")
         self.crisis_close_armed = False
+        if self.offer is not None:
+            return self.fire("offer", now)
         return self.fire("resume" if self.instrument_index < len(self.plan) else "closed", now)
 
     # ------------------------------------------------------------------ time
@@ -377,6 +454,9 @@ class Journey:
         self.results = {}
         self.crisis_triggers = []
         self.crisis_close_armed = False
+        self.offer = None
+        self.offer_from = None
+        self.declined = []
         self.units = "metric"
         self.started_at = None
         self.language = self.home_language
@@ -385,7 +465,8 @@ class Journey:
     def holds_member_data(self) -> bool:
         """Tell whether anything of a member is still held (tests assert it never is)."""
         return bool(self.member_ref or self.answers or self.skipped or self.results or
-                    self.crisis_triggers or self.plan or self.identified)
+                    self.crisis_triggers or self.plan or self.identified or
+                    self.offer or self.offer_from or self.declined)
 
 
 def latest_version(instrument_id: str) -> str:

@@ -1,7 +1,8 @@
 """kiosk.flow walked without a window: every path, every timer, and the wipe.
 
-Clinical data: PHQ-2 >= 3 is positive (Kroenke 2003) and adds the PHQ-9; GAD-2 >= 3 is
-positive (Kroenke 2007) and adds the GAD-7; PHQ-9 item 9 >= 1 raises the crisis screen.
+Clinical data: PHQ-2 >= 3 is positive (Kroenke 2003) and triage offers the PHQ-9; GAD-2 >= 3
+is positive (Kroenke 2007) and triage offers the GAD-7; PHQ-9 item 9 >= 1 raises the crisis
+screen.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from kiosk.flow import (
     DONE,
     IDENTIFY,
     MENU,
+    OFFER,
     PRIVACY,
     QR,
     QUESTION,
@@ -48,7 +50,9 @@ def test_identified_checkup_with_follow_ups_then_referral_booking_qr() -> None:
     _to_menu(j)
     j.begin(["phq2", "gad2"], 1.0)
     assert j.screen == QUESTION and j.progress() == (1, 2)
-    _answer_all(j, 2, 2.0)  # PHQ-2 = 4: positive, the PHQ-9 follows
+    _answer_all(j, 2, 2.0)  # PHQ-2 = 4: positive, the PHQ-9 is offered
+    assert j.screen == OFFER and j.offer == "phq9" and j.plan == ["phq2", "gad2"]
+    assert j.accept_offer(2.5) == QUESTION and j.instrument == "phq9"
     assert j.plan == ["phq2", "phq9", "gad2"]
     for link in j.current_questions():
         j.answer(1 if link != "9" else 0, 3.0)
@@ -170,8 +174,8 @@ def test_end_session_wipes_everything_and_back_cannot_reach_it() -> None:
         j.back(4.0)  # the attract screen has no way back into the last visit
 
 
-@pytest.mark.parametrize("screen", [PRIVACY, IDENTIFY, MENU, QUESTION, RESULTS, REFERRAL,
-                                    BOOKING, QR, DONE])
+@pytest.mark.parametrize("screen", [PRIVACY, IDENTIFY, MENU, QUESTION, OFFER, RESULTS,
+                                    REFERRAL, BOOKING, QR, DONE])
 def test_every_screen_but_crisis_ends_on_end_session(screen: str) -> None:
     j = Journey()
     j.identified = True

@@ -10,6 +10,7 @@ fake backend and no window. ``end`` and the timers wipe everything of the member
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -18,12 +19,13 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from shared.assessments.items import value_problem
+from shared.assessments.items import questions, value_problem
 from shared.i18n import N_, pick
 from shared.paths import assets_dir
 from shared.schemas.bookings import BookingOut
 from shared.schemas.catalog import CatalogEvent, CatalogResponse, CatalogSlot
 from shared.schemas.members import AdvocateLinkResponse
+from shared.schemas.referrals import EMAIL_PATTERN
 from shared.triage import CRISIS_TRIGGERS, crisis_guidance, skipped_item_notice
 
 from .backend import Backend, Identity, Offline, Refused
@@ -33,12 +35,22 @@ from .flow import ATTRACT, CHECKUP, QUESTION, Journey, Timeouts, latest_version
 SINGLE_SCREENERS = ("phq9", "gad7", "blood_pressure", "bmi", "ada_risk", "audit_c", "who5")
 CONTACT_METHODS = ("phone", "text", "email")
 CONTACT_TIMES = ("morning", "afternoon", "evening", "any")
+# The server's own rule for ConsentRequest.email: what it would refuse is refused here, at once.
+_EMAIL = re.compile(EMAIL_PATTERN)
+EMAIL_MAX = 254
 
 
 @lru_cache(maxsize=1)
 def _result_levels() -> tuple[Mapping[str, Mapping[str, str]], Mapping[str, Sequence[str]]]:
     data = json.loads((assets_dir() / "kiosk" / "result_levels.json").read_text("utf-8"))
     return data["levels"], data["remeasure"]
+
+
+@lru_cache(maxsize=1)
+def _offer_words() -> Mapping[str, Mapping[str, Any]]:
+    data = json.loads((assets_dir() / "kiosk" / "follow_ups.json").read_text("utf-8"))
+    offers: Mapping[str, Mapping[str, Any]] = data["offers"]
+    return offers
 
 
 @lru_cache(maxsize=64)
@@ -66,12 +78,45 @@ class ResultRow:
 
 
 @dataclass(frozen=True)
+class FollowUpOffer:
+    """What the offer screen says about a follow-up screener, in the visit's language."""
+
+    instrument: str
+    title: str
+    topic: str  # what its questions are about ("mood"); empty when the assets do not say
+    questions: int
+    minutes: int | None
+
+
+@dataclass(frozen=True)
 class QrCode:
     """One QR code and what scanning it does (caption is an English msgid)."""
 
     kind: str  # advocate | vcard | ticket
     content: str
     caption: str
+
+
+def email_problem(typed: str) -> str | None:
+    """Why an email address would be refused (the server's pattern), or None when it is fine."""
+    if not typed:
+        return N_("Please type your email address.")
+    if len(typed) > EMAIL_MAX or not _EMAIL.fullmatch(typed):
+        return N_("That email address does not look complete. "
+                  "Please check it, for example name@example.com.")
+    return None
+
+
+def mask_email(typed: str) -> str:
+    """Show an email address being typed with its name part hidden: only the last key shows.
+
+    The part after the @ stays readable: it is where typing mistakes hide, and it says little
+    about who the member is.
+    """
+    name, at, domain = typed.partition("@")
+    if at:
+        return "\u2022" * len(name) + at + domain
+    return "\u2022" * (len(name) - 1) + name[-1:]
 
 
 def parse_birth_date(typed: str) -> str | None:
@@ -113,7 +158,11 @@ class Visit:
         self.advocate: AdvocateLinkResponse | None = None
         self.consented: bool | None = None
         self.contact: tuple[str, str] | None = None  # (channel, time of day) chosen
+        self.contact_details: dict[str, str] = {}  # the number or address typed for it
         self.needs_connection = False
+        # A finished screener kept from the outbox while Back on the offer screen can still
+        # reopen it: (item, crisis). Queued once the offer is answered or the visit ends.
+        self.held: tuple[dict[str, Any], bool] | None = None
 
     # ------------------------------------------------------------------ basics
 
@@ -141,14 +190,14 @@ class Visit:
         self.say("")
         screen = self.journey.fire(event, self.clock())
         if screen == ATTRACT:
-            self._forget()
+            self._wiped()
         return screen
 
     def end(self) -> str:
         """"End session": wipe everything (the crisis screen stays until closed)."""
         screen = self.journey.end(self.clock())
         if screen == ATTRACT:
-            self._forget()
+            self._wiped()
         return screen
 
     def tick(self) -> str | None:
@@ -156,8 +205,16 @@ class Visit:
         was = self.journey.screen
         state = self.journey.tick(self.clock())
         if was != ATTRACT and self.journey.screen == ATTRACT:
-            self._forget()
+            self._wiped()
         return state
+
+    def _wiped(self) -> None:
+        """The journey forgot the member: queue a screener still held, then forget here too."""
+        if self.held is not None:
+            # The member finished it: leaving on the offer screen must not lose it.
+            item, crisis = self.held
+            self.backend.submit(self.identity, [item], crisis=crisis)
+        self._forget()
 
     def holds_member_data(self) -> bool:
         """Tell whether anything of a member is still held."""
@@ -165,7 +222,8 @@ class Visit:
                 bool(self.submitted or self.bookings) or self.booked is not None or
                 self.advocate is not None or self.moving is not None or
                 self.pending is not None or
-                self.consented is not None or self.contact is not None)
+                self.consented is not None or self.contact is not None or
+                self.held is not None)
 
     def catalog(self) -> CatalogResponse | None:
         """The cached catalog, or None before pairing."""
@@ -248,17 +306,53 @@ class Visit:
         return screen
 
     def back(self) -> str:
-        """Back: one question, or the screen's own Back."""
+        """Back: one question, or the screen's own Back (from the offer: the last question)."""
         self.say("")
         if self.pending is not None:  # Back from the confirmation: the list again
             self.pending = None
             self.touch()
             return self.screen
         self.moving = None
-        return self.journey.back(self.clock())
+        screen = self.journey.back(self.clock())
+        self._queue_finished()
+        return screen
+
+    # ------------------------------------------------------------------ follow-ups
+
+    def follow_up_offer(self) -> FollowUpOffer | None:
+        """The follow-up screener on offer, described for the offer screen."""
+        iid = self.journey.offer
+        if iid is None:
+            return None
+        words = _offer_words().get(iid, {})
+        minutes = words.get("minutes")
+        return FollowUpOffer(instrument=iid, title=self.instrument_title(iid),
+                             topic=pick(words["topic"], self.language) if "topic" in words
+                             else "", questions=len(questions(iid)),
+                             minutes=int(minutes) if minutes is not None else None)
+
+    def accept_offer(self) -> str:
+        """"Yes, continue": the follow-up screener is next."""
+        self.say("")
+        screen = self.journey.accept_offer(self.clock())
+        self._queue_finished()
+        return screen
+
+    def decline_offer(self) -> str:
+        """"No thanks": not offered again this visit; the plan goes on, or the results show."""
+        self.say("")
+        screen = self.journey.decline_offer(self.clock())
+        self._queue_finished()
+        return screen
 
     def _queue_finished(self) -> None:
-        """Queue each screener as soon as it is finished, a crisis before its screen shows."""
+        """Queue each screener as soon as it is finished, a crisis before its screen shows.
+
+        The one exception: a screener the offer screen's Back can reopen is held until the
+        offer is answered (or the visit ends), so a changed answer is never sent twice.
+        """
+        self.held = None
+        reopenable = self.journey.reopenable
         for iid, result in self.journey.results.items():
             if iid in self.submitted:
                 continue
@@ -275,6 +369,9 @@ class Visit:
                     "total": result.total, "band": result.band, "flags": sorted(result.flags)},
                 "taken_at": datetime.now(UTC).isoformat(),
             }
+            if iid == reopenable:
+                self.held = (item, crisis)
+                continue
             self.backend.submit(self.identity, [item], crisis=crisis)
             self.submitted.append(iid)
 
@@ -358,8 +455,10 @@ class Visit:
         return lines
 
     def close_crisis(self, *, confirm: bool) -> str:
-        """The two-step close of the crisis screen."""
-        return self.journey.close_crisis(self.clock(), confirm=confirm)
+        """The two-step close of the crisis screen (a follow-up offer may show next)."""
+        screen = self.journey.close_crisis(self.clock(), confirm=confirm)
+        self._queue_finished()
+        return screen
 
     def after_results(self) -> str:
         """Continue from the results: the referral offer, or the menu when anonymous."""
@@ -367,11 +466,12 @@ class Visit:
 
     # ------------------------------------------------------------------ referral
 
-    def consent(self, method: str, contact_time: str, phone: str | None = None) -> bool:
+    def consent(self, method: str, contact_time: str, phone: str | None = None,
+                email: str | None = None) -> bool:
         """Agree to be contacted by the advocate, by this channel at this time of day.
 
-        A call or a text needs a phone number: the kiosk cannot see whether one is on file, so
-        it asks (the server refuses a phone consent with no number anywhere).
+        A call or a text needs a phone number, an email an address: the kiosk cannot see what
+        is on file, so it asks (the server refuses a consent with nothing to reach them by).
         """
         if self.identity is None:
             return False
@@ -383,16 +483,22 @@ class Visit:
             if not 7 <= len(digits) <= 15:
                 self.say(N_("Please type your phone number, with its area code."))
                 return False
-            phone = digits
+            phone, email = digits, None
         else:
+            email = (email or "").strip()
+            problem = email_problem(email)
+            if problem is not None:
+                self.say(problem)
+                return False
             phone = None
         try:
             self.backend.consent(self.identity, consent=True, contact_method=method,
-                                 contact_time=contact_time, phone=phone)
+                                 contact_time=contact_time, phone=phone, email=email)
         except Refused as exc:
             self.say(N_("That did not work: {reason}"), reason=exc.reason)
             return False
         self.contact = (method, contact_time)
+        self.contact_details = {"phone": phone} if phone else {"email": email} if email else {}
         self.consented = True
         self.say(N_("Thank you. Your advocate will contact you."))
         return True
@@ -539,25 +645,29 @@ class Visit:
         if self.moving is not None:
             self.choose_event(self.moving.event_id)
 
-    def ask_follow_up(self) -> None:
+    def ask_follow_up(self) -> str:
         """Offline booking: ask the advocate to follow up instead (the consent is queued).
 
-        The channel and time the member chose on the referral screen are used; a member who
-        did not choose gets an email (to the address on file: no number to type here), and
-        the screen says so.
+        The channel and time the member chose on the referral screen are used. A member who
+        has not chosen goes to the referral screen to choose (and type the number or address):
+        guessing "email to the address on file" fails at the server when there is none.
         """
         if self.identity is None:
-            return
-        method, when = self.contact or ("email", "any")
+            return self.screen
+        if self.contact is None:
+            screen = self.fire("follow_up")
+            self.say(N_("Choose how your advocate may contact you to book a time."))
+            return screen
+        method, when = self.contact
         try:
             self.backend.consent(self.identity, consent=True, contact_method=method,
-                                 contact_time=when)
+                                 contact_time=when, **self.contact_details)
         except Refused as exc:
             self.say(N_("That did not work: {reason}"), reason=exc.reason)
-            return
+            return self.screen
         self.consented = True
-        self.say(N_("Your advocate will contact you to book a time.") if self.contact else
-                 N_("Your advocate will email you to book a time."))
+        self.say(N_("Your advocate will contact you to book a time."))
+        return self.screen
 
     # ------------------------------------------------------------------ QR
 

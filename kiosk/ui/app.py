@@ -38,7 +38,8 @@ from .lang import tr
 SCREEN_CLASSES = {
     "attract": screens.AttractScreen, "privacy": screens.PrivacyScreen,
     "identify": screens.IdentifyScreen, "menu": screens.MenuScreen,
-    "question": screens.QuestionScreen, "results": screens.ResultsScreen,
+    "question": screens.QuestionScreen, "offer": screens.OfferScreen,
+    "results": screens.ResultsScreen,
     "crisis": screens.CrisisScreen, "referral": screens.ReferralScreen,
     "booking": screens.BookingScreen, "qr": screens.QrScreen, "done": screens.DoneScreen,
     "setup": screens.SetupScreen, "admin_pin": screens.AdminPinScreen,

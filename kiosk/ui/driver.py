@@ -110,6 +110,17 @@ class Driver:
                 return
         raise KeyError(f"no button {text!r} on the {self.screen().name} screen")
 
+    def tap_key(self, text: str, *, within: Any = None) -> None:
+        """Tap the button whose text is exactly ``text`` ("." is not ".com")."""
+        from kivy.uix.button import Button
+
+        root = within if within is not None else self.screen()
+        for child in root.walk(restrict=True):
+            if isinstance(child, Button) and child.text == text and not child.disabled:
+                self.tap(child)
+                return
+        raise KeyError(f"no key {text!r} on the {self.screen().name} screen")
+
     def tap_at(self, x: float, y: float) -> None:
         """Touch down and up at window coordinates."""
         from kivy.tests.common import UnitTestTouch

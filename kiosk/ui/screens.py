@@ -22,7 +22,7 @@ from kivy.utils import escape_markup
 from shared.i18n import N_
 
 from ..flow import QUESTION
-from ..visit import CONTACT_METHODS, CONTACT_TIMES, SINGLE_SCREENERS, question_unit
+from ..visit import CONTACT_METHODS, CONTACT_TIMES, EMAIL_MAX, SINGLE_SCREENERS, question_unit
 from .base import KioskScreen
 from .lang import tr
 
@@ -311,6 +311,29 @@ class QuestionScreen(KioskScreen):
         self.app.sync()
 
 
+class OfferScreen(KioskScreen):
+    """A follow-up screener, offered: what it is about, how long it takes; yes or no thanks."""
+
+    kv_name = "offer"
+    why = StringProperty("")
+    details = StringProperty("")
+    can_back = BooleanProperty(True)
+
+    def refresh(self) -> None:
+        """Describe the screener on offer in the visit's language."""
+        offer = self.visit.follow_up_offer()
+        if offer is None:
+            return
+        self.why = tr._("Your answers suggest that a few more questions about {topic} could "
+                        "help.").format(topic=offer.topic) if offer.topic else \
+            tr._("Your answers suggest that a few more questions could help.")
+        size = tr._("{n} questions").format(n=offer.questions)
+        if offer.minutes:
+            size += ", " + tr._("about {minutes} minutes").format(minutes=offer.minutes)
+        self.details = f"{offer.title}\n{size}"
+        self.can_back = self.visit.journey.reopenable is not None
+
+
 class ResultsScreen(KioskScreen):
     """Each result in plain words, never colour alone; not a diagnosis; re-measure advice."""
 
@@ -388,6 +411,10 @@ class ReferralScreen(KioskScreen):
     methods = CONTACT_METHODS
     times = CONTACT_TIMES
     phone_pad: Any = None
+    email_pad: Any = None
+    # The email pad's keys, row by row (7 a row); Delete sits with OK and Cancel below them.
+    EMAIL_KEYS = (*"abcdefghijklmnopqrstuvwxyz", "@", ".", *"1234567890", "-", "_", "+",
+                  ".com")
 
     def refresh(self) -> None:
         """Show the visit's message (the answer to a consent)."""
@@ -401,13 +428,40 @@ class ReferralScreen(KioskScreen):
         super().on_pre_enter(*args)
 
     def agree(self) -> None:
-        """Give consent with the chosen channel and time (a call or text asks the number)."""
+        """Give consent with the chosen channel and time (a call or text asks the number,
+        an email the address)."""
         if self.method in ("phone", "text"):
             self.phone_pad = Factory.PhonePad()
             self.phone_pad.screen = self
             self.phone_pad.open(animation=False)
             return
+        if self.method == "email":
+            self.email_pad = Factory.EmailPad()
+            self.email_pad.screen = self
+            keys = self.email_pad.ids.keyboard
+            for key in self.EMAIL_KEYS:
+                button = Factory.KeyButton(text=key, fs=44 if len(key) == 1 else 36)
+                button.bind(on_release=lambda _b, k=key: self.email_key(k))
+                keys.add_widget(button)
+            self.email_pad.open(animation=False)
+            return
         self.app.act("consent", self.method, self.when)
+
+    def email_key(self, key: str) -> None:
+        """One key of the email pad ("back" deletes)."""
+        self.app.visit.touch()
+        pad = self.email_pad
+        if pad is None:
+            return
+        if key == "back":
+            pad.typed = pad.typed[:-1]
+        elif len(pad.typed) + len(key) <= EMAIL_MAX:
+            pad.typed += key
+
+    def save_email(self, typed: str) -> None:
+        """The address was typed: give consent with it, and forget it here."""
+        self.close_pads()
+        self.app.act("consent", self.method, self.when, email=typed)
 
     def save_phone(self, typed: str) -> None:
         """The number was typed: give consent with it, and forget it here."""
@@ -418,10 +472,16 @@ class ReferralScreen(KioskScreen):
         self.app.act("consent", self.method, self.when, typed)
 
     def on_leave(self, *_args: Any) -> None:
-        """Never leave a typed number behind."""
-        if self.phone_pad is not None:
-            self.phone_pad.dismiss(animation=False)
-            self.phone_pad = None
+        """Never leave a typed number or address behind."""
+        self.close_pads()
+
+    def close_pads(self) -> None:
+        """Close the number or address pad (Cancel), forgetting what was typed."""
+        for pad in (self.phone_pad, self.email_pad):
+            if pad is not None:
+                pad.typed = ""
+                pad.dismiss(animation=False)
+        self.phone_pad = self.email_pad = None
 
 
 class BookingScreen(KioskScreen):

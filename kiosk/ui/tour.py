@@ -2,8 +2,9 @@
 
 ``onsite-kiosk --tour DIR`` runs this in an offscreen window. It taps real buttons through
 the window, as a member would: it signs in as the first demo member (E1001), takes the quick
-check-up with answers that raise the PHQ-9 follow-up and, at item 9, the crisis screen, then
-results, the referral offer, booking and the QR codes. With no server it takes the offline
+check-up with answers that raise the offer of the PHQ-9 (accepted) and, at item 9, the crisis
+screen, then results, the referral offer (by email, typed on the email pad), booking and the
+QR codes. With no server it takes the offline
 journey (the sign-in waits for the server; booking and the codes say they need the
 connection). The crisis is never sent: the tour's backend drops crisis items and alerts.
 Screenshots are ``<lang>-<nn>-<screen>.png``, nn counting from 01 within each language.
@@ -23,6 +24,8 @@ DEMO_MEMBER = "E1001"
 DEMO_BIRTH_DATE = "03141985"  # onsite_server/demo.py: 1985-03-14, typed month, day, year
 ADMIN_PIN = "2468"
 DEMO_PHONE = "5550100199"  # 555-01xx: numbers set aside for fiction
+# Keys of the email pad, one by one; example.com is set aside for documentation (RFC 2606).
+DEMO_EMAIL_KEYS = (*"ana.demo@example", ".com")
 
 # Demo answers by instrument and question; None means "Prefer not to answer".
 PHQ9 = {"9": 1, "10": 1}
@@ -112,12 +115,12 @@ class Tour:
         self.shot()
         d.tap_id("next")
         if d.screen().name == "referral":
-            d.tap_id("text")
+            d.tap_id("email")
             d.tap_id("evening")
             d.tap_id("agree")
-            pad = d.screen().phone_pad
-            for ch in DEMO_PHONE:
-                d.tap_text(ch, within=pad.ids.pad)
+            pad = d.screen().email_pad
+            for key in DEMO_EMAIL_KEYS:
+                d.tap_key(key, within=pad.ids.keyboard)
             self.shot()
             d.tap(pad.ids.save)
             d.tap_id("next")
@@ -157,9 +160,13 @@ class Tour:
         d = self.d
         shot_question = False
         for _step in range(200):  # bounded: a check-up has far fewer questions than this
-            if d.screen().name not in ("question", "crisis"):
+            if d.screen().name not in ("question", "crisis", "offer"):
                 return
             screen = d.screen()
+            if screen.name == "offer":
+                self.shot()
+                d.tap_id("accept")
+                continue
             if screen.name == "crisis":
                 self.shot()
                 d.tap_id("close")

@@ -13,6 +13,8 @@ from .submissions import OfflineIdentity
 CONTACT_METHODS = ("phone", "text", "email")
 CONTACT_TIMES = ("morning", "afternoon", "evening", "any")
 CRISIS_TRIGGERS = ("phq9_item9", "hypertensive_crisis")
+# An email address as the server accepts it with a consent; the kiosk checks typed ones with it.
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$"
 
 
 class ConsentRequest(Strict):
@@ -38,8 +40,7 @@ class ConsentRequest(Strict):
     contact_time: Literal["morning", "afternoon", "evening", "any"] | None = None
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 ().\-]{6,24}$",
                               max_length=32)
-    email: str | None = Field(default=None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$",
-                              max_length=254)
+    email: str | None = Field(default=None, pattern=EMAIL_PATTERN, max_length=254)
 
     def who_problem(self) -> str | None:
         """Return why member_ref/offline_identity do not name exactly one member, or None."""

@@ -26,7 +26,7 @@ from kiosk.flow import (
     Timeouts,
 )
 from shared.paths import assets_dir
-from shared.triage import parse_rules
+from shared.triage import TriageRules, parse_rules
 
 
 def _menu(j: Journey | None = None) -> Journey:
@@ -162,7 +162,7 @@ def test_end_session_forgets_what_was_declined() -> None:
     assert j.screen == OFFER and j.offer == "gad7"
 
 
-def _rules_offering_after_a_crisis() -> object:
+def _rules_offering_after_a_crisis() -> TriageRules:
     """The shipped rules plus one offer that comes with a crisis reading (rules are data)."""
     data = json.loads((assets_dir() / "triage" / "rules.json").read_text("utf-8"))
     data = copy.deepcopy(data)
@@ -173,7 +173,7 @@ def _rules_offering_after_a_crisis() -> object:
 
 
 def test_a_crisis_shows_first_and_the_offer_after_it_is_closed() -> None:
-    j = _menu(Journey(rules=_rules_offering_after_a_crisis()))  # type: ignore[arg-type]
+    j = _menu(Journey(rules=_rules_offering_after_a_crisis()))
     j.begin(["blood_pressure", "gad2"], 1.0)
     j.answer(185, 2.0)
     j.answer(95, 2.0)

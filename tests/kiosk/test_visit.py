@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.flow import ATTRACT, BOOKING, CRISIS, IDENTIFY, MENU, QR, QUESTION, RESULTS
-from kiosk.visit import Visit, parse_birth_date
+from kiosk.flow import (
+    ATTRACT,
+    BOOKING,
+    CRISIS,
+    IDENTIFY,
+    MENU,
+    OFFER,
+    QR,
+    QUESTION,
+    REFERRAL,
+    RESULTS,
+)
+from kiosk.visit import Visit, email_problem, mask_email, parse_birth_date
 from tests.kiosk.ui.fakes import LINK_URL, FakeBackend
 
 
@@ -67,7 +78,9 @@ def test_each_screener_is_queued_as_it_ends_and_a_crisis_before_its_screen() -> 
     visit, fake = _signed_in()
     visit.checkup()
     for _ in range(2):
-        visit.answer(2)  # PHQ-2 = 4: the PHQ-9 follows
+        visit.answer(2)  # PHQ-2 = 4: the PHQ-9 is offered
+    assert visit.screen == OFFER
+    visit.accept_offer()
     assert [s["instrument_id"] for s in fake.submitted] == ["phq2"]
     while visit.journey.question != "9":
         visit.answer(0)
@@ -141,8 +154,8 @@ def test_consent_and_stop_contacting_me_are_queued() -> None:
     assert not visit.consent("text", "evening") and "phone number" in visit.message
     assert visit.consent("text", "evening", phone="(555) 010-2030")
     assert fake.phones[-1] == "5550102030"
-    assert visit.consent("email", "any", phone="ignored")
-    assert fake.phones[-1] is None
+    assert visit.consent("email", "any", phone="ignored", email=" ana.b+kiosk@example.org ")
+    assert fake.phones[-1] is None and fake.emails[-1] == "ana.b+kiosk@example.org"
     visit.stop_contact()
     assert [c for c in fake.calls if c[0] == "consent"] == [
         ("consent", (True, "text", "evening")), ("consent", (True, "email", "any")),
@@ -233,14 +246,58 @@ def test_a_pending_confirmation_is_wiped_with_the_visit() -> None:
     assert visit.screen == ATTRACT and visit.pending is None and not visit.holds_member_data()
 
 
-def test_offline_booking_offers_the_advocates_follow_up() -> None:
+def test_offline_booking_sends_a_member_who_has_not_chosen_to_the_referral_screen() -> None:
     visit, fake = _signed_in()
     fake.online = False
     visit.fire("booking")
     visit.load_bookings()
     assert visit.screen == BOOKING and visit.needs_connection
-    visit.ask_follow_up()
-    assert ("consent", (True, "email", "any")) in fake.calls and "email you" in visit.message
+    assert visit.ask_follow_up() == REFERRAL
+    assert "Choose how" in visit.message
+    assert not [c for c in fake.calls if c[0] == "consent"]  # nothing guessed, nothing queued
+    assert visit.consent("email", "afternoon", email="ana@example.org")
+    assert fake.emails[-1] == "ana@example.org"
+    assert visit.fire("done") == MENU
+
+
+def test_offline_booking_reuses_the_contact_already_chosen() -> None:
+    visit, fake = _signed_in()
+    assert visit.consent("text", "evening", phone="555 010 2030")
+    fake.online = False
+    visit.fire("booking")
+    visit.load_bookings()
+    assert visit.ask_follow_up() == BOOKING
+    assert fake.calls[-1] == ("consent", (True, "text", "evening"))
+    assert fake.phones[-1] == "5550102030" and "book a time" in visit.message
+
+
+@pytest.mark.parametrize("typed", ["", "ana", "ana@", "ana@example", "@example.org",
+                                   "ana@@example.org", "ana maria@example.org",
+                                   "a" * 65 + "@example.org"])
+def test_email_consent_is_refused_with_a_clear_message(typed: str) -> None:
+    visit, fake = _signed_in()
+    assert not visit.consent("email", "any", email=typed)
+    assert "email address" in visit.message
+    assert not [c for c in fake.calls if c[0] == "consent"] and visit.contact is None
+
+
+@pytest.mark.parametrize("typed", ["ana@example.org", "a.b-c_d+e@mail.example.co.uk",
+                                   "7001@example.com"])
+def test_the_server_pattern_decides_what_is_an_email(typed: str) -> None:
+    from shared.schemas.referrals import ConsentRequest
+
+    assert email_problem(typed) is None
+    ConsentRequest.model_validate({"idempotency_key": "7f1d6d0e-4f1c-4a8e-9c57-2f8a9d6c1b11",
+                                   "member_ref": "ref", "consent": True,
+                                   "contact_method": "email", "contact_time": "any",
+                                   "email": typed})
+
+
+def test_an_email_being_typed_shows_only_its_last_key_and_the_domain() -> None:
+    assert mask_email("") == ""
+    assert mask_email("a") == "a"
+    assert mask_email("ana") == "\u2022\u2022a"
+    assert mask_email("ana@ex") == "\u2022\u2022\u2022@ex"
 
 
 def test_end_session_forgets_everything_and_back_cannot_reach_it() -> None:
@@ -262,3 +319,55 @@ def test_the_idle_timeout_wipes_the_visit() -> None:
     visit.clock = lambda: 10_000.0
     assert visit.tick() is None
     assert visit.screen == ATTRACT and not visit.holds_member_data()
+
+
+def _phq2_offer(visit: Visit) -> None:
+    visit.checkup()
+    visit.answer(2)
+    visit.answer(2)  # PHQ-2 = 4: positive
+    assert visit.screen == OFFER
+
+
+def test_the_offer_names_the_screener_its_length_and_topic() -> None:
+    visit, _ = _signed_in()
+    _phq2_offer(visit)
+    offer = visit.follow_up_offer()
+    assert offer is not None and offer.instrument == "phq9"
+    assert offer.questions == 10 and offer.minutes == 2 and offer.topic == "mood"
+    assert "PHQ-9" in offer.title
+    visit.journey.language = "es"
+    spanish = visit.follow_up_offer()
+    assert spanish is not None and spanish.topic == "el estado de ánimo"
+
+
+def test_the_screener_that_raised_the_offer_is_queued_once_the_offer_is_answered() -> None:
+    visit, fake = _signed_in()
+    _phq2_offer(visit)
+    assert fake.submitted == [] and visit.held is not None  # Back may still change it
+    assert visit.decline_offer() == QUESTION and visit.journey.instrument == "gad2"
+    assert [s["instrument_id"] for s in fake.submitted] == ["phq2"] and visit.held is None
+
+
+def test_back_from_the_offer_reopens_the_question_and_sends_only_the_new_answer() -> None:
+    visit, fake = _signed_in()
+    _phq2_offer(visit)
+    assert visit.back() == QUESTION and visit.journey.question == "2"
+    assert visit.held is None and fake.submitted == []
+    visit.answer(0)  # PHQ-2 = 2: negative, no offer
+    assert visit.screen == QUESTION and visit.journey.instrument == "gad2"
+    (item,) = fake.submitted
+    assert item["instrument_id"] == "phq2" and item["answers"] == {"1": 2, "2": 0}
+
+
+@pytest.mark.parametrize("leave", ["end", "idle"])
+def test_leaving_on_the_offer_screen_queues_the_finished_screener_then_wipes(leave: str) -> None:
+    visit, fake = _signed_in()
+    _phq2_offer(visit)
+    if leave == "end":
+        assert visit.end() == ATTRACT
+    else:
+        visit.clock = lambda: 10_000.0
+        visit.tick()
+    assert visit.screen == ATTRACT and not visit.holds_member_data()
+    assert [s["instrument_id"] for s in fake.submitted] == ["phq2"]
+    assert fake.submitted[0]["member"] == "ref-E1001"

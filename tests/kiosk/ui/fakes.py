@@ -75,6 +75,7 @@ class FakeBackend:
         self.booked: list[BookingOut] = []
         self.depth = 0
         self.phones: list[str | None] = []
+        self.emails: list[str | None] = []
 
     def catalog(self) -> CatalogResponse | None:
         """The catalog once paired."""
@@ -105,11 +106,14 @@ class FakeBackend:
     def consent(self, identity: Identity, *, consent: bool, contact_method: str | None = None,
                 contact_time: str | None = None, phone: str | None = None,
                 email: str | None = None) -> None:
-        """Record the consent (refused as the server would, without a phone for a call)."""
+        """Record the consent (refused as the server would, with no number or address)."""
         if consent and contact_method in ("phone", "text") and not phone:
             raise Refused("is required: no phone number is on file", field="phone")
+        if consent and contact_method == "email" and not email:
+            raise Refused("is required: no email address is on file", field="email")
         self.calls.append(("consent", (consent, contact_method, contact_time)))
         self.phones.append(phone)
+        self.emails.append(email)
 
     def _need_online(self) -> None:
         if not self.online:

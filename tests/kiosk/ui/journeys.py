@@ -296,6 +296,95 @@ def admin_open(out: Path) -> None:
     assert d.screen().name == "attract" and d.screen().ids.start.text == "Comenzar"
 
 
+def _check_in_reach(widgets: list[Any], what: str) -> None:
+    """Big enough for a finger (60 px at the least) and in the lower two-thirds of the screen."""
+    from kivy.core.window import Window
+
+    for w in widgets:
+        _x, y = w.to_window(w.x, w.y)
+        assert w.height >= 60 and w.width >= 60, f"{what} {w.text!r} is {w.size}"
+        assert y + w.height <= Window.height * 2 / 3 + 1, f"{what} {w.text!r} is in the top third"
+        assert y >= 0, f"{what} {w.text!r} is off the screen"
+
+
+def follow_up_and_email(out: Path) -> None:
+    """WHO-5 offers the PHQ-9: Back reopens, No thanks; then consent by email, typed on the pad."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    d = _start(fake)
+    d.tap_id("start")
+    d.tap_id("accept")
+    screen = d.screen()
+    _type_on(d, screen.ids.keypad, "E1001")
+    d.tap_id("dob_field")
+    _type_on(d, screen.ids.keypad, "03141985")
+    d.tap_id("submit")
+    assert d.screen().name == "menu", d.app.visit.message
+    d.tap_id("single")
+    d.screen().ids.screeners.parent.scroll_y = 0  # the WHO-5 is last in the list: scroll to it
+    d.pump(3)
+    d.tap_text("WHO-5", within=d.screen().ids.screeners)
+    while d.screen().name == "question":
+        d.tap(d.screen().answer_buttons[-1])  # "At no time": poor well-being
+    assert d.screen().name == "offer", d.screen().name
+    offer = d.screen()
+    assert "mood" in offer.ids.why.text and "10 questions" in offer.ids.details.text
+    _check_in_reach([offer.ids.accept, offer.ids.decline], "offer button")
+    assert fake.submitted == []  # held while Back can still change the last answer
+    d.screenshot(out / "offer-en.png")
+    d.tap(offer.ids.footer.ids.back)
+    assert d.screen().name == "question" and d.app.visit.journey.question == "5"
+    d.tap(d.screen().answer_buttons[-1])
+    assert d.screen().name == "offer"
+    d.tap(d.screen().ids.footer.ids.language)
+    assert d.screen().ids.accept.text == "Sí, continuar"
+    assert "estado de ánimo" in d.screen().ids.why.text
+    d.screenshot(out / "offer-es.png")
+    d.tap(d.screen().ids.footer.ids.language)
+    d.tap_id("decline")
+    assert d.screen().name == "results"
+    assert [s["instrument_id"] for s in fake.submitted] == ["who5"]
+    assert d.app.visit.journey.declined == ["phq9"]
+    d.tap_id("next")
+    assert d.screen().name == "referral"
+    for language in ("en", "es"):
+        referral = d.screen()
+        for choice in ("email", "afternoon"):
+            if referral.ids[choice].state != "down":  # still chosen after Cancel
+                d.tap_id(choice)
+        d.tap_id("agree")
+        pad = referral.email_pad
+        assert pad is not None and pad.ids.save.disabled
+        assert pad.ids.save.text == ("OK" if language == "en" else "Aceptar"), pad.ids.save.text
+        keys = list(pad.ids.keyboard.children)
+        _check_in_reach([*keys, pad.ids.save, pad.ids.delete, pad.ids.cancel], "email key")
+        for key in (*"ana_b+k@exampl", "x", ".com"):
+            d.tap_key(key, within=pad.ids.keyboard)
+        d.tap(pad.ids.delete)  # one character at a time, even after ".com"
+        assert pad.typed == "ana_b+k@examplx.co", pad.typed
+        for _ in range(4):
+            d.tap(pad.ids.delete)
+        for key in ("e", ".com"):
+            d.tap_key(key, within=pad.ids.keyboard)
+        assert pad.typed == "ana_b+k@example.com"
+        assert "ana" not in pad.ids.address.text and "@example.com" in pad.ids.address.text
+        assert not pad.ids.save.disabled
+        d.screenshot(out / f"email-pad-{language}.png")
+        if language == "en":
+            d.tap(pad.ids.cancel)
+            assert referral.email_pad is None and pad.typed == ""
+            assert not [c for c in fake.calls if c[0] == "consent"]
+            d.tap(referral.ids.footer.ids.language)
+            continue
+        d.tap(pad.ids.save)
+    assert d.screen().email_pad is None
+    assert fake.calls[-1] == ("consent", (True, "email", "afternoon"))
+    assert fake.emails[-1] == "ana_b+k@example.com"
+    d.tap_id("end")
+    assert d.screen().name == "attract" and not d.app.visit.holds_member_data()
+
+
 def tour(out: Path, online: str = "online") -> None:
     """The tour with a fake backend: every screen in EN and ES, named as pinned."""
     from kiosk.app import _walk
@@ -359,7 +448,12 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         numbers = {"systolic": "146", "diastolic": "92", "height_cm": "170", "weight_kg": "70",
                    "age": "45"}
         choices = {"sex": "male"}
+        offered = []
         for _step in range(80):
+            if d.screen().name == "offer":
+                offered.append(d.app.visit.journey.offer)
+                d.tap_id("accept")
+                continue
             if d.screen().name != "question":
                 break
             journey = d.app.visit.journey
@@ -369,10 +463,14 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
                 d.tap_id("enter")
                 continue
             values = [v for v, _t in d.app.visit.options()]
-            wanted = choices.get(link, values[0] if False not in values else
-                                 link == "family_history")
+            if journey.instrument == "phq2":
+                wanted: object = 2  # PHQ-2 = 4, positive: the PHQ-9 is offered
+            else:
+                wanted = choices.get(link, values[0] if False not in values else
+                                     link == "family_history")
             d.tap(d.screen().answer_buttons[values.index(wanted)])
         assert d.screen().name == "results", d.screen().name
+        assert offered == ["phq9"], offered
         texts = " ".join(c.text for c in d.screen().ids.rows.children)
         assert "measure again" in texts  # 146/92: stage 2, re-measure advice
         d.tap_id("next")
@@ -433,7 +531,7 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
 
 JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
-                            first_start, tour, identified)}
+                            first_start, tour, identified, follow_up_and_email)}
 
 
 def main(argv: list[str]) -> int:

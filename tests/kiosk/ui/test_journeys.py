@@ -27,8 +27,8 @@ pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = Path(os.environ.get("ONSITE_TEST_ARTIFACTS", ROOT / "tmp" / "artifacts")) / "kiosk"
-JOURNEY_SCREENS = ("attract", "privacy", "identify", "menu", "question", "crisis", "results",
-                   "referral", "booking", "qr", "done")
+JOURNEY_SCREENS = ("attract", "privacy", "identify", "menu", "question", "offer", "crisis",
+                   "results", "referral", "booking", "qr", "done")
 
 
 def run_journey(name: str, *args: str, out: Path = ARTIFACTS) -> str:
@@ -42,7 +42,8 @@ def run_journey(name: str, *args: str, out: Path = ARTIFACTS) -> str:
 
 
 @pytest.mark.parametrize("journey", ["anonymous", "crisis", "idle", "admin_lockout",
-                                     "admin_open", "accessibility", "first_start"])
+                                     "admin_open", "accessibility", "first_start",
+                                     "follow_up_and_email"])
 def test_journey(journey: str) -> None:
     assert f"{journey}: ok" in run_journey(journey)
 
@@ -100,7 +101,8 @@ def test_the_identified_journey_against_a_live_server(demo_server: tuple[TlsServ
         referral = session.scalars(select(Referral).where(Referral.member_id == member.id)
                                    ).one()
     engine.dispose()
-    assert {"phq2", "gad2", "blood_pressure", "bmi", "ada_risk"} <= filed
+    # The PHQ-2 was positive and the PHQ-9 offered on screen was accepted.
+    assert {"phq2", "phq9", "gad2", "blood_pressure", "bmi", "ada_risk"} <= filed
     # The consent given on the screen, with the number typed there, reached the referral.
     assert referral.consent is True and referral.contact_method == "phone"
     assert referral.contact_phone == "5550100142"

@@ -247,13 +247,14 @@ class KioskApp(App):  # type: ignore[misc]
 
     def _show_countdown(self, seconds: float) -> None:
         if self.countdown is None:
-            self.countdown = Factory.Countdown(size_hint=(1, 1))
-            self.root.add_widget(self.countdown)
+            self.countdown = Factory.Countdown(size_hint=(None, None), size=Window.size)
+            # On the window, not the root: above an open number or email pad as well.
+            Window.add_widget(self.countdown)
         self.countdown.seconds = max(0, int(seconds + 0.999))
 
     def _hide_countdown(self) -> None:
         if self.countdown is not None:
-            self.root.remove_widget(self.countdown)
+            Window.remove_widget(self.countdown)
             self.countdown = None
 
     # ------------------------------------------------------------------ admin

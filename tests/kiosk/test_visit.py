@@ -371,3 +371,20 @@ def test_leaving_on_the_offer_screen_queues_the_finished_screener_then_wipes(lea
     assert visit.screen == ATTRACT and not visit.holds_member_data()
     assert [s["instrument_id"] for s in fake.submitted] == ["phq2"]
     assert fake.submitted[0]["member"] == "ref-E1001"
+
+
+def test_a_crisis_is_queued_at_once_even_when_a_follow_up_is_offered_after_it() -> None:
+    from tests.kiosk.test_flow_offers import _rules_offering_after_a_crisis
+
+    visit, fake = _signed_in()
+    visit.journey.rules = _rules_offering_after_a_crisis()
+    visit.single("blood_pressure")
+    visit.answer(185)
+    visit.answer(95)
+    assert visit.screen == CRISIS and visit.held is None
+    assert fake.submitted[-1]["instrument_id"] == "blood_pressure"
+    assert fake.submitted[-1]["crisis"] is True
+    visit.close_crisis(confirm=False)
+    assert visit.close_crisis(confirm=True) == OFFER
+    assert visit.follow_up_offer() is not None and len(fake.submitted) == 1
+    assert visit.decline_offer() == RESULTS and len(fake.submitted) == 1

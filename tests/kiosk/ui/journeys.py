@@ -312,7 +312,8 @@ def follow_up_and_email(out: Path) -> None:
     from tests.kiosk.ui.fakes import FakeBackend
 
     fake = FakeBackend()
-    d = _start(fake)
+    clock = FakeClock()
+    d = _start(fake, clock=clock)
     d.tap_id("start")
     d.tap_id("accept")
     screen = d.screen()
@@ -371,6 +372,16 @@ def follow_up_and_email(out: Path) -> None:
         assert "ana" not in pad.ids.address.text and "@example.com" in pad.ids.address.text
         assert not pad.ids.save.disabled
         d.screenshot(out / f"email-pad-{language}.png")
+        if language == "es":
+            # Idle with the pad open: the countdown shows above it, and a tap keeps going.
+            clock.now += 95
+            d.wait_for(lambda: d.app.countdown is not None)
+            assert d.app.countdown.parent is not None and pad.parent is not None
+            window = d.app.countdown.get_root_window()
+            assert window.children[0] is d.app.countdown  # drawn last: on top of the pad
+            d.screenshot(out / "email-pad-countdown-es.png")
+            d.tap_at(window.width / 2, window.height / 2)
+            assert d.app.countdown is None and pad.typed == "ana_b+k@example.com"
         if language == "en":
             d.tap(pad.ids.cancel)
             assert referral.email_pad is None and pad.typed == ""

@@ -23,7 +23,6 @@ from .lang import tr
 DEMO_MEMBER = "E1001"
 DEMO_BIRTH_DATE = "03141985"  # onsite_server/demo.py: 1985-03-14, typed month, day, year
 ADMIN_PIN = "2468"
-DEMO_PHONE = "5550100199"  # 555-01xx: numbers set aside for fiction
 # Keys of the email pad, one by one; example.com is set aside for documentation (RFC 2606).
 DEMO_EMAIL_KEYS = (*"ana.demo@example", ".com")
 

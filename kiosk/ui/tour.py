@@ -69,10 +69,18 @@ class Tour:
         self.taken: list[Path] = []
         self.language = "en"
         self.count = 0
+        self.shown: set[str] = set()
 
     def shot(self) -> None:
-        """Save the screen on show as the next screenshot of this language."""
+        """Save the screen on show as the next screenshot of this language.
+
+        One screenshot per screen and language (the pinned contract): a screen met again in
+        the same language (a second question, the booking's confirmation) is not saved again.
+        """
         name = self.d.screen().name
+        if name in self.shown:
+            return
+        self.shown.add(name)
         self.count += 1
         path = self.out / f"{self.language}-{self.count:02d}-{name}.png"
         self.d.screenshot(path)
@@ -90,6 +98,7 @@ class Tour:
         for language in ("en", "es"):
             self.language = language
             self.count = 0
+            self.shown = set()
             self.visit()
         return self.taken
 

@@ -471,6 +471,8 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
             link, spec = journey.question, journey.question_spec()
             if spec.get("type") in ("integer", "decimal"):
                 _type_on(d, d.screen().ids.numpad, numbers[link])
+                if link == "systolic":
+                    d.screenshot(out / "identified-number-entry-en.png")
                 d.tap_id("enter")
                 continue
             values = [v for v, _t in d.app.visit.options()]
@@ -492,6 +494,7 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         pad = d.screen().phone_pad
         for ch in "5550100142":
             d.tap_text(ch, within=pad.ids.pad)
+        d.screenshot(out / "identified-phone-pad-en.png")
         d.tap(pad.ids.save)
         assert d.screen().phone_pad is None
         assert "will contact you" in d.screen().message, d.screen().message
@@ -506,6 +509,7 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         # Nothing is booked until the member says yes to what, when and where.
         assert d.screen().name == "booking" and d.app.visit.booked is None
         assert d.screen().heading == "Book this time?"
+        d.screenshot(out / "identified-booking-confirm-en.png")
         from kivy.core.window import Window
         for button in (d.screen().confirm_button, d.screen().keep_button):
             top = button.to_window(button.x, button.top)[1]

@@ -59,6 +59,7 @@ def test_the_tour_saves_every_screen_in_both_languages(network: str) -> None:
         numbers = [int(n.split("-")[1]) for n in names]
         assert numbers == list(range(1, len(names) + 1))  # 01-based, counting per language
         shown = {n.split("-", 2)[2].removesuffix(".png") for n in names}
+        assert len(shown) == len(names), names  # one screenshot per screen and language
         # Offline, the sign-in waits for the server: referral, booking and QR still show
         # (booking and the codes say that they need the connection).
         assert set(JOURNEY_SCREENS) <= shown, set(JOURNEY_SCREENS) - shown

@@ -629,12 +629,13 @@ class SetupScreen(KioskScreen):
 
     kv_name = "setup"
     message = StringProperty("")
+    paired = BooleanProperty(False)
 
     def refresh(self) -> None:
         """Say whether the kiosk is paired."""
         status = self.app.backend_status()
-        self.message = "" if status is None or not status.paired else \
-            tr._("This kiosk is paired.")
+        self.paired = bool(status is not None and status.paired)
+        self.message = tr._("This kiosk is paired.") if self.paired else ""
 
     def pair(self) -> None:
         """Pair with the server and set the PIN; say plainly what went wrong."""

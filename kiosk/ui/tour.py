@@ -261,7 +261,7 @@ class Tour:
         raise RuntimeError("the slot's button is not on the booking screen")
 
     def admin(self) -> None:
-        """The hidden gesture, the PIN and the admin screen; then back to the attract screen."""
+        """The hidden gesture, the PIN, the admin and pairing screens; then the attract screen."""
         d = self.d
         for _ in range(5):
             d.tap_id("corner")
@@ -272,5 +272,8 @@ class Tour:
         d.tap_id("ok")
         self.expect("admin")
         self.shot()
-        d.tap_id("back_to_kiosk")
+        d.tap_id("pairing")  # the pairing screen, as staff would open it; left unchanged
+        self.expect("setup")
+        self.shot()
+        d.tap_id("leave")
         self.expect("attract")

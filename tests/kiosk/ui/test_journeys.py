@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = Path(os.environ.get("ONSITE_TEST_ARTIFACTS", ROOT / "tmp" / "artifacts")) / "kiosk"
 JOURNEY_SCREENS = ("attract", "privacy", "identify", "menu", "question", "offer", "crisis",
-                   "results", "referral", "booking", "qr", "done")
+                   "results", "referral", "booking", "qr", "done", "admin_pin", "admin", "setup")
 
 
 def run_journey(name: str, *args: str, out: Path = ARTIFACTS) -> str:

@@ -35,6 +35,7 @@ from ..services.roster import (
 from . import bp
 from .auth import current_user, role_required
 from .forms import ActionForm, InviteForm, RosterForm, SettingsForm
+from .i18n import refusal
 from .lookup import current_site, get_user
 from .nav import add_nav
 
@@ -62,9 +63,9 @@ def _field_errors(form: Any, exc: ServiceError) -> None:
     for error in exc.errors:
         field = getattr(form, error["field"], None)
         if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, error["message"]]
+            field.errors = [*field.errors, refusal(error["message"])]
         else:
-            flash(f"{error['field']}: {error['message']}", "error")
+            flash(f"{error['field']}: {refusal(error['message'])}", "error")
 
 
 # --- site settings ------------------------------------------------------------------------
@@ -239,7 +240,7 @@ def roster() -> Any:
                                        io.StringIO(text, newline=""), partial=form.partial.data,
                                        dry_run=form.dry_run.data, actor=actor)
             except (RosterFileError, RosterImportError) as exc:
-                file_error = str(exc)
+                file_error = refusal(exc.args[0])
     if file_error:
         form.file.errors = [*form.file.errors, file_error]
     return render_template("admin/roster.html", form=form, report=report,

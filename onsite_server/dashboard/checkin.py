@@ -30,6 +30,7 @@ from ..services.signing import KeyStore
 from . import bp, localtime
 from .auth import current_user, passive, role_required
 from .forms import BaseForm
+from .i18n import refusal
 from .lookup import current_site
 from .nav import add_nav
 
@@ -162,7 +163,7 @@ def checkin() -> str:
             matches = svc.search(get_session(), site, query)
         except ServiceError as exc:
             search_error = _("Type at least %(n)d characters.", n=svc.SEARCH_MIN_CHARS) \
-                if exc.errors[0]["field"] == "q" else exc.errors[0]["message"]
+                if exc.errors[0]["field"] == "q" else refusal(exc.errors[0]["message"])
     day = svc.day_view(get_session(), site)
     walkin = WalkInForm(formdata=None)
     walkin.slot_id.choices = _slot_choices(day)
@@ -268,7 +269,7 @@ def checkin_no_shows() -> BaseResponse:
             else None
         count = svc.mark_no_shows(get_session(), site, slot, _actor())
     except ServiceError as exc:
-        return _answer(False, _(exc.errors[0]["message"]), status=409)
+        return _answer(False, refusal(exc.errors[0]["message"]), status=409)
     return _answer(True, _("%(n)d no-shows marked.", n=count))
 
 

@@ -32,6 +32,7 @@ from ..services.errors import ServiceError
 from . import bp, site_zone
 from .auth import current_user, role_required
 from .forms import BaseForm
+from .i18n import refusal
 from .lookup import current_site
 from .nav import add_nav
 
@@ -159,7 +160,7 @@ def attach_errors(form: BaseForm, exc: ServiceError) -> None:
     """Show a service's refusal next to the fields it names (or as a message)."""
     for err in exc.errors:
         field = getattr(form, err["field"], None)
-        message = _(err["message"])
+        message = refusal(err["message"])
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, message]
         else:
@@ -258,7 +259,7 @@ def slot_capacity(event_id: str, slot_id: str) -> BaseResponse:
         try:
             promoted = svc.set_capacity(get_session(), slot, form.capacity.data, _actor())
         except ServiceError as exc:
-            flash(_(exc.errors[0]["message"]), "error")
+            flash(refusal(exc.errors[0]["message"]), "error")
         else:
             flash(_("Seats changed to %(n)d.", n=form.capacity.data) + (
                 " " + _("%(n)d moved up from the waitlist and will be told.", n=len(promoted))
@@ -277,7 +278,7 @@ def slot_cancel(event_id: str, slot_id: str) -> Any:
         try:
             affected = svc.cancel_slot(get_session(), slot, _actor())
         except ServiceError as exc:
-            flash(_(exc.errors[0]["message"]), "error")
+            flash(refusal(exc.errors[0]["message"]), "error")
         else:
             flash(_("Slot cancelled. %(n)d members will be told through their advocate "
                     "system.", n=len(affected)), "success")
@@ -323,10 +324,11 @@ def slot_promote(event_id: str, slot_id: str) -> BaseResponse:
         try:
             booking = svc.promote(get_session(), slot, _actor(), form.booking_id.data or None)
         except ServiceError as exc:
-            flash(_(exc.errors[0]["message"]), "error")
+            flash(refusal(exc.errors[0]["message"]), "error")
         else:
             flash(_("%(name)s moved up from the waitlist and will be told.",
-                    name=f"{booking.member.first_name} {booking.member.last_name}"), "success")
+                    name=" ".join((booking.member.first_name, booking.member.last_name))),
+                  "success")
     if request.form.get("back") == "checkin":
         return redirect(url_for("dashboard.checkin"))
     return redirect(url_for("dashboard.event_waitlist", event_id=event.public_id))

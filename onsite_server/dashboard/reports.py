@@ -26,7 +26,7 @@ from . import bp
 from .auth import role_required
 from .charts import Bar, bar_chart
 from .forms import BaseForm
-from .i18n import select_locale
+from .i18n import refusal, select_locale
 from .lookup import current_site
 from .nav import add_nav
 
@@ -91,7 +91,8 @@ def _build(form: ReportForm) -> EmployerReport | None:
             site_id=site.id, minimum=minimum_cell(site), timezone=site.timezone)
     except ServiceError as exc:
         for err in exc.errors:
-            getattr(form, _FIELDS.get(err["field"], "start")).errors.append(err["message"])
+            getattr(form, _FIELDS.get(err["field"], "start")).errors.append(
+                refusal(err["message"]))
         return None
 
 

@@ -86,6 +86,7 @@ def settings() -> Any:
         form.timezone.data = site.timezone
         for key in sites_service.TIMEOUTS:
             getattr(form, key).data = view[key].own
+        form.min_cell.data = "" if view["min_cell"].own is None else str(view["min_cell"].own)
         form.local_crisis_resources.data = "\n".join(
             " | ".join(p for p in (r["label"], r.get("phone") or "", r.get("url") or "") if p)
             for r in view["local_crisis_resources"].own or [])
@@ -95,6 +96,7 @@ def settings() -> Any:
             "branding_name": form.branding_name.data,
             "branding_color": form.branding_color.data,
             "local_crisis_resources": form.resources(),
+            "min_cell": form.min_cell.data,
             **{key: getattr(form, key).data for key in sites_service.TIMEOUTS},
         }
         if sorted(changes["enabled_instruments"]) == sorted(view["enabled_instruments"].default):

@@ -143,6 +143,11 @@ class SettingsForm(BaseForm):
     local_crisis_resources = TextAreaField(
         _l("Local crisis resources, one per line: name | phone | web address"),
         validators=[Optional(), Length(max=4000)])
+    # Text, not IntegerField: the sites service names what is wrong ("a whole number", "at
+    # least 5") in one place for the page and the CLI alike.
+    min_cell = StringField(_l("Smallest group shown in reports (people)"),
+                           validators=[Optional(), Length(max=12)],
+                           render_kw={"inputmode": "numeric"})
     submit = SubmitField(_l("Save settings"))
 
     def validate_timezone(self, field: Any) -> None:

@@ -21,6 +21,7 @@ from shared.assessments import list_instruments
 from ..models import Employer, Site
 from . import audit
 from .errors import N_, ServiceError
+from .suppression import SuppressionError, check_minimum
 
 # Kiosk timers a site may set, with the bounds that keep a kiosk usable and safe; the crisis
 # screen never goes below two minutes (the crisis contract: it must not time out quickly).
@@ -34,6 +35,7 @@ TIMEOUTS: dict[str, tuple[str, int, int]] = {
 MAX_RESOURCES = 10
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{1,30}$")
+_WHOLE = re.compile(r"^[+-]?[0-9]{1,9}$")
 
 
 def _invalid(field: str, message: str) -> ServiceError:
@@ -125,6 +127,7 @@ def settings_view(site: Site, config: Mapping[str, Any]) -> dict[str, Setting]:
                                   config["BRANDING_COLOR"]),
         "local_crisis_resources": Setting("local_crisis_resources",
                                           own.get("local_crisis_resources"), []),
+        "min_cell": Setting("min_cell", own.get("min_cell"), int(config["MIN_CELL"])),
     }
     for key, (config_key, _low, _high) in TIMEOUTS.items():
         out[key] = Setting(key, timeouts.get(key), int(config[config_key]))
@@ -161,6 +164,20 @@ def _check_resources(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                                      "with https://", i=i))
         out.append({"label": label, "phone": phone, "url": url})
     return out
+
+
+def check_min_cell(value: Any) -> int | None:
+    """A report's minimum cell size as typed (blank: follow the server), never below 5."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and _WHOLE.match(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _invalid("min_cell", N_("must be a whole number"))
+    try:
+        return check_minimum(value)
+    except SuppressionError as exc:
+        raise _invalid("min_cell", exc.message) from exc
 
 
 def update_settings(session: Session, site: Site, changes: Mapping[str, Any], *, actor: str,
@@ -202,6 +219,8 @@ def update_settings(session: Session, site: Site, changes: Mapping[str, Any], *,
                                         low=low, high=high))
             _set(timeouts, key, int(value) if value is not None else None)
     _set(own, "timeouts", timeouts or None)
+    if "min_cell" in changes:
+        _set(own, "min_cell", check_min_cell(changes["min_cell"]))
     if "local_crisis_resources" in changes:
         resources = _check_resources(list(changes["local_crisis_resources"] or []))
         _set(own, "local_crisis_resources", resources or None)

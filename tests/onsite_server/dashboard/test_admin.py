@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, Member, Site, User
+from onsite_server.services import audit
 from onsite_server.services.catalog import site_settings
 
 from ..report_data import add_members, add_submissions, kiosk_for, submission_row
@@ -222,6 +223,15 @@ def test_audit_log_shows_log_ins(app: Flask, as_admin: FlaskClient,
     assert "auth.login" in html and f"user:{staff['admin'].id}" in html
     with get_db(app).transaction() as session:
         assert session.scalars(select(AuditLog).where(AuditLog.action == "auth.login")).first()
+
+
+def test_audit_detail_reads_as_typed_and_is_escaped(app: Flask, as_admin: FlaskClient) -> None:
+    with get_db(app).transaction() as session:
+        audit.record(session, "user:1", "event.created", "event:x",
+                     detail={"title": "Clínica <b>uno</b>"})
+    html = as_admin.get("/dashboard/admin/audit?action=event.").get_data(as_text=True)
+    assert "Clínica &lt;b&gt;uno&lt;/b&gt;" in html
+    assert "\\u00ed" not in html and "<b>uno" not in html
 
 
 # --- the reports' minimum cell size --------------------------------------------------------

@@ -123,3 +123,15 @@ def test_roster_row_errors_in_spanish(as_admin: FlaskClient) -> None:
     page = _text(resp)
     assert "no es una fecha real escrita como AAAA-MM-DD" in page
     assert "is not a real date" not in page
+
+
+def test_error_pages_speak_spanish(as_admin: FlaskClient) -> None:
+    _spanish(as_admin, "/dashboard/")
+    no_token = as_admin.post("/dashboard/admin/settings", data={})
+    assert no_token.status_code == 400
+    page = _text(no_token)
+    assert "No se pudo usar la solicitud" in page and "CSRF token is missing" not in page
+    wrong_method = as_admin.put("/dashboard/admin/settings")
+    assert wrong_method.status_code == 405
+    assert "No disponible de esta forma" in _text(wrong_method)
+    assert "<title>405 No disponible de esta forma" in _text(wrong_method)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
-from .errors import N_, Msg
+from .errors import N_
 
 DEFAULT_MINIMUM = 11
 LOWEST_MINIMUM = 5
@@ -48,7 +48,7 @@ Key = Any
 class SuppressionError(ValueError):
     """Bad input to suppression: names the field at fault."""
 
-    def __init__(self, field_name: str, message: Msg) -> None:
+    def __init__(self, field_name: str, message: str) -> None:
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
         self.message = message

@@ -130,7 +130,8 @@ def test_error_pages_speak_spanish(as_admin: FlaskClient) -> None:
     no_token = as_admin.post("/dashboard/admin/settings", data={})
     assert no_token.status_code == 400
     page = _text(no_token)
-    assert "No se pudo usar la solicitud" in page and "CSRF token is missing" not in page
+    assert "No se pudo usar la solicitud" in page and "Faltaba el código de seguridad" in page
+    assert "CSRF token is missing" not in page
     wrong_method = as_admin.put("/dashboard/admin/settings")
     assert wrong_method.status_code == 405
     assert "No disponible de esta forma" in _text(wrong_method)

@@ -164,8 +164,19 @@ def test_roster_upload_reports_bad_rows(page: Any, live_url: str, app: Flask,
     browser_login(page, live_url, _staff(app, "admin"))
     page.goto(live_url + "/dashboard/admin/roster")
     page.get_by_label("Roster CSV file").set_input_files(str(csv_path))
+    # Record what the progress bar shows while the file goes up (upload.js sends it by XHR).
+    page.evaluate("""() => {
+        window.progressSeen = [];
+        const box = document.getElementById('upload-progress');
+        const bar = document.getElementById('upload-bar');
+        new MutationObserver(() => window.progressSeen.push(
+            [box.hidden, bar.getAttribute('value')])).observe(bar, {attributes: true});
+    }""")
     page.get_by_role("button", name="Upload").click()
     page.get_by_role("heading", name="Not imported", exact=True).wait_for()
+    seen = page.evaluate("window.progressSeen")
+    # Shown, filled to 100 %, then indeterminate while the server checks the rows.
+    assert [False, "100"] in seen and seen[-1] == [False, None], seen
     table = page.get_by_role("table")
     assert "52" in table.inner_text() and "first_name" in table.inner_text()
     _check(page, "admin-roster-report")

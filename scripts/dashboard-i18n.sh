@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pot=$(mktemp --suffix=.pot)
 trap 'rm -f "$pot"' EXIT
-.venv/bin/pybabel extract -F onsite_server/translations/babel.cfg -k _l -k lazy_gettext \
+.venv/bin/pybabel extract -F onsite_server/translations/babel.cfg -k _l -k lazy_gettext -k N_ \
   --no-location --omit-header -o "$pot" . >/dev/null
 .venv/bin/pybabel update -i "$pot" -d onsite_server/translations -l es \
   --no-fuzzy-matching -w 100

@@ -34,6 +34,7 @@ from ..db import get_read_session, get_session
 from ..errors import ApiProblem, field_problem
 from ..models import Booking, Kiosk
 from ..services import bookings as svc
+from ..services.errors import N_
 from ..services.idempotency import run_once
 from ..services.pairing import kiosk_actor
 from ..services.signing import KeyStore
@@ -64,7 +65,7 @@ def _members_booking(kiosk: Kiosk, public_id: str, member_ref: str) -> Booking:
     member = member_for_ref(get_session(), kiosk, member_ref)
     if booking.member_id != member.id:
         # The same answer as a missing booking, so a kiosk cannot probe other members' ids.
-        raise svc.BookingError(404, "booking_id", "no such booking at this site",
+        raise svc.BookingError(404, "booking_id", N_("no such booking at this site"),
                                title="Not found")
     return booking
 

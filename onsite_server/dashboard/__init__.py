@@ -7,6 +7,7 @@ marked ``auth.public``), loads rows through ``lookup`` and calls a service.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -121,6 +122,12 @@ def instrument_title(instrument_id: str) -> str:
     return str(title.get(str(get_locale() or "en")) or title.get("en") or instrument_id)
 
 
+def audit_detail(detail: Any) -> str:
+    """An audit row's detail as JSON that reads as typed ("Clínica", not "Cl\\u00ednica")."""
+    # Plain text, not |tojson's Markup: the template escapes it like any other value.
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def init_app(app: Flask) -> None:
     """Bind CSRF, translations and log-in to the app; register the dashboard areas."""
     from ..api import bp as api_bp
@@ -150,6 +157,7 @@ def init_app(app: Flask) -> None:
     app.context_processor(_template_context)
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["instrument_title"] = instrument_title
+    app.jinja_env.filters["audit_detail"] = audit_detail
     app.jinja_env.globals.update(trigger_text=trigger_text, instrument_title=instrument_title,
                                  role_name=lambda role: str(ROLE_NAMES.get(role, role)))
     app.jinja_env.globals["request_path"] = lambda: request.full_path.rstrip("?")

@@ -35,6 +35,7 @@ from ..services.roster import (
 from . import bp
 from .auth import current_user, role_required
 from .forms import ActionForm, InviteForm, RosterForm, SettingsForm
+from .i18n import refusal
 from .lookup import current_site, get_user
 from .nav import add_nav
 
@@ -62,9 +63,9 @@ def _field_errors(form: Any, exc: ServiceError) -> None:
     for error in exc.errors:
         field = getattr(form, error["field"], None)
         if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, error["message"]]
+            field.errors = [*field.errors, refusal(error["message"])]
         else:
-            flash(f"{error['field']}: {error['message']}", "error")
+            flash(f"{error['field']}: {refusal(error['message'])}", "error")
 
 
 # --- site settings ------------------------------------------------------------------------
@@ -85,6 +86,7 @@ def settings() -> Any:
         form.timezone.data = site.timezone
         for key in sites_service.TIMEOUTS:
             getattr(form, key).data = view[key].own
+        form.min_cell.data = "" if view["min_cell"].own is None else str(view["min_cell"].own)
         form.local_crisis_resources.data = "\n".join(
             " | ".join(p for p in (r["label"], r.get("phone") or "", r.get("url") or "") if p)
             for r in view["local_crisis_resources"].own or [])
@@ -94,6 +96,7 @@ def settings() -> Any:
             "branding_name": form.branding_name.data,
             "branding_color": form.branding_color.data,
             "local_crisis_resources": form.resources(),
+            "min_cell": form.min_cell.data,
             **{key: getattr(form, key).data for key in sites_service.TIMEOUTS},
         }
         if sorted(changes["enabled_instruments"]) == sorted(view["enabled_instruments"].default):
@@ -239,7 +242,7 @@ def roster() -> Any:
                                        io.StringIO(text, newline=""), partial=form.partial.data,
                                        dry_run=form.dry_run.data, actor=actor)
             except (RosterFileError, RosterImportError) as exc:
-                file_error = str(exc)
+                file_error = refusal(exc.args[0])
     if file_error:
         form.file.errors = [*form.file.errors, file_error]
     return render_template("admin/roster.html", form=form, report=report,

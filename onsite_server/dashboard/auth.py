@@ -41,6 +41,7 @@ from ..services import audit, ratelimit
 from ..services import users as users_service
 from ..services.errors import ServiceError
 from .forms import EnrolForm, LoginForm, SecondFactorForm, SetPasswordForm
+from .i18n import refusal
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +342,7 @@ def enrol() -> Any:
         try:
             codes = users_service.enroll_totp(user, secret, form.code.data or "")
         except ServiceError as exc:
-            form.code.errors.append(exc.errors[0]["message"])
+            form.code.errors.append(refusal(exc.errors[0]["message"]))
         else:
             audit.record(get_session(), audit.user_actor(user.id), "auth.second_factor_enrolled",
                          f"user:{user.id}")
@@ -370,7 +371,7 @@ def account_link(token: str) -> Any:
         try:
             users_service.redeem_link(db, token, form.password.data or "")
         except ServiceError as exc:
-            form.password.errors.append(exc.errors[0]["message"])
+            form.password.errors.append(refusal(exc.errors[0]["message"]))
         else:
             audit.record(db, audit.user_actor(user.id), f"auth.{purpose}_link_used",
                          f"user:{user.id}")

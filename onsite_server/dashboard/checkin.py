@@ -16,9 +16,7 @@ from flask import current_app, flash, jsonify, redirect, render_template, reques
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import DateField, HiddenField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional, ValidationError
 
 from ..db import get_session
 from ..errors import wants_json
@@ -29,7 +27,8 @@ from ..services.events import find_slot
 from ..services.signing import KeyStore
 from . import bp, localtime
 from .auth import current_user, passive, role_required
-from .forms import BaseForm
+from .forms import ScanForm, SlotActionForm, WalkInForm
+from .i18n import refusal
 from .lookup import current_site
 from .nav import add_nav
 
@@ -54,43 +53,6 @@ REASON_TEXT = {
                      "a seat is free."),
     "no_show": _l("The slot has ended and this booking was marked a no-show."),
 }
-
-
-class ScanForm(BaseForm):
-    """What the scanner typed (a ticket URL or its code)."""
-
-    ticket = StringField(_l("Scan or type the ticket code"), validators=[Length(max=2000)],
-                         render_kw={"autocomplete": "off", "autocapitalize": "off",
-                                    "spellcheck": "false", "autofocus": True})
-    submit = SubmitField(_l("Check in"))
-
-
-class WalkInForm(BaseForm):
-    """A walk-in: a roster member found by search, or a new one typed in, and a slot."""
-
-    member_id = HiddenField()
-    employee_id = StringField(_l("Employee id"), validators=[Optional(), Length(max=64)])
-    first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
-    last_name = StringField(_l("Last name"), validators=[Optional(), Length(max=100)])
-    birth_date = DateField(_l("Birth date"), validators=[Optional()])
-    slot_id = SelectField(_l("Slot"), choices=[], validate_choice=True)
-    submit = SubmitField(_l("Seat the walk-in"))
-
-    def validate_employee_id(self, field: Any) -> None:
-        """A new walk-in needs their employee id, names and birth date."""
-        if self.member_id.data:
-            return
-        missing = [f for f in (field, self.first_name, self.last_name, self.birth_date)
-                   if not f.data]
-        if missing:
-            raise ValidationError(_l("For someone not found by search, fill in employee id, "
-                                     "names and birth date."))
-
-
-class ActionForm(BaseForm):
-    """A button that posts (CSRF token only), with an optional slot."""
-
-    slot_id = HiddenField()
 
 
 def _actor() -> str:
@@ -162,7 +124,7 @@ def checkin() -> str:
             matches = svc.search(get_session(), site, query)
         except ServiceError as exc:
             search_error = _("Type at least %(n)d characters.", n=svc.SEARCH_MIN_CHARS) \
-                if exc.errors[0]["field"] == "q" else exc.errors[0]["message"]
+                if exc.errors[0]["field"] == "q" else refusal(exc.errors[0]["message"])
     day = svc.day_view(get_session(), site)
     walkin = WalkInForm(formdata=None)
     walkin.slot_id.choices = _slot_choices(day)
@@ -172,7 +134,7 @@ def checkin() -> str:
         walkin.member_id.data = walkin_member.public_id
     return render_template("checkin/index.html", scan_form=ScanForm(formdata=None), q=query,
                            matches=matches, search_error=search_error, day=day,
-                           walkin=walkin, walkin_member=walkin_member, action=ActionForm())
+                           walkin=walkin, walkin_member=walkin_member, action=SlotActionForm())
 
 
 def _answer(ok: bool, message: str, result: svc.CheckedIn | None = None,
@@ -214,7 +176,7 @@ def checkin_scan() -> BaseResponse:
 @role_required(*STAFF)
 def checkin_booking(booking_id: str) -> BaseResponse:
     """Check in a booking found by search (no ticket at hand)."""
-    if not ActionForm().validate_on_submit():
+    if not SlotActionForm().validate_on_submit():
         return _answer(False, _("The form expired; try again."), status=400)
     try:
         result = svc.check_in_booking(get_session(), current_site(), booking_id, _actor())
@@ -252,14 +214,14 @@ def checkin_walk_in() -> Any:
     flash(_("The walk-in was not seated: see the form."), "error")
     return render_template("checkin/index.html", scan_form=ScanForm(formdata=None), q="",
                            matches=[], search_error=None, day=day, walkin=form,
-                           walkin_member=None, action=ActionForm()), 422
+                           walkin_member=None, action=SlotActionForm()), 422
 
 
 @bp.post("/checkin/no-shows")
 @role_required(*STAFF)
 def checkin_no_shows() -> BaseResponse:
     """Mark the seats nobody came for, in slots that have ended, as no-shows."""
-    form = ActionForm()
+    form = SlotActionForm()
     if not form.validate_on_submit():
         return _answer(False, _("The form expired; try again."), status=400)
     site = current_site()
@@ -268,7 +230,7 @@ def checkin_no_shows() -> BaseResponse:
             else None
         count = svc.mark_no_shows(get_session(), site, slot, _actor())
     except ServiceError as exc:
-        return _answer(False, _(exc.errors[0]["message"]), status=409)
+        return _answer(False, refusal(exc.errors[0]["message"]), status=409)
     return _answer(True, _("%(n)d no-shows marked.", n=count))
 
 

@@ -12,18 +12,6 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
-from wtforms import (
-    DateField,
-    HiddenField,
-    IntegerField,
-    SelectField,
-    StringField,
-    SubmitField,
-    TextAreaField,
-    TimeField,
-)
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from ..db import get_session
 from ..models import Event, Slot, utcnow
@@ -31,15 +19,20 @@ from ..services import events as svc
 from ..services.errors import ServiceError
 from . import bp, site_zone
 from .auth import current_user, role_required
-from .forms import BaseForm
+from .forms import (
+    KIND_LABELS,
+    BaseForm,
+    CapacityForm,
+    ConfirmForm,
+    EventForm,
+    PromoteForm,
+    SlotsForm,
+)
+from .i18n import refusal
 from .lookup import current_site
 from .nav import add_nav
 
 STAFF = ("admin", "coordinator")
-KIND_LABELS = {"biometric_screening": _l("Biometric screening"), "flu_shot": _l("Flu shot"),
-               "coaching": _l("Coaching"), "other": _l("Other")}
-KIND_CHOICES = [SelectChoice(value, label) for value, label in KIND_LABELS.items()]
-
 STATUS_LABELS = {"booked": _l("Booked"), "waitlisted": _l("Waitlisted"),
                  "checked_in": _l("Checked in"), "no_show": _l("No-show"),
                  "cancelled": _l("Cancelled")}
@@ -69,69 +62,6 @@ def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
 
-class EventForm(BaseForm):
-    """An event's title in both languages, its service and its place."""
-
-    title = StringField(_l("Title (English)"),
-                        validators=[DataRequired(), Length(max=svc.TITLE_MAX)])
-    title_es = StringField(_l("Title (Spanish)"),
-                           validators=[Optional(), Length(max=svc.TITLE_MAX)])
-    kind = SelectField(_l("Service"), choices=KIND_CHOICES, default="other")
-    location = StringField(_l("Place"), validators=[Optional(), Length(max=svc.TITLE_MAX)])
-    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
-    submit = SubmitField(_l("Save event"))
-
-    def validate_title(self, field: Any) -> None:
-        """A title of blanks names nothing."""
-        if not (field.data or "").strip():
-            raise ValidationError(_l("Give the event a title."))
-
-    def data_input(self) -> svc.EventInput:
-        """The form's values as the service's input."""
-        return svc.EventInput(title=self.title.data or "", kind=self.kind.data or "other",
-                              title_es=self.title_es.data, location=self.location.data,
-                              description=self.description.data)
-
-
-class SlotsForm(BaseForm):
-    """A run of slots: a day, from and to, one every N minutes, seats in each."""
-
-    day = DateField(_l("Day"), validators=[DataRequired()])
-    start = TimeField(_l("From"), validators=[DataRequired()])
-    end = TimeField(_l("To"), validators=[DataRequired()])
-    every = IntegerField(_l("Every (minutes)"), default=15,
-                         validators=[DataRequired(), NumberRange(min=5, max=480)])
-    capacity = IntegerField(_l("Seats in each slot"), default=2,
-                            validators=[DataRequired(), NumberRange(min=1, max=svc.MAX_CAPACITY)])
-    submit = SubmitField(_l("Add slots"))
-
-    def validate_end(self, field: Any) -> None:
-        """The run must end after it starts."""
-        if field.data and self.start.data and field.data <= self.start.data:
-            raise ValidationError(_l("Choose an end after the start."))
-
-
-class CapacityForm(BaseForm):
-    """A slot's new seat count."""
-
-    capacity = IntegerField(_l("Seats"), validators=[
-        NumberRange(min=0, max=svc.MAX_CAPACITY)])
-    submit = SubmitField(_l("Change"))
-
-
-class ConfirmForm(BaseForm):
-    """A deliberate yes (the CSRF token is all it carries)."""
-
-    submit = SubmitField(_l("Yes, cancel and notify them"))
-
-
-class PromoteForm(BaseForm):
-    """Promote from a slot's waitlist: the first in line, or the booking named."""
-
-    booking_id = HiddenField()
-    submit = SubmitField(_l("Promote"))
-
-
 def _actor() -> str:
     user = current_user()
     assert user is not None  # role_required let us in
@@ -159,7 +89,7 @@ def attach_errors(form: BaseForm, exc: ServiceError) -> None:
     """Show a service's refusal next to the fields it names (or as a message)."""
     for err in exc.errors:
         field = getattr(form, err["field"], None)
-        message = _(err["message"])
+        message = refusal(err["message"])
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, message]
         else:
@@ -258,7 +188,7 @@ def slot_capacity(event_id: str, slot_id: str) -> BaseResponse:
         try:
             promoted = svc.set_capacity(get_session(), slot, form.capacity.data, _actor())
         except ServiceError as exc:
-            flash(_(exc.errors[0]["message"]), "error")
+            flash(refusal(exc.errors[0]["message"]), "error")
         else:
             flash(_("Seats changed to %(n)d.", n=form.capacity.data) + (
                 " " + _("%(n)d moved up from the waitlist and will be told.", n=len(promoted))
@@ -277,7 +207,7 @@ def slot_cancel(event_id: str, slot_id: str) -> Any:
         try:
             affected = svc.cancel_slot(get_session(), slot, _actor())
         except ServiceError as exc:
-            flash(_(exc.errors[0]["message"]), "error")
+            flash(refusal(exc.errors[0]["message"]), "error")
         else:
             flash(_("Slot cancelled. %(n)d members will be told through their advocate "
                     "system.", n=len(affected)), "success")
@@ -323,10 +253,11 @@ def slot_promote(event_id: str, slot_id: str) -> BaseResponse:
         try:
             booking = svc.promote(get_session(), slot, _actor(), form.booking_id.data or None)
         except ServiceError as exc:
-            flash(_(exc.errors[0]["message"]), "error")
+            flash(refusal(exc.errors[0]["message"]), "error")
         else:
             flash(_("%(name)s moved up from the waitlist and will be told.",
-                    name=f"{booking.member.first_name} {booking.member.last_name}"), "success")
+                    name=" ".join((booking.member.first_name, booking.member.last_name))),
+                  "success")
     if request.form.get("back") == "checkin":
         return redirect(url_for("dashboard.checkin"))
     return redirect(url_for("dashboard.event_waitlist", event_id=event.public_id))

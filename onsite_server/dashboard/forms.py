@@ -1,11 +1,13 @@
 """Dashboard forms: FlaskForm classes whose ``validate_<field>`` methods name the bad field.
 
-Every form carries the CSRF token (Flask-WTF); templates render it with
+All of the dashboard's forms live here, the events, check-in and report pages' too. Every form
+carries the CSRF token (Flask-WTF); templates render it with
 ``form.hidden_tag()`` or ``{{ form.csrf_token }}``. Labels are lazy translations.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -13,6 +15,8 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
+    DateField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -22,9 +26,12 @@ from wtforms import (
     StringField,
     SubmitField,
     TextAreaField,
+    TimeField,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..services.events import MAX_CAPACITY, TITLE_MAX, EventInput
 
 NOTE_MAX = 2000
 
@@ -143,6 +150,11 @@ class SettingsForm(BaseForm):
     local_crisis_resources = TextAreaField(
         _l("Local crisis resources, one per line: name | phone | web address"),
         validators=[Optional(), Length(max=4000)])
+    # Text, not IntegerField: the sites service names what is wrong ("a whole number", "at
+    # least 5") in one place for the page and the CLI alike.
+    min_cell = StringField(_l("Smallest group shown in reports (people)"),
+                           validators=[Optional(), Length(max=12)],
+                           render_kw={"inputmode": "numeric"})
     submit = SubmitField(_l("Save settings"))
 
     def validate_timezone(self, field: Any) -> None:
@@ -255,6 +267,145 @@ class ActionForm(BaseForm):
     submit = SubmitField(_l("Confirm"))
 
 
-__all__ = ["ActionForm", "BaseForm", "EnrolForm", "InviteForm", "LoginForm", "NoteForm",
-           "PairForm", "RosterForm", "SecondFactorForm", "SetPasswordForm", "SettingsForm",
-           "StatusForm"]
+# --- events (dashboard/events.py) ----------------------------------------------------
+
+KIND_LABELS = {"biometric_screening": _l("Biometric screening"), "flu_shot": _l("Flu shot"),
+               "coaching": _l("Coaching"), "other": _l("Other")}
+KIND_CHOICES = [SelectChoice(value, label) for value, label in KIND_LABELS.items()]
+
+
+class EventForm(BaseForm):
+    """An event's title in both languages, its service and its place."""
+
+    title = StringField(_l("Title (English)"),
+                        validators=[DataRequired(), Length(max=TITLE_MAX)])
+    title_es = StringField(_l("Title (Spanish)"),
+                           validators=[Optional(), Length(max=TITLE_MAX)])
+    kind = SelectField(_l("Service"), choices=KIND_CHOICES, default="other")
+    location = StringField(_l("Place"), validators=[Optional(), Length(max=TITLE_MAX)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    submit = SubmitField(_l("Save event"))
+
+    def validate_title(self, field: Any) -> None:
+        """A title of blanks names nothing."""
+        if not (field.data or "").strip():
+            raise ValidationError(_l("Give the event a title."))
+
+    def data_input(self) -> EventInput:
+        """The form's values as the service's input."""
+        return EventInput(title=self.title.data or "", kind=self.kind.data or "other",
+                              title_es=self.title_es.data, location=self.location.data,
+                              description=self.description.data)
+
+
+class SlotsForm(BaseForm):
+    """A run of slots: a day, from and to, one every N minutes, seats in each."""
+
+    day = DateField(_l("Day"), validators=[DataRequired()])
+    start = TimeField(_l("From"), validators=[DataRequired()])
+    end = TimeField(_l("To"), validators=[DataRequired()])
+    every = IntegerField(_l("Every (minutes)"), default=15,
+                         validators=[DataRequired(), NumberRange(min=5, max=480)])
+    capacity = IntegerField(_l("Seats in each slot"), default=2,
+                            validators=[DataRequired(), NumberRange(min=1, max=MAX_CAPACITY)])
+    submit = SubmitField(_l("Add slots"))
+
+    def validate_end(self, field: Any) -> None:
+        """The run must end after it starts."""
+        if field.data and self.start.data and field.data <= self.start.data:
+            raise ValidationError(_l("Choose an end after the start."))
+
+
+class CapacityForm(BaseForm):
+    """A slot's new seat count."""
+
+    capacity = IntegerField(_l("Seats"), validators=[
+        NumberRange(min=0, max=MAX_CAPACITY)])
+    submit = SubmitField(_l("Change"))
+
+
+class ConfirmForm(BaseForm):
+    """A deliberate yes (the CSRF token is all it carries)."""
+
+    submit = SubmitField(_l("Yes, cancel and notify them"))
+
+
+class PromoteForm(BaseForm):
+    """Promote from a slot's waitlist: the first in line, or the booking named."""
+
+    booking_id = HiddenField()
+    submit = SubmitField(_l("Promote"))
+
+
+# --- the check-in desk (dashboard/checkin.py) -----------------------------------------
+
+class ScanForm(BaseForm):
+    """What the scanner typed (a ticket URL or its code)."""
+
+    ticket = StringField(_l("Scan or type the ticket code"), validators=[Length(max=2000)],
+                         render_kw={"autocomplete": "off", "autocapitalize": "off",
+                                    "spellcheck": "false", "autofocus": True})
+    submit = SubmitField(_l("Check in"))
+
+
+class WalkInForm(BaseForm):
+    """A walk-in: a roster member found by search, or a new one typed in, and a slot."""
+
+    member_id = HiddenField()
+    employee_id = StringField(_l("Employee id"), validators=[Optional(), Length(max=64)])
+    first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)])
+    last_name = StringField(_l("Last name"), validators=[Optional(), Length(max=100)])
+    birth_date = DateField(_l("Birth date"), validators=[Optional()])
+    slot_id = SelectField(_l("Slot"), choices=[], validate_choice=True)
+    submit = SubmitField(_l("Seat the walk-in"))
+
+    def validate_employee_id(self, field: Any) -> None:
+        """A new walk-in needs their employee id, names and birth date."""
+        if self.member_id.data:
+            return
+        missing = [f for f in (field, self.first_name, self.last_name, self.birth_date)
+                   if not f.data]
+        if missing:
+            raise ValidationError(_l("For someone not found by search, fill in employee id, "
+                                     "names and birth date."))
+
+
+class SlotActionForm(BaseForm):
+    """A desk button that posts (CSRF token only), with an optional slot."""
+
+    slot_id = HiddenField()
+
+
+# --- employer reports (dashboard/reports.py) ------------------------------------------
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def _month(field: Any) -> None:
+    if not _MONTH.match((field.data or "").strip()):
+        raise ValidationError(_l("Enter a month as YYYY-MM, for example 2026-03."))
+
+
+class ReportForm(BaseForm):
+    """The report's period, whole months. A GET form: it changes nothing, so no CSRF token."""
+
+    start = StringField(_l("From month"), validators=[DataRequired()],
+                        render_kw={"type": "month", "placeholder": "YYYY-MM"})
+    end = StringField(_l("To month (included)"), validators=[DataRequired()],
+                      render_kw={"type": "month", "placeholder": "YYYY-MM"})
+    submit = SubmitField(_l("Show report"))
+
+    def validate_start(self, field: Any) -> None:
+        """A month as YYYY-MM."""
+        _month(field)
+
+    def validate_end(self, field: Any) -> None:
+        """A month as YYYY-MM."""
+        _month(field)
+
+
+__all__ = ["KIND_CHOICES", "KIND_LABELS", "ActionForm", "BaseForm", "CapacityForm",
+           "ConfirmForm", "EnrolForm", "EventForm", "InviteForm", "LoginForm", "NoteForm",
+           "PairForm", "PromoteForm", "ReportForm", "RosterForm", "ScanForm", "SecondFactorForm",
+           "SetPasswordForm", "SettingsForm", "SlotActionForm", "SlotsForm", "StatusForm",
+           "WalkInForm"]

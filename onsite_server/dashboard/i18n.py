@@ -15,9 +15,10 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request, session
-from flask_babel import Babel
+from flask_babel import Babel, gettext
 
 from ..instance import ensure_private_dir, write_private
+from ..services.errors import Msg
 
 SOURCE = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGES = {"en": "English", "es": "Español"}
@@ -32,6 +33,16 @@ def select_locale() -> str:
     if chosen in LANGUAGES:
         return str(chosen)
     return request.accept_languages.best_match(list(LANGUAGES)) or DEFAULT
+
+
+def refusal(message: str) -> str:
+    """A service's refusal message in the page's language (msgid and arguments kept apart)."""
+    if isinstance(message, Msg):
+        # An argument may itself be a message (a booking's status): translate it first.
+        params = {key: refusal(value) if isinstance(value, Msg) else value
+                  for key, value in message.params.items()}
+        return str(gettext(message.msgid, **params))
+    return str(gettext(message)) if message else message
 
 
 def compile_catalogs(source: Path, target: Path) -> None:
@@ -60,3 +71,4 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(target)
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
     babel.init_app(app, locale_selector=select_locale)
+    app.add_template_filter(refusal, "refusal")

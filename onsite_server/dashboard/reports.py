@@ -6,15 +6,12 @@ already decided over the whole report; this module only lays it out. Nothing her
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import StringField, SubmitField
-from wtforms.validators import DataRequired, ValidationError
 
 from ..db import get_session
 from ..models import Site
@@ -25,39 +22,15 @@ from ..services.suppression import LOWEST_MINIMUM, TOTAL
 from . import bp
 from .auth import role_required
 from .charts import Bar, bar_chart
-from .forms import BaseForm
-from .i18n import select_locale
+from .forms import ReportForm
+from .i18n import refusal, select_locale
 from .lookup import current_site
 from .nav import add_nav
 
 add_nav("dashboard.reports", _l("Reports"), ("admin", "coordinator"), order=60)
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # The service's field names, and the form's.
 _FIELDS = {"from": "start", "to": "end", "min_cell": "start", "timezone": "start"}
-
-
-def _month(field: Any) -> None:
-    if not _MONTH.match((field.data or "").strip()):
-        raise ValidationError(_l("Enter a month as YYYY-MM, for example 2026-03."))
-
-
-class ReportForm(BaseForm):
-    """The report's period, whole months. A GET form: it changes nothing, so no CSRF token."""
-
-    start = StringField(_l("From month"), validators=[DataRequired()],
-                        render_kw={"type": "month", "placeholder": "YYYY-MM"})
-    end = StringField(_l("To month (included)"), validators=[DataRequired()],
-                      render_kw={"type": "month", "placeholder": "YYYY-MM"})
-    submit = SubmitField(_l("Show report"))
-
-    def validate_start(self, field: Any) -> None:
-        """A month as YYYY-MM."""
-        _month(field)
-
-    def validate_end(self, field: Any) -> None:
-        """A month as YYYY-MM."""
-        _month(field)
 
 
 def minimum_cell(site: Site) -> int:
@@ -91,7 +64,8 @@ def _build(form: ReportForm) -> EmployerReport | None:
             site_id=site.id, minimum=minimum_cell(site), timezone=site.timezone)
     except ServiceError as exc:
         for err in exc.errors:
-            getattr(form, _FIELDS.get(err["field"], "start")).errors.append(err["message"])
+            getattr(form, _FIELDS.get(err["field"], "start")).errors.append(
+                refusal(err["message"]))
         return None
 
 

@@ -39,18 +39,30 @@ from ..models import (
     Slot,
     utcnow,
 )
+from .errors import N_, Msg
 from .members import lock_member
 from .messages import notify_booking, queue_appointment
 
 CANCELLABLE = ("booked", "waitlisted")
 HOUSEKEEPING_ACTOR = "system:housekeeping"
 _NO_SHOW_CHUNK = 500
+# A booking's status inside a refusal, as words the dashboard can translate.
+_STATUS_WORDS = {"booked": N_("booked"), "waitlisted": N_("waitlisted"),
+                 "cancelled": N_("cancelled"), "checked_in": N_("checked in"),
+                 "no_show": N_("no show")}
+# Why a booking whose slot has ended cannot change, by what was asked.
+_ENDED = {
+    "cancelled": N_("the slot has ended, so the booking can no longer be cancelled; a seat "
+                    "that was not used is recorded as a no-show"),
+    "rescheduled": N_("the slot has ended, so the booking can no longer be rescheduled; a "
+                      "seat that was not used is recorded as a no-show"),
+}
 
 
 class BookingError(ValueError):
     """A booking action refused for a reason the caller can show: status, field and message."""
 
-    def __init__(self, status: int, field: str, message: str, title: str = "Booking refused"):
+    def __init__(self, status: int, field: str, message: Msg, title: str = "Booking refused"):
         super().__init__(f"{field}: {message}")
         self.status = status
         self.field = field
@@ -119,7 +131,7 @@ def find_slot(session: Session, site_id: int, slot_public_id: str, field: str = 
         .where(Slot.public_id == slot_public_id.lower(), Event.site_id == site_id)
     ).first()
     if slot is None:
-        raise BookingError(404, field, "no such slot at this site", title="Not found")
+        raise BookingError(404, field, N_("no such slot at this site"), title="Not found")
     return slot
 
 
@@ -130,7 +142,7 @@ def find_booking(session: Session, site_id: int, booking_public_id: str) -> Book
         .where(Booking.public_id == booking_public_id.lower(), Event.site_id == site_id)
     ).first()
     if booking is None:
-        raise BookingError(404, "booking_id", "no such booking at this site", title="Not found")
+        raise BookingError(404, "booking_id", N_("no such booking at this site"), title="Not found")
     return booking
 
 
@@ -251,18 +263,20 @@ def _lock_booking(session: Session, booking_id: int) -> Booking:
 
 def _check_open(slot: Slot, now: datetime, allow_started: bool = False) -> None:
     if slot.cancelled or slot.event.cancelled:
-        raise BookingError(409, "slot_id", "this slot has been cancelled")
+        raise BookingError(409, "slot_id", N_("this slot has been cancelled"))
     if allow_started and slot.end_at <= now:
-        raise BookingError(409, "slot_id", "this slot has already ended")
+        raise BookingError(409, "slot_id", N_("this slot has already ended"))
     if not allow_started and slot.start_at <= now:
-        raise BookingError(409, "slot_id", "this slot has already started")
+        raise BookingError(409, "slot_id", N_("this slot has already started"))
 
 
 def _refuse_if_ended(slot: Slot, now: datetime, action: str) -> None:
     if slot.end_at <= now:
-        raise BookingError(
-            409, "booking_id", f"the slot has ended, so the booking can no longer be {action}; "
-            "a seat that was not used is recorded as a no-show")
+        raise BookingError(409, "booking_id", _ENDED[action])
+
+
+def _status_words(status: str) -> Msg:
+    return _STATUS_WORDS.get(status) or Msg(status.replace("_", " "))
 
 
 def _refuse_second_booking(
@@ -282,14 +296,14 @@ def _refuse_second_booking(
 def _already_booked() -> BookingError:
     return BookingError(
         409, "slot_id",
-        "the member already has a booking for this event; cancel or reschedule it instead",
+        N_("the member already has a booking for this event; cancel or reschedule it instead"),
     )
 
 
 def _integrity(exc: IntegrityError) -> BookingError:
     message = str(exc.orig)
     if "idempotency_key" in message:
-        return BookingError(409, "idempotency_key", "was already used for another booking")
+        return BookingError(409, "idempotency_key", N_("was already used for another booking"))
     if "uq_booking_active_member_event" in message or (
         "booking.member_id" in message and "booking.event_id" in message
     ):
@@ -338,8 +352,8 @@ def book(
             status = "booked" if _take_seat(session, slot.id) else "waitlisted"
             if status == "waitlisted" and slot.start_at <= now:
                 # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
-                raise BookingError(409, "slot_id", "this slot is running and full; choose a "
-                                   "later slot, whose waitlist is open")
+                raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
+                                                      "later slot, whose waitlist is open"))
             booking = Booking(
                 member_id=member.id, event_id=slot.event_id, slot_id=slot.id,
                 kiosk_id=kiosk.id if kiosk else None, status=status,
@@ -426,8 +440,8 @@ def cancel_booking(
     booking = _lock_booking(session, booking.id)
     if booking.status not in CANCELLABLE:
         raise BookingError(
-            409, "booking_id", f"the booking is {booking.status.replace('_', ' ')} "
-            "and cannot be cancelled")
+            409, "booking_id", N_("the booking is %(status)s and cannot be cancelled",
+                                  status=_status_words(booking.status)))
     _refuse_if_ended(slot, now, "cancelled")
     promoted = _cancel_locked(session, booking, slot, actor, now, "booking.cancelled")
     return CancelResult(
@@ -454,11 +468,11 @@ def reschedule(
     booking = _lock_booking(session, booking.id)
     if booking.status not in CANCELLABLE:
         raise BookingError(
-            409, "booking_id", f"the booking is {booking.status.replace('_', ' ')} "
-            "and cannot be rescheduled")
+            409, "booking_id", N_("the booking is %(status)s and cannot be rescheduled",
+                                  status=_status_words(booking.status)))
     _refuse_if_ended(old_slot, now, "rescheduled")
     if new_slot.id == old_slot.id:
-        raise BookingError(409, "slot_id", "the booking is already in this slot")
+        raise BookingError(409, "slot_id", N_("the booking is already in this slot"))
     _check_open(new_slot, now)
     _refuse_second_booking(session, booking.member_id, new_slot.event_id, exclude=booking.id)
     try:
@@ -466,8 +480,8 @@ def reschedule(
         # that go on to commit (the dashboard), not only for the API's rolled-back request.
         with session.begin_nested():
             if not _take_seat(session, new_slot.id):
-                raise BookingError(409, "slot_id",
-                                   "that slot is full (or was cancelled); the booking is unchanged")
+                raise BookingError(409, "slot_id", N_("that slot is full (or was cancelled); the "
+                                                      "booking is unchanged"))
             promoted = _cancel_locked(
                 session, booking, old_slot, actor, now, "booking.rescheduled_from")
             new = Booking(
@@ -499,8 +513,8 @@ def check_in(
         return view(session, booking)
     if booking.status != "booked":
         raise BookingError(
-            409, "booking_id", f"the booking is {booking.status.replace('_', ' ')}; "
-            "only a booked seat can be checked in")
+            409, "booking_id", N_("the booking is %(status)s; only a booked seat can be "
+                                  "checked in", status=_status_words(booking.status)))
     booking.status = "checked_in"
     booking.checked_in_at = now
     booking.updated_at = now
@@ -621,13 +635,13 @@ def promote(
     if booking is None:
         promoted = _promote(session, slot, actor, now)
         if promoted is None:
-            raise BookingError(409, "slot_id", "no free seat, or nobody on the waitlist")
+            raise BookingError(409, "slot_id", N_("no free seat, or nobody on the waitlist"))
         return promoted
     booking = _lock_booking(session, booking.id)
     if booking.slot_id != slot.id or booking.status != "waitlisted":
-        raise BookingError(409, "booking_id", "is not on this slot's waitlist")
+        raise BookingError(409, "booking_id", N_("is not on this slot's waitlist"))
     if not _take_seat(session, slot.id):
-        raise BookingError(409, "slot_id", "has no free seat; raise its capacity first")
+        raise BookingError(409, "slot_id", N_("has no free seat; raise its capacity first"))
     _mark_promoted(session, booking, actor, now)
     return booking
 
@@ -642,9 +656,9 @@ def set_capacity(
     now = now or utcnow()
     slot = _lock_slots(session, [slot.id])[slot.id]
     if slot.cancelled or slot.event.cancelled:
-        raise BookingError(409, "capacity", "the slot has been cancelled")
+        raise BookingError(409, "capacity", N_("the slot has been cancelled"))
     if slot.end_at <= now:
-        raise BookingError(409, "capacity", "the slot has ended")
+        raise BookingError(409, "capacity", N_("the slot has ended"))
     # One conditional UPDATE, like a booking's: a seat taken meanwhile cannot be squeezed out.
     result = session.execute(
         update(Slot).where(Slot.id == slot.id, Slot.booked_count <= capacity)
@@ -652,8 +666,8 @@ def set_capacity(
     )
     session.expire(slot, ["capacity", "booked_count"])
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise BookingError(409, "capacity", f"{slot.booked_count} seats are taken; the "
-                           "capacity cannot go below that")
+        raise BookingError(409, "capacity", N_("%(n)d seats are taken; the capacity cannot "
+                                              "go below that", n=slot.booked_count))
     session.add(AuditLog(actor=actor, action="slot.capacity", subject=f"slot:{slot.public_id}",
                          detail={"capacity": capacity}))
     promoted: list[Booking] = []
@@ -677,7 +691,7 @@ def cancel_slot(
     now = now or utcnow()
     slot = _lock_slots(session, [slot.id])[slot.id]
     if slot.end_at <= now:
-        raise BookingError(409, "slot_id", "the slot has ended; what happened has happened")
+        raise BookingError(409, "slot_id", N_("the slot has ended; what happened has happened"))
     slot.cancelled = True
     # No member locks: lock order is member -> slot -> booking, and this holds the slot.
     rows = session.scalars(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Member, Referral, Submission
 from . import audit
-from .errors import ServiceError
+from .errors import N_, ServiceError
 from .referrals import upsert_outbox
 from .sync import merge_status
 
@@ -67,12 +67,13 @@ def set_status(session: Session, referral: Referral, status: str, *, actor: str,
     """Move a referral forward (acknowledged, contacted, closed) with a note; queue for central."""
     if status not in ADVOCATE_STATUSES:
         raise ServiceError("invalid", "Invalid request",
-                           [{"field": "status", "message": f"must be one of "
-                                                           f"{', '.join(ADVOCATE_STATUSES)}"}])
+                           [{"field": "status", "message": N_(
+                               "must be one of %(choices)s",
+                               choices=", ".join(ADVOCATE_STATUSES))}])
     text = note.strip()
     if not text:
         raise ServiceError("invalid", "Invalid request",
-                           [{"field": "note", "message": "is required"}])
+                           [{"field": "note", "message": N_("is required")}])
     before = referral.status
     after = merge_status(before, status)
     if after != before:

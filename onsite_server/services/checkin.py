@@ -22,7 +22,7 @@ from shared.tokens import KeyRing, Purpose, TokenError, verify
 
 from ..models import AuditLog, Booking, Event, Member, Site, Slot, utcnow
 from . import bookings
-from .errors import ServiceError
+from .errors import N_, ServiceError
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids
 
@@ -213,7 +213,7 @@ def search(session: Session, site: Site, query: str, day: date | None = None,
     text = " ".join((query or "").split())
     if len(text) < SEARCH_MIN_CHARS:
         raise ServiceError("invalid", "Search too short", [{
-            "field": "q", "message": f"type at least {SEARCH_MIN_CHARS} characters"}])
+            "field": "q", "message": N_("type at least %(n)d characters", n=SEARCH_MIN_CHARS)}])
     zone = ZoneInfo(site.timezone)
     day = day or _local_day(utcnow(), zone)
     full_name = func.lower(Member.first_name + " " + Member.last_name)
@@ -267,13 +267,14 @@ class NewMember:
                   "last_name": self.last_name.strip()}
         for name, value in values.items():
             if not value:
-                errors.append({"field": name, "message": "is required"})
+                errors.append({"field": name, "message": N_("is required")})
             elif len(value) > (64 if name == "employee_id" else NAME_MAX):
-                errors.append({"field": name, "message": "is too long"})
+                errors.append({"field": name, "message": N_("is too long")})
         if self.birth_date is None:
-            errors.append({"field": "birth_date", "message": "is required"})
+            errors.append({"field": "birth_date", "message": N_("is required")})
         elif not date(1900, 1, 1) <= self.birth_date <= utcnow().date():
-            errors.append({"field": "birth_date", "message": "is not a plausible birth date"})
+            errors.append({"field": "birth_date",
+                           "message": N_("is not a plausible birth date")})
         if errors:
             raise ServiceError("invalid", "Invalid walk-in", errors)
         return NewMember(birth_date=self.birth_date, **values)
@@ -309,7 +310,8 @@ def find_member(session: Session, site: Site, member_public_id: str) -> Member:
         Member.employer_id == site.employer_id)).first()
     if member is None:
         raise ServiceError("not_found", "Not found",
-                           [{"field": "member_id", "message": "no such member on this roster"}])
+                           [{"field": "member_id",
+                             "message": N_("no such member on this roster")}])
     return member
 
 
@@ -338,7 +340,7 @@ def mark_no_shows(session: Session, site: Site, slot: Slot | None = None, actor:
     now = now or utcnow()
     if slot is not None and slot.end_at > now:
         raise ServiceError("conflict", "Too early", [{
-            "field": "slot_id", "message": "the slot has not ended yet"}])
+            "field": "slot_id", "message": N_("the slot has not ended yet")}])
     return bookings.mark_no_shows(session, now, site_id=site.id,
                                   slot_id=slot.id if slot else None,
                                   actor=actor or bookings.HOUSEKEEPING_ACTOR)

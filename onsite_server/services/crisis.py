@@ -6,14 +6,14 @@ from sqlalchemy.orm import Session
 
 from ..models import CrisisAlert, Referral, utcnow
 from . import audit
-from .errors import ServiceError
+from .errors import N_, ServiceError
 
 
 def _note(note: str) -> str:
     text = note.strip()
     if not text:
         raise ServiceError("invalid", "Invalid request",
-                           [{"field": "note", "message": "is required"}])
+                           [{"field": "note", "message": N_("is required")}])
     return text
 
 

@@ -3,6 +3,11 @@
 Services refuse with ``ServiceError`` (a kind, a title and the bad fields); ``errors.py``
 maps each kind to its HTTP status in one place. Per-item answers inside a 200 (submission
 batches) carry the same RFC 9457 document, built here by ``problem_document``.
+
+A field's message is written with ``N_``: it reads as plain English text (the JSON API's
+problem documents stay English and unchanged), and it keeps its msgid and arguments apart so
+that the dashboard shows it in the page's language (``dashboard.i18n.refusal``);
+``scripts/dashboard-i18n.sh`` extracts ``N_`` from the services.
 """
 
 from __future__ import annotations
@@ -16,6 +21,25 @@ Kind = Literal["invalid", "conflict", "not_found", "rate_limited", "unavailable"
 # The HTTP status of each kind; errors.py applies it, and item answers carry it.
 STATUS: dict[str, int] = {"invalid": 422, "conflict": 409, "not_found": 404,
                           "rate_limited": 429, "unavailable": 503}
+
+
+class Msg(str):
+    """English text that remembers its gettext msgid and arguments, to be translated later."""
+
+    msgid: str
+    params: dict[str, Any]
+
+    def __new__(cls, msgid: str, **params: Any) -> Msg:
+        """Format msgid with params (``%(name)s`` style) as the English text."""
+        text = super().__new__(cls, msgid % params if params else msgid)
+        text.msgid = msgid
+        text.params = params
+        return text
+
+
+def N_(msgid: str, **params: Any) -> Msg:  # noqa: N802 (gettext's name for "mark only")
+    """Mark a refusal message for extraction; its value is the English text."""
+    return Msg(msgid, **params)
 
 
 class ServiceError(Exception):

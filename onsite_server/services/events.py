@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from ..models import EVENT_KINDS, AuditLog, Booking, Event, Member, Site, Slot, utcnow
 from . import bookings
-from .errors import Kind, ServiceError
+from .errors import N_, Kind, ServiceError
 
 MAX_SLOTS_PER_RUN = 200
 MAX_CAPACITY = 1000
@@ -77,19 +77,21 @@ class EventInput:
         errors = []
         title = self.title.strip()
         if not title:
-            errors.append({"field": "title", "message": "is required"})
+            errors.append({"field": "title", "message": N_("is required")})
         elif len(title) > TITLE_MAX:
-            errors.append({"field": "title", "message": f"is longer than {TITLE_MAX} characters"})
+            errors.append({"field": "title", "message": N_("is longer than %(n)d characters",
+                                                            n=TITLE_MAX)})
         title_es = (self.title_es or "").strip() or None
         if title_es and len(title_es) > TITLE_MAX:
             errors.append({"field": "title_es",
-                           "message": f"is longer than {TITLE_MAX} characters"})
+                           "message": N_("is longer than %(n)d characters", n=TITLE_MAX)})
         if self.kind not in EVENT_KINDS:
-            errors.append({"field": "kind", "message": f"must be one of {', '.join(EVENT_KINDS)}"})
+            errors.append({"field": "kind", "message": N_("must be one of %(choices)s",
+                                                           choices=", ".join(EVENT_KINDS))})
         location = (self.location or "").strip() or None
         if location and len(location) > TITLE_MAX:
             errors.append({"field": "location",
-                           "message": f"is longer than {TITLE_MAX} characters"})
+                           "message": N_("is longer than %(n)d characters", n=TITLE_MAX)})
         if errors:
             raise ServiceError("invalid", "Invalid event", errors)
         return EventInput(title=title, kind=self.kind, title_es=title_es, location=location,
@@ -111,7 +113,7 @@ def create_event(session: Session, site: Site, data: EventInput, actor: str) -> 
 def update_event(session: Session, event: Event, data: EventInput, actor: str) -> Event:
     """Change an event's title, kind, place and description."""
     if event.cancelled:
-        raise _conflict("event_id", "the event has been cancelled")
+        raise _conflict("event_id", N_("the event has been cancelled"))
     data = data.cleaned()
     event.title, event.title_es, event.kind = data.title, data.title_es, data.kind
     event.location, event.description = data.location, data.description
@@ -127,7 +129,7 @@ def find_event(session: Session, site_id: int, public_id: str) -> Event:
                                                 Event.site_id == site_id)).first()
     if event is None:
         raise ServiceError("not_found", "Not found",
-                           [{"field": "event_id", "message": "no such event at this site"}])
+                           [{"field": "event_id", "message": N_("no such event at this site")}])
     return event
 
 
@@ -184,7 +186,8 @@ def make_slots(event: Event, day: date, start: time, count: int, minutes: int,
     """
     local = datetime.combine(day, start, tzinfo=zone)
     if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        raise SlotTimeError(f"{day} {start:%H:%M} does not exist in {zone.key} (clocks skip it)")
+        raise SlotTimeError(N_("%(day)s %(time)s does not exist in %(zone)s (clocks skip it)",
+                                day=day.isoformat(), time=start.strftime("%H:%M"), zone=zone.key))
     first = local.astimezone(UTC)
     out = []
     for i in range(count):
@@ -219,28 +222,28 @@ def add_slots(session: Session, event: Event, day: date, start: time, count: int
     slots, or starts at a local time the clocks skip.
     """
     if event.cancelled:
-        raise _conflict("event_id", "the event has been cancelled")
+        raise _conflict("event_id", N_("the event has been cancelled"))
     errors = []
     if not 1 <= count <= MAX_SLOTS_PER_RUN:
-        errors.append({"field": "count", "message": f"must be 1 to {MAX_SLOTS_PER_RUN}"})
+        errors.append({"field": "count", "message": N_("must be 1 to %(n)d", n=MAX_SLOTS_PER_RUN)})
     if not 5 <= minutes <= 480:
-        errors.append({"field": "every", "message": "must be 5 to 480 minutes"})
+        errors.append({"field": "every", "message": N_("must be 5 to 480 minutes")})
     if not 1 <= capacity <= MAX_CAPACITY:
-        errors.append({"field": "capacity", "message": f"must be 1 to {MAX_CAPACITY}"})
+        errors.append({"field": "capacity", "message": N_("must be 1 to %(n)d", n=MAX_CAPACITY)})
     if errors:
         raise ServiceError("invalid", "Invalid slots", errors)
     try:
         slots = make_slots(event, day, start, count, minutes, capacity, zone)
     except SlotTimeError as exc:
-        raise _invalid("start", str(exc), "Invalid slots") from exc
+        raise _invalid("start", exc.args[0], "Invalid slots") from exc
     existing = session.scalars(select(Slot).where(Slot.event_id == event.id,
                                                   Slot.cancelled.is_(False))).all()
     for new in slots:
         for old in existing:
             if new.start_at < old.end_at and old.start_at < new.end_at:
                 clash = old.start_at.astimezone(zone)
-                raise _conflict("start", f"overlaps the slot at {clash:%Y-%m-%d %H:%M}",
-                                "Slots overlap")
+                raise _conflict("start", N_("overlaps the slot at %(at)s",
+                                            at=clash.strftime("%Y-%m-%d %H:%M")), "Slots overlap")
     session.add_all(slots)
     session.flush()
     session.add(AuditLog(actor=actor, action="slots.generated",
@@ -258,17 +261,19 @@ def generate_slots(session: Session, event: Event, plan: SlotPlan, zone: ZoneInf
     """
     now = now or utcnow()
     if plan.end <= plan.start:
-        raise _invalid("end", "must be after the start", "Invalid slots")
+        raise _invalid("end", N_("must be after the start"), "Invalid slots")
     if not 5 <= plan.every <= 480:
-        raise _invalid("every", "must be 5 to 480 minutes", "Invalid slots")
+        raise _invalid("every", N_("must be 5 to 480 minutes"), "Invalid slots")
     count = plan.count(zone)
     if count < 1:
-        raise _invalid("end", f"leaves no room for one {plan.every}-minute slot", "Invalid slots")
+        raise _invalid("end", N_("leaves no room for one %(n)d-minute slot", n=plan.every),
+                       "Invalid slots")
     if count > MAX_SLOTS_PER_RUN:
-        raise _invalid("end", f"would make {count} slots; at most {MAX_SLOTS_PER_RUN} at once",
+        raise _invalid("end", N_("would make %(count)d slots; at most %(n)d at once", count=count,
+                                  n=MAX_SLOTS_PER_RUN),
                        "Invalid slots")
     if datetime.combine(plan.day, plan.start, tzinfo=zone) <= now:
-        raise _invalid("start", "is in the past", "Invalid slots")
+        raise _invalid("start", N_("is in the past"), "Invalid slots")
     return add_slots(session, event, plan.day, plan.start, count, plan.every, plan.capacity,
                      zone, actor)
 
@@ -277,7 +282,7 @@ def set_capacity(session: Session, slot: Slot, capacity: int, actor: str,
                  now: datetime | None = None) -> list[Booking]:
     """Change a slot's capacity (never below the seats taken); return who moved up (told)."""
     if not 0 <= capacity <= MAX_CAPACITY:
-        raise _invalid("capacity", f"must be 0 to {MAX_CAPACITY}", "Invalid capacity")
+        raise _invalid("capacity", N_("must be 0 to %(n)d", n=MAX_CAPACITY), "Invalid capacity")
     try:
         return bookings.set_capacity(session, slot, capacity, actor, now)
     except bookings.BookingError as exc:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Alert, Kiosk, OutboxMessage, utcnow
 from . import audit
-from .errors import ServiceError
+from .errors import N_, ServiceError
 from .sync import pending_summary
 
 # A kiosk that sends its heartbeat every minute or so is stale after this long without one.
@@ -60,7 +60,7 @@ def retry_dead(session: Session, message_id: int, *, actor: str) -> OutboxMessag
     row = session.get(OutboxMessage, message_id)
     if row is None or row.status != "dead":
         raise ServiceError("not_found", "Not Found",
-                           [{"field": "message", "message": "no such dead letter"}])
+                           [{"field": "message", "message": N_("no such dead letter")}])
     row.status = "pending"
     row.next_attempt_at = utcnow()
     row.claimed_by = None
@@ -75,7 +75,7 @@ def clear_alert(session: Session, alert_id: int, *, actor: str) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None or alert.cleared_at is not None:
         raise ServiceError("not_found", "Not Found",
-                           [{"field": "alert", "message": "no such open alert"}])
+                           [{"field": "alert", "message": N_("no such open alert")}])
     alert.cleared_at = utcnow()
     audit.record(session, actor, "alert.cleared", f"alert:{alert.id}",
                  detail={"kind": alert.kind})

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from shared.assessments import list_instruments, load_definition
 
 from ..models import Booking, Event, Kiosk, Slot, Submission, SubmissionTally
-from .errors import ServiceError
+from .errors import N_, ServiceError
 from .retention import NOT_SCORED, person_key
 from .suppression import (
     DEFAULT_MINIMUM,
@@ -115,7 +115,7 @@ def parse_month(value: str, field: str) -> tuple[int, int]:
     match = _MONTH.match(value or "")
     if not match:
         raise ServiceError("invalid", "Invalid report period",
-                           [{"field": field, "message": "must be a month as YYYY-MM"}])
+                           [{"field": field, "message": N_("must be a month as YYYY-MM")}])
     return int(match.group(1)), int(match.group(2))
 
 
@@ -135,20 +135,21 @@ def employer_report(session: Session, *, first_month: str, last_month: str,
     last = parse_month(last_month, "to")
     if last < first:
         raise ServiceError("invalid", "Invalid report period",
-                           [{"field": "to", "message": "must not be before from"}])
+                           [{"field": "to", "message": N_("must not be before from")}])
     if (last[0] - first[0]) * 12 + last[1] - first[1] >= max_months:
         raise ServiceError("invalid", "Invalid report period",
-                           [{"field": "to", "message": f"at most {max_months} months"}])
+                           [{"field": "to", "message": N_("at most %(n)d months", n=max_months)}])
     try:
         check_minimum(minimum)
     except SuppressionError as exc:
         raise ServiceError("invalid", "Invalid minimum cell size",
-                           [{"field": exc.field, "message": str(exc).split(": ", 1)[1]}]) from exc
+                           [{"field": exc.field, "message": exc.message}]) from exc
     try:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ServiceError("invalid", "Invalid time zone",
-                           [{"field": "timezone", "message": "is not a known time zone"}]) from exc
+                           [{"field": "timezone",
+                             "message": N_("is not a known time zone")}]) from exc
     start, end = _month_start(*first), _next_month(*last)
     months = (f"{first[0]:04d}-{first[1]:02d}", f"{last[0]:04d}-{last[1]:02d}")
 

@@ -29,6 +29,7 @@ from shared.triage import LANGUAGES
 
 from ..models import Advocate, AuditLog, Employer, Member, utcnow
 from ..models.base import new_uuid
+from .errors import N_, Msg
 
 REQUIRED = ("member_id", "employee_id", "first_name", "last_name", "birth_date")
 OPTIONAL = ("badge_id", "language", "phone", "email", "advocate_id")
@@ -52,7 +53,7 @@ class RowError:
 
     row: int
     column: str
-    message: str
+    message: Msg
 
     def __str__(self) -> str:
         return f"row {self.row}, {self.column}: {self.message}"
@@ -112,21 +113,25 @@ def read_rows(stream: TextIO) -> list[tuple[int, dict[str, str]]]:
         cleaned = {name: value.strip() for name, value in zip(header, padded, strict=True)}
         out.append((line, cleaned))
     if header is None:
-        raise RosterFileError("row 1: the file is empty (no header row)")
+        raise RosterFileError(N_("row 1: the file is empty (no header row)"))
     return out
 
 
 def _check_header(header: list[str], line: int) -> None:
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
-        raise RosterFileError(f"row {line}: unknown column(s) {', '.join(unknown)}; "
-                              f"expected {', '.join(COLUMNS)}")
+        raise RosterFileError(N_("row %(line)d: unknown column(s) %(unknown)s; "
+                                 "expected %(columns)s",
+                                 line=line, unknown=", ".join(unknown),
+                                 columns=", ".join(COLUMNS)))
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise RosterFileError(f"row {line}: missing column(s) {', '.join(missing)}")
+        raise RosterFileError(N_("row %(line)d: missing column(s) %(missing)s", line=line,
+                                 missing=", ".join(missing)))
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise RosterFileError(f"row {line}: column(s) repeated: {', '.join(dupes)}")
+        raise RosterFileError(N_("row %(line)d: column(s) repeated: %(dupes)s", line=line,
+                                 dupes=", ".join(dupes)))
 
 
 def validate_row(line: int, raw: dict[str, str], today: date) -> tuple[dict[str, Any],
@@ -134,39 +139,44 @@ def validate_row(line: int, raw: dict[str, str], today: date) -> tuple[dict[str,
     """Check one row's cells; return the cleaned values and every error found."""
     errors: list[RowError] = []
     if "__extra__" in raw:
-        return {}, [RowError(line, "*", f"{raw['__extra__']} more cell(s) than columns")]
+        return {}, [RowError(line, "*", N_("%(n)s more cell(s) than columns",
+                                                  n=raw["__extra__"]))]
     values: dict[str, Any] = {}
     for column in COLUMNS:
         text = raw.get(column, "")
         if column in REQUIRED and not text:
-            errors.append(RowError(line, column, "is required"))
+            errors.append(RowError(line, column, N_("is required")))
             continue
         limit = _MAX.get(column, 32)
         if len(text) > limit:
-            errors.append(RowError(line, column, f"is longer than {limit} characters"))
+            errors.append(RowError(line, column, N_("is longer than %(n)d characters",
+                                                             n=limit)))
             continue
         if any(ord(ch) < 32 for ch in text):
-            errors.append(RowError(line, column, "contains control characters"))
+            errors.append(RowError(line, column, N_("contains control characters")))
             continue
         values[column] = text or None
     born = values.get("birth_date")
     if born is not None:
         parsed = _parse_date(born)
         if parsed is None:
-            errors.append(RowError(line, "birth_date", "is not a real date written as YYYY-MM-DD"))
+            errors.append(RowError(line, "birth_date",
+                                   N_("is not a real date written as YYYY-MM-DD")))
         elif not date(1900, 1, 1) <= parsed <= today:
-            errors.append(RowError(line, "birth_date", "must be between 1900-01-01 and today"))
+            errors.append(RowError(line, "birth_date",
+                                   N_("must be between 1900-01-01 and today")))
         values["birth_date"] = parsed
     lang = (values.get("language") or "en").lower()
     if lang not in LANGUAGES:
-        errors.append(RowError(line, "language", f"must be one of {', '.join(LANGUAGES)}"))
+        errors.append(RowError(line, "language", N_("must be one of %(choices)s",
+                                                          choices=", ".join(LANGUAGES))))
     values["language"] = lang
     phone = values.get("phone")
     if phone is not None and not _PHONE_RE.match(phone):
-        errors.append(RowError(line, "phone", "is not a phone number"))
+        errors.append(RowError(line, "phone", N_("is not a phone number")))
     email = values.get("email")
     if email is not None and not _EMAIL_RE.match(email):
-        errors.append(RowError(line, "email", "is not an email address"))
+        errors.append(RowError(line, "email", N_("is not an email address")))
     return values, errors
 
 
@@ -252,9 +262,9 @@ def import_roster(
                                  subject=f"employer:{slug}", detail=report.as_dict()))
     except IntegrityError as exc:
         report.imported = False
-        raise RosterImportError("the roster changed while it was imported (a member was added "
-                                "with the same employee id); nothing was imported, run the "
-                                "import again") from exc
+        raise RosterImportError(N_("the roster changed while it was imported (a member was "
+                                   "added with the same employee id); nothing was imported, "
+                                   "run the import again")) from exc
     except BaseException:
         report.imported = False
         raise
@@ -283,24 +293,25 @@ def _plan(session: Session, employer_id: int, raw_rows: list[tuple[int, dict[str
         if emp is not None:
             if emp in seen_employee:
                 errors.append(RowError(line, "employee_id",
-                                       f"duplicate of row {seen_employee[emp]}"))
+                                       N_("duplicate of row %(n)d", n=seen_employee[emp])))
             else:
                 seen_employee[emp] = line
         badge = values.get("badge_id")
         if badge is not None:
             owner = badge_owner.get(badge)
             if badge in seen_badge:
-                errors.append(RowError(line, "badge_id", f"duplicate of row {seen_badge[badge]}"))
+                errors.append(RowError(line, "badge_id",
+                                       N_("duplicate of row %(n)d", n=seen_badge[badge])))
             elif owner is not None and owner != emp:
                 errors.append(RowError(line, "badge_id",
-                                       f"already belongs to employee {owner}"))
+                                       N_("already belongs to employee %(id)s", id=owner)))
             seen_badge.setdefault(badge, line)
         adv = values.get("advocate_id")
         if adv is not None:
             if adv in advocates:
                 values["advocate_id"] = advocates[adv]
             else:
-                errors.append(RowError(line, "advocate_id", f"unknown advocate {adv!r}"))
+                errors.append(RowError(line, "advocate_id", N_("unknown advocate %(id)r", id=adv)))
         if progress is not None:
             progress(1)
         if errors:
@@ -354,9 +365,9 @@ def _expect(result: Any, rows: int) -> None:
     # A member deleted or re-keyed since the plan would make the counts differ: refuse the
     # swap rather than import part of the file.
     if result.rowcount != rows:
-        raise RosterImportError(f"the roster changed while it was imported ({result.rowcount} "
-                                f"rows matched, {rows} expected); nothing was imported, run "
-                                "the import again")
+        raise RosterImportError(N_("the roster changed while it was imported (%(matched)d rows "
+                                   "matched, %(expected)d expected); nothing was imported, run "
+                                   "the import again", matched=result.rowcount, expected=rows))
 
 
 def _discard_staging(db: Database, staging_id: int, chunk_rows: int) -> None:
@@ -386,6 +397,6 @@ def open_roster(path: str | Path) -> TextIO:
     try:
         data = Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RosterFileError(f"the file is not UTF-8 text ({exc.reason} at byte "
-                              f"{exc.start})") from exc
+        raise RosterFileError(N_("the file is not UTF-8 text (%(reason)s at byte %(n)d)",
+                                 reason=exc.reason, n=exc.start)) from exc
     return io.StringIO(data, newline="")

@@ -20,7 +20,8 @@ from shared.assessments import list_instruments
 
 from ..models import Employer, Site
 from . import audit
-from .errors import ServiceError
+from .errors import N_, ServiceError
+from .suppression import SuppressionError, check_minimum
 
 # Kiosk timers a site may set, with the bounds that keep a kiosk usable and safe; the crisis
 # screen never goes below two minutes (the crisis contract: it must not time out quickly).
@@ -34,6 +35,7 @@ TIMEOUTS: dict[str, tuple[str, int, int]] = {
 MAX_RESOURCES = 10
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{1,30}$")
+_WHOLE = re.compile(r"^[+-]?[0-9]{1,9}$")
 
 
 def _invalid(field: str, message: str) -> ServiceError:
@@ -45,7 +47,7 @@ def check_timezone(name: str, field: str = "timezone") -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise _invalid(field, f"unknown timezone {name!r}") from exc
+        raise _invalid(field, N_("unknown timezone %(name)r", name=name)) from exc
     return name
 
 
@@ -65,7 +67,7 @@ def create_site(session: Session, *, employer_slug: str, employer_name: str | No
     check_timezone(timezone)
     if session.scalars(select(Site).where(Site.slug == slug)).first():
         raise ServiceError("conflict", "Conflict",
-                           [{"field": "slug", "message": f"site {slug!r} exists"}])
+                           [{"field": "slug", "message": N_("site %(slug)r exists", slug=slug)}])
     employer = get_or_create_employer(session, employer_slug, employer_name or employer_slug)
     site = Site(employer=employer, slug=slug, name=name, timezone=timezone, settings={})
     session.add(site)
@@ -78,7 +80,8 @@ def find_site(session: Session, slug: str) -> Site:
     site = session.scalars(select(Site).where(Site.slug == slug)).first()
     if site is None:
         raise ServiceError("not_found", "Not Found",
-                           [{"field": "site", "message": f"no site with slug {slug!r}"}])
+                           [{"field": "site",
+                             "message": N_("no site with slug %(slug)r", slug=slug)}])
     return site
 
 
@@ -124,6 +127,7 @@ def settings_view(site: Site, config: Mapping[str, Any]) -> dict[str, Setting]:
                                   config["BRANDING_COLOR"]),
         "local_crisis_resources": Setting("local_crisis_resources",
                                           own.get("local_crisis_resources"), []),
+        "min_cell": Setting("min_cell", own.get("min_cell"), int(config["MIN_CELL"])),
     }
     for key, (config_key, _low, _high) in TIMEOUTS.items():
         out[key] = Setting(key, timeouts.get(key), int(config[config_key]))
@@ -137,29 +141,43 @@ def known_instruments() -> list[str]:
 
 def _check_resources(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(resources) > MAX_RESOURCES:
-        raise _invalid("local_crisis_resources", f"at most {MAX_RESOURCES} entries")
+        raise _invalid("local_crisis_resources", N_("at most %(n)d entries", n=MAX_RESOURCES))
     out = []
     for i, res in enumerate(resources, start=1):
         label = str(res.get("label") or "").strip()
         phone = str(res.get("phone") or "").strip() or None
         url = str(res.get("url") or "").strip() or None
         if not label or len(label) > 120:
-            raise _invalid("local_crisis_resources", f"entry {i}: a name of 1-120 characters "
-                           "is required")
+            raise _invalid("local_crisis_resources", N_("entry %(i)d: a name of 1-120 characters "
+                                                     "is required", i=i))
         if phone is None and url is None:
-            raise _invalid("local_crisis_resources", f"entry {i}: give a phone number or a "
-                           "web address")
+            raise _invalid("local_crisis_resources", N_("entry %(i)d: give a phone number or a "
+                                                     "web address", i=i))
         if phone is not None and not _PHONE.match(phone):
-            raise _invalid("local_crisis_resources", f"entry {i}: {phone!r} is not a phone "
-                           "number")
+            raise _invalid("local_crisis_resources", N_("entry %(i)d: %(phone)r is not a phone "
+                                                     "number", i=i, phone=phone))
         if phone is not None and "".join(ch for ch in phone if ch.isdigit()) in ("988", "911"):
-            raise _invalid("local_crisis_resources", f"entry {i}: 988 and 911 are always "
-                           "shown; list local resources only")
+            raise _invalid("local_crisis_resources", N_("entry %(i)d: 988 and 911 are always "
+                                                     "shown; list local resources only", i=i))
         if url is not None and not url.startswith("https://"):
-            raise _invalid("local_crisis_resources", f"entry {i}: the web address must start "
-                           "with https://")
+            raise _invalid("local_crisis_resources", N_("entry %(i)d: the web address must start "
+                                                     "with https://", i=i))
         out.append({"label": label, "phone": phone, "url": url})
     return out
+
+
+def check_min_cell(value: Any) -> int | None:
+    """A report's minimum cell size as typed (blank: follow the server), never below 5."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and _WHOLE.match(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _invalid("min_cell", N_("must be a whole number"))
+    try:
+        return check_minimum(value)
+    except SuppressionError as exc:
+        raise _invalid("min_cell", exc.message) from exc
 
 
 def update_settings(session: Session, site: Site, changes: Mapping[str, Any], *, actor: str,
@@ -172,32 +190,37 @@ def update_settings(session: Session, site: Site, changes: Mapping[str, Any], *,
             known = set(known_instruments())
             unknown = [i for i in wanted if i not in known]
             if unknown:
-                raise _invalid("enabled_instruments", f"unknown instruments {unknown}")
+                raise _invalid("enabled_instruments",
+                               N_("unknown instruments %(ids)s", ids=unknown))
             if not wanted:
-                raise _invalid("enabled_instruments", "choose at least one instrument")
+                raise _invalid("enabled_instruments", N_("choose at least one instrument"))
         _set(own, "enabled_instruments", list(wanted) if wanted is not None else None)
     if "branding_name" in changes:
         name = (changes["branding_name"] or "").strip()
         if len(name) > 80:
-            raise _invalid("branding_name", "at most 80 characters")
+            raise _invalid("branding_name", N_("at most %(n)d characters", n=80))
         _set(own, "branding_name", name or None)
     if "branding_color" in changes:
         color = (changes["branding_color"] or "").strip()
         if color:
             if not _COLOR.match(color):
-                raise _invalid("branding_color", "must look like #0b5fa5")
+                raise _invalid("branding_color", N_("must look like #0b5fa5"))
             if contrast_with_white(color) < 4.5:
-                raise _invalid("branding_color", "white text on it would be hard to read "
-                               f"(contrast {contrast_with_white(color):.1f}:1, needs 4.5:1)")
+                raise _invalid("branding_color", N_(
+                    "white text on it would be hard to read (contrast %(ratio).1f:1, "
+                    "needs 4.5:1)", ratio=contrast_with_white(color)))
         _set(own, "branding_color", color.lower() or None)
     timeouts = dict(own.get("timeouts") or {})
     for key, (_config_key, low, high) in TIMEOUTS.items():
         if key in changes:
             value = changes[key]
             if value is not None and not (low <= int(value) <= high):
-                raise _invalid(key, f"must be between {low} and {high} seconds")
+                raise _invalid(key, N_("must be between %(low)d and %(high)d seconds",
+                                        low=low, high=high))
             _set(timeouts, key, int(value) if value is not None else None)
     _set(own, "timeouts", timeouts or None)
+    if "min_cell" in changes:
+        _set(own, "min_cell", check_min_cell(changes["min_cell"]))
     if "local_crisis_resources" in changes:
         resources = _check_resources(list(changes["local_crisis_resources"] or []))
         _set(own, "local_crisis_resources", resources or None)

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
+from .errors import N_
+
 DEFAULT_MINIMUM = 11
 LOWEST_MINIMUM = 5
 TOTAL = "total"
@@ -49,14 +51,15 @@ class SuppressionError(ValueError):
     def __init__(self, field_name: str, message: str) -> None:
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+        self.message = message
 
 
 def check_minimum(minimum: int) -> int:
     """Return ``minimum`` if it is an allowed minimum cell size, else raise naming the field."""
     if isinstance(minimum, bool) or not isinstance(minimum, int):
-        raise SuppressionError("min_cell", "must be a whole number")
+        raise SuppressionError("min_cell", N_("must be a whole number"))
     if minimum < LOWEST_MINIMUM:
-        raise SuppressionError("min_cell", f"must be at least {LOWEST_MINIMUM}")
+        raise SuppressionError("min_cell", N_("must be at least %(n)d", n=LOWEST_MINIMUM))
     return minimum
 
 

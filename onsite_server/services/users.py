@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Advocate, Site, User, UserToken, utcnow
-from .errors import ServiceError
+from .errors import N_, ServiceError
 
 ROLES = ("admin", "coordinator", "advocate")
 # Roles that see individual health data or change everything: a password alone is not enough.
@@ -59,7 +59,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 def check_password_policy(password: str, field: str = "password") -> None:
     """Refuse a password that is too short (naming the field)."""
     if len(password) < MIN_PASSWORD:
-        raise _invalid(field, f"must be at least {MIN_PASSWORD} characters")
+        raise _invalid(field, N_("must be at least %(n)d characters", n=MIN_PASSWORD))
 
 
 def find_by_email(session: Session, email: str) -> User | None:
@@ -73,27 +73,28 @@ def create_user(session: Session, *, email: str, name: str, role: str,
     """Create a user; without a password the account waits for its invitation link."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
-        raise _invalid("email", "is not an email address")
+        raise _invalid("email", N_("is not an email address"))
     if not name.strip():
-        raise _invalid("name", "is required")
+        raise _invalid("name", N_("is required"))
     if role not in ROLES:
-        raise _invalid("role", f"must be one of {', '.join(ROLES)}")
+        raise _invalid("role", N_("must be one of %(choices)s", choices=", ".join(ROLES)))
     if find_by_email(session, email) is not None:
         raise ServiceError("conflict", "Conflict",
-                           [{"field": "email", "message": f"a user with email {email} exists"}])
+                           [{"field": "email", "message": N_("a user with email %(email)s exists",
+                                                               email=email)}])
     if password is not None:
         check_password_policy(password)
     if site_id is not None and session.get(Site, site_id) is None:
-        raise _invalid("site", "no such site")
+        raise _invalid("site", N_("no such site"))
     advocate_id = None
     if advocate_public_id:
         advocate = session.scalars(select(Advocate).where(
             Advocate.public_id == advocate_public_id)).first()
         if advocate is None:
-            raise _invalid("advocate", f"no advocate {advocate_public_id}")
+            raise _invalid("advocate", N_("no advocate %(id)s", id=advocate_public_id))
         advocate_id = advocate.id
     elif role == "advocate":
-        raise _invalid("advocate", "is required for advocate users")
+        raise _invalid("advocate", N_("is required for advocate users"))
     user = User(email=email, name=name.strip(), role=role, site_id=site_id,
                 advocate_id=advocate_id, active=True, recovery_codes=[], session_epoch=0,
                 password_hash=hash_password(password) if password is not None else NO_PASSWORD)
@@ -177,7 +178,8 @@ def enroll_totp(user: User, secret: str, code: str, now: float | None = None) ->
     """Turn on TOTP with a secret the user proved they hold; return new recovery codes."""
     step = matching_step(secret, code, now)
     if step is None:
-        raise _invalid("code", "does not match: check the authenticator app's clock and retry")
+        raise _invalid("code", N_("does not match: check the authenticator app's clock "
+                                        "and retry"))
     user.totp_secret = secret
     user.totp_last_step = step
     return new_recovery_codes(user)
@@ -225,7 +227,8 @@ def issue_link(session: Session, user: User, purpose: str, *, actor: str,
                ttl: timedelta = timedelta(hours=72)) -> str:
     """Issue a one-time invitation or reset token (earlier unused ones for it stop working)."""
     if purpose not in LINK_PURPOSES:
-        raise _invalid("purpose", f"must be one of {', '.join(LINK_PURPOSES)}")
+        raise _invalid("purpose", N_("must be one of %(choices)s",
+                                            choices=", ".join(LINK_PURPOSES)))
     now = utcnow()
     for old in session.scalars(select(UserToken).where(
             UserToken.user_id == user.id, UserToken.used_at.is_(None))):
@@ -247,11 +250,12 @@ def link_user(session: Session, token: str, now: datetime | None = None) -> tupl
     now = now or utcnow()
     if row is None or row.used_at is not None or row.expires_at <= now:
         raise ServiceError("not_found", "Not Found",
-                           [{"field": "token", "message": "this link is unknown, used or expired"}])
+                           [{"field": "token",
+                             "message": N_("this link is unknown, used or expired")}])
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise ServiceError("not_found", "Not Found",
-                           [{"field": "token", "message": "this account is disabled"}])
+                           [{"field": "token", "message": N_("this account is disabled")}])
     return user, row.purpose
 
 

@@ -26,7 +26,7 @@ BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 REQUIRE_PG = os.environ.get("ONSITE_TEST_REQUIRE_PG") == "1"
 
 
-def _fresh_pg_database() -> str:
+def fresh_pg_database() -> str:
     """Create a new empty database on the throwaway cluster and return its URL."""
     assert PG_URL
     name = f"t_{uuid.uuid4().hex[:12]}"
@@ -47,7 +47,7 @@ def _pg_required() -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database URL for the backend under test."""
     if request.param == "postgresql":
-        return _fresh_pg_database()
+        return fresh_pg_database()
     return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
 
 

@@ -210,6 +210,19 @@ def test_started_slot_refused(world: World) -> None:
     assert "started" in resp.get_json()["detail"]
 
 
+def test_refusals_stay_english_for_a_kiosk_that_asks_for_spanish(world: World) -> None:
+    # The dashboard translates a service's refusal; the API's problem document never does.
+    [slot] = world.event(start=datetime.now(UTC) - timedelta(minutes=5))
+    resp = world.client.post("/api/v1/bookings", headers={**world.headers,
+                                                          "Accept-Language": "es"},
+                             json={"idempotency_key": new_key(),
+                                   "member_ref": world.member_ref(), "slot_id": slot})
+    body = resp.get_json()
+    assert resp.status_code == 409 and resp.mimetype == "application/problem+json"
+    assert body["errors"] == [{"field": "slot_id", "message": "this slot has already started"}]
+    assert body["detail"] == "slot_id: this slot has already started"
+
+
 # --- cancel ---------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ..conftest import PG_URL, fresh_pg_database
 from .helpers import ROLES, AuthActions, Staff, gen_staff, totp_code
 
 REPO = Path(__file__).resolve().parents[3]
@@ -75,8 +76,24 @@ def sqlite_only_url(tmp_path: Path) -> str:
     """A SQLite database URL: browser tests override ``database_url`` with it.
 
     What a page does is covered on both backends by the test-client tests; the browser tests
-    check what a person sees and run once, which halves their share of CI's time.
+    check what a person sees and run once, which halves their share of CI's time. One journey
+    runs on both (``journey_database_url``).
     """
+    return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journey_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite, then PostgreSQL when ONSITE_TEST_PG_URL is set (a clean skip otherwise).
+
+    For the one browser journey that also runs on PostgreSQL (``test_events_browser``): the
+    live server's threads, its connection pool and the desk's polling meet the real database
+    there, at the cost of one browser test's time.
+    """
+    if request.param == "postgresql":
+        if not PG_URL:
+            pytest.skip("ONSITE_TEST_PG_URL is not set: no PostgreSQL for the browser journey")
+        return fresh_pg_database()
     return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
 
 

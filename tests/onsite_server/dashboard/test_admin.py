@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 
@@ -13,8 +14,10 @@ from sqlalchemy import select
 
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, Member, Site, User
+from onsite_server.services import audit
 from onsite_server.services.catalog import site_settings
 
+from ..report_data import add_members, add_submissions, kiosk_for, submission_row
 from .helpers import PASSWORD, Staff, csrf_token, login, post_form
 
 
@@ -220,3 +223,78 @@ def test_audit_log_shows_log_ins(app: Flask, as_admin: FlaskClient,
     assert "auth.login" in html and f"user:{staff['admin'].id}" in html
     with get_db(app).transaction() as session:
         assert session.scalars(select(AuditLog).where(AuditLog.action == "auth.login")).first()
+
+
+def test_audit_detail_reads_as_typed_and_is_escaped(app: Flask, as_admin: FlaskClient) -> None:
+    with get_db(app).transaction() as session:
+        audit.record(session, "user:1", "event.created", "event:x",
+                     detail={"title": "Clínica <b>uno</b>"})
+    html = as_admin.get("/dashboard/admin/audit?action=event.").get_data(as_text=True)
+    assert "Clínica &lt;b&gt;uno&lt;/b&gt;" in html
+    assert "\\u00ed" not in html and "<b>uno" not in html
+
+
+# --- the reports' minimum cell size --------------------------------------------------------
+
+def test_min_cell_is_saved_audited_and_shown_as_an_override(app: Flask, as_admin: FlaskClient,
+                                                            site: Any) -> None:
+    page = as_admin.get("/dashboard/admin/settings").get_data(as_text=True)
+    assert 'name="min_cell"' in page
+    assert f"Following the server default: {app.config['MIN_CELL']} people" in page
+    resp = post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/New_York", "enabled_instruments": ["phq9"], "min_cell": " 15 "})
+    assert resp.status_code == 302
+    assert _site(app, site.id).settings["min_cell"] == 15
+    with get_db(app).transaction() as session:
+        row = session.scalars(select(AuditLog).where(
+            AuditLog.action == "site.settings_changed").order_by(AuditLog.id.desc())).first()
+        assert row is not None and "min_cell" in row.detail["keys"]
+    page = as_admin.get("/dashboard/admin/settings").get_data(as_text=True)
+    assert 'value="15"' in page
+    assert f"Overrides the server default ({app.config['MIN_CELL']} people)" in page
+    # Blank again: the site follows the server once more.
+    resp = post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/New_York", "enabled_instruments": ["phq9"], "min_cell": ""})
+    assert resp.status_code == 302
+    assert "min_cell" not in (_site(app, site.id).settings or {})
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("4", "must be at least 5"),
+    ("0", "must be at least 5"),
+    ("-11", "must be at least 5"),
+    ("7.5", "must be a whole number"),
+    ("eleven", "must be a whole number"),
+])
+def test_min_cell_below_five_or_not_whole_is_refused_next_to_the_field(
+        app: Flask, as_admin: FlaskClient, site: Any, value: str, message: str) -> None:
+    resp = post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/New_York", "enabled_instruments": ["phq9"], "min_cell": value})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    found = re.search(r'id="min_cell-error"[^>]*>(.*?)</', html, re.S)
+    assert found and " ".join(found.group(1).split()) == message
+    assert "min_cell" not in (_site(app, site.id).settings or {})
+
+
+def test_the_report_uses_the_minimum_saved_on_the_settings_page(
+        app: Flask, as_admin: FlaskClient, site: Any) -> None:
+    when = datetime(2026, 3, 3, 15, 10, tzinfo=UTC)
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        kiosk = kiosk_for(session, row)
+        members = add_members(session, row.employer_id, 40)
+        bands = ["normal"] * 22 + ["elevated"] * 18
+        add_submissions(session, [submission_row(kiosk, m, None, "blood_pressure", b, when)
+                                  for m, b in zip(members, bands, strict=True)])
+    url = "/dashboard/reports/outcome_blood_pressure.csv?start=2026-03&end=2026-03"
+    before = as_admin.get(url).get_data(as_text=True)
+    assert "Elevated blood pressure,18" in before  # 18 >= the server's 11
+    assert post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/New_York", "enabled_instruments": ["phq9"],
+        "min_cell": "20"}).status_code == 302
+    after = as_admin.get(url).get_data(as_text=True)
+    assert "Elevated blood pressure,suppressed" in after  # 18 < 20
+    page = as_admin.get("/dashboard/reports?start=2026-03&end=2026-03").get_data(as_text=True)
+    assert "Minimum cell size: 20 people." in page

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import requests
 from flask import Flask
 
@@ -30,6 +31,12 @@ Object.defineProperty(navigator, "mediaDevices", {configurable: true, value: {
   getUserMedia: async () => new MediaStream()
 }});
 """
+
+
+@pytest.fixture
+def database_url(sqlite_only_url: str) -> str:
+    """Browser tests run on SQLite only (see conftest.sqlite_only_url)."""
+    return sqlite_only_url
 
 
 def _today_slot(app: Flask, site: Any) -> str:

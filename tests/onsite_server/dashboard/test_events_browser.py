@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import requests
 from flask import Flask
 from sqlalchemy import select
@@ -23,6 +24,12 @@ from .conftest import axe_violations, browser_login, screenshot
 
 ZONES = ("UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Tokyo", "Pacific/Auckland",
          "America/New_York", "America/Los_Angeles", "Pacific/Honolulu")
+
+
+@pytest.fixture
+def database_url(journey_database_url: str) -> str:
+    """This journey runs on SQLite and on PostgreSQL (see conftest.journey_database_url)."""
+    return journey_database_url
 
 
 def _midday_site(app: Flask, site: Any) -> ZoneInfo:

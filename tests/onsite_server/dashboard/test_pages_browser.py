@@ -164,8 +164,19 @@ def test_roster_upload_reports_bad_rows(page: Any, live_url: str, app: Flask,
     browser_login(page, live_url, _staff(app, "admin"))
     page.goto(live_url + "/dashboard/admin/roster")
     page.get_by_label("Roster CSV file").set_input_files(str(csv_path))
+    # Record what the progress bar shows while the file goes up (upload.js sends it by XHR).
+    page.evaluate("""() => {
+        window.progressSeen = [];
+        const box = document.getElementById('upload-progress');
+        const bar = document.getElementById('upload-bar');
+        new MutationObserver(() => window.progressSeen.push(
+            [box.hidden, bar.getAttribute('value')])).observe(bar, {attributes: true});
+    }""")
     page.get_by_role("button", name="Upload").click()
     page.get_by_role("heading", name="Not imported", exact=True).wait_for()
+    seen = page.evaluate("window.progressSeen")
+    # Shown, filled to 100 %, then indeterminate while the server checks the rows.
+    assert [False, "100"] in seen and seen[-1] == [False, None], seen
     table = page.get_by_role("table")
     assert "52" in table.inner_text() and "first_name" in table.inner_text()
     _check(page, "admin-roster-report")
@@ -276,3 +287,69 @@ def test_a_new_crisis_appears_without_reloading(page: Any, live_url: str, app: F
     # Coordinators see the anonymous alert, never the member's crisis referral.
     assert "Crisis referral of a member" not in banner.inner_text()
     _check(page, "crisis-banner-live")
+
+
+def test_spanish_pages_show_refusals_in_spanish(page: Any, live_url: str, app: Flask,
+                                                demo: dict[str, Any], tmp_path: Any) -> None:
+    browser_login(page, live_url, _staff(app, "admin"))
+    page.goto(live_url + "/dashboard/admin/settings")
+    page.get_by_role("button", name="Español").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "es"
+
+    def error_of(name: str) -> str:
+        return str(page.locator(f"#{name}-error").inner_text()).strip()
+
+    # Site settings: the services' refusals, next to their fields, in Spanish.
+    page.locator("input[name=min_cell]").fill("4")
+    page.get_by_role("button", name="Guardar ajustes").click()
+    page.wait_for_load_state()
+    assert error_of("min_cell") == "debe ser al menos 5"
+    _check(page, "es-admin-settings-error")
+    page.locator("input[name=min_cell]").fill("12")
+    page.locator("input[name=idle_seconds]").fill("5")
+    page.get_by_role("button", name="Guardar ajustes").click()
+    page.wait_for_load_state()
+    assert error_of("idle_seconds") == "debe estar entre 30 y 600 segundos"
+
+    # Users: inviting an address that already has an account.
+    page.goto(live_url + "/dashboard/admin/users")
+    page.locator("input[name=email]").fill(_staff(app, "coordinator").email)
+    page.locator("input[name=name]").fill("Otra persona")
+    page.get_by_role("button", name="Invitar").click()
+    page.wait_for_load_state()
+    assert error_of("email").startswith("ya existe un usuario con el correo")
+    _check(page, "es-admin-users-error")
+
+    # Roster: the per-row report.
+    csv_path = tmp_path / "roster.csv"
+    csv_path.write_text("member_id,employee_id,first_name,last_name,birth_date\n"
+                        "M-99999,E99999,,Nobody,1980-13-45\n", encoding="utf-8")
+    page.goto(live_url + "/dashboard/admin/roster")
+    page.locator("input[name=file]").set_input_files(str(csv_path))
+    page.locator("form button[type=submit], form input[type=submit]").last.click()
+    page.get_by_role("heading", name="No importado", exact=True).wait_for()
+    report = page.get_by_role("table").inner_text()
+    assert "es obligatorio" in report and "no es una fecha real" in report
+    assert "is required" not in report
+    _check(page, "es-admin-roster-report")
+
+    # Events: a run of slots that starts in the past.
+    page.goto(live_url + "/dashboard/events/new")
+    page.locator("input[name=title]").fill("Clínica de vacunas")
+    page.locator("form button[type=submit], form input[type=submit]").last.click()
+    page.wait_for_load_state()
+    page.locator("input[name=day]").fill("2001-01-01")
+    page.locator("input[name=start]").fill("09:00")
+    page.locator("input[name=end]").fill("10:00")
+    page.locator("form[action$='/slots'] [type=submit]").click()
+    page.wait_for_load_state()
+    assert error_of("start") == "ya pasó"
+    _check(page, "es-events-slots-error")
+
+    # Pages with no refusal, looked at in Spanish too.
+    for path, name in [("/dashboard/sync", "es-sync-health"), ("/dashboard/fleet", "es-fleet"),
+                       ("/dashboard/admin/audit", "es-admin-audit"),
+                       ("/dashboard/checkin", "es-checkin")]:
+        page.goto(live_url + path)
+        _check(page, name)

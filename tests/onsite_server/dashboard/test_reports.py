@@ -119,6 +119,8 @@ def test_advocates_do_not_see_reports(as_advocate: FlaskClient) -> None:
 
 
 @pytest.mark.slow
+# Once, on SQLite: what a person sees (the report's queries run on both in the tests above).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_browser_report_shows_a_suppressed_cell(page: Any, live_url: str,
                                                 staff: dict[str, Staff],
                                                 report_data: None) -> None:

@@ -90,8 +90,10 @@ def report_csv(table_id: str) -> Any:
     form = _form()
     report = _build(form)
     if report is None:
-        fields = {f.name: f.errors for f in form if f.errors}
-        abort(Response(f"Invalid report period: {fields}\n", 422, mimetype="text/plain"))
+        problems = "; ".join(f"{field.label.text}: {error}"
+                             for field in form for error in field.errors)
+        abort(Response(_("This report period cannot be used: %(problems)s",
+                         problems=problems) + "\n", 422, mimetype="text/plain"))
     try:
         table = report.table(table_id)
     except KeyError:

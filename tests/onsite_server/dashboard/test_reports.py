@@ -108,6 +108,10 @@ def test_a_bad_period_is_named_next_to_its_field(as_coordinator: FlaskClient, qu
     assert f'id="{field}-error"' in html
     bad_csv = as_coordinator.get(f"/dashboard/reports/screenings.csv?{query}")
     assert bad_csv.status_code == 422
+    assert bad_csv.get_data(as_text=True).startswith("This report period cannot be used: ")
+    spanish = as_coordinator.get(f"/dashboard/reports/screenings.csv?{query}",
+                                 headers={"Accept-Language": "es"})
+    assert spanish.get_data(as_text=True).startswith("No se puede usar este periodo")
 
 
 def test_an_unknown_table_is_not_found(as_coordinator: FlaskClient) -> None:

@@ -55,6 +55,17 @@ def _to_menu(d: Any, *, anonymous: bool = True) -> None:
     assert d.screen().name == "menu", d.screen().name
 
 
+def _sign_in(d: Any) -> Any:
+    """From the attract screen, type the demo member's id and birth date on the keypad."""
+    d.tap_id("start")
+    d.tap_id("accept")
+    screen = d.screen()
+    _type_on(d, screen.ids.keypad, "E1001")
+    d.tap_id("dob_field")
+    _type_on(d, screen.ids.keypad, "03141985")
+    return screen
+
+
 def _scan_badge(d: Any) -> None:
     """A USB badge scanner types like a keyboard and ends with Enter; the id shows masked."""
     from kivy.core.window import Window
@@ -314,12 +325,7 @@ def follow_up_and_email(out: Path) -> None:
     fake = FakeBackend()
     clock = FakeClock()
     d = _start(fake, clock=clock)
-    d.tap_id("start")
-    d.tap_id("accept")
-    screen = d.screen()
-    _type_on(d, screen.ids.keypad, "E1001")
-    d.tap_id("dob_field")
-    _type_on(d, screen.ids.keypad, "03141985")
+    _sign_in(d)
     d.tap_id("submit")
     assert d.screen().name == "menu", d.app.visit.message
     d.tap_id("single")
@@ -444,12 +450,7 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
             time.sleep(0.2)
         assert backend.catalog() is not None, "no catalog after pairing"
         d = _start(backend)
-        d.tap_id("start")
-        d.tap_id("accept")
-        screen = d.screen()
-        _type_on(d, screen.ids.keypad, "E1001")
-        d.tap_id("dob_field")
-        _type_on(d, screen.ids.keypad, "03141985")
+        screen = _sign_in(d)
         assert screen.ids.id_field.text.count("\u2022") == 5  # masked
         d.tap_id("submit")
         assert d.screen().name == "menu", d.app.visit.message

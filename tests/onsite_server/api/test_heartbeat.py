@@ -11,7 +11,7 @@ from sqlalchemy import select
 from onsite_server.db import get_db
 from onsite_server.models import Kiosk
 
-from .helpers import auth
+from ..helpers import auth
 
 URL = "/api/v1/heartbeat"
 GOOD = {"app_version": "1.4.2", "outbox_depth": 7, "last_sync_at": "2026-03-08T06:59:30-05:00",

@@ -14,7 +14,7 @@ from onsite_server.db import get_db
 from onsite_server.models import Kiosk, Site
 from onsite_server.services.pairing import revoke_kiosk
 
-from .helpers import (
+from ..helpers import (
     auth,
     gen_event,
     gen_site,

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from onsite_server.devserver import free_port
 from onsite_server.models import Booking, Kiosk, OutboxMessage, Referral, Submission
 
-from .conftest import LiveServer
-from .helpers import auth, gen_event, live_kiosk_and_members, new_key, submission_item
+from ..conftest import LiveServer
+from ..helpers import auth, gen_event, live_kiosk_and_members, new_key, submission_item
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from shared.qr import qr_png
 from shared.schemas.members import AdvocateLinkResponse
 from shared.tokens import KeyRing, Purpose, TokenError, verify
 
-from .helpers import auth, identified_member
+from ..helpers import auth, identified_member
 
 URL = "/api/v1/members/advocate-link"
 
@@ -100,7 +100,7 @@ def test_load_is_balanced_among_equals(app: Flask, client: FlaskClient, site: An
 
 def test_program_of_the_highest_need_wins(app: Flask, client: FlaskClient, site: Any,
                                           kiosk: dict[str, Any]) -> None:
-    from .helpers import submission_item
+    from ..helpers import submission_item
 
     _advocate(app, "adv-coach", "Coach Only", ["en"], ["health_coaching"])
     _advocate(app, "adv-bh", "Behavioral Health", ["en"], ["behavioral_health"])

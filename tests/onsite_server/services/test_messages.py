@@ -17,7 +17,7 @@ from onsite_server.services import bookings as svc
 from onsite_server.services.messages import message_kinds, notify_booking, render
 from onsite_server.services.sync import run_cycle
 
-from .helpers import gen_event, gen_member
+from ..helpers import gen_event, gen_member
 from .test_sync import FakeCentral, _settings
 
 

@@ -20,7 +20,7 @@ from onsite_server.db import get_db
 from onsite_server.models import AuditLog, CrisisAlert, Referral, Site, Submission
 from onsite_server.services.identify import OFFLINE_ACTION, OFFLINE_CAPPED_ACTION
 
-from .helpers import auth, gen_member, submission_item
+from ..helpers import auth, gen_member, submission_item
 
 URL = "/api/v1/submissions"
 BIRTH = date(1979, 8, 9)

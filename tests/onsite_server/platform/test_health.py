@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, event, make_url, text
 from onsite_server import __version__
 from onsite_server.db import get_db
 
-from .helpers import auth
+from ..helpers import auth
 
 HEARTBEAT = {"app_version": "1.0", "outbox_depth": 0, "free_disk_bytes": 10}
 

@@ -38,7 +38,7 @@ from onsite_server.models import (
 from onsite_server.services.members import make_member_ref
 from shared.schemas.submissions import SubmissionBatchResponse
 
-from .helpers import (
+from ..helpers import (
     auth,
     concurrent_posts,
     gen_member,
@@ -323,7 +323,7 @@ PHQ2_POSITIVE = {"1": 2, "2": 2}  # total 4 >= 3: positive, so PHQ-9 is offered 
 
 def test_a_session_is_triaged_only_with_its_own_member_or_kiosk(app, client, site, kiosk):
     """Session facts are read by session_id alone and filtered: nobody else's items count."""
-    from .helpers import pair_kiosk
+    from ..helpers import pair_kiosk
 
     other = pair_kiosk(app, client, site.slug)
     _, ref_a = identified_member(app, site, kiosk)
@@ -543,7 +543,7 @@ def test_skipped_lists_are_checked(app, client, site, kiosk):
 
 def test_member_ref_from_another_kiosk_of_the_site_files_late(app, client, site, kiosk):
     """A genuine reference of a kiosk of this site (since re-paired) still files its items."""
-    from .helpers import pair_kiosk
+    from ..helpers import pair_kiosk
 
     other = pair_kiosk(app, client, site.slug)
     _, ref_for_other = identified_member(app, site, other)
@@ -557,7 +557,7 @@ def test_member_ref_from_another_kiosk_of_the_site_files_late(app, client, site,
 
 
 def test_member_ref_from_another_sites_kiosk_is_refused(app, client, site, kiosk):
-    from .helpers import pair_kiosk
+    from ..helpers import pair_kiosk
 
     with get_db(app).transaction() as session:
         here = session.get(Site, site.id)
@@ -593,7 +593,7 @@ def test_key_in_capitals_is_the_same_key(app, client, site, kiosk):
 
 def test_crisis_with_an_unusable_member_ref_still_alerts_staff(app, client, site, kiosk):
     """DESIGN.md §3: a crisis never fails silently, even when the member ref is refused."""
-    from .helpers import pair_kiosk
+    from ..helpers import pair_kiosk
 
     with get_db(app).transaction() as session:
         here = session.get(Site, site.id)

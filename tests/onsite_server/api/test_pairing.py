@@ -13,7 +13,7 @@ from onsite_server.db import get_db
 from onsite_server.models import AuditLog, Kiosk, PairingCode, Site
 from onsite_server.services.pairing import FAILED_ACTION, issue_pairing_code, revoke_kiosk
 
-from .helpers import auth
+from ..helpers import auth
 
 
 def _code(app: Any, site: Any) -> str:

@@ -25,7 +25,7 @@ from onsite_server.models import (
 from onsite_server.services import bookings as svc
 from onsite_server.services.members import make_member_ref
 
-from .helpers import auth, gen_event, gen_member, gen_site, new_key
+from ..helpers import auth, gen_event, gen_member, gen_site, new_key
 
 
 class World:
@@ -596,7 +596,7 @@ def test_other_sites_slot_is_404(world: World) -> None:
 
 
 def test_member_ref_of_another_kiosk_refused(world: World, app: Any, client: Any) -> None:
-    from .helpers import pair_kiosk
+    from ..helpers import pair_kiosk
 
     with get_db(app).transaction() as session:
         slug = session.get_one(Site, world.site_id).slug
@@ -615,7 +615,7 @@ def test_bad_booking_id_named(world: World, booking_id: str, status: int) -> Non
 
 
 def test_other_sites_booking_is_404(world: World, app: Any, client: Any) -> None:
-    from .helpers import pair_kiosk
+    from ..helpers import pair_kiosk
 
     with get_db(app).transaction() as session:
         slug = gen_site(session).slug

@@ -13,7 +13,7 @@ import zxingcpp
 from shared.qr import qr_png
 from shared.tokens import KeyRing, Purpose, TokenError, verify
 
-from .helpers import new_key
+from ..helpers import new_key
 from .test_bookings import World, world  # noqa: F401 - the fixture is used by name
 
 

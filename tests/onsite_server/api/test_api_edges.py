@@ -20,7 +20,7 @@ from onsite_server.db import get_db
 from onsite_server.models import CrisisAlert, Kiosk, Submission
 from onsite_server.services.referrals import recent_alerts
 
-from .helpers import auth, identified_member, new_key, submission_item
+from ..helpers import auth, identified_member, new_key, submission_item
 
 PHQ9_ITEM9 = {str(i): 0 for i in range(1, 9)} | {"9": 1}
 PHQ9_MILD = {str(i): 1 for i in range(1, 8)} | {"8": 0, "9": 0}

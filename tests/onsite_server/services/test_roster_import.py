@@ -21,7 +21,7 @@ from onsite_server.db import get_db
 from onsite_server.models import Advocate, AuditLog, Employer, Member, Site
 from onsite_server.services.roster import STAGING_SLUG_PREFIX, RosterImportError, import_roster
 
-from .helpers import (
+from ..helpers import (
     auth,
     gen_member,
     gen_site,
@@ -30,7 +30,7 @@ from .helpers import (
     submission_item,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 HEADER = "member_id,employee_id,badge_id,first_name,last_name,birth_date,language,phone,email," \
          "advocate_id\n"
 

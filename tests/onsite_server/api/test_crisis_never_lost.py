@@ -22,7 +22,7 @@ from onsite_server.db import get_db
 from onsite_server.models import AuditLog, CrisisAlert, OutboxMessage, Referral, Submission
 from shared.schemas.submissions import SubmissionBatchResponse
 
-from .helpers import auth, identified_member, new_key, submission_item
+from ..helpers import auth, identified_member, new_key, submission_item
 
 URL = "/api/v1/submissions"
 PHQ9_ITEM9 = {str(i): 0 for i in range(1, 9)} | {"9": 3}

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from onsite_server.models import CrisisAlert, IdempotentRequest, Referral
 
-from .helpers import concurrent_posts, live_kiosk_and_member, new_key
+from ..helpers import concurrent_posts, live_kiosk_and_member, new_key
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def test_batches_naming_members_in_opposite_orders_all_succeed(live_server: Any,
 
     import requests
 
-    from .helpers import auth, live_kiosk_and_members, submission_item
+    from ..helpers import auth, live_kiosk_and_members, submission_item
 
     token, (ref_a, ref_b) = live_kiosk_and_members(live_server, database_url, 2)
     answers = {str(i): 1 for i in range(1, 10)} | {"9": 0}
@@ -91,7 +91,7 @@ def test_crossing_batches_led_by_a_replay_keep_their_lock_order(live_server: Any
 
     import requests
 
-    from .helpers import auth, live_kiosk_and_members, submission_item
+    from ..helpers import auth, live_kiosk_and_members, submission_item
 
     token, (ref_a, ref_b) = live_kiosk_and_members(live_server, database_url, 2)
     answers = {str(i): 1 for i in range(1, 10)} | {"9": 0}

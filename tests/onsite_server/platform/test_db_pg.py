@@ -27,7 +27,7 @@ from onsite_server.db import Database, PgLimits, get_db
 from onsite_server.models import Booking, Kiosk, Slot
 from onsite_server.services.members import make_member_ref
 
-from .helpers import auth, gen_event, gen_member, gen_site, new_key
+from ..helpers import auth, gen_event, gen_member, gen_site, new_key
 
 # Generous: "answered, not hung". Without the bounds these requests wait as long as the lock
 # is held (far longer), or 30 s for the pool.

@@ -29,8 +29,8 @@ from onsite_server import devserver
 from onsite_server.db import get_db
 from onsite_server.models import Submission
 
-from .conftest import LiveServer
-from .helpers import auth, identified_member, live_kiosk_and_members
+from ..conftest import LiveServer
+from ..helpers import auth, identified_member, live_kiosk_and_members
 
 pytestmark = [pytest.mark.slow, pytest.mark.drill]
 

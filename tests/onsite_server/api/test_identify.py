@@ -16,7 +16,7 @@ from onsite_server.services.identify import NOT_FOUND_DETAIL, id_variants, pad_t
 from onsite_server.services.members import resolve_member_ref
 from onsite_server.services.pairing import revoke_kiosk
 
-from .helpers import auth, gen_member, gen_site, pair_kiosk
+from ..helpers import auth, gen_member, gen_site, pair_kiosk
 
 BORN = date(1980, 1, 15)
 

@@ -16,7 +16,7 @@ from onsite_server.db import get_db
 from onsite_server.models import AuditLog, CrisisAlert, OutboxMessage, Referral
 from shared.schemas.referrals import ConsentResponse, CrisisAlertResponse
 
-from .helpers import auth, identified_member, new_key, submission_item
+from ..helpers import auth, identified_member, new_key, submission_item
 
 CONSENT = "/api/v1/referrals/consent"
 ALERTS = "/api/v1/crisis-alerts"

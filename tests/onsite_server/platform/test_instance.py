@@ -15,7 +15,7 @@ from onsite_server.instance import ensure_private_dir, touch_private, write_priv
 from onsite_server.migrate import upgrade
 from onsite_server.tls import ensure_self_signed
 
-from .helpers import gen_site, pair_kiosk
+from ..helpers import gen_site, pair_kiosk
 
 
 def _mode(path: Path) -> int:

@@ -22,8 +22,8 @@ from onsite_server.security import (
 )
 from onsite_server.tls import ensure_self_signed
 
-from .conftest import LiveServer
-from .helpers import auth
+from ..conftest import LiveServer
+from ..helpers import auth
 
 # Every kind of answer: JSON, problem+json, HTML, redirects, errors, health.
 ANSWERS = [

@@ -25,8 +25,8 @@ from onsite_server.services.reports import (
 from onsite_server.services.retention import purge_expired
 from onsite_server.services.suppression import TOTAL, audit_passes
 
-from .helpers import gen_site
-from .report_data import (
+from ..helpers import gen_site
+from ..report_data import (
     add_event,
     add_members,
     add_submissions,

@@ -17,7 +17,7 @@ from onsite_server.db import Database
 from onsite_server.models import Booking, Kiosk, Slot
 from onsite_server.services.members import make_member_ref
 
-from .helpers import auth, gen_event, gen_member, gen_site, new_key
+from ..helpers import auth, gen_event, gen_member, gen_site, new_key
 
 ATTEMPTS = 200
 SEATS = 10

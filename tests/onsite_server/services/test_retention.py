@@ -13,7 +13,7 @@ from onsite_server.models import Referral, Submission, SubmissionTally
 from onsite_server.services.retention import purge_expired
 from onsite_server.services.sync import run_cycle
 
-from .helpers import auth, identified_member, submission_item
+from ..helpers import auth, identified_member, submission_item
 from .test_sync import PHQ9_MODERATE, FakeCentral, _settings
 
 PHQ9_MILD = {str(i): 1 for i in range(1, 8)} | {"8": 0, "9": 0}  # 7: mild (Kroenke 2001)

@@ -14,7 +14,7 @@ from onsite_server.models import Event, Site, Slot
 from shared.assessments import load_definition
 from shared.schemas.catalog import CatalogResponse
 
-from .helpers import auth, gen_event, gen_site
+from ..helpers import auth, gen_event, gen_site
 
 URL = "/api/v1/catalog"
 

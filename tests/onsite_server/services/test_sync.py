@@ -26,7 +26,7 @@ from onsite_server.services.sync import SyncSettings, claim, run_cycle
 from shared.backoff import full_jitter as backoff
 from shared.tokens import KeyRing
 
-from .helpers import auth, identified_member, submission_item
+from ..helpers import auth, identified_member, submission_item
 
 PHQ9_ITEM9 = {str(i): 0 for i in range(1, 9)} | {"9": 1}
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}

@@ -12,7 +12,7 @@ from onsite_server.fhir import ADVOCATE_SYSTEM, Systems
 from onsite_server.models import Advocate, IssuedToken, Member
 from onsite_server.services.directory import pull_directory
 
-from .helpers import identified_member
+from ..helpers import identified_member
 
 SYSTEMS = Systems("https://fhir.example/id")
 
@@ -77,7 +77,7 @@ def test_advocates_and_programs_come_from_central(app: Flask) -> None:
 
 def test_central_assignment_wins_and_revokes_old_links(app: Flask, client: Any, site: Any,
                                                        kiosk: dict[str, Any]) -> None:
-    from .helpers import auth
+    from ..helpers import auth
 
     with get_db(app).transaction() as session:
         session.add(Advocate(public_id="adv-local", name="Local Advocate", languages=["en"],

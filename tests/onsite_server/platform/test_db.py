@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from onsite_server.db import Database, WriteQueueConnection, WriteQueueTimeout, get_db
 
-from .helpers import auth
+from ..helpers import auth
 
 
 @pytest.fixture

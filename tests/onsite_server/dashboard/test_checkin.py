@@ -214,3 +214,32 @@ def test_the_live_view_refreshes_without_counting_as_activity(
     as_coordinator.get("/dashboard/checkin")
     with as_coordinator.session_transaction() as sess:
         assert time.time() - sess["seen"] < 60  # opening the page is activity
+
+
+def test_check_in_keeps_working_while_central_is_down(app: Flask, as_coordinator: FlaskClient,
+                                                      site: Any, day: dict[str, Any]) -> None:
+    """Nothing listens at central's address: a sync cycle fails to reach it, yet a scan is
+    verified with the server's own keys and recorded; its Appointment waits in the outbox."""
+    import socket
+
+    from click.testing import CliRunner
+
+    from onsite_server.cli import main
+    from onsite_server.models import OutboxMessage
+
+    with socket.socket() as probe:  # a port that was free a moment ago: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app.config.update(CENTRAL_URL=f"http://127.0.0.1:{port}/fhir",
+                      CENTRAL_TOKEN_URL=f"http://127.0.0.1:{port}/auth/token")
+    booking_id, url = _book(app, site, day["slots"][1])
+    synced = CliRunner().invoke(main, ["sync", "--once"], obj={"app": app})
+    assert synced.exit_code == 0, synced.output
+    assert '"sent": 0' in synced.output  # central was not reached
+    body = _scan(as_coordinator, url).get_json()
+    assert body["ok"] and body["result"]["status"] == "checked_in"
+    assert _status(app, booking_id) == "checked_in"
+    with get_db(app).transaction() as session:
+        waiting = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "booking", OutboxMessage.sent_at.is_(None))).all()
+        assert waiting, "the check-in's Appointment should wait for central"

@@ -293,29 +293,28 @@ class Visit:
             self.say(N_("Please enter a number from {low} to {high}."),
                      low=f"{spec.get('min', '')}", high=f"{spec.get('max', '')}")
             return self.journey.screen
-        self.say("")
-        screen = self.journey.answer(value, self.clock())
-        self._queue_finished()
-        return screen
+        return self._step(lambda now: self.journey.answer(value, now))
 
     def skip(self) -> str:
         """"Prefer not to answer"."""
+        return self._step(self.journey.skip)
+
+    def _step(self, move: Callable[[float], str]) -> str:
+        """Move the journey on (the message cleared), then queue what that finished."""
         self.say("")
-        screen = self.journey.skip(self.clock())
+        screen = move(self.clock())
         self._queue_finished()
         return screen
 
     def back(self) -> str:
         """Back: one question, or the screen's own Back (from the offer: the last question)."""
-        self.say("")
         if self.pending is not None:  # Back from the confirmation: the list again
+            self.say("")
             self.pending = None
             self.touch()
             return self.screen
         self.moving = None
-        screen = self.journey.back(self.clock())
-        self._queue_finished()
-        return screen
+        return self._step(self.journey.back)
 
     # ------------------------------------------------------------------ follow-ups
 
@@ -333,17 +332,11 @@ class Visit:
 
     def accept_offer(self) -> str:
         """"Yes, continue": the follow-up screener is next."""
-        self.say("")
-        screen = self.journey.accept_offer(self.clock())
-        self._queue_finished()
-        return screen
+        return self._step(self.journey.accept_offer)
 
     def decline_offer(self) -> str:
         """"No thanks": not offered again this visit; the plan goes on, or the results show."""
-        self.say("")
-        screen = self.journey.decline_offer(self.clock())
-        self._queue_finished()
-        return screen
+        return self._step(self.journey.decline_offer)
 
     def _queue_finished(self) -> None:
         """Queue each screener as soon as it is finished, a crisis before its screen shows.

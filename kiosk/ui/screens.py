@@ -465,10 +465,7 @@ class ReferralScreen(KioskScreen):
 
     def save_phone(self, typed: str) -> None:
         """The number was typed: give consent with it, and forget it here."""
-        if self.phone_pad is not None:
-            self.phone_pad.typed = ""
-            self.phone_pad.dismiss(animation=False)
-            self.phone_pad = None
+        self.close_pads()
         self.app.act("consent", self.method, self.when, typed)
 
     def on_leave(self, *_args: Any) -> None:
@@ -517,14 +514,15 @@ class BookingScreen(KioskScreen):
             self.heading = tr._("Choose an event")
             for booking in visit.bookings:
                 self._add_booking(box, booking)
-            for event in visit.events():
+            events = visit.events()
+            for event in events:
                 seats = sum(s.seats_left for s in event.slots)
                 title = event.title.get(visit.language) or event.title.get("en", "")
                 button = Factory.BigButton(
                     text=f"{title}\n" + tr._("{n} seats left").format(n=seats))
                 button.bind(on_release=lambda _b, e=event.id: self._event(e))
                 box.add_widget(button)
-            if not visit.events():
+            if not events:
                 box.add_widget(Factory.Lead(text=tr._("There are no events to book right now.")))
             return
         self.heading = tr._("Choose a time") if visit.moving is None else \

@@ -35,7 +35,7 @@ from ..services.roster import (
 from . import bp
 from .auth import current_user, role_required
 from .forms import ActionForm, InviteForm, RosterForm, SettingsForm
-from .i18n import refusal
+from .i18n import attach_errors, refusal
 from .lookup import current_site, get_user
 from .nav import add_nav
 
@@ -56,16 +56,6 @@ def _actor() -> str:
     user = current_user()
     assert user is not None  # role_required ran
     return user.actor
-
-
-def _field_errors(form: Any, exc: ServiceError) -> None:
-    """Put a service's refusal next to the field it names (or on the form)."""
-    for error in exc.errors:
-        field = getattr(form, error["field"], None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, refusal(error["message"])]
-        else:
-            flash(f"{error['field']}: {refusal(error['message'])}", "error")
 
 
 # --- site settings ------------------------------------------------------------------------
@@ -105,7 +95,7 @@ def settings() -> Any:
             sites_service.update_settings(get_session(), site, changes, actor=_actor(),
                                           timezone=(form.timezone.data or "").strip())
         except ServiceError as exc:
-            _field_errors(form, exc)
+            attach_errors(form, exc, name_other_fields=True)
         else:
             flash(_("Settings saved. Kiosks pick them up at their next catalog check."),
                   "success")
@@ -146,7 +136,7 @@ def users() -> Any:
             token = users_service.issue_link(db, user, "invite", actor=_actor(),
                                              ttl=INVITE_TTL)
         except ServiceError as exc:
-            _field_errors(form, exc)
+            attach_errors(form, exc, name_other_fields=True)
         else:
             audit.record(db, _actor(), "user.invited", f"user:{user.id}",
                          detail={"role": user.role})

@@ -28,7 +28,7 @@ from ..services.signing import KeyStore
 from . import bp, localtime
 from .auth import current_user, passive, role_required
 from .forms import ScanForm, SlotActionForm, WalkInForm
-from .i18n import refusal
+from .i18n import attach_errors, refusal
 from .lookup import current_site
 from .nav import add_nav
 
@@ -206,8 +206,6 @@ def checkin_walk_in() -> Any:
             slot = find_slot(db, site.id, form.slot_id.data or "")
             result = svc.walk_in(db, site, member, slot, _actor())
         except ServiceError as exc:
-            from .events import attach_errors
-
             attach_errors(form, exc)
         else:
             return _answer(True, describe(result), result)

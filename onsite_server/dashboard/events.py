@@ -21,14 +21,13 @@ from . import bp, site_zone
 from .auth import current_user, role_required
 from .forms import (
     KIND_LABELS,
-    BaseForm,
     CapacityForm,
     ConfirmForm,
     EventForm,
     PromoteForm,
     SlotsForm,
 )
-from .i18n import refusal
+from .i18n import attach_errors, refusal
 from .lookup import current_site
 from .nav import add_nav
 
@@ -83,17 +82,6 @@ def _slot(event: Event, slot_id: str) -> Slot:
     if slot.event_id != event.id:
         abort(404)
     return slot
-
-
-def attach_errors(form: BaseForm, exc: ServiceError) -> None:
-    """Show a service's refusal next to the fields it names (or as a message)."""
-    for err in exc.errors:
-        field = getattr(form, err["field"], None)
-        message = refusal(err["message"])
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, message]
-        else:
-            flash(message, "error")
 
 
 @bp.get("/events")

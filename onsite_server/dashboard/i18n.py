@@ -11,14 +11,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, request, session
+from flask import Flask, flash, request, session
 from flask_babel import Babel, gettext
 
 from ..instance import ensure_private_dir, write_private
-from ..services.errors import Msg
+from ..services.errors import Msg, ServiceError
 
 SOURCE = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGES = {"en": "English", "es": "Español"}
@@ -43,6 +44,19 @@ def refusal(message: str) -> str:
                   for key, value in message.params.items()}
         return str(gettext(message.msgid, **params))
     return str(gettext(message)) if message else message
+
+
+def attach_errors(form: Any, exc: ServiceError, *, name_other_fields: bool = False) -> None:
+    """Show a service's refusal, translated, next to the fields it names; a field not on the
+    form is flashed instead (prefixed with its name when the message alone would not say
+    which setting it means)."""
+    for err in exc.errors:
+        field = getattr(form, err["field"], None)
+        message = refusal(err["message"])
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, message]
+        else:
+            flash(f"{err['field']}: {message}" if name_other_fields else message, "error")
 
 
 def compile_catalogs(source: Path, target: Path) -> None:

@@ -47,36 +47,51 @@ def test_concurrent_crisis_alert_replays_raise_one_alert(live_server: Any,
     assert _count(database_url, CrisisAlert) == 1
 
 
-def test_batches_naming_members_in_opposite_orders_all_succeed(live_server: Any,
-                                                               database_url: str) -> None:
-    """Member locks are taken in id order, so crossing batches wait instead of deadlocking."""
+def _crossing(url: str, token: str, pair: tuple[str, str], body_for: Any, *,
+              together: bool = False) -> list[tuple[int, list[str]]]:
+    """Send six batches naming two members in one order and six in the other, at once (all
+    released by one barrier when ``together``); return each answer's status and item statuses."""
     import threading
 
     import requests
 
-    from ..helpers import auth, live_kiosk_and_members, submission_item
+    from ..helpers import auth
 
-    token, (ref_a, ref_b) = live_kiosk_and_members(live_server, database_url, 2)
-    answers = {str(i): 1 for i in range(1, 10)} | {"9": 0}
     outcomes: list[tuple[int, list[str]]] = []
     lock = threading.Lock()
+    barrier = threading.Barrier(12) if together else None
 
-    def send(first: str, second: str) -> None:
-        body = {"items": [submission_item("phq9", answers, member_ref=first),
-                          submission_item("phq9", answers, member_ref=second)]}
-        resp = requests.post(live_server.url + "/api/v1/submissions", json=body,
-                             headers=auth(token), timeout=60)
+    def send(one: str, other: str) -> None:
+        body = body_for(one, other)
+        if barrier is not None:
+            barrier.wait()
+        resp = requests.post(url, json=body, headers=auth(token), timeout=60)
         with lock:
             outcomes.append((resp.status_code,
                              [r["status"] for r in resp.json().get("results", [])]))
 
-    threads = [threading.Thread(target=send, args=pair)
-               for _ in range(6) for pair in ((ref_a, ref_b), (ref_b, ref_a))]
+    a, b = pair
+    threads = [threading.Thread(target=send, args=order)
+               for _ in range(6) for order in ((a, b), (b, a))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert outcomes == [(200, ["accepted", "accepted"])] * len(threads)
+    return outcomes
+
+
+def test_batches_naming_members_in_opposite_orders_all_succeed(live_server: Any,
+                                                               database_url: str) -> None:
+    """Member locks are taken in id order, so crossing batches wait instead of deadlocking."""
+    from ..helpers import live_kiosk_and_members, submission_item
+
+    token, refs = live_kiosk_and_members(live_server, database_url, 2)
+    answers = {str(i): 1 for i in range(1, 10)} | {"9": 0}
+    outcomes = _crossing(
+        live_server.url + "/api/v1/submissions", token, (refs[0], refs[1]),
+        lambda one, other: {"items": [submission_item("phq9", answers, member_ref=one),
+                                      submission_item("phq9", answers, member_ref=other)]})
+    assert outcomes == [(200, ["accepted", "accepted"])] * 12
 
 
 def test_crossing_batches_led_by_a_replay_keep_their_lock_order(live_server: Any,
@@ -87,8 +102,6 @@ def test_crossing_batches_led_by_a_replay_keep_their_lock_order(live_server: Any
     taken in id order; the rest of the batch then locked in item order and deadlocked against
     batches crossing it (issue 6 §10).
     """
-    import threading
-
     import requests
 
     from ..helpers import auth, live_kiosk_and_members, submission_item
@@ -99,23 +112,9 @@ def test_crossing_batches_led_by_a_replay_keep_their_lock_order(live_server: Any
     head = submission_item("phq9", answers, member_ref=ref_a)
     first = requests.post(url, json={"items": [head]}, headers=auth(token), timeout=60)
     assert first.json()["results"][0]["status"] == "accepted"
-    outcomes: list[tuple[int, list[str]]] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(12)
-
-    def send(one: str, other: str) -> None:
-        body = {"items": [head, submission_item("phq9", answers, member_ref=one),
-                          submission_item("phq9", answers, member_ref=other)]}
-        barrier.wait()
-        resp = requests.post(url, json=body, headers=auth(token), timeout=60)
-        with lock:
-            outcomes.append((resp.status_code,
-                             [r["status"] for r in resp.json().get("results", [])]))
-
-    threads = [threading.Thread(target=send, args=pair)
-               for _ in range(6) for pair in ((ref_a, ref_b), (ref_b, ref_a))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert outcomes == [(200, ["replayed", "accepted", "accepted"])] * len(threads)
+    outcomes = _crossing(
+        url, token, (ref_a, ref_b),
+        lambda one, other: {"items": [head, submission_item("phq9", answers, member_ref=one),
+                                      submission_item("phq9", answers, member_ref=other)]},
+        together=True)
+    assert outcomes == [(200, ["replayed", "accepted", "accepted"])] * 12

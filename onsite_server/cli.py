@@ -333,7 +333,8 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
         raise click.ClickException(str(exc)) from exc
     total = max(0, sum(1 for line in stream if line.strip()) - 1)
     stream.seek(0)
-    db = get_db(_app(ctx))
+    app = _app(ctx)
+    db = get_db(app)
     with db.transaction(write=False) as session:
         employer_id = session.scalars(
             select(Employer.id).where(Employer.slug == employer_slug)).first()
@@ -345,7 +346,8 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
             # Not inside a transaction of ours: the import writes in short transactions of its
             # own, so kiosks keep writing while a large roster goes in.
             report = import_roster(db, employer_id, stream, partial=partial, dry_run=dry_run,
-                                   progress=bar.update)
+                                   progress=bar.update,
+                                   max_rows=int(app.config["ROSTER_MAX_ROWS"]))
     except (RosterFileError, RosterImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     for error in report.errors:

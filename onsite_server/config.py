@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_HOSTS": [],
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "MAX_BATCH": 500,
+    # Data rows one roster import takes; a longer file is refused before any row is checked.
+    "ROSTER_MAX_ROWS": 100_000,
     "PAIRING_CODE_TTL_SECONDS": 15 * 60,
     "PAIRING_FAILURES_PER_ADDRESS": 10,
     "PAIRING_FAILURES_TOTAL": 100,
@@ -169,6 +171,8 @@ def validate(config: dict[str, Any]) -> None:
         # 0 would mean "wait forever" to PostgreSQL: the very thing these settings prevent.
         if int(config[key]) <= 0:
             raise ConfigError(f"{key} must be a positive number")
+    if int(config["ROSTER_MAX_ROWS"]) < 1:
+        raise ConfigError("ROSTER_MAX_ROWS must be at least 1")
     if int(config["SYNC_BATCH"]) < 1:
         raise ConfigError("SYNC_BATCH must be at least 1")
     for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS"):

@@ -395,7 +395,10 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
         backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
         batch=int(config["SYNC_BATCH"]))
-    client = client_from_config(config)
+    try:
+        client = client_from_config(config)
+    except config_module.ConfigError as exc:  # plain http://: refuse before sending anything
+        raise click.ClickException(str(exc)) from exc
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
     while True:

@@ -18,6 +18,9 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_KEY_DIR": None,  # None means <instance>/keys (Ed25519 per purpose, made on demand)
     "CENTRAL_URL": "http://127.0.0.1:8701/fhir",  # the emulator's default address
     "CENTRAL_WEB_URL": None,  # None means CENTRAL_URL without its trailing /fhir
+    # Plain http:// to central sends the bearer token in clear: refused unless this is set
+    # (the local emulator only; scripts/run.sh sets it).
+    "CENTRAL_ALLOW_INSECURE_HTTP": False,
     "ADVOCATE_LINK_DAYS": 365,
     "TICKET_GRACE_DAYS": 1,  # a ticket stays valid this long after its slot ends
     "CENTRAL_TOKEN": None,

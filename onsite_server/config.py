@@ -66,6 +66,8 @@ DEFAULTS: dict[str, Any] = {
     "BRANDING_NAME": "Onsite Wellness",
     "BRANDING_COLOR": "#0B5FA5",
     "MIN_CELL": 11,
+    # Argon2id cost of dashboard passwords: "standard", or "test" (cheap, for test suites only).
+    "PASSWORD_HASH_COST": "standard",
     "DASHBOARD_IDLE_MINUTES": 30,
     "DASHBOARD_ABSOLUTE_HOURS": 12,
     # Dashboard session cookie: HTTPS only (browsers also accept it from http://localhost),
@@ -180,6 +182,9 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("REMINDER_HOURS must be a number of hours") from None
     if not 0 <= reminder <= 24 * 14:
         raise ConfigError("REMINDER_HOURS must be between 0 (no reminders) and 336 (two weeks)")
+    if config["PASSWORD_HASH_COST"] not in ("standard", "test"):
+        raise ConfigError("PASSWORD_HASH_COST must be standard or test, got "
+                          f"{config['PASSWORD_HASH_COST']!r}")
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

@@ -30,6 +30,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _finish_config(app)
     config_module.validate(app.config)
 
+    from .services.users import configure_hashing
+
+    configure_hashing(app.config["PASSWORD_HASH_COST"])
+
     from . import db, errors, health, security
 
     db.init_app(app)

@@ -333,7 +333,8 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
         raise click.ClickException(str(exc)) from exc
     total = max(0, sum(1 for line in stream if line.strip()) - 1)
     stream.seek(0)
-    db = get_db(_app(ctx))
+    app = _app(ctx)
+    db = get_db(app)
     with db.transaction(write=False) as session:
         employer_id = session.scalars(
             select(Employer.id).where(Employer.slug == employer_slug)).first()
@@ -345,7 +346,8 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
             # Not inside a transaction of ours: the import writes in short transactions of its
             # own, so kiosks keep writing while a large roster goes in.
             report = import_roster(db, employer_id, stream, partial=partial, dry_run=dry_run,
-                                   progress=bar.update)
+                                   progress=bar.update,
+                                   max_rows=int(app.config["ROSTER_MAX_ROWS"]))
     except (RosterFileError, RosterImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     for error in report.errors:
@@ -393,7 +395,10 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
         backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
         batch=int(config["SYNC_BATCH"]))
-    client = client_from_config(config)
+    try:
+        client = client_from_config(config)
+    except config_module.ConfigError as exc:  # plain http://: refuse before sending anything
+        raise click.ClickException(str(exc)) from exc
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
     while True:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, json, render_template, request
+from flask import Flask, Response, current_app, g, json, render_template, request
+from flask.globals import request_ctx
 from jinja2 import TemplateError
 from markupsafe import escape
 from pydantic import ValidationError
@@ -98,12 +99,25 @@ _FALLBACK_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <p><a href="/">Back to start</a></p></main></body></html>"""
 
 
+def _bind_links_without_host() -> None:
+    """Let a request refused before routing (an untrusted Host) still build the page's links.
+
+    Flask gives such a request no URL adapter, so every ``url_for`` in the layout would fail.
+    The pages link by path only, so an adapter bound to a fixed name serves them, and the
+    refused Host header is never read.
+    """
+    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+    if ctx.url_adapter is None:
+        ctx.url_adapter = current_app.url_map.bind(
+            "localhost", script_name=request.root_path or None, url_scheme=request.scheme)
+
+
 def _html_page(status: int, title: str, detail: str | None,
                errors: list[dict[str, str]] | None) -> str:
     try:
+        _bind_links_without_host()
         return render_template([f"errors/{status}.html", "errors/error.html"], code=status,
                                title=title, detail=detail or "", errors=errors or [])
-    # AttributeError: a request refused before routing (untrusted Host) cannot build URLs.
     except (TemplateError, BuildError, SQLAlchemyError, RuntimeError, KeyError,
             AttributeError) as exc:
         log.error("error page %s did not render: %s", status, type(exc).__name__)

@@ -7,6 +7,7 @@ admin is shown once and hands over; only a hash of it is kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -33,10 +34,33 @@ TOTP_STEP = 30
 # A password hash no password matches: an invited user has none until they follow the link.
 NO_PASSWORD = "!"
 
-_hasher = PasswordHasher()
-# Compared against when the email is unknown, so a wrong address takes as long as a wrong
-# password and the answer's timing does not tell which accounts exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Argon2id cost by the PASSWORD_HASH_COST setting. "standard" is argon2-cffi's default, the
+# RFC 9106 low-memory profile (about 0.7 s a hash on a 2-core machine). "test" is the cheapest
+# the library allows, for test suites only (pretix's test settings swap in a fast hasher the
+# same way): a hash made at either cost verifies under the other, because its parameters are
+# stored in it.
+HASH_COSTS: dict[str, PasswordHasher] = {
+    "standard": PasswordHasher(),
+    "test": PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+}
+_hasher = HASH_COSTS["standard"]
+
+
+def configure_hashing(cost: str) -> None:
+    """Hash new passwords at this PASSWORD_HASH_COST ("standard" or "test"); create_app calls it."""
+    global _hasher
+    _hasher = HASH_COSTS[cost]
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash compared against when the email is unknown, made on first use at hasher's cost.
+
+    A wrong address then takes as long as a wrong password, and the answer's timing does not
+    tell which accounts exist. It is made lazily: hashing at import cost every process that
+    imports the module (the CLI, each test run) a full hash.
+    """
+    return hasher.hash(secrets.token_urlsafe(16))
 
 
 def _invalid(field: str, message: str) -> ServiceError:
@@ -107,7 +131,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     """Return the active user whose password this is, else None (same work either way)."""
     user = find_by_email(session, email)
     if user is None or not user.active or user.password_hash == NO_PASSWORD:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(_hasher), password)
         return None
     if not verify_password(user.password_hash, password):
         return None

@@ -449,5 +449,14 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
             click.echo(str(path))
 
 
+def _add_operator_commands() -> None:
+    from .cli_ops import doctor, install_command
+
+    main.add_command(doctor)
+    main.add_command(install_command)
+
+
+_add_operator_commands()
+
 if __name__ == "__main__":
     main()

@@ -231,6 +231,7 @@ def demo_data(ctx: click.Context) -> None:
 def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
           tls: bool) -> None:
     """Run the server under gunicorn (schema upgraded first)."""
+    _share_metrics_between_workers()
     app = _app(ctx)
     try:
         # Each thread holds one database connection while it serves a request: refuse a thread
@@ -247,7 +248,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
     options: dict[str, Any] = {
         "bind": f"{host}:{port}", "workers": workers, "threads": threads,
         "worker_class": "gthread", "accesslog": "-", "timeout": 60,
-        "limit_request_line": 8190,
+        "limit_request_line": 8190, "child_exit": _worker_exited,
     }
     scheme = "http"
     if tls:
@@ -269,6 +270,25 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
                f"/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
     sys.stdout.flush()
     run_gunicorn(options)
+
+
+def _share_metrics_between_workers() -> None:
+    """Give the workers one folder for their request metrics (before prometheus is imported)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = tempfile.mkdtemp(prefix="onsite-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, True)
+
+
+def _worker_exited(_server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges from the shared metrics (its counters stay summed)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def _check_max_connections(app: Flask, workers: int, pool: int) -> None:

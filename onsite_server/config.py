@@ -92,6 +92,8 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_MIN_FREE_MB": 100,
     "HEALTH_CHECK_SECONDS": 1.0,
     "HEALTH_WRITE_WAIT_SECONDS": 2.0,
+    # GET /metrics is open to loopback; a scraper elsewhere sends this as a bearer token.
+    "METRICS_TOKEN": None,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}

@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Advocate, Site, User, UserToken, utcnow
+from ..models import Advocate, Site, User, UserSession, UserToken, utcnow
 from .errors import N_, ServiceError
 
 ROLES = ("admin", "coordinator", "advocate")
@@ -293,6 +293,46 @@ def redeem_link(session: Session, token: str, password: str) -> User:
             UserToken.token_hash == _token_hash(token))):
         row.used_at = utcnow()
     return user
+
+
+# --- sessions -----------------------------------------------------------------------------
+# The browser's signed cookie names a row here; logging out ends the row, so a copy of the
+# cookie taken before stops working at once. A password change, a reset, disabling the account
+# or a new second factor still ends all of the user's sessions through ``session_epoch``.
+
+def open_session(session: Session, user: User, *, keep_for: timedelta,
+                 now: datetime | None = None) -> str:
+    """Record a new log-in of user; return the session id for the cookie (only its hash is kept).
+
+    The user's rows older than keep_for (the absolute session limit) are deleted here: they
+    can no longer open anything, and the table stays as small as the logged-in staff.
+    """
+    now = now or utcnow()
+    for old in session.scalars(select(UserSession).where(
+            UserSession.user_id == user.id, UserSession.created_at < now - keep_for)):
+        session.delete(old)
+    token = secrets.token_urlsafe(32)
+    session.add(UserSession(user_id=user.id, token_hash=_token_hash(token), created_at=now))
+    return token
+
+
+def live_session(session: Session, token: str | None) -> UserSession | None:
+    """Return the open session row a cookie's session id names, else None."""
+    if not token:
+        return None
+    return session.scalars(select(UserSession).where(
+        UserSession.token_hash == _token_hash(str(token)),
+        UserSession.ended_at.is_(None))).first()
+
+
+def end_session(session: Session, token: str | None, reason: str = "logout",
+                now: datetime | None = None) -> UserSession | None:
+    """End the session a cookie names (log-out); return its row, if it was open."""
+    row = live_session(session, token)
+    if row is not None:
+        row.ended_at = now or utcnow()
+        row.ended_reason = reason
+    return row
 
 
 def reset_second_factor(user: User) -> None:

@@ -70,21 +70,24 @@ def _site(session: Session, slug: str) -> Site:
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--site", "site_slug", default=None, help="Site slug for coordinators.")
+@click.option("--site", "site_slug", default=None,
+              help="Site slug: the site an admin, coordinator or employer works at.")
 @click.option("--advocate-id", default=None, help="Advocate public id, for advocate users.")
 @click.pass_context
 def create_user(ctx: click.Context, email: str, name: str, role: str, password: str,
                 site_slug: str | None, advocate_id: str | None) -> None:
-    """Create a dashboard user (admin, coordinator or advocate).
+    """Create a dashboard user (admin, coordinator, advocate, employer or operator).
 
-    Admins and advocates set up their authenticator app (TOTP) at their first log-in.
+    An operator sees every site's audit log, sync health and alerts; only this command grants
+    that role (the dashboard's invitations cannot). Admins, advocates and operators set up
+    their authenticator app (TOTP) at their first log-in.
     """
     with get_db(_app(ctx)).transaction() as session:
         try:
             site_id = sites_service.find_site(session, site_slug).id if site_slug else None
             users_service.create_user(session, email=email, name=name, role=role,
                                       password=password, site_id=site_id,
-                                      advocate_public_id=advocate_id)
+                                      advocate_public_id=advocate_id, roles=ROLES)
         except ServiceError as exc:
             raise _bad_parameter(exc) from exc
     click.echo(f"created {role} {email.lower()}")

@@ -13,6 +13,8 @@ if [ "$purpose" = "test" ]; then
   apt_packages+=(systemd)
   # The dashboard's browser tests: Debian's Chromium (driven by Playwright) and npm for axe-core.
   apt_packages+=(chromium)
+  # The employer report's PDF is turned into text and PNG to check it (pdftotext, pdftoppm).
+  apt_packages+=(poppler-utils)
   # Some machines carry node and npm from elsewhere; Debian's npm would conflict with those.
   command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 fi

@@ -196,8 +196,10 @@ class SettingsForm(BaseForm):
         return out
 
 
+# What an admin may invite; never "operator", which only the command line grants.
 ROLE_CHOICES = [SelectChoice("coordinator", _l("Coordinator")),
-                SelectChoice("advocate", _l("Advocate")), SelectChoice("admin", _l("Admin"))]
+                SelectChoice("advocate", _l("Advocate")), SelectChoice("admin", _l("Admin")),
+                SelectChoice("employer", _l("Employer (reports only)"))]
 
 
 class InviteForm(BaseForm):
@@ -393,6 +395,8 @@ class ReportForm(BaseForm):
                         render_kw={"type": "month", "placeholder": "YYYY-MM"})
     end = StringField(_l("To month (included)"), validators=[DataRequired()],
                       render_kw={"type": "month", "placeholder": "YYYY-MM"})
+    # An employer's sites (the view fills the choices; staff see only their own site).
+    site = SelectField(_l("Site"), choices=[], validate_choice=False)
     submit = SubmitField(_l("Show report"))
 
     def validate_start(self, field: Any) -> None:

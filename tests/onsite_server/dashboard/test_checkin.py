@@ -201,9 +201,9 @@ def test_a_refused_walk_in_is_shown_beside_the_form(app: Flask, as_coordinator: 
     walkin = html.split('id="walkin"', 1)[1]
     box = walkin.split('id="walkin-refusal"', 1)[1].split("</div>", 1)[0]
     assert "later slot" in box and 'href="#slot_id"' in box
-    assert 'action="/dashboard/checkin/walk-in#walkin"' in walkin
-    # Nothing else takes the focus the refusal is given (checkin.js focuses the box).
-    assert "autofocus" not in html
+    # The refusal takes the focus, and nothing else asks for it.
+    assert 'id="walkin-refusal" role="alert" tabindex="-1" autofocus' in walkin
+    assert html.count("autofocus") == 1
     assert 'class="flashes"' not in html
 
 

@@ -350,6 +350,26 @@ class ScanForm(BaseForm):
     submit = SubmitField(_l("Check in"))
 
 
+class ConfirmNoShowsForm(BaseForm):
+    """Yes to "mark no-shows" (the slot, when one, travels in the page's own hidden field)."""
+
+    submit = SubmitField(_l("Yes, mark them as no-shows"))
+
+
+class RevokeForm(BaseForm):
+    """Yes to revoking a kiosk."""
+
+    submit = SubmitField(_l("Yes, revoke this kiosk"))
+
+
+class UndoCheckInForm(BaseForm):
+    """Take back a check-in: the reason is required (it is audited)."""
+
+    reason = StringField(_l("Reason for undoing the check-in"), validators=[Length(max=500)])
+    next = HiddenField()
+    submit = SubmitField(_l("Undo check-in"))
+
+
 class WalkInForm(BaseForm):
     """A walk-in: a roster member found by search, or a new one typed in, and a slot."""
 

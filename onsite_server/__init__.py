@@ -30,7 +30,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _finish_config(app)
     config_module.validate(app.config)
 
-    from . import db, errors, health, security
+    from . import accesslog, db, errors, health, security
+
+    accesslog.install_werkzeug_filter()
 
     db.init_app(app)
     errors.init_app(app)

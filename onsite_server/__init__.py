@@ -34,7 +34,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     configure_hashing(app.config["PASSWORD_HASH_COST"])
 
-    from . import db, errors, health, metrics, security
+    from . import accesslog, db, errors, health, metrics, security
+
+    accesslog.install_werkzeug_filter()
 
     db.init_app(app)
     errors.init_app(app)

@@ -251,6 +251,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
     options: dict[str, Any] = {
         "bind": f"{host}:{port}", "workers": workers, "threads": threads,
         "worker_class": "gthread", "accesslog": "-", "timeout": 60,
+        # Link tokens and check-in searches stay out of the access log (accesslog.py).
+        "logger_class": "onsite_server.accesslog.RedactingGunicornLogger",
         "limit_request_line": 8190, "child_exit": _worker_exited,
     }
     scheme = "http"

@@ -280,8 +280,7 @@ class Tour:
             d.tap_id("back")
             d.tap_id("advocate")
             return
-        d.tap_text(events[0].title.get(d.app.visit.language) or events[0].title["en"],
-                   within=screen.ids.entries)
+        d.tap_text(d.app.visit.event_title(events[0]), within=screen.ids.entries)
         slots = d.app.visit.slots()
         if not slots:
             d.tap_id("back")
@@ -298,9 +297,8 @@ class Tour:
             d.tap_id("advocate")
 
     def _tap_slot(self, slot: Any) -> None:
-        start = slot.start_local[:10]
         for child in self.d.screen().ids.entries.children:
-            if getattr(child, "text", "").startswith(start + "  " + slot.start_local[11:16]):
+            if getattr(child, "slot_id", None) == slot.id:
                 self.d.tap(child)
                 return
         raise RuntimeError("the slot's button is not on the booking screen")

@@ -544,6 +544,9 @@ class BookingScreen(KioskScreen):
             self.heading = tr._("Join the waitlist?") if full else tr._("Book this time?")
             title = visit.event_title(visit.event)
             when = visit.when_where(slot.start_at, visit.event.location)
+            about = visit.event_description(visit.event)
+            if about:
+                when += "\n" + about
             yes = tr._("Yes, join the waitlist") if full else tr._("Yes, book it")
             no = tr._("Choose another time")
         elif booking is not None:

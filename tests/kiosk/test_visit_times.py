@@ -62,3 +62,16 @@ def test_after_a_booking_its_ticket_comes_before_the_advocate_link() -> None:
     visit.choose_event("ev-1")
     assert visit.book_slot(visit.slots()[0].id) == QR
     assert [c.kind for c in visit.qr_codes()] == ["ticket", "advocate", "vcard"]
+
+
+def test_the_description_in_the_visit_language_or_the_other_one() -> None:
+    from shared.schemas.catalog import CatalogEvent
+
+    visit, fake = _signed_in("es")
+    event = fake._catalog.events[0]
+    both = event.model_copy(update={"description": {"en": "Bring your card.",
+                                                    "es": "Traiga su tarjeta."}})
+    only_en = CatalogEvent.model_validate({**event.model_dump(), "description": "Bring it."})
+    assert visit.event_description(both) == "Traiga su tarjeta."
+    assert visit.event_description(only_en) == "Bring it."  # an older cache's plain text
+    assert visit.event_description(event) == ""

@@ -285,7 +285,10 @@ class EventForm(BaseForm):
                            validators=[Optional(), Length(max=TITLE_MAX)])
     kind = SelectField(_l("Service"), choices=KIND_CHOICES, default="other")
     location = StringField(_l("Place"), validators=[Optional(), Length(max=TITLE_MAX)])
-    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    description = TextAreaField(_l("Description (English)"),
+                                validators=[Optional(), Length(max=2000)])
+    description_es = TextAreaField(_l("Description (Spanish)"),
+                                   validators=[Optional(), Length(max=2000)])
     submit = SubmitField(_l("Save event"))
 
     def validate_title(self, field: Any) -> None:
@@ -297,7 +300,8 @@ class EventForm(BaseForm):
         """The form's values as the service's input."""
         return EventInput(title=self.title.data or "", kind=self.kind.data or "other",
                               title_es=self.title_es.data, location=self.location.data,
-                              description=self.description.data)
+                              description=self.description.data,
+                              description_es=self.description_es.data)
 
 
 class SlotsForm(BaseForm):

@@ -2,9 +2,12 @@
 
 No IO, no Flask, no database: the sync worker turns rows into the facts below and sends what
 these return, after ``validate``. Facts that never change (Patient, QuestionnaireResponse,
-Observation) are conditional creates on our business identifier (``ifNoneExist``); what can
-change (the one ServiceRequest whose priority can rise, its Task) is a conditional update
-(``PUT Type?identifier=system|value``), so a retry never duplicates and an escalation lands.
+Observation) are conditional creates on our business identifier (``ifNoneExist``). The
+ServiceRequest and Task are shared with central's advocates (``ownership``): created
+conditionally the first time, and afterwards merged into central's copy and written back with
+``If-Match``, so a retry never duplicates, an escalation lands and central's work stays.
+
+What leaves at all follows the member's consent (``sharing``, docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from typing import Any
 
 from shared.assessments import frozen_definition, load_definition
 from shared.assessments.items import questions
+from shared.triage import CRISIS_TRIGGERS
 
 from . import codes
+from .ownership import ONSITE_AUTHOR, SERVICE_REQUEST_FIELDS, TASK_FIELDS, merge
 
 _FULL_URL_NAMESPACE = uuid.UUID("3c1b7a52-9e0d-4b8f-a6f4-5d2e1c0b9a87")
 Resource = dict[str, Any]
@@ -78,6 +83,23 @@ class ReferralFacts:
     contact_time: str | None = None
     advocate_id: str | None = None
     authored_at: datetime | None = None
+    forwarded: bool = False  # a version of it reached central already
+
+
+# What a referral may send (docs/privacy.md).
+SHARE_ALL = "all"  # the member consented to be contacted: findings and referral
+SHARE_CRISIS = "crisis"  # no consent, but a crisis: the referral and its triggering answers
+SHARE_WITHDRAW = "withdraw"  # no consent any more: cancel what central holds, send nothing new
+SHARE_NOTHING = "nothing"  # no consent (declined, or never answered): nothing leaves the site
+
+
+def sharing(ref: ReferralFacts) -> str:
+    """Return what a referral may send: consent decides, except for a crisis (for safety)."""
+    if ref.consent is True:
+        return SHARE_ALL
+    if ref.priority == "crisis":
+        return SHARE_CRISIS
+    return SHARE_WITHDRAW if ref.forwarded else SHARE_NOTHING
 
 
 @dataclass(frozen=True)
@@ -106,11 +128,43 @@ class MessageFacts:
     text: str
 
 
+@dataclass(frozen=True)
+class Owned:
+    """A resource onsite and central both write: merged into central's copy, never replaced."""
+
+    full_url: str
+    system: str
+    value: str
+    resource: Resource  # onsite's copy, as it is created when central has none
+    fields: tuple[str, ...]  # the elements of it that onsite owns (``ownership.merge``)
+    create: bool = True  # False: only change what central holds (a withdrawal)
+
+    @property
+    def kind(self) -> str:
+        """The resource type."""
+        return str(self.resource["resourceType"])
+
+
+Held = Mapping[str, Resource]  # fullUrl of an Owned -> central's copy (with meta.versionId)
+
+
 @dataclass
 class Entries:
     """Bundle entries in order, with the fullUrl of each resource for references."""
 
-    items: list[Resource] = field(default_factory=list)
+    items: list[Resource | Owned] = field(default_factory=list)
+
+    @property
+    def owned(self) -> list[Owned]:
+        """The shared resources, whose entries depend on what central holds."""
+        return [item for item in self.items if isinstance(item, Owned)]
+
+    def own(self, resource: Resource, system: str, value: str, fields: Sequence[str], *,
+            create: bool = True) -> str:
+        """Add a shared resource (see ``bundle``); return its fullUrl."""
+        full_url = _full_url(resource["resourceType"], system, value)
+        self.items.append(Owned(full_url, system, value, resource, tuple(fields), create))
+        return full_url
 
     def create(self, resource: Resource, system: str, value: str) -> str:
         """Add a conditional create on an identifier; return the resource's fullUrl."""
@@ -135,9 +189,65 @@ class Entries:
                            "request": {"method": "PUT", "url": f"{kind}/{resource_id}"}})
         return full_url
 
-    def bundle(self) -> Resource:
-        """Return the transaction Bundle."""
-        return {"resourceType": "Bundle", "type": "transaction", "entry": list(self.items)}
+    def bundle(self, held: Held | None = None) -> Resource:
+        """Return the transaction Bundle, given central's copies of the shared resources.
+
+        A shared resource central does not hold is a conditional create; one it holds is
+        merged (``ownership.merge``) and written to its id with ``If-Match`` on the version
+        read, and references to it name that id.
+        """
+        held = held or {}
+        entries: list[Resource] = []
+        literal: dict[str, str] = {}
+        for item in self.items:
+            if not isinstance(item, Owned):
+                entries.append(item)
+                continue
+            theirs = held.get(item.full_url)
+            if theirs is None:
+                if item.create:
+                    entries.append({"fullUrl": item.full_url, "resource": item.resource,
+                                    "request": {"method": "POST", "url": item.kind,
+                                                "ifNoneExist": f"identifier={item.system}|"
+                                                               f"{item.value}"}})
+                continue
+            rid = str(theirs["id"])
+            literal[item.full_url] = f"{item.kind}/{rid}"
+            version = str((theirs.get("meta") or {}).get("versionId", ""))
+            request: Resource = {"method": "PUT", "url": f"{item.kind}/{rid}"}
+            if version:
+                request["ifMatch"] = f'W/"{version}"'
+            entries.append({"resource": merge(theirs, item.resource, item.fields),
+                            "request": request})
+        if literal:
+            entries = [_point(entry, literal) for entry in entries]
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+    def created_instead(self, bundle: Resource, answer: Any) -> bool:
+        """Say whether a shared resource meant to be created was found already at central.
+
+        The conditional create then wrote nothing (another worker, or central, was first), so
+        our version of it is not there yet: read it and merge.
+        """
+        urls = {item.full_url for item in self.owned}
+        replies = answer.get("entry") if isinstance(answer, dict) else None
+        if not isinstance(replies, list):
+            return False
+        for entry, reply in zip(bundle["entry"], replies, strict=False):
+            if entry.get("fullUrl") in urls and entry["request"]["method"] == "POST" and \
+                    not str((reply.get("response") or {}).get("status", "")).startswith("201"):
+                return True
+        return False
+
+
+def _point(value: Any, literal: Mapping[str, str]) -> Any:
+    """Return a copy with references to bundle fullUrls replaced by literal ``Type/id``."""
+    if isinstance(value, list):
+        return [_point(v, literal) for v in value]
+    if isinstance(value, dict):
+        return {k: (literal.get(v, v) if k == "reference" and isinstance(v, str)
+                    else _point(v, literal)) for k, v in value.items()}
+    return value
 
 
 def _full_url(kind: str, system: str, value: str) -> str:
@@ -243,10 +353,35 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
     return out
 
 
+# Marks what was sent without the member's consent, for their safety (a crisis): the purpose
+# of use "emergency treatment" (HL7 v3 ActReason ETREAT, terminology.hl7.org), beside a note.
+WITHOUT_CONSENT = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                   "code": "ETREAT", "display": "Emergency Treatment"}
+WITHOUT_CONSENT_NOTE = ("Sent without the member's consent to be contacted, for their safety: "
+                        "the kiosk found a crisis. Only the crisis and the answers that "
+                        "triggered it were sent.")
+
+
+def _note(text: str) -> Resource:
+    return {"authorString": ONSITE_AUTHOR, "text": text}
+
+
+def _crisis_reasons(ref: ReferralFacts) -> list[Mapping[str, Any]]:
+    return [r for r in ref.reasons if r.get("priority") == "crisis"]
+
+
 def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str],
-                    systems: Systems) -> Resource:
-    """Return the consolidated referral; withdrawn consent revokes it."""
-    status = "revoked" if ref.consent is False else "active"
+                    systems: Systems, share: str = SHARE_ALL) -> Resource:
+    """Return the consolidated referral as consent allows it (``sharing``).
+
+    With consent, every reason; for a crisis without consent, only the crisis, marked as sent
+    for safety and always active; a withdrawal revokes it.
+    """
+    crisis_only = share == SHARE_CRISIS
+    status = "revoked" if share == SHARE_WITHDRAW else "active"
+    reasons_in = _crisis_reasons(ref) if crisis_only else list(ref.reasons)
+    programs = (sorted({p for r in reasons_in for p in r.get("programs", [])})
+                if crisis_only else list(ref.programs))
     resource: Resource = {
         "resourceType": "ServiceRequest", "status": status, "intent": "order",
         "priority": codes.PRIORITY[ref.priority],
@@ -254,20 +389,23 @@ def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str],
         "subject": {"reference": subject},
         "code": {"text": "Referral to the member's personal health advocate"},
         "category": [{"coding": [{"system": systems("program"), "code": p}]}
-                     for p in ref.programs] or [{"text": "advocate contact"}],
+                     for p in programs] or [{"text": "advocate contact"}],
     }
     reasons = [{"coding": [{"system": systems("reason"), "code": str(r.get("code"))}],
                 "text": str((r.get("text") or {}).get("en", r.get("code")))}
-               for r in ref.reasons if r.get("code")]
+               for r in reasons_in if r.get("code")]
     if reasons:
         resource["reasonCode"] = reasons
     if supporting:
         resource["supportingInfo"] = [{"reference": s} for s in supporting]
     notes = [f"Crisis trigger: {t}" for t in ref.crisis_triggers]
-    if ref.contact_method:
+    if ref.contact_method and share == SHARE_ALL:
         notes.append(f"Contact by {ref.contact_method}, {ref.contact_time or 'any time'}")
+    if crisis_only:
+        notes.append(WITHOUT_CONSENT_NOTE)
+        resource["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
     if notes:
-        resource["note"] = [{"text": n} for n in notes]
+        resource["note"] = [_note(n) for n in notes]
     if ref.authored_at is not None:
         resource["authoredOn"] = _when(ref.authored_at)
     if ref.advocate_id:
@@ -276,13 +414,20 @@ def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str],
     return resource
 
 
-def task(ref: ReferralFacts, subject: str, request: str, systems: Systems) -> Resource:
-    """Return the Task that tracks the referral's progress at central."""
-    return {"resourceType": "Task", "status": codes.TASK_STATUS[ref.status], "intent": "order",
-            "priority": codes.PRIORITY[ref.priority],
-            "identifier": [{"system": systems("referral-task"), "value": ref.public_id}],
-            "focus": {"reference": request}, "for": {"reference": subject},
-            "businessStatus": {"text": ref.status}}
+def task(ref: ReferralFacts, subject: str, request: str, systems: Systems,
+         share: str = SHARE_ALL) -> Resource:
+    """Return the Task that tracks the referral at central (cancelled on a withdrawal)."""
+    resource: Resource = {
+        "resourceType": "Task", "intent": "order",
+        "status": "cancelled" if share == SHARE_WITHDRAW else codes.TASK_STATUS[ref.status],
+        "priority": codes.PRIORITY[ref.priority],
+        "identifier": [{"system": systems("referral-task"), "value": ref.public_id}],
+        "focus": {"reference": request}, "for": {"reference": subject},
+        "businessStatus": {"text": ref.status}}
+    if share == SHARE_CRISIS:
+        resource["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
+        resource["note"] = [_note(WITHOUT_CONSENT_NOTE)]
+    return resource
 
 
 def appointment(facts: AppointmentFacts, subject: str, systems: Systems) -> Resource:
@@ -354,26 +499,78 @@ def referral_bundle(member: MemberFacts, ref: ReferralFacts,
     return referral_entries(member, ref, submissions, systems).bundle()
 
 
+def _trigger_items(sub: SubmissionFacts, triggers: Sequence[str]) -> set[str] | None:
+    """Return the items of a submission that raised one of the crisis triggers (None: none).
+
+    The definition's flag names its item (PHQ-9 item 9); a flag of the whole reading (a
+    hypertensive crisis) takes every answer of it.
+    """
+    flags = set((sub.result or {}).get("flags", ()))
+    raised = {t.flag for t in CRISIS_TRIGGERS
+              if t.trigger in triggers and t.instrument == sub.instrument_id and t.flag in flags}
+    if not raised:
+        return None
+    definition = frozen_definition(sub.instrument_id, sub.version)
+    items: set[str] = set()
+    for flag in definition.get("scoring", {}).get("flags", []):
+        if flag.get("id") in raised:
+            item = (flag.get("when") or {}).get("item")
+            if item is None:
+                return set(sub.answers)
+            items.add(str(item))
+    return items or set(sub.answers)
+
+
 def referral_entries(member: MemberFacts, ref: ReferralFacts,
                      submissions: Sequence[SubmissionFacts], systems: Systems) -> Entries:
-    """Return the entries of a referral's Bundle (more can be added before it is built)."""
+    """Return the entries of a referral's Bundle as consent allows (``sharing``).
+
+    With consent: the Patient, every response and score, the ServiceRequest and Task, the
+    care team. A crisis without consent: the Patient, the answers that raised the crisis, the
+    ServiceRequest and Task (marked). A withdrawal: the ServiceRequest and Task that central
+    holds, revoked and cancelled. No consent: nothing.
+    """
+    share = sharing(ref)
     entries = Entries()
+    if share == SHARE_NOTHING:
+        return entries
+    if share == SHARE_WITHDRAW:
+        subject = _full_url("Patient", systems("member"), member.member_id)
+        request = entries.own(service_request(ref, subject, (), systems, share),
+                              systems("referral"), ref.public_id, (), create=False)
+        entries.own(task(ref, subject, request, systems, share), systems("referral-task"),
+                    ref.public_id, (), create=False)
+        return entries
     subject = entries.create(patient(member, systems), systems("member"), member.member_id)
     supporting: list[str] = []
     for sub in submissions:
+        if share == SHARE_CRISIS:
+            items = _trigger_items(sub, ref.crisis_triggers)
+            if items is None:
+                continue  # findings stay onsite
+            key = f"{sub.key}:crisis"
+            only = SubmissionFacts(key=key, instrument_id=sub.instrument_id,
+                                   version=sub.version,
+                                   answers={k: v for k, v in sub.answers.items() if k in items},
+                                   skipped=(), result=None, taken_at=sub.taken_at)
+            answers = questionnaire_response(only, subject, systems)
+            answers["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
+            supporting.append(entries.create(answers, systems("submission"), key))
+            continue
         response = entries.create(questionnaire_response(sub, subject, systems),
                                   systems("submission"), sub.key)
         supporting.append(response)
         for obs, ident in observations(sub, subject, response, systems):
             supporting.append(entries.create(obs, systems("observation"), ident))
-    request = entries.update(service_request(ref, subject, supporting, systems),
-                             systems("referral"), ref.public_id)
-    entries.update(task(ref, subject, request, systems), systems("referral-task"),
-                   ref.public_id)
-    if ref.advocate_id:
+    request = entries.own(service_request(ref, subject, supporting, systems, share),
+                          systems("referral"), ref.public_id, SERVICE_REQUEST_FIELDS)
+    entries.own(task(ref, subject, request, systems, share), systems("referral-task"),
+                ref.public_id, TASK_FIELDS)
+    if ref.advocate_id and share == SHARE_ALL:
         team = care_team(member, ref.advocate_id, subject)
         team["identifier"] = [{"system": systems("careteam"), "value": member.member_id}]
-        entries.update(team, systems("careteam"), member.member_id)
+        # Central owns assignments: ours is created once and never replaces central's.
+        entries.create(team, systems("careteam"), member.member_id)
     return entries
 
 

@@ -179,7 +179,11 @@ def test_referrals_an_advocate_sees_most_pressing_then_newest(client: FlaskClien
     client.post("/fhir", json=referral("M-1003", priority="urgent", advocate="adv-001",
                                        authored=day + timedelta(hours=4)))
     # Consent withdrawn: revoked, not shown.
-    client.post("/fhir", json=referral("M-1012", priority="crisis", consent=False))
+    revoked = referral("M-1012", priority="soon")
+    for entry in revoked["entry"]:
+        if entry["resource"]["resourceType"] == "ServiceRequest":
+            entry["resource"]["status"] = "revoked"
+    client.post("/fhir", json=revoked)
     listed = client.get("/api/advocates/adv-001/referrals").json["referrals"]
     assert [(r["member"], r["priority"]) for r in listed] == [
         ("M-1004", "stat"), ("M-1003", "asap"), ("M-1008", "asap"), ("M-1010", "urgent"),

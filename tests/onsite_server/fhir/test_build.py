@@ -17,6 +17,7 @@ from onsite_server.fhir import (
     Systems,
     questionnaire,
     referral_bundle,
+    referral_entries,
     validate,
 )
 from shared.assessments import list_instruments, score
@@ -43,11 +44,16 @@ SUBMISSIONS = [
 REFERRAL = ReferralFacts(public_id="9d8c7b6a-0000-4000-8000-000000000009", version=3,
                          status="new", priority="crisis",
                          programs=("behavioral_health", "disease_management"),
-                         reasons=({"code": "crisis_phq9_item9",
+                         reasons=({"code": "crisis_phq9_item9", "priority": "crisis",
+                                   "programs": ["behavioral_health"],
                                    "text": {"en": "PHQ-9 item 9 above 'Not at all'"}},),
                          crisis_triggers=("phq9_item9", "hypertensive_crisis"),
                          consent=True, contact_method="phone", contact_time="morning",
                          authored_at=TAKEN)
+
+
+def _types(bundle: dict[str, Any]) -> list[str]:
+    return [e["resource"]["resourceType"] for e in bundle["entry"]]
 
 
 def _by_type(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -67,20 +73,36 @@ def test_referral_bundle_validates_and_carries_each_fact_once() -> None:
         validate(entry["resource"])
 
 
-def test_facts_are_conditional_creates_and_the_referral_a_conditional_update() -> None:
+def test_facts_are_conditional_creates_and_so_is_a_new_referral() -> None:
     bundle = referral_bundle(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
     for entry in bundle["entry"]:
         kind = entry["resource"]["resourceType"]
         request = entry["request"]
-        if kind in ("ServiceRequest", "Task"):
-            assert request["method"] == "PUT"
-            assert request["url"].startswith(f"{kind}?identifier={SYSTEMS.base}/")
-        else:
-            assert request["method"] == "POST" and request["url"] == kind
-            assert request["ifNoneExist"].startswith(f"identifier={SYSTEMS.base}/")
-    (patient,) = _by_type(bundle, "Patient")
-    assert patient["request"]["ifNoneExist"] == f"identifier={SYSTEMS('member')}|M-1001"
-    assert "name" not in patient["resource"] and "birthDate" not in patient["resource"]
+        assert request["method"] == "POST" and request["url"] == kind
+        assert request["ifNoneExist"].startswith(f"identifier={SYSTEMS.base}/")
+
+
+def test_a_referral_central_holds_is_merged_and_written_with_if_match() -> None:
+    entries = referral_entries(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
+    request_url, task_url = (item.full_url for item in entries.owned)
+    held = {request_url: {"resourceType": "ServiceRequest", "id": "sr-1", "status": "active",
+                          "intent": "order", "subject": {"reference": "Patient/p-1"},
+                          "meta": {"versionId": "4"}},
+            task_url: {"resourceType": "Task", "id": "t-1", "status": "in-progress",
+                       "intent": "order", "meta": {"versionId": "7"},
+                       "owner": {"reference": "Practitioner/adv-001"}}}
+    bundle = entries.bundle(held)
+    validate(bundle)
+    request = _by_type(bundle, "ServiceRequest")[0]
+    task = _by_type(bundle, "Task")[0]
+    assert request["request"] == {"method": "PUT", "url": "ServiceRequest/sr-1",
+                                  "ifMatch": 'W/"4"'}
+    assert task["request"] == {"method": "PUT", "url": "Task/t-1", "ifMatch": 'W/"7"'}
+    # The Task points at the request by its id at central; central's work stays.
+    assert task["resource"]["focus"] == {"reference": "ServiceRequest/sr-1"}
+    assert task["resource"]["status"] == "in-progress"
+    assert task["resource"]["owner"] == {"reference": "Practitioner/adv-001"}
+    assert request_url not in str(bundle)
 
 
 def test_the_same_facts_build_the_same_bundle() -> None:
@@ -93,19 +115,29 @@ def test_the_same_facts_build_the_same_bundle() -> None:
                                             ("urgent", "asap"), ("crisis", "stat")])
 def test_priority_mapping(ours: str, fhir: str) -> None:
     ref = ReferralFacts(public_id=REFERRAL.public_id, version=1, status="new", priority=ours,
-                        programs=("health_coaching",))
+                        programs=("health_coaching",), consent=True)
     bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
     validate(bundle)
     assert _by_type(bundle, "ServiceRequest")[0]["resource"]["priority"] == fhir
     assert _by_type(bundle, "Task")[0]["resource"]["priority"] == fhir
 
 
-def test_withdrawn_consent_revokes_the_request() -> None:
-    ref = ReferralFacts(public_id=REFERRAL.public_id, version=4, status="new",
-                        priority="soon", programs=("eap",), consent=False)
-    bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
+def test_withdrawn_consent_revokes_the_request_and_cancels_the_task() -> None:
+    ref = ReferralFacts(public_id=REFERRAL.public_id, version=4, status="sent",
+                        priority="soon", programs=("eap",), consent=False, forwarded=True)
+    entries = referral_entries(MEMBER, ref, SUBMISSIONS, SYSTEMS)
+    assert entries.bundle()["entry"] == []  # nothing of it at central: nothing to send
+    request_url, task_url = (item.full_url for item in entries.owned)
+    held = {request_url: {"resourceType": "ServiceRequest", "id": "sr-1", "status": "active",
+                          "intent": "order", "priority": "urgent",
+                          "subject": {"reference": "Patient/p-1"}, "meta": {"versionId": "2"}},
+            task_url: {"resourceType": "Task", "id": "t-1", "status": "accepted",
+                       "intent": "order", "meta": {"versionId": "3"}}}
+    bundle = entries.bundle(held)
     validate(bundle)
+    assert _types(bundle) == ["ServiceRequest", "Task"]  # no Patient, no findings
     assert _by_type(bundle, "ServiceRequest")[0]["resource"]["status"] == "revoked"
+    assert _by_type(bundle, "Task")[0]["resource"]["status"] == "cancelled"
 
 
 def test_loinc_codes_categories_and_units() -> None:
@@ -227,12 +259,13 @@ def test_structural_errors_name_the_path() -> None:
 
 def test_an_assigned_advocate_is_reported_as_the_care_team() -> None:
     ref = ReferralFacts(public_id=REFERRAL.public_id, version=1, status="new",
-                        priority="soon", programs=("eap",), advocate_id="adv-001")
+                        priority="soon", programs=("eap",), advocate_id="adv-001", consent=True)
     bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
     validate(bundle)
     (team,) = _by_type(bundle, "CareTeam")
-    assert team["request"]["method"] == "PUT"
-    assert team["request"]["url"] == f"CareTeam?identifier={SYSTEMS('careteam')}|M-1001"
+    # Central owns assignments: ours is only created where central has none.
+    assert team["request"] == {"method": "POST", "url": "CareTeam",
+                               "ifNoneExist": f"identifier={SYSTEMS('careteam')}|M-1001"}
     participant = team["resource"]["participant"][0]["member"]["identifier"]
     assert participant == {"system": "urn:onsite-wellness:advocate", "value": "adv-001"}
     request = _by_type(bundle, "ServiceRequest")[0]["resource"]

@@ -128,6 +128,28 @@ def referrals_for(store: Store, advocate: AdvocateCard) -> list[dict[str, Any]]:
     return found
 
 
+def calls_for(store: Store, advocate: AdvocateCard) -> list[dict[str, Any]]:
+    """Return the open call requests members made to this advocate, newest first.
+
+    A member's own request reaches the advocate whatever the member said about being
+    contacted at the kiosk (docs/privacy.md): it names the member by the public id in the
+    link, and no health information.
+    """
+    found = []
+    for asked in store.all("CommunicationRequest"):
+        if asked.get("status") != "active":
+            continue
+        recipients = {r.get("reference") for r in asked.get("recipient", [])}
+        if f"Practitioner/{advocate.practitioner_id}" not in recipients:
+            continue
+        subject = (asked.get("subject") or {}).get("identifier") or {}
+        found.append({"id": asked["id"], "member": subject.get("value"),
+                      "member_system": subject.get("system"),
+                      "authored": asked.get("authoredOn") or asked["meta"]["lastUpdated"]})
+    found.sort(key=lambda c: _moment(c["authored"]), reverse=True)
+    return found
+
+
 def request_call(store: Store, token: Token, advocate: AdvocateCard) -> bool:
     """Record a member's "request a call" once per link; return False if already recorded."""
     matches, _ = store.search("CommunicationRequest",

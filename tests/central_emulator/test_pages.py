@@ -106,6 +106,12 @@ def test_request_a_call_is_recorded_once(client: FlaskClient, keys: SiteKeys) ->
     assert requests["entry"][0]["resource"]["recipient"][0]["reference"] == \
         "Practitioner/adv-002"
     assert client.post(f"/connect/{_change_one(token, 20)}/call").status_code == 403
+    # It reaches the advocate, with no referral (and no consent) needed.
+    calls = client.get("/api/advocates/adv-002/referrals").json["calls"]
+    assert [c["member"] for c in calls] == ["4b7e2c1a-0000-4000-8000-000000000001"]
+    assert "asked for a call" in client.get("/advocates/adv-002/referrals").get_data(
+        as_text=True)
+    assert client.get("/api/advocates/adv-001/referrals").json["calls"] == []
 
 
 def test_ticket_page_with_the_appointment_and_its_calendar(client: FlaskClient,

@@ -409,7 +409,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         except CentralError as exc:  # central unreachable: statuses come next cycle
             click.echo(f"sync: status pull failed: {exc}", err=True)
             moved = 0
-        click.echo(json.dumps({"sent": report.sent, "retried": report.retried,
+        click.echo(json.dumps({"sent": report.sent, "withheld": report.withheld,
+                               "retried": report.retried,
                                "dead": report.dead, "no_shows": report.no_shows,
                                "waitlist_expired": report.waitlist_expired,
                                "reminders": report.reminders, "purged": report.purged,

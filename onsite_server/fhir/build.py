@@ -370,7 +370,7 @@ def _crisis_reasons(ref: ReferralFacts) -> list[Mapping[str, Any]]:
     return [r for r in ref.reasons if r.get("priority") == "crisis"]
 
 
-def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str],
+def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str | Resource],
                     systems: Systems, share: str = SHARE_ALL) -> Resource:
     """Return the consolidated referral as consent allows it (``sharing``).
 
@@ -397,7 +397,9 @@ def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str],
     if reasons:
         resource["reasonCode"] = reasons
     if supporting:
-        resource["supportingInfo"] = [{"reference": s} for s in supporting]
+        # A Reference keeps its target's identifier, so a later merge knows it (ownership).
+        resource["supportingInfo"] = [s if isinstance(s, dict) else {"reference": s}
+                                      for s in supporting]
     notes = [f"Crisis trigger: {t}" for t in ref.crisis_triggers]
     if ref.contact_method and share == SHARE_ALL:
         notes.append(f"Contact by {ref.contact_method}, {ref.contact_time or 'any time'}")
@@ -542,7 +544,13 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
                     ref.public_id, (), create=False)
         return entries
     subject = entries.create(patient(member, systems), systems("member"), member.member_id)
-    supporting: list[str] = []
+    supporting: list[str | Resource] = []
+
+    def evidence(resource: Resource, system: str, value: str) -> str:
+        url = entries.create(resource, system, value)
+        supporting.append({"reference": url, "identifier": {"system": system, "value": value}})
+        return url
+
     for sub in submissions:
         if share == SHARE_CRISIS:
             items = _trigger_items(sub, ref.crisis_triggers)
@@ -555,13 +563,12 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
                                    skipped=(), result=None, taken_at=sub.taken_at)
             answers = questionnaire_response(only, subject, systems)
             answers["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
-            supporting.append(entries.create(answers, systems("submission"), key))
+            evidence(answers, systems("submission"), key)
             continue
-        response = entries.create(questionnaire_response(sub, subject, systems),
-                                  systems("submission"), sub.key)
-        supporting.append(response)
+        response = evidence(questionnaire_response(sub, subject, systems),
+                            systems("submission"), sub.key)
         for obs, ident in observations(sub, subject, response, systems):
-            supporting.append(entries.create(obs, systems("observation"), ident))
+            evidence(obs, systems("observation"), ident)
     request = entries.own(service_request(ref, subject, supporting, systems, share),
                           systems("referral"), ref.public_id, SERVICE_REQUEST_FIELDS)
     entries.own(task(ref, subject, request, systems, share), systems("referral-task"),

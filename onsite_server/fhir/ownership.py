@@ -87,6 +87,21 @@ def _identifiers(central: Any, ours: Any) -> list[Any]:
     return out
 
 
+# Evidence only accumulates: answers deleted onsite after the retention period are still at
+# central, and its references to them stay. References carry their target's identifier, so
+# ours replaces the same one central resolved.
+_UNION = frozenset({"supportingInfo", "reasonReference"})
+
+
+def _union(central: Any, ours: Any) -> list[Any]:
+    def key(ref: Any) -> Any:
+        ident = ref.get("identifier") if isinstance(ref, dict) else None
+        return (ident.get("system"), ident.get("value")) if isinstance(ident, dict) else None
+    mine = [copy.deepcopy(r) for r in ours or []]
+    keys = {key(r) for r in mine} - {None}
+    return [copy.deepcopy(r) for r in central or [] if key(r) is None or key(r) not in keys] + mine
+
+
 def merge(central: Mapping[str, Any], ours: Mapping[str, Any],
           fields: Sequence[str]) -> Resource:
     """Return central's copy with onsite's elements set on it; central's own elements stay.
@@ -100,7 +115,11 @@ def merge(central: Mapping[str, Any], ours: Mapping[str, Any],
     meta = {k: v for k, v in (out.pop("meta", None) or {}).items()
             if k not in ("versionId", "lastUpdated")}
     for name in fields:
-        if name in ours:
+        if name in _UNION:
+            joined = _union(out.get(name), ours.get(name))
+            if joined:
+                out[name] = joined
+        elif name in ours:
             out[name] = copy.deepcopy(ours[name])
         else:
             out.pop(name, None)

@@ -84,3 +84,23 @@ def test_a_withdrawal_changes_only_the_status() -> None:
     merged = merge(CENTRAL_TASK, {**OURS_TASK, "status": "cancelled"}, ())
     assert merged == {**{k: v for k, v in CENTRAL_TASK.items() if k != "meta"},
                       "status": "cancelled"}
+
+
+def test_evidence_accumulates_and_is_not_doubled() -> None:
+    ident = {"system": "https://onsite/submission", "value": "s-1"}
+    held = {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+            "subject": {"reference": "Patient/p"},
+            "supportingInfo": [
+                {"reference": "QuestionnaireResponse/qr-1", "identifier": ident},
+                {"reference": "QuestionnaireResponse/qr-0",  # purged onsite since
+                 "identifier": {"system": "https://onsite/submission", "value": "s-0"}},
+                {"reference": "DocumentReference/central-own"}]}
+    sent = {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+            "subject": {"reference": "urn:uuid:p"},
+            "supportingInfo": [{"reference": "urn:uuid:qr-1", "identifier": ident},
+                               {"reference": "urn:uuid:qr-2", "identifier": {
+                                   "system": "https://onsite/submission", "value": "s-2"}}]}
+    merged = merge(held, sent, SERVICE_REQUEST_FIELDS)
+    assert [r["reference"] for r in merged["supportingInfo"]] == [
+        "QuestionnaireResponse/qr-0", "DocumentReference/central-own", "urn:uuid:qr-1",
+        "urn:uuid:qr-2"]

@@ -384,7 +384,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     app = _app(ctx)
     config = app.config
     settings = SyncSettings(
-        systems=Systems(str(config["FHIR_IDENTIFIER_BASE"])), site=str(config["SITE_SLUG"]),
+        systems=Systems.from_config(config), site=str(config["SITE_SLUG"]),
         keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
         ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
@@ -433,7 +433,7 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
     from .fhir import Systems, questionnaire, validate
 
     config = _app(ctx).config
-    systems = Systems(str(config["FHIR_IDENTIFIER_BASE"]))
+    systems = Systems.from_config(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     for instrument_id, current in list_instruments():
         for version in (available_versions(instrument_id) if all_versions else [current]):

@@ -25,21 +25,49 @@ from shared.assessments.items import questions
 from shared.triage import CRISIS_TRIGGERS
 
 from . import codes
-from .ownership import ONSITE_AUTHOR, SERVICE_REQUEST_FIELDS, TASK_FIELDS, merge
+from .ownership import (
+    ONSITE_AUTHOR,
+    PATIENT_FIELDS,
+    SERVICE_REQUEST_FIELDS,
+    TASK_FIELDS,
+    merge,
+)
 
 _FULL_URL_NAMESPACE = uuid.UUID("3c1b7a52-9e0d-4b8f-a6f4-5d2e1c0b9a87")
 Resource = dict[str, Any]
 
 
+ADVOCATE_SYSTEM = "urn:onsite-wellness:advocate"
+PUBLIC_ID_SYSTEM = "urn:onsite-wellness:member-public-id"
+
+
 @dataclass(frozen=True)
 class Systems:
-    """Identifier system URIs, all under one configurable base (one per installation)."""
+    """Identifier system URIs: ours under one configurable base (one per installation); the
+    member's and the advocate's are the payer's, so each can be set on its own."""
 
     base: str
+    member: str | None = None  # the payer's member-number system; None: <base>/member
+    public_id: str = PUBLIC_ID_SYSTEM  # our public member id, as our QR tokens name members
+    advocate: str = ADVOCATE_SYSTEM  # the payer's advocate (Practitioner) identifiers
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Systems:
+        """Build from FHIR_IDENTIFIER_BASE and FHIR_*_SYSTEM (docs/configuration.md)."""
+        return cls(base=str(config["FHIR_IDENTIFIER_BASE"]),
+                   member=config.get("FHIR_MEMBER_SYSTEM") or None,
+                   public_id=str(config.get("FHIR_MEMBER_PUBLIC_ID_SYSTEM") or PUBLIC_ID_SYSTEM),
+                   advocate=str(config.get("FHIR_ADVOCATE_SYSTEM") or ADVOCATE_SYSTEM))
 
     def __call__(self, kind: str) -> str:
         """Return the identifier system of a kind ("member", "submission", "referral"...)."""
+        if kind == "member" and self.member:
+            return self.member
         return f"{self.base.rstrip('/')}/{kind}"
+
+    def code_system(self, name: str) -> str:
+        """Return the canonical URL of one of our local CodeSystems."""
+        return f"{self.base.rstrip('/')}/CodeSystem/{name}"
 
     def questionnaire(self, instrument_id: str, version: str) -> str:
         """Return the canonical URL of an instrument's Questionnaire, with its version."""
@@ -84,6 +112,9 @@ class ReferralFacts:
     advocate_id: str | None = None
     authored_at: datetime | None = None
     forwarded: bool = False  # a version of it reached central already
+    site: str | None = None  # the site that asks (ServiceRequest.requester)
+    contact_phone: str | None = None  # what the member typed, else the roster's
+    contact_email: str | None = None
 
 
 # What a referral may send (docs/privacy.md).
@@ -259,10 +290,22 @@ def _when(moment: datetime) -> str:
     return moment.isoformat()
 
 
+# HL7 v2 table 0203 identifier type "MB" (member number), as the payer's member id is typed.
+MEMBER_NUMBER = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                             "code": "MB", "display": "Member Number"}]}
+
+
 def patient(member: MemberFacts, systems: Systems) -> Resource:
-    """Return the Patient, identified only by the roster's member id in our namespace."""
-    return {"resourceType": "Patient", "active": True,
-            "identifier": [{"system": systems("member"), "value": member.member_id}]}
+    """Return the Patient: identified by every id onsite uses for the member towards central.
+
+    The payer's member id (type MB) and our public member id, which the advocate-link QR
+    names, so a call the member requests from that page is tied to their Patient. No name,
+    birth date or health data.
+    """
+    return {"resourceType": "Patient", "active": True, "identifier": [
+        {"use": "official", "type": MEMBER_NUMBER, "system": systems("member"),
+         "value": member.member_id},
+        {"use": "secondary", "system": systems.public_id, "value": member.public_id}]}
 
 
 def _answer(spec: Mapping[str, Any], value: Any) -> Resource:
@@ -307,6 +350,19 @@ def _number(value: Any) -> Resource:
     return {"valueQuantity": {"value": value}}
 
 
+def interpretation(sub: SubmissionFacts) -> list[Resource]:
+    """Return Observation.interpretation for a result: a v3 code, and the band as text."""
+    band = str((sub.result or {}).get("band", ""))
+    code = codes.INTERPRETATION.get(band)
+    if "hypertensive_crisis" in set((sub.result or {}).get("flags", ())):
+        code = "HH"
+    concept: Resource = {"text": band}
+    if code:
+        concept["coding"] = [{"system": codes.INTERPRETATION_SYSTEM, "code": code,
+                              "display": codes.INTERPRETATION_DISPLAY[code]}]
+    return [concept]
+
+
 def observations(sub: SubmissionFacts, subject: str, response: str,
                  systems: Systems) -> list[tuple[Resource, str]]:
     """Return (Observation, identifier value) for each score or vital sign of a submission."""
@@ -330,7 +386,7 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
                        "valueQuantity": {**codes.MM_HG, "value": sub.answers[k]}}
                       for c, k in ((codes.SYSTOLIC, "systolic"), (codes.DIASTOLIC, "diastolic"))]
         add(codes.BP_PANEL, codes.VITAL_SIGNS, {"component": components},
-            {"interpretation": [{"text": str(sub.result.get("band", ""))}]})
+            {"interpretation": interpretation(sub)})
         return out
     total_code = definition["scoring"].get("total_code")
     specs = questions(sub.instrument_id, sub.version)
@@ -349,7 +405,7 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
         return out
     if total_code and sub.result.get("total") is not None:
         add(total_code, codes.SURVEY, _number(sub.result["total"]),
-            {"interpretation": [{"text": str(sub.result.get("band", ""))}]})
+            {"interpretation": interpretation(sub)})
     return out
 
 
@@ -370,8 +426,12 @@ def _crisis_reasons(ref: ReferralFacts) -> list[Mapping[str, Any]]:
     return [r for r in ref.reasons if r.get("priority") == "crisis"]
 
 
+REFERRAL_CODE = "advocate-referral"  # in <base>/CodeSystem/referral-type
+
+
 def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str | Resource],
-                    systems: Systems, share: str = SHARE_ALL) -> Resource:
+                    systems: Systems, share: str = SHARE_ALL,
+                    findings: Sequence[Resource] = ()) -> Resource:
     """Return the consolidated referral as consent allows it (``sharing``).
 
     With consent, every reason; for a crisis without consent, only the crisis, marked as sent
@@ -387,7 +447,10 @@ def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str |
         "priority": codes.PRIORITY[ref.priority],
         "identifier": [{"system": systems("referral"), "value": ref.public_id}],
         "subject": {"reference": subject},
-        "code": {"text": "Referral to the member's personal health advocate"},
+        "code": {"coding": [{"system": systems.code_system("referral-type"),
+                             "code": REFERRAL_CODE,
+                             "display": "Referral to the member's personal health advocate"}],
+                 "text": "Referral to the member's personal health advocate"},
         "category": [{"coding": [{"system": systems("program"), "code": p}]}
                      for p in programs] or [{"text": "advocate contact"}],
     }
@@ -396,6 +459,13 @@ def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str |
                for r in reasons_in if r.get("code")]
     if reasons:
         resource["reasonCode"] = reasons
+    if findings:
+        resource["reasonReference"] = list(findings)
+    if ref.site:
+        # The site's onsite server asked for it (a logical reference: central has no record
+        # of our sites).
+        resource["requester"] = {"type": "Organization", "display": "Onsite Wellness site",
+                                 "identifier": {"system": systems("site"), "value": ref.site}}
     if supporting:
         # A Reference keeps its target's identifier, so a later merge knows it (ownership).
         resource["supportingInfo"] = [s if isinstance(s, dict) else {"reference": s}
@@ -411,7 +481,7 @@ def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str |
     if ref.authored_at is not None:
         resource["authoredOn"] = _when(ref.authored_at)
     if ref.advocate_id:
-        resource["performer"] = [{"identifier": {"system": ADVOCATE_SYSTEM,
+        resource["performer"] = [{"identifier": {"system": systems.advocate,
                                                  "value": ref.advocate_id}}]
     return resource
 
@@ -483,16 +553,24 @@ def booking_entries(member: MemberFacts, booking: AppointmentFacts,
     return entries
 
 
-ADVOCATE_SYSTEM = "urn:onsite-wellness:advocate"
-
-
-def care_team(member: MemberFacts, advocate_id: str, subject: str) -> Resource:
+def care_team(member: MemberFacts, advocate_id: str, subject: str,
+              advocate_system: str = ADVOCATE_SYSTEM) -> Resource:
     """Return the member's care team: their one advocate (reports an onsite assignment)."""
     return {"resourceType": "CareTeam", "status": "active",
             "name": "Personal health advocate",
             "subject": {"reference": subject},
-            "participant": [{"member": {"identifier": {"system": ADVOCATE_SYSTEM,
+            "participant": [{"member": {"identifier": {"system": advocate_system,
                                                        "value": advocate_id}}}]}
+
+
+def contact_point(ref: ReferralFacts) -> Resource | None:
+    """Return the channel the member chose, as the Patient's preferred ContactPoint (rank 1)."""
+    if ref.contact_method in ("phone", "text") and ref.contact_phone:
+        return {"system": "phone" if ref.contact_method == "phone" else "sms",
+                "value": ref.contact_phone, "use": "mobile", "rank": 1}
+    if ref.contact_method == "email" and ref.contact_email:
+        return {"system": "email", "value": ref.contact_email, "use": "home", "rank": 1}
+    return None
 
 
 def referral_bundle(member: MemberFacts, ref: ReferralFacts,
@@ -543,8 +621,16 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
         entries.own(task(ref, subject, request, systems, share), systems("referral-task"),
                     ref.public_id, (), create=False)
         return entries
-    subject = entries.create(patient(member, systems), systems("member"), member.member_id)
+    person = patient(member, systems)
+    chosen = contact_point(ref) if share == SHARE_ALL else None
+    if chosen is not None:
+        # The contact the member chose, on their Patient; central's own contact points stay.
+        person["telecom"] = [chosen]
+        subject = entries.own(person, systems("member"), member.member_id, PATIENT_FIELDS)
+    else:
+        subject = entries.create(person, systems("member"), member.member_id)
     supporting: list[str | Resource] = []
+    findings: list[Resource] = []  # the score Observations: the reasons of the request
 
     def evidence(resource: Resource, system: str, value: str) -> str:
         url = entries.create(resource, system, value)
@@ -568,13 +654,15 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
         response = evidence(questionnaire_response(sub, subject, systems),
                             systems("submission"), sub.key)
         for obs, ident in observations(sub, subject, response, systems):
-            evidence(obs, systems("observation"), ident)
-    request = entries.own(service_request(ref, subject, supporting, systems, share),
+            url = evidence(obs, systems("observation"), ident)
+            findings.append({"reference": url, "identifier": {
+                "system": systems("observation"), "value": ident}})
+    request = entries.own(service_request(ref, subject, supporting, systems, share, findings),
                           systems("referral"), ref.public_id, SERVICE_REQUEST_FIELDS)
     entries.own(task(ref, subject, request, systems, share), systems("referral-task"),
                 ref.public_id, TASK_FIELDS)
     if ref.advocate_id and share == SHARE_ALL:
-        team = care_team(member, ref.advocate_id, subject)
+        team = care_team(member, ref.advocate_id, subject, systems.advocate)
         team["identifier"] = [{"system": systems("careteam"), "value": member.member_id}]
         # Central owns assignments: ours is created once and never replaces central's.
         entries.create(team, systems("careteam"), member.member_id)

@@ -90,13 +90,22 @@ def _identifiers(central: Any, ours: Any) -> list[Any]:
 # Evidence only accumulates: answers deleted onsite after the retention period are still at
 # central, and its references to them stay. References carry their target's identifier, so
 # ours replaces the same one central resolved.
-_UNION = frozenset({"supportingInfo", "reasonReference"})
+# A member's contact points accumulate the same way: ours is added beside central's.
+_UNION = frozenset({"supportingInfo", "reasonReference", "telecom"})
+PATIENT_FIELDS: tuple[str, ...] = ("telecom",)
+
+
+def _key(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return None
+    if "reference" in item or "identifier" in item:
+        ident = item.get("identifier")
+        return (ident.get("system"), ident.get("value")) if isinstance(ident, dict) else None
+    return (item.get("system"), item.get("value")) if "value" in item else None
 
 
 def _union(central: Any, ours: Any) -> list[Any]:
-    def key(ref: Any) -> Any:
-        ident = ref.get("identifier") if isinstance(ref, dict) else None
-        return (ident.get("system"), ident.get("value")) if isinstance(ident, dict) else None
+    key = _key
     mine = [copy.deepcopy(r) for r in ours or []]
     keys = {key(r) for r in mine} - {None}
     return [copy.deepcopy(r) for r in central or [] if key(r) is None or key(r) not in keys] + mine
@@ -123,7 +132,7 @@ def merge(central: Mapping[str, Any], ours: Mapping[str, Any],
             out[name] = copy.deepcopy(ours[name])
         else:
             out.pop(name, None)
-    if fields:
+    if fields and kind in ("ServiceRequest", "Task"):
         if "security" in (ours.get("meta") or {}):
             meta["security"] = copy.deepcopy(ours["meta"]["security"])
         else:
@@ -134,10 +143,10 @@ def merge(central: Mapping[str, Any], ours: Mapping[str, Any],
             out["note"] = notes
         else:
             out.pop("note", None)
-        if "identifier" in ours:
-            out["identifier"] = _identifiers(out.get("identifier"), ours["identifier"])
         if not out.get("performer") and ours.get("performer"):
             out["performer"] = copy.deepcopy(ours["performer"])
+    if fields and "identifier" in ours:
+        out["identifier"] = _identifiers(out.get("identifier"), ours["identifier"])
     if meta:
         out["meta"] = meta
     priority = higher_priority(out.get("priority"), ours.get("priority"))

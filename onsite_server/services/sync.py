@@ -140,8 +140,8 @@ def claim(session: Session, settings: SyncSettings, now: datetime,
     return ids
 
 
-def _facts(session: Session, row: OutboxMessage) -> tuple[MemberFacts, ReferralFacts,
-                                                         list[SubmissionFacts]]:
+def _facts(session: Session, row: OutboxMessage, site: str | None = None
+           ) -> tuple[MemberFacts, ReferralFacts, list[SubmissionFacts]]:
     referral = session.get(Referral, row.referral_id) if row.referral_id else None
     if referral is None:
         raise FhirInvalid(f"outbox row {row.key}: its referral is gone")
@@ -156,7 +156,9 @@ def _facts(session: Session, row: OutboxMessage) -> tuple[MemberFacts, ReferralF
         consent=referral.consent, contact_method=referral.contact_method,
         contact_time=referral.contact_time,
         advocate_id=member.advocate.public_id if member.advocate else None,
-        authored_at=referral.created_at,
+        authored_at=referral.created_at, site=site,
+        contact_phone=referral.contact_phone or member.phone,
+        contact_email=referral.contact_email or member.email,
         forwarded=session.scalars(select(OutboxMessage.id).where(
             OutboxMessage.referral_id == referral.id,
             OutboxMessage.status == "sent")).first() is not None)
@@ -194,13 +196,12 @@ def _booking_entries(session: Session, row: OutboxMessage, settings: SyncSetting
 
 
 def _referral_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
-    member, referral, submissions = _facts(session, row)
+    member, referral, submissions = _facts(session, row, settings.site)
     entries = referral_entries(member, referral, submissions, settings.systems)
     if sharing(referral) != SHARE_ALL:
         return entries  # only what consent allows, not the member's bookings
     first = entries.items[0]  # the Patient comes first
-    assert not isinstance(first, Owned)
-    subject = first["fullUrl"]
+    subject = first.full_url if isinstance(first, Owned) else first["fullUrl"]
     member_id = session.scalars(select(Referral.member_id).where(
         Referral.id == row.referral_id)).one()
     # The member's current bookings travel with the referral, so the advocate sees them.

@@ -4,6 +4,7 @@ idempotent at central (conditional create for facts, conditional update for the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -271,3 +272,90 @@ def test_an_assigned_advocate_is_reported_as_the_care_team() -> None:
     request = _by_type(bundle, "ServiceRequest")[0]["resource"]
     assert request["performer"][0]["identifier"]["value"] == "adv-001"
     assert _by_type(referral_bundle(MEMBER, REFERRAL, [], SYSTEMS), "CareTeam") == []
+
+
+def test_the_patient_carries_every_id_onsite_uses_for_the_member() -> None:
+    bundle = referral_bundle(MEMBER, REFERRAL, [], SYSTEMS)
+    (patient,) = _by_type(bundle, "Patient")
+    idents = patient["resource"]["identifier"]
+    # Pinned: one identifier is the member id itself, typed MB; the public id is there too.
+    (member,) = [i for i in idents if i["value"] == "M-1001"]
+    assert member["system"] == SYSTEMS("member")
+    assert member["type"]["coding"][0]["code"] == "MB"
+    assert {"system": "urn:onsite-wellness:member-public-id", "value": MEMBER.public_id,
+            "use": "secondary"} in idents
+
+
+def test_identifier_systems_are_the_payers_to_set() -> None:
+    systems = Systems.from_config({
+        "FHIR_IDENTIFIER_BASE": "https://onsite.example/ids",
+        "FHIR_MEMBER_SYSTEM": "https://payer.example/member-number",
+        "FHIR_MEMBER_PUBLIC_ID_SYSTEM": "https://payer.example/onsite-member",
+        "FHIR_ADVOCATE_SYSTEM": "https://payer.example/advocate"})
+    ref = ReferralFacts(public_id="r-1", version=1, status="new", priority="soon",
+                        programs=("eap",), advocate_id="adv-001", consent=True)
+    bundle = referral_bundle(MEMBER, ref, [], systems)
+    validate(bundle)
+    (patient,) = _by_type(bundle, "Patient")
+    assert [i["system"] for i in patient["resource"]["identifier"]] == [
+        "https://payer.example/member-number", "https://payer.example/onsite-member"]
+    assert patient["request"]["ifNoneExist"] == (
+        "identifier=https://payer.example/member-number|M-1001")
+    (request,) = _by_type(bundle, "ServiceRequest")
+    assert request["resource"]["performer"][0]["identifier"]["system"] == (
+        "https://payer.example/advocate")
+    assert Systems.from_config({"FHIR_IDENTIFIER_BASE": "https://x/id"})("member") == (
+        "https://x/id/member")
+
+
+def test_the_request_is_coded_names_its_requester_and_its_findings() -> None:
+    ref = replace(REFERRAL, site="demo-hq")
+    bundle = referral_bundle(MEMBER, ref, SUBMISSIONS, SYSTEMS)
+    validate(bundle)
+    request = _by_type(bundle, "ServiceRequest")[0]["resource"]
+    assert request["code"]["coding"] == [{
+        "system": f"{SYSTEMS.base}/CodeSystem/referral-type", "code": "advocate-referral",
+        "display": "Referral to the member's personal health advocate"}]
+    assert request["requester"] == {"type": "Organization", "display": "Onsite Wellness site",
+                                    "identifier": {"system": SYSTEMS("site"),
+                                                   "value": "demo-hq"}}
+    observations = {e["fullUrl"] for e in _by_type(bundle, "Observation")}
+    assert {r["reference"] for r in request["reasonReference"]} == observations
+
+
+@pytest.mark.parametrize(("instrument", "answers", "code"), [
+    ("phq9", PHQ9, "A"),
+    ("phq9", {str(i): 0 for i in range(1, 10)}, "N"),
+    ("phq2", {"1": 2, "2": 2}, "POS"),
+    ("blood_pressure", {"systolic": 150, "diastolic": 95}, "H"),
+    ("blood_pressure", {"systolic": 185, "diastolic": 95}, "HH"),
+    ("blood_pressure", {"systolic": 110, "diastolic": 70}, "N"),
+])
+def test_interpretations_are_coded(instrument: str, answers: dict[str, Any], code: str) -> None:
+    sub = _sub(instrument, answers, "6f0c9a6e-0000-4000-8000-0000000000aa")
+    ref = replace(REFERRAL, consent=True)
+    bundle = referral_bundle(MEMBER, ref, [sub], SYSTEMS)
+    validate(bundle)
+    (obs,) = _by_type(bundle, "Observation")
+    (concept,) = obs["resource"]["interpretation"]
+    assert concept["coding"][0]["system"] == (
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation")
+    assert concept["coding"][0]["code"] == code
+    assert concept["text"] == sub.result["band"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("method", "point"), [
+    ("phone", {"system": "phone", "value": "+1 555 0100", "use": "mobile", "rank": 1}),
+    ("text", {"system": "sms", "value": "+1 555 0100", "use": "mobile", "rank": 1}),
+    ("email", {"system": "email", "value": "m@example.org", "use": "home", "rank": 1}),
+])
+def test_the_contact_the_member_chose_is_on_the_patient(method: str,
+                                                       point: dict[str, Any]) -> None:
+    ref = replace(REFERRAL, contact_method=method, contact_phone="+1 555 0100",
+                  contact_email="m@example.org")
+    bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
+    validate(bundle)
+    assert _by_type(bundle, "Patient")[0]["resource"]["telecom"] == [point]
+    # Without consent (a crisis), no contact goes.
+    crisis = referral_bundle(MEMBER, replace(ref, consent=False), [], SYSTEMS)
+    assert "telecom" not in _by_type(crisis, "Patient")[0]["resource"]

@@ -2,9 +2,10 @@
 the real HTTP client, and a live central emulator whose advocates edit their Tasks.
 
 Central's edits survive a sync (even one that races them: 412, read, merge, retry), the status
-pull sees them, a member who declined or never answered sends nothing but what they asked for
-(a booking), a crisis without consent still reaches central as an active stat request, and a
-consent withdrawn afterwards revokes and cancels what central holds without deleting it.
+pull sees them, the contact the member chose reaches their Patient, a member who declined or
+never answered sends nothing but what they asked for (a booking), a crisis without consent
+still reaches central as an active stat request, and a consent withdrawn afterwards revokes
+and cancels what central holds without deleting it.
 """
 
 from __future__ import annotations
@@ -205,6 +206,16 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
     (response,) = of_crisis["QuestionnaireResponse"]
     assert [i["linkId"] for i in response["item"]] == ["9"]
     assert "Observation" not in of_crisis
+
+    # The consenting member's chosen contact reaches central, on their Patient, and the
+    # Patient carries the member id (typed MB) and the public id the advocate link names.
+    (person,) = held.about(agreed)["Patient"]
+    assert person["telecom"] == [{"system": "phone", "value": "+1 555 0100", "use": "mobile",
+                                  "rank": 1}]
+    assert [i["type"]["coding"][0]["code"] for i in person["identifier"]
+            if i["value"] == agreed] == ["MB"]
+    assert len(person["identifier"]) == 2
+    assert "telecom" not in held.about(declined)["Patient"][0]
 
     # An advocate at central works on the consenting member's referral.
     (request,) = held.about(agreed)["ServiceRequest"]

@@ -104,3 +104,22 @@ def test_evidence_accumulates_and_is_not_doubled() -> None:
     assert [r["reference"] for r in merged["supportingInfo"]] == [
         "QuestionnaireResponse/qr-0", "DocumentReference/central-own", "urn:uuid:qr-1",
         "urn:uuid:qr-2"]
+
+
+def test_the_chosen_contact_is_added_beside_centrals() -> None:
+    held = {"resourceType": "Patient", "id": "p-1", "meta": {"versionId": "2",
+                                                              "security": [{"code": "R"}]},
+            "name": [{"family": "Lopez"}],
+            "identifier": [{"system": "urn:payer:member", "value": "M-1"}],
+            "telecom": [{"system": "phone", "value": "+1 555 0199", "use": "home"}]}
+    ours = {"resourceType": "Patient", "active": True,
+            "identifier": [{"system": "urn:payer:member", "value": "M-1"},
+                           {"system": "urn:onsite:public", "value": "pub-1"}],
+            "telecom": [{"system": "phone", "value": "+1 555 0100", "use": "mobile",
+                         "rank": 1}]}
+    merged = merge(held, ours, ("telecom",))
+    assert merged["name"] == [{"family": "Lopez"}]  # central's record of the member stays
+    assert merged["meta"] == {"security": [{"code": "R"}]}
+    assert [t["value"] for t in merged["telecom"]] == ["+1 555 0199", "+1 555 0100"]
+    assert [i["value"] for i in merged["identifier"]] == ["M-1", "pub-1"]
+    assert merge(merged, ours, ("telecom",))["telecom"] == merged["telecom"]  # not twice

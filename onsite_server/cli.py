@@ -411,7 +411,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     app = _app(ctx)
     config = app.config
     settings = SyncSettings(
-        systems=Systems(str(config["FHIR_IDENTIFIER_BASE"])), site=str(config["SITE_SLUG"]),
+        systems=Systems.from_config(config), site=str(config["SITE_SLUG"]),
         keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
         ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
@@ -439,7 +439,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         except CentralError as exc:  # central unreachable: statuses come next cycle
             click.echo(f"sync: status pull failed: {exc}", err=True)
             moved = 0
-        click.echo(json.dumps({"sent": report.sent, "retried": report.retried,
+        click.echo(json.dumps({"sent": report.sent, "withheld": report.withheld,
+                               "retried": report.retried,
                                "dead": report.dead, "no_shows": report.no_shows,
                                "waitlist_expired": report.waitlist_expired,
                                "reminders": report.reminders, "purged": report.purged,
@@ -462,7 +463,7 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
     from .fhir import Systems, questionnaire, validate
 
     config = _app(ctx).config
-    systems = Systems(str(config["FHIR_IDENTIFIER_BASE"]))
+    systems = Systems.from_config(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     for instrument_id, current in list_instruments():
         for version in (available_versions(instrument_id) if all_versions else [current]):

@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_KEY_ID": None,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
+    "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
+    "FHIR_MEMBER_PUBLIC_ID_SYSTEM": "urn:onsite-wellness:member-public-id",
+    "FHIR_ADVOCATE_SYSTEM": "urn:onsite-wellness:advocate",
     "SYNC_INTERVAL_SECONDS": 30,
     # Retries to central wait a random time up to BASE * 2^attempts, capped (full jitter).
     "SYNC_BACKOFF_BASE_SECONDS": 5.0,

@@ -104,6 +104,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # (the browser tests) chooses its own database.
     if not defs or defs[-1].func is not database_url.__wrapped__:
         return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "database_url" in ([n.strip() for n in names.split(",")] if isinstance(names, str)
+                              else list(names)):
+            return  # the test names its own backends (parametrize(..., indirect=True))
     backends = BACKENDS
     if metafunc.definition.get_closest_marker("sqlite_only"):
         backends = ["sqlite"]

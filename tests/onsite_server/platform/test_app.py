@@ -15,6 +15,10 @@ from onsite_server.db import Database, get_db
 from onsite_server.migrate import current_revision, head_revision, upgrade
 from onsite_server.models import Base
 
+# The app factory and error answers: no SQL behaviour that differs between databases, so
+# these run on SQLite only (conftest.py, sqlite_only); the migrations test runs on both.
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_healthz(client: Any) -> None:
     resp = client.get("/healthz")

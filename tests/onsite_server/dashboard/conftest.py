@@ -74,13 +74,19 @@ def as_advocate(app: Flask, auth: AuthActions) -> FlaskClient:
 # --- browser ------------------------------------------------------------------------------
 
 @pytest.fixture
-def sqlite_only_url(tmp_path: Path) -> str:
+def sqlite_only_url(tmp_path: Path, sqlite_template: Path) -> str:
     """A SQLite database URL: browser tests override ``database_url`` with it.
 
     What a page does is covered on both backends by the test-client tests; the browser tests
     check what a person sees and run once, which halves their share of CI's time. One journey
     runs on both (``journey_database_url``).
     """
+    return _copy_of(sqlite_template, tmp_path)
+
+
+def _copy_of(sqlite_template: Path, tmp_path: Path) -> str:
+    """A copy of the session's migrated SQLite template (see ../conftest.py)."""
+    shutil.copyfile(sqlite_template, tmp_path / "onsite.sqlite")
     return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
 
 
@@ -95,8 +101,8 @@ def journey_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         if not PG_URL:
             pytest.skip("ONSITE_TEST_PG_URL is not set: no PostgreSQL for the browser journey")
-        return fresh_pg_database()
-    return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
+        return fresh_pg_database(request.getfixturevalue("pg_template"))
+    return _copy_of(request.getfixturevalue("sqlite_template"), tmp_path)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -17,6 +18,10 @@ from onsite_server.models import Kiosk, OutboxMessage, utcnow
 
 from .helpers import post_form, site_of
 from .site_data import gen_site_data
+
+# The fleet pages: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_pairing_code_and_its_qr_pair_a_kiosk(client: FlaskClient,

@@ -25,6 +25,10 @@ from onsite_server.tls import ensure_self_signed
 from ..conftest import LiveServer
 from ..helpers import auth
 
+# Host names and headers: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 # Every kind of answer: JSON, problem+json, HTML, redirects, errors, health.
 ANSWERS = [
     ("/healthz", 200, "application/json"),

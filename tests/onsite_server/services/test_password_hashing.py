@@ -19,6 +19,10 @@ from onsite_server.db import get_db
 from onsite_server.migrate import upgrade
 from onsite_server.services import users
 
+# Password hashing: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -476,10 +476,10 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
 
 
 def _add_operator_commands() -> None:
-    from .cli_ops import doctor, install_command
+    from .cli_ops import backup_command, doctor, install_command, restore_command
 
-    main.add_command(doctor)
-    main.add_command(install_command)
+    for command in (doctor, install_command, backup_command, restore_command):
+        main.add_command(command)
 
 
 _add_operator_commands()

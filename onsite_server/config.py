@@ -97,6 +97,8 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_WRITE_WAIT_SECONDS": 2.0,
     # GET /metrics is open to loopback; a scraper elsewhere sends this as a bearer token.
     "METRICS_TOKEN": None,
+    # Encrypts `onsite-server backup` files (scrypt + AES-GCM); required to back up or restore.
+    "BACKUP_PASSPHRASE": None,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}

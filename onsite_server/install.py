@@ -28,7 +28,8 @@ from .instance import DIR_MODE, write_private
 REPO = Path(__file__).resolve().parents[1]
 UNITS = REPO / "deploy" / "systemd"
 ENV_EXAMPLE = REPO / "deploy" / "onsite.env.example"
-UNIT_NAMES = ("onsite-server.service", "onsite-sync.service")
+UNIT_NAMES = ("onsite-server.service", "onsite-sync.service", "onsite-backup.service",
+              "onsite-backup.timer")
 # The paths of the standard layout, as the units in deploy/systemd/ spell them.
 STANDARD_EXECUTABLE = "/opt/onsite-wellness/.venv/bin/onsite-server"
 STANDARD_DOCS = "/opt/onsite-wellness/docs"
@@ -91,6 +92,7 @@ def settings_text(layout: Layout, site: str) -> str:
         "ONSITE_INSTANCE_PATH": str(layout.instance),
         "ONSITE_SECRET_KEY": secrets.token_urlsafe(48),
         "ONSITE_SITE_SLUG": site,
+        "ONSITE_BACKUP_PASSPHRASE": secrets.token_urlsafe(24),
     }
     lines = []
     for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():

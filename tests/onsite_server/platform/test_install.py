@@ -116,16 +116,20 @@ def test_install_lays_out_a_site_that_verifies_and_serves(prefix: Path,
     assert len(settings["ONSITE_SECRET_KEY"]) >= 60 and settings["ONSITE_SECRET_KEY"] != "change-me"
     assert settings["ONSITE_INSTANCE_PATH"] == str(layout.instance)
     assert settings["ONSITE_SITE_SLUG"] == "north"
+    assert len(settings["ONSITE_BACKUP_PASSPHRASE"]) >= 30
     info = layout.instance.stat()
     assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == owner.pw_uid
 
     # The units: this prefix's paths, this user, hardening kept, and systemd accepts them.
-    for name in UNIT_NAMES:
+    for name in (n for n in UNIT_NAMES if n.endswith(".service")):
         text = (layout.unit_dir / name).read_text()
         assert f"User={service_user}" in text and f"EnvironmentFile={layout.env_file}" in text
         assert f"ReadWritePaths={layout.instance}" in text
-        for setting in ("Restart=on-failure", "ProtectSystem=strict", "ProtectHome=yes",
-                        "NoNewPrivileges=yes", "PrivateTmp=yes"):
+        hardening = ("ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes",
+                     "PrivateTmp=yes")
+        # The long-running services restart; the backup is a oneshot its timer starts again.
+        restart = () if name == "onsite-backup.service" else ("Restart=on-failure",)
+        for setting in hardening + restart:
             assert setting in text, (name, setting)
     verified = verify_units(layout.unit_dir)
     assert verified.returncode == 0, verified.stdout + verified.stderr

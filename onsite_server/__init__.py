@@ -34,7 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     configure_hashing(app.config["PASSWORD_HASH_COST"])
 
-    from . import accesslog, db, errors, health, metrics, security
+    from . import accesslog, db, errors, health, logs, metrics, security
 
     accesslog.install_werkzeug_filter()
 
@@ -43,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     health.init_app(app)
     metrics.init_app(app)
+    logs.init_app(app)
 
     from . import dashboard
     from .advocate import bp as advocate_bp

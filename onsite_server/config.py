@@ -102,6 +102,9 @@ DEFAULTS: dict[str, Any] = {
     # The server's own log lines: "text" or "json" (JSON lines, the access log too).
     "LOG_FORMAT": "text",
     "LOG_LEVEL": "INFO",
+    # How many reverse proxies in front of this server set X-Forwarded-For/-Proto (0: none,
+    # so those headers are ignored; a forged one cannot change the client's address).
+    "TRUSTED_PROXIES": 0,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -202,6 +205,8 @@ def validate(config: dict[str, Any]) -> None:
     if config["PASSWORD_HASH_COST"] not in ("standard", "test"):
         raise ConfigError("PASSWORD_HASH_COST must be standard or test, got "
                           f"{config['PASSWORD_HASH_COST']!r}")
+    if not 0 <= int(config["TRUSTED_PROXIES"]) <= 5:
+        raise ConfigError("TRUSTED_PROXIES must be between 0 (no proxy) and 5")
     if config["LOG_FORMAT"] not in ("text", "json"):
         raise ConfigError(f"LOG_FORMAT must be text or json, got {config['LOG_FORMAT']!r}")
     if str(config["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -131,7 +131,7 @@ def site_of_reference(kind: str, key: Any) -> Any | None:
     """
     if kind in ("user", "crisis_alert", "alert"):
         if isinstance(key, str):
-            if not key.isdigit():
+            if not (key.isdigit() and len(key) < 10):  # an id, within a 32-bit integer
                 return None
             condition = _id_column(kind) == int(key)
         else:  # old entries: compare as text, as a SQL cast of text to int may fail

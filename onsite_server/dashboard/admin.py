@@ -230,7 +230,8 @@ def roster() -> Any:
             try:
                 report = import_roster(get_db(), employer_id,
                                        io.StringIO(text, newline=""), partial=form.partial.data,
-                                       dry_run=form.dry_run.data, actor=actor)
+                                       dry_run=form.dry_run.data, actor=actor,
+                                       max_rows=int(current_app.config["ROSTER_MAX_ROWS"]))
             except (RosterFileError, RosterImportError) as exc:
                 file_error = refusal(exc.args[0])
     if file_error:
@@ -238,6 +239,7 @@ def roster() -> Any:
     return render_template("admin/roster.html", form=form, report=report,
                            employer_name=employer_name, columns=COLUMNS,
                            max_mb=ROSTER_MAX_BYTES // (1024 * 1024),
+                           max_rows=int(current_app.config["ROSTER_MAX_ROWS"]),
                            errors_shown=ROSTER_ERRORS_SHOWN)
 
 

@@ -17,7 +17,7 @@ from ..services.errors import ServiceError
 from ..services.pairing import issue_pairing_code, revoke_kiosk
 from . import bp
 from .auth import current_user, role_required, safe_next
-from .forms import ActionForm, PairForm
+from .forms import ActionForm, PairForm, RevokeForm
 from .lookup import current_site, get_kiosk, site_scope
 from .nav import add_nav
 
@@ -69,16 +69,21 @@ def pair() -> Any:
                            minutes=ttl // 60)
 
 
-@bp.post("/fleet/<public_id>/revoke")
+@bp.route("/fleet/<public_id>/revoke", methods=["GET", "POST"])
 @role_required("admin", "coordinator")
 def revoke(public_id: str) -> Any:
-    """Revoke a kiosk: its next call to the server is refused."""
+    """Ask first, naming what revoking does; on yes, its next call to the server is refused."""
     kiosk = get_kiosk(public_id)
-    if ActionForm().validate_on_submit() and kiosk.revoked_at is None:
-        revoke_kiosk(get_session(), kiosk, actor=_actor())
-        flash(_("Kiosk %(label)s is revoked. Pair it again to use it.", label=kiosk.label),
-              "success")
-    return redirect(url_for("dashboard.fleet"))
+    form = RevokeForm()
+    if kiosk.revoked_at is not None:
+        return redirect(url_for("dashboard.fleet"))
+    if request.method == "POST":
+        if form.validate_on_submit():
+            revoke_kiosk(get_session(), kiosk, actor=_actor())
+            flash(_("Kiosk %(label)s is revoked. Pair it again to use it.", label=kiosk.label),
+                  "success")
+        return redirect(url_for("dashboard.fleet"))
+    return render_template("fleet/revoke.html", kiosk=kiosk, form=form)
 
 
 @bp.get("/sync")

@@ -285,7 +285,10 @@ class EventForm(BaseForm):
                            validators=[Optional(), Length(max=TITLE_MAX)])
     kind = SelectField(_l("Service"), choices=KIND_CHOICES, default="other")
     location = StringField(_l("Place"), validators=[Optional(), Length(max=TITLE_MAX)])
-    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    description = TextAreaField(_l("Description (English)"),
+                                validators=[Optional(), Length(max=2000)])
+    description_es = TextAreaField(_l("Description (Spanish)"),
+                                   validators=[Optional(), Length(max=2000)])
     submit = SubmitField(_l("Save event"))
 
     def validate_title(self, field: Any) -> None:
@@ -297,7 +300,8 @@ class EventForm(BaseForm):
         """The form's values as the service's input."""
         return EventInput(title=self.title.data or "", kind=self.kind.data or "other",
                               title_es=self.title_es.data, location=self.location.data,
-                              description=self.description.data)
+                              description=self.description.data,
+                              description_es=self.description_es.data)
 
 
 class SlotsForm(BaseForm):
@@ -348,6 +352,26 @@ class ScanForm(BaseForm):
                          render_kw={"autocomplete": "off", "autocapitalize": "off",
                                     "spellcheck": "false", "autofocus": True})
     submit = SubmitField(_l("Check in"))
+
+
+class ConfirmNoShowsForm(BaseForm):
+    """Yes to "mark no-shows" (the slot, when one, travels in the page's own hidden field)."""
+
+    submit = SubmitField(_l("Yes, mark them as no-shows"))
+
+
+class RevokeForm(BaseForm):
+    """Yes to revoking a kiosk."""
+
+    submit = SubmitField(_l("Yes, revoke this kiosk"))
+
+
+class UndoCheckInForm(BaseForm):
+    """Take back a check-in: the reason is required (it is audited)."""
+
+    reason = StringField(_l("Reason for undoing the check-in"), validators=[Length(max=500)])
+    next = HiddenField()
+    submit = SubmitField(_l("Undo check-in"))
 
 
 class WalkInForm(BaseForm):

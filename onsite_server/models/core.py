@@ -161,6 +161,25 @@ class UserToken(Base):
     used_at: Mapped[datetime | None]
 
 
+class UserSession(Base):
+    """One dashboard log-in on one browser, so that logging out ends it on the server too.
+
+    The session cookie carries a random id; only its SHA-256 is kept. A row that is ended, or
+    missing, refuses the cookie even though its signature is good.
+    """
+
+    __tablename__ = "user_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(32))  # logout | expired | ended
+
+    def __repr__(self) -> str:
+        return f"<UserSession {self.id} user={self.user_id} ended={self.ended_reason}>"
+
+
 class AuditLog(Base):
     """Every view or change of an individual's health data, and security events."""
 

@@ -20,6 +20,10 @@ from flask.testing import FlaskClient
 from .helpers import ROLES, Staff, gen_staff, login, site_of
 from .site_data import SiteData, gen_site_data, pdf_text, snapshot
 
+# The route x role matrix: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 # Blueprints that are the staff dashboard (the kiosk API and /.well-known have their own
 # authorization tests).
 DASHBOARD_BLUEPRINTS = ("auth", "dashboard", "advocate")

@@ -1,7 +1,7 @@
 """audit site: each audit entry names the site it belongs to, so admins see only their own
 
-Revision ID: 0010_audit_site
-Revises: 0009_reports
+Revision ID: 0011_audit_site
+Revises: 0010_user_sessions
 Create Date: 2026-12-06 15:50:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010_audit_site'
-down_revision = '0009_reports'
+revision = '0011_audit_site'
+down_revision = '0010_user_sessions'
 branch_labels = None
 depends_on = None
 

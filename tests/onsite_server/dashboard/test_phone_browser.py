@@ -150,6 +150,17 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(
         if role == "advocate":
             phone.get_by_role("row").nth(1).get_by_role("link").first.click()
             _fits(phone, "advocate-referral", failures)
+    # Spanish runs longer: the busiest pages again, in Spanish.
+    phone.context.clear_cookies()
+    browser_login(phone, live_url, _staff(app, "coordinator"))
+    phone.get_by_role("button", name="Español").click()
+    phone.wait_for_load_state()
+    for path, name in [("/dashboard/checkin", "es-checkin"),
+                       (f"/dashboard/events/{event_day['event']}/people", "es-events-people"),
+                       ("/dashboard/fleet", "es-fleet")]:
+        phone.goto(live_url + path)
+        assert phone.locator("html").get_attribute("lang") == "es"
+        _fits(phone, name, failures)
     assert failures == [], "\n".join(failures)
 
 

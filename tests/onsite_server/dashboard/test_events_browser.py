@@ -33,6 +33,17 @@ def database_url(journey_database_url: str) -> str:
     return journey_database_url
 
 
+@pytest.fixture
+def live_url(live_https_url: str, live_tls_cert: tuple[Any, Any],
+             monkeypatch: pytest.MonkeyPatch) -> str:
+    """The event day runs as staff run it: over HTTPS with the server's own certificate.
+
+    The kiosk's bookings (``requests``) trust that certificate as a paired kiosk does.
+    """
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(live_tls_cert[0]))
+    return live_https_url
+
+
 def _midday_site(app: Flask, site: Any) -> ZoneInfo:
     """Move the site to a zone where it is mid-day, so today's slots fit in today."""
     now = datetime.now(UTC)

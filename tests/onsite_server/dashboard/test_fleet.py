@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -16,6 +17,11 @@ from onsite_server.db import get_db
 from onsite_server.models import Kiosk, OutboxMessage, utcnow
 
 from .helpers import post_form, site_of
+from .site_data import gen_site_data
+
+# The fleet pages: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_pairing_code_and_its_qr_pair_a_kiosk(client: FlaskClient,
@@ -100,19 +106,15 @@ def test_another_sites_kiosk_is_not_found(app: Flask, as_coordinator: FlaskClien
             .revoked_at is None
 
 
-def test_dead_letter_retry(app: Flask, as_admin: FlaskClient) -> None:
-    with get_db(app).transaction() as session:
-        row = OutboxMessage(kind="referral", key="referral:x:v1", payload={}, status="dead",
-                            attempts=3, last_error="HTTP 422: bad")
-        session.add(row)
-        session.flush()
-        row_id = row.id
+def test_dead_letter_retry(app: Flask, as_admin: FlaskClient, site: Any) -> None:
+    data = gen_site_data(app, site, "Here")  # two dead letters: a booking's, a referral's
     page = as_admin.get("/dashboard/sync").get_data(as_text=True)
-    assert "referral:x:v1" in page and "HTTP 422: bad" in page
-    post_form(as_admin, f"/dashboard/sync/{row_id}/retry", page="/dashboard/sync")
-    with get_db(app).transaction() as session:
-        again = session.get(OutboxMessage, row_id)
-        assert again is not None and again.status == "pending"
+    assert "referral:Here:v1" in page and "HTTP 422: CrisisHere" in page
+    for row_id in (data.ids["dead_referral"], data.ids["dead_booking"]):
+        post_form(as_admin, f"/dashboard/sync/{row_id}/retry", page="/dashboard/sync")
+        with get_db(app).transaction() as session:
+            again = session.get(OutboxMessage, row_id)
+            assert again is not None and again.status == "pending"
     assert "No dead letters" in as_admin.get("/dashboard/sync").get_data(as_text=True)
 
 
@@ -121,13 +123,13 @@ def test_coordinator_cannot_see_sync_health(as_coordinator: FlaskClient) -> None
 
 
 def test_operational_alert_banner_for_admins_until_dismissed(app: Flask, as_admin: FlaskClient,
-                                                             as_coordinator: FlaskClient
-                                                             ) -> None:
+                                                             as_coordinator: FlaskClient,
+                                                             site: Any) -> None:
     from onsite_server.models import Alert
 
     with get_db(app).transaction() as session:
-        alert = Alert(kind="outbox_stuck", message="The outbox to central has been stuck "
-                                                   "for over an hour.")
+        alert = Alert(kind="outbox_stuck", site_id=site.id,
+                      message="The outbox to central has been stuck for over an hour.")
         session.add(alert)
         session.flush()
         alert_id = alert.id

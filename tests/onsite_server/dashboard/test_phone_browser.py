@@ -140,6 +140,13 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(
     _fits(phone, "login", failures)
     phone.goto(live_url + "/account/link/not-a-real-link")
     _fits(phone, "account-link-unknown", failures)
+    admin = _staff(app, "admin")
+    phone.goto(live_url + "/login")
+    phone.get_by_label("Email").fill(admin.email)
+    phone.get_by_label("Password").fill(admin.password)
+    phone.get_by_role("button", name="Log in").click()
+    phone.wait_for_url("**/login/verify**")
+    _fits(phone, "login-verify", failures)
     for role, pages in _pages(event_day).items():
         phone.context.clear_cookies()
         browser_login(phone, live_url, _staff(app, role))
@@ -147,6 +154,12 @@ def test_every_page_fits_a_phone_without_sideways_scrolling(
             response = phone.goto(live_url + path)
             assert response is not None and response.status == 200, (path, response)
             _fits(phone, name, failures)
+        if role == "coordinator":
+            phone.goto(live_url + "/dashboard/fleet")
+            phone.get_by_label("Kiosk name").fill("Floor 3 kiosk by the elevators")
+            phone.get_by_role("button", name="Make a pairing code").click()
+            phone.locator("code.code-big").wait_for()
+            _fits(phone, "fleet-pair", failures)
         if role == "advocate":
             phone.get_by_role("row").nth(1).get_by_role("link").first.click()
             _fits(phone, "advocate-referral", failures)

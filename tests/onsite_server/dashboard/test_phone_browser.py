@@ -16,7 +16,7 @@ from onsite_server.db import get_db
 from onsite_server.models import CrisisAlert, Event, Kiosk, Member, Referral, Site, Slot, utcnow
 from onsite_server.services import bookings
 
-from .conftest import browser_login, screenshot
+from .conftest import axe_violations, browser_login, screenshot
 from .test_events_browser import _midday_site
 from .test_pages_browser import _staff
 from .test_pages_browser import demo as demo  # noqa: F401  (the fixture, reused)
@@ -131,6 +131,10 @@ def _fits(page: Any, name: str, failures: list[str]) -> None:
     screenshot(page, f"phone-{name}")
     if measured["scroll"] > measured["client"]:
         failures.append(f"{name}: {measured}")
+    # Stacked tables keep their meaning for screen readers too (axe-core, WCAG 2.1 AA).
+    violations = axe_violations(page)
+    if violations:
+        failures.append(f"{name}: {violations}")
 
 
 def test_every_page_fits_a_phone_without_sideways_scrolling(

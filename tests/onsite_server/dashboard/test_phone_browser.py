@@ -103,7 +103,7 @@ def _pages(ids: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
             (f"{event}/slots/{ids['later']}/cancel", "events-cancel-slot"),
             ("/dashboard/checkin", "checkin"),
             ("/dashboard/checkin?q=a", "checkin-search-error"),
-            ("/dashboard/checkin?q=tester", "checkin-search"),
+            ("/dashboard/checkin?q=garcia", "checkin-search"),
             ("/dashboard/checkin/no-shows", "checkin-no-shows"),
             ("/dashboard/fleet", "fleet"),
             (f"/dashboard/fleet/{ids['kiosk']}/revoke", "fleet-revoke"),

@@ -203,7 +203,13 @@ def test_pair_a_kiosk_shows_code_and_qr(page: Any, live_url: str, app: Flask,
     assert page.locator("figure.qr svg").count() == 1
     _check(page, "fleet-pair")
     page.goto(live_url + "/dashboard/fleet")
-    page.get_by_role("button", name="Revoke Lobby kiosk").click()
+    page.get_by_role("link", name="Revoke Lobby kiosk").click()
+    page.wait_for_load_state()
+    # Asked first, naming the kiosk and what revoking does.
+    assert "Revoke the kiosk “Lobby kiosk”?" in page.get_by_role("heading", level=1).inner_text()
+    assert "cannot be undone" in page.content()
+    _check(page, "fleet-revoke")
+    page.get_by_role("button", name="Yes, revoke this kiosk").click()
     page.wait_for_load_state()
     assert "revoked" in page.get_by_role("row", name="Lobby kiosk").inner_text()
 

@@ -83,7 +83,7 @@ def test_banner_and_page_show_when_raised_not_the_last_edit(
                         lambda: RECEIVED + timedelta(minutes=23, seconds=30))
     page = _text(as_admin.get("/dashboard/"))
     assert "Crises waiting: 1" in page
-    assert "oldest 23 min" in page
+    assert "longest wait: 23 min" in page
     assert f"Answered {_local(TAKEN)} (kiosk clock)." in page
     assert f"Received {_local(RECEIVED)}." in page
     assert _local(crisis["edited"]) not in page  # the referral's last edit is not the crisis

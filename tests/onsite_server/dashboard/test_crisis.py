@@ -60,6 +60,7 @@ def crisis(app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any],
                         .values(received_at=RECEIVED))
         session.execute(update(AuditLog).where(AuditLog.action == "crisis.raised")
                         .values(at=RECEIVED))
+        referral.created_at = RECEIVED
     later = submission_item("gad7", {str(i): 2 for i in range(1, 8)}, member_ref=ref)
     assert client.post("/api/v1/submissions", json={"items": [later]},
                        headers=auth(kiosk["token"])).status_code == 200
@@ -172,3 +173,25 @@ def test_results_show_the_instruments_words_in_the_pages_language(
     spanish = _text(as_advocate.get(f"/advocate/referrals/{crisis['referral']}"))
     assert "Síntomas de depresión moderadamente graves" in spanish
     assert "moderately_severe" not in spanish
+
+
+def test_a_crisis_from_a_refused_item_shows_its_receive_time(
+        app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any],
+        as_admin: FlaskClient) -> None:
+    """No answer was stored (item 9 came as text): the receive time comes from the audit."""
+    _member, ref = identified_member(app, site, kiosk)
+    item = submission_item("phq9", {**PHQ9_ITEM9, "9": "2"}, member_ref=ref,
+                           taken_at=TAKEN.isoformat())
+    answer = client.post("/api/v1/submissions", json={"items": [item]},
+                         headers=auth(kiosk["token"])).get_json()["results"][0]
+    assert answer["status"] != "accepted" and answer["crisis_recorded"] is True
+    with get_db(app).transaction() as session:
+        referral = session.scalars(select(Referral)).one()
+        assert session.scalars(select(Submission)).first() is None
+        session.execute(update(AuditLog).where(AuditLog.action == "crisis.raised")
+                        .values(at=RECEIVED))
+        referral.created_at = RECEIVED - timedelta(seconds=1)
+        public_id = referral.public_id
+    detail = _text(as_admin.get(f"/dashboard/crisis/referral/{public_id}"))
+    assert "not known (the answer was not stored)" in detail
+    assert f"Received {_local(RECEIVED)}" in detail

@@ -77,7 +77,7 @@ def _local(at: datetime) -> str:
 
 
 def test_banner_and_page_show_when_raised_not_the_last_edit(
-        crisis: dict[str, Any], as_admin: FlaskClient,
+        crisis: dict[str, Any], as_admin: FlaskClient, as_advocate: FlaskClient,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The page is looked at 23 minutes after the crisis reached the server.
     monkeypatch.setattr("onsite_server.dashboard.banner.utcnow",
@@ -88,6 +88,9 @@ def test_banner_and_page_show_when_raised_not_the_last_edit(
     assert f"Answered {_local(TAKEN)} (kiosk clock)." in page
     assert f"Received {_local(RECEIVED)}." in page
     assert _local(crisis["edited"]) not in page  # the referral's last edit is not the crisis
+    mine = _text(as_advocate.get("/advocate/"))
+    assert f"Received {_local(RECEIVED)}. Waiting 23 min." in mine
+    assert f"changed {_local(crisis['edited'])}" in mine  # the edit is named as an edit
     detail = _text(as_admin.get(f"/dashboard/crisis/referral/{crisis['referral']}"))
     assert f"Answered {_local(TAKEN)} (kiosk clock)" in detail
     assert f"Received {_local(RECEIVED)}" in detail and "Waiting 23 min" in detail

@@ -198,3 +198,23 @@ def test_a_crisis_from_a_refused_item_shows_its_receive_time(
     detail = _text(as_admin.get(f"/dashboard/crisis/referral/{public_id}"))
     assert "not known (the answer was not stored)" in detail
     assert f"Received {_local(RECEIVED)}" in detail
+
+
+def test_an_alert_from_a_kiosk_with_a_wrong_clock_waits_by_the_servers_time(
+        app: Flask, site: Any, as_coordinator: FlaskClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from onsite_server.models import CrisisAlert, Kiosk
+
+    kiosk_clock = datetime(1970, 1, 1, 0, 5, tzinfo=UTC)
+    with get_db(app).transaction() as session:
+        kiosk = Kiosk(site_id=site.id, label="Lobby kiosk", place="Lobby")
+        session.add(kiosk)
+        session.flush()
+        session.add(CrisisAlert(kiosk_id=kiosk.id, trigger="phq9_item9", raised_at=kiosk_clock,
+                                received_at=RECEIVED, clock_suspect=True))
+    monkeypatch.setattr("onsite_server.dashboard.banner.utcnow",
+                        lambda: RECEIVED + timedelta(hours=2, minutes=5))
+    page = _text(as_coordinator.get("/dashboard/"))
+    assert "longest wait: 2 h 05 min" in page
+    assert f"Answered {_local(kiosk_clock)} (kiosk clock). That kiosk's clock looks wrong." in page
+    assert f"Received {_local(RECEIVED)}." in page

@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_KEY_ID": None,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
+    "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
+    "FHIR_MEMBER_PUBLIC_ID_SYSTEM": "urn:onsite-wellness:member-public-id",
+    "FHIR_ADVOCATE_SYSTEM": "urn:onsite-wellness:advocate",
     "SYNC_INTERVAL_SECONDS": 30,
     # Retries to central wait a random time up to BASE * 2^attempts, capped (full jitter).
     "SYNC_BACKOFF_BASE_SECONDS": 5.0,
@@ -71,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
     "BRANDING_NAME": "Onsite Wellness",
     "BRANDING_COLOR": "#0B5FA5",
     "MIN_CELL": 11,
+    # Argon2id cost of dashboard passwords: "standard", or "test" (cheap, for test suites only).
+    "PASSWORD_HASH_COST": "standard",
     "DASHBOARD_IDLE_MINUTES": 30,
     "DASHBOARD_ABSOLUTE_HOURS": 12,
     # Dashboard session cookie: HTTPS only (browsers also accept it from http://localhost),
@@ -90,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_MIN_FREE_MB": 100,
     "HEALTH_CHECK_SECONDS": 1.0,
     "HEALTH_WRITE_WAIT_SECONDS": 2.0,
+    # GET /metrics is open to loopback; a scraper elsewhere sends this as a bearer token.
+    "METRICS_TOKEN": None,
+    # Encrypts `onsite-server backup` files (scrypt + AES-GCM); required to back up or restore.
+    "BACKUP_PASSPHRASE": None,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -187,6 +196,9 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("REMINDER_HOURS must be a number of hours") from None
     if not 0 <= reminder <= 24 * 14:
         raise ConfigError("REMINDER_HOURS must be between 0 (no reminders) and 336 (two weeks)")
+    if config["PASSWORD_HASH_COST"] not in ("standard", "test"):
+        raise ConfigError("PASSWORD_HASH_COST must be standard or test, got "
+                          f"{config['PASSWORD_HASH_COST']!r}")
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

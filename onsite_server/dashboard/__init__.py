@@ -26,13 +26,14 @@ from .nav import add_nav, nav_for
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 csrf = CSRFProtect()
 
-add_nav("dashboard.index", _l("Home"), ("admin", "coordinator"), order=0)
+add_nav("dashboard.index", _l("Home"), ("admin", "coordinator", "employer", "operator"),
+        order=0)
 
 
 @bp.get("/")
-@role_required("admin", "coordinator")
+@role_required("admin", "coordinator", "employer", "operator")
 def index() -> str:
-    """The landing page of admins and coordinators."""
+    """The landing page of admins, coordinators, employers and operators."""
     return render_template("dashboard/index.html")
 
 
@@ -104,7 +105,8 @@ TRIGGERS = {
     "hypertensive_crisis": _l("hypertensive crisis (blood pressure above 180/120)"),
 }
 ROLE_NAMES = {"admin": _l("Admin"), "coordinator": _l("Coordinator"),
-              "advocate": _l("Advocate")}
+              "advocate": _l("Advocate"), "employer": _l("Employer"),
+              "operator": _l("Operator")}
 
 
 def trigger_text(trigger: str) -> str:

@@ -16,8 +16,12 @@ from sqlalchemy import select
 
 from ..db import get_read_session
 from ..models import Alert, CrisisAlert, Kiosk, Member, Referral, Site, utcnow
+from ..services import fleet, scope
 from ..services.crisis import raised_times
 from .auth import Principal
+
+# The staff who answer a site's crises (the crisis pages' own roles).
+CRISIS_ROLES = frozenset({"admin", "coordinator", "advocate"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ def _site_id(user: Principal) -> int | None:
 
 def crisis_banners(user: Principal) -> list[Banner]:
     """Return the unacknowledged crises this user should see, longest waiting first."""
+    if user.role not in CRISIS_ROLES:
+        return []  # employers and operators neither see nor answer a site's crises
     site_id = _site_id(user)
     if site_id is None:
         return []
@@ -85,15 +91,13 @@ def crisis_banners(user: Principal) -> list[Banner]:
 
 
 def operational_alerts(user: Principal) -> list[Alert]:
-    """Open operational alerts (a stuck outbox, a dead letter) for admins, newest first."""
-    if user.role != "admin":
+    """Open operational alerts (a stuck outbox, a dead letter) of the admin's site (operators:
+    every site's and the server's), newest first."""
+    if user.role not in (scope.ADMIN, scope.OPERATOR):
         return []
     site_id = _site_id(user)
-    query = (select(Alert).where(Alert.cleared_at.is_(None))
-             .order_by(Alert.raised_at.desc()).limit(10))
-    if site_id is not None:
-        query = query.where((Alert.site_id.is_(None)) | (Alert.site_id == site_id))
-    return list(get_read_session().scalars(query))
+    sites = () if site_id is None else (site_id,)
+    return fleet.open_alerts(get_read_session(), scope.admin_scope(user.role, sites))
 
 
 def waited(since: datetime, now: datetime | None = None) -> str:

@@ -20,6 +20,10 @@ from onsite_server.services.catalog import site_settings
 from ..report_data import add_members, add_submissions, kiosk_for, submission_row
 from .helpers import PASSWORD, Staff, csrf_token, login, post_form
 
+# Admin pages and forms: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 
 def _site(app: Flask, site_id: int) -> Site:
     with get_db(app).transaction() as session:

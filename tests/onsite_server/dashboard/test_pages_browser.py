@@ -398,3 +398,27 @@ def test_crisis_banner_is_one_line_at_1366x768_on_the_check_in_desk(
         assert "911" in page.locator(".crisis-line").inner_text()
     finally:
         context.close()
+
+
+def test_waiting_times_keep_counting_without_a_reload(page: Any, live_url: str, app: Flask,
+                                                     demo: dict[str, Any]) -> None:
+    """The desk may stay on one page for an hour: the banner's refresh brings the waiting
+    times up to date in place, and a details list someone opened stays open."""
+    browser_login(page, live_url, _staff(app, "coordinator"))
+    with get_db(app).transaction() as session:
+        alert = session.scalars(select(CrisisAlert)).one()
+        alert.received_at = utcnow() - timedelta(minutes=10, seconds=30)
+    page.clock.install()
+    page.goto(live_url + "/dashboard/checkin")
+    banner = page.get_by_role("alert")
+    assert "longest wait: 10 min" in banner.inner_text()
+    banner.get_by_text("Details and acknowledge").click()
+    with get_db(app).transaction() as session:
+        # As if 25 minutes went by on the server (its clock is not the page's to move).
+        alert = session.scalars(select(CrisisAlert)).one()
+        alert.received_at = utcnow() - timedelta(minutes=35, seconds=30)
+    page.clock.run_for(21_000)
+    page.wait_for_function(
+        "document.querySelector('[data-waited=\"oldest\"]').textContent === '35 min'")
+    assert page.locator(".crisis-details").get_attribute("open") is not None
+    assert "Waiting 35 min" in banner.inner_text()

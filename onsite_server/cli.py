@@ -38,6 +38,9 @@ def _app(ctx: click.Context) -> Flask:
     obj = ctx.ensure_object(dict)
     if "app" not in obj:
         obj["app"] = create_app()
+        from . import logs
+
+        logs.configure(obj["app"].config["LOG_FORMAT"], obj["app"].config["LOG_LEVEL"])
     app: Flask = obj["app"]
     return app
 
@@ -252,7 +255,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
         "bind": f"{host}:{port}", "workers": workers, "threads": threads,
         "worker_class": "gthread", "accesslog": "-", "timeout": 60,
         # Link tokens and check-in searches stay out of the access log (accesslog.py).
-        "logger_class": "onsite_server.accesslog.RedactingGunicornLogger",
+        "logger_class": ("onsite_server.logs.JsonAccessLogger"
+                         if app.config["LOG_FORMAT"] == "json"
+                         else "onsite_server.accesslog.RedactingGunicornLogger"),
         "limit_request_line": 8190, "child_exit": _worker_exited,
     }
     scheme = "http"
@@ -270,11 +275,21 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
         scheme = "https"
         from .tls import fingerprint_sha256
 
-        click.echo(f"TLS certificate SHA-256 fingerprint: {fingerprint_sha256(cert)}")
-    click.echo(f"Onsite server on {scheme}://{host}:{port}/  (dashboard {scheme}://{host}:{port}"
-               f"/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
+        _announce(app, f"TLS certificate SHA-256 fingerprint: {fingerprint_sha256(cert)}")
+    _announce(app, f"Onsite server on {scheme}://{host}:{port}/  (dashboard {scheme}://{host}:"
+              f"{port}/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
     sys.stdout.flush()
     run_gunicorn(options)
+
+
+def _announce(app: Flask, text: str) -> None:
+    """Say a start-up fact: on the console, or as a log line when the logs are JSON lines."""
+    if app.config["LOG_FORMAT"] == "json":
+        import logging
+
+        logging.getLogger("onsite_server.serve").info(text)
+    else:
+        click.echo(text)
 
 
 def _share_metrics_between_workers() -> None:
@@ -305,8 +320,8 @@ def _check_max_connections(app: Flask, workers: int, pool: int) -> None:
         reserved = int(session.scalar(text("SHOW superuser_reserved_connections")) or 0)
     get_db(app).dispose()
     wanted = workers * pool
-    click.echo(f"PostgreSQL: up to {wanted} connections ({workers} workers x {pool}); "
-               f"the server accepts {limit - reserved}")
+    _announce(app, f"PostgreSQL: up to {wanted} connections ({workers} workers x {pool}); "
+              f"the server accepts {limit - reserved}")
     if wanted > limit - reserved:
         # Past max_connections new connections are refused: under load, requests would
         # answer 503 although every thread is idle waiting for one.
@@ -476,9 +491,15 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
 
 
 def _add_operator_commands() -> None:
-    from .cli_ops import backup_command, doctor, install_command, restore_command
+    from .cli_ops import (
+        backup_command,
+        doctor,
+        install_command,
+        restore_command,
+        upgrade_command,
+    )
 
-    for command in (doctor, install_command, backup_command, restore_command):
+    for command in (doctor, install_command, backup_command, restore_command, upgrade_command):
         main.add_command(command)
 
 

@@ -26,8 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_TOKEN": None,
     "CENTRAL_CLIENT_ID": None,
     "CENTRAL_PRIVATE_KEY_PATH": None,
-    "CENTRAL_TOKEN_URL": None,  # None means <CENTRAL_URL>/auth/token (SMART Backend Services)
-    "CENTRAL_KEY_ID": None,
+    # None: the token_endpoint of <CENTRAL_URL>/.well-known/smart-configuration (SMART).
+    "CENTRAL_TOKEN_URL": None,
+    "CENTRAL_KEY_ID": None,  # None: the RFC 7638 thumbprint of the client's public key
+    # Where central may fetch our public JWKS (sent as the assertion's jku); None: not sent.
+    "CENTRAL_CLIENT_JWKS_URL": None,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member

@@ -424,7 +424,10 @@ def test_waiting_times_keep_counting_without_a_reload(page: Any, live_url: str, 
         alert = session.scalars(select(CrisisAlert)).one()
         alert.received_at = utcnow() - timedelta(minutes=35, seconds=30)
     page.clock.run_for(21_000)
-    page.wait_for_function(
-        "document.querySelector('[data-waited=\"oldest\"]').textContent === '35 min'")
+    from playwright.sync_api import expect
+
+    # A locator assertion polls from Playwright's side: a page function would be evaluated
+    # in the page, which the dashboard's CSP (no unsafe-eval) refuses.
+    expect(page.locator('[data-waited="oldest"]')).to_have_text("35 min", timeout=15_000)
     assert page.locator(".crisis-details").get_attribute("open") is not None
     assert "Waiting 35 min" in banner.inner_text()

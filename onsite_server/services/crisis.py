@@ -130,3 +130,19 @@ def audit_view(session: Session, referral: Referral, *, actor: str) -> None:
     """Record that someone looked at a member's referral (individual health data)."""
     audit.record(session, actor, "referral.viewed", f"referral:{referral.public_id}",
                  detail={"priority": referral.priority})
+
+
+def waiting_since(session: Session) -> list[datetime]:
+    """When each crisis still waiting for an acknowledgement reached the server (every site).
+
+    For doctor and /metrics: anonymous alerts by their receive time, open crisis referrals by
+    when their crisis was raised (``raised_times``), never by the referral's last edit.
+    """
+    times = list(session.scalars(select(CrisisAlert.received_at)
+                                 .where(CrisisAlert.acknowledged_at.is_(None))))
+    referrals = list(session.scalars(select(Referral).where(
+        Referral.priority == "crisis", Referral.crisis_acknowledged_at.is_(None),
+        Referral.status != "closed")))
+    raised = raised_times(session, referrals)
+    times += [raised[r.id].received_at if r.id in raised else r.created_at for r in referrals]
+    return times

@@ -188,3 +188,18 @@ def test_an_unacknowledged_crisis_fails_with_its_age(healthy: Flask, kiosk: Any)
                                 received_at=raised))
     check = _run(healthy, central=False)["crises"]
     assert not check.ok and "1 crisis" in check.message and "47 minutes" in check.message
+
+
+def test_a_closed_crisis_referral_is_not_waiting(healthy: Flask, site: Any) -> None:
+    from onsite_server.models import Referral, Site
+
+    from ..helpers import gen_member
+
+    with get_db(healthy).transaction() as session:
+        member = gen_member(session, session.get(Site, site.id))
+        session.add(Referral(member_id=member.id, priority="crisis", status="closed"))
+    assert _run(healthy, central=False)["crises"].ok
+    with get_db(healthy).transaction() as session:
+        session.add(Referral(member_id=member.id, priority="crisis", status="new"))
+    check = _run(healthy, central=False)["crises"]
+    assert not check.ok and check.message.startswith("1 crisis")

@@ -128,3 +128,26 @@ def test_spraying_from_one_address_meets_the_ceiling(app: Flask, staff: dict[str
     elsewhere = app.test_client()
     login(elsewhere, staff["coordinator"])
     assert elsewhere.get("/dashboard/").status_code == 200
+
+
+def test_the_ceiling_spares_accounts_known_on_this_browser(
+        app: Flask, staff: dict[str, Staff], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A colleague at their usual desk behind the same address still gets in after the
+    address met its ceiling; the same password in a browser that never logged in does not."""
+    from onsite_server.dashboard import auth as dashboard_auth
+
+    monkeypatch.setattr(dashboard_auth, "FAILURES_PER_ADDRESS", 4)
+    clinic = {"REMOTE_ADDR": "203.0.113.50"}
+    desk, stranger, sprayer = app.test_client(), app.test_client(), app.test_client()
+    for c in (desk, stranger, sprayer):
+        c.environ_base.update(clinic)
+    login(desk, staff["admin"])
+    post_form(desk, "/logout", page="/dashboard/")
+    for n in range(4):
+        post_form(sprayer, "/login", {"email": f"staff{n}@test.example",
+                                      "password": "Summer2026!"})
+    refused = post_form(stranger, "/login", {"email": staff["admin"].email,
+                                             "password": PASSWORD})
+    assert refused.status_code == 429
+    login(desk, staff["admin"])
+    assert desk.get("/dashboard/").status_code == 200

@@ -105,12 +105,32 @@ def journey_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _copy_of(request.getfixturevalue("sqlite_template"), tmp_path)
 
 
+def _whole_answers(app: Flask) -> Any:
+    """The app as WSGI, each answer read whole and closed before the server sends it.
+
+    When Chromium drops a connection mid-answer (a navigation cancels a script's download),
+    Werkzeug's development server can fail while draining the socket and skip closing the
+    answer's file; the ResourceWarning then errors (warnings are errors) in whichever test
+    runs next. The dashboard streams nothing and its static files are small.
+    """
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        answer = app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
+
+
 @pytest.fixture
 def live_url(app: Flask) -> Iterator[str]:
     """Serve the app on a free loopback port in a thread; yield http://localhost:PORT."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _whole_answers(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -152,7 +172,8 @@ def live_https_url(app: Flask, live_tls_cert: tuple[Path, Path]) -> Iterator[str
     cert, key = live_tls_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
+    server = make_server("127.0.0.1", 0, _whole_answers(app), threaded=True,
+                         ssl_context=context)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -9,6 +9,7 @@ sealed in the outbox for the server to match when their items arrive.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -176,6 +177,20 @@ class KioskService:
         handle = str(uuid.uuid4())
         self.outbox.put(handle, "identity", typed.model_dump(mode="json"))
         return Identity(pending=handle)
+
+    def claim_contact(self, identity: Identity, *, phone: str | None = None,
+                      email: str | None = None) -> Identity:
+        """Seal the contact beside the typed id under a new handle (outbox rows never change)."""
+        if identity.pending is None:
+            return identity
+        row = self.outbox.get(identity.pending)
+        if row is None or row.kind != "identity":
+            return identity
+        contact = {"phone": phone} if phone else {"email": email} if email else {}
+        typed = OfflineIdentity.model_validate({**row.payload, **contact})
+        handle = str(uuid.uuid4())
+        self.outbox.put(handle, "identity", typed.model_dump(mode="json", exclude_none=True))
+        return dataclasses.replace(identity, pending=handle)
 
     def _who(self, identity: Identity | None) -> dict[str, Any]:
         """The submission fields that say who answered."""

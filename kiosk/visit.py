@@ -24,8 +24,8 @@ from shared.i18n import N_, pick
 from shared.paths import assets_dir
 from shared.schemas.bookings import BookingOut
 from shared.schemas.catalog import CatalogEvent, CatalogResponse, CatalogSlot
+from shared.schemas.common import EMAIL_PATTERN
 from shared.schemas.members import AdvocateLinkResponse
-from shared.schemas.referrals import EMAIL_PATTERN
 from shared.triage import CRISIS_TRIGGERS, crisis_guidance, skipped_item_notice
 from shared.when import format_when, format_when_where
 
@@ -161,6 +161,7 @@ class Visit:
         self.contact: tuple[str, str] | None = None  # (channel, time of day) chosen
         self.contact_details: dict[str, str] = {}  # the number or address typed for it
         self.needs_connection = False
+        self.claim_contact_given = False  # an offline sign-in's phone or email, for staff
         # A finished screener kept from the outbox while Back on the offer screen can still
         # reopen it: (item, crisis). Queued once the offer is answered or the visit ends.
         self.held: tuple[dict[str, Any], bool] | None = None
@@ -254,9 +255,48 @@ class Visit:
             return False
         self.identity = identity
         self.journey.identify(identity.member_ref or identity.pending or "pending", self.clock())
+        self.say("")  # an earlier try's "We could not find you" is over
         if not identity.online:
-            self.say(N_("This kiosk is offline. Your results will reach your advocate "
-                     "when it is back online."))
+            # Honest: nothing is checked yet, and a miss would file the answers without a name.
+            self.say(N_("This kiosk is offline, so we could not check your number and date of "
+                     "birth yet. We will check them when it is back online. If they do not "
+                     "match, your results cannot reach your advocate: leave a phone number or "
+                     "email so staff can reach you."))
+        return True
+
+    @property
+    def signed_in_name(self) -> str | None:
+        """The first name the server matched, for "Signed in as Ana" (None offline or anonymous)."""
+        if self.identity is None or not self.identity.online:
+            return None
+        return self.identity.first_name or None
+
+    @property
+    def offline_claim(self) -> bool:
+        """True while the member's sign-in waits for the server to check it."""
+        return self.identity is not None and self.identity.pending is not None
+
+    def claim_contact(self, phone: str | None = None, email: str | None = None) -> bool:
+        """Add a phone number or email to an offline sign-in, for staff should it not match."""
+        if self.identity is None or self.identity.pending is None:
+            return False
+        if phone is not None:
+            digits = "".join(ch for ch in phone if ch.isdigit())
+            if not 7 <= len(digits) <= 15:
+                self.say(N_("Please type your phone number, with its area code."))
+                return False
+            contact: dict[str, str] = {"phone": digits}
+        else:
+            typed = (email or "").strip()
+            problem = email_problem(typed)
+            if problem is not None:
+                self.say(problem)
+                return False
+            contact = {"email": typed}
+        self.identity = self.backend.claim_contact(self.identity, **contact)
+        self.claim_contact_given = True
+        self.say(N_("Thank you. If your details do not match, staff will use this to reach "
+                 "you."))
         return True
 
     def anonymous(self) -> str:

@@ -9,6 +9,7 @@ from .clinical import (
     Referral,
     Submission,
     SubmissionTally,
+    UnmatchedClaim,
 )
 from .core import (
     Advocate,
@@ -38,7 +39,7 @@ __all__ = [
     "CrisisAlert", "Employer", "Event", "IdempotentRequest", "InstrumentWindow", "IssuedToken",
     "Kiosk",
     "Member", "OutboxMessage",
-    "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally", "User",
-    "UserToken",
+    "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally",
+    "UnmatchedClaim", "User", "UserToken",
     "new_uuid", "utcnow",
 ]

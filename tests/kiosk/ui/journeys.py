@@ -619,10 +619,88 @@ def booking_times(out: Path) -> None:
     d.tap(d.screen().ids.footer.ids.end)
 
 
+def sign_in_honestly(out: Path) -> None:
+    """A wrong or impossible birth date keeps the id; "Signed in as Ana"; offline says so."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    d = _start(fake)
+    screen = _sign_in(d)
+    # Shown on request, masked again on the second tap.
+    assert "E1001" not in screen.ids.id_field.text
+    d.tap_id("show_id")
+    assert screen.ids.id_field.text == "E1001"
+    d.tap_id("show_dob")
+    assert screen.ids.dob_field.text == "03/14/1985"
+    d.screenshot(out / "sign-in-shown-en.png")
+    d.tap_id("show_id")
+    d.tap_id("show_dob")
+    assert "E1001" not in screen.ids.id_field.text and "14" not in screen.ids.dob_field.text
+    # An impossible date (month 13): the id stays, the birth date is asked again.
+    _type_on(d, screen.ids.keypad, "")
+    for _ in range(8):
+        d.tap_text(tr_("Delete"), within=screen.ids.keypad)
+    _type_on(d, screen.ids.keypad, "13451990")
+    d.tap_id("submit")
+    assert d.screen().name == "identify"
+    assert screen.typed_id == "E1001" and screen.typed_dob == "" and screen.field == "dob"
+    assert "month, day, year" in screen.message
+    # A date that does not match: the same; then the right one signs in and the error is gone.
+    _type_on(d, screen.ids.keypad, "03151985")
+    d.tap_id("submit")
+    assert d.screen().name == "identify" and "could not find you" in screen.message
+    assert screen.typed_id == "E1001"
+    d.screenshot(out / "sign-in-not-found-keeps-id-en.png")
+    _type_on(d, screen.ids.keypad, "03141985")
+    d.tap_id("submit")
+    menu = d.screen()
+    assert menu.name == "menu"
+    assert menu.ids.signed_in.text == "Signed in as Ana", menu.ids.signed_in.text
+    assert menu.message == "" and not menu.ask_contact
+    d.screenshot(out / "menu-signed-in-en.png")
+    d.tap(menu.ids.footer.ids.language)
+    assert menu.ids.signed_in.text == "Sesión iniciada: Ana"
+    d.screenshot(out / "menu-signed-in-es.png")
+    d.tap(menu.ids.footer.ids.end)
+    # Offline: nothing is checked yet, and the member may leave a number for staff.
+    fake.online = False
+    _sign_in(d)
+    d.tap_id("submit")
+    menu = d.screen()
+    assert menu.name == "menu"
+    assert menu.ids.signed_in.text == "Signed in; not checked yet"
+    assert "could not check" in menu.message and "reach your advocate" in menu.message
+    assert menu.ask_contact and menu.ids.claim_phone.opacity == 1
+    d.screenshot(out / "menu-offline-claim-en.png")
+    d.tap_id("claim_phone")
+    pad = menu.phone_pad
+    for ch in "5550100142":
+        d.tap_text(ch, within=pad.ids.pad)
+    d.tap(pad.ids.save)
+    assert ("claim_contact", "5550100142") in fake.calls
+    assert menu.phone_pad is None and not menu.ask_contact
+    assert "staff will use this" in menu.message
+    d.tap(menu.ids.footer.ids.language)
+    d.screenshot(out / "menu-offline-claim-given-es.png")
+    d.tap(menu.ids.footer.ids.end)
+    _sign_in(d)  # a new visit starts in English: the offer, before a contact is left, in Spanish
+    d.tap(d.screen().ids.footer.ids.language)
+    d.tap_id("submit")
+    assert d.screen().ask_contact
+    d.screenshot(out / "menu-offline-claim-es.png")
+
+
+def tr_(text: str) -> str:
+    """The current language's words for a msgid (keys are labelled in the visit's language)."""
+    from kiosk.ui.lang import tr
+
+    return str(tr._(text))
+
+
 JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
-                            booking_times)}
+                            booking_times, sign_in_honestly)}
 
 
 def main(argv: list[str]) -> int:

@@ -280,16 +280,16 @@ class Tour:
             d.tap_id("back")
             d.tap_id("advocate")
             return
-        d.tap_text(d.app.visit.event_title(events[0]), within=screen.ids.entries)
+        # A different event per language: the server takes one booking per member and event.
+        event = events[min(len(events) - 1, 0 if self.language == "en" else 1)]
+        d.tap_text(d.app.visit.event_title(event), within=screen.ids.entries)
         slots = d.app.visit.slots()
         if not slots:
             d.tap_id("back")
             d.tap_id("advocate")
             return
-        # A different slot per language, so the second visit is not a repeat booking.
-        slot = slots[min(len(slots) - 1, 0 if self.language == "en" else 1)]
-        self._tap_slot(slot)
-        self.shot()  # the confirmation: what, when, where, and a plain yes or no
+        self._tap_slot(slots[0])
+        self.shot("booking_confirm")  # what, when, where, and a plain yes or no
         d.tap(d.screen().confirm_button)
         if d.screen().name == "booking":
             d.tap_id("back")

@@ -328,6 +328,16 @@ class KioskApp(App):  # type: ignore[misc]
         self.sync()
         return ""
 
+    def set_first_pin(self, pin: str) -> str:
+        """Set the admin PIN of a kiosk paired from the command line; return what went wrong."""
+        if not (pin.isdigit() and 4 <= len(pin) <= 8):
+            return tr._("The PIN must be 4 to 8 numbers.")
+        self.admin.set_pin(pin)
+        self.admin_mode = False
+        self.can_leave_setup = True
+        self.sync()
+        return ""
+
     def sync_now(self) -> None:
         """Ask the sync worker to try at once."""
         self.backend.sync_now()

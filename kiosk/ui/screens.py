@@ -698,22 +698,37 @@ class DoneScreen(KioskScreen):
 
 
 class SetupScreen(KioskScreen):
-    """First start, or admin: pair with a server (URL and code) and set the admin PIN."""
+    """First start, or admin: pair with a server (URL and code) and set the admin PIN.
+
+    Three cases: not paired (address, code and PIN); paired from the command line but with no
+    PIN yet (the PIN only: the code was used already); staff pairing again (empty fields).
+    """
 
     kv_name = "setup"
     message = StringProperty("")
     paired = BooleanProperty(False)
+    pin_only = BooleanProperty(False)
+
+    def on_pre_enter(self, *args: Any) -> None:
+        """Start with no code and no PIN: a used code or an old PIN is never shown again."""
+        self.ids.code.text = ""
+        self.ids.pin.text = ""
+        super().on_pre_enter(*args)
 
     def refresh(self) -> None:
-        """Say whether the kiosk is paired."""
+        """Which of the three cases this is."""
         status = self.app.backend_status()
         self.paired = bool(status is not None and status.paired)
-        self.message = tr._("This kiosk is paired.") if self.paired else ""
+        self.pin_only = self.paired and not self.app.admin.is_set()
+        self.message = ""
 
     def pair(self) -> None:
-        """Pair with the server and set the PIN; say plainly what went wrong."""
-        self.message = self.app.pair(self.ids.url.text.strip(), self.ids.code.text.strip(),
-                                     self.ids.pin.text.strip())
+        """Pair with the server and set the PIN (or set the PIN only); say what went wrong."""
+        pin = self.ids.pin.text.strip()
+        if self.pin_only:
+            self.message = self.app.set_first_pin(pin)
+            return
+        self.message = self.app.pair(self.ids.url.text.strip(), self.ids.code.text.strip(), pin)
 
 
 class AdminPinScreen(KioskScreen):

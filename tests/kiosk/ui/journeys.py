@@ -695,6 +695,51 @@ def sign_in_honestly(out: Path) -> None:
     d.screenshot(out / "menu-offline-claim-es.png")
 
 
+def setup_after_cli_pairing(out: Path) -> None:
+    """Paired from the command line, no PIN yet: the set-up asks the PIN only; Pair again is
+    empty, with its own title."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    d = _start(FakeBackend(paired=True), pin=None)
+    screen = d.screen()
+    assert screen.name == "setup" and screen.pin_only
+    assert screen.ids.title.text == "Choose an admin PIN"
+    assert screen.ids.url.disabled and screen.ids.code.disabled and screen.ids.code.height == 0
+    d.screenshot(out / "setup-pin-only-en.png")
+    screen.ids.pin.text = "12"
+    d.tap_id("pair")
+    assert d.screen().name == "setup" and "4 to 8" in screen.message
+    screen.ids.pin.text = "1357"
+    d.tap_id("pair")
+    assert d.screen().name == "attract"
+
+    def pair_again() -> Any:
+        for _ in range(5):
+            d.tap_id("corner")
+        for ch in "1357":
+            d.tap_text(ch, within=d.screen().ids.pad)
+        d.tap_id("ok")
+        assert d.screen().name == "admin"
+        d.tap_id("pairing")
+        assert d.screen().name == "setup"
+        return d.screen()
+
+    screen = pair_again()
+    assert not screen.pin_only and screen.ids.title.text == "Pair again"
+    assert not screen.ids.code.disabled and screen.ids.pin.text == ""
+    screen.ids.code.text, screen.ids.pin.text = "ABCD-EFGH", "2468"  # typed, then left
+    d.tap_id("leave")
+    assert d.screen().name == "attract"
+    screen = pair_again()
+    assert (screen.ids.code.text, screen.ids.pin.text) == ("", "")  # nothing old shows again
+    d.screenshot(out / "setup-pair-again-en.png")
+    d.tap_id("leave")
+    d.tap(d.screen().ids.language)
+    screen = pair_again()
+    assert screen.ids.title.text == "Volver a conectar", screen.ids.title.text
+    d.screenshot(out / "setup-pair-again-es.png")
+
+
 def tr_(text: str) -> str:
     """The current language's words for a msgid (keys are labelled in the visit's language)."""
     from kiosk.ui.lang import tr
@@ -705,7 +750,7 @@ def tr_(text: str) -> str:
 JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
-                            booking_times, sign_in_honestly)}
+                            booking_times, sign_in_honestly, setup_after_cli_pairing)}
 
 
 def main(argv: list[str]) -> int:

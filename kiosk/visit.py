@@ -537,6 +537,13 @@ class Visit:
         self.say(N_("Thank you. Your advocate will contact you."))
         return True
 
+    def decline_contact(self) -> str:
+        """"No thanks": the advocate will not contact the member about this; on to the menu."""
+        self.stop_contact()
+        if self.consented is False:
+            return self._keep_message("done")  # the menu says what was recorded
+        return self.screen
+
     def stop_contact(self) -> None:
         """"Stop contacting me": withdraw consent."""
         if self.identity is None:

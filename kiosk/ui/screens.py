@@ -506,12 +506,14 @@ class ReferralScreen(ContactPads, KioskScreen):
     method = StringProperty("")
     when = StringProperty("")
     message = StringProperty("")
+    decided = BooleanProperty(False)  # consent given: "Next" replaces the yes/no choice
     methods = CONTACT_METHODS
     times = CONTACT_TIMES
 
     def refresh(self) -> None:
-        """Show the visit's message (the answer to a consent)."""
+        """Show the visit's message (the answer to a consent) and whether it was given."""
         self.message = tr._(self.visit.message) if self.visit.message else ""
+        self.decided = self.visit.consented is True
 
     def on_pre_enter(self, *args: Any) -> None:
         """Nothing chosen yet (not even what the previous member chose)."""

@@ -740,6 +740,55 @@ def setup_after_cli_pairing(out: Path) -> None:
     d.screenshot(out / "setup-pair-again-es.png")
 
 
+def privacy_and_referral(out: Path) -> None:
+    """The privacy notice says what, who, how long and that nothing stays; accepting is a tap.
+    The referral's choice is explicit (yes, contact me / no thanks) and says why yes waits."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    d = _start(fake)
+    d.tap_id("start")
+    privacy = d.screen()
+    assert privacy.name == "privacy"
+    said = " ".join(privacy.ids[i].text for i in ("collected", "who_sees", "safety", "kept",
+                                                   "cleared"))
+    for needed in ("blood pressure", "employer never sees", "central advocate system",
+                   "staff here are told", "90 days", "Nothing stays on this kiosk"):
+        assert needed in said, needed
+    d.screenshot(out / "privacy-en.png")
+    d.tap(privacy.ids.footer.ids.language)
+    d.screenshot(out / "privacy-es.png")
+    d.tap(privacy.ids.footer.ids.language)
+    d.tap_id("accept")
+    assert d.screen().name == "identify"
+    screen = d.screen()
+    _type_on(d, screen.ids.keypad, "E1001")
+    d.tap_id("dob_field")
+    _type_on(d, screen.ids.keypad, "03141985")
+    d.tap_id("submit")
+    d.tap_id("single")
+    d.tap_text("Generalized Anxiety Disorder scale", within=d.screen().ids.screeners)
+    while d.screen().name == "question":
+        d.tap_text("Not at all")
+    d.tap_id("next")
+    referral = d.screen()
+    assert referral.name == "referral"
+    assert referral.ids.agree.disabled and referral.ids.agree.text == "Yes, contact me"
+    assert referral.ids.why_not.text == "To say yes, choose how and when first."
+    assert referral.ids.decline.text == "No thanks" and referral.ids.next.disabled
+    d.screenshot(out / "referral-choice-en.png")
+    d.tap(referral.ids.footer.ids.language)
+    d.screenshot(out / "referral-choice-es.png")
+    d.tap(referral.ids.footer.ids.language)
+    d.tap_id("phone")
+    d.tap_id("morning")
+    assert not referral.ids.agree.disabled and referral.ids.why_not.text == ""
+    d.tap_id("decline")
+    menu = d.screen()
+    assert menu.name == "menu" and menu.message == "We will not contact you about this."
+    assert ("consent", (False, None, None)) in fake.calls
+
+
 def tr_(text: str) -> str:
     """The current language's words for a msgid (keys are labelled in the visit's language)."""
     from kiosk.ui.lang import tr
@@ -750,7 +799,8 @@ def tr_(text: str) -> str:
 JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
-                            booking_times, sign_in_honestly, setup_after_cli_pairing)}
+                            booking_times, sign_in_honestly, setup_after_cli_pairing,
+                            privacy_and_referral)}
 
 
 def main(argv: list[str]) -> int:

@@ -753,7 +753,7 @@ def privacy_and_referral(out: Path) -> None:
     said = " ".join(privacy.ids[i].text for i in ("collected", "who_sees", "safety", "kept",
                                                    "cleared"))
     for needed in ("blood pressure", "employer never sees", "central advocate system",
-                   "staff here are told", "90 days", "Nothing stays on this kiosk"):
+                   "we tell staff here", "90 days", "Nothing stays on this kiosk"):
         assert needed in said, needed
     d.screenshot(out / "privacy-en.png")
     d.tap(privacy.ids.footer.ids.language)

@@ -335,8 +335,14 @@ class QuestionScreen(KioskScreen):
             return
         journey = visit.journey
         number, total = journey.progress()
-        self.progress_text = tr._("Question {n} of {total}").format(n=number, total=total)
-        self.progress_value = number / max(total, 1)
+        part, parts, done, minutes = journey.visit_progress()
+        # The whole visit's progress, not one screener's: "Part 2 of 5 · about 3 minutes left".
+        where = tr._("Part {part} of {parts}").format(part=part, parts=parts) if parts > 1 \
+            else tr._("Question {n} of {total}").format(n=number, total=total)
+        self.progress_text = where + " \u00b7 " + (
+            tr._("about 1 minute left") if minutes == 1 else
+            tr._("about {minutes} minutes left").format(minutes=minutes))
+        self.progress_value = done
         self.title = visit.instrument_title()
         self.preamble = visit.preamble()
         self.question = visit.question_text()

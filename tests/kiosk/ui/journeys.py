@@ -66,6 +66,15 @@ def _sign_in(d: Any) -> Any:
     return screen
 
 
+def _end_session(d: Any) -> None:
+    """End session from the footer: mid-visit it asks first; say yes."""
+    d.tap(d.screen().ids.footer.ids.end)
+    confirm = d.app.end_confirm
+    if confirm is not None:
+        d.tap(confirm.ids.confirm)
+    assert d.screen().name == "attract", d.screen().name
+
+
 def _scan_badge(d: Any) -> None:
     """A USB badge scanner types like a keyboard and ends with Enter; the id shows masked."""
     from kivy.core.window import Window
@@ -124,7 +133,7 @@ def anonymous(out: Path) -> None:
     d.tap(d.screen().ids.footer.ids.language)
     assert d.screen().ids.skip.text == "Prefer not to answer"
     d.tap_text("Not at all")
-    assert d.screen().ids.progress_label.text.endswith("Question 2 of 7")
+    assert "Question 2 of 7 \u00b7 about 2 minutes left" in d.screen().ids.progress_label.text
     while d.screen().name == "question":
         d.tap_text("Not at all")
     assert d.screen().name == "results"
@@ -158,7 +167,7 @@ def accessibility(out: Path) -> None:
     corner = Image.open(shot).convert("RGB").getpixel((WIDTH // 2, 5))
     assert max(corner) < 40, corner  # black background
     d.tap_id("start")
-    d.tap_id("end")  # the next member starts with the usual look
+    _end_session(d)  # the next member starts with the usual look
     assert d.app.text_scale == 1.0 and not d.app.high_contrast
 
 
@@ -398,7 +407,7 @@ def follow_up_and_email(out: Path) -> None:
     assert d.screen().email_pad is None
     assert fake.calls[-1] == ("consent", (True, "email", "afternoon"))
     assert fake.emails[-1] == "ana_b+k@example.com"
-    d.tap_id("end")
+    _end_session(d)
     assert d.screen().name == "attract" and not d.app.visit.holds_member_data()
 
 
@@ -605,7 +614,7 @@ def booking_times(out: Path) -> None:
     top = summary.to_window(summary.x, summary.top)[1]
     assert bottom >= 0 and top <= Window.height, (bottom, top)
     d.screenshot(out / "booking-qr-summary-en.png")
-    d.tap(d.screen().ids.footer.ids.end)
+    _end_session(d)
     assert d.screen().name == "attract"
     # The next visit, in Spanish: the booking list and the cancel question say the same time.
     _sign_in(d)
@@ -621,7 +630,7 @@ def booking_times(out: Path) -> None:
     assert f"{es_when} \u00b7 Room B" in said, said
     d.screenshot(out / "booking-cancel-es.png")
     d.tap(d.screen().keep_button)
-    d.tap(d.screen().ids.footer.ids.end)
+    _end_session(d)
 
 
 def sign_in_honestly(out: Path) -> None:
@@ -666,7 +675,7 @@ def sign_in_honestly(out: Path) -> None:
     d.tap(menu.ids.footer.ids.language)
     assert menu.ids.signed_in.text == "Sesión iniciada: Ana"
     d.screenshot(out / "menu-signed-in-es.png")
-    d.tap(menu.ids.footer.ids.end)
+    _end_session(d)
     # Offline: nothing is checked yet, and the member may leave a number for staff.
     fake.online = False
     _sign_in(d)
@@ -687,7 +696,7 @@ def sign_in_honestly(out: Path) -> None:
     assert "staff will use this" in menu.message
     d.tap(menu.ids.footer.ids.language)
     d.screenshot(out / "menu-offline-claim-given-es.png")
-    d.tap(menu.ids.footer.ids.end)
+    _end_session(d)
     _sign_in(d)  # a new visit starts in English: the offer, before a contact is left, in Spanish
     d.tap(d.screen().ids.footer.ids.language)
     d.tap_id("submit")
@@ -789,6 +798,39 @@ def privacy_and_referral(out: Path) -> None:
     assert ("consent", (False, None, None)) in fake.calls
 
 
+def end_and_done(out: Path) -> None:
+    """End session mid-visit asks first (No keeps the visit); the thank-you screen offers no
+    "End session", only a way back to the start."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    d = _start(FakeBackend())
+    _to_menu(d)
+    session = d.app.visit.session_id  # a wipe starts a new one
+    d.tap(d.screen().ids.footer.ids.end)
+    confirm = d.app.end_confirm
+    assert confirm is not None and d.screen().name == "menu"
+    d.screenshot(out / "end-confirm-en.png")
+    d.tap(confirm.ids.keep)
+    assert d.app.end_confirm is None and d.screen().name == "menu"
+    assert d.app.visit.session_id == session  # nothing was wiped
+    d.tap(d.screen().ids.footer.ids.language)
+    assert d.screen().ids.footer.ids.end.text == "Salir"  # leave, not "finish" or "submit"
+    d.tap(d.screen().ids.footer.ids.end)
+    d.screenshot(out / "end-confirm-es.png")
+    d.tap(d.app.end_confirm.ids.keep)
+    d.tap(d.screen().ids.footer.ids.language)
+    d.tap_id("finish")
+    done = d.screen()
+    assert done.name == "done"
+    assert done.ids.footer.ids.end.disabled and done.ids.footer.ids.end.opacity == 0
+    assert done.ids.end.text == "Back to the start"
+    d.screenshot(out / "done-en.png")
+    d.tap(done.ids.footer.ids.language)
+    d.screenshot(out / "done-es.png")
+    d.tap(done.ids.end)  # no question: the visit is over
+    assert d.app.end_confirm is None and d.screen().name == "attract"
+
+
 def tr_(text: str) -> str:
     """The current language's words for a msgid (keys are labelled in the visit's language)."""
     from kiosk.ui.lang import tr
@@ -800,7 +842,7 @@ JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
                             booking_times, sign_in_honestly, setup_after_cli_pairing,
-                            privacy_and_referral)}
+                            privacy_and_referral, end_and_done)}
 
 
 def main(argv: list[str]) -> int:

@@ -54,6 +54,13 @@ def _offer_words() -> Mapping[str, Mapping[str, Any]]:
     return offers
 
 
+@lru_cache(maxsize=1)
+def _question_hints() -> Mapping[str, Mapping[str, str]]:
+    data = json.loads((assets_dir() / "kiosk" / "question_hints.json").read_text("utf-8"))
+    hints: Mapping[str, Mapping[str, str]] = data["hints"]
+    return hints
+
+
 @lru_cache(maxsize=64)
 def _texts(instrument_id: str, version: str | None = None) -> Mapping[str, Any]:
     """An instrument's title, preamble and band labels (read once: a definition is a deep copy
@@ -414,8 +421,11 @@ class Visit:
         return pick(self.journey.question_spec().get("text"), self.language)
 
     def preamble(self) -> str:
-        """The instrument's lead-in ("Over the last 2 weeks..."), or empty."""
-        return pick(_texts(self.journey.instrument).get("preamble"), self.language)
+        """The instrument's lead-in ("Over the last 2 weeks..."), or the kiosk's hint for a
+        measurement the member may not have (assets/kiosk/question_hints.json), or empty."""
+        iid = self.journey.instrument
+        own = _texts(iid).get("preamble") or _question_hints().get(iid)
+        return pick(own, self.language)
 
     def instrument_title(self, instrument_id: str | None = None) -> str:
         """An instrument's title in the visit's language."""

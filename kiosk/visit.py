@@ -169,6 +169,7 @@ class Visit:
         self.contact_details: dict[str, str] = {}  # the number or address typed for it
         self.needs_connection = False
         self.claim_contact_given = False  # an offline sign-in's phone or email, for staff
+        self.units_from_site = False  # the site's units are applied at the first screener
         # A finished screener kept from the outbox while Back on the offer screen can still
         # reopen it: (item, crisis). Queued once the offer is answered or the visit ends.
         self.held: tuple[dict[str, Any], bool] | None = None
@@ -325,11 +326,22 @@ class Visit:
 
     def checkup(self) -> str:
         """Start the quick check-up."""
+        self._site_units()
         return self.journey.begin(list(CHECKUP), self.clock())
 
     def single(self, instrument_id: str) -> str:
         """Start one screener."""
+        self._site_units()
         return self.journey.begin([instrument_id], self.clock(), single=True)
+
+    def _site_units(self) -> None:
+        # Height and weight are first asked in the site's units (US sites: feet, inches and
+        # pounds), once per visit: a member's own switch is kept for the rest of the visit.
+        if self.units_from_site:
+            return
+        catalog = self.catalog()
+        self.journey.set_units(catalog.settings.units if catalog is not None else "imperial")
+        self.units_from_site = True
 
     def answer(self, value: object) -> str:
         """Record the answer on screen (checked first for numbers); queue finished screeners."""

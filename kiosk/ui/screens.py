@@ -27,6 +27,9 @@ from ..visit import CONTACT_METHODS, CONTACT_TIMES, EMAIL_MAX, SINGLE_SCREENERS,
 from .base import KV_DIR, KioskScreen, load_kv
 from .lang import tr
 
+# Height in US units: typed as feet (this range), then inches; sent as total inches.
+FEET_INCHES_QUESTION = "height_in"
+FEET = (3, 8)
 # Taps in the attract screen's top-left corner that open admin mode (with the PIN after).
 ADMIN_TAPS = 5
 ADMIN_TAP_WINDOW = 4.0
@@ -323,10 +326,14 @@ class QuestionScreen(KioskScreen):
     units = StringProperty("metric")
     message = StringProperty("")
     answer_buttons = ListProperty([])
+    # Height in US units is typed as feet, then inches (people know "5 ft 6", not "66 in").
+    feet = StringProperty("")  # the feet typed, while the inches are asked
+    prefix = StringProperty("")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pool: list[Any] = []
+        self._asked: tuple[str, str, str] | None = None
 
     def refresh(self) -> None:
         """Show the question on screen and its answers."""
@@ -357,6 +364,15 @@ class QuestionScreen(KioskScreen):
                 if isinstance(spec.get("min"), int | float) else ""
         self.message = tr._(visit.message).format(**visit.message_args) if visit.message else ""
         self.typed = ""
+        asked = (visit.session_id, journey.instrument, journey.question)
+        if asked != self._asked:  # a new question; a language switch keeps the feet typed
+            self._asked, self.feet, self.prefix = asked, "", ""
+        if journey.question == FEET_INCHES_QUESTION:
+            self.question = tr._("Your height without shoes: type the feet, then the inches.")
+            if self.feet:
+                self._inches_step()
+            else:
+                self._feet_step()
         self._show_number_box(self.numeric)
         options = [] if self.numeric else visit.options()
         # Buttons are reused from question to question: building one (its kv rules) costs
@@ -379,6 +395,14 @@ class QuestionScreen(KioskScreen):
     def _answer(self, button: Any) -> None:
         self.app.act("answer", button.answer_value)
 
+    def _feet_step(self) -> None:
+        self.unit, self.prefix = "ft", ""
+        self.range_text = tr._("From {low} to {high}").format(low=FEET[0], high=FEET[1])
+
+    def _inches_step(self) -> None:
+        self.unit, self.prefix = "in", f"{self.feet} ft  "
+        self.range_text = tr._("From {low} to {high}").format(low=0, high=11)
+
     def _show_number_box(self, show: bool) -> None:
         # ids hold weak references: keep the box alive while it is out of the page.
         if not hasattr(self, "_number_box"):
@@ -393,7 +417,10 @@ class QuestionScreen(KioskScreen):
     def press(self, key: str) -> None:
         """A key of the number pad."""
         self.app.visit.touch()
-        if key == "back":
+        if key == "back" and not self.typed and self.feet:  # back from inches to feet
+            self.feet = ""
+            self._feet_step()
+        elif key == "back":
             self.typed = self.typed[:-1]
         elif key == "." and "." in self.typed:
             return
@@ -401,12 +428,28 @@ class QuestionScreen(KioskScreen):
             self.typed += key
 
     def enter_number(self) -> None:
-        """Send the typed number (the visit checks its range)."""
+        """Send the typed number (the visit checks its range); feet, then inches, for height."""
         if not self.typed or self.typed == ".":
+            return
+        if self.visit.journey.question == FEET_INCHES_QUESTION:
+            self._enter_feet_or_inches()
             return
         # "72" is sent as a whole number, "72.5" as a decimal; the visit checks the range.
         value: float | int = float(self.typed) if "." in self.typed else int(self.typed)
         self.app.act("answer", value)
+
+    def _enter_feet_or_inches(self) -> None:
+        typed = self.typed
+        self.typed = ""
+        if not typed.isdigit():
+            return
+        if not self.feet:
+            if FEET[0] <= int(typed) <= FEET[1]:
+                self.feet = typed
+                self._inches_step()
+            return
+        if int(typed) <= 11:
+            self.app.act("answer", int(self.feet) * 12 + int(typed))
 
     def choose_units(self, units: str) -> None:
         """Metric or imperial for height and weight."""

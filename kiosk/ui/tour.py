@@ -32,7 +32,8 @@ DEMO_EMAIL_KEYS = (*"ana.demo@example", ".com")
 PHQ9 = {"9": 0, "10": 1}  # mild; no self-harm answer in the member's own visit
 CRISIS_PHQ9 = {"9": 1}  # the anonymous crisis visit: item 9 "Several days"
 GAD2 = 0
-NUMBERS = {"systolic": "152", "diastolic": "96", "height_in": "66", "weight_lb": "180",
+# Height in US units is typed as feet, then inches: 5 ft 6 in.
+NUMBERS = {"systolic": "152", "diastolic": "96", "height_in": "5", "weight_lb": "180",
            "age": "47"}
 CHOICES = {"sex": "male"}
 
@@ -231,7 +232,9 @@ class Tour:
                 for ch in NUMBERS.get(link, str(spec.get("min", 1))):
                     d.tap_text(ch, within=screen.ids.numpad)
                 if link == "height_in":
-                    self.shot()
+                    d.tap_id("enter")  # the feet; then the inches
+                    d.tap_text("6", within=screen.ids.numpad)
+                    self.shot("question_height")
                 d.tap_id("enter")
                 continue
             if not shot_question:

@@ -466,7 +466,8 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         identity = d.app.visit.identity
         assert identity is not None and identity.online
         d.tap_id("checkup")
-        numbers = {"systolic": "146", "diastolic": "92", "height_cm": "170", "weight_kg": "70",
+        # The demo site asks US units: height as feet, then inches (5 ft 7 in), pounds.
+        numbers = {"systolic": "146", "diastolic": "92", "height_in": "5", "weight_lb": "154",
                    "age": "45"}
         choices = {"sex": "male"}
         offered = []
@@ -484,6 +485,9 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
                 if link == "systolic":
                     d.screenshot(out / "identified-number-entry-en.png")
                 d.tap_id("enter")
+                if link == "height_in":
+                    _type_on(d, d.screen().ids.numpad, "7")  # the inches
+                    d.tap_id("enter")
                 continue
             values = [v for v, _t in d.app.visit.options()]
             if journey.instrument == "phq2":
@@ -831,6 +835,48 @@ def end_and_done(out: Path) -> None:
     assert d.app.end_confirm is None and d.screen().name == "attract"
 
 
+def numbers_us(out: Path) -> None:
+    """A US site asks height as feet then inches, and pounds, without a tap on "US"; a metric
+    site asks centimetres."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    assert fake.catalog().settings.units == "imperial"  # the default: US sites
+    d = _start(fake)
+    _to_menu(d)
+    d.tap_id("single")
+    d.tap_text("Body mass index", within=d.screen().ids.screeners)
+    screen = d.screen()
+    assert d.app.visit.journey.question == "height_in" and screen.units == "imperial"
+    assert screen.unit == "ft" and "feet, then the inches" in screen.question
+    _type_on(d, screen.ids.numpad, "5")
+    d.tap_id("enter")
+    assert d.app.visit.journey.question == "height_in"  # still height: now the inches
+    assert screen.unit == "in" and screen.prefix == "5 ft  "
+    _type_on(d, screen.ids.numpad, "6")
+    assert screen.ids.number.text == "5 ft  6  in"
+    d.screenshot(out / "height-feet-inches-en.png")
+    d.tap(screen.ids.footer.ids.language)
+    _type_on(d, screen.ids.numpad, "6")  # a language switch keeps the feet, clears the digits
+    assert screen.prefix == "5 ft  " and "pulgadas" in screen.question
+    d.screenshot(out / "height-feet-inches-es.png")
+    d.tap(screen.ids.footer.ids.language)
+    _type_on(d, screen.ids.numpad, "6")
+    d.tap_id("enter")
+    assert d.app.visit.journey.question == "weight_lb"
+    _type_on(d, screen.ids.numpad, "150")
+    d.tap_id("enter")
+    bmi = next(s for s in fake.submitted if s["instrument_id"] == "bmi")
+    assert bmi["answers"]["height_in"] == 66 and bmi["answers"]["weight_lb"] == 150
+    _end_session(d)
+    fake._catalog = fake._catalog.model_copy(update={
+        "settings": fake._catalog.settings.model_copy(update={"units": "metric"})})
+    _to_menu(d)
+    d.tap_id("single")
+    d.tap_text("Body mass index", within=d.screen().ids.screeners)
+    assert d.app.visit.journey.question == "height_cm" and d.screen().unit == "cm"
+
+
 def tr_(text: str) -> str:
     """The current language's words for a msgid (keys are labelled in the visit's language)."""
     from kiosk.ui.lang import tr
@@ -842,7 +888,7 @@ JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
                             booking_times, sign_in_honestly, setup_after_cli_pairing,
-                            privacy_and_referral, end_and_done)}
+                            privacy_and_referral, end_and_done, numbers_us)}
 
 
 def main(argv: list[str]) -> int:

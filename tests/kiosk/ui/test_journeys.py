@@ -47,7 +47,7 @@ def run_journey(name: str, *args: str, out: Path = ARTIFACTS) -> str:
                                      "admin_open", "accessibility", "first_start",
                                      "follow_up_and_email", "booking_times",
                                      "sign_in_honestly", "setup_after_cli_pairing",
-                                     "privacy_and_referral", "end_and_done"])
+                                     "privacy_and_referral", "end_and_done", "numbers_us"])
 def test_journey(journey: str) -> None:
     assert f"{journey}: ok" in run_journey(journey)
 

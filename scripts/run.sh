@@ -13,6 +13,9 @@ export ONSITE_INSTANCE_PATH="${ONSITE_INSTANCE_PATH:-$PWD/instance}"
 mkdir -p "$ONSITE_INSTANCE_PATH"
 central_port="${CENTRAL_PORT:-8701}"
 export ONSITE_CENTRAL_URL="${ONSITE_CENTRAL_URL:-http://127.0.0.1:$central_port/fhir}"
+# The local emulator speaks plain http on the loopback. A real central must be https://: without
+# this setting the sync refuses http:// (it would send its access token in clear).
+export ONSITE_CENTRAL_ALLOW_INSECURE_HTTP="${ONSITE_CENTRAL_ALLOW_INSECURE_HTTP:-true}"
 
 echo "== Scoring demo: a sample check-up, scored and triaged into one referral =="
 python -m shared.assessments demo --text

@@ -196,8 +196,10 @@ class SettingsForm(BaseForm):
         return out
 
 
+# What an admin may invite; never "operator", which only the command line grants.
 ROLE_CHOICES = [SelectChoice("coordinator", _l("Coordinator")),
-                SelectChoice("advocate", _l("Advocate")), SelectChoice("admin", _l("Admin"))]
+                SelectChoice("advocate", _l("Advocate")), SelectChoice("admin", _l("Admin")),
+                SelectChoice("employer", _l("Employer (reports only)"))]
 
 
 class InviteForm(BaseForm):
@@ -352,6 +354,26 @@ class ScanForm(BaseForm):
     submit = SubmitField(_l("Check in"))
 
 
+class ConfirmNoShowsForm(BaseForm):
+    """Yes to "mark no-shows" (the slot, when one, travels in the page's own hidden field)."""
+
+    submit = SubmitField(_l("Yes, mark them as no-shows"))
+
+
+class RevokeForm(BaseForm):
+    """Yes to revoking a kiosk."""
+
+    submit = SubmitField(_l("Yes, revoke this kiosk"))
+
+
+class UndoCheckInForm(BaseForm):
+    """Take back a check-in: the reason is required (it is audited)."""
+
+    reason = StringField(_l("Reason for undoing the check-in"), validators=[Length(max=500)])
+    next = HiddenField()
+    submit = SubmitField(_l("Undo check-in"))
+
+
 class WalkInForm(BaseForm):
     """A walk-in: a roster member found by search, or a new one typed in, and a slot."""
 
@@ -397,6 +419,8 @@ class ReportForm(BaseForm):
                         render_kw={"type": "month", "placeholder": "YYYY-MM"})
     end = StringField(_l("To month (included)"), validators=[DataRequired()],
                       render_kw={"type": "month", "placeholder": "YYYY-MM"})
+    # An employer's sites (the view fills the choices; staff see only their own site).
+    site = SelectField(_l("Site"), choices=[], validate_choice=False)
     submit = SubmitField(_l("Show report"))
 
     def validate_start(self, field: Any) -> None:

@@ -20,6 +20,7 @@ from .core import (
     PairingCode,
     Site,
     User,
+    UserSession,
     UserToken,
 )
 from .events import (
@@ -40,6 +41,6 @@ __all__ = [
     "Kiosk",
     "Member", "OutboxMessage",
     "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally",
-    "UnmatchedClaim", "User", "UserToken",
+    "UnmatchedClaim", "User", "UserSession", "UserToken",
     "new_uuid", "utcnow",
 ]

@@ -1,7 +1,7 @@
 """events: an optional Spanish description beside the Spanish title
 
-Revision ID: 0010_event_description_es
-Revises: 0009_reports
+Revision ID: 0012_event_description_es
+Revises: 0011_audit_site
 Create Date: 2026-12-06 16:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010_event_description_es'
-down_revision = '0009_reports'
+revision = '0012_event_description_es'
+down_revision = '0011_audit_site'
 branch_labels = None
 depends_on = None
 

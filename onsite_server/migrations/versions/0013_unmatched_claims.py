@@ -1,7 +1,7 @@
 """unmatched claims: offline sign-ins that matched no member, with their contact fallback
 
-Revision ID: 0011_unmatched_claims
-Revises: 0010_event_description_es
+Revision ID: 0013_unmatched_claims
+Revises: 0012_event_description_es
 Create Date: 2026-12-06 16:30:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import onsite_server.models.base
 
-revision = '0011_unmatched_claims'
-down_revision = '0010_event_description_es'
+revision = '0013_unmatched_claims'
+down_revision = '0012_event_description_es'
 branch_labels = None
 depends_on = None
 

@@ -145,7 +145,8 @@ def main() -> None:
         port = free_port()
         app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/onsite.sqlite",
                           "INSTANCE_PATH": f"{tmp}/instance", "SECRET_KEY": SECRET,
-                          "CENTRAL_URL": f"http://127.0.0.1:{port}/fhir"})
+                          "CENTRAL_URL": f"http://127.0.0.1:{port}/fhir",
+                          "CENTRAL_ALLOW_INSECURE_HTTP": True})  # the local emulator
         db = get_db(app)
         upgrade(db)
         started = time.perf_counter()

@@ -18,6 +18,9 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_KEY_DIR": None,  # None means <instance>/keys (Ed25519 per purpose, made on demand)
     "CENTRAL_URL": "http://127.0.0.1:8701/fhir",  # the emulator's default address
     "CENTRAL_WEB_URL": None,  # None means CENTRAL_URL without its trailing /fhir
+    # Plain http:// to central sends the bearer token in clear: refused unless this is set
+    # (the local emulator only; scripts/run.sh sets it).
+    "CENTRAL_ALLOW_INSECURE_HTTP": False,
     "ADVOCATE_LINK_DAYS": 365,
     "TICKET_GRACE_DAYS": 1,  # a ticket stays valid this long after its slot ends
     "CENTRAL_TOKEN": None,
@@ -43,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_HOSTS": [],
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "MAX_BATCH": 500,
+    # Data rows one roster import takes; a longer file is refused before any row is checked.
+    "ROSTER_MAX_ROWS": 100_000,
     "PAIRING_CODE_TTL_SECONDS": 15 * 60,
     "PAIRING_FAILURES_PER_ADDRESS": 10,
     "PAIRING_FAILURES_TOTAL": 100,
@@ -69,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
     "BRANDING_NAME": "Onsite Wellness",
     "BRANDING_COLOR": "#0B5FA5",
     "MIN_CELL": 11,
+    # Argon2id cost of dashboard passwords: "standard", or "test" (cheap, for test suites only).
+    "PASSWORD_HASH_COST": "standard",
     "DASHBOARD_IDLE_MINUTES": 30,
     "DASHBOARD_ABSOLUTE_HOURS": 12,
     # Dashboard session cookie: HTTPS only (browsers also accept it from http://localhost),
@@ -88,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_MIN_FREE_MB": 100,
     "HEALTH_CHECK_SECONDS": 1.0,
     "HEALTH_WRITE_WAIT_SECONDS": 2.0,
+    # GET /metrics is open to loopback; a scraper elsewhere sends this as a bearer token.
+    "METRICS_TOKEN": None,
+    # Encrypts `onsite-server backup` files (scrypt + AES-GCM); required to back up or restore.
+    "BACKUP_PASSPHRASE": None,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -172,6 +183,8 @@ def validate(config: dict[str, Any]) -> None:
         # 0 would mean "wait forever" to PostgreSQL: the very thing these settings prevent.
         if int(config[key]) <= 0:
             raise ConfigError(f"{key} must be a positive number")
+    if int(config["ROSTER_MAX_ROWS"]) < 1:
+        raise ConfigError("ROSTER_MAX_ROWS must be at least 1")
     if int(config["SYNC_BATCH"]) < 1:
         raise ConfigError("SYNC_BATCH must be at least 1")
     for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS"):
@@ -183,6 +196,9 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("REMINDER_HOURS must be a number of hours") from None
     if not 0 <= reminder <= 24 * 14:
         raise ConfigError("REMINDER_HOURS must be between 0 (no reminders) and 336 (two weeks)")
+    if config["PASSWORD_HASH_COST"] not in ("standard", "test"):
+        raise ConfigError("PASSWORD_HASH_COST must be standard or test, got "
+                          f"{config['PASSWORD_HASH_COST']!r}")
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

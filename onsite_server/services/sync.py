@@ -67,6 +67,7 @@ from ..models import (
 from .advocates import revoked_token_ids
 from .bookings import expire_waitlist, mark_no_shows, send_reminders
 from .retention import purge_expired
+from .scope import outbox_site
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids
 
@@ -256,14 +257,20 @@ def build_bundle(session: Session, row: OutboxMessage, settings: SyncSettings,
     return bundle
 
 
-def _alert(session: Session, kind: str, message: str) -> bool:
-    """Raise an alert (a dashboard banner and a log line) unless the same one is still open."""
+def _alert(session: Session, kind: str, message: str, row: OutboxMessage | None = None) -> bool:
+    """Raise an alert (a dashboard banner and a log line) unless the same one is still open.
+
+    An alert about an outbox row belongs to the row's site, so only that site's admins (and
+    operators) see and clear it.
+    """
     open_alert = session.scalars(select(Alert.id).where(
         Alert.kind == kind, Alert.message == message, Alert.cleared_at.is_(None))).first()
     if open_alert is not None:
         return False
     log.warning("alert %s: %s", kind, message)
-    session.add(Alert(kind=kind, message=message))
+    site_id = None if row is None else session.scalar(
+        select(outbox_site()).where(OutboxMessage.id == row.id))
+    session.add(Alert(kind=kind, message=message, site_id=site_id))
     return True
 
 
@@ -297,7 +304,7 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
                 if row.priority else
                 f"CRISIS referral {row.key} was refused by central: act now, call the "
                 f"member's advocate ({error})")
-        if _alert(session, kind, text):
+        if _alert(session, kind, text, row):
             report.alerts.append(kind)
         return
     row.status = "pending"
@@ -320,7 +327,7 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
         # A stable text: an open alert with the same text is not raised again.
         if _alert(session, "outbox_stuck",
                   f"Outbox {row.key} has not reached central for over an hour; its last "
-                  "error is in the outbox list"):
+                  "error is in the outbox list", row):
             report.alerts.append("outbox_stuck")
 
 

@@ -107,6 +107,7 @@ def _db(url: str) -> Iterator[Session]:
 def _two_workers(live: LiveServer, central: str) -> list[dict[str, Any]]:
     """Run two `onsite-server sync --once` processes at the same time; return their reports."""
     env = {**live.env, "ONSITE_CENTRAL_URL": f"{central}/fhir",
+           "ONSITE_CENTRAL_ALLOW_INSECURE_HTTP": "true",  # the local emulator
            "ONSITE_SYNC_BACKOFF_BASE_SECONDS": "0", "ONSITE_SITE_SLUG": "live",
            "ONSITE_SYNC_BATCH": "2"}
     exe = str(Path(sys.executable).with_name("onsite-server"))

@@ -175,6 +175,8 @@ def test_a_dead_crisis_row_alerts_at_once(app: Flask, client: Any, site: Any,
     with get_db(app).transaction(write=False) as session:
         (alert,) = session.scalars(select(Alert))
         assert alert.kind == "crisis_dead_letter" and "CRISIS" in alert.message
+        # The site where the answers were taken: only its admins (and operators) see it.
+        assert alert.site_id == site.id
 
 
 def test_a_row_stuck_for_an_hour_raises_one_alert(app: Flask, client: Any, site: Any,
@@ -189,7 +191,8 @@ def test_a_row_stuck_for_an_hour_raises_one_alert(app: Flask, client: Any, site:
         report = run_cycle(get_db(app).transaction, central, _settings(app),
                            now=lambda: hour_later)
     with get_db(app).transaction(write=False) as session:
-        assert [a.kind for a in session.scalars(select(Alert))] == ["outbox_stuck"]
+        assert [(a.kind, a.site_id) for a in session.scalars(select(Alert))] == [
+            ("outbox_stuck", site.id)]
     assert report.alerts == []  # the second cycle did not raise it again
 
 

@@ -28,6 +28,7 @@ from . import codes
 from .ownership import (
     ONSITE_AUTHOR,
     PATIENT_FIELDS,
+    PREFERENCE_FIELDS,
     SERVICE_REQUEST_FIELDS,
     TASK_FIELDS,
     merge,
@@ -573,6 +574,43 @@ def contact_point(ref: ReferralFacts) -> Resource | None:
     return None
 
 
+# How the member asked to be reached: HL7 v3 ParticipationMode
+# (http://terminology.hl7.org/CodeSystem/v3-ParticipationMode); a text message is written
+# communication, named in the text.
+_MEDIUM = {"phone": ("PHONE", "telephone", "Phone call"),
+           "text": ("WRITTEN", "written", "Text message (SMS)"),
+           "email": ("EMAILWRIT", "email", "Email")}
+
+
+def contact_preference(ref: ReferralFacts, subject: str, request: str, systems: Systems,
+                       share: str = SHARE_ALL) -> Resource:
+    """Return how and when the member asked to be contacted, as a CommunicationRequest.
+
+    The member is its requester (they asked), the referral what it is about; the channel is
+    its medium, the time of day a note. A withdrawal revokes it.
+    """
+    code, display, text = _MEDIUM.get(str(ref.contact_method), ("", "", ""))
+    resource: Resource = {
+        "resourceType": "CommunicationRequest",
+        "status": "revoked" if share == SHARE_WITHDRAW else "active",
+        "identifier": [{"system": systems("contact-preference"), "value": ref.public_id}],
+        "category": [{"coding": [{"system": systems.code_system("communication-type"),
+                                  "code": "contact-preference",
+                                  "display": "How the member asked to be contacted"}]}],
+        "subject": {"reference": subject}, "requester": {"reference": subject},
+        "about": [{"reference": request}],
+        "note": [_note(f"Preferred time: {ref.contact_time or 'any time'}")]}
+    if code:
+        resource["medium"] = [{"coding": [{"system": PARTICIPATION_MODE, "code": code,
+                                           "display": display}], "text": text}]
+    if ref.authored_at is not None:
+        resource["authoredOn"] = _when(ref.authored_at)
+    return resource
+
+
+PARTICIPATION_MODE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
+
+
 def referral_bundle(member: MemberFacts, ref: ReferralFacts,
                     submissions: Sequence[SubmissionFacts], systems: Systems) -> Resource:
     """Return the transaction Bundle for one forwarded referral version and its evidence."""
@@ -620,6 +658,8 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
                               systems("referral"), ref.public_id, (), create=False)
         entries.own(task(ref, subject, request, systems, share), systems("referral-task"),
                     ref.public_id, (), create=False)
+        entries.own(contact_preference(ref, subject, request, systems, share),
+                    systems("contact-preference"), ref.public_id, (), create=False)
         return entries
     person = patient(member, systems)
     chosen = contact_point(ref) if share == SHARE_ALL else None
@@ -661,6 +701,9 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
                           systems("referral"), ref.public_id, SERVICE_REQUEST_FIELDS)
     entries.own(task(ref, subject, request, systems, share), systems("referral-task"),
                 ref.public_id, TASK_FIELDS)
+    if chosen is not None:
+        entries.own(contact_preference(ref, subject, request, systems, share),
+                    systems("contact-preference"), ref.public_id, PREFERENCE_FIELDS)
     if ref.advocate_id and share == SHARE_ALL:
         team = care_team(member, ref.advocate_id, subject, systems.advocate)
         team["identifier"] = [{"system": systems("careteam"), "value": member.member_id}]

@@ -578,8 +578,10 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
     if ref.advocate_id and share == SHARE_ALL:
         team = care_team(member, ref.advocate_id, subject, systems.advocate)
         team["identifier"] = [{"system": systems("careteam"), "value": member.member_id}]
-        # Central owns assignments: ours is created once and never replaces central's.
-        entries.create(team, systems("careteam"), member.member_id)
+        # Central owns assignments: ours is created only where central has no care team for
+        # the member (whatever its identifiers), and never replaces one.
+        entries.create(team, systems("careteam"), member.member_id,
+                       f"subject:identifier={systems('member')}|{member.member_id}")
     return entries
 
 

@@ -58,12 +58,14 @@ class Entries:
         self.items.append(Owned(full_url, system, value, resource, tuple(fields), create))
         return full_url
 
-    def create(self, resource: Resource, system: str, value: str) -> str:
-        """Add a conditional create on an identifier; return the resource's fullUrl."""
+    def create(self, resource: Resource, system: str, value: str,
+               condition: str | None = None) -> str:
+        """Add a conditional create on an identifier (or another ``condition``); return the
+        resource's fullUrl."""
         full_url = _full_url(resource["resourceType"], system, value)
         self.items.append({"fullUrl": full_url, "resource": resource, "request": {
             "method": "POST", "url": resource["resourceType"],
-            "ifNoneExist": f"identifier={system}|{value}"}})
+            "ifNoneExist": condition or f"identifier={system}|{value}"}})
         return full_url
 
     def update(self, resource: Resource, system: str, value: str) -> str:

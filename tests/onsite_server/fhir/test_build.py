@@ -264,9 +264,10 @@ def test_an_assigned_advocate_is_reported_as_the_care_team() -> None:
     bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
     validate(bundle)
     (team,) = _by_type(bundle, "CareTeam")
-    # Central owns assignments: ours is only created where central has none.
-    assert team["request"] == {"method": "POST", "url": "CareTeam",
-                               "ifNoneExist": f"identifier={SYSTEMS('careteam')}|M-1001"}
+    # Central owns assignments: ours is only created where central has none for the member.
+    assert team["request"] == {
+        "method": "POST", "url": "CareTeam",
+        "ifNoneExist": f"subject:identifier={SYSTEMS('member')}|M-1001"}
     participant = team["resource"]["participant"][0]["member"]["identifier"]
     assert participant == {"system": "urn:onsite-wellness:advocate", "value": "adv-001"}
     request = _by_type(bundle, "ServiceRequest")[0]["resource"]

@@ -111,6 +111,11 @@ class Central:
                     found.setdefault(kind, []).append(resource)
         return found
 
+    def of_member(self, kind: str, person: dict[str, Any]) -> list[dict[str, Any]]:
+        """The resources of a type whose subject is this Patient."""
+        return [r for r in self.all(kind)
+                if (r.get("subject") or {}).get("reference") == f"Patient/{person['id']}"]
+
     def task_of(self, request: dict[str, Any]) -> dict[str, Any]:
         (task,) = [t for t in self.all("Task")
                    if t["focus"]["reference"] == f"ServiceRequest/{request['id']}"]
@@ -216,6 +221,9 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
             if i["value"] == agreed] == ["MB"]
     assert len(person["identifier"]) == 2
     assert "telecom" not in held.about(declined)["Patient"][0]
+    (preference,) = held.of_member("CommunicationRequest", person)
+    assert preference["status"] == "active"
+    assert preference["medium"][0]["coding"][0]["code"] == "PHONE"
 
     # An advocate at central works on the consenting member's referral.
     (request,) = held.about(agreed)["ServiceRequest"]
@@ -251,6 +259,8 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
     (request,) = after["ServiceRequest"]
     task = held.task_of(request)
     assert (request["status"], task["status"]) == ("revoked", "cancelled")
+    (person,) = after["Patient"]
+    assert [p["status"] for p in held.of_member("CommunicationRequest", person)] == ["revoked"]
     assert task["owner"] == {"reference": "Practitioner/adv-001"}
     assert "Called, left a voicemail" in [n["text"] for n in task["note"]]
     assert {k: len(v) for k, v in after.items()} == {k: len(v) for k, v in before.items()}

@@ -131,7 +131,7 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool)
     app = KioskApp(backend=quiet, admin=admin, language="en", require_setup=False)
     driver = Driver.start(app)
     try:
-        taken = Tour(driver, out, online=online).run()
+        taken = Tour(driver, out, online=online, quiet=quiet).run()
     except Exception:  # noqa: BLE001 - any failure of the walk is reported, then exit 1
         # Kivy routes sys.stderr into its (silenced) log: write to the real stream.
         traceback.print_exc(file=sys.__stderr__)

@@ -34,12 +34,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     configure_hashing(app.config["PASSWORD_HASH_COST"])
 
-    from . import db, errors, health, security
+    from . import accesslog, db, errors, health, metrics, security
+
+    accesslog.install_werkzeug_filter()
 
     db.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     health.init_app(app)
+    metrics.init_app(app)
 
     from . import dashboard
     from .advocate import bp as advocate_bp

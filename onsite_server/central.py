@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
@@ -157,8 +158,37 @@ class CentralClient:
         return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
 
 
+def check_transport(config: Mapping[str, Any]) -> None:
+    """Refuse a central address that would carry the bearer token or the SMART grant in clear.
+
+    Plain ``http://`` is allowed only when CENTRAL_ALLOW_INSECURE_HTTP says so, for the local
+    emulator (scripts/run.sh sets it); anything but http or https is refused outright.
+    """
+    from .config import ConfigError
+
+    urls = {"CENTRAL_URL": str(config.get("CENTRAL_URL") or "")}
+    if config.get("CENTRAL_TOKEN_URL"):
+        urls["CENTRAL_TOKEN_URL"] = str(config["CENTRAL_TOKEN_URL"])
+    for key, url in urls.items():
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "https":
+            continue
+        if scheme == "http" and config.get("CENTRAL_ALLOW_INSECURE_HTTP"):
+            continue
+        if scheme == "http":
+            raise ConfigError(
+                f"{key} is plain http:// ({url}): the sync would send its access token and "
+                "members' health data unencrypted. Use https://, or set "
+                "CENTRAL_ALLOW_INSECURE_HTTP=true for a local test emulator only")
+        raise ConfigError(f"{key} must be an https:// address, got {url!r}")
+
+
 def client_from_config(config: Mapping[str, Any]) -> CentralClient:
-    """Build the client from CENTRAL_* settings: SMART when a client id and key are set."""
+    """Build the client from CENTRAL_* settings: SMART when a client id and key are set.
+
+    Raises ConfigError for a plain http:// address unless CENTRAL_ALLOW_INSECURE_HTTP is set.
+    """
+    check_transport(config)
     smart = None
     if config.get("CENTRAL_CLIENT_ID") and config.get("CENTRAL_PRIVATE_KEY_PATH"):
         with open(str(config["CENTRAL_PRIVATE_KEY_PATH"]), "rb") as handle:

@@ -18,6 +18,9 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_KEY_DIR": None,  # None means <instance>/keys (Ed25519 per purpose, made on demand)
     "CENTRAL_URL": "http://127.0.0.1:8701/fhir",  # the emulator's default address
     "CENTRAL_WEB_URL": None,  # None means CENTRAL_URL without its trailing /fhir
+    # Plain http:// to central sends the bearer token in clear: refused unless this is set
+    # (the local emulator only; scripts/run.sh sets it).
+    "CENTRAL_ALLOW_INSECURE_HTTP": False,
     "ADVOCATE_LINK_DAYS": 365,
     "TICKET_GRACE_DAYS": 1,  # a ticket stays valid this long after its slot ends
     "CENTRAL_TOKEN": None,
@@ -27,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_KEY_ID": None,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
+    "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
+    "FHIR_MEMBER_PUBLIC_ID_SYSTEM": "urn:onsite-wellness:member-public-id",
+    "FHIR_ADVOCATE_SYSTEM": "urn:onsite-wellness:advocate",
     "SYNC_INTERVAL_SECONDS": 30,
     # Retries to central wait a random time up to BASE * 2^attempts, capped (full jitter).
     "SYNC_BACKOFF_BASE_SECONDS": 5.0,
@@ -40,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_HOSTS": [],
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "MAX_BATCH": 500,
+    # Data rows one roster import takes; a longer file is refused before any row is checked.
+    "ROSTER_MAX_ROWS": 100_000,
     "PAIRING_CODE_TTL_SECONDS": 15 * 60,
     "PAIRING_FAILURES_PER_ADDRESS": 10,
     "PAIRING_FAILURES_TOTAL": 100,
@@ -87,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_MIN_FREE_MB": 100,
     "HEALTH_CHECK_SECONDS": 1.0,
     "HEALTH_WRITE_WAIT_SECONDS": 2.0,
+    # GET /metrics is open to loopback; a scraper elsewhere sends this as a bearer token.
+    "METRICS_TOKEN": None,
+    # Encrypts `onsite-server backup` files (scrypt + AES-GCM); required to back up or restore.
+    "BACKUP_PASSPHRASE": None,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -171,6 +183,8 @@ def validate(config: dict[str, Any]) -> None:
         # 0 would mean "wait forever" to PostgreSQL: the very thing these settings prevent.
         if int(config[key]) <= 0:
             raise ConfigError(f"{key} must be a positive number")
+    if int(config["ROSTER_MAX_ROWS"]) < 1:
+        raise ConfigError("ROSTER_MAX_ROWS must be at least 1")
     if int(config["SYNC_BATCH"]) < 1:
         raise ConfigError("SYNC_BATCH must be at least 1")
     for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS"):

@@ -21,12 +21,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Advocate, Site, User, UserToken, utcnow
+from ..models import Advocate, Site, User, UserSession, UserToken, utcnow
 from .errors import N_, ServiceError
 
-ROLES = ("admin", "coordinator", "advocate")
+ROLES = ("admin", "coordinator", "advocate", "employer", "operator")
+# What an admin may invite from the dashboard. ``operator`` sees the whole server (every
+# site's audit log, outbox and alerts), so only the command line grants it.
+INVITABLE_ROLES = ("admin", "coordinator", "advocate", "employer")
+# Roles that work at a site (an employer's account: at one of the employer's sites).
+SITE_ROLES = frozenset({"admin", "coordinator", "employer"})
 # Roles that see individual health data or change everything: a password alone is not enough.
-SECOND_FACTOR_ROLES = frozenset({"admin", "advocate"})
+SECOND_FACTOR_ROLES = frozenset({"admin", "advocate", "operator"})
 MIN_PASSWORD = 10
 LINK_PURPOSES = ("invite", "reset")
 RECOVERY_CODES = 10
@@ -93,15 +98,20 @@ def find_by_email(session: Session, email: str) -> User | None:
 
 def create_user(session: Session, *, email: str, name: str, role: str,
                 password: str | None = None, site_id: int | None = None,
-                advocate_public_id: str | None = None) -> User:
-    """Create a user; without a password the account waits for its invitation link."""
+                advocate_public_id: str | None = None,
+                roles: tuple[str, ...] = INVITABLE_ROLES) -> User:
+    """Create a user; without a password the account waits for its invitation link.
+
+    ``roles`` are those the caller may grant: the dashboard's invitations cannot make an
+    operator; the command line passes ``ROLES``.
+    """
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise _invalid("email", N_("is not an email address"))
     if not name.strip():
         raise _invalid("name", N_("is required"))
-    if role not in ROLES:
-        raise _invalid("role", N_("must be one of %(choices)s", choices=", ".join(ROLES)))
+    if role not in roles:
+        raise _invalid("role", N_("must be one of %(choices)s", choices=", ".join(roles)))
     if find_by_email(session, email) is not None:
         raise ServiceError("conflict", "Conflict",
                            [{"field": "email", "message": N_("a user with email %(email)s exists",
@@ -110,6 +120,10 @@ def create_user(session: Session, *, email: str, name: str, role: str,
         check_password_policy(password)
     if site_id is not None and session.get(Site, site_id) is None:
         raise _invalid("site", N_("no such site"))
+    if role == "operator" and site_id is not None:
+        raise _invalid("site", N_("an operator works for the whole server, not one site"))
+    if role == "employer" and site_id is None:
+        raise _invalid("site", N_("is required for employer users"))
     advocate_id = None
     if advocate_public_id:
         advocate = session.scalars(select(Advocate).where(
@@ -293,6 +307,46 @@ def redeem_link(session: Session, token: str, password: str) -> User:
             UserToken.token_hash == _token_hash(token))):
         row.used_at = utcnow()
     return user
+
+
+# --- sessions -----------------------------------------------------------------------------
+# The browser's signed cookie names a row here; logging out ends the row, so a copy of the
+# cookie taken before stops working at once. A password change, a reset, disabling the account
+# or a new second factor still ends all of the user's sessions through ``session_epoch``.
+
+def open_session(session: Session, user: User, *, keep_for: timedelta,
+                 now: datetime | None = None) -> str:
+    """Record a new log-in of user; return the session id for the cookie (only its hash is kept).
+
+    The user's rows older than keep_for (the absolute session limit) are deleted here: they
+    can no longer open anything, and the table stays as small as the logged-in staff.
+    """
+    now = now or utcnow()
+    for old in session.scalars(select(UserSession).where(
+            UserSession.user_id == user.id, UserSession.created_at < now - keep_for)):
+        session.delete(old)
+    token = secrets.token_urlsafe(32)
+    session.add(UserSession(user_id=user.id, token_hash=_token_hash(token), created_at=now))
+    return token
+
+
+def live_session(session: Session, token: str | None) -> UserSession | None:
+    """Return the open session row a cookie's session id names, else None."""
+    if not token:
+        return None
+    return session.scalars(select(UserSession).where(
+        UserSession.token_hash == _token_hash(str(token)),
+        UserSession.ended_at.is_(None))).first()
+
+
+def end_session(session: Session, token: str | None, reason: str = "logout",
+                now: datetime | None = None) -> UserSession | None:
+    """End the session a cookie names (log-out); return its row, if it was open."""
+    row = live_session(session, token)
+    if row is not None:
+        row.ended_at = now or utcnow()
+        row.ended_reason = reason
+    return row
 
 
 def reset_second_factor(user: User) -> None:

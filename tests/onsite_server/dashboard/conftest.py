@@ -5,8 +5,10 @@ Reuse them from any dashboard test:
 - ``staff``: {"admin"|"coordinator"|"advocate": Staff} at ``site`` (TOTP set for admin and
   advocate); ``auth``: ``auth.login("coordinator")``;
 - ``as_admin``, ``as_coordinator``, ``as_advocate``: a logged-in Flask test client each;
-- ``live_url``: the app served on a real socket in this process; ``page``: a Playwright
-  page; ``browser_login(page, staff)``; ``axe_violations(page)``; ``screenshot(page, name)``.
+- ``live_url``: the app served on a real socket in this process (plain HTTP);
+  ``live_https_url``: the same over HTTPS with the server's own self-signed certificate, as
+  ``onsite-server serve`` and ``scripts/run.sh`` serve it; ``page``: a Playwright page;
+  ``browser_login(page, staff)``; ``axe_violations(page)``; ``screenshot(page, name)``.
 """
 
 from __future__ import annotations
@@ -119,6 +121,47 @@ def live_url(app: Flask) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@pytest.fixture
+def live_tls_cert(app: Flask) -> tuple[Path, Path]:
+    """The server's own self-signed (certificate, key), made the way ``onsite-server serve`` does.
+
+    ``serve`` calls ``tls.ensure_self_signed`` on the instance folder and hands the pair to the
+    workers as ``ONSITE_TLS_CERT``/``ONSITE_TLS_KEY``; the app's config gets the same here.
+    """
+    from onsite_server.tls import ensure_self_signed
+
+    cert, key = ensure_self_signed(Path(app.instance_path))
+    app.config.update(TLS_CERT=str(cert), TLS_KEY=str(key))
+    return cert, key
+
+
+@pytest.fixture
+def live_https_url(app: Flask, live_tls_cert: tuple[Path, Path]) -> Iterator[str]:
+    """Serve the app over TLS with its own certificate; yield https://127.0.0.1:PORT.
+
+    This is how staff reach the dashboard (scripts/run.sh opens https://127.0.0.1:8700/): on
+    HTTPS the browser obeys the pages' Referrer-Policy and Flask-WTF's strict CSRF check wants
+    a Referer, which plain ``http://localhost`` never shows. Playwright contexts accept the
+    self-signed certificate (``ignore_https_errors``) as a person clicks through the warning;
+    ``requests`` calls pass ``verify=str(live_tls_cert[0])``.
+    """
+    import ssl
+
+    from werkzeug.serving import make_server
+
+    cert, key = live_tls_cert
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright (never a downloaded browser)."""
@@ -135,8 +178,13 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context and page (own cookies), 1280x900."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    """A fresh browser context and page (own cookies), 1280x900.
+
+    The context accepts the server's self-signed certificate (``live_https_url``), as a person
+    does once on the browser's warning page; plain ``live_url`` is unaffected.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  ignore_https_errors=True)
     context.set_default_timeout(15000)
     tab = context.new_page()
     yield tab

@@ -58,7 +58,7 @@ def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
 
 def _assert_edge_headers(resp: Any) -> None:
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "strict-origin"
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
 
 

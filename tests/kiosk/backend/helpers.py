@@ -136,6 +136,7 @@ def start_tls_server(tmp_path: Path, site: str = "kiosk-site") -> TlsServer:
     from onsite_server.migrate import upgrade
     from onsite_server.services.sites import create_site
 
+    tmp_path.mkdir(parents=True, exist_ok=True)  # the CLI made it, with the instance folder
     database = Database()
     database.configure(db_url)
     try:

@@ -311,6 +311,30 @@ def _worker_exited(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
+def _central_accepts_us(db: Any, client: Any) -> bool:
+    """Check central's answer to our credentials before a cycle touches any outbox row.
+
+    invalid_client is not transient: every row would fail the same way, so the cycle stops,
+    the log and an alert say why, and the next cycle asks once again (an admin may have
+    fixed the key at central meanwhile). Any other failure is the rows' to retry.
+    """
+    from .central import CentralError
+    from .services import central_health
+
+    try:
+        client.authenticate()
+    except CentralError as exc:
+        if not exc.credentials_refused:
+            return True
+        click.echo(f"sync: {exc}", err=True)
+        with db.transaction() as session:
+            central_health.credentials_refused(session, str(exc))
+        return False
+    with db.transaction() as session:
+        central_health.credentials_accepted(session)
+    return True
+
+
 def _check_max_connections(app: Flask, workers: int, pool: int) -> None:
     """Refuse workers x pool beyond what PostgreSQL accepts (docs/deployment.md)."""
     from sqlalchemy import text
@@ -442,6 +466,12 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
     while True:
+        if not _central_accepts_us(db, client):
+            if once:
+                raise click.ClickException("central refuses the sync's credentials (see the "
+                                           "dashboard alert); nothing was sent")
+            time.sleep(pause)
+            continue
         try:
             directory = pull_directory(db.transaction, client, settings.systems)
             if directory.advocates_added or directory.reassigned or directory.assigned:

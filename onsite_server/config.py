@@ -26,8 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_TOKEN": None,
     "CENTRAL_CLIENT_ID": None,
     "CENTRAL_PRIVATE_KEY_PATH": None,
-    "CENTRAL_TOKEN_URL": None,  # None means <CENTRAL_URL>/auth/token (SMART Backend Services)
-    "CENTRAL_KEY_ID": None,
+    # None: the token_endpoint of <CENTRAL_URL>/.well-known/smart-configuration (SMART).
+    "CENTRAL_TOKEN_URL": None,
+    "CENTRAL_KEY_ID": None,  # None: the RFC 7638 thumbprint of the client's public key
+    # Where central may fetch our public JWKS (sent as the assertion's jku); None: not sent.
+    "CENTRAL_CLIENT_JWKS_URL": None,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
@@ -63,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_SESSION_CAP_SECONDS": 15 * 60,
     "KIOSK_CRISIS_SCREEN_SECONDS": 5 * 60,
     "KIOSK_SYNC_SECONDS": 30,
+    "KIOSK_UNITS": "imperial",  # height and weight first asked in feet, inches and pounds
     # A kiosk timestamp further ahead of, or behind, the server's receive time than this is
     # kept as sent but flagged (clock_suspect); lists of alerts go by the server's time.
     "KIOSK_CLOCK_AHEAD_SECONDS": 300,

@@ -35,7 +35,8 @@ FHIR_JSON = "application/fhir+json"
 SCOPE_PERMISSIONS = {
     "Patient": "cu", "Observation": "cu", "QuestionnaireResponse": "cu",
     "ServiceRequest": "crus", "Task": "crus", "CareTeam": "crus", "Appointment": "cu",
-    "Communication": "cu", "Binary": "cu", "Practitioner": "rs", "PractitionerRole": "rs",
+    "Communication": "cu", "CommunicationRequest": "crus", "Binary": "cu",
+    "Practitioner": "rs", "PractitionerRole": "rs",
 }
 SCOPES = " ".join(f"system/{kind}.{perms}" for kind, perms in SCOPE_PERMISSIONS.items())
 DISCOVERY = ".well-known/smart-configuration"

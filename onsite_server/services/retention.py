@@ -28,7 +28,14 @@ from sqlalchemy import Row, case, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..models import Kiosk, OutboxMessage, Referral, Submission, SubmissionTally
+from ..models import (
+    Kiosk,
+    OutboxMessage,
+    Referral,
+    Submission,
+    SubmissionTally,
+    UnmatchedClaim,
+)
 
 NOT_SCORED = "not_scored"
 
@@ -68,6 +75,18 @@ def purge_expired(session: Session, *, days: int, now: datetime, limit: int = 10
         if batch:
             return _tally_and_delete(session, batch)
     return 0  # every row seen is held for now (their groups are not all expired)
+
+
+def purge_claims(session: Session, *, days: int, now: datetime) -> int:
+    """Delete unmatched sign-in claims not seen for the retention period; return how many.
+
+    A claim holds what someone typed at a kiosk (an id, a birth date, a phone or email) and
+    never matched a member: staff follow it up within days, and past the period it is kept
+    no longer than the answers it came with.
+    """
+    cutoff = now - timedelta(days=days)
+    result = session.execute(delete(UnmatchedClaim).where(UnmatchedClaim.last_seen_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 _COLUMNS = (Submission.id, Kiosk.site_id, Submission.taken_at, Submission.instrument_id,

@@ -103,3 +103,24 @@ def test_the_sync_cycle_runs_retention(app: Flask, client: Any, kiosk: dict[str,
     _age(app, 120)
     report = run_cycle(get_db(app).transaction, FakeCentral(), _settings(app))
     assert report.purged == 1 and _count(app) == 0
+
+
+def test_unmatched_claims_go_after_the_retention_period(app: Flask, kiosk: dict[str, Any]
+                                                        ) -> None:
+    from datetime import date
+
+    from onsite_server.models import Kiosk, UnmatchedClaim
+    from onsite_server.services.retention import purge_claims
+
+    now = datetime.now(UTC)
+    with get_db(app).transaction() as session:
+        device = session.scalars(select(Kiosk)).one()
+        for typed, seen in (("E-OLD", now - timedelta(days=91)), ("E-NEW", now)):
+            session.add(UnmatchedClaim(site_id=device.site_id, kiosk_id=device.id,
+                                       typed_id=typed, birth_date=date(1990, 1, 2),
+                                       phone="+1 555 0100", first_seen_at=seen,
+                                       last_seen_at=seen))
+    with get_db(app).transaction() as session:
+        assert purge_claims(session, days=90, now=now) == 1
+    with get_db(app).transaction(write=False) as session:
+        assert list(session.scalars(select(UnmatchedClaim.typed_id))) == ["E-NEW"]

@@ -71,7 +71,8 @@ class SiteStateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Yield the database-backed gauges (nothing when the database cannot be read)."""
-        from .models import OUTBOX_STATUSES, CrisisAlert, Kiosk, OutboxMessage, Referral
+        from .models import OUTBOX_STATUSES, Kiosk, OutboxMessage
+        from .services.crisis import waiting_since
 
         now = datetime.now(UTC)
         try:
@@ -85,13 +86,7 @@ class SiteStateCollector(Collector):
                 sent_hour = session.scalar(
                     select(func.count()).select_from(OutboxMessage)
                     .where(OutboxMessage.sent_at >= now - timedelta(hours=1))) or 0
-                alerts = session.execute(
-                    select(func.count(), func.min(CrisisAlert.received_at))
-                    .where(CrisisAlert.acknowledged_at.is_(None))).one()
-                referrals = session.execute(
-                    select(func.count(), func.min(Referral.created_at))
-                    .where(Referral.priority == "crisis",
-                           Referral.crisis_acknowledged_at.is_(None))).one()
+                crises = [_aware(t) for t in waiting_since(session)]
                 heartbeats = session.scalars(
                     select(Kiosk.last_heartbeat_at).where(Kiosk.revoked_at.is_(None))).all()
         except SQLAlchemyError:
@@ -111,13 +106,11 @@ class SiteStateCollector(Collector):
                                 "Messages central accepted in the last hour", value=sent_hour)
         yield GaugeMetricFamily("onsite_crisis_unacknowledged",
                                 "Crises (anonymous alerts and crisis referrals) not yet "
-                                "acknowledged by staff",
-                                value=int(alerts[0] or 0) + int(referrals[0] or 0))
-        raised = [_aware(t) for t in (alerts[1], referrals[1]) if t is not None]
+                                "acknowledged by staff", value=len(crises))
         yield GaugeMetricFamily(
             "onsite_crisis_oldest_unacknowledged_seconds",
-            "How long the oldest unacknowledged crisis has waited (0 when none)",
-            value=(now - min(raised)).total_seconds() if raised else 0.0)
+            "How long the oldest unacknowledged crisis has waited since it reached the server "
+            "(0 when none)", value=(now - min(crises)).total_seconds() if crises else 0.0)
         kiosks = GaugeMetricFamily("onsite_kiosks", "Paired kiosks by the age of their last "
                                    "heartbeat", labels=["heartbeat"])
         counts = dict.fromkeys([name for name, _ in HEARTBEAT_BANDS] + ["older", "never"], 0)

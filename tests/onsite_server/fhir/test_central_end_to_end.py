@@ -10,7 +10,6 @@ and cancels what central holds without deleting it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 import requests
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from central_emulator import create_app as create_central
 from onsite_server.central import CentralClient
@@ -29,6 +27,7 @@ from onsite_server.models import Member, OutboxMessage, Referral
 from onsite_server.services.signing import KeyStore
 from onsite_server.services.sync import SyncSettings, pull_statuses, run_cycle
 
+from ...live import serve_in_thread
 from ..helpers import auth, gen_event, identified_member, new_key, submission_item
 
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
@@ -39,17 +38,8 @@ GAD7_MODERATE = {str(i): 2 for i in range(1, 8)}
 @pytest.fixture
 def central() -> Iterator[str]:
     """A central emulator (empty directory) served on loopback; yields its base URL."""
-    server = make_server("127.0.0.1", 0, create_central({"TESTING": True,
-                                                         "DEMO_DIRECTORY": False}),
-                         threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(create_central({"TESTING": True, "DEMO_DIRECTORY": False})) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 class Kiosk:

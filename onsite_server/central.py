@@ -33,9 +33,10 @@ FHIR_JSON = "application/fhir+json"
 # reads, and nothing else; tests/onsite_server/test_smart_client.py checks every resource of
 # every sample message and every search against it.
 SCOPE_PERMISSIONS = {
-    "Patient": "cu", "Observation": "cu", "QuestionnaireResponse": "cu",
+    "Patient": "crus", "Observation": "cu", "QuestionnaireResponse": "cu",
     "ServiceRequest": "crus", "Task": "crus", "CareTeam": "crus", "Appointment": "cu",
-    "Communication": "cu", "Binary": "cu", "Practitioner": "rs", "PractitionerRole": "rs",
+    "Communication": "cu", "CommunicationRequest": "crus", "Binary": "cu",
+    "Practitioner": "rs", "PractitionerRole": "rs",
 }
 SCOPES = " ".join(f"system/{kind}.{perms}" for kind, perms in SCOPE_PERMISSIONS.items())
 DISCOVERY = ".well-known/smart-configuration"

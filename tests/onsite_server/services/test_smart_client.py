@@ -93,6 +93,9 @@ def test_the_scopes_are_v2_and_cover_exactly_what_the_sync_sends_and_reads() -> 
     for kind in ("Practitioner", "PractitionerRole", "CareTeam", "Task", "ServiceRequest",
                  "Patient", "CommunicationRequest"):
         needed.setdefault(kind, set()).add("s")
+    # Shared resources merged with central's edits are read back by id before an If-Match.
+    for kind in ("ServiceRequest", "Task", "CareTeam", "CommunicationRequest"):
+        needed.setdefault(kind, set()).add("r")
     for kind, letters in needed.items():
         for letter in letters:
             assert scope_allows(SCOPES, kind, letter), (kind, letter)

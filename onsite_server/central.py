@@ -33,7 +33,7 @@ FHIR_JSON = "application/fhir+json"
 # reads, and nothing else; tests/onsite_server/test_smart_client.py checks every resource of
 # every sample message and every search against it.
 SCOPE_PERMISSIONS = {
-    "Patient": "cu", "Observation": "cu", "QuestionnaireResponse": "cu",
+    "Patient": "crus", "Observation": "cu", "QuestionnaireResponse": "cu",
     "ServiceRequest": "crus", "Task": "crus", "CareTeam": "crus", "Appointment": "cu",
     "Communication": "cu", "CommunicationRequest": "crus", "Binary": "cu",
     "Practitioner": "rs", "PractitionerRole": "rs",

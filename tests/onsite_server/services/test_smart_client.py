@@ -88,8 +88,10 @@ def test_the_scopes_are_v2_and_cover_exactly_what_the_sync_sends_and_reads() -> 
     # central by the first one.
     needed.setdefault("Binary", set()).update("cu")
     # The searches: the directory pull, central's copies before a merge, statuses.
+    # (Every shared resource is read back before a merge: the Patient that gains the chosen
+    # contact and the contact preference too.)
     for kind in ("Practitioner", "PractitionerRole", "CareTeam", "Task", "ServiceRequest",
-                 "CommunicationRequest"):
+                 "Patient", "CommunicationRequest"):
         needed.setdefault(kind, set()).add("s")
     # Shared resources merged with central's edits are read back by id before an If-Match.
     for kind in ("ServiceRequest", "Task", "CareTeam", "CommunicationRequest"):

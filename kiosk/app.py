@@ -76,8 +76,12 @@ def run(settings: KioskSettings, *, server: str | None = None,
 
     configure_window(settings.width, settings.height, synthetic_input_only=False,
                      fullscreen=settings.fullscreen)
+    from kivy.clock import Clock
+
+    from . import watchdog
     from .ui.app import KioskApp
 
+    watchdog.start(Clock.schedule_once, Clock.schedule_interval)
     try:
         KioskApp(backend=backend, admin=AdminLock(settings.data_dir),
                  language=settings.language).run()

@@ -38,6 +38,9 @@ def _app(ctx: click.Context) -> Flask:
     obj = ctx.ensure_object(dict)
     if "app" not in obj:
         obj["app"] = create_app()
+        from . import logs
+
+        logs.configure(obj["app"].config["LOG_FORMAT"], obj["app"].config["LOG_LEVEL"])
     app: Flask = obj["app"]
     return app
 
@@ -252,7 +255,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
         "bind": f"{host}:{port}", "workers": workers, "threads": threads,
         "worker_class": "gthread", "accesslog": "-", "timeout": 60,
         # Link tokens and check-in searches stay out of the access log (accesslog.py).
-        "logger_class": "onsite_server.accesslog.RedactingGunicornLogger",
+        "logger_class": ("onsite_server.logs.JsonAccessLogger"
+                         if app.config["LOG_FORMAT"] == "json"
+                         else "onsite_server.accesslog.RedactingGunicornLogger"),
         "limit_request_line": 8190, "child_exit": _worker_exited,
     }
     scheme = "http"
@@ -270,11 +275,21 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
         scheme = "https"
         from .tls import fingerprint_sha256
 
-        click.echo(f"TLS certificate SHA-256 fingerprint: {fingerprint_sha256(cert)}")
-    click.echo(f"Onsite server on {scheme}://{host}:{port}/  (dashboard {scheme}://{host}:{port}"
-               f"/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
+        _announce(app, f"TLS certificate SHA-256 fingerprint: {fingerprint_sha256(cert)}")
+    _announce(app, f"Onsite server on {scheme}://{host}:{port}/  (dashboard {scheme}://{host}:"
+              f"{port}/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
     sys.stdout.flush()
     run_gunicorn(options)
+
+
+def _announce(app: Flask, text: str) -> None:
+    """Say a start-up fact: on the console, or as a log line when the logs are JSON lines."""
+    if app.config["LOG_FORMAT"] == "json":
+        import logging
+
+        logging.getLogger("onsite_server.serve").info(text)
+    else:
+        click.echo(text)
 
 
 def _share_metrics_between_workers() -> None:
@@ -296,6 +311,30 @@ def _worker_exited(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
+def _central_accepts_us(db: Any, client: Any) -> bool:
+    """Check central's answer to our credentials before a cycle touches any outbox row.
+
+    invalid_client is not transient: every row would fail the same way, so the cycle stops,
+    the log and an alert say why, and the next cycle asks once again (an admin may have
+    fixed the key at central meanwhile). Any other failure is the rows' to retry.
+    """
+    from .central import CentralError
+    from .services import central_health
+
+    try:
+        client.authenticate()
+    except CentralError as exc:
+        if not exc.credentials_refused:
+            return True
+        click.echo(f"sync: {exc}", err=True)
+        with db.transaction() as session:
+            central_health.credentials_refused(session, str(exc))
+        return False
+    with db.transaction() as session:
+        central_health.credentials_accepted(session)
+    return True
+
+
 def _check_max_connections(app: Flask, workers: int, pool: int) -> None:
     """Refuse workers x pool beyond what PostgreSQL accepts (docs/deployment.md)."""
     from sqlalchemy import text
@@ -305,8 +344,8 @@ def _check_max_connections(app: Flask, workers: int, pool: int) -> None:
         reserved = int(session.scalar(text("SHOW superuser_reserved_connections")) or 0)
     get_db(app).dispose()
     wanted = workers * pool
-    click.echo(f"PostgreSQL: up to {wanted} connections ({workers} workers x {pool}); "
-               f"the server accepts {limit - reserved}")
+    _announce(app, f"PostgreSQL: up to {wanted} connections ({workers} workers x {pool}); "
+              f"the server accepts {limit - reserved}")
     if wanted > limit - reserved:
         # Past max_connections new connections are refused: under load, requests would
         # answer 503 although every thread is idle waiting for one.
@@ -402,6 +441,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     import time
     from datetime import timedelta
 
+    from . import metrics
     from .central import CentralError, client_from_config
     from .fhir import Systems
     from .services.directory import pull_directory
@@ -427,6 +467,13 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
     while True:
+        if not _central_accepts_us(db, client):
+            metrics.record_sync_cycle(app.instance_path, {"credentials_refused": True})
+            if once:
+                raise click.ClickException("central refuses the sync's credentials (see the "
+                                           "dashboard alert); nothing was sent")
+            time.sleep(pause)
+            continue
         try:
             directory = pull_directory(db.transaction, client, settings.systems)
             if directory.advocates_added or directory.reassigned or directory.assigned:
@@ -439,12 +486,14 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         except CentralError as exc:  # central unreachable: statuses come next cycle
             click.echo(f"sync: status pull failed: {exc}", err=True)
             moved = 0
-        click.echo(json.dumps({"sent": report.sent, "withheld": report.withheld,
-                               "retried": report.retried,
-                               "dead": report.dead, "no_shows": report.no_shows,
-                               "waitlist_expired": report.waitlist_expired,
-                               "reminders": report.reminders, "purged": report.purged,
-                               "alerts": report.alerts, "statuses_moved": moved}))
+        outcome = {"sent": report.sent, "withheld": report.withheld,
+                   "retried": report.retried,
+                   "dead": report.dead, "no_shows": report.no_shows,
+                   "waitlist_expired": report.waitlist_expired,
+                   "reminders": report.reminders, "purged": report.purged,
+                   "alerts": report.alerts, "statuses_moved": moved}
+        click.echo(json.dumps(outcome))
+        metrics.record_sync_cycle(app.instance_path, outcome)
         if once:
             return
         time.sleep(pause)
@@ -476,9 +525,15 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
 
 
 def _add_operator_commands() -> None:
-    from .cli_ops import backup_command, doctor, install_command, restore_command
+    from .cli_ops import (
+        backup_command,
+        doctor,
+        install_command,
+        restore_command,
+        upgrade_command,
+    )
 
-    for command in (doctor, install_command, backup_command, restore_command):
+    for command in (doctor, install_command, backup_command, restore_command, upgrade_command):
         main.add_command(command)
 
 

@@ -142,3 +142,67 @@ def restore_command(backup_file: Path, force: bool) -> None:
     click.echo(f"restored the backup of {manifest['created_at']} ({manifest['database']} "
                f"database at revision {manifest['revision']}); run `onsite-server init-db` "
                "if this code is newer, then `onsite-server doctor`")
+
+
+@click.command("upgrade")
+@click.option("--backup-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the pre-upgrade backup goes (default: <instance>/backups).")
+@click.option("--no-backup", is_flag=True,
+              help="Skip the backup (only when one was just taken another way).")
+def upgrade_command(backup_dir: Path | None, no_backup: bool) -> None:
+    """Back up, run the migrations, then check the database; say the way back on failure."""
+    from .db import get_db
+
+    app = create_app()
+    database = get_db(app)
+    try:
+        saved, current, head = _upgrade(app, backup_dir, no_backup)
+    finally:
+        database.dispose()
+    if current == head:
+        click.echo(f"the schema is already at {head}: nothing to upgrade")
+        return
+    click.echo(f"upgraded from {current} to {head}; the database takes writes"
+               + (f"; the backup from before is {saved}" if saved else ""))
+
+
+def _upgrade(app: Flask, backup_dir: Path | None, no_backup: bool
+             ) -> tuple[Path | None, str | None, str | None]:
+    """Back up, migrate and check; return (backup path, revision before, head)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from . import doctor as checks_module
+    from . import migrate
+    from .backup import BackupError, backup
+    from .db import get_db
+
+    database = get_db(app)
+    current, head = migrate.current_revision(database), migrate.head_revision()
+    if current == head:
+        return None, current, head
+    saved: Path | None = None
+    if not no_backup:
+        folder = backup_dir or Path(app.instance_path) / "backups"
+        saved = folder / (f"onsite-pre-upgrade-{current or 'empty'}-"
+                          f"{datetime.now(UTC):%Y%m%dT%H%M%S}.bak")
+        try:
+            backup(_target(app), saved, app.config.get("BACKUP_PASSPHRASE"), revision=current)
+        except BackupError as exc:
+            raise click.ClickException(f"no upgrade: the backup first failed: {exc}") from exc
+        click.echo(f"backup of revision {current} written to {saved}")
+    try:
+        migrate.upgrade(database)
+    except (SQLAlchemyError, OSError, ValueError) as exc:
+        way_back = (f"restore the backup with `onsite-server restore --force {saved}`"
+                    if saved else "restore your own backup")
+        raise click.ClickException(
+            f"the migration from {current} to {head} failed ({type(exc).__name__}: {exc}). "
+            f"The way back: reinstall the previous version of the code, then {way_back}, "
+            "then `onsite-server doctor`") from exc
+    failed = [c for c in checks_module.check_database(app) if not c.ok]
+    if failed:
+        raise click.ClickException("the migrations ran but the database is not right: " +
+                                   "; ".join(f"{c.name}: {c.message}" for c in failed))
+    return saved, current, head

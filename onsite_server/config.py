@@ -26,8 +26,11 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_TOKEN": None,
     "CENTRAL_CLIENT_ID": None,
     "CENTRAL_PRIVATE_KEY_PATH": None,
-    "CENTRAL_TOKEN_URL": None,  # None means <CENTRAL_URL>/auth/token (SMART Backend Services)
-    "CENTRAL_KEY_ID": None,
+    # None: the token_endpoint of <CENTRAL_URL>/.well-known/smart-configuration (SMART).
+    "CENTRAL_TOKEN_URL": None,
+    "CENTRAL_KEY_ID": None,  # None: the RFC 7638 thumbprint of the client's public key
+    # Where central may fetch our public JWKS (sent as the assertion's jku); None: not sent.
+    "CENTRAL_CLIENT_JWKS_URL": None,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
@@ -63,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_SESSION_CAP_SECONDS": 15 * 60,
     "KIOSK_CRISIS_SCREEN_SECONDS": 5 * 60,
     "KIOSK_SYNC_SECONDS": 30,
+    "KIOSK_UNITS": "imperial",  # height and weight first asked in feet, inches and pounds
     # A kiosk timestamp further ahead of, or behind, the server's receive time than this is
     # kept as sent but flagged (clock_suspect); lists of alerts go by the server's time.
     "KIOSK_CLOCK_AHEAD_SECONDS": 300,
@@ -99,6 +103,12 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": None,
     # Encrypts `onsite-server backup` files (scrypt + AES-GCM); required to back up or restore.
     "BACKUP_PASSPHRASE": None,
+    # The server's own log lines: "text" or "json" (JSON lines, the access log too).
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "INFO",
+    # How many reverse proxies in front of this server set X-Forwarded-For/-Proto (0: none,
+    # so those headers are ignored; a forged one cannot change the client's address).
+    "TRUSTED_PROXIES": 0,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -199,6 +209,13 @@ def validate(config: dict[str, Any]) -> None:
     if config["PASSWORD_HASH_COST"] not in ("standard", "test"):
         raise ConfigError("PASSWORD_HASH_COST must be standard or test, got "
                           f"{config['PASSWORD_HASH_COST']!r}")
+    if not 0 <= int(config["TRUSTED_PROXIES"]) <= 5:
+        raise ConfigError("TRUSTED_PROXIES must be between 0 (no proxy) and 5")
+    if config["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be text or json, got {config['LOG_FORMAT']!r}")
+    if str(config["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got "
+                          f"{config['LOG_LEVEL']!r}")
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

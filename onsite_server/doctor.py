@@ -255,24 +255,17 @@ def check_sync(app: Flask, now: dt.datetime) -> Check:
 
 def check_crises(app: Flask, now: dt.datetime) -> Check:
     """Return whether any crisis waits unacknowledged, with the oldest one's age."""
-    from .models import CrisisAlert, Referral
+    from .services.crisis import waiting_since
 
     try:
         with get_db(app).transaction(write=False) as session:
-            alerts = session.execute(select(func.count(), func.min(CrisisAlert.received_at))
-                                     .where(CrisisAlert.acknowledged_at.is_(None))).one()
-            referrals = session.execute(
-                select(func.count(), func.min(Referral.created_at))
-                .where(Referral.priority == "crisis",
-                       Referral.crisis_acknowledged_at.is_(None))).one()
+            waiting = waiting_since(session)
     except SQLAlchemyError as exc:
         return _fail("crises", f"cannot read crisis alerts ({type(exc).__name__})")
-    count = int(alerts[0] or 0) + int(referrals[0] or 0)
-    if not count:
+    if not waiting:
         return _ok("crises", "none waiting for acknowledgement")
-    oldest = min(_aware(t) for t in (alerts[1], referrals[1]) if t is not None)
-    minutes = (now - oldest).total_seconds() / 60
-    return _fail("crises", f"{count} crisis alert(s) not acknowledged, the oldest for "
+    minutes = (now - min(_aware(t) for t in waiting)).total_seconds() / 60
+    return _fail("crises", f"{len(waiting)} crisis alert(s) not acknowledged, the oldest for "
                  f"{minutes:.0f} minutes: acknowledge them on the dashboard's crisis page")
 
 
@@ -291,17 +284,19 @@ def run(app_factory: Callable[[], Flask], *, central: bool = True) -> list[Check
         return [_fail("config", f"the configuration is not usable: {exc}")]
     checks = [_ok("config", "validates")]
     now = dt.datetime.now(dt.UTC)
-    database = check_database(app)
-    checks += database
-    checks += [check_disk(app), check_file_modes(app), check_tls(app, now)]
-    if database[0].ok:
-        checks.append(check_clock(app, now))
-    checks.append(check_signing_keys(app))
-    if central:
-        checks.append(check_central(app))
-    if all(c.ok for c in database[:2]):
-        checks += [check_sync(app, now), check_crises(app, now)]
-    get_db(app).dispose()
+    try:
+        database = check_database(app)
+        checks += database
+        checks += [check_disk(app), check_file_modes(app), check_tls(app, now)]
+        if database[0].ok:
+            checks.append(check_clock(app, now))
+        checks.append(check_signing_keys(app))
+        if central:
+            checks.append(check_central(app))
+        if all(c.ok for c in database[:2]):
+            checks += [check_sync(app, now), check_crises(app, now)]
+    finally:
+        get_db(app).dispose()
     return checks
 
 

@@ -106,9 +106,8 @@ def _bind_links_without_host() -> None:
     The pages link by path only, so an adapter bound to a fixed name serves them, and the
     refused Host header is never read.
     """
-    ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
-    if ctx.url_adapter is None:
-        ctx.url_adapter = current_app.url_map.bind(
+    if request_ctx.url_adapter is None:
+        request_ctx.url_adapter = current_app.url_map.bind(
             "localhost", script_name=request.root_path or None, url_scheme=request.scheme)
 
 

@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
 # The endpoints that carry no member data and set their own caching; everything else is
 # no-store. The catalog revalidates with its ETag; the public signing keys may be cached a while.
-OWN_CACHING_ENDPOINTS = frozenset({"api.get_catalog", "wellknown.jwks"})
+OWN_CACHING_ENDPOINTS = frozenset({"api.get_catalog", "wellknown.jwks",
+                                   "wellknown.smart_client_jwks"})
 HSTS = "max-age=31536000"
 # The origin alone, never the path or query, and nothing on a downgrade to plain HTTP. On HTTPS
 # Flask-WTF's CSRF check refuses a form POST without a Referer of this origin, so the policy

@@ -9,8 +9,9 @@ purpose="${1:-run}"
 apt_packages=(python3-venv python3-dev libmtdev1 libgl1 libegl1 libgl1-mesa-dri)
 if [ "$purpose" = "test" ]; then
   apt_packages+=(postgresql xvfb xauth)
-  # systemd-analyze checks the units in deploy/systemd/ (most Debian machines have it).
-  apt_packages+=(systemd)
+  # systemd-analyze checks the units in deploy/; HAProxy runs the two-node drill; cage is
+  # the kiosk unit's compositor (checked, not run: there is no display here).
+  apt_packages+=(systemd haproxy cage)
   # The dashboard's browser tests: Debian's Chromium (driven by Playwright) and npm for axe-core.
   apt_packages+=(chromium)
   # The employer report's PDF is turned into text and PNG to check it (pdftotext, pdftoppm).

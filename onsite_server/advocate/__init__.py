@@ -38,7 +38,10 @@ def index() -> str:
         get_session(), user.advocate_id, site.employer_id)
     for row in rows:
         casework.record_view(get_session(), row.referral, actor=user.actor)
-    return render_template("advocate/index.html", rows=rows)
+    # A crisis shows when it was received, not when its referral was last edited.
+    raised = crisis.raised_times(get_session(), [row.referral for row in rows
+                                                 if row.referral.priority == "crisis"])
+    return render_template("advocate/index.html", rows=rows, raised=raised)
 
 
 @bp.route("/referrals/<public_id>", methods=["GET", "POST"])

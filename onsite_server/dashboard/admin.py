@@ -21,7 +21,7 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from ..db import get_db, get_session
-from ..models import Advocate, User
+from ..models import Advocate, Site, User
 from ..services import audit
 from ..services import sites as sites_service
 from ..services import users as users_service
@@ -255,8 +255,12 @@ def audit_log() -> Any:
         page_no = 1
     actor = (request.args.get("actor") or "").strip() or None
     action = (request.args.get("action") or "").strip() or None
-    rows, total = audit.page(get_session(), site_scope(), offset=(page_no - 1) * AUDIT_PAGE,
+    scope = site_scope()
+    rows, total = audit.page(get_session(), scope, offset=(page_no - 1) * AUDIT_PAGE,
                              limit=AUDIT_PAGE, actor=actor, action=action)
+    # An operator reads every site's entries: each row then says whose it is.
+    site_names = {s.id: s.name for s in get_session().scalars(select(Site))} \
+        if scope.server_wide else None
     return render_template("admin/audit.html", rows=rows, total=total, page=page_no,
                            pages=max(1, -(-total // AUDIT_PAGE)), actor=actor or "",
-                           action=action or "")
+                           action=action or "", site_names=site_names)

@@ -12,13 +12,15 @@ Failed log-ins are counted on the server, in the audit log (``services.ratelimit
 passwords and wrong second-factor codes together per account (5 in 15 minutes lock the
 account, wherever the attempts come from), and per address over all accounts (a ceiling
 against spraying, high enough that staff sharing a clinic's address are not locked out by one
-person's mistakes or attempts). Nothing about failures is kept in the cookie, so replaying an
+person's mistakes or attempts; and an account that logged in from this browser before is
+exempt from it there). Nothing about failures is kept in the cookie, so replaying an
 older cookie resets nothing.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -69,6 +71,9 @@ PENDING_SECONDS = 300
 FAILURES_PER_ACCOUNT = 5
 FAILURES_PER_ADDRESS = 100
 FAILURE_WINDOW_SECONDS = 15 * 60
+# Accounts that logged in from a browser are remembered in its cookie (OWASP's "device
+# cookie"): the address ceiling does not apply to them there. This many are kept.
+KNOWN_ACCOUNTS_KEPT = 8
 # The page warns this long before the idle timeout, and one tap extends the session.
 WARN_SECONDS = 120
 # Blueprints that never carry a dashboard session (device tokens or public documents).
@@ -209,10 +214,20 @@ def _load_user() -> None:
 
 
 def _end_session() -> None:
-    lang = session.get("lang")
+    # The language and the accounts known on this browser outlive a log-out.
+    kept = {key: session[key] for key in ("lang", "known") if key in session}
     session.clear()
-    if lang:
-        session["lang"] = lang
+    session.update(kept)
+
+
+def _account_tag(email: str) -> str:
+    # A short hash, not the address: the cookie is signed, not encrypted.
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+def _known_here(email: str) -> bool:
+    """Tell whether this account has logged in from this browser before (its signed cookie)."""
+    return _account_tag(email) in (session.get("known") or [])
 
 
 def start_session(user: User) -> None:
@@ -222,7 +237,10 @@ def start_session(user: User) -> None:
     session.permanent = True
     sid = users_service.open_session(get_session(), user,
                                      keep_for=timedelta(seconds=_limits()[1]))
-    session.update(uid=user.id, sid=sid, epoch=user.session_epoch, login_at=now, seen=now)
+    tag = _account_tag(user.email)
+    known = [tag, *[t for t in session.get("known") or [] if t != tag]][:KNOWN_ACCOUNTS_KEPT]
+    session.update(uid=user.id, sid=sid, epoch=user.session_epoch, login_at=now, seen=now,
+                   known=known)
     user.last_login_at = utcnow()
     audit.record(get_session(), audit.user_actor(user.id), "auth.login",
                  f"user:{user.id}", detail={"address": request.remote_addr})
@@ -245,6 +263,10 @@ def _rate_limited(email: str) -> int:
     by_account = ratelimit.check(db, actor=_account_actor(email),
                                  action="auth.login_failed_account", limit=FAILURES_PER_ACCOUNT,
                                  window_seconds=FAILURE_WINDOW_SECONDS)
+    if _known_here(email):
+        # Someone spraying from a shared address cannot lock out the colleagues who logged in
+        # from this browser before; the account's own limit still holds.
+        return by_account.retry_after
     return max(by_address.retry_after, by_account.retry_after)
 
 

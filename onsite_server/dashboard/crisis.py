@@ -16,7 +16,9 @@ from .lookup import get_crisis_alert, get_member, get_referral
 
 
 @bp.get("/crisis/banner")
-@role_required("admin", "coordinator", "advocate")
+# Every page refreshes its banner region: an employer's stays empty (banner.py), an
+# operator's holds the server's operational alerts.
+@role_required("admin", "coordinator", "advocate", "employer", "operator")
 @passive
 def crisis_banner() -> str:
     """The banner alone (HTML fragment), for pages to refresh it without reloading."""

@@ -197,16 +197,14 @@ class AuditLog(Base):
 
 
 @event.listens_for(AuditLog, "before_insert")
-def _fill_audit_site(_mapper: Any, _connection: Any, target: AuditLog) -> None:
-    # Every writer of the audit log gets its site for free, in the same INSERT (a subquery,
-    # no extra round trip), so no caller can forget it. Imported here, at first use, because
-    # the rule reads the other models.
+def _fill_audit_site(_mapper: Any, connection: Any, target: AuditLog) -> None:
+    # Every writer of the audit log gets its site for free, so no caller can forget it: one
+    # or two prepared one-row selects on the flush's own connection. Imported here, at first
+    # use, because the rule reads the other models.
     if target.site_id is None:
         from ..services.scope import audit_site
 
         detail = target.detail if isinstance(target.detail, dict) else {}
         event_id = detail.get("event")
-        site = audit_site(target.subject, target.actor,
-                          event_id if isinstance(event_id, str) else None)
-        if site is not None:
-            target.site_id = site
+        target.site_id = audit_site(connection, target.subject, target.actor,
+                                    event_id if isinstance(event_id, str) else None)

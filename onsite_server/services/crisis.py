@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -96,9 +96,13 @@ def raised_times(session: Session, referrals: Sequence[Referral]) -> dict[int, R
         .group_by(Submission.referral_id)).all()
     for referral_id, taken_at, received_at in answers:
         out[int(referral_id)] = Raised(taken_at, received_at)
+    # A referral's crisis is audited after the referral was made: bounding by time lets the
+    # indexed audit_log.at narrow a log that only grows (this runs on every page's banner).
+    since = min(r.created_at for r in referrals) - timedelta(minutes=1)
     audited = session.execute(
         select(AuditLog.subject, func.min(AuditLog.at))
-        .where(AuditLog.action == "crisis.raised", AuditLog.subject.in_(list(by_subject)))
+        .where(AuditLog.at >= since, AuditLog.action == "crisis.raised",
+               AuditLog.subject.in_(list(by_subject)))
         .group_by(AuditLog.subject)).all()
     for subject, at in audited:
         referral_id = by_subject[str(subject)]
@@ -126,3 +130,19 @@ def audit_view(session: Session, referral: Referral, *, actor: str) -> None:
     """Record that someone looked at a member's referral (individual health data)."""
     audit.record(session, actor, "referral.viewed", f"referral:{referral.public_id}",
                  detail={"priority": referral.priority})
+
+
+def waiting_since(session: Session) -> list[datetime]:
+    """When each crisis still waiting for an acknowledgement reached the server (every site).
+
+    For doctor and /metrics: anonymous alerts by their receive time, open crisis referrals by
+    when their crisis was raised (``raised_times``), never by the referral's last edit.
+    """
+    times = list(session.scalars(select(CrisisAlert.received_at)
+                                 .where(CrisisAlert.acknowledged_at.is_(None))))
+    referrals = list(session.scalars(select(Referral).where(
+        Referral.priority == "crisis", Referral.crisis_acknowledged_at.is_(None),
+        Referral.status != "closed")))
+    raised = raised_times(session, referrals)
+    times += [raised[r.id].received_at if r.id in raised else r.created_at for r in referrals]
+    return times

@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, func, select, true
+from sqlalchemy import Connection, String, bindparam, cast, func, select, true
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from ..models import (
     Alert,
@@ -119,6 +119,9 @@ def outbox_site() -> Any:
                          referral_site(OutboxMessage.referral_id))
 
 
+_INT_KINDS = frozenset({"user", "crisis_alert", "alert"})
+
+
 def _id_column(kind: str) -> Any:
     return {"user": User.id, "alert": Alert.id, "crisis_alert": CrisisAlert.id}[kind]
 
@@ -126,14 +129,16 @@ def _id_column(kind: str) -> Any:
 def site_of_reference(kind: str, key: Any) -> Any | None:
     """The site of an audit reference such as ``event:<id>`` (None: no site to find).
 
-    ``key`` is the text after the colon: a Python string when an entry is written, or a SQL
-    expression when old entries are filled in by the migration.
+    ``key`` is the text after the colon: a Python string, a bound parameter (the prepared
+    statements of ``audit_site``), or a SQL expression when the migration fills in old entries.
     """
-    if kind in ("user", "crisis_alert", "alert"):
+    if kind in _INT_KINDS:
         if isinstance(key, str):
-            if not key.isdigit():
+            if not (key.isdigit() and len(key) < 10):  # an id, within a 32-bit integer
                 return None
             condition = _id_column(kind) == int(key)
+        elif isinstance(key, BindParameter):  # a prepared statement's parameter
+            condition = _id_column(kind) == key
         else:  # old entries: compare as text, as a SQL cast of text to int may fail
             condition = cast(_id_column(kind), String) == key
         if kind == "user":
@@ -162,24 +167,47 @@ def site_of_reference(kind: str, key: Any) -> Any | None:
     return None
 
 
-def audit_site(subject: str | None, actor: str | None, event: str | None) -> Any | None:
+def _references(subject: str | None, actor: str | None,
+                event: str | None) -> list[tuple[str, str]]:
+    """The (kind, key) pairs an audit entry names, in the order that decides its site."""
+    out = []
+    for reference in (subject, f"event:{event}" if event else None, actor):
+        if reference and ":" in reference:
+            kind, key = reference.split(":", 1)
+            if kind in _INT_KINDS and not (key.isdigit() and len(key) < 10):
+                continue  # not an id (a 32-bit integer) of that table
+            out.append((kind, key))
+    return out
+
+
+# One prepared statement per kind (built once: building a select costs more than running it).
+_BY_KIND: dict[str, Any] = {}
+
+
+def _statement(kind: str) -> Any | None:
+    if kind not in _BY_KIND:
+        found = site_of_reference(kind, bindparam("key"))
+        _BY_KIND[kind] = None if found is None else select(found)
+    return _BY_KIND[kind]
+
+
+def audit_site(connection: Connection, subject: str | None, actor: str | None,
+               event: str | None) -> int | None:
     """The site an audit entry belongs to: its subject's, else its event's, else its actor's.
 
     The subject comes first: an advocate's view of a referral belongs to the referral's site,
-    and a failed log-in by address to the account's site. Returns a SQL expression, or None
-    when nothing in the entry names a site (a server-wide entry).
+    and a failed log-in by address to the account's site. None when nothing in the entry names
+    a site (a server-wide entry).
     """
-    candidates = []
-    for reference in (subject, f"event:{event}" if event else None, actor):
-        if not reference or ":" not in reference:
+    for kind, key in _references(subject, actor, event):
+        statement = _statement(kind)
+        if statement is None:
             continue
-        kind, key = reference.split(":", 1)
-        found = site_of_reference(kind, key)
-        if found is not None:
-            candidates.append(found)
-    if not candidates:
-        return None
-    return candidates[0] if len(candidates) == 1 else func.coalesce(*candidates)
+        site = connection.execute(statement, {"key": int(key) if kind in _INT_KINDS
+                                              else key}).scalar()
+        if site is not None:
+            return int(site)
+    return None
 
 
 # --- reports ------------------------------------------------------------------------------

@@ -17,6 +17,9 @@
           if (!cell.hasAttribute("data-label") && names[col] !== undefined) {
             cell.setAttribute("data-label", names[col]);
           }
+          // A stacked row shows no bare "Actions:" for a cell with nothing in it.
+          cell.classList.toggle("cell-empty", !cell.textContent.trim() &&
+                                !cell.querySelector("input, button, select, a, img, svg"));
           col += cell.colSpan || 1;
         });
       });

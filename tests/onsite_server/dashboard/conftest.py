@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ...live import serve_in_thread
 from ..conftest import PG_URL, fresh_pg_database
 from .helpers import ROLES, AuthActions, Staff, gen_staff, totp_code
 
@@ -105,20 +105,32 @@ def journey_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _copy_of(request.getfixturevalue("sqlite_template"), tmp_path)
 
 
+def _whole_answers(app: Flask) -> Any:
+    """The app as WSGI, each answer read whole and closed before the server sends it.
+
+    When Chromium drops a connection mid-answer (a navigation cancels a script's download),
+    Werkzeug's development server can fail while draining the socket and skip closing the
+    answer's file; the ResourceWarning then errors (warnings are errors) in whichever test
+    runs next. The dashboard streams nothing and its static files are small.
+    """
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        answer = app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
+
+
 @pytest.fixture
 def live_url(app: Flask) -> Iterator[str]:
     """Serve the app on a free loopback port in a thread; yield http://localhost:PORT."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(_whole_answers(app)) as port:
         # localhost, not 127.0.0.1: Chromium keeps Secure cookies on http://localhost only.
-        yield f"http://localhost:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        yield f"http://localhost:{port}"
 
 
 @pytest.fixture
@@ -147,19 +159,11 @@ def live_https_url(app: Flask, live_tls_cert: tuple[Path, Path]) -> Iterator[str
     """
     import ssl
 
-    from werkzeug.serving import make_server
-
     cert, key = live_tls_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_in_thread(_whole_answers(app), ssl_context=context) as port:
+        yield f"https://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

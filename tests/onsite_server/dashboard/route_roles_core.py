@@ -27,7 +27,7 @@ ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "auth.account_link": PUBLIC,
     "dashboard.index": HOME,
     "dashboard.crisis_alert": EVERYONE,
-    "dashboard.crisis_banner": EVERYONE,
+    "dashboard.crisis_banner": EVERYONE | HOME,
     "dashboard.crisis_referral": frozenset({"admin", "advocate"}),
     "advocate.index": frozenset({"advocate"}),
     "advocate.referral": frozenset({"advocate"}),

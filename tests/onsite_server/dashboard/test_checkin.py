@@ -308,6 +308,8 @@ def test_who_is_coming_shows_each_slot_with_states(app: Flask, as_coordinator: F
     assert ">Waitlisted<" in rows["Waiting"] and "(1)" in rows["Waiting"]
     desk = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
     assert f"/dashboard/events/{day['event']}/people#slot-{day['slots'][1]}" in desk
+    detail = as_coordinator.get(f"/dashboard/events/{day['event']}").get_data(as_text=True)
+    assert f'href="/dashboard/events/{day["event"]}/people"' in detail
     slots = as_coordinator.get(f"/dashboard/events/{day['event']}/people?layout=slots")
     assert 'class="people layout-slots"' in slots.get_data(as_text=True)
 

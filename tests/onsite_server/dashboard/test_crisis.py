@@ -60,6 +60,7 @@ def crisis(app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any],
                         .values(received_at=RECEIVED))
         session.execute(update(AuditLog).where(AuditLog.action == "crisis.raised")
                         .values(at=RECEIVED))
+        referral.created_at = RECEIVED
     later = submission_item("gad7", {str(i): 2 for i in range(1, 8)}, member_ref=ref)
     assert client.post("/api/v1/submissions", json={"items": [later]},
                        headers=auth(kiosk["token"])).status_code == 200
@@ -76,17 +77,20 @@ def _local(at: datetime) -> str:
 
 
 def test_banner_and_page_show_when_raised_not_the_last_edit(
-        crisis: dict[str, Any], as_admin: FlaskClient,
+        crisis: dict[str, Any], as_admin: FlaskClient, as_advocate: FlaskClient,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The page is looked at 23 minutes after the crisis reached the server.
     monkeypatch.setattr("onsite_server.dashboard.banner.utcnow",
                         lambda: RECEIVED + timedelta(minutes=23, seconds=30))
     page = _text(as_admin.get("/dashboard/"))
     assert "Crises waiting: 1" in page
-    assert "oldest 23 min" in page
+    assert "longest wait: 23 min" in page
     assert f"Answered {_local(TAKEN)} (kiosk clock)." in page
     assert f"Received {_local(RECEIVED)}." in page
     assert _local(crisis["edited"]) not in page  # the referral's last edit is not the crisis
+    mine = _text(as_advocate.get("/advocate/"))
+    assert f"Received {_local(RECEIVED)}. Waiting 23 min." in mine
+    assert f"changed {_local(crisis['edited'])}" in mine  # the edit is named as an edit
     detail = _text(as_admin.get(f"/dashboard/crisis/referral/{crisis['referral']}"))
     assert f"Answered {_local(TAKEN)} (kiosk clock)" in detail
     assert f"Received {_local(RECEIVED)}" in detail and "Waiting 23 min" in detail
@@ -172,3 +176,45 @@ def test_results_show_the_instruments_words_in_the_pages_language(
     spanish = _text(as_advocate.get(f"/advocate/referrals/{crisis['referral']}"))
     assert "Síntomas de depresión moderadamente graves" in spanish
     assert "moderately_severe" not in spanish
+
+
+def test_a_crisis_from_a_refused_item_shows_its_receive_time(
+        app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any],
+        as_admin: FlaskClient) -> None:
+    """No answer was stored (item 9 came as text): the receive time comes from the audit."""
+    _member, ref = identified_member(app, site, kiosk)
+    item = submission_item("phq9", {**PHQ9_ITEM9, "9": "2"}, member_ref=ref,
+                           taken_at=TAKEN.isoformat())
+    answer = client.post("/api/v1/submissions", json={"items": [item]},
+                         headers=auth(kiosk["token"])).get_json()["results"][0]
+    assert answer["status"] != "accepted" and answer["crisis_recorded"] is True
+    with get_db(app).transaction() as session:
+        referral = session.scalars(select(Referral)).one()
+        assert session.scalars(select(Submission)).first() is None
+        session.execute(update(AuditLog).where(AuditLog.action == "crisis.raised")
+                        .values(at=RECEIVED))
+        referral.created_at = RECEIVED - timedelta(seconds=1)
+        public_id = referral.public_id
+    detail = _text(as_admin.get(f"/dashboard/crisis/referral/{public_id}"))
+    assert "not known (the answer was not stored)" in detail
+    assert f"Received {_local(RECEIVED)}" in detail
+
+
+def test_an_alert_from_a_kiosk_with_a_wrong_clock_waits_by_the_servers_time(
+        app: Flask, site: Any, as_coordinator: FlaskClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from onsite_server.models import CrisisAlert, Kiosk
+
+    kiosk_clock = datetime(1970, 1, 1, 0, 5, tzinfo=UTC)
+    with get_db(app).transaction() as session:
+        kiosk = Kiosk(site_id=site.id, label="Lobby kiosk", place="Lobby")
+        session.add(kiosk)
+        session.flush()
+        session.add(CrisisAlert(kiosk_id=kiosk.id, trigger="phq9_item9", raised_at=kiosk_clock,
+                                received_at=RECEIVED, clock_suspect=True))
+    monkeypatch.setattr("onsite_server.dashboard.banner.utcnow",
+                        lambda: RECEIVED + timedelta(hours=2, minutes=5))
+    page = _text(as_coordinator.get("/dashboard/"))
+    assert "longest wait: 2 h 05 min" in page
+    assert f"Answered {_local(kiosk_clock)} (kiosk clock). That kiosk's clock looks wrong." in page
+    assert f"Received {_local(RECEIVED)}." in page

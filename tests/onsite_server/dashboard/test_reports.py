@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -286,3 +287,40 @@ def test_an_employer_is_invited_like_any_user(app: Flask, as_admin: FlaskClient)
         assert users_service.find_by_email(session, "ops@example.org") is None
         made = users_service.find_by_email(session, "boss@employer.example")
         assert made is not None and made.role == "employer"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_browser_an_employer_logs_in_over_https_and_downloads_the_pdf(
+        app: Flask, site: Any, page: Any, live_https_url: str, employer: Staff,
+        report_data: None) -> None:
+    """As an employer really uses it: the server's own TLS, the site choice, the PDF link."""
+    from ..helpers import gen_site
+    from .site_data import pdf_text
+
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        gen_site(session, "second-plant", employer=row.employer)
+    browser_login(page, live_https_url, employer)
+    nav = page.get_by_role("navigation", name="Main")
+    assert [link.inner_text() for link in nav.get_by_role("link").all()
+            if link.inner_text() in ("Reports", "Events", "Audit log", "Kiosks")] == ["Reports"]
+    nav.get_by_role("link", name="Reports").click()
+    page.get_by_label("Site").select_option("test-site")
+    page.get_by_label("From month").fill("2026-03")
+    page.get_by_label("To month (included)").fill("2026-03")
+    page.get_by_role("button", name="Show report").click()
+    page.wait_for_load_state()
+    assert "Site test-site" in page.locator(".report-site").inner_text()
+    stage_2 = page.locator("#table-outcome_blood_pressure").get_by_role(
+        "row", name="High blood pressure, stage 2")
+    assert "suppressed" in stage_2.inner_text()
+    assert axe_violations(page) == []
+    screenshot(page, "reports-employer")
+    with page.expect_download() as waiting:
+        page.get_by_role("link", name="Download the whole report as PDF").click()
+    download = waiting.value
+    assert download.suggested_filename == "report-test-site-2026-03-2026-03.pdf"
+    words = pdf_text(Path(download.path()).read_bytes())
+    assert "High blood pressure, stage 2" in words and "suppressed" in words

@@ -3,7 +3,6 @@ retries and alerts are read and changed only within a scope (services/scope.py).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,22 +147,18 @@ def test_an_employer_reads_the_reports_of_its_own_employers_sites(app: Flask, si
             scope_service.report_sites(session, "advocate", here.id)
 
 
-def test_the_migration_gives_earlier_entries_their_site(empty_database_url: str,
-                                                        tmp_path: Path) -> None:
-    """Entries written before revision 0010 get their site by the same rule as new ones."""
+def test_the_migration_gives_earlier_entries_their_site(empty_database_url: str) -> None:
+    """Entries written before revision 0011 get their site by the same rule as new ones."""
     from datetime import UTC, datetime
 
     from sqlalchemy import text
 
-    from onsite_server import create_app
+    from onsite_server.db import Database
     from onsite_server.migrate import upgrade
 
-    # An empty database (not the migrated copy other tests get), so that 0009 comes first.
-    application = create_app({"TESTING": True, "DATABASE_URL": empty_database_url,
-                              "INSTANCE_PATH": str(tmp_path / "instance"),
-                              "SECRET_KEY": "test-secret-key-not-for-production"})
-    database = get_db(application)
-    upgrade(database, "0009_reports")
+    database = Database()
+    database.configure(empty_database_url)
+    upgrade(database, "0010_user_sessions")
     now = datetime.now(UTC).replace(tzinfo=None)
     assert database.engine is not None
     with database.engine.begin() as conn:

@@ -9,6 +9,8 @@ purpose="${1:-run}"
 apt_packages=(python3-venv python3-dev libmtdev1 libgl1 libegl1 libgl1-mesa-dri)
 if [ "$purpose" = "test" ]; then
   apt_packages+=(postgresql xvfb xauth)
+  # The kiosk's real-window tests: OS-level taps (xdotool) and screenshots of the X screen.
+  apt_packages+=(xdotool imagemagick)
   # The dashboard's browser tests: Debian's Chromium (driven by Playwright) and npm for axe-core.
   apt_packages+=(chromium)
   # Some machines carry node and npm from elsewhere; Debian's npm would conflict with those.

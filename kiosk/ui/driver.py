@@ -125,11 +125,20 @@ class Driver:
         """Touch down and up at window coordinates."""
         from kivy.tests.common import UnitTestTouch
 
+        self.settle()
         touch = UnitTestTouch(x, y)
         touch.touch_down()
         self.pump(1)
         touch.touch_up()
         self.pump(2)
+
+    def settle(self) -> None:
+        """Wait, in real time, until the app takes taps again (it ignores them for a moment
+        after every change of screen or question), as a person reading the screen would."""
+        held = getattr(self.app, "input_held", None)
+        while held is not None and held() > 0:
+            time.sleep(min(held(), 0.05))
+            self.pump(1)
 
     def wait_for(self, predicate: Callable[[], bool], frames: int = 400) -> None:
         """Pump until the predicate holds (bounded)."""

@@ -12,6 +12,7 @@ import io
 import time
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.core.image import Image as CoreImage
 from kivy.core.window import Window
 from kivy.factory import Factory
@@ -200,6 +201,7 @@ class MenuScreen(KioskScreen):
 
     def toggle_picking(self) -> None:
         """Show or hide the list of single screeners."""
+        self.app.hold_input()  # the list appears under the finger
         self.picking = not self.picking
         self.refresh()
 
@@ -377,10 +379,15 @@ class CrisisScreen(KioskScreen):
 
     kv_name = "crisis"
     armed = BooleanProperty(False)
+    ready = BooleanProperty(False)  # the second step may be taken (a moment after the first)
 
     def refresh(self) -> None:
         """Show the guidance for every crisis this visit raised."""
-        self.armed = self.visit.journey.crisis_close_armed
+        journey = self.visit.journey
+        self.armed = journey.crisis_close_armed
+        self.ready = journey.crisis_confirm_ready(self.visit.clock())
+        if self.armed and not self.ready:
+            Clock.schedule_once(lambda _dt: self._check_ready(), 0.1)
         box = self.ids.guidance
         box.clear_widgets()
         for shown in self.visit.crisis():
@@ -396,8 +403,21 @@ class CrisisScreen(KioskScreen):
                 box.add_widget(Factory.KLabel(text=f"[b]{escape_markup(line)}[/b]", markup=True,
                                               fs=42))
 
+    def _check_ready(self) -> None:
+        """Offer the second step once its moment has come (while this screen still shows)."""
+        if self.manager is None or self.manager.current != self.name:
+            return
+        journey = self.visit.journey
+        if not journey.crisis_close_armed:
+            return
+        self.ready = journey.crisis_confirm_ready(self.visit.clock())
+        if not self.ready:
+            Clock.schedule_once(lambda _dt: self._check_ready(), 0.1)
+        else:
+            self.app.hold_input()  # the button just woke up under a finger, maybe
+
     def close(self, confirm: bool) -> None:
-        """First tap asks; the second closes."""
+        """First tap asks; the second, elsewhere and a moment later, closes."""
         self.app.act("close_crisis", confirm=confirm)
 
 
@@ -434,6 +454,7 @@ class ReferralScreen(KioskScreen):
             self.phone_pad = Factory.PhonePad()
             self.phone_pad.screen = self
             self.phone_pad.open(animation=False)
+            self.app.hold_input()  # the pad's keys now sit under the finger
             return
         if self.method == "email":
             self.email_pad = Factory.EmailPad()
@@ -444,6 +465,7 @@ class ReferralScreen(KioskScreen):
                 button.bind(on_release=lambda _b, k=key: self.email_key(k))
                 keys.add_widget(button)
             self.email_pad.open(animation=False)
+            self.app.hold_input()
             return
         self.app.act("consent", self.method, self.when)
 

@@ -178,7 +178,9 @@ class Tour:
             if screen.name == "crisis":
                 self.shot()
                 d.tap_id("close")
-                d.tap_id("close")
+                # The second step shows at the top a moment later (issue 15).
+                d.wait_for(lambda: not d.find("confirm").disabled, frames=2000)
+                d.tap_id("confirm")
                 continue
             journey = d.app.visit.journey
             link = journey.question

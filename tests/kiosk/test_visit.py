@@ -96,6 +96,7 @@ def test_each_screener_is_queued_as_it_ends_and_a_crisis_before_its_screen() -> 
     assert any("988" in r["label"] for r in visit.crisis()[0]["resources"])
     assert visit.local_crisis_resources() == ["Riverside Crisis Center: +1 555 0199"]
     visit.close_crisis(confirm=False)
+    visit.clock.now += 5  # read it first: the second step waits a moment (issue 15)
     visit.close_crisis(confirm=True)
     assert visit.screen == QUESTION and visit.journey.instrument == "gad2"
 
@@ -385,6 +386,7 @@ def test_a_crisis_is_queued_at_once_even_when_a_follow_up_is_offered_after_it() 
     assert fake.submitted[-1]["instrument_id"] == "blood_pressure"
     assert fake.submitted[-1]["crisis"] is True
     visit.close_crisis(confirm=False)
+    visit.clock.now += 5
     assert visit.close_crisis(confirm=True) == OFFER
     assert visit.follow_up_offer() is not None and len(fake.submitted) == 1
     assert visit.decline_offer() == RESULTS and len(fake.submitted) == 1

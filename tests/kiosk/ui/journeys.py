@@ -191,7 +191,13 @@ def crisis(out: Path) -> None:
     assert d.screen().name == "crisis" and d.app.countdown is None
     d.tap_id("close")
     assert d.screen().name == "crisis" and d.screen().armed
-    d.tap_id("close")
+    # The second step is elsewhere (the top) and is offered only a moment after the first.
+    confirm, first = d.find("confirm"), d.find("close")
+    assert confirm.disabled and first.disabled
+    assert confirm.to_window(*confirm.center)[1] > first.to_window(*first.center)[1] + 400
+    clock.now += 5
+    d.wait_for(lambda: not confirm.disabled)
+    d.tap_id("confirm")
     assert d.screen().name == "results"
 
 

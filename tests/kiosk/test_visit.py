@@ -109,8 +109,8 @@ def test_numbers_outside_the_range_are_refused_with_the_range() -> None:
     visit.answer(152)
     visit.answer(96)
     assert visit.screen == RESULTS
-    (row,) = visit.results()
-    assert row.level == "act" and row.remeasure and "stage 2" in row.band_label
+    (row,) = visit.findings()
+    assert row.level == "act" and "measure again" in row.step and "stage 2" in row.said
     assert fake.submitted[-1]["answers"] == {"systolic": 152, "diastolic": 96}
 
 
@@ -134,7 +134,7 @@ def test_a_skipped_item_9_is_unscored_with_the_gentle_notice_not_the_crisis() ->
     visit.skip()
     visit.answer(0)
     assert visit.screen == RESULTS
-    assert [r.level for r in visit.results()] == ["not_scored"]
+    assert [r.level for r in visit.findings()] == ["not_scored"]
     assert any("988" in notice for notice in visit.notices())
     assert fake.submitted[-1]["crisis"] is False and fake.submitted[-1]["skipped"] == ["9"]
 

@@ -40,7 +40,7 @@ def run_journey(name: str, *args: str, out: Path = ARTIFACTS) -> str:
 
 @pytest.mark.parametrize("journey", ["anonymous", "crisis", "idle", "admin_lockout",
                                      "admin_open", "accessibility", "first_start",
-                                     "follow_up_and_email"])
+                                     "follow_up_and_email", "results_screens"])
 def test_journey(journey: str) -> None:
     assert f"{journey}: ok" in run_journey(journey)
 

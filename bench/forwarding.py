@@ -1,7 +1,8 @@
 """Forwarding rate: queued outbox items sent to the central emulator, vs FHIR validation alone.
 
 Seeds a temporary SQLite onsite server through its own kiosk API (one identified PHQ-9 check-up
-per member, so each queued item is one member's referral with its answers, score and Task),
+per member, who consents to be contacted, so each queued item is one member's referral with
+its answers, score and Task),
 starts ``central-emulator`` on loopback, and in the same run measures:
 
 (a) ``build``: every queued row turned into its transaction Bundle from the database, without
@@ -76,6 +77,14 @@ def _seed(app: Any, items: int) -> None:
         resp = client.post("/api/v1/submissions", json=body, headers=headers)
         if resp.status_code != 200:
             raise SystemExit(f"seeding failed: {resp.status_code} {resp.get_data(as_text=True)}")
+    # Each member agrees to be contacted: without consent nothing would leave the site
+    # (docs/privacy.md), and there would be nothing to forward.
+    for ref in refs:
+        resp = client.post("/api/v1/referrals/consent", headers=headers, json={
+            "idempotency_key": str(uuid.uuid4()), "member_ref": ref, "consent": True,
+            "contact_method": "phone", "contact_time": "morning", "phone": "+1 555 0100"})
+        if resp.status_code != 200:
+            raise SystemExit(f"consent failed: {resp.status_code} {resp.get_data(as_text=True)}")
 
 
 def _emulator(port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -116,7 +125,8 @@ def main() -> None:
         port = free_port()
         app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/onsite.sqlite",
                           "INSTANCE_PATH": f"{tmp}/instance", "SECRET_KEY": SECRET,
-                          "CENTRAL_URL": f"http://127.0.0.1:{port}/fhir"})
+                          "CENTRAL_URL": f"http://127.0.0.1:{port}/fhir",
+                          "CENTRAL_ALLOW_INSECURE_HTTP": True})  # the local emulator
         db = get_db(app)
         upgrade(db)
         started = time.perf_counter()

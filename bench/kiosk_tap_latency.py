@@ -53,13 +53,14 @@ class Frames:
 def _timed_tap(driver: Any, frames: Frames, button: Any, changed: Any) -> float:
     """Touch a button; return ms from the release to the first frame drawn after the change."""
     from kivy.base import EventLoop
-    from kivy.tests.common import UnitTestTouch
 
-    touch = UnitTestTouch(*button.to_window(*button.center))
-    touch.touch_down()
+    from kiosk.ui.driver import touch
+
+    finger = touch(*button.to_window(*button.center))
+    finger.touch_down()
     EventLoop.idle()
     start = time.perf_counter()
-    touch.touch_up()
+    finger.touch_up()
     seen_at = None
     for _ in range(600):
         if seen_at is None and changed():

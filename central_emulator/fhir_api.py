@@ -9,10 +9,10 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from . import get_smart, get_store
-from .smart import ALGORITHMS, OAuthError
+from .smart import ALGORITHMS, OAuthError, scope_allows
 from .store import FhirError, Resource, now_iso
 from .validation import model
 
@@ -46,6 +46,7 @@ def check_bearer(*, smart: bool = True) -> Response | None:
     if given and expected and hmac.compare_digest(given.encode(), str(expected).encode()):
         return None
     if given and registry is not None and registry.valid(given):
+        g.smart_scope = registry.scope_of(given)
         return None
     error = FhirError(401, "login", "a bearer token is required")
     return fhir_response(error.outcome(), 401, {"WWW-Authenticate": 'Bearer realm="central"'})
@@ -109,7 +110,7 @@ def _after_write(answer: Response) -> Response:
 def metadata() -> Response:
     """Return the CapabilityStatement: transaction, read, search by identifier, create, update."""
     interactions = [{"code": c} for c in ("read", "search-type", "create", "update")]
-    resources = [{"type": kind, "interaction": interactions, "versioning": "versioned",
+    resources = [{"type": kind, "interaction": interactions, "versioning": "versioned-update",
                   "conditionalCreate": True, "conditionalUpdate": True,
                   "searchParam": [{"name": "identifier", "type": "token"},
                                   {"name": "_id", "type": "token"}]}
@@ -139,8 +140,27 @@ def metadata() -> Response:
 @bp.post("/")
 def transaction() -> Response:
     """Apply a transaction Bundle all-or-nothing and answer the transaction-response."""
-    answer = get_store(current_app).transaction(_body())
+    bundle = _body()
+    for entry in bundle.get("entry", []) if isinstance(bundle, dict) else []:
+        part = entry.get("request") if isinstance(entry, dict) else None
+        if isinstance(part, dict):
+            kind = str(part.get("url", "")).split("?")[0].split("/")[0]
+            _require_scope(kind, str(part.get("method", "")), "?" in str(part.get("url", "")))
+    answer = get_store(current_app).transaction(bundle)
     return _after_write(fhir_response(answer))
+
+
+def _require_scope(kind: str, method: str, conditional: bool = False) -> None:
+    """Refuse (403) what a SMART token's scope does not cover; other callers are not scoped."""
+    scope = g.get("smart_scope")
+    if scope is None:
+        return
+    needed = {"GET": "r", "POST": "c", "PUT": "cu" if conditional else "u",
+              "PATCH": "u", "DELETE": "d"}.get(method.upper(), "c")
+    for permission in needed:
+        if not scope_allows(scope, kind, permission):
+            raise FhirError(403, "forbidden", f"the access token's scope does not allow "
+                            f"'{permission}' on {kind} (scope: {scope})")
 
 
 def _searchset(kind: str) -> Response:
@@ -165,6 +185,9 @@ def _searchset(kind: str) -> Response:
 def search(kind: str) -> Response:
     """Search one resource type (identifier, _id, references; everything in one page)."""
     _check_type(kind)
+    if g.get("smart_scope") is not None and not scope_allows(g.smart_scope, kind, "s"):
+        raise FhirError(403, "forbidden", f"the access token's scope does not allow 's' on "
+                        f"{kind}")
     return _searchset(kind)
 
 
@@ -172,6 +195,7 @@ def search(kind: str) -> Response:
 def read(kind: str, rid: str) -> Response:
     """Return one resource by id."""
     _check_type(kind)
+    _require_scope(kind, "GET")
     found = get_store(current_app).read(kind, rid)
     if found is None:
         raise FhirError(404, "not-found", f"{kind}/{rid} is not known")
@@ -180,6 +204,7 @@ def read(kind: str, rid: str) -> Response:
 
 def _single(kind: str, request_part: Resource) -> Response:
     """Run one create or update as a one-entry transaction, answering like FHIR REST does."""
+    _require_scope(kind, str(request_part["method"]), "?" in str(request_part["url"]))
     resource = _body()
     if not isinstance(resource, dict) or resource.get("resourceType") != kind:
         raise FhirError(400, "invalid", f"the body is not a {kind}")
@@ -217,9 +242,16 @@ def conditional_update(kind: str) -> Response:
 
 @bp.put("/<kind>/<rid>")
 def update(kind: str, rid: str) -> Response:
-    """Create or replace a resource at a client-assigned id."""
+    """Create or replace a resource at its id; with ``If-Match``, only onto that version.
+
+    This is also how central's own users edit (an advocate moves a Task on, takes it, adds a
+    note): the version goes up, and a writer holding the older one gets 412.
+    """
     _check_type(kind)
-    return _single(kind, {"method": "PUT", "url": f"{kind}/{rid}"})
+    part: Resource = {"method": "PUT", "url": f"{kind}/{rid}"}
+    if request.headers.get("If-Match"):
+        part["ifMatch"] = request.headers["If-Match"]
+    return _single(kind, part)
 
 
 def _token_url() -> str:

@@ -14,6 +14,7 @@ from . import get_store
 from .services import (
     AdvocateCard,
     appointment_for,
+    calls_for,
     find_advocate,
     ics,
     referrals_for,
@@ -140,7 +141,8 @@ def referrals_page(advocate_id: str) -> str:
         raise Refused("Advocate not found", "No advocate has this identifier.",
                       "unknown_advocate", 404)
     return render_template("referrals.html", advocate=advocate,
-                           referrals=referrals_for(store, advocate))
+                           referrals=referrals_for(store, advocate),
+                           calls=calls_for(store, advocate))
 
 
 @bp.get("/api/advocates/<advocate_id>/referrals")
@@ -151,4 +153,5 @@ def referrals_json(advocate_id: str) -> tuple[Response, int]:
     if advocate is None:
         return jsonify({"error": "unknown advocate", "advocate": advocate_id}), 404
     return jsonify({"advocate": {"id": advocate.identifier, "name": advocate.name},
-                    "referrals": referrals_for(store, advocate)}), 200
+                    "referrals": referrals_for(store, advocate),
+                    "calls": calls_for(store, advocate)}), 200

@@ -81,6 +81,15 @@ def _members_of(store: Store, advocate: AdvocateCard) -> set[str]:
     return members
 
 
+def _member_number(idents: list[Mapping[str, Any]]) -> str | None:
+    """Return the member number among a Patient's identifiers (type MB), else the first."""
+    for ident in idents:
+        codings = (ident.get("type") or {}).get("coding", [])
+        if any(c.get("code") == "MB" for c in codings) and ident.get("value"):
+            return str(ident["value"])
+    return next((str(i["value"]) for i in idents if i.get("value")), None)
+
+
 def _moment(text: Any) -> datetime:
     try:
         moment = datetime.fromisoformat(str(text))
@@ -103,7 +112,8 @@ def referrals_for(store: Store, advocate: AdvocateCard) -> list[dict[str, Any]]:
             continue
         performers = set().union(*(_values(store.reference_identifiers(p))
                                    for p in request.get("performer", [])))
-        patient = _values(store.reference_identifiers(request.get("subject")))
+        named = store.reference_identifiers(request.get("subject"))
+        patient = _values(named)
         if advocate.identifier not in performers and not patient & members:
             continue
         task = tasks.get(f"ServiceRequest/{request['id']}", {})
@@ -111,7 +121,7 @@ def referrals_for(store: Store, advocate: AdvocateCard) -> list[dict[str, Any]]:
         found.append({
             "id": request["id"],
             "identifier": next(iter(_values(request.get("identifier", []))), None),
-            "member": sorted(patient)[0] if patient else None,
+            "member": _member_number(named),
             "priority": request.get("priority", "routine"),
             "status": request.get("status"),
             "task_status": task.get("status"),
@@ -125,6 +135,28 @@ def referrals_for(store: Store, advocate: AdvocateCard) -> list[dict[str, Any]]:
         })
     found.sort(key=lambda r: _moment(r["authored"]), reverse=True)
     found.sort(key=lambda r: PRIORITY_RANK.get(str(r["priority"]), len(PRIORITY_RANK)))
+    return found
+
+
+def calls_for(store: Store, advocate: AdvocateCard) -> list[dict[str, Any]]:
+    """Return the open call requests members made to this advocate, newest first.
+
+    A member's own request reaches the advocate whatever the member said about being
+    contacted at the kiosk (docs/privacy.md): it names the member by the public id in the
+    link, and no health information.
+    """
+    found = []
+    for asked in store.all("CommunicationRequest"):
+        if asked.get("status") != "active":
+            continue
+        recipients = {r.get("reference") for r in asked.get("recipient", [])}
+        if f"Practitioner/{advocate.practitioner_id}" not in recipients:
+            continue
+        subject = (asked.get("subject") or {}).get("identifier") or {}
+        found.append({"id": asked["id"], "member": subject.get("value"),
+                      "member_system": subject.get("system"),
+                      "authored": asked.get("authoredOn") or asked["meta"]["lastUpdated"]})
+    found.sort(key=lambda c: _moment(c["authored"]), reverse=True)
     return found
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 import threading
 from collections.abc import Mapping
@@ -78,6 +79,7 @@ class Smart:
     clients: dict[str, dict[str | None, PublicKey]] = field(default_factory=dict)
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     used_jti: dict[str, float] = field(default_factory=dict)
+    scopes: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def register(self, client_id: str, jwks: Any) -> int:
@@ -106,18 +108,28 @@ class Smart:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise OAuthError("invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}")
         claims = self._verified_claims(form.get("client_assertion", ""), token_url, moment)
-        scope = form.get("scope") or "system/*.*"
+        scope = form.get("scope") or ""
+        if not scope or parse_scope(scope) is None:
+            raise OAuthError("invalid_scope", "scope must be SMART system scopes, such as "
+                             "system/Observation.c or system/Patient.cru")
         token = secrets.token_urlsafe(32)
         with self.lock:
             # Forget what has expired, so the tables stay bounded by what is live.
             self.tokens = {t: v for t, v in self.tokens.items() if v[1] > moment}
+            self.scopes = {t: v for t, v in self.scopes.items() if t in self.tokens}
             self.used_jti = {j: e for j, e in self.used_jti.items() if e > moment - _LEEWAY}
             if claims["jti"] in self.used_jti:
                 raise OAuthError("invalid_client", "the assertion's jti was already used", 401)
             self.used_jti[claims["jti"]] = float(claims["exp"])
             self.tokens[token] = (claims["iss"], moment + TOKEN_SECONDS)
+            self.scopes[token] = scope
         return {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_SECONDS,
                 "scope": scope}
+
+    def scope_of(self, token: str) -> str:
+        """The scope granted with a token (empty when unknown)."""
+        with self.lock:
+            return self.scopes.get(token, "")
 
     def valid(self, token: str, now: datetime | None = None) -> bool:
         """Whether a bearer token was issued here and has not expired."""
@@ -146,8 +158,10 @@ class Smart:
         if keys is None or claims.get("sub") != client:
             raise OAuthError("invalid_client", "unknown client (iss and sub must be the "
                              "registered client id)", 401)
-        key = keys.get(header.get("kid")) or (next(iter(keys.values())) if len(keys) == 1
-                                              else None)
+        # SMART Backend Services: the header's kid names the client's key; it is required.
+        if not isinstance(header.get("kid"), str) or not header["kid"]:
+            raise OAuthError("invalid_client", "the assertion's header has no kid", 401)
+        key = keys.get(header["kid"])
         if key is None:
             raise OAuthError("invalid_client", "no registered key has this kid", 401)
         _check_signature(alg, key, f"{parts[0]}.{parts[1]}".encode(), _unb64(parts[2]))
@@ -180,3 +194,31 @@ def _check_signature(alg: str, key: PublicKey, signed: bytes, signature: bytes) 
     except InvalidSignature as exc:
         raise OAuthError("invalid_client", "the assertion's signature does not verify "
                          "with the client's key", 401) from exc
+
+
+# SMART v1 permissions in v2 letters (c create, r read, u update, d delete, s search).
+_V1 = {"read": "rs", "write": "cud", "*": "cruds"}
+_SCOPE = re.compile(r"system/(\*|[A-Z][A-Za-z]+)\.([a-z*]+)")
+
+
+def parse_scope(scope: str) -> dict[str, str] | None:
+    """Map each resource type (or *) to its permission letters; None if any part is not a
+    SMART system scope."""
+    granted: dict[str, str] = {}
+    for part in scope.split():
+        found = _SCOPE.fullmatch(part)
+        if found is None:
+            return None
+        kind, perms = found.groups()
+        letters = _V1.get(perms, perms)
+        if not letters or any(c not in "cruds" for c in letters) or (
+                perms not in _V1 and list(letters) != sorted(letters, key="cruds".index)):
+            return None
+        granted[kind] = granted.get(kind, "") + letters
+    return granted
+
+
+def scope_allows(scope: str, kind: str, permission: str) -> bool:
+    """Whether a granted scope lets a client do permission (one letter) on kind."""
+    granted = parse_scope(scope) or {}
+    return permission in granted.get(kind, "") or permission in granted.get("*", "")

@@ -350,7 +350,17 @@ class Store:
             if resource.get("id") not in (None, rid):
                 raise FhirError(400, "invalid", f"entry {index}: the resource's id is not the "
                                 "one in the url", f"Bundle.entry[{index}].resource.id")
-        created = view.get(kind, rid) is None
+        current = view.get(kind, rid)
+        expected = request.get("ifMatch")
+        if expected is not None:
+            # Optimistic locking (FHIR "managing resource contention"): the write goes only
+            # onto the version the client read; anything else is someone else's change.
+            held = None if current is None else f'W/"{current["meta"]["versionId"]}"'
+            if held is None or str(expected).removeprefix("W/") != held.removeprefix("W/"):
+                raise FhirError(412, "conflict", f"entry {index}: {kind}/{rid} is at "
+                                f"{held or 'no version'}, not {expected}: it changed since "
+                                "it was read", f"Bundle.entry[{index}].request.ifMatch")
+        created = current is None
         resource["id"] = rid
         view.staged[(kind, rid)] = resource
         return _Plan(index, kind, rid, method, resource, created)

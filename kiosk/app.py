@@ -76,8 +76,12 @@ def run(settings: KioskSettings, *, server: str | None = None,
 
     configure_window(settings.width, settings.height, synthetic_input_only=False,
                      fullscreen=settings.fullscreen)
+    from kivy.clock import Clock
+
+    from . import watchdog
     from .ui.app import KioskApp
 
+    watchdog.start(Clock.schedule_once, Clock.schedule_interval)
     try:
         KioskApp(backend=backend, admin=AdminLock(settings.data_dir),
                  language=settings.language, tap_guard=settings.tap_guard_ms / 1000,
@@ -132,7 +136,7 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool)
     app = KioskApp(backend=quiet, admin=admin, language="en", require_setup=False)
     driver = Driver.start(app)
     try:
-        taken = Tour(driver, out, online=online).run()
+        taken = Tour(driver, out, online=online, quiet=quiet).run()
     except Exception:  # noqa: BLE001 - any failure of the walk is reported, then exit 1
         # Kivy routes sys.stderr into its (silenced) log: write to the real stream.
         traceback.print_exc(file=sys.__stderr__)

@@ -27,6 +27,7 @@ from shared.schemas.catalog import CatalogEvent, CatalogResponse, CatalogSlot
 from shared.schemas.members import AdvocateLinkResponse
 from shared.schemas.referrals import EMAIL_PATTERN
 from shared.triage import CRISIS_TRIGGERS, crisis_guidance, skipped_item_notice
+from shared.when import format_when, format_when_where
 
 from .backend import Backend, Identity, Offline, Refused
 from .flow import ATTRACT, CHECKUP, QUESTION, Journey, Timeouts, latest_version
@@ -615,6 +616,38 @@ class Visit:
         """The chosen event's slots."""
         return list(self.event.slots) if self.event is not None else []
 
+    @property
+    def site_timezone(self) -> str:
+        """The site's time zone (the catalog's); every time a member sees is on its clock."""
+        catalog = self.catalog()
+        return catalog.site.timezone if catalog is not None else "UTC"
+
+    def event_title(self, event: CatalogEvent) -> str:
+        """The event's name in the visit's language, or the other one when it has none."""
+        return pick(event.title, self.language)
+
+    def event_description(self, event: CatalogEvent) -> str:
+        """The event's description in the visit's language, or the other one ("" for none)."""
+        return pick(event.description, self.language)
+
+    def when(self, moment: datetime) -> str:
+        """A time as the member reads it: "Mon, Dec 7 · 10:10 AM", on the site's clock."""
+        return format_when(moment, self.site_timezone, self.language)
+
+    def when_where(self, moment: datetime, place: str | None) -> str:
+        """Day, time and place: "Mon, Dec 7 · 10:10 AM · Room B", on the site's clock."""
+        return format_when_where(moment, self.site_timezone, self.language, place)
+
+    def booking_event(self, booking: BookingOut) -> CatalogEvent | None:
+        """The catalog's event of a booking (its words in both languages and its place)."""
+        return next((e for e in self.events() if e.id == booking.event_id), None)
+
+    def booking_summary(self, booking: BookingOut) -> tuple[str, str]:
+        """What and when-where of a booking, in the visit's language on the site's clock."""
+        event = self.booking_event(booking)
+        title = self.event_title(event) if event is not None else booking.event_title
+        return title, self.when_where(booking.start_at, event.location if event else None)
+
     def choose_event(self, event_id: str | None) -> None:
         """Open an event's slots (None: back to the list of events)."""
         self.pending = None
@@ -761,9 +794,16 @@ class Visit:
     # ------------------------------------------------------------------ QR
 
     def qr_codes(self) -> list[QrCode]:
-        """The codes for the QR screen, with what scanning each does; fetches the link."""
+        """The codes for the QR screen, with what scanning each does; fetches the link.
+
+        Just after a booking its ticket comes first (it sits with the booking's summary, above
+        the fold); the advocate's link and contact card follow.
+        """
         identity = self.online_identity
         codes: list[QrCode] = []
+        if self.booked is not None and self.booked.ticket_url:
+            codes.append(QrCode("ticket", self.booked.ticket_url,
+                                N_("Scan to keep your ticket on your phone.")))
         if identity is not None and self.advocate is None:
             try:
                 self.advocate = self.backend.advocate_link(identity)
@@ -774,9 +814,6 @@ class Visit:
                                 N_("Scan to connect with your advocate, {name}.")))
             codes.append(QrCode("vcard", self.advocate.vcard,
                                 N_("Scan to save your advocate's phone and email.")))
-        if self.booked is not None and self.booked.ticket_url:
-            codes.append(QrCode("ticket", self.booked.ticket_url,
-                                N_("Scan to keep your ticket on your phone.")))
         return codes
 
 

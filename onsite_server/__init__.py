@@ -30,12 +30,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _finish_config(app)
     config_module.validate(app.config)
 
-    from . import db, errors, health, security
+    from .services.users import configure_hashing
+
+    configure_hashing(app.config["PASSWORD_HASH_COST"])
+
+    from . import accesslog, db, errors, health, logs, metrics, security
+
+    accesslog.install_werkzeug_filter()
 
     db.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     health.init_app(app)
+    metrics.init_app(app)
+    logs.init_app(app)
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # The client's address (rate limits, lock-outs, the audit log) and https as the
+        # scheme come from the proxies' headers, trusting only as many hops as are ours.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     from . import dashboard
     from .advocate import bp as advocate_bp

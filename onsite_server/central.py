@@ -11,6 +11,7 @@ retried with backoff.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,17 +28,61 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 PERMANENT = frozenset({400, 409, 412, 422})
 FHIR_JSON = "application/fhir+json"
+# SMART v2 scopes (SMART App Launch 2.0, "Scopes for requesting FHIR resources"): per type,
+# c create, r read, u update, d delete, s search, in that order. What the sync writes and
+# reads, and nothing else; tests/onsite_server/test_smart_client.py checks every resource of
+# every sample message and every search against it.
+SCOPE_PERMISSIONS = {
+    "Patient": "cu", "Observation": "cu", "QuestionnaireResponse": "cu",
+    "ServiceRequest": "crus", "Task": "crus", "CareTeam": "crus", "Appointment": "cu",
+    "Communication": "cu", "Binary": "cu", "Practitioner": "rs", "PractitionerRole": "rs",
+}
+SCOPES = " ".join(f"system/{kind}.{perms}" for kind, perms in SCOPE_PERMISSIONS.items())
+DISCOVERY = ".well-known/smart-configuration"
 
 
 class CentralError(Exception):
-    """A request to central that failed; ``retryable`` says whether to try again later."""
+    """A request to central that failed; ``retryable`` says whether to try again later.
+
+    ``credentials_refused`` marks central's ``invalid_client``: our client id or key is not
+    accepted, which no retry mends; the sync stops its cycle and raises an alert instead of
+    asking again and again.
+    """
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = True,
-                 body: Any = None) -> None:
+                 body: Any = None, credentials_refused: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
         self.body = body
+        self.credentials_refused = credentials_refused
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """Return a public JWK's RFC 7638 thumbprint (SHA-256, base64url): the default key id."""
+    required = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}[str(jwk["kty"])]
+    canonical = json.dumps({k: jwk[k] for k in required}, separators=(",", ":"),
+                           sort_keys=True)
+    return _b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def public_jwk(private_key_pem: bytes) -> dict[str, Any]:
+    """Return the public half of our SMART key as a JWK (without kid, alg or use)."""
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        numbers = key.public_key().public_numbers()
+        size = (key.curve.key_size + 7) // 8
+        return {"kty": "EC", "crv": f"P-{key.curve.key_size}",
+                "x": _b64(numbers.x.to_bytes(size, "big")),
+                "y": _b64(numbers.y.to_bytes(size, "big"))}
+    if isinstance(key, rsa.RSAPrivateKey):
+        rsa_numbers = key.public_key().public_numbers()
+        return {"kty": "RSA", "n": _b64(_uint(rsa_numbers.n)), "e": _b64(_uint(rsa_numbers.e))}
+    raise ValueError("the SMART key must be an EC P-384 or RSA private key")
+
+
+def _uint(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 def _b64(data: bytes) -> str:
@@ -48,10 +94,14 @@ class SmartAuth:
     """SMART Backend Services: a signed JWT assertion traded for a short-lived access token."""
 
     client_id: str
-    token_url: str
+    # None: discovered from central's .well-known/smart-configuration at the first token.
+    token_url: str | None
     private_key_pem: bytes
     key_id: str | None = None
-    scope: str = "system/*.write system/*.read"
+    scope: str = SCOPES
+    base_url: str = ""
+    # Where central may fetch our public keys (the assertion's jku), when it is told one.
+    jwks_url: str | None = None
     _token: str | None = field(default=None, repr=False)
     _expires: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -60,7 +110,7 @@ class SmartAuth:
         """Return the client assertion JWT, signed ES384 (EC P-384) or RS384 (RSA)."""
         key = serialization.load_pem_private_key(self.private_key_pem, password=None)
         moment = int(now if now is not None else time.time())
-        claims = {"iss": self.client_id, "sub": self.client_id, "aud": self.token_url,
+        claims = {"iss": self.client_id, "sub": self.client_id, "aud": self.token_url or "",
                   "exp": moment + 300, "iat": moment, "jti": str(uuid.uuid4())}
         if isinstance(key, ec.EllipticCurvePrivateKey):
             alg = "ES384"
@@ -68,9 +118,10 @@ class SmartAuth:
             alg = "RS384"
         else:
             raise ValueError("the SMART key must be an EC P-384 or RSA private key")
-        header: dict[str, Any] = {"alg": alg, "typ": "JWT"}
-        if self.key_id:
-            header["kid"] = self.key_id
+        # SMART Backend Services requires kid: central picks our key by it.
+        header: dict[str, Any] = {"alg": alg, "typ": "JWT", "kid": self.kid}
+        if self.jwks_url:
+            header["jku"] = self.jwks_url
         signing_input = (_b64(json.dumps(header, separators=(",", ":")).encode()) + "." +
                          _b64(json.dumps(claims, separators=(",", ":")).encode())).encode()
         if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -81,11 +132,47 @@ class SmartAuth:
             signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA384())
         return signing_input.decode() + "." + _b64(signature)
 
+    @property
+    def kid(self) -> str:
+        """The key id in our assertions: CENTRAL_KEY_ID, else the key's RFC 7638 thumbprint."""
+        return self.key_id or jwk_thumbprint(public_jwk(self.private_key_pem))
+
+    def jwks(self) -> dict[str, Any]:
+        """Our public key as the JWK Set central registers (or fetches from jwks_url)."""
+        key = public_jwk(self.private_key_pem)
+        alg = "ES384" if key["kty"] == "EC" else "RS384"
+        return {"keys": [{**key, "kid": self.kid, "alg": alg, "use": "sig"}]}
+
+    def forget_token(self, token: str) -> None:
+        """Drop a cached token central refused (401): the next request fetches a new one."""
+        with self._lock:
+            if self._token == token:
+                self._token, self._expires = None, 0.0
+
+    def _discover(self, http: requests.Session, timeout: float) -> str:
+        url = f"{self.base_url.rstrip('/')}/{DISCOVERY}"
+        try:
+            resp = http.get(url, timeout=timeout, headers={"Accept": "application/json"})
+            endpoint = resp.json().get("token_endpoint") if resp.status_code == 200 else None
+        except (requests.RequestException, ValueError) as exc:
+            raise CentralError(f"SMART discovery at {url} failed: {type(exc).__name__}"
+                               ) from exc
+        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+            raise CentralError(f"SMART discovery at {url} answered {resp.status_code} with no "
+                               "token_endpoint", status=resp.status_code)
+        if endpoint.startswith("http://") and not self.base_url.startswith("http://"):
+            # Our signed assertion must not travel in clear because a document said so.
+            raise CentralError(f"SMART discovery named a plain http:// token endpoint "
+                               f"({endpoint}) for an https:// central", retryable=False)
+        return endpoint
+
     def token(self, http: requests.Session, timeout: float) -> str:
         """Return a cached access token, fetching a new one a minute before it expires."""
         with self._lock:
             if self._token and time.time() < self._expires - 60:
                 return self._token
+            if self.token_url is None:
+                self.token_url = self._discover(http, timeout)
             try:
                 resp = http.post(self.token_url, timeout=timeout, data={
                     "grant_type": "client_credentials", "scope": self.scope,
@@ -95,12 +182,29 @@ class SmartAuth:
             except requests.RequestException as exc:
                 raise CentralError(f"token request failed: {type(exc).__name__}") from exc
             if resp.status_code != 200:
-                raise CentralError(f"token request answered {resp.status_code}",
-                                   status=resp.status_code)
+                error = _oauth_error(resp)
+                if error == "invalid_client":
+                    # Not transient: the key or client id is wrong at central. Retrying only
+                    # repeats the refusal (and may lock the client out).
+                    raise CentralError("central refused our SMART client credentials "
+                                       "(invalid_client): check CENTRAL_CLIENT_ID and that "
+                                       f"central holds our public key (kid {self.kid})",
+                                       status=resp.status_code, credentials_refused=True)
+                raise CentralError(f"token request answered {resp.status_code}"
+                                   + (f" ({error})" if error else ""), status=resp.status_code)
             data = resp.json()
             self._token = str(data["access_token"])
             self._expires = time.time() + float(data.get("expires_in", 300))
             return self._token
+
+
+def _oauth_error(resp: requests.Response) -> str | None:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error) if error else None
 
 
 @dataclass
@@ -123,16 +227,27 @@ class CentralClient:
             headers["Authorization"] = "Bearer " + self.bearer
         return headers
 
-    def _call(self, method: str, url: str, body: Any = None,
-              params: Mapping[str, str] | None = None) -> Any:
+    def _send(self, method: str, url: str, body: Any,
+              params: Mapping[str, str] | None) -> tuple[requests.Response, dict[str, str]]:
+        headers = self._headers()
         try:
-            resp = self.http.request(method, url, headers=self._headers(), params=params,
+            resp = self.http.request(method, url, headers=headers, params=params,
                                      data=json.dumps(body) if body is not None else None,
                                      timeout=(self.connect_timeout, self.read_timeout))
         except requests.RequestException as exc:
             # No answer (down, slow, or the reply lost after central committed): the same
             # idempotent bundle is simply sent again later.
             raise CentralError(f"{method} {url}: {type(exc).__name__}") from exc
+        return resp, headers
+
+    def _call(self, method: str, url: str, body: Any = None,
+              params: Mapping[str, str] | None = None) -> Any:
+        resp, headers = self._send(method, url, body, params)
+        if resp.status_code == 401 and self.smart is not None:
+            # Central forgot the token (a restart, a revocation) before it expired: a new
+            # token, once, then the same request again; a second 401 is an answer.
+            self.smart.forget_token(headers["Authorization"].removeprefix("Bearer "))
+            resp, _headers = self._send(method, url, body, params)
         if resp.status_code >= 300:
             try:
                 detail: Any = resp.json()
@@ -146,6 +261,11 @@ class CentralClient:
         except ValueError as exc:
             raise CentralError(f"{method} {url}: the answer is not JSON") from exc
 
+    def authenticate(self) -> None:
+        """Get (or reuse) the SMART access token; raises CentralError as a request would."""
+        if self.smart is not None:
+            self.smart.token(self.http, self.connect_timeout)
+
     def transaction(self, bundle: Mapping[str, Any]) -> Any:
         """POST a transaction Bundle to the base URL; return the transaction-response."""
         return self._call("POST", self.base_url.rstrip("/"), dict(bundle))
@@ -157,15 +277,48 @@ class CentralClient:
         return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
 
 
+def check_transport(config: Mapping[str, Any]) -> None:
+    """Refuse a central address that would carry the bearer token or the SMART grant in clear.
+
+    Plain ``http://`` is allowed only when CENTRAL_ALLOW_INSECURE_HTTP says so, for the local
+    emulator (scripts/run.sh sets it); anything but http or https is refused outright.
+    """
+    from .config import ConfigError
+
+    urls = {"CENTRAL_URL": str(config.get("CENTRAL_URL") or "")}
+    if config.get("CENTRAL_TOKEN_URL"):
+        urls["CENTRAL_TOKEN_URL"] = str(config["CENTRAL_TOKEN_URL"])
+    for key, url in urls.items():
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "https":
+            continue
+        if scheme == "http" and config.get("CENTRAL_ALLOW_INSECURE_HTTP"):
+            continue
+        if scheme == "http":
+            raise ConfigError(
+                f"{key} is plain http:// ({url}): the sync would send its access token and "
+                "members' health data unencrypted. Use https://, or set "
+                "CENTRAL_ALLOW_INSECURE_HTTP=true for a local test emulator only")
+        raise ConfigError(f"{key} must be an https:// address, got {url!r}")
+
+
 def client_from_config(config: Mapping[str, Any]) -> CentralClient:
-    """Build the client from CENTRAL_* settings: SMART when a client id and key are set."""
+    """Build the client from CENTRAL_* settings: SMART when a client id and key are set.
+
+    Raises ConfigError for a plain http:// address unless CENTRAL_ALLOW_INSECURE_HTTP is set.
+    """
+    check_transport(config)
     smart = None
     if config.get("CENTRAL_CLIENT_ID") and config.get("CENTRAL_PRIVATE_KEY_PATH"):
         with open(str(config["CENTRAL_PRIVATE_KEY_PATH"]), "rb") as handle:
             pem = handle.read()
-        token_url = str(config.get("CENTRAL_TOKEN_URL") or
-                        str(config["CENTRAL_URL"]).rstrip("/") + "/auth/token")
-        smart = SmartAuth(client_id=str(config["CENTRAL_CLIENT_ID"]), token_url=token_url,
-                          private_key_pem=pem, key_id=config.get("CENTRAL_KEY_ID"))
+        # Unless configured, the token endpoint is what central's SMART discovery document
+        # names, read at the first token request (never guessed from the base URL).
+        token_url = config.get("CENTRAL_TOKEN_URL") or None
+        smart = SmartAuth(client_id=str(config["CENTRAL_CLIENT_ID"]),
+                          token_url=str(token_url) if token_url else None,
+                          private_key_pem=pem, key_id=config.get("CENTRAL_KEY_ID"),
+                          base_url=str(config["CENTRAL_URL"]),
+                          jwks_url=config.get("CENTRAL_CLIENT_JWKS_URL") or None)
     return CentralClient(base_url=str(config["CENTRAL_URL"]),
                          bearer=config.get("CENTRAL_TOKEN"), smart=smart)

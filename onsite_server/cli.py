@@ -38,6 +38,9 @@ def _app(ctx: click.Context) -> Flask:
     obj = ctx.ensure_object(dict)
     if "app" not in obj:
         obj["app"] = create_app()
+        from . import logs
+
+        logs.configure(obj["app"].config["LOG_FORMAT"], obj["app"].config["LOG_LEVEL"])
     app: Flask = obj["app"]
     return app
 
@@ -70,21 +73,24 @@ def _site(session: Session, slug: str) -> Site:
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--site", "site_slug", default=None, help="Site slug for coordinators.")
+@click.option("--site", "site_slug", default=None,
+              help="Site slug: the site an admin, coordinator or employer works at.")
 @click.option("--advocate-id", default=None, help="Advocate public id, for advocate users.")
 @click.pass_context
 def create_user(ctx: click.Context, email: str, name: str, role: str, password: str,
                 site_slug: str | None, advocate_id: str | None) -> None:
-    """Create a dashboard user (admin, coordinator or advocate).
+    """Create a dashboard user (admin, coordinator, advocate, employer or operator).
 
-    Admins and advocates set up their authenticator app (TOTP) at their first log-in.
+    An operator sees every site's audit log, sync health and alerts; only this command grants
+    that role (the dashboard's invitations cannot). Admins, advocates and operators set up
+    their authenticator app (TOTP) at their first log-in.
     """
     with get_db(_app(ctx)).transaction() as session:
         try:
             site_id = sites_service.find_site(session, site_slug).id if site_slug else None
             users_service.create_user(session, email=email, name=name, role=role,
                                       password=password, site_id=site_id,
-                                      advocate_public_id=advocate_id)
+                                      advocate_public_id=advocate_id, roles=ROLES)
         except ServiceError as exc:
             raise _bad_parameter(exc) from exc
     click.echo(f"created {role} {email.lower()}")
@@ -231,6 +237,7 @@ def demo_data(ctx: click.Context) -> None:
 def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
           tls: bool) -> None:
     """Run the server under gunicorn (schema upgraded first)."""
+    _share_metrics_between_workers()
     app = _app(ctx)
     try:
         # Each thread holds one database connection while it serves a request: refuse a thread
@@ -247,7 +254,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
     options: dict[str, Any] = {
         "bind": f"{host}:{port}", "workers": workers, "threads": threads,
         "worker_class": "gthread", "accesslog": "-", "timeout": 60,
-        "limit_request_line": 8190,
+        # Link tokens and check-in searches stay out of the access log (accesslog.py).
+        "logger_class": ("onsite_server.logs.JsonAccessLogger"
+                         if app.config["LOG_FORMAT"] == "json"
+                         else "onsite_server.accesslog.RedactingGunicornLogger"),
+        "limit_request_line": 8190, "child_exit": _worker_exited,
     }
     scheme = "http"
     if tls:
@@ -264,11 +275,64 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
         scheme = "https"
         from .tls import fingerprint_sha256
 
-        click.echo(f"TLS certificate SHA-256 fingerprint: {fingerprint_sha256(cert)}")
-    click.echo(f"Onsite server on {scheme}://{host}:{port}/  (dashboard {scheme}://{host}:{port}"
-               f"/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
+        _announce(app, f"TLS certificate SHA-256 fingerprint: {fingerprint_sha256(cert)}")
+    _announce(app, f"Onsite server on {scheme}://{host}:{port}/  (dashboard {scheme}://{host}:"
+              f"{port}/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
     sys.stdout.flush()
     run_gunicorn(options)
+
+
+def _announce(app: Flask, text: str) -> None:
+    """Say a start-up fact: on the console, or as a log line when the logs are JSON lines."""
+    if app.config["LOG_FORMAT"] == "json":
+        import logging
+
+        logging.getLogger("onsite_server.serve").info(text)
+    else:
+        click.echo(text)
+
+
+def _share_metrics_between_workers() -> None:
+    """Give the workers one folder for their request metrics (before prometheus is imported)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = tempfile.mkdtemp(prefix="onsite-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, True)
+
+
+def _worker_exited(_server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges from the shared metrics (its counters stay summed)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def _central_accepts_us(db: Any, client: Any) -> bool:
+    """Check central's answer to our credentials before a cycle touches any outbox row.
+
+    invalid_client is not transient: every row would fail the same way, so the cycle stops,
+    the log and an alert say why, and the next cycle asks once again (an admin may have
+    fixed the key at central meanwhile). Any other failure is the rows' to retry.
+    """
+    from .central import CentralError
+    from .services import central_health
+
+    try:
+        client.authenticate()
+    except CentralError as exc:
+        if not exc.credentials_refused:
+            return True
+        click.echo(f"sync: {exc}", err=True)
+        with db.transaction() as session:
+            central_health.credentials_refused(session, str(exc))
+        return False
+    with db.transaction() as session:
+        central_health.credentials_accepted(session)
+    return True
 
 
 def _check_max_connections(app: Flask, workers: int, pool: int) -> None:
@@ -280,8 +344,8 @@ def _check_max_connections(app: Flask, workers: int, pool: int) -> None:
         reserved = int(session.scalar(text("SHOW superuser_reserved_connections")) or 0)
     get_db(app).dispose()
     wanted = workers * pool
-    click.echo(f"PostgreSQL: up to {wanted} connections ({workers} workers x {pool}); "
-               f"the server accepts {limit - reserved}")
+    _announce(app, f"PostgreSQL: up to {wanted} connections ({workers} workers x {pool}); "
+              f"the server accepts {limit - reserved}")
     if wanted > limit - reserved:
         # Past max_connections new connections are refused: under load, requests would
         # answer 503 although every thread is idle waiting for one.
@@ -333,7 +397,8 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
         raise click.ClickException(str(exc)) from exc
     total = max(0, sum(1 for line in stream if line.strip()) - 1)
     stream.seek(0)
-    db = get_db(_app(ctx))
+    app = _app(ctx)
+    db = get_db(app)
     with db.transaction(write=False) as session:
         employer_id = session.scalars(
             select(Employer.id).where(Employer.slug == employer_slug)).first()
@@ -345,7 +410,8 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
             # Not inside a transaction of ours: the import writes in short transactions of its
             # own, so kiosks keep writing while a large roster goes in.
             report = import_roster(db, employer_id, stream, partial=partial, dry_run=dry_run,
-                                   progress=bar.update)
+                                   progress=bar.update,
+                                   max_rows=int(app.config["ROSTER_MAX_ROWS"]))
     except (RosterFileError, RosterImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     for error in report.errors:
@@ -384,7 +450,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     app = _app(ctx)
     config = app.config
     settings = SyncSettings(
-        systems=Systems(str(config["FHIR_IDENTIFIER_BASE"])), site=str(config["SITE_SLUG"]),
+        systems=Systems.from_config(config), site=str(config["SITE_SLUG"]),
         keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
         ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
@@ -393,10 +459,19 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
         backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
         batch=int(config["SYNC_BATCH"]))
-    client = client_from_config(config)
+    try:
+        client = client_from_config(config)
+    except config_module.ConfigError as exc:  # plain http://: refuse before sending anything
+        raise click.ClickException(str(exc)) from exc
     db = get_db(app)
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
     while True:
+        if not _central_accepts_us(db, client):
+            if once:
+                raise click.ClickException("central refuses the sync's credentials (see the "
+                                           "dashboard alert); nothing was sent")
+            time.sleep(pause)
+            continue
         try:
             directory = pull_directory(db.transaction, client, settings.systems)
             if directory.advocates_added or directory.reassigned or directory.assigned:
@@ -409,7 +484,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         except CentralError as exc:  # central unreachable: statuses come next cycle
             click.echo(f"sync: status pull failed: {exc}", err=True)
             moved = 0
-        click.echo(json.dumps({"sent": report.sent, "retried": report.retried,
+        click.echo(json.dumps({"sent": report.sent, "withheld": report.withheld,
+                               "retried": report.retried,
                                "dead": report.dead, "no_shows": report.no_shows,
                                "waitlist_expired": report.waitlist_expired,
                                "reminders": report.reminders, "purged": report.purged,
@@ -432,7 +508,7 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
     from .fhir import Systems, questionnaire, validate
 
     config = _app(ctx).config
-    systems = Systems(str(config["FHIR_IDENTIFIER_BASE"]))
+    systems = Systems.from_config(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     for instrument_id, current in list_instruments():
         for version in (available_versions(instrument_id) if all_versions else [current]):
@@ -443,6 +519,21 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
                             encoding="utf-8")
             click.echo(str(path))
 
+
+def _add_operator_commands() -> None:
+    from .cli_ops import (
+        backup_command,
+        doctor,
+        install_command,
+        restore_command,
+        upgrade_command,
+    )
+
+    for command in (doctor, install_command, backup_command, restore_command, upgrade_command):
+        main.add_command(command)
+
+
+_add_operator_commands()
 
 if __name__ == "__main__":
     main()

@@ -18,15 +18,24 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_KEY_DIR": None,  # None means <instance>/keys (Ed25519 per purpose, made on demand)
     "CENTRAL_URL": "http://127.0.0.1:8701/fhir",  # the emulator's default address
     "CENTRAL_WEB_URL": None,  # None means CENTRAL_URL without its trailing /fhir
+    # Plain http:// to central sends the bearer token in clear: refused unless this is set
+    # (the local emulator only; scripts/run.sh sets it).
+    "CENTRAL_ALLOW_INSECURE_HTTP": False,
     "ADVOCATE_LINK_DAYS": 365,
     "TICKET_GRACE_DAYS": 1,  # a ticket stays valid this long after its slot ends
     "CENTRAL_TOKEN": None,
     "CENTRAL_CLIENT_ID": None,
     "CENTRAL_PRIVATE_KEY_PATH": None,
-    "CENTRAL_TOKEN_URL": None,  # None means <CENTRAL_URL>/auth/token (SMART Backend Services)
-    "CENTRAL_KEY_ID": None,
+    # None: the token_endpoint of <CENTRAL_URL>/.well-known/smart-configuration (SMART).
+    "CENTRAL_TOKEN_URL": None,
+    "CENTRAL_KEY_ID": None,  # None: the RFC 7638 thumbprint of the client's public key
+    # Where central may fetch our public JWKS (sent as the assertion's jku); None: not sent.
+    "CENTRAL_CLIENT_JWKS_URL": None,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
+    "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
+    "FHIR_MEMBER_PUBLIC_ID_SYSTEM": "urn:onsite-wellness:member-public-id",
+    "FHIR_ADVOCATE_SYSTEM": "urn:onsite-wellness:advocate",
     "SYNC_INTERVAL_SECONDS": 30,
     # Retries to central wait a random time up to BASE * 2^attempts, capped (full jitter).
     "SYNC_BACKOFF_BASE_SECONDS": 5.0,
@@ -40,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_HOSTS": [],
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "MAX_BATCH": 500,
+    # Data rows one roster import takes; a longer file is refused before any row is checked.
+    "ROSTER_MAX_ROWS": 100_000,
     "PAIRING_CODE_TTL_SECONDS": 15 * 60,
     "PAIRING_FAILURES_PER_ADDRESS": 10,
     "PAIRING_FAILURES_TOTAL": 100,
@@ -66,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
     "BRANDING_NAME": "Onsite Wellness",
     "BRANDING_COLOR": "#0B5FA5",
     "MIN_CELL": 11,
+    # Argon2id cost of dashboard passwords: "standard", or "test" (cheap, for test suites only).
+    "PASSWORD_HASH_COST": "standard",
     "DASHBOARD_IDLE_MINUTES": 30,
     "DASHBOARD_ABSOLUTE_HOURS": 12,
     # Dashboard session cookie: HTTPS only (browsers also accept it from http://localhost),
@@ -85,6 +98,16 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_MIN_FREE_MB": 100,
     "HEALTH_CHECK_SECONDS": 1.0,
     "HEALTH_WRITE_WAIT_SECONDS": 2.0,
+    # GET /metrics is open to loopback; a scraper elsewhere sends this as a bearer token.
+    "METRICS_TOKEN": None,
+    # Encrypts `onsite-server backup` files (scrypt + AES-GCM); required to back up or restore.
+    "BACKUP_PASSPHRASE": None,
+    # The server's own log lines: "text" or "json" (JSON lines, the access log too).
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "INFO",
+    # How many reverse proxies in front of this server set X-Forwarded-For/-Proto (0: none,
+    # so those headers are ignored; a forged one cannot change the client's address).
+    "TRUSTED_PROXIES": 0,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -169,6 +192,8 @@ def validate(config: dict[str, Any]) -> None:
         # 0 would mean "wait forever" to PostgreSQL: the very thing these settings prevent.
         if int(config[key]) <= 0:
             raise ConfigError(f"{key} must be a positive number")
+    if int(config["ROSTER_MAX_ROWS"]) < 1:
+        raise ConfigError("ROSTER_MAX_ROWS must be at least 1")
     if int(config["SYNC_BATCH"]) < 1:
         raise ConfigError("SYNC_BATCH must be at least 1")
     for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS"):
@@ -180,6 +205,16 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("REMINDER_HOURS must be a number of hours") from None
     if not 0 <= reminder <= 24 * 14:
         raise ConfigError("REMINDER_HOURS must be between 0 (no reminders) and 336 (two weeks)")
+    if config["PASSWORD_HASH_COST"] not in ("standard", "test"):
+        raise ConfigError("PASSWORD_HASH_COST must be standard or test, got "
+                          f"{config['PASSWORD_HASH_COST']!r}")
+    if not 0 <= int(config["TRUSTED_PROXIES"]) <= 5:
+        raise ConfigError("TRUSTED_PROXIES must be between 0 (no proxy) and 5")
+    if config["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be text or json, got {config['LOG_FORMAT']!r}")
+    if str(config["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got "
+                          f"{config['LOG_LEVEL']!r}")
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

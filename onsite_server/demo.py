@@ -191,4 +191,22 @@ def _demo_checkups(session: Session, site: Site, config: Any) -> int:
     settings = BatchSettings.from_config(config, tuple(config["ENABLED_INSTRUMENTS"]))
     results = process_batch(lambda: session, kiosk, items, settings=settings,
                             shared_transaction=True)
+    _demo_consent(session, site, kiosk)
     return sum(1 for r in results if r["status"] == "accepted")
+
+
+def _demo_consent(session: Session, site: Site, kiosk: Kiosk) -> None:
+    """The demo members agreed to be contacted by email, so their referrals reach central.
+
+    Without consent nothing about a member leaves the site (docs/privacy.md).
+    """
+    from .services.referrals import open_referral, record_consent
+
+    for member_id in sorted({m for m, _, _ in DEMO_CHECKUPS}):
+        member = session.scalars(select(Member).where(Member.member_id == member_id,
+                                                      Member.employer_id == site.employer_id)
+                                 ).one()
+        referral = open_referral(session, member)
+        if referral is not None and referral.consent is None:
+            record_consent(session, kiosk, member, consent=True, contact_method="email",
+                           contact_time="morning", phone=None, email=None)

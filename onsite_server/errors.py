@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, json, render_template, request
+from flask import Flask, Response, current_app, g, json, render_template, request
+from flask.globals import request_ctx
 from jinja2 import TemplateError
 from markupsafe import escape
 from pydantic import ValidationError
@@ -98,12 +99,25 @@ _FALLBACK_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <p><a href="/">Back to start</a></p></main></body></html>"""
 
 
+def _bind_links_without_host() -> None:
+    """Let a request refused before routing (an untrusted Host) still build the page's links.
+
+    Flask gives such a request no URL adapter, so every ``url_for`` in the layout would fail.
+    The pages link by path only, so an adapter bound to a fixed name serves them, and the
+    refused Host header is never read.
+    """
+    if request_ctx.url_adapter is None:
+        request_ctx.url_adapter = current_app.url_map.bind(
+            "localhost", script_name=request.root_path or None, url_scheme=request.scheme)
+
+
 def _html_page(status: int, title: str, detail: str | None,
-               errors: list[dict[str, str]] | None) -> str:
+               errors: list[dict[str, str]] | None, extra: dict[str, Any] | None = None) -> str:
     try:
+        _bind_links_without_host()
         return render_template([f"errors/{status}.html", "errors/error.html"], code=status,
-                               title=title, detail=detail or "", errors=errors or [])
-    # AttributeError: a request refused before routing (untrusted Host) cannot build URLs.
+                               title=title, detail=detail or "", errors=errors or [],
+                               **(extra or {}))
     except (TemplateError, BuildError, SQLAlchemyError, RuntimeError, KeyError,
             AttributeError) as exc:
         log.error("error page %s did not render: %s", status, type(exc).__name__)
@@ -119,24 +133,46 @@ def error_response(status: int, title: str, detail: str | None, *,
 
 def _render(
     status: int, title: str, detail: str | None, headers: dict[str, str] | None = None,
-    errors: list[dict[str, str]] | None = None,
+    errors: list[dict[str, str]] | None = None, extra: dict[str, Any] | None = None,
 ) -> Response:
     if _wants_json():
         return problem_response(ApiProblem(status, title, detail, headers=headers,
-                                           errors=errors))
-    html = _html_page(status, title, detail, errors)
+                                           errors=errors, **(extra or {})))
+    html = _html_page(status, title, detail, errors, extra)
     return Response(html, status=status, mimetype="text/html", headers=headers)
 
 
+# Why the database refused, in words, and how soon a retry can help: a lock or a busy pool
+# clears in seconds; a full disk or a read-only database needs someone to act first.
+_CAUSES: dict[str, tuple[str, str]] = {
+    "busy": ("The database is busy; retry shortly.", "2"),
+    "full": ("The server's disk (or the database's size limit) is full: nothing can be saved "
+             "until space is freed. Nothing was changed; tell the administrator.", "60"),
+    "read-only": ("The database is read-only (a read-only file or mount, or a standby "
+                  "server): nothing can be saved until it takes writes again. Nothing was "
+                  "changed; tell the administrator.", "60"),
+    "unreachable": ("The database cannot be reached. Nothing was changed; retry shortly.",
+                    "5"),
+    "refuses writes": ("The database refused the write. Nothing was changed; retry shortly, "
+                       "and tell the administrator if it keeps happening.", "10"),
+}
+
+
 def database_unavailable(exc: Exception) -> Response:
-    """Answer 503 when the database refused (lock timeout, dropped connection, empty pool).
+    """Answer 503 naming why the database refused (busy, full, read-only, unreachable).
 
     Nothing was committed, so the client may safely retry with the same idempotency key. Only
     the error's type is logged: its text can carry SQL parameters, that is, health data.
     """
-    log.warning("database unavailable: %s", type(exc).__name__)
-    return _render(503, "Service Unavailable", "The database is busy; retry shortly.",
-                   {"Retry-After": "2"})
+    from .health import database_problem
+
+    cause = database_problem(exc)
+    detail, retry_after = _CAUSES.get(cause, _CAUSES["refuses writes"])
+    # A full disk or a read-only database will not clear by itself: say so loudly.
+    level = logging.ERROR if cause in ("full", "read-only") else logging.WARNING
+    log.log(level, "database unavailable (%s): %s", cause, type(exc).__name__)
+    return _render(503, "Service Unavailable", detail, {"Retry-After": retry_after},
+                   extra={"cause": cause})
 
 
 def init_app(app: Flask) -> None:

@@ -24,6 +24,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import Connection, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .db import Database, WriteQueueTimeout, get_db
 
@@ -51,9 +52,13 @@ class HealthReport:
         return not self.reasons
 
 
-def _database_problem(exc: BaseException) -> str:
-    """Name the state of a database that refused the probe, from the driver's error."""
-    if isinstance(exc, WriteQueueTimeout):
+def database_problem(exc: BaseException) -> str:
+    """Name the state of a database that refused a write, from the driver's error.
+
+    One of busy, read-only, full, unreachable, refuses writes: /healthz reports it, and a
+    request the database refused answers 503 naming it (errors.database_unavailable).
+    """
+    if isinstance(exc, WriteQueueTimeout | PoolTimeout):
         return "busy"
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate = str(getattr(orig, "sqlstate", "") or "")
@@ -147,7 +152,7 @@ def run_checks(app: Flask) -> HealthReport:
         report.reasons.append("database: full (it has reached its size limit)")
         log.warning("healthz: the database cannot grow any more: %s", exc)
     except SQLAlchemyError as exc:
-        report.database = _database_problem(exc)
+        report.database = database_problem(exc)
         report.reasons.append(f"database: {report.database}")
         # The driver's message names the state ("attempt to write a readonly database"); the
         # probe carries no parameters, so it holds no member data.

@@ -7,12 +7,12 @@ a Host not in ``TRUSTED_HOSTS`` with a 400 before any view runs. Unless the site
 its loopback names, its host name and FQDN, its IPv4 interface addresses and the names in its
 TLS certificate. Loopback names are trusted in every case, so local health checks keep working.
 
-Headers: every answer, errors and ``/healthz`` included, says ``nosniff``, no referrer, no
-framing (CSP ``frame-ancestors 'none'``), and HSTS when TLS is on. Nothing is cached
-(``Cache-Control: no-store``): the kiosk API carries member references, bookings and
-referrals, and the dashboard shows who booked. The exceptions carry no member data and keep
-their own header: the kiosk catalog (``no-cache``, revalidated with its ETag) and the public
-signing keys at ``/.well-known/jwks.json``.
+Headers: every answer, errors and ``/healthz`` included, says ``nosniff``, a referrer of the
+origin only (``REFERRER_POLICY``), no framing (CSP ``frame-ancestors 'none'``), and HSTS when
+TLS is on. Nothing is cached (``Cache-Control: no-store``): the kiosk API carries member
+references, bookings and referrals, and the dashboard shows who booked. The exceptions carry
+no member data and keep their own header: the kiosk catalog (``no-cache``, revalidated with
+its ETag) and the public signing keys at ``/.well-known/jwks.json``.
 """
 
 from __future__ import annotations
@@ -39,8 +39,16 @@ log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
 # The endpoints that carry no member data and set their own caching; everything else is
 # no-store. The catalog revalidates with its ETag; the public signing keys may be cached a while.
-OWN_CACHING_ENDPOINTS = frozenset({"api.get_catalog", "wellknown.jwks"})
+OWN_CACHING_ENDPOINTS = frozenset({"api.get_catalog", "wellknown.jwks",
+                                   "wellknown.smart_client_jwks"})
 HSTS = "max-age=31536000"
+# The origin alone, never the path or query, and nothing on a downgrade to plain HTTP. On HTTPS
+# Flask-WTF's CSRF check refuses a form POST without a Referer of this origin, so the policy
+# must let one through: under "no-referrer" Chromium sends none (and "Origin: null"), and
+# every log-in answered 400. The check compares scheme, host and port only, so a path is never
+# needed; leaving it out keeps link tokens and the check-in search's member names out of
+# Referer headers, our own access log included (which "same-origin" would fill with them).
+REFERRER_POLICY = "strict-origin"
 # JSON and other non-HTML answers load nothing at all.
 CSP_NONE = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # Dashboard and advocate pages: own resources only. Inline styles are allowed because the
@@ -68,7 +76,7 @@ def init_app(app: Flask) -> None:
         # Never touch request.host here: for a refused Host it would raise again.
         headers = response.headers
         headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
+        headers["Referrer-Policy"] = REFERRER_POLICY
         headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for browsers without CSP 2
         html = response.mimetype == "text/html"
         headers["Content-Security-Policy"] = CSP_HTML if html else CSP_NONE

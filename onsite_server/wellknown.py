@@ -31,3 +31,19 @@ def revoked_tokens() -> Response:
     grace = timedelta(days=int(current_app.config["TICKET_GRACE_DAYS"]))
     revoked = revoked_token_ids(session) | revoked_ticket_ids(session, grace)
     return jsonify({"revoked": sorted(revoked)})
+
+
+@bp.get("/smart-client-jwks.json")
+def smart_client_jwks() -> Response | tuple[Response, int]:
+    """Publish the public key our SMART client signs its assertions with (for central)."""
+    from .central import SmartAuth
+
+    path = current_app.config.get("CENTRAL_PRIVATE_KEY_PATH")
+    if not path or not current_app.config.get("CENTRAL_CLIENT_ID"):
+        return jsonify({"keys": []}), 404
+    auth = SmartAuth(client_id=str(current_app.config["CENTRAL_CLIENT_ID"]), token_url=None,
+                     private_key_pem=Path(str(path)).read_bytes(),
+                     key_id=current_app.config.get("CENTRAL_KEY_ID"))
+    response = jsonify(auth.jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

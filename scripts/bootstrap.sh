@@ -11,8 +11,13 @@ if [ "$purpose" = "test" ]; then
   apt_packages+=(postgresql xvfb xauth)
   # The kiosk's real-window tests: OS-level taps (xdotool) and screenshots of the X screen.
   apt_packages+=(xdotool imagemagick)
+  # systemd-analyze checks the units in deploy/; HAProxy runs the two-node drill; cage is
+  # the kiosk unit's compositor (checked, not run: there is no display here).
+  apt_packages+=(systemd haproxy cage)
   # The dashboard's browser tests: Debian's Chromium (driven by Playwright) and npm for axe-core.
   apt_packages+=(chromium)
+  # The employer report's PDF is turned into text and PNG to check it (pdftotext, pdftoppm).
+  apt_packages+=(poppler-utils)
   # Some machines carry node and npm from elsewhere; Debian's npm would conflict with those.
   command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 fi

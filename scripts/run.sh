@@ -13,6 +13,9 @@ export ONSITE_INSTANCE_PATH="${ONSITE_INSTANCE_PATH:-$PWD/instance}"
 mkdir -p "$ONSITE_INSTANCE_PATH"
 central_port="${CENTRAL_PORT:-8701}"
 export ONSITE_CENTRAL_URL="${ONSITE_CENTRAL_URL:-http://127.0.0.1:$central_port/fhir}"
+# The local emulator speaks plain http on the loopback. A real central must be https://: without
+# this setting the sync refuses http:// (it would send its access token in clear).
+export ONSITE_CENTRAL_ALLOW_INSECURE_HTTP="${ONSITE_CENTRAL_ALLOW_INSECURE_HTTP:-true}"
 
 echo "== Scoring demo: a sample check-up, scored and triaged into one referral =="
 python -m shared.assessments demo --text
@@ -72,8 +75,11 @@ if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
 else
   tour_dir="$ONSITE_INSTANCE_PATH/kiosk-tour"
   echo "== No display: the kiosk's tour of every screen (EN and ES) goes to $tour_dir =="
-  onsite-kiosk --tour "$tour_dir" --server "$server_url" --pairing-code "$kiosk_code" \
-    || echo "the kiosk tour failed; see above" >&2
-  echo "Kiosk tour written to $tour_dir (one PNG per screen and language)."
+  if onsite-kiosk --tour "$tour_dir" --server "$server_url" --pairing-code "$kiosk_code"; then
+    echo "Kiosk tour written to $tour_dir (one PNG per screen and language)."
+  else
+    # Said plainly, and never followed by "written": what is in the folder is not a tour.
+    echo "The kiosk tour failed (see above); $tour_dir does not hold a complete tour." >&2
+  fi
 fi
 wait "$server_pid"

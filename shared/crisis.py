@@ -5,7 +5,9 @@ The server is strict about what it accepts and generous about what it reads as a
 instead of ``3``, a broken neighbour in its batch) must still raise the crisis its answers show.
 This module reads only the trigger answers themselves, with the thresholds taken from the
 instrument definitions in ``assets/`` (the newest version of each), so it works on any shape a
-kiosk might send: PHQ-9 item 9 at or above its flag's minimum; a systolic or diastolic reading
+kiosk might send: PHQ-9 item 9 at or above its flag's minimum, or sent as a yes (JSON ``true``,
+FHIR ``valueBoolean``: a kiosk that reduced "any thoughts of self-harm" to a boolean is still
+telling us there were some); a systolic or diastolic reading
 above the hypertensive-crisis limits. Both triggers stand on their own ("whatever the total",
 "and/or"), so no other answer is needed to read them.
 """
@@ -71,6 +73,13 @@ def read_number(value: object) -> float | None:
     return None
 
 
+def _says_yes(value: object) -> bool:
+    """Tell whether an answer is a boolean yes (``true``, ``{"value": true}``, ``valueBoolean``)."""
+    if isinstance(value, Mapping):
+        value = value.get("value", value.get("valueBoolean"))
+    return value is True
+
+
 def _answers(raw: Mapping[str, Any]) -> dict[str, object]:
     """Return the item's answers keyed by normalised link id, from a mapping or a FHIR-like list."""
     answers = raw.get("answers", raw.get("answer", raw.get("item")))
@@ -105,7 +114,7 @@ def triggers_in_raw(raw: object) -> tuple[str, ...]:
     if instrument.startswith("phq9"):
         for value in _phq9_item(answers, limits.phq9_item):
             number = read_number(value)
-            if number is not None and number >= limits.phq9_min:
+            if _says_yes(value) or (number is not None and number >= limits.phq9_min):
                 found.add("phq9_item9")
     if not _reads_blood_pressure(instrument):
         return _ordered(found)

@@ -15,3 +15,7 @@ os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 for _name in list(os.environ):
     if _name.startswith("ONSITE_") and _name not in ("ONSITE_TEST_PG_URL",):
         del os.environ[_name]
+# Dashboard passwords hash at the cheapest Argon2 cost in every app the tests build, in this
+# process and in the servers and CLI commands it starts (they inherit the environment). One
+# test keeps the production cost (tests/onsite_server/services/test_password_hashing.py).
+os.environ["ONSITE_PASSWORD_HASH_COST"] = "test"

@@ -1,7 +1,9 @@
 """Drive the kiosk in a real window without its blocking loop: frames, taps, screenshots.
 
 Used by the tour (``onsite-kiosk --tour``), the UI tests and the benchmarks. Taps are real
-touch events through the window (``UnitTestTouch``), so they land only where a finger would.
+touch events through the window (``Touch``), so they land only where a finger would. Nothing
+here imports from a test package (``kivy.tests`` needs pytest, which the ``kiosk`` extra does
+not install): the tour runs on a machine with only the kiosk installed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,40 @@ def configure_window(width: int, height: int, *, synthetic_input_only: bool,
     if synthetic_input_only:
         for name, _ in list(Config.items("input")):
             Config.remove_option("input", name)
+
+
+@cache
+def _touch_class() -> Any:
+    # Built on first use: Kivy may be imported only after headless_environment has run.
+    from kivy.base import EventLoop
+    from kivy.input.motionevent import MotionEvent
+
+    class Touch(MotionEvent):  # type: ignore[misc]
+        """One finger: down, then up (its position a fraction of the window, as providers give)."""
+
+        def __init__(self, x: float, y: float) -> None:
+            win = EventLoop.window
+            super().__init__("driver", 99, {"x": x / (win.width - 1.0),
+                                            "y": y / (win.height - 1.0)},
+                             is_touch=True, type_id="touch")
+            self.profile = ["pos"]
+
+        def depack(self, args: Any) -> None:
+            self.sx, self.sy = args["x"], args["y"]
+            super().depack(args)
+
+        def touch_down(self) -> None:
+            EventLoop.post_dispatch_input("begin", self)
+
+        def touch_up(self) -> None:
+            EventLoop.post_dispatch_input("end", self)
+
+    return Touch
+
+
+def touch(x: float, y: float) -> Any:
+    """A touch at window coordinates, posted through the event loop as a finger's would be."""
+    return _touch_class()(x, y)
 
 
 class Driver:
@@ -123,13 +160,11 @@ class Driver:
 
     def tap_at(self, x: float, y: float) -> None:
         """Touch down and up at window coordinates."""
-        from kivy.tests.common import UnitTestTouch
-
         self.settle()
-        touch = UnitTestTouch(x, y)
-        touch.touch_down()
+        finger = touch(x, y)
+        finger.touch_down()
         self.pump(1)
-        touch.touch_up()
+        finger.touch_up()
         self.pump(2)
 
     def settle(self) -> None:

@@ -535,7 +535,7 @@ class BookingScreen(KioskScreen):
             events = visit.events()
             for event in events:
                 seats = sum(s.seats_left for s in event.slots)
-                title = event.title.get(visit.language) or event.title.get("en", "")
+                title = visit.event_title(event)
                 button = Factory.BigButton(
                     text=f"{title}\n" + tr._("{n} seats left").format(n=seats))
                 button.bind(on_release=lambda _b, e=event.id: self._event(e))
@@ -546,13 +546,10 @@ class BookingScreen(KioskScreen):
         self.heading = tr._("Choose a time") if visit.moving is None else \
             tr._("Choose a new time")
         for slot in visit.slots():
-            start = slot.start_local[11:16]
-            day = slot.start_local[:10]
-            if slot.seats_left > 0:
-                text = f"{day}  {start}   " + tr._("{n} seats left").format(n=slot.seats_left)
-            else:
-                text = f"{day}  {start}   " + tr._("Full: join the waitlist")
-            button = Factory.BigButton(text=text)
+            seats = tr._("{n} seats left").format(n=slot.seats_left) if slot.seats_left > 0 \
+                else tr._("Full: join the waitlist")
+            button = Factory.BigButton(text=f"{visit.when(slot.start_at)}\n{seats}")
+            button.slot_id = slot.id  # the tour and tests find a slot's button by its id
             button.bind(on_release=lambda _b, s=slot.id: self.app.act("choose_slot", s))
             box.add_widget(button)
 
@@ -563,22 +560,23 @@ class BookingScreen(KioskScreen):
         if slot is not None and visit.event is not None:
             full = slot.seats_left <= 0
             self.heading = tr._("Join the waitlist?") if full else tr._("Book this time?")
-            title = visit.event.title.get(visit.language) or visit.event.title.get("en", "")
-            where = f"\n{visit.event.location}" if visit.event.location else ""
-            when = f"{slot.start_local[:10]}  {slot.start_local[11:16]}"
+            title = visit.event_title(visit.event)
+            when = visit.when_where(slot.start_at, visit.event.location)
+            about = visit.event_description(visit.event)
+            if about:
+                when += "\n" + about
             yes = tr._("Yes, join the waitlist") if full else tr._("Yes, book it")
             no = tr._("Choose another time")
         elif booking is not None:
             self.heading = tr._("Cancel this booking?")
-            title, where = booking.event_title, ""
-            when = booking.start_at.strftime("%Y-%m-%d %H:%M")
+            title, when = visit.booking_summary(booking)
             yes, no = tr._("Yes, cancel it"), tr._("No, keep it")
         else:  # what was waiting is gone (a new catalog): back to the list
             visit.keep()
             self.refresh()
             return
-        box.add_widget(Factory.Lead(text=f"[b]{escape_markup(title)}[/b]\n{when}"
-                                         f"{escape_markup(where)}", markup=True))
+        box.add_widget(Factory.Lead(text=f"[b]{escape_markup(title)}[/b]\n"
+                                         f"{escape_markup(when)}", markup=True))
         confirm = Factory.BigButton(text=yes)
         confirm.bind(on_release=lambda _b: self.app.act("confirm"))
         keep = Factory.SecondaryButton(text=no)
@@ -589,9 +587,9 @@ class BookingScreen(KioskScreen):
 
     def _add_booking(self, box: Any, booking: Any) -> None:
         status = tr._("Waitlist") if booking.status == "waitlisted" else tr._("Booked")
-        when = booking.start_at.strftime("%Y-%m-%d %H:%M")
-        box.add_widget(Factory.KLabel(text=f"[b]{status}[/b]: {booking.event_title}, {when}",
-                                      markup=True))
+        title, when = self.visit.booking_summary(booking)
+        box.add_widget(Factory.KLabel(text=f"[b]{status}[/b]: {escape_markup(title)}\n"
+                                           f"{escape_markup(when)}", markup=True))
         row = Factory.BoxLayout(size_hint_y=None, height=self.app.scale * 150,
                                 spacing=self.app.scale * 24)
         cancel = Factory.SecondaryButton(text=tr._("Cancel it"))
@@ -621,6 +619,9 @@ class QrScreen(KioskScreen):
         box.clear_widgets()
         codes = self.visit.qr_codes()
         self.offline = not codes
+        booked = self.visit.booked
+        if booked is not None:
+            box.add_widget(Factory.BookingSummary(text=self._summary(booked)))
         name = self.visit.advocate.advocate.name if self.visit.advocate else ""
         for code in codes:
             texture = CoreImage(io.BytesIO(qr_png(code.content, size_px=600)), ext="png").texture
@@ -632,6 +633,15 @@ class QrScreen(KioskScreen):
             image.size = (self.app.scale * 420, self.app.scale * 420)
             card.ids.holder.add_widget(image)
             box.add_widget(card)
+
+    def _summary(self, booked: Any) -> str:
+        """What, when and where of the booking just made (or the waitlist's place)."""
+        title, when = self.visit.booking_summary(booked)
+        head = tr._("You are on the waitlist, number {n}").format(
+            n=booked.waitlist_position or "") if booked.status == "waitlisted" \
+            else tr._("You are booked")
+        return f"[b]{escape_markup(head)}[/b]\n[b]{escape_markup(title)}[/b]\n" \
+               f"{escape_markup(when)}"
 
 
 class DoneScreen(KioskScreen):

@@ -2,12 +2,14 @@
 
 ``onsite-kiosk --tour DIR`` runs this in an offscreen window. It taps real buttons through
 the window, as a member would: it signs in as the first demo member (E1001), takes the quick
-check-up with answers that raise the offer of the PHQ-9 (accepted) and, at item 9, the crisis
-screen, then results, the referral offer (by email, typed on the email pad), booking and the
-QR codes. With no server it takes the offline
-journey (the sign-in waits for the server; booking and the codes say they need the
-connection). The crisis is never sent: the tour's backend drops crisis items and alerts.
-Screenshots are ``<lang>-<nn>-<screen>.png``, nn counting from 01 within each language.
+check-up with answers that raise the offer of the PHQ-9 (accepted), then results, the referral
+offer (by email, typed on the email pad), booking and the QR codes. A second, anonymous visit
+takes the PHQ-9 alone with item 9 answered "Several days": the crisis screen, then the results
+of a visit that raised a crisis. With no server it takes the offline journey (the sign-in waits
+for the server; booking and the codes say they need the connection). The crisis visit is never
+sent: the tour's backend drops everything of it, and every crisis item and alert.
+Screenshots are ``<lang>-<nn>-<screen>.png``, nn counting from 01 within each language; a
+second look at a screen has a name of its own (``referral_email``, ``crisis_results``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ ADMIN_PIN = "2468"
 DEMO_EMAIL_KEYS = (*"ana.demo@example", ".com")
 
 # Demo answers by instrument and question; None means "Prefer not to answer".
-PHQ9 = {"9": 1, "10": 1}
+PHQ9 = {"9": 0, "10": 1}  # mild; no self-harm answer in the member's own visit
+CRISIS_PHQ9 = {"9": 1}  # the anonymous crisis visit: item 9 "Several days"
 GAD2 = 0
 NUMBERS = {"systolic": "152", "diastolic": "96", "height_in": "66", "weight_lb": "180",
            "age": "47"}
@@ -40,11 +43,12 @@ class NoCrisisBackend:
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
         self.dropped = 0
+        self.drop_all = False  # set for the crisis visit: nothing of it is sent
 
     def submit(self, identity: Identity | None, items: Sequence[Mapping[str, Any]],
                *, crisis: bool) -> None:
         """Queue the items, unless they carry a crisis (a demo must not alarm anyone)."""
-        if crisis:
+        if crisis or self.drop_all:
             self.dropped += len(items)
             return
         self.inner.submit(identity, items, crisis=crisis)
@@ -61,8 +65,11 @@ class Tour:
     """Walks the screens and names the screenshots."""
 
     def __init__(self, driver: Driver, out: Path, *, online: bool,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, quiet: NoCrisisBackend | None = None
+                 ) -> None:
         self.d = driver
+        self.quiet = quiet
+        self.crisis_visit = False
         self.out = out
         self.online = online
         self.log = log
@@ -71,13 +78,14 @@ class Tour:
         self.count = 0
         self.shown: set[str] = set()
 
-    def shot(self) -> None:
+    def shot(self, name: str | None = None) -> None:
         """Save the screen on show as the next screenshot of this language.
 
         One screenshot per screen and language (the pinned contract): a screen met again in
-        the same language (a second question, the booking's confirmation) is not saved again.
+        the same language (a second question, the booking's confirmation) is not saved again,
+        unless it is a different look at it with a name of its own.
         """
-        name = self.d.screen().name
+        name = name or self.d.screen().name
         if name in self.shown:
             return
         self.shown.add(name)
@@ -100,6 +108,8 @@ class Tour:
             self.count = 0
             self.shown = set()
             self.visit()
+            self.crisis()
+            self.admin()
         return self.taken
 
     def visit(self) -> None:
@@ -123,13 +133,14 @@ class Tour:
         self.shot()
         d.tap_id("next")
         if d.screen().name == "referral":
+            self.shot()  # the offer itself, before anything is chosen
             d.tap_id("email")
             d.tap_id("evening")
             d.tap_id("agree")
             pad = d.screen().email_pad
             for key in DEMO_EMAIL_KEYS:
                 d.tap_key(key, within=pad.ids.keyboard)
-            self.shot()
+            self.shot("referral_email")
             d.tap(pad.ids.save)
             d.tap_id("next")
         self.expect("menu")
@@ -144,7 +155,38 @@ class Tour:
         self.shot()
         d.tap_id("end")
         self.expect("attract")
-        self.admin()
+
+    def crisis(self) -> None:
+        """An anonymous visit: the PHQ-9 alone, item 9 "Several days"; crisis, then results.
+
+        Nothing of this visit is sent (the backend drops it all), so no one is alarmed.
+        """
+        d = self.d
+        self.crisis_visit = True
+        if self.quiet is not None:
+            self.quiet.drop_all = True
+        try:
+            d.tap_id("start")
+            self.expect("privacy")
+            d.tap_id("accept")
+            self.expect("identify")
+            d.tap_id("anonymous")
+            self.expect("menu")
+            d.tap_id("single")
+            d.tap_text(d.app.visit.instrument_title("phq9"), within=d.screen().ids.screeners)
+            self.questions()
+            self.expect("results")
+            self.shot("crisis_results")
+            d.tap_id("next")
+            self.expect("menu")
+            d.tap_id("finish")
+            self.expect("done")
+            d.tap_id("end")
+            self.expect("attract")
+        finally:
+            self.crisis_visit = False
+            if self.quiet is not None:
+                self.quiet.drop_all = False
 
     def sign_in(self) -> None:
         """Type the demo member's id and birth date on the keypad, masked."""
@@ -177,10 +219,7 @@ class Tour:
                 continue
             if screen.name == "crisis":
                 self.shot()
-                d.tap_id("close")
-                # The second step shows at the top a moment later (issue 15).
-                d.wait_for(lambda: not d.find("confirm").disabled, frames=2000)
-                d.tap_id("confirm")
+                self.close_crisis()
                 continue
             journey = d.app.visit.journey
             link = journey.question
@@ -204,13 +243,20 @@ class Tour:
             d.tap(buttons[values.index(wanted)])
         raise RuntimeError("the tour's check-up never ended")
 
-    @staticmethod
-    def choice(instrument: str, link: str, values: list[object]) -> object:
-        """The demo answer: PHQ-2 positive, PHQ-9 mild with item 9, GAD-2 negative."""
+    def close_crisis(self) -> None:
+        """Close the crisis screen in its two steps (the second shows at the top, a moment
+        after the first: issue 15)."""
+        d = self.d
+        d.tap_id("close")
+        d.wait_for(lambda: not d.find("confirm").disabled, frames=2000)
+        d.tap_id("confirm")
+
+    def choice(self, instrument: str, link: str, values: list[object]) -> object:
+        """The demo answer: PHQ-2 positive, PHQ-9 mild (item 9 only in the crisis visit)."""
         if instrument == "phq2":
             return 2
         if instrument == "phq9":
-            return PHQ9.get(link, 1)
+            return (CRISIS_PHQ9 if self.crisis_visit else PHQ9).get(link, 1)
         if instrument == "gad2":
             return GAD2
         if link in CHOICES:
@@ -237,8 +283,7 @@ class Tour:
             d.tap_id("back")
             d.tap_id("advocate")
             return
-        d.tap_text(events[0].title.get(d.app.visit.language) or events[0].title["en"],
-                   within=screen.ids.entries)
+        d.tap_text(d.app.visit.event_title(events[0]), within=screen.ids.entries)
         slots = d.app.visit.slots()
         if not slots:
             d.tap_id("back")
@@ -255,9 +300,8 @@ class Tour:
             d.tap_id("advocate")
 
     def _tap_slot(self, slot: Any) -> None:
-        start = slot.start_local[:10]
         for child in self.d.screen().ids.entries.children:
-            if getattr(child, "text", "").startswith(start + "  " + slot.start_local[11:16]):
+            if getattr(child, "slot_id", None) == slot.id:
                 self.d.tap(child)
                 return
         raise RuntimeError("the slot's button is not on the booking screen")

@@ -18,7 +18,7 @@ from ..dashboard.i18n import refusal
 from ..dashboard.lookup import current_site, get_referral
 from ..dashboard.nav import add_nav
 from ..db import get_session
-from ..services import casework
+from ..services import casework, crisis
 from ..services.errors import ServiceError
 
 bp = Blueprint("advocate", __name__, url_prefix="/advocate")
@@ -38,7 +38,10 @@ def index() -> str:
         get_session(), user.advocate_id, site.employer_id)
     for row in rows:
         casework.record_view(get_session(), row.referral, actor=user.actor)
-    return render_template("advocate/index.html", rows=rows)
+    # A crisis shows when it was received, not when its referral was last edited.
+    raised = crisis.raised_times(get_session(), [row.referral for row in rows
+                                                 if row.referral.priority == "crisis"])
+    return render_template("advocate/index.html", rows=rows, raised=raised)
 
 
 @bp.route("/referrals/<public_id>", methods=["GET", "POST"])
@@ -61,6 +64,8 @@ def referral(public_id: str) -> Any:
                     "sync."), "success")
             return redirect(url_for("advocate.referral", public_id=public_id))
     casework.record_view(db, found, actor=user.actor)
+    who = crisis.actor_names(db, [found.crisis_acknowledged_by])
     return render_template("advocate/referral.html", referral=found, member=found.member,
                            history=casework.member_history(db, found.member),
-                           notes=casework.notes(db, found), form=form)
+                           notes=casework.notes(db, found), form=form,
+                           crisis_acknowledged_by=who.get(found.crisis_acknowledged_by or "", ""))

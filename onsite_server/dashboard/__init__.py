@@ -20,18 +20,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from .auth import current_user, role_required, session_times
+from .banner import waited as banner_waited
 from .nav import add_nav, nav_for
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 csrf = CSRFProtect()
 
-add_nav("dashboard.index", _l("Home"), ("admin", "coordinator"), order=0)
+add_nav("dashboard.index", _l("Home"), ("admin", "coordinator", "employer", "operator"),
+        order=0)
 
 
 @bp.get("/")
-@role_required("admin", "coordinator")
+@role_required("admin", "coordinator", "employer", "operator")
 def index() -> str:
-    """The landing page of admins and coordinators."""
+    """The landing page of admins, coordinators, employers and operators."""
     return render_template("dashboard/index.html")
 
 
@@ -103,7 +105,8 @@ TRIGGERS = {
     "hypertensive_crisis": _l("hypertensive crisis (blood pressure above 180/120)"),
 }
 ROLE_NAMES = {"admin": _l("Admin"), "coordinator": _l("Coordinator"),
-              "advocate": _l("Advocate")}
+              "advocate": _l("Advocate"), "employer": _l("Employer"),
+              "operator": _l("Operator")}
 
 
 def trigger_text(trigger: str) -> str:
@@ -120,6 +123,31 @@ def instrument_title(instrument_id: str) -> str:
     except (KeyError, ValueError, OSError):
         return instrument_id
     return str(title.get(str(get_locale() or "en")) or title.get("en") or instrument_id)
+
+
+def band_label(instrument_id: str, band: str | None, version: str | None = None) -> str:
+    """A result band in plain words in the page's language, from the instrument definition.
+
+    ``moderately_severe`` reads "Moderately severe depression symptoms"; a band the definition
+    does not name (an older one) reads as its words, never as a code with underscores.
+    """
+    from shared.assessments import load_definition
+
+    if not band:
+        return ""
+    lang = str(get_locale() or "en")
+    try:
+        definition = load_definition(instrument_id, version)
+    except (KeyError, ValueError, OSError):
+        try:
+            definition = load_definition(instrument_id)
+        except (KeyError, ValueError, OSError):
+            definition = {}
+    for candidate in definition.get("scoring", {}).get("bands", ()):
+        if candidate.get("id") == band:
+            label = candidate.get("label") or {}
+            return str(label.get(lang) or label.get("en") or band)
+    return band.replace("_", " ")
 
 
 def audit_detail(detail: Any) -> str:
@@ -158,7 +186,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["instrument_title"] = instrument_title
     app.jinja_env.filters["audit_detail"] = audit_detail
+    app.jinja_env.filters["waited"] = banner_waited
     app.jinja_env.globals.update(trigger_text=trigger_text, instrument_title=instrument_title,
+                                 band_label=band_label,
                                  role_name=lambda role: str(ROLE_NAMES.get(role, role)))
     app.jinja_env.globals["request_path"] = lambda: request.full_path.rstrip("?")
     app.jinja_env.globals["session_lang"] = lambda: session.get("lang")

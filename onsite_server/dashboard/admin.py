@@ -21,7 +21,7 @@ from sqlalchemy import select
 from wtforms import SelectChoice
 
 from ..db import get_db, get_session
-from ..models import Advocate, User
+from ..models import Advocate, Site, User
 from ..services import audit
 from ..services import sites as sites_service
 from ..services import users as users_service
@@ -36,13 +36,13 @@ from . import bp
 from .auth import current_user, role_required
 from .forms import ActionForm, InviteForm, RosterForm, SettingsForm
 from .i18n import attach_errors, refusal
-from .lookup import current_site, get_user
+from .lookup import current_site, get_user, site_scope
 from .nav import add_nav
 
 add_nav("dashboard.settings", _l("Site settings"), ("admin",), order=60)
 add_nav("dashboard.users", _l("Users"), ("admin",), order=61)
 add_nav("dashboard.roster", _l("Roster"), ("admin",), order=62)
-add_nav("dashboard.audit_log", _l("Audit log"), ("admin",), order=63)
+add_nav("dashboard.audit_log", _l("Audit log"), ("admin", "operator"), order=63)
 
 INVITE_TTL = timedelta(days=7)
 RESET_TTL = timedelta(hours=24)
@@ -230,7 +230,8 @@ def roster() -> Any:
             try:
                 report = import_roster(get_db(), employer_id,
                                        io.StringIO(text, newline=""), partial=form.partial.data,
-                                       dry_run=form.dry_run.data, actor=actor)
+                                       dry_run=form.dry_run.data, actor=actor,
+                                       max_rows=int(current_app.config["ROSTER_MAX_ROWS"]))
             except (RosterFileError, RosterImportError) as exc:
                 file_error = refusal(exc.args[0])
     if file_error:
@@ -238,23 +239,28 @@ def roster() -> Any:
     return render_template("admin/roster.html", form=form, report=report,
                            employer_name=employer_name, columns=COLUMNS,
                            max_mb=ROSTER_MAX_BYTES // (1024 * 1024),
+                           max_rows=int(current_app.config["ROSTER_MAX_ROWS"]),
                            errors_shown=ROSTER_ERRORS_SHOWN)
 
 
 # --- audit log ----------------------------------------------------------------------------
 
 @bp.get("/admin/audit")
-@role_required("admin")
+@role_required("admin", "operator")
 def audit_log() -> Any:
-    """Who viewed or changed what, newest first (filter by actor or action)."""
+    """Who viewed or changed what at the admin's site (operators: everywhere), newest first."""
     try:
         page_no = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page_no = 1
     actor = (request.args.get("actor") or "").strip() or None
     action = (request.args.get("action") or "").strip() or None
-    rows, total = audit.page(get_session(), offset=(page_no - 1) * AUDIT_PAGE,
+    scope = site_scope()
+    rows, total = audit.page(get_session(), scope, offset=(page_no - 1) * AUDIT_PAGE,
                              limit=AUDIT_PAGE, actor=actor, action=action)
+    # An operator reads every site's entries: each row then says whose it is.
+    site_names = {s.id: s.name for s in get_session().scalars(select(Site))} \
+        if scope.server_wide else None
     return render_template("admin/audit.html", rows=rows, total=total, page=page_no,
                            pages=max(1, -(-total // AUDIT_PAGE)), actor=actor or "",
-                           action=action or "")
+                           action=action or "", site_names=site_names)

@@ -1,19 +1,31 @@
 """Dashboard log-in: passwords, the TOTP second factor, session timeouts and role guards.
 
 Sessions are Flask's signed cookie (Secure, HttpOnly, SameSite=Lax) holding the user id, the
-user's ``session_epoch`` (bumped by a reset, a disable or a new second factor, which ends
-every older cookie), the log-in time (12 h absolute) and the last activity (30 min idle).
-Views marked ``@passive`` (background refreshes, the session probe) do not count as
-activity, so a page left polling still times out.
+id of the session's server-side row (``UserSession``: logging out ends it, so a copy of the
+cookie stops working too), the user's ``session_epoch`` (bumped by a password change or reset,
+a disable or a new second factor, which ends every session of the user), the log-in time
+(12 h absolute) and the last activity (30 min idle). Views marked ``@passive`` (background
+refreshes, the session probe) do not count as activity, so a page left polling still times
+out.
+
+Failed log-ins are counted on the server, in the audit log (``services.ratelimit``): wrong
+passwords and wrong second-factor codes together per account (5 in 15 minutes lock the
+account, wherever the attempts come from), and per address over all accounts (a ceiling
+against spraying, high enough that staff sharing a clinic's address are not locked out by one
+person's mistakes or attempts; and an account that logged in from this browser before is
+exempt from it there). Nothing about failures is kept in the cookie, so replaying an
+older cookie resets nothing.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -51,11 +63,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # A password that was right waits this long for its second factor before starting over.
 PENDING_SECONDS = 300
-SECOND_FACTOR_TRIES = 5
-# Log-in failures: per client address, and per account whatever the address.
-FAILURES_PER_ADDRESS = 10
+# Log-in failures (wrong passwords and wrong codes) in the window: per account whatever the
+# address (the lock-out), and per address over all accounts (the ceiling against spraying).
+# The address limit used to be 10, which let anyone behind a clinic's NAT lock every account
+# out; a correct password and code for an account that is not locked now get in until the
+# ceiling, which takes 20 accounts' worth of failures.
 FAILURES_PER_ACCOUNT = 5
+FAILURES_PER_ADDRESS = 100
 FAILURE_WINDOW_SECONDS = 15 * 60
+# Accounts that logged in from a browser are remembered in its cookie (OWASP's "device
+# cookie"): the address ceiling does not apply to them there. This many are kept.
+KNOWN_ACCOUNTS_KEPT = 8
 # The page warns this long before the idle timeout, and one tap extends the session.
 WARN_SECONDS = 120
 # Blueprints that never carry a dashboard session (device tokens or public documents).
@@ -177,7 +195,14 @@ def _load_user() -> None:
         _end_session()
         g.session_expired = True
         return
-    user = get_read_session().get(User, int(uid))
+    db = get_read_session()
+    row = users_service.live_session(db, session.get("sid"))
+    if row is None or row.user_id != int(uid) or \
+            (utcnow() - row.created_at).total_seconds() > absolute:
+        # Logged out (here or from a copy of this cookie), or from before session rows.
+        _end_session()
+        return
+    user = db.get(User, int(uid))
     if user is None or not user.active or user.session_epoch != session.get("epoch"):
         _end_session()
         return
@@ -189,10 +214,20 @@ def _load_user() -> None:
 
 
 def _end_session() -> None:
-    lang = session.get("lang")
+    # The language and the accounts known on this browser outlive a log-out.
+    kept = {key: session[key] for key in ("lang", "known") if key in session}
     session.clear()
-    if lang:
-        session["lang"] = lang
+    session.update(kept)
+
+
+def _account_tag(email: str) -> str:
+    # A short hash, not the address: the cookie is signed, not encrypted.
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+def _known_here(email: str) -> bool:
+    """Tell whether this account has logged in from this browser before (its signed cookie)."""
+    return _account_tag(email) in (session.get("known") or [])
 
 
 def start_session(user: User) -> None:
@@ -200,7 +235,12 @@ def start_session(user: User) -> None:
     _end_session()
     now = time.time()
     session.permanent = True
-    session.update(uid=user.id, epoch=user.session_epoch, login_at=now, seen=now)
+    sid = users_service.open_session(get_session(), user,
+                                     keep_for=timedelta(seconds=_limits()[1]))
+    tag = _account_tag(user.email)
+    known = [tag, *[t for t in session.get("known") or [] if t != tag]][:KNOWN_ACCOUNTS_KEPT]
+    session.update(uid=user.id, sid=sid, epoch=user.session_epoch, login_at=now, seen=now,
+                   known=known)
     user.last_login_at = utcnow()
     audit.record(get_session(), audit.user_actor(user.id), "auth.login",
                  f"user:{user.id}", detail={"address": request.remote_addr})
@@ -210,15 +250,23 @@ def _address_actor() -> str:
     return f"address:{request.remote_addr or 'unknown'}"
 
 
+def _account_actor(email: str) -> str:
+    return f"account:{email.strip().lower()}"
+
+
 def _rate_limited(email: str) -> int:
-    """Return seconds to wait when this address or account failed too often, else 0."""
+    """Return seconds to wait when this account, or this address overall, failed too often."""
     db = get_session()
     ratelimit.serialize(db, "dashboard-login")
     by_address = ratelimit.check(db, actor=_address_actor(), action="auth.login_failed",
                                  limit=FAILURES_PER_ADDRESS, window_seconds=FAILURE_WINDOW_SECONDS)
-    by_account = ratelimit.check(db, actor=f"account:{email.strip().lower()}",
+    by_account = ratelimit.check(db, actor=_account_actor(email),
                                  action="auth.login_failed_account", limit=FAILURES_PER_ACCOUNT,
                                  window_seconds=FAILURE_WINDOW_SECONDS)
+    if _known_here(email):
+        # Someone spraying from a shared address cannot lock out the colleagues who logged in
+        # from this browser before; the account's own limit still holds.
+        return by_account.retry_after
     return max(by_address.retry_after, by_account.retry_after)
 
 
@@ -227,8 +275,8 @@ def _record_failure(email: str, user: User | None, reason: str) -> None:
     subject = f"user:{user.id}" if user is not None else None
     ratelimit.record(db, actor=_address_actor(), action="auth.login_failed", subject=subject,
                      detail={"reason": reason})
-    ratelimit.record(db, actor=f"account:{email.strip().lower()}",
-                     action="auth.login_failed_account", subject=subject)
+    ratelimit.record(db, actor=_account_actor(email), action="auth.login_failed_account",
+                     subject=subject)
     # The account's id, never the typed address: a mistyped password field can hold a password.
     log.warning("dashboard log-in failed (%s) for %s from %s", reason,
                 subject or "an unknown account", request.remote_addr)
@@ -246,8 +294,8 @@ def login() -> Any:
     if form.validate_on_submit():
         wait = _rate_limited(form.email.data or "")
         if wait:
-            log.warning("dashboard log-in refused: too many failures from %s",
-                        request.remote_addr)
+            log.warning("dashboard log-in refused: too many failures for the account or from "
+                        "%s", request.remote_addr)
             form.password.errors.append(
                 _("Too many failed log-ins. Try again in %(minutes)d minutes.",
                   minutes=max(1, (wait + 59) // 60)))
@@ -262,7 +310,7 @@ def login() -> Any:
         elif users_service.needs_second_factor(found):
             _end_session()
             session["pending"] = {"uid": found.id, "epoch": found.session_epoch,
-                                  "at": time.time(), "tries": 0, "next": target}
+                                  "at": time.time(), "next": target}
             if found.totp_secret is None:
                 return redirect(url_for("auth.enrol"))
             return redirect(url_for("auth.second_factor"))
@@ -301,6 +349,10 @@ def second_factor() -> Any:
         return redirect(url_for("auth.login"))
     if user.totp_secret is None:
         return redirect(url_for("auth.enrol"))
+    # The count is the account's, on the server: a cookie replayed from just after the password
+    # step finds the account locked, whatever that cookie remembers.
+    if _rate_limited(user.email):
+        return _back_to_password()
     form = SecondFactorForm()
     if form.validate_on_submit():
         code = form.code.data or ""
@@ -310,16 +362,18 @@ def second_factor() -> Any:
             audit.record(get_session(), audit.user_actor(user.id), "auth.recovery_code_used",
                          f"user:{user.id}", detail={"left": len(user.recovery_codes or [])})
             return _finish_login(user)
-        pending = dict(session["pending"])
-        pending["tries"] = int(pending.get("tries", 0)) + 1
         _record_failure(user.email, user, "second factor")
-        if pending["tries"] >= SECOND_FACTOR_TRIES:
-            session.pop("pending", None)
-            flash(_("Too many wrong codes. Please log in again."), "error")
-            return redirect(url_for("auth.login"))
-        session["pending"] = pending
+        if _rate_limited(user.email):
+            return _back_to_password()
         form.code.errors.append(_("That code is not right, or was already used."))
     return render_template("auth/second_factor.html", form=form)
+
+
+def _back_to_password() -> BaseResponse:
+    """Too many failures for this account: forget the password step and start over there."""
+    session.pop("pending", None)
+    flash(_("Too many wrong codes. Please log in again."), "error")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
@@ -388,6 +442,7 @@ def logout() -> BaseResponse:
     """End this browser's session (a POST with the CSRF token: no GET changes anything)."""
     user = current_user()
     if user is not None:
+        users_service.end_session(get_session(), session.get("sid"))
         audit.record(get_session(), user.actor, "auth.logout", f"user:{user.id}")
     _end_session()
     flash(_("You are logged out."), "info")

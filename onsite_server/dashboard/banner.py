@@ -11,22 +11,35 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..db import get_read_session
-from ..models import Alert, CrisisAlert, Kiosk, Member, Referral, Site
+from ..models import Alert, CrisisAlert, Kiosk, Member, Referral, Site, utcnow
+from ..services import fleet, scope
+from ..services.crisis import raised_times
 from .auth import Principal
+
+# The staff who answer a site's crises (the crisis pages' own roles).
+CRISIS_ROLES = frozenset({"admin", "coordinator", "advocate"})
 
 
 @dataclass(frozen=True)
 class Banner:
-    """One unacknowledged crisis: what the banner says and where to acknowledge it."""
+    """One unacknowledged crisis: what it was, when it was raised, where to acknowledge it."""
 
     kind: str  # "alert" (anonymous) | "referral"
     ident: str  # alert id or referral public id
     trigger: str
     place: str | None
-    at: datetime
+    taken_at: datetime | None  # the answer's time, on the kiosk's clock (as sent)
+    received_at: datetime  # the server's receive time: what the waiting time counts from
+    clock_suspect: bool = False
+
+    @property
+    def at(self) -> datetime:
+        """When the server received it (kept for callers that sort by it)."""
+        return self.received_at
 
 
 def _site_id(user: Principal) -> int | None:
@@ -40,7 +53,9 @@ def _site_id(user: Principal) -> int | None:
 
 
 def crisis_banners(user: Principal) -> list[Banner]:
-    """Return the unacknowledged crises this user should see, newest first."""
+    """Return the unacknowledged crises this user should see, longest waiting first."""
+    if user.role not in CRISIS_ROLES:
+        return []  # employers and operators neither see nor answer a site's crises
     site_id = _site_id(user)
     if site_id is None:
         return []
@@ -49,10 +64,10 @@ def crisis_banners(user: Principal) -> list[Banner]:
     alerts = db.execute(
         select(CrisisAlert, Kiosk.place, Kiosk.label).join(Kiosk, Kiosk.id == CrisisAlert.kiosk_id)
         .where(Kiosk.site_id == site_id, CrisisAlert.acknowledged_at.is_(None))
-        .order_by(CrisisAlert.received_at.desc()).limit(20)).all()
+        .order_by(CrisisAlert.received_at).limit(20)).all()
     for alert, place, label in alerts:
         out.append(Banner("alert", str(alert.id), alert.trigger, place or label,
-                          alert.received_at))
+                          alert.raised_at, alert.received_at, alert.clock_suspect))
     if user.role in ("admin", "advocate"):
         site = db.get(Site, site_id)
         if site is None:
@@ -60,24 +75,39 @@ def crisis_banners(user: Principal) -> list[Banner]:
         query = (select(Referral).join(Member, Member.id == Referral.member_id)
                  .where(Referral.priority == "crisis", Referral.crisis_acknowledged_at.is_(None),
                         Referral.status != "closed", Member.employer_id == site.employer_id)
-                 .order_by(Referral.updated_at.desc()).limit(20))
+                 .order_by(Referral.created_at).limit(20))
         if user.role == "advocate":
             query = query.where(Member.advocate_id == user.advocate_id)
-        for referral in db.scalars(query):
+        referrals = list(db.scalars(query))
+        raised = raised_times(db, referrals)
+        for referral in referrals:
             triggers = [str(c.get("trigger")) for c in (referral.proposal or {}).get("crisis", [])]
+            when = raised[referral.id]
             out.append(Banner("referral", referral.public_id, ", ".join(triggers) or "crisis",
-                              None, referral.updated_at))
-    out.sort(key=lambda b: b.at, reverse=True)
+                              None, when.taken_at, when.received_at))
+    # Longest waiting first: the one line names the oldest.
+    out.sort(key=lambda b: b.received_at)
     return out
 
 
 def operational_alerts(user: Principal) -> list[Alert]:
-    """Open operational alerts (a stuck outbox, a dead letter) for admins, newest first."""
-    if user.role != "admin":
+    """Open operational alerts (a stuck outbox, a dead letter) of the admin's site (operators:
+    every site's and the server's), newest first."""
+    if user.role not in (scope.ADMIN, scope.OPERATOR):
         return []
     site_id = _site_id(user)
-    query = (select(Alert).where(Alert.cleared_at.is_(None))
-             .order_by(Alert.raised_at.desc()).limit(10))
-    if site_id is not None:
-        query = query.where((Alert.site_id.is_(None)) | (Alert.site_id == site_id))
-    return list(get_read_session().scalars(query))
+    sites = () if site_id is None else (site_id,)
+    return fleet.open_alerts(get_read_session(), scope.admin_scope(user.role, sites))
+
+
+def waited(since: datetime, now: datetime | None = None) -> str:
+    """How long a crisis has waited since the server received it, in words (a Jinja filter)."""
+    minutes = max(0, int(((now or utcnow()) - since).total_seconds() // 60))
+    if minutes < 1:
+        return str(_("under a minute"))
+    if minutes < 60:
+        return str(_("%(num)d min", num=minutes))
+    hours, rest = divmod(minutes, 60)
+    if hours < 48:
+        return str(_("%(hours)d h %(minutes)02d min", hours=hours, minutes=rest))
+    return str(_("%(num)d days", num=hours // 24))  # two or more: no singular needed

@@ -12,7 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
@@ -26,8 +35,15 @@ from ..services.errors import ServiceError
 from ..services.events import find_slot
 from ..services.signing import KeyStore
 from . import bp, localtime
-from .auth import current_user, passive, role_required
-from .forms import ScanForm, SlotActionForm, WalkInForm
+from .auth import current_user, passive, role_required, safe_next
+from .events import status_label
+from .forms import (
+    ConfirmNoShowsForm,
+    ScanForm,
+    SlotActionForm,
+    UndoCheckInForm,
+    WalkInForm,
+)
 from .i18n import attach_errors, refusal
 from .lookup import current_site
 from .nav import add_nav
@@ -51,7 +67,8 @@ REASON_TEXT = {
     "cancelled": _l("This booking was cancelled."),
     "waitlisted": _l("This member is on the waitlist, not in a seat. Promote them first if "
                      "a seat is free."),
-    "no_show": _l("The slot has ended and this booking was marked a no-show."),
+    "no_show": _l("The slot has ended and this booking was marked a no-show. If they are "
+                  "here, check them in as arrived late."),
 }
 
 
@@ -67,18 +84,35 @@ def _ring(site: Site) -> Any:
                            timedelta(days=int(config["TICKET_GRACE_DAYS"])))
 
 
-def _slot_choices(day: dict[str, Any]) -> list[SelectChoice]:
+def _slot_choices(day: dict[str, Any]) -> tuple[list[SelectChoice], str | None]:
+    """The slots a walk-in can still go to (in time order), and the one to offer first.
+
+    The first offered is the next slot with a free seat: the first slot of the list is often
+    running and full, and a walk-in cannot wait for a slot that has started, so choosing it
+    would be refused. With no free seat anywhere, the first slot not yet started (its
+    waitlist is still open).
+    """
     lang = _lang()
-    out = []
+    rows = []
     for event in day["events"]:
         title = (event["title_es"] or event["title"]) if lang == "es" else event["title"]
         for slot in event["slots"]:
             if slot["cancelled"] or slot["state"] == "ended":
                 continue
-            out.append(SelectChoice(slot["slot_id"], _(
-                "%(time)s · %(free)d free · %(title)s", time=slot["start_local"], title=title,
-                free=slot["free"])))
-    return out
+            if slot["free"]:
+                label = _("%(time)s · %(free)d free · %(title)s", time=slot["start_local"],
+                          title=title, free=slot["free"])
+            elif slot["state"] == "upcoming":
+                label = _("%(time)s · full, waitlist · %(title)s", time=slot["start_local"],
+                          title=title)
+            else:
+                label = _("%(time)s · full, started · %(title)s", time=slot["start_local"],
+                          title=title)
+            rows.append((slot["start_at"], slot, SelectChoice(slot["slot_id"], label)))
+    rows.sort(key=lambda row: row[0])  # the day view groups slots by event, not by time
+    default = next((s["slot_id"] for _at, s, _c in rows if s["free"]), None) or next(
+        (s["slot_id"] for _at, s, _c in rows if s["state"] == "upcoming"), None)
+    return [choice for _at, _s, choice in rows], default
 
 
 def _lang() -> str:
@@ -99,6 +133,9 @@ def describe(result: svc.CheckedIn) -> str:
     if result.already:
         return str(_("%(name)s was already checked in at %(at)s.", name=name,
                      at=localtime(result.checked_in_at, "%H:%M")))
+    if result.late:
+        return str(_("Checked in as arrived late: %(name)s, %(title)s at %(time)s.",
+                     name=name, title=title, time=localtime(result.start_at, "%H:%M")))
     return str(_("Checked in: %(name)s, %(title)s at %(time)s.", name=name, title=title,
                  time=localtime(result.start_at, "%H:%M")))
 
@@ -127,7 +164,7 @@ def checkin() -> str:
                 if exc.errors[0]["field"] == "q" else refusal(exc.errors[0]["message"])
     day = svc.day_view(get_session(), site)
     walkin = WalkInForm(formdata=None)
-    walkin.slot_id.choices = _slot_choices(day)
+    walkin.slot_id.choices, walkin.slot_id.data = _slot_choices(day)
     walkin_member = None
     if request.args.get("walkin"):
         walkin_member = svc.find_member(get_session(), site, request.args["walkin"])
@@ -138,21 +175,32 @@ def checkin() -> str:
 
 
 def _answer(ok: bool, message: str, result: svc.CheckedIn | None = None,
-            reason: str | None = None, status: int = 200) -> BaseResponse:
-    """JSON for the page's script (no reload), else a flash and back to the desk."""
+            reason: str | None = None, status: int = 200,
+            late_url: str | None = None) -> BaseResponse:
+    """JSON for the page's script (no reload), else a flash and back where the form was."""
     if wants_json():
         body: dict[str, Any] = {"ok": ok, "message": message}
         if result is not None:
             body["result"] = result.as_dict()
         if reason is not None:
             body["reason"] = reason
+        if late_url is not None:
+            # A no-show at the desk: the page offers "check in as arrived late" in one tap.
+            body["late_url"] = late_url
+            body["late_label"] = _("Check in as arrived late")
         response = jsonify(body)
         response.status_code = status
         return response
     kind = "success" if ok and not (result and result.already) else ("warning" if ok
                                                                       else "error")
     flash(message, kind)
-    return redirect(url_for("dashboard.checkin"))
+    return redirect(safe_next(request.form.get("next")) or url_for("dashboard.checkin"))
+
+
+def _refused(exc: svc.CheckInRefused) -> BaseResponse:
+    late_url = url_for("dashboard.checkin_late", booking_id=exc.booking_id) \
+        if exc.reason == "no_show" and exc.booking_id else None
+    return _answer(False, refusal_text(exc), reason=exc.reason, status=409, late_url=late_url)
 
 
 @bp.post("/checkin/scan")
@@ -168,7 +216,7 @@ def checkin_scan() -> BaseResponse:
         result = svc.check_in_ticket(get_session(), site, form.ticket.data or "", _ring(site),
                                      _actor())
     except svc.CheckInRefused as exc:
-        return _answer(False, refusal_text(exc), reason=exc.reason, status=409)
+        return _refused(exc)
     return _answer(True, describe(result), result)
 
 
@@ -181,8 +229,46 @@ def checkin_booking(booking_id: str) -> BaseResponse:
     try:
         result = svc.check_in_booking(get_session(), current_site(), booking_id, _actor())
     except svc.CheckInRefused as exc:
+        return _refused(exc)
+    return _answer(True, describe(result), result)
+
+
+@bp.post("/checkin/bookings/<booking_id>/late")
+@role_required(*STAFF)
+def checkin_late(booking_id: str) -> BaseResponse:
+    """Check in a no-show who came after all, as arrived late (audited as such)."""
+    if not SlotActionForm().validate_on_submit():
+        return _answer(False, _("The form expired; try again."), status=400)
+    try:
+        result = svc.check_in_booking(get_session(), current_site(), booking_id, _actor(),
+                                      late=True)
+    except svc.CheckInRefused as exc:
         return _answer(False, refusal_text(exc), reason=exc.reason, status=409)
     return _answer(True, describe(result), result)
+
+
+@bp.post("/checkin/bookings/<booking_id>/undo")
+@role_required(*STAFF)
+def checkin_undo(booking_id: str) -> BaseResponse:
+    """Take back a check-in made by mistake; the reason is required and audited."""
+    form = UndoCheckInForm()
+    back = safe_next(form.next.data) or url_for("dashboard.checkin")
+    if not form.validate_on_submit():
+        flash(_("The form expired; try again."), "error")
+        return redirect(back)
+    try:
+        result = svc.undo_check_in(get_session(), current_site(), booking_id,
+                                   form.reason.data or "", _actor())
+    except ServiceError as exc:
+        err = exc.errors[0]
+        label = _("Reason for undoing the check-in") if err["field"] == "reason" else ""
+        flash(f"{label}: {refusal(err['message'])}" if label else refusal(err["message"]),
+              "error")
+        return redirect(back)
+    flash(_("Check-in undone: %(name)s is %(status)s again.",
+            name=f"{result.first_name} {result.last_name}",
+            status=status_label(result.status).lower()), "success")
+    return redirect(back)
 
 
 @bp.post("/checkin/walk-in")
@@ -192,7 +278,7 @@ def checkin_walk_in() -> Any:
     site = current_site()
     day = svc.day_view(get_session(), site)
     form = WalkInForm()
-    form.slot_id.choices = _slot_choices(day)
+    form.slot_id.choices, _default = _slot_choices(day)
     if form.validate_on_submit():
         try:
             db = get_session()
@@ -209,27 +295,45 @@ def checkin_walk_in() -> Any:
             attach_errors(form, exc)
         else:
             return _answer(True, describe(result), result)
-    flash(_("The walk-in was not seated: see the form."), "error")
-    return render_template("checkin/index.html", scan_form=ScanForm(formdata=None), q="",
+    walkin_member = None
+    if form.member_id.data:
+        try:
+            walkin_member = svc.find_member(get_session(), site, form.member_id.data)
+        except ServiceError:
+            form.member_id.data = ""
+    # The refusal is shown beside the form and focused there (not flashed at the top, out
+    # of view), so the scan field must not take the focus this time.
+    scan_form = ScanForm(formdata=None)
+    scan_form.ticket.render_kw = {k: v for k, v in (scan_form.ticket.render_kw or {}).items()
+                                  if k != "autofocus"}
+    return render_template("checkin/index.html", scan_form=scan_form, q="",
                            matches=[], search_error=None, day=day, walkin=form,
-                           walkin_member=None, action=SlotActionForm()), 422
+                           walkin_member=walkin_member, walkin_refused=True,
+                           action=SlotActionForm()), 422
 
 
-@bp.post("/checkin/no-shows")
+@bp.route("/checkin/no-shows", methods=["GET", "POST"])
 @role_required(*STAFF)
-def checkin_no_shows() -> BaseResponse:
-    """Mark the seats nobody came for, in slots that have ended, as no-shows."""
-    form = SlotActionForm()
-    if not form.validate_on_submit():
-        return _answer(False, _("The form expired; try again."), status=400)
+def checkin_no_shows() -> Any:
+    """Ask first, naming who will be marked; on yes, mark the unclaimed seats as no-shows."""
     site = current_site()
+    db = get_session()
+    slot_id = request.values.get("slot_id") or ""
     try:
-        slot = find_slot(get_session(), site.id, form.slot_id.data) if form.slot_id.data \
-            else None
-        count = svc.mark_no_shows(get_session(), site, slot, _actor())
-    except ServiceError as exc:
-        return _answer(False, refusal(exc.errors[0]["message"]), status=409)
-    return _answer(True, _("%(n)d no-shows marked.", n=count))
+        slot = find_slot(db, site.id, slot_id) if slot_id else None
+    except ServiceError:
+        abort(404)
+    form = ConfirmNoShowsForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return _answer(False, _("The form expired; try again."), status=400)
+        try:
+            count = svc.mark_no_shows(db, site, slot, _actor())
+        except ServiceError as exc:
+            return _answer(False, refusal(exc.errors[0]["message"]), status=409)
+        return _answer(True, _("%(n)d no-shows marked.", n=count))
+    return render_template("checkin/no_shows.html", form=form, slot=slot,
+                           due=svc.due_no_shows(db, site, slot))
 
 
 @bp.get("/checkin/live.json")

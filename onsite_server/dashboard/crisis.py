@@ -16,7 +16,9 @@ from .lookup import get_crisis_alert, get_member, get_referral
 
 
 @bp.get("/crisis/banner")
-@role_required("admin", "coordinator", "advocate")
+# Every page refreshes its banner region: an employer's stays empty (banner.py), an
+# operator's holds the server's operational alerts.
+@role_required("admin", "coordinator", "advocate", "employer", "operator")
 @passive
 def crisis_banner() -> str:
     """The banner alone (HTML fragment), for pages to refresh it without reloading."""
@@ -36,8 +38,9 @@ def crisis_alert(alert_id: int) -> Any:
                                          note=form.note.data or "")
         flash(_("Crisis alert acknowledged."), "success")
         return redirect(safe_next(None) or url_for("root"))
+    names = crisis_service.actor_names(get_session(), [alert.acknowledged_by])
     return render_template("dashboard/crisis_alert.html", alert=alert, kiosk=alert.kiosk,
-                           form=form)
+                           form=form, acknowledged_by=names.get(alert.acknowledged_by or "", ""))
 
 
 @bp.route("/crisis/referral/<public_id>", methods=["GET", "POST"])
@@ -56,6 +59,10 @@ def crisis_referral(public_id: str) -> Any:
                                             note=form.note.data or "")
         flash(_("Crisis referral acknowledged."), "success")
         return redirect(url_for("root"))
-    crisis_service.audit_view(get_session(), referral, actor=user.actor)
+    db = get_session()
+    crisis_service.audit_view(db, referral, actor=user.actor)
+    raised = crisis_service.raised_times(db, [referral])[referral.id]
+    names = crisis_service.actor_names(db, [referral.crisis_acknowledged_by])
     return render_template("dashboard/crisis_referral.html", referral=referral, member=member,
-                           form=form)
+                           form=form, raised=raised,
+                           acknowledged_by=names.get(referral.crisis_acknowledged_by or "", ""))

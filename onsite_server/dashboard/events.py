@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..db import get_session
 from ..models import Event, Slot, utcnow
+from ..services import checkin as checkin_svc
 from ..services import events as svc
 from ..services.errors import ServiceError
 from . import bp, site_zone
@@ -25,7 +26,9 @@ from .forms import (
     ConfirmForm,
     EventForm,
     PromoteForm,
+    SlotActionForm,
     SlotsForm,
+    UndoCheckInForm,
 )
 from .i18n import attach_errors, refusal
 from .lookup import current_site
@@ -34,7 +37,7 @@ from .nav import add_nav
 STAFF = ("admin", "coordinator")
 STATUS_LABELS = {"booked": _l("Booked"), "waitlisted": _l("Waitlisted"),
                  "checked_in": _l("Checked in"), "no_show": _l("No-show"),
-                 "cancelled": _l("Cancelled")}
+                 "cancelled": _l("Cancelled"), "late": _l("Checked in, arrived late")}
 
 add_nav("dashboard.events", _l("Events"), STAFF, order=10)
 
@@ -249,6 +252,21 @@ def slot_promote(event_id: str, slot_id: str) -> BaseResponse:
     if request.form.get("back") == "checkin":
         return redirect(url_for("dashboard.checkin"))
     return redirect(url_for("dashboard.event_waitlist", event_id=event.public_id))
+
+
+@bp.get("/events/<event_id>/people")
+@role_required(*STAFF)
+def event_people(event_id: str) -> str:
+    """Who is coming: each slot's people with their state, and the door lists to print.
+
+    ``?layout=slots`` prints each slot's door list on a page of its own; the default prints
+    the whole event on as few pages as it fits (one, for a usual clinic).
+    """
+    event = _event(event_id)
+    layout = "slots" if request.args.get("layout") == "slots" else "event"
+    return render_template("events/people.html", event=event, layout=layout, now=utcnow(),
+                           slots=checkin_svc.who_is_coming(get_session(), event),
+                           action=SlotActionForm(), undo=UndoCheckInForm(formdata=None))
 
 
 @bp.get("/events/<event_id>/roster.csv")

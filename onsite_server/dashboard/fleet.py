@@ -17,12 +17,12 @@ from ..services.errors import ServiceError
 from ..services.pairing import issue_pairing_code, revoke_kiosk
 from . import bp
 from .auth import current_user, role_required, safe_next
-from .forms import ActionForm, PairForm
-from .lookup import current_site, get_kiosk
+from .forms import ActionForm, PairForm, RevokeForm
+from .lookup import current_site, get_kiosk, site_scope
 from .nav import add_nav
 
 add_nav("dashboard.fleet", _l("Kiosks"), ("admin", "coordinator"), order=40)
-add_nav("dashboard.sync_health", _l("Sync health"), ("admin",), order=41)
+add_nav("dashboard.sync_health", _l("Sync health"), ("admin", "operator"), order=41)
 
 
 def _actor() -> str:
@@ -69,33 +69,40 @@ def pair() -> Any:
                            minutes=ttl // 60)
 
 
-@bp.post("/fleet/<public_id>/revoke")
+@bp.route("/fleet/<public_id>/revoke", methods=["GET", "POST"])
 @role_required("admin", "coordinator")
 def revoke(public_id: str) -> Any:
-    """Revoke a kiosk: its next call to the server is refused."""
+    """Ask first, naming what revoking does; on yes, its next call to the server is refused."""
     kiosk = get_kiosk(public_id)
-    if ActionForm().validate_on_submit() and kiosk.revoked_at is None:
-        revoke_kiosk(get_session(), kiosk, actor=_actor())
-        flash(_("Kiosk %(label)s is revoked. Pair it again to use it.", label=kiosk.label),
-              "success")
-    return redirect(url_for("dashboard.fleet"))
+    form = RevokeForm()
+    if kiosk.revoked_at is not None:
+        return redirect(url_for("dashboard.fleet"))
+    if request.method == "POST":
+        if form.validate_on_submit():
+            revoke_kiosk(get_session(), kiosk, actor=_actor())
+            flash(_("Kiosk %(label)s is revoked. Pair it again to use it.", label=kiosk.label),
+                  "success")
+        return redirect(url_for("dashboard.fleet"))
+    return render_template("fleet/revoke.html", kiosk=kiosk, form=form)
 
 
 @bp.get("/sync")
-@role_required("admin")
+@role_required("admin", "operator")
 def sync_health() -> Any:
-    """The server's outbox to central: counts, and the dead-letter list with retry."""
-    return render_template("fleet/sync.html", health=fleet_service.sync_health(get_session()),
+    """The site's outbox to central (operators: the server's): counts, dead letters, retry."""
+    return render_template("fleet/sync.html",
+                           health=fleet_service.sync_health(get_session(), site_scope()),
                            action_form=ActionForm())
 
 
 @bp.post("/sync/<int:message_id>/retry")
-@role_required("admin")
+@role_required("admin", "operator")
 def retry(message_id: int) -> Any:
-    """Queue a dead letter again, due now."""
+    """Queue a dead letter of the site again, due now."""
     if ActionForm().validate_on_submit():
         try:
-            row = fleet_service.retry_dead(get_session(), message_id, actor=_actor())
+            row = fleet_service.retry_dead(get_session(), site_scope(), message_id,
+                                           actor=_actor())
         except ServiceError:
             flash(_("That message is no longer in the dead-letter list."), "error")
         else:
@@ -104,12 +111,12 @@ def retry(message_id: int) -> Any:
 
 
 @bp.post("/alerts/<int:alert_id>/clear")
-@role_required("admin")
+@role_required("admin", "operator")
 def clear_alert(alert_id: int) -> Any:
     """Dismiss an operational alert once its cause is dealt with (it is raised again if not)."""
     if ActionForm().validate_on_submit():
         try:
-            fleet_service.clear_alert(get_session(), alert_id, actor=_actor())
+            fleet_service.clear_alert(get_session(), site_scope(), alert_id, actor=_actor())
         except ServiceError:
             flash(_("That alert is already cleared."), "info")
     return redirect(safe_next(request.form.get("next")) or url_for("dashboard.sync_health"))

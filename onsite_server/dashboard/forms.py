@@ -196,8 +196,10 @@ class SettingsForm(BaseForm):
         return out
 
 
+# What an admin may invite; never "operator", which only the command line grants.
 ROLE_CHOICES = [SelectChoice("coordinator", _l("Coordinator")),
-                SelectChoice("advocate", _l("Advocate")), SelectChoice("admin", _l("Admin"))]
+                SelectChoice("advocate", _l("Advocate")), SelectChoice("admin", _l("Admin")),
+                SelectChoice("employer", _l("Employer (reports only)"))]
 
 
 class InviteForm(BaseForm):
@@ -283,7 +285,10 @@ class EventForm(BaseForm):
                            validators=[Optional(), Length(max=TITLE_MAX)])
     kind = SelectField(_l("Service"), choices=KIND_CHOICES, default="other")
     location = StringField(_l("Place"), validators=[Optional(), Length(max=TITLE_MAX)])
-    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=2000)])
+    description = TextAreaField(_l("Description (English)"),
+                                validators=[Optional(), Length(max=2000)])
+    description_es = TextAreaField(_l("Description (Spanish)"),
+                                   validators=[Optional(), Length(max=2000)])
     submit = SubmitField(_l("Save event"))
 
     def validate_title(self, field: Any) -> None:
@@ -295,7 +300,8 @@ class EventForm(BaseForm):
         """The form's values as the service's input."""
         return EventInput(title=self.title.data or "", kind=self.kind.data or "other",
                               title_es=self.title_es.data, location=self.location.data,
-                              description=self.description.data)
+                              description=self.description.data,
+                              description_es=self.description_es.data)
 
 
 class SlotsForm(BaseForm):
@@ -348,6 +354,26 @@ class ScanForm(BaseForm):
     submit = SubmitField(_l("Check in"))
 
 
+class ConfirmNoShowsForm(BaseForm):
+    """Yes to "mark no-shows" (the slot, when one, travels in the page's own hidden field)."""
+
+    submit = SubmitField(_l("Yes, mark them as no-shows"))
+
+
+class RevokeForm(BaseForm):
+    """Yes to revoking a kiosk."""
+
+    submit = SubmitField(_l("Yes, revoke this kiosk"))
+
+
+class UndoCheckInForm(BaseForm):
+    """Take back a check-in: the reason is required (it is audited)."""
+
+    reason = StringField(_l("Reason for undoing the check-in"), validators=[Length(max=500)])
+    next = HiddenField()
+    submit = SubmitField(_l("Undo check-in"))
+
+
 class WalkInForm(BaseForm):
     """A walk-in: a roster member found by search, or a new one typed in, and a slot."""
 
@@ -393,6 +419,8 @@ class ReportForm(BaseForm):
                         render_kw={"type": "month", "placeholder": "YYYY-MM"})
     end = StringField(_l("To month (included)"), validators=[DataRequired()],
                       render_kw={"type": "month", "placeholder": "YYYY-MM"})
+    # An employer's sites (the view fills the choices; staff see only their own site).
+    site = SelectField(_l("Site"), choices=[], validate_choice=False)
     submit = SubmitField(_l("Show report"))
 
     def validate_start(self, field: Any) -> None:

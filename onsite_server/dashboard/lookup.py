@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..models import CrisisAlert, Kiosk, Member, Referral, Site, User
+from ..services import scope as scope_service
+from ..services.errors import ServiceError
 from .auth import Principal, current_user
 
 T = TypeVar("T")
@@ -41,6 +43,21 @@ def current_site() -> Site:
     return site
 
 
+def site_scope() -> scope_service.Scope:
+    """The sites whose audit log, outbox and alerts the user may see (operators: all).
+
+    The service guard decides; a role it refuses gets the 403 page (role_required already
+    keeps such roles out, so this is the second lock).
+    """
+    user = _user()
+    try:
+        if user.role == scope_service.OPERATOR:
+            return scope_service.admin_scope(user.role, ())
+        return scope_service.admin_scope(user.role, (current_site().id,))
+    except ServiceError:
+        abort(403)
+
+
 def get_for_site(model: type[T], value: Any, *, column: str = "public_id") -> T:
     """Return the row of model whose column equals value at the user's site, else 404.
 
@@ -59,9 +76,14 @@ def get_kiosk(public_id: str) -> Kiosk:
 
 
 def get_user(user_id: int) -> User:
-    """A dashboard user of the user's site (a site-less admin sees site-less users too)."""
+    """A dashboard user of the user's site (a site-less admin sees site-less users too).
+
+    Never an operator: that role is the command line's to grant and to reset, so no site's
+    admin can take an operator's account over with a reset link.
+    """
     row = get_session().get(User, user_id)
-    if row is None or row.site_id not in (current_site().id, _user().site_id):
+    if row is None or row.site_id not in (current_site().id, _user().site_id) \
+            or row.role == scope_service.OPERATOR:
         abort(404)
     return row
 

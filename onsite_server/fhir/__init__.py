@@ -4,10 +4,17 @@ from .build import (
     ADVOCATE_SYSTEM,
     JWKS_CONTENT_TYPE,
     REVOKED_CONTENT_TYPE,
+    SHARE_ALL,
+    SHARE_CRISIS,
+    SHARE_NOTHING,
+    SHARE_WITHDRAW,
+    WITHOUT_CONSENT,
     AppointmentFacts,
     Entries,
+    Held,
     MemberFacts,
     MessageFacts,
+    Owned,
     ReferralFacts,
     SubmissionFacts,
     Systems,
@@ -23,8 +30,10 @@ from .build import (
     referral_bundle,
     referral_entries,
     service_request,
+    sharing,
     task,
 )
+from .ownership import ONSITE_AUTHOR, merge
 from .validate import FhirInvalid, validate
 
 __all__ = [
@@ -34,5 +43,6 @@ __all__ = [
     "Entries", "FhirInvalid", "MemberFacts", "ReferralFacts", "SubmissionFacts", "Systems",
     "observations", "patient", "questionnaire", "questionnaire_response", "referral_bundle",
     "referral_entries",
-    "service_request", "task", "validate",
+    "service_request", "task", "validate", "SHARE_ALL", "SHARE_CRISIS", "SHARE_NOTHING",
+    "SHARE_WITHDRAW", "WITHOUT_CONSENT", "Held", "Owned", "sharing", "ONSITE_AUTHOR", "merge",
 ]

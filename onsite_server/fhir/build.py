@@ -2,9 +2,12 @@
 
 No IO, no Flask, no database: the sync worker turns rows into the facts below and sends what
 these return, after ``validate``. Facts that never change (Patient, QuestionnaireResponse,
-Observation) are conditional creates on our business identifier (``ifNoneExist``); what can
-change (the one ServiceRequest whose priority can rise, its Task) is a conditional update
-(``PUT Type?identifier=system|value``), so a retry never duplicates and an escalation lands.
+Observation) are conditional creates on our business identifier (``ifNoneExist``). The
+ServiceRequest and Task are shared with central's advocates (``ownership``): created
+conditionally the first time, and afterwards merged into central's copy and written back with
+``If-Match``, so a retry never duplicates, an escalation lands and central's work stays.
+
+What leaves at all follows the member's consent (``sharing``, docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -19,22 +22,52 @@ from typing import Any
 
 from shared.assessments import frozen_definition, load_definition
 from shared.assessments.items import questions
+from shared.triage import CRISIS_TRIGGERS
 
 from . import codes
+from .ownership import (
+    ONSITE_AUTHOR,
+    PATIENT_FIELDS,
+    SERVICE_REQUEST_FIELDS,
+    TASK_FIELDS,
+    merge,
+)
 
 _FULL_URL_NAMESPACE = uuid.UUID("3c1b7a52-9e0d-4b8f-a6f4-5d2e1c0b9a87")
 Resource = dict[str, Any]
 
 
+ADVOCATE_SYSTEM = "urn:onsite-wellness:advocate"
+PUBLIC_ID_SYSTEM = "urn:onsite-wellness:member-public-id"
+
+
 @dataclass(frozen=True)
 class Systems:
-    """Identifier system URIs, all under one configurable base (one per installation)."""
+    """Identifier system URIs: ours under one configurable base (one per installation); the
+    member's and the advocate's are the payer's, so each can be set on its own."""
 
     base: str
+    member: str | None = None  # the payer's member-number system; None: <base>/member
+    public_id: str = PUBLIC_ID_SYSTEM  # our public member id, as our QR tokens name members
+    advocate: str = ADVOCATE_SYSTEM  # the payer's advocate (Practitioner) identifiers
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Systems:
+        """Build from FHIR_IDENTIFIER_BASE and FHIR_*_SYSTEM (docs/configuration.md)."""
+        return cls(base=str(config["FHIR_IDENTIFIER_BASE"]),
+                   member=config.get("FHIR_MEMBER_SYSTEM") or None,
+                   public_id=str(config.get("FHIR_MEMBER_PUBLIC_ID_SYSTEM") or PUBLIC_ID_SYSTEM),
+                   advocate=str(config.get("FHIR_ADVOCATE_SYSTEM") or ADVOCATE_SYSTEM))
 
     def __call__(self, kind: str) -> str:
         """Return the identifier system of a kind ("member", "submission", "referral"...)."""
+        if kind == "member" and self.member:
+            return self.member
         return f"{self.base.rstrip('/')}/{kind}"
+
+    def code_system(self, name: str) -> str:
+        """Return the canonical URL of one of our local CodeSystems."""
+        return f"{self.base.rstrip('/')}/CodeSystem/{name}"
 
     def questionnaire(self, instrument_id: str, version: str) -> str:
         """Return the canonical URL of an instrument's Questionnaire, with its version."""
@@ -78,6 +111,26 @@ class ReferralFacts:
     contact_time: str | None = None
     advocate_id: str | None = None
     authored_at: datetime | None = None
+    forwarded: bool = False  # a version of it reached central already
+    site: str | None = None  # the site that asks (ServiceRequest.requester)
+    contact_phone: str | None = None  # what the member typed, else the roster's
+    contact_email: str | None = None
+
+
+# What a referral may send (docs/privacy.md).
+SHARE_ALL = "all"  # the member consented to be contacted: findings and referral
+SHARE_CRISIS = "crisis"  # no consent, but a crisis: the referral and its triggering answers
+SHARE_WITHDRAW = "withdraw"  # no consent any more: cancel what central holds, send nothing new
+SHARE_NOTHING = "nothing"  # no consent (declined, or never answered): nothing leaves the site
+
+
+def sharing(ref: ReferralFacts) -> str:
+    """Return what a referral may send: consent decides, except for a crisis (for safety)."""
+    if ref.consent is True:
+        return SHARE_ALL
+    if ref.priority == "crisis":
+        return SHARE_CRISIS
+    return SHARE_WITHDRAW if ref.forwarded else SHARE_NOTHING
 
 
 @dataclass(frozen=True)
@@ -106,11 +159,43 @@ class MessageFacts:
     text: str
 
 
+@dataclass(frozen=True)
+class Owned:
+    """A resource onsite and central both write: merged into central's copy, never replaced."""
+
+    full_url: str
+    system: str
+    value: str
+    resource: Resource  # onsite's copy, as it is created when central has none
+    fields: tuple[str, ...]  # the elements of it that onsite owns (``ownership.merge``)
+    create: bool = True  # False: only change what central holds (a withdrawal)
+
+    @property
+    def kind(self) -> str:
+        """The resource type."""
+        return str(self.resource["resourceType"])
+
+
+Held = Mapping[str, Resource]  # fullUrl of an Owned -> central's copy (with meta.versionId)
+
+
 @dataclass
 class Entries:
     """Bundle entries in order, with the fullUrl of each resource for references."""
 
-    items: list[Resource] = field(default_factory=list)
+    items: list[Resource | Owned] = field(default_factory=list)
+
+    @property
+    def owned(self) -> list[Owned]:
+        """The shared resources, whose entries depend on what central holds."""
+        return [item for item in self.items if isinstance(item, Owned)]
+
+    def own(self, resource: Resource, system: str, value: str, fields: Sequence[str], *,
+            create: bool = True) -> str:
+        """Add a shared resource (see ``bundle``); return its fullUrl."""
+        full_url = _full_url(resource["resourceType"], system, value)
+        self.items.append(Owned(full_url, system, value, resource, tuple(fields), create))
+        return full_url
 
     def create(self, resource: Resource, system: str, value: str) -> str:
         """Add a conditional create on an identifier; return the resource's fullUrl."""
@@ -135,9 +220,65 @@ class Entries:
                            "request": {"method": "PUT", "url": f"{kind}/{resource_id}"}})
         return full_url
 
-    def bundle(self) -> Resource:
-        """Return the transaction Bundle."""
-        return {"resourceType": "Bundle", "type": "transaction", "entry": list(self.items)}
+    def bundle(self, held: Held | None = None) -> Resource:
+        """Return the transaction Bundle, given central's copies of the shared resources.
+
+        A shared resource central does not hold is a conditional create; one it holds is
+        merged (``ownership.merge``) and written to its id with ``If-Match`` on the version
+        read, and references to it name that id.
+        """
+        held = held or {}
+        entries: list[Resource] = []
+        literal: dict[str, str] = {}
+        for item in self.items:
+            if not isinstance(item, Owned):
+                entries.append(item)
+                continue
+            theirs = held.get(item.full_url)
+            if theirs is None:
+                if item.create:
+                    entries.append({"fullUrl": item.full_url, "resource": item.resource,
+                                    "request": {"method": "POST", "url": item.kind,
+                                                "ifNoneExist": f"identifier={item.system}|"
+                                                               f"{item.value}"}})
+                continue
+            rid = str(theirs["id"])
+            literal[item.full_url] = f"{item.kind}/{rid}"
+            version = str((theirs.get("meta") or {}).get("versionId", ""))
+            request: Resource = {"method": "PUT", "url": f"{item.kind}/{rid}"}
+            if version:
+                request["ifMatch"] = f'W/"{version}"'
+            entries.append({"resource": merge(theirs, item.resource, item.fields),
+                            "request": request})
+        if literal:
+            entries = [_point(entry, literal) for entry in entries]
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+    def created_instead(self, bundle: Resource, answer: Any) -> bool:
+        """Say whether a shared resource meant to be created was found already at central.
+
+        The conditional create then wrote nothing (another worker, or central, was first), so
+        our version of it is not there yet: read it and merge.
+        """
+        urls = {item.full_url for item in self.owned}
+        replies = answer.get("entry") if isinstance(answer, dict) else None
+        if not isinstance(replies, list):
+            return False
+        for entry, reply in zip(bundle["entry"], replies, strict=False):
+            if entry.get("fullUrl") in urls and entry["request"]["method"] == "POST" and \
+                    not str((reply.get("response") or {}).get("status", "")).startswith("201"):
+                return True
+        return False
+
+
+def _point(value: Any, literal: Mapping[str, str]) -> Any:
+    """Return a copy with references to bundle fullUrls replaced by literal ``Type/id``."""
+    if isinstance(value, list):
+        return [_point(v, literal) for v in value]
+    if isinstance(value, dict):
+        return {k: (literal.get(v, v) if k == "reference" and isinstance(v, str)
+                    else _point(v, literal)) for k, v in value.items()}
+    return value
 
 
 def _full_url(kind: str, system: str, value: str) -> str:
@@ -149,10 +290,22 @@ def _when(moment: datetime) -> str:
     return moment.isoformat()
 
 
+# HL7 v2 table 0203 identifier type "MB" (member number), as the payer's member id is typed.
+MEMBER_NUMBER = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                             "code": "MB", "display": "Member Number"}]}
+
+
 def patient(member: MemberFacts, systems: Systems) -> Resource:
-    """Return the Patient, identified only by the roster's member id in our namespace."""
-    return {"resourceType": "Patient", "active": True,
-            "identifier": [{"system": systems("member"), "value": member.member_id}]}
+    """Return the Patient: identified by every id onsite uses for the member towards central.
+
+    The payer's member id (type MB) and our public member id, which the advocate-link QR
+    names, so a call the member requests from that page is tied to their Patient. No name,
+    birth date or health data.
+    """
+    return {"resourceType": "Patient", "active": True, "identifier": [
+        {"use": "official", "type": MEMBER_NUMBER, "system": systems("member"),
+         "value": member.member_id},
+        {"use": "secondary", "system": systems.public_id, "value": member.public_id}]}
 
 
 def _answer(spec: Mapping[str, Any], value: Any) -> Resource:
@@ -197,6 +350,19 @@ def _number(value: Any) -> Resource:
     return {"valueQuantity": {"value": value}}
 
 
+def interpretation(sub: SubmissionFacts) -> list[Resource]:
+    """Return Observation.interpretation for a result: a v3 code, and the band as text."""
+    band = str((sub.result or {}).get("band", ""))
+    code = codes.INTERPRETATION.get(band)
+    if "hypertensive_crisis" in set((sub.result or {}).get("flags", ())):
+        code = "HH"
+    concept: Resource = {"text": band}
+    if code:
+        concept["coding"] = [{"system": codes.INTERPRETATION_SYSTEM, "code": code,
+                              "display": codes.INTERPRETATION_DISPLAY[code]}]
+    return [concept]
+
+
 def observations(sub: SubmissionFacts, subject: str, response: str,
                  systems: Systems) -> list[tuple[Resource, str]]:
     """Return (Observation, identifier value) for each score or vital sign of a submission."""
@@ -220,7 +386,7 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
                        "valueQuantity": {**codes.MM_HG, "value": sub.answers[k]}}
                       for c, k in ((codes.SYSTOLIC, "systolic"), (codes.DIASTOLIC, "diastolic"))]
         add(codes.BP_PANEL, codes.VITAL_SIGNS, {"component": components},
-            {"interpretation": [{"text": str(sub.result.get("band", ""))}]})
+            {"interpretation": interpretation(sub)})
         return out
     total_code = definition["scoring"].get("total_code")
     specs = questions(sub.instrument_id, sub.version)
@@ -239,50 +405,101 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
         return out
     if total_code and sub.result.get("total") is not None:
         add(total_code, codes.SURVEY, _number(sub.result["total"]),
-            {"interpretation": [{"text": str(sub.result.get("band", ""))}]})
+            {"interpretation": interpretation(sub)})
     return out
 
 
-def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str],
-                    systems: Systems) -> Resource:
-    """Return the consolidated referral; withdrawn consent revokes it."""
-    status = "revoked" if ref.consent is False else "active"
+# Marks what was sent without the member's consent, for their safety (a crisis): the purpose
+# of use "emergency treatment" (HL7 v3 ActReason ETREAT, terminology.hl7.org), beside a note.
+WITHOUT_CONSENT = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                   "code": "ETREAT", "display": "Emergency Treatment"}
+WITHOUT_CONSENT_NOTE = ("Sent without the member's consent to be contacted, for their safety: "
+                        "the kiosk found a crisis. Only the crisis and the answers that "
+                        "triggered it were sent.")
+
+
+def _note(text: str) -> Resource:
+    return {"authorString": ONSITE_AUTHOR, "text": text}
+
+
+def _crisis_reasons(ref: ReferralFacts) -> list[Mapping[str, Any]]:
+    return [r for r in ref.reasons if r.get("priority") == "crisis"]
+
+
+REFERRAL_CODE = "advocate-referral"  # in <base>/CodeSystem/referral-type
+
+
+def service_request(ref: ReferralFacts, subject: str, supporting: Sequence[str | Resource],
+                    systems: Systems, share: str = SHARE_ALL,
+                    findings: Sequence[Resource] = ()) -> Resource:
+    """Return the consolidated referral as consent allows it (``sharing``).
+
+    With consent, every reason; for a crisis without consent, only the crisis, marked as sent
+    for safety and always active; a withdrawal revokes it.
+    """
+    crisis_only = share == SHARE_CRISIS
+    status = "revoked" if share == SHARE_WITHDRAW else "active"
+    reasons_in = _crisis_reasons(ref) if crisis_only else list(ref.reasons)
+    programs = (sorted({p for r in reasons_in for p in r.get("programs", [])})
+                if crisis_only else list(ref.programs))
     resource: Resource = {
         "resourceType": "ServiceRequest", "status": status, "intent": "order",
         "priority": codes.PRIORITY[ref.priority],
         "identifier": [{"system": systems("referral"), "value": ref.public_id}],
         "subject": {"reference": subject},
-        "code": {"text": "Referral to the member's personal health advocate"},
+        "code": {"coding": [{"system": systems.code_system("referral-type"),
+                             "code": REFERRAL_CODE,
+                             "display": "Referral to the member's personal health advocate"}],
+                 "text": "Referral to the member's personal health advocate"},
         "category": [{"coding": [{"system": systems("program"), "code": p}]}
-                     for p in ref.programs] or [{"text": "advocate contact"}],
+                     for p in programs] or [{"text": "advocate contact"}],
     }
     reasons = [{"coding": [{"system": systems("reason"), "code": str(r.get("code"))}],
                 "text": str((r.get("text") or {}).get("en", r.get("code")))}
-               for r in ref.reasons if r.get("code")]
+               for r in reasons_in if r.get("code")]
     if reasons:
         resource["reasonCode"] = reasons
+    if findings:
+        resource["reasonReference"] = list(findings)
+    if ref.site:
+        # The site's onsite server asked for it (a logical reference: central has no record
+        # of our sites).
+        resource["requester"] = {"type": "Organization", "display": "Onsite Wellness site",
+                                 "identifier": {"system": systems("site"), "value": ref.site}}
     if supporting:
-        resource["supportingInfo"] = [{"reference": s} for s in supporting]
+        # A Reference keeps its target's identifier, so a later merge knows it (ownership).
+        resource["supportingInfo"] = [s if isinstance(s, dict) else {"reference": s}
+                                      for s in supporting]
     notes = [f"Crisis trigger: {t}" for t in ref.crisis_triggers]
-    if ref.contact_method:
+    if ref.contact_method and share == SHARE_ALL:
         notes.append(f"Contact by {ref.contact_method}, {ref.contact_time or 'any time'}")
+    if crisis_only:
+        notes.append(WITHOUT_CONSENT_NOTE)
+        resource["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
     if notes:
-        resource["note"] = [{"text": n} for n in notes]
+        resource["note"] = [_note(n) for n in notes]
     if ref.authored_at is not None:
         resource["authoredOn"] = _when(ref.authored_at)
     if ref.advocate_id:
-        resource["performer"] = [{"identifier": {"system": ADVOCATE_SYSTEM,
+        resource["performer"] = [{"identifier": {"system": systems.advocate,
                                                  "value": ref.advocate_id}}]
     return resource
 
 
-def task(ref: ReferralFacts, subject: str, request: str, systems: Systems) -> Resource:
-    """Return the Task that tracks the referral's progress at central."""
-    return {"resourceType": "Task", "status": codes.TASK_STATUS[ref.status], "intent": "order",
-            "priority": codes.PRIORITY[ref.priority],
-            "identifier": [{"system": systems("referral-task"), "value": ref.public_id}],
-            "focus": {"reference": request}, "for": {"reference": subject},
-            "businessStatus": {"text": ref.status}}
+def task(ref: ReferralFacts, subject: str, request: str, systems: Systems,
+         share: str = SHARE_ALL) -> Resource:
+    """Return the Task that tracks the referral at central (cancelled on a withdrawal)."""
+    resource: Resource = {
+        "resourceType": "Task", "intent": "order",
+        "status": "cancelled" if share == SHARE_WITHDRAW else codes.TASK_STATUS[ref.status],
+        "priority": codes.PRIORITY[ref.priority],
+        "identifier": [{"system": systems("referral-task"), "value": ref.public_id}],
+        "focus": {"reference": request}, "for": {"reference": subject},
+        "businessStatus": {"text": ref.status}}
+    if share == SHARE_CRISIS:
+        resource["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
+        resource["note"] = [_note(WITHOUT_CONSENT_NOTE)]
+    return resource
 
 
 def appointment(facts: AppointmentFacts, subject: str, systems: Systems) -> Resource:
@@ -336,16 +553,24 @@ def booking_entries(member: MemberFacts, booking: AppointmentFacts,
     return entries
 
 
-ADVOCATE_SYSTEM = "urn:onsite-wellness:advocate"
-
-
-def care_team(member: MemberFacts, advocate_id: str, subject: str) -> Resource:
+def care_team(member: MemberFacts, advocate_id: str, subject: str,
+              advocate_system: str = ADVOCATE_SYSTEM) -> Resource:
     """Return the member's care team: their one advocate (reports an onsite assignment)."""
     return {"resourceType": "CareTeam", "status": "active",
             "name": "Personal health advocate",
             "subject": {"reference": subject},
-            "participant": [{"member": {"identifier": {"system": ADVOCATE_SYSTEM,
+            "participant": [{"member": {"identifier": {"system": advocate_system,
                                                        "value": advocate_id}}}]}
+
+
+def contact_point(ref: ReferralFacts) -> Resource | None:
+    """Return the channel the member chose, as the Patient's preferred ContactPoint (rank 1)."""
+    if ref.contact_method in ("phone", "text") and ref.contact_phone:
+        return {"system": "phone" if ref.contact_method == "phone" else "sms",
+                "value": ref.contact_phone, "use": "mobile", "rank": 1}
+    if ref.contact_method == "email" and ref.contact_email:
+        return {"system": "email", "value": ref.contact_email, "use": "home", "rank": 1}
+    return None
 
 
 def referral_bundle(member: MemberFacts, ref: ReferralFacts,
@@ -354,26 +579,93 @@ def referral_bundle(member: MemberFacts, ref: ReferralFacts,
     return referral_entries(member, ref, submissions, systems).bundle()
 
 
+def _trigger_items(sub: SubmissionFacts, triggers: Sequence[str]) -> set[str] | None:
+    """Return the items of a submission that raised one of the crisis triggers (None: none).
+
+    The definition's flag names its item (PHQ-9 item 9); a flag of the whole reading (a
+    hypertensive crisis) takes every answer of it.
+    """
+    flags = set((sub.result or {}).get("flags", ()))
+    raised = {t.flag for t in CRISIS_TRIGGERS
+              if t.trigger in triggers and t.instrument == sub.instrument_id and t.flag in flags}
+    if not raised:
+        return None
+    definition = frozen_definition(sub.instrument_id, sub.version)
+    items: set[str] = set()
+    for flag in definition.get("scoring", {}).get("flags", []):
+        if flag.get("id") in raised:
+            item = (flag.get("when") or {}).get("item")
+            if item is None:
+                return set(sub.answers)
+            items.add(str(item))
+    return items or set(sub.answers)
+
+
 def referral_entries(member: MemberFacts, ref: ReferralFacts,
                      submissions: Sequence[SubmissionFacts], systems: Systems) -> Entries:
-    """Return the entries of a referral's Bundle (more can be added before it is built)."""
+    """Return the entries of a referral's Bundle as consent allows (``sharing``).
+
+    With consent: the Patient, every response and score, the ServiceRequest and Task, the
+    care team. A crisis without consent: the Patient, the answers that raised the crisis, the
+    ServiceRequest and Task (marked). A withdrawal: the ServiceRequest and Task that central
+    holds, revoked and cancelled. No consent: nothing.
+    """
+    share = sharing(ref)
     entries = Entries()
-    subject = entries.create(patient(member, systems), systems("member"), member.member_id)
-    supporting: list[str] = []
+    if share == SHARE_NOTHING:
+        return entries
+    if share == SHARE_WITHDRAW:
+        subject = _full_url("Patient", systems("member"), member.member_id)
+        request = entries.own(service_request(ref, subject, (), systems, share),
+                              systems("referral"), ref.public_id, (), create=False)
+        entries.own(task(ref, subject, request, systems, share), systems("referral-task"),
+                    ref.public_id, (), create=False)
+        return entries
+    person = patient(member, systems)
+    chosen = contact_point(ref) if share == SHARE_ALL else None
+    if chosen is not None:
+        # The contact the member chose, on their Patient; central's own contact points stay.
+        person["telecom"] = [chosen]
+        subject = entries.own(person, systems("member"), member.member_id, PATIENT_FIELDS)
+    else:
+        subject = entries.create(person, systems("member"), member.member_id)
+    supporting: list[str | Resource] = []
+    findings: list[Resource] = []  # the score Observations: the reasons of the request
+
+    def evidence(resource: Resource, system: str, value: str) -> str:
+        url = entries.create(resource, system, value)
+        supporting.append({"reference": url, "identifier": {"system": system, "value": value}})
+        return url
+
     for sub in submissions:
-        response = entries.create(questionnaire_response(sub, subject, systems),
-                                  systems("submission"), sub.key)
-        supporting.append(response)
+        if share == SHARE_CRISIS:
+            items = _trigger_items(sub, ref.crisis_triggers)
+            if items is None:
+                continue  # findings stay onsite
+            key = f"{sub.key}:crisis"
+            only = SubmissionFacts(key=key, instrument_id=sub.instrument_id,
+                                   version=sub.version,
+                                   answers={k: v for k, v in sub.answers.items() if k in items},
+                                   skipped=(), result=None, taken_at=sub.taken_at)
+            answers = questionnaire_response(only, subject, systems)
+            answers["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
+            evidence(answers, systems("submission"), key)
+            continue
+        response = evidence(questionnaire_response(sub, subject, systems),
+                            systems("submission"), sub.key)
         for obs, ident in observations(sub, subject, response, systems):
-            supporting.append(entries.create(obs, systems("observation"), ident))
-    request = entries.update(service_request(ref, subject, supporting, systems),
-                             systems("referral"), ref.public_id)
-    entries.update(task(ref, subject, request, systems), systems("referral-task"),
-                   ref.public_id)
-    if ref.advocate_id:
-        team = care_team(member, ref.advocate_id, subject)
+            url = evidence(obs, systems("observation"), ident)
+            findings.append({"reference": url, "identifier": {
+                "system": systems("observation"), "value": ident}})
+    request = entries.own(service_request(ref, subject, supporting, systems, share, findings),
+                          systems("referral"), ref.public_id, SERVICE_REQUEST_FIELDS)
+    entries.own(task(ref, subject, request, systems, share), systems("referral-task"),
+                ref.public_id, TASK_FIELDS)
+    if ref.advocate_id and share == SHARE_ALL:
+        team = care_team(member, ref.advocate_id, subject, systems.advocate)
         team["identifier"] = [{"system": systems("careteam"), "value": member.member_id}]
-        entries.update(team, systems("careteam"), member.member_id)
+        # Central owns assignments: ours is created once and never replaces central's.
+        entries.create(team, systems("careteam"), member.member_id)
     return entries
 
 

@@ -83,3 +83,21 @@ BP_PANEL = {"system": LOINC, "code": "85354-9",
 SYSTOLIC = {"system": LOINC, "code": "8480-6", "display": "Systolic blood pressure"}
 DIASTOLIC = {"system": LOINC, "code": "8462-4", "display": "Diastolic blood pressure"}
 MM_HG = {"unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
+
+# Result interpretation: our result bands -> HL7 v3 ObservationInterpretation
+# (http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation: N normal, A abnormal,
+# H high, HH critical high, L low, POS positive, NEG negative), with the band itself as the
+# text. A screener's cut-off is POS/NEG; a severity scale above its lowest band is A; a
+# measurement above its healthy range is H (a hypertensive crisis HH), below it L.
+INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+INTERPRETATION_DISPLAY: Mapping[str, str] = MappingProxyType({
+    "N": "Normal", "A": "Abnormal", "H": "High", "HH": "Critical high", "L": "Low",
+    "POS": "Positive", "NEG": "Negative"})
+INTERPRETATION: Mapping[str, str] = MappingProxyType({
+    "minimal": "N", "normal": "N", "adequate": "N", "healthy_weight": "N", "low": "N",
+    "low_risk": "N", "negative": "NEG", "positive": "POS",
+    "mild": "A", "moderate": "A", "moderately_severe": "A", "severe": "A",
+    "poor_wellbeing": "A", "likely_depression": "A",
+    "elevated": "H", "stage_1": "H", "stage_2": "H", "borderline": "H", "intermediate": "H",
+    "high": "H", "high_risk": "H", "overweight": "H", "obesity_class_1": "H",
+    "obesity_class_2": "H", "obesity_class_3": "H", "underweight": "L"})

@@ -19,6 +19,7 @@ from .core import (
     PairingCode,
     Site,
     User,
+    UserSession,
     UserToken,
 )
 from .events import (
@@ -39,6 +40,7 @@ __all__ = [
     "Kiosk",
     "Member", "OutboxMessage",
     "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally", "User",
+    "UserSession",
     "UserToken",
     "new_uuid", "utcnow",
 ]

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, new_uuid, utcnow
@@ -151,6 +161,25 @@ class UserToken(Base):
     used_at: Mapped[datetime | None]
 
 
+class UserSession(Base):
+    """One dashboard log-in on one browser, so that logging out ends it on the server too.
+
+    The session cookie carries a random id; only its SHA-256 is kept. A row that is ended, or
+    missing, refuses the cookie even though its signature is good.
+    """
+
+    __tablename__ = "user_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(32))  # logout | expired | ended
+
+    def __repr__(self) -> str:
+        return f"<UserSession {self.id} user={self.user_id} ended={self.ended_reason}>"
+
+
 class AuditLog(Base):
     """Every view or change of an individual's health data, and security events."""
 
@@ -162,3 +191,20 @@ class AuditLog(Base):
     subject: Mapped[str | None]  # "member:<public id>", "referral:12"
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note: Mapped[str | None] = mapped_column(Text)
+    # The site the entry belongs to (services/scope.py: its subject's, its event's or its
+    # actor's), filled in as it is written; None for a server-wide entry (operators only).
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
+
+
+@event.listens_for(AuditLog, "before_insert")
+def _fill_audit_site(_mapper: Any, connection: Any, target: AuditLog) -> None:
+    # Every writer of the audit log gets its site for free, so no caller can forget it: one
+    # or two prepared one-row selects on the flush's own connection. Imported here, at first
+    # use, because the rule reads the other models.
+    if target.site_id is None:
+        from ..services.scope import audit_site
+
+        detail = target.detail if isinstance(target.detail, dict) else {}
+        event_id = detail.get("event")
+        target.site_id = audit_site(connection, target.subject, target.actor,
+                                    event_id if isinstance(event_id, str) else None)

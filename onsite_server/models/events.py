@@ -26,6 +26,7 @@ class Event(Base):
     title: Mapped[str]
     title_es: Mapped[str | None]
     description: Mapped[str | None] = mapped_column(Text)
+    description_es: Mapped[str | None] = mapped_column(Text)  # shown on the kiosk in Spanish
     location: Mapped[str | None]
     cancelled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

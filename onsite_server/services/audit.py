@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import AuditLog, utcnow
+from .scope import Scope
 
 
 def user_actor(user_id: int) -> str:
@@ -25,10 +26,11 @@ def record(session: Session, actor: str, action: str, subject: str | None = None
     return entry
 
 
-def page(session: Session, *, offset: int = 0, limit: int = 50, actor: str | None = None,
-         action: str | None = None, since: datetime | None = None) -> tuple[list[AuditLog], int]:
-    """Return one page of entries, newest first, with the total that matches the filters."""
-    query = select(AuditLog)
+def page(session: Session, scope: Scope, *, offset: int = 0, limit: int = 50,
+         actor: str | None = None, action: str | None = None,
+         since: datetime | None = None) -> tuple[list[AuditLog], int]:
+    """Return one page of the scope's entries, newest first, with the total that matches."""
+    query = select(AuditLog).where(scope.where(AuditLog.site_id))
     if actor:
         query = query.where(AuditLog.actor == actor)
     if action:
@@ -39,3 +41,4 @@ def page(session: Session, *, offset: int = 0, limit: int = 50, actor: str | Non
     rows = session.scalars(query.order_by(AuditLog.at.desc(), AuditLog.id.desc())
                            .offset(max(0, offset)).limit(max(1, min(limit, 500)))).all()
     return list(rows), total
+

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -504,22 +504,78 @@ def reschedule(
 
 
 def check_in(
-    session: Session, booking: Booking, actor: str = "system", now: datetime | None = None
+    session: Session, booking: Booking, actor: str = "system", now: datetime | None = None,
+    *, late: bool = False,
 ) -> BookingView:
-    """Mark a booked member as arrived; checking in twice is harmless."""
+    """Mark a booked member as arrived; checking in twice is harmless.
+
+    With ``late`` a no-show may be checked in too: the member came after their slot was
+    given up on. Its seat was never released (no-shows keep theirs), so no count moves.
+    Arriving after the slot's end is audited as ``booking.checked_in_late``.
+    """
     now = now or utcnow()
     booking = _lock_booking(session, booking.id)
     if booking.status == "checked_in":
         return view(session, booking)
-    if booking.status != "booked":
+    allowed = ("booked", "no_show") if late else ("booked",)
+    if booking.status not in allowed:
         raise BookingError(
             409, "booking_id", N_("the booking is %(status)s; only a booked seat can be "
                                   "checked in", status=_status_words(booking.status)))
+    was = booking.status
     booking.status = "checked_in"
     booking.checked_in_at = now
     booking.updated_at = now
     session.flush()
-    _audit(session, actor, "booking.checked_in", booking)
+    if arrived_late(booking):
+        _audit(session, actor, "booking.checked_in_late", booking, was=was)
+    else:
+        _audit(session, actor, "booking.checked_in", booking)
+    queue_appointment(session, booking)
+    return view(session, booking)
+
+
+def arrived_late(booking: Booking) -> bool:
+    """Whether the member was checked in only after their slot had ended."""
+    return booking.checked_in_at is not None and \
+        _aware(booking.checked_in_at) >= _aware(booking.slot.end_at)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands datetimes back naive; they are stored in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+UNDO_REASON_MAX = 500
+
+
+def undo_check_in(session: Session, booking: Booking, reason: str, actor: str,
+                  now: datetime | None = None) -> BookingView:
+    """Take back a check-in made by mistake, with the reason (audited).
+
+    The booking goes back to ``booked``, or to ``no_show`` when its slot has ended (what
+    housekeeping would have made of it). The seat stays taken either way, so no count moves.
+    """
+    now = now or utcnow()
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise BookingError(422, "reason", N_("is required"),
+                           title="Invalid")
+    if len(reason) > UNDO_REASON_MAX:
+        raise BookingError(422, "reason", N_("is too long (at most %(n)d characters)",
+                                             n=UNDO_REASON_MAX), title="Invalid")
+    booking = _lock_booking(session, booking.id)
+    if booking.status != "checked_in":
+        raise BookingError(409, "booking_id", N_(
+            "the booking is %(status)s; only a check-in can be undone",
+            status=_status_words(booking.status)))
+    checked_in_at = booking.checked_in_at
+    booking.status = "no_show" if _aware(booking.slot.end_at) <= now else "booked"
+    booking.checked_in_at = None
+    booking.updated_at = now
+    session.flush()
+    _audit(session, actor, "booking.check_in_undone", booking, reason=reason,
+           checked_in_at=checked_in_at.isoformat() if checked_in_at else None)
     queue_appointment(session, booking)
     return view(session, booking)
 

@@ -14,7 +14,7 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from ..models import Member, Referral, Submission
-from . import audit
+from . import audit, crisis
 from .errors import N_, ServiceError
 from .referrals import upsert_outbox
 from .sync import merge_status
@@ -82,6 +82,10 @@ def set_status(session: Session, referral: Referral, status: str, *, actor: str,
         upsert_outbox(session, referral, referral.member)
     audit.record(session, actor, "referral.status", f"referral:{referral.public_id}",
                  detail={"from": before, "to": after, "asked": status}, note=text)
+    # Acknowledging (or contacting, or closing) a crisis referral is its acknowledgement: the
+    # banner goes with this one step, not a second one on the crisis page.
+    crisis.record_referral_acknowledged(session, referral, actor=actor, note=text,
+                                        status=after)
     return referral
 
 

@@ -87,7 +87,10 @@ def upcoming_events(session: Session, site: Site,
                 "id": event.public_id,
                 "kind": event.kind,
                 "title": {"en": event.title, "es": event.title_es or event.title},
-                "description": event.description,
+                # Each language where the coordinator gave one; the kiosk falls back to the
+                # other language when its own is missing.
+                "description": {lang: text for lang, text in (
+                    ("en", event.description), ("es", event.description_es)) if text} or None,
                 "location": event.location,
                 "slots": [],
             }

@@ -45,11 +45,13 @@ class CheckInRefused(ServiceError):
     """A check-in refused, with a stable reason code (one of REASONS) for the page."""
 
     def __init__(self, reason: str, message: str, field_name: str = "ticket",
-                 at: datetime | None = None) -> None:
+                 at: datetime | None = None, booking_id: str | None = None) -> None:
         super().__init__("conflict", "Check-in refused",
                          [{"field": field_name, "message": message}])
         self.reason = reason
         self.at = at  # the slot's start, when the reason is about its time
+        # The booking found, when the desk can still act on it (a no-show arriving late).
+        self.booking_id = booking_id
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class CheckedIn:
     status: str
     already: bool = False
     waitlist_position: int | None = None
+    late: bool = False  # checked in only after the slot had ended
 
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as JSON-ready data."""
@@ -107,7 +110,7 @@ def _describe(booking: Booking, already: bool = False) -> CheckedIn:
         booking_id=booking.public_id, first_name=member.first_name, last_name=member.last_name,
         employee_id=member.employee_id, event_title=event.title, event_title_es=event.title_es,
         start_at=slot.start_at, end_at=slot.end_at, checked_in_at=booking.checked_in_at,
-        status=booking.status, already=already)
+        status=booking.status, already=already, late=bookings.arrived_late(booking))
 
 
 def _local_day(moment: datetime, zone: ZoneInfo) -> date:
@@ -115,8 +118,12 @@ def _local_day(moment: datetime, zone: ZoneInfo) -> date:
 
 
 def _record(session: Session, booking: Booking, zone: ZoneInfo, actor: str,
-            now: datetime) -> CheckedIn:
-    """Check a booking in after the ticket (or the search) found it."""
+            now: datetime, late: bool = False) -> CheckedIn:
+    """Check a booking in after the ticket (or the search) found it.
+
+    A no-show is refused unless ``late`` says the desk chose to take them in as arrived
+    late; the refusal names the booking so the desk can offer exactly that.
+    """
     if booking.status == "checked_in":
         return _describe(booking, already=True)
     if booking.status == "cancelled":
@@ -124,14 +131,16 @@ def _record(session: Session, booking: Booking, zone: ZoneInfo, actor: str,
     if booking.status == "waitlisted":
         raise CheckInRefused("waitlisted", "the member is on the waitlist, not in a seat; "
                                            "promote them first if a seat is free")
-    if booking.status == "no_show":
-        raise CheckInRefused("no_show", "the slot ended and the booking was marked a no-show")
+    if booking.status == "no_show" and not late:
+        raise CheckInRefused("no_show", "the slot ended and the booking was marked a no-show; "
+                             "check them in as arrived late if they are here",
+                             booking_id=booking.public_id)
     if _local_day(booking.slot.start_at, zone) != _local_day(now, zone):
         when = booking.slot.start_at.astimezone(zone)
         raise CheckInRefused("other_day", f"the ticket is for {when:%Y-%m-%d %H:%M}, not today",
                              at=booking.slot.start_at)
     try:
-        bookings.check_in(session, booking, actor, now)
+        bookings.check_in(session, booking, actor, now, late=late)
     except bookings.BookingError as exc:
         raise CheckInRefused(booking.status, exc.message) from exc
     return _describe(booking)
@@ -159,14 +168,28 @@ def check_in_ticket(session: Session, site: Site, scanned: str, ring: KeyRing, a
 
 
 def check_in_booking(session: Session, site: Site, booking_public_id: str, actor: str,
-                     now: datetime | None = None) -> CheckedIn:
-    """Check in a booking found by search (the member is at the desk without a ticket)."""
+                     now: datetime | None = None, late: bool = False) -> CheckedIn:
+    """Check in a booking found by search (no ticket at hand), a no-show too when ``late``."""
     now = now or utcnow()
     try:
         booking = bookings.find_booking(session, site.id, booking_public_id)
     except bookings.BookingError as exc:
         raise CheckInRefused("unknown_booking", exc.message, "booking_id") from exc
-    return _record(session, booking, ZoneInfo(site.timezone), actor, now)
+    return _record(session, booking, ZoneInfo(site.timezone), actor, now, late=late)
+
+
+def undo_check_in(session: Session, site: Site, booking_public_id: str, reason: str,
+                  actor: str, now: datetime | None = None) -> CheckedIn:
+    """Take back a check-in made by mistake, with the reason; refusals name the field."""
+    now = now or utcnow()
+    try:
+        booking = bookings.find_booking(session, site.id, booking_public_id)
+        bookings.undo_check_in(session, booking, reason, actor, now)
+    except bookings.BookingError as exc:
+        raise ServiceError("not_found" if exc.status == 404 else
+                           "invalid" if exc.status == 422 else "conflict",
+                           exc.title, [{"field": exc.field, "message": exc.message}]) from exc
+    return _describe(booking)
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -334,6 +357,25 @@ def walk_in(session: Session, site: Site, member: Member, slot: Slot, actor: str
     return done
 
 
+def due_no_shows(session: Session, site: Site, slot: Slot | None = None,
+                 now: datetime | None = None) -> list[Person]:
+    """Who "mark no-shows" would mark now: seats still only booked in slots that have ended.
+
+    The confirmation page names them before anything changes.
+    """
+    now = now or utcnow()
+    query = (select(Booking, Member, Slot).join(Member, Booking.member_id == Member.id)
+             .join(Slot, Booking.slot_id == Slot.id).join(Event, Booking.event_id == Event.id)
+             .where(Event.site_id == site.id, Booking.status == "booked", Slot.end_at <= now))
+    if slot is not None:
+        query = query.where(Booking.slot_id == slot.id)
+    rows = session.execute(query.order_by(Slot.start_at, Member.last_name, Member.first_name,
+                                          Booking.id)).all()
+    return [Person(booking_id=b.public_id, first_name=m.first_name, last_name=m.last_name,
+                   employee_id=m.employee_id, state="booked", checked_in_at=None,
+                   waitlist_position=None, start_at=s.start_at) for b, m, s in rows]
+
+
 def mark_no_shows(session: Session, site: Site, slot: Slot | None = None, actor: str = "",
                   now: datetime | None = None) -> int:
     """Mark this site's (or one slot's) ended, unclaimed seats as no-shows; return how many."""
@@ -344,6 +386,67 @@ def mark_no_shows(session: Session, site: Site, slot: Slot | None = None, actor:
     return bookings.mark_no_shows(session, now, site_id=site.id,
                                   slot_id=slot.id if slot else None,
                                   actor=actor or bookings.HOUSEKEEPING_ACTOR)
+
+
+# --- who is coming ----------------------------------------------------------------------------
+
+# The states a door list shows, in its order: "late" is a check-in made after the slot ended.
+PERSON_STATES = ("booked", "checked_in", "late", "no_show", "waitlisted")
+
+
+@dataclass(frozen=True)
+class Person:
+    """One line of a door list: who, and where their booking stands (never health data)."""
+
+    booking_id: str
+    first_name: str
+    last_name: str
+    employee_id: str
+    state: str  # one of PERSON_STATES
+    checked_in_at: datetime | None
+    waitlist_position: int | None
+    start_at: datetime | None = None  # the slot's start, in lists that span slots
+
+
+@dataclass(frozen=True)
+class SlotPeople:
+    """A slot with everyone booked in it (by last name) and its waitlist (in order)."""
+
+    slot: Slot
+    seated: list[Person]
+    waiting: list[Person]
+
+
+def who_is_coming(session: Session, event: Event) -> list[SlotPeople]:
+    """Return each slot of the event with who holds a seat and who waits, with their state."""
+    slots = list(event.slots)
+    if not slots:
+        return []
+    rows = session.execute(
+        select(Booking, Member).join(Member, Booking.member_id == Member.id)
+        .where(Booking.slot_id.in_([s.id for s in slots]), Booking.status != "cancelled")
+        .order_by(Booking.id)
+    ).all()
+    by_slot: dict[int, list[tuple[Booking, Member]]] = {}
+    for booking, member in rows:
+        by_slot.setdefault(booking.slot_id, []).append((booking, member))
+    out = []
+    for slot in slots:
+        seated: list[Person] = []
+        waiting: list[Person] = []
+        for booking, member in by_slot.get(slot.id, []):
+            state = booking.status
+            if state == "checked_in" and bookings.arrived_late(booking):
+                state = "late"
+            person = Person(
+                booking_id=booking.public_id, first_name=member.first_name,
+                last_name=member.last_name, employee_id=member.employee_id, state=state,
+                checked_in_at=booking.checked_in_at,
+                waitlist_position=len(waiting) + 1 if state == "waitlisted" else None)
+            (waiting if state == "waitlisted" else seated).append(person)
+        seated.sort(key=lambda p: (p.last_name.lower(), p.first_name.lower(), p.employee_id))
+        out.append(SlotPeople(slot=slot, seated=seated, waiting=waiting))
+    return out
 
 
 # --- the live view of the day ----------------------------------------------------------------

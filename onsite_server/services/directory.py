@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from shared.triage import LANGUAGES, PROGRAMS
 
-from ..fhir import ADVOCATE_SYSTEM, Systems
+from ..fhir import Systems
 from ..models import Advocate, Member
 from .advocates import reassign
 
@@ -105,7 +105,7 @@ def pull_directory(transaction: Callable[[], Any], client: Searcher, systems: Sy
             # second waits here and then finds the first's rows. (SQLite's writers are serial.)
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MERGE_LOCK})
         for resource in practitioners:
-            public_id = _identifier(resource, ADVOCATE_SYSTEM)
+            public_id = _identifier(resource, systems.advocate)
             name = _name(resource)
             if public_id is None or name is None:
                 report.skipped.append(f"Practitioner/{resource.get('id')}: no identifier or name")

@@ -28,6 +28,7 @@ from .errors import N_, Kind, ServiceError
 MAX_SLOTS_PER_RUN = 200
 MAX_CAPACITY = 1000
 TITLE_MAX = 200
+DESCRIPTION_MAX = 2000  # as the dashboard form allows
 KIND_LABELS = {
     "biometric_screening": ("Biometric screening", "Evaluación biométrica"),
     "flu_shot": ("Flu shot", "Vacuna contra la gripe"),
@@ -71,6 +72,7 @@ class EventInput:
     title_es: str | None = None
     location: str | None = None
     description: str | None = None
+    description_es: str | None = None
 
     def cleaned(self) -> EventInput:
         """Return the input trimmed, or raise ServiceError naming each bad field."""
@@ -92,17 +94,25 @@ class EventInput:
         if location and len(location) > TITLE_MAX:
             errors.append({"field": "location",
                            "message": N_("is longer than %(n)d characters", n=TITLE_MAX)})
+        descriptions = {}
+        for name in ("description", "description_es"):
+            text = (getattr(self, name) or "").strip() or None
+            if text and len(text) > DESCRIPTION_MAX:
+                errors.append({"field": name, "message": N_("is longer than %(n)d characters",
+                                                             n=DESCRIPTION_MAX)})
+            descriptions[name] = text
         if errors:
             raise ServiceError("invalid", "Invalid event", errors)
         return EventInput(title=title, kind=self.kind, title_es=title_es, location=location,
-                          description=(self.description or "").strip() or None)
+                          **descriptions)
 
 
 def create_event(session: Session, site: Site, data: EventInput, actor: str) -> Event:
     """Create an event at a site."""
     data = data.cleaned()
     event = Event(site_id=site.id, title=data.title, title_es=data.title_es, kind=data.kind,
-                  location=data.location, description=data.description)
+                  location=data.location, description=data.description,
+                  description_es=data.description_es)
     session.add(event)
     session.flush()
     session.add(AuditLog(actor=actor, action="event.created", subject=f"event:{event.public_id}",
@@ -117,6 +127,7 @@ def update_event(session: Session, event: Event, data: EventInput, actor: str) -
     data = data.cleaned()
     event.title, event.title_es, event.kind = data.title, data.title_es, data.kind
     event.location, event.description = data.location, data.description
+    event.description_es = data.description_es
     session.add(AuditLog(actor=actor, action="event.updated", subject=f"event:{event.public_id}",
                          detail={"title": event.title}))
     session.flush()

@@ -1,17 +1,22 @@
-"""The kiosk fleet and sync health, for the coordinators' fleet page."""
+"""The kiosk fleet, and sync health (the outbox, dead letters, alerts) within a site scope.
+
+Sync health, dead letters and operational alerts are read and changed only within a
+``Scope`` (services/scope.py): an admin's own site, or the whole server for an operator. A
+row of another site is "not found", exactly like a row that does not exist.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import Alert, Kiosk, OutboxMessage, utcnow
 from . import audit
-from .errors import N_, ServiceError
-from .sync import pending_summary
+from .errors import N_
+from .scope import Scope, not_found, outbox_site
 
 # A kiosk that sends its heartbeat every minute or so is stale after this long without one.
 STALE_AFTER = timedelta(minutes=5)
@@ -45,22 +50,34 @@ class SyncHealth:
     oldest_pending: datetime | None
 
 
-def sync_health(session: Session, limit: int = 100) -> SyncHealth:
-    """Outbox counts, the dead letters (newest first) and the oldest row still waiting."""
-    dead = list(session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead")
+def sync_health(session: Session, scope: Scope, limit: int = 100) -> SyncHealth:
+    """The scope's outbox counts, dead letters (newest first) and oldest row still waiting."""
+    in_scope = scope.where(outbox_site())
+    dead = list(session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead",
+                                                            in_scope)
                                 .order_by(OutboxMessage.created_at.desc()).limit(limit)))
     oldest = session.scalar(select(OutboxMessage.created_at)
-                            .where(OutboxMessage.status.in_(("pending", "sending")))
+                            .where(OutboxMessage.status.in_(("pending", "sending")), in_scope)
                             .order_by(OutboxMessage.created_at).limit(1))
-    return SyncHealth(pending_summary(session), dead, oldest)
+    counts = session.execute(select(OutboxMessage.status, func.count()).where(in_scope)
+                             .group_by(OutboxMessage.status)).tuples().all()
+    return SyncHealth({status: int(n) for status, n in counts}, dead, oldest)
 
 
-def retry_dead(session: Session, message_id: int, *, actor: str) -> OutboxMessage:
-    """Put a dead letter back in the queue, due now (after the cause was fixed)."""
-    row = session.get(OutboxMessage, message_id)
-    if row is None or row.status != "dead":
-        raise ServiceError("not_found", "Not Found",
-                           [{"field": "message", "message": N_("no such dead letter")}])
+def get_dead_letter(session: Session, scope: Scope, message_id: int) -> OutboxMessage:
+    """A dead letter of the scope (another site's, or one no longer dead: not found)."""
+    row = session.scalars(select(OutboxMessage).where(
+        OutboxMessage.id == message_id, OutboxMessage.status == "dead",
+        scope.where(outbox_site()))).first()
+    if row is None:
+        raise not_found("message", N_("no such dead letter"))
+    return row
+
+
+def retry_dead(session: Session, scope: Scope, message_id: int, *,
+               actor: str) -> OutboxMessage:
+    """Put a dead letter of the scope back in the queue, due now (after the cause was fixed)."""
+    row = get_dead_letter(session, scope, message_id)
     row.status = "pending"
     row.next_attempt_at = utcnow()
     row.claimed_by = None
@@ -70,12 +87,19 @@ def retry_dead(session: Session, message_id: int, *, actor: str) -> OutboxMessag
     return row
 
 
-def clear_alert(session: Session, alert_id: int, *, actor: str) -> Alert:
-    """Mark an operational alert as dealt with."""
+def open_alerts(session: Session, scope: Scope, limit: int = 10) -> list[Alert]:
+    """The scope's open operational alerts, newest first (server-wide ones: operators)."""
+    return list(session.scalars(select(Alert).where(Alert.cleared_at.is_(None),
+                                                    scope.where(Alert.site_id))
+                                .order_by(Alert.raised_at.desc(), Alert.id.desc())
+                                .limit(limit)))
+
+
+def clear_alert(session: Session, scope: Scope, alert_id: int, *, actor: str) -> Alert:
+    """Mark an open operational alert of the scope as dealt with."""
     alert = session.get(Alert, alert_id)
-    if alert is None or alert.cleared_at is not None:
-        raise ServiceError("not_found", "Not Found",
-                           [{"field": "alert", "message": N_("no such open alert")}])
+    if alert is None or alert.cleared_at is not None or not scope.covers(alert.site_id):
+        raise not_found("alert", N_("no such open alert"))
     alert.cleared_at = utcnow()
     audit.record(session, actor, "alert.cleared", f"alert:{alert.id}",
                  detail={"kind": alert.kind})

@@ -2,9 +2,10 @@
 
 A member's answers stay onsite until central has them (their referral was forwarded and no
 upload of it is pending) and then for ``RETENTION_DAYS`` (90 by default); answers that never
-go to central (anonymous, or identified with nothing to refer) stay for the same period after
-they were received. Before a row is deleted it is counted into ``submission_tally`` (site,
-month, instrument, band): the de-identified counts employer reports need. Referrals, the
+go to central (anonymous, identified with nothing to refer, or withheld because the member did
+not consent) stay for the same period after they were received. Before a row is deleted it
+is counted into ``submission_tally`` (site, month, instrument, band): the de-identified counts
+employer reports need. Referrals, the
 audit log and crisis alerts are kept; they hold no answers.
 
 Each cell counts rows (``count``) and distinct people (``members``, what reports publish): a
@@ -36,8 +37,11 @@ def _purgeable(cutoff: datetime) -> object:
     waiting = exists().where(OutboxMessage.referral_id == Submission.referral_id,
                              OutboxMessage.status.in_(("pending", "sending", "dead")))
     forwarded = exists().where(Referral.id == Submission.referral_id, Referral.status != "new")
+    # Withheld for want of consent (docs/privacy.md): they never go, so only the period counts.
+    withheld = exists().where(OutboxMessage.referral_id == Submission.referral_id,
+                              OutboxMessage.status == "withheld")
     return (Submission.received_at < cutoff) & (
-        Submission.referral_id.is_(None) | (forwarded & ~waiting))
+        Submission.referral_id.is_(None) | ((forwarded | withheld) & ~waiting))
 
 
 def purge_expired(session: Session, *, days: int, now: datetime, limit: int = 1000,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -93,12 +93,16 @@ class ImportReport:
                 "imported": self.imported, "dry_run": self.dry_run}
 
 
-def read_rows(stream: TextIO) -> list[tuple[int, dict[str, str]]]:
-    """Read CSV rows as (line number, {column: stripped text}), skipping blank lines."""
+def read_rows(stream: TextIO, *, max_rows: int | None = None) -> list[tuple[int, dict[str, str]]]:
+    """Read CSV rows as (line number, {column: stripped text}), skipping blank lines.
+
+    Refuses the file (RosterFileError) past ``max_rows`` data rows, as soon as it gets there,
+    and when the CSV itself cannot be read (a cell beyond the csv module's field limit, a NUL).
+    """
     reader = csv.reader(stream)
     header: list[str] | None = None
     out: list[tuple[int, dict[str, str]]] = []
-    for cells in reader:
+    for cells in _cells(reader):
         if not any(c.strip() for c in cells):
             continue
         if header is None:
@@ -106,6 +110,11 @@ def read_rows(stream: TextIO) -> list[tuple[int, dict[str, str]]]:
             _check_header(header, reader.line_num)
             continue
         line = reader.line_num
+        if max_rows is not None and len(out) >= max_rows:
+            # Stop here: a million-row file would otherwise hold the request for minutes.
+            raise RosterFileError(N_("row %(line)d: the file has more than %(max)d rows, the "
+                                     "most one import takes (ROSTER_MAX_ROWS); split it into "
+                                     "smaller files", line=line, max=max_rows))
         if len(cells) > len(header):
             out.append((line, {"__extra__": str(len(cells) - len(header))}))
             continue
@@ -115,6 +124,26 @@ def read_rows(stream: TextIO) -> list[tuple[int, dict[str, str]]]:
     if header is None:
         raise RosterFileError(N_("row 1: the file is empty (no header row)"))
     return out
+
+
+def _cells(reader: Any) -> Iterator[list[str]]:
+    """Yield the reader's rows, turning an unreadable one into a RosterFileError naming it."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The line where the reader stopped: the bad cell starts at or before it.
+            line = reader.line_num
+            if "field larger than field limit" in str(exc):
+                raise RosterFileError(N_(
+                    "row %(line)d: a cell is longer than %(max)d characters; no roster column "
+                    "holds that much (is a quote mark left open?)",
+                    line=line, max=csv.field_size_limit())) from None
+            raise RosterFileError(N_("row %(line)d: the file is not readable as CSV "
+                                     "(%(reason)s)", line=line, reason=str(exc))) from None
+        yield cells
 
 
 def _check_header(header: list[str], line: int) -> None:
@@ -227,16 +256,18 @@ def import_roster(
     progress: Callable[[int], None] | None = None,
     actor: str = "cli",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    max_rows: int | None = None,
 ) -> ImportReport:
     """Validate the CSV in stream and upsert its members for the employer, all or nothing.
 
     Rows are checked in a read transaction, staged in short write transactions of chunk_rows
     rows, then made visible in one set-based step, so kiosk writes wait at most for one chunk
     or that step, never for the whole import. Nothing is written when any row is bad (unless
-    partial) or when dry_run. Raises RosterFileError when the file as a whole is unusable and
-    RosterImportError when the roster changed under the import (then nothing is imported).
+    partial) or when dry_run. Raises RosterFileError when the file as a whole is unusable (or
+    longer than max_rows data rows) and RosterImportError when the roster changed under the
+    import (then nothing is imported).
     """
-    raw_rows = read_rows(stream)
+    raw_rows = read_rows(stream, max_rows=max_rows)
     report = ImportReport(rows=len(raw_rows), dry_run=dry_run)
     with db.transaction(write=False) as session:
         employer = session.get(Employer, employer_id)

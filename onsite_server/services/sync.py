@@ -6,12 +6,19 @@ due, crisis rows (priority 0) first. A row is claimed in its own short transacti
 SQLite the claim runs under the write lock), so several workers never send one row at the
 same time, and a worker that dies only delays its rows until the lease runs out. The bundle is
 built from the database as it stands when sent, and every entry is idempotent at central
-(conditional create or update), so sending a row twice (a lost reply) changes nothing there.
-No transaction is held open while waiting for central.
+(conditional create, or a merge into central's copy), so sending a row twice (a lost reply)
+changes nothing there. No transaction is held open while waiting for central.
 
-Failures: 400, 409, 412 and 422 (and a bundle that does not validate) go to the dead-letter
-list (status ``dead``) with an alert, at once for a crisis row; anything else is retried with
-exponential backoff and full jitter, and an alert is raised when a row has waited an hour.
+Consent decides what a referral row sends (``fhir.sharing``, docs/privacy.md): a row with
+nothing it may send is recorded ``withheld``. The ServiceRequest and Task are central's work
+as much as ours: once central holds them, the worker reads them, merges onsite's elements in
+(``fhir.ownership``) and writes them back with ``If-Match``; on a 412 (an advocate changed one
+in between) it reads again and retries, a few times, then leaves the row for a later cycle.
+
+Failures: 400, 409, 412 (other than a lost If-Match race) and 422 (and a bundle that does not
+validate) go to the dead-letter list (status ``dead``) with an alert, at once for a crisis row;
+anything else is retried with exponential backoff and full jitter, and an alert is raised
+when a row has waited an hour.
 """
 
 from __future__ import annotations
@@ -29,11 +36,14 @@ from sqlalchemy.orm import Session
 from shared.backoff import full_jitter
 
 from ..fhir import (
+    SHARE_ALL,
     AppointmentFacts,
     Entries,
     FhirInvalid,
+    Held,
     MemberFacts,
     MessageFacts,
+    Owned,
     ReferralFacts,
     SubmissionFacts,
     Systems,
@@ -41,6 +51,7 @@ from ..fhir import (
     appointment,
     booking_entries,
     referral_entries,
+    sharing,
     validate,
 )
 from ..models import (
@@ -56,6 +67,7 @@ from ..models import (
 from .advocates import revoked_token_ids
 from .bookings import expire_waitlist, mark_no_shows, send_reminders
 from .retention import purge_expired
+from .scope import outbox_site
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids
 
@@ -67,6 +79,9 @@ class Sender(Protocol):
 
     def transaction(self, bundle: Any) -> Any:
         """POST a transaction Bundle."""
+
+    def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+        """Run a FHIR search (the shared resources are read back before they are merged)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,7 @@ class SyncSettings:
     backoff_cap: float = 600.0
     stuck_after: timedelta = timedelta(hours=1)
     reminder_lead: timedelta = timedelta(hours=24)
+    merge_tries: int = 3  # read, merge, write rounds for one row when central keeps changing
 
 
 @dataclass
@@ -92,6 +108,7 @@ class SyncReport:
     """What one cycle did."""
 
     sent: int = 0
+    withheld: int = 0
     retried: int = 0
     dead: int = 0
     no_shows: int = 0
@@ -124,8 +141,8 @@ def claim(session: Session, settings: SyncSettings, now: datetime,
     return ids
 
 
-def _facts(session: Session, row: OutboxMessage) -> tuple[MemberFacts, ReferralFacts,
-                                                         list[SubmissionFacts]]:
+def _facts(session: Session, row: OutboxMessage, site: str | None = None
+           ) -> tuple[MemberFacts, ReferralFacts, list[SubmissionFacts]]:
     referral = session.get(Referral, row.referral_id) if row.referral_id else None
     if referral is None:
         raise FhirInvalid(f"outbox row {row.key}: its referral is gone")
@@ -140,7 +157,12 @@ def _facts(session: Session, row: OutboxMessage) -> tuple[MemberFacts, ReferralF
         consent=referral.consent, contact_method=referral.contact_method,
         contact_time=referral.contact_time,
         advocate_id=member.advocate.public_id if member.advocate else None,
-        authored_at=referral.created_at)
+        authored_at=referral.created_at, site=site,
+        contact_phone=referral.contact_phone or member.phone,
+        contact_email=referral.contact_email or member.email,
+        forwarded=session.scalars(select(OutboxMessage.id).where(
+            OutboxMessage.referral_id == referral.id,
+            OutboxMessage.status == "sent")).first() is not None)
     subs = [SubmissionFacts(key=s.idempotency_key, instrument_id=s.instrument_id,
                             version=s.instrument_version, answers=dict(s.answers),
                             skipped=tuple(s.skipped or ()), result=s.result,
@@ -175,9 +197,12 @@ def _booking_entries(session: Session, row: OutboxMessage, settings: SyncSetting
 
 
 def _referral_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
-    member, referral, submissions = _facts(session, row)
+    member, referral, submissions = _facts(session, row, settings.site)
     entries = referral_entries(member, referral, submissions, settings.systems)
-    subject = entries.items[0]["fullUrl"]  # the Patient comes first
+    if sharing(referral) != SHARE_ALL:
+        return entries  # only what consent allows, not the member's bookings
+    first = entries.items[0]  # the Patient comes first
+    subject = first.full_url if isinstance(first, Owned) else first["fullUrl"]
     member_id = session.scalars(select(Referral.member_id).where(
         Referral.id == row.referral_id)).one()
     # The member's current bookings travel with the referral, so the advocate sees them.
@@ -199,35 +224,53 @@ def key_snapshot(session: Session, settings: SyncSettings, now: datetime) -> Key
     return dict(settings.keys.ring().jwks()), sorted(revoked)
 
 
+def build_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
+    """Return the entries one outbox row sends, as the data stands now (keys not included)."""
+    if row.kind in ("booking", "message"):
+        return _booking_entries(session, row, settings)
+    return _referral_entries(session, row, settings)
+
+
+def with_keys(bundle: dict[str, Any], settings: SyncSettings, keys: KeySnapshot) -> None:
+    """Add the site's public keys and revoked token ids to a Bundle (they go with each one)."""
+    extra = Entries()
+    add_keys(extra, settings.site, *keys)
+    bundle["entry"].extend(extra.bundle()["entry"])
+
+
 def build_bundle(session: Session, row: OutboxMessage, settings: SyncSettings,
-                 now: datetime, *, check: bool = True,
-                 keys: KeySnapshot | None = None) -> dict[str, Any]:
+                 now: datetime, *, check: bool = True, keys: KeySnapshot | None = None,
+                 held: Held | None = None) -> dict[str, Any]:
     """Build and validate the transaction Bundle for one outbox row, as the data stands now.
 
-    ``check=False`` skips the validation, for the benchmark that times it on its own;
-    ``keys`` is a ``key_snapshot`` taken once for many rows (it costs two queries and a read
-    of the key files).
+    ``held`` is central's copy of the shared resources (none: they are created). An empty
+    Bundle (no entries) means consent lets the row send nothing. ``check=False`` skips the
+    validation, for the benchmark that times it on its own; ``keys`` is a ``key_snapshot``
+    taken once for many rows (it costs two queries and a read of the key files).
     """
-    if row.kind in ("booking", "message"):
-        entries = _booking_entries(session, row, settings)
-    else:
-        entries = _referral_entries(session, row, settings)
-    jwks, revoked = keys if keys is not None else key_snapshot(session, settings, now)
-    add_keys(entries, settings.site, jwks, revoked)
-    bundle = entries.bundle()
+    bundle = build_entries(session, row, settings).bundle(held)
+    if bundle["entry"]:
+        with_keys(bundle, settings, keys if keys is not None else
+                  key_snapshot(session, settings, now))
     if check:
         validate(bundle)
     return bundle
 
 
-def _alert(session: Session, kind: str, message: str) -> bool:
-    """Raise an alert (a dashboard banner and a log line) unless the same one is still open."""
+def _alert(session: Session, kind: str, message: str, row: OutboxMessage | None = None) -> bool:
+    """Raise an alert (a dashboard banner and a log line) unless the same one is still open.
+
+    An alert about an outbox row belongs to the row's site, so only that site's admins (and
+    operators) see and clear it.
+    """
     open_alert = session.scalars(select(Alert.id).where(
         Alert.kind == kind, Alert.message == message, Alert.cleared_at.is_(None))).first()
     if open_alert is not None:
         return False
     log.warning("alert %s: %s", kind, message)
-    session.add(Alert(kind=kind, message=message))
+    site_id = None if row is None else session.scalar(
+        select(outbox_site()).where(OutboxMessage.id == row.id))
+    session.add(Alert(kind=kind, message=message, site_id=site_id))
     return True
 
 
@@ -239,6 +282,11 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
         return  # our lease ran out and another worker took the row over: its outcome counts
     row.claimed_by = None
     row.lease_until = None
+    if outcome == "withheld":
+        # Consent lets it send nothing (docs/privacy.md): done, and the referral not sent.
+        row.status, row.last_error = "withheld", None
+        report.withheld += 1
+        return
     if outcome == "sent":
         row.status, row.sent_at, row.last_error = "sent", now, None
         referral = session.get(Referral, row.referral_id) if row.referral_id else None
@@ -256,7 +304,7 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
                 if row.priority else
                 f"CRISIS referral {row.key} was refused by central: act now, call the "
                 f"member's advocate ({error})")
-        if _alert(session, kind, text):
+        if _alert(session, kind, text, row):
             report.alerts.append(kind)
         return
     row.status = "pending"
@@ -279,7 +327,7 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
         # A stable text: an open alert with the same text is not raised again.
         if _alert(session, "outbox_stuck",
                   f"Outbox {row.key} has not reached central for over an hour; its last "
-                  "error is in the outbox list"):
+                  "error is in the outbox list", row):
             report.alerts.append("outbox_stuck")
 
 
@@ -317,27 +365,72 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
     return report
 
 
+def _read_held(sender: Sender, entries: Entries) -> dict[str, dict[str, Any]]:
+    """Read central's copies of a row's shared resources (with their versions)."""
+    held: dict[str, dict[str, Any]] = {}
+    for item in entries.owned:
+        found = sender.search(item.kind, {"identifier": f"{item.system}|{item.value}"})
+        if found:
+            held[item.full_url] = found[0]
+    return held
+
+
 def _forward(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings,
              row_id: int, now: Callable[[], datetime],
              keys: KeySnapshot | None = None) -> tuple[str, str | None]:
-    """Build and send one row; return its outcome ("sent", "retry", "dead") and the error."""
+    """Build and send one row; return its outcome ("sent", "withheld", "retry", "dead", "gone")
+    and the error.
+
+    Shared resources are created the first time; once central may hold them (a version was
+    sent before, or a create found one) they are read, merged and written with If-Match, and
+    a lost race (412, or a create that found one) reads again, ``merge_tries`` times at most.
+    """
     try:
         with transaction(write=False) as session:
             row = session.get(OutboxMessage, row_id)
             if row is None:
                 return "gone", None
-            bundle = build_bundle(session, row, settings, now(), keys=keys)
+            entries = build_entries(session, row, settings)
+            read_first = row.kind == "referral" and session.scalars(
+                select(OutboxMessage.id).where(OutboxMessage.referral_id == row.referral_id,
+                                               OutboxMessage.status == "sent")).first() is not None
+            if keys is None:
+                keys = key_snapshot(session, settings, now())
     except FhirInvalid as exc:
         return "dead", f"invalid FHIR: {exc}"
+    if not entries.items:
+        return "withheld", None
+    read_first = read_first or any(not item.create for item in entries.owned)
+    error = "central kept changing the referral while it was merged"
     try:
-        sender.transaction(bundle)
+        held = _read_held(sender, entries) if read_first and entries.owned else {}
+        for _ in range(max(1, settings.merge_tries)):
+            bundle = entries.bundle(held)
+            if not bundle["entry"]:
+                return "withheld", None  # nothing of it at central to withdraw
+            with_keys(bundle, settings, keys)
+            try:
+                validate(bundle)
+            except FhirInvalid as exc:
+                return "dead", f"invalid FHIR: {exc}"
+            try:
+                answer = sender.transaction(bundle)
+            except Exception as exc:
+                if getattr(exc, "status", None) == 412 and any(
+                        "ifMatch" in e["request"] for e in bundle["entry"]):
+                    held = _read_held(sender, entries)  # an advocate was quicker: merge again
+                    continue
+                raise
+            if not entries.created_instead(bundle, answer):
+                return "sent", None
+            held = _read_held(sender, entries)  # created meanwhile: merge ours into it
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
         retryable = bool(getattr(exc, "retryable", True))
         status = getattr(exc, "status", None)
         log.warning("outbox row %s: %s (%s)", row_id, type(exc).__name__,
                     status if status is not None else "no answer")
         return ("retry" if retryable else "dead"), str(exc)[:500]
-    return "sent", None
+    return "retry", error
 
 
 def pending_summary(session: Session) -> dict[str, int]:

@@ -7,6 +7,7 @@ admin is shown once and hands over; only a hash of it is kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -20,12 +21,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Advocate, Site, User, UserToken, utcnow
+from ..models import Advocate, Site, User, UserSession, UserToken, utcnow
 from .errors import N_, ServiceError
 
-ROLES = ("admin", "coordinator", "advocate")
+ROLES = ("admin", "coordinator", "advocate", "employer", "operator")
+# What an admin may invite from the dashboard. ``operator`` sees the whole server (every
+# site's audit log, outbox and alerts), so only the command line grants it.
+INVITABLE_ROLES = ("admin", "coordinator", "advocate", "employer")
+# Roles that work at a site (an employer's account: at one of the employer's sites).
+SITE_ROLES = frozenset({"admin", "coordinator", "employer"})
 # Roles that see individual health data or change everything: a password alone is not enough.
-SECOND_FACTOR_ROLES = frozenset({"admin", "advocate"})
+SECOND_FACTOR_ROLES = frozenset({"admin", "advocate", "operator"})
 MIN_PASSWORD = 10
 LINK_PURPOSES = ("invite", "reset")
 RECOVERY_CODES = 10
@@ -33,10 +39,33 @@ TOTP_STEP = 30
 # A password hash no password matches: an invited user has none until they follow the link.
 NO_PASSWORD = "!"
 
-_hasher = PasswordHasher()
-# Compared against when the email is unknown, so a wrong address takes as long as a wrong
-# password and the answer's timing does not tell which accounts exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Argon2id cost by the PASSWORD_HASH_COST setting. "standard" is argon2-cffi's default, the
+# RFC 9106 low-memory profile (about 0.7 s a hash on a 2-core machine). "test" is the cheapest
+# the library allows, for test suites only (pretix's test settings swap in a fast hasher the
+# same way): a hash made at either cost verifies under the other, because its parameters are
+# stored in it.
+HASH_COSTS: dict[str, PasswordHasher] = {
+    "standard": PasswordHasher(),
+    "test": PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+}
+_hasher = HASH_COSTS["standard"]
+
+
+def configure_hashing(cost: str) -> None:
+    """Hash new passwords at this PASSWORD_HASH_COST ("standard" or "test"); create_app calls it."""
+    global _hasher
+    _hasher = HASH_COSTS[cost]
+
+
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash compared against when the email is unknown, made on first use at hasher's cost.
+
+    A wrong address then takes as long as a wrong password, and the answer's timing does not
+    tell which accounts exist. It is made lazily: hashing at import cost every process that
+    imports the module (the CLI, each test run) a full hash.
+    """
+    return hasher.hash(secrets.token_urlsafe(16))
 
 
 def _invalid(field: str, message: str) -> ServiceError:
@@ -69,15 +98,20 @@ def find_by_email(session: Session, email: str) -> User | None:
 
 def create_user(session: Session, *, email: str, name: str, role: str,
                 password: str | None = None, site_id: int | None = None,
-                advocate_public_id: str | None = None) -> User:
-    """Create a user; without a password the account waits for its invitation link."""
+                advocate_public_id: str | None = None,
+                roles: tuple[str, ...] = INVITABLE_ROLES) -> User:
+    """Create a user; without a password the account waits for its invitation link.
+
+    ``roles`` are those the caller may grant: the dashboard's invitations cannot make an
+    operator; the command line passes ``ROLES``.
+    """
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise _invalid("email", N_("is not an email address"))
     if not name.strip():
         raise _invalid("name", N_("is required"))
-    if role not in ROLES:
-        raise _invalid("role", N_("must be one of %(choices)s", choices=", ".join(ROLES)))
+    if role not in roles:
+        raise _invalid("role", N_("must be one of %(choices)s", choices=", ".join(roles)))
     if find_by_email(session, email) is not None:
         raise ServiceError("conflict", "Conflict",
                            [{"field": "email", "message": N_("a user with email %(email)s exists",
@@ -86,6 +120,10 @@ def create_user(session: Session, *, email: str, name: str, role: str,
         check_password_policy(password)
     if site_id is not None and session.get(Site, site_id) is None:
         raise _invalid("site", N_("no such site"))
+    if role == "operator" and site_id is not None:
+        raise _invalid("site", N_("an operator works for the whole server, not one site"))
+    if role == "employer" and site_id is None:
+        raise _invalid("site", N_("is required for employer users"))
     advocate_id = None
     if advocate_public_id:
         advocate = session.scalars(select(Advocate).where(
@@ -107,7 +145,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     """Return the active user whose password this is, else None (same work either way)."""
     user = find_by_email(session, email)
     if user is None or not user.active or user.password_hash == NO_PASSWORD:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(_hasher), password)
         return None
     if not verify_password(user.password_hash, password):
         return None
@@ -269,6 +307,46 @@ def redeem_link(session: Session, token: str, password: str) -> User:
             UserToken.token_hash == _token_hash(token))):
         row.used_at = utcnow()
     return user
+
+
+# --- sessions -----------------------------------------------------------------------------
+# The browser's signed cookie names a row here; logging out ends the row, so a copy of the
+# cookie taken before stops working at once. A password change, a reset, disabling the account
+# or a new second factor still ends all of the user's sessions through ``session_epoch``.
+
+def open_session(session: Session, user: User, *, keep_for: timedelta,
+                 now: datetime | None = None) -> str:
+    """Record a new log-in of user; return the session id for the cookie (only its hash is kept).
+
+    The user's rows older than keep_for (the absolute session limit) are deleted here: they
+    can no longer open anything, and the table stays as small as the logged-in staff.
+    """
+    now = now or utcnow()
+    for old in session.scalars(select(UserSession).where(
+            UserSession.user_id == user.id, UserSession.created_at < now - keep_for)):
+        session.delete(old)
+    token = secrets.token_urlsafe(32)
+    session.add(UserSession(user_id=user.id, token_hash=_token_hash(token), created_at=now))
+    return token
+
+
+def live_session(session: Session, token: str | None) -> UserSession | None:
+    """Return the open session row a cookie's session id names, else None."""
+    if not token:
+        return None
+    return session.scalars(select(UserSession).where(
+        UserSession.token_hash == _token_hash(str(token)),
+        UserSession.ended_at.is_(None))).first()
+
+
+def end_session(session: Session, token: str | None, reason: str = "logout",
+                now: datetime | None = None) -> UserSession | None:
+    """End the session a cookie names (log-out); return its row, if it was open."""
+    row = live_session(session, token)
+    if row is not None:
+        row.ended_at = now or utcnow()
+        row.ended_reason = reason
+    return row
 
 
 def reset_second_factor(user: User) -> None:

@@ -18,7 +18,13 @@
         var probe = document.createElement("div");
         probe.innerHTML = html;
         // Replace only when the set of crises changed: a screen reader hears it once.
-        if (keys(probe) !== keys(region)) { region.innerHTML = html; }
+        if (keys(probe) !== keys(region)) { region.innerHTML = html; return; }
+        // Same crises: bring only their waiting times up to date (those are aria-live="off"),
+        // so an open details list stays open and nothing is announced again.
+        Array.prototype.forEach.call(probe.querySelectorAll("[data-waited]"), function (fresh) {
+          var shown = region.querySelector('[data-waited="' + fresh.dataset.waited + '"]');
+          if (shown && shown.textContent !== fresh.textContent) { shown.textContent = fresh.textContent; }
+        });
       })
       .catch(function () { /* offline for a moment: the next round tries again */ });
   }

@@ -12,9 +12,89 @@
   var csrf = csrfMeta ? csrfMeta.content : "";
   var busy = false;
 
-  function show(kind, message) {
+  // The result of a scan: a full-width band, green with the name or red with the reason, a
+  // word and a sign as well as the colour, an optional beep, cleared after a few seconds
+  // (the next person in the queue should not read the last one's result).
+  var clearTimer = null;
+  var sound = document.getElementById("scan-sound");
+  var audio = null;
+  if (sound && window.AudioContext) {
+    sound.closest(".sound-switch").hidden = false;
+    try { sound.checked = window.localStorage.getItem("scanSound") === "on"; } catch (e) { /* private mode */ }
+    sound.addEventListener("change", function () {
+      try { window.localStorage.setItem("scanSound", sound.checked ? "on" : "off"); } catch (e) { /* private mode */ }
+    });
+  }
+
+  function beep(kind) {
+    if (!sound || !sound.checked || !window.AudioContext) { return; }
+    audio = audio || new window.AudioContext();
+    // One high tone for "checked in", two low ones for anything else.
+    var tones = kind === "ok" ? [[880, 0]] : [[220, 0], [220, 0.25]];
+    tones.forEach(function (t) {
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = t[0];
+      gain.gain.value = 0.2;
+      osc.connect(gain).connect(audio.destination);
+      osc.start(audio.currentTime + t[1]);
+      osc.stop(audio.currentTime + t[1] + 0.18);
+    });
+  }
+
+  function show(kind, message, action) {
+    clearTimeout(clearTimer);
     result.className = "scan-result scan-" + kind;
-    result.textContent = message;
+    result.textContent = "";
+    var word = document.createElement("strong");
+    word.className = "scan-word";
+    word.textContent = (kind === "ok" ? "\u2713 " : kind === "warn" ? "! " : "\u2717 ") +
+      (result.dataset["word" + kind.charAt(0).toUpperCase() + kind.slice(1)] || "");
+    var text = document.createElement("span");
+    text.className = "scan-text";
+    text.textContent = message;
+    result.append(word, text);
+    if (action) { result.append(action); }
+    beep(kind);
+    var seconds = Number(result.dataset.clearAfter || 8);
+    // A result that offers a button stays until it is used or the next scan comes.
+    if (!action) {
+      clearTimer = setTimeout(function () {
+        result.className = "scan-result";
+        result.textContent = "";
+      }, seconds * 1000);
+    }
+  }
+
+  function lateButton(data) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "scan-action";
+    button.textContent = data.late_label;
+    button.addEventListener("click", function () {
+      var body = new FormData();
+      body.append("csrf_token", csrf);
+      post(data.late_url, body).then(answered).catch(offline).then(done);
+    });
+    return button;
+  }
+
+  function answered(data) {
+    var kind = data.ok ? (data.result && data.result.already ? "warn" : "ok") : "error";
+    show(kind, data.message || "", !data.ok && data.late_url ? lateButton(data) : null);
+  }
+
+  function offline() {
+    show("error", result.dataset.offline || "No answer from the server; try again.");
+  }
+
+  function done() {
+    busy = false;
+    if (field) {
+      field.value = "";
+      field.focus();
+    }
+    refresh();
   }
 
   function post(url, body) {
@@ -31,17 +111,7 @@
       e.preventDefault();
       if (busy || !field.value.trim()) { field.focus(); return; }
       busy = true;
-      post(form.action, new FormData(form)).then(function (data) {
-        var kind = data.ok ? (data.result && data.result.already ? "warn" : "ok") : "error";
-        show(kind, data.message || "");
-      }).catch(function () {
-        show("error", form.dataset.offline || "No answer from the server; try again.");
-      }).then(function () {
-        busy = false;
-        field.value = "";
-        field.focus();
-        refresh();
-      });
+      post(form.action, new FormData(form)).then(answered).catch(offline).then(done);
     });
     // A USB scanner types wherever the focus is: if nothing is focused, send it to the field.
     document.addEventListener("keydown", function (e) {
@@ -115,19 +185,11 @@
     return el;
   }
 
-  function noShowForm(slotId, label) {
-    var f = document.createElement("form");
-    f.method = "post";
-    f.action = table.dataset.noshowUrl;
-    f.className = "inline-form";
-    var token = document.createElement("input");
-    token.type = "hidden"; token.name = "csrf_token"; token.value = csrf;
-    var slot = document.createElement("input");
-    slot.type = "hidden"; slot.name = "slot_id"; slot.value = slotId;
-    var button = cell("button", label);
-    button.type = "submit";
-    f.append(token, slot, button);
-    return f;
+  function link(href, label, hidden) {
+    var a = cell("a", label, "button");
+    a.href = href;
+    if (hidden) { a.append(cell("span", " " + hidden, "visually-hidden")); }
+    return a;
   }
 
   function render(day) {
@@ -139,12 +201,18 @@
         var state = s.cancelled ? "cancelled" : s.state;
         var tr = document.createElement("tr");
         tr.className = "state-" + state;
-        tr.append(cell("th", s.start_local + "–" + s.end_local), cell("td", title),
+        var what = cell("td", title);
+        var people = cell("a", table.dataset.labelPeople);
+        people.href = table.dataset.peopleUrl.replace("EVENT", event.event_id) + "#slot-" + s.slot_id;
+        people.append(cell("span", " " + s.start_local, "visually-hidden"));
+        what.append(document.createElement("br"), people);
+        tr.append(cell("th", s.start_local + "–" + s.end_local), what,
                   cell("td", String(s.taken), "num"), cell("td", String(s.free), "num"),
                   cell("td", String(s.checked_in), "num"), cell("td", String(s.waitlisted), "num"));
         var last = cell("td", table.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || state);
         if (state === "ended" && s.booked > 0) {
-          last.append(" ", noShowForm(s.slot_id, table.dataset.labelNoshow));
+          last.append(" ", link(table.dataset.noshowUrl + "?slot_id=" + encodeURIComponent(s.slot_id),
+                                table.dataset.labelNoshow, s.start_local));
         }
         tr.append(last);
         tr.firstChild.scope = "row";
@@ -175,4 +243,11 @@
       });
   }
   if (table) { polling = setInterval(refresh, 10000); }
+
+  // A refused walk-in: its reasons are beside the form; take the focus (and the view) there.
+  var refusal = document.getElementById("walkin-refusal");
+  if (refusal) {
+    refusal.scrollIntoView({ block: "center" });
+    refusal.focus({ preventScroll: true });
+  }
 }());

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .common import Out
 
@@ -38,9 +38,17 @@ class CatalogEvent(Out):
     id: str
     kind: str
     title: LocalizedText
-    description: str | None = None
+    description: LocalizedText | None = Field(
+        default=None, description="In each language the coordinator gave (en, es); a kiosk "
+                                  "shows the other language when its own is missing.")
     location: str | None = None
     slots: list[CatalogSlot]
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _one_language(cls, value: object) -> object:
+        # A catalog cached before descriptions had languages held one English text.
+        return {"en": value} if isinstance(value, str) else value
 
 
 class CrisisResource(Out):

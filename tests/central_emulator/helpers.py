@@ -11,7 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from central_emulator.store import KEYS_CONTENT_TYPE, REVOKED_CONTENT_TYPE
-from onsite_server.fhir import MemberFacts, ReferralFacts, Systems, referral_bundle
+from onsite_server.fhir import (
+    MemberFacts,
+    ReferralFacts,
+    Systems,
+    referral_bundle,
+    referral_entries,
+)
 from shared.tokens import KeyRing, Purpose, SigningKey, mint
 
 SYSTEMS = Systems("https://onsite.example/ids/demo")
@@ -75,6 +81,25 @@ def referral(member_id: str = "M-1002", *, priority: str = "routine",
                           authored_at=authored or datetime(2026, 12, 1, 9, tzinfo=UTC))
     return referral_bundle(MemberFacts(member_id=member_id, public_id=str(uuid.uuid4())),
                            facts, (), SYSTEMS)
+
+
+def referral_update(client: Any, member_id: str = "M-1002", *, priority: str = "routine",
+                    public_id: str, consent: bool | None = True,
+                    forwarded: bool = True) -> dict[str, Any]:
+    """A referral Bundle as the sync worker sends it once central may hold it: the shared
+    ServiceRequest and Task read from central (a Flask test client) and merged."""
+    facts = ReferralFacts(public_id=public_id, version=2, status="sent", priority=priority,
+                          programs=("health_coaching",), consent=consent, forwarded=forwarded,
+                          authored_at=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    entries = referral_entries(MemberFacts(member_id=member_id, public_id=str(uuid.uuid4())),
+                               facts, (), SYSTEMS)
+    held = {}
+    for item in entries.owned:
+        found = client.get(f"/fhir/{item.kind}",
+                           query_string={"identifier": f"{item.system}|{item.value}"}).json
+        if found.get("entry"):
+            held[item.full_url] = found["entry"][0]["resource"]
+    return entries.bundle(held)
 
 
 def appointment_entry(booking: str, *, start: str = "2026-12-02T09:00:00-05:00",

@@ -106,6 +106,12 @@ def test_request_a_call_is_recorded_once(client: FlaskClient, keys: SiteKeys) ->
     assert requests["entry"][0]["resource"]["recipient"][0]["reference"] == \
         "Practitioner/adv-002"
     assert client.post(f"/connect/{_change_one(token, 20)}/call").status_code == 403
+    # It reaches the advocate, with no referral (and no consent) needed.
+    calls = client.get("/api/advocates/adv-002/referrals").json["calls"]
+    assert [c["member"] for c in calls] == ["4b7e2c1a-0000-4000-8000-000000000001"]
+    assert "asked for a call" in client.get("/advocates/adv-002/referrals").get_data(
+        as_text=True)
+    assert client.get("/api/advocates/adv-001/referrals").json["calls"] == []
 
 
 def test_ticket_page_with_the_appointment_and_its_calendar(client: FlaskClient,
@@ -179,7 +185,11 @@ def test_referrals_an_advocate_sees_most_pressing_then_newest(client: FlaskClien
     client.post("/fhir", json=referral("M-1003", priority="urgent", advocate="adv-001",
                                        authored=day + timedelta(hours=4)))
     # Consent withdrawn: revoked, not shown.
-    client.post("/fhir", json=referral("M-1012", priority="crisis", consent=False))
+    revoked = referral("M-1012", priority="soon")
+    for entry in revoked["entry"]:
+        if entry["resource"]["resourceType"] == "ServiceRequest":
+            entry["resource"]["status"] = "revoked"
+    client.post("/fhir", json=revoked)
     listed = client.get("/api/advocates/adv-001/referrals").json["referrals"]
     assert [(r["member"], r["priority"]) for r in listed] == [
         ("M-1004", "stat"), ("M-1003", "asap"), ("M-1008", "asap"), ("M-1010", "urgent"),

@@ -13,7 +13,7 @@ from central_emulator import create_app
 from onsite_server.fhir import validate
 from tests.onsite_server.fhir.test_build import MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS
 
-from .helpers import referral, transaction
+from .helpers import referral, referral_update, transaction
 
 EVIDENCE = {"Patient": 1, "QuestionnaireResponse": 4, "Observation": 6, "ServiceRequest": 1,
             "Task": 1}
@@ -62,9 +62,8 @@ def test_references_point_at_assigned_ids(client: FlaskClient) -> None:
 
 
 def test_escalation_updates_the_one_service_request(client: FlaskClient) -> None:
-    routine = referral("M-1002", priority="routine", public_id="ref-1")
-    client.post("/fhir", json=routine)
-    urgent = referral("M-1002", priority="urgent", public_id="ref-1")
+    client.post("/fhir", json=referral("M-1002", priority="routine", public_id="ref-1"))
+    urgent = referral_update(client, "M-1002", priority="urgent", public_id="ref-1")
     answer = client.post("/fhir", json=urgent).json
     assert answer["entry"][1]["response"]["status"] == "200 OK"
     assert answer["entry"][1]["response"]["location"].endswith("/_history/2")
@@ -76,10 +75,40 @@ def test_escalation_updates_the_one_service_request(client: FlaskClient) -> None
 
 
 def test_an_unchanged_update_keeps_its_version(client: FlaskClient) -> None:
-    bundle = referral(public_id="ref-2")
-    client.post("/fhir", json=bundle)
-    answer = client.post("/fhir", json=bundle).json
+    client.post("/fhir", json=referral(public_id="ref-2"))
+    answer = client.post("/fhir", json=referral_update(client, public_id="ref-2")).json
     assert answer["entry"][1]["response"]["location"].endswith("/_history/1")
+
+
+def _task(client: FlaskClient) -> dict[str, Any]:
+    task: dict[str, Any] = client.get("/fhir/Task").json["entry"][0]["resource"]
+    return task
+
+
+def test_central_edits_a_task_and_a_stale_write_answers_412(client: FlaskClient) -> None:
+    client.post("/fhir", json=referral(public_id="ref-3"))
+    stale = referral_update(client, priority="urgent", public_id="ref-3")
+    # An advocate at central takes the Task on (the pinned PUT by id, with the version read).
+    task = _task(client)
+    edited = {**task, "status": "in-progress", "owner": {"reference": "Practitioner/adv-001"},
+              "note": [{"text": "Called, left a message"}]}
+    answer = client.put(f"/fhir/Task/{task['id']}", json=edited,
+                        headers={"If-Match": f'W/"{task["meta"]["versionId"]}"'})
+    assert answer.status_code == 200 and answer.headers["ETag"] == 'W/"2"'
+    # A second edit on the version it replaced is refused, and so is onsite's stale merge.
+    again = client.put(f"/fhir/Task/{task['id']}", json=edited, headers={"If-Match": 'W/"1"'})
+    assert again.status_code == 412
+    assert again.json["issue"][0]["code"] == "conflict"
+    refused = client.post("/fhir", json=stale)
+    assert refused.status_code == 412
+    assert _task(client)["status"] == "in-progress"
+    # Read again and merged, onsite's escalation lands beside the advocate's work.
+    assert client.post("/fhir", json=referral_update(client, priority="urgent",
+                                                     public_id="ref-3")).status_code == 200
+    task = _task(client)
+    assert (task["status"], task["priority"]) == ("in-progress", "asap")
+    assert task["owner"] == {"reference": "Practitioner/adv-001"}
+    assert task["note"] == [{"text": "Called, left a message"}]
 
 
 @pytest.mark.parametrize("damage, where", [

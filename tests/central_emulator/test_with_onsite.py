@@ -53,6 +53,7 @@ def _smart_client(live: Live, onsite: Flask, tmp_path: Path) -> Any:
     assert requests.post(f"{live.url}/_clients", timeout=10, json={
         "client_id": "demo-hq", "jwks": {"keys": [_jwk(key, "site-1")]}}).status_code == 200
     return client_from_config({**onsite.config, "CENTRAL_URL": f"{live.url}/fhir",
+                               "CENTRAL_ALLOW_INSECURE_HTTP": True,  # the local emulator
                                "CENTRAL_CLIENT_ID": "demo-hq", "CENTRAL_KEY_ID": "site-1",
                                "CENTRAL_PRIVATE_KEY_PATH": str(pem)})
 

@@ -172,8 +172,8 @@ def test_booking_then_the_qr_codes_with_the_ticket() -> None:
     slot = visit.slots()[0]
     assert visit.book_slot(slot.id) == QR
     kinds = [(c.kind, c.content) for c in visit.qr_codes()]
-    assert kinds[0] == ("advocate", LINK_URL)
-    assert [k for k, _ in kinds] == ["advocate", "vcard", "ticket"]
+    assert kinds[1] == ("advocate", LINK_URL)
+    assert [k for k, _ in kinds] == ["ticket", "advocate", "vcard"]
 
 
 def test_a_full_slot_offers_the_waitlist() -> None:

@@ -1,9 +1,17 @@
 """Onsite-server fixtures: every test runs on SQLite, and on PostgreSQL when the test command
-started the throwaway cluster (ONSITE_TEST_PG_URL)."""
+started the throwaway cluster (ONSITE_TEST_PG_URL), unless it is marked ``sqlite_only``.
+
+Each test gets a database of its own, already at the migration head: the migrations run once
+per session (per xdist worker) into a template, which each test copies (a file copy on SQLite,
+``CREATE DATABASE ... TEMPLATE`` on PostgreSQL). ``test_migrations_match_models`` migrates an
+empty database itself, on both.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -16,8 +24,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 
 from onsite_server import create_app, devserver
-from onsite_server.db import get_db
-from onsite_server.migrate import upgrade
+from onsite_server.db import Database, get_db
+from onsite_server.migrate import current_revision, head_revision, upgrade
 
 from .helpers import gen_site, pair_kiosk
 
@@ -26,15 +34,85 @@ BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 REQUIRE_PG = os.environ.get("ONSITE_TEST_REQUIRE_PG") == "1"
 
 
-def fresh_pg_database() -> str:
-    """Create a new empty database on the throwaway cluster and return its URL."""
+def fresh_pg_database(template: str | None = None) -> str:
+    """Create a new database on the throwaway cluster (empty, or a copy of template); its URL."""
     assert PG_URL
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # FILE_COPY: PostgreSQL 15's default (WAL_LOG) writes the template's pages through
+        # the WAL, which is slower for a small template on a cluster without fsync.
+        copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     admin.dispose()
     return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def migrate_to_head(url: str) -> None:
+    """Run every migration on the database at url, then close its connections."""
+    database = Database()
+    database.configure(url)
+    try:
+        upgrade(database)
+    finally:
+        database.dispose()
+
+
+@functools.cache
+def _head() -> str | None:
+    return head_revision()
+
+
+def at_head(database: Database) -> bool:
+    """Tell whether the database is already migrated to the newest revision."""
+    return current_revision(database) == _head()
+
+
+def _worker() -> str:
+    """This xdist worker's name ("gw0", ...), or "main" without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session (per worker); tests copy it."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    migrate_to_head(f"sqlite:///{path}")
+    # Every connection is closed, so the WAL was checkpointed into the file: the file alone
+    # is the whole database.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> str:
+    """A PostgreSQL database migrated to head once per session (per worker); tests clone it."""
+    assert PG_URL
+    name = f"template_{_worker()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    migrate_to_head(PG_URL.rsplit("/", 1)[0] + "/" + name)
+    return name
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run on PostgreSQL too, unless the test is marked sqlite_only (no SQL behaviour)."""
+    defs = metafunc._arg2fixturedefs.get("database_url")
+    # Only this module's database_url is parametrized; a test module that overrides it
+    # (the browser tests) chooses its own database.
+    if not defs or defs[-1].func is not database_url.__wrapped__:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "database_url" in ([n.strip() for n in names.split(",")] if isinstance(names, str)
+                              else list(names)):
+            return  # the test names its own backends (parametrize(..., indirect=True))
+    backends = BACKENDS
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = ["sqlite"]
+    metafunc.parametrize("database_url", backends, indirect=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,12 +121,22 @@ def _pg_required() -> None:
         pytest.fail("ONSITE_TEST_REQUIRE_PG=1 but no ONSITE_TEST_PG_URL: PostgreSQL did not start")
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database URL for the backend under test."""
+    """A database of the test's own, at the migration head, on the backend under test."""
+    if request.param == "postgresql":
+        return fresh_pg_database(request.getfixturevalue("pg_template"))
+    path = tmp_path / "onsite.sqlite"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database URL on each backend (for tests that run the migrations)."""
     if request.param == "postgresql":
         return fresh_pg_database()
-    return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
+    return f"sqlite:///{tmp_path / 'empty.sqlite'}"
 
 
 @pytest.fixture
@@ -67,7 +155,9 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     """A migrated app on a fresh database."""
     application = create_app(app_config)
-    upgrade(get_db(application))
+    # A copy of the template is at head already; a database a test chose itself may be empty.
+    if not at_head(get_db(application)):
+        upgrade(get_db(application))
     yield application
     get_db(application).dispose()
 
@@ -121,5 +211,18 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
            "ONSITE_INSTANCE_PATH": str(instance), "ONSITE_SECRET_KEY": "live-test-secret",
            "ONSITE_IDENTIFY_MIN_SECONDS": "0"}
     log_path = tmp_path / "live-server.log"
-    with devserver.running_server(env, log_path) as url:
+    database = Database()
+    database.configure(database_url)
+    try:
+        # A copy of the template needs no `init-db` process (a second or two of start-up).
+        ready = at_head(database)
+    finally:
+        database.dispose()
+    proc, url = devserver.start_server(env, log_path, migrate=not ready)
+    try:
         yield LiveServer(url, env, instance, log_path)
+    finally:
+        # The test is over: its database is thrown away, so nothing is lost by not waiting
+        # the seconds gunicorn takes to drain its workers (tests that stop a server politely
+        # do it themselves).
+        devserver.kill_server(proc)

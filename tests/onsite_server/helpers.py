@@ -141,15 +141,20 @@ def live_kiosk_and_members(live_server: Any, database_url: str, n: int,
 
     from onsite_server.models import Kiosk
     from onsite_server.services.members import make_member_ref
+    from onsite_server.services.pairing import issue_pairing_code
+    from onsite_server.services.sites import create_site
 
-    live_server.cli("create-site", "--employer", f"emp-{site_slug}", "--slug", site_slug,
-                    "--name", site_slug)
-    code = live_server.cli("pairing-code", "--site", site_slug).stdout.strip().splitlines()[-1]
-    paired = requests.post(live_server.url + "/api/v1/pair", json={"pairing_code": code},
-                           timeout=10)
-    assert paired.status_code == 201, paired.text
     engine = create_engine(database_url)
     try:
+        # What `onsite-server create-site` and `pairing-code` do, without starting two CLI
+        # processes per test (test_cli.py runs the commands themselves).
+        with Session(engine) as session, session.begin():
+            site = create_site(session, employer_slug=f"emp-{site_slug}", employer_name=None,
+                               slug=site_slug, name=site_slug, timezone="America/New_York")
+            code = issue_pairing_code(session, site)
+        paired = requests.post(live_server.url + "/api/v1/pair", json={"pairing_code": code},
+                               timeout=10)
+        assert paired.status_code == 201, paired.text
         with Session(engine) as session, session.begin():
             kiosk = session.scalars(
                 select(Kiosk).where(Kiosk.public_id == paired.json()["kiosk_id"])).one()

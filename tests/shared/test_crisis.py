@@ -23,7 +23,13 @@ from shared.crisis import read_number, triggers_in_raw
     ({"instrument_id": "phq9", "answers": [{"linkId": "9", "valueInteger": 1}]}, ("phq9_item9",)),
     ({"instrument_id": "phq9", "answers": {"9": 0}}, ()),
     ({"instrument_id": "phq9", "answers": {"9": 0.5}}, ()),
-    ({"instrument_id": "phq9", "answers": {"9": True}}, ()),  # a boolean is not an answer of 1
+    # A yes sent as a boolean is read as a crisis, like "2" and 1.0 (issue 14 §6); a no is not.
+    ({"instrument_id": "phq9", "answers": {"9": True}}, ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": {"item9": {"value": True}}}, ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": [{"linkId": "9", "valueBoolean": True}]},
+     ("phq9_item9",)),
+    ({"instrument_id": "phq9", "answers": {"9": False}}, ()),
+    ({"instrument_id": "blood_pressure", "answers": {"systolic": True}}, ()),
     ({"instrument_id": "phq9", "answers": {"19": 3}}, ()),
     ({"instrument_id": "phq9", "answers": {"8": 3}}, ()),
     ({"instrument_id": "gad7", "answers": {"9": 3}}, ()),  # item 9 means nothing elsewhere

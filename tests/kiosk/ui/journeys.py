@@ -511,8 +511,8 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         event = d.app.visit.events()[0]
         d.tap_text(event.title["en"], within=d.screen().ids.entries)
         slot = next(s for s in d.app.visit.slots() if s.seats_left > 0)
-        start = f"{slot.start_local[:10]}  {slot.start_local[11:16]}"
-        d.tap_text(start, within=d.screen().ids.entries)
+        d.tap(next(b for b in d.screen().ids.entries.children
+                   if getattr(b, "slot_id", None) == slot.id))
         # Nothing is booked until the member says yes to what, when and where.
         assert d.screen().name == "booking" and d.app.visit.booked is None
         assert d.screen().heading == "Book this time?"
@@ -523,8 +523,8 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
             assert top <= Window.height * 2 / 3 + 1, f"{button.text!r} sits in the top third"
         d.tap_text("Yes, book it", within=d.screen().ids.entries)
         assert d.screen().name == "qr", d.app.visit.message
-        kinds = [c.kind for c in d.screen().ids.codes.children][::-1]
-        assert kinds == ["advocate", "vcard", "ticket"], kinds
+        kinds = [getattr(c, "kind", "summary") for c in d.screen().ids.codes.children][::-1]
+        assert kinds == ["summary", "ticket", "advocate", "vcard"], kinds
         shot = d.screenshot(out / "identified-qr-en.png")
         decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(shot))]
         links = [t for t in decoded if "/connect/" in t]
@@ -618,10 +618,84 @@ def results_screens(out: Path) -> None:
             d.pump(2)
 
 
+def _new_york_backend() -> Any:
+    """The fake, at a New York site with its event in Room B and a Spanish title."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    catalog = fake._catalog
+    event = catalog.events[0].model_copy(update={
+        "title": {"en": "Flu shot clinic", "es": "Vacunas contra la gripe"},
+        "location": "Room B"})
+    fake._catalog = catalog.model_copy(update={
+        "site": catalog.site.model_copy(update={"timezone": "America/New_York"}),
+        "events": [event]})
+    return fake
+
+
+def _in_language(d: Any, language: str) -> None:
+    if d.app.visit.language != language:
+        d.tap(d.screen().ids.footer.ids.language)
+    assert d.app.visit.language == language
+
+
+def booking_times(out: Path) -> None:
+    """Every booked time on the site's clock, with weekday, date, place; ticket first on QR."""
+    from kivy.core.window import Window
+
+    fake = _new_york_backend()
+    d = _start(fake)
+    nbsp = "\u202f"
+    # The fake's first slot starts 15:00 UTC on Thursday 3 December: 10:00 in New York.
+    en_when = f"Thu, Dec 3 \u00b7 10:00{nbsp}AM"
+    es_when = f"jue, 3 de dic \u00b7 10:00{nbsp}a.m."
+    _sign_in(d)
+    d.tap_id("submit")
+    assert d.screen().name == "menu"
+    _in_language(d, "en")
+    d.tap_id("booking")
+    d.tap_text("Flu shot clinic", within=d.screen().ids.entries)
+    slots = [b for b in d.screen().ids.entries.children if getattr(b, "slot_id", None)][::-1]
+    assert slots[0].text.startswith(en_when), slots[0].text
+    assert "15:00" not in slots[0].text and "2026-12-03" not in slots[0].text
+    d.tap(slots[0])
+    said = " ".join(getattr(w, "text", "") for w in d.screen().ids.entries.children)
+    assert f"{en_when} \u00b7 Room B" in said, said
+    d.tap(d.screen().confirm_button)
+    assert d.screen().name == "qr"
+    codes = d.screen().ids.codes.children[::-1]
+    summary, ticket = codes[0], codes[1]
+    assert getattr(ticket, "kind", None) == "ticket", [getattr(c, "kind", "") for c in codes]
+    assert "You are booked" in summary.text and "Flu shot clinic" in summary.text
+    assert f"{en_when} \u00b7 Room B" in summary.text, summary.text
+    # Above the fold: the summary and the whole ticket code show without scrolling.
+    bottom = ticket.to_window(ticket.x, ticket.y)[1]
+    top = summary.to_window(summary.x, summary.top)[1]
+    assert bottom >= 0 and top <= Window.height, (bottom, top)
+    d.screenshot(out / "booking-qr-summary-en.png")
+    d.tap(d.screen().ids.footer.ids.end)
+    assert d.screen().name == "attract"
+    # The next visit, in Spanish: the booking list and the cancel question say the same time.
+    _sign_in(d)
+    d.tap_id("submit")
+    _in_language(d, "es")
+    d.tap_id("booking")
+    listed = " ".join(getattr(w, "text", "") for w in d.screen().ids.entries.children)
+    assert f"Vacunas contra la gripe\n{es_when} \u00b7 Room B" in listed, listed
+    assert "15:00" not in listed
+    d.screenshot(out / "booking-list-es.png")
+    d.tap_text("Cancelarla", within=d.screen().ids.entries)
+    said = " ".join(getattr(w, "text", "") for w in d.screen().ids.entries.children)
+    assert f"{es_when} \u00b7 Room B" in said, said
+    d.screenshot(out / "booking-cancel-es.png")
+    d.tap(d.screen().keep_button)
+    d.tap(d.screen().ids.footer.ids.end)
+
+
 JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
-                            results_screens)}
+                            booking_times, results_screens)}
 SIZES = {"results_screens": (1080, 1920)}  # as the member sees it; the rest at half size
 
 

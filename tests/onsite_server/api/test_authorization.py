@@ -24,6 +24,10 @@ from ..helpers import (
     submission_item,
 )
 
+# Device-token checks: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 PROTECTED = [op for op in registry.operations if op.auth]
 
 

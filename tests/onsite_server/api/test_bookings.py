@@ -644,8 +644,9 @@ def test_lookup_lists_only_active_upcoming_bookings_here(world: World) -> None:
 
 @pytest.mark.parametrize(("path", "body"), [
     ("/api/v1/bookings", {}),
-    (f"/api/v1/bookings/{new_key()}/cancel", {}),
-    (f"/api/v1/bookings/{new_key()}/reschedule", {}),
+    # Fixed ids, not new_key(): pytest-xdist needs every worker to collect the same test ids.
+    ("/api/v1/bookings/00000000-0000-4000-8000-000000000001/cancel", {}),
+    ("/api/v1/bookings/00000000-0000-4000-8000-000000000002/reschedule", {}),
     ("/api/v1/members/bookings/lookup", {}),
 ])
 def test_every_endpoint_needs_a_device_token(client: Any, path: str, body: dict[str, Any]

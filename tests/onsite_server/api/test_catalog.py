@@ -34,6 +34,7 @@ def events(app: Any, site: Any) -> dict[str, Any]:
         home = session.get(Site, site.id)
         upcoming = gen_event(session, home, slots=2, capacity=5, title="Flu shot clinic")
         upcoming.title_es = "Clínica de vacuna contra la gripe"
+        upcoming.description_es = "Traiga su tarjeta del seguro."
         first = upcoming.slots[0]
         first.booked_count = 3
         session.add(Slot(event_id=upcoming.id, start_at=now - timedelta(hours=1),
@@ -68,6 +69,8 @@ def test_catalog_events_only_upcoming_of_this_site(client: Any, kiosk: dict[str,
     assert [e["id"] for e in data["events"]] == [events["upcoming"]]
     event = data["events"][0]
     assert event["title"] == {"en": "Flu shot clinic", "es": "Clínica de vacuna contra la gripe"}
+    # Only Spanish was given: the kiosk falls back to it for English readers (shared.i18n.pick).
+    assert event["description"] == {"es": "Traiga su tarjeta del seguro."}
     assert len(event["slots"]) == 2  # the past and the cancelled slot are left out
     first = event["slots"][0]
     assert first["id"] == events["first_slot"]

@@ -82,6 +82,7 @@ DEFECTS = [
     Defect("unknown_instrument_version", "phq9", PHQ9_ITEM9, _set("instrument_version", "9.9.9")),
     Defect("item9_sent_as_text", "phq9", PHQ9_ITEM9, _answer("9", "3")),
     Defect("item9_sent_as_float", "phq9", PHQ9_ITEM9, _answer("9", 3.0)),
+    Defect("item9_sent_as_json_true", "phq9", PHQ9_ITEM9, _answer("9", True)),
     Defect("other_answer_out_of_range", "phq9", PHQ9_ITEM9, _answer("1", 7)),
     Defect("required_answer_missing", "phq9", PHQ9_ITEM9, _drop_answer("2")),
     Defect("unknown_answer_key", "phq9", PHQ9_ITEM9, _answer("10", 1)),

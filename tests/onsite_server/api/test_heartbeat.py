@@ -13,6 +13,10 @@ from onsite_server.models import Kiosk
 
 from ..helpers import auth
 
+# Heartbeat validation: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 URL = "/api/v1/heartbeat"
 GOOD = {"app_version": "1.4.2", "outbox_depth": 7, "last_sync_at": "2026-03-08T06:59:30-05:00",
         "free_disk_bytes": 12_345_678_901}

@@ -22,6 +22,10 @@ from schemathesis.generation import GenerationMode
 from onsite_server.api import registry
 from onsite_server.openapi import _openapi_path
 
+# The API description: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_document_is_valid_openapi(client: Any) -> None:
     resp = client.get("/api/v1/openapi.json")

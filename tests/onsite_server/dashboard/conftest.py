@@ -5,8 +5,10 @@ Reuse them from any dashboard test:
 - ``staff``: {"admin"|"coordinator"|"advocate": Staff} at ``site`` (TOTP set for admin and
   advocate); ``auth``: ``auth.login("coordinator")``;
 - ``as_admin``, ``as_coordinator``, ``as_advocate``: a logged-in Flask test client each;
-- ``live_url``: the app served on a real socket in this process; ``page``: a Playwright
-  page; ``browser_login(page, staff)``; ``axe_violations(page)``; ``screenshot(page, name)``.
+- ``live_url``: the app served on a real socket in this process (plain HTTP);
+  ``live_https_url``: the same over HTTPS with the server's own self-signed certificate, as
+  ``onsite-server serve`` and ``scripts/run.sh`` serve it; ``page``: a Playwright page;
+  ``browser_login(page, staff)``; ``axe_violations(page)``; ``screenshot(page, name)``.
 """
 
 from __future__ import annotations
@@ -72,13 +74,19 @@ def as_advocate(app: Flask, auth: AuthActions) -> FlaskClient:
 # --- browser ------------------------------------------------------------------------------
 
 @pytest.fixture
-def sqlite_only_url(tmp_path: Path) -> str:
+def sqlite_only_url(tmp_path: Path, sqlite_template: Path) -> str:
     """A SQLite database URL: browser tests override ``database_url`` with it.
 
     What a page does is covered on both backends by the test-client tests; the browser tests
     check what a person sees and run once, which halves their share of CI's time. One journey
     runs on both (``journey_database_url``).
     """
+    return _copy_of(sqlite_template, tmp_path)
+
+
+def _copy_of(sqlite_template: Path, tmp_path: Path) -> str:
+    """A copy of the session's migrated SQLite template (see ../conftest.py)."""
+    shutil.copyfile(sqlite_template, tmp_path / "onsite.sqlite")
     return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
 
 
@@ -93,8 +101,28 @@ def journey_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         if not PG_URL:
             pytest.skip("ONSITE_TEST_PG_URL is not set: no PostgreSQL for the browser journey")
-        return fresh_pg_database()
-    return f"sqlite:///{tmp_path / 'onsite.sqlite'}"
+        return fresh_pg_database(request.getfixturevalue("pg_template"))
+    return _copy_of(request.getfixturevalue("sqlite_template"), tmp_path)
+
+
+def _whole_answers(app: Flask) -> Any:
+    """The app as WSGI, each answer read whole and closed before the server sends it.
+
+    When Chromium drops a connection mid-answer (a navigation cancels a script's download),
+    Werkzeug's development server can fail while draining the socket and skip closing the
+    answer's file; the ResourceWarning then errors (warnings are errors) in whichever test
+    runs next. The dashboard streams nothing and its static files are small.
+    """
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        answer = app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
 
 
 @pytest.fixture
@@ -102,12 +130,54 @@ def live_url(app: Flask) -> Iterator[str]:
     """Serve the app on a free loopback port in a thread; yield http://localhost:PORT."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _whole_answers(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         # localhost, not 127.0.0.1: Chromium keeps Secure cookies on http://localhost only.
         yield f"http://localhost:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_tls_cert(app: Flask) -> tuple[Path, Path]:
+    """The server's own self-signed (certificate, key), made the way ``onsite-server serve`` does.
+
+    ``serve`` calls ``tls.ensure_self_signed`` on the instance folder and hands the pair to the
+    workers as ``ONSITE_TLS_CERT``/``ONSITE_TLS_KEY``; the app's config gets the same here.
+    """
+    from onsite_server.tls import ensure_self_signed
+
+    cert, key = ensure_self_signed(Path(app.instance_path))
+    app.config.update(TLS_CERT=str(cert), TLS_KEY=str(key))
+    return cert, key
+
+
+@pytest.fixture
+def live_https_url(app: Flask, live_tls_cert: tuple[Path, Path]) -> Iterator[str]:
+    """Serve the app over TLS with its own certificate; yield https://127.0.0.1:PORT.
+
+    This is how staff reach the dashboard (scripts/run.sh opens https://127.0.0.1:8700/): on
+    HTTPS the browser obeys the pages' Referrer-Policy and Flask-WTF's strict CSRF check wants
+    a Referer, which plain ``http://localhost`` never shows. Playwright contexts accept the
+    self-signed certificate (``ignore_https_errors``) as a person clicks through the warning;
+    ``requests`` calls pass ``verify=str(live_tls_cert[0])``.
+    """
+    import ssl
+
+    from werkzeug.serving import make_server
+
+    cert, key = live_tls_cert
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = make_server("127.0.0.1", 0, _whole_answers(app), threaded=True,
+                         ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -129,8 +199,13 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context and page (own cookies), 1280x900."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    """A fresh browser context and page (own cookies), 1280x900.
+
+    The context accepts the server's self-signed certificate (``live_https_url``), as a person
+    does once on the browser's warning page; plain ``live_url`` is unaffected.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  ignore_https_errors=True)
     context.set_default_timeout(15000)
     tab = context.new_page()
     yield tab

@@ -36,17 +36,21 @@ class Staff:
     advocate_public_id: str | None = None
 
 
-def gen_staff(app: Flask, role: str, site: Site | int, *, email: str | None = None,
+def gen_staff(app: Flask, role: str, site: Site | int | None, *, email: str | None = None,
               advocate_public_id: str | None = None, second_factor: bool = True) -> Staff:
-    """Create a user of role at site (an advocate gets a new Advocate unless one is named)."""
-    site_id = site if isinstance(site, int) else site.id
+    """Create a user of role at site (an advocate gets a new Advocate unless one is named).
+
+    Any role, operator included (site None: the command line's grant, not an invitation).
+    """
+    site_id = site if isinstance(site, int) or site is None else site.id
     with get_db(app).transaction() as session:
         if role == "advocate" and advocate_public_id is None:
             advocate_public_id = gen_advocate(session, f"Advocate for {email or role}").public_id
         user = users_service.create_user(
             session, email=email or f"{role}@test.example", name=f"Test {role}", role=role,
             password=PASSWORD, site_id=site_id,
-            advocate_public_id=advocate_public_id if role == "advocate" else None)
+            advocate_public_id=advocate_public_id if role == "advocate" else None,
+            roles=users_service.ROLES)
         secret = None
         if second_factor and users_service.needs_second_factor(user):
             secret = users_service.new_totp_secret()

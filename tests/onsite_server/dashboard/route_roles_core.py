@@ -8,8 +8,12 @@ from __future__ import annotations
 
 PUBLIC = "public"
 ADMIN = frozenset({"admin"})
+# Server operations: an admin within their own site, an operator across the server.
+OPERATIONS = frozenset({"admin", "operator"})
 STAFF = frozenset({"admin", "coordinator"})
 EVERYONE = frozenset({"admin", "coordinator", "advocate"})
+# The landing page: everyone but advocates (who land on their referrals).
+HOME = frozenset({"admin", "coordinator", "employer", "operator"})
 
 ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "root": PUBLIC,
@@ -21,9 +25,9 @@ ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "auth.extend_session": PUBLIC,
     "auth.set_language": PUBLIC,
     "auth.account_link": PUBLIC,
-    "dashboard.index": STAFF,
+    "dashboard.index": HOME,
     "dashboard.crisis_alert": EVERYONE,
-    "dashboard.crisis_banner": EVERYONE,
+    "dashboard.crisis_banner": EVERYONE | HOME,
     "dashboard.crisis_referral": frozenset({"admin", "advocate"}),
     "advocate.index": frozenset({"advocate"}),
     "advocate.referral": frozenset({"advocate"}),
@@ -32,10 +36,10 @@ ROUTE_ROLES: dict[str, frozenset[str] | str] = {
     "dashboard.users": ADMIN,
     "dashboard.user_action": ADMIN,
     "dashboard.roster": ADMIN,
-    "dashboard.audit_log": ADMIN,
-    "dashboard.sync_health": ADMIN,
-    "dashboard.retry": ADMIN,
-    "dashboard.clear_alert": ADMIN,
+    "dashboard.audit_log": OPERATIONS,
+    "dashboard.sync_health": OPERATIONS,
+    "dashboard.retry": OPERATIONS,
+    "dashboard.clear_alert": OPERATIONS,
     # The kiosk fleet.
     "dashboard.fleet": STAFF,
     "dashboard.pair": STAFF,

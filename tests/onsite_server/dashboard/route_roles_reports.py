@@ -1,10 +1,11 @@
-"""Who may open the employer reports (read by test_access.py)."""
+"""Who may open the employer reports (read by test_access.py): staff, and the employer."""
 
 from __future__ import annotations
 
-STAFF = frozenset({"admin", "coordinator"})
+REPORTS = frozenset({"admin", "coordinator", "employer"})
 
 ROUTE_ROLES: dict[str, frozenset[str] | str] = {
-    "dashboard.reports": STAFF,
-    "dashboard.report_csv": STAFF,
+    "dashboard.reports": REPORTS,
+    "dashboard.report_csv": REPORTS,
+    "dashboard.report_pdf": REPORTS,
 }

@@ -20,6 +20,10 @@ from onsite_server.services.catalog import site_settings
 from ..report_data import add_members, add_submissions, kiosk_for, submission_row
 from .helpers import PASSWORD, Staff, csrf_token, login, post_form
 
+# Admin pages and forms: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 
 def _site(app: Flask, site_id: int) -> Site:
     with get_db(app).transaction() as session:
@@ -200,6 +204,24 @@ def test_roster_limit_takes_a_60000_row_file(as_admin: FlaskClient, app: Flask) 
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200, html[:500]
     assert "Checked (nothing imported)" in html and "60000" in html
+
+
+def test_roster_with_a_cell_beyond_the_csv_limit_is_refused_beside_the_form(
+        as_admin: FlaskClient) -> None:
+    """Not a 500 from csv.Error: the refusal names the row, and nothing is imported."""
+    body = _roster(2) + b"M-9,E9,B9," + b"y" * 131_073 + b",Z,1980-02-03,en,,\n"
+    resp = _upload(as_admin, body)
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "row 4: a cell is longer than 131072 characters" in html
+
+
+def test_roster_with_more_rows_than_the_cap_is_refused(as_admin: FlaskClient,
+                                                       app: Flask) -> None:
+    app.config["ROSTER_MAX_ROWS"] = 2
+    resp = _upload(as_admin, _roster(3), dry_run="y")
+    assert resp.status_code == 200
+    assert "the file has more than 2 rows" in resp.get_data(as_text=True)
 
 
 def test_roster_over_its_own_limit_is_refused(as_admin: FlaskClient) -> None:

@@ -27,6 +27,10 @@ from onsite_server.models import (
 from ..helpers import gen_advocate, gen_member
 from .helpers import Staff, gen_staff, login, post_form
 
+# Who may see which page: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 
 def _referral(app: Flask, site: Any, advocate_id: int | None, *, priority: str = "soon",
               first_name: str = "Alex", with_result: bool = False) -> dict[str, str]:

@@ -17,6 +17,10 @@ from onsite_server.services import users as users_service
 
 from .helpers import PASSWORD, Staff, csrf_token, login, post_form, totp_code
 
+# Log-in, sessions and CSRF: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_root_sends_a_visitor_straight_to_login(client: FlaskClient) -> None:
     resp = client.get("/")

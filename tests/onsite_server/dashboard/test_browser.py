@@ -69,3 +69,27 @@ def test_keyboard_alone_logs_in(page: Any, live_url: str, staff: dict[str, Staff
     page.keyboard.type(staff["coordinator"].password)
     page.keyboard.press("Enter")
     page.wait_for_url("**/dashboard/")
+
+
+@pytest.mark.parametrize("role,home", [("coordinator", "/dashboard/"), ("admin", "/dashboard/"),
+                                       ("advocate", "/advocate/")])
+def test_each_role_logs_in_over_https(page: Any, live_https_url: str, staff: dict[str, Staff],
+                                      role: str, home: str) -> None:
+    """As staff really log in: Chromium, the server's own TLS certificate, the real form.
+
+    On HTTPS Flask-WTF refuses a POST without a same-origin Referer, and Chromium sends one
+    only if the page's Referrer-Policy allows it: under ``no-referrer`` every log-in answered
+    400 "The referrer header is missing".
+    """
+    posts: list[Any] = []
+    page.on("response", lambda r: posts.append(r) if r.request.method == "POST" else None)
+    first = page.goto(live_https_url + "/login")
+    assert first is not None and first.headers.get("strict-transport-security")
+    browser_login(page, live_https_url, staff[role])
+    assert page.url == live_https_url + home
+    assert page.get_by_role("button", name="Log out").is_visible()
+    # The password step, and the code step for admin and advocate, each redirected.
+    assert [r.status for r in posts] == [302] * (1 if role == "coordinator" else 2), \
+        [(r.url, r.status) for r in posts]
+    referers = [r.request.header_value("referer") for r in posts]
+    assert all(ref and ref.startswith(live_https_url) for ref in referers), referers

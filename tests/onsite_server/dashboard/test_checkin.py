@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from onsite_server.db import get_db
-from onsite_server.models import Booking, Event, Member, Site, Slot
+from onsite_server.models import AuditLog, Booking, Event, Member, Site, Slot
 from onsite_server.services import bookings
 from onsite_server.services.signing import KeyStore
 from onsite_server.services.tickets import TicketIssuer
@@ -64,8 +64,7 @@ def _book(app: Flask, site: Any, slot_id: str, first_name: str = "Ana",
     issuer = TicketIssuer(keys=KeyStore(Path(app.config["SIGNING_KEY_DIR"])),
                           web_url="https://central.example", grace=timedelta(days=1))
     _, url = issuer.ticket(view.booking_id, slot_id, view.status, view.end_at)
-    assert url
-    return view.booking_id, url
+    return view.booking_id, url or ""  # a waitlisted booking has no ticket
 
 
 def _status(app: Flask, booking_id: str) -> str:
@@ -169,6 +168,45 @@ def test_a_walk_in_found_by_search_joins_a_full_slots_waitlist(
     assert "Dana Tester is on the waitlist" in resp.get_data(as_text=True)
 
 
+def _selected(html: str, name: str) -> str | None:
+    select_html = html.split(f'name="{name}"', 1)[1].split("</select>", 1)[0]
+    for option in select_html.split("<option")[1:]:
+        if " selected" in option.split(">", 1)[0]:
+            return option.split('value="', 1)[1].split('"', 1)[0]
+    return None
+
+
+def test_a_walk_in_is_offered_the_next_slot_with_a_free_seat(
+        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
+    running, later = day["slots"][1], day["slots"][2]
+    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+    assert _selected(html, "slot_id") == running  # running, with seats: fine
+    _book(app, site, running)
+    _book(app, site, running)
+    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+    assert _selected(html, "slot_id") == later  # not the first one, running and full
+    assert "full, started" in html
+
+
+def test_a_refused_walk_in_is_shown_beside_the_form(app: Flask, as_coordinator: FlaskClient,
+                                                    site: Any, day: dict[str, Any]) -> None:
+    running = day["slots"][1]
+    _book(app, site, running)
+    _book(app, site, running)
+    resp = post_form(as_coordinator, "/dashboard/checkin/walk-in", {
+        "employee_id": "W-10", "first_name": "Walt", "last_name": "Late",
+        "birth_date": "1990-04-01", "slot_id": running}, page="/dashboard/checkin")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    walkin = html.split('id="walkin"', 1)[1]
+    box = walkin.split('id="walkin-refusal"', 1)[1].split("</div>", 1)[0]
+    assert "later slot" in box and 'href="#slot_id"' in box
+    # The refusal takes the focus, and nothing else asks for it.
+    assert 'id="walkin-refusal" role="alert" tabindex="-1" autofocus' in walkin
+    assert html.count("autofocus") == 1
+    assert 'class="flashes"' not in html
+
+
 def test_a_walk_in_form_missing_fields_names_them(as_coordinator: FlaskClient,
                                                   day: dict[str, Any]) -> None:
     resp = post_form(as_coordinator, "/dashboard/checkin/walk-in",
@@ -179,22 +217,101 @@ def test_a_walk_in_form_missing_fields_names_them(as_coordinator: FlaskClient,
 def test_no_shows_after_the_slot(app: Flask, as_coordinator: FlaskClient, site: Any,
                                  day: dict[str, Any]) -> None:
     ended = day["slots"][0]
-    with get_db(app).transaction() as session:
-        row = session.get(Site, site.id)
-        assert row is not None
-        slot = bookings.find_slot(session, site.id, ended)
-        view = bookings.book(session, member=gen_member(session, row), slot=slot,
-                             actor="kiosk:t", now=slot.start_at - timedelta(hours=1))
+    view_id, _ = _book(app, site, ended, first_name="Absent")
     html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
-    assert f'name="slot_id" value="{ended}"' in html  # the ended slot offers its button
+    # The ended slot offers the step that asks first; nothing on the desk marks in one tap.
+    assert f"/dashboard/checkin/no-shows?slot_id={ended}" in html
+    assert 'action="/dashboard/checkin/no-shows"' not in html
+    ask = as_coordinator.get(f"/dashboard/checkin/no-shows?slot_id={ended}")
+    text = ask.get_data(as_text=True)
+    assert ask.status_code == 200 and "Tester, Absent" in text and "will be marked" in text
+    assert _status(app, view_id) == "booked"  # asking changed nothing
     resp = post_form(as_coordinator, "/dashboard/checkin/no-shows", {"slot_id": ended},
-                     page="/dashboard/checkin", follow_redirects=True)
+                     page=f"/dashboard/checkin/no-shows?slot_id={ended}",
+                     follow_redirects=True)
     assert "1 no-shows marked." in resp.get_data(as_text=True)
-    assert _status(app, view.booking_id) == "no_show"
+    assert _status(app, view_id) == "no_show"
     running = post_form(as_coordinator, "/dashboard/checkin/no-shows",
-                        {"slot_id": day["slots"][1]}, page="/dashboard/checkin",
+                        {"slot_id": day["slots"][1]}, page="/dashboard/checkin/no-shows",
                         follow_redirects=True)
     assert "has not ended" in running.get_data(as_text=True)
+    assert as_coordinator.get("/dashboard/checkin/no-shows?slot_id=nope").status_code == 404
+
+
+def test_a_no_show_who_comes_is_checked_in_as_arrived_late(
+        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
+    ended = day["slots"][0]
+    booking_id, url = _book(app, site, ended, first_name="Tardy")
+    with get_db(app).transaction() as session:
+        assert bookings.mark_no_shows(session) == 1  # housekeeping
+    body = _scan(as_coordinator, url).get_json()
+    assert (body["ok"], body["reason"]) == (False, "no_show")
+    # The refusal offers the one step that helps: check them in as arrived late.
+    assert body["late_url"] == f"/dashboard/checkin/bookings/{booking_id}/late"
+    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+    late = as_coordinator.post(body["late_url"], headers={
+        "Accept": "application/json", "X-CSRFToken": csrf_token(html)}).get_json()
+    assert late["ok"] and late["result"]["late"]
+    assert late["message"].startswith("Checked in as arrived late: Tardy Tester")
+    assert _status(app, booking_id) == "checked_in"
+    people = as_coordinator.get(f"/dashboard/events/{day['event']}/people")
+    row = people.get_data(as_text=True).split("Tester, Tardy", 1)[1].split("</tr>", 1)[0]
+    assert "Checked in, arrived late" in row and "Undo check-in" in row
+    # Found by search instead of a scan, a no-show offers the same button.
+    other_id, _ = _book(app, site, ended, first_name="Zoe", employee_id="E-LATE")
+    with get_db(app).transaction() as session:
+        bookings.mark_no_shows(session)
+    found = as_coordinator.get("/dashboard/checkin?q=E-LATE").get_data(as_text=True)
+    assert f"/dashboard/checkin/bookings/{other_id}/late" in found
+
+
+def test_a_check_in_is_undone_only_with_a_reason(app: Flask, as_coordinator: FlaskClient,
+                                                 site: Any, day: dict[str, Any]) -> None:
+    booking_id, url = _book(app, site, day["slots"][1], first_name="Oops")
+    _scan(as_coordinator, url)
+    people = f"/dashboard/events/{day['event']}/people"
+    path = f"/dashboard/checkin/bookings/{booking_id}/undo"
+    refused = post_form(as_coordinator, path, {"reason": "  ", "next": people}, page=people,
+                        follow_redirects=True)
+    assert refused.request.path == people
+    assert "Reason for undoing the check-in: is required" in refused.get_data(as_text=True)
+    assert _status(app, booking_id) == "checked_in"
+    done = post_form(as_coordinator, path, {"reason": "scanned the wrong ticket",
+                                            "next": people}, page=people, follow_redirects=True)
+    assert "Check-in undone: Oops Tester is booked again." in done.get_data(as_text=True)
+    assert _status(app, booking_id) == "booked"
+    with get_db(app).transaction() as session:
+        audit = session.scalars(select(AuditLog).where(
+            AuditLog.action == "booking.check_in_undone")).one()
+        assert audit.detail["reason"] == "scanned the wrong ticket"
+        assert audit.actor.startswith("user:")
+    # An address off this server is not followed.
+    again = post_form(as_coordinator, path, {"reason": "x", "next": "https://evil.example/"},
+                      page=people)
+    assert again.headers["Location"].endswith("/dashboard/checkin")
+
+
+def test_who_is_coming_shows_each_slot_with_states(app: Flask, as_coordinator: FlaskClient,
+                                                   site: Any, day: dict[str, Any]) -> None:
+    _book(app, site, day["slots"][2], first_name="Booked")
+    _book(app, site, day["slots"][2], first_name="Second")
+    _book(app, site, day["slots"][2], first_name="Waiting")
+    _, url = _book(app, site, day["slots"][1], first_name="Came")
+    _scan(as_coordinator, url)
+    html = as_coordinator.get(f"/dashboard/events/{day['event']}/people").get_data(
+        as_text=True)
+    for slot in day["slots"]:
+        assert f'id="slot-{slot}"' in html
+    rows = {name: html.split(f"Tester, {name}", 1)[1].split("</tr>", 1)[0]
+            for name in ("Booked", "Came", "Waiting")}
+    assert ">Booked<" in rows["Booked"] and ">Checked in<" in rows["Came"]
+    assert ">Waitlisted<" in rows["Waiting"] and "(1)" in rows["Waiting"]
+    desk = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+    assert f"/dashboard/events/{day['event']}/people#slot-{day['slots'][1]}" in desk
+    detail = as_coordinator.get(f"/dashboard/events/{day['event']}").get_data(as_text=True)
+    assert f'href="/dashboard/events/{day["event"]}/people"' in detail
+    slots = as_coordinator.get(f"/dashboard/events/{day['event']}/people?layout=slots")
+    assert 'class="people layout-slots"' in slots.get_data(as_text=True)
 
 
 def test_the_live_view_refreshes_without_counting_as_activity(
@@ -230,7 +347,7 @@ def test_check_in_keeps_working_while_central_is_down(app: Flask, as_coordinator
     with socket.socket() as probe:  # a port that was free a moment ago: connection refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app.config.update(CENTRAL_URL=f"http://127.0.0.1:{port}/fhir",
+    app.config.update(CENTRAL_URL=f"http://127.0.0.1:{port}/fhir", CENTRAL_ALLOW_INSECURE_HTTP=True,
                       CENTRAL_TOKEN_URL=f"http://127.0.0.1:{port}/auth/token")
     booking_id, url = _book(app, site, day["slots"][1])
     synced = CliRunner().invoke(main, ["sync", "--once"], obj={"app": app})

@@ -115,6 +115,28 @@ def test_edit_an_event(app: Flask, as_coordinator: FlaskClient) -> None:
         "Biometrics", "biometric_screening", "2A", None)
 
 
+def test_an_event_takes_a_spanish_description_the_kiosk_shows(
+        app: Flask, as_coordinator: FlaskClient) -> None:
+    event_id = _new_event(as_coordinator)
+    page = f"/dashboard/events/{event_id}/edit"
+    form = as_coordinator.get(page).get_data(as_text=True)
+    assert 'name="description_es"' in form
+    resp = post_form(as_coordinator, page, {
+        "title": "Flu shot clinic", "title_es": "Vacunas contra la gripe", "kind": "flu_shot",
+        "location": "Room B", "description": "Bring your insurance card.",
+        "description_es": "  Traiga su tarjeta del seguro. "})
+    assert resp.status_code == 302
+    event = _event(app, event_id)
+    assert (event.description, event.description_es) == (
+        "Bring your insurance card.", "Traiga su tarjeta del seguro.")
+    detail = as_coordinator.get(f"/dashboard/events/{event_id}").get_data(as_text=True)
+    assert '<dd lang="es">Traiga su tarjeta del seguro.</dd>' in detail
+    too_long = post_form(as_coordinator, page, {
+        "title": "Flu shot clinic", "kind": "flu_shot", "description_es": "x" * 2001})
+    assert too_long.status_code == 422 and 'id="description_es-error"' in \
+        too_long.get_data(as_text=True)
+
+
 def test_capacity_never_below_seats_taken(app: Flask, as_coordinator: FlaskClient,
                                           site: Any) -> None:
     with get_db(app).transaction() as session:

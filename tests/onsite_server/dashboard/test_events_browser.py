@@ -1,7 +1,8 @@
 """The event day in a real browser (Debian's Chromium through Playwright): a coordinator
 creates an event and its slots, a kiosk booking made through the kiosk API appears on the
 desk's live view without a reload, a scanned ticket typed into the scan field checks in,
-then a walk-in and a no-show. axe-core checks each page; screenshots are saved to look at."""
+then a walk-in, a no-show (asked first) who arrives late, who is coming, a check-in undone
+and the printed door lists. axe-core checks each page; screenshots are saved to look at."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ ZONES = ("UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Tokyo", "Pacific/Auckland
 def database_url(journey_database_url: str) -> str:
     """This journey runs on SQLite and on PostgreSQL (see conftest.journey_database_url)."""
     return journey_database_url
+
+
+@pytest.fixture
+def live_url(live_https_url: str, live_tls_cert: tuple[Any, Any],
+             monkeypatch: pytest.MonkeyPatch) -> str:
+    """The event day runs as staff run it: over HTTPS with the server's own certificate.
+
+    The kiosk's bookings (``requests``) trust that certificate as a paired kiosk does.
+    """
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(live_tls_cert[0]))
+    return live_https_url
 
 
 def _midday_site(app: Flask, site: Any) -> ZoneInfo:
@@ -138,9 +150,13 @@ def test_event_day_in_the_browser(app: Flask, site: Any, staff: dict[str, Any],
     page.get_by_role("button", name="Seat the walk-in").click()
     expect(page.locator(".flash-success")).to_contain_text("Checked in: Walter Inn")
 
-    # The morning slot ended with a seat nobody used: mark it a no-show.
+    # The morning slot ended with a seat nobody used: mark it a no-show, after saying who.
     morning = page.locator("#live-table tbody tr", has_text="Morning screening")
-    morning.get_by_role("button", name="Mark no-shows").click()
+    morning.get_by_role("link", name="Mark no-shows").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Mark no-shows for the slot")
+    expect(page.get_by_role("table")).to_contain_text("Tester, Nora")
+    _check(page, "checkin-no-shows-confirm")
+    page.get_by_role("button", name="Yes, mark them as no-shows").click()
     expect(page.locator(".flash-success")).to_contain_text("1 no-shows marked.")
     _check(page, "checkin-after-no-show")
     with get_db(app).transaction() as session:
@@ -148,6 +164,13 @@ def test_event_day_in_the_browser(app: Flask, site: Any, staff: dict[str, Any],
     assert statuses[booked.json()["booking_id"]] == "checked_in"
     assert statuses[no_show_id] == "no_show"
     assert sorted(statuses.values()) == ["checked_in", "checked_in", "no_show"]
+
+    # Nora comes after all: found by name, checked in as arrived late.
+    page.get_by_label("Name, employee id or badge").fill("Nora")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name="Check in as arrived late Nora Tester").click()
+    expect(page.locator(".flash-success")).to_contain_text(
+        "Checked in as arrived late: Nora Tester")
 
     # Two more kiosk bookings fill the third slot and start its waitlist.
     for name in ("Bea", "Cruz"):
@@ -168,6 +191,32 @@ def test_event_day_in_the_browser(app: Flask, site: Any, staff: dict[str, Any],
     page.goto(f"{live_url}/dashboard/events/{event_id}/waitlist")
     expect(page.locator("ol.waitlist")).to_contain_text("Tester, Cruz")
     _check(page, "events-waitlist")
+
+    # Who is coming: each slot's people with their state; a check-in undone with a reason.
+    page.goto(f"{live_url}/dashboard/events/{event_id}/people")
+    walter = page.get_by_role("row", name="Inn, Walter")
+    expect(walter).to_contain_text("Checked in")
+    expect(page.get_by_role("row", name="Tester, Cruz")).to_contain_text("Waitlisted")
+    _check(page, "events-people")
+    walter.locator("summary").click()
+    walter.get_by_label("Reason for undoing the check-in").fill("checked in the wrong person")
+    walter.get_by_role("button", name="Undo check-in").click()
+    expect(page.locator(".flash-success")).to_contain_text("Check-in undone: Walter Inn")
+    expect(page.get_by_role("row", name="Inn, Walter")).to_contain_text("Booked")
+    # Printed: no navigation or buttons, a box to tick per name; per slot, a page each.
+    page.emulate_media(media="print")
+    assert not page.locator("nav").is_visible()
+    assert not page.get_by_role("button", name="Check in").first.is_visible()
+    assert page.locator("td.tick").first.is_visible()
+    screenshot(page, "events-people-print")
+    page.goto(f"{live_url}/dashboard/events/{event_id}/people?layout=slots")
+    breaks = page.locator(".door-slot").evaluate_all(
+        "els => els.map(el => getComputedStyle(el).breakAfter)")
+    assert breaks == ["page"] * (len(breaks) - 1) + ["auto"]
+    page.emulate_media(media="screen")
+    with get_db(app).transaction() as session:
+        nora = session.scalars(select(Booking).where(Booking.public_id == no_show_id)).one()
+        assert nora.status == "checked_in" and bookings.arrived_late(nora)
     page.goto(live_url + "/dashboard/checkin?q=tester")
     page.get_by_role("button", name="Español").click()
     expect(page.locator("html")).to_have_attribute("lang", "es")

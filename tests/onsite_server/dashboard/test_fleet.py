@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -16,6 +17,11 @@ from onsite_server.db import get_db
 from onsite_server.models import Kiosk, OutboxMessage, utcnow
 
 from .helpers import post_form, site_of
+from .site_data import gen_site_data
+
+# The fleet pages: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_pairing_code_and_its_qr_pair_a_kiosk(client: FlaskClient,
@@ -56,16 +62,33 @@ def test_stale_kiosk_is_highlighted(app: Flask, as_coordinator: FlaskClient, sit
                                                              "Busy one": False}
 
 
-def test_revoke_a_kiosk(app: Flask, as_coordinator: FlaskClient, site: Any) -> None:
+def test_revoke_a_kiosk_asks_first_naming_what_happens(app: Flask, as_coordinator: FlaskClient,
+                                                       site: Any) -> None:
     with get_db(app).transaction() as session:
-        kiosk = Kiosk(site_id=site.id, label="Old", token_hash="c" * 64)
+        kiosk = Kiosk(site_id=site.id, label="Old", place="Lobby", token_hash="c" * 64,
+                      outbox_depth=3)
         session.add(kiosk)
         session.flush()
         public_id = kiosk.public_id
-    post_form(as_coordinator, f"/dashboard/fleet/{public_id}/revoke", page="/dashboard/fleet")
-    with get_db(app).transaction() as session:
-        row = session.scalars(select(Kiosk).where(Kiosk.public_id == public_id)).one()
-        assert row.revoked_at is not None
+    path = f"/dashboard/fleet/{public_id}/revoke"
+    listing = as_coordinator.get("/dashboard/fleet").get_data(as_text=True)
+    # The list links to the question; no form there revokes in one tap.
+    assert f'href="{path}"' in listing and f'action="{path}"' not in listing
+    ask = as_coordinator.get(path).get_data(as_text=True)
+    assert "Revoke the kiosk “Old”?" in ask and "Lobby" in ask
+    assert "3 answers waiting" in ask and "cannot be undone" in ask
+    assert "Yes, revoke this kiosk" in ask
+
+    def revoked() -> bool:
+        with get_db(app).transaction() as session:
+            row = session.scalars(select(Kiosk).where(Kiosk.public_id == public_id)).one()
+            return row.revoked_at is not None
+
+    assert not revoked()  # asking changed nothing
+    post_form(as_coordinator, path, page=path)
+    assert revoked()
+    # Once revoked, the question is not asked again.
+    assert as_coordinator.get(path).headers["Location"].endswith("/dashboard/fleet")
 
 
 def test_another_sites_kiosk_is_not_found(app: Flask, as_coordinator: FlaskClient) -> None:
@@ -83,19 +106,15 @@ def test_another_sites_kiosk_is_not_found(app: Flask, as_coordinator: FlaskClien
             .revoked_at is None
 
 
-def test_dead_letter_retry(app: Flask, as_admin: FlaskClient) -> None:
-    with get_db(app).transaction() as session:
-        row = OutboxMessage(kind="referral", key="referral:x:v1", payload={}, status="dead",
-                            attempts=3, last_error="HTTP 422: bad")
-        session.add(row)
-        session.flush()
-        row_id = row.id
+def test_dead_letter_retry(app: Flask, as_admin: FlaskClient, site: Any) -> None:
+    data = gen_site_data(app, site, "Here")  # two dead letters: a booking's, a referral's
     page = as_admin.get("/dashboard/sync").get_data(as_text=True)
-    assert "referral:x:v1" in page and "HTTP 422: bad" in page
-    post_form(as_admin, f"/dashboard/sync/{row_id}/retry", page="/dashboard/sync")
-    with get_db(app).transaction() as session:
-        again = session.get(OutboxMessage, row_id)
-        assert again is not None and again.status == "pending"
+    assert "referral:Here:v1" in page and "HTTP 422: CrisisHere" in page
+    for row_id in (data.ids["dead_referral"], data.ids["dead_booking"]):
+        post_form(as_admin, f"/dashboard/sync/{row_id}/retry", page="/dashboard/sync")
+        with get_db(app).transaction() as session:
+            again = session.get(OutboxMessage, row_id)
+            assert again is not None and again.status == "pending"
     assert "No dead letters" in as_admin.get("/dashboard/sync").get_data(as_text=True)
 
 
@@ -104,13 +123,13 @@ def test_coordinator_cannot_see_sync_health(as_coordinator: FlaskClient) -> None
 
 
 def test_operational_alert_banner_for_admins_until_dismissed(app: Flask, as_admin: FlaskClient,
-                                                             as_coordinator: FlaskClient
-                                                             ) -> None:
+                                                             as_coordinator: FlaskClient,
+                                                             site: Any) -> None:
     from onsite_server.models import Alert
 
     with get_db(app).transaction() as session:
-        alert = Alert(kind="outbox_stuck", message="The outbox to central has been stuck "
-                                                   "for over an hour.")
+        alert = Alert(kind="outbox_stuck", site_id=site.id,
+                      message="The outbox to central has been stuck for over an hour.")
         session.add(alert)
         session.flush()
         alert_id = alert.id

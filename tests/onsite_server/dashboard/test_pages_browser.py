@@ -23,7 +23,7 @@ from onsite_server.models import (
     utcnow,
 )
 
-from .conftest import axe_violations, browser_login, screenshot
+from .conftest import SCREENSHOTS, axe_violations, browser_login, screenshot
 from .helpers import Staff
 
 pytestmark = pytest.mark.slow
@@ -203,7 +203,13 @@ def test_pair_a_kiosk_shows_code_and_qr(page: Any, live_url: str, app: Flask,
     assert page.locator("figure.qr svg").count() == 1
     _check(page, "fleet-pair")
     page.goto(live_url + "/dashboard/fleet")
-    page.get_by_role("button", name="Revoke Lobby kiosk").click()
+    page.get_by_role("link", name="Revoke Lobby kiosk").click()
+    page.wait_for_load_state()
+    # Asked first, naming the kiosk and what revoking does.
+    assert "Revoke the kiosk “Lobby kiosk”?" in page.get_by_role("heading", level=1).inner_text()
+    assert "cannot be undone" in page.content()
+    _check(page, "fleet-revoke")
+    page.get_by_role("button", name="Yes, revoke this kiosk").click()
     page.wait_for_load_state()
     assert "revoked" in page.get_by_role("row", name="Lobby kiosk").inner_text()
 
@@ -236,6 +242,7 @@ def test_advocate_sees_only_own_referrals_and_acknowledges_crisis(
     assert resp is not None and resp.status == 404
     # Acknowledge the crisis banner with a note.
     page.goto(live_url + "/advocate/")
+    page.get_by_role("alert").get_by_text("Details and acknowledge").click()  # one tap away
     page.get_by_role("alert").get_by_role("link", name="Open and acknowledge").click()
     page.wait_for_load_state()
     _check(page, "crisis-referral")
@@ -244,6 +251,7 @@ def test_advocate_sees_only_own_referrals_and_acknowledges_crisis(
     page.wait_for_load_state()
     assert "Crisis referral acknowledged" in page.content()
     assert page.get_by_role("alert").count() == 1  # the anonymous kiosk alert is still up
+    page.get_by_role("alert").get_by_text("Details and acknowledge").click()
     page.get_by_role("alert").get_by_role("link", name="Acknowledge with a note").click()
     page.get_by_label("Note").fill("Went to the cafeteria kiosk; nobody there.")
     _check(page, "crisis-alert")
@@ -283,6 +291,8 @@ def test_a_new_crisis_appears_without_reloading(page: Any, live_url: str, app: F
     page.clock.run_for(21_000)
     banner = page.get_by_role("alert")
     banner.wait_for()
+    assert "Crises waiting: 1" in banner.inner_text()
+    banner.get_by_text("Details and acknowledge").click()
     assert "Lobby B" in banner.inner_text() and "hypertensive" in banner.inner_text()
     # Coordinators see the anonymous alert, never the member's crisis referral.
     assert "Crisis referral of a member" not in banner.inner_text()
@@ -353,3 +363,71 @@ def test_spanish_pages_show_refusals_in_spanish(page: Any, live_url: str, app: F
                        ("/dashboard/checkin", "es-checkin")]:
         page.goto(live_url + path)
         _check(page, name)
+
+
+def test_crisis_banner_is_one_line_at_1366x768_on_the_check_in_desk(
+        browser: Any, live_url: str, app: Flask, demo: dict[str, Any]) -> None:
+    """Two crises waiting: the banner takes one line of a 1366x768 screen, 911 and 988 in view,
+    the details one tap away; it has nothing that dismisses it."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    try:
+        browser_login(page, live_url, _staff(app, "admin"))
+        page.goto(live_url + "/dashboard/checkin")
+        banner = page.locator(".crisis-banner")
+        box = banner.bounding_box()
+        assert box is not None
+        # One 44 px row (the tap target), where the old banner took 170-230 px.
+        assert box["height"] <= 60, box
+        line = banner.inner_text()
+        assert "Crises waiting: 2" in line and "longest wait:" in line
+        assert page.get_by_text("call 911", exact=False).is_visible()
+        assert page.get_by_text("988", exact=False).first.is_visible()
+        assert banner.get_by_role("button").count() == 0  # nothing dismisses it
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        # The screen as staff see it (not the full page): the banner and what is under it.
+        page.screenshot(path=str(SCREENSHOTS / "crisis-banner-1366x768.png"))
+        _check(page, "crisis-banner-checkin")
+        banner.get_by_text("Details and acknowledge").click()
+        assert banner.get_by_role("link", name="Open and acknowledge").is_visible()
+        assert banner.get_by_role("link", name="Acknowledge with a note").is_visible()
+        assert "Waiting" in banner.inner_text() and "Received" in banner.inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "crisis-banner-1366x768-open.png"))
+        _check(page, "crisis-banner-open")
+        # In Spanish too: still one line, 911 and 988 in view.
+        page.get_by_role("button", name="Español").click()
+        page.wait_for_load_state()
+        page.screenshot(path=str(SCREENSHOTS / "crisis-banner-1366x768-es.png"))
+        box = page.locator(".crisis-banner").bounding_box()
+        assert box is not None and box["height"] <= 60, box
+        assert "911" in page.locator(".crisis-line").inner_text()
+    finally:
+        context.close()
+
+
+def test_waiting_times_keep_counting_without_a_reload(page: Any, live_url: str, app: Flask,
+                                                     demo: dict[str, Any]) -> None:
+    """The desk may stay on one page for an hour: the banner's refresh brings the waiting
+    times up to date in place, and a details list someone opened stays open."""
+    browser_login(page, live_url, _staff(app, "coordinator"))
+    with get_db(app).transaction() as session:
+        alert = session.scalars(select(CrisisAlert)).one()
+        alert.received_at = utcnow() - timedelta(minutes=10, seconds=30)
+    page.clock.install()
+    page.goto(live_url + "/dashboard/checkin")
+    banner = page.get_by_role("alert")
+    assert "longest wait: 10 min" in banner.inner_text()
+    banner.get_by_text("Details and acknowledge").click()
+    with get_db(app).transaction() as session:
+        # As if 25 minutes went by on the server (its clock is not the page's to move).
+        alert = session.scalars(select(CrisisAlert)).one()
+        alert.received_at = utcnow() - timedelta(minutes=35, seconds=30)
+    page.clock.run_for(21_000)
+    from playwright.sync_api import expect
+
+    # A locator assertion polls from Playwright's side: a page function would be evaluated
+    # in the page, which the dashboard's CSP (no unsafe-eval) refuses.
+    expect(page.locator('[data-waited="oldest"]')).to_have_text("35 min", timeout=15_000)
+    assert page.locator(".crisis-details").get_attribute("open") is not None
+    assert "Waiting 35 min" in banner.inner_text()

@@ -9,6 +9,7 @@ from io import BytesIO
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -17,6 +18,10 @@ from onsite_server.models import utcnow
 from onsite_server.services.errors import N_, Msg, ServiceError, problem_document
 
 from .helpers import post_form
+
+# Translated refusals: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
 
 
 def _spanish(client: FlaskClient, page: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,3 +165,162 @@ def test_a_chart_writes_every_value_and_marks_suppressed_bars_without_colour() -
     assert ">suppressed</text>" in svg and ">40 people</text>" in svg
     desc = '<desc id="c-d">Desc &lt;b&gt;Typed &amp; titled&lt;/b&gt;: suppressed; Shown: 40'
     assert desc in svg
+
+
+# --- the employer's own log-in ------------------------------------------------------------
+
+@pytest.fixture
+def employer(app: Flask, site: Any) -> Staff:
+    """An employer account at the test site (reports only)."""
+    from .helpers import gen_staff
+
+    return gen_staff(app, "employer", site, email="hr@employer.example")
+
+
+def _employer_client(app: Flask, employer: Staff) -> FlaskClient:
+    from .helpers import login
+
+    client = app.test_client()
+    login(client, employer)
+    return client
+
+
+def test_an_employer_reads_its_sites_reports_and_nothing_else(
+        app: Flask, site: Any, employer: Staff, report_data: None) -> None:
+    from ..helpers import gen_site
+
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        gen_site(session, "second-plant", employer=row.employer)
+        gen_site(session, "a-stranger")
+    client = _employer_client(app, employer)
+    html = client.get(f"/dashboard/reports?{PERIOD}").get_data(as_text=True)
+    assert "Minimum cell size: 11 people." in html and 'class="suppressed"' in html
+    assert "Biometric screening" in html and ">60<" in html
+    # Its employer's two sites to choose from; never another employer's.
+    assert 'value="second-plant"' in html and "a-stranger" not in html
+    other = client.get(f"/dashboard/reports?{PERIOD}&site=second-plant")
+    assert other.status_code == 200 and "Biometric screening" not in other.get_data(
+        as_text=True)
+    assert client.get(f"/dashboard/reports?{PERIOD}&site=a-stranger").status_code == 404
+    assert client.get(f"/dashboard/reports/screenings.csv?{PERIOD}&site=a-stranger"
+                      ).status_code == 404
+    csv_rows = {r[0]: r[1] for r in csv.reader(io.StringIO(client.get(
+        f"/dashboard/reports/outcome_blood_pressure.csv?{PERIOD}").get_data(as_text=True)))
+        if r}
+    assert csv_rows["High blood pressure, stage 2"] == "suppressed"
+    # The navigation offers the reports alone.
+    home = client.get("/dashboard/").get_data(as_text=True)
+    assert "/dashboard/reports" in home
+    for page in ("/dashboard/events", "/dashboard/checkin", "/dashboard/admin/audit",
+                 "/dashboard/fleet", "/advocate/"):
+        assert page not in home
+        assert client.get(page).status_code == 403
+
+
+def test_a_site_admin_cannot_read_a_sibling_sites_report(
+        app: Flask, site: Any, as_admin: FlaskClient) -> None:
+    from ..helpers import gen_site
+
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        gen_site(session, "second-plant", employer=row.employer)
+    assert as_admin.get(f"/dashboard/reports?{PERIOD}&site=second-plant").status_code == 404
+
+
+def test_the_report_as_pdf(app: Flask, employer: Staff, report_data: None,
+                           tmp_path: Any) -> None:
+    """The PDF holds the same suppressed cells; it is rendered to PNG to be looked at."""
+    import shutil
+    import subprocess
+
+    from .conftest import SCREENSHOTS
+    from .site_data import pdf_text
+
+    client = _employer_client(app, employer)
+    resp = client.get(f"/dashboard/reports/report.pdf?{PERIOD}")
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    assert 'filename="report-test-site-2026-03-2026-03.pdf"' in resp.headers[
+        "Content-Disposition"]
+    pdf = resp.get_data()
+    assert pdf.startswith(b"%PDF-")
+    words = pdf_text(pdf)
+    assert "Minimum cell size: 11 people." in words
+    assert "High blood pressure, stage 2" in words and "suppressed" in words
+    assert "Biometric screening" in words
+    lines = {" ".join(line.split()) for line in words.splitlines()}
+    assert "Normal blood pressure 30" in lines and "Total 60" in lines
+    assert not any(line.startswith("High blood pressure, stage 2 3") for line in lines)
+    spanish = pdf_text(client.get(f"/dashboard/reports/report.pdf?{PERIOD}", headers={
+        "Accept-Language": "es"}).get_data())
+    assert "Tamaño mínimo de celda: 11 personas." in spanish and "suprimido" in spanish
+    assert "Evaluación biométrica" in spanish
+    if shutil.which("pdftoppm"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        source = tmp_path / "report.pdf"
+        source.write_bytes(pdf)
+        subprocess.run(["pdftoppm", "-png", "-r", "70", str(source),
+                        str(SCREENSHOTS / "employer-report-pdf")], check=True, timeout=60)
+        assert list(SCREENSHOTS.glob("employer-report-pdf*.png"))
+
+
+def test_an_employer_is_invited_like_any_user(app: Flask, as_admin: FlaskClient) -> None:
+    from .helpers import post_form
+
+    resp = post_form(as_admin, "/dashboard/admin/users",
+                     {"email": "boss@employer.example", "name": "HR lead", "role": "employer"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "/account/link/" in html
+    link = html.split("/account/link/")[1].split('"')[0].split("<")[0]
+    done = post_form(app.test_client(), f"/account/link/{link}",
+                     {"password": "a long enough password", "confirm": "a long enough password"})
+    assert done.status_code == 302
+    # The dashboard never makes an operator: that role is the command line's to grant.
+    refused = post_form(as_admin, "/dashboard/admin/users",
+                        {"email": "ops@example.org", "name": "Ops", "role": "operator"})
+    assert "Not a valid choice" in refused.get_data(as_text=True)
+    from onsite_server.services import users as users_service
+
+    with get_db(app).transaction(write=False) as session:
+        assert users_service.find_by_email(session, "ops@example.org") is None
+        made = users_service.find_by_email(session, "boss@employer.example")
+        assert made is not None and made.role == "employer"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_browser_an_employer_logs_in_over_https_and_downloads_the_pdf(
+        app: Flask, site: Any, page: Any, live_https_url: str, employer: Staff,
+        report_data: None) -> None:
+    """As an employer really uses it: the server's own TLS, the site choice, the PDF link."""
+    from ..helpers import gen_site
+    from .site_data import pdf_text
+
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        gen_site(session, "second-plant", employer=row.employer)
+    browser_login(page, live_https_url, employer)
+    nav = page.get_by_role("navigation", name="Main")
+    assert [link.inner_text() for link in nav.get_by_role("link").all()
+            if link.inner_text() in ("Reports", "Events", "Audit log", "Kiosks")] == ["Reports"]
+    nav.get_by_role("link", name="Reports").click()
+    page.get_by_label("Site").select_option("test-site")
+    page.get_by_label("From month").fill("2026-03")
+    page.get_by_label("To month (included)").fill("2026-03")
+    page.get_by_role("button", name="Show report").click()
+    page.wait_for_load_state()
+    assert "Site test-site" in page.locator(".report-site").inner_text()
+    stage_2 = page.locator("#table-outcome_blood_pressure").get_by_role(
+        "row", name="High blood pressure, stage 2")
+    assert "suppressed" in stage_2.inner_text()
+    assert axe_violations(page) == []
+    screenshot(page, "reports-employer")
+    with page.expect_download() as waiting:
+        page.get_by_role("link", name="Download the whole report as PDF").click()
+    download = waiting.value
+    assert download.suggested_filename == "report-test-site-2026-03-2026-03.pdf"
+    words = pdf_text(Path(download.path()).read_bytes())
+    assert "High blood pressure, stage 2" in words and "suppressed" in words

@@ -15,6 +15,10 @@ from onsite_server.models import User, utcnow
 from onsite_server.services import users as users_service
 from onsite_server.services.errors import ServiceError
 
+# Account rules: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 
 def _user(session: Any, site: Any, role: str = "coordinator") -> User:
     return users_service.create_user(session, email=f"{role}@svc.example", name="Svc",

@@ -4,6 +4,7 @@ idempotent at central (conditional create for facts, conditional update for the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from onsite_server.fhir import (
     Systems,
     questionnaire,
     referral_bundle,
+    referral_entries,
     validate,
 )
 from shared.assessments import list_instruments, score
@@ -43,11 +45,16 @@ SUBMISSIONS = [
 REFERRAL = ReferralFacts(public_id="9d8c7b6a-0000-4000-8000-000000000009", version=3,
                          status="new", priority="crisis",
                          programs=("behavioral_health", "disease_management"),
-                         reasons=({"code": "crisis_phq9_item9",
+                         reasons=({"code": "crisis_phq9_item9", "priority": "crisis",
+                                   "programs": ["behavioral_health"],
                                    "text": {"en": "PHQ-9 item 9 above 'Not at all'"}},),
                          crisis_triggers=("phq9_item9", "hypertensive_crisis"),
                          consent=True, contact_method="phone", contact_time="morning",
                          authored_at=TAKEN)
+
+
+def _types(bundle: dict[str, Any]) -> list[str]:
+    return [e["resource"]["resourceType"] for e in bundle["entry"]]
 
 
 def _by_type(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -67,20 +74,36 @@ def test_referral_bundle_validates_and_carries_each_fact_once() -> None:
         validate(entry["resource"])
 
 
-def test_facts_are_conditional_creates_and_the_referral_a_conditional_update() -> None:
+def test_facts_are_conditional_creates_and_so_is_a_new_referral() -> None:
     bundle = referral_bundle(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
     for entry in bundle["entry"]:
         kind = entry["resource"]["resourceType"]
         request = entry["request"]
-        if kind in ("ServiceRequest", "Task"):
-            assert request["method"] == "PUT"
-            assert request["url"].startswith(f"{kind}?identifier={SYSTEMS.base}/")
-        else:
-            assert request["method"] == "POST" and request["url"] == kind
-            assert request["ifNoneExist"].startswith(f"identifier={SYSTEMS.base}/")
-    (patient,) = _by_type(bundle, "Patient")
-    assert patient["request"]["ifNoneExist"] == f"identifier={SYSTEMS('member')}|M-1001"
-    assert "name" not in patient["resource"] and "birthDate" not in patient["resource"]
+        assert request["method"] == "POST" and request["url"] == kind
+        assert request["ifNoneExist"].startswith(f"identifier={SYSTEMS.base}/")
+
+
+def test_a_referral_central_holds_is_merged_and_written_with_if_match() -> None:
+    entries = referral_entries(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
+    request_url, task_url = (item.full_url for item in entries.owned)
+    held = {request_url: {"resourceType": "ServiceRequest", "id": "sr-1", "status": "active",
+                          "intent": "order", "subject": {"reference": "Patient/p-1"},
+                          "meta": {"versionId": "4"}},
+            task_url: {"resourceType": "Task", "id": "t-1", "status": "in-progress",
+                       "intent": "order", "meta": {"versionId": "7"},
+                       "owner": {"reference": "Practitioner/adv-001"}}}
+    bundle = entries.bundle(held)
+    validate(bundle)
+    request = _by_type(bundle, "ServiceRequest")[0]
+    task = _by_type(bundle, "Task")[0]
+    assert request["request"] == {"method": "PUT", "url": "ServiceRequest/sr-1",
+                                  "ifMatch": 'W/"4"'}
+    assert task["request"] == {"method": "PUT", "url": "Task/t-1", "ifMatch": 'W/"7"'}
+    # The Task points at the request by its id at central; central's work stays.
+    assert task["resource"]["focus"] == {"reference": "ServiceRequest/sr-1"}
+    assert task["resource"]["status"] == "in-progress"
+    assert task["resource"]["owner"] == {"reference": "Practitioner/adv-001"}
+    assert request_url not in str(bundle)
 
 
 def test_the_same_facts_build_the_same_bundle() -> None:
@@ -93,19 +116,29 @@ def test_the_same_facts_build_the_same_bundle() -> None:
                                             ("urgent", "asap"), ("crisis", "stat")])
 def test_priority_mapping(ours: str, fhir: str) -> None:
     ref = ReferralFacts(public_id=REFERRAL.public_id, version=1, status="new", priority=ours,
-                        programs=("health_coaching",))
+                        programs=("health_coaching",), consent=True)
     bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
     validate(bundle)
     assert _by_type(bundle, "ServiceRequest")[0]["resource"]["priority"] == fhir
     assert _by_type(bundle, "Task")[0]["resource"]["priority"] == fhir
 
 
-def test_withdrawn_consent_revokes_the_request() -> None:
-    ref = ReferralFacts(public_id=REFERRAL.public_id, version=4, status="new",
-                        priority="soon", programs=("eap",), consent=False)
-    bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
+def test_withdrawn_consent_revokes_the_request_and_cancels_the_task() -> None:
+    ref = ReferralFacts(public_id=REFERRAL.public_id, version=4, status="sent",
+                        priority="soon", programs=("eap",), consent=False, forwarded=True)
+    entries = referral_entries(MEMBER, ref, SUBMISSIONS, SYSTEMS)
+    assert entries.bundle()["entry"] == []  # nothing of it at central: nothing to send
+    request_url, task_url = (item.full_url for item in entries.owned)
+    held = {request_url: {"resourceType": "ServiceRequest", "id": "sr-1", "status": "active",
+                          "intent": "order", "priority": "urgent",
+                          "subject": {"reference": "Patient/p-1"}, "meta": {"versionId": "2"}},
+            task_url: {"resourceType": "Task", "id": "t-1", "status": "accepted",
+                       "intent": "order", "meta": {"versionId": "3"}}}
+    bundle = entries.bundle(held)
     validate(bundle)
+    assert _types(bundle) == ["ServiceRequest", "Task"]  # no Patient, no findings
     assert _by_type(bundle, "ServiceRequest")[0]["resource"]["status"] == "revoked"
+    assert _by_type(bundle, "Task")[0]["resource"]["status"] == "cancelled"
 
 
 def test_loinc_codes_categories_and_units() -> None:
@@ -227,14 +260,102 @@ def test_structural_errors_name_the_path() -> None:
 
 def test_an_assigned_advocate_is_reported_as_the_care_team() -> None:
     ref = ReferralFacts(public_id=REFERRAL.public_id, version=1, status="new",
-                        priority="soon", programs=("eap",), advocate_id="adv-001")
+                        priority="soon", programs=("eap",), advocate_id="adv-001", consent=True)
     bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
     validate(bundle)
     (team,) = _by_type(bundle, "CareTeam")
-    assert team["request"]["method"] == "PUT"
-    assert team["request"]["url"] == f"CareTeam?identifier={SYSTEMS('careteam')}|M-1001"
+    # Central owns assignments: ours is only created where central has none.
+    assert team["request"] == {"method": "POST", "url": "CareTeam",
+                               "ifNoneExist": f"identifier={SYSTEMS('careteam')}|M-1001"}
     participant = team["resource"]["participant"][0]["member"]["identifier"]
     assert participant == {"system": "urn:onsite-wellness:advocate", "value": "adv-001"}
     request = _by_type(bundle, "ServiceRequest")[0]["resource"]
     assert request["performer"][0]["identifier"]["value"] == "adv-001"
     assert _by_type(referral_bundle(MEMBER, REFERRAL, [], SYSTEMS), "CareTeam") == []
+
+
+def test_the_patient_carries_every_id_onsite_uses_for_the_member() -> None:
+    bundle = referral_bundle(MEMBER, REFERRAL, [], SYSTEMS)
+    (patient,) = _by_type(bundle, "Patient")
+    idents = patient["resource"]["identifier"]
+    # Pinned: one identifier is the member id itself, typed MB; the public id is there too.
+    (member,) = [i for i in idents if i["value"] == "M-1001"]
+    assert member["system"] == SYSTEMS("member")
+    assert member["type"]["coding"][0]["code"] == "MB"
+    assert {"system": "urn:onsite-wellness:member-public-id", "value": MEMBER.public_id,
+            "use": "secondary"} in idents
+
+
+def test_identifier_systems_are_the_payers_to_set() -> None:
+    systems = Systems.from_config({
+        "FHIR_IDENTIFIER_BASE": "https://onsite.example/ids",
+        "FHIR_MEMBER_SYSTEM": "https://payer.example/member-number",
+        "FHIR_MEMBER_PUBLIC_ID_SYSTEM": "https://payer.example/onsite-member",
+        "FHIR_ADVOCATE_SYSTEM": "https://payer.example/advocate"})
+    ref = ReferralFacts(public_id="r-1", version=1, status="new", priority="soon",
+                        programs=("eap",), advocate_id="adv-001", consent=True)
+    bundle = referral_bundle(MEMBER, ref, [], systems)
+    validate(bundle)
+    (patient,) = _by_type(bundle, "Patient")
+    assert [i["system"] for i in patient["resource"]["identifier"]] == [
+        "https://payer.example/member-number", "https://payer.example/onsite-member"]
+    assert patient["request"]["ifNoneExist"] == (
+        "identifier=https://payer.example/member-number|M-1001")
+    (request,) = _by_type(bundle, "ServiceRequest")
+    assert request["resource"]["performer"][0]["identifier"]["system"] == (
+        "https://payer.example/advocate")
+    assert Systems.from_config({"FHIR_IDENTIFIER_BASE": "https://x/id"})("member") == (
+        "https://x/id/member")
+
+
+def test_the_request_is_coded_names_its_requester_and_its_findings() -> None:
+    ref = replace(REFERRAL, site="demo-hq")
+    bundle = referral_bundle(MEMBER, ref, SUBMISSIONS, SYSTEMS)
+    validate(bundle)
+    request = _by_type(bundle, "ServiceRequest")[0]["resource"]
+    assert request["code"]["coding"] == [{
+        "system": f"{SYSTEMS.base}/CodeSystem/referral-type", "code": "advocate-referral",
+        "display": "Referral to the member's personal health advocate"}]
+    assert request["requester"] == {"type": "Organization", "display": "Onsite Wellness site",
+                                    "identifier": {"system": SYSTEMS("site"),
+                                                   "value": "demo-hq"}}
+    observations = {e["fullUrl"] for e in _by_type(bundle, "Observation")}
+    assert {r["reference"] for r in request["reasonReference"]} == observations
+
+
+@pytest.mark.parametrize(("instrument", "answers", "code"), [
+    ("phq9", PHQ9, "A"),
+    ("phq9", {str(i): 0 for i in range(1, 10)}, "N"),
+    ("phq2", {"1": 2, "2": 2}, "POS"),
+    ("blood_pressure", {"systolic": 150, "diastolic": 95}, "H"),
+    ("blood_pressure", {"systolic": 185, "diastolic": 95}, "HH"),
+    ("blood_pressure", {"systolic": 110, "diastolic": 70}, "N"),
+])
+def test_interpretations_are_coded(instrument: str, answers: dict[str, Any], code: str) -> None:
+    sub = _sub(instrument, answers, "6f0c9a6e-0000-4000-8000-0000000000aa")
+    ref = replace(REFERRAL, consent=True)
+    bundle = referral_bundle(MEMBER, ref, [sub], SYSTEMS)
+    validate(bundle)
+    (obs,) = _by_type(bundle, "Observation")
+    (concept,) = obs["resource"]["interpretation"]
+    assert concept["coding"][0]["system"] == (
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation")
+    assert concept["coding"][0]["code"] == code
+    assert concept["text"] == sub.result["band"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("method", "point"), [
+    ("phone", {"system": "phone", "value": "+1 555 0100", "use": "mobile", "rank": 1}),
+    ("text", {"system": "sms", "value": "+1 555 0100", "use": "mobile", "rank": 1}),
+    ("email", {"system": "email", "value": "m@example.org", "use": "home", "rank": 1}),
+])
+def test_the_contact_the_member_chose_is_on_the_patient(method: str,
+                                                       point: dict[str, Any]) -> None:
+    ref = replace(REFERRAL, contact_method=method, contact_phone="+1 555 0100",
+                  contact_email="m@example.org")
+    bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
+    validate(bundle)
+    assert _by_type(bundle, "Patient")[0]["resource"]["telecom"] == [point]
+    # Without consent (a crisis), no contact goes.
+    crisis = referral_bundle(MEMBER, replace(ref, consent=False), [], SYSTEMS)
+    assert "telecom" not in _by_type(crisis, "Patient")[0]["resource"]

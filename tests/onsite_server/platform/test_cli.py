@@ -28,6 +28,8 @@ from onsite_server.models import (
     Submission,
     User,
 )
+from onsite_server.services import users as users_service
+from onsite_server.services.errors import ServiceError
 from onsite_server.services.pairing import ALPHABET
 
 LOGIN_ROLES = {"admin", "coordinator", "advocate"}
@@ -167,12 +169,27 @@ def test_create_user_hashes_with_argon2(app: Any, runner: Any) -> None:
         assert PasswordHasher().verify(user.password_hash, "correct horse battery")
 
 
+def test_only_the_command_line_makes_an_operator(app: Any, runner: Any) -> None:
+    result = _run(app, runner, "create-user", "--email", "ops@example.com", "--name", "Ops",
+                  "--role", "operator", "--password", "correct horse battery")
+    assert result.exit_code == 0, result.output
+    with get_db(app).transaction() as session:
+        user = session.scalars(select(User)).one()
+        assert (user.role, user.site_id) == ("operator", None)
+        with pytest.raises(ServiceError):  # the dashboard's invitations cannot
+            users_service.create_user(session, email="b@example.com", name="B",
+                                      role="operator")
+
+
 @pytest.mark.parametrize(("args", "named"), [
     (["--role", "superuser", "--password", "long enough pass"], "--role"),
     (["--role", "admin", "--password", "short"], "--password"),
     (["--role", "advocate", "--password", "long enough pass"], "--advocate-id"),
+    # An operator works for the whole server; an employer's account belongs to a site.
+    (["--role", "operator", "--password", "long enough pass", "--site", "test-site"], "--site"),
+    (["--role", "employer", "--password", "long enough pass"], "--site"),
 ])
-def test_create_user_refuses_bad_input(app: Any, runner: Any, args: list[str],
+def test_create_user_refuses_bad_input(app: Any, runner: Any, site: Any, args: list[str],
                                        named: str) -> None:
     result = _run(app, runner, "create-user", "--email", "a@example.com", "--name", "A", *args)
     assert result.exit_code == 2

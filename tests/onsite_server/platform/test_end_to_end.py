@@ -107,6 +107,7 @@ def _db(url: str) -> Iterator[Session]:
 def _two_workers(live: LiveServer, central: str) -> list[dict[str, Any]]:
     """Run two `onsite-server sync --once` processes at the same time; return their reports."""
     env = {**live.env, "ONSITE_CENTRAL_URL": f"{central}/fhir",
+           "ONSITE_CENTRAL_ALLOW_INSECURE_HTTP": "true",  # the local emulator
            "ONSITE_SYNC_BACKOFF_BASE_SECONDS": "0", "ONSITE_SITE_SLUG": "live",
            "ONSITE_SYNC_BATCH": "2"}
     exe = str(Path(sys.executable).with_name("onsite-server"))
@@ -153,9 +154,11 @@ def test_kiosk_to_central_through_every_failure(live_server: LiveServer, databas
         submission_item("phq9", PHQ9_ITEM9, member_ref=b),
         submission_item("gad7", GAD7_MODERATE, member_ref=c),
     ]})
-    post("/referrals/consent", {"idempotency_key": new_key(), "member_ref": a, "consent": True,
-                                "contact_method": "phone", "contact_time": "morning",
-                                "phone": "+1 555 0100"})
+    # All three agree to be contacted (without consent nothing would go: docs/privacy.md).
+    for ref in refs:
+        post("/referrals/consent", {"idempotency_key": new_key(), "member_ref": ref,
+                                    "consent": True, "contact_method": "phone",
+                                    "contact_time": "morning", "phone": "+1 555 0100"})
     seat = post("/bookings", {"idempotency_key": new_key(), "member_ref": a,
                               "slot_id": slot_id}, 201)
     waiting = post("/bookings", {"idempotency_key": new_key(), "member_ref": c,

@@ -25,6 +25,10 @@ from onsite_server.tls import ensure_self_signed
 from ..conftest import LiveServer
 from ..helpers import auth
 
+# Host names and headers: no SQL behaviour that differs between databases,
+# so these run on SQLite only (conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 # Every kind of answer: JSON, problem+json, HTML, redirects, errors, health.
 ANSWERS = [
     ("/healthz", 200, "application/json"),
@@ -54,7 +58,7 @@ def make_app(app_config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
 
 def _assert_edge_headers(resp: Any) -> None:
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "strict-origin"
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
 
 

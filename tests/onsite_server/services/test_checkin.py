@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from onsite_server.db import get_db
-from onsite_server.models import Booking, Event, Site, Slot
+from onsite_server.models import AuditLog, Booking, Event, OutboxMessage, Site, Slot
 from onsite_server.services import bookings
 from onsite_server.services import checkin as svc
 from onsite_server.services.errors import ServiceError
@@ -185,6 +186,105 @@ def test_a_no_show_is_refused_with_its_reason(session: Session, site: Site,
     assert svc.mark_no_shows(session, site, slot, "user:7", now=slot.end_at) == 1
     session.commit()
     assert _refusal(session, site, keys, token, slot.end_at).reason == "no_show"
+
+
+def _audits(session: Session, action: str) -> list[AuditLog]:
+    return list(session.scalars(select(AuditLog).where(AuditLog.action == action)
+                                .order_by(AuditLog.id)))
+
+
+@pytest.mark.parametrize("marked_by", ["button", "housekeeping"])
+def test_a_no_show_can_be_checked_in_as_arrived_late(session: Session, site: Site,
+                                                     keys: KeyStore, marked_by: str) -> None:
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot, first_name="Tardy")
+    token, _ = _ticket(keys, booking)
+    ended = slot.end_at + timedelta(minutes=10)
+    if marked_by == "button":
+        assert svc.mark_no_shows(session, site, slot, "user:7", now=slot.end_at) == 1
+    else:
+        assert bookings.mark_no_shows(session, slot.end_at) == 1
+    session.commit()
+    # The scan is refused, but names the booking so the desk can offer a late check-in.
+    refused = _refusal(session, site, keys, token, ended)
+    assert (refused.reason, refused.booking_id) == ("no_show", booking.public_id)
+    taken = slot.booked_count
+    done = svc.check_in_booking(session, site, booking.public_id, "user:7", ended, late=True)
+    session.commit()
+    assert (done.status, done.late, done.checked_in_at) == ("checked_in", True, ended)
+    session.refresh(slot)
+    assert slot.booked_count == taken  # a no-show kept its seat; nothing moves
+    (audit,) = _audits(session, "booking.checked_in_late")
+    assert (audit.actor, audit.detail["was"], audit.detail["booking"]) == (
+        "user:7", "no_show", booking.public_id)
+    assert session.scalars(select(OutboxMessage).where(
+        OutboxMessage.booking_id == booking.id, OutboxMessage.status == "pending")).first()
+    # The door list shows it as such.
+    (people, _) = svc.who_is_coming(session, slot.event)
+    assert [(p.first_name, p.state) for p in people.seated] == [("Tardy", "late")]
+    # Scanning again now is the harmless "already checked in".
+    assert _scan(session, site, keys, token, ended).already
+
+
+def test_a_late_check_in_is_refused_for_a_booking_that_is_not_a_no_show(
+        session: Session, site: Site) -> None:
+    (slot, _) = _slots(session, site, capacity=1)
+    _book(session, site, slot)
+    waiting = _book(session, site, slot)
+    with pytest.raises(svc.CheckInRefused) as caught:
+        svc.check_in_booking(session, site, waiting.public_id, "user:7", OPEN, late=True)
+    assert caught.value.reason == "waitlisted"
+
+
+def test_a_check_in_can_be_undone_with_a_reason(session: Session, site: Site,
+                                                keys: KeyStore) -> None:
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot, first_name="Oops")
+    _scan(session, site, keys, _ticket(keys, booking)[0])
+    for reason, field in [("   ", "reason"), ("x" * 501, "reason")]:
+        with pytest.raises(ServiceError) as caught:
+            svc.undo_check_in(session, site, booking.public_id, reason, "user:7", OPEN)
+        assert (caught.value.kind, caught.value.errors[0]["field"]) == ("invalid", field)
+        session.rollback()
+    done = svc.undo_check_in(session, site, booking.public_id, " scanned the wrong\nticket ",
+                             "user:7", OPEN + timedelta(minutes=1))
+    session.commit()
+    assert (done.status, done.checked_in_at) == ("booked", None)
+    (audit,) = _audits(session, "booking.check_in_undone")
+    assert (audit.actor, audit.detail["reason"], audit.detail["status"]) == (
+        "user:7", "scanned the wrong ticket", "booked")
+    assert audit.detail["checked_in_at"].startswith(OPEN.isoformat()[:16])
+    # Undoing what is not a check-in is refused, naming the booking.
+    with pytest.raises(ServiceError) as caught:
+        svc.undo_check_in(session, site, booking.public_id, "again", "user:7", OPEN)
+    assert (caught.value.kind, caught.value.errors[0]["field"]) == ("conflict", "booking_id")
+    session.rollback()
+    # After the slot has ended an undone check-in is what housekeeping makes of it: a no-show.
+    svc.check_in_booking(session, site, booking.public_id, "user:7", OPEN)
+    done = svc.undo_check_in(session, site, booking.public_id, "left before being seen",
+                             "user:7", slot.end_at)
+    session.commit()
+    assert done.status == "no_show"
+
+
+def test_who_is_coming_lists_each_slot_with_states(session: Session, site: Site) -> None:
+    first, second = _slots(session, site, capacity=2)
+    zed = _book(session, site, first, first_name="Zed")
+    amy = _book(session, site, first, first_name="Amy")
+    wait1 = _book(session, site, first, first_name="Wendy")
+    _book(session, site, first, first_name="Walt")
+    gone = _book(session, site, second, first_name="Gone")
+    bookings.cancel_booking(session, gone, actor="kiosk:t", now=BEFORE)
+    bookings.check_in(session, amy, "user:7", OPEN)
+    session.commit()
+    del zed, wait1
+    (one, two) = svc.who_is_coming(session, first.event)
+    assert one.slot.id == first.id and two.seated == two.waiting == []
+    # Seated by name (last, then first), the waitlist in its order.
+    assert [(p.first_name, p.state) for p in one.seated] == [("Amy", "checked_in"),
+                                                            ("Zed", "booked")]
+    assert [(p.first_name, p.state, p.waitlist_position) for p in one.waiting] == [
+        ("Wendy", "waitlisted", 1), ("Walt", "waitlisted", 2)]
 
 
 def test_search_by_name_or_employee_id_shows_the_days_bookings(session: Session,

@@ -14,7 +14,7 @@ from onsite_server.services.retention import purge_expired
 from onsite_server.services.sync import run_cycle
 
 from ..helpers import auth, identified_member, submission_item
-from .test_sync import PHQ9_MODERATE, FakeCentral, _settings
+from .test_sync import PHQ9_MODERATE, FakeCentral, _settings, consent
 
 PHQ9_MILD = {str(i): 1 for i in range(1, 8)} | {"8": 0, "9": 0}  # 7: mild (Kroenke 2001)
 
@@ -67,6 +67,7 @@ def test_a_members_answers_wait_until_central_has_them(app: Flask, client: Any, 
                                                        kiosk: dict[str, Any]) -> None:
     _, ref = identified_member(app, site, kiosk)
     _post(client, kiosk, submission_item("phq9", PHQ9_MODERATE, member_ref=ref))
+    consent(client, kiosk, ref)
     _age(app, 200)
     assert _purge(app) == 0  # not forwarded yet: central does not have them
     central = FakeCentral()
@@ -80,6 +81,21 @@ def test_a_members_answers_wait_until_central_has_them(app: Flask, client: Any, 
     assert _tallies(app) == [("phq9", "moderate", 1)]
     with get_db(app).transaction(write=False) as session:
         assert session.scalar(select(func.count()).select_from(Referral)) == 1  # kept
+
+
+def test_answers_withheld_for_want_of_consent_go_after_the_period(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    _, ref = identified_member(app, site, kiosk)
+    _post(client, kiosk, submission_item("phq9", PHQ9_MODERATE, member_ref=ref))
+    consent(client, kiosk, ref, agreed=False)
+    central = FakeCentral()
+    assert run_cycle(get_db(app).transaction, central, _settings(app)).withheld == 1
+    assert central.bundles == []  # nothing about the member left the site
+    _age(app, 89)
+    assert _purge(app) == 0
+    _age(app, 91)  # never going to central: kept for the period, like anonymous answers
+    assert _purge(app) == 1 and _count(app) == 0
+    assert _tallies(app) == [("phq9", "moderate", 1)]
 
 
 def test_the_sync_cycle_runs_retention(app: Flask, client: Any, kiosk: dict[str, Any]) -> None:

@@ -208,6 +208,35 @@ def test_too_many_cells_is_a_row_error(app: Any, runner: Any, tmp_path: Path,
     assert "row 2, *: 1 more cell(s) than columns" in result.stderr
 
 
+def test_a_cell_beyond_the_csv_field_limit_is_refused_by_name(
+        app: Any, runner: Any, tmp_path: Path, employer: dict[str, Any]) -> None:
+    """A 131,073-character cell (the csv module's limit) is a clear refusal, not a crash."""
+    path = tmp_path / "huge.csv"
+    path.write_text(HEADER + "M-1,E1,,A,B,1980-01-01,en,,,\n"
+                    f"M-2,E2,,{'x' * (csv.field_size_limit() + 1)},B,1980-01-01,en,,,\n",
+                    encoding="utf-8")
+    result = _run(app, runner, str(path), "--employer", employer["slug"], "--dry-run")
+    assert result.exit_code == 1, result.output
+    assert "row 3: a cell is longer than 131072 characters" in result.stderr
+    assert not isinstance(result.exception, csv.Error)
+
+
+def test_rows_beyond_the_configured_cap_are_refused(
+        app: Any, runner: Any, tmp_path: Path, employer: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ROSTER_MAX_ROWS data rows are taken; one more refuses the file before it is checked."""
+    monkeypatch.setitem(app.config, "ROSTER_MAX_ROWS", 3)
+    rows = [f"M-{i},E{i},,A,B,1980-01-01,en,,,\n" for i in range(4)]
+    path = tmp_path / "long.csv"
+    path.write_text(HEADER + "".join(rows[:3]), encoding="utf-8")
+    assert _run(app, runner, str(path), "--employer", employer["slug"]).exit_code == 0
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    result = _run(app, runner, str(path), "--employer", employer["slug"], "--dry-run")
+    assert result.exit_code == 1
+    assert "row 5: the file has more than 3 rows" in result.stderr
+    assert "ROSTER_MAX_ROWS" in result.stderr
+
+
 def test_unknown_employer_named(app: Any, runner: Any, employer: dict[str, Any]) -> None:
     result = _run(app, runner, str(FIXTURES / "roster_good.csv"), "--employer", "nope")
     assert result.exit_code == 2

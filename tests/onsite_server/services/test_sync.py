@@ -26,7 +26,7 @@ from onsite_server.services.sync import SyncSettings, claim, run_cycle
 from shared.backoff import full_jitter as backoff
 from shared.tokens import KeyRing
 
-from ..helpers import auth, identified_member, submission_item
+from ..helpers import auth, identified_member, new_key, submission_item
 
 PHQ9_ITEM9 = {str(i): 0 for i in range(1, 9)} | {"9": 1}
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
@@ -46,18 +46,33 @@ class FakeCentral:
         self.bundles.append(bundle)
         return {"resourceType": "Bundle", "type": "transaction-response"}
 
+    def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+        return []  # central holds nothing yet: the shared resources are created
+
 
 def _settings(app: Flask, worker: str = "w1") -> SyncSettings:
     return SyncSettings(systems=Systems("https://fhir.example/id"), site="test-site",
                         keys=KeyStore(Path(app.config["SIGNING_KEY_DIR"])), worker_id=worker)
 
 
+def consent(client: Any, kiosk: dict[str, Any], ref: str, agreed: bool | None = True) -> None:
+    """Answer the consent question at the kiosk (agreed: by phone, in the morning)."""
+    body: dict[str, Any] = {"idempotency_key": new_key(), "member_ref": ref, "consent": agreed}
+    if agreed:
+        body |= {"contact_method": "phone", "contact_time": "morning", "phone": "+1 555 0100"}
+    resp = client.post("/api/v1/referrals/consent", headers=auth(kiosk["token"]), json=body)
+    assert resp.status_code == 200, resp.get_json()
+
+
 def _submit(app: Flask, client: Any, site: Any, kiosk: dict[str, Any],
-            answers: dict[str, int]) -> str:
+            answers: dict[str, int], agreed: bool | None = True) -> str:
+    """File a PHQ-9 for a new member, who then answers the consent question (None: skips it)."""
     _, ref = identified_member(app, site, kiosk)
     resp = client.post("/api/v1/submissions", headers=auth(kiosk["token"]),
                        json={"items": [submission_item("phq9", answers, member_ref=ref)]})
     referral: dict[str, Any] = resp.get_json()["results"][0]["result"]["referral"]
+    if agreed is not None:
+        consent(client, kiosk, ref, agreed)
     return str(referral["referral_id"])
 
 
@@ -160,6 +175,8 @@ def test_a_dead_crisis_row_alerts_at_once(app: Flask, client: Any, site: Any,
     with get_db(app).transaction(write=False) as session:
         (alert,) = session.scalars(select(Alert))
         assert alert.kind == "crisis_dead_letter" and "CRISIS" in alert.message
+        # The site where the answers were taken: only its admins (and operators) see it.
+        assert alert.site_id == site.id
 
 
 def test_a_row_stuck_for_an_hour_raises_one_alert(app: Flask, client: Any, site: Any,
@@ -174,7 +191,8 @@ def test_a_row_stuck_for_an_hour_raises_one_alert(app: Flask, client: Any, site:
         report = run_cycle(get_db(app).transaction, central, _settings(app),
                            now=lambda: hour_later)
     with get_db(app).transaction(write=False) as session:
-        assert [a.kind for a in session.scalars(select(Alert))] == ["outbox_stuck"]
+        assert [(a.kind, a.site_id) for a in session.scalars(select(Alert))] == [
+            ("outbox_stuck", site.id)]
     assert report.alerts == []  # the second cycle did not raise it again
 
 

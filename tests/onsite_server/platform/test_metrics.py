@@ -1,0 +1,93 @@
+"""GET /metrics: Prometheus' text format, the site's state from the database, requests summed
+over gunicorn's workers, and open only to loopback or the metrics token."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+
+from onsite_server.db import get_db
+from onsite_server.models import CrisisAlert, Kiosk, OutboxMessage
+
+from ..conftest import LiveServer
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Parse the exposition (failing on anything Prometheus would not read)."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_state_from_the_database(app: Flask, client: FlaskClient, kiosk: Any) -> None:
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    with get_db(app).transaction() as session:
+        kiosk_id = session.scalars(select(Kiosk.id)).one()
+        session.add(CrisisAlert(kiosk_id=kiosk_id, trigger="phq9_item9", received_at=old))
+        session.add(OutboxMessage(kind="booking", key="a", payload={}, created_at=old))
+        session.add(OutboxMessage(kind="booking", key="b", payload={}, status="dead"))
+    resp = client.get("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    samples = _samples(resp.get_data(as_text=True))
+    assert samples[("onsite_outbox_messages", (("status", "pending"),))] == 1
+    assert samples[("onsite_outbox_messages", (("status", "dead"),))] == 1
+    assert samples[("onsite_outbox_messages", (("status", "sent"),))] == 0
+    assert samples[("onsite_crisis_unacknowledged", ())] == 1
+    assert 590 < samples[("onsite_crisis_oldest_unacknowledged_seconds", ())] < 900
+    assert 590 < samples[("onsite_outbox_oldest_pending_seconds", ())] < 900
+    # The kiosk fixture pairs without a heartbeat yet.
+    assert samples[("onsite_kiosks", (("heartbeat", "never"),))] == 1
+
+
+def test_requests_are_counted_by_route_not_path(client: FlaskClient) -> None:
+    client.get("/healthz")
+    client.get("/api/v1/bookings/not-a-real-id/cancel")
+    samples = _samples(client.get("/metrics").get_data(as_text=True))
+    routes = {dict(labels).get("route") for (name, labels) in samples
+              if name == "onsite_http_requests_total"}
+    assert "/healthz" in routes
+    assert not any(route and "not-a-real-id" in route for route in routes)
+    assert any(name == "onsite_http_request_duration_seconds_bucket" for name, _ in samples)
+
+
+@pytest.mark.parametrize(("environ", "headers", "status"), [
+    ({"REMOTE_ADDR": "10.20.30.40"}, {}, 403),
+    ({"REMOTE_ADDR": "10.20.30.40"}, {"Authorization": "Bearer wrong"}, 403),
+    ({"REMOTE_ADDR": "10.20.30.40"}, {"Authorization": "Bearer scrape-me"}, 200),
+    ({"REMOTE_ADDR": "127.0.0.1"}, {"X-Forwarded-For": "203.0.113.9"}, 403),
+    ({"REMOTE_ADDR": "127.0.0.1"}, {}, 200),
+])
+def test_open_to_loopback_or_the_token(app: Flask, client: FlaskClient,
+                                       environ: dict[str, str], headers: dict[str, str],
+                                       status: int) -> None:
+    app.config["METRICS_TOKEN"] = "scrape-me"
+    resp = client.get("/metrics", environ_base=environ,
+                      headers={**headers, "Accept": "application/json"})
+    assert resp.status_code == status
+    if status == 403:
+        assert resp.get_json()["errors"][0]["field"] == "Authorization"
+
+
+@pytest.mark.slow
+def test_gunicorn_workers_share_their_request_counts(live_server: LiveServer) -> None:
+    # gunicorn hands connections to whichever worker accepts first; each request on a new
+    # connection, so both of the live server's two workers answer some.
+    for _ in range(40):
+        assert requests.get(f"{live_server.url}/healthz", verify=False, timeout=10,
+                            headers={"Connection": "close"}).status_code == 200
+    text = requests.get(f"{live_server.url}/metrics", verify=False, timeout=10).text
+    samples = _samples(text)
+    counted = sum(value for (name, labels), value in samples.items()
+                  if name == "onsite_http_requests_total" and ("route", "/healthz") in labels)
+    # The live server's own start-up polls /healthz too, so at least the 40 sent here.
+    assert counted >= 40

@@ -1,0 +1,77 @@
+"""The sync never sends central's token over plain http:// unless a setting names the risk."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask, request
+from werkzeug.serving import make_server
+
+from onsite_server.central import check_transport, client_from_config
+from onsite_server.cli import main
+from onsite_server.config import ConfigError
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    """A plain-http central stand-in that writes down the Authorization header of each call."""
+    seen: list[str] = []
+    stub = Flask("plain-http-central")
+
+    @stub.route("/fhir/<path:rest>", methods=["GET", "POST"])
+    @stub.route("/fhir", methods=["POST"])
+    def anything(rest: str = "") -> Any:
+        seen.append(request.headers.get("Authorization", ""))
+        return {"resourceType": "Bundle", "type": "searchset", "entry": []}
+
+    server = make_server("127.0.0.1", 0, stub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", seen
+    server.shutdown()
+
+
+def test_sync_refuses_a_plain_http_central_and_sends_nothing(
+        app: Flask, listener: tuple[str, list[str]]) -> None:
+    url, seen = listener
+    app.config.update(CENTRAL_URL=f"{url}/fhir", CENTRAL_TOKEN="secret-bearer",
+                      CENTRAL_ALLOW_INSECURE_HTTP=False)
+    result = CliRunner().invoke(main, ["sync", "--once"], obj={"app": app})
+    assert result.exit_code != 0
+    assert "CENTRAL_URL is plain http://" in result.output
+    assert "CENTRAL_ALLOW_INSECURE_HTTP" in result.output
+    assert seen == []  # the token never left in clear
+
+
+def test_the_setting_lets_the_local_emulator_be_reached(
+        app: Flask, listener: tuple[str, list[str]]) -> None:
+    url, seen = listener
+    app.config.update(CENTRAL_URL=f"{url}/fhir", CENTRAL_TOKEN="secret-bearer",
+                      CENTRAL_ALLOW_INSECURE_HTTP=True)
+    result = CliRunner().invoke(main, ["sync", "--once"], obj={"app": app})
+    assert result.exit_code == 0, result.output
+    assert "Bearer secret-bearer" in seen
+
+
+@pytest.mark.parametrize(("config", "named"), [
+    ({"CENTRAL_URL": "http://central.example/fhir"}, "CENTRAL_URL"),
+    ({"CENTRAL_URL": "https://central.example/fhir",
+      "CENTRAL_TOKEN_URL": "http://central.example/token"}, "CENTRAL_TOKEN_URL"),
+    ({"CENTRAL_URL": "ftp://central.example/fhir", "CENTRAL_ALLOW_INSECURE_HTTP": True},
+     "CENTRAL_URL"),
+    ({"CENTRAL_URL": "central.example/fhir"}, "CENTRAL_URL"),
+])
+def test_insecure_or_unusable_addresses_are_refused_by_name(config: dict[str, Any],
+                                                            named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        client_from_config(config)
+
+
+def test_https_needs_no_setting() -> None:
+    check_transport({"CENTRAL_URL": "https://central.example/fhir",
+                     "CENTRAL_TOKEN_URL": "https://central.example/auth/token"})
+    assert client_from_config({"CENTRAL_URL": "https://central.example/fhir"}).base_url

@@ -15,10 +15,11 @@ second look at a screen has a name of its own (``referral_email``, ``crisis_resu
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ..backend import Backend, Identity
+from ..backend import Backend, Identity, SyncStatus
 from .driver import Driver
 from .lang import tr
 
@@ -56,6 +57,12 @@ class NoCrisisBackend:
     def crisis_alert(self, trigger: Literal["phq9_item9", "hypertensive_crisis"]) -> None:
         """Dropped: no alert reaches the dashboard from a demo."""
         self.dropped += 1
+
+    def status(self) -> SyncStatus:
+        """The inner status, with what was dropped still counted as unsent: the results of a
+        crisis visit must not say that staff were told when nothing reached them."""
+        status: SyncStatus = self.inner.status()
+        return replace(status, outbox_depth=status.outbox_depth + self.dropped)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

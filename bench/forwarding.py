@@ -10,7 +10,9 @@ starts ``central-emulator`` on loopback, and in the same run measures:
 (b) ``validate``: ``fhir.validate`` (the R4B models plus our code checks) on each of those
     Bundles, alone;
 (c) ``forward``: ``run_cycle`` with the real HTTP client sending every row to the emulator
-    (build, validate, POST, record the outcome), one worker.
+    (build, validate, POST, record the outcome), one worker;
+(d) ``update``: one more check-up per member, then ``run_cycle`` again: each referral is now
+    an update of what central holds (read back, merged, written with If-Match).
 
 Prints ONE JSON line: items per second of each, and forward time / validation time.
 
@@ -39,11 +41,15 @@ sys.path.insert(0, str(ROOT))
 
 SECRET = "bench-secret-key"
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
+GAD7_MODERATE = {str(i): 2 for i in range(1, 8)}
 BATCH = 500  # the kiosk API's largest batch
 
 
-def _seed(app: Any, items: int) -> None:
-    """Create members and post one identified PHQ-9 per member through the kiosk API."""
+def _seed(app: Any, items: int) -> tuple[Any, dict[str, str], list[str]]:
+    """Create members and post one identified PHQ-9 per member through the kiosk API.
+
+    Returns the kiosk's test client, its headers and the members' refs, for the update phase.
+    """
     from sqlalchemy import select
 
     from onsite_server.db import get_db
@@ -85,6 +91,20 @@ def _seed(app: Any, items: int) -> None:
             "contact_method": "phone", "contact_time": "morning", "phone": "+1 555 0100"})
         if resp.status_code != 200:
             raise SystemExit(f"consent failed: {resp.status_code} {resp.get_data(as_text=True)}")
+    return client, headers, refs
+
+
+def _new_findings(client: Any, headers: dict[str, str], refs: list[str]) -> None:
+    """Post one GAD-7 per member: each referral gets a new version to send as an update."""
+    now = datetime.now(UTC).isoformat()
+    for start in range(0, len(refs), BATCH):
+        body = {"items": [{"idempotency_key": str(uuid.uuid4()), "session_id": str(uuid.uuid4()),
+                           "instrument_id": "gad7", "instrument_version": "1.0.0",
+                           "answers": GAD7_MODERATE, "taken_at": now, "member_ref": ref}
+                          for ref in refs[start:start + BATCH]]}
+        resp = client.post("/api/v1/submissions", json=body, headers=headers)
+        if resp.status_code != 200:
+            raise SystemExit(f"update failed: {resp.status_code} {resp.get_data(as_text=True)}")
 
 
 def _emulator(port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -130,7 +150,7 @@ def main() -> None:
         db = get_db(app)
         upgrade(db)
         started = time.perf_counter()
-        _seed(app, args.items)
+        kiosk, headers, refs = _seed(app, args.items)
         seed_s = time.perf_counter() - started
         settings = SyncSettings(systems=Systems(str(app.config["FHIR_IDENTIFIER_BASE"])),
                                 site="bench", keys=KeyStore(Path(app.config["SIGNING_KEY_DIR"])),
@@ -157,6 +177,11 @@ def main() -> None:
             t0 = time.perf_counter()
             report = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
             forward_s = time.perf_counter() - t0
+            # (d) every referral again, now that central holds it: an update of what is there.
+            _new_findings(kiosk, headers, refs)
+            t0 = time.perf_counter()
+            updated = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+            update_s = time.perf_counter() - t0
             counts = requests.get(f"http://127.0.0.1:{port}/_state", timeout=30).json()["counts"]
         finally:
             proc.terminate()
@@ -174,6 +199,8 @@ def main() -> None:
         "validate_items_per_s": round(queued / validate_s, 1),
         "forward_items_per_s": round(queued / forward_s, 1),
         "forward_over_validate": round(forward_s / validate_s, 2),
+        "updates_sent": updated.sent, "updates_dead": updated.dead,
+        "update_items_per_s": round(updated.sent / update_s, 1) if update_s else None,
     }))
 
 

@@ -53,8 +53,10 @@ _REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("Communication", "recipient"): ("recipient",),
 }
 # Identifiers compared by value alone, whatever system a client sends: each onsite server
-# names advocates and members in its own configurable namespace, the demo directory in ours.
-_BY_VALUE = {"Practitioner", "PractitionerRole", "CareTeam"}
+# names advocates in its own configurable namespace, the demo directory in ours. A CareTeam's
+# identifier is compared with its system, as a real server does, so a client's CareTeam under
+# its own identifier is a second CareTeam, never central's.
+_BY_VALUE = {"Practitioner", "PractitionerRole"}
 _WITH_STATUS = {"ServiceRequest", "Task", "Appointment", "CareTeam", "Communication",
                 "CommunicationRequest"}
 
@@ -367,9 +369,13 @@ class Store:
 
     def _conditional(self, view: _View, kind: str, query: str, index: int) -> str | None:
         params = parse_qsl(query, keep_blank_values=True)
-        if not params or any(n not in ("identifier", "_id") for n, _ in params):
-            raise FhirError(400, "not-supported", f"entry {index}: conditions may use "
-                            "identifier and _id only", f"Bundle.entry[{index}].request")
+        # Any search parameter the store understands, as a real server allows; one it does
+        # not understand would match everything, so it is refused.
+        if not params or any(n in _RESULT_PARAMS or self._test(view, kind, n, v) is None
+                             for n, v in params):
+            raise FhirError(400, "not-supported", f"entry {index}: the condition {query!r} "
+                            "uses a search parameter this server does not support",
+                            f"Bundle.entry[{index}].request")
         matches, _ = self._search(view, kind, params)
         if len(matches) > 1:
             raise FhirError(412, "multiple-matches", f"entry {index}: the condition {query!r} "

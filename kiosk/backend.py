@@ -97,6 +97,14 @@ class Backend(Protocol):
         ``contact_method`` and ``contact_time``; an anonymous visit has nothing to consent to).
         """
 
+    def claim_contact(self, identity: Identity, *, phone: str | None = None,
+                      email: str | None = None) -> Identity:
+        """Seal a phone number or email with an offline sign-in; return the identity to use.
+
+        It travels with the typed id to the server, which shows it to staff when the id does
+        not match anyone, so the member can still be reached.
+        """
+
     def advocate_link(self, identity: Identity) -> AdvocateLinkResponse:
         """The member's advocate and the link and vCard QR contents; raises Offline."""
 

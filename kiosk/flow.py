@@ -18,6 +18,7 @@ again. A crisis screen raised by the same answers shows first; the offer waits u
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -104,6 +105,9 @@ class Timeouts:
 
 # The quick check-up (issue 8): short screeners first, the longer form only when positive.
 CHECKUP = ("phq2", "gad2", "blood_pressure", "bmi", "ada_risk")
+# For "about N minutes left": a question takes about this long to read and answer (the
+# check-up's 17 questions in "about 5 minutes").
+SECONDS_PER_QUESTION = 15
 # Height and weight come in two unit systems; the member answers one of them.
 _BODY_SIZE_BY_UNITS: Mapping[str, frozenset[str]] = MappingProxyType({
     "metric": frozenset({"height_cm", "weight_kg"}),
@@ -248,8 +252,32 @@ class Journey:
         return self.current_questions()[self.question_index]
 
     def progress(self) -> tuple[int, int]:
-        """(question number, questions in this instrument), for the progress indicator."""
-        return self.question_index + 1, len(self.current_questions())
+        """(question number, questions in this instrument), for the progress indicator.
+
+        Counted over the questions the member may be asked, a conditional one included, so
+        the total never grows mid-way (ADA's pregnancy question after "female": 5 of 5 must
+        not become 5 of 6); a question not asked is skipped in the numbering instead.
+        """
+        possible = self._possible_questions(self.instrument)
+        link = self.question
+        number = possible.index(link) + 1 if link in possible else self.question_index + 1
+        return number, max(len(possible), number)
+
+    def visit_progress(self) -> tuple[int, int, float, int]:
+        """(part, parts, share done, minutes left) of the whole check-up or screener."""
+        possible = [len(self._possible_questions(iid)) for iid in self.plan]
+        number, _total = self.progress()
+        done = sum(possible[:self.instrument_index]) + number - 1
+        left = sum(possible[self.instrument_index:]) - (number - 1)
+        minutes = max(1, math.ceil(left * SECONDS_PER_QUESTION / 60))
+        return self.instrument_index + 1, len(self.plan), done / max(done + left, 1), minutes
+
+    def _possible_questions(self, iid: str) -> list[str]:
+        """The current_questions of an instrument before ``enableWhen``: all it may ask."""
+        carried = self._carried(iid)
+        return [link for link in questions(iid)
+                if not (link in _BODY_SIZE and link not in _BODY_SIZE_BY_UNITS[self.units])
+                and link not in _BODY_SIZE_ALTERNATIVES and link not in carried]
 
     def answer(self, value: object, now: float) -> str:
         """Record the answer on screen and move on."""

@@ -9,13 +9,14 @@ sealed in the outbox for the server to match when their items arrive.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -33,6 +34,7 @@ from .settings import KioskSettings
 from .sync import APP_VERSION, CatalogCache, SyncWorker
 
 log = logging.getLogger("kiosk.service")
+T = TypeVar("T")
 
 NEEDS_CONNECTION = "This needs a connection to the server; please try again later."
 
@@ -169,6 +171,7 @@ class KioskService:
         if client is not None:
             try:
                 found = client.identify(typed.id, typed.birth_date.isoformat())
+                self.worker.reached()
                 return Identity(member_ref=found.member_ref, first_name=found.first_name,
                                 language=found.language)
             except Offline:
@@ -176,6 +179,20 @@ class KioskService:
         handle = str(uuid.uuid4())
         self.outbox.put(handle, "identity", typed.model_dump(mode="json"))
         return Identity(pending=handle)
+
+    def claim_contact(self, identity: Identity, *, phone: str | None = None,
+                      email: str | None = None) -> Identity:
+        """Seal the contact beside the typed id under a new handle (outbox rows never change)."""
+        if identity.pending is None:
+            return identity
+        row = self.outbox.get(identity.pending)
+        if row is None or row.kind != "identity":
+            return identity
+        contact = {"phone": phone} if phone else {"email": email} if email else {}
+        typed = OfflineIdentity.model_validate({**row.payload, **contact})
+        handle = str(uuid.uuid4())
+        self.outbox.put(handle, "identity", typed.model_dump(mode="json", exclude_none=True))
+        return dataclasses.replace(identity, pending=handle)
 
     def _who(self, identity: Identity | None) -> dict[str, Any]:
         """The submission fields that say who answered."""
@@ -244,30 +261,35 @@ class KioskService:
             raise Offline(NEEDS_CONNECTION)
         return self._client, identity.member_ref
 
+    def _reached(self, answer: T) -> T:
+        """The server answered a screen's request: a worker backing off drains now."""
+        self.worker.reached()
+        return answer
+
     def advocate_link(self, identity: Identity) -> AdvocateLinkResponse:
         """The member's advocate and QR contents; raises Offline."""
         client, ref = self._online(identity)
-        return client.advocate_link(ref)
+        return self._reached(client.advocate_link(ref))
 
     def bookings(self, identity: Identity) -> list[BookingOut]:
         """The member's current bookings; raises Offline."""
         client, ref = self._online(identity)
-        return client.bookings(ref)
+        return self._reached(client.bookings(ref))
 
     def book(self, identity: Identity, slot_id: str) -> BookingOut:
         """Book a seat or join the waitlist; raises Offline or Refused."""
         client, ref = self._online(identity)
-        return client.book(str(uuid.uuid4()), ref, slot_id)
+        return self._reached(client.book(str(uuid.uuid4()), ref, slot_id))
 
     def cancel(self, identity: Identity, booking_id: str) -> BookingOut:
         """Cancel one of the member's bookings; raises Offline or Refused."""
         client, ref = self._online(identity)
-        return client.cancel(str(uuid.uuid4()), ref, booking_id)
+        return self._reached(client.cancel(str(uuid.uuid4()), ref, booking_id))
 
     def reschedule(self, identity: Identity, booking_id: str, slot_id: str) -> BookingOut:
         """Move a booking to another slot; raises Offline or Refused."""
         client, ref = self._online(identity)
-        return client.reschedule(str(uuid.uuid4()), ref, booking_id, slot_id)
+        return self._reached(client.reschedule(str(uuid.uuid4()), ref, booking_id, slot_id))
 
     def status(self) -> SyncStatus:
         """The connection and outbox state for the admin screen."""

@@ -37,7 +37,9 @@ log = logging.getLogger("kiosk.sync")
 APP_VERSION = "0.1.0"
 DEFAULT_INTERVAL = 30.0  # DESIGN.md §6: every 30 s while online
 BACKOFF_BASE = 2.0
-BACKOFF_CAP = 600.0  # ... doubling with full jitter up to 10 min
+# ... doubling with full jitter, up to 30 s: a kiosk back online sends within 30 s (issue 15;
+# at 600 s, members' answers sat unsent for minutes after the network came back).
+BACKOFF_CAP = 30.0
 DEFAULT_BATCH = 100  # well under the server's MAX_BATCH (500 by default)
 # An offline-typed identity outlives its visit only long enough for the visit's own writes.
 IDENTITY_TTL = timedelta(minutes=30)
@@ -147,6 +149,13 @@ class SyncWorker:
     def wake(self) -> None:
         """Start a cycle now instead of after the current wait."""
         self._wake.set()
+
+    def reached(self) -> None:
+        """A request of the screens got through: while backing off, drain at once."""
+        with self._lock:
+            backing_off = not self._state.online and self._state.failures > 0
+        if backing_off:
+            self._wake.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():

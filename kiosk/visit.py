@@ -24,8 +24,8 @@ from shared.i18n import N_, pick
 from shared.paths import assets_dir
 from shared.schemas.bookings import BookingOut
 from shared.schemas.catalog import CatalogEvent, CatalogResponse, CatalogSlot
+from shared.schemas.common import EMAIL_PATTERN
 from shared.schemas.members import AdvocateLinkResponse
-from shared.schemas.referrals import EMAIL_PATTERN
 from shared.triage import CRISIS_TRIGGERS, crisis_guidance, skipped_item_notice
 from shared.when import format_when, format_when_where
 
@@ -69,6 +69,13 @@ def _offer_words() -> Mapping[str, Mapping[str, Any]]:
     data = json.loads((assets_dir() / "kiosk" / "follow_ups.json").read_text("utf-8"))
     offers: Mapping[str, Mapping[str, Any]] = data["offers"]
     return offers
+
+
+@lru_cache(maxsize=1)
+def _question_hints() -> Mapping[str, Mapping[str, str]]:
+    data = json.loads((assets_dir() / "kiosk" / "question_hints.json").read_text("utf-8"))
+    hints: Mapping[str, Mapping[str, str]] = data["hints"]
+    return hints
 
 
 @lru_cache(maxsize=64)
@@ -189,6 +196,8 @@ class Visit:
         self.contact: tuple[str, str] | None = None  # (channel, time of day) chosen
         self.contact_details: dict[str, str] = {}  # the number or address typed for it
         self.needs_connection = False
+        self.claim_contact_given = False  # an offline sign-in's phone or email, for staff
+        self.units_from_site = False  # the site's units are applied at the first screener
         # A finished screener kept from the outbox while Back on the offer screen can still
         # reopen it: (item, crisis). Queued once the offer is answered or the visit ends.
         self.held: tuple[dict[str, Any], bool] | None = None
@@ -282,9 +291,48 @@ class Visit:
             return False
         self.identity = identity
         self.journey.identify(identity.member_ref or identity.pending or "pending", self.clock())
+        self.say("")  # an earlier try's "We could not find you" is over
         if not identity.online:
-            self.say(N_("This kiosk is offline. Your results will reach your advocate "
-                     "when it is back online."))
+            # Honest: nothing is checked yet, and a miss would file the answers without a name.
+            self.say(N_("This kiosk is offline, so we could not check your number and date of "
+                     "birth yet. We will check them when it is back online. If they do not "
+                     "match, your results cannot reach your advocate: leave a phone number or "
+                     "email so staff can reach you."))
+        return True
+
+    @property
+    def signed_in_name(self) -> str | None:
+        """The first name the server matched, for "Signed in as Ana" (None offline or anonymous)."""
+        if self.identity is None or not self.identity.online:
+            return None
+        return self.identity.first_name or None
+
+    @property
+    def offline_claim(self) -> bool:
+        """True while the member's sign-in waits for the server to check it."""
+        return self.identity is not None and self.identity.pending is not None
+
+    def claim_contact(self, phone: str | None = None, email: str | None = None) -> bool:
+        """Add a phone number or email to an offline sign-in, for staff should it not match."""
+        if self.identity is None or self.identity.pending is None:
+            return False
+        if phone is not None:
+            digits = "".join(ch for ch in phone if ch.isdigit())
+            if not 7 <= len(digits) <= 15:
+                self.say(N_("Please type your phone number, with its area code."))
+                return False
+            contact: dict[str, str] = {"phone": digits}
+        else:
+            typed = (email or "").strip()
+            problem = email_problem(typed)
+            if problem is not None:
+                self.say(problem)
+                return False
+            contact = {"email": typed}
+        self.identity = self.backend.claim_contact(self.identity, **contact)
+        self.claim_contact_given = True
+        self.say(N_("Thank you. If your details do not match, staff will use this to reach "
+                 "you."))
         return True
 
     def anonymous(self) -> str:
@@ -306,11 +354,22 @@ class Visit:
 
     def checkup(self) -> str:
         """Start the quick check-up."""
+        self._site_units()
         return self.journey.begin(list(CHECKUP), self.clock())
 
     def single(self, instrument_id: str) -> str:
         """Start one screener."""
+        self._site_units()
         return self.journey.begin([instrument_id], self.clock(), single=True)
+
+    def _site_units(self) -> None:
+        # Height and weight are first asked in the site's units (US sites: feet, inches and
+        # pounds), once per visit: a member's own switch is kept for the rest of the visit.
+        if self.units_from_site:
+            return
+        catalog = self.catalog()
+        self.journey.set_units(catalog.settings.units if catalog is not None else "imperial")
+        self.units_from_site = True
 
     def answer(self, value: object) -> str:
         """Record the answer on screen (checked first for numbers); queue finished screeners."""
@@ -402,8 +461,11 @@ class Visit:
         return pick(self.journey.question_spec().get("text"), self.language)
 
     def preamble(self) -> str:
-        """The instrument's lead-in ("Over the last 2 weeks..."), or empty."""
-        return pick(_texts(self.journey.instrument).get("preamble"), self.language)
+        """The instrument's lead-in ("Over the last 2 weeks..."), or the kiosk's hint for a
+        measurement the member may not have (assets/kiosk/question_hints.json), or empty."""
+        iid = self.journey.instrument
+        own = _texts(iid).get("preamble") or _question_hints().get(iid)
+        return pick(own, self.language)
 
     def instrument_title(self, instrument_id: str | None = None) -> str:
         """An instrument's title in the visit's language."""
@@ -592,6 +654,13 @@ class Visit:
         self.consented = True
         self.say(N_("Thank you. Your advocate will contact you."))
         return True
+
+    def decline_contact(self) -> str:
+        """"No thanks": the advocate will not contact the member about this; on to the menu."""
+        self.stop_contact()
+        if self.consented is False:
+            return self._keep_message("done")  # the menu says what was recorded
+        return self.screen
 
     def stop_contact(self) -> None:
         """"Stop contacting me": withdraw consent."""

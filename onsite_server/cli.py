@@ -441,6 +441,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     import time
     from datetime import timedelta
 
+    from . import metrics
     from .central import CentralError, client_from_config
     from .fhir import Systems
     from .services.directory import pull_directory
@@ -467,6 +468,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
     while True:
         if not _central_accepts_us(db, client):
+            metrics.record_sync_cycle(app.instance_path, {"credentials_refused": True})
             if once:
                 raise click.ClickException("central refuses the sync's credentials (see the "
                                            "dashboard alert); nothing was sent")
@@ -484,12 +486,14 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         except CentralError as exc:  # central unreachable: statuses come next cycle
             click.echo(f"sync: status pull failed: {exc}", err=True)
             moved = 0
-        click.echo(json.dumps({"sent": report.sent, "withheld": report.withheld,
-                               "retried": report.retried,
-                               "dead": report.dead, "no_shows": report.no_shows,
-                               "waitlist_expired": report.waitlist_expired,
-                               "reminders": report.reminders, "purged": report.purged,
-                               "alerts": report.alerts, "statuses_moved": moved}))
+        outcome = {"sent": report.sent, "withheld": report.withheld,
+                   "retried": report.retried,
+                   "dead": report.dead, "no_shows": report.no_shows,
+                   "waitlist_expired": report.waitlist_expired,
+                   "reminders": report.reminders, "purged": report.purged,
+                   "alerts": report.alerts, "statuses_moved": moved}
+        click.echo(json.dumps(outcome))
+        metrics.record_sync_cycle(app.instance_path, outcome)
         if once:
             return
         time.sleep(pause)

@@ -151,6 +151,24 @@ def restore_command(backup_file: Path, force: bool) -> None:
               help="Skip the backup (only when one was just taken another way).")
 def upgrade_command(backup_dir: Path | None, no_backup: bool) -> None:
     """Back up, run the migrations, then check the database; say the way back on failure."""
+    from .db import get_db
+
+    app = create_app()
+    database = get_db(app)
+    try:
+        saved, current, head = _upgrade(app, backup_dir, no_backup)
+    finally:
+        database.dispose()
+    if current == head:
+        click.echo(f"the schema is already at {head}: nothing to upgrade")
+        return
+    click.echo(f"upgraded from {current} to {head}; the database takes writes"
+               + (f"; the backup from before is {saved}" if saved else ""))
+
+
+def _upgrade(app: Flask, backup_dir: Path | None, no_backup: bool
+             ) -> tuple[Path | None, str | None, str | None]:
+    """Back up, migrate and check; return (backup path, revision before, head)."""
     from datetime import UTC, datetime
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -160,12 +178,10 @@ def upgrade_command(backup_dir: Path | None, no_backup: bool) -> None:
     from .backup import BackupError, backup
     from .db import get_db
 
-    app = create_app()
     database = get_db(app)
     current, head = migrate.current_revision(database), migrate.head_revision()
     if current == head:
-        click.echo(f"the schema is already at {head}: nothing to upgrade")
-        return
+        return None, current, head
     saved: Path | None = None
     if not no_backup:
         folder = backup_dir or Path(app.instance_path) / "backups"
@@ -186,9 +202,7 @@ def upgrade_command(backup_dir: Path | None, no_backup: bool) -> None:
             f"The way back: reinstall the previous version of the code, then {way_back}, "
             "then `onsite-server doctor`") from exc
     failed = [c for c in checks_module.check_database(app) if not c.ok]
-    database.dispose()
     if failed:
         raise click.ClickException("the migrations ran but the database is not right: " +
                                    "; ".join(f"{c.name}: {c.message}" for c in failed))
-    click.echo(f"upgraded from {current} to {head}; the database takes writes"
-               + (f"; the backup from before is {saved}" if saved else ""))
+    return saved, current, head

@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_SESSION_CAP_SECONDS": 15 * 60,
     "KIOSK_CRISIS_SCREEN_SECONDS": 5 * 60,
     "KIOSK_SYNC_SECONDS": 30,
+    "KIOSK_UNITS": "imperial",  # height and weight first asked in feet, inches and pounds
     # A kiosk timestamp further ahead of, or behind, the server's receive time than this is
     # kept as sent but flagged (clock_suspect); lists of alerts go by the server's time.
     "KIOSK_CLOCK_AHEAD_SECONDS": 300,

@@ -284,17 +284,19 @@ def run(app_factory: Callable[[], Flask], *, central: bool = True) -> list[Check
         return [_fail("config", f"the configuration is not usable: {exc}")]
     checks = [_ok("config", "validates")]
     now = dt.datetime.now(dt.UTC)
-    database = check_database(app)
-    checks += database
-    checks += [check_disk(app), check_file_modes(app), check_tls(app, now)]
-    if database[0].ok:
-        checks.append(check_clock(app, now))
-    checks.append(check_signing_keys(app))
-    if central:
-        checks.append(check_central(app))
-    if all(c.ok for c in database[:2]):
-        checks += [check_sync(app, now), check_crises(app, now)]
-    get_db(app).dispose()
+    try:
+        database = check_database(app)
+        checks += database
+        checks += [check_disk(app), check_file_modes(app), check_tls(app, now)]
+        if database[0].ok:
+            checks.append(check_clock(app, now))
+        checks.append(check_signing_keys(app))
+        if central:
+            checks.append(check_central(app))
+        if all(c.ok for c in database[:2]):
+            checks += [check_sync(app, now), check_crises(app, now)]
+    finally:
+        get_db(app).dispose()
     return checks
 
 

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -39,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .db import get_db
 from .errors import error_response
+from .instance import write_private
 
 bp = Blueprint("metrics", __name__)
 
@@ -119,6 +123,40 @@ class SiteStateCollector(Collector):
         for band, count in counts.items():
             kiosks.add_metric([band], count)
         yield kiosks
+        yield from _sync_cycle(self.app.instance_path)
+
+
+SYNC_CYCLE_FILE = "sync-last-cycle.json"
+# The counts of a cycle that /metrics reports, by the name of the label.
+SYNC_RESULTS = ("sent", "withheld", "retried", "dead", "statuses_moved")
+
+
+def record_sync_cycle(instance_path: str, outcome: Mapping[str, Any]) -> None:
+    """Leave the sync worker's last cycle where this node's /metrics reads it (atomically)."""
+    folder = Path(instance_path)
+    data = {"finished_at": time.time(), **{k: outcome.get(k, 0) for k in SYNC_RESULTS},
+            "credentials_refused": bool(outcome.get("credentials_refused", False))}
+    partial = folder / (SYNC_CYCLE_FILE + f".{os.getpid()}")
+    write_private(partial, json.dumps(data).encode())
+    partial.replace(folder / SYNC_CYCLE_FILE)
+
+
+def _sync_cycle(instance_path: str) -> Iterator[Metric]:
+    try:
+        data = json.loads((Path(instance_path) / SYNC_CYCLE_FILE).read_text())
+    except (OSError, ValueError):
+        return  # no worker has finished a cycle on this node yet: no series, not zeros
+    yield GaugeMetricFamily("onsite_sync_last_cycle_timestamp_seconds",
+                            "When this node's sync worker last finished a cycle (Unix time)",
+                            value=float(data.get("finished_at", 0)))
+    cycle = GaugeMetricFamily("onsite_sync_last_cycle", "What the last sync cycle did, by "
+                              "result", labels=["result"])
+    for result in SYNC_RESULTS:
+        cycle.add_metric([result], float(data.get(result, 0)))
+    yield cycle
+    yield GaugeMetricFamily("onsite_sync_credentials_refused",
+                            "1 when central refused the sync's credentials at the last try",
+                            value=1.0 if data.get("credentials_refused") else 0.0)
 
 
 def _band(now: datetime, seen: datetime | None) -> str:

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, starts a throwaway PostgreSQL cluster, then runs
-# ruff, mypy and the whole pytest suite (server tests on SQLite and on PostgreSQL).
-# Extra arguments go to pytest, e.g. scripts/test.sh -k booking
+# ruff, mypy and the whole pytest suite (server tests on SQLite and on PostgreSQL), in parallel
+# worker processes (pytest-xdist, one per core; ONSITE_TEST_WORKERS=N to choose).
+#   scripts/test.sh                 every test (what CI runs)
+#   scripts/test.sh --quick         every test not marked slow: the inner loop
+#   scripts/test.sh tests/x -x      extra arguments go to pytest; -n 0 runs in one process
+#                                   (needed for --pdb and -s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+selection=()
+if [ "${1:-}" = "--quick" ]; then
+  shift
+  selection=(-m "not slow")
+fi
 bash scripts/bootstrap.sh test
 export PATH="$PWD/.venv/bin:$PATH"
 
@@ -84,11 +93,17 @@ mypy onsite_server kiosk central_emulator
 
 echo "test: pytest" >&2
 export SDL_VIDEODRIVER="${SDL_VIDEODRIVER:-offscreen}"
+# Some machines set PYTHONDONTWRITEBYTECODE: then every run, and every worker, compiles the
+# project and rewrites every test module's asserts again (half of collection time). The caches
+# land in __pycache__ folders, which git ignores.
+unset PYTHONDONTWRITEBYTECODE
 # In the background so that `wait` returns when a signal arrives. A background job of a
 # non-interactive shell ignores SIGINT, which env --default-signal undoes so that a Ctrl-C
 # still reaches pytest as a KeyboardInterrupt, and reads /dev/null unless told otherwise,
 # which <&0 does (pytest --pdb keeps the terminal).
-env --default-signal=INT pytest "$@" <&0 &
+# Each worker migrates its own template databases (tests/onsite_server/conftest.py), named after
+# the worker, so workers share the cluster without sharing a database.
+env --default-signal=INT pytest -n "${ONSITE_TEST_WORKERS:-auto}" "${selection[@]}" "$@" <&0 &
 pytest_pid=$!
 while :; do
   signals_before=$signals

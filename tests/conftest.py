@@ -13,7 +13,8 @@ os.environ.setdefault("KIVY_USE_DEFAULTCONFIG", "1")
 os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 # Tests never read the developer's instance folder or environment by accident.
 for _name in list(os.environ):
-    if _name.startswith("ONSITE_") and _name not in ("ONSITE_TEST_PG_URL",):
+    if _name.startswith("ONSITE_") and _name not in ("ONSITE_TEST_PG_URL",
+                                                     "ONSITE_TEST_REQUIRE_PG"):
         del os.environ[_name]
 # Dashboard passwords hash at the cheapest Argon2 cost in every app the tests build, in this
 # process and in the servers and CLI commands it starts (they inherit the environment). One

@@ -188,6 +188,7 @@ class KioskApp(App):  # type: ignore[misc]
             tr.switch(self.visit.language)
         target = self.visit.screen
         if target == ATTRACT and self.manager.current != ATTRACT:
+            self._close_end_confirm()  # the visit ended on its own (idle): nothing to ask
             self.text_scale = 1.0
             self._set_theme(False)
         if self.manager.current != target:
@@ -210,9 +211,28 @@ class KioskApp(App):  # type: ignore[misc]
         """The footer's Back."""
         self.act("back")
 
+    end_confirm: Any = None  # "End your session?" while it shows
+
     def end_session(self) -> None:
-        """The footer's End session."""
-        self.act("end")
+        """The footer's End session: mid-visit it asks first (a stray tap must not wipe a
+        visit); on the thank-you screen the visit is over already."""
+        if self.visit.screen in (ATTRACT, DONE):
+            self.act("end")
+            return
+        self.visit.touch()
+        self.end_confirm = Factory.EndConfirm()
+        self.end_confirm.open(animation=False)
+
+    def confirm_end(self, end: bool) -> None:
+        """The answer to "End your session?"."""
+        self._close_end_confirm()
+        if end:
+            self.act("end")
+
+    def _close_end_confirm(self) -> None:
+        if self.end_confirm is not None:
+            self.end_confirm.dismiss(animation=False)
+            self.end_confirm = None
 
     def toggle_language(self) -> None:
         """English <-> Spanish for this visit (every label follows through tr)."""
@@ -387,6 +407,16 @@ class KioskApp(App):  # type: ignore[misc]
             return tr._("The server did not answer. Check the address and the network.")
         except Refused as exc:
             return tr._("The server refused the pairing: {reason}").format(reason=exc.reason)
+        self.admin.set_pin(pin)
+        self.admin_mode = False
+        self.can_leave_setup = True
+        self.sync()
+        return ""
+
+    def set_first_pin(self, pin: str) -> str:
+        """Set the admin PIN of a kiosk paired from the command line; return what went wrong."""
+        if not (pin.isdigit() and 4 <= len(pin) <= 8):
+            return tr._("The PIN must be 4 to 8 numbers.")
         self.admin.set_pin(pin)
         self.admin_mode = False
         self.can_leave_setup = True

@@ -12,6 +12,7 @@ import io
 import time
 from typing import Any
 
+from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.image import Image as CoreImage
 from kivy.core.window import Window
@@ -22,9 +23,12 @@ from kivy.utils import escape_markup
 
 from ..flow import QUESTION
 from ..visit import CONTACT_METHODS, CONTACT_TIMES, EMAIL_MAX, SINGLE_SCREENERS, question_unit
-from .base import KioskScreen
+from .base import KV_DIR, KioskScreen, load_kv
 from .lang import tr
 
+# Height in US units: typed as feet (this range), then inches; sent as total inches.
+FEET_INCHES_QUESTION = "height_in"
+FEET = (3, 8)
 # Taps in the attract screen's top-left corner that open admin mode (with the PIN after).
 ADMIN_TAPS = 5
 ADMIN_TAP_WINDOW = 4.0
@@ -73,10 +77,13 @@ class IdentifyScreen(KioskScreen):
     field = StringProperty("id")  # which field the keypad types into
     letters = BooleanProperty(False)
     message = StringProperty("")
+    show_id = BooleanProperty(False)  # the "Show" toggles: dots by default, for the queue behind
+    show_dob = BooleanProperty(False)
 
     def on_pre_enter(self, *args: Any) -> None:
         """Start empty, and listen to a badge scanner (it types like a keyboard)."""
         self.typed_id = self.typed_dob = ""
+        self.show_id = self.show_dob = False
         self.field = "id"
         self.letters = False
         self._build_keys()
@@ -87,6 +94,7 @@ class IdentifyScreen(KioskScreen):
         """Forget what was typed and stop listening to the keyboard."""
         Window.unbind(on_textinput=self._scanned, on_key_down=self._key)
         self.typed_id = self.typed_dob = ""
+        self.show_id = self.show_dob = False
 
     def refresh(self) -> None:
         """Show the visit's message (why the last try did not work)."""
@@ -160,34 +168,115 @@ class IdentifyScreen(KioskScreen):
             self.typed_dob += key
 
     def submit(self) -> None:
-        """Sign in with what was typed."""
-        typed_id, typed_dob = self.typed_id, self.typed_dob
-        self.typed_id = self.typed_dob = ""
-        self.field = "id"
-        self.app.act("identify", typed_id, typed_dob)
+        """Sign in with what was typed; when that did not work, keep the id to try again.
+
+        Only the birth date is cleared (it was impossible, or did not match with this id):
+        the member retypes it without typing the id again.
+        """
+        self.app.act("identify", self.typed_id, self.typed_dob)
+        if self.manager is not None and self.manager.current == self.name:
+            self.typed_dob = ""
+            self.field = "dob"
+
+    def toggle_show(self, field: str) -> None:
+        """Show or hide what was typed in one field."""
+        self.app.visit.touch()
+        if field == "id":
+            self.show_id = not self.show_id
+        else:
+            self.show_dob = not self.show_dob
 
     def on_typed_id(self, *_args: Any) -> None:
-        """Show dots for the id."""
-        self.ids.id_field.text = _mask(self.typed_id)
+        """Show dots for the id (or the id, when shown)."""
+        self.ids.id_field.text = self.typed_id if self.show_id else _mask(self.typed_id)
+
+    on_show_id = on_typed_id
 
     def on_typed_dob(self, *_args: Any) -> None:
-        """Show dots (and where the slashes go) for the birth date."""
-        shown = "".join("\u2022" for _ in self.typed_dob)
+        """Show dots (or the digits, when shown) and where the slashes go for the birth date."""
+        typed = self.typed_dob
+        shown = typed if self.show_dob else "".join("\u2022" for _ in typed)
         self.ids.dob_field.text = "/".join(p for p in (shown[:2], shown[2:4], shown[4:]) if p)
 
+    on_show_dob = on_typed_dob
 
-class MenuScreen(KioskScreen):
-    """Quick check-up, a single screener, booking, the advocate, finish."""
+
+class ContactPads:
+    """The phone and email pads (kv in referral.kv) over a screen; the screen saves what is typed.
+
+    The screen using them has ``save_phone(typed)`` and ``save_email(typed)``.
+    """
+
+    phone_pad: Any = None
+    email_pad: Any = None
+    # The email pad's keys, row by row (7 a row); Delete sits with OK and Cancel below them.
+    EMAIL_KEYS = (*"abcdefghijklmnopqrstuvwxyz", "@", ".", *"1234567890", "-", "_", "+",
+                  ".com")
+
+    def open_phone_pad(self) -> None:
+        """Open the number pad."""
+        load_kv(KV_DIR / "referral.kv")  # the pads' rules, also for screens other than referral
+        self.phone_pad = Factory.PhonePad()
+        self.phone_pad.screen = self
+        self.phone_pad.open(animation=False)
+        App.get_running_app().hold_input()  # the pad's keys now sit under the finger
+
+    def open_email_pad(self) -> None:
+        """Open the email pad, its keys built here."""
+        load_kv(KV_DIR / "referral.kv")
+        self.email_pad = Factory.EmailPad()
+        self.email_pad.screen = self
+        keys = self.email_pad.ids.keyboard
+        for key in self.EMAIL_KEYS:
+            button = Factory.KeyButton(text=key, fs=44 if len(key) == 1 else 36)
+            button.bind(on_release=lambda _b, k=key: self.email_key(k))
+            keys.add_widget(button)
+        self.email_pad.open(animation=False)
+        App.get_running_app().hold_input()
+
+    def email_key(self, key: str) -> None:
+        """One key of the email pad ("back" deletes)."""
+        App.get_running_app().visit.touch()
+        pad = self.email_pad
+        if pad is None:
+            return
+        if key == "back":
+            pad.typed = pad.typed[:-1]
+        elif len(pad.typed) + len(key) <= EMAIL_MAX:
+            pad.typed += key
+
+    def close_pads(self) -> None:
+        """Close the number or address pad (Cancel), forgetting what was typed."""
+        for pad in (self.phone_pad, self.email_pad):
+            if pad is not None:
+                pad.typed = ""
+                pad.dismiss(animation=False)
+        self.phone_pad = self.email_pad = None
+
+
+class MenuScreen(ContactPads, KioskScreen):
+    """Quick check-up, a single screener, booking, the advocate, finish.
+
+    Who is signed in shows at the top ("Signed in as Ana"). After a sign-in the kiosk could
+    not check (offline), the member may leave a phone number or email for staff.
+    """
 
     kv_name = "menu"
     identified = BooleanProperty(False)
     picking = BooleanProperty(False)
     message = StringProperty("")
+    signed_in = StringProperty("")
+    ask_contact = BooleanProperty(False)
 
     def refresh(self) -> None:
         """Offer what this member can reach; list single screeners when asked."""
-        self.identified = self.visit.identified
-        self.message = self.visit.message
+        visit = self.visit
+        self.identified = visit.identified
+        self.message = visit.message
+        name = visit.signed_in_name
+        self.signed_in = tr._("Signed in as {name}").format(name=name) if name else \
+            tr._("Signed in; not checked yet") if visit.offline_claim else ""
+        self.ask_contact = visit.offline_claim and not visit.claim_contact_given
         box = self.ids.screeners
         box.clear_widgets()
         if not self.picking:
@@ -196,6 +285,20 @@ class MenuScreen(KioskScreen):
             button = Factory.SecondaryButton(text=self.visit.instrument_title(iid))
             button.bind(on_release=lambda _b, i=iid: self._single(i))
             box.add_widget(button)
+
+    def save_phone(self, typed: str) -> None:
+        """The offline sign-in's phone number, for staff; forgotten here."""
+        self.close_pads()
+        self.app.act("claim_contact", phone=typed)
+
+    def save_email(self, typed: str) -> None:
+        """The offline sign-in's email, for staff; forgotten here."""
+        self.close_pads()
+        self.app.act("claim_contact", email=typed)
+
+    def on_leave(self, *_args: Any) -> None:
+        """Never leave a typed number or address behind."""
+        self.close_pads()
 
     def toggle_picking(self) -> None:
         """Show or hide the list of single screeners."""
@@ -225,10 +328,14 @@ class QuestionScreen(KioskScreen):
     units = StringProperty("metric")
     message = StringProperty("")
     answer_buttons = ListProperty([])
+    # Height in US units is typed as feet, then inches (people know "5 ft 6", not "66 in").
+    feet = StringProperty("")  # the feet typed, while the inches are asked
+    prefix = StringProperty("")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pool: list[Any] = []
+        self._asked: tuple[str, str, str] | None = None
 
     def refresh(self) -> None:
         """Show the question on screen and its answers."""
@@ -237,8 +344,14 @@ class QuestionScreen(KioskScreen):
             return
         journey = visit.journey
         number, total = journey.progress()
-        self.progress_text = tr._("Question {n} of {total}").format(n=number, total=total)
-        self.progress_value = number / max(total, 1)
+        part, parts, done, minutes = journey.visit_progress()
+        # The whole visit's progress, not one screener's: "Part 2 of 5 · about 3 minutes left".
+        where = tr._("Part {part} of {parts}").format(part=part, parts=parts) if parts > 1 \
+            else tr._("Question {n} of {total}").format(n=number, total=total)
+        self.progress_text = where + " \u00b7 " + (
+            tr._("about 1 minute left") if minutes == 1 else
+            tr._("about {minutes} minutes left").format(minutes=minutes))
+        self.progress_value = done
         self.title = visit.instrument_title()
         self.preamble = visit.preamble()
         self.question = visit.question_text()
@@ -253,6 +366,15 @@ class QuestionScreen(KioskScreen):
                 if isinstance(spec.get("min"), int | float) else ""
         self.message = tr._(visit.message).format(**visit.message_args) if visit.message else ""
         self.typed = ""
+        asked = (visit.session_id, journey.instrument, journey.question)
+        if asked != self._asked:  # a new question; a language switch keeps the feet typed
+            self._asked, self.feet, self.prefix = asked, "", ""
+        if journey.question == FEET_INCHES_QUESTION:
+            self.question = tr._("Your height without shoes: type the feet, then the inches.")
+            if self.feet:
+                self._inches_step()
+            else:
+                self._feet_step()
         self._show_number_box(self.numeric)
         options = [] if self.numeric else visit.options()
         # Buttons are reused from question to question: building one (its kv rules) costs
@@ -275,6 +397,14 @@ class QuestionScreen(KioskScreen):
     def _answer(self, button: Any) -> None:
         self.app.act("answer", button.answer_value)
 
+    def _feet_step(self) -> None:
+        self.unit, self.prefix = "ft", ""
+        self.range_text = tr._("From {low} to {high}").format(low=FEET[0], high=FEET[1])
+
+    def _inches_step(self) -> None:
+        self.unit, self.prefix = "in", f"{self.feet} ft  "
+        self.range_text = tr._("From {low} to {high}").format(low=0, high=11)
+
     def _show_number_box(self, show: bool) -> None:
         # ids hold weak references: keep the box alive while it is out of the page.
         if not hasattr(self, "_number_box"):
@@ -289,7 +419,10 @@ class QuestionScreen(KioskScreen):
     def press(self, key: str) -> None:
         """A key of the number pad."""
         self.app.visit.touch()
-        if key == "back":
+        if key == "back" and not self.typed and self.feet:  # back from inches to feet
+            self.feet = ""
+            self._feet_step()
+        elif key == "back":
             self.typed = self.typed[:-1]
         elif key == "." and "." in self.typed:
             return
@@ -297,12 +430,28 @@ class QuestionScreen(KioskScreen):
             self.typed += key
 
     def enter_number(self) -> None:
-        """Send the typed number (the visit checks its range)."""
+        """Send the typed number (the visit checks its range); feet, then inches, for height."""
         if not self.typed or self.typed == ".":
+            return
+        if self.visit.journey.question == FEET_INCHES_QUESTION:
+            self._enter_feet_or_inches()
             return
         # "72" is sent as a whole number, "72.5" as a decimal; the visit checks the range.
         value: float | int = float(self.typed) if "." in self.typed else int(self.typed)
         self.app.act("answer", value)
+
+    def _enter_feet_or_inches(self) -> None:
+        typed = self.typed
+        self.typed = ""
+        if not typed.isdigit():
+            return
+        if not self.feet:
+            if FEET[0] <= int(typed) <= FEET[1]:
+                self.feet = typed
+                self._inches_step()
+            return
+        if int(typed) <= 11:
+            self.app.act("answer", int(self.feet) * 12 + int(typed))
 
     def choose_units(self, units: str) -> None:
         """Metric or imperial for height and weight."""
@@ -417,24 +566,21 @@ class CrisisScreen(KioskScreen):
         self.app.act("close_crisis", confirm=confirm)
 
 
-class ReferralScreen(KioskScreen):
+class ReferralScreen(ContactPads, KioskScreen):
     """One advocate will contact you: how, when, and consent; or stop contacting me."""
 
     kv_name = "referral"
     method = StringProperty("")
     when = StringProperty("")
     message = StringProperty("")
+    decided = BooleanProperty(False)  # consent given: "Next" replaces the yes/no choice
     methods = CONTACT_METHODS
     times = CONTACT_TIMES
-    phone_pad: Any = None
-    email_pad: Any = None
-    # The email pad's keys, row by row (7 a row); Delete sits with OK and Cancel below them.
-    EMAIL_KEYS = (*"abcdefghijklmnopqrstuvwxyz", "@", ".", *"1234567890", "-", "_", "+",
-                  ".com")
 
     def refresh(self) -> None:
-        """Show the visit's message (the answer to a consent)."""
+        """Show the visit's message (the answer to a consent) and whether it was given."""
         self.message = tr._(self.visit.message) if self.visit.message else ""
+        self.decided = self.visit.consented is True
 
     def on_pre_enter(self, *args: Any) -> None:
         """Nothing chosen yet (not even what the previous member chose)."""
@@ -447,34 +593,12 @@ class ReferralScreen(KioskScreen):
         """Give consent with the chosen channel and time (a call or text asks the number,
         an email the address)."""
         if self.method in ("phone", "text"):
-            self.phone_pad = Factory.PhonePad()
-            self.phone_pad.screen = self
-            self.phone_pad.open(animation=False)
-            self.app.hold_input()  # the pad's keys now sit under the finger
+            self.open_phone_pad()
             return
         if self.method == "email":
-            self.email_pad = Factory.EmailPad()
-            self.email_pad.screen = self
-            keys = self.email_pad.ids.keyboard
-            for key in self.EMAIL_KEYS:
-                button = Factory.KeyButton(text=key, fs=44 if len(key) == 1 else 36)
-                button.bind(on_release=lambda _b, k=key: self.email_key(k))
-                keys.add_widget(button)
-            self.email_pad.open(animation=False)
-            self.app.hold_input()
+            self.open_email_pad()
             return
         self.app.act("consent", self.method, self.when)
-
-    def email_key(self, key: str) -> None:
-        """One key of the email pad ("back" deletes)."""
-        self.app.visit.touch()
-        pad = self.email_pad
-        if pad is None:
-            return
-        if key == "back":
-            pad.typed = pad.typed[:-1]
-        elif len(pad.typed) + len(key) <= EMAIL_MAX:
-            pad.typed += key
 
     def save_email(self, typed: str) -> None:
         """The address was typed: give consent with it, and forget it here."""
@@ -489,14 +613,6 @@ class ReferralScreen(KioskScreen):
     def on_leave(self, *_args: Any) -> None:
         """Never leave a typed number or address behind."""
         self.close_pads()
-
-    def close_pads(self) -> None:
-        """Close the number or address pad (Cancel), forgetting what was typed."""
-        for pad in (self.phone_pad, self.email_pad):
-            if pad is not None:
-                pad.typed = ""
-                pad.dismiss(animation=False)
-        self.phone_pad = self.email_pad = None
 
 
 class BookingScreen(KioskScreen):
@@ -656,22 +772,37 @@ class DoneScreen(KioskScreen):
 
 
 class SetupScreen(KioskScreen):
-    """First start, or admin: pair with a server (URL and code) and set the admin PIN."""
+    """First start, or admin: pair with a server (URL and code) and set the admin PIN.
+
+    Three cases: not paired (address, code and PIN); paired from the command line but with no
+    PIN yet (the PIN only: the code was used already); staff pairing again (empty fields).
+    """
 
     kv_name = "setup"
     message = StringProperty("")
     paired = BooleanProperty(False)
+    pin_only = BooleanProperty(False)
+
+    def on_pre_enter(self, *args: Any) -> None:
+        """Start with no code and no PIN: a used code or an old PIN is never shown again."""
+        self.ids.code.text = ""
+        self.ids.pin.text = ""
+        super().on_pre_enter(*args)
 
     def refresh(self) -> None:
-        """Say whether the kiosk is paired."""
+        """Which of the three cases this is."""
         status = self.app.backend_status()
         self.paired = bool(status is not None and status.paired)
-        self.message = tr._("This kiosk is paired.") if self.paired else ""
+        self.pin_only = self.paired and not self.app.admin.is_set()
+        self.message = ""
 
     def pair(self) -> None:
-        """Pair with the server and set the PIN; say plainly what went wrong."""
-        self.message = self.app.pair(self.ids.url.text.strip(), self.ids.code.text.strip(),
-                                     self.ids.pin.text.strip())
+        """Pair with the server and set the PIN (or set the PIN only); say what went wrong."""
+        pin = self.ids.pin.text.strip()
+        if self.pin_only:
+            self.message = self.app.set_first_pin(pin)
+            return
+        self.message = self.app.pair(self.ids.url.text.strip(), self.ids.code.text.strip(), pin)
 
 
 class AdminPinScreen(KioskScreen):

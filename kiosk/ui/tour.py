@@ -33,7 +33,8 @@ DEMO_EMAIL_KEYS = (*"ana.demo@example", ".com")
 PHQ9 = {"9": 0, "10": 1}  # mild; no self-harm answer in the member's own visit
 CRISIS_PHQ9 = {"9": 1}  # the anonymous crisis visit: item 9 "Several days"
 GAD2 = 0
-NUMBERS = {"systolic": "152", "diastolic": "96", "height_in": "66", "weight_lb": "180",
+# Height in US units is typed as feet, then inches: 5 ft 6 in.
+NUMBERS = {"systolic": "152", "diastolic": "96", "height_in": "5", "weight_lb": "180",
            "age": "47"}
 CHOICES = {"sex": "male"}
 
@@ -238,7 +239,9 @@ class Tour:
                 for ch in NUMBERS.get(link, str(spec.get("min", 1))):
                     d.tap_text(ch, within=screen.ids.numpad)
                 if link == "height_in":
-                    self.shot()
+                    d.tap_id("enter")  # the feet; then the inches
+                    d.tap_text("6", within=screen.ids.numpad)
+                    self.shot("question_height")
                 d.tap_id("enter")
                 continue
             if not shot_question:
@@ -290,16 +293,16 @@ class Tour:
             d.tap_id("back")
             d.tap_id("advocate")
             return
-        d.tap_text(d.app.visit.event_title(events[0]), within=screen.ids.entries)
+        # A different event per language: the server takes one booking per member and event.
+        event = events[min(len(events) - 1, 0 if self.language == "en" else 1)]
+        d.tap_text(d.app.visit.event_title(event), within=screen.ids.entries)
         slots = d.app.visit.slots()
         if not slots:
             d.tap_id("back")
             d.tap_id("advocate")
             return
-        # A different slot per language, so the second visit is not a repeat booking.
-        slot = slots[min(len(slots) - 1, 0 if self.language == "en" else 1)]
-        self._tap_slot(slot)
-        self.shot()  # the confirmation: what, when, where, and a plain yes or no
+        self._tap_slot(slots[0])
+        self.shot("booking_confirm")  # what, when, where, and a plain yes or no
         d.tap(d.screen().confirm_button)
         if d.screen().name == "booking":
             d.tap_id("back")

@@ -163,6 +163,7 @@ def init_app(app: Flask) -> None:
 
     # Each area module adds its views to bp when imported: one line per area.
     from . import admin, auth, checkin, crisis, events, fleet, i18n  # noqa: F401
+    from . import claims as _claims  # noqa: F401  (unmatched sign-ins; its own line for merges)
     from . import reports as _reports  # noqa: F401  (employer reports; its own line for merges)
 
     @app.before_request

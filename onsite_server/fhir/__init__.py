@@ -10,11 +10,8 @@ from .build import (
     SHARE_WITHDRAW,
     WITHOUT_CONSENT,
     AppointmentFacts,
-    Entries,
-    Held,
     MemberFacts,
     MessageFacts,
-    Owned,
     ReferralFacts,
     SubmissionFacts,
     Systems,
@@ -33,6 +30,7 @@ from .build import (
     sharing,
     task,
 )
+from .entries import Entries, Held, Owned
 from .ownership import ONSITE_AUTHOR, merge
 from .validate import FhirInvalid, validate
 

@@ -93,6 +93,10 @@ def _identifiers(central: Any, ours: Any) -> list[Any]:
 # A member's contact points accumulate the same way: ours is added beside central's.
 _UNION = frozenset({"supportingInfo", "reasonReference", "telecom"})
 PATIENT_FIELDS: tuple[str, ...] = ("telecom",)
+# The member's contact preference is theirs, told through the kiosk: onsite sets it all;
+# central's notes and its status (completed once contacted) stay.
+PREFERENCE_FIELDS: tuple[str, ...] = ("category", "subject", "requester", "about", "medium",
+                                      "authoredOn")
 
 
 def _key(item: Any) -> Any:
@@ -132,7 +136,7 @@ def merge(central: Mapping[str, Any], ours: Mapping[str, Any],
             out[name] = copy.deepcopy(ours[name])
         else:
             out.pop(name, None)
-    if fields and kind in ("ServiceRequest", "Task"):
+    if fields and kind in ("ServiceRequest", "Task", "CommunicationRequest"):
         if "security" in (ours.get("meta") or {}):
             meta["security"] = copy.deepcopy(ours["meta"]["security"])
         else:
@@ -152,7 +156,7 @@ def merge(central: Mapping[str, Any], ours: Mapping[str, Any],
     priority = higher_priority(out.get("priority"), ours.get("priority"))
     if priority is not None:
         out["priority"] = priority
-    status_of = request_status if kind == "ServiceRequest" else task_status
+    status_of = task_status if kind == "Task" else request_status
     status = status_of(out.get("status"), ours.get("status"), priority)
     if status is not None:
         out["status"] = status

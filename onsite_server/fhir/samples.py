@@ -52,9 +52,10 @@ def samples() -> dict[str, dict[str, Any]]:
                   "programs": ["behavioral_health"],
                   "text": {"en": "PHQ-2 positive screen"}},),
         consent=True, contact_method="phone", contact_time="morning", advocate_id="adv-001",
-        authored_at=TAKEN)
+        contact_phone="+1 555 0100", site="demo-hq", authored_at=TAKEN)
     first = referral_entries(MEMBER, referral, [phq2], SYSTEMS)
-    request, task = first.owned
+    owned = {item.kind: item for item in first.owned}
+    request, task = owned["ServiceRequest"], owned["Task"]
     # What central holds after an advocate started work: their note, owner and status.
     held = {
         request.full_url: {

@@ -9,6 +9,7 @@ from .clinical import (
     Referral,
     Submission,
     SubmissionTally,
+    UnmatchedClaim,
 )
 from .core import (
     Advocate,
@@ -39,8 +40,7 @@ __all__ = [
     "CrisisAlert", "Employer", "Event", "IdempotentRequest", "InstrumentWindow", "IssuedToken",
     "Kiosk",
     "Member", "OutboxMessage",
-    "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally", "User",
-    "UserSession",
-    "UserToken",
+    "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally",
+    "UnmatchedClaim", "User", "UserSession", "UserToken",
     "new_uuid", "utcnow",
 ]

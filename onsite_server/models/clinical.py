@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, new_uuid, utcnow
@@ -160,3 +160,30 @@ class SubmissionTally(Base):
     # instrument, in the band of their latest answer: the unit employer reports publish. Counted
     # when a person's last row of that month and instrument is deleted, so never twice.
     members: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class UnmatchedClaim(Base):
+    """A sign-in typed on an offline kiosk that matched no member, for staff to follow up.
+
+    Its answers were filed as anonymous; the contact fallback the member left (a phone number
+    or email) is how staff can still reach them. One open claim per site, id and birth date.
+    """
+
+    __tablename__ = "unmatched_claim"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
+    kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosk.id"))
+    typed_id: Mapped[str] = mapped_column(String(64))
+    birth_date: Mapped[date] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    kiosk: Mapped[Kiosk] = relationship()
+
+    def __repr__(self) -> str:
+        state = "open" if self.resolved_at is None else "resolved"
+        return f"<UnmatchedClaim {self.public_id} site={self.site_id} {state}>"

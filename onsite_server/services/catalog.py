@@ -113,6 +113,7 @@ def site_settings(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
     timers = own.get("timeouts") or {}
     return {
         "languages": list(own.get("languages") or config["LANGUAGES"]),
+        "units": str(own.get("units") or config["KIOSK_UNITS"]),
         "timeouts": {
             "idle_seconds": int(timers.get("idle_seconds")
                                 or config["KIOSK_IDLE_TIMEOUT_SECONDS"]),

@@ -25,7 +25,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..models import Kiosk, Member, Site
-from . import ratelimit
+from . import claims, ratelimit
 from .members import make_member_ref
 from .pairing import kiosk_actor
 
@@ -147,7 +147,8 @@ def identify(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date,
 
 
 def match_offline(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date,
-                  secret: str, per_day: int) -> Member | None:
+                  secret: str, per_day: int, phone: str | None = None,
+                  email: str | None = None) -> Member | None:
     """Match an id typed while the kiosk was offline, as its items arrive; None for a miss.
 
     The kiosk learns nothing from this (its answer is the same either way), so the defence
@@ -170,6 +171,10 @@ def match_offline(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: 
         detail={"outcome": "match" if chosen else "no_match"},
     )
     if chosen is None:
+        # Looked up and missed (never a capped attempt, so the cap bounds these too): kept as
+        # an unmatched claim with the member's contact fallback, for staff to follow up.
+        claims.note_unmatched(session, kiosk, typed_id=typed_id, birth_date=birth_date,
+                              phone=phone, email=email)
         return None
     return session.scalars(select(Member).where(Member.public_id == chosen.public_id)).one()
 

@@ -295,7 +295,8 @@ def record_offline_consent(
     if consent:
         _required_with_consent(contact_method, contact_time)
     member = match_offline(session, kiosk=kiosk, typed_id=typed.id,
-                           birth_date=typed.birth_date, secret=secret, per_day=per_day)
+                           birth_date=typed.birth_date, secret=secret, per_day=per_day,
+                           phone=phone or typed.phone, email=email or typed.email)
     if member is not None:
         try:
             record_consent(session, kiosk, member, consent=consent,

@@ -40,6 +40,7 @@ from shared.schemas.common import control_character_paths
 from shared.schemas.submissions import KioskResult, OfflineIdentity, SubmissionItem
 
 from ..models import AuditLog, Kiosk, Member, Site, Submission, utcnow
+from . import claims
 from .clock import ClockPolicy, note_suspect, parse_aware
 from .errors import problem_document, validation_errors
 from .idempotency import parse_uuid, request_hash
@@ -533,7 +534,13 @@ def _match_offline(ctx: BatchContext, typed: OfflineIdentity, key: str | None
         # later item of the batch runs in its own SAVEPOINT (ctx.wrote).
         ctx.offline[cache_key] = match_offline(
             ctx.session, kiosk=ctx.kiosk, typed_id=typed.id, birth_date=typed.birth_date,
-            secret=ctx.settings.secret, per_day=ctx.settings.offline_per_day)
+            secret=ctx.settings.secret, per_day=ctx.settings.offline_per_day,
+            phone=typed.phone, email=typed.email)
+        ctx.wrote = True
+    elif ctx.offline[cache_key] is None and (typed.phone or typed.email):
+        # A later item of the batch may carry the contact the first one did not.
+        claims.note_unmatched(ctx.session, ctx.kiosk, typed_id=typed.id,
+                              birth_date=typed.birth_date, phone=typed.phone, email=typed.email)
         ctx.wrote = True
     return ctx.offline[cache_key]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -91,6 +91,10 @@ class CatalogSettings(Out):
     """Site settings a kiosk needs."""
 
     languages: list[str]
+    units: Literal["imperial", "metric"] = Field(
+        default="imperial", description="Height and weight are first asked in these units "
+                                         "(US sites: feet, inches and pounds); a member may "
+                                         "switch.")
     timeouts: Timeouts
     branding: Branding
     local_crisis_resources: list[CrisisResource] = Field(

@@ -16,6 +16,10 @@ from pydantic import Strict as StrictMode
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# An email address as the server accepts it (a consent's, an offline sign-in's contact); the
+# kiosk checks typed ones with it.
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$"
+
 class Strict(BaseModel):
     """Base for request bodies: unknown fields are errors, and types are not coerced.
 

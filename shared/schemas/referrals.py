@@ -7,14 +7,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import AwareDatetime, IdempotencyKey, Out, Strict
+from .common import EMAIL_PATTERN, AwareDatetime, IdempotencyKey, Out, Strict
 from .submissions import OfflineIdentity
 
 CONTACT_METHODS = ("phone", "text", "email")
 CONTACT_TIMES = ("morning", "afternoon", "evening", "any")
 CRISIS_TRIGGERS = ("phq9_item9", "hypertensive_crisis")
-# An email address as the server accepts it with a consent; the kiosk checks typed ones with it.
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$"
 
 
 class ConsentRequest(Strict):

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, WithJsonSchema
 
-from .common import AwareDatetime, IdempotencyKey, Out, Problem, Strict
+from .common import EMAIL_PATTERN, AwareDatetime, IdempotencyKey, Out, Problem, Strict
 from .identify import BirthDate
 
 MAX_BATCH_CEILING = 500
@@ -79,6 +79,11 @@ class OfflineIdentity(Strict):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$",
                     description="The employee id or badge id, as typed or scanned.")
     birth_date: BirthDate = Field(description="YYYY-MM-DD")
+    # A way to reach the member should the id not match: staff see it with the unmatched claim.
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 ().\-]{6,24}$",
+                              description="Typed as a contact fallback (digits).")
+    email: str | None = Field(default=None, pattern=EMAIL_PATTERN, max_length=254,
+                              description="Typed as a contact fallback.")
 
 
 class SubmissionItem(Strict):

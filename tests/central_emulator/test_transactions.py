@@ -229,3 +229,28 @@ def test_an_advocate_sent_in_another_namespace_is_the_directory_one(client: Flas
     assert (answer["status"], answer["location"]) == ("200 OK",
                                                       "Practitioner/adv-002/_history/1")
     assert client.get("/_state").json["counts"]["Practitioner"] == 3
+
+
+def test_a_care_team_is_created_only_where_central_has_none(client: FlaskClient) -> None:
+    def team(member: str, condition: str) -> dict[str, Any]:
+        return {"resource": {"resourceType": "CareTeam", "status": "active",
+                             "identifier": [{"system": "urn:other-site:careteam",
+                                             "value": member}],
+                             "subject": {"identifier": {"system": SYSTEMS("member"),
+                                                        "value": member}}},
+                "request": {"method": "POST", "url": "CareTeam", "ifNoneExist": condition}}
+
+    before = client.get("/_state").json["counts"]["CareTeam"]
+    # The demo directory assigns M-1001: a condition on the member finds central's team.
+    kept = client.post("/fhir", json=transaction(team(
+        "M-1001", f"subject:identifier={SYSTEMS('member')}|M-1001"))).json
+    assert kept["entry"][0]["response"]["location"].startswith("CareTeam/careteam-M-1001/")
+    # A condition on a CareTeam identifier compares its system too: another site's
+    # identifier is not central's, so that would be a second team (as on a real server).
+    other = client.post("/fhir", json=transaction(team(
+        "M-1001", "identifier=urn:other-site:careteam|M-1001"))).json
+    assert other["entry"][0]["response"]["status"] == "201 Created"
+    assert client.get("/_state").json["counts"]["CareTeam"] == before + 1
+    # A condition the server does not understand is refused, not taken as "matches all".
+    refused = client.post("/fhir", json=transaction(team("M-1002", "nonsense=1")))
+    assert refused.status_code == 400

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-import cairosvg
 import PIL.Image
 import zxingcpp
 
@@ -18,6 +17,8 @@ def _decode_png(data: bytes) -> list[str]:
 
 
 def _decode_svg(svg: str) -> list[str]:
+    import cairosvg  # here, not at the top: it takes half a second of every collection
+
     png = cairosvg.svg2png(bytestring=svg.encode(), output_width=600, background_color="white")
     return _decode_png(png)
 

@@ -21,7 +21,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     try:
         yield srv
     finally:
-        srv.stop()
+        # The tests are over and the database thrown away: no need to wait the seconds
+        # gunicorn takes to drain its workers.
+        srv.kill()
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def own_server(tmp_path: Path) -> Iterator[TlsServer]:
     try:
         yield srv
     finally:
-        srv.stop()
+        srv.kill()
 
 
 @pytest.fixture

@@ -78,8 +78,13 @@ class TlsServer:
             self.proc = None
 
     def pairing_code(self, site: str) -> str:
-        """Issue a pairing code for a site."""
-        return self.cli("pairing-code", "--site", site).stdout.strip().splitlines()[-1]
+        """Issue a pairing code for a site (what `onsite-server pairing-code` does, in-process:
+        a CLI process per code cost seconds of each test)."""
+        from onsite_server.services.pairing import issue_pairing_code
+
+        with self.session() as session, session.begin():
+            return issue_pairing_code(
+                session, session.scalars(select(Site).where(Site.slug == site)).one())
 
     def session(self) -> Session:
         """A SQLAlchemy session on the server's database (the caller closes it)."""
@@ -125,8 +130,22 @@ def start_tls_server(tmp_path: Path, site: str = "kiosk-site") -> TlsServer:
            "ONSITE_SECRET_KEY": "kiosk-live-test-secret", "ONSITE_IDENTIFY_MIN_SECONDS": "0"}
     server = TlsServer(env=env, instance=instance, database_url=db_url,
                        log_path=tmp_path / "server.log")
-    server.cli("init-db")
-    server.cli("create-site", "--employer", "emp-kiosk", "--slug", site, "--name", "Kiosk site")
+    # What `onsite-server init-db` and `create-site` do, in-process rather than in two CLI
+    # processes (test_cli.py runs the commands themselves).
+    from onsite_server.db import Database
+    from onsite_server.migrate import upgrade
+    from onsite_server.services.sites import create_site
+
+    tmp_path.mkdir(parents=True, exist_ok=True)  # the CLI made it, with the instance folder
+    database = Database()
+    database.configure(db_url)
+    try:
+        upgrade(database)
+        with database.transaction() as session:
+            create_site(session, employer_slug="emp-kiosk", employer_name=None, slug=site,
+                        name="Kiosk site")
+    finally:
+        database.dispose()
     server.start()
     return server
 

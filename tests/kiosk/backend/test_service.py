@@ -6,6 +6,7 @@ import json
 from datetime import date
 
 import pytest
+from pydantic import ValidationError
 
 from kiosk.backend import Backend, Identity, Offline, Refused
 from kiosk.service import KioskService, build_backend
@@ -93,4 +94,19 @@ def test_consent_the_server_would_refuse_is_refused_at_once(kiosk_settings: Kios
         service.consent(Identity(), consent=False)
     service.consent(who, consent=False)  # a withdrawal needs nothing else
     assert service.status().outbox_depth == 1
+    service.close()
+
+
+def test_a_contact_left_with_an_offline_sign_in_travels_with_its_items(
+        kiosk_settings: KioskSettings) -> None:
+    service = build_backend(kiosk_settings, start=False)
+    who = service.identify("E1001", "1980-01-15")
+    with_phone = service.claim_contact(who, phone="5550100142")
+    assert with_phone.pending and with_phone.pending != who.pending and not with_phone.online
+    service.submit(with_phone, [phq9()], crisis=False)
+    (row,) = [r for r in service.outbox.pending() if r.kind == "submission"]
+    assert row.payload["offline_identity"] == {"id": "E1001", "birth_date": "1980-01-15",
+                                               "phone": "5550100142"}
+    with pytest.raises(ValidationError, match="email"):  # the server's own rule, checked here
+        service.claim_contact(who, email="not-an-address")
     service.close()

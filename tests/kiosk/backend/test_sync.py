@@ -161,3 +161,41 @@ def test_the_thread_drains_on_wake_and_stops(outbox: Outbox, tmp_path: Path) -> 
     assert done.wait(10)
     worker.stop()
     assert worker._thread is None
+
+
+def test_a_kiosk_back_online_sends_within_30_seconds(outbox: Outbox, tmp_path: Path) -> None:
+    client = FakeClient()
+    client.down = True
+    _queue(outbox, 2)
+    worker = _worker(outbox, client, tmp_path)  # the kiosk's own defaults
+    delays = [worker.run_once() for _ in range(40)]
+    assert max(delays) <= 30.0  # the longest wait after the network comes back
+    assert max(delays) > 8.0  # it still backs off
+
+
+def test_a_request_that_gets_through_drains_a_backing_off_worker_at_once(
+        outbox: Outbox, tmp_path: Path) -> None:
+    client = FakeClient()
+    client.down = True
+    done = threading.Event()
+
+    def notify(status: SyncStatus) -> None:
+        if status.online and status.outbox_depth == 0 and client.batches:
+            done.set()
+
+    # A long backoff, so only the wake from a request can explain a drain within the test.
+    worker = _worker(outbox, client, tmp_path, interval=3600.0, backoff_base=3600.0,
+                     backoff_cap=3600.0, notify=notify)
+    _queue(outbox, 2)
+    worker.reached()  # online as far as it knows: nothing to do
+    assert not worker._wake.is_set()
+    worker.start()
+    for _ in range(1000):  # until the first cycle has failed: the worker is backing off
+        if worker.status().last_errors:
+            break
+        threading.Event().wait(0.01)
+    assert worker.status().last_errors
+    client.down = False
+    worker.reached()  # e.g. an identify from the screens just got an answer
+    assert done.wait(10)
+    worker.stop()

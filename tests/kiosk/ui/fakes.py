@@ -115,6 +115,12 @@ class FakeBackend:
         self.phones.append(phone)
         self.emails.append(email)
 
+    def claim_contact(self, identity: Identity, *, phone: str | None = None,
+                      email: str | None = None) -> Identity:
+        """Record the contact left with an offline sign-in; a new handle, as the service gives."""
+        self.calls.append(("claim_contact", phone or email))
+        return Identity(pending=f"{identity.pending}+contact")
+
     def _need_online(self) -> None:
         if not self.online:
             raise Offline("the fake is offline")

@@ -66,6 +66,15 @@ def _sign_in(d: Any) -> Any:
     return screen
 
 
+def _end_session(d: Any) -> None:
+    """End session from the footer: mid-visit it asks first; say yes."""
+    d.tap(d.screen().ids.footer.ids.end)
+    confirm = d.app.end_confirm
+    if confirm is not None:
+        d.tap(confirm.ids.confirm)
+    assert d.screen().name == "attract", d.screen().name
+
+
 def _scan_badge(d: Any) -> None:
     """A USB badge scanner types like a keyboard and ends with Enter; the id shows masked."""
     from kivy.core.window import Window
@@ -124,7 +133,7 @@ def anonymous(out: Path) -> None:
     d.tap(d.screen().ids.footer.ids.language)
     assert d.screen().ids.skip.text == "Prefer not to answer"
     d.tap_text("Not at all")
-    assert d.screen().ids.progress_label.text.endswith("Question 2 of 7")
+    assert "Question 2 of 7 \u00b7 about 2 minutes left" in d.screen().ids.progress_label.text
     while d.screen().name == "question":
         d.tap_text("Not at all")
     assert d.screen().name == "results"
@@ -158,7 +167,7 @@ def accessibility(out: Path) -> None:
     corner = Image.open(shot).convert("RGB").getpixel((WIDTH // 2, 5))
     assert max(corner) < 40, corner  # black background
     d.tap_id("start")
-    d.tap_id("end")  # the next member starts with the usual look
+    _end_session(d)  # the next member starts with the usual look
     assert d.app.text_scale == 1.0 and not d.app.high_contrast
 
 
@@ -404,7 +413,7 @@ def follow_up_and_email(out: Path) -> None:
     assert d.screen().email_pad is None
     assert fake.calls[-1] == ("consent", (True, "email", "afternoon"))
     assert fake.emails[-1] == "ana_b+k@example.com"
-    d.tap_id("end")
+    _end_session(d)
     assert d.screen().name == "attract" and not d.app.visit.holds_member_data()
 
 
@@ -463,7 +472,8 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         identity = d.app.visit.identity
         assert identity is not None and identity.online
         d.tap_id("checkup")
-        numbers = {"systolic": "146", "diastolic": "92", "height_cm": "170", "weight_kg": "70",
+        # The demo site asks US units: height as feet, then inches (5 ft 7 in), pounds.
+        numbers = {"systolic": "146", "diastolic": "92", "height_in": "5", "weight_lb": "154",
                    "age": "45"}
         choices = {"sex": "male"}
         offered = []
@@ -481,6 +491,9 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
                 if link == "systolic":
                     d.screenshot(out / "identified-number-entry-en.png")
                 d.tap_id("enter")
+                if link == "height_in":
+                    _type_on(d, d.screen().ids.numpad, "7")  # the inches
+                    d.tap_id("enter")
                 continue
             values = [v for v, _t in d.app.visit.options()]
             if journey.instrument == "phq2":
@@ -534,6 +547,11 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
                       purpose=Purpose.ADVOCATE_LINK)
         # The parent test checks that this subject is E1001's member id in the server's data.
         print(f"advocate-link subject: {said.fields['subject']}", file=sys.__stdout__)
+        # The contact card comes last, below the booking's ticket and the link: scroll to it.
+        d.screen().ids.codes.parent.scroll_y = 0
+        d.pump(4)
+        lower = d.screenshot(out / "identified-qr-scrolled-en.png")
+        decoded += [r.text for r in zxingcpp.read_barcodes(Image.open(lower))]
         assert any(t.startswith("BEGIN:VCARD") for t in decoded), decoded
         d.tap_id("done")
         assert d.screen().name == "done"
@@ -673,7 +691,7 @@ def booking_times(out: Path) -> None:
     top = summary.to_window(summary.x, summary.top)[1]
     assert bottom >= 0 and top <= Window.height, (bottom, top)
     d.screenshot(out / "booking-qr-summary-en.png")
-    d.tap(d.screen().ids.footer.ids.end)
+    _end_session(d)
     assert d.screen().name == "attract"
     # The next visit, in Spanish: the booking list and the cancel question say the same time.
     _sign_in(d)
@@ -689,13 +707,261 @@ def booking_times(out: Path) -> None:
     assert f"{es_when} \u00b7 Room B" in said, said
     d.screenshot(out / "booking-cancel-es.png")
     d.tap(d.screen().keep_button)
+    _end_session(d)
+
+
+def sign_in_honestly(out: Path) -> None:
+    """A wrong or impossible birth date keeps the id; "Signed in as Ana"; offline says so."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    d = _start(fake)
+    screen = _sign_in(d)
+    # Shown on request, masked again on the second tap.
+    assert "E1001" not in screen.ids.id_field.text
+    d.tap_id("show_id")
+    assert screen.ids.id_field.text == "E1001"
+    d.tap_id("show_dob")
+    assert screen.ids.dob_field.text == "03/14/1985"
+    d.screenshot(out / "sign-in-shown-en.png")
+    d.tap_id("show_id")
+    d.tap_id("show_dob")
+    assert "E1001" not in screen.ids.id_field.text and "14" not in screen.ids.dob_field.text
+    # An impossible date (month 13): the id stays, the birth date is asked again.
+    _type_on(d, screen.ids.keypad, "")
+    for _ in range(8):
+        d.tap_text(tr_("Delete"), within=screen.ids.keypad)
+    _type_on(d, screen.ids.keypad, "13451990")
+    d.tap_id("submit")
+    assert d.screen().name == "identify"
+    assert screen.typed_id == "E1001" and screen.typed_dob == "" and screen.field == "dob"
+    assert "month, day, year" in screen.message
+    # A date that does not match: the same; then the right one signs in and the error is gone.
+    _type_on(d, screen.ids.keypad, "03151985")
+    d.tap_id("submit")
+    assert d.screen().name == "identify" and "could not find you" in screen.message
+    assert screen.typed_id == "E1001"
+    d.screenshot(out / "sign-in-not-found-keeps-id-en.png")
+    _type_on(d, screen.ids.keypad, "03141985")
+    d.tap_id("submit")
+    menu = d.screen()
+    assert menu.name == "menu"
+    assert menu.ids.signed_in.text == "Signed in as Ana", menu.ids.signed_in.text
+    assert menu.message == "" and not menu.ask_contact
+    d.screenshot(out / "menu-signed-in-en.png")
+    d.tap(menu.ids.footer.ids.language)
+    assert menu.ids.signed_in.text == "Sesión iniciada: Ana"
+    d.screenshot(out / "menu-signed-in-es.png")
+    _end_session(d)
+    # Offline: nothing is checked yet, and the member may leave a number for staff.
+    fake.online = False
+    _sign_in(d)
+    d.tap_id("submit")
+    menu = d.screen()
+    assert menu.name == "menu"
+    assert menu.ids.signed_in.text == "Signed in; not checked yet"
+    assert "could not check" in menu.message and "reach your advocate" in menu.message
+    assert menu.ask_contact and menu.ids.claim_phone.opacity == 1
+    d.screenshot(out / "menu-offline-claim-en.png")
+    d.tap_id("claim_phone")
+    pad = menu.phone_pad
+    for ch in "5550100142":
+        d.tap_text(ch, within=pad.ids.pad)
+    d.tap(pad.ids.save)
+    assert ("claim_contact", "5550100142") in fake.calls
+    assert menu.phone_pad is None and not menu.ask_contact
+    assert "staff will use this" in menu.message
+    d.tap(menu.ids.footer.ids.language)
+    d.screenshot(out / "menu-offline-claim-given-es.png")
+    _end_session(d)
+    _sign_in(d)  # a new visit starts in English: the offer, before a contact is left, in Spanish
+    d.tap(d.screen().ids.footer.ids.language)
+    d.tap_id("submit")
+    assert d.screen().ask_contact
+    d.screenshot(out / "menu-offline-claim-es.png")
+
+
+def setup_after_cli_pairing(out: Path) -> None:
+    """Paired from the command line, no PIN yet: the set-up asks the PIN only; Pair again is
+    empty, with its own title."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    d = _start(FakeBackend(paired=True), pin=None)
+    screen = d.screen()
+    assert screen.name == "setup" and screen.pin_only
+    assert screen.ids.title.text == "Choose an admin PIN"
+    assert screen.ids.url.disabled and screen.ids.code.disabled and screen.ids.code.height == 0
+    d.screenshot(out / "setup-pin-only-en.png")
+    screen.ids.pin.text = "12"
+    d.tap_id("pair")
+    assert d.screen().name == "setup" and "4 to 8" in screen.message
+    screen.ids.pin.text = "1357"
+    d.tap_id("pair")
+    assert d.screen().name == "attract"
+
+    def pair_again() -> Any:
+        for _ in range(5):
+            d.tap_id("corner")
+        for ch in "1357":
+            d.tap_text(ch, within=d.screen().ids.pad)
+        d.tap_id("ok")
+        assert d.screen().name == "admin"
+        d.tap_id("pairing")
+        assert d.screen().name == "setup"
+        return d.screen()
+
+    screen = pair_again()
+    assert not screen.pin_only and screen.ids.title.text == "Pair again"
+    assert not screen.ids.code.disabled and screen.ids.pin.text == ""
+    screen.ids.code.text, screen.ids.pin.text = "ABCD-EFGH", "2468"  # typed, then left
+    d.tap_id("leave")
+    assert d.screen().name == "attract"
+    screen = pair_again()
+    assert (screen.ids.code.text, screen.ids.pin.text) == ("", "")  # nothing old shows again
+    d.screenshot(out / "setup-pair-again-en.png")
+    d.tap_id("leave")
+    d.tap(d.screen().ids.language)
+    screen = pair_again()
+    assert screen.ids.title.text == "Volver a conectar", screen.ids.title.text
+    d.screenshot(out / "setup-pair-again-es.png")
+
+
+def privacy_and_referral(out: Path) -> None:
+    """The privacy notice says what, who, how long and that nothing stays; accepting is a tap.
+    The referral's choice is explicit (yes, contact me / no thanks) and says why yes waits."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    d = _start(fake)
+    d.tap_id("start")
+    privacy = d.screen()
+    assert privacy.name == "privacy"
+    said = " ".join(privacy.ids[i].text for i in ("collected", "who_sees", "safety", "kept",
+                                                   "cleared"))
+    for needed in ("blood pressure", "employer never sees", "central advocate system",
+                   "we tell staff here", "90 days", "Nothing stays on this kiosk"):
+        assert needed in said, needed
+    d.screenshot(out / "privacy-en.png")
+    d.tap(privacy.ids.footer.ids.language)
+    d.screenshot(out / "privacy-es.png")
+    d.tap(privacy.ids.footer.ids.language)
+    d.tap_id("accept")
+    assert d.screen().name == "identify"
+    screen = d.screen()
+    _type_on(d, screen.ids.keypad, "E1001")
+    d.tap_id("dob_field")
+    _type_on(d, screen.ids.keypad, "03141985")
+    d.tap_id("submit")
+    d.tap_id("single")
+    d.tap_text("Generalized Anxiety Disorder scale", within=d.screen().ids.screeners)
+    while d.screen().name == "question":
+        d.tap_text("Not at all")
+    d.tap_id("next")
+    referral = d.screen()
+    assert referral.name == "referral"
+    assert referral.ids.agree.disabled and referral.ids.agree.text == "Yes, contact me"
+    assert referral.ids.why_not.text == "To say yes, choose how and when first."
+    assert referral.ids.decline.text == "No thanks" and referral.ids.next.disabled
+    d.screenshot(out / "referral-choice-en.png")
+    d.tap(referral.ids.footer.ids.language)
+    d.screenshot(out / "referral-choice-es.png")
+    d.tap(referral.ids.footer.ids.language)
+    d.tap_id("phone")
+    d.tap_id("morning")
+    assert not referral.ids.agree.disabled and referral.ids.why_not.text == ""
+    d.tap_id("decline")
+    menu = d.screen()
+    assert menu.name == "menu" and menu.message == "We will not contact you about this."
+    assert ("consent", (False, None, None)) in fake.calls
+
+
+def end_and_done(out: Path) -> None:
+    """End session mid-visit asks first (No keeps the visit); the thank-you screen offers no
+    "End session", only a way back to the start."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    d = _start(FakeBackend())
+    _to_menu(d)
+    session = d.app.visit.session_id  # a wipe starts a new one
     d.tap(d.screen().ids.footer.ids.end)
+    confirm = d.app.end_confirm
+    assert confirm is not None and d.screen().name == "menu"
+    d.screenshot(out / "end-confirm-en.png")
+    d.tap(confirm.ids.keep)
+    assert d.app.end_confirm is None and d.screen().name == "menu"
+    assert d.app.visit.session_id == session  # nothing was wiped
+    d.tap(d.screen().ids.footer.ids.language)
+    assert d.screen().ids.footer.ids.end.text == "Salir"  # leave, not "finish" or "submit"
+    d.tap(d.screen().ids.footer.ids.end)
+    d.screenshot(out / "end-confirm-es.png")
+    d.tap(d.app.end_confirm.ids.keep)
+    d.tap(d.screen().ids.footer.ids.language)
+    d.tap_id("finish")
+    done = d.screen()
+    assert done.name == "done"
+    assert done.ids.footer.ids.end.disabled and done.ids.footer.ids.end.opacity == 0
+    assert done.ids.end.text == "Back to the start"
+    d.screenshot(out / "done-en.png")
+    d.tap(done.ids.footer.ids.language)
+    d.screenshot(out / "done-es.png")
+    d.tap(done.ids.end)  # no question: the visit is over
+    assert d.app.end_confirm is None and d.screen().name == "attract"
+
+
+def numbers_us(out: Path) -> None:
+    """A US site asks height as feet then inches, and pounds, without a tap on "US"; a metric
+    site asks centimetres."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    assert fake.catalog().settings.units == "imperial"  # the default: US sites
+    d = _start(fake)
+    _to_menu(d)
+    d.tap_id("single")
+    d.tap_text("Body mass index", within=d.screen().ids.screeners)
+    screen = d.screen()
+    assert d.app.visit.journey.question == "height_in" and screen.units == "imperial"
+    assert screen.unit == "ft" and "feet, then the inches" in screen.question
+    _type_on(d, screen.ids.numpad, "5")
+    d.tap_id("enter")
+    assert d.app.visit.journey.question == "height_in"  # still height: now the inches
+    assert screen.unit == "in" and screen.prefix == "5 ft  "
+    _type_on(d, screen.ids.numpad, "6")
+    assert screen.ids.number.text == "5 ft  6  in"
+    d.screenshot(out / "height-feet-inches-en.png")
+    d.tap(screen.ids.footer.ids.language)
+    _type_on(d, screen.ids.numpad, "6")  # a language switch keeps the feet, clears the digits
+    assert screen.prefix == "5 ft  " and "pulgadas" in screen.question
+    d.screenshot(out / "height-feet-inches-es.png")
+    d.tap(screen.ids.footer.ids.language)
+    _type_on(d, screen.ids.numpad, "6")
+    d.tap_id("enter")
+    assert d.app.visit.journey.question == "weight_lb"
+    _type_on(d, screen.ids.numpad, "150")
+    d.tap_id("enter")
+    bmi = next(s for s in fake.submitted if s["instrument_id"] == "bmi")
+    assert bmi["answers"]["height_in"] == 66 and bmi["answers"]["weight_lb"] == 150
+    _end_session(d)
+    fake._catalog = fake._catalog.model_copy(update={
+        "settings": fake._catalog.settings.model_copy(update={"units": "metric"})})
+    _to_menu(d)
+    d.tap_id("single")
+    d.tap_text("Body mass index", within=d.screen().ids.screeners)
+    assert d.app.visit.journey.question == "height_cm" and d.screen().unit == "cm"
+
+
+def tr_(text: str) -> str:
+    """The current language's words for a msgid (keys are labelled in the visit's language)."""
+    from kiosk.ui.lang import tr
+
+    return str(tr._(text))
 
 
 JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
-                            booking_times, results_screens)}
+                            booking_times, sign_in_honestly, setup_after_cli_pairing,
+                            privacy_and_referral, end_and_done, numbers_us, results_screens)}
 SIZES = {"results_screens": (1080, 1920)}  # as the member sees it; the rest at half size
 
 

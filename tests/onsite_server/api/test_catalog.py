@@ -105,6 +105,7 @@ def test_catalog_settings_and_crisis(app: Any, client: Any, kiosk: dict[str, Any
         "crisis_screen_seconds": 300, "sync_seconds": 30,
     }
     assert data["settings"]["languages"] == ["en", "es"]
+    assert data["settings"]["units"] == "imperial"  # US sites: feet, inches and pounds
     assert data["settings"]["branding"] == {"name": app.config["BRANDING_NAME"],
                                             "color": app.config["BRANDING_COLOR"]}
     crisis = {c["trigger"]: c for c in data["crisis"]}
@@ -121,9 +122,10 @@ def test_site_settings_override_branding(app: Any, client: Any, site: Any,
                                          kiosk: dict[str, Any]) -> None:
     with get_db(app).transaction() as session:
         session.get(Site, site.id).settings = {"branding_name": "Acme Health",
-                                               "branding_color": "#112233"}
+                                               "branding_color": "#112233", "units": "metric"}
     data = _get(client, kiosk).get_json()
     assert data["settings"]["branding"] == {"name": "Acme Health", "color": "#112233"}
+    assert data["settings"]["units"] == "metric"
 
 
 def test_etag_is_strong_hash_of_body_and_304_when_current(client: Any, kiosk: dict[str, Any],

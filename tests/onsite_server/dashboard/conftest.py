@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ...live import serve_in_thread
 from ..conftest import PG_URL, fresh_pg_database
 from .helpers import ROLES, AuthActions, Staff, gen_staff, totp_code
 
@@ -128,17 +128,9 @@ def _whole_answers(app: Flask) -> Any:
 @pytest.fixture
 def live_url(app: Flask) -> Iterator[str]:
     """Serve the app on a free loopback port in a thread; yield http://localhost:PORT."""
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, _whole_answers(app), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(_whole_answers(app)) as port:
         # localhost, not 127.0.0.1: Chromium keeps Secure cookies on http://localhost only.
-        yield f"http://localhost:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        yield f"http://localhost:{port}"
 
 
 @pytest.fixture
@@ -167,20 +159,11 @@ def live_https_url(app: Flask, live_tls_cert: tuple[Path, Path]) -> Iterator[str
     """
     import ssl
 
-    from werkzeug.serving import make_server
-
     cert, key = live_tls_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server = make_server("127.0.0.1", 0, _whole_answers(app), threaded=True,
-                         ssl_context=context)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_in_thread(_whole_answers(app), ssl_context=context) as port:
+        yield f"https://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

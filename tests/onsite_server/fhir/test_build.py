@@ -85,7 +85,7 @@ def test_facts_are_conditional_creates_and_so_is_a_new_referral() -> None:
 
 def test_a_referral_central_holds_is_merged_and_written_with_if_match() -> None:
     entries = referral_entries(MEMBER, REFERRAL, SUBMISSIONS, SYSTEMS)
-    request_url, task_url = (item.full_url for item in entries.owned)
+    request_url, task_url = (item.full_url for item in entries.owned[:2])
     held = {request_url: {"resourceType": "ServiceRequest", "id": "sr-1", "status": "active",
                           "intent": "order", "subject": {"reference": "Patient/p-1"},
                           "meta": {"versionId": "4"}},
@@ -128,7 +128,7 @@ def test_withdrawn_consent_revokes_the_request_and_cancels_the_task() -> None:
                         priority="soon", programs=("eap",), consent=False, forwarded=True)
     entries = referral_entries(MEMBER, ref, SUBMISSIONS, SYSTEMS)
     assert entries.bundle()["entry"] == []  # nothing of it at central: nothing to send
-    request_url, task_url = (item.full_url for item in entries.owned)
+    request_url, task_url = (item.full_url for item in entries.owned[:2])
     held = {request_url: {"resourceType": "ServiceRequest", "id": "sr-1", "status": "active",
                           "intent": "order", "priority": "urgent",
                           "subject": {"reference": "Patient/p-1"}, "meta": {"versionId": "2"}},
@@ -264,9 +264,10 @@ def test_an_assigned_advocate_is_reported_as_the_care_team() -> None:
     bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
     validate(bundle)
     (team,) = _by_type(bundle, "CareTeam")
-    # Central owns assignments: ours is only created where central has none.
-    assert team["request"] == {"method": "POST", "url": "CareTeam",
-                               "ifNoneExist": f"identifier={SYSTEMS('careteam')}|M-1001"}
+    # Central owns assignments: ours is only created where central has none for the member.
+    assert team["request"] == {
+        "method": "POST", "url": "CareTeam",
+        "ifNoneExist": f"subject:identifier={SYSTEMS('member')}|M-1001"}
     participant = team["resource"]["participant"][0]["member"]["identifier"]
     assert participant == {"system": "urn:onsite-wellness:advocate", "value": "adv-001"}
     request = _by_type(bundle, "ServiceRequest")[0]["resource"]
@@ -356,6 +357,15 @@ def test_the_contact_the_member_chose_is_on_the_patient(method: str,
     bundle = referral_bundle(MEMBER, ref, [], SYSTEMS)
     validate(bundle)
     assert _by_type(bundle, "Patient")[0]["resource"]["telecom"] == [point]
+    # The preference itself, readable: the channel as medium, the time of day as a note.
+    (preference,) = _by_type(bundle, "CommunicationRequest")
+    assert preference["resource"]["status"] == "active"
+    assert preference["resource"]["medium"][0]["coding"][0]["code"] == {
+        "phone": "PHONE", "text": "WRITTEN", "email": "EMAILWRIT"}[method]
+    assert preference["resource"]["note"][0]["text"] == "Preferred time: morning"
+    patient_url = _by_type(bundle, "Patient")[0]["fullUrl"]
+    assert preference["resource"]["requester"] == {"reference": patient_url}
     # Without consent (a crisis), no contact goes.
     crisis = referral_bundle(MEMBER, replace(ref, consent=False), [], SYSTEMS)
     assert "telecom" not in _by_type(crisis, "Patient")[0]["resource"]
+    assert _by_type(crisis, "CommunicationRequest") == []

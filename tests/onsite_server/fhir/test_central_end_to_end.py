@@ -10,7 +10,6 @@ and cancels what central holds without deleting it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 import requests
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from central_emulator import create_app as create_central
 from onsite_server.central import CentralClient
@@ -29,6 +27,7 @@ from onsite_server.models import Member, OutboxMessage, Referral
 from onsite_server.services.signing import KeyStore
 from onsite_server.services.sync import SyncSettings, pull_statuses, run_cycle
 
+from ...live import serve_in_thread
 from ..helpers import auth, gen_event, identified_member, new_key, submission_item
 
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
@@ -39,17 +38,8 @@ GAD7_MODERATE = {str(i): 2 for i in range(1, 8)}
 @pytest.fixture
 def central() -> Iterator[str]:
     """A central emulator (empty directory) served on loopback; yields its base URL."""
-    server = make_server("127.0.0.1", 0, create_central({"TESTING": True,
-                                                         "DEMO_DIRECTORY": False}),
-                         threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(create_central({"TESTING": True, "DEMO_DIRECTORY": False})) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 class Kiosk:
@@ -110,6 +100,11 @@ class Central:
                 if any(isinstance(r, dict) and r.get("reference") in refs for r in named):
                     found.setdefault(kind, []).append(resource)
         return found
+
+    def of_member(self, kind: str, person: dict[str, Any]) -> list[dict[str, Any]]:
+        """The resources of a type whose subject is this Patient."""
+        return [r for r in self.all(kind)
+                if (r.get("subject") or {}).get("reference") == f"Patient/{person['id']}"]
 
     def task_of(self, request: dict[str, Any]) -> dict[str, Any]:
         (task,) = [t for t in self.all("Task")
@@ -216,6 +211,9 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
             if i["value"] == agreed] == ["MB"]
     assert len(person["identifier"]) == 2
     assert "telecom" not in held.about(declined)["Patient"][0]
+    (preference,) = held.of_member("CommunicationRequest", person)
+    assert preference["status"] == "active"
+    assert preference["medium"][0]["coding"][0]["code"] == "PHONE"
 
     # An advocate at central works on the consenting member's referral.
     (request,) = held.about(agreed)["ServiceRequest"]
@@ -251,6 +249,8 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
     (request,) = after["ServiceRequest"]
     task = held.task_of(request)
     assert (request["status"], task["status"]) == ("revoked", "cancelled")
+    (person,) = after["Patient"]
+    assert [p["status"] for p in held.of_member("CommunicationRequest", person)] == ["revoked"]
     assert task["owner"] == {"reference": "Practitioner/adv-001"}
     assert "Called, left a voicemail" in [n["text"] for n in task["note"]]
     assert {k: len(v) for k, v in after.items()} == {k: len(v) for k, v in before.items()}

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from onsite_server import doctor
 from onsite_server.db import get_db
 from onsite_server.models import CrisisAlert, Kiosk, OutboxMessage
 from onsite_server.services.signing import KeyStore
 from shared.tokens import Purpose
+
+from ...live import serve_in_thread
 
 EXE = Path(sys.executable).with_name("onsite-server")
 
@@ -41,15 +41,8 @@ def central() -> Iterator[str]:
     """A live central emulator with a static bearer token; yields its FHIR base URL."""
     from central_emulator import create_app as central_app
 
-    server = make_server("127.0.0.1", 0, central_app({"TESTING": True, "TOKEN": "t0ken"}),
-                         threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(central_app({"TESTING": True, "TOKEN": "t0ken"})) as port:
+        yield f"http://127.0.0.1:{port}/fhir"
 
 
 @pytest.fixture

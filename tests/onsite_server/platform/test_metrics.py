@@ -91,3 +91,34 @@ def test_gunicorn_workers_share_their_request_counts(live_server: LiveServer) ->
                   if name == "onsite_http_requests_total" and ("route", "/healthz") in labels)
     # The live server's own start-up polls /healthz too, so at least the 40 sent here.
     assert counted >= 40
+
+
+def test_the_sync_workers_last_cycle(app: Flask, client: FlaskClient) -> None:
+    import os
+    import subprocess
+    import sys
+
+    samples = _samples(client.get("/metrics").get_data(as_text=True))
+    assert ("onsite_sync_last_cycle_timestamp_seconds", ()) not in samples  # no cycle yet
+    env = {**os.environ, "ONSITE_DATABASE_URL": app.config["DATABASE_URL"],
+           "ONSITE_INSTANCE_PATH": app.instance_path, "ONSITE_SECRET_KEY": "s",
+           "ONSITE_CENTRAL_URL": "http://127.0.0.1:9/fhir",  # nothing listens: central is down
+           "ONSITE_CENTRAL_ALLOW_INSECURE_HTTP": "1"}
+    done = subprocess.run([sys.executable, "-m", "onsite_server.cli", "sync", "--once"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    samples = _samples(client.get("/metrics").get_data(as_text=True))
+    finished = samples[("onsite_sync_last_cycle_timestamp_seconds", ())]
+    assert abs(finished - dt.datetime.now(dt.UTC).timestamp()) < 300
+    assert samples[("onsite_sync_last_cycle", (("result", "sent"),))] == 0
+    assert samples[("onsite_sync_credentials_refused", ())] == 0
+
+    from onsite_server.metrics import record_sync_cycle
+
+    record_sync_cycle(app.instance_path, {"sent": 7, "dead": 1, "statuses_moved": 2})
+    samples = _samples(client.get("/metrics").get_data(as_text=True))
+    assert samples[("onsite_sync_last_cycle", (("result", "sent"),))] == 7
+    assert samples[("onsite_sync_last_cycle", (("result", "dead"),))] == 1
+    record_sync_cycle(app.instance_path, {"credentials_refused": True})
+    samples = _samples(client.get("/metrics").get_data(as_text=True))
+    assert samples[("onsite_sync_credentials_refused", ())] == 1

@@ -326,3 +326,49 @@ def test_status_never_moves_back(app: Flask, client: Any, site: Any,
             Referral.public_id == referral_id)).one() == "contacted"
     assert merge_status("closed", "sent") == "closed"
     assert merge_status("new", "acknowledged") == "acknowledged"
+
+
+class BusyCentral(FakeCentral):
+    """Central holds the referral and an advocate changes it before every write of ours."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.reads = 0
+
+    def transaction(self, bundle: Any) -> Any:
+        if any("ifMatch" in e["request"] for e in bundle["entry"]):
+            self.writes += 1
+            raise CentralError("POST answered 412", status=412, retryable=False)
+        return super().transaction(bundle)
+
+    def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+        self.reads += 1
+        system, _, value = params["identifier"].partition("|")
+        held: dict[str, Any] = {"resourceType": resource_type, "id": f"{resource_type}-1",
+                                "meta": {"versionId": str(self.reads)},
+                                "identifier": [{"system": system, "value": value}]}
+        if resource_type != "Patient":
+            who = "for" if resource_type == "Task" else "subject"
+            held |= {"status": "in-progress" if resource_type == "Task" else "active",
+                     who: {"reference": "Patient/p-1"}}
+        if resource_type in ("ServiceRequest", "Task"):
+            held["intent"] = "order"
+        return [held]
+
+
+def test_a_merge_that_keeps_losing_retries_a_few_times_then_waits(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    run_cycle(get_db(app).transaction, FakeCentral(), _settings(app))  # central has it now
+    with get_db(app).transaction() as session:
+        referral = session.scalars(select(Referral)).one()
+        referral.version += 1
+        session.add(OutboxMessage(kind="referral", key=f"referral:{referral.public_id}:v9",
+                                  priority=5, payload={}, referral_id=referral.id))
+    busy = BusyCentral()
+    report = run_cycle(get_db(app).transaction, busy, _settings(app))
+    assert busy.writes == _settings(app).merge_tries == 3  # bounded
+    assert report.retried == 1 and report.dead == 0  # a race is not a refusal: try later
+    row = [r for r in _rows(app) if r.key.endswith(":v9")][0]
+    assert row.status == "pending" and "kept changing" in (row.last_error or "")

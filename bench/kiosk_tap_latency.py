@@ -103,6 +103,7 @@ def child(kind: str, taps: int, width: int, height: int) -> None:
             screen = driver.screen()
             before = screen.ids.question.text
             button = screen.answer_buttons[0]
+            driver.settle()  # untimed: the kiosk ignores taps for a moment after each change
             samples.append(_timed_tap(driver, frames, button,
                                       lambda s=screen, b=before: s.ids.question.text != b))
     else:

@@ -84,7 +84,8 @@ def run(settings: KioskSettings, *, server: str | None = None,
     watchdog.start(Clock.schedule_once, Clock.schedule_interval)
     try:
         KioskApp(backend=backend, admin=AdminLock(settings.data_dir),
-                 language=settings.language).run()
+                 language=settings.language, tap_guard=settings.tap_guard_ms / 1000,
+                 layout_file=settings.layout_file).run()
     finally:
         close = getattr(backend, "close", None)
         if callable(close):

@@ -89,6 +89,9 @@ class Timeouts:
     countdown: float = 20.0
     session_cap: float = 15 * 60.0
     crisis_screen: float = 5 * 60.0
+    # The crisis screen's second step ("Yes, close this screen") is offered only this long
+    # after the first: two taps of one hurried double-tap can never be both steps.
+    crisis_confirm: float = 1.5
 
     @classmethod
     def from_catalog(cls, settings: Mapping[str, Any]) -> Timeouts:
@@ -131,6 +134,7 @@ class Journey:
     results: dict[str, ScoreResult | None] = field(default_factory=dict)
     crisis_triggers: list[str] = field(default_factory=list)
     crisis_close_armed: bool = False
+    crisis_armed_at: float = 0.0
     offer: str | None = None  # the follow-up screener on (or waiting for) the offer screen
     offer_from: str | None = None  # the screener whose answers raised it
     declined: list[str] = field(default_factory=list)  # "No thanks": never offered again
@@ -410,19 +414,32 @@ class Journey:
     # ------------------------------------------------------------------ crisis
 
     def close_crisis(self, now: float, *, confirm: bool) -> str:
-        """Close the crisis screen in two steps: first ask, then confirm."""
+        """Close the crisis screen in two steps: first ask, then confirm (not too soon).
+
+        A confirm that comes sooner than ``timeouts.crisis_confirm`` after the first step is
+        ignored: it was the same hurried gesture, not a second, deliberate act.
+        """
         if self.screen != CRISIS:
             raise FlowError("the crisis screen is not showing")
         if not confirm:
-            self.crisis_close_armed = True
+            if not self.crisis_close_armed:
+                self.crisis_close_armed = True
+                self.crisis_armed_at = now
             self.touch(now)
             return self.screen
         if not self.crisis_close_armed:
             raise FlowError("closing the crisis screen needs the first step first")
+        if not self.crisis_confirm_ready(now):
+            return self.screen
         self.crisis_close_armed = False
         if self.offer is not None:
             return self.fire("offer", now)
         return self.fire("resume" if self.instrument_index < len(self.plan) else "closed", now)
+
+    def crisis_confirm_ready(self, now: float) -> bool:
+        """Tell whether the crisis screen's second step may be taken now."""
+        return self.crisis_close_armed and \
+            now - self.crisis_armed_at >= self.timeouts.crisis_confirm
 
     # ------------------------------------------------------------------ time
 

@@ -23,6 +23,12 @@ class KioskSettings:
     language: str = "en"
     # None: a sibling of data_dir named "<data_dir>-keys" (~/.onsite-kiosk-keys by default).
     key_dir: Path | None = None
+    # Taps are ignored this long after the screen or question changes, so the second tap of
+    # a double-tap cannot act on the next screen (issue 15).
+    tap_guard_ms: int = 400
+    # Debug only: a file the kiosk keeps rewriting with its buttons' screen positions, for
+    # tests that tap the real window from outside (kiosk/ui/probe.py).
+    layout_file: Path | None = None
 
     @property
     def outbox_path(self) -> Path:
@@ -58,4 +64,7 @@ class KioskSettings:
             language=env.get("ONSITE_KIOSK_LANGUAGE", cls.language),
             key_dir=Path(env["ONSITE_KIOSK_KEY_DIR"]) if env.get("ONSITE_KIOSK_KEY_DIR")
             else None,
+            tap_guard_ms=int(env.get("ONSITE_KIOSK_TAP_GUARD_MS", cls.tap_guard_ms)),
+            layout_file=Path(env["ONSITE_KIOSK_LAYOUT_FILE"])
+            if env.get("ONSITE_KIOSK_LAYOUT_FILE") else None,
         )

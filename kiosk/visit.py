@@ -13,7 +13,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -42,9 +42,26 @@ EMAIL_MAX = 254
 
 
 @lru_cache(maxsize=1)
-def _result_levels() -> tuple[Mapping[str, Mapping[str, str]], Mapping[str, Sequence[str]]]:
+def _result_levels() -> Mapping[str, Mapping[str, str]]:
     data = json.loads((assets_dir() / "kiosk" / "result_levels.json").read_text("utf-8"))
-    return data["levels"], data["remeasure"]
+    levels: Mapping[str, Mapping[str, str]] = data["levels"]
+    return levels
+
+
+@lru_cache(maxsize=1)
+def _result_words() -> Mapping[str, Any]:
+    data: Mapping[str, Any] = json.loads(
+        (assets_dir() / "kiosk" / "result_words.json").read_text("utf-8"))
+    return data
+
+
+def _number(value: object, language: str) -> str:
+    """A member's number as people read it in their language (152, 27.7, 27,7)."""
+    from babel.numbers import format_decimal
+
+    if not isinstance(value, int | float):
+        return ""
+    return str(format_decimal(round(float(value), 1), format="#,##0.#", locale=language))
 
 
 @lru_cache(maxsize=1)
@@ -74,15 +91,26 @@ def _texts(instrument_id: str, version: str | None = None) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
-class ResultRow:
-    """One line of the results screen: what was measured, what it shows, what to do."""
+class Finding:
+    """One result in plain words: the member's number, what it means, one next step."""
 
     instrument: str
     title: str
     level: str  # ok | watch | act | not_scored
-    band_label: str
-    remeasure: bool
-    total: float | int | None
+    level_words: str  # the level said in words (never colour alone)
+    said: str  # "Your blood pressure: 152/96. That is high (stage 2)."
+    step: str  # one next step
+    crisis: bool  # this instrument raised a crisis this visit
+
+
+@dataclass(frozen=True)
+class CrisisSummary:
+    """What the results open with when the visit raised a crisis."""
+
+    heading: str
+    seen: list[str]  # what was seen, one line per crisis
+    staff: str  # staff were told, or please tell them
+    lines: str  # 988 and 911
 
 
 @dataclass(frozen=True)
@@ -453,24 +481,92 @@ class Visit:
 
     # ------------------------------------------------------------------ results
 
-    def results(self) -> list[ResultRow]:
-        """The results in plain words, in the order taken."""
-        levels, remeasure = _result_levels()
-        rows = []
-        for iid, result in self.journey.results.items():
-            texts = _texts(iid, result.version if result else None)
-            title = pick(texts.get("title"), self.language)
-            if result is None:
-                rows.append(ResultRow(iid, title, "not_scored", "", False, None))
+    def findings(self) -> list[Finding]:
+        """The results as plain findings, one per question asked (issue 15).
+
+        A short screener followed by its full form (PHQ-2 then PHQ-9) shows the full form
+        only. An instrument whose crisis item was positive is never "healthy": its finding is
+        the crisis's own words and step, whatever its total.
+        """
+        words = _result_words()
+        levels = _result_levels()
+        lang = self.language
+        taken = self.journey.results
+        crisis_by_instrument = {t.instrument: t.trigger for t in CRISIS_TRIGGERS
+                                if t.trigger in self.journey.crisis_triggers}
+        found = []
+        for iid, result in taken.items():
+            if words["replaced_by"].get(iid) in taken:
                 continue
-            bands = {band: pick(label, self.language)
-                     for band, label in texts.get("bands", {}).items()}
-            rows.append(ResultRow(
-                instrument=iid, title=title,
-                level=levels.get(iid, {}).get(result.band, "watch"),
-                band_label=bands.get(result.band, result.band),
-                remeasure=result.band in remeasure.get(iid, ()), total=result.total))
-        return rows
+            texts = _texts(iid, result.version if result else None)
+            title = pick(texts.get("title"), lang)
+            entry = words["findings"].get(iid, {})
+            trigger = crisis_by_instrument.get(iid)
+            measure = ""
+            if result is None:
+                level = "not_scored"
+                said = pick(words["not_scored"]["said"], lang)
+                step = pick(words["not_scored"]["step"], lang)
+            else:
+                level = levels.get(iid, {}).get(result.band, "watch")
+                numbers = {"total": _number(result.total, lang),
+                           **{k: _number(v, lang) for k, v in result.details.items()
+                              if isinstance(v, int | float)}}
+                measure = pick(entry.get("measure"), lang).format(**numbers) \
+                    if entry.get("measure") else ""
+                band = entry.get("bands", {}).get(result.band)
+                if band is not None:
+                    said, step = pick(band["said"], lang), pick(band["step"], lang)
+                else:  # an instrument the wording does not cover: its own band label
+                    label = texts.get("bands", {}).get(result.band)
+                    said, step = (pick(label, lang) if label else result.band), ""
+                said = f"{measure} {said}".strip()
+            if trigger is not None:
+                level = "act"
+                item = words["crisis"]["item"][trigger]
+                said = f"{measure} {pick(item['said'], lang)}".strip()
+                step = pick(item["step"], lang)
+            found.append(Finding(iid, title, level, pick(words["levels"][level], lang),
+                                 said, step, trigger is not None))
+        return found
+
+    def crisis_summary(self) -> CrisisSummary | None:
+        """What was seen, whether staff were told, 988/911; None when no crisis was raised."""
+        triggers = self.journey.crisis_triggers
+        if not triggers:
+            return None
+        words = _result_words()["crisis"]
+        lang = self.language
+        staff = "staff_told" if self.staff_told() else "staff_not_told"
+        return CrisisSummary(pick(words["heading"], lang),
+                             [pick(words["seen"][t], lang) for t in triggers],
+                             pick(words[staff], lang), pick(words["lines"], lang))
+
+    def crisis_reminder(self) -> str:
+        """The 988 line the done screen repeats after a visit that raised a crisis (or '')."""
+        if not self.journey.crisis_triggers:
+            return ""
+        return str(pick(_result_words()["crisis"]["done"], self.language))
+
+    def next_step_words(self) -> str:
+        """The words before each finding's next step ("Next step:")."""
+        return str(pick(_result_words()["next_step"], self.language))
+
+    def results_legend(self) -> str:
+        """What the colours of the results mean, in words."""
+        return str(pick(_result_words()["legend"], self.language))
+
+    def staff_told(self) -> bool:
+        """Tell whether the crisis has surely reached the site server (so staff were alerted).
+
+        Said only when the kiosk is online with nothing left to send: the crisis travels first,
+        so an empty outbox means it arrived. Otherwise the member is asked to tell staff.
+        """
+        try:
+            status = self.backend.status()
+        except (Offline, OSError):
+            return False
+        return status.online and status.outbox_depth == 0
 
     def notices(self) -> list[str]:
         """Gentle notices owed for skipped questions (the 988 line for PHQ-9 item 9)."""

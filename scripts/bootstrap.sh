@@ -9,6 +9,8 @@ purpose="${1:-run}"
 apt_packages=(python3-venv python3-dev libmtdev1 libgl1 libegl1 libgl1-mesa-dri)
 if [ "$purpose" = "test" ]; then
   apt_packages+=(postgresql xvfb xauth)
+  # The kiosk's real-window tests: OS-level taps (xdotool) and screenshots of the X screen.
+  apt_packages+=(xdotool imagemagick)
   # systemd-analyze checks the units in deploy/; HAProxy runs the two-node drill; cage is
   # the kiosk unit's compositor (checked, not run: there is no display here).
   apt_packages+=(systemd haproxy cage)

@@ -7,6 +7,9 @@ is on; a timer checks the visit's timeouts and shows the countdown that a tap ca
 
 from __future__ import annotations
 
+import math
+import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,10 @@ SCREEN_CLASSES = {
 }
 ADMIN_SCREENS = ("setup", "admin_pin", "admin")
 DONE_SECONDS = 8.0  # the thank-you shows this long, then the attract screen
+# After anything on the glass changes (a new screen, the next question, the booking's
+# confirmation), taps are ignored this long: the second tap of a hurried double-tap must not
+# act on whatever now sits under the finger (issue 15). KioskSettings.tap_guard_ms sets it.
+TAP_GUARD_SECONDS = 0.4
 TICK_SECONDS = 0.25
 
 # Theme colours: the normal theme keeps text at WCAG AA contrast or better; the high-contrast
@@ -99,8 +106,16 @@ class KioskApp(App):  # type: ignore[misc]
     def __init__(self, *, backend: Backend, admin: AdminLock, language: str = "en",
                  clock: Callable[[], float] | None = None, timeouts: Timeouts | None = None,
                  on_pair: Callable[[str, str], None] | None = None,
-                 require_setup: bool = True, **kwargs: Any) -> None:
+                 require_setup: bool = True, tap_guard: float = TAP_GUARD_SECONDS,
+                 layout_file: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.tap_guard = tap_guard
+        self.layout_file = layout_file
+        self._held_until = 0.0
+        self._hold_from_flip = False
+        # When the last three frames started (see input_held).
+        self._frames: deque[float] = deque([time.monotonic()] * 3, maxlen=3)
+        self._held_touches: set[int] = set()
         self.require_setup = require_setup
         self.backend = backend
         self.admin = admin
@@ -131,8 +146,15 @@ class KioskApp(App):  # type: ignore[misc]
         root = FloatLayout()
         self.manager = ScreenManager(transition=NoTransition())
         root.add_widget(self.manager)
-        Window.bind(on_touch_down=self._on_touch)
+        Window.bind(on_touch_down=self._on_touch, on_touch_move=self._on_touch_move,
+                    on_touch_up=self._on_touch_up, on_flip=self._on_flip)
         Clock.schedule_interval(lambda _dt: self.tick(), TICK_SECONDS)
+        Clock.schedule_interval(lambda _dt: self._frames.append(time.monotonic()), 0)
+        if self.layout_file is not None:
+            from .probe import write_layout
+
+            layout_file = self.layout_file
+            Clock.schedule_interval(lambda _dt: write_layout(self, layout_file), 0.1)
         if not self._ready():
             self.open_setup()
         else:
@@ -161,6 +183,7 @@ class KioskApp(App):  # type: ignore[misc]
         """Show the screen the visit is on (the admin screens while in admin mode)."""
         if self.manager is None or self.admin_mode:
             return
+        self.hold_input()
         if tr.language != self.visit.language:
             tr.switch(self.visit.language)
         target = self.visit.screen
@@ -234,13 +257,55 @@ class KioskApp(App):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ time
 
-    def _on_touch(self, _window: Any, _touch: Any) -> bool:
-        """Any tap restarts the idle timer; a tap on the countdown only cancels it."""
+    def hold_input(self) -> None:
+        """What is on the glass just changed: ignore taps until ``tap_guard`` seconds after
+        the change is drawn.
+
+        Counted from the frame that shows it, not from now: when the loop is slow (a busy
+        machine, a heavy screen), the second tap of a double-tap may be read only after it,
+        and it was still made before anyone could see the new screen.
+        """
+        if self.tap_guard > 0:
+            self._held_until = math.inf
+            self._hold_from_flip = True
+            Window.canvas.ask_update()  # a frame is drawn even when nothing looks different
+
+    def _on_flip(self, *_args: Any) -> None:
+        if self._hold_from_flip:
+            self._hold_from_flip = False
+            self._held_until = time.monotonic() + self.tap_guard
+
+    def input_held(self) -> float:
+        """Seconds until taps act again (0 when they act now).
+
+        A tap read in this frame was made after the frame before last started (it was not
+        among the events read then), and no sooner can be proven: on a loop slowed down by
+        a busy machine, the last frames may have taken far longer than a sixtieth.
+        """
+        return max(0.0, self._held_until - self._frames[0])
+
+    def _on_touch(self, _window: Any, touch: Any) -> bool:
+        """Any tap restarts the idle timer; a tap on the countdown only cancels it; a tap
+        just after a change is swallowed (its move and release with it)."""
         self.visit.touch()
+        if self.input_held() > 0:
+            self._held_touches.add(touch.uid)
+            return True
         if self.countdown is not None:
             self._hide_countdown()
             return True
         return False
+
+    def _on_touch_move(self, _window: Any, touch: Any) -> bool:
+        """The move of a swallowed tap is swallowed too."""
+        return touch.uid in self._held_touches
+
+    def _on_touch_up(self, _window: Any, touch: Any) -> bool:
+        """The release of a swallowed tap is swallowed too (and that tap is over)."""
+        if touch.uid not in self._held_touches:
+            return False
+        self._held_touches.discard(touch.uid)
+        return True
 
     def tick(self) -> None:
         """Check the visit's timers; show, update or hide the countdown."""

@@ -160,11 +160,20 @@ class Driver:
 
     def tap_at(self, x: float, y: float) -> None:
         """Touch down and up at window coordinates."""
+        self.settle()
         finger = touch(x, y)
         finger.touch_down()
         self.pump(1)
         finger.touch_up()
         self.pump(2)
+
+    def settle(self) -> None:
+        """Wait, in real time, until the app takes taps again (it ignores them for a moment
+        after every change of screen or question), as a person reading the screen would."""
+        held = getattr(self.app, "input_held", None)
+        while held is not None and held() > 0:
+            time.sleep(min(held(), 0.05))
+            self.pump(1)
 
     def wait_for(self, predicate: Callable[[], bool], frames: int = 400) -> None:
         """Pump until the predicate holds (bounded)."""

@@ -13,14 +13,13 @@ import time
 from typing import Any
 
 from kivy.app import App
+from kivy.clock import Clock
 from kivy.core.image import Image as CoreImage
 from kivy.core.window import Window
 from kivy.factory import Factory
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.image import Image
 from kivy.utils import escape_markup
-
-from shared.i18n import N_
 
 from ..flow import QUESTION
 from ..visit import CONTACT_METHODS, CONTACT_TIMES, EMAIL_MAX, SINGLE_SCREENERS, question_unit
@@ -220,6 +219,7 @@ class ContactPads:
         self.phone_pad = Factory.PhonePad()
         self.phone_pad.screen = self
         self.phone_pad.open(animation=False)
+        App.get_running_app().hold_input()  # the pad's keys now sit under the finger
 
     def open_email_pad(self) -> None:
         """Open the email pad, its keys built here."""
@@ -232,6 +232,7 @@ class ContactPads:
             button.bind(on_release=lambda _b, k=key: self.email_key(k))
             keys.add_widget(button)
         self.email_pad.open(animation=False)
+        App.get_running_app().hold_input()
 
     def email_key(self, key: str) -> None:
         """One key of the email pad ("back" deletes)."""
@@ -301,6 +302,7 @@ class MenuScreen(ContactPads, KioskScreen):
 
     def toggle_picking(self) -> None:
         """Show or hide the list of single screeners."""
+        self.app.hold_input()  # the list appears under the finger
         self.picking = not self.picking
         self.refresh()
 
@@ -482,41 +484,39 @@ class OfferScreen(KioskScreen):
 
 
 class ResultsScreen(KioskScreen):
-    """Each result in plain words, never colour alone; not a diagnosis; re-measure advice."""
+    """A crisis first when there was one; then each finding in plain words with the member's
+    own numbers and one next step; colours explained and never alone; not a diagnosis."""
 
     kv_name = "results"
     next_text = StringProperty("")
 
-    LEVEL_WORDS = {
-        "ok": (N_("In the healthy range"), N_("Keep doing what you are doing.")),
-        "watch": (N_("Worth keeping an eye on"), N_("Small changes can help. Your advocate can "
-                                                    "help you make a plan.")),
-        "act": (N_("Please follow up"), N_("Talk with your advocate or a doctor about this "
-                                           "result.")),
-        "not_scored": (N_("Not scored"), N_("You chose not to answer some questions, so we did "
-                                           "not score this one.")),
-    }
-
     def refresh(self) -> None:
-        """Build one card per result."""
+        """Build the crisis card (if any), the colour legend and one card per finding."""
+        visit = self.visit
         box = self.ids.rows
         box.clear_widgets()
-        for row in self.visit.results():
-            word, advice = self.LEVEL_WORDS[row.level]
-            lines = [f"[b]{row.title}[/b]", f"[b]{tr._(word)}[/b]"]
-            if row.band_label:
-                lines.append(row.band_label)
-            lines.append(tr._(advice))
-            if row.remeasure:
-                lines.append(tr._("Blood pressure can be high for a short time. Sit quietly for "
-                                  "5 minutes, then measure again. If it is still high, see a "
-                                  "doctor."))
-            card = Factory.ResultCard(text="\n".join(lines))
-            card.level = row.level  # a kv-declared property: set after building
+        crisis = visit.crisis_summary()
+        if crisis is not None:
+            lines = [f"[b]{escape_markup(crisis.heading)}[/b]",
+                     *(escape_markup(seen) for seen in crisis.seen),
+                     f"[b]{escape_markup(crisis.staff)}[/b]",
+                     f"[b]{escape_markup(crisis.lines)}[/b]"]
+            card = Factory.ResultCard(text="\n".join(lines), fs=40)
+            card.level = "act"
             box.add_widget(card)
-        for notice in self.visit.notices():
+        box.add_widget(Factory.KLabel(text=visit.results_legend(), fs=32))
+        for finding in visit.findings():
+            lines = [f"[b]{escape_markup(finding.title)}: {escape_markup(finding.level_words)}[/b]",
+                     escape_markup(finding.said)]
+            if finding.step:
+                lines.append(f"[b]{escape_markup(visit.next_step_words())}[/b] "
+                             f"{escape_markup(finding.step)}")
+            card = Factory.ResultCard(text="\n".join(lines))
+            card.level = finding.level  # a kv-declared property: set after building
+            box.add_widget(card)
+        for notice in visit.notices():
             box.add_widget(Factory.Notice(text=notice))
-        self.next_text = tr._("Next") if self.visit.identified else tr._("Back to the menu")
+        self.next_text = tr._("Next") if visit.identified else tr._("Back to the menu")
 
 
 class CrisisScreen(KioskScreen):
@@ -524,10 +524,15 @@ class CrisisScreen(KioskScreen):
 
     kv_name = "crisis"
     armed = BooleanProperty(False)
+    ready = BooleanProperty(False)  # the second step may be taken (a moment after the first)
 
     def refresh(self) -> None:
         """Show the guidance for every crisis this visit raised."""
-        self.armed = self.visit.journey.crisis_close_armed
+        journey = self.visit.journey
+        self.armed = journey.crisis_close_armed
+        self.ready = journey.crisis_confirm_ready(self.visit.clock())
+        if self.armed and not self.ready:
+            Clock.schedule_once(lambda _dt: self._check_ready(), 0.1)
         box = self.ids.guidance
         box.clear_widgets()
         for shown in self.visit.crisis():
@@ -543,8 +548,21 @@ class CrisisScreen(KioskScreen):
                 box.add_widget(Factory.KLabel(text=f"[b]{escape_markup(line)}[/b]", markup=True,
                                               fs=42))
 
+    def _check_ready(self) -> None:
+        """Offer the second step once its moment has come (while this screen still shows)."""
+        if self.manager is None or self.manager.current != self.name:
+            return
+        journey = self.visit.journey
+        if not journey.crisis_close_armed:
+            return
+        self.ready = journey.crisis_confirm_ready(self.visit.clock())
+        if not self.ready:
+            Clock.schedule_once(lambda _dt: self._check_ready(), 0.1)
+        else:
+            self.app.hold_input()  # the button just woke up under a finger, maybe
+
     def close(self, confirm: bool) -> None:
-        """First tap asks; the second closes."""
+        """First tap asks; the second, elsewhere and a moment later, closes."""
         self.app.act("close_crisis", confirm=confirm)
 
 
@@ -743,9 +761,14 @@ class QrScreen(KioskScreen):
 
 
 class DoneScreen(KioskScreen):
-    """Thank you; back to the start on its own."""
+    """Thank you; back to the start on its own (988 again after a visit that raised a crisis)."""
 
     kv_name = "done"
+    crisis_line = StringProperty("")
+
+    def refresh(self) -> None:
+        """Repeat the crisis line when this visit raised a crisis."""
+        self.crisis_line = self.visit.crisis_reminder()
 
 
 class SetupScreen(KioskScreen):

@@ -15,10 +15,11 @@ second look at a screen has a name of its own (``referral_email``, ``crisis_resu
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from ..backend import Backend, Identity
+from ..backend import Backend, Identity, SyncStatus
 from .driver import Driver
 from .lang import tr
 
@@ -57,6 +58,12 @@ class NoCrisisBackend:
     def crisis_alert(self, trigger: Literal["phq9_item9", "hypertensive_crisis"]) -> None:
         """Dropped: no alert reaches the dashboard from a demo."""
         self.dropped += 1
+
+    def status(self) -> SyncStatus:
+        """The inner status, with what was dropped still counted as unsent: the results of a
+        crisis visit must not say that staff were told when nothing reached them."""
+        status: SyncStatus = self.inner.status()
+        return replace(status, outbox_depth=status.outbox_depth + self.dropped)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -247,9 +254,12 @@ class Tour:
         raise RuntimeError("the tour's check-up never ended")
 
     def close_crisis(self) -> None:
-        """Close the crisis screen in its two steps."""
-        self.d.tap_id("close")
-        self.d.tap_id("close")
+        """Close the crisis screen in its two steps (the second shows at the top, a moment
+        after the first: issue 15)."""
+        d = self.d
+        d.tap_id("close")
+        d.wait_for(lambda: not d.find("confirm").disabled, frames=2000)
+        d.tap_id("confirm")
 
     def choice(self, instrument: str, link: str, values: list[object]) -> object:
         """The demo answer: PHQ-2 positive, PHQ-9 mild (item 9 only in the crisis visit)."""

@@ -90,8 +90,23 @@ def test_item_9_shows_the_crisis_screen_which_closes_in_two_steps() -> None:
     with pytest.raises(FlowError):
         j.close_crisis(3.0, confirm=True)  # the first step is required
     assert j.close_crisis(3.0, confirm=False) == CRISIS
-    assert j.close_crisis(4.0, confirm=True) == QUESTION  # the GAD-2 still to answer
+    assert j.close_crisis(5.0, confirm=True) == QUESTION  # the GAD-2 still to answer
     assert j.instrument == "gad2"
+
+
+def test_the_crisis_screen_ignores_a_confirm_that_comes_with_the_first_step() -> None:
+    # A double-tap is two taps about 0.1 s apart: it must never be both steps (issue 15).
+    j = Journey()
+    _to_menu(j)
+    j.begin(["phq9"], 1.0)
+    for link in j.current_questions():
+        j.answer(1 if link == "9" else 0, 2.0)
+    assert j.screen == CRISIS
+    j.close_crisis(10.0, confirm=False)
+    assert j.close_crisis(10.1, confirm=True) == CRISIS and j.crisis_close_armed
+    j.close_crisis(11.0, confirm=False)  # a further first step does not restart the wait
+    assert not j.crisis_confirm_ready(10.0 + j.timeouts.crisis_confirm - 0.01)
+    assert j.close_crisis(10.0 + j.timeouts.crisis_confirm, confirm=True) == RESULTS
 
 
 def test_a_skipped_item_9_is_not_a_crisis_and_the_screener_is_not_scored() -> None:
@@ -114,7 +129,7 @@ def test_a_hypertensive_crisis_reading() -> None:
     j.answer(95, 3.0)
     assert j.screen == CRISIS and j.crisis_triggers == ["hypertensive_crisis"]
     j.close_crisis(4.0, confirm=False)
-    assert j.close_crisis(5.0, confirm=True) == RESULTS
+    assert j.close_crisis(6.0, confirm=True) == RESULTS
 
 
 def test_back_moves_within_a_screener_then_to_the_menu() -> None:

@@ -179,7 +179,7 @@ def test_a_crisis_shows_first_and_the_offer_after_it_is_closed() -> None:
     j.answer(95, 2.0)
     assert j.screen == CRISIS and j.offer == "gad7"
     j.close_crisis(3.0, confirm=False)
-    assert j.close_crisis(4.0, confirm=True) == OFFER
+    assert j.close_crisis(5.0, confirm=True) == OFFER
     # The crisis was seen and closed on purpose: Back does not reopen that screener.
     assert j.reopenable is None
     with pytest.raises(FlowError):
@@ -195,7 +195,7 @@ def test_the_crisis_screen_without_an_offer_closes_as_before() -> None:
         j.answer(1 if link == "9" else 0, 2.0)
     assert j.screen == CRISIS and j.offer is None
     j.close_crisis(3.0, confirm=False)
-    assert j.close_crisis(4.0, confirm=True) == RESULTS
+    assert j.close_crisis(5.0, confirm=True) == RESULTS
 
 
 def test_offer_events_are_refused_elsewhere() -> None:

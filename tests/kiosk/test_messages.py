@@ -41,7 +41,7 @@ def test_the_spanish_catalog_is_spanish() -> None:
 def test_the_scan_finds_marked_text_in_kv_and_python() -> None:
     found = msgids()
     assert "Start" in found  # kv: tr._("Start")
-    assert "Not scored" in found  # Python: N_("Not scored")
+    assert "Please type your email address." in found  # Python: N_("...") in the visit
     assert "Question {n} of {total}" in found  # Python: tr._(...) in a screen
 
 

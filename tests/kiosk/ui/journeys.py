@@ -139,7 +139,7 @@ def anonymous(out: Path) -> None:
     assert d.screen().name == "results"
     rows = d.screen().ids.rows.children
     texts = [r.text for r in rows]
-    assert any("In the healthy range" in t for t in texts), texts  # words, not colour alone
+    assert any("In a healthy range" in t for t in texts), texts  # words, not colour alone
     assert "not a diagnosis" in d.screen().ids.not_diagnosis.text
     assert fake.submitted and fake.submitted[0]["member"] is None
     d.tap_id("next")
@@ -200,7 +200,13 @@ def crisis(out: Path) -> None:
     assert d.screen().name == "crisis" and d.app.countdown is None
     d.tap_id("close")
     assert d.screen().name == "crisis" and d.screen().armed
-    d.tap_id("close")
+    # The second step is elsewhere (the top) and is offered only a moment after the first.
+    confirm, first = d.find("confirm"), d.find("close")
+    assert confirm.disabled and first.disabled
+    assert confirm.to_window(*confirm.center)[1] > first.to_window(*first.center)[1] + 400
+    clock.now += 5
+    d.wait_for(lambda: not confirm.disabled)
+    d.tap_id("confirm")
     assert d.screen().name == "results"
 
 
@@ -563,6 +569,73 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
             close()
 
 
+# Results screens for each band, a crisis and a short screener with its full form (issue 15):
+# (name, the screeners, answers by question, default answer).
+RESULT_CASES: tuple[tuple[str, list[str], dict[str, object], object], ...] = (
+    ("healthy", ["phq9", "blood_pressure", "bmi"],
+     {"systolic": 115, "diastolic": 75, "height_cm": 175, "weight_kg": 70}, 0),
+    ("watch", ["phq9", "blood_pressure", "bmi"],
+     {"1": 1, "2": 1, "3": 1, "4": 1, "5": 1, "systolic": 125, "diastolic": 78,
+      "height_cm": 170, "weight_kg": 80}, 0),
+    ("act", ["phq9", "blood_pressure", "bmi"],
+     {"1": 2, "2": 2, "3": 2, "4": 2, "5": 2, "6": 2, "systolic": 152, "diastolic": 96,
+      "height_cm": 165, "weight_kg": 95}, 0),
+    ("crisis", ["phq9"], {"9": 1}, 0),
+    ("follow-up", ["phq2"], {"1": 2, "2": 2, "3": 1, "4": 1, "5": 1}, 0),
+)
+
+
+def results_screens(out: Path) -> None:
+    """The results screen for each band, a crisis and a PHQ-2 followed by its PHQ-9, in
+    English and Spanish, at 1080x1920: screenshots for a person to look at."""
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    fake = FakeBackend()
+    clock = FakeClock()
+    d = _start(fake, clock=clock)
+    visit = d.app.visit
+    for name, plan, answers, default in RESULT_CASES:
+        for language in ("en", "es"):
+            visit.fire("start")
+            visit.fire("accept")
+            visit.anonymous()
+            visit.journey.language = language
+            visit.journey.begin(plan, clock.now)
+            for _step in range(60):
+                if visit.screen == "question":
+                    visit.answer(answers.get(visit.journey.question, default))
+                elif visit.screen == "offer":
+                    visit.accept_offer()
+                elif visit.screen == "crisis":
+                    visit.close_crisis(confirm=False)
+                    clock.now += 5
+                    visit.close_crisis(confirm=True)
+                else:
+                    break
+            fake.depth = 0  # sent: staff were told
+            d.app.sync()
+            d.pump(4)
+            assert d.screen().name == "results", d.screen().name
+            text = " ".join(w.text for w in d.screen().ids.rows.children)
+            if name == "crisis":
+                assert "988" in text and "911" in text
+                cards = list(reversed(d.screen().ids.rows.children))
+                assert "988" in cards[0].text, "the results open with the crisis"
+            if name == "follow-up":  # the PHQ-9 only, not the PHQ-2 that led to it
+                assert "PHQ-9" in text and "PHQ-2" not in text, text
+            if name == "healthy":
+                assert "988" not in text and "keep doing" not in text.lower()
+            d.screenshot(out / f"results-{name}-{language}.png")
+            if name == "crisis":
+                d.app.act("after_results")  # anonymous: the menu
+                d.app.act("fire", "finish")
+                assert d.screen().name == "done" and "988" in d.screen().ids.crisis_line.text
+                d.screenshot(out / f"done-after-crisis-{language}.png")
+            visit.end()
+            d.app.sync()
+            d.pump(2)
+
+
 def _new_york_backend() -> Any:
     """The fake, at a New York site with its event in Room B and a Spanish title."""
     from tests.kiosk.ui.fakes import FakeBackend
@@ -888,7 +961,8 @@ JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
                             booking_times, sign_in_honestly, setup_after_cli_pairing,
-                            privacy_and_referral, end_and_done, numbers_us)}
+                            privacy_and_referral, end_and_done, numbers_us, results_screens)}
+SIZES = {"results_screens": (1080, 1920)}  # as the member sees it; the rest at half size
 
 
 def main(argv: list[str]) -> int:
@@ -896,7 +970,7 @@ def main(argv: list[str]) -> int:
     name, out, *rest = argv
     kivy_home = tempfile.mkdtemp(prefix="kivy-home-")
     headless_environment(kivy_home)
-    configure_window(WIDTH, HEIGHT, synthetic_input_only=True)
+    configure_window(*SIZES.get(name, (WIDTH, HEIGHT)), synthetic_input_only=True)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -7,11 +7,9 @@ person to look at: every screen in English and Spanish from the tour, plus the j
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ from PIL import Image
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from onsite_server.devserver import free_port
 from onsite_server.models import Booking, Member, Referral, Submission
 from tests.kiosk.backend.helpers import TlsServer
 
@@ -47,7 +44,8 @@ def run_journey(name: str, *args: str, out: Path = ARTIFACTS) -> str:
                                      "admin_open", "accessibility", "first_start",
                                      "follow_up_and_email", "booking_times",
                                      "sign_in_honestly", "setup_after_cli_pairing",
-                                     "privacy_and_referral", "end_and_done", "numbers_us"])
+                                     "privacy_and_referral", "end_and_done", "numbers_us",
+                                     "results_screens"])
 def test_journey(journey: str) -> None:
     assert f"{journey}: ok" in run_journey(journey)
 
@@ -70,25 +68,6 @@ def test_the_tour_saves_every_screen_in_both_languages(network: str) -> None:
         for path in out.glob(f"{language}-*.png"):
             image = Image.open(path).convert("RGB")
             assert len(image.getcolors(maxcolors=1 << 20) or []) > 20  # drawn, not blank
-
-
-@pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[tuple[TlsServer, str]]:
-    """A live onsite server over TLS with the demo data; yields it and a pairing code."""
-    instance = tmp_path / "instance"
-    db_url = f"sqlite:///{tmp_path / 'server.sqlite'}"
-    env = {**os.environ, "ONSITE_DATABASE_URL": db_url, "ONSITE_INSTANCE_PATH": str(instance),
-           "ONSITE_SECRET_KEY": "kiosk-ui-live-secret", "ONSITE_IDENTIFY_MIN_SECONDS": "0",
-           # Nothing listens there: the advocate link only needs central's web address.
-           "ONSITE_CENTRAL_URL": f"http://127.0.0.1:{free_port()}/fhir"}
-    server = TlsServer(env=env, instance=instance, database_url=db_url,
-                       log_path=tmp_path / "server.log")
-    summary = json.loads(server.cli("demo-data").stdout.strip().splitlines()[-1])
-    server.start()
-    try:
-        yield server, str(summary["pairing_code"])
-    finally:
-        server.stop()
 
 
 def test_the_identified_journey_against_a_live_server(demo_server: tuple[TlsServer, str]) -> None:

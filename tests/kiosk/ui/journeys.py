@@ -601,6 +601,7 @@ def results_screens(out: Path) -> None:
             visit.anonymous()
             visit.journey.language = language
             visit.journey.begin(plan, clock.now)
+            visit.journey.set_units("metric")
             for _step in range(60):
                 if visit.screen == "question":
                     visit.answer(answers.get(visit.journey.question, default))

@@ -174,6 +174,13 @@ class Tour:
         if self.quiet is not None:
             self.quiet.drop_all = True
         try:
+            self.expect("attract")
+            # The last visit ended in the home language: the crisis visit takes the tour's.
+            if self.language != d.app.visit.language:
+                d.tap_id("language")
+            if d.app.visit.language != self.language:
+                raise RuntimeError(f"the crisis visit is in {d.app.visit.language}, "
+                                   f"not {self.language}")
             d.tap_id("start")
             self.expect("privacy")
             d.tap_id("accept")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 
 import pytest
 import requests
@@ -28,9 +29,19 @@ def _visit(base: str) -> None:
                  headers={"Referer": f"{base}/account/link/{TOKEN}?q={NAME}"})
 
 
+def _log_once_written(live_server: LiveServer, needle: str) -> str:
+    """The server's log once gunicorn has written needle (it logs after answering)."""
+    deadline = time.monotonic() + 30
+    log = live_server.log_path.read_text()
+    while needle not in log and time.monotonic() < deadline:
+        time.sleep(0.1)
+        log = live_server.log_path.read_text()
+    return log
+
+
 def test_gunicorn_access_log_has_neither_token_nor_name(live_server: LiveServer) -> None:
     _visit(live_server.url)
-    log = live_server.log_path.read_text()
+    log = _log_once_written(live_server, '"GET /dashboard/checkin?')
     lines = [line for line in log.splitlines() if '"GET /' in line]
     # gunicorn's own default format: host - - [time] "GET /path HTTP/1.1" status size "ref" "ua"
     assert any('"GET /account/link/[redacted] HTTP/1.1"' in line for line in lines), lines

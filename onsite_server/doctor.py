@@ -24,6 +24,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .db import get_db
+from .models import as_utc
 
 # A clock before this instant cannot be right: this release was made after it, and signed
 # tokens, tickets and TLS certificates would all look "not yet valid" to such a clock.
@@ -241,7 +242,7 @@ def check_sync(app: Flask, now: dt.datetime) -> Check:
     problems = []
     age_minutes = 0.0
     if oldest is not None:
-        age_minutes = (now - _aware(oldest)).total_seconds() / 60
+        age_minutes = (now - as_utc(oldest)).total_seconds() / 60
         if age_minutes > SYNC_STALL_MINUTES:
             problems.append(f"the oldest message has waited {age_minutes:.0f} minutes: is "
                             "`onsite-server sync` running, and does central answer?")
@@ -264,14 +265,9 @@ def check_crises(app: Flask, now: dt.datetime) -> Check:
         return _fail("crises", f"cannot read crisis alerts ({type(exc).__name__})")
     if not waiting:
         return _ok("crises", "none waiting for acknowledgement")
-    minutes = (now - min(_aware(t) for t in waiting)).total_seconds() / 60
+    minutes = (now - min(as_utc(t) for t in waiting)).total_seconds() / 60
     return _fail("crises", f"{len(waiting)} crisis alert(s) not acknowledged, the oldest for "
                  f"{minutes:.0f} minutes: acknowledge them on the dashboard's crisis page")
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def run(app_factory: Callable[[], Flask], *, central: bool = True) -> list[Check]:

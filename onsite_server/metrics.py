@@ -43,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .db import get_db
 from .errors import error_response
 from .instance import write_private
+from .models import as_utc
 
 bp = Blueprint("metrics", __name__)
 
@@ -60,11 +61,6 @@ LATENCY = Histogram("onsite_http_request_duration_seconds",
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Heartbeat ages a coordinator cares about: answering, quiet a while, gone.
 HEARTBEAT_BANDS = (("under_5m", timedelta(minutes=5)), ("under_1h", timedelta(hours=1)))
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class SiteStateCollector(Collector):
@@ -90,7 +86,7 @@ class SiteStateCollector(Collector):
                 sent_hour = session.scalar(
                     select(func.count()).select_from(OutboxMessage)
                     .where(OutboxMessage.sent_at >= now - timedelta(hours=1))) or 0
-                crises = [_aware(t) for t in waiting_since(session)]
+                crises = [as_utc(t) for t in waiting_since(session)]
                 heartbeats = session.scalars(
                     select(Kiosk.last_heartbeat_at).where(Kiosk.revoked_at.is_(None))).all()
         except SQLAlchemyError:
@@ -105,7 +101,7 @@ class SiteStateCollector(Collector):
         yield GaugeMetricFamily(
             "onsite_outbox_oldest_pending_seconds",
             "Age of the oldest message still waiting to reach central (0 when none)",
-            value=(now - _aware(oldest_pending)).total_seconds() if oldest_pending else 0.0)
+            value=(now - as_utc(oldest_pending)).total_seconds() if oldest_pending else 0.0)
         yield GaugeMetricFamily("onsite_outbox_sent_last_hour",
                                 "Messages central accepted in the last hour", value=sent_hour)
         yield GaugeMetricFamily("onsite_crisis_unacknowledged",
@@ -162,7 +158,7 @@ def _sync_cycle(instance_path: str) -> Iterator[Metric]:
 def _band(now: datetime, seen: datetime | None) -> str:
     if seen is None:
         return "never"
-    age = now - _aware(seen)
+    age = now - as_utc(seen)
     return next((name for name, limit in HEARTBEAT_BANDS if age < limit), "older")
 
 

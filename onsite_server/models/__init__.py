@@ -1,6 +1,6 @@
 """Typed SQLAlchemy 2.0 models of the onsite server."""
 
-from .base import Base, new_uuid, utcnow
+from .base import Base, as_utc, new_uuid, utcnow
 from .clinical import (
     REFERRAL_STATUSES,
     CrisisAlert,
@@ -42,5 +42,5 @@ __all__ = [
     "Member", "OutboxMessage",
     "PairingCode", "Referral", "Site", "Slot", "Submission", "SubmissionTally",
     "UnmatchedClaim", "User", "UserSession", "UserToken",
-    "new_uuid", "utcnow",
+    "as_utc", "new_uuid", "utcnow",
 ]

@@ -24,6 +24,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Return a stored time as aware UTC (SQLite hands datetimes back naive; all are UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def new_uuid() -> str:
     """Return a random UUID as a string (public identifiers, idempotency keys)."""
     return str(uuid.uuid4())

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -37,6 +37,7 @@ from ..models import (
     Kiosk,
     Member,
     Slot,
+    as_utc,
     utcnow,
 )
 from .errors import N_, Msg
@@ -538,12 +539,7 @@ def check_in(
 def arrived_late(booking: Booking) -> bool:
     """Whether the member was checked in only after their slot had ended."""
     return booking.checked_in_at is not None and \
-        _aware(booking.checked_in_at) >= _aware(booking.slot.end_at)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands datetimes back naive; they are stored in UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        as_utc(booking.checked_in_at) >= as_utc(booking.slot.end_at)
 
 
 UNDO_REASON_MAX = 500
@@ -570,7 +566,7 @@ def undo_check_in(session: Session, booking: Booking, reason: str, actor: str,
             "the booking is %(status)s; only a check-in can be undone",
             status=_status_words(booking.status)))
     checked_in_at = booking.checked_in_at
-    booking.status = "no_show" if _aware(booking.slot.end_at) <= now else "booked"
+    booking.status = "no_show" if as_utc(booking.slot.end_at) <= now else "booked"
     booking.checked_in_at = None
     booking.updated_at = now
     session.flush()

@@ -66,6 +66,11 @@ class PrivacyScreen(KioskScreen):
     """A short, plain privacy notice and consent."""
 
     kv_name = "privacy"
+    retention_days = NumericProperty(0)  # 0: the site did not say (the wording has no number)
+
+    def refresh(self) -> None:
+        """The site's own retention, from its catalog."""
+        self.retention_days = self.visit.retention_days() or 0
 
 
 class IdentifyScreen(KioskScreen):

@@ -200,6 +200,11 @@ def crisis(out: Path) -> None:
     assert d.screen().name == "crisis" and d.app.countdown is None
     d.tap_id("close")
     assert d.screen().name == "crisis" and d.screen().armed
+    d.pump(2)
+    # The first step, now hidden, leaves no blank band: the hint follows the staff notice.
+    staff, hint = d.find("staff"), d.find("how_to_close")
+    # (Two spacings at most: the page's, either side of the collapsed button.)
+    assert staff.y - hint.top <= 2 * d.screen().children[0].spacing + 1, (staff.y, hint.top)
     # The second step is elsewhere (the top) and is offered only a moment after the first.
     confirm, first = d.find("confirm"), d.find("close")
     assert confirm.disabled and first.disabled
@@ -840,10 +845,11 @@ def privacy_and_referral(out: Path) -> None:
     said = " ".join(privacy.ids[i].text for i in ("collected", "who_sees", "safety", "kept",
                                                    "cleared"))
     for needed in ("blood pressure", "employer never sees", "central advocate system",
-                   "we tell staff here", "90 days", "Nothing stays on this kiosk"):
-        assert needed in said, needed
+                   "we tell staff here", "30 days", "Nothing stays on this kiosk"):
+        assert needed in said, needed  # 30: the site's retention, from its catalog
     d.screenshot(out / "privacy-en.png")
     d.tap(privacy.ids.footer.ids.language)
+    assert "30 días" in privacy.ids.kept.text, privacy.ids.kept.text
     d.screenshot(out / "privacy-es.png")
     d.tap(privacy.ids.footer.ids.language)
     d.tap_id("accept")
@@ -891,6 +897,7 @@ def end_and_done(out: Path) -> None:
     d.tap(confirm.ids.keep)
     assert d.app.end_confirm is None and d.screen().name == "menu"
     assert d.app.visit.session_id == session  # nothing was wiped
+    _check_footer_filled(d.screen().ids.footer)  # the menu offers no Back
     d.tap(d.screen().ids.footer.ids.language)
     assert d.screen().ids.footer.ids.end.text == "Salir"  # leave, not "finish" or "submit"
     d.tap(d.screen().ids.footer.ids.end)
@@ -902,11 +909,19 @@ def end_and_done(out: Path) -> None:
     assert done.name == "done"
     assert done.ids.footer.ids.end.disabled and done.ids.footer.ids.end.opacity == 0
     assert done.ids.end.text == "Back to the start"
+    _check_footer_filled(done.ids.footer)
     d.screenshot(out / "done-en.png")
     d.tap(done.ids.footer.ids.language)
     d.screenshot(out / "done-es.png")
     d.tap(done.ids.end)  # no question: the visit is over
     assert d.app.end_confirm is None and d.screen().name == "attract"
+
+
+def _check_footer_filled(footer: Any) -> None:
+    """The footer's shown buttons fill its row: a hidden Back or End leaves no empty slot."""
+    shown = sorted((b for b in footer.children if b.opacity > 0), key=lambda b: b.x)
+    assert shown and abs(shown[0].x - footer.x) < 2 and abs(shown[-1].right - footer.right) < 2, \
+        [(b.text, b.x, b.right) for b in shown] + [(footer.x, footer.right)]
 
 
 def numbers_us(out: Path) -> None:

@@ -280,7 +280,7 @@ def admin_lockout(out: Path) -> None:
 
 def first_start(out: Path) -> None:
     """The real backend, never paired and no server anywhere: the pairing screen, no crash."""
-    from kiosk.app import build_backend
+    from kiosk.cli import build_backend
     from kiosk.settings import KioskSettings
 
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-first-"))
@@ -424,7 +424,7 @@ def follow_up_and_email(out: Path) -> None:
 
 def tour(out: Path, online: str = "online") -> None:
     """The tour with a fake backend: every screen in EN and ES, named as pinned."""
-    from kiosk.app import _walk
+    from kiosk.cli import _walk
     from kiosk.settings import KioskSettings
     from tests.kiosk.ui.fakes import FakeBackend
 
@@ -454,7 +454,7 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
     import zxingcpp
     from PIL import Image
 
-    from kiosk.app import build_backend
+    from kiosk.cli import build_backend
     from kiosk.settings import KioskSettings
     from onsite_server.services.signing import KeyStore
     from shared.tokens import Purpose, verify

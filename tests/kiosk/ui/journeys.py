@@ -966,6 +966,50 @@ def numbers_us(out: Path) -> None:
     assert d.app.visit.journey.question == "height_cm" and d.screen().unit == "cm"
 
 
+def keypad(out: Path) -> None:
+    """The one Keypad: its layout, the keys it allows, its maximum length, masking, its
+    commands and a screen's own rule; its words follow the language."""
+    from kivy.core.window import Window
+
+    from kiosk.ui.keypad import Keypad
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    d = _start(FakeBackend())
+    pad = Keypad(cols=3, layout=["1", "2", "A", "", "back", "enter", "ABC", ".com"],
+                 allowed="12.com", max_length=6, masked=True, size_hint=(None, None),
+                 size=(Window.width, Window.height / 2), pos=(0, 0))
+    Window.add_widget(pad)
+    try:
+        entered: list[str] = []
+        commands: list[str] = []
+        pad.bind(on_enter=lambda _p: entered.append(pad.typed),
+                 on_command=lambda _p, key: commands.append(key))
+        d.pump(2)
+        labels = [getattr(k, "text", "") for k in reversed(pad.children)]
+        assert labels == ["1", "2", "A", "", "Delete", "OK", "ABC", ".com"], labels
+        for key in ("1", "A", "2"):
+            d.tap_key(key, within=pad)
+        assert pad.typed == "12" and pad.shown == "\u2022\u2022"  # "A" is not allowed
+        d.tap_key(".com", within=pad)
+        d.tap_key(".com", within=pad)  # would make 10 characters: refused whole
+        assert pad.typed == "12.com", pad.typed
+        d.tap_key("Delete", within=pad)
+        d.tap_key("OK", within=pad)
+        d.tap_key("ABC", within=pad)
+        assert entered == ["12.co"] and commands == ["ABC"] and pad.typed == "12.co"
+        pad.masked = False
+        assert pad.shown == "12.co"
+        # A screen's own rule comes first: here, Delete is refused.
+        pad.bind(on_key=lambda _p, key: key == "back")
+        d.tap_key("Delete", within=pad)
+        assert pad.typed == "12.co"
+        d.app.toggle_language()
+        d.pump(2)
+        assert "Borrar" in [getattr(k, "text", "") for k in pad.children]
+    finally:
+        Window.remove_widget(pad)
+
+
 def tr_(text: str) -> str:
     """The current language's words for a msgid (keys are labelled in the visit's language)."""
     from kiosk.ui.lang import tr
@@ -977,7 +1021,8 @@ JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
                             booking_times, sign_in_honestly, setup_after_cli_pairing,
-                            privacy_and_referral, end_and_done, numbers_us, results_screens)}
+                            privacy_and_referral, end_and_done, numbers_us, results_screens,
+                            keypad)}
 SIZES = {"results_screens": (1080, 1920)}  # as the member sees it; the rest at half size
 
 

@@ -38,6 +38,11 @@ from . import screens
 from .base import load_kv
 from .lang import tr
 
+# The design height a landscape window's height stands for (see _rescale): 1080 px tall
+# gives a scale of 0.64 (body text 23 px, a button 95 px), where fitting the portrait
+# design's 1920 gave 0.56; the keypad and number screens still fit (at 1350 they did not).
+LANDSCAPE_DESIGN_HEIGHT = 1700
+
 SCREEN_CLASSES = {
     "attract": screens.AttractScreen, "privacy": screens.PrivacyScreen,
     "identify": screens.IdentifyScreen, "menu": screens.MenuScreen,
@@ -84,6 +89,7 @@ class KioskApp(App):  # type: ignore[misc]
     title = "Onsite Wellness kiosk"
     scale = NumericProperty(0.5)
     text_scale = NumericProperty(1.0)
+    page_width = NumericProperty(1080)  # the pages' column: the window's width in portrait
     high_contrast = BooleanProperty(False)
     can_leave_setup = BooleanProperty(False)
     home_language_name = StringProperty("English")
@@ -164,7 +170,16 @@ class KioskApp(App):  # type: ignore[misc]
     def _rescale(self) -> None:
         # Design pixels are those of a 1080x1920 portrait screen; any other window scales so
         # that the whole design fits (landscape 1920x1080 by its height).
-        self.scale = min(Window.width / 1080, Window.height / 1920)
+        width, height = Window.size
+        if width > height:
+            # Landscape (1920x1080): fitting the portrait design by its height left text at
+            # 20 px on lines as wide as the screen. The pages stand in a centred column
+            # instead, a little larger, with room for the tallest.
+            self.scale = height / LANDSCAPE_DESIGN_HEIGHT
+            self.page_width = min(width, height * 1.25)
+        else:
+            self.scale = min(width / 1080, height / 1920)
+            self.page_width = width
 
     def _ready(self) -> bool:
         if not self.require_setup:

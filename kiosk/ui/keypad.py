@@ -66,8 +66,8 @@ class Keypad(GridLayout):  # type: ignore[misc]
             button = Factory.PadKey()
             # Set after building: a kv class's own properties are not __init__ arguments.
             button.key, button.msgid = key, KEY_WORDS.get(key, "")
-            if key in (BACK, ENTER):
-                button.fs = 34
+            if key == BACK:
+                button.fs = 34  # "Borrar", "Delete": a word on a key sized for a digit
             elif len(key) > 1:
                 button.fs = min(self.key_fs, 36)
             else:

@@ -46,7 +46,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -118,7 +118,7 @@ class Site_:
             session.flush()
             self.advocate_id = advocate.id
             self.pool = add_members(session, self.employer_id, POOL, prefix="H")
-            session.execute(Member.__table__.update().where(Member.id.in_(self.pool))
+            session.execute(update(Member).where(Member.id.in_(self.pool))
                             .values(advocate_id=advocate.id))
             now = datetime.now(UTC)
             session.execute(insert(Referral), [{
@@ -278,7 +278,7 @@ def measure(s: Site_, repeat: int) -> dict[str, dict[str, float]]:
         # Untimed: what the submissions and bookings just queued counts as already sent, so
         # that the cycle measured has nothing to forward and only its housekeeping is timed.
         with db.transaction() as session:
-            session.execute(OutboxMessage.__table__.update().where(
+            session.execute(update(OutboxMessage).where(
                 OutboxMessage.status != "sent").values(status="sent", sent_at=datetime.now(UTC)))
 
     # Warm each path once (imports, instrument definitions, statement caches), then measure

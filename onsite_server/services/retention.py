@@ -5,8 +5,13 @@ upload of it is pending) and then for ``RETENTION_DAYS`` (90 by default); answer
 go to central (anonymous, identified with nothing to refer, or withheld because the member did
 not consent) stay for the same period after they were received. Before a row is deleted it
 is counted into ``submission_tally`` (site, month, instrument, band): the de-identified counts
-employer reports need. Referrals, the
-audit log and crisis alerts are kept; they hold no answers.
+employer reports need. Referrals, the audit log and crisis alerts are kept; they hold no
+answers (the audit log is the record of who saw what, kept for as long as the law asks).
+
+What else piles up with every visit goes after the same period (``purge_history``): outbox
+rows central has (their payload names the member and the contact they gave), the replayable
+answers of keyed kiosk requests, and ended dashboard log-ins. So these tables hold about one
+period of traffic, however many years a site runs.
 
 Each cell counts rows (``count``) and distinct people (``members``, what reports publish): a
 person (a member, else an anonymous kiosk session) is counted once per site, month and
@@ -29,12 +34,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..models import (
+    IdempotentRequest,
     Kiosk,
     OutboxMessage,
     Referral,
     Submission,
     SubmissionTally,
     UnmatchedClaim,
+    UserSession,
 )
 
 NOT_SCORED = "not_scored"
@@ -87,6 +94,30 @@ def purge_claims(session: Session, *, days: int, now: datetime) -> int:
     cutoff = now - timedelta(days=days)
     result = session.execute(delete(UnmatchedClaim).where(UnmatchedClaim.last_seen_at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_history(session: Session, *, days: int, now: datetime, limit: int = 1000) -> int:
+    """Delete sent outbox rows, request replays and ended log-ins older than the period.
+
+    At most ``limit`` rows of each table a call (the oldest first, by an indexed range), so a
+    backlog is worked off over a few cycles without one long write; return how many went.
+    """
+    cutoff = now - timedelta(days=days)
+    gone = 0
+    for model, where in (
+        (OutboxMessage, (OutboxMessage.status == "sent") & (OutboxMessage.sent_at < cutoff)),
+        # A kiosk that replays a key after this long gets the operation run afresh, which the
+        # operations keyed this way answer as a no-op or a conflict (cancel, reschedule,
+        # consent), or raise the alert once more (a crisis: the safe side); bookings and
+        # submissions keep their keys on their own rows.
+        (IdempotentRequest, IdempotentRequest.created_at < cutoff),
+        (UserSession, UserSession.ended_at < cutoff),
+    ):
+        ids = select(model.id).where(where).order_by(model.id).limit(limit)
+        result = session.execute(delete(model).where(
+            model.id.in_(ids.scalar_subquery())))
+        gone += int(getattr(result, "rowcount", 0) or 0)
+    return gone
 
 
 _COLUMNS = (Submission.id, Kiosk.site_id, Submission.taken_at, Submission.instrument_id,

@@ -66,7 +66,7 @@ from ..models import (
 )
 from .advocates import revoked_token_ids
 from .bookings import expire_waitlist, mark_no_shows, send_reminders
-from .retention import purge_claims, purge_expired
+from .retention import purge_claims, purge_expired, purge_history
 from .scope import outbox_site
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids
@@ -321,6 +321,7 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
     report.reminders += send_reminders(session, settings.reminder_lead, now)
     report.purged += purge_expired(session, days=settings.retention_days, now=now)
     report.purged += purge_claims(session, days=settings.retention_days, now=now)
+    report.purged += purge_history(session, days=settings.retention_days, now=now)
     stuck = session.scalars(select(OutboxMessage).where(
         OutboxMessage.status.in_(("pending", "sending")),
         OutboxMessage.created_at < now - settings.stuck_after, OutboxMessage.attempts > 0))

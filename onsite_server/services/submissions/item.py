@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from shared import triage as triage_mod
 from shared.assessments import ScoreResult
-from shared.assessments.items import NOT_SCORED_BAND, ItemErrors, score_item
-from shared.partial import crisis_flags
+from shared.assessments.items import NOT_SCORED_BAND, ItemErrors
+from shared.crisis import crisis_flags, score_item
 from shared.schemas.common import control_character_paths
 from shared.schemas.submissions import KioskResult, SubmissionItem
 

@@ -46,7 +46,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -144,8 +144,7 @@ class Site_:
                          for member in session.scalars(select(Member).where(
                              Member.id.in_(self.pool[OPEN_REFERRALS:])).order_by(Member.id))]
         self.size = 0
-        self.booked: list[str] = []
-        self.fresh_refs: list[str] = []
+        self.cycle_s = 0.0
 
     def grow(self, target: int, rng: random.Random) -> float:
         """Add history until each growing table holds ``target`` rows; return seconds taken."""
@@ -216,8 +215,8 @@ class Site_:
                     for member in session.scalars(select(Member).where(Member.id.in_(ids)))]
 
 
-def measure(s: Site_, repeat: int) -> dict[str, dict[str, float]]:
-    """Time each operation ``repeat`` times at the current size."""
+def _ops(s: Site_, spare: int) -> dict[str, Callable[[], None]]:
+    """The operations measured, as closures over the site (``spare`` bookings' worth)."""
     app, client, db = s.app, s.client, get_db(s.app)
     rng = random.Random(s.size)
     settings = SyncSettings(systems=Systems.from_config(app.config), site="history-site",
@@ -225,7 +224,7 @@ def measure(s: Site_, repeat: int) -> dict[str, dict[str, float]]:
                             worker_id="bench", retention_days=90)
     month = datetime.now(UTC) - timedelta(days=40)
     scope = Scope(frozenset({s.site_id}))
-    refs = s.new_member_refs(repeat + 2)
+    refs = s.new_member_refs(spare)
     booked: list[str] = []
 
     def healthz() -> None:
@@ -269,35 +268,42 @@ def measure(s: Site_, repeat: int) -> dict[str, dict[str, float]]:
                             timezone=s.tz)
 
     def sync_idle() -> None:
-        report = run_cycle(db.transaction, NothingToSend(), settings)
-        assert report.sent == 0
-
-    def idle_outbox() -> None:
-        # Untimed: what the submissions and bookings just queued counts as already sent, so
-        # that the cycle measured has nothing to forward and only its housekeeping is timed.
+        # What the submissions and bookings just queued counts as already sent, so that the
+        # cycle has nothing to forward: only its housekeeping is timed (this part is not).
         with db.transaction() as session:
             session.execute(update(OutboxMessage).where(
-                OutboxMessage.status != "sent").values(status="sent", sent_at=datetime.now(UTC)))
+                OutboxMessage.status.in_(("pending", "sending"))).values(
+                    status="sent", sent_at=datetime.now(UTC)))
+        began = time.perf_counter()
+        report = run_cycle(db.transaction, NothingToSend(), settings)
+        assert report.sent == 0
+        s.cycle_s = time.perf_counter() - began
+
+    return {"healthz": healthz, "submission": submission, "booking": booking,
+            "checkin": checkin, "advocate_list": advocate_list,
+            "audit_last_page": audit_last_page, "report_month": report_month,
+            "sync_idle": sync_idle}
+
+
+def measure(s: Site_, repeat: int) -> dict[str, dict[str, float]]:
+    """Time each operation ``repeat`` times at the current size."""
+    fns = _ops(s, repeat + 2)
 
     # Warm each path once (imports, instrument definitions, statement caches), then measure
     # them interleaved per round so that a slow moment of a shared machine hits all alike.
     # The report and the cycle are slow enough that fewer rounds of them suffice.
-    ops: dict[str, tuple[Callable[[], None], int]] = {
-        "healthz": (healthz, 1), "submission": (submission, 1), "booking": (booking, 1),
-        "checkin": (checkin, 1), "advocate_list": (advocate_list, 1),
-        "audit_last_page": (audit_last_page, 1), "report_month": (report_month, 5),
-        "sync_idle": (sync_idle, 5)}
+    sparse = {"report_month": 5, "sync_idle": 5}
+    ops = {name: (fn, sparse.get(name, 1)) for name, fn in fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in ops}
     for round_no in range(repeat + 1):
         for name, (fn, every) in ops.items():
-            if round_no % every:
+            if round_no and (round_no - 1) % every:
                 continue
-            if name == "sync_idle":
-                idle_outbox()
             began = time.perf_counter()
             fn()
+            spent = s.cycle_s if name == "sync_idle" else time.perf_counter() - began
             if round_no:
-                samples[name].append((time.perf_counter() - began) * 1000)
+                samples[name].append(spent * 1000)
     out = {}
     for name, values in samples.items():
         values.sort()
@@ -306,7 +312,63 @@ def measure(s: Site_, repeat: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def run(url: str, sizes: list[int], repeat: int, folder: str) -> dict[str, Any]:
+BIG = ("submission", "audit_log", "outbox_message", "referral", "booking", "event", "slot")
+
+
+def explain(s: Site_, ops: dict[str, Callable[[], None]]) -> dict[str, list[str]]:
+    """Run each operation once, recording its statements; return the plan lines that read a
+    whole big table (SQLite's ``SCAN t``, PostgreSQL's ``Seq Scan on t``), per operation."""
+    engine = get_db(s.app).engine
+    assert engine is not None
+    pg = engine.dialect.name == "postgresql"
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_a: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH")):
+            seen.append((statement, parameters))
+
+    out: dict[str, list[str]] = {}
+    for name, fn in ops.items():
+        seen.clear()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            fn()
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        found: set[str] = set()
+        with engine.connect() as conn:
+            for statement, parameters in list(seen):
+                prefix = "EXPLAIN " if pg else "EXPLAIN QUERY PLAN "
+                try:
+                    plan = conn.exec_driver_sql(prefix + statement, parameters).all()
+                except Exception as exc:  # noqa: BLE001 - a plan we cannot get is reported
+                    found.add(f"(no plan: {type(exc).__name__})")
+                    conn.rollback()
+                    continue
+                for line in (str(row[-1]) for row in plan):
+                    # A covering-index scan (SCAN t USING INDEX) reads every entry too, and a
+                    # rowid range with only a lower bound can be the whole table.
+                    hit = [t for t in BIG if (f"Seq Scan on {t} " in line + " ") or
+                           line.strip().startswith(f"SCAN {t}") or
+                           (line.strip().startswith(f"SEARCH {t} USING INTEGER PRIMARY KEY")
+                            and "rowid>" in line and "rowid<" not in line)]
+                    if hit or os.environ.get("HISTORY_ALL_PLANS"):
+                        found.add(f"{line.strip()}  <-  {statement.split()[0]} "
+                                  f"{_table_hint(statement)}")
+        out[name] = sorted(found)
+    return out
+
+
+def _table_hint(statement: str) -> str:
+    words = statement.replace("\n", " ").split()
+    for i, word in enumerate(words):
+        if word.upper() in ("FROM", "UPDATE", "INTO") and i + 1 < len(words):
+            return words[i + 1]
+    return ""
+
+
+def run(url: str, sizes: list[int], repeat: int, folder: str,
+        plans: bool = False) -> dict[str, Any]:
     """Grow one database through the sizes and measure at each."""
     app = create_app({"TESTING": True, "DATABASE_URL": url, "INSTANCE_PATH": folder,
                       "SECRET_KEY": "bench-history-secret", "IDENTIFY_MIN_SECONDS": 0.0})
@@ -319,6 +381,8 @@ def run(url: str, sizes: list[int], repeat: int, folder: str) -> dict[str, Any]:
         with get_db(app).transaction(write=False) as session:
             counted = session.scalar(select(func.count()).select_from(Submission))
         figures = measure(site, repeat)
+        if plans and size == sizes[-1]:
+            result["plans"] = explain(site, _ops(site, 2))
         base = figures["healthz"]["p50"] or 1e-9
         result["sizes"][str(size)] = {
             "grow_s": round(grow_s, 1), "submissions": counted,
@@ -337,6 +401,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--plans", action="store_true",
+                        help="at the largest size, report the plan lines that scan a big table")
     args = parser.parse_args()
     sizes = sorted(int(x) for x in args.sizes.split(","))
     out: dict[str, Any] = {"bench": "history", "sizes": sizes, "repeat": args.repeat,
@@ -346,7 +412,7 @@ def main() -> None:
         folder = tempfile.mkdtemp(prefix="onsite-bench-history.")
         try:
             out["sqlite"] = run(f"sqlite:///{folder}/history.sqlite", sizes, args.repeat,
-                                folder)
+                                folder, args.plans)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     if args.db in ("postgresql", "both"):
@@ -354,7 +420,7 @@ def main() -> None:
             if url is not None:
                 folder = tempfile.mkdtemp(prefix="onsite-bench-history.")
                 try:
-                    out["postgresql"] = run(url, sizes, args.repeat, folder)
+                    out["postgresql"] = run(url, sizes, args.repeat, folder, args.plans)
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
     out["load_after"] = os.getloadavg()[0]

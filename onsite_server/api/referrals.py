@@ -18,14 +18,9 @@ from ..db import get_session
 from ..errors import ApiProblem, field_problem
 from ..models import utcnow
 from ..services.clock import ClockPolicy, note_suspect
+from ..services.crisis import alert_body, raise_anonymous_alert, raise_lenient_alert
 from ..services.idempotency import run_once
-from ..services.referrals import (
-    alert_body,
-    raise_anonymous_alert,
-    raise_lenient_alert,
-    record_consent,
-    record_offline_consent,
-)
+from ..services.referrals import record_consent, record_offline_consent
 from . import current_kiosk, member_for_ref, operation, parse_json_as
 
 

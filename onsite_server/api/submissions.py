@@ -14,8 +14,9 @@ from shared.schemas.submissions import SubmissionBatch, SubmissionBatchResponse,
 from ..db import get_read_session, get_session
 from ..errors import ApiProblem, field_problem, validation_problem
 from ..models import Kiosk, Site
+from ..services.crisis import crisis_summary
 from ..services.instruments import offered_instruments
-from ..services.submissions import BatchSettings, crisis_summary, process_batch, readable_items
+from ..services.submissions import BatchSettings, process_batch, readable_items
 from . import authenticated_kiosk, operation, registry
 
 # The envelope documents its items by reference; each item is validated on its own.

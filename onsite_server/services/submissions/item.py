@@ -20,18 +20,12 @@ from shared.schemas.submissions import KioskResult, SubmissionItem
 
 from ...models import AuditLog, Kiosk, Member, Submission, utcnow
 from ..clock import note_suspect
+from ..crisis.record import alert_key, audit_crisis, raise_anonymous_alert
 from ..errors import problem_document, validation_errors
 from ..idempotency import request_hash
 from ..members import lock_member
 from ..pairing import kiosk_actor
-from ..referrals import (
-    alert_key,
-    audit_crisis,
-    fold,
-    raise_anonymous_alert,
-    result_from_dict,
-    summary,
-)
+from ..referrals import fold, result_from_dict, summary
 from .context import (
     BatchContext,
     ItemProblem,

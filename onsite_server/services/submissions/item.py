@@ -44,16 +44,12 @@ from .context import (
 # Core (table) statements, run on the session's connection: no ORM compile and loading steps
 # and no unit-of-work bookkeeping, for rows this request reads as plain values or never reads.
 _SUBMISSIONS = cast(Table, Submission.__table__)
-
-
 _SESSION_FACTS = select(
     _SUBMISSIONS.c.instrument_id, _SUBMISSIONS.c.instrument_version, _SUBMISSIONS.c.result,
     _SUBMISSIONS.c.skipped, _SUBMISSIONS.c.crisis, _SUBMISSIONS.c.taken_at,
     _SUBMISSIONS.c.member_id, _SUBMISSIONS.c.kiosk_id,
 ).where(_SUBMISSIONS.c.session_id == bindparam("session_id")).order_by(
     _SUBMISSIONS.c.taken_at, _SUBMISSIONS.c.id)
-
-
 _INSERT_SUBMISSION = _SUBMISSIONS.insert()
 
 

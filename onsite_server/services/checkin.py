@@ -58,8 +58,7 @@ class CheckInRefused(ServiceError):
     def __init__(self, reason: str, message: str, field_name: str = "ticket",
                  at: datetime | None = None, booking_id: str | None = None) -> None:
         super().__init__("conflict", "Check-in refused",
-                         [{"field": field_name, "message": message}])
-        self.reason = reason
+                         [{"field": field_name, "message": message}], reason=reason)
         self.at = at  # the slot's start, when the reason is about its time
         # The booking found, when the desk can still act on it (a no-show arriving late).
         self.booking_id = booking_id

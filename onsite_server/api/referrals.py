@@ -14,7 +14,7 @@ from shared.schemas.referrals import (
     CrisisAlertResponse,
 )
 
-from ..db import get_session
+from ..db import get_session, keep_on_refusal
 from ..errors import ApiProblem, field_problem
 from ..models import utcnow
 from ..services.clock import ClockPolicy, note_suspect
@@ -73,13 +73,13 @@ def raise_crisis_alert(body: Any) -> Response:
     """Tell staff on site that a crisis was seen at this kiosk: no answers, no identity.
 
     A body the model refuses is answered 422 naming its fields, but when its trigger can be
-    read the alert is raised first (and committed): a crisis never fails silently.
+    read the alert is raised first, and kept with the 422: a crisis never fails silently.
     """
     try:
         parsed = parse_json_as(CrisisAlertRequest, body)
     except ApiProblem as problem:
         problem.extra.update(raise_lenient_alert(get_session(), current_kiosk(), body))
-        get_session().commit()
+        keep_on_refusal()  # the alert stands although the answer is a 422
         raise
     return _raise(parsed)
 

@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -194,20 +193,6 @@ class AuditLog(Base):
     subject: Mapped[str | None]  # "member:<public id>", "referral:12"
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note: Mapped[str | None] = mapped_column(Text)
-    # The site the entry belongs to (services/scope.py: its subject's, its event's or its
+    # The site the entry belongs to (models/site_of.py: its subject's, its event's or its
     # actor's), filled in as it is written; None for a server-wide entry (operators only).
     site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
-
-
-@event.listens_for(AuditLog, "before_insert")
-def _fill_audit_site(_mapper: Any, connection: Any, target: AuditLog) -> None:
-    # Every writer of the audit log gets its site for free, so no caller can forget it: one
-    # or two prepared one-row selects on the flush's own connection. Imported here, at first
-    # use, because the rule reads the other models.
-    if target.site_id is None:
-        from ..services.scope import audit_site
-
-        detail = target.detail if isinstance(target.detail, dict) else {}
-        event_id = detail.get("event")
-        target.site_id = audit_site(connection, target.subject, target.actor,
-                                    event_id if isinstance(event_id, str) else None)

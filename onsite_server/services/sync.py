@@ -501,10 +501,11 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
             break
         lease = _Lease(transaction, settings, ids, claimed_at + settings.lease, now)
         while lease.ids:
-            row_id, rest = lease.ids[0], lease.ids[1:]
+            row_id = lease.ids[0]
             handled += 1
             outcome, error = _forward(transaction, lease.guard(sender), settings, row_id,
                                       now, keys)
+            rest = lease.ids[1:]  # a renewal while sending drops rows another worker took
             with transaction() as session:
                 moment = now()
                 _finish(session, row_id, settings, moment, outcome, error, report, rng)

@@ -564,6 +564,39 @@ def test_a_row_taken_over_is_not_sent(app: Flask, client: Any, site: Any,
     assert [(r.status, r.claimed_by) for r in _rows(app)] == [("sending", "w2")] * 2
 
 
+def test_a_row_taken_over_between_two_requests_is_not_sent_on(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    run_cycle(get_db(app).transaction, FakeCentral(), _settings(app))  # central holds it
+    with get_db(app).transaction() as session:
+        referral = session.scalars(select(Referral)).one()
+        referral.version += 1
+        session.add(OutboxMessage(kind="referral", key=f"referral:{referral.public_id}:v9",
+                                  priority=5, payload={}, referral_id=referral.id))
+    w1 = replace(_settings(app, "w1"), request_timeout=10.0)
+    clock = [datetime.now(UTC)]
+
+    class StallsOnTheFirstRead(FakeCentral):
+        reads = 0
+
+        def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+            self.reads += 1
+            if self.reads == 1:  # the update reads central's copies first: w1 stalls here
+                clock[0] += w1.lease + timedelta(seconds=1)
+                with get_db(app).transaction() as session:
+                    assert claim(session, _settings(app, "w2"), clock[0])
+            return []
+
+    central = StallsOnTheFirstRead()
+    report = run_cycle(get_db(app).transaction, central, w1, now=lambda: clock[0])
+    # Before its next request w1 found the row was w2's: no more reads, nothing written.
+    assert central.reads == 1 and central.bundles == [] and report.sent == 0
+    row = next(r for r in _rows(app) if r.key.endswith(":v9"))
+    assert (row.status, row.claimed_by, row.attempts) == ("sending", "w2", 0)
+
+
 def test_the_sync_loop_wakes_for_the_next_due_row() -> None:
     from onsite_server.cli import _sync_pause
 

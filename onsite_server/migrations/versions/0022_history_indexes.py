@@ -1,7 +1,7 @@
 """indexes so that nothing slows down as history grows (issue 20)
 
 Revision ID: 0022_history_indexes
-Revises: 0013_unmatched_claims
+Revises: 0014_outbox_waiting_on_central
 Create Date: 2026-12-06 19:20:00
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0022_history_indexes'
-down_revision = '0013_unmatched_claims'
+down_revision = '0014_outbox_waiting_on_central'
 branch_labels = None
 depends_on = None
 

@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "DEMO_DIRECTORY": True,  # preload the demo advocates and assignments
     "MAX_DELAY_SECONDS": 60.0,  # the longest "slow" delay a test may ask for
     "SMART_CLIENTS": {},  # SMART Backend Services clients: {client id: JWK Set}
+    # Search pages, as a real server's: the default size, and the most a _count gets.
+    "SEARCH_PAGE_SIZE": 20,
+    "SEARCH_MAX_PAGE_SIZE": 100,
 }
 
 

@@ -33,9 +33,9 @@ REVOKED_CONTENT_TYPE = "application/vnd.onsite-revoked+json"
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
-# Result parameters a generic client adds; the emulator answers everything in one page.
+# Result parameters a generic client adds (paging is the views' business, not the store's).
 _RESULT_PARAMS = frozenset({"_count", "_format", "_summary", "_elements", "_sort", "_total",
-                            "_pretty"})
+                            "_pretty", "_getpagesoffset"})
 # Reference search parameters: (type, parameter) -> the Reference elements it searches.
 _REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("CareTeam", "subject"): ("subject",), ("CareTeam", "patient"): ("subject",),

@@ -69,12 +69,14 @@ def state() -> Response:
     store = get_store(current_app)
     ring = store.verify_ring()
     return jsonify({"counts": store.counts(), "keys": len(ring.keys),
-                    "revoked": len(ring.revoked), **_mode()})
+                    "revoked": len(ring.revoked), "retired_keys": sorted(ring.retired),
+                    **_mode()})
 
 
 @bp.post("/_keys")
 def add_keys() -> Response:
-    """Trust a JWK Set (as KeyRing.jwks() makes), optionally with "revoked" token ids."""
+    """Trust a JWK Set (as KeyRing.jwks() makes, retirements honoured), optionally with
+    "revoked" token ids."""
     body = _json()
     revoked = body.get("revoked", [])
     if not isinstance(revoked, list):

@@ -31,6 +31,8 @@ _REFUSALS: dict[str, tuple[int, str]] = {
     "not_yet_valid": (403, "This link is not valid yet. Check the date on your phone."),
     "wrong_purpose": (403, "This code is not meant for this page."),
     "unknown_key": (403, "This link was not issued by a workplace we know."),
+    "retired_key": (410, "This link was withdrawn by the workplace that issued it. Ask at the "
+                         "kiosk for a new one."),
     "bad_signature": (403, "This link is not valid: it was changed or not issued by us. "
                            "Scan the code again or ask at the kiosk."),
     "malformed": (400, "This is not a valid link. Scan the code again."),

@@ -573,14 +573,8 @@ def _absorb_binary(resource: Mapping[str, Any], ring: KeyRing, index: int) -> No
 
 
 def _add_jwks(ring: KeyRing, jwks: Any) -> int:
-    keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    if not isinstance(keys, list):
-        raise FhirError(400, "invalid", "a JWK Set needs a list of keys")
-    for number, key in enumerate(keys):
-        try:
-            if not isinstance(key, dict):
-                raise ValueError("not an object")
-            ring.add_jwk(key)
-        except ValueError as exc:
-            raise FhirError(400, "invalid", f"key {number}: {exc}") from exc
-    return len(keys)
+    """Trust a site's keys and honour its retirements (a retired key id stays refused)."""
+    try:
+        return ring.add_jwks(jwks)
+    except ValueError as exc:
+        raise FhirError(400, "invalid", str(exc)) from exc

@@ -29,11 +29,13 @@ from shared.schemas.bookings import (
     RescheduleRequest,
 )
 from shared.schemas.common import Problem
+from shared.tokens import Purpose
 
-from ..db import get_read_session, get_session
+from ..db import get_db, get_read_session, get_session
 from ..errors import ApiProblem, field_problem
 from ..models import Booking, Kiosk
 from ..services import bookings as svc
+from ..services.central_keys import ensure_published
 from ..services.errors import N_
 from ..services.idempotency import run_once
 from ..services.pairing import kiosk_actor
@@ -103,6 +105,8 @@ def _keyed(key: str, operation_name: str, payload: dict[str, Any],
 )
 def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
     """Book a seat for the identified member; a full slot waitlists them."""
+    # The ticket's key must be at central before the member opens the ticket page there.
+    ensure_published(current_app.config, get_db(current_app).transaction, Purpose.TICKET)
     kiosk = current_kiosk()
     session = get_session()
     key = body.idempotency_key.lower()

@@ -159,3 +159,22 @@ def test_retiring_an_unknown_key_names_it(onsite: Flask) -> None:
     result = CliRunner().invoke(main, ["keys", "retire", "0123456789abcdef"],
                                 obj={"app": onsite})
     assert result.exit_code == 2 and "0123456789abcdef" in result.output
+
+
+def test_the_first_ticket_opens_at_central_before_any_sync(
+        onsite: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any]) -> None:
+    from onsite_server.models import Site
+
+    from ..helpers import gen_event, new_key
+
+    with get_db(onsite).transaction() as session:
+        site_row = session.get(Site, site.id)
+        assert site_row is not None
+        (slot,) = [s.public_id for s in gen_event(session, site_row).slots]
+    _, ref = identified_member(onsite, site, kiosk)
+    answer = client.post("/api/v1/bookings", headers=auth(kiosk["token"]), json={
+        "idempotency_key": new_key(), "member_ref": ref, "slot_id": slot})
+    assert answer.status_code == 201, answer.get_json()
+    status, html = _scan(answer.get_json()["ticket_url"])
+    # Not synced yet, so central knows no Appointment: but the ticket itself is good.
+    assert status == 200, html

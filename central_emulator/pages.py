@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, ur
 from shared.qr import qr_svg
 from shared.tokens import Purpose, Token, TokenError, verify
 
-from . import get_store
+from . import get_site_keys, get_store
 from .services import (
     AdvocateCard,
     appointment_for,
@@ -64,9 +64,19 @@ def _refused_page(error: Refused) -> tuple[str, int]:
 
 
 def _check(token: str, purpose: Purpose, title: str) -> Token:
-    """Verify a token with every key received from onsite servers, or refuse the page."""
+    """Verify a token with every key received from onsite servers, or refuse the page.
+
+    A key id never received sends central to the sites' published key sets first (where
+    registered), and the token is checked once more.
+    """
+    store = get_store(current_app)
     try:
-        return verify(token, get_store(current_app).verify_ring(), purpose=purpose)
+        try:
+            return verify(token, store.verify_ring(), purpose=purpose)
+        except TokenError as exc:
+            if exc.reason != "unknown_key" or not get_site_keys(current_app).refresh(store):
+                raise
+        return verify(token, store.verify_ring(), purpose=purpose)
     except TokenError as exc:
         status, text = _REFUSALS.get(exc.reason, (403, "This link is not valid."))
         raise Refused(title, text, exc.reason, status) from exc

@@ -178,3 +178,26 @@ def test_the_first_ticket_opens_at_central_before_any_sync(
     status, html = _scan(answer.get_json()["ticket_url"])
     # Not synced yet, so central knows no Appointment: but the ticket itself is good.
     assert status == 200, html
+
+
+def test_central_fetches_a_registered_sites_keys_for_a_key_id_it_never_received(
+        onsite: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any],
+        central: str) -> None:
+    """The other way round: the site does not push (it cannot reach central at issue time),
+    but central can reach the site's published key set, and reads it on an unknown key id."""
+    onsite.config["CENTRAL_KEY_PUSH_TIMEOUT_SECONDS"] = 0
+    server = make_server("127.0.0.1", 0, onsite, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        jwks_url = f"http://127.0.0.1:{server.port}/.well-known/jwks.json"
+        assert requests.post(f"{central}/_sites", json={"site": "test-site",
+                                                        "jwks_url": jwks_url},
+                             timeout=10).ok
+        url = _link(onsite, client, site, kiosk)
+        assert accepted(_keys(onsite)) == {}  # nothing was pushed
+        status, html = _scan(url)
+        assert status == 200 and NAME in html
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.tokens import Purpose
 
@@ -82,19 +83,25 @@ def retire_key(ctx: click.Context, kid: str, reason: str) -> None:
         purpose = store.retire(kid)
     except UnknownKey as exc:
         raise click.BadParameter(str(exc), param_hint="KID") from exc
-    db = get_db(app)
-    with db.transaction() as session:
-        audit.record(session, "cli", "keys.retired", f"key:{kid}",
-                     detail={"purpose": purpose.label}, note=reason or None)
+    # The key is retired here whatever follows: the audit entry and telling central are
+    # reported, and left to the sync worker (which pushes changed keys) when they fail.
     click.echo(f"retired {purpose.label} key {kid}; new key "
                f"{store.current(purpose).key_id} signs from now on")
+    db = get_db(app)
+    try:
+        with db.transaction() as session:
+            audit.record(session, "cli", "keys.retired", f"key:{kid}",
+                         detail={"purpose": purpose.label}, note=reason or None)
+    except SQLAlchemyError as exc:
+        click.echo(f"the audit log was not written ({type(exc).__name__}): is the database "
+                   "set up (init-db)?", err=True)
     try:
         client = client_from_config(app.config)
         with db.transaction(write=False) as session:
             snap = snapshot(session, store,
                             timedelta(days=int(app.config["TICKET_GRACE_DAYS"])))
         push(client, store, str(app.config["SITE_SLUG"]), snap)
-    except (CentralError, ConfigError, OSError) as exc:
+    except (CentralError, ConfigError, OSError, SQLAlchemyError) as exc:
         click.echo(f"central was not told yet ({exc}); the sync worker tells it at its next "
                    "cycle", err=True)
         ctx.exit(2)

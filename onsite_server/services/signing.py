@@ -125,6 +125,7 @@ class KeyStore:
         """Return every key, retired ones included, newest first within each purpose."""
         found: list[KeyInfo] = []
         for purpose in Purpose:
+            self.current(purpose)  # as published: a fresh install has its keys from the start
             files = self._files(purpose)
             for index, path in enumerate(reversed(files)):
                 found.append(KeyInfo(

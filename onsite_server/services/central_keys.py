@@ -125,7 +125,7 @@ def ensure_published(config: Mapping[str, Any], transaction: Callable[..., Any],
     from ..config import ConfigError
 
     keys = KeyStore(_folder(config))
-    if central_holds(keys, keys.current(purpose).key_id):
+    if central_holds(keys, keys.current_kid(purpose)):
         return True
     timeout = float(config.get("CENTRAL_KEY_PUSH_TIMEOUT_SECONDS") or 0)
     if timeout <= 0:

@@ -73,6 +73,14 @@ class KeyStore:
                 return SigningKey.from_pem(files[-1].read_bytes(), purpose)
             return self._write(SigningKey.generate(purpose))
 
+    def current_kid(self, purpose: Purpose) -> str:
+        """Return the key id of the key that signs ``purpose`` tokens (from its file name,
+        without reading the private key; making the first key if none)."""
+        files = self._files(purpose)
+        if files:
+            return files[-1].stem.split("-", 1)[1]
+        return self.current(purpose).key_id
+
     def rotate(self, purpose: Purpose) -> SigningKey:
         """Make a new current key for a purpose; the old ones stay for verifying."""
         with _lock:

@@ -201,3 +201,41 @@ def test_central_fetches_a_registered_sites_keys_for_a_key_id_it_never_received(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_as_it_happens_a_fresh_gunicorn_server_s_first_link_opens_at_central(
+        central: str, database_url: str, tmp_path: Path) -> None:
+    """The real processes: `onsite-server serve` (gunicorn, two workers) started for the first
+    time, a kiosk paired over HTTP, the first advocate link asked for, and the QR's address
+    opened at central right away. No sync worker runs at any point."""
+    import os
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from onsite_server import devserver
+
+    from ..helpers import live_kiosk_and_member
+
+    instance = tmp_path / "fresh-instance"
+    env = {**os.environ, "ONSITE_DATABASE_URL": database_url,
+           "ONSITE_INSTANCE_PATH": str(instance), "ONSITE_SECRET_KEY": "live-test-secret",
+           "ONSITE_IDENTIFY_MIN_SECONDS": "0", "ONSITE_CENTRAL_URL": f"{central}/fhir",
+           "ONSITE_CENTRAL_WEB_URL": central,
+           "ONSITE_CENTRAL_ALLOW_INSECURE_HTTP": "true"}  # the local emulator
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        session.add(Advocate(public_id="adv-001", name=NAME, languages=["en"], programs=[]))
+    engine.dispose()
+    proc, url = devserver.start_server(env, tmp_path / "live.log", migrate=False)
+    try:
+        server = type("Live", (), {"url": url, "env": env})()
+        token, ref = live_kiosk_and_member(server, database_url)
+        assert not (instance / "keys" / "central-keys.json").exists()  # nothing pushed yet
+        answer = requests.post(f"{url}/api/v1/members/advocate-link", timeout=30,
+                               json={"member_ref": ref}, headers=auth(token))
+        assert answer.status_code == 200, answer.text
+        status, html = _scan(answer.json()["link_url"])
+        assert status == 200 and NAME in html
+    finally:
+        devserver.kill_server(proc)

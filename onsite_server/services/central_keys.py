@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,6 +111,26 @@ def push_if_changed(transaction: Callable[..., Any], client: Transactor, keys: K
         return False
     push(client, keys, site, snap)
     return True
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """One signing key as the sync health page shows it."""
+
+    kid: str
+    purpose: str
+    status: str  # active, rotated or retired
+    since: datetime | None
+    at_central: bool  # central accepted a key set listing it (not said of a retired key)
+
+
+def overview(keys: KeyStore) -> list[KeyState]:
+    """Return every key with its status and whether central holds it."""
+    held = set(accepted(keys).get("kids", []))
+    return [KeyState(kid=info.kid, purpose=info.purpose.label, status=info.status,
+                     since=info.since,
+                     at_central=info.status != "retired" and info.kid in held)
+            for info in keys.describe()]
 
 
 def ensure_published(config: Mapping[str, Any], transaction: Callable[..., Any],

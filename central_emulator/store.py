@@ -33,9 +33,9 @@ REVOKED_CONTENT_TYPE = "application/vnd.onsite-revoked+json"
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
-# Result parameters a generic client adds; the emulator answers everything in one page.
+# Result parameters a generic client adds (paging is the views' business, not the store's).
 _RESULT_PARAMS = frozenset({"_count", "_format", "_summary", "_elements", "_sort", "_total",
-                            "_pretty"})
+                            "_pretty", "_getpagesoffset"})
 # Reference search parameters: (type, parameter) -> the Reference elements it searches.
 _REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("CareTeam", "subject"): ("subject",), ("CareTeam", "patient"): ("subject",),
@@ -573,14 +573,8 @@ def _absorb_binary(resource: Mapping[str, Any], ring: KeyRing, index: int) -> No
 
 
 def _add_jwks(ring: KeyRing, jwks: Any) -> int:
-    keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    if not isinstance(keys, list):
-        raise FhirError(400, "invalid", "a JWK Set needs a list of keys")
-    for number, key in enumerate(keys):
-        try:
-            if not isinstance(key, dict):
-                raise ValueError("not an object")
-            ring.add_jwk(key)
-        except ValueError as exc:
-            raise FhirError(400, "invalid", f"key {number}: {exc}") from exc
-    return len(keys)
+    """Trust a site's keys and honour its retirements (a retired key id stays refused)."""
+    try:
+        return ring.add_jwks(jwks)
+    except ValueError as exc:
+        raise FhirError(400, "invalid", str(exc)) from exc

@@ -444,6 +444,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     from . import metrics
     from .central import CentralError, client_from_config
     from .fhir import Systems
+    from .services.central_keys import push_if_changed
     from .services.directory import pull_directory
     from .services.signing import KeyStore
     from .services.sync import SyncSettings, pull_statuses, run_cycle
@@ -481,6 +482,13 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
                                            "dashboard alert); nothing was sent")
             time.sleep(pause)
             continue
+        try:
+            # A new, rotated or retired key reaches central even when no row is due.
+            if push_if_changed(db.transaction, client, settings.keys, settings.site,
+                               settings.ticket_grace):
+                click.echo("sync: keys sent to central", err=True)
+        except CentralError as exc:  # they go with the next cycle (and with every bundle)
+            click.echo(f"sync: key push failed: {exc}", err=True)
         try:
             directory = pull_directory(db.transaction, client, settings.systems)
             if directory.advocates_added or directory.reassigned or directory.assigned:
@@ -545,6 +553,7 @@ def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool)
 
 
 def _add_operator_commands() -> None:
+    from .cli_keys import keys
     from .cli_ops import (
         backup_command,
         doctor,
@@ -553,7 +562,8 @@ def _add_operator_commands() -> None:
         upgrade_command,
     )
 
-    for command in (doctor, install_command, backup_command, restore_command, upgrade_command):
+    for command in (doctor, install_command, backup_command, restore_command, upgrade_command,
+                    keys):
         main.add_command(command)
 
 

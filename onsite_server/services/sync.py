@@ -78,12 +78,11 @@ from ..models import (
     as_utc,
     utcnow,
 )
-from .advocates import revoked_token_ids
 from .bookings import expire_waitlist, mark_no_shows, send_reminders
+from .central_keys import snapshot
 from .retention import purge_claims, purge_expired, purge_history
 from .scope import outbox_site
 from .signing import KeyStore
-from .tickets import revoked_ticket_ids
 
 log = logging.getLogger("onsite_server.sync")
 
@@ -351,10 +350,9 @@ KeySnapshot = tuple[dict[str, Any], list[str]]
 
 
 def key_snapshot(session: Session, settings: SyncSettings, now: datetime) -> KeySnapshot:
-    """Return the site's public keys (JWKS) and the revoked token ids, as sent with a bundle."""
-    revoked = revoked_token_ids(session, now) | revoked_ticket_ids(session,
-                                                                   settings.ticket_grace, now)
-    return dict(settings.keys.ring().jwks()), sorted(revoked)
+    """Return the site's public keys (JWKS, with statuses and retirements) and the revoked
+    token ids, as sent with a bundle."""
+    return snapshot(session, settings.keys, settings.ticket_grace, now)
 
 
 def build_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:

@@ -569,6 +569,10 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
                                    skipped=(), result=None, taken_at=sub.taken_at)
             answers = questionnaire_response(only, subject, systems)
             answers["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
+            # An excerpt: the other answers stay onsite, so it is not a completed response
+            # (which must answer every required question). "stopped": partly filled out, no
+            # more to come from this one (a consent later sends the whole as its own).
+            answers["status"] = "stopped"
             url = evidence(answers, systems("submission"), key)
             # Unscored (result None), so only the answer that goes on its own: PHQ-9 item 9.
             for obs, ident in observations(only, subject, url, systems):

@@ -89,6 +89,8 @@ def test_a_crisis_without_consent_sends_the_crisis_and_its_answers_only(
         assert response["meta"]["security"] == [WITHOUT_CONSENT]
         # Their own identifiers: the full responses can still go if consent comes later.
         assert response["identifier"]["value"].endswith(":crisis")
+        # An excerpt is no completed response (that would answer every required question).
+        assert response["status"] == "stopped"
     # No score: only the answer that raised it, item 9, as its own Observation, marked too.
     (item9,) = _of(bundle, "Observation")
     assert item9["code"]["coding"][0]["code"] == "44260-8"

@@ -26,7 +26,7 @@ from central_emulator import create_app as create_central
 from onsite_server.central import CentralClient
 from onsite_server.cli import main as onsite_cli
 from onsite_server.db import get_db
-from onsite_server.fhir import WITHOUT_CONSENT, Systems
+from onsite_server.fhir import WITHOUT_CONSENT, Systems, validate
 from onsite_server.models import Member, OutboxMessage, Referral
 from onsite_server.services.signing import KeyStore
 from onsite_server.services.sync import SyncSettings, pull_statuses, run_cycle
@@ -315,23 +315,23 @@ def _check_what_was_sent(app: Flask, runner: Any, tmp_path: Path,
                          sent: list[dict[str, Any]]) -> None:
     """Every Bundle is valid R4 for FHIR.js; every response answers its Questionnaire."""
     resources = [e["resource"] for b in sent for e in b["entry"]]
-    messages = fhirjs_validate(sent)
+    for bundle in sent:
+        validate(bundle)  # the R4B models and our code checks, as the sync did before sending
+    out = tmp_path / "published"
+    result = runner.invoke(onsite_cli, ["export-questionnaires", "--out", str(out),
+                                        "--all-versions"], obj={"app": app})
+    assert result.exit_code == 0, result.output
+    exported = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out.glob("*.json"))]
+    published = {f"{r['url']}|{r['version']}": r for r in exported
+                 if r["resourceType"] == "Questionnaire"}
+    # The Bundles and what we publish beside them, in one run of FHIR.js.
+    messages = fhirjs_validate([*sent, *exported])
     errors = [m for found in messages for m in found if m["severity"] == "error"]
     warnings = [m for found in messages for m in found if m["severity"] == "warning"]
     assert errors == [], errors
     # Warnings are codes FHIR.js cannot look up (LOINC, ours) in example or extensible
     # bindings; never a required one.
     assert all("not found in value set" in w["message"] for w in warnings), warnings
-
-    out = tmp_path / "published"
-    result = runner.invoke(onsite_cli, ["export-questionnaires", "--out", str(out),
-                                        "--all-versions"], obj={"app": app})
-    assert result.exit_code == 0, result.output
-    published = {}
-    for path in out.glob("*.json"):
-        resource = json.loads(path.read_text(encoding="utf-8"))
-        if resource["resourceType"] == "Questionnaire":
-            published[f"{resource['url']}|{resource['version']}"] = resource
     responses = [r for r in resources if r["resourceType"] == "QuestionnaireResponse"]
     problems = {r["identifier"]["value"]: check_response(published[r["questionnaire"]], r)
                 for r in responses}
@@ -339,8 +339,9 @@ def _check_what_was_sent(app: Flask, runner: Any, tmp_path: Path,
     instruments = {r["questionnaire"].split("/")[-1].split("|")[0] for r in responses}
     assert {"phq9", "gad7", "who5", "gad2", "audit_c", "ada_risk", "blood_pressure",
             "bmi"} <= instruments
-    print(f"sent: {len(sent)} bundles, {len(resources)} resources; FHIR.js: {len(errors)} "
-          f"errors, {len(warnings)} warnings; {len(responses)} QuestionnaireResponses, "
+    print(f"sent: {len(sent)} bundles, {len(resources)} resources, valid for the R4B models; "
+          f"FHIR.js (with {len(exported)} published resources): {len(errors)} errors, "
+          f"{len(warnings)} warnings; {len(responses)} QuestionnaireResponses, "
           f"{sum(len(r['item']) for r in responses)} items checked against "
           f"{len(published)} published Questionnaires: "
           f"{sum(len(v) for v in problems.values())} mismatches")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -222,7 +222,8 @@ def interpretation(sub: SubmissionFacts) -> list[Resource]:
     return [concept]
 
 
-def _item_observations(sub: SubmissionFacts, add: Any, systems: Systems) -> None:
+def _item_observations(sub: SubmissionFacts, add: Callable[..., None],
+                       systems: Systems) -> None:
     """Add the answers that go as Observations of their own (PHQ-9 item 9, assets/fhir)."""
     specs = questions(sub.instrument_id, sub.version)
     for link_id in instruments.item_observation_items(sub.instrument_id):

@@ -21,6 +21,7 @@ from shared.assessments.items import questions
 from shared.paths import assets_dir
 
 from . import codes
+from .validate import FhirInvalid
 
 Resource = dict[str, Any]
 
@@ -98,7 +99,9 @@ def answer(instrument_id: str, spec: Mapping[str, Any], value: Any,
     if kind == "choice":
         option = _option(spec, value)
         if option is None:
-            raise ValueError(f"answers.{spec['linkId']}: {value!r} is not one of its options")
+            # Stored answers were checked when they came in; a definition changed under them
+            # makes the row undeliverable (dead-lettered), never a crash of the worker.
+            raise FhirInvalid(f"answers.{spec['linkId']}: {value!r} is not one of its options")
         return {"valueCoding": answer_coding(instrument_id, str(spec["linkId"]), option,
                                              systems)}
     if kind == "boolean":

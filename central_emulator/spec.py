@@ -56,6 +56,7 @@ class _Extractor:
         self.busy: set[str] = set()
 
     def codes(self, url: str) -> list[str] | None:
+        """Return the codes of a value set, or None when FHIR.js cannot list them."""
         found = self.value_sets.get(_strip(url))
         if not isinstance(found, dict):
             return None
@@ -88,6 +89,7 @@ class _Extractor:
         return rule or None
 
     def props(self, props: list[Mapping[str, Any]], owner: str) -> dict[str, Any]:
+        """Return the rules of the checked elements among these properties."""
         out: dict[str, Any] = {}
         for prop in props:
             name = str(prop["_name"])

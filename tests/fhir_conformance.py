@@ -35,13 +35,18 @@ _ANSWER_KEYS = ("answerBoolean", "answerDecimal", "answerInteger", "answerDate",
                 "answerQuantity", "answerReference")
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _same(value: Any, target: Any) -> bool:
+    """Equal as FHIR compares answers: Codings by system and code, numbers by value."""
     if isinstance(target, dict) and "code" in target:
         return (isinstance(value, dict) and value.get("code") == target.get("code")
                 and value.get("system") == target.get("system"))
-    return bool(value == target) and type(value) is type(target) or (
-        isinstance(value, int | float) and isinstance(target, int | float)
-        and not isinstance(value, bool) and not isinstance(target, bool) and value == target)
+    if _number(value) and _number(target):
+        return bool(value == target)
+    return type(value) is type(target) and bool(value == target)
 
 
 def _value(answer: Mapping[str, Any]) -> Any:

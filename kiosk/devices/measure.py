@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from kiosk.devices.host import DeviceEvent, Pairing
 from shared.devices import (
@@ -20,6 +19,7 @@ from shared.devices import (
     WeightReading,
     status_advice,
 )
+from shared.i18n import N_
 
 __all__ = ["WAIT_SECONDS", "DeviceStep", "Shown"]
 
@@ -34,9 +34,13 @@ class Shown:
     """A reading ready for the member to confirm: the answers it gives and how to say them."""
 
     answers: dict[str, int | float]
-    advice: list[str]
     info: DeviceInfo
     pulse: int | None = None
+    status: tuple[str, ...] = ()  # the cuff's measurement status codes
+
+    def advice(self, language: str) -> list[str]:
+        """Plain advice for the status bits, in ``language`` (nothing for a clean reading)."""
+        return status_advice(self.status, language)
 
 
 def _number(value: Decimal) -> int | float:
@@ -46,12 +50,10 @@ def _number(value: Decimal) -> int | float:
 class DeviceStep:
     """The state of one device wait: "waiting", "shown", "refused" or "expired"."""
 
-    def __init__(self, kind: str, pairing: Pairing, *, units: str, language: str,
-                 started: float) -> None:
+    def __init__(self, kind: str, pairing: Pairing, *, units: str, started: float) -> None:
         self.kind = kind
         self.pairing = pairing
         self.units = units  # "metric" or "imperial": the answers' units
-        self.language = language
         self.started = started
         self.state = "waiting"
         self.shown: Shown | None = None
@@ -83,8 +85,8 @@ class DeviceStep:
             return False  # one reading at a time: the member is looking at one
         if event.what == "refused":
             self.state = "refused"
-            self.refusal = "The device sent a reading that could not be read ({field}). " \
-                "Please measure again, or type your numbers."
+            self.refusal = N_("The device sent a reading that could not be read. "
+                              "Please measure again, or type your numbers.")
             self.refusal_args = {"field": event.field}
             return True
         reading = event.reading
@@ -93,8 +95,8 @@ class DeviceStep:
         user = reading.user_id
         if user is not None and user not in (UNKNOWN_USER, self.pairing.user_id):
             self.state = "refused"
-            self.refusal = "This reading was saved for user {user} of the device, not this " \
-                "kiosk's user {ours}. Please measure again, or type your numbers."
+            self.refusal = N_("This reading was saved for user {user} of the device, not this "
+                              "kiosk's user {ours}. Please measure again, or type your numbers.")
             self.refusal_args = {"user": str(user), "ours": str(self.pairing.user_id)}
             return True
         self.shown = self._shown(reading, event)
@@ -106,9 +108,8 @@ class DeviceStep:
         assert event.info is not None
         if isinstance(reading, BloodPressureReading):
             systolic, diastolic = reading.mmhg()
-            return Shown({"systolic": systolic, "diastolic": diastolic},
-                         status_advice(reading.status, self.language), event.info,
-                         pulse=reading.pulse())
+            return Shown({"systolic": systolic, "diastolic": diastolic}, event.info,
+                         pulse=reading.pulse(), status=reading.status)
         answers: dict[str, int | float] = {}
         if self.units == "metric":
             answers["weight_kg"] = _number(reading.weight_in("kg", event.feature))
@@ -120,11 +121,11 @@ class DeviceStep:
             height = reading.height_in("in", event.feature)
             if height is not None:
                 answers["height_in"] = _number(height)
-        return Shown(answers, [], event.info)
+        return Shown(answers, event.info)
 
-    def origin(self) -> dict[str, Any]:
-        """The device a confirmed reading came from, as the submission carries it."""
+    def device(self) -> dict[str, str]:
+        """The device a shown reading came from, as a submission item carries it."""
         assert self.shown is not None
         info = self.shown.info
         return {"kind": info.kind, "manufacturer": info.manufacturer, "model": info.model,
-                "serial": info.serial, "link_ids": sorted(self.shown.answers)}
+                "serial": info.serial}

@@ -21,7 +21,7 @@ def _bp(**kwargs: object) -> DeviceEvent:
 
 
 def test_countdown_then_expired() -> None:
-    step = DeviceStep("blood_pressure", CUFF, units="metric", language="en", started=100.0)
+    step = DeviceStep("blood_pressure", CUFF, units="metric", started=100.0)
     assert step.seconds_left(100.0) == WAIT_SECONDS["blood_pressure"]
     assert step.seconds_left(100.5) == WAIT_SECONDS["blood_pressure"]  # rounds up
     step.tick(100.0 + WAIT_SECONDS["blood_pressure"] - 1)
@@ -31,30 +31,31 @@ def test_countdown_then_expired() -> None:
 
 
 def test_a_reading_is_shown_with_its_answers_and_origin() -> None:
-    step = DeviceStep("blood_pressure", CUFF, units="metric", language="en", started=0.0)
+    step = DeviceStep("blood_pressure", CUFF, units="metric", started=0.0)
     assert step.offer(_bp(systolic=128, diastolic=82, pulse=70))
     assert step.state == "shown" and step.shown is not None
     assert step.shown.answers == {"systolic": 128, "diastolic": 82}
-    assert step.shown.pulse == 70 and step.shown.advice == []
-    assert step.origin() == {"kind": "blood_pressure", "manufacturer": "Acme", "model": "BP-1",
-                             "serial": "123", "link_ids": ["diastolic", "systolic"]}
+    assert step.shown.pulse == 70 and step.shown.advice("en") == []
+    assert step.device() == {"kind": "blood_pressure", "manufacturer": "Acme", "model": "BP-1",
+                             "serial": "123"}
 
 
 def test_status_bits_bring_advice_in_the_members_language() -> None:
-    step = DeviceStep("blood_pressure", CUFF, units="metric", language="es", started=0.0)
+    step = DeviceStep("blood_pressure", CUFF, units="metric", started=0.0)
     step.offer(_bp(systolic=128, diastolic=82, status=("cuff_too_loose",)))
     assert step.shown is not None
-    assert step.shown.advice[1].startswith("El brazalete está demasiado flojo")
+    assert step.shown.advice("es")[1].startswith("El brazalete está demasiado flojo")
+    assert step.shown.advice("en")[1].startswith("The cuff is too loose")
 
 
 def test_kpa_is_shown_in_mmhg() -> None:
-    step = DeviceStep("blood_pressure", CUFF, units="metric", language="en", started=0.0)
+    step = DeviceStep("blood_pressure", CUFF, units="metric", started=0.0)
     step.offer(_bp(systolic="16.0", diastolic="10.7", unit="kPa"))
     assert step.shown is not None and step.shown.answers == {"systolic": 120, "diastolic": 80}
 
 
 def test_wrong_user_is_refused_and_never_shown() -> None:
-    step = DeviceStep("blood_pressure", CUFF, units="metric", language="en", started=0.0)
+    step = DeviceStep("blood_pressure", CUFF, units="metric", started=0.0)
     assert step.offer(_bp(systolic=150, diastolic=95, user_id=2))
     assert step.state == "refused" and step.shown is None
     assert step.refusal_args == {"user": "2", "ours": "1"}
@@ -65,14 +66,14 @@ def test_wrong_user_is_refused_and_never_shown() -> None:
 
 
 def test_garbled_is_refused_naming_the_field() -> None:
-    step = DeviceStep("blood_pressure", CUFF, units="metric", language="en", started=0.0)
+    step = DeviceStep("blood_pressure", CUFF, units="metric", started=0.0)
     assert step.offer(DeviceEvent("blood_pressure", "refused", CUFF_ADDRESS, CUFF_INFO,
                                   field="systolic", message="NaN"))
     assert step.state == "refused" and step.refusal_args == {"field": "systolic"}
 
 
 def test_other_devices_and_a_second_reading_are_ignored() -> None:
-    step = DeviceStep("blood_pressure", CUFF, units="metric", language="en", started=0.0)
+    step = DeviceStep("blood_pressure", CUFF, units="metric", started=0.0)
     other = DeviceEvent("blood_pressure", "reading", "AA:BB:CC:DD:EE:FF", CUFF_INFO,
                         reading=bp_reading(200, 130))
     assert not step.offer(other) and step.state == "waiting"
@@ -85,12 +86,12 @@ def test_scale_in_each_unit_system_to_its_resolution() -> None:
     feature = WeightScaleFeature(weight_resolution=3, height_resolution=2)
     event = DeviceEvent("weight", "reading", SCALE_ADDRESS, SCALE_INFO,
                         reading=weight_reading("81.63", "1.781"), feature=feature)
-    metric = DeviceStep("weight", SCALE, units="metric", language="en", started=0.0)
+    metric = DeviceStep("weight", SCALE, units="metric", started=0.0)
     metric.offer(event)
     assert metric.shown is not None
     # 0.1 kg steps: 81.6; 0.005 m steps: 1.780 m = 178 cm.
     assert metric.shown.answers == {"weight_kg": 81.6, "height_cm": 178}
-    imperial = DeviceStep("weight", SCALE, units="imperial", language="en", started=0.0)
+    imperial = DeviceStep("weight", SCALE, units="imperial", started=0.0)
     imperial.offer(event)
     assert imperial.shown is not None
     # 81.6 kg / 0.45359237 = 179.9 lb; 178.0 cm / 2.54 = 70.1 in.

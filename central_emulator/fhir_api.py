@@ -22,7 +22,7 @@ _PUBLIC = ("fhir.metadata", "fhir.smart_configuration", "fhir.token")
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 _TYPES_SERVED = ("Patient", "Practitioner", "PractitionerRole", "CareTeam", "ServiceRequest",
                  "Task", "Observation", "QuestionnaireResponse", "Questionnaire",
-                 "Appointment", "Communication", "CommunicationRequest", "Binary")
+                 "Appointment", "Communication", "CommunicationRequest", "Binary", "Device")
 
 
 def fhir_response(body: Resource, status: int = 200,

@@ -224,7 +224,77 @@ def admin_pairing(out: Path) -> None:
         bridge.stop()
 
 
-JOURNEYS: dict[str, Callable[..., None]] = {f.__name__: f for f in (cuff, scale, admin_pairing)}
+def full_path(out: Path, server: str, code: str) -> None:
+    """E1001 against a live server: the simulated cuff's reading, shown and confirmed on the
+    screen, sent with its device; the consent given on the referral screen; outbox drained.
+    The parent test reads the server's database and builds the Bundle for central."""
+    from kiosk.app import build_backend
+    from kiosk.devices.simulator import bp_reading
+    from kiosk.settings import KioskSettings
+    from shared.devices import encode_blood_pressure
+
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-live-devices-"))
+    settings = KioskSettings(data_dir=tmp / "data", key_dir=tmp / "keys", server_url=server)
+    backend = build_backend(settings)
+    bridge = None
+    try:
+        backend.pair(server, code)
+        deadline = time.monotonic() + 60
+        while backend.catalog() is None and time.monotonic() < deadline:
+            backend.sync_now()
+            time.sleep(0.2)
+        assert backend.catalog() is not None, "no catalog after pairing"
+        d, bridge = _kiosk(backend)
+        d.tap_id("start")
+        d.tap_id("accept")
+        screen = d.screen()
+        for text in ("E1001", None, "03141985"):
+            if text is None:
+                d.tap_id("dob_field")
+                continue
+            for ch in text:
+                if ch.isalpha() != screen.letters:
+                    d.tap_text("ABC" if ch.isalpha() else "123", within=screen.ids.keypad)
+                d.tap_text(ch, within=screen.ids.keypad)
+        d.tap_id("submit")
+        assert d.screen().name == "menu", d.app.visit.message
+        d.tap_id("single")
+        d.tap_text(d.app.visit.instrument_title("blood_pressure"),
+                   within=d.screen().ids.screeners)
+        panel = bridge.panel
+        assert panel is not None and panel.parent is not None and panel.state == "waiting"
+        _send(d, bridge, "blood_pressure", encode_blood_pressure(bp_reading(152, 96, 81)))
+        assert panel.state == "shown" and "152/96 mmHg, pulse 81" in panel.status_text
+        d.screenshot(out / "device-full-path-reading.png")
+        d.tap_id("use_reading")
+        assert d.screen().name == "results", d.screen().name
+        d.tap_id("next")
+        assert d.screen().name == "referral", d.screen().name
+        d.tap_id("phone")
+        d.tap_id("morning")
+        d.tap_id("agree")
+        pad = d.screen().phone_pad
+        for ch in "5550100142":
+            d.tap_text(ch, within=pad.ids.pad)
+        d.tap(pad.ids.save)
+        d.tap_id("next")
+        assert d.screen().name == "menu", d.screen().name
+        deadline = time.monotonic() + 60
+        while backend.status().outbox_depth and time.monotonic() < deadline:
+            backend.sync_now()
+            d.pump(1)
+            time.sleep(0.1)
+        assert backend.status().outbox_depth == 0, backend.status()
+    finally:
+        if bridge is not None:
+            bridge.stop()
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()
+
+
+JOURNEYS: dict[str, Callable[..., None]] = {
+    f.__name__: f for f in (cuff, scale, admin_pairing, full_path)}
 
 
 def main(argv: list[str]) -> int:

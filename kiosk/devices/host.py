@@ -302,7 +302,9 @@ class DeviceHost:
                 parse_blood_pressure(value) if pairing.kind == "blood_pressure"
                 else parse_weight(value))
         except DeviceValueError as exc:
-            log.warning("%s %s sent %s: %s", pairing.kind, pairing.address, value.hex(), exc)
+            # The field and why, not the bytes: a reading is health data and stays out of logs.
+            log.warning("%s %s sent a value that was refused: %s", pairing.kind,
+                        pairing.address, exc.field)
             self._emit(DeviceEvent(pairing.kind, "refused", pairing.address, info,
                                    field=exc.field, message=exc.message, received=received))
             return

@@ -120,8 +120,10 @@ class DeviceBridge:
         return self.step
 
     def end(self) -> None:
-        """No device wait on screen any more."""
+        """No device wait on screen any more; nothing of a reading stays on the panel."""
         self.step, self.asked = None, None
+        if self.panel is not None:
+            self.panel.clear()
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
@@ -214,6 +216,11 @@ class DevicePanel(BoxLayout):  # type: ignore[misc]
             self.warning = bool(self.advice_text)
             if not self.warning:
                 self.advice_text = tr._("Is this right? It is kept only if you use it.")
+
+    def clear(self) -> None:
+        """Forget what was shown (a reading is the member's: it does not outlive the wait)."""
+        self.state, self.status_text, self.advice_text = "waiting", "", ""
+        self.can_use = self.warning = False
 
     def use(self) -> None:
         """"Use this reading": answer the questions it gives, noting the device."""

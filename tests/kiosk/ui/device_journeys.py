@@ -135,6 +135,7 @@ def cuff(out: Path) -> None:
 
         d.tap_id("use_reading")
         assert d.screen().name == "results", d.screen().name
+        assert panel.status_text == "" and panel.advice_text == ""  # nothing of it stays
         item = backend.submitted[-1]
         assert item["answers"] == {"systolic": 140, "diastolic": 90}, item["answers"]
         assert item["devices"] == [{"kind": "blood_pressure",

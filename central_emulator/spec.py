@@ -25,7 +25,7 @@ RULES_PATH = Path(__file__).with_name("r4_rules.json")
 # What the emulator serves (its CapabilityStatement); anything else is refused.
 SUPPORTED_TYPES = ("Patient", "Practitioner", "PractitionerRole", "CareTeam", "ServiceRequest",
                    "Task", "Observation", "QuestionnaireResponse", "Questionnaire",
-                   "Appointment", "Communication", "CommunicationRequest", "Binary")
+                   "Appointment", "Communication", "CommunicationRequest", "Binary", "Device")
 # Quantity and its profiles: where qty-3 applies.
 QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration",
                             "SimpleQuantity", "MoneyQuantity"})

@@ -24,6 +24,7 @@ from kivy.utils import escape_markup
 from ..flow import QUESTION
 from ..visit import CONTACT_METHODS, CONTACT_TIMES, SINGLE_SCREENERS, question_unit
 from .base import KV_DIR, KioskScreen, load_kv
+from .devices import show_device_panel
 from .keypad import BACK
 from .lang import tr
 
@@ -368,7 +369,8 @@ class QuestionScreen(KioskScreen):
                 self._inches_step()
             else:
                 self._feet_step()
-        self._show_number_box(self.numeric)
+        # A paired cuff or scale answers this question, unless the member chose to type it.
+        self._show_number_box(self.numeric and not show_device_panel(self))
         options = [] if self.numeric else visit.options()
         # Buttons are reused from question to question: building one (its kv rules) costs
         # more than a frame, and a tap should show the next question at once.

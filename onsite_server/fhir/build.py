@@ -24,6 +24,8 @@ from shared.assessments.items import questions
 from shared.triage import CRISIS_TRIGGERS
 
 from . import codes, instruments
+from .devices import device_identifier, device_resource
+from .devices import origin as device_origin
 from .entries import Entries, _full_url
 from .ownership import (
     ONSITE_AUTHOR,
@@ -92,6 +94,7 @@ class SubmissionFacts:
     skipped: Sequence[str]
     result: Mapping[str, Any] | None
     taken_at: datetime
+    devices: Sequence[Mapping[str, Any]] = ()  # the cuffs and scales behind some answers
 
 
 @dataclass(frozen=True)
@@ -240,9 +243,13 @@ def _item_observations(sub: SubmissionFacts, add: Callable[..., None],
 
 
 def observations(sub: SubmissionFacts, subject: str, response: str,
-                 systems: Systems) -> list[tuple[Resource, str]]:
+                 systems: Systems, device_url: Callable[[Mapping[str, Any]], str] | None = None
+                 ) -> list[tuple[Resource, str]]:
     """Return (Observation, identifier value) for each score, vital sign and answer that
-    goes on its own (PHQ-9 item 9) of a submission."""
+    goes on its own (PHQ-9 item 9) of a submission.
+
+    A vital sign says where it came from (``fhir/devices.py``): a device, or self-reported.
+    """
     base = {"resourceType": "Observation", "status": "final", "subject": {"reference": subject},
             "effectiveDateTime": _when(sub.taken_at), "derivedFrom": [{"reference": response}]}
     out: list[tuple[Resource, str]] = []
@@ -255,6 +262,10 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
                "code": {"coding": [dict(code)]}, **value, **(extra or {})}
         out.append((obs, ident))
 
+    def came_from(*links: str) -> Resource:
+        return device_origin(sub.devices, links, systems.code_system("measurement-method"),
+                             device_url)
+
     # Answered items go whether or not the whole was scored: a self-harm answer always counts.
     _item_observations(sub, add, systems)
     if sub.result is None:
@@ -265,7 +276,7 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
                        "valueQuantity": {**codes.MM_HG, "value": sub.answers[k]}}
                       for c, k in ((codes.SYSTOLIC, "systolic"), (codes.DIASTOLIC, "diastolic"))]
         add(codes.BP_PANEL, codes.VITAL_SIGNS, {"component": components},
-            {"interpretation": interpretation(sub)})
+            {"interpretation": interpretation(sub), **came_from("systolic", "diastolic")})
         return out
     scored = instruments.score_code(sub.instrument_id, definition, systems)
     specs = questions(sub.instrument_id, sub.version)
@@ -276,7 +287,7 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
             if coding and spec.get("unit"):
                 add(coding, codes.VITAL_SIGNS, {"valueQuantity": {
                     "value": value, "unit": spec["unit"], "system": codes.UCUM,
-                    "code": spec["unit"]}})
+                    "code": spec["unit"]}}, came_from(link_id))
         if scored and sub.result.get("total") is not None:
             add(scored[0], codes.VITAL_SIGNS, {"valueQuantity": {
                 "value": sub.result["total"], "unit": "kg/m2", "system": codes.UCUM,
@@ -552,6 +563,14 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
         subject = entries.create(person, systems("member"), member.member_id)
     supporting: list[str | Resource] = []
     findings: list[Resource] = []  # the score Observations: the reasons of the request
+    device_urls: dict[str, str] = {}  # one Device entry per device, however many readings
+
+    def device_url(device: Mapping[str, Any]) -> str:
+        value = device_identifier(device)
+        if value not in device_urls:
+            device_urls[value] = entries.create(device_resource(device, systems("device")),
+                                                systems("device"), value)
+        return device_urls[value]
 
     def evidence(resource: Resource, system: str, value: str) -> str:
         url = entries.create(resource, system, value)
@@ -582,7 +601,7 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
             continue
         response = evidence(questionnaire_response(sub, subject, systems),
                             systems("submission"), sub.key)
-        for obs, ident in observations(sub, subject, response, systems):
+        for obs, ident in observations(sub, subject, response, systems, device_url):
             url = evidence(obs, systems("observation"), ident)
             findings.append({"reference": url, "identifier": {
                 "system": systems("observation"), "value": ident}})

@@ -201,6 +201,8 @@ class Visit:
         # A finished screener kept from the outbox while Back on the offer screen can still
         # reopen it: (item, crisis). Queued once the offer is answered or the visit ends.
         self.held: tuple[dict[str, Any], bool] | None = None
+        # Read-aloud, switched on by the speaker button for this visit only (issue 19).
+        self.read_aloud = False
 
     # ------------------------------------------------------------------ basics
 

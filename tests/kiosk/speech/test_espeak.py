@@ -1,0 +1,114 @@
+"""Speech made by the real espeak-ng (Debian's package): the right voice, no long pauses inside,
+loud enough and as loud as the admin set, and stopped at once.
+
+Samples are 16-bit mono at 22,050 Hz (espeak-ng's voices); a pause is counted on the samples.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from kiosk.speech.espeak import (
+    RATES,
+    SAMPLE_RATE,
+    Speaker,
+    command,
+    read_info,
+    synthesize,
+    wav_bytes,
+)
+from kiosk.speech.output import MemorySink
+from kiosk.speech.utterance import Utterance
+from tests.kiosk.speech.helpers import (
+    longest_inner_silence,
+    rms,
+    samples_of,
+    sound_seconds,
+    wav_samples,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                reason="espeak-ng is not installed (scripts/bootstrap.sh)")
+
+CRISIS_EN = Utterance("en", ("If you are thinking about hurting yourself, help is here now.",
+                             "Call or text 988.", "In an emergency, call 911.",
+                             "Riverside Crisis Center: +1 555 0199"))
+CRISIS_ES = Utterance("es", ("Si está pensando en hacerse daño, hay ayuda ahora.",
+                             "Llame o envíe un mensaje de texto al 988.",
+                             "En una emergencia, llame al 911."))
+
+
+def test_the_command_takes_ssml_on_stdin_never_the_words_on_its_command_line() -> None:
+    cmd = command("es-419", 130, 75)
+    assert cmd[:2] == ["espeak-ng", "-m"] and cmd[cmd.index("-v") + 1] == "es-419"
+    assert "--stdout" in cmd and not any("988" in part for part in cmd)
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("said", [CRISIS_EN, CRISIS_ES], ids=["en", "es"])
+def test_speech_at_every_rate_has_no_pause_longer_than_a_second(said: Utterance,
+                                                                rate: int) -> None:
+    samples = samples_of(synthesize(said, rate=rate))
+    assert sound_seconds(samples, SAMPLE_RATE) > 3
+    assert longest_inner_silence(samples, SAMPLE_RATE) < 1.0
+
+
+def test_the_spanish_voice_is_not_the_english_one() -> None:
+    # The same words, each voice: different sounds (the voice is really applied).
+    words = Utterance("es", ("Llame al 988.",))
+    spanish = synthesize(words)
+    english = synthesize(Utterance("en", words.sentences))
+    assert spanish != english
+    assert synthesize(words) == spanish  # and espeak-ng is deterministic
+
+
+def test_988_is_said_digit_by_digit_so_it_takes_longer_than_the_number() -> None:
+    # "nine eight eight" and "nine hundred eighty-eight" differ; the digits are what people
+    # dial. The plain text path (no SSML) would read the number.
+    spelled = samples_of(synthesize(Utterance("en", ("988",))))
+    import subprocess
+
+    number = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "130", "--stdout"],
+                            input=b"988", capture_output=True, check=True).stdout[44:]
+    assert len(spelled) * 2 < len(number)
+
+
+def test_the_admins_volume_makes_it_louder() -> None:
+    said = Utterance("en", ("Your results.",))
+    quiet, loud = (rms(samples_of(synthesize(said, volume=v))) for v in (25, 100))
+    assert loud > 3 * quiet > 0
+
+
+def test_a_wav_file_names_its_words_and_voice() -> None:
+    data = wav_bytes(synthesize(CRISIS_ES), comment=CRISIS_ES.text, software="espeak-ng es-419")
+    samples, rate = wav_samples(data)
+    assert rate == SAMPLE_RATE and len(samples) > SAMPLE_RATE
+    assert read_info(data) == {"ICMT": CRISIS_ES.text, "ISFT": "espeak-ng es-419"}
+
+
+def test_the_speaker_speaks_in_the_background_and_stops_at_once() -> None:
+    sinks: list[MemorySink] = []
+    firsts: list[float] = []
+
+    def sink() -> MemorySink:
+        # The first plays "in real time": it holds the first samples until it is stopped.
+        sinks.append(MemorySink(realtime=not sinks))
+        return sinks[-1]
+
+    speaker = Speaker(sink, on_first_samples=firsts.append)
+    long = Utterance("en", tuple(f"Sentence number {n} of a long screen." for n in range(40)))
+    speaker.say(long)  # returns at once
+    assert speaker.speaking
+    deadline = time.monotonic() + 10
+    while not firsts and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert firsts, "no samples came"
+    speaker.stop()
+    assert not speaker.speaking and sinks[0].closed
+    assert len(sinks[0].samples) <= 4096  # the first chunk only: cut short
+    speaker.say(Utterance("en", ("Short.",)))
+    speaker.wait()
+    assert len(sinks) == 2 and len(sinks[1].samples) > 0 and sinks[1].closed

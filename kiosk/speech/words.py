@@ -209,8 +209,10 @@ SCREENS: dict[str, Words] = {
 }
 
 
-def utterance(screen: str, visit: Any, _: Gettext, view: Any = None) -> Utterance:
-    """What the speaker button says on ``screen``, in the visit's language."""
+def utterance(screen: str, visit: Any, _: Gettext, view: Any = None,
+              language: str | None = None) -> Utterance:
+    """What the speaker button says on ``screen``: in ``language``, the one ``_`` speaks (the
+    admin screens keep the last visit's), by default the visit's."""
     words = SCREENS.get(screen)
     said = words(visit, _, view) if words is not None else []
-    return Utterance(visit.language, tuple(said))
+    return Utterance(language or visit.language, tuple(said))

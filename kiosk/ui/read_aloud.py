@@ -76,8 +76,8 @@ def view_of(screen: Any) -> Any:
 
 
 def screen_utterance(screen: Any, visit: Any) -> Utterance:
-    """What the speaker button says on this screen, in the visit's language."""
-    return utterance(screen.name, visit, tr._, view_of(screen))
+    """What the speaker button says on this screen, in the language on show."""
+    return utterance(screen.name, visit, tr._, view_of(screen), tr.language)
 
 
 def on_speaker_button(manager: Any, touch: Any) -> bool:

@@ -73,9 +73,11 @@ class Tour:
     """Walks the screens and names the screenshots."""
 
     def __init__(self, driver: Driver, out: Path, *, online: bool,
-                 log: Callable[[str], None] = print, quiet: NoCrisisBackend | None = None
-                 ) -> None:
+                 log: Callable[[str], None] = print, quiet: NoCrisisBackend | None = None,
+                 read_aloud: bool = False) -> None:
         self.d = driver
+        self.read_aloud = read_aloud  # also save what the speaker button says (issue 19)
+        self.spoken: list[Path] = []
         self.quiet = quiet
         self.crisis_visit = False
         self.out = out
@@ -101,6 +103,8 @@ class Tour:
         path = self.out / f"{self.language}-{self.count:02d}-{name}.png"
         self.d.screenshot(path)
         self.taken.append(path)
+        if self.read_aloud:
+            self.spoken.append(self.d.app.write_speech(path.with_suffix(".wav")))
 
     def expect(self, screen: str) -> None:
         """Check the tour is where it should be."""

@@ -14,7 +14,7 @@ import threading
 import time
 import wave
 from collections.abc import Callable
-from typing import Protocol
+from typing import IO, Protocol
 
 from .utterance import Utterance
 
@@ -31,6 +31,9 @@ DEFAULT_RATE = 130
 VOLUMES = (25, 50, 75, 100)
 DEFAULT_VOLUME = 75
 _FULL_AMPLITUDE = 150
+# SSML shorter than this is written at once (a pipe holds 64 KiB on Linux); longer, from the
+# background thread, as espeak-ng reads it.
+_PIPE_BYTES = 32 * 1024
 
 
 class Sink(Protocol):
@@ -104,15 +107,30 @@ def read_info(data: bytes) -> dict[str, str]:
     return found
 
 
+class Player(Protocol):
+    """A player process that reads espeak-ng's WAV stream itself (aplay): no Python between
+    espeak-ng and the sound card, so a busy screen (its drawing holds the interpreter) can
+    neither delay the first sound nor break it up."""
+
+    stdin: IO[bytes] | None
+
+    def drain(self) -> None:
+        """Wait until everything was played (or the player was closed)."""
+
+    def close(self) -> None:
+        """Stop playing now."""
+
+
 class Speaker:
     """Speaks one utterance at a time in the background; a new one or ``stop`` ends the last.
 
-    ``sink`` makes a fresh Sink for each utterance (the sound card, chosen as it starts:
-    headphones may have been plugged in since). ``on_first_samples`` is told when espeak-ng
-    hands over the first samples (the benchmark's end point).
+    ``sink`` makes a fresh Sink or Player for each utterance (the sound card, chosen as it
+    starts: headphones may have been plugged in since). A Player gets espeak-ng's output
+    directly; a Sink gets the samples relayed, and ``on_first_samples`` is told when the first
+    arrive (tests, the tour's files).
     """
 
-    def __init__(self, sink: Callable[[], Sink], *, rate: Callable[[], int] = lambda:
+    def __init__(self, sink: Callable[[], Sink | Player], *, rate: Callable[[], int] = lambda:
                  DEFAULT_RATE, volume: Callable[[], int] = lambda: DEFAULT_VOLUME,
                  espeak: str = ESPEAK,
                  on_first_samples: Callable[[float], None] | None = None) -> None:
@@ -125,7 +143,7 @@ class Speaker:
         self._process: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
-        self._sink: Sink | None = None
+        self._sink: Sink | Player | None = None
         self.last: Utterance | None = None
 
     @property
@@ -135,20 +153,43 @@ class Speaker:
         return thread is not None and thread.is_alive()
 
     def say(self, utterance: Utterance) -> None:
-        """Stop whatever is being said and start saying this (returns at once)."""
+        """Stop whatever is being said and start saying this; returns once espeak-ng runs.
+
+        espeak-ng and the player are started here, on the caller's (UI) thread, in a few
+        milliseconds: started from the background thread, they waited for the interpreter
+        while the screen drew its next frame (about 50 ms more to the first sound, measured
+        with bench/read_aloud.py). The thread then only waits for the end, or relays samples
+        to a Sink that is not a player.
+        """
         self.stop()
         if not utterance:
             return
         self.last = utterance
+        ssml = utterance.ssml().encode("utf-8")
+        sink = self.sink()
+        direct = getattr(sink, "stdin", None)
+        try:
+            process = subprocess.Popen(
+                command(utterance.voice, self.rate(), self.volume(), self.espeak),
+                stdin=subprocess.PIPE, stdout=direct if direct is not None else subprocess.PIPE,
+                stderr=subprocess.DEVNULL)
+        except OSError:
+            sink.close()  # no espeak-ng: nothing to say
+            return
+        if direct is not None:
+            direct.close()  # espeak-ng holds the player's input now: its end ends the player
+        assert process.stdin is not None
+        if len(ssml) < _PIPE_BYTES:  # fits in the pipe: never blocks
+            process.stdin.write(ssml)
+            process.stdin.close()
+            ssml = b""
         stopped = threading.Event()
-        process = subprocess.Popen(
-            command(utterance.voice, self.rate(), self.volume(), self.espeak),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        thread = threading.Thread(target=self._run, name="read-aloud", daemon=True,
+                                  args=(process, sink, direct is not None, ssml, stopped))
         with self._lock:
-            self._stopped, self._process = stopped, process
-            self._thread = threading.Thread(target=self._run, name="read-aloud", daemon=True,
-                                            args=(process, utterance.ssml(), stopped))
-            self._thread.start()
+            self._stopped, self._thread = stopped, thread
+            self._process, self._sink = process, sink
+        thread.start()
 
     def stop(self) -> None:
         """Stop speaking now (nothing happens when silent)."""
@@ -171,36 +212,46 @@ class Speaker:
         if thread is not None:
             thread.join(timeout)
 
-    def _run(self, process: subprocess.Popen[bytes], ssml: str,
-             stopped: threading.Event) -> None:
-        assert process.stdin is not None and process.stdout is not None
-        sink: Sink | None = None
+    def _run(self, process: subprocess.Popen[bytes], sink: Sink | Player, direct: bool,
+             ssml: bytes, stopped: threading.Event) -> None:
+        assert process.stdin is not None
         try:
-            process.stdin.write(ssml.encode("utf-8"))
-            process.stdin.close()
-            header = process.stdout.read(HEADER_BYTES)
-            if len(header) < HEADER_BYTES:
-                return
-            # read1: hand on what espeak-ng has made so far, not wait for a full buffer.
-            read = process.stdout.read1  # type: ignore[attr-defined]
-            while not stopped.is_set():
-                chunk = read(4096)
-                if not chunk:
-                    break
-                if sink is None:
-                    if self.on_first_samples is not None:
-                        self.on_first_samples(time.perf_counter())
-                    with self._lock:
-                        if stopped.is_set():
-                            break
-                        sink = self._sink = self.sink()
-                sink.write(chunk)
+            if ssml:
+                process.stdin.write(ssml)
+                process.stdin.close()
+            if direct:
+                process.wait()
+                sink.drain()  # type: ignore[union-attr]
+            else:
+                self._relay(process, sink, stopped)  # type: ignore[arg-type]
         except (BrokenPipeError, ValueError, OSError):
-            pass  # stopped mid-way: the pipe was closed under us
+            pass  # stopped mid-way: a pipe was closed under us
         finally:
-            if sink is not None:
-                sink.close()
+            sink.close()
             if process.poll() is None:
                 process.kill()
             process.wait()
-            process.stdout.close()
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None and not pipe.closed:
+                    try:
+                        pipe.close()
+                    except BrokenPipeError:
+                        pass  # espeak-ng is gone: what was left to write goes nowhere
+
+    def _relay(self, process: subprocess.Popen[bytes], sink: Sink,
+               stopped: threading.Event) -> None:
+        assert process.stdout is not None
+        header = process.stdout.read(HEADER_BYTES)
+        if len(header) < HEADER_BYTES:
+            return
+        # read1: hand on what espeak-ng has made so far, not wait for a full buffer.
+        read = process.stdout.read1  # type: ignore[attr-defined]
+        first = True
+        while not stopped.is_set():
+            chunk = read(4096)
+            if not chunk:
+                break
+            if first and self.on_first_samples is not None:
+                self.on_first_samples(time.perf_counter())
+            first = False
+            sink.write(chunk)

@@ -10,14 +10,15 @@ the driver's own auto-mute is left to do it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
-from .espeak import SAMPLE_RATE, wav_bytes
+from .espeak import wav_bytes
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +85,23 @@ def _run(cmd: list[str]) -> str:
 
 
 class AplaySink:
-    """Plays samples on the sound card through ``aplay`` (alsa-utils), as they arrive."""
+    """Plays on the sound card: ``aplay`` (alsa-utils) reads espeak-ng's WAV stream directly
+    (a Player: see kiosk.speech.espeak), after the route is set for this utterance."""
 
     warned = False
 
     def __init__(self, device: str = "default", card: str = "0") -> None:
         self.route = apply_route(card)
         self._process: subprocess.Popen[bytes] | None = None
+        self.stdin: IO[bytes] | None = None
         try:
-            self._process = subprocess.Popen(
-                ["aplay", "-q", "-D", device, "-t", "raw", "-f", "S16_LE",
-                 "-r", str(SAMPLE_RATE), "-c", "1"],
-                stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._process = subprocess.Popen(["aplay", "-q", "-D", device, "-t", "wav", "-"],
+                                             stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self.stdin = self._process.stdin
         except OSError as exc:
             self._warn(f"read-aloud: cannot start aplay ({exc})")
+            # Nothing plays, but espeak-ng still needs somewhere to write.
+            self.stdin = open(os.devnull, "wb")  # noqa: SIM115 - handed to espeak-ng
 
     @classmethod
     def _warn(cls, text: str) -> None:
@@ -105,23 +109,20 @@ class AplaySink:
             cls.warned = True
             log.warning(text)
 
-    def write(self, samples: bytes) -> None:
-        """Send samples to the card (dropped when there is no card)."""
-        if self._process is None or self._process.stdin is None:
-            return
-        try:
-            self._process.stdin.write(samples)
-            self._process.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            self._warn("read-aloud: aplay stopped (no sound card?)")
-            self._process.kill()
-            self._process = None
+    def drain(self) -> None:
+        """Wait until aplay has played everything (or was closed)."""
+        process = self._process
+        if process is not None:
+            process.wait()
+            if process.returncode not in (0, -9):
+                self._warn("read-aloud: aplay could not play (no sound card?)")
 
     def close(self) -> None:
         """Stop playing: a stopped utterance must fall silent at once."""
         process, self._process = self._process, None
         if process is not None:
-            process.kill()  # our own aplay child
+            if process.poll() is None:
+                process.kill()  # our own aplay child
             process.wait()
 
 

@@ -112,3 +112,65 @@ def test_the_speaker_speaks_in_the_background_and_stops_at_once() -> None:
     speaker.say(Utterance("en", ("Short.",)))
     speaker.wait()
     assert len(sinks) == 2 and len(sinks[1].samples) > 0 and sinks[1].closed
+
+
+class CatPlayer:
+    """A player process that reads espeak-ng's stream itself, as aplay does: ``cat`` to a
+    file (or ``sleep``, a player that never reads: a sound card still playing)."""
+
+    def __init__(self, cmd: list[str], out: object) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out)
+        self.stdin = self.process.stdin
+
+    def drain(self) -> None:
+        self.process.wait()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def test_a_player_gets_espeaks_stream_directly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = (tmp_path / "heard.wav").open("wb")
+    players: list[CatPlayer] = []
+
+    def player() -> CatPlayer:
+        players.append(CatPlayer(["cat"], out))
+        return players[-1]
+
+    speaker = Speaker(player)
+    speaker.say(CRISIS_EN)
+    speaker.wait()
+    out.close()
+    assert not speaker.speaking and players[0].process.returncode == 0
+    heard = (tmp_path / "heard.wav").read_bytes()
+    assert heard[:4] == b"RIFF" and heard[44:] == synthesize(CRISIS_EN)
+
+
+def test_stopping_silences_a_player_that_is_still_playing() -> None:
+    import subprocess
+
+    players: list[CatPlayer] = []
+
+    def player() -> CatPlayer:
+        players.append(CatPlayer(["sleep", "60"], subprocess.DEVNULL))
+        return players[-1]
+
+    speaker = Speaker(player)
+    speaker.say(Utterance("en", tuple(f"Sentence {n} of a long screen." for n in range(80))))
+    assert speaker.speaking
+    speaker.stop()
+    assert not speaker.speaking
+    assert players[0].process.poll() is not None  # the player was ended
+
+
+def test_with_no_sound_card_the_kiosk_speaks_to_no_one_and_goes_on() -> None:
+    from kiosk.speech.output import AplaySink
+
+    speaker = Speaker(AplaySink)
+    speaker.say(Utterance("en", ("Hello.",)))
+    speaker.wait(timeout=30)
+    assert not speaker.speaking

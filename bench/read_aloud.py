@@ -11,9 +11,12 @@ The baseline, in the same run and interleaved with the taps: espeak-ng started d
 the same screen's SSML into a probe, from the spawn to its first samples. The difference is
 what the kiosk adds (the screen's words, the thread, the touch); the baseline is what
 espeak-ng needs to load its voice and say the first clause, which no kiosk code can remove.
+A third series, for diagnosis only, repeats each tap but draws no frame while waiting (the
+kiosk's window is frozen): the gap to the first series is what drawing the screen takes from
+espeak-ng on a 2-core machine with software GL.
 Screens: attract, privacy (the longest text), a PHQ-9 question, the crisis screen (988).
 Prints ONE JSON line (milliseconds).
-Usage: python bench/read_aloud.py [--taps 20]
+Usage: python bench/read_aloud.py [--taps 15]
 """
 
 from __future__ import annotations
@@ -135,6 +138,7 @@ def child(taps: int, width: int, height: int) -> None:
     driver = Driver.start(app)
     kiosk: dict[str, list[float]] = {s: [] for s in SCREENS}
     baseline: dict[str, list[float]] = {s: [] for s in SCREENS}
+    frozen: dict[str, list[float]] = {s: [] for s in SCREENS}
     words: dict[str, int] = {}
 
     def measure(name: str) -> None:
@@ -146,20 +150,23 @@ def child(taps: int, width: int, height: int) -> None:
         for _ in range(taps):
             baseline[name].append(_espeak_first_samples(said.ssml(), said.voice, prefs.rate,
                                                         prefs.volume))
-            probes.append(Probe())
-            finger = touch(*button.to_window(*button.center))
-            finger.touch_down()
-            EventLoop.idle()
-            start = time.monotonic()
-            finger.touch_up()
-            # The kiosk goes on drawing frames meanwhile, as it does on the glass.
-            kiosk[name].append((probes[-1].heard_at(EventLoop.idle) - start) * 1000)
-            probes[-1].release()
-            # Untimed: stop, and read-aloud off again, as a second tap on the button does
-            # (a tap would race the end of a short screen's speech).
-            app.read_aloud.speaker.stop()
-            app.visit.read_aloud = False
-            driver.pump(2)
+            for series, pump in ((kiosk, EventLoop.idle), (frozen, None)):
+                probes.append(Probe())
+                finger = touch(*button.to_window(*button.center))
+                finger.touch_down()
+                EventLoop.idle()
+                start = time.monotonic()
+                finger.touch_up()
+                # The kiosk goes on drawing frames meanwhile, as it does on the glass (the
+                # diagnostic series draws none: what the frames cost espeak-ng).
+                series[name].append((probes[-1].heard_at(pump) - start) * 1000)
+                probes[-1].release()
+                # Untimed: stop, and read-aloud off again, as a second tap on the button does
+                # (a tap would race the end of a short screen's speech).
+                app.read_aloud.speaker.stop()
+                app.visit.read_aloud = False
+                driver.pump(2)
+                driver.settle()
 
     measure("attract")
     driver.tap_id("start")
@@ -175,14 +182,14 @@ def child(taps: int, width: int, height: int) -> None:
     app.act("answer", 0)
     driver.pump(2)
     measure("crisis")
-    print(json.dumps({"kiosk": kiosk, "baseline": baseline, "words": words}),
+    print(json.dumps({"kiosk": kiosk, "baseline": baseline, "frozen": frozen, "words": words}),
           file=sys.__stdout__, flush=True)
 
 
 def main() -> None:
     """Measure the kiosk's taps and the baseline; print one JSON line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--taps", type=int, default=20)
+    parser.add_argument("--taps", type=int, default=15)
     parser.add_argument("--width", type=int, default=1080)
     parser.add_argument("--height", type=int, default=1920)
     parser.add_argument("--child", action="store_true")
@@ -203,16 +210,19 @@ def main() -> None:
     measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     screens = {}
     for name in SCREENS:
-        tap, base = (_percentiles(measured[k][name]) for k in ("kiosk", "baseline"))
+        tap, base, frozen = (_percentiles(measured[k][name])
+                             for k in ("kiosk", "baseline", "frozen"))
         screens[name] = {"words": measured["words"][name], "tap_to_first_sample_ms": tap,
-                         "espeak_alone_ms": base,
+                         "espeak_alone_ms": base, "tap_no_frames_drawn_ms": frozen,
                          "p50_added_ms": round(tap["p50"] - base["p50"], 2),
                          "p95_ratio": round(tap["p95"] / base["p95"], 2)}
     every_tap = [t for name in SCREENS for t in measured["kiosk"][name]]
     every_base = [t for name in SCREENS for t in measured["baseline"][name]]
+    every_frozen = [t for name in SCREENS for t in measured["frozen"][name]]
     out = {"bench": "read_aloud", "taps_per_screen": args.taps,
            "window": f"{args.width}x{args.height}", "screens": screens,
            "all_ms": _percentiles(every_tap), "all_baseline_ms": _percentiles(every_base),
+           "all_no_frames_drawn_ms": _percentiles(every_frozen),
            "p95_ratio": round(_percentiles(every_tap)["p95"] / _percentiles(every_base)["p95"],
                               2),
            "espeak": _espeak_version(), "python": platform.python_version(),

@@ -330,6 +330,10 @@ class KioskApp(App):  # type: ignore[misc]
         if self.manager is None:
             return
         self.speaking = self.read_aloud.speaking  # the speaker button's look follows
+        if self.speaking and not self.admin_mode:
+            # Listening is not being idle: the privacy notice takes 90 s to read at 130 words
+            # a minute, as long as the idle timeout.
+            self.visit.touch()
         if self.admin_mode:
             # The admin screen follows the backlog as it drains (its progress bar).
             now = self.visit.clock()

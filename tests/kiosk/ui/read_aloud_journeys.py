@@ -36,7 +36,17 @@ class Sinks:
         return self.made[-1]
 
 
-def _start() -> tuple[Any, Any]:
+class FakeClock:
+    """The visit's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _start(clock: FakeClock | None = None) -> tuple[Any, Any]:
     from kiosk.admin import AdminLock
     from kiosk.speech.espeak import Speaker
     from kiosk.speech.reader import ReadAloud, SpeechPrefs
@@ -51,7 +61,7 @@ def _start() -> tuple[Any, Any]:
     prefs = SpeechPrefs.load(folder)
     reader = ReadAloud(Speaker(sinks, rate=lambda: prefs.rate, volume=lambda: prefs.volume),
                        prefs)
-    app = KioskApp(backend=FakeBackend(), admin=admin, read_aloud=reader)
+    app = KioskApp(backend=FakeBackend(), admin=admin, read_aloud=reader, clock=clock)
     return Driver.start(app), sinks
 
 
@@ -79,10 +89,12 @@ def _check_target(d: Any, out: Path) -> None:
 
 
 def taps(out: Path) -> None:
-    """The speaker reads; a tap elsewhere stops it; a new screen is read; the wipe ends it."""
+    """The speaker reads; a tap elsewhere stops it; a new screen is read; listening keeps the
+    visit from going idle; the wipe ends it."""
     from kivy.core.window import Window
 
-    d, sinks = _start()
+    clock = FakeClock()
+    d, sinks = _start(clock)
     reader = d.app.read_aloud
     assert d.screen().name == "attract"
     _check_target(d, out)
@@ -106,6 +118,13 @@ def taps(out: Path) -> None:
     assert reader.speaker.last.sentences[0] == "Su privacidad"
     _check_target(d, out)
     d.tap(d.screen().ids.footer.ids.language)
+    # Listening is not idle: past the idle timeout while it reads, no countdown, no wipe.
+    assert reader.speaking
+    clock.now += 200
+    d.app.tick()  # the app's timer (every 0.25 s), at once
+    d.pump(2)
+    assert d.app.countdown is None and d.screen().name == "privacy"
+    assert d.app.visit.tick() is None
     d.tap_id("accept")
     assert d.screen().name == "identify"
     _check_target(d, out)
@@ -133,6 +152,7 @@ def taps(out: Path) -> None:
     assert d.app.visit.read_aloud
     # End session (the crisis screen stays until closed): close it, end from the results.
     d.tap_id("close")
+    clock.now += 5  # the second step is offered a moment after the first
     d.wait_for(lambda: not d.find("confirm").disabled, frames=2000)
     d.tap_id("confirm")
     assert d.screen().name == "results"

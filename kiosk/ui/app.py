@@ -302,13 +302,15 @@ class KioskApp(App):  # type: ignore[misc]
         tap on the countdown only cancels it; a tap just after a change is swallowed (its
         move and release with it)."""
         self.visit.touch()
+        if self.input_held() > 0:
+            # Swallowed, it acts on nothing: the second tap of a double-tap must not stop
+            # the reading of the screen the first one opened.
+            self._held_touches.add(touch.uid)
+            return True
         if self.speaking or self.read_aloud.speaking:
             if not on_speaker_button(self.manager, touch):
                 self.read_aloud.interrupt()
                 self.speaking = False
-        if self.input_held() > 0:
-            self._held_touches.add(touch.uid)
-            return True
         if self.countdown is not None:
             self._hide_countdown()
             return True

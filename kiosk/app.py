@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = dataclasses.replace(settings, fullscreen=True)
     if args.read_aloud and args.tour is None:
         _parser().error("--read-aloud goes with --tour")
+    if args.read_aloud and shutil.which("espeak-ng") is None:
+        _parser().error("--read-aloud needs espeak-ng: install the Debian package espeak-ng "
+                        "(scripts/bootstrap.sh does)")
     if args.tour is not None:
         sys.exit(tour(args.tour, settings, server=args.server, pairing_code=args.pairing_code,
                       read_aloud=args.read_aloud))

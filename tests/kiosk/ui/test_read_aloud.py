@@ -73,10 +73,3 @@ def test_the_tour_with_read_aloud_saves_each_screens_speech_beside_its_screensho
     by_name = {p.stem: read_info(p.with_suffix(".wav").read_bytes())["ICMT"] for p in shots}
     assert "Your privacy" in by_name["en-02-privacy"]
     assert "Su privacidad" in by_name["es-02-privacy"]
-
-
-def test_read_aloud_goes_with_the_tour() -> None:
-    exe = Path(sys.executable).with_name("onsite-kiosk")
-    done = subprocess.run([str(exe), "--read-aloud"], capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert done.returncode == 2 and "--read-aloud goes with --tour" in done.stderr

@@ -204,6 +204,8 @@ class Visit:
         # Readings the member confirmed from a cuff or scale: the device and the values it gave
         # (issue 19). An item carries a device only while its answers still hold those values.
         self.device_readings: list[dict[str, Any]] = []
+        # Read-aloud, switched on by the speaker button for this visit only (issue 19).
+        self.read_aloud = False
 
     # ------------------------------------------------------------------ basics
 

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 purpose="${1:-run}"
 
 apt_packages=(python3-venv python3-dev libmtdev1 libgl1 libegl1 libgl1-mesa-dri)
+# Read-aloud (issue 19): espeak-ng speaks offline in English and Spanish; aplay plays it and
+# amixer reads the headphone jack and routes the sound (alsa-utils).
+apt_packages+=(espeak-ng alsa-utils)
 if [ "$purpose" = "test" ]; then
   apt_packages+=(postgresql xvfb xauth)
   # The kiosk's real-window tests: OS-level taps (xdotool) and screenshots of the X screen.

@@ -113,6 +113,9 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies in front of this server set X-Forwarded-For/-Proto (0: none,
     # so those headers are ignored; a forged one cannot change the client's address).
     "TRUSTED_PROXIES": 0,
+    # One of several nodes behind a proxy: the secret, the signing keys and TLS come from these
+    # settings only, never made per node in the instance folder (onsite_server/nodes.py).
+    "MULTI_NODE": False,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}

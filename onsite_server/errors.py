@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
-from .db import DB_UNAVAILABLE, rollback_quietly
+from .db.engines import DB_UNAVAILABLE, database_problem, rollback_quietly
 from .services.errors import ServiceError, problem_document, validation_errors
 
 log = logging.getLogger(__name__)
@@ -164,8 +164,6 @@ def database_unavailable(exc: Exception) -> Response:
     Nothing was committed, so the client may safely retry with the same idempotency key. Only
     the error's type is logged: its text can carry SQL parameters, that is, health data.
     """
-    from .health import database_problem
-
     cause = database_problem(exc)
     detail, retry_after = _CAUSES.get(cause, _CAUSES["refuses writes"])
     # A full disk or a read-only database will not clear by itself: say so loudly.

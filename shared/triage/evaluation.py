@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.assessments.types import ScoreResult
-from shared.triage.crisis import CRISIS_TRIGGERS, crisis_guidance, skipped_item_notice
+from shared.crisis.triggers import CRISIS_TRIGGERS, crisis_guidance, skipped_item_notice
 from shared.triage.proposal import CrisisGuidance, Notice, Reason, ReferralProposal
 from shared.triage.rules import Rule, RulesError, TriageRules, default_rules, parse_rules
 from shared.triage.vocabulary import max_priority, priority_rank, sorted_programs

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from tests.onsite_server.dashboard.helpers import csrf_token, gen_staff, totp_co
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 __all__ = ["display"]  # the module's Xvfb screen, shared with the real-tap tests
 PIN = "1357"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -83,6 +85,8 @@ def dashboard_pairing_qr(server: TlsServer, label: str, scratch: Path) -> str:
     return str(decoded[0].text)
 
 
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="needs Xvfb and xdotool (scripts/bootstrap.sh test)")
 def test_a_new_kiosk_pairs_by_scanning_the_dashboard_qr_then_sets_its_pin(
         display: str, server: TlsServer, tmp_path: Path) -> None:
     text = dashboard_pairing_qr(server, "Scanned kiosk", tmp_path / "scratch")
@@ -125,3 +129,12 @@ def test_a_new_kiosk_pairs_by_scanning_the_dashboard_qr_then_sets_its_pin(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_a_scan_into_a_focused_field_still_pairs_and_asks_a_new_pin() -> None:
+    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "tests.kiosk.ui.scan_journey",
+                           "scan_into_a_field", str(ARTIFACTS)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "scan_into_a_field: ok" in done.stdout

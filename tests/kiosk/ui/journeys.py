@@ -869,6 +869,9 @@ def privacy_and_referral(out: Path) -> None:
     assert referral.ids.agree.disabled and referral.ids.agree.text == "Yes, contact me"
     assert referral.ids.why_not.text == "To say yes, choose how and when first."
     assert referral.ids.decline.text == "No thanks" and referral.ids.next.disabled
+    # The hidden Next takes no room: the choice sits right above the footer.
+    gap = referral.ids.decline.parent.y - referral.ids.footer.top
+    assert gap <= 2 * referral.children[0].spacing + 1, gap
     d.screenshot(out / "referral-choice-en.png")
     d.tap(referral.ids.footer.ids.language)
     d.screenshot(out / "referral-choice-es.png")
@@ -1010,6 +1013,39 @@ def keypad(out: Path) -> None:
         Window.remove_widget(pad)
 
 
+def landscape(out: Path) -> None:
+    """At 1920x1080 the pages stand in a centred column and still fit: the sign-in keypad
+    and a number question keep their titles on screen; buttons are larger than the portrait
+    design squeezed to the height (84 px) would make them."""
+    from kivy.core.window import Window
+
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    def check_page(screen: Any) -> None:
+        page = screen.children[0]
+        assert page.width < Window.width * 0.8, (page.width, Window.width)  # not edge to edge
+        assert abs(page.center_x - Window.width / 2) < 2, page.center_x
+        top = max(child.top for child in page.children)
+        assert top <= Window.height + 1 and page.y >= -1, (screen.name, top, page.y)
+
+    d = _start(FakeBackend())
+    d.tap_id("start")
+    d.tap_id("accept")
+    screen = d.screen()
+    assert screen.name == "identify"
+    check_page(screen)
+    assert screen.ids.submit.height >= 90, screen.ids.submit.height
+    d.screenshot(out / "landscape-identify.png")
+    _scan_badge(d)
+    d.tap_id("anonymous")
+    d.tap_id("single")
+    d.tap_text("Body mass index", within=d.screen().ids.screeners)
+    screen = d.screen()
+    assert screen.name == "question" and screen.ids.numpad.height > 0
+    check_page(screen)
+    d.screenshot(out / "landscape-number.png")
+
+
 def tr_(text: str) -> str:
     """The current language's words for a msgid (keys are labelled in the visit's language)."""
     from kiosk.ui.lang import tr
@@ -1022,8 +1058,9 @@ JOURNEYS: dict[str, Callable[..., None]] = {
                             first_start, tour, identified, follow_up_and_email,
                             booking_times, sign_in_honestly, setup_after_cli_pairing,
                             privacy_and_referral, end_and_done, numbers_us, results_screens,
-                            keypad)}
-SIZES = {"results_screens": (1080, 1920)}  # as the member sees it; the rest at half size
+                            keypad, landscape)}
+# As the member sees it (portrait, or the landscape screen); the rest at half size.
+SIZES = {"results_screens": (1080, 1920), "landscape": (1920, 1080)}
 
 
 def main(argv: list[str]) -> int:

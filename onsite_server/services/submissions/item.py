@@ -20,18 +20,12 @@ from shared.schemas.submissions import KioskResult, SubmissionItem
 
 from ...models import AuditLog, Kiosk, Member, Submission, utcnow
 from ..clock import note_suspect
+from ..crisis.record import alert_key, audit_crisis, raise_anonymous_alert
 from ..errors import problem_document, validation_errors
 from ..idempotency import request_hash
 from ..members import lock_member
 from ..pairing import kiosk_actor
-from ..referrals import (
-    alert_key,
-    audit_crisis,
-    fold,
-    raise_anonymous_alert,
-    result_from_dict,
-    summary,
-)
+from ..referrals import fold, result_from_dict, summary
 from .context import (
     BatchContext,
     ItemProblem,
@@ -50,16 +44,12 @@ from .context import (
 # Core (table) statements, run on the session's connection: no ORM compile and loading steps
 # and no unit-of-work bookkeeping, for rows this request reads as plain values or never reads.
 _SUBMISSIONS = cast(Table, Submission.__table__)
-
-
 _SESSION_FACTS = select(
     _SUBMISSIONS.c.instrument_id, _SUBMISSIONS.c.instrument_version, _SUBMISSIONS.c.result,
     _SUBMISSIONS.c.skipped, _SUBMISSIONS.c.crisis, _SUBMISSIONS.c.taken_at,
     _SUBMISSIONS.c.member_id, _SUBMISSIONS.c.kiosk_id,
 ).where(_SUBMISSIONS.c.session_id == bindparam("session_id")).order_by(
     _SUBMISSIONS.c.taken_at, _SUBMISSIONS.c.id)
-
-
 _INSERT_SUBMISSION = _SUBMISSIONS.insert()
 
 
@@ -82,6 +72,9 @@ def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any]) -> Prepared | di
     who = item.who_problem()
     if who is not None:
         return _rejected(key, [{"field": f"{prefix}.member_ref", "message": who}])
+    devices = item.devices_problem()
+    if devices is not None:
+        return _rejected(key, [{"field": f"{prefix}.{devices[0]}", "message": devices[1]}])
     digest = request_hash({"kiosk": kiosk.public_id, "item": item.model_dump(mode="json")})
     prepared = Prepared(prefix=prefix, item=item, digest=digest)
     try:
@@ -252,6 +245,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
         member_id=member.id if member else None, session_id=item.session_id,
         instrument_id=iid, instrument_version=item.instrument_version,
         answers=dict(item.answers), skipped=list(item.skipped),
+        devices=[device.model_dump(mode="json") for device in item.devices],
         kiosk_result=item.kiosk_result.model_dump(mode="json") if item.kiosk_result else None,
         result=result.as_dict() if result else None, score_mismatch=bool(diffs),
         crisis=bool(crisis), taken_at=item.taken_at, response=answer,

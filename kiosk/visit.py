@@ -204,6 +204,8 @@ class Visit:
         # Readings the member confirmed from a cuff or scale: the device and the values it gave
         # (issue 19). An item carries a device only while its answers still hold those values.
         self.device_readings: list[dict[str, Any]] = []
+        # Read-aloud, switched on by the speaker button for this visit only (issue 19).
+        self.read_aloud = False
 
     # ------------------------------------------------------------------ basics
 
@@ -269,6 +271,12 @@ class Visit:
     def catalog(self) -> CatalogResponse | None:
         """The cached catalog, or None before pairing."""
         return self.backend.catalog()
+
+    def retention_days(self) -> int | None:
+        """How many days the site keeps answers after the advocate has them (None: unknown,
+        before pairing or from a server that does not say; the notice then names no number)."""
+        catalog = self.catalog()
+        return catalog.settings.retention_days if catalog is not None else None
 
     # ------------------------------------------------------------------ identify
 

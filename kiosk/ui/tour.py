@@ -80,9 +80,11 @@ class Tour:
 
     def __init__(self, driver: Driver, out: Path, *, online: bool,
                  log: Callable[[str], None] = print, quiet: NoCrisisBackend | None = None,
-                 devices: Any = None) -> None:
+                 devices: Any = None, read_aloud: bool = False) -> None:
         self.d = driver
         self.devices = devices  # a DeviceBridge over the simulated cuff and scale, or None
+        self.read_aloud = read_aloud  # also save what the speaker button says (issue 19)
+        self.spoken: list[Path] = []
         self.quiet = quiet
         self.crisis_visit = False
         self.out = out
@@ -108,6 +110,8 @@ class Tour:
         path = self.out / f"{self.language}-{self.count:02d}-{name}.png"
         self.d.screenshot(path)
         self.taken.append(path)
+        if self.read_aloud:
+            self.spoken.append(self.d.app.write_speech(path.with_suffix(".wav")))
 
     def expect(self, screen: str) -> None:
         """Check the tour is where it should be."""

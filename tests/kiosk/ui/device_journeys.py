@@ -229,7 +229,7 @@ def full_path(out: Path, server: str, code: str) -> None:
     """E1001 against a live server: the simulated cuff's reading, shown and confirmed on the
     screen, sent with its device; the consent given on the referral screen; outbox drained.
     The parent test reads the server's database and builds the Bundle for central."""
-    from kiosk.app import build_backend
+    from kiosk.cli import build_backend
     from kiosk.devices.simulator import bp_reading
     from kiosk.settings import KioskSettings
     from shared.devices import encode_blood_pressure

@@ -46,7 +46,7 @@ def test_the_tour_with_simulated_devices_saves_their_screens() -> None:
     for old in out.glob("*.png"):
         old.unlink()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", "from kiosk.app import main; main()",
+    done = subprocess.run([sys.executable, "-c", "from kiosk.cli import main; main()",
                            "--tour", str(out), "--simulated-devices"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-4000:]

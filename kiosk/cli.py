@@ -2,7 +2,7 @@
 
     onsite-kiosk                                   # the paired server from the settings
     onsite-kiosk --server URL --pairing-code CODE  # first pairing, then the kiosk
-    onsite-kiosk --tour DIR [--server URL --pairing-code CODE]
+    onsite-kiosk --tour DIR [--server URL --pairing-code CODE] [--read-aloud]
     onsite-kiosk --tour DIR --simulated-devices    # BP and weight from the simulated devices
 
 The app gets its collaborators (settings, backend, admin lock, clock) passed in; this module
@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pairing-code", metavar="CODE", help="the code from the dashboard")
     parser.add_argument("--tour", metavar="DIR", type=Path,
                         help="walk every screen in English and Spanish, save screenshots in DIR")
+    parser.add_argument("--read-aloud", action="store_true",
+                        help="with --tour: also save what the speaker button says on each "
+                             "screen, as <lang>-<nn>-<screen>.wav beside its screenshot")
     parser.add_argument("--fullscreen", action="store_true", help="kiosk mode: full screen")
     parser.add_argument("--landscape", action="store_true", help="1920x1080 instead of portrait")
     parser.add_argument("--simulated-devices", action="store_true",
@@ -59,9 +62,14 @@ def main(argv: list[str] | None = None) -> None:
         settings = dataclasses.replace(settings, width=1920, height=1080)
     if args.fullscreen:
         settings = dataclasses.replace(settings, fullscreen=True)
+    if args.read_aloud and args.tour is None:
+        _parser().error("--read-aloud goes with --tour")
+    if args.read_aloud and shutil.which("espeak-ng") is None:
+        _parser().error("--read-aloud needs espeak-ng: install the Debian package espeak-ng "
+                        "(scripts/bootstrap.sh does)")
     if args.tour is not None:
         sys.exit(tour(args.tour, settings, server=args.server, pairing_code=args.pairing_code,
-                      simulated_devices=args.simulated_devices))
+                      simulated_devices=args.simulated_devices, read_aloud=args.read_aloud))
     run(settings, server=args.server, pairing_code=args.pairing_code,
         simulated_devices=args.simulated_devices)
 
@@ -129,8 +137,11 @@ def run(settings: KioskSettings, *, server: str | None = None,
 
 def tour(out: Path, settings: KioskSettings, *, server: str | None = None,
          pairing_code: str | None = None, backend: Backend | None = None,
-         simulated_devices: bool = False) -> int:
-    """Walk every screen with demo answers; data in a temporary folder; return the exit code."""
+         simulated_devices: bool = False, read_aloud: bool = False) -> int:
+    """Walk every screen with demo answers; data in a temporary folder; return the exit code.
+
+    With ``read_aloud``, each screenshot gets a WAV file of what the speaker button says there.
+    """
     data_dir = Path(tempfile.mkdtemp(prefix="onsite-kiosk-tour-"))
     try:
         from .ui.driver import headless_environment
@@ -153,13 +164,14 @@ def tour(out: Path, settings: KioskSettings, *, server: str | None = None,
                 print("tour: no server given: taking the offline journey", flush=True)
         else:
             online = backend.status().online
-        return _walk(out, settings, backend, online=online, simulated_devices=simulated_devices)
+        return _walk(out, settings, backend, online=online, simulated_devices=simulated_devices,
+                     read_aloud=read_aloud)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool,
-          simulated_devices: bool = False) -> int:
+          simulated_devices: bool = False, read_aloud: bool = False) -> int:
     from .ui.driver import configure_window
 
     configure_window(settings.width, settings.height, synthetic_input_only=True)
@@ -175,7 +187,9 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool,
                    devices=devices)
     driver = Driver.start(app)
     try:
-        taken = Tour(driver, out, online=online, quiet=quiet, devices=devices).run()
+        walk = Tour(driver, out, online=online, quiet=quiet, devices=devices,
+                    read_aloud=read_aloud)
+        taken = walk.run()
     except Exception:  # noqa: BLE001 - any failure of the walk is reported, then exit 1
         # Kivy routes sys.stderr into its (silenced) log: write to the real stream.
         traceback.print_exc(file=sys.__stderr__)
@@ -189,7 +203,8 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool,
         close = getattr(backend, "close", None)
         if callable(close):
             close()  # the sync worker's thread
-    print(f"tour: {len(taken)} screenshots in {out} "
+    spoken = f" and {len(walk.spoken)} read-aloud WAV files" if read_aloud else ""
+    print(f"tour: {len(taken)} screenshots{spoken} in {out} "
           f"({'online' if online else 'offline'} journey; {quiet.dropped} crisis items "
           "kept from the server)", flush=True)
     return 0

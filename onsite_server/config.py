@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.assessments import list_instruments
 from shared.triage import LANGUAGES
+from shared.versions import parse_version
 
 # Every key here can be set in instance/config.py or as an ONSITE_<KEY> environment variable;
 # docs/configuration.md lists them with their meaning.
@@ -31,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_KEY_ID": None,  # None: the RFC 7638 thumbprint of the client's public key
     # Where central may fetch our public JWKS (sent as the assertion's jku); None: not sent.
     "CENTRAL_CLIENT_JWKS_URL": None,
+    # Before a link or ticket is signed with a key central does not hold yet, push the keys
+    # with this timeout (seconds); 0 leaves it to the sync worker.
+    "CENTRAL_KEY_PUSH_TIMEOUT_SECONDS": 5.0,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
@@ -40,6 +44,16 @@ DEFAULTS: dict[str, Any] = {
     # Retries to central wait a random time up to BASE * 2^attempts, capped (full jitter).
     "SYNC_BACKOFF_BASE_SECONDS": 5.0,
     "SYNC_BACKOFF_CAP_SECONDS": 600.0,
+    # A crisis row retries sooner and more often, so it is first when central is back.
+    "SYNC_CRISIS_BACKOFF_BASE_SECONDS": 2.0,
+    "SYNC_CRISIS_BACKOFF_CAP_SECONDS": 30.0,
+    # Once central answers, rows that waited on it are due again within this spread.
+    "SYNC_REVIVE_JITTER_SECONDS": 5.0,
+    # A crisis row waiting on central holds the other rows back for at most this long.
+    "SYNC_CRISIS_HOLD_SECONDS": 900.0,
+    # One request to central: connect, then each read (the sync lease is sized from both).
+    "CENTRAL_CONNECT_TIMEOUT_SECONDS": 5.0,
+    "CENTRAL_READ_TIMEOUT_SECONDS": 30.0,
     "SYNC_BATCH": 20,  # outbox rows a worker claims at a time (others may claim the rest)
     "REMINDER_HOURS": 24.0,  # a booked member is reminded (through central) this long before
     "RETENTION_DAYS": 90,  # answers kept onsite this long after central has them
@@ -66,6 +80,9 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_SESSION_CAP_SECONDS": 15 * 60,
     "KIOSK_CRISIS_SCREEN_SECONDS": 5 * 60,
     "KIOSK_SYNC_SECONDS": 30,
+    # The oldest kiosk app version still served; an older kiosk is answered 426 and keeps its
+    # outbox until it is updated (shared/versions.py).
+    "KIOSK_MIN_VERSION": "0.1.0",
     "KIOSK_UNITS": "imperial",  # height and weight first asked in feet, inches and pounds
     # A kiosk timestamp further ahead of, or behind, the server's receive time than this is
     # kept as sent but flagged (clock_suspect); lists of alerts go by the server's time.
@@ -109,6 +126,9 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies in front of this server set X-Forwarded-For/-Proto (0: none,
     # so those headers are ignored; a forged one cannot change the client's address).
     "TRUSTED_PROXIES": 0,
+    # One of several nodes behind a proxy: the secret, the signing keys and TLS come from these
+    # settings only, never made per node in the instance folder (onsite_server/nodes.py).
+    "MULTI_NODE": False,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -197,9 +217,15 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("ROSTER_MAX_ROWS must be at least 1")
     if int(config["SYNC_BATCH"]) < 1:
         raise ConfigError("SYNC_BATCH must be at least 1")
-    for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS"):
+    for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS",
+                "SYNC_CRISIS_BACKOFF_BASE_SECONDS", "SYNC_CRISIS_BACKOFF_CAP_SECONDS",
+                "SYNC_REVIVE_JITTER_SECONDS", "SYNC_CRISIS_HOLD_SECONDS",
+                "CENTRAL_KEY_PUSH_TIMEOUT_SECONDS"):
         if float(config[key]) < 0:
             raise ConfigError(f"{key} must not be negative")
+    for key in ("CENTRAL_CONNECT_TIMEOUT_SECONDS", "CENTRAL_READ_TIMEOUT_SECONDS"):
+        if float(config[key]) <= 0:
+            raise ConfigError(f"{key} must be a positive number of seconds")
     try:
         reminder = float(config["REMINDER_HOURS"])
     except (TypeError, ValueError):
@@ -216,6 +242,10 @@ def validate(config: dict[str, Any]) -> None:
     if str(config["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got "
                           f"{config['LOG_LEVEL']!r}")
+    try:
+        parse_version(str(config["KIOSK_MIN_VERSION"]), "KIOSK_MIN_VERSION")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

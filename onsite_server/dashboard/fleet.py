@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -10,11 +10,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from shared.qr import qr_svg
+from shared.schemas.pairing import PairingQr
 
 from ..db import get_session
+from ..services import central_keys
 from ..services import fleet as fleet_service
 from ..services.errors import ServiceError
 from ..services.pairing import issue_pairing_code, revoke_kiosk
+from ..services.signing import KeyStore
 from . import bp
 from .auth import current_user, role_required, safe_next
 from .forms import ActionForm, PairForm, RevokeForm
@@ -33,8 +36,7 @@ def _actor() -> str:
 
 def pairing_qr_text(server_url: str, code: str) -> str:
     """What the pairing QR holds: this server's address and the one-time code (JSON)."""
-    return json.dumps({"server_url": server_url.rstrip("/"), "pairing_code": code},
-                      separators=(",", ":"))
+    return PairingQr(server_url=server_url, pairing_code=code).text()
 
 
 @bp.get("/fleet")
@@ -89,10 +91,12 @@ def revoke(public_id: str) -> Any:
 @bp.get("/sync")
 @role_required("admin", "operator")
 def sync_health() -> Any:
-    """The site's outbox to central (operators: the server's): counts, dead letters, retry."""
+    """The site's outbox to central (operators: the server's): counts, dead letters, retry;
+    and the QR signing keys, with whether central holds each."""
+    keys = KeyStore(Path(str(current_app.config["SIGNING_KEY_DIR"])))
     return render_template("fleet/sync.html",
                            health=fleet_service.sync_health(get_session(), site_scope()),
-                           action_form=ActionForm())
+                           keys=central_keys.overview(keys), action_form=ActionForm())
 
 
 @bp.post("/sync/<int:message_id>/retry")

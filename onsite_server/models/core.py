@@ -116,7 +116,8 @@ class Member(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None]
-    advocate_id: Mapped[int | None] = mapped_column(ForeignKey("advocate.id"))
+    # Indexed: the advocate's list starts from their members, not from the whole roster.
+    advocate_id: Mapped[int | None] = mapped_column(ForeignKey("advocate.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     advocate: Mapped[Advocate | None] = relationship()
@@ -172,7 +173,7 @@ class UserSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    ended_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None] = mapped_column(index=True)  # retention deletes by it
     ended_reason: Mapped[str | None] = mapped_column(String(32))  # logout | expired | ended
 
     def __repr__(self) -> str:
@@ -183,6 +184,8 @@ class AuditLog(Base):
     """Every view or change of an individual's health data, and security events."""
 
     __tablename__ = "audit_log"
+    # A site's pages by time (services/audit.py's keyset cursors), at either end of years.
+    __table_args__ = (Index("ix_audit_log_site_at", "site_id", "at", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor: Mapped[str]  # "user:3", "kiosk:<public id>", "cli"

@@ -116,6 +116,8 @@ def site_settings(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "languages": list(own.get("languages") or config["LANGUAGES"]),
         "units": str(own.get("units") or config["KIOSK_UNITS"]),
+        # What the privacy notice promises is what retention does (services/retention.py).
+        "retention_days": int(config["RETENTION_DAYS"]),
         "timeouts": {key: int(values[key]) for key in TIMEOUTS},
         # Shown after the fixed 988/911 guidance, never instead of it.
         "local_crisis_resources": [

@@ -47,6 +47,8 @@ _TOKEN_REASONS = {
     "malformed": "malformed", "non_canonical": "malformed", "unknown_key": "forged",
     "bad_signature": "forged", "wrong_purpose": "wrong_purpose", "expired": "expired",
     "not_yet_valid": "not_yet_valid", "revoked": "revoked",
+    # A retired (compromised) key's signature proves nothing any more: treat it as forged.
+    "retired_key": "forged",
 }
 REASONS = ("malformed", "forged", "wrong_purpose", "expired", "not_yet_valid", "revoked",
            "unknown_booking", "other_day", "cancelled", "waitlisted", "no_show")

@@ -1,11 +1,12 @@
 """The advocate directory and member assignments, pulled from central (the source of truth).
 
 Standard FHIR searches only (Practitioner, PractitionerRole, CareTeam), so any R4 server
-works: advocates are Practitioners identified by value (``urn:onsite-wellness:advocate``
-preferred), their programs come from their roles' specialties, and a member's advocate from
-the active CareTeam whose subject is the member's Patient. Central wins: a member assigned
-differently onsite is reassigned (revoking their old links). A server that returns nothing
-leaves the onsite directory and the onsite assignment rules in charge.
+works, every page of each (the client follows ``Bundle.link[next]``): advocates are
+Practitioners identified by value (``urn:onsite-wellness:advocate`` preferred), their
+programs come from their roles' specialties, and a member's advocate from the active CareTeam
+whose subject is the member; only this site's members' CareTeams are asked for. Central
+wins: a member assigned differently onsite is reassigned (revoking their old links). A server
+that returns nothing leaves the onsite directory and the onsite assignment rules in charge.
 """
 
 from __future__ import annotations
@@ -90,15 +91,39 @@ def _ref_id(reference: Mapping[str, Any] | None, kind: str) -> str | None:
 _MERGE_LOCK = 0x6F6E_5369_7465_4469
 
 
+def site_care_teams(transaction: Callable[[], Any], client: Searcher, systems: Systems, *,
+                    chunk: int = 50) -> list[dict[str, Any]]:
+    """Return the active CareTeams of this site's members only, never the payer's whole list.
+
+    One search per chunk of members (``subject:identifier=system|a,system|b``), every page:
+    a payer holds CareTeams for people this site never sees, and those are not ours to read.
+    """
+    member_system = systems("member")
+    with transaction() as session:
+        member_ids = sorted(set(session.scalars(select(Member.member_id))))
+    teams: list[dict[str, Any]] = []
+    for start in range(0, len(member_ids), chunk):
+        part = member_ids[start:start + chunk]
+        teams += client.search("CareTeam", {
+            "status": "active",
+            "subject:identifier": ",".join(f"{member_system}|{m}" for m in part),
+            "_count": str(_PAGE)})
+    return teams
+
+
+# What each search asks per page; the server may give fewer, and the client follows "next".
+_PAGE = 100
+
+
 def pull_directory(transaction: Callable[[], Any], client: Searcher, systems: Systems, *,
                    actor: str = "central") -> DirectoryReport:
     """Bring the onsite directory and assignments in line with central's."""
     report = DirectoryReport()
-    practitioners = client.search("Practitioner", {"_count": "1000"})
+    practitioners = client.search("Practitioner", {"_count": str(_PAGE)})
     if not practitioners:
         return report  # nothing to learn: the onsite directory and rules stay in charge
-    roles = client.search("PractitionerRole", {"_count": "1000"})
-    teams = client.search("CareTeam", {"status": "active", "_count": "1000"})
+    roles = client.search("PractitionerRole", {"_count": str(_PAGE)})
+    teams = site_care_teams(transaction, client, systems)
     with transaction() as session:
         if session.get_bind().dialect.name == "postgresql":
             # Two sync workers merging the same new advocates would both insert them; the

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from . import config as config_module
 from . import create_app, migrate
-from .cli_app import app_for as _app
+from .cli_context import context_app as _app
 from .db import get_db
 from .models import (
     EVENT_KINDS,

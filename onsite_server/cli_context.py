@@ -1,8 +1,4 @@
-"""The app a command works on: built once per command line, with the logging it configures.
-
-Its own module so that every group of commands (cli, cli_keys) can use it without importing
-each other.
-"""
+"""The one app a command-line invocation builds, shared by every command group."""
 
 from __future__ import annotations
 
@@ -12,8 +8,8 @@ from flask import Flask
 from . import create_app
 
 
-def app_for(ctx: click.Context) -> Flask:
-    """Return the command line's app, building it (and configuring logging) on first use."""
+def context_app(ctx: click.Context) -> Flask:
+    """Build the app once per invocation (with its logging set up) and keep it on the context."""
     obj = ctx.ensure_object(dict)
     if "app" not in obj:
         obj["app"] = create_app()

@@ -239,3 +239,30 @@ def test_as_it_happens_a_fresh_gunicorn_server_s_first_link_opens_at_central(
         assert status == 200 and NAME in html
     finally:
         devserver.kill_server(proc)
+
+
+def test_after_a_failed_push_links_do_not_wait_on_central_again_for_a_minute(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    from onsite_server import central
+    from onsite_server.central import CentralError
+    from onsite_server.services import central_keys
+
+    calls: list[str] = []
+
+    class Down:
+        connect_timeout = read_timeout = 0.0
+
+        def transaction(self, bundle: Any) -> Any:
+            calls.append("push")
+            raise CentralError("central is down")
+
+    monkeypatch.setattr(central, "client_from_config", lambda config: Down())
+    clock = [1000.0]
+    monkeypatch.setattr(central_keys.time, "monotonic", lambda: clock[0])
+    transaction = get_db(app).transaction
+    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
+    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
+    assert calls == ["push"]  # the second link did not wait on central
+    clock[0] += central_keys.RETRY_AFTER_SECONDS
+    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
+    assert calls == ["push", "push"]

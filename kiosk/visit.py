@@ -267,6 +267,12 @@ class Visit:
         """The cached catalog, or None before pairing."""
         return self.backend.catalog()
 
+    def retention_days(self) -> int | None:
+        """How many days the site keeps answers after the advocate has them (None: unknown,
+        before pairing or from a server that does not say; the notice then names no number)."""
+        catalog = self.catalog()
+        return catalog.settings.retention_days if catalog is not None else None
+
     # ------------------------------------------------------------------ identify
 
     def identify(self, typed_id: str, typed_birth_date: str) -> bool:

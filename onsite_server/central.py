@@ -360,4 +360,6 @@ def client_from_config(config: Mapping[str, Any]) -> CentralClient:
                           base_url=str(config["CENTRAL_URL"]),
                           jwks_url=config.get("CENTRAL_CLIENT_JWKS_URL") or None)
     return CentralClient(base_url=str(config["CENTRAL_URL"]),
-                         bearer=config.get("CENTRAL_TOKEN"), smart=smart)
+                         bearer=config.get("CENTRAL_TOKEN"), smart=smart,
+                         connect_timeout=float(config.get("CENTRAL_CONNECT_TIMEOUT_SECONDS", 5.0)),
+                         read_timeout=float(config.get("CENTRAL_READ_TIMEOUT_SECONDS", 30.0)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -460,6 +460,13 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         reminder_lead=timedelta(hours=float(config["REMINDER_HOURS"])),
         backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
         backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
+        crisis_backoff_base=float(config["SYNC_CRISIS_BACKOFF_BASE_SECONDS"]),
+        crisis_backoff_cap=float(config["SYNC_CRISIS_BACKOFF_CAP_SECONDS"]),
+        revive_jitter=float(config["SYNC_REVIVE_JITTER_SECONDS"]),
+        crisis_hold=timedelta(seconds=float(config["SYNC_CRISIS_HOLD_SECONDS"])),
+        # The longest a request may take: the lease on claimed rows is sized from it.
+        request_timeout=(float(config["CENTRAL_CONNECT_TIMEOUT_SECONDS"])
+                         + float(config["CENTRAL_READ_TIMEOUT_SECONDS"])),
         batch=int(config["SYNC_BATCH"]))
     try:
         client = client_from_config(config)
@@ -495,7 +502,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
             click.echo(f"sync: status pull failed: {exc}", err=True)
             moved = 0
         outcome = {"sent": report.sent, "withheld": report.withheld,
-                   "retried": report.retried,
+                   "retried": report.retried, "revived": report.revived,
+                   "central_unavailable": report.central_unavailable,
                    "dead": report.dead, "no_shows": report.no_shows,
                    "waitlist_expired": report.waitlist_expired,
                    "reminders": report.reminders, "purged": report.purged,
@@ -504,7 +512,19 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         metrics.record_sync_cycle(app.instance_path, outcome)
         if once:
             return
-        time.sleep(pause)
+        time.sleep(_sync_pause(pause, report.next_due))
+
+
+def _sync_pause(interval: float, next_due: datetime | None) -> float:
+    """Seconds to wait before the next cycle: the interval, or less when a row is due sooner.
+
+    A crisis retry (2 s doubling, capped at 30 s) and rows made due when central answered
+    must not wait out a 30 s interval; the floor keeps a loop that found work from spinning.
+    """
+    if next_due is None:
+        return interval
+    wait = (next_due - datetime.now(UTC)).total_seconds()
+    return max(0.2, min(interval, wait))
 
 
 

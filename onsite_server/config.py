@@ -43,6 +43,16 @@ DEFAULTS: dict[str, Any] = {
     # Retries to central wait a random time up to BASE * 2^attempts, capped (full jitter).
     "SYNC_BACKOFF_BASE_SECONDS": 5.0,
     "SYNC_BACKOFF_CAP_SECONDS": 600.0,
+    # A crisis row retries sooner and more often, so it is first when central is back.
+    "SYNC_CRISIS_BACKOFF_BASE_SECONDS": 2.0,
+    "SYNC_CRISIS_BACKOFF_CAP_SECONDS": 30.0,
+    # Once central answers, rows that waited on it are due again within this spread.
+    "SYNC_REVIVE_JITTER_SECONDS": 5.0,
+    # A crisis row waiting on central holds the other rows back for at most this long.
+    "SYNC_CRISIS_HOLD_SECONDS": 900.0,
+    # One request to central: connect, then each read (the sync lease is sized from both).
+    "CENTRAL_CONNECT_TIMEOUT_SECONDS": 5.0,
+    "CENTRAL_READ_TIMEOUT_SECONDS": 30.0,
     "SYNC_BATCH": 20,  # outbox rows a worker claims at a time (others may claim the rest)
     "REMINDER_HOURS": 24.0,  # a booked member is reminded (through central) this long before
     "RETENTION_DAYS": 90,  # answers kept onsite this long after central has them
@@ -201,9 +211,14 @@ def validate(config: dict[str, Any]) -> None:
     if int(config["SYNC_BATCH"]) < 1:
         raise ConfigError("SYNC_BATCH must be at least 1")
     for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS",
+                "SYNC_CRISIS_BACKOFF_BASE_SECONDS", "SYNC_CRISIS_BACKOFF_CAP_SECONDS",
+                "SYNC_REVIVE_JITTER_SECONDS", "SYNC_CRISIS_HOLD_SECONDS",
                 "CENTRAL_KEY_PUSH_TIMEOUT_SECONDS"):
         if float(config[key]) < 0:
             raise ConfigError(f"{key} must not be negative")
+    for key in ("CENTRAL_CONNECT_TIMEOUT_SECONDS", "CENTRAL_READ_TIMEOUT_SECONDS"):
+        if float(config[key]) <= 0:
+            raise ConfigError(f"{key} must be a positive number of seconds")
     try:
         reminder = float(config["REMINDER_HOURS"])
     except (TypeError, ValueError):

@@ -53,7 +53,8 @@ class ApiProblem(Exception):
     @classmethod
     def from_service(cls, exc: ServiceError) -> ApiProblem:
         """Map a service's refusal to its HTTP answer (the one place that does)."""
-        return cls(exc.status, exc.title, exc.detail, errors=exc.errors)
+        headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+        return cls(exc.status, exc.title, exc.detail, errors=exc.errors, headers=headers)
 
 
 def field_problem(field: str, message: str, status: int = 422) -> ApiProblem:

@@ -16,7 +16,14 @@ from .engines import (
     make_engine,
     rollback_quietly,
 )
-from .flask import WRITE_METHODS, get_db, get_read_session, get_session, init_app
+from .flask import (
+    WRITE_METHODS,
+    get_db,
+    get_read_session,
+    get_session,
+    init_app,
+    keep_on_refusal,
+)
 from .sqlite_writes import WriteQueueConnection, WriteQueueTimeout
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "get_session",
     "init_app",
     "is_sqlite",
+    "keep_on_refusal",
     "make_engine",
     "rollback_quietly",
 ]

@@ -64,6 +64,16 @@ def _end_read_phase(session: Session) -> None:
     session.bind = get_db().write_bind
 
 
+def keep_on_refusal() -> None:
+    """Keep what this request wrote so far even if it is answered with a refusal (4xx).
+
+    For writes that must stand whatever the answer: a failed pairing that counts toward its
+    limit, a crisis read from a body that is refused. The boundary commits them with the
+    answer, as it commits any request's work, so no view commits; a 5xx still rolls back.
+    """
+    g.db_keep_on_refusal = True
+
+
 def init_app(app: Flask) -> None:
     """Bind the database to the app and close the request session at teardown."""
     db = Database()
@@ -80,7 +90,8 @@ def init_app(app: Flask) -> None:
         # acknowledged can be lost; a failed commit becomes an error answer, not a lie.
         session: Session | None = g.get("db_session")
         if session is not None:
-            if response.status_code < 400:
+            status = response.status_code
+            if status < 400 or (status < 500 and g.get("db_keep_on_refusal")):
                 try:
                     session.commit()
                 except DB_UNAVAILABLE as exc:

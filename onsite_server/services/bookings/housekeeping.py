@@ -21,8 +21,6 @@ from .seats import (
 )
 
 HOUSEKEEPING_ACTOR = "system:housekeeping"
-
-
 _NO_SHOW_CHUNK = 500
 
 

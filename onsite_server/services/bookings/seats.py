@@ -28,8 +28,6 @@ CANCELLABLE = ("booked", "waitlisted")
 _STATUS_WORDS = {"booked": N_("booked"), "waitlisted": N_("waitlisted"),
                  "cancelled": N_("cancelled"), "checked_in": N_("checked in"),
                  "no_show": N_("no show")}
-
-
 # Why a booking whose slot has ended cannot change, by what was asked.
 _ENDED = {
     "cancelled": N_("the slot has ended, so the booking can no longer be cancelled; a seat "

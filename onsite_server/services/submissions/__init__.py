@@ -18,7 +18,7 @@ for staff on site; every answer says so in ``crisis`` and ``crisis_recorded``.
 
 from __future__ import annotations
 
-from .batch import crisis_summary, process_batch, readable_items
+from .batch import process_batch, readable_items
 from .context import BatchContext, BatchSettings, Entry, ItemProblem, Prepared
 from .item import prepare_item, store_item
 
@@ -28,7 +28,6 @@ __all__ = [
     "Entry",
     "ItemProblem",
     "Prepared",
-    "crisis_summary",
     "prepare_item",
     "process_batch",
     "readable_items",

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from functools import lru_cache
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shared import triage as triage_mod
-from shared.assessments import ScoreResult, available_versions
-from shared.assessments.items import NOT_SCORED_BAND
 from shared.crisis import triggers_in_raw
 
-from ...models import Kiosk, Site, utcnow
-from ..clock import parse_aware
+from ...models import Kiosk, Site
+from ..crisis.record import record_refused, settle
 from ..instruments import sync_windows, was_offered
 from ..members import lock_member
-from ..pairing import kiosk_actor
-from ..referrals import (
-    alert_key,
-    audit_crisis,
-    content_key,
-    fold,
-    raise_anonymous_alert,
-)
 from .context import (
     BatchContext,
     BatchSettings,
@@ -33,12 +20,9 @@ from .context import (
     ItemProblem,
     _raw_key,
     _rejected,
-    log,
 )
 from .identity import _crisis_member, _member
 from .item import prepare_item, store_item
-
-_TRIGGERS = {t.trigger: t for t in triage_mod.CRISIS_TRIGGERS}
 
 
 def process_batch(
@@ -116,18 +100,6 @@ def readable_items(body: object) -> list[object]:
     return [body] if "answers" in body else []
 
 
-def crisis_summary(answers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Return the crisis guidance and whether it was all recorded, over several answers."""
-    seen: dict[str, Any] = {}
-    recorded = True
-    for answer in answers:
-        for guidance in answer.get("crisis", []):
-            seen.setdefault(guidance["trigger"], guidance)
-        if answer.get("crisis") and not answer.get("crisis_recorded"):
-            recorded = False
-    return {"crisis": list(seen.values()), "crisis_recorded": bool(seen) and recorded}
-
-
 def _lock_members_in_order(ctx: BatchContext, entries: Sequence[Entry]) -> None:
     """Take the batch's member row locks in id order before any item writes (PostgreSQL).
 
@@ -176,66 +148,11 @@ def _check_offered(ctx: BatchContext, entries: Sequence[Entry]) -> None:
 
 def _settle_crisis(ctx: BatchContext, entry: Entry, answer: dict[str, Any]) -> dict[str, Any]:
     """Record any crisis the entry shows that its answer did not, and say so in the answer."""
-    seen = _answer_triggers(answer)
-    recorded = set(seen) if answer["status"] in ("accepted", "replayed") else set()
-    wanted = [t.trigger for t in triage_mod.CRISIS_TRIGGERS
-              if t.trigger in entry.triggers or t.trigger in seen]
-    missing = [t for t in wanted if t not in recorded]
-    if missing:
-        _record_crisis(ctx, entry, missing)
-        recorded.update(missing)
-    answer["crisis"] = [triage_mod.crisis_guidance(t).as_dict() for t in wanted]
-    answer["crisis_recorded"] = bool(wanted) and all(t in recorded for t in wanted)
-    return answer
 
+    def record(triggers: list[str]) -> None:
+        taken_at = entry.prepared.item.taken_at if entry.prepared else None
+        record_refused(ctx.session, ctx.kiosk, entry.raw, triggers, member=entry.crisis_member,
+                       taken_at=taken_at, suspect=ctx.settings.clock.suspect)
+        ctx.wrote = True
 
-def _answer_triggers(answer: Mapping[str, Any]) -> list[str]:
-    """Return the triggers an answer (fresh or stored by an earlier version) reports."""
-    found = [g["trigger"] for g in answer.get("crisis") or []]
-    result = answer.get("result") or {}
-    found += [g["trigger"] for g in result.get("crisis") or []]
-    return list(dict.fromkeys(found))
-
-
-def _record_crisis(ctx: BatchContext, entry: Entry, triggers: Sequence[str]) -> None:
-    """Record crises read from an entry the server did not accept: referral, or staff alert."""
-    session, kiosk = ctx.session, ctx.kiosk
-    actor = kiosk_actor(kiosk)
-    now = utcnow()
-    taken_at = entry.prepared.item.taken_at if entry.prepared else _lenient_time(entry.raw, now)
-    member = entry.crisis_member
-    with session.begin_nested():
-        if member is not None:
-            lock_member(session, member.id)
-            results = {}
-            for trigger in triggers:
-                t = _TRIGGERS[trigger]
-                results[t.instrument] = ScoreResult(
-                    instrument=t.instrument, version=_latest_version(t.instrument), total=None,
-                    band=NOT_SCORED_BAND, flags=frozenset({t.flag}))
-            view = triage_mod.triage(results, identified=True)
-            referral = fold(session, member, view, actor=actor, cause="crisis_in_refused_item")
-            audit_crisis(session, actor, triggers,
-                         f"referral:{referral.public_id}" if referral else None)
-        else:
-            key = _raw_key(entry.raw) or content_key(kiosk, entry.raw)
-            suspect = ctx.settings.clock.suspect(taken_at, now)
-            for trigger in triggers:
-                raise_anonymous_alert(session, kiosk, trigger, taken_at,
-                                      key=alert_key(key, trigger), clock_suspect=suspect,
-                                      from_rejected_item=True)
-    ctx.wrote = True
-    log.warning("kiosk %s: crisis (%s) recorded from an item the server refused (%s)",
-                kiosk.public_id, ", ".join(triggers),
-                "member's referral" if member is not None else "anonymous alert")
-
-
-@lru_cache(maxsize=16)
-def _latest_version(instrument_id: str) -> str:
-    return available_versions(instrument_id)[-1]
-
-
-def _lenient_time(raw: object, default: datetime) -> datetime:
-    """Return the entry's taken_at when it is a usable aware timestamp, else ``default``."""
-    found = parse_aware(raw.get("taken_at")) if isinstance(raw, dict) else None
-    return found or default
+    return settle(answer, entry.triggers, record)

@@ -20,18 +20,12 @@ from shared.schemas.submissions import KioskResult, SubmissionItem
 
 from ...models import AuditLog, Kiosk, Member, Submission, utcnow
 from ..clock import note_suspect
+from ..crisis.record import alert_key, audit_crisis, raise_anonymous_alert
 from ..errors import problem_document, validation_errors
 from ..idempotency import request_hash
 from ..members import lock_member
 from ..pairing import kiosk_actor
-from ..referrals import (
-    alert_key,
-    audit_crisis,
-    fold,
-    raise_anonymous_alert,
-    result_from_dict,
-    summary,
-)
+from ..referrals import fold, result_from_dict, summary
 from .context import (
     BatchContext,
     ItemProblem,
@@ -50,16 +44,12 @@ from .context import (
 # Core (table) statements, run on the session's connection: no ORM compile and loading steps
 # and no unit-of-work bookkeeping, for rows this request reads as plain values or never reads.
 _SUBMISSIONS = cast(Table, Submission.__table__)
-
-
 _SESSION_FACTS = select(
     _SUBMISSIONS.c.instrument_id, _SUBMISSIONS.c.instrument_version, _SUBMISSIONS.c.result,
     _SUBMISSIONS.c.skipped, _SUBMISSIONS.c.crisis, _SUBMISSIONS.c.taken_at,
     _SUBMISSIONS.c.member_id, _SUBMISSIONS.c.kiosk_id,
 ).where(_SUBMISSIONS.c.session_id == bindparam("session_id")).order_by(
     _SUBMISSIONS.c.taken_at, _SUBMISSIONS.c.id)
-
-
 _INSERT_SUBMISSION = _SUBMISSIONS.insert()
 
 

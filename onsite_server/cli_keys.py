@@ -17,9 +17,15 @@ from .services.signing import KeyStore
 
 
 def _app(ctx: click.Context) -> Flask:
-    from .cli import _app as cli_app
+    """The app the `onsite-server` group made (or a test passed in), else a new one."""
+    obj = ctx.ensure_object(dict)
+    if "app" not in obj:
+        from . import create_app, logs
 
-    return cli_app(ctx)
+        obj["app"] = create_app()
+        logs.configure(obj["app"].config["LOG_FORMAT"], obj["app"].config["LOG_LEVEL"])
+    app: Flask = obj["app"]
+    return app
 
 
 def _store(app: Flask) -> KeyStore:

@@ -155,10 +155,13 @@ def test_a_retirement_central_missed_goes_with_the_next_sync(
     assert _scan(url)[0] == 410
 
 
-def test_retiring_an_unknown_key_names_it(onsite: Flask) -> None:
-    result = CliRunner().invoke(main, ["keys", "retire", "0123456789abcdef"],
-                                obj={"app": onsite})
-    assert result.exit_code == 2 and "0123456789abcdef" in result.output
+@pytest.mark.parametrize("kid", ["0123456789abcdef", "*", "????????????????"])
+def test_retiring_an_unknown_key_names_it(onsite: Flask, kid: str) -> None:
+    keys = _keys(onsite)
+    before = keys.current(Purpose.ADVOCATE_LINK).key_id
+    result = CliRunner().invoke(main, ["keys", "retire", kid], obj={"app": onsite})
+    assert result.exit_code == 2 and kid in result.output
+    assert keys.retired() == {} and keys.current(Purpose.ADVOCATE_LINK).key_id == before
 
 
 def test_the_first_ticket_opens_at_central_before_any_sync(

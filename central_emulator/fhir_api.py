@@ -13,16 +13,15 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from . import get_smart, get_store
 from .smart import ALGORITHMS, OAuthError, scope_allows
+from .spec import SUPPORTED_TYPES
 from .store import FhirError, Resource, now_iso
-from .validation import model
+from .validation import model, supported
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 _PUBLIC = ("fhir.metadata", "fhir.smart_configuration", "fhir.token")
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
-_TYPES_SERVED = ("Patient", "Practitioner", "PractitionerRole", "CareTeam", "ServiceRequest",
-                 "Task", "Observation", "QuestionnaireResponse", "Questionnaire",
-                 "Appointment", "Communication", "CommunicationRequest", "Binary")
+_TYPES_SERVED = SUPPORTED_TYPES
 # Where the next page starts: a stateless offset, as the next link carries it.
 PAGE_OFFSET = "_getpagesoffset"
 
@@ -88,6 +87,9 @@ def _check_type(kind: str) -> None:
         model(kind)
     except (ImportError, AttributeError) as exc:
         raise FhirError(404, "not-supported", f"{kind!r} is not an R4 resource type") from exc
+    if not supported(kind):
+        raise FhirError(404, "not-supported", f"this server does not support {kind} (see its "
+                        "CapabilityStatement)")
 
 
 def _after_write(answer: Response) -> Response:

@@ -37,6 +37,7 @@ SCOPE_PERMISSIONS = {
     "ServiceRequest": "crus", "Task": "crus", "CareTeam": "crus", "Appointment": "cu",
     "Communication": "cu", "CommunicationRequest": "crus", "Binary": "cu",
     "Practitioner": "rs", "PractitionerRole": "rs",
+    "Device": "c",  # the cuff or scale behind a vital sign (issue 19)
 }
 SCOPES = " ".join(f"system/{kind}.{perms}" for kind, perms in SCOPE_PERMISSIONS.items())
 DISCOVERY = ".well-known/smart-configuration"

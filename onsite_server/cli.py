@@ -264,6 +264,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
     if tls:
         cert = app.config.get("TLS_CERT")
         key = app.config.get("TLS_KEY")
+        if (not cert or not key) and app.config["MULTI_NODE"]:
+            raise click.UsageError("MULTI_NODE: a self-signed certificate would differ on each "
+                                   "node; set ONSITE_TLS_CERT and ONSITE_TLS_KEY to the same pair "
+                                   "on every node, or serve with --no-tls behind the proxy")
         if not cert or not key:
             from .tls import ensure_self_signed
 
@@ -534,22 +538,28 @@ def _sync_pause(interval: float, next_due: datetime | None) -> float:
 @click.option("--all-versions", is_flag=True, help="Every version on disk, not only the current.")
 @click.pass_context
 def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool) -> None:
-    """Write every instrument definition as a FHIR R4 Questionnaire (validated) for central."""
+    """Write every instrument definition as a FHIR R4 Questionnaire (validated) for central,
+    and our local CodeSystems (CodeSystem-<name>.json) that their answers and scores use."""
     from shared.assessments import available_versions, list_instruments
 
-    from .fhir import Systems, questionnaire, validate
+    from .fhir import Systems, code_systems, questionnaire, validate
 
     config = _app(ctx).config
     systems = Systems.from_config(config)
     out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[Path, dict[str, Any]]] = []
     for instrument_id, current in list_instruments():
         for version in (available_versions(instrument_id) if all_versions else [current]):
-            resource = questionnaire(instrument_id, version, systems)
-            validate(resource)
-            path = out_dir / f"{instrument_id}-{version}.json"
-            path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
-            click.echo(str(path))
+            written.append((out_dir / f"{instrument_id}-{version}.json",
+                            questionnaire(instrument_id, version, systems)))
+    for system in code_systems(systems):
+        name = str(system["url"]).rsplit("/", 1)[-1]
+        written.append((out_dir / f"CodeSystem-{name}.json", system))
+    for path, resource in written:
+        validate(resource)
+        path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        click.echo(str(path))
 
 
 def _add_operator_commands() -> None:
@@ -558,12 +568,13 @@ def _add_operator_commands() -> None:
         backup_command,
         doctor,
         install_command,
+        make_signing_keys,
         restore_command,
         upgrade_command,
     )
 
     for command in (doctor, install_command, backup_command, restore_command, upgrade_command,
-                    keys):
+                    keys, make_signing_keys):
         main.add_command(command)
 
 

@@ -34,6 +34,9 @@ class Submission(Base):
     instrument_version: Mapped[str] = mapped_column(String(16))
     answers: Mapped[dict[str, Any]]
     skipped: Mapped[list[Any]] = mapped_column(default=list)
+    # The Bluetooth cuffs and scales behind some answers (shared DeviceOrigin dicts); answers
+    # no device names were typed by the member (issue 19).
+    devices: Mapped[list[Any]] = mapped_column(default=list)
     kiosk_result: Mapped[dict[str, Any] | None]
     result: Mapped[dict[str, Any] | None]  # the server's score; None when an item was skipped
     score_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)

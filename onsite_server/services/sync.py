@@ -298,7 +298,7 @@ def _facts(session: Session, row: OutboxMessage, site: str | None = None
     subs = [SubmissionFacts(key=s.idempotency_key, instrument_id=s.instrument_id,
                             version=s.instrument_version, answers=dict(s.answers),
                             skipped=tuple(s.skipped or ()), result=s.result,
-                            taken_at=s.taken_at)
+                            taken_at=s.taken_at, devices=tuple(s.devices or ()))
             for s in session.scalars(select(Submission).where(
                 Submission.referral_id == referral.id).order_by(Submission.taken_at,
                                                                 Submission.id))]

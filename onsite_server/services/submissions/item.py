@@ -72,6 +72,9 @@ def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any]) -> Prepared | di
     who = item.who_problem()
     if who is not None:
         return _rejected(key, [{"field": f"{prefix}.member_ref", "message": who}])
+    devices = item.devices_problem()
+    if devices is not None:
+        return _rejected(key, [{"field": f"{prefix}.{devices[0]}", "message": devices[1]}])
     digest = request_hash({"kiosk": kiosk.public_id, "item": item.model_dump(mode="json")})
     prepared = Prepared(prefix=prefix, item=item, digest=digest)
     try:
@@ -242,6 +245,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
         member_id=member.id if member else None, session_id=item.session_id,
         instrument_id=iid, instrument_version=item.instrument_version,
         answers=dict(item.answers), skipped=list(item.skipped),
+        devices=[device.model_dump(mode="json") for device in item.devices],
         kiosk_result=item.kiosk_result.model_dump(mode="json") if item.kiosk_result else None,
         result=result.as_dict() if result else None, score_mismatch=bool(diffs),
         crisis=bool(crisis), taken_at=item.taken_at, response=answer,

@@ -12,20 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.tokens import Purpose
 
+from .cli_context import context_app
 from .db import get_db
 from .services.signing import KeyStore
 
 
 def _app(ctx: click.Context) -> Flask:
-    """The app the `onsite-server` group made (or a test passed in), else a new one."""
-    obj = ctx.ensure_object(dict)
-    if "app" not in obj:
-        from . import create_app, logs
-
-        obj["app"] = create_app()
-        logs.configure(obj["app"].config["LOG_FORMAT"], obj["app"].config["LOG_LEVEL"])
-    app: Flask = obj["app"]
-    return app
+    return context_app(ctx)
 
 
 def _store(app: Flask) -> KeyStore:

@@ -444,6 +444,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     from . import metrics
     from .central import CentralError, client_from_config
     from .fhir import Systems
+    from .services.central_keys import push_if_changed
     from .services.directory import pull_directory
     from .services.signing import KeyStore
     from .services.sync import SyncSettings, pull_statuses, run_cycle
@@ -481,6 +482,13 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
                                            "dashboard alert); nothing was sent")
             time.sleep(pause)
             continue
+        try:
+            # A new, rotated or retired key reaches central even when no row is due.
+            if push_if_changed(db.transaction, client, settings.keys, settings.site,
+                               settings.ticket_grace):
+                click.echo("sync: keys sent to central", err=True)
+        except CentralError as exc:  # they go with the next cycle (and with every bundle)
+            click.echo(f"sync: key push failed: {exc}", err=True)
         try:
             directory = pull_directory(db.transaction, client, settings.systems)
             if directory.advocates_added or directory.reassigned or directory.assigned:
@@ -526,25 +534,32 @@ def _sync_pause(interval: float, next_due: datetime | None) -> float:
 @click.option("--all-versions", is_flag=True, help="Every version on disk, not only the current.")
 @click.pass_context
 def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool) -> None:
-    """Write every instrument definition as a FHIR R4 Questionnaire (validated) for central."""
+    """Write every instrument definition as a FHIR R4 Questionnaire (validated) for central,
+    and our local CodeSystems (CodeSystem-<name>.json) that their answers and scores use."""
     from shared.assessments import available_versions, list_instruments
 
-    from .fhir import Systems, questionnaire, validate
+    from .fhir import Systems, code_systems, questionnaire, validate
 
     config = _app(ctx).config
     systems = Systems.from_config(config)
     out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[Path, dict[str, Any]]] = []
     for instrument_id, current in list_instruments():
         for version in (available_versions(instrument_id) if all_versions else [current]):
-            resource = questionnaire(instrument_id, version, systems)
-            validate(resource)
-            path = out_dir / f"{instrument_id}-{version}.json"
-            path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
-            click.echo(str(path))
+            written.append((out_dir / f"{instrument_id}-{version}.json",
+                            questionnaire(instrument_id, version, systems)))
+    for system in code_systems(systems):
+        name = str(system["url"]).rsplit("/", 1)[-1]
+        written.append((out_dir / f"CodeSystem-{name}.json", system))
+    for path, resource in written:
+        validate(resource)
+        path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        click.echo(str(path))
 
 
 def _add_operator_commands() -> None:
+    from .cli_keys import keys
     from .cli_ops import (
         backup_command,
         doctor,
@@ -553,7 +568,8 @@ def _add_operator_commands() -> None:
         upgrade_command,
     )
 
-    for command in (doctor, install_command, backup_command, restore_command, upgrade_command):
+    for command in (doctor, install_command, backup_command, restore_command, upgrade_command,
+                    keys):
         main.add_command(command)
 
 

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_KEY_ID": None,  # None: the RFC 7638 thumbprint of the client's public key
     # Where central may fetch our public JWKS (sent as the assertion's jku); None: not sent.
     "CENTRAL_CLIENT_JWKS_URL": None,
+    # Before a link or ticket is signed with a key central does not hold yet, push the keys
+    # with this timeout (seconds); 0 leaves it to the sync worker.
+    "CENTRAL_KEY_PUSH_TIMEOUT_SECONDS": 5.0,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
@@ -209,7 +212,8 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("SYNC_BATCH must be at least 1")
     for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS",
                 "SYNC_CRISIS_BACKOFF_BASE_SECONDS", "SYNC_CRISIS_BACKOFF_CAP_SECONDS",
-                "SYNC_REVIVE_JITTER_SECONDS", "SYNC_CRISIS_HOLD_SECONDS"):
+                "SYNC_REVIVE_JITTER_SECONDS", "SYNC_CRISIS_HOLD_SECONDS",
+                "CENTRAL_KEY_PUSH_TIMEOUT_SECONDS"):
         if float(config[key]) < 0:
             raise ConfigError(f"{key} must not be negative")
     for key in ("CENTRAL_CONNECT_TIMEOUT_SECONDS", "CENTRAL_READ_TIMEOUT_SECONDS"):

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 purpose="${1:-run}"
 
 apt_packages=(python3-venv python3-dev libmtdev1 libgl1 libegl1 libgl1-mesa-dri)
+# Read-aloud (issue 19): espeak-ng speaks offline in English and Spanish; aplay plays it and
+# amixer reads the headphone jack and routes the sound (alsa-utils).
+apt_packages+=(espeak-ng alsa-utils)
 if [ "$purpose" = "test" ]; then
   apt_packages+=(postgresql xvfb xauth)
   # The kiosk's real-window tests: OS-level taps (xdotool) and screenshots of the X screen.
@@ -67,9 +70,11 @@ if [ ! -f "$stamp" ]; then
 fi
 
 if [ "$purpose" = "test" ] && command -v npm >/dev/null 2>&1; then
-  # axe-core (accessibility checks in the browser tests) from package-lock.json into
+  # axe-core (accessibility checks in the browser tests) and FHIR.js (npm fhir: the R4 check
+  # of every Bundle the FHIR end-to-end test sends) from package-lock.json into
   # ./node_modules; never vendored.
-  if [ ! -f node_modules/axe-core/axe.min.js ] || [ package-lock.json -nt node_modules/.stamp ]; then
+  if [ ! -f node_modules/axe-core/axe.min.js ] || [ ! -f node_modules/fhir/package.json ] \
+     || [ package-lock.json -nt node_modules/.stamp ]; then
     npm ci --no-audit --no-fund --silent && touch node_modules/.stamp
   fi
 fi

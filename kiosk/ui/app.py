@@ -33,10 +33,13 @@ from shared.i18n import LANGUAGES, NATIVE_NAMES
 from ..admin import AdminLock, PinLocked
 from ..backend import Backend, Offline, Refused, SyncStatus
 from ..flow import ATTRACT, DONE, Timeouts
+from ..speech.reader import ReadAloud
 from ..visit import Visit
 from . import screens
 from .base import load_kv
+from .devices import DevicesScreen
 from .lang import tr
+from .read_aloud import on_speaker_button, screen_utterance
 
 SCREEN_CLASSES = {
     "attract": screens.AttractScreen, "privacy": screens.PrivacyScreen,
@@ -46,9 +49,9 @@ SCREEN_CLASSES = {
     "crisis": screens.CrisisScreen, "referral": screens.ReferralScreen,
     "booking": screens.BookingScreen, "qr": screens.QrScreen, "done": screens.DoneScreen,
     "setup": screens.SetupScreen, "admin_pin": screens.AdminPinScreen,
-    "admin": screens.AdminScreen,
+    "admin": screens.AdminScreen, "admin_devices": DevicesScreen,
 }
-ADMIN_SCREENS = ("setup", "admin_pin", "admin")
+ADMIN_SCREENS = ("setup", "admin_pin", "admin", "admin_devices")
 DONE_SECONDS = 8.0  # the thank-you shows this long, then the attract screen
 # After anything on the glass changes (a new screen, the next question, the booking's
 # confirmation), taps are ignored this long: the second tap of a hurried double-tap must not
@@ -102,13 +105,23 @@ class KioskApp(App):  # type: ignore[misc]
     field = ListProperty(THEMES["normal"]["field"])
     outline = ListProperty(THEMES["normal"]["outline"])
     countdown = ObjectProperty(None, allownone=True)
+    speaking = BooleanProperty(False)  # read-aloud is speaking (the speaker button's look)
+    speech_rate = NumericProperty(0)
+    speech_volume = NumericProperty(0)
 
     def __init__(self, *, backend: Backend, admin: AdminLock, language: str = "en",
                  clock: Callable[[], float] | None = None, timeouts: Timeouts | None = None,
                  on_pair: Callable[[str, str], None] | None = None,
                  require_setup: bool = True, tap_guard: float = TAP_GUARD_SECONDS,
-                 layout_file: Path | None = None, **kwargs: Any) -> None:
+                 layout_file: Path | None = None, devices: Any = None,
+                 read_aloud: ReadAloud | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.devices = devices  # kiosk.ui.devices.DeviceBridge, or None: no cuff or scale
+        from .read_aloud import default_read_aloud
+
+        self.read_aloud = read_aloud or default_read_aloud(admin.path.parent)
+        self.speech_rate = self.read_aloud.prefs.rate
+        self.speech_volume = self.read_aloud.prefs.volume
         self.tap_guard = tap_guard
         self.layout_file = layout_file
         self._held_until = 0.0
@@ -141,6 +154,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.bind(bg=lambda _app, bg: setattr(Window, "clearcolor", tuple(bg)))
         self._rescale()
         Window.bind(size=lambda *_a: self._rescale())
+        load_kv(Path(__file__).resolve().parent / "kv" / "speaker.kv")
         load_kv(Path(__file__).resolve().parent / "widgets.kv")
         tr.switch(self.visit.language)
         root = FloatLayout()
@@ -195,6 +209,7 @@ class KioskApp(App):  # type: ignore[misc]
             self.show(target)
         else:
             self.manager.current_screen.refresh()
+        self._read_screen()
 
     def show(self, name: str) -> None:
         """Switch to a screen, building it (and loading its kv file) on first use.
@@ -285,12 +300,19 @@ class KioskApp(App):  # type: ignore[misc]
         return max(0.0, self._held_until - self._frames[0])
 
     def _on_touch(self, _window: Any, touch: Any) -> bool:
-        """Any tap restarts the idle timer; a tap on the countdown only cancels it; a tap
-        just after a change is swallowed (its move and release with it)."""
+        """Any tap restarts the idle timer and, but on the speaker button, stops speech; a
+        tap on the countdown only cancels it; a tap just after a change is swallowed (its
+        move and release with it)."""
         self.visit.touch()
         if self.input_held() > 0:
+            # Swallowed, it acts on nothing: the second tap of a double-tap must not stop
+            # the reading of the screen the first one opened.
             self._held_touches.add(touch.uid)
             return True
+        if self.speaking or self.read_aloud.speaking:
+            if not on_speaker_button(self.manager, touch):
+                self.read_aloud.interrupt()
+                self.speaking = False
         if self.countdown is not None:
             self._hide_countdown()
             return True
@@ -311,6 +333,11 @@ class KioskApp(App):  # type: ignore[misc]
         """Check the visit's timers; show, update or hide the countdown."""
         if self.manager is None:
             return
+        self.speaking = self.read_aloud.speaking  # the speaker button's look follows
+        if self.speaking and not self.admin_mode:
+            # Listening is not being idle: the privacy notice takes 90 s to read at 130 words
+            # a minute, as long as the idle timeout.
+            self.visit.touch()
         if self.admin_mode:
             # The admin screen follows the backlog as it drains (its progress bar).
             now = self.visit.clock()
@@ -363,6 +390,7 @@ class KioskApp(App):  # type: ignore[misc]
 
     def _show_admin(self, name: str) -> None:
         self.admin_mode = True
+        self.read_aloud.interrupt()
         self._hide_countdown()
         if self.manager is not None:
             if self.manager.current == name:
@@ -439,3 +467,49 @@ class KioskApp(App):  # type: ignore[misc]
         self.home_language_name = NATIVE_NAMES[journey.home_language]
         tr.switch(journey.language)
 
+    # ------------------------------------------------------------------ read-aloud
+
+    def utterance(self) -> Any:
+        """What the speaker button says on the screen on show (kiosk.speech.words)."""
+        assert self.manager is not None
+        return screen_utterance(self.manager.current_screen, self.visit)
+
+    def speaker_pressed(self) -> None:
+        """The speaker button: read this screen (and the next ones, for this visit), or stop."""
+        if self.manager is None:
+            return
+        self.visit.touch()
+        self.read_aloud.button(self.visit, self.utterance())
+        self.speaking = self.read_aloud.speaking
+
+    def _read_screen(self) -> None:
+        # Only while read-aloud is on or still speaking: the words of a screen cost a little,
+        # and a member who never taps the speaker should not pay for them on every tap.
+        if self.manager is None:
+            return
+        if self.visit.read_aloud or self.read_aloud.speaking:
+            self.read_aloud.shown(self.visit, self.utterance())
+        else:
+            self.read_aloud.forget()
+        self.speaking = self.read_aloud.speaking
+
+    def write_speech(self, path: Path) -> Path:
+        """Save what the speaker button says on this screen as a WAV file (the tour)."""
+        return self.read_aloud.write_wav(self.utterance(), path)
+
+    def next_speech_rate(self) -> None:
+        """Admin: the next reading speed; a sample sentence says how it sounds."""
+        self.speech_rate = self.read_aloud.prefs.next_rate()
+        self._speech_sample()
+
+    def next_speech_volume(self) -> None:
+        """Admin: the next volume; a sample sentence says how loud it is."""
+        self.speech_volume = self.read_aloud.prefs.next_volume()
+        self._speech_sample()
+
+    def _speech_sample(self) -> None:
+        from ..speech.utterance import Utterance
+
+        self.read_aloud.speaker.say(Utterance(self.visit.language, (
+            tr._("This is how the kiosk reads aloud."),)))
+        self.speaking = self.read_aloud.speaking

@@ -17,7 +17,9 @@ class OutboxMessage(Base):
     """One idempotent upload to central; crisis rows sort first."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+                      # Retention deletes sent rows by their age without reading them all.
+                      Index("ix_outbox_sent", "status", "sent_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # "referral", "booking" or "message"
     key: Mapped[str] = mapped_column(String(64), unique=True)

@@ -78,12 +78,11 @@ from ..models import (
     as_utc,
     utcnow,
 )
-from .advocates import revoked_token_ids
 from .bookings import expire_waitlist, mark_no_shows, send_reminders
-from .retention import purge_claims, purge_expired
+from .central_keys import snapshot
+from .retention import purge_claims, purge_expired, purge_history
 from .scope import outbox_site
 from .signing import KeyStore
-from .tickets import revoked_ticket_ids
 
 log = logging.getLogger("onsite_server.sync")
 
@@ -299,7 +298,7 @@ def _facts(session: Session, row: OutboxMessage, site: str | None = None
     subs = [SubmissionFacts(key=s.idempotency_key, instrument_id=s.instrument_id,
                             version=s.instrument_version, answers=dict(s.answers),
                             skipped=tuple(s.skipped or ()), result=s.result,
-                            taken_at=s.taken_at)
+                            taken_at=s.taken_at, devices=tuple(s.devices or ()))
             for s in session.scalars(select(Submission).where(
                 Submission.referral_id == referral.id).order_by(Submission.taken_at,
                                                                 Submission.id))]
@@ -351,10 +350,9 @@ KeySnapshot = tuple[dict[str, Any], list[str]]
 
 
 def key_snapshot(session: Session, settings: SyncSettings, now: datetime) -> KeySnapshot:
-    """Return the site's public keys (JWKS) and the revoked token ids, as sent with a bundle."""
-    revoked = revoked_token_ids(session, now) | revoked_ticket_ids(session,
-                                                                   settings.ticket_grace, now)
-    return dict(settings.keys.ring().jwks()), sorted(revoked)
+    """Return the site's public keys (JWKS, with statuses and retirements) and the revoked
+    token ids, as sent with a bundle."""
+    return snapshot(session, settings.keys, settings.ticket_grace, now)
 
 
 def build_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
@@ -457,6 +455,7 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
     report.reminders += send_reminders(session, settings.reminder_lead, now)
     report.purged += purge_expired(session, days=settings.retention_days, now=now)
     report.purged += purge_claims(session, days=settings.retention_days, now=now)
+    report.purged += purge_history(session, days=settings.retention_days, now=now)
     stuck = session.scalars(select(OutboxMessage).where(
         OutboxMessage.status.in_(("pending", "sending")),
         OutboxMessage.created_at < now - settings.stuck_after, OutboxMessage.attempts > 0))

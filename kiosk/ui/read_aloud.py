@@ -1,0 +1,91 @@
+"""The Kivy side of read-aloud: what a screen on show holds for its words, and the button.
+
+The words themselves are ``kiosk.speech.words`` (pure); this module hands them the screen's
+own state (``view``): the screen itself, plus the texts of widgets built at run time (the
+booking's entries, the QR captions, the admin screens' labels).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kivy.factory import Factory
+from kivy.uix.button import Button
+from kivy.uix.label import Label
+
+from ..speech.espeak import Speaker
+from ..speech.output import AplaySink
+from ..speech.reader import ReadAloud, SpeechPrefs
+from ..speech.utterance import Utterance
+from ..speech.words import utterance
+from .lang import tr
+
+
+def default_read_aloud(data_dir: Path) -> ReadAloud:
+    """Read-aloud on the sound card (headphones when plugged in), with the admin's settings."""
+    prefs = SpeechPrefs.load(data_dir)
+    speaker = Speaker(AplaySink, rate=lambda: prefs.rate, volume=lambda: prefs.volume)
+    return ReadAloud(speaker, prefs)
+
+
+class _View:
+    """A screen, with extra texts read from its widgets."""
+
+    def __init__(self, screen: Any, **extra: Any) -> None:
+        self._screen = screen
+        self._extra = extra
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._extra:
+            return self._extra[name]
+        return getattr(self._screen, name)
+
+
+def _shown(widget: Any) -> bool:
+    return bool(widget.opacity > 0 and widget.height > 0 and getattr(widget, "text", ""))
+
+
+def _texts(box: Any, kind: type[Any]) -> list[str]:
+    # Children are listed last-added first: reversed, they read top to bottom.
+    return [w.text for w in reversed(box.children) if isinstance(w, kind) and _shown(w)]
+
+
+def view_of(screen: Any) -> Any:
+    """What the words of ``screen`` need of it."""
+    name = screen.name
+    if name == "booking":
+        box = screen.ids.entries
+        labels = [w.text for w in reversed(box.children)
+                  if isinstance(w, Label) and not isinstance(w, Button) and _shown(w)]
+        buttons = [t for w in reversed(box.children) for t in
+                   ([w.text] if isinstance(w, Button) and _shown(w) else
+                    _texts(w, Button) if not isinstance(w, Label) else [])]
+        return _View(screen, entries=labels, buttons=buttons)
+    if name == "qr":
+        box = screen.ids.codes
+        summary = " ".join(w.text for w in reversed(box.children)
+                           if isinstance(w, Label) and _shown(w))
+        captions = [w.caption for w in reversed(box.children) if getattr(w, "caption", "")]
+        return _View(screen, summary=summary, captions=captions)
+    if name in ("admin_pin", "admin", "setup"):
+        labels = [w.text for w in reversed(list(screen.walk(restrict=True)))
+                  if isinstance(w, Label) and not isinstance(w, Button) and _shown(w)]
+        return _View(screen, labels=list(reversed(labels)))
+    return screen
+
+
+def screen_utterance(screen: Any, visit: Any) -> Utterance:
+    """What the speaker button says on this screen, in the language on show."""
+    return utterance(screen.name, visit, tr._, view_of(screen), tr.language)
+
+
+def on_speaker_button(manager: Any, touch: Any) -> bool:
+    """Whether a touch lands on the speaker button of the screen on show."""
+    if manager is None or manager.current_screen is None:
+        return False
+    for widget in manager.current_screen.walk(restrict=True):
+        if isinstance(widget, Factory.SpeakerButton) and \
+                widget.collide_point(*widget.to_widget(*touch.pos)):
+            return True
+    return False

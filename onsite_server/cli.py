@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from . import config as config_module
 from . import create_app, migrate
+from .cli_context import context_app as _app
 from .db import get_db
 from .models import (
     EVENT_KINDS,
@@ -32,17 +33,6 @@ from .services.errors import ServiceError
 from .services.pairing import issue_pairing_code, revoke_kiosk
 
 ROLES = users_service.ROLES
-
-
-def _app(ctx: click.Context) -> Flask:
-    obj = ctx.ensure_object(dict)
-    if "app" not in obj:
-        obj["app"] = create_app()
-        from . import logs
-
-        logs.configure(obj["app"].config["LOG_FORMAT"], obj["app"].config["LOG_LEVEL"])
-    app: Flask = obj["app"]
-    return app
 
 
 @click.group()

@@ -483,13 +483,15 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
                 click.echo("sync: keys sent to central", err=True)
         except CentralError as exc:  # they go with the next cycle (and with every bundle)
             click.echo(f"sync: key push failed: {exc}", err=True)
+        answered = False
         try:
             directory = pull_directory(db.transaction, client, settings.systems)
+            answered = True  # central answers: rows waiting on it need not wait longer
             if directory.advocates_added or directory.reassigned or directory.assigned:
                 click.echo(f"sync: directory {directory}", err=True)
         except CentralError as exc:  # central unreachable: the onsite directory stands
             click.echo(f"sync: directory pull failed: {exc}", err=True)
-        report = run_cycle(db.transaction, client, settings)
+        report = run_cycle(db.transaction, client, settings, central_answered=answered)
         try:
             moved = pull_statuses(db.transaction, client, settings)
         except CentralError as exc:  # central unreachable: statuses come next cycle

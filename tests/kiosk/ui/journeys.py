@@ -202,7 +202,7 @@ def crisis(out: Path) -> None:
     assert d.screen().name == "crisis" and d.screen().armed
     d.pump(2)
     # The first step, now hidden, leaves no blank band: the hint follows the staff notice.
-    staff, hint = d.find("staff_here"), d.find("how_to_close")
+    staff, hint = d.find("staff"), d.find("how_to_close")
     # (Two spacings at most: the page's, either side of the collapsed button.)
     assert staff.y - hint.top <= 2 * d.screen().children[0].spacing + 1, (staff.y, hint.top)
     # The second step is elsewhere (the top) and is offered only a moment after the first.

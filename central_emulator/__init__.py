@@ -13,16 +13,22 @@ from typing import Any
 from flask import Flask
 
 from . import directory
+from .site_keys import SiteKeys
 from .smart import Smart
 from .store import Store
 
-__all__ = ["create_app", "get_smart", "get_store"]
+__all__ = ["create_app", "get_site_keys", "get_smart", "get_store"]
 
 DEFAULTS: dict[str, Any] = {
     "TOKEN": None,  # a static bearer token for /fhir and /_keys; None leaves them open
     "DEMO_DIRECTORY": True,  # preload the demo advocates and assignments
     "MAX_DELAY_SECONDS": 60.0,  # the longest "slow" delay a test may ask for
     "SMART_CLIENTS": {},  # SMART Backend Services clients: {client id: JWK Set}
+    # Search pages, as a real server's: the default size, and the most a _count gets.
+    "SEARCH_PAGE_SIZE": 20,
+    "SEARCH_MAX_PAGE_SIZE": 100,
+    # Where sites publish their token keys ({site: jwks url}): fetched on an unknown key id.
+    "SITE_JWKS_URLS": {},
 }
 
 
@@ -43,6 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for client_id, jwks in dict(app.config["SMART_CLIENTS"]).items():
         smart.register(client_id, jwks)
     app.extensions["central_emulator_smart"] = smart
+    sites = SiteKeys()
+    for site, url in dict(app.config["SITE_JWKS_URLS"]).items():
+        sites.register(str(site), str(url))
+    app.extensions["central_emulator_sites"] = sites
 
     from . import control, fhir_api, pages
 
@@ -62,3 +72,9 @@ def get_smart(app: Flask) -> Smart:
     """Return the app's SMART Backend Services registry and issued tokens."""
     smart: Smart = app.extensions["central_emulator_smart"]
     return smart
+
+
+def get_site_keys(app: Flask) -> SiteKeys:
+    """Return the app's registered site JWKS addresses."""
+    sites: SiteKeys = app.extensions["central_emulator_sites"]
+    return sites

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import directory, get_smart, get_store
+from . import directory, get_site_keys, get_smart, get_store
 from .fhir_api import check_bearer
 from .store import Control, FhirError
 
@@ -69,12 +69,14 @@ def state() -> Response:
     store = get_store(current_app)
     ring = store.verify_ring()
     return jsonify({"counts": store.counts(), "keys": len(ring.keys),
-                    "revoked": len(ring.revoked), **_mode()})
+                    "revoked": len(ring.revoked), "retired_keys": sorted(ring.retired),
+                    **_mode()})
 
 
 @bp.post("/_keys")
 def add_keys() -> Response:
-    """Trust a JWK Set (as KeyRing.jwks() makes), optionally with "revoked" token ids."""
+    """Trust a JWK Set (as KeyRing.jwks() makes, retirements honoured), optionally with
+    "revoked" token ids."""
     body = _json()
     revoked = body.get("revoked", [])
     if not isinstance(revoked, list):
@@ -104,3 +106,15 @@ def add_client() -> Response:
     except ValueError as exc:
         raise FhirError(400, "invalid", str(exc)) from exc
     return jsonify({"client_id": body["client_id"], "keys": count})
+
+
+@bp.post("/_sites")
+def add_site() -> Response:
+    """Register where a site publishes its token keys: {"site": ..., "jwks_url": ...}."""
+    body = _json()
+    try:
+        get_site_keys(current_app).register(str(body.get("site") or ""),
+                                            str(body.get("jwks_url") or ""))
+    except ValueError as exc:
+        raise FhirError(400, "invalid", str(exc)) from exc
+    return jsonify({"site": body["site"], "jwks_url": body["jwks_url"]})

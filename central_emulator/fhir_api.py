@@ -13,16 +13,17 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from . import get_smart, get_store
 from .smart import ALGORITHMS, OAuthError, scope_allows
+from .spec import SUPPORTED_TYPES
 from .store import FhirError, Resource, now_iso
-from .validation import model
+from .validation import model, supported
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 _PUBLIC = ("fhir.metadata", "fhir.smart_configuration", "fhir.token")
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
-_TYPES_SERVED = ("Patient", "Practitioner", "PractitionerRole", "CareTeam", "ServiceRequest",
-                 "Task", "Observation", "QuestionnaireResponse", "Questionnaire",
-                 "Appointment", "Communication", "CommunicationRequest", "Binary")
+_TYPES_SERVED = SUPPORTED_TYPES
+# Where the next page starts: a stateless offset, as the next link carries it.
+PAGE_OFFSET = "_getpagesoffset"
 
 
 def fhir_response(body: Resource, status: int = 200,
@@ -86,6 +87,9 @@ def _check_type(kind: str) -> None:
         model(kind)
     except (ImportError, AttributeError) as exc:
         raise FhirError(404, "not-supported", f"{kind!r} is not an R4 resource type") from exc
+    if not supported(kind):
+        raise FhirError(404, "not-supported", f"this server does not support {kind} (see its "
+                        "CapabilityStatement)")
 
 
 def _after_write(answer: Response) -> Response:
@@ -163,27 +167,61 @@ def _require_scope(kind: str, method: str, conditional: bool = False) -> None:
                             f"'{permission}' on {kind} (scope: {scope})")
 
 
+def _page_size() -> int:
+    """Return the page size a search asked for (``_count``), within the server's limit."""
+    limit = int(current_app.config["SEARCH_MAX_PAGE_SIZE"])
+    asked = request.args.get("_count")
+    if asked is None:
+        return min(int(current_app.config["SEARCH_PAGE_SIZE"]), limit)
+    if not asked.isdigit():
+        raise FhirError(400, "invalid", f"_count must be a whole number, not {asked!r}",
+                        "_count")
+    # A real server caps the page whatever the client asks: _count=1000 gets the limit.
+    return min(int(asked), limit)
+
+
+def _offset() -> int:
+    asked = request.args.get(PAGE_OFFSET, "0")
+    if not asked.isdigit():
+        raise FhirError(400, "invalid", f"{PAGE_OFFSET} must be a whole number, not {asked!r}",
+                        PAGE_OFFSET)
+    return int(asked)
+
+
 def _searchset(kind: str) -> Response:
-    params = list(request.args.items(multi=True))
+    """Answer one page of a search, with ``next`` (and ``previous``) links to the others."""
+    params = [(k, v) for k, v in request.args.items(multi=True) if k != PAGE_OFFSET]
+    size, offset = _page_size(), _offset()
     matches, ignored = get_store(current_app).search(kind, params)
     base = request.url_root.rstrip("/") + "/fhir"
+    page = matches[offset:offset + size]
     entries: list[Resource] = [{"fullUrl": f"{base}/{kind}/{r['id']}", "resource": r,
-                                "search": {"mode": "match"}} for r in matches]
+                                "search": {"mode": "match"}} for r in page]
     if ignored:
         entries.append({"resource": {"resourceType": "OperationOutcome", "issue": [{
             "severity": "warning", "code": "not-supported",
             "diagnostics": f"ignored search parameters: {', '.join(ignored)}"}]},
             "search": {"mode": "outcome"}})
-    query = "&".join(f"{quote(k)}={quote(v)}" for k, v in params)
-    return fhir_response({
-        "resourceType": "Bundle", "type": "searchset", "total": len(matches),
-        "link": [{"relation": "self", "url": f"{base}/{kind}" + (f"?{query}" if query else "")}],
-        "entry": entries})
+
+    def url(at: int | None) -> str:
+        pairs = [(k, v) for k, v in params if k != "_count"] + [("_count", str(size))]
+        if at:
+            pairs.append((PAGE_OFFSET, str(at)))
+        query = "&".join(f"{quote(k)}={quote(v)}" for k, v in pairs)
+        return f"{base}/{kind}?{query}"
+
+    links = [{"relation": "self", "url": url(offset)}]
+    if size and offset + size < len(matches):
+        links.append({"relation": "next", "url": url(offset + size)})
+    if size and offset > 0:
+        links.append({"relation": "previous", "url": url(max(0, offset - size))})
+    return fhir_response({"resourceType": "Bundle", "type": "searchset",
+                          "total": len(matches), "link": links, "entry": entries})
 
 
 @bp.get("/<kind>")
 def search(kind: str) -> Response:
-    """Search one resource type (identifier, _id, references; everything in one page)."""
+    """Search one resource type (identifier, _id, references), one page at a time."""
     _check_type(kind)
     if g.get("smart_scope") is not None and not scope_allows(g.smart_scope, kind, "s"):
         raise FhirError(403, "forbidden", f"the access token's scope does not allow 's' on "

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, ur
 from shared.qr import qr_svg
 from shared.tokens import Purpose, Token, TokenError, verify
 
-from . import get_store
+from . import get_site_keys, get_store
 from .services import (
     AdvocateCard,
     appointment_for,
@@ -31,6 +31,8 @@ _REFUSALS: dict[str, tuple[int, str]] = {
     "not_yet_valid": (403, "This link is not valid yet. Check the date on your phone."),
     "wrong_purpose": (403, "This code is not meant for this page."),
     "unknown_key": (403, "This link was not issued by a workplace we know."),
+    "retired_key": (410, "This link was withdrawn by the workplace that issued it. Ask at the "
+                         "kiosk for a new one."),
     "bad_signature": (403, "This link is not valid: it was changed or not issued by us. "
                            "Scan the code again or ask at the kiosk."),
     "malformed": (400, "This is not a valid link. Scan the code again."),
@@ -62,9 +64,19 @@ def _refused_page(error: Refused) -> tuple[str, int]:
 
 
 def _check(token: str, purpose: Purpose, title: str) -> Token:
-    """Verify a token with every key received from onsite servers, or refuse the page."""
+    """Verify a token with every key received from onsite servers, or refuse the page.
+
+    A key id never received sends central to the sites' published key sets first (where
+    registered), and the token is checked once more.
+    """
+    store = get_store(current_app)
     try:
-        return verify(token, get_store(current_app).verify_ring(), purpose=purpose)
+        try:
+            return verify(token, store.verify_ring(), purpose=purpose)
+        except TokenError as exc:
+            if exc.reason != "unknown_key" or not get_site_keys(current_app).refresh(store):
+                raise
+        return verify(token, store.verify_ring(), purpose=purpose)
     except TokenError as exc:
         status, text = _REFUSALS.get(exc.reason, (403, "This link is not valid."))
         raise Refused(title, text, exc.reason, status) from exc

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from shared.tokens import KeyRing
 
-from .validation import Invalid, check_resource
+from .validation import Invalid, check_resource, supported
 
 Resource = dict[str, Any]
 
@@ -33,9 +33,9 @@ REVOKED_CONTENT_TYPE = "application/vnd.onsite-revoked+json"
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
-# Result parameters a generic client adds; the emulator answers everything in one page.
+# Result parameters a generic client adds (paging is the views' business, not the store's).
 _RESULT_PARAMS = frozenset({"_count", "_format", "_summary", "_elements", "_sort", "_total",
-                            "_pretty"})
+                            "_pretty", "_getpagesoffset"})
 # Reference search parameters: (type, parameter) -> the Reference elements it searches.
 _REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {
     ("CareTeam", "subject"): ("subject",), ("CareTeam", "patient"): ("subject",),
@@ -283,6 +283,7 @@ class Store:
                 if plan.resource is None:
                     continue
                 _rewrite(plan.resource, urns, view, plan.index)
+                _check_targets(plan.resource, view, plan.index)
                 _absorb_binary(plan.resource, ring, plan.index)
                 old = self.data.get(plan.kind, {}).get(plan.rid)
                 plan.resource["id"] = plan.rid
@@ -496,7 +497,7 @@ def _checked_entries(bundle: Any) -> list[Resource]:
         try:
             check_resource(entry.get("resource"))
         except Invalid as exc:
-            raise FhirError(400, "invalid", f"entry {index}: {exc}",
+            raise FhirError(400, exc.code, f"entry {index}: {exc}",
                             f"{where}.resource") from exc
     try:
         check_resource({**bundle, "entry": [
@@ -526,6 +527,31 @@ def _rewrite(value: Any, urns: Mapping[str, str], view: _View, index: int) -> No
                 value[key] = _conditional_reference(child, view, index)
         else:
             _rewrite(child, urns, view, index)
+
+
+def _check_targets(value: Any, view: _View, index: int, path: str = "") -> None:
+    """Refuse a reference to a resource of a type this server holds that it does not hold.
+
+    A real server checks referential integrity: an Observation about a Patient it has never
+    seen is refused (422), not stored pointing nowhere. References to types it does not
+    serve, absolute URLs and logical references (an identifier alone) are left as they are.
+    """
+    if isinstance(value, list):
+        for number, item in enumerate(value):
+            _check_targets(item, view, index, f"{path}[{number}]")
+        return
+    if not isinstance(value, dict):
+        return
+    literal = value.get("reference")
+    if isinstance(literal, str) and literal.count("/") == 1 and "?" not in literal:
+        kind, rid = literal.split("/")
+        if supported(kind) and view.get(kind, rid) is None:
+            raise FhirError(422, "processing", f"entry {index}: {path.lstrip('.')} names "
+                            f"{literal}, which this server does not hold",
+                            f"Bundle.entry[{index}].resource{path}")
+    for key, child in value.items():
+        if key != "reference":
+            _check_targets(child, view, index, f"{path}.{key}")
 
 
 def _conditional_reference(reference: str, view: _View, index: int) -> str:
@@ -573,14 +599,8 @@ def _absorb_binary(resource: Mapping[str, Any], ring: KeyRing, index: int) -> No
 
 
 def _add_jwks(ring: KeyRing, jwks: Any) -> int:
-    keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    if not isinstance(keys, list):
-        raise FhirError(400, "invalid", "a JWK Set needs a list of keys")
-    for number, key in enumerate(keys):
-        try:
-            if not isinstance(key, dict):
-                raise ValueError("not an object")
-            ring.add_jwk(key)
-        except ValueError as exc:
-            raise FhirError(400, "invalid", f"key {number}: {exc}") from exc
-    return len(keys)
+    """Trust a site's keys and honour its retirements (a retired key id stays refused)."""
+    try:
+        return ring.add_jwks(jwks)
+    except ValueError as exc:
+        raise FhirError(400, "invalid", str(exc)) from exc

@@ -25,7 +25,8 @@ from types import MappingProxyType
 from typing import Any
 
 from shared.assessments import ScoreResult
-from shared.assessments.items import ItemErrors, questions, score_item
+from shared.assessments.items import ItemErrors, questions
+from shared.crisis import score_item
 from shared.triage import CRISIS_TRIGGERS, TriageRules, triage
 
 # Screens, in the order a full identified visit meets them.

@@ -224,6 +224,8 @@ class KioskService:
             }
             if item.get("kiosk_result") is not None:
                 payload["kiosk_result"] = item["kiosk_result"]
+            if item.get("devices"):  # the cuff or scale behind some answers (issue 19)
+                payload["devices"] = [dict(device) for device in item["devices"]]
             urgent = crisis or bool(triggers_in_raw(payload))
             entries.append(Entry(payload["idempotency_key"], "submission", payload, urgent))
         self.outbox.put_many(entries)

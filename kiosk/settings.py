@@ -29,6 +29,9 @@ class KioskSettings:
     # Debug only: a file the kiosk keeps rewriting with its buttons' screen positions, for
     # tests that tap the real window from outside (kiosk/ui/probe.py).
     layout_file: Path | None = None
+    # The Bluetooth controller for cuffs and scales, in bumble's terms ("usb:0",
+    # "hci-socket:0"); empty: the kiosk has none (issue 19).
+    ble_transport: str = ""
 
     @property
     def outbox_path(self) -> Path:
@@ -67,4 +70,5 @@ class KioskSettings:
             tap_guard_ms=int(env.get("ONSITE_KIOSK_TAP_GUARD_MS", cls.tap_guard_ms)),
             layout_file=Path(env["ONSITE_KIOSK_LAYOUT_FILE"])
             if env.get("ONSITE_KIOSK_LAYOUT_FILE") else None,
+            ble_transport=env.get("ONSITE_KIOSK_BLE_TRANSPORT", ""),
         )

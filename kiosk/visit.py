@@ -201,6 +201,9 @@ class Visit:
         # A finished screener kept from the outbox while Back on the offer screen can still
         # reopen it: (item, crisis). Queued once the offer is answered or the visit ends.
         self.held: tuple[dict[str, Any], bool] | None = None
+        # Readings the member confirmed from a cuff or scale: the device and the values it gave
+        # (issue 19). An item carries a device only while its answers still hold those values.
+        self.device_readings: list[dict[str, Any]] = []
         # Read-aloud, switched on by the speaker button for this visit only (issue 19).
         self.read_aloud = False
 
@@ -268,6 +271,12 @@ class Visit:
     def catalog(self) -> CatalogResponse | None:
         """The cached catalog, or None before pairing."""
         return self.backend.catalog()
+
+    def retention_days(self) -> int | None:
+        """How many days the site keeps answers after the advocate has them (None: unknown,
+        before pairing or from a server that does not say; the notice then names no number)."""
+        catalog = self.catalog()
+        return catalog.settings.retention_days if catalog is not None else None
 
     # ------------------------------------------------------------------ identify
 
@@ -385,6 +394,37 @@ class Visit:
             return self.journey.screen
         return self._step(lambda now: self.journey.answer(value, now))
 
+    def answer_from_device(self, answers: Mapping[str, int | float],
+                           device: Mapping[str, str]) -> str:
+        """A device reading the member confirmed: answer its questions as the journey asks them.
+
+        The device is noted first: the last answer may finish the screener and queue it.
+        """
+        values: dict[str, int | float] = {}
+        self.device_readings.append({"instrument": self.journey.instrument,
+                                     "device": dict(device), "values": values})
+        while self.journey.screen == QUESTION and self.journey.question in answers:
+            asked = (self.journey.instrument, self.journey.question)
+            values[asked[1]] = answers[asked[1]]  # only what it answers: not a typed height
+            self.answer(answers[asked[1]])
+            if self.journey.screen == QUESTION and \
+                    (self.journey.instrument, self.journey.question) == asked:
+                del values[asked[1]]
+                break  # refused (out of the question's range): the message says why
+        return self.journey.screen
+
+    def _devices_of(self, instrument: str) -> list[dict[str, Any]]:
+        """The devices behind this screener's answers (typed answers are self-reported)."""
+        answers = self.journey.answers.get(instrument, {})
+        found = []
+        for reading in self.device_readings:
+            given = {link: value for link, value in reading["values"].items()
+                     if link in answers}
+            if reading["instrument"] == instrument and given and all(
+                    answers[link] == value for link, value in given.items()):
+                found.append({**reading["device"], "link_ids": sorted(given)})
+        return found
+
     def skip(self) -> str:
         """"Prefer not to answer"."""
         return self._step(self.journey.skip)
@@ -452,6 +492,9 @@ class Visit:
                     "total": result.total, "band": result.band, "flags": sorted(result.flags)},
                 "taken_at": datetime.now(UTC).isoformat(),
             }
+            devices = self._devices_of(iid)
+            if devices:
+                item["devices"] = devices
             if iid == reopenable:
                 self.held = (item, crisis)
                 continue

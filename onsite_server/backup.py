@@ -281,7 +281,8 @@ def restore(target: Target, database: Database, source: Path, passphrase: str | 
         ensure_private_dir(target.instance)
         if (stage / "keys").is_dir():
             ensure_private_dir(target.key_dir)
-            for key in (stage / "keys").glob("*.pem"):
+            # The retired key ids too: a retired (compromised) key must stay refused.
+            for key in [*(stage / "keys").glob("*.pem"), *(stage / "keys").glob("retired.json")]:
                 _copy_private(key, target.key_dir / key.name)
         for name in manifest.get("instance_files", []):
             _copy_private(stage / name, target.instance / name)

@@ -37,6 +37,7 @@ SCOPE_PERMISSIONS = {
     "ServiceRequest": "crus", "Task": "crus", "CareTeam": "crus", "Appointment": "cu",
     "Communication": "cu", "CommunicationRequest": "crus", "Binary": "cu",
     "Practitioner": "rs", "PractitionerRole": "rs",
+    "Device": "c",  # the cuff or scale behind a vital sign (issue 19)
 }
 SCOPES = " ".join(f"system/{kind}.{perms}" for kind, perms in SCOPE_PERMISSIONS.items())
 DISCOVERY = ".well-known/smart-configuration"
@@ -217,6 +218,7 @@ class CentralClient:
     smart: SmartAuth | None = None
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    max_pages: int = 1000  # of one search: far more than a site's directory needs
     http: requests.Session = field(default_factory=requests.Session)
 
     def _headers(self) -> dict[str, str]:
@@ -271,11 +273,48 @@ class CentralClient:
         """POST a transaction Bundle to the base URL; return the transaction-response."""
         return self._call("POST", self.base_url.rstrip("/"), dict(bundle))
 
-    def search(self, resource_type: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Run a FHIR search and return the matching resources (first page)."""
-        bundle = self._call("GET", f"{self.base_url.rstrip('/')}/{resource_type}",
-                            params=params)
-        return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
+    def search(self, resource_type: str, params: Mapping[str, str], *,
+               pages: int | None = None) -> list[dict[str, Any]]:
+        """Run a FHIR search and return the matching resources of every page.
+
+        Pages are followed by their ``Bundle.link[next]``, which must stay on central's own
+        scheme, host and port (our token goes with every request); ``max_pages`` bounds a
+        server that never stops answering "next". ``pages`` reads only that many (a probe).
+        """
+        url = f"{self.base_url.rstrip('/')}/{resource_type}"
+        bundle = self._call("GET", url, params=params)
+        found: list[dict[str, Any]] = []
+        seen = {url}
+        for page in range(1, self.max_pages + 1):
+            found += [e["resource"] for e in bundle.get("entry", [])
+                      if "resource" in e and (e.get("search") or {}).get("mode",
+                                                                        "match") == "match"]
+            following = next_link(bundle)
+            if following is None or page == pages:
+                return found
+            if _origin(following) != _origin(self.base_url):
+                raise CentralError(f"search {resource_type}: the next page is at another "
+                                   f"address ({following}); not followed", retryable=False)
+            if following in seen:
+                raise CentralError(f"search {resource_type}: the next page repeats an earlier "
+                                   "one", retryable=False)
+            seen.add(following)
+            bundle = self._call("GET", following)
+        raise CentralError(f"search {resource_type}: more than {self.max_pages} pages; the "
+                           "search is too broad", retryable=False)
+
+
+def next_link(bundle: Mapping[str, Any]) -> str | None:
+    """Return a searchset Bundle's ``next`` link, or None on the last page."""
+    for link in bundle.get("link") or []:
+        if isinstance(link, Mapping) and link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def check_transport(config: Mapping[str, Any]) -> None:
@@ -322,4 +361,6 @@ def client_from_config(config: Mapping[str, Any]) -> CentralClient:
                           base_url=str(config["CENTRAL_URL"]),
                           jwks_url=config.get("CENTRAL_CLIENT_JWKS_URL") or None)
     return CentralClient(base_url=str(config["CENTRAL_URL"]),
-                         bearer=config.get("CENTRAL_TOKEN"), smart=smart)
+                         bearer=config.get("CENTRAL_TOKEN"), smart=smart,
+                         connect_timeout=float(config.get("CENTRAL_CONNECT_TIMEOUT_SECONDS", 5.0)),
+                         read_timeout=float(config.get("CENTRAL_READ_TIMEOUT_SECONDS", 30.0)))

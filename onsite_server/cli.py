@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -444,6 +444,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     from . import metrics
     from .central import CentralError, client_from_config
     from .fhir import Systems
+    from .services.central_keys import push_if_changed
     from .services.directory import pull_directory
     from .services.signing import KeyStore
     from .services.sync import SyncSettings, pull_statuses, run_cycle
@@ -459,6 +460,13 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         reminder_lead=timedelta(hours=float(config["REMINDER_HOURS"])),
         backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
         backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
+        crisis_backoff_base=float(config["SYNC_CRISIS_BACKOFF_BASE_SECONDS"]),
+        crisis_backoff_cap=float(config["SYNC_CRISIS_BACKOFF_CAP_SECONDS"]),
+        revive_jitter=float(config["SYNC_REVIVE_JITTER_SECONDS"]),
+        crisis_hold=timedelta(seconds=float(config["SYNC_CRISIS_HOLD_SECONDS"])),
+        # The longest a request may take: the lease on claimed rows is sized from it.
+        request_timeout=(float(config["CENTRAL_CONNECT_TIMEOUT_SECONDS"])
+                         + float(config["CENTRAL_READ_TIMEOUT_SECONDS"])),
         batch=int(config["SYNC_BATCH"]))
     try:
         client = client_from_config(config)
@@ -475,6 +483,13 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
             time.sleep(pause)
             continue
         try:
+            # A new, rotated or retired key reaches central even when no row is due.
+            if push_if_changed(db.transaction, client, settings.keys, settings.site,
+                               settings.ticket_grace):
+                click.echo("sync: keys sent to central", err=True)
+        except CentralError as exc:  # they go with the next cycle (and with every bundle)
+            click.echo(f"sync: key push failed: {exc}", err=True)
+        try:
             directory = pull_directory(db.transaction, client, settings.systems)
             if directory.advocates_added or directory.reassigned or directory.assigned:
                 click.echo(f"sync: directory {directory}", err=True)
@@ -487,7 +502,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
             click.echo(f"sync: status pull failed: {exc}", err=True)
             moved = 0
         outcome = {"sent": report.sent, "withheld": report.withheld,
-                   "retried": report.retried,
+                   "retried": report.retried, "revived": report.revived,
+                   "central_unavailable": report.central_unavailable,
                    "dead": report.dead, "no_shows": report.no_shows,
                    "waitlist_expired": report.waitlist_expired,
                    "reminders": report.reminders, "purged": report.purged,
@@ -496,7 +512,19 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         metrics.record_sync_cycle(app.instance_path, outcome)
         if once:
             return
-        time.sleep(pause)
+        time.sleep(_sync_pause(pause, report.next_due))
+
+
+def _sync_pause(interval: float, next_due: datetime | None) -> float:
+    """Seconds to wait before the next cycle: the interval, or less when a row is due sooner.
+
+    A crisis retry (2 s doubling, capped at 30 s) and rows made due when central answered
+    must not wait out a 30 s interval; the floor keeps a loop that found work from spinning.
+    """
+    if next_due is None:
+        return interval
+    wait = (next_due - datetime.now(UTC)).total_seconds()
+    return max(0.2, min(interval, wait))
 
 
 
@@ -506,25 +534,32 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
 @click.option("--all-versions", is_flag=True, help="Every version on disk, not only the current.")
 @click.pass_context
 def export_questionnaires(ctx: click.Context, out_dir: Path, all_versions: bool) -> None:
-    """Write every instrument definition as a FHIR R4 Questionnaire (validated) for central."""
+    """Write every instrument definition as a FHIR R4 Questionnaire (validated) for central,
+    and our local CodeSystems (CodeSystem-<name>.json) that their answers and scores use."""
     from shared.assessments import available_versions, list_instruments
 
-    from .fhir import Systems, questionnaire, validate
+    from .fhir import Systems, code_systems, questionnaire, validate
 
     config = _app(ctx).config
     systems = Systems.from_config(config)
     out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[Path, dict[str, Any]]] = []
     for instrument_id, current in list_instruments():
         for version in (available_versions(instrument_id) if all_versions else [current]):
-            resource = questionnaire(instrument_id, version, systems)
-            validate(resource)
-            path = out_dir / f"{instrument_id}-{version}.json"
-            path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
-            click.echo(str(path))
+            written.append((out_dir / f"{instrument_id}-{version}.json",
+                            questionnaire(instrument_id, version, systems)))
+    for system in code_systems(systems):
+        name = str(system["url"]).rsplit("/", 1)[-1]
+        written.append((out_dir / f"CodeSystem-{name}.json", system))
+    for path, resource in written:
+        validate(resource)
+        path.write_text(json.dumps(resource, indent=2, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        click.echo(str(path))
 
 
 def _add_operator_commands() -> None:
+    from .cli_keys import keys
     from .cli_ops import (
         backup_command,
         doctor,
@@ -533,7 +568,8 @@ def _add_operator_commands() -> None:
         upgrade_command,
     )
 
-    for command in (doctor, install_command, backup_command, restore_command, upgrade_command):
+    for command in (doctor, install_command, backup_command, restore_command, upgrade_command,
+                    keys):
         main.add_command(command)
 
 

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "CENTRAL_KEY_ID": None,  # None: the RFC 7638 thumbprint of the client's public key
     # Where central may fetch our public JWKS (sent as the assertion's jku); None: not sent.
     "CENTRAL_CLIENT_JWKS_URL": None,
+    # Before a link or ticket is signed with a key central does not hold yet, push the keys
+    # with this timeout (seconds); 0 leaves it to the sync worker.
+    "CENTRAL_KEY_PUSH_TIMEOUT_SECONDS": 5.0,
     # Business identifiers at central live under this base (member, submission, referral...).
     "FHIR_IDENTIFIER_BASE": "https://fhir.onsite-wellness.example/id",
     "FHIR_MEMBER_SYSTEM": None,  # the payer's member-id system; None means <base>/member
@@ -40,6 +43,16 @@ DEFAULTS: dict[str, Any] = {
     # Retries to central wait a random time up to BASE * 2^attempts, capped (full jitter).
     "SYNC_BACKOFF_BASE_SECONDS": 5.0,
     "SYNC_BACKOFF_CAP_SECONDS": 600.0,
+    # A crisis row retries sooner and more often, so it is first when central is back.
+    "SYNC_CRISIS_BACKOFF_BASE_SECONDS": 2.0,
+    "SYNC_CRISIS_BACKOFF_CAP_SECONDS": 30.0,
+    # Once central answers, rows that waited on it are due again within this spread.
+    "SYNC_REVIVE_JITTER_SECONDS": 5.0,
+    # A crisis row waiting on central holds the other rows back for at most this long.
+    "SYNC_CRISIS_HOLD_SECONDS": 900.0,
+    # One request to central: connect, then each read (the sync lease is sized from both).
+    "CENTRAL_CONNECT_TIMEOUT_SECONDS": 5.0,
+    "CENTRAL_READ_TIMEOUT_SECONDS": 30.0,
     "SYNC_BATCH": 20,  # outbox rows a worker claims at a time (others may claim the rest)
     "REMINDER_HOURS": 24.0,  # a booked member is reminded (through central) this long before
     "RETENTION_DAYS": 90,  # answers kept onsite this long after central has them
@@ -197,9 +210,15 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("ROSTER_MAX_ROWS must be at least 1")
     if int(config["SYNC_BATCH"]) < 1:
         raise ConfigError("SYNC_BATCH must be at least 1")
-    for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS"):
+    for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS",
+                "SYNC_CRISIS_BACKOFF_BASE_SECONDS", "SYNC_CRISIS_BACKOFF_CAP_SECONDS",
+                "SYNC_REVIVE_JITTER_SECONDS", "SYNC_CRISIS_HOLD_SECONDS",
+                "CENTRAL_KEY_PUSH_TIMEOUT_SECONDS"):
         if float(config[key]) < 0:
             raise ConfigError(f"{key} must not be negative")
+    for key in ("CENTRAL_CONNECT_TIMEOUT_SECONDS", "CENTRAL_READ_TIMEOUT_SECONDS"):
+        if float(config[key]) <= 0:
+            raise ConfigError(f"{key} must be a positive number of seconds")
     try:
         reminder = float(config["REMINDER_HOURS"])
     except (TypeError, ValueError):

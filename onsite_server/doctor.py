@@ -217,7 +217,7 @@ def check_central(app: Flask) -> Check:
         return _fail("central", f"cannot use the central settings: {exc}")
     client.connect_timeout = client.read_timeout = 5.0
     try:
-        client.search("Practitioner", {"_count": "1"})
+        client.search("Practitioner", {"_count": "1"}, pages=1)
     except CentralError as exc:
         if exc.status in (401, 403):
             return _fail("central", f"central at {client.base_url} refused our credentials "

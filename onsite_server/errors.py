@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
-from .db import DB_UNAVAILABLE, rollback_quietly
+from .db.engines import DB_UNAVAILABLE, database_problem, rollback_quietly
 from .services.errors import ServiceError, problem_document, validation_errors
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ class ApiProblem(Exception):
     @classmethod
     def from_service(cls, exc: ServiceError) -> ApiProblem:
         """Map a service's refusal to its HTTP answer (the one place that does)."""
-        return cls(exc.status, exc.title, exc.detail, errors=exc.errors)
+        headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+        return cls(exc.status, exc.title, exc.detail, errors=exc.errors, headers=headers)
 
 
 def field_problem(field: str, message: str, status: int = 422) -> ApiProblem:
@@ -164,8 +165,6 @@ def database_unavailable(exc: Exception) -> Response:
     Nothing was committed, so the client may safely retry with the same idempotency key. Only
     the error's type is logged: its text can carry SQL parameters, that is, health data.
     """
-    from .health import database_problem
-
     cause = database_problem(exc)
     detail, retry_after = _CAUSES.get(cause, _CAUSES["refuses writes"])
     # A full disk or a read-only database will not clear by itself: say so loudly.

@@ -24,9 +24,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import Connection, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .db import Database, WriteQueueTimeout, get_db
+from .db import Database, database_problem, get_db
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +49,6 @@ class HealthReport:
     def ok(self) -> bool:
         """Tell whether everything needed to take writes is in order."""
         return not self.reasons
-
-
-def database_problem(exc: BaseException) -> str:
-    """Name the state of a database that refused a write, from the driver's error.
-
-    One of busy, read-only, full, unreachable, refuses writes: /healthz reports it, and a
-    request the database refused answers 503 naming it (errors.database_unavailable).
-    """
-    if isinstance(exc, WriteQueueTimeout | PoolTimeout):
-        return "busy"
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    sqlstate = str(getattr(orig, "sqlstate", "") or "")
-    message = str(orig).lower()
-    if sqlstate == "25006" or "readonly" in message or "read-only" in message:
-        return "read-only"
-    if sqlstate == "53100" or "disk is full" in message or "no space" in message:
-        return "full"
-    if "locked" in message or sqlstate in ("55P03", "57014"):
-        return "busy"
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return "unreachable"
-    return "refuses writes" if isinstance(exc, DBAPIError) else "unreachable"
 
 
 class _Unreachable(Exception):

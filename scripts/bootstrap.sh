@@ -70,9 +70,11 @@ if [ ! -f "$stamp" ]; then
 fi
 
 if [ "$purpose" = "test" ] && command -v npm >/dev/null 2>&1; then
-  # axe-core (accessibility checks in the browser tests) from package-lock.json into
+  # axe-core (accessibility checks in the browser tests) and FHIR.js (npm fhir: the R4 check
+  # of every Bundle the FHIR end-to-end test sends) from package-lock.json into
   # ./node_modules; never vendored.
-  if [ ! -f node_modules/axe-core/axe.min.js ] || [ package-lock.json -nt node_modules/.stamp ]; then
+  if [ ! -f node_modules/axe-core/axe.min.js ] || [ ! -f node_modules/fhir/package.json ] \
+     || [ package-lock.json -nt node_modules/.stamp ]; then
     npm ci --no-audit --no-fund --silent && touch node_modules/.stamp
   fi
 fi

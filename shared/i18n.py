@@ -14,6 +14,7 @@ import io
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -21,7 +22,7 @@ from babel.messages.pofile import read_po
 from shared.paths import assets_dir
 
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "NATIVE_NAMES", "N_", "catalog_path",
-           "check_language", "pick", "translations"]
+           "bilingual_text", "check_language", "pick", "translations"]
 
 LANGUAGES: tuple[str, ...] = ("en", "es")
 DEFAULT_LANGUAGE = "en"
@@ -66,3 +67,18 @@ def pick(text: Mapping[str, str] | str | None, language: str) -> str:
     if isinstance(text, str):
         return text
     return text.get(language) or text.get(DEFAULT_LANGUAGE) or next(iter(text.values()), "")
+
+
+def bilingual_text(value: object, what: str) -> Mapping[str, str]:
+    """Return an immutable {en, es} text mapping, or raise ValueError."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{what} must be an object with 'en' and 'es' text")
+    out: dict[str, str] = {}
+    for lang, text in value.items():
+        if not isinstance(lang, str) or not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{what} must map language codes to non-empty text")
+        out[lang] = text
+    missing = [lang for lang in LANGUAGES if lang not in out]
+    if missing:
+        raise ValueError(f"{what} lacks text in {', '.join(missing)}")
+    return MappingProxyType(out)

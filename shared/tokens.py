@@ -14,7 +14,11 @@ health data. Each purpose has its own keys: a ticket key cannot sign an advocate
 Verification refuses any non-canonical form (padding, other alphabets, stray bits, fields out
 of order, trailing bytes), so no two strings verify as the same token, and gives a reason
 for every refusal. Keys rotate: a ring holds the current key and recent ones by key id, and
-publishes them as JWK (``kty`` OKP, ``crv`` Ed25519).
+publishes them as JWK (``kty`` OKP, ``crv`` Ed25519), each with a status (``active``: signs
+new tokens; ``rotated``: signs no more, verifies what it signed). A retired key (compromised,
+withdrawn) is named in the set's ``retired`` list instead: nothing signed with it verifies
+again, and a retirement is never undone by a later set that still lists the key. The format
+is written down, with test vectors, in docs/tokens.md.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 __all__ = [
     "FIELDS",
+    "KEY_STATUSES",
     "KeyRing",
     "Purpose",
     "SigningKey",
@@ -52,6 +57,9 @@ DOMAIN = b"onsite-wellness token v1\x00"
 _HEADER = struct.Struct(">BB8sII16s")
 _SIGNATURE_SIZE = 64
 MAX_TOKEN_CHARS = 400  # a QR code stays easy to scan well below this
+# A published key's status: it signs new tokens, or it only verifies those it signed.
+KEY_STATUSES = ("active", "rotated")
+_KID = frozenset("0123456789abcdef")
 
 
 class Purpose(enum.IntEnum):
@@ -166,36 +174,107 @@ class SigningKey:
 
 @dataclass
 class KeyRing:
-    """Public keys that verify tokens, by key id and purpose, and the revoked token ids."""
+    """Public keys that verify tokens, by key id and purpose; the revoked token ids; and the
+    retired key ids, whose tokens never verify again."""
 
     keys: dict[str, tuple[Ed25519PublicKey, Purpose]] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
+    retired: dict[str, datetime | None] = field(default_factory=dict)  # key id -> when
+    active: set[str] = field(default_factory=set)  # the key ids that sign new tokens
 
-    def add(self, public: Ed25519PublicKey, purpose: Purpose) -> str:
-        """Trust a public key for one purpose; return its key id."""
+    def add(self, public: Ed25519PublicKey, purpose: Purpose, *, active: bool = False) -> str:
+        """Trust a public key for one purpose (not a retired one); return its key id."""
         kid = _key_id(public).hex()
+        if kid in self.retired:
+            return kid  # a retirement is final: a stale key set cannot bring the key back
         self.keys[kid] = (public, purpose)
+        if active:
+            self.active.add(kid)
         return kid
 
     def add_jwk(self, data: Mapping[str, Any]) -> str:
         """Trust a key published as a JWK by ``jwk``; return its key id."""
         public, purpose = key_from_jwk(data)
-        return self.add(public, purpose)
+        return self.add(public, purpose, active=data.get("status") == "active")
+
+    def add_jwks(self, data: Any) -> int:
+        """Take in a JWK Set made by ``jwks``: trust its keys, honour its retirements.
+
+        Returns how many keys it listed; raises ValueError naming the first bad entry.
+        """
+        keys = data.get("keys") if isinstance(data, Mapping) else None
+        if not isinstance(keys, list):
+            raise ValueError("a JWK Set needs a list of keys")
+        retired = data.get("retired", [])
+        if not isinstance(retired, list):
+            raise ValueError("retired must be a list")
+        for number, entry in enumerate(retired):
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"retired {number}: not an object")
+            try:
+                self.retire(str(entry.get("kid", "")), _when(entry.get("retired_at")))
+            except ValueError as exc:
+                raise ValueError(f"retired {number}: {exc}") from exc
+        for number, key in enumerate(keys):
+            if not isinstance(key, Mapping):
+                raise ValueError(f"key {number}: not an object")
+            try:
+                self.add_jwk(key)
+            except ValueError as exc:
+                raise ValueError(f"key {number}: {exc}") from exc
+        return len(keys)
+
+    def retire(self, kid: str, at: datetime | None = None) -> None:
+        """Stop trusting a key for good: every token it signed is refused from now on."""
+        if len(kid) != 16 or not set(kid) <= _KID:
+            raise ValueError(f"{kid!r} is not a key id (16 lower-case hex digits)")
+        self.keys.pop(kid, None)
+        self.active.discard(kid)
+        if self.retired.get(kid) is None:
+            self.retired[kid] = at
 
     def revoke(self, token_ids: Iterable[str]) -> None:
         """List token ids that must no longer verify."""
         self.revoked.update(str(uuid.UUID(t)) for t in token_ids)
 
     def jwks(self) -> dict[str, Any]:
-        """Return the ring's public keys as a JWK Set."""
-        return {"keys": [jwk(public, purpose) for public, purpose in self.keys.values()]}
+        """Return the ring's public keys as a JWK Set, with each key's status and the retired
+        key ids (a member of the set that plain JWKS readers ignore, so they never trust it)."""
+        found: dict[str, Any] = {"keys": [
+            jwk(public, purpose, status="active" if kid in self.active else "rotated")
+            for kid, (public, purpose) in self.keys.items()]}
+        if self.retired:
+            found["retired"] = [
+                {"kid": kid, "status": "retired",
+                 **({"retired_at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                    if at is not None else {})}
+                for kid, at in sorted(self.retired.items())]
+        return found
 
 
-def jwk(public: Ed25519PublicKey, purpose: Purpose) -> dict[str, Any]:
-    """Return a public key as a JWK (RFC 8037), with its key id and token purpose."""
+def _when(text: Any) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"retired_at {text!r} is not an ISO 8601 time") from exc
+    if moment.tzinfo is None:
+        raise ValueError(f"retired_at {text!r} has no time zone")
+    return moment
+
+
+def jwk(public: Ed25519PublicKey, purpose: Purpose, *, status: str | None = None
+        ) -> dict[str, Any]:
+    """Return a public key as a JWK (RFC 8037), with its key id, token purpose and status."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {"kty": "OKP", "crv": "Ed25519", "x": _b64(raw), "kid": _key_id(public).hex(),
-            "use": "sig", "alg": "EdDSA", "purpose": purpose.label}
+    found = {"kty": "OKP", "crv": "Ed25519", "x": _b64(raw), "kid": _key_id(public).hex(),
+             "use": "sig", "alg": "EdDSA", "purpose": purpose.label}
+    if status is not None:
+        if status not in KEY_STATUSES:
+            raise ValueError(f"a key's status is one of {', '.join(KEY_STATUSES)}")
+        found["status"] = status
+    return found
 
 
 def key_from_jwk(data: Mapping[str, Any]) -> tuple[Ed25519PublicKey, Purpose]:
@@ -292,6 +371,8 @@ def verify(token: str, ring: KeyRing, *, purpose: Purpose, now: datetime | None 
     version, got_purpose, kid, issued, expires, tid = _HEADER.unpack_from(body)
     if version != VERSION:
         raise TokenError("malformed", f"has an unknown version {version}")
+    if kid.hex() in ring.retired:
+        raise TokenError("retired_key", "was signed with a key that has been withdrawn")
     entry = ring.keys.get(kid.hex())
     if entry is None:
         raise TokenError("unknown_key", "was signed with a key this place does not know")

@@ -5,6 +5,10 @@
 - ``onsite_server.services`` and ``onsite_server.fhir`` reach no Flask, directly or through
   the modules they import (the package ``__init__`` aside, which Python imports anyway).
 - ``central_emulator`` is separate: it never imports ``onsite_server``.
+- No import circles (issue 17): no module reaches itself again through the modules it
+  imports, lazy imports inside functions included. A module importing its own package (a
+  blueprint's views reading ``bp``, a package's ``__init__`` re-exporting its modules) is no
+  circle: Python runs the package's ``__init__`` before any module in it.
 """
 
 from __future__ import annotations
@@ -111,6 +115,77 @@ def test_services_and_fhir_reach_no_web_framework(path: Path) -> None:
 def test_the_emulator_is_separate(path: Path) -> None:
     names = {n: _module_name(path) for n in _imports(path)}
     assert _forbidden(names, ("onsite_server", "kiosk")) == []
+
+
+PACKAGES = ("shared", "kiosk", "onsite_server", "central_emulator")
+
+
+def _graph() -> dict[str, set[str]]:
+    """Each of our modules -> the modules of ours it imports (not its own ancestor packages)."""
+    graph: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in _files(package):
+            me = _module_name(path)
+            edges = set()
+            for name in _imports(path):
+                source = _source(name)
+                if source is None:
+                    continue
+                target = _module_name(source)
+                if target != me and not me.startswith(target + "."):
+                    edges.add(target)
+            graph[me] = edges
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of a graph: its strongly connected parts of two or more modules."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's algorithm
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_no_import_circles() -> None:
+    assert _circles(_graph()) == []
+
+
+def test_the_circle_scan_sees_a_circle() -> None:
+    """The circle scan itself works, on a made-up graph and on the real one."""
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
+    graph = _graph()
+    # The real graph is read: errors reaches the database's engines, and not the reverse.
+    assert "onsite_server.db.engines" in graph["onsite_server.errors"]
+    graph["onsite_server.db.engines"].add("onsite_server.errors")
+    assert ["onsite_server.db.engines", "onsite_server.errors"] in _circles(graph)
 
 
 def test_the_scan_sees_a_violation() -> None:

@@ -67,8 +67,12 @@ def privacy(visit: Any, _: Gettext, view: Any) -> list[str]:
           "only counted without your name."),
         _("Your safety: if an answer shows you may be in danger, we tell staff here right "
           "away, and your advocate too if you signed in. Someone will come to help you."),
-        _("How long: the site keeps your answers for 90 days after your advocate has them. "
-          "After that, only counts without names are kept."),
+        _("How long: the site keeps your answers for {days} days after your advocate has "
+          "them. After that, only counts without names are kept.").format(
+              days=_v(view, "retention_days", 0)) if _v(view, "retention_days", 0) else
+        _("How long: the site keeps your answers for a set time after your advocate has "
+          "them. Staff can tell you how long. After that, only counts without names are "
+          "kept."),
         _("Nothing stays on this kiosk. When you finish, or walk away, the screen is cleared "
           "and your answers leave it."),
         _("Our privacy policy says what goes to your health advocate, when and why. Ask the "
@@ -104,6 +108,10 @@ def question(visit: Any, _: Gettext, view: Any) -> list[str]:
     """The question and its answers (or how to type the number), and the way to skip it."""
     said = sentences(visit.preamble(), _v(view, "question") or visit.question_text())
     said += _message(visit, _, view)
+    device = _v(view, "device", None)
+    if device:  # a paired cuff or scale takes the reading (the panel's words and buttons)
+        said += sentences(*device)
+        return said + _choices(_, [*_v(view, "device_buttons", []), _("Prefer not to answer")])
     spec = visit.journey.question_spec()
     if spec.get("type") in ("integer", "decimal"):
         said += sentences(_v(view, "range_text"), _(TYPE_NUMBER))
@@ -205,7 +213,7 @@ SCREENS: dict[str, Words] = {
     "attract": attract, "privacy": privacy, "identify": identify, "menu": menu,
     "question": question, "offer": offer, "results": results, "crisis": crisis,
     "referral": referral, "booking": booking, "qr": qr, "done": done,
-    "admin_pin": staff, "admin": staff, "setup": staff,
+    "admin_pin": staff, "admin": staff, "setup": staff, "admin_devices": staff,
 }
 
 

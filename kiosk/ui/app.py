@@ -37,6 +37,7 @@ from ..speech.reader import ReadAloud
 from ..visit import Visit
 from . import screens
 from .base import load_kv
+from .devices import DevicesScreen
 from .lang import tr
 from .read_aloud import on_speaker_button, screen_utterance
 
@@ -48,9 +49,9 @@ SCREEN_CLASSES = {
     "crisis": screens.CrisisScreen, "referral": screens.ReferralScreen,
     "booking": screens.BookingScreen, "qr": screens.QrScreen, "done": screens.DoneScreen,
     "setup": screens.SetupScreen, "admin_pin": screens.AdminPinScreen,
-    "admin": screens.AdminScreen,
+    "admin": screens.AdminScreen, "admin_devices": DevicesScreen,
 }
-ADMIN_SCREENS = ("setup", "admin_pin", "admin")
+ADMIN_SCREENS = ("setup", "admin_pin", "admin", "admin_devices")
 DONE_SECONDS = 8.0  # the thank-you shows this long, then the attract screen
 # After anything on the glass changes (a new screen, the next question, the booking's
 # confirmation), taps are ignored this long: the second tap of a hurried double-tap must not
@@ -112,9 +113,10 @@ class KioskApp(App):  # type: ignore[misc]
                  clock: Callable[[], float] | None = None, timeouts: Timeouts | None = None,
                  on_pair: Callable[[str, str], None] | None = None,
                  require_setup: bool = True, tap_guard: float = TAP_GUARD_SECONDS,
-                 layout_file: Path | None = None, read_aloud: ReadAloud | None = None,
-                 **kwargs: Any) -> None:
+                 layout_file: Path | None = None, devices: Any = None,
+                 read_aloud: ReadAloud | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.devices = devices  # kiosk.ui.devices.DeviceBridge, or None: no cuff or scale
         from .read_aloud import default_read_aloud
 
         self.read_aloud = read_aloud or default_read_aloud(admin.path.parent)

@@ -22,8 +22,10 @@ from kivy.uix.image import Image
 from kivy.utils import escape_markup
 
 from ..flow import QUESTION
-from ..visit import CONTACT_METHODS, CONTACT_TIMES, EMAIL_MAX, SINGLE_SCREENERS, question_unit
+from ..visit import CONTACT_METHODS, CONTACT_TIMES, SINGLE_SCREENERS, question_unit
 from .base import KV_DIR, KioskScreen, load_kv
+from .devices import show_device_panel
+from .keypad import BACK
 from .lang import tr
 
 # Height in US units: typed as feet (this range), then inches; sent as total inches.
@@ -32,6 +34,13 @@ FEET = (3, 8)
 # Taps in the attract screen's top-left corner that open admin mode (with the PIN after).
 ADMIN_TAPS = 5
 ADMIN_TAP_WINDOW = 4.0
+# The sign-in keypad: digits, or letters for ids such as E1001 (ABC and 123 swap them).
+ID_DIGIT_KEYS = (*"123456789", "ABC", "0", BACK)
+ID_LETTER_KEYS = (*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "-", "123", BACK)
+ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+ID_MAX, DOB_DIGITS = 32, 8
+# The email pad's keys, row by row (7 a row); Delete sits with OK and Cancel below them.
+EMAIL_KEYS = (*"abcdefghijklmnopqrstuvwxyz", "@", ".", *"1234567890", "-", "_", "+", ".com")
 
 
 def _mask(text: str) -> str:
@@ -66,6 +75,11 @@ class PrivacyScreen(KioskScreen):
     """A short, plain privacy notice and consent."""
 
     kv_name = "privacy"
+    retention_days = NumericProperty(0)  # 0: the site did not say (the wording has no number)
+
+    def refresh(self) -> None:
+        """The site's own retention, from its catalog."""
+        self.retention_days = self.visit.retention_days() or 0
 
 
 class IdentifyScreen(KioskScreen):
@@ -86,7 +100,7 @@ class IdentifyScreen(KioskScreen):
         self.show_id = self.show_dob = False
         self.field = "id"
         self.letters = False
-        self._build_keys()
+        self._set_pad()
         Window.bind(on_textinput=self._scanned, on_key_down=self._key)
         super().on_pre_enter(*args)
 
@@ -95,38 +109,35 @@ class IdentifyScreen(KioskScreen):
         Window.unbind(on_textinput=self._scanned, on_key_down=self._key)
         self.typed_id = self.typed_dob = ""
         self.show_id = self.show_dob = False
+        self.ids.keypad.clear()
 
     def refresh(self) -> None:
         """Show the visit's message (why the last try did not work)."""
         self.message = self.visit.message
 
     def on_field(self, *_args: Any) -> None:
-        """A birth date is digits only."""
+        """A birth date is digits only; the keypad now types into the other field."""
         if self.field == "dob":
             self.letters = False
+        self._set_pad()
 
-    def on_letters(self, *_args: Any) -> None:
-        """Swap the keypad between digits and letters."""
-        self._build_keys()
-
-    def _build_keys(self) -> None:
+    def _set_pad(self) -> None:
+        # What the field takes: an id of letters, digits and dashes (typed in capitals), or
+        # the eight digits of a birth date.
         pad = self.ids.keypad
-        pad.clear_widgets()
-        if self.letters:
-            keys = [*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "-", "123", "back"]
+        if self.field == "id":
+            pad.allowed, pad.max_length, pad.upper = ID_CHARS, ID_MAX, True
+            pad.typed = self.typed_id
         else:
-            keys = [*"123456789", "ABC", "0", "back"]
-        for key in keys:
-            if key in ("ABC", "123"):
-                button = Factory.KeyButton(text=tr._(key), fs=36)
-                button.bind(on_release=lambda _b: setattr(self, "letters", not self.letters))
-            elif key == "back":
-                button = Factory.KeyButton(text=tr._("Delete"), fs=34)
-                button.bind(on_release=lambda _b: self.press("back"))
-            else:
-                button = Factory.KeyButton(text=key)
-                button.bind(on_release=lambda _b, k=key: self.press(k))
-            pad.add_widget(button)
+            pad.allowed, pad.max_length, pad.upper = "0123456789", DOB_DIGITS, False
+            pad.typed = self.typed_dob
+
+    def typed_from_pad(self, typed: str) -> None:
+        """The keypad typed into the field it is on."""
+        if self.field == "id":
+            self.typed_id = typed
+        else:
+            self.typed_dob = typed
 
     def _scanned(self, _window: Any, text: str) -> None:
         for ch in text:
@@ -150,22 +161,10 @@ class IdentifyScreen(KioskScreen):
             elif self.typed_id and self.typed_dob:
                 self.submit()
             return
-        if key == "back":
-            if self.field == "id":
-                self.typed_id = self.typed_id[:-1]
-            else:
-                self.typed_dob = self.typed_dob[:-1]
-            return
         if key == "clear":
-            if self.field == "id":
-                self.typed_id = ""
-            else:
-                self.typed_dob = ""
+            self.ids.keypad.clear()
             return
-        if self.field == "id" and len(self.typed_id) < 32 and (key.isalnum() or key == "-"):
-            self.typed_id += key.upper()
-        elif self.field == "dob" and len(self.typed_dob) < 8 and key.isdigit():
-            self.typed_dob += key
+        self.ids.keypad.press(key)
 
     def submit(self) -> None:
         """Sign in with what was typed; when that did not work, keep the id to try again.
@@ -188,12 +187,16 @@ class IdentifyScreen(KioskScreen):
 
     def on_typed_id(self, *_args: Any) -> None:
         """Show dots for the id (or the id, when shown)."""
+        if self.field == "id":
+            self.ids.keypad.typed = self.typed_id
         self.ids.id_field.text = self.typed_id if self.show_id else _mask(self.typed_id)
 
     on_show_id = on_typed_id
 
     def on_typed_dob(self, *_args: Any) -> None:
         """Show dots (or the digits, when shown) and where the slashes go for the birth date."""
+        if self.field == "dob":
+            self.ids.keypad.typed = self.typed_dob
         typed = self.typed_dob
         shown = typed if self.show_dob else "".join("\u2022" for _ in typed)
         self.ids.dob_field.text = "/".join(p for p in (shown[:2], shown[2:4], shown[4:]) if p)
@@ -209,9 +212,6 @@ class ContactPads:
 
     phone_pad: Any = None
     email_pad: Any = None
-    # The email pad's keys, row by row (7 a row); Delete sits with OK and Cancel below them.
-    EMAIL_KEYS = (*"abcdefghijklmnopqrstuvwxyz", "@", ".", *"1234567890", "-", "_", "+",
-                  ".com")
 
     def open_phone_pad(self) -> None:
         """Open the number pad."""
@@ -222,28 +222,17 @@ class ContactPads:
         App.get_running_app().hold_input()  # the pad's keys now sit under the finger
 
     def open_email_pad(self) -> None:
-        """Open the email pad, its keys built here."""
+        """Open the email pad (its keys: EMAIL_KEYS, on a Keypad)."""
         load_kv(KV_DIR / "referral.kv")
         self.email_pad = Factory.EmailPad()
         self.email_pad.screen = self
-        keys = self.email_pad.ids.keyboard
-        for key in self.EMAIL_KEYS:
-            button = Factory.KeyButton(text=key, fs=44 if len(key) == 1 else 36)
-            button.bind(on_release=lambda _b, k=key: self.email_key(k))
-            keys.add_widget(button)
         self.email_pad.open(animation=False)
         App.get_running_app().hold_input()
 
     def email_key(self, key: str) -> None:
         """One key of the email pad ("back" deletes)."""
-        App.get_running_app().visit.touch()
-        pad = self.email_pad
-        if pad is None:
-            return
-        if key == "back":
-            pad.typed = pad.typed[:-1]
-        elif len(pad.typed) + len(key) <= EMAIL_MAX:
-            pad.typed += key
+        if self.email_pad is not None:
+            self.email_pad.ids.keyboard.press(key)
 
     def close_pads(self) -> None:
         """Close the number or address pad (Cancel), forgetting what was typed."""
@@ -336,6 +325,11 @@ class QuestionScreen(KioskScreen):
         super().__init__(**kwargs)
         self._pool: list[Any] = []
         self._asked: tuple[str, str, str] | None = None
+        self.ids.numpad.bind(on_key=lambda _pad, key: self.number_key(key))
+
+    def on_typed(self, *_args: Any) -> None:
+        """The screen resets what is typed (a new question, feet to inches): so does the pad."""
+        self.ids.numpad.typed = self.typed
 
     def refresh(self) -> None:
         """Show the question on screen and its answers."""
@@ -375,7 +369,8 @@ class QuestionScreen(KioskScreen):
                 self._inches_step()
             else:
                 self._feet_step()
-        self._show_number_box(self.numeric)
+        # A paired cuff or scale answers this question, unless the member chose to type it.
+        self._show_number_box(self.numeric and not show_device_panel(self))
         options = [] if self.numeric else visit.options()
         # Buttons are reused from question to question: building one (its kv rules) costs
         # more than a frame, and a tap should show the next question at once.
@@ -417,17 +412,16 @@ class QuestionScreen(KioskScreen):
             page.remove_widget(number_box)
 
     def press(self, key: str) -> None:
-        """A key of the number pad."""
-        self.app.visit.touch()
-        if key == "back" and not self.typed and self.feet:  # back from inches to feet
+        """A key of the number pad (as if tapped)."""
+        self.ids.numpad.press(key)
+
+    def number_key(self, key: str) -> bool:
+        """The number's own rules, before the keypad's: say whether the key was taken."""
+        if key == BACK and not self.typed and self.feet:  # back from inches to feet
             self.feet = ""
             self._feet_step()
-        elif key == "back":
-            self.typed = self.typed[:-1]
-        elif key == "." and "." in self.typed:
-            return
-        elif len(self.typed) < 6:
-            self.typed += key
+            return True
+        return key == "." and "." in self.typed  # one decimal point
 
     def enter_number(self) -> None:
         """Send the typed number (the visit checks its range); feet, then inches, for height."""
@@ -818,12 +812,13 @@ class AdminPinScreen(KioskScreen):
         self.message = ""
         super().on_pre_enter(*args)
 
+    def on_typed(self, *_args: Any) -> None:
+        """The screen clears the PIN (entering, after a try): so does the pad."""
+        self.ids.pad.typed = self.typed
+
     def press(self, key: str) -> None:
-        """A key of the PIN pad."""
-        if key == "back":
-            self.typed = self.typed[:-1]
-        elif len(self.typed) < 12:
-            self.typed += key
+        """A key of the PIN pad (as if tapped)."""
+        self.ids.pad.press(key)
 
     def submit(self) -> None:
         """Check the PIN."""

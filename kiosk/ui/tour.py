@@ -14,12 +14,14 @@ second look at a screen has a name of its own (``referral_email``, ``crisis_resu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 from ..backend import Backend, Identity, SyncStatus
+from .devices import DEVICE_QUESTIONS
 from .driver import Driver
 from .lang import tr
 
@@ -74,8 +76,9 @@ class Tour:
 
     def __init__(self, driver: Driver, out: Path, *, online: bool,
                  log: Callable[[str], None] = print, quiet: NoCrisisBackend | None = None,
-                 read_aloud: bool = False) -> None:
+                 devices: Any = None, read_aloud: bool = False) -> None:
         self.d = driver
+        self.devices = devices  # a DeviceBridge over the simulated cuff and scale, or None
         self.read_aloud = read_aloud  # also save what the speaker button says (issue 19)
         self.spoken: list[Path] = []
         self.quiet = quiet
@@ -243,6 +246,10 @@ class Tour:
             journey = d.app.visit.journey
             link = journey.question
             spec = journey.question_spec()
+            if self.devices is not None and link in DEVICE_QUESTIONS and \
+                    self.devices.step is not None:
+                self.from_device(DEVICE_QUESTIONS[link])
+                continue
             if spec.get("type") in ("integer", "decimal"):
                 if link.startswith(("height", "weight")) and journey.units != "imperial":
                     d.tap_id("imperial")
@@ -263,6 +270,43 @@ class Tour:
             wanted = self.choice(journey.instrument, link, values)
             d.tap(buttons[values.index(wanted)])
         raise RuntimeError("the tour's check-up never ended")
+
+    def from_device(self, kind: str) -> None:
+        """The simulated cuff or scale measures; its screens are saved; the reading is used.
+
+        The cuff's first reading comes with the "cuff too loose" bit (its advice shows), then
+        the member measures again and uses the clean reading (the check-up's 152/96).
+        """
+        from kiosk.devices.simulator import bp_reading, weight_reading
+        from shared.devices import encode_blood_pressure, encode_weight
+
+        d, bridge = self.d, self.devices
+        simulator = bridge.host.simulator
+        bridge.host.call(simulator.wait_subscribed(kind)).result(30)
+        panel = bridge.panel
+        name = "device_cuff" if kind == "blood_pressure" else "device_scale"
+        if kind == "weight" and d.app.visit.journey.units != "imperial":
+            d.tap_id("type_instead")  # not reached: the tour switched to US units before
+            return
+        self.shot(f"{name}_wait")
+        sim = simulator.device(kind)
+        if kind == "blood_pressure":
+            sim.queue.append(encode_blood_pressure(bp_reading(
+                int(NUMBERS["systolic"]) + 4, int(NUMBERS["diastolic"]) + 2, 80,
+                status=("cuff_too_loose",))))
+            bridge.host.call(sim.press_start()).result(30)
+            d.wait_for(lambda: panel.state == "shown", frames=2000)
+            self.shot(f"{name}_advice")
+            d.tap_id("measure_again")
+            sim.queue.append(encode_blood_pressure(bp_reading(
+                int(NUMBERS["systolic"]), int(NUMBERS["diastolic"]), 78)))
+        else:
+            # 180 lb = 81.647 kg: the scale weighs in kg; the kiosk shows pounds.
+            sim.queue.append(encode_weight(weight_reading("81.65")))
+        bridge.host.call(sim.press_start()).result(30)
+        d.wait_for(lambda: panel.state == "shown", frames=2000)
+        self.shot(f"{name}_reading")
+        d.tap_id("use_reading")
 
     def close_crisis(self) -> None:
         """Close the crisis screen in its two steps (the second shows at the top, a moment
@@ -327,6 +371,31 @@ class Tour:
                 return
         raise RuntimeError("the slot's button is not on the booking screen")
 
+    def admin_devices(self) -> None:
+        """The cuffs and scales screen: the cuff is forgotten (a connected device does not
+        advertise), found by a search and paired again, as staff would; back to admin."""
+        d = self.d
+        d.tap_id("devices")
+        self.expect("admin_devices")
+        screen = d.screen()
+        d.tap_id("forget_cuff")
+        simulator = self.devices.host.simulator
+        deadline = time.monotonic() + 30
+        while simulator.cuff.device.connections and time.monotonic() < deadline:
+            d.pump(1)
+            time.sleep(0.02)
+        d.tap_id("scan")
+        deadline = time.monotonic() + 30
+        while (screen.scanning or not screen.ids.found.children) and \
+                time.monotonic() < deadline:
+            d.pump(1)
+            time.sleep(0.02)
+        self.shot()
+        d.tap(screen.ids.found.children[-1])  # the first found: the cuff
+        d.wait_for(lambda: self.devices.pairing("blood_pressure") is not None)
+        d.tap_id("back_to_admin")
+        self.expect("admin")
+
     def admin(self) -> None:
         """The hidden gesture, the PIN, the admin and pairing screens; then the attract screen."""
         d = self.d
@@ -339,6 +408,8 @@ class Tour:
         d.tap_id("ok")
         self.expect("admin")
         self.shot()
+        if self.devices is not None:
+            self.admin_devices()
         d.tap_id("pairing")  # the pairing screen, as staff would open it; left unchanged
         self.expect("setup")
         self.shot()

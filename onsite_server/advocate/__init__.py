@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..dashboard.auth import current_user, role_required
 from ..dashboard.forms import StatusForm
-from ..dashboard.i18n import refusal
+from ..dashboard.i18n import attach_errors
 from ..dashboard.lookup import current_site, get_referral
 from ..dashboard.nav import add_nav
 from ..db import get_session
@@ -58,7 +58,7 @@ def referral(public_id: str) -> Any:
             casework.set_status(db, found, form.status.data, actor=user.actor,
                                 note=form.note.data or "")
         except ServiceError as exc:
-            form.note.errors.append(refusal(exc.errors[0]["message"]))
+            attach_errors(form, exc, default="note")
         else:
             flash(_("Saved. The status goes to the central advocate system with the next "
                     "sync."), "success")

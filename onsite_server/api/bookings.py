@@ -29,11 +29,13 @@ from shared.schemas.bookings import (
     RescheduleRequest,
 )
 from shared.schemas.common import Problem
+from shared.tokens import Purpose
 
-from ..db import get_read_session, get_session
+from ..db import get_db, get_read_session, get_session
 from ..errors import ApiProblem, field_problem
 from ..models import Booking, Kiosk
 from ..services import bookings as svc
+from ..services.central_keys import ensure_published
 from ..services.errors import N_
 from ..services.idempotency import run_once
 from ..services.pairing import kiosk_actor
@@ -70,6 +72,14 @@ def _members_booking(kiosk: Kiosk, public_id: str, member_ref: str) -> Booking:
     return booking
 
 
+def _ticket_key_at_central() -> None:
+    """Make sure central holds the ticket key before a ticket is shown (docs/tokens.md).
+
+    Called first thing in a view, before its transaction writes: it may wait on central.
+    """
+    ensure_published(current_app.config, get_db(current_app).transaction, Purpose.TICKET)
+
+
 def _issuer() -> TicketIssuer:
     config = current_app.config
     return TicketIssuer(keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
@@ -103,6 +113,7 @@ def _keyed(key: str, operation_name: str, payload: dict[str, Any],
 )
 def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
     """Book a seat for the identified member; a full slot waitlists them."""
+    _ticket_key_at_central()
     kiosk = current_kiosk()
     session = get_session()
     key = body.idempotency_key.lower()
@@ -154,6 +165,7 @@ def cancel_booking(booking_id: str, body: CancelRequest) -> tuple[BookingOut, in
 )
 def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[RescheduleOut, int]:
     """Cancel the old booking and book the new slot in one transaction."""
+    _ticket_key_at_central()
     kiosk = current_kiosk()
     session = get_session()
     public_id = _booking_public_id(booking_id)
@@ -183,6 +195,7 @@ def reschedule_booking(booking_id: str, body: RescheduleRequest) -> tuple[Resche
 def member_bookings(body: MemberBookingsRequest) -> MemberBookingsOut:
     """List the identified member's active bookings at this kiosk's site."""
     # Only reads: it must not queue for SQLite's write lock behind bookings and submissions.
+    _ticket_key_at_central()
     kiosk = authenticated_kiosk()
     session = get_read_session()
     member = member_for_ref(session, kiosk, body.member_ref)

@@ -18,7 +18,6 @@ from ..errors import ApiProblem
 from ..services.identify import (
     NOT_FOUND_DETAIL,
     NOT_FOUND_TITLE,
-    RateLimited,
     identify,
     pad_to_floor,
 )
@@ -37,18 +36,12 @@ def post_identify(body: IdentifyRequest) -> IdentifyResponse:
     started = time.monotonic()
     session = get_session()
     config = current_app.config
-    try:
-        found = identify(
-            session, kiosk=current_kiosk(), typed_id=body.id, birth_date=body.birth_date,
-            secret=str(config["SECRET_KEY"]),
-            rate_per_minute=int(config["IDENTIFY_RATE_PER_MINUTE"]),
-        )
-    except RateLimited as exc:
-        raise ApiProblem(
-            429, "Too Many Requests",
-            f"Too many sign-in attempts from this kiosk; try again in {exc.retry_after} s.",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from exc
+    # Too many attempts raise RateLimited, a ServiceError: 429 with Retry-After (errors.py).
+    found = identify(
+        session, kiosk=current_kiosk(), typed_id=body.id, birth_date=body.birth_date,
+        secret=str(config["SECRET_KEY"]),
+        rate_per_minute=int(config["IDENTIFY_RATE_PER_MINUTE"]),
+    )
     # The attempt must count even though a miss is answered with a 404 (which rolls the
     # request back), so it is committed here, before the answer and the padding sleep.
     session.commit()

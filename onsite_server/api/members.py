@@ -9,10 +9,12 @@ from flask import current_app
 
 from shared.schemas.common import Problem
 from shared.schemas.members import AdvocateLinkRequest, AdvocateLinkResponse, AdvocatePublic
+from shared.tokens import Purpose
 
-from ..db import get_session
+from ..db import get_db, get_session
 from ..errors import ApiProblem
 from ..services.advocates import NoAdvocate, advocate_link
+from ..services.central_keys import ensure_published
 from ..services.pairing import kiosk_actor
 from ..services.signing import KeyStore
 from . import current_kiosk, member_for_ref, operation
@@ -27,10 +29,13 @@ from . import current_kiosk, member_for_ref, operation
 )
 def post_advocate_link(body: AdvocateLinkRequest) -> AdvocateLinkResponse:
     """Assign an advocate if needed, then issue a signed link to central's connect page."""
+    config = current_app.config
+    # Central must know the signing key before the member scans: a fresh server's first link
+    # would otherwise be refused until the sync worker had run (docs/tokens.md).
+    ensure_published(config, get_db(current_app).transaction, Purpose.ADVOCATE_LINK)
     session = get_session()
     kiosk = current_kiosk()
     member = member_for_ref(session, kiosk, body.member_ref)
-    config = current_app.config
     try:
         link = advocate_link(
             session, member, keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),

@@ -7,10 +7,10 @@ from flask import current_app, request
 from shared.schemas.common import Problem
 from shared.schemas.pairing import PairRequest, PairResponse
 
-from ..db import get_session
+from ..db import get_session, keep_on_refusal
 from ..errors import ApiProblem
 from ..models import Site
-from ..services.pairing import PairingError, PairingLimits, PairingRateLimited, pair_limited
+from ..services.pairing import PairingError, PairingLimits, pair_limited
 from . import operation
 
 
@@ -31,19 +31,13 @@ def pair_kiosk(body: PairRequest) -> tuple[PairResponse, int]:
         total=int(config["PAIRING_FAILURES_TOTAL"]),
         window_seconds=int(config["PAIRING_FAILURE_WINDOW_SECONDS"]),
     )
+    # Too many failures raise PairingRateLimited, a ServiceError: 429 with Retry-After.
     try:
         paired = pair_limited(session, body.pairing_code, body.app_version,
                               address=request.remote_addr, limits=limits)
-    except PairingRateLimited as exc:
-        raise ApiProblem(
-            429, "Too Many Requests",
-            f"Too many failed pairing attempts; try again in {exc.retry_after} s.",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from exc
     except PairingError as exc:
-        # The failure must count although a 400 rolls the request back, so its audit row is
-        # committed here, before the answer.
-        session.commit()
+        # The failure must count although the answer is a 400: its audit row is kept.
+        keep_on_refusal()
         raise ApiProblem(400, "Pairing failed", str(exc),
                          errors=[{"field": "pairing_code", "message": str(exc)}]) from exc
     site = session.get(Site, paired.kiosk.site_id)

@@ -14,18 +14,13 @@ from shared.schemas.referrals import (
     CrisisAlertResponse,
 )
 
-from ..db import get_session
+from ..db import get_session, keep_on_refusal
 from ..errors import ApiProblem, field_problem
 from ..models import utcnow
 from ..services.clock import ClockPolicy, note_suspect
+from ..services.crisis import alert_body, raise_anonymous_alert, raise_lenient_alert
 from ..services.idempotency import run_once
-from ..services.referrals import (
-    alert_body,
-    raise_anonymous_alert,
-    raise_lenient_alert,
-    record_consent,
-    record_offline_consent,
-)
+from ..services.referrals import record_consent, record_offline_consent
 from . import current_kiosk, member_for_ref, operation, parse_json_as
 
 
@@ -78,13 +73,13 @@ def raise_crisis_alert(body: Any) -> Response:
     """Tell staff on site that a crisis was seen at this kiosk: no answers, no identity.
 
     A body the model refuses is answered 422 naming its fields, but when its trigger can be
-    read the alert is raised first (and committed): a crisis never fails silently.
+    read the alert is raised first, and kept with the 422: a crisis never fails silently.
     """
     try:
         parsed = parse_json_as(CrisisAlertRequest, body)
     except ApiProblem as problem:
         problem.extra.update(raise_lenient_alert(get_session(), current_kiosk(), body))
-        get_session().commit()
+        keep_on_refusal()  # the alert stands although the answer is a 422
         raise
     return _raise(parsed)
 

@@ -11,11 +11,12 @@ from shared.crisis import triggers_in_raw
 from shared.schemas.common import Problem
 from shared.schemas.submissions import SubmissionBatch, SubmissionBatchResponse, SubmissionItem
 
-from ..db import get_read_session, get_session
+from ..db import get_read_session, get_session, keep_on_refusal
 from ..errors import ApiProblem, field_problem, validation_problem
 from ..models import Kiosk, Site
+from ..services.crisis import crisis_summary
 from ..services.instruments import offered_instruments
-from ..services.submissions import BatchSettings, crisis_summary, process_batch, readable_items
+from ..services.submissions import BatchSettings, process_batch, readable_items
 from . import authenticated_kiosk, operation, registry
 
 # The envelope documents its items by reference; each item is validated on its own.
@@ -37,7 +38,7 @@ def submit_batch(body: Any) -> dict[str, Any]:
     """Re-score, store and triage each item; one bad item does not sink the batch.
 
     A body the envelope model refuses is answered 422, but a crisis in any item that can be
-    read from it is recorded first (and committed, since a 4xx answer rolls the request back).
+    read from it is recorded first, and kept although the answer is a 4xx (keep_on_refusal).
     """
     # The kiosk row is only read, so the read-only checks can finish before the write lock.
     kiosk = authenticated_kiosk()
@@ -70,8 +71,8 @@ def _refused(problem: ApiProblem, kiosk: Kiosk, settings: BatchSettings,
                                 read_session_factory=get_read_session,
                                 refuse=f"the request was refused ({problem.title})")
         problem.extra.update(crisis_summary(answers))
-        # A 4xx answer rolls the request back: what was recorded is committed here first.
-        get_session().commit()
+        # What was recorded stands although the answer is a 4xx (the boundary commits it).
+        keep_on_refusal()
     else:
         problem.extra.update({"crisis": [], "crisis_recorded": False})
     return problem

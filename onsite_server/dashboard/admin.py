@@ -249,18 +249,21 @@ def roster() -> Any:
 @role_required("admin", "operator")
 def audit_log() -> Any:
     """Who viewed or changed what at the admin's site (operators: everywhere), newest first."""
-    try:
-        page_no = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page_no = 1
     actor = (request.args.get("actor") or "").strip() or None
     action = (request.args.get("action") or "").strip() or None
     scope = site_scope()
-    rows, total = audit.page(get_session(), scope, offset=(page_no - 1) * AUDIT_PAGE,
-                             limit=AUDIT_PAGE, actor=actor, action=action)
+    found = audit.page(get_session(), scope, before=_cursor("before"), after=_cursor("after"),
+                       oldest=request.args.get("oldest") == "1", limit=AUDIT_PAGE,
+                       actor=actor, action=action)
     # An operator reads every site's entries: each row then says whose it is.
     site_names = {s.id: s.name for s in get_session().scalars(select(Site))} \
         if scope.server_wide else None
-    return render_template("admin/audit.html", rows=rows, total=total, page=page_no,
-                           pages=max(1, -(-total // AUDIT_PAGE)), actor=actor or "",
+    return render_template("admin/audit.html", found=found, rows=found.rows,
+                           cap=audit.COUNT_CAP, actor=actor or "",
                            action=action or "", site_names=site_names)
+
+
+def _cursor(name: str) -> int | None:
+    """An entry id from the query string (a page's edge), or None when absent or not a number."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None

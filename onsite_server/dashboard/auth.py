@@ -53,7 +53,7 @@ from ..services import audit, ratelimit
 from ..services import users as users_service
 from ..services.errors import ServiceError
 from .forms import EnrolForm, LoginForm, SecondFactorForm, SetPasswordForm
-from .i18n import refusal
+from .i18n import attach_errors
 
 log = logging.getLogger(__name__)
 
@@ -396,7 +396,7 @@ def enrol() -> Any:
         try:
             codes = users_service.enroll_totp(user, secret, form.code.data or "")
         except ServiceError as exc:
-            form.code.errors.append(refusal(exc.errors[0]["message"]))
+            attach_errors(form, exc, default="code")
         else:
             audit.record(get_session(), audit.user_actor(user.id), "auth.second_factor_enrolled",
                          f"user:{user.id}")
@@ -425,7 +425,7 @@ def account_link(token: str) -> Any:
         try:
             users_service.redeem_link(db, token, form.password.data or "")
         except ServiceError as exc:
-            form.password.errors.append(refusal(exc.errors[0]["message"]))
+            attach_errors(form, exc, default="password")
         else:
             audit.record(db, audit.user_actor(user.id), f"auth.{purpose}_link_used",
                          f"user:{user.id}")

@@ -8,6 +8,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from ..db import get_session
+from ..services import casework
 from ..services import crisis as crisis_service
 from . import bp
 from .auth import current_user, passive, role_required, safe_next
@@ -55,7 +56,7 @@ def crisis_referral(public_id: str) -> Any:
     assert user is not None
     form = NoteForm()
     if form.validate_on_submit():
-        crisis_service.acknowledge_referral(get_session(), referral, actor=user.actor,
+        casework.acknowledge_referral(get_session(), referral, actor=user.actor,
                                             note=form.note.data or "")
         flash(_("Crisis referral acknowledged."), "success")
         return redirect(url_for("root"))

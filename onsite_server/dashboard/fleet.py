@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -12,9 +13,11 @@ from flask_babel import lazy_gettext as _l
 from shared.qr import qr_svg
 
 from ..db import get_session
+from ..services import central_keys
 from ..services import fleet as fleet_service
 from ..services.errors import ServiceError
 from ..services.pairing import issue_pairing_code, revoke_kiosk
+from ..services.signing import KeyStore
 from . import bp
 from .auth import current_user, role_required, safe_next
 from .forms import ActionForm, PairForm, RevokeForm
@@ -89,10 +92,12 @@ def revoke(public_id: str) -> Any:
 @bp.get("/sync")
 @role_required("admin", "operator")
 def sync_health() -> Any:
-    """The site's outbox to central (operators: the server's): counts, dead letters, retry."""
+    """The site's outbox to central (operators: the server's): counts, dead letters, retry;
+    and the QR signing keys, with whether central holds each."""
+    keys = KeyStore(Path(str(current_app.config["SIGNING_KEY_DIR"])))
     return render_template("fleet/sync.html",
                            health=fleet_service.sync_health(get_session(), site_scope()),
-                           action_form=ActionForm())
+                           keys=central_keys.overview(keys), action_form=ActionForm())
 
 
 @bp.post("/sync/<int:message_id>/retry")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,17 @@ def refusal(message: str) -> str:
     return str(gettext(message)) if message else message
 
 
-def attach_errors(form: Any, exc: ServiceError, *, name_other_fields: bool = False) -> None:
+def attach_errors(form: Any, exc: ServiceError, *, name_other_fields: bool = False,
+                  fields: Mapping[str, str] | None = None, default: str | None = None) -> None:
     """Show a service's refusal, translated, next to the fields it names; a field not on the
     form is flashed instead (prefixed with its name when the message alone would not say
-    which setting it means)."""
+    which setting it means).
+
+    ``fields`` renames the service's fields to the form's, and ``default`` is the form field
+    for any other (a form with one input, such as a code or a note, shows every refusal there).
+    """
     for err in exc.errors:
-        field = getattr(form, err["field"], None)
+        field = getattr(form, (fields or {}).get(err["field"], default or err["field"]), None)
         message = refusal(err["message"])
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, message]

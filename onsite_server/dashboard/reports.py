@@ -29,7 +29,7 @@ from . import bp
 from .auth import current_user, role_required
 from .charts import Bar, bar_chart
 from .forms import ReportForm
-from .i18n import refusal, select_locale
+from .i18n import attach_errors, select_locale
 from .lookup import current_site
 from .nav import add_nav
 
@@ -95,9 +95,7 @@ def _build(form: ReportForm) -> EmployerReport | None:
             get_session(), first_month=form.start.data.strip(), last_month=form.end.data.strip(),
             site_id=site.id, minimum=minimum_cell(site), timezone=site.timezone)
     except ServiceError as exc:
-        for err in exc.errors:
-            getattr(form, _FIELDS.get(err["field"], "start")).errors.append(
-                refusal(err["message"]))
+        attach_errors(form, exc, fields=_FIELDS, default="start")
         return None
 
 

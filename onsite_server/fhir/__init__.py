@@ -31,6 +31,7 @@ from .build import (
     task,
 )
 from .entries import Entries, Held, Owned
+from .instruments import code_systems
 from .ownership import ONSITE_AUTHOR, merge
 from .validate import FhirInvalid, validate
 
@@ -43,4 +44,5 @@ __all__ = [
     "referral_entries",
     "service_request", "task", "validate", "SHARE_ALL", "SHARE_CRISIS", "SHARE_NOTHING",
     "SHARE_WITHDRAW", "WITHOUT_CONSENT", "Held", "Owned", "sharing", "ONSITE_AUTHOR", "merge",
+    "code_systems",
 ]

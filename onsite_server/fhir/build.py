@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.assessments import frozen_definition, load_definition
+from shared.assessments import frozen_definition
 from shared.assessments.items import questions
 from shared.triage import CRISIS_TRIGGERS
 
-from . import codes
+from . import codes, instruments
+from .devices import device_identifier, device_resource
+from .devices import origin as device_origin
 from .entries import Entries, _full_url
 from .ownership import (
     ONSITE_AUTHOR,
@@ -92,6 +94,7 @@ class SubmissionFacts:
     skipped: Sequence[str]
     result: Mapping[str, Any] | None
     taken_at: datetime
+    devices: Sequence[Mapping[str, Any]] = ()  # the cuffs and scales behind some answers
 
 
 @dataclass(frozen=True)
@@ -180,31 +183,18 @@ def patient(member: MemberFacts, systems: Systems) -> Resource:
         {"use": "secondary", "system": systems.public_id, "value": member.public_id}]}
 
 
-def _answer(spec: Mapping[str, Any], value: Any) -> Resource:
-    if spec.get("type") == "choice":
-        for option in spec.get("options", []):
-            if option["value"] == value and type(option["value"]) is type(value):
-                coding = (option.get("code") or [None])[0]
-                if coding:
-                    return {"valueCoding": dict(coding)}
-                break
-    if isinstance(value, bool):
-        return {"valueBoolean": value}
-    if isinstance(value, int):
-        return {"valueInteger": value}
-    if isinstance(value, float):
-        return {"valueDecimal": value}
-    return {"valueString": str(value)}
-
-
 def questionnaire_response(sub: SubmissionFacts, subject: str, systems: Systems) -> Resource:
-    """Return the QuestionnaireResponse: each answered item, coded from the definition."""
+    """Return the QuestionnaireResponse: each answered question that is on, coded as the
+    exported Questionnaire declares it (``instruments``)."""
     specs = questions(sub.instrument_id, sub.version)
     items = []
     for link_id, spec in specs.items():
-        if link_id not in sub.answers:
+        if link_id not in sub.answers or not instruments.enabled(spec, sub.answers):
+            # A question its condition turns off (AUDIT-C's drinking questions for someone
+            # who never drinks) has no answer in a conforming response.
             continue
-        entry: Resource = {"linkId": link_id, "answer": [_answer(spec, sub.answers[link_id])]}
+        entry: Resource = {"linkId": link_id, "answer": [
+            instruments.answer(sub.instrument_id, spec, sub.answers[link_id], systems)]}
         text = spec.get("text", {}).get("en")
         if text:
             entry["text"] = text
@@ -235,12 +225,31 @@ def interpretation(sub: SubmissionFacts) -> list[Resource]:
     return [concept]
 
 
+def _item_observations(sub: SubmissionFacts, add: Callable[..., None],
+                       systems: Systems) -> None:
+    """Add the answers that go as Observations of their own (PHQ-9 item 9, assets/fhir)."""
+    specs = questions(sub.instrument_id, sub.version)
+    for link_id in instruments.item_observation_items(sub.instrument_id):
+        spec = specs.get(link_id)
+        if spec is None or link_id not in sub.answers or not spec.get("code"):
+            continue
+        coded = instruments.answer(sub.instrument_id, spec, sub.answers[link_id], systems)
+        if "valueCoding" in coded:
+            value: Resource = {"valueCodeableConcept": {
+                "coding": [coded["valueCoding"]], "text": coded["valueCoding"]["display"]}}
+        else:
+            value = coded
+        add(spec["code"][0], codes.SURVEY, value)
+
+
 def observations(sub: SubmissionFacts, subject: str, response: str,
-                 systems: Systems) -> list[tuple[Resource, str]]:
-    """Return (Observation, identifier value) for each score or vital sign of a submission."""
-    if sub.result is None:
-        return []  # not scored (a skipped item): the response alone says what was answered
-    definition = frozen_definition(sub.instrument_id, sub.version)
+                 systems: Systems, device_url: Callable[[Mapping[str, Any]], str] | None = None
+                 ) -> list[tuple[Resource, str]]:
+    """Return (Observation, identifier value) for each score, vital sign and answer that
+    goes on its own (PHQ-9 item 9) of a submission.
+
+    A vital sign says where it came from (``fhir/devices.py``): a device, or self-reported.
+    """
     base = {"resourceType": "Observation", "status": "final", "subject": {"reference": subject},
             "effectiveDateTime": _when(sub.taken_at), "derivedFrom": [{"reference": response}]}
     out: list[tuple[Resource, str]] = []
@@ -253,14 +262,23 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
                "code": {"coding": [dict(code)]}, **value, **(extra or {})}
         out.append((obs, ident))
 
+    def came_from(*links: str) -> Resource:
+        return device_origin(sub.devices, links, systems.code_system("measurement-method"),
+                             device_url)
+
+    # Answered items go whether or not the whole was scored: a self-harm answer always counts.
+    _item_observations(sub, add, systems)
+    if sub.result is None:
+        return out  # not scored (a skipped item): the response alone says what was answered
+    definition = frozen_definition(sub.instrument_id, sub.version)
     if sub.instrument_id == "blood_pressure":
         components = [{"code": {"coding": [dict(c)]},
                        "valueQuantity": {**codes.MM_HG, "value": sub.answers[k]}}
                       for c, k in ((codes.SYSTOLIC, "systolic"), (codes.DIASTOLIC, "diastolic"))]
         add(codes.BP_PANEL, codes.VITAL_SIGNS, {"component": components},
-            {"interpretation": interpretation(sub)})
+            {"interpretation": interpretation(sub), **came_from("systolic", "diastolic")})
         return out
-    total_code = definition["scoring"].get("total_code")
+    scored = instruments.score_code(sub.instrument_id, definition, systems)
     specs = questions(sub.instrument_id, sub.version)
     if sub.instrument_id == "bmi":
         for link_id, value in sub.answers.items():
@@ -269,15 +287,18 @@ def observations(sub: SubmissionFacts, subject: str, response: str,
             if coding and spec.get("unit"):
                 add(coding, codes.VITAL_SIGNS, {"valueQuantity": {
                     "value": value, "unit": spec["unit"], "system": codes.UCUM,
-                    "code": spec["unit"]}})
-        if total_code and sub.result.get("total") is not None:
-            add(total_code, codes.VITAL_SIGNS, {"valueQuantity": {
+                    "code": spec["unit"]}}, came_from(link_id))
+        if scored and sub.result.get("total") is not None:
+            add(scored[0], codes.VITAL_SIGNS, {"valueQuantity": {
                 "value": sub.result["total"], "unit": "kg/m2", "system": codes.UCUM,
                 "code": "kg/m2"}})
         return out
-    if total_code and sub.result.get("total") is not None:
-        add(total_code, codes.SURVEY, _number(sub.result["total"]),
-            {"interpretation": interpretation(sub)})
+    if scored and sub.result.get("total") is not None:
+        code, unit = scored
+        total = sub.result["total"]
+        value = ({"valueQuantity": {"value": total, "unit": unit, "system": codes.UCUM,
+                                    "code": unit}} if unit else _number(total))
+        add(code, codes.SURVEY, value, {"interpretation": interpretation(sub)})
     return out
 
 
@@ -542,6 +563,14 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
         subject = entries.create(person, systems("member"), member.member_id)
     supporting: list[str | Resource] = []
     findings: list[Resource] = []  # the score Observations: the reasons of the request
+    device_urls: dict[str, str] = {}  # one Device entry per device, however many readings
+
+    def device_url(device: Mapping[str, Any]) -> str:
+        value = device_identifier(device)
+        if value not in device_urls:
+            device_urls[value] = entries.create(device_resource(device, systems("device")),
+                                                systems("device"), value)
+        return device_urls[value]
 
     def evidence(resource: Resource, system: str, value: str) -> str:
         url = entries.create(resource, system, value)
@@ -560,11 +589,19 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
                                    skipped=(), result=None, taken_at=sub.taken_at)
             answers = questionnaire_response(only, subject, systems)
             answers["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
-            evidence(answers, systems("submission"), key)
+            # An excerpt: the other answers stay onsite, so it is not a completed response
+            # (which must answer every required question). "stopped": partly filled out, no
+            # more to come from this one (a consent later sends the whole as its own).
+            answers["status"] = "stopped"
+            url = evidence(answers, systems("submission"), key)
+            # Unscored (result None), so only the answer that goes on its own: PHQ-9 item 9.
+            for obs, ident in observations(only, subject, url, systems):
+                obs["meta"] = {"security": [dict(WITHOUT_CONSENT)]}
+                evidence(obs, systems("observation"), ident)
             continue
         response = evidence(questionnaire_response(sub, subject, systems),
                             systems("submission"), sub.key)
-        for obs, ident in observations(sub, subject, response, systems):
+        for obs, ident in observations(sub, subject, response, systems, device_url):
             url = evidence(obs, systems("observation"), ident)
             findings.append({"reference": url, "identifier": {
                 "system": systems("observation"), "value": ident}})
@@ -587,33 +624,9 @@ def referral_entries(member: MemberFacts, ref: ReferralFacts,
 
 def questionnaire(instrument_id: str, version: str | None, systems: Systems) -> Resource:
     """Export an instrument definition from assets/ as a FHIR Questionnaire (English text)."""
-    definition = load_definition(instrument_id, version)
-    kinds = {"choice": "choice", "boolean": "boolean", "integer": "integer",
-             "decimal": "decimal"}
-    items = []
-    for spec in definition["items"]:
-        item: Resource = {"linkId": str(spec["linkId"]),
-                          "text": spec.get("text", {}).get("en", str(spec["linkId"])),
-                          "type": kinds.get(spec.get("type", ""), "string"),
-                          "required": bool(spec.get("required", False))}
-        if spec.get("code"):
-            item["code"] = [dict(c) for c in spec["code"]]
-        options = []
-        for option in spec.get("options", []):
-            coding = (option.get("code") or [None])[0]
-            options.append({"valueCoding": dict(coding)} if coding else
-                           {"valueString": option.get("text", {}).get("en", str(option["value"]))})
-        if options:
-            item["answerOption"] = options
-        items.append(item)
+    definition = frozen_definition(instrument_id, version)
     url, _, ver = systems.questionnaire(definition["id"], definition["version"]).partition("|")
-    resource: Resource = {"resourceType": "Questionnaire", "url": url, "version": ver,
-                          "name": definition["id"].upper().replace("-", "_"),
-                          "title": definition["title"]["en"], "status": "active",
-                          "item": items}
-    if definition.get("code"):
-        resource["code"] = [dict(c) for c in definition["code"]]
-    return resource
+    return instruments.questionnaire(definition["id"], definition["version"], url, ver, systems)
 
 
 JWKS_CONTENT_TYPE = "application/jwk-set+json"

@@ -101,7 +101,19 @@ def samples() -> dict[str, dict[str, Any]]:
         "consent-withdrawn": referral_entries(MEMBER, withdrawn, [phq2], SYSTEMS).bundle(held),
         "booking": booking_entries(MEMBER, booking, None, SYSTEMS).bundle(),
         "booking-message": booking_entries(MEMBER, booking, message, SYSTEMS).bundle(),
+        "vitals-from-devices": _vitals_from_devices(referral),
     }
+
+
+def _vitals_from_devices(referral: ReferralFacts) -> dict[str, Any]:
+    """A blood pressure from a Bluetooth cuff (Device, method) and a typed weight (issue 19)."""
+    cuff = {"kind": "blood_pressure", "manufacturer": "Onsite Simulated Devices",
+            "model": "SIM-BP1", "serial": "BP-0001", "link_ids": ["diastolic", "systolic"]}
+    bp = replace(_submission("blood_pressure", {"systolic": 152, "diastolic": 96},
+                             "6f0c9a6e-0000-4000-8000-000000000005"), devices=(cuff,))
+    bmi = _submission("bmi", {"height_cm": 170, "weight_kg": 81.6},
+                      "6f0c9a6e-0000-4000-8000-000000000006")
+    return referral_entries(MEMBER, referral, [bp, bmi], SYSTEMS).bundle()
 
 
 def text(bundle: dict[str, Any]) -> str:

@@ -1,5 +1,7 @@
 """Typed SQLAlchemy 2.0 models of the onsite server."""
 
+# site_of registers the listener that fills in each audit entry's site (it reads the models).
+from . import site_of  # noqa: F401
 from .base import Base, as_utc, new_uuid, utcnow
 from .clinical import (
     REFERRAL_STATUSES,

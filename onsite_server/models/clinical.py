@@ -18,6 +18,12 @@ class Submission(Base):
     """One instrument's answers from a kiosk, with the server's own score."""
 
     __tablename__ = "submission"
+    __table_args__ = (
+        # A month's report reads one site's kiosks' rows by time; retention finds the expired
+        # by the receive time: both a range, not a read of every row a site ever kept.
+        Index("ix_submission_kiosk_taken", "kiosk_id", "taken_at"),
+        Index("ix_submission_received", "received_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -28,6 +34,9 @@ class Submission(Base):
     instrument_version: Mapped[str] = mapped_column(String(16))
     answers: Mapped[dict[str, Any]]
     skipped: Mapped[list[Any]] = mapped_column(default=list)
+    # The Bluetooth cuffs and scales behind some answers (shared DeviceOrigin dicts); answers
+    # no device names were typed by the member (issue 19).
+    devices: Mapped[list[Any]] = mapped_column(default=list)
     kiosk_result: Mapped[dict[str, Any] | None]
     result: Mapped[dict[str, Any] | None]  # the server's score; None when an item was skipped
     score_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)

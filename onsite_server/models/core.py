@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -117,7 +116,8 @@ class Member(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None]
-    advocate_id: Mapped[int | None] = mapped_column(ForeignKey("advocate.id"))
+    # Indexed: the advocate's list starts from their members, not from the whole roster.
+    advocate_id: Mapped[int | None] = mapped_column(ForeignKey("advocate.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     advocate: Mapped[Advocate | None] = relationship()
@@ -173,7 +173,7 @@ class UserSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    ended_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None] = mapped_column(index=True)  # retention deletes by it
     ended_reason: Mapped[str | None] = mapped_column(String(32))  # logout | expired | ended
 
     def __repr__(self) -> str:
@@ -184,6 +184,8 @@ class AuditLog(Base):
     """Every view or change of an individual's health data, and security events."""
 
     __tablename__ = "audit_log"
+    # A site's pages by time (services/audit.py's keyset cursors), at either end of years.
+    __table_args__ = (Index("ix_audit_log_site_at", "site_id", "at", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor: Mapped[str]  # "user:3", "kiosk:<public id>", "cli"
@@ -191,20 +193,6 @@ class AuditLog(Base):
     subject: Mapped[str | None]  # "member:<public id>", "referral:12"
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note: Mapped[str | None] = mapped_column(Text)
-    # The site the entry belongs to (services/scope.py: its subject's, its event's or its
+    # The site the entry belongs to (models/site_of.py: its subject's, its event's or its
     # actor's), filled in as it is written; None for a server-wide entry (operators only).
     site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
-
-
-@event.listens_for(AuditLog, "before_insert")
-def _fill_audit_site(_mapper: Any, connection: Any, target: AuditLog) -> None:
-    # Every writer of the audit log gets its site for free, so no caller can forget it: one
-    # or two prepared one-row selects on the flush's own connection. Imported here, at first
-    # use, because the rule reads the other models.
-    if target.site_id is None:
-        from ..services.scope import audit_site
-
-        detail = target.detail if isinstance(target.detail, dict) else {}
-        event_id = detail.get("event")
-        target.site_id = audit_site(connection, target.subject, target.actor,
-                                    event_id if isinstance(event_id, str) else None)

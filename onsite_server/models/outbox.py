@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, utcnow
@@ -17,7 +17,9 @@ class OutboxMessage(Base):
     """One idempotent upload to central; crisis rows sort first."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+                      # Retention deletes sent rows by their age without reading them all.
+                      Index("ix_outbox_sent", "status", "sent_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))  # "referral", "booking" or "message"
     key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -36,6 +38,10 @@ class OutboxMessage(Base):
     # the lease has run out (the first one died), so nothing is sent twice at once or lost.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
+    # The last try failed for central's sake (no answer, 5xx, 429), not the row's: the first
+    # request central answers makes the row due again instead of leaving it to its timer.
+    waiting_on_central: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
 
 
 class Alert(Base):

@@ -62,6 +62,13 @@ def record_view(session: Session, referral: Referral, *, actor: str) -> None:
                  detail={"member": referral.member.public_id})
 
 
+def acknowledge_referral(session: Session, referral: Referral, *, actor: str,
+                         note: str) -> None:
+    """Acknowledge a member's crisis referral from the crisis page: the banner goes, and the
+    referral moves to acknowledged (unless further on already), so nobody is asked twice."""
+    set_status(session, referral, "acknowledged", actor=actor, note=crisis.required_note(note))
+
+
 def set_status(session: Session, referral: Referral, status: str, *, actor: str,
                note: str) -> Referral:
     """Move a referral forward (acknowledged, contacted, closed) with a note; queue for central."""

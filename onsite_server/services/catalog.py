@@ -114,6 +114,8 @@ def site_settings(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "languages": list(own.get("languages") or config["LANGUAGES"]),
         "units": str(own.get("units") or config["KIOSK_UNITS"]),
+        # What the privacy notice promises is what retention does (services/retention.py).
+        "retention_days": int(config["RETENTION_DAYS"]),
         "timeouts": {
             "idle_seconds": int(timers.get("idle_seconds")
                                 or config["KIOSK_IDLE_TIMEOUT_SECONDS"]),

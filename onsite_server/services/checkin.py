@@ -9,9 +9,8 @@ came, never health data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,11 +22,23 @@ from shared.tokens import KeyRing, Purpose, TokenError, verify
 from ..models import AuditLog, Booking, Event, Member, Site, Slot, utcnow
 from . import bookings
 from .errors import N_, ServiceError
+
+# The door list and the day's live view live in event_day; callers read them here too.
+from .event_day import PERSON_STATES as PERSON_STATES
+from .event_day import Person as Person
+from .event_day import SlotCounts as SlotCounts
+from .event_day import SlotPeople as SlotPeople
+from .event_day import day_bounds as day_bounds
+from .event_day import day_view as day_view
+from .event_day import local_day
+from .event_day import who_is_coming as who_is_coming
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids
 
 SEARCH_MIN_CHARS = 2
 SEARCH_LIMIT = 25
+
+
 NAME_MAX = 100
 
 # Token refusals as the door sees them: a forged ticket and one signed by a key this site
@@ -36,6 +47,8 @@ _TOKEN_REASONS = {
     "malformed": "malformed", "non_canonical": "malformed", "unknown_key": "forged",
     "bad_signature": "forged", "wrong_purpose": "wrong_purpose", "expired": "expired",
     "not_yet_valid": "not_yet_valid", "revoked": "revoked",
+    # A retired (compromised) key's signature proves nothing any more: treat it as forged.
+    "retired_key": "forged",
 }
 REASONS = ("malformed", "forged", "wrong_purpose", "expired", "not_yet_valid", "revoked",
            "unknown_booking", "other_day", "cancelled", "waitlisted", "no_show")
@@ -47,8 +60,7 @@ class CheckInRefused(ServiceError):
     def __init__(self, reason: str, message: str, field_name: str = "ticket",
                  at: datetime | None = None, booking_id: str | None = None) -> None:
         super().__init__("conflict", "Check-in refused",
-                         [{"field": field_name, "message": message}])
-        self.reason = reason
+                         [{"field": field_name, "message": message}], reason=reason)
         self.at = at  # the slot's start, when the reason is about its time
         # The booking found, when the desk can still act on it (a no-show arriving late).
         self.booking_id = booking_id
@@ -81,9 +93,6 @@ class CheckedIn:
         return data
 
 
-# --- tickets ---------------------------------------------------------------------------------
-
-
 def extract_token(scanned: str) -> str:
     """Return the token in what a scanner typed: a ticket URL ending /ticket/<token>, or it bare."""
     text = (scanned or "").strip()
@@ -113,10 +122,6 @@ def _describe(booking: Booking, already: bool = False) -> CheckedIn:
         status=booking.status, already=already, late=bookings.arrived_late(booking))
 
 
-def _local_day(moment: datetime, zone: ZoneInfo) -> date:
-    return moment.astimezone(zone).date()
-
-
 def _record(session: Session, booking: Booking, zone: ZoneInfo, actor: str,
             now: datetime, late: bool = False) -> CheckedIn:
     """Check a booking in after the ticket (or the search) found it.
@@ -135,7 +140,7 @@ def _record(session: Session, booking: Booking, zone: ZoneInfo, actor: str,
         raise CheckInRefused("no_show", "the slot ended and the booking was marked a no-show; "
                              "check them in as arrived late if they are here",
                              booking_id=booking.public_id)
-    if _local_day(booking.slot.start_at, zone) != _local_day(now, zone):
+    if local_day(booking.slot.start_at, zone) != local_day(now, zone):
         when = booking.slot.start_at.astimezone(zone)
         raise CheckInRefused("other_day", f"the ticket is for {when:%Y-%m-%d %H:%M}, not today",
                              at=booking.slot.start_at)
@@ -192,9 +197,6 @@ def undo_check_in(session: Session, site: Site, booking_public_id: str, reason: 
     return _describe(booking)
 
 
-# --- search ----------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class DayBooking:
     """One of a member's bookings on the day, as the search list shows it."""
@@ -223,13 +225,6 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """Return the UTC instants at which a local day begins and ends."""
-    begin = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
-    return begin, end
-
-
 def search(session: Session, site: Site, query: str, day: date | None = None,
            limit: int = SEARCH_LIMIT) -> list[MemberMatch]:
     """Find roster members by name or employee/badge id, with that day's bookings here."""
@@ -238,7 +233,7 @@ def search(session: Session, site: Site, query: str, day: date | None = None,
         raise ServiceError("invalid", "Search too short", [{
             "field": "q", "message": N_("type at least %(n)d characters", n=SEARCH_MIN_CHARS)}])
     zone = ZoneInfo(site.timezone)
-    day = day or _local_day(utcnow(), zone)
+    day = day or local_day(utcnow(), zone)
     full_name = func.lower(Member.first_name + " " + Member.last_name)
     members = session.scalars(
         select(Member).where(
@@ -269,9 +264,6 @@ def search(session: Session, site: Site, query: str, day: date | None = None,
     return [MemberMatch(member_id=m.public_id, first_name=m.first_name, last_name=m.last_name,
                         employee_id=m.employee_id, bookings=by_member.get(m.id, []))
             for m in members]
-
-
-# --- walk-ins --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -386,142 +378,3 @@ def mark_no_shows(session: Session, site: Site, slot: Slot | None = None, actor:
     return bookings.mark_no_shows(session, now, site_id=site.id,
                                   slot_id=slot.id if slot else None,
                                   actor=actor or bookings.HOUSEKEEPING_ACTOR)
-
-
-# --- who is coming ----------------------------------------------------------------------------
-
-# The states a door list shows, in its order: "late" is a check-in made after the slot ended.
-PERSON_STATES = ("booked", "checked_in", "late", "no_show", "waitlisted")
-
-
-@dataclass(frozen=True)
-class Person:
-    """One line of a door list: who, and where their booking stands (never health data)."""
-
-    booking_id: str
-    first_name: str
-    last_name: str
-    employee_id: str
-    state: str  # one of PERSON_STATES
-    checked_in_at: datetime | None
-    waitlist_position: int | None
-    start_at: datetime | None = None  # the slot's start, in lists that span slots
-
-
-@dataclass(frozen=True)
-class SlotPeople:
-    """A slot with everyone booked in it (by last name) and its waitlist (in order)."""
-
-    slot: Slot
-    seated: list[Person]
-    waiting: list[Person]
-
-
-def who_is_coming(session: Session, event: Event) -> list[SlotPeople]:
-    """Return each slot of the event with who holds a seat and who waits, with their state."""
-    slots = list(event.slots)
-    if not slots:
-        return []
-    rows = session.execute(
-        select(Booking, Member).join(Member, Booking.member_id == Member.id)
-        .where(Booking.slot_id.in_([s.id for s in slots]), Booking.status != "cancelled")
-        .order_by(Booking.id)
-    ).all()
-    by_slot: dict[int, list[tuple[Booking, Member]]] = {}
-    for booking, member in rows:
-        by_slot.setdefault(booking.slot_id, []).append((booking, member))
-    out = []
-    for slot in slots:
-        seated: list[Person] = []
-        waiting: list[Person] = []
-        for booking, member in by_slot.get(slot.id, []):
-            state = booking.status
-            if state == "checked_in" and bookings.arrived_late(booking):
-                state = "late"
-            person = Person(
-                booking_id=booking.public_id, first_name=member.first_name,
-                last_name=member.last_name, employee_id=member.employee_id, state=state,
-                checked_in_at=booking.checked_in_at,
-                waitlist_position=len(waiting) + 1 if state == "waitlisted" else None)
-            (waiting if state == "waitlisted" else seated).append(person)
-        seated.sort(key=lambda p: (p.last_name.lower(), p.first_name.lower(), p.employee_id))
-        out.append(SlotPeople(slot=slot, seated=seated, waiting=waiting))
-    return out
-
-
-# --- the live view of the day ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SlotCounts:
-    """Seats and arrivals of one slot."""
-
-    slot_id: str
-    start_at: datetime
-    end_at: datetime
-    capacity: int
-    taken: int
-    free: int
-    booked: int  # seated, not arrived yet
-    checked_in: int
-    waitlisted: int
-    no_show: int
-    cancelled: bool
-    state: str  # upcoming | running | ended
-
-
-def _state(slot: Slot, now: datetime) -> str:
-    if slot.end_at <= now:
-        return "ended"
-    return "running" if slot.start_at <= now else "upcoming"
-
-
-def day_view(session: Session, site: Site, day: date | None = None,
-             now: datetime | None = None) -> dict[str, Any]:
-    """Return the day's events and slots with seats taken and free, arrivals and waitlists."""
-    now = now or utcnow()
-    zone = ZoneInfo(site.timezone)
-    day = day or _local_day(now, zone)
-    begin, end = day_bounds(day, zone)
-    slots: Sequence[Slot] = session.scalars(
-        select(Slot).options(joinedload(Slot.event)).join(Event, Slot.event_id == Event.id)
-        .where(Event.site_id == site.id, Slot.start_at >= begin, Slot.start_at < end)
-        .order_by(Slot.start_at, Slot.id)
-    ).all()
-    counts: dict[tuple[int, str], int] = {}
-    if slots:
-        for slot_id, status, n in session.execute(
-            select(Booking.slot_id, Booking.status, func.count())
-            .where(Booking.slot_id.in_([s.id for s in slots]))
-            .group_by(Booking.slot_id, Booking.status)
-        ).all():
-            counts[(slot_id, status)] = n
-    events: dict[int, dict[str, Any]] = {}
-    totals = {"capacity": 0, "taken": 0, "free": 0, "booked": 0, "checked_in": 0,
-              "waitlisted": 0, "no_show": 0}
-    for slot in slots:
-        event = slot.event
-        entry = events.setdefault(event.id, {
-            "event_id": event.public_id, "title": event.title, "title_es": event.title_es,
-            "location": event.location, "cancelled": event.cancelled, "slots": []})
-        cancelled = slot.cancelled or event.cancelled
-        row = SlotCounts(
-            slot_id=slot.public_id, start_at=slot.start_at, end_at=slot.end_at,
-            capacity=slot.capacity, taken=slot.booked_count,
-            free=0 if cancelled else slot.seats_left,
-            booked=counts.get((slot.id, "booked"), 0),
-            checked_in=counts.get((slot.id, "checked_in"), 0),
-            waitlisted=counts.get((slot.id, "waitlisted"), 0),
-            no_show=counts.get((slot.id, "no_show"), 0), cancelled=cancelled,
-            state=_state(slot, now))
-        data = asdict(row)
-        data["start_at"] = slot.start_at.isoformat()
-        data["end_at"] = slot.end_at.isoformat()
-        data["start_local"] = f"{slot.start_at.astimezone(zone):%H:%M}"
-        data["end_local"] = f"{slot.end_at.astimezone(zone):%H:%M}"
-        entry["slots"].append(data)
-        if not cancelled:
-            for name in totals:
-                totals[name] += data[name]
-    return {"day": day.isoformat(), "timezone": site.timezone, "now": now.isoformat(),
-            "events": list(events.values()), "totals": totals}

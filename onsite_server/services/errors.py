@@ -43,20 +43,36 @@ def N_(msgid: str, **params: Any) -> Msg:  # noqa: N802 (gettext's name for "mar
 
 
 class ServiceError(Exception):
-    """A request a service refuses, naming each bad field."""
+    """A request a service refuses, naming each bad field.
+
+    ``reason`` is a stable code for the callers that act on why (the check-in desk's page,
+    the audit log); it defaults to the kind. ``retry_after`` (seconds) is set when the same
+    request may succeed later: the API answers it as a Retry-After header.
+    """
 
     def __init__(self, kind: Kind, title: str, errors: list[dict[str, str]],
-                 detail: str | None = None) -> None:
+                 detail: str | None = None, *, reason: str | None = None,
+                 retry_after: int | None = None) -> None:
         self.kind = kind
         self.title = title
         self.errors = errors
         self.detail = detail or "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        self.reason = reason or kind
+        self.retry_after = retry_after
         super().__init__(self.detail)
 
     @property
     def status(self) -> int:
         """The HTTP status this kind of refusal is answered with."""
         return STATUS[self.kind]
+
+
+class TooManyAttempts(ServiceError):
+    """Too many attempts in a window (sign-in, pairing): answered 429 with Retry-After."""
+
+    def __init__(self, retry_after: int, detail: str, *, reason: str = "rate_limited") -> None:
+        super().__init__("rate_limited", "Too Many Requests", [], detail, reason=reason,
+                         retry_after=retry_after)
 
 
 def problem_document(status: int, title: str, detail: str | None = None,

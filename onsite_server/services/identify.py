@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Kiosk, Member, Site
 from . import claims, ratelimit
+from .errors import TooManyAttempts
 from .members import make_member_ref
 from .pairing import kiosk_actor
 
@@ -41,12 +42,12 @@ _DUMMY_PUBLIC_ID = "00000000-0000-0000-0000-000000000000"
 _CANDIDATES = 2  # an id can match one member's employee id and another's badge id
 
 
-class RateLimited(Exception):
+class RateLimited(TooManyAttempts):
     """Too many identify attempts from this kiosk in the last minute."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after} s")
-        self.retry_after = retry_after
+        super().__init__(retry_after, "Too many sign-in attempts from this kiosk; try again in "
+                                      f"{retry_after} s.", reason="identify_rate_limited")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..models import AuditLog, Kiosk, PairingCode, Site, utcnow
 from . import ratelimit
+from .errors import TooManyAttempts
 
 # Crockford-style alphabet: no 0/O or 1/I/L, so codes read aloud or typed on a kiosk survive.
 ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -31,12 +32,12 @@ class PairingError(ValueError):
         self.reason = reason
 
 
-class PairingRateLimited(Exception):
+class PairingRateLimited(TooManyAttempts):
     """Too many failed pairings from this address, or from everyone, in the window."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"retry after {retry_after} s")
-        self.retry_after = retry_after
+        super().__init__(retry_after, "Too many failed pairing attempts; try again in "
+                                      f"{retry_after} s.", reason="pairing_rate_limited")
 
 
 @dataclass(frozen=True)

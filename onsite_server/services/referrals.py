@@ -8,14 +8,11 @@ the contract.
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import triage as triage_mod
@@ -24,17 +21,13 @@ from shared.schemas.submissions import OfflineIdentity
 from shared.triage import ReferralProposal
 
 from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
-from .clock import parse_aware
 from .errors import ServiceError
-from .idempotency import parse_uuid
 from .identify import match_offline
 from .members import lock_member
 from .pairing import kiosk_actor
 
 # Lower is sooner. Crisis must be 0: the forwarder drains the queue in this order.
 OUTBOX_PRIORITY: dict[str, int] = {"crisis": 0, "urgent": 1, "soon": 5, "routine": 10}
-
-_ALERT_NAMESPACE = uuid.UUID("0d6f3c3e-4a55-4d0e-9d43-8f1b3f1f6c21")
 
 # Statements built once (building a select() per call costs more than running it on SQLite).
 _OPEN_REFERRAL = select(Referral).where(Referral.member_id == bindparam("member_id"),
@@ -188,60 +181,6 @@ def _stored_proposal(referral: Referral) -> ReferralProposal:
     return ReferralProposal.from_dict(referral.proposal)
 
 
-def audit_crisis(session: Session, actor: str, triggers: Iterable[str],
-                 subject: str | None) -> None:
-    """Record that crisis guidance was triggered (the trigger names only, no answers)."""
-    for trigger in triggers:
-        _audit(session, actor, "crisis.raised", subject, {"trigger": trigger})
-
-
-def raise_anonymous_alert(
-    session: Session, kiosk: Kiosk, trigger: str, raised_at: datetime, *, key: str,
-    clock_suspect: bool = False, from_rejected_item: bool = False,
-) -> CrisisAlert:
-    """Create (or return the existing) anonymous crisis alert: kiosk, trigger and time only.
-
-    ``raised_at`` is the kiosk's clock, kept as sent; ``received_at`` is the server's, which
-    is what lists of recent alerts go by.
-    """
-    query = select(CrisisAlert).where(CrisisAlert.idempotency_key == key)
-    existing = session.scalars(query).first()
-    if existing is not None:
-        return existing
-    alert = CrisisAlert(idempotency_key=key, kiosk_id=kiosk.id, trigger=trigger,
-                        raised_at=raised_at, received_at=utcnow(), clock_suspect=clock_suspect,
-                        from_rejected_item=from_rejected_item)
-    try:
-        with session.begin_nested():
-            session.add(alert)
-            session.flush()
-    except IntegrityError:
-        return session.scalars(query).one()
-    audit_crisis(session, kiosk_actor(kiosk), [trigger], None)
-    return alert
-
-
-def raise_lenient_alert(session: Session, kiosk: Kiosk, body: object,
-                        clock_suspect: bool = False) -> dict[str, Any]:
-    """Raise the alert a refused crisis-alert body still names; say what was recorded.
-
-    The trigger must be one of ours (spelling aside); the key and time are taken when usable,
-    else derived from the body (so a resend raises nothing new) and the server's clock.
-    """
-    raw = body if isinstance(body, dict) else {}
-    wanted = str(raw.get("trigger", "")).strip().lower().replace("-", "_")
-    trigger = next((t.trigger for t in triage_mod.CRISIS_TRIGGERS if t.trigger == wanted), None)
-    if trigger is None:
-        return {"crisis": [], "crisis_recorded": False}
-    key = parse_uuid(raw.get("idempotency_key")) or content_key(kiosk, raw)
-    raised_at = parse_aware(raw.get("raised_at"))
-    # Without a usable kiosk time the server's stands in, flagged like a clock that is off.
-    raise_anonymous_alert(session, kiosk, trigger, raised_at or utcnow(), key=key,
-                          clock_suspect=clock_suspect or raised_at is None,
-                          from_rejected_item=True)
-    return {"crisis": [triage_mod.crisis_guidance(trigger).as_dict()], "crisis_recorded": True}
-
-
 _RECENT_ALERTS = (select(CrisisAlert).join(Kiosk, Kiosk.id == CrisisAlert.kiosk_id)
                   .where(Kiosk.site_id == bindparam("site_id"),
                          CrisisAlert.received_at >= bindparam("since"))
@@ -251,23 +190,6 @@ _RECENT_ALERTS = (select(CrisisAlert).join(Kiosk, Kiosk.id == CrisisAlert.kiosk_
 def recent_alerts(session: Session, site_id: int, since: datetime) -> list[CrisisAlert]:
     """Return the site's crisis alerts received since a time, newest first (server clock)."""
     return list(session.scalars(_RECENT_ALERTS, {"site_id": site_id, "since": since}))
-
-
-def content_key(kiosk: Kiosk, raw: object) -> str:
-    """Derive a stable key from a body sent without a usable one, so a resend adds nothing."""
-    text = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{kiosk.public_id}:{text}"))
-
-
-def alert_key(submission_key: str, trigger: str) -> str:
-    """Return the alert key derived from a submission, so a replay never raises it twice."""
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{submission_key}:{trigger}"))
-
-
-def alert_body(alert: CrisisAlert) -> dict[str, Any]:
-    """Return the API shape of a crisis alert."""
-    return {"alert_id": alert.idempotency_key, "trigger": alert.trigger,
-            "raised_at": alert.raised_at.isoformat()}
 
 
 def _required_with_consent(contact_method: str | None, contact_time: str | None) -> None:

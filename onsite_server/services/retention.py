@@ -5,8 +5,13 @@ upload of it is pending) and then for ``RETENTION_DAYS`` (90 by default); answer
 go to central (anonymous, identified with nothing to refer, or withheld because the member did
 not consent) stay for the same period after they were received. Before a row is deleted it
 is counted into ``submission_tally`` (site, month, instrument, band): the de-identified counts
-employer reports need. Referrals, the
-audit log and crisis alerts are kept; they hold no answers.
+employer reports need. Referrals, the audit log and crisis alerts are kept; they hold no
+answers (the audit log is the record of who saw what, kept for as long as the law asks).
+
+What else piles up with every visit goes after the same period (``purge_history``): outbox
+rows central has (their payload names the member and the contact they gave), the replayable
+answers of keyed kiosk requests, and ended dashboard log-ins. So these tables hold about one
+period of traffic, however many years a site runs.
 
 Each cell counts rows (``count``) and distinct people (``members``, what reports publish): a
 person (a member, else an anonymous kiosk session) is counted once per site, month and
@@ -24,17 +29,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, case, delete, exists, select, update
+from sqlalchemy import Row, case, delete, exists, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..models import (
+    IdempotentRequest,
     Kiosk,
     OutboxMessage,
     Referral,
     Submission,
     SubmissionTally,
     UnmatchedClaim,
+    UserSession,
 )
 
 NOT_SCORED = "not_scored"
@@ -60,17 +67,22 @@ def purge_expired(session: Session, *, days: int, now: datetime, limit: int = 10
     the rest of a group the limit cut off.
     """
     cutoff = now - timedelta(days=days)
-    after = 0
+    # Pages in (received_at, id) order: an index range over the expired rows only, where
+    # paging by id alone read every row the site keeps on every cycle (bench/history.py).
+    key = tuple_(Submission.received_at, Submission.id)
+    after: tuple[datetime, int] | None = None
     for _page in range(max_pages):
-        rows = session.execute(
-            select(*_COLUMNS).join(Kiosk, Kiosk.id == Submission.kiosk_id)
-            .where(_purgeable(cutoff), Submission.id > after)  # type: ignore[arg-type]
-            .order_by(Submission.id).limit(limit)
-            .with_for_update(skip_locked=True, of=Submission)
-        ).all()
+        query = (select(*_COLUMNS, Submission.received_at)
+                 .join(Kiosk, Kiosk.id == Submission.kiosk_id)
+                 .where(_purgeable(cutoff))  # type: ignore[arg-type]
+                 .order_by(Submission.received_at, Submission.id).limit(limit)
+                 .with_for_update(skip_locked=True, of=Submission))
+        if after is not None:
+            query = query.where(key > tuple_(literal(after[0]), literal(after[1])))
+        rows = session.execute(query).all()
         if not rows:
             return 0
-        after = rows[-1][0]
+        after = (rows[-1][7], rows[-1][0])
         batch = _whole_groups(session, rows, cutoff)
         if batch:
             return _tally_and_delete(session, batch)
@@ -87,6 +99,30 @@ def purge_claims(session: Session, *, days: int, now: datetime) -> int:
     cutoff = now - timedelta(days=days)
     result = session.execute(delete(UnmatchedClaim).where(UnmatchedClaim.last_seen_at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_history(session: Session, *, days: int, now: datetime, limit: int = 1000) -> int:
+    """Delete sent outbox rows, request replays and ended log-ins older than the period.
+
+    At most ``limit`` rows of each table a call (the oldest first, by an indexed range), so a
+    backlog is worked off over a few cycles without one long write; return how many went.
+    """
+    cutoff = now - timedelta(days=days)
+    gone = 0
+    for model, where in (
+        (OutboxMessage, (OutboxMessage.status == "sent") & (OutboxMessage.sent_at < cutoff)),
+        # A kiosk that replays a key after this long gets the operation run afresh, which the
+        # operations keyed this way answer as a no-op or a conflict (cancel, reschedule,
+        # consent), or raise the alert once more (a crisis: the safe side); bookings and
+        # submissions keep their keys on their own rows.
+        (IdempotentRequest, IdempotentRequest.created_at < cutoff),
+        (UserSession, UserSession.ended_at < cutoff),
+    ):
+        ids = select(model.id).where(where).order_by(model.id).limit(limit)
+        result = session.execute(delete(model).where(
+            model.id.in_(ids.scalar_subquery())))
+        gone += int(getattr(result, "rowcount", 0) or 0)
+    return gone
 
 
 _COLUMNS = (Submission.id, Kiosk.site_id, Submission.taken_at, Submission.instrument_id,

@@ -8,7 +8,7 @@ guidance and can never replace it: the guidance itself is not a setting.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -184,46 +184,12 @@ def update_settings(session: Session, site: Site, changes: Mapping[str, Any], *,
                     timezone: str | None = None) -> None:
     """Validate and store the site's own settings (None or blank: follow the server)."""
     own: dict[str, Any] = dict(site.settings or {})
-    if "enabled_instruments" in changes:
-        wanted = changes["enabled_instruments"]
-        if wanted is not None:
-            known = set(known_instruments())
-            unknown = [i for i in wanted if i not in known]
-            if unknown:
-                raise _invalid("enabled_instruments",
-                               N_("unknown instruments %(ids)s", ids=unknown))
-            if not wanted:
-                raise _invalid("enabled_instruments", N_("choose at least one instrument"))
-        _set(own, "enabled_instruments", list(wanted) if wanted is not None else None)
-    if "branding_name" in changes:
-        name = (changes["branding_name"] or "").strip()
-        if len(name) > 80:
-            raise _invalid("branding_name", N_("at most %(n)d characters", n=80))
-        _set(own, "branding_name", name or None)
-    if "branding_color" in changes:
-        color = (changes["branding_color"] or "").strip()
-        if color:
-            if not _COLOR.match(color):
-                raise _invalid("branding_color", N_("must look like #0b5fa5"))
-            if contrast_with_white(color) < 4.5:
-                raise _invalid("branding_color", N_(
-                    "white text on it would be hard to read (contrast %(ratio).1f:1, "
-                    "needs 4.5:1)", ratio=contrast_with_white(color)))
-        _set(own, "branding_color", color.lower() or None)
+    # In this order, so that of several bad values the same one is named first as always.
+    _apply(own, changes, _BRANDING_CHECKS)
     timeouts = dict(own.get("timeouts") or {})
-    for key, (_config_key, low, high) in TIMEOUTS.items():
-        if key in changes:
-            value = changes[key]
-            if value is not None and not (low <= int(value) <= high):
-                raise _invalid(key, N_("must be between %(low)d and %(high)d seconds",
-                                        low=low, high=high))
-            _set(timeouts, key, int(value) if value is not None else None)
+    _apply(timeouts, changes, _TIMEOUT_CHECKS)
     _set(own, "timeouts", timeouts or None)
-    if "min_cell" in changes:
-        _set(own, "min_cell", check_min_cell(changes["min_cell"]))
-    if "local_crisis_resources" in changes:
-        resources = _check_resources(list(changes["local_crisis_resources"] or []))
-        _set(own, "local_crisis_resources", resources or None)
+    _apply(own, changes, _REPORT_AND_CRISIS_CHECKS)
     if timezone is not None and timezone != site.timezone:
         site.timezone = check_timezone(timezone)
     before = dict(site.settings or {})
@@ -232,6 +198,74 @@ def update_settings(session: Session, site: Site, changes: Mapping[str, Any], *,
                  detail={"keys": sorted(k for k in set(before) | set(own)
                                         if before.get(k) != own.get(k)),
                          "timezone": site.timezone})
+
+
+_Check = Callable[[Any], Any]
+
+
+def _apply(target: dict[str, Any], changes: Mapping[str, Any],
+           checks: tuple[tuple[str, _Check], ...]) -> None:
+    """Check each changed key in turn and store what it stores (None: follow the server)."""
+    for key, check in checks:
+        if key in changes:
+            _set(target, key, check(changes[key]))
+
+
+def _check_enabled_instruments(wanted: Any) -> list[str] | None:
+    if wanted is None:
+        return None
+    known = set(known_instruments())
+    unknown = [i for i in wanted if i not in known]
+    if unknown:
+        raise _invalid("enabled_instruments", N_("unknown instruments %(ids)s", ids=unknown))
+    if not wanted:
+        raise _invalid("enabled_instruments", N_("choose at least one instrument"))
+    return list(wanted)
+
+
+def _check_branding_name(value: Any) -> str | None:
+    name = (value or "").strip()
+    if len(name) > 80:
+        raise _invalid("branding_name", N_("at most %(n)d characters", n=80))
+    return name or None
+
+
+def _check_branding_color(value: Any) -> str | None:
+    color = (value or "").strip()
+    if color:
+        if not _COLOR.match(color):
+            raise _invalid("branding_color", N_("must look like #0b5fa5"))
+        if contrast_with_white(color) < 4.5:
+            raise _invalid("branding_color", N_(
+                "white text on it would be hard to read (contrast %(ratio).1f:1, "
+                "needs 4.5:1)", ratio=contrast_with_white(color)))
+    return color.lower() or None
+
+
+def _timeout_check(key: str, low: int, high: int) -> _Check:
+    def check(value: Any) -> int | None:
+        if value is not None and not (low <= int(value) <= high):
+            raise _invalid(key, N_("must be between %(low)d and %(high)d seconds",
+                                   low=low, high=high))
+        return int(value) if value is not None else None
+    return check
+
+
+def _check_local_resources(value: Any) -> list[dict[str, Any]] | None:
+    return _check_resources(list(value or [])) or None
+
+
+_BRANDING_CHECKS: tuple[tuple[str, _Check], ...] = (
+    ("enabled_instruments", _check_enabled_instruments),
+    ("branding_name", _check_branding_name),
+    ("branding_color", _check_branding_color),
+)
+_TIMEOUT_CHECKS: tuple[tuple[str, _Check], ...] = tuple(
+    (key, _timeout_check(key, low, high)) for key, (_config_key, low, high) in TIMEOUTS.items())
+_REPORT_AND_CRISIS_CHECKS: tuple[tuple[str, _Check], ...] = (
+    ("min_cell", check_min_cell),
+    ("local_crisis_resources", _check_local_resources),
+)
 
 
 def _set(target: dict[str, Any], key: str, value: Any) -> None:

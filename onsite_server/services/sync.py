@@ -1,13 +1,22 @@
 """The sync worker: claims outbox rows, forwards them to central as FHIR, records the outcome.
 
 Each cycle first does the housekeeping (no-shows, stuck-outbox alerts), then drains what is
-due, crisis rows (priority 0) first. A row is claimed in its own short transaction: status
-``sending`` with this worker's id and a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on
-SQLite the claim runs under the write lock), so several workers never send one row at the
-same time, and a worker that dies only delays its rows until the lease runs out. The bundle is
-built from the database as it stands when sent, and every entry is idempotent at central
-(conditional create, or a merge into central's copy), so sending a row twice (a lost reply)
-changes nothing there. No transaction is held open while waiting for central.
+due. A row is claimed in its own short transaction: status ``sending`` with this worker's id
+and a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the claim runs under the
+write lock), so several workers never send one row at the same time, and a worker that dies
+only delays its rows until the lease runs out. The lease is sized from the longest a request
+to central may take and renewed before a request that could outlast it; each row's outcome
+is recorded the moment it is known, so a slow central never makes one worker take over rows
+another is still sending. The bundle is built from the database as it stands when sent, and
+every entry is idempotent at central (conditional create, or a merge into central's copy), so
+sending a row twice (a lost reply) changes nothing there. No transaction is held open while
+waiting for central.
+
+Order: crisis rows (priority 0) go before any other row. While a crisis row is due, waits on
+central (its last try found central unavailable) or is being sent by another worker, no other
+row is claimed, so after an outage every crisis reaches central before anything else. A crisis
+retries on a short backoff (2 s doubling, capped at 30 s), which paces the tries while central
+is away.
 
 Consent decides what a referral row sends (``fhir.sharing``, docs/privacy.md): a row with
 nothing it may send is recorded ``withheld``. The ServiceRequest and Task are central's work
@@ -16,9 +25,12 @@ as much as ours: once central holds them, the worker reads them, merges onsite's
 in between) it reads again and retries, a few times, then leaves the row for a later cycle.
 
 Failures: 400, 409, 412 (other than a lost If-Match race) and 422 (and a bundle that does not
-validate) go to the dead-letter list (status ``dead``) with an alert, at once for a crisis row;
-anything else is retried with exponential backoff and full jitter, and an alert is raised
-when a row has waited an hour.
+validate) go to the dead-letter list (status ``dead``) with an alert, at once for a crisis row.
+No answer, 5xx, 429 or 401 is central's trouble: the row waits on central with exponential
+backoff and full jitter, the cycle stops there (the rest of the batch goes back untried), and
+the first request central answers makes every row waiting on it due again, spread over a few
+seconds, so a backlog drains at the workers' pace rather than its retry timers'. Any other
+failure is the row's own and keeps its timer. An alert is raised when a row has waited an hour.
 """
 
 from __future__ import annotations
@@ -28,10 +40,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from shared.backoff import full_jitter
 
@@ -62,14 +75,14 @@ from ..models import (
     OutboxMessage,
     Referral,
     Submission,
+    as_utc,
     utcnow,
 )
-from .advocates import revoked_token_ids
 from .bookings import expire_waitlist, mark_no_shows, send_reminders
-from .retention import purge_claims, purge_expired
+from .central_keys import snapshot
+from .retention import purge_claims, purge_expired, purge_history
 from .scope import outbox_site
 from .signing import KeyStore
-from .tickets import revoked_ticket_ids
 
 log = logging.getLogger("onsite_server.sync")
 
@@ -94,13 +107,33 @@ class SyncSettings:
     worker_id: str
     ticket_grace: timedelta = timedelta(days=1)
     retention_days: int = 90
-    lease: timedelta = timedelta(minutes=2)
     batch: int = 20
     backoff_base: float = 5.0
     backoff_cap: float = 600.0
+    # A crisis row retries soon and often: after an outage it must not sit out a long timer.
+    crisis_backoff_base: float = 2.0
+    crisis_backoff_cap: float = 30.0
+    # Rows made due again when central answers are spread over this many seconds.
+    revive_jitter: float = 5.0
+    # The longest one request to central can take (the client's connect + read timeouts):
+    # the lease is sized and renewed from it.
+    request_timeout: float = 35.0
+    # A crisis row waiting on central holds every other row back for at most this long (a
+    # crisis central keeps refusing with 5xx must not stop the bookings for good).
+    crisis_hold: timedelta = timedelta(minutes=15)
     stuck_after: timedelta = timedelta(hours=1)
     reminder_lead: timedelta = timedelta(hours=24)
     merge_tries: int = 3  # read, merge, write rounds for one row when central keeps changing
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim lasts: two requests' worth, renewed while the worker still sends."""
+        return timedelta(seconds=2 * self.request_timeout + 10)
+
+    @property
+    def renew_before(self) -> timedelta:
+        """Renew a lease before a request when less than one request's worth of it is left."""
+        return timedelta(seconds=self.request_timeout + 5)
 
 
 @dataclass
@@ -115,30 +148,129 @@ class SyncReport:
     waitlist_expired: int = 0
     reminders: int = 0
     purged: int = 0
+    revived: int = 0
     alerts: list[str] = field(default_factory=list)
+    # Central did not answer (or answered 5xx/429): the cycle stopped there.
+    central_unavailable: bool = False
+    # When the worker has something to do again (None: nothing pending); the loop wakes then.
+    next_due: datetime | None = None
+
+
+_CRISIS = 0  # OutboxMessage.priority of a crisis row (services.referrals.OUTBOX_PRIORITY)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+# One statement run for many rows (each its own jittered time): a Core executemany.
+_REVIVE = _OUTBOX.update().where(_OUTBOX.c.id == bindparam("row_id")).values(
+    next_attempt_at=bindparam("due"))
+
+
+def _claimable(now: datetime, due_by: datetime) -> ColumnElement[bool]:
+    """The condition of a row a worker may claim now (see ``claim``)."""
+    retry_due = ((OutboxMessage.attempts == 0) | (OutboxMessage.next_attempt_at <= due_by)
+                 | OutboxMessage.waiting_on_central)
+    return (((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)
+             & retry_due)
+            | ((OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now)))
+
+
+def crisis_ahead(session: Session, settings: SyncSettings, now: datetime) -> bool:
+    """Tell whether a crisis row must reach central before any other row is sent.
+
+    A crisis row is ahead while it is due, while it waits on central (its last try found
+    central unavailable; for at most ``crisis_hold`` after it was queued), or while another
+    worker sends it under a live lease. Its own short backoff then paces the tries, and the
+    first request central answers is a crisis.
+    """
+    hold_since = now - settings.crisis_hold
+    ahead = (OutboxMessage.priority == _CRISIS) & (
+        ((OutboxMessage.status == "pending")
+         & ((OutboxMessage.next_attempt_at <= now)
+            | (OutboxMessage.waiting_on_central & (OutboxMessage.created_at > hold_since))))
+        | ((OutboxMessage.status == "sending") & (OutboxMessage.lease_until >= now)
+           & (OutboxMessage.claimed_by != settings.worker_id)))
+    return session.scalars(select(OutboxMessage.id).where(ahead).limit(1)).first() is not None
 
 
 def claim(session: Session, settings: SyncSettings, now: datetime,
           due_by: datetime | None = None) -> list[int]:
     """Claim up to a batch of due rows (crisis first); the caller commits at once.
 
-    ``due_by`` (default ``now``) is when a row that has failed before must have been due: a
-    cycle passes its start, so a row it retried is not sent again in the same cycle however
-    short the backoff, while a row never tried (a crisis queued a moment ago) goes at once.
+    Crisis rows are claimed on their own; other rows only while no crisis row is ahead of
+    them (``crisis_ahead``), so after an outage every crisis reaches central before anything
+    else. ``due_by`` (default ``now``) is when a row that failed for its own sake must have
+    been due: a cycle passes its start, so a row it retried is not sent again in the same cycle
+    however short the backoff. A row waiting on central is exempt: it failed in an earlier
+    cycle (a failure for central's sake ends the cycle), or central answered since.
     """
     due_by = now if due_by is None else due_by
-    retry_due = (OutboxMessage.attempts == 0) | (OutboxMessage.next_attempt_at <= due_by)
-    due = ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)
-           & retry_due) | \
-          ((OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now))
+    claimable = _claimable(now, due_by)
+    order = (OutboxMessage.priority, OutboxMessage.next_attempt_at, OutboxMessage.id)
     ids = list(session.scalars(
-        select(OutboxMessage.id).where(due)
-        .order_by(OutboxMessage.priority, OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(settings.batch).with_for_update(skip_locked=True)))
+        select(OutboxMessage.id).where(claimable, OutboxMessage.priority == _CRISIS)
+        .order_by(*order).limit(settings.batch).with_for_update(skip_locked=True)))
+    if not ids and not crisis_ahead(session, settings, now):
+        ids = list(session.scalars(
+            select(OutboxMessage.id).where(claimable, OutboxMessage.priority != _CRISIS)
+            .order_by(*order).limit(settings.batch).with_for_update(skip_locked=True)))
     if ids:
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
             status="sending", claimed_by=settings.worker_id, lease_until=now + settings.lease))
     return ids
+
+
+def renew(session: Session, settings: SyncSettings, ids: list[int], now: datetime
+          ) -> list[int]:
+    """Extend this worker's lease on the given rows; return those still its own, in order."""
+    if not ids:
+        return []
+    kept = set(session.scalars(_OUTBOX.update().where(
+        _OUTBOX.c.id.in_(ids), _OUTBOX.c.status == "sending",
+        _OUTBOX.c.claimed_by == settings.worker_id).values(
+            lease_until=now + settings.lease).returning(_OUTBOX.c.id)))
+    return [row_id for row_id in ids if row_id in kept]
+
+
+def release(session: Session, settings: SyncSettings, ids: list[int]) -> None:
+    """Give rows this worker claimed but did not try back to the queue, untouched."""
+    if ids:
+        session.execute(update(OutboxMessage).where(
+            OutboxMessage.id.in_(ids), OutboxMessage.status == "sending",
+            OutboxMessage.claimed_by == settings.worker_id).values(
+                status="pending", claimed_by=None, lease_until=None))
+
+
+def revive(session: Session, settings: SyncSettings, now: datetime,
+           rng: random.Random | None = None) -> int:
+    """Make the rows waiting on central due again, now that it answered; return how many.
+
+    Crisis rows are due at once; the others at a random moment within ``revive_jitter``, so
+    the backlog drains at the pace of the workers, not of the rows' retry timers.
+    """
+    waiting = session.execute(select(OutboxMessage.id, OutboxMessage.priority).where(
+        OutboxMessage.status == "pending", OutboxMessage.waiting_on_central,
+        OutboxMessage.next_attempt_at > now)).tuples().all()
+    if not waiting:
+        return 0
+    pick = rng or random
+    session.execute(_REVIVE, [
+            {"row_id": row_id, "due": now if priority == _CRISIS else
+             now + timedelta(seconds=pick.uniform(0, settings.revive_jitter))}
+            for row_id, priority in waiting])
+    return len(waiting)
+
+
+def next_due(session: Session, settings: SyncSettings, now: datetime) -> datetime | None:
+    """Return when a pending row next becomes due (crisis rows only while one is ahead)."""
+    if session.scalars(select(OutboxMessage.id).where(
+            OutboxMessage.priority == _CRISIS, OutboxMessage.status == "sending",
+            OutboxMessage.claimed_by != settings.worker_id,
+            OutboxMessage.lease_until >= now).limit(1)).first() is not None:
+        return now + timedelta(seconds=1)  # another worker sends a crisis: look again soon
+    pending = select(func.min(OutboxMessage.next_attempt_at)).where(
+        OutboxMessage.status == "pending")
+    if crisis_ahead(session, settings, now):
+        pending = pending.where(OutboxMessage.priority == _CRISIS)
+    due = session.scalar(pending)
+    return None if due is None else as_utc(due)
 
 
 def _facts(session: Session, row: OutboxMessage, site: str | None = None
@@ -166,7 +298,7 @@ def _facts(session: Session, row: OutboxMessage, site: str | None = None
     subs = [SubmissionFacts(key=s.idempotency_key, instrument_id=s.instrument_id,
                             version=s.instrument_version, answers=dict(s.answers),
                             skipped=tuple(s.skipped or ()), result=s.result,
-                            taken_at=s.taken_at)
+                            taken_at=s.taken_at, devices=tuple(s.devices or ()))
             for s in session.scalars(select(Submission).where(
                 Submission.referral_id == referral.id).order_by(Submission.taken_at,
                                                                 Submission.id))]
@@ -218,10 +350,9 @@ KeySnapshot = tuple[dict[str, Any], list[str]]
 
 
 def key_snapshot(session: Session, settings: SyncSettings, now: datetime) -> KeySnapshot:
-    """Return the site's public keys (JWKS) and the revoked token ids, as sent with a bundle."""
-    revoked = revoked_token_ids(session, now) | revoked_ticket_ids(session,
-                                                                   settings.ticket_grace, now)
-    return dict(settings.keys.ring().jwks()), sorted(revoked)
+    """Return the site's public keys (JWKS, with statuses and retirements) and the revoked
+    token ids, as sent with a bundle."""
+    return snapshot(session, settings.keys, settings.ticket_grace, now)
 
 
 def build_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
@@ -282,6 +413,7 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
         return  # our lease ran out and another worker took the row over: its outcome counts
     row.claimed_by = None
     row.lease_until = None
+    row.waiting_on_central = False
     if outcome == "withheld":
         # Consent lets it send nothing (docs/privacy.md): done, and the referral not sent.
         row.status, row.last_error = "withheld", None
@@ -308,8 +440,10 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
             report.alerts.append(kind)
         return
     row.status = "pending"
-    row.next_attempt_at = now + timedelta(seconds=full_jitter(
-        row.attempts, settings.backoff_base, settings.backoff_cap, rng))
+    row.waiting_on_central = outcome == "unavailable"
+    base, cap = ((settings.crisis_backoff_base, settings.crisis_backoff_cap)
+                 if row.priority == _CRISIS else (settings.backoff_base, settings.backoff_cap))
+    row.next_attempt_at = now + timedelta(seconds=full_jitter(row.attempts, base, cap, rng))
     report.retried += 1
 
 
@@ -321,6 +455,7 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
     report.reminders += send_reminders(session, settings.reminder_lead, now)
     report.purged += purge_expired(session, days=settings.retention_days, now=now)
     report.purged += purge_claims(session, days=settings.retention_days, now=now)
+    report.purged += purge_history(session, days=settings.retention_days, now=now)
     stuck = session.scalars(select(OutboxMessage).where(
         OutboxMessage.status.in_(("pending", "sending")),
         OutboxMessage.created_at < now - settings.stuck_after, OutboxMessage.attempts > 0))
@@ -339,31 +474,130 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
 
     ``transaction`` opens a committing session context (``Database.transaction``; called
     with ``write=False`` to read). Bundles are built in read-only transactions, so building
-    never holds SQLite's write lock against the kiosks, and the outcomes of a claimed batch
-    are recorded in one write transaction: one durable commit per batch, not per row. A
-    worker that dies before recording leaves its rows to the lease, and they are sent again,
-    which central's conditional creates and updates make harmless.
+    never holds SQLite's write lock against the kiosks. Each row's outcome is recorded as soon
+    as it is known, in a short write transaction that also renews the lease on the rest of
+    the batch, so a slow central never lets another worker take over rows this one is still
+    sending. The first row central takes in a cycle makes the rows waiting on central due
+    again (``revive``). A failure that is central's (no answer, 5xx, 429) ends the cycle:
+    the rest of the batch goes back to the queue untried, and the next try is paced by the
+    rows' backoff (short for a crisis), which ``report.next_due`` tells the loop. A worker
+    that dies leaves its rows to the lease, and they are sent again, which central's
+    conditional creates and updates make harmless.
     """
     report = SyncReport()
     started = now()
     with transaction() as session:
         housekeeping(session, settings, started, report)
     handled = 0
-    while handled < max_rows:
+    revived = False
+    failed_row = 0
+    while handled < max_rows and not report.central_unavailable:
         with transaction() as session:
-            ids = claim(session, settings, now(), due_by=started)
+            claimed_at = now()
+            ids = claim(session, settings, claimed_at, due_by=started)
             keys = key_snapshot(session, settings, now()) if ids else None
         if not ids:
             break
-        outcomes = []
-        for row_id in ids:
+        lease = _Lease(transaction, settings, ids, claimed_at + settings.lease, now)
+        while lease.ids:
+            row_id = lease.ids[0]
             handled += 1
-            outcomes.append((row_id, *_forward(transaction, sender, settings, row_id, now,
-                                               keys)))
-        with transaction() as session:
-            for row_id, outcome, error in outcomes:
-                _finish(session, row_id, settings, now(), outcome, error, report, rng)
+            outcome, error = _forward(transaction, lease.guard(sender), settings, row_id,
+                                      now, keys)
+            rest = lease.ids[1:]  # a renewal while sending drops rows another worker took
+            with transaction() as session:
+                moment = now()
+                _finish(session, row_id, settings, moment, outcome, error, report, rng)
+                if outcome == "sent" and not revived:
+                    revived = True
+                    report.revived += revive(session, settings, moment, rng)
+                stop = outcome == "unavailable" or bool(
+                    # A crisis became due (central answered, or a kiosk queued one): it goes
+                    # before the rest of this batch.
+                    rest and min(_priorities(session, rest)) != _CRISIS
+                    and crisis_ahead(session, settings, moment))
+                if stop:
+                    release(session, settings, rest)
+                else:
+                    lease.keep(session, rest, moment)
+            if outcome == "unavailable":
+                report.central_unavailable = True
+                failed_row = row_id
+            if stop:
+                break
+    with transaction(write=False) as session:
+        if report.central_unavailable:
+            # Central is away: the next try waits for the failed row's backoff (the rows
+            # put back untried are due, and would otherwise be tried at once).
+            due = session.scalar(select(OutboxMessage.next_attempt_at).where(
+                OutboxMessage.id == failed_row))
+            report.next_due = None if due is None else as_utc(due)
+        else:
+            report.next_due = next_due(session, settings, now())
     return report
+
+
+def _priorities(session: Session, ids: list[int]) -> list[int]:
+    return list(session.scalars(select(OutboxMessage.priority).where(
+        OutboxMessage.id.in_(ids))))
+
+
+class LeaseLost(Exception):
+    """Another worker took the row over (our lease ran out): this worker must not send it."""
+
+
+class _Lease:
+    """This worker's claim on the rest of its batch, renewed before a request needs it."""
+
+    def __init__(self, transaction: Callable[..., Any], settings: SyncSettings,
+                 ids: list[int], until: datetime, now: Callable[[], datetime]) -> None:
+        self.transaction = transaction
+        self.settings = settings
+        self.ids = ids
+        self.until = until
+        self.now = now
+
+    def keep(self, session: Session, rest: list[int], moment: datetime) -> None:
+        """Carry on with rest, renewing its lease in the caller's transaction if it runs short.
+
+        Rows another worker took over meanwhile (this one stalled past its lease) are dropped
+        from the batch: that worker sends them.
+        """
+        self.ids = rest
+        if rest and self.until - moment < self.settings.renew_before:
+            self.ids = renew(session, self.settings, rest, moment)
+            self.until = moment + self.settings.lease
+
+    def before_request(self) -> None:
+        """Make sure the lease outlasts the next request; LeaseLost if the row is gone."""
+        moment = self.now()
+        if self.until - moment >= self.settings.renew_before:
+            return
+        with self.transaction() as session:
+            kept = renew(session, self.settings, self.ids, moment)
+        self.until = moment + self.settings.lease
+        current, self.ids = self.ids[0], kept
+        if current not in kept:  # another worker sends it now
+            self.ids = [current, *kept]  # the loop moves past it as for any row
+            raise LeaseLost(f"outbox row {current} was taken over")
+
+    def guard(self, sender: Sender) -> Sender:
+        """Wrap the sender so every request to central first checks the lease."""
+        return _LeasedSender(sender, self)
+
+
+class _LeasedSender:
+    def __init__(self, sender: Sender, lease: _Lease) -> None:
+        self.sender = sender
+        self.lease = lease
+
+    def transaction(self, bundle: Any) -> Any:
+        self.lease.before_request()
+        return self.sender.transaction(bundle)
+
+    def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+        self.lease.before_request()
+        return self.sender.search(resource_type, params)
 
 
 def _read_held(sender: Sender, entries: Entries) -> dict[str, dict[str, Any]]:
@@ -379,8 +613,11 @@ def _read_held(sender: Sender, entries: Entries) -> dict[str, dict[str, Any]]:
 def _forward(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings,
              row_id: int, now: Callable[[], datetime],
              keys: KeySnapshot | None = None) -> tuple[str, str | None]:
-    """Build and send one row; return its outcome ("sent", "withheld", "retry", "dead", "gone")
-    and the error.
+    """Build and send one row; return its outcome and the error.
+
+    Outcomes: "sent", "withheld", "dead", "gone" (the row was deleted), "lost" (another worker
+    took it over), "unavailable" (central did not answer, or answered 5xx/429/401) and
+    "retry" (a failure of this row's own).
 
     Shared resources are created the first time; once central may hold them (a version was
     sent before, or a create found one) they are read, merged and written with If-Match, and
@@ -425,12 +662,20 @@ def _forward(transaction: Callable[..., Any], sender: Sender, settings: SyncSett
             if not entries.created_instead(bundle, answer):
                 return "sent", None
             held = _read_held(sender, entries)  # created meanwhile: merge ours into it
+    except LeaseLost:
+        return "lost", None  # the worker that took it over sends it and records it
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
         retryable = bool(getattr(exc, "retryable", True))
         status = getattr(exc, "status", None)
         log.warning("outbox row %s: %s (%s)", row_id, type(exc).__name__,
                     status if status is not None else "no answer")
-        return ("retry" if retryable else "dead"), str(exc)[:500]
+        if not retryable:
+            return "dead", str(exc)[:500]
+        # A request central did not answer, or answered 5xx or 429 (the client's errors carry
+        # ``retryable``): central's trouble, not the row's. Anything else is the row's.
+        central = hasattr(exc, "retryable") and (status is None or status >= 500
+                                                 or status in (401, 429))
+        return ("unavailable" if central else "retry"), str(exc)[:500]
     return "retry", error
 
 

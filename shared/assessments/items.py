@@ -1,9 +1,9 @@
 """One instrument's answers, checked and scored as the server and the kiosk both must.
 
-``score_item`` is the per-item rule: a complete set of answers is scored; a set with skipped
-questions ("Prefer not to answer") is not scored, but what was answered is checked and a
-crisis it shows is still found (``shared.partial``). The kiosk scores offline with it and the
-server re-scores with it, so both apply the same checks and the same crisis rules.
+A complete set of answers is scored; a set with skipped questions ("Prefer not to answer") is
+not scored, but what was answered is checked. ``shared.crisis.score_item`` builds the per-item
+rule on these (a crisis a partial set shows is still found), so the kiosk and the server apply
+the same checks and the same crisis rules.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ __all__ = [
     "NOT_SCORED_BAND",
     "ItemErrors",
     "blocking_skips",
+    "check_partial",
+    "check_version",
     "questions",
-    "score_item",
+    "score_complete",
     "value_problem",
 ]
 
@@ -65,7 +67,7 @@ def _versions(instrument_id: str) -> tuple[str, ...] | str:
         return exc.message
 
 
-def _check_version(instrument_id: str, version: str) -> None:
+def check_version(instrument_id: str, version: str) -> None:
     versions = _versions(instrument_id)
     if isinstance(versions, str):
         raise ItemErrors([{"field": "instrument_id", "message": versions}])
@@ -141,27 +143,17 @@ def _scoring_field(name: str) -> str:
     return name if name in ("instrument_id", "answers") else f"answers.{name}"
 
 
-def score_item(instrument_id: str, version: str, answers: Mapping[str, object],
-               skipped: Sequence[str] = ()) -> tuple[ScoreResult | None, ScoreResult | None]:
-    """Return (result to store, result for triage), or raise ItemErrors naming each field.
+def score_complete(instrument_id: str, version: str, answers: Mapping[str, object]
+                   ) -> ScoreResult:
+    """Score a complete set of answers, or raise ItemErrors naming the field."""
+    try:
+        return score(instrument_id, answers, version)
+    except ScoringError as exc:
+        raise ItemErrors([{"field": _scoring_field(exc.field), "message": exc.message}]
+                         ) from exc
 
-    The stored result is None when scored questions were skipped (the screener is not scored:
-    declining an unscored one, such as the PHQ-9 difficulty question, is no such skip); the
-    triage result then carries only the crisis flags that every completion would raise.
-    """
-    from shared.partial import crisis_in_partial  # partial builds on this module's engine
 
-    _check_version(instrument_id, version)
-    if not blocking_skips(instrument_id, answers, skipped, version):
-        try:
-            result = score(instrument_id, answers, version)
-        except ScoringError as exc:
-            raise ItemErrors([{"field": _scoring_field(exc.field), "message": exc.message}]
-                             ) from exc
-        return result, result
+def check_partial(instrument_id: str, version: str, answers: Mapping[str, object],
+                  skipped: Sequence[str]) -> None:
+    """Check a partly answered set (the questions, and what was answered); raise ItemErrors."""
     _check_partial(questions(instrument_id, version), answers, skipped)
-    found = crisis_in_partial(instrument_id, answers, skipped, version)
-    if not found:
-        return None, None
-    return None, ScoreResult(instrument=instrument_id, version=version, total=None,
-                             band=NOT_SCORED_BAND, flags=found)

@@ -95,6 +95,11 @@ class CatalogSettings(Out):
         default="imperial", description="Height and weight are first asked in these units "
                                          "(US sites: feet, inches and pounds); a member may "
                                          "switch.")
+    retention_days: int | None = Field(
+        default=None, ge=1, description="Answers are kept onsite this many days after the "
+                                        "member's advocate has them (RETENTION_DAYS); the "
+                                        "kiosk's privacy notice says so. Absent from older "
+                                        "servers: the notice then words it without a number.")
     timeouts: Timeouts
     branding: Branding
     local_crisis_resources: list[CrisisResource] = Field(

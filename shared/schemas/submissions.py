@@ -73,6 +73,23 @@ class KioskResult(Strict):
                                                                max_length=32)
 
 
+DEVICE_KINDS = ("blood_pressure", "weight")
+# A Device Information string as the kiosk read it (shared/devices/info.py checks the same).
+DeviceText = Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+
+class DeviceOrigin(Strict):
+    """The Bluetooth device behind some of an item's answers (issue 19); the rest were typed."""
+
+    kind: Literal["blood_pressure", "weight"] = Field(
+        description="What the device measures: a blood-pressure cuff or a weight scale.")
+    manufacturer: DeviceText = Field(default="", description="Manufacturer Name String (0x2A29)")
+    model: DeviceText = Field(default="", description="Model Number String (0x2A24)")
+    serial: DeviceText = Field(default="", description="Serial Number String (0x2A25)")
+    link_ids: list[LinkId] = Field(min_length=1, max_length=8,
+                                   description="The answers this device gave.")
+
+
 class OfflineIdentity(Strict):
     """What a member typed to sign in while the kiosk could not reach the server."""
 
@@ -109,6 +126,23 @@ class SubmissionItem(Strict):
     )
     kiosk_result: KioskResult | None = None
     taken_at: AwareDatetime
+    devices: list[DeviceOrigin] = Field(
+        default_factory=list, max_length=4,
+        description="Answers read from a Bluetooth cuff or scale and confirmed by the member, "
+                    "with the device; answers not listed here were typed (self-reported).")
+
+    def devices_problem(self) -> tuple[str, str] | None:
+        """Return (field, message) when a device names an answer the item does not have."""
+        seen: set[str] = set()
+        for index, device in enumerate(self.devices):
+            for link in device.link_ids:
+                if link not in self.answers:
+                    return (f"devices.{index}.link_ids",
+                            f"{link!r} is not among the answers")
+                if link in seen:
+                    return (f"devices.{index}.link_ids", f"{link!r} is given by two devices")
+                seen.add(link)
+        return None
 
     def who_problem(self) -> str | None:
         """Return why member_ref/anonymous/offline_identity do not name exactly one, or None."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
+# What a proposal carries for a crisis; defined with the triggers (shared.crisis).
+from shared.crisis.triggers import CrisisGuidance as CrisisGuidance
+from shared.crisis.triggers import Notice as Notice
 from shared.triage.vocabulary import bilingual_text, priority_rank, sorted_programs, str_tuple
 
 
@@ -46,82 +48,6 @@ class Reason:
             priority=str(data.get("priority", "routine")),
             programs=str_tuple(data.get("programs", []), "reason programs"),
         )
-
-
-def _resource(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Return an immutable copy of a crisis resource: label {en, es}, phone/sms/url strings."""
-    out: dict[str, Any] = {"label": bilingual_text(data.get("label"), "resource label")}
-    for key in ("phone", "sms", "url"):
-        value = data.get(key)
-        if value is not None:
-            if not isinstance(value, str):
-                raise ValueError(f"resource {key} must be text")
-            out[key] = value
-    if not any(key in out for key in ("phone", "sms", "url")):
-        raise ValueError("a crisis resource needs a phone, sms or url")
-    return MappingProxyType(out)
-
-
-@dataclass(frozen=True)
-class CrisisGuidance:
-    """What the kiosk must show for one crisis trigger, in EN and ES."""
-
-    trigger: str
-    severity: str
-    title: Mapping[str, str]
-    text: Mapping[str, str]
-    resources: tuple[Mapping[str, Any], ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "title", bilingual_text(self.title, "crisis title"))
-        object.__setattr__(self, "text", bilingual_text(self.text, "crisis text"))
-        object.__setattr__(self, "resources", tuple(_resource(r) for r in self.resources))
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the JSON shape."""
-        resources = []
-        for res in self.resources:
-            item = dict(res)
-            item["label"] = dict(res["label"])
-            resources.append(item)
-        return {
-            "trigger": self.trigger,
-            "severity": self.severity,
-            "title": dict(self.title),
-            "text": dict(self.text),
-            "resources": resources,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CrisisGuidance:
-        """Rebuild guidance from as_dict() output."""
-        return cls(
-            trigger=str(data["trigger"]),
-            severity=str(data["severity"]),
-            title=data["title"],
-            text=data["text"],
-            resources=tuple(data.get("resources", ())),
-        )
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A gentle information message for the member (not crisis guidance)."""
-
-    code: str
-    text: Mapping[str, str]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "text", bilingual_text(self.text, f"notice {self.code} text"))
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the JSON shape."""
-        return {"code": self.code, "text": dict(self.text)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Notice:
-        """Rebuild a Notice from as_dict() output."""
-        return cls(code=str(data["code"]), text=data["text"])
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,59 +61,106 @@ _ATOM_KEYS = frozenset({"instrument", "bands", "flags", "unless_taken"})
 
 
 def _check_condition(node: object, where: str, names: frozenset[str], derived: bool) -> None:
-    """Raise RulesError unless node is a well-formed condition."""
+    """Raise RulesError unless node is a well-formed condition (one checker per kind)."""
     if not isinstance(node, Mapping):
         raise RulesError(f"{where}: a condition must be an object")
+    kind = _condition_kind(node, derived)
+    if kind is None:
+        raise RulesError(f"{where}: not a recognised condition")
+    _CONDITION_CHECKS[kind](node, where, names, derived)
+
+
+def _condition_kind(node: Mapping[str, Any], derived: bool) -> str | None:
+    """Name the kind of condition node is by its keys; None when it is none of them.
+
+    ``derived`` allows the kinds only combination rules may use (they read other rules'
+    findings, not an instrument's results).
+    """
+    keys = set(node)
     if "instrument" in node:
-        extra = set(node) - _ATOM_KEYS
-        if extra:
-            raise RulesError(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
-        if not isinstance(node["instrument"], str):
-            raise RulesError(f"{where}: instrument must be text")
-        if "bands" not in node and "flags" not in node:
-            raise RulesError(f"{where}: give bands and/or flags")
-        for key in ("bands", "flags", "unless_taken"):
-            if key in node:
-                try:
-                    values = str_tuple(node[key], f"{where}.{key}")
-                except ValueError as exc:
-                    raise RulesError(str(exc)) from None
-                if not values:
-                    raise RulesError(f"{where}.{key}: must not be empty")
-        return
+        return "instrument"
     if len(node) == 1 and "ref" in node:
-        if node["ref"] not in names:
-            raise RulesError(f"{where}: unknown or later-defined condition {node['ref']!r}")
-        return
+        return "ref"
     if len(node) == 1 and ("any" in node or "all" in node):
-        key = "any" if "any" in node else "all"
-        children = node[key]
-        if not isinstance(children, list) or not children:
-            raise RulesError(f"{where}.{key}: must be a non-empty list")
-        for i, child in enumerate(children):
-            _check_condition(child, f"{where}.{key}[{i}]", names, derived)
-        return
-    if set(node) == {"at_least", "of"}:
-        children, count = node["of"], node["at_least"]
-        if not isinstance(children, list) or not children:
-            raise RulesError(f"{where}.of: must be a non-empty list")
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(children):
-            raise RulesError(f"{where}.at_least: must be from 1 to {len(children)}")
-        for i, child in enumerate(children):
-            _check_condition(child, f"{where}.of[{i}]", names, derived)
-        return
-    if derived and set(node) == {"min_programs"}:
-        count = node["min_programs"]
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise RulesError(f"{where}.min_programs: must be a positive whole number")
-        return
-    if derived and "domain" in node and set(node) <= {"domain", "min_priority"}:
-        if node["domain"] not in DOMAINS:
-            raise RulesError(f"{where}.domain: must be one of {', '.join(DOMAINS)}")
-        if node.get("min_priority", "routine") not in PRIORITIES:
-            raise RulesError(f"{where}.min_priority: unknown priority")
-        return
-    raise RulesError(f"{where}: not a recognised condition")
+        return "any_all"
+    if keys == {"at_least", "of"}:
+        return "at_least"
+    if derived and keys == {"min_programs"}:
+        return "min_programs"
+    if derived and "domain" in node and keys <= {"domain", "min_priority"}:
+        return "domain"
+    return None
+
+
+def _check_instrument(node: Mapping[str, Any], where: str, _names: frozenset[str],
+                      _derived: bool) -> None:
+    extra = set(node) - _ATOM_KEYS
+    if extra:
+        raise RulesError(f"{where}: unknown key(s) {', '.join(sorted(extra))}")
+    if not isinstance(node["instrument"], str):
+        raise RulesError(f"{where}: instrument must be text")
+    if "bands" not in node and "flags" not in node:
+        raise RulesError(f"{where}: give bands and/or flags")
+    for key in ("bands", "flags", "unless_taken"):
+        if key in node:
+            try:
+                values = str_tuple(node[key], f"{where}.{key}")
+            except ValueError as exc:
+                raise RulesError(str(exc)) from None
+            if not values:
+                raise RulesError(f"{where}.{key}: must not be empty")
+
+
+def _check_ref(node: Mapping[str, Any], where: str, names: frozenset[str],
+               _derived: bool) -> None:
+    if node["ref"] not in names:
+        raise RulesError(f"{where}: unknown or later-defined condition {node['ref']!r}")
+
+
+def _check_any_all(node: Mapping[str, Any], where: str, names: frozenset[str],
+                   derived: bool) -> None:
+    key = "any" if "any" in node else "all"
+    children = node[key]
+    if not isinstance(children, list) or not children:
+        raise RulesError(f"{where}.{key}: must be a non-empty list")
+    for i, child in enumerate(children):
+        _check_condition(child, f"{where}.{key}[{i}]", names, derived)
+
+
+def _check_at_least(node: Mapping[str, Any], where: str, names: frozenset[str],
+                    derived: bool) -> None:
+    children, count = node["of"], node["at_least"]
+    if not isinstance(children, list) or not children:
+        raise RulesError(f"{where}.of: must be a non-empty list")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(children):
+        raise RulesError(f"{where}.at_least: must be from 1 to {len(children)}")
+    for i, child in enumerate(children):
+        _check_condition(child, f"{where}.of[{i}]", names, derived)
+
+
+def _check_min_programs(node: Mapping[str, Any], where: str, _names: frozenset[str],
+                        _derived: bool) -> None:
+    count = node["min_programs"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise RulesError(f"{where}.min_programs: must be a positive whole number")
+
+
+def _check_domain(node: Mapping[str, Any], where: str, _names: frozenset[str],
+                  _derived: bool) -> None:
+    if node["domain"] not in DOMAINS:
+        raise RulesError(f"{where}.domain: must be one of {', '.join(DOMAINS)}")
+    if node.get("min_priority", "routine") not in PRIORITIES:
+        raise RulesError(f"{where}.min_priority: unknown priority")
+
+
+_CONDITION_CHECKS: dict[str, Callable[[Mapping[str, Any], str, frozenset[str], bool], None]] = {
+    "instrument": _check_instrument,
+    "ref": _check_ref,
+    "any_all": _check_any_all,
+    "at_least": _check_at_least,
+    "min_programs": _check_min_programs,
+    "domain": _check_domain,
+}
 
 
 def _parse_rule(raw: object, where: str, names: frozenset[str], combination: bool) -> Rule:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Iterable
+
+# The languages and the bilingual-text check live with the rest of the text (shared.i18n);
+# triage's callers keep reading them here.
+from shared.i18n import LANGUAGES as LANGUAGES
+from shared.i18n import bilingual_text as bilingual_text
 
 PROGRAMS: tuple[str, ...] = (
     "behavioral_health",
@@ -14,9 +18,8 @@ PROGRAMS: tuple[str, ...] = (
     "eap",
 )
 PRIORITIES: tuple[str, ...] = ("routine", "soon", "urgent", "crisis")
-LANGUAGES: tuple[str, ...] = ("en", "es")
 DOMAINS: tuple[str, ...] = ("behavioral", "physical")
-# "crisis" is reserved for the hard-wired triggers (shared.triage.crisis), so a rules file
+# "crisis" is reserved for the hard-wired triggers (shared.crisis), so a rules file
 # cannot mint crisis referrals that come without crisis guidance.
 RULE_PRIORITIES: tuple[str, ...] = ("routine", "soon", "urgent")
 
@@ -41,21 +44,6 @@ def sorted_programs(programs: Iterable[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"unknown program(s): {', '.join(sorted(unknown))}")
     return tuple(p for p in PROGRAMS if p in unique)
-
-
-def bilingual_text(value: object, what: str) -> Mapping[str, str]:
-    """Return an immutable {en, es} text mapping, or raise ValueError."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be an object with 'en' and 'es' text")
-    out: dict[str, str] = {}
-    for lang, text in value.items():
-        if not isinstance(lang, str) or not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{what} must map language codes to non-empty text")
-        out[lang] = text
-    missing = [lang for lang in LANGUAGES if lang not in out]
-    if missing:
-        raise ValueError(f"{what} lacks text in {', '.join(missing)}")
-    return MappingProxyType(out)
 
 
 def str_tuple(value: object, what: str) -> tuple[str, ...]:

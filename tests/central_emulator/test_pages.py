@@ -201,3 +201,21 @@ def test_referrals_an_advocate_sees_most_pressing_then_newest(client: FlaskClien
     assert "M-1002" not in page
     assert client.get("/api/advocates/adv-999/referrals").status_code == 404
     assert client.get("/advocates/adv-999/referrals").status_code == 404
+
+
+def test_a_retired_key_is_refused_even_when_a_stale_key_set_lists_it_again(
+        client: FlaskClient, keys: SiteKeys) -> None:
+    _send_keys(client, keys)
+    token = keys.link_token()
+    assert client.get(f"/connect/{token}").status_code == 200
+    ring = keys.ring()
+    ring.retire(keys.link.key_id)
+    assert client.post("/_keys", json=ring.jwks()).status_code == 200
+    status, html = _refusal(client, token)
+    assert status == 410 and "withdrawn" in html
+    # A bundle built before the retirement arrives late, still listing the key: no matter.
+    _send_keys(client, keys)
+    assert _refusal(client, token)[0] == 410
+    assert client.get("/_state").json["retired_keys"] == [keys.link.key_id]
+    # The site's other key is untouched.
+    assert client.get(f"/ticket/{keys.ticket_token('b-1')}").status_code == 200

@@ -38,8 +38,39 @@ def test_searches_answer_valid_searchsets(client: FlaskClient) -> None:
         assert answer.status_code == 200, path
         bundle = Bundle.model_validate(answer.json)
         assert bundle.type == "searchset" and bundle.total == len(bundle.entry or []), path
-    # _count is ignored safely: everything comes in one page.
-    assert client.get("/fhir/CareTeam?_count=2").json["total"] == len(ASSIGNMENTS)
+
+
+def _page(answer: Any) -> tuple[list[str], str | None]:
+    links = {link["relation"]: link["url"] for link in answer.json["link"]}
+    return _ids(answer), links.get("next")
+
+
+def test_searches_come_in_pages_with_next_links(client: FlaskClient) -> None:
+    answer = client.get("/fhir/CareTeam?status=active&_count=5")
+    Bundle.model_validate(answer.json)
+    assert answer.json["total"] == len(ASSIGNMENTS)
+    seen, following = _page(answer)
+    assert len(seen) == 5
+    while following is not None:
+        assert "status=active" in following  # the next page keeps the search's criteria
+        ids, following = _page(client.get(following.removeprefix("http://localhost")))
+        assert ids and not set(ids) & set(seen)
+        seen += ids
+    assert len(seen) == len(ASSIGNMENTS)
+
+
+def test_a_page_is_capped_whatever_count_asks(client: FlaskClient) -> None:
+    client.application.config.update(SEARCH_PAGE_SIZE=3, SEARCH_MAX_PAGE_SIZE=4)
+    assert len(_ids(client.get("/fhir/CareTeam"))) == 3
+    ids, following = _page(client.get("/fhir/CareTeam?_count=1000"))
+    assert len(ids) == 4 and following is not None and "_count=4" in following
+
+
+@pytest.mark.parametrize("query", ["_count=many", "_count=-1", "_getpagesoffset=x"])
+def test_bad_paging_parameters_are_refused(client: FlaskClient, query: str) -> None:
+    answer = client.get(f"/fhir/CareTeam?{query}")
+    assert answer.status_code == 400
+    assert answer.json["resourceType"] == "OperationOutcome"
 
 
 @pytest.mark.parametrize("query, expected", [

@@ -15,7 +15,8 @@ from tests.onsite_server.fhir.test_build import MEMBER, REFERRAL, SUBMISSIONS, S
 
 from .helpers import referral, referral_update, transaction
 
-EVIDENCE = {"Patient": 1, "QuestionnaireResponse": 4, "Observation": 6, "ServiceRequest": 1,
+# Observations: 6 scores and vital signs, and PHQ-9 item 9 on its own.
+EVIDENCE = {"Patient": 1, "QuestionnaireResponse": 4, "Observation": 7, "ServiceRequest": 1,
             "Task": 1}
 
 

@@ -390,3 +390,13 @@ def test_a_crisis_is_queued_at_once_even_when_a_follow_up_is_offered_after_it() 
     assert visit.close_crisis(confirm=True) == OFFER
     assert visit.follow_up_offer() is not None and len(fake.submitted) == 1
     assert visit.decline_offer() == RESULTS and len(fake.submitted) == 1
+
+
+def test_the_privacy_notice_reads_the_sites_retention_from_the_catalog() -> None:
+    visit, fake = _visit()
+    assert visit.retention_days() == 30  # the catalog's figure, not a number of the kiosk's
+    fake._catalog = fake._catalog.model_copy(update={
+        "settings": fake._catalog.settings.model_copy(update={"retention_days": None})})
+    assert visit.retention_days() is None  # a server that does not say: no number is shown
+    fake.paired = False
+    assert visit.retention_days() is None

@@ -19,8 +19,7 @@ from shared.assessments import (
     unscored_items,
 )
 from shared.assessments.items import blocking_skips
-from shared.crisis import triggers_in_raw
-from shared.partial import crisis_in_partial
+from shared.crisis import crisis_in_partial, triggers_in_raw
 from shared.paths import assets_dir
 from shared.triage import triage
 

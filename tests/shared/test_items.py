@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.assessments.items import NOT_SCORED_BAND, ItemErrors, questions, score_item
+from shared.assessments.items import NOT_SCORED_BAND, ItemErrors, questions
+from shared.crisis import score_item
 
 PHQ9 = {str(i): 1 for i in range(1, 10)}
 

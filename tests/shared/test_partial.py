@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.partial import crisis_flags, crisis_in_partial
+from shared.crisis import crisis_flags, crisis_in_partial
 
 PHQ9_BASE = {str(i): 1 for i in range(1, 10)}
 

@@ -203,3 +203,41 @@ def test_rotation_keeps_old_tokens_valid_while_the_old_key_is_listed() -> None:
 def test_pem_round_trip() -> None:
     again = SigningKey.from_pem(LINK_KEY.to_pem(), Purpose.ADVOCATE_LINK)
     assert again.key_id == LINK_KEY.key_id
+
+
+def test_a_published_set_says_which_key_signs_and_which_are_retired() -> None:
+    keyring = KeyRing()
+    keyring.add(LINK_KEY.public, Purpose.ADVOCATE_LINK, active=True)
+    keyring.add(TICKET_KEY.public, Purpose.TICKET)
+    keyring.retire("00" * 8, datetime(2026, 12, 1, 8, tzinfo=UTC))
+    published = keyring.jwks()
+    assert {k["kid"]: k["status"] for k in published["keys"]} == {
+        LINK_KEY.key_id: "active", TICKET_KEY.key_id: "rotated"}
+    assert published["retired"] == [{"kid": "00" * 8, "status": "retired",
+                                     "retired_at": "2026-12-01T08:00:00Z"}]
+
+
+def test_a_retirement_is_final_whatever_set_comes_later() -> None:
+    keyring = ring()
+    token = link_token()
+    stale = keyring.jwks()
+    keyring.retire(LINK_KEY.key_id)
+    assert reason(token, keyring) == "retired_key"
+    keyring.add_jwks(stale)  # a set built before the retirement, arriving late
+    keyring.add(LINK_KEY.public, Purpose.ADVOCATE_LINK)
+    assert reason(token, keyring) == "retired_key"
+    verify(mint(TICKET_KEY, {"subject": "b-1"}, lifetime=timedelta(days=1), now=NOW), keyring,
+           purpose=Purpose.TICKET, now=NOW)
+
+
+@pytest.mark.parametrize("data, says", [
+    ({"keys": "no"}, "list of keys"),
+    ({"keys": [], "retired": {}}, "retired must be a list"),
+    ({"keys": [], "retired": [{"kid": "ZZ"}]}, "retired 0"),
+    ({"keys": [], "retired": [{"kid": "00" * 8, "retired_at": "yesterday"}]}, "retired_at"),
+    ({"keys": [{"kty": "RSA"}]}, "key 0"),
+    ([], "list of keys"),
+])
+def test_a_bad_key_set_is_refused_naming_the_entry(data: object, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        KeyRing().add_jwks(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk import app
+from kiosk import cli as app
 
 
 def test_read_aloud_without_espeak_says_what_to_install(monkeypatch: pytest.MonkeyPatch,

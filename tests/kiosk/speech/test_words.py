@@ -150,3 +150,14 @@ def test_the_fixed_words_are_the_ones_the_screens_show() -> None:
         flat = {re.sub(r'"\s*\n\s*"', "", i) for i in ids}
         for msgid in flat - speech_only:
             assert f'"{msgid}"' in kv_text[name] + screens, (name, msgid)
+
+
+def test_a_measuring_cuff_is_read_instead_of_the_number_pad() -> None:
+    visit, _ = _signed_in()
+    visit.single("blood_pressure")
+    said = _say("question", visit, device=["Put the cuff on and press its start button.",
+                                           "Waiting for the cuff: 30 s", ""],
+                device_buttons=["Type it instead"])
+    assert "Put the cuff on and press its start button." in said.sentences
+    assert "Type the number, then tap OK." not in said.sentences
+    assert said.sentences[-2:] == ("Type it instead", "Prefer not to answer")

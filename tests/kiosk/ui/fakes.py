@@ -50,6 +50,8 @@ def fake_catalog(*, full_slot: bool = False) -> CatalogResponse:
                               "es": "Vacunas contra la gripe y control de la presión"},
                     "location": "Room 2", "slots": slots}],
         "settings": {"languages": ["en", "es"],
+                     # Not the server's default of 90: the privacy notice must say this one.
+                     "retention_days": 30,
                      "timeouts": {"idle_seconds": 90, "idle_countdown_seconds": 20,
                                   "session_cap_seconds": 900, "crisis_screen_seconds": 300,
                                   "sync_seconds": 30},

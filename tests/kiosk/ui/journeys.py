@@ -200,6 +200,11 @@ def crisis(out: Path) -> None:
     assert d.screen().name == "crisis" and d.app.countdown is None
     d.tap_id("close")
     assert d.screen().name == "crisis" and d.screen().armed
+    d.pump(2)
+    # The first step, now hidden, leaves no blank band: the hint follows the staff notice.
+    staff, hint = d.find("staff"), d.find("how_to_close")
+    # (Two spacings at most: the page's, either side of the collapsed button.)
+    assert staff.y - hint.top <= 2 * d.screen().children[0].spacing + 1, (staff.y, hint.top)
     # The second step is elsewhere (the top) and is offered only a moment after the first.
     confirm, first = d.find("confirm"), d.find("close")
     assert confirm.disabled and first.disabled
@@ -275,7 +280,7 @@ def admin_lockout(out: Path) -> None:
 
 def first_start(out: Path) -> None:
     """The real backend, never paired and no server anywhere: the pairing screen, no crash."""
-    from kiosk.app import build_backend
+    from kiosk.cli import build_backend
     from kiosk.settings import KioskSettings
 
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-first-"))
@@ -419,7 +424,7 @@ def follow_up_and_email(out: Path) -> None:
 
 def tour(out: Path, online: str = "online") -> None:
     """The tour with a fake backend: every screen in EN and ES, named as pinned."""
-    from kiosk.app import _walk
+    from kiosk.cli import _walk
     from kiosk.settings import KioskSettings
     from tests.kiosk.ui.fakes import FakeBackend
 
@@ -449,7 +454,7 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
     import zxingcpp
     from PIL import Image
 
-    from kiosk.app import build_backend
+    from kiosk.cli import build_backend
     from kiosk.settings import KioskSettings
     from onsite_server.services.signing import KeyStore
     from shared.tokens import Purpose, verify
@@ -840,10 +845,11 @@ def privacy_and_referral(out: Path) -> None:
     said = " ".join(privacy.ids[i].text for i in ("collected", "who_sees", "safety", "kept",
                                                    "cleared"))
     for needed in ("blood pressure", "employer never sees", "central advocate system",
-                   "we tell staff here", "90 days", "Nothing stays on this kiosk"):
-        assert needed in said, needed
+                   "we tell staff here", "30 days", "Nothing stays on this kiosk"):
+        assert needed in said, needed  # 30: the site's retention, from its catalog
     d.screenshot(out / "privacy-en.png")
     d.tap(privacy.ids.footer.ids.language)
+    assert "30 días" in privacy.ids.kept.text, privacy.ids.kept.text
     d.screenshot(out / "privacy-es.png")
     d.tap(privacy.ids.footer.ids.language)
     d.tap_id("accept")
@@ -891,6 +897,7 @@ def end_and_done(out: Path) -> None:
     d.tap(confirm.ids.keep)
     assert d.app.end_confirm is None and d.screen().name == "menu"
     assert d.app.visit.session_id == session  # nothing was wiped
+    _check_footer_filled(d.screen().ids.footer)  # the menu offers no Back
     d.tap(d.screen().ids.footer.ids.language)
     assert d.screen().ids.footer.ids.end.text == "Salir"  # leave, not "finish" or "submit"
     d.tap(d.screen().ids.footer.ids.end)
@@ -902,11 +909,19 @@ def end_and_done(out: Path) -> None:
     assert done.name == "done"
     assert done.ids.footer.ids.end.disabled and done.ids.footer.ids.end.opacity == 0
     assert done.ids.end.text == "Back to the start"
+    _check_footer_filled(done.ids.footer)
     d.screenshot(out / "done-en.png")
     d.tap(done.ids.footer.ids.language)
     d.screenshot(out / "done-es.png")
     d.tap(done.ids.end)  # no question: the visit is over
     assert d.app.end_confirm is None and d.screen().name == "attract"
+
+
+def _check_footer_filled(footer: Any) -> None:
+    """The footer's shown buttons fill its row: a hidden Back or End leaves no empty slot."""
+    shown = sorted((b for b in footer.children if b.opacity > 0), key=lambda b: b.x)
+    assert shown and abs(shown[0].x - footer.x) < 2 and abs(shown[-1].right - footer.right) < 2, \
+        [(b.text, b.x, b.right) for b in shown] + [(footer.x, footer.right)]
 
 
 def numbers_us(out: Path) -> None:
@@ -951,6 +966,50 @@ def numbers_us(out: Path) -> None:
     assert d.app.visit.journey.question == "height_cm" and d.screen().unit == "cm"
 
 
+def keypad(out: Path) -> None:
+    """The one Keypad: its layout, the keys it allows, its maximum length, masking, its
+    commands and a screen's own rule; its words follow the language."""
+    from kivy.core.window import Window
+
+    from kiosk.ui.keypad import Keypad
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    d = _start(FakeBackend())
+    pad = Keypad(cols=3, layout=["1", "2", "A", "", "back", "enter", "ABC", ".com"],
+                 allowed="12.com", max_length=6, masked=True, size_hint=(None, None),
+                 size=(Window.width, Window.height / 2), pos=(0, 0))
+    Window.add_widget(pad)
+    try:
+        entered: list[str] = []
+        commands: list[str] = []
+        pad.bind(on_enter=lambda _p: entered.append(pad.typed),
+                 on_command=lambda _p, key: commands.append(key))
+        d.pump(2)
+        labels = [getattr(k, "text", "") for k in reversed(pad.children)]
+        assert labels == ["1", "2", "A", "", "Delete", "OK", "ABC", ".com"], labels
+        for key in ("1", "A", "2"):
+            d.tap_key(key, within=pad)
+        assert pad.typed == "12" and pad.shown == "\u2022\u2022"  # "A" is not allowed
+        d.tap_key(".com", within=pad)
+        d.tap_key(".com", within=pad)  # would make 10 characters: refused whole
+        assert pad.typed == "12.com", pad.typed
+        d.tap_key("Delete", within=pad)
+        d.tap_key("OK", within=pad)
+        d.tap_key("ABC", within=pad)
+        assert entered == ["12.co"] and commands == ["ABC"] and pad.typed == "12.co"
+        pad.masked = False
+        assert pad.shown == "12.co"
+        # A screen's own rule comes first: here, Delete is refused.
+        pad.bind(on_key=lambda _p, key: key == "back")
+        d.tap_key("Delete", within=pad)
+        assert pad.typed == "12.co"
+        d.app.toggle_language()
+        d.pump(2)
+        assert "Borrar" in [getattr(k, "text", "") for k in pad.children]
+    finally:
+        Window.remove_widget(pad)
+
+
 def tr_(text: str) -> str:
     """The current language's words for a msgid (keys are labelled in the visit's language)."""
     from kiosk.ui.lang import tr
@@ -962,7 +1021,8 @@ JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (anonymous, accessibility, crisis, idle, admin_lockout, admin_open,
                             first_start, tour, identified, follow_up_and_email,
                             booking_times, sign_in_honestly, setup_after_cli_pairing,
-                            privacy_and_referral, end_and_done, numbers_us, results_screens)}
+                            privacy_and_referral, end_and_done, numbers_us, results_screens,
+                            keypad)}
 SIZES = {"results_screens": (1080, 1920)}  # as the member sees it; the rest at half size
 
 

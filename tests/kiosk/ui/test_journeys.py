@@ -45,7 +45,7 @@ def run_journey(name: str, *args: str, out: Path = ARTIFACTS) -> str:
                                      "follow_up_and_email", "booking_times",
                                      "sign_in_honestly", "setup_after_cli_pairing",
                                      "privacy_and_referral", "end_and_done", "numbers_us",
-                                     "results_screens"])
+                                     "results_screens", "keypad"])
 def test_journey(journey: str) -> None:
     assert f"{journey}: ok" in run_journey(journey)
 

@@ -172,7 +172,7 @@ def test_a_waitlisted_member_also_counts_as_booked_for_the_event(world: World) -
 
 def test_unique_index_backstop_becomes_409(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     # Without the application check, the partial unique index must still refuse, as a 409.
-    monkeypatch.setattr(svc, "_refuse_second_booking", lambda *a, **k: None)
+    monkeypatch.setattr(svc.member, "_refuse_second_booking", lambda *a, **k: None)
     first, second = world.event(slots=2)
     ref = world.member_ref()
     assert world.book(ref, first).status_code == 201

@@ -128,6 +128,14 @@ def test_site_settings_override_branding(app: Any, client: Any, site: Any,
     assert data["settings"]["units"] == "metric"
 
 
+def test_catalog_carries_the_retention_the_server_applies(app: Any, client: Any,
+                                                          kiosk: dict[str, Any]) -> None:
+    # The kiosk's privacy notice says how long answers are kept: the server's own figure.
+    assert _get(client, kiosk).get_json()["settings"]["retention_days"] == 90
+    app.config["RETENTION_DAYS"] = 30
+    assert _get(client, kiosk).get_json()["settings"]["retention_days"] == 30
+
+
 def test_etag_is_strong_hash_of_body_and_304_when_current(client: Any, kiosk: dict[str, Any],
                                                           events: dict[str, Any]) -> None:
     first = _get(client, kiosk)

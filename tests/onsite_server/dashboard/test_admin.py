@@ -320,3 +320,24 @@ def test_the_report_uses_the_minimum_saved_on_the_settings_page(
     assert "Elevated blood pressure,suppressed" in after  # 18 < 20
     page = as_admin.get("/dashboard/reports?start=2026-03&end=2026-03").get_data(as_text=True)
     assert "Minimum cell size: 20 people." in page
+
+
+def test_audit_log_pages_by_cursor_from_newest_to_oldest(app: Flask, as_admin: FlaskClient,
+                                                         site: Any) -> None:
+    with get_db(app).transaction() as session:
+        for i in range(120):
+            audit.record(session, "user:1", f"paging.{i:03d}", f"site:{site.id}")
+    html = as_admin.get("/dashboard/admin/audit?action=paging.").get_data(as_text=True)
+    assert "paging.119" in html and "paging.069" not in html and "120 entries" in html
+    assert "Newer" not in html
+    older = re.search(r'href="([^"]*before=\d+[^"]*)"', html)
+    assert older
+    html = as_admin.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert "paging.069" in html and "paging.070" not in html and "paging.119" not in html
+    oldest = re.search(r'href="([^"]*oldest=1[^"]*)"', html)
+    assert oldest
+    html = as_admin.get(oldest.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert "paging.000" in html and "paging.049" in html and "paging.050" not in html
+    assert "Older" not in html and "Newer" in html
+    # A cursor that is not a number is ignored, not an error.
+    assert as_admin.get("/dashboard/admin/audit?before=x'--").status_code == 200

@@ -143,3 +143,41 @@ def test_operational_alert_banner_for_admins_until_dismissed(app: Flask, as_admi
     assert done.headers["Location"] == "/dashboard/fleet"
     assert "stuck for over an hour" not in as_admin.get("/dashboard/fleet").get_data(
         as_text=True)
+
+
+def _key_rows(page: str) -> dict[str, str]:
+    """The signing-key table's rows by key id (their text)."""
+    table = page.split("QR signing keys", 1)[1]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    found = {}
+    for row in rows:
+        kid = re.search(r"<code>([0-9a-f]{16})</code>", row)
+        if kid:
+            found[kid.group(1)] = re.sub(r"<[^>]+>", " ", row)
+    return found
+
+
+def test_sync_health_shows_the_signing_keys_and_whether_central_holds_them(
+        app: Flask, as_admin: FlaskClient) -> None:
+    from pathlib import Path
+
+    from onsite_server.services.central_keys import push
+    from onsite_server.services.signing import KeyStore
+    from shared.tokens import Purpose
+
+    keys = KeyStore(Path(app.config["SIGNING_KEY_DIR"]))
+    link = keys.current(Purpose.ADVOCATE_LINK).key_id
+    rows = _key_rows(as_admin.get("/dashboard/sync").get_data(as_text=True))
+    assert "Signs new codes" in rows[link] and "Not yet" in rows[link]
+
+    class Central:
+        def transaction(self, bundle: Any) -> Any:
+            return {}
+
+    push(Central(), keys, "test-site", (keys.jwks(), []))
+    assert "Yes" in _key_rows(as_admin.get("/dashboard/sync").get_data(as_text=True))[link]
+    keys.retire(link)
+    rows = _key_rows(as_admin.get("/dashboard/sync").get_data(as_text=True))
+    assert "Retired: refused everywhere" in rows[link] and "Yes" not in rows[link]
+    new = keys.current(Purpose.ADVOCATE_LINK).key_id
+    assert "Signs new codes" in rows[new] and "Not yet" in rows[new]

@@ -175,7 +175,9 @@ def test_an_unscored_submission_sends_its_answers_but_no_score() -> None:
                           taken_at=TAKEN)
     bundle = referral_bundle(MEMBER, REFERRAL, [sub], SYSTEMS)
     validate(bundle)
-    assert _by_type(bundle, "Observation") == []
+    # No score; item 9's answer still goes on its own (a self-harm answer always counts).
+    assert [o["resource"]["code"]["coding"][0]["code"]
+            for o in _by_type(bundle, "Observation")] == ["44260-8"]
     assert len(_by_type(bundle, "QuestionnaireResponse")[0]["resource"]["item"]) == 8
 
 
@@ -207,14 +209,16 @@ def test_phq9_difficulty_answer_is_coded_and_leaves_the_total_alone() -> None:
                           version="1.1.0", answers={**PHQ9, "10": 3}, skipped=(),
                           result=score("phq9", {**PHQ9, "10": 3}).as_dict(), taken_at=TAKEN)
     bundle = referral_bundle(MEMBER, REFERRAL, [sub], SYSTEMS)
-    (total,) = [o["resource"] for o in _by_type(bundle, "Observation")]
+    (total,) = [o["resource"] for o in _by_type(bundle, "Observation")
+                if o["resource"]["code"]["coding"][0]["code"] != "44260-8"]
     assert total["code"]["coding"][0]["code"] == "44261-6" and total["valueInteger"] == 17
 
 
 def test_audit_c_answers_are_coded_from_1_1_0() -> None:
     answers: dict[str, Any] = {"1": 4, "2": 3, "3": 2, "sex": "male"}
     codes = _answer_codes("audit_c", answers, "1.1.0")
-    assert codes == {"1": "LA18929-2", "2": "LA18931-8", "3": "LA18876-5"}
+    # Sex has no LOINC list in the definition: its LOINC answer comes from assets/fhir.
+    assert codes == {"1": "LA18929-2", "2": "LA18931-8", "3": "LA18876-5", "sex": "LA2-8"}
 
 
 def test_questionnaire_export_carries_each_questions_own_list() -> None:
@@ -337,7 +341,7 @@ def test_interpretations_are_coded(instrument: str, answers: dict[str, Any], cod
     ref = replace(REFERRAL, consent=True)
     bundle = referral_bundle(MEMBER, ref, [sub], SYSTEMS)
     validate(bundle)
-    (obs,) = _by_type(bundle, "Observation")
+    (obs,) = [o for o in _by_type(bundle, "Observation") if "interpretation" in o["resource"]]
     (concept,) = obs["resource"]["interpretation"]
     assert concept["coding"][0]["system"] == (
         "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation")

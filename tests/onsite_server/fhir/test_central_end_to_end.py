@@ -5,11 +5,14 @@ Central's edits survive a sync (even one that races them: 412, read, merge, retr
 pull sees them, the contact the member chose reaches their Patient, a member who declined or
 never answered sends nothing but what they asked for (a booking), a crisis without consent
 still reaches central as an active stat request, and a consent withdrawn afterwards revokes
-and cancels what central holds without deleting it.
+and cancels what central holds without deleting it. Every Bundle sent is also valid R4 for
+FHIR.js (npm fhir), and every QuestionnaireResponse in them answers the Questionnaire that
+``onsite-server export-questionnaires`` publishes (an independent check, item by item).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,18 +24,33 @@ from sqlalchemy import select
 
 from central_emulator import create_app as create_central
 from onsite_server.central import CentralClient
+from onsite_server.cli import main as onsite_cli
 from onsite_server.db import get_db
-from onsite_server.fhir import WITHOUT_CONSENT, Systems
+from onsite_server.fhir import WITHOUT_CONSENT, Systems, validate
 from onsite_server.models import Member, OutboxMessage, Referral
 from onsite_server.services.signing import KeyStore
 from onsite_server.services.sync import SyncSettings, pull_statuses, run_cycle
 
+from ...fhir_conformance import check_response, fhirjs_validate
 from ...live import serve_in_thread
 from ..helpers import auth, gen_event, identified_member, new_key, submission_item
 
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
 PHQ9_ITEM9 = {str(i): 1 for i in range(1, 9)} | {"9": 2}
 GAD7_MODERATE = {str(i): 2 for i in range(1, 8)}
+# The consenting member's other check-ups: every kind of answer the Questionnaires declare
+# (codings from LOINC and from our own CodeSystems, decimals with units, yes/no), and
+# questions turned off by an earlier answer (a man who never drinks).
+MORE = [
+    ("who5", {"1": 2, "2": 1, "3": 2, "4": 1, "5": 2}),
+    ("gad2", {"1": 2, "2": 1}),
+    ("audit_c", {"1": 0, "sex": "male"}),
+    ("ada_risk", {"age": 52, "sex": "male", "family_history": True,
+                  "high_blood_pressure": True, "physically_active": False,
+                  "height_cm": 175.5, "weight_kg": 96.4}),
+    ("blood_pressure", {"systolic": 142.5, "diastolic": 91}),
+    ("bmi", {"height_cm": 175.5, "weight_kg": 96.4}),
+]
 
 
 @pytest.fixture
@@ -111,6 +129,14 @@ class Central:
                    if t["focus"]["reference"] == f"ServiceRequest/{request['id']}"]
         return task
 
+    def has_advocate(self) -> None:
+        """Central's own user record of the advocate who edits Tasks (a strict central
+        refuses a Task owned by a Practitioner it does not hold). It has no identifier, so
+        the directory pull leaves it out of the onsite directory."""
+        resp = requests.put(f"{self.url}/fhir/Practitioner/adv-001", timeout=30, json={
+            "resourceType": "Practitioner", "id": "adv-001", "name": [{"text": "Maria Lopez"}]})
+        assert resp.status_code in (200, 201), resp.text
+
     def advocate_edits(self, task: dict[str, Any]) -> None:
         """An advocate takes the Task, starts work and adds a note (PUT with If-Match)."""
         edited = {**task, "status": "in-progress", "businessStatus": {"text": "calling"},
@@ -122,11 +148,23 @@ class Central:
         assert resp.status_code == 200, resp.text
 
 
-class Racing(CentralClient):
+class Recording(CentralClient):
+    """The real client, keeping a copy of every transaction Bundle it sends."""
+
+    def __init__(self, base_url: str, sent: list[dict[str, Any]]) -> None:
+        super().__init__(base_url=base_url)
+        self.sent = sent
+
+    def transaction(self, bundle: Any) -> Any:
+        self.sent.append(json.loads(json.dumps(bundle)))
+        return super().transaction(bundle)
+
+
+class Racing(Recording):
     """The real client, with an advocate editing the Task just before our first write."""
 
-    def __init__(self, base_url: str, central: Central) -> None:
-        super().__init__(base_url=base_url)
+    def __init__(self, base_url: str, central: Central, sent: list[dict[str, Any]]) -> None:
+        super().__init__(base_url, sent)
         self.central = central
         self.raced = False
         self.writes = 0
@@ -156,9 +194,12 @@ def _status(app: Flask, ref_public_id: str) -> str:
 
 
 def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site: Any,
-                                                  kiosk: dict[str, Any], central: str) -> None:
+                                                  kiosk: dict[str, Any], central: str,
+                                                  runner: Any, tmp_path: Path) -> None:
     desk, held = Kiosk(app, client, site, kiosk), Central(central)
-    sender = CentralClient(base_url=f"{central}/fhir")
+    held.has_advocate()
+    sent: list[dict[str, Any]] = []
+    sender = Recording(f"{central}/fhir", sent)
     settings = _settings(app)
 
     def sync(through: Any = sender) -> Any:
@@ -171,6 +212,8 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
     silent, silent_ref = desk.member()
     crisis, crisis_ref = desk.member()
     desk.answer(agreed_ref, "phq9", PHQ9_MODERATE)
+    for instrument, answers in MORE:
+        desk.answer(agreed_ref, instrument, answers)
     desk.consent(agreed_ref, True)
     desk.answer(declined_ref, "phq9", PHQ9_MODERATE)
     desk.consent(declined_ref, False)
@@ -200,7 +243,8 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
     assert request["meta"]["security"] == [WITHOUT_CONSENT]
     (response,) = of_crisis["QuestionnaireResponse"]
     assert [i["linkId"] for i in response["item"]] == ["9"]
-    assert "Observation" not in of_crisis
+    # No score went: only item 9's answer, as its own Observation (LOINC 44260-8).
+    assert [o["code"]["coding"][0]["code"] for o in of_crisis["Observation"]] == ["44260-8"]
 
     # The consenting member's chosen contact reaches central, on their Patient, and the
     # Patient carries the member id (typed MB) and the public id the advocate link names.
@@ -222,7 +266,7 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
 
     # A new finding at the kiosk, and a sync whose write races a second edit: 412, read, merge.
     desk.answer(agreed_ref, "gad7", GAD7_MODERATE)
-    racing = Racing(f"{central}/fhir", held)
+    racing = Racing(f"{central}/fhir", held, sent)
     assert sync(racing).sent == 1
     assert racing.raced and racing.writes == 2  # the first write was refused, not lost
     (request,) = held.about(agreed)["ServiceRequest"]
@@ -263,3 +307,41 @@ def test_central_work_survives_and_consent_decides(app: Flask, client: Any, site
         left = session.scalars(select(OutboxMessage.status).where(
             OutboxMessage.status.in_(("pending", "sending", "dead")))).all()
     assert left == []
+
+    _check_what_was_sent(app, runner, tmp_path, sent)
+
+
+def _check_what_was_sent(app: Flask, runner: Any, tmp_path: Path,
+                         sent: list[dict[str, Any]]) -> None:
+    """Every Bundle is valid R4 for FHIR.js; every response answers its Questionnaire."""
+    resources = [e["resource"] for b in sent for e in b["entry"]]
+    for bundle in sent:
+        validate(bundle)  # the R4B models and our code checks, as the sync did before sending
+    out = tmp_path / "published"
+    result = runner.invoke(onsite_cli, ["export-questionnaires", "--out", str(out),
+                                        "--all-versions"], obj={"app": app})
+    assert result.exit_code == 0, result.output
+    exported = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out.glob("*.json"))]
+    published = {f"{r['url']}|{r['version']}": r for r in exported
+                 if r["resourceType"] == "Questionnaire"}
+    # The Bundles and what we publish beside them, in one run of FHIR.js.
+    messages = fhirjs_validate([*sent, *exported])
+    errors = [m for found in messages for m in found if m["severity"] == "error"]
+    warnings = [m for found in messages for m in found if m["severity"] == "warning"]
+    assert errors == [], errors
+    # Warnings are codes FHIR.js cannot look up (LOINC, ours) in example or extensible
+    # bindings; never a required one.
+    assert all("not found in value set" in w["message"] for w in warnings), warnings
+    responses = [r for r in resources if r["resourceType"] == "QuestionnaireResponse"]
+    problems = {r["identifier"]["value"]: check_response(published[r["questionnaire"]], r)
+                for r in responses}
+    assert {k: v for k, v in problems.items() if v} == {}
+    instruments = {r["questionnaire"].split("/")[-1].split("|")[0] for r in responses}
+    assert {"phq9", "gad7", "who5", "gad2", "audit_c", "ada_risk", "blood_pressure",
+            "bmi"} <= instruments
+    print(f"sent: {len(sent)} bundles, {len(resources)} resources, valid for the R4B models; "
+          f"FHIR.js (with {len(exported)} published resources): {len(errors)} errors, "
+          f"{len(warnings)} warnings; {len(responses)} QuestionnaireResponses, "
+          f"{sum(len(r['item']) for r in responses)} items checked against "
+          f"{len(published)} published Questionnaires: "
+          f"{sum(len(v) for v in problems.values())} mismatches")

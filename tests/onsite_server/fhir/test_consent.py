@@ -65,7 +65,7 @@ def test_a_crisis_without_consent_sends_the_crisis_and_its_answers_only(
     bundle = referral_bundle(MEMBER, ref, SUBMISSIONS, SYSTEMS)
     validate(bundle)
     kinds = sorted({e["resource"]["resourceType"] for e in bundle["entry"]})
-    assert kinds == ["Patient", "QuestionnaireResponse", "ServiceRequest", "Task"]
+    assert kinds == ["Observation", "Patient", "QuestionnaireResponse", "ServiceRequest", "Task"]
     # The pinned shape: active, stat, never revoked; marked as sent without consent.
     (request,) = _of(bundle, "ServiceRequest")
     assert (request["status"], request["priority"]) == ("active", "stat")
@@ -89,7 +89,13 @@ def test_a_crisis_without_consent_sends_the_crisis_and_its_answers_only(
         assert response["meta"]["security"] == [WITHOUT_CONSENT]
         # Their own identifiers: the full responses can still go if consent comes later.
         assert response["identifier"]["value"].endswith(":crisis")
-    assert _of(bundle, "Observation") == [] and _of(bundle, "CareTeam") == []
+        # An excerpt is no completed response (that would answer every required question).
+        assert response["status"] == "stopped"
+    # No score: only the answer that raised it, item 9, as its own Observation, marked too.
+    (item9,) = _of(bundle, "Observation")
+    assert item9["code"]["coding"][0]["code"] == "44260-8"
+    assert item9["meta"]["security"] == [WITHOUT_CONSENT]
+    assert _of(bundle, "CareTeam") == []
 
 
 def test_with_consent_everything_goes() -> None:

@@ -132,6 +132,18 @@ def test_a_forged_or_altered_ticket_is_refused(session: Session, site: Site,
     assert booking.status == "booked"
 
 
+def test_a_ticket_signed_with_a_retired_key_is_refused_and_a_new_one_works(
+        session: Session, site: Site, keys: KeyStore) -> None:
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot)
+    old, _ = _ticket(keys, booking)
+    keys.retire(keys.current(Purpose.TICKET).key_id)
+    # A retired key's signature proves nothing: the door treats the ticket as forged.
+    assert _refusal(session, site, keys, old).reason == "forged"
+    new, _ = _ticket(keys, booking)  # derived again, signed with the new key
+    assert new != old and _scan(session, site, keys, new).status == "checked_in"
+
+
 def test_an_advocate_link_is_not_a_ticket(session: Session, site: Site, keys: KeyStore) -> None:
     link = mint(keys.current(Purpose.ADVOCATE_LINK), {"subject": "x"},
                 lifetime=timedelta(days=1), now=OPEN)

@@ -124,3 +124,55 @@ def test_unmatched_claims_go_after_the_retention_period(app: Flask, kiosk: dict[
         assert purge_claims(session, days=90, now=now) == 1
     with get_db(app).transaction(write=False) as session:
         assert list(session.scalars(select(UnmatchedClaim.typed_id))) == ["E-NEW"]
+
+
+def test_sent_outbox_rows_replays_and_ended_log_ins_go_after_the_period(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from onsite_server.models import IdempotentRequest, OutboxMessage, User, UserSession
+    from onsite_server.services.retention import purge_history
+
+    # A member's referral reaches central: its sent outbox row names the member and contact.
+    _, ref = identified_member(app, site, kiosk)
+    _post(client, kiosk, submission_item("phq9", PHQ9_MODERATE, member_ref=ref))
+    consent(client, kiosk, ref)
+    central = FakeCentral()
+    run_cycle(get_db(app).transaction, central, _settings(app))
+    assert central.bundles
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=91), now - timedelta(days=89)
+    with get_db(app).transaction() as session:
+        sent = list(session.scalars(select(OutboxMessage).where(OutboxMessage.status == "sent")))
+        assert sent and all("member_id" in row.payload for row in sent)
+        for row in sent:
+            row.sent_at = old
+        session.add(OutboxMessage(kind="referral", key="still-pending", payload={},
+                                  status="pending", created_at=old, next_attempt_at=old))
+        session.add(OutboxMessage(kind="referral", key="sent-lately", payload={},
+                                  status="sent", created_at=recent, sent_at=recent))
+        replays = list(session.scalars(select(IdempotentRequest)))
+        assert replays  # the consent was keyed
+        for replay in replays:
+            replay.created_at = old
+        session.add(IdempotentRequest(key="fresh-key", operation="referral.consent",
+                                      request_hash="0" * 64, status_code=200, response="{}",
+                                      created_at=recent))
+        user = User(email="a@example.org", name="A", role="coordinator", password_hash="x")
+        session.add(user)
+        session.flush()
+        session.add_all([
+            UserSession(user_id=user.id, token_hash="1" * 64, created_at=old, ended_at=old,
+                        ended_reason="logout"),
+            UserSession(user_id=user.id, token_hash="2" * 64, created_at=old, ended_at=recent,
+                        ended_reason="logout"),
+            UserSession(user_id=user.id, token_hash="3" * 64, created_at=old)])  # still on
+    with get_db(app).transaction() as session:
+        gone = purge_history(session, days=90, now=now, limit=1)  # one of each table a call
+    assert gone == 3
+    with get_db(app).transaction() as session:
+        while purge_history(session, days=90, now=now):
+            pass
+    with get_db(app).transaction(write=False) as session:
+        assert sorted(session.scalars(select(OutboxMessage.key))) == ["sent-lately",
+                                                                      "still-pending"]
+        assert list(session.scalars(select(IdempotentRequest.key))) == ["fresh-key"]
+        assert sorted(session.scalars(select(UserSession.token_hash))) == ["2" * 64, "3" * 64]

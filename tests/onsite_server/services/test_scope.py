@@ -74,8 +74,10 @@ def test_the_audit_log_of_a_site_holds_only_its_entries(app: Flask,
     here, there = two
     with get_db(app).transaction() as session:
         audit.record(session, "cli", "roster.import", "employer:acme")
-        mine, total = audit.page(session, Scope(frozenset({here.site_id})))
-        everything, all_total = audit.page(session, SERVER_WIDE)
+        mine_page = audit.page(session, Scope(frozenset({here.site_id})))
+        all_page = audit.page(session, SERVER_WIDE)
+    mine, total = mine_page.rows, mine_page.total
+    everything, all_total = all_page.rows, all_page.total
     assert total == len(mine) == 2 and {e.site_id for e in mine} == {here.site_id}
     assert {f"203.0.113.{here.site_id}"} == {e.detail.get("address") for e in mine
                                                if e.action == "auth.login"}

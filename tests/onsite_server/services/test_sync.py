@@ -372,3 +372,235 @@ def test_a_merge_that_keeps_losing_retries_a_few_times_then_waits(
     assert report.retried == 1 and report.dead == 0  # a race is not a refusal: try later
     row = [r for r in _rows(app) if r.key.endswith(":v9")][0]
     assert row.status == "pending" and "kept changing" in (row.last_error or "")
+
+
+# --------------------------------------------------------------------------- under an outage
+
+
+class Highest(random.Random):
+    """Every jittered wait is its upper bound, so a test sees the backoff's cap."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def _referral_id(bundle: dict[str, Any]) -> str:
+    return str(next(e["resource"]["identifier"][0]["value"] for e in bundle["entry"]
+                    if e["resource"]["resourceType"] == "ServiceRequest"))
+
+
+def test_a_failed_crisis_row_retries_on_a_short_backoff_capped_low(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_ITEM9)
+    with get_db(app).transaction() as session:
+        (row,) = session.scalars(select(OutboxMessage))
+        row.attempts = 9  # a long outage already
+    start = datetime.now(UTC) + timedelta(minutes=1)  # after every row is queued
+    central = FakeCentral()
+    central.fail.append(CentralError("down", status=503))
+    settings = _settings(app)
+    run_cycle(get_db(app).transaction, central, settings, now=lambda: start, rng=Highest())
+    (crisis,) = _rows(app)
+    assert crisis.attempts == 10 and crisis.waiting_on_central
+    # 2 s doubling, capped at 30 s (a routine row's cap is 10 minutes).
+    assert (settings.crisis_backoff_base, settings.crisis_backoff_cap) == (2.0, 30.0)
+    assert crisis.next_attempt_at == start + timedelta(seconds=30)
+
+
+def test_after_an_outage_every_crisis_goes_before_rows_never_tried(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    crisis = _submit(app, client, site, kiosk, PHQ9_ITEM9)
+    start = datetime.now(UTC) + timedelta(minutes=1)  # after every row is queued
+    down = FakeCentral()
+    down.fail.append(CentralError("GET: ConnectionError"))  # no answer at all
+    run_cycle(get_db(app).transaction, down, _settings(app), now=lambda: start,
+              rng=Highest())
+    # While central is down, kiosks queue more (never tried, so due at once).
+    routine = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(2)]
+    central = FakeCentral()  # back
+    soon = start + timedelta(seconds=1)  # before the crisis row's retry timer (4 s)
+    report = run_cycle(get_db(app).transaction, central, _settings(app), now=lambda: soon)
+    assert central.bundles == [] and report.sent == 0  # nothing overtakes the crisis
+    assert report.next_due == start + timedelta(seconds=4)  # the loop wakes for the crisis
+    later = start + timedelta(seconds=4)
+    run_cycle(get_db(app).transaction, central, _settings(app), now=lambda: later)
+    assert [_referral_id(b) for b in central.bundles] == [crisis, *routine]
+
+
+def test_a_failure_that_is_centrals_ends_the_cycle_and_leaves_the_rest_untried(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    for _ in range(3):
+        _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    central = FakeCentral()
+    central.fail.extend(CentralError("answered 503", status=503) for _ in range(3))
+    report = run_cycle(get_db(app).transaction, central, _settings(app))
+    assert report.central_unavailable and report.retried == 1
+    assert len(central.fail) == 2  # one request, not three
+    rows = _rows(app)
+    assert sorted(r.attempts for r in rows) == [0, 0, 1]
+    assert {r.status for r in rows} == {"pending"} and all(r.claimed_by is None for r in rows)
+    # The loop waits for the failed row's backoff, not for the untried rows (due at once).
+    (tried,) = [r for r in rows if r.attempts == 1]
+    assert report.next_due == tried.next_attempt_at
+
+
+def _fail_once(app: Flask, start: datetime, error: CentralError) -> None:
+    central = FakeCentral()
+    central.fail.append(error)
+    run_cycle(get_db(app).transaction, central, _settings(app), now=lambda: start,
+              rng=Highest())
+
+
+def test_when_central_answers_the_rows_waiting_on_it_are_due_again(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    start = datetime.now(UTC) + timedelta(minutes=1)  # after every row is queued
+    _fail_once(app, start, CentralError("answered 502", status=502))
+    (row,) = _rows(app)
+    assert row.next_attempt_at == start + timedelta(seconds=10)  # its own timer: 10 s
+    fresh = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    central = FakeCentral()
+    soon = start + timedelta(seconds=1)
+    report = run_cycle(get_db(app).transaction, central, _settings(app), now=lambda: soon,
+                       rng=Highest())
+    # The fresh row went; central answered, so the waiting row is due within the jitter.
+    assert [_referral_id(b) for b in central.bundles] == [fresh] and report.revived == 1
+    (row,) = [r for r in _rows(app) if r.status == "pending"]
+    assert row.next_attempt_at == soon + timedelta(seconds=5)
+
+
+def test_a_revived_backlog_drains_in_the_same_cycle(app: Flask, client: Any, site: Any,
+                                                    kiosk: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    waiting = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    start = datetime.now(UTC) + timedelta(minutes=1)  # after every row is queued
+    _fail_once(app, start, CentralError("POST: ReadTimeout"))
+    fresh = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    central = FakeCentral()
+    soon = start + timedelta(seconds=1)
+    eager = replace(_settings(app), revive_jitter=0.0)
+    run_cycle(get_db(app).transaction, central, eager, now=lambda: soon)
+    assert [_referral_id(b) for b in central.bundles] == [fresh, waiting]
+
+
+def test_a_row_that_failed_for_its_own_sake_keeps_its_timer(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    start = datetime.now(UTC) + timedelta(minutes=1)  # after every row is queued
+    _fail_once(app, start, ValueError("a bug of ours, not central's"))
+    (row,) = _rows(app)
+    assert not row.waiting_on_central
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    soon = start + timedelta(seconds=1)
+    report = run_cycle(get_db(app).transaction, FakeCentral(), _settings(app),
+                       now=lambda: soon)
+    assert report.sent == 1 and report.revived == 0
+
+
+def test_each_row_is_recorded_as_it_completes(app: Flask, client: Any, site: Any,
+                                              kiosk: dict[str, Any]) -> None:
+    first = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    seen: list[dict[str, str]] = []
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            seen.append({r.key.split(":")[1]: r.status for r in _rows(app)})
+            return super().transaction(bundle)
+
+    run_cycle(get_db(app).transaction, Watching(), _settings(app))
+    assert seen[1][first] == "sent"  # before the second row was sent, not after the batch
+
+
+def test_a_slow_central_never_lets_another_worker_take_rows_still_being_sent(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    for _ in range(3):
+        _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    from dataclasses import replace
+
+    slow_seconds = 100.0  # each request takes this long, within the client's timeout
+    w1 = replace(_settings(app, "w1"), request_timeout=slow_seconds)
+    w2 = replace(_settings(app, "w2"), request_timeout=slow_seconds)
+    clock = [datetime.now(UTC)]
+    taken: list[int] = []
+
+    class Slow(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            clock[0] += timedelta(seconds=slow_seconds)
+            with get_db(app).transaction() as session:  # the other worker looks for work
+                taken.extend(claim(session, w2, clock[0]))
+            return super().transaction(bundle)
+
+    slow = Slow()
+    report = run_cycle(get_db(app).transaction, slow, w1, now=lambda: clock[0])
+    assert taken == [] and report.sent == 3 and len(slow.bundles) == 3
+    assert {r.status for r in _rows(app)} == {"sent"}
+    assert w1.lease >= timedelta(seconds=2 * slow_seconds)
+
+
+def test_a_row_taken_over_is_not_sent(app: Flask, client: Any, site: Any,
+                                      kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    from dataclasses import replace
+
+    w1 = replace(_settings(app, "w1"), request_timeout=10.0)
+    clock = [datetime.now(UTC)]
+
+    class Stalled(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            # This worker stalled (a pause, a swap storm) past its whole lease, and the
+            # other worker took the rest of its batch over.
+            clock[0] += w1.lease + timedelta(seconds=1)
+            with get_db(app).transaction() as session:
+                claim(session, _settings(app, "w2"), clock[0])
+            return super().transaction(bundle)
+
+    stalled = Stalled()
+    run_cycle(get_db(app).transaction, stalled, w1, now=lambda: clock[0])
+    assert len(stalled.bundles) == 1  # the second row is w2's now: w1 does not send it
+    # w2 holds both (the first had run out too, while its reply was on the way).
+    assert [(r.status, r.claimed_by) for r in _rows(app)] == [("sending", "w2")] * 2
+
+
+def test_a_row_taken_over_between_two_requests_is_not_sent_on(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    run_cycle(get_db(app).transaction, FakeCentral(), _settings(app))  # central holds it
+    with get_db(app).transaction() as session:
+        referral = session.scalars(select(Referral)).one()
+        referral.version += 1
+        session.add(OutboxMessage(kind="referral", key=f"referral:{referral.public_id}:v9",
+                                  priority=5, payload={}, referral_id=referral.id))
+    w1 = replace(_settings(app, "w1"), request_timeout=10.0)
+    clock = [datetime.now(UTC)]
+
+    class StallsOnTheFirstRead(FakeCentral):
+        reads = 0
+
+        def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+            self.reads += 1
+            if self.reads == 1:  # the update reads central's copies first: w1 stalls here
+                clock[0] += w1.lease + timedelta(seconds=1)
+                with get_db(app).transaction() as session:
+                    assert claim(session, _settings(app, "w2"), clock[0])
+            return []
+
+    central = StallsOnTheFirstRead()
+    report = run_cycle(get_db(app).transaction, central, w1, now=lambda: clock[0])
+    # Before its next request w1 found the row was w2's: no more reads, nothing written.
+    assert central.reads == 1 and central.bundles == [] and report.sent == 0
+    row = next(r for r in _rows(app) if r.key.endswith(":v9"))
+    assert (row.status, row.claimed_by, row.attempts) == ("sending", "w2", 0)
+
+
+def test_the_sync_loop_wakes_for_the_next_due_row() -> None:
+    from onsite_server.cli import _sync_pause
+
+    assert _sync_pause(30.0, None) == 30.0
+    assert _sync_pause(30.0, datetime.now(UTC) + timedelta(seconds=2)) <= 2.0
+    assert _sync_pause(30.0, datetime.now(UTC) - timedelta(seconds=5)) == 0.2
+    assert _sync_pause(30.0, datetime.now(UTC) + timedelta(hours=1)) == 30.0

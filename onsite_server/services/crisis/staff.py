@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import AuditLog, CrisisAlert, Referral, Submission, User, utcnow
-from . import audit
-from .errors import N_, ServiceError
+from ...models import AuditLog, CrisisAlert, Referral, Submission, User, utcnow
+from .. import audit
+from ..errors import N_, ServiceError
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class Raised:
     received_at: datetime
 
 
-def _note(note: str) -> str:
+def required_note(note: str) -> str:
+    """Return a staff note stripped, or refuse a blank one naming the field."""
     text = note.strip()
     if not text:
         raise ServiceError("invalid", "Invalid request",
@@ -40,22 +41,13 @@ def _note(note: str) -> str:
 
 def acknowledge_alert(session: Session, alert: CrisisAlert, *, actor: str, note: str) -> None:
     """Record that staff responded to an anonymous alert (its banner goes away)."""
-    text = _note(note)
+    text = required_note(note)
     if alert.acknowledged_at is None:
         alert.acknowledged_at = utcnow()
         alert.acknowledged_by = actor
         alert.note = text
     audit.record(session, actor, "crisis.alert_acknowledged", f"crisis_alert:{alert.id}",
                  note=text)
-
-
-def acknowledge_referral(session: Session, referral: Referral, *, actor: str,
-                         note: str) -> None:
-    """Acknowledge a member's crisis referral from the crisis page: the banner goes, and the
-    referral moves to acknowledged (unless further on already), so nobody is asked twice."""
-    from .casework import set_status
-
-    set_status(session, referral, "acknowledged", actor=actor, note=_note(note))
 
 
 def record_referral_acknowledged(session: Session, referral: Referral, *, actor: str,

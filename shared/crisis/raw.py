@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared.assessments import list_instruments, load_definition
-from shared.triage import CRISIS_TRIGGERS
+from shared.crisis.triggers import CRISIS_TRIGGERS
 
 __all__ = ["read_number", "triggers_in_raw"]
 
@@ -104,7 +104,7 @@ def _phq9_item(answers: Mapping[str, object], link: str) -> list[object]:
 
 
 def triggers_in_raw(raw: object) -> tuple[str, ...]:
-    """Return the crisis triggers (names from shared.triage) that a raw item's answers show."""
+    """Return the crisis triggers (``CRISIS_TRIGGERS`` names) that a raw item's answers show."""
     if not isinstance(raw, Mapping):
         return ()
     limits = _thresholds()

@@ -3,6 +3,7 @@
     onsite-kiosk                                   # the paired server from the settings
     onsite-kiosk --server URL --pairing-code CODE  # first pairing, then the kiosk
     onsite-kiosk --tour DIR [--server URL --pairing-code CODE] [--read-aloud]
+    onsite-kiosk --tour DIR --simulated-devices    # BP and weight from the simulated devices
 
 The app gets its collaborators (settings, backend, admin lock, clock) passed in; this module
 builds them. Kivy is imported only after its environment is set (kiosk/ui is the only package
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                              "screen, as <lang>-<nn>-<screen>.wav beside its screenshot")
     parser.add_argument("--fullscreen", action="store_true", help="kiosk mode: full screen")
     parser.add_argument("--landscape", action="store_true", help="1920x1080 instead of portrait")
+    parser.add_argument("--simulated-devices", action="store_true",
+                        help="a simulated Bluetooth cuff and scale (bumble, in process), paired")
     return parser
 
 
@@ -66,12 +69,38 @@ def main(argv: list[str] | None = None) -> None:
                         "(scripts/bootstrap.sh does)")
     if args.tour is not None:
         sys.exit(tour(args.tour, settings, server=args.server, pairing_code=args.pairing_code,
-                      read_aloud=args.read_aloud))
-    run(settings, server=args.server, pairing_code=args.pairing_code)
+                      simulated_devices=args.simulated_devices, read_aloud=args.read_aloud))
+    run(settings, server=args.server, pairing_code=args.pairing_code,
+        simulated_devices=args.simulated_devices)
+
+
+def build_devices(settings: KioskSettings, *, simulated: bool) -> Any:
+    """The Bluetooth cuff and scale (kiosk/ui/devices.py), or None when the kiosk has none.
+
+    Real devices need a controller: ONSITE_KIOSK_BLE_TRANSPORT names it in bumble's terms
+    (``usb:0``, ``hci-socket:0``). Simulated devices are paired at once (the demo, the tour).
+    """
+    if not simulated and not settings.ble_transport:
+        return None
+    from kiosk.devices.host import Found
+    from kiosk.devices.simulator import CUFF_ADDRESS, SCALE_ADDRESS
+
+    from .ui.devices import DeviceBridge, pairing_store
+
+    store = pairing_store(settings.data_dir)
+    if not simulated:
+        bridge = DeviceBridge.usb(settings.ble_transport, store)
+        bridge.start()
+        return bridge
+    bridge = DeviceBridge.simulated(store)
+    bridge.start()
+    bridge.pair(Found("blood_pressure", CUFF_ADDRESS, "Onsite Sim Cuff"))
+    bridge.pair(Found("weight", SCALE_ADDRESS, "Onsite Sim Scale"))
+    return bridge
 
 
 def run(settings: KioskSettings, *, server: str | None = None,
-        pairing_code: str | None = None) -> None:
+        pairing_code: str | None = None, simulated_devices: bool = False) -> None:
     """Open the kiosk window (pairing first when a server and code were given)."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     backend = build_backend(settings)
@@ -91,11 +120,16 @@ def run(settings: KioskSettings, *, server: str | None = None,
     from .ui.app import KioskApp
 
     watchdog.start(Clock.schedule_once, Clock.schedule_interval)
+    devices = build_devices(settings, simulated=simulated_devices)
+    if devices is not None and simulated_devices:
+        devices.auto_press = 3.0  # the demo's simulated cuff "measures" by itself
     try:
         KioskApp(backend=backend, admin=AdminLock(settings.data_dir),
                  language=settings.language, tap_guard=settings.tap_guard_ms / 1000,
-                 layout_file=settings.layout_file).run()
+                 layout_file=settings.layout_file, devices=devices).run()
     finally:
+        if devices is not None:
+            devices.stop()
         close = getattr(backend, "close", None)
         if callable(close):
             close()  # the sync worker's thread
@@ -103,7 +137,7 @@ def run(settings: KioskSettings, *, server: str | None = None,
 
 def tour(out: Path, settings: KioskSettings, *, server: str | None = None,
          pairing_code: str | None = None, backend: Backend | None = None,
-         read_aloud: bool = False) -> int:
+         simulated_devices: bool = False, read_aloud: bool = False) -> int:
     """Walk every screen with demo answers; data in a temporary folder; return the exit code.
 
     With ``read_aloud``, each screenshot gets a WAV file of what the speaker button says there.
@@ -130,13 +164,14 @@ def tour(out: Path, settings: KioskSettings, *, server: str | None = None,
                 print("tour: no server given: taking the offline journey", flush=True)
         else:
             online = backend.status().online
-        return _walk(out, settings, backend, online=online, read_aloud=read_aloud)
+        return _walk(out, settings, backend, online=online, simulated_devices=simulated_devices,
+                     read_aloud=read_aloud)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool,
-          read_aloud: bool = False) -> int:
+          simulated_devices: bool = False, read_aloud: bool = False) -> int:
     from .ui.driver import configure_window
 
     configure_window(settings.width, settings.height, synthetic_input_only=True)
@@ -147,10 +182,13 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool,
     admin = AdminLock(settings.data_dir)
     admin.set_pin(ADMIN_PIN)
     quiet: Any = NoCrisisBackend(backend)
-    app = KioskApp(backend=quiet, admin=admin, language="en", require_setup=False)
+    devices = build_devices(settings, simulated=simulated_devices)
+    app = KioskApp(backend=quiet, admin=admin, language="en", require_setup=False,
+                   devices=devices)
     driver = Driver.start(app)
     try:
-        walk = Tour(driver, out, online=online, quiet=quiet, read_aloud=read_aloud)
+        walk = Tour(driver, out, online=online, quiet=quiet, devices=devices,
+                    read_aloud=read_aloud)
         taken = walk.run()
     except Exception:  # noqa: BLE001 - any failure of the walk is reported, then exit 1
         # Kivy routes sys.stderr into its (silenced) log: write to the real stream.
@@ -158,6 +196,8 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool,
         return 1
     finally:
         app.stop()
+        if devices is not None:
+            devices.stop()
         if online:
             _drain(backend, seconds=30)
         close = getattr(backend, "close", None)

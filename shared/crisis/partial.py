@@ -4,17 +4,28 @@ A screener with a skipped item is not scored, but a crisis in what was answered 
 seen (DESIGN.md §3, crisis): PHQ-9 item 9 answered 2 with item 4 skipped, or a diastolic of
 125 with the systolic left blank. A crisis flag counts only if every valid way of filling the
 blanks raises it, so a skip never creates a crisis and never hides one.
+
+``score_item`` is the per-item rule both the kiosk and the server apply: a complete set of
+answers is scored; a set with skipped questions is not, but what was answered is checked and
+a crisis it shows is still found.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from shared.assessments import ScoringError, score
-from shared.assessments.items import blocking_skips, questions
-from shared.triage import CRISIS_TRIGGERS
+from shared.assessments import ScoreResult, ScoringError, score
+from shared.assessments.items import (
+    NOT_SCORED_BAND,
+    blocking_skips,
+    check_partial,
+    check_version,
+    questions,
+    score_complete,
+)
+from shared.crisis.triggers import CRISIS_TRIGGERS
 
 # Beyond this many combinations of fills, only the lowest fill is tried (a rare, wide skip).
 _MAX_COMBINATIONS = 512
@@ -78,3 +89,23 @@ def _fills(spec: Mapping[str, Any], answers: Mapping[str, object]) -> list[objec
         if isinstance(value, int | float) and not isinstance(value, bool):
             values.update(v for v in (value - 1, value + 1) if lo <= v <= hi)
     return sorted(values)
+
+
+def score_item(instrument_id: str, version: str, answers: Mapping[str, object],
+               skipped: Sequence[str] = ()) -> tuple[ScoreResult | None, ScoreResult | None]:
+    """Return (result to store, result for triage), or raise ItemErrors naming each field.
+
+    The stored result is None when scored questions were skipped (the screener is not scored:
+    declining an unscored one, such as the PHQ-9 difficulty question, is no such skip); the
+    triage result then carries only the crisis flags that every completion would raise.
+    """
+    check_version(instrument_id, version)
+    if not blocking_skips(instrument_id, answers, skipped, version):
+        result = score_complete(instrument_id, version, answers)
+        return result, result
+    check_partial(instrument_id, version, answers, skipped)
+    found = crisis_in_partial(instrument_id, answers, skipped, version)
+    if not found:
+        return None, None
+    return None, ScoreResult(instrument=instrument_id, version=version, total=None,
+                             band=NOT_SCORED_BAND, flags=found)

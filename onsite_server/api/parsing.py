@@ -1,0 +1,53 @@
+"""Reading a request: the JSON body and the query string, checked before any work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from shared.schemas.common import control_character_paths
+
+from ..errors import ApiProblem, field_problem, validation_problem
+from ..jsonguard import MAX_DEPTH, too_deep
+
+
+def read_json() -> Any:
+    """Return the parsed JSON body, or raise 415/400 before any work is done on it."""
+    if not request.is_json:
+        raise ApiProblem(415, "Unsupported Media Type", "Send the body as application/json.",
+                         errors=[{"field": "body", "message": "must be application/json"}])
+    if too_deep(request.get_data(cache=True)):
+        raise field_problem("body", f"nests arrays or objects more than {MAX_DEPTH} levels deep",
+                            400)
+    data = request.get_json(silent=True)
+    if data is None:
+        raise field_problem("body", "is not valid JSON", 400)
+    return data
+
+
+def parse_body(model: type[BaseModel]) -> Any:
+    """Validate the JSON body against model, or raise a problem naming the bad fields."""
+    return parse_json_as(model, read_json())
+
+
+def parse_json_as(model: type[BaseModel], data: Any) -> Any:
+    """Validate parsed JSON against model, or raise a problem naming the bad fields."""
+    bad = list(control_character_paths(data))
+    if bad:
+        raise ApiProblem(422, "Invalid request", f"{bad[0]}: must not contain control characters",
+                         errors=[{"field": f, "message": "must not contain control characters"}
+                                 for f in bad[:20]])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+
+
+def parse_query(model: type[BaseModel]) -> Any:
+    """Validate query-string arguments against model."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc

@@ -1,0 +1,45 @@
+"""Database engine, sessions and the request-scoped unit of work.
+
+``engines`` (engines, the Database that owns them, what a refusal means), ``sqlite_writes``
+(SQLite's write queue and BEGIN handling) and ``flask`` (the Database bound to an app, the
+request's sessions); the package re-exports their public names.
+"""
+
+from __future__ import annotations
+
+from .engines import (
+    DB_UNAVAILABLE,
+    Database,
+    PgLimits,
+    database_problem,
+    is_sqlite,
+    make_engine,
+    rollback_quietly,
+)
+from .flask import (
+    WRITE_METHODS,
+    get_db,
+    get_read_session,
+    get_session,
+    init_app,
+    keep_on_refusal,
+)
+from .sqlite_writes import WriteQueueConnection, WriteQueueTimeout
+
+__all__ = [
+    "DB_UNAVAILABLE",
+    "WRITE_METHODS",
+    "Database",
+    "PgLimits",
+    "WriteQueueConnection",
+    "WriteQueueTimeout",
+    "database_problem",
+    "get_db",
+    "get_read_session",
+    "get_session",
+    "init_app",
+    "is_sqlite",
+    "keep_on_refusal",
+    "make_engine",
+    "rollback_quietly",
+]

@@ -1,0 +1,115 @@
+"""The database in a Flask app: one Database per app, and the request as the unit of work."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, g, has_request_context, request
+from sqlalchemy.orm import Session
+
+# The module, not its names: errors imports db.engines, so this import may run while errors
+# is itself still importing (the names are read at request time).
+from .. import errors
+from .engines import DB_UNAVAILABLE, Database, PgLimits, rollback_quietly
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_db(app: Flask | None = None) -> Database:
+    """Return the Database bound to app (default: the current app)."""
+    database: Database = (app or current_app).extensions["onsite_db"]
+    return database
+
+
+def get_session() -> Session:
+    """Return the request's session for writing, opening it on first use.
+
+    Write methods get SQLite's write lock when the transaction begins (BEGIN IMMEDIATE). If
+    the request's reads ran first (``get_read_session``), their read transaction ends here and
+    the same session carries on with the write lock; what it loaded stays attached.
+    """
+    session: Session | None = g.get("db_session")
+    if session is None:
+        write = request.method in WRITE_METHODS if has_request_context() else True
+        session = g.db_session = get_db().session(write=write)
+    elif g.get("db_read_phase"):
+        _end_read_phase(session)
+    return session
+
+
+def get_read_session() -> Session:
+    """Return the request's session for the reads that come before any write.
+
+    On SQLite, a write request's transaction holds the database's only write lock from its
+    first statement, so the checks that only read (device token, member reference) run here
+    first, in a plain read transaction; ``get_session`` ends it before the write transaction
+    begins (a read transaction that later writes could fail on SQLite without waiting, which
+    is why writes begin IMMEDIATE). Only read through it. On PostgreSQL, for read methods, or
+    once the write phase began, it is the request's session as it stands.
+    """
+    session: Session | None = g.get("db_session")
+    if session is not None:
+        return session
+    db = get_db()
+    if not (db.is_sqlite and has_request_context() and request.method in WRITE_METHODS):
+        return get_session()
+    g.db_read_phase = True
+    session = g.db_session = db.session(write=False)
+    return session
+
+
+def _end_read_phase(session: Session) -> None:
+    g.db_read_phase = False
+    # Nothing was written, so this only ends the read transaction; with expire_on_commit off,
+    # what it loaded stays usable. The next statement begins the write transaction.
+    session.commit()
+    session.bind = get_db().write_bind
+
+
+def keep_on_refusal() -> None:
+    """Keep what this request wrote so far even if it is answered with a refusal (4xx).
+
+    For writes that must stand whatever the answer: a failed pairing that counts toward its
+    limit, a crisis read from a body that is refused. The boundary commits them with the
+    answer, as it commits any request's work, so no view commits; a 5xx still rolls back.
+    """
+    g.db_keep_on_refusal = True
+
+
+def init_app(app: Flask) -> None:
+    """Bind the database to the app and close the request session at teardown."""
+    db = Database()
+    db.configure(
+        app.config["DATABASE_URL"],
+        busy_timeout_ms=int(app.config["SQLITE_BUSY_TIMEOUT_MS"]),
+        pg=PgLimits.from_config(app.config),
+    )
+    app.extensions["onsite_db"] = db
+
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        # The request is the unit of work: commit before the answer leaves, so nothing we
+        # acknowledged can be lost; a failed commit becomes an error answer, not a lie.
+        session: Session | None = g.get("db_session")
+        if session is not None:
+            status = response.status_code
+            if status < 400 or (status < 500 and g.get("db_keep_on_refusal")):
+                try:
+                    session.commit()
+                except DB_UNAVAILABLE as exc:
+                    # An error raised here would skip the error handlers and become a 500.
+                    rollback_quietly(session)
+                    return errors.database_unavailable(exc)
+            else:
+                rollback_quietly(session)
+        return response
+
+    @app.teardown_appcontext
+    def _close_session(exc: BaseException | None) -> None:
+        g.pop("db_read_phase", None)
+        session: Session | None = g.pop("db_session", None)
+        if session is None:
+            return
+        try:
+            # After the answer was built: an error here would replace it with a 500.
+            rollback_quietly(session)
+        finally:
+            session.close()

@@ -1,0 +1,192 @@
+"""What a member does: book, cancel, reschedule, and see their bookings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ...models import (
+    ACTIVE_BOOKING_STATUSES,
+    Booking,
+    Event,
+    Kiosk,
+    Member,
+    Slot,
+    utcnow,
+)
+from ..errors import N_
+from ..members import lock_member
+from ..messages import notify_booking, queue_appointment
+from .seats import (
+    CANCELLABLE,
+    BookingError,
+    BookingView,
+    CancelResult,
+    RescheduleResult,
+    _already_booked,
+    _audit,
+    _cancel_locked,
+    _check_open,
+    _integrity,
+    _lock_booking,
+    _lock_slots,
+    _refuse_if_ended,
+    _status_words,
+    _take_seat,
+    view,
+)
+
+
+def member_bookings(
+    session: Session, member: Member, site_id: int, now: datetime | None = None
+) -> list[BookingView]:
+    """Return the member's active bookings at a site whose slot has not ended, soonest first."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(Booking)
+        .join(Slot, Booking.slot_id == Slot.id)
+        .join(Event, Booking.event_id == Event.id)
+        .where(
+            Booking.member_id == member.id,
+            Booking.status.in_(ACTIVE_BOOKING_STATUSES),
+            Event.site_id == site_id,
+            Slot.end_at > now,
+        )
+        .order_by(Slot.start_at, Booking.id)
+    ).all()
+    return [view(session, b) for b in rows]
+
+
+def _refuse_second_booking(
+    session: Session, member_id: int, event_id: int, exclude: int | None = None
+) -> None:
+    query = select(Booking.id).where(
+        Booking.member_id == member_id,
+        Booking.event_id == event_id,
+        Booking.status.in_(ACTIVE_BOOKING_STATUSES),
+    )
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    if session.scalars(query).first() is not None:
+        raise _already_booked()
+
+
+def book(
+    session: Session,
+    *,
+    member: Member,
+    slot: Slot,
+    actor: str,
+    kiosk: Kiosk | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    allow_started: bool = False,
+) -> BookingView:
+    """Book a seat in slot for member, or put them on its waitlist when it is full.
+
+    ``allow_started`` is for a walk-in at the door: a member standing there can take a free
+    seat in a slot that is running (until it ends).
+    """
+    now = now or utcnow()
+    # Serialises one member's requests, so the one-booking-per-event check below sees a
+    # concurrent request's booking instead of racing it.
+    lock_member(session, member.id)
+    slot = _lock_slots(session, [slot.id])[slot.id]
+    _check_open(slot, now, allow_started)
+    _refuse_second_booking(session, member.id, slot.event_id)
+    try:
+        with session.begin_nested():
+            status = "booked" if _take_seat(session, slot.id) else "waitlisted"
+            if status == "waitlisted" and slot.start_at <= now:
+                # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
+                raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
+                                                      "later slot, whose waitlist is open"))
+            booking = Booking(
+                member_id=member.id, event_id=slot.event_id, slot_id=slot.id,
+                kiosk_id=kiosk.id if kiosk else None, status=status,
+                idempotency_key=idempotency_key, created_at=now, updated_at=now,
+            )
+            session.add(booking)
+            session.flush()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _audit(session, actor, f"booking.{status}", booking)
+    queue_appointment(session, booking)
+    notify_booking(session, booking, "confirmation" if status == "booked" else "waitlisted")
+    return view(session, booking)
+
+
+def cancel_booking(
+    session: Session, booking: Booking, actor: str, now: datetime | None = None
+) -> CancelResult:
+    """Cancel a booking before its slot ends; a seat freed before the start goes to the waitlist."""
+    now = now or utcnow()
+    lock_member(session, booking.member_id)
+    slot = _lock_slots(session, [booking.slot_id])[booking.slot_id]
+    booking = _lock_booking(session, booking.id)
+    if booking.status not in CANCELLABLE:
+        raise BookingError(
+            409, "booking_id", N_("the booking is %(status)s and cannot be cancelled",
+                                  status=_status_words(booking.status)))
+    _refuse_if_ended(slot, now, "cancelled")
+    promoted = _cancel_locked(session, booking, slot, actor, now, "booking.cancelled")
+    return CancelResult(
+        booking=view(session, booking),
+        promoted=view(session, promoted) if promoted is not None else None,
+    )
+
+
+def reschedule(
+    session: Session,
+    booking: Booking,
+    new_slot: Slot,
+    actor: str,
+    *,
+    kiosk: Kiosk | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> RescheduleResult:
+    """Move a booking to new_slot atomically; a full new_slot leaves the old booking as it was."""
+    now = now or utcnow()
+    lock_member(session, booking.member_id)
+    slots = _lock_slots(session, [booking.slot_id, new_slot.id])
+    old_slot, new_slot = slots[booking.slot_id], slots[new_slot.id]
+    booking = _lock_booking(session, booking.id)
+    if booking.status not in CANCELLABLE:
+        raise BookingError(
+            409, "booking_id", N_("the booking is %(status)s and cannot be rescheduled",
+                                  status=_status_words(booking.status)))
+    _refuse_if_ended(old_slot, now, "rescheduled")
+    if new_slot.id == old_slot.id:
+        raise BookingError(409, "slot_id", N_("the booking is already in this slot"))
+    _check_open(new_slot, now)
+    _refuse_second_booking(session, booking.member_id, new_slot.event_id, exclude=booking.id)
+    try:
+        # A savepoint, so a refusal half-way leaves the old booking untouched even for callers
+        # that go on to commit (the dashboard), not only for the API's rolled-back request.
+        with session.begin_nested():
+            if not _take_seat(session, new_slot.id):
+                raise BookingError(409, "slot_id", N_("that slot is full (or was cancelled); the "
+                                                      "booking is unchanged"))
+            promoted = _cancel_locked(
+                session, booking, old_slot, actor, now, "booking.rescheduled_from")
+            new = Booking(
+                member_id=booking.member_id, event_id=new_slot.event_id, slot_id=new_slot.id,
+                kiosk_id=kiosk.id if kiosk else booking.kiosk_id, status="booked",
+                idempotency_key=idempotency_key, created_at=now, updated_at=now,
+            )
+            session.add(new)
+            session.flush()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _audit(session, actor, "booking.rescheduled_to", new, replaced=booking.public_id)
+    queue_appointment(session, new)
+    notify_booking(session, new, "confirmation")
+    return RescheduleResult(
+        booking=view(session, new),
+        replaced=view(session, booking),
+        promoted=view(session, promoted) if promoted is not None else None,
+    )

@@ -1,0 +1,281 @@
+"""Seats: the conditional UPDATE that takes or frees one, locks, refusals, the waitlist's turn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.util import identity_key
+
+from ...models import (
+    AuditLog,
+    Booking,
+    Event,
+    Slot,
+)
+from ..errors import N_, Msg
+from ..messages import notify_booking, queue_appointment
+
+CANCELLABLE = ("booked", "waitlisted")
+
+
+# A booking's status inside a refusal, as words the dashboard can translate.
+_STATUS_WORDS = {"booked": N_("booked"), "waitlisted": N_("waitlisted"),
+                 "cancelled": N_("cancelled"), "checked_in": N_("checked in"),
+                 "no_show": N_("no show")}
+# Why a booking whose slot has ended cannot change, by what was asked.
+_ENDED = {
+    "cancelled": N_("the slot has ended, so the booking can no longer be cancelled; a seat "
+                    "that was not used is recorded as a no-show"),
+    "rescheduled": N_("the slot has ended, so the booking can no longer be rescheduled; a "
+                      "seat that was not used is recorded as a no-show"),
+}
+
+
+class BookingError(ValueError):
+    """A booking action refused for a reason the caller can show: status, field and message."""
+
+    def __init__(self, status: int, field: str, message: Msg, title: str = "Booking refused"):
+        super().__init__(f"{field}: {message}")
+        self.status = status
+        self.field = field
+        self.message = message
+        self.title = title
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """A booking as kiosks and the dashboard show it (public ids only)."""
+
+    booking_id: str
+    status: str
+    slot_id: str
+    event_id: str
+    event_title: str
+    start_at: datetime
+    end_at: datetime
+    waitlist_position: int | None
+    ticket: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the fields as a plain dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """The cancelled booking, and the waitlisted booking promoted into the freed seat."""
+
+    booking: BookingView
+    promoted: BookingView | None
+
+
+@dataclass(frozen=True)
+class RescheduleResult:
+    """The new booking, the replaced (now cancelled) one, and any promotion in the old slot."""
+
+    booking: BookingView
+    replaced: BookingView
+    promoted: BookingView | None
+
+
+def find_slot(session: Session, site_id: int, slot_public_id: str, field: str = "slot_id") -> Slot:
+    """Return the slot with this public id at this site, or raise a 404 naming field."""
+    slot = session.scalars(
+        select(Slot).join(Event, Slot.event_id == Event.id)
+        .where(Slot.public_id == slot_public_id.lower(), Event.site_id == site_id)
+    ).first()
+    if slot is None:
+        raise BookingError(404, field, N_("no such slot at this site"), title="Not found")
+    return slot
+
+
+def find_booking(session: Session, site_id: int, booking_public_id: str) -> Booking:
+    """Return the booking with this public id at this site, or raise a 404 naming booking_id."""
+    booking = session.scalars(
+        select(Booking).join(Event, Booking.event_id == Event.id)
+        .where(Booking.public_id == booking_public_id.lower(), Event.site_id == site_id)
+    ).first()
+    if booking is None:
+        raise BookingError(404, "booking_id", N_("no such booking at this site"), title="Not found")
+    return booking
+
+
+def view(session: Session, booking: Booking) -> BookingView:
+    """Describe a booking, with its current waitlist position when waitlisted."""
+    position = None
+    if booking.status == "waitlisted":
+        position = session.scalar(
+            select(func.count()).select_from(Booking).where(
+                Booking.slot_id == booking.slot_id,
+                Booking.status == "waitlisted",
+                Booking.id <= booking.id,
+            )
+        )
+    slot, event = booking.slot, booking.event
+    return BookingView(
+        booking_id=booking.public_id, status=booking.status, slot_id=slot.public_id,
+        event_id=event.public_id, event_title=event.title, start_at=slot.start_at,
+        end_at=slot.end_at, waitlist_position=position, ticket=booking.ticket_token,
+    )
+
+
+def _take_seat(session: Session, slot_id: int) -> bool:
+    # The whole decision is this one statement: no read of booked_count ever precedes it.
+    result = session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.booked_count < Slot.capacity, Slot.cancelled.is_(False))
+        .values(booked_count=Slot.booked_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    _expire_count(session, slot_id)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _release_seat(session: Session, slot_id: int) -> None:
+    session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.booked_count > 0)
+        .values(booked_count=Slot.booked_count - 1)
+        .execution_options(synchronize_session=False)
+    )
+    _expire_count(session, slot_id)
+
+
+def _expire_count(session: Session, slot_id: int) -> None:
+    # The UPDATE bypassed the ORM; reload booked_count on next access instead of trusting it.
+    slot = session.identity_map.get(identity_key(Slot, slot_id))
+    if slot is not None:
+        session.expire(slot, ["booked_count"])
+
+
+def _lock_slots(session: Session, slot_ids: Iterable[int]) -> dict[int, Slot]:
+    # Re-read (and on PostgreSQL lock) the slots with their events, so the cancelled and
+    # started checks see current rows even if the caller's objects came from an older
+    # transaction. The lock also makes a waitlisted insert visible to a concurrent
+    # cancellation's promotion, which otherwise could miss it and leave a seat free.
+    slots = session.scalars(
+        select(Slot).options(joinedload(Slot.event))
+        .where(Slot.id.in_(sorted(set(slot_ids)))).order_by(Slot.id)
+        .with_for_update(of=Slot).execution_options(populate_existing=True)
+    ).unique().all()
+    return {s.id: s for s in slots}
+
+
+def _lock_booking(session: Session, booking_id: int) -> Booking:
+    return session.scalars(
+        select(Booking).where(Booking.id == booking_id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).one()
+
+
+def _check_open(slot: Slot, now: datetime, allow_started: bool = False) -> None:
+    if slot.cancelled or slot.event.cancelled:
+        raise BookingError(409, "slot_id", N_("this slot has been cancelled"))
+    if allow_started and slot.end_at <= now:
+        raise BookingError(409, "slot_id", N_("this slot has already ended"))
+    if not allow_started and slot.start_at <= now:
+        raise BookingError(409, "slot_id", N_("this slot has already started"))
+
+
+def _refuse_if_ended(slot: Slot, now: datetime, action: str) -> None:
+    if slot.end_at <= now:
+        raise BookingError(409, "booking_id", _ENDED[action])
+
+
+def _status_words(status: str) -> Msg:
+    return _STATUS_WORDS.get(status) or Msg(status.replace("_", " "))
+
+
+def _already_booked() -> BookingError:
+    return BookingError(
+        409, "slot_id",
+        N_("the member already has a booking for this event; cancel or reschedule it instead"),
+    )
+
+
+def _integrity(exc: IntegrityError) -> BookingError:
+    message = str(exc.orig)
+    if "idempotency_key" in message:
+        return BookingError(409, "idempotency_key", N_("was already used for another booking"))
+    if "uq_booking_active_member_event" in message or (
+        "booking.member_id" in message and "booking.event_id" in message
+    ):
+        return _already_booked()
+    # Anything else (the slot's seat CHECK, a foreign key) is a bug, not a user error.
+    raise exc
+
+
+def _audit(session: Session, actor: str, action: str, booking: Booking, **detail: Any) -> None:
+    # Who booked what and when; never answers or results.
+    session.add(AuditLog(
+        actor=actor, action=action, subject=f"member:{booking.member.public_id}",
+        detail={"booking": booking.public_id, "slot": booking.slot.public_id,
+                "event": booking.event.public_id, "status": booking.status, **detail},
+    ))
+
+
+def _cancel_locked(
+    session: Session, booking: Booking, slot: Slot, actor: str, now: datetime, action: str
+) -> Booking | None:
+    """Cancel a locked booking; return the booking promoted into its seat, if any."""
+    had_seat = booking.status == "booked"
+    booking.status = "cancelled"
+    booking.cancelled_at = now
+    booking.updated_at = now
+    session.flush()
+    _audit(session, actor, action, booking)
+    queue_appointment(session, booking)
+    if action == "booking.cancelled":
+        notify_booking(session, booking, "cancellation")
+    if not had_seat:
+        return None
+    _release_seat(session, slot.id)
+    if slot.start_at <= now:
+        # The slot is running: the first waitlisted member could not be told in time to come,
+        # and would be counted a no-show for a seat they never knew they had. The seat stays
+        # free and the waitlist stays as it is.
+        return None
+    return _promote(session, slot, actor, now)
+
+
+def _mark_promoted(session: Session, booking: Booking, actor: str, now: datetime) -> None:
+    """Make a locked waitlisted booking whose seat is taken booked, and tell the member."""
+    booking.status = "booked"
+    booking.updated_at = now
+    session.flush()
+    _audit(session, actor, "booking.promoted", booking)
+    queue_appointment(session, booking)
+    notify_booking(session, booking, "waitlist_promotion")
+
+
+def _promote(session: Session, slot: Slot, actor: str, now: datetime) -> Booking | None:
+    """Give a free seat of a slot not yet started to its first waitlisted booking (in order)."""
+    if not _take_seat(session, slot.id):
+        return None
+    tried: set[int] = set()
+    while True:
+        query = select(Booking.id).where(
+            Booking.slot_id == slot.id, Booking.status == "waitlisted"
+        )
+        if tried:
+            query = query.where(Booking.id.not_in(tried))
+        ids = session.scalars(query.order_by(Booking.id).limit(20)).all()
+        if not ids:
+            _release_seat(session, slot.id)
+            return None
+        for booking_id in ids:
+            tried.add(booking_id)
+            # Re-checked under the row lock: that member may have just left the waitlist.
+            candidate = session.scalars(
+                select(Booking).where(Booking.id == booking_id, Booking.status == "waitlisted")
+                .with_for_update().execution_options(populate_existing=True)
+            ).first()
+            if candidate is not None:
+                _mark_promoted(session, candidate, actor, now)
+                return candidate

@@ -1,0 +1,158 @@
+"""A batch in phases: checks and scoring, member references, writes; crises settled last."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared.crisis import triggers_in_raw
+
+from ...models import Kiosk, Site
+from ..crisis.record import record_refused, settle
+from ..instruments import sync_windows, was_offered
+from ..members import lock_member
+from .context import (
+    BatchContext,
+    BatchSettings,
+    Entry,
+    ItemProblem,
+    _raw_key,
+    _rejected,
+)
+from .identity import _crisis_member, _member
+from .item import prepare_item, store_item
+
+
+def process_batch(
+    session_factory: Callable[[], Session], kiosk: Kiosk, items: Sequence[object], *,
+    settings: BatchSettings, read_session_factory: Callable[[], Session] | None = None,
+    refuse: str | None = None, shared_transaction: bool = False,
+) -> list[dict[str, Any]]:
+    """Answer every entry of a batch, in order: {key, status, result | problem, crisis...}.
+
+    Validation and scoring of every item (pure work) run first, then the member references
+    are resolved on ``read_session_factory`` (default: the write session), and the writes
+    come last, so SQLite's write lock is held only for them. The batch must be the request's
+    only writer: its first item may write without a SAVEPOINT (see the module docstring).
+    ``refuse`` refuses every entry with that reason (an invalid envelope) while still
+    recording the crises they show. ``shared_transaction`` says the caller's transaction
+    already holds other work (demo data, a CLI), so every item gets its own SAVEPOINT.
+    ``kiosk`` is only read.
+    """
+    ctx = BatchContext(session_factory=session_factory,
+                       read_session_factory=read_session_factory or session_factory,
+                       kiosk=kiosk, settings=settings, wrote=shared_transaction)
+    entries = [Entry(index, raw, triggers_in_raw(raw)) for index, raw in enumerate(items)]
+    for entry in entries:
+        key = _raw_key(entry.raw)
+        if refuse is not None:
+            entry.answer = _rejected(key, [{"field": f"items.{entry.index}", "message":
+                                            f"was not read: {refuse}"}])
+        elif entry.index >= settings.max_batch:
+            entry.answer = _rejected(key, [{
+                "field": f"items.{entry.index}",
+                "message": f"is beyond this server's limit of {settings.max_batch} items per "
+                           "request; send it again in a later request"}])
+        elif not isinstance(entry.raw, dict):
+            entry.answer = _rejected(None, [{"field": f"items.{entry.index}",
+                                             "message": "must be a JSON object"}])
+        else:
+            prepared = prepare_item(kiosk, entry.index, entry.raw)
+            if isinstance(prepared, dict):
+                entry.answer = prepared
+            else:
+                entry.prepared = prepared
+    for entry in entries:
+        p = entry.prepared
+        if p is not None and p.problem is None:
+            try:
+                p.member, p.late = _member(ctx, p.item)
+            except ItemProblem as exc:
+                p.problem = exc
+        if entry.triggers:
+            entry.crisis_member = _crisis_member(ctx, entry)
+    _check_offered(ctx, entries)
+    _lock_members_in_order(ctx, entries)
+    answers = []
+    for entry in entries:
+        answer = entry.answer
+        if answer is None:
+            assert entry.prepared is not None
+            answer = store_item(ctx, entry.prepared)
+        answers.append(_settle_crisis(ctx, entry, answer))
+    return answers
+
+
+def readable_items(body: object) -> list[object]:
+    """Return what can be read as items from a body whose envelope is invalid."""
+    if isinstance(body, list):
+        return list(body)
+    if not isinstance(body, dict):
+        return []
+    items = body.get("items")
+    if isinstance(items, list):
+        return list(items)
+    if isinstance(items, dict):
+        return [items]
+    # A bare item sent without its envelope.
+    return [body] if "answers" in body else []
+
+
+def _lock_members_in_order(ctx: BatchContext, entries: Sequence[Entry]) -> None:
+    """Take the batch's member row locks in id order before any item writes (PostgreSQL).
+
+    Each item locks its member as it goes; two batches naming the same members in opposite
+    orders would otherwise deadlock. The locks count as written: an item failing later must
+    roll back to its own SAVEPOINT, not the transaction, or the ordered locks would go with it
+    and the rest of the batch would lock in item order again. SQLite needs none: its writer
+    already holds the database.
+    """
+    ids: set[int] = set()
+    for entry in entries:
+        p = entry.prepared
+        if p is not None and p.problem is None and p.member is not None:
+            ids.add(p.member.id)
+        if entry.crisis_member is not None:
+            ids.add(entry.crisis_member.id)
+    if len(ids) < 2 or ctx.read_session.get_bind().dialect.name == "sqlite":
+        return
+    for member_id in sorted(ids):
+        lock_member(ctx.session, member_id)
+    ctx.wrote = True
+
+
+def _check_offered(ctx: BatchContext, entries: Sequence[Entry]) -> None:
+    """Refuse items of an instrument the site did not offer when they were taken.
+
+    The common case (offered now) needs no query. Otherwise the site's windows are brought up
+    to date and searched: an instrument disabled after the item was taken is still accepted.
+    """
+    pending = [e.prepared for e in entries if e.prepared is not None
+               and e.prepared.problem is None
+               and e.prepared.item.instrument_id not in ctx.settings.offered]
+    if not pending:
+        return
+    session = ctx.session
+    site = session.get(Site, ctx.kiosk.site_id)
+    assert site is not None  # a kiosk row always references its site (foreign key)
+    sync_windows(session, site, ctx.settings.offered)
+    ctx.wrote = True
+    for p in pending:
+        iid = p.item.instrument_id
+        if not was_offered(session, site, iid, p.item.taken_at, ctx.settings.clock.ahead):
+            p.problem = ItemProblem([{"field": "instrument_id",
+                                      "message": f"{iid} is not offered at this site"}])
+
+
+def _settle_crisis(ctx: BatchContext, entry: Entry, answer: dict[str, Any]) -> dict[str, Any]:
+    """Record any crisis the entry shows that its answer did not, and say so in the answer."""
+
+    def record(triggers: list[str]) -> None:
+        taken_at = entry.prepared.item.taken_at if entry.prepared else None
+        record_refused(ctx.session, ctx.kiosk, entry.raw, triggers, member=entry.crisis_member,
+                       taken_at=taken_at, suspect=ctx.settings.clock.suspect)
+        ctx.wrote = True
+
+    return settle(answer, entry.triggers, record)

@@ -1,0 +1,267 @@
+"""The outage drill: two continuous sync workers (`onsite-server sync`) forward to a central
+emulator that is slow, then down, erroring, slow beyond the client's timeout (it commits, the
+reply is lost), then back.
+
+Checked: after central is back, every crisis reaches central before any other row; central
+ends with exactly one resource per identifier and nothing missing; while central was slow but
+answering, no row was sent by two workers (the lease outlasts a slow request). Measured, and
+printed (docs/BENCHMARKS.md): when the last crisis arrived after central came back, and the
+rows per second of the backlog after recovery beside the rate of the same workers before it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.serving import BaseWSGIServer, make_server
+
+import central_emulator
+from onsite_server.db import get_db
+from onsite_server.devserver import free_port
+from onsite_server.models import OutboxMessage, Referral
+
+from ..helpers import auth, identified_member, new_key, submission_item
+
+pytestmark = [pytest.mark.slow, pytest.mark.drill]
+
+PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
+PHQ9_CRISIS = {str(i): 0 for i in range(1, 9)} | {"9": 1}
+READ_TIMEOUT = 4.0  # the workers' CENTRAL_READ_TIMEOUT_SECONDS
+
+
+class Recorder:
+    """WSGI middleware: which referrals each transaction central committed carried, and when."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        # (monotonic time, [(referral public id, ServiceRequest priority)]) per committed POST.
+        self.arrivals: list[tuple[float, list[tuple[str, str]]]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ["REQUEST_METHOD"] != "POST" or environ.get("PATH_INFO") != "/fhir":
+            return self.app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        statuses: list[str] = []
+
+        def recording(status: str, headers: Any, exc_info: Any = None) -> Any:
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, recording)
+        if statuses and statuses[0].startswith("200"):
+            requests = [(str(e["resource"]["identifier"][0]["value"]),
+                         str(e["resource"].get("priority")))
+                        for e in json.loads(body).get("entry", [])
+                        if e.get("resource", {}).get("resourceType") == "ServiceRequest"]
+            with self.lock:
+                self.arrivals.append((time.monotonic(), requests))
+        return result
+
+
+class Central:
+    """The emulator served in this process on a fixed port, stopped (refused) and restarted."""
+
+    def __init__(self) -> None:
+        self.app = central_emulator.create_app({"DEMO_DIRECTORY": False})
+        self.recorder = Recorder(self.app)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: BaseWSGIServer | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Listen again (the store is kept, as a restarted central keeps its data)."""
+        self.server = make_server("127.0.0.1", self.port, self.recorder, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Close the port: connection refused."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def mode(self, mode: str, delay: float = 0.0) -> None:
+        """Tell it how to fail (normal, down = 503, error = 500, slow)."""
+        resp = self.app.test_client().post("/_control",
+                                           json={"mode": mode, "delay_seconds": delay})
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+
+    def resources(self, kind: str) -> list[dict[str, Any]]:
+        """Everything of one type that central holds."""
+        resp = self.app.test_client().get(f"/fhir/{kind}")
+        assert resp.status_code == 200
+        return [e["resource"] for e in resp.get_json().get("entry", [])]
+
+
+@pytest.fixture
+def central() -> Iterator[Central]:
+    """A running emulator, stopped at the end."""
+    emu = Central()
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def _queue(app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any],
+           answers: dict[str, int]) -> str:
+    """One member's PHQ-9 and consent, as a kiosk sends them; return the referral id."""
+    _, ref = identified_member(app, site, kiosk)
+    resp = client.post("/api/v1/submissions", headers=auth(kiosk["token"]),
+                       json={"items": [submission_item("phq9", answers, member_ref=ref)]})
+    assert resp.status_code == 200, resp.get_json()
+    referral = resp.get_json()["results"][0]["result"]["referral"]["referral_id"]
+    resp = client.post("/api/v1/referrals/consent", headers=auth(kiosk["token"]), json={
+        "idempotency_key": new_key(), "member_ref": ref, "consent": True,
+        "contact_method": "phone", "contact_time": "morning", "phone": "+1 555 0100"})
+    assert resp.status_code == 200, resp.get_json()
+    return str(referral)
+
+
+def _outbox(app: Flask) -> Counter[str]:
+    with get_db(app).transaction(write=False) as session:
+        return Counter(dict(session.execute(select(OutboxMessage.status, func.count())
+                                            .group_by(OutboxMessage.status)).tuples().all()))
+
+
+def _wait_all_sent(app: Flask, workers: list[subprocess.Popen[str]], limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        counts = _outbox(app)
+        if counts and set(counts) == {"sent"}:
+            return
+        assert all(w.poll() is None for w in workers), "a sync worker died"
+        time.sleep(0.2)
+    raise AssertionError(f"not everything reached central: {_outbox(app)}")
+
+
+def _rate(times: list[float]) -> float:
+    """Rows per second from the first to the last arrival."""
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] \
+        else float("nan")
+
+
+def _identifiers(resource: dict[str, Any]) -> list[str]:
+    idents = resource.get("identifier", [])
+    idents = [idents] if isinstance(idents, dict) else idents
+    return [f"{i.get('system')}|{i.get('value')}" for i in idents]
+
+
+def test_outage_drill_crisis_first_nothing_lost_nothing_doubled(
+        app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any],
+        database_url: str, app_config: dict[str, Any], central: Central, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    import os
+
+    env = {**os.environ, "ONSITE_DATABASE_URL": database_url,
+           "ONSITE_INSTANCE_PATH": str(app_config["INSTANCE_PATH"]),
+           "ONSITE_SECRET_KEY": str(app_config["SECRET_KEY"]),
+           "ONSITE_CENTRAL_URL": f"{central.url}/fhir",
+           "ONSITE_CENTRAL_ALLOW_INSECURE_HTTP": "true",  # the local emulator
+           "ONSITE_CENTRAL_CONNECT_TIMEOUT_SECONDS": "2",
+           "ONSITE_CENTRAL_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
+           "ONSITE_SYNC_BATCH": "10", "ONSITE_SITE_SLUG": site.slug}
+    # Normal: a backlog queued before the workers start, drained at the workers' own pace.
+    warm = [_queue(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(60)]
+    exe = str(Path(sys.executable).with_name("onsite-server"))
+    logs = [(tmp_path / f"worker{n}.log").open("w") for n in range(2)]
+    workers = [subprocess.Popen([exe, "sync", "--interval", "3"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, text=True) for log in logs]
+    arrivals = central.recorder.arrivals
+    try:
+        _wait_all_sent(app, workers, 120)
+        # Slow but answering (each request 1 s, well within the timeout): batches outlast
+        # a fixed lease, so leases must be renewed, not taken over.
+        central.mode("slow", 1.0)
+        slow = [_queue(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(20)]
+        _wait_all_sent(app, workers, 180)
+        central.mode("normal")
+        before = [t for t, reqs in arrivals if any(r in warm for r, _ in reqs)]
+
+        # The outage: refused, 500, 503, then slow beyond the timeout (it commits; the reply
+        # is lost). Kiosks keep queueing: crisis and routine referrals, interleaved.
+        central.stop()
+        crisis: list[str] = []
+        routine: list[str] = []
+        for n in range(180):
+            if n % 6 == 0:
+                crisis.append(_queue(app, client, site, kiosk, PHQ9_CRISIS))
+            else:
+                routine.append(_queue(app, client, site, kiosk, PHQ9_MODERATE))
+        time.sleep(4)
+        central.start()
+        central.mode("error")
+        time.sleep(5)
+        central.mode("down")
+        time.sleep(4)
+        central.mode("slow", READ_TIMEOUT + 2)
+        time.sleep(READ_TIMEOUT * 2 + 2)
+        assert _outbox(app)["sent"] == len(warm) + len(slow)  # nothing of it recorded
+        central.mode("normal")
+        recovered = time.monotonic()
+        _wait_all_sent(app, workers, 240)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+        for log in logs:
+            log.close()
+
+    after = [(t, reqs) for t, reqs in arrivals if t >= recovered]
+    crisis_times = [t for t, reqs in after if any(p == "stat" for _, p in reqs)]
+    kinds = ["crisis" if any(p == "stat" for _, p in reqs) else "other" for _, reqs in after]
+    drained = [t for t, reqs in after if any(r in routine for r, _ in reqs)]
+    last_crisis = max((i for i, k in enumerate(kinds) if k == "crisis"), default=-1)
+    figures = {
+        "backend": request.node.callspec.params.get("database_url", "sqlite"),
+        "rows_after_outage": len(crisis) + len(routine),
+        "others_before_last_crisis": kinds[:last_crisis].count("other"),
+        "last_crisis_after_recovery_s": round(max(crisis_times, default=recovered)
+                                              - recovered, 2),
+        "all_sent_after_recovery_s": round(max(drained, default=recovered) - recovered, 2),
+        "drain_rows_per_s": round(_rate(drained), 1),
+        "before_rows_per_s": round(_rate(before), 1),
+    }
+    print("outage drill:", json.dumps(figures))  # docs/BENCHMARKS.md
+
+    # Crisis first: after recovery, every crisis row reached central before any other row.
+    crisis_seen = {r for _, reqs in after for r, p in reqs if p == "stat"}
+    assert crisis_seen == set(crisis)
+    assert "other" in kinds and "other" not in kinds[:last_crisis], kinds
+    # Nothing missing, exactly one resource per identifier.
+    with get_db(app).transaction(write=False) as session:
+        referrals = {r.public_id: r.version for r in session.scalars(select(Referral))}
+    assert set(referrals) == set(warm) | set(slow) | set(crisis) | set(routine)
+    for kind in ("Patient", "ServiceRequest", "Task", "QuestionnaireResponse"):
+        held = central.resources(kind)
+        idents = [i for r in held for i in _identifiers(r)]
+        assert len(idents) == len(set(idents)), f"{kind} duplicated"
+    requests_held = [_identifiers(r)[0].split("|", 1)[1]
+                     for r in central.resources("ServiceRequest")]
+    assert sorted(requests_held) == sorted(referrals)
+    assert len(central.resources("Task")) == len(referrals)
+    assert len(central.resources("Patient")) == len(referrals)  # one member each
+    # While central was slow but answering, no row went twice (no lease was taken over): a
+    # referral reached central at most once per version.
+    sends = Counter(r for _, reqs in arrivals for r, _ in reqs if r in slow)
+    assert all(sends[r] <= referrals[r] for r in slow), sends
+

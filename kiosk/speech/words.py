@@ -67,17 +67,22 @@ def privacy(visit: Any, _: Gettext, view: Any) -> list[str]:
           "only counted without your name."),
         _("Your safety: if an answer shows you may be in danger, we tell staff here right "
           "away, and your advocate too if you signed in. Someone will come to help you."),
-        _("How long: the site keeps your answers for {days} days after your advocate has "
-          "them. After that, only counts without names are kept.").format(
-              days=_v(view, "retention_days", 0)) if _v(view, "retention_days", 0) else
-        _("How long: the site keeps your answers for a set time after your advocate has "
-          "them. Staff can tell you how long. After that, only counts without names are "
-          "kept."),
+        _retention(_, _v(view, "retention_days", 0)),
         _("Nothing stays on this kiosk. When you finish, or walk away, the screen is cleared "
           "and your answers leave it."),
         _("Our privacy policy says what goes to your health advocate, when and why. Ask the "
           "staff for a copy.")),
         *_choices(_, [_("I have read this and agree")])]
+
+
+def _retention(_: Gettext, days: int) -> str:
+    # The site's own period, as the notice shows it (privacy.kv); no number when unknown.
+    if days:
+        return _("How long: the site keeps your answers for {days} days after your advocate "
+                 "has them. After that, only counts without names are kept.").format(days=days)
+    return _("How long: the site keeps your answers for a set time after your advocate has "
+             "them. Staff can tell you how long. After that, only counts without names are "
+             "kept.")
 
 
 def identify(visit: Any, _: Gettext, view: Any) -> list[str]:

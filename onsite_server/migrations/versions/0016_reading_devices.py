@@ -1,7 +1,7 @@
 """reading devices: the Bluetooth cuff or scale behind a submission's answers
 
 Revision ID: 0016_reading_devices
-Revises: 0013_unmatched_claims
+Revises: 0014_outbox_waiting_on_central
 Create Date: 2026-12-06 19:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0016_reading_devices'
-down_revision = '0013_unmatched_claims'
+down_revision = '0014_outbox_waiting_on_central'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """indexes so that nothing slows down as history grows (issue 20)
 
 Revision ID: 0022_history_indexes
-Revises: 0014_outbox_waiting_on_central
+Revises: 0016_reading_devices
 Create Date: 2026-12-06 19:20:00
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0022_history_indexes'
-down_revision = '0014_outbox_waiting_on_central'
+down_revision = '0016_reading_devices'
 branch_labels = None
 depends_on = None
 

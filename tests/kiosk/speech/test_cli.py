@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk import cli as app
+from kiosk import cli
 
 
 def test_read_aloud_without_espeak_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]
                                                         ) -> None:
-    monkeypatch.setattr(app.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(cli.shutil, "which", lambda _name: None)
     with pytest.raises(SystemExit) as exited:
-        app.main(["--tour", "unused", "--read-aloud"])
+        cli.main(["--tour", "unused", "--read-aloud"])
     assert exited.value.code == 2
     assert "install the Debian package espeak-ng" in capsys.readouterr().err
 
 
 def test_read_aloud_goes_with_the_tour(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        app.main(["--read-aloud"])
+        cli.main(["--read-aloud"])
     assert "--read-aloud goes with --tour" in capsys.readouterr().err

@@ -28,10 +28,14 @@ from shared.schemas.bookings import BookingOut, MemberBookingsOut, RescheduleOut
 from shared.schemas.identify import IdentifyResponse
 from shared.schemas.members import AdvocateLinkResponse
 from shared.schemas.pairing import PairResponse
+from shared.versions import KIOSK_VERSION_HEADER
 
 from .backend import Offline, Refused
 
 API_PREFIX = "/api/v1"
+# This app's version, sent with every request (shared/versions.py); the server refuses a kiosk
+# older than its KIOSK_MIN_VERSION.
+APP_VERSION = "0.1.0"
 # (connect, read) seconds: a kiosk on a dead network must give up fast, and a busy server
 # (a backlog draining from other kiosks) still gets time to answer a full batch.
 DEFAULT_TIMEOUT = (3.05, 30.0)
@@ -53,6 +57,15 @@ class ApiRefused(Refused):
 
 class Unauthorized(ApiRefused):
     """The device token is unknown or revoked: the kiosk must be paired again."""
+
+
+class TooOld(ApiRefused):
+    """The server no longer serves this app version (426): update the kiosk; keep the data."""
+
+    def __init__(self, reason: str, status: int, problem: dict[str, Any] | None,
+                 minimum: str) -> None:
+        super().__init__(reason, None, status, problem)
+        self.minimum = minimum
 
 
 class RateLimited(ApiRefused):
@@ -128,13 +141,18 @@ class ApiClient:
 
     def __init__(self, server_url: str, *, token: str | None = None,
                  fingerprint: str | None = None,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                 app_version: str = APP_VERSION, too_old_is_offline: bool = False) -> None:
         self.base = server_url.rstrip("/")
+        # The screens' client: to a member, a server that refuses this app version is one
+        # that cannot serve now (the sync worker's client keeps TooOld, for the admin screen).
+        self.too_old_is_offline = too_old_is_offline
         self.token = token
         self.timeout = timeout
         self.fingerprint = normalise_fingerprint(fingerprint) if fingerprint else None
         self.session = requests.Session()
         self.session.trust_env = False  # a proxy from the environment must not see the token
+        self.session.headers[KIOSK_VERSION_HEADER] = app_version
         if self.fingerprint is not None:
             # Pinning replaces CA trust: a CA-valid certificate with another key is refused.
             self.session.verify = False
@@ -167,7 +185,10 @@ class ApiClient:
             raise Offline(f"no answer from the server ({type(exc).__name__})") from exc
         if resp.status_code in ok:
             return resp
-        raise _error(resp)
+        error = _error(resp)
+        if isinstance(error, TooOld) and self.too_old_is_offline:
+            raise Offline(error.reason) from error
+        raise error
 
     def _json(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         resp = self.request(method, path, json=body, **kw)
@@ -179,7 +200,7 @@ class ApiClient:
     # ------------------------------------------------------------------ operations
 
     @classmethod
-    def pair(cls, server_url: str, pairing_code: str, *, app_version: str | None = None,
+    def pair(cls, server_url: str, pairing_code: str, *, app_version: str = APP_VERSION,
              timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> Pairing:
         """Trade a pairing code for a device token, pinning the server's certificate."""
         url = server_url.rstrip("/")
@@ -187,7 +208,7 @@ class ApiClient:
         if scheme not in ("http", "https"):
             raise Refused("the server address must start with https://", "server_url")
         seen = server_fingerprint(url) if scheme == "https" else None
-        client = cls(url, fingerprint=seen, timeout=timeout)
+        client = cls(url, fingerprint=seen, timeout=timeout, app_version=app_version)
         try:
             data = client._json("POST", "/pair", {"pairing_code": pairing_code,
                                                   "app_version": app_version}, auth=False)
@@ -291,6 +312,8 @@ def _error(resp: requests.Response) -> Exception:
     reason = str(problem.get("detail") or problem.get("title") or f"HTTP {status}")
     if status == 401:
         return Unauthorized(reason, None, status, problem)
+    if status == 426:
+        return TooOld(reason, status, problem, str(problem.get("min_kiosk_version") or "?"))
     if status == 429:
         try:
             retry = float(resp.headers.get("Retry-After", "60"))

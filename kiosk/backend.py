@@ -67,6 +67,9 @@ class SyncStatus:
     backlog_at_start: int = 0
     last_sync_at: str | None = None  # ISO 8601, UTC
     last_errors: Sequence[str] = field(default_factory=tuple)
+    # Set when the server refuses this app version (426): the version it needs at least.
+    update_required: str | None = None
+    app_version: str = ""
 
 
 class Backend(Protocol):

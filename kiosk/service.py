@@ -27,11 +27,11 @@ from shared.schemas.members import AdvocateLinkResponse
 from shared.schemas.referrals import ConsentRequest
 from shared.schemas.submissions import OfflineIdentity
 
-from .api_client import DEFAULT_TIMEOUT, ApiClient, Pairing
+from .api_client import APP_VERSION, DEFAULT_TIMEOUT, ApiClient, Pairing
 from .backend import Identity, Offline, Refused, SyncStatus
 from .outbox import Entry, Outbox
 from .settings import KioskSettings
-from .sync import APP_VERSION, CatalogCache, SyncWorker
+from .sync import CatalogCache, SyncWorker
 
 log = logging.getLogger("kiosk.service")
 T = TypeVar("T")
@@ -89,9 +89,11 @@ class KioskService:
     def __init__(self, settings: KioskSettings, *,
                  notify: Callable[[SyncStatus], None] | None = None,
                  timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 sync_interval: float | None = None, batch_size: int | None = None) -> None:
+                 sync_interval: float | None = None, batch_size: int | None = None,
+                 app_version: str = APP_VERSION) -> None:
         self.settings = settings
         self.timeout = timeout
+        self.app_version = app_version
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.outbox = Outbox(settings.outbox_path, settings.key_path)
         self.catalog_cache = CatalogCache(settings.catalog_path)
@@ -108,7 +110,8 @@ class KioskService:
             extra["batch_size"] = batch_size
         self.worker = SyncWorker(self.outbox, lambda: self._worker_client,
                                  catalog=self.catalog_cache, notify=notify,
-                                 disk_path=settings.data_dir, **extra)
+                                 disk_path=settings.data_dir, app_version=app_version,
+                                 **extra)
 
     def _connect(self) -> None:
         for old in (self._client, self._worker_client):
@@ -119,9 +122,10 @@ class KioskService:
             self._client = self._worker_client = None
             return
         self._client = ApiClient(p.server_url, token=p.token, fingerprint=p.fingerprint,
-                                 timeout=self.timeout)
+                                 timeout=self.timeout, app_version=self.app_version,
+                                 too_old_is_offline=True)
         self._worker_client = ApiClient(p.server_url, token=p.token, fingerprint=p.fingerprint,
-                                        timeout=self.timeout)
+                                        timeout=self.timeout, app_version=self.app_version)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -175,6 +179,7 @@ class KioskService:
                 return Identity(member_ref=found.member_ref, first_name=found.first_name,
                                 language=found.language)
             except Offline:
+                # Unreachable, or this app too old for the server: held until it can be sent.
                 log.info("identify: server unreachable, keeping the id for a match on arrival")
         handle = str(uuid.uuid4())
         self.outbox.put(handle, "identity", typed.model_dump(mode="json"))
@@ -303,7 +308,7 @@ class KioskService:
 
     def pair(self, server_url: str, pairing_code: str) -> None:
         """Pair with a server, pin its certificate and store the token; raises Offline/Refused."""
-        pairing = ApiClient.pair(server_url, pairing_code.strip(), app_version=APP_VERSION,
+        pairing = ApiClient.pair(server_url, pairing_code.strip(), app_version=self.app_version,
                                  timeout=self.timeout)
         save_pairing(self.settings, pairing)
         self._pairing = pairing

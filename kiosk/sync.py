@@ -28,13 +28,19 @@ from typing import Any
 
 from shared.backoff import full_jitter
 
-from .api_client import ApiClient, ApiRefused, RateLimited, Unauthorized
+from .api_client import (
+    APP_VERSION,
+    ApiClient,
+    ApiRefused,
+    RateLimited,
+    TooOld,
+    Unauthorized,
+)
 from .backend import Offline, SyncStatus
 from .outbox import Outbox, Row
 
 log = logging.getLogger("kiosk.sync")
 
-APP_VERSION = "0.1.0"
 DEFAULT_INTERVAL = 30.0  # DESIGN.md §6: every 30 s while online
 BACKOFF_BASE = 2.0
 # ... doubling with full jitter, up to 30 s: a kiosk back online sends within 30 s (issue 15;
@@ -98,6 +104,7 @@ class _State:
     sent_since_backlog: int = 0
     backlog_at_start: int = 0
     failures: int = 0
+    update_required: str | None = None  # the server's minimum app version, when refused
 
 
 class SyncWorker:
@@ -179,7 +186,8 @@ class SyncWorker:
                 outbox_depth=self.outbox.depth(), sent_since_backlog=s.sent_since_backlog,
                 backlog_at_start=s.backlog_at_start,
                 last_sync_at=s.last_sync_at.isoformat() if s.last_sync_at else None,
-                last_errors=tuple(self._errors))
+                last_errors=tuple(self._errors), update_required=s.update_required,
+                app_version=self.app_version)
 
     def _tell(self) -> None:
         if self.notify is None:
@@ -225,6 +233,15 @@ class SyncWorker:
                 self._error(f"rate limited: {exc.reason}")
                 self._tell()
                 return max(exc.retry_after, self._backoff())
+            except TooOld as exc:
+                # Nothing was stored: every row stays in the outbox until the app is updated.
+                self._set_online(False)
+                with self._lock:
+                    self._state.update_required = exc.minimum
+                self._error(f"this app ({self.app_version}) is too old for the server: "
+                            f"it needs {exc.minimum}")
+                self._tell()
+                return max(self.interval, self._backoff())
             except Unauthorized as exc:
                 self._set_online(False)
                 self._error(f"the server refused this kiosk's token: {exc.reason}")
@@ -240,6 +257,8 @@ class SyncWorker:
                 self._tell()
                 return self._backoff()
             self._set_online(True)
+            with self._lock:
+                self._state.update_required = None
             self._tell()
             return self._interval()
 
@@ -296,7 +315,7 @@ class SyncWorker:
         try:
             answers = client.submit([r.payload for r in rows])
         except ApiRefused as exc:
-            if isinstance(exc, Unauthorized | RateLimited):
+            if isinstance(exc, Unauthorized | RateLimited | TooOld):
                 raise
             # The whole request was refused (it should never be): keep the rows, say why.
             self.outbox.failed([r.key for r in rows], exc.reason)
@@ -332,7 +351,7 @@ class SyncWorker:
                 client.crisis_alert(row.payload)
             else:
                 raise ValueError(f"unexpected outbox kind {row.kind!r}")
-        except (Unauthorized, RateLimited):
+        except (Unauthorized, RateLimited, TooOld):
             raise
         except ApiRefused as exc:
             self.outbox.bury(row.key, exc.reason)

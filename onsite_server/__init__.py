@@ -76,6 +76,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _finish_config(app: Flask) -> None:
+    if app.config["MULTI_NODE"]:
+        from .nodes import check_shared_material
+
+        # Before anything below makes a per-node secret or key folder in the instance.
+        check_shared_material(app.config, app.instance_path)
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = "sqlite:///" + str(Path(app.instance_path) / "onsite.sqlite")
     if not app.config.get("SECRET_KEY"):

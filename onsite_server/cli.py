@@ -264,6 +264,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
     if tls:
         cert = app.config.get("TLS_CERT")
         key = app.config.get("TLS_KEY")
+        if (not cert or not key) and app.config["MULTI_NODE"]:
+            raise click.UsageError("MULTI_NODE: a self-signed certificate would differ on each "
+                                   "node; set ONSITE_TLS_CERT and ONSITE_TLS_KEY to the same pair "
+                                   "on every node, or serve with --no-tls behind the proxy")
         if not cert or not key:
             from .tls import ensure_self_signed
 
@@ -564,12 +568,13 @@ def _add_operator_commands() -> None:
         backup_command,
         doctor,
         install_command,
+        make_signing_keys,
         restore_command,
         upgrade_command,
     )
 
     for command in (doctor, install_command, backup_command, restore_command, upgrade_command,
-                    keys):
+                    keys, make_signing_keys):
         main.add_command(command)
 
 

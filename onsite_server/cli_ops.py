@@ -1,4 +1,5 @@
-"""The operator's commands of `onsite-server`: `doctor` and `install` (docs/deployment.md)."""
+"""The operator's commands of `onsite-server`: doctor, install, backup, restore, upgrade and
+make-signing-keys (docs/deployment.md)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,27 @@ def install_command(prefix: Path, user: str, create_user: bool, site_slug: str) 
     click.echo(f"next: edit {layout.env_file}, then `systemctl daemon-reload && systemctl "
                "enable --now onsite-server onsite-sync onsite-backup.timer`, then `onsite-server "
                "doctor`; copy ONSITE_BACKUP_PASSPHRASE somewhere safe off this machine")
+
+
+@click.command("make-signing-keys")
+@click.option("--dir", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder every node reads as ONSITE_SIGNING_KEY_DIR.")
+@click.option("--rotate", is_flag=True,
+              help="Add a new signing key per purpose; the older ones keep verifying.")
+def make_signing_keys(folder: Path, rotate: bool) -> None:
+    """Make the token signing keys once, for the folder several nodes share (MULTI_NODE).
+
+    Keys already there are kept: running it again changes nothing, unless --rotate.
+    """
+    from shared.tokens import Purpose
+
+    from .services.signing import KeyStore
+
+    store = KeyStore(folder)
+    for purpose in Purpose:
+        key = store.rotate(purpose) if rotate else store.current(purpose)
+        click.echo(f"{purpose.label}: {key.key_id}")
+    click.echo(f"copy {folder} (0700, its files 0600) to the same path on every node")
 
 
 def _instance_folder() -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.assessments import list_instruments
 from shared.triage import LANGUAGES
+from shared.versions import parse_version
 
 # Every key here can be set in instance/config.py or as an ONSITE_<KEY> environment variable;
 # docs/configuration.md lists them with their meaning.
@@ -79,6 +80,9 @@ DEFAULTS: dict[str, Any] = {
     "KIOSK_SESSION_CAP_SECONDS": 15 * 60,
     "KIOSK_CRISIS_SCREEN_SECONDS": 5 * 60,
     "KIOSK_SYNC_SECONDS": 30,
+    # The oldest kiosk app version still served; an older kiosk is answered 426 and keeps its
+    # outbox until it is updated (shared/versions.py).
+    "KIOSK_MIN_VERSION": "0.1.0",
     "KIOSK_UNITS": "imperial",  # height and weight first asked in feet, inches and pounds
     # A kiosk timestamp further ahead of, or behind, the server's receive time than this is
     # kept as sent but flagged (clock_suspect); lists of alerts go by the server's time.
@@ -122,6 +126,9 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies in front of this server set X-Forwarded-For/-Proto (0: none,
     # so those headers are ignored; a forged one cannot change the client's address).
     "TRUSTED_PROXIES": 0,
+    # One of several nodes behind a proxy: the secret, the signing keys and TLS come from these
+    # settings only, never made per node in the instance folder (onsite_server/nodes.py).
+    "MULTI_NODE": False,
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -235,6 +242,10 @@ def validate(config: dict[str, Any]) -> None:
     if str(config["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got "
                           f"{config['LOG_LEVEL']!r}")
+    try:
+        parse_version(str(config["KIOSK_MIN_VERSION"]), "KIOSK_MIN_VERSION")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

@@ -426,6 +426,17 @@ class KioskApp(App):  # type: ignore[misc]
             return tr._("Please type the server address and the pairing code.")
         if not (pin.isdigit() and 4 <= len(pin) <= 8):
             return tr._("The PIN must be 4 to 8 numbers.")
+        refused = self.pair_only(url, code)
+        if refused:
+            return refused
+        self.admin.set_pin(pin)
+        self.admin_mode = False
+        self.can_leave_setup = True
+        self.sync()
+        return ""
+
+    def pair_only(self, url: str, code: str) -> str:
+        """Pair with a server, the PIN to be chosen next (a scanned QR); return what went wrong."""
         try:
             if self.on_pair is not None:
                 self.on_pair(url, code)
@@ -435,10 +446,6 @@ class KioskApp(App):  # type: ignore[misc]
             return tr._("The server did not answer. Check the address and the network.")
         except Refused as exc:
             return tr._("The server refused the pairing: {reason}").format(reason=exc.reason)
-        self.admin.set_pin(pin)
-        self.admin_mode = False
-        self.can_leave_setup = True
-        self.sync()
         return ""
 
     def set_first_pin(self, pin: str) -> str:

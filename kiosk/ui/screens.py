@@ -21,6 +21,8 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Stri
 from kivy.uix.image import Image
 from kivy.utils import escape_markup
 
+from shared.schemas.pairing import PairingQr
+
 from ..flow import QUESTION
 from ..visit import CONTACT_METHODS, CONTACT_TIMES, SINGLE_SCREENERS, question_unit
 from .base import KV_DIR, KioskScreen, load_kv
@@ -776,19 +778,57 @@ class SetupScreen(KioskScreen):
     message = StringProperty("")
     paired = BooleanProperty(False)
     pin_only = BooleanProperty(False)
+    _scan = ""  # what the keyboard (or a USB scanner, which types like one) typed since Enter
+    _pin_next = False  # paired by a scan just now: the PIN is chosen next, even when one exists
 
     def on_pre_enter(self, *args: Any) -> None:
         """Start with no code and no PIN: a used code or an old PIN is never shown again."""
         self.ids.code.text = ""
         self.ids.pin.text = ""
+        self._scan, self._pin_next = "", False
+        Window.bind(on_textinput=self._typed, on_key_down=self._key)
         super().on_pre_enter(*args)
+
+    def on_leave(self, *_args: Any) -> None:
+        """Stop listening for a scanner."""
+        Window.unbind(on_textinput=self._typed, on_key_down=self._key)
 
     def refresh(self) -> None:
         """Which of the three cases this is."""
         status = self.app.backend_status()
         self.paired = bool(status is not None and status.paired)
-        self.pin_only = self.paired and not self.app.admin.is_set()
+        self.pin_only = self.paired and (self._pin_next or not self.app.admin.is_set())
         self.message = ""
+
+    def _typed(self, _window: Any, text: str) -> None:
+        # Whatever field has the focus (or none), the scanner's text is seen here too.
+        self._scan = (self._scan + text)[-1000:]
+
+    def _key(self, _window: Any, key: int, *_args: Any) -> bool:
+        if key not in (13, 271):  # a scanner ends the QR's text with Enter (or keypad Enter)
+            return False
+        typed, self._scan = self._scan, ""
+        found = PairingQr.read(typed[typed.rfind("{"):]) if "{" in typed else None
+        if found is None or self.pin_only:
+            return False
+        self.scanned(found)
+        return True
+
+    def scanned(self, qr: PairingQr) -> None:
+        """The dashboard's pairing QR was scanned: pair at once, then ask for the admin PIN."""
+        self.ids.url.text, self.ids.code.text = qr.server_url, qr.pairing_code
+        # A focused PIN field kept the QR's digits (the port): never take them for a PIN.
+        self.ids.pin.text = ""
+        for field in (self.ids.url, self.ids.code, self.ids.pin):
+            field.focus = False
+        message = self.app.pair_only(qr.server_url, qr.pairing_code)
+        if message:
+            self.message = message
+            return
+        self._pin_next = True
+        self.refresh()
+        # The cursor waits in the PIN field: type it on the scanner's keyboard, then Enter.
+        Clock.schedule_once(lambda _dt: setattr(self.ids.pin, "focus", True), 0.1)
 
     def pair(self) -> None:
         """Pair with the server and set the PIN (or set the PIN only); say what went wrong."""
@@ -837,6 +877,8 @@ class AdminScreen(KioskScreen):
     draining = BooleanProperty(False)
     last_sync = StringProperty("")
     errors = StringProperty("")
+    update_required = StringProperty("")  # the version the server needs, when it refused us
+    app_version = StringProperty("")
 
     def refresh(self) -> None:
         """Read the backend's status."""
@@ -850,3 +892,5 @@ class AdminScreen(KioskScreen):
                          if status.backlog_at_start else 0)
         self.last_sync = status.last_sync_at or ""
         self.errors = "\n".join(status.last_errors[-5:])
+        self.update_required = status.update_required or ""
+        self.app_version = status.app_version

@@ -10,6 +10,10 @@ for the server; booking and the codes say they need the connection). The crisis 
 sent: the tour's backend drops everything of it, and every crisis item and alert.
 Screenshots are ``<lang>-<nn>-<screen>.png``, nn counting from 01 within each language; a
 second look at a screen has a name of its own (``referral_email``, ``crisis_results``).
+With ``--simulated-devices`` the blood pressure and weight come from the simulated Bluetooth
+cuff and scale (``device_cuff_wait``, ``device_cuff_advice`` for a "cuff too loose" reading,
+``device_cuff_reading``, ``device_scale_wait``, ``device_scale_reading``), and admin mode's
+``admin_devices`` screen forgets, finds and pairs the cuff again.
 """
 
 from __future__ import annotations

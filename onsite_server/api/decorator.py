@@ -6,11 +6,19 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel
 
 from shared.schemas.common import Problem
+from shared.versions import (
+    KIOSK_VERSION_HEADER,
+    MIN_KIOSK_VERSION_HEADER,
+    UNVERSIONED_KIOSK,
+    is_older,
+    parse_version,
+)
 
+from ..errors import ApiProblem, field_problem
 from ..openapi import OpenAPIRegistry, Operation
 from .auth import authenticate
 from .parsing import parse_body, parse_query, read_json
@@ -31,12 +39,43 @@ _STD_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
     413: ("Body too large", Problem),
     415: ("Body is not JSON", Problem),
     422: ("Invalid request; each bad field is named", Problem),
+    426: ("This kiosk app is older than KIOSK_MIN_VERSION; min_kiosk_version says what to "
+          "install. Nothing was stored: keep the data and send it again once updated", Problem),
 }
 
 
 _AUTH_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
     401: ("Missing, unknown or revoked device token", Problem),
 }
+
+
+def check_kiosk_version() -> None:
+    """Refuse a kiosk app older than the server serves (426), before anything is read or stored.
+
+    A kiosk that sends no version predates versioning and is taken as ``UNVERSIONED_KIOSK``.
+    """
+    minimum = str(current_app.config["KIOSK_MIN_VERSION"])
+    sent = request.headers.get(KIOSK_VERSION_HEADER)
+    version = UNVERSIONED_KIOSK if sent is None else sent.strip()
+    try:
+        parse_version(version, KIOSK_VERSION_HEADER)
+    except ValueError as exc:
+        raise field_problem(KIOSK_VERSION_HEADER, str(exc).partition(": ")[2], 400) from exc
+    if is_older(version, minimum):
+        raise ApiProblem(
+            426, "Kiosk app too old",
+            f"This kiosk runs version {version}; this server needs {minimum} or newer. Update "
+            "the kiosk app: nothing was stored, so keep the data and send it again then.",
+            errors=[{"field": KIOSK_VERSION_HEADER, "message": f"must be {minimum} or newer"}],
+            headers={"Upgrade": f"onsite-kiosk/{minimum}"},
+            min_kiosk_version=minimum, kiosk_version=version)
+
+
+@bp.after_request
+def _declare_min_version(response: Response) -> Response:
+    # Every answer says what the server serves, so a kiosk can warn before it is refused.
+    response.headers[MIN_KIOSK_VERSION_HEADER] = str(current_app.config["KIOSK_MIN_VERSION"])
+    return response
 
 
 def operation(
@@ -73,6 +112,7 @@ def operation(
 
         @functools.wraps(view)
         def wrapper(**kwargs: Any) -> Any:
+            check_kiosk_version()
             if auth:
                 g.kiosk = authenticate()
             if request_model is not None:

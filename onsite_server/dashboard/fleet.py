@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from shared.qr import qr_svg
+from shared.schemas.pairing import PairingQr
 
 from ..db import get_session
 from ..services import central_keys
@@ -36,8 +36,7 @@ def _actor() -> str:
 
 def pairing_qr_text(server_url: str, code: str) -> str:
     """What the pairing QR holds: this server's address and the one-time code (JSON)."""
-    return json.dumps({"server_url": server_url.rstrip("/"), "pairing_code": code},
-                      separators=(",", ":"))
+    return PairingQr(server_url=server_url, pairing_code=code).text()
 
 
 @bp.get("/fleet")

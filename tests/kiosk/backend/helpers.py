@@ -122,12 +122,14 @@ class TlsServer:
             return rows
 
 
-def start_tls_server(tmp_path: Path, site: str = "kiosk-site") -> TlsServer:
+def start_tls_server(tmp_path: Path, site: str = "kiosk-site",
+                     extra_env: dict[str, str] | None = None) -> TlsServer:
     """Create a database with one site, then start the server over TLS."""
     instance = tmp_path / "instance"
     db_url = f"sqlite:///{tmp_path / 'server.sqlite'}"
     env = {**os.environ, "ONSITE_DATABASE_URL": db_url, "ONSITE_INSTANCE_PATH": str(instance),
-           "ONSITE_SECRET_KEY": "kiosk-live-test-secret", "ONSITE_IDENTIFY_MIN_SECONDS": "0"}
+           "ONSITE_SECRET_KEY": "kiosk-live-test-secret", "ONSITE_IDENTIFY_MIN_SECONDS": "0",
+           **(extra_env or {})}
     server = TlsServer(env=env, instance=instance, database_url=db_url,
                        log_path=tmp_path / "server.log")
     # What `onsite-server init-db` and `create-site` do, in-process rather than in two CLI

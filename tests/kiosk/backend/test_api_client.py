@@ -23,12 +23,12 @@ from .helpers import TlsServer
 
 
 def _pinned(server: TlsServer) -> ApiClient:
-    pairing = ApiClient.pair(server.url, server.pairing_code(SITE), app_version="test")
+    pairing = ApiClient.pair(server.url, server.pairing_code(SITE), app_version="0.1.0")
     return ApiClient(pairing.server_url, token=pairing.token, fingerprint=pairing.fingerprint)
 
 
 def test_pairing_pins_the_certificate_the_server_presents(server: TlsServer) -> None:
-    pairing = ApiClient.pair(server.url, server.pairing_code(SITE), app_version="test")
+    pairing = ApiClient.pair(server.url, server.pairing_code(SITE), app_version="0.1.0")
     served = ssl.get_server_certificate(("127.0.0.1", server.port))
     assert pairing.fingerprint == hashlib.sha256(ssl.PEM_cert_to_DER_cert(served)).hexdigest()
     assert pairing.site == SITE and pairing.token
@@ -42,7 +42,7 @@ def test_pairing_pins_the_certificate_the_server_presents(server: TlsServer) -> 
 
 
 def test_a_different_certificate_is_refused_before_anything_is_sent(server: TlsServer) -> None:
-    pairing = ApiClient.pair(server.url, server.pairing_code(SITE), app_version="test")
+    pairing = ApiClient.pair(server.url, server.pairing_code(SITE), app_version="0.1.0")
     wrong = hashlib.sha256(b"another certificate").hexdigest()
     client = ApiClient(pairing.server_url, token=pairing.token, fingerprint=wrong)
     with pytest.raises(CertificateMismatch):

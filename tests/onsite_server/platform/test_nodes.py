@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -92,8 +93,13 @@ def test_two_nodes_behind_the_proxy_survive_a_node_killed_under_load(
         database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("several nodes share PostgreSQL (docs/deployment.md)")
-    keys = tmp_path / "shared-keys"  # the same signing keys on every node, from configuration
-    base = _env(database_url, tmp_path, ONSITE_SIGNING_KEY_DIR=str(keys),
+    # The same secret and signing keys on every node, from shared settings (docs/deployment.md):
+    # the keys made once, and MULTI_NODE so that no node makes its own.
+    keys = tmp_path / "etc" / "keys"
+    made = subprocess.run([sys.executable, "-m", "onsite_server.cli", "make-signing-keys",
+                           "--dir", str(keys)], capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    base = _env(database_url, tmp_path, ONSITE_SIGNING_KEY_DIR=str(keys), ONSITE_MULTI_NODE="1",
                 ONSITE_TRUSTED_PROXIES="1", ONSITE_SECRET_KEY="one-secret-for-every-node")
     nodes: list[subprocess.Popen[bytes]] = []
     proxy: subprocess.Popen[bytes] | None = None
@@ -106,6 +112,13 @@ def test_two_nodes_behind_the_proxy_survive_a_node_killed_under_load(
                                                     migrate=n == 1)
             nodes.append(proc)
             addresses.append(node_url.removeprefix("http://"))
+        # Every node publishes the keys made once, and none made a secret or keys of its own.
+        published = [requests.get(f"http://{a}/.well-known/jwks.json", timeout=10).json()
+                     for a in addresses]
+        assert published[0] == published[1] and len(published[0]["keys"]) == 2
+        for n in (1, 2):
+            assert not (tmp_path / f"node{n}" / "keys").exists()
+            assert not (tmp_path / f"node{n}" / "secret_key").exists()
         port = devserver.free_port()
         config = _haproxy_config(tmp_path, port, _proxy_pem(tmp_path), addresses)
         checked = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True,

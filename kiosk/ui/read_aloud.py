@@ -71,7 +71,10 @@ def view_of(screen: Any) -> Any:
     if name == "question":
         panel = getattr(getattr(screen.app, "devices", None), "panel", None)
         if panel is not None and panel.parent is not None:  # a cuff or scale is measuring
-            device = [panel.instruction, panel.status_text, panel.advice_text]
+            # Not the countdown while waiting: it changes every second, and each change would
+            # start the reading again.
+            device = [panel.instruction, "" if panel.state == "waiting" else panel.status_text,
+                      panel.advice_text]
             buttons = [w.text for w in (panel.ids.use_reading, panel.ids.measure_again,
                                         panel.ids.type_instead) if _shown(w) and not w.disabled]
             return _View(screen, device=device, device_buttons=buttons)

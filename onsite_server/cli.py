@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from . import config as config_module
 from . import create_app, migrate
+from .cli_context import context_app as _app
 from .db import get_db
 from .models import (
     EVENT_KINDS,
@@ -32,17 +33,6 @@ from .services.errors import ServiceError
 from .services.pairing import issue_pairing_code, revoke_kiosk
 
 ROLES = users_service.ROLES
-
-
-def _app(ctx: click.Context) -> Flask:
-    obj = ctx.ensure_object(dict)
-    if "app" not in obj:
-        obj["app"] = create_app()
-        from . import logs
-
-        logs.configure(obj["app"].config["LOG_FORMAT"], obj["app"].config["LOG_LEVEL"])
-    app: Flask = obj["app"]
-    return app
 
 
 @click.group()
@@ -493,13 +483,15 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
                 click.echo("sync: keys sent to central", err=True)
         except CentralError as exc:  # they go with the next cycle (and with every bundle)
             click.echo(f"sync: key push failed: {exc}", err=True)
+        answered = False
         try:
             directory = pull_directory(db.transaction, client, settings.systems)
+            answered = True  # central answers: rows waiting on it need not wait longer
             if directory.advocates_added or directory.reassigned or directory.assigned:
                 click.echo(f"sync: directory {directory}", err=True)
         except CentralError as exc:  # central unreachable: the onsite directory stands
             click.echo(f"sync: directory pull failed: {exc}", err=True)
-        report = run_cycle(db.transaction, client, settings)
+        report = run_cycle(db.transaction, client, settings, central_answered=answered)
         try:
             moved = pull_statuses(db.transaction, client, settings)
         except CentralError as exc:  # central unreachable: statuses come next cycle

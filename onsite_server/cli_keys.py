@@ -12,14 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.tokens import Purpose
 
+from .cli_context import context_app
 from .db import get_db
 from .services.signing import KeyStore
 
 
 def _app(ctx: click.Context) -> Flask:
-    from .cli import _app as cli_app
-
-    return cli_app(ctx)
+    return context_app(ctx)
 
 
 def _store(app: Flask) -> KeyStore:

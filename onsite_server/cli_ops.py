@@ -68,12 +68,10 @@ def install_command(prefix: Path, user: str, create_user: bool, site_slug: str) 
 @click.command("make-signing-keys")
 @click.option("--dir", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The folder every node reads as ONSITE_SIGNING_KEY_DIR.")
-@click.option("--rotate", is_flag=True,
-              help="Add a new signing key per purpose; the older ones keep verifying.")
-def make_signing_keys(folder: Path, rotate: bool) -> None:
+def make_signing_keys(folder: Path) -> None:
     """Make the token signing keys once, for the folder several nodes share (MULTI_NODE).
 
-    Keys already there are kept: running it again changes nothing, unless --rotate.
+    Keys already there are kept: running it again changes nothing (`keys rotate` adds one).
     """
     from shared.tokens import Purpose
 
@@ -81,7 +79,7 @@ def make_signing_keys(folder: Path, rotate: bool) -> None:
 
     store = KeyStore(folder)
     for purpose in Purpose:
-        key = store.rotate(purpose) if rotate else store.current(purpose)
+        key = store.current(purpose)
         click.echo(f"{purpose.label}: {key.key_id}")
     click.echo(f"copy {folder} (0700, its files 0600) to the same path on every node")
 

@@ -206,7 +206,14 @@ def pool_size(config: dict[str, Any]) -> int:
 
 
 def validate(config: dict[str, Any]) -> None:
-    """Reject settings that would make the server unsafe or broken."""
+    """Reject settings that would make the server unsafe or broken (checked in this order)."""
+    _check_bounds(config)
+    _check_choices(config)
+    _check_content(config)
+
+
+def _check_bounds(config: dict[str, Any]) -> None:
+    """Pool, waits, batch sizes and timers within their bounds."""
     pool_size(config)
     for key in ("DB_POOL_TIMEOUT_MS", "PG_LOCK_TIMEOUT_MS", "PG_STATEMENT_TIMEOUT_MS",
                 "PG_CONNECT_TIMEOUT_SECONDS"):
@@ -232,6 +239,10 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("REMINDER_HOURS must be a number of hours") from None
     if not 0 <= reminder <= 24 * 14:
         raise ConfigError("REMINDER_HOURS must be between 0 (no reminders) and 336 (two weeks)")
+
+
+def _check_choices(config: dict[str, Any]) -> None:
+    """Settings that name one of a few choices: hash cost, proxies, logging, kiosk version."""
     if config["PASSWORD_HASH_COST"] not in ("standard", "test"):
         raise ConfigError("PASSWORD_HASH_COST must be standard or test, got "
                           f"{config['PASSWORD_HASH_COST']!r}")
@@ -246,6 +257,10 @@ def validate(config: dict[str, Any]) -> None:
         parse_version(str(config["KIOSK_MIN_VERSION"]), "KIOSK_MIN_VERSION")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _check_content(config: dict[str, Any]) -> None:
+    """What the reports, kiosks and catalog offer: cell minimum, languages, instruments."""
     if int(config["MIN_CELL"]) < 5:
         raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
     for lang in config["LANGUAGES"]:

@@ -7,9 +7,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..db import get_read_session, get_session
-from ..errors import ApiProblem, field_problem
+from ..errors import ApiProblem
 from ..models import Kiosk, Member
-from ..services.members import MemberRefError, resolve_member_ref
+from ..services.members import resolve_member_ref
 from ..services.pairing import hash_secret
 
 
@@ -65,11 +65,8 @@ def authenticate() -> Kiosk:
 
 
 def member_for_ref(session: Session, kiosk: Kiosk, ref: str) -> Member:
-    """Resolve a kiosk's member reference, or raise a 422 problem naming member_ref."""
-    try:
-        return resolve_member_ref(
-            session, str(current_app.config["SECRET_KEY"]), ref, kiosk,
-            int(current_app.config["MEMBER_REF_TTL_SECONDS"]),
-        )
-    except MemberRefError as exc:
-        raise field_problem("member_ref", str(exc)) from exc
+    """Resolve a kiosk's member reference; a bad one raises MemberRefError (422, member_ref)."""
+    return resolve_member_ref(
+        session, str(current_app.config["SECRET_KEY"]), ref, kiosk,
+        int(current_app.config["MEMBER_REF_TTL_SECONDS"]),
+    )

@@ -32,7 +32,7 @@ from shared.schemas.common import Problem
 from shared.tokens import Purpose
 
 from ..db import get_db, get_read_session, get_session
-from ..errors import ApiProblem, field_problem
+from ..errors import field_problem
 from ..models import Booking, Kiosk
 from ..services import bookings as svc
 from ..services.central_keys import ensure_published
@@ -47,11 +47,6 @@ _NOT_FOUND = ("No such slot or booking at this kiosk's site; the field is named"
 _CONFLICT = ("Refused: one booking per event, slot cancelled or started, booking no longer "
              "active or its slot already ended (booking_id), or the idempotency key was used "
              "with another body", Problem)
-
-
-def _problem(exc: svc.BookingError) -> ApiProblem:
-    return ApiProblem(exc.status, exc.title, f"{exc.field}: {exc.message}",
-                      errors=[{"field": exc.field, "message": exc.message}])
 
 
 def _booking_public_id(raw: str) -> str:
@@ -96,12 +91,10 @@ def _out(view: svc.BookingView, model: type[BookingOut] = BookingOut, **extra: A
 def _keyed(key: str, operation_name: str, payload: dict[str, Any],
            work: Callable[[], tuple[int, Any]]) -> tuple[int, Any]:
     kiosk = current_kiosk()
-    try:
-        return run_once(get_session(), key=key.lower(), operation=operation_name,
-                        payload={**payload, "kiosk": kiosk.public_id}, kiosk_id=kiosk.id,
-                        work=work)
-    except svc.BookingError as exc:
-        raise _problem(exc) from exc
+    # A refusal (svc.BookingError, a ServiceError) is answered by errors.py.
+    return run_once(get_session(), key=key.lower(), operation=operation_name,
+                    payload={**payload, "kiosk": kiosk.public_id}, kiosk_id=kiosk.id,
+                    work=work)
 
 
 @operation(

@@ -12,8 +12,7 @@ from shared.schemas.members import AdvocateLinkRequest, AdvocateLinkResponse, Ad
 from shared.tokens import Purpose
 
 from ..db import get_db, get_session
-from ..errors import ApiProblem
-from ..services.advocates import NoAdvocate, advocate_link
+from ..services.advocates import advocate_link
 from ..services.central_keys import ensure_published
 from ..services.pairing import kiosk_actor
 from ..services.signing import KeyStore
@@ -36,14 +35,12 @@ def post_advocate_link(body: AdvocateLinkRequest) -> AdvocateLinkResponse:
     session = get_session()
     kiosk = current_kiosk()
     member = member_for_ref(session, kiosk, body.member_ref)
-    try:
-        link = advocate_link(
-            session, member, keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
-            web_url=str(config["CENTRAL_WEB_URL"]),
-            lifetime=timedelta(days=int(config["ADVOCATE_LINK_DAYS"])),
-            actor=kiosk_actor(kiosk), organization=str(config["BRANDING_NAME"]))
-    except NoAdvocate as exc:
-        raise ApiProblem(409, "No advocate available", str(exc)) from exc
+    # With no active advocate, advocates.NoAdvocate (a ServiceError) answers 409.
+    link = advocate_link(
+        session, member, keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
+        web_url=str(config["CENTRAL_WEB_URL"]),
+        lifetime=timedelta(days=int(config["ADVOCATE_LINK_DAYS"])),
+        actor=kiosk_actor(kiosk), organization=str(config["BRANDING_NAME"]))
     adv = link.advocate
     return AdvocateLinkResponse(
         advocate=AdvocatePublic(name=adv.name, phone=adv.phone, email=adv.email,

@@ -8,7 +8,6 @@ from shared.schemas.common import Problem
 from shared.schemas.pairing import PairRequest, PairResponse
 
 from ..db import get_session, keep_on_refusal
-from ..errors import ApiProblem
 from ..models import Site
 from ..services.pairing import PairingError, PairingLimits, pair_limited
 from . import operation
@@ -35,11 +34,10 @@ def pair_kiosk(body: PairRequest) -> tuple[PairResponse, int]:
     try:
         paired = pair_limited(session, body.pairing_code, body.app_version,
                               address=request.remote_addr, limits=limits)
-    except PairingError as exc:
+    except PairingError:
         # The failure must count although the answer is a 400: its audit row is kept.
         keep_on_refusal()
-        raise ApiProblem(400, "Pairing failed", str(exc),
-                         errors=[{"field": "pairing_code", "message": str(exc)}]) from exc
+        raise
     site = session.get(Site, paired.kiosk.site_id)
     assert site is not None
     return PairResponse(

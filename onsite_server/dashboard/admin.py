@@ -35,7 +35,7 @@ from ..services.roster import (
 from . import bp
 from .auth import current_user, role_required
 from .forms import ActionForm, InviteForm, RosterForm, SettingsForm
-from .i18n import attach_errors, refusal
+from .i18n import attach_errors
 from .lookup import current_site, get_user, site_scope
 from .nav import add_nav
 
@@ -233,7 +233,7 @@ def roster() -> Any:
                                        dry_run=form.dry_run.data, actor=actor,
                                        max_rows=int(current_app.config["ROSTER_MAX_ROWS"]))
             except (RosterFileError, RosterImportError) as exc:
-                file_error = refusal(exc.args[0])
+                attach_errors(form, exc)  # on the file field
     if file_error:
         form.file.errors = [*form.file.errors, file_error]
     return render_template("admin/roster.html", form=form, report=report,

@@ -24,6 +24,7 @@ from shared.qr import vcard
 from shared.tokens import Purpose, mint
 
 from ..models import Advocate, AuditLog, IssuedToken, Member, utcnow
+from .errors import ServiceError
 from .members import lock_member
 from .referrals import open_referral
 from .signing import KeyStore
@@ -32,8 +33,11 @@ STEPS = ("program", "language")
 _INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
-class NoAdvocate(Exception):
-    """No active advocate exists to assign."""
+class NoAdvocate(ServiceError):
+    """No active advocate exists to assign (409: the request may succeed once one does)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("conflict", "No advocate available", [], detail, reason="no_advocate")
 
 
 @dataclass(frozen=True)

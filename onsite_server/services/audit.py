@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from ..models import AuditLog, utcnow
@@ -47,6 +47,19 @@ class AuditPage:
         return self.total > COUNT_CAP
 
 
+def _filtered(scope: Scope, *, actor: str | None, action: str | None,
+              since: datetime | None) -> Select[tuple[AuditLog]]:
+    """The scope's entries, narrowed to an actor, an action prefix and a start time if given."""
+    query = select(AuditLog).where(scope.where(AuditLog.site_id))
+    if actor:
+        query = query.where(AuditLog.actor == actor)
+    if action:
+        query = query.where(AuditLog.action.startswith(action))
+    if since is not None:
+        query = query.where(AuditLog.at >= since)
+    return query
+
+
 def page(session: Session, scope: Scope, *, before: int | None = None,
          after: int | None = None, oldest: bool = False, limit: int = 50,
          actor: str | None = None, action: str | None = None,
@@ -58,14 +71,8 @@ def page(session: Session, scope: Scope, *, before: int | None = None,
     on the first, where an offset would read and skip everything before it.
     """
     limit = max(1, min(limit, 500))
-    query = select(AuditLog).where(scope.where(AuditLog.site_id))
-    if actor:
-        query = query.where(AuditLog.actor == actor)
-    if action:
-        query = query.where(AuditLog.action.startswith(action))
-    if since is not None:
-        query = query.where(AuditLog.at >= since)
-    filtered = query
+    filtered = _filtered(scope, actor=actor, action=action, since=since)
+    query = filtered
     key = tuple_(AuditLog.at, AuditLog.id)
     cursor = before if before is not None else after
     mark = session.execute(select(AuditLog.at, AuditLog.id).where(

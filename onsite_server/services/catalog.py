@@ -24,6 +24,7 @@ from shared.triage import CRISIS_TRIGGERS, crisis_guidance
 
 from ..models import Event, Site, Slot, utcnow
 from .instruments import offered_instruments
+from .sites import TIMEOUTS, effective
 
 
 @dataclass(frozen=True)
@@ -109,32 +110,23 @@ def upcoming_events(session: Session, site: Site,
 def site_settings(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
     """Return languages, timeouts and branding; a site's own settings override the config."""
     own = site.settings or {}
-    # A site's timers (set on the admin settings page, checked there) override the server's.
-    timers = own.get("timeouts") or {}
+    # A site's settings (set on the admin page, checked there) override the server's: the
+    # same overlay the admin page shows (sites.effective).
+    values = effective(site, config)
     return {
         "languages": list(own.get("languages") or config["LANGUAGES"]),
         "units": str(own.get("units") or config["KIOSK_UNITS"]),
         # What the privacy notice promises is what retention does (services/retention.py).
         "retention_days": int(config["RETENTION_DAYS"]),
-        "timeouts": {
-            "idle_seconds": int(timers.get("idle_seconds")
-                                or config["KIOSK_IDLE_TIMEOUT_SECONDS"]),
-            "idle_countdown_seconds": int(timers.get("idle_countdown_seconds")
-                                          or config["KIOSK_IDLE_COUNTDOWN_SECONDS"]),
-            "session_cap_seconds": int(timers.get("session_cap_seconds")
-                                       or config["KIOSK_SESSION_CAP_SECONDS"]),
-            "crisis_screen_seconds": int(timers.get("crisis_screen_seconds")
-                                         or config["KIOSK_CRISIS_SCREEN_SECONDS"]),
-            "sync_seconds": int(timers.get("sync_seconds") or config["KIOSK_SYNC_SECONDS"]),
-        },
+        "timeouts": {key: int(values[key]) for key in TIMEOUTS},
         # Shown after the fixed 988/911 guidance, never instead of it.
         "local_crisis_resources": [
             {"label": {"en": r["label"], "es": r["label"]}, "phone": r.get("phone"),
              "url": r.get("url")}
-            for r in own.get("local_crisis_resources") or []],
+            for r in values["local_crisis_resources"] or []],
         "branding": {
-            "name": str(own.get("branding_name") or config["BRANDING_NAME"]),
-            "color": str(own.get("branding_color") or config["BRANDING_COLOR"]),
+            "name": str(values["branding_name"]),
+            "color": str(values["branding_color"]),
         },
     }
 

@@ -187,13 +187,9 @@ def undo_check_in(session: Session, site: Site, booking_public_id: str, reason: 
                   actor: str, now: datetime | None = None) -> CheckedIn:
     """Take back a check-in made by mistake, with the reason; refusals name the field."""
     now = now or utcnow()
-    try:
-        booking = bookings.find_booking(session, site.id, booking_public_id)
-        bookings.undo_check_in(session, booking, reason, actor, now)
-    except bookings.BookingError as exc:
-        raise ServiceError("not_found" if exc.status == 404 else
-                           "invalid" if exc.status == 422 else "conflict",
-                           exc.title, [{"field": exc.field, "message": exc.message}]) from exc
+    # A refusal is a bookings.BookingError, itself a ServiceError naming the field.
+    booking = bookings.find_booking(session, site.id, booking_public_id)
+    bookings.undo_check_in(session, booking, reason, actor, now)
     return _describe(booking)
 
 

@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-Kind = Literal["invalid", "conflict", "not_found", "rate_limited", "unavailable"]
+Kind = Literal["refused", "invalid", "conflict", "not_found", "rate_limited", "unavailable"]
 
-# The HTTP status of each kind; errors.py applies it, and item answers carry it.
-STATUS: dict[str, int] = {"invalid": 422, "conflict": 409, "not_found": 404,
+# The HTTP status of each kind; errors.py applies it, and item answers carry it. "refused" is
+# a well-formed request the server cannot honour as asked (a pairing code unknown or used).
+STATUS: dict[str, int] = {"refused": 400, "invalid": 422, "conflict": 409, "not_found": 404,
                           "rate_limited": 429, "unavailable": 503}
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from ..models import EVENT_KINDS, AuditLog, Booking, Event, Site, Slot, utcnow
 from . import bookings
-from .errors import N_, Kind, ServiceError
+from .errors import N_, ServiceError
 
 # The event's files (roster CSV, calendar) live in event_files; callers read them here too.
 from .event_files import ROSTER_COLUMNS as ROSTER_COLUMNS
@@ -50,12 +50,6 @@ def _invalid(field: str, message: str, title: str = "Invalid event") -> ServiceE
 
 def _conflict(field: str, message: str, title: str = "Refused") -> ServiceError:
     return ServiceError("conflict", title, [{"field": field, "message": message}])
-
-
-def from_booking_error(exc: bookings.BookingError) -> ServiceError:
-    """Restate a booking refusal as a service error naming the same field."""
-    kind: Kind = "not_found" if exc.status == 404 else "conflict"
-    return ServiceError(kind, exc.title, [{"field": exc.field, "message": exc.message}])
 
 
 def site_zone(site: Site) -> ZoneInfo:
@@ -149,10 +143,7 @@ def find_event(session: Session, site_id: int, public_id: str) -> Event:
 
 def find_slot(session: Session, site_id: int, public_id: str) -> Slot:
     """Return the slot with this public id at this site, or raise not_found."""
-    try:
-        return bookings.find_slot(session, site_id, public_id)
-    except bookings.BookingError as exc:
-        raise from_booking_error(exc) from exc
+    return bookings.find_slot(session, site_id, public_id)  # BookingError: a ServiceError
 
 
 @dataclass(frozen=True)
@@ -297,22 +288,16 @@ def set_capacity(session: Session, slot: Slot, capacity: int, actor: str,
     """Change a slot's capacity (never below the seats taken); return who moved up (told)."""
     if not 0 <= capacity <= MAX_CAPACITY:
         raise _invalid("capacity", N_("must be 0 to %(n)d", n=MAX_CAPACITY), "Invalid capacity")
-    try:
-        return bookings.set_capacity(session, slot, capacity, actor, now)
-    except bookings.BookingError as exc:
-        raise from_booking_error(exc) from exc
+    return bookings.set_capacity(session, slot, capacity, actor, now)
 
 
 def promote(session: Session, slot: Slot, actor: str, booking_public_id: str | None = None,
             now: datetime | None = None) -> Booking:
     """Promote the first waitlisted booking (or the one named) into a free seat; they are told."""
-    try:
-        booking = None
-        if booking_public_id:
-            booking = bookings.find_booking(session, slot.event.site_id, booking_public_id)
-        return bookings.promote(session, slot, actor, booking=booking, now=now)
-    except bookings.BookingError as exc:
-        raise from_booking_error(exc) from exc
+    booking = None
+    if booking_public_id:
+        booking = bookings.find_booking(session, slot.event.site_id, booking_public_id)
+    return bookings.promote(session, slot, actor, booking=booking, now=now)
 
 
 # --- cancelling ------------------------------------------------------------------------------
@@ -358,10 +343,7 @@ def affected_by(session: Session, slots: Iterable[Slot],
 def cancel_slot(session: Session, slot: Slot, actor: str,
                 now: datetime | None = None) -> list[Affected]:
     """Cancel one slot; every booked or waitlisted member is told through central (bookings)."""
-    try:
-        cancelled = bookings.cancel_slot(session, slot, actor, now)
-    except bookings.BookingError as exc:
-        raise from_booking_error(exc) from exc
+    cancelled = bookings.cancel_slot(session, slot, actor, now)
     session.add(AuditLog(actor=actor, action="slot.cancelled", subject=f"slot:{slot.public_id}",
                          detail={"bookings": len(cancelled)}))
     return [_affected(b, previous) for b, previous in cancelled]

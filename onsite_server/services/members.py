@@ -10,14 +10,20 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..models import Kiosk, Member, Site
+from .errors import ServiceError
 
 _LOCK_MEMBER = select(Member.id).where(Member.id == bindparam("member_id")).with_for_update()
 
 SALT = "onsite.member-ref.v1"
 
 
-class MemberRefError(ValueError):
+class MemberRefError(ServiceError):
     """The member reference is malformed, expired, or belongs to another kiosk."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid", "Invalid request",
+                         [{"field": "member_ref", "message": message}], reason="member_ref")
+        self.message = message  # what is wrong with it, without the field's name
 
 
 # One query, built once: the member, if their employer runs the kiosk's site.

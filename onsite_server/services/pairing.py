@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..models import AuditLog, Kiosk, PairingCode, Site, utcnow
 from . import ratelimit
-from .errors import TooManyAttempts
+from .errors import ServiceError, TooManyAttempts
 
 # Crockford-style alphabet: no 0/O or 1/I/L, so codes read aloud or typed on a kiosk survive.
 ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -23,13 +23,14 @@ FAILED_ACTION = "pairing.failed"
 _MESSAGE = "pairing code is unknown, already used or expired"
 
 
-class PairingError(ValueError):
+class PairingError(ServiceError):
     """The pairing code is unknown, used or expired (one message for all three)."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(_MESSAGE)
-        # For the audit log only: the kiosk sees one message whatever the reason.
-        self.reason = reason
+        # The reason is for the audit log only: the kiosk sees one message whatever it is.
+        super().__init__("refused", "Pairing failed",
+                         [{"field": "pairing_code", "message": _MESSAGE}], _MESSAGE,
+                         reason=reason)
 
 
 class PairingRateLimited(TooManyAttempts):

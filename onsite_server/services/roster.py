@@ -29,7 +29,7 @@ from shared.triage import LANGUAGES
 
 from ..models import Advocate, AuditLog, Employer, Member, utcnow
 from ..models.base import new_uuid
-from .errors import N_, Msg
+from .errors import N_, Msg, ServiceError
 
 REQUIRED = ("member_id", "employee_id", "first_name", "last_name", "birth_date")
 OPTIONAL = ("badge_id", "language", "phone", "email", "advocate_id")
@@ -43,8 +43,12 @@ _UPDATABLE = ("member_id", "badge_id", "first_name", "last_name", "birth_date", 
               "phone", "email", "advocate_id")
 
 
-class RosterFileError(ValueError):
+class RosterFileError(ServiceError):
     """The file as a whole cannot be read (encoding, missing or unknown columns)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid", "Roster refused", [{"field": "file", "message": message}],
+                         message, reason="roster_file")
 
 
 @dataclass(frozen=True)
@@ -229,8 +233,12 @@ class Database(Protocol):
         ...
 
 
-class RosterImportError(RuntimeError):
+class RosterImportError(ServiceError):
     """The import could not be applied (the roster changed meanwhile); nothing was imported."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("conflict", "Roster refused", [{"field": "file", "message": message}],
+                         message, reason="roster_changed")
 
 
 # Staged rows belong to a placeholder employer that no site points at, so no lookup (identify,

@@ -96,7 +96,9 @@ class KeyStore:
             retired = self.retired()
             if kid in retired:
                 return Purpose.from_label(str(retired[kid]["purpose"]))
-            matches = list(self.folder.glob(f"*-{kid}.pem")) if kid else []
+            # A key id is 16 hex digits: never a glob pattern that could match another key.
+            well_formed = len(kid) == 16 and set(kid) <= set("0123456789abcdef")
+            matches = list(self.folder.glob(f"*-{kid}.pem")) if well_formed else []
             if len(matches) != 1:
                 raise UnknownKey(f"no signing key has the id {kid!r} (see `keys list`)")
             path = matches[0]

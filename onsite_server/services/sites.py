@@ -134,6 +134,15 @@ def settings_view(site: Site, config: Mapping[str, Any]) -> dict[str, Setting]:
     return out
 
 
+def effective(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The value in force of every site setting: the site's own, else the server's default.
+
+    The one overlay of a site's settings on the server's: the kiosk catalog and the admin
+    page (through ``settings_view``) both read it.
+    """
+    return {key: setting.effective for key, setting in settings_view(site, config).items()}
+
+
 def known_instruments() -> list[str]:
     """Instrument ids this server can offer, sorted."""
     return sorted({instrument_id for instrument_id, _version in list_instruments()})

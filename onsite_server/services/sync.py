@@ -28,9 +28,10 @@ Failures: 400, 409, 412 (other than a lost If-Match race) and 422 (and a bundle 
 validate) go to the dead-letter list (status ``dead``) with an alert, at once for a crisis row.
 No answer, 5xx, 429 or 401 is central's trouble: the row waits on central with exponential
 backoff and full jitter, the cycle stops there (the rest of the batch goes back untried), and
-the first request central answers makes every row waiting on it due again, spread over a few
-seconds, so a backlog drains at the workers' pace rather than its retry timers'. Any other
-failure is the row's own and keeps its timer. An alert is raised when a row has waited an hour.
+the first request central answers in a cycle (the directory pull before it, or a row) makes
+every row waiting on it due again, spread over a few seconds, so a backlog drains at the
+workers' pace rather than its retry timers'. Any other failure is the row's own and keeps its
+timer. An alert is raised when a row has waited an hour.
 """
 
 from __future__ import annotations
@@ -469,8 +470,12 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
 
 def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings, *,
               now: Callable[[], datetime] = utcnow, rng: random.Random | None = None,
-              max_rows: int = 10_000) -> SyncReport:
+              max_rows: int = 10_000, central_answered: bool = False) -> SyncReport:
     """Do the housekeeping, then forward everything due; return what happened.
+
+    ``central_answered`` says central has just answered another request of this worker's
+    (the directory pull): the rows waiting on central are made due at once, not after the
+    first row goes.
 
     ``transaction`` opens a committing session context (``Database.transaction``; called
     with ``write=False`` to read). Bundles are built in read-only transactions, so building
@@ -488,8 +493,10 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
     started = now()
     with transaction() as session:
         housekeeping(session, settings, started, report)
+        if central_answered:
+            report.revived += revive(session, settings, started, rng)
     handled = 0
-    revived = False
+    revived = central_answered
     failed_row = 0
     while handled < max_rows and not report.central_unavailable:
         with transaction() as session:

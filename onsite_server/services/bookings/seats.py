@@ -18,7 +18,7 @@ from ...models import (
     Event,
     Slot,
 )
-from ..errors import N_, Msg
+from ..errors import N_, Kind, Msg, ServiceError
 from ..messages import notify_booking, queue_appointment
 
 CANCELLABLE = ("booked", "waitlisted")
@@ -37,15 +37,17 @@ _ENDED = {
 }
 
 
-class BookingError(ValueError):
+# A booking refusal's HTTP status, as the kind of service error it is.
+_KINDS: dict[int, Kind] = {404: "not_found", 409: "conflict", 422: "invalid"}
+
+
+class BookingError(ServiceError):
     """A booking action refused for a reason the caller can show: status, field and message."""
 
     def __init__(self, status: int, field: str, message: Msg, title: str = "Booking refused"):
-        super().__init__(f"{field}: {message}")
-        self.status = status
+        super().__init__(_KINDS[status], title, [{"field": field, "message": message}])
         self.field = field
         self.message = message
-        self.title = title
 
 
 @dataclass(frozen=True)

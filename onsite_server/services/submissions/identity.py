@@ -50,7 +50,7 @@ def _member(ctx: BatchContext, item: SubmissionItem) -> tuple[Member | None, str
     try:
         return _resolve(ctx, item.member_ref)
     except MemberRefError as exc:
-        raise ItemProblem([{"field": "member_ref", "message": str(exc)}]) from exc
+        raise ItemProblem([{"field": "member_ref", "message": exc.message}]) from exc
 
 
 def _match_offline(ctx: BatchContext, typed: OfflineIdentity, key: str | None

@@ -18,7 +18,7 @@ from shared.crisis import crisis_flags, score_item
 from shared.schemas.common import control_character_paths
 from shared.schemas.submissions import KioskResult, SubmissionItem
 
-from ...models import AuditLog, Kiosk, Member, Submission, utcnow
+from ...models import AuditLog, Kiosk, Member, Referral, Submission, utcnow
 from ..clock import note_suspect
 from ..crisis.record import alert_key, audit_crisis, raise_anonymous_alert
 from ..errors import problem_document, validation_errors
@@ -196,8 +196,6 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     triggers = [g.trigger for g in crisis]
 
     actor = kiosk_actor(kiosk)
-    referral = None
-    crisis_alert = False
     now = utcnow()
     clock_suspect = ctx.settings.clock.suspect(item.taken_at, now)
     if clock_suspect:
@@ -207,17 +205,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     results, skipped_ids = _session_facts(session, kiosk, member, item, prepared.triage_result)
     session_view = triage_mod.triage(results, identified=member is not None,
                                      skipped=skipped_ids)
-    if member is not None:
-        referral = fold(session, member, session_view, actor=actor, cause="submission")
-        if triggers:
-            subject = f"referral:{referral.public_id}" if referral else None
-            audit_crisis(session, actor, triggers, subject)
-    elif triggers:
-        for trigger in triggers:
-            raise_anonymous_alert(session, kiosk, trigger, item.taken_at,
-                                  key=alert_key(item.idempotency_key, trigger),
-                                  clock_suspect=clock_suspect)
-        crisis_alert = True
+    referral, crisis_alert = _fold_in(ctx, item, member, session_view, triggers, clock_suspect)
 
     offline = item.offline_identity is not None
     outcome = {
@@ -266,6 +254,28 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
                 **({"late": prepared.late} if prepared.late else {})},
     ))
     return answer
+
+
+def _fold_in(ctx: BatchContext, item: SubmissionItem, member: Member | None,
+             view: triage_mod.ReferralProposal, triggers: list[str], clock_suspect: bool,
+             ) -> tuple[Referral | None, bool]:
+    """Fold the session's findings into the member's referral, or alert staff to a crisis.
+
+    Returns (the member's referral, whether anonymous crisis alerts were raised).
+    """
+    session, kiosk = ctx.session, ctx.kiosk
+    actor = kiosk_actor(kiosk)
+    if member is not None:
+        referral = fold(session, member, view, actor=actor, cause="submission")
+        if triggers:
+            subject = f"referral:{referral.public_id}" if referral else None
+            audit_crisis(session, actor, triggers, subject)
+        return referral, False
+    for trigger in triggers:
+        raise_anonymous_alert(session, kiosk, trigger, item.taken_at,
+                              key=alert_key(item.idempotency_key, trigger),
+                              clock_suspect=clock_suspect)
+    return None, bool(triggers)
 
 
 def _session_facts(

@@ -13,7 +13,17 @@ from flask import Flask
 from sqlalchemy import select
 
 from onsite_server.db import get_db
-from onsite_server.models import CrisisAlert, Event, Kiosk, Member, Referral, Site, Slot, utcnow
+from onsite_server.models import (
+    Booking,
+    CrisisAlert,
+    Event,
+    Kiosk,
+    Member,
+    Referral,
+    Site,
+    Slot,
+    utcnow,
+)
 from onsite_server.services import bookings
 
 from .conftest import axe_violations, browser_login, screenshot
@@ -74,7 +84,7 @@ def event_day(app: Flask, demo: dict[str, Any]) -> dict[str, str]:  # noqa: F811
         made = [bookings.book(session, member=m, slot=slots[i], actor="kiosk:t",
                               now=starts[0] - timedelta(hours=1))
                 for m, i in zip(members, (0, 0, 1, 1, 2, 2, 2), strict=True)]
-        by_id = {b.public_id: b for b in session.scalars(select(bookings.Booking))}
+        by_id = {b.public_id: b for b in session.scalars(select(Booking))}
         bookings.mark_no_shows(session, now)
         bookings.check_in(session, by_id[made[1].booking_id], "user:1", now, late=True)
         bookings.check_in(session, by_id[made[2].booking_id], "user:1", now)

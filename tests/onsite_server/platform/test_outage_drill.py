@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -104,10 +105,18 @@ class Central:
         assert resp.status_code == 200, resp.get_data(as_text=True)
 
     def resources(self, kind: str) -> list[dict[str, Any]]:
-        """Everything of one type that central holds."""
-        resp = self.app.test_client().get(f"/fhir/{kind}")
-        assert resp.status_code == 200
-        return [e["resource"] for e in resp.get_json().get("entry", [])]
+        """Everything of one type that central holds (every page of the search)."""
+        found: list[dict[str, Any]] = []
+        url: str | None = f"/fhir/{kind}"
+        while url:
+            resp = self.app.test_client().get(url)
+            assert resp.status_code == 200
+            page = resp.get_json()
+            found += [e["resource"] for e in page.get("entry", [])]
+            nexts = [link["url"] for link in page.get("link", [])
+                     if link.get("relation") == "next"]
+            url = urlsplit(nexts[0])._replace(scheme="", netloc="").geturl() if nexts else None
+        return found
 
 
 @pytest.fixture

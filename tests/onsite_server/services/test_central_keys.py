@@ -155,10 +155,13 @@ def test_a_retirement_central_missed_goes_with_the_next_sync(
     assert _scan(url)[0] == 410
 
 
-def test_retiring_an_unknown_key_names_it(onsite: Flask) -> None:
-    result = CliRunner().invoke(main, ["keys", "retire", "0123456789abcdef"],
-                                obj={"app": onsite})
-    assert result.exit_code == 2 and "0123456789abcdef" in result.output
+@pytest.mark.parametrize("kid", ["0123456789abcdef", "*", "????????????????"])
+def test_retiring_an_unknown_key_names_it(onsite: Flask, kid: str) -> None:
+    keys = _keys(onsite)
+    before = keys.current(Purpose.ADVOCATE_LINK).key_id
+    result = CliRunner().invoke(main, ["keys", "retire", kid], obj={"app": onsite})
+    assert result.exit_code == 2 and kid in result.output
+    assert keys.retired() == {} and keys.current(Purpose.ADVOCATE_LINK).key_id == before
 
 
 def test_the_first_ticket_opens_at_central_before_any_sync(
@@ -239,3 +242,30 @@ def test_as_it_happens_a_fresh_gunicorn_server_s_first_link_opens_at_central(
         assert status == 200 and NAME in html
     finally:
         devserver.kill_server(proc)
+
+
+def test_after_a_failed_push_links_do_not_wait_on_central_again_for_a_minute(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    from onsite_server import central
+    from onsite_server.central import CentralError
+    from onsite_server.services import central_keys
+
+    calls: list[str] = []
+
+    class Down:
+        connect_timeout = read_timeout = 0.0
+
+        def transaction(self, bundle: Any) -> Any:
+            calls.append("push")
+            raise CentralError("central is down")
+
+    monkeypatch.setattr(central, "client_from_config", lambda config: Down())
+    clock = [1000.0]
+    monkeypatch.setattr(central_keys.time, "monotonic", lambda: clock[0])
+    transaction = get_db(app).transaction
+    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
+    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
+    assert calls == ["push"]  # the second link did not wait on central
+    clock[0] += central_keys.RETRY_AFTER_SECONDS
+    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
+    assert calls == ["push", "push"]

@@ -484,6 +484,22 @@ def test_a_revived_backlog_drains_in_the_same_cycle(app: Flask, client: Any, sit
     assert [_referral_id(b) for b in central.bundles] == [fresh, waiting]
 
 
+def test_central_answering_the_directory_pull_makes_the_waiting_rows_due(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    waiting = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    start = datetime.now(UTC) + timedelta(minutes=1)  # after every row is queued
+    _fail_once(app, start, CentralError("answered 503", status=503))
+    central = FakeCentral()
+    soon = start + timedelta(seconds=1)  # before the row's own timer (10 s)
+    eager = replace(_settings(app), revive_jitter=0.0)
+    assert run_cycle(get_db(app).transaction, central, eager, now=lambda: soon).sent == 0
+    report = run_cycle(get_db(app).transaction, central, eager, now=lambda: soon,
+                       central_answered=True)
+    assert report.revived == 1 and [_referral_id(b) for b in central.bundles] == [waiting]
+
+
 def test_a_row_that_failed_for_its_own_sake_keeps_its_timer(
         app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
     _submit(app, client, site, kiosk, PHQ9_MODERATE)

@@ -142,6 +142,7 @@ def child(taps: int, width: int, height: int) -> None:
     words: dict[str, int] = {}
 
     def measure(name: str) -> None:
+        """Time the taps on this screen's speaker button, and the baseline beside each."""
         assert driver.screen().name == name, driver.screen().name
         said = app.utterance()
         words[name] = len(said.text.split())

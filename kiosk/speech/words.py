@@ -113,6 +113,10 @@ def question(visit: Any, _: Gettext, view: Any) -> list[str]:
     """The question and its answers (or how to type the number), and the way to skip it."""
     said = sentences(visit.preamble(), _v(view, "question") or visit.question_text())
     said += _message(visit, _, view)
+    device = _v(view, "device", None)
+    if device:  # a paired cuff or scale takes the reading (the panel's words and buttons)
+        said += sentences(*device)
+        return said + _choices(_, [*_v(view, "device_buttons", []), _("Prefer not to answer")])
     spec = visit.journey.question_spec()
     if spec.get("type") in ("integer", "decimal"):
         said += sentences(_v(view, "range_text"), _(TYPE_NUMBER))
@@ -214,7 +218,7 @@ SCREENS: dict[str, Words] = {
     "attract": attract, "privacy": privacy, "identify": identify, "menu": menu,
     "question": question, "offer": offer, "results": results, "crisis": crisis,
     "referral": referral, "booking": booking, "qr": qr, "done": done,
-    "admin_pin": staff, "admin": staff, "setup": staff,
+    "admin_pin": staff, "admin": staff, "setup": staff, "admin_devices": staff,
 }
 
 

@@ -224,7 +224,7 @@ class KioskApp(App):  # type: ignore[misc]
             self.show(target)
         else:
             self.manager.current_screen.refresh()
-        self._read_screen()
+        self.read_screen()
 
     def show(self, name: str) -> None:
         """Switch to a screen, building it (and loading its kv file) on first use.
@@ -504,7 +504,9 @@ class KioskApp(App):  # type: ignore[misc]
         self.read_aloud.button(self.visit, self.utterance())
         self.speaking = self.read_aloud.speaking
 
-    def _read_screen(self) -> None:
+    def read_screen(self) -> None:
+        """Read the screen again if what it says changed and read-aloud is on (a screen
+        change, the next question, a device's reading arriving)."""
         # Only while read-aloud is on or still speaking: the words of a screen cost a little,
         # and a member who never taps the speaker should not pay for them on every tap.
         if self.manager is None:

@@ -216,6 +216,10 @@ class DevicePanel(BoxLayout):  # type: ignore[misc]
             self.warning = bool(self.advice_text)
             if not self.warning:
                 self.advice_text = tr._("Is this right? It is kept only if you use it.")
+        # Read-aloud (issue 19): a reading that arrives is news to a member listening.
+        read_screen = getattr(app, "read_screen", None)
+        if callable(read_screen):
+            read_screen()
 
     def clear(self) -> None:
         """Forget what was shown (a reading is the member's: it does not outlive the wait)."""

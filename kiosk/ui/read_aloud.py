@@ -68,7 +68,18 @@ def view_of(screen: Any) -> Any:
                            if isinstance(w, Label) and _shown(w))
         captions = [w.caption for w in reversed(box.children) if getattr(w, "caption", "")]
         return _View(screen, summary=summary, captions=captions)
-    if name in ("admin_pin", "admin", "setup"):
+    if name == "question":
+        panel = getattr(getattr(screen.app, "devices", None), "panel", None)
+        if panel is not None and panel.parent is not None:  # a cuff or scale is measuring
+            # Not the countdown while waiting: it changes every second, and each change would
+            # start the reading again.
+            device = [panel.instruction, "" if panel.state == "waiting" else panel.status_text,
+                      panel.advice_text]
+            buttons = [w.text for w in (panel.ids.use_reading, panel.ids.measure_again,
+                                        panel.ids.type_instead) if _shown(w) and not w.disabled]
+            return _View(screen, device=device, device_buttons=buttons)
+        return screen
+    if name in ("admin_pin", "admin", "setup", "admin_devices"):
         labels = [w.text for w in reversed(list(screen.walk(restrict=True)))
                   if isinstance(w, Label) and not isinstance(w, Button) and _shown(w)]
         return _View(screen, labels=list(reversed(labels)))

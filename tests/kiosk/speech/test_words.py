@@ -140,13 +140,26 @@ def test_the_fixed_words_are_the_ones_the_screens_show() -> None:
     kv_text = {p.stem: p.read_text(encoding="utf-8") for p in KV.glob("*.kv")}
     speech_only = {words.CHOICES, words.TYPE_NUMBER}
     screens = (KV.parent / "screens.py").read_text(encoding="utf-8")
-    for name, function in words.SCREENS.items():
-        if function is words.staff:
-            continue
-        body = source[source.index(f"def {function.__name__}("):]
+    # Helpers that speak for one screen, checked against that screen's words.
+    helpers = {"_retention": "privacy"}
+    checked = [(name, function.__name__) for name, function in words.SCREENS.items()
+               if function is not words.staff] + [(s, h) for h, s in helpers.items()]
+    for name, function_name in checked:
+        body = source[source.index(f"def {function_name}("):]
         body = body[:body.index("\n\n\ndef ") if "\n\n\ndef " in body else len(body)]
         ids = {m.replace('"\n          "', "").replace('"\n                            "', "")
                for m in re.findall(r'_\("((?:[^"\\]|\\.|"\s*\n\s*")*)"\)', body)}
         flat = {re.sub(r'"\s*\n\s*"', "", i) for i in ids}
         for msgid in flat - speech_only:
             assert f'"{msgid}"' in kv_text[name] + screens, (name, msgid)
+
+
+def test_a_measuring_cuff_is_read_instead_of_the_number_pad() -> None:
+    visit, _ = _signed_in()
+    visit.single("blood_pressure")
+    said = _say("question", visit, device=["Put the cuff on and press its start button.",
+                                           "Waiting for the cuff: 30 s", ""],
+                device_buttons=["Type it instead"])
+    assert "Put the cuff on and press its start button." in said.sentences
+    assert "Type the number, then tap OK." not in said.sentences
+    assert said.sentences[-2:] == ("Type it instead", "Prefer not to answer")

@@ -46,7 +46,7 @@ class FakeClock:
         return self.now
 
 
-def _start(clock: FakeClock | None = None) -> tuple[Any, Any]:
+def _start(clock: FakeClock | None = None, devices: Any = None) -> tuple[Any, Any]:
     from kiosk.admin import AdminLock
     from kiosk.speech.espeak import Speaker
     from kiosk.speech.reader import ReadAloud, SpeechPrefs
@@ -61,7 +61,8 @@ def _start(clock: FakeClock | None = None) -> tuple[Any, Any]:
     prefs = SpeechPrefs.load(folder)
     reader = ReadAloud(Speaker(sinks, rate=lambda: prefs.rate, volume=lambda: prefs.volume),
                        prefs)
-    app = KioskApp(backend=FakeBackend(), admin=admin, read_aloud=reader, clock=clock)
+    app = KioskApp(backend=FakeBackend(), admin=admin, read_aloud=reader, clock=clock,
+                   devices=devices)
     return Driver.start(app), sinks
 
 
@@ -204,7 +205,47 @@ def admin_settings(out: Path) -> None:
     d.screenshot(out / "read-aloud-admin-en.png")
 
 
-JOURNEYS: dict[str, Callable[[Path], None]] = {"taps": taps, "admin_settings": admin_settings}
+def device_reading(out: Path) -> None:
+    """With read-aloud on, a reading arriving from the cuff is read out; the countdown is not."""
+    from kiosk.cli import build_devices
+    from kiosk.devices.simulator import bp_reading
+    from kiosk.settings import KioskSettings
+    from shared.devices import encode_blood_pressure
+
+    settings = KioskSettings(data_dir=Path(tempfile.mkdtemp(prefix="kiosk-devices-")))
+    bridge = build_devices(settings, simulated=True)
+    try:
+        d, sinks = _start(devices=bridge)
+        reader = d.app.read_aloud
+        d.tap_id("start")
+        d.tap_id("accept")
+        d.tap_id("anonymous")
+        d.app.act("single", "blood_pressure")
+        d.pump(2)
+        simulator = bridge.host.simulator
+        bridge.host.call(simulator.wait_subscribed("blood_pressure")).result(30)
+        panel = bridge.panel
+        assert panel is not None and panel.parent is not None and panel.state == "waiting"
+        d.tap(_speaker(d))
+        _heard(d, sinks, 1)
+        said = reader.speaker.last.text
+        assert "Put the cuff on and press its start button." in said
+        assert "Waiting for the cuff" not in said  # the countdown would restart the reading
+        count = len(sinks.made)
+        sim = simulator.device("blood_pressure")
+        sim.queue.append(encode_blood_pressure(bp_reading(152, 96, 78)))
+        bridge.host.call(sim.press_start()).result(30)
+        d.wait_for(lambda: panel.state == "shown", frames=2000)
+        _heard(d, sinks, count + 1)  # read out, without a tap
+        assert "Your reading: 152/96 mmHg, pulse 78" in reader.speaker.last.text
+        assert "Use this reading" in reader.speaker.last.sentences
+        d.screenshot(out / "read-aloud-device-reading-en.png")
+    finally:
+        bridge.stop()
+
+
+JOURNEYS: dict[str, Callable[[Path], None]] = {"taps": taps, "admin_settings": admin_settings,
+                                               "device_reading": device_reading}
 
 
 def main(argv: list[str]) -> int:

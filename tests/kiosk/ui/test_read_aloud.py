@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = Path(os.environ.get("ONSITE_TEST_ARTIFACTS", ROOT / "tmp" / "artifacts")) / "kiosk"
 
 
-@pytest.mark.parametrize("journey", ["taps", "admin_settings"])
+@pytest.mark.parametrize("journey", ["taps", "admin_settings", "device_reading"])
 def test_read_aloud_journey(journey: str) -> None:
     env = dict(os.environ, SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-m", "tests.kiosk.ui.read_aloud_journeys", journey,
@@ -31,8 +31,8 @@ def test_read_aloud_journey(journey: str) -> None:
 
 
 SPEECH_VOICES = {"en": "espeak-ng en-us", "es": "espeak-ng es-419"}
-# The admin screens show the kiosk's home language (English in the tour) whatever the last
-# visit's: the admin gesture ends the visit.
+
+
 def test_the_tour_with_read_aloud_saves_each_screens_speech_beside_its_screenshot(
         tmp_path: Path) -> None:
     from kiosk.speech.espeak import SAMPLE_RATE, read_info, synthesize
@@ -45,7 +45,9 @@ def test_the_tour_with_read_aloud_saves_each_screens_speech_beside_its_screensho
     env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
                HOME=str(tmp_path))
     exe = Path(sys.executable).with_name("onsite-kiosk")
-    done = subprocess.run([str(exe), "--tour", str(out), "--read-aloud"], env=env,
+    # With the simulated cuff and scale: their screens are read too (the device panel).
+    done = subprocess.run([str(exe), "--tour", str(out), "--read-aloud", "--simulated-devices"],
+                          env=env,
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     shots = sorted(out.glob("*.png"))
@@ -70,3 +72,7 @@ def test_the_tour_with_read_aloud_saves_each_screens_speech_beside_its_screensho
     by_name = {p.stem: read_info(p.with_suffix(".wav").read_bytes())["ICMT"] for p in shots}
     assert "Your privacy" in by_name["en-02-privacy"]
     assert "Su privacidad" in by_name["es-02-privacy"]
+    cuff = next(text for stem, text in by_name.items() if stem.startswith("en-")
+                and stem.endswith("device_cuff_wait"))
+    assert "Put the cuff on and press its start button." in cuff
+    assert "Type the number, then tap OK." not in cuff

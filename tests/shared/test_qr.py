@@ -13,7 +13,8 @@ from shared.tokens import KeyRing, Purpose, SigningKey, mint, verify
 
 
 def _decode_png(data: bytes) -> list[str]:
-    return [r.text for r in zxingcpp.read_barcodes(PIL.Image.open(io.BytesIO(data)))]
+    return [r.text for r in zxingcpp.read_barcodes(PIL.Image.open(io.BytesIO(data)),
+                                                   formats=zxingcpp.BarcodeFormat.QRCode)]
 
 
 def _decode_svg(svg: str) -> list[str]:

@@ -544,7 +544,8 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         kinds = [getattr(c, "kind", "summary") for c in d.screen().ids.codes.children][::-1]
         assert kinds == ["summary", "ticket", "advocate", "vcard"], kinds
         shot = d.screenshot(out / "identified-qr-en.png")
-        decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(shot))]
+        decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(shot),
+                                                          formats=zxingcpp.BarcodeFormat.QRCode)]
         links = [t for t in decoded if "/connect/" in t]
         assert links, decoded
         token = links[0].rsplit("/connect/", 1)[1]
@@ -556,7 +557,8 @@ def identified(out: Path, server: str, code: str, instance: str) -> None:
         d.screen().ids.codes.parent.scroll_y = 0
         d.pump(4)
         lower = d.screenshot(out / "identified-qr-scrolled-en.png")
-        decoded += [r.text for r in zxingcpp.read_barcodes(Image.open(lower))]
+        decoded += [r.text for r in zxingcpp.read_barcodes(Image.open(lower),
+                                                           formats=zxingcpp.BarcodeFormat.QRCode)]
         assert any(t.startswith("BEGIN:VCARD") for t in decoded), decoded
         d.tap_id("done")
         assert d.screen().name == "done"

@@ -80,7 +80,8 @@ def dashboard_pairing_qr(server: TlsServer, label: str, scratch: Path) -> str:
     svg = re.search(r"(<svg.*?</svg>)", page.text, re.S)
     assert svg, "no QR on the pairing page"
     png = cairosvg.svg2png(bytestring=svg.group(1).encode(), output_width=600)
-    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)),
+                                     formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(decoded) == 1
     return str(decoded[0].text)
 

@@ -38,7 +38,8 @@ def test_pairing_code_and_its_qr_pair_a_kiosk(client: FlaskClient,
     svg = re.search(r"(<svg.*?</svg>)", html, re.S)
     assert svg
     png = cairosvg.svg2png(bytestring=svg.group(1).encode(), output_width=600)
-    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)),
+                                     formats=zxingcpp.BarcodeFormat.QRCode)
     assert decoded
     payload = json.loads(decoded[0].text)
     assert payload["pairing_code"] == code.group(1)

@@ -9,7 +9,8 @@ employer reports need. Referrals, the audit log and crisis alerts are kept; they
 answers (the audit log is the record of who saw what, kept for as long as the law asks).
 
 What else piles up with every visit goes after the same period (``purge_history``): outbox
-rows central has (their payload names the member and the contact they gave), the replayable
+rows central has (their payload names the member and the contact they gave; an open referral
+keeps its latest), the replayable
 answers of keyed kiosk requests, and ended dashboard log-ins. So these tables hold about one
 period of traffic, however many years a site runs.
 
@@ -31,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import Row, case, delete, exists, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ..models import (
     IdempotentRequest,
@@ -108,9 +109,16 @@ def purge_history(session: Session, *, days: int, now: datetime, limit: int = 10
     backlog is worked off over a few cycles without one long write; return how many went.
     """
     cutoff = now - timedelta(days=days)
+    newer = aliased(OutboxMessage)
+    # An open referral keeps its latest sent row: that row is how the sync knows central holds
+    # the referral (a withdrawn consent must then cancel it there, and updates merge).
+    superseded = exists().where(newer.referral_id == OutboxMessage.referral_id,
+                                newer.status == "sent", newer.id > OutboxMessage.id)
+    closed = exists().where(Referral.id == OutboxMessage.referral_id, Referral.status == "closed")
     gone = 0
     for model, where in (
-        (OutboxMessage, (OutboxMessage.status == "sent") & (OutboxMessage.sent_at < cutoff)),
+        (OutboxMessage, (OutboxMessage.status == "sent") & (OutboxMessage.sent_at < cutoff)
+         & (OutboxMessage.referral_id.is_(None) | closed | superseded)),
         # A kiosk that replays a key after this long gets the operation run afresh, which the
         # operations keyed this way answer as a no-op or a conflict (cancel, reschedule,
         # consent), or raise the alert once more (a crisis: the safe side); bookings and

@@ -165,14 +165,27 @@ def test_sent_outbox_rows_replays_and_ended_log_ins_go_after_the_period(
             UserSession(user_id=user.id, token_hash="2" * 64, created_at=old, ended_at=recent,
                         ended_reason="logout"),
             UserSession(user_id=user.id, token_hash="3" * 64, created_at=old)])  # still on
+        # A later sent version of the same referral: it supersedes the ones above.
+        session.add(OutboxMessage(kind="referral", key="newer-version", payload={},
+                                  status="sent", referral_id=sent[0].referral_id,
+                                  created_at=old, sent_at=old, next_attempt_at=old))
     with get_db(app).transaction() as session:
         gone = purge_history(session, days=90, now=now, limit=1)  # one of each table a call
-    assert gone == 3
+    assert gone == 3  # one superseded sent row, one replay, one ended log-in
     with get_db(app).transaction() as session:
         while purge_history(session, days=90, now=now):
             pass
     with get_db(app).transaction(write=False) as session:
-        assert sorted(session.scalars(select(OutboxMessage.key))) == ["sent-lately",
-                                                                      "still-pending"]
+        # The open referral keeps its latest sent row: the sync reads it as "central has it",
+        # so a withdrawn consent still cancels the referral there.
+        assert sorted(session.scalars(select(OutboxMessage.key))) == [
+            "newer-version", "sent-lately", "still-pending"]
         assert list(session.scalars(select(IdempotentRequest.key))) == ["fresh-key"]
         assert sorted(session.scalars(select(UserSession.token_hash))) == ["2" * 64, "3" * 64]
+    with get_db(app).transaction() as session:
+        session.execute(update(Referral).values(status="closed"))
+    with get_db(app).transaction() as session:
+        purge_history(session, days=90, now=now)
+    with get_db(app).transaction(write=False) as session:
+        assert sorted(session.scalars(select(OutboxMessage.key))) == ["sent-lately",
+                                                                      "still-pending"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ..models import AuditLog, utcnow
@@ -37,11 +37,14 @@ def check(session: Session, *, actor: str | None, action: str, limit: int,
                                       AuditLog.at > now - timedelta(seconds=window_seconds))
     if actor is not None:
         query = query.where(AuditLog.actor == actor)
-    recent = session.scalars(query.order_by(AuditLog.at.desc()).limit(limit)).all()
-    if len(recent) < limit:
+    # Counted in the database, bounded by the limit: loading every attempt's timestamp cost
+    # each check up to `limit` rows (a kiosk's offline-id cap is 300 a day).
+    seen = session.scalar(select(func.count()).select_from(query.limit(limit).subquery()))
+    if (seen or 0) < limit:
         return Decision(True)
     # The next attempt is admitted when the limit-th most recent one leaves the window.
-    frees_at = recent[-1] + timedelta(seconds=window_seconds)
+    oldest = session.scalars(query.order_by(AuditLog.at.desc()).offset(limit - 1).limit(1)).one()
+    frees_at = oldest + timedelta(seconds=window_seconds)
     return Decision(False, max(1, math.ceil((frees_at - now).total_seconds())))
 
 

@@ -8,7 +8,7 @@ the contract.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -150,25 +150,46 @@ def fold(
     The priority can only rise (``shared.triage.merge``). Returns the open referral, or None
     when there is none and the proposal needs none. Call ``members.lock_member`` first.
     """
+    return fold_all(session, member, [proposal], actor=actor, cause=cause)
+
+
+def fold_all(
+    session: Session,
+    member: Member,
+    proposals: Sequence[ReferralProposal],
+    *,
+    actor: str,
+    cause: str,
+) -> Referral | None:
+    """Fold several proposals into the member's open referral, in order, as one change.
+
+    The same merges as ``fold`` one proposal at a time, but the referral gets one new version,
+    its outbox row one repoint and the audit one row, however many proposals changed it (a
+    drained backlog folds each member once per batch). Call ``members.lock_member`` first.
+    """
     referral = open_referral(session, member)
-    if referral is None:
-        if not (proposal.needs_referral or proposal.crisis):
-            return None
-        referral = Referral(member_id=member.id, advocate_id=member.advocate_id, version=1,
-                            status="new", consent=None, forward_now=False)
-        _apply(session, referral, proposal)
+    created = changed = False
+    for proposal in proposals:
+        if referral is None:
+            if not (proposal.needs_referral or proposal.crisis):
+                continue
+            referral = Referral(member_id=member.id, advocate_id=member.advocate_id,
+                                version=1, status="new", consent=None, forward_now=False)
+            _apply(session, referral, proposal)
+            created = changed = True
+            continue
+        merged = triage_mod.merge(_stored_proposal(referral), proposal)
+        if merged.as_dict() == referral.proposal:
+            continue
+        _apply(session, referral, merged)
+        changed = True
+    if referral is None or not changed:
+        return referral
+    if created:
         session.add(referral)
         session.flush()
-        created = True
     else:
-        existing = _stored_proposal(referral)
-        merged = triage_mod.merge(existing, proposal)
-        new = merged.as_dict()
-        if new == referral.proposal:
-            return referral
-        _apply(session, referral, merged)
         referral.version += 1
-        created = False
     upsert_outbox(session, referral, member, new=created)
     _audit(session, actor, "referral.updated", f"referral:{referral.public_id}",
            {"version": referral.version, "cause": cause})

@@ -4,7 +4,7 @@ A kiosk back online after an outage drains its outbox in batches of many visits.
 single-item pipeline for each of them (a SAVEPOINT, a SELECT of its session, triage, the
 member's fold, two INSERTs) made the drain ≈ 20× a bulk insert of the same rows
 (docs/BENCHMARKS.md). Here the batch's ordinary items (accepted on their checks, no crisis,
-a key not seen before and not repeated in the batch) are written together, in one SAVEPOINT:
+a key no earlier entry of the batch carried) are written together, in one SAVEPOINT:
 
 1. one SELECT finds which of their keys are already stored (those are answered as replays or
    conflicts, exactly as ``store_item`` answers them);
@@ -66,19 +66,23 @@ _TriageKey = tuple[tuple[tuple[str, str, str, Any, str, frozenset[str]], ...], b
 
 
 def bulk_candidates(entries: Sequence[Entry]) -> list[Entry]:
-    """Return the entries the set-based path may write: checked, crisis-free, keys unique.
+    """Return the entries the set-based path may write: checked, crisis-free, keys new here.
 
-    An entry whose key appears more than once in the batch is left to the item-by-item path,
-    which stores the first and answers the others as its replays (or conflicts).
+    An entry repeating the key of an earlier entry of the batch is left to the item-by-item
+    path, which runs after the set-based write and answers it as the first one's replay (or
+    conflict), or stores it when the first was refused.
     """
-    seen: dict[str, int] = defaultdict(int)
-    for entry in entries:
-        if entry.prepared is not None:
-            seen[entry.prepared.item.idempotency_key] += 1
-    return [e for e in entries
-            if e.answer is None and e.prepared is not None and e.prepared.problem is None
-            and not e.triggers and not e.prepared.crisis
-            and seen[e.prepared.item.idempotency_key] == 1]
+    seen: set[str] = set()
+    picked = []
+    for e in entries:
+        if e.prepared is None:
+            continue
+        key = e.prepared.item.idempotency_key
+        if (key not in seen and e.answer is None and e.prepared.problem is None
+                and not e.triggers and not e.prepared.crisis):
+            picked.append(e)
+        seen.add(key)
+    return picked
 
 
 def is_backlog(candidates: Sequence[Entry]) -> bool:

@@ -22,7 +22,7 @@ from .context import (
     _raw_key,
     _rejected,
 )
-from .identity import _crisis_member, _member
+from .identity import _crisis_member, _member, match_offline_first
 from .item import prepare_item, store_item
 
 
@@ -65,6 +65,7 @@ def process_batch(
                 entry.answer = prepared
             else:
                 entry.prepared = prepared
+    match_offline_first(ctx, entries)
     for entry in entries:
         p = entry.prepared
         if p is not None and p.problem is None:

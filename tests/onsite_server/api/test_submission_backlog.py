@@ -235,3 +235,42 @@ def test_racing_backlog_batches_store_every_item_once(live_server: Any,
             assert pending.priority == 0
     finally:
         engine.dispose()
+
+
+def test_offline_ids_in_a_backlog_are_capped_in_order_and_replays_not_matched(
+        app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any]) -> None:
+    """One lock and count for the batch's typed ids: the same outcomes as one per person."""
+    from datetime import date
+
+    from onsite_server.models import Site
+    from onsite_server.services.identify import OFFLINE_ACTION, OFFLINE_CAPPED_ACTION
+
+    from ..helpers import gen_member
+
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        b = gen_member(session, row, "EB", birth_date=date(1980, 2, 2)).public_id
+
+    def typed(person: str, born: str, **extra: Any) -> dict[str, Any]:
+        item = submission_item("phq9", PHQ9_MODERATE, **extra)
+        del item["anonymous"]
+        item["offline_identity"] = {"id": person, "birth_date": born}
+        return item
+
+    app.config["OFFLINE_IDENTIFY_PER_DAY"] = 2
+    earlier = typed("EA", "1980-01-01")  # nobody: a miss, and one attempt of the two spent
+    assert _post(client, kiosk["token"], [earlier])[0]["status"] == "accepted"
+    items = [copy.deepcopy(earlier), typed("eb", "1980-02-02"), typed("EC", "1980-03-03"),
+             typed("EB", "1980-02-02")]
+    answers = _post(client, kiosk["token"], items)
+    assert [a["status"] for a in answers] == ["replayed", "accepted", "accepted", "accepted"]
+    assert len(_rows(app, AuditLog, AuditLog.action == "submission.batch_received")) == 1
+    attempts = _rows(app, AuditLog, AuditLog.action == OFFLINE_ACTION)
+    assert [(a.detail["outcome"], a.subject) for a in attempts] == [
+        ("no_match", None), ("match", f"member:{b}")]
+    assert len(_rows(app, AuditLog, AuditLog.action == OFFLINE_CAPPED_ACTION)) == 1
+    stored = {s.idempotency_key: s for s in _rows(app, Submission)}
+    assert stored[items[1]["idempotency_key"]].member_id is not None
+    assert stored[items[3]["idempotency_key"]].member_id == \
+        stored[items[1]["idempotency_key"]].member_id
+    assert stored[items[2]["idempotency_key"]].member_id is None  # past the cap: anonymous

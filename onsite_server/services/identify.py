@@ -186,25 +186,27 @@ def match_offline_many(session: Session, *, kiosk: Kiosk, attempts: Sequence[Off
     left = ratelimit.remaining(session, actor=actor, action=OFFLINE_ACTION, limit=per_day,
                                window_seconds=OFFLINE_WINDOW_SECONDS)
     found: list[_Candidate | None] = []
-    for n, attempt in enumerate(attempts):
-        if n >= left:
-            ratelimit.record(session, actor=actor, action=OFFLINE_CAPPED_ACTION,
-                             detail={"outcome": "capped"})
-            found.append(None)
-            continue
-        chosen = _lookup(session, kiosk, attempt.typed_id, attempt.birth_date, secret)
-        ratelimit.record(
-            session, actor=actor, action=OFFLINE_ACTION,
-            subject=f"member:{chosen.public_id}" if chosen else None,
-            detail={"outcome": "match" if chosen else "no_match"},
-        )
-        if chosen is None:
-            # Looked up and missed (never a capped attempt, so the cap bounds these too): kept
-            # as an unmatched claim with the member's contact fallback, for staff to follow up.
-            claims.note_unmatched(session, kiosk, typed_id=attempt.typed_id,
-                                  birth_date=attempt.birth_date, phone=attempt.phone,
-                                  email=attempt.email)
-        found.append(chosen)
+    # The attempts' audit rows go in together at the end, not one flush before each lookup.
+    with session.no_autoflush:
+        for n, attempt in enumerate(attempts):
+            if n >= left:
+                ratelimit.record(session, actor=actor, action=OFFLINE_CAPPED_ACTION,
+                                 detail={"outcome": "capped"})
+                found.append(None)
+                continue
+            chosen = _lookup(session, kiosk, attempt.typed_id, attempt.birth_date, secret)
+            ratelimit.record(
+                session, actor=actor, action=OFFLINE_ACTION,
+                subject=f"member:{chosen.public_id}" if chosen else None,
+                detail={"outcome": "match" if chosen else "no_match"},
+            )
+            if chosen is None:
+                # Looked up and missed (never a capped attempt, so the cap bounds these too): kept
+                # as an unmatched claim with the member's contact fallback, for staff to follow up.
+                claims.note_unmatched(session, kiosk, typed_id=attempt.typed_id,
+                                      birth_date=attempt.birth_date, phone=attempt.phone,
+                                      email=attempt.email)
+            found.append(chosen)
     wanted = {c.public_id for c in found if c is not None}
     members = {m.public_id: m for m in session.scalars(
         select(Member).where(Member.public_id.in_(wanted)))} if wanted else {}

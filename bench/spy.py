@@ -29,16 +29,22 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
 class Spy:
-    """One ``py-spy record`` of a process and its children, started and stopped around a phase."""
+    """One ``py-spy record`` of a process and its children, started and stopped around a phase.
 
-    def __init__(self, pid: int, out: Path, rate: int = 200) -> None:
+    ``gil=True`` keeps only the samples of threads holding the GIL: Python's CPU time without
+    the waits py-spy cannot tell from work (``fsync`` in a commit, a ``flock`` on SQLite's
+    write queue).
+    """
+
+    def __init__(self, pid: int, out: Path, rate: int = 200, gil: bool = False) -> None:
         exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if not Path(exe).exists():
             raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
         self.out = out
         self.proc = subprocess.Popen(
             [exe, "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-             "--rate", str(rate), "--nonblocking", "--output", str(out)],
+             "--rate", str(rate), "--nonblocking", "--output", str(out),
+             *(["--gil"] if gil else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def stop(self) -> None:

@@ -57,6 +57,26 @@ class Spy:
             self.proc.wait()
 
 
+def server_pid(port: int) -> int:
+    """Return the pid of the gunicorn arbiter serving port (its workers are its children)."""
+    serving: dict[int, int] = {}  # pid -> ppid of every process whose command serves port
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if b"serve" in cmd and b"--port" in cmd and str(port).encode() in cmd:
+            serving[int(entry.name)] = ppid
+    # Workers are forks with the arbiter's command line: the arbiter's parent is not serving.
+    arbiter = next((pid for pid, ppid in serving.items() if ppid not in serving), None)
+    if arbiter is None:
+        raise RuntimeError(f"no server process found for port {port}")
+    return arbiter
+
+
 def _name(frame: str) -> str:
     """Return 'module.py:function' for a py-spy frame 'function (path/module.py:line)'."""
     m = _FRAME.match(frame.strip())

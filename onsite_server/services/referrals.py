@@ -32,6 +32,8 @@ OUTBOX_PRIORITY: dict[str, int] = {"crisis": 0, "urgent": 1, "soon": 5, "routine
 # Statements built once (building a select() per call costs more than running it on SQLite).
 _OPEN_REFERRAL = select(Referral).where(Referral.member_id == bindparam("member_id"),
                                         Referral.status != "closed")
+_OPEN_REFERRALS = select(Referral).where(Referral.member_id.in_(bindparam("ids", expanding=True)),
+                                         Referral.status != "closed")
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _INSERT_OUTBOX = _OUTBOX.insert()
 # Repoint the referral's pending row in one statement; WHERE status = 'pending' is re-checked
@@ -153,6 +155,13 @@ def fold(
     return fold_all(session, member, [proposal], actor=actor, cause=cause)
 
 
+def open_referrals(session: Session, member_ids: Sequence[int]) -> dict[int, Referral]:
+    """Return the open referral of each of these members that has one, in one query."""
+    if not member_ids:
+        return {}
+    return {r.member_id: r for r in session.scalars(_OPEN_REFERRALS, {"ids": list(member_ids)})}
+
+
 def fold_all(
     session: Session,
     member: Member,
@@ -160,14 +169,16 @@ def fold_all(
     *,
     actor: str,
     cause: str,
+    found: Mapping[int, Referral] | None = None,
 ) -> Referral | None:
     """Fold several proposals into the member's open referral, in order, as one change.
 
     The same merges as ``fold`` one proposal at a time, but the referral gets one new version,
     its outbox row one repoint and the audit one row, however many proposals changed it (a
     drained backlog folds each member once per batch). Call ``members.lock_member`` first.
+    ``found``: the open referrals already read (``open_referrals``, after the locks).
     """
-    referral = open_referral(session, member)
+    referral = found.get(member.id) if found is not None else open_referral(session, member)
     created = changed = False
     for proposal in proposals:
         if referral is None:

@@ -37,7 +37,7 @@ from ...models import AuditLog, Member, Submission, utcnow
 from ..clock import note_suspect
 from ..members import lock_member
 from ..pairing import kiosk_actor
-from ..referrals import fold_all
+from ..referrals import fold_all, open_referrals
 from .context import BatchContext, Entry, Prepared
 from .item import (
     _SESSION_FACTS,
@@ -150,8 +150,10 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
             # in opposite orders.
             for member_id in sorted(folds):
                 lock_member(session, member_id)
+            found = open_referrals(session, sorted(folds))
+            for member_id in sorted(folds):
                 referrals[member_id] = fold_all(session, members[member_id], folds[member_id],
-                                                actor=actor, cause="submission")
+                                                actor=actor, cause="submission", found=found)
             rows, listed = [], []
             for entry in fresh:
                 p = _prep(entry)
@@ -165,6 +167,8 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
                                "subject": f"member:{member.public_id}" if member else None})
                 answers[entry.index] = answer
             # The INSERT claims every key at once; a taken one raises here, in the SAVEPOINT.
+            # In batch order, as item by item: ids break ties between a session's items taken
+            # at the same instant.
             _core(session).execute(_INSERT_SUBMISSIONS, rows)
             _core(session).execute(_INSERT_AUDIT, {
                 "at": utcnow(), "note": None, "actor": actor,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import BindParameter, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..models import Kiosk, Member, Site
@@ -69,6 +69,15 @@ class _Candidate:
 
 
 _DUMMY = _Candidate(_DUMMY_PUBLIC_ID, "", "en", date(1900, 1, 1), real=False)
+# Built once (building a select() per call costs more than running it on SQLite): members of
+# the employer whose employee id or badge id is one of the typed id's spellings.
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+_CANDIDATE_ROWS = (
+    select(Member.public_id, Member.first_name, Member.language, Member.birth_date,
+           Member.employee_id.in_(_IDS).label("by_employee"))
+    .where(Member.employer_id == bindparam("employer_id"),
+           or_(Member.employee_id.in_(_IDS), Member.badge_id.in_(_IDS)))
+    .limit(_CANDIDATES))
 
 
 def id_variants(typed_id: str) -> list[str]:
@@ -91,14 +100,7 @@ def _lookup(session: Session, kiosk: Kiosk, typed_id: str, birth_date: date,
     site = session.get(Site, kiosk.site_id)
     employer_id = site.employer_id if site is not None else -1
     ids = id_variants(typed_id)
-    by_employee = Member.employee_id.in_(ids).label("by_employee")
-    rows = session.execute(
-        select(Member.public_id, Member.first_name, Member.language, Member.birth_date,
-               by_employee)
-        .where(Member.employer_id == employer_id,
-               or_(Member.employee_id.in_(ids), Member.badge_id.in_(ids)))
-        .limit(_CANDIDATES)
-    ).all()
+    rows = session.execute(_CANDIDATE_ROWS, {"employer_id": employer_id, "ids": ids}).all()
     # An employee-id match wins over a badge-id match of someone else.
     ordered = sorted(rows, key=lambda r: not r.by_employee)
     candidates = [_Candidate(r.public_id, r.first_name, r.language, r.birth_date, True)

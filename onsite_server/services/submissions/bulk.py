@@ -170,9 +170,12 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
             # In batch order, as item by item: ids break ties between a session's items taken
             # at the same instant.
             _core(session).execute(_INSERT_SUBMISSIONS, rows)
+            # A Core INSERT passes by the ORM listener that fills in an entry's site; by its
+            # rule (models/site_of.py) an entry its kiosk wrote is the kiosk's site's.
             _core(session).execute(_INSERT_AUDIT, {
                 "at": utcnow(), "note": None, "actor": actor,
                 "action": "submission.batch_received", "subject": None,
+                "site_id": kiosk.site_id,
                 "detail": {"count": len(listed), "items": listed}})
     except IntegrityError:
         return None

@@ -210,9 +210,11 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     _core(session).execute(_INSERT_SUBMISSION, submission_row(
         kiosk, prepared, member, answer, referral, received_at=now, clock_suspect=clock_suspect))
     note_mismatch(kiosk, prepared)
+    # A Core INSERT passes by the ORM listener that fills in an entry's site; by its rule
+    # (models/site_of.py: a member has no site of their own, so the actor's) it is the kiosk's.
     _core(session).execute(_INSERT_AUDIT, dict(
         at=utcnow(), note=None, actor=kiosk_actor(kiosk), action="submission.received",
-        subject=f"member:{member.public_id}" if member else None,
+        subject=f"member:{member.public_id}" if member else None, site_id=kiosk.site_id,
         detail=audit_detail(prepared)))
     return answer
 

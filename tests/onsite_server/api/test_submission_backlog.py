@@ -112,6 +112,10 @@ def test_mixed_backlog_batch_answers_every_item_on_its_own(
     assert [i["key"] for i in listed.detail["items"]] == [
         items[i]["idempotency_key"] for i in (0, 1, 4, 8)]
     assert listed.detail["items"][1]["subject"] == f"member:{member_id}"
+    # The kiosk's site: its staff see these entries in their audit log.
+    assert listed.site_id == site.id
+    received = _rows(app, AuditLog, AuditLog.action == "submission.received")
+    assert received and {row.site_id for row in received} == {site.id}
     assert "answers" not in repr(listed.detail) and "total" not in repr(listed.detail)
     # Every stored answer is the one given, so a replay repeats it.
     for i in (0, 1, 4, 7, 8):

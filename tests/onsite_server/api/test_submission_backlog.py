@@ -74,6 +74,7 @@ def _mixed_batch(app: Flask, site: Any, kiosk: dict[str, Any], client: FlaskClie
         {**copy.deepcopy(good), "answers": {"1": 0, "2": 0}},            # 6 conflict
         crisis,                                                          # 7 accepted
         submission_item("phq9", PHQ9_MILD, member_ref=ref),              # 8 accepted
+        submission_item("phq9", PHQ9_ITEM9, version="9.9.9"),            # 9 rejected, crisis
     ], member_id
 
 
@@ -83,7 +84,7 @@ def test_mixed_backlog_batch_answers_every_item_on_its_own(
     answers = _post(client, kiosk["token"], items)
     assert [a["status"] for a in answers] == [
         "accepted", "accepted", "rejected", "replayed", "accepted", "replayed", "conflict",
-        "accepted", "accepted"]
+        "accepted", "accepted", "rejected"]
     assert [e["field"] for e in answers[2]["problem"]["errors"]] == ["items.2.answers.3"]
     assert answers[3]["result"]["score"]["total"] == 7  # the first answer, replayed
     assert answers[5]["result"] == answers[0]["result"]
@@ -92,23 +93,27 @@ def test_mixed_backlog_batch_answers_every_item_on_its_own(
     # the PHQ-9, which item 4 of the same visit then answered.
     assert answers[0]["result"]["next_screeners"] == ["phq9"]
     assert answers[4]["result"]["next_screeners"] == []
-    # The crisis: guidance, recorded, an alert for staff (anonymous).
+    # The crises: guidance, recorded, an alert for staff (anonymous), also for the refused one.
     assert [g["trigger"] for g in answers[7]["crisis"]] == ["phq9_item9"]
     assert answers[7]["crisis_recorded"] is True and answers[7]["result"]["crisis_alert"]
+    assert [g["trigger"] for g in answers[9]["crisis"]] == ["phq9_item9"]
+    assert answers[9]["crisis_recorded"] is True
     assert all(a["crisis"] == [] and a["crisis_recorded"] is False
-               for i, a in enumerate(answers) if i != 7)
+               for i, a in enumerate(answers) if i not in (7, 9))
 
     stored = _rows(app, Submission)
     assert len(stored) == 1 + 5  # the earlier item and the five accepted here
     by_key = {s.idempotency_key: s for s in stored}
     crisis_row = by_key[items[7]["idempotency_key"]]
-    (alert,) = _rows(app, CrisisAlert)
-    # Crisis first: its item and alert were written before anything else of the batch.
+    alerts = _rows(app, CrisisAlert)
+    assert [a.from_rejected_item for a in alerts] == [False, True]
+    # Crises first: both items' alerts were written before anything else of the batch (the
+    # refused item 9 before the accepted items 0-8 that are not crises).
     batch_rows = [by_key[items[i]["idempotency_key"]] for i in (0, 1, 4, 8)]
     assert all(crisis_row.id < row.id for row in batch_rows)
     (listed,) = _rows(app, AuditLog, AuditLog.action == "submission.batch_received")
     raised = _rows(app, AuditLog, AuditLog.action == "crisis.raised")
-    assert raised and raised[0].id < listed.id
+    assert len(raised) == 2 and all(r.id < listed.id for r in raised)
     assert [i["key"] for i in listed.detail["items"]] == [
         items[i]["idempotency_key"] for i in (0, 1, 4, 8)]
     assert listed.detail["items"][1]["subject"] == f"member:{member_id}"
@@ -136,11 +141,11 @@ def test_mixed_backlog_batch_answers_every_item_on_its_own(
     again = _post(client, kiosk["token"], copy.deepcopy(items))
     assert [a["status"] for a in again] == [
         "replayed", "replayed", "rejected", "replayed", "replayed", "replayed", "conflict",
-        "replayed", "replayed"]
+        "replayed", "replayed", "rejected"]
     for i in (0, 1, 4, 7, 8):
         assert again[i]["result"] == answers[i]["result"]
         assert again[i]["crisis"] == answers[i]["crisis"]
-    assert len(_rows(app, Submission)) == 6 and len(_rows(app, CrisisAlert)) == 1
+    assert len(_rows(app, Submission)) == 6 and len(_rows(app, CrisisAlert)) == 2
     assert len(_rows(app, Referral)) == 1 and len(_rows(app, OutboxMessage)) == 1
 
 
@@ -197,10 +202,11 @@ def test_a_key_taken_meanwhile_sends_the_batch_item_by_item(
     assert outcomes == [None]  # the set-based write was tried and rolled back
     assert [a["status"] for a in answers] == [
         "accepted", "accepted", "rejected", "replayed", "accepted", "replayed", "conflict",
-        "accepted", "accepted"]
+        "accepted", "accepted", "rejected"]
     assert answers[3]["result"]["score"]["total"] == 7
+    assert answers[9]["crisis_recorded"] is True
     assert answers[0]["result"]["next_screeners"] == ["phq9"]
-    assert len(_rows(app, Submission)) == 6 and len(_rows(app, CrisisAlert)) == 1
+    assert len(_rows(app, Submission)) == 6 and len(_rows(app, CrisisAlert)) == 2
     # Nothing of the failed attempt stayed: no batch row, and the member's items folded one
     # by one (two versions) instead of once.
     assert _rows(app, AuditLog, AuditLog.action == "submission.batch_received") == []

@@ -4,6 +4,11 @@ What one report publishes, for whole months (UTC, the months retention tallies u
 
 - **Screenings completed:** people screened per instrument.
 - **Outcomes:** per instrument, people by result band (the band of their latest answer).
+- **Device origin:** for blood pressure and BMI, people whose latest reading (the one the
+  outcome counts) came from a Bluetooth device, was typed by the member (self-reported), or is
+  no longer known (a tally of answers retention deleted keeps no origin). Each row adds up to
+  the screenings cell of its instrument (one key), so suppression sees the split and its total
+  together and no side of a split can be had by subtraction.
 - **Participation by event:** members checked in, no-show and booked, per event whose slots
   start in the period.
 - **Participation by day and hour:** people who used a kiosk or checked in at an event, per
@@ -55,6 +60,16 @@ from .suppression import (
 Label = Mapping[str, str]  # language code -> text
 PEOPLE = "people"
 EVENT_COLUMNS = ("checked_in", "no_show", "booked")
+# The instruments whose answers a kiosk can take from a cuff or a scale (issue 19).
+DEVICE_INSTRUMENTS = ("blood_pressure", "bmi")
+DEVICE, SELF_REPORTED, NOT_RECORDED = "device", "self_reported", "not_recorded"
+_ORIGIN_LABELS: dict[str, Label] = {
+    DEVICE: {"en": "Measured by a device", "es": "Medido con un aparato"},
+    SELF_REPORTED: {"en": "Typed by the member (self-reported)",
+                    "es": "Escrito por la persona (autodeclarado)"},
+    NOT_RECORDED: {"en": "Not known (answers deleted after the retention period)",
+                   "es": "Se desconoce (respuestas eliminadas tras el período de conservación)"},
+}
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _NOT_SCORED_LABEL = {"en": "Not scored (items skipped)",
                      "es": "Sin puntuación (preguntas omitidas)"}
@@ -65,7 +80,7 @@ class ReportTable:
     """One table of a report: its counts and margins, and the labels of its rows and columns."""
 
     id: str
-    kind: str  # screenings | outcome | events | day_hour
+    kind: str  # screenings | outcome | origin | events | day_hour
     table: Table
     row_labels: Mapping[str, Label]
     col_labels: Mapping[str, Label]
@@ -153,41 +168,48 @@ def employer_report(session: Session, *, first_month: str, last_month: str,
     start, end = _month_start(*first), _next_month(*last)
     months = (f"{first[0]:04d}-{first[1]:02d}", f"{last[0]:04d}-{last[1]:02d}")
 
-    outcomes, visits = _screenings(session, start, end, site_id, zone)
+    outcomes, origins, visits = _screenings(session, start, end, site_id, zone)
     for (instrument, band), n in _tallied(session, months, site_id).items():
         outcomes[instrument][band] += n
+        origins[instrument][NOT_RECORDED] += n
     _checkins(session, start, end, site_id, zone, visits)
-    tables = [*_screening_tables(outcomes), _events_table(session, start, end, site_id),
-              _day_hour_table(visits)]
+    tables = [*_screening_tables(outcomes), _origin_table(outcomes, origins),
+              _events_table(session, start, end, site_id), _day_hour_table(visits)]
     publication = Publication.of(t.table for t in tables)
     return EmployerReport(months[0], months[1], site_id, timezone, tuple(tables), publication,
                           suppress(publication, minimum))
 
 
+Counts = dict[str, defaultdict[str, int]]
+
+
 def _screenings(session: Session, start: datetime, end: datetime, site_id: int | None,
-                zone: ZoneInfo) -> tuple[dict[str, defaultdict[str, int]],
-                                         dict[tuple[date, int], set[str]]]:
-    """People per instrument and band from the answers still here, and kiosk visits by hour."""
+                zone: ZoneInfo) -> tuple[Counts, Counts, dict[tuple[date, int], set[str]]]:
+    """People per instrument and band, and per instrument and origin, from the answers still
+    here; and kiosk visits by hour."""
     query = (select(Submission.id, Kiosk.site_id, Submission.taken_at, Submission.instrument_id,
                     Submission.result["band"].as_string(), Submission.member_id,
-                    Submission.session_id)
+                    Submission.session_id, Submission.devices)
              .join(Kiosk, Kiosk.id == Submission.kiosk_id)
              .where(Submission.taken_at >= start, Submission.taken_at < end))
     if site_id is not None:
         query = query.where(Kiosk.site_id == site_id)
-    latest: dict[tuple[int, str, str, str], tuple[datetime, int, str]] = {}
+    latest: dict[tuple[int, str, str, str], tuple[datetime, int, str, bool]] = {}
     visits: dict[tuple[date, int], set[str]] = defaultdict(set)
-    for id_, site, taken_at, instrument, band, member_id, session_id in session.execute(query):
+    for (id_, site, taken_at, instrument, band, member_id, session_id,
+         devices) in session.execute(query):
         who = person_key(id_, member_id, session_id)
         person = (site, taken_at.strftime("%Y-%m"), instrument, who)
         if person not in latest or (taken_at, id_) > latest[person][:2]:
-            latest[person] = (taken_at, id_, band or NOT_SCORED)
+            latest[person] = (taken_at, id_, band or NOT_SCORED, bool(devices))
         local = taken_at.astimezone(zone)
         visits[(local.date(), local.hour)].add(who)
-    outcomes: dict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for (_site, _month, instrument, _who), (_at, _id, band) in latest.items():
+    outcomes: Counts = defaultdict(lambda: defaultdict(int))
+    origins: Counts = defaultdict(lambda: defaultdict(int))
+    for (_site, _month, instrument, _who), (_at, _id, band, measured) in latest.items():
         outcomes[instrument][band] += 1
-    return outcomes, visits
+        origins[instrument][DEVICE if measured else SELF_REPORTED] += 1
+    return outcomes, origins, visits
 
 
 def _tallied(session: Session, months: tuple[str, str], site_id: int | None
@@ -257,6 +279,25 @@ def _screening_tables(outcomes: Mapping[str, Mapping[str, int]]) -> list[ReportT
         Table("screenings", tuple(instruments), (PEOPLE,), screened_counts),
         titles, {PEOPLE: {"en": "People screened", "es": "Personas evaluadas"}})
     return [screenings, *out]
+
+
+def _origin_table(outcomes: Mapping[str, Mapping[str, int]],
+                  origins: Mapping[str, Mapping[str, int]]) -> ReportTable:
+    """People per device instrument by where their counted reading came from.
+
+    A row's total is the instrument's screenings cell (one key), so the split is suppressed
+    together with the number it splits. The "not known" column is there only when a tally
+    holds some of the period's people.
+    """
+    rows = tuple(i for i in DEVICE_INSTRUMENTS if sum(outcomes.get(i, {}).values()))
+    unknown = any(origins.get(i, {}).get(NOT_RECORDED) for i in rows)
+    cols = (DEVICE, SELF_REPORTED, *((NOT_RECORDED,) if unknown else ()))
+    counts = {(i, c): origins.get(i, {}).get(c, 0) for i in rows for c in cols}
+    shared = {("origin", i, TOTAL): ("screenings", i, PEOPLE) for i in rows}
+    return ReportTable("origin", "origin",
+                       Table("origin", rows, cols, counts, row_totals=True, shared=shared),
+                       {i: _instrument_labels(i)[0] for i in rows},
+                       {c: _ORIGIN_LABELS[c] for c in cols})
 
 
 def _events_table(session: Session, start: datetime, end: datetime,

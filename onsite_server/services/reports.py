@@ -21,6 +21,11 @@ instrument, by the same rule retention uses when it tallies answers it deletes
 (``retention.person_key``), so a report reads the rows still here plus the tallies and stays
 the same after a purge. The outcome tables' totals *are* the screenings table's cells (one key
 each), so suppression decides over all the tables at once (``services.suppression``).
+
+The database does the counting (issue 20): a window picks each person's latest answer, GROUP BY
+counts them, and a UNION of (local hour, person) rows counts visits, so what comes back to
+Python is the cells, not the period's rows (tests/onsite_server/services/
+test_reports_counted.py holds it to a plain Python count of the rows on both databases).
 """
 
 from __future__ import annotations
@@ -31,19 +36,21 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, Integer, case, func, literal, null, select, union
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from shared.assessments import list_instruments, load_definition
 
 from ..models import Booking, Event, Kiosk, Slot, Submission, SubmissionTally
 from .errors import N_, ServiceError
-from .retention import NOT_SCORED, person_key
+from .retention import NOT_SCORED
 from .suppression import (
     DEFAULT_MINIMUM,
     TOTAL,
@@ -142,6 +149,16 @@ def _next_month(year: int, month: int) -> datetime:
     return _month_start(year + month // 12, month % 12 + 1)
 
 
+def _months_between(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int]]:
+    """Every (year, month) from first to last, both included."""
+    out = []
+    year, month = first
+    while (year, month) <= last:
+        out.append((year, month))
+        year, month = year + month // 12, month % 12 + 1
+    return out
+
+
 def employer_report(session: Session, *, first_month: str, last_month: str,
                     site_id: int | None = None, minimum: int = DEFAULT_MINIMUM,
                     timezone: str = "UTC", max_months: int = 24) -> EmployerReport:
@@ -168,48 +185,187 @@ def employer_report(session: Session, *, first_month: str, last_month: str,
     start, end = _month_start(*first), _next_month(*last)
     months = (f"{first[0]:04d}-{first[1]:02d}", f"{last[0]:04d}-{last[1]:02d}")
 
-    outcomes, origins, visits = _screenings(session, start, end, site_id, zone)
+    month_starts = [_month_start(y, m) for y, m in _months_between(first, last)][1:]
+    outcomes, origins = _screenings(session, start, end, month_starts, site_id)
     for (instrument, band), n in _tallied(session, months, site_id).items():
         outcomes[instrument][band] += n
         origins[instrument][NOT_RECORDED] += n
-    _checkins(session, start, end, site_id, zone, visits)
     tables = [*_screening_tables(outcomes), _origin_table(outcomes, origins),
-              _events_table(session, start, end, site_id), _day_hour_table(visits)]
+              _events_table(session, start, end, site_id),
+              _day_hour_table(_visits(session, start, end, site_id, zone))]
     publication = Publication.of(t.table for t in tables)
     return EmployerReport(months[0], months[1], site_id, timezone, tuple(tables), publication,
                           suppress(publication, minimum))
 
 
 Counts = dict[str, defaultdict[str, int]]
+Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+Visits = dict[tuple[date, int], int]  # people per local (date, hour)
+
+# Hours are counted from here so that an hour index is never negative: integer division then
+# floors on both databases (SQLite's and PostgreSQL's truncate toward zero).
+_HOUR_SHIFT = 1_000_000  # about 114 years of hours
 
 
-def _screenings(session: Session, start: datetime, end: datetime, site_id: int | None,
-                zone: ZoneInfo) -> tuple[Counts, Counts, dict[tuple[date, int], set[str]]]:
+class _Epoch(ColumnElement[int]):
+    """Whole seconds since 1970 of a stored UTC time, on either database."""
+
+    inherit_cache = True
+    type = Integer()
+
+    def __init__(self, column: Column) -> None:
+        self.column = column
+
+
+@compiles(_Epoch, "sqlite")
+def _epoch_sqlite(element: _Epoch, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps the time as text, UTC; strftime('%s') reads it as whole seconds.
+    return f"CAST(strftime('%s', {compiler.process(element.column, **kw)}) AS INTEGER)"
+
+
+@compiles(_Epoch)
+def _epoch_default(element: _Epoch, compiler: Any, **kw: Any) -> str:
+    return f"CAST(floor(EXTRACT(EPOCH FROM {compiler.process(element.column, **kw)})) AS BIGINT)"
+
+
+class _Measured(ColumnElement[int]):
+    """1 when a submission's ``devices`` names at least one device, else 0."""
+
+    inherit_cache = True
+    type = Integer()
+
+    def __init__(self, column: Column) -> None:
+        self.column = column
+
+
+@compiles(_Measured, "sqlite")
+def _measured_sqlite(element: _Measured, compiler: Any, **kw: Any) -> str:
+    # json_array_length is 0 for anything but an array, NULL for NULL.
+    return f"(coalesce(json_array_length({compiler.process(element.column, **kw)}), 0) > 0)"
+
+
+@compiles(_Measured)
+def _measured_default(element: _Measured, compiler: Any, **kw: Any) -> str:
+    # PostgreSQL's json_array_length refuses a scalar (a JSON null), so ask for arrays only.
+    col = compiler.process(element.column, **kw)
+    return (f"(CASE WHEN json_typeof({col}) = 'array' THEN json_array_length({col}) "
+            "ELSE 0 END > 0)")
+
+
+def _who(id_: Any, member_id: Any, session_id: Any) -> tuple[ColumnElement[Any], ...]:
+    """``retention.person_key`` as three columns (member, else session, else the row): equal
+    on all three is the same person. Rows read together (a window's partition, a UNION) treat
+    NULLs as equal, which is what lets one column stand empty."""
+    session_ = func.nullif(session_id, "")
+    return (member_id, case((member_id.is_(None), session_), else_=None),
+            case((member_id.is_(None) & session_.is_(None), id_), else_=None))
+
+
+def _bounded(value: Column, bounds: Sequence[datetime],
+             picks: Sequence[int]) -> ColumnElement[Any]:
+    """``picks[i]`` for the i-th interval of ``value`` cut at ``bounds`` (one more pick than
+    bounds); a constant when there is one interval."""
+    if not bounds:
+        return literal(picks[0], Integer())
+    return case(*((value < b, literal(p, Integer())) for b, p in zip(bounds, picks,
+                                                                      strict=False)),
+                else_=literal(picks[-1], Integer()))
+
+
+def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[list[datetime], list[int]]:
+    """The zone's UTC offsets (seconds) over [start, end) and the instants they change at."""
+
+    def offset(second: int) -> int:
+        delta = datetime.fromtimestamp(second, UTC).astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    first, last = int(start.timestamp()), int(end.timestamp())
+    bounds: list[datetime] = []
+    picks = [offset(first)]
+    day = first
+    while day < last:
+        nxt = min(day + 86_400, last)
+        if offset(nxt) == picks[-1]:  # zones change at most a few times a year, never twice a day
+            day = nxt
+            continue
+        lo, hi = day, nxt  # zones change on a whole second: bisect to it
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if offset(mid) == picks[-1] else (lo, mid)
+        if hi < last:
+            bounds.append(datetime.fromtimestamp(hi, UTC))
+            picks.append(offset(hi))
+        day = hi
+    return bounds, picks
+
+
+def _screenings(session: Session, start: datetime, end: datetime, months: Sequence[datetime],
+                site_id: int | None) -> tuple[Counts, Counts]:
     """People per instrument and band, and per instrument and origin, from the answers still
-    here; and kiosk visits by hour."""
-    query = (select(Submission.id, Kiosk.site_id, Submission.taken_at, Submission.instrument_id,
-                    Submission.result["band"].as_string(), Submission.member_id,
-                    Submission.session_id, Submission.devices)
+    here: each person once per site, month and instrument, by their latest answer.
+
+    Counted by the database (issue 20): a window numbers each person's answers newest first
+    and only the counts of the first come back, so the report no longer reads its month's rows.
+    """
+    who = _who(Submission.id, Submission.member_id, Submission.session_id)
+    month = _bounded(Submission.taken_at, months, list(range(len(months) + 1)))
+    band = func.coalesce(func.nullif(Submission.result["band"].as_string(), ""), NOT_SCORED)
+    measured = case((_Measured(Submission.devices), 1), else_=0)
+    rank = func.row_number().over(
+        partition_by=(Kiosk.site_id, month, Submission.instrument_id, *who),
+        order_by=(Submission.taken_at.desc(), Submission.id.desc()))
+    inner = (select(Submission.instrument_id.label("instrument"), band.label("band"),
+                    measured.label("measured"), rank.label("rank"))
              .join(Kiosk, Kiosk.id == Submission.kiosk_id)
              .where(Submission.taken_at >= start, Submission.taken_at < end))
     if site_id is not None:
-        query = query.where(Kiosk.site_id == site_id)
-    latest: dict[tuple[int, str, str, str], tuple[datetime, int, str, bool]] = {}
-    visits: dict[tuple[date, int], set[str]] = defaultdict(set)
-    for (id_, site, taken_at, instrument, band, member_id, session_id,
-         devices) in session.execute(query):
-        who = person_key(id_, member_id, session_id)
-        person = (site, taken_at.strftime("%Y-%m"), instrument, who)
-        if person not in latest or (taken_at, id_) > latest[person][:2]:
-            latest[person] = (taken_at, id_, band or NOT_SCORED, bool(devices))
-        local = taken_at.astimezone(zone)
-        visits[(local.date(), local.hour)].add(who)
+        inner = inner.where(Kiosk.site_id == site_id)
+    latest = inner.subquery("latest")
+    query = (select(latest.c.instrument, latest.c.band, latest.c.measured, func.count())
+             .where(latest.c.rank == 1)
+             .group_by(latest.c.instrument, latest.c.band, latest.c.measured))
     outcomes: Counts = defaultdict(lambda: defaultdict(int))
     origins: Counts = defaultdict(lambda: defaultdict(int))
-    for (_site, _month, instrument, _who), (_at, _id, band, measured) in latest.items():
-        outcomes[instrument][band] += 1
-        origins[instrument][DEVICE if measured else SELF_REPORTED] += 1
-    return outcomes, origins, visits
+    for instrument, band_id, is_measured, n in session.execute(query):
+        outcomes[instrument][band_id] += n
+        origins[instrument][DEVICE if is_measured else SELF_REPORTED] += n
+    return outcomes, origins
+
+
+def _visits(session: Session, start: datetime, end: datetime, site_id: int | None,
+            zone: ZoneInfo) -> Visits:
+    """People who used a kiosk or checked in, per local date and hour, counted by the database.
+
+    The local hour is the UTC time shifted by the zone's offset at that instant (a CASE over
+    the offset changes in the period), so a person is one per local hour across both sources.
+    """
+    bounds, picks = _offsets(zone, start, end)
+
+    def hour(at: Any) -> ColumnElement[Any]:
+        return (_Epoch(at) + _bounded(at, bounds, picks)
+                + literal(_HOUR_SHIFT * 3600, BigInteger())) // 3600
+
+    kiosk = (select(hour(Submission.taken_at).label("hour"),
+                    *(c.label(n) for c, n in zip(_who(Submission.id, Submission.member_id,
+                                                      Submission.session_id),
+                                                 ("m", "s", "r"), strict=True)))
+             .join(Kiosk, Kiosk.id == Submission.kiosk_id)
+             .where(Submission.taken_at >= start, Submission.taken_at < end))
+    desk = (select(hour(Booking.checked_in_at).label("hour"), Booking.member_id.label("m"),
+                   null().label("s"), null().label("r"))
+            .join(Event, Event.id == Booking.event_id)
+            .where(Booking.checked_in_at >= start, Booking.checked_in_at < end))
+    if site_id is not None:
+        kiosk = kiosk.where(Kiosk.site_id == site_id)
+        desk = desk.where(Event.site_id == site_id)
+    people = union(kiosk, desk).subquery("people")  # UNION: one row per person and hour
+    query = select(people.c.hour, func.count()).group_by(people.c.hour)
+    epoch = datetime(1970, 1, 1)
+    out: Visits = {}
+    for index, n in session.execute(query):
+        local = epoch + timedelta(hours=int(index) - _HOUR_SHIFT)
+        out[(local.date(), local.hour)] = int(n)
+    return out
 
 
 def _tallied(session: Session, months: tuple[str, str], site_id: int | None
@@ -222,19 +378,6 @@ def _tallied(session: Session, months: tuple[str, str], site_id: int | None
     if site_id is not None:
         query = query.where(SubmissionTally.site_id == site_id)
     return {(i, b): int(n or 0) for i, b, n in session.execute(query) if n}
-
-
-def _checkins(session: Session, start: datetime, end: datetime, site_id: int | None,
-              zone: ZoneInfo, visits: dict[tuple[date, int], set[str]]) -> None:
-    """Add event check-ins to the visits by local date and hour."""
-    query = (select(Booking.member_id, Booking.checked_in_at)
-             .join(Event, Event.id == Booking.event_id)
-             .where(Booking.checked_in_at >= start, Booking.checked_in_at < end))
-    if site_id is not None:
-        query = query.where(Event.site_id == site_id)
-    for member_id, at in session.execute(query):
-        local = at.astimezone(zone)
-        visits[(local.date(), local.hour)].add(person_key(0, member_id, None))
 
 
 @lru_cache(maxsize=64)
@@ -302,25 +445,34 @@ def _origin_table(outcomes: Mapping[str, Mapping[str, int]],
 
 def _events_table(session: Session, start: datetime, end: datetime,
                   site_id: int | None) -> ReportTable:
-    """Members per event by how their booking ended: checked in, no-show, or still booked."""
-    query = (select(Event.public_id, Event.title, Event.title_es, Booking.member_id,
-                    Booking.status)
-             .join(Slot, Slot.id == Booking.slot_id).join(Event, Event.id == Booking.event_id)
-             .where(Slot.start_at >= start, Slot.start_at < end,
-                    Booking.status.in_(EVENT_COLUMNS)))
+    """Members per event by how their booking ended: checked in, no-show, or still booked.
+
+    A member with several bookings of one event counts once, by the best of them (checked in
+    before no-show before booked); the database picks it and counts.
+    """
+    rank = case(*((Booking.status == c, literal(i, Integer()))
+                  for i, c in enumerate(EVENT_COLUMNS)), else_=literal(len(EVENT_COLUMNS)))
+    best = (select(Booking.event_id.label("event_id"), func.min(rank).label("best"))
+            .join(Slot, Slot.id == Booking.slot_id).join(Event, Event.id == Booking.event_id)
+            .where(Slot.start_at >= start, Slot.start_at < end,
+                   Booking.status.in_(EVENT_COLUMNS))
+            .group_by(Booking.event_id, Booking.member_id))
     if site_id is not None:
-        query = query.where(Event.site_id == site_id)
-    rank = {c: i for i, c in enumerate(EVENT_COLUMNS)}
-    best: dict[tuple[str, int], str] = {}
+        best = best.where(Event.site_id == site_id)
+    per_member = best.subquery("per_member")
+    query = (select(Event.public_id, Event.title, Event.title_es, per_member.c.best,
+                    func.count())
+             .join(per_member, per_member.c.event_id == Event.id)
+             .group_by(Event.id, Event.public_id, Event.title, Event.title_es,
+                       per_member.c.best))
     labels: dict[str, Label] = {}
-    for event_id, title, title_es, member_id, status in session.execute(query):
+    found: list[tuple[str, int, int]] = []
+    for event_id, title, title_es, status_rank, n in session.execute(query):
         labels[event_id] = {"en": title, "es": title_es or title}
-        seen = best.get((event_id, member_id))
-        if seen is None or rank[status] < rank[seen]:
-            best[(event_id, member_id)] = status
+        found.append((event_id, int(status_rank), int(n)))
     counts = {(e, c): 0 for e in labels for c in EVENT_COLUMNS}
-    for (event_id, _member), status in best.items():
-        counts[(event_id, status)] += 1
+    for event_id, status_rank, n in found:
+        counts[(event_id, EVENT_COLUMNS[status_rank])] += n
     rows = tuple(sorted(labels, key=lambda e: (labels[e]["en"], e)))
     return ReportTable("events", "events",
                        Table("events", rows, EVENT_COLUMNS, counts, row_totals=True,
@@ -330,12 +482,11 @@ def _events_table(session: Session, start: datetime, end: datetime,
                            "booked": {"en": "Booked", "es": "Con cita"}})
 
 
-def _day_hour_table(visits: Mapping[tuple[date, int], set[str]]) -> ReportTable:
+def _day_hour_table(visits: Mapping[tuple[date, int], int]) -> ReportTable:
     """People per local date and hour; a day's total adds its hours (a return visit counts)."""
     days = sorted({d for d, _h in visits})
     hours = sorted({h for _d, h in visits})
-    counts = {(d.isoformat(), f"{h:02d}"): len(visits.get((d, h), ())) for d in days
-              for h in hours}
+    counts = {(d.isoformat(), f"{h:02d}"): visits.get((d, h), 0) for d in days for h in hours}
     row_labels = {d.isoformat(): {"en": d.strftime("%a %Y-%m-%d"),
                                   "es": f"{_ES_DAYS[d.weekday()]} {d.isoformat()}"} for d in days}
     col_labels = {f"{h:02d}": {"en": f"{h:02d}:00", "es": f"{h:02d}:00"} for h in hours}

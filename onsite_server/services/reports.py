@@ -186,13 +186,12 @@ def employer_report(session: Session, *, first_month: str, last_month: str,
     months = (f"{first[0]:04d}-{first[1]:02d}", f"{last[0]:04d}-{last[1]:02d}")
 
     month_starts = [_month_start(y, m) for y, m in _months_between(first, last)][1:]
-    outcomes, origins = _screenings(session, start, end, month_starts, site_id)
+    outcomes, origins, visits = _counted(session, start, end, month_starts, site_id, zone)
     for (instrument, band), n in _tallied(session, months, site_id).items():
         outcomes[instrument][band] += n
         origins[instrument][NOT_RECORDED] += n
     tables = [*_screening_tables(outcomes), _origin_table(outcomes, origins),
-              _events_table(session, start, end, site_id),
-              _day_hour_table(_visits(session, start, end, site_id, zone))]
+              _events_table(session, start, end, site_id), _day_hour_table(visits)]
     publication = Publication.of(t.table for t in tables)
     return EmployerReport(months[0], months[1], site_id, timezone, tuple(tables), publication,
                           suppress(publication, minimum))
@@ -299,73 +298,73 @@ def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> tuple[list[datet
     return bounds, picks
 
 
-def _screenings(session: Session, start: datetime, end: datetime, months: Sequence[datetime],
-                site_id: int | None) -> tuple[Counts, Counts]:
-    """People per instrument and band, and per instrument and origin, from the answers still
-    here: each person once per site, month and instrument, by their latest answer.
+def _counted(session: Session, start: datetime, end: datetime, months: Sequence[datetime],
+             site_id: int | None, zone: ZoneInfo) -> tuple[Counts, Counts, Visits]:
+    """People per instrument and band and per instrument and origin (each person once per
+    site, month and instrument, by their latest answer), and people per local date and hour
+    (kiosk users and check-ins), from the answers still here.
 
-    Counted by the database (issue 20): a window numbers each person's answers newest first
-    and only the counts of the first come back, so the report no longer reads its month's rows.
-    """
-    who = _who(Submission.id, Submission.member_id, Submission.session_id)
-    month = _bounded(Submission.taken_at, months, list(range(len(months) + 1)))
-    band = func.coalesce(func.nullif(Submission.result["band"].as_string(), ""), NOT_SCORED)
-    measured = case((_Measured(Submission.devices), 1), else_=0)
-    rank = func.row_number().over(
-        partition_by=(Kiosk.site_id, month, Submission.instrument_id, *who),
-        order_by=(Submission.taken_at.desc(), Submission.id.desc()))
-    inner = (select(Submission.instrument_id.label("instrument"), band.label("band"),
-                    measured.label("measured"), rank.label("rank"))
-             .join(Kiosk, Kiosk.id == Submission.kiosk_id)
-             .where(Submission.taken_at >= start, Submission.taken_at < end))
-    if site_id is not None:
-        inner = inner.where(Kiosk.site_id == site_id)
-    latest = inner.subquery("latest")
-    query = (select(latest.c.instrument, latest.c.band, latest.c.measured, func.count())
-             .where(latest.c.rank == 1)
-             .group_by(latest.c.instrument, latest.c.band, latest.c.measured))
-    outcomes: Counts = defaultdict(lambda: defaultdict(int))
-    origins: Counts = defaultdict(lambda: defaultdict(int))
-    for instrument, band_id, is_measured, n in session.execute(query):
-        outcomes[instrument][band_id] += n
-        origins[instrument][DEVICE if is_measured else SELF_REPORTED] += n
-    return outcomes, origins
-
-
-def _visits(session: Session, start: datetime, end: datetime, site_id: int | None,
-            zone: ZoneInfo) -> Visits:
-    """People who used a kiosk or checked in, per local date and hour, counted by the database.
-
-    The local hour is the UTC time shifted by the zone's offset at that instant (a CASE over
-    the offset changes in the period), so a person is one per local hour across both sources.
+    Counted by the database in one statement (issue 20): the period's rows are read once into
+    a materialized CTE (reading them is the cost: they lie all over the table), a window
+    numbers each person's answers newest first and GROUP BY counts the first ones, and a
+    UNION of (local hour, person) counts visits. Only the cells come back.
     """
     bounds, picks = _offsets(zone, start, end)
 
     def hour(at: Any) -> ColumnElement[Any]:
+        # The local hour is the UTC time shifted by the zone's offset at that instant.
         return (_Epoch(at) + _bounded(at, bounds, picks)
                 + literal(_HOUR_SHIFT * 3600, BigInteger())) // 3600
 
-    kiosk = (select(hour(Submission.taken_at).label("hour"),
-                    *(c.label(n) for c, n in zip(_who(Submission.id, Submission.member_id,
-                                                      Submission.session_id),
-                                                 ("m", "s", "r"), strict=True)))
-             .join(Kiosk, Kiosk.id == Submission.kiosk_id)
-             .where(Submission.taken_at >= start, Submission.taken_at < end))
+    who = _who(Submission.id, Submission.member_id, Submission.session_id)
+    rows_q = (select(Kiosk.site_id.label("site"),
+                     _bounded(Submission.taken_at, months,
+                              list(range(len(months) + 1))).label("month"),
+                     Submission.instrument_id.label("instrument"),
+                     func.coalesce(func.nullif(Submission.result["band"].as_string(), ""),
+                                   NOT_SCORED).label("band"),
+                     case((_Measured(Submission.devices), 1), else_=0).label("measured"),
+                     Submission.taken_at.label("taken_at"), Submission.id.label("id"),
+                     hour(Submission.taken_at).label("hour"),
+                     *(c.label(n) for c, n in zip(who, ("m", "s", "r"), strict=True)))
+              .join(Kiosk, Kiosk.id == Submission.kiosk_id)
+              .where(Submission.taken_at >= start, Submission.taken_at < end))
     desk = (select(hour(Booking.checked_in_at).label("hour"), Booking.member_id.label("m"),
                    null().label("s"), null().label("r"))
             .join(Event, Event.id == Booking.event_id)
             .where(Booking.checked_in_at >= start, Booking.checked_in_at < end))
     if site_id is not None:
-        kiosk = kiosk.where(Kiosk.site_id == site_id)
+        rows_q = rows_q.where(Kiosk.site_id == site_id)
         desk = desk.where(Event.site_id == site_id)
-    people = union(kiosk, desk).subquery("people")  # UNION: one row per person and hour
-    query = select(people.c.hour, func.count()).group_by(people.c.hour)
+    rows = rows_q.cte("period_rows").prefix_with("MATERIALIZED")
+    ranked = select(rows.c.instrument, rows.c.band, rows.c.measured,
+                    func.row_number().over(
+                        partition_by=(rows.c.site, rows.c.month, rows.c.instrument,
+                                      rows.c.m, rows.c.s, rows.c.r),
+                        order_by=(rows.c.taken_at.desc(), rows.c.id.desc())).label("rank")
+                    ).subquery("ranked")
+    latest = (select(literal("outcome").label("part"), ranked.c.instrument, ranked.c.band,
+                     ranked.c.measured.label("number"), func.count().label("n"))
+              .where(ranked.c.rank == 1)
+              .group_by(ranked.c.instrument, ranked.c.band, ranked.c.measured))
+    # UNION, not UNION ALL: one row per person and hour, whichever way they came.
+    people = union(select(rows.c.hour, rows.c.m, rows.c.s, rows.c.r), desk).subquery("people")
+    visits_q = (select(literal("visit").label("part"), null().label("instrument"),
+                       null().label("band"), people.c.hour.label("number"),
+                       func.count().label("n"))
+                .group_by(people.c.hour))
+    outcomes: Counts = defaultdict(lambda: defaultdict(int))
+    origins: Counts = defaultdict(lambda: defaultdict(int))
+    visits: Visits = {}
     epoch = datetime(1970, 1, 1)
-    out: Visits = {}
-    for index, n in session.execute(query):
-        local = epoch + timedelta(hours=int(index) - _HOUR_SHIFT)
-        out[(local.date(), local.hour)] = int(n)
-    return out
+    for part, instrument, band, number, n in session.execute(latest.union_all(visits_q)):
+        if part == "outcome":
+            outcomes[instrument][band] += n
+            origins[instrument][DEVICE if number else SELF_REPORTED] += n
+        else:
+            local = epoch + timedelta(hours=int(number) - _HOUR_SHIFT)
+            visits[(local.date(), local.hour)] = int(n)
+    return outcomes, origins, visits
 
 
 def _tallied(session: Session, months: tuple[str, str], site_id: int | None

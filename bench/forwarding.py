@@ -24,6 +24,11 @@ clock, and this process's CPU time), for the sink at the top level and for the e
 ``"emulator"``.
 
     .venv/bin/python bench/forwarding.py [--items 1000] [--central sink|emulator|both]
+                                         [--workers 2]
+
+``--workers N`` runs phases (c) and (d) in N worker processes at once, as N ``onsite-server
+sync`` processes would (leases and ``SKIP LOCKED`` share the rows out); the CPU ratio then sums
+the workers' CPU time.
 """
 
 from __future__ import annotations
@@ -134,7 +139,38 @@ def _central(kind: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the {kind} did not start: {log.read_text()[-2000:]}")
 
 
-def _run(kind: str, items: int, profile: str | None) -> dict[str, Any]:
+def _forward_all(workers: int, db: Any, config: Any, settings: Any, rows: int
+                 ) -> tuple[dict[str, int], float]:
+    """Run ``run_cycle`` in ``workers`` processes at once (as ``onsite-server sync`` run that
+    many times would); return the summed counts and their CPU seconds."""
+    import multiprocessing
+    from dataclasses import replace
+
+    from onsite_server.central import client_from_config
+    from onsite_server.services.sync import run_cycle
+
+    def one(index: int, out: Any) -> None:
+        mine = replace(settings, worker_id=f"bench-{index}")
+        report = run_cycle(db.transaction, client_from_config(config), mine, max_rows=rows)
+        out.put({"sent": report.sent, "dead": report.dead, "retried": report.retried})
+
+    db.dispose()  # each forked worker opens its own connections
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    before = os.times()
+    procs = [context.Process(target=one, args=(i, out)) for i in range(workers)]
+    for proc in procs:
+        proc.start()
+    counts = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    after = os.times()
+    cpu = (after.children_user - before.children_user
+           + after.children_system - before.children_system)
+    return {k: sum(c[k] for c in counts) for k in ("sent", "dead", "retried")}, cpu
+
+
+def _run(kind: str, items: int, profile: str | None, workers: int = 1) -> dict[str, Any]:
     """Seed a fresh site, time phases (a) to (d) against one central; return the figures."""
     from sqlalchemy import select
 
@@ -189,15 +225,25 @@ def _run(kind: str, items: int, profile: str | None) -> dict[str, Any]:
                 profiler = cProfile.Profile()
                 profiler.enable()
             t0, c0 = time.perf_counter(), time.process_time()
-            report = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
-            forward_s, forward_cpu = time.perf_counter() - t0, time.process_time() - c0
+            if workers == 1:
+                one = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+                report = {"sent": one.sent, "dead": one.dead, "retried": one.retried}
+                forward_cpu = time.process_time() - c0
+            else:
+                report, forward_cpu = _forward_all(workers, db, app.config, settings,
+                                                   queued + 1)
+            forward_s = time.perf_counter() - t0
             if profiler is not None and profile is not None:
                 profiler.disable()
                 profiler.dump_stats(profile)
             # (d) every referral again, now that central holds it: an update of what is there.
             _new_findings(kiosk, headers, refs)
             t0 = time.perf_counter()
-            updated = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+            if workers == 1:
+                again = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+                updated = {"sent": again.sent, "dead": again.dead}
+            else:
+                updated = _forward_all(workers, db, app.config, settings, queued + 1)[0]
             update_s = time.perf_counter() - t0
             counts = requests.get(f"http://127.0.0.1:{port}/_state", timeout=30).json()["counts"]
         finally:
@@ -206,7 +252,8 @@ def _run(kind: str, items: int, profile: str | None) -> dict[str, Any]:
         db.dispose()
     return {
         "items": queued, "seed_s": round(seed_s, 1),
-        "sent": report.sent, "dead": report.dead, "retried": report.retried,
+        "workers": workers, "sent": report["sent"], "dead": report["dead"],
+        "retried": report["retried"],
         "central_service_requests": counts.get("ServiceRequest", 0),
         "build_items_per_s": round(queued / build_s, 1),
         "validate_items_per_s": round(queued / validate_s, 1),
@@ -215,8 +262,8 @@ def _run(kind: str, items: int, profile: str | None) -> dict[str, Any]:
         # CPU seconds of this process (every thread; not central's): far steadier than wall
         # time on a shared machine, and what is left of the ratio once nothing waits.
         "forward_cpu_over_validate_cpu": round(forward_cpu / validate_cpu, 2),
-        "updates_sent": updated.sent, "updates_dead": updated.dead,
-        "update_items_per_s": round(updated.sent / update_s, 1) if update_s else None,
+        "updates_sent": updated["sent"], "updates_dead": updated["dead"],
+        "update_items_per_s": round(updated["sent"] / update_s, 1) if update_s else None,
         "update_over_validate": round(update_s / validate_s, 2),
     }
 
@@ -228,6 +275,8 @@ def main() -> None:
     parser.add_argument("--central", choices=("sink", "emulator", "both"), default="both")
     parser.add_argument("--profile", metavar="FILE",
                         help="write a cProfile of the sink's forward phase here")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="sync workers forwarding at once, each its own process")
     args = parser.parse_args()
 
     out: dict[str, Any] = {
@@ -236,9 +285,10 @@ def main() -> None:
                    f"{platform.python_version()}",
         "load_average": [round(x, 2) for x in os.getloadavg()]}
     if args.central in ("sink", "both"):
-        out |= {"central": "sink", **_run("sink", args.items, args.profile)}
+        out |= {"central": "sink", **_run("sink", args.items, args.profile, args.workers)}
     if args.central in ("emulator", "both"):
-        emulated = _run("emulator", args.items, None if args.central == "both" else args.profile)
+        emulated = _run("emulator", args.items,
+                        None if args.central == "both" else args.profile, args.workers)
         if args.central == "emulator":
             out |= {"central": "emulator", **emulated}
         else:

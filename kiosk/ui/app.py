@@ -502,12 +502,20 @@ class KioskApp(App):  # type: ignore[misc]
         return screen_utterance(self.manager.current_screen, self.visit)
 
     def speaker_pressed(self) -> None:
-        """The speaker button: read this screen (and the next ones, for this visit), or stop."""
+        """The speaker button: read this screen (and the next ones, for this visit), or stop.
+
+        The button's look changes ("Listen" to "Stop"): like any change on the glass it holds
+        taps for a moment, so the second tap of a hurried double-tap neither stops the
+        reading the first one started nor acts on anything else (issue 19). Timing the two
+        presses cannot tell: the first one's work can delay the second one's release, read
+        450 ms after it on a busy machine where xdotool sent it 80 ms after.
+        """
         if self.manager is None:
             return
         self.visit.touch()
         self.read_aloud.button(self.visit, self.utterance())
         self.speaking = self.read_aloud.speaking
+        self.hold_input()
 
     def read_screen(self) -> None:
         """Read the screen again if what it says changed and read-aloud is on (a screen

@@ -12,12 +12,11 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.ui.driver import configure_window, headless_environment
+from tests.kiosk.ui.runner import run
 
 WIDTH, HEIGHT = 540, 960
 WAIT = 30.0
@@ -298,21 +297,5 @@ JOURNEYS: dict[str, Callable[..., None]] = {
     f.__name__: f for f in (cuff, scale, admin_pairing, full_path)}
 
 
-def main(argv: list[str]) -> int:
-    """Run one journey by name."""
-    name, out, *rest = argv
-    headless_environment(tempfile.mkdtemp(prefix="kivy-home-"))
-    configure_window(WIDTH, HEIGHT, synthetic_input_only=True)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        JOURNEYS[name](out_dir, *rest)
-    except Exception:  # noqa: BLE001 - report any failure of the journey and exit 1
-        traceback.print_exc(file=sys.__stderr__)
-        return 1
-    print(f"{name}: ok", file=sys.__stdout__)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(JOURNEYS, sys.argv[1:], lambda _name: (WIDTH, HEIGHT)))

@@ -12,12 +12,11 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.ui.driver import configure_window, headless_environment
+from tests.kiosk.ui.runner import run
 
 WIDTH, HEIGHT = 540, 960
 
@@ -1078,21 +1077,8 @@ SIZES = {"results_screens": (1080, 1920), "landscape": (1920, 1080)}
 
 
 def main(argv: list[str]) -> int:
-    """Run one journey by name."""
-    name, out, *rest = argv
-    kivy_home = tempfile.mkdtemp(prefix="kivy-home-")
-    headless_environment(kivy_home)
-    configure_window(*SIZES.get(name, (WIDTH, HEIGHT)), synthetic_input_only=True)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    try:
-        JOURNEYS[name](out_dir, *rest)
-    except Exception:  # noqa: BLE001 - report any failure of the journey and exit 1
-        traceback.print_exc(file=sys.__stderr__)
-        return 1
-    print(f"{name}: ok in {time.monotonic() - started:.1f} s", file=sys.__stdout__)
-    return 0
+    """Run one journey by name: this module's, or one that scan_journey or version_journey add."""
+    return run(JOURNEYS, argv, lambda name: SIZES.get(name, (WIDTH, HEIGHT)))
 
 
 if __name__ == "__main__":

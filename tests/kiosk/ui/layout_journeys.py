@@ -15,13 +15,11 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.ui.driver import configure_window, headless_environment
+from tests.kiosk.ui.runner import run
 
 MIN_TARGET = 100  # px, on the kiosk's own screen (portrait 1080x1920 or landscape 1920x1080)
 SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080)}
@@ -235,22 +233,5 @@ JOURNEYS: dict[str, Callable[[Path], None]] = {
 }
 
 
-def main(argv: list[str]) -> int:
-    """Run one journey by name."""
-    name, out = argv
-    headless_environment(tempfile.mkdtemp(prefix="kivy-home-"))
-    configure_window(*SIZES[name.removeprefix("pads_")], synthetic_input_only=True)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    try:
-        JOURNEYS[name](out_dir)
-    except Exception:  # noqa: BLE001 - report any failure of the journey and exit 1
-        traceback.print_exc(file=sys.__stderr__)
-        return 1
-    print(f"{name}: ok in {time.monotonic() - started:.1f} s", file=sys.__stdout__)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(JOURNEYS, sys.argv[1:], lambda name: SIZES[name.removeprefix("pads_")]))

@@ -11,12 +11,11 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.ui.driver import configure_window, headless_environment
+from tests.kiosk.ui.runner import run
 
 WIDTH, HEIGHT = 1080, 1920  # the kiosk's own screen: touch targets are measured in its pixels
 MIN_TARGET = 100
@@ -248,21 +247,5 @@ JOURNEYS: dict[str, Callable[[Path], None]] = {"taps": taps, "admin_settings": a
                                                "device_reading": device_reading}
 
 
-def main(argv: list[str]) -> int:
-    """Run one journey by name."""
-    name, out = argv
-    headless_environment(tempfile.mkdtemp(prefix="kivy-home-"))
-    configure_window(WIDTH, HEIGHT, synthetic_input_only=True)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        JOURNEYS[name](out_dir)
-    except Exception:  # noqa: BLE001 - report any failure of the journey and exit 1
-        traceback.print_exc(file=sys.__stderr__)
-        return 1
-    print(f"{name}: ok", file=sys.__stdout__)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(JOURNEYS, sys.argv[1:], lambda _name: (WIDTH, HEIGHT)))

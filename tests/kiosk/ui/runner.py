@@ -1,0 +1,35 @@
+"""One way to run a named UI journey in its own process (Kivy's App and Window are singletons).
+
+Each ``*_journeys.py`` module keeps its journeys in a dict and ends with
+``sys.exit(run(JOURNEYS, sys.argv[1:], size_of))``. The window is configured here, before any
+journey imports Kivy's window, which is why this module imports nothing of Kivy itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from kiosk.ui.driver import configure_window, headless_environment
+
+
+def run(journeys: Mapping[str, Callable[..., None]], argv: list[str],
+        size_of: Callable[[str], tuple[int, int]]) -> int:
+    """Run the journey ``argv[0]`` writing into ``argv[1]``, the rest its arguments; exit code."""
+    name, out, *rest = argv
+    headless_environment(tempfile.mkdtemp(prefix="kivy-home-"))
+    configure_window(*size_of(name), synthetic_input_only=True)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        journeys[name](out_dir, *rest)
+    except Exception:  # noqa: BLE001 - report any failure of the journey and exit 1
+        traceback.print_exc(file=sys.__stderr__)
+        return 1
+    print(f"{name}: ok in {time.monotonic() - started:.1f} s", file=sys.__stdout__)
+    return 0

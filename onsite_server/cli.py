@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from . import config as config_module
 from . import create_app, migrate
+from .app_settings import of as settings_of
 from .cli_context import context_app as _app
 from .db import get_db
 from .models import (
@@ -31,6 +32,7 @@ from .services import sites as sites_service
 from .services import users as users_service
 from .services.errors import ServiceError
 from .services.pairing import issue_pairing_code, revoke_kiosk
+from .settings import pool_size
 
 ROLES = users_service.ROLES
 
@@ -184,7 +186,7 @@ def pairing_code(ctx: click.Context, site_slug: str, label: str, place: str | No
     app = _app(ctx)
     with get_db(app).transaction() as session:
         code = issue_pairing_code(session, _site(session, site_slug), label=label, place=place,
-                                  ttl_seconds=int(app.config["PAIRING_CODE_TTL_SECONDS"]))
+                                  ttl_seconds=settings_of(app).pairing_code_ttl_seconds)
     click.echo(code)
 
 
@@ -232,7 +234,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
     try:
         # Each thread holds one database connection while it serves a request: refuse a thread
         # count the pool cannot serve now, rather than answer 503s under load later.
-        pool = config_module.pool_size({**app.config, "WORKER_THREADS": threads})
+        pool = pool_size(threads, settings_of(app).db_pool_size)
     except config_module.ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--threads") from exc
     if not get_db(app).is_sqlite:
@@ -246,15 +248,14 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
         "worker_class": "gthread", "accesslog": "-", "timeout": 60,
         # Link tokens and check-in searches stay out of the access log (accesslog.py).
         "logger_class": ("onsite_server.logs.JsonAccessLogger"
-                         if app.config["LOG_FORMAT"] == "json"
+                         if settings_of(app).log_format == "json"
                          else "onsite_server.accesslog.RedactingGunicornLogger"),
         "limit_request_line": 8190, "child_exit": _worker_exited,
     }
     scheme = "http"
     if tls:
-        cert = app.config.get("TLS_CERT")
-        key = app.config.get("TLS_KEY")
-        if (not cert or not key) and app.config["MULTI_NODE"]:
+        cert, key = settings_of(app).tls_cert, settings_of(app).tls_key
+        if (not cert or not key) and settings_of(app).multi_node:
             raise click.UsageError("MULTI_NODE: a self-signed certificate would differ on each "
                                    "node; set ONSITE_TLS_CERT and ONSITE_TLS_KEY to the same pair "
                                    "on every node, or serve with --no-tls behind the proxy")
@@ -278,7 +279,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
 
 def _announce(app: Flask, text: str) -> None:
     """Say a start-up fact: on the console, or as a log line when the logs are JSON lines."""
-    if app.config["LOG_FORMAT"] == "json":
+    if settings_of(app).log_format == "json":
         import logging
 
         logging.getLogger("onsite_server.serve").info(text)
@@ -405,7 +406,7 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
             # own, so kiosks keep writing while a large roster goes in.
             report = import_roster(db, employer_id, stream, partial=partial, dry_run=dry_run,
                                    progress=bar.update,
-                                   max_rows=int(app.config["ROSTER_MAX_ROWS"]))
+                                   max_rows=settings_of(app).roster_max_rows)
     except (RosterFileError, RosterImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     for error in report.errors:
@@ -436,7 +437,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     from datetime import timedelta
 
     from . import metrics
-    from .central import CentralError, client_from_config
+    from .central import CentralError, client_for
     from .fhir import Systems
     from .services.central_keys import push_if_changed
     from .services.directory import pull_directory
@@ -444,30 +445,29 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     from .services.sync import SyncSettings, pull_statuses, run_cycle
 
     app = _app(ctx)
-    config = app.config
+    conf = settings_of(app)
     settings = SyncSettings(
-        systems=Systems.from_config(config), site=str(config["SITE_SLUG"]),
-        keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
+        systems=Systems.from_config(app.config), site=conf.site_slug,
+        keys=KeyStore(Path(conf.signing_key_dir)),
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
-        ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
-        retention_days=int(config["RETENTION_DAYS"]),
-        reminder_lead=timedelta(hours=float(config["REMINDER_HOURS"])),
-        backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
-        backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
-        crisis_backoff_base=float(config["SYNC_CRISIS_BACKOFF_BASE_SECONDS"]),
-        crisis_backoff_cap=float(config["SYNC_CRISIS_BACKOFF_CAP_SECONDS"]),
-        revive_jitter=float(config["SYNC_REVIVE_JITTER_SECONDS"]),
-        crisis_hold=timedelta(seconds=float(config["SYNC_CRISIS_HOLD_SECONDS"])),
+        ticket_grace=timedelta(days=conf.ticket_grace_days),
+        retention_days=conf.retention_days,
+        reminder_lead=timedelta(hours=conf.reminder_hours),
+        backoff_base=conf.sync_backoff_base_seconds,
+        backoff_cap=conf.sync_backoff_cap_seconds,
+        crisis_backoff_base=conf.sync_crisis_backoff_base_seconds,
+        crisis_backoff_cap=conf.sync_crisis_backoff_cap_seconds,
+        revive_jitter=conf.sync_revive_jitter_seconds,
+        crisis_hold=timedelta(seconds=conf.sync_crisis_hold_seconds),
         # The longest a request may take: the lease on claimed rows is sized from it.
-        request_timeout=(float(config["CENTRAL_CONNECT_TIMEOUT_SECONDS"])
-                         + float(config["CENTRAL_READ_TIMEOUT_SECONDS"])),
-        batch=int(config["SYNC_BATCH"]))
+        request_timeout=conf.central_connect_timeout_seconds + conf.central_read_timeout_seconds,
+        batch=conf.sync_batch)
     try:
-        client = client_from_config(config)
+        client = client_for(conf.central)
     except config_module.ConfigError as exc:  # plain http://: refuse before sending anything
         raise click.ClickException(str(exc)) from exc
     db = get_db(app)
-    pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
+    pause = interval if interval is not None else conf.sync_interval_seconds
     while True:
         if not _central_accepts_us(db, client):
             metrics.record_sync_cycle(app.instance_path, {"credentials_refused": True})

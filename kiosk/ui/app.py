@@ -206,17 +206,13 @@ class KioskApp(App):  # type: ignore[misc]
     # ------------------------------------------------------------------ moving
 
     def do(self, action: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
-        """Do a visit's move for a button, then show where the visit is.
-
-        ``action`` is an area model's typed method, e.g. ``app.do(app.visit.booking.confirm)``
-        from kv or a screen: a name a tool can follow, with its arguments checked.
-        """
+        """Do an area model's typed move for a button (``app.do(app.visit.booking.confirm)``),
+        then show where the visit is."""
         action(*args, **kwargs)
         self.sync()
 
     def act(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Compatibility for the kv files' ``app.act("name")``: the Visit's flat name of an area
-        model's method (kiosk.visit.compat), then the screen. New bindings use ``do``."""
+        """``app.act("name")`` of the kv files: a flat name (kiosk.visit.compat); use ``do``."""
         self.do(getattr(self.visit, method), *args, **kwargs)
 
     def sync(self) -> None:

@@ -82,7 +82,7 @@ def build_devices(settings: KioskSettings, *, simulated: bool) -> Any:
     """
     if not simulated and not settings.ble_transport:
         return None
-    from kiosk.devices.host import Found
+    from kiosk.devices.events import Found
     from kiosk.devices.simulator import CUFF_ADDRESS, SCALE_ADDRESS
 
     from .ui.devices import DeviceBridge, pairing_store

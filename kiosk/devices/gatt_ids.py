@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from bumble.core import UUID
 
+from kiosk.devices.events import KINDS
+
 __all__ = ["BLOOD_PRESSURE_MEASUREMENT", "BLOOD_PRESSURE_SERVICE", "DEVICE_INFORMATION_SERVICE",
            "INFO_UUIDS", "KINDS", "MEASUREMENT_OF", "SERVICE_OF", "WEIGHT_MEASUREMENT",
            "WEIGHT_SCALE_FEATURE", "WEIGHT_SCALE_SERVICE"]
@@ -17,6 +19,5 @@ DEVICE_INFORMATION_SERVICE = UUID.from_16_bits(0x180A, "Device Information")
 INFO_UUIDS = {"manufacturer": UUID.from_16_bits(0x2A29), "model": UUID.from_16_bits(0x2A24),
               "serial": UUID.from_16_bits(0x2A25)}
 
-KINDS = ("blood_pressure", "weight")
 SERVICE_OF = {"blood_pressure": BLOOD_PRESSURE_SERVICE, "weight": WEIGHT_SCALE_SERVICE}
 MEASUREMENT_OF = {"blood_pressure": BLOOD_PRESSURE_MEASUREMENT, "weight": WEIGHT_MEASUREMENT}

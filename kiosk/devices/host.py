@@ -22,7 +22,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bumble.core import AdvertisingData, BaseBumbleError
@@ -31,6 +30,7 @@ from bumble.hci import Address
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
+from kiosk.devices.events import DeviceEvent, Found, Pairing
 from kiosk.devices.gatt_ids import (
     DEVICE_INFORMATION_SERVICE,
     INFO_UUIDS,
@@ -63,40 +63,6 @@ CONNECT_TIMEOUT = 10.0
 # while a device stays away, never longer than this.
 RECONNECT_BASE = 0.2
 RECONNECT_CAP = 5.0
-
-
-@dataclass(frozen=True)
-class Pairing:
-    """A device this kiosk uses, remembered by address; ``user_id`` is its slot on the device."""
-
-    kind: str  # "blood_pressure" or "weight"
-    address: str
-    name: str = ""
-    user_id: int = 1
-
-
-@dataclass(frozen=True)
-class Found:
-    """A cuff or scale seen advertising while admin mode scans."""
-
-    kind: str
-    address: str
-    name: str
-
-
-@dataclass(frozen=True)
-class DeviceEvent:
-    """What the host tells the kiosk: a reading, a refused value, or a link going up or down."""
-
-    kind: str
-    what: str  # "reading", "refused", "connected" or "disconnected"
-    address: str
-    info: DeviceInfo | None = None
-    reading: BloodPressureReading | WeightReading | None = None
-    feature: WeightScaleFeature | None = None
-    field: str = ""
-    message: str = ""
-    received: float = 0.0  # time.perf_counter() when the indication arrived
 
 
 class DeviceHost:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kiosk.devices.host import DeviceEvent, Pairing
+from kiosk.devices.events import DeviceEvent, Pairing
 from shared.devices import (
     UNKNOWN_USER,
     BloodPressureReading,

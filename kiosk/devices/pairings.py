@@ -11,8 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from kiosk.devices.gatt_ids import KINDS
-from kiosk.devices.host import Pairing
+from kiosk.devices.events import KINDS, Pairing
 
 __all__ = ["PairingStore"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -21,7 +21,7 @@ from kivy.factory import Factory
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
-from kiosk.devices.host import DeviceEvent, DeviceHost, Found, Pairing
+from kiosk.devices.events import DeviceEvent, Found, Pairing
 from kiosk.devices.measure import DeviceStep
 from kiosk.devices.pairings import PairingStore
 from shared.i18n import N_
@@ -29,6 +29,9 @@ from shared.paths import assets_dir
 
 from .base import KV_DIR, KioskScreen, load_kv
 from .lang import tr
+
+if TYPE_CHECKING:
+    from kiosk.devices.host import DeviceHost
 
 __all__ = ["DEVICE_QUESTIONS", "DeviceBridge", "DevicePanel", "DevicesScreen",
            "show_device_panel"]
@@ -66,11 +69,15 @@ class DeviceBridge:
     @classmethod
     def simulated(cls, store: PairingStore) -> DeviceBridge:
         """A bridge over the simulated cuff and scale (the tour, the tests, the demo)."""
+        from kiosk.devices.host import DeviceHost  # bumble: only when devices are used
+
         return cls(lambda on_event: DeviceHost(on_event, simulated=True), store)
 
     @classmethod
     def usb(cls, transport: str, store: PairingStore) -> DeviceBridge:
         """A bridge over a real controller (``usb:0``, ``hci-socket:0``, ...)."""
+        from kiosk.devices.host import DeviceHost  # bumble: only when devices are used
+
         return cls(lambda on_event: DeviceHost(on_event, transport=transport), store)
 
     def start(self) -> None:

@@ -81,3 +81,52 @@ def test_central_settings_take_defaults_for_missing_keys() -> None:
     central = CentralSettings.from_config({"CENTRAL_URL": "https://central.example/fhir"})
     assert central.central_read_timeout_seconds == DEFAULTS["CENTRAL_READ_TIMEOUT_SECONDS"]
     assert central.central_token is None and central.central_allow_insecure_http is False
+
+
+# Modules that still cast raw keys, each to move to the typed settings with its area's work
+# (issue 17 §5): the submissions batch settings (services/submissions), the FHIR identifier
+# systems (fhir/build.py), the reports' cell minimum, and the clock policy they share.
+STILL_CASTING = {
+    "services/submissions/context.py": 4, "fhir/build.py": 3, "dashboard/reports.py": 1,
+    "services/clock.py": 2,
+    # Before the conversion: the instance folder named by a test, central's web address
+    # derived from CENTRAL_URL when unset.
+    "__init__.py": 2,
+}
+
+
+def _raw_casts() -> dict[str, int]:
+    """int/float/bool/str/Path(... config[KEY] or config.get(KEY) ...) calls, per module."""
+    import ast
+
+    root = Path(__file__).resolve().parents[3] / "onsite_server"
+
+    def is_raw(node: ast.AST) -> bool:
+        if isinstance(node, ast.BoolOp):
+            return any(is_raw(value) for value in node.values)
+        if isinstance(node, ast.Subscript):
+            target = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "get":
+            target = node.func.value
+        else:
+            return False
+        return ast.unparse(target).endswith("config")
+
+    found: dict[str, int] = {}
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id in ("int", "float", "bool", "str", "Path") and node.args \
+                    and is_raw(node.args[0]):
+                name = str(path.relative_to(root))
+                found[name] = found.get(name, 0) + 1
+    return found
+
+
+def test_no_code_casts_a_raw_setting() -> None:
+    # 120 such casts before the typed settings; what remains is listed above, by area, and
+    # may only shrink.
+    over = {name: count for name, count in _raw_casts().items()
+            if count > STILL_CASTING.get(name, 0)}
+    assert over == {}

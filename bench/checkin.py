@@ -13,8 +13,11 @@ With ``--desks N`` the scans come from N desks at once (threads, each its own lo
 Prints ONE JSON line: p50/p95/p99/max of both, and the ratio of the p50s. The aim (issue 9)
 is a scan p95 under 100 ms. Loopback only; no test asserts these numbers.
 
-    .venv/bin/python bench/checkin.py [--scans 500] [--desks 1]
+    .venv/bin/python bench/checkin.py [--scans 500] [--desks 1] [--profile OUT]
     .venv/bin/python bench/checkin.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+``--profile OUT`` samples the server with py-spy while the desks scan (``bench/spy.py``, GIL
+holders only: CPU, not waits) and adds the busiest functions to the JSON line.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import platform
 import re
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -35,10 +39,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bench.spy import Spy, server_pid
+from bench.spy import summary as spy_summary
 from onsite_server import devserver
 from onsite_server.db import is_sqlite
 from onsite_server.models import Booking, Employer, Event, Member, Site, Slot, User
@@ -183,7 +192,10 @@ def main() -> None:
     parser.add_argument("--desks", type=int, default=1)
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL cluster URL; a fresh database is made and dropped")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the server while the desks scan; raw stacks to this file")
     args = parser.parse_args()
+    profile = None
     folder = Path(tempfile.mkdtemp(prefix="bench-checkin-"))
     pg_name = None
     try:
@@ -206,12 +218,19 @@ def main() -> None:
             threads = [threading.Thread(target=run_desk, args=(
                 base, f"desk{d}@bench.example", urls[d::args.desks], scan_ms, health_ms,
                 failures, lock)) for d in range(args.desks)]
+            spy = None
+            if args.profile:
+                spy = Spy(server_pid(int(base.rsplit(":", 1)[1].split("/")[0])), args.profile,
+                          gil=True)
             started = time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             elapsed = time.perf_counter() - started
+            if spy is not None:
+                spy.stop()
+                profile = spy_summary(spy.out, top=40, match="onsite_server/")
             engine = create_engine(database_url)
             with engine.connect() as conn:
                 checked = conn.scalar(select(func.count()).select_from(Booking).where(
@@ -228,6 +247,8 @@ def main() -> None:
             "elapsed_s": round(elapsed, 2), "server": "gunicorn gthread, 2 workers x 4 threads",
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            **({"profile": profile} if profile is not None else {}),
             "at": datetime.now(UTC).isoformat(timespec="seconds")}, sort_keys=True))
     finally:
         if pg_name and args.database_url:

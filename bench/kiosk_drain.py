@@ -10,7 +10,10 @@ rows into a fresh database of the same kind (one transaction, executemany), and 
 JSON line with both times and their ratio, and the CPU seconds the server's processes and the
 kiosk's spent during the drain (where the time goes).
 
-    .venv/bin/python bench/kiosk_drain.py [--items 10000] [--batch 100]
+    .venv/bin/python bench/kiosk_drain.py [--items 10000] [--batch 100] [--profile OUT]
+
+``--profile OUT`` samples the server's processes with py-spy during the drain only (see
+``bench/spy.py``) and adds the busiest functions to the JSON line.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.spy import Spy, summary  # noqa: E402
 from kiosk.service import KioskService  # noqa: E402
 from kiosk.settings import KioskSettings  # noqa: E402
 from onsite_server.devserver import cli, free_port, stop_server  # noqa: E402
@@ -157,7 +161,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the server during the drain; raw stacks to this file")
     args = parser.parse_args()
+    profile: dict[str, Any] | None = None
     rng = random.Random(8)
     with tempfile.TemporaryDirectory(prefix="kiosk-drain-") as tmp:
         work = Path(tmp)
@@ -188,6 +195,7 @@ def main() -> None:
             progress: list[tuple[int, int]] = []
             service.worker.notify = lambda s: progress.append(
                 (s.sent_since_backlog, s.backlog_at_start))
+            spy = Spy(proc.pid, args.profile) if args.profile else None
             server_cpu = _group_cpu_seconds(proc.pid)
             kiosk_cpu = time.process_time()
             started = time.perf_counter()
@@ -197,6 +205,9 @@ def main() -> None:
             drain_seconds = time.perf_counter() - started
             kiosk_cpu = time.process_time() - kiosk_cpu
             server_cpu = _group_cpu_seconds(proc.pid) - server_cpu
+            if spy is not None:
+                spy.stop()
+                profile = summary(spy.out, top=20)
             left = service.status().outbox_depth
         finally:
             service.close()
@@ -226,7 +237,9 @@ def main() -> None:
         "stored": stored, "matched_offline": matched, "outbox_left": left,
         "progress_first": progress[0] if progress else None,
         "progress_last": progress[-1] if progress else None,
-        "progress_updates": len(progress), "run_id": uuid.uuid4().hex[:8],
+        "progress_updates": len(progress), "load_average": list(os.getloadavg()),
+        "run_id": uuid.uuid4().hex[:8],
+        **({"profile": profile} if profile is not None else {}),
     }))
 
 

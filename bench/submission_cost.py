@@ -20,6 +20,11 @@ Loopback only; wrk comes from Debian (installed here with apt-get when missing).
 JSON line. No test asserts any of these numbers.
 
     .venv/bin/python bench/submission_cost.py [--rounds 2] [--phase-seconds 8] [--rate 200]
+        [--profile OUT]
+
+``--profile OUT`` samples the server's processes with py-spy during the last round's
+submission phase (``bench/spy.py``, GIL holders only: CPU, not waits) and adds the busiest
+functions to the JSON line.
 """
 
 from __future__ import annotations
@@ -47,7 +52,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from onsite_server import devserver
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.spy import Spy  # noqa: E402
+from bench.spy import summary as spy_summary  # noqa: E402
+from onsite_server import devserver  # noqa: E402
 
 SECRET = "bench-secret-key"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -408,7 +417,10 @@ def main() -> None:
     parser.add_argument("--serve-arg", action="append", default=[],
                         help="extra argument for `serve` (diagnosis, e.g. --threads=1)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the server in the last submission phase; stacks here")
     args = parser.parse_args()
+    profile: dict[str, Any] | None = None
     if not (1 <= args.rounds <= 10 and 1 <= args.phase_seconds <= 60 and
             1 <= args.seconds <= 120 and 0 < args.rate <= 5000):
         parser.error("rounds 1-10, phase-seconds 1-60, seconds 1-120, rate up to 5000")
@@ -438,11 +450,19 @@ def main() -> None:
             for path, script in phases.values():
                 wrk_phase(wrk, base_url, path, script, 2, args.connections, pids, wrk_env)
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in phases}
-            for _ in range(args.rounds):
+            for round_ in range(args.rounds):
                 for name, (path, script) in phases.items():
+                    spy = None
+                    if args.profile and name == "submit" and round_ == args.rounds - 1:
+                        arbiter = int(Path(f"/proc/{pids[0]}/stat").read_text()
+                                      .rsplit(")", 1)[1].split()[1])
+                        spy = Spy(arbiter, args.profile, gil=True)
                     runs[name].append(wrk_phase(wrk, base_url, path, script,
                                                 args.phase_seconds, args.connections, pids,
                                                 wrk_env))
+                    if spy is not None:
+                        spy.stop()
+                        profile = spy_summary(spy.out, top=25)
             open_loop = open_loop_phase(base_url, token, args.rate, args.seconds, 2.0,
                                         args.processes, pids)
         stored = _sqlite_info(db_path)
@@ -480,6 +500,7 @@ def main() -> None:
         "wall_s": round(time.monotonic() - started, 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "sqlite": sqlite_version},
+        **({"profile": profile} if profile is not None else {}),
     }))
 
 

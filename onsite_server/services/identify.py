@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import BindParameter, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..models import Kiosk, Member, Site
@@ -70,6 +70,15 @@ class _Candidate:
 
 
 _DUMMY = _Candidate(_DUMMY_PUBLIC_ID, "", "en", date(1900, 1, 1), real=False)
+# Built once (building a select() per call costs more than running it on SQLite): members of
+# the employer whose employee id or badge id is one of the typed id's spellings.
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
+_CANDIDATE_ROWS = (
+    select(Member.public_id, Member.first_name, Member.language, Member.birth_date,
+           Member.employee_id.in_(_IDS).label("by_employee"))
+    .where(Member.employer_id == bindparam("employer_id"),
+           or_(Member.employee_id.in_(_IDS), Member.badge_id.in_(_IDS)))
+    .limit(_CANDIDATES))
 
 
 def id_variants(typed_id: str) -> list[str]:
@@ -92,14 +101,7 @@ def _lookup(session: Session, kiosk: Kiosk, typed_id: str, birth_date: date,
     site = session.get(Site, kiosk.site_id)
     employer_id = site.employer_id if site is not None else -1
     ids = id_variants(typed_id)
-    by_employee = Member.employee_id.in_(ids).label("by_employee")
-    rows = session.execute(
-        select(Member.public_id, Member.first_name, Member.language, Member.birth_date,
-               by_employee)
-        .where(Member.employer_id == employer_id,
-               or_(Member.employee_id.in_(ids), Member.badge_id.in_(ids)))
-        .limit(_CANDIDATES)
-    ).all()
+    rows = session.execute(_CANDIDATE_ROWS, {"employer_id": employer_id, "ids": ids}).all()
     # An employee-id match wins over a badge-id match of someone else.
     ordered = sorted(rows, key=lambda r: not r.by_employee)
     candidates = [_Candidate(r.public_id, r.first_name, r.language, r.birth_date, True)
@@ -163,6 +165,16 @@ def identify_counted(transaction: Callable[[], AbstractContextManager[Session]],
                         secret=secret, rate_per_minute=rate_per_minute)
 
 
+@dataclass(frozen=True)
+class OfflineAttempt:
+    """An id and birth date typed while a kiosk was offline, with any contact typed too."""
+
+    typed_id: str
+    birth_date: date
+    phone: str | None = None
+    email: str | None = None
+
+
 def match_offline(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date,
                   secret: str, per_day: int, phone: str | None = None,
                   email: str | None = None) -> Member | None:
@@ -173,27 +185,50 @@ def match_offline(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: 
     past it the items are filed as anonymous. Every attempt is audited like identify's, a
     capped one under its own action so it does not extend the cap.
     """
+    attempt = OfflineAttempt(typed_id, birth_date, phone, email)
+    return match_offline_many(session, kiosk=kiosk, attempts=[attempt], secret=secret,
+                              per_day=per_day)[0]
+
+
+def match_offline_many(session: Session, *, kiosk: Kiosk, attempts: Sequence[OfflineAttempt],
+                       secret: str, per_day: int) -> list[Member | None]:
+    """``match_offline`` for several people of one batch, in order: one lock, count and read.
+
+    The cap admits the attempts in order while the kiosk has attempts left in its window,
+    as one call per attempt would; each is audited and looked up the same way.
+    """
+    if not attempts:
+        return []
     actor = kiosk_actor(kiosk)
     _lock_kiosk(session, kiosk)
-    decision = ratelimit.check(session, actor=actor, action=OFFLINE_ACTION, limit=per_day,
+    left = ratelimit.remaining(session, actor=actor, action=OFFLINE_ACTION, limit=per_day,
                                window_seconds=OFFLINE_WINDOW_SECONDS)
-    if not decision.allowed:
-        ratelimit.record(session, actor=actor, action=OFFLINE_CAPPED_ACTION,
-                         detail={"outcome": "capped"})
-        return None
-    chosen = _lookup(session, kiosk, typed_id, birth_date, secret)
-    ratelimit.record(
-        session, actor=actor, action=OFFLINE_ACTION,
-        subject=f"member:{chosen.public_id}" if chosen else None,
-        detail={"outcome": "match" if chosen else "no_match"},
-    )
-    if chosen is None:
-        # Looked up and missed (never a capped attempt, so the cap bounds these too): kept as
-        # an unmatched claim with the member's contact fallback, for staff to follow up.
-        claims.note_unmatched(session, kiosk, typed_id=typed_id, birth_date=birth_date,
-                              phone=phone, email=email)
-        return None
-    return session.scalars(select(Member).where(Member.public_id == chosen.public_id)).one()
+    found: list[_Candidate | None] = []
+    # The attempts' audit rows go in together at the end, not one flush before each lookup.
+    with session.no_autoflush:
+        for n, attempt in enumerate(attempts):
+            if n >= left:
+                ratelimit.record(session, actor=actor, action=OFFLINE_CAPPED_ACTION,
+                                 detail={"outcome": "capped"})
+                found.append(None)
+                continue
+            chosen = _lookup(session, kiosk, attempt.typed_id, attempt.birth_date, secret)
+            ratelimit.record(
+                session, actor=actor, action=OFFLINE_ACTION,
+                subject=f"member:{chosen.public_id}" if chosen else None,
+                detail={"outcome": "match" if chosen else "no_match"},
+            )
+            if chosen is None:
+                # Looked up and missed (never a capped attempt, so the cap bounds these too): kept
+                # as an unmatched claim with the member's contact fallback, for staff to follow up.
+                claims.note_unmatched(session, kiosk, typed_id=attempt.typed_id,
+                                      birth_date=attempt.birth_date, phone=attempt.phone,
+                                      email=attempt.email)
+            found.append(chosen)
+    wanted = {c.public_id for c in found if c is not None}
+    members = {m.public_id: m for m in session.scalars(
+        select(Member).where(Member.public_id.in_(wanted)))} if wanted else {}
+    return [members[c.public_id] if c is not None else None for c in found]
 
 
 def pad_to_floor(started: float, floor_seconds: float, *,

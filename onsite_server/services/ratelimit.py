@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from ..models import AuditLog, utcnow
@@ -31,18 +31,36 @@ def check(session: Session, *, actor: str | None, action: str, limit: int,
           window_seconds: int = 60, now: datetime | None = None) -> Decision:
     """Decide whether actor (None: all actors together) may make another `action` attempt."""
     now = now or utcnow()
+    if remaining(session, actor=actor, action=action, limit=limit,
+                 window_seconds=window_seconds, now=now):
+        return Decision(True)
     if limit <= 0:
         return Decision(False, window_seconds)
+    # The next attempt is admitted when the limit-th most recent one leaves the window.
+    query = _recent(actor, action, window_seconds, now)
+    oldest = session.scalars(query.order_by(AuditLog.at.desc()).offset(limit - 1).limit(1)).one()
+    frees_at = oldest + timedelta(seconds=window_seconds)
+    return Decision(False, max(1, math.ceil((frees_at - now).total_seconds())))
+
+
+def remaining(session: Session, *, actor: str | None, action: str, limit: int,
+              window_seconds: int = 60, now: datetime | None = None) -> int:
+    """Return how many more `action` attempts actor may make now (0 at the limit)."""
+    if limit <= 0:
+        return 0
+    query = _recent(actor, action, window_seconds, now or utcnow())
+    # Counted in the database, bounded by the limit: loading every attempt's timestamp cost
+    # each check up to `limit` rows (a kiosk's offline-id cap is 300 a day).
+    seen = session.scalar(select(func.count()).select_from(query.limit(limit).subquery()))
+    return max(0, limit - int(seen or 0))
+
+
+def _recent(actor: str | None, action: str, window_seconds: int, now: datetime) -> Select[Any]:
     query = select(AuditLog.at).where(AuditLog.action == action,
                                       AuditLog.at > now - timedelta(seconds=window_seconds))
     if actor is not None:
         query = query.where(AuditLog.actor == actor)
-    recent = session.scalars(query.order_by(AuditLog.at.desc()).limit(limit)).all()
-    if len(recent) < limit:
-        return Decision(True)
-    # The next attempt is admitted when the limit-th most recent one leaves the window.
-    frees_at = recent[-1] + timedelta(seconds=window_seconds)
-    return Decision(False, max(1, math.ceil((frees_at - now).total_seconds())))
+    return query
 
 
 def serialize(session: Session, key: str) -> None:

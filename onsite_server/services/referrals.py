@@ -8,7 +8,7 @@ the contract.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -32,6 +32,8 @@ OUTBOX_PRIORITY: dict[str, int] = {"crisis": 0, "urgent": 1, "soon": 5, "routine
 # Statements built once (building a select() per call costs more than running it on SQLite).
 _OPEN_REFERRAL = select(Referral).where(Referral.member_id == bindparam("member_id"),
                                         Referral.status != "closed")
+_OPEN_REFERRALS = select(Referral).where(Referral.member_id.in_(bindparam("ids", expanding=True)),
+                                         Referral.status != "closed")
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _INSERT_OUTBOX = _OUTBOX.insert()
 # Repoint the referral's pending row in one statement; WHERE status = 'pending' is re-checked
@@ -150,25 +152,55 @@ def fold(
     The priority can only rise (``shared.triage.merge``). Returns the open referral, or None
     when there is none and the proposal needs none. Call ``members.lock_member`` first.
     """
-    referral = open_referral(session, member)
-    if referral is None:
-        if not (proposal.needs_referral or proposal.crisis):
-            return None
-        referral = Referral(member_id=member.id, advocate_id=member.advocate_id, version=1,
-                            status="new", consent=None, forward_now=False)
-        _apply(session, referral, proposal)
+    return fold_all(session, member, [proposal], actor=actor, cause=cause)
+
+
+def open_referrals(session: Session, member_ids: Sequence[int]) -> dict[int, Referral]:
+    """Return the open referral of each of these members that has one, in one query."""
+    if not member_ids:
+        return {}
+    return {r.member_id: r for r in session.scalars(_OPEN_REFERRALS, {"ids": list(member_ids)})}
+
+
+def fold_all(
+    session: Session,
+    member: Member,
+    proposals: Sequence[ReferralProposal],
+    *,
+    actor: str,
+    cause: str,
+    found: Mapping[int, Referral] | None = None,
+) -> Referral | None:
+    """Fold several proposals into the member's open referral, in order, as one change.
+
+    The same merges as ``fold`` one proposal at a time, but the referral gets one new version,
+    its outbox row one repoint and the audit one row, however many proposals changed it (a
+    drained backlog folds each member once per batch). Call ``members.lock_member`` first.
+    ``found``: the open referrals already read (``open_referrals``, after the locks).
+    """
+    referral = found.get(member.id) if found is not None else open_referral(session, member)
+    created = changed = False
+    for proposal in proposals:
+        if referral is None:
+            if not (proposal.needs_referral or proposal.crisis):
+                continue
+            referral = Referral(member_id=member.id, advocate_id=member.advocate_id,
+                                version=1, status="new", consent=None, forward_now=False)
+            _apply(session, referral, proposal)
+            created = changed = True
+            continue
+        merged = triage_mod.merge(_stored_proposal(referral), proposal)
+        if merged.as_dict() == referral.proposal:
+            continue
+        _apply(session, referral, merged)
+        changed = True
+    if referral is None or not changed:
+        return referral
+    if created:
         session.add(referral)
         session.flush()
-        created = True
     else:
-        existing = _stored_proposal(referral)
-        merged = triage_mod.merge(existing, proposal)
-        new = merged.as_dict()
-        if new == referral.proposal:
-            return referral
-        _apply(session, referral, merged)
         referral.version += 1
-        created = False
     upsert_outbox(session, referral, member, new=created)
     _audit(session, actor, "referral.updated", f"referral:{referral.public_id}",
            {"version": referral.version, "cause": cause})

@@ -10,6 +10,10 @@ replay races the first request, that INSERT fails, the item's referral and alert
 undone with it, and the item is answered with the stored first answer. Identified items also
 lock the member row first (PostgreSQL), so one member's findings fold in one at a time.
 
+A backlog (a batch of several kiosk sessions) writes its crises first, item by item, then its
+ordinary items together in a few multi-row statements (``bulk``), falling back to the
+item-by-item path for any that cannot go that way.
+
 A crisis is never lost (DESIGN.md §3.6): whatever is wrong with an entry, its member
 reference or its batch, a crisis its answers show (``shared.crisis``) is recorded as the
 member's crisis referral when a reference to them verifies, otherwise as an anonymous alert

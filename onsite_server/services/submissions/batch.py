@@ -13,6 +13,7 @@ from ...models import Kiosk, Site
 from ..crisis.record import record_refused, settle
 from ..instruments import sync_windows, was_offered
 from ..members import lock_member
+from .bulk import bulk_candidates, is_backlog, store_bulk
 from .context import (
     BatchContext,
     BatchSettings,
@@ -21,7 +22,7 @@ from .context import (
     _raw_key,
     _rejected,
 )
-from .identity import _crisis_member, _member
+from .identity import _crisis_member, _member, match_offline_first
 from .item import prepare_item, store_item
 
 
@@ -64,6 +65,7 @@ def process_batch(
                 entry.answer = prepared
             else:
                 entry.prepared = prepared
+    match_offline_first(ctx, entries)
     for entry in entries:
         p = entry.prepared
         if p is not None and p.problem is None:
@@ -75,6 +77,9 @@ def process_batch(
             entry.crisis_member = _crisis_member(ctx, entry)
     _check_offered(ctx, entries)
     _lock_members_in_order(ctx, entries)
+    candidates = bulk_candidates(entries)
+    if refuse is None and is_backlog(candidates):
+        return _store_backlog(ctx, entries, candidates)
     answers = []
     for entry in entries:
         answer = entry.answer
@@ -83,6 +88,35 @@ def process_batch(
             answer = store_item(ctx, entry.prepared)
         answers.append(_settle_crisis(ctx, entry, answer))
     return answers
+
+
+def _store_backlog(ctx: BatchContext, entries: Sequence[Entry], candidates: Sequence[Entry]
+                   ) -> list[dict[str, Any]]:
+    """Answer a backlog batch: crises first, then the ordinary items set-based, then the rest.
+
+    Every entry that shows a crisis is stored (or refused) and its crisis recorded before
+    anything else of the batch is written, item by item, through the one crisis module. The
+    candidates (``bulk.bulk_candidates``) are then written together; when that fails on a key
+    a concurrent request took, and for every other entry (a refusal, a key repeated in the
+    batch), each item is answered on its own as in any batch.
+    """
+    answers: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.triggers or (entry.prepared is not None and entry.prepared.crisis):
+            answers[entry.index] = _settle_crisis(ctx, entry, _answer_alone(ctx, entry))
+    answers.update(store_bulk(ctx, candidates) or {})
+    for entry in entries:
+        if entry.index not in answers:
+            answers[entry.index] = _settle_crisis(ctx, entry, _answer_alone(ctx, entry))
+    return [answers[entry.index] for entry in entries]
+
+
+def _answer_alone(ctx: BatchContext, entry: Entry) -> dict[str, Any]:
+    """Return the entry's answer from the item-by-item path (its refusal, when it has one)."""
+    if entry.answer is not None:
+        return entry.answer
+    assert entry.prepared is not None
+    return store_item(ctx, entry.prepared)
 
 
 def readable_items(body: object) -> list[object]:

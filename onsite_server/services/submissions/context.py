@@ -69,6 +69,9 @@ class BatchContext:
     members: dict[str, tuple[Member, str | None]] = field(default_factory=dict)
     # Offline-typed identities already matched in this batch: (spelling, birth date) -> member.
     offline: dict[tuple[str, str], Member | None] = field(default_factory=dict)
+    # Keys of the batch's offline-typed entries already stored, when read ahead (a replay is
+    # not matched again); None: look each one up.
+    stored_keys: set[str] | None = None
     # Whether anything is already in the transaction (writes or row locks): later items then
     # need a SAVEPOINT, since rolling the transaction back would undo that too.
     wrote: bool = False

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -191,69 +192,94 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     items lock the member row first, so concurrent items of one member fold one at a time.
     """
     session, kiosk = ctx.session, ctx.kiosk
-    item, result, diffs, crisis = prepared.item, prepared.result, prepared.diffs, prepared.crisis
-    iid = item.instrument_id
+    item, crisis = prepared.item, prepared.crisis
     triggers = [g.trigger for g in crisis]
 
-    actor = kiosk_actor(kiosk)
     now = utcnow()
     clock_suspect = ctx.settings.clock.suspect(item.taken_at, now)
     if clock_suspect:
         note_suspect(kiosk.public_id, f"submission {item.idempotency_key}", item.taken_at, now)
     if member is not None:
         lock_member(session, member.id)
-    results, skipped_ids = _session_facts(session, kiosk, member, item, prepared.triage_result)
-    session_view = triage_mod.triage(results, identified=member is not None,
-                                     skipped=skipped_ids)
-    referral, crisis_alert = _fold_in(ctx, item, member, session_view, triggers, clock_suspect)
+    rows = _core(session).execute(_SESSION_FACTS, {"session_id": item.session_id})
+    results, skipped_ids = session_view(rows, kiosk, member, item, prepared.triage_result)
+    view = triage_mod.triage(results, identified=member is not None, skipped=skipped_ids)
+    referral, crisis_alert = _fold_in(ctx, item, member, view, triggers, clock_suspect)
+    answer = item_answer(prepared, view, referral, crisis_alert)
+    # The Submission INSERT claims the key; a taken key raises here, inside the savepoint.
+    _core(session).execute(_INSERT_SUBMISSION, submission_row(
+        kiosk, prepared, member, answer, referral, received_at=now, clock_suspect=clock_suspect))
+    note_mismatch(kiosk, prepared)
+    # A Core INSERT passes by the ORM listener that fills in an entry's site; by its rule
+    # (models/site_of.py: a member has no site of their own, so the actor's) it is the kiosk's.
+    _core(session).execute(_INSERT_AUDIT, dict(
+        at=utcnow(), note=None, actor=kiosk_actor(kiosk), action="submission.received",
+        subject=f"member:{member.public_id}" if member else None, site_id=kiosk.site_id,
+        detail=audit_detail(prepared)))
+    return answer
 
-    offline = item.offline_identity is not None
+
+def item_answer(prepared: Prepared, view: triage_mod.ReferralProposal,
+                referral: Referral | None, crisis_alert: bool) -> dict[str, Any]:
+    """Return an accepted item's answer (what is stored for its replays, too)."""
+    item, result, crisis = prepared.item, prepared.result, prepared.crisis
     outcome = {
-        "instrument_id": iid,
+        "instrument_id": item.instrument_id,
         "instrument_version": item.instrument_version,
         "scored": result is not None,
         "score": result.as_dict() if result else None,
-        "score_mismatch": bool(diffs),
+        "score_mismatch": bool(prepared.diffs),
         "crisis": [g.as_dict() for g in crisis],
         "notices": prepared.notices,
-        "next_screeners": list(session_view.next_screeners),
+        "next_screeners": list(view.next_screeners),
         "referral": summary(referral) if referral else None,
         "crisis_alert": crisis_alert,
     }
-    if offline:
+    if item.offline_identity is not None:
         # One answer whether or not the typed id matched: nothing in it may tell the two apart
         # (the visit is over by now, so the kiosk has no use for these details anyway).
         outcome.update(next_screeners=[], referral=None, crisis_alert=False)
-    answer = {"key": item.idempotency_key, "status": "accepted", "result": outcome,
-              "crisis": outcome["crisis"], "crisis_recorded": bool(crisis)}
-    # The Submission INSERT claims the key; a taken key raises here, inside the savepoint.
-    _core(session).execute(_INSERT_SUBMISSION, dict(
-        received_at=now, clock_suspect=clock_suspect, idempotency_key=item.idempotency_key,
-        request_hash=prepared.digest, kiosk_id=kiosk.id,
+    return {"key": item.idempotency_key, "status": "accepted", "result": outcome,
+            "crisis": outcome["crisis"], "crisis_recorded": bool(crisis)}
+
+
+def submission_row(kiosk: Kiosk, prepared: Prepared, member: Member | None,
+                   answer: dict[str, Any], referral: Referral | None, *,
+                   received_at: datetime, clock_suspect: bool) -> dict[str, Any]:
+    """Return the submission table row of an accepted item."""
+    item, result = prepared.item, prepared.result
+    return dict(
+        received_at=received_at, clock_suspect=clock_suspect,
+        idempotency_key=item.idempotency_key, request_hash=prepared.digest, kiosk_id=kiosk.id,
         member_id=member.id if member else None, session_id=item.session_id,
-        instrument_id=iid, instrument_version=item.instrument_version,
+        instrument_id=item.instrument_id, instrument_version=item.instrument_version,
         answers=dict(item.answers), skipped=list(item.skipped),
         devices=[device.model_dump(mode="json") for device in item.devices],
         kiosk_result=item.kiosk_result.model_dump(mode="json") if item.kiosk_result else None,
-        result=result.as_dict() if result else None, score_mismatch=bool(diffs),
-        crisis=bool(crisis), taken_at=item.taken_at, response=answer,
+        result=result.as_dict() if result else None, score_mismatch=bool(prepared.diffs),
+        crisis=bool(prepared.crisis), taken_at=item.taken_at, response=answer,
         referral_id=referral.id if referral else None,
-    ))
-    if diffs:
+    )
+
+
+def audit_detail(prepared: Prepared) -> dict[str, Any]:
+    """Return what the audit trail keeps of an accepted item: what happened, no answers."""
+    item = prepared.item
+    return {"key": item.idempotency_key, "instrument": item.instrument_id,
+            "version": item.instrument_version, "scored": prepared.result is not None,
+            "score_mismatch": bool(prepared.diffs),
+            # A genuine reference honoured after it expired or its kiosk was re-paired.
+            **({"late": prepared.late} if prepared.late else {})}
+
+
+def note_mismatch(kiosk: Kiosk, prepared: Prepared) -> None:
+    """Log that the kiosk's own result differed from the server's (which is kept)."""
+    if prepared.diffs:
+        item = prepared.item
         # Names of the differing fields only: scores are health data and stay out of logs.
         log.warning("kiosk %s score mismatch on submission %s (%s %s): %s differ; "
                     "the server's result is kept", kiosk.public_id, item.idempotency_key,
-                    iid, item.instrument_version, ", ".join(diffs))
-    _core(session).execute(_INSERT_AUDIT, dict(
-        at=utcnow(), note=None, actor=actor, action="submission.received",
-        subject=f"member:{member.public_id}" if member else None,
-        detail={"key": item.idempotency_key, "instrument": iid,
-                "version": item.instrument_version, "scored": result is not None,
-                "score_mismatch": bool(diffs),
-                # A genuine reference honoured after it expired or its kiosk was re-paired.
-                **({"late": prepared.late} if prepared.late else {})},
-    ))
-    return answer
+                    item.instrument_id, item.instrument_version, ", ".join(prepared.diffs))
 
 
 def _fold_in(ctx: BatchContext, item: SubmissionItem, member: Member | None,
@@ -278,18 +304,19 @@ def _fold_in(ctx: BatchContext, item: SubmissionItem, member: Member | None,
     return None, bool(triggers)
 
 
-def _session_facts(
-    session: Session, kiosk: Kiosk, member: Member | None, item: SubmissionItem,
-    current: ScoreResult | None,
+def session_view(
+    rows: Iterable[Sequence[Any]], kiosk: Kiosk, member: Member | None, item: SubmissionItem,
+    current: ScoreResult | None, earlier: Iterable[Sequence[Any]] = (),
 ) -> tuple[dict[str, ScoreResult], dict[str, list[str]]]:
     """Return (results, skipped) of the item's kiosk session, the latest attempt per instrument.
 
-    Earlier items come from the database; the current one (not stored yet) is placed by its
-    taken_at like the others, so a late upload does not override a newer attempt.
+    ``rows`` are the session's stored items (``_SESSION_FACTS`` order), ``earlier`` those of
+    the same batch not stored yet (same shape, in batch order); the current item is placed by
+    its taken_at like the others, so a late upload does not override a newer attempt.
     """
-    rows = _core(session).execute(_SESSION_FACTS, {"session_id": item.session_id})
     attempts: list[tuple[Any, int, str, ScoreResult | None, list[str]]] = []
-    for iid, version, stored, skipped_ids, crisis, taken_at, member_id, kiosk_id in rows:
+    for iid, version, stored, skipped_ids, crisis, taken_at, member_id, kiosk_id in (
+            *rows, *earlier):
         # The member's items of this session; anonymous ones only from this same kiosk.
         if member is not None:
             if member_id != member.id:

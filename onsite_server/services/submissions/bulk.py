@@ -1,0 +1,212 @@
+"""A backlog batch written set-based: a few multi-row statements for its ordinary items.
+
+A kiosk back online after an outage drains its outbox in batches of many visits. Running the
+single-item pipeline for each of them (a SAVEPOINT, a SELECT of its session, triage, the
+member's fold, two INSERTs) made the drain ≈ 20× a bulk insert of the same rows
+(docs/BENCHMARKS.md). Here the batch's ordinary items (accepted on their checks, no crisis,
+a key no earlier entry of the batch carried) are written together, in one SAVEPOINT:
+
+1. one SELECT finds which of their keys are already stored (those are answered as replays or
+   conflicts, exactly as ``store_item`` answers them);
+2. one SELECT reads the stored items of all their kiosk sessions; each item is triaged with
+   its session as ``store_item`` would (earlier items of the batch included), triage results
+   shared between items whose sessions look alike;
+3. each member's referral is folded once, with the proposals of all their items in order
+   (``referrals.fold_all``): one version, one outbox repoint, one audit row;
+4. one multi-row INSERT of the submissions, one audit row listing the batch's items.
+
+The INSERT still claims every key: if a concurrent request stored one of them meanwhile, the
+INSERT fails, the SAVEPOINT (folds included) is rolled back and ``process_batch`` stores these
+items one by one, each answered on its own. Crises never come here: ``process_batch`` records
+them first, item by item, through ``services.crisis.record``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.exc import IntegrityError
+
+from shared import triage as triage_mod
+from shared.assessments import ScoreResult
+
+from ...models import AuditLog, Member, Submission, utcnow
+from ..clock import note_suspect
+from ..members import lock_member
+from ..pairing import kiosk_actor
+from ..referrals import fold_all, open_referrals
+from .context import BatchContext, Entry, Prepared
+from .item import (
+    _SESSION_FACTS,
+    _SUBMISSIONS,
+    _core,
+    _replay_or_conflict,
+    audit_detail,
+    item_answer,
+    note_mismatch,
+    session_view,
+    submission_row,
+)
+
+_STORED = select(Submission).where(
+    Submission.idempotency_key.in_(bindparam("keys", expanding=True)))
+# The stored items of several kiosk sessions at once: _SESSION_FACTS's columns and order.
+_SESSIONS_FACTS = select(*_SESSION_FACTS.selected_columns, _SUBMISSIONS.c.session_id).where(
+    _SUBMISSIONS.c.session_id.in_(bindparam("sessions", expanding=True))).order_by(
+    _SUBMISSIONS.c.taken_at, _SUBMISSIONS.c.id)
+_INSERT_SUBMISSIONS = _SUBMISSIONS.insert()
+_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
+
+# What triage is computed from; items whose sessions hold the same results share one triage.
+_TriageKey = tuple[tuple[tuple[str, str, str, Any, str, frozenset[str]], ...], bool,
+                   tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+def bulk_candidates(entries: Sequence[Entry]) -> list[Entry]:
+    """Return the entries the set-based path may write: checked, crisis-free, keys new here.
+
+    An entry repeating the key of an earlier entry of the batch is left to the item-by-item
+    path, which runs after the set-based write and answers it as the first one's replay (or
+    conflict), or stores it when the first was refused.
+    """
+    seen: set[str] = set()
+    picked = []
+    for e in entries:
+        if e.prepared is None:
+            continue
+        key = e.prepared.item.idempotency_key
+        if (key not in seen and e.answer is None and e.prepared.problem is None
+                and not e.triggers and not e.prepared.crisis):
+            picked.append(e)
+        seen.add(key)
+    return picked
+
+
+def is_backlog(candidates: Sequence[Entry]) -> bool:
+    """Tell whether a batch is worth the set-based path: items of more than one kiosk session.
+
+    A live visit arrives as one session's few items, answered item by item as always (each
+    with its own audit row and referral version); a drained backlog holds many visits.
+    """
+    sessions = {e.prepared.item.session_id for e in candidates if e.prepared is not None}
+    return len(sessions) > 1
+
+
+def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[str, Any]] | None:
+    """Write the entries set-based; return their answers by index, or None to go item by item.
+
+    None means the multi-row INSERT found a key taken by a concurrent request: everything this
+    call wrote was rolled back with its SAVEPOINT.
+    """
+    session, kiosk = ctx.session, ctx.kiosk
+    answers: dict[int, dict[str, Any]] = {}
+    keys = [_key(e) for e in entries]
+    stored = {s.idempotency_key: s for s in session.scalars(_STORED, {"keys": keys})}
+    fresh = []
+    for entry in entries:
+        p = entry.prepared
+        assert p is not None
+        existing = stored.get(p.item.idempotency_key)
+        if existing is not None:
+            answers[entry.index] = _replay_or_conflict(existing, p.digest, p.prefix)
+        else:
+            fresh.append(entry)
+    if not fresh:
+        return answers
+
+    by_session: dict[str, list[Sequence[Any]]] = defaultdict(list)
+    sessions = sorted({_prep(e).item.session_id for e in fresh})
+    for row in _core(session).execute(_SESSIONS_FACTS, {"sessions": sessions}):
+        by_session[row[-1]].append(tuple(row[:-1]))
+    earlier: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    views: dict[int, triage_mod.ReferralProposal] = {}
+    triaged: dict[_TriageKey, triage_mod.ReferralProposal] = {}
+    folds: dict[int, list[triage_mod.ReferralProposal]] = defaultdict(list)
+    members: dict[int, Member] = {}
+    for entry in fresh:
+        p = _prep(entry)
+        item, member = p.item, p.member
+        results, skipped = session_view(by_session[item.session_id], kiosk, member, item,
+                                        p.triage_result, earlier[item.session_id])
+        view = _triage(triaged, results, member is not None, skipped)
+        views[entry.index] = view
+        earlier[item.session_id].append((
+            item.instrument_id, item.instrument_version,
+            p.result.as_dict() if p.result else None, list(item.skipped), False, item.taken_at,
+            member.id if member else None, kiosk.id))
+        if member is not None:
+            members[member.id] = member
+            folds[member.id].append(view)
+
+    now = utcnow()
+    actor = kiosk_actor(kiosk)
+    try:
+        with session.begin_nested():
+            referrals = {}
+            # Member order, as _lock_members_in_order: two batches never wait on each other
+            # in opposite orders.
+            for member_id in sorted(folds):
+                lock_member(session, member_id)
+            found = open_referrals(session, sorted(folds))
+            for member_id in sorted(folds):
+                referrals[member_id] = fold_all(session, members[member_id], folds[member_id],
+                                                actor=actor, cause="submission", found=found)
+            rows, listed = [], []
+            for entry in fresh:
+                p = _prep(entry)
+                member = p.member
+                referral = referrals.get(member.id) if member else None
+                suspect = ctx.settings.clock.suspect(p.item.taken_at, now)
+                answer = item_answer(p, views[entry.index], referral, False)
+                rows.append(submission_row(kiosk, p, member, answer, referral,
+                                           received_at=now, clock_suspect=suspect))
+                listed.append({**audit_detail(p),
+                               "subject": f"member:{member.public_id}" if member else None})
+                answers[entry.index] = answer
+            # The INSERT claims every key at once; a taken one raises here, in the SAVEPOINT.
+            # In batch order, as item by item: ids break ties between a session's items taken
+            # at the same instant.
+            _core(session).execute(_INSERT_SUBMISSIONS, rows)
+            # A Core INSERT passes by the ORM listener that fills in an entry's site; by its
+            # rule (models/site_of.py) an entry its kiosk wrote is the kiosk's site's.
+            _core(session).execute(_INSERT_AUDIT, {
+                "at": utcnow(), "note": None, "actor": actor,
+                "action": "submission.batch_received", "subject": None,
+                "site_id": kiosk.site_id,
+                "detail": {"count": len(listed), "items": listed}})
+    except IntegrityError:
+        return None
+    ctx.wrote = True
+    for entry in fresh:
+        p = _prep(entry)
+        if ctx.settings.clock.suspect(p.item.taken_at, now):
+            note_suspect(kiosk.public_id, f"submission {p.item.idempotency_key}",
+                         p.item.taken_at, now)
+        note_mismatch(kiosk, p)
+    return answers
+
+
+def _prep(entry: Entry) -> Prepared:
+    assert entry.prepared is not None
+    return entry.prepared
+
+
+def _key(entry: Entry) -> str:
+    return str(_prep(entry).item.idempotency_key)
+
+
+def _triage(cache: dict[_TriageKey, triage_mod.ReferralProposal],
+            results: dict[str, ScoreResult], identified: bool,
+            skipped: dict[str, list[str]]) -> triage_mod.ReferralProposal:
+    """Triage a session, once per distinct set of results in the batch (triage is pure)."""
+    key: _TriageKey = (
+        tuple((iid, r.instrument, r.version, r.total, r.band, r.flags)
+              for iid, r in results.items()),
+        identified, tuple((iid, tuple(links)) for iid, links in skipped.items()))
+    view = cache.get(key)
+    if view is None:
+        view = cache[key] = triage_mod.triage(results, identified=identified, skipped=skipped)
+    return view

@@ -1,22 +1,34 @@
-"""Forwarding rate: queued outbox items sent to the central emulator, vs FHIR validation alone.
+"""Forwarding rate: queued outbox items sent to central, vs FHIR validation alone.
 
 Seeds a temporary SQLite onsite server through its own kiosk API (one identified PHQ-9 check-up
 per member, who consents to be contacted, so each queued item is one member's referral with
-its answers, score and Task),
-starts ``central-emulator`` on loopback, and in the same run measures:
+its answers, score and Task), starts a central on loopback, and in the same run measures:
 
 (a) ``build``: every queued row turned into its transaction Bundle from the database, without
     validation;
 (b) ``validate``: ``fhir.validate`` (the R4B models plus our code checks) on each of those
     Bundles, alone;
-(c) ``forward``: ``run_cycle`` with the real HTTP client sending every row to the emulator
+(c) ``forward``: ``run_cycle`` with the real HTTP client sending every row to central
     (build, validate, POST, record the outcome), one worker;
 (d) ``update``: one more check-up per member, then ``run_cycle`` again: each referral is now
     an update of what central holds (read back, merged, written with If-Match).
 
-Prints ONE JSON line: items per second of each, and forward time / validation time.
+Two centrals, each with its own seeded database and its own (a) and (b): ``sink``
+(``bench/central_sink.py``, which answers at once and validates nothing: our own cost, the
+figure the aim is about) and ``emulator`` (``central-emulator``, which validates every
+resource again, as a strict FHIR server would). ``--profile FILE`` writes a cProfile of the
+sink's forward phase (c).
 
-    .venv/bin/python bench/forwarding.py [--items 10000]
+Prints ONE JSON line: items per second of each phase, forward time / validation time (wall
+clock, and this process's CPU time), for the sink at the top level and for the emulator under
+``"emulator"``.
+
+    .venv/bin/python bench/forwarding.py [--items 1000] [--central sink|emulator|both]
+                                         [--workers 2]
+
+``--workers N`` runs phases (c) and (d) in N worker processes at once, as N ``onsite-server
+sync`` processes would (leases and ``SKIP LOCKED`` share the rows out); the CPU ratio then sums
+the workers' CPU time.
 """
 
 from __future__ import annotations
@@ -107,11 +119,15 @@ def _new_findings(client: Any, headers: dict[str, str], refs: list[str]) -> None
             raise SystemExit(f"update failed: {resp.status_code} {resp.get_data(as_text=True)}")
 
 
-def _emulator(port: int, log: Path) -> subprocess.Popen[bytes]:
-    exe = Path(sys.executable).with_name("central-emulator")
+def _central(kind: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start the sink or the emulator on loopback and wait until it answers."""
+    if kind == "sink":
+        command = [sys.executable, str(ROOT / "bench" / "central_sink.py"), "--port", str(port)]
+    else:
+        command = [str(Path(sys.executable).with_name("central-emulator")),
+                   "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(exe), "--host", "127.0.0.1", "--port", str(port)],
-                                stdout=out, stderr=out)
+        proc = subprocess.Popen(command, stdout=out, stderr=out)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -120,15 +136,42 @@ def _emulator(port: int, log: Path) -> subprocess.Popen[bytes]:
         except requests.ConnectionError:
             time.sleep(0.2)
     proc.terminate()
-    raise SystemExit(f"the emulator did not start: {log.read_text()[-2000:]}")
+    raise SystemExit(f"the {kind} did not start: {log.read_text()[-2000:]}")
 
 
-def main() -> None:
-    """Run the three phases and print one JSON line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=10_000)
-    args = parser.parse_args()
+def _forward_all(workers: int, db: Any, config: Any, settings: Any, rows: int
+                 ) -> tuple[dict[str, int], float]:
+    """Run ``run_cycle`` in ``workers`` processes at once (as ``onsite-server sync`` run that
+    many times would); return the summed counts and their CPU seconds."""
+    import multiprocessing
+    from dataclasses import replace
 
+    from onsite_server.central import client_from_config
+    from onsite_server.services.sync import run_cycle
+
+    def one(index: int, out: Any) -> None:
+        mine = replace(settings, worker_id=f"bench-{index}")
+        report = run_cycle(db.transaction, client_from_config(config), mine, max_rows=rows)
+        out.put({"sent": report.sent, "dead": report.dead, "retried": report.retried})
+
+    db.dispose()  # each forked worker opens its own connections
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    before = os.times()
+    procs = [context.Process(target=one, args=(i, out)) for i in range(workers)]
+    for proc in procs:
+        proc.start()
+    counts = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    after = os.times()
+    cpu = (after.children_user - before.children_user
+           + after.children_system - before.children_system)
+    return {k: sum(c[k] for c in counts) for k in ("sent", "dead", "retried")}, cpu
+
+
+def _run(kind: str, items: int, profile: str | None, workers: int = 1) -> dict[str, Any]:
+    """Seed a fresh site, time phases (a) to (d) against one central; return the figures."""
     from sqlalchemy import select
 
     from onsite_server import create_app
@@ -146,18 +189,18 @@ def main() -> None:
         app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/onsite.sqlite",
                           "INSTANCE_PATH": f"{tmp}/instance", "SECRET_KEY": SECRET,
                           "CENTRAL_URL": f"http://127.0.0.1:{port}/fhir",
-                          "CENTRAL_ALLOW_INSECURE_HTTP": True})  # the local emulator
+                          "CENTRAL_ALLOW_INSECURE_HTTP": True})  # a local test central
         db = get_db(app)
         upgrade(db)
         started = time.perf_counter()
-        kiosk, headers, refs = _seed(app, args.items)
+        kiosk, headers, refs = _seed(app, items)
         seed_s = time.perf_counter() - started
         settings = SyncSettings(systems=Systems(str(app.config["FHIR_IDENTIFIER_BASE"])),
                                 site="bench", keys=KeyStore(Path(app.config["SIGNING_KEY_DIR"])),
                                 worker_id="bench", batch=50)
         now = datetime.now(UTC)
 
-        build_s = validate_s = 0.0
+        build_s = validate_s = validate_cpu = 0.0
         with db.transaction(write=False) as session:
             rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
             queued = len(rows)
@@ -166,42 +209,92 @@ def main() -> None:
                 t0 = time.perf_counter()
                 bundle = build_bundle(session, row, settings, now, check=False, keys=keys)
                 t1 = time.perf_counter()
+                c1 = time.process_time()
                 validate(bundle)
+                validate_cpu += time.process_time() - c1
                 t2 = time.perf_counter()
                 build_s += t1 - t0
                 validate_s += t2 - t1
 
-        proc = _emulator(port, Path(tmp) / "central.log")
+        proc = _central(kind, port, Path(tmp) / "central.log")
         try:
             client = client_from_config(app.config)
-            t0 = time.perf_counter()
-            report = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+            profiler = None
+            if profile is not None:
+                import cProfile
+                profiler = cProfile.Profile()
+                profiler.enable()
+            t0, c0 = time.perf_counter(), time.process_time()
+            if workers == 1:
+                one = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+                report = {"sent": one.sent, "dead": one.dead, "retried": one.retried}
+                forward_cpu = time.process_time() - c0
+            else:
+                report, forward_cpu = _forward_all(workers, db, app.config, settings,
+                                                   queued + 1)
             forward_s = time.perf_counter() - t0
+            if profiler is not None and profile is not None:
+                profiler.disable()
+                profiler.dump_stats(profile)
             # (d) every referral again, now that central holds it: an update of what is there.
             _new_findings(kiosk, headers, refs)
             t0 = time.perf_counter()
-            updated = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+            if workers == 1:
+                again = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+                updated = {"sent": again.sent, "dead": again.dead}
+            else:
+                updated = _forward_all(workers, db, app.config, settings, queued + 1)[0]
             update_s = time.perf_counter() - t0
             counts = requests.get(f"http://127.0.0.1:{port}/_state", timeout=30).json()["counts"]
         finally:
             proc.terminate()
             proc.wait(timeout=30)
         db.dispose()
-
-    print(json.dumps({
-        "bench": "forwarding", "date": datetime.now(UTC).date().isoformat(),
-        "machine": f"{platform.machine()} {os.cpu_count()} CPU, Python "
-                   f"{platform.python_version()}",
+    return {
         "items": queued, "seed_s": round(seed_s, 1),
-        "sent": report.sent, "dead": report.dead, "retried": report.retried,
+        "workers": workers, "sent": report["sent"], "dead": report["dead"],
+        "retried": report["retried"],
         "central_service_requests": counts.get("ServiceRequest", 0),
         "build_items_per_s": round(queued / build_s, 1),
         "validate_items_per_s": round(queued / validate_s, 1),
         "forward_items_per_s": round(queued / forward_s, 1),
         "forward_over_validate": round(forward_s / validate_s, 2),
-        "updates_sent": updated.sent, "updates_dead": updated.dead,
-        "update_items_per_s": round(updated.sent / update_s, 1) if update_s else None,
-    }))
+        # CPU seconds of this process (every thread; not central's): far steadier than wall
+        # time on a shared machine, and what is left of the ratio once nothing waits.
+        "forward_cpu_over_validate_cpu": round(forward_cpu / validate_cpu, 2),
+        "updates_sent": updated["sent"], "updates_dead": updated["dead"],
+        "update_items_per_s": round(updated["sent"] / update_s, 1) if update_s else None,
+        "update_over_validate": round(update_s / validate_s, 2),
+    }
+
+
+def main() -> None:
+    """Run the phases against each central and print one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--central", choices=("sink", "emulator", "both"), default="both")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="write a cProfile of the sink's forward phase here")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="sync workers forwarding at once, each its own process")
+    args = parser.parse_args()
+
+    out: dict[str, Any] = {
+        "bench": "forwarding", "date": datetime.now(UTC).date().isoformat(),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPU, Python "
+                   f"{platform.python_version()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()]}
+    if args.central in ("sink", "both"):
+        out |= {"central": "sink", **_run("sink", args.items, args.profile, args.workers)}
+    if args.central in ("emulator", "both"):
+        emulated = _run("emulator", args.items,
+                        None if args.central == "both" else args.profile, args.workers)
+        if args.central == "emulator":
+            out |= {"central": "emulator", **emulated}
+        else:
+            out["emulator"] = emulated
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ largest size's median over the smallest's. PostgreSQL is a throwaway cluster (as
 bench/reports.py starts it). Prints ONE JSON line. No test asserts any of these numbers.
 
     .venv/bin/python bench/history.py [--sizes 10000,100000,1000000] [--repeat 30] [--db both]
+        [--ops report_month,...] [--plans]
+
+``--ops`` times only the named operations (``healthz``, the baseline, always): the history is
+grown the same, so a run that is about one operation spends its time on that one.
 """
 
 from __future__ import annotations
@@ -285,9 +289,10 @@ def _ops(s: Site_, spare: int) -> dict[str, Callable[[], None]]:
             "sync_idle": sync_idle}
 
 
-def measure(s: Site_, repeat: int) -> dict[str, dict[str, float]]:
-    """Time each operation ``repeat`` times at the current size."""
-    fns = _ops(s, repeat + 2)
+def measure(s: Site_, repeat: int, only: frozenset[str] | None = None
+            ) -> dict[str, dict[str, float]]:
+    """Time each operation (or those in ``only``, and healthz) ``repeat`` times."""
+    fns = _select(_ops(s, repeat + 2), only)
 
     # Warm each path once (imports, instrument definitions, statement caches), then measure
     # them interleaved per round so that a slow moment of a shared machine hits all alike.
@@ -310,6 +315,17 @@ def measure(s: Site_, repeat: int) -> dict[str, dict[str, float]]:
         out[name] = {"p50": round(statistics.median(values), 2),
                      "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 2)}
     return out
+
+
+def _select(fns: dict[str, Callable[[], None]], only: frozenset[str] | None
+            ) -> dict[str, Callable[[], None]]:
+    """The operations asked for, healthz always; all of them when ``only`` is None."""
+    if only is None:
+        return fns
+    unknown = only - set(fns)
+    if unknown:
+        raise SystemExit(f"--ops: unknown operations {sorted(unknown)}; known: {sorted(fns)}")
+    return {name: fn for name, fn in fns.items() if name == "healthz" or name in only}
 
 
 BIG = ("submission", "audit_log", "outbox_message", "referral", "booking", "event", "slot")
@@ -368,7 +384,7 @@ def _table_hint(statement: str) -> str:
 
 
 def run(url: str, sizes: list[int], repeat: int, folder: str,
-        plans: bool = False) -> dict[str, Any]:
+        plans: bool = False, only: frozenset[str] | None = None) -> dict[str, Any]:
     """Grow one database through the sizes and measure at each."""
     app = create_app({"TESTING": True, "DATABASE_URL": url, "INSTANCE_PATH": folder,
                       "SECRET_KEY": "bench-history-secret", "IDENTIFY_MIN_SECONDS": 0.0})
@@ -380,9 +396,9 @@ def run(url: str, sizes: list[int], repeat: int, folder: str,
         grow_s = site.grow(size, rng)
         with get_db(app).transaction(write=False) as session:
             counted = session.scalar(select(func.count()).select_from(Submission))
-        figures = measure(site, repeat)
+        figures = measure(site, repeat, only)
         if plans and size == sizes[-1]:
-            result["plans"] = explain(site, _ops(site, 2))
+            result["plans"] = explain(site, _select(_ops(site, 2), only))
         base = figures["healthz"]["p50"] or 1e-9
         result["sizes"][str(size)] = {
             "grow_s": round(grow_s, 1), "submissions": counted,
@@ -403,16 +419,20 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--plans", action="store_true",
                         help="at the largest size, report the plan lines that scan a big table")
+    parser.add_argument("--ops", default="",
+                        help="comma-separated operations to time (healthz always); default all")
     args = parser.parse_args()
+    only = frozenset(x for x in args.ops.split(",") if x) or None
     sizes = sorted(int(x) for x in args.sizes.split(","))
     out: dict[str, Any] = {"bench": "history", "sizes": sizes, "repeat": args.repeat,
+                           "ops": sorted(only) if only else "all",
                            "python": platform.python_version(), "cpus": os.cpu_count(),
                            "date": date.today().isoformat(), "load": os.getloadavg()[0]}
     if args.db in ("sqlite", "both"):
         folder = tempfile.mkdtemp(prefix="onsite-bench-history.")
         try:
             out["sqlite"] = run(f"sqlite:///{folder}/history.sqlite", sizes, args.repeat,
-                                folder, args.plans)
+                                folder, args.plans, only)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     if args.db in ("postgresql", "both"):
@@ -420,7 +440,7 @@ def main() -> None:
             if url is not None:
                 folder = tempfile.mkdtemp(prefix="onsite-bench-history.")
                 try:
-                    out["postgresql"] = run(url, sizes, args.repeat, folder, args.plans)
+                    out["postgresql"] = run(url, sizes, args.repeat, folder, args.plans, only)
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
     out["load_after"] = os.getloadavg()[0]

@@ -160,6 +160,7 @@ def _pdf_words(report: EmployerReport, site: Site, lang: str,
     """The PDF's words in the page's language (the same sentences as the page)."""
     minimum = report.minimum
     captions = {"screenings": _("People screened per instrument"),
+                "origin": _("Blood pressure and BMI: people by where their reading came from"),
                 "events": _("Members per event, by how their booking ended"),
                 "day_hour": _("People by day and hour")}
     for table in report.tables:
@@ -184,6 +185,7 @@ def _pdf_words(report: EmployerReport, site: Site, lang: str,
         suppressed=_("suppressed"), total=_("Total"), captions=captions,
         sections={"screenings": _("Screenings completed"),
                   "outcomes": _("Screening outcomes"),
+                  "origin": _("Readings from devices"),
                   "events": _("Participation by event"),
                   "day_hour": _("Participation by day and hour")},
         nothing=_("No data in this period."),

@@ -1,6 +1,6 @@
 """FHIR R4 (R4B models) for the central advocate system: pure builders and validation."""
 
-from .build import (
+from .builders import (
     ADVOCATE_SYSTEM,
     JWKS_CONTENT_TYPE,
     REVOKED_CONTENT_TYPE,

@@ -115,6 +115,36 @@ def _union(central: Any, ours: Any) -> list[Any]:
     return [copy.deepcopy(r) for r in central or [] if key(r) is None or key(r) not in keys] + mine
 
 
+def _shared_request_parts(out: Resource, ours: Mapping[str, Any], meta: Resource) -> None:
+    """Set the security label, notes and performer of a ServiceRequest, Task or
+    CommunicationRequest: our label and notes replace ours, central's notes and performer stay."""
+    if "security" in (ours.get("meta") or {}):
+        meta["security"] = copy.deepcopy(ours["meta"]["security"])
+    else:
+        meta.pop("security", None)
+    theirs = [n for n in out.get("note", []) if n.get("authorString") != ONSITE_AUTHOR]
+    notes = theirs + copy.deepcopy(list(ours.get("note", [])))
+    if notes:
+        out["note"] = notes
+    else:
+        out.pop("note", None)
+    if not out.get("performer") and ours.get("performer"):
+        out["performer"] = copy.deepcopy(ours["performer"])
+
+
+def _take_fields(out: Resource, ours: Mapping[str, Any], fields: Sequence[str]) -> None:
+    """Set the onsite-owned elements from ours (lists of references are joined)."""
+    for name in fields:
+        if name in _UNION:
+            joined = _union(out.get(name), ours.get(name))
+            if joined:
+                out[name] = joined
+        elif name in ours:
+            out[name] = copy.deepcopy(ours[name])
+        else:
+            out.pop(name, None)
+
+
 def merge(central: Mapping[str, Any], ours: Mapping[str, Any],
           fields: Sequence[str]) -> Resource:
     """Return central's copy with onsite's elements set on it; central's own elements stay.
@@ -127,28 +157,9 @@ def merge(central: Mapping[str, Any], ours: Mapping[str, Any],
     out: Resource = copy.deepcopy(dict(central))
     meta = {k: v for k, v in (out.pop("meta", None) or {}).items()
             if k not in ("versionId", "lastUpdated")}
-    for name in fields:
-        if name in _UNION:
-            joined = _union(out.get(name), ours.get(name))
-            if joined:
-                out[name] = joined
-        elif name in ours:
-            out[name] = copy.deepcopy(ours[name])
-        else:
-            out.pop(name, None)
+    _take_fields(out, ours, fields)
     if fields and kind in ("ServiceRequest", "Task", "CommunicationRequest"):
-        if "security" in (ours.get("meta") or {}):
-            meta["security"] = copy.deepcopy(ours["meta"]["security"])
-        else:
-            meta.pop("security", None)
-        theirs = [n for n in out.get("note", []) if n.get("authorString") != ONSITE_AUTHOR]
-        notes = theirs + copy.deepcopy(list(ours.get("note", [])))
-        if notes:
-            out["note"] = notes
-        else:
-            out.pop("note", None)
-        if not out.get("performer") and ours.get("performer"):
-            out["performer"] = copy.deepcopy(ours["performer"])
+        _shared_request_parts(out, ours, meta)
     if fields and "identifier" in ours:
         out["identifier"] = _identifiers(out.get("identifier"), ours["identifier"])
     if meta:

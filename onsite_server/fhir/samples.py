@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.assessments import score
 
-from .build import (
+from .builders import (
     AppointmentFacts,
     MemberFacts,
     MessageFacts,

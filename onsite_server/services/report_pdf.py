@@ -36,7 +36,7 @@ class PdfWords:
     suppressed: str
     total: str
     captions: Mapping[str, str]  # table id -> its caption
-    sections: Mapping[str, str]  # "screenings", "outcomes", "events", "day_hour" -> heading
+    sections: Mapping[str, str]  # "screenings", "outcomes", "origin", "events", "day_hour"
     nothing: str  # "No data in this period."
     generated: str  # "Made on ... by ..."
 
@@ -100,6 +100,14 @@ def report_pdf(report: EmployerReport, language: str, words: PdfWords) -> bytes:
                                            for row in table.table.rows])
         _table(pdf, report, table, language, words)
     if not outcomes:
+        _note(pdf, words.nothing)
+
+    # Where the blood pressures and weights came from (issue 19): a table, no chart.
+    origin = report.table("origin")
+    _heading(pdf, words.sections["origin"])
+    if origin.table.rows:
+        _table(pdf, report, origin, language, words)
+    else:
         _note(pdf, words.nothing)
 
     # As on the page: people checked in per event, and visits by hour of the day.

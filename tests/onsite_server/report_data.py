@@ -25,6 +25,11 @@ BANDS: dict[str, list[tuple[str, int]]] = {
     "gad2": [("negative", 88), ("positive", 12)],
 }
 NOW = datetime.now().astimezone()  # only for created_at columns
+# What the server stores for a reading from a cuff or a scale (shared DeviceOrigin, dumped).
+CUFF = {"kind": "blood_pressure", "manufacturer": "Acme", "model": "BP-1", "serial": "C1",
+        "link_ids": ["systolic", "diastolic"]}
+SCALE = {"kind": "weight", "manufacturer": "Acme", "model": "WS-2", "serial": "S1",
+         "link_ids": ["weight_kg"]}
 
 
 @dataclass
@@ -59,15 +64,17 @@ def add_members(session: Session, employer_id: int, n: int, prefix: str = "B") -
 
 
 def submission_row(kiosk_id: int, member_id: int | None, session_id: str | None,
-                   instrument_id: str, band: str | None, taken_at: datetime) -> dict[str, Any]:
-    """One submission row as the table holds it (band None: items skipped, not scored)."""
+                   instrument_id: str, band: str | None, taken_at: datetime,
+                   devices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One submission row as the table holds it (band None: items skipped, not scored;
+    ``devices`` as the server stores them, none: typed)."""
     return {
         "idempotency_key": str(uuid.uuid4()), "request_hash": "0" * 64, "kiosk_id": kiosk_id,
         "member_id": member_id, "session_id": session_id, "instrument_id": instrument_id,
         "instrument_version": "1.0.0", "answers": {}, "skipped": [], "kiosk_result": None,
         "result": None if band is None else {"band": band}, "score_mismatch": False,
         "crisis": False, "taken_at": taken_at, "received_at": taken_at, "clock_suspect": False,
-        "response": {}, "referral_id": None,
+        "response": {}, "referral_id": None, "devices": devices or [],
     }
 
 

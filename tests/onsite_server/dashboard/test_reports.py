@@ -16,7 +16,15 @@ from sqlalchemy import update
 from onsite_server.db import get_db
 from onsite_server.models import Site
 
-from ..report_data import add_event, add_members, add_submissions, kiosk_for, submission_row
+from ..report_data import (
+    CUFF,
+    SCALE,
+    add_event,
+    add_members,
+    add_submissions,
+    kiosk_for,
+    submission_row,
+)
 from .conftest import axe_violations, browser_login, screenshot
 from .helpers import Staff
 
@@ -26,7 +34,8 @@ PERIOD = "start=2026-03&end=2026-03"
 
 @pytest.fixture
 def report_data(app: Flask, site: Any) -> None:
-    """60 members screened for blood pressure (3 at stage 2: a small cell), and one event."""
+    """60 members screened for blood pressure (3 at stage 2: a small cell; 8 typed, the rest
+    from a cuff), and one event."""
     with get_db(app).transaction() as session:
         row = session.get(Site, site.id)
         assert row is not None
@@ -34,7 +43,9 @@ def report_data(app: Flask, site: Any) -> None:
         members = add_members(session, row.employer_id, 60)
         bands = ["normal"] * 30 + ["elevated"] * 15 + ["stage_1"] * 12 + ["stage_2"] * 3
         add_submissions(session, [
-            submission_row(kiosk, m, None, "blood_pressure", b, MARCH + timedelta(hours=i % 3))
+            # 52 from the cuff, 8 typed: a small side of the device split (issue 19).
+            submission_row(kiosk, m, None, "blood_pressure", b, MARCH + timedelta(hours=i % 3),
+                           devices=[CUFF] if i >= 8 else None)
             for i, (m, b) in enumerate(zip(members, bands, strict=True))])
         add_submissions(session, [
             submission_row(kiosk, m, None, "phq2", "positive" if i < 14 else "negative", MARCH)
@@ -77,6 +88,18 @@ def test_csv_has_the_same_suppression(as_admin: FlaskClient, report_data: None) 
     assert rows["Total"] == "60"
     hidden = [k for k, v in rows.items() if v == "suppressed"]
     assert len(hidden) >= 2  # the 3, and a complement so the total does not give it away
+
+
+def test_device_origin_csv_hides_both_sides_of_a_small_split(as_admin: FlaskClient,
+                                                             report_data: None) -> None:
+    resp = as_admin.get(f"/dashboard/reports/origin.csv?{PERIOD}")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    assert rows == [["", "Measured by a device", "Typed by the member (self-reported)", "Total"],
+                    ["Blood pressure", "suppressed", "suppressed", "60"]]
+    spanish = as_admin.get(f"/dashboard/reports/origin.csv?{PERIOD}",
+                           headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "Presión arterial,suprimido,suprimido,60" in spanish
 
 
 def test_a_site_setting_raises_the_minimum(app: Flask, site: Any, as_coordinator: FlaskClient,
@@ -253,10 +276,14 @@ def test_the_report_as_pdf(app: Flask, employer: Staff, report_data: None,
     lines = {" ".join(line.split()) for line in words.splitlines()}
     assert "Normal blood pressure 30" in lines and "Total 60" in lines
     assert not any(line.startswith("High blood pressure, stage 2 3") for line in lines)
+    # Where the readings came from: 8 typed of 60, so both sides of the split are hidden.
+    assert "Readings from devices" in words
+    assert "Blood pressure suppressed suppressed 60" in lines
     spanish = pdf_text(client.get(f"/dashboard/reports/report.pdf?{PERIOD}", headers={
         "Accept-Language": "es"}).get_data())
     assert "Tamaño mínimo de celda: 11 personas." in spanish and "suprimido" in spanish
     assert "Evaluación biométrica" in spanish
+    assert "Mediciones con aparatos" in spanish
     if shutil.which("pdftoppm"):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         source = tmp_path / "report.pdf"
@@ -324,3 +351,51 @@ def test_browser_an_employer_logs_in_over_https_and_downloads_the_pdf(
     assert download.suggested_filename == "report-test-site-2026-03-2026-03.pdf"
     words = pdf_text(Path(download.path()).read_bytes())
     assert "High blood pressure, stage 2" in words and "suppressed" in words
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_browser_device_origin_over_https_in_english_and_spanish(
+        app: Flask, site: Any, page: Any, live_https_url: str, staff: dict[str, Staff],
+        report_data: None) -> None:
+    """Issue 19 as a coordinator reads it: the server's own TLS, the device table, its CSV."""
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        kiosk = kiosk_for(session, row, "scale-kiosk")
+        members = add_members(session, row.employer_id, 30, prefix="W")
+        # BMI: 18 weighed on the scale, 12 typed: both sides published.
+        add_submissions(session, [
+            submission_row(kiosk, m, None, "bmi", "overweight", MARCH,
+                           devices=[SCALE] if i < 18 else None) for i, m in enumerate(members)])
+    browser_login(page, live_https_url, staff["coordinator"])
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").click()
+    page.get_by_label("From month").fill("2026-03")
+    page.get_by_label("To month (included)").fill("2026-03")
+    page.get_by_role("button", name="Show report").click()
+    page.wait_for_load_state()
+    table = page.locator("#table-origin")
+    assert page.get_by_role("heading", name="Readings from devices").is_visible()
+    headers = [h.inner_text() for h in table.locator("thead th").all()]
+    assert headers == ["Measured by a device", "Typed by the member (self-reported)", "Total"]
+    bp = table.get_by_role("row", name="Blood pressure").inner_text().split("\t")
+    assert [c.strip() for c in bp[1:]] == ["▨ suppressed", "▨ suppressed", "60"]
+    bmi = table.get_by_role("row", name="Body mass index (BMI)").inner_text().split("\t")
+    assert [c.strip() for c in bmi[1:]] == ["18", "12", "30"]
+    assert axe_violations(page) == []
+    table.scroll_into_view_if_needed()
+    screenshot(page, "reports-device-origin")
+    with page.expect_download() as waiting:
+        page.get_by_role("link", name="Download CSV: Blood pressure and BMI: people by where "
+                                      "their reading came from").click()
+    rows = list(csv.reader(io.StringIO(Path(waiting.value.path()).read_text())))
+    assert rows[1:] == [["Blood pressure", "suppressed", "suppressed", "60"],
+                        ["Body mass index (BMI)", "18", "12", "30"]]
+    page.get_by_role("button", name="Español").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name="Mediciones con aparatos").is_visible()
+    spanish = page.locator("#table-origin").inner_text()
+    assert "Medido con un aparato" in spanish and "Escrito por la persona" in spanish
+    assert "suprimido" in spanish
+    assert axe_violations(page) == []
+    screenshot(page, "reports-device-origin-es")

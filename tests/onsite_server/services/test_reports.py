@@ -17,7 +17,10 @@ from onsite_server.db import get_db
 from onsite_server.models import Site, Submission, SubmissionTally
 from onsite_server.services.errors import ServiceError
 from onsite_server.services.reports import (
+    DEVICE,
+    NOT_RECORDED,
     PEOPLE,
+    SELF_REPORTED,
     EmployerReport,
     employer_report,
     table_csv,
@@ -27,6 +30,8 @@ from onsite_server.services.suppression import TOTAL, audit_passes
 
 from ..helpers import gen_site
 from ..report_data import (
+    CUFF,
+    SCALE,
     add_event,
     add_members,
     add_submissions,
@@ -271,3 +276,121 @@ def test_held_rows_do_not_stop_the_purge_of_rows_behind_them(
         assert purge_expired(session, days=90, now=MARCH + timedelta(days=100), limit=1) == 1
         left = session.scalars(select(Submission.member_id)).all()
     assert sorted(left) == [held, held]
+
+
+def test_device_origin_counts_each_persons_counted_reading(
+        app: Flask, plain_site: tuple[int, int, int]) -> None:
+    """Issue 19: people whose latest blood pressure or BMI came from a device, or was typed."""
+    site_id, employer_id, kiosk_id = plain_site
+    with get_db(app).transaction() as session:
+        members = add_members(session, employer_id, 40)
+        rows = []
+        for i, member in enumerate(members):
+            # The first 25 typed a reading, then took one from the cuff later that month: the
+            # later one is the one counted. The other 15 used the cuff first, then typed.
+            later_from_cuff = i < 25
+            rows.append(submission_row(kiosk_id, member, None, "blood_pressure", "normal", MARCH,
+                                       devices=None if later_from_cuff else [CUFF]))
+            rows.append(submission_row(kiosk_id, member, None, "blood_pressure", "elevated",
+                                       MARCH + timedelta(days=1),
+                                       devices=[CUFF] if later_from_cuff else None))
+        rows.extend(submission_row(kiosk_id, m, None, "phq2", "negative", MARCH)
+                    for m in members[:12])
+        add_submissions(session, rows)
+    report = _report(app, site_id=site_id)
+    origin = report.table("origin")
+    assert origin.table.rows == ("blood_pressure",)  # no BMI, and PHQ-2 takes no device
+    assert origin.table.cols == (DEVICE, SELF_REPORTED)  # nothing was purged: all known
+    assert report.shown(origin, "blood_pressure", DEVICE) == 25
+    assert report.shown(origin, "blood_pressure", SELF_REPORTED) == 15
+    assert report.shown(origin, "blood_pressure", TOTAL) == 40
+    assert origin.table.key("blood_pressure", TOTAL) == \
+        report.table("screenings").table.key("blood_pressure", PEOPLE)
+    assert origin.row_labels["blood_pressure"]["es"] == "Presión arterial"
+    lines = list(csv.reader(io.StringIO(table_csv(report, origin, "es"))))
+    assert lines == [["", "Medido con un aparato", "Escrito por la persona (autodeclarado)",
+                      "Total"], ["Presión arterial", "25", "15", "40"]]
+
+
+def test_a_small_side_of_a_device_split_hides_the_other_side_too(
+        app: Flask, plain_site: tuple[int, int, int]) -> None:
+    """4 of 24 BMI readings typed: hiding 4 alone would leave it as 24 minus the device side."""
+    site_id, employer_id, kiosk_id = plain_site
+    with get_db(app).transaction() as session:
+        members = add_members(session, employer_id, 30)
+        add_submissions(session, [
+            *(submission_row(kiosk_id, m, None, "bmi", "overweight", MARCH,
+                             devices=None if i < 4 else [SCALE])
+              for i, m in enumerate(members[:24])),
+            # Blood pressure: 3 from the cuff, all others typed; and a group of 6 all told.
+            *(submission_row(kiosk_id, m, None, "blood_pressure", "normal", MARCH,
+                             devices=[CUFF] if i < 3 else None)
+              for i, m in enumerate(members[:30]))])
+    report = _report(app, site_id=site_id)
+    origin = report.table("origin")
+    screenings = report.table("screenings")
+    assert report.shown(screenings, "bmi", PEOPLE) == 24  # the total stays published
+    assert report.shown(origin, "bmi", SELF_REPORTED) is None  # 4: below the minimum
+    assert report.shown(origin, "bmi", DEVICE) is None  # else 24 - 20 gives the 4 away
+    assert report.shown(origin, "blood_pressure", DEVICE) is None  # 3
+    assert report.shown(origin, "blood_pressure", SELF_REPORTED) is None  # 30 - 27 = 3
+    assert report.shown(screenings, "blood_pressure", PEOPLE) == 30
+    hidden = {origin.table.key(r, c) for r in origin.table.rows for c in origin.table.cols}
+    assert hidden <= report.suppression.hidden
+    assert audit_passes(report.publication, report.suppression.hidden, 11)
+    ranges = {r.key: r for r in report.audit()}
+    assert all(ranges[k].width() >= 11 for k in hidden)
+
+
+def test_a_device_split_of_a_group_under_the_minimum_is_hidden_whole(
+        app: Flask, plain_site: tuple[int, int, int]) -> None:
+    site_id, employer_id, kiosk_id = plain_site
+    with get_db(app).transaction() as session:
+        members = add_members(session, employer_id, 7)
+        add_submissions(session, [submission_row(kiosk_id, m, None, "bmi", "overweight", MARCH,
+                                                 devices=[SCALE] if i < 5 else None)
+                                  for i, m in enumerate(members)])
+    report = _report(app, site_id=site_id)
+    origin = report.table("origin")
+    assert [report.shown(origin, "bmi", c) for c in (DEVICE, SELF_REPORTED, TOTAL)] == \
+        [None, None, None]
+    assert report.shown(report.table("screenings"), "bmi", PEOPLE) is None
+
+
+def test_a_split_with_a_zero_side_is_published(
+        app: Flask, plain_site: tuple[int, int, int]) -> None:
+    """A true zero identifies nobody: all 15 from the cuff shows 15 and 0."""
+    site_id, employer_id, kiosk_id = plain_site
+    with get_db(app).transaction() as session:
+        members = add_members(session, employer_id, 15)
+        add_submissions(session, [submission_row(kiosk_id, m, None, "blood_pressure", "normal",
+                                                 MARCH, devices=[CUFF]) for m in members])
+    report = _report(app, site_id=site_id)
+    origin = report.table("origin")
+    assert report.shown(origin, "blood_pressure", DEVICE) == 15
+    assert report.shown(origin, "blood_pressure", SELF_REPORTED) == 0
+
+
+def test_device_origin_after_retention_is_not_known(app: Flask,
+                                                     plain_site: tuple[int, int, int]) -> None:
+    """A tally keeps no origin: the deleted answers' people move to "not known", the totals
+    stay the screenings' cells."""
+    site_id, employer_id, kiosk_id = plain_site
+    with get_db(app).transaction() as session:
+        members = add_members(session, employer_id, 30)
+        old = [submission_row(kiosk_id, m, None, "blood_pressure", "normal", MARCH,
+                              devices=[CUFF]) for m in members[:18]]
+        young = [submission_row(kiosk_id, m, None, "blood_pressure", "normal",
+                                MARCH + timedelta(days=27)) for m in members[18:]]
+        add_submissions(session, old + young)
+        session.execute(update(Submission).where(Submission.taken_at == MARCH)
+                        .values(received_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    with get_db(app).transaction() as session:
+        assert purge_expired(session, days=90, now=datetime(2026, 4, 15, tzinfo=UTC)) == 18
+    report = _report(app, site_id=site_id)
+    origin = report.table("origin")
+    assert origin.table.cols == (DEVICE, SELF_REPORTED, NOT_RECORDED)
+    assert report.shown(origin, "blood_pressure", NOT_RECORDED) == 18
+    assert report.shown(origin, "blood_pressure", SELF_REPORTED) == 12
+    assert report.shown(origin, "blood_pressure", DEVICE) == 0
+    assert report.shown(origin, "blood_pressure", TOTAL) == 30

@@ -1,0 +1,159 @@
+"""An outbox row turned into what it sends: facts read from the database, then FHIR."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ...fhir import (
+    SHARE_ALL,
+    AppointmentFacts,
+    Entries,
+    FhirInvalid,
+    Held,
+    MemberFacts,
+    MessageFacts,
+    Owned,
+    ReferralFacts,
+    SubmissionFacts,
+    add_keys,
+    appointment,
+    booking_entries,
+    referral_entries,
+    sharing,
+    validate,
+)
+from ...models import ACTIVE_BOOKING_STATUSES, Booking, Member, OutboxMessage, Referral, Submission
+from ..central_keys import snapshot
+from .settings import SyncSettings
+
+
+def forwarded(session: Session, referral_id: int) -> bool:
+    """Tell whether a version of the referral reached central already (a row of it is sent)."""
+    return session.scalars(select(OutboxMessage.id).where(
+        OutboxMessage.referral_id == referral_id,
+        OutboxMessage.status == "sent")).first() is not None
+
+
+def _facts(session: Session, row: OutboxMessage, site: str | None = None,
+           sent: bool | None = None
+           ) -> tuple[MemberFacts, ReferralFacts, list[SubmissionFacts]]:
+    referral = session.get(Referral, row.referral_id) if row.referral_id else None
+    if referral is None:
+        raise FhirInvalid(f"outbox row {row.key}: its referral is gone")
+    member = session.get(Member, referral.member_id)
+    assert member is not None  # a referral's member is a foreign key
+    proposal = referral.proposal or {}
+    facts = ReferralFacts(
+        public_id=referral.public_id, version=referral.version, status=referral.status,
+        priority=referral.priority, programs=tuple(referral.programs or ()),
+        reasons=tuple(proposal.get("reasons", [])),
+        crisis_triggers=tuple(g.get("trigger", "") for g in proposal.get("crisis", [])),
+        consent=referral.consent, contact_method=referral.contact_method,
+        contact_time=referral.contact_time,
+        advocate_id=member.advocate.public_id if member.advocate else None,
+        authored_at=referral.created_at, site=site,
+        contact_phone=referral.contact_phone or member.phone,
+        contact_email=referral.contact_email or member.email,
+        forwarded=forwarded(session, referral.id) if sent is None else sent)
+    subs = [SubmissionFacts(key=s.idempotency_key, instrument_id=s.instrument_id,
+                            version=s.instrument_version, answers=dict(s.answers),
+                            skipped=tuple(s.skipped or ()), result=s.result,
+                            taken_at=s.taken_at, devices=tuple(s.devices or ()))
+            for s in session.scalars(select(Submission).where(
+                Submission.referral_id == referral.id).order_by(Submission.taken_at,
+                                                                Submission.id))]
+    return MemberFacts(member_id=member.member_id, public_id=member.public_id), facts, subs
+
+
+def _appointment_facts(booking: Booking) -> AppointmentFacts:
+    return AppointmentFacts(
+        public_id=booking.public_id, status=booking.status, start=booking.slot.start_at,
+        end=booking.slot.end_at, event_title=booking.event.title, event_kind=booking.event.kind,
+        location=booking.event.location, created_at=booking.created_at)
+
+
+def _booking_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
+    booking = session.get(Booking, row.booking_id) if row.booking_id else None
+    if booking is None:
+        raise FhirInvalid(f"outbox row {row.key}: its booking is gone")
+    member = MemberFacts(member_id=booking.member.member_id,
+                         public_id=booking.member.public_id)
+    message = None
+    if row.kind == "message":
+        payload = row.payload
+        message = MessageFacts(key=row.key, kind=str(payload["kind"]),
+                               language=str(payload["language"]),
+                               category=str(payload["category"]), topic=str(payload["topic"]),
+                               text=str(payload["text"]))
+    return booking_entries(member, _appointment_facts(booking), message, settings.systems)
+
+
+def _referral_entries(session: Session, row: OutboxMessage, settings: SyncSettings,
+                      sent: bool | None = None) -> Entries:
+    member, referral, submissions = _facts(session, row, settings.site, sent)
+    entries = referral_entries(member, referral, submissions, settings.systems)
+    if sharing(referral) != SHARE_ALL:
+        return entries  # only what consent allows, not the member's bookings
+    first = entries.items[0]  # the Patient comes first
+    subject = first.full_url if isinstance(first, Owned) else first["fullUrl"]
+    loaded = session.get(Referral, row.referral_id)  # in the session already: no query
+    assert loaded is not None
+    member_id = loaded.member_id
+    # The member's current bookings travel with the referral, so the advocate sees them.
+    for booking in session.scalars(select(Booking).where(
+            Booking.member_id == member_id,
+            Booking.status.in_(ACTIVE_BOOKING_STATUSES)).order_by(Booking.id)):
+        entries.update(appointment(_appointment_facts(booking), subject, settings.systems),
+                       settings.systems("booking"), booking.public_id)
+    return entries
+
+
+KeySnapshot = tuple[dict[str, Any], list[str]]
+
+
+def key_snapshot(session: Session, settings: SyncSettings, now: datetime) -> KeySnapshot:
+    """Return the site's public keys (JWKS, with statuses and retirements) and the revoked
+    token ids, as sent with a bundle."""
+    return snapshot(session, settings.keys, settings.ticket_grace, now)
+
+
+def build_entries(session: Session, row: OutboxMessage, settings: SyncSettings, *,
+                  sent: bool | None = None) -> Entries:
+    """Return the entries one outbox row sends, as the data stands now (keys not included).
+
+    ``sent`` is ``forwarded`` for the row's referral when the caller read it already.
+    """
+    if row.kind in ("booking", "message"):
+        return _booking_entries(session, row, settings)
+    return _referral_entries(session, row, settings, sent)
+
+
+def with_keys(bundle: dict[str, Any], settings: SyncSettings, keys: KeySnapshot) -> None:
+    """Add the site's public keys and revoked token ids to a Bundle (they go with each one)."""
+    extra = Entries()
+    add_keys(extra, settings.site, *keys)
+    bundle["entry"].extend(extra.bundle()["entry"])
+
+
+def build_bundle(session: Session, row: OutboxMessage, settings: SyncSettings,
+                 now: datetime, *, check: bool = True, keys: KeySnapshot | None = None,
+                 held: Held | None = None) -> dict[str, Any]:
+    """Build and validate the transaction Bundle for one outbox row, as the data stands now.
+
+    ``held`` is central's copy of the shared resources (none: they are created). An empty
+    Bundle (no entries) means consent lets the row send nothing. ``check=False`` skips the
+    validation, for the benchmark that times it on its own; ``keys`` is a ``key_snapshot``
+    taken once for many rows (it costs two queries and a read of the key files).
+    """
+    bundle = build_entries(session, row, settings).bundle(held)
+    if bundle["entry"]:
+        with_keys(bundle, settings, keys if keys is not None else
+                  key_snapshot(session, settings, now))
+    if check:
+        validate(bundle)
+    return bundle
+

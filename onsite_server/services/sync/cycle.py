@@ -1,0 +1,275 @@
+"""One cycle of the worker: housekeeping, then every due row forwarded and recorded."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
+
+from shared.backoff import full_jitter
+
+from ...models import Alert, OutboxMessage, Referral, as_utc, utcnow
+from ..bookings import expire_waitlist, mark_no_shows, send_reminders
+from ..retention import purge_claims, purge_expired, purge_history
+from ..scope import outbox_site
+from .bundles import KeySnapshot, key_snapshot
+from .forward import Outcome, Prepared, prepare, send
+from .lease import Lease
+from .queue import claim, crisis_ahead, next_due, release, revive
+from .settings import CRISIS as _CRISIS
+from .settings import Sender, SyncReport, SyncSettings, log
+
+
+def _alert(session: Session, kind: str, message: str, row: OutboxMessage | None = None) -> bool:
+    """Raise an alert (a dashboard banner and a log line) unless the same one is still open.
+
+    An alert about an outbox row belongs to the row's site, so only that site's admins (and
+    operators) see and clear it.
+    """
+    open_alert = session.scalars(select(Alert.id).where(
+        Alert.kind == kind, Alert.message == message, Alert.cleared_at.is_(None))).first()
+    if open_alert is not None:
+        return False
+    log.warning("alert %s: %s", kind, message)
+    site_id = None if row is None else session.scalar(
+        select(outbox_site()).where(OutboxMessage.id == row.id))
+    session.add(Alert(kind=kind, message=message, site_id=site_id))
+    return True
+
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_REFERRAL = cast(Table, Referral.__table__)
+# A row done ("sent" or "withheld") is recorded by one UPDATE that also checks the row is
+# still this worker's, without loading it: this runs once a row, on the hot path.
+_DONE = _OUTBOX.update().where(
+    _OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status == "sending",
+    _OUTBOX.c.claimed_by == bindparam("worker")).values(
+        status=bindparam("done"), last_error=None, claimed_by=None, lease_until=None,
+        waiting_on_central=False).returning(_OUTBOX.c.referral_id)
+_SENT = _DONE.values(sent_at=bindparam("when"))
+_REFERRAL_SENT = _REFERRAL.update().where(
+    _REFERRAL.c.id == bindparam("referral"), _REFERRAL.c.status == "new").values(status="sent")
+
+
+def _done(session: Session, row_id: int, settings: SyncSettings, now: datetime,
+          outcome: str, report: SyncReport) -> None:
+    """Record a row sent, or withheld (consent lets it send nothing, docs/privacy.md)."""
+    params = {"row_id": row_id, "worker": settings.worker_id, "done": outcome}
+    if outcome == "withheld":
+        if session.execute(_DONE, params).first() is not None:
+            report.withheld += 1  # done, and the referral not sent
+        return
+    mine = session.execute(_SENT, {**params, "when": now}).first()
+    if mine is None:
+        return  # our lease ran out and another worker took the row over: its outcome counts
+    if mine.referral_id is not None:
+        session.execute(_REFERRAL_SENT, {"referral": mine.referral_id})
+    report.sent += 1
+
+
+def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime,
+            outcome: str, error: str | None, report: SyncReport,
+            rng: random.Random | None) -> None:
+    if outcome in ("sent", "withheld"):
+        _done(session, row_id, settings, now, outcome, report)
+        return
+    row = session.get(OutboxMessage, row_id)
+    if row is None or row.status != "sending" or row.claimed_by != settings.worker_id:
+        return  # our lease ran out and another worker took the row over: its outcome counts
+    row.claimed_by = None
+    row.lease_until = None
+    row.waiting_on_central = False
+    row.attempts += 1
+    row.last_error = (error or "")[:2000]
+    if outcome == "dead":
+        row.status = "dead"
+        report.dead += 1
+        kind = "crisis_dead_letter" if row.priority == 0 else "dead_letter"
+        text = (f"Outbox {row.key} was refused by central and needs an admin: {error}"
+                if row.priority else
+                f"CRISIS referral {row.key} was refused by central: act now, call the "
+                f"member's advocate ({error})")
+        if _alert(session, kind, text, row):
+            report.alerts.append(kind)
+        return
+    row.status = "pending"
+    row.waiting_on_central = outcome == "unavailable"
+    base, cap = ((settings.crisis_backoff_base, settings.crisis_backoff_cap)
+                 if row.priority == _CRISIS else (settings.backoff_base, settings.backoff_cap))
+    row.next_attempt_at = now + timedelta(seconds=full_jitter(row.attempts, base, cap, rng))
+    report.retried += 1
+
+
+def housekeeping(session: Session, settings: SyncSettings, now: datetime,
+                 report: SyncReport) -> None:
+    """The periodic jobs of every cycle: no-shows, waitlists, reminders, stuck rows, retention."""
+    report.no_shows += mark_no_shows(session, now)
+    report.waitlist_expired += expire_waitlist(session, now)
+    report.reminders += send_reminders(session, settings.reminder_lead, now)
+    report.purged += purge_expired(session, days=settings.retention_days, now=now)
+    report.purged += purge_claims(session, days=settings.retention_days, now=now)
+    report.purged += purge_history(session, days=settings.retention_days, now=now)
+    stuck = session.scalars(select(OutboxMessage).where(
+        OutboxMessage.status.in_(("pending", "sending")),
+        OutboxMessage.created_at < now - settings.stuck_after, OutboxMessage.attempts > 0))
+    for row in stuck:
+        # A stable text: an open alert with the same text is not raised again.
+        if _alert(session, "outbox_stuck",
+                  f"Outbox {row.key} has not reached central for over an hour; its last "
+                  "error is in the outbox list", row):
+            report.alerts.append("outbox_stuck")
+
+
+def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings, *,
+              now: Callable[[], datetime] = utcnow, rng: random.Random | None = None,
+              max_rows: int = 10_000, central_answered: bool = False) -> SyncReport:
+    """Do the housekeeping, then forward everything due; return what happened.
+
+    ``central_answered`` says central has just answered another request of this worker's
+    (the directory pull): the rows waiting on central are made due at once, not after the
+    first row goes.
+
+    ``transaction`` opens a committing session context (``Database.transaction``; called
+    with ``write=False`` to read). Bundles are built in read-only transactions, so building
+    never holds SQLite's write lock against the kiosks. Each row's outcome is recorded as soon
+    as it is known, in a short write transaction that also renews the lease on the rest of
+    the batch, so a slow central never lets another worker take over rows this one is still
+    sending. The first row central takes in a cycle makes the rows waiting on central due
+    again (``revive``). A failure that is central's (no answer, 5xx, 429) ends the cycle:
+    the rest of the batch goes back to the queue untried, and the next try is paced by the
+    rows' backoff (short for a crisis), which ``report.next_due`` tells the loop. A worker
+    that dies leaves its rows to the lease, and they are sent again, which central's
+    conditional creates and updates make harmless.
+    """
+    report = SyncReport()
+    started = now()
+    with transaction() as session:
+        housekeeping(session, settings, started, report)
+        if central_answered:
+            report.revived += revive(session, settings, started, rng)
+    progress = _Progress(revived=central_answered)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-prepare") as pool:
+        while progress.handled < max_rows and not report.central_unavailable:
+            with transaction() as session:
+                claimed_at = now()
+                ids = claim(session, settings, claimed_at, due_by=started)
+                keys = key_snapshot(session, settings, now()) if ids else None
+                claimed = session.execute(select(
+                    OutboxMessage.id, OutboxMessage.referral_id, OutboxMessage.priority).where(
+                        OutboxMessage.id.in_(ids))).tuples().all() if ids else []
+            referrals = {row_id: referral for row_id, referral, _ in claimed}
+            # A batch is all crisis rows or none (``claim``), and a claimed row's priority does
+            # not change while it is claimed: read it once, not once a row.
+            crisis_batch = any(priority == _CRISIS for _, _, priority in claimed)
+            if not ids or keys is None:
+                break
+            batch = _Batch(transaction, sender, settings, now, rng, report, progress, pool,
+                           Lease(transaction, settings, ids, claimed_at + settings.lease, now),
+                           keys, referrals, crisis_batch)
+            batch.drain()
+    with transaction(write=False) as session:
+        if report.central_unavailable:
+            # Central is away: the next try waits for the failed row's backoff (the rows
+            # put back untried are due, and would otherwise be tried at once).
+            due = session.scalar(select(OutboxMessage.next_attempt_at).where(
+                OutboxMessage.id == progress.failed_row))
+            report.next_due = None if due is None else as_utc(due)
+        else:
+            report.next_due = next_due(session, settings, now())
+    return report
+
+
+
+@dataclass
+class _Progress:
+    """What a cycle carries from one batch to the next."""
+
+    handled: int = 0
+    revived: bool = False  # rows waiting on central were made due again in this cycle
+    failed_row: int = 0  # the row central did not take, when it ended the cycle
+
+
+@dataclass
+class _Batch:
+    """One claimed batch, sent row by row in claim order, each outcome recorded before the
+    next row is sent.
+
+    While a row is sent and recorded, the next row's bundle is built and validated on a
+    second thread (``prepare``), so the database reads and the validation overlap the wait
+    for central and for the commit. Only one request is in flight at a time: the order, the
+    crisis checks and the per-row records are those of a strictly serial worker. A row of
+    the same referral as the row being sent is not prepared ahead: what it sends depends on
+    whether that row reached central (an update, a withdrawal).
+    """
+
+    transaction: Callable[..., Any]
+    sender: Sender
+    settings: SyncSettings
+    now: Callable[[], datetime]
+    rng: random.Random | None
+    report: SyncReport
+    progress: _Progress
+    pool: ThreadPoolExecutor
+    lease: Lease
+    keys: KeySnapshot
+    referrals: dict[int, int | None]  # row id -> its referral (None: a booking or message)
+    crisis_batch: bool
+    ahead: tuple[int, Future[Prepared | Outcome]] | None = None
+
+    def _prepared(self, row_id: int) -> Prepared | Outcome:
+        """Return the row's prepared bundle: the one built ahead, or one built now."""
+        if self.ahead is not None and self.ahead[0] == row_id:
+            return self.ahead[1].result()
+        return prepare(self.transaction, self.settings, row_id, self.now, self.keys)
+
+    def _prepare_next(self, row_id: int) -> None:
+        following = self.lease.ids[1] if len(self.lease.ids) > 1 else None
+        self.ahead = None
+        mine = self.referrals.get(row_id)
+        if following is None or (mine is not None and self.referrals.get(following) == mine):
+            return
+        self.ahead = (following, self.pool.submit(
+            prepare, self.transaction, self.settings, following, self.now, self.keys))
+
+    def drain(self) -> None:
+        """Send, and record, every row of the batch still this worker's, until one stops it."""
+        while self.lease.ids:
+            row_id = self.lease.ids[0]
+            self.progress.handled += 1
+            prepared = self._prepared(row_id)
+            self._prepare_next(row_id)
+            outcome, error = (prepared if isinstance(prepared, tuple) else
+                              send(self.lease.guard(self.sender), self.settings, row_id,
+                                   prepared))
+            if self._record(row_id, outcome, error):
+                break
+
+    def _record(self, row_id: int, outcome: str, error: str | None) -> bool:
+        """Record one row's outcome (renewing the rest's lease); say whether to stop."""
+        rest = self.lease.ids[1:]  # a renewal while sending drops rows another worker took
+        with self.transaction() as session:
+            moment = self.now()
+            _finish(session, row_id, self.settings, moment, outcome, error, self.report,
+                    self.rng)
+            if outcome == "sent" and not self.progress.revived:
+                self.progress.revived = True
+                self.report.revived += revive(session, self.settings, moment, self.rng)
+            stop = outcome == "unavailable" or bool(
+                # A crisis became due (central answered, or a kiosk queued one): it goes
+                # before the rest of this batch.
+                rest and not self.crisis_batch
+                and crisis_ahead(session, self.settings, moment))
+            if stop:
+                release(session, self.settings, rest)
+            else:
+                self.lease.keep(session, rest, moment)
+        if outcome == "unavailable":
+            self.report.central_unavailable = True
+            self.progress.failed_row = row_id
+        return stop

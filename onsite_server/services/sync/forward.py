@@ -1,0 +1,149 @@
+"""One row to central: build, validate, send, and merge again when central moved."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ...fhir import Entries, FhirInvalid, validate
+from ...models import OutboxMessage
+from .bundles import KeySnapshot, build_entries, forwarded, key_snapshot, with_keys
+from .lease import LeaseLost
+from .settings import Sender, SyncSettings, log
+
+
+def _read_held(sender: Sender, entries: Entries) -> dict[str, dict[str, Any]]:
+    """Read central's copies of a row's shared resources (with their versions)."""
+    held: dict[str, dict[str, Any]] = {}
+    for item in entries.owned:
+        found = sender.search(item.kind, {"identifier": f"{item.system}|{item.value}"})
+        if found:
+            held[item.full_url] = found[0]
+    return held
+
+
+Outcome = tuple[str, str | None]  # what happened to a row, and the error to record
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a row sends, read from the database: its entries, and whether to read first."""
+
+    entries: Entries
+    read_first: bool  # central may hold the shared resources: read, merge, write
+    keys: KeySnapshot
+    # The first bundle, built and validated, when it does not depend on central's copies
+    # (nothing to read first); None: built when sent.
+    bundle: dict[str, Any] | None = None
+
+
+def prepare(transaction: Callable[..., Any], settings: SyncSettings, row_id: int,
+            now: Callable[[], datetime], keys: KeySnapshot | None = None
+            ) -> Prepared | Outcome:
+    """Read what one row sends, in a read-only transaction; or the outcome when it sends
+    nothing ("gone": the row was deleted; "dead": it cannot be made valid FHIR)."""
+    try:
+        with transaction(write=False) as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None:
+                return "gone", None
+            read_first = (row.kind == "referral" and row.referral_id is not None
+                          and forwarded(session, row.referral_id))
+            entries = build_entries(session, row, settings, sent=read_first)
+            if keys is None:
+                keys = key_snapshot(session, settings, now())
+        read_first = read_first or any(not item.create for item in entries.owned)
+        bundle = None if read_first or not entries.items else entries.bundle({})
+        if bundle is not None and bundle["entry"]:
+            with_keys(bundle, settings, keys)
+            validate(bundle)
+    except FhirInvalid as exc:
+        return "dead", f"invalid FHIR: {exc}"
+    return Prepared(entries, read_first, keys,
+                    bundle if bundle is not None and bundle["entry"] else None)
+
+
+def _lost_race(exc: Exception, bundle: dict[str, Any]) -> bool:
+    """Say whether a refusal is a lost If-Match race (an advocate wrote in between)."""
+    return getattr(exc, "status", None) == 412 and any(
+        "ifMatch" in e["request"] for e in bundle["entry"])
+
+
+def _merge_rounds(sender: Sender, settings: SyncSettings, prepared: Prepared) -> Outcome:
+    """Send a row's bundle, reading and merging again after each lost race.
+
+    A failure to reach central propagates (``failure`` classifies it).
+    """
+    entries = prepared.entries
+    held = _read_held(sender, entries) if prepared.read_first and entries.owned else {}
+    ready = prepared.bundle  # built and validated already (nothing was read first)
+    for _ in range(max(1, settings.merge_tries)):
+        bundle = ready if ready is not None else entries.bundle(held)
+        ready = None
+        if not bundle["entry"]:
+            return "withheld", None  # nothing of it at central to withdraw
+        if bundle is not prepared.bundle:
+            with_keys(bundle, settings, prepared.keys)
+            try:
+                validate(bundle)
+            except FhirInvalid as exc:
+                return "dead", f"invalid FHIR: {exc}"
+        try:
+            answer = sender.transaction(bundle)
+        except Exception as exc:
+            if _lost_race(exc, bundle):
+                held = _read_held(sender, entries)  # an advocate was quicker: merge again
+                continue
+            raise
+        if not entries.created_instead(bundle, answer):
+            return "sent", None
+        held = _read_held(sender, entries)  # created meanwhile: merge ours into it
+    return "retry", "central kept changing the referral while it was merged"
+
+
+def failure(row_id: int, exc: Exception) -> Outcome:
+    """Classify a failed request: "dead" (refused for good), "unavailable" or "retry"."""
+    retryable = bool(getattr(exc, "retryable", True))
+    status = getattr(exc, "status", None)
+    log.warning("outbox row %s: %s (%s)", row_id, type(exc).__name__,
+                status if status is not None else "no answer")
+    if not retryable:
+        return "dead", str(exc)[:500]
+    # A request central did not answer, or answered 5xx or 429 (the client's errors carry
+    # ``retryable``): central's trouble, not the row's. Anything else is the row's.
+    central = hasattr(exc, "retryable") and (status is None or status >= 500
+                                             or status in (401, 429))
+    return ("unavailable" if central else "retry"), str(exc)[:500]
+
+
+def send(sender: Sender, settings: SyncSettings, row_id: int, prepared: Prepared) -> Outcome:
+    """Send a prepared row to central; return its outcome and the error."""
+    if not prepared.entries.items:
+        return "withheld", None
+    try:
+        return _merge_rounds(sender, settings, prepared)
+    except LeaseLost:
+        return "lost", None  # the worker that took it over sends it and records it
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+        return failure(row_id, exc)
+
+
+def forward_row(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings,
+                row_id: int, now: Callable[[], datetime],
+                keys: KeySnapshot | None = None) -> Outcome:
+    """Build and send one row; return its outcome and the error.
+
+    Outcomes: "sent", "withheld", "dead", "gone" (the row was deleted), "lost" (another worker
+    took it over), "unavailable" (central did not answer, or answered 5xx/429/401) and
+    "retry" (a failure of this row's own).
+
+    Shared resources are created the first time; once central may hold them (a version was
+    sent before, or a create found one) they are read, merged and written with If-Match, and
+    a lost race (412, or a create that found one) reads again, ``merge_tries`` times at most.
+    """
+    prepared = prepare(transaction, settings, row_id, now, keys)
+    if isinstance(prepared, tuple):
+        return prepared
+    return send(sender, settings, row_id, prepared)

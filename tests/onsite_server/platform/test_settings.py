@@ -85,9 +85,10 @@ def test_central_settings_take_defaults_for_missing_keys() -> None:
 
 # Modules that still cast raw keys, each to move to the typed settings with its area's work
 # (issue 17 §5): the submissions batch settings (services/submissions), the FHIR identifier
-# systems (fhir/build.py), the reports' cell minimum, and the clock policy they share.
+# systems (fhir/builders/facts.py), the reports' cell minimum, and the clock policy they share.
 STILL_CASTING = {
-    "services/submissions/context.py": 4, "fhir/build.py": 3, "dashboard/reports.py": 1,
+    "services/submissions/context.py": 4, "fhir/builders/facts.py": 3,
+    "dashboard/reports.py": 1,
     "services/clock.py": 2,
     # Before the conversion: the instance folder named by a test, central's web address
     # derived from CENTRAL_URL when unset.

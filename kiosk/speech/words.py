@@ -25,6 +25,8 @@ Words = Callable[[Any, Gettext, Any], list[str]]
 CHOICES = N_("You can tap:")
 # How a number question is answered (speech only: the screen shows the number pad).
 TYPE_NUMBER = N_("Type the number, then tap OK.")
+# How the email pad is used (speech only: the pad shows its keys).
+TYPE_EMAIL = N_("Type your address on the keys, then tap OK.")
 # The referral's choices, by the screen's ids (referral.kv).
 METHOD_WORDS = {"phone": N_("Phone call"), "text": N_("Text message"), "email": N_("Email")}
 TIME_WORDS = {"morning": N_("Morning"), "afternoon": N_("Afternoon"),
@@ -209,6 +211,18 @@ def done(visit: Any, _: Gettext, view: Any) -> list[str]:
             *_choices(_, [_("Back to the start")])]
 
 
+def phone_pad(visit: Any, _: Gettext, view: Any) -> list[str]:
+    """The phone pad over the referral or the menu (never the digits typed)."""
+    return [*sentences(_("Your phone number, with its area code"), _(TYPE_NUMBER)),
+            *_choices(_, [_("OK"), _("Cancel")])]
+
+
+def email_pad(visit: Any, _: Gettext, view: Any) -> list[str]:
+    """The email pad over the referral or the menu (never the address typed)."""
+    return [*sentences(_("Your email address"), _(TYPE_EMAIL)),
+            *_choices(_, [_("OK"), _("Delete"), _("Cancel")])]
+
+
 def staff(visit: Any, _: Gettext, view: Any) -> list[str]:
     """The admin screens (staff only): the words they show, as the screen lists them."""
     return sentences(*_v(view, "labels", []))
@@ -219,6 +233,8 @@ SCREENS: dict[str, Words] = {
     "question": question, "offer": offer, "results": results, "crisis": crisis,
     "referral": referral, "booking": booking, "qr": qr, "done": done,
     "admin_pin": staff, "admin": staff, "setup": staff, "admin_devices": staff,
+    # A pad open over a screen is read instead of the screen under it.
+    "phone_pad": phone_pad, "email_pad": email_pad,
 }
 
 

@@ -35,6 +35,7 @@ from ..backend import Backend, Offline, Refused, SyncStatus
 from ..flow import ATTRACT, DONE, Timeouts
 from ..speech.reader import ReadAloud
 from ..visit import Visit
+from . import page as _page  # noqa: F401 - registers Page for the kv files
 from . import screens
 from .base import load_kv
 from .devices import DevicesScreen
@@ -43,10 +44,12 @@ from .read_aloud import on_speaker_button, screen_utterance
 
 P = ParamSpec("P")
 
-# The design height a landscape window's height stands for (see _rescale): 1080 px tall
-# gives a scale of 0.64 (body text 23 px, a button 95 px), where fitting the portrait
-# design's 1920 gave 0.56; the keypad and number screens still fit (at 1350 they did not).
-LANDSCAPE_DESIGN_HEIGHT = 1700
+# The design height a landscape window's height stands for (see _rescale). Every touch
+# target is at least 110 design pixels (the admin's text fields; keys, fields and the
+# footer are 120-130), so 1080 px standing for 1180 keeps each at least 100 px on the
+# glass; the pages then stand in two columns (kiosk/ui/page.py) to fit. At 1700 (one
+# centred column) the footer and the keys came out at 76-83 px.
+LANDSCAPE_DESIGN_HEIGHT = 1180
 
 SCREEN_CLASSES = {
     "attract": screens.AttractScreen, "privacy": screens.PrivacyScreen,
@@ -94,7 +97,8 @@ class KioskApp(App):  # type: ignore[misc]
     title = "Onsite Wellness kiosk"
     scale = NumericProperty(0.5)
     text_scale = NumericProperty(1.0)
-    page_width = NumericProperty(1080)  # the pages' column: the window's width in portrait
+    page_width = NumericProperty(1080)  # the pages' width: the window's
+    landscape = BooleanProperty(False)  # wider than tall: pages in two columns (page.py)
     high_contrast = BooleanProperty(False)
     can_leave_setup = BooleanProperty(False)
     home_language_name = StringProperty("English")
@@ -188,14 +192,15 @@ class KioskApp(App):  # type: ignore[misc]
         # that the whole design fits (landscape 1920x1080 by its height).
         width, height = Window.size
         if width > height:
-            # Landscape (1920x1080): fitting the portrait design by its height left text at
-            # 20 px on lines as wide as the screen. The pages stand in a centred column
-            # instead, a little larger, with room for the tallest.
+            # Landscape (1920x1080): fitting the portrait design by its height made buttons
+            # 83 px and keys 76 px. The design stands larger instead, and the pages put
+            # their parts side by side (kiosk/ui/page.py).
             self.scale = height / LANDSCAPE_DESIGN_HEIGHT
-            self.page_width = min(width, height * 1.25)
+            self.landscape = True
         else:
             self.scale = min(width / 1080, height / 1920)
-            self.page_width = width
+            self.landscape = False
+        self.page_width = width
 
     def _ready(self) -> bool:
         if not self.require_setup:
@@ -504,12 +509,20 @@ class KioskApp(App):  # type: ignore[misc]
         return screen_utterance(self.manager.current_screen, self.visit)
 
     def speaker_pressed(self) -> None:
-        """The speaker button: read this screen (and the next ones, for this visit), or stop."""
+        """The speaker button: read this screen (and the next ones, for this visit), or stop.
+
+        The button's look changes ("Listen" to "Stop"): like any change on the glass it holds
+        taps for a moment, so the second tap of a hurried double-tap neither stops the
+        reading the first one started nor acts on anything else (issue 19). Timing the two
+        presses cannot tell: the first one's work can delay the second one's release, read
+        450 ms after it on a busy machine where xdotool sent it 80 ms after.
+        """
         if self.manager is None:
             return
         self.visit.touch()
         self.read_aloud.button(self.visit, self.utterance())
         self.speaking = self.read_aloud.speaking
+        self.hold_input()
 
     def read_screen(self) -> None:
         """Read the screen again if what it says changed and read-aloud is on (a screen

@@ -105,6 +105,9 @@ class Driver:
 
         if widget.disabled:
             raise AssertionError(f"tapped a disabled widget: {widget!r}")
+        # Where the widget is once taps act again: the frames waited out lay out a screen
+        # that was just built (read before them, a new question's answers were still at 0, 0).
+        self.settle()
         self.tap_at(*widget.to_window(*widget.center))
         parent = widget.parent
         while parent is not None and parent is not parent.parent:

@@ -86,17 +86,33 @@ def view_of(screen: Any) -> Any:
     return screen
 
 
+def open_pad(screen: Any) -> str:
+    """The name of the phone or email pad open over the screen ("" when none is)."""
+    for name in ("phone_pad", "email_pad"):
+        pad = getattr(screen, name, None)
+        if pad is not None and pad.parent is not None:  # open: it stands on the window
+            return name
+    return ""
+
+
 def screen_utterance(screen: Any, visit: Any) -> Utterance:
-    """What the speaker button says on this screen, in the language on show."""
-    return utterance(screen.name, visit, tr._, view_of(screen), tr.language)
+    """What the speaker button says on this screen (or the pad open over it), in the
+    language on show."""
+    name = open_pad(screen) or screen.name
+    return utterance(name, visit, tr._, view_of(screen), tr.language)
 
 
 def on_speaker_button(manager: Any, touch: Any) -> bool:
-    """Whether a touch lands on the speaker button of the screen on show."""
+    """Whether a touch lands on a speaker button on show: the screen's, or that of a pad
+    open over it."""
     if manager is None or manager.current_screen is None:
         return False
-    for widget in manager.current_screen.walk(restrict=True):
-        if isinstance(widget, Factory.SpeakerButton) and \
-                widget.collide_point(*widget.to_widget(*touch.pos)):
-            return True
+    screen = manager.current_screen
+    roots = [getattr(screen, name) for name in ("phone_pad", "email_pad")
+             if getattr(screen, name, None) is not None] + [screen]
+    for root in roots:
+        for widget in root.walk(restrict=True):
+            if isinstance(widget, Factory.SpeakerButton) and \
+                    widget.collide_point(*widget.to_widget(*touch.pos)):
+                return True
     return False

@@ -221,7 +221,9 @@ class ContactPads:
         self.phone_pad = Factory.PhonePad()
         self.phone_pad.screen = self
         self.phone_pad.open(animation=False)
-        App.get_running_app().hold_input()  # the pad's keys now sit under the finger
+        app = App.get_running_app()
+        app.hold_input()  # the pad's keys now sit under the finger
+        app.read_screen()  # with read-aloud on, the pad is read as a new screen would be
 
     def open_email_pad(self) -> None:
         """Open the email pad (its keys: EMAIL_KEYS, on a Keypad)."""
@@ -229,7 +231,9 @@ class ContactPads:
         self.email_pad = Factory.EmailPad()
         self.email_pad.screen = self
         self.email_pad.open(animation=False)
-        App.get_running_app().hold_input()
+        app = App.get_running_app()
+        app.hold_input()
+        app.read_screen()
 
     def email_key(self, key: str) -> None:
         """One key of the email pad ("back" deletes)."""

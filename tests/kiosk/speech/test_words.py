@@ -138,7 +138,8 @@ def test_the_fixed_words_are_the_ones_the_screens_show() -> None:
     # a kv file's wording changes, the spoken words must follow.
     source = Path(words.__file__).read_text(encoding="utf-8")
     kv_text = {p.stem: p.read_text(encoding="utf-8") for p in KV.glob("*.kv")}
-    speech_only = {words.CHOICES, words.TYPE_NUMBER}
+    speech_only = {words.CHOICES, words.TYPE_NUMBER, words.TYPE_EMAIL}
+    kv_of = {"phone_pad": "referral", "email_pad": "referral"}  # the pads' rules live there
     screens = (KV.parent / "screens.py").read_text(encoding="utf-8")
     # Helpers that speak for one screen, checked against that screen's words.
     helpers = {"_retention": "privacy"}
@@ -151,7 +152,19 @@ def test_the_fixed_words_are_the_ones_the_screens_show() -> None:
                for m in re.findall(r'_\("((?:[^"\\]|\\.|"\s*\n\s*")*)"\)', body)}
         flat = {re.sub(r'"\s*\n\s*"', "", i) for i in ids}
         for msgid in flat - speech_only:
-            assert f'"{msgid}"' in kv_text[name] + screens, (name, msgid)
+            assert f'"{msgid}"' in kv_text[kv_of.get(name, name)] + screens, (name, msgid)
+
+
+def test_a_pad_is_read_in_the_language_on_show_and_never_what_was_typed() -> None:
+    # The phone and email pads stand over the screen's footer (issue 19): their own speaker
+    # reads them, in the member's language.
+    for language, name, first in (("en", "phone_pad", "Your phone number, with its area code"),
+                                  ("es", "email_pad", "Su correo electrónico")):
+        visit, _ = _signed_in()
+        visit.journey.language = language
+        said = _say(name, visit)
+        assert said.language == language and said.sentences[0] == first, said
+        assert said.sentences[-1] in ("Cancel", "Cancelar")
 
 
 def test_a_measuring_cuff_is_read_instead_of_the_number_pad() -> None:

@@ -1016,19 +1016,27 @@ def keypad(out: Path) -> None:
 
 
 def landscape(out: Path) -> None:
-    """At 1920x1080 the pages stand in a centred column and still fit: the sign-in keypad
-    and a number question keep their titles on screen; buttons are larger than the portrait
-    design squeezed to the height (84 px) would make them."""
+    """At 1920x1080 the pages stand in two columns over the footer, everything on screen:
+    the sign-in's fields on the left and its keypad on the right, a number question's words
+    on the left and its pad on the right; keys and buttons at least 100 px (a one-column
+    page scaled to fit the height made them 76-83 px)."""
     from kivy.core.window import Window
 
     from tests.kiosk.ui.fakes import FakeBackend
 
     def check_page(screen: Any) -> None:
         page = screen.children[0]
-        assert page.width < Window.width * 0.8, (page.width, Window.width)  # not edge to edge
-        assert abs(page.center_x - Window.width / 2) < 2, page.center_x
-        top = max(child.top for child in page.children)
-        assert top <= Window.height + 1 and page.y >= -1, (screen.name, top, page.y)
+        for child in page.children:
+            x, y = child.to_window(child.x, child.y)
+            assert x >= -1 and x + child.width <= Window.width + 1, (screen.name, child)
+            assert y >= -1 and y + child.height <= Window.height + 1, (screen.name, child)
+        footer = screen.ids.footer
+        assert footer.height >= 100 and footer.width > Window.width * 0.9, footer.size
+
+    def beside(left: Any, right: Any) -> None:
+        lx, _ = left.to_window(left.right, left.y)
+        rx, _ = right.to_window(right.x, right.y)
+        assert lx <= rx, (left, right)  # side by side, not one above the other
 
     d = _start(FakeBackend())
     d.tap_id("start")
@@ -1036,7 +1044,9 @@ def landscape(out: Path) -> None:
     screen = d.screen()
     assert screen.name == "identify"
     check_page(screen)
-    assert screen.ids.submit.height >= 90, screen.ids.submit.height
+    beside(screen.ids.id_field, screen.ids.keypad)
+    assert screen.ids.submit.height >= 100, screen.ids.submit.height
+    assert min(k.height for k in screen.ids.keypad.children) >= 100
     d.screenshot(out / "landscape-identify.png")
     _scan_badge(d)
     d.tap_id("anonymous")
@@ -1045,6 +1055,8 @@ def landscape(out: Path) -> None:
     screen = d.screen()
     assert screen.name == "question" and screen.ids.numpad.height > 0
     check_page(screen)
+    beside(screen.ids.question, screen.ids.numpad)
+    assert min(k.height for k in screen.ids.numpad.children) >= 100
     d.screenshot(out / "landscape-number.png")
 
 

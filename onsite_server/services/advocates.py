@@ -24,6 +24,7 @@ from shared.qr import vcard
 from shared.tokens import Purpose, mint
 
 from ..models import Advocate, AuditLog, IssuedToken, Member, utcnow
+from ..models.site_of import audit_site
 from .errors import ServiceError
 from .members import lock_member
 from .referrals import open_referral
@@ -99,10 +100,13 @@ def ensure_assigned(session: Session, member: Member, *, actor: str,
     advocate = choose_advocate(session, member, rules or load_rules(), need)
     member.advocate_id = advocate.id
     session.flush()
+    subject = f"member:{member.public_id}"
+    # A Core INSERT skips the listener that fills in the site: the same rule, applied here.
     session.execute(_INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
-                                    "action": "member.assigned",
-                                    "subject": f"member:{member.public_id}",
-                                    "detail": {"advocate": advocate.public_id, "need": need}})
+                                    "action": "member.assigned", "subject": subject,
+                                    "detail": {"advocate": advocate.public_id, "need": need},
+                                    "site_id": audit_site(session.connection(), subject,
+                                                          actor, None)})
     return advocate
 
 
@@ -117,11 +121,13 @@ def reassign(session: Session, member: Member, advocate: Advocate, *, actor: str
         IssuedToken.purpose == Purpose.ADVOCATE_LINK.label,
         IssuedToken.subject == member.public_id, IssuedToken.revoked_at.is_(None),
     ).values(revoked_at=now, revoked_reason="reassigned"))
+    subject = f"member:{member.public_id}"
     session.execute(_INSERT_AUDIT, {"at": now, "note": None, "actor": actor,
-                                    "action": "member.reassigned",
-                                    "subject": f"member:{member.public_id}",
+                                    "action": "member.reassigned", "subject": subject,
                                     "detail": {"advocate": advocate.public_id,
-                                               "cause": reason}})
+                                               "cause": reason},
+                                    "site_id": audit_site(session.connection(), subject,
+                                                          actor, None)})
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from shared.schemas.submissions import OfflineIdentity
 from shared.triage import ReferralProposal
 
 from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
+from ..models.site_of import audit_site
 from .errors import ServiceError
 from .identify import match_offline
 from .members import lock_member
@@ -126,9 +127,15 @@ def upsert_outbox(session: Session, referral: Referral, member: Member, *,
 
 
 def _audit(session: Session, actor: str, action: str, subject: str | None,
-           detail: dict[str, Any]) -> None:
+           detail: dict[str, Any], site_id: int | None = None) -> None:
+    # A Core INSERT skips the listener that fills in an audit row's site, so the site is
+    # given here (the kiosk's, when a kiosk acts) or worked out by the listener's own rule:
+    # without it, the site's staff would never see the entry.
+    if site_id is None:
+        site_id = audit_site(session.connection(), subject, actor, None)
     session.execute(_INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
-                                    "action": action, "subject": subject, "detail": detail})
+                                    "action": action, "subject": subject, "detail": detail,
+                                    "site_id": site_id})
 
 
 def _apply(session: Session, referral: Referral, proposal: ReferralProposal) -> None:
@@ -146,13 +153,14 @@ def fold(
     *,
     actor: str,
     cause: str,
+    site_id: int | None = None,
 ) -> Referral | None:
     """Merge a session's proposal into the member's open referral; open one if needed.
 
     The priority can only rise (``shared.triage.merge``). Returns the open referral, or None
     when there is none and the proposal needs none. Call ``members.lock_member`` first.
     """
-    return fold_all(session, member, [proposal], actor=actor, cause=cause)
+    return fold_all(session, member, [proposal], actor=actor, cause=cause, site_id=site_id)
 
 
 def open_referrals(session: Session, member_ids: Sequence[int]) -> dict[int, Referral]:
@@ -170,6 +178,7 @@ def fold_all(
     actor: str,
     cause: str,
     found: Mapping[int, Referral] | None = None,
+    site_id: int | None = None,
 ) -> Referral | None:
     """Fold several proposals into the member's open referral, in order, as one change.
 
@@ -203,7 +212,7 @@ def fold_all(
         referral.version += 1
     upsert_outbox(session, referral, member, new=created)
     _audit(session, actor, "referral.updated", f"referral:{referral.public_id}",
-           {"version": referral.version, "cause": cause})
+           {"version": referral.version, "cause": cause}, site_id)
     return referral
 
 
@@ -259,7 +268,7 @@ def record_offline_consent(
         except ServiceError as exc:
             _audit(session, kiosk_actor(kiosk), "referral.consent_unusable",
                    f"member:{member.public_id}",
-                   {"fields": [e["field"] for e in exc.errors]})
+                   {"fields": [e["field"] for e in exc.errors]}, kiosk.site_id)
     return {"referral_id": None, "consent": consent,
             "contact_method": contact_method if consent else None,
             "contact_time": contact_time if consent else None, "priority": None,
@@ -319,7 +328,8 @@ def record_consent(
         referral.contact_phone = referral.contact_email = None
     upsert_outbox(session, referral, member, new=created)
     _audit(session, kiosk_actor(kiosk), "referral.updated", f"referral:{referral.public_id}",
-           {"version": referral.version, "cause": "consent", "consent": consent})
+           {"version": referral.version, "cause": "consent", "consent": consent},
+           kiosk.site_id)
     return {"referral_id": referral.public_id, "consent": consent,
             "contact_method": referral.contact_method, "contact_time": referral.contact_time,
             "priority": referral.priority, "version": referral.version}

@@ -12,6 +12,12 @@ A compromised key is **retired** (``onsite-server keys retire KID``): its privat
 deleted, its key id goes into ``retired.json`` in the same folder, and from then on no token
 it signed verifies, here or at central (the retirement travels to central with the keys,
 docs/tokens.md). Retiring the key that signs makes a new one at once.
+
+The verifying ring is kept in process between requests (every check-in scan needs it) and
+rebuilt whenever the folder's state changes: its listing with each file's size, mtime and
+inode, stat'ed on every call. ``keys rotate`` and ``keys retire`` run in another process, and
+with ONSITE_MULTI_NODE every node shares the folder, so only what is on disk can say the
+ring is current.
 """
 
 from __future__ import annotations
@@ -28,6 +34,23 @@ from shared.tokens import KeyRing, Purpose, SigningKey
 
 _lock = threading.Lock()
 RETIRED_FILE = "retired.json"
+
+# folder -> (the folder's state when the ring was built, the ring without revoked ids).
+_rings: dict[Path, tuple[tuple[Any, ...], KeyRing]] = {}
+
+
+def _folder_state(folder: Path) -> tuple[Any, ...] | None:
+    """Return what changes whenever a key or the retired list changes: every file's name,
+    size, mtime and inode (a key is written once; retired.json is replaced, a new inode), and
+    the folder's own mtime. None when the folder cannot be read (nothing is cached then)."""
+    try:
+        top = folder.stat()
+        with os.scandir(folder) as found:
+            files = sorted((e.name, (s := e.stat()).st_size, s.st_mtime_ns, s.st_ino)
+                           for e in found if not e.name.startswith("."))
+    except OSError:
+        return None
+    return (top.st_mtime_ns, top.st_ino, tuple(files))
 
 
 class UnknownKey(ValueError):
@@ -116,8 +139,23 @@ class KeyStore:
 
     def ring(self, revoked: set[str] | None = None) -> KeyRing:
         """Return every key of every purpose as a verifying ring (with revoked token ids and
-        the retired key ids)."""
-        ring = KeyRing(revoked=set(revoked or ()))
+        the retired key ids); from the in-process cache while the folder is unchanged."""
+        state = _folder_state(self.folder)
+        cached = _rings.get(self.folder)
+        if state is None or cached is None or cached[0] != state:
+            # The state is taken before the files are read: a change made while reading
+            # leaves a newer state on disk, so the next call reads again.
+            built = self._read_ring()
+            if state is not None:
+                _rings[self.folder] = (state, built)
+            cached = (state or (), built)
+        base = cached[1]
+        # A copy per call: a caller may add to it (revoke), the cached ring stays as read.
+        return KeyRing(keys=dict(base.keys), revoked=set(revoked or ()),
+                       retired=dict(base.retired), active=set(base.active))
+
+    def _read_ring(self) -> KeyRing:
+        ring = KeyRing()
         for kid, entry in self.retired().items():
             ring.retire(kid, _parse_time(entry.get("retired_at")))
         for purpose in Purpose:

@@ -27,6 +27,7 @@ from shared.assessments import ScoreResult, available_versions
 from shared.assessments.items import NOT_SCORED_BAND
 
 from ...models import AuditLog, CrisisAlert, Kiosk, Member, utcnow
+from ...models.site_of import audit_site
 from ..clock import parse_aware
 from ..idempotency import parse_uuid
 from ..members import lock_member
@@ -41,12 +42,16 @@ _INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
 def audit_crisis(session: Session, actor: str, triggers: Iterable[str],
-                 subject: str | None) -> None:
+                 subject: str | None, site_id: int | None = None) -> None:
     """Record that crisis guidance was triggered (the trigger names only, no answers)."""
+    # A Core INSERT skips the listener that fills in an audit row's site: given here (the
+    # kiosk's) or worked out by the listener's rule, so the site's staff see the entry.
+    if site_id is None:
+        site_id = audit_site(session.connection(), subject, actor, None)
     for trigger in triggers:
         session.execute(_INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
                                         "action": "crisis.raised", "subject": subject,
-                                        "detail": {"trigger": trigger}})
+                                        "detail": {"trigger": trigger}, "site_id": site_id})
 
 
 def raise_anonymous_alert(
@@ -71,7 +76,7 @@ def raise_anonymous_alert(
             session.flush()
     except IntegrityError:
         return session.scalars(query).one()
-    audit_crisis(session, kiosk_actor(kiosk), [trigger], None)
+    audit_crisis(session, kiosk_actor(kiosk), [trigger], None, kiosk.site_id)
     return alert
 
 
@@ -118,9 +123,10 @@ def record_refused(session: Session, kiosk: Kiosk, raw: object, triggers: Sequen
                     instrument=t.instrument, version=_latest_version(t.instrument), total=None,
                     band=NOT_SCORED_BAND, flags=frozenset({t.flag}))
             view = triage_mod.triage(results, identified=True)
-            referral = fold(session, member, view, actor=actor, cause="crisis_in_refused_item")
+            referral = fold(session, member, view, actor=actor, cause="crisis_in_refused_item",
+                            site_id=kiosk.site_id)
             audit_crisis(session, actor, triggers,
-                         f"referral:{referral.public_id}" if referral else None)
+                         f"referral:{referral.public_id}" if referral else None, kiosk.site_id)
         else:
             key = _raw_key(raw) or content_key(kiosk, raw)
             clock_suspect = suspect(taken_at, now)

@@ -153,7 +153,8 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
             found = open_referrals(session, sorted(folds))
             for member_id in sorted(folds):
                 referrals[member_id] = fold_all(session, members[member_id], folds[member_id],
-                                                actor=actor, cause="submission", found=found)
+                                                actor=actor, cause="submission", found=found,
+                                                site_id=kiosk.site_id)
             rows, listed = [], []
             for entry in fresh:
                 p = _prep(entry)

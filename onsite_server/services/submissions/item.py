@@ -292,10 +292,11 @@ def _fold_in(ctx: BatchContext, item: SubmissionItem, member: Member | None,
     session, kiosk = ctx.session, ctx.kiosk
     actor = kiosk_actor(kiosk)
     if member is not None:
-        referral = fold(session, member, view, actor=actor, cause="submission")
+        referral = fold(session, member, view, actor=actor, cause="submission",
+                        site_id=kiosk.site_id)
         if triggers:
             subject = f"referral:{referral.public_id}" if referral else None
-            audit_crisis(session, actor, triggers, subject)
+            audit_crisis(session, actor, triggers, subject, kiosk.site_id)
         return referral, False
     for trigger in triggers:
         raise_anonymous_alert(session, kiosk, trigger, item.taken_at,

@@ -3,6 +3,9 @@ their reason, search, walk-ins, no-shows, and a live view that does not count as
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +23,7 @@ from onsite_server.models import AuditLog, Booking, Event, Member, Site, Slot
 from onsite_server.services import bookings
 from onsite_server.services.signing import KeyStore
 from onsite_server.services.tickets import TicketIssuer
+from shared.tokens import Purpose
 
 from ..helpers import gen_member
 from .helpers import csrf_token, post_form
@@ -91,6 +95,45 @@ def test_a_scanned_ticket_checks_in(app: Flask, as_coordinator: FlaskClient, sit
     again = _scan(as_coordinator, url).get_json()
     assert again["ok"] and again["result"]["already"] and "already checked in" in \
         again["message"]
+
+
+def _keys_cli(app: Flask, *args: str) -> str:
+    """Run `onsite-server keys ...` as its own process on the app's database and key folder,
+    the way an operator (or another node) changes the keys under a running server."""
+    env = {**os.environ, "ONSITE_DATABASE_URL": str(app.config["DATABASE_URL"]),
+           "ONSITE_INSTANCE_PATH": app.instance_path,
+           "ONSITE_SIGNING_KEY_DIR": str(app.config["SIGNING_KEY_DIR"])}
+    proc = subprocess.run([sys.executable, "-m", "onsite_server.cli", "keys", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+    # retire exits 2 when central cannot be told (none here); the key is retired all the same.
+    assert proc.returncode in (0, 2) and proc.stdout, proc.stderr
+    return proc.stdout
+
+
+def test_a_key_retired_by_another_process_is_refused_at_the_next_scan(
+        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
+    first, first_url = _book(app, site, day["slots"][1], first_name="Ana")
+    second, second_url = _book(app, site, day["slots"][1], first_name="Bea")
+    kid = KeyStore(Path(app.config["SIGNING_KEY_DIR"])).current_kid(Purpose.TICKET)
+    assert _scan(as_coordinator, first_url).get_json()["ok"]  # the server now holds its ring
+    assert f"retired ticket key {kid}" in _keys_cli(app, "retire", kid)
+    body = _scan(as_coordinator, second_url).get_json()
+    assert not body["ok"] and body["reason"] == "forged"
+    assert (_status(app, first), _status(app, second)) == ("checked_in", "booked")
+
+
+def test_a_key_rotated_by_another_process_verifies_at_the_next_scan(
+        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
+    _, first_url = _book(app, site, day["slots"][1], first_name="Ana")
+    assert _scan(as_coordinator, first_url).get_json()["ok"]  # the server now holds its ring
+    store = KeyStore(Path(app.config["SIGNING_KEY_DIR"]))
+    old = store.current_kid(Purpose.TICKET)
+    assert "new ticket key" in _keys_cli(app, "rotate", "--purpose", "ticket")
+    second, second_url = _book(app, site, day["slots"][1], first_name="Bea")
+    assert store.current_kid(Purpose.TICKET) != old  # signed with the new key
+    body = _scan(as_coordinator, second_url).get_json()
+    assert body["ok"] and body["result"]["status"] == "checked_in"
+    assert _status(app, second) == "checked_in"
 
 
 @pytest.mark.parametrize(("mangle", "reason"), [

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from onsite_server.db import get_db
-from onsite_server.models import Alert, OutboxMessage
+from onsite_server.models import Alert, AuditLog, OutboxMessage
 
+from ..helpers import auth, identified_member, pair_kiosk, submission_item
 from .helpers import Staff, gen_staff, login, post_form, site_of
 from .site_data import SiteData, gen_site_data
 
@@ -81,3 +83,30 @@ def test_no_admin_can_take_an_operators_account_over(app: Flask, operator: Staff
                          page="/dashboard/admin/users")
         assert resp.status_code == 404
     login(app.test_client(), operator)  # the password still works
+
+
+def test_a_kiosks_crisis_and_referral_entries_are_its_sites(
+        app: Flask, client: FlaskClient, site: Any, as_admin: FlaskClient) -> None:
+    """crisis.raised and referral.updated are written with Core INSERTs (no listener fills
+    in their site): they must still land in the kiosk's site's audit log, and only there."""
+    kiosk = pair_kiosk(app, client, site.slug)
+    _, ref = identified_member(app, site, kiosk)
+    crisis = {str(i): 0 for i in range(1, 9)} | {"9": 3}  # PHQ-9 item 9: 988 guidance
+    resp = client.post("/api/v1/submissions", headers=auth(kiosk["token"]), json={"items": [
+        submission_item("phq9", dict(crisis), member_ref=ref),
+        submission_item("phq9", dict(crisis))]})  # anonymous: a staff alert
+    assert resp.status_code == 200 and all(
+        r["crisis_recorded"] for r in resp.get_json()["results"])
+    with get_db(app).transaction(write=False) as session:
+        rows = session.execute(select(AuditLog.action, AuditLog.site_id).where(
+            AuditLog.action.in_(("crisis.raised", "referral.updated")))).all()
+    assert sorted(a for a, _ in rows) == ["crisis.raised", "crisis.raised", "referral.updated"]
+    assert {s for _, s in rows} == {site.id}
+    for action in ("crisis.raised", "referral.updated"):
+        page = as_admin.get(f"/dashboard/admin/audit?action={action}").get_data(as_text=True)
+        assert f"<td>{action}</td>" in page
+    elsewhere = app.test_client()
+    login(elsewhere, gen_staff(app, "admin", site_of(app, "there"), email="a@there.example"))
+    for action in ("crisis.raised", "referral.updated"):
+        page = elsewhere.get(f"/dashboard/admin/audit?action={action}").get_data(as_text=True)
+        assert f"<td>{action}</td>" not in page

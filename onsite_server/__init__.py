@@ -9,10 +9,18 @@ from typing import Any
 
 from flask import Flask, redirect, url_for
 
+from . import app_settings as settings_module
 from . import config as config_module
 from .instance import ensure_private_dir, open_private
+from .settings import boolean as settings_boolean
 
 __version__ = "0.1.0"
+
+
+class OnsiteFlask(Flask):
+    """Flask whose config freezes the setting keys once the typed settings are built."""
+
+    config_class = settings_module.SettingsConfig
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -20,7 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     instance_path = os.environ.get("ONSITE_INSTANCE_PATH")
     if test_config and test_config.get("INSTANCE_PATH"):
         instance_path = str(test_config["INSTANCE_PATH"])
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = OnsiteFlask(__name__, instance_path=instance_path, instance_relative_config=True)
     app.config.from_mapping(config_module.DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_mapping(config_module.from_environment())
@@ -28,11 +36,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     ensure_private_dir(app.instance_path)
     _finish_config(app)
-    config_module.validate(app.config)
+    # Converted and checked once; from here on code reads settings.current(), never a raw key.
+    settings = settings_module.install(app)
+    # Flask reads this one itself: give it the converted number.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
 
     from .services.users import configure_hashing
 
-    configure_hashing(app.config["PASSWORD_HASH_COST"])
+    configure_hashing(settings.password_hash_cost)
 
     from . import accesslog, db, errors, health, logs, metrics, security
 
@@ -44,7 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     health.init_app(app)
     metrics.init_app(app)
     logs.init_app(app)
-    proxies = int(app.config["TRUSTED_PROXIES"])
+    proxies = settings.trusted_proxies
     if proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -72,11 +83,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         user = current_user()
         return redirect(home_url(user.role) if user else url_for("auth.login"), 302)
 
+    settings_module.freeze(app)
     return app
 
 
 def _finish_config(app: Flask) -> None:
-    if app.config["MULTI_NODE"]:
+    if settings_boolean("MULTI_NODE", app.config["MULTI_NODE"]):
         from .nodes import check_shared_material
 
         # Before anything below makes a per-node secret or key folder in the instance.
@@ -90,7 +102,6 @@ def _finish_config(app: Flask) -> None:
     if not app.config.get("CENTRAL_WEB_URL"):
         base = str(app.config["CENTRAL_URL"]).rstrip("/")
         app.config["CENTRAL_WEB_URL"] = base.removesuffix("/fhir")
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_CONTENT_LENGTH"])
     cert = app.config.get("TLS_CERT")
     if cert and not app.config.get("TLS_FINGERPRINT_SHA256"):
         from .tls import fingerprint_sha256

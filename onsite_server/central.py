@@ -18,13 +18,16 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+if TYPE_CHECKING:
+    from .settings import CentralSettings
 
 PERMANENT = frozenset({400, 409, 412, 422})
 FHIR_JSON = "application/fhir+json"
@@ -317,7 +320,7 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), parts.netloc.lower()
 
 
-def check_transport(config: Mapping[str, Any]) -> None:
+def check_transport(central: CentralSettings) -> None:
     """Refuse a central address that would carry the bearer token or the SMART grant in clear.
 
     Plain ``http://`` is allowed only when CENTRAL_ALLOW_INSECURE_HTTP says so, for the local
@@ -325,14 +328,14 @@ def check_transport(config: Mapping[str, Any]) -> None:
     """
     from .config import ConfigError
 
-    urls = {"CENTRAL_URL": str(config.get("CENTRAL_URL") or "")}
-    if config.get("CENTRAL_TOKEN_URL"):
-        urls["CENTRAL_TOKEN_URL"] = str(config["CENTRAL_TOKEN_URL"])
+    urls = {"CENTRAL_URL": central.central_url}
+    if central.central_token_url:
+        urls["CENTRAL_TOKEN_URL"] = central.central_token_url
     for key, url in urls.items():
         scheme = urlsplit(url).scheme.lower()
         if scheme == "https":
             continue
-        if scheme == "http" and config.get("CENTRAL_ALLOW_INSECURE_HTTP"):
+        if scheme == "http" and central.central_allow_insecure_http:
             continue
         if scheme == "http":
             raise ConfigError(
@@ -343,24 +346,29 @@ def check_transport(config: Mapping[str, Any]) -> None:
 
 
 def client_from_config(config: Mapping[str, Any]) -> CentralClient:
-    """Build the client from CENTRAL_* settings: SMART when a client id and key are set.
+    """Build the client from raw CENTRAL_* keys (tests, benches): see :func:`client_for`."""
+    from .settings import CentralSettings
+
+    return client_for(CentralSettings.from_config(config))
+
+
+def client_for(central: CentralSettings) -> CentralClient:
+    """Build the client from the CENTRAL_* settings: SMART when a client id and key are set.
 
     Raises ConfigError for a plain http:// address unless CENTRAL_ALLOW_INSECURE_HTTP is set.
     """
-    check_transport(config)
+    check_transport(central)
     smart = None
-    if config.get("CENTRAL_CLIENT_ID") and config.get("CENTRAL_PRIVATE_KEY_PATH"):
-        with open(str(config["CENTRAL_PRIVATE_KEY_PATH"]), "rb") as handle:
+    if central.central_client_id and central.central_private_key_path:
+        with open(central.central_private_key_path, "rb") as handle:
             pem = handle.read()
         # Unless configured, the token endpoint is what central's SMART discovery document
         # names, read at the first token request (never guessed from the base URL).
-        token_url = config.get("CENTRAL_TOKEN_URL") or None
-        smart = SmartAuth(client_id=str(config["CENTRAL_CLIENT_ID"]),
-                          token_url=str(token_url) if token_url else None,
-                          private_key_pem=pem, key_id=config.get("CENTRAL_KEY_ID"),
-                          base_url=str(config["CENTRAL_URL"]),
-                          jwks_url=config.get("CENTRAL_CLIENT_JWKS_URL") or None)
-    return CentralClient(base_url=str(config["CENTRAL_URL"]),
-                         bearer=config.get("CENTRAL_TOKEN"), smart=smart,
-                         connect_timeout=float(config.get("CENTRAL_CONNECT_TIMEOUT_SECONDS", 5.0)),
-                         read_timeout=float(config.get("CENTRAL_READ_TIMEOUT_SECONDS", 30.0)))
+        smart = SmartAuth(client_id=central.central_client_id,
+                          token_url=central.central_token_url,
+                          private_key_pem=pem, key_id=central.central_key_id,
+                          base_url=central.central_url,
+                          jwks_url=central.central_client_jwks_url)
+    return CentralClient(base_url=central.central_url, bearer=central.central_token,
+                         smart=smart, connect_timeout=central.central_connect_timeout_seconds,
+                         read_timeout=central.central_read_timeout_seconds)

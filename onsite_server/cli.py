@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import config as config_module
-from . import create_app, migrate
+from . import migrate
+from .app_settings import of as settings_of
 from .cli_context import context_app as _app
+from .cli_serve import run_gunicorn, serve
+from .cli_sync import _sync_pause, sync_command
 from .db import get_db
 from .models import (
     EVENT_KINDS,
@@ -33,6 +33,8 @@ from .services.errors import ServiceError
 from .services.pairing import issue_pairing_code, revoke_kiosk
 
 ROLES = users_service.ROLES
+# `serve` and `sync` live in cli_serve.py and cli_sync.py; their names stay importable here.
+__all__ = ["ROLES", "_sync_pause", "main", "run_gunicorn", "serve", "sync_command"]
 
 
 @click.group()
@@ -184,7 +186,7 @@ def pairing_code(ctx: click.Context, site_slug: str, label: str, place: str | No
     app = _app(ctx)
     with get_db(app).transaction() as session:
         code = issue_pairing_code(session, _site(session, site_slug), label=label, place=place,
-                                  ttl_seconds=int(app.config["PAIRING_CODE_TTL_SECONDS"]))
+                                  ttl_seconds=settings_of(app).pairing_code_ttl_seconds)
     click.echo(code)
 
 
@@ -214,154 +216,6 @@ def demo_data(ctx: click.Context) -> None:
     for line in summary.pop("_lines", []):
         click.echo(line)
     click.echo(json.dumps(summary, sort_keys=True))
-
-
-@main.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
-@click.option("--tls/--no-tls", default=True, show_default=True,
-              help="Serve HTTPS with ONSITE_TLS_CERT/KEY or a self-signed certificate.")
-@click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
-          tls: bool) -> None:
-    """Run the server under gunicorn (schema upgraded first)."""
-    _share_metrics_between_workers()
-    app = _app(ctx)
-    try:
-        # Each thread holds one database connection while it serves a request: refuse a thread
-        # count the pool cannot serve now, rather than answer 503s under load later.
-        pool = config_module.pool_size({**app.config, "WORKER_THREADS": threads})
-    except config_module.ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--threads") from exc
-    if not get_db(app).is_sqlite:
-        _check_max_connections(app, workers, pool)
-    # The workers build their own app (and pool) from the environment.
-    os.environ["ONSITE_WORKER_THREADS"] = str(threads)
-    migrate.upgrade(get_db(app))
-    get_db(app).dispose()
-    options: dict[str, Any] = {
-        "bind": f"{host}:{port}", "workers": workers, "threads": threads,
-        "worker_class": "gthread", "accesslog": "-", "timeout": 60,
-        # Link tokens and check-in searches stay out of the access log (accesslog.py).
-        "logger_class": ("onsite_server.logs.JsonAccessLogger"
-                         if app.config["LOG_FORMAT"] == "json"
-                         else "onsite_server.accesslog.RedactingGunicornLogger"),
-        "limit_request_line": 8190, "child_exit": _worker_exited,
-    }
-    scheme = "http"
-    if tls:
-        cert = app.config.get("TLS_CERT")
-        key = app.config.get("TLS_KEY")
-        if (not cert or not key) and app.config["MULTI_NODE"]:
-            raise click.UsageError("MULTI_NODE: a self-signed certificate would differ on each "
-                                   "node; set ONSITE_TLS_CERT and ONSITE_TLS_KEY to the same pair "
-                                   "on every node, or serve with --no-tls behind the proxy")
-        if not cert or not key:
-            from .tls import ensure_self_signed
-
-            cert_path, key_path = ensure_self_signed(Path(app.instance_path))
-            cert, key = str(cert_path), str(key_path)
-            os.environ["ONSITE_TLS_CERT"] = cert
-            os.environ["ONSITE_TLS_KEY"] = key
-        options.update(certfile=cert, keyfile=key)
-        scheme = "https"
-        from .tls import fingerprint_sha256
-
-        _announce(app, f"TLS certificate SHA-256 fingerprint: {fingerprint_sha256(cert)}")
-    _announce(app, f"Onsite server on {scheme}://{host}:{port}/  (dashboard {scheme}://{host}:"
-              f"{port}/dashboard/, API {scheme}://{host}:{port}/api/v1/openapi.json)")
-    sys.stdout.flush()
-    run_gunicorn(options)
-
-
-def _announce(app: Flask, text: str) -> None:
-    """Say a start-up fact: on the console, or as a log line when the logs are JSON lines."""
-    if app.config["LOG_FORMAT"] == "json":
-        import logging
-
-        logging.getLogger("onsite_server.serve").info(text)
-    else:
-        click.echo(text)
-
-
-def _share_metrics_between_workers() -> None:
-    """Give the workers one folder for their request metrics (before prometheus is imported)."""
-    import atexit
-    import shutil
-    import tempfile
-
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        folder = tempfile.mkdtemp(prefix="onsite-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-        atexit.register(shutil.rmtree, folder, True)
-
-
-def _worker_exited(_server: Any, worker: Any) -> None:
-    """Drop a dead worker's live gauges from the shared metrics (its counters stay summed)."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-
-
-def _central_accepts_us(db: Any, client: Any) -> bool:
-    """Check central's answer to our credentials before a cycle touches any outbox row.
-
-    invalid_client is not transient: every row would fail the same way, so the cycle stops,
-    the log and an alert say why, and the next cycle asks once again (an admin may have
-    fixed the key at central meanwhile). Any other failure is the rows' to retry.
-    """
-    from .central import CentralError
-    from .services import central_health
-
-    try:
-        client.authenticate()
-    except CentralError as exc:
-        if not exc.credentials_refused:
-            return True
-        click.echo(f"sync: {exc}", err=True)
-        with db.transaction() as session:
-            central_health.credentials_refused(session, str(exc))
-        return False
-    with db.transaction() as session:
-        central_health.credentials_accepted(session)
-    return True
-
-
-def _check_max_connections(app: Flask, workers: int, pool: int) -> None:
-    """Refuse workers x pool beyond what PostgreSQL accepts (docs/deployment.md)."""
-    from sqlalchemy import text
-
-    with get_db(app).transaction(write=False) as session:
-        limit = int(session.scalar(text("SHOW max_connections")) or 0)
-        reserved = int(session.scalar(text("SHOW superuser_reserved_connections")) or 0)
-    get_db(app).dispose()
-    wanted = workers * pool
-    _announce(app, f"PostgreSQL: up to {wanted} connections ({workers} workers x {pool}); "
-              f"the server accepts {limit - reserved}")
-    if wanted > limit - reserved:
-        # Past max_connections new connections are refused: under load, requests would
-        # answer 503 although every thread is idle waiting for one.
-        raise click.BadParameter(
-            f"{workers} workers x {pool} connections = {wanted}, more than PostgreSQL's "
-            f"max_connections ({limit}) less its {reserved} reserved connections: use fewer "
-            "workers or threads, or raise max_connections", param_hint="--workers/--threads")
-
-
-def run_gunicorn(options: dict[str, Any]) -> None:
-    """Run create_app() under gunicorn with the given settings."""
-    from gunicorn.app.base import BaseApplication
-
-    class _App(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for name, value in options.items():
-                self.cfg.set(name, value)
-
-        def load(self) -> Flask:
-            return create_app()
-
-    _App().run()
 
 
 @main.command("import-roster")
@@ -405,7 +259,7 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
             # own, so kiosks keep writing while a large roster goes in.
             report = import_roster(db, employer_id, stream, partial=partial, dry_run=dry_run,
                                    progress=bar.update,
-                                   max_rows=int(app.config["ROSTER_MAX_ROWS"]))
+                                   max_rows=settings_of(app).roster_max_rows)
     except (RosterFileError, RosterImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     for error in report.errors:
@@ -422,106 +276,6 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
         click.echo(json.dumps(summary, sort_keys=True))
         ctx.exit(1)
     click.echo(json.dumps(summary, sort_keys=True))
-
-
-@main.command("sync")
-@click.option("--once", is_flag=True, help="Forward everything due, then exit.")
-@click.option("--interval", type=float, default=None,
-              help="Seconds between cycles (default SYNC_INTERVAL_SECONDS).")
-@click.pass_context
-def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None:
-    """Forward the outbox to central (FHIR R4) and run the periodic jobs."""
-    import socket
-    import time
-    from datetime import timedelta
-
-    from . import metrics
-    from .central import CentralError, client_from_config
-    from .fhir import Systems
-    from .services.central_keys import push_if_changed
-    from .services.directory import pull_directory
-    from .services.signing import KeyStore
-    from .services.sync import SyncSettings, pull_statuses, run_cycle
-
-    app = _app(ctx)
-    config = app.config
-    settings = SyncSettings(
-        systems=Systems.from_config(config), site=str(config["SITE_SLUG"]),
-        keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
-        worker_id=f"{socket.gethostname()}:{os.getpid()}",
-        ticket_grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])),
-        retention_days=int(config["RETENTION_DAYS"]),
-        reminder_lead=timedelta(hours=float(config["REMINDER_HOURS"])),
-        backoff_base=float(config["SYNC_BACKOFF_BASE_SECONDS"]),
-        backoff_cap=float(config["SYNC_BACKOFF_CAP_SECONDS"]),
-        crisis_backoff_base=float(config["SYNC_CRISIS_BACKOFF_BASE_SECONDS"]),
-        crisis_backoff_cap=float(config["SYNC_CRISIS_BACKOFF_CAP_SECONDS"]),
-        revive_jitter=float(config["SYNC_REVIVE_JITTER_SECONDS"]),
-        crisis_hold=timedelta(seconds=float(config["SYNC_CRISIS_HOLD_SECONDS"])),
-        # The longest a request may take: the lease on claimed rows is sized from it.
-        request_timeout=(float(config["CENTRAL_CONNECT_TIMEOUT_SECONDS"])
-                         + float(config["CENTRAL_READ_TIMEOUT_SECONDS"])),
-        batch=int(config["SYNC_BATCH"]))
-    try:
-        client = client_from_config(config)
-    except config_module.ConfigError as exc:  # plain http://: refuse before sending anything
-        raise click.ClickException(str(exc)) from exc
-    db = get_db(app)
-    pause = float(interval if interval is not None else config["SYNC_INTERVAL_SECONDS"])
-    while True:
-        if not _central_accepts_us(db, client):
-            metrics.record_sync_cycle(app.instance_path, {"credentials_refused": True})
-            if once:
-                raise click.ClickException("central refuses the sync's credentials (see the "
-                                           "dashboard alert); nothing was sent")
-            time.sleep(pause)
-            continue
-        try:
-            # A new, rotated or retired key reaches central even when no row is due.
-            if push_if_changed(db.transaction, client, settings.keys, settings.site,
-                               settings.ticket_grace):
-                click.echo("sync: keys sent to central", err=True)
-        except CentralError as exc:  # they go with the next cycle (and with every bundle)
-            click.echo(f"sync: key push failed: {exc}", err=True)
-        answered = False
-        try:
-            directory = pull_directory(db.transaction, client, settings.systems)
-            answered = True  # central answers: rows waiting on it need not wait longer
-            if directory.advocates_added or directory.reassigned or directory.assigned:
-                click.echo(f"sync: directory {directory}", err=True)
-        except CentralError as exc:  # central unreachable: the onsite directory stands
-            click.echo(f"sync: directory pull failed: {exc}", err=True)
-        report = run_cycle(db.transaction, client, settings, central_answered=answered)
-        try:
-            moved = pull_statuses(db.transaction, client, settings)
-        except CentralError as exc:  # central unreachable: statuses come next cycle
-            click.echo(f"sync: status pull failed: {exc}", err=True)
-            moved = 0
-        outcome = {"sent": report.sent, "withheld": report.withheld,
-                   "retried": report.retried, "revived": report.revived,
-                   "central_unavailable": report.central_unavailable,
-                   "dead": report.dead, "no_shows": report.no_shows,
-                   "waitlist_expired": report.waitlist_expired,
-                   "reminders": report.reminders, "purged": report.purged,
-                   "alerts": report.alerts, "statuses_moved": moved}
-        click.echo(json.dumps(outcome))
-        metrics.record_sync_cycle(app.instance_path, outcome)
-        if once:
-            return
-        time.sleep(_sync_pause(pause, report.next_due))
-
-
-def _sync_pause(interval: float, next_due: datetime | None) -> float:
-    """Seconds to wait before the next cycle: the interval, or less when a row is due sooner.
-
-    A crisis retry (2 s doubling, capped at 30 s) and rows made due when central answered
-    must not wait out a 30 s interval; the floor keeps a loop that found work from spinning.
-    """
-    if next_due is None:
-        return interval
-    wait = (next_due - datetime.now(UTC)).total_seconds()
-    return max(0.2, min(interval, wait))
-
 
 
 @main.command("export-questionnaires")
@@ -565,8 +319,8 @@ def _add_operator_commands() -> None:
         upgrade_command,
     )
 
-    for command in (doctor, install_command, backup_command, restore_command, upgrade_command,
-                    keys, make_signing_keys):
+    for command in (serve, sync_command, doctor, install_command, backup_command,
+                    restore_command, upgrade_command, keys, make_signing_keys):
         main.add_command(command)
 
 

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from . import create_app
+from .app_settings import of as settings_of
 
 
 def context_app(ctx: click.Context) -> Flask:
@@ -15,6 +16,6 @@ def context_app(ctx: click.Context) -> Flask:
         obj["app"] = create_app()
         from . import logs
 
-        logs.configure(obj["app"].config["LOG_FORMAT"], obj["app"].config["LOG_LEVEL"])
+        logs.configure(settings_of(obj["app"]).log_format, settings_of(obj["app"]).log_level)
     app: Flask = obj["app"]
     return app

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.tokens import Purpose
 
+from .app_settings import of as settings_of
 from .cli_context import context_app
 from .db import get_db
 from .services.signing import KeyStore
@@ -22,7 +23,7 @@ def _app(ctx: click.Context) -> Flask:
 
 
 def _store(app: Flask) -> KeyStore:
-    return KeyStore(Path(str(app.config["SIGNING_KEY_DIR"])))
+    return KeyStore(Path(settings_of(app).signing_key_dir))
 
 
 @click.group("keys")
@@ -70,7 +71,7 @@ def retire_key(ctx: click.Context, kid: str, reason: str) -> None:
     Its private key is deleted, a new key signs from now on, and central is told at once (or
     by the next sync cycle when it cannot be reached). Members need new links and tickets.
     """
-    from .central import CentralError, client_from_config
+    from .central import CentralError, client_for
     from .config import ConfigError
     from .services import audit
     from .services.central_keys import push, snapshot
@@ -95,11 +96,11 @@ def retire_key(ctx: click.Context, kid: str, reason: str) -> None:
         click.echo(f"the audit log was not written ({type(exc).__name__}): is the database "
                    "set up (init-db)?", err=True)
     try:
-        client = client_from_config(app.config)
+        client = client_for(settings_of(app).central)
         with db.transaction(write=False) as session:
             snap = snapshot(session, store,
-                            timedelta(days=int(app.config["TICKET_GRACE_DAYS"])))
-        push(client, store, str(app.config["SITE_SLUG"]), snap)
+                            timedelta(days=settings_of(app).ticket_grace_days))
+        push(client, store, settings_of(app).site_slug, snap)
     except (CentralError, ConfigError, OSError, SQLAlchemyError) as exc:
         click.echo(f"central was not told yet ({exc}); the sync worker tells it at its next "
                    "cycle", err=True)

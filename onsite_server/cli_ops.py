@@ -12,6 +12,7 @@ import click
 from flask import Flask
 
 from . import create_app
+from .app_settings import of as settings_of
 
 if TYPE_CHECKING:
     from .backup import Target
@@ -97,8 +98,9 @@ def _instance_folder() -> Path:
 def _target(app: Flask) -> Target:
     from .backup import Target
 
-    return Target(instance=Path(app.instance_path), database_url=str(app.config["DATABASE_URL"]),
-                  key_dir=Path(str(app.config["SIGNING_KEY_DIR"])))
+    settings = settings_of(app)
+    return Target(instance=Path(app.instance_path), database_url=settings.database_url,
+                  key_dir=Path(settings.signing_key_dir))
 
 
 @click.command("backup")
@@ -125,7 +127,7 @@ def backup_command(out_file: Path | None, out_dir: Path | None, keep: int | None
     assert out_file is not None
     app = create_app()
     try:
-        manifest = backup(_target(app), out_file, app.config.get("BACKUP_PASSPHRASE"),
+        manifest = backup(_target(app), out_file, settings_of(app).backup_passphrase,
                           revision=migrate.current_revision(get_db(app)))
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -154,7 +156,7 @@ def restore_command(backup_file: Path, force: bool) -> None:
         secret.unlink(missing_ok=True)
     try:
         manifest = restore(_target(app), get_db(app), backup_file,
-                           app.config.get("BACKUP_PASSPHRASE"), force=force)
+                           settings_of(app).backup_passphrase, force=force)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -208,7 +210,7 @@ def _upgrade(app: Flask, backup_dir: Path | None, no_backup: bool
         saved = folder / (f"onsite-pre-upgrade-{current or 'empty'}-"
                           f"{datetime.now(UTC):%Y%m%dT%H%M%S}.bak")
         try:
-            backup(_target(app), saved, app.config.get("BACKUP_PASSPHRASE"), revision=current)
+            backup(_target(app), saved, settings_of(app).backup_passphrase, revision=current)
         except BackupError as exc:
             raise click.ClickException(f"no upgrade: the backup first failed: {exc}") from exc
         click.echo(f"backup of revision {current} written to {saved}")

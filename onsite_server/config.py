@@ -1,14 +1,13 @@
-"""Configuration layers: defaults, then the instance file, then ONSITE_* environment, then tests."""
+"""Configuration layers: defaults, then the instance file, then ONSITE_* environment, then tests.
+
+The merged layers are converted and checked once into a typed object by settings.py.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from typing import Any
-
-from shared.assessments import list_instruments
-from shared.triage import LANGUAGES
-from shared.versions import parse_version
 
 # Every key here can be set in instance/config.py or as an ONSITE_<KEY> environment variable;
 # docs/configuration.md lists them with their meaning.
@@ -181,93 +180,3 @@ def _convert(name: str, key: str, raw: str) -> Any:
             return value
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
-
-
-def pool_size(config: dict[str, Any]) -> int:
-    """Return the PostgreSQL pool size per worker; refuse one that cannot serve every thread."""
-    threads = int(config["WORKER_THREADS"])
-    size = int(config["DB_POOL_SIZE"])
-    if threads < 0 or size < 0:
-        raise ConfigError("WORKER_THREADS and DB_POOL_SIZE cannot be negative")
-    if threads == 0:
-        # Not serving threads (a CLI command, a test): a few connections are plenty.
-        return size or 5
-    if size == 0:
-        # A request holds at most one connection (its session; /healthz opens its own only
-        # where there is no request session), so one per thread means no thread ever waits.
-        return threads
-    if size < threads:
-        # A thread that finds the pool empty waits DB_POOL_TIMEOUT_MS and then answers 503:
-        # with fewer connections than threads that would happen under ordinary load.
-        raise ConfigError(
-            f"DB_POOL_SIZE ({size}) is smaller than the threads per worker ({threads}): "
-            "set it to at least the thread count, or to 0 to size it from the threads")
-    return size
-
-
-def validate(config: dict[str, Any]) -> None:
-    """Reject settings that would make the server unsafe or broken (checked in this order)."""
-    _check_bounds(config)
-    _check_choices(config)
-    _check_content(config)
-
-
-def _check_bounds(config: dict[str, Any]) -> None:
-    """Pool, waits, batch sizes and timers within their bounds."""
-    pool_size(config)
-    for key in ("DB_POOL_TIMEOUT_MS", "PG_LOCK_TIMEOUT_MS", "PG_STATEMENT_TIMEOUT_MS",
-                "PG_CONNECT_TIMEOUT_SECONDS"):
-        # 0 would mean "wait forever" to PostgreSQL: the very thing these settings prevent.
-        if int(config[key]) <= 0:
-            raise ConfigError(f"{key} must be a positive number")
-    if int(config["ROSTER_MAX_ROWS"]) < 1:
-        raise ConfigError("ROSTER_MAX_ROWS must be at least 1")
-    if int(config["SYNC_BATCH"]) < 1:
-        raise ConfigError("SYNC_BATCH must be at least 1")
-    for key in ("SYNC_BACKOFF_BASE_SECONDS", "SYNC_BACKOFF_CAP_SECONDS",
-                "SYNC_CRISIS_BACKOFF_BASE_SECONDS", "SYNC_CRISIS_BACKOFF_CAP_SECONDS",
-                "SYNC_REVIVE_JITTER_SECONDS", "SYNC_CRISIS_HOLD_SECONDS",
-                "CENTRAL_KEY_PUSH_TIMEOUT_SECONDS"):
-        if float(config[key]) < 0:
-            raise ConfigError(f"{key} must not be negative")
-    for key in ("CENTRAL_CONNECT_TIMEOUT_SECONDS", "CENTRAL_READ_TIMEOUT_SECONDS"):
-        if float(config[key]) <= 0:
-            raise ConfigError(f"{key} must be a positive number of seconds")
-    try:
-        reminder = float(config["REMINDER_HOURS"])
-    except (TypeError, ValueError):
-        raise ConfigError("REMINDER_HOURS must be a number of hours") from None
-    if not 0 <= reminder <= 24 * 14:
-        raise ConfigError("REMINDER_HOURS must be between 0 (no reminders) and 336 (two weeks)")
-
-
-def _check_choices(config: dict[str, Any]) -> None:
-    """Settings that name one of a few choices: hash cost, proxies, logging, kiosk version."""
-    if config["PASSWORD_HASH_COST"] not in ("standard", "test"):
-        raise ConfigError("PASSWORD_HASH_COST must be standard or test, got "
-                          f"{config['PASSWORD_HASH_COST']!r}")
-    if not 0 <= int(config["TRUSTED_PROXIES"]) <= 5:
-        raise ConfigError("TRUSTED_PROXIES must be between 0 (no proxy) and 5")
-    if config["LOG_FORMAT"] not in ("text", "json"):
-        raise ConfigError(f"LOG_FORMAT must be text or json, got {config['LOG_FORMAT']!r}")
-    if str(config["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got "
-                          f"{config['LOG_LEVEL']!r}")
-    try:
-        parse_version(str(config["KIOSK_MIN_VERSION"]), "KIOSK_MIN_VERSION")
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _check_content(config: dict[str, Any]) -> None:
-    """What the reports, kiosks and catalog offer: cell minimum, languages, instruments."""
-    if int(config["MIN_CELL"]) < 5:
-        raise ConfigError("MIN_CELL must be at least 5 (small-cell suppression cannot go lower)")
-    for lang in config["LANGUAGES"]:
-        if lang not in LANGUAGES:
-            raise ConfigError(f"LANGUAGES: unsupported language {lang!r}")
-    known = {instrument_id for instrument_id, _version in list_instruments()}
-    for instrument_id in config["ENABLED_INSTRUMENTS"]:
-        # Caught at start: otherwise every kiosk's catalog poll would fail on the typo.
-        if instrument_id not in known:
-            raise ConfigError(f"ENABLED_INSTRUMENTS: unknown instrument {instrument_id!r}")

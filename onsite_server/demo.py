@@ -4,6 +4,7 @@ check-ups (referrals waiting to be forwarded) and a pairing code."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from .models import Advocate, Employer, Event, Kiosk, Member, Site, User, utcnow
 from .services.events import make_slots
 from .services.pairing import issue_pairing_code
 from .services.users import hash_password, totp_uri
+from .settings import Settings
 
 DEMO_SITE = "demo-hq"
 DEMO_LOGINS = {
@@ -62,8 +64,11 @@ EVENTS = [
 ]
 
 
-def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
+def load_demo_data(session: Session, config: Mapping[str, Any]) -> dict[str, Any]:
     """Create (or reuse) the demo records and issue a fresh pairing code."""
+    # The app's raw layers, converted as create_app converts them (the filing path below
+    # still reads the raw keys it needs: BatchSettings.from_config).
+    settings = Settings.from_config(config)
     lines: list[str] = []
     employer = session.scalars(select(Employer).where(Employer.slug == "demo-corp")).first()
     if employer is None:
@@ -126,29 +131,29 @@ def load_demo_data(session: Session, config: Any) -> dict[str, Any]:
                                            time(hour, 0), count, minutes, capacity, zone))
             lines.append(f"created event {title!r}")
     session.flush()
-    filed = _demo_checkups(session, site, config)
+    filed = _demo_checkups(session, site, config, settings)
     if filed:
         lines.append(f"recorded {filed} demo check-up answers")
     code = issue_pairing_code(session, site, label="demo kiosk", place="Lobby",
-                              ttl_seconds=int(config.get("PAIRING_CODE_TTL_SECONDS", 900)))
+                              ttl_seconds=settings.pairing_code_ttl_seconds)
     return {
         "_lines": lines,
         "pairing_code": code,
         "site": DEMO_SITE,
-        "logins": {role: _login(role, e, p, config) for role, (e, p) in DEMO_LOGINS.items()},
+        "logins": {role: _login(role, e, p, settings.branding_name)
+                   for role, (e, p) in DEMO_LOGINS.items()},
         "members": [{"employee_id": m[1], "birth_date": m[5], "first_name": m[3]}
                     for m in MEMBERS[:3]],
         "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
 
-def _login(role: str, email: str, password: str, config: Any) -> dict[str, str]:
+def _login(role: str, email: str, password: str, organization: str) -> dict[str, str]:
     login = {"email": email, "password": password}
     secret = DEMO_TOTP.get(role)
     if secret:
         login["totp_secret"] = secret
-        login["otpauth_uri"] = totp_uri(secret, email, str(config.get("BRANDING_NAME",
-                                                                      "Onsite Wellness")))
+        login["otpauth_uri"] = totp_uri(secret, email, organization)
     return login
 
 
@@ -163,7 +168,8 @@ DEMO_CHECKUPS = [
 _DEMO_NAMESPACE = uuid.UUID("b3a5d9e2-7c41-4f0a-8e6b-1d2c3f4a5b6c")
 
 
-def _demo_checkups(session: Session, site: Site, config: Any) -> int:
+def _demo_checkups(session: Session, site: Site, config: Mapping[str, Any],
+                   settings: Settings) -> int:
     """File the demo check-ups through the same path as a kiosk's (idempotent keys)."""
     from .services.members import make_member_ref
     from .services.submissions import BatchSettings, process_batch
@@ -175,7 +181,7 @@ def _demo_checkups(session: Session, site: Site, config: Any) -> int:
         kiosk = Kiosk(site_id=site.id, label="demo data", place="demo data")
         session.add(kiosk)
         session.flush()
-    secret = str(config["SECRET_KEY"])
+    secret = settings.secret_key
     items = []
     taken = utcnow() - timedelta(hours=2)
     for member_id, instrument, answers in DEMO_CHECKUPS:
@@ -188,8 +194,8 @@ def _demo_checkups(session: Session, site: Site, config: Any) -> int:
             "member_ref": make_member_ref(secret, member, kiosk), "instrument_id": instrument,
             "instrument_version": available_versions(instrument)[-1], "answers": answers,
             "taken_at": taken.isoformat()})
-    settings = BatchSettings.from_config(config, tuple(config["ENABLED_INSTRUMENTS"]))
-    results = process_batch(lambda: session, kiosk, items, settings=settings,
+    batch = BatchSettings.from_config(config, settings.enabled_instruments)
+    results = process_batch(lambda: session, kiosk, items, settings=batch,
                             shared_transaction=True)
     _demo_consent(session, site, kiosk)
     return sum(1 for r in results if r["status"] == "accepted")

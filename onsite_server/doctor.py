@@ -23,6 +23,7 @@ from flask import Flask
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .app_settings import of as settings_of
 from .db import get_db
 from .models import as_utc
 
@@ -89,7 +90,7 @@ def check_disk(app: Flask) -> Check:
     """Return whether the instance folder's (and SQLite database's) disk has room."""
     from .health import sqlite_folder
 
-    minimum = int(app.config["HEALTH_MIN_FREE_MB"])
+    minimum = settings_of(app).health_min_free_mb
     folders = {app.instance_path}
     db_folder = sqlite_folder(get_db(app).url)
     if db_folder:
@@ -114,11 +115,12 @@ def _private_files(app: Flask) -> list[Path]:
     instance = Path(app.instance_path)
     names = ["secret_key", "tls_key.pem", "tls_cert.pem", "onsite.sqlite", "config.py"]
     found = [instance / name for name in names if (instance / name).exists()]
-    keys = Path(str(app.config["SIGNING_KEY_DIR"]))
+    keys = Path(settings_of(app).signing_key_dir)
     if keys.is_dir():
         found += sorted(keys.glob("*.pem"))
-    if app.config.get("TLS_KEY") and Path(str(app.config["TLS_KEY"])).exists():
-        found.append(Path(str(app.config["TLS_KEY"])))
+    tls_key = settings_of(app).tls_key
+    if tls_key and Path(tls_key).exists():
+        found.append(Path(tls_key))
     return found
 
 
@@ -129,7 +131,7 @@ def check_file_modes(app: Flask) -> Check:
     try:
         if stat.S_IMODE(instance.stat().st_mode) & 0o077:
             wrong.append(f"{instance} is {stat.S_IMODE(instance.stat().st_mode):o} (want 700)")
-        keys = Path(str(app.config["SIGNING_KEY_DIR"]))
+        keys = Path(settings_of(app).signing_key_dir)
         if keys.is_dir() and stat.S_IMODE(keys.stat().st_mode) & 0o077:
             wrong.append(f"{keys} is {stat.S_IMODE(keys.stat().st_mode):o} (want 700)")
         for path in _private_files(app):
@@ -148,8 +150,8 @@ def check_tls(app: Flask, now: dt.datetime) -> Check:
     """Return whether the TLS certificate in use is valid, with its days to expiry."""
     from cryptography import x509
 
-    configured = app.config.get("TLS_CERT")
-    path = Path(str(configured)) if configured else Path(app.instance_path) / "tls_cert.pem"
+    configured = settings_of(app).tls_cert
+    path = Path(configured) if configured else Path(app.instance_path) / "tls_cert.pem"
     if not path.exists():
         if configured:
             return _fail("tls", f"ONSITE_TLS_CERT names {path}, which does not exist")
@@ -197,7 +199,7 @@ def check_signing_keys(app: Flask) -> Check:
     """Return whether the QR signing keys are present (they are made at first start)."""
     from shared.tokens import Purpose
 
-    folder = Path(str(app.config["SIGNING_KEY_DIR"]))
+    folder = Path(settings_of(app).signing_key_dir)
     missing = [p.label for p in Purpose if not list(folder.glob(f"{p.label}-*.pem"))]
     if missing:
         return _fail("signing-keys", f"no signing key for {', '.join(missing)} in {folder}: "
@@ -208,11 +210,11 @@ def check_signing_keys(app: Flask) -> Check:
 
 def check_central(app: Flask) -> Check:
     """Return whether central answers and accepts our credentials (a one-result search)."""
-    from .central import CentralError, client_from_config
+    from .central import CentralError, client_for
     from .config import ConfigError
 
     try:
-        client = client_from_config(app.config)
+        client = client_for(settings_of(app).central)
     except (ConfigError, OSError) as exc:
         return _fail("central", f"cannot use the central settings: {exc}")
     client.connect_timeout = client.read_timeout = 5.0

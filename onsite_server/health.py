@@ -25,6 +25,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from .app_settings import of as settings_of
 from .db import Database, database_problem, get_db
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,8 @@ def run_checks(app: Flask) -> HealthReport:
     """Check that the database takes writes and that its disk has room; never raises."""
     report = HealthReport(checked_at=time.monotonic())
     db = get_db(app)
-    wait = min(float(app.config["HEALTH_WRITE_WAIT_SECONDS"]),
-               int(app.config["SQLITE_BUSY_TIMEOUT_MS"]) / 1000)
+    settings = settings_of(app)
+    wait = min(settings.health_write_wait_seconds, settings.sqlite_busy_timeout_ms / 1000)
     try:
         _probe_writes(db, wait)
     except _Unreachable as exc:
@@ -139,7 +140,7 @@ def run_checks(app: Flask) -> HealthReport:
                     report.database, type(orig).__name__, first_line)
     folder = sqlite_folder(db.url)
     if folder is not None:
-        min_free = int(app.config["HEALTH_MIN_FREE_MB"]) * 1024 * 1024
+        min_free = settings_of(app).health_min_free_mb * 1024 * 1024
         try:
             free = shutil.disk_usage(folder).free
         except OSError as exc:
@@ -166,7 +167,7 @@ class _Cache:
 def current_report(app: Flask) -> HealthReport:
     """Return a recent report, running the checks when the last one is too old."""
     cache: _Cache = app.extensions["onsite_health"]
-    max_age = float(app.config["HEALTH_CHECK_SECONDS"])
+    max_age = settings_of(app).health_check_seconds
     with cache.lock:
         # One check at a time per process: a burst of polls waits for it instead of
         # queueing many probes for the write lock.

@@ -40,6 +40,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from .app_settings import current as current_settings
 from .db import get_db
 from .errors import error_response
 from .instance import write_private
@@ -163,7 +164,7 @@ def _band(now: datetime, seen: datetime | None) -> str:
 
 
 def _allowed() -> bool:
-    token = current_app.config.get("METRICS_TOKEN")
+    token = current_settings().metrics_token
     sent = request.headers.get("Authorization", "")
     if token and sent[:7].lower() == "bearer " and hmac.compare_digest(
             sent[7:].encode(), str(token).encode()):

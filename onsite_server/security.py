@@ -23,13 +23,13 @@ import logging
 import socket
 import struct
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import SecurityError
 
+from .app_settings import of as settings_of
 from .errors import error_response
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,10 @@ _SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
 
 def init_app(app: Flask) -> None:
     """Set Flask's TRUSTED_HOSTS from the configuration and add the security headers."""
-    app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
-    tls_configured = bool(app.config.get("TLS_CERT"))
+    settings = settings_of(app)
+    # Flask's own key, read by Flask: the configured names resolved to the hosts answered.
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(settings.trusted_hosts, settings.tls_cert)
+    tls_configured = bool(settings.tls_cert)
 
     @app.errorhandler(SecurityError)
     def _untrusted_host(exc: SecurityError) -> Response:
@@ -89,15 +91,12 @@ def init_app(app: Flask) -> None:
         return response
 
 
-def trusted_hosts(config: Mapping[str, Any]) -> list[str] | None:
+def trusted_hosts(configured: Sequence[str], tls_cert: str | None) -> list[str] | None:
     """Return the Host names to answer: TRUSTED_HOSTS if set, else this machine's; None = any."""
-    configured = config.get("TRUSTED_HOSTS")
-    if isinstance(configured, str):
-        configured = [part.strip() for part in configured.split(",") if part.strip()]
     if configured and "*" in configured:
         log.warning("TRUSTED_HOSTS contains '*': every Host header is answered")
         return None
-    hosts = list(configured) if configured else default_trusted_hosts(config.get("TLS_CERT"))
+    hosts = list(configured) if configured else default_trusted_hosts(tls_cert)
     return _unique([*LOOPBACK_HOSTS, *hosts])
 
 

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -41,6 +41,8 @@ from .base import load_kv
 from .devices import DevicesScreen
 from .lang import tr
 from .read_aloud import on_speaker_button, screen_utterance
+
+P = ParamSpec("P")
 
 # The design height a landscape window's height stands for (see _rescale). Every touch
 # target is at least 110 design pixels (the admin's text fields; keys, fields and the
@@ -208,10 +210,15 @@ class KioskApp(App):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ moving
 
-    def act(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Call a Visit method for a button, then show where the visit is."""
-        getattr(self.visit, method)(*args, **kwargs)
+    def do(self, action: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Do an area model's typed move for a button (``app.do(app.visit.booking.confirm)``),
+        then show where the visit is."""
+        action(*args, **kwargs)
         self.sync()
+
+    def act(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """``app.act("name")`` of the kv files: a flat name (kiosk.visit.compat); use ``do``."""
+        self.do(getattr(self.visit, method), *args, **kwargs)
 
     def sync(self) -> None:
         """Show the screen the visit is on (the admin screens while in admin mode)."""
@@ -244,7 +251,7 @@ class KioskApp(App):  # type: ignore[misc]
 
     def back(self) -> None:
         """The footer's Back."""
-        self.act("back")
+        self.do(self.visit.back)
 
     end_confirm: Any = None  # "End your session?" while it shows
 
@@ -252,7 +259,7 @@ class KioskApp(App):  # type: ignore[misc]
         """The footer's End session: mid-visit it asks first (a stray tap must not wipe a
         visit); on the thank-you screen the visit is over already."""
         if self.visit.screen in (ATTRACT, DONE):
-            self.act("end")
+            self.do(self.visit.end)
             return
         self.visit.touch()
         self.end_confirm = Factory.EndConfirm()
@@ -262,7 +269,7 @@ class KioskApp(App):  # type: ignore[misc]
         """The answer to "End your session?"."""
         self._close_end_confirm()
         if end:
-            self.act("end")
+            self.do(self.visit.end)
 
     def _close_end_confirm(self) -> None:
         if self.end_confirm is not None:

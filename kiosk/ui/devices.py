@@ -242,7 +242,7 @@ class DevicePanel(BoxLayout):  # type: ignore[misc]
             return
         answers, device = dict(step.shown.answers), step.device()
         bridge.end()
-        app.act("answer_from_device", answers, device)
+        app.do(app.visit.questions.answer_from_device, answers, device)
 
     def again(self) -> None:
         """"Measure again": wait for a new reading."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
+from ..app_settings import current as current_settings
 from ..db import get_read_session, get_session
 from ..errors import ApiProblem
 from ..models import Kiosk, Member
@@ -67,6 +68,6 @@ def authenticate() -> Kiosk:
 def member_for_ref(session: Session, kiosk: Kiosk, ref: str) -> Member:
     """Resolve a kiosk's member reference; a bad one raises MemberRefError (422, member_ref)."""
     return resolve_member_ref(
-        session, str(current_app.config["SECRET_KEY"]), ref, kiosk,
-        int(current_app.config["MEMBER_REF_TTL_SECONDS"]),
+        session, current_settings().secret_key, ref, kiosk,
+        current_settings().member_ref_ttl_seconds,
     )

@@ -31,6 +31,7 @@ from shared.schemas.bookings import (
 from shared.schemas.common import Problem
 from shared.tokens import Purpose
 
+from ..app_settings import current as current_settings
 from ..db import get_db, get_read_session, get_session
 from ..errors import field_problem
 from ..models import Booking, Kiosk
@@ -72,14 +73,14 @@ def _ticket_key_at_central() -> None:
 
     Called first thing in a view, before its transaction writes: it may wait on central.
     """
-    ensure_published(current_app.config, get_db(current_app).transaction, Purpose.TICKET)
+    ensure_published(current_settings(), get_db(current_app).transaction, Purpose.TICKET)
 
 
 def _issuer() -> TicketIssuer:
-    config = current_app.config
-    return TicketIssuer(keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
-                        web_url=str(config["CENTRAL_WEB_URL"]),
-                        grace=timedelta(days=int(config["TICKET_GRACE_DAYS"])))
+    settings = current_settings()
+    return TicketIssuer(keys=KeyStore(Path(settings.signing_key_dir)),
+                        web_url=settings.central_web_url,
+                        grace=timedelta(days=settings.ticket_grace_days))
 
 
 def _out(view: svc.BookingView, model: type[BookingOut] = BookingOut, **extra: Any) -> Any:

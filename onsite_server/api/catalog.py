@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, current_app, request
+from flask import Response, request
 from sqlalchemy.exc import OperationalError
 
 from shared.schemas.catalog import CatalogResponse
 
+from ..app_settings import current as current_settings
 from ..db import get_db, get_session
 from ..models import Site
 from ..services.catalog import build_catalog
@@ -29,7 +30,7 @@ def get_catalog() -> Response:
     site = session.get(Site, current_kiosk().site_id)
     assert site is not None  # a kiosk row always references its site (foreign key)
     _record_offered(site)
-    catalog = build_catalog(session, site, current_app.config)
+    catalog = build_catalog(session, site, current_settings())
     headers = {"ETag": catalog.etag, "Cache-Control": "no-cache"}
     inm = request.if_none_match
     # If-None-Match uses the weak comparison (RFC 9110 13.1.2), so W/"x" matches "x".
@@ -47,7 +48,7 @@ def _record_offered(site: Site) -> None:
     database that refuses the write (read-only, full) still serves the catalog; submissions
     write the windows down again before they need them.
     """
-    offered = offered_instruments(site, current_app.config)
+    offered = offered_instruments(site, current_settings())
     if windows_current_for(site, offered):
         return
     try:

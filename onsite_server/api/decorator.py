@@ -18,6 +18,7 @@ from shared.versions import (
     parse_version,
 )
 
+from ..app_settings import current as current_settings
 from ..errors import ApiProblem, field_problem
 from ..openapi import OpenAPIRegistry, Operation
 from .auth import authenticate
@@ -54,7 +55,7 @@ def check_kiosk_version() -> None:
 
     A kiosk that sends no version predates versioning and is taken as ``UNVERSIONED_KIOSK``.
     """
-    minimum = str(current_app.config["KIOSK_MIN_VERSION"])
+    minimum = current_settings().kiosk_min_version
     sent = request.headers.get(KIOSK_VERSION_HEADER)
     version = UNVERSIONED_KIOSK if sent is None else sent.strip()
     try:
@@ -74,7 +75,7 @@ def check_kiosk_version() -> None:
 @bp.after_request
 def _declare_min_version(response: Response) -> Response:
     # Every answer says what the server serves, so a kiosk can warn before it is refused.
-    response.headers[MIN_KIOSK_VERSION_HEADER] = str(current_app.config["KIOSK_MIN_VERSION"])
+    response.headers[MIN_KIOSK_VERSION_HEADER] = current_settings().kiosk_min_version
     return response
 
 

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app
-
 from shared.schemas.common import Problem
 from shared.schemas.identify import IdentifyRequest, IdentifyResponse
 
-from ..db import get_session
+from ..app_settings import current as current_settings
+from ..db import get_db, release_request_session
 from ..errors import ApiProblem
 from ..services.identify import (
     NOT_FOUND_DETAIL,
     NOT_FOUND_TITLE,
-    identify,
+    identify_counted,
     pad_to_floor,
 )
-from . import current_kiosk, operation
+from . import authenticated_kiosk, operation
 
 
 @operation(
@@ -34,18 +33,17 @@ from . import current_kiosk, operation
 def post_identify(body: IdentifyRequest) -> IdentifyResponse:
     """Match id + birth date against the roster of the kiosk's employer."""
     started = time.monotonic()
-    session = get_session()
-    config = current_app.config
-    # Too many attempts raise RateLimited, a ServiceError: 429 with Retry-After (errors.py).
-    found = identify(
-        session, kiosk=current_kiosk(), typed_id=body.id, birth_date=body.birth_date,
-        secret=str(config["SECRET_KEY"]),
-        rate_per_minute=int(config["IDENTIFY_RATE_PER_MINUTE"]),
+    settings = current_settings()
+    kiosk = authenticated_kiosk()  # its columns only: the attempt is written in its own session
+    # The service commits the attempt in a transaction of its own, so that it counts although
+    # a miss is answered 404; the request's session (only the token check read through it)
+    # gives its connection back first. Too many attempts raise RateLimited: 429 + Retry-After.
+    release_request_session()
+    found = identify_counted(
+        get_db().transaction, kiosk=kiosk, typed_id=body.id, birth_date=body.birth_date,
+        secret=settings.secret_key, rate_per_minute=settings.identify_rate_per_minute,
     )
-    # The attempt must count even though a miss is answered with a 404 (which rolls the
-    # request back), so it is committed here, before the answer and the padding sleep.
-    session.commit()
-    pad_to_floor(started, float(config["IDENTIFY_MIN_SECONDS"]))
+    pad_to_floor(started, settings.identify_min_seconds)
     if found is None:
         raise ApiProblem(404, NOT_FOUND_TITLE, NOT_FOUND_DETAIL)
     return IdentifyResponse(member_ref=found.member_ref, first_name=found.first_name,

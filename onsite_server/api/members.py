@@ -11,6 +11,7 @@ from shared.schemas.common import Problem
 from shared.schemas.members import AdvocateLinkRequest, AdvocateLinkResponse, AdvocatePublic
 from shared.tokens import Purpose
 
+from ..app_settings import current as current_settings
 from ..db import get_db, get_session
 from ..services.advocates import advocate_link
 from ..services.central_keys import ensure_published
@@ -28,19 +29,19 @@ from . import current_kiosk, member_for_ref, operation
 )
 def post_advocate_link(body: AdvocateLinkRequest) -> AdvocateLinkResponse:
     """Assign an advocate if needed, then issue a signed link to central's connect page."""
-    config = current_app.config
+    settings = current_settings()
     # Central must know the signing key before the member scans: a fresh server's first link
     # would otherwise be refused until the sync worker had run (docs/tokens.md).
-    ensure_published(config, get_db(current_app).transaction, Purpose.ADVOCATE_LINK)
+    ensure_published(settings, get_db(current_app).transaction, Purpose.ADVOCATE_LINK)
     session = get_session()
     kiosk = current_kiosk()
     member = member_for_ref(session, kiosk, body.member_ref)
     # With no active advocate, advocates.NoAdvocate (a ServiceError) answers 409.
     link = advocate_link(
-        session, member, keys=KeyStore(Path(config["SIGNING_KEY_DIR"])),
-        web_url=str(config["CENTRAL_WEB_URL"]),
-        lifetime=timedelta(days=int(config["ADVOCATE_LINK_DAYS"])),
-        actor=kiosk_actor(kiosk), organization=str(config["BRANDING_NAME"]))
+        session, member, keys=KeyStore(Path(settings.signing_key_dir)),
+        web_url=settings.central_web_url,
+        lifetime=timedelta(days=settings.advocate_link_days),
+        actor=kiosk_actor(kiosk), organization=settings.branding_name)
     adv = link.advocate
     return AdvocateLinkResponse(
         advocate=AdvocatePublic(name=adv.name, phone=adv.phone, email=adv.email,

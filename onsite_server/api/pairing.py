@@ -7,6 +7,7 @@ from flask import current_app, request
 from shared.schemas.common import Problem
 from shared.schemas.pairing import PairRequest, PairResponse
 
+from ..app_settings import current as current_settings
 from ..db import get_session, keep_on_refusal
 from ..models import Site
 from ..services.pairing import PairingError, PairingLimits, pair_limited
@@ -24,11 +25,11 @@ from . import operation
 def pair_kiosk(body: PairRequest) -> tuple[PairResponse, int]:
     """Exchange a pairing code for a device token."""
     session = get_session()
-    config = current_app.config
+    settings = current_settings()
     limits = PairingLimits(
-        per_address=int(config["PAIRING_FAILURES_PER_ADDRESS"]),
-        total=int(config["PAIRING_FAILURES_TOTAL"]),
-        window_seconds=int(config["PAIRING_FAILURE_WINDOW_SECONDS"]),
+        per_address=settings.pairing_failures_per_address,
+        total=settings.pairing_failures_total,
+        window_seconds=settings.pairing_failure_window_seconds,
     )
     # Too many failures raise PairingRateLimited, a ServiceError: 429 with Retry-After.
     try:

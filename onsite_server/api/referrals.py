@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 
 from shared.schemas.common import Problem
 from shared.schemas.referrals import (
@@ -14,6 +14,7 @@ from shared.schemas.referrals import (
     CrisisAlertResponse,
 )
 
+from ..app_settings import current as current_settings
 from ..db import get_session, keep_on_refusal
 from ..errors import ApiProblem, field_problem
 from ..models import utcnow
@@ -46,12 +47,12 @@ def record_referral_consent(body: ConsentRequest) -> Response:
 
     def work() -> tuple[int, object]:
         if body.offline_identity is not None:
-            config = current_app.config
+            settings = current_settings()
             return 200, record_offline_consent(
                 session, kiosk, body.offline_identity, consent=body.consent,
                 contact_method=body.contact_method, contact_time=body.contact_time,
-                phone=body.phone, email=body.email, secret=str(config["SECRET_KEY"]),
-                per_day=int(config["OFFLINE_IDENTIFY_PER_DAY"]))
+                phone=body.phone, email=body.email, secret=settings.secret_key,
+                per_day=settings.offline_identify_per_day)
         assert body.member_ref is not None  # who_problem
         member = member_for_ref(session, kiosk, body.member_ref)
         return 200, record_consent(
@@ -90,7 +91,7 @@ def _raise(body: CrisisAlertRequest) -> Response:
 
     def work() -> tuple[int, object]:
         now = utcnow()
-        suspect = ClockPolicy.from_config(current_app.config).suspect(body.raised_at, now)
+        suspect = ClockPolicy.from_settings(current_settings()).suspect(body.raised_at, now)
         if suspect:
             note_suspect(kiosk.public_id, "crisis alert", body.raised_at, now)
         alert = raise_anonymous_alert(session, kiosk, body.trigger, body.raised_at,

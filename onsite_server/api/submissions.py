@@ -11,6 +11,7 @@ from shared.crisis import triggers_in_raw
 from shared.schemas.common import Problem
 from shared.schemas.submissions import SubmissionBatch, SubmissionBatchResponse, SubmissionItem
 
+from ..app_settings import current as current_settings
 from ..db import get_read_session, get_session, keep_on_refusal
 from ..errors import ApiProblem, field_problem, validation_problem
 from ..models import Kiosk, Site
@@ -45,7 +46,7 @@ def submit_batch(body: Any) -> dict[str, Any]:
     site = get_read_session().get(Site, kiosk.site_id)
     assert site is not None  # a kiosk row always references its site (foreign key)
     settings = BatchSettings.from_config(current_app.config,
-                                         offered_instruments(site, current_app.config))
+                                         offered_instruments(site, current_settings()))
     try:
         batch = SubmissionBatch.model_validate(body)
     except ValidationError as exc:

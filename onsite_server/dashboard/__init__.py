@@ -19,6 +19,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from ..app_settings import current as current_settings
+from ..app_settings import of as settings_of
 from .auth import current_user, role_required, session_times
 from .banner import waited as banner_waited
 from .nav import add_nav, nav_for
@@ -65,10 +67,8 @@ def _template_context() -> dict[str, Any]:
 
 
 def _branding_name() -> str:
-    from flask import current_app
-
     name = g.get("branding_name")
-    return str(name or current_app.config["BRANDING_NAME"])
+    return str(name or current_settings().branding_name)
 
 
 def site_zone() -> ZoneInfo:
@@ -175,7 +175,7 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's own limits apply
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
-        hours=int(app.config["DASHBOARD_ABSOLUTE_HOURS"]))
+        hours=settings_of(app).dashboard_absolute_hours)
     csrf.init_app(app)
     # Kiosks authenticate with bearer device tokens, not cookies: CSRF cannot reach them.
     csrf.exempt(api_bp)

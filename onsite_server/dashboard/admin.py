@@ -7,9 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import (
-    current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -20,7 +18,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms import SelectChoice
 
-from ..db import get_db, get_session
+from ..app_settings import current as current_settings
+from ..db import get_db, get_session, release_request_session
 from ..models import Advocate, Site, User
 from ..services import audit
 from ..services import sites as sites_service
@@ -65,7 +64,7 @@ def _actor() -> str:
 def settings() -> Any:
     """Site settings, each shown with the server default it overrides."""
     site = current_site()
-    view = sites_service.settings_view(site, current_app.config)
+    view = sites_service.settings_view(site, current_settings())
     form = SettingsForm()
     form.enabled_instruments.choices = [SelectChoice(i, i)
                                         for i in sites_service.known_instruments()]
@@ -196,19 +195,6 @@ def user_action(user_id: int, action: str) -> Any:
 
 # --- roster -------------------------------------------------------------------------------
 
-def _release_request_session() -> None:
-    """End the request's own transaction before a roster import runs its own short ones.
-
-    The import writes in chunks through separate sessions; holding the request's connection
-    meanwhile would take a second pooled connection for one request thread.
-    """
-    session = g.pop("db_session", None)
-    g.pop("db_read_phase", None)
-    if session is not None:
-        session.rollback()
-        session.close()
-
-
 @bp.route("/admin/roster", methods=["GET", "POST"])
 @role_required("admin")
 def roster() -> Any:
@@ -226,12 +212,13 @@ def roster() -> Any:
             file_error = _("The file is not UTF-8 text (at byte %(n)d).", n=exc.start)
         else:
             actor = _actor()
-            _release_request_session()
+            # The import writes in chunks through separate sessions (db.release_request_session).
+            release_request_session()
             try:
                 report = import_roster(get_db(), employer_id,
                                        io.StringIO(text, newline=""), partial=form.partial.data,
                                        dry_run=form.dry_run.data, actor=actor,
-                                       max_rows=int(current_app.config["ROSTER_MAX_ROWS"]))
+                                       max_rows=current_settings().roster_max_rows)
             except (RosterFileError, RosterImportError) as exc:
                 attach_errors(form, exc)  # on the file field
     if file_error:
@@ -239,7 +226,7 @@ def roster() -> Any:
     return render_template("admin/roster.html", form=form, report=report,
                            employer_name=employer_name, columns=COLUMNS,
                            max_mb=ROSTER_MAX_BYTES // (1024 * 1024),
-                           max_rows=int(current_app.config["ROSTER_MAX_ROWS"]),
+                           max_rows=current_settings().roster_max_rows,
                            errors_shown=ROSTER_ERRORS_SHOWN)
 
 

@@ -46,6 +46,7 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..app_settings import current as current_settings
 from ..db import get_read_session, get_session
 from ..errors import ApiProblem, wants_json
 from ..models import User, utcnow
@@ -166,9 +167,8 @@ def home_url(role: str) -> str:
 
 
 def _limits() -> tuple[int, int]:
-    config = current_app.config
-    return (int(config["DASHBOARD_IDLE_MINUTES"]) * 60,
-            int(config["DASHBOARD_ABSOLUTE_HOURS"]) * 3600)
+    settings = current_settings()
+    return settings.dashboard_idle_minutes * 60, settings.dashboard_absolute_hours * 3600
 
 
 def session_times(now: float | None = None) -> dict[str, int]:
@@ -406,7 +406,7 @@ def enrol() -> Any:
     from shared.qr import qr_svg
 
     uri = users_service.totp_uri(secret, user.email,
-                                 str(current_app.config["BRANDING_NAME"]))
+                                 current_settings().branding_name)
     return render_template("auth/enrol.html", form=form, secret=secret, uri=uri,
                            qr=qr_svg(uri))
 

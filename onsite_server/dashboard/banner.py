@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..app_settings import current as current_settings
 from ..db import get_read_session
 from ..models import Alert, CrisisAlert, Kiosk, Member, Referral, Site, utcnow
 from ..services import fleet, scope
@@ -46,7 +46,7 @@ def _site_id(user: Principal) -> int | None:
     if user.site_id is not None:
         return user.site_id
     db = get_read_session()
-    slug = str(current_app.config.get("SITE_SLUG") or "")
+    slug = current_settings().site_slug
     site = db.scalars(select(Site).where(Site.slug == slug)).first() or \
         db.scalars(select(Site).order_by(Site.id)).first()
     return site.id if site else None

@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import (
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -27,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 
+from ..app_settings import current as current_settings
 from ..db import get_session
 from ..errors import wants_json
 from ..models import Site
@@ -79,9 +79,9 @@ def _actor() -> str:
 
 
 def _ring(site: Site) -> Any:
-    config = current_app.config
-    return svc.ticket_ring(get_session(), KeyStore(Path(config["SIGNING_KEY_DIR"])),
-                           timedelta(days=int(config["TICKET_GRACE_DAYS"])))
+    settings = current_settings()
+    return svc.ticket_ring(get_session(), KeyStore(Path(settings.signing_key_dir)),
+                           timedelta(days=settings.ticket_grace_days))
 
 
 def _slot_choices(day: dict[str, Any]) -> tuple[list[SelectChoice], str | None]:

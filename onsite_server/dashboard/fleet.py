@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from shared.qr import qr_svg
 from shared.schemas.pairing import PairingQr
 
+from ..app_settings import current as current_settings
 from ..db import get_session
 from ..services import central_keys
 from ..services import fleet as fleet_service
@@ -61,7 +62,7 @@ def pair() -> Any:
                                pair_form=form, action_form=ActionForm(), site=site,
                                stale_minutes=int(fleet_service.STALE_AFTER.total_seconds()
                                                  // 60)), 422
-    ttl = int(current_app.config["PAIRING_CODE_TTL_SECONDS"])
+    ttl = current_settings().pairing_code_ttl_seconds
     code = issue_pairing_code(get_session(), current_site(), label=form.label.data or "kiosk",
                               place=form.place.data or None, ttl_seconds=ttl, actor=_actor())
     server_url = request.host_url
@@ -93,7 +94,7 @@ def revoke(public_id: str) -> Any:
 def sync_health() -> Any:
     """The site's outbox to central (operators: the server's): counts, dead letters, retry;
     and the QR signing keys, with whether central holds each."""
-    keys = KeyStore(Path(str(current_app.config["SIGNING_KEY_DIR"])))
+    keys = KeyStore(Path(current_settings().signing_key_dir))
     return render_template("fleet/sync.html",
                            health=fleet_service.sync_health(get_session(), site_scope()),
                            keys=central_keys.overview(keys), action_form=ActionForm())

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import abort, current_app
+from flask import abort
 from sqlalchemy import select
 
+from ..app_settings import current as current_settings
 from ..db import get_session
 from ..models import CrisisAlert, Kiosk, Member, Referral, Site, User
 from ..services import scope as scope_service
@@ -35,7 +36,7 @@ def current_site() -> Site:
     if user.site_id is not None:
         site = db.get(Site, user.site_id)
     else:
-        slug = str(current_app.config.get("SITE_SLUG") or "")
+        slug = current_settings().site_slug
         site = db.scalars(select(Site).where(Site.slug == slug)).first() or \
             db.scalars(select(Site).order_by(Site.id)).first()
     if site is None:

@@ -23,6 +23,7 @@ from .flask import (
     get_session,
     init_app,
     keep_on_refusal,
+    release_request_session,
 )
 from .sqlite_writes import WriteQueueConnection, WriteQueueTimeout
 
@@ -41,5 +42,6 @@ __all__ = [
     "is_sqlite",
     "keep_on_refusal",
     "make_engine",
+    "release_request_session",
     "rollback_quietly",
 ]

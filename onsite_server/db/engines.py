@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 from .sqlite_writes import (
     WriteQueueTimeout,
@@ -69,16 +72,14 @@ class PgLimits:
     connect_timeout_seconds: int = 3
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> PgLimits:
-        """Read the limits from the app's configuration (pool sized from the thread count)."""
-        from ..config import pool_size
-
+    def from_settings(cls, settings: Settings) -> PgLimits:
+        """Take the limits from the server's settings (pool sized from the thread count)."""
         return cls(
-            pool_size=pool_size(dict(config)),
-            pool_timeout_ms=int(config["DB_POOL_TIMEOUT_MS"]),
-            lock_timeout_ms=int(config["PG_LOCK_TIMEOUT_MS"]),
-            statement_timeout_ms=int(config["PG_STATEMENT_TIMEOUT_MS"]),
-            connect_timeout_seconds=int(config["PG_CONNECT_TIMEOUT_SECONDS"]),
+            pool_size=settings.pool_size(),
+            pool_timeout_ms=settings.db_pool_timeout_ms,
+            lock_timeout_ms=settings.pg_lock_timeout_ms,
+            statement_timeout_ms=settings.pg_statement_timeout_ms,
+            connect_timeout_seconds=settings.pg_connect_timeout_seconds,
         )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 # The module, not its names: errors imports db.engines, so this import may run while errors
 # is itself still importing (the names are read at request time).
 from .. import errors
+from ..app_settings import of as settings_of
 from .engines import DB_UNAVAILABLE, Database, PgLimits, rollback_quietly
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -74,14 +75,28 @@ def keep_on_refusal() -> None:
     g.db_keep_on_refusal = True
 
 
+def release_request_session() -> None:
+    """End the request's transaction and give its connection back before a service's own.
+
+    For a service that writes in transactions of its own (a roster import's chunks, an
+    identify attempt that must count whatever the answer): holding the request's connection
+    meanwhile would take a second pooled connection for one request thread. Nothing written
+    through the request's session is kept, so call it before any write there.
+    """
+    session = g.pop("db_session", None)
+    g.pop("db_read_phase", None)
+    if session is not None:
+        # close() ends the transaction without expiring what was loaded (rollback() would):
+        # the kiosk read by the token check stays readable, detached.
+        session.close()
+
+
 def init_app(app: Flask) -> None:
     """Bind the database to the app and close the request session at teardown."""
     db = Database()
-    db.configure(
-        app.config["DATABASE_URL"],
-        busy_timeout_ms=int(app.config["SQLITE_BUSY_TIMEOUT_MS"]),
-        pg=PgLimits.from_config(app.config),
-    )
+    settings = settings_of(app)
+    db.configure(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                 pg=PgLimits.from_settings(settings))
     app.extensions["onsite_db"] = db
 
     @app.after_request

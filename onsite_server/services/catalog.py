@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -25,6 +24,9 @@ from shared.triage import CRISIS_TRIGGERS, crisis_guidance
 from ..models import Event, Site, Slot, utcnow
 from .instruments import offered_instruments
 from .sites import TIMEOUTS, effective
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 @dataclass(frozen=True)
@@ -107,17 +109,17 @@ def upcoming_events(session: Session, site: Site,
     return list(events.values())
 
 
-def site_settings(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
+def site_settings(site: Site, settings: Settings) -> dict[str, Any]:
     """Return languages, timeouts and branding; a site's own settings override the config."""
     own = site.settings or {}
     # A site's settings (set on the admin page, checked there) override the server's: the
     # same overlay the admin page shows (sites.effective).
-    values = effective(site, config)
+    values = effective(site, settings)
     return {
-        "languages": list(own.get("languages") or config["LANGUAGES"]),
-        "units": str(own.get("units") or config["KIOSK_UNITS"]),
+        "languages": list(own.get("languages") or settings.languages),
+        "units": str(own.get("units") or settings.kiosk_units),
         # What the privacy notice promises is what retention does (services/retention.py).
-        "retention_days": int(config["RETENTION_DAYS"]),
+        "retention_days": settings.retention_days,
         "timeouts": {key: int(values[key]) for key in TIMEOUTS},
         # Shown after the fixed 988/911 guidance, never instead of it.
         "local_crisis_resources": [
@@ -131,15 +133,15 @@ def site_settings(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_catalog(session: Session, site: Site, config: Mapping[str, Any],
+def build_catalog(session: Session, site: Site, settings: Settings,
                   now: datetime | None = None) -> Catalog:
     """Render the catalog for site as canonical JSON with a strong ETag over the bytes."""
-    enabled = offered_instruments(site, config)
+    enabled = offered_instruments(site, settings)
     parts = {
         "crisis": crisis_json(),
         "events": _dumps(upcoming_events(session, site, now)),
         "instruments": instruments_json(tuple(enabled)),
-        "settings": _dumps(site_settings(site, config)),
+        "settings": _dumps(site_settings(site, settings)),
         "site": _dumps({"slug": site.slug, "name": site.name, "timezone": site.timezone}),
     }
     text = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in sorted(parts.items())) + "}"

@@ -20,11 +20,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,9 @@ from ..models import utcnow
 from .advocates import revoked_token_ids
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger("onsite_server.central_keys")
 
@@ -133,7 +136,7 @@ def overview(keys: KeyStore) -> list[KeyState]:
             for info in keys.describe()]
 
 
-def ensure_published(config: Mapping[str, Any], transaction: Callable[..., Any],
+def ensure_published(settings: Settings, transaction: Callable[..., Any],
                      purpose: Purpose) -> bool:
     """Make sure central holds the key that now signs ``purpose`` tokens; return whether it
     does. Never raises: a central that is down only delays the QR's first scan.
@@ -142,13 +145,13 @@ def ensure_published(config: Mapping[str, Any], transaction: Callable[..., Any],
     then it pushes with a short timeout (CENTRAL_KEY_PUSH_TIMEOUT_SECONDS, 0 turns it off),
     and after a failure it waits RETRY_AFTER_SECONDS before trying again.
     """
-    from ..central import CentralError, client_from_config
+    from ..central import CentralError, client_for
     from ..config import ConfigError
 
-    keys = KeyStore(_folder(config))
+    keys = KeyStore(Path(settings.signing_key_dir))
     if central_holds(keys, keys.current_kid(purpose)):
         return True
-    timeout = float(config.get("CENTRAL_KEY_PUSH_TIMEOUT_SECONDS") or 0)
+    timeout = settings.central_key_push_timeout_seconds
     if timeout <= 0:
         return False
     where = str(keys.folder)
@@ -156,11 +159,11 @@ def ensure_published(config: Mapping[str, Any], transaction: Callable[..., Any],
         if time.monotonic() - _failures.get(where, -RETRY_AFTER_SECONDS) < RETRY_AFTER_SECONDS:
             return False
     try:
-        client = client_from_config(config)
+        client = client_for(settings.central)
         client.connect_timeout = client.read_timeout = timeout
         with transaction(write=False) as session:
-            snap = snapshot(session, keys, timedelta(days=int(config["TICKET_GRACE_DAYS"])))
-        push(client, keys, str(config["SITE_SLUG"]), snap)
+            snap = snapshot(session, keys, timedelta(days=settings.ticket_grace_days))
+        push(client, keys, settings.site_slug, snap)
     except (CentralError, ConfigError, OSError) as exc:
         with _failures_lock:
             _failures[where] = time.monotonic()
@@ -171,6 +174,3 @@ def ensure_published(config: Mapping[str, Any], transaction: Callable[..., Any],
         _failures.pop(where, None)
     return True
 
-
-def _folder(config: Mapping[str, Any]) -> Path:
-    return Path(str(config["SIGNING_KEY_DIR"]))

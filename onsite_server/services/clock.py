@@ -6,7 +6,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger("onsite_server.clock")
 
@@ -20,6 +23,12 @@ class ClockPolicy:
 
     ahead: timedelta
     behind: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClockPolicy:
+        """Build the policy from KIOSK_CLOCK_AHEAD_SECONDS and KIOSK_CLOCK_BEHIND_DAYS."""
+        return cls(ahead=timedelta(seconds=settings.kiosk_clock_ahead_seconds),
+                   behind=timedelta(days=settings.kiosk_clock_behind_days))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ClockPolicy:

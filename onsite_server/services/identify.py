@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 
@@ -147,6 +148,21 @@ def identify(session: Session, *, kiosk: Kiosk, typed_id: str, birth_date: date,
     if chosen is None:
         return None
     return Identified(member_ref=ref, first_name=chosen.first_name, language=chosen.language)
+
+
+def identify_counted(transaction: Callable[[], AbstractContextManager[Session]], *,
+                     kiosk: Kiosk, typed_id: str, birth_date: date, secret: str,
+                     rate_per_minute: int) -> Identified | None:
+    """Identify as ``identify`` does, in a transaction of its own that commits the attempt.
+
+    A miss is answered 404, and a refused request's own work is rolled back: the attempt must
+    count toward the kiosk's limit all the same, so it is committed here, whatever the answer,
+    before the caller pads the response time (the write lock is not held through the pad).
+    Over the limit, RateLimited is raised and nothing is written.
+    """
+    with transaction() as session:
+        return identify(session, kiosk=kiosk, typed_id=typed_id, birth_date=birth_date,
+                        secret=secret, rate_per_minute=rate_per_minute)
 
 
 @dataclass(frozen=True)

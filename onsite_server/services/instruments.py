@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, object_session
@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session, object_session
 from shared.assessments import list_instruments
 
 from ..models import InstrumentWindow, Site, utcnow
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger("onsite_server.instruments")
 
@@ -44,7 +47,7 @@ _synced: dict[tuple[str, int], frozenset[str]] = {}
 _synced_lock = threading.Lock()
 
 
-def offered_instruments(site: Site, config: Mapping[str, Any]) -> tuple[str, ...]:
+def offered_instruments(site: Site, settings: Settings) -> tuple[str, ...]:
     """Return the instrument ids the site offers now (its own setting, else the server's).
 
     The server's list is checked at start; a site's own list is stored data, so an id this
@@ -53,7 +56,7 @@ def offered_instruments(site: Site, config: Mapping[str, Any]) -> tuple[str, ...
     """
     own = (site.settings or {}).get("enabled_instruments")
     if not own or not isinstance(own, list):
-        return tuple(config["ENABLED_INSTRUMENTS"])
+        return settings.enabled_instruments
     known = _known()
     unknown = [i for i in own if i not in known]
     if unknown:

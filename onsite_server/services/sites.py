@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -22,6 +22,9 @@ from ..models import Employer, Site
 from . import audit
 from .errors import N_, ServiceError
 from .suppression import SuppressionError, check_minimum
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 # Kiosk timers a site may set, with the bounds that keep a kiosk usable and safe; the crisis
 # screen never goes below two minutes (the crisis contract: it must not time out quickly).
@@ -114,33 +117,33 @@ class Setting:
         return self.default if self.own in (None, "", []) else self.own
 
 
-def settings_view(site: Site, config: Mapping[str, Any]) -> dict[str, Setting]:
+def settings_view(site: Site, settings: Settings) -> dict[str, Setting]:
     """Every site setting with its own value and the server default it overrides."""
     own = site.settings or {}
     timeouts = own.get("timeouts") or {}
     out = {
         "enabled_instruments": Setting("enabled_instruments", own.get("enabled_instruments"),
-                                       list(config["ENABLED_INSTRUMENTS"])),
+                                       list(settings.enabled_instruments)),
         "branding_name": Setting("branding_name", own.get("branding_name"),
-                                 config["BRANDING_NAME"]),
+                                 settings.branding_name),
         "branding_color": Setting("branding_color", own.get("branding_color"),
-                                  config["BRANDING_COLOR"]),
+                                  settings.branding_color),
         "local_crisis_resources": Setting("local_crisis_resources",
                                           own.get("local_crisis_resources"), []),
-        "min_cell": Setting("min_cell", own.get("min_cell"), int(config["MIN_CELL"])),
+        "min_cell": Setting("min_cell", own.get("min_cell"), settings.min_cell),
     }
     for key, (config_key, _low, _high) in TIMEOUTS.items():
-        out[key] = Setting(key, timeouts.get(key), int(config[config_key]))
+        out[key] = Setting(key, timeouts.get(key), getattr(settings, config_key.lower()))
     return out
 
 
-def effective(site: Site, config: Mapping[str, Any]) -> dict[str, Any]:
+def effective(site: Site, settings: Settings) -> dict[str, Any]:
     """The value in force of every site setting: the site's own, else the server's default.
 
     The one overlay of a site's settings on the server's: the kiosk catalog and the admin
     page (through ``settings_view``) both read it.
     """
-    return {key: setting.effective for key, setting in settings_view(site, config).items()}
+    return {key: setting.effective for key, setting in settings_view(site, settings).items()}
 
 
 def known_instruments() -> list[str]:

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from onsite_server.api import registry
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import CrisisAlert, Kiosk, Submission
 from onsite_server.services.referrals import recent_alerts
@@ -177,7 +178,7 @@ def _post_one(client: FlaskClient, kiosk: dict[str, Any], item: dict[str, Any]
 
 def test_an_instrument_never_offered_is_refused(app: Flask, client: FlaskClient,
                                                 kiosk: dict[str, Any]) -> None:
-    app.config["ENABLED_INSTRUMENTS"] = ["phq9", "gad7"]
+    override(app, ENABLED_INSTRUMENTS=["phq9", "gad7"])
     answer = _post_one(client, kiosk, submission_item("who5", {str(i): 3 for i in range(1, 6)}))
     assert answer["status"] == "rejected"
     assert [e["field"] for e in answer["problem"]["errors"]] == ["items.0.instrument_id"]
@@ -203,7 +204,7 @@ def test_disabled_since_the_item_was_taken_is_still_accepted(app: Flask, client:
     assert client.get("/api/v1/catalog", headers=auth(kiosk["token"])).status_code == 200
     taken = datetime.now(UTC) - timedelta(minutes=5)
     queued = submission_item("phq9", PHQ9_MILD, taken_at=taken.isoformat())
-    app.config["ENABLED_INSTRUMENTS"] = ["gad7"]
+    override(app, ENABLED_INSTRUMENTS=["gad7"])
     catalog = client.get("/api/v1/catalog", headers=auth(kiosk["token"])).get_json()
     assert [i["id"] for i in catalog["instruments"]] == ["gad7"]
     assert _post_one(client, kiosk, queued)["status"] == "accepted"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import Event, Site, Slot
 from shared.assessments import load_definition
@@ -132,7 +133,7 @@ def test_catalog_carries_the_retention_the_server_applies(app: Any, client: Any,
                                                           kiosk: dict[str, Any]) -> None:
     # The kiosk's privacy notice says how long answers are kept: the server's own figure.
     assert _get(client, kiosk).get_json()["settings"]["retention_days"] == 90
-    app.config["RETENTION_DAYS"] = 30
+    override(app, RETENTION_DAYS=30)
     assert _get(client, kiosk).get_json()["settings"]["retention_days"] == 30
 
 

@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, CrisisAlert, OutboxMessage, Referral, Submission
 from shared.schemas.submissions import SubmissionBatchResponse
@@ -135,9 +136,9 @@ def _crisis_answer(app: Flask, client: FlaskClient, kiosk: dict[str, Any], defec
     body: dict[str, Any] = {"items": [item]}
     position = 0
     if defect.setup == "not_offered":
-        app.config["ENABLED_INSTRUMENTS"] = ["gad7", "blood_pressure"]
+        override(app, ENABLED_INSTRUMENTS=["gad7", "blood_pressure"])
     elif defect.setup == "beyond_limit":
-        app.config["MAX_BATCH"] = 1
+        override(app, MAX_BATCH=1)
         filler = submission_item("phq2", {"1": 0, "2": 0}, anonymous=True)
         body = {"items": [filler, item]}
         position = 1
@@ -282,7 +283,7 @@ def test_new_key_each_time_is_a_new_alert(app: Flask, client: FlaskClient,
 
 def test_too_many_entries_is_a_413_that_still_records_the_crisis(
         app: Flask, client: FlaskClient, kiosk: dict[str, Any]) -> None:
-    app.config["MAX_BATCH"] = 2  # the ceiling is four times the batch limit: 8 entries
+    override(app, MAX_BATCH=2)  # the ceiling is four times the batch limit: 8 entries
     items: list[Any] = [0] * 8 + [submission_item("phq9", dict(PHQ9_ITEM9))]
     status, data = _send(client, kiosk["token"], {"items": items})
     assert status == 413

@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, CrisisAlert, Referral, Site, Submission
 from onsite_server.services.identify import OFFLINE_ACTION, OFFLINE_CAPPED_ACTION
@@ -132,7 +133,7 @@ def test_one_match_per_person_per_batch_and_a_replay_is_not_matched_again(
 
 def test_matches_are_capped_per_kiosk_and_past_the_cap_items_are_anonymous(
         app: Flask, client: FlaskClient, kiosk: dict[str, Any], member_id: str) -> None:
-    app.config["OFFLINE_IDENTIFY_PER_DAY"] = 1
+    override(app, OFFLINE_IDENTIFY_PER_DAY=1)
     spent = offline_item(PHQ9_MODERATE, "SOMEONE-ELSE")
     capped = offline_item(PHQ9_MODERATE, "E5150")
     answers = post(client, kiosk["token"], spent, capped)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from onsite_server.api import hash_token
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, Kiosk, PairingCode, Site
 from onsite_server.services.pairing import FAILED_ACTION, issue_pairing_code, revoke_kiosk
@@ -89,8 +90,8 @@ def test_revoked_token_refused_at_once(app: Any, client: Any, kiosk: dict[str, A
 # --- Guessing: failed pairings are limited per address and overall, and audited ---------------
 
 def _limits(app: Any, *, per_address: int = 3, total: int = 100) -> None:
-    app.config.update(PAIRING_FAILURES_PER_ADDRESS=per_address, PAIRING_FAILURES_TOTAL=total,
-                      PAIRING_FAILURE_WINDOW_SECONDS=900)
+    override(app, PAIRING_FAILURES_PER_ADDRESS=per_address, PAIRING_FAILURES_TOTAL=total,
+                  PAIRING_FAILURE_WINDOW_SECONDS=900)
 
 
 def _try(client: Any, code: str, address: str = "10.0.0.1") -> Any:

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, false, func, select
 from sqlalchemy.orm import Session
 
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, CrisisAlert, OutboxMessage, Referral, Submission
 from onsite_server.services.submissions import bulk
@@ -280,7 +281,7 @@ def test_offline_ids_in_a_backlog_are_capped_in_order_and_replays_not_matched(
         item["offline_identity"] = {"id": person, "birth_date": born}
         return item
 
-    app.config["OFFLINE_IDENTIFY_PER_DAY"] = 2
+    override(app, OFFLINE_IDENTIFY_PER_DAY=2)
     earlier = typed("EA", "1980-01-01")  # nobody: a miss, and one attempt of the two spent
     assert _post(client, kiosk["token"], [earlier])[0]["status"] == "accepted"
     items = [copy.deepcopy(earlier), typed("eb", "1980-02-02"), typed("EC", "1980-03-03"),

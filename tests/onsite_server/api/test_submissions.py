@@ -25,6 +25,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import (
     AuditLog,
@@ -236,7 +237,7 @@ def test_an_entry_that_is_not_an_object_gets_its_own_answer(app, client, kiosk):
 
 
 def test_entries_beyond_the_batch_limit_are_answered_one_by_one(app, client, kiosk):
-    app.config["MAX_BATCH"] = 2  # a site may configure a smaller batch
+    override(app, MAX_BATCH=2)  # a site may configure a smaller batch
     items = [submission_item("phq9", PHQ9_MILD, anonymous=True) for _ in range(3)]
     resp = client.post(URL, json={"items": items}, headers=auth(kiosk["token"]))
     assert resp.status_code == 200

@@ -23,6 +23,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from onsite_server.app_settings import override
+
 from ...live import serve_in_thread
 from ..conftest import PG_URL, fresh_pg_database
 from .helpers import ROLES, AuthActions, Staff, gen_staff, totp_code
@@ -143,7 +145,7 @@ def live_tls_cert(app: Flask) -> tuple[Path, Path]:
     from onsite_server.tls import ensure_self_signed
 
     cert, key = ensure_self_signed(Path(app.instance_path))
-    app.config.update(TLS_CERT=str(cert), TLS_KEY=str(key))
+    override(app, TLS_CERT=str(cert), TLS_KEY=str(key))
     return cert, key
 
 

@@ -12,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from onsite_server.app_settings import of as settings_of
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, Member, Site, User
 from onsite_server.services import audit
@@ -47,7 +49,7 @@ def test_settings_change_reaches_the_kiosk_catalog(app: Flask, as_admin: FlaskCl
         "local_crisis_resources": "Acme EAP | +1-555-0199 | https://eap.example"})
     assert resp.status_code == 302
     stored = _site(app, site.id)
-    settings = site_settings(stored, app.config)
+    settings = site_settings(stored, settings_of(app))
     assert stored.timezone == "America/Chicago"
     assert settings["timeouts"]["idle_seconds"] == 120
     assert settings["timeouts"]["session_cap_seconds"] == \
@@ -218,7 +220,7 @@ def test_roster_with_a_cell_beyond_the_csv_limit_is_refused_beside_the_form(
 
 def test_roster_with_more_rows_than_the_cap_is_refused(as_admin: FlaskClient,
                                                        app: Flask) -> None:
-    app.config["ROSTER_MAX_ROWS"] = 2
+    override(app, ROSTER_MAX_ROWS=2)
     resp = _upload(as_admin, _roster(3), dry_run="y")
     assert resp.status_code == 200
     assert "the file has more than 2 rows" in resp.get_data(as_text=True)

@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, Booking, Event, Member, Site, Slot
 from onsite_server.services import bookings
@@ -390,8 +391,8 @@ def test_check_in_keeps_working_while_central_is_down(app: Flask, as_coordinator
     with socket.socket() as probe:  # a port that was free a moment ago: connection refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app.config.update(CENTRAL_URL=f"http://127.0.0.1:{port}/fhir", CENTRAL_ALLOW_INSECURE_HTTP=True,
-                      CENTRAL_TOKEN_URL=f"http://127.0.0.1:{port}/auth/token")
+    override(app, CENTRAL_URL=f"http://127.0.0.1:{port}/fhir", CENTRAL_ALLOW_INSECURE_HTTP=True,
+                  CENTRAL_TOKEN_URL=f"http://127.0.0.1:{port}/auth/token")
     booking_id, url = _book(app, site, day["slots"][1])
     synced = CliRunner().invoke(main, ["sync", "--once"], obj={"app": app})
     assert synced.exit_code == 0, synced.output

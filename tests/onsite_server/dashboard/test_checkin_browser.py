@@ -13,6 +13,7 @@ import pytest
 import requests
 from flask import Flask
 
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import Event, Slot
 
@@ -246,7 +247,7 @@ class TestShortIdleTimeout:
 
     @staticmethod
     def _set_idle(app: Flask) -> None:
-        app.config["DASHBOARD_IDLE_MINUTES"] = 1
+        override(app, DASHBOARD_IDLE_MINUTES=1)
 
     def test_polling_does_not_extend_and_one_tap_does(self, app: Flask, site: Any,
                                                       staff: dict[str, Any], live_url: str,

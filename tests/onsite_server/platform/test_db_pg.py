@@ -22,10 +22,13 @@ from sqlalchemy.orm import Session
 
 from onsite_server import config as config_module
 from onsite_server.api import hash_token
+from onsite_server.app_settings import of as settings_of
+from onsite_server.app_settings import override
 from onsite_server.cli import main
 from onsite_server.db import Database, PgLimits, get_db
 from onsite_server.models import Booking, Kiosk, Slot
 from onsite_server.services.members import make_member_ref
+from onsite_server.settings import pool_size
 
 from ..helpers import auth, gen_event, gen_member, gen_site, new_key
 
@@ -260,13 +263,12 @@ def test_a_backend_killed_around_a_commit_never_answers_500(pg_app: Flask, pg_ur
     (0, 0, 5), (0, 3, 3), (4, 0, 4), (64, 0, 64), (8, 10, 10), (8, 8, 8),
 ])
 def test_pool_is_sized_from_the_threads(threads: int, configured: int, expected: int) -> None:
-    assert config_module.pool_size({"WORKER_THREADS": threads,
-                                    "DB_POOL_SIZE": configured}) == expected
+    assert pool_size(threads, configured) == expected
 
 
 def test_a_pool_smaller_than_the_threads_is_refused() -> None:
     with pytest.raises(config_module.ConfigError, match="DB_POOL_SIZE"):
-        config_module.pool_size({"WORKER_THREADS": 64, "DB_POOL_SIZE": 20})
+        pool_size(64, 20)
 
 
 def test_the_engine_has_the_limits(pg_url: str) -> None:
@@ -294,10 +296,10 @@ def test_a_statement_past_its_timeout_answers_503(pg_app: Flask) -> None:
         get_session().execute(text("SELECT pg_sleep(30)"))
         return "done"
 
-    pg_app.config["PG_STATEMENT_TIMEOUT_MS"] = 500
+    override(pg_app, PG_STATEMENT_TIMEOUT_MS=500)
     get_db(pg_app).dispose()
     get_db(pg_app).configure(pg_app.config["DATABASE_URL"],
-                             pg=PgLimits.from_config(pg_app.config))
+                             pg=PgLimits.from_settings(settings_of(pg_app)))
     began = time.monotonic()
     resp = pg_app.test_client().get("/test-slow")
     assert resp.status_code == 503 and resp.headers["Retry-After"]
@@ -305,7 +307,7 @@ def test_a_statement_past_its_timeout_answers_503(pg_app: Flask) -> None:
 
 
 def test_serve_refuses_threads_the_pool_cannot_serve(runner: Any, app: Flask) -> None:
-    app.config["DB_POOL_SIZE"] = 20
+    override(app, DB_POOL_SIZE=20)
     result = runner.invoke(main, ["serve", "--threads", "64", "--no-tls"], obj={"app": app})
     assert result.exit_code == 2
     assert "--threads" in result.output and "DB_POOL_SIZE" in result.output

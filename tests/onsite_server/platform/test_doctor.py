@@ -26,6 +26,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from onsite_server import doctor
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import CrisisAlert, Kiosk, OutboxMessage
 from onsite_server.services.signing import KeyStore
@@ -49,8 +50,8 @@ def central() -> Iterator[str]:
 def healthy(app: Flask, central: str) -> Flask:
     """The test app made healthy: keys made, central reachable with its token."""
     KeyStore(Path(app.config["SIGNING_KEY_DIR"])).ring()
-    app.config.update(CENTRAL_URL=central, CENTRAL_TOKEN="t0ken",
-                      CENTRAL_ALLOW_INSECURE_HTTP=True)
+    override(app, CENTRAL_URL=central, CENTRAL_TOKEN="t0ken",
+                  CENTRAL_ALLOW_INSECURE_HTTP=True)
     return app
 
 
@@ -141,7 +142,7 @@ def test_tls_reports_days_to_expiry(healthy: Flask, tmp_path: Path, days_left: i
     now = dt.datetime.now(dt.UTC)
     cert = tmp_path / "cert.pem"
     _certificate(cert, now - dt.timedelta(days=30), now + dt.timedelta(days=days_left, hours=-1))
-    healthy.config["TLS_CERT"] = str(cert)
+    override(healthy, TLS_CERT=str(cert))
     check = _run(healthy, central=False)["tls"]
     assert check.ok is ok and words in check.message
 
@@ -158,7 +159,7 @@ def test_missing_signing_keys_are_named(app: Flask) -> None:
 
 
 def test_central_unreachable_is_reported(healthy: Flask) -> None:
-    healthy.config["CENTRAL_URL"] = "http://127.0.0.1:9/fhir"  # discard port: nothing listens
+    override(healthy, CENTRAL_URL="http://127.0.0.1:9/fhir")  # discard port: nothing listens
     check = _run(healthy)["central"]
     assert not check.ok and "did not answer" in check.message
 

@@ -14,6 +14,7 @@ from flask import Flask
 from sqlalchemy import create_engine, event, make_url, text
 
 from onsite_server import __version__
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 
 from ..helpers import auth
@@ -115,7 +116,7 @@ def test_low_disk_is_unhealthy(app: Flask, client: Any,
                                caplog: pytest.LogCaptureFixture) -> None:
     if not get_db(app).is_sqlite:
         pytest.skip("the free space checked is that of the SQLite file's folder")
-    app.config["HEALTH_MIN_FREE_MB"] = 1 << 40  # more than any disk has
+    override(app, HEALTH_MIN_FREE_MB=1 << 40)  # more than any disk has
     with caplog.at_level(logging.WARNING, logger="onsite_server.health"):
         resp = client.get("/healthz")
     assert resp.status_code == 503
@@ -149,10 +150,10 @@ def test_held_write_lock_makes_health_busy_not_hung(app: Flask, client: Any) -> 
 
 
 def test_results_are_reused_for_a_moment(app: Flask, client: Any) -> None:
-    app.config["HEALTH_CHECK_SECONDS"] = 60
+    override(app, HEALTH_CHECK_SECONDS=60)
     assert client.get("/healthz").status_code == 200
-    app.config["HEALTH_MIN_FREE_MB"] = 1 << 40
+    override(app, HEALTH_MIN_FREE_MB=1 << 40)
     assert client.get("/healthz").status_code == 200  # the report of a moment ago
-    app.config["HEALTH_CHECK_SECONDS"] = 0
+    override(app, HEALTH_CHECK_SECONDS=0)
     expected = 503 if get_db(app).is_sqlite else 200
     assert client.get("/healthz").status_code == expected

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import CrisisAlert, Kiosk, OutboxMessage
 
@@ -70,7 +71,7 @@ def test_requests_are_counted_by_route_not_path(client: FlaskClient) -> None:
 def test_open_to_loopback_or_the_token(app: Flask, client: FlaskClient,
                                        environ: dict[str, str], headers: dict[str, str],
                                        status: int) -> None:
-    app.config["METRICS_TOKEN"] = "scrape-me"
+    override(app, METRICS_TOKEN="scrape-me")
     resp = client.get("/metrics", environ_base=environ,
                       headers={**headers, "Accept": "application/json"})
     assert resp.status_code == status

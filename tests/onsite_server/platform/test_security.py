@@ -190,7 +190,7 @@ def test_certificate_names_are_trusted(tmp_path: Path) -> None:
     cert, _key = ensure_self_signed(tmp_path)
     names = certificate_hosts(cert)
     assert "localhost" in names and socket.gethostname() in names and "127.0.0.1" in names
-    assert set(names) <= set(trusted_hosts({"TLS_CERT": str(cert)}) or [])
+    assert set(names) <= set(trusted_hosts((), str(cert)) or [])
     assert certificate_hosts(tmp_path / "missing.pem") == []
 
 

@@ -47,3 +47,25 @@ def test_kept_writes_still_roll_back_on_a_server_error(app: Flask) -> None:
     client = app.test_client()
     assert client.post("/_test/write/kept-broken").status_code == 500
     assert _written(app, "kept-broken") == 0
+
+
+def _commits_in_views() -> list[str]:
+    """Every ``….commit()`` call in the API, dashboard and advocate views, as path:line."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "onsite_server"
+    found = []
+    for area in ("api", "dashboard", "advocate"):
+        for path in sorted((root / area).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr == "commit"):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_no_view_commits() -> None:
+    # Writes that must stand although the answer is a refusal are kept by the boundary
+    # (keep_on_refusal) or committed by the service in a transaction of its own (identify).
+    assert _commits_in_views() == []

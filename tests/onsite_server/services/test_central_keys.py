@@ -20,6 +20,8 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from central_emulator import create_app as create_central
+from onsite_server.app_settings import of as settings_of
+from onsite_server.app_settings import override
 from onsite_server.cli import main
 from onsite_server.db import get_db
 from onsite_server.models import Advocate
@@ -47,8 +49,8 @@ def central() -> Iterator[str]:
 @pytest.fixture
 def onsite(app: Flask, central: str) -> Flask:
     """The fresh onsite server, pointed at the emulator, with adv-001 as its one advocate."""
-    app.config.update(CENTRAL_URL=f"{central}/fhir", CENTRAL_WEB_URL=central,
-                      CENTRAL_ALLOW_INSECURE_HTTP=True)  # the local emulator
+    override(app, CENTRAL_URL=f"{central}/fhir", CENTRAL_WEB_URL=central,
+                  CENTRAL_ALLOW_INSECURE_HTTP=True)  # the local emulator
     with get_db(app).transaction() as session:
         session.add(Advocate(public_id="adv-001", name=NAME, languages=["en"], programs=[]))
     return app
@@ -188,7 +190,7 @@ def test_central_fetches_a_registered_sites_keys_for_a_key_id_it_never_received(
         central: str) -> None:
     """The other way round: the site does not push (it cannot reach central at issue time),
     but central can reach the site's published key set, and reads it on an unknown key id."""
-    onsite.config["CENTRAL_KEY_PUSH_TIMEOUT_SECONDS"] = 0
+    override(onsite, CENTRAL_KEY_PUSH_TIMEOUT_SECONDS=0)
     server = make_server("127.0.0.1", 0, onsite, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -259,13 +261,14 @@ def test_after_a_failed_push_links_do_not_wait_on_central_again_for_a_minute(
             calls.append("push")
             raise CentralError("central is down")
 
-    monkeypatch.setattr(central, "client_from_config", lambda config: Down())
+    monkeypatch.setattr(central, "client_for", lambda settings: Down())
     clock = [1000.0]
     monkeypatch.setattr(central_keys.time, "monotonic", lambda: clock[0])
     transaction = get_db(app).transaction
-    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
-    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
+    settings = settings_of(app)
+    assert not central_keys.ensure_published(settings, transaction, Purpose.ADVOCATE_LINK)
+    assert not central_keys.ensure_published(settings, transaction, Purpose.ADVOCATE_LINK)
     assert calls == ["push"]  # the second link did not wait on central
     clock[0] += central_keys.RETRY_AFTER_SECONDS
-    assert not central_keys.ensure_published(app.config, transaction, Purpose.ADVOCATE_LINK)
+    assert not central_keys.ensure_published(settings, transaction, Purpose.ADVOCATE_LINK)
     assert calls == ["push", "push"]

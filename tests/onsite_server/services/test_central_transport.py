@@ -11,9 +11,11 @@ from click.testing import CliRunner
 from flask import Flask, request
 from werkzeug.serving import make_server
 
+from onsite_server.app_settings import override
 from onsite_server.central import check_transport, client_from_config
 from onsite_server.cli import main
 from onsite_server.config import ConfigError
+from onsite_server.settings import CentralSettings
 
 
 @pytest.fixture
@@ -38,8 +40,8 @@ def listener() -> Iterator[tuple[str, list[str]]]:
 def test_sync_refuses_a_plain_http_central_and_sends_nothing(
         app: Flask, listener: tuple[str, list[str]]) -> None:
     url, seen = listener
-    app.config.update(CENTRAL_URL=f"{url}/fhir", CENTRAL_TOKEN="secret-bearer",
-                      CENTRAL_ALLOW_INSECURE_HTTP=False)
+    override(app, CENTRAL_URL=f"{url}/fhir", CENTRAL_TOKEN="secret-bearer",
+             CENTRAL_ALLOW_INSECURE_HTTP=False)
     result = CliRunner().invoke(main, ["sync", "--once"], obj={"app": app})
     assert result.exit_code != 0
     assert "CENTRAL_URL is plain http://" in result.output
@@ -50,8 +52,8 @@ def test_sync_refuses_a_plain_http_central_and_sends_nothing(
 def test_the_setting_lets_the_local_emulator_be_reached(
         app: Flask, listener: tuple[str, list[str]]) -> None:
     url, seen = listener
-    app.config.update(CENTRAL_URL=f"{url}/fhir", CENTRAL_TOKEN="secret-bearer",
-                      CENTRAL_ALLOW_INSECURE_HTTP=True)
+    override(app, CENTRAL_URL=f"{url}/fhir", CENTRAL_TOKEN="secret-bearer",
+             CENTRAL_ALLOW_INSECURE_HTTP=True)
     result = CliRunner().invoke(main, ["sync", "--once"], obj={"app": app})
     assert result.exit_code == 0, result.output
     assert "Bearer secret-bearer" in seen
@@ -72,6 +74,7 @@ def test_insecure_or_unusable_addresses_are_refused_by_name(config: dict[str, An
 
 
 def test_https_needs_no_setting() -> None:
-    check_transport({"CENTRAL_URL": "https://central.example/fhir",
-                     "CENTRAL_TOKEN_URL": "https://central.example/auth/token"})
+    check_transport(CentralSettings.from_config({
+        "CENTRAL_URL": "https://central.example/fhir",
+        "CENTRAL_TOKEN_URL": "https://central.example/auth/token"}))
     assert client_from_config({"CENTRAL_URL": "https://central.example/fhir"}).base_url

@@ -16,6 +16,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, func, select, text
 
+from onsite_server.app_settings import override
 from onsite_server.cli import main
 from onsite_server.db import get_db
 from onsite_server.models import Advocate, AuditLog, Employer, Member, Site
@@ -222,10 +223,9 @@ def test_a_cell_beyond_the_csv_field_limit_is_refused_by_name(
 
 
 def test_rows_beyond_the_configured_cap_are_refused(
-        app: Any, runner: Any, tmp_path: Path, employer: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        app: Any, runner: Any, tmp_path: Path, employer: dict[str, Any]) -> None:
     """ROSTER_MAX_ROWS data rows are taken; one more refuses the file before it is checked."""
-    monkeypatch.setitem(app.config, "ROSTER_MAX_ROWS", 3)
+    override(app, ROSTER_MAX_ROWS=3)
     rows = [f"M-{i},E{i},,A,B,1980-01-01,en,,,\n" for i in range(4)]
     path = tmp_path / "long.csv"
     path.write_text(HEADER + "".join(rows[:3]), encoding="utf-8")

@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from central_emulator import create_app as central_app
 from central_emulator.smart import scope_allows
+from onsite_server.app_settings import override
 from onsite_server.central import (
     SCOPE_PERMISSIONS,
     SCOPES,
@@ -212,7 +213,7 @@ def test_published_keys_register_at_central_and_a_refused_client_stops_the_sync(
     try:
         key_path = tmp_path / "smart.pem"
         key_path.write_bytes(_pem(ec.generate_private_key(ec.SECP384R1())))
-        app.config.update(CENTRAL_CLIENT_ID="onsite-site", CENTRAL_PRIVATE_KEY_PATH=str(key_path))
+        override(app, CENTRAL_CLIENT_ID="onsite-site", CENTRAL_PRIVATE_KEY_PATH=str(key_path))
         published = app.test_client().get("/.well-known/smart-client-jwks.json")
         assert published.status_code == 200
         jwks = published.get_json()

@@ -7,143 +7,37 @@ No Flask here; the views parse HTTP and call these methods.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import json
-import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from shared.tokens import KeyRing
 
-from .validation import Invalid, check_resource, supported
-
-Resource = dict[str, Any]
-
-ADVOCATE_SYSTEM = "urn:onsite-wellness:advocate"
-MEMBER_SYSTEM = "urn:onsite-wellness:member"
-KEYS_CONTENT_TYPE = "application/jwk-set+json"
-REVOKED_CONTENT_TYPE = "application/vnd.onsite-revoked+json"
-
-_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
-# Result parameters a generic client adds (paging is the views' business, not the store's).
-_RESULT_PARAMS = frozenset({"_count", "_format", "_summary", "_elements", "_sort", "_total",
-                            "_pretty", "_getpagesoffset"})
-# Reference search parameters: (type, parameter) -> the Reference elements it searches.
-_REFERENCES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("CareTeam", "subject"): ("subject",), ("CareTeam", "patient"): ("subject",),
-    ("CareTeam", "participant"): ("participant.member",),
-    ("PractitionerRole", "practitioner"): ("practitioner",),
-    ("ServiceRequest", "subject"): ("subject",), ("ServiceRequest", "patient"): ("subject",),
-    ("ServiceRequest", "performer"): ("performer",),
-    ("Task", "focus"): ("focus",), ("Task", "subject"): ("for",), ("Task", "patient"): ("for",),
-    ("Observation", "subject"): ("subject",), ("Observation", "patient"): ("subject",),
-    ("QuestionnaireResponse", "subject"): ("subject",),
-    ("QuestionnaireResponse", "patient"): ("subject",),
-    ("Appointment", "patient"): ("participant.actor",),
-    ("Appointment", "actor"): ("participant.actor",),
-    ("Communication", "subject"): ("subject",), ("Communication", "patient"): ("subject",),
-    ("Communication", "recipient"): ("recipient",),
-}
-# Identifiers compared by value alone, whatever system a client sends: each onsite server
-# names advocates in its own configurable namespace, the demo directory in ours. A CareTeam's
-# identifier is compared with its system, as a real server does, so a client's CareTeam under
-# its own identifier is a second CareTeam, never central's.
-_BY_VALUE = {"Practitioner", "PractitionerRole"}
-_WITH_STATUS = {"ServiceRequest", "Task", "Appointment", "CareTeam", "Communication",
-                "CommunicationRequest"}
-
-
-class FhirError(Exception):
-    """A request the store refuses: an HTTP status and an OperationOutcome issue."""
-
-    def __init__(self, status: int, code: str, message: str,
-                 expression: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.expression = expression
-
-    def outcome(self) -> Resource:
-        """Return the OperationOutcome that explains the refusal."""
-        issue: Resource = {"severity": "error", "code": self.code, "diagnostics": str(self)}
-        if self.expression:
-            issue["expression"] = [self.expression]
-        return {"resourceType": "OperationOutcome", "issue": [issue]}
-
-
-def now_iso() -> str:
-    """Return the current instant as a FHIR instant (UTC, milliseconds)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def identifiers(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Return a resource's identifiers (a list in most types, one object in a few)."""
-    found = resource.get("identifier")
-    if isinstance(found, dict):
-        return [found]
-    if isinstance(found, list):
-        return [i for i in found if isinstance(i, dict)]
-    return []
-
-
-def _walk(value: Any, path: str) -> Iterator[Any]:
-    """Yield the values at a dotted path, descending into lists."""
-    head, _, rest = path.partition(".")
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if not isinstance(item, dict) or head not in item:
-            continue
-        child = item[head]
-        if rest:
-            yield from _walk(child, rest)
-        elif isinstance(child, list):
-            yield from child
-        else:
-            yield child
-
-
-def _token_match(query: str, idents: Iterable[Mapping[str, Any]], by_value: bool) -> bool:
-    """Match a FHIR token search value (``system|value``, ``|value``, ``value``)."""
-    for alternative in query.split(","):
-        system, bar, value = alternative.rpartition("|")
-        for ident in idents:
-            if value and ident.get("value") != value:
-                continue
-            if not bar or by_value:
-                return True
-            if (system or None) == ident.get("system"):
-                return True
-    return False
-
-
-@dataclass
-class Control:
-    """How the FHIR endpoints behave now (set through ``POST /_control``)."""
-
-    mode: str = "normal"
-    delay_seconds: float = 0.0
-
-    MODES = ("normal", "down", "slow", "error", "drop_after_commit")
-
-
-@dataclass
-class _Plan:
-    """One transaction entry once its target is known."""
-
-    index: int
-    kind: str
-    rid: str
-    method: str
-    resource: Resource | None  # None: ifNoneExist matched, nothing is written
-    created: bool
+from ..validation import check_resource
+from .base import (
+    _BY_VALUE,
+    _ID,
+    _REFERENCES,
+    _RESULT_PARAMS,
+    _WITH_STATUS,
+    Control,
+    FhirError,
+    Resource,
+    _content,
+    _identifier_values,
+    _Plan,
+    _reference_match,
+    _token_match,
+    _walk,
+    identifiers,
+    now_iso,
+)
+from .bundle import _absorb_binary, _add_jwks, _check_targets, _checked_entries, _rewrite
+from .view import _View
 
 
 @dataclass
@@ -419,188 +313,3 @@ class Store:
             self.by_identifier = {}
             self.ring = KeyRing()
             self.control = Control()
-
-
-@dataclass
-class _View:
-    """The store as a transaction sees it: committed resources plus its own staged writes."""
-
-    store: Store
-    staged: dict[tuple[str, str], Resource]
-
-    def get(self, kind: str, rid: str) -> Resource | None:
-        """Return a staged or committed resource (not a copy: callers only read it)."""
-        return self.staged.get((kind, rid), self.store.data.get(kind, {}).get(rid))
-
-    def values(self, kind: str, only: set[str] | None = None) -> list[Resource]:
-        """Return the resources of a type, staged ones replacing committed ones; with ``only``,
-        just those carrying one of these identifier values."""
-        committed = self.store.data.get(kind, {})
-        if only is None:
-            merged = dict(committed)
-        else:
-            ids: set[str] = set()
-            for value in only:
-                ids |= self.store.by_identifier.get((kind, value), set())
-            merged = {rid: committed[rid] for rid in sorted(ids) if rid in committed}
-        for (k, rid), resource in self.staged.items():
-            if k == kind and (only is None or {str(i.get("value")) for i in
-                                               identifiers(resource)} & only):
-                merged[rid] = resource
-            elif k == kind:
-                merged.pop(rid, None)
-        return list(merged.values())
-
-
-def _identifier_values(params: Iterable[tuple[str, str]]) -> set[str] | None:
-    """Return the identifier values a search needs (all of them must match), or None."""
-    for name, value in params:
-        if name == "identifier":
-            values = {alt.rpartition("|")[2] for alt in value.split(",")}
-            if all(values):
-                return values
-    return None
-
-
-def _reference_match(query: str, reference: Any) -> bool:
-    """Match a reference search value: ``Type/id``, or a bare id of any type."""
-    literal = reference.get("reference") if isinstance(reference, dict) else None
-    if not isinstance(literal, str):
-        return False
-    return any(literal == v or ("/" not in v and literal.endswith(f"/{v}"))
-               for v in query.split(","))
-
-
-def _content(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resource.items() if k not in ("meta", "id")}
-
-
-def _checked_entries(bundle: Any) -> list[Resource]:
-    """Return the entries of a transaction Bundle, or raise naming the first bad one."""
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise FhirError(400, "invalid", "the body is not a Bundle", "Bundle")
-    if bundle.get("type") != "transaction":
-        raise FhirError(400, "not-supported", "only transaction Bundles are accepted here",
-                        "Bundle.type")
-    entries = bundle.get("entry") or []
-    if not isinstance(entries, list):
-        raise FhirError(400, "invalid", "Bundle.entry is not a list", "Bundle.entry")
-    for index, entry in enumerate(entries):
-        where = f"Bundle.entry[{index}]"
-        if not isinstance(entry, dict):
-            raise FhirError(400, "invalid", f"entry {index} is not an object", where)
-        request = entry.get("request")
-        if not isinstance(request, dict) or request.get("method") not in ("POST", "PUT") \
-                or not isinstance(request.get("url"), str):
-            raise FhirError(400, "not-supported", f"entry {index}: request.method must be "
-                            "POST or PUT, with a url", f"{where}.request")
-        try:
-            check_resource(entry.get("resource"))
-        except Invalid as exc:
-            raise FhirError(400, exc.code, f"entry {index}: {exc}",
-                            f"{where}.resource") from exc
-    try:
-        check_resource({**bundle, "entry": [
-            {k: v for k, v in e.items() if k != "resource"} for e in entries]})
-    except Invalid as exc:
-        raise FhirError(400, "invalid", f"Bundle: {exc}", "Bundle") from exc
-    return entries
-
-
-def _rewrite(value: Any, urns: Mapping[str, str], view: _View, index: int) -> None:
-    """Point references to bundle entries (urn:uuid) or conditions at the assigned ids."""
-    if isinstance(value, list):
-        for item in value:
-            _rewrite(item, urns, view, index)
-        return
-    if not isinstance(value, dict):
-        return
-    for key, child in value.items():
-        if key == "reference" and isinstance(child, str):
-            if child.startswith("urn:"):
-                if child not in urns:
-                    raise FhirError(400, "invalid", f"entry {index}: the reference {child} "
-                                    "names no entry of this Bundle",
-                                    f"Bundle.entry[{index}].resource")
-                value[key] = urns[child]
-            elif "?" in child:
-                value[key] = _conditional_reference(child, view, index)
-        else:
-            _rewrite(child, urns, view, index)
-
-
-def _check_targets(value: Any, view: _View, index: int, path: str = "") -> None:
-    """Refuse a reference to a resource of a type this server holds that it does not hold.
-
-    A real server checks referential integrity: an Observation about a Patient it has never
-    seen is refused (422), not stored pointing nowhere. References to types it does not
-    serve, absolute URLs and logical references (an identifier alone) are left as they are.
-    """
-    if isinstance(value, list):
-        for number, item in enumerate(value):
-            _check_targets(item, view, index, f"{path}[{number}]")
-        return
-    if not isinstance(value, dict):
-        return
-    literal = value.get("reference")
-    if isinstance(literal, str) and literal.count("/") == 1 and "?" not in literal:
-        kind, rid = literal.split("/")
-        if supported(kind) and view.get(kind, rid) is None:
-            raise FhirError(422, "processing", f"entry {index}: {path.lstrip('.')} names "
-                            f"{literal}, which this server does not hold",
-                            f"Bundle.entry[{index}].resource{path}")
-    for key, child in value.items():
-        if key != "reference":
-            _check_targets(child, view, index, f"{path}.{key}")
-
-
-def _conditional_reference(reference: str, view: _View, index: int) -> str:
-    kind, _, query = reference.partition("?")
-    if not _TYPE.match(kind):
-        raise FhirError(400, "invalid", f"entry {index}: {reference!r} is not a reference",
-                        f"Bundle.entry[{index}].resource")
-    matches, _ = view.store._search(view, kind, parse_qsl(query, keep_blank_values=True))
-    if len(matches) != 1:
-        raise FhirError(412, "multiple-matches" if matches else "not-found",
-                        f"entry {index}: the reference {reference!r} matches {len(matches)} "
-                        "resources, not one", f"Bundle.entry[{index}].resource")
-    return f"{kind}/{matches[0]['id']}"
-
-
-def _decode_binary(resource: Mapping[str, Any], index: int) -> Any:
-    try:
-        return json.loads(base64.b64decode(str(resource.get("data", "")), validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise FhirError(400, "invalid", f"entry {index}: Binary.data is not base64 of JSON",
-                        f"Bundle.entry[{index}].resource.data") from exc
-
-
-def _absorb_binary(resource: Mapping[str, Any], ring: KeyRing, index: int) -> None:
-    """Trust the public keys and revocations an onsite server sends as Binary resources."""
-    if resource.get("resourceType") != "Binary":
-        return
-    kind = resource.get("contentType")
-    if kind == KEYS_CONTENT_TYPE:
-        try:
-            _add_jwks(ring, _decode_binary(resource, index))
-        except FhirError as exc:
-            raise FhirError(400, "invalid", f"entry {index}: {exc}",
-                            f"Bundle.entry[{index}].resource.data") from exc
-    elif kind == REVOKED_CONTENT_TYPE:
-        ids = _decode_binary(resource, index)
-        try:
-            if not isinstance(ids, list):
-                raise TypeError("not a list")
-            ring.revoke(str(i) for i in ids)
-        except (TypeError, ValueError) as exc:
-            raise FhirError(400, "invalid", f"entry {index}: the revocation list is not a "
-                            f"JSON list of token ids ({exc})",
-                            f"Bundle.entry[{index}].resource.data") from exc
-
-
-def _add_jwks(ring: KeyRing, jwks: Any) -> int:
-    """Trust a site's keys and honour its retirements (a retired key id stays refused)."""
-    try:
-        return ring.add_jwks(jwks)
-    except ValueError as exc:
-        raise FhirError(400, "invalid", str(exc)) from exc

@@ -1,0 +1,138 @@
+"""`onsite-server sync`: forward the outbox to central and run the periodic jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import config as config_module
+from .app_settings import of as settings_of
+from .cli_context import context_app as _app
+from .db import get_db
+
+
+@click.command("sync")
+@click.option("--once", is_flag=True, help="Forward everything due, then exit.")
+@click.option("--interval", type=float, default=None,
+              help="Seconds between cycles (default SYNC_INTERVAL_SECONDS).")
+@click.pass_context
+def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None:
+    """Forward the outbox to central (FHIR R4) and run the periodic jobs."""
+    import socket
+    import time
+    from datetime import timedelta
+
+    from . import metrics
+    from .central import CentralError, client_for
+    from .fhir import Systems
+    from .services.central_keys import push_if_changed
+    from .services.directory import pull_directory
+    from .services.signing import KeyStore
+    from .services.sync import SyncSettings, pull_statuses, run_cycle
+
+    app = _app(ctx)
+    conf = settings_of(app)
+    settings = SyncSettings(
+        systems=Systems.from_config(app.config), site=conf.site_slug,
+        keys=KeyStore(Path(conf.signing_key_dir)),
+        worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        ticket_grace=timedelta(days=conf.ticket_grace_days),
+        retention_days=conf.retention_days,
+        reminder_lead=timedelta(hours=conf.reminder_hours),
+        backoff_base=conf.sync_backoff_base_seconds,
+        backoff_cap=conf.sync_backoff_cap_seconds,
+        crisis_backoff_base=conf.sync_crisis_backoff_base_seconds,
+        crisis_backoff_cap=conf.sync_crisis_backoff_cap_seconds,
+        revive_jitter=conf.sync_revive_jitter_seconds,
+        crisis_hold=timedelta(seconds=conf.sync_crisis_hold_seconds),
+        # The longest a request may take: the lease on claimed rows is sized from it.
+        request_timeout=conf.central_connect_timeout_seconds + conf.central_read_timeout_seconds,
+        batch=conf.sync_batch)
+    try:
+        client = client_for(conf.central)
+    except config_module.ConfigError as exc:  # plain http://: refuse before sending anything
+        raise click.ClickException(str(exc)) from exc
+    db = get_db(app)
+    pause = interval if interval is not None else conf.sync_interval_seconds
+    while True:
+        if not _central_accepts_us(db, client):
+            metrics.record_sync_cycle(app.instance_path, {"credentials_refused": True})
+            if once:
+                raise click.ClickException("central refuses the sync's credentials (see the "
+                                           "dashboard alert); nothing was sent")
+            time.sleep(pause)
+            continue
+        try:
+            # A new, rotated or retired key reaches central even when no row is due.
+            if push_if_changed(db.transaction, client, settings.keys, settings.site,
+                               settings.ticket_grace):
+                click.echo("sync: keys sent to central", err=True)
+        except CentralError as exc:  # they go with the next cycle (and with every bundle)
+            click.echo(f"sync: key push failed: {exc}", err=True)
+        answered = False
+        try:
+            directory = pull_directory(db.transaction, client, settings.systems)
+            answered = True  # central answers: rows waiting on it need not wait longer
+            if directory.advocates_added or directory.reassigned or directory.assigned:
+                click.echo(f"sync: directory {directory}", err=True)
+        except CentralError as exc:  # central unreachable: the onsite directory stands
+            click.echo(f"sync: directory pull failed: {exc}", err=True)
+        report = run_cycle(db.transaction, client, settings, central_answered=answered)
+        try:
+            moved = pull_statuses(db.transaction, client, settings)
+        except CentralError as exc:  # central unreachable: statuses come next cycle
+            click.echo(f"sync: status pull failed: {exc}", err=True)
+            moved = 0
+        outcome = {"sent": report.sent, "withheld": report.withheld,
+                   "retried": report.retried, "revived": report.revived,
+                   "central_unavailable": report.central_unavailable,
+                   "dead": report.dead, "no_shows": report.no_shows,
+                   "waitlist_expired": report.waitlist_expired,
+                   "reminders": report.reminders, "purged": report.purged,
+                   "alerts": report.alerts, "statuses_moved": moved}
+        click.echo(json.dumps(outcome))
+        metrics.record_sync_cycle(app.instance_path, outcome)
+        if once:
+            return
+        time.sleep(_sync_pause(pause, report.next_due))
+
+
+def _sync_pause(interval: float, next_due: datetime | None) -> float:
+    """Seconds to wait before the next cycle: the interval, or less when a row is due sooner.
+
+    A crisis retry (2 s doubling, capped at 30 s) and rows made due when central answered
+    must not wait out a 30 s interval; the floor keeps a loop that found work from spinning.
+    """
+    if next_due is None:
+        return interval
+    wait = (next_due - datetime.now(UTC)).total_seconds()
+    return max(0.2, min(interval, wait))
+
+
+def _central_accepts_us(db: Any, client: Any) -> bool:
+    """Check central's answer to our credentials before a cycle touches any outbox row.
+
+    invalid_client is not transient: every row would fail the same way, so the cycle stops,
+    the log and an alert say why, and the next cycle asks once again (an admin may have
+    fixed the key at central meanwhile). Any other failure is the rows' to retry.
+    """
+    from .central import CentralError
+    from .services import central_health
+
+    try:
+        client.authenticate()
+    except CentralError as exc:
+        if not exc.credentials_refused:
+            return True
+        click.echo(f"sync: {exc}", err=True)
+        with db.transaction() as session:
+            central_health.credentials_refused(session, str(exc))
+        return False
+    with db.transaction() as session:
+        central_health.credentials_accepted(session)
+    return True

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 
-import pytest
-
 # Kivy reads these at import time; set them before any test module imports kivy.
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
@@ -22,20 +20,3 @@ for _name in list(os.environ):
 # process and in the servers and CLI commands it starts (they inherit the environment). One
 # test keeps the production cost (tests/onsite_server/services/test_password_hashing.py).
 os.environ["ONSITE_PASSWORD_HASH_COST"] = "test"
-
-
-_LONG_MARKS = ("slow", "drill", "ui")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the modules that hold long tests first, each module's tests kept together.
-
-    pytest-xdist hands tests out in collection order. A 3-minute tour collected last kept one
-    worker busy long after the other had finished everything else; started first, the long
-    tests overlap with the many short ones. Modules stay whole so that their fixtures are
-    still built once per module and worker.
-    """
-    long_modules = {item.module.__name__ for item in items if item.module is not None
-                    and any(item.get_closest_marker(mark) for mark in _LONG_MARKS)}
-    items.sort(key=lambda item: 0 if item.module is not None
-               and item.module.__name__ in long_modules else 1)

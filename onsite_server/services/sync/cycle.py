@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from shared.backoff import full_jitter
@@ -160,13 +160,13 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
                 claimed_at = now()
                 ids = claim(session, settings, claimed_at, due_by=started)
                 keys = key_snapshot(session, settings, now()) if ids else None
-                claimed = session.execute(select(
-                    OutboxMessage.id, OutboxMessage.referral_id, OutboxMessage.priority).where(
-                        OutboxMessage.id.in_(ids))).tuples().all() if ids else []
-            referrals = {row_id: referral for row_id, referral, _ in claimed}
-            # A batch is all crisis rows or none (``claim``), and a claimed row's priority does
-            # not change while it is claimed: read it once, not once a row.
-            crisis_batch = any(priority == _CRISIS for _, _, priority in claimed)
+                referrals = dict(session.execute(select(
+                    OutboxMessage.id, OutboxMessage.referral_id).where(
+                        OutboxMessage.id.in_(ids))).tuples().all()) if ids else {}
+                # A batch is all crisis rows or none (``claim``), and a claimed row's priority
+                # does not change while it is claimed: read it once, not once a row.
+                crisis_batch = bool(ids) and session.scalar(select(func.min(
+                    OutboxMessage.priority)).where(OutboxMessage.id.in_(ids))) == _CRISIS
             if not ids or keys is None:
                 break
             batch = _Batch(transaction, sender, settings, now, rng, report, progress, pool,

@@ -105,8 +105,15 @@ class DeviceHost:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
         self._thread = None
-        # bumble leaves a few tasks of its own (timers of closed connections): end them here,
-        # on this thread, now that the loop no longer runs, and close the loop.
+        # bumble leaves a few tasks of its own (timers of closed connections): end them now
+        # that the loop no longer runs, and close the loop. On a thread of its own, because
+        # the caller's thread may have an event loop of its own running (asyncio refuses to
+        # run a second loop there).
+        closer = threading.Thread(target=self._close_loop, name="ble-host-close", daemon=True)
+        closer.start()
+        closer.join(timeout)
+
+    def _close_loop(self) -> None:
         leftover = [task for task in asyncio.all_tasks(self._loop) if not task.done()]
         for task in leftover:
             task.cancel()

@@ -4,6 +4,7 @@ and reconnection after a dropped connection. The same host code runs on a USB co
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -113,3 +114,15 @@ def test_host_needs_one_kind_of_controller() -> None:
         DeviceHost(lambda _event: None, transport="usb:0", simulated=True)
     with pytest.raises(ValueError, match="not both"):
         DeviceHost(lambda _event: None)
+
+
+def test_the_host_stops_from_a_thread_that_runs_an_event_loop() -> None:
+    """stop() works when its caller runs asyncio (Playwright's sync API leaves such a loop)."""
+    host = DeviceHost(lambda _event: None, simulated=True)
+    host.start()
+
+    async def stop_inside_a_running_loop() -> None:
+        host.stop()
+
+    asyncio.run(stop_inside_a_running_loop())
+    assert host._loop.is_closed()

@@ -9,6 +9,7 @@ which also says which screen and question show; what was stored is read from the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -164,12 +165,27 @@ def person(display: str, server: TlsServer, tmp_path: Path) -> Iterator[Person]:
            "ONSITE_KIOSK_WIDTH": str(WIDTH), "ONSITE_KIOSK_HEIGHT": str(HEIGHT),
            "ONSITE_KIOSK_LAYOUT_FILE": str(layout)}
     exe = Path(sys.executable).with_name("onsite-kiosk")
-    log = (tmp_path / "kiosk.log").open("wb")
-    proc = subprocess.Popen([str(exe), "--server", server.url, "--pairing-code",
-                             server.pairing_code(DEMO_SITE)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    with kiosk_in_window([str(exe), "--server", server.url, "--pairing-code",
+                          server.pairing_code(DEMO_SITE)], env, tmp_path / "kiosk.log",
+                         lambda proc: Person(display, layout, proc)) as person:
+        yield person
+
+
+P = TypeVar("P", bound=Person)
+
+
+@contextlib.contextmanager
+def kiosk_in_window(command: list[str], env: dict[str, str], log_path: Path,
+                    make: Callable[[subprocess.Popen[bytes]], P],
+                    cwd: Path | None = None) -> Iterator[P]:
+    """Start the kiosk in the X window and give its person once the attract screen is up.
+
+    The kiosk is stopped (terminated, killed if it lingers) when the block ends.
+    """
+    log = log_path.open("wb")
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        person = Person(display, layout, proc)
+        person = make(proc)
         person.wait(lambda s: s["screen"] == "attract", timeout=90)
         # The pointer enters the window first (on nothing), so SDL knows where it is before
         # the first click, as a finger is over the glass before it touches.
@@ -177,12 +193,17 @@ def person(display: str, server: TlsServer, tmp_path: Path) -> Iterator[Person]:
         time.sleep(0.5)
         yield person
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_kiosk(proc)
         log.close()
+
+
+def stop_kiosk(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a kiosk process, killing it if it has not ended within 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _member_rows(server: TlsServer) -> tuple[list[Submission], list[Booking]]:

@@ -28,7 +28,14 @@ from onsite_server.demo import DEMO_SITE
 from onsite_server.models import Kiosk, Site
 from tests.kiosk.backend.helpers import TlsServer
 from tests.kiosk.ui.conftest import running_demo_server
-from tests.kiosk.ui.test_real_taps import ARTIFACTS, HEIGHT, WIDTH, Person, display
+from tests.kiosk.ui.test_real_taps import (
+    ARTIFACTS,
+    HEIGHT,
+    WIDTH,
+    Person,
+    display,
+    stop_kiosk,
+)
 from tests.onsite_server.dashboard.helpers import csrf_token, gen_staff, totp_code
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -124,11 +131,7 @@ def test_a_new_kiosk_pairs_by_scanning_the_dashboard_qr_then_sets_its_pin(
         person.screenshot(ARTIFACTS / "scan-paired-attract.png")
         assert AdminLock(data).check(PIN)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_kiosk(proc)
         log.close()
 
 

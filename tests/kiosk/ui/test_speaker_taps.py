@@ -23,7 +23,13 @@ from typing import Any
 
 import pytest
 
-from tests.kiosk.ui.test_real_taps import ARTIFACTS, HEIGHT, WIDTH, Person, display
+from tests.kiosk.ui.test_real_taps import (
+    ARTIFACTS,
+    HEIGHT,
+    Person,
+    display,
+    kiosk_in_window,
+)
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow,
               pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
@@ -70,23 +76,11 @@ def listener(display: str, tmp_path: Path) -> Iterator[Listener]:
     env = {**os.environ, "DISPLAY": display, "SDL_VIDEODRIVER": "x11", "HOME": str(tmp_path),
            "KIVY_HOME": str(tmp_path / "kivy"), "KIVY_NO_CONSOLELOG": "1",
            "PYTHONPATH": str(ROOT)}
-    log = (tmp_path / "kiosk.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.kiosk.ui.speaker_kiosk", str(layout),
-                             str(speech)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        person = Listener(display, layout, speech, proc)
-        person.wait(lambda s: s["screen"] == "attract", timeout=90)
-        person.xdotool("mousemove", str(WIDTH - 5), str(HEIGHT // 3))  # over the glass first
-        time.sleep(0.5)
+    with kiosk_in_window([sys.executable, "-m", "tests.kiosk.ui.speaker_kiosk", str(layout),
+                          str(speech)], env, tmp_path / "kiosk.log",
+                         lambda proc: Listener(display, layout, speech, proc),
+                         cwd=ROOT) as person:
         yield person
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_the_speaker_reads_in_the_members_language_a_tap_elsewhere_stops_it_and_a_double_tap_reads_once(  # noqa: E501

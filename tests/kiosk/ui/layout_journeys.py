@@ -164,24 +164,12 @@ def pads(out: Path, orientation: str) -> None:
     """The phone and email pads stand over the footer: each has its own speaker button,
     within reach and as large as any target; it reads the pad (never what is typed) in the
     member's language, and the pad stays open; a key tapped then stops the reading."""
-    from kiosk.admin import AdminLock
-    from kiosk.speech.espeak import Speaker
-    from kiosk.speech.reader import ReadAloud, SpeechPrefs
-    from kiosk.ui.app import KioskApp
-    from kiosk.ui.driver import Driver
-    from tests.kiosk.ui.fakes import FakeBackend
     from tests.kiosk.ui.journeys import _sign_in
-    from tests.kiosk.ui.read_aloud_journeys import Sinks, _heard
+    from tests.kiosk.ui.read_aloud_journeys import _heard, _start
 
     width, height = SIZES[orientation]
-    folder = Path(tempfile.mkdtemp(prefix="kiosk-pads-"))
-    admin = AdminLock(folder)
-    admin.set_pin("2468")
-    sinks = Sinks()
-    prefs = SpeechPrefs.load(folder)
-    reader = ReadAloud(Speaker(sinks, rate=lambda: prefs.rate, volume=lambda: prefs.volume),
-                       prefs)
-    d = Driver.start(KioskApp(backend=FakeBackend(), admin=admin, read_aloud=reader))
+    d, sinks = _start()
+    reader = d.app.read_aloud
     _sign_in(d)
     d.tap_id("submit")
     assert d.screen().name == "menu" and d.app.visit.identified, d.app.visit.message

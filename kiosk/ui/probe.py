@@ -27,10 +27,7 @@ def layout(app: Any) -> dict[str, Any]:
     roots = [screen] if screen is not None else []
     roots += [w for w in Window.children if w is not getattr(app, "root", None)]
     for root in roots:
-        names = {}
-        for widget in root.walk(restrict=True):
-            for name, ref in getattr(widget, "ids", {}).items():
-                names[id(ref.__self__ if hasattr(ref, "__self__") else ref)] = name
+        names = widget_names(root)
         for widget in root.walk(restrict=True):
             if not isinstance(widget, Button) or widget.opacity <= 0:
                 continue
@@ -60,3 +57,13 @@ def write_layout(app: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(layout(app)), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def widget_names(root: Any) -> dict[int, str]:
+    """The kv id of each widget under ``root`` that has one, by ``id()`` of the widget."""
+    names = {}
+    for widget in root.walk(restrict=True):
+        for name, ref in getattr(widget, "ids", {}).items():
+            # kv ids are weak proxies: the widget itself is behind __self__.
+            names[id(ref.__self__ if hasattr(ref, "__self__") else ref)] = name
+    return names

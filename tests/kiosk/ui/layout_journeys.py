@@ -57,16 +57,15 @@ def targets(app: Any) -> list[dict[str, Any]]:
     from kivy.uix.button import Button
     from kivy.uix.textinput import TextInput
 
+    from kiosk.ui.probe import widget_names
+
     # What stands over the screen (the phone and email pads, "End your session?") takes
     # every touch: only its own controls can be reached then.
     over = [w for w in Window.children if w is not app.root]
     roots = over[:1] or [app.manager.current_screen]
     found = []
     for root in roots:
-        names = {}
-        for widget in root.walk(restrict=True):
-            for name, ref in getattr(widget, "ids", {}).items():
-                names[id(ref.__self__ if hasattr(ref, "__self__") else ref)] = name
+        names = widget_names(root)
         for widget in root.walk(restrict=True):
             if not isinstance(widget, Button | TextInput) or _hidden(widget):
                 continue

@@ -18,7 +18,7 @@ Each cell counts rows (``count``) and distinct people (``members``, what reports
 person (a member, else an anonymous kiosk session) is counted once per site, month and
 instrument, in the band of their latest answer. A person's rows of one site, month and
 instrument are deleted together, once all of them have expired, so the tally sees that latest
-answer and counts the person once (services/reports.py counts the rows still here by the same
+answer and counts the person once (services/reports counts the rows still here by the same
 rule, so a report reads the same before and after a purge). A row can therefore stay until the
 last of its group expires: at most until the end of its month plus the period, or until
 central has the member's referral.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
@@ -33,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from shared import triage as triage_mod
 from shared.assessments import ScoreResult
 
-from ...models import AuditLog, Member, Submission, utcnow
+from ...models import AuditLog, Member, Referral, Submission, utcnow
 from ..clock import note_suspect
 from ..members import lock_member
 from ..pairing import kiosk_actor
@@ -101,22 +102,47 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
     None means the multi-row INSERT found a key taken by a concurrent request: everything this
     call wrote was rolled back with its SAVEPOINT.
     """
-    session, kiosk = ctx.session, ctx.kiosk
+    answers, fresh = _answer_stored(ctx, entries)
+    if not fresh:
+        return answers
+    views, folds, members = _triage_fresh(ctx, fresh)
+    now = utcnow()
+    try:
+        with ctx.session.begin_nested():
+            referrals = _fold_members(ctx, folds, members)
+            _insert(ctx, fresh, views, referrals, now, answers)
+    except IntegrityError:
+        return None
+    ctx.wrote = True
+    _note_written(ctx, fresh, now)
+    return answers
+
+
+def _answer_stored(ctx: BatchContext, entries: Sequence[Entry]
+                   ) -> tuple[dict[int, dict[str, Any]], list[Entry]]:
+    """Step 1: answer the entries whose keys are stored already; return the rest, in order."""
     answers: dict[int, dict[str, Any]] = {}
     keys = [_key(e) for e in entries]
-    stored = {s.idempotency_key: s for s in session.scalars(_STORED, {"keys": keys})}
+    stored = {s.idempotency_key: s for s in ctx.session.scalars(_STORED, {"keys": keys})}
     fresh = []
     for entry in entries:
-        p = entry.prepared
-        assert p is not None
+        p = _prep(entry)
         existing = stored.get(p.item.idempotency_key)
         if existing is not None:
             answers[entry.index] = _replay_or_conflict(existing, p.digest, p.prefix)
         else:
             fresh.append(entry)
-    if not fresh:
-        return answers
+    return answers, fresh
 
+
+def _triage_fresh(ctx: BatchContext, fresh: Sequence[Entry]
+                  ) -> tuple[dict[int, triage_mod.ReferralProposal],
+                             dict[int, list[triage_mod.ReferralProposal]], dict[int, Member]]:
+    """Step 2: triage each entry with its session as ``store_item`` would.
+
+    Returns the triage by entry index, each member's proposals in batch order, and the members.
+    """
+    session, kiosk = ctx.session, ctx.kiosk
     by_session: dict[str, list[Sequence[Any]]] = defaultdict(list)
     sessions = sorted({_prep(e).item.session_id for e in fresh})
     for row in _core(session).execute(_SESSIONS_FACTS, {"sessions": sessions}):
@@ -133,6 +159,7 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
                                         p.triage_result, earlier[item.session_id])
         view = _triage(triaged, results, member is not None, skipped)
         views[entry.index] = view
+        # Later items of the same session see this one, as they would once it is stored.
         earlier[item.session_id].append((
             item.instrument_id, item.instrument_version,
             p.result.as_dict() if p.result else None, list(item.skipped), False, item.taken_at,
@@ -140,54 +167,65 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
         if member is not None:
             members[member.id] = member
             folds[member.id].append(view)
+    return views, folds, members
 
-    now = utcnow()
+
+def _fold_members(ctx: BatchContext, folds: dict[int, list[triage_mod.ReferralProposal]],
+                  members: dict[int, Member]) -> dict[int, Referral | None]:
+    """Step 3: fold each member's proposals into their referral once; return them by member."""
+    session, kiosk = ctx.session, ctx.kiosk
     actor = kiosk_actor(kiosk)
-    try:
-        with session.begin_nested():
-            referrals = {}
-            # Member order, as _lock_members_in_order: two batches never wait on each other
-            # in opposite orders.
-            for member_id in sorted(folds):
-                lock_member(session, member_id)
-            found = open_referrals(session, sorted(folds))
-            for member_id in sorted(folds):
-                referrals[member_id] = fold_all(session, members[member_id], folds[member_id],
-                                                actor=actor, cause="submission", found=found,
-                                                site_id=kiosk.site_id)
-            rows, listed = [], []
-            for entry in fresh:
-                p = _prep(entry)
-                member = p.member
-                referral = referrals.get(member.id) if member else None
-                suspect = ctx.settings.clock.suspect(p.item.taken_at, now)
-                answer = item_answer(p, views[entry.index], referral, False)
-                rows.append(submission_row(kiosk, p, member, answer, referral,
-                                           received_at=now, clock_suspect=suspect))
-                listed.append({**audit_detail(p),
-                               "subject": f"member:{member.public_id}" if member else None})
-                answers[entry.index] = answer
-            # The INSERT claims every key at once; a taken one raises here, in the SAVEPOINT.
-            # In batch order, as item by item: ids break ties between a session's items taken
-            # at the same instant.
-            _core(session).execute(_INSERT_SUBMISSIONS, rows)
-            # A Core INSERT passes by the ORM listener that fills in an entry's site; by its
-            # rule (models/site_of.py) an entry its kiosk wrote is the kiosk's site's.
-            _core(session).execute(_INSERT_AUDIT, {
-                "at": utcnow(), "note": None, "actor": actor,
-                "action": "submission.batch_received", "subject": None,
-                "site_id": kiosk.site_id,
-                "detail": {"count": len(listed), "items": listed}})
-    except IntegrityError:
-        return None
-    ctx.wrote = True
+    # Member order, as _lock_members_in_order: two batches never wait on each other in
+    # opposite orders.
+    for member_id in sorted(folds):
+        lock_member(session, member_id)
+    found = open_referrals(session, sorted(folds))
+    return {member_id: fold_all(session, members[member_id], folds[member_id], actor=actor,
+                                cause="submission", found=found, site_id=kiosk.site_id)
+            for member_id in sorted(folds)}
+
+
+def _insert(ctx: BatchContext, fresh: Sequence[Entry],
+            views: dict[int, triage_mod.ReferralProposal], referrals: dict[int, Referral | None],
+            now: datetime, answers: dict[int, dict[str, Any]]) -> None:
+    """Step 4: one multi-row INSERT of the submissions and one audit row listing them.
+
+    Fills ``answers``; raises IntegrityError when a key was taken meanwhile.
+    """
+    kiosk = ctx.kiosk
+    rows, listed = [], []
+    for entry in fresh:
+        p = _prep(entry)
+        member = p.member
+        referral = referrals.get(member.id) if member else None
+        suspect = ctx.settings.clock.suspect(p.item.taken_at, now)
+        answer = item_answer(p, views[entry.index], referral, False)
+        rows.append(submission_row(kiosk, p, member, answer, referral,
+                                   received_at=now, clock_suspect=suspect))
+        listed.append({**audit_detail(p),
+                       "subject": f"member:{member.public_id}" if member else None})
+        answers[entry.index] = answer
+    # The INSERT claims every key at once; a taken one raises here, in the SAVEPOINT.
+    # In batch order, as item by item: ids break ties between a session's items taken
+    # at the same instant.
+    _core(ctx.session).execute(_INSERT_SUBMISSIONS, rows)
+    # A Core INSERT passes by the ORM listener that fills in an entry's site; by its
+    # rule (models/site_of.py) an entry its kiosk wrote is the kiosk's site's.
+    _core(ctx.session).execute(_INSERT_AUDIT, {
+        "at": utcnow(), "note": None, "actor": kiosk_actor(kiosk),
+        "action": "submission.batch_received", "subject": None,
+        "site_id": kiosk.site_id,
+        "detail": {"count": len(listed), "items": listed}})
+
+
+def _note_written(ctx: BatchContext, fresh: Sequence[Entry], now: datetime) -> None:
+    """Step 5, after the write: log suspect clocks and instrument mismatches, as item by item."""
     for entry in fresh:
         p = _prep(entry)
         if ctx.settings.clock.suspect(p.item.taken_at, now):
-            note_suspect(kiosk.public_id, f"submission {p.item.idempotency_key}",
+            note_suspect(ctx.kiosk.public_id, f"submission {p.item.idempotency_key}",
                          p.item.taken_at, now)
-        note_mismatch(kiosk, p)
-    return answers
+        note_mismatch(ctx.kiosk, p)
 
 
 def _prep(entry: Entry) -> Prepared:

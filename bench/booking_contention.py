@@ -6,8 +6,14 @@ creates the members and one slot directly in the database, then fires every atte
 from several client processes. For scale it times, in the same run and with the same client,
 the same number of concurrent GET /healthz. Prints one JSON line.
 
+With --in-process it measures the server side alone instead: the same bookings one after
+another through Flask's test client in this process, with the server CPU (thread time) and
+the SQL statements and transactions of a booked and of a waitlisted request, against
+GET /healthz; --cprofile FILE also writes a cProfile of the waitlisted requests.
+
     .venv/bin/python bench/booking_contention.py
     .venv/bin/python bench/booking_contention.py --database-url postgresql+psycopg://...
+    .venv/bin/python bench/booking_contention.py --in-process [--cprofile /tmp/booking.prof]
 """
 
 from __future__ import annotations
@@ -173,6 +179,9 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=5)
     parser.add_argument("--client-threads", type=int, default=500,
                         help="threads over all client processes (default: one per attempt)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="server side only: sequential bookings through the test client")
+    parser.add_argument("--cprofile", help="with --in-process: write a cProfile here")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-booking-"))
@@ -187,6 +196,10 @@ def main() -> None:
     try:
         devserver.cli(env, "init-db")
         token, slot_id, refs = _seed(db_url, secret, args.attempts, args.seats)
+        if args.in_process:
+            print(json.dumps(_in_process(args, env, token, slot_id, refs, db_url)))
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         with devserver.running_server(env, tmp / "server.log", workers=args.workers) as base:
             figures = _measure(args, base, token, slot_id, refs, db_url)
         print(json.dumps(figures))
@@ -232,6 +245,79 @@ def _measure(args: argparse.Namespace, base: str, token: str, slot_id: str, refs
         "client_threads": args.client_threads,
     }
     return figures
+
+
+def _in_process(args: argparse.Namespace, env: dict[str, str], token: str, slot_id: str,
+                refs: list[str], db_url: str) -> dict[str, Any]:
+    """Book every attempt in turn through the test client; return CPU and SQL per request."""
+    import cProfile
+
+    from sqlalchemy import event
+
+    from onsite_server import create_app
+    from onsite_server.db import get_db
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("ONSITE_")})
+    app = create_app()
+    client = app.test_client()
+    engine = get_db(app).engine
+    assert engine is not None
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        word = sql.split(None, 1)[0].upper()
+        if word != "BEGIN":  # SQLite's BEGIN IMMEDIATE; the begin event counts every one
+            statements.append(word)
+
+    event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "begin", lambda _c: statements.append("BEGIN"))
+    event.listen(engine, "commit", lambda _c: statements.append("COMMIT"))
+    for _ in range(50):  # warm-up: imports, statement caches, the pool
+        client.get("/healthz")
+    started = time.thread_time()
+    for _ in range(300):
+        client.get("/healthz")
+    healthz_ms = (time.thread_time() - started) / 300 * 1000
+    headers = {"Authorization": f"Bearer {token}"}
+    profile = cProfile.Profile()
+    cpu: dict[str, list[float]] = {"booked": [], "waitlisted": []}
+    shape: dict[str, dict[str, int]] = {}
+    for i, ref in enumerate(refs):
+        statements.clear()
+        if args.cprofile and i == args.seats + 10:
+            profile.enable()
+        started = time.thread_time()
+        resp = client.post("/api/v1/bookings", headers=headers, json={
+            "idempotency_key": str(uuid.uuid4()), "member_ref": ref, "slot_id": slot_id})
+        spent = time.thread_time() - started
+        status = resp.get_json()["status"]
+        cpu[status].append(spent * 1000)
+        shape.setdefault(status, {
+            "statements": sum(s not in ("BEGIN", "COMMIT") for s in statements),
+            "transactions": statements.count("BEGIN"),
+            "savepoints": statements.count("SAVEPOINT"), "sequence": " ".join(statements)})
+    profile.disable()
+    if args.cprofile:
+        profile.dump_stats(args.cprofile)
+    get_db(app).dispose()
+    booked_count, statuses = _tally(db_url, slot_id)
+
+    def median(values: list[float]) -> float:
+        return round(sorted(values)[len(values) // 2], 2) if values else 0.0
+
+    return {
+        "bench": "booking_contention_in_process",
+        "db": "sqlite" if is_sqlite(db_url) else "postgresql",
+        "attempts": args.attempts, "seats": args.seats,
+        "booked": statuses.get("booked", 0), "waitlisted": statuses.get("waitlisted", 0),
+        "slot_booked_count": booked_count,
+        "healthz_cpu_ms": round(healthz_ms, 3),
+        "booked_cpu_ms_median": median(cpu["booked"]),
+        "waitlisted_cpu_ms_median": median(cpu["waitlisted"]),
+        "waitlisted_ratio": round(median(cpu["waitlisted"]) / healthz_ms, 1),
+        "booked_shape": shape.get("booked"), "waitlisted_shape": shape.get("waitlisted"),
+        "profiled": bool(args.cprofile),
+    }
 
 
 if __name__ == "__main__":

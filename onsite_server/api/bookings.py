@@ -38,7 +38,7 @@ from ..models import Booking, Kiosk
 from ..services import bookings as svc
 from ..services.central_keys import ensure_published
 from ..services.errors import N_
-from ..services.idempotency import run_once
+from ..services.idempotency import run_once, stored_answer
 from ..services.pairing import kiosk_actor
 from ..services.signing import KeyStore
 from ..services.tickets import TicketIssuer
@@ -108,19 +108,29 @@ def _keyed(key: str, operation_name: str, payload: dict[str, Any],
 def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
     """Book a seat for the identified member; a full slot waitlists them."""
     _ticket_key_at_central()
-    kiosk = current_kiosk()
-    session = get_session()
+    kiosk = authenticated_kiosk()
     key = body.idempotency_key.lower()
+    payload = {"member_ref": body.member_ref, "slot_id": str(body.slot_id),
+               "kiosk": kiosk.public_id}
+    # The reads come first (on SQLite, before the write lock every booking of the site queues
+    # for): a replay is answered here, and the reference and the slot are resolved. book()
+    # re-reads the slot under its lock, and run_once still claims the key.
+    read = get_read_session()
+    replay = stored_answer(read, key=key, operation="booking.create", payload=payload,
+                           kiosk_id=kiosk.id)
+    if replay is None:
+        member = member_for_ref(read, kiosk, body.member_ref)
+        slot = svc.find_slot(read, kiosk.site_id, str(body.slot_id))
+        session = get_session()
 
-    def work() -> tuple[int, Any]:
-        member = member_for_ref(get_session(), kiosk, body.member_ref)
-        slot = svc.find_slot(session, kiosk.site_id, str(body.slot_id))
-        result = svc.book(session, member=member, slot=slot, actor=kiosk_actor(kiosk),
-                          kiosk=kiosk, idempotency_key=key)
-        return 201, _out(result).model_dump(mode="json")
+        def work() -> tuple[int, Any]:
+            result = svc.book(session, member=member, slot=slot, actor=kiosk_actor(kiosk),
+                              kiosk=kiosk, idempotency_key=key)
+            return 201, _out(result).model_dump(mode="json")
 
-    status, answer = _keyed(key, "booking.create",
-                            {"member_ref": body.member_ref, "slot_id": str(body.slot_id)}, work)
+        replay = run_once(session, key=key, operation="booking.create", payload=payload,
+                          kiosk_id=kiosk.id, work=work)
+    status, answer = replay
     return BookingOut.model_validate(answer), status
 
 

@@ -6,14 +6,26 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..models import IdempotentRequest
+from ..models import IdempotentRequest, utcnow
 from .errors import ServiceError
+
+_TABLE = cast(Table, IdempotentRequest.__table__)
+_LOOKUP = select(IdempotentRequest).where(IdempotentRequest.key == bindparam("key"))
+# The claim is one statement: it inserts the key, or (taken) does nothing and returns no row.
+# On PostgreSQL a claim racing an uncommitted one waits for it, as a plain INSERT would.
+_CLAIM = {
+    name: (dialect.insert(_TABLE).on_conflict_do_nothing(index_elements=["key"])
+           .returning(_TABLE.c.id))
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_ANSWER = (update(_TABLE).where(_TABLE.c.id == bindparam("claim_id"))
+           .values(status_code=bindparam("status"), response=bindparam("body")))
 
 
 def request_hash(payload: Any) -> str:
@@ -31,6 +43,26 @@ def _replay(row: IdempotentRequest, operation: str, digest: str) -> tuple[int, A
     return row.status_code, json.loads(row.response)
 
 
+def _digest(kiosk_id: int | None, payload: Any) -> str:
+    # The kiosk is part of the request: another kiosk replaying the same body and key is a
+    # different request (409), never a way to read the first kiosk's answer.
+    return request_hash({"kiosk": kiosk_id, "payload": payload})
+
+
+def stored_answer(session: Session, *, key: str, operation: str, payload: Any,
+                  kiosk_id: int | None) -> tuple[int, Any] | None:
+    """Return the stored answer to this key (409 for another body), or None when there is none.
+
+    A read, for a request's read phase: on SQLite a replay is answered before the write lock
+    is taken. ``run_once`` still claims the key, so a request that races this check is
+    answered correctly there.
+    """
+    existing = session.scalars(_LOOKUP, {"key": key}).first()
+    if existing is None:
+        return None
+    return _replay(existing, operation, _digest(kiosk_id, payload))
+
+
 def run_once(
     session: Session,
     *,
@@ -45,25 +77,17 @@ def run_once(
     The key is claimed before the work runs, so a concurrent replay waits on the claim (a
     unique index) and then reads the first answer instead of doing the work twice.
     """
-    # The kiosk is part of the request: another kiosk replaying the same body and key is a
-    # different request (409), never a way to read the first kiosk's answer.
-    digest = request_hash({"kiosk": kiosk_id, "payload": payload})
-    lookup = select(IdempotentRequest).where(IdempotentRequest.key == key)
-    existing = session.scalars(lookup).first()
-    if existing is not None:
-        return _replay(existing, operation, digest)
-    claim = IdempotentRequest(key=key, kiosk_id=kiosk_id, operation=operation,
-                              request_hash=digest, status_code=0, response="null")
-    try:
-        with session.begin_nested():
-            session.add(claim)
-            session.flush()
-    except IntegrityError:
-        row = session.scalars(lookup).one()
+    digest = _digest(kiosk_id, payload)
+    claim = _CLAIM[session.get_bind().dialect.name]
+    claim_id = session.execute(claim, {
+        "key": key, "kiosk_id": kiosk_id, "operation": operation, "request_hash": digest,
+        "status_code": 0, "response": "null", "created_at": utcnow()}).scalar()
+    if claim_id is None:  # taken: by an earlier request, or a concurrent one now committed
+        row = session.scalars(_LOOKUP, {"key": key}).one()
         return _replay(row, operation, digest)
     status, body = work()
-    claim.status_code = status
-    claim.response = json.dumps(body, default=str)
+    session.execute(_ANSWER, {"claim_id": claim_id, "status": status,
+                              "body": json.dumps(body, default=str)})
     return status, body
 
 

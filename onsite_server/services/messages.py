@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,11 @@ MessageKind = Literal["confirmation", "waitlisted", "waitlist_promotion", "cance
 # that opened tomorrow morning is worth less than a crisis and more than a routine referral.
 MESSAGE_PRIORITY = 4
 APPOINTMENT_PRIORITY = 12
+
+
+_PENDING = select(OutboxMessage.id).where(
+    OutboxMessage.booking_id == bindparam("booking_id"), OutboxMessage.kind == "booking",
+    OutboxMessage.status == "pending")
 
 
 @cache
@@ -77,25 +82,33 @@ def render(kind: str, language: str, *, event: str, start: datetime, timezone: s
                            topic=spec["topic"][lang], text=text)
 
 
-def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> bool:
-    """Insert an outbox row unless its key exists; return whether this call inserted it."""
+def _insert_statement(dialect: str) -> Any:
     table = cast(Table, OutboxMessage.__table__)
-    dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # A unique key and ON CONFLICT DO NOTHING rather than check-then-insert: two sync workers'
     # housekeeping (or a retried request) may queue the same message at the same moment.
-    statement = (insert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
-                 .returning(table.c.id))
-    return session.execute(statement).first() is not None
+    return (insert(table).on_conflict_do_nothing(index_elements=["key"])
+            .returning(table.c.id))
 
 
-def queue_appointment(session: Session, booking: Booking) -> None:
-    """Make sure a pending outbox row will send this booking's Appointment as it stands."""
+# Built once per dialect: constructing the statement cost more than running it.
+_INSERTS = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
+
+
+def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> bool:
+    """Insert an outbox row unless its key exists; return whether this call inserted it."""
+    statement = _INSERTS[session.get_bind().dialect.name]
+    return session.execute(statement, values).first() is not None
+
+
+def queue_appointment(session: Session, booking: Booking, *, new: bool = False) -> None:
+    """Make sure a pending outbox row will send this booking's Appointment as it stands.
+
+    ``new``: the booking was inserted in this transaction, so no row can be pending for it yet
+    and the look for one is skipped.
+    """
     session.flush()
-    pending = session.scalars(select(OutboxMessage.id).where(
-        OutboxMessage.booking_id == booking.id, OutboxMessage.kind == "booking",
-        OutboxMessage.status == "pending")).first()
-    if pending is not None:
+    if not new and session.scalars(_PENDING, {"booking_id": booking.id}).first() is not None:
         return  # the bundle is built at send time, so that row will carry this change too
     _insert_ignoring_duplicates(session, {
         "kind": "booking", "key": f"booking:{booking.public_id}:{uuid.uuid4().hex[:12]}",

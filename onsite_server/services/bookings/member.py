@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,17 +60,24 @@ def member_bookings(
     return [view(session, b) for b in rows]
 
 
+# Built once: constructing a select() per request costs more than running it on SQLite.
+_ACTIVE_OF_MEMBER = select(Booking.id).where(
+    Booking.member_id == bindparam("member_id"), Booking.event_id == bindparam("event_id"),
+    Booking.status.in_(ACTIVE_BOOKING_STATUSES), Booking.id != bindparam("exclude")).limit(1)
+
+
+def _second_booking(session: Session, member_id: int, event_id: int,
+                    exclude: int | None = None) -> bool:
+    """Tell whether the member holds another active booking for the event."""
+    return session.scalars(_ACTIVE_OF_MEMBER, {
+        "member_id": member_id, "event_id": event_id,
+        "exclude": -1 if exclude is None else exclude}).first() is not None
+
+
 def _refuse_second_booking(
     session: Session, member_id: int, event_id: int, exclude: int | None = None
 ) -> None:
-    query = select(Booking.id).where(
-        Booking.member_id == member_id,
-        Booking.event_id == event_id,
-        Booking.status.in_(ACTIVE_BOOKING_STATUSES),
-    )
-    if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    if session.scalars(query).first() is not None:
+    if _second_booking(session, member_id, event_id, exclude):
         raise _already_booked()
 
 
@@ -92,14 +99,18 @@ def book(
     """
     now = now or utcnow()
     # Serialises one member's requests, so the one-booking-per-event check below sees a
-    # concurrent request's booking instead of racing it.
+    # concurrent request's booking instead of racing it. That check needs only this lock, so
+    # it reads before the slot's lock, on which every booking of the slot queues; its refusal
+    # still comes after the slot's own, as before.
     lock_member(session, member.id)
+    second = _second_booking(session, member.id, slot.event_id)
     slot = _lock_slots(session, [slot.id])[slot.id]
     _check_open(slot, now, allow_started)
-    _refuse_second_booking(session, member.id, slot.event_id)
+    if second:
+        raise _already_booked()
     try:
         with session.begin_nested():
-            status = "booked" if _take_seat(session, slot.id) else "waitlisted"
+            status = "booked" if _seat_free(session, slot) else "waitlisted"
             if status == "waitlisted" and slot.start_at <= now:
                 # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
                 raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
@@ -114,9 +125,21 @@ def book(
     except IntegrityError as exc:
         raise _integrity(exc) from exc
     _audit(session, actor, f"booking.{status}", booking)
-    queue_appointment(session, booking)
+    queue_appointment(session, booking, new=True)
     notify_booking(session, booking, "confirmation" if status == "booked" else "waitlisted")
     return view(session, booking)
+
+
+def _seat_free(session: Session, slot: Slot) -> bool:
+    """Take a seat of a locked slot, or tell that it is full.
+
+    ``slot`` was just read under its lock, so a full slot is recognised from that row without
+    the UPDATE (most attempts on a popular slot are waitlisted). Otherwise the conditional
+    UPDATE alone still decides: nothing else ever gives a seat.
+    """
+    if slot.booked_count >= slot.capacity:
+        return False
+    return _take_seat(session, slot.id)
 
 
 def cancel_booking(

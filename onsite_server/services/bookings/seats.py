@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
@@ -86,12 +86,21 @@ class RescheduleResult:
     promoted: BookingView | None
 
 
+# Built once: constructing a select() per request costs more than running it on SQLite.
+_SLOT_AT_SITE = select(Slot).join(Event, Slot.event_id == Event.id).where(
+    Slot.public_id == bindparam("public_id"), Event.site_id == bindparam("site_id"))
+_LOCK_SLOTS = (select(Slot).options(joinedload(Slot.event))
+               .where(Slot.id.in_(bindparam("ids", expanding=True))).order_by(Slot.id)
+               .with_for_update(of=Slot).execution_options(populate_existing=True))
+_WAITLIST_POSITION = select(func.count()).select_from(Booking).where(
+    Booking.slot_id == bindparam("slot_id"), Booking.status == "waitlisted",
+    Booking.id <= bindparam("booking_id"))
+
+
 def find_slot(session: Session, site_id: int, slot_public_id: str, field: str = "slot_id") -> Slot:
     """Return the slot with this public id at this site, or raise a 404 naming field."""
-    slot = session.scalars(
-        select(Slot).join(Event, Slot.event_id == Event.id)
-        .where(Slot.public_id == slot_public_id.lower(), Event.site_id == site_id)
-    ).first()
+    slot = session.scalars(_SLOT_AT_SITE, {"public_id": slot_public_id.lower(),
+                                           "site_id": site_id}).first()
     if slot is None:
         raise BookingError(404, field, N_("no such slot at this site"), title="Not found")
     return slot
@@ -112,13 +121,8 @@ def view(session: Session, booking: Booking) -> BookingView:
     """Describe a booking, with its current waitlist position when waitlisted."""
     position = None
     if booking.status == "waitlisted":
-        position = session.scalar(
-            select(func.count()).select_from(Booking).where(
-                Booking.slot_id == booking.slot_id,
-                Booking.status == "waitlisted",
-                Booking.id <= booking.id,
-            )
-        )
+        position = session.scalar(_WAITLIST_POSITION, {"slot_id": booking.slot_id,
+                                                        "booking_id": booking.id})
     slot, event = booking.slot, booking.event
     return BookingView(
         booking_id=booking.public_id, status=booking.status, slot_id=slot.public_id,
@@ -161,11 +165,7 @@ def _lock_slots(session: Session, slot_ids: Iterable[int]) -> dict[int, Slot]:
     # started checks see current rows even if the caller's objects came from an older
     # transaction. The lock also makes a waitlisted insert visible to a concurrent
     # cancellation's promotion, which otherwise could miss it and leave a seat free.
-    slots = session.scalars(
-        select(Slot).options(joinedload(Slot.event))
-        .where(Slot.id.in_(sorted(set(slot_ids)))).order_by(Slot.id)
-        .with_for_update(of=Slot).execution_options(populate_existing=True)
-    ).unique().all()
+    slots = session.scalars(_LOCK_SLOTS, {"ids": sorted(set(slot_ids))}).unique().all()
     return {s.id: s for s in slots}
 
 
@@ -215,8 +215,10 @@ def _integrity(exc: IntegrityError) -> BookingError:
 
 def _audit(session: Session, actor: str, action: str, booking: Booking, **detail: Any) -> None:
     # Who booked what and when; never answers or results.
+    # The entry's site is its event's (models/site_of.py would look it up by the event).
     session.add(AuditLog(
         actor=actor, action=action, subject=f"member:{booking.member.public_id}",
+        site_id=booking.event.site_id,
         detail={"booking": booking.public_id, "slot": booking.slot.public_id,
                 "event": booking.event.public_id, "status": booking.status, **detail},
     ))

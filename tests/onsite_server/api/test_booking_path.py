@@ -1,0 +1,129 @@
+"""The booking request's short path (issue 20, P2): what it no longer does, and what still holds.
+
+Reads before the write (a replay answered without the write lock), a full slot recognised
+from its locked row without the seat UPDATE, and the seat decision never taken from a slot
+the caller read earlier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from onsite_server.db import get_db
+from onsite_server.models import Booking, Kiosk, Member, Slot
+from onsite_server.services import bookings as svc
+from onsite_server.services.members import resolve_member_ref
+
+from ..helpers import new_key
+from .test_bookings import World
+
+
+@pytest.fixture
+def world(app: Any, client: Any, kiosk: dict[str, Any]) -> World:
+    """A paired kiosk and factories for its site."""
+    return World(app, client, kiosk)
+
+
+@contextmanager
+def _statements(app: Any) -> Iterator[list[str]]:
+    """Collect the SQL the app's engine runs meanwhile (BEGIN IMMEDIATE included)."""
+    engine = get_db(app).engine
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        seen.append(" ".join(sql.split()).upper())
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def _writes(seen: list[str]) -> list[str]:
+    return [s for s in seen if s.startswith(("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE"))]
+
+
+def test_a_replay_is_answered_before_any_write(world: World) -> None:
+    # On SQLite every write request queues for the one write lock; a kiosk retrying after a
+    # lost answer must not queue behind a rush of bookings for an answer that is stored.
+    [slot] = world.event(capacity=1)
+    ref, key = world.member_ref(), new_key()
+    first = world.book(ref, slot, key)
+    with _statements(world.app) as seen:
+        again = world.book(ref, slot, key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json() == first.get_json()
+    assert _writes(seen) == [], _writes(seen)
+
+
+def test_a_replay_with_another_body_is_refused_before_any_write(world: World) -> None:
+    first, second = world.event(slots=2, capacity=1)
+    ref, key = world.member_ref(), new_key()
+    assert world.book(ref, first, key).status_code == 201
+    with _statements(world.app) as seen:
+        resp = world.book(ref, second, key)
+    assert resp.status_code == 409
+    assert resp.get_json()["errors"][0]["field"] == "idempotency_key"
+    assert _writes(seen) == [], _writes(seen)
+
+
+def test_a_full_slot_waitlists_without_the_seat_update(world: World) -> None:
+    [slot] = world.event(capacity=1)
+    assert world.book(world.member_ref(), slot).get_json()["status"] == "booked"
+    ref = world.member_ref()
+    with _statements(world.app) as seen:
+        answer = world.book(ref, slot).get_json()
+    assert answer["status"] == "waitlisted" and answer["waitlist_position"] == 1
+    assert not [s for s in seen if s.startswith("UPDATE SLOT")], seen
+    assert world.booked_count(slot) == 1
+
+
+def test_a_seat_freed_after_the_caller_read_the_slot_is_taken(world: World) -> None:
+    # The caller's slot object said "full"; a cancellation freed the seat before book() ran.
+    # The decision comes from the row read under the lock, so the member gets the seat
+    # (a waitlisted booking next to a free seat would wait for a promotion that never comes).
+    [slot_id] = world.event(capacity=1)
+    holder = world.book(world.member_ref(), slot_id).get_json()
+    ref = world.member_ref()
+    db = get_db(world.app)
+    with db.transaction(write=False) as session:
+        stale = svc.find_slot(session, world.site_id, slot_id)
+        assert stale.booked_count == stale.capacity == 1
+    assert world.cancel(holder["booking_id"]).status_code == 200
+    assert world.booked_count(slot_id) == 0
+    with db.transaction() as session:
+        kiosk = session.get(Kiosk, world.kiosk_pk)
+        assert kiosk is not None
+        member = resolve_member_ref(session, world.app.config["SECRET_KEY"], ref, kiosk, 3600)
+        answer = svc.book(session, member=member, slot=stale, actor="test", kiosk=kiosk)
+    assert answer.status == "booked"
+    assert world.booked_count(slot_id) == 1
+    assert world.status_counts(slot_id) == {"booked": 1, "cancelled": 1}
+
+
+def test_a_slot_cancelled_after_the_caller_read_it_is_refused(world: World) -> None:
+    # Likewise the cancelled check: it reads the locked row, not the caller's object.
+    [slot_id] = world.event(capacity=5)
+    ref = world.member_ref()
+    db = get_db(world.app)
+    with db.transaction(write=False) as session:
+        stale = svc.find_slot(session, world.site_id, slot_id)
+    with db.transaction() as session:
+        row = session.scalars(select(Slot).where(Slot.public_id == slot_id)).one()
+        row.cancelled = True
+    resp = world.book(ref, slot_id)
+    assert resp.status_code == 409
+    with db.transaction() as session:
+        kiosk = session.get(Kiosk, world.kiosk_pk)
+        member = session.scalars(select(Member).order_by(Member.id.desc())).first()
+        assert kiosk is not None and member is not None
+        with pytest.raises(svc.BookingError):
+            svc.book(session, member=member, slot=stale, actor="test", kiosk=kiosk)
+    with db.transaction(write=False) as session:
+        assert session.scalars(select(Booking)).first() is None

@@ -1,8 +1,9 @@
 """KioskApp: one ScreenManager over the visit, the idle countdown, admin mode (admin_mode.py).
 
 The app receives its collaborators (settings, backend, admin lock, clock) from outside. Every
-button calls ``act``, which moves the ``Visit`` and then ``sync`` shows the screen the visit
-is on; a timer checks the visit's timeouts and shows the countdown that a tap cancels.
+button calls ``do`` with an area model's typed method (``app.do(app.visit.booking.confirm)``),
+which moves the ``Visit``, and then ``sync`` shows the screen the visit is on; a timer
+checks the visit's timeouts and shows the countdown that a tap cancels.
 """
 
 from __future__ import annotations
@@ -210,10 +211,6 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
         then show where the visit is."""
         action(*args, **kwargs)
         self.sync()
-
-    def act(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """``app.act("name")`` of the kv files: a flat name (kiosk.visit.compat); use ``do``."""
-        self.do(getattr(self.visit, method), *args, **kwargs)
 
     def sync(self) -> None:
         """Show the screen the visit is on (the admin screens while in admin mode)."""

@@ -1,7 +1,8 @@
 """The journey's screens: thin views over ``kiosk.visit.Visit``; layout lives in ``kv/``.
 
 Each screen reads what to show from the visit in ``refresh`` and calls the app for every
-action (``app.act``), which moves the visit and then shows whatever screen it is on.
+action (``app.do(self.visit.<area>.<method>, ...)``), which moves the visit and then shows
+whatever screen it is on.
 Widgets that depend on the member's answers (answer buttons, results, QR codes) are built
 here; everything fixed is in the screen's kv file with its text bound to ``tr``.
 

@@ -66,7 +66,8 @@ class BookingScreen(KioskScreen):
                 else tr._("Full: join the waitlist")
             button = Factory.BigButton(text=f"{visit.when(slot.start_at)}\n{seats}")
             button.slot_id = slot.id  # the tour and tests find a slot's button by its id
-            button.bind(on_release=lambda _b, s=slot.id: self.app.act("choose_slot", s))
+            button.bind(on_release=lambda _b, s=slot.id:
+                        self.app.do(self.visit.booking.choose_slot, s))
             box.add_widget(button)
 
     def _confirmation(self, box: Any) -> None:
@@ -94,9 +95,9 @@ class BookingScreen(KioskScreen):
         box.add_widget(Factory.Lead(text=f"[b]{escape_markup(title)}[/b]\n"
                                          f"{escape_markup(when)}", markup=True))
         confirm = Factory.BigButton(text=yes)
-        confirm.bind(on_release=lambda _b: self.app.act("confirm"))
+        confirm.bind(on_release=lambda _b: self.app.do(self.visit.booking.confirm))
         keep = Factory.SecondaryButton(text=no)
-        keep.bind(on_release=lambda _b: self.app.act("keep"))
+        keep.bind(on_release=lambda _b: self.app.do(self.visit.booking.keep))
         box.add_widget(confirm)
         box.add_widget(keep)
         self.confirm_button, self.keep_button = confirm, keep
@@ -109,9 +110,11 @@ class BookingScreen(KioskScreen):
         row = Factory.BoxLayout(size_hint_y=None, height=self.app.scale * 150,
                                 spacing=self.app.scale * 24)
         cancel = Factory.SecondaryButton(text=tr._("Cancel it"))
-        cancel.bind(on_release=lambda _b, b=booking.booking_id: self.app.act("choose_cancel", b))
+        cancel.bind(on_release=lambda _b, b=booking.booking_id:
+                    self.app.do(self.visit.booking.choose_cancel, b))
         move = Factory.SecondaryButton(text=tr._("Change the time"))
-        move.bind(on_release=lambda _b, b=booking.booking_id: self.app.act("start_moving", b))
+        move.bind(on_release=lambda _b, b=booking.booking_id:
+                  self.app.do(self.visit.booking.start_moving, b))
         row.add_widget(cancel)
         row.add_widget(move)
         box.add_widget(row)

@@ -94,12 +94,12 @@ class MenuScreen(ContactPads, KioskScreen):
     def save_phone(self, typed: str) -> None:
         """The offline sign-in's phone number, for staff; forgotten here."""
         self.close_pads()
-        self.app.act("claim_contact", phone=typed)
+        self.app.do(self.visit.signin.claim_contact, phone=typed)
 
     def save_email(self, typed: str) -> None:
         """The offline sign-in's email, for staff; forgotten here."""
         self.close_pads()
-        self.app.act("claim_contact", email=typed)
+        self.app.do(self.visit.signin.claim_contact, email=typed)
 
     def on_leave(self, *_args: Any) -> None:
         """Never leave a typed number or address behind."""
@@ -113,7 +113,7 @@ class MenuScreen(ContactPads, KioskScreen):
 
     def _single(self, iid: str) -> None:
         self.picking = False
-        self.app.act("single", iid)
+        self.app.do(self.visit.questions.single, iid)
 
 
 class ReferralScreen(ContactPads, KioskScreen):
@@ -148,17 +148,17 @@ class ReferralScreen(ContactPads, KioskScreen):
         if self.method == "email":
             self.open_email_pad()
             return
-        self.app.act("consent", self.method, self.when)
+        self.app.do(self.visit.referral.consent, self.method, self.when)
 
     def save_email(self, typed: str) -> None:
         """The address was typed: give consent with it, and forget it here."""
         self.close_pads()
-        self.app.act("consent", self.method, self.when, email=typed)
+        self.app.do(self.visit.referral.consent, self.method, self.when, email=typed)
 
     def save_phone(self, typed: str) -> None:
         """The number was typed: give consent with it, and forget it here."""
         self.close_pads()
-        self.app.act("consent", self.method, self.when, typed)
+        self.app.do(self.visit.referral.consent, self.method, self.when, typed)
 
     def on_leave(self, *_args: Any) -> None:
         """Never leave a typed number or address behind."""

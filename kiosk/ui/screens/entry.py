@@ -150,7 +150,7 @@ class IdentifyScreen(KioskScreen):
         Only the birth date is cleared (it was impossible, or did not match with this id):
         the member retypes it without typing the id again.
         """
-        self.app.act("identify", self.typed_id, self.typed_dob)
+        self.app.do(self.visit.signin.identify, self.typed_id, self.typed_dob)
         if self.manager is not None and self.manager.current == self.name:
             self.typed_dob = ""
             self.field = "dob"

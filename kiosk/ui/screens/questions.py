@@ -109,7 +109,7 @@ class QuestionScreen(KioskScreen):
         self.answer_buttons = wanted
 
     def _answer(self, button: Any) -> None:
-        self.app.act("answer", button.answer_value)
+        self.app.do(self.visit.questions.answer, button.answer_value)
 
     def _feet_step(self) -> None:
         self.unit, self.prefix = "ft", ""
@@ -151,7 +151,7 @@ class QuestionScreen(KioskScreen):
             return
         # "72" is sent as a whole number, "72.5" as a decimal; the visit checks the range.
         value: float | int = float(self.typed) if "." in self.typed else int(self.typed)
-        self.app.act("answer", value)
+        self.app.do(self.visit.questions.answer, value)
 
     def _enter_feet_or_inches(self) -> None:
         typed = self.typed
@@ -164,7 +164,7 @@ class QuestionScreen(KioskScreen):
                 self._inches_step()
             return
         if int(typed) <= 11:
-            self.app.act("answer", int(self.feet) * 12 + int(typed))
+            self.app.do(self.visit.questions.answer, int(self.feet) * 12 + int(typed))
 
     def choose_units(self, units: str) -> None:
         """Metric or imperial for height and weight."""

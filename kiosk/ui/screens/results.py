@@ -91,7 +91,7 @@ class CrisisScreen(KioskScreen):
 
     def close(self, confirm: bool) -> None:
         """First tap asks; the second, elsewhere and a moment later, closes."""
-        self.app.act("close_crisis", confirm=confirm)
+        self.app.do(self.visit.results.close_crisis, confirm=confirm)
 
 
 class DoneScreen(KioskScreen):

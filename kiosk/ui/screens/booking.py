@@ -62,9 +62,9 @@ class BookingScreen(KioskScreen):
         self.heading = tr._("Choose a time") if visit.moving is None else \
             tr._("Choose a new time")
         for slot in visit.slots():
-            seats = tr._("{n} seats left").format(n=slot.seats_left) if slot.seats_left > 0 \
+            left = tr._("{n} seats left").format(n=slot.seats_left) if slot.seats_left > 0 \
                 else tr._("Full: join the waitlist")
-            button = Factory.BigButton(text=f"{visit.when(slot.start_at)}\n{seats}")
+            button = Factory.BigButton(text=f"{visit.when(slot.start_at)}\n{left}")
             button.slot_id = slot.id  # the tour and tests find a slot's button by its id
             button.bind(on_release=lambda _b, s=slot.id:
                         self.app.do(self.visit.booking.choose_slot, s))

@@ -20,6 +20,7 @@ from ..speech.output import AplaySink
 from ..speech.reader import ReadAloud, SpeechPrefs
 from ..speech.utterance import Utterance
 from ..speech.words import utterance
+from ..visit import Visit
 from .lang import tr
 
 
@@ -116,7 +117,7 @@ def open_pad(screen: Any) -> str:
     return ""
 
 
-def screen_utterance(screen: Any, visit: Any) -> Utterance:
+def screen_utterance(screen: Any, visit: Visit) -> Utterance:
     """What the speaker button says on this screen (or the pad open over it), in the
     language on show."""
     name = open_pad(screen) or screen.name

@@ -131,13 +131,6 @@ def next_due(session: Session, settings: SyncSettings, now: datetime) -> datetim
 
 
 
-def priorities(session: Session, ids: list[int]) -> list[int]:
-    """Return the priorities of the given rows."""
-    return list(session.scalars(select(OutboxMessage.priority).where(
-        OutboxMessage.id.in_(ids))))
-
-
-
 def pending_summary(session: Session) -> dict[str, int]:
     """Count outbox rows per status (for the dashboard and the CLI)."""
     from sqlalchemy import func

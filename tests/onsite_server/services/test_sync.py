@@ -620,3 +620,74 @@ def test_the_sync_loop_wakes_for_the_next_due_row() -> None:
     assert _sync_pause(30.0, datetime.now(UTC) + timedelta(seconds=2)) <= 2.0
     assert _sync_pause(30.0, datetime.now(UTC) - timedelta(seconds=5)) == 0.2
     assert _sync_pause(30.0, datetime.now(UTC) + timedelta(hours=1)) == 30.0
+
+
+class _ReadsOnAnotherThread:
+    """Wraps the database's transactions: notes each read-only one opened off the caller's
+    thread (the worker preparing its next row ahead), and lets a test wait for one."""
+
+    def __init__(self, app: Flask) -> None:
+        self.inner = get_db(app).transaction
+        self.caller = threading.get_ident()
+        self.opened = threading.Event()
+
+    def __call__(self, *, write: bool = True) -> Any:
+        if not write and threading.get_ident() != self.caller:
+            self.opened.set()
+        return self.inner(write=write)
+
+
+def test_the_next_row_is_built_while_this_one_is_sent_one_request_at_a_time(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    first = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    second = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    transaction = _ReadsOnAnotherThread(app)
+    in_flight: list[int] = []
+    seen: list[dict[str, str]] = []
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            in_flight.append(1)
+            assert len(in_flight) == 1  # never two requests at once
+            if not seen:  # the second row is prepared while the first is sent
+                assert transaction.opened.wait(timeout=30)
+            seen.append({r.key.split(":")[1]: r.status for r in _rows(app)})
+            try:
+                return super().transaction(bundle)
+            finally:
+                in_flight.pop()
+
+    central = Watching()
+    report = run_cycle(transaction, central, _settings(app))
+    assert report.sent == 2 and [_referral_id(b) for b in central.bundles] == [first, second]
+    assert seen[1][first] == "sent"  # still recorded before the next row goes
+
+
+def test_a_later_row_of_the_referral_being_sent_is_built_after_it_is_recorded(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    with get_db(app).transaction() as session:  # a second version queued behind the first
+        referral = session.scalars(select(Referral)).one()
+        session.add(OutboxMessage(kind="referral", key=f"referral:{referral.public_id}:v9",
+                                  priority=5, payload={}, referral_id=referral.id))
+    transaction = _ReadsOnAnotherThread(app)
+    calls: list[str] = []
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            if not calls:
+                # Were the second row built now, it would not know the first reached
+                # central, and would create instead of reading central's copy first.
+                transaction.opened.wait(timeout=2)
+            calls.append("write")
+            return super().transaction(bundle)
+
+        def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+            calls.append("read")
+            return super().search(resource_type, params)
+
+    report = run_cycle(transaction, Watching(), _settings(app))
+    assert report.sent == 2
+    # The second row saw the first recorded as sent: it read central's copies first.
+    assert calls[0] == "write" and calls[1] == "read" and calls[-1] == "write"
+    assert not transaction.opened.is_set()

@@ -53,6 +53,7 @@ _DONE = _OUTBOX.update().where(
         status=bindparam("done"), last_error=None, claimed_by=None, lease_until=None,
         waiting_on_central=False).returning(_OUTBOX.c.referral_id)
 _SENT = _DONE.values(sent_at=bindparam("when"))
+_VERSION = select(_REFERRAL.c.version).where(_REFERRAL.c.id == bindparam("referral"))
 _REFERRAL_SENT = _REFERRAL.update().where(
     _REFERRAL.c.id == bindparam("referral"), _REFERRAL.c.status == "new").values(status="sent")
 
@@ -200,12 +201,18 @@ class _Batch:
     """One claimed batch, sent row by row in claim order, each outcome recorded before the
     next row is sent.
 
-    While a row is sent and recorded, the next row's bundle is built and validated on a
-    second thread (``prepare``), so the database reads and the validation overlap the wait
-    for central and for the commit. Only one request is in flight at a time: the order, the
-    crisis checks and the per-row records are those of a strictly serial worker. A row of
-    the same referral as the row being sent is not prepared ahead: what it sends depends on
-    whether that row reached central (an update, a withdrawal).
+    While a row is sent and recorded, the next referral row's bundle is built and validated
+    on a second thread (``prepare``), so the database reads and the validation overlap the
+    wait for central and for the commit. Only one request is in flight at a time: the order,
+    the crisis checks and the per-row records are those of a strictly serial worker. The
+    crisis check runs in the transaction that records each row, after the next row was
+    prepared and just before it is sent: a crisis queued meanwhile stops the batch, and what
+    was prepared ahead is dropped (the rows go back to the queue). A row of the same referral
+    as the row being sent is not prepared ahead: what it sends depends on whether that row
+    reached central (an update, a withdrawal). A row prepared ahead whose referral changed
+    before it is sent (consent withdrawn, a crisis found) is built again, so it never sends
+    more, or older, than the database holds when it goes. Booking and message rows are built
+    just before they are sent.
     """
 
     transaction: Callable[..., Any]
@@ -221,18 +228,25 @@ class _Batch:
     referrals: dict[int, int | None]  # row id -> its referral (None: a booking or message)
     crisis_batch: bool
     ahead: tuple[int, Future[Prepared | Outcome]] | None = None
+    # The referral's version of the row prepared ahead, read as the row before it was
+    # recorded (None: not read, the batch stopped).
+    ahead_version: int | None = None
 
     def _prepared(self, row_id: int) -> Prepared | Outcome:
-        """Return the row's prepared bundle: the one built ahead, or one built now."""
+        """Return the row's prepared bundle: the one built ahead, if still current, or one
+        built now."""
         if self.ahead is not None and self.ahead[0] == row_id:
-            return self.ahead[1].result()
+            ready = self.ahead[1].result()
+            if isinstance(ready, Prepared) and ready.version is not None \
+                    and ready.version == self.ahead_version:
+                return ready
         return prepare(self.transaction, self.settings, row_id, self.now, self.keys)
 
     def _prepare_next(self, row_id: int) -> None:
         following = self.lease.ids[1] if len(self.lease.ids) > 1 else None
-        self.ahead = None
-        mine = self.referrals.get(row_id)
-        if following is None or (mine is not None and self.referrals.get(following) == mine):
+        self.ahead, self.ahead_version = None, None
+        referral = None if following is None else self.referrals.get(following)
+        if following is None or referral is None or referral == self.referrals.get(row_id):
             return
         self.ahead = (following, self.pool.submit(
             prepare, self.transaction, self.settings, following, self.now, self.keys))
@@ -262,13 +276,16 @@ class _Batch:
                 self.report.revived += revive(session, self.settings, moment, self.rng)
             stop = outcome == "unavailable" or bool(
                 # A crisis became due (central answered, or a kiosk queued one): it goes
-                # before the rest of this batch.
+                # before the rest of this batch, whatever was prepared of it.
                 rest and not self.crisis_batch
                 and crisis_ahead(session, self.settings, moment))
             if stop:
                 release(session, self.settings, rest)
             else:
                 self.lease.keep(session, rest, moment)
+                if self.ahead is not None and self.lease.ids[:1] == [self.ahead[0]]:
+                    self.ahead_version = session.scalar(_VERSION, {
+                        "referral": self.referrals.get(self.ahead[0])})
         if outcome == "unavailable":
             self.report.central_unavailable = True
             self.progress.failed_row = row_id

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ...fhir import Entries, FhirInvalid, validate
-from ...models import OutboxMessage
+from ...models import OutboxMessage, Referral
 from .bundles import KeySnapshot, build_entries, forwarded, key_snapshot, with_keys
 from .lease import LeaseLost
 from .settings import Sender, SyncSettings, log
@@ -37,6 +37,9 @@ class Prepared:
     # The first bundle, built and validated, when it does not depend on central's copies
     # (nothing to read first); None: built when sent.
     bundle: dict[str, Any] | None = None
+    # The referral's version it was built from (None: not a referral row): a row prepared
+    # ahead is built again when the referral changed before it is sent.
+    version: int | None = None
 
 
 def prepare(transaction: Callable[..., Any], settings: SyncSettings, row_id: int,
@@ -52,6 +55,9 @@ def prepare(transaction: Callable[..., Any], settings: SyncSettings, row_id: int
             read_first = (row.kind == "referral" and row.referral_id is not None
                           and forwarded(session, row.referral_id))
             entries = build_entries(session, row, settings, sent=read_first)
+            referral = (session.get(Referral, row.referral_id)  # loaded already: no query
+                        if row.referral_id is not None else None)
+            version = None if referral is None else referral.version
             if keys is None:
                 keys = key_snapshot(session, settings, now())
         read_first = read_first or any(not item.create for item in entries.owned)
@@ -62,7 +68,7 @@ def prepare(transaction: Callable[..., Any], settings: SyncSettings, row_id: int
     except FhirInvalid as exc:
         return "dead", f"invalid FHIR: {exc}"
     return Prepared(entries, read_first, keys,
-                    bundle if bundle is not None and bundle["entry"] else None)
+                    bundle if bundle is not None and bundle["entry"] else None, version)
 
 
 def _lost_race(exc: Exception, bundle: dict[str, Any]) -> bool:

@@ -214,20 +214,41 @@ def _oauth_error(resp: requests.Response) -> str | None:
     return str(error) if error else None
 
 
+class _NoAuth(requests.auth.AuthBase):
+    """No credentials from ~/.netrc: the request goes as it is."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+_NO_AUTH = _NoAuth()
+
+
 class SteadySession(requests.Session):
     """A requests Session that reads the environment's proxy and CA settings once per
     address, not once per request.
 
     requests re-reads the whole environment on every request (``HTTPS_PROXY``, ``NO_PROXY``,
-    ``REQUESTS_CA_BUNDLE``: some 150 ``os.environ`` reads) when its settings come from there;
-    a worker forwarding a backlog spent a fifth of its HTTP time on it. The environment of a
-    running process does not change, so the answer for each scheme and host (and the
-    session's own settings) is kept. Settings given per request are merged as before.
+    ``REQUESTS_CA_BUNDLE``: some 150 ``os.environ`` reads, and ``~/.netrc``) when its settings
+    come from there; a worker forwarding a backlog spent a fifth of its HTTP time on it. The
+    environment of a running process does not change, so the answer for each scheme and host
+    (and the session's own settings) is kept. Settings given per request are merged as
+    before.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._from_env: dict[tuple[Any, ...], _Settings] = {}
+        self._netrc: dict[tuple[str, str], Any] = {}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """Prepare a request; the ~/.netrc lookup (two stat calls) is made once per address."""
+        if self.trust_env and not request.auth and not self.auth:
+            key = _origin(str(request.url))
+            if key not in self._netrc:
+                self._netrc[key] = requests.utils.get_netrc_auth(request.url) or _NO_AUTH
+            request.auth = self._netrc[key]
+        return super().prepare_request(request)
 
     def merge_environment_settings(self, url: str | bytes | None, proxies: Any,
                                    stream: bool | None, verify: Any, cert: Any) -> _Settings:

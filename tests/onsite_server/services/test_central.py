@@ -120,8 +120,18 @@ def test_the_proxy_environment_is_read_once_per_address_and_still_obeyed(
         return environ_proxies(target, no_proxy)
 
     monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    netrc_reads: list[str] = []
+    netrc = requests.utils.get_netrc_auth
+
+    def netrc_counting(target: str, raise_errors: bool = False) -> Any:
+        netrc_reads.append(target)
+        return netrc(target, raise_errors)
+
+    monkeypatch.setattr(requests.utils, "get_netrc_auth", netrc_counting)
+    monkeypatch.setattr(requests.sessions, "get_netrc_auth", netrc_counting)
     client = CentralClient("http://central.invalid/fhir", bearer="t")
     for _ in range(3):
         client.transaction({"resourceType": "Bundle", "type": "transaction"})
     assert asked == ["central.invalid/fhir"] * 3  # every request went through the proxy
-    assert len(reads) == 1  # the environment was read for the first request only
+    # The environment and ~/.netrc were read for the first request only.
+    assert len(reads) == 1 and len(netrc_reads) == 1

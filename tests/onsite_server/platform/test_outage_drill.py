@@ -61,6 +61,7 @@ class Recorder:
         # POST, in monotonic time.
         self.arrivals: list[tuple[float, float, list[tuple[str, str]]]] = []
         self.in_flight = 0  # transactions received and not answered yet
+        self.last_received = 0.0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ["REQUEST_METHOD"] != "POST" or environ.get("PATH_INFO") != "/fhir":
@@ -76,6 +77,7 @@ class Recorder:
 
         with self.lock:
             self.in_flight += 1
+            self.last_received = received
         try:
             result = self.app(environ, recording)
         finally:
@@ -250,10 +252,11 @@ def test_outage_drill_crisis_first_nothing_lost_nothing_doubled(
         central.mode("slow", READ_TIMEOUT + 2)
         time.sleep(READ_TIMEOUT * 2 + 2)
         assert _outbox(app)["sent"] == len(warm) + len(slow)  # nothing of it recorded
-        # Come back while a request the worker gave up on is still inside central (each
-        # worker sends one about every 3 timeouts): central commits it after recovery.
-        deadline = time.monotonic() + 3 * READ_TIMEOUT + 2
-        while central.recorder.in_flight == 0 and time.monotonic() < deadline:
+        # Come back just after central received a request (the worker gives up on it at its
+        # timeout): central commits it seconds after recovery, among the rows sent then.
+        waiting = time.monotonic()
+        deadline = waiting + 30  # a worker's crisis backoff is capped at 30 s
+        while central.recorder.last_received < waiting and time.monotonic() < deadline:
             time.sleep(0.05)
         in_flight = central.recorder.in_flight
         central.mode("normal")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ...fhir import (
@@ -30,12 +30,20 @@ from ...models import ACTIVE_BOOKING_STATUSES, Booking, Member, OutboxMessage, R
 from ..central_keys import snapshot
 from .settings import SyncSettings
 
+# Statements built once: each runs once a row, and building a select() (and its cache key)
+# costs about as much as running it on SQLite.
+_FORWARDED = select(OutboxMessage.id).where(OutboxMessage.referral_id == bindparam("referral"),
+                                            OutboxMessage.status == "sent").limit(1)
+_SUBMISSIONS = select(Submission).where(Submission.referral_id == bindparam("referral")
+                                        ).order_by(Submission.taken_at, Submission.id)
+_BOOKINGS = select(Booking).where(Booking.member_id == bindparam("member"),
+                                  Booking.status.in_(ACTIVE_BOOKING_STATUSES)
+                                  ).order_by(Booking.id)
+
 
 def forwarded(session: Session, referral_id: int) -> bool:
     """Tell whether a version of the referral reached central already (a row of it is sent)."""
-    return session.scalars(select(OutboxMessage.id).where(
-        OutboxMessage.referral_id == referral_id,
-        OutboxMessage.status == "sent")).first() is not None
+    return session.scalars(_FORWARDED, {"referral": referral_id}).first() is not None
 
 
 def _facts(session: Session, row: OutboxMessage, site: str | None = None,
@@ -63,9 +71,7 @@ def _facts(session: Session, row: OutboxMessage, site: str | None = None,
                             version=s.instrument_version, answers=dict(s.answers),
                             skipped=tuple(s.skipped or ()), result=s.result,
                             taken_at=s.taken_at, devices=tuple(s.devices or ()))
-            for s in session.scalars(select(Submission).where(
-                Submission.referral_id == referral.id).order_by(Submission.taken_at,
-                                                                Submission.id))]
+            for s in session.scalars(_SUBMISSIONS, {"referral": referral.id})]
     return MemberFacts(member_id=member.member_id, public_id=member.public_id), facts, subs
 
 
@@ -104,9 +110,7 @@ def _referral_entries(session: Session, row: OutboxMessage, settings: SyncSettin
     assert loaded is not None
     member_id = loaded.member_id
     # The member's current bookings travel with the referral, so the advocate sees them.
-    for booking in session.scalars(select(Booking).where(
-            Booking.member_id == member_id,
-            Booking.status.in_(ACTIVE_BOOKING_STATUSES)).order_by(Booking.id)):
+    for booking in session.scalars(_BOOKINGS, {"member": member_id}):
         entries.update(appointment(_appointment_facts(booking), subject, settings.systems),
                        settings.systems("booking"), booking.public_id)
     return entries

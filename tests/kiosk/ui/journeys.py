@@ -635,8 +635,8 @@ def results_screens(out: Path) -> None:
                 assert "988" not in text and "keep doing" not in text.lower()
             d.screenshot(out / f"results-{name}-{language}.png")
             if name == "crisis":
-                d.app.act("after_results")  # anonymous: the menu
-                d.app.act("fire", "finish")
+                d.app.do(d.app.visit.results.after_results)  # anonymous: the menu
+                d.app.do(d.app.visit.go.finish)
                 assert d.screen().name == "done" and "988" in d.screen().ids.crisis_line.text
                 d.screenshot(out / f"done-after-crisis-{language}.png")
             visit.end()

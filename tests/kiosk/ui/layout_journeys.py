@@ -172,7 +172,8 @@ def pads(out: Path, orientation: str) -> None:
     _sign_in(d)
     d.tap_id("submit")
     assert d.screen().name == "menu" and d.app.visit.identified, d.app.visit.message
-    d.app.act("single", "audit_c")  # three questions, then the results and the referral
+    # Three questions, then the results and the referral.
+    d.app.do(d.app.visit.questions.single, "audit_c")
     while d.screen().name == "question":
         d.tap(d.screen().answer_buttons[-1])
     assert d.screen().name == "results", d.screen().name

@@ -82,7 +82,7 @@ def run(readings: int, width: int, height: int) -> dict[str, Any]:
         driver.tap_id("start")
         driver.tap_id("accept")
         driver.tap_id("anonymous")
-        app.act("single", "blood_pressure")
+        app.do(app.visit.questions.single, "blood_pressure")
         driver.pump(2)
         panel = bridge.panel
         assert panel is not None and panel.state == "waiting"

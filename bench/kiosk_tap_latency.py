@@ -112,13 +112,13 @@ def child(kind: str, taps: int, width: int, height: int, *, idle: float = 0.5,
         driver.tap_id("start")
         driver.tap_id("accept")
         driver.tap_id("anonymous")
-        app.act("single", "phq9")
+        app.do(app.visit.questions.single, "phq9")
         driver.pump(2)
         while len(samples) < taps:
             journey = app.visit.journey
             if journey.question == "10":  # the last question: step back, untimed
                 while journey.question_index > 0:
-                    app.act("back")
+                    app.back()
                 driver.pump(2)
                 continue
             screen = driver.screen()

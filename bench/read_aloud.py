@@ -174,13 +174,13 @@ def child(taps: int, width: int, height: int) -> None:
     measure("privacy")
     driver.tap_id("accept")
     driver.tap_id("anonymous")
-    app.act("single", "phq9")
+    app.do(app.visit.questions.single, "phq9")
     driver.pump(2)
     measure("question")
     while app.visit.journey.question != "9":
-        app.act("answer", 0)
-    app.act("answer", 1)
-    app.act("answer", 0)
+        app.do(app.visit.questions.answer, 0)
+    app.do(app.visit.questions.answer, 1)
+    app.do(app.visit.questions.answer, 0)
     driver.pump(2)
     measure("crisis")
     print(json.dumps({"kiosk": kiosk, "baseline": baseline, "frozen": frozen, "words": words}),

@@ -184,7 +184,7 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool,
     quiet: Any = NoCrisisBackend(backend)
     devices = build_devices(settings, simulated=simulated_devices)
     app = KioskApp(backend=quiet, admin=admin, language="en", require_setup=False,
-                   devices=devices)
+                   tap_guard=settings.tap_guard_ms / 1000, devices=devices)
     driver = Driver.start(app)
     try:
         walk = Tour(driver, out, online=online, quiet=quiet, devices=devices,

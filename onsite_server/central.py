@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 if TYPE_CHECKING:
+    from requests.sessions import _Settings
+
     from .settings import CentralSettings
 
 PERMANENT = frozenset({400, 409, 412, 422})
@@ -212,6 +214,59 @@ def _oauth_error(resp: requests.Response) -> str | None:
     return str(error) if error else None
 
 
+class _NoAuth(requests.auth.AuthBase):
+    """No credentials from ~/.netrc: the request goes as it is."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+_NO_AUTH = _NoAuth()
+
+
+class SteadySession(requests.Session):
+    """A requests Session that reads the environment's proxy and CA settings once per
+    address, not once per request.
+
+    requests re-reads the whole environment on every request (``HTTPS_PROXY``, ``NO_PROXY``,
+    ``REQUESTS_CA_BUNDLE``: some 150 ``os.environ`` reads, and ``~/.netrc``) when its settings
+    come from there; a worker forwarding a backlog spent a fifth of its HTTP time on it. The
+    environment of a running process does not change, so the answer for each scheme and host
+    (and the session's own settings) is kept. Settings given per request are merged as
+    before.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._from_env: dict[tuple[Any, ...], _Settings] = {}
+        self._netrc: dict[tuple[str, str], Any] = {}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """Prepare a request; the ~/.netrc lookup (two stat calls) is made once per address."""
+        if self.trust_env and not request.auth and not self.auth:
+            key = _origin(str(request.url))
+            if key not in self._netrc:
+                self._netrc[key] = requests.utils.get_netrc_auth(request.url) or _NO_AUTH
+            request.auth = self._netrc[key]
+        return super().prepare_request(request)
+
+    def merge_environment_settings(self, url: str | bytes | None, proxies: Any,
+                                   stream: bool | None, verify: Any, cert: Any) -> _Settings:
+        """Return requests' settings for url, the environment's part read once per address."""
+        if proxies or stream is not None or verify is not None or cert is not None \
+                or not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        key = (*_origin(url.decode() if isinstance(url, bytes) else str(url)), self.verify,
+               str(self.cert), self.stream, tuple(sorted(self.proxies.items())))
+        settings = self._from_env.get(key)
+        if settings is None:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._from_env[key] = settings
+        fresh = settings.copy()  # requests may change what it is given
+        fresh["proxies"] = dict(settings["proxies"])
+        return fresh
+
+
 @dataclass
 class CentralClient:
     """Talks to one central FHIR R4 base URL."""
@@ -222,7 +277,7 @@ class CentralClient:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_pages: int = 1000  # of one search: far more than a site's directory needs
-    http: requests.Session = field(default_factory=requests.Session)
+    http: requests.Session = field(default_factory=SteadySession)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON}

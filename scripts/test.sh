@@ -107,7 +107,10 @@ unset PYTHONDONTWRITEBYTECODE
 # which <&0 does (pytest --pdb keeps the terminal).
 # Each worker migrates its own template databases (tests/onsite_server/conftest.py), named after
 # the worker, so workers share the cluster without sharing a database.
-env --default-signal=INT pytest -n "${ONSITE_TEST_WORKERS:-auto}" "${selection[@]}" "$@" <&0 &
+# --dist loadgroup hands each test to the next free worker, in the order tests/conftest.py
+# puts them (the long ones first), and keeps a module that shares a fixture on one worker.
+env --default-signal=INT pytest -n "${ONSITE_TEST_WORKERS:-auto}" --dist loadgroup \
+  "${selection[@]}" "$@" <&0 &
 pytest_pid=$!
 while :; do
   signals_before=$signals

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+import pytest
+
 # Kivy reads these at import time; set them before any test module imports kivy.
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
@@ -20,3 +22,43 @@ for _name in list(os.environ):
 # process and in the servers and CLI commands it starts (they inherit the environment). One
 # test keeps the production cost (tests/onsite_server/services/test_password_hashing.py).
 os.environ["ONSITE_PASSWORD_HASH_COST"] = "test"
+
+
+_LONG_MARKS = ("slow", "drill", "ui")
+_SHARED_SCOPES = ("module", "class", "package")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding long tests first; a module whose tests share a fixture, kept together.
+
+    scripts/test.sh runs the suite with ``--dist loadgroup``: each test (or group) goes to
+    whichever worker is free next, in this order. Started first, the long tests (a fresh
+    virtualenv, the tours, the drills) overlap with the thousands of short ones, which then
+    fill both workers to the end; collected last, a five-minute test would run alone. A
+    module-scoped fixture (a live server, a fresh virtualenv, an X screen) would be built on
+    every worker that got one of its tests, so such a module is one group, on one worker.
+    Modules stay whole, so a run in one process builds each module's fixtures once as before.
+    """
+    long_modules: set[str] = set()
+    shared_modules: set[str] = set()
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if any(item.get_closest_marker(mark) for mark in _LONG_MARKS):
+            long_modules.add(module)
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d[-1].scope in _SHARED_SCOPES for d in defs if d):
+            shared_modules.add(module)
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if module in shared_modules:
+            item.add_marker(pytest.mark.xdist_group(module))
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        if module in long_modules:
+            return 0 if module in shared_modules else 1  # the largest units first
+        return 2
+
+    items.sort(key=rank)  # stable: collection order within each rank

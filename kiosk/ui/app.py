@@ -1,8 +1,9 @@
-"""KioskApp: one ScreenManager over the visit, the idle countdown, admin mode.
+"""KioskApp: one ScreenManager over the visit, the idle countdown, admin mode (admin_mode.py).
 
 The app receives its collaborators (settings, backend, admin lock, clock) from outside. Every
-button calls ``act``, which moves the ``Visit`` and then ``sync`` shows the screen the visit
-is on; a timer checks the visit's timeouts and shows the countdown that a tap cancels.
+button calls ``do`` with an area model's typed method (``app.do(app.visit.booking.confirm)``),
+which moves the ``Visit``, and then ``sync`` shows the screen the visit is on; a timer
+checks the visit's timeouts and shows the countdown that a tap cancels.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from shared.i18n import LANGUAGES, NATIVE_NAMES
 
-from ..admin import AdminLock, PinLocked
-from ..backend import Backend, Offline, Refused, SyncStatus
+from ..admin import AdminLock
+from ..backend import Backend
 from ..flow import ATTRACT, DONE, Timeouts
 from ..speech.reader import ReadAloud
 from ..visit import Visit
 from . import page as _page  # noqa: F401 - registers Page for the kv files
 from . import screens
+from .admin_mode import AdminMode
 from .base import load_kv
 from .devices import DevicesScreen
 from .lang import tr
@@ -91,7 +93,7 @@ THEMES: dict[str, dict[str, list[float]]] = {
 }
 
 
-class KioskApp(App):  # type: ignore[misc]
+class KioskApp(AdminMode, App):  # type: ignore[misc]
     """The touchscreen kiosk."""
 
     title = "Onsite Wellness kiosk"
@@ -202,12 +204,6 @@ class KioskApp(App):  # type: ignore[misc]
             self.landscape = False
         self.page_width = width
 
-    def _ready(self) -> bool:
-        if not self.require_setup:
-            return True
-        status = self.backend_status()
-        return bool(status is not None and status.paired and self.admin.is_set())
-
     # ------------------------------------------------------------------ moving
 
     def do(self, action: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
@@ -215,10 +211,6 @@ class KioskApp(App):  # type: ignore[misc]
         then show where the visit is."""
         action(*args, **kwargs)
         self.sync()
-
-    def act(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """``app.act("name")`` of the kv files: a flat name (kiosk.visit.compat); use ``do``."""
-        self.do(getattr(self.visit, method), *args, **kwargs)
 
     def sync(self) -> None:
         """Show the screen the visit is on (the admin screens while in admin mode)."""
@@ -395,111 +387,6 @@ class KioskApp(App):  # type: ignore[misc]
         if self.countdown is not None:
             Window.remove_widget(self.countdown)
             self.countdown = None
-
-    # ------------------------------------------------------------------ admin
-
-    def backend_status(self) -> SyncStatus | None:
-        """The backend's sync status (None when it cannot say)."""
-        try:
-            return self.backend.status()
-        except (Offline, OSError):
-            return None
-
-    def open_admin(self) -> None:
-        """The hidden gesture was made: ask for the PIN."""
-        self.visit.end()
-        self._show_admin("admin_pin")
-
-    def open_setup(self) -> None:
-        """Pairing (first start, or from the admin screen)."""
-        self.can_leave_setup = self._ready()
-        self._show_admin("setup")
-
-    def _show_admin(self, name: str) -> None:
-        self.admin_mode = True
-        self.read_aloud.interrupt()
-        self._hide_countdown()
-        if self.manager is not None:
-            if self.manager.current == name:
-                self.manager.current_screen.refresh()
-            self.show(name)
-
-    def close_admin(self) -> None:
-        """Back to the member's side (the attract screen), or setup while unpaired."""
-        if not self._ready():
-            self.open_setup()
-            return
-        self.admin_mode = False
-        self.visit.end()
-        self.sync()
-
-    def check_pin(self, pin: str) -> str:
-        """Open the admin screen for the right PIN; return the words for a wrong one."""
-        try:
-            if self.admin.check(pin):
-                self._show_admin("admin")
-                return ""
-            wait = self.admin.locked_for()  # this failure may have been the last allowed
-        except PinLocked as exc:
-            wait = exc.seconds
-        if wait > 0:
-            return tr._("Too many wrong PINs. Try again in {n} seconds.").format(
-                n=int(wait + 0.999))
-        return tr._("That PIN is not right.")
-
-    def pair(self, url: str, code: str, pin: str) -> str:
-        """Pair with a server and set the admin PIN; return what went wrong, or ''."""
-        if not url or not code:
-            return tr._("Please type the server address and the pairing code.")
-        if not (pin.isdigit() and 4 <= len(pin) <= 8):
-            return tr._("The PIN must be 4 to 8 numbers.")
-        refused = self.pair_only(url, code)
-        if refused:
-            return refused
-        self.admin.set_pin(pin)
-        self.admin_mode = False
-        self.can_leave_setup = True
-        self.sync()
-        return ""
-
-    def pair_only(self, url: str, code: str) -> str:
-        """Pair with a server, the PIN to be chosen next (a scanned QR); return what went wrong."""
-        try:
-            if self.on_pair is not None:
-                self.on_pair(url, code)
-            else:
-                self.backend.pair(url, code)
-        except Offline:
-            return tr._("The server did not answer. Check the address and the network.")
-        except Refused as exc:
-            return tr._("The server refused the pairing: {reason}").format(reason=exc.reason)
-        return ""
-
-    def set_first_pin(self, pin: str) -> str:
-        """Set the admin PIN of a kiosk paired from the command line; return what went wrong."""
-        if not (pin.isdigit() and 4 <= len(pin) <= 8):
-            return tr._("The PIN must be 4 to 8 numbers.")
-        self.admin.set_pin(pin)
-        self.admin_mode = False
-        self.can_leave_setup = True
-        self.sync()
-        return ""
-
-    def sync_now(self) -> None:
-        """Ask the sync worker to try at once."""
-        self.backend.sync_now()
-        if self.manager is not None:
-            self.manager.current_screen.refresh()
-
-    def toggle_home_language(self) -> None:
-        """The language a fresh visit starts in."""
-        journey = self.visit.journey
-        journey.home_language = LANGUAGES[(LANGUAGES.index(journey.home_language) + 1)
-                                          % len(LANGUAGES)]
-        journey.language = journey.home_language
-        self.admin.set_default_language(journey.home_language)
-        self.home_language_name = NATIVE_NAMES[journey.home_language]
-        tr.switch(journey.language)
 
     # ------------------------------------------------------------------ read-aloud
 

@@ -7,12 +7,19 @@ Screens hold no member data of their own beyond what is on the glass right now.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ParamSpec, Protocol, cast
 
 from kivy.app import App
 from kivy.lang import Builder
 from kivy.uix.screenmanager import Screen
+
+from ..admin import AdminLock
+from ..backend import SyncStatus
+from ..visit import Visit
+
+P = ParamSpec("P")
 
 KV_DIR = Path(__file__).resolve().parent / "kv"
 _loaded: set[str] = set()
@@ -26,6 +33,47 @@ def load_kv(path: Path) -> None:
         _loaded.add(key)
 
 
+class KioskHandle(Protocol):
+    """What the screens use of KioskApp (tests/kiosk/ui/test_handle.py checks that it fits).
+
+    A protocol rather than KioskApp itself: kiosk.ui.app imports the screens, and the
+    layer test forbids the circle even for type-only imports.
+    """
+
+    visit: Visit
+    admin: AdminLock
+    devices: Any  # kiosk.ui.devices.DeviceBridge, or None
+    manager: Any
+    scale: float
+
+    def do(self, action: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Do an area model's typed move for a button, then show where the visit is."""
+
+    def sync(self) -> None:
+        """Show the screen the visit is on (the admin screens while in admin mode)."""
+
+    def hold_input(self) -> None:
+        """What is on the glass just changed: ignore taps for a moment."""
+
+    def backend_status(self) -> SyncStatus | None:
+        """The backend's sync status (None when it cannot say)."""
+
+    def open_admin(self) -> None:
+        """The hidden gesture was made: ask for the PIN."""
+
+    def check_pin(self, pin: str) -> str:
+        """Open the admin screen for the right PIN; return the words for a wrong one."""
+
+    def pair(self, url: str, code: str, pin: str) -> str:
+        """Pair with a server and set the admin PIN; return what went wrong, or ''."""
+
+    def pair_only(self, url: str, code: str) -> str:
+        """Pair with a server, the PIN to be chosen next; return what went wrong."""
+
+    def set_first_pin(self, pin: str) -> str:
+        """Set the admin PIN of a kiosk paired from the command line; return what went wrong."""
+
+
 class KioskScreen(Screen):  # type: ignore[misc]
     """A journey screen: a kv file of its own, refreshed from the visit on entering."""
 
@@ -36,13 +84,13 @@ class KioskScreen(Screen):  # type: ignore[misc]
         super().__init__(**kwargs)
 
     @property
-    def app(self) -> Any:
+    def app(self) -> KioskHandle:
         """The running KioskApp."""
-        return App.get_running_app()
+        return cast(KioskHandle, App.get_running_app())
 
     @property
-    def visit(self) -> Any:
-        """The member's visit (kiosk.visit.Visit)."""
+    def visit(self) -> Visit:
+        """The member's visit; typed so mypy follows every ``self.visit.<area>.<method>(...)``."""
         return self.app.visit
 
     def on_pre_enter(self, *_args: Any) -> None:

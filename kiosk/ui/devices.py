@@ -265,8 +265,7 @@ class DevicePanel(BoxLayout):  # type: ignore[misc]
 
 def show_device_panel(screen: Any) -> bool:
     """Show the device panel on the question screen if this question is a paired device's."""
-    app = screen.app
-    bridge: DeviceBridge | None = getattr(app, "devices", None)
+    bridge: DeviceBridge | None = getattr(screen.app, "devices", None)
     visit = screen.visit
     journey = visit.journey
     kind = DEVICE_QUESTIONS.get(journey.question or "")
@@ -274,29 +273,42 @@ def show_device_panel(screen: Any) -> bool:
     # is offered the device again.
     asked = (visit.session_id, journey.instrument or "", journey.question or "",
              str(journey.screen_since))
-    wanted = (bridge is not None and kind is not None and asked not in bridge.typing
-              and bridge.pairing(kind) is not None)
-    page = screen.ids.page
-    panel = bridge.panel if bridge is not None else None
-    if bridge is not None and kind is None:
+    if bridge is None:
+        return False
+    wanted = kind is not None and asked not in bridge.typing and bridge.pairing(kind) is not None
+    if kind is None:
         bridge.typing.clear()  # "type it instead" holds for that question, while it is asked
     if not wanted:
-        if bridge is not None and bridge.step is not None:
-            bridge.end()
-        if panel is not None and panel.parent is not None:
-            panel.parent.remove_widget(panel)
+        _hide_device_panel(bridge)
         return False
-    assert bridge is not None and kind is not None
+    assert kind is not None
+    _put_device_panel(screen, bridge, kind, asked)
+    return True
+
+
+def _hide_device_panel(bridge: DeviceBridge) -> None:
+    """No device for this question: end any wait, and take the panel off the page."""
+    panel = bridge.panel
+    if bridge.step is not None:
+        bridge.end()
+    if panel is not None and panel.parent is not None:
+        panel.parent.remove_widget(panel)
+
+
+def _put_device_panel(screen: Any, bridge: DeviceBridge, kind: str,
+                      asked: tuple[str, str, str, str]) -> None:
+    """The panel on the question screen's page, above Skip, waiting for this question."""
+    panel = bridge.panel
     if panel is None:
         load_kv(KV_DIR / "device.kv")
         panel = bridge.panel = Factory.DevicePanel()
     if bridge.step is None or bridge.asked != asked:
-        bridge.begin(kind, asked, journey.units)
+        bridge.begin(kind, asked, screen.visit.journey.units)
+    page = screen.ids.page
     if panel.parent is None:
         page.add_widget(panel, index=page.children.index(screen.ids.skip) + 1)
     assert bridge.step is not None
     panel.update(bridge.step)
-    return True
 
 
 class DevicesScreen(KioskScreen):

@@ -13,7 +13,10 @@ import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # not at run time: headless_environment must run before Kivy is imported
+    from .app import KioskApp
 
 
 def headless_environment(kivy_home: str) -> None:
@@ -77,11 +80,11 @@ def touch(x: float, y: float) -> Any:
 class Driver:
     """Pumps frames and taps widgets in the running app."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: KioskApp) -> None:
         self.app = app
 
     @classmethod
-    def start(cls, app: Any) -> Driver:
+    def start(cls, app: KioskApp) -> Driver:
         """Build the app in the window without entering the blocking loop."""
         app._run_prepare()
         driver = cls(app)
@@ -97,6 +100,7 @@ class Driver:
 
     def screen(self) -> Any:
         """The screen on show."""
+        assert self.app.manager is not None, "the app is not built yet: use Driver.start"
         return self.app.manager.current_screen
 
     def tap(self, widget: Any) -> None:

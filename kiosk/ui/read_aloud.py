@@ -7,6 +7,7 @@ booking's entries, the QR captions, the admin screens' labels).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..speech.output import AplaySink
 from ..speech.reader import ReadAloud, SpeechPrefs
 from ..speech.utterance import Utterance
 from ..speech.words import utterance
+from ..visit import Visit
 from .lang import tr
 
 
@@ -51,39 +53,59 @@ def _texts(box: Any, kind: type[Any]) -> list[str]:
     return [w.text for w in reversed(box.children) if isinstance(w, kind) and _shown(w)]
 
 
+def _booking_view(screen: Any) -> Any:
+    """The booking's entries (labels) and the buttons built for them, top to bottom."""
+    box = screen.ids.entries
+    labels = [w.text for w in reversed(box.children)
+              if isinstance(w, Label) and not isinstance(w, Button) and _shown(w)]
+    buttons = [t for w in reversed(box.children) for t in
+               ([w.text] if isinstance(w, Button) and _shown(w) else
+                _texts(w, Button) if not isinstance(w, Label) else [])]
+    return _View(screen, entries=labels, buttons=buttons)
+
+
+def _qr_view(screen: Any) -> Any:
+    """The booking's summary above the codes, and each code's caption."""
+    box = screen.ids.codes
+    summary = " ".join(w.text for w in reversed(box.children)
+                       if isinstance(w, Label) and _shown(w))
+    captions = [w.caption for w in reversed(box.children) if getattr(w, "caption", "")]
+    return _View(screen, summary=summary, captions=captions)
+
+
+def _question_view(screen: Any) -> Any:
+    """The device panel's texts and buttons while a cuff or scale is measuring."""
+    panel = getattr(getattr(screen.app, "devices", None), "panel", None)
+    if panel is None or panel.parent is None:  # no device: the screen says it all
+        return screen
+    # Not the countdown while waiting: it changes every second, and each change would
+    # start the reading again.
+    device = [panel.instruction, "" if panel.state == "waiting" else panel.status_text,
+              panel.advice_text]
+    buttons = [w.text for w in (panel.ids.use_reading, panel.ids.measure_again,
+                                panel.ids.type_instead) if _shown(w) and not w.disabled]
+    return _View(screen, device=device, device_buttons=buttons)
+
+
+def _admin_view(screen: Any) -> Any:
+    """An admin screen's labels, as they stand on it."""
+    labels = [w.text for w in reversed(list(screen.walk(restrict=True)))
+              if isinstance(w, Label) and not isinstance(w, Button) and _shown(w)]
+    return _View(screen, labels=list(reversed(labels)))
+
+
+# The screens whose words need texts read from widgets built at run time; any other screen
+# is its own view.
+_VIEWS: dict[str, Callable[[Any], Any]] = {
+    "booking": _booking_view, "qr": _qr_view, "question": _question_view,
+    **dict.fromkeys(("admin_pin", "admin", "setup", "admin_devices"), _admin_view),
+}
+
+
 def view_of(screen: Any) -> Any:
     """What the words of ``screen`` need of it."""
-    name = screen.name
-    if name == "booking":
-        box = screen.ids.entries
-        labels = [w.text for w in reversed(box.children)
-                  if isinstance(w, Label) and not isinstance(w, Button) and _shown(w)]
-        buttons = [t for w in reversed(box.children) for t in
-                   ([w.text] if isinstance(w, Button) and _shown(w) else
-                    _texts(w, Button) if not isinstance(w, Label) else [])]
-        return _View(screen, entries=labels, buttons=buttons)
-    if name == "qr":
-        box = screen.ids.codes
-        summary = " ".join(w.text for w in reversed(box.children)
-                           if isinstance(w, Label) and _shown(w))
-        captions = [w.caption for w in reversed(box.children) if getattr(w, "caption", "")]
-        return _View(screen, summary=summary, captions=captions)
-    if name == "question":
-        panel = getattr(getattr(screen.app, "devices", None), "panel", None)
-        if panel is not None and panel.parent is not None:  # a cuff or scale is measuring
-            # Not the countdown while waiting: it changes every second, and each change would
-            # start the reading again.
-            device = [panel.instruction, "" if panel.state == "waiting" else panel.status_text,
-                      panel.advice_text]
-            buttons = [w.text for w in (panel.ids.use_reading, panel.ids.measure_again,
-                                        panel.ids.type_instead) if _shown(w) and not w.disabled]
-            return _View(screen, device=device, device_buttons=buttons)
-        return screen
-    if name in ("admin_pin", "admin", "setup", "admin_devices"):
-        labels = [w.text for w in reversed(list(screen.walk(restrict=True)))
-                  if isinstance(w, Label) and not isinstance(w, Button) and _shown(w)]
-        return _View(screen, labels=list(reversed(labels)))
-    return screen
+    view = _VIEWS.get(screen.name)
+    return screen if view is None else view(screen)
 
 
 def open_pad(screen: Any) -> str:
@@ -95,7 +117,7 @@ def open_pad(screen: Any) -> str:
     return ""
 
 
-def screen_utterance(screen: Any, visit: Any) -> Utterance:
+def screen_utterance(screen: Any, visit: Visit) -> Utterance:
     """What the speaker button says on this screen (or the pad open over it), in the
     language on show."""
     name = open_pad(screen) or screen.name

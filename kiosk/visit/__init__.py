@@ -8,14 +8,17 @@ fake backend and no window. ``end`` and the timers wipe everything of the member
 
 A thin ``Visit`` (core.py) holds one model per area: ``signin`` (signin.py), ``questions``
 (questions.py), ``results`` (results.py), ``referral`` (referral.py), ``booking``
-(booking.py) and ``qr`` (qr.py); words.py has the words and checks they share. The names
-below are re-exported so callers keep importing them from ``kiosk.visit``.
+(booking.py) and ``qr`` (qr.py), and ``go`` (moves.py) the moves that only change the screen;
+every button calls one of their typed methods (``app.do(app.visit.go.start)``). words.py has
+the words and checks they share. The names below are re-exported so callers keep importing
+them from ``kiosk.visit``.
 """
 
 from __future__ import annotations
 
 from .booking import Booking
 from .core import Visit
+from .moves import Moves
 from .qr import QrCodes
 from .questions import Questions
 from .referral import Referral
@@ -39,7 +42,7 @@ from .words import (
 
 __all__ = [
     "CONTACT_METHODS", "CONTACT_TIMES", "EMAIL_MAX", "SINGLE_SCREENERS", "Booking",
-    "CrisisSummary", "Finding", "FollowUpOffer", "QrCode", "QrCodes", "Questions", "Referral",
-    "Results", "SignIn", "Visit", "_question_hints", "email_problem", "mask_email",
+    "CrisisSummary", "Finding", "FollowUpOffer", "Moves", "QrCode", "QrCodes", "Questions",
+    "Referral", "Results", "SignIn", "Visit", "_question_hints", "email_problem", "mask_email",
     "parse_birth_date", "question_unit",
 ]

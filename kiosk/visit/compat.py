@@ -1,8 +1,9 @@
-"""The flat names the screens, the kv files' ``app.act("...")`` and the tests know a visit by.
+"""The flat names the screens' reading code, the spoken words and the tests know a visit by.
 
 Each is the per-area model's own typed method or value (``visit.answer`` is
 ``visit.questions.answer``), so callers written against the one-class ``Visit`` keep working
-while new code names the area. ``_Via`` keeps each method's signature for the type checker.
+while new code names the area (every button does: ``app.do(app.visit.booking.confirm)``,
+never a name in a string). ``_Via`` keeps each method's signature for the type checker.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 ``Visit`` is thin: it holds what every area shares (the journey, the backend, the clock, the
 message) and one model per area, each with typed methods a screen binds to directly:
 ``visit.signin``, ``visit.questions``, ``visit.results``, ``visit.referral``,
-``visit.booking`` and ``visit.qr``. Ending the visit builds them all afresh, so nothing of a
+``visit.booking`` and ``visit.qr``; ``visit.go`` has the moves that only change the screen
+(``Moves``, moves.py). Ending the visit builds them all afresh, so nothing of a
 member outlives it. The one-class names (``visit.answer``...) stay, in ``compat.FlatNames``.
 """
 
@@ -19,6 +20,7 @@ from ..backend import Backend
 from ..flow import ATTRACT, Journey, Timeouts
 from .booking import Booking
 from .compat import FlatNames
+from .moves import Moves
 from .qr import QrCodes
 from .questions import Questions
 from .referral import Referral
@@ -50,6 +52,7 @@ class Visit(FlatNames):
         self.referral = Referral(self)
         self.booking = Booking(self)
         self.qr = QrCodes(self)
+        self.go = Moves(self)  # holds nothing of the member; built afresh with the rest
 
     @property
     def screen(self) -> str:

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linprog
 
 from .errors import N_
 
@@ -348,6 +347,11 @@ class _Component:
         target[j] = sign
         if not len(self.b_eq):  # linked by nothing: only the bound x >= 1 holds
             return (0, 1.0) if sign > 0 else (3, math.inf)
+        # Imported here: scipy costs every process that imports the services (each CLI
+        # command, server and sync worker) about a third of a second of start-up, and only
+        # a report's audit solves anything.
+        from scipy.optimize import linprog
+
         res = linprog(target, A_eq=self.a_eq, b_eq=self.b_eq,
                       bounds=[(1.0, None)] * self.a_eq.shape[1], method="highs")
         if res.status == 0:

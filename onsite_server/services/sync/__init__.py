@@ -10,8 +10,9 @@ is recorded the moment it is known, so a slow central never makes one worker tak
 another is still sending. The bundle is built from the database as it stands when sent, and
 every entry is idempotent at central (conditional create, or a merge into central's copy), so
 sending a row twice (a lost reply) changes nothing there. No transaction is held open while
-waiting for central. One request is in flight at a time, and a row is built just before it is
-sent.
+waiting for central. One request is in flight at a time; the next referral row's bundle is
+built and validated on a second thread while a row is sent and recorded (``cycle._Batch``),
+and built again if its referral changed before it goes.
 
 Order: crisis rows (priority 0) go before any other row. While a crisis row is due, waits on
 central (its last try found central unavailable) or is being sent by another worker, no other

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ...fhir import (
@@ -30,8 +30,24 @@ from ...models import ACTIVE_BOOKING_STATUSES, Booking, Member, OutboxMessage, R
 from ..central_keys import snapshot
 from .settings import SyncSettings
 
+# Statements built once: each runs once a row, and building a select() (and its cache key)
+# costs about as much as running it on SQLite.
+_FORWARDED = select(OutboxMessage.id).where(OutboxMessage.referral_id == bindparam("referral"),
+                                            OutboxMessage.status == "sent").limit(1)
+_SUBMISSIONS = select(Submission).where(Submission.referral_id == bindparam("referral")
+                                        ).order_by(Submission.taken_at, Submission.id)
+_BOOKINGS = select(Booking).where(Booking.member_id == bindparam("member"),
+                                  Booking.status.in_(ACTIVE_BOOKING_STATUSES)
+                                  ).order_by(Booking.id)
 
-def _facts(session: Session, row: OutboxMessage, site: str | None = None
+
+def forwarded(session: Session, referral_id: int) -> bool:
+    """Tell whether a version of the referral reached central already (a row of it is sent)."""
+    return session.scalars(_FORWARDED, {"referral": referral_id}).first() is not None
+
+
+def _facts(session: Session, row: OutboxMessage, site: str | None = None,
+           sent: bool | None = None
            ) -> tuple[MemberFacts, ReferralFacts, list[SubmissionFacts]]:
     referral = session.get(Referral, row.referral_id) if row.referral_id else None
     if referral is None:
@@ -50,16 +66,12 @@ def _facts(session: Session, row: OutboxMessage, site: str | None = None
         authored_at=referral.created_at, site=site,
         contact_phone=referral.contact_phone or member.phone,
         contact_email=referral.contact_email or member.email,
-        forwarded=session.scalars(select(OutboxMessage.id).where(
-            OutboxMessage.referral_id == referral.id,
-            OutboxMessage.status == "sent")).first() is not None)
+        forwarded=forwarded(session, referral.id) if sent is None else sent)
     subs = [SubmissionFacts(key=s.idempotency_key, instrument_id=s.instrument_id,
                             version=s.instrument_version, answers=dict(s.answers),
                             skipped=tuple(s.skipped or ()), result=s.result,
                             taken_at=s.taken_at, devices=tuple(s.devices or ()))
-            for s in session.scalars(select(Submission).where(
-                Submission.referral_id == referral.id).order_by(Submission.taken_at,
-                                                                Submission.id))]
+            for s in session.scalars(_SUBMISSIONS, {"referral": referral.id})]
     return MemberFacts(member_id=member.member_id, public_id=member.public_id), facts, subs
 
 
@@ -86,19 +98,19 @@ def _booking_entries(session: Session, row: OutboxMessage, settings: SyncSetting
     return booking_entries(member, _appointment_facts(booking), message, settings.systems)
 
 
-def _referral_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
-    member, referral, submissions = _facts(session, row, settings.site)
+def _referral_entries(session: Session, row: OutboxMessage, settings: SyncSettings,
+                      sent: bool | None = None) -> Entries:
+    member, referral, submissions = _facts(session, row, settings.site, sent)
     entries = referral_entries(member, referral, submissions, settings.systems)
     if sharing(referral) != SHARE_ALL:
         return entries  # only what consent allows, not the member's bookings
     first = entries.items[0]  # the Patient comes first
     subject = first.full_url if isinstance(first, Owned) else first["fullUrl"]
-    member_id = session.scalars(select(Referral.member_id).where(
-        Referral.id == row.referral_id)).one()
+    loaded = session.get(Referral, row.referral_id)  # in the session already: no query
+    assert loaded is not None
+    member_id = loaded.member_id
     # The member's current bookings travel with the referral, so the advocate sees them.
-    for booking in session.scalars(select(Booking).where(
-            Booking.member_id == member_id,
-            Booking.status.in_(ACTIVE_BOOKING_STATUSES)).order_by(Booking.id)):
+    for booking in session.scalars(_BOOKINGS, {"member": member_id}):
         entries.update(appointment(_appointment_facts(booking), subject, settings.systems),
                        settings.systems("booking"), booking.public_id)
     return entries
@@ -113,11 +125,15 @@ def key_snapshot(session: Session, settings: SyncSettings, now: datetime) -> Key
     return snapshot(session, settings.keys, settings.ticket_grace, now)
 
 
-def build_entries(session: Session, row: OutboxMessage, settings: SyncSettings) -> Entries:
-    """Return the entries one outbox row sends, as the data stands now (keys not included)."""
+def build_entries(session: Session, row: OutboxMessage, settings: SyncSettings, *,
+                  sent: bool | None = None) -> Entries:
+    """Return the entries one outbox row sends, as the data stands now (keys not included).
+
+    ``sent`` is ``forwarded`` for the row's referral when the caller read it already.
+    """
     if row.kind in ("booking", "message"):
         return _booking_entries(session, row, settings)
-    return _referral_entries(session, row, settings)
+    return _referral_entries(session, row, settings, sent)
 
 
 def with_keys(bundle: dict[str, Any], settings: SyncSettings, keys: KeySnapshot) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from shared.backoff import full_jitter
@@ -16,10 +18,10 @@ from ...models import Alert, OutboxMessage, Referral, as_utc, utcnow
 from ..bookings import expire_waitlist, mark_no_shows, send_reminders
 from ..retention import purge_claims, purge_expired, purge_history
 from ..scope import outbox_site
-from .bundles import key_snapshot
-from .forward import forward_row as _forward
+from .bundles import KeySnapshot, key_snapshot
+from .forward import Outcome, Prepared, prepare, send
 from .lease import Lease
-from .queue import claim, crisis_ahead, next_due, priorities, release, revive
+from .queue import claim, crisis_ahead, next_due, release, revive
 from .settings import CRISIS as _CRISIS
 from .settings import Sender, SyncReport, SyncSettings, log
 
@@ -41,27 +43,49 @@ def _alert(session: Session, kind: str, message: str, row: OutboxMessage | None 
     return True
 
 
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_REFERRAL = cast(Table, Referral.__table__)
+# A row done ("sent" or "withheld") is recorded by one UPDATE that also checks the row is
+# still this worker's, without loading it: this runs once a row, on the hot path.
+_DONE = _OUTBOX.update().where(
+    _OUTBOX.c.id == bindparam("row_id"), _OUTBOX.c.status == "sending",
+    _OUTBOX.c.claimed_by == bindparam("worker")).values(
+        status=bindparam("done"), last_error=None, claimed_by=None, lease_until=None,
+        waiting_on_central=False).returning(_OUTBOX.c.referral_id)
+_SENT = _DONE.values(sent_at=bindparam("when"))
+_VERSION = select(_REFERRAL.c.version).where(_REFERRAL.c.id == bindparam("referral"))
+_REFERRAL_SENT = _REFERRAL.update().where(
+    _REFERRAL.c.id == bindparam("referral"), _REFERRAL.c.status == "new").values(status="sent")
+
+
+def _done(session: Session, row_id: int, settings: SyncSettings, now: datetime,
+          outcome: str, report: SyncReport) -> None:
+    """Record a row sent, or withheld (consent lets it send nothing, docs/privacy.md)."""
+    params = {"row_id": row_id, "worker": settings.worker_id, "done": outcome}
+    if outcome == "withheld":
+        if session.execute(_DONE, params).first() is not None:
+            report.withheld += 1  # done, and the referral not sent
+        return
+    mine = session.execute(_SENT, {**params, "when": now}).first()
+    if mine is None:
+        return  # our lease ran out and another worker took the row over: its outcome counts
+    if mine.referral_id is not None:
+        session.execute(_REFERRAL_SENT, {"referral": mine.referral_id})
+    report.sent += 1
+
+
 def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime,
             outcome: str, error: str | None, report: SyncReport,
             rng: random.Random | None) -> None:
+    if outcome in ("sent", "withheld"):
+        _done(session, row_id, settings, now, outcome, report)
+        return
     row = session.get(OutboxMessage, row_id)
     if row is None or row.status != "sending" or row.claimed_by != settings.worker_id:
         return  # our lease ran out and another worker took the row over: its outcome counts
     row.claimed_by = None
     row.lease_until = None
     row.waiting_on_central = False
-    if outcome == "withheld":
-        # Consent lets it send nothing (docs/privacy.md): done, and the referral not sent.
-        row.status, row.last_error = "withheld", None
-        report.withheld += 1
-        return
-    if outcome == "sent":
-        row.status, row.sent_at, row.last_error = "sent", now, None
-        referral = session.get(Referral, row.referral_id) if row.referral_id else None
-        if referral is not None and referral.status == "new":
-            referral.status = "sent"
-        report.sent += 1
-        return
     row.attempts += 1
     row.last_error = (error or "")[:2000]
     if outcome == "dead":
@@ -130,51 +154,139 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
         housekeeping(session, settings, started, report)
         if central_answered:
             report.revived += revive(session, settings, started, rng)
-    handled = 0
-    revived = central_answered
-    failed_row = 0
-    while handled < max_rows and not report.central_unavailable:
-        with transaction() as session:
-            claimed_at = now()
-            ids = claim(session, settings, claimed_at, due_by=started)
-            keys = key_snapshot(session, settings, now()) if ids else None
-        if not ids:
-            break
-        lease = Lease(transaction, settings, ids, claimed_at + settings.lease, now)
-        while lease.ids:
-            row_id = lease.ids[0]
-            handled += 1
-            outcome, error = _forward(transaction, lease.guard(sender), settings, row_id,
-                                      now, keys)
-            rest = lease.ids[1:]  # a renewal while sending drops rows another worker took
+    progress = _Progress(revived=central_answered)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-prepare") as pool:
+        while progress.handled < max_rows and not report.central_unavailable:
             with transaction() as session:
-                moment = now()
-                _finish(session, row_id, settings, moment, outcome, error, report, rng)
-                if outcome == "sent" and not revived:
-                    revived = True
-                    report.revived += revive(session, settings, moment, rng)
-                stop = outcome == "unavailable" or bool(
-                    # A crisis became due (central answered, or a kiosk queued one): it goes
-                    # before the rest of this batch.
-                    rest and min(priorities(session, rest)) != _CRISIS
-                    and crisis_ahead(session, settings, moment))
-                if stop:
-                    release(session, settings, rest)
-                else:
-                    lease.keep(session, rest, moment)
-            if outcome == "unavailable":
-                report.central_unavailable = True
-                failed_row = row_id
-            if stop:
+                claimed_at = now()
+                ids = claim(session, settings, claimed_at, due_by=started)
+                keys = key_snapshot(session, settings, now()) if ids else None
+                claimed = session.execute(select(
+                    OutboxMessage.id, OutboxMessage.referral_id, OutboxMessage.priority).where(
+                        OutboxMessage.id.in_(ids))).tuples().all() if ids else []
+            referrals = {row_id: referral for row_id, referral, _ in claimed}
+            # A batch is all crisis rows or none (``claim``), and a claimed row's priority does
+            # not change while it is claimed: read it once, not once a row.
+            crisis_batch = any(priority == _CRISIS for _, _, priority in claimed)
+            if not ids or keys is None:
                 break
+            batch = _Batch(transaction, sender, settings, now, rng, report, progress, pool,
+                           Lease(transaction, settings, ids, claimed_at + settings.lease, now),
+                           keys, referrals, crisis_batch)
+            batch.drain()
     with transaction(write=False) as session:
         if report.central_unavailable:
             # Central is away: the next try waits for the failed row's backoff (the rows
             # put back untried are due, and would otherwise be tried at once).
             due = session.scalar(select(OutboxMessage.next_attempt_at).where(
-                OutboxMessage.id == failed_row))
+                OutboxMessage.id == progress.failed_row))
             report.next_due = None if due is None else as_utc(due)
         else:
             report.next_due = next_due(session, settings, now())
     return report
 
+
+
+@dataclass
+class _Progress:
+    """What a cycle carries from one batch to the next."""
+
+    handled: int = 0
+    revived: bool = False  # rows waiting on central were made due again in this cycle
+    failed_row: int = 0  # the row central did not take, when it ended the cycle
+
+
+@dataclass
+class _Batch:
+    """One claimed batch, sent row by row in claim order, each outcome recorded before the
+    next row is sent.
+
+    While a row is sent and recorded, the next referral row's bundle is built and validated
+    on a second thread (``prepare``), so the database reads and the validation overlap the
+    wait for central and for the commit. Only one request is in flight at a time: the order,
+    the crisis checks and the per-row records are those of a strictly serial worker. The
+    crisis check runs in the transaction that records each row, after the next row was
+    prepared and just before it is sent: a crisis queued meanwhile stops the batch, and what
+    was prepared ahead is dropped (the rows go back to the queue). A row of the same referral
+    as the row being sent is not prepared ahead: what it sends depends on whether that row
+    reached central (an update, a withdrawal). A row prepared ahead whose referral changed
+    before it is sent (consent withdrawn, a crisis found) is built again, so it never sends
+    more, or older, than the database holds when it goes. Booking and message rows are built
+    just before they are sent.
+    """
+
+    transaction: Callable[..., Any]
+    sender: Sender
+    settings: SyncSettings
+    now: Callable[[], datetime]
+    rng: random.Random | None
+    report: SyncReport
+    progress: _Progress
+    pool: ThreadPoolExecutor
+    lease: Lease
+    keys: KeySnapshot
+    referrals: dict[int, int | None]  # row id -> its referral (None: a booking or message)
+    crisis_batch: bool
+    ahead: tuple[int, Future[Prepared | Outcome]] | None = None
+    # The referral's version of the row prepared ahead, read as the row before it was
+    # recorded (None: not read, the batch stopped).
+    ahead_version: int | None = None
+
+    def _prepared(self, row_id: int) -> Prepared | Outcome:
+        """Return the row's prepared bundle: the one built ahead, if still current, or one
+        built now."""
+        if self.ahead is not None and self.ahead[0] == row_id:
+            ready = self.ahead[1].result()
+            if isinstance(ready, Prepared) and ready.version is not None \
+                    and ready.version == self.ahead_version:
+                return ready
+        return prepare(self.transaction, self.settings, row_id, self.now, self.keys)
+
+    def _prepare_next(self, row_id: int) -> None:
+        following = self.lease.ids[1] if len(self.lease.ids) > 1 else None
+        self.ahead, self.ahead_version = None, None
+        referral = None if following is None else self.referrals.get(following)
+        if following is None or referral is None or referral == self.referrals.get(row_id):
+            return
+        self.ahead = (following, self.pool.submit(
+            prepare, self.transaction, self.settings, following, self.now, self.keys))
+
+    def drain(self) -> None:
+        """Send, and record, every row of the batch still this worker's, until one stops it."""
+        while self.lease.ids:
+            row_id = self.lease.ids[0]
+            self.progress.handled += 1
+            prepared = self._prepared(row_id)
+            self._prepare_next(row_id)
+            outcome, error = (prepared if isinstance(prepared, tuple) else
+                              send(self.lease.guard(self.sender), self.settings, row_id,
+                                   prepared))
+            if self._record(row_id, outcome, error):
+                break
+
+    def _record(self, row_id: int, outcome: str, error: str | None) -> bool:
+        """Record one row's outcome (renewing the rest's lease); say whether to stop."""
+        rest = self.lease.ids[1:]  # a renewal while sending drops rows another worker took
+        with self.transaction() as session:
+            moment = self.now()
+            _finish(session, row_id, self.settings, moment, outcome, error, self.report,
+                    self.rng)
+            if outcome == "sent" and not self.progress.revived:
+                self.progress.revived = True
+                self.report.revived += revive(session, self.settings, moment, self.rng)
+            stop = outcome == "unavailable" or bool(
+                # A crisis became due (central answered, or a kiosk queued one): it goes
+                # before the rest of this batch, whatever was prepared of it.
+                rest and not self.crisis_batch
+                and crisis_ahead(session, self.settings, moment))
+            if stop:
+                release(session, self.settings, rest)
+            else:
+                self.lease.keep(session, rest, moment)
+                if self.ahead is not None and self.lease.ids[:1] == [self.ahead[0]]:
+                    self.ahead_version = session.scalar(_VERSION, {
+                        "referral": self.referrals.get(self.ahead[0])})
+        if outcome == "unavailable":
+            self.report.central_unavailable = True
+            self.progress.failed_row = row_id
+        return stop

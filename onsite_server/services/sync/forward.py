@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from ...fhir import Entries, FhirInvalid, validate
-from ...models import OutboxMessage
-from .bundles import KeySnapshot, build_entries, key_snapshot, with_keys
+from ...models import OutboxMessage, Referral
+from .bundles import KeySnapshot, build_entries, forwarded, key_snapshot, with_keys
 from .lease import LeaseLost
 from .settings import Sender, SyncSettings, log
 
@@ -36,6 +34,12 @@ class Prepared:
     entries: Entries
     read_first: bool  # central may hold the shared resources: read, merge, write
     keys: KeySnapshot
+    # The first bundle, built and validated, when it does not depend on central's copies
+    # (nothing to read first); None: built when sent.
+    bundle: dict[str, Any] | None = None
+    # The referral's version it was built from (None: not a referral row): a row prepared
+    # ahead is built again when the referral changed before it is sent.
+    version: int | None = None
 
 
 def prepare(transaction: Callable[..., Any], settings: SyncSettings, row_id: int,
@@ -48,16 +52,23 @@ def prepare(transaction: Callable[..., Any], settings: SyncSettings, row_id: int
             row = session.get(OutboxMessage, row_id)
             if row is None:
                 return "gone", None
-            entries = build_entries(session, row, settings)
-            read_first = row.kind == "referral" and session.scalars(
-                select(OutboxMessage.id).where(OutboxMessage.referral_id == row.referral_id,
-                                               OutboxMessage.status == "sent")).first() is not None
+            read_first = (row.kind == "referral" and row.referral_id is not None
+                          and forwarded(session, row.referral_id))
+            entries = build_entries(session, row, settings, sent=read_first)
+            referral = (session.get(Referral, row.referral_id)  # loaded already: no query
+                        if row.referral_id is not None else None)
+            version = None if referral is None else referral.version
             if keys is None:
                 keys = key_snapshot(session, settings, now())
+        read_first = read_first or any(not item.create for item in entries.owned)
+        bundle = None if read_first or not entries.items else entries.bundle({})
+        if bundle is not None and bundle["entry"]:
+            with_keys(bundle, settings, keys)
+            validate(bundle)
     except FhirInvalid as exc:
         return "dead", f"invalid FHIR: {exc}"
-    return Prepared(entries, read_first or any(not item.create for item in entries.owned),
-                    keys)
+    return Prepared(entries, read_first, keys,
+                    bundle if bundle is not None and bundle["entry"] else None, version)
 
 
 def _lost_race(exc: Exception, bundle: dict[str, Any]) -> bool:
@@ -73,15 +84,18 @@ def _merge_rounds(sender: Sender, settings: SyncSettings, prepared: Prepared) ->
     """
     entries = prepared.entries
     held = _read_held(sender, entries) if prepared.read_first and entries.owned else {}
+    ready = prepared.bundle  # built and validated already (nothing was read first)
     for _ in range(max(1, settings.merge_tries)):
-        bundle = entries.bundle(held)
+        bundle = ready if ready is not None else entries.bundle(held)
+        ready = None
         if not bundle["entry"]:
             return "withheld", None  # nothing of it at central to withdraw
-        with_keys(bundle, settings, prepared.keys)
-        try:
-            validate(bundle)
-        except FhirInvalid as exc:
-            return "dead", f"invalid FHIR: {exc}"
+        if bundle is not prepared.bundle:
+            with_keys(bundle, settings, prepared.keys)
+            try:
+                validate(bundle)
+            except FhirInvalid as exc:
+                return "dead", f"invalid FHIR: {exc}"
         try:
             answer = sender.transaction(bundle)
         except Exception as exc:

@@ -5,6 +5,7 @@ and reconnection after a dropped connection. The same host code runs on a USB co
 from __future__ import annotations
 
 import asyncio
+import threading
 from decimal import Decimal
 
 import pytest
@@ -124,5 +125,10 @@ def test_the_host_stops_from_a_thread_that_runs_an_event_loop() -> None:
     async def stop_inside_a_running_loop() -> None:
         host.stop()
 
-    asyncio.run(stop_inside_a_running_loop())
+    # On a thread of its own: asyncio.run() refuses to start where a loop already runs, and
+    # in a worker that ran a browser test first Playwright's loop runs on the main thread.
+    caller = threading.Thread(target=asyncio.run, args=(stop_inside_a_running_loop(),))
+    caller.start()
+    caller.join(timeout=WAIT)
+    assert not caller.is_alive()
     assert host._loop.is_closed()

@@ -140,7 +140,8 @@ def test_the_fixed_words_are_the_ones_the_screens_show() -> None:
     kv_text = {p.stem: p.read_text(encoding="utf-8") for p in KV.glob("*.kv")}
     speech_only = {words.CHOICES, words.TYPE_NUMBER, words.TYPE_EMAIL}
     kv_of = {"phone_pad": "referral", "email_pad": "referral"}  # the pads' rules live there
-    screens = (KV.parent / "screens.py").read_text(encoding="utf-8")
+    screens = "".join(p.read_text(encoding="utf-8")
+                      for p in sorted((KV.parent / "screens").glob("*.py")))
     # Helpers that speak for one screen, checked against that screen's words.
     helpers = {"_retention": "privacy"}
     checked = [(name, function.__name__) for name, function in words.SCREENS.items()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.kiosk.ui.runner import run
+from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS, run
 
 WIDTH, HEIGHT = 540, 960
 WAIT = 30.0
@@ -38,7 +38,8 @@ def _kiosk(backend: Any) -> tuple[Any, Any]:
     bridge.start()
     bridge.pair(Found("blood_pressure", CUFF_ADDRESS, "Onsite Sim Cuff"))
     bridge.pair(Found("weight", SCALE_ADDRESS, "Onsite Sim Scale"))
-    app = KioskApp(backend=backend, admin=admin, require_setup=False, devices=bridge)
+    app = KioskApp(backend=backend, admin=admin, require_setup=False, devices=bridge,
+                   tap_guard=JOURNEY_TAP_GUARD_MS / 1000)
     return Driver.start(app), bridge
 
 

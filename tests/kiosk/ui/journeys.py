@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.kiosk.ui.runner import run
+from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS, run
 
 WIDTH, HEIGHT = 540, 960
 
@@ -40,7 +40,8 @@ def _start(backend: Any, *, clock: Callable[[], float] | None = None, pin: str |
     admin = AdminLock(Path(tempfile.mkdtemp(prefix="kiosk-admin-")))
     if pin:
         admin.set_pin(pin)
-    app = KioskApp(backend=backend, admin=admin, clock=clock, require_setup=require_setup)
+    app = KioskApp(backend=backend, admin=admin, clock=clock, require_setup=require_setup,
+                   tap_guard=JOURNEY_TAP_GUARD_MS / 1000)
     return Driver.start(app)
 
 
@@ -427,7 +428,7 @@ def tour(out: Path, online: str = "online") -> None:
     from kiosk.settings import KioskSettings
     from tests.kiosk.ui.fakes import FakeBackend
 
-    settings = KioskSettings(width=WIDTH, height=HEIGHT,
+    settings = KioskSettings(width=WIDTH, height=HEIGHT, tap_guard_ms=JOURNEY_TAP_GUARD_MS,
                              data_dir=Path(tempfile.mkdtemp(prefix="kiosk-tour-")))
     fake = FakeBackend(online=online == "online")
     assert _walk(out, settings, fake, online=fake.online) == 0
@@ -634,8 +635,8 @@ def results_screens(out: Path) -> None:
                 assert "988" not in text and "keep doing" not in text.lower()
             d.screenshot(out / f"results-{name}-{language}.png")
             if name == "crisis":
-                d.app.act("after_results")  # anonymous: the menu
-                d.app.act("fire", "finish")
+                d.app.do(d.app.visit.results.after_results)  # anonymous: the menu
+                d.app.do(d.app.visit.go.finish)
                 assert d.screen().name == "done" and "988" in d.screen().ids.crisis_line.text
                 d.screenshot(out / f"done-after-crisis-{language}.png")
             visit.end()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.kiosk.ui.runner import run
+from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS, run
 
 MIN_TARGET = 100  # px, on the kiosk's own screen (portrait 1080x1920 or landscape 1920x1080)
 SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080)}
@@ -144,7 +144,7 @@ def measured_tour(out: Path, orientation: str) -> None:
             report[key] = {"min_px": min(sizes) if sizes else None, "targets": found}
             broken.extend(problems(key, found, width, height))
 
-    settings = KioskSettings(width=width, height=height,
+    settings = KioskSettings(width=width, height=height, tap_guard_ms=JOURNEY_TAP_GUARD_MS,
                              data_dir=Path(tempfile.mkdtemp(prefix="kiosk-layout-")))
     fake = FakeBackend(online=True)
     real_tour = tour_module.Tour
@@ -172,7 +172,8 @@ def pads(out: Path, orientation: str) -> None:
     _sign_in(d)
     d.tap_id("submit")
     assert d.screen().name == "menu" and d.app.visit.identified, d.app.visit.message
-    d.app.act("single", "audit_c")  # three questions, then the results and the referral
+    # Three questions, then the results and the referral.
+    d.app.do(d.app.visit.questions.single, "audit_c")
     while d.screen().name == "question":
         d.tap(d.screen().answer_buttons[-1])
     assert d.screen().name == "results", d.screen().name

@@ -219,7 +219,7 @@ def device_reading(out: Path) -> None:
         d.tap_id("start")
         d.tap_id("accept")
         d.tap_id("anonymous")
-        d.app.act("single", "blood_pressure")
+        d.app.do(d.app.visit.questions.single, "blood_pressure")
         d.pump(2)
         simulator = bridge.host.simulator
         bridge.host.call(simulator.wait_subscribed("blood_pressure")).result(30)

@@ -16,6 +16,15 @@ from pathlib import Path
 
 from kiosk.ui.driver import configure_window, headless_environment
 
+# After every change on the glass the kiosk ignores taps for its tap guard (400 ms by default,
+# KioskSettings.tap_guard_ms), and a journey's driver waits that out before each tap as a person
+# would (Driver.settle). In a journey that is pure waiting: about half of a tour's time. The
+# journeys that do not test the guard run with this shorter one (still above zero, so taps are
+# held after each change and the driver still waits for the new screen's frames); the guard
+# itself keeps its own tests at the real value (test_real_taps.py, test_speaker_taps.py and the
+# read-aloud journeys). ONSITE_KIOSK_TAP_GUARD_MS carries it to an ``onsite-kiosk --tour``.
+JOURNEY_TAP_GUARD_MS = 50
+
 
 def run(journeys: Mapping[str, Callable[..., None]], argv: list[str],
         size_of: Callable[[str], tuple[int, int]]) -> int:

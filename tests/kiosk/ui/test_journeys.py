@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from onsite_server.models import Booking, Member, Referral, Submission
 from tests.kiosk.backend.helpers import TlsServer
+from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -102,6 +103,7 @@ def test_onsite_kiosk_tour_with_a_server_takes_the_identified_journey_and_sends_
     for old in out.glob("*.png"):
         old.unlink()
     env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
+               ONSITE_KIOSK_TAP_GUARD_MS=str(JOURNEY_TAP_GUARD_MS),
                HOME=str(tmp_path))  # the tour must not touch the real data folder either
     exe = Path(sys.executable).with_name("onsite-kiosk")
     done = subprocess.run([str(exe), "--tour", str(out), "--server", server.url,
@@ -135,7 +137,7 @@ def test_onsite_kiosk_tour_with_no_reachable_server_takes_the_offline_journey(
     for old in out.glob("*.png"):
         old.unlink()
     env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
-               HOME=str(tmp_path))
+               ONSITE_KIOSK_TAP_GUARD_MS=str(JOURNEY_TAP_GUARD_MS), HOME=str(tmp_path))
     exe = Path(sys.executable).with_name("onsite-kiosk")
     # Port 9 (discard): nothing listens there.
     done = subprocess.run([str(exe), "--tour", str(out), "--server", "https://127.0.0.1:9",

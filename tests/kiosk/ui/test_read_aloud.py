@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS
+
 pytestmark = [pytest.mark.ui, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                  reason="espeak-ng is not installed (scripts/bootstrap.sh)")]
@@ -43,7 +45,7 @@ def test_the_tour_with_read_aloud_saves_each_screens_speech_beside_its_screensho
     for old in [*out.glob("*.png"), *out.glob("*.wav")]:
         old.unlink()
     env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
-               HOME=str(tmp_path))
+               ONSITE_KIOSK_TAP_GUARD_MS=str(JOURNEY_TAP_GUARD_MS), HOME=str(tmp_path))
     exe = Path(sys.executable).with_name("onsite-kiosk")
     # With the simulated cuff and scale: their screens are read too (the device panel).
     done = subprocess.run([str(exe), "--tour", str(out), "--read-aloud", "--simulated-devices"],

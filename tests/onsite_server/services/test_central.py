@@ -85,3 +85,53 @@ def test_the_access_token_is_fetched_once_and_reused(
         client.transaction({"resourceType": "Bundle", "type": "transaction"})
     assert state["tokens"] == 1
     assert state["auth"] == ["Bearer tok-1"] * 3
+
+
+@pytest.fixture
+def proxy() -> Iterator[tuple[str, list[str]]]:
+    """A plain-HTTP forward proxy stand-in that answers every request itself and notes the
+    address each one asked for."""
+    asked: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        asked.append(f"{environ['HTTP_HOST']}{environ['PATH_INFO']}")
+        start_response("200 OK", [("Content-Type", "application/fhir+json")])
+        return [json.dumps({"resourceType": "Bundle", "type": "transaction-response"}).encode()]
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", asked
+    server.shutdown()
+
+
+def test_the_proxy_environment_is_read_once_per_address_and_still_obeyed(
+        proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests.sessions
+
+    url, asked = proxy
+    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    reads: list[str] = []
+    environ_proxies = requests.sessions.get_environ_proxies
+
+    def counting(target: str, no_proxy: Any = None) -> dict[str, str]:
+        reads.append(target)
+        return environ_proxies(target, no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    netrc_reads: list[str] = []
+    netrc = requests.utils.get_netrc_auth
+
+    def netrc_counting(target: str, raise_errors: bool = False) -> Any:
+        netrc_reads.append(target)
+        return netrc(target, raise_errors)
+
+    monkeypatch.setattr(requests.utils, "get_netrc_auth", netrc_counting)
+    monkeypatch.setattr(requests.sessions, "get_netrc_auth", netrc_counting)
+    client = CentralClient("http://central.invalid/fhir", bearer="t")
+    for _ in range(3):
+        client.transaction({"resourceType": "Bundle", "type": "transaction"})
+    assert asked == ["central.invalid/fhir"] * 3  # every request went through the proxy
+    # The environment and ~/.netrc were read for the first request only.
+    assert len(reads) == 1 and len(netrc_reads) == 1

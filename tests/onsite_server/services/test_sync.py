@@ -8,6 +8,7 @@ import json
 import random
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -620,3 +621,164 @@ def test_the_sync_loop_wakes_for_the_next_due_row() -> None:
     assert _sync_pause(30.0, datetime.now(UTC) + timedelta(seconds=2)) <= 2.0
     assert _sync_pause(30.0, datetime.now(UTC) - timedelta(seconds=5)) == 0.2
     assert _sync_pause(30.0, datetime.now(UTC) + timedelta(hours=1)) == 30.0
+
+
+class _ReadsOnAnotherThread:
+    """Wraps the database's transactions: notes each read-only one opened off the caller's
+    thread (the worker preparing its next row ahead), and lets a test wait for one."""
+
+    def __init__(self, app: Flask) -> None:
+        self.inner = get_db(app).transaction
+        self.caller = threading.get_ident()
+        self.opened = threading.Event()
+        self.closed = threading.Event()  # one such transaction ended: its reads are done
+
+    def __call__(self, *, write: bool = True) -> Any:
+        if write or threading.get_ident() == self.caller:
+            return self.inner(write=write)
+        self.opened.set()
+        return self._noted(self.inner(write=write))
+
+    @contextmanager
+    def _noted(self, inner: Any) -> Iterator[Any]:
+        with inner as session:
+            yield session
+        self.closed.set()
+
+
+def test_the_next_row_is_built_while_this_one_is_sent_one_request_at_a_time(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    first = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    second = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    transaction = _ReadsOnAnotherThread(app)
+    in_flight: list[int] = []
+    seen: list[dict[str, str]] = []
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            in_flight.append(1)
+            assert len(in_flight) == 1  # never two requests at once
+            if not seen:  # the second row is prepared while the first is sent
+                assert transaction.opened.wait(timeout=30)
+            seen.append({r.key.split(":")[1]: r.status for r in _rows(app)})
+            try:
+                return super().transaction(bundle)
+            finally:
+                in_flight.pop()
+
+    central = Watching()
+    report = run_cycle(transaction, central, _settings(app))
+    assert report.sent == 2 and [_referral_id(b) for b in central.bundles] == [first, second]
+    assert seen[1][first] == "sent"  # still recorded before the next row goes
+
+
+def test_a_later_row_of_the_referral_being_sent_is_built_after_it_is_recorded(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    with get_db(app).transaction() as session:  # a second version queued behind the first
+        referral = session.scalars(select(Referral)).one()
+        session.add(OutboxMessage(kind="referral", key=f"referral:{referral.public_id}:v9",
+                                  priority=5, payload={}, referral_id=referral.id))
+    transaction = _ReadsOnAnotherThread(app)
+    calls: list[str] = []
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            if not calls:
+                # Were the second row built now, it would not know the first reached
+                # central, and would create instead of reading central's copy first.
+                transaction.opened.wait(timeout=2)
+            calls.append("write")
+            return super().transaction(bundle)
+
+        def search(self, resource_type: str, params: Any) -> list[dict[str, Any]]:
+            calls.append("read")
+            return super().search(resource_type, params)
+
+    report = run_cycle(transaction, Watching(), _settings(app))
+    assert report.sent == 2
+    # The second row saw the first recorded as sent: it read central's copies first.
+    assert calls[0] == "write" and calls[1] == "read" and calls[-1] == "write"
+    assert not transaction.opened.is_set()
+
+
+def _queued(app: Flask, client: Any, site: Any, kiosk: dict[str, Any],
+            answers: dict[str, int]) -> tuple[str, str]:
+    """File a PHQ-9 for a new member who consents; return (referral id, member_ref)."""
+    _, ref = identified_member(app, site, kiosk)
+    resp = client.post("/api/v1/submissions", headers=auth(kiosk["token"]),
+                       json={"items": [submission_item("phq9", answers, member_ref=ref)]})
+    assert resp.status_code == 200, resp.get_json()
+    consent(client, kiosk, ref, True)
+    return str(resp.get_json()["results"][0]["result"]["referral"]["referral_id"]), ref
+
+
+def test_a_crisis_queued_while_a_row_is_at_central_goes_next_whatever_was_prepared(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    routine = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(3)]
+    transaction = _ReadsOnAnotherThread(app)
+    crisis: list[str] = []
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            if not self.bundles:
+                # The first routine row is at central and the second one is built already:
+                # a kiosk queues a crisis now.
+                assert transaction.closed.wait(timeout=30)
+                crisis.append(_submit(app, client, site, kiosk, PHQ9_ITEM9))
+            return super().transaction(bundle)
+
+    central = Watching()
+    report = run_cycle(transaction, central, _settings(app))
+    assert report.sent == 4
+    assert [_referral_id(b) for b in central.bundles] == [routine[0], *crisis, *routine[1:]]
+
+
+def test_a_crisis_found_for_the_member_whose_row_was_prepared_goes_next_as_a_crisis(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    first = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    second, ref = _queued(app, client, site, kiosk, PHQ9_MODERATE)
+    transaction = _ReadsOnAnotherThread(app)
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            if not self.bundles:  # the second member's routine row is built already
+                assert transaction.closed.wait(timeout=30)
+                resp = client.post("/api/v1/submissions", headers=auth(kiosk["token"]), json={
+                    "items": [submission_item("phq9", PHQ9_ITEM9, member_ref=ref)]})
+                assert resp.status_code == 200, resp.get_json()
+            return super().transaction(bundle)
+
+    central = Watching()
+    run_cycle(transaction, central, _settings(app))
+    sent = [(_referral_id(b), _priority(b)) for b in central.bundles]
+    # The crisis row goes next; the routine row built before it is not what reaches central.
+    assert sent[:2] == [(first, "urgent"), (second, "stat")]
+    assert all(priority == "stat" for referral, priority in sent if referral == second)
+
+
+def _priority(bundle: dict[str, Any]) -> str:
+    return str(next(e["resource"]["priority"] for e in bundle["entry"]
+                    if e["resource"]["resourceType"] == "ServiceRequest"))
+
+
+def test_a_row_prepared_ahead_is_built_again_when_consent_is_withdrawn_before_it_goes(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    first = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    _, ref = _queued(app, client, site, kiosk, PHQ9_MODERATE)
+    transaction = _ReadsOnAnotherThread(app)
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            if not self.bundles:
+                # The second member's row is built (with their answers) while the first is
+                # at central; then they withdraw their consent.
+                assert transaction.closed.wait(timeout=30)
+                consent(client, kiosk, ref, False)
+            return super().transaction(bundle)
+
+    central = Watching()
+    report = run_cycle(transaction, central, _settings(app))
+    # Nothing of the second member left the site: their row was built again, as it stood.
+    assert [_referral_id(b) for b in central.bundles] == [first]
+    assert report.sent == 1 and report.withheld == 2

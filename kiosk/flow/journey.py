@@ -1,19 +1,8 @@
-"""The member's journey at the kiosk, as a transition table: screens only render it.
+"""One member's visit (``Journey``): where they are, what they answered, what it showed.
 
-In the spirit of h11's ``_state.py``: everything that decides which screen comes next lives
-here, in one table of ``(screen, event) -> screen`` plus a few named guards, so tests walk
-every path without a window. ``Journey`` holds one member's visit (answers, results, the
-crisis state, the timers) in memory only; ``wipe`` forgets all of it, and no event can lead
-back into a previous member's visit.
-
-Timeouts (DESIGN.md §6): idle 90 s, then a 20 s countdown that any tap cancels; a hard cap
-of 15 minutes per visit. The crisis screen does not time out like the others: it stays until
-the member closes it in two steps, or for its own extended time (5 minutes by default).
-
-Follow-up screeners are offered, never added silently: when triage (``shared.triage``, from
-assets/triage/rules.json) says a longer screener could help, the offer screen asks first. Yes
-puts it next in the plan; No thanks is remembered for the rest of the visit and never asked
-again. A crisis screen raised by the same answers shows first; the offer waits until it closes.
+It moves by the transition table (table.py), asks the questions of each screener in its plan,
+scores them as they finish, offers the follow-ups triage proposes, holds the crisis state and
+runs the timers (timeouts.py); ``wipe`` forgets all of it.
 """
 
 from __future__ import annotations
@@ -29,82 +18,20 @@ from shared.assessments.items import ItemErrors, questions
 from shared.crisis import score_item
 from shared.triage import CRISIS_TRIGGERS, TriageRules, triage
 
-# Screens, in the order a full identified visit meets them.
-ATTRACT, PRIVACY, IDENTIFY, MENU, QUESTION, RESULTS = (
-    "attract", "privacy", "identify", "menu", "question", "results")
-CRISIS, REFERRAL, BOOKING, QR, DONE = "crisis", "referral", "booking", "qr", "done"
-OFFER = "offer"
-SCREENS = (ATTRACT, PRIVACY, IDENTIFY, MENU, QUESTION, OFFER, RESULTS, CRISIS, REFERRAL,
-           BOOKING, QR, DONE)
+from .table import (
+    ANYWHERE,
+    ATTRACT,
+    CRISIS,
+    IDENTIFIED_ONLY,
+    MENU,
+    OFFER,
+    QUESTION,
+    RESULTS,
+    TABLE,
+    FlowError,
+)
+from .timeouts import Timeouts
 
-# (screen, event) -> next screen. Events not listed for a screen are refused (FlowError),
-# except the ones every screen takes: see ANYWHERE.
-TABLE: Mapping[tuple[str, str], str] = MappingProxyType({
-    (ATTRACT, "start"): PRIVACY,
-    (PRIVACY, "accept"): IDENTIFY,
-    (PRIVACY, "back"): ATTRACT,
-    (IDENTIFY, "identified"): MENU,
-    (IDENTIFY, "anonymous"): MENU,
-    (IDENTIFY, "back"): PRIVACY,
-    (MENU, "checkup"): QUESTION,
-    (MENU, "single"): QUESTION,
-    (MENU, "booking"): BOOKING,
-    (MENU, "advocate"): QR,
-    (QUESTION, "back"): MENU,  # Back on the first question of a screener
-    (QUESTION, "finished"): RESULTS,
-    (QUESTION, "crisis"): CRISIS,
-    (QUESTION, "offer"): OFFER,  # triage offers a follow-up screener
-    (OFFER, "accept"): QUESTION,  # the follow-up is next in the plan
-    (OFFER, "decline"): QUESTION,  # declined: the plan goes on
-    (OFFER, "finished"): RESULTS,  # declined, and nothing left to answer
-    (OFFER, "back"): QUESTION,  # the last question of the screener that raised the offer
-    (CRISIS, "closed"): RESULTS,
-    (CRISIS, "resume"): QUESTION,  # closed with screeners still to answer
-    (CRISIS, "offer"): OFFER,  # closed with a follow-up waiting to be offered
-    (RESULTS, "continue"): REFERRAL,  # anonymous members go to the menu instead
-    (RESULTS, "menu"): MENU,
-    (REFERRAL, "done"): MENU,
-    (BOOKING, "booked"): QR,
-    (BOOKING, "back"): MENU,
-    (BOOKING, "follow_up"): REFERRAL,  # offline: choose how the advocate may reach you
-    (QR, "done"): DONE,
-    (QR, "back"): MENU,
-    (MENU, "finish"): DONE,
-    (DONE, "timeout"): ATTRACT,
-})
-# Events every screen takes: they end the visit (the crisis screen excepted, see end()).
-ANYWHERE = frozenset({"end", "idle_timeout", "cap_timeout"})
-# What anonymous members cannot reach (no referral, booking or advocate link).
-IDENTIFIED_ONLY = frozenset({REFERRAL, BOOKING, QR})
-
-
-class FlowError(ValueError):
-    """An event the current screen does not take."""
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """The kiosk's timers, in seconds (the catalog's settings override the defaults)."""
-
-    idle: float = 90.0
-    countdown: float = 20.0
-    session_cap: float = 15 * 60.0
-    crisis_screen: float = 5 * 60.0
-    # The crisis screen's second step ("Yes, close this screen") is offered only this long
-    # after the first: two taps of one hurried double-tap can never be both steps.
-    crisis_confirm: float = 1.5
-
-    @classmethod
-    def from_catalog(cls, settings: Mapping[str, Any]) -> Timeouts:
-        """Read the ``settings.timeouts`` object the server's catalog sends."""
-        t = settings.get("timeouts", {})
-        return cls(idle=float(t.get("idle_seconds", 90)),
-                   countdown=float(t.get("idle_countdown_seconds", 20)),
-                   session_cap=float(t.get("session_cap_seconds", 900)),
-                   crisis_screen=float(t.get("crisis_screen_seconds", 300)))
-
-
-# The quick check-up (issue 8): short screeners first, the longer form only when positive.
 CHECKUP = ("phq2", "gad2", "blood_pressure", "bmi", "ada_risk")
 # For "about N minutes left": a question takes about this long to read and answer (the
 # check-up's 17 questions in "about 5 minutes").

@@ -2,8 +2,7 @@
 
 Cyclomatic complexity is counted as ``radon cc`` counts it (functions and methods). The test
 command's lint step runs this. It reports the offenders; with ``--strict`` it also fails
-when there are any. It runs report-only until the whole tree meets the limits (other
-areas still have offenders; see the issue), then the test command should pass --strict.
+when there are any. The whole tree meets the limits, so the test command passes --strict.
 
     python scripts/limits.py [--strict] [folder ...]
 """

@@ -186,7 +186,6 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
     return report
 
 
-
 @dataclass
 class _Progress:
     """What a cycle carries from one batch to the next."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from onsite_server.devserver import free_port
-from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS
+from tests.kiosk.ui.runner import journey_env
 
 pytestmark = pytest.mark.slow
 
@@ -81,10 +81,10 @@ def _run_until_tour(copy: Path, log: Path, **extra: str) -> str:
 def first_run(fresh_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The first run.sh on the fresh copy (it builds the copy's .venv)."""
     log = tmp_path_factory.mktemp("run") / "run.log"
-    # The kiosk's own setting, with the journeys' shorter tap guard: the tour waits out the
-    # guard before each tap (tests/kiosk/ui/runner.py).
+    # The kiosk's own setting, with the journeys' shorter tap guard and lighter drawing: the
+    # tour waits out the guard before each tap (tests/kiosk/ui/runner.py).
     yield _run_until_tour(fresh_copy, log, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
-                          ONSITE_KIOSK_TAP_GUARD_MS=str(JOURNEY_TAP_GUARD_MS))
+                          **journey_env())
 
 
 def test_the_fresh_venv_holds_only_the_kiosk_extra(fresh_copy: Path, first_run: str) -> None:

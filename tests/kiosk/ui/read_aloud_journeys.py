@@ -248,4 +248,5 @@ JOURNEYS: dict[str, Callable[[Path], None]] = {"taps": taps, "admin_settings": a
 
 
 if __name__ == "__main__":
-    sys.exit(run(JOURNEYS, sys.argv[1:], lambda _name: (WIDTH, HEIGHT)))
+    # The double tap on the speaker is a tap guard test: the kiosk's own drawing settings.
+    sys.exit(run(JOURNEYS, sys.argv[1:], lambda _name: (WIDTH, HEIGHT), kiosk_drawing=True))

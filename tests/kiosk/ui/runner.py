@@ -7,6 +7,7 @@ journey imports Kivy's window, which is why this module imports nothing of Kivy 
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -25,11 +26,29 @@ from kiosk.ui.driver import configure_window, headless_environment
 # read-aloud journeys). ONSITE_KIOSK_TAP_GUARD_MS carries it to an ``onsite-kiosk --tour``.
 JOURNEY_TAP_GUARD_MS = 50
 
+# Kivy asks the GL driver for multisample anti-aliasing (graphics.multisamples = 2), which
+# smooths the edges of the buttons' borders and nothing else. On Mesa's llvmpipe, with no GPU,
+# it is most of what a frame costs: the offline tour used 17 s of CPU with it and 11 s without
+# (docs/BENCHMARKS.md, session 9). Widgets, layout, text and taps are the same either way, so
+# the walks that run with the journeys' tap guard draw without it; what tests the guard
+# (the read-aloud journeys, the OS-level taps under Xvfb) keeps the kiosk's own settings.
+JOURNEY_KIVY_CONFIG = {"KCFG_GRAPHICS_MULTISAMPLES": "0"}
+
+
+def journey_env() -> dict[str, str]:
+    """Environment for an ``onsite-kiosk --tour`` walked as the journeys are (guard, drawing)."""
+    return {"ONSITE_KIOSK_TAP_GUARD_MS": str(JOURNEY_TAP_GUARD_MS), **JOURNEY_KIVY_CONFIG}
+
 
 def run(journeys: Mapping[str, Callable[..., None]], argv: list[str],
-        size_of: Callable[[str], tuple[int, int]]) -> int:
-    """Run the journey ``argv[0]`` writing into ``argv[1]``, the rest its arguments; exit code."""
+        size_of: Callable[[str], tuple[int, int]], *, kiosk_drawing: bool = False) -> int:
+    """Run the journey ``argv[0]`` writing into ``argv[1]``, the rest its arguments; exit code.
+
+    ``kiosk_drawing`` keeps Kivy's own drawing settings (see JOURNEY_KIVY_CONFIG).
+    """
     name, out, *rest = argv
+    if not kiosk_drawing:
+        os.environ.update(JOURNEY_KIVY_CONFIG)  # read when Kivy's config is first imported
     headless_environment(tempfile.mkdtemp(prefix="kivy-home-"))
     configure_window(*size_of(name), synthetic_input_only=True)
     out_dir = Path(out)

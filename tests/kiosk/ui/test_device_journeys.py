@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from tests.kiosk.backend.helpers import TlsServer
-from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS
+from tests.kiosk.ui.runner import journey_env
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -46,8 +46,7 @@ def test_the_tour_with_simulated_devices_saves_their_screens() -> None:
     out = ARTIFACTS / "tour"
     for old in out.glob("*.png"):
         old.unlink()
-    env = dict(os.environ, PYTHONPATH=str(ROOT),
-               ONSITE_KIOSK_TAP_GUARD_MS=str(JOURNEY_TAP_GUARD_MS))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **journey_env())
     done = subprocess.run([sys.executable, "-c", "from kiosk.cli import main; main()",
                            "--tour", str(out), "--simulated-devices"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900, check=False)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from onsite_server.models import Booking, Member, Referral, Submission
 from tests.kiosk.backend.helpers import TlsServer
-from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS
+from tests.kiosk.ui.runner import journey_env
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -102,8 +102,7 @@ def test_onsite_kiosk_tour_with_a_server_takes_the_identified_journey_and_sends_
     out = ARTIFACTS / "tour-live"
     for old in out.glob("*.png"):
         old.unlink()
-    env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
-               ONSITE_KIOSK_TAP_GUARD_MS=str(JOURNEY_TAP_GUARD_MS),
+    env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960", **journey_env(),
                HOME=str(tmp_path))  # the tour must not touch the real data folder either
     exe = Path(sys.executable).with_name("onsite-kiosk")
     done = subprocess.run([str(exe), "--tour", str(out), "--server", server.url,
@@ -136,8 +135,8 @@ def test_onsite_kiosk_tour_with_no_reachable_server_takes_the_offline_journey(
     out = ARTIFACTS / "tour-unreachable"
     for old in out.glob("*.png"):
         old.unlink()
-    env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
-               ONSITE_KIOSK_TAP_GUARD_MS=str(JOURNEY_TAP_GUARD_MS), HOME=str(tmp_path))
+    env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960", **journey_env(),
+               HOME=str(tmp_path))
     exe = Path(sys.executable).with_name("onsite-kiosk")
     # Port 9 (discard): nothing listens there.
     done = subprocess.run([str(exe), "--tour", str(out), "--server", "https://127.0.0.1:9",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kiosk.ui.runner import JOURNEY_TAP_GUARD_MS
+from tests.kiosk.ui.runner import journey_env
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("espeak-ng") is None,
@@ -44,8 +44,8 @@ def test_the_tour_with_read_aloud_saves_each_screens_speech_beside_its_screensho
     out = ARTIFACTS / "tour-read-aloud"
     for old in [*out.glob("*.png"), *out.glob("*.wav")]:
         old.unlink()
-    env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
-               ONSITE_KIOSK_TAP_GUARD_MS=str(JOURNEY_TAP_GUARD_MS), HOME=str(tmp_path))
+    env = dict(os.environ, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960", **journey_env(),
+               HOME=str(tmp_path))
     exe = Path(sys.executable).with_name("onsite-kiosk")
     # With the simulated cuff and scale: their screens are read too (the device panel).
     done = subprocess.run([str(exe), "--tour", str(out), "--read-aloud", "--simulated-devices"],

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from kiosk.ui.driver import configure_window, headless_environment
@@ -41,13 +41,14 @@ def journey_env() -> dict[str, str]:
 
 
 def run(journeys: Mapping[str, Callable[..., None]], argv: list[str],
-        size_of: Callable[[str], tuple[int, int]], *, kiosk_drawing: bool = False) -> int:
+        size_of: Callable[[str], tuple[int, int]], *, kiosk_drawing: Collection[str] = ()) -> int:
     """Run the journey ``argv[0]`` writing into ``argv[1]``, the rest its arguments; exit code.
 
-    ``kiosk_drawing`` keeps Kivy's own drawing settings (see JOURNEY_KIVY_CONFIG).
+    The journeys named in ``kiosk_drawing`` keep Kivy's own drawing settings (see
+    JOURNEY_KIVY_CONFIG).
     """
     name, out, *rest = argv
-    if not kiosk_drawing:
+    if name not in kiosk_drawing:
         os.environ.update(JOURNEY_KIVY_CONFIG)  # read when Kivy's config is first imported
     headless_environment(tempfile.mkdtemp(prefix="kivy-home-"))
     configure_window(*size_of(name), synthetic_input_only=True)

@@ -29,7 +29,7 @@ _SHARED_SCOPES = ("module", "class", "package")
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Modules holding long tests first; a module whose tests share a fixture, kept together.
 
     scripts/test.sh runs the suite with ``--dist loadgroup``: each test (or group) goes to
@@ -50,10 +50,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         defs = info.name2fixturedefs.values() if info is not None else ()
         if any(d[-1].scope in _SHARED_SCOPES for d in defs if d):
             shared_modules.add(module)
+    grouping = bool(getattr(config.option, "loadgroup", False))  # an xdist worker, loadgroup
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         if module in shared_modules:
             item.add_marker(pytest.mark.xdist_group(module))
+            if grouping:
+                _join_group(item, module)
 
     def rank(item: pytest.Item) -> int:
         module = item.nodeid.split("::", 1)[0]
@@ -62,3 +65,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 2
 
     items.sort(key=rank)  # stable: collection order within each rank
+
+
+def _join_group(item: pytest.Item, group: str) -> None:
+    """Put the group into the test's id (``path::test@group``), as pytest-xdist means to.
+
+    xdist schedules ``--dist loadgroup`` by that suffix, which it writes to ``item._nodeid``;
+    pytest 9 keeps the id in ``item._id`` instead, so the mark alone grouped nothing and a
+    module's shared fixture (the fresh virtualenv, a live server, an X screen) was built on
+    both workers. tests/scripts/test_grouping.py checks that it is built once.
+    """
+    node_id = getattr(item, "_id", None)
+    if node_id is None or "@" in item.nodeid:
+        return  # an older pytest, where xdist's own suffix works
+    item._id = type(node_id).parse(f"{item.nodeid}@{group}")

@@ -46,7 +46,7 @@ def _env(**extra: str) -> dict[str, str]:
     # Nothing of this test run may leak in: no display, no venv, no ONSITE_* settings.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ONSITE_", "PYTEST_", "KIVY_", "SDL_", "VIRTUAL_ENV"))
-           and k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYTHONPATH")}
+           and k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     env["PATH"] = ":".join(p for p in env.get("PATH", "").split(":")
                            if not p.startswith(str(ROOT)))
     env.update(ONSITE_PORT=str(free_port()), CENTRAL_PORT=str(free_port()), **extra)
@@ -82,9 +82,11 @@ def first_run(fresh_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """The first run.sh on the fresh copy (it builds the copy's .venv)."""
     log = tmp_path_factory.mktemp("run") / "run.log"
     # The kiosk's own setting, with the journeys' shorter tap guard and lighter drawing: the
-    # tour waits out the guard before each tap (tests/kiosk/ui/runner.py).
+    # tour waits out the guard before each tap (tests/kiosk/ui/runner.py). pip does not
+    # byte-compile the ~5,000 modules it installs (PIP_COMPILE=0 is --no-compile: 25 s of CPU
+    # against 10 s here); each process compiles what it imports, once, as on first use.
     yield _run_until_tour(fresh_copy, log, ONSITE_KIOSK_WIDTH="540", ONSITE_KIOSK_HEIGHT="960",
-                          **journey_env())
+                          PIP_COMPILE="0", **journey_env())
 
 
 def test_the_fresh_venv_holds_only_the_kiosk_extra(fresh_copy: Path, first_run: str) -> None:

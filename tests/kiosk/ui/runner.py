@@ -27,11 +27,12 @@ from kiosk.ui.driver import configure_window, headless_environment
 JOURNEY_TAP_GUARD_MS = 50
 
 # Kivy asks the GL driver for multisample anti-aliasing (graphics.multisamples = 2), which
-# smooths the edges of the buttons' borders and nothing else. On Mesa's llvmpipe, with no GPU,
-# it is most of what a frame costs: the offline tour used 16 s of CPU with it and 11 s without
-# (docs/BENCHMARKS.md, session 9). Widgets, layout, text and taps are the same either way, so
-# the walks that run with the journeys' tap guard draw without it; what tests the guard
-# (the read-aloud journeys, the OS-level taps under Xvfb) keeps the kiosk's own settings.
+# smooths the thin border lines of buttons and fields and nothing else. On Mesa's llvmpipe,
+# with no GPU, it is about half of what a frame costs: the offline tour used 16 s of CPU with
+# it and 11 s without, a layout walk at 1080x1920 47 s and 23 s (docs/BENCHMARKS.md, session
+# 9). Widgets, layout, text and taps are the same either way, so the walks that run with the
+# journeys' tap guard draw without it; what tests the guard (the read-aloud taps journey, the
+# OS-level taps under Xvfb) keeps the kiosk's own settings.
 JOURNEY_KIVY_CONFIG = {"KCFG_GRAPHICS_MULTISAMPLES": "0"}
 
 

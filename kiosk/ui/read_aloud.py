@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.factory import Factory
 from kivy.uix.button import Button
@@ -19,9 +19,10 @@ from ..speech.espeak import Speaker
 from ..speech.output import AplaySink
 from ..speech.reader import ReadAloud, SpeechPrefs
 from ..speech.utterance import Utterance
-from ..speech.words import utterance
-from ..visit import Visit
 from .lang import tr
+
+if TYPE_CHECKING:  # the visit imports pydantic: after the first frame (kiosk/ui/app.py)
+    from ..visit import Visit
 
 
 def default_read_aloud(data_dir: Path) -> ReadAloud:
@@ -120,6 +121,8 @@ def open_pad(screen: Any) -> str:
 def screen_utterance(screen: Any, visit: Visit) -> Utterance:
     """What the speaker button says on this screen (or the pad open over it), in the
     language on show."""
+    from ..speech.words import utterance  # it imports the visit: not on the start path
+
     name = open_pad(screen) or screen.name
     return utterance(name, visit, tr._, view_of(screen), tr.language)
 

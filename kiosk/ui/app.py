@@ -40,6 +40,7 @@ from .admin_mode import AdminMode
 from .base import load_kv
 from .lang import tr
 from .read_aloud import on_speaker_button, screen_utterance
+from .themes import THEMES
 
 if TYPE_CHECKING:  # pydantic's schemas come with these: after the first frame (_load)
     from ..speech.reader import ReadAloud
@@ -70,28 +71,6 @@ DONE_SECONDS = 8.0  # the thank-you shows this long, then the attract screen
 # act on whatever now sits under the finger (issue 15). KioskSettings.tap_guard_ms sets it.
 TAP_GUARD_SECONDS = 0.4
 TICK_SECONDS = 0.25
-
-# Theme colours: the normal theme keeps text at WCAG AA contrast or better; the high-contrast
-# theme is white on black with yellow actions (well above AAA).
-THEMES: dict[str, dict[str, list[float]]] = {
-    "normal": {
-        "bg": [0.97, 0.98, 1, 1], "fg": [0.07, 0.09, 0.15, 1], "muted": [0.25, 0.28, 0.35, 1],
-        "primary": [0.02, 0.33, 0.6, 1], "text_on_primary": [1, 1, 1, 1],
-        "secondary": [0.85, 0.89, 0.95, 1], "text_on_secondary": [0.03, 0.15, 0.32, 1],
-        "pressed": [0.55, 0.65, 0.8, 1], "danger": [0.62, 0.1, 0.1, 1],
-        "text_on_danger": [1, 1, 1, 1], "warn": [0.55, 0.25, 0.0, 1], "good": [0.1, 0.45, 0.2, 1],
-        "field": [1, 1, 1, 1], "outline": [0.3, 0.38, 0.5, 1],
-    },
-    "high_contrast": {
-        "bg": [0, 0, 0, 1], "fg": [1, 1, 1, 1], "muted": [0.9, 0.9, 0.9, 1],
-        "primary": [1, 0.85, 0, 1], "text_on_primary": [0, 0, 0, 1],
-        "secondary": [0.12, 0.12, 0.12, 1], "text_on_secondary": [1, 1, 1, 1],
-        "pressed": [0.5, 0.5, 0.5, 1], "danger": [1, 0.4, 0.4, 1], "text_on_danger": [0, 0, 0, 1],
-        "warn": [1, 0.85, 0, 1], "good": [0.5, 1, 0.5, 1], "field": [0.1, 0.1, 0.1, 1],
-        "outline": [1, 1, 1, 1],
-    },
-}
-
 
 class KioskApp(AdminMode, App):  # type: ignore[misc]
     """The touchscreen kiosk."""
@@ -152,9 +131,8 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
         self.admin_mode = False
         self._admin_seen = 0.0
         self.manager: ScreenManager | None = None
-        # The visit and the backend it talks to. A DeferredBackend is built after the first
-        # frame (or at the first tap, if one comes sooner: see the ``visit`` property), so the
-        # attract screen draws without pydantic; a backend given built is used at once.
+        # A DeferredBackend is built after the first frame (so the attract screen draws
+        # without pydantic), or at a tap that comes sooner; a backend given built, at once.
         self._deferred = backend if isinstance(backend, DeferredBackend) else None
         self._backend: Backend | None = None if isinstance(backend, DeferredBackend) else backend
         self._timeouts = timeouts
@@ -172,12 +150,9 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
 
     @property
     def visit(self) -> Visit:
-        """The member's visit; built with the backend on first use.
-
-        That is after the first frame (``_finish_start``), or sooner when something needs it
-        sooner: a tap on the attract screen (``_on_touch`` asks for it before the tap reaches
-        any button), so the tap acts as it would on a kiosk that had finished starting.
-        """
+        """The member's visit, made with the backend on first use: after the first frame
+        (``_finish_start``), or at a tap that comes sooner (``_on_touch`` asks for it before
+        the tap reaches any button, which then acts as on a kiosk done starting)."""
         return self._visit if self._visit is not None else self._load()
 
     def _load(self) -> Visit:

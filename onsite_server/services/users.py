@@ -339,6 +339,18 @@ def live_session(session: Session, token: str | None) -> UserSession | None:
         UserSession.ended_at.is_(None))).first()
 
 
+def live_session_user(session: Session, token: str | None) -> tuple[UserSession, User] | None:
+    """Return the open session row a cookie's session id names and its user, in one query
+    (every dashboard request asks for both), else None."""
+    if not token:
+        return None
+    found = session.execute(
+        select(UserSession, User).join(User, User.id == UserSession.user_id).where(
+            UserSession.token_hash == _token_hash(str(token)),
+            UserSession.ended_at.is_(None))).first()
+    return None if found is None else (found[0], found[1])
+
+
 def end_session(session: Session, token: str | None, reason: str = "logout",
                 now: datetime | None = None) -> UserSession | None:
     """End the session a cookie names (log-out); return its row, if it was open."""

@@ -52,12 +52,14 @@ def child(kind: str, width: int, height: int, catalog: Path | None = None) -> No
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         screen = app.manager.current if kind == "kiosk" else "label"
         print(json.dumps({"ms": (drawn - started) * 1000, "rss_mib": rss_mib,
-                          "screen": screen}), file=sys.__stdout__, flush=True)
+                          "screen": screen, "backend": handed}), file=sys.__stdout__, flush=True)
         app.stop()
 
     def first_flip(*_args: object) -> None:
         """The first frame is on screen: report once the frame is done."""
         flipped.append(time.perf_counter())  # on the glass now, whatever runs next
+        if os.environ.get("BENCH_MARK_FLIP"):  # for -X importtime: what came before the frame
+            print("first frame flipped", file=sys.__stderr__, flush=True)
         Window.unbind(on_flip=first_flip)
         Clock.schedule_once(report, 0)  # after the flip that drew the first frame
 
@@ -72,12 +74,16 @@ def child(kind: str, width: int, height: int, catalog: Path | None = None) -> No
             return FakeBackend()
 
         backend: Any
+        handed = "deferred"
         try:
             from kiosk.backend import DeferredBackend
         except ImportError:  # a commit from before the deferred start
-            backend = fake()
+            backend, handed = fake(), "eager"
         else:
-            backend = fake() if catalog is None else DeferredBackend(fake, catalog_path=catalog)
+            if catalog is None:
+                backend, handed = fake(), "eager"
+            else:
+                backend = DeferredBackend(fake, catalog_path=catalog)
         admin = AdminLock(Path(tempfile.mkdtemp(prefix="kiosk-bench-admin-")))
         app = KioskApp(backend=backend, admin=admin, require_setup=False)
     else:
@@ -91,6 +97,7 @@ def child(kind: str, width: int, height: int, catalog: Path | None = None) -> No
                 return Label(text="Hello")
 
         app = OneLabel()
+        handed = "none"
     Window.bind(on_flip=first_flip)
     app.run()
 
@@ -147,7 +154,7 @@ def main() -> None:
         "kiosk_first_frame_ms": median("kiosk", "ms"), "kiosk_rss_mib": median("kiosk", "rss_mib"),
         "label_first_frame_ms": median("label", "ms"), "label_rss_mib": median("label", "rss_mib"),
         "python": platform.python_version(), "cpus": os.cpu_count(),
-        "backend": "eager" if catalog is None else "deferred",
+        "backend": "/".join(sorted({str(r["backend"]) for r in runs["kiosk"]})),
         "load_average": round(os.getloadavg()[0], 2),
     }
     out["start_ratio"] = round(out["kiosk_first_frame_ms"] / out["label_first_frame_ms"], 2)

@@ -111,11 +111,7 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
                  read_aloud: ReadAloud | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.devices = devices  # kiosk.ui.devices.DeviceBridge, or None: no cuff or scale
-        from .read_aloud import default_read_aloud
-
-        self.read_aloud = read_aloud or default_read_aloud(admin.path.parent)
-        self.speech_rate = self.read_aloud.prefs.rate
-        self.speech_volume = self.read_aloud.prefs.volume
+        self._read_aloud_given = read_aloud  # or the sound card's, made with the visit (_load)
         self.tap_guard = tap_guard
         self.layout_file = layout_file
         self._held_until = 0.0
@@ -160,7 +156,11 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
         if self._visit is not None:
             return self._visit
         from ..visit import Visit
+        from .read_aloud import default_read_aloud
 
+        self.read_aloud = self._read_aloud_given or default_read_aloud(self.admin.path.parent)
+        self.speech_rate = self.read_aloud.prefs.rate
+        self.speech_volume = self.read_aloud.prefs.volume
         if self._backend is None:
             assert self._deferred is not None
             self._backend = self._deferred.build()

@@ -15,18 +15,20 @@ from kivy.factory import Factory
 from kivy.uix.button import Button
 from kivy.uix.label import Label
 
-from ..speech.espeak import Speaker
-from ..speech.output import AplaySink
-from ..speech.reader import ReadAloud, SpeechPrefs
-from ..speech.utterance import Utterance
 from .lang import tr
 
-if TYPE_CHECKING:  # the visit imports pydantic: after the first frame (kiosk/ui/app.py)
+if TYPE_CHECKING:  # the visit (pydantic) and speech (espeak): after the first frame (app.py)
+    from ..speech.reader import ReadAloud
+    from ..speech.utterance import Utterance
     from ..visit import Visit
 
 
 def default_read_aloud(data_dir: Path) -> ReadAloud:
     """Read-aloud on the sound card (headphones when plugged in), with the admin's settings."""
+    from ..speech.espeak import Speaker
+    from ..speech.output import AplaySink
+    from ..speech.reader import ReadAloud, SpeechPrefs
+
     prefs = SpeechPrefs.load(data_dir)
     speaker = Speaker(AplaySink, rate=lambda: prefs.rate, volume=lambda: prefs.volume)
     return ReadAloud(speaker, prefs)

@@ -1,4 +1,38 @@
-"""SQLite writes: the write queue (one flock per database) and the engine's BEGIN handling."""
+"""SQLite writes: the write queue (one flock per database), group commit, and BEGIN handling.
+
+**The write queue.** A writer takes the database's write lock file (``flock``) before
+``BEGIN IMMEDIATE`` and lets it go when its transaction ends (``WriteQueueConnection``), so
+writers of every thread and process are served in turn instead of sleeping in SQLite's busy
+handler.
+
+**Group commit** (``GroupCommit``, issue 20). With ``synchronous=FULL`` each COMMIT syncs the
+WAL (one ``fsync``, 4-6 ms on the site's disk), under the write lock: requests that queue for
+the lock together pay one sync each, one after another. Within one server process they now
+share one transaction and one COMMIT:
+
+- The first request of a group takes the write lock and opens the group's transaction on its
+  own connection. Each request then takes its *turn* on that connection, one at a time, in a
+  SAVEPOINT of its own, and runs its work exactly as it would in a transaction of its own (it
+  sees what the requests before it in the group wrote, as it would have seen their commits).
+- A request whose work fails or is refused rolls back to its SAVEPOINT: only its own writes
+  go, and it is answered at once (it kept nothing, so it waits for no commit).
+- A request whose work is kept RELEASEs its SAVEPOINT and gives the turn to the next request
+  that queues, if any; the last one (nobody queues, or the group holds ``max_members``)
+  COMMITs for all of them. Nobody waits on a timer: with no queue, a request commits at once,
+  as before.
+- Every request of the group is answered only after that COMMIT returned, so the sync that
+  makes its writes durable came first, as with a COMMIT of its own (``synchronous=FULL`` is
+  unchanged, and no other connection sees the group's writes before that sync: SQLite
+  publishes a WAL commit only after syncing it). If the COMMIT fails, or SQLite rolled the
+  whole transaction back under a request (a full disk, an I/O error), every request of the
+  group that kept work fails (503, ``GroupCommitFailed``; the kiosk resends with the same
+  idempotency key), none is answered as stored. A crash before the COMMIT answers nobody and
+  SQLite's recovery drops the whole group.
+
+Only a request's own session joins a group (``db.flask``); the CLI, workers and services
+that write in transactions of their own (``Database.transaction``) queue for the write lock
+as before, behind the group.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +48,9 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX: SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import Engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import NestedTransaction, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from ..instance import open_private, touch_private
 
@@ -45,15 +79,16 @@ class WriteQueueConnection(sqlite3.Connection):
     _lock_file: IO[bytes] | None = None
     _holder: Any = None
 
-    def acquire_write_lock(self, wait_seconds: float | None = None) -> None:
+    def acquire_write_lock(self, wait_seconds: float | None = None, holder: Any = None) -> None:
         """Wait for this database's write queue (no-op if held, or if this thread queues).
 
         Raises WriteQueueTimeout when the queue stays taken for wait_seconds (default: the
-        connection's bound), with nothing held.
+        connection's bound), with nothing held. ``holder`` (an object with a ``count``) owns
+        the lock instead of the calling thread: a group's connection serves many threads.
         """
         if self._holder is not None or fcntl is None or not self.lock_path:
             return
-        held = _held_by_thread()
+        held = _held_by_thread() if holder is None else holder
         if held.count:
             # This thread already holds the queue through another connection (a nested
             # transaction on a second session): waiting here would wait for ourselves.
@@ -268,10 +303,194 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int, path: str | None) -> 
         dbapi_conn = conn.connection.dbapi_connection
         queue = mode == "IMMEDIATE" and isinstance(dbapi_conn, WriteQueueConnection)
         if queue:
-            dbapi_conn.acquire_write_lock(options.get("write_wait_seconds"))
+            dbapi_conn.acquire_write_lock(options.get("write_wait_seconds"),
+                                          options.get("write_lock_holder"))
         try:
             conn.exec_driver_sql(f"BEGIN {mode}")
         except BaseException:
             if queue:
                 dbapi_conn.release_write_lock()
             raise
+
+
+class GroupCommitFailed(OperationalError):
+    """The COMMIT a request's kept work waited for failed or never came: nothing is stored.
+
+    Answered 503 with Retry-After like any refusal of the database (``DB_UNAVAILABLE``); the
+    kiosk resends with the same idempotency key, which replays the answer if the work did
+    reach the disk after all (a COMMIT that outlived the wait).
+    """
+
+    def __init__(self, cause: BaseException | str) -> None:
+        orig = cause.orig if isinstance(cause, DBAPIError) else cause
+        if not isinstance(orig, Exception):
+            orig = sqlite3.OperationalError(str(orig))
+        super().__init__("COMMIT", None, orig)
+
+
+class _LockHolder:
+    """Owns a group connection's write lock (instead of the thread that opened the group)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class _Group:
+    """One open transaction shared by the requests that queued for it, and its outcome."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.holder = _LockHolder()
+        self.members = 0
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class GroupMember:
+    """One request's turn in a group: its SAVEPOINT on the group's connection."""
+
+    def __init__(self, owner: GroupCommit, group: _Group, savepoint: NestedTransaction) -> None:
+        self._owner = owner
+        self._group = group
+        self._savepoint = savepoint
+        self.connection = group.connection
+
+    def finish(self, keep: bool) -> None:
+        """End this request's turn: keep (RELEASE) or drop (ROLLBACK TO) its work.
+
+        Kept work returns only once the group's COMMIT is durable, and raises
+        GroupCommitFailed if it failed; dropped work returns at once.
+        """
+        self._owner._leave(self._group, self._savepoint, keep)
+
+
+class GroupCommit:
+    """The requests of one process that queue for SQLite's write lock share one COMMIT.
+
+    See the module docstring for the protocol. ``bind`` begins IMMEDIATE through the write
+    queue; ``wait_seconds`` bounds the wait for a turn (``WriteQueueTimeout``, as the queue)
+    and, twice over, the wait for the COMMIT; ``max_members`` bounds a group, so the other
+    worker process (queued on the lock file) is not kept out for long.
+    """
+
+    def __init__(self, bind: Engine, *, wait_seconds: float, max_members: int = 16) -> None:
+        self._bind = bind
+        self.wait_seconds = wait_seconds
+        self.max_members = max_members
+        self._cond = threading.Condition()
+        self._turn_taken = False
+        self._queued = 0
+        self._group: _Group | None = None
+
+    def join(self) -> GroupMember:
+        """Wait for a turn on the open group's connection (opening one if none is open).
+
+        The member runs in a SAVEPOINT of its own and holds the turn until ``finish``.
+        """
+        deadline = time.monotonic() + self.wait_seconds
+        with self._cond:
+            self._queued += 1
+            try:
+                while self._turn_taken:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise WriteQueueTimeout(self.wait_seconds)
+                    self._cond.wait(left)
+            finally:
+                self._queued -= 1
+            self._turn_taken = True
+            group = self._group
+        try:
+            if group is None:
+                group = self._open(deadline)
+            savepoint = group.connection.begin_nested()
+        except BaseException as exc:
+            failed = group is not None
+            with self._cond:
+                if failed:
+                    self._group = None
+                self._turn_taken = False
+                self._cond.notify()
+            if failed:
+                assert group is not None
+                self._close(group, exc)
+                raise GroupCommitFailed(exc) from exc
+            raise
+        group.members += 1
+        # This thread now writes under the queue, as if it had taken it itself: a second
+        # write transaction it opened would wait for itself (see acquire_write_lock).
+        _held_by_thread().count += 1
+        return GroupMember(self, group, savepoint)
+
+    def _open(self, deadline: float) -> _Group:
+        conn = self._bind.connect()
+        group = _Group(conn)
+        try:
+            conn.execution_options(write_lock_holder=group.holder,
+                                   write_wait_seconds=max(deadline - time.monotonic(), 0.0))
+            conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+        with self._cond:
+            self._group = group
+        return group
+
+    def _leave(self, group: _Group, savepoint: NestedTransaction, keep: bool) -> None:
+        _held_by_thread().count -= 1
+        error: BaseException | None = None
+        try:
+            if keep:
+                savepoint.commit()
+            else:
+                savepoint.rollback()
+        except SQLAlchemyError as exc:
+            error = exc
+        if error is None and not _in_transaction(group.connection):
+            # SQLite rolls the whole transaction back on some errors (a full disk, I/O):
+            # the work of the requests before this one went with it.
+            error = sqlite3.OperationalError("the group's transaction was rolled back")
+        with self._cond:
+            hand_over = (error is None and self._queued > 0
+                         and group.members < self.max_members)
+            if not hand_over:
+                self._group = None
+            self._turn_taken = False
+            self._cond.notify()
+        if not hand_over:
+            self._close(group, error)
+        if not keep:
+            return
+        if not group.done.wait(2 * self.wait_seconds):
+            raise GroupCommitFailed("the group's COMMIT did not come in time")
+        if group.error is not None:
+            raise GroupCommitFailed(group.error) from group.error
+
+    def _close(self, group: _Group, error: BaseException | None) -> None:
+        """COMMIT the group (or roll it back after an error), then wake its members."""
+        conn = group.connection
+        try:
+            if error is None:
+                try:
+                    conn.commit()
+                except Exception as exc:  # noqa: BLE001 - whatever failed, nobody is told "stored"
+                    error = exc
+            if error is not None:
+                try:
+                    conn.rollback()
+                except SQLAlchemyError:
+                    pass  # a dead connection: nothing is left to roll back
+        finally:
+            try:
+                conn.close()
+            except SQLAlchemyError:
+                pass
+            group.error = error
+            group.done.set()
+
+
+def _in_transaction(conn: Connection) -> bool:
+    try:
+        return bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+    except (SQLAlchemyError, sqlite3.ProgrammingError, AttributeError):
+        return False

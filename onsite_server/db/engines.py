@@ -152,8 +152,9 @@ class RequestSession(Session):
     """A session whose writes may run in the process's group commit (SQLite, a request).
 
     While ``group`` is set, the first statement waits for a turn in the group
-    (``GroupCommit.join``) and the session works in a SAVEPOINT on the group's connection
-    (``join_transaction_mode="create_savepoint"``); ``end_turn`` ends the turn at the
+    (``GroupCommit.join``) and the session works on the group's connection: in its
+    transaction (``rollback_only``: the session's commit only flushes) when it opened the
+    group, else in a SAVEPOINT (``create_savepoint``); ``end_turn`` ends the turn at the
     request's boundary (``db.flask``). Without a group it is a plain Session.
     """
 
@@ -165,6 +166,10 @@ class RequestSession(Session):
         if self.group is not None:
             if self.member is None:
                 self.member = self.group.join()
+                # The first request of a group works in its transaction; a later one in a
+                # SAVEPOINT, so that its rollback leaves the others' work alone.
+                self.join_transaction_mode = ("rollback_only" if self.member.first
+                                              else "create_savepoint")
             return self.member.connection
         return super().get_bind(mapper, **kw)
 
@@ -187,6 +192,7 @@ class Database:
         self._is_sqlite = False
         self._read: sessionmaker[RequestSession] | None = None
         self._write: sessionmaker[RequestSession] | None = None
+        self._read_phase: sessionmaker[RequestSession] | None = None
         self.write_bind: Engine | None = None
         # SQLite file databases: a request's writes share COMMITs (sqlite_writes.GroupCommit).
         self.group: GroupCommit | None = None
@@ -201,9 +207,13 @@ class Database:
         # SAVEPOINT of its own (RequestSession); on an engine the mode changes nothing.
         self._read = sessionmaker(self.engine, class_=RequestSession, expire_on_commit=False,
                                   join_transaction_mode="create_savepoint")
+        self._read_phase = self._read
         self.write_bind = self.engine
         self.group = None
         if self._is_sqlite:
+            self._read_phase = sessionmaker(
+                self.engine.execution_options(sqlite_begin="NONE"), class_=RequestSession,
+                expire_on_commit=False, join_transaction_mode="create_savepoint")
             self.write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
             if database_path(url) is not None and group_commit:
                 self.group = GroupCommit(self.write_bind, wait_seconds=busy_timeout_ms / 1000)
@@ -230,6 +240,18 @@ class Database:
         session = self.session(write=False)
         session.group = self.group
         return session
+
+    def read_phase_session(self) -> RequestSession:
+        """Open a write request's session for its reads before the write lock (SQLite).
+
+        Its statements run without BEGIN and COMMIT: each SELECT is a transaction of its
+        own (the read phase needs no snapshot across its checks, and the write phase
+        re-reads under the lock what it decides on). ``write_in_group`` turns it into the
+        request's write session.
+        """
+        if self._read_phase is None:
+            raise RuntimeError("database is not configured")
+        return self._read_phase()
 
     def write_in_group(self, session: RequestSession) -> None:
         """Let a request's read-phase session write: in the group, or with the write lock."""

@@ -44,9 +44,10 @@ def get_read_session() -> Session:
 
     On SQLite, a write request's transaction holds the database's only write lock from its
     first statement, so the checks that only read (device token, member reference) run here
-    first, in a plain read transaction; ``get_session`` ends it before the write transaction
-    begins (a read transaction that later writes could fail on SQLite without waiting, which
-    is why writes begin IMMEDIATE). Only read through it. On PostgreSQL, for read methods, or
+    first, each SELECT in an implicit transaction of its own (no BEGIN, no COMMIT sent);
+    ``get_session`` ends the read phase before the write transaction begins (a read
+    transaction that later writes could fail on SQLite without waiting, which is why writes
+    begin IMMEDIATE). Only read through it. On PostgreSQL, for read methods, or
     once the write phase began, it is the request's session as it stands.
     """
     session: Session | None = g.get("db_session")
@@ -56,7 +57,7 @@ def get_read_session() -> Session:
     if not (db.is_sqlite and has_request_context() and request.method in WRITE_METHODS):
         return get_session()
     g.db_read_phase = True
-    session = g.db_session = db.session(write=False)
+    session = g.db_session = db.read_phase_session()
     return session
 
 

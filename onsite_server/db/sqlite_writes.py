@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - not on POSIX: SQLite's busy handler al
     fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.engine import NestedTransaction, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from ..instance import open_private, touch_private
@@ -300,6 +300,10 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int, path: str | None) -> 
     def _on_begin(conn: Any) -> None:
         options = conn.get_execution_options()
         mode = options.get("sqlite_begin", "DEFERRED")
+        if mode == "NONE":
+            # A request's read phase (db.flask.get_read_session): each of its few SELECTs is
+            # its own implicit transaction, so no BEGIN and no COMMIT are sent for it.
+            return
         dbapi_conn = conn.connection.dbapi_connection
         queue = mode == "IMMEDIATE" and isinstance(dbapi_conn, WriteQueueConnection)
         if queue:
@@ -342,26 +346,32 @@ class _Group:
         self.connection = connection
         self.holder = _LockHolder()
         self.members = 0
+        self.kept = 0
         self.error: BaseException | None = None
         self.done = threading.Event()
 
 
 class GroupMember:
-    """One request's turn in a group: its SAVEPOINT on the group's connection."""
+    """One request's turn in a group, on the group's connection.
 
-    def __init__(self, owner: GroupCommit, group: _Group, savepoint: NestedTransaction) -> None:
+    The first member of a group works in the group's transaction itself (a request alone
+    sends what it sent before: BEGIN IMMEDIATE, its statements, COMMIT); the later ones each
+    work in a SAVEPOINT of their own (``RequestSession`` sets the session's join mode).
+    """
+
+    def __init__(self, owner: GroupCommit, group: _Group, first: bool) -> None:
         self._owner = owner
         self._group = group
-        self._savepoint = savepoint
+        self.first = first
         self.connection = group.connection
 
     def finish(self, keep: bool) -> None:
-        """End this request's turn: keep (RELEASE) or drop (ROLLBACK TO) its work.
+        """End this request's turn, its session's transaction already ended.
 
         Kept work returns only once the group's COMMIT is durable, and raises
         GroupCommitFailed if it failed; dropped work returns at once.
         """
-        self._owner._leave(self._group, self._savepoint, keep)
+        self._owner._leave(self._group, self.first, keep)
 
 
 class GroupCommit:
@@ -381,11 +391,13 @@ class GroupCommit:
         self._turn_taken = False
         self._queued = 0
         self._group: _Group | None = None
+        self.commits = 0  # groups committed by this process (read by tests and benchmarks)
+        self.members = 0  # requests that kept work in them
 
     def join(self) -> GroupMember:
         """Wait for a turn on the open group's connection (opening one if none is open).
 
-        The member runs in a SAVEPOINT of its own and holds the turn until ``finish``.
+        The member holds the turn until ``finish``.
         """
         deadline = time.monotonic() + self.wait_seconds
         with self._cond:
@@ -400,27 +412,20 @@ class GroupCommit:
                 self._queued -= 1
             self._turn_taken = True
             group = self._group
-        try:
-            if group is None:
+        if group is None:
+            try:
                 group = self._open(deadline)
-            savepoint = group.connection.begin_nested()
-        except BaseException as exc:
-            failed = group is not None
-            with self._cond:
-                if failed:
-                    self._group = None
-                self._turn_taken = False
-                self._cond.notify()
-            if failed:
-                assert group is not None
-                self._close(group, exc)
-                raise GroupCommitFailed(exc) from exc
-            raise
+            except BaseException:
+                with self._cond:
+                    self._turn_taken = False
+                    self._cond.notify()
+                raise
+        first = group.members == 0
         group.members += 1
         # This thread now writes under the queue, as if it had taken it itself: a second
         # write transaction it opened would wait for itself (see acquire_write_lock).
         _held_by_thread().count += 1
-        return GroupMember(self, group, savepoint)
+        return GroupMember(self, group, first)
 
     def _open(self, deadline: float) -> _Group:
         conn = self._bind.connect()
@@ -436,27 +441,29 @@ class GroupCommit:
             self._group = group
         return group
 
-    def _leave(self, group: _Group, savepoint: NestedTransaction, keep: bool) -> None:
+    def _leave(self, group: _Group, first: bool, keep: bool) -> None:
         _held_by_thread().count -= 1
         error: BaseException | None = None
-        try:
-            if keep:
-                savepoint.commit()
-            else:
-                savepoint.rollback()
-        except SQLAlchemyError as exc:
-            error = exc
-        if error is None and not _in_transaction(group.connection):
+        ended = not _in_transaction(group.connection)
+        if first and not keep and not ended:
+            # Only this request's work is in the transaction: drop it with the transaction.
+            try:
+                group.connection.rollback()
+            except SQLAlchemyError:
+                pass
+            ended = True
+        if ended and not first:
             # SQLite rolls the whole transaction back on some errors (a full disk, I/O):
             # the work of the requests before this one went with it.
             error = sqlite3.OperationalError("the group's transaction was rolled back")
         with self._cond:
-            hand_over = (error is None and self._queued > 0
-                         and group.members < self.max_members)
+            hand_over = (not ended and self._queued > 0 and group.members < self.max_members)
             if not hand_over:
                 self._group = None
             self._turn_taken = False
             self._cond.notify()
+        if keep and error is None:
+            group.kept += 1
         if not hand_over:
             self._close(group, error)
         if not keep:
@@ -475,6 +482,9 @@ class GroupCommit:
                     conn.commit()
                 except Exception as exc:  # noqa: BLE001 - whatever failed, nobody is told "stored"
                     error = exc
+                else:
+                    self.commits += 1
+                    self.members += group.kept
             if error is not None:
                 try:
                     conn.rollback()

@@ -40,9 +40,9 @@ def _routes(app: Flask, hold: threading.Event) -> None:
         session = get_session()
         session.add(AuditLog(actor="test", action=f"test.{name}"))
         session.flush()  # the write takes the request's turn in the group
-        if name == "first":
+        if name.startswith("first"):
             assert hold.wait(30)
-        if name == "refused":
+        if name.endswith("refused"):
             abort(409)
         if name == "broken":
             raise RuntimeError("a bug after the write")
@@ -64,8 +64,8 @@ def _count_commits(app: Flask) -> list[float]:
     return commits
 
 
-def _queue_behind_first(app: Flask, hold: threading.Event, names: list[str]
-                        ) -> dict[str, tuple[int, float]]:
+def _queue_behind_first(app: Flask, hold: threading.Event, names: list[str],
+                        first: str = "first") -> dict[str, tuple[int, float]]:
     """Send "first", then ``names`` once it holds its turn; release it when all queue.
 
     Returns each request's status and the time its answer came back.
@@ -78,7 +78,7 @@ def _queue_behind_first(app: Flask, hold: threading.Event, names: list[str]
 
     group = get_db(app).group
     assert group is not None
-    threads = [threading.Thread(target=send, args=("first",))]
+    threads = [threading.Thread(target=send, args=(first,))]
     threads[0].start()
     _wait_for(lambda: group._turn_taken)
     for name in names:
@@ -132,6 +132,19 @@ def test_a_failed_request_rolls_back_only_its_own_work(app: Flask) -> None:
     assert len(commits) == 1
     # The refused and the broken request's rows went with their SAVEPOINTs, nobody else's.
     assert _stored(app) == ["test.first", "test.fourth"]
+
+
+def test_a_refused_first_request_leaves_the_queued_ones_to_a_new_group(app: Flask) -> None:
+    hold = threading.Event()
+    _routes(app, hold)
+    commits = _count_commits(app)
+    answers = _queue_behind_first(app, hold, ["second", "third"], first="first-refused")
+    assert {name: status for name, (status, _at) in answers.items()} == {
+        "first-refused": 409, "second": 200, "third": 200}
+    # The first request's transaction held only its own work and was rolled back; the two
+    # that queued behind it shared the next group's COMMIT.
+    assert len(commits) == 1
+    assert _stored(app) == ["test.second", "test.third"]
 
 
 def test_a_failed_commit_fails_every_request_of_the_group(app: Flask) -> None:

@@ -36,6 +36,7 @@ as before, behind the group.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -53,6 +54,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from ..instance import open_private, touch_private
+
+log = logging.getLogger("onsite_server.db")
 
 
 class WriteQueueConnection(sqlite3.Connection):
@@ -485,6 +488,8 @@ class GroupCommit:
                 else:
                     self.commits += 1
                     self.members += group.kept
+                    log.debug("group commit: %d of %d requests kept work", group.kept,
+                              group.members)
             if error is not None:
                 try:
                     conn.rollback()

@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:
     from ..settings import Settings
 
+from .group_commit import GroupCommit, GroupMember
 from .sqlite_writes import (
-    GroupCommit,
-    GroupMember,
     WriteQueueTimeout,
     configure_sqlite,
     database_path,

@@ -1,42 +1,17 @@
-"""SQLite writes: the write queue (one flock per database), group commit, and BEGIN handling.
+"""SQLite writes: the write queue (one flock per database) and the engine's BEGIN handling.
 
 **The write queue.** A writer takes the database's write lock file (``flock``) before
 ``BEGIN IMMEDIATE`` and lets it go when its transaction ends (``WriteQueueConnection``), so
 writers of every thread and process are served in turn instead of sleeping in SQLite's busy
 handler.
 
-**Group commit** (``GroupCommit``, issue 20). With ``synchronous=FULL`` each COMMIT syncs the
-WAL (one ``fsync``, 4-6 ms on the site's disk), under the write lock: requests that queue for
-the lock together pay one sync each, one after another. Within one server process they now
-share one transaction and one COMMIT:
-
-- The first request of a group takes the write lock and opens the group's transaction on its
-  own connection. Each request then takes its *turn* on that connection, one at a time, in a
-  SAVEPOINT of its own, and runs its work exactly as it would in a transaction of its own (it
-  sees what the requests before it in the group wrote, as it would have seen their commits).
-- A request whose work fails or is refused rolls back to its SAVEPOINT: only its own writes
-  go, and it is answered at once (it kept nothing, so it waits for no commit).
-- A request whose work is kept RELEASEs its SAVEPOINT and gives the turn to the next request
-  that queues, if any; the last one (nobody queues, or the group holds ``max_members``)
-  COMMITs for all of them. Nobody waits on a timer: with no queue, a request commits at once,
-  as before.
-- Every request of the group is answered only after that COMMIT returned, so the sync that
-  makes its writes durable came first, as with a COMMIT of its own (``synchronous=FULL`` is
-  unchanged, and no other connection sees the group's writes before that sync: SQLite
-  publishes a WAL commit only after syncing it). If the COMMIT fails, or SQLite rolled the
-  whole transaction back under a request (a full disk, an I/O error), every request of the
-  group that kept work fails (503, ``GroupCommitFailed``; the kiosk resends with the same
-  idempotency key), none is answered as stored. A crash before the COMMIT answers nobody and
-  SQLite's recovery drops the whole group.
-
-Only a request's own session joins a group (``db.flask``); the CLI, workers and services
-that write in transactions of their own (``Database.transaction``) queue for the write lock
-as before, behind the group.
+**Group commit** (``group_commit.GroupCommit``): the requests of one process that queue
+for the lock together share one transaction and one COMMIT; its connection takes the lock with
+a holder of its own (``acquire_write_lock(holder=...)``).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import threading
@@ -49,13 +24,11 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX: SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from ..instance import open_private, touch_private
-
-log = logging.getLogger("onsite_server.db")
 
 
 class WriteQueueConnection(sqlite3.Connection):
@@ -91,7 +64,7 @@ class WriteQueueConnection(sqlite3.Connection):
         """
         if self._holder is not None or fcntl is None or not self.lock_path:
             return
-        held = _held_by_thread() if holder is None else holder
+        held = held_by_thread() if holder is None else holder
         if held.count:
             # This thread already holds the queue through another connection (a nested
             # transaction on a second session): waiting here would wait for ourselves.
@@ -235,7 +208,7 @@ class _FlockWaiter:
 _thread_state = threading.local()
 
 
-def _held_by_thread() -> Any:
+def held_by_thread() -> Any:
     state = _thread_state
     if not hasattr(state, "count"):
         state.count = 0
@@ -318,194 +291,3 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int, path: str | None) -> 
             if queue:
                 dbapi_conn.release_write_lock()
             raise
-
-
-class GroupCommitFailed(OperationalError):
-    """The COMMIT a request's kept work waited for failed or never came: nothing is stored.
-
-    Answered 503 with Retry-After like any refusal of the database (``DB_UNAVAILABLE``); the
-    kiosk resends with the same idempotency key, which replays the answer if the work did
-    reach the disk after all (a COMMIT that outlived the wait).
-    """
-
-    def __init__(self, cause: BaseException | str) -> None:
-        orig = cause.orig if isinstance(cause, DBAPIError) else cause
-        if not isinstance(orig, Exception):
-            orig = sqlite3.OperationalError(str(orig))
-        super().__init__("COMMIT", None, orig)
-
-
-class _LockHolder:
-    """Owns a group connection's write lock (instead of the thread that opened the group)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-
-class _Group:
-    """One open transaction shared by the requests that queued for it, and its outcome."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.holder = _LockHolder()
-        self.members = 0
-        self.kept = 0
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-
-class GroupMember:
-    """One request's turn in a group, on the group's connection.
-
-    The first member of a group works in the group's transaction itself (a request alone
-    sends what it sent before: BEGIN IMMEDIATE, its statements, COMMIT); the later ones each
-    work in a SAVEPOINT of their own (``RequestSession`` sets the session's join mode).
-    """
-
-    def __init__(self, owner: GroupCommit, group: _Group, first: bool) -> None:
-        self._owner = owner
-        self._group = group
-        self.first = first
-        self.connection = group.connection
-
-    def finish(self, keep: bool) -> None:
-        """End this request's turn, its session's transaction already ended.
-
-        Kept work returns only once the group's COMMIT is durable, and raises
-        GroupCommitFailed if it failed; dropped work returns at once.
-        """
-        self._owner._leave(self._group, self.first, keep)
-
-
-class GroupCommit:
-    """The requests of one process that queue for SQLite's write lock share one COMMIT.
-
-    See the module docstring for the protocol. ``bind`` begins IMMEDIATE through the write
-    queue; ``wait_seconds`` bounds the wait for a turn (``WriteQueueTimeout``, as the queue)
-    and, twice over, the wait for the COMMIT; ``max_members`` bounds a group, so the other
-    worker process (queued on the lock file) is not kept out for long.
-    """
-
-    def __init__(self, bind: Engine, *, wait_seconds: float, max_members: int = 16) -> None:
-        self._bind = bind
-        self.wait_seconds = wait_seconds
-        self.max_members = max_members
-        self._cond = threading.Condition()
-        self._turn_taken = False
-        self._queued = 0
-        self._group: _Group | None = None
-        self.commits = 0  # groups committed by this process (read by tests and benchmarks)
-        self.members = 0  # requests that kept work in them
-
-    def join(self) -> GroupMember:
-        """Wait for a turn on the open group's connection (opening one if none is open).
-
-        The member holds the turn until ``finish``.
-        """
-        deadline = time.monotonic() + self.wait_seconds
-        with self._cond:
-            self._queued += 1
-            try:
-                while self._turn_taken:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise WriteQueueTimeout(self.wait_seconds)
-                    self._cond.wait(left)
-            finally:
-                self._queued -= 1
-            self._turn_taken = True
-            group = self._group
-        if group is None:
-            try:
-                group = self._open(deadline)
-            except BaseException:
-                with self._cond:
-                    self._turn_taken = False
-                    self._cond.notify()
-                raise
-        first = group.members == 0
-        group.members += 1
-        # This thread now writes under the queue, as if it had taken it itself: a second
-        # write transaction it opened would wait for itself (see acquire_write_lock).
-        _held_by_thread().count += 1
-        return GroupMember(self, group, first)
-
-    def _open(self, deadline: float) -> _Group:
-        conn = self._bind.connect()
-        group = _Group(conn)
-        try:
-            conn.execution_options(write_lock_holder=group.holder,
-                                   write_wait_seconds=max(deadline - time.monotonic(), 0.0))
-            conn.begin()
-        except BaseException:
-            conn.close()
-            raise
-        with self._cond:
-            self._group = group
-        return group
-
-    def _leave(self, group: _Group, first: bool, keep: bool) -> None:
-        _held_by_thread().count -= 1
-        error: BaseException | None = None
-        ended = not _in_transaction(group.connection)
-        if first and not keep and not ended:
-            # Only this request's work is in the transaction: drop it with the transaction.
-            try:
-                group.connection.rollback()
-            except SQLAlchemyError:
-                pass
-            ended = True
-        if ended and not first:
-            # SQLite rolls the whole transaction back on some errors (a full disk, I/O):
-            # the work of the requests before this one went with it.
-            error = sqlite3.OperationalError("the group's transaction was rolled back")
-        with self._cond:
-            hand_over = (not ended and self._queued > 0 and group.members < self.max_members)
-            if not hand_over:
-                self._group = None
-            self._turn_taken = False
-            self._cond.notify()
-        if keep and error is None:
-            group.kept += 1
-        if not hand_over:
-            self._close(group, error)
-        if not keep:
-            return
-        if not group.done.wait(2 * self.wait_seconds):
-            raise GroupCommitFailed("the group's COMMIT did not come in time")
-        if group.error is not None:
-            raise GroupCommitFailed(group.error) from group.error
-
-    def _close(self, group: _Group, error: BaseException | None) -> None:
-        """COMMIT the group (or roll it back after an error), then wake its members."""
-        conn = group.connection
-        try:
-            if error is None:
-                try:
-                    conn.commit()
-                except Exception as exc:  # noqa: BLE001 - whatever failed, nobody is told "stored"
-                    error = exc
-                else:
-                    self.commits += 1
-                    self.members += group.kept
-                    log.debug("group commit: %d of %d requests kept work", group.kept,
-                              group.members)
-            if error is not None:
-                try:
-                    conn.rollback()
-                except SQLAlchemyError:
-                    pass  # a dead connection: nothing is left to roll back
-        finally:
-            try:
-                conn.close()
-            except SQLAlchemyError:
-                pass
-            group.error = error
-            group.done.set()
-
-
-def _in_transaction(conn: Connection) -> bool:
-    try:
-        return bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
-    except (SQLAlchemyError, sqlite3.ProgrammingError, AttributeError):
-        return False

@@ -40,6 +40,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -80,7 +81,9 @@ class _Group:
         self.members = 0
         self.kept = 0
         self.error: BaseException | None = None
-        self.done = threading.Event()
+        # One lock per member waiting for the COMMIT, released by whoever COMMITs: one wake
+        # each, where an Event would wake them all onto its one lock.
+        self.waiters: list[threading.Lock] = []
 
 
 class GroupMember:
@@ -119,12 +122,19 @@ class GroupCommit:
         self._bind = bind
         self.wait_seconds = wait_seconds
         self.max_members = max_members
-        self._cond = threading.Condition()
+        # The turn is handed from thread to thread through one lock per waiter (a ticket):
+        # one wake per hand-over. A Condition's notify wakes the waiter onto the lock the
+        # notifier still holds, a second wake; under load those wakes showed in the profile.
+        self._guard = threading.Lock()
         self._turn_taken = False
-        self._queued = 0
+        self._waiting: deque[threading.Lock] = deque()
         self._group: _Group | None = None
         self.commits = 0  # groups committed by this process (read by tests and benchmarks)
         self.members = 0  # requests that kept work in them
+
+    @property
+    def _queued(self) -> int:
+        return len(self._waiting)
 
     def join(self) -> GroupMember:
         """Wait for a turn on the open group's connection (opening one if none is open).
@@ -132,25 +142,29 @@ class GroupCommit:
         The member holds the turn until ``finish``.
         """
         deadline = time.monotonic() + self.wait_seconds
-        with self._cond:
-            self._queued += 1
-            try:
-                while self._turn_taken:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise WriteQueueTimeout(self.wait_seconds)
-                    self._cond.wait(left)
-            finally:
-                self._queued -= 1
-            self._turn_taken = True
-            group = self._group
+        with self._guard:
+            ticket = None
+            if self._turn_taken:
+                ticket = threading.Lock()
+                ticket.acquire()
+                self._waiting.append(ticket)
+            else:
+                self._turn_taken = True
+        if ticket is not None and not ticket.acquire(timeout=max(deadline - time.monotonic(),
+                                                                 0.0)):
+            with self._guard:
+                try:
+                    self._waiting.remove(ticket)
+                except ValueError:
+                    pass  # handed the turn just as the wait ended: it is ours
+                else:
+                    raise WriteQueueTimeout(self.wait_seconds)
+        group = self._group
         if group is None:
             try:
                 group = self._open(deadline)
             except BaseException:
-                with self._cond:
-                    self._turn_taken = False
-                    self._cond.notify()
+                self._hand_over(None)
                 raise
         first = group.members == 0
         group.members += 1
@@ -169,9 +183,29 @@ class GroupCommit:
         except BaseException:
             conn.close()
             raise
-        with self._cond:
-            self._group = group
+        self._group = group
         return group
+
+    def _hand_over(self, group: _Group | None, *, keep_open: bool = False,
+                   ticket: threading.Lock | None = None) -> bool:
+        """Give the turn to the next request that queues, or free it; return keep_open.
+
+        The group stays open for that request only if ``keep_open`` and someone queues;
+        else it is closed to newcomers (the next one opens a new group). ``ticket``: this
+        request's wait for the COMMIT, registered before anyone else can COMMIT.
+        """
+        with self._guard:
+            if ticket is not None and group is not None:
+                group.waiters.append(ticket)
+            following = self._waiting.popleft() if self._waiting else None
+            keep_open = keep_open and following is not None
+            if not keep_open:
+                self._group = None
+            if following is None:
+                self._turn_taken = False
+        if following is not None:
+            following.release()
+        return keep_open
 
     def _leave(self, group: _Group, first: bool, keep: bool) -> None:
         held_by_thread().count -= 1
@@ -188,19 +222,20 @@ class GroupCommit:
             # SQLite rolls the whole transaction back on some errors (a full disk, I/O):
             # the work of the requests before this one went with it.
             error = sqlite3.OperationalError("the group's transaction was rolled back")
-        with self._cond:
-            hand_over = (not ended and self._queued > 0 and group.members < self.max_members)
-            if not hand_over:
-                self._group = None
-            self._turn_taken = False
-            self._cond.notify()
         if keep and error is None:
             group.kept += 1
-        if not hand_over:
+        ticket = None
+        if keep:
+            ticket = threading.Lock()
+            ticket.acquire()
+        open_for_next = self._hand_over(
+            group, ticket=ticket,
+            keep_open=not ended and group.members < self.max_members)
+        if not open_for_next:
             self._close(group, error)
-        if not keep:
+        if ticket is None:
             return
-        if not group.done.wait(2 * self.wait_seconds):
+        if not ticket.acquire(timeout=2 * self.wait_seconds):
             raise GroupCommitFailed("the group's COMMIT did not come in time")
         if group.error is not None:
             raise GroupCommitFailed(group.error) from group.error
@@ -230,7 +265,10 @@ class GroupCommit:
             except SQLAlchemyError:
                 pass
             group.error = error
-            group.done.set()
+            with self._guard:
+                waiters, group.waiters = group.waiters, []
+            for waiter in waiters:
+                waiter.release()
 
 
 def _in_transaction(conn: Connection) -> bool:

@@ -215,3 +215,24 @@ def test_a_crash_before_the_commit_answers_nobody(app_config: dict[str, Any],
                 AuditLog.action == "test.after")) == 1
     finally:
         get_db(app).dispose()
+
+
+def test_many_concurrent_requests_are_all_answered_and_stored(app: Flask) -> None:
+    _routes(app, threading.Event())
+    answers: list[int] = []
+
+    def send(worker: int) -> None:
+        client = app.test_client()
+        for i in range(12):
+            answers.append(client.post(f"/_test/group/w{worker}-{i}").status_code)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert answers == [200] * 72
+    assert len(_stored(app)) == 72
+    group = get_db(app).group
+    assert group is not None and group.members == 72  # every kept request was committed
+    assert not group._turn_taken and group._queued == 0  # and the queue is left empty

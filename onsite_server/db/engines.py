@@ -193,7 +193,7 @@ class Database:
         self._write: sessionmaker[RequestSession] | None = None
         self._read_phase: sessionmaker[RequestSession] | None = None
         self.write_bind: Engine | None = None
-        # SQLite file databases: a request's writes share COMMITs (sqlite_writes.GroupCommit).
+        # SQLite file databases: a request's writes share COMMITs (group_commit.GroupCommit).
         self.group: GroupCommit | None = None
 
     def configure(self, url: str, *, busy_timeout_ms: int = 15000,

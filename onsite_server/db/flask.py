@@ -24,9 +24,9 @@ def get_session() -> Session:
     """Return the request's session for writing, opening it on first use.
 
     Write methods get SQLite's write lock when the transaction begins (BEGIN IMMEDIATE), on a
-    SQLite file as a turn in the process's group commit (``sqlite_writes.GroupCommit``: the
-    writes of requests that queue together share one COMMIT, each in a SAVEPOINT of its own,
-    and each is answered after that COMMIT). If the request's reads ran first
+    SQLite file as a turn in the process's group commit (``group_commit.GroupCommit``: the
+    writes of requests that queue together share one COMMIT, each after the first in a
+    SAVEPOINT of its own, and each is answered after that COMMIT). If the request's reads ran first
     (``get_read_session``), their read transaction ends here and the same session carries on
     with the write lock; what it loaded stays attached.
     """

@@ -13,6 +13,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import migrate
 from .app_settings import of as settings_of
 from .cli_context import context_app as _app
 from .cli_serve import run_gunicorn, serve
@@ -47,8 +48,6 @@ def main(ctx: click.Context) -> None:
 @click.pass_context
 def init_db(ctx: click.Context) -> None:
     """Create or upgrade the schema (Alembic migrations)."""
-    from . import migrate  # Alembic: only the commands that migrate pay for its import
-
     app = _app(ctx)
     migrate.upgrade(get_db(app))
     click.echo(f"database ready at revision {migrate.current_revision(get_db(app))}")
@@ -208,7 +207,6 @@ def revoke_kiosk_cmd(ctx: click.Context, kiosk_id: str) -> None:
 @click.pass_context
 def demo_data(ctx: click.Context) -> None:
     """Load a demo site, advocates, members, events and a pairing code (idempotent)."""
-    from . import migrate
     from .demo import load_demo_data
 
     app = _app(ctx)

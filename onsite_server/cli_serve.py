@@ -11,7 +11,7 @@ import click
 from flask import Flask
 
 from . import config as config_module
-from . import create_app
+from . import create_app, migrate
 from .app_settings import of as settings_of
 from .cli_context import context_app as _app
 from .db import get_db
@@ -41,10 +41,6 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
         _check_max_connections(app, workers, pool)
     # The workers build their own app (and pool) from the environment.
     os.environ["ONSITE_WORKER_THREADS"] = str(threads)
-    # Imported here: Alembic costs the other commands' start-up (the workers fork from this
-    # process and so find it already loaded).
-    from . import migrate
-
     migrate.upgrade(get_db(app))
     get_db(app).dispose()
     options: dict[str, Any] = {

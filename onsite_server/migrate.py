@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
 
 from .db import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported by the functions that use it: it costs every process that imports this
+# module (each `onsite-server` command and server start) about a quarter of a second, and most
+# of them never migrate.
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
     """Return an Alembic Config pointing at our migrations and url."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -24,6 +29,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(database: Database, revision: str = "head") -> None:
     """Create or upgrade the schema to revision."""
+    from alembic import command
+
     assert database.engine is not None
     cfg = alembic_config(database.url)
     with database.engine.begin() as conn:
@@ -33,6 +40,8 @@ def upgrade(database: Database, revision: str = "head") -> None:
 
 def current_revision(database: Database) -> str | None:
     """Return the schema's current revision, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     assert database.engine is not None
     with database.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
@@ -40,4 +49,6 @@ def current_revision(database: Database) -> str | None:
 
 def head_revision() -> str | None:
     """Return the newest revision in the migrations folder."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

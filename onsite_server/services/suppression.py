@@ -31,8 +31,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from .errors import N_
 
 DEFAULT_MINIMUM = 11
@@ -328,6 +326,11 @@ class _Component:
 
     def __init__(self, members: Sequence[int], rows: Sequence[Mapping[int, float]],
                  rhs: Sequence[float], truth: Sequence[float]) -> None:
+        # Imported here: numpy costs every process that imports the services (each CLI
+        # command, server and sync worker) about a tenth of a second of start-up, and only a
+        # report's audit with hidden cells builds a system.
+        import numpy as np
+
         self.local = {v: j for j, v in enumerate(members)}
         mine = [(r, b) for r, b in zip(rows, rhs, strict=True) if next(iter(r)) in self.local]
         self.a_eq = np.zeros((len(mine), len(members)))
@@ -343,6 +346,8 @@ class _Component:
     def _solve(self, j: int | list[int], sign: float) -> tuple[int, float]:
         """Minimise (sign 1) or maximise (sign -1) cell j, or the sum of cells j; keep the
         optimum as a witness."""
+        import numpy as np
+
         target = np.zeros(self.a_eq.shape[1])
         target[j] = sign
         if not len(self.b_eq):  # linked by nothing: only the bound x >= 1 holds

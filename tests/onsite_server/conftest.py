@@ -4,7 +4,8 @@ started the throwaway cluster (ONSITE_TEST_PG_URL), unless it is marked ``sqlite
 Each test gets a database of its own, already at the migration head: the migrations run once
 per session (per xdist worker) into a template, which each test copies (a file copy on SQLite,
 ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL). ``test_migrations_match_models`` migrates an
-empty database itself, on both.
+empty database itself, on both. SQLite copies live in RAM (/dev/shm) where there is one, and
+the apps of a worker share Jinja's compiled templates (docs/BENCHMARKS.md, session 9).
 """
 
 from __future__ import annotations

@@ -221,8 +221,12 @@ def _measure(args: argparse.Namespace, base: str, token: str, slot_id: str, refs
         for ref in refs
     ]
     _fire(health[:50], args.client_processes, 50)  # warm-up: workers, pools, imports
+    port = int(base.rsplit(":", 1)[1].split("/", 1)[0])
+    cpu0 = _server_cpu_seconds(port)
     baseline, health_outcomes = _fire(health, args.client_processes, args.client_threads)
+    cpu1 = _server_cpu_seconds(port)
     seconds, outcomes = _fire(bookings, args.client_processes, args.client_threads)
+    cpu2 = _server_cpu_seconds(port)
     booked_count, statuses = _tally(db_url, slot_id)
     answered = Counter({o: n for (code, o), n in outcomes.items() if code == 201})
     figures = {
@@ -243,8 +247,31 @@ def _measure(args: argparse.Namespace, base: str, token: str, slot_id: str, refs
         "server_workers": args.workers,
         "client_processes": args.client_processes,
         "client_threads": args.client_threads,
+        # Server CPU (utime+stime of every process serving the port), steadier than seconds
+        # on a shared machine.
+        "server_cpu_ms_per_booking": round((cpu2 - cpu1) / args.attempts * 1000, 3),
+        "server_cpu_ms_per_healthz": round((cpu1 - cpu0) / args.attempts * 1000, 3),
+        "cpu_ratio": round((cpu2 - cpu1) / max(cpu1 - cpu0, 1e-9), 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     return figures
+
+
+def _server_cpu_seconds(port: int) -> float:
+    """User + system CPU seconds of every process serving port (gunicorn and its workers)."""
+    total = 0
+    needle = str(port).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if b"serve" in cmd and needle in cmd:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _in_process(args: argparse.Namespace, env: dict[str, str], token: str, slot_id: str,

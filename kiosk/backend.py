@@ -13,13 +13,16 @@ nothing behind on the screen side.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from shared.schemas.bookings import BookingOut
-from shared.schemas.catalog import CatalogResponse
-from shared.schemas.members import AdvocateLinkResponse
+if TYPE_CHECKING:  # pydantic and the schemas cost ~0.1 s: not on the kiosk's start path
+    from shared.schemas.bookings import BookingOut
+    from shared.schemas.catalog import CatalogResponse
+    from shared.schemas.members import AdvocateLinkResponse
 
 
 class Offline(Exception):
@@ -131,3 +134,46 @@ class Backend(Protocol):
 
     def pair(self, server_url: str, pairing_code: str) -> None:
         """Pair with a server (blocking; admin screen only); raises Offline or Refused."""
+
+
+class DeferredBackend:
+    """How to build the kiosk's ``Backend`` after its first frame, and what shows before it.
+
+    Building the real backend imports pydantic and the shared schemas and opens the outbox:
+    a fifth of a cold start that the attract screen does not need. Until the app builds it
+    (kiosk/ui/app.py: after the first frame, or at once for a tap that comes sooner), this
+    answers only what the attract screen shows and whether the kiosk looks set up, from the
+    files the real backend reads (``CatalogCache``'s JSON, the pairing file), without pydantic.
+    """
+
+    def __init__(self, build: Callable[[], Backend], *, catalog_path: Path | None = None,
+                 pairing_path: Path | None = None) -> None:
+        self._build = build
+        self.catalog_path = catalog_path
+        self.pairing_path = pairing_path
+        self.built: Backend | None = None
+
+    def build(self) -> Backend:
+        """Build the backend (once) and return it."""
+        if self.built is None:
+            self.built = self._build()
+        return self.built
+
+    def branding(self) -> str:
+        """The site's name from the cached catalog as stored, or "" when there is none to read.
+
+        What the validated catalog says replaces it once the backend is built; a catalog that
+        does not validate fails then, as it did at start before.
+        """
+        if self.catalog_path is None:
+            return ""
+        try:
+            stored = json.loads(self.catalog_path.read_text(encoding="utf-8"))
+            name = stored["body"]["settings"]["branding"]["name"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""  # none cached, or torn: the backend will say what it holds
+        return name if isinstance(name, str) else ""
+
+    def looks_paired(self) -> bool:
+        """Whether a pairing is stored (the backend, once built, says whether it is valid)."""
+        return self.pairing_path is not None and self.pairing_path.is_file()

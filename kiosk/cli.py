@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .admin import AdminLock
-from .backend import Backend, Offline, Refused
+from .backend import Backend, DeferredBackend, Offline, Refused
 from .settings import KioskSettings
 
 
@@ -103,10 +103,14 @@ def run(settings: KioskSettings, *, server: str | None = None,
         pairing_code: str | None = None, simulated_devices: bool = False) -> None:
     """Open the kiosk window (pairing first when a server and code were given)."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
-    backend = build_backend(settings)
+    # Built after the first frame (kiosk/ui/app.py): the service imports pydantic and opens
+    # the outbox, and the attract screen needs neither. A pairing from the command line
+    # needs it now.
+    deferred = DeferredBackend(lambda: build_backend(settings), catalog_path=settings.catalog_path,
+                               pairing_path=settings.pairing_path)
     if server and pairing_code:
         try:
-            backend.pair(server, pairing_code)
+            deferred.build().pair(server, pairing_code)
         except (Offline, Refused) as exc:
             print(f"onsite-kiosk: pairing with {server} did not work ({exc}); the kiosk opens "
                   "its pairing screen", file=sys.stderr)
@@ -124,13 +128,13 @@ def run(settings: KioskSettings, *, server: str | None = None,
     if devices is not None and simulated_devices:
         devices.auto_press = 3.0  # the demo's simulated cuff "measures" by itself
     try:
-        KioskApp(backend=backend, admin=AdminLock(settings.data_dir),
+        KioskApp(backend=deferred.built or deferred, admin=AdminLock(settings.data_dir),
                  language=settings.language, tap_guard=settings.tap_guard_ms / 1000,
                  layout_file=settings.layout_file, devices=devices).run()
     finally:
         if devices is not None:
             devices.stop()
-        close = getattr(backend, "close", None)
+        close = getattr(deferred.built, "close", None)  # None: never built (a failed start)
         if callable(close):
             close()  # the sync worker's thread
 

@@ -21,6 +21,7 @@ import shutil
 import threading
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -272,36 +273,96 @@ class SyncWorker:
     def drain(self, client: ApiClient) -> int:
         """Send everything that waits, in order; return how many rows were acknowledged.
 
+        One request at a time, each sent only once the one before it was answered, as ever.
+        What the kiosk does between two requests runs while the next one is in flight, on a
+        helper thread: deleting the rows the server acknowledged (a durable write) and reading
+        and opening the rows after them. The rows read ahead are dropped, and read again,
+        whenever they might not be what comes next: a crisis was queued meanwhile (it goes
+        first), or an answer left a row waiting (what comes after it waits behind it). A row
+        the server acknowledged is deleted after the next request was sent; a crash in between
+        only resends it, and the server replays its answer (same idempotency key).
+
         Raises Offline (or Unauthorized, RateLimited) as soon as the server stops answering;
         what was acknowledged before stays acknowledged.
         """
         total = 0
-        while not self._stop.is_set():
-            rows = self.outbox.pending(self.batch_size)
-            if not rows:
-                break
-            self._note_backlog(len(rows))
-            head = rows[0]
-            if head.kind == "submission":
-                run: list[Row] = []
-                for row in rows:
-                    if row.kind != "submission":
+        owed: list[str] = []  # acknowledged by the server, not yet deleted here
+        owed_settled = 0
+        ahead: list[Row] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiosk-sync-outbox") as helper:
+            try:
+                while not self._stop.is_set():
+                    rows = ahead if ahead is not None else self.outbox.pending(self.batch_size)
+                    ahead = None
+                    if not rows:
                         break
-                    run.append(row)
-                acked, settled = self._send_items(client, run)
-            else:
-                acked, settled = self._send_single(client, head)
-            total += acked
-            with self._lock:
-                self._state.sent_since_backlog += settled
-                self._state.online = True
-            self._tell()
-            if settled == 0:
-                break  # every row of the batch waits for later: do not spin on them
+                    self._note_backlog(len(rows))
+                    unit = self._next_unit(rows)
+                    sending = {row.key for row in unit}
+                    job = helper.submit(self._ack_then_read, owed, sending)
+                    try:
+                        outcome = self._send_unit(client, unit)
+                    finally:
+                        # The previous acknowledgements are written whatever this send did.
+                        done, ahead, crisis_mark = job.result()
+                        total += self._count_acked(done, owed_settled)
+                        owed, owed_settled = [], 0
+                    acked, settled, left_waiting = outcome
+                    owed, owed_settled = acked, settled
+                    if not ahead or left_waiting or crisis_mark != self.outbox.crisis_writes:
+                        # Nothing read ahead may still mean rows written meanwhile: read again.
+                        ahead = None
+                    if settled == 0:
+                        break  # every row of the batch waits for later: do not spin on them
+                    if ahead is None:
+                        # Read again below, after these rows are gone.
+                        total += self._count_acked(self.outbox.ack(owed), owed_settled)
+                        owed, owed_settled = [], 0
+            finally:
+                if owed:
+                    total += self._count_acked(self.outbox.ack(owed), owed_settled)
         if self.outbox.depth() == 0:
             with self._lock:
                 self._state.backlog_at_start = self._state.sent_since_backlog = 0
         return total
+
+    def _ack_then_read(self, owed: list[str], sending: set[str]
+                       ) -> tuple[int, list[Row], int]:
+        """Delete acknowledged rows, then read the next batch after the one being sent."""
+        done = self.outbox.ack(owed) if owed else 0
+        mark = self.outbox.crisis_writes  # before the read: a crisis queued after it shows
+        rows = [r for r in self.outbox.pending(self.batch_size + len(sending))
+                if r.key not in sending]
+        return done, rows[:self.batch_size], mark
+
+    def _count_acked(self, done: int, settled: int) -> int:
+        """Count a batch's rows as sent once their deletion is on disk; tell the screen."""
+        if settled == 0 and done == 0:
+            return 0
+        with self._lock:
+            self._state.sent_since_backlog += settled
+            self._state.online = True
+        self._tell()
+        return done
+
+    def _next_unit(self, rows: list[Row]) -> list[Row]:
+        """The next request's rows: the leading run of submission items, or one other row."""
+        head = rows[0]
+        if head.kind != "submission":
+            return [head]
+        run: list[Row] = []
+        for row in rows:
+            if row.kind != "submission":
+                break
+            run.append(row)
+        return run
+
+    def _send_unit(self, client: ApiClient, unit: list[Row]) -> tuple[list[str], int, bool]:
+        """Send one request; return (keys acknowledged, rows settled, a row left waiting)."""
+        if unit[0].kind == "submission":
+            return self._send_items(client, unit)
+        acked, settled = self._send_single(client, unit[0])
+        return acked, settled, False
 
     def _note_backlog(self, seen: int) -> None:
         depth = self.outbox.depth()
@@ -310,8 +371,11 @@ class SyncWorker:
             # New rows written during a drain grow the bar's total instead of resetting it.
             s.backlog_at_start = max(s.backlog_at_start, s.sent_since_backlog + depth, seen)
 
-    def _send_items(self, client: ApiClient, rows: list[Row]) -> tuple[int, int]:
-        """Send a batch of items; return (acknowledged, acknowledged or set aside)."""
+    def _send_items(self, client: ApiClient, rows: list[Row]) -> tuple[list[str], int, bool]:
+        """Send a batch of items; return (keys to delete, acknowledged or set aside, waits).
+
+        The acknowledged rows are deleted by ``drain`` (after the next request was sent).
+        """
         try:
             answers = client.submit([r.payload for r in rows])
         except ApiRefused as exc:
@@ -320,17 +384,19 @@ class SyncWorker:
             # The whole request was refused (it should never be): keep the rows, say why.
             self.outbox.failed([r.key for r in rows], exc.reason)
             self._error(f"submissions refused: {exc.reason}")
-            return 0, 0
+            return [], 0, True
         except Offline:
             self.outbox.failed([r.key for r in rows], "offline")
             raise
         acked: list[str] = []
         buried = 0
+        waiting = len(answers) < len(rows)
         for row, answer in zip(rows, answers, strict=False):
             status = answer.get("status")
             if status in ("accepted", "replayed"):
                 acked.append(row.key)
             elif status == "rejected" and _retry_later(answer):
+                waiting = True
                 continue
             else:
                 # Refused for good (invalid, or the key taken by another body): a resend would
@@ -339,11 +405,10 @@ class SyncWorker:
                 self.outbox.bury(row.key, str(detail))
                 self._error(f"item {row.key[:8]} refused: {detail}")
                 buried += 1
-        done = self.outbox.ack(acked)
-        return done, done + buried
+        return acked, len(acked) + buried, waiting
 
-    def _send_single(self, client: ApiClient, row: Row) -> tuple[int, int]:
-        """Send one consent or crisis alert; return (acknowledged, settled) as _send_items."""
+    def _send_single(self, client: ApiClient, row: Row) -> tuple[list[str], int]:
+        """Send one consent or crisis alert; return (keys to delete, rows settled)."""
         try:
             if row.kind == "consent":
                 client.consent(row.payload)
@@ -356,12 +421,11 @@ class SyncWorker:
         except ApiRefused as exc:
             self.outbox.bury(row.key, exc.reason)
             self._error(f"{row.kind} {row.key[:8]} refused: {exc.reason}")
-            return 0, 1
+            return [], 1
         except Offline:
             self.outbox.failed([row.key], "offline")
             raise
-        done = self.outbox.ack([row.key])
-        return done, done
+        return [row.key], 1
 
     def _heartbeat(self, client: ApiClient) -> None:
         try:

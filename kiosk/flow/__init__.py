@@ -17,12 +17,15 @@ again. A crisis screen raised by the same answers shows first; the offer waits u
 
 The package's modules: ``table`` (the screens, the table and its guards), ``timeouts`` (the
 timers) and ``journey`` (``Journey``, which holds one visit and moves it by the table). The
-names below are re-exported so callers keep importing them from ``kiosk.flow``.
+names below are re-exported so callers keep importing them from ``kiosk.flow``; the
+journey's on first use, as it brings scoring and triage, which the kiosk's first frame
+(kiosk/ui/app.py) does without.
 """
 
 from __future__ import annotations
 
-from .journey import CHECKUP, SECONDS_PER_QUESTION, Journey, latest_version
+from typing import TYPE_CHECKING, Any
+
 from .table import (
     ANYWHERE,
     ATTRACT,
@@ -43,6 +46,20 @@ from .table import (
     FlowError,
 )
 from .timeouts import Timeouts
+
+if TYPE_CHECKING:
+    from .journey import CHECKUP, SECONDS_PER_QUESTION, Journey, latest_version
+
+_JOURNEY_NAMES = frozenset({"CHECKUP", "SECONDS_PER_QUESTION", "Journey", "latest_version"})
+
+
+def __getattr__(name: str) -> Any:
+    """Import the journey module when one of its names is first asked for (PEP 562)."""
+    if name in _JOURNEY_NAMES:
+        from . import journey
+
+        return getattr(journey, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ANYWHERE", "ATTRACT", "BOOKING", "CHECKUP", "CRISIS", "DONE", "IDENTIFIED_ONLY", "IDENTIFY",

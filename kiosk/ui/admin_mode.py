@@ -8,24 +8,35 @@ admin screens (kiosk/ui/screens/admin.py, kiosk/ui/devices.py) call these method
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.i18n import LANGUAGES, NATIVE_NAMES
 
 from ..admin import AdminLock, PinLocked
 from ..backend import Backend, Offline, Refused, SyncStatus
-from ..speech.reader import ReadAloud
-from ..visit import Visit
 from .lang import tr
+
+if TYPE_CHECKING:  # the visit imports pydantic: after the first frame (kiosk/ui/app.py)
+    from ..speech.reader import ReadAloud
+    from ..visit import Visit
 
 
 class AdminMode:
     """Admin mode and setup, over the app's backend and admin lock."""
 
-    # What KioskApp holds (kiosk/ui/app.py).
-    backend: Backend
+    # What KioskApp holds (kiosk/ui/app.py); its backend and visit are built on first use.
     admin: AdminLock
-    visit: Visit
+
+    @property
+    def backend(self) -> Backend:
+        """The kiosk's backend (KioskApp's)."""
+        raise NotImplementedError
+
+    @property
+    def visit(self) -> Visit:
+        """The member's visit (KioskApp's)."""
+        raise NotImplementedError
+
     read_aloud: ReadAloud
     manager: Any
     on_pair: Callable[[str, str], None] | None

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from kivy.app import App
 from kivy.clock import Clock
@@ -32,17 +32,19 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from shared.i18n import LANGUAGES, NATIVE_NAMES
 
 from ..admin import AdminLock
-from ..backend import Backend
+from ..backend import Backend, DeferredBackend
 from ..flow import ATTRACT, DONE, Timeouts
-from ..speech.reader import ReadAloud
-from ..visit import Visit
 from . import page as _page  # noqa: F401 - registers Page for the kv files
 from . import screens
 from .admin_mode import AdminMode
 from .base import load_kv
-from .devices import DevicesScreen
 from .lang import tr
 from .read_aloud import on_speaker_button, screen_utterance
+from .themes import THEMES
+
+if TYPE_CHECKING:  # pydantic's schemas come with these: after the first frame (_load)
+    from ..speech.reader import ReadAloud
+    from ..visit import Visit
 
 P = ParamSpec("P")
 
@@ -53,15 +55,14 @@ P = ParamSpec("P")
 # centred column) the footer and the keys came out at 76-83 px.
 LANDSCAPE_DESIGN_HEIGHT = 1180
 
+# Each screen's class in kiosk.ui.screens (the device panel's in kiosk.ui.devices), imported
+# when the screen is first built: the first frame needs the attract screen's module alone.
 SCREEN_CLASSES = {
-    "attract": screens.AttractScreen, "privacy": screens.PrivacyScreen,
-    "identify": screens.IdentifyScreen, "menu": screens.MenuScreen,
-    "question": screens.QuestionScreen, "offer": screens.OfferScreen,
-    "results": screens.ResultsScreen,
-    "crisis": screens.CrisisScreen, "referral": screens.ReferralScreen,
-    "booking": screens.BookingScreen, "qr": screens.QrScreen, "done": screens.DoneScreen,
-    "setup": screens.SetupScreen, "admin_pin": screens.AdminPinScreen,
-    "admin": screens.AdminScreen, "admin_devices": DevicesScreen,
+    "attract": "AttractScreen", "privacy": "PrivacyScreen", "identify": "IdentifyScreen",
+    "menu": "MenuScreen", "question": "QuestionScreen", "offer": "OfferScreen",
+    "results": "ResultsScreen", "crisis": "CrisisScreen", "referral": "ReferralScreen",
+    "booking": "BookingScreen", "qr": "QrScreen", "done": "DoneScreen", "setup": "SetupScreen",
+    "admin_pin": "AdminPinScreen", "admin": "AdminScreen", "admin_devices": "DevicesScreen",
 }
 ADMIN_SCREENS = ("setup", "admin_pin", "admin", "admin_devices")
 DONE_SECONDS = 8.0  # the thank-you shows this long, then the attract screen
@@ -70,28 +71,6 @@ DONE_SECONDS = 8.0  # the thank-you shows this long, then the attract screen
 # act on whatever now sits under the finger (issue 15). KioskSettings.tap_guard_ms sets it.
 TAP_GUARD_SECONDS = 0.4
 TICK_SECONDS = 0.25
-
-# Theme colours: the normal theme keeps text at WCAG AA contrast or better; the high-contrast
-# theme is white on black with yellow actions (well above AAA).
-THEMES: dict[str, dict[str, list[float]]] = {
-    "normal": {
-        "bg": [0.97, 0.98, 1, 1], "fg": [0.07, 0.09, 0.15, 1], "muted": [0.25, 0.28, 0.35, 1],
-        "primary": [0.02, 0.33, 0.6, 1], "text_on_primary": [1, 1, 1, 1],
-        "secondary": [0.85, 0.89, 0.95, 1], "text_on_secondary": [0.03, 0.15, 0.32, 1],
-        "pressed": [0.55, 0.65, 0.8, 1], "danger": [0.62, 0.1, 0.1, 1],
-        "text_on_danger": [1, 1, 1, 1], "warn": [0.55, 0.25, 0.0, 1], "good": [0.1, 0.45, 0.2, 1],
-        "field": [1, 1, 1, 1], "outline": [0.3, 0.38, 0.5, 1],
-    },
-    "high_contrast": {
-        "bg": [0, 0, 0, 1], "fg": [1, 1, 1, 1], "muted": [0.9, 0.9, 0.9, 1],
-        "primary": [1, 0.85, 0, 1], "text_on_primary": [0, 0, 0, 1],
-        "secondary": [0.12, 0.12, 0.12, 1], "text_on_secondary": [1, 1, 1, 1],
-        "pressed": [0.5, 0.5, 0.5, 1], "danger": [1, 0.4, 0.4, 1], "text_on_danger": [0, 0, 0, 1],
-        "warn": [1, 0.85, 0, 1], "good": [0.5, 1, 0.5, 1], "field": [0.1, 0.1, 0.1, 1],
-        "outline": [1, 1, 1, 1],
-    },
-}
-
 
 class KioskApp(AdminMode, App):  # type: ignore[misc]
     """The touchscreen kiosk."""
@@ -123,7 +102,8 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
     speech_rate = NumericProperty(0)
     speech_volume = NumericProperty(0)
 
-    def __init__(self, *, backend: Backend, admin: AdminLock, language: str = "en",
+    def __init__(self, *, backend: Backend | DeferredBackend, admin: AdminLock,
+                 language: str = "en",
                  clock: Callable[[], float] | None = None, timeouts: Timeouts | None = None,
                  on_pair: Callable[[str, str], None] | None = None,
                  require_setup: bool = True, tap_guard: float = TAP_GUARD_SECONDS,
@@ -131,11 +111,7 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
                  read_aloud: ReadAloud | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.devices = devices  # kiosk.ui.devices.DeviceBridge, or None: no cuff or scale
-        from .read_aloud import default_read_aloud
-
-        self.read_aloud = read_aloud or default_read_aloud(admin.path.parent)
-        self.speech_rate = self.read_aloud.prefs.rate
-        self.speech_volume = self.read_aloud.prefs.volume
+        self._read_aloud_given = read_aloud  # or the sound card's, made with the visit (_load)
         self.tap_guard = tap_guard
         self.layout_file = layout_file
         self._held_until = 0.0
@@ -144,19 +120,71 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
         self._frames: deque[float] = deque([time.monotonic()] * 3, maxlen=3)
         self._held_touches: set[int] = set()
         self.require_setup = require_setup
-        self.backend = backend
         self.admin = admin
         self.on_pair = on_pair
-        catalog = backend.catalog()
-        if timeouts is None and catalog is not None:
-            timeouts = Timeouts.from_catalog(catalog.settings.model_dump())
-        language = admin.default_language() or language
-        extra = {"clock": clock} if clock is not None else {}
-        self.visit = Visit(backend, timeouts=timeouts, language=language, **extra)
-        self.home_language_name = NATIVE_NAMES[language]
+        self._language = admin.default_language() or language
+        self.home_language_name = NATIVE_NAMES[self._language]
         self.admin_mode = False
         self._admin_seen = 0.0
         self.manager: ScreenManager | None = None
+        # A DeferredBackend is built after the first frame (so the attract screen draws
+        # without pydantic), or at a tap that comes sooner; a backend given built, at once.
+        self._deferred = backend if isinstance(backend, DeferredBackend) else None
+        self._backend: Backend | None = None if isinstance(backend, DeferredBackend) else backend
+        self._timeouts = timeouts
+        self._clock_given = clock
+        self._visit: Visit | None = None
+        if self._deferred is None:
+            self._load()
+
+    @property
+    def backend(self) -> Backend:
+        """The backend (a deferred one is built now, if it was not yet)."""
+        self._load()
+        assert self._backend is not None
+        return self._backend
+
+    @property
+    def visit(self) -> Visit:
+        """The member's visit, made with the backend on first use: after the first frame
+        (``_finish_start``), or at a tap that comes sooner (``_on_touch`` asks for it before
+        the tap reaches any button, which then acts as on a kiosk done starting)."""
+        return self._visit if self._visit is not None else self._load()
+
+    def _load(self) -> Visit:
+        """Build the backend (when deferred), read its catalog and make the visit (once)."""
+        if self._visit is not None:
+            return self._visit
+        from ..visit import Visit
+        from .read_aloud import default_read_aloud
+
+        self.read_aloud = self._read_aloud_given or default_read_aloud(self.admin.path.parent)
+        self.speech_rate = self.read_aloud.prefs.rate
+        self.speech_volume = self.read_aloud.prefs.volume
+        if self._backend is None:
+            assert self._deferred is not None
+            self._backend = self._deferred.build()
+        # A catalog that does not validate raises here, as it did in __init__ before.
+        catalog = self._backend.catalog()
+        timeouts = self._timeouts
+        if timeouts is None and catalog is not None:
+            timeouts = Timeouts.from_catalog(catalog.settings.model_dump())
+        extra = {"clock": self._clock_given} if self._clock_given is not None else {}
+        self._visit = Visit(self._backend, timeouts=timeouts, language=self._language, **extra)
+        if self.manager is not None and not self.admin_mode:
+            # build() showed the attract screen on what the files said; now the backend says.
+            if not self._ready():
+                self.open_setup()
+            elif self.manager.current == ATTRACT:
+                self.manager.current_screen.refresh()
+        return self._visit
+
+    def site_name(self) -> str:
+        """The site's name on the attract screen ("" before pairing)."""
+        if self._visit is None and self._deferred is not None:
+            return self._deferred.branding()  # before the backend is built: the file's word
+        catalog = self.visit.catalog()
+        return catalog.settings.branding.name if catalog is not None else ""
 
     # ------------------------------------------------------------------ building
 
@@ -170,7 +198,7 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
         Window.bind(size=lambda *_a: self._rescale())
         load_kv(Path(__file__).resolve().parent / "kv" / "speaker.kv")
         load_kv(Path(__file__).resolve().parent / "widgets.kv")
-        tr.switch(self.visit.language)
+        tr.switch(self._language)
         root = FloatLayout()
         self.manager = ScreenManager(transition=NoTransition())
         root.add_widget(self.manager)
@@ -183,11 +211,28 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
 
             layout_file = self.layout_file
             Clock.schedule_interval(lambda _dt: write_layout(self, layout_file), 0.1)
-        if not self._ready():
+        deferred = self._deferred
+        if self._visit is None and deferred is not None and (not self.require_setup or (
+                self.admin.is_set() and deferred.looks_paired())):
+            # The attract screen alone for the first frame; the backend, the visit and the
+            # other screens right after it (_finish_start). _load checks what this assumed.
+            self.hold_input()
+            self.show(ATTRACT)
+            Window.bind(on_flip=self._first_frame_drawn)
+        elif not self._ready():
             self.open_setup()
         else:
             self.sync()
         return root
+
+    def _first_frame_drawn(self, *_args: Any) -> None:
+        Window.unbind(on_flip=self._first_frame_drawn)
+        Clock.schedule_once(lambda _dt: self._finish_start(), 0)
+
+    def _finish_start(self) -> None:
+        """After the first frame: build the backend and the visit, import the other screens."""
+        self._load()
+        screens.load_all()
 
     def _rescale(self) -> None:
         # Design pixels are those of a 1080x1920 portrait screen; any other window scales so
@@ -238,7 +283,12 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
         """
         assert self.manager is not None
         if not self.manager.has_screen(name):
-            self.manager.add_widget(SCREEN_CLASSES[name](name=name))
+            screen_class: Any
+            if name == "admin_devices":
+                from .devices import DevicesScreen as screen_class
+            else:
+                screen_class = getattr(screens, SCREEN_CLASSES[name])
+            self.manager.add_widget(screen_class(name=name))
         self.manager.current = name
 
     def back(self) -> None:
@@ -350,8 +400,8 @@ class KioskApp(AdminMode, App):  # type: ignore[misc]
 
     def tick(self) -> None:
         """Check the visit's timers; show, update or hide the countdown."""
-        if self.manager is None:
-            return
+        if self.manager is None or self._visit is None:
+            return  # nothing to time before the visit is made (_finish_start)
         self.speaking = self.read_aloud.speaking  # the speaker button's look follows
         if self.speaking and not self.admin_mode:
             # Listening is not being idle: the privacy notice takes 90 s to read at 130 words

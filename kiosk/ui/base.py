@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, ParamSpec, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, Protocol, cast
 
 from kivy.app import App
 from kivy.lang import Builder
@@ -17,7 +17,9 @@ from kivy.uix.screenmanager import Screen
 
 from ..admin import AdminLock
 from ..backend import SyncStatus
-from ..visit import Visit
+
+if TYPE_CHECKING:  # the visit imports pydantic: after the first frame (kiosk/ui/app.py)
+    from ..visit import Visit
 
 P = ParamSpec("P")
 
@@ -54,6 +56,9 @@ class KioskHandle(Protocol):
 
     def hold_input(self) -> None:
         """What is on the glass just changed: ignore taps for a moment."""
+
+    def site_name(self) -> str:
+        """The site's name on the attract screen ("" before pairing)."""
 
     def backend_status(self) -> SyncStatus | None:
         """The backend's sync status (None when it cannot say)."""

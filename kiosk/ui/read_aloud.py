@@ -9,23 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.factory import Factory
 from kivy.uix.button import Button
 from kivy.uix.label import Label
 
-from ..speech.espeak import Speaker
-from ..speech.output import AplaySink
-from ..speech.reader import ReadAloud, SpeechPrefs
-from ..speech.utterance import Utterance
-from ..speech.words import utterance
-from ..visit import Visit
 from .lang import tr
+
+if TYPE_CHECKING:  # the visit (pydantic) and speech (espeak): after the first frame (app.py)
+    from ..speech.reader import ReadAloud
+    from ..speech.utterance import Utterance
+    from ..visit import Visit
 
 
 def default_read_aloud(data_dir: Path) -> ReadAloud:
     """Read-aloud on the sound card (headphones when plugged in), with the admin's settings."""
+    from ..speech.espeak import Speaker
+    from ..speech.output import AplaySink
+    from ..speech.reader import ReadAloud, SpeechPrefs
+
     prefs = SpeechPrefs.load(data_dir)
     speaker = Speaker(AplaySink, rate=lambda: prefs.rate, volume=lambda: prefs.volume)
     return ReadAloud(speaker, prefs)
@@ -120,6 +123,8 @@ def open_pad(screen: Any) -> str:
 def screen_utterance(screen: Any, visit: Visit) -> Utterance:
     """What the speaker button says on this screen (or the pad open over it), in the
     language on show."""
+    from ..speech.words import utterance  # it imports the visit: not on the start path
+
     name = open_pad(screen) or screen.name
     return utterance(name, visit, tr._, view_of(screen), tr.language)
 

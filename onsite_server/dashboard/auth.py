@@ -195,15 +195,14 @@ def _load_user() -> None:
         _end_session()
         g.session_expired = True
         return
-    db = get_read_session()
-    row = users_service.live_session(db, session.get("sid"))
-    if row is None or row.user_id != int(uid) or \
-            (utcnow() - row.created_at).total_seconds() > absolute:
+    found = users_service.live_session_user(get_read_session(), session.get("sid"))
+    if found is None or found[0].user_id != int(uid) or \
+            (utcnow() - found[0].created_at).total_seconds() > absolute:
         # Logged out (here or from a copy of this cookie), or from before session rows.
         _end_session()
         return
-    user = db.get(User, int(uid))
-    if user is None or not user.active or user.session_epoch != session.get("epoch"):
+    user = found[1]
+    if not user.active or user.session_epoch != session.get("epoch"):
         _end_session()
         return
     g.user = Principal(user.id, user.email, user.name, user.role, user.site_id,

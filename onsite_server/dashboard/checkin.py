@@ -29,7 +29,6 @@ from wtforms.fields.choices import SelectChoice
 from ..app_settings import current as current_settings
 from ..db import get_session
 from ..errors import wants_json
-from ..models import Site
 from ..services import checkin as svc
 from ..services.errors import ServiceError
 from ..services.events import find_slot
@@ -78,10 +77,9 @@ def _actor() -> str:
     return user.actor
 
 
-def _ring(site: Site) -> Any:
-    settings = current_settings()
-    return svc.ticket_ring(get_session(), KeyStore(Path(settings.signing_key_dir)),
-                           timedelta(days=settings.ticket_grace_days))
+def _ring() -> Any:
+    # No revoked list: check_in_ticket asks the scanned ticket's booking instead (``grace``).
+    return KeyStore(Path(current_settings().signing_key_dir)).ring()
 
 
 def _slot_choices(day: dict[str, Any]) -> tuple[list[SelectChoice], str | None]:
@@ -213,8 +211,9 @@ def checkin_scan() -> BaseResponse:
                        status=422)
     site = current_site()
     try:
-        result = svc.check_in_ticket(get_session(), site, form.ticket.data or "", _ring(site),
-                                     _actor())
+        result = svc.check_in_ticket(
+            get_session(), site, form.ticket.data or "", _ring(), _actor(),
+            grace=timedelta(days=current_settings().ticket_grace_days))
     except svc.CheckInRefused as exc:
         return _refused(exc)
     return _answer(True, describe(result), result)

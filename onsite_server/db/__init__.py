@@ -1,7 +1,8 @@
 """Database engine, sessions and the request-scoped unit of work.
 
 ``engines`` (engines, the Database that owns them, what a refusal means), ``sqlite_writes``
-(SQLite's write queue and BEGIN handling) and ``flask`` (the Database bound to an app, the
+(SQLite's write queue and BEGIN handling), ``group_commit`` (requests of one process sharing
+SQLite COMMITs) and ``flask`` (the Database bound to an app, the
 request's sessions); the package re-exports their public names.
 """
 
@@ -25,12 +26,15 @@ from .flask import (
     keep_on_refusal,
     release_request_session,
 )
+from .group_commit import GroupCommit, GroupCommitFailed
 from .sqlite_writes import WriteQueueConnection, WriteQueueTimeout
 
 __all__ = [
     "DB_UNAVAILABLE",
     "WRITE_METHODS",
     "Database",
+    "GroupCommit",
+    "GroupCommitFailed",
     "PgLimits",
     "WriteQueueConnection",
     "WriteQueueTimeout",

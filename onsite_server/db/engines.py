@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 if TYPE_CHECKING:
     from ..settings import Settings
 
+from .group_commit import GroupCommit, GroupMember
 from .sqlite_writes import (
     WriteQueueTimeout,
     configure_sqlite,
@@ -50,6 +51,12 @@ def database_problem(exc: BaseException) -> str:
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate = str(getattr(orig, "sqlstate", "") or "")
     message = str(orig).lower()
+    if "no such savepoint" in message:
+        # SQLite rolled the whole transaction back on the first error (a full disk, I/O),
+        # so rolling back to a SAVEPOINT failed too: the first error names the problem.
+        first = exc.__context__ or (orig.__context__ if orig is not None else None)
+        if first is not None and first is not exc:
+            return database_problem(first)
     if sqlstate == "25006" or "readonly" in message or "read-only" in message:
         return "read-only"
     if sqlstate == "53100" or "disk is full" in message or "no space" in message:
@@ -140,6 +147,41 @@ def _make_pg_engine(url: str, pg: PgLimits) -> Engine:
     )
 
 
+class RequestSession(Session):
+    """A session whose writes may run in the process's group commit (SQLite, a request).
+
+    While ``group`` is set, the first statement waits for a turn in the group
+    (``GroupCommit.join``) and the session works on the group's connection: in its
+    transaction (``rollback_only``: the session's commit only flushes) when it opened the
+    group, else in a SAVEPOINT (``create_savepoint``); ``end_turn`` ends the turn at the
+    request's boundary (``db.flask``). Without a group it is a plain Session.
+    """
+
+    group: GroupCommit | None = None
+    member: GroupMember | None = None
+
+    def get_bind(self, mapper: Any = None, **kw: Any) -> Engine | Connection:
+        """Return the group's connection once the session writes in a group, else the bind."""
+        if self.group is not None:
+            if self.member is None:
+                self.member = self.group.join()
+                # The first request of a group works in its transaction; a later one in a
+                # SAVEPOINT, so that its rollback leaves the others' work alone.
+                self.join_transaction_mode = ("rollback_only" if self.member.first
+                                              else "create_savepoint")
+            return self.member.connection
+        return super().get_bind(mapper, **kw)
+
+    def end_turn(self, keep: bool) -> None:
+        """Leave the group (no-op outside one): see ``GroupMember.finish``.
+
+        End the session's own transaction first (commit, rollback or close).
+        """
+        member, self.member, self.group = self.member, None, None
+        if member is not None:
+            member.finish(keep)
+
+
 class Database:
     """Owns the engine and session factories of one app (created once, at configuration)."""
 
@@ -147,33 +189,75 @@ class Database:
         self.engine: Engine | None = None
         self.url: str = ""
         self._is_sqlite = False
-        self._read: sessionmaker[Session] | None = None
-        self._write: sessionmaker[Session] | None = None
+        self._read: sessionmaker[RequestSession] | None = None
+        self._write: sessionmaker[RequestSession] | None = None
+        self._read_phase: sessionmaker[RequestSession] | None = None
         self.write_bind: Engine | None = None
+        # SQLite file databases: a request's writes share COMMITs (group_commit.GroupCommit).
+        self.group: GroupCommit | None = None
 
     def configure(self, url: str, *, busy_timeout_ms: int = 15000,
-                  pg: PgLimits | None = None) -> None:
-        """Create the engine and the session factories for url."""
+                  pg: PgLimits | None = None, group_commit: bool = True) -> None:
+        """Create the engine and the session factories for url (group commit: SQLite files)."""
         self.url = url
         self._is_sqlite = is_sqlite(url)
         self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, pg=pg)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        # create_savepoint: a session bound to a group's connection keeps its work in a
+        # SAVEPOINT of its own (RequestSession); on an engine the mode changes nothing.
+        self._read = sessionmaker(self.engine, class_=RequestSession, expire_on_commit=False,
+                                  join_transaction_mode="create_savepoint")
+        self._read_phase = self._read
         self.write_bind = self.engine
+        self.group = None
         if self._is_sqlite:
+            self._read_phase = sessionmaker(
+                self.engine.execution_options(sqlite_begin="NONE"), class_=RequestSession,
+                expire_on_commit=False, join_transaction_mode="create_savepoint")
             self.write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._write = sessionmaker(self.write_bind, expire_on_commit=False)
+            if database_path(url) is not None and group_commit:
+                self.group = GroupCommit(self.write_bind, wait_seconds=busy_timeout_ms / 1000)
+        self._write = sessionmaker(self.write_bind, class_=RequestSession,
+                                   expire_on_commit=False,
+                                   join_transaction_mode="create_savepoint")
 
     @property
     def is_sqlite(self) -> bool:
         """Tell whether this database is SQLite."""
         return self._is_sqlite
 
-    def session(self, *, write: bool = True) -> Session:
+    def session(self, *, write: bool = True) -> RequestSession:
         """Open a new session; write sessions take SQLite's write lock when they begin."""
         factory = self._write if write else self._read
         if factory is None:
             raise RuntimeError("database is not configured")
         return factory()
+
+    def request_session(self, *, write: bool) -> RequestSession:
+        """Open a request's session: its writes join the group commit where there is one."""
+        if not write or self.group is None:
+            return self.session(write=write)
+        session = self.session(write=False)
+        session.group = self.group
+        return session
+
+    def read_phase_session(self) -> RequestSession:
+        """Open a write request's session for its reads before the write lock (SQLite).
+
+        Its statements run without BEGIN and COMMIT: each SELECT is a transaction of its
+        own (the read phase needs no snapshot across its checks, and the write phase
+        re-reads under the lock what it decides on). ``write_in_group`` turns it into the
+        request's write session.
+        """
+        if self._read_phase is None:
+            raise RuntimeError("database is not configured")
+        return self._read_phase()
+
+    def write_in_group(self, session: RequestSession) -> None:
+        """Let a request's read-phase session write: in the group, or with the write lock."""
+        if self.group is not None:
+            session.group = self.group
+        else:
+            session.bind = self.write_bind
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 # is itself still importing (the names are read at request time).
 from .. import errors
 from ..app_settings import of as settings_of
-from .engines import DB_UNAVAILABLE, Database, PgLimits, rollback_quietly
+from .engines import DB_UNAVAILABLE, Database, PgLimits, RequestSession, rollback_quietly
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -23,14 +23,17 @@ def get_db(app: Flask | None = None) -> Database:
 def get_session() -> Session:
     """Return the request's session for writing, opening it on first use.
 
-    Write methods get SQLite's write lock when the transaction begins (BEGIN IMMEDIATE). If
-    the request's reads ran first (``get_read_session``), their read transaction ends here and
-    the same session carries on with the write lock; what it loaded stays attached.
+    Write methods get SQLite's write lock when the transaction begins (BEGIN IMMEDIATE), on a
+    SQLite file as a turn in the process's group commit (``group_commit.GroupCommit``: the
+    writes of requests that queue together share one COMMIT, each after the first in a
+    SAVEPOINT of its own, and each is answered after that COMMIT). If the request's reads ran first
+    (``get_read_session``), their read transaction ends here and the same session carries on
+    with the write lock; what it loaded stays attached.
     """
     session: Session | None = g.get("db_session")
     if session is None:
         write = request.method in WRITE_METHODS if has_request_context() else True
-        session = g.db_session = get_db().session(write=write)
+        session = g.db_session = get_db().request_session(write=write)
     elif g.get("db_read_phase"):
         _end_read_phase(session)
     return session
@@ -41,9 +44,10 @@ def get_read_session() -> Session:
 
     On SQLite, a write request's transaction holds the database's only write lock from its
     first statement, so the checks that only read (device token, member reference) run here
-    first, in a plain read transaction; ``get_session`` ends it before the write transaction
-    begins (a read transaction that later writes could fail on SQLite without waiting, which
-    is why writes begin IMMEDIATE). Only read through it. On PostgreSQL, for read methods, or
+    first, each SELECT in an implicit transaction of its own (no BEGIN, no COMMIT sent);
+    ``get_session`` ends the read phase before the write transaction begins (a read
+    transaction that later writes could fail on SQLite without waiting, which is why writes
+    begin IMMEDIATE). Only read through it. On PostgreSQL, for read methods, or
     once the write phase began, it is the request's session as it stands.
     """
     session: Session | None = g.get("db_session")
@@ -53,7 +57,7 @@ def get_read_session() -> Session:
     if not (db.is_sqlite and has_request_context() and request.method in WRITE_METHODS):
         return get_session()
     g.db_read_phase = True
-    session = g.db_session = db.session(write=False)
+    session = g.db_session = db.read_phase_session()
     return session
 
 
@@ -62,7 +66,14 @@ def _end_read_phase(session: Session) -> None:
     # Nothing was written, so this only ends the read transaction; with expire_on_commit off,
     # what it loaded stays usable. The next statement begins the write transaction.
     session.commit()
-    session.bind = get_db().write_bind
+    assert isinstance(session, RequestSession)
+    get_db().write_in_group(session)
+
+
+def _end_turn(session: Session, keep: bool) -> None:
+    # The request's group commit turn, if it holds one (its session's transaction is over).
+    if isinstance(session, RequestSession):
+        session.end_turn(keep)
 
 
 def keep_on_refusal() -> None:
@@ -88,7 +99,10 @@ def release_request_session() -> None:
     if session is not None:
         # close() ends the transaction without expiring what was loaded (rollback() would):
         # the kiosk read by the token check stays readable, detached.
-        session.close()
+        try:
+            session.close()
+        finally:
+            _end_turn(session, keep=False)
 
 
 def init_app(app: Flask) -> None:
@@ -109,12 +123,16 @@ def init_app(app: Flask) -> None:
             if status < 400 or (status < 500 and g.get("db_keep_on_refusal")):
                 try:
                     session.commit()
+                    # In a group commit, this returns once the group's COMMIT is durable.
+                    _end_turn(session, keep=True)
                 except DB_UNAVAILABLE as exc:
                     # An error raised here would skip the error handlers and become a 500.
                     rollback_quietly(session)
+                    _end_turn(session, keep=False)
                     return errors.database_unavailable(exc)
             else:
                 rollback_quietly(session)
+                _end_turn(session, keep=False)
         return response
 
     @app.teardown_appcontext
@@ -127,4 +145,7 @@ def init_app(app: Flask) -> None:
             # After the answer was built: an error here would replace it with a 500.
             rollback_quietly(session)
         finally:
-            session.close()
+            try:
+                session.close()
+            finally:
+                _end_turn(session, keep=False)

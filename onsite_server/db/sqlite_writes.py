@@ -1,4 +1,14 @@
-"""SQLite writes: the write queue (one flock per database) and the engine's BEGIN handling."""
+"""SQLite writes: the write queue (one flock per database) and the engine's BEGIN handling.
+
+**The write queue.** A writer takes the database's write lock file (``flock``) before
+``BEGIN IMMEDIATE`` and lets it go when its transaction ends (``WriteQueueConnection``), so
+writers of every thread and process are served in turn instead of sleeping in SQLite's busy
+handler.
+
+**Group commit** (``group_commit.GroupCommit``): the requests of one process that queue
+for the lock together share one transaction and one COMMIT; its connection takes the lock with
+a holder of its own (``acquire_write_lock(holder=...)``).
+"""
 
 from __future__ import annotations
 
@@ -45,15 +55,16 @@ class WriteQueueConnection(sqlite3.Connection):
     _lock_file: IO[bytes] | None = None
     _holder: Any = None
 
-    def acquire_write_lock(self, wait_seconds: float | None = None) -> None:
+    def acquire_write_lock(self, wait_seconds: float | None = None, holder: Any = None) -> None:
         """Wait for this database's write queue (no-op if held, or if this thread queues).
 
         Raises WriteQueueTimeout when the queue stays taken for wait_seconds (default: the
-        connection's bound), with nothing held.
+        connection's bound), with nothing held. ``holder`` (an object with a ``count``) owns
+        the lock instead of the calling thread: a group's connection serves many threads.
         """
         if self._holder is not None or fcntl is None or not self.lock_path:
             return
-        held = _held_by_thread()
+        held = held_by_thread() if holder is None else holder
         if held.count:
             # This thread already holds the queue through another connection (a nested
             # transaction on a second session): waiting here would wait for ourselves.
@@ -197,7 +208,7 @@ class _FlockWaiter:
 _thread_state = threading.local()
 
 
-def _held_by_thread() -> Any:
+def held_by_thread() -> Any:
     state = _thread_state
     if not hasattr(state, "count"):
         state.count = 0
@@ -265,10 +276,15 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int, path: str | None) -> 
     def _on_begin(conn: Any) -> None:
         options = conn.get_execution_options()
         mode = options.get("sqlite_begin", "DEFERRED")
+        if mode == "NONE":
+            # A request's read phase (db.flask.get_read_session): each of its few SELECTs is
+            # its own implicit transaction, so no BEGIN and no COMMIT are sent for it.
+            return
         dbapi_conn = conn.connection.dbapi_connection
         queue = mode == "IMMEDIATE" and isinstance(dbapi_conn, WriteQueueConnection)
         if queue:
-            dbapi_conn.acquire_write_lock(options.get("write_wait_seconds"))
+            dbapi_conn.acquire_write_lock(options.get("write_wait_seconds"),
+                                          options.get("write_lock_holder"))
         try:
             conn.exec_driver_sql(f"BEGIN {mode}")
         except BaseException:

@@ -19,7 +19,8 @@ from functools import cache
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,11 +34,6 @@ MessageKind = Literal["confirmation", "waitlisted", "waitlist_promotion", "cance
 # that opened tomorrow morning is worth less than a crisis and more than a routine referral.
 MESSAGE_PRIORITY = 4
 APPOINTMENT_PRIORITY = 12
-
-
-_PENDING = select(OutboxMessage.id).where(
-    OutboxMessage.booking_id == bindparam("booking_id"), OutboxMessage.kind == "booking",
-    OutboxMessage.status == "pending")
 
 
 @cache
@@ -101,20 +97,50 @@ def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> boo
     return session.execute(statement, values).first() is not None
 
 
+_APPOINTMENT_COLUMNS = ("kind", "key", "priority", "payload", "booking_id", "status",
+                        "attempts", "next_attempt_at", "created_at")
+
+
+def _appointment_statement(dialect: str) -> Any:
+    """Insert an Appointment row unless one is pending for the booking: one statement, where
+    a SELECT for the pending row and an INSERT were two on every change of a booking."""
+    table = cast(Table, OutboxMessage.__table__)
+
+    def value(name: str) -> Any:
+        param = bindparam(name, type_=table.c[name].type)
+        # PostgreSQL gives a bare parameter in a select list no type; SQLite must not be told
+        # one (its CAST to a type name it does not know would read the JSON as a number).
+        return sql_cast(param, table.c[name].type) if dialect == "postgresql" else param
+
+    pending = select(table.c.id).where(
+        table.c.booking_id == bindparam("pending_for"), table.c.kind == "booking",
+        table.c.status == "pending")
+    rows = select(*(value(name) for name in _APPOINTMENT_COLUMNS)).where(~pending.exists())
+    return insert(table).from_select(list(_APPOINTMENT_COLUMNS), rows)
+
+
+_APPOINTMENTS = {name: _appointment_statement(name) for name in ("postgresql", "sqlite")}
+
+
 def queue_appointment(session: Session, booking: Booking, *, new: bool = False) -> None:
     """Make sure a pending outbox row will send this booking's Appointment as it stands.
 
-    ``new``: the booking was inserted in this transaction, so no row can be pending for it yet
-    and the look for one is skipped.
+    A row already pending is enough: the bundle is built at send time, so it will carry this
+    change too. ``new``: the booking was inserted in this transaction, so no row can be
+    pending for it yet and the look for one is skipped.
     """
     session.flush()
-    if not new and session.scalars(_PENDING, {"booking_id": booking.id}).first() is not None:
-        return  # the bundle is built at send time, so that row will carry this change too
-    _insert_ignoring_duplicates(session, {
+    now = utcnow()
+    values = {
         "kind": "booking", "key": f"booking:{booking.public_id}:{uuid.uuid4().hex[:12]}",
         "priority": APPOINTMENT_PRIORITY, "payload": {"booking": booking.public_id},
         "booking_id": booking.id, "status": "pending", "attempts": 0,
-        "next_attempt_at": utcnow(), "created_at": utcnow()})
+        "next_attempt_at": now, "created_at": now}
+    if new:
+        _insert_ignoring_duplicates(session, values)
+        return
+    session.execute(_APPOINTMENTS[session.get_bind().dialect.name],
+                    {**values, "pending_for": booking.id})
 
 
 def notify_booking(session: Session, booking: Booking, kind: MessageKind) -> bool:

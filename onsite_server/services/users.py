@@ -18,7 +18,7 @@ from typing import Any
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..models import Advocate, Site, User, UserSession, UserToken, utcnow
@@ -337,6 +337,21 @@ def live_session(session: Session, token: str | None) -> UserSession | None:
     return session.scalars(select(UserSession).where(
         UserSession.token_hash == _token_hash(str(token)),
         UserSession.ended_at.is_(None))).first()
+
+
+def live_session_user(session: Session, token: str | None) -> tuple[UserSession, User] | None:
+    """Return the open session row a cookie's session id names and its user, in one query
+    (every dashboard request asks for both), else None."""
+    if not token:
+        return None
+    found = session.execute(_LIVE_SESSION_USER, {"token_hash": _token_hash(str(token))}).first()
+    return None if found is None else (found[0], found[1])
+
+
+# Built once (every dashboard request runs it): building it cost a third of running it.
+_LIVE_SESSION_USER = (
+    select(UserSession, User).join(User, User.id == UserSession.user_id)
+    .where(UserSession.token_hash == bindparam("token_hash"), UserSession.ended_at.is_(None)))
 
 
 def end_session(session: Session, token: str | None, reason: str = "logout",

@@ -36,9 +36,8 @@ class AttractScreen(KioskScreen):
         self._taps: list[float] = []
 
     def refresh(self) -> None:
-        """Show the site's name from the catalog."""
-        catalog = self.visit.catalog()
-        self.site_name = catalog.settings.branding.name if catalog is not None else ""
+        """Show the site's name (from the cached file until the backend is built)."""
+        self.site_name = self.app.site_name()
 
     def corner_tap(self) -> None:
         """Count taps on the hidden corner; enough, quickly enough, ask for the admin PIN."""

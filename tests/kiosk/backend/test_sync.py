@@ -110,6 +110,66 @@ def test_batches_in_order_crisis_first_with_progress(outbox: Outbox, tmp_path: P
     assert client.catalog_calls == [None, '"v1"']  # revalidated with its ETag
 
 
+class _WatchedOutbox:
+    """Wraps an outbox: ``read_ahead`` is set when another thread than the worker's reads it."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self.read_ahead = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outbox, name)
+
+    def pending(self, limit: int = 100) -> list[Any]:
+        rows = self._outbox.pending(limit)
+        if threading.current_thread() is not threading.main_thread():
+            self.read_ahead.set()
+        return rows
+
+
+def test_the_next_rows_are_read_while_a_request_is_in_flight(outbox: Outbox,
+                                                            tmp_path: Path) -> None:
+    watched = _WatchedOutbox(outbox)
+    client = FakeClient()
+    submit = client.submit
+
+    def slow_submit(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # The server answers only once the kiosk has read what comes next: with one thing
+        # at a time, this request would never be answered.
+        assert watched.read_ahead.wait(10)
+        watched.read_ahead.clear()
+        return submit(items)
+
+    client.submit = slow_submit  # type: ignore[method-assign]
+    keys = _queue(outbox, 7)
+    worker = _worker(watched, client, tmp_path, batch_size=3)  # type: ignore[arg-type]
+    worker.run_once()
+    # Still one request at a time, in order, every row sent once and deleted.
+    assert client.batches == [keys[:3], keys[3:6], keys[6:]]
+    assert outbox.depth() == 0
+
+
+def test_a_crisis_queued_during_a_drain_goes_in_the_next_request(outbox: Outbox,
+                                                               tmp_path: Path) -> None:
+    watched = _WatchedOutbox(outbox)
+    client = FakeClient()
+    submit = client.submit
+
+    def submit_then_crisis(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not client.batches:
+            # The next batch was read ahead already; then a member's crisis is queued.
+            assert watched.read_ahead.wait(10)
+            _queue(outbox, 1, "z", crisis=True)
+        return submit(items)
+
+    client.submit = submit_then_crisis  # type: ignore[method-assign]
+    keys = _queue(outbox, 6)
+    worker = _worker(watched, client, tmp_path, batch_size=3)  # type: ignore[arg-type]
+    worker.run_once()
+    assert client.batches == [keys[:3], ["z000", *keys[3:5]], keys[5:]]
+    assert outbox.depth() == 0
+
+
 def test_refused_rows_are_set_aside_and_over_limit_rows_wait(outbox: Outbox,
                                                             tmp_path: Path) -> None:
     client = FakeClient()

@@ -32,9 +32,13 @@ def _methods(cls: ast.ClassDef) -> dict[str, list[str]]:
 
 
 def _attributes(cls: ast.ClassDef) -> set[str]:
-    """Names the class declares or assigns, in its body or as ``self.<name> = ...``."""
+    """Names the class declares, assigns (in its body or as ``self.<name> = ...``) or reads
+    through a property."""
     found: set[str] = set()
     for node in ast.walk(cls):
+        if isinstance(node, ast.FunctionDef) and any(
+                isinstance(d, ast.Name) and d.id == "property" for d in node.decorator_list):
+            found.add(node.name)
         targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
             targets = list(node.targets)

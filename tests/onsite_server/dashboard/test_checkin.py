@@ -4,6 +4,7 @@ their reason, search, walk-ins, no-shows, and a live view that does not count as
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from onsite_server.app_settings import override
 from onsite_server.db import get_db
@@ -95,6 +96,37 @@ def test_a_scanned_ticket_checks_in(app: Flask, as_coordinator: FlaskClient, sit
     again = _scan(as_coordinator, url).get_json()
     assert again["ok"] and again["result"]["already"] and "already checked in" in \
         again["message"]
+
+
+def test_a_scan_reads_its_booking_once_and_checks_it_in_with_one_update(
+        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
+    """What a scan asks of the database (issue 20 P7): the session check is one query (the
+    session row with its user); the ticket's booking is read once, with its member, slot and
+    event, and checked in by one conditional UPDATE. No list of revoked tickets, no locking
+    re-read, no lazy re-reads of what was loaded."""
+    booking_id, url = _book(app, site, day["slots"][1])
+    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    engine = get_db(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        resp = as_coordinator.post("/dashboard/checkin/scan", data={"ticket": url},
+                                   headers={"Accept": "application/json",
+                                            "X-CSRFToken": csrf_token(html)})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert resp.status_code == 200 and resp.get_json()["result"]["status"] == "checked_in"
+    assert _status(app, booking_id) == "checked_in"
+    selects = [s for s in statements if s.startswith("select")]
+    assert len([s for s in selects if " from booking" in s]) == 1, selects
+    assert not [s for s in selects if re.search(r" from (slot|member|event)\b", s)], selects
+    assert len([s for s in statements if s.startswith("update booking")]) == 1, statements
+    users = [s for s in selects if "user_account" in s]
+    assert len(users) == 1 and "user_session" in users[0], users
 
 
 def _keys_cli(app: Flask, *args: str) -> str:

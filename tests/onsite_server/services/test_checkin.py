@@ -179,6 +179,75 @@ def test_a_rescheduled_bookings_old_ticket_no_longer_works(session: Session, sit
     assert _scan(session, site, keys, _ticket(keys, new)[0]).booking_id == new.public_id
 
 
+@pytest.mark.parametrize("revocation", ["list", "own_row"])
+def test_revoked_tickets_are_refused_alike_by_the_list_and_by_their_own_row(
+        session: Session, site: Site, keys: KeyStore, revocation: str) -> None:
+    """The desk asks the scanned ticket's booking whether it is revoked (``grace``; issue 20
+    P7) instead of reading every revoked ticket: the answers are the list's, another site's
+    cancelled booking included."""
+    first, second = _slots(session, site)
+    cancelled = _book(session, site, first, first_name="Ana")
+    cancelled_token, _ = _ticket(keys, cancelled)
+    bookings.cancel_booking(session, cancelled, "kiosk:t", now=BEFORE)
+    moved = _book(session, site, first, first_name="Ben")
+    moved_token, _ = _ticket(keys, moved)
+    bookings.reschedule(session, moved, second, "kiosk:t", now=BEFORE)
+    other = gen_site(session, "other-door")
+    (there, _) = _slots(session, other)
+    elsewhere = _book(session, other, there)
+    elsewhere_token, _ = _ticket(keys, elsewhere)
+    bookings.cancel_booking(session, elsewhere, "kiosk:t", now=BEFORE)
+    live_token, _ = _ticket(keys, _book(session, site, second, first_name="Cy"))
+    session.commit()
+
+    def scan(token: str) -> str:
+        if revocation == "list":
+            ring, grace = svc.ticket_ring(session, keys, GRACE, OPEN), None
+        else:
+            ring, grace = keys.ring(), GRACE
+        try:
+            done = svc.check_in_ticket(session, site, token, ring, "user:7", OPEN, grace=grace)
+        except svc.CheckInRefused as exc:
+            session.rollback()
+            return exc.reason
+        session.commit()
+        return done.status
+
+    assert [scan(t) for t in (cancelled_token, moved_token, elsewhere_token, live_token)] == [
+        "revoked", "revoked", "revoked", "checked_in"]
+
+
+def test_a_booking_checked_in_meanwhile_is_not_checked_in_twice(
+        app: Flask, session: Session, site: Site, keys: KeyStore) -> None:
+    """Two desks scan one ticket at once: the second read the booking before the first
+    checked it in. Its check-in changes nothing and says so; one audit row, one Appointment
+    row (the conditional UPDATE of issue 20 P7 finds no booked row, and the locked re-read
+    decides)."""
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot)
+    token, _ = _ticket(keys, booking)
+    session.commit()  # SQLite: one writer at a time, and the other desk writes next
+    other = get_db(app).session()
+    try:
+        stale = bookings.find_booking(other, site.id, booking.public_id)
+        other.commit()  # its read ends; the object stays as it was read: booked
+        assert stale.status == "booked"
+        _scan(session, site, keys, token)  # the first desk
+        done = bookings.check_in(other, stale, "user:8", OPEN)
+        other.commit()
+    finally:
+        other.close()
+    assert done.status == "checked_in"
+    audited = session.scalars(select(AuditLog).where(
+        AuditLog.action.in_(("booking.checked_in", "booking.checked_in_late")),
+        AuditLog.subject == f"member:{booking.member.public_id}")).all()
+    assert [a.actor for a in audited] == ["user:7"]
+    pending = session.scalars(select(OutboxMessage).where(
+        OutboxMessage.booking_id == booking.id, OutboxMessage.kind == "booking",
+        OutboxMessage.status == "pending")).all()
+    assert len(pending) == 1
+
+
 def test_a_ticket_for_another_day_or_site_is_refused(session: Session, site: Site,
                                                      keys: KeyStore) -> None:
     (tomorrow, _) = _slots(session, site, start=OPEN + timedelta(days=1))

@@ -65,6 +65,26 @@ def attach_errors(form: Any, exc: ServiceError, *, name_other_fields: bool = Fal
             flash(f"{err['field']}: {message}" if name_other_fields else message, "error")
 
 
+# Each catalog compiled once per process, by (path, mtime, size) of its .po: every app a
+# process builds over a fresh instance folder (each test's, each test command's) would
+# otherwise parse the .po files again, about 15 ms of CPU, a third of building the app.
+_compiled: dict[tuple[str, int, int], bytes] = {}
+
+
+def _compiled_mo(po_path: Path) -> bytes:
+    """The .mo bytes of a .po catalog, compiled on first use of this version of the file."""
+    stat = po_path.stat()
+    key = (str(po_path), stat.st_mtime_ns, stat.st_size)
+    data = _compiled.get(key)
+    if data is None:
+        with po_path.open("rb") as fh:
+            catalog = read_po(fh, locale=po_path.parts[-3])
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        data = _compiled[key] = buffer.getvalue()
+    return data
+
+
 def compile_catalogs(source: Path, target: Path) -> None:
     """Compile each ``<lang>/LC_MESSAGES/*.po`` under source into target when out of date."""
     for po_path in source.glob("*/LC_MESSAGES/*.po"):
@@ -74,13 +94,9 @@ def compile_catalogs(source: Path, target: Path) -> None:
         # The instance folder is private (0700 folders, 0600 files), this part of it too.
         for folder in reversed(mo_path.relative_to(target).parents):
             ensure_private_dir(target / folder)
-        with po_path.open("rb") as fh:
-            catalog = read_po(fh, locale=po_path.parts[-3])
-        buffer = io.BytesIO()
-        write_mo(buffer, catalog)
         # Written aside, then renamed: several workers may start at once.
         tmp = mo_path.with_suffix(f".{os.getpid()}.tmp")
-        write_private(tmp, buffer.getvalue())
+        write_private(tmp, _compiled_mo(po_path))
         os.replace(tmp, mo_path)
 
 

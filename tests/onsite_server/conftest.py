@@ -4,7 +4,8 @@ started the throwaway cluster (ONSITE_TEST_PG_URL), unless it is marked ``sqlite
 Each test gets a database of its own, already at the migration head: the migrations run once
 per session (per xdist worker) into a template, which each test copies (a file copy on SQLite,
 ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL). ``test_migrations_match_models`` migrates an
-empty database itself, on both.
+empty database itself, on both. SQLite copies live in RAM (/dev/shm) where there is one, and
+the apps of a worker share Jinja's compiled templates (docs/BENCHMARKS.md, session 9).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import create_engine, text
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
+from sqlalchemy import Engine, create_engine, text
 
 from onsite_server import create_app, devserver
 from onsite_server.db import Database, get_db
@@ -34,17 +38,26 @@ BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 REQUIRE_PG = os.environ.get("ONSITE_TEST_REQUIRE_PG") == "1"
 
 
+@functools.cache
+def _pg_admin() -> Engine:
+    """One engine per process on the cluster's own database, to create and drop the tests'.
+
+    Kept (with its one pooled connection) for the session: a new engine and connection for
+    each database made and dropped cost about as much client CPU as a short test's body.
+    """
+    assert PG_URL
+    return create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_size=1, pool_pre_ping=True)
+
+
 def fresh_pg_database(template: str | None = None) -> str:
     """Create a new database on the throwaway cluster (empty, or a copy of template); its URL."""
     assert PG_URL
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
+    with _pg_admin().connect() as conn:
         # FILE_COPY: PostgreSQL 15's default (WAL_LOG) writes the template's pages through
         # the WAL, which is slower for a small template on a cluster without fsync.
         copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
         conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
-    admin.dispose()
     return PG_URL.rsplit("/", 1)[0] + "/" + name
 
 
@@ -57,12 +70,8 @@ def drop_pg_database(url: str) -> None:
     """
     assert PG_URL
     name = url.rsplit("/", 1)[1]
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with _pg_admin().connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def migrate_to_head(url: str) -> None:
@@ -138,8 +147,30 @@ def _pg_required() -> None:
         pytest.fail("ONSITE_TEST_REQUIRE_PG=1 but no ONSITE_TEST_PG_URL: PostgreSQL did not start")
 
 
+# A RAM-backed folder, where the machine has one, for the tests' SQLite files.
+RAM_FOLDER = Path("/dev/shm")
+
+
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def sqlite_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder of the test's own for its SQLite files: in RAM if it can be, else tmp_path.
+
+    The server syncs SQLite's log at every commit (synchronous=FULL, as in production):
+    about 3.5 ms of waiting on this machine's disk for each of the tens of thousands of
+    commits a run makes, 0.2 ms in RAM. A test's database is thrown away when it ends.
+    """
+    if not (RAM_FOLDER.is_dir() and os.access(RAM_FOLDER, os.W_OK)):
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="onsite-test-", dir=RAM_FOLDER))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, sqlite_folder: Path) -> Iterator[str]:
     """A database of the test's own, at the migration head, on the backend under test."""
     # pytest_generate_tests gives the backend; a test that asks for the fixture by name at
     # run time gets SQLite.
@@ -148,7 +179,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
         drop_pg_database(url)
         return
-    path = tmp_path / "onsite.sqlite"
+    path = sqlite_folder / "onsite.sqlite"
     shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
     yield f"sqlite:///{path}"
 
@@ -176,10 +207,36 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
+class SharedTemplateCode(BytecodeCache):
+    """Jinja's bytecode cache, in memory, shared by every app this process builds.
+
+    Each test builds an app, and each app's Jinja environment compiled every template it
+    rendered again (a twentieth of the server tests' CPU). The apps' environments are made
+    alike by create_app, and Jinja checks each entry against the template's source.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        """Fill the bucket from an earlier compile of the same template, if any."""
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        """Keep a freshly compiled template for the next app."""
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CODE = SharedTemplateCode()
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     """A migrated app on a fresh database."""
     application = create_app(app_config)
+    application.jinja_env.bytecode_cache = TEMPLATE_CODE
     # A copy of the template is at head already; a database a test chose itself may be empty.
     if not at_head(get_db(application)):
         upgrade(get_db(application))

@@ -133,6 +133,7 @@ def test_no_active_advocate_is_a_409(app: Flask, client: FlaskClient, site: Any,
     assert resp.status_code == 409
 
 
+@pytest.mark.sqlite_only
 def test_bad_member_ref_is_named(client: FlaskClient, kiosk: dict[str, Any]) -> None:
     resp = client.post(URL, json={"member_ref": "nope"}, headers=auth(kiosk["token"]))
     assert resp.status_code == 422
@@ -158,6 +159,7 @@ def test_reassignment_revokes_the_old_links(app: Flask, client: FlaskClient, sit
     verify(_token(new["link_url"]), _ring(client), purpose=Purpose.ADVOCATE_LINK)
 
 
+@pytest.mark.sqlite_only
 def test_jwks_publishes_both_purposes_as_okp(client: FlaskClient) -> None:
     keys = client.get("/.well-known/jwks.json").get_json()["keys"]
     assert {k["purpose"] for k in keys} == {"advocate_link", "ticket"}
@@ -171,6 +173,7 @@ def test_unknown_rule_step_is_refused() -> None:
     assert parse_rules({"steps": [{"id": "language"}]}) == AssignmentRules(steps=("language",))
 
 
+@pytest.mark.sqlite_only
 def test_signing_keys_are_private_files(app: Flask, client: FlaskClient) -> None:
     import stat
     from pathlib import Path

@@ -33,6 +33,7 @@ def _fields(resp: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("path", POSTS)
+@pytest.mark.sqlite_only
 def test_deeply_nested_json_is_a_400_on_every_operation(client: FlaskClient,
                                                         kiosk: dict[str, Any],
                                                         path: str) -> None:
@@ -44,6 +45,7 @@ def test_deeply_nested_json_is_a_400_on_every_operation(client: FlaskClient,
     assert _fields(resp) == ["body"]
 
 
+@pytest.mark.sqlite_only
 def test_deep_nesting_inside_an_object_is_refused_too(client: FlaskClient,
                                                       kiosk: dict[str, Any]) -> None:
     body = '{"items": ' + "[{\"a\": " * 2000 + "1" + "}]" * 2000 + "}"
@@ -68,6 +70,7 @@ def test_ordinary_nesting_still_passes(client: FlaskClient, kiosk: dict[str, Any
                            "free_disk_bytes": 1}, "app_version"),
     ("/api/v1/identify", {"id": "E\x001", "birth_date": "1980-01-15"}, "id"),
 ])
+@pytest.mark.sqlite_only
 def test_control_characters_are_refused_naming_the_field(client: FlaskClient,
                                                          kiosk: dict[str, Any], path: str,
                                                          body: dict[str, Any],
@@ -77,6 +80,7 @@ def test_control_characters_are_refused_naming_the_field(client: FlaskClient,
     assert field in _fields(resp)
 
 
+@pytest.mark.sqlite_only
 def test_nul_in_a_consent_email_is_a_422_not_a_500(app: Flask, client: FlaskClient, site: Any,
                                                    kiosk: dict[str, Any]) -> None:
     _, ref = identified_member(app, site, kiosk)
@@ -100,6 +104,7 @@ def test_nul_in_a_submission_answer_rejects_that_item_only(client: FlaskClient,
 
 
 @pytest.mark.parametrize("consent", ["yes", 1, "on", "true", 1.0])
+@pytest.mark.sqlite_only
 def test_consent_must_be_a_real_true(app: Flask, client: FlaskClient, site: Any,
                                      kiosk: dict[str, Any], consent: Any) -> None:
     _, ref = identified_member(app, site, kiosk)
@@ -117,6 +122,7 @@ def test_consent_must_be_a_real_true(app: Flask, client: FlaskClient, site: Any,
     ({"outbox_depth": "3"}, "outbox_depth"),
     ({"free_disk_bytes": "100"}, "free_disk_bytes"),
 ])
+@pytest.mark.sqlite_only
 def test_heartbeat_numbers_are_strict(client: FlaskClient, kiosk: dict[str, Any],
                                       change: dict[str, Any], field: str) -> None:
     body = {"app_version": "1.0", "outbox_depth": 0, "free_disk_bytes": 1, **change}
@@ -131,6 +137,7 @@ def test_heartbeat_numbers_are_strict(client: FlaskClient, kiosk: dict[str, Any]
     ({"answers": dict(PHQ9_MILD, **{"1": 1.0})}, "items.0.answers.1"),
     ({"answers": dict(PHQ9_MILD, **{"1": "1"})}, "items.0.answers.1"),
 ])
+@pytest.mark.sqlite_only
 def test_submission_types_are_strict(client: FlaskClient, kiosk: dict[str, Any],
                                      change: dict[str, Any], field: str) -> None:
     item = {**submission_item("phq9", PHQ9_MILD), **change}
@@ -141,6 +148,7 @@ def test_submission_types_are_strict(client: FlaskClient, kiosk: dict[str, Any],
     assert field in [e["field"] for e in answer["problem"]["errors"]]
 
 
+@pytest.mark.sqlite_only
 def test_skipped_choice_answer_as_float_is_refused(client: FlaskClient,
                                                    kiosk: dict[str, Any]) -> None:
     """The partial-answer check agrees with the engine: 1.0 is not the option 1."""
@@ -153,6 +161,7 @@ def test_skipped_choice_answer_as_float_is_refused(client: FlaskClient,
     assert [e["field"] for e in answer["problem"]["errors"]] == ["items.0.answers.1"]
 
 
+@pytest.mark.sqlite_only
 def test_item_without_taken_at_is_rejected_by_name(client: FlaskClient,
                                                    kiosk: dict[str, Any]) -> None:
     item = submission_item("phq9", PHQ9_MILD)
@@ -176,6 +185,7 @@ def _post_one(client: FlaskClient, kiosk: dict[str, Any], item: dict[str, Any]
     return answer
 
 
+@pytest.mark.sqlite_only
 def test_an_instrument_never_offered_is_refused(app: Flask, client: FlaskClient,
                                                 kiosk: dict[str, Any]) -> None:
     override(app, ENABLED_INSTRUMENTS=["phq9", "gad7"])
@@ -286,6 +296,7 @@ def test_timestamps_that_overflow_in_utc_never_give_a_500(client: FlaskClient,
 
 
 @pytest.mark.parametrize("value", [1764547200, 1764547200.5, True])
+@pytest.mark.sqlite_only
 def test_a_number_is_not_a_timestamp(client: FlaskClient, kiosk: dict[str, Any],
                                      value: object) -> None:
     """Found by fuzzing: lax parsing read a number as Unix seconds."""

@@ -191,12 +191,14 @@ def test_other_site_changes_do_not_change_etag(app: Any, client: Any, kiosk: dic
     assert _etag(client, kiosk) == before
 
 
+@pytest.mark.sqlite_only
 def test_catalog_needs_a_device_token(client: Any) -> None:
     resp = client.get(URL)
     assert resp.status_code == 401
     assert resp.mimetype == "application/problem+json"
 
 
+@pytest.mark.sqlite_only
 def test_if_none_match_documented(client: Any) -> None:
     doc = client.get("/api/v1/openapi.json").get_json()
     op = doc["paths"]["/catalog"]["get"]

@@ -87,6 +87,7 @@ def test_every_miss_gets_the_identical_answer(client: Any, kiosk: dict[str, Any]
     ({"id": "x" * 65, "birth_date": "1980-01-15"}, "id"),
     ({"id": "E5001", "birth_date": "1980-01-15", "pin": "1"}, "pin"),
 ])
+@pytest.mark.sqlite_only
 def test_bad_input_is_422_naming_the_field_and_not_an_attempt(
         app: Any, client: Any, kiosk: dict[str, Any], roster: dict[str, Any],
         body: dict[str, Any], field: str) -> None:

@@ -150,6 +150,7 @@ def test_matches_are_capped_per_kiosk_and_past_the_cap_items_are_anonymous(
     ({"member_ref": "x"}, "items.0.member_ref"),
     ({"anonymous": True}, "items.0.member_ref"),
 ])
+@pytest.mark.sqlite_only
 def test_a_malformed_or_doubled_identity_is_refused_naming_the_field(
         client: FlaskClient, kiosk: dict[str, Any], change: dict[str, Any], field: str) -> None:
     item = offline_item(PHQ9_MODERATE, "E5150") | change

@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from onsite_server.api import hash_token
@@ -55,12 +56,14 @@ def test_expired_code_refused(app: Any, client: Any, site: Any) -> None:
     assert client.post("/api/v1/pair", json={"pairing_code": code}).status_code == 400
 
 
+@pytest.mark.sqlite_only
 def test_missing_field_named(client: Any) -> None:
     resp = client.post("/api/v1/pair", json={})
     assert resp.status_code == 422
     assert resp.get_json()["errors"][0]["field"] == "pairing_code"
 
 
+@pytest.mark.sqlite_only
 def test_unknown_field_named(client: Any) -> None:
     resp = client.post("/api/v1/pair", json={"pairing_code": "ABCD-EFGH", "extra": 1})
     assert resp.status_code == 422
@@ -68,11 +71,13 @@ def test_unknown_field_named(client: Any) -> None:
         resp.get_json()["errors"]
 
 
+@pytest.mark.sqlite_only
 def test_not_json_is_415(client: Any) -> None:
     resp = client.post("/api/v1/pair", data="pairing_code=x")
     assert resp.status_code == 415
 
 
+@pytest.mark.sqlite_only
 def test_invalid_json_is_400(client: Any) -> None:
     resp = client.post("/api/v1/pair", data="{not json", content_type="application/json")
     assert resp.status_code == 400

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -135,6 +136,7 @@ def test_declining_is_recorded_on_an_open_referral(app, client, site, kiosk):
     assert row.consent is False and row.contact_method is None
 
 
+@pytest.mark.sqlite_only
 def test_consent_bad_fields_are_named(app, client, site, kiosk):
     _, ref = identified_member(app, site, kiosk)  # the test roster has no phone on file
     headers = auth(kiosk["token"])
@@ -160,6 +162,7 @@ def test_consent_bad_fields_are_named(app, client, site, kiosk):
     assert count(app, Referral) == 0
 
 
+@pytest.mark.sqlite_only
 def test_consent_needs_a_device_token(client):
     resp = client.post(CONSENT, json={"idempotency_key": new_key(), "member_ref": "x",
                                       "consent": False})

@@ -3,6 +3,7 @@ gave; a device that names an answer the item lacks is refused, naming the field.
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from onsite_server.db import get_db
@@ -38,6 +39,7 @@ def test_a_typed_reading_has_no_device(app, client, site, kiosk):
     assert _stored(app, item["idempotency_key"])[1] == []
 
 
+@pytest.mark.sqlite_only
 def test_bad_devices_are_refused_naming_the_field(app, client, site, kiosk):
     _, ref = identified_member(app, site, kiosk)
     answers = {"systolic": 152, "diastolic": 96}

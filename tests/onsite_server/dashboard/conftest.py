@@ -76,14 +76,14 @@ def as_advocate(app: Flask, auth: AuthActions) -> FlaskClient:
 # --- browser ------------------------------------------------------------------------------
 
 @pytest.fixture
-def sqlite_only_url(tmp_path: Path, sqlite_template: Path) -> str:
+def sqlite_only_url(sqlite_folder: Path, sqlite_template: Path) -> str:
     """A SQLite database URL: browser tests override ``database_url`` with it.
 
     What a page does is covered on both backends by the test-client tests; the browser tests
     check what a person sees and run once, which halves their share of CI's time. One journey
     runs on both (``journey_database_url``).
     """
-    return _copy_of(sqlite_template, tmp_path)
+    return _copy_of(sqlite_template, sqlite_folder)
 
 
 def _copy_of(sqlite_template: Path, tmp_path: Path) -> str:
@@ -93,7 +93,7 @@ def _copy_of(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def journey_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def journey_database_url(request: pytest.FixtureRequest, sqlite_folder: Path) -> str:
     """SQLite, then PostgreSQL when ONSITE_TEST_PG_URL is set (a clean skip otherwise).
 
     For the one browser journey that also runs on PostgreSQL (``test_events_browser``): the
@@ -104,7 +104,7 @@ def journey_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         if not PG_URL:
             pytest.skip("ONSITE_TEST_PG_URL is not set: no PostgreSQL for the browser journey")
         return fresh_pg_database(request.getfixturevalue("pg_template"))
-    return _copy_of(request.getfixturevalue("sqlite_template"), tmp_path)
+    return _copy_of(request.getfixturevalue("sqlite_template"), sqlite_folder)
 
 
 def _whole_answers(app: Flask) -> Any:

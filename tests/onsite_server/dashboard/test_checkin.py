@@ -172,6 +172,7 @@ def test_a_key_rotated_by_another_process_verifies_at_the_next_scan(
     (lambda url: url[:-2] + ("AA" if url[-2:] != "AA" else "BB"), "forged"),
     (lambda url: "not a ticket at all", "malformed"),
 ])
+@pytest.mark.sqlite_only
 def test_a_bad_scan_is_refused_with_its_reason(app: Flask, as_coordinator: FlaskClient,
                                                site: Any, day: dict[str, Any],
                                                mangle: Any, reason: str) -> None:
@@ -283,6 +284,7 @@ def test_a_refused_walk_in_is_shown_beside_the_form(app: Flask, as_coordinator: 
     assert 'class="flashes"' not in html
 
 
+@pytest.mark.sqlite_only
 def test_a_walk_in_form_missing_fields_names_them(as_coordinator: FlaskClient,
                                                   day: dict[str, Any]) -> None:
     resp = post_form(as_coordinator, "/dashboard/checkin/walk-in",

@@ -86,6 +86,7 @@ def test_create_an_event_and_generate_slots(app: Flask, as_coordinator: FlaskCli
     ({"every": "1"}, "every", "Number must be between 5 and 480."),
     ({"day": "2001-01-01"}, "start", "is in the past"),
 ])
+@pytest.mark.sqlite_only
 def test_a_bad_slot_run_is_shown_next_to_its_field(as_coordinator: FlaskClient, site: Any,
                                                    data: dict[str, str], field: str,
                                                    message: str) -> None:
@@ -99,6 +100,7 @@ def test_a_bad_slot_run_is_shown_next_to_its_field(as_coordinator: FlaskClient, 
     assert f'id="{field}-error"' in html and message in html
 
 
+@pytest.mark.sqlite_only
 def test_event_form_names_a_missing_title(as_coordinator: FlaskClient) -> None:
     resp = post_form(as_coordinator, "/dashboard/events/new", {"title": " ", "kind": "coaching"})
     assert resp.status_code == 422 and 'id="title-error"' in resp.get_data(as_text=True)
@@ -228,6 +230,7 @@ def test_roster_csv_and_calendar(app: Flask, as_coordinator: FlaskClient, site: 
 
 @pytest.mark.parametrize("path", ["/dashboard/events", "/dashboard/events/new",
                                   "/dashboard/checkin", "/dashboard/checkin/live.json"])
+@pytest.mark.sqlite_only
 def test_advocates_and_visitors_are_kept_out(client: FlaskClient, as_advocate: FlaskClient,
                                              path: str) -> None:
     assert as_advocate.get(path).status_code == 403
@@ -253,6 +256,7 @@ def test_another_sites_event_is_not_found(app: Flask, as_coordinator: FlaskClien
     assert resp.status_code == 404
 
 
+@pytest.mark.sqlite_only
 def test_posts_need_the_csrf_token(app: Flask, as_coordinator: FlaskClient, site: Any) -> None:
     with get_db(app).transaction() as session:
         event = gen_event(session, session.get(Site, site.id))  # type: ignore[arg-type]
@@ -262,6 +266,7 @@ def test_posts_need_the_csrf_token(app: Flask, as_coordinator: FlaskClient, site
     assert _event(app, event_id).cancelled is False
 
 
+@pytest.mark.sqlite_only
 def test_pages_speak_spanish(as_coordinator: FlaskClient) -> None:
     event_id = _new_event(as_coordinator)
     post_form(as_coordinator, "/language", {"lang": "es", "next": "/dashboard/events"},

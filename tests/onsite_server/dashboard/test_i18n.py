@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gettext
+import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 import onsite_server
+from onsite_server.dashboard import i18n
 
 PACKAGE = Path(onsite_server.__file__).parent
 CATALOG = PACKAGE / "translations" / "es" / "LC_MESSAGES" / "messages.po"
@@ -58,3 +63,50 @@ def test_translations_keep_their_placeholders() -> None:
     # raise at render time, on the Spanish page only.
     problems = [(message.id, [str(e) for e in errors]) for message, errors in _catalog().check()]
     assert not problems, problems
+
+
+def _po_source(tmp_path: Path) -> Path:
+    """A copy of the dashboard's catalogs, to edit."""
+    source = tmp_path / "source"
+    shutil.copytree(i18n.SOURCE, source)
+    return source
+
+
+def _spanish(target: Path) -> gettext.GNUTranslations:
+    with (target / "es" / "LC_MESSAGES" / "messages.mo").open("rb") as fh:
+        return gettext.GNUTranslations(fh)
+
+
+def test_catalogs_are_compiled_once_per_process(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every app the tests build has an instance folder of its own: the .po files are parsed
+    # for the first, and the next ones get the same bytes.
+    source = _po_source(tmp_path)
+    parsed: list[str] = []
+    real_read_po = i18n.read_po
+
+    def counting_read_po(fh: Any, **kwargs: Any) -> Any:
+        parsed.append(fh.name)
+        return real_read_po(fh, **kwargs)
+
+    monkeypatch.setattr(i18n, "read_po", counting_read_po)
+    i18n.compile_catalogs(source, tmp_path / "first")
+    catalogs = len(parsed)
+    assert catalogs >= 1
+    i18n.compile_catalogs(source, tmp_path / "second")
+    assert len(parsed) == catalogs
+    first = (tmp_path / "first" / "es" / "LC_MESSAGES" / "messages.mo").read_bytes()
+    assert (tmp_path / "second" / "es" / "LC_MESSAGES" / "messages.mo").read_bytes() == first
+    assert _spanish(tmp_path / "second").gettext("Log in") == "Iniciar sesión"
+
+
+def test_an_edited_catalog_is_compiled_again(tmp_path: Path) -> None:
+    source = _po_source(tmp_path)
+    i18n.compile_catalogs(source, tmp_path / "before")
+    po = source / "es" / "LC_MESSAGES" / "messages.po"
+    text = po.read_text(encoding="utf-8")
+    assert 'msgstr "Iniciar sesión"' in text
+    po.write_text(text.replace('msgstr "Iniciar sesión"', 'msgstr "Entrar"'), encoding="utf-8")
+    i18n.compile_catalogs(source, tmp_path / "after")
+    assert _spanish(tmp_path / "before").gettext("Log in") == "Iniciar sesión"
+    assert _spanish(tmp_path / "after").gettext("Log in") == "Entrar"

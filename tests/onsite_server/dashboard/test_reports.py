@@ -124,6 +124,7 @@ def test_a_setting_below_five_is_ignored(app: Flask, site: Any, as_coordinator: 
 @pytest.mark.parametrize(("query", "field"), [("start=2026-13&end=2026-03", "start"),
                                               ("start=2026-04&end=2026-03", "end"),
                                               ("start=2026-01&end=03-2026", "end")])
+@pytest.mark.sqlite_only
 def test_a_bad_period_is_named_next_to_its_field(as_coordinator: FlaskClient, query: str,
                                                  field: str) -> None:
     resp = as_coordinator.get(f"/dashboard/reports?{query}")
@@ -138,10 +139,12 @@ def test_a_bad_period_is_named_next_to_its_field(as_coordinator: FlaskClient, qu
     assert spanish.get_data(as_text=True).startswith("No se puede usar este periodo")
 
 
+@pytest.mark.sqlite_only
 def test_an_unknown_table_is_not_found(as_coordinator: FlaskClient) -> None:
     assert as_coordinator.get(f"/dashboard/reports/nope.csv?{PERIOD}").status_code == 404
 
 
+@pytest.mark.sqlite_only
 def test_advocates_do_not_see_reports(as_advocate: FlaskClient) -> None:
     assert as_advocate.get("/dashboard/reports").status_code == 403
 

@@ -39,6 +39,7 @@ def _log_once_written(live_server: LiveServer, needle: str) -> str:
     return log
 
 
+@pytest.mark.sqlite_only
 def test_gunicorn_access_log_has_neither_token_nor_name(live_server: LiveServer) -> None:
     _visit(live_server.url)
     log = _log_once_written(live_server, '"GET /dashboard/checkin?')
@@ -53,6 +54,7 @@ def test_gunicorn_access_log_has_neither_token_nor_name(live_server: LiveServer)
                      r'"probe/1"', log), log[-1500:]
 
 
+@pytest.mark.sqlite_only
 def test_werkzeug_request_log_has_neither_token_nor_name(
         app: Flask, caplog: pytest.LogCaptureFixture) -> None:
     server = make_server("127.0.0.1", 0, app)

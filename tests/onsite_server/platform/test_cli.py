@@ -189,6 +189,7 @@ def test_only_the_command_line_makes_an_operator(app: Any, runner: Any) -> None:
     (["--role", "operator", "--password", "long enough pass", "--site", "test-site"], "--site"),
     (["--role", "employer", "--password", "long enough pass"], "--site"),
 ])
+@pytest.mark.sqlite_only
 def test_create_user_refuses_bad_input(app: Any, runner: Any, site: Any, args: list[str],
                                        named: str) -> None:
     result = _run(app, runner, "create-user", "--email", "a@example.com", "--name", "A", *args)

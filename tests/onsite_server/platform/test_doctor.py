@@ -118,6 +118,7 @@ def test_an_empty_database_says_to_run_init_db(app_config: dict[str, Any], tmp_p
     assert "sync" not in checks and "crises" not in checks
 
 
+@pytest.mark.sqlite_only
 def test_file_modes_name_the_file_readable_by_others(healthy: Flask) -> None:
     secret = Path(healthy.instance_path) / "secret_key"
     secret.write_text("x")
@@ -137,6 +138,7 @@ def _certificate(path: Path, not_before: dt.datetime, not_after: dt.datetime) ->
 
 @pytest.mark.parametrize(("days_left", "ok", "words"), [
     (400, True, "expires in 399 days"), (5, False, "renew it now"), (-3, False, "expired on")])
+@pytest.mark.sqlite_only
 def test_tls_reports_days_to_expiry(healthy: Flask, tmp_path: Path, days_left: int, ok: bool,
                                     words: str) -> None:
     now = dt.datetime.now(dt.UTC)
@@ -147,17 +149,20 @@ def test_tls_reports_days_to_expiry(healthy: Flask, tmp_path: Path, days_left: i
     assert check.ok is ok and words in check.message
 
 
+@pytest.mark.sqlite_only
 def test_a_clock_before_the_release_is_refused(healthy: Flask) -> None:
     check = doctor.check_clock(healthy, dt.datetime(2020, 5, 1, tzinfo=dt.UTC))
     assert not check.ok and "NTP" in check.message
 
 
+@pytest.mark.sqlite_only
 def test_missing_signing_keys_are_named(app: Flask) -> None:
     check = _run(app, central=False)["signing-keys"]
     assert not check.ok
     assert all(p.label in check.message for p in Purpose)
 
 
+@pytest.mark.sqlite_only
 def test_central_unreachable_is_reported(healthy: Flask) -> None:
     override(healthy, CENTRAL_URL="http://127.0.0.1:9/fhir")  # discard port: nothing listens
     check = _run(healthy)["central"]

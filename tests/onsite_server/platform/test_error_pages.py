@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 
+@pytest.mark.sqlite_only
 def test_untrusted_host_gets_the_real_400_page(client: Any,
                                                caplog: pytest.LogCaptureFixture) -> None:
     """A forged Host is refused before routing; its page still renders (no AttributeError)."""

@@ -66,12 +66,14 @@ def read_only(app: Flask) -> Iterator[None]:
     admin.dispose()
 
 
+@pytest.mark.sqlite_only
 def test_healthy_answer_has_no_version_for_strangers(client: Any) -> None:
     resp = client.get("/healthz")
     assert resp.status_code == 200
     assert resp.get_json() == {"status": "ok", "database": "ok", "disk": "ok"}
 
 
+@pytest.mark.sqlite_only
 def test_version_only_with_a_valid_device_token(client: Any, kiosk: dict[str, Any]) -> None:
     resp = client.get("/healthz", headers=auth(kiosk["token"]))
     assert resp.status_code == 200
@@ -112,6 +114,7 @@ def test_full_database_is_unhealthy(app: Flask, client: Any,
     assert "cannot grow" in caplog.text
 
 
+@pytest.mark.sqlite_only
 def test_low_disk_is_unhealthy(app: Flask, client: Any,
                                caplog: pytest.LogCaptureFixture) -> None:
     if not get_db(app).is_sqlite:
@@ -149,6 +152,7 @@ def test_held_write_lock_makes_health_busy_not_hung(app: Flask, client: Any) -> 
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.sqlite_only
 def test_results_are_reused_for_a_moment(app: Flask, client: Any) -> None:
     override(app, HEALTH_CHECK_SECONDS=60)
     assert client.get("/healthz").status_code == 200

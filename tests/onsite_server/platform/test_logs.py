@@ -31,6 +31,7 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
+@pytest.mark.sqlite_only
 def test_json_logs_with_request_ids_and_no_member_data_or_tokens(database_url: str,
                                                                   tmp_path: Path) -> None:
     env = _env(database_url, tmp_path, ONSITE_LOG_FORMAT="json", ONSITE_LOG_LEVEL="DEBUG")

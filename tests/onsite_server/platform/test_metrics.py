@@ -50,6 +50,7 @@ def test_state_from_the_database(app: Flask, client: FlaskClient, kiosk: Any) ->
     assert samples[("onsite_kiosks", (("heartbeat", "never"),))] == 1
 
 
+@pytest.mark.sqlite_only
 def test_requests_are_counted_by_route_not_path(client: FlaskClient) -> None:
     client.get("/healthz")
     client.get("/api/v1/bookings/not-a-real-id/cancel")
@@ -68,6 +69,7 @@ def test_requests_are_counted_by_route_not_path(client: FlaskClient) -> None:
     ({"REMOTE_ADDR": "127.0.0.1"}, {"X-Forwarded-For": "203.0.113.9"}, 403),
     ({"REMOTE_ADDR": "127.0.0.1"}, {}, 200),
 ])
+@pytest.mark.sqlite_only
 def test_open_to_loopback_or_the_token(app: Flask, client: FlaskClient,
                                        environ: dict[str, str], headers: dict[str, str],
                                        status: int) -> None:
@@ -80,6 +82,7 @@ def test_open_to_loopback_or_the_token(app: Flask, client: FlaskClient,
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only
 def test_gunicorn_workers_share_their_request_counts(live_server: LiveServer) -> None:
     # gunicorn hands connections to whichever worker accepts first; each request on a new
     # connection, so both of the live server's two workers answer some.

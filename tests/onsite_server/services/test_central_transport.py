@@ -37,6 +37,7 @@ def listener() -> Iterator[tuple[str, list[str]]]:
     server.shutdown()
 
 
+@pytest.mark.sqlite_only
 def test_sync_refuses_a_plain_http_central_and_sends_nothing(
         app: Flask, listener: tuple[str, list[str]]) -> None:
     url, seen = listener

@@ -77,6 +77,7 @@ def _book(session: Session, site: Site, slot: Slot, n: int = 1) -> list[Booking]
     return out
 
 
+@pytest.mark.sqlite_only
 def test_event_fields_are_checked_and_named(session: Session, site: Site) -> None:
     with pytest.raises(ServiceError) as caught:
         _event(session, site, title="   ", kind="juggling")
@@ -121,6 +122,7 @@ def test_nine_to_twelve_every_fifteen_minutes_with_two_seats(session: Session,
     (time(9), time(12), 15, 0, "capacity"),
     (time(0), time(23, 59), 5, 1, "end"),  # 287 slots: more than one run may make
 ])
+@pytest.mark.sqlite_only
 def test_a_bad_slot_plan_names_its_field(session: Session, site: Site, start: time, end: time,
                                          every: int, capacity: int, field: str) -> None:
     event = _event(session, site)

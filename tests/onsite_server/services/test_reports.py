@@ -131,6 +131,7 @@ def test_the_minimum_is_configurable_but_never_below_five(
     ({"first_month": "2020-01", "last_month": "2026-03"}, "to"),
     ({"timezone": "Mars/Olympus"}, "timezone"),
 ])
+@pytest.mark.sqlite_only
 def test_bad_input_is_refused_naming_the_field(app: Flask, kw: dict[str, Any], field: str) -> None:
     with pytest.raises(ServiceError) as err:
         _report(app, **kw)

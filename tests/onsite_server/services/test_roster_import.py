@@ -182,6 +182,7 @@ def test_badge_of_another_existing_member_is_a_row_error(app: Any, runner: Any, 
     (HEADER.replace("phone", "fone"), "unknown column(s) fone"),
     ("", "empty"),
 ])
+@pytest.mark.sqlite_only
 def test_unusable_file_is_refused(app: Any, runner: Any, tmp_path: Path,
                                   employer: dict[str, Any], text: str, message: str) -> None:
     path = tmp_path / "r.csv"
@@ -191,6 +192,7 @@ def test_unusable_file_is_refused(app: Any, runner: Any, tmp_path: Path,
     assert message in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_non_utf8_file_is_refused(app: Any, runner: Any, tmp_path: Path,
                                   employer: dict[str, Any]) -> None:
     path = tmp_path / "latin1.csv"
@@ -209,6 +211,7 @@ def test_too_many_cells_is_a_row_error(app: Any, runner: Any, tmp_path: Path,
     assert "row 2, *: 1 more cell(s) than columns" in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_a_cell_beyond_the_csv_field_limit_is_refused_by_name(
         app: Any, runner: Any, tmp_path: Path, employer: dict[str, Any]) -> None:
     """A 131,073-character cell (the csv module's limit) is a clear refusal, not a crash."""

@@ -1,9 +1,10 @@
 """The run command (scripts/run.sh) on a fresh copy of the project, with no display.
 
 Its bootstrap makes a fresh virtualenv with only the ``kiosk`` extra (``python3 -m venv`` and
-``pip install -e ".[kiosk]"``; pip's cache makes that quick), so a run-time import of a test
-package (``kivy.tests`` needs pytest) fails here as it would on a new machine. With no display
-the command writes the kiosk's tour, and says "failed" when the tour fails.
+``pip install -e ".[kiosk]"``, downloaded afresh: these machines keep no pip cache), so a
+run-time import of a test package (``kivy.tests`` needs pytest) fails here as it would on a
+new machine. With no display the command writes the kiosk's tour, and says "failed" when the
+tour fails.
 """
 
 from __future__ import annotations

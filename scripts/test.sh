@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, starts a throwaway PostgreSQL cluster, then runs
 # ruff, mypy and the whole pytest suite (server tests on SQLite and on PostgreSQL), in parallel
-# worker processes (pytest-xdist, one per core; ONSITE_TEST_WORKERS=N to choose).
+# worker processes (pytest-xdist, two per core; ONSITE_TEST_WORKERS=N to choose).
 #   scripts/test.sh                 every test (what CI runs)
 #   scripts/test.sh --quick         every test not marked slow: the inner loop
 #   scripts/test.sh tests/x -x      extra arguments go to pytest; -n 0 runs in one process
@@ -109,7 +109,12 @@ unset PYTHONDONTWRITEBYTECODE
 # the worker, so workers share the cluster without sharing a database.
 # --dist loadgroup hands each test to the next free worker, in the order tests/conftest.py
 # puts them (the long ones first), and keeps a module that shares a fixture on one worker.
-env --default-signal=INT pytest -n "${ONSITE_TEST_WORKERS:-auto}" --dist loadgroup \
+# Two workers a core: much of the suite waits (drills on timers and leases, live servers
+# starting and stopping, Kivy walks between frames, pip's downloads), and with one worker a
+# core the two cores of these machines were busy only 56 % of a whole run; with two a core
+# it took 669 s against 1,089 s (docs/BENCHMARKS.md, "Session 9: the whole run").
+workers="${ONSITE_TEST_WORKERS:-$(( $(nproc) * 2 ))}"
+env --default-signal=INT pytest -n "$workers" --dist loadgroup \
   "${selection[@]}" "$@" <&0 &
 pytest_pid=$!
 while :; do

@@ -31,7 +31,10 @@ from onsite_server import create_app, devserver
 from onsite_server.db import Database, get_db
 from onsite_server.migrate import current_revision, head_revision, upgrade
 
+from ..url_builders import reuse_url_builders
 from .helpers import gen_site, pair_kiosk
+
+reuse_url_builders()
 
 PG_URL = os.environ.get("ONSITE_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]

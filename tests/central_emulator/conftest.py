@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from central_emulator import create_app
 
+from ..live import serve_in_thread
 from .helpers import SiteKeys
 
 
@@ -45,12 +44,5 @@ class Live:
 @pytest.fixture
 def live(app: Flask) -> Iterator[Live]:
     """The emulator served by werkzeug in a thread, as the console script serves it."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(app=app, url=f"http://127.0.0.1:{server.port}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(app) as port:
+        yield Live(app=app, url=f"http://127.0.0.1:{port}")

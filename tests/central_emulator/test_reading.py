@@ -3,7 +3,6 @@ links, and the CareTeam pull limited to this site's own members (issue 16 §6)."
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from central_emulator import create_app, get_store
 from central_emulator.directory import ASSIGNMENTS, CARETEAM_SYSTEM
@@ -25,6 +23,7 @@ from onsite_server.migrate import upgrade
 from onsite_server.models import Advocate, Member
 from onsite_server.services.directory import pull_directory
 
+from ..live import serve_in_thread
 from .conftest import Live
 
 
@@ -32,12 +31,8 @@ from .conftest import Live
 def small_pages() -> Iterator[Live]:
     """The emulator, served, giving at most two resources a page whatever _count asks."""
     app = create_app({"TESTING": True, "SEARCH_PAGE_SIZE": 2, "SEARCH_MAX_PAGE_SIZE": 2})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Live(app=app, url=f"http://127.0.0.1:{server.port}")
-    server.shutdown()
-    server.server_close()
+    with serve_in_thread(app) as port:
+        yield Live(app=app, url=f"http://127.0.0.1:{port}")
 
 
 @pytest.fixture

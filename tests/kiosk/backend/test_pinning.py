@@ -20,6 +20,8 @@ from cryptography.x509.oid import NameOID
 
 from kiosk.api_client import ApiClient, CertificateMismatch
 
+from ...live import POLL
+
 
 def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -72,7 +74,8 @@ def ca_server(tmp_path: Path) -> Iterator[tuple[str, Path, bytes]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": POLL},
+                              daemon=True)
     thread.start()
     try:
         yield f"https://127.0.0.1:{httpd.server_address[1]}", ca, der

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from onsite_server.accesslog import redact_target
 
+from ...live import serve_in_thread
 from ..conftest import LiveServer
 
 TOKEN = "inv1te-T0ken-that-must-not-leak_0123456789abcdef"
@@ -57,14 +56,9 @@ def test_gunicorn_access_log_has_neither_token_nor_name(live_server: LiveServer)
 @pytest.mark.sqlite_only
 def test_werkzeug_request_log_has_neither_token_nor_name(
         app: Flask, caplog: pytest.LogCaptureFixture) -> None:
-    server = make_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with caplog.at_level(logging.INFO, logger="werkzeug"):
-            _visit(f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
+    with serve_in_thread(app, threaded=False) as port, \
+            caplog.at_level(logging.INFO, logger="werkzeug"):
+        _visit(f"http://127.0.0.1:{port}")
     lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
     assert any("GET /account/link/[redacted] HTTP/1.1" in line for line in lines), lines
     assert any("GET /dashboard/checkin?q=[redacted]&page=[redacted]" in line for line in lines)

@@ -41,6 +41,7 @@ from onsite_server.db import get_db
 from onsite_server.devserver import free_port
 from onsite_server.models import OutboxMessage, Referral
 
+from ...live import POLL
 from ..helpers import auth, identified_member, new_key, submission_item
 
 pytestmark = [pytest.mark.slow, pytest.mark.drill]
@@ -107,7 +108,8 @@ class Central:
     def start(self) -> None:
         """Listen again (the store is kept, as a restarted central keeps its data)."""
         self.server = make_server("127.0.0.1", self.port, self.recorder, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": POLL}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
 
 from onsite_server.central import CentralClient, SmartAuth
+
+from ...live import serve_in_thread
 
 
 def _unb64(part: str) -> bytes:
@@ -69,10 +69,8 @@ def smart_server() -> Iterator[tuple[str, dict[str, Any]]]:
         state["auth"].append(request.headers.get("Authorization"))
         return Response(json.dumps({"resourceType": "Bundle"}), mimetype="application/fhir+json")
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", state
-    server.shutdown()
+    with serve_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}", state
 
 
 def test_the_access_token_is_fetched_once_and_reused(
@@ -98,10 +96,8 @@ def proxy() -> Iterator[tuple[str, list[str]]]:
         start_response("200 OK", [("Content-Type", "application/fhir+json")])
         return [json.dumps({"resourceType": "Bundle", "type": "transaction-response"}).encode()]
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", asked
-    server.shutdown()
+    with serve_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}", asked
 
 
 def test_the_proxy_environment_is_read_once_per_address_and_still_obeyed(

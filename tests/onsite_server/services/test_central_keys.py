@@ -7,7 +7,6 @@ links through the kiosk API as a kiosk does, and opens them at central as a phon
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ import requests
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from central_emulator import create_app as create_central
 from onsite_server.app_settings import of as settings_of
@@ -29,6 +27,7 @@ from onsite_server.services.central_keys import accepted, central_holds
 from onsite_server.services.signing import KeyStore
 from shared.tokens import Purpose, TokenError, verify
 
+from ...live import serve_in_thread
 from ..helpers import auth, identified_member
 
 NAME = "Maria Lopez"  # adv-001 in the emulator's directory
@@ -38,12 +37,8 @@ NAME = "Maria Lopez"  # adv-001 in the emulator's directory
 def central() -> Iterator[str]:
     """A running central emulator with its demo directory; its base URL."""
     emulator = create_central({"TESTING": True})
-    server = make_server("127.0.0.1", 0, emulator, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.shutdown()
-    server.server_close()
+    with serve_in_thread(emulator) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -191,11 +186,8 @@ def test_central_fetches_a_registered_sites_keys_for_a_key_id_it_never_received(
     """The other way round: the site does not push (it cannot reach central at issue time),
     but central can reach the site's published key set, and reads it on an unknown key id."""
     override(onsite, CENTRAL_KEY_PUSH_TIMEOUT_SECONDS=0)
-    server = make_server("127.0.0.1", 0, onsite, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        jwks_url = f"http://127.0.0.1:{server.port}/.well-known/jwks.json"
+    with serve_in_thread(onsite) as port:
+        jwks_url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
         assert requests.post(f"{central}/_sites", json={"site": "test-site",
                                                         "jwks_url": jwks_url},
                              timeout=10).ok
@@ -203,9 +195,6 @@ def test_central_fetches_a_registered_sites_keys_for_a_key_id_it_never_received(
         assert accepted(_keys(onsite)) == {}  # nothing was pushed
         status, html = _scan(url)
         assert status == 200 and NAME in html
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_as_it_happens_a_fresh_gunicorn_server_s_first_link_opens_at_central(

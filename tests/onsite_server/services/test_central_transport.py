@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from flask import Flask, request
-from werkzeug.serving import make_server
 
 from onsite_server.app_settings import override
 from onsite_server.central import check_transport, client_from_config
 from onsite_server.cli import main
 from onsite_server.config import ConfigError
 from onsite_server.settings import CentralSettings
+
+from ...live import serve_in_thread
 
 
 @pytest.fixture
@@ -30,11 +30,8 @@ def listener() -> Iterator[tuple[str, list[str]]]:
         seen.append(request.headers.get("Authorization", ""))
         return {"resourceType": "Bundle", "type": "searchset", "entry": []}
 
-    server = make_server("127.0.0.1", 0, stub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", seen
-    server.shutdown()
+    with serve_in_thread(stub, threaded=False) as port:
+        yield f"http://127.0.0.1:{port}", seen
 
 
 @pytest.mark.sqlite_only

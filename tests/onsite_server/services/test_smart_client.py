@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, Response, request
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from central_emulator import create_app as central_app
 from central_emulator.smart import scope_allows
@@ -37,6 +35,8 @@ from onsite_server.central import (
 from onsite_server.db import get_db
 from onsite_server.fhir.samples import samples
 from onsite_server.models import Alert
+
+from ...live import serve_in_thread
 
 # RFC 7638 section 3.1: this RSA key's thumbprint is the text below.
 RFC7638_JWK = {
@@ -134,10 +134,8 @@ def fake_central() -> Iterator[tuple[str, dict[str, Any]]]:
         return Response(json.dumps({"resourceType": "Bundle"}),
                         mimetype="application/fhir+json"), status
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", state
-    server.shutdown()
+    with serve_in_thread(app) as port:
+        yield f"http://127.0.0.1:{port}", state
 
 
 def _client(base: str) -> CentralClient:
@@ -207,10 +205,8 @@ def test_published_keys_register_at_central_and_a_refused_client_stops_the_sync(
     """Our JWKS, fetched from this server, is what central registers; then the sync runs on a
     discovered endpoint; with a key central does not hold it stops at once, with an alert."""
     central = central_app({"TESTING": True})
-    server = make_server("127.0.0.1", 0, central, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serve_in_thread(central) as port:
+        base = f"http://127.0.0.1:{port}"
         key_path = tmp_path / "smart.pem"
         key_path.write_bytes(_pem(ec.generate_private_key(ec.SECP384R1())))
         override(app, CENTRAL_CLIENT_ID="onsite-site", CENTRAL_PRIVATE_KEY_PATH=str(key_path))
@@ -239,5 +235,3 @@ def test_published_keys_register_at_central_and_a_refused_client_stops_the_sync(
         with get_db(app).transaction(write=False) as session:
             kinds = list(session.scalars(select(Alert.kind).where(Alert.cleared_at.is_(None))))
         assert kinds.count("central_credentials") == 1
-    finally:
-        server.shutdown()

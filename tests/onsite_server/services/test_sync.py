@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from flask import Flask, Response, request
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from onsite_server.central import CentralClient, CentralError
 from onsite_server.db import get_db
@@ -27,6 +26,7 @@ from onsite_server.services.sync import SyncSettings, claim, run_cycle
 from shared.backoff import full_jitter as backoff
 from shared.tokens import KeyRing
 
+from ...live import serve_in_thread
 from ..helpers import auth, identified_member, new_key, submission_item
 
 PHQ9_ITEM9 = {str(i): 0 for i in range(1, 9)} | {"9": 1}
@@ -237,11 +237,8 @@ def fhir_stub() -> Iterator[tuple[str, dict[str, Any]]]:
         body = json.dumps({"resourceType": "Bundle", "type": "transaction-response"})
         return Response(body, status=state["status"], mimetype="application/fhir+json")
 
-    server = make_server("127.0.0.1", 0, stub, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/fhir", state
-    server.shutdown()
+    with serve_in_thread(stub) as port:
+        yield f"http://127.0.0.1:{port}/fhir", state
 
 
 @pytest.mark.parametrize(("status", "retryable"), [(400, False), (409, False), (412, False),

@@ -25,8 +25,10 @@ import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from requests.adapters import HTTPAdapter
 
 if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs
     from requests.sessions import _Settings
 
     from .settings import CentralSettings
@@ -224,6 +226,32 @@ class _NoAuth(requests.auth.AuthBase):
 _NO_AUTH = _NoAuth()
 
 
+class _SteadyAdapter(HTTPAdapter):
+    """An HTTPAdapter that works out a connection pool's key once per address and TLS setting.
+
+    requests asks ``os.path.isdir`` of the CA bundle (``REQUESTS_CA_BUNDLE``) on every
+    request, plain http:// included, to tell a file from a directory: one ``stat`` a request,
+    and on a worker whose other thread holds the GIL, a wait to take it back after each.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[tuple[Any, ...], tuple[_HostParams, _PoolKwargs]] = {}
+
+    def build_connection_pool_key_attributes(
+            self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[_HostParams, _PoolKwargs]:
+        """Return requests' pool key for the request, computed once per address and setting."""
+        parts = urlsplit(str(request.url))
+        key = (parts.scheme.lower(), parts.hostname, parts.port, verify, cert)
+        known = self._keys.get(key)
+        if known is None:
+            known = super().build_connection_pool_key_attributes(request, verify, cert)
+            self._keys[key] = known
+        host, pool = known
+        return host.copy(), pool.copy()  # urllib3 may change what it is given
+
+
 class SteadySession(requests.Session):
     """A requests Session that reads the environment's proxy and CA settings once per
     address, not once per request.
@@ -232,14 +260,16 @@ class SteadySession(requests.Session):
     ``REQUESTS_CA_BUNDLE``: some 150 ``os.environ`` reads, and ``~/.netrc``) when its settings
     come from there; a worker forwarding a backlog spent a fifth of its HTTP time on it. The
     environment of a running process does not change, so the answer for each scheme and host
-    (and the session's own settings) is kept. Settings given per request are merged as
-    before.
+    (and the session's own settings) is kept, and so is whether the CA bundle is a file or a
+    directory (``_SteadyAdapter``). Settings given per request are merged as before.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._from_env: dict[tuple[Any, ...], _Settings] = {}
         self._netrc: dict[tuple[str, str], Any] = {}
+        self.mount("https://", _SteadyAdapter())
+        self.mount("http://", _SteadyAdapter())
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """Prepare a request; the ~/.netrc lookup (two stat calls) is made once per address."""

@@ -131,3 +131,30 @@ def test_the_proxy_environment_is_read_once_per_address_and_still_obeyed(
     assert asked == ["central.invalid/fhir"] * 3  # every request went through the proxy
     # The environment and ~/.netrc were read for the first request only.
     assert len(reads) == 1 and len(netrc_reads) == 1
+
+
+def test_the_ca_bundle_is_looked_at_once_per_address_not_on_every_request(
+        proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Any) -> None:
+    import requests.adapters
+
+    url, asked = proxy
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    looked: list[str] = []
+    isdir = requests.adapters.os.path.isdir
+
+    def counting(path: Any) -> bool:
+        looked.append(str(path))
+        return isdir(path)
+
+    monkeypatch.setattr(requests.adapters.os.path, "isdir", counting)
+    client = CentralClient(f"{url}/fhir", bearer="t")
+    for _ in range(3):
+        client.transaction({"resourceType": "Bundle", "type": "transaction"})
+    assert len(asked) == 3
+    # requests asks whether the CA bundle is a directory; once for the address, not 3 times.
+    assert looked.count(str(bundle)) == 1

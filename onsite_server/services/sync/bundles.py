@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ...fhir import (
     SHARE_ALL,
@@ -46,14 +49,9 @@ def forwarded(session: Session, referral_id: int) -> bool:
     return session.scalars(_FORWARDED, {"referral": referral_id}).first() is not None
 
 
-def _facts(session: Session, row: OutboxMessage, site: str | None = None,
-           sent: bool | None = None
+def _facts(referral: Referral, member: Member, submissions: Iterable[Submission],
+           site: str | None, sent: bool
            ) -> tuple[MemberFacts, ReferralFacts, list[SubmissionFacts]]:
-    referral = session.get(Referral, row.referral_id) if row.referral_id else None
-    if referral is None:
-        raise FhirInvalid(f"outbox row {row.key}: its referral is gone")
-    member = session.get(Member, referral.member_id)
-    assert member is not None  # a referral's member is a foreign key
     proposal = referral.proposal or {}
     facts = ReferralFacts(
         public_id=referral.public_id, version=referral.version, status=referral.status,
@@ -65,13 +63,12 @@ def _facts(session: Session, row: OutboxMessage, site: str | None = None,
         advocate_id=member.advocate.public_id if member.advocate else None,
         authored_at=referral.created_at, site=site,
         contact_phone=referral.contact_phone or member.phone,
-        contact_email=referral.contact_email or member.email,
-        forwarded=forwarded(session, referral.id) if sent is None else sent)
+        contact_email=referral.contact_email or member.email, forwarded=sent)
     subs = [SubmissionFacts(key=s.idempotency_key, instrument_id=s.instrument_id,
                             version=s.instrument_version, answers=dict(s.answers),
                             skipped=tuple(s.skipped or ()), result=s.result,
                             taken_at=s.taken_at, devices=tuple(s.devices or ()))
-            for s in session.scalars(_SUBMISSIONS, {"referral": referral.id})]
+            for s in submissions]
     return MemberFacts(member_id=member.member_id, public_id=member.public_id), facts, subs
 
 
@@ -100,20 +97,84 @@ def _booking_entries(session: Session, row: OutboxMessage, settings: SyncSetting
 
 def _referral_entries(session: Session, row: OutboxMessage, settings: SyncSettings,
                       sent: bool | None = None) -> Entries:
-    member, referral, submissions = _facts(session, row, settings.site, sent)
-    entries = referral_entries(member, referral, submissions, settings.systems)
-    if sharing(referral) != SHARE_ALL:
+    referral = session.get(Referral, row.referral_id) if row.referral_id else None
+    if referral is None:
+        raise FhirInvalid(f"outbox row {row.key}: its referral is gone")
+    member = session.get(Member, referral.member_id)
+    assert member is not None  # a referral's member is a foreign key
+    return _entries_of(
+        referral, member, session.scalars(_SUBMISSIONS, {"referral": referral.id}),
+        lambda: session.scalars(_BOOKINGS, {"member": member.id}), settings,
+        forwarded(session, referral.id) if sent is None else sent)
+
+
+def _entries_of(referral: Referral, member: Member, submissions: Iterable[Submission],
+                bookings: Callable[[], Iterable[Booking]], settings: SyncSettings,
+                sent: bool) -> Entries:
+    """Return a referral row's entries from its loaded referral, member and submissions."""
+    facts = _facts(referral, member, submissions, settings.site, sent)
+    entries = referral_entries(*facts, settings.systems)
+    if sharing(facts[1]) != SHARE_ALL:
         return entries  # only what consent allows, not the member's bookings
     first = entries.items[0]  # the Patient comes first
     subject = first.full_url if isinstance(first, Owned) else first["fullUrl"]
-    loaded = session.get(Referral, row.referral_id)  # in the session already: no query
-    assert loaded is not None
-    member_id = loaded.member_id
     # The member's current bookings travel with the referral, so the advocate sees them.
-    for booking in session.scalars(_BOOKINGS, {"member": member_id}):
+    for booking in bookings():
         entries.update(appointment(_appointment_facts(booking), subject, settings.systems),
                        settings.systems("booking"), booking.public_id)
     return entries
+
+
+@dataclass(frozen=True)
+class ReferralRow:
+    """A referral row's entries as read for a batch, with what they were read from."""
+
+    row: OutboxMessage
+    entries: Entries
+    forwarded: bool  # a version of the referral reached central already
+    version: int  # the referral's version the entries were built from
+
+
+def read_referral_rows(session: Session, row_ids: Sequence[int], settings: SyncSettings
+                       ) -> dict[int, ReferralRow | FhirInvalid]:
+    """Build the entries of many referral rows, read set-based: five statements for the
+    batch (rows, referrals with their members, submissions, bookings, which reached central
+    already), not five or six for each row. A row that cannot be built maps to its
+    FhirInvalid; a row that is gone, or is not a referral row, is left out."""
+    rows = [r for r in session.scalars(select(OutboxMessage).where(
+        OutboxMessage.id.in_(row_ids))) if r.kind == "referral" and r.referral_id is not None]
+    wanted = {r.referral_id for r in rows}
+    referrals = {r.id: r for r in session.scalars(
+        select(Referral).where(Referral.id.in_(wanted))
+        .options(joinedload(Referral.member).joinedload(Member.advocate)))}
+    sent = set(session.scalars(select(OutboxMessage.referral_id).where(
+        OutboxMessage.referral_id.in_(wanted), OutboxMessage.status == "sent").distinct()))
+    submissions: dict[int, list[Submission]] = {}
+    for sub in session.scalars(select(Submission).where(Submission.referral_id.in_(wanted))
+                               .order_by(Submission.taken_at, Submission.id)):
+        submissions.setdefault(int(sub.referral_id or 0), []).append(sub)
+    members = {r.member_id for r in referrals.values()}
+    bookings: dict[int, list[Booking]] = {}
+    for booking in session.scalars(select(Booking).where(
+            Booking.member_id.in_(members), Booking.status.in_(ACTIVE_BOOKING_STATUSES))
+            .options(joinedload(Booking.slot), joinedload(Booking.event))
+            .order_by(Booking.id)):
+        bookings.setdefault(booking.member_id, []).append(booking)
+    built: dict[int, ReferralRow | FhirInvalid] = {}
+    for row in rows:
+        referral = referrals.get(int(row.referral_id or 0))
+        try:
+            if referral is None:
+                raise FhirInvalid(f"outbox row {row.key}: its referral is gone")
+            member = referral.member
+            was_sent = referral.id in sent
+            entries = _entries_of(referral, member, submissions.get(referral.id, []),
+                                  partial(iter, bookings.get(member.id, [])),
+                                  settings, was_sent)
+            built[row.id] = ReferralRow(row, entries, was_sent, referral.version)
+        except FhirInvalid as exc:
+            built[row.id] = exc
+    return built
 
 
 KeySnapshot = tuple[dict[str, Any], list[str]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -19,7 +19,7 @@ from ..bookings import expire_waitlist, mark_no_shows, send_reminders
 from ..retention import purge_claims, purge_expired, purge_history
 from ..scope import outbox_site
 from .bundles import KeySnapshot, key_snapshot
-from .forward import Outcome, Prepared, prepare, send
+from .forward import Outcome, Prepared, prepare, prepare_many, send
 from .lease import Lease
 from .queue import claim, crisis_ahead, next_due, release, revive
 from .settings import CRISIS as _CRISIS
@@ -44,6 +44,7 @@ def _alert(session: Session, kind: str, message: str, row: OutboxMessage | None 
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_AHEAD_CHUNK = 16  # rows the preparing thread reads at once, at most
 _REFERRAL = cast(Table, Referral.__table__)
 # A row done ("sent" or "withheld") is recorded by one UPDATE that also checks the row is
 # still this worker's, without loading it: this runs once a row, on the hot path.
@@ -200,18 +201,18 @@ class _Batch:
     """One claimed batch, sent row by row in claim order, each outcome recorded before the
     next row is sent.
 
-    While a row is sent and recorded, the next referral row's bundle is built and validated
-    on a second thread (``prepare``), so the database reads and the validation overlap the
-    wait for central and for the commit. Only one request is in flight at a time: the order,
-    the crisis checks and the per-row records are those of a strictly serial worker. The
-    crisis check runs in the transaction that records each row, after the next row was
-    prepared and just before it is sent: a crisis queued meanwhile stops the batch, and what
-    was prepared ahead is dropped (the rows go back to the queue). A row of the same referral
-    as the row being sent is not prepared ahead: what it sends depends on whether that row
-    reached central (an update, a withdrawal). A row prepared ahead whose referral changed
-    before it is sent (consent withdrawn, a crisis found) is built again, so it never sends
-    more, or older, than the database holds when it goes. Booking and message rows are built
-    just before they are sent.
+    While a row is sent and recorded, the batch's later referral rows are read (set-based, a
+    chunk at a time: ``prepare_many``), built and validated on a second thread, so the
+    database reads and the validation overlap the wait for central and for the commit. Only
+    one request is in flight at a time: the order, the crisis checks and the per-row records
+    are those of a strictly serial worker. The crisis check runs in the transaction that
+    records each row, after later rows were prepared and just before the next is sent: a
+    crisis queued meanwhile stops the batch, and what was prepared ahead is dropped (the rows
+    go back to the queue). A row of the same referral as an earlier row of the batch is not
+    prepared ahead: what it sends depends on whether that row reached central (an update, a
+    withdrawal). A row prepared ahead whose referral changed before it is sent (consent
+    withdrawn, a crisis found) is built again, so it never sends more, or older, than the
+    database holds when it goes. Booking and message rows are built just before they are sent.
     """
 
     transaction: Callable[..., Any]
@@ -226,42 +227,65 @@ class _Batch:
     keys: KeySnapshot
     referrals: dict[int, int | None]  # row id -> its referral (None: a booking or message)
     crisis_batch: bool
-    ahead: tuple[int, Future[Prepared | Outcome]] | None = None
-    # The referral's version of the row prepared ahead, read as the row before it was
-    # recorded (None: not read, the batch stopped).
+    # Rows being prepared ahead -> the preparing thread's task that reads them, a chunk of
+    # the batch at once.
+    ahead: dict[int, Future[dict[int, Prepared | Outcome]]] = field(default_factory=dict)
+    # The referral's version of the next row, read as the row before it was recorded (None:
+    # not read, the batch stopped).
     ahead_version: int | None = None
+
+    def _plan_ahead(self) -> None:
+        """Hand the rows that can be prepared ahead to the preparing thread, in chunks.
+
+        A referral row is prepared ahead unless an earlier row of the batch is of the same
+        referral: what it sends depends on whether that row reached central. The chunks grow
+        (2, 4, 8, 16 rows), so the second row is ready soon and the rest are read a few
+        statements for many rows.
+        """
+        ids = self.lease.ids
+        seen = {self.referrals.get(ids[0])} if ids else set()
+        eligible: list[int] = []
+        for row_id in ids[1:]:
+            referral = self.referrals.get(row_id)
+            if referral is not None and referral not in seen:
+                eligible.append(row_id)
+            seen.add(referral)
+        start, size = 0, 2
+        while start < len(eligible):
+            chunk = eligible[start:start + size]
+            task = self.pool.submit(prepare_many, self.transaction, self.settings, chunk,
+                                    self.now, self.keys)
+            self.ahead.update(dict.fromkeys(chunk, task))
+            start, size = start + size, min(size * 2, _AHEAD_CHUNK)
 
     def _prepared(self, row_id: int) -> Prepared | Outcome:
         """Return the row's prepared bundle: the one built ahead, if still current, or one
         built now."""
-        if self.ahead is not None and self.ahead[0] == row_id:
-            ready = self.ahead[1].result()
+        task = self.ahead.pop(row_id, None)
+        version, self.ahead_version = self.ahead_version, None
+        if task is not None:
+            ready = task.result().get(row_id)
             if isinstance(ready, Prepared) and ready.version is not None \
-                    and ready.version == self.ahead_version:
+                    and ready.version == version:
                 return ready
         return prepare(self.transaction, self.settings, row_id, self.now, self.keys)
 
-    def _prepare_next(self, row_id: int) -> None:
-        following = self.lease.ids[1] if len(self.lease.ids) > 1 else None
-        self.ahead, self.ahead_version = None, None
-        referral = None if following is None else self.referrals.get(following)
-        if following is None or referral is None or referral == self.referrals.get(row_id):
-            return
-        self.ahead = (following, self.pool.submit(
-            prepare, self.transaction, self.settings, following, self.now, self.keys))
-
     def drain(self) -> None:
         """Send, and record, every row of the batch still this worker's, until one stops it."""
-        while self.lease.ids:
-            row_id = self.lease.ids[0]
-            self.progress.handled += 1
-            prepared = self._prepared(row_id)
-            self._prepare_next(row_id)
-            outcome, error = (prepared if isinstance(prepared, tuple) else
-                              send(self.lease.guard(self.sender), self.settings, row_id,
-                                   prepared))
-            if self._record(row_id, outcome, error):
-                break
+        self._plan_ahead()
+        try:
+            while self.lease.ids:
+                row_id = self.lease.ids[0]
+                self.progress.handled += 1
+                prepared = self._prepared(row_id)
+                outcome, error = (prepared if isinstance(prepared, tuple) else
+                                  send(self.lease.guard(self.sender), self.settings, row_id,
+                                       prepared))
+                if self._record(row_id, outcome, error):
+                    break
+        finally:
+            for task in set(self.ahead.values()):
+                task.cancel()  # what was not prepared yet is not (the rows go back)
 
     def _record(self, row_id: int, outcome: str, error: str | None) -> bool:
         """Record one row's outcome (renewing the rest's lease); say whether to stop."""
@@ -282,9 +306,10 @@ class _Batch:
                 release(session, self.settings, rest)
             else:
                 self.lease.keep(session, rest, moment)
-                if self.ahead is not None and self.lease.ids[:1] == [self.ahead[0]]:
+                following = self.lease.ids[0] if self.lease.ids else None
+                if following in self.ahead:
                     self.ahead_version = session.scalar(_VERSION, {
-                        "referral": self.referrals.get(self.ahead[0])})
+                        "referral": self.referrals.get(following)})
         if outcome == "unavailable":
             self.report.central_unavailable = True
             self.progress.failed_row = row_id

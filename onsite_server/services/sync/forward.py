@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ...fhir import Entries, FhirInvalid, validate
-from ...models import OutboxMessage, Referral
-from .bundles import KeySnapshot, build_entries, forwarded, key_snapshot, with_keys
+from ...models import OutboxMessage
+from .bundles import KeySnapshot, build_entries, key_snapshot, read_referral_rows, with_keys
 from .lease import LeaseLost
 from .settings import Sender, SyncSettings, log
 
@@ -47,21 +47,49 @@ def prepare(transaction: Callable[..., Any], settings: SyncSettings, row_id: int
             ) -> Prepared | Outcome:
     """Read what one row sends, in a read-only transaction; or the outcome when it sends
     nothing ("gone": the row was deleted; "dead": it cannot be made valid FHIR)."""
+    return prepare_many(transaction, settings, [row_id], now, keys)[row_id]
+
+
+def prepare_many(transaction: Callable[..., Any], settings: SyncSettings,
+                 row_ids: Sequence[int], now: Callable[[], datetime],
+                 keys: KeySnapshot | None = None) -> dict[int, Prepared | Outcome]:
+    """Read what each row sends, in one read-only transaction (``prepare``, for many rows).
+
+    Referral rows are read set-based (``read_referral_rows``: the same few statements for
+    one row or fifty); booking and message rows one by one. Each first bundle is built and
+    validated after the transaction.
+    """
+    read: dict[int, tuple[Entries, bool, int | None] | Outcome] = {}
+    with transaction(write=False) as session:
+        built = read_referral_rows(session, row_ids, settings)
+        for row_id in row_ids:
+            done = built.get(row_id)
+            if isinstance(done, FhirInvalid):
+                read[row_id] = "dead", f"invalid FHIR: {done}"
+            elif done is not None:
+                read[row_id] = done.entries, done.forwarded, done.version
+            else:  # a booking or message row, or one that is gone
+                row = session.get(OutboxMessage, row_id)
+                try:
+                    read[row_id] = ("gone", None) if row is None else (
+                        build_entries(session, row, settings), False, None)
+                except FhirInvalid as exc:
+                    read[row_id] = "dead", f"invalid FHIR: {exc}"
+        if keys is None and row_ids:
+            keys = key_snapshot(session, settings, now())
+    assert keys is not None or not row_ids
+    return {row_id: found if isinstance(found[0], str) else _first_bundle(
+                settings, keys, *found)
+            for row_id, found in read.items()}
+
+
+def _first_bundle(settings: SyncSettings, keys: KeySnapshot | None, entries: Entries,
+                  read_first: bool, version: int | None) -> Prepared | Outcome:
+    """Build and validate a row's first bundle, when it does not depend on central's copies."""
+    assert keys is not None
+    read_first = read_first or any(not item.create for item in entries.owned)
+    bundle = None if read_first or not entries.items else entries.bundle({})
     try:
-        with transaction(write=False) as session:
-            row = session.get(OutboxMessage, row_id)
-            if row is None:
-                return "gone", None
-            read_first = (row.kind == "referral" and row.referral_id is not None
-                          and forwarded(session, row.referral_id))
-            entries = build_entries(session, row, settings, sent=read_first)
-            referral = (session.get(Referral, row.referral_id)  # loaded already: no query
-                        if row.referral_id is not None else None)
-            version = None if referral is None else referral.version
-            if keys is None:
-                keys = key_snapshot(session, settings, now())
-        read_first = read_first or any(not item.create for item in entries.owned)
-        bundle = None if read_first or not entries.items else entries.bundle({})
         if bundle is not None and bundle["entry"]:
             with_keys(bundle, settings, keys)
             validate(bundle)

@@ -779,3 +779,62 @@ def test_a_row_prepared_ahead_is_built_again_when_consent_is_withdrawn_before_it
     # Nothing of the second member left the site: their row was built again, as it stood.
     assert [_referral_id(b) for b in central.bundles] == [first]
     assert report.sent == 1 and report.withheld == 2
+
+
+def test_a_batch_of_referral_rows_is_read_in_the_same_statements_as_one_row(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from sqlalchemy import event
+
+    from onsite_server.models import Member, Site, Slot
+    from onsite_server.services import bookings
+    from onsite_server.services.sync import build_bundle, key_snapshot
+    from onsite_server.services.sync.forward import Prepared, prepare_many
+
+    from ..helpers import gen_event
+
+    members = []
+    for _ in range(5):
+        public_id, ref = identified_member(app, site, kiosk)
+        resp = client.post("/api/v1/submissions", headers=auth(kiosk["token"]),
+                           json={"items": [submission_item("phq9", PHQ9_MODERATE,
+                                                           member_ref=ref)]})
+        assert resp.status_code == 200
+        consent(client, kiosk, ref, True)
+        members.append(public_id)
+    with get_db(app).transaction() as session:  # their bookings travel with the referrals
+        site_row = session.get(Site, site.id)
+        assert site_row is not None
+        for index, public_id in enumerate(members[:2] + members[:1]):
+            member = session.scalars(select(Member).where(Member.public_id == public_id)).one()
+            slot_id = gen_event(session, site_row, title=f"Clinic {index}").slots[0].id
+            bookings.book(session, member=member, slot=session.get(Slot, slot_id), actor="t")
+    ids = [r.id for r in _rows(app) if r.kind == "referral"]
+    assert len(ids) == 5
+    settings, now = _settings(app), datetime.now(UTC)
+    db = get_db(app)
+    with db.transaction(write=False) as session:
+        keys = key_snapshot(session, settings, now)
+    statements: list[str] = []
+
+    def note(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        prepare_many(db.transaction, settings, ids[:1], lambda: now, keys)
+        for_one, statements[:] = len(statements), []
+        prepared = prepare_many(db.transaction, settings, ids, lambda: now, keys)
+        for_five = len(statements)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    # Five rows cost the statements of one: the batch is read set-based, not row by row.
+    assert for_five == for_one
+    # And each bundle is the one built row by row, bookings included.
+    with db.transaction(write=False) as session:
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))):
+            ready = prepared[row.id]
+            assert isinstance(ready, Prepared) and ready.bundle is not None
+            assert ready.bundle == build_bundle(session, row, settings, now, keys=keys)
+    booked = [_types(p.bundle).count("Appointment") for p in prepared.values()
+              if isinstance(p, Prepared) and p.bundle is not None]
+    assert sorted(booked) == [0, 0, 0, 1, 2]

@@ -170,7 +170,21 @@ def _forward_all(workers: int, db: Any, config: Any, settings: Any, rows: int
     return {k: sum(c[k] for c in counts) for k in ("sent", "dead", "retried")}, cpu
 
 
-def _run(kind: str, items: int, profile: str | None, workers: int = 1) -> dict[str, Any]:
+def _child_cpu(preparer: Any) -> float:
+    """CPU seconds the preparing process has used (0 without one)."""
+    if preparer is None:
+        return 0.0
+    pids = list(preparer.pool._processes)  # its one child
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _run(kind: str, items: int, profile: str | None, workers: int = 1,
+         prepare: str = "process") -> dict[str, Any]:
     """Seed a fresh site, time phases (a) to (d) against one central; return the figures."""
     from sqlalchemy import select
 
@@ -224,11 +238,21 @@ def _run(kind: str, items: int, profile: str | None, workers: int = 1) -> dict[s
                 import cProfile
                 profiler = cProfile.Profile()
                 profiler.enable()
+            preparer = None
+            if workers == 1 and prepare == "process":
+                from onsite_server.services.sync.preparer import ProcessPreparer
+
+                # As ``onsite-server sync`` does: started once per worker, before its first
+                # cycle (its start-up, about a second of imports, is not a cycle's cost).
+                preparer = ProcessPreparer(db.url, settings)
+                preparer.warm()
             t0, c0 = time.perf_counter(), time.process_time()
+            child0 = _child_cpu(preparer)
             if workers == 1:
-                one = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+                one = run_cycle(db.transaction, client, settings, max_rows=queued + 1,
+                                preparer=preparer)
                 report = {"sent": one.sent, "dead": one.dead, "retried": one.retried}
-                forward_cpu = time.process_time() - c0
+                forward_cpu = time.process_time() - c0 + _child_cpu(preparer) - child0
             else:
                 report, forward_cpu = _forward_all(workers, db, app.config, settings,
                                                    queued + 1)
@@ -240,18 +264,21 @@ def _run(kind: str, items: int, profile: str | None, workers: int = 1) -> dict[s
             _new_findings(kiosk, headers, refs)
             t0 = time.perf_counter()
             if workers == 1:
-                again = run_cycle(db.transaction, client, settings, max_rows=queued + 1)
+                again = run_cycle(db.transaction, client, settings, max_rows=queued + 1,
+                                  preparer=preparer)
                 updated = {"sent": again.sent, "dead": again.dead}
             else:
                 updated = _forward_all(workers, db, app.config, settings, queued + 1)[0]
             update_s = time.perf_counter() - t0
             counts = requests.get(f"http://127.0.0.1:{port}/_state", timeout=30).json()["counts"]
         finally:
+            if preparer is not None:
+                preparer.close()
             proc.terminate()
             proc.wait(timeout=30)
         db.dispose()
     return {
-        "items": queued, "seed_s": round(seed_s, 1),
+        "items": queued, "seed_s": round(seed_s, 1), "prepare": prepare,
         "workers": workers, "sent": report["sent"], "dead": report["dead"],
         "retried": report["retried"],
         "central_service_requests": counts.get("ServiceRequest", 0),
@@ -277,6 +304,9 @@ def main() -> None:
                         help="write a cProfile of the sink's forward phase here")
     parser.add_argument("--workers", type=int, default=1,
                         help="sync workers forwarding at once, each its own process")
+    parser.add_argument("--prepare", choices=("process", "thread"), default="process",
+                        help="where rows are prepared ahead: a child process, as "
+                             "`onsite-server sync` does, or a thread of the worker")
     args = parser.parse_args()
 
     out: dict[str, Any] = {
@@ -285,10 +315,12 @@ def main() -> None:
                    f"{platform.python_version()}",
         "load_average": [round(x, 2) for x in os.getloadavg()]}
     if args.central in ("sink", "both"):
-        out |= {"central": "sink", **_run("sink", args.items, args.profile, args.workers)}
+        out |= {"central": "sink", **_run("sink", args.items, args.profile, args.workers,
+                                          args.prepare)}
     if args.central in ("emulator", "both"):
         emulated = _run("emulator", args.items,
-                        None if args.central == "both" else args.profile, args.workers)
+                        None if args.central == "both" else args.profile, args.workers,
+                        args.prepare)
         if args.central == "emulator":
             out |= {"central": "emulator", **emulated}
         else:

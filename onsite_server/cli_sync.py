@@ -59,6 +59,10 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         raise click.ClickException(str(exc)) from exc
     db = get_db(app)
     pause = interval if interval is not None else conf.sync_interval_seconds
+    # Later rows are built and validated in a child process, on the other core.
+    preparer = _preparer(db, settings)
+    if preparer is not None:
+        ctx.call_on_close(preparer.close)
     while True:
         if not _central_accepts_us(db, client):
             metrics.record_sync_cycle(app.instance_path, {"credentials_refused": True})
@@ -82,7 +86,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
                 click.echo(f"sync: directory {directory}", err=True)
         except CentralError as exc:  # central unreachable: the onsite directory stands
             click.echo(f"sync: directory pull failed: {exc}", err=True)
-        report = run_cycle(db.transaction, client, settings, central_answered=answered)
+        report = run_cycle(db.transaction, client, settings, central_answered=answered,
+                           preparer=preparer)
         try:
             moved = pull_statuses(db.transaction, client, settings)
         except CentralError as exc:  # central unreachable: statuses come next cycle
@@ -100,6 +105,24 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         if once:
             return
         time.sleep(_sync_pause(pause, report.next_due))
+
+
+def _preparer(db: Any, settings: Any) -> Any:
+    """Start the child process that prepares rows ahead; None (a thread does it) where a
+    second process cannot open the database, or the child does not start."""
+    from .services.sync.preparer import ProcessPreparer, shareable
+
+    if not shareable(db.url):
+        return None
+    preparer = ProcessPreparer(db.url, settings)
+    try:
+        preparer.warm()
+    except Exception as exc:  # noqa: BLE001 - the worker still forwards, on one core
+        click.echo(f"sync: the preparing process did not start ({exc}); preparing on a "
+                   "thread", err=True)
+        preparer.close()
+        return None
+    return preparer
 
 
 def _sync_pause(interval: float, next_due: datetime | None) -> float:

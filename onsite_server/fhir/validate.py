@@ -20,7 +20,8 @@ class FhirInvalid(ValueError):
 
 
 @lru_cache(maxsize=32)
-def _model(resource_type: str) -> Any:
+def model(resource_type: str) -> Any:
+    """Return the R4B model class of a resource type (imported on first use)."""
     module = importlib.import_module(f"fhir.resources.R4B.{resource_type.lower()}")
     return getattr(module, resource_type)
 
@@ -57,11 +58,11 @@ def validate(resource: dict[str, Any]) -> None:
     if not isinstance(kind, str) or not kind.isalpha():
         raise FhirInvalid("resourceType: missing or not a resource type")
     try:
-        model = _model(kind)
+        found = model(kind)
     except (ImportError, AttributeError) as exc:
         raise FhirInvalid(f"resourceType: {kind!r} is not an R4 resource") from exc
     try:
-        model.model_validate(resource)
+        found.model_validate(resource)
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first.get("loc", ()))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
@@ -128,9 +128,30 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
             report.alerts.append("outbox_stuck")
 
 
+class Preparer(Protocol):
+    """Where a batch's rows are prepared ahead: a thread of the worker, or a child process
+    (``preparer.ProcessPreparer``)."""
+
+    def submit(self, transaction: Callable[..., Any], settings: SyncSettings,
+               row_ids: Sequence[int], now: Callable[[], datetime],
+               keys: KeySnapshot) -> Future[dict[int, Prepared | Outcome]]:
+        """Start preparing the rows (``prepare_many``); the future holds what each sends."""
+
+
+@dataclass
+class _ThreadPreparer:
+    pool: ThreadPoolExecutor
+
+    def submit(self, transaction: Callable[..., Any], settings: SyncSettings,
+               row_ids: Sequence[int], now: Callable[[], datetime],
+               keys: KeySnapshot) -> Future[dict[int, Prepared | Outcome]]:
+        return self.pool.submit(prepare_many, transaction, settings, row_ids, now, keys)
+
+
 def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings, *,
               now: Callable[[], datetime] = utcnow, rng: random.Random | None = None,
-              max_rows: int = 10_000, central_answered: bool = False) -> SyncReport:
+              max_rows: int = 10_000, central_answered: bool = False,
+              preparer: Preparer | None = None) -> SyncReport:
     """Do the housekeeping, then forward everything due; return what happened.
 
     ``central_answered`` says central has just answered another request of this worker's
@@ -148,6 +169,10 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
     rows' backoff (short for a crisis), which ``report.next_due`` tells the loop. A worker
     that dies leaves its rows to the lease, and they are sent again, which central's
     conditional creates and updates make harmless.
+
+    ``preparer`` is where later rows are prepared while one is sent (default: a thread of this
+    process; the worker passes a ``ProcessPreparer``, so that building and validation run on
+    the other core).
     """
     report = SyncReport()
     started = now()
@@ -157,6 +182,7 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
             report.revived += revive(session, settings, started, rng)
     progress = _Progress(revived=central_answered)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-prepare") as pool:
+        ahead = preparer if preparer is not None else _ThreadPreparer(pool)
         while progress.handled < max_rows and not report.central_unavailable:
             with transaction() as session:
                 claimed_at = now()
@@ -171,7 +197,7 @@ def run_cycle(transaction: Callable[..., Any], sender: Sender, settings: SyncSet
             crisis_batch = any(priority == _CRISIS for _, _, priority in claimed)
             if not ids or keys is None:
                 break
-            batch = _Batch(transaction, sender, settings, now, rng, report, progress, pool,
+            batch = _Batch(transaction, sender, settings, now, rng, report, progress, ahead,
                            Lease(transaction, settings, ids, claimed_at + settings.lease, now),
                            keys, referrals, crisis_batch)
             batch.drain()
@@ -222,7 +248,7 @@ class _Batch:
     rng: random.Random | None
     report: SyncReport
     progress: _Progress
-    pool: ThreadPoolExecutor
+    preparer: Preparer
     lease: Lease
     keys: KeySnapshot
     referrals: dict[int, int | None]  # row id -> its referral (None: a booking or message)
@@ -253,8 +279,8 @@ class _Batch:
         start, size = 0, 2
         while start < len(eligible):
             chunk = eligible[start:start + size]
-            task = self.pool.submit(prepare_many, self.transaction, self.settings, chunk,
-                                    self.now, self.keys)
+            task = self.preparer.submit(self.transaction, self.settings, chunk, self.now,
+                                        self.keys)
             self.ahead.update(dict.fromkeys(chunk, task))
             start, size = start + size, min(size * 2, _AHEAD_CHUNK)
 

@@ -838,3 +838,54 @@ def test_a_batch_of_referral_rows_is_read_in_the_same_statements_as_one_row(
     booked = [_types(p.bundle).count("Appointment") for p in prepared.values()
               if isinstance(p, Prepared) and p.bundle is not None]
     assert sorted(booked) == [0, 0, 0, 1, 2]
+
+
+def test_rows_prepared_in_a_child_process_are_sent_and_built_again_when_stale(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import Future
+
+    from onsite_server.services.sync import cycle
+    from onsite_server.services.sync.preparer import ProcessPreparer
+
+    first = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    second, ref = _queued(app, client, site, kiosk, PHQ9_MODERATE)
+    third = _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    row_of = {r.key.split(":")[1]: r.id for r in _rows(app)}
+    built_here: list[int] = []
+    here = cycle.prepare
+
+    def noting(transaction: Any, settings: Any, row_id: int, *args: Any) -> Any:
+        built_here.append(row_id)
+        return here(transaction, settings, row_id, *args)
+
+    monkeypatch.setattr(cycle, "prepare", noting)
+    tasks: list[Future[Any]] = []
+
+    class Noted(ProcessPreparer):
+        def submit(self, *args: Any) -> Any:
+            tasks.append(super().submit(*args))
+            return tasks[-1]
+
+    class Watching(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            if not self.bundles:
+                # The child built the second and third rows while the first is at central;
+                # then the second member withdraws their consent.
+                assert tasks and all(task.result(timeout=60) for task in tasks)
+                consent(client, kiosk, ref, False)
+            return super().transaction(bundle)
+
+    preparer = Noted(get_db(app).url, _settings(app))
+    preparer.warm()
+    try:
+        central = Watching()
+        report = run_cycle(get_db(app).transaction, central, _settings(app), preparer=preparer)
+    finally:
+        preparer.close()
+    assert [_referral_id(b) for b in central.bundles] == [first, third]
+    assert report.sent == 2 and report.withheld == 2
+    # The third row went as the child built it; the second was built again, as it stood
+    # (and the withdrawal queued meanwhile is the first row of a batch of its own).
+    assert built_here[:2] == [row_of[first], row_of[second]]
+    assert row_of[third] not in built_here

@@ -1,0 +1,99 @@
+"""Rows prepared ahead in a child process: reading, building and validating on a core of its own.
+
+A worker that prepares its next rows on a second thread shares one GIL between preparing and
+sending: the two take turns, and every wait of the sending thread (the socket, the commit's
+fsync, each SQLite statement) ends with a wait for the GIL. A child process with its own
+database connection builds and validates the rows on the other core while the worker sends
+and records; only the prepared rows (entries and the validated bundle) come back, pickled.
+
+The child only reads. What the worker does with a prepared row is unchanged: it is used only
+when its referral's version is still the one it was built from (``cycle._Batch``), so a row
+prepared in the child never sends more, or older, than the database holds when it goes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from ...central import SCOPE_PERMISSIONS
+from ...db.engines import Database, is_sqlite
+from ...db.sqlite_writes import database_path
+from ...fhir.validate import model
+from ...models import utcnow
+from .bundles import KeySnapshot
+from .forward import Outcome, Prepared, prepare_many
+from .settings import SyncSettings
+
+Ready = dict[int, Prepared | Outcome]
+_CHILD: tuple[Database, SyncSettings] | None = None
+
+
+def shareable(url: str) -> bool:
+    """Tell whether a second process can open the database (a file or a server)."""
+    return not is_sqlite(url) or database_path(url) is not None
+
+
+def _orphaned(parent: int) -> None:
+    """End the child when the worker that started it is gone (killed, not shut down)."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(0)
+
+
+def _start(url: str, settings: SyncSettings, parent: int) -> None:
+    """Open the child's own database connection (reads only)."""
+    global _CHILD
+    threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
+    database = Database()
+    database.configure(url, group_commit=False)
+    # The FHIR models are imported (and their validators built) on first use: do it here,
+    # at start-up, not inside the first rows.
+    for kind in ("Bundle", *SCOPE_PERMISSIONS):
+        model(kind)
+    _CHILD = (database, settings)
+
+
+def _ready() -> bool:
+    return _CHILD is not None
+
+
+def _prepare(row_ids: list[int], keys: KeySnapshot) -> Ready:
+    assert _CHILD is not None
+    database, settings = _CHILD
+    return prepare_many(database.transaction, settings, row_ids, utcnow, keys)
+
+
+class ProcessPreparer:
+    """Prepares a worker's rows ahead in one child process with its own database connection.
+
+    What ``run_cycle`` takes as ``preparer``; started once per worker, closed at its end. The
+    database must be one a second process can open (a file or a server, not ``:memory:``).
+    """
+
+    def __init__(self, database_url: str, settings: SyncSettings) -> None:
+        # spawn, not fork: the worker's engine, sockets and threads must not be copied.
+        self.pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start, initargs=(database_url, settings, os.getpid()))
+
+    def warm(self) -> None:
+        """Start the child now and wait until it is ready (it imports the FHIR models)."""
+        if not self.pool.submit(_ready).result():
+            raise RuntimeError("the preparing process did not start")
+
+    def submit(self, transaction: Callable[..., Any], settings: SyncSettings,
+               row_ids: Sequence[int], now: Callable[[], datetime],
+               keys: KeySnapshot) -> Future[Ready]:
+        """Prepare the rows in the child (``prepare_many``); its own connection reads them."""
+        return self.pool.submit(_prepare, list(row_ids), keys)
+
+    def close(self) -> None:
+        """Stop the child; rows it was preparing are not needed any more."""
+        self.pool.shutdown(wait=True, cancel_futures=True)

@@ -259,6 +259,9 @@ class _Batch:
     # The referral's version of the next row, read as the row before it was recorded (None:
     # not read, the batch stopped).
     ahead_version: int | None = None
+    # Rows central took whose outcome is not committed yet (row, outcome, when): recorded
+    # together, within ``settings.record_within`` of the first (``_record``).
+    unrecorded: list[tuple[int, str, datetime]] = field(default_factory=list)
 
     def _plan_ahead(self) -> None:
         """Hand the rows that can be prepared ahead to the preparing thread, in chunks.
@@ -304,25 +307,80 @@ class _Batch:
                 row_id = self.lease.ids[0]
                 self.progress.handled += 1
                 prepared = self._prepared(row_id)
+                started = self.now()
                 outcome, error = (prepared if isinstance(prepared, tuple) else
                                   send(self.lease.guard(self.sender), self.settings, row_id,
                                        prepared))
-                if self._record(row_id, outcome, error):
+                if self._record(row_id, outcome, error, started):
                     break
         finally:
             for task in set(self.ahead.values()):
                 task.cancel()  # what was not prepared yet is not (the rows go back)
+            if self.unrecorded:  # a stop records them; anything else that ended the batch
+                with self.transaction() as session:
+                    self._write_unrecorded(session)
 
-    def _record(self, row_id: int, outcome: str, error: str | None) -> bool:
-        """Record one row's outcome (renewing the rest's lease); say whether to stop."""
-        rest = self.lease.ids[1:]  # a renewal while sending drops rows another worker took
-        with self.transaction() as session:
-            moment = self.now()
-            _finish(session, row_id, self.settings, moment, outcome, error, self.report,
-                    self.rng)
+    def _may_wait(self, rest: list[int], started: datetime, moment: datetime) -> bool:
+        """Tell whether the rows central took may wait for a later commit (``record_within``).
+
+        Only while central answers within the window (a slow central finds each row recorded
+        before the next goes, as issue 16 asks), and not the first row central takes in a
+        cycle (it makes the rows waiting on central due again), not a batch's last row, not
+        once the first unrecorded row is older than the window or the lease needs renewing,
+        and not when the next row is of a referral with a row unrecorded: building it reads
+        whether that row reached central.
+        """
+        window = self.settings.record_within
+        first = self.unrecorded[0][2]
+        waiting = {self.referrals.get(row_id) for row_id, _, _ in self.unrecorded} - {None}
+        return bool(
+            rest and self.progress.revived
+            and (moment - started).total_seconds() < window
+            and (moment - first).total_seconds() < window
+            and self.lease.until - moment >= self.settings.renew_before
+            and self.referrals.get(rest[0]) not in waiting)
+
+    def _write_unrecorded(self, session: Session) -> None:
+        """Record the rows central took and whose outcome is not committed yet."""
+        for row_id, outcome, moment in self.unrecorded:
+            # A row another worker took over meanwhile is not recorded (``_done`` checks).
+            _done(session, row_id, self.settings, moment, outcome, self.report)
             if outcome == "sent" and not self.progress.revived:
                 self.progress.revived = True
                 self.report.revived += revive(session, self.settings, moment, self.rng)
+        self.unrecorded.clear()
+        self.lease.done = []
+
+    def _read_version(self, session: Session) -> None:
+        """Read the referral's version of the next row when it was prepared ahead."""
+        following = self.lease.ids[0] if self.lease.ids else None
+        if following in self.ahead:
+            self.ahead_version = session.scalar(_VERSION, {
+                "referral": self.referrals.get(following)})
+
+    def _record(self, row_id: int, outcome: str, error: str | None,
+                started: datetime) -> bool:
+        """Record one row's outcome (renewing the rest's lease); say whether to stop."""
+        rest = self.lease.ids[1:]  # a renewal while sending drops rows another worker took
+        moment = self.now()
+        if outcome in ("sent", "withheld"):
+            self.unrecorded.append((row_id, outcome, moment))
+            if self._may_wait(rest, started, moment):
+                # Its commit waits for the next rows' (``record_within``); the crisis check
+                # and the next row's version are read as for any row. The lease renewed
+                # before a request covers the row until it is recorded.
+                with self.transaction(write=False) as session:
+                    if self.crisis_batch or not crisis_ahead(session, self.settings, moment):
+                        self.lease.ids = rest
+                        self.lease.done = [r for r, _, _ in self.unrecorded]
+                        self._read_version(session)
+                        return False
+        with self.transaction() as session:
+            moment = self.now()
+            self._write_unrecorded(session)
+            if outcome not in ("sent", "withheld"):
+                _finish(session, row_id, self.settings, moment, outcome, error, self.report,
+                        self.rng)
             stop = outcome == "unavailable" or bool(
                 # A crisis became due (central answered, or a kiosk queued one): it goes
                 # before the rest of this batch, whatever was prepared of it.
@@ -332,10 +390,7 @@ class _Batch:
                 release(session, self.settings, rest)
             else:
                 self.lease.keep(session, rest, moment)
-                following = self.lease.ids[0] if self.lease.ids else None
-                if following in self.ahead:
-                    self.ahead_version = session.scalar(_VERSION, {
-                        "referral": self.referrals.get(following)})
+                self._read_version(session)
         if outcome == "unavailable":
             self.report.central_unavailable = True
             self.progress.failed_row = row_id

@@ -26,6 +26,9 @@ class Lease:
         self.ids = ids
         self.until = until
         self.now = now
+        # Rows central took whose outcome is not committed yet: still this worker's, so their
+        # lease is renewed with the rest's until they are recorded.
+        self.done: list[int] = []
 
     def keep(self, session: Session, rest: list[int], moment: datetime) -> None:
         """Carry on with rest, renewing its lease in the caller's transaction if it runs short.
@@ -44,8 +47,11 @@ class Lease:
         if self.until - moment >= self.settings.renew_before:
             return
         with self.transaction() as session:
-            kept = renew(session, self.settings, self.ids, moment)
+            kept = renew(session, self.settings, [*self.ids, *self.done], moment)
         self.until = moment + self.settings.lease
+        done = set(self.done)
+        self.done = [row_id for row_id in kept if row_id in done]
+        kept = [row_id for row_id in kept if row_id not in done]
         current, self.ids = self.ids[0], kept
         if current not in kept:  # another worker sends it now
             self.ids = [current, *kept]  # the loop moves past it as for any row

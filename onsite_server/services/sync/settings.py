@@ -50,6 +50,12 @@ class SyncSettings:
     stuck_after: timedelta = timedelta(hours=1)
     reminder_lead: timedelta = timedelta(hours=24)
     merge_tries: int = 3  # read, merge, write rounds for one row when central keeps changing
+    # Rows central took share one commit for at most this many seconds after the first of
+    # them (0: each its own commit). A row that fails, the first row central takes in a cycle
+    # and a batch's last row are recorded at once; a request slower than this finds the row
+    # before it recorded. A worker that dies loses at most this much of its records, and
+    # sends those rows again, which central's conditional creates make harmless.
+    record_within: float = 0.25
 
     @property
     def lease(self) -> timedelta:

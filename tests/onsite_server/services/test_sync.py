@@ -889,3 +889,58 @@ def test_rows_prepared_in_a_child_process_are_sent_and_built_again_when_stale(
     # (and the withdrawal queued meanwhile is the first row of a batch of its own).
     assert built_here[:2] == [row_of[first], row_of[second]]
     assert row_of[third] not in built_here
+
+
+class _CountsWrites:
+    """Wraps the database's transactions and counts the write ones (each ends in a commit)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.inner = get_db(app).transaction
+        self.writes = 0
+
+    def __call__(self, *, write: bool = True) -> Any:
+        self.writes += write
+        return self.inner(write=write)
+
+
+def test_rows_central_took_within_the_window_share_one_commit(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    # A clock that stands still, after every row was queued: every row within the window.
+    moment = datetime.now(UTC) + timedelta(minutes=5)
+    settings = replace(_settings(app), record_within=60.0)
+
+    def writes_for(rows: int) -> int:
+        for _ in range(rows):
+            _submit(app, client, site, kiosk, PHQ9_MODERATE)
+        transaction = _CountsWrites(app)
+        report = run_cycle(transaction, FakeCentral(), settings, now=lambda: moment)
+        assert report.sent == rows
+        return transaction.writes
+
+    # Housekeeping, the claim, the first row (it revives the rows waiting on central), the
+    # rest of the batch together: six rows cost the commits of two.
+    assert writes_for(2) == writes_for(6)
+    assert {r.status for r in _rows(app)} == {"sent"}
+
+
+def test_a_row_whose_request_outlasts_the_window_is_recorded_before_the_next_goes(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    referrals = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(4)]
+    clock = [datetime.now(UTC)]
+    seen: list[dict[str, str]] = []
+
+    class Slow(FakeCentral):
+        def transaction(self, bundle: Any) -> Any:
+            seen.append({r.key.split(":")[1]: r.status for r in _rows(app)})
+            clock[0] += timedelta(seconds=1)  # each request takes longer than the window
+            return super().transaction(bundle)
+
+    settings = replace(_settings(app), record_within=0.5)
+    report = run_cycle(get_db(app).transaction, Slow(), settings, now=lambda: clock[0])
+    assert report.sent == 4
+    for index in range(1, 4):  # when each row went, every row before it was recorded sent
+        assert [seen[index][r] for r in referrals[:index]] == ["sent"] * index

@@ -24,7 +24,11 @@ clock, and this process's CPU time), for the sink at the top level and for the e
 ``"emulator"``.
 
     .venv/bin/python bench/forwarding.py [--items 1000] [--central sink|emulator|both]
-                                         [--workers 2]
+                                         [--workers 2] [--prepare process|thread]
+
+``--prepare process`` (the default) prepares rows ahead in a child process, as ``onsite-server
+sync`` does (``services/sync/preparer.py``), started and warmed before phase (c); its CPU time
+is added to the worker's. ``--prepare thread`` prepares them on a thread of the worker.
 
 ``--workers N`` runs phases (c) and (d) in N worker processes at once, as N ``onsite-server
 sync`` processes would (leases and ``SKIP LOCKED`` share the rows out); the CPU ratio then sums

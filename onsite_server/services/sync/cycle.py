@@ -282,8 +282,13 @@ class _Batch:
         start, size = 0, 2
         while start < len(eligible):
             chunk = eligible[start:start + size]
-            task = self.preparer.submit(self.transaction, self.settings, chunk, self.now,
-                                        self.keys)
+            try:
+                task = self.preparer.submit(self.transaction, self.settings, chunk, self.now,
+                                            self.keys)
+            except Exception as exc:  # noqa: BLE001 - e.g. the preparing process died
+                log.warning("preparing rows ahead failed (%s); they are built as they go",
+                            type(exc).__name__)
+                return
             self.ahead.update(dict.fromkeys(chunk, task))
             start, size = start + size, min(size * 2, _AHEAD_CHUNK)
 
@@ -293,7 +298,12 @@ class _Batch:
         task = self.ahead.pop(row_id, None)
         version, self.ahead_version = self.ahead_version, None
         if task is not None:
-            ready = task.result().get(row_id)
+            try:
+                ready = task.result().get(row_id)
+            except Exception as exc:  # noqa: BLE001 - built here instead, as it stands now
+                log.warning("outbox row %s: preparing it ahead failed (%s)", row_id,
+                            type(exc).__name__)
+                ready = None
             if isinstance(ready, Prepared) and ready.version is not None \
                     and ready.version == version:
                 return ready

@@ -944,3 +944,30 @@ def test_a_row_whose_request_outlasts_the_window_is_recorded_before_the_next_goe
     assert report.sent == 4
     for index in range(1, 4):  # when each row went, every row before it was recorded sent
         assert [seen[index][r] for r in referrals[:index]] == ["sent"] * index
+
+
+def test_rows_whose_preparing_failed_are_built_as_they_go(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from concurrent.futures import Future
+
+    referrals = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(4)]
+
+    class Broken:
+        """A preparing process that died: its tasks fail, then it takes no more."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def submit(self, *args: Any) -> Future[Any]:
+            self.calls += 1
+            if self.calls > 1:
+                raise RuntimeError("the preparing process is gone")
+            failed: Future[Any] = Future()
+            failed.set_exception(RuntimeError("the preparing process died"))
+            return failed
+
+    preparer = Broken()
+    central = FakeCentral()
+    report = run_cycle(get_db(app).transaction, central, _settings(app), preparer=preparer)
+    assert report.sent == 4 and preparer.calls == 2
+    assert [_referral_id(b) for b in central.bundles] == referrals

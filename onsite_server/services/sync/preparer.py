@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any
 
@@ -78,10 +79,15 @@ class ProcessPreparer:
     """
 
     def __init__(self, database_url: str, settings: SyncSettings) -> None:
+        self.database_url = database_url
+        self.settings = settings
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the worker's engine, sockets and threads must not be copied.
-        self.pool = ProcessPoolExecutor(
+        return ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start, initargs=(database_url, settings, os.getpid()))
+            initializer=_start, initargs=(self.database_url, self.settings, os.getpid()))
 
     def warm(self) -> None:
         """Start the child now and wait until it is ready (it imports the FHIR models)."""
@@ -91,8 +97,17 @@ class ProcessPreparer:
     def submit(self, transaction: Callable[..., Any], settings: SyncSettings,
                row_ids: Sequence[int], now: Callable[[], datetime],
                keys: KeySnapshot) -> Future[Ready]:
-        """Prepare the rows in the child (``prepare_many``); its own connection reads them."""
-        return self.pool.submit(_prepare, list(row_ids), keys)
+        """Prepare the rows in the child (``prepare_many``); its own connection reads them.
+
+        A child that died (killed, out of memory) is replaced by a new one; the rows it was
+        preparing are built by the worker as they go (``cycle._Batch``).
+        """
+        try:
+            return self.pool.submit(_prepare, list(row_ids), keys)
+        except BrokenProcessPool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            return self.pool.submit(_prepare, list(row_ids), keys)
 
     def close(self) -> None:
         """Stop the child; rows it was preparing are not needed any more."""

@@ -971,3 +971,30 @@ def test_rows_whose_preparing_failed_are_built_as_they_go(
     report = run_cycle(get_db(app).transaction, central, _settings(app), preparer=preparer)
     assert report.sent == 4 and preparer.calls == 2
     assert [_referral_id(b) for b in central.bundles] == referrals
+
+
+@pytest.mark.slow  # two preparing processes start, each importing the FHIR models
+def test_a_preparing_process_that_died_is_replaced(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    import os
+    import signal
+
+    from onsite_server.services.sync.preparer import ProcessPreparer
+
+    first = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(3)]
+    preparer = ProcessPreparer(get_db(app).url, _settings(app))
+    preparer.warm()
+    try:
+        (child,) = list(preparer.pool._processes)
+        os.kill(child, signal.SIGKILL)  # killed, say by the kernel's OOM killer
+        central = FakeCentral()
+        report = run_cycle(get_db(app).transaction, central, _settings(app),
+                           preparer=preparer)
+        assert report.sent == 3 and [_referral_id(b) for b in central.bundles] == first
+        later = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(3)]
+        report = run_cycle(get_db(app).transaction, central, _settings(app),
+                           preparer=preparer)
+        assert report.sent == 3 and [_referral_id(b) for b in central.bundles[3:]] == later
+        assert list(preparer.pool._processes) not in ([], [child])  # a new child works
+    finally:
+        preparer.close()

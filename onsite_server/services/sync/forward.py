@@ -77,24 +77,44 @@ def prepare_many(transaction: Callable[..., Any], settings: SyncSettings,
                     read[row_id] = "dead", f"invalid FHIR: {exc}"
         if keys is None and row_ids:
             keys = key_snapshot(session, settings, now())
-    assert keys is not None or not row_ids
+    if keys is None:
+        return {}  # no rows: a snapshot is taken above whenever there is one
+    key_entries = _key_entries(settings, keys)
     return {row_id: found if isinstance(found[0], str) else _first_bundle(
-                settings, keys, *found)
+                keys, key_entries, *found)
             for row_id, found in read.items()}
 
 
-def _first_bundle(settings: SyncSettings, keys: KeySnapshot | None, entries: Entries,
-                  read_first: bool, version: int | None) -> Prepared | Outcome:
-    """Build and validate a row's first bundle, when it does not depend on central's copies."""
-    assert keys is not None
+def _key_entries(settings: SyncSettings, keys: KeySnapshot) -> list[dict[str, Any]] | str:
+    """Return the site's key entries, the same in every bundle of a snapshot, built and
+    validated once for many rows (or the error that makes every bundle invalid)."""
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    with_keys(bundle, settings, keys)
+    try:
+        validate(bundle)
+    except FhirInvalid as exc:
+        return f"invalid FHIR: {exc}"
+    return list(bundle["entry"])
+
+
+def _first_bundle(keys: KeySnapshot, key_entries: list[dict[str, Any]] | str,
+                  entries: Entries, read_first: bool, version: int | None
+                  ) -> Prepared | Outcome:
+    """Build and validate a row's first bundle, when it does not depend on central's copies.
+
+    The row's own entries are validated here; the key entries at its end were validated once
+    (``_key_entries``), and are shared, read-only, by the bundles of the snapshot.
+    """
     read_first = read_first or any(not item.create for item in entries.owned)
     bundle = None if read_first or not entries.items else entries.bundle({})
-    try:
-        if bundle is not None and bundle["entry"]:
-            with_keys(bundle, settings, keys)
+    if bundle is not None and bundle["entry"]:
+        if isinstance(key_entries, str):
+            return "dead", key_entries
+        try:
             validate(bundle)
-    except FhirInvalid as exc:
-        return "dead", f"invalid FHIR: {exc}"
+        except FhirInvalid as exc:
+            return "dead", f"invalid FHIR: {exc}"
+        bundle["entry"].extend(key_entries)
     return Prepared(entries, read_first, keys,
                     bundle if bundle is not None and bundle["entry"] else None, version)
 

@@ -998,3 +998,32 @@ def test_a_preparing_process_that_died_is_replaced(
         assert list(preparer.pool._processes) not in ([], [child])  # a new child works
     finally:
         preparer.close()
+
+
+def test_the_sites_key_entries_are_validated_once_for_a_chunk_of_rows(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from onsite_server.services.sync import forward, key_snapshot
+
+    for _ in range(3):
+        _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    ids = [r.id for r in _rows(app)]
+    settings, now = _settings(app), datetime.now(UTC)
+    with get_db(app).transaction(write=False) as session:
+        keys = key_snapshot(session, settings, now)
+    validated: list[list[str]] = []
+
+    def noting(bundle: dict[str, Any]) -> None:
+        validated.append(_types(bundle))
+        validate(bundle)
+
+    monkeypatch.setattr(forward, "validate", noting)
+    prepared = forward.prepare_many(get_db(app).transaction, settings, ids, lambda: now, keys)
+    # The two key entries (the same in every bundle) were validated once, not three times...
+    assert sum(kinds.count("Binary") for kinds in validated) == 2
+    assert len(validated) == 4  # the keys, then each row's own entries
+    # ...and every bundle still carries them, at its end.
+    for ready in prepared.values():
+        assert isinstance(ready, forward.Prepared) and ready.bundle is not None
+        assert _types(ready.bundle)[-2:] == ["Binary", "Binary"]
+        validate(ready.bundle)

@@ -130,17 +130,24 @@ def queue_appointment(session: Session, booking: Booking, *, new: bool = False) 
     pending for it yet and the look for one is skipped.
     """
     session.flush()
+    queue_appointment_row(session, booking.id, booking.public_id, new=new)
+
+
+def queue_appointment_row(session: Session, booking_id: int, booking_public_id: str, *,
+                          new: bool = False) -> None:
+    """``queue_appointment`` for a booking known by its id and public id, with no flush:
+    for a caller that changed the booking's row by a statement, not through the session."""
     now = utcnow()
     values = {
-        "kind": "booking", "key": f"booking:{booking.public_id}:{uuid.uuid4().hex[:12]}",
-        "priority": APPOINTMENT_PRIORITY, "payload": {"booking": booking.public_id},
-        "booking_id": booking.id, "status": "pending", "attempts": 0,
+        "kind": "booking", "key": f"booking:{booking_public_id}:{uuid.uuid4().hex[:12]}",
+        "priority": APPOINTMENT_PRIORITY, "payload": {"booking": booking_public_id},
+        "booking_id": booking_id, "status": "pending", "attempts": 0,
         "next_attempt_at": now, "created_at": now}
     if new:
         _insert_ignoring_duplicates(session, values)
         return
     session.execute(_APPOINTMENTS[session.get_bind().dialect.name],
-                    {**values, "pending_for": booking.id})
+                    {**values, "pending_for": booking_id})
 
 
 def notify_booking(session: Session, booking: Booking, kind: MessageKind) -> bool:

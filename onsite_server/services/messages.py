@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.paths import assets_dir
 
-from ..models import Booking, OutboxMessage, utcnow
+from ..db.statements import insert_ignoring_conflicts
+from ..models import Booking, Event, Member, OutboxMessage, Slot, utcnow
 
 MessageKind = Literal["confirmation", "waitlisted", "waitlist_promotion", "cancellation",
                       "waitlist_expired", "reminder"]
@@ -78,23 +78,19 @@ def render(kind: str, language: str, *, event: str, start: datetime, timezone: s
                            topic=spec["topic"][lang], text=text)
 
 
-def _insert_statement(dialect: str) -> Any:
-    table = cast(Table, OutboxMessage.__table__)
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # A unique key and ON CONFLICT DO NOTHING rather than check-then-insert: two sync workers'
-    # housekeeping (or a retried request) may queue the same message at the same moment.
-    return (insert(table).on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.id))
+_OUTBOX_COLUMNS = ("kind", "key", "priority", "payload", "booking_id", "status", "attempts",
+                   "next_attempt_at", "created_at")
 
 
-# Built once per dialect: constructing the statement cost more than running it.
-_INSERTS = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
+# A unique key and ON CONFLICT DO NOTHING rather than check-then-insert: two sync workers'
+# housekeeping (or a retried request) may queue the same message at the same moment.
+_INSERT_OUTBOX = insert_ignoring_conflicts(cast(Table, OutboxMessage.__table__),
+                                           _OUTBOX_COLUMNS, "key")
 
 
 def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> bool:
     """Insert an outbox row unless its key exists; return whether this call inserted it."""
-    statement = _INSERTS[session.get_bind().dialect.name]
-    return session.execute(statement, values).first() is not None
+    return session.execute(_INSERT_OUTBOX, values).first() is not None
 
 
 _APPOINTMENT_COLUMNS = ("kind", "key", "priority", "payload", "booking_id", "status",
@@ -157,15 +153,22 @@ def notify_booking(session: Session, booking: Booking, kind: MessageKind) -> boo
     travels in the same Bundle, so central can tie the message to it.
     """
     session.flush()
-    member, event, slot = booking.member, booking.event, booking.slot
+    return notify_booking_row(session, booking.id, booking.public_id, booking.member,
+                              booking.event, booking.slot, kind)
+
+
+def notify_booking_row(session: Session, booking_id: int, booking_public_id: str,
+                       member: Member, event: Event, slot: Slot, kind: MessageKind) -> bool:
+    """``notify_booking`` for a booking known by its ids and its member, event and slot, with
+    no flush: for a caller that wrote the booking's row by a statement."""
     title = (event.title_es if member.language == "es" and event.title_es else event.title)
     message = render(kind, member.language, event=title, start=slot.start_at,
                      timezone=event.site.timezone, place=event.location)
     now = utcnow()
     return _insert_ignoring_duplicates(session, {
-        "kind": "message", "key": f"message:{booking.public_id}:{kind}",
+        "kind": "message", "key": f"message:{booking_public_id}:{kind}",
         "priority": MESSAGE_PRIORITY,
-        "payload": {"booking": booking.public_id, **message.as_payload(),
+        "payload": {"booking": booking_public_id, **message.as_payload(),
                     "queued_at": now.isoformat()},
-        "booking_id": booking.id, "status": "pending", "attempts": 0,
+        "booking_id": booking_id, "status": "pending", "attempts": 0,
         "next_attempt_at": now, "created_at": now})

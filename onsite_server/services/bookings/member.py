@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ...db.statements import insert_ignoring_conflicts
 from ...models import (
     ACTIVE_BOOKING_STATUSES,
     Booking,
@@ -15,12 +17,19 @@ from ...models import (
     Kiosk,
     Member,
     Slot,
+    new_uuid,
     utcnow,
 )
 from ..errors import N_
 from ..members import lock_member
-from ..messages import notify_booking, queue_appointment
+from ..messages import (
+    notify_booking,
+    notify_booking_row,
+    queue_appointment,
+    queue_appointment_row,
+)
 from .seats import (
+    _WAITLIST_POSITION,
     CANCELLABLE,
     BookingError,
     BookingView,
@@ -28,12 +37,14 @@ from .seats import (
     RescheduleResult,
     _already_booked,
     _audit,
+    _audit_row,
     _cancel_locked,
     _check_open,
     _integrity,
     _lock_booking,
     _lock_slots,
     _refuse_if_ended,
+    _release_seat,
     _status_words,
     _take_seat,
     view,
@@ -108,26 +119,52 @@ def book(
     _check_open(slot, now, allow_started)
     if second:
         raise _already_booked()
-    try:
-        with session.begin_nested():
-            status = "booked" if _seat_free(session, slot) else "waitlisted"
-            if status == "waitlisted" and slot.start_at <= now:
-                # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
-                raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
-                                                      "later slot, whose waitlist is open"))
-            booking = Booking(
-                member_id=member.id, event_id=slot.event_id, slot_id=slot.id,
-                kiosk_id=kiosk.id if kiosk else None, status=status,
-                idempotency_key=idempotency_key, created_at=now, updated_at=now,
-            )
-            session.add(booking)
-            session.flush()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
-    _audit(session, actor, f"booking.{status}", booking)
-    queue_appointment(session, booking, new=True)
-    notify_booking(session, booking, "confirmation" if status == "booked" else "waitlisted")
-    return view(session, booking)
+    status = "booked" if _seat_free(session, slot) else "waitlisted"
+    if status == "waitlisted" and slot.start_at <= now:
+        # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
+        raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
+                                              "later slot, whose waitlist is open"))
+    # The row by one statement that cannot fail on a unique index (no SAVEPOINT around it,
+    # no object for the unit of work to flush); the seat taken above is given back if the
+    # row is refused, so nothing of this attempt stays.
+    event, public_id = slot.event, new_uuid()
+    inserted = session.execute(_INSERT_BOOKING, {
+        "public_id": public_id, "member_id": member.id, "event_id": slot.event_id,
+        "slot_id": slot.id, "kiosk_id": kiosk.id if kiosk else None, "status": status,
+        "idempotency_key": idempotency_key, "created_at": now, "updated_at": now}).first()
+    if inserted is None:
+        if status == "booked":
+            _release_seat(session, slot.id)
+        raise _refused_row(session, idempotency_key)
+    booking_id = int(inserted[0])
+    _audit_row(session, actor, f"booking.{status}", member=member.public_id,
+               site_id=event.site_id, booking=public_id, slot=slot.public_id,
+               event=event.public_id, status=status)
+    queue_appointment_row(session, booking_id, public_id, new=True)
+    notify_booking_row(session, booking_id, public_id, member, event, slot,
+                       "confirmation" if status == "booked" else "waitlisted")
+    position = session.scalar(_WAITLIST_POSITION, {"slot_id": slot.id, "booking_id": booking_id}) \
+        if status == "waitlisted" else None
+    return BookingView(
+        booking_id=public_id, status=status, slot_id=slot.public_id, event_id=event.public_id,
+        event_title=event.title, start_at=slot.start_at, end_at=slot.end_at,
+        waitlist_position=position, ticket=None)
+
+
+# Any unique index refuses the row without an error: the active booking per member and
+# event, the idempotency key (a race the checks above already shut out; a backstop).
+_INSERT_BOOKING = insert_ignoring_conflicts(cast(Table, Booking.__table__), (
+    "public_id", "member_id", "event_id", "slot_id", "kiosk_id", "status", "idempotency_key",
+    "created_at", "updated_at"))
+_BOOKING_OF_KEY = select(Booking.id).where(Booking.idempotency_key == bindparam("key"))
+
+
+def _refused_row(session: Session, idempotency_key: str | None) -> BookingError:
+    """Why a unique index refused a new booking's row (what ``_integrity`` tells)."""
+    if idempotency_key is not None and \
+            session.scalar(_BOOKING_OF_KEY, {"key": idempotency_key}) is not None:
+        return BookingError(409, "idempotency_key", N_("was already used for another booking"))
+    return _already_booked()
 
 
 def _seat_free(session: Session, slot: Slot) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
@@ -17,6 +17,7 @@ from ...models import (
     Booking,
     Event,
     Slot,
+    utcnow,
 )
 from ..errors import N_, Kind, Msg, ServiceError
 from ..messages import notify_booking, queue_appointment
@@ -131,14 +132,18 @@ def view(session: Session, booking: Booking) -> BookingView:
     )
 
 
+_SLOT = cast(Table, Slot.__table__)
+# Built once (a Core statement with a bound parameter): constructing the ORM update per
+# booking cost more than SQLite's work.
+_TAKE_SEAT = (update(_SLOT)
+              .where(_SLOT.c.id == bindparam("seat_slot"),
+                     _SLOT.c.booked_count < _SLOT.c.capacity, _SLOT.c.cancelled.is_(False))
+              .values(booked_count=_SLOT.c.booked_count + 1))
+
+
 def _take_seat(session: Session, slot_id: int) -> bool:
     # The whole decision is this one statement: no read of booked_count ever precedes it.
-    result = session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id, Slot.booked_count < Slot.capacity, Slot.cancelled.is_(False))
-        .values(booked_count=Slot.booked_count + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_TAKE_SEAT, {"seat_slot": slot_id})
     _expire_count(session, slot_id)
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -211,6 +216,21 @@ def _integrity(exc: IntegrityError) -> BookingError:
         return _already_booked()
     # Anything else (the slot's seat CHECK, a foreign key) is a bug, not a user error.
     raise exc
+
+
+_INSERT_AUDIT = insert(cast(Table, AuditLog.__table__))
+
+
+def _audit_row(session: Session, actor: str, action: str, *, member: str, site_id: int,
+               booking: str, slot: str, event: str, status: str, **detail: Any) -> None:
+    """``_audit``'s entry by one prebuilt INSERT, for a booking written or changed by a
+    statement and not loaded as an object (public ids given; the site is given, so
+    models/site_of.py has nothing to fill)."""
+    session.execute(_INSERT_AUDIT, {
+        "at": utcnow(), "actor": actor, "action": action, "subject": f"member:{member}",
+        "site_id": site_id,
+        "detail": {"booking": booking, "slot": slot, "event": event, "status": status,
+                   **detail}})
 
 
 def _audit(session: Session, actor: str, action: str, booking: Booking, **detail: Any) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -25,6 +25,7 @@ from .seats import (
     BookingError,
     BookingView,
     _audit,
+    _audit_row,
     _check_open,
     _lock_booking,
     _lock_slots,
@@ -151,10 +152,6 @@ class BookedRow:
     end_at: datetime
 
 
-_AUDIT_LOG = cast(Table, AuditLog.__table__)
-_INSERT_AUDIT = insert(_AUDIT_LOG)
-
-
 def check_in_row(session: Session, row: BookedRow, actor: str = "system",
                  now: datetime | None = None) -> bool | None:
     """Check in a booking read as booked, by statements alone; None when it no longer is.
@@ -171,16 +168,11 @@ def check_in_row(session: Session, row: BookedRow, actor: str = "system",
     if done.rowcount != 1:  # type: ignore[attr-defined]
         return None
     late = now >= as_utc(row.end_at)
-    detail: dict[str, Any] = {"booking": row.public_id, "slot": row.slot_public_id,
-                              "event": row.event_public_id, "status": "checked_in"}
-    if late:
-        detail["was"] = "booked"
-    # The same entry as ``_audit``'s, site given (so models/site_of.py has nothing to fill).
-    session.execute(_INSERT_AUDIT, {
-        "at": utcnow(), "actor": actor,
-        "action": "booking.checked_in_late" if late else "booking.checked_in",
-        "subject": f"member:{row.member_public_id}", "site_id": row.site_id,
-        "detail": detail})
+    detail: dict[str, Any] = {"was": "booked"} if late else {}
+    _audit_row(session, actor, "booking.checked_in_late" if late else "booking.checked_in",
+               member=row.member_public_id, site_id=row.site_id, booking=row.public_id,
+               slot=row.slot_public_id, event=row.event_public_id, status="checked_in",
+               **detail)
     queue_appointment_row(session, row.id, row.public_id)
     return late
 

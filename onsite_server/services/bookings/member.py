@@ -109,24 +109,20 @@ def book(
     seat in a slot that is running (until it ends).
     """
     now = now or utcnow()
-    # Serialises one member's requests, so the one-booking-per-event check below sees a
-    # concurrent request's booking instead of racing it. That check needs only this lock, so
-    # it reads before the slot's lock, on which every booking of the slot queues; its refusal
-    # still comes after the slot's own, as before.
+    # Serialises one member's requests (PostgreSQL), as every write of a member does.
     lock_member(session, member.id)
-    second = _second_booking(session, member.id, slot.event_id)
     slot = _lock_slots(session, [slot.id])[slot.id]
     _check_open(slot, now, allow_started)
-    if second:
-        raise _already_booked()
     status = "booked" if _seat_free(session, slot) else "waitlisted"
     if status == "waitlisted" and slot.start_at <= now:
         # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
         raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
                                               "later slot, whose waitlist is open"))
     # The row by one statement that cannot fail on a unique index (no SAVEPOINT around it,
-    # no object for the unit of work to flush); the seat taken above is given back if the
-    # row is refused, so nothing of this attempt stays.
+    # no object for the unit of work to flush). The one-booking-per-event rule is that
+    # index's: a member's second active booking of the event is refused here, without a
+    # SELECT for it first under the lock every booking of the slot queues for; the seat taken
+    # above is then given back, so nothing of the attempt stays.
     event, public_id = slot.event, new_uuid()
     inserted = session.execute(_INSERT_BOOKING, {
         "public_id": public_id, "member_id": member.id, "event_id": slot.event_id,

@@ -179,3 +179,21 @@ def test_a_booking_row_refused_by_a_unique_index_keeps_no_seat(world: World) -> 
         assert again.status == "booked"
     assert world.booked_count(slot_id) == 2
     assert world.status_counts(slot_id) == {"booked": 2}
+
+
+def test_a_second_booking_of_the_event_is_refused_by_its_row_and_keeps_no_seat(
+        world: World) -> None:
+    """One active booking per member and event: the booking's own row decides (its unique
+    index), with no SELECT for another booking under the slot's lock first (session 10). The
+    seat taken for the refused row is given back."""
+    first, second = world.event(slots=2, capacity=3)
+    ref = world.member_ref()
+    assert world.book(ref, first).get_json()["status"] == "booked"
+    with _statements(world.app) as seen:
+        resp = world.book(ref, second)
+    assert resp.status_code == 409
+    assert resp.get_json()["errors"][0]["field"] == "slot_id"
+    assert "already has a booking for this event" in resp.get_json()["errors"][0]["message"]
+    assert (world.booked_count(first), world.booked_count(second)) == (1, 0)
+    assert not [s for s in seen if s.startswith("SELECT BOOKING.ID FROM BOOKING WHERE "
+                                                 "BOOKING.MEMBER_ID")], seen

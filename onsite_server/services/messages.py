@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from shared.paths import assets_dir
 
 from ..db.statements import insert_ignoring_conflicts
-from ..models import Booking, Event, Member, OutboxMessage, Slot, utcnow
+from ..models import Booking, OutboxMessage, utcnow
 
 MessageKind = Literal["confirmation", "waitlisted", "waitlist_promotion", "cancellation",
                       "waitlist_expired", "reminder"]
@@ -153,17 +153,21 @@ def notify_booking(session: Session, booking: Booking, kind: MessageKind) -> boo
     travels in the same Bundle, so central can tie the message to it.
     """
     session.flush()
-    return notify_booking_row(session, booking.id, booking.public_id, booking.member,
-                              booking.event, booking.slot, kind)
+    member, event, slot = booking.member, booking.event, booking.slot
+    return notify_booking_row(
+        session, booking.id, booking.public_id, kind, language=member.language,
+        title=event.title, title_es=event.title_es, location=event.location,
+        start_at=slot.start_at, timezone=event.site.timezone)
 
 
 def notify_booking_row(session: Session, booking_id: int, booking_public_id: str,
-                       member: Member, event: Event, slot: Slot, kind: MessageKind) -> bool:
-    """``notify_booking`` for a booking known by its ids and its member, event and slot, with
-    no flush: for a caller that wrote the booking's row by a statement."""
-    title = (event.title_es if member.language == "es" and event.title_es else event.title)
-    message = render(kind, member.language, event=title, start=slot.start_at,
-                     timezone=event.site.timezone, place=event.location)
+                       kind: MessageKind, *, language: str, title: str, title_es: str | None,
+                       location: str | None, start_at: datetime, timezone: str) -> bool:
+    """``notify_booking`` for a booking known by its ids and the values its message names,
+    with no flush: for a caller that wrote the booking's row by a statement."""
+    shown = title_es if language == "es" and title_es else title
+    message = render(kind, language, event=shown, start=start_at, timezone=timezone,
+                     place=location)
     now = utcnow()
     return _insert_ignoring_duplicates(session, {
         "kind": "message", "key": f"message:{booking_public_id}:{kind}",

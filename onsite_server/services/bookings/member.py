@@ -34,14 +34,17 @@ from .seats import (
     BookingError,
     BookingView,
     CancelResult,
+    LockedSlot,
     RescheduleResult,
     _already_booked,
     _audit,
     _audit_row,
     _cancel_locked,
     _check_open,
+    _check_open_at,
     _integrity,
     _lock_booking,
+    _lock_slot_row,
     _lock_slots,
     _refuse_if_ended,
     _release_seat,
@@ -111,10 +114,13 @@ def book(
     now = now or utcnow()
     # Serialises one member's requests (PostgreSQL), as every write of a member does.
     lock_member(session, member.id)
-    slot = _lock_slots(session, [slot.id])[slot.id]
-    _check_open(slot, now, allow_started)
-    status = "booked" if _seat_free(session, slot) else "waitlisted"
-    if status == "waitlisted" and slot.start_at <= now:
+    # The slot as it now stands, read (on PostgreSQL locked) as one row with its event and
+    # site: the caller's object may be from an older transaction.
+    row = _lock_slot_row(session, slot.id)
+    _check_open_at(row.cancelled or row.event_cancelled, row.start_at, row.end_at, now,
+                   allow_started)
+    status = "booked" if _seat_free(session, row) else "waitlisted"
+    if status == "waitlisted" and row.start_at <= now:
         # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
         raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
                                               "later slot, whose waitlist is open"))
@@ -123,28 +129,31 @@ def book(
     # index's: a member's second active booking of the event is refused here, without a
     # SELECT for it first under the lock every booking of the slot queues for; the seat taken
     # above is then given back, so nothing of the attempt stays.
-    event, public_id = slot.event, new_uuid()
+    public_id = new_uuid()
     inserted = session.execute(_INSERT_BOOKING, {
-        "public_id": public_id, "member_id": member.id, "event_id": slot.event_id,
-        "slot_id": slot.id, "kiosk_id": kiosk.id if kiosk else None, "status": status,
+        "public_id": public_id, "member_id": member.id, "event_id": row.event_id,
+        "slot_id": row.id, "kiosk_id": kiosk.id if kiosk else None, "status": status,
         "idempotency_key": idempotency_key, "created_at": now, "updated_at": now}).first()
     if inserted is None:
         if status == "booked":
-            _release_seat(session, slot.id)
+            _release_seat(session, row.id)
         raise _refused_row(session, idempotency_key)
     booking_id = int(inserted[0])
     _audit_row(session, actor, f"booking.{status}", member=member.public_id,
-               site_id=event.site_id, booking=public_id, slot=slot.public_id,
-               event=event.public_id, status=status)
+               site_id=row.site_id, booking=public_id, slot=row.public_id,
+               event=row.event_public_id, status=status)
     queue_appointment_row(session, booking_id, public_id, new=True)
-    notify_booking_row(session, booking_id, public_id, member, event, slot,
-                       "confirmation" if status == "booked" else "waitlisted")
-    position = session.scalar(_WAITLIST_POSITION, {"slot_id": slot.id, "booking_id": booking_id}) \
+    notify_booking_row(session, booking_id, public_id,
+                       "confirmation" if status == "booked" else "waitlisted",
+                       language=member.language, title=row.event_title,
+                       title_es=row.event_title_es, location=row.location,
+                       start_at=row.start_at, timezone=row.timezone)
+    position = session.scalar(_WAITLIST_POSITION, {"slot_id": row.id, "booking_id": booking_id}) \
         if status == "waitlisted" else None
     return BookingView(
-        booking_id=public_id, status=status, slot_id=slot.public_id, event_id=event.public_id,
-        event_title=event.title, start_at=slot.start_at, end_at=slot.end_at,
-        waitlist_position=position, ticket=None)
+        booking_id=public_id, status=status, slot_id=row.public_id,
+        event_id=row.event_public_id, event_title=row.event_title, start_at=row.start_at,
+        end_at=row.end_at, waitlist_position=position, ticket=None)
 
 
 # Any unique index refuses the row without an error: the active booking per member and
@@ -163,7 +172,7 @@ def _refused_row(session: Session, idempotency_key: str | None) -> BookingError:
     return _already_booked()
 
 
-def _seat_free(session: Session, slot: Slot) -> bool:
+def _seat_free(session: Session, slot: LockedSlot) -> bool:
     """Take a seat of a locked slot, or tell that it is full.
 
     ``slot`` was just read under its lock, so a full slot is recognised from that row without

@@ -16,6 +16,7 @@ from ...models import (
     AuditLog,
     Booking,
     Event,
+    Site,
     Slot,
     utcnow,
 )
@@ -182,12 +183,61 @@ def _lock_booking(session: Session, booking_id: int) -> Booking:
 
 
 def _check_open(slot: Slot, now: datetime, allow_started: bool = False) -> None:
-    if slot.cancelled or slot.event.cancelled:
+    _check_open_at(slot.cancelled or slot.event.cancelled, slot.start_at, slot.end_at, now,
+                   allow_started)
+
+
+def _check_open_at(cancelled: bool, start_at: datetime, end_at: datetime, now: datetime,
+                   allow_started: bool = False) -> None:
+    if cancelled:
         raise BookingError(409, "slot_id", N_("this slot has been cancelled"))
-    if allow_started and slot.end_at <= now:
+    if allow_started and end_at <= now:
         raise BookingError(409, "slot_id", N_("this slot has already ended"))
-    if not allow_started and slot.start_at <= now:
+    if not allow_started and start_at <= now:
         raise BookingError(409, "slot_id", N_("this slot has already started"))
+
+
+@dataclass(frozen=True)
+class LockedSlot:
+    """A slot read (on PostgreSQL locked) as one row with what a new booking names of its
+    event and site: plain values, not mapped objects re-read with ``populate_existing``."""
+
+    id: int
+    public_id: str
+    start_at: datetime
+    end_at: datetime
+    capacity: int
+    booked_count: int
+    cancelled: bool
+    event_id: int
+    event_public_id: str
+    event_title: str
+    event_title_es: str | None
+    location: str | None
+    event_cancelled: bool
+    site_id: int
+    timezone: str
+
+
+def _locked_slot_statement() -> Any:
+    event, site = (cast(Table, model.__table__) for model in (Event, Site))
+    return (
+        select(_SLOT.c.id, _SLOT.c.public_id, _SLOT.c.start_at, _SLOT.c.end_at,
+               _SLOT.c.capacity, _SLOT.c.booked_count, _SLOT.c.cancelled, event.c.id,
+               event.c.public_id, event.c.title, event.c.title_es, event.c.location,
+               event.c.cancelled, event.c.site_id, site.c.timezone)
+        .join_from(_SLOT, event, _SLOT.c.event_id == event.c.id)
+        .join(site, event.c.site_id == site.c.id)
+        .where(_SLOT.c.id == bindparam("locked_slot")).with_for_update(of=_SLOT))
+
+
+# Built once. Same lock as ``_lock_slots`` (the slot's row, on PostgreSQL).
+_LOCKED_SLOT = _locked_slot_statement()
+
+
+def _lock_slot_row(session: Session, slot_id: int) -> LockedSlot:
+    """Re-read (and on PostgreSQL lock) one slot as a row; see ``_lock_slots``."""
+    return LockedSlot(*session.execute(_LOCKED_SLOT, {"locked_slot": slot_id}).one())
 
 
 def _refuse_if_ended(slot: Slot, now: datetime, action: str) -> None:

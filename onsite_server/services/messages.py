@@ -88,6 +88,10 @@ _INSERT_OUTBOX = insert_ignoring_conflicts(cast(Table, OutboxMessage.__table__),
                                            _OUTBOX_COLUMNS, "key")
 
 
+_INSERT_OUTBOX_PAIR = insert_ignoring_conflicts(cast(Table, OutboxMessage.__table__),
+                                                _OUTBOX_COLUMNS, "key", rows=2)
+
+
 def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> bool:
     """Insert an outbox row unless its key exists; return whether this call inserted it."""
     return session.execute(_INSERT_OUTBOX, values).first() is not None
@@ -129,16 +133,20 @@ def queue_appointment(session: Session, booking: Booking, *, new: bool = False) 
     queue_appointment_row(session, booking.id, booking.public_id, new=new)
 
 
-def queue_appointment_row(session: Session, booking_id: int, booking_public_id: str, *,
-                          new: bool = False) -> None:
-    """``queue_appointment`` for a booking known by its id and public id, with no flush:
-    for a caller that changed the booking's row by a statement, not through the session."""
+def _appointment_values(booking_id: int, booking_public_id: str) -> dict[str, Any]:
     now = utcnow()
-    values = {
+    return {
         "kind": "booking", "key": f"booking:{booking_public_id}:{uuid.uuid4().hex[:12]}",
         "priority": APPOINTMENT_PRIORITY, "payload": {"booking": booking_public_id},
         "booking_id": booking_id, "status": "pending", "attempts": 0,
         "next_attempt_at": now, "created_at": now}
+
+
+def queue_appointment_row(session: Session, booking_id: int, booking_public_id: str, *,
+                          new: bool = False) -> None:
+    """``queue_appointment`` for a booking known by its id and public id, with no flush:
+    for a caller that changed the booking's row by a statement, not through the session."""
+    values = _appointment_values(booking_id, booking_public_id)
     if new:
         _insert_ignoring_duplicates(session, values)
         return
@@ -165,14 +173,36 @@ def notify_booking_row(session: Session, booking_id: int, booking_public_id: str
                        location: str | None, start_at: datetime, timezone: str) -> bool:
     """``notify_booking`` for a booking known by its ids and the values its message names,
     with no flush: for a caller that wrote the booking's row by a statement."""
+    return _insert_ignoring_duplicates(session, _message_values(
+        booking_id, booking_public_id, kind, language=language, title=title,
+        title_es=title_es, location=location, start_at=start_at, timezone=timezone))
+
+
+def _message_values(booking_id: int, booking_public_id: str, kind: MessageKind, *,
+                    language: str, title: str, title_es: str | None, location: str | None,
+                    start_at: datetime, timezone: str) -> dict[str, Any]:
     shown = title_es if language == "es" and title_es else title
     message = render(kind, language, event=shown, start=start_at, timezone=timezone,
                      place=location)
     now = utcnow()
-    return _insert_ignoring_duplicates(session, {
+    return {
         "kind": "message", "key": f"message:{booking_public_id}:{kind}",
         "priority": MESSAGE_PRIORITY,
         "payload": {"booking": booking_public_id, **message.as_payload(),
                     "queued_at": now.isoformat()},
         "booking_id": booking_id, "status": "pending", "attempts": 0,
-        "next_attempt_at": now, "created_at": now})
+        "next_attempt_at": now, "created_at": now}
+
+
+def queue_new_booking(session: Session, booking_id: int, booking_public_id: str,
+                      kind: MessageKind, *, language: str, title: str, title_es: str | None,
+                      location: str | None, start_at: datetime, timezone: str) -> None:
+    """For a booking inserted in this transaction: its Appointment row and its message to
+    the member (``queue_appointment(new=True)`` and ``notify_booking_row``) in one
+    statement, each row kept unless its key exists."""
+    rows = (_appointment_values(booking_id, booking_public_id),
+            _message_values(booking_id, booking_public_id, kind, language=language,
+                            title=title, title_es=title_es, location=location,
+                            start_at=start_at, timezone=timezone))
+    session.execute(_INSERT_OUTBOX_PAIR, {f"{name}_{i}": value for i, values in enumerate(rows)
+                                          for name, value in values.items()}).all()

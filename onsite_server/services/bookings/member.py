@@ -24,9 +24,8 @@ from ..errors import N_
 from ..members import lock_member
 from ..messages import (
     notify_booking,
-    notify_booking_row,
     queue_appointment,
-    queue_appointment_row,
+    queue_new_booking,
 )
 from .seats import (
     _WAITLIST_POSITION,
@@ -142,12 +141,12 @@ def book(
     _audit_row(session, actor, f"booking.{status}", member=member.public_id,
                site_id=row.site_id, booking=public_id, slot=row.public_id,
                event=row.event_public_id, status=status)
-    queue_appointment_row(session, booking_id, public_id, new=True)
-    notify_booking_row(session, booking_id, public_id,
-                       "confirmation" if status == "booked" else "waitlisted",
-                       language=member.language, title=row.event_title,
-                       title_es=row.event_title_es, location=row.location,
-                       start_at=row.start_at, timezone=row.timezone)
+    # Its Appointment row and its message to the member, in one statement.
+    queue_new_booking(session, booking_id, public_id,
+                      "confirmation" if status == "booked" else "waitlisted",
+                      language=member.language, title=row.event_title,
+                      title_es=row.event_title_es, location=row.location,
+                      start_at=row.start_at, timezone=row.timezone)
     position = session.scalar(_WAITLIST_POSITION, {"slot_id": row.id, "booking_id": booking_id}) \
         if status == "waitlisted" else None
     return BookingView(

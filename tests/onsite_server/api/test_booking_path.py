@@ -16,9 +16,10 @@ from sqlalchemy import event, select
 from sqlalchemy.engine.default import NO_CACHE_KEY
 
 from onsite_server.db import get_db
-from onsite_server.models import Booking, Kiosk, Member, Slot
+from onsite_server.models import Booking, Kiosk, Member, OutboxMessage, Slot
 from onsite_server.services import bookings as svc
 from onsite_server.services.members import resolve_member_ref
+from onsite_server.services.messages import APPOINTMENT_PRIORITY, MESSAGE_PRIORITY
 
 from ..helpers import new_key
 from .test_bookings import World
@@ -155,6 +156,19 @@ def test_a_booking_compiles_none_of_its_statements_anew(world: World, outcome: s
     assert answer["status"] == outcome
     assert uncached == []
     assert not [s for s in seen if s.startswith(("SAVEPOINT", "RELEASE"))], seen
+    # Its Appointment row and its message to the member go in one INSERT.
+    assert len([s for s in seen if s.startswith('INSERT INTO "OUTBOX_MESSAGE"')]) == 1, seen
+    with get_db(world.app).transaction(write=False) as session:
+        booking = session.scalars(select(Booking).where(
+            Booking.public_id == answer["booking_id"])).one()
+        rows = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.booking_id == booking.id).order_by(OutboxMessage.id)).all()
+        assert [(r.kind, r.status, r.priority) for r in rows] == [
+            ("booking", "pending", APPOINTMENT_PRIORITY), ("message", "pending",
+                                                            MESSAGE_PRIORITY)]
+        assert rows[1].key == f"message:{booking.public_id}:" + (
+            "confirmation" if outcome == "booked" else "waitlisted")
+        assert rows[1].payload["booking"] == booking.public_id and rows[1].payload["text"]
 
 
 def test_a_booking_row_refused_by_a_unique_index_keeps_no_seat(world: World) -> None:

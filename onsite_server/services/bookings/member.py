@@ -155,8 +155,9 @@ def book(
         end_at=row.end_at, waitlist_position=position, ticket=None)
 
 
-# Any unique index refuses the row without an error: the active booking per member and
-# event, the idempotency key (a race the checks above already shut out; a backstop).
+# Any unique index refuses the row without an error: the one active booking per member and
+# event (the rule's only check in book()), and the idempotency key (run_once claimed it
+# first; a backstop).
 _INSERT_BOOKING = insert_ignoring_conflicts(cast(Table, Booking.__table__), (
     "public_id", "member_id", "event_id", "slot_id", "kiosk_id", "status", "idempotency_key",
     "created_at", "updated_at"))

@@ -10,7 +10,9 @@ rows into a fresh database of the same kind (one transaction, executemany), and 
 JSON line with both times and their ratio, and the CPU seconds the server's processes and the
 kiosk's spent during the drain (where the time goes).
 
-    .venv/bin/python bench/kiosk_drain.py [--items 10000] [--batch 100] [--profile OUT]
+    .venv/bin/python bench/kiosk_drain.py [--items 10000] [--batch 250] [--profile OUT]
+
+``--batch`` defaults to the kiosk's own ``kiosk.sync.DEFAULT_BATCH``.
 
 ``--profile OUT`` samples the server's processes with py-spy during the drain only (see
 ``bench/spy.py``) and adds the busiest functions to the JSON line.
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench.spy import Spy, summary  # noqa: E402
 from kiosk.service import KioskService  # noqa: E402
 from kiosk.settings import KioskSettings  # noqa: E402
+from kiosk.sync import DEFAULT_BATCH  # noqa: E402
 from onsite_server.devserver import cli, free_port, stop_server  # noqa: E402
 
 SECRET = "bench-secret-key"
@@ -160,7 +163,7 @@ def main() -> None:
     """Run the benchmark and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the server during the drain; raw stacks to this file")
     args = parser.parse_args()

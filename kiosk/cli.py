@@ -189,7 +189,8 @@ def _walk(out: Path, settings: KioskSettings, backend: Backend, *, online: bool,
     devices = build_devices(settings, simulated=simulated_devices)
     app = KioskApp(backend=quiet, admin=admin, language="en", require_setup=False,
                    tap_guard=settings.tap_guard_ms / 1000, devices=devices)
-    driver = Driver.start(app)
+    # The tour keeps screenshots, not frames: it draws the window only to take each one.
+    driver = Driver.start(app, draw_between_shots=False)
     try:
         walk = Tour(driver, out, online=online, quiet=quiet, devices=devices,
                     read_aloud=read_aloud)

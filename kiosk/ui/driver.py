@@ -72,31 +72,61 @@ def _touch_class() -> Any:
     return Touch
 
 
+def _skip_drawing(*_args: Any) -> bool:
+    """Stand in for the window's drawing of a frame (see Driver.draw_between_shots)."""
+    return True
+
+
 def touch(x: float, y: float) -> Any:
     """A touch at window coordinates, posted through the event loop as a finger's would be."""
     return _touch_class()(x, y)
 
 
 class Driver:
-    """Pumps frames and taps widgets in the running app."""
+    """Pumps frames and taps widgets in the running app.
 
-    def __init__(self, app: KioskApp) -> None:
+    ``draw_between_shots=False`` draws the window only for a screenshot. Each frame still runs
+    the clock, input, layout and the flip, so screens, taps and the tap guard behave as they
+    do on the glass; only the pixels nobody looks at go undrawn. On Mesa's llvmpipe (no GPU)
+    drawing was most of a walk's CPU: the portrait layout walk took 23.6 s of CPU drawing
+    every frame and 6.7 s drawing for its 38 screenshots, whose every pixel came out the same
+    (docs/BENCHMARKS.md, "Session 10: the tests' CPU"). What measures frames (the latency
+    benchmarks) or tests the guard against real drawing keeps the default.
+    """
+
+    draw_between_shots: bool = True  # the default for drivers started from now on
+
+    def __init__(self, app: KioskApp, *, draw_between_shots: bool | None = None) -> None:
         self.app = app
+        if draw_between_shots is not None:
+            self.draw_between_shots = draw_between_shots
+        self._drawing_held = False
 
     @classmethod
-    def start(cls, app: KioskApp) -> Driver:
+    def start(cls, app: KioskApp, *, draw_between_shots: bool | None = None) -> Driver:
         """Build the app in the window without entering the blocking loop."""
         app._run_prepare()
-        driver = cls(app)
+        driver = cls(app, draw_between_shots=draw_between_shots)
         driver.pump(4)
         return driver
 
     def pump(self, frames: int = 2) -> None:
-        """Render a few frames (each runs the clock, so scheduled work happens)."""
+        """Run a few frames (each runs the clock, so scheduled work happens), drawn or not."""
         from kivy.base import EventLoop
 
+        if not self.draw_between_shots:
+            self._hold_drawing(True)
         for _ in range(frames):
             EventLoop.idle()
+
+    def _hold_drawing(self, hold: bool) -> None:
+        """Skip (or draw again) the window's canvas on each frame; the flip goes on."""
+        from kivy.core.window import Window
+
+        if hold != self._drawing_held:
+            # A handler that returns True stops the event before the window's own on_draw.
+            (Window.fbind if hold else Window.funbind)("on_draw", _skip_drawing)
+            self._drawing_held = hold
 
     def screen(self) -> Any:
         """The screen on show."""
@@ -192,9 +222,13 @@ class Driver:
 
     def screenshot(self, path: Path) -> Path:
         """Save the window to exactly ``path`` (Kivy appends a counter; undo that)."""
+        from kivy.base import EventLoop
         from kivy.core.window import Window
 
-        self.pump(2)
+        self._hold_drawing(False)  # the next pump holds it again
+        Window.canvas.ask_update()
+        for _ in range(2):
+            EventLoop.idle()
         path.parent.mkdir(parents=True, exist_ok=True)
         # Braces in a folder name would read as format fields in Kivy's counter pattern.
         if "{" in str(path) or "}" in str(path):

@@ -1060,6 +1060,45 @@ def landscape(out: Path) -> None:
     d.screenshot(out / "landscape-number.png")
 
 
+def drawing_held(out: Path) -> None:
+    """Drawing held between screenshots (Driver.draw_between_shots, as every journey but the
+    tap-guard ones runs): the window's own drawing does not run while taps change the screen,
+    a screenshot draws it, and that picture is the one drawing every frame gives, pixel for
+    pixel."""
+    from kivy.core.window import Window
+    from PIL import Image, ImageChops
+
+    from tests.kiosk.ui.fakes import FakeBackend
+
+    d = _start(FakeBackend(online=True))
+    assert not d.draw_between_shots, "the runner holds drawing for this journey"
+    drawn: list[int] = []
+    window_draw = Window.on_draw
+
+    def counted(*args: Any) -> Any:
+        drawn.append(1)
+        return window_draw(*args)
+
+    Window.on_draw = counted
+    d.tap_id("start")
+    d.pump(10)
+    assert d.screen().name == "privacy"
+    assert drawn == [], f"drawn {len(drawn)} times between screenshots"
+    held = d.screenshot(out / "drawing-held-privacy.png")
+    assert drawn, "the screenshot did not draw the window"
+    d.draw_between_shots = True
+    before = len(drawn)
+    Window.canvas.ask_update()  # Kivy draws a frame only when something asks for it
+    d.pump(3)
+    assert len(drawn) > before, "drawing every frame drew nothing"
+    every = d.screenshot(out / "drawing-every-frame-privacy.png")
+    with Image.open(held) as a, Image.open(every) as b:
+        assert a.size == b.size == (Window.width, Window.height)
+        assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None, \
+            "the pictures differ"
+        assert len(set(a.convert("L").getdata())) > 10, "the picture is blank"
+
+
 def tr_(text: str) -> str:
     """The current language's words for a msgid (keys are labelled in the visit's language)."""
     from kiosk.ui.lang import tr
@@ -1072,7 +1111,7 @@ JOURNEYS: dict[str, Callable[..., None]] = {
                             first_start, tour, identified, follow_up_and_email,
                             booking_times, sign_in_honestly, setup_after_cli_pairing,
                             privacy_and_referral, end_and_done, numbers_us, results_screens,
-                            keypad, landscape)}
+                            keypad, landscape, drawing_held)}
 # As the member sees it (portrait, or the landscape screen); the rest at half size.
 SIZES = {"results_screens": (1080, 1920), "landscape": (1920, 1080)}
 

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from kiosk.ui.driver import configure_window, headless_environment
+from kiosk.ui.driver import Driver, configure_window, headless_environment
 
 # After every change on the glass the kiosk ignores taps for its tap guard (400 ms by default,
 # KioskSettings.tap_guard_ms), and a journey's driver waits that out before each tap as a person
@@ -34,6 +34,8 @@ JOURNEY_TAP_GUARD_MS = 50
 # journeys' tap guard draw without it; what tests the guard (the read-aloud taps journey, the
 # OS-level taps under Xvfb) keeps the kiosk's own settings.
 JOURNEY_KIVY_CONFIG = {"KCFG_GRAPHICS_MULTISAMPLES": "0"}
+# The same journeys draw the window only for their screenshots (Driver.draw_between_shots):
+# every frame still runs the clock, input, layout and the flip.
 
 
 def journey_env() -> dict[str, str]:
@@ -51,6 +53,7 @@ def run(journeys: Mapping[str, Callable[..., None]], argv: list[str],
     name, out, *rest = argv
     if name not in kiosk_drawing:
         os.environ.update(JOURNEY_KIVY_CONFIG)  # read when Kivy's config is first imported
+        Driver.draw_between_shots = False
     headless_environment(tempfile.mkdtemp(prefix="kivy-home-"))
     configure_window(*size_of(name), synthetic_input_only=True)
     out_dir = Path(out)

@@ -46,7 +46,8 @@ def run_journey(name: str, *args: str, out: Path = ARTIFACTS) -> str:
                                      "follow_up_and_email", "booking_times",
                                      "sign_in_honestly", "setup_after_cli_pairing",
                                      "privacy_and_referral", "end_and_done", "numbers_us",
-                                     "results_screens", "keypad", "landscape"])
+                                     "results_screens", "keypad", "landscape",
+                                     "drawing_held"])
 def test_journey(journey: str) -> None:
     assert f"{journey}: ok" in run_journey(journey)
 

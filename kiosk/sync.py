@@ -48,8 +48,8 @@ BACKOFF_BASE = 2.0
 # at 600 s, members' answers sat unsent for minutes after the network came back).
 BACKOFF_CAP = 30.0
 # Items per request. Each request costs the server a fixed share (TLS, the token check, the
-# batch's few set-based statements, one durable commit) on top of its items: a 4,000-item
-# backlog drained in 40 requests instead of 16 spent about a fifth more of the server's CPU
+# batch's few set-based statements, one durable commit) on top of its items: the same
+# 4,000-item backlog cost the server 1.75 s of CPU in 40 requests, 1.34 s in 8
 # (docs/BENCHMARKS.md, issue 20 P6, session 10). Not the server's whole MAX_BATCH (500 by
 # default): a batch holds SQLite's write lock while it is written, and live visits on other
 # kiosks wait behind it (about 40 ms for 250 items).

@@ -14,6 +14,7 @@ GET /healthz; --cprofile FILE also writes a cProfile of the waitlisted requests.
     .venv/bin/python bench/booking_contention.py
     .venv/bin/python bench/booking_contention.py --database-url postgresql+psycopg://...
     .venv/bin/python bench/booking_contention.py --in-process [--cprofile /tmp/booking.prof]
+    .venv/bin/python bench/booking_contention.py --profile /tmp/booking.raw   # py-spy, bench/spy.py
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import multiprocessing as mp
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -34,9 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from bench.spy import Spy, server_pid
+from bench.spy import summary as spy_summary
 from onsite_server import devserver
 from onsite_server.api import hash_token
 from onsite_server.db import Database, is_sqlite
@@ -182,6 +189,9 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="server side only: sequential bookings through the test client")
     parser.add_argument("--cprofile", help="with --in-process: write a cProfile here")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the server (GIL holders) while the bookings run; raw "
+                             "stacks to this file, the busiest functions in the JSON line")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-booking-"))
@@ -221,12 +231,24 @@ def _measure(args: argparse.Namespace, base: str, token: str, slot_id: str, refs
         for ref in refs
     ]
     _fire(health[:50], args.client_processes, 50)  # warm-up: workers, pools, imports
+    # The booking route's own one-time imports (the central client, ~0.1 s a worker) would
+    # otherwise land in the measured run: warm it with bookings of a slot that does not exist
+    # (404, a refusal: nothing is stored, and the slot measured is untouched).
+    _fire([("POST", base + "/api/v1/bookings",
+            {"idempotency_key": str(uuid.uuid4()), "member_ref": refs[0],
+             "slot_id": str(uuid.uuid4())}, headers) for _ in range(50)],
+          args.client_processes, 50)
     port = int(base.rsplit(":", 1)[1].split("/", 1)[0])
     cpu0 = _server_cpu_seconds(port)
     baseline, health_outcomes = _fire(health, args.client_processes, args.client_threads)
     cpu1 = _server_cpu_seconds(port)
+    spy = Spy(server_pid(port), args.profile, gil=True) if args.profile else None
     seconds, outcomes = _fire(bookings, args.client_processes, args.client_threads)
     cpu2 = _server_cpu_seconds(port)
+    profile = None
+    if spy is not None:
+        spy.stop()
+        profile = spy_summary(spy.out, top=30, match="onsite_server/")
     booked_count, statuses = _tally(db_url, slot_id)
     answered = Counter({o: n for (code, o), n in outcomes.items() if code == 201})
     figures = {
@@ -253,6 +275,7 @@ def _measure(args: argparse.Namespace, base: str, token: str, slot_id: str, refs
         "server_cpu_ms_per_healthz": round((cpu1 - cpu0) / args.attempts * 1000, 3),
         "cpu_ratio": round((cpu2 - cpu1) / max(cpu1 - cpu0, 1e-9), 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        **({"profile": profile} if profile is not None else {}),
     }
     return figures
 

@@ -18,6 +18,11 @@ is a scan p95 under 100 ms. Loopback only; no test asserts these numbers.
 
 ``--profile OUT`` samples the server with py-spy while the desks scan (``bench/spy.py``, GIL
 holders only: CPU, not waits) and adds the busiest functions to the JSON line.
+
+``--in-process`` measures the server side alone: the same scans one after another through
+Flask's test client in this process (same database file, keys and settings), with the server's
+CPU (thread time) and wall time per scan and per ``GET /healthz``, and the SQL statements and
+transactions of one scan; ``--cprofile FILE`` adds a cProfile of the scans.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
@@ -194,6 +200,9 @@ def main() -> None:
                         help="a PostgreSQL cluster URL; a fresh database is made and dropped")
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the server while the desks scan; raw stacks to this file")
+    parser.add_argument("--in-process", action="store_true",
+                        help="server side only: sequential scans through the test client")
+    parser.add_argument("--cprofile", help="with --in-process: write a cProfile here")
     args = parser.parse_args()
     profile = None
     folder = Path(tempfile.mkdtemp(prefix="bench-checkin-"))
@@ -209,6 +218,11 @@ def main() -> None:
                "ONSITE_SITE_SLUG": "bench-site", "ONSITE_CENTRAL_WEB_URL": CENTRAL_WEB,
                # Plain HTTP on loopback: the client must send the session cookie back.
                "ONSITE_SESSION_COOKIE_SECURE": "false"}
+        if args.in_process:
+            devserver.cli(env, "init-db")
+            urls = seed(database_url, KeyStore(instance / "keys"), args.scans, 1)
+            print(json.dumps(_in_process(args, env, urls, database_url), sort_keys=True))
+            return
         with devserver.running_server(env, folder / "server.log") as base:
             urls = seed(database_url, KeyStore(instance / "keys"), args.scans, args.desks)
             scan_ms: list[float] = []
@@ -254,6 +268,92 @@ def main() -> None:
         if pg_name and args.database_url:
             _drop_pg_database(args.database_url, pg_name)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
+                database_url: str) -> dict[str, Any]:
+    """Scan every ticket in turn through the test client; return CPU, wall and SQL per request."""
+    import cProfile
+
+    from sqlalchemy import event
+
+    from onsite_server import create_app
+    from onsite_server.db import get_db
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("ONSITE_")})
+    app = create_app()
+    client = app.test_client()
+    engine = get_db(app).engine
+    assert engine is not None
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        word = sql.split(None, 1)[0].upper()
+        if word != "BEGIN":  # SQLite's BEGIN IMMEDIATE; the begin event counts every one
+            statements.append(word)
+
+    event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "begin", lambda _c: statements.append("BEGIN"))
+    event.listen(engine, "commit", lambda _c: statements.append("COMMIT"))
+    page = client.get("/login")
+    token = _csrf(page.get_data(as_text=True), r'name="csrf_token"[^>]*value="([^"]+)"')
+    answer = client.post("/login", data={"email": "desk0@bench.example", "password": PASSWORD,
+                                         "csrf_token": token})
+    if answer.status_code != 302:
+        raise RuntimeError(f"log-in failed: {answer.status_code}")
+    desk = client.get("/dashboard/checkin")
+    headers = {"Accept": "application/json",
+               "X-CSRFToken": _csrf(desk.get_data(as_text=True),
+                                    r'<meta name="csrf-token" content="([^"]+)"')}
+    for _ in range(50):  # warm-up: imports, statement caches, the pool
+        client.get("/healthz")
+    profile = cProfile.Profile()
+    cpu: dict[str, list[float]] = {"scan": [], "healthz": []}
+    wall: dict[str, list[float]] = {"scan": [], "healthz": []}
+    failures = 0
+    shape: dict[str, Any] = {}
+    for i, url in enumerate(urls):
+        statements.clear()
+        if args.cprofile and i == 10:
+            profile.enable()
+        started, started_wall = time.thread_time(), time.perf_counter()
+        resp = client.post("/dashboard/checkin/scan", data={"ticket": url}, headers=headers)
+        cpu["scan"].append((time.thread_time() - started) * 1000)
+        wall["scan"].append((time.perf_counter() - started_wall) * 1000)
+        if resp.status_code != 200 or resp.get_json()["result"]["status"] != "checked_in":
+            failures += 1
+        if not shape:
+            shape = {"statements": sum(s not in ("BEGIN", "COMMIT") for s in statements),
+                     "transactions": statements.count("BEGIN"),
+                     "sequence": " ".join(statements)}
+        started, started_wall = time.thread_time(), time.perf_counter()
+        client.get("/healthz")
+        cpu["healthz"].append((time.thread_time() - started) * 1000)
+        wall["healthz"].append((time.perf_counter() - started_wall) * 1000)
+    profile.disable()
+    if args.cprofile:
+        profile.dump_stats(args.cprofile)
+    get_db(app).dispose()
+    check = create_engine(database_url)
+    with check.connect() as conn:
+        checked = conn.scalar(select(func.count()).select_from(Booking).where(
+            Booking.status == "checked_in"))
+    check.dispose()
+
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 3)
+
+    return {
+        "benchmark": "checkin_in_process",
+        "database": "sqlite" if is_sqlite(database_url) else "postgresql",
+        "scans": len(urls), "failures": failures, "checked_in_in_db": checked,
+        "scan_cpu_ms_median": median(cpu["scan"]), "healthz_cpu_ms_median": median(cpu["healthz"]),
+        "scan_wall_ms_median": median(wall["scan"]),
+        "healthz_wall_ms_median": median(wall["healthz"]),
+        "cpu_ratio": round(statistics.median(cpu["scan"]) / statistics.median(cpu["healthz"]), 2),
+        "scan_shape": shape, "profiled": bool(args.cprofile),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 if __name__ == "__main__":

@@ -47,7 +47,16 @@ BACKOFF_BASE = 2.0
 # ... doubling with full jitter, up to 30 s: a kiosk back online sends within 30 s (issue 15;
 # at 600 s, members' answers sat unsent for minutes after the network came back).
 BACKOFF_CAP = 30.0
-DEFAULT_BATCH = 100  # well under the server's MAX_BATCH (500 by default)
+# Items per request. Each request costs the server a fixed share (TLS, the token check, the
+# batch's few set-based statements, one durable commit) on top of its items: the same
+# 4,000-item backlog cost the server 1.75 s of CPU in 40 requests, 1.34 s in 8
+# (docs/BENCHMARKS.md, issue 20 P6, session 10). Not the server's whole MAX_BATCH (500 by
+# default): a batch holds SQLite's write lock while it is written, and live visits on other
+# kiosks wait behind it (about 40 ms for 250 items).
+DEFAULT_BATCH = 250
+# And at most this much JSON per request, half the server's 2 MiB body limit: 250 items of
+# the longest answers the schema allows would be refused whole (413) and retried forever.
+MAX_BATCH_BYTES = 1024 * 1024
 # An offline-typed identity outlives its visit only long enough for the visit's own writes.
 IDENTITY_TTL = timedelta(minutes=30)
 MAX_ERRORS = 10
@@ -114,6 +123,7 @@ class SyncWorker:
     def __init__(self, outbox: Outbox, client: Callable[[], ApiClient | None], *,
                  catalog: CatalogCache, notify: Callable[[SyncStatus], None] | None = None,
                  interval: float = DEFAULT_INTERVAL, batch_size: int = DEFAULT_BATCH,
+                 batch_bytes: int = MAX_BATCH_BYTES,
                  backoff_base: float = BACKOFF_BASE, backoff_cap: float = BACKOFF_CAP,
                  disk_path: Path | None = None, app_version: str = APP_VERSION,
                  rng: random.Random | None = None) -> None:
@@ -123,6 +133,7 @@ class SyncWorker:
         self.notify = notify
         self.interval = interval
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.disk_path = disk_path or outbox.path.parent
@@ -346,13 +357,21 @@ class SyncWorker:
         return done
 
     def _next_unit(self, rows: list[Row]) -> list[Row]:
-        """The next request's rows: the leading run of submission items, or one other row."""
+        """The next request's rows: the leading run of submission items, or one other row.
+
+        The run stops before the item that would take the request past ``batch_bytes`` of
+        JSON (one item always goes, whatever its size); the rest follow in the next request.
+        """
         head = rows[0]
         if head.kind != "submission":
             return [head]
         run: list[Row] = []
+        size = 0
         for row in rows:
             if row.kind != "submission":
+                break
+            size += len(json.dumps(row.payload, separators=(",", ":"))) + 1
+            if run and size > self.batch_bytes:
                 break
             run.append(row)
         return run

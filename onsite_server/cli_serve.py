@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -136,6 +137,21 @@ def run_gunicorn(options: dict[str, Any]) -> None:
                 self.cfg.set(name, value)
 
         def load(self) -> Flask:
-            return create_app()
+            return load_app()
 
     _App().run()
+
+
+def load_app() -> Flask:
+    """Build the app in a gunicorn worker, then keep its start-up heap out of the collector.
+
+    The imports and create_app leave about 200,000 objects that live as long as the worker.
+    Every full collection walked all of them again: 100-500 ms of CPU each, landing on
+    whichever request allocated at that moment, a few times a minute under a backlog drain
+    (docs/BENCHMARKS.md, issue 20 session 10). ``gc.freeze`` moves them to the permanent
+    generation, which collections skip; objects made later are collected as before.
+    """
+    app = create_app()
+    gc.collect()  # what start-up left as garbage goes now, not into the frozen heap
+    gc.freeze()
+    return app

@@ -78,7 +78,7 @@ KNOWN_ACCOUNTS_KEPT = 8
 # The page warns this long before the idle timeout, and one tap extends the session.
 WARN_SECONDS = 120
 # Blueprints that never carry a dashboard session (device tokens or public documents).
-SESSIONLESS_BLUEPRINTS = frozenset({"api", "wellknown"})
+SESSIONLESS_BLUEPRINTS = frozenset({"api", "wellknown", "health"})
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,7 @@ def session_times(now: float | None = None) -> dict[str, int]:
 
 def _load_user() -> None:
     g.user = None
-    if request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in (None, "static",
-                                                                           "health"):
+    if request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in (None, "static"):
         return
     uid = session.get("uid")
     if uid is None:

@@ -8,9 +8,10 @@ activity, so an unattended page still times out (after the two-minute warning).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     abort,
@@ -27,8 +28,9 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 
 from ..app_settings import current as current_settings
-from ..db import get_session
+from ..db import get_read_session, get_session
 from ..errors import wants_json
+from ..models import utcnow
 from ..services import checkin as svc
 from ..services.errors import ServiceError
 from ..services.events import find_slot
@@ -77,6 +79,13 @@ def _actor() -> str:
     return user.actor
 
 
+def _site_id() -> int:
+    """The id of current_site(), without reading the site when the user has one."""
+    user = current_user()
+    assert user is not None  # role_required let us in
+    return user.site_id if user.site_id is not None else current_site().id
+
+
 def _ring() -> Any:
     # No revoked list: check_in_ticket asks the scanned ticket's booking instead (``grace``).
     return KeyStore(Path(current_settings().signing_key_dir)).ring()
@@ -119,23 +128,31 @@ def _lang() -> str:
     return str(get_locale() or "en")
 
 
-def describe(result: svc.CheckedIn) -> str:
-    """One sentence for the desk about a check-in, walk-in or waitlisting."""
+def describe(result: svc.CheckedIn, zone: ZoneInfo | None = None) -> str:
+    """One sentence for the desk about a check-in, walk-in or waitlisting.
+
+    Times are in ``zone`` when the caller knows the site's, else in the user's site's.
+    """
+    def hour(value: datetime | None) -> str:
+        if zone is None or value is None:
+            return localtime(value, "%H:%M")
+        return value.astimezone(zone).strftime("%H:%M")
+
     name = f"{result.first_name} {result.last_name}"
     title = (result.event_title_es or result.event_title) if _lang() == "es" \
         else result.event_title
     if result.status == "waitlisted":
         return str(_("%(name)s is on the waitlist for %(title)s at %(time)s (number %(n)d).",
-                 name=name, title=title, time=localtime(result.start_at, "%H:%M"),
+                 name=name, title=title, time=hour(result.start_at),
                  n=result.waitlist_position or 0))
     if result.already:
         return str(_("%(name)s was already checked in at %(at)s.", name=name,
-                     at=localtime(result.checked_in_at, "%H:%M")))
+                     at=hour(result.checked_in_at)))
     if result.late:
         return str(_("Checked in as arrived late: %(name)s, %(title)s at %(time)s.",
-                     name=name, title=title, time=localtime(result.start_at, "%H:%M")))
+                     name=name, title=title, time=hour(result.start_at)))
     return str(_("Checked in: %(name)s, %(title)s at %(time)s.", name=name, title=title,
-                 time=localtime(result.start_at, "%H:%M")))
+                 time=hour(result.start_at)))
 
 
 def refusal_text(exc: svc.CheckInRefused) -> str:
@@ -209,14 +226,18 @@ def checkin_scan() -> BaseResponse:
     if not form.validate_on_submit():
         return _answer(False, _("The scan could not be read; try again."), reason="malformed",
                        status=422)
-    site = current_site()
+    now = utcnow()
     try:
-        result = svc.check_in_ticket(
-            get_session(), site, form.ticket.data or "", _ring(), _actor(),
-            grace=timedelta(days=current_settings().ticket_grace_days))
+        # Verified and read first, before SQLite's write lock (a refusal never takes it);
+        # then the check-in's three statements under the lock.
+        found = svc.read_ticket(get_read_session(), _site_id(), form.ticket.data or "",
+                                _ring(), now,
+                                grace=timedelta(days=current_settings().ticket_grace_days))
+        result = svc.check_in_found(get_session(), found, _actor(), now)
     except svc.CheckInRefused as exc:
         return _refused(exc)
-    return _answer(True, describe(result), result)
+    # The booking's site is the desk's (read_ticket checked it): its zone, not looked up.
+    return _answer(True, describe(result, ZoneInfo(found.timezone)), result)
 
 
 @bp.post("/checkin/bookings/<booking_id>")

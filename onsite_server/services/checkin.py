@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from shared.tokens import KeyRing, Purpose, TokenError, verify
@@ -121,11 +121,63 @@ _TICKET_BOOKING = (
     .where(Booking.public_id == bindparam("public_id")))
 
 
-def _revoked(booking: Booking, token_id: str, grace: timedelta, now: datetime) -> bool:
+@dataclass(frozen=True)
+class TicketBooking:
+    """A scanned ticket's booking as one row of plain values: what the desk checks, answers
+    and writes, read before the write lock is taken (``read_ticket``)."""
+
+    id: int
+    public_id: str
+    status: str
+    checked_in_at: datetime | None
+    member_public_id: str
+    first_name: str
+    last_name: str
+    employee_id: str
+    slot_public_id: str
+    start_at: datetime
+    end_at: datetime
+    event_public_id: str
+    event_title: str
+    event_title_es: str | None
+    site_id: int
+    timezone: str
+
+    def booked_row(self) -> bookings.BookedRow:
+        """Return what the booking's check-in writes name."""
+        return bookings.BookedRow(
+            id=self.id, public_id=self.public_id, member_public_id=self.member_public_id,
+            slot_public_id=self.slot_public_id, event_public_id=self.event_public_id,
+            site_id=self.site_id, end_at=self.end_at)
+
+
+def _ticket_row_statement() -> Any:
+    booking, member, slot, event, site = (
+        cast(Table, model.__table__) for model in (Booking, Member, Slot, Event, Site))
+    return (
+        select(booking.c.id, booking.c.public_id, booking.c.status, booking.c.checked_in_at,
+               member.c.public_id, member.c.first_name, member.c.last_name,
+               member.c.employee_id, slot.c.public_id, slot.c.start_at, slot.c.end_at,
+               event.c.public_id, event.c.title, event.c.title_es, event.c.site_id,
+               site.c.timezone)
+        .join_from(booking, member, booking.c.member_id == member.c.id)
+        .join(slot, booking.c.slot_id == slot.c.id)
+        .join(event, booking.c.event_id == event.c.id)
+        .join(site, event.c.site_id == site.c.id)
+        .where(booking.c.public_id == bindparam("public_id")))
+
+
+# Columns, not objects: loading a booking with its member, slot and event as four mapped
+# objects cost the scan more than the database's work. Built once, with a bound parameter.
+_TICKET_ROW = _ticket_row_statement()
+
+
+def _revoked(status: str, public_id: str, end_at: datetime, token_id: str,
+             grace: timedelta, now: datetime) -> bool:
     """Whether the ticket is one ``revoked_ticket_ids`` would list: its booking is cancelled
     and its slot ended less than ``grace`` ago."""
-    return booking.status == "cancelled" and token_id == ticket_id(booking.public_id) and \
-        as_utc(booking.slot.end_at) > now - grace
+    return status == "cancelled" and token_id == ticket_id(public_id) and \
+        as_utc(end_at) > now - grace
 
 
 def _describe(booking: Booking, already: bool = False) -> CheckedIn:
@@ -166,13 +218,15 @@ def _record(session: Session, booking: Booking, zone: ZoneInfo, actor: str,
     return _describe(booking)
 
 
-def check_in_ticket(session: Session, site: Site, scanned: str, ring: KeyRing, actor: str,
-                    now: datetime | None = None, *, grace: timedelta | None = None) -> CheckedIn:
-    """Verify a scanned ticket offline and check its booking in; refusals say why.
+def read_ticket(session: Session, site_id: int, scanned: str, ring: KeyRing,
+                now: datetime | None = None, *, grace: timedelta | None = None) -> TicketBooking:
+    """Verify a scanned ticket offline and read its booking; refusals say why. Reads only.
 
     A cancelled booking's ticket is refused as revoked by the ring's list (``ticket_ring``),
     or, given ``grace``, by its booking's own row, read here anyway: the desk's way, which
-    spares every scan the list of all cancelled bookings still in their grace.
+    spares every scan the list of all cancelled bookings still in their grace. Nothing here
+    writes, so the desk reads before it takes SQLite's write lock (``get_read_session``),
+    and a refused ticket never takes it.
     """
     now = now or utcnow()
     token = extract_token(scanned)
@@ -180,16 +234,56 @@ def check_in_ticket(session: Session, site: Site, scanned: str, ring: KeyRing, a
         verified = verify(token, ring, purpose=Purpose.TICKET, now=now)
     except TokenError as exc:
         raise CheckInRefused(_TOKEN_REASONS.get(exc.reason, "malformed"), str(exc)) from exc
+    row = session.execute(_TICKET_ROW, {"public_id": verified.subject}).first()
+    found = TicketBooking(*row) if row is not None else None
     # The site is checked below, after the revocation: the revoked list is the server's.
-    booking = session.scalars(_TICKET_BOOKING, {"public_id": verified.subject}).first()
-    if grace is not None and booking is not None and \
-            _revoked(booking, verified.token_id, grace, now):
+    if grace is not None and found is not None and _revoked(
+            found.status, found.public_id, found.end_at, verified.token_id, grace, now):
         raise CheckInRefused("revoked", "has been revoked")
     # A ticket names its slot as well: a booking moved elsewhere has a new ticket.
-    if booking is None or booking.event.site_id != site.id or \
-            booking.slot.public_id != verified.fields.get("slot"):
+    if found is None or found.site_id != site_id or \
+            found.slot_public_id != verified.fields.get("slot"):
         raise CheckInRefused("unknown_booking", "names no booking at this site")
-    return _record(session, booking, ZoneInfo(site.timezone), actor, now)
+    return found
+
+
+def check_in_found(session: Session, found: TicketBooking, actor: str,
+                   now: datetime | None = None) -> CheckedIn:
+    """Check in the booking a ticket found (``read_ticket``); refusals say why.
+
+    The door's usual case, a seat booked for today, is written by statements alone
+    (``bookings.check_in_row``). Any other state, or a booking changed since it was read
+    (another desk, a cancellation), is decided from the booking as it now stands, loaded
+    in the write transaction, exactly as a check-in by search is.
+    """
+    now = now or utcnow()
+    zone = ZoneInfo(found.timezone)
+    if found.status == "booked" and local_day(found.start_at, zone) == local_day(now, zone):
+        late = bookings.check_in_row(session, found.booked_row(), actor, now)
+        if late is not None:
+            return CheckedIn(
+                booking_id=found.public_id, first_name=found.first_name,
+                last_name=found.last_name, employee_id=found.employee_id,
+                event_title=found.event_title, event_title_es=found.event_title_es,
+                start_at=found.start_at, end_at=found.end_at, checked_in_at=now,
+                status="checked_in", late=late)
+    # As it now stands: not an object this session may hold from before the change.
+    booking = session.scalars(_TICKET_BOOKING, {"public_id": found.public_id},
+                              execution_options={"populate_existing": True}).first()
+    if booking is None:  # gone since it was read (retention)
+        raise CheckInRefused("unknown_booking", "names no booking at this site")
+    return _record(session, booking, zone, actor, now)
+
+
+def check_in_ticket(session: Session, site: Site, scanned: str, ring: KeyRing, actor: str,
+                    now: datetime | None = None, *, grace: timedelta | None = None) -> CheckedIn:
+    """Verify a scanned ticket offline and check its booking in; refusals say why.
+
+    ``read_ticket`` then ``check_in_found`` on one session; see both.
+    """
+    now = now or utcnow()
+    found = read_ticket(session, site.id, scanned, ring, now, grace=grace)
+    return check_in_found(session, found, actor, now)
 
 
 def check_in_booking(session: Session, site: Site, booking_public_id: str, actor: str,

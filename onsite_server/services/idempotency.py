@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..db.statements import insert_ignoring_conflicts
 from ..models import IdempotentRequest, utcnow
 from .errors import ServiceError
 
@@ -19,11 +19,9 @@ _TABLE = cast(Table, IdempotentRequest.__table__)
 _LOOKUP = select(IdempotentRequest).where(IdempotentRequest.key == bindparam("key"))
 # The claim is one statement: it inserts the key, or (taken) does nothing and returns no row.
 # On PostgreSQL a claim racing an uncommitted one waits for it, as a plain INSERT would.
-_CLAIM = {
-    name: (dialect.insert(_TABLE).on_conflict_do_nothing(index_elements=["key"])
-           .returning(_TABLE.c.id))
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_CLAIM = insert_ignoring_conflicts(_TABLE, (
+    "key", "kiosk_id", "operation", "request_hash", "status_code", "response", "created_at"),
+    "key")
 _ANSWER = (update(_TABLE).where(_TABLE.c.id == bindparam("claim_id"))
            .values(status_code=bindparam("status"), response=bindparam("body")))
 
@@ -78,8 +76,7 @@ def run_once(
     unique index) and then reads the first answer instead of doing the work twice.
     """
     digest = _digest(kiosk_id, payload)
-    claim = _CLAIM[session.get_bind().dialect.name]
-    claim_id = session.execute(claim, {
+    claim_id = session.execute(_CLAIM, {
         "key": key, "kiosk_id": kiosk_id, "operation": operation, "request_hash": digest,
         "status_code": 0, "response": "null", "created_at": utcnow()}).scalar()
     if claim_id is None:  # taken: by an earlier request, or a concurrent one now committed

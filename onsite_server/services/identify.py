@@ -21,11 +21,12 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import BindParameter, bindparam, or_, select
+from sqlalchemy import BindParameter, Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from ..models import Kiosk, Member, Site
+from ..models import AuditLog, Kiosk, Member, Site, utcnow
 from . import claims, ratelimit
 from .errors import TooManyAttempts
 from .members import make_member_ref
@@ -79,6 +80,9 @@ _CANDIDATE_ROWS = (
     .where(Member.employer_id == bindparam("employer_id"),
            or_(Member.employee_id.in_(_IDS), Member.badge_id.in_(_IDS)))
     .limit(_CANDIDATES))
+
+
+_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
 def id_variants(typed_id: str) -> list[str]:
@@ -204,20 +208,26 @@ def match_offline_many(session: Session, *, kiosk: Kiosk, attempts: Sequence[Off
     left = ratelimit.remaining(session, actor=actor, action=OFFLINE_ACTION, limit=per_day,
                                window_seconds=OFFLINE_WINDOW_SECONDS)
     found: list[_Candidate | None] = []
-    # The attempts' audit rows go in together at the end, not one flush before each lookup.
+    # The attempts' audit rows (what ratelimit.record would add one by one) go in together at
+    # the end, in one multi-row INSERT.
+    audit: list[dict[str, Any]] = []
+
+    def attempted(action: str, subject: str | None, outcome: str) -> None:
+        # A Core INSERT passes by the ORM listener that looks up each entry's site (a SELECT
+        # per row); by its rule (models/site_of.py) a kiosk's entry about a member, or about
+        # nobody, is the kiosk's site's.
+        audit.append({"at": utcnow(), "actor": actor, "action": action, "subject": subject,
+                      "detail": {"outcome": outcome}, "note": None, "site_id": kiosk.site_id})
+
     with session.no_autoflush:
         for n, attempt in enumerate(attempts):
             if n >= left:
-                ratelimit.record(session, actor=actor, action=OFFLINE_CAPPED_ACTION,
-                                 detail={"outcome": "capped"})
+                attempted(OFFLINE_CAPPED_ACTION, None, "capped")
                 found.append(None)
                 continue
             chosen = _lookup(session, kiosk, attempt.typed_id, attempt.birth_date, secret)
-            ratelimit.record(
-                session, actor=actor, action=OFFLINE_ACTION,
-                subject=f"member:{chosen.public_id}" if chosen else None,
-                detail={"outcome": "match" if chosen else "no_match"},
-            )
+            attempted(OFFLINE_ACTION, f"member:{chosen.public_id}" if chosen else None,
+                      "match" if chosen else "no_match")
             if chosen is None:
                 # Looked up and missed (never a capped attempt, so the cap bounds these too): kept
                 # as an unmatched claim with the member's contact fallback, for staff to follow up.
@@ -225,6 +235,8 @@ def match_offline_many(session: Session, *, kiosk: Kiosk, attempts: Sequence[Off
                                       birth_date=attempt.birth_date, phone=attempt.phone,
                                       email=attempt.email)
             found.append(chosen)
+    session.flush()  # the unmatched claims, as before: the same transaction either way
+    session.connection().execute(_INSERT_AUDIT, audit)
     wanted = {c.public_id for c in found if c is not None}
     members = {m.public_id: m for m in session.scalars(
         select(Member).where(Member.public_id.in_(wanted)))} if wanted else {}

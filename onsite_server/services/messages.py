@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.paths import assets_dir
 
+from ..db.statements import insert_ignoring_conflicts
 from ..models import Booking, OutboxMessage, utcnow
 
 MessageKind = Literal["confirmation", "waitlisted", "waitlist_promotion", "cancellation",
@@ -78,23 +78,23 @@ def render(kind: str, language: str, *, event: str, start: datetime, timezone: s
                            topic=spec["topic"][lang], text=text)
 
 
-def _insert_statement(dialect: str) -> Any:
-    table = cast(Table, OutboxMessage.__table__)
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # A unique key and ON CONFLICT DO NOTHING rather than check-then-insert: two sync workers'
-    # housekeeping (or a retried request) may queue the same message at the same moment.
-    return (insert(table).on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.id))
+_OUTBOX_COLUMNS = ("kind", "key", "priority", "payload", "booking_id", "status", "attempts",
+                   "next_attempt_at", "created_at")
 
 
-# Built once per dialect: constructing the statement cost more than running it.
-_INSERTS = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
+# A unique key and ON CONFLICT DO NOTHING rather than check-then-insert: two sync workers'
+# housekeeping (or a retried request) may queue the same message at the same moment.
+_INSERT_OUTBOX = insert_ignoring_conflicts(cast(Table, OutboxMessage.__table__),
+                                           _OUTBOX_COLUMNS, "key")
+
+
+_INSERT_OUTBOX_PAIR = insert_ignoring_conflicts(cast(Table, OutboxMessage.__table__),
+                                                _OUTBOX_COLUMNS, "key", rows=2)
 
 
 def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> bool:
     """Insert an outbox row unless its key exists; return whether this call inserted it."""
-    statement = _INSERTS[session.get_bind().dialect.name]
-    return session.execute(statement, values).first() is not None
+    return session.execute(_INSERT_OUTBOX, values).first() is not None
 
 
 _APPOINTMENT_COLUMNS = ("kind", "key", "priority", "payload", "booking_id", "status",
@@ -130,17 +130,28 @@ def queue_appointment(session: Session, booking: Booking, *, new: bool = False) 
     pending for it yet and the look for one is skipped.
     """
     session.flush()
+    queue_appointment_row(session, booking.id, booking.public_id, new=new)
+
+
+def _appointment_values(booking_id: int, booking_public_id: str) -> dict[str, Any]:
     now = utcnow()
-    values = {
-        "kind": "booking", "key": f"booking:{booking.public_id}:{uuid.uuid4().hex[:12]}",
-        "priority": APPOINTMENT_PRIORITY, "payload": {"booking": booking.public_id},
-        "booking_id": booking.id, "status": "pending", "attempts": 0,
+    return {
+        "kind": "booking", "key": f"booking:{booking_public_id}:{uuid.uuid4().hex[:12]}",
+        "priority": APPOINTMENT_PRIORITY, "payload": {"booking": booking_public_id},
+        "booking_id": booking_id, "status": "pending", "attempts": 0,
         "next_attempt_at": now, "created_at": now}
+
+
+def queue_appointment_row(session: Session, booking_id: int, booking_public_id: str, *,
+                          new: bool = False) -> None:
+    """``queue_appointment`` for a booking known by its id and public id, with no flush:
+    for a caller that changed the booking's row by a statement, not through the session."""
+    values = _appointment_values(booking_id, booking_public_id)
     if new:
         _insert_ignoring_duplicates(session, values)
         return
     session.execute(_APPOINTMENTS[session.get_bind().dialect.name],
-                    {**values, "pending_for": booking.id})
+                    {**values, "pending_for": booking_id})
 
 
 def notify_booking(session: Session, booking: Booking, kind: MessageKind) -> bool:
@@ -151,14 +162,47 @@ def notify_booking(session: Session, booking: Booking, kind: MessageKind) -> boo
     """
     session.flush()
     member, event, slot = booking.member, booking.event, booking.slot
-    title = (event.title_es if member.language == "es" and event.title_es else event.title)
-    message = render(kind, member.language, event=title, start=slot.start_at,
-                     timezone=event.site.timezone, place=event.location)
+    return notify_booking_row(
+        session, booking.id, booking.public_id, kind, language=member.language,
+        title=event.title, title_es=event.title_es, location=event.location,
+        start_at=slot.start_at, timezone=event.site.timezone)
+
+
+def notify_booking_row(session: Session, booking_id: int, booking_public_id: str,
+                       kind: MessageKind, *, language: str, title: str, title_es: str | None,
+                       location: str | None, start_at: datetime, timezone: str) -> bool:
+    """``notify_booking`` for a booking known by its ids and the values its message names,
+    with no flush: for a caller that wrote the booking's row by a statement."""
+    return _insert_ignoring_duplicates(session, _message_values(
+        booking_id, booking_public_id, kind, language=language, title=title,
+        title_es=title_es, location=location, start_at=start_at, timezone=timezone))
+
+
+def _message_values(booking_id: int, booking_public_id: str, kind: MessageKind, *,
+                    language: str, title: str, title_es: str | None, location: str | None,
+                    start_at: datetime, timezone: str) -> dict[str, Any]:
+    shown = title_es if language == "es" and title_es else title
+    message = render(kind, language, event=shown, start=start_at, timezone=timezone,
+                     place=location)
     now = utcnow()
-    return _insert_ignoring_duplicates(session, {
-        "kind": "message", "key": f"message:{booking.public_id}:{kind}",
+    return {
+        "kind": "message", "key": f"message:{booking_public_id}:{kind}",
         "priority": MESSAGE_PRIORITY,
-        "payload": {"booking": booking.public_id, **message.as_payload(),
+        "payload": {"booking": booking_public_id, **message.as_payload(),
                     "queued_at": now.isoformat()},
-        "booking_id": booking.id, "status": "pending", "attempts": 0,
-        "next_attempt_at": now, "created_at": now})
+        "booking_id": booking_id, "status": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now}
+
+
+def queue_new_booking(session: Session, booking_id: int, booking_public_id: str,
+                      kind: MessageKind, *, language: str, title: str, title_es: str | None,
+                      location: str | None, start_at: datetime, timezone: str) -> None:
+    """For a booking inserted in this transaction: its Appointment row and its message to
+    the member (``queue_appointment(new=True)`` and ``notify_booking_row``) in one
+    statement, each row kept unless its key exists."""
+    rows = (_appointment_values(booking_id, booking_public_id),
+            _message_values(booking_id, booking_public_id, kind, language=language,
+                            title=title, title_es=title_es, location=location,
+                            start_at=start_at, timezone=timezone))
+    session.execute(_INSERT_OUTBOX_PAIR, {f"{name}_{i}": value for i, values in enumerate(rows)
+                                          for name, value in values.items()}).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from shared.assessments.scorers_base import Scored, Scorer
@@ -50,10 +51,31 @@ def is_scored(item: Mapping[str, Any]) -> bool:
     return item.get("scored", True) is not False
 
 
+# Each item's option values, sorted, asked for at every answer scored. The engine's definitions
+# are frozen (read-only) and cached, so an item's values are worked out once: sorting them per
+# answer was a quarter of scoring a PHQ-9 (docs/BENCHMARKS.md, issue 20 P6, session 10). Keyed by
+# the item's id, holding the item so that the id cannot be reused while the entry lives.
+_OPTION_VALUES: dict[int, tuple[Mapping[str, Any], list[int]]] = {}
+_OPTION_VALUES_MAX = 4096
+
+
+def _option_values(item: Mapping[str, Any]) -> list[int]:
+    """Return an item's option values, sorted (the caller must not change the list)."""
+    cached = _OPTION_VALUES.get(id(item))
+    if cached is not None and cached[0] is item:
+        return cached[1]
+    values = sorted(int(o["value"]) for o in item["options"])
+    if isinstance(item, MappingProxyType):  # a mutable definition may change under a cache
+        if len(_OPTION_VALUES) >= _OPTION_VALUES_MAX:
+            _OPTION_VALUES.clear()
+        _OPTION_VALUES[id(item)] = (item, values)
+    return values
+
+
 def _choice_value(answers: Mapping[str, object], item: Mapping[str, Any]) -> int:
     """Validate a given answer against an item's option values."""
     key = item["linkId"]
-    values = sorted(int(o["value"]) for o in item["options"])
+    values = _option_values(item)
     value = require_int(answers, key, values[0], values[-1])
     if value not in values:
         raise ScoringError(key, f"must be one of {values}, got {value}")
@@ -65,7 +87,7 @@ def _scale_answer(
 ) -> int:
     """Validate one scale item, honouring its skip rule."""
     key = item["linkId"]
-    values = sorted(int(o["value"]) for o in item["options"])
+    values = _option_values(item)
     lo, hi = values[0], values[-1]
     if not _enabled(item, resolved):
         skipped = int(item["disabledValue"])

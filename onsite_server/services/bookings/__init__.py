@@ -43,10 +43,12 @@ from .seats import (
 )
 from .slots import (
     UNDO_REASON_MAX,
+    BookedRow,
     SlotBookingRow,
     arrived_late,
     cancel_slot,
     check_in,
+    check_in_row,
     list_slot_bookings,
     promote,
     set_capacity,
@@ -54,6 +56,7 @@ from .slots import (
 )
 
 __all__ = [
+    "BookedRow",
     "BookingError",
     "BookingView",
     "CANCELLABLE",
@@ -67,6 +70,7 @@ __all__ = [
     "cancel_booking",
     "cancel_slot",
     "check_in",
+    "check_in_row",
     "expire_waitlist",
     "find_booking",
     "find_slot",

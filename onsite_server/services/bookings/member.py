@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ...db.statements import insert_ignoring_conflicts
 from ...models import (
     ACTIVE_BOOKING_STATUSES,
     Booking,
@@ -15,25 +17,36 @@ from ...models import (
     Kiosk,
     Member,
     Slot,
+    new_uuid,
     utcnow,
 )
 from ..errors import N_
 from ..members import lock_member
-from ..messages import notify_booking, queue_appointment
+from ..messages import (
+    notify_booking,
+    queue_appointment,
+    queue_new_booking,
+)
 from .seats import (
+    _WAITLIST_POSITION,
     CANCELLABLE,
     BookingError,
     BookingView,
     CancelResult,
+    LockedSlot,
     RescheduleResult,
     _already_booked,
     _audit,
+    _audit_row,
     _cancel_locked,
     _check_open,
+    _check_open_at,
     _integrity,
     _lock_booking,
+    _lock_slot_row,
     _lock_slots,
     _refuse_if_ended,
+    _release_seat,
     _status_words,
     _take_seat,
     view,
@@ -98,39 +111,68 @@ def book(
     seat in a slot that is running (until it ends).
     """
     now = now or utcnow()
-    # Serialises one member's requests, so the one-booking-per-event check below sees a
-    # concurrent request's booking instead of racing it. That check needs only this lock, so
-    # it reads before the slot's lock, on which every booking of the slot queues; its refusal
-    # still comes after the slot's own, as before.
+    # Serialises one member's requests (PostgreSQL), as every write of a member does.
     lock_member(session, member.id)
-    second = _second_booking(session, member.id, slot.event_id)
-    slot = _lock_slots(session, [slot.id])[slot.id]
-    _check_open(slot, now, allow_started)
-    if second:
-        raise _already_booked()
-    try:
-        with session.begin_nested():
-            status = "booked" if _seat_free(session, slot) else "waitlisted"
-            if status == "waitlisted" and slot.start_at <= now:
-                # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
-                raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
-                                                      "later slot, whose waitlist is open"))
-            booking = Booking(
-                member_id=member.id, event_id=slot.event_id, slot_id=slot.id,
-                kiosk_id=kiosk.id if kiosk else None, status=status,
-                idempotency_key=idempotency_key, created_at=now, updated_at=now,
-            )
-            session.add(booking)
-            session.flush()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
-    _audit(session, actor, f"booking.{status}", booking)
-    queue_appointment(session, booking, new=True)
-    notify_booking(session, booking, "confirmation" if status == "booked" else "waitlisted")
-    return view(session, booking)
+    # The slot as it now stands, read (on PostgreSQL locked) as one row with its event and
+    # site: the caller's object may be from an older transaction.
+    row = _lock_slot_row(session, slot.id)
+    _check_open_at(row.cancelled or row.event_cancelled, row.start_at, row.end_at, now,
+                   allow_started)
+    status = "booked" if _seat_free(session, row) else "waitlisted"
+    if status == "waitlisted" and row.start_at <= now:
+        # A running slot's waitlist is closed (expire_waitlist): nobody would move up.
+        raise BookingError(409, "slot_id", N_("this slot is running and full; choose a "
+                                              "later slot, whose waitlist is open"))
+    # The row by one statement that cannot fail on a unique index (no SAVEPOINT around it,
+    # no object for the unit of work to flush). The one-booking-per-event rule is that
+    # index's: a member's second active booking of the event is refused here, without a
+    # SELECT for it first under the lock every booking of the slot queues for; the seat taken
+    # above is then given back, so nothing of the attempt stays.
+    public_id = new_uuid()
+    inserted = session.execute(_INSERT_BOOKING, {
+        "public_id": public_id, "member_id": member.id, "event_id": row.event_id,
+        "slot_id": row.id, "kiosk_id": kiosk.id if kiosk else None, "status": status,
+        "idempotency_key": idempotency_key, "created_at": now, "updated_at": now}).first()
+    if inserted is None:
+        if status == "booked":
+            _release_seat(session, row.id)
+        raise _refused_row(session, idempotency_key)
+    booking_id = int(inserted[0])
+    _audit_row(session, actor, f"booking.{status}", member=member.public_id,
+               site_id=row.site_id, booking=public_id, slot=row.public_id,
+               event=row.event_public_id, status=status)
+    # Its Appointment row and its message to the member, in one statement.
+    queue_new_booking(session, booking_id, public_id,
+                      "confirmation" if status == "booked" else "waitlisted",
+                      language=member.language, title=row.event_title,
+                      title_es=row.event_title_es, location=row.location,
+                      start_at=row.start_at, timezone=row.timezone)
+    position = session.scalar(_WAITLIST_POSITION, {"slot_id": row.id, "booking_id": booking_id}) \
+        if status == "waitlisted" else None
+    return BookingView(
+        booking_id=public_id, status=status, slot_id=row.public_id,
+        event_id=row.event_public_id, event_title=row.event_title, start_at=row.start_at,
+        end_at=row.end_at, waitlist_position=position, ticket=None)
 
 
-def _seat_free(session: Session, slot: Slot) -> bool:
+# Any unique index refuses the row without an error: the one active booking per member and
+# event (the rule's only check in book()), and the idempotency key (run_once claimed it
+# first; a backstop).
+_INSERT_BOOKING = insert_ignoring_conflicts(cast(Table, Booking.__table__), (
+    "public_id", "member_id", "event_id", "slot_id", "kiosk_id", "status", "idempotency_key",
+    "created_at", "updated_at"))
+_BOOKING_OF_KEY = select(Booking.id).where(Booking.idempotency_key == bindparam("key"))
+
+
+def _refused_row(session: Session, idempotency_key: str | None) -> BookingError:
+    """Why a unique index refused a new booking's row (what ``_integrity`` tells)."""
+    if idempotency_key is not None and \
+            session.scalar(_BOOKING_OF_KEY, {"key": idempotency_key}) is not None:
+        return BookingError(409, "idempotency_key", N_("was already used for another booking"))
+    return _already_booked()
+
+
+def _seat_free(session: Session, slot: LockedSlot) -> bool:
     """Take a seat of a locked slot, or tell that it is full.
 
     ``slot`` was just read under its lock, so a full slot is recognised from that row without

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
@@ -16,7 +16,9 @@ from ...models import (
     AuditLog,
     Booking,
     Event,
+    Site,
     Slot,
+    utcnow,
 )
 from ..errors import N_, Kind, Msg, ServiceError
 from ..messages import notify_booking, queue_appointment
@@ -131,14 +133,18 @@ def view(session: Session, booking: Booking) -> BookingView:
     )
 
 
+_SLOT = cast(Table, Slot.__table__)
+# Built once (a Core statement with a bound parameter): constructing the ORM update per
+# booking cost more than SQLite's work.
+_TAKE_SEAT = (update(_SLOT)
+              .where(_SLOT.c.id == bindparam("seat_slot"),
+                     _SLOT.c.booked_count < _SLOT.c.capacity, _SLOT.c.cancelled.is_(False))
+              .values(booked_count=_SLOT.c.booked_count + 1))
+
+
 def _take_seat(session: Session, slot_id: int) -> bool:
     # The whole decision is this one statement: no read of booked_count ever precedes it.
-    result = session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id, Slot.booked_count < Slot.capacity, Slot.cancelled.is_(False))
-        .values(booked_count=Slot.booked_count + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_TAKE_SEAT, {"seat_slot": slot_id})
     _expire_count(session, slot_id)
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -177,12 +183,61 @@ def _lock_booking(session: Session, booking_id: int) -> Booking:
 
 
 def _check_open(slot: Slot, now: datetime, allow_started: bool = False) -> None:
-    if slot.cancelled or slot.event.cancelled:
+    _check_open_at(slot.cancelled or slot.event.cancelled, slot.start_at, slot.end_at, now,
+                   allow_started)
+
+
+def _check_open_at(cancelled: bool, start_at: datetime, end_at: datetime, now: datetime,
+                   allow_started: bool = False) -> None:
+    if cancelled:
         raise BookingError(409, "slot_id", N_("this slot has been cancelled"))
-    if allow_started and slot.end_at <= now:
+    if allow_started and end_at <= now:
         raise BookingError(409, "slot_id", N_("this slot has already ended"))
-    if not allow_started and slot.start_at <= now:
+    if not allow_started and start_at <= now:
         raise BookingError(409, "slot_id", N_("this slot has already started"))
+
+
+@dataclass(frozen=True)
+class LockedSlot:
+    """A slot read (on PostgreSQL locked) as one row with what a new booking names of its
+    event and site: plain values, not mapped objects re-read with ``populate_existing``."""
+
+    id: int
+    public_id: str
+    start_at: datetime
+    end_at: datetime
+    capacity: int
+    booked_count: int
+    cancelled: bool
+    event_id: int
+    event_public_id: str
+    event_title: str
+    event_title_es: str | None
+    location: str | None
+    event_cancelled: bool
+    site_id: int
+    timezone: str
+
+
+def _locked_slot_statement() -> Any:
+    event, site = (cast(Table, model.__table__) for model in (Event, Site))
+    return (
+        select(_SLOT.c.id, _SLOT.c.public_id, _SLOT.c.start_at, _SLOT.c.end_at,
+               _SLOT.c.capacity, _SLOT.c.booked_count, _SLOT.c.cancelled, event.c.id,
+               event.c.public_id, event.c.title, event.c.title_es, event.c.location,
+               event.c.cancelled, event.c.site_id, site.c.timezone)
+        .join_from(_SLOT, event, _SLOT.c.event_id == event.c.id)
+        .join(site, event.c.site_id == site.c.id)
+        .where(_SLOT.c.id == bindparam("locked_slot")).with_for_update(of=_SLOT))
+
+
+# Built once. Same lock as ``_lock_slots`` (the slot's row, on PostgreSQL).
+_LOCKED_SLOT = _locked_slot_statement()
+
+
+def _lock_slot_row(session: Session, slot_id: int) -> LockedSlot:
+    """Re-read (and on PostgreSQL lock) one slot as a row; see ``_lock_slots``."""
+    return LockedSlot(*session.execute(_LOCKED_SLOT, {"locked_slot": slot_id}).one())
 
 
 def _refuse_if_ended(slot: Slot, now: datetime, action: str) -> None:
@@ -211,6 +266,21 @@ def _integrity(exc: IntegrityError) -> BookingError:
         return _already_booked()
     # Anything else (the slot's seat CHECK, a foreign key) is a bug, not a user error.
     raise exc
+
+
+_INSERT_AUDIT = insert(cast(Table, AuditLog.__table__))
+
+
+def _audit_row(session: Session, actor: str, action: str, *, member: str, site_id: int,
+               booking: str, slot: str, event: str, status: str, **detail: Any) -> None:
+    """``_audit``'s entry by one prebuilt INSERT, for a booking written or changed by a
+    statement and not loaded as an object (public ids given; the site is given, so
+    models/site_of.py has nothing to fill)."""
+    session.execute(_INSERT_AUDIT, {
+        "at": utcnow(), "actor": actor, "action": action, "subject": f"member:{member}",
+        "site_id": site_id,
+        "detail": {"booking": booking, "slot": slot, "event": event, "status": status,
+                   **detail}})
 
 
 def _audit(session: Session, actor: str, action: str, booking: Booking, **detail: Any) -> None:

@@ -32,7 +32,6 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from shared import triage as triage_mod
-from shared.assessments import ScoreResult
 
 from ...models import AuditLog, Member, Referral, Submission, utcnow
 from ..clock import note_suspect
@@ -51,6 +50,7 @@ from .item import (
     session_view,
     submission_row,
 )
+from .triaged import triage_session
 
 _STORED = select(Submission).where(
     Submission.idempotency_key.in_(bindparam("keys", expanding=True)))
@@ -60,11 +60,6 @@ _SESSIONS_FACTS = select(*_SESSION_FACTS.selected_columns, _SUBMISSIONS.c.sessio
     _SUBMISSIONS.c.taken_at, _SUBMISSIONS.c.id)
 _INSERT_SUBMISSIONS = _SUBMISSIONS.insert()
 _INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
-
-# What triage is computed from; items whose sessions hold the same results share one triage.
-_TriageKey = tuple[tuple[tuple[str, str, str, Any, str, frozenset[str]], ...], bool,
-                   tuple[tuple[str, tuple[str, ...]], ...]]
-
 
 def bulk_candidates(entries: Sequence[Entry]) -> list[Entry]:
     """Return the entries the set-based path may write: checked, crisis-free, keys new here.
@@ -149,7 +144,6 @@ def _triage_fresh(ctx: BatchContext, fresh: Sequence[Entry]
         by_session[row[-1]].append(tuple(row[:-1]))
     earlier: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     views: dict[int, triage_mod.ReferralProposal] = {}
-    triaged: dict[_TriageKey, triage_mod.ReferralProposal] = {}
     folds: dict[int, list[triage_mod.ReferralProposal]] = defaultdict(list)
     members: dict[int, Member] = {}
     for entry in fresh:
@@ -157,7 +151,7 @@ def _triage_fresh(ctx: BatchContext, fresh: Sequence[Entry]
         item, member = p.item, p.member
         results, skipped = session_view(by_session[item.session_id], kiosk, member, item,
                                         p.triage_result, earlier[item.session_id])
-        view = _triage(triaged, results, member is not None, skipped)
+        view = triage_session(results, identified=member is not None, skipped=skipped)
         views[entry.index] = view
         # Later items of the same session see this one, as they would once it is stored.
         earlier[item.session_id].append((
@@ -235,17 +229,3 @@ def _prep(entry: Entry) -> Prepared:
 
 def _key(entry: Entry) -> str:
     return str(_prep(entry).item.idempotency_key)
-
-
-def _triage(cache: dict[_TriageKey, triage_mod.ReferralProposal],
-            results: dict[str, ScoreResult], identified: bool,
-            skipped: dict[str, list[str]]) -> triage_mod.ReferralProposal:
-    """Triage a session, once per distinct set of results in the batch (triage is pure)."""
-    key: _TriageKey = (
-        tuple((iid, r.instrument, r.version, r.total, r.band, r.flags)
-              for iid, r in results.items()),
-        identified, tuple((iid, tuple(links)) for iid, links in skipped.items()))
-    view = cache.get(key)
-    if view is None:
-        view = cache[key] = triage_mod.triage(results, identified=identified, skipped=skipped)
-    return view

@@ -37,6 +37,7 @@ from .context import (
     _rejected,
     log,
 )
+from .triaged import triage_session
 
 # A kiosk session's earlier items, found by session_id alone; whose they are is checked in
 # Python. With the member or kiosk in the WHERE clause too, SQLite (no statistics) picks the
@@ -203,7 +204,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
         lock_member(session, member.id)
     rows = _core(session).execute(_SESSION_FACTS, {"session_id": item.session_id})
     results, skipped_ids = session_view(rows, kiosk, member, item, prepared.triage_result)
-    view = triage_mod.triage(results, identified=member is not None, skipped=skipped_ids)
+    view = triage_session(results, identified=member is not None, skipped=skipped_ids)
     referral, crisis_alert = _fold_in(ctx, item, member, view, triggers, clock_suspect)
     answer = item_answer(prepared, view, referral, crisis_alert)
     # The Submission INSERT claims the key; a taken key raises here, inside the savepoint.

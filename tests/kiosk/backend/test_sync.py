@@ -110,6 +110,29 @@ def test_batches_in_order_crisis_first_with_progress(outbox: Outbox, tmp_path: P
     assert client.catalog_calls == [None, '"v1"']  # revalidated with its ETag
 
 
+def test_a_request_holds_at_most_batch_bytes_of_items(outbox: Outbox, tmp_path: Path) -> None:
+    """Long items go in more requests, so none passes the server's body limit; none is split."""
+    client = FakeClient()
+    worker = _worker(outbox, client, tmp_path, batch_size=10, batch_bytes=250)
+    keys = [f"k{i:03d}" for i in range(6)]
+    for k in keys:
+        # About 100 bytes of JSON each: two fit in 250, a third would not.
+        outbox.put(k, "submission", {"idempotency_key": k, "note": "x" * 70})
+    outbox.put("big", "submission", {"idempotency_key": "big", "note": "x" * 400})
+    worker.run_once()
+    assert client.batches == [keys[:2], keys[2:4], keys[4:6], ["big"]]
+    assert outbox.depth() == 0
+
+
+def test_a_backlog_goes_in_requests_of_250_items(outbox: Outbox, tmp_path: Path) -> None:
+    """Fewer, larger requests: each costs the server a fixed share on top of its items."""
+    client = FakeClient()
+    worker = _worker(outbox, client, tmp_path)
+    keys = _queue(outbox, 600)
+    worker.run_once()
+    assert client.batches == [keys[:250], keys[250:500], keys[500:]]
+
+
 class _WatchedOutbox:
     """Wraps an outbox: ``read_ahead`` is set when another thread than the worker's reads it."""
 

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.engine.default import NO_CACHE_KEY
 
 from onsite_server.db import get_db
-from onsite_server.models import Booking, Kiosk, Member, Slot
+from onsite_server.models import Booking, Kiosk, Member, OutboxMessage, Slot
 from onsite_server.services import bookings as svc
 from onsite_server.services.members import resolve_member_ref
+from onsite_server.services.messages import APPOINTMENT_PRIORITY, MESSAGE_PRIORITY
 
 from ..helpers import new_key
 from .test_bookings import World
@@ -127,3 +129,85 @@ def test_a_slot_cancelled_after_the_caller_read_it_is_refused(world: World) -> N
             svc.book(session, member=member, slot=stale, actor="test", kiosk=kiosk)
     with db.transaction(write=False) as session:
         assert session.scalars(select(Booking)).first() is None
+
+
+@pytest.mark.parametrize("outcome", ["booked", "waitlisted"])
+def test_a_booking_compiles_none_of_its_statements_anew(world: World, outcome: str) -> None:
+    """Every statement of a booking comes from SQLAlchemy's statement cache, and no SAVEPOINT
+    surrounds the booking's row (issue 20 P2, session 10). The idempotency claim, the booking
+    row and the two outbox rows were ``on_conflict_do_nothing()`` statements, which carry no
+    cache key: each booking compiled all four anew, under the write lock."""
+    [slot] = world.event(capacity=1 if outcome == "waitlisted" else 10)
+    assert world.book(world.member_ref(), slot).status_code == 201  # the cache is warm now
+    engine = get_db(world.app).engine
+    uncached: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, _params: Any, context: Any,
+             _many: bool) -> None:
+        if context.compiled is not None and context.cache_hit is NO_CACHE_KEY:
+            uncached.append(" ".join(sql.split())[:80])
+
+    event.listen(engine, "after_cursor_execute", note)
+    try:
+        with _statements(world.app) as seen:
+            answer = world.book(world.member_ref(), slot).get_json()
+    finally:
+        event.remove(engine, "after_cursor_execute", note)
+    assert answer["status"] == outcome
+    assert uncached == []
+    assert not [s for s in seen if s.startswith(("SAVEPOINT", "RELEASE"))], seen
+    # Its Appointment row and its message to the member go in one INSERT.
+    assert len([s for s in seen if s.startswith('INSERT INTO "OUTBOX_MESSAGE"')]) == 1, seen
+    with get_db(world.app).transaction(write=False) as session:
+        booking = session.scalars(select(Booking).where(
+            Booking.public_id == answer["booking_id"])).one()
+        rows = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.booking_id == booking.id).order_by(OutboxMessage.id)).all()
+        assert [(r.kind, r.status, r.priority) for r in rows] == [
+            ("booking", "pending", APPOINTMENT_PRIORITY), ("message", "pending",
+                                                            MESSAGE_PRIORITY)]
+        assert rows[1].key == f"message:{booking.public_id}:" + (
+            "confirmation" if outcome == "booked" else "waitlisted")
+        assert rows[1].payload["booking"] == booking.public_id and rows[1].payload["text"]
+
+
+def test_a_booking_row_refused_by_a_unique_index_keeps_no_seat(world: World) -> None:
+    """The booking's row is inserted without a SAVEPOINT (session 10): when a unique index
+    refuses it (here the idempotency key of another booking), the seat taken for it is given
+    back, the refusal names the field, and the transaction carries on unharmed."""
+    [slot_id] = world.event(capacity=5)
+    key = new_key()
+    assert world.book(world.member_ref(), slot_id, key).status_code == 201
+    ref = world.member_ref()
+    with get_db(world.app).transaction() as session:
+        kiosk = session.get(Kiosk, world.kiosk_pk)
+        assert kiosk is not None
+        member = resolve_member_ref(session, world.app.config["SECRET_KEY"], ref, kiosk, 3600)
+        slot = svc.find_slot(session, world.site_id, slot_id)
+        with pytest.raises(svc.BookingError) as caught:
+            svc.book(session, member=member, slot=slot, actor="test", kiosk=kiosk,
+                     idempotency_key=key)
+        assert caught.value.field == "idempotency_key"
+        # The same transaction goes on (a dashboard re-renders after a refusal) and books.
+        again = svc.book(session, member=member, slot=slot, actor="test", kiosk=kiosk)
+        assert again.status == "booked"
+    assert world.booked_count(slot_id) == 2
+    assert world.status_counts(slot_id) == {"booked": 2}
+
+
+def test_a_second_booking_of_the_event_is_refused_by_its_row_and_keeps_no_seat(
+        world: World) -> None:
+    """One active booking per member and event: the booking's own row decides (its unique
+    index), with no SELECT for another booking under the slot's lock first (session 10). The
+    seat taken for the refused row is given back."""
+    first, second = world.event(slots=2, capacity=3)
+    ref = world.member_ref()
+    assert world.book(ref, first).get_json()["status"] == "booked"
+    with _statements(world.app) as seen:
+        resp = world.book(ref, second)
+    assert resp.status_code == 409
+    assert resp.get_json()["errors"][0]["field"] == "slot_id"
+    assert "already has a booking for this event" in resp.get_json()["errors"][0]["message"]
+    assert (world.booked_count(first), world.booked_count(second)) == (1, 0)
+    assert not [s for s in seen if s.startswith("SELECT BOOKING.ID FROM BOOKING WHERE "
+                                                 "BOOKING.MEMBER_ID")], seen

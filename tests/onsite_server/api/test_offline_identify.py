@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from onsite_server.app_settings import override
 from onsite_server.db import get_db
@@ -202,3 +202,32 @@ def test_offline_consent_refuses_only_what_does_not_depend_on_the_roster(
     assert no_channel.status_code == 200
     assert [a.detail for a in _audit(app, "referral.consent_unusable")] == \
         [{"fields": ["email"]}]
+
+
+def test_a_batchs_offline_attempts_are_audited_at_the_kiosks_site_in_one_statement(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any], site: Site,
+        member_id: str) -> None:
+    """Each attempt keeps its own audit row, at the kiosk's site, without a query per row."""
+    override(app, OFFLINE_IDENTIFY_PER_DAY=1)
+    items = [offline_item(PHQ9_MODERATE, typed) for typed in ("E5150", "X-1", "X-2", "X-3")]
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = get_db(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answers = post(client, kiosk["token"], *items)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [a["status"] for a in answers] == ["accepted"] * 4
+    rows = _audit(app, OFFLINE_ACTION) + _audit(app, OFFLINE_CAPPED_ACTION)
+    assert [(r.subject, r.detail["outcome"]) for r in rows] == [
+        (f"member:{member_id}", "match"), (None, "capped"), (None, "capped"), (None, "capped")]
+    assert {r.site_id for r in rows} == {site.id}
+    # The ORM's audit listener looks up each entry's site with a statement of its own; the
+    # attempts' rows go in with their site already known, all four in one INSERT.
+    assert not [s for s in statements if s.startswith("SELECT (SELECT kiosk.site_id")]
+    attempts = [s for s in statements if s.startswith("INSERT INTO audit_log")]
+    assert len(attempts) == 3  # the attempts, the member's referral, the batch's receipt

@@ -275,3 +275,32 @@ def test_readme_shows_the_demo_log_ins_per_role() -> None:
         assert email in row and password in row, role
         if role in DEMO_TOTP:
             assert DEMO_TOTP[role] in row
+
+
+def test_a_health_check_with_a_staff_cookie_leaves_the_session_alone(
+        app: Flask, as_coordinator: FlaskClient) -> None:
+    """A browser that has the dashboard open sends its cookie to /healthz too (a proxy's or a
+    person's check): the answer neither reads the session's row nor counts as activity, so a
+    health check never keeps a session alive. (The skip named the endpoint "health", which
+    no route has: the route is "health.healthz".)"""
+    from sqlalchemy import event
+
+    assert as_coordinator.get("/dashboard/").status_code == 200  # logged in
+    with as_coordinator.session_transaction() as before:
+        seen_at = before["seen"]
+    time.sleep(0.01)  # a renewal would store a later time
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = get_db(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answer = as_coordinator.get("/healthz")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert answer.status_code == 200
+    with as_coordinator.session_transaction() as after:
+        assert after["seen"] == seen_at, "the health check counted as activity"
+    assert not [s for s in statements if "user_session" in s or "user_account" in s], statements

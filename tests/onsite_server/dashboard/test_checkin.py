@@ -123,10 +123,50 @@ def test_a_scan_reads_its_booking_once_and_checks_it_in_with_one_update(
     assert _status(app, booking_id) == "checked_in"
     selects = [s for s in statements if s.startswith("select")]
     assert len([s for s in selects if " from booking" in s]) == 1, selects
-    assert not [s for s in selects if re.search(r" from (slot|member|event)\b", s)], selects
+    # Session 10: no site read either (the booking's row names its site and zone).
+    assert not [s for s in selects if re.search(r" from (slot|member|event|site)\b", s)], \
+        selects
     assert len([s for s in statements if s.startswith("update booking")]) == 1, statements
     users = [s for s in selects if "user_account" in s]
     assert len(users) == 1 and "user_session" in users[0], users
+    # Everything is read before the first write; on SQLite, before the write lock is taken,
+    # which then covers the check-in's three writes alone.
+    first_write = next(i for i, s in enumerate(statements)
+                       if s.startswith(("update", "insert", "begin")))
+    assert not [s for s in statements[first_write:] if s.startswith("select")], statements
+    assert [s.split()[0] + " " + s.split()[2] if s.startswith("insert") else s.split()[0]
+            for s in statements[first_write:] if not s.startswith("begin")] == [
+        "update", "insert audit_log", "insert outbox_message"], statements
+    # The answer's time is the slot's start at the site, as before.
+    start = datetime.fromisoformat(resp.get_json()["result"]["start_at"])
+    assert f" at {start.astimezone(ZoneInfo(day['zone'])):%H:%M}." in \
+        resp.get_json()["message"]
+
+
+def test_a_refused_scan_takes_no_write_lock(
+        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
+    """A ticket that does not verify, or names no booking here, is refused from reads alone:
+    it writes nothing and, on SQLite, never queues for the write lock (session 10)."""
+    _, url = _book(app, site, day["slots"][1])
+    token = url.rsplit("/", 1)[1]
+    forged = url[:-len(token)] + token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    engine = get_db(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        resp = as_coordinator.post("/dashboard/checkin/scan", data={"ticket": forged},
+                                   headers={"Accept": "application/json",
+                                            "X-CSRFToken": csrf_token(html)})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert resp.status_code == 409 and resp.get_json()["reason"] == "forged"
+    assert not [s for s in statements if s.startswith(("begin", "update", "insert"))], \
+        statements
 
 
 def _keys_cli(app: Flask, *args: str) -> str:

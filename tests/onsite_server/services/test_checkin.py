@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from onsite_server.db import get_db
@@ -246,6 +246,83 @@ def test_a_booking_checked_in_meanwhile_is_not_checked_in_twice(
         OutboxMessage.booking_id == booking.id, OutboxMessage.kind == "booking",
         OutboxMessage.status == "pending")).all()
     assert len(pending) == 1
+
+
+@pytest.mark.parametrize("meanwhile", ["checked_in", "cancelled"])
+def test_a_ticket_read_before_its_booking_changed_is_decided_as_it_now_stands(
+        app: Flask, session: Session, site: Site, keys: KeyStore, meanwhile: str) -> None:
+    """The desk reads the ticket's booking before it takes the write lock (session 10); if
+    another desk checks it in, or the member cancels, in between, the check-in writes
+    nothing more: it answers "already" (one audit row, the other desk's) or refuses."""
+    (slot, _) = _slots(session, site)
+    booking = _book(session, site, slot)
+    token, _ = _ticket(keys, booking)
+    found = svc.read_ticket(session, site.id, token, svc.ticket_ring(session, keys, GRACE, OPEN),
+                            OPEN)
+    session.commit()  # the read ends; another desk or the member writes next
+    assert found.status == "booked"
+    with get_db(app).transaction() as other:
+        if meanwhile == "checked_in":
+            svc.check_in_booking(other, site, booking.public_id, "user:8", OPEN)
+        else:
+            bookings.cancel_booking(other, bookings.find_booking(other, site.id,
+                                                                 booking.public_id),
+                                    actor="kiosk:t", now=BEFORE)
+    if meanwhile == "checked_in":
+        done = svc.check_in_found(session, found, "user:7", OPEN + timedelta(minutes=1))
+        session.commit()
+        assert done.already and done.checked_in_at == OPEN
+    else:
+        with pytest.raises(svc.CheckInRefused) as caught:
+            svc.check_in_found(session, found, "user:7", OPEN)
+        session.rollback()
+        assert caught.value.reason == "cancelled"
+    audited = session.scalars(select(AuditLog.actor).where(
+        AuditLog.action.in_(("booking.checked_in", "booking.checked_in_late")),
+        AuditLog.subject == f"member:{booking.member.public_id}")).all()
+    assert audited == (["user:8"] if meanwhile == "checked_in" else [])
+    session.refresh(booking)
+    assert booking.status == meanwhile
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_scan_records_what_a_check_in_by_search_records(
+        session: Session, site: Site, keys: KeyStore, late: bool) -> None:
+    """The scan writes its check-in by statements alone (session 10), the search through
+    the booking's object: the same booking row, audit entry and Appointment row either way,
+    on time or after the slot's end (``booking.checked_in_late``)."""
+    (slot, _) = _slots(session, site, capacity=4)
+    scanned = _book(session, site, slot, first_name="Scan")
+    searched = _book(session, site, slot, first_name="Search")
+    at = slot.end_at + timedelta(minutes=5) if late else OPEN
+    # The bookings' Appointments went to central: each check-in queues a new one.
+    session.execute(update(OutboxMessage).values(status="sent"))
+    session.commit()
+    done = _scan(session, site, keys, _ticket(keys, scanned)[0], at)
+    other = svc.check_in_booking(session, site, searched.public_id, "user:7", at)
+    session.commit()
+    assert (done.status, done.late, done.checked_in_at, done.already) == (
+        other.status, other.late, other.checked_in_at, other.already) == (
+        "checked_in", late, at, False)
+
+    def written(booking: Booking) -> tuple[object, ...]:
+        session.refresh(booking)
+        (audit,) = session.scalars(select(AuditLog).where(
+            AuditLog.subject == f"member:{booking.member.public_id}",
+            AuditLog.action.like("booking.checked_in%"))).all()
+        (outbox,) = session.scalars(select(OutboxMessage).where(
+            OutboxMessage.booking_id == booking.id, OutboxMessage.kind == "booking",
+            OutboxMessage.status == "pending")).all()
+        detail = {k: v for k, v in audit.detail.items() if k != "booking"}
+        return (booking.status, booking.checked_in_at, booking.updated_at, audit.actor,
+                audit.action, audit.site_id, detail, audit.detail["booking"] ==
+                booking.public_id, outbox.kind, outbox.priority, outbox.payload ==
+                {"booking": booking.public_id}, outbox.key.startswith(
+                    f"booking:{booking.public_id}:"))
+
+    assert written(scanned) == written(searched)
+    assert written(scanned)[4] == ("booking.checked_in_late" if late else "booking.checked_in")
+    assert written(scanned)[5] == site.id
 
 
 def test_a_ticket_for_another_day_or_site_is_refused(session: Session, site: Site,

@@ -244,7 +244,7 @@ def _run(kind: str, items: int, profile: str | None, workers: int = 1,
                 profiler.enable()
             preparer = None
             if workers == 1 and prepare == "process":
-                from onsite_server.services.sync.preparer import ProcessPreparer
+                from onsite_server.sync_preparer import ProcessPreparer
 
                 # As ``onsite-server sync`` does: started once per worker, before its first
                 # cycle (its start-up, about a second of imports, is not a cycle's cost).

@@ -110,7 +110,7 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
 def _preparer(db: Any, settings: Any) -> Any:
     """Start the child process that prepares rows ahead; None (a thread does it) where a
     second process cannot open the database, or the child does not start."""
-    from .services.sync.preparer import ProcessPreparer, shareable
+    from .sync_preparer import ProcessPreparer, shareable
 
     if not shareable(db.url):
         return None

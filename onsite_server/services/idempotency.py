@@ -11,9 +11,9 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from ..db.statements import insert_ignoring_conflicts
 from ..models import IdempotentRequest, utcnow
 from .errors import ServiceError
+from .statements import insert_ignoring_conflicts
 
 _TABLE = cast(Table, IdempotentRequest.__table__)
 _LOOKUP = select(IdempotentRequest).where(IdempotentRequest.key == bindparam("key"))

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from shared.paths import assets_dir
 
-from ..db.statements import insert_ignoring_conflicts
 from ..models import Booking, OutboxMessage, utcnow
+from .statements import insert_ignoring_conflicts
 
 MessageKind = Literal["confirmation", "waitlisted", "waitlist_promotion", "cancellation",
                       "waitlist_expired", "reminder"]

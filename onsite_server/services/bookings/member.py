@@ -9,7 +9,6 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ...db.statements import insert_ignoring_conflicts
 from ...models import (
     ACTIVE_BOOKING_STATUSES,
     Booking,
@@ -27,6 +26,7 @@ from ..messages import (
     queue_appointment,
     queue_new_booking,
 )
+from ..statements import insert_ignoring_conflicts
 from .seats import (
     _WAITLIST_POSITION,
     CANCELLABLE,

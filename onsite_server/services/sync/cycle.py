@@ -130,7 +130,7 @@ def housekeeping(session: Session, settings: SyncSettings, now: datetime,
 
 class Preparer(Protocol):
     """Where a batch's rows are prepared ahead: a thread of the worker, or a child process
-    (``preparer.ProcessPreparer``)."""
+    (``onsite_server.sync_preparer.ProcessPreparer``)."""
 
     def submit(self, transaction: Callable[..., Any], settings: SyncSettings,
                row_ids: Sequence[int], now: Callable[[], datetime],

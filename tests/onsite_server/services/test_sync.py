@@ -846,7 +846,7 @@ def test_rows_prepared_in_a_child_process_are_sent_and_built_again_when_stale(
     from concurrent.futures import Future
 
     from onsite_server.services.sync import cycle
-    from onsite_server.services.sync.preparer import ProcessPreparer
+    from onsite_server.sync_preparer import ProcessPreparer
 
     first = _submit(app, client, site, kiosk, PHQ9_MODERATE)
     second, ref = _queued(app, client, site, kiosk, PHQ9_MODERATE)
@@ -979,7 +979,7 @@ def test_a_preparing_process_that_died_is_replaced(
     import os
     import signal
 
-    from onsite_server.services.sync.preparer import ProcessPreparer
+    from onsite_server.sync_preparer import ProcessPreparer
 
     first = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(3)]
     preparer = ProcessPreparer(get_db(app).url, _settings(app))

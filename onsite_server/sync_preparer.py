@@ -6,9 +6,11 @@ fsync, each SQLite statement) ends with a wait for the GIL. A child process with
 database connection builds and validates the rows on the other core while the worker sends
 and records; only the prepared rows (entries and the validated bundle) come back, pickled.
 
-The child only reads. What the worker does with a prepared row is unchanged: it is used only
-when its referral's version is still the one it was built from (``cycle._Batch``), so a row
-prepared in the child never sends more, or older, than the database holds when it goes.
+It lives beside the worker's command (``cli_sync``), not in ``services/``: it starts a process and
+opens a database, which services leave to their callers. The child only reads. What the worker does
+with a prepared row is unchanged: it is used only when its referral's version is still the one it
+was built from (``cycle._Batch``), so a row prepared in the child never sends more, or older, than
+the database holds when it goes.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any
 
-from ...central import SCOPE_PERMISSIONS
-from ...db.engines import Database, is_sqlite
-from ...db.sqlite_writes import database_path
-from ...fhir.validate import model
-from ...models import utcnow
-from .bundles import KeySnapshot
-from .forward import Outcome, Prepared, prepare_many
-from .settings import SyncSettings
+from .central import SCOPE_PERMISSIONS
+from .db.engines import Database, is_sqlite
+from .db.sqlite_writes import database_path
+from .fhir.validate import model
+from .models import utcnow
+from .services.sync.bundles import KeySnapshot
+from .services.sync.forward import Outcome, Prepared, prepare_many
+from .services.sync.settings import SyncSettings
 
 Ready = dict[int, Prepared | Outcome]
 _CHILD: tuple[Database, SyncSettings] | None = None

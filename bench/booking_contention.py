@@ -302,26 +302,10 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], token: str, slot_
     """Book every attempt in turn through the test client; return CPU and SQL per request."""
     import cProfile
 
-    from sqlalchemy import event
-
-    from onsite_server import create_app
+    from bench.inprocess import noted_app
     from onsite_server.db import get_db
 
-    os.environ.update({k: v for k, v in env.items() if k.startswith("ONSITE_")})
-    app = create_app()
-    client = app.test_client()
-    engine = get_db(app).engine
-    assert engine is not None
-    statements: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-        word = sql.split(None, 1)[0].upper()
-        if word != "BEGIN":  # SQLite's BEGIN IMMEDIATE; the begin event counts every one
-            statements.append(word)
-
-    event.listen(engine, "before_cursor_execute", note)
-    event.listen(engine, "begin", lambda _c: statements.append("BEGIN"))
-    event.listen(engine, "commit", lambda _c: statements.append("COMMIT"))
+    app, client, statements = noted_app(env)
     for _ in range(50):  # warm-up: imports, statement caches, the pool
         client.get("/healthz")
     started = time.thread_time()

@@ -98,14 +98,9 @@ def test_a_scanned_ticket_checks_in(app: Flask, as_coordinator: FlaskClient, sit
         again["message"]
 
 
-def test_a_scan_reads_its_booking_once_and_checks_it_in_with_one_update(
-        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
-    """What a scan asks of the database (issue 20 P7): the session check is one query (the
-    session row with its user); the ticket's booking is read once, with its member, slot and
-    event, and checked in by one conditional UPDATE. No list of revoked tickets, no locking
-    re-read, no lazy re-reads of what was loaded."""
-    booking_id, url = _book(app, site, day["slots"][1])
-    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+def _scan_noting_sql(app: Flask, desk: FlaskClient, ticket: str) -> tuple[Any, list[str]]:
+    """Scan a ticket at the desk; the answer, and each SQL statement it ran (lower case)."""
+    html = desk.get("/dashboard/checkin").get_data(as_text=True)
     statements: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -114,11 +109,21 @@ def test_a_scan_reads_its_booking_once_and_checks_it_in_with_one_update(
     engine = get_db(app).engine
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        resp = as_coordinator.post("/dashboard/checkin/scan", data={"ticket": url},
-                                   headers={"Accept": "application/json",
-                                            "X-CSRFToken": csrf_token(html)})
+        resp = desk.post("/dashboard/checkin/scan", data={"ticket": ticket},
+                         headers={"Accept": "application/json", "X-CSRFToken": csrf_token(html)})
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+    return resp, statements
+
+
+def test_a_scan_reads_its_booking_once_and_checks_it_in_with_one_update(
+        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
+    """What a scan asks of the database (issue 20 P7): the session check is one query (the
+    session row with its user); the ticket's booking is read once, with its member, slot and
+    event, and checked in by one conditional UPDATE. No list of revoked tickets, no locking
+    re-read, no lazy re-reads of what was loaded."""
+    booking_id, url = _book(app, site, day["slots"][1])
+    resp, statements = _scan_noting_sql(app, as_coordinator, url)
     assert resp.status_code == 200 and resp.get_json()["result"]["status"] == "checked_in"
     assert _status(app, booking_id) == "checked_in"
     selects = [s for s in statements if s.startswith("select")]
@@ -150,20 +155,7 @@ def test_a_refused_scan_takes_no_write_lock(
     _, url = _book(app, site, day["slots"][1])
     token = url.rsplit("/", 1)[1]
     forged = url[:-len(token)] + token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(" ".join(statement.split()).lower())
-
-    engine = get_db(app).engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        resp = as_coordinator.post("/dashboard/checkin/scan", data={"ticket": forged},
-                                   headers={"Accept": "application/json",
-                                            "X-CSRFToken": csrf_token(html)})
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    resp, statements = _scan_noting_sql(app, as_coordinator, forged)
     assert resp.status_code == 409 and resp.get_json()["reason"] == "forged"
     assert not [s for s in statements if s.startswith(("begin", "update", "insert"))], \
         statements

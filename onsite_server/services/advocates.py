@@ -14,24 +14,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from shared.paths import assets_dir
 from shared.qr import vcard
 from shared.tokens import Purpose, mint
 
-from ..models import Advocate, AuditLog, IssuedToken, Member, utcnow
+from ..models import Advocate, IssuedToken, Member, utcnow
 from ..models.site_of import audit_site
 from .errors import ServiceError
 from .members import lock_member
 from .referrals import open_referral
 from .signing import KeyStore
+from .statements import INSERT_AUDIT
 
 STEPS = ("program", "language")
-_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
 class NoAdvocate(ServiceError):
@@ -102,7 +102,7 @@ def ensure_assigned(session: Session, member: Member, *, actor: str,
     session.flush()
     subject = f"member:{member.public_id}"
     # A Core INSERT skips the listener that fills in the site: the same rule, applied here.
-    session.execute(_INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
+    session.execute(INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
                                     "action": "member.assigned", "subject": subject,
                                     "detail": {"advocate": advocate.public_id, "need": need},
                                     "site_id": audit_site(session.connection(), subject,
@@ -122,7 +122,7 @@ def reassign(session: Session, member: Member, advocate: Advocate, *, actor: str
         IssuedToken.subject == member.public_id, IssuedToken.revoked_at.is_(None),
     ).values(revoked_at=now, revoked_reason="reassigned"))
     subject = f"member:{member.public_id}"
-    session.execute(_INSERT_AUDIT, {"at": now, "note": None, "actor": actor,
+    session.execute(INSERT_AUDIT, {"at": now, "note": None, "actor": actor,
                                     "action": "member.reassigned", "subject": subject,
                                     "detail": {"advocate": advocate.public_id,
                                                "cause": reason},

@@ -21,16 +21,17 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BindParameter, Table, bindparam, or_, select
+from sqlalchemy import BindParameter, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from ..models import AuditLog, Kiosk, Member, Site, utcnow
+from ..models import Kiosk, Member, Site, utcnow
 from . import claims, ratelimit
 from .errors import TooManyAttempts
 from .members import make_member_ref
 from .pairing import kiosk_actor
+from .statements import INSERT_AUDIT
 
 ATTEMPT_ACTION = "identify.attempt"
 # Ids typed while a kiosk was offline, matched when its items arrive (``match_offline``).
@@ -82,7 +83,6 @@ _CANDIDATE_ROWS = (
     .limit(_CANDIDATES))
 
 
-_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
 def id_variants(typed_id: str) -> list[str]:
@@ -236,7 +236,7 @@ def match_offline_many(session: Session, *, kiosk: Kiosk, attempts: Sequence[Off
                                       email=attempt.email)
             found.append(chosen)
     session.flush()  # the unmatched claims, as before: the same transaction either way
-    session.connection().execute(_INSERT_AUDIT, audit)
+    session.connection().execute(INSERT_AUDIT, audit)
     wanted = {c.public_id for c in found if c is not None}
     members = {m.public_id: m for m in session.scalars(
         select(Member).where(Member.public_id.in_(wanted)))} if wanted else {}

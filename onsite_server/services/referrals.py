@@ -20,12 +20,13 @@ from shared.assessments import ScoreResult
 from shared.schemas.submissions import OfflineIdentity
 from shared.triage import ReferralProposal
 
-from ..models import AuditLog, CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
+from ..models import CrisisAlert, Kiosk, Member, OutboxMessage, Referral, utcnow
 from ..models.site_of import audit_site
 from .errors import ServiceError
 from .identify import match_offline
 from .members import lock_member
 from .pairing import kiosk_actor
+from .statements import INSERT_AUDIT
 
 # Lower is sooner. Crisis must be 0: the forwarder drains the queue in this order.
 OUTBOX_PRIORITY: dict[str, int] = {"crisis": 0, "urgent": 1, "soon": 5, "routine": 10}
@@ -45,7 +46,6 @@ _REPOINT_OUTBOX = _OUTBOX.update().where(
          priority=bindparam("new_priority"))
 # A crisis must not sit out a retry backoff left over from a routine version.
 _REPOINT_OUTBOX_NOW = _REPOINT_OUTBOX.values(next_attempt_at=bindparam("new_due"))
-_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
 def empty_proposal() -> ReferralProposal:
@@ -133,7 +133,7 @@ def _audit(session: Session, actor: str, action: str, subject: str | None,
     # without it, the site's staff would never see the entry.
     if site_id is None:
         site_id = audit_site(session.connection(), subject, actor, None)
-    session.execute(_INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
+    session.execute(INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
                                     "action": action, "subject": subject, "detail": detail,
                                     "site_id": site_id})
 

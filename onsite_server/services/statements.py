@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, text
+from sqlalchemy import Insert, Table, bindparam, text
+
+from ..models import AuditLog
+
+# An audit entry written by a statement rather than through the unit of work (seven services
+# had each built this same statement).
+INSERT_AUDIT: Insert = cast(Table, AuditLog.__table__).insert()
 
 
 def insert_ignoring_conflicts(table: Table, names: tuple[str, ...], conflict: str = "",

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
@@ -22,6 +22,7 @@ from ...models import (
 )
 from ..errors import N_, Kind, Msg, ServiceError
 from ..messages import notify_booking, queue_appointment
+from ..statements import INSERT_AUDIT
 
 CANCELLABLE = ("booked", "waitlisted")
 
@@ -268,7 +269,6 @@ def _integrity(exc: IntegrityError) -> BookingError:
     raise exc
 
 
-_INSERT_AUDIT = insert(cast(Table, AuditLog.__table__))
 
 
 def _audit_row(session: Session, actor: str, action: str, *, member: str, site_id: int,
@@ -276,7 +276,7 @@ def _audit_row(session: Session, actor: str, action: str, *, member: str, site_i
     """``_audit``'s entry by one prebuilt INSERT, for a booking written or changed by a
     statement and not loaded as an object (public ids given; the site is given, so
     models/site_of.py has nothing to fill)."""
-    session.execute(_INSERT_AUDIT, {
+    session.execute(INSERT_AUDIT, {
         "at": utcnow(), "actor": actor, "action": action, "subject": f"member:{member}",
         "site_id": site_id,
         "detail": {"booking": booking, "slot": slot, "event": event, "status": status,

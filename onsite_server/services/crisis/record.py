@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,19 +26,19 @@ from shared import triage as triage_mod
 from shared.assessments import ScoreResult, available_versions
 from shared.assessments.items import NOT_SCORED_BAND
 
-from ...models import AuditLog, CrisisAlert, Kiosk, Member, utcnow
+from ...models import CrisisAlert, Kiosk, Member, utcnow
 from ...models.site_of import audit_site
 from ..clock import parse_aware
 from ..idempotency import parse_uuid
 from ..members import lock_member
 from ..pairing import kiosk_actor
 from ..referrals import fold
+from ..statements import INSERT_AUDIT
 
 log = logging.getLogger("onsite_server.submissions")
 
 _TRIGGERS = {t.trigger: t for t in triage_mod.CRISIS_TRIGGERS}
 _ALERT_NAMESPACE = uuid.UUID("0d6f3c3e-4a55-4d0e-9d43-8f1b3f1f6c21")
-_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
 def audit_crisis(session: Session, actor: str, triggers: Iterable[str],
@@ -49,7 +49,7 @@ def audit_crisis(session: Session, actor: str, triggers: Iterable[str],
     if site_id is None:
         site_id = audit_site(session.connection(), subject, actor, None)
     for trigger in triggers:
-        session.execute(_INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
+        session.execute(INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
                                         "action": "crisis.raised", "subject": subject,
                                         "detail": {"trigger": trigger}, "site_id": site_id})
 

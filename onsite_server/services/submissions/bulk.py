@@ -26,18 +26,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from shared import triage as triage_mod
 
-from ...models import AuditLog, Member, Referral, Submission, utcnow
+from ...models import Member, Referral, Submission, utcnow
 from ..clock import note_suspect
 from ..members import lock_member
 from ..pairing import kiosk_actor
 from ..referrals import fold_all, open_referrals
+from ..statements import INSERT_AUDIT
 from .context import BatchContext, Entry, Prepared
 from .item import (
     _SESSION_FACTS,
@@ -59,7 +60,6 @@ _SESSIONS_FACTS = select(*_SESSION_FACTS.selected_columns, _SUBMISSIONS.c.sessio
     _SUBMISSIONS.c.session_id.in_(bindparam("sessions", expanding=True))).order_by(
     _SUBMISSIONS.c.taken_at, _SUBMISSIONS.c.id)
 _INSERT_SUBMISSIONS = _SUBMISSIONS.insert()
-_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 def bulk_candidates(entries: Sequence[Entry]) -> list[Entry]:
     """Return the entries the set-based path may write: checked, crisis-free, keys new here.
@@ -205,7 +205,7 @@ def _insert(ctx: BatchContext, fresh: Sequence[Entry],
     _core(ctx.session).execute(_INSERT_SUBMISSIONS, rows)
     # A Core INSERT passes by the ORM listener that fills in an entry's site; by its
     # rule (models/site_of.py) an entry its kiosk wrote is the kiosk's site's.
-    _core(ctx.session).execute(_INSERT_AUDIT, {
+    _core(ctx.session).execute(INSERT_AUDIT, {
         "at": utcnow(), "note": None, "actor": kiosk_actor(kiosk),
         "action": "submission.batch_received", "subject": None,
         "site_id": kiosk.site_id,

@@ -19,7 +19,7 @@ from shared.crisis import crisis_flags, score_item
 from shared.schemas.common import control_character_paths
 from shared.schemas.submissions import KioskResult, SubmissionItem
 
-from ...models import AuditLog, Kiosk, Member, Referral, Submission, utcnow
+from ...models import Kiosk, Member, Referral, Submission, utcnow
 from ..clock import note_suspect
 from ..crisis.record import alert_key, audit_crisis, raise_anonymous_alert
 from ..errors import problem_document, validation_errors
@@ -27,6 +27,7 @@ from ..idempotency import request_hash
 from ..members import lock_member
 from ..pairing import kiosk_actor
 from ..referrals import fold, result_from_dict, summary
+from ..statements import INSERT_AUDIT
 from .context import (
     BatchContext,
     ItemProblem,
@@ -55,7 +56,6 @@ _SESSION_FACTS = select(
 _INSERT_SUBMISSION = _SUBMISSIONS.insert()
 
 
-_INSERT_AUDIT = cast(Table, AuditLog.__table__).insert()
 
 
 def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any]) -> Prepared | dict[str, Any]:
@@ -213,7 +213,7 @@ def _accept(ctx: BatchContext, prepared: Prepared, member: Member | None) -> dic
     note_mismatch(kiosk, prepared)
     # A Core INSERT passes by the ORM listener that fills in an entry's site; by its rule
     # (models/site_of.py: a member has no site of their own, so the actor's) it is the kiosk's.
-    _core(session).execute(_INSERT_AUDIT, dict(
+    _core(session).execute(INSERT_AUDIT, dict(
         at=utcnow(), note=None, actor=kiosk_actor(kiosk), action="submission.received",
         subject=f"member:{member.public_id}" if member else None, site_id=kiosk.site_id,
         detail=audit_detail(prepared)))

@@ -147,8 +147,11 @@ def book(
                       language=member.language, title=row.event_title,
                       title_es=row.event_title_es, location=row.location,
                       start_at=row.start_at, timezone=row.timezone)
-    position = session.scalar(_WAITLIST_POSITION, {"slot_id": row.id, "booking_id": booking_id}) \
-        if status == "waitlisted" else None
+    position = None
+    if status == "waitlisted":
+        # Last in line: the count read with the locked slot, and this row.
+        position = row.waiting + 1 if row.waiting is not None else session.scalar(
+            _WAITLIST_POSITION, {"slot_id": row.id, "booking_id": booking_id})
     return BookingView(
         booking_id=public_id, status=status, slot_id=row.public_id,
         event_id=row.event_public_id, event_title=row.event_title, start_at=row.start_at,

@@ -7,13 +7,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
 
 from ...models import (
-    AuditLog,
     Booking,
     Event,
     Site,
@@ -218,15 +217,26 @@ class LockedSlot:
     event_cancelled: bool
     site_id: int
     timezone: str
+    # When the slot is full: how many wait for a seat of it (None: not full, nobody counted).
+    waiting: int | None = None
 
 
 def _locked_slot_statement() -> Any:
     event, site = (cast(Table, model.__table__) for model in (Event, Site))
+    booking = cast(Table, Booking.__table__)
+    # A full slot's waitlist is counted in the same statement (ix_booking_waitlist): a member
+    # waitlisted now comes after everyone waiting, so their position is that count plus one,
+    # with no second statement under the lock. (Waitlisted rows are inserted only under this
+    # lock, so every one of them has a lower id than the row inserted next.)
+    waiting = case((_SLOT.c.booked_count >= _SLOT.c.capacity,
+                    select(func.count()).select_from(booking).where(
+                        booking.c.slot_id == _SLOT.c.id, booking.c.status == "waitlisted")
+                    .scalar_subquery()), else_=None)
     return (
         select(_SLOT.c.id, _SLOT.c.public_id, _SLOT.c.start_at, _SLOT.c.end_at,
                _SLOT.c.capacity, _SLOT.c.booked_count, _SLOT.c.cancelled, event.c.id,
                event.c.public_id, event.c.title, event.c.title_es, event.c.location,
-               event.c.cancelled, event.c.site_id, site.c.timezone)
+               event.c.cancelled, event.c.site_id, site.c.timezone, waiting)
         .join_from(_SLOT, event, _SLOT.c.event_id == event.c.id)
         .join(site, event.c.site_id == site.c.id)
         .where(_SLOT.c.id == bindparam("locked_slot")).with_for_update(of=_SLOT))
@@ -269,13 +279,11 @@ def _integrity(exc: IntegrityError) -> BookingError:
     raise exc
 
 
-
-
 def _audit_row(session: Session, actor: str, action: str, *, member: str, site_id: int,
                booking: str, slot: str, event: str, status: str, **detail: Any) -> None:
-    """``_audit``'s entry by one prebuilt INSERT, for a booking written or changed by a
-    statement and not loaded as an object (public ids given; the site is given, so
-    models/site_of.py has nothing to fill)."""
+    """Write a booking's audit entry by one prebuilt INSERT: who did what to which booking,
+    never answers or results (public ids given; the entry's site is the booking's event's, so
+    models/site_of.py has nothing to look up)."""
     session.execute(INSERT_AUDIT, {
         "at": utcnow(), "actor": actor, "action": action, "subject": f"member:{member}",
         "site_id": site_id,
@@ -284,14 +292,11 @@ def _audit_row(session: Session, actor: str, action: str, *, member: str, site_i
 
 
 def _audit(session: Session, actor: str, action: str, booking: Booking, **detail: Any) -> None:
-    # Who booked what and when; never answers or results.
-    # The entry's site is its event's (models/site_of.py would look it up by the event).
-    session.add(AuditLog(
-        actor=actor, action=action, subject=f"member:{booking.member.public_id}",
-        site_id=booking.event.site_id,
-        detail={"booking": booking.public_id, "slot": booking.slot.public_id,
-                "event": booking.event.public_id, "status": booking.status, **detail},
-    ))
+    """``_audit_row`` for a booking loaded as an object."""
+    _audit_row(session, actor, action, member=booking.member.public_id,
+               site_id=booking.event.site_id, booking=booking.public_id,
+               slot=booking.slot.public_id, event=booking.event.public_id,
+               status=booking.status, **detail)
 
 
 def _cancel_locked(

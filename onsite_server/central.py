@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -252,6 +253,63 @@ class _SteadyAdapter(HTTPAdapter):
         return host.copy(), pool.copy()  # urllib3 may change what it is given
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What ``CentralClient`` reads of an answer sent straight through urllib3 (the part of
+    ``requests.Response`` it uses)."""
+
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        """The body, parsed as JSON (ValueError when it is not)."""
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+        return self.content.decode("utf-8", "replace")
+
+
+@dataclass
+class _Direct:
+    """Requests to one address sent through the connection pool requests set up for it.
+
+    requests does a good deal per request besides sending: it prepares the request (hooks,
+    cookies, auth, the body encoding), merges the session's settings, checks the CA bundle
+    (``cert_verify``) and builds a ``Response``. For an address with no proxy and no
+    ``~/.netrc`` entry, none of that changes between requests, so the bytes go to the same
+    urllib3 pool (the same kept-alive connection, the same TLS settings: requests built the
+    pool) with the session's default headers.
+    """
+
+    adapter: HTTPAdapter
+    prepared: requests.PreparedRequest  # the address, for the pool's key
+    verify: Any
+    cert: Any
+    headers: dict[str, str]
+    pool: Any = None
+
+    def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+             timeout: tuple[float, float]) -> _Answer:
+        """Send one request; urllib3's and the socket's errors propagate."""
+        pool: Any = self.adapter.get_connection_with_tls_context(self.prepared, self.verify,
+                                                                 cert=self.cert)
+        if pool is not self.pool:  # a pool new to us (the first, or one made again)
+            self.adapter.cert_verify(pool, url, self.verify, self.cert)  # type: ignore[no-untyped-call]
+            self.pool = pool
+        sent = {**self.headers, **headers}
+        if body is not None:
+            sent["Content-Length"] = str(len(body))
+        target = urlsplit(url)._replace(scheme="", netloc="", fragment="").geturl() or "/"
+        resp = pool.urlopen(method, target,
+                            body=body, headers=sent, redirect=False, assert_same_host=False,
+                            preload_content=True, decode_content=True,
+                            retries=self.adapter.max_retries,
+                            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
+        return _Answer(resp.status, resp.data)
+
+
 class SteadySession(requests.Session):
     """A requests Session that reads the environment's proxy and CA settings once per
     address, not once per request.
@@ -268,17 +326,48 @@ class SteadySession(requests.Session):
         super().__init__()
         self._from_env: dict[tuple[Any, ...], _Settings] = {}
         self._netrc: dict[tuple[str, str], Any] = {}
+        self._direct: dict[tuple[str, str], _Direct | None] = {}
         self.mount("https://", _SteadyAdapter())
         self.mount("http://", _SteadyAdapter())
+
+    def direct(self, url: str) -> _Direct | None:
+        """Return how to send to url's address without requests' per-request work, or None
+        where requests must do it (a proxy, a ``~/.netrc`` entry, cookies or hooks, or an
+        adapter of someone else's mounted)."""
+        key = _origin(url)
+        if key not in self._direct:
+            self._direct[key] = self._direct_for(url)
+        found = self._direct[key]
+        if found is not None and (self.cookies or any(self.hooks.values())):
+            return None
+        return found
+
+    def _direct_for(self, url: str) -> _Direct | None:
+        adapter = self.get_adapter(url)
+        if not isinstance(adapter, _SteadyAdapter) or self.auth is not None:
+            return None
+        if self.trust_env and self._netrc_auth(url) is not _NO_AUTH:
+            return None
+        settings = self.merge_environment_settings(url, {}, None, None, None)
+        if requests.utils.select_proxy(url, settings["proxies"]):
+            return None
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method="GET", url=url)
+        return _Direct(adapter, prepared, settings["verify"], settings["cert"],
+                       {str(k): str(v) for k, v in self.headers.items()})
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         """Prepare a request; the ~/.netrc lookup (two stat calls) is made once per address."""
         if self.trust_env and not request.auth and not self.auth:
-            key = _origin(str(request.url))
-            if key not in self._netrc:
-                self._netrc[key] = requests.utils.get_netrc_auth(request.url) or _NO_AUTH
-            request.auth = self._netrc[key]
+            request.auth = self._netrc_auth(str(request.url))
         return super().prepare_request(request)
+
+    def _netrc_auth(self, url: str) -> Any:
+        """The ``~/.netrc`` credentials for url's address (``_NO_AUTH``: none), read once."""
+        key = _origin(url)
+        if key not in self._netrc:
+            self._netrc[key] = requests.utils.get_netrc_auth(url) or _NO_AUTH
+        return self._netrc[key]
 
     def merge_environment_settings(self, url: str | bytes | None, proxies: Any,
                                    stream: bool | None, verify: Any, cert: Any) -> _Settings:
@@ -318,14 +407,22 @@ class CentralClient:
             headers["Authorization"] = "Bearer " + self.bearer
         return headers
 
-    def _send(self, method: str, url: str, body: Any,
-              params: Mapping[str, str] | None) -> tuple[requests.Response, dict[str, str]]:
+    def _send(self, method: str, url: str, body: Any, params: Mapping[str, str] | None
+              ) -> tuple[requests.Response | _Answer, dict[str, str]]:
         headers = self._headers()
+        timeout = (self.connect_timeout, self.read_timeout)
+        # A transaction (no query) goes straight to requests' connection pool for the
+        # address, where nothing of requests' per-request work would change it (_Direct).
+        direct = self.http.direct(url) if params is None and \
+            isinstance(self.http, SteadySession) else None
         try:
+            if direct is not None:
+                return direct.send(method, url, headers, None if body is None else
+                                   json.dumps(body).encode("utf-8"), timeout), headers
             resp = self.http.request(method, url, headers=headers, params=params,
                                      data=json.dumps(body) if body is not None else None,
-                                     timeout=(self.connect_timeout, self.read_timeout))
-        except requests.RequestException as exc:
+                                     timeout=timeout)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # No answer (down, slow, or the reply lost after central committed): the same
             # idempotent bundle is simply sent again later.
             raise CentralError(f"{method} {url}: {type(exc).__name__}") from exc

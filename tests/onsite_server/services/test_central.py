@@ -158,3 +158,52 @@ def test_the_ca_bundle_is_looked_at_once_per_address_not_on_every_request(
     assert len(asked) == 3
     # requests asks whether the CA bundle is a directory; once for the address, not 3 times.
     assert looked.count(str(bundle)) == 1
+
+
+def test_a_transaction_goes_straight_to_the_kept_alive_connection_not_through_requests(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no proxy and no ~/.netrc entry, a transaction skips requests' per-request work
+    (preparing, merging settings, building a Response) and goes to the pool requests made
+    for the address: one connection for every request, the session's headers and ours."""
+    import requests
+
+    from onsite_server.central import CentralError
+    from onsite_server.devserver import free_port
+
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    seen: list[tuple[str, str | None, str | None, bytes]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        seen.append((environ["PATH_INFO"], environ.get("HTTP_AUTHORIZATION"),
+                     environ.get("HTTP_USER_AGENT"), body))
+        start_response("200 OK", [("Content-Type", "application/fhir+json")])
+        return [json.dumps({"resourceType": "Bundle", "type": "transaction-response"}).encode()]
+
+    through_requests: list[str] = []
+    request = requests.Session.request
+
+    def noting(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        through_requests.append(url)
+        return request(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", noting)
+    with serve_in_thread(app) as port:
+        client = CentralClient(f"http://127.0.0.1:{port}/fhir", bearer="t")
+        answers = [client.transaction({"resourceType": "Bundle", "type": "transaction",
+                                       "entry": [{"n": n}]}) for n in range(3)]
+        made = client.http.get_adapter(client.base_url).poolmanager.pools
+        pools = [made[key] for key in made.keys()]
+    assert answers == [{"resourceType": "Bundle", "type": "transaction-response"}] * 3
+    assert through_requests == []
+    assert [(path, auth) for path, auth, _agent, _body in seen] == [("/fhir", "Bearer t")] * 3
+    assert all(agent and agent.startswith("python-requests/") for _p, _a, agent, _b in seen)
+    assert [json.loads(body)["entry"] for *_rest, body in seen] == [[{"n": n}] for n in range(3)]
+    assert len(pools) == 1 and pools[0].num_connections == 1  # kept alive
+    # Nobody listening: an answer that did not come, to retry later, as through requests.
+    gone = CentralClient(f"http://127.0.0.1:{free_port()}/fhir", bearer="t",
+                         connect_timeout=1.0)
+    with pytest.raises(CentralError) as failed:
+        gone.transaction({"resourceType": "Bundle", "type": "transaction"})
+    assert failed.value.retryable and failed.value.status is None

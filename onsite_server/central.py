@@ -253,6 +253,9 @@ class _SteadyAdapter(HTTPAdapter):
         return host.copy(), pool.copy()  # urllib3 may change what it is given
 
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
 @dataclass(frozen=True)
 class _Answer:
     """What ``CentralClient`` reads of an answer sent straight through urllib3 (the part of
@@ -417,8 +420,11 @@ class CentralClient:
             isinstance(self.http, SteadySession) else None
         try:
             if direct is not None:
-                return direct.send(method, url, headers, None if body is None else
-                                   json.dumps(body).encode("utf-8"), timeout), headers
+                answer = direct.send(method, url, headers, None if body is None else
+                                     json.dumps(body).encode("utf-8"), timeout)
+                if answer.status_code not in _REDIRECTS:
+                    return answer, headers
+                # Sent again through requests, which follows the redirect as it always did.
             resp = self.http.request(method, url, headers=headers, params=params,
                                      data=json.dumps(body) if body is not None else None,
                                      timeout=timeout)

@@ -201,6 +201,18 @@ def test_a_transaction_goes_straight_to_the_kept_alive_connection_not_through_re
     assert all(agent and agent.startswith("python-requests/") for _p, _a, agent, _b in seen)
     assert [json.loads(body)["entry"] for *_rest, body in seen] == [[{"n": n}] for n in range(3)]
     assert len(pools) == 1 and pools[0].num_connections == 1  # kept alive
+    # A redirect is followed as requests follows it.
+    def moved(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/old":
+            start_response("307 Temporary Redirect", [("Location", "/fhir")])
+            return [b""]
+        return app(environ, start_response)
+
+    with serve_in_thread(moved) as port:
+        client = CentralClient(f"http://127.0.0.1:{port}/old", bearer="t")
+        assert client.transaction({"resourceType": "Bundle", "type": "transaction"}) == \
+            {"resourceType": "Bundle", "type": "transaction-response"}
+    assert seen[-1][0] == "/fhir"
     # Nobody listening: an answer that did not come, to retry later, as through requests.
     gone = CentralClient(f"http://127.0.0.1:{free_port()}/fhir", bearer="t",
                          connect_timeout=1.0)

@@ -113,14 +113,15 @@ def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
     payload = {"member_ref": body.member_ref, "slot_id": str(body.slot_id),
                "kiosk": kiosk.public_id}
     # The reads come first (on SQLite, before the write lock every booking of the site queues
-    # for): a replay is answered here, and the reference and the slot are resolved. book()
-    # re-reads the slot under its lock, and run_once still claims the key.
+    # for): a replay is answered here, and the reference is resolved. The slot is found by
+    # the statement that reads it under its lock in book() (a 404 there rolls back the
+    # claim, as any refusal does), and run_once still claims the key.
     read = get_read_session()
     replay = stored_answer(read, key=key, operation="booking.create", payload=payload,
                            kiosk_id=kiosk.id)
     if replay is None:
         member = member_for_ref(read, kiosk, body.member_ref)
-        slot = svc.find_slot(read, kiosk.site_id, str(body.slot_id))
+        slot = svc.SlotAt(kiosk.site_id, str(body.slot_id))
         session = get_session()
 
         def work() -> tuple[int, Any]:

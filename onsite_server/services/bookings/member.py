@@ -35,6 +35,7 @@ from .seats import (
     CancelResult,
     LockedSlot,
     RescheduleResult,
+    SlotAt,
     _already_booked,
     _audit,
     _audit_row,
@@ -98,7 +99,7 @@ def book(
     session: Session,
     *,
     member: Member,
-    slot: Slot,
+    slot: Slot | SlotAt,
     actor: str,
     kiosk: Kiosk | None = None,
     idempotency_key: str | None = None,
@@ -107,15 +108,18 @@ def book(
 ) -> BookingView:
     """Book a seat in slot for member, or put them on its waitlist when it is full.
 
-    ``allow_started`` is for a walk-in at the door: a member standing there can take a free
-    seat in a slot that is running (until it ends).
+    ``slot`` is a slot read before, or one named at a site (``SlotAt``, a 404 naming
+    ``slot_id`` when the site has no such slot). ``allow_started`` is for a walk-in at the
+    door: a member standing there can take a free seat in a slot that is running (until it
+    ends).
     """
     now = now or utcnow()
     # Serialises one member's requests (PostgreSQL), as every write of a member does.
     lock_member(session, member.id)
     # The slot as it now stands, read (on PostgreSQL locked) as one row with its event and
-    # site: the caller's object may be from an older transaction.
-    row = _lock_slot_row(session, slot.id)
+    # site: the caller's object may be from an older transaction. A slot named by its public
+    # id is found by the same statement, so the request reads it once.
+    row = _lock_slot_row(session, slot.id if isinstance(slot, Slot) else slot)
     _check_open_at(row.cancelled or row.event_cancelled, row.start_at, row.end_at, now,
                    allow_started)
     status = "booked" if _seat_free(session, row) else "waitlisted"

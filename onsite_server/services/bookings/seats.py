@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -68,7 +68,12 @@ class BookingView:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dict."""
-        return asdict(self)
+        # Every field is a str, int, datetime or None: nothing to copy deeply, which
+        # dataclasses.asdict does for each value (copy.deepcopy of each datetime).
+        return {name: getattr(self, name) for name in _VIEW_FIELDS}
+
+
+_VIEW_FIELDS = tuple(f.name for f in fields(BookingView))
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,7 @@ class LockedSlot:
     waiting: int | None = None
 
 
-def _locked_slot_statement() -> Any:
+def _locked_slot_statement(at_site: bool = False) -> Any:
     event, site = (cast(Table, model.__table__) for model in (Event, Site))
     booking = cast(Table, Booking.__table__)
     # A full slot's waitlist is counted in the same statement (ix_booking_waitlist): a member
@@ -239,16 +244,36 @@ def _locked_slot_statement() -> Any:
                event.c.cancelled, event.c.site_id, site.c.timezone, waiting)
         .join_from(_SLOT, event, _SLOT.c.event_id == event.c.id)
         .join(site, event.c.site_id == site.c.id)
-        .where(_SLOT.c.id == bindparam("locked_slot")).with_for_update(of=_SLOT))
+        .where(*((_SLOT.c.public_id == bindparam("public_id"),
+                  event.c.site_id == bindparam("site_id")) if at_site
+                 else (_SLOT.c.id == bindparam("locked_slot"),)))
+        .with_for_update(of=_SLOT))
+
+
+@dataclass(frozen=True)
+class SlotAt:
+    """A slot named by its public id at a site, as a kiosk names it: ``book`` finds it in the
+    statement that reads it under its lock, not in a read of its own before."""
+
+    site_id: int
+    public_id: str
 
 
 # Built once. Same lock as ``_lock_slots`` (the slot's row, on PostgreSQL).
 _LOCKED_SLOT = _locked_slot_statement()
+_LOCKED_SLOT_AT_SITE = _locked_slot_statement(at_site=True)
 
 
-def _lock_slot_row(session: Session, slot_id: int) -> LockedSlot:
-    """Re-read (and on PostgreSQL lock) one slot as a row; see ``_lock_slots``."""
-    return LockedSlot(*session.execute(_LOCKED_SLOT, {"locked_slot": slot_id}).one())
+def _lock_slot_row(session: Session, slot: int | SlotAt, field: str = "slot_id") -> LockedSlot:
+    """Re-read (and on PostgreSQL lock) one slot as a row; see ``_lock_slots``. A slot named
+    at a site that has no such slot raises a 404 naming field, as ``find_slot`` does."""
+    if isinstance(slot, int):
+        return LockedSlot(*session.execute(_LOCKED_SLOT, {"locked_slot": slot}).one())
+    found = session.execute(_LOCKED_SLOT_AT_SITE, {"public_id": slot.public_id.lower(),
+                                                   "site_id": slot.site_id}).first()
+    if found is None:
+        raise BookingError(404, field, N_("no such slot at this site"), title="Not found")
+    return LockedSlot(*found)
 
 
 def _refuse_if_ended(slot: Slot, now: datetime, action: str) -> None:

@@ -229,3 +229,31 @@ def test_a_waitlisted_members_place_is_counted_with_the_locked_slot(world: World
     row = next(i for i, s in enumerate(seen) if s.startswith('INSERT INTO "BOOKING"'))
     assert not [s for s in seen[row:] if s.startswith("SELECT")], seen[row:]
     assert world.status_counts(slot) == {"booked": 1, "cancelled": 1, "waitlisted": 2}
+
+
+def test_the_kiosks_slot_is_read_once_under_its_lock_and_another_sites_is_not_found(
+        world: World) -> None:
+    """The slot a kiosk names is found by the statement that reads it under its lock
+    (session 11), not by a SELECT of its own before the write; a slot of another site is
+    still a 404 naming slot_id, and the refused request keeps nothing, its key included."""
+    from onsite_server.models import AuditLog, IdempotentRequest
+
+    from ..helpers import gen_site
+
+    [slot] = world.event(capacity=5)
+    with _statements(world.app) as seen:
+        assert world.book(world.member_ref(), slot).status_code == 201
+    reads_of_slot = [s for s in seen if s.startswith("SELECT") and "FROM SLOT" in s]
+    assert len(reads_of_slot) == 1, reads_of_slot
+    with get_db(world.app).transaction() as session:
+        other_site_id = gen_site(session).id
+    [theirs] = world.event(site_id=other_site_id)
+    keys, audits = world.count(IdempotentRequest), world.count(AuditLog)
+    ref, key = world.member_ref(), new_key()
+    for named in (theirs, "0f0e0d0c-0b0a-4909-8807-060504030201"):
+        resp = world.book(ref, named, key)
+        assert resp.status_code == 404, resp.get_json()
+        assert resp.get_json()["errors"][0]["field"] == "slot_id"
+    assert (world.count(IdempotentRequest), world.count(AuditLog)) == (keys, audits)
+    assert world.booked_count(theirs) == 0
+    assert world.book(ref, slot, key).get_json()["status"] == "booked"  # the key is free

@@ -26,9 +26,12 @@ the top level and for the emulator under ``"emulator"``.
     .venv/bin/python bench/forwarding.py [--items 1000] [--central sink|emulator|both]
                                          [--workers 2] [--prepare process|thread]
 
-``--prepare process`` (the default) prepares rows ahead in a child process, as ``onsite-server
-sync`` does (``services/sync/preparer.py``), started and warmed before phase (c); its CPU time
-is added to the worker's. ``--prepare thread`` prepares them on a thread of the worker.
+``--prepare process`` (the default) prepares rows ahead in child processes, as ``onsite-server
+sync`` does (``onsite_server/sync_preparer.py``; ``--preparers N`` children, 2 by default),
+started and warmed before phase (c); their CPU time is added to the worker's. ``--prepare
+thread`` prepares them on a thread of the worker. ``--spy FILE`` samples the worker, its
+children and central with py-spy during phase (c) (GIL holders; a summary by process in the
+JSON line).
 
 ``--workers N`` runs phases (c) and (d) in N worker processes at once, as N ``onsite-server
 sync`` processes would (leases and ``SKIP LOCKED`` share the rows out); the CPU ratio then sums
@@ -178,7 +181,7 @@ def _child_cpu(preparer: Any) -> float:
     """CPU seconds the preparing process has used (0 without one)."""
     if preparer is None:
         return 0.0
-    pids = list(preparer.pool._processes)  # its one child
+    pids = preparer.children()
     total = 0.0
     for pid in pids:
         with open(f"/proc/{pid}/stat") as handle:
@@ -187,8 +190,24 @@ def _child_cpu(preparer: Any) -> float:
     return total
 
 
+def _by_process(out: Path) -> dict[str, int]:
+    """Samples of a raw py-spy file by process: the worker (this one), its preparing child
+    and central (told apart by their command lines)."""
+    counts: dict[str, int] = {}
+    for line in out.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        head = [f for f in stack.split(";") if f.startswith("process ")][-1]
+        name = ("central" if "central_sink" in head or "central-emulator" in head else
+                "child" if "multiprocessing" in head else "worker")
+        counts[name] = counts.get(name, 0) + int(count)
+    return counts
+
+
 def _run(kind: str, items: int, profile: str | None, workers: int = 1,
-         prepare: str = "process") -> dict[str, Any]:
+         prepare: str = "process", spy: Path | None = None, preparers: int = 2
+         ) -> dict[str, Any]:
     """Seed a fresh site, time phases (a) to (d) against one central; return the figures."""
     from sqlalchemy import select
 
@@ -248,8 +267,15 @@ def _run(kind: str, items: int, profile: str | None, workers: int = 1,
 
                 # As ``onsite-server sync`` does: started once per worker, before its first
                 # cycle (its start-up, about a second of imports, is not a cycle's cost).
-                preparer = ProcessPreparer(db.url, settings)
+                preparer = ProcessPreparer(db.url, settings, preparers)
                 preparer.warm()
+            spying = None
+            if spy is not None:
+                from bench.spy import Spy
+
+                # This process, its preparing child and central, while they hold the GIL.
+                spying = Spy(os.getpid(), spy, gil=True)
+                time.sleep(1)  # py-spy attaches
             t0, c0 = time.perf_counter(), time.process_time()
             child0 = _child_cpu(preparer)
             if workers == 1:
@@ -261,6 +287,13 @@ def _run(kind: str, items: int, profile: str | None, workers: int = 1,
                 report, forward_cpu = _forward_all(workers, db, app.config, settings,
                                                    queued + 1)
             forward_s = time.perf_counter() - t0
+            spied = None
+            if spying is not None and spy is not None:
+                from bench.spy import summary
+
+                spying.stop()
+                spied = {"by_process": _by_process(spy),
+                         **summary(spy, top=40, match="onsite_server/")}
             if profiler is not None and profile is not None:
                 profiler.disable()
                 profiler.dump_stats(profile)
@@ -283,6 +316,7 @@ def _run(kind: str, items: int, profile: str | None, workers: int = 1,
         db.dispose()
     return {
         "items": queued, "seed_s": round(seed_s, 1), "prepare": prepare,
+        **({"preparers": preparers} if prepare == "process" and workers == 1 else {}),
         "workers": workers, "sent": report["sent"], "dead": report["dead"],
         "retried": report["retried"],
         "central_service_requests": counts.get("ServiceRequest", 0),
@@ -298,6 +332,7 @@ def _run(kind: str, items: int, profile: str | None, workers: int = 1,
         "updates_sent": updated["sent"], "updates_dead": updated["dead"],
         "update_items_per_s": round(updated["sent"] / update_s, 1) if update_s else None,
         "update_over_validate": round(update_s / validate_s, 2),
+        **({"spy": spied} if spied is not None else {}),
     }
 
 
@@ -313,6 +348,12 @@ def main() -> None:
     parser.add_argument("--prepare", choices=("process", "thread"), default="process",
                         help="where rows are prepared ahead: a child process, as "
                              "`onsite-server sync` does, or a thread of the worker")
+    parser.add_argument("--preparers", type=int, default=2,
+                        help="with --prepare process: how many children prepare rows")
+    parser.add_argument("--spy", type=Path, metavar="FILE",
+                        help="py-spy (GIL holders) the forward phase of this process, its "
+                             "preparing child and central; raw stacks to FILE, a summary by "
+                             "process and function in the JSON line")
     args = parser.parse_args()
 
     out: dict[str, Any] = {
@@ -322,11 +363,12 @@ def main() -> None:
         "load_average": [round(x, 2) for x in os.getloadavg()]}
     if args.central in ("sink", "both"):
         out |= {"central": "sink", **_run("sink", args.items, args.profile, args.workers,
-                                          args.prepare)}
+                                          args.prepare, args.spy, args.preparers)}
     if args.central in ("emulator", "both"):
         emulated = _run("emulator", args.items,
                         None if args.central == "both" else args.profile, args.workers,
-                        args.prepare)
+                        args.prepare, None if args.central == "both" else args.spy,
+                        args.preparers)
         if args.central == "emulator":
             out |= {"central": "emulator", **emulated}
         else:

@@ -6,6 +6,11 @@ fsync, each SQLite statement) ends with a wait for the GIL. A child process with
 database connection builds and validates the rows on the other core while the worker sends
 and records; only the prepared rows (entries and the validated bundle) come back, pickled.
 
+Reading, building and validating a row costs the child about twice what sending and recording
+it costs the worker, so one child alone sets the pace and the worker waits for it. Two children
+(the default) take a batch's chunks in turn: preparing then keeps ahead of sending, and the
+three processes share the cores instead of one of them being the bottleneck.
+
 It lives beside the worker's command (``cli_sync``), not in ``services/``: it starts a process and
 opens a database, which services leave to their callers. The child only reads. What the worker does
 with a prepared row is unchanged: it is used only when its referral's version is still the one it
@@ -74,16 +79,21 @@ def _prepare(row_ids: list[int], keys: KeySnapshot) -> Ready:
 
 
 class ProcessPreparer:
-    """Prepares a worker's rows ahead in one child process with its own database connection.
+    """Prepares a worker's rows ahead in child processes, each with its own database connection.
 
     What ``run_cycle`` takes as ``preparer``; started once per worker, closed at its end. The
     database must be one a second process can open (a file or a server, not ``:memory:``).
+    Each chunk of rows goes to the child with the fewest rows still to prepare (``processes``
+    children, each about 100 MB once the FHIR models are imported).
     """
 
-    def __init__(self, database_url: str, settings: SyncSettings) -> None:
+    def __init__(self, database_url: str, settings: SyncSettings, processes: int = 2) -> None:
         self.database_url = database_url
         self.settings = settings
-        self.pool = self._new_pool()
+        self.pools = [self._new_pool() for _ in range(max(1, processes))]
+        # Rows each child was given and has not handed back yet.
+        self._queued = [0] * len(self.pools)
+        self._lock = threading.Lock()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the worker's engine, sockets and threads must not be copied.
@@ -92,25 +102,52 @@ class ProcessPreparer:
             initializer=_start, initargs=(self.database_url, self.settings, os.getpid()))
 
     def warm(self) -> None:
-        """Start the child now and wait until it is ready (it imports the FHIR models)."""
-        if not self.pool.submit(_ready).result():
-            raise RuntimeError("the preparing process did not start")
+        """Start the children now and wait until they are ready (each imports the FHIR
+        models)."""
+        started = [pool.submit(_ready) for pool in self.pools]
+        if not all(task.result() for task in started):
+            raise RuntimeError("a preparing process did not start")
+
+    def children(self) -> list[int]:
+        """The process ids of the children running now."""
+        return [pid for pool in self.pools for pid in list(pool._processes or {})]
 
     def submit(self, transaction: Callable[..., Any], settings: SyncSettings,
                row_ids: Sequence[int], now: Callable[[], datetime],
                keys: KeySnapshot) -> Future[Ready]:
-        """Prepare the rows in the child (``prepare_many``); its own connection reads them.
+        """Prepare the rows in a child (``prepare_many``); its own connection reads them.
 
-        A child that died (killed, out of memory) is replaced by a new one; the rows it was
-        preparing are built by the worker as they go (``cycle._Batch``).
+        The child with the fewest rows still queued takes them. A child that died (killed, out
+        of memory) is replaced by a new one; the rows it was preparing are built by the worker
+        as they go (``cycle._Batch``).
         """
+        rows = list(row_ids)
+        index = self._pick(len(rows))
         try:
-            return self.pool.submit(_prepare, list(row_ids), keys)
+            task = self.pools[index].submit(_prepare, rows, keys)
         except BrokenProcessPool:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = self._new_pool()
-            return self.pool.submit(_prepare, list(row_ids), keys)
+            self.pools[index].shutdown(wait=False, cancel_futures=True)
+            self.pools[index] = self._new_pool()
+            try:
+                task = self.pools[index].submit(_prepare, rows, keys)
+            except BaseException:
+                self._done(index, len(rows))
+                raise
+        task.add_done_callback(lambda _task: self._done(index, len(rows)))
+        return task
+
+    def _pick(self, rows: int) -> int:
+        """Choose the child with the fewest rows still to prepare, and count these in."""
+        with self._lock:
+            index = min(range(len(self.pools)), key=self._queued.__getitem__)
+            self._queued[index] += rows
+        return index
+
+    def _done(self, index: int, rows: int) -> None:
+        with self._lock:
+            self._queued[index] -= rows
 
     def close(self) -> None:
-        """Stop the child; rows it was preparing are not needed any more."""
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the children; rows they were preparing are not needed any more."""
+        for pool in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -982,10 +982,10 @@ def test_a_preparing_process_that_died_is_replaced(
     from onsite_server.sync_preparer import ProcessPreparer
 
     first = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(3)]
-    preparer = ProcessPreparer(get_db(app).url, _settings(app))
+    preparer = ProcessPreparer(get_db(app).url, _settings(app), processes=1)
     preparer.warm()
     try:
-        (child,) = list(preparer.pool._processes)
+        (child,) = preparer.children()
         os.kill(child, signal.SIGKILL)  # killed, say by the kernel's OOM killer
         central = FakeCentral()
         report = run_cycle(get_db(app).transaction, central, _settings(app),
@@ -995,9 +995,38 @@ def test_a_preparing_process_that_died_is_replaced(
         report = run_cycle(get_db(app).transaction, central, _settings(app),
                            preparer=preparer)
         assert report.sent == 3 and [_referral_id(b) for b in central.bundles[3:]] == later
-        assert list(preparer.pool._processes) not in ([], [child])  # a new child works
+        assert preparer.children() not in ([], [child])  # a new child works
     finally:
         preparer.close()
+
+
+@pytest.mark.slow  # two preparing processes start, each importing the FHIR models
+def test_two_preparing_processes_share_a_batchs_chunks_and_the_rows_go_in_order(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    from onsite_server.sync_preparer import ProcessPreparer
+
+    referrals = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(8)]
+    given: list[tuple[int, int]] = []  # (child's pool, rows) of each chunk
+
+    class Noted(ProcessPreparer):
+        def _pick(self, rows: int) -> int:
+            given.append((super()._pick(rows), rows))
+            return given[-1][0]
+
+    preparer = Noted(get_db(app).url, _settings(app))
+    preparer.warm()
+    try:
+        assert len(set(preparer.children())) == 2
+        central = FakeCentral()
+        report = run_cycle(get_db(app).transaction, central, _settings(app),
+                           preparer=preparer)
+    finally:
+        preparer.close()
+    assert report.sent == 8 and [_referral_id(b) for b in central.bundles] == referrals
+    # The first row is built by the worker; the next seven in chunks of 2 and 4 (to the two
+    # children, the first chunk's child being busy), then 1 to whichever has fewer left.
+    assert [rows for _pool, rows in given] == [2, 4, 1]
+    assert {pool for pool, _rows in given[:2]} == {0, 1}
 
 
 def test_the_sites_key_entries_are_validated_once_for_a_chunk_of_rows(

@@ -151,11 +151,11 @@ def book(
                       language=member.language, title=row.event_title,
                       title_es=row.event_title_es, location=row.location,
                       start_at=row.start_at, timezone=row.timezone)
-    position = None
-    if status == "waitlisted":
-        # Last in line: the count read with the locked slot, and this row.
-        position = row.waiting + 1 if row.waiting is not None else session.scalar(
-            _WAITLIST_POSITION, {"slot_id": row.id, "booking_id": booking_id})
+    # Counted after the row, not with the locked slot: on PostgreSQL a SELECT that waited for
+    # the slot's lock sees the slot's row as it now stands but the bookings as they stood when
+    # the statement began, without the rows waitlisted by those it waited for.
+    position = session.scalar(_WAITLIST_POSITION, {"slot_id": row.id, "booking_id": booking_id}) \
+        if status == "waitlisted" else None
     return BookingView(
         booking_id=public_id, status=status, slot_id=row.public_id,
         event_id=row.event_public_id, event_title=row.event_title, start_at=row.start_at,

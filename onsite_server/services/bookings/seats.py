@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
@@ -222,26 +222,15 @@ class LockedSlot:
     event_cancelled: bool
     site_id: int
     timezone: str
-    # When the slot is full: how many wait for a seat of it (None: not full, nobody counted).
-    waiting: int | None = None
 
 
 def _locked_slot_statement(at_site: bool = False) -> Any:
     event, site = (cast(Table, model.__table__) for model in (Event, Site))
-    booking = cast(Table, Booking.__table__)
-    # A full slot's waitlist is counted in the same statement (ix_booking_waitlist): a member
-    # waitlisted now comes after everyone waiting, so their position is that count plus one,
-    # with no second statement under the lock. (Waitlisted rows are inserted only under this
-    # lock, so every one of them has a lower id than the row inserted next.)
-    waiting = case((_SLOT.c.booked_count >= _SLOT.c.capacity,
-                    select(func.count()).select_from(booking).where(
-                        booking.c.slot_id == _SLOT.c.id, booking.c.status == "waitlisted")
-                    .scalar_subquery()), else_=None)
     return (
         select(_SLOT.c.id, _SLOT.c.public_id, _SLOT.c.start_at, _SLOT.c.end_at,
                _SLOT.c.capacity, _SLOT.c.booked_count, _SLOT.c.cancelled, event.c.id,
                event.c.public_id, event.c.title, event.c.title_es, event.c.location,
-               event.c.cancelled, event.c.site_id, site.c.timezone, waiting)
+               event.c.cancelled, event.c.site_id, site.c.timezone)
         .join_from(_SLOT, event, _SLOT.c.event_id == event.c.id)
         .join(site, event.c.site_id == site.c.id)
         .where(*((_SLOT.c.public_id == bindparam("public_id"),

@@ -213,24 +213,6 @@ def test_a_second_booking_of_the_event_is_refused_by_its_row_and_keeps_no_seat(
                                                  "BOOKING.MEMBER_ID")], seen
 
 
-def test_a_waitlisted_members_place_is_counted_with_the_locked_slot(world: World) -> None:
-    """A full slot's waitlist is counted in the statement that reads the slot under its lock
-    (session 11): a member waitlisted now is last in line, so no statement after the
-    booking's row counts the line again. The place is still the member's place in the line
-    as it stands, after others left it."""
-    [slot] = world.event(capacity=1)
-    assert world.book(world.member_ref(), slot).get_json()["status"] == "booked"
-    leaving = world.book(world.member_ref(), slot).get_json()
-    assert world.book(world.member_ref(), slot).get_json()["waitlist_position"] == 2
-    assert world.cancel(leaving["booking_id"]).status_code == 200
-    with _statements(world.app) as seen:
-        answer = world.book(world.member_ref(), slot).get_json()
-    assert (answer["status"], answer["waitlist_position"]) == ("waitlisted", 2)
-    row = next(i for i, s in enumerate(seen) if s.startswith('INSERT INTO "BOOKING"'))
-    assert not [s for s in seen[row:] if s.startswith("SELECT")], seen[row:]
-    assert world.status_counts(slot) == {"booked": 1, "cancelled": 1, "waitlisted": 2}
-
-
 def test_the_kiosks_slot_is_read_once_under_its_lock_and_another_sites_is_not_found(
         world: World) -> None:
     """The slot a kiosk names is found by the statement that reads it under its lock

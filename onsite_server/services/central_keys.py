@@ -34,6 +34,7 @@ from ..fhir import Entries, add_keys, validate
 from ..models import utcnow
 from .advocates import revoked_token_ids
 from .signing import KeyStore
+from .signing import _folder_state as folder_state
 from .tickets import revoked_ticket_ids
 
 if TYPE_CHECKING:
@@ -136,20 +137,42 @@ def overview(keys: KeyStore) -> list[KeyState]:
             for info in keys.describe()]
 
 
+# (key folder, purpose) -> the folder's state when last read, and whether central then held
+# the key that signs. Every booking and advocate link asks; the folder's state (one listing
+# and a stat per file) costs a third of finding the current key and reading what central
+# accepted, and changes whenever either does (a key made, rotated or retired, central's
+# acceptance written: every process of the site sees it at its next request).
+_held: dict[tuple[Path, Purpose], tuple[tuple[Any, ...], bool]] = {}
+
+
+def _holds_current(keys: KeyStore, purpose: Purpose) -> bool:
+    """``central_holds`` for the key that now signs ``purpose`` tokens, read again only
+    when the key folder changed."""
+    state = folder_state(keys.folder)
+    known = _held.get((keys.folder, purpose))
+    if state is not None and known is not None and known[0] == state:
+        return known[1]
+    held = central_holds(keys, keys.current_kid(purpose))
+    if state is not None:  # read before the answer: a change meanwhile is read again next
+        _held[(keys.folder, purpose)] = (state, held)
+    return held
+
+
 def ensure_published(settings: Settings, transaction: Callable[..., Any],
                      purpose: Purpose) -> bool:
     """Make sure central holds the key that now signs ``purpose`` tokens; return whether it
     does. Never raises: a central that is down only delays the QR's first scan.
 
-    Called before a token is issued. Once central holds the key it costs a file read; until
-    then it pushes with a short timeout (CENTRAL_KEY_PUSH_TIMEOUT_SECONDS, 0 turns it off),
-    and after a failure it waits RETRY_AFTER_SECONDS before trying again.
+    Called before a token is issued. Once central holds the key it costs a look at the key
+    folder (``_holds_current``); until then it pushes with a short timeout
+    (CENTRAL_KEY_PUSH_TIMEOUT_SECONDS, 0 turns it off), and after a failure it waits
+    RETRY_AFTER_SECONDS before trying again.
     """
     from ..central import CentralError, client_for
     from ..config import ConfigError
 
     keys = KeyStore(Path(settings.signing_key_dir))
-    if central_holds(keys, keys.current_kid(purpose)):
+    if _holds_current(keys, purpose):
         return True
     timeout = settings.central_key_push_timeout_seconds
     if timeout <= 0:

@@ -261,3 +261,35 @@ def test_after_a_failed_push_links_do_not_wait_on_central_again_for_a_minute(
     clock[0] += central_keys.RETRY_AFTER_SECONDS
     assert not central_keys.ensure_published(settings, transaction, Purpose.ADVOCATE_LINK)
     assert calls == ["push", "push"]
+
+
+def test_whether_central_holds_the_key_is_read_again_only_when_the_key_folder_changes(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every booking asks whether central holds the ticket key (session 11): the answer is
+    kept while the key folder stays as it was, and read again as soon as a key or central's
+    acceptance changes it, in this process or another."""
+    from onsite_server.services import central_keys
+
+    settings = override(app, CENTRAL_KEY_PUSH_TIMEOUT_SECONDS=0)  # never pushes
+    keys = KeyStore(Path(settings.signing_key_dir))
+    kid = keys.current_kid(Purpose.TICKET)
+    looked: list[str] = []
+    current_kid = KeyStore.current_kid
+
+    def noting(self: KeyStore, purpose: Purpose) -> str:
+        looked.append(purpose.label)
+        return current_kid(self, purpose)
+
+    monkeypatch.setattr(KeyStore, "current_kid", noting)
+    transaction = get_db(app).transaction
+    assert not central_keys.ensure_published(settings, transaction, Purpose.TICKET)
+    assert not central_keys.ensure_published(settings, transaction, Purpose.TICKET)
+    assert looked == ["ticket"]
+    # Central's acceptance written (by the sync worker, say): seen at the next ask.
+    keys.save_json(central_keys.STATE_FILE, {"digest": "d", "kids": [kid], "at": "now"})
+    assert central_keys.ensure_published(settings, transaction, Purpose.TICKET)
+    assert central_keys.ensure_published(settings, transaction, Purpose.TICKET)
+    assert looked == ["ticket", "ticket"]
+    keys.rotate(Purpose.TICKET)  # a new key central has not accepted yet
+    assert not central_keys.ensure_published(settings, transaction, Purpose.TICKET)
+    assert looked == ["ticket"] * 3

@@ -27,7 +27,7 @@ the top level and for the emulator under ``"emulator"``.
                                          [--workers 2] [--prepare process|thread]
 
 ``--prepare process`` (the default) prepares rows ahead in child processes, as ``onsite-server
-sync`` does (``onsite_server/sync_preparer.py``; ``--preparers N`` children, 2 by default),
+sync`` does (``onsite_server/sync_preparer.py``; ``--preparers N`` children, 1 by default),
 started and warmed before phase (c); their CPU time is added to the worker's. ``--prepare
 thread`` prepares them on a thread of the worker. ``--spy FILE`` samples the worker, its
 children and central with py-spy during phase (c) (GIL holders; a summary by process in the
@@ -206,7 +206,7 @@ def _by_process(out: Path) -> dict[str, int]:
 
 
 def _run(kind: str, items: int, profile: str | None, workers: int = 1,
-         prepare: str = "process", spy: Path | None = None, preparers: int = 2
+         prepare: str = "process", spy: Path | None = None, preparers: int = 1
          ) -> dict[str, Any]:
     """Seed a fresh site, time phases (a) to (d) against one central; return the figures."""
     from sqlalchemy import select
@@ -348,7 +348,7 @@ def main() -> None:
     parser.add_argument("--prepare", choices=("process", "thread"), default="process",
                         help="where rows are prepared ahead: a child process, as "
                              "`onsite-server sync` does, or a thread of the worker")
-    parser.add_argument("--preparers", type=int, default=2,
+    parser.add_argument("--preparers", type=int, default=1,
                         help="with --prepare process: how many children prepare rows")
     parser.add_argument("--spy", type=Path, metavar="FILE",
                         help="py-spy (GIL holders) the forward phase of this process, its "

@@ -7,9 +7,10 @@ database connection builds and validates the rows on the other core while the wo
 and records; only the prepared rows (entries and the validated bundle) come back, pickled.
 
 Reading, building and validating a row costs the child about twice what sending and recording
-it costs the worker, so one child alone sets the pace and the worker waits for it. Two children
-(the default) take a batch's chunks in turn: preparing then keeps ahead of sending, and the
-three processes share the cores instead of one of them being the bottleneck.
+it costs the worker, so the child sets the pace. ``processes=2`` starts two children that take a
+batch's chunks in turn; on the 2-core benchmark machine they used about a tenth more CPU and
+were not measurably faster than one (docs/BENCHMARKS.md, issue 20 P5 session 11), so the
+worker starts one.
 
 It lives beside the worker's command (``cli_sync``), not in ``services/``: it starts a process and
 opens a database, which services leave to their callers. The child only reads. What the worker does
@@ -87,7 +88,7 @@ class ProcessPreparer:
     children, each about 100 MB once the FHIR models are imported).
     """
 
-    def __init__(self, database_url: str, settings: SyncSettings, processes: int = 2) -> None:
+    def __init__(self, database_url: str, settings: SyncSettings, processes: int = 1) -> None:
         self.database_url = database_url
         self.settings = settings
         self.pools = [self._new_pool() for _ in range(max(1, processes))]

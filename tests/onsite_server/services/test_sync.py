@@ -1013,7 +1013,7 @@ def test_two_preparing_processes_share_a_batchs_chunks_and_the_rows_go_in_order(
             given.append((super()._pick(rows), rows))
             return given[-1][0]
 
-    preparer = Noted(get_db(app).url, _settings(app))
+    preparer = Noted(get_db(app).url, _settings(app), processes=2)
     preparer.warm()
     try:
         assert len(set(preparer.children())) == 2

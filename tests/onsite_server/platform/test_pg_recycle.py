@@ -35,7 +35,8 @@ def _rows(url: str) -> dict[str, int]:
 
 def _fill(url: str) -> None:
     with _connect(url) as conn:
-        conn.execute("INSERT INTO employer (slug, name, created_at) VALUES ('e1', 'E', now()), ('e2', 'E', now())")
+        conn.execute("INSERT INTO employer (slug, name, created_at)"
+                     " VALUES ('e1', 'E', now()), ('e2', 'E', now())")
         conn.execute("INSERT INTO site (employer_id, slug, name, timezone, settings, created_at)"
                      " SELECT id, 's-' || slug, 'S', 'UTC', '{}', now() FROM employer")
 

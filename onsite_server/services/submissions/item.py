@@ -58,11 +58,16 @@ _INSERT_SUBMISSION = _SUBMISSIONS.insert()
 
 
 
-def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any]) -> Prepared | dict[str, Any]:
-    """Validate and score one item; return its rejection answer when the body itself is bad."""
+def prepare_item(kiosk: Kiosk, index: int, raw: dict[str, Any], *,
+                 text_checked: bool = False) -> Prepared | dict[str, Any]:
+    """Validate and score one item; return its rejection answer when the body itself is bad.
+
+    ``text_checked``: the whole body's text was found free of control characters
+    (``may_hold_control_characters``), so the item's strings need no walk of their own.
+    """
     prefix = f"items.{index}"
     key = _raw_key(raw)
-    bad = list(control_character_paths(raw, prefix))
+    bad = [] if text_checked else list(control_character_paths(raw, prefix))
     if bad:
         return _rejected(key, [{"field": f, "message": "must not contain control characters"}
                                for f in bad[:20]])

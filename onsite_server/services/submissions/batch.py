@@ -48,12 +48,12 @@ def process_batch(
                        kiosk=kiosk, settings=settings, wrote=shared_transaction)
     entries = [Entry(index, raw, triggers_in_raw(raw)) for index, raw in enumerate(items)]
     for entry in entries:
-        key = _raw_key(entry.raw)
+        # The key as sent is read only for a refusal (an accepted item's is validated).
         if refuse is not None:
-            entry.answer = _rejected(key, [{"field": f"items.{entry.index}", "message":
-                                            f"was not read: {refuse}"}])
+            entry.answer = _rejected(_raw_key(entry.raw), [{
+                "field": f"items.{entry.index}", "message": f"was not read: {refuse}"}])
         elif entry.index >= settings.max_batch:
-            entry.answer = _rejected(key, [{
+            entry.answer = _rejected(_raw_key(entry.raw), [{
                 "field": f"items.{entry.index}",
                 "message": f"is beyond this server's limit of {settings.max_batch} items per "
                            "request; send it again in a later request"}])

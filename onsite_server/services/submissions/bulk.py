@@ -174,8 +174,9 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
     now = utcnow()
     try:
         with ctx.session.begin_nested():
-            referrals = _fold_members(ctx, folds, members)
-            _insert(ctx, fresh, views, referrals, now, answers)
+            audit_rows: list[dict[str, Any]] = []
+            referrals = _fold_members(ctx, folds, members, audit_rows)
+            _insert(ctx, fresh, views, referrals, now, answers, audit_rows)
     except IntegrityError:
         return None
     ctx.wrote = True
@@ -235,8 +236,13 @@ def _triage_fresh(ctx: BatchContext, fresh: Sequence[Entry]
 
 
 def _fold_members(ctx: BatchContext, folds: dict[int, list[triage_mod.ReferralProposal]],
-                  members: dict[int, Member]) -> dict[int, Referral | None]:
-    """Step 3: fold each member's proposals into their referral once; return them by member."""
+                  members: dict[int, Member], audit_rows: list[dict[str, Any]]
+                  ) -> dict[int, Referral | None]:
+    """Step 3: fold each member's proposals into their referral once; return them by member.
+
+    Each changed referral's ``referral.updated`` audit row is added to ``audit_rows``: they go
+    in with the batch's own row, in one statement (``_insert``).
+    """
     session, kiosk = ctx.session, ctx.kiosk
     actor = kiosk_actor(kiosk)
     # Member order, as _lock_members_in_order: two batches never wait on each other in
@@ -245,16 +251,19 @@ def _fold_members(ctx: BatchContext, folds: dict[int, list[triage_mod.ReferralPr
         lock_member(session, member_id)
     found = open_referrals(session, sorted(folds))
     return {member_id: fold_all(session, members[member_id], folds[member_id], actor=actor,
-                                cause="submission", found=found, site_id=kiosk.site_id)
+                                cause="submission", found=found, site_id=kiosk.site_id,
+                                audit_rows=audit_rows)
             for member_id in sorted(folds)}
 
 
 def _insert(ctx: BatchContext, fresh: Sequence[Entry],
             views: dict[int, triage_mod.ReferralProposal], referrals: dict[int, Referral | None],
-            now: datetime, answers: dict[int, dict[str, Any]]) -> None:
+            now: datetime, answers: dict[int, dict[str, Any]],
+            audit_rows: list[dict[str, Any]]) -> None:
     """Step 4: one multi-row INSERT of the submissions and one audit row listing them.
 
-    Fills ``answers``; raises IntegrityError when a key was taken meanwhile.
+    The members' ``referral.updated`` rows (``audit_rows``) go in first, in the same
+    statement. Fills ``answers``; raises IntegrityError when a key was taken meanwhile.
     """
     kiosk = ctx.kiosk
     rows, listed = [], []
@@ -278,11 +287,11 @@ def _insert(ctx: BatchContext, fresh: Sequence[Entry],
                             {"received_at": now, "kiosk_id": kiosk.id})
     # A Core INSERT passes by the ORM listener that fills in an entry's site; by its
     # rule (models/site_of.py) an entry its kiosk wrote is the kiosk's site's.
-    _core(ctx.session).execute(INSERT_AUDIT, {
+    _core(ctx.session).execute(INSERT_AUDIT, [*audit_rows, {
         "at": utcnow(), "note": None, "actor": kiosk_actor(kiosk),
         "action": "submission.batch_received", "subject": None,
         "site_id": kiosk.site_id,
-        "detail": {"count": len(listed), "items": listed}})
+        "detail": {"count": len(listed), "items": listed}}])
 
 
 def _note_written(ctx: BatchContext, fresh: Sequence[Entry], now: datetime) -> None:

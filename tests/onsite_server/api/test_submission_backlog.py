@@ -378,3 +378,36 @@ def test_the_backlogs_rows_skip_sqlalchemys_per_row_parameter_work(
     assert [a["status"] for a in _post(client, kiosk["token"], items)] == ["accepted"] * 12
     assert len(_rows(app, Submission)) == 12
     assert built == []
+
+
+def test_a_backlogs_referral_audit_rows_go_in_with_the_batchs_own(
+        app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any]) -> None:
+    """Issue 20 (P6), session 11: each member's referral still gets its own audit row, at the
+    kiosk's site, before the batch's; all of them in one statement instead of one each."""
+    from sqlalchemy import event
+
+    people = [identified_member(app, site, kiosk) for _ in range(3)]
+    items = [submission_item("phq9", PHQ9_MODERATE, member_ref=ref) for _, ref in people]
+    items.append(submission_item("phq9", PHQ9_MILD))
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = get_db(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answers = _post(client, kiosk["token"], items)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [a["status"] for a in answers] == ["accepted"] * 4
+    updated = _rows(app, AuditLog, AuditLog.action == "referral.updated")
+    (listed,) = _rows(app, AuditLog, AuditLog.action == "submission.batch_received")
+    referrals = {r.member_id: r for r in _rows(app, Referral)}
+    assert len(updated) == 3 == len(referrals)
+    assert sorted(r.subject for r in updated) == sorted(
+        f"referral:{r.public_id}" for r in referrals.values())
+    assert all(r.detail == {"version": 1, "cause": "submission"} for r in updated)
+    assert {r.site_id for r in [*updated, listed]} == {site.id}
+    assert all(r.id < listed.id for r in updated)
+    assert len([s for s in statements if s.startswith("INSERT INTO audit_log")]) == 1

@@ -80,7 +80,8 @@ WARN_SECONDS = 120
 # The idle clock ("seen" in the signed cookie) moves at most this often. Writing it on every
 # request re-signed and re-sent the cookie with every scan at the door (the check-in desk's
 # requests come seconds apart): about a tenth of a scan's CPU. A session may therefore end up
-# to this much *earlier* than its idle timeout, never later: seen only ever lags activity.
+# to this much (and at most a sixtieth of the idle timeout) *earlier* than its idle timeout,
+# never later: seen only ever lags activity. "Stay logged in" moves it at once.
 SEEN_STEP_SECONDS = 15
 # Blueprints that never carry a dashboard session (device tokens or public documents).
 SESSIONLESS_BLUEPRINTS = frozenset({"api", "wellknown", "health"})
@@ -212,7 +213,7 @@ def _load_user() -> None:
                        found.advocate_id)
     view = current_app.view_functions.get(request.endpoint or "")
     if not getattr(view, "passive", False) and \
-            now - float(session.get("seen", 0)) >= SEEN_STEP_SECONDS:
+            now - float(session.get("seen", 0)) >= min(SEEN_STEP_SECONDS, idle / 60):
         session["seen"] = now
 
 
@@ -468,6 +469,7 @@ def extend_session() -> Response:
     """One tap before the idle timeout: counts as activity (the absolute limit still holds)."""
     if current_user() is None:
         raise ApiProblem(401, "Unauthorized", "The session has ended; log in again.")
+    session["seen"] = time.time()  # the tap itself, whatever the step (_load_user)
     return jsonify(logged_in=True, **session_times())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -76,3 +77,16 @@ def test_the_idle_timeout_counts_from_the_recorded_activity_never_later(
     # the session has ended: earlier than idle after the last request, never later.
     ended = as_coordinator.get("/dashboard/checkin")
     assert ended.status_code == 302 and "/login" in ended.headers["Location"]
+
+
+def test_stay_logged_in_moves_the_idle_clock_at_once(as_coordinator: FlaskClient) -> None:
+    assert as_coordinator.get("/dashboard/checkin").status_code == 200  # its CSRF token set
+    with as_coordinator.session_transaction() as sess:
+        sess["seen"] = time.time() - SEEN_STEP_SECONDS / 2
+    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert token is not None
+    answer = as_coordinator.post("/session/extend", headers={
+        "Accept": "application/json", "X-CSRFToken": token.group(1)})
+    assert answer.status_code == 200
+    assert answer.get_json()["idle_seconds_left"] >= 30 * 60 - 1

@@ -87,3 +87,23 @@ def test_the_kiosks_site_comes_with_the_token_check(app: Any, client: Any,
         _unwatch(app)
     assert resp.status_code == 200 and resp.get_json()["results"][0]["status"] == "accepted"
     assert [s for s in statements if s.startswith("SELECT") and "FROM SITE" in s] == []
+
+
+def test_a_heartbeat_is_one_update_and_flushes_no_object(
+        app: Any, client: Any, kiosk: dict[str, Any]) -> None:
+    flushed: list[object] = []
+
+    def on_flush(session: Session, *_args: Any) -> None:
+        flushed.extend([*session.dirty, *session.new])
+
+    statements, _ = _watch(app)
+    event.listen(Session, "before_flush", on_flush)
+    try:
+        resp = client.post("/api/v1/heartbeat", json=HEARTBEAT, headers=auth(kiosk["token"]))
+    finally:
+        event.remove(Session, "before_flush", on_flush)
+        _unwatch(app)
+    assert resp.status_code == 200
+    assert flushed == []
+    assert [s.split(" SET ")[0] for s in statements if s.startswith("UPDATE")] == [
+        "UPDATE KIOSK"]

@@ -16,6 +16,12 @@ kiosk's spent during the drain (where the time goes).
 
 ``--profile OUT`` samples the server's processes with py-spy during the drain only (see
 ``bench/spy.py``) and adds the busiest functions to the JSON line.
+
+``--in-process`` sends the same kind of backlog (as the kiosk would send it, in requests of
+``--batch`` items) through Flask's test client in this process, on a SQLite file in RAM where
+there is room, and prints the server's CPU per item without HTTP, TLS, the kiosk or other
+processes in the way (what a change to the server's own path moves); with ``--profile OUT``
+it writes a cProfile of the requests there.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -169,6 +175,77 @@ def _bulk_insert_baseline(server_db: str, work: Path) -> tuple[float, float, int
     return seconds, cpu, len(rows)
 
 
+def _wire_items(items: int, rng: random.Random) -> list[dict[str, Any]]:
+    """The queued visits as the kiosk sends them: every tenth names a member typed offline."""
+    out = []
+    for n in range(items):
+        who: dict[str, Any] = {"anonymous": True}
+        if n % 10 == 0:
+            i = rng.randrange(MEMBERS)
+            who = {"offline_identity": {"id": f"E{i}", "birth_date": f"1980-01-{1 + i % 28:02d}"}}
+        answers: dict[str, Any] = {str(q): rng.randint(0, 3) for q in range(1, 9)}
+        answers["9"] = 0
+        out.append({"idempotency_key": str(uuid.uuid4()), "session_id": str(uuid.uuid4()),
+                    "instrument_id": "phq9", "instrument_version": "1.0.0", "answers": answers,
+                    "skipped": [], "taken_at": datetime.now(UTC).isoformat(), **who})
+    return out
+
+
+def _in_process(items: int, batch: int, profile: Path | None) -> dict[str, Any]:
+    """Send a backlog through the test client in this process; return the server's CPU."""
+    import cProfile
+
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(prefix="kiosk-drain-",
+                                     dir=shm if shm.is_dir() else None) as tmp:
+        work = Path(tmp)
+        db_url = f"sqlite:///{work / 'server.sqlite'}"
+        env = {**os.environ, "ONSITE_DATABASE_URL": db_url,
+               "ONSITE_INSTANCE_PATH": str(work / "instance"), "ONSITE_SECRET_KEY": SECRET,
+               "ONSITE_OFFLINE_IDENTIFY_PER_DAY": str(2 * items)}
+        cli(env, "init-db")
+        cli(env, "create-site", "--employer", "bench", "--slug", "bench", "--name", "Bench")
+        _seed_members(db_url)
+        code = cli(env, "pairing-code", "--site", "bench").stdout.strip().splitlines()[-1]
+        os.environ.update({k: v for k, v in env.items() if k.startswith("ONSITE_")})
+        from onsite_server import create_app
+        from onsite_server.db import get_db
+
+        app = create_app()
+        client = app.test_client()
+        token = client.post("/api/v1/pair", json={"pairing_code": code,
+                                                  "app_version": "bench"}).get_json()["token"]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        rng = random.Random(8)
+        # One batch first, not counted: imports, compiled statements, the worker's warm-up.
+        client.post("/api/v1/submissions", headers=headers,
+                    data=json.dumps({"items": _wire_items(batch, rng)}))
+        wire = _wire_items(items, rng)
+        bodies = [json.dumps({"items": wire[i:i + batch]}).encode()
+                  for i in range(0, items, batch)]
+        # As a gunicorn worker does after start-up (cli_serve.load_app).
+        gc.collect()
+        gc.freeze()
+        profiler = cProfile.Profile() if profile is not None else None
+        cpu = time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        accepted = 0
+        for body in bodies:
+            answers = client.post("/api/v1/submissions", headers=headers, data=body)
+            accepted += sum(a["status"] == "accepted" for a in answers.get_json()["results"])
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+        cpu = time.process_time() - cpu
+        gc.unfreeze()
+        get_db(app).dispose()
+    return {"bench": "kiosk_drain", "in_process": True, "items": items, "batch": batch,
+            "accepted": accepted, "server_cpu_seconds": round(cpu, 3),
+            "server_cpu_us_per_item": round(cpu / items * 1e6, 1),
+            "load_average": list(os.getloadavg()), "run_id": uuid.uuid4().hex[:8]}
+
+
 def main() -> None:
     """Run the benchmark and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -176,7 +253,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the server during the drain; raw stacks to this file")
+    parser.add_argument("--in-process", action="store_true",
+                        help="the server's path alone, through Flask's test client")
     args = parser.parse_args()
+    if args.in_process:
+        print(json.dumps(_in_process(args.items, args.batch, args.profile)))
+        return
     profile: dict[str, Any] | None = None
     rng = random.Random(8)
     with tempfile.TemporaryDirectory(prefix="kiosk-drain-") as tmp:

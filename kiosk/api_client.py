@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util.ssl_ import create_urllib3_context
 
 from shared.schemas.bookings import BookingOut, MemberBookingsOut, RescheduleOut
 from shared.schemas.identify import IdentifyResponse
@@ -112,10 +113,17 @@ class _PinnedAdapter(HTTPAdapter):
 
     def __init__(self, fingerprint: str) -> None:
         self._fingerprint = fingerprint
+        # One TLS context for every connection, trusting no CA: the pin decides. Without one,
+        # urllib3 made a context per connection and loaded the system's CA bundle into it
+        # (about 20 ms on this machine, 100 ms and more under load), trust that pinning
+        # never uses (docs/BENCHMARKS.md, issue 20 P6, session 11).
+        self._context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+        self._context.check_hostname = False
         super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["assert_fingerprint"] = self._fingerprint
+        kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)
 
 

@@ -7,10 +7,10 @@ screen and scanned by a phone; a quiet zone of four modules is what the standard
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import qrcode
-import qrcode.constants
-import qrcode.image.svg
+if TYPE_CHECKING:
+    import qrcode
 
 __all__ = ["qr_png", "qr_svg", "vcard"]
 
@@ -18,6 +18,12 @@ _QUIET_ZONE = 4
 
 
 def _code(text: str) -> qrcode.QRCode:
+    # Imported here: qrcode brings Pillow, about 75 ms of every server process's start-up
+    # (each CLI command, gunicorn worker and sync worker builds the app), and only a page or
+    # a screen that shows a code needs it.
+    import qrcode
+    import qrcode.constants
+
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=_QUIET_ZONE,
                          box_size=10)
     code.add_data(text.encode("utf-8"))
@@ -38,6 +44,8 @@ def qr_png(text: str, *, size_px: int = 450) -> bytes:
 
 def qr_svg(text: str) -> str:
     """Render text as a standalone SVG QR code (scales to its container on a web page)."""
+    import qrcode.image.svg
+
     code = _code(text)
     image = code.make_image(image_factory=qrcode.image.svg.SvgPathFillImage)
     svg: str = image.to_string(encoding="unicode")

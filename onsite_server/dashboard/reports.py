@@ -9,7 +9,7 @@ lays it out. Nothing here writes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, abort, current_app, render_template, request
 from flask_babel import format_datetime
@@ -19,7 +19,6 @@ from wtforms import SelectChoice
 
 from ..db import get_session
 from ..models import Site
-from ..services import report_pdf as pdf_service
 from ..services import reports as reports_service
 from ..services import scope as scope_service
 from ..services.errors import ServiceError
@@ -32,6 +31,9 @@ from .forms import ReportForm
 from .i18n import attach_errors, select_locale
 from .lookup import current_site
 from .nav import add_nav
+
+if TYPE_CHECKING:
+    from ..services import report_pdf as pdf_service
 
 REPORT_ROLES = ("admin", "coordinator", "employer")
 add_nav("dashboard.reports", _l("Reports"), REPORT_ROLES, order=60)
@@ -144,6 +146,10 @@ def report_csv(table_id: str) -> Any:
 @role_required(*REPORT_ROLES)
 def report_pdf() -> Any:
     """The whole report as a PDF: the same suppressed tables and charts as the page."""
+    # Imported here: fpdf2 is about 0.2 s of every server process's start-up (each CLI
+    # command, gunicorn worker and sync worker builds the app), for the one route that uses it.
+    from ..services import report_pdf as pdf_service
+
     report = _built_or_422(_form())
     site = report_site()
     lang = select_locale()
@@ -158,6 +164,8 @@ def report_pdf() -> Any:
 def _pdf_words(report: EmployerReport, site: Site, lang: str,
                who: str) -> pdf_service.PdfWords:
     """The PDF's words in the page's language (the same sentences as the page)."""
+    from ..services import report_pdf as pdf_service
+
     minimum = report.minimum
     captions = {"screenings": _("People screened per instrument"),
                 "origin": _("Blood pressure and BMI: people by where their reading came from"),

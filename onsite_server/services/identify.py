@@ -81,6 +81,14 @@ _CANDIDATE_ROWS = (
     .where(Member.employer_id == bindparam("employer_id"),
            or_(Member.employee_id.in_(_IDS), Member.badge_id.in_(_IDS)))
     .limit(_CANDIDATES))
+# Every member of the employer any of a batch's typed ids names (match_offline_many): one
+# statement for a batch, where one per person cost more than the rest of the match.
+_CANDIDATES_OF_MANY = (
+    select(Member.public_id, Member.first_name, Member.language, Member.birth_date,
+           Member.employee_id, Member.badge_id)
+    .where(Member.employer_id == bindparam("employer_id"),
+           or_(Member.employee_id.in_(_IDS), Member.badge_id.in_(_IDS)))
+    .order_by(Member.id))
 
 
 
@@ -110,15 +118,54 @@ def _lookup(session: Session, kiosk: Kiosk, typed_id: str, birth_date: date,
     ordered = sorted(rows, key=lambda r: not r.by_employee)
     candidates = [_Candidate(r.public_id, r.first_name, r.language, r.birth_date, True)
                   for r in ordered]
-    candidates += [_DUMMY] * (_CANDIDATES - len(candidates))
     key = hmac.new(secret.encode("utf-8"), b"identify.birth_date", hashlib.sha256).digest()
-    typed = _birth_digest(key, birth_date)
+    return _choose(key, birth_date, candidates)
+
+
+def _choose(key: bytes, typed_birth_date: date, candidates: list[_Candidate]
+            ) -> _Candidate | None:
+    """Return the first real candidate whose birth date matches: the same keyed comparisons
+    for every attempt (real candidates padded with the dummy to ``_CANDIDATES``)."""
+    candidates = candidates + [_DUMMY] * (_CANDIDATES - len(candidates))
+    typed = _birth_digest(key, typed_birth_date)
     chosen: _Candidate | None = None
     for cand in candidates:
         same = hmac.compare_digest(_birth_digest(key, cand.birth_date), typed)
         if same and cand.real and chosen is None:
             chosen = cand
     return chosen
+
+
+def _lookup_many(session: Session, kiosk: Kiosk, attempts: Sequence[OfflineAttempt],
+                 secret: str) -> list[_Candidate | None]:
+    """``_lookup`` for each attempt, in order, with one statement for all of them.
+
+    Each attempt's candidates are the members its id's spellings name, employee-id matches
+    first (they win over someone else's badge id), at most ``_CANDIDATES`` of them, compared
+    as ``_lookup`` compares them.
+    """
+    if not attempts:
+        return []
+    site = session.get(Site, kiosk.site_id)
+    employer_id = site.employer_id if site is not None else -1
+    spellings = [id_variants(a.typed_id) for a in attempts]
+    wanted = sorted({spelling for ids in spellings for spelling in ids})
+    by_employee: dict[str, list[_Candidate]] = {}
+    by_badge: dict[str, list[_Candidate]] = {}
+    for r in session.execute(_CANDIDATES_OF_MANY, {"employer_id": employer_id, "ids": wanted}):
+        cand = _Candidate(r.public_id, r.first_name, r.language, r.birth_date, True)
+        by_employee.setdefault(r.employee_id, []).append(cand)
+        if r.badge_id is not None:
+            by_badge.setdefault(r.badge_id, []).append(cand)
+    key = hmac.new(secret.encode("utf-8"), b"identify.birth_date", hashlib.sha256).digest()
+    found: list[_Candidate | None] = []
+    for attempt, ids in zip(attempts, spellings, strict=True):
+        named: list[_Candidate] = []
+        for table in (by_employee, by_badge):
+            for spelling in ids:
+                named += [c for c in table.get(spelling, ()) if c not in named]
+        found.append(_choose(key, attempt.birth_date, named[:_CANDIDATES]))
+    return found
 
 
 def _lock_kiosk(session: Session, kiosk: Kiosk) -> None:
@@ -220,12 +267,13 @@ def match_offline_many(session: Session, *, kiosk: Kiosk, attempts: Sequence[Off
                       "detail": {"outcome": outcome}, "note": None, "site_id": kiosk.site_id})
 
     with session.no_autoflush:
+        looked_up = _lookup_many(session, kiosk, attempts[:max(left, 0)], secret)
         for n, attempt in enumerate(attempts):
             if n >= left:
                 attempted(OFFLINE_CAPPED_ACTION, None, "capped")
                 found.append(None)
                 continue
-            chosen = _lookup(session, kiosk, attempt.typed_id, attempt.birth_date, secret)
+            chosen = looked_up[n]
             attempted(OFFLINE_ACTION, f"member:{chosen.public_id}" if chosen else None,
                       "match" if chosen else "no_match")
             if chosen is None:

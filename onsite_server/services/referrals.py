@@ -127,15 +127,19 @@ def upsert_outbox(session: Session, referral: Referral, member: Member, *,
 
 
 def _audit(session: Session, actor: str, action: str, subject: str | None,
-           detail: dict[str, Any], site_id: int | None = None) -> None:
+           detail: dict[str, Any], site_id: int | None = None,
+           rows: list[dict[str, Any]] | None = None) -> None:
     # A Core INSERT skips the listener that fills in an audit row's site, so the site is
     # given here (the kiosk's, when a kiosk acts) or worked out by the listener's own rule:
     # without it, the site's staff would never see the entry.
     if site_id is None:
         site_id = audit_site(session.connection(), subject, actor, None)
-    session.execute(INSERT_AUDIT, {"at": utcnow(), "note": None, "actor": actor,
-                                    "action": action, "subject": subject, "detail": detail,
-                                    "site_id": site_id})
+    row = {"at": utcnow(), "note": None, "actor": actor, "action": action, "subject": subject,
+           "detail": detail, "site_id": site_id}
+    if rows is not None:
+        rows.append(row)  # the caller inserts it, with others, in one statement
+        return
+    session.execute(INSERT_AUDIT, row)
 
 
 def _apply(session: Session, referral: Referral, proposal: ReferralProposal) -> None:
@@ -179,6 +183,7 @@ def fold_all(
     cause: str,
     found: Mapping[int, Referral] | None = None,
     site_id: int | None = None,
+    audit_rows: list[dict[str, Any]] | None = None,
 ) -> Referral | None:
     """Fold several proposals into the member's open referral, in order, as one change.
 
@@ -186,6 +191,8 @@ def fold_all(
     its outbox row one repoint and the audit one row, however many proposals changed it (a
     drained backlog folds each member once per batch). Call ``members.lock_member`` first.
     ``found``: the open referrals already read (``open_referrals``, after the locks).
+    ``audit_rows``: the audit row is added there, for the caller to insert in the same
+    transaction together with others (a backlog batch's members), instead of written here.
     """
     referral = found.get(member.id) if found is not None else open_referral(session, member)
     created = changed = False
@@ -212,7 +219,7 @@ def fold_all(
         referral.version += 1
     upsert_outbox(session, referral, member, new=created)
     _audit(session, actor, "referral.updated", f"referral:{referral.public_id}",
-           {"version": referral.version, "cause": cause}, site_id)
+           {"version": referral.version, "cause": cause}, site_id, audit_rows)
     return referral
 
 

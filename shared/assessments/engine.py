@@ -71,11 +71,12 @@ def _load_frozen(root: str, instrument_id: str, version: str) -> Mapping[str, An
     return frozen
 
 
-def _resolve(instrument_id: object, version: object) -> tuple[str, str]:
+def _resolve(instrument_id: object, version: object, root: str | None = None
+             ) -> tuple[str, str]:
     """Check an instrument id and version and return the concrete pair, or raise."""
     if not isinstance(instrument_id, str) or not _ID_RE.match(instrument_id):
         raise ScoringError("instrument_id", f"unknown instrument {instrument_id!r}")
-    versions = _versions_in(str(assets_dir()), instrument_id)
+    versions = _versions_in(root or str(assets_dir()), instrument_id)
     if not versions:
         raise ScoringError("instrument_id", f"unknown instrument {instrument_id!r}")
     if version is None:
@@ -89,8 +90,9 @@ def _resolve(instrument_id: object, version: object) -> tuple[str, str]:
 
 def _definition(instrument_id: object, version: object) -> Mapping[str, Any]:
     """Return the frozen definition for an id and an optional version."""
-    iid, ver = _resolve(instrument_id, version)
-    return _load_frozen(str(assets_dir()), iid, ver)
+    root = str(assets_dir())  # read once: each read looks the environment up
+    iid, ver = _resolve(instrument_id, version, root)
+    return _load_frozen(root, iid, ver)
 
 
 def frozen_definition(instrument_id: str, version: str | None = None) -> Mapping[str, Any]:
@@ -112,8 +114,24 @@ def available_versions(instrument_id: str) -> list[str]:
 
 def unscored_items(instrument_id: str, version: str | None = None) -> frozenset[str]:
     """Return the link ids of an instrument's items that never count towards its score."""
-    items = _definition(instrument_id, version)["items"]
-    return frozenset(str(item["linkId"]) for item in items if not is_scored(item))
+    return _unscored(_definition(instrument_id, version))
+
+
+_UNSCORED: dict[int, tuple[Mapping[str, Any], frozenset[str]]] = {}
+
+
+def _unscored(definition: Mapping[str, Any]) -> frozenset[str]:
+    # Asked for at every item a server re-scores: worked out once per (cached, frozen)
+    # definition, held with it so that its id cannot be reused while the entry lives.
+    cached = _UNSCORED.get(id(definition))
+    if cached is not None and cached[0] is definition:
+        return cached[1]
+    found = frozenset(str(item["linkId"]) for item in definition["items"]
+                      if not is_scored(item))
+    if len(_UNSCORED) >= 256:
+        _UNSCORED.clear()
+    _UNSCORED[id(definition)] = (definition, found)
+    return found
 
 
 def list_instruments() -> list[tuple[str, str]]:

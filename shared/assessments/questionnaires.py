@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -107,40 +108,101 @@ def _scale_answer(
     return value
 
 
-def score_sum(definition: Mapping[str, Any], answers: Mapping[str, object]) -> Scored:
-    """Score a summed questionnaire (PHQ, GAD, WHO-5, AUDIT-C) from its definition."""
+@dataclass(frozen=True)
+class _SumPlan:
+    """What ``score_sum`` reads of a frozen definition, worked out once per definition.
+
+    Scoring read each item's kind, options and skip rule and each band's cut-offs through the
+    definition's read-only mappings at every answer; a server re-scoring a kiosk's backlog
+    does that thousands of times with the same definition (docs/BENCHMARKS.md, issue 20 P6,
+    session 11). The plan keeps only what the definition says; every answer is still checked
+    in the same order, with the same messages.
+    """
+
+    known: frozenset[str]
+    # (kind, linkId, item, the stratum's choices, the values a scale item always accepts):
+    # kind "unscored", "stratum" or "scale", in item order. The accepted values are those of
+    # a scale item with no skip rule: any such whole number is taken as it is, anything else
+    # goes through ``_scale_answer`` (and its messages).
+    steps: tuple[tuple[str, str, Mapping[str, Any], tuple[str, ...], frozenset[int]], ...]
+    multiplier: int
+    # (band id, min, max): floats, or None where a cut-off depends on the stratum.
+    bands: tuple[tuple[str, Any, Any, float | None, float | None], ...]
+
+
+_PLANS: dict[int, tuple[Mapping[str, Any], _SumPlan]] = {}
+_PLANS_MAX = 256
+
+
+def _sum_plan(definition: Mapping[str, Any]) -> _SumPlan:
+    """Return the plan of a summed questionnaire; cached for frozen (read-only) definitions."""
+    cached = _PLANS.get(id(definition))
+    if cached is not None and cached[0] is definition:
+        return cached[1]
     scoring = definition["scoring"]
     items = definition["items"]
-    reject_unknown(answers, {item["linkId"] for item in items})
     strat_key = scoring.get("stratify_by")
     score_keys = scoring.get("score_items")
-    resolved: dict[str, int] = {}
-    strata: dict[str, str] = {}
-    unscored: dict[str, int] = {}
+    steps: list[tuple[str, str, Mapping[str, Any], tuple[str, ...], frozenset[int]]] = []
     for item in items:
         key = item["linkId"]
         if not is_scored(item):
-            # Validated when given, but never summed, banded or flagged, and never required
-            # (PHQ-9's difficulty question: the member may always prefer not to answer).
-            if key in answers:
-                unscored[key] = _choice_value(answers, item)
+            steps.append(("unscored", key, item, (), frozenset()))
         elif key == strat_key:
-            choices = tuple(str(o["value"]) for o in item["options"])
-            strata[key] = require_choice(answers, key, choices)
+            steps.append(("stratum", key, item, tuple(str(o["value"]) for o in item["options"]),
+                          frozenset()))
         elif score_keys is None or key in score_keys:
-            resolved[key] = _scale_answer(answers, item, resolved)
+            always = frozenset() if item.get("enableWhen") else frozenset(_option_values(item))
+            steps.append(("scale", key, item, (), always))
         else:
             raise RuntimeError(f"{definition['id']}: item {key} is neither scored nor a stratum")
+    bands = tuple(
+        (b["id"], b["min"], b["max"],
+         None if isinstance(b["min"], Mapping) else _threshold(b["min"], {}, b["id"]),
+         None if isinstance(b["max"], Mapping) else _threshold(b["max"], {}, b["id"]))
+        for b in scoring["bands"])
+    plan = _SumPlan(known=frozenset(item["linkId"] for item in items), steps=tuple(steps),
+                    multiplier=int(scoring.get("multiplier", 1)), bands=bands)
+    if isinstance(definition, MappingProxyType):  # a mutable definition may change under a cache
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[id(definition)] = (definition, plan)
+    return plan
+
+
+def score_sum(definition: Mapping[str, Any], answers: Mapping[str, object]) -> Scored:
+    """Score a summed questionnaire (PHQ, GAD, WHO-5, AUDIT-C) from its definition."""
+    scoring = definition["scoring"]
+    plan = _sum_plan(definition)
+    if not answers.keys() <= plan.known:
+        reject_unknown(answers, plan.known)
+    resolved: dict[str, int] = {}
+    strata: dict[str, str] = {}
+    unscored: dict[str, int] = {}
+    for kind, key, item, choices, always in plan.steps:
+        if kind == "scale":
+            value = answers.get(key)
+            # type() is int: neither a bool nor anything else _scale_answer would refuse.
+            resolved[key] = (value if type(value) is int and value in always
+                             else _scale_answer(answers, item, resolved))
+        elif kind == "stratum":
+            strata[key] = require_choice(answers, key, choices)
+        elif key in answers:
+            # Validated when given, but never summed, banded or flagged, and never required
+            # (PHQ-9's difficulty question: the member may always prefer not to answer).
+            unscored[key] = _choice_value(answers, item)
 
     raw = sum(resolved.values())
-    total = raw * int(scoring.get("multiplier", 1))
+    total = raw * plan.multiplier
 
     band = None
-    for candidate in scoring["bands"]:
-        lo = _threshold(candidate["min"], strata, candidate["id"])
-        hi = _threshold(candidate["max"], strata, candidate["id"])
+    for band_id, lo_spec, hi_spec, lo, hi in plan.bands:
+        if lo is None:
+            lo = _threshold(lo_spec, strata, band_id)
+        if hi is None:
+            hi = _threshold(hi_spec, strata, band_id)
         if lo <= total <= hi:
-            band = candidate["id"]
+            band = band_id
             break
     if band is None:
         raise RuntimeError(f"{definition['id']}: no band covers total {total}")

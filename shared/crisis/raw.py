@@ -28,6 +28,7 @@ __all__ = ["read_number", "triggers_in_raw"]
 
 # Keys a kiosk or a person might use for PHQ-9 item 9: "9", "09", "item9", "q_9", "item-9".
 _ITEM_KEY = re.compile(r"^(?:item|q|question)?[\s_\-.]*0*(\d+)$")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _BP_ALIASES = {"systolic": ("systolic", "sbp", "sys"), "diastolic": ("diastolic", "dbp", "dia")}
 
 
@@ -51,11 +52,33 @@ def _thresholds() -> _Thresholds:
 
 
 def _norm(text: object) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower()) if isinstance(text, str) else ""
+    return _norm_text(text) if isinstance(text, str) else ""
+
+
+# A server reads every item it receives this way (a kiosk's backlog: thousands of items with
+# the same few instrument ids and answer keys), so each text's reading is kept, in caches
+# bounded whatever a body holds (docs/BENCHMARKS.md, issue 20 P6, session 11).
+@lru_cache(maxsize=1024)
+def _norm_text(text: str) -> str:
+    return _NOT_ALNUM.sub("", text.lower())
+
+
+@lru_cache(maxsize=1024)
+def _key_text(key: str) -> str:
+    return key.strip().lower()
+
+
+@lru_cache(maxsize=1024)
+def _item_number(key: str) -> str | None:
+    """The question number a normalised answer key names ("9" for "item9", "q_9"), or None."""
+    match = _ITEM_KEY.match(key)
+    return match.group(1) if match else None
 
 
 def read_number(value: object) -> float | None:
     """Read a number sent in any plausible form (3, 3.0, "3", " 3.0 ", {"value": 3}), or None."""
+    if type(value) is int:  # the common case, first: not a bool, not a mapping
+        return float(value)
     if isinstance(value, Mapping):
         value = value.get("value", value.get("valueInteger", value.get("valueDecimal")))
     if isinstance(value, bool) or value is None:
@@ -75,6 +98,8 @@ def read_number(value: object) -> float | None:
 
 def _says_yes(value: object) -> bool:
     """Tell whether an answer is a boolean yes (``true``, ``{"value": true}``, ``valueBoolean``)."""
+    if type(value) is int:
+        return False
     if isinstance(value, Mapping):
         value = value.get("value", value.get("valueBoolean"))
     return value is True
@@ -86,7 +111,7 @@ def _answers(raw: Mapping[str, Any]) -> dict[str, object]:
     out: dict[str, object] = {}
     if isinstance(answers, Mapping):
         for key, value in answers.items():
-            out[str(key).strip().lower()] = value
+            out[_key_text(key) if type(key) is str else str(key).strip().lower()] = value
     elif isinstance(answers, list):
         for entry in answers:
             if isinstance(entry, Mapping) and "linkId" in entry:
@@ -95,12 +120,7 @@ def _answers(raw: Mapping[str, Any]) -> dict[str, object]:
 
 
 def _phq9_item(answers: Mapping[str, object], link: str) -> list[object]:
-    found = []
-    for key, value in answers.items():
-        match = _ITEM_KEY.match(key)
-        if match and match.group(1) == link:
-            found.append(value)
-    return found
+    return [value for key, value in answers.items() if _item_number(key) == link]
 
 
 def triggers_in_raw(raw: object) -> tuple[str, ...]:
@@ -128,6 +148,8 @@ def triggers_in_raw(raw: object) -> tuple[str, ...]:
 
 
 def _ordered(found: set[str]) -> tuple[str, ...]:
+    if not found:
+        return ()
     order = [t.trigger for t in CRISIS_TRIGGERS]
     return tuple(sorted(found, key=order.index))
 

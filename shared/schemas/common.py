@@ -30,6 +30,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
+def may_hold_control_characters(text: bytes) -> bool:
+    """Tell whether the strings of a JSON text, once parsed, may hold a control character.
+
+    A strict JSON parser (Python's, as Flask reads a body) refuses C0 characters written raw
+    inside a string, so they reach one only through an escape (``\\n``, ``\\u0000``); DEL may
+    also be written raw. A text with neither a backslash nor a DEL byte holds none, in any key
+    or value, in UTF-8 as in UTF-16 or UTF-32. False means: no need to walk what it parses to.
+    """
+    return b"\\" in text or b"\x7f" in text
+
+
 def control_character_paths(data: object, path: str = "") -> Iterator[str]:
     """Yield the dotted path of every text (key or value) in data holding a control character."""
     if isinstance(data, str):

@@ -3,7 +3,8 @@ started the throwaway cluster (ONSITE_TEST_PG_URL), unless it is marked ``sqlite
 
 Each test gets a database of its own, already at the migration head: the migrations run once
 per session (per xdist worker) into a template, which each test copies (a file copy on SQLite,
-``CREATE DATABASE ... TEMPLATE`` on PostgreSQL). ``test_migrations_match_models`` migrates an
+``CREATE DATABASE ... TEMPLATE`` on PostgreSQL, emptied and reused by the worker's next test
+when only rows changed: pg_databases.py). ``test_migrations_match_models`` migrates an
 empty database itself, on both. SQLite copies live in RAM (/dev/shm) where there is one, and
 the apps of a worker share Jinja's compiled templates (docs/BENCHMARKS.md, session 9).
 """
@@ -25,56 +26,29 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from jinja2 import BytecodeCache
 from jinja2.bccache import Bucket
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 
 from onsite_server import create_app, devserver
 from onsite_server.db import Database, get_db
 from onsite_server.migrate import current_revision, head_revision, upgrade
 
+from ..sql_cache import share_compiled_sql
 from ..url_builders import reuse_url_builders
 from .helpers import gen_site, pair_kiosk
+from .pg_databases import (
+    drop_pg_database,
+    drop_spare_pg_copies,
+    fresh_pg_database,
+    give_back_pg_copy,
+    take_pg_copy,
+)
 
 reuse_url_builders()
+share_compiled_sql()
 
 PG_URL = os.environ.get("ONSITE_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 REQUIRE_PG = os.environ.get("ONSITE_TEST_REQUIRE_PG") == "1"
-
-
-@functools.cache
-def _pg_admin() -> Engine:
-    """One engine per process on the cluster's own database, to create and drop the tests'.
-
-    Kept (with its one pooled connection) for the session: a new engine and connection for
-    each database made and dropped cost about as much client CPU as a short test's body.
-    """
-    assert PG_URL
-    return create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_size=1, pool_pre_ping=True)
-
-
-def fresh_pg_database(template: str | None = None) -> str:
-    """Create a new database on the throwaway cluster (empty, or a copy of template); its URL."""
-    assert PG_URL
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with _pg_admin().connect() as conn:
-        # FILE_COPY: PostgreSQL 15's default (WAL_LOG) writes the template's pages through
-        # the WAL, which is slower for a small template on a cluster without fsync.
-        copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
-        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
-    return PG_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_pg_database(url: str) -> None:
-    """Drop a database that fresh_pg_database made, ending any connection still open to it.
-
-    A test's copy is dropped when the test ends: kept, the copies filled the cluster with
-    gigabytes (about 9 MB each, a thousand a run) that the kernel wrote out to disk during the
-    run and that took minutes to delete after it.
-    """
-    assert PG_URL
-    name = url.rsplit("/", 1)[1]
-    with _pg_admin().connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def migrate_to_head(url: str) -> None:
@@ -114,7 +88,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> str:
+def pg_template() -> Iterator[str]:
     """A PostgreSQL database migrated to head once per session (per worker); tests clone it."""
     assert PG_URL
     name = f"template_{_worker()}_{uuid.uuid4().hex[:8]}"
@@ -123,7 +97,8 @@ def pg_template() -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     migrate_to_head(PG_URL.rsplit("/", 1)[0] + "/" + name)
-    return name
+    yield name
+    drop_spare_pg_copies()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -183,11 +158,11 @@ def database_url(request: pytest.FixtureRequest, sqlite_folder: Path) -> Iterato
     # pytest_generate_tests gives the backend; a test that asks for the fixture by name at
     # run time gets SQLite.
     if getattr(request, "param", "sqlite") == "postgresql":
-        url = fresh_pg_database(request.getfixturevalue("pg_template"))
+        url = take_pg_copy(request.getfixturevalue("pg_template"))
         TEMPLATE_COPIES.add(url)
         yield url
         TEMPLATE_COPIES.discard(url)
-        drop_pg_database(url)
+        give_back_pg_copy(url)
         return
     path = sqlite_folder / "onsite.sqlite"
     shutil.copyfile(request.getfixturevalue("sqlite_template"), path)

@@ -57,3 +57,29 @@ def test_triggers_in_raw(raw: Any, expected: tuple[str, ...]) -> None:
 ])
 def test_read_number(value: Any, expected: float | None) -> None:
     assert read_number(value) == expected
+
+
+def test_a_backlog_of_like_items_reads_each_answer_key_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 (P6), session 11: a server reads every item of a backlog this way; the
+    thousands of items share a few keys, so each key's reading is worked out once."""
+    from shared.crisis import raw as raw_module
+
+    matched: list[str] = []
+    pattern = raw_module._ITEM_KEY
+
+    class Counting:
+        def match(self, key: str) -> Any:
+            matched.append(key)
+            return pattern.match(key)
+
+    monkeypatch.setattr(raw_module, "_ITEM_KEY", Counting())
+    if hasattr(raw_module, "_item_number"):
+        raw_module._item_number.cache_clear()
+    keys = [f"question_{i}" for i in range(1, 10)]
+    for n in range(50):
+        answers: dict[str, Any] = {key: n % 4 for key in keys[:-1]} | {keys[-1]: 0}
+        assert triggers_in_raw({"instrument_id": "phq9", "answers": answers}) == ()
+    crisis = {"instrument_id": "phq9", "answers": {"question_9": 2}}
+    assert triggers_in_raw(crisis) == ("phq9_item9",)
+    assert sorted(matched) == keys

@@ -360,3 +360,37 @@ def test_raising_one_answer_never_lowers_the_total(instrument: str) -> None:
             assert "positive_screen" in after.flags
 
     check()
+
+
+# Issue 20 (P6), session 11: a server re-scoring a kiosk's backlog scores thousands of items
+# against one cached definition; what the definition says is read once per definition.
+def test_a_definition_is_read_once_however_many_items_are_scored(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.assessments import engine, questionnaires, unscored_items
+
+    first = score("phq9", spread(7, SCALES["phq9"][0], 3), "1.0.0")
+    assert unscored_items("phq9", "1.0.0") == set()
+    reads: list[object] = []
+
+    def counted(item: Any) -> bool:
+        reads.append(item)
+        return bool(item.get("scored", True) is not False)
+
+    monkeypatch.setattr(questionnaires, "is_scored", counted)
+    monkeypatch.setattr(engine, "is_scored", counted)
+    for total in (0, 7, 12, 27):
+        again = score("phq9", spread(total, SCALES["phq9"][0], 3), "1.0.0")
+        assert again.total == total
+        assert unscored_items("phq9", "1.0.0") == set()
+    assert reads == []
+    assert first.band == "mild"
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, "1", None, -1, 4])
+def test_an_answer_the_plan_does_not_take_as_it_is_gets_the_usual_message(bad: object) -> None:
+    # Only a whole number among a scale item's options skips the full check; True == 1 and
+    # 1.0 == 1 in Python, but neither is a PHQ-9 answer.
+    answers = {**spread(0, SCALES["phq9"][0], 3), "4": bad}
+    with pytest.raises(ScoringError) as caught:
+        score("phq9", answers, "1.0.0")
+    assert caught.value.field == "4"

@@ -29,7 +29,7 @@ from .item import prepare_item, store_item
 def process_batch(
     session_factory: Callable[[], Session], kiosk: Kiosk, items: Sequence[object], *,
     settings: BatchSettings, read_session_factory: Callable[[], Session] | None = None,
-    refuse: str | None = None, shared_transaction: bool = False,
+    refuse: str | None = None, shared_transaction: bool = False, text_checked: bool = False,
 ) -> list[dict[str, Any]]:
     """Answer every entry of a batch, in order: {key, status, result | problem, crisis...}.
 
@@ -40,19 +40,20 @@ def process_batch(
     ``refuse`` refuses every entry with that reason (an invalid envelope) while still
     recording the crises they show. ``shared_transaction`` says the caller's transaction
     already holds other work (demo data, a CLI), so every item gets its own SAVEPOINT.
-    ``kiosk`` is only read.
+    ``text_checked`` says the body's text holds no control character (no item is walked for
+    one; ``shared.schemas.common.may_hold_control_characters``). ``kiosk`` is only read.
     """
     ctx = BatchContext(session_factory=session_factory,
                        read_session_factory=read_session_factory or session_factory,
                        kiosk=kiosk, settings=settings, wrote=shared_transaction)
     entries = [Entry(index, raw, triggers_in_raw(raw)) for index, raw in enumerate(items)]
     for entry in entries:
-        key = _raw_key(entry.raw)
+        # The key as sent is read only for a refusal (an accepted item's is validated).
         if refuse is not None:
-            entry.answer = _rejected(key, [{"field": f"items.{entry.index}", "message":
-                                            f"was not read: {refuse}"}])
+            entry.answer = _rejected(_raw_key(entry.raw), [{
+                "field": f"items.{entry.index}", "message": f"was not read: {refuse}"}])
         elif entry.index >= settings.max_batch:
-            entry.answer = _rejected(key, [{
+            entry.answer = _rejected(_raw_key(entry.raw), [{
                 "field": f"items.{entry.index}",
                 "message": f"is beyond this server's limit of {settings.max_batch} items per "
                            "request; send it again in a later request"}])
@@ -60,7 +61,7 @@ def process_batch(
             entry.answer = _rejected(None, [{"field": f"items.{entry.index}",
                                              "message": "must be a JSON object"}])
         else:
-            prepared = prepare_item(kiosk, entry.index, entry.raw)
+            prepared = prepare_item(kiosk, entry.index, entry.raw, text_checked=text_checked)
             if isinstance(prepared, dict):
                 entry.answer = prepared
             else:

@@ -24,11 +24,11 @@ them first, item by item, through ``services.crisis.record``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, Dialect, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from shared import triage as triage_mod
@@ -59,7 +59,77 @@ _STORED = select(Submission).where(
 _SESSIONS_FACTS = select(*_SESSION_FACTS.selected_columns, _SUBMISSIONS.c.session_id).where(
     _SUBMISSIONS.c.session_id.in_(bindparam("sessions", expanding=True))).order_by(
     _SUBMISSIONS.c.taken_at, _SUBMISSIONS.c.id)
-_INSERT_SUBMISSIONS = _SUBMISSIONS.insert()
+
+
+class _Compiled(NamedTuple):
+    sql: str
+    order: tuple[str, ...]  # the parameters' names, in the statement's order
+    positional: bool
+    processors: dict[str, Callable[[Any], Any] | None]
+
+
+class DriverInsert:
+    """A table's multi-row INSERT, compiled once per dialect and run through the driver.
+
+    SQLAlchemy's ``execute(insert, rows)`` builds and processes each row's parameters on every
+    call: for a 250-item backlog batch of submissions, about half of the INSERT's cost, more
+    than the database's own work (docs/BENCHMARKS.md, issue 20 P6, session 11). Here the
+    statement is compiled once per dialect, and each row becomes the driver's parameters
+    through the columns' own bind processors (the same JSON text, the same stored times),
+    a value common to every row of the call (``same``), or one seen before for a column
+    (``None``, an empty list), processed once. The rows go in one ``executemany``.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.names = tuple(c.key for c in table.c if not c.primary_key)
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.table.insert().compile(dialect=dialect, column_keys=list(self.names))
+            order = tuple(compiled.positiontup or self.names)
+            processors: dict[str, Callable[[Any], Any] | None] = {
+                name: self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                for name in order}
+            found = _Compiled(compiled.string, order, bool(compiled.positiontup), processors)
+            self._compiled[dialect.name] = found
+        return found
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]],
+            same: Mapping[str, Any]) -> None:
+        """Insert the rows; ``same`` holds the values every row has (given in no row)."""
+        sql, order, positional, processors = self._for(conn.dialect)
+        fixed: dict[str, Any] = {}
+        varying: list[tuple[str, Callable[[Any], Any] | None, dict[Any, Any]]] = []
+        for name in order:
+            process = processors[name]
+            if name in same:
+                fixed[name] = process(same[name]) if process is not None else same[name]
+            else:
+                # The processed form of None and of an empty list, per column, made once.
+                varying.append((name, process, {}))
+        params: list[Any] = []
+        for row in rows:
+            values = dict(fixed)
+            for name, process, seen in varying:
+                value = row[name]
+                if process is None:
+                    values[name] = value
+                    continue
+                if value is None or value == []:
+                    key = repr(value)
+                    if key not in seen:
+                        seen[key] = process(value)
+                    values[name] = seen[key]
+                else:
+                    values[name] = process(value)
+            params.append(tuple(values[name] for name in order) if positional else values)
+        conn.exec_driver_sql(sql, params)
+
+
+_INSERT_SUBMISSIONS = DriverInsert(_SUBMISSIONS)
 
 def bulk_candidates(entries: Sequence[Entry]) -> list[Entry]:
     """Return the entries the set-based path may write: checked, crisis-free, keys new here.
@@ -104,8 +174,9 @@ def store_bulk(ctx: BatchContext, entries: Sequence[Entry]) -> dict[int, dict[st
     now = utcnow()
     try:
         with ctx.session.begin_nested():
-            referrals = _fold_members(ctx, folds, members)
-            _insert(ctx, fresh, views, referrals, now, answers)
+            audit_rows: list[dict[str, Any]] = []
+            referrals = _fold_members(ctx, folds, members, audit_rows)
+            _insert(ctx, fresh, views, referrals, now, answers, audit_rows)
     except IntegrityError:
         return None
     ctx.wrote = True
@@ -165,8 +236,13 @@ def _triage_fresh(ctx: BatchContext, fresh: Sequence[Entry]
 
 
 def _fold_members(ctx: BatchContext, folds: dict[int, list[triage_mod.ReferralProposal]],
-                  members: dict[int, Member]) -> dict[int, Referral | None]:
-    """Step 3: fold each member's proposals into their referral once; return them by member."""
+                  members: dict[int, Member], audit_rows: list[dict[str, Any]]
+                  ) -> dict[int, Referral | None]:
+    """Step 3: fold each member's proposals into their referral once; return them by member.
+
+    Each changed referral's ``referral.updated`` audit row is added to ``audit_rows``: they go
+    in with the batch's own row, in one statement (``_insert``).
+    """
     session, kiosk = ctx.session, ctx.kiosk
     actor = kiosk_actor(kiosk)
     # Member order, as _lock_members_in_order: two batches never wait on each other in
@@ -175,16 +251,19 @@ def _fold_members(ctx: BatchContext, folds: dict[int, list[triage_mod.ReferralPr
         lock_member(session, member_id)
     found = open_referrals(session, sorted(folds))
     return {member_id: fold_all(session, members[member_id], folds[member_id], actor=actor,
-                                cause="submission", found=found, site_id=kiosk.site_id)
+                                cause="submission", found=found, site_id=kiosk.site_id,
+                                audit_rows=audit_rows)
             for member_id in sorted(folds)}
 
 
 def _insert(ctx: BatchContext, fresh: Sequence[Entry],
             views: dict[int, triage_mod.ReferralProposal], referrals: dict[int, Referral | None],
-            now: datetime, answers: dict[int, dict[str, Any]]) -> None:
+            now: datetime, answers: dict[int, dict[str, Any]],
+            audit_rows: list[dict[str, Any]]) -> None:
     """Step 4: one multi-row INSERT of the submissions and one audit row listing them.
 
-    Fills ``answers``; raises IntegrityError when a key was taken meanwhile.
+    The members' ``referral.updated`` rows (``audit_rows``) go in first, in the same
+    statement. Fills ``answers``; raises IntegrityError when a key was taken meanwhile.
     """
     kiosk = ctx.kiosk
     rows, listed = [], []
@@ -194,22 +273,25 @@ def _insert(ctx: BatchContext, fresh: Sequence[Entry],
         referral = referrals.get(member.id) if member else None
         suspect = ctx.settings.clock.suspect(p.item.taken_at, now)
         answer = item_answer(p, views[entry.index], referral, False)
-        rows.append(submission_row(kiosk, p, member, answer, referral,
-                                   received_at=now, clock_suspect=suspect))
+        row = submission_row(kiosk, p, member, answer, referral,
+                             received_at=now, clock_suspect=suspect)
+        del row["received_at"], row["kiosk_id"]  # the same in every row: processed once
+        rows.append(row)
         listed.append({**audit_detail(p),
                        "subject": f"member:{member.public_id}" if member else None})
         answers[entry.index] = answer
     # The INSERT claims every key at once; a taken one raises here, in the SAVEPOINT.
     # In batch order, as item by item: ids break ties between a session's items taken
     # at the same instant.
-    _core(ctx.session).execute(_INSERT_SUBMISSIONS, rows)
+    _INSERT_SUBMISSIONS.run(_core(ctx.session), rows,
+                            {"received_at": now, "kiosk_id": kiosk.id})
     # A Core INSERT passes by the ORM listener that fills in an entry's site; by its
     # rule (models/site_of.py) an entry its kiosk wrote is the kiosk's site's.
-    _core(ctx.session).execute(INSERT_AUDIT, {
+    _core(ctx.session).execute(INSERT_AUDIT, [*audit_rows, {
         "at": utcnow(), "note": None, "actor": kiosk_actor(kiosk),
         "action": "submission.batch_received", "subject": None,
         "site_id": kiosk.site_id,
-        "detail": {"count": len(listed), "items": listed}})
+        "detail": {"count": len(listed), "items": listed}}])
 
 
 def _note_written(ctx: BatchContext, fresh: Sequence[Entry], now: datetime) -> None:

@@ -102,3 +102,34 @@ def test_a_ca_valid_certificate_is_refused_when_it_is_not_the_pinned_one(
     right = ApiClient(url, token="t", fingerprint=hashlib.sha256(der).hexdigest())
     assert right.heartbeat(beat)["ok"] is True
     right.close()
+
+
+def test_a_pinned_client_loads_no_ca_bundle_and_still_refuses_another_certificate(
+        ca_server: tuple[str, Path, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 (P6), session 11: the pin decides, so no connection loads the system's CAs.
+
+    urllib3 loaded the whole CA bundle into a new TLS context for every connection the
+    pinned client opened (about 20 ms each here, 100 ms and more under load), for a trust
+    that pinning never uses.
+    """
+    loaded: list[object] = []
+    load = ssl.SSLContext.load_default_certs
+
+    def counted(self: ssl.SSLContext, *args: object) -> None:
+        loaded.append(self)
+        load(self, *args)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", counted)
+    url, _ca, der = ca_server
+    beat = {"app_version": "t", "outbox_depth": 0, "free_disk_bytes": 1}
+    right = ApiClient(url, token="t", fingerprint=hashlib.sha256(der).hexdigest())
+    for _ in range(3):
+        assert right.heartbeat(beat)["ok"] is True
+    right.close()  # the next request opens a new connection
+    assert right.heartbeat(beat)["ok"] is True
+    right.close()
+    other = ApiClient(url, token="t", fingerprint=hashlib.sha256(b"another").hexdigest())
+    with pytest.raises(CertificateMismatch):
+        other.heartbeat(beat)
+    other.close()
+    assert loaded == []

@@ -103,6 +103,56 @@ def test_nul_in_a_submission_answer_rejects_that_item_only(client: FlaskClient,
     assert [e["field"] for e in bad_answer["problem"]["errors"]] == ["items.0.answers.1"]
 
 
+@pytest.mark.parametrize(("where", "text"), [
+    ("session_id", "\x7f"),          # DEL, written raw in the body
+    ("answers", "\x1b[31m"),         # an escape, written \u001b
+    ("answers", "line\nbreak"),      # written \n
+])
+def test_a_control_character_anywhere_in_a_batch_still_refuses_its_item(
+        client: FlaskClient, kiosk: dict[str, Any], where: str, text: str) -> None:
+    good = submission_item("phq9", PHQ9_MILD)
+    if where == "answers":
+        bad = submission_item("who5", {"1": text})
+        field = "items.1.answers.1"
+    else:
+        bad = submission_item("phq9", PHQ9_MILD, session_id=new_key() + text)
+        field = "items.1.session_id"
+    resp = client.post("/api/v1/submissions", json={"items": [good, bad]},
+                       headers=auth(kiosk["token"]))
+    assert resp.status_code == 200
+    good_answer, bad_answer = resp.get_json()["results"]
+    assert good_answer["status"] == "accepted" and bad_answer["status"] == "rejected"
+    assert [e["field"] for e in bad_answer["problem"]["errors"]] == [field]
+    assert "control characters" in bad_answer["problem"]["errors"][0]["message"]
+
+
+def test_a_batch_whose_text_has_no_escape_is_not_walked_for_control_characters(
+        client: FlaskClient, kiosk: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 20 (P6), session 11: one look at the body's bytes instead of a walk of every
+    # string of every item (12 us an item of a kiosk's backlog).
+    from onsite_server.services.submissions import item as item_module
+
+    walked: list[object] = []
+
+    def walk(data: object, path: str = "") -> list[str]:
+        walked.append(data)
+        return []
+
+    monkeypatch.setattr(item_module, "control_character_paths", walk)
+    items = [submission_item("phq9", PHQ9_MILD) for _ in range(3)]
+    resp = client.post("/api/v1/submissions", json={"items": items},
+                       headers=auth(kiosk["token"]))
+    assert [r["status"] for r in resp.get_json()["results"]] == ["accepted"] * 3
+    assert walked == []
+    # A body with an escape (here a name typed with an accent, sent as \u00f1) is walked.
+    resp = client.post("/api/v1/submissions",
+                       json={"items": [submission_item("phq9", PHQ9_MILD),
+                                       submission_item("who5", {"1": "ñ"})]},
+                       headers=auth(kiosk["token"]))
+    assert resp.status_code == 200
+    assert len(walked) == 2
+
+
 @pytest.mark.parametrize("consent", ["yes", 1, "on", "true", 1.0])
 @pytest.mark.sqlite_only
 def test_consent_must_be_a_real_true(app: Flask, client: FlaskClient, site: Any,

@@ -230,4 +230,58 @@ def test_a_batchs_offline_attempts_are_audited_at_the_kiosks_site_in_one_stateme
     # attempts' rows go in with their site already known, all four in one INSERT.
     assert not [s for s in statements if s.startswith("SELECT (SELECT kiosk.site_id")]
     attempts = [s for s in statements if s.startswith("INSERT INTO audit_log")]
-    assert len(attempts) == 3  # the attempts, the member's referral, the batch's receipt
+    # The attempts; then the member's referral with the batch's receipt.
+    assert len(attempts) == 2
+
+
+def test_a_batchs_typed_ids_are_looked_up_together_each_matched_as_on_its_own(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any], site: Site,
+        member_id: str) -> None:
+    """One statement finds every member the batch's ids name; each id is matched as alone.
+
+    Issue 20 (P6), session 11: one lookup per person was a tenth of a drained backlog's
+    server time. An employee-id match still wins over someone else's badge id, an id still
+    matches upper-cased, and a wrong birth date still misses.
+    """
+    with get_db(app).transaction() as session:
+        row = session.get(Site, site.id)
+        assert row is not None
+        by_badge = gen_member(session, row, "E7", badge_id="BADGE-1",
+                              birth_date=date(1990, 2, 3)).public_id
+        by_employee = gen_member(session, row, "BADGE-1", birth_date=date(1991, 4, 5)).public_id
+    items = [
+        offline_item(PHQ9_MODERATE, "e5150"),                            # A, upper-cased
+        offline_item(PHQ9_MODERATE, "E5150", birth=date(1979, 8, 10)),  # A's id, wrong date
+        offline_item(PHQ9_MODERATE, "badge-1", birth=date(1990, 2, 3)),  # B by badge
+        offline_item(PHQ9_MODERATE, "BADGE-1", birth=date(1991, 4, 5)),  # C by employee id
+        offline_item(PHQ9_MODERATE, "X-9"),                              # nobody
+    ]
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = get_db(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answers = post(client, kiosk["token"], *items)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [a["status"] for a in answers] == ["accepted"] * 5
+    rows = _audit(app, OFFLINE_ACTION)
+    assert [(r.subject, r.detail["outcome"]) for r in rows] == [
+        (f"member:{member_id}", "match"), (None, "no_match"),
+        (f"member:{by_badge}", "match"), (f"member:{by_employee}", "match"), (None, "no_match")]
+    # Each item is filed for the member its id matched, the misses as anonymous.
+    with get_db(app).transaction() as session:
+        from onsite_server.models import Member
+        filed = []
+        for item in items:
+            stored = session.scalars(select(Submission).where(
+                Submission.idempotency_key == item["idempotency_key"])).one()
+            member = session.get(Member, stored.member_id) if stored.member_id else None
+            filed.append(member.public_id if member else None)
+    assert filed == [member_id, None, by_badge, by_employee, None]
+    lookups = [s for s in statements
+               if s.startswith("SELECT member.public_id") and "badge_id" in s]
+    assert len(lookups) == 1

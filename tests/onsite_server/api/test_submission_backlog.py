@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, false, func, select
+from sqlalchemy import create_engine, false, func, select, text
 from sqlalchemy.orm import Session
 
 from onsite_server.app_settings import override
@@ -298,3 +298,116 @@ def test_offline_ids_in_a_backlog_are_capped_in_order_and_replays_not_matched(
     assert stored[items[3]["idempotency_key"]].member_id == \
         stored[items[1]["idempotency_key"]].member_id
     assert stored[items[2]["idempotency_key"]].member_id is None  # past the cap: anonymous
+
+
+_STORED_TEXT = text(
+    "SELECT idempotency_key, request_hash, session_id, instrument_id, instrument_version, "
+    "CAST(answers AS TEXT), CAST(skipped AS TEXT), CAST(devices AS TEXT), "
+    "CAST(kiosk_result AS TEXT), CAST(result AS TEXT), score_mismatch, crisis, "
+    "CAST(taken_at AS TEXT), clock_suspect, CAST(response AS TEXT), member_id, referral_id, "
+    "kiosk_id, CAST(received_at AS TEXT) FROM submission WHERE idempotency_key = :key")
+
+
+def _stored_text(app: Flask, key: str) -> tuple[Any, ...]:
+    """A submission row as the database holds it: JSON columns as text, times as stored."""
+    with get_db(app).transaction(write=False) as session:
+        return tuple(session.execute(_STORED_TEXT, {"key": key}).one())
+
+
+def test_a_backlog_stores_exactly_what_one_item_at_a_time_stores(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any]) -> None:
+    """Issue 20 (P6), session 11: the set-based INSERT hands its rows to the driver itself.
+
+    Every column as the database holds it (JSON as text, times as stored) must be what the
+    item-by-item path stores for the same item: only the key, and what follows from it (the
+    digest, the answer's key) and the receive time may differ.
+    """
+    taken = "2026-12-07T09:15:30.250000+00:00"
+
+    def visit_items() -> list[dict[str, Any]]:
+        visit = new_key()
+        return [
+            submission_item("phq2", PHQ2_POSITIVE, session_id=visit, taken_at=taken,
+                            kiosk_result={"total": 4, "band": "positive",
+                                          "flags": ["positive_screen"]}),
+            submission_item("phq9", {k: v for k, v in PHQ9_MILD.items() if k != "9"},
+                            session_id=visit, skipped=["9"], taken_at=taken),
+            submission_item("phq9", PHQ9_MODERATE, session_id=visit, taken_at=taken,
+                            kiosk_result={"total": 11, "band": "moderate", "flags": []}),
+        ]
+
+    backlog = visit_items() + visit_items()
+    assert [a["status"] for a in _post(client, kiosk["token"], backlog)] == ["accepted"] * 6
+    assert len(_rows(app, AuditLog, AuditLog.action == "submission.batch_received")) == 1
+    alone = visit_items()
+    for item in alone:
+        assert _post(client, kiosk["token"], [item])[0]["status"] == "accepted"
+    for together, single in zip(backlog[:3], alone, strict=True):
+        a = _stored_text(app, together["idempotency_key"])
+        b = _stored_text(app, single["idempotency_key"])
+        # Not compared: key, digest, session (0-2), the answer's key (in 14), received_at (18).
+        assert a[3:14] == b[3:14]
+        assert a[15:18] == b[15:18]
+        assert a[14].replace(together["idempotency_key"], "K") == \
+            b[14].replace(single["idempotency_key"], "K")
+        # received_at: each path's own time, stored as taken_at is (compared above).
+
+
+def test_the_backlogs_rows_skip_sqlalchemys_per_row_parameter_work(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The multi-row INSERT's parameters are built once per row, not again by SQLAlchemy.
+
+    SQLAlchemy's execute(insert, rows) builds every row's parameters through the compiled
+    statement (``construct_params``) and its bind processors: half of the INSERT's cost in a
+    250-item batch, more than SQLite's own work.
+    """
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+    built: list[int] = []
+    construct = SQLCompiler.construct_params
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self.statement, "table", None) is not None and \
+                self.statement.table.name == "submission" and self.statement.is_insert:
+            built.append(1)
+        return construct(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "construct_params", counted)
+    items = [submission_item("phq9", PHQ9_MILD) for _ in range(12)]
+    assert [a["status"] for a in _post(client, kiosk["token"], items)] == ["accepted"] * 12
+    assert len(_rows(app, Submission)) == 12
+    assert built == []
+
+
+def test_a_backlogs_referral_audit_rows_go_in_with_the_batchs_own(
+        app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any]) -> None:
+    """Issue 20 (P6), session 11: each member's referral still gets its own audit row, at the
+    kiosk's site, before the batch's; all of them in one statement instead of one each."""
+    from sqlalchemy import event
+
+    people = [identified_member(app, site, kiosk) for _ in range(3)]
+    items = [submission_item("phq9", PHQ9_MODERATE, member_ref=ref) for _, ref in people]
+    items.append(submission_item("phq9", PHQ9_MILD))
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = get_db(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answers = _post(client, kiosk["token"], items)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [a["status"] for a in answers] == ["accepted"] * 4
+    updated = _rows(app, AuditLog, AuditLog.action == "referral.updated")
+    (listed,) = _rows(app, AuditLog, AuditLog.action == "submission.batch_received")
+    referrals = {r.member_id: r for r in _rows(app, Referral)}
+    assert len(updated) == 3 == len(referrals)
+    assert sorted(r.subject for r in updated) == sorted(
+        f"referral:{r.public_id}" for r in referrals.values())
+    assert all(r.detail == {"version": 1, "cause": "submission"} for r in updated)
+    assert {r.site_id for r in [*updated, listed]} == {site.id}
+    assert all(r.id < listed.id for r in updated)
+    assert len([s for s in statements if s.startswith("INSERT INTO audit_log")]) == 1

@@ -671,3 +671,27 @@ def test_partial_phq9_with_difficulty_declined_still_finds_the_crisis(app, clien
     assert result["scored"] is False
     assert [g["trigger"] for g in result["crisis"]] == ["phq9_item9"]
     assert result["referral"]["priority"] == "crisis"
+
+
+def test_an_accepted_items_key_is_read_once_a_refused_ones_still_answered_with_it(
+        client: FlaskClient, kiosk: dict[str, Any], monkeypatch: Any) -> None:
+    """Issue 20 (P6), session 11: validation reads an accepted item's key; the key as sent is
+    parsed again only to name a refused item (parsing it twice was 3.5% of a backlog)."""
+    from onsite_server.services.submissions import context
+
+    parsed: list[object] = []
+    parse = context.parse_uuid
+
+    def counted(value: object) -> str | None:
+        parsed.append(value)
+        return parse(value)
+
+    monkeypatch.setattr(context, "parse_uuid", counted)
+    good = [submission_item("phq9", PHQ9_MILD) for _ in range(3)]
+    bad = submission_item("phq9", PHQ9_MILD, taken_at="not a time")  # refused by validation
+    bad["idempotency_key"] = bad["idempotency_key"].upper()
+    resp = client.post(URL, json={"items": [*good, bad]}, headers=auth(kiosk["token"]))
+    answers = resp.get_json()["results"]
+    assert [a["status"] for a in answers] == ["accepted"] * 3 + ["rejected"]
+    assert answers[3]["key"] == bad["idempotency_key"].lower()
+    assert parsed == [bad["idempotency_key"]]

@@ -26,7 +26,7 @@ from flask.testing import FlaskClient
 from onsite_server.app_settings import override
 
 from ...live import serve_in_thread
-from ..conftest import PG_URL, fresh_pg_database
+from ..conftest import PG_URL, drop_pg_database, fresh_pg_database
 from .helpers import ROLES, AuthActions, Staff, gen_staff, totp_code
 
 REPO = Path(__file__).resolve().parents[3]
@@ -93,7 +93,7 @@ def _copy_of(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def journey_database_url(request: pytest.FixtureRequest, sqlite_folder: Path) -> str:
+def journey_database_url(request: pytest.FixtureRequest, sqlite_folder: Path) -> Iterator[str]:
     """SQLite, then PostgreSQL when ONSITE_TEST_PG_URL is set (a clean skip otherwise).
 
     For the one browser journey that also runs on PostgreSQL (``test_events_browser``): the
@@ -103,8 +103,11 @@ def journey_database_url(request: pytest.FixtureRequest, sqlite_folder: Path) ->
     if request.param == "postgresql":
         if not PG_URL:
             pytest.skip("ONSITE_TEST_PG_URL is not set: no PostgreSQL for the browser journey")
-        return fresh_pg_database(request.getfixturevalue("pg_template"))
-    return _copy_of(request.getfixturevalue("sqlite_template"), sqlite_folder)
+        url = fresh_pg_database(request.getfixturevalue("pg_template"))
+        yield url
+        drop_pg_database(url)
+        return
+    yield _copy_of(request.getfixturevalue("sqlite_template"), sqlite_folder)
 
 
 def _whole_answers(app: Flask) -> Any:

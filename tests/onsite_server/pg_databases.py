@@ -8,6 +8,8 @@ catalogs since the copy was made, the migration head still recorded, no database
 its tables are emptied and its sequences restarted, about 13 ms, and the next test of the
 same worker gets it, as empty as a fresh copy. Anything else, and the database is dropped as
 before. The rows a migrated template holds are only ``alembic_version``'s, which is kept.
+A test must not leave a thread or process that connects again after it ends (an open
+connection is seen, and the database dropped; a later one would reach the next test's).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -155,13 +156,41 @@ def log_in(base: str, email: str) -> tuple[requests.Session, str]:
     return http, _csrf(desk.text, r'<meta name="csrf-token" content="([^"]+)"')
 
 
+class BareCommit:
+    """A durable write and nothing else, on the disk the server's database is on.
+
+    ``BEGIN IMMEDIATE``, one small INSERT, ``COMMIT`` on a scratch SQLite file beside the
+    server's, with the server's settings (WAL, ``synchronous=FULL``): what the disk's sync
+    costs at that moment, with no Python server in the way. A scan must wait for one such
+    sync before its answer; ``/healthz`` never does.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
+        self.lock = threading.Lock()
+
+    def once(self) -> float:
+        """Run one durable write; return its milliseconds."""
+        with self.lock:
+            started = time.perf_counter()
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("INSERT INTO t (v) VALUES (?)", ("x" * 200,))
+            self.conn.execute("COMMIT")
+            return (time.perf_counter() - started) * 1000
+
+
 def run_desk(base: str, email: str, urls: list[str], scan_ms: list[float],
-             health_ms: list[float], failures: list[str], lock: threading.Lock) -> None:
-    """Scan every ticket in urls, each followed by a /healthz, timing both."""
+             health_ms: list[float], failures: list[str], lock: threading.Lock,
+             bare: BareCommit | None = None, commit_ms: list[float] | None = None) -> None:
+    """Scan every ticket in urls, each followed by a /healthz (and a bare commit), timing each."""
     http, token = log_in(base, email)
     headers = {"Accept": "application/json", "X-CSRFToken": token}
     mine_scan: list[float] = []
     mine_health: list[float] = []
+    mine_commit: list[float] = []
     for url in urls:
         started = time.perf_counter()
         answer = http.post(base + "/dashboard/checkin/scan", data={"ticket": url},
@@ -179,9 +208,13 @@ def run_desk(base: str, email: str, urls: list[str], scan_ms: list[float],
         if health.status_code != 200:
             with lock:
                 failures.append(f"healthz {health.status_code}")
+        if bare is not None:
+            mine_commit.append(bare.once())
     with lock:
         scan_ms.extend(mine_scan)
         health_ms.extend(mine_health)
+        if commit_ms is not None:
+            commit_ms.extend(mine_commit)
 
 
 def _figures(values: list[float]) -> dict[str, float]:
@@ -227,11 +260,16 @@ def main() -> None:
             urls = seed(database_url, KeyStore(instance / "keys"), args.scans, args.desks)
             scan_ms: list[float] = []
             health_ms: list[float] = []
+            commit_ms: list[float] = []
             failures: list[str] = []
             lock = threading.Lock()
+            # SQLite only: the disk's sync, measured in the same minutes (PostgreSQL's own
+            # commit is on its cluster's disk and settings).
+            bare = BareCommit(folder / "bare-commit.sqlite") if is_sqlite(database_url) \
+                else None
             threads = [threading.Thread(target=run_desk, args=(
                 base, f"desk{d}@bench.example", urls[d::args.desks], scan_ms, health_ms,
-                failures, lock)) for d in range(args.desks)]
+                failures, lock, bare, commit_ms)) for d in range(args.desks)]
             spy = None
             if args.profile:
                 spy = Spy(server_pid(int(base.rsplit(":", 1)[1].split("/")[0])), args.profile,
@@ -251,12 +289,17 @@ def main() -> None:
                     Booking.status == "checked_in"))
             engine.dispose()
         scan, health = _figures(scan_ms), _figures(health_ms)
+        commit = _figures(commit_ms) if commit_ms else None
         print(json.dumps({
             "benchmark": "checkin", "database": "sqlite" if is_sqlite(database_url)
             else "postgresql", "scans": len(scan_ms), "desks": args.desks,
             "checked_in_in_db": checked, "failures": len(failures),
             "first_failures": failures[:3], "scan": scan, "healthz": health,
             "scan_over_healthz_p50": round(scan["p50_ms"] / health["p50_ms"], 2),
+            # The disk's part: a bare durable write in the same minutes (SQLite runs).
+            **({"bare_commit": commit,
+                "bare_commit_over_healthz_p50": round(commit["p50_ms"] / health["p50_ms"], 2)}
+               if commit is not None else {}),
             "aim_p95_under_100ms": scan["p95_ms"] < 100,
             "elapsed_s": round(elapsed, 2), "server": "gunicorn gthread, 2 workers x 4 threads",
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",

@@ -4,12 +4,15 @@ Starts ``onsite-server serve --no-tls --workers 2`` (gunicorn gthread) on a temp
 file, pairs one kiosk, and measures, on that one server in that one run:
 
 (a) peak rate and server CPU per request, with ``wrk`` (closed loop, keep-alive), for
-    ``GET /healthz`` (a ``SELECT 1``), ``GET /`` (a redirect that touches no database) and
-    ``POST /api/v1/submissions`` with a one-item anonymous PHQ-9 batch whose idempotency key
-    and session id are fresh for every request (a Lua script builds them), so the full path
-    runs every time and no replay is measured. Server CPU is utime+stime of the gunicorn
-    worker processes from /proc, before and after each phase, divided by the requests answered.
-    Phases alternate over ``--rounds`` rounds; the JSON gives each figure's median and range.
+    ``GET /healthz`` (a ``SELECT 1``), ``GET /`` (a redirect that touches no database),
+    ``POST /api/v1/heartbeat`` (the API's smallest durable write: the device-token check, a
+    small validated body, one UPDATE and the durable COMMIT; what every authenticated write
+    pays before its own work) and ``POST /api/v1/submissions`` with a one-item anonymous
+    PHQ-9 batch whose idempotency key and session id are fresh for every request (a Lua
+    script builds them), so the full path runs every time and no replay is measured. Server
+    CPU is utime+stime of the gunicorn worker processes from /proc, before and after each
+    phase, divided by the requests answered. Phases alternate over ``--rounds`` rounds; the
+    JSON gives each figure's median and range.
 (b) an open-loop run at a constant ``--rate`` submissions/s for ``--seconds``: several client
     processes each own every n-th slot of one schedule and send on keep-alive connections
     (a new one when all are busy). Latency counts from each request's scheduled send time, so
@@ -106,6 +109,15 @@ function request()
 end
 """
 
+WRK_HEARTBEAT_LUA = r"""
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+  wrk.body = '{"app_version":"1.0.0","outbox_depth":0,"free_disk_bytes":1000000000}'
+end
+"""
+
 WRK_DONE_LUA = r"""
 function done(summary, latency, requests)
   local e = summary.errors
@@ -185,11 +197,17 @@ def _worker_pids(port: int) -> list[int]:
 
 def _cpu_seconds(pids: list[int]) -> float:
     """Return utime+stime of pids (all their threads), in seconds."""
-    total = 0
+    return sum(_cpu_split(pids))
+
+
+def _cpu_split(pids: list[int]) -> tuple[float, float]:
+    """Return (utime, stime) of pids (all their threads), in seconds: user and kernel CPU."""
+    user = system = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / CLK_TCK
+        user += int(fields[11])  # utime (field 14)
+        system += int(fields[12])  # stime (field 15): system calls, fsync, flock, sockets
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -206,7 +224,8 @@ def wrk_phase(wrk: str, base_url: str, path: str, script: Path, seconds: float,
               connections: int, pids: list[int], env: dict[str, str]) -> dict[str, Any]:
     """Run wrk against one path; return its rate, server CPU per request and errors."""
     busy0, total0 = _machine_busy()
-    cpu0 = _cpu_seconds(pids)
+    user0, sys0 = _cpu_split(pids)
+    cpu0 = user0 + sys0
     before = os.times()
     out = subprocess.run(
         [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s",
@@ -214,7 +233,8 @@ def wrk_phase(wrk: str, base_url: str, path: str, script: Path, seconds: float,
         env=env, capture_output=True, text=True, timeout=seconds + 60, check=True,
     ).stdout
     after = os.times()
-    cpu1 = _cpu_seconds(pids)
+    user1, sys1 = _cpu_split(pids)
+    cpu1 = user1 + sys1
     busy1, total1 = _machine_busy()
     line = next((x for x in out.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
@@ -229,6 +249,7 @@ def wrk_phase(wrk: str, base_url: str, path: str, script: Path, seconds: float,
         "requests": n,
         "rps": n / (summary["duration_us"] / 1e6),
         "cpu_ms_per_req": (cpu1 - cpu0) * 1000 / n,
+        "kernel_cpu_ms_per_req": (sys1 - sys0) * 1000 / n,
         "wrk_p99_ms": summary["p99_us"] / 1000,
         "errors": errors,
         "client_cpu_s": round((after.children_user + after.children_system)
@@ -419,6 +440,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the server in the last submission phase; stacks here")
+    parser.add_argument("--profile-phase", default="submit",
+                        choices=("healthz", "no_db", "heartbeat", "submit"),
+                        help="which phase of the last round --profile samples")
     args = parser.parse_args()
     profile: dict[str, Any] | None = None
     if not (1 <= args.rounds <= 10 and 1 <= args.phase_seconds <= 60 and
@@ -435,6 +459,7 @@ def main() -> None:
            "ONSITE_INSTANCE_PATH": str(tmp / "instance"), "ONSITE_SECRET_KEY": SECRET}
     (tmp / "submit.lua").write_text(WRK_SUBMIT_LUA + WRK_DONE_LUA)
     (tmp / "get.lua").write_text(WRK_DONE_LUA)
+    (tmp / "heartbeat.lua").write_text(WRK_HEARTBEAT_LUA + WRK_DONE_LUA)
     load_before = os.getloadavg()
     started = time.monotonic()
     try:
@@ -445,6 +470,7 @@ def main() -> None:
             pids = _worker_pids(urlsplit(base_url).port or 0)
             phases = {"healthz": ("/healthz", tmp / "get.lua"),
                       "no_db": ("/", tmp / "get.lua"),
+                      "heartbeat": ("/api/v1/heartbeat", tmp / "heartbeat.lua"),
                       "submit": ("/api/v1/submissions", tmp / "submit.lua")}
             # Warm both workers: imports, definition caches, connection pools.
             for path, script in phases.values():
@@ -453,7 +479,8 @@ def main() -> None:
             for round_ in range(args.rounds):
                 for name, (path, script) in phases.items():
                     spy = None
-                    if args.profile and name == "submit" and round_ == args.rounds - 1:
+                    if args.profile and name == args.profile_phase and \
+                            round_ == args.rounds - 1:
                         arbiter = int(Path(f"/proc/{pids[0]}/stat").read_text()
                                       .rsplit(")", 1)[1].split()[1])
                         spy = Spy(arbiter, args.profile, gil=True)
@@ -478,6 +505,7 @@ def main() -> None:
 
     peak = {name: {"rps": _summary([r["rps"] for r in rs], 1),
                    "cpu_ms_per_req": _summary([r["cpu_ms_per_req"] for r in rs]),
+                   "kernel_cpu_ms_per_req": _summary([r["kernel_cpu_ms_per_req"] for r in rs]),
                    "wrk_p99_ms": _summary([r["wrk_p99_ms"] for r in rs], 2),
                    "errors": sum(r["errors"] for r in rs),
                    "client_cpu_s": [r["client_cpu_s"] for r in rs],
@@ -493,6 +521,11 @@ def main() -> None:
         "ratio_rps_vs_healthz": ratios("rps", "healthz", True),
         "ratio_cpu_vs_no_db": ratios("cpu_ms_per_req", "no_db", False),
         "ratio_rps_vs_no_db": ratios("rps", "no_db", True),
+        # The floor: what an authenticated durable write costs before any work of its own.
+        "ratio_cpu_heartbeat_vs_healthz": _summary(
+            [h["cpu_ms_per_req"] / b["cpu_ms_per_req"]
+             for h, b in zip(runs["heartbeat"], runs["healthz"], strict=True)], 2),
+        "ratio_cpu_vs_heartbeat": ratios("cpu_ms_per_req", "heartbeat", False),
         "open_loop": open_loop,
         "stored": stored,
         "load_before": [round(x, 2) for x in load_before],

@@ -105,8 +105,8 @@ unset PYTHONDONTWRITEBYTECODE
 # non-interactive shell ignores SIGINT, which env --default-signal undoes so that a Ctrl-C
 # still reaches pytest as a KeyboardInterrupt, and reads /dev/null unless told otherwise,
 # which <&0 does (pytest --pdb keeps the terminal).
-# Each worker migrates its own template databases (tests/onsite_server/conftest.py), named after
-# the worker, so workers share the cluster without sharing a database.
+# The first worker to ask migrates the run's template databases and the others copy them
+# (tests/onsite_server/run_templates.py); each test has a copy of its own.
 # --dist loadgroup hands each test to the next free worker, in the order tests/conftest.py
 # puts them (the long ones first), and keeps a module that shares a fixture on one worker.
 # Two workers a core: much of the suite waits (drills on timers and leases, live servers

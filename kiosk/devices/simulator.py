@@ -16,8 +16,6 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 
 from bumble.controller import Controller
 from bumble.core import AdvertisingData
@@ -36,9 +34,14 @@ from kiosk.devices.gatt_ids import (
     WEIGHT_SCALE_FEATURE,
     WEIGHT_SCALE_SERVICE,
 )
+from kiosk.devices.simulated import (
+    CENTRAL_ADDRESS,
+    CUFF_ADDRESS,
+    SCALE_ADDRESS,
+    bp_reading,
+    weight_reading,
+)
 from shared.devices import (
-    BloodPressureReading,
-    WeightReading,
     WeightScaleFeature,
     encode_blood_pressure,
     encode_weight,
@@ -49,36 +52,6 @@ __all__ = ["CUFF_ADDRESS", "SCALE_ADDRESS", "SimulatedDevice", "Simulator", "bp_
            "weight_reading"]
 
 log = logging.getLogger(__name__)
-
-CUFF_ADDRESS = "C0:FF:EE:00:00:01"
-SCALE_ADDRESS = "C0:FF:EE:00:00:02"
-CENTRAL_ADDRESS = "C0:FF:EE:00:00:FE"
-
-
-def bp_reading(systolic: int | str, diastolic: int | str, pulse: int | None = 72, *,
-               unit: str = "mmHg", status: tuple[str, ...] = (), user_id: int | None = 1,
-               when: datetime | None = None) -> BloodPressureReading:
-    """A cuff reading; MAP is the usual diastolic + (systolic - diastolic) / 3, rounded."""
-    sys_, dia = Decimal(str(systolic)), Decimal(str(diastolic))
-    step = Decimal("0.1") if unit == "kPa" else Decimal(1)
-    mean = (dia + (sys_ - dia) / 3).quantize(step)
-    return BloodPressureReading(unit=unit, systolic=sys_, diastolic=dia, mean_arterial=mean,
-                                timestamp=when, pulse_rate=None if pulse is None
-                                else Decimal(pulse), user_id=user_id, status=status)
-
-
-def weight_reading(weight: str | int, height: str | None = None, *, unit: str = "kg",
-                   user_id: int | None = None) -> WeightReading:
-    """A scale reading; with a height the scale also sends the BMI it computed."""
-    value = Decimal(str(weight))
-    tall = Decimal(height) if height is not None else None
-    bmi = None
-    if tall is not None:
-        kg = value if unit == "kg" else value * Decimal("0.45359237")
-        metres = tall if unit == "kg" else tall * Decimal("0.0254")
-        bmi = (kg / (metres * metres)).quantize(Decimal("0.1"))
-    return WeightReading(unit=unit, weight=value, user_id=user_id, bmi=bmi, height=tall)
-
 
 @dataclass
 class SimulatedDevice:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from shared.schemas.heartbeat import HeartbeatRequest, HeartbeatResponse
 
+from ..db import get_session
 from ..models import utcnow
-from . import current_kiosk, operation
+from ..services.fleet import record_heartbeat
+from . import authenticated_kiosk, operation
 
 
 @operation(
@@ -15,11 +17,8 @@ from . import current_kiosk, operation
 )
 def post_heartbeat(body: HeartbeatRequest) -> HeartbeatResponse:
     """Store the kiosk's version, outbox depth, last sync and free disk on its row."""
-    kiosk = current_kiosk()
     now = utcnow()
-    kiosk.app_version = body.app_version
-    kiosk.outbox_depth = body.outbox_depth
-    kiosk.last_sync_at = body.last_sync_at
-    kiosk.free_disk_bytes = body.free_disk_bytes
-    kiosk.last_heartbeat_at = now
+    record_heartbeat(get_session(), authenticated_kiosk(), app_version=body.app_version,
+                     outbox_depth=body.outbox_depth, last_sync_at=body.last_sync_at,
+                     free_disk_bytes=body.free_disk_bytes, now=now)
     return HeartbeatResponse(server_time=now, ok=True)

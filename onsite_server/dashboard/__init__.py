@@ -176,6 +176,10 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's own limits apply
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
         hours=settings_of(app).dashboard_absolute_hours)
+    # The cookie is signed and sent again only when the session changed (a log-in, the idle
+    # clock moved: auth.SEEN_STEP_SECONDS), not with every answer. Its expiry then counts
+    # from that change: at most the absolute limit, which the server enforces anyway.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     csrf.init_app(app)
     # Kiosks authenticate with bearer device tokens, not cookies: CSRF cannot reach them.
     csrf.exempt(api_bp)

@@ -77,6 +77,12 @@ FAILURE_WINDOW_SECONDS = 15 * 60
 KNOWN_ACCOUNTS_KEPT = 8
 # The page warns this long before the idle timeout, and one tap extends the session.
 WARN_SECONDS = 120
+# The idle clock ("seen" in the signed cookie) moves at most this often. Writing it on every
+# request re-signed and re-sent the cookie with every scan at the door (the check-in desk's
+# requests come seconds apart): about a tenth of a scan's CPU. A session may therefore end up
+# to this much (and at most a sixtieth of the idle timeout) *earlier* than its idle timeout,
+# never later: seen only ever lags activity. "Stay logged in" moves it at once.
+SEEN_STEP_SECONDS = 15
 # Blueprints that never carry a dashboard session (device tokens or public documents).
 SESSIONLESS_BLUEPRINTS = frozenset({"api", "wellknown", "health"})
 
@@ -195,19 +201,19 @@ def _load_user() -> None:
         g.session_expired = True
         return
     found = users_service.live_session_user(get_read_session(), session.get("sid"))
-    if found is None or found[0].user_id != int(uid) or \
-            (utcnow() - found[0].created_at).total_seconds() > absolute:
+    if found is None or found.user_id != int(uid) or \
+            (utcnow() - found.created_at).total_seconds() > absolute:
         # Logged out (here or from a copy of this cookie), or from before session rows.
         _end_session()
         return
-    user = found[1]
-    if not user.active or user.session_epoch != session.get("epoch"):
+    if not found.active or found.session_epoch != session.get("epoch"):
         _end_session()
         return
-    g.user = Principal(user.id, user.email, user.name, user.role, user.site_id,
-                       user.advocate_id)
+    g.user = Principal(found.user_id, found.email, found.name, found.role, found.site_id,
+                       found.advocate_id)
     view = current_app.view_functions.get(request.endpoint or "")
-    if not getattr(view, "passive", False):
+    if not getattr(view, "passive", False) and \
+            now - float(session.get("seen", 0)) >= min(SEEN_STEP_SECONDS, idle / 60):
         session["seen"] = now
 
 
@@ -463,6 +469,7 @@ def extend_session() -> Response:
     """One tap before the idle timeout: counts as activity (the absolute limit still holds)."""
     if current_user() is None:
         raise ApiProblem(401, "Unauthorized", "The session has ended; log in again.")
+    session["seen"] = time.time()  # the tap itself, whatever the step (_load_user)
     return jsonify(logged_in=True, **session_times())
 
 

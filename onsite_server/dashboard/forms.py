@@ -345,10 +345,16 @@ class PromoteForm(BaseForm):
 
 # --- the check-in desk (dashboard/checkin.py) -----------------------------------------
 
-class ScanForm(BaseForm):
-    """What the scanner typed (a ticket URL or its code)."""
+# The longest text a scan may carry (a ticket URL is about 300 characters).
+TICKET_MAX_LENGTH = 2000
 
-    ticket = StringField(_l("Scan or type the ticket code"), validators=[Length(max=2000)],
+
+class ScanForm(BaseForm):
+    """What the scanner typed (a ticket URL or its code); the scan itself reads the field
+    directly (dashboard/checkin.checkin_scan)."""
+
+    ticket = StringField(_l("Scan or type the ticket code"),
+                         validators=[Length(max=TICKET_MAX_LENGTH)],
                          render_kw={"autocomplete": "off", "autocapitalize": "off",
                                     "spellcheck": "false", "autofocus": True})
     submit = SubmitField(_l("Check in"))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import Alert, Kiosk, OutboxMessage, utcnow
 from . import audit
@@ -20,6 +22,32 @@ from .scope import Scope, not_found, outbox_site
 
 # A kiosk that sends its heartbeat every minute or so is stale after this long without one.
 STALE_AFTER = timedelta(minutes=5)
+
+
+# One UPDATE built once: a heartbeat changed the kiosk's mapped object, and the unit of
+# work's flush of that one object (history of five attributes, the UPDATE built for them)
+# cost more than the rest of the request's own work.
+_KIOSKS = cast(Table, Kiosk.__table__)
+_HEARTBEAT = (
+    update(_KIOSKS).where(_KIOSKS.c.id == bindparam("kiosk_id"))
+    .values(app_version=bindparam("new_app_version"), outbox_depth=bindparam("new_depth"),
+            last_sync_at=bindparam("new_last_sync"), free_disk_bytes=bindparam("new_free"),
+            last_heartbeat_at=bindparam("new_heartbeat"))
+)
+
+
+def record_heartbeat(session: Session, kiosk: Kiosk, *, app_version: str, outbox_depth: int,
+                     last_sync_at: datetime | None, free_disk_bytes: int,
+                     now: datetime) -> None:
+    """Store a kiosk's heartbeat on its row (one UPDATE; the caller commits)."""
+    session.connection().execute(_HEARTBEAT, {
+        "kiosk_id": kiosk.id, "new_app_version": app_version, "new_depth": outbox_depth,
+        "new_last_sync": last_sync_at, "new_free": free_disk_bytes, "new_heartbeat": now})
+    # The loaded object says what the row now holds, as written (nothing left to flush).
+    for key, value in (("app_version", app_version), ("outbox_depth", outbox_depth),
+                       ("last_sync_at", last_sync_at), ("free_disk_bytes", free_disk_bytes),
+                       ("last_heartbeat_at", now)):
+        set_committed_value(kiosk, key, value)
 
 
 @dataclass(frozen=True)

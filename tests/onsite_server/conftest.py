@@ -2,11 +2,12 @@
 started the throwaway cluster (ONSITE_TEST_PG_URL), unless it is marked ``sqlite_only``.
 
 Each test gets a database of its own, already at the migration head: the migrations run once
-per session (per xdist worker) into a template, which each test copies (a file copy on SQLite,
-``CREATE DATABASE ... TEMPLATE`` on PostgreSQL, emptied and reused by the worker's next test
-when only rows changed: pg_databases.py). ``test_migrations_match_models`` migrates an
-empty database itself, on both. SQLite copies live in RAM (/dev/shm) where there is one, and
-the apps of a worker share Jinja's compiled templates (docs/BENCHMARKS.md, session 9).
+per run into a template (one per backend, shared by the xdist workers: run_templates.py),
+which each test copies (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL,
+emptied and reused by the worker's next test when only rows changed: pg_databases.py).
+``test_migrations_match_models`` migrates an empty database itself, on both. SQLite copies
+live in RAM (/dev/shm) where there is one, and the apps of a worker share Jinja's compiled
+templates (docs/BENCHMARKS.md, session 9).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .pg_databases import (
     give_back_pg_copy,
     take_pg_copy,
 )
+from .run_templates import made_once_per_run
 
 reuse_url_builders()
 share_compiled_sql()
@@ -77,27 +79,40 @@ def _worker() -> str:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated to head once per session (per worker); tests copy it."""
-    path = tmp_path_factory.mktemp("template") / "template.sqlite"
-    migrate_to_head(f"sqlite:///{path}")
-    # Every connection is closed, so the WAL was checkpointed into the file: the file alone
-    # is the whole database.
-    assert not path.with_name(path.name + "-wal").exists()
-    return path
+def sqlite_template(pytestconfig: pytest.Config,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per run (its xdist workers share it); tests copy it."""
+    def make(folder: Path) -> str:
+        path = folder / "template.sqlite"
+        migrate_to_head(f"sqlite:///{path}")
+        # Every connection is closed, so the WAL was checkpointed into the file: the file
+        # alone is the whole database.
+        assert not path.with_name(path.name + "-wal").exists()
+        return str(path)
+
+    return Path(made_once_per_run(pytestconfig, tmp_path_factory, "sqlite-template", make))
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A PostgreSQL database migrated to head once per session (per worker); tests clone it."""
+def pg_template(pytestconfig: pytest.Config,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per run (its xdist workers share it).
+
+    Tests clone it, several workers at once: ``CREATE DATABASE … TEMPLATE`` needs only that
+    no session is connected to it, and migrate_to_head closes its connections.
+    """
     assert PG_URL
-    name = f"template_{_worker()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    migrate_to_head(PG_URL.rsplit("/", 1)[0] + "/" + name)
-    yield name
+
+    def make(_folder: Path) -> str:
+        name = f"template_{_worker()}_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        migrate_to_head(PG_URL.rsplit("/", 1)[0] + "/" + name)
+        return name
+
+    yield made_once_per_run(pytestconfig, tmp_path_factory, "pg-template", make)
     drop_spare_pg_copies()
 
 

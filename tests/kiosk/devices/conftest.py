@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from kiosk.devices.host import DeviceEvent, DeviceHost, Pairing
-from kiosk.devices.simulator import CUFF_ADDRESS, SCALE_ADDRESS, Simulator
+from kiosk.devices.events import DeviceEvent, Pairing
+from kiosk.devices.simulated import CUFF_ADDRESS, SCALE_ADDRESS
+
+if TYPE_CHECKING:
+    # bumble: imported by the fixture that starts a host, not at every worker's collection.
+    from kiosk.devices.host import DeviceHost
+    from kiosk.devices.simulator import Simulator
 
 WAIT = 20.0  # seconds: a bound on a wait that should end at once, not a timing assertion
 
@@ -53,6 +59,8 @@ class Bench:
 @pytest.fixture(scope="module")
 def bench() -> Iterator[Bench]:
     """A started host watching the simulated cuff and scale, both connected."""
+    from kiosk.devices.host import DeviceHost
+
     events = Events()
     host = DeviceHost(events.put, simulated=True)
     host.start()

@@ -10,8 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from kiosk.devices.host import DeviceHost
-from kiosk.devices.simulator import CUFF_ADDRESS, SCALE_ADDRESS, bp_reading, weight_reading
+from kiosk.devices.simulated import CUFF_ADDRESS, SCALE_ADDRESS, bp_reading, weight_reading
 from shared.devices import (
     BP_STATUS_CODES,
     BloodPressureReading,
@@ -24,6 +23,8 @@ from .conftest import WAIT, Bench
 
 
 def test_scan_finds_the_cuff_and_the_scale_by_their_service() -> None:
+    from kiosk.devices.host import DeviceHost  # bumble: in the test, not at collection
+
     host = DeviceHost(lambda _event: None, simulated=True)
     host.start()
     try:
@@ -111,6 +112,8 @@ def test_a_wrong_user_reading_arrives_with_its_user(bench: Bench) -> None:
 
 
 def test_host_needs_one_kind_of_controller() -> None:
+    from kiosk.devices.host import DeviceHost  # bumble: in the test, not at collection
+
     with pytest.raises(ValueError, match="not both"):
         DeviceHost(lambda _event: None, transport="usb:0", simulated=True)
     with pytest.raises(ValueError, match="not both"):
@@ -119,6 +122,8 @@ def test_host_needs_one_kind_of_controller() -> None:
 
 def test_the_host_stops_from_a_thread_that_runs_an_event_loop() -> None:
     """stop() works when its caller runs asyncio (Playwright's sync API leaves such a loop)."""
+    from kiosk.devices.host import DeviceHost
+
     host = DeviceHost(lambda _event: None, simulated=True)
     host.start()
 

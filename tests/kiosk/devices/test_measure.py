@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kiosk.devices.host import DeviceEvent, Pairing
+from kiosk.devices.events import DeviceEvent, Pairing
 from kiosk.devices.measure import WAIT_SECONDS, DeviceStep
-from kiosk.devices.simulator import CUFF_ADDRESS, SCALE_ADDRESS, bp_reading, weight_reading
+from kiosk.devices.simulated import CUFF_ADDRESS, SCALE_ADDRESS, bp_reading, weight_reading
 from shared.devices import DeviceInfo, WeightScaleFeature
 
 CUFF = Pairing("blood_pressure", CUFF_ADDRESS, user_id=1)

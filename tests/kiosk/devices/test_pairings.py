@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.devices.host import Pairing
+from kiosk.devices.events import Pairing
 from kiosk.devices.pairings import PairingStore
 
 

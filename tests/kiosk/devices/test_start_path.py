@@ -32,3 +32,17 @@ def test_the_host_still_brings_bumble_when_devices_are_used() -> None:
     """The lazy path is real: the host module imports bumble and re-exports the records."""
     loaded = _modules_after("from kiosk.devices.host import DeviceEvent, DeviceHost, Pairing")
     assert "bumble" in loaded
+
+
+def test_collecting_the_device_tests_leaves_bumble_out() -> None:
+    """The device tests' modules import the records and the simulated values without bumble.
+
+    Every xdist worker collects them: bumble at module level cost each about 0.55 s. The host
+    and the simulator are imported by the fixtures and tests that start them.
+    """
+    loaded = _modules_after(
+        "import tests.kiosk.devices.conftest, tests.kiosk.devices.test_host,"
+        " tests.kiosk.devices.test_measure, tests.kiosk.devices.test_pairings,"
+        " kiosk.devices.simulated")
+    assert "kiosk" in loaded and "pytest" in loaded
+    assert "bumble" not in loaded

@@ -236,3 +236,31 @@ def test_many_concurrent_requests_are_all_answered_and_stored(app: Flask) -> Non
     group = get_db(app).group
     assert group is not None and group.members == 72  # every kept request was committed
     assert not group._turn_taken and group._queued == 0  # and the queue is left empty
+
+
+def test_a_grouped_requests_savepoint_statements_are_sent_as_text(app: Flask) -> None:
+    """SQLAlchemy compiles a new statement for each SAVEPOINT and RELEASE: a grouped request
+    sends them as plain SQL text instead (the same statements, nothing compiled)."""
+    hold = threading.Event()
+    _routes(app, hold)
+    savepoints: list[tuple[str, bool]] = []
+    engine = get_db(app).engine
+    assert engine is not None
+
+    def note(_conn: Any, _cursor: Any, sql: str, _params: Any, context: Any, _many: Any
+             ) -> None:
+        if "SAVEPOINT" in sql:
+            savepoints.append((sql.split(" sa_savepoint")[0],
+                               getattr(context, "compiled", None) is not None))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        answers = _queue_behind_first(app, hold, ["second", "refused"])
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert {name: status for name, (status, _at) in answers.items()} == {
+        "first": 200, "second": 200, "refused": 409}
+    assert sorted(savepoints) == sorted([
+        ("SAVEPOINT", False), ("RELEASE SAVEPOINT", False),
+        ("SAVEPOINT", False), ("ROLLBACK TO SAVEPOINT", False)])
+    assert _stored(app) == ["test.first", "test.second"]

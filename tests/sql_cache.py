@@ -42,8 +42,9 @@ def dialect_signature(dialect: Dialect) -> tuple[Any, ...]:
     """What a dialect's compiled SQL depends on: its class, its data, the functions it uses.
 
     Its own helper objects (the identifier preparer, the type compiler) are made from these
-    by the dialect's class. A dialect is signed once it has met its database (the server's
-    version is known), and the signature kept for its life.
+    by the dialect's class; a function is signed by its code, any other callable by itself.
+    A dialect is signed once it has met its database (the server's version is known), and
+    the signature kept for its life.
     """
     known = _signatures.get(dialect)
     if known is not None:
@@ -52,9 +53,12 @@ def dialect_signature(dialect: Dialect) -> tuple[Any, ...]:
     for name, value in sorted(vars(dialect).items()):
         if _plain(value):
             parts.append((name, value))
-        elif isinstance(value, types.FunctionType | types.BuiltinFunctionType
-                        | types.ModuleType | type):
-            parts.append((name, id(value)))  # a JSON encoder, the DB-API module
+        elif isinstance(value, types.FunctionType):
+            # By its code: the functions one engine set-up gives each dialect (our SQLite
+            # engines' savepoint statements) are closures of one definition over that dialect.
+            parts.append((name, value.__code__))
+        elif callable(value) or isinstance(value, types.ModuleType):
+            parts.append((name, id(value)))  # a JSON encoder object, the DB-API module
     signature = tuple(parts)
     if getattr(dialect, "server_version_info", None) is not None:
         _signatures[dialect] = signature
@@ -105,17 +109,17 @@ def share_compiled_sql() -> None:
     """Make the engines this process builds and the ORM's mappers share compiled SQL."""
     global _original
     from onsite_server.db import engines
-    from onsite_server.models import Base
 
     if _original is None:
         _original = engines.make_engine
         engines.make_engine = _make_engine_sharing
-    for mapper in Base.registry.mappers:
-        _share_flushes(mapper)
+        # Mapper._compiled_cache is a memoized attribute, which a mapper's reconfiguration
+        # forgets (SQLAlchemy resets a mapper's memoized values when mappers are configured
+        # again): a property cannot be forgotten, so every mapper's flushes use the shared one.
+        shared = property(_shared_for_flushes)
+        Mapper._compiled_cache = shared  # type: ignore[assignment,method-assign]
 
 
-def _share_flushes(mapper: Mapper[Any]) -> None:
-    """Give the mapper's flush statements (INSERT, UPDATE, DELETE) the shared cache."""
-    # Mapper._compiled_cache is a memoized attribute: set once here, a mapper reset by a
-    # reconfiguration makes itself a private cache again, which is only slower.
-    mapper.__dict__["_compiled_cache"] = SHARED
+def _shared_for_flushes(mapper: Mapper[Any]) -> SharedCompiledCache:
+    """The cache a mapper's flush statements (INSERT, UPDATE, DELETE) are compiled into."""
+    return SHARED

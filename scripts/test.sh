@@ -116,11 +116,12 @@ unset PYTHONDONTWRITEBYTECODE
 workers="${ONSITE_TEST_WORKERS:-$(( $(nproc) * 2 ))}"
 # The tests' temporary folders in RAM, where the machine has room for them (a run writes about
 # 1 GB there: a fresh virtualenv, instance folders, logs): on this machine's disk, pytest's
-# removal of an earlier run's 30,000 files took 80 s at the end of a run (docs/BENCHMARKS.md,
-# "Session 11: the tests' CPU"). One folder a run, named after the checkout and this script's
-# process: removed after a run that passed, kept after one that failed until the next run of
-# the same checkout starts (a run inside a run, tests/scripts/test_test_command.py, leaves
-# the outer one's alone). --basetemp given to this script comes later, and wins.
+# removal of an earlier run's 28,000 files and folders took 82 s at the end of a run
+# (docs/BENCHMARKS.md, "Session 11: the tests' CPU"). One folder a run, named after the
+# checkout and this script's process: removed after a run that passed, kept after one that
+# failed until the next run of the same checkout starts (a run inside a run,
+# tests/scripts/test_test_command.py, leaves the outer one's alone). --basetemp given to this
+# script comes later, and wins.
 basetemp=()
 shm_free_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}' || true)
 if [ -w /dev/shm ] && [ "${shm_free_kb:-0}" -ge $((6 * 1024 * 1024)) ]; then

@@ -189,10 +189,21 @@ class KeyStore:
     def _write(self, key: SigningKey) -> SigningKey:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.folder / f"{key.purpose.label}-{key.key_id}.pem"
-        # Created 0600 from the start: a private key must never be readable by others.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key.to_pem())
+        # Written whole under a hidden name, then linked in: another process (a second
+        # gunicorn worker making or reading the first key at the same moment) never finds a
+        # key file half written, which it could not parse. Created 0600 from the start: a
+        # private key must never be readable by others. The link, like O_EXCL before it,
+        # never replaces a key file.
+        temporary = self.folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key.to_pem())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
         return key
 
     def save_json(self, name: str, data: Any) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from onsite_server.services import signing
 from onsite_server.services.signing import KeyStore
 from shared.tokens import Purpose, SigningKey
 
@@ -55,3 +57,43 @@ def test_the_cached_ring_is_not_changed_by_a_caller(tmp_path: Path, reads: list[
     reads.clear()
     assert store.ring().revoked == set()
     assert reads == []  # from memory, and unchanged by the caller above
+
+
+def test_no_other_process_ever_finds_a_key_file_half_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the first key is being written, the folder lists no key under its real name.
+
+    Two gunicorn workers on a fresh instance: one made the first ticket key while the other
+    listed the folder, found the new file still empty and could not parse it (a 500 to a
+    booking, seen in a whole run). A reader now finds no key, or the whole key.
+    """
+    store = KeyStore(tmp_path / "keys")
+    seen: list[list[Path]] = []
+    real_fdopen = signing.os.fdopen
+
+    class Watching:
+        """The file being written; a look at the folder, as another process, at each write."""
+
+        def __init__(self, handle: Any) -> None:
+            self.handle = handle
+
+        def __enter__(self) -> Watching:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+        def write(self, data: bytes) -> int:
+            seen.append(KeyStore(store.folder)._files(Purpose.TICKET))
+            return int(self.handle.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.handle, name)
+
+    monkeypatch.setattr(signing.os, "fdopen",
+                        lambda fd, *a, **k: Watching(real_fdopen(fd, *a, **k)))
+    key = store.current(Purpose.TICKET)
+    monkeypatch.undo()
+    assert seen == [[]]  # looked at mid-write: nothing under a key's name yet
+    assert store.current(Purpose.TICKET).key_id == key.key_id  # then the whole key
+    assert [p.name for p in store.folder.iterdir()] == [f"ticket-{key.key_id}.pem"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from onsite_server.db import get_db
@@ -188,3 +191,39 @@ def concurrent_posts(url: str, body: dict[str, Any], token: str, n: int = 12
     for t in threads:
         t.join()
     return out
+
+
+@contextmanager
+def sql_run(app: Flask, *, upper: bool = False) -> Iterator[list[str]]:
+    """Collect the SQL the app's engine runs inside the block, each statement on one line.
+
+    ``upper`` upper-cases them (table names included), for tests that match on one case.
+    """
+    engine = get_db(app).engine
+    assert engine is not None
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        line = " ".join(sql.split())
+        seen.append(line.upper() if upper else line)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+@contextmanager
+def orm_queries_run() -> Iterator[list[str]]:
+    """Collect the start of each statement run through an ORM session inside the block."""
+    seen: list[str] = []
+
+    def note(state: Any) -> None:
+        seen.append(str(state.statement)[:60])
+
+    event.listen(Session, "do_orm_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(Session, "do_orm_execute", note)

@@ -7,8 +7,6 @@ the caller read earlier.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,7 +19,7 @@ from onsite_server.services import bookings as svc
 from onsite_server.services.members import resolve_member_ref
 from onsite_server.services.messages import APPOINTMENT_PRIORITY, MESSAGE_PRIORITY
 
-from ..helpers import new_key
+from ..helpers import new_key, sql_run
 from .test_bookings import World
 
 
@@ -29,22 +27,6 @@ from .test_bookings import World
 def world(app: Any, client: Any, kiosk: dict[str, Any]) -> World:
     """A paired kiosk and factories for its site."""
     return World(app, client, kiosk)
-
-
-@contextmanager
-def _statements(app: Any) -> Iterator[list[str]]:
-    """Collect the SQL the app's engine runs meanwhile (BEGIN IMMEDIATE included)."""
-    engine = get_db(app).engine
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-        seen.append(" ".join(sql.split()).upper())
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def _writes(seen: list[str]) -> list[str]:
@@ -57,7 +39,7 @@ def test_a_replay_is_answered_before_any_write(world: World) -> None:
     [slot] = world.event(capacity=1)
     ref, key = world.member_ref(), new_key()
     first = world.book(ref, slot, key)
-    with _statements(world.app) as seen:
+    with sql_run(world.app, upper=True) as seen:
         again = world.book(ref, slot, key)
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.get_json() == first.get_json()
@@ -68,7 +50,7 @@ def test_a_replay_with_another_body_is_refused_before_any_write(world: World) ->
     first, second = world.event(slots=2, capacity=1)
     ref, key = world.member_ref(), new_key()
     assert world.book(ref, first, key).status_code == 201
-    with _statements(world.app) as seen:
+    with sql_run(world.app, upper=True) as seen:
         resp = world.book(ref, second, key)
     assert resp.status_code == 409
     assert resp.get_json()["errors"][0]["field"] == "idempotency_key"
@@ -79,7 +61,7 @@ def test_a_full_slot_waitlists_without_the_seat_update(world: World) -> None:
     [slot] = world.event(capacity=1)
     assert world.book(world.member_ref(), slot).get_json()["status"] == "booked"
     ref = world.member_ref()
-    with _statements(world.app) as seen:
+    with sql_run(world.app, upper=True) as seen:
         answer = world.book(ref, slot).get_json()
     assert answer["status"] == "waitlisted" and answer["waitlist_position"] == 1
     assert not [s for s in seen if s.startswith("UPDATE SLOT")], seen
@@ -149,7 +131,7 @@ def test_a_booking_compiles_none_of_its_statements_anew(world: World, outcome: s
 
     event.listen(engine, "after_cursor_execute", note)
     try:
-        with _statements(world.app) as seen:
+        with sql_run(world.app, upper=True) as seen:
             answer = world.book(world.member_ref(), slot).get_json()
     finally:
         event.remove(engine, "after_cursor_execute", note)
@@ -203,7 +185,7 @@ def test_a_second_booking_of_the_event_is_refused_by_its_row_and_keeps_no_seat(
     first, second = world.event(slots=2, capacity=3)
     ref = world.member_ref()
     assert world.book(ref, first).get_json()["status"] == "booked"
-    with _statements(world.app) as seen:
+    with sql_run(world.app, upper=True) as seen:
         resp = world.book(ref, second)
     assert resp.status_code == 409
     assert resp.get_json()["errors"][0]["field"] == "slot_id"
@@ -223,7 +205,7 @@ def test_the_kiosks_slot_is_read_once_under_its_lock_and_another_sites_is_not_fo
     from ..helpers import gen_site
 
     [slot] = world.event(capacity=5)
-    with _statements(world.app) as seen:
+    with sql_run(world.app, upper=True) as seen:
         assert world.book(world.member_ref(), slot).status_code == 201
     reads_of_slot = [s for s in seen if s.startswith("SELECT") and "FROM SLOT" in s]
     assert len(reads_of_slot) == 1, reads_of_slot

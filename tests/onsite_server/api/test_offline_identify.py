@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, CrisisAlert, Referral, Site, Submission
 from onsite_server.services.identify import OFFLINE_ACTION, OFFLINE_CAPPED_ACTION
 
-from ..helpers import auth, gen_member, submission_item
+from ..helpers import auth, gen_member, sql_run, submission_item
 
 URL = "/api/v1/submissions"
 BIRTH = date(1979, 8, 9)
@@ -210,17 +210,8 @@ def test_a_batchs_offline_attempts_are_audited_at_the_kiosks_site_in_one_stateme
     """Each attempt keeps its own audit row, at the kiosk's site, without a query per row."""
     override(app, OFFLINE_IDENTIFY_PER_DAY=1)
     items = [offline_item(PHQ9_MODERATE, typed) for typed in ("E5150", "X-1", "X-2", "X-3")]
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    engine = get_db(app).engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sql_run(app) as statements:
         answers = post(client, kiosk["token"], *items)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert [a["status"] for a in answers] == ["accepted"] * 4
     rows = _audit(app, OFFLINE_ACTION) + _audit(app, OFFLINE_CAPPED_ACTION)
     assert [(r.subject, r.detail["outcome"]) for r in rows] == [
@@ -256,17 +247,8 @@ def test_a_batchs_typed_ids_are_looked_up_together_each_matched_as_on_its_own(
         offline_item(PHQ9_MODERATE, "BADGE-1", birth=date(1991, 4, 5)),  # C by employee id
         offline_item(PHQ9_MODERATE, "X-9"),                              # nobody
     ]
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    engine = get_db(app).engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sql_run(app) as statements:
         answers = post(client, kiosk["token"], *items)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert [a["status"] for a in answers] == ["accepted"] * 5
     rows = _audit(app, OFFLINE_ACTION)
     assert [(r.subject, r.detail["outcome"]) for r in rows] == [

@@ -28,6 +28,7 @@ from ..helpers import (
     identified_member,
     live_kiosk_and_members,
     new_key,
+    sql_run,
     submission_item,
 )
 
@@ -384,22 +385,11 @@ def test_a_backlogs_referral_audit_rows_go_in_with_the_batchs_own(
         app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any]) -> None:
     """Issue 20 (P6), session 11: each member's referral still gets its own audit row, at the
     kiosk's site, before the batch's; all of them in one statement instead of one each."""
-    from sqlalchemy import event
-
     people = [identified_member(app, site, kiosk) for _ in range(3)]
     items = [submission_item("phq9", PHQ9_MODERATE, member_ref=ref) for _, ref in people]
     items.append(submission_item("phq9", PHQ9_MILD))
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    engine = get_db(app).engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sql_run(app) as statements:
         answers = _post(client, kiosk["token"], items)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert [a["status"] for a in answers] == ["accepted"] * 4
     updated = _rows(app, AuditLog, AuditLog.action == "referral.updated")
     (listed,) = _rows(app, AuditLog, AuditLog.action == "submission.batch_received")

@@ -11,44 +11,16 @@ from onsite_server.db import get_db
 from onsite_server.models import Kiosk
 from onsite_server.services.pairing import revoke_kiosk
 
-from ..helpers import auth, submission_item
+from ..helpers import auth, orm_queries_run, sql_run, submission_item
 
 URL_SUBMIT = "/api/v1/submissions"
 HEARTBEAT = {"app_version": "2.0.0", "outbox_depth": 3, "free_disk_bytes": 1_000}
 
 
-def _watch(app: Any) -> tuple[list[str], list[str]]:
-    """Note each SQL statement's first word, and each query run through the ORM."""
-    statements: list[str] = []
-    orm_queries: list[str] = []
-    engine = get_db(app).engine
-    assert engine is not None
-
-    def on_sql(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-        statements.append(" ".join(sql.split()).upper())
-
-    def on_orm(state: Any) -> None:
-        orm_queries.append(str(state.statement)[:60])
-
-    event.listen(engine, "before_cursor_execute", on_sql)
-    event.listen(Session, "do_orm_execute", on_orm)
-    app.extensions["_token_check_listeners"] = (engine, on_sql, on_orm)
-    return statements, orm_queries
-
-
-def _unwatch(app: Any) -> None:
-    engine, on_sql, on_orm = app.extensions.pop("_token_check_listeners")
-    event.remove(engine, "before_cursor_execute", on_sql)
-    event.remove(Session, "do_orm_execute", on_orm)
-
-
 def test_the_token_check_is_one_core_select_and_its_kiosk_takes_changes(
         app: Any, client: Any, kiosk: dict[str, Any]) -> None:
-    statements, orm_queries = _watch(app)
-    try:
+    with sql_run(app, upper=True) as statements, orm_queries_run() as orm_queries:
         resp = client.post("/api/v1/heartbeat", json=HEARTBEAT, headers=auth(kiosk["token"]))
-    finally:
-        _unwatch(app)
     assert resp.status_code == 200
     # The kiosk (with its site) comes from one SELECT run as a Core statement: no ORM query.
     assert orm_queries == []
@@ -79,12 +51,9 @@ def test_the_kiosks_site_comes_with_the_token_check(app: Any, client: Any,
     answers = {str(i): 1 for i in range(1, 10)} | {"9": 0}
     body = {"items": [submission_item("phq9", answers)]}
     assert client.post(URL_SUBMIT, json=body, headers=auth(kiosk["token"])).status_code == 200
-    statements, _ = _watch(app)
-    try:
+    with sql_run(app, upper=True) as statements:
         body = {"items": [submission_item("phq9", answers)]}
         resp = client.post(URL_SUBMIT, json=body, headers=auth(kiosk["token"]))
-    finally:
-        _unwatch(app)
     assert resp.status_code == 200 and resp.get_json()["results"][0]["status"] == "accepted"
     assert [s for s in statements if s.startswith("SELECT") and "FROM SITE" in s] == []
 
@@ -96,13 +65,13 @@ def test_a_heartbeat_is_one_update_and_flushes_no_object(
     def on_flush(session: Session, *_args: Any) -> None:
         flushed.extend([*session.dirty, *session.new])
 
-    statements, _ = _watch(app)
     event.listen(Session, "before_flush", on_flush)
     try:
-        resp = client.post("/api/v1/heartbeat", json=HEARTBEAT, headers=auth(kiosk["token"]))
+        with sql_run(app, upper=True) as statements:
+            resp = client.post("/api/v1/heartbeat", json=HEARTBEAT,
+                               headers=auth(kiosk["token"]))
     finally:
         event.remove(Session, "before_flush", on_flush)
-        _unwatch(app)
     assert resp.status_code == 200
     assert flushed == []
     assert [s.split(" SET ")[0] for s in statements if s.startswith("UPDATE")] == [

@@ -4,38 +4,20 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from onsite_server.dashboard.auth import SEEN_STEP_SECONDS
-from onsite_server.db import get_db
+
+from ..helpers import orm_queries_run, sql_run
 
 
 def test_the_session_check_reads_its_row_and_user_in_one_core_select(
         app: Flask, as_coordinator: FlaskClient) -> None:
-    statements: list[str] = []
-    orm_queries: list[str] = []
-    engine = get_db(app).engine
-    assert engine is not None
-
-    def on_sql(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-        statements.append(" ".join(sql.split()).upper())
-
-    def on_orm(state: Any) -> None:
-        orm_queries.append(str(state.statement)[:60])
-
-    event.listen(engine, "before_cursor_execute", on_sql)
-    event.listen(Session, "do_orm_execute", on_orm)
-    try:
+    with sql_run(app, upper=True) as statements, orm_queries_run() as orm_queries:
         # The session-status view reads nothing itself: what runs is the session check.
         answer = as_coordinator.get("/session")
-    finally:
-        event.remove(engine, "before_cursor_execute", on_sql)
-        event.remove(Session, "do_orm_execute", on_orm)
     assert answer.status_code == 200 and answer.get_json()["logged_in"] is True
     assert orm_queries == []
     (select,) = [s for s in statements if s.startswith("SELECT")]

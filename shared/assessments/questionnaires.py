@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shared.assessments.scorers_base import Scored, Scorer
 from shared.assessments.types import (
@@ -52,25 +52,46 @@ def is_scored(item: Mapping[str, Any]) -> bool:
     return item.get("scored", True) is not False
 
 
+T = TypeVar("T")
+
+
+class _WorkedOut(Generic[T]):
+    """What is worked out from a frozen (read-only) definition or item, kept for it.
+
+    Keyed by the source's id, holding the source so that the id cannot be reused while the
+    entry lives; emptied when full. A mutable source may change under a cache: never kept.
+    """
+
+    def __init__(self, most: int) -> None:
+        self._kept: dict[int, tuple[Mapping[str, Any], T]] = {}
+        self._most = most
+
+    def get(self, source: Mapping[str, Any]) -> T | None:
+        """What was kept for this very source, if anything."""
+        kept = self._kept.get(id(source))
+        return kept[1] if kept is not None and kept[0] is source else None
+
+    def keep(self, source: Mapping[str, Any], value: T) -> T:
+        """Keep value for source if it is frozen; return value."""
+        if isinstance(source, MappingProxyType):
+            if len(self._kept) >= self._most:
+                self._kept.clear()
+            self._kept[id(source)] = (source, value)
+        return value
+
+
 # Each item's option values, sorted, asked for at every answer scored. The engine's definitions
 # are frozen (read-only) and cached, so an item's values are worked out once: sorting them per
-# answer was a quarter of scoring a PHQ-9 (docs/BENCHMARKS.md, issue 20 P6, session 10). Keyed by
-# the item's id, holding the item so that the id cannot be reused while the entry lives.
-_OPTION_VALUES: dict[int, tuple[Mapping[str, Any], list[int]]] = {}
-_OPTION_VALUES_MAX = 4096
+# answer was a quarter of scoring a PHQ-9 (docs/BENCHMARKS.md, issue 20 P6, session 10).
+_OPTION_VALUES: _WorkedOut[list[int]] = _WorkedOut(4096)
 
 
 def _option_values(item: Mapping[str, Any]) -> list[int]:
     """Return an item's option values, sorted (the caller must not change the list)."""
-    cached = _OPTION_VALUES.get(id(item))
-    if cached is not None and cached[0] is item:
-        return cached[1]
-    values = sorted(int(o["value"]) for o in item["options"])
-    if isinstance(item, MappingProxyType):  # a mutable definition may change under a cache
-        if len(_OPTION_VALUES) >= _OPTION_VALUES_MAX:
-            _OPTION_VALUES.clear()
-        _OPTION_VALUES[id(item)] = (item, values)
-    return values
+    cached = _OPTION_VALUES.get(item)
+    if cached is not None:
+        return cached
+    return _OPTION_VALUES.keep(item, sorted(int(o["value"]) for o in item["options"]))
 
 
 def _choice_value(answers: Mapping[str, object], item: Mapping[str, Any]) -> int:
@@ -130,15 +151,14 @@ class _SumPlan:
     bands: tuple[tuple[str, Any, Any, float | None, float | None], ...]
 
 
-_PLANS: dict[int, tuple[Mapping[str, Any], _SumPlan]] = {}
-_PLANS_MAX = 256
+_PLANS: _WorkedOut[_SumPlan] = _WorkedOut(256)
 
 
 def _sum_plan(definition: Mapping[str, Any]) -> _SumPlan:
     """Return the plan of a summed questionnaire; cached for frozen (read-only) definitions."""
-    cached = _PLANS.get(id(definition))
-    if cached is not None and cached[0] is definition:
-        return cached[1]
+    cached = _PLANS.get(definition)
+    if cached is not None:
+        return cached
     scoring = definition["scoring"]
     items = definition["items"]
     strat_key = scoring.get("stratify_by")
@@ -163,11 +183,7 @@ def _sum_plan(definition: Mapping[str, Any]) -> _SumPlan:
         for b in scoring["bands"])
     plan = _SumPlan(known=frozenset(item["linkId"] for item in items), steps=tuple(steps),
                     multiplier=int(scoring.get("multiplier", 1)), bands=bands)
-    if isinstance(definition, MappingProxyType):  # a mutable definition may change under a cache
-        if len(_PLANS) >= _PLANS_MAX:
-            _PLANS.clear()
-        _PLANS[id(definition)] = (definition, plan)
-    return plan
+    return _PLANS.keep(definition, plan)
 
 
 def score_sum(definition: Mapping[str, Any], answers: Mapping[str, object]) -> Scored:

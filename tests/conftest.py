@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 
@@ -22,6 +23,12 @@ for _name in list(os.environ):
 # process and in the servers and CLI commands it starts (they inherit the environment). One
 # test keeps the production cost (tests/onsite_server/services/test_password_hashing.py).
 os.environ["ONSITE_PASSWORD_HASH_COST"] = "test"
+# The cyclic garbage collector, less often in the test processes: a test builds an app, an
+# engine and its ORM objects, thousands of allocations, so at Python's default thresholds
+# (700, 10, 10) a worker ran a full collection of its whole heap (the imported Flask,
+# SQLAlchemy, Kivy and pydantic) every few tests, about a tenth of the server tests' CPU
+# (docs/BENCHMARKS.md, "Session 12: the tests' CPU"). Garbage is still collected, later.
+gc.set_threshold(10_000, 10, 100)
 
 
 _LONG_MARKS = ("slow", "drill", "ui")

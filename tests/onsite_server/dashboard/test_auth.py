@@ -15,6 +15,7 @@ from onsite_server.db import get_db
 from onsite_server.models import AuditLog, User
 from onsite_server.services import users as users_service
 
+from ..helpers import sql_run
 from .helpers import PASSWORD, Staff, csrf_token, login, post_form, totp_code
 
 # Log-in, sessions and CSRF: no SQL behaviour that differs between databases,
@@ -283,23 +284,12 @@ def test_a_health_check_with_a_staff_cookie_leaves_the_session_alone(
     person's check): the answer neither reads the session's row nor counts as activity, so a
     health check never keeps a session alive. (The skip named the endpoint "health", which
     no route has: the route is "health.healthz".)"""
-    from sqlalchemy import event
-
     assert as_coordinator.get("/dashboard/").status_code == 200  # logged in
     with as_coordinator.session_transaction() as before:
         seen_at = before["seen"]
     time.sleep(0.01)  # a renewal would store a later time
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = get_db(app).engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with sql_run(app) as statements:
         answer = as_coordinator.get("/healthz")
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert answer.status_code == 200
     with as_coordinator.session_transaction() as after:
         assert after["seen"] == seen_at, "the health check counted as activity"

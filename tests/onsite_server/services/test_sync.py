@@ -27,7 +27,7 @@ from shared.backoff import full_jitter as backoff
 from shared.tokens import KeyRing
 
 from ...live import serve_in_thread
-from ..helpers import auth, identified_member, new_key, submission_item
+from ..helpers import auth, identified_member, new_key, sql_run, submission_item
 
 PHQ9_ITEM9 = {str(i): 0 for i in range(1, 9)} | {"9": 1}
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
@@ -783,7 +783,6 @@ def test_a_row_prepared_ahead_is_built_again_when_consent_is_withdrawn_before_it
 
 def test_a_batch_of_referral_rows_is_read_in_the_same_statements_as_one_row(
         app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
-    from sqlalchemy import event
 
     from onsite_server.models import Member, Site, Slot
     from onsite_server.services import bookings
@@ -814,19 +813,11 @@ def test_a_batch_of_referral_rows_is_read_in_the_same_statements_as_one_row(
     db = get_db(app)
     with db.transaction(write=False) as session:
         keys = key_snapshot(session, settings, now)
-    statements: list[str] = []
-
-    def note(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with sql_run(app) as statements:
         prepare_many(db.transaction, settings, ids[:1], lambda: now, keys)
         for_one, statements[:] = len(statements), []
         prepared = prepare_many(db.transaction, settings, ids, lambda: now, keys)
         for_five = len(statements)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
     # Five rows cost the statements of one: the batch is read set-based, not row by row.
     assert for_five == for_one
     # And each bundle is the one built row by row, bookings included.

@@ -61,6 +61,7 @@ class _Copy:
 
 _copies: dict[str, _Copy] = {}
 _spare: list[str] = []
+_janitors: dict[str, psycopg.Connection[tuple[object, ...]]] = {}
 
 
 @functools.cache
@@ -96,6 +97,7 @@ def drop_pg_database(url: str) -> None:
     assert PG_URL
     name = url.rsplit("/", 1)[1]
     _copies.pop(url, None)
+    _close_janitor(url)
     with _pg_admin().connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -114,13 +116,34 @@ def take_pg_copy(template: str) -> str:
     if _spare:
         return _spare.pop()
     url = fresh_pg_database(template)
-    with _connect(url) as conn:
-        _others, mark, _settings, row_version, revision = conn.execute(_STATE).fetchone() or ()
-        tables = tuple(name for (name,) in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            " AND tablename <> 'alembic_version' ORDER BY tablename"))
+    conn = _janitor(url)
+    _others, mark, _settings, row_version, revision = conn.execute(_STATE).fetchone() or ()
+    tables = tuple(str(name) for (name,) in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        " AND tablename <> 'alembic_version' ORDER BY tablename"))
     _copies[url] = _Copy(int(str(mark)), str(row_version), str(revision), tables)
     return url
+
+
+def _janitor(url: str) -> psycopg.Connection[tuple[object, ...]]:
+    """The worker's own connection to a copy, kept open from its making to its dropping.
+
+    A copy keeps its name from test to test, so one connection serves every check and
+    emptying of it. A new connection each time cost about 7 ms, and the check on a new
+    backend about 19 ms more (the catalogs read into its caches afresh), against 7 ms on a
+    warm one (docs/BENCHMARKS.md, "Session 12: the tests' CPU"). It is idle while a test
+    runs, and the check leaves it out of the connections it counts.
+    """
+    conn = _janitors.get(url)
+    if conn is None or conn.closed or conn.broken:
+        conn = _janitors[url] = _connect(url)
+    return conn
+
+
+def _close_janitor(url: str) -> None:
+    conn = _janitors.pop(url, None)
+    if conn is not None:
+        conn.close()
 
 
 def give_back_pg_copy(url: str) -> bool:
@@ -135,18 +158,19 @@ def give_back_pg_copy(url: str) -> bool:
         drop_pg_database(url)
         return False
     try:
-        with _connect(url) as conn:
-            others, mark, settings, row_version, revision = conn.execute(_STATE).fetchone() or ()
-            unchanged = (others == 0 and int(str(mark)) == copy.mark and settings == 0
-                         and str(row_version) == copy.row_version
-                         and str(revision) == copy.revision)
-            if unchanged:
-                # Foreign keys are checked by triggers, which the replica role skips: every
-                # table is emptied, so the order does not matter.
-                conn.execute("SET session_replication_role = replica; " + "; ".join(
-                    f'DELETE FROM "{name}"' for name in copy.tables))
-                conn.execute("SELECT setval(seqrelid::regclass, seqstart, false)"
-                             " FROM pg_sequence")
+        conn = _janitor(url)
+        others, mark, settings, row_version, revision = conn.execute(_STATE).fetchone() or ()
+        unchanged = (others == 0 and int(str(mark)) == copy.mark and settings == 0
+                     and str(row_version) == copy.row_version
+                     and str(revision) == copy.revision)
+        if unchanged:
+            # Foreign keys are checked by triggers, which the replica role skips: every
+            # table is emptied, so the order does not matter. The role is the session's
+            # own, and a kept connection keeps it, so it is set every time.
+            conn.execute("SET session_replication_role = replica; " + "; ".join(
+                f'DELETE FROM "{name}"' for name in copy.tables))
+            conn.execute("SELECT setval(seqrelid::regclass, seqstart, false)"
+                         " FROM pg_sequence")
     except psycopg.Error:
         unchanged = False
     if not unchanged:

@@ -13,17 +13,17 @@ from sqlalchemy.orm import Session
 
 from ..models import IdempotentRequest, utcnow
 from .errors import ServiceError
-from .statements import insert_ignoring_conflicts
+from .statements import Prepared, insert_ignoring_conflicts
 
 _TABLE = cast(Table, IdempotentRequest.__table__)
 _LOOKUP = select(IdempotentRequest).where(IdempotentRequest.key == bindparam("key"))
 # The claim is one statement: it inserts the key, or (taken) does nothing and returns no row.
 # On PostgreSQL a claim racing an uncommitted one waits for it, as a plain INSERT would.
-_CLAIM = insert_ignoring_conflicts(_TABLE, (
+_CLAIM = Prepared(insert_ignoring_conflicts(_TABLE, (
     "key", "kiosk_id", "operation", "request_hash", "status_code", "response", "created_at"),
-    "key")
-_ANSWER = (update(_TABLE).where(_TABLE.c.id == bindparam("claim_id"))
-           .values(status_code=bindparam("status"), response=bindparam("body")))
+    "key"))
+_ANSWER = Prepared(update(_TABLE).where(_TABLE.c.id == bindparam("claim_id"))
+                   .values(status_code=bindparam("status"), response=bindparam("body")))
 
 
 def request_hash(payload: Any) -> str:
@@ -76,15 +76,15 @@ def run_once(
     unique index) and then reads the first answer instead of doing the work twice.
     """
     digest = _digest(kiosk_id, payload)
-    claim_id = session.execute(_CLAIM, {
+    claim_id = _CLAIM.run(session, {
         "key": key, "kiosk_id": kiosk_id, "operation": operation, "request_hash": digest,
         "status_code": 0, "response": "null", "created_at": utcnow()}).scalar()
     if claim_id is None:  # taken: by an earlier request, or a concurrent one now committed
         row = session.scalars(_LOOKUP, {"key": key}).one()
         return _replay(row, operation, digest)
     status, body = work()
-    session.execute(_ANSWER, {"claim_id": claim_id, "status": status,
-                              "body": json.dumps(body, default=str)})
+    _ANSWER.run(session, {"claim_id": claim_id, "status": status,
+                          "body": json.dumps(body, default=str)})
     return status, body
 
 

@@ -180,8 +180,8 @@ class GroupCommit:
         self.wait_seconds = wait_seconds
         self.max_members = max_members
         # The turn is handed from thread to thread through one wake per waiter (a ticket,
-        # ``_Wake``): one wake per hand-over. A Condition's notify wakes the waiter onto the lock the
-        # notifier still holds, a second wake; under load those wakes showed in the profile.
+        # ``_Wake``): one wake per hand-over. A Condition's notify wakes the waiter onto the
+        # lock the notifier still holds, a second wake; under load those showed in the profile.
         self._guard = threading.Lock()
         self._turn_taken = False
         self._waiting: deque[_EventWake | _LockWake] = deque()

@@ -98,24 +98,37 @@ class _EventWake:
     """
 
     def __init__(self) -> None:
-        self._fd = os.eventfd(0, os.EFD_CLOEXEC)
+        self._state = threading.Lock()
+        self._woken = False
+        # Made only by a wait that must block: a request that commits its group itself is
+        # woken before it waits, and needs no descriptor.
+        self._fd = -1
 
     def set(self) -> None:
         """Wake the waiter (at most once)."""
-        os.eventfd_write(self._fd, 1)
+        with self._state:
+            self._woken = True
+            fd = self._fd
+        if fd >= 0:
+            os.eventfd_write(fd, 1)
 
     def wait(self, timeout: float) -> bool:
         """Block until woken (True) or until timeout seconds passed (False)."""
+        with self._state:
+            if self._woken:
+                return True
+            self._fd = fd = os.eventfd(0, os.EFD_CLOEXEC)
         poller = select.poll()
-        poller.register(self._fd, select.POLLIN)
+        poller.register(fd, select.POLLIN)
         if not poller.poll(max(timeout, 0.0) * 1000):
             return False
-        os.eventfd_read(self._fd)
+        os.eventfd_read(fd)
         return True
 
     def __del__(self) -> None:
         # Only once neither thread holds it: a late set() never writes to a reused number.
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
 
 
 # Linux (the server's platform) has eventfd; elsewhere the lock, as before.

@@ -274,7 +274,8 @@ def test_the_turn_is_handed_over_by_a_wake_sent_without_the_gil_held() -> None:
     session 12): written and read by system calls that release the GIL, so a woken thread
     never waits for the waker to get a core back. A wake reaches its waiter across threads,
     a wait with no wake times out, and each wake closes its descriptor once both threads are
-    done with it (a late wake after a waiter gave up writes to its own, not a reused one)."""
+    done with it (a late wake after a waiter gave up writes to its own, not a reused one); a
+    wake set before its wait, the usual case of a request alone, makes no descriptor."""
     assert _Wake is _EventWake
     wake = _Wake()
     woken: list[bool] = []
@@ -286,6 +287,9 @@ def test_the_turn_is_handed_over_by_a_wake_sent_without_the_gil_held() -> None:
     assert woken == [True]
     assert _Wake().wait(0.01) is False
     fds = len(os.listdir("/proc/self/fd"))
+    early = _Wake()
+    early.set()  # the request that commits its group is woken before it waits
+    assert early.wait(0) is True and early._fd == -1  # noqa: SLF001 - no descriptor made
     for _ in range(200):
         late = _Wake()
         assert late.wait(0) is False  # the waiter gives up first

@@ -289,7 +289,7 @@ def test_the_turn_is_handed_over_by_a_wake_sent_without_the_gil_held() -> None:
     fds = len(os.listdir("/proc/self/fd"))
     early = _Wake()
     early.set()  # the request that commits its group is woken before it waits
-    assert early.wait(0) is True and early._fd == -1  # noqa: SLF001 - no descriptor made
+    assert early.wait(0) is True and early._fd == -1  # no descriptor made
     for _ in range(200):
         late = _Wake()
         assert late.wait(0) is False  # the waiter gives up first

@@ -37,8 +37,6 @@ as before, behind the group.
 from __future__ import annotations
 
 import logging
-import os
-import select
 import sqlite3
 import threading
 import time
@@ -67,74 +65,6 @@ class GroupCommitFailed(OperationalError):
         super().__init__("COMMIT", None, orig)
 
 
-class _LockWake:
-    """A one-time wake-up from one thread to another: a lock the waiter blocks on."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-
-    def set(self) -> None:
-        """Wake the waiter (at most once)."""
-        self._lock.release()
-
-    def wait(self, timeout: float) -> bool:
-        """Block until woken (True) or until timeout seconds passed (False)."""
-        return self._lock.acquire(timeout=max(timeout, 0.0))
-
-
-class _EventWake:
-    """A one-time wake-up sent and received by system calls that run without the GIL.
-
-    **Why** (issue 20 P2, session 12). The turn, and the COMMIT's outcome, were handed over by
-    releasing a lock the waiter blocked on, and a thread releases a lock holding the GIL.
-    Under load the kernel runs the woken thread at once and puts the waker back in its run
-    queue still holding the GIL: the woken thread blocks on the GIL until the waker gets a
-    core again, behind every other runnable thread. Measured in the booking bench (500
-    bookings for 20 seats, 2 workers x 4 threads and 500 client threads on 2 cores): a
-    hand-over took 92 µs at the median, 4.3 ms at p90 and 17 ms at p99, 0.75 s in all of a
-    2.6 s run, and each one is on the serial path of the write lock. ``os.eventfd_write``
-    releases the GIL around its system call, so the woken thread finds the GIL free.
-    """
-
-    def __init__(self) -> None:
-        self._state = threading.Lock()
-        self._woken = False
-        # Made only by a wait that must block: a request that commits its group itself is
-        # woken before it waits, and needs no descriptor.
-        self._fd = -1
-
-    def set(self) -> None:
-        """Wake the waiter (at most once)."""
-        with self._state:
-            self._woken = True
-            fd = self._fd
-        if fd >= 0:
-            os.eventfd_write(fd, 1)
-
-    def wait(self, timeout: float) -> bool:
-        """Block until woken (True) or until timeout seconds passed (False)."""
-        with self._state:
-            if self._woken:
-                return True
-            self._fd = fd = os.eventfd(0, os.EFD_CLOEXEC)
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        if not poller.poll(max(timeout, 0.0) * 1000):
-            return False
-        os.eventfd_read(fd)
-        return True
-
-    def __del__(self) -> None:
-        # Only once neither thread holds it: a late set() never writes to a reused number.
-        if self._fd >= 0:
-            os.close(self._fd)
-
-
-# Linux (the server's platform) has eventfd; elsewhere the lock, as before.
-_Wake = _EventWake if hasattr(os, "eventfd") else _LockWake
-
-
 class _LockHolder:
     """Owns a group connection's write lock (instead of the thread that opened the group)."""
 
@@ -153,7 +83,7 @@ class _Group:
         self.error: BaseException | None = None
         # One lock per member waiting for the COMMIT, released by whoever COMMITs: one wake
         # each, where an Event would wake them all onto its one lock.
-        self.waiters: list[_EventWake | _LockWake] = []
+        self.waiters: list[threading.Lock] = []
 
 
 class GroupMember:
@@ -192,12 +122,12 @@ class GroupCommit:
         self._bind = bind
         self.wait_seconds = wait_seconds
         self.max_members = max_members
-        # The turn is handed from thread to thread through one wake per waiter (a ticket,
-        # ``_Wake``): one wake per hand-over. A Condition's notify wakes the waiter onto the
-        # lock the notifier still holds, a second wake; under load those showed in the profile.
+        # The turn is handed from thread to thread through one lock per waiter (a ticket):
+        # one wake per hand-over. A Condition's notify wakes the waiter onto the lock the
+        # notifier still holds, a second wake; under load those wakes showed in the profile.
         self._guard = threading.Lock()
         self._turn_taken = False
-        self._waiting: deque[_EventWake | _LockWake] = deque()
+        self._waiting: deque[threading.Lock] = deque()
         self._group: _Group | None = None
         self.commits = 0  # groups committed by this process (read by tests and benchmarks)
         self.members = 0  # requests that kept work in them
@@ -215,11 +145,13 @@ class GroupCommit:
         with self._guard:
             ticket = None
             if self._turn_taken:
-                ticket = _Wake()
+                ticket = threading.Lock()
+                ticket.acquire()
                 self._waiting.append(ticket)
             else:
                 self._turn_taken = True
-        if ticket is not None and not ticket.wait(deadline - time.monotonic()):
+        if ticket is not None and not ticket.acquire(timeout=max(deadline - time.monotonic(),
+                                                                 0.0)):
             with self._guard:
                 try:
                     self._waiting.remove(ticket)
@@ -255,7 +187,7 @@ class GroupCommit:
         return group
 
     def _hand_over(self, group: _Group | None, *, keep_open: bool = False,
-                   ticket: _EventWake | _LockWake | None = None) -> bool:
+                   ticket: threading.Lock | None = None) -> bool:
         """Give the turn to the next request that queues, or free it; return keep_open.
 
         The group stays open for that request only if ``keep_open`` and someone queues;
@@ -272,7 +204,7 @@ class GroupCommit:
             if following is None:
                 self._turn_taken = False
         if following is not None:
-            following.set()
+            following.release()
         return keep_open
 
     def _leave(self, group: _Group, first: bool, keep: bool) -> None:
@@ -294,7 +226,8 @@ class GroupCommit:
             group.kept += 1
         ticket = None
         if keep:
-            ticket = _Wake()
+            ticket = threading.Lock()
+            ticket.acquire()
         open_for_next = self._hand_over(
             group, ticket=ticket,
             keep_open=not ended and group.members < self.max_members)
@@ -302,7 +235,7 @@ class GroupCommit:
             self._close(group, error)
         if ticket is None:
             return
-        if not ticket.wait(2 * self.wait_seconds):
+        if not ticket.acquire(timeout=2 * self.wait_seconds):
             raise GroupCommitFailed("the group's COMMIT did not come in time")
         if group.error is not None:
             raise GroupCommitFailed(group.error) from group.error
@@ -335,7 +268,7 @@ class GroupCommit:
             with self._guard:
                 waiters, group.waiters = group.waiters, []
             for waiter in waiters:
-                waiter.set()
+                waiter.release()
 
 
 def _in_transaction(conn: Connection) -> bool:

@@ -8,7 +8,6 @@ that COMMIT failed or never came (``db.sqlite_writes.GroupCommit``).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 from onsite_server.db import get_db, get_session
-from onsite_server.db.group_commit import _EventWake, _Wake
 from onsite_server.models import AuditLog
 
 pytestmark = pytest.mark.sqlite_only
@@ -266,33 +264,3 @@ def test_a_grouped_requests_savepoint_statements_are_sent_as_text(app: Flask) ->
         ("SAVEPOINT", False), ("RELEASE SAVEPOINT", False),
         ("SAVEPOINT", False), ("ROLLBACK TO SAVEPOINT", False)])
     assert _stored(app) == ["test.first", "test.second"]
-
-
-@pytest.mark.skipif(not hasattr(os, "eventfd"), reason="eventfd is Linux's")
-def test_the_turn_is_handed_over_by_a_wake_sent_without_the_gil_held() -> None:
-    """The turn and the COMMIT's outcome are handed over through an eventfd (issue 20 P2,
-    session 12): written and read by system calls that release the GIL, so a woken thread
-    never waits for the waker to get a core back. A wake reaches its waiter across threads,
-    a wait with no wake times out, and each wake closes its descriptor once both threads are
-    done with it (a late wake after a waiter gave up writes to its own, not a reused one); a
-    wake set before its wait, the usual case of a request alone, makes no descriptor."""
-    assert _Wake is _EventWake
-    wake = _Wake()
-    woken: list[bool] = []
-    waiter = threading.Thread(target=lambda: woken.append(wake.wait(10.0)))
-    waiter.start()
-    time.sleep(0.05)
-    wake.set()
-    waiter.join(10)
-    assert woken == [True]
-    assert _Wake().wait(0.01) is False
-    fds = len(os.listdir("/proc/self/fd"))
-    early = _Wake()
-    early.set()  # the request that commits its group is woken before it waits
-    assert early.wait(0) is True and early._fd == -1  # no descriptor made
-    for _ in range(200):
-        late = _Wake()
-        assert late.wait(0) is False  # the waiter gives up first
-        late.set()  # then the turn reaches it: its own descriptor, dropped with it
-        del late
-    assert len(os.listdir("/proc/self/fd")) <= fds

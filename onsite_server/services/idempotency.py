@@ -8,22 +8,27 @@ import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..models import IdempotentRequest, utcnow
 from .errors import ServiceError
-from .statements import insert_ignoring_conflicts
+from .statements import Prepared, insert_ignoring_conflicts
 
 _TABLE = cast(Table, IdempotentRequest.__table__)
-_LOOKUP = select(IdempotentRequest).where(IdempotentRequest.key == bindparam("key"))
+# The stored answer's four values (strings and an integer, so the driver's row is read as
+# it comes): a replay check runs on every keyed kiosk write, and loading the row as a mapped
+# object through the session cost several times the database's work.
+_LOOKUP = Prepared(select(IdempotentRequest.operation, IdempotentRequest.request_hash,
+                          IdempotentRequest.status_code, IdempotentRequest.response)
+                   .where(IdempotentRequest.key == bindparam("key")), flush=True)
 # The claim is one statement: it inserts the key, or (taken) does nothing and returns no row.
 # On PostgreSQL a claim racing an uncommitted one waits for it, as a plain INSERT would.
-_CLAIM = insert_ignoring_conflicts(_TABLE, (
+_CLAIM = Prepared(insert_ignoring_conflicts(_TABLE, (
     "key", "kiosk_id", "operation", "request_hash", "status_code", "response", "created_at"),
-    "key")
-_ANSWER = (update(_TABLE).where(_TABLE.c.id == bindparam("claim_id"))
-           .values(status_code=bindparam("status"), response=bindparam("body")))
+    "key"))
+_ANSWER = Prepared(update(_TABLE).where(_TABLE.c.id == bindparam("claim_id"))
+                   .values(status_code=bindparam("status"), response=bindparam("body")))
 
 
 def request_hash(payload: Any) -> str:
@@ -32,7 +37,7 @@ def request_hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _replay(row: IdempotentRequest, operation: str, digest: str) -> tuple[int, Any]:
+def _replay(row: Row[Any], operation: str, digest: str) -> tuple[int, Any]:
     if row.operation != operation or row.request_hash != digest:
         raise ServiceError(
             "conflict", "Idempotency key reused",
@@ -55,7 +60,7 @@ def stored_answer(session: Session, *, key: str, operation: str, payload: Any,
     is taken. ``run_once`` still claims the key, so a request that races this check is
     answered correctly there.
     """
-    existing = session.scalars(_LOOKUP, {"key": key}).first()
+    existing = _LOOKUP.run(session, {"key": key}).first()
     if existing is None:
         return None
     return _replay(existing, operation, _digest(kiosk_id, payload))
@@ -76,15 +81,15 @@ def run_once(
     unique index) and then reads the first answer instead of doing the work twice.
     """
     digest = _digest(kiosk_id, payload)
-    claim_id = session.execute(_CLAIM, {
+    claim_id = _CLAIM.run(session, {
         "key": key, "kiosk_id": kiosk_id, "operation": operation, "request_hash": digest,
         "status_code": 0, "response": "null", "created_at": utcnow()}).scalar()
     if claim_id is None:  # taken: by an earlier request, or a concurrent one now committed
-        row = session.scalars(_LOOKUP, {"key": key}).one()
+        row = _LOOKUP.run(session, {"key": key}).one()
         return _replay(row, operation, digest)
     status, body = work()
-    session.execute(_ANSWER, {"claim_id": claim_id, "status": status,
-                              "body": json.dumps(body, default=str)})
+    _ANSWER.run(session, {"claim_id": claim_id, "status": status,
+                          "body": json.dumps(body, default=str)})
     return status, body
 
 

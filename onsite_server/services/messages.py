@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from shared.paths import assets_dir
 
 from ..models import Booking, OutboxMessage, utcnow
-from .statements import insert_ignoring_conflicts
+from .statements import Prepared, insert_ignoring_conflicts
 
 MessageKind = Literal["confirmation", "waitlisted", "waitlist_promotion", "cancellation",
                       "waitlist_expired", "reminder"]
@@ -84,17 +84,17 @@ _OUTBOX_COLUMNS = ("kind", "key", "priority", "payload", "booking_id", "status",
 
 # A unique key and ON CONFLICT DO NOTHING rather than check-then-insert: two sync workers'
 # housekeeping (or a retried request) may queue the same message at the same moment.
-_INSERT_OUTBOX = insert_ignoring_conflicts(cast(Table, OutboxMessage.__table__),
-                                           _OUTBOX_COLUMNS, "key")
+_INSERT_OUTBOX = Prepared(insert_ignoring_conflicts(cast(Table, OutboxMessage.__table__),
+                                                    _OUTBOX_COLUMNS, "key"))
 
 
-_INSERT_OUTBOX_PAIR = insert_ignoring_conflicts(cast(Table, OutboxMessage.__table__),
-                                                _OUTBOX_COLUMNS, "key", rows=2)
+_INSERT_OUTBOX_PAIR = Prepared(insert_ignoring_conflicts(
+    cast(Table, OutboxMessage.__table__), _OUTBOX_COLUMNS, "key", rows=2))
 
 
 def _insert_ignoring_duplicates(session: Session, values: dict[str, Any]) -> bool:
     """Insert an outbox row unless its key exists; return whether this call inserted it."""
-    return session.execute(_INSERT_OUTBOX, values).first() is not None
+    return _INSERT_OUTBOX.run(session, values).first() is not None
 
 
 _APPOINTMENT_COLUMNS = ("kind", "key", "priority", "payload", "booking_id", "status",
@@ -119,7 +119,8 @@ def _appointment_statement(dialect: str) -> Any:
     return insert(table).from_select(list(_APPOINTMENT_COLUMNS), rows)
 
 
-_APPOINTMENTS = {name: _appointment_statement(name) for name in ("postgresql", "sqlite")}
+_APPOINTMENTS = {name: Prepared(_appointment_statement(name))
+                 for name in ("postgresql", "sqlite")}
 
 
 def queue_appointment(session: Session, booking: Booking, *, new: bool = False) -> None:
@@ -150,8 +151,8 @@ def queue_appointment_row(session: Session, booking_id: int, booking_public_id: 
     if new:
         _insert_ignoring_duplicates(session, values)
         return
-    session.execute(_APPOINTMENTS[session.get_bind().dialect.name],
-                    {**values, "pending_for": booking_id})
+    _APPOINTMENTS[session.get_bind().dialect.name].run(session,
+                                                       {**values, "pending_for": booking_id})
 
 
 def notify_booking(session: Session, booking: Booking, kind: MessageKind) -> bool:
@@ -204,5 +205,5 @@ def queue_new_booking(session: Session, booking_id: int, booking_public_id: str,
             _message_values(booking_id, booking_public_id, kind, language=language,
                             title=title, title_es=title_es, location=location,
                             start_at=start_at, timezone=timezone))
-    session.execute(_INSERT_OUTBOX_PAIR, {f"{name}_{i}": value for i, values in enumerate(rows)
-                                          for name, value in values.items()}).all()
+    _INSERT_OUTBOX_PAIR.run(session, {f"{name}_{i}": value for i, values in enumerate(rows)
+                                      for name, value in values.items()}).all()

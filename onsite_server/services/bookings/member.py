@@ -26,7 +26,7 @@ from ..messages import (
     queue_appointment,
     queue_new_booking,
 )
-from ..statements import insert_ignoring_conflicts
+from ..statements import Prepared, insert_ignoring_conflicts
 from .seats import (
     _WAITLIST_POSITION,
     CANCELLABLE,
@@ -133,7 +133,7 @@ def book(
     # SELECT for it first under the lock every booking of the slot queues for; the seat taken
     # above is then given back, so nothing of the attempt stays.
     public_id = new_uuid()
-    inserted = session.execute(_INSERT_BOOKING, {
+    inserted = _INSERT_BOOKING.run(session, {
         "public_id": public_id, "member_id": member.id, "event_id": row.event_id,
         "slot_id": row.id, "kiosk_id": kiosk.id if kiosk else None, "status": status,
         "idempotency_key": idempotency_key, "created_at": now, "updated_at": now}).first()
@@ -154,8 +154,8 @@ def book(
     # Counted after the row, not with the locked slot: on PostgreSQL a SELECT that waited for
     # the slot's lock sees the slot's row as it now stands but the bookings as they stood when
     # the statement began, without the rows waitlisted by those it waited for.
-    position = session.scalar(_WAITLIST_POSITION, {"slot_id": row.id, "booking_id": booking_id}) \
-        if status == "waitlisted" else None
+    position = _WAITLIST_POSITION.run(session, {"slot_id": row.id, "booking_id": booking_id}) \
+        .scalar() if status == "waitlisted" else None
     return BookingView(
         booking_id=public_id, status=status, slot_id=row.public_id,
         event_id=row.event_public_id, event_title=row.event_title, start_at=row.start_at,
@@ -165,9 +165,9 @@ def book(
 # Any unique index refuses the row without an error: the one active booking per member and
 # event (the rule's only check in book()), and the idempotency key (run_once claimed it
 # first; a backstop).
-_INSERT_BOOKING = insert_ignoring_conflicts(cast(Table, Booking.__table__), (
+_INSERT_BOOKING = Prepared(insert_ignoring_conflicts(cast(Table, Booking.__table__), (
     "public_id", "member_id", "event_id", "slot_id", "kiosk_id", "status", "idempotency_key",
-    "created_at", "updated_at"))
+    "created_at", "updated_at")))
 _BOOKING_OF_KEY = select(Booking.id).where(Booking.idempotency_key == bindparam("key"))
 
 

@@ -21,7 +21,7 @@ from ...models import (
 )
 from ..errors import N_, Kind, Msg, ServiceError
 from ..messages import notify_booking, queue_appointment
-from ..statements import INSERT_AUDIT
+from ..statements import AUDIT_ROW, Prepared
 
 CANCELLABLE = ("booked", "waitlisted")
 
@@ -99,9 +99,9 @@ _SLOT_AT_SITE = select(Slot).join(Event, Slot.event_id == Event.id).where(
 _LOCK_SLOTS = (select(Slot).options(joinedload(Slot.event))
                .where(Slot.id.in_(bindparam("ids", expanding=True))).order_by(Slot.id)
                .with_for_update(of=Slot).execution_options(populate_existing=True))
-_WAITLIST_POSITION = select(func.count()).select_from(Booking).where(
+_WAITLIST_POSITION = Prepared(select(func.count()).select_from(Booking).where(
     Booking.slot_id == bindparam("slot_id"), Booking.status == "waitlisted",
-    Booking.id <= bindparam("booking_id"))
+    Booking.id <= bindparam("booking_id")), flush=True)
 
 
 def find_slot(session: Session, site_id: int, slot_public_id: str, field: str = "slot_id") -> Slot:
@@ -128,8 +128,8 @@ def view(session: Session, booking: Booking) -> BookingView:
     """Describe a booking, with its current waitlist position when waitlisted."""
     position = None
     if booking.status == "waitlisted":
-        position = session.scalar(_WAITLIST_POSITION, {"slot_id": booking.slot_id,
-                                                        "booking_id": booking.id})
+        position = _WAITLIST_POSITION.run(session, {"slot_id": booking.slot_id,
+                                                    "booking_id": booking.id}).scalar()
     slot, event = booking.slot, booking.event
     return BookingView(
         booking_id=booking.public_id, status=booking.status, slot_id=slot.public_id,
@@ -141,17 +141,18 @@ def view(session: Session, booking: Booking) -> BookingView:
 _SLOT = cast(Table, Slot.__table__)
 # Built once (a Core statement with a bound parameter): constructing the ORM update per
 # booking cost more than SQLite's work.
-_TAKE_SEAT = (update(_SLOT)
-              .where(_SLOT.c.id == bindparam("seat_slot"),
-                     _SLOT.c.booked_count < _SLOT.c.capacity, _SLOT.c.cancelled.is_(False))
-              .values(booked_count=_SLOT.c.booked_count + 1))
+_TAKE_SEAT = Prepared(update(_SLOT)
+                      .where(_SLOT.c.id == bindparam("seat_slot"),
+                             _SLOT.c.booked_count < _SLOT.c.capacity,
+                             _SLOT.c.cancelled.is_(False))
+                      .values(booked_count=_SLOT.c.booked_count + 1))
 
 
 def _take_seat(session: Session, slot_id: int) -> bool:
     # The whole decision is this one statement: no read of booked_count ever precedes it.
-    result = session.execute(_TAKE_SEAT, {"seat_slot": slot_id})
+    result = _TAKE_SEAT.run(session, {"seat_slot": slot_id})
     _expire_count(session, slot_id)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)
 
 
 def _release_seat(session: Session, slot_id: int) -> None:
@@ -298,7 +299,7 @@ def _audit_row(session: Session, actor: str, action: str, *, member: str, site_i
     """Write a booking's audit entry by one prebuilt INSERT: who did what to which booking,
     never answers or results (public ids given; the entry's site is the booking's event's, so
     models/site_of.py has nothing to look up)."""
-    session.execute(INSERT_AUDIT, {
+    AUDIT_ROW.run(session, {
         "at": utcnow(), "actor": actor, "action": action, "subject": f"member:{member}",
         "site_id": site_id,
         "detail": {"booking": booking, "slot": slot, "event": event, "status": status,

@@ -20,6 +20,7 @@ from ...models import (
 )
 from ..errors import N_
 from ..messages import notify_booking, queue_appointment, queue_appointment_row
+from ..statements import Prepared
 from .seats import (
     CANCELLABLE,
     BookingError,
@@ -116,7 +117,7 @@ def check_in(
 # of two desks scanning one ticket at once exactly one changes it (on PostgreSQL the second
 # waits for the first's row lock, then finds it checked in).
 _BOOKING = cast(Table, Booking.__table__)
-_CHECK_IN_BOOKED = (
+_CHECK_IN_BOOKED = Prepared(
     update(_BOOKING)
     .where(_BOOKING.c.id == bindparam("booking_id"), _BOOKING.c.status == "booked")
     .values(status="checked_in", checked_in_at=bindparam("now", type_=_BOOKING.c.updated_at.type),
@@ -130,8 +131,8 @@ def _check_in_booked(session: Session, booking: Booking, now: datetime) -> bool:
     ``populate_existing``) also dropped the member, slot and event the caller had loaded,
     and three more SELECTs brought them back for the audit row and the answer.
     """
-    done = session.execute(_CHECK_IN_BOOKED, {"booking_id": booking.id, "now": now})
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    done = _CHECK_IN_BOOKED.run(session, {"booking_id": booking.id, "now": now})
+    if done.rowcount != 1:
         return False
     for name, value in (("status", "checked_in"), ("checked_in_at", now), ("updated_at", now)):
         set_committed_value(booking, name, value)  # what the row now holds
@@ -164,8 +165,8 @@ def check_in_row(session: Session, row: BookedRow, actor: str = "system",
     is written and the caller decides from the booking as it now stands.
     """
     now = now or utcnow()
-    done = session.execute(_CHECK_IN_BOOKED, {"booking_id": row.id, "now": now})
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    done = _CHECK_IN_BOOKED.run(session, {"booking_id": row.id, "now": now})
+    if done.rowcount != 1:
         return None
     late = now >= as_utc(row.end_at)
     detail: dict[str, Any] = {"was": "booked"} if late else {}

@@ -153,6 +153,45 @@ def test_a_booking_compiles_none_of_its_statements_anew(world: World, outcome: s
         assert rows[1].payload["booking"] == booking.public_id and rows[1].payload["text"]
 
 
+@pytest.mark.parametrize("outcome", ["booked", "waitlisted"])
+def test_a_bookings_writes_and_replay_check_are_handed_to_the_driver(
+        world: World, outcome: str) -> None:
+    """The key's claim, the seat, the booking's row, its audit row, its two outbox rows, the
+    waitlist position, the stored answer and the replay check before them are SQL compiled
+    once per database and run by the driver (``services.statements.Prepared``): none of them
+    is looked up in SQLAlchemy's statement cache or compiled per booking (issue 20 P2,
+    session 12). The rows they store are checked by the booking tests as before."""
+    [slot] = world.event(capacity=1 if outcome == "waitlisted" else 10)
+    assert world.book(world.member_ref(), slot).status_code == 201
+    engine = get_db(world.app).engine
+    ran: list[tuple[str, bool]] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, _params: Any, context: Any,
+             _many: bool) -> None:
+        words = sql.replace('"', "").replace("(", " ").upper().split()
+        verb = words[0]
+        if verb in ("INSERT", "UPDATE", "SELECT"):
+            table = words[2] if verb == "INSERT" else words[1] if verb == "UPDATE" else \
+                words[words.index("FROM") + 1]
+            if verb != "SELECT" or table in ("IDEMPOTENT_REQUEST", "BOOKING"):
+                ran.append((f"{verb} {table}", context.compiled is None))
+
+    ref = world.member_ref()
+    event.listen(engine, "after_cursor_execute", note)
+    try:
+        answer = world.book(ref, slot).get_json()
+    finally:
+        event.remove(engine, "after_cursor_execute", note)
+    assert answer["status"] == outcome
+    assert [name for name, _ in ran] == [
+        "SELECT IDEMPOTENT_REQUEST", "INSERT IDEMPOTENT_REQUEST",
+        *(["UPDATE SLOT"] if outcome == "booked" else []),
+        "INSERT BOOKING", "INSERT AUDIT_LOG", "INSERT OUTBOX_MESSAGE",
+        *(["SELECT BOOKING"] if outcome == "waitlisted" else []),
+        "UPDATE IDEMPOTENT_REQUEST"], ran
+    assert all(by_driver for _, by_driver in ran), ran
+
+
 def test_a_booking_row_refused_by_a_unique_index_keeps_no_seat(world: World) -> None:
     """The booking's row is inserted without a SAVEPOINT (session 10): when a unique index
     refuses it (here the idempotency key of another booking), the seat taken for it is given

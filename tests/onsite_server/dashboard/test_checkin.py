@@ -148,6 +148,39 @@ def test_a_scan_reads_its_booking_once_and_checks_it_in_with_one_update(
         resp.get_json()["message"]
 
 
+def test_a_scans_three_writes_are_handed_to_the_driver_compiled_once(
+        app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
+    """The check-in's UPDATE, audit row and Appointment row are SQL compiled once per
+    database and run by the driver (``services.statements.Prepared``): at the door no
+    SQLAlchemy statement is looked up or compiled for them (issue 20 P7, session 12). What
+    they store is what a check-in by search stores
+    (``test_a_scan_records_what_a_check_in_by_search_records``)."""
+    booking_id, url = _book(app, site, day["slots"][1])
+    html = as_coordinator.get("/dashboard/checkin").get_data(as_text=True)
+    writes: list[tuple[str, bool]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any,
+             _many: bool) -> None:
+        words = statement.split()
+        if words[0].upper() in ("INSERT", "UPDATE"):
+            table = words[2] if words[0].upper() == "INSERT" else words[1]
+            writes.append((f"{words[0].upper()} {table.strip(chr(34))}",
+                           context.compiled is None))
+
+    engine = get_db(app).engine
+    event.listen(engine, "after_cursor_execute", seen)
+    try:
+        resp = as_coordinator.post("/dashboard/checkin/scan", data={"ticket": url},
+                                   headers={"Accept": "application/json",
+                                            "X-CSRFToken": csrf_token(html)})
+    finally:
+        event.remove(engine, "after_cursor_execute", seen)
+    assert resp.status_code == 200 and resp.get_json()["result"]["status"] == "checked_in"
+    assert _status(app, booking_id) == "checked_in"
+    assert writes == [("UPDATE booking", True), ("INSERT audit_log", True),
+                      ("INSERT outbox_message", True)], writes
+
+
 def test_a_refused_scan_takes_no_write_lock(
         app: Flask, as_coordinator: FlaskClient, site: Any, day: dict[str, Any]) -> None:
     """A ticket that does not verify, or names no booking here, is refused from reads alone:

@@ -5,7 +5,6 @@ began, with tickets that still verify (a drill, on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import io
-import logging
 import os
 import subprocess
 import sys
@@ -14,22 +13,19 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from onsite_server import devserver
 from onsite_server.backup import BackupError, decrypt_file, encrypt_file
-from onsite_server.cli import main
-from onsite_server.db import get_db
 from onsite_server.models import Site, Slot, Submission
 from onsite_server.services.signing import KeyStore
 from shared.tokens import Purpose, verify
 
+from ..cli_in_process import run_cli
 from ..conftest import PG_URL, LiveServer, fresh_pg_database
 from ..helpers import auth, gen_event, live_kiosk_and_members
 from .test_drills import Load, _env
@@ -39,27 +35,6 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run an onsite-server command; its exit code is the test's to check."""
     return subprocess.run([sys.executable, "-m", "onsite_server.cli", *args], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
-
-
-def _cli_here(env: dict[str, str | None], *args: str) -> Result:
-    """Run an onsite-server command in this process, env set around it (None: unset).
-
-    For the tests of what a command does (a passphrase asked for, a site in use refused, old
-    backups pruned), not of its process: each process would cost about 1 s of CPU to start
-    (Python, the app, Alembic, every model). The drill below runs the real processes.
-    ``init-db`` sets up the command's logging and keeps its app on the context: both are put
-    back as they were.
-    """
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    obj: dict[str, Any] = {}
-    try:
-        return CliRunner().invoke(main, list(args), env=env, obj=obj)
-    finally:
-        if "app" in obj:
-            get_db(obj["app"]).dispose()
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 @pytest.fixture
@@ -103,8 +78,8 @@ def test_backup_needs_a_passphrase(tmp_path: Path) -> None:
         "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
         "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
         "ONSITE_BACKUP_PASSPHRASE": None}
-    assert _cli_here(env, "init-db").exit_code == 0
-    done = _cli_here(env, "backup", "--out", str(tmp_path / "b.bak"))
+    assert run_cli(env, "init-db").exit_code == 0
+    done = run_cli(env, "backup", "--out", str(tmp_path / "b.bak"))
     assert done.exit_code != 0 and "BACKUP_PASSPHRASE" in done.stderr
     assert not (tmp_path / "b.bak").exists()
 
@@ -213,9 +188,9 @@ def test_restore_refuses_a_site_in_use(tmp_path: Path) -> None:
         "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
         "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
         "ONSITE_BACKUP_PASSPHRASE": "p"}
-    assert _cli_here(env, "init-db").exit_code == 0
-    assert _cli_here(env, "backup", "--out", str(tmp_path / "b.bak")).exit_code == 0
-    done = _cli_here(env, "restore", str(tmp_path / "b.bak"))
+    assert run_cli(env, "init-db").exit_code == 0
+    assert run_cli(env, "backup", "--out", str(tmp_path / "b.bak")).exit_code == 0
+    done = run_cli(env, "restore", str(tmp_path / "b.bak"))
     assert done.exit_code != 0
     assert "not empty" in done.stderr and "the database has tables" in done.stderr
 
@@ -225,15 +200,15 @@ def test_scheduled_backups_keep_the_newest(tmp_path: Path) -> None:
         "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
         "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
         "ONSITE_BACKUP_PASSPHRASE": "p"}
-    assert _cli_here(env, "init-db").exit_code == 0
+    assert run_cli(env, "init-db").exit_code == 0
     folder = tmp_path / "backups"
     folder.mkdir()
     (folder / "notes.txt").write_text("not a backup: never removed")
     for _ in range(3):
-        done = _cli_here(env, "backup", "--out-dir", str(folder), "--keep", "2")
+        done = run_cli(env, "backup", "--out-dir", str(folder), "--keep", "2")
         assert done.exit_code == 0, done.output
     kept = sorted(p.name for p in folder.iterdir())
     assert len(kept) == 3 and "notes.txt" in kept
     assert "removed the older backup" in done.stdout
-    refused = _cli_here(env, "backup", "--keep", "2", "--out", str(tmp_path / "x.bak"))
+    refused = run_cli(env, "backup", "--keep", "2", "--out", str(tmp_path / "x.bak"))
     assert refused.exit_code != 0

@@ -34,9 +34,13 @@ def test_inner_sleeper() -> None:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    # The inner run starts its own cluster; nothing of this run's may leak into it.
+    # The inner run starts its own cluster; nothing of this run's may leak into it. One xdist
+    # worker (still a worker process under pytest's, as in a whole run): the inner runs
+    # collect one module, and each of the default four workers cost about 0.9 s of CPU to
+    # start and collect it.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ONSITE_", "PYTEST_", SLEEPER_VAR))}
+    env["ONSITE_TEST_WORKERS"] = "1"
     env.update(extra)
     return env
 

@@ -16,6 +16,7 @@ from onsite_server.services.identify import NOT_FOUND_DETAIL, id_variants, pad_t
 from onsite_server.services.members import resolve_member_ref
 from onsite_server.services.pairing import revoke_kiosk
 
+from ..cli_in_process import run_cli
 from ..helpers import auth, gen_member, gen_site, pair_kiosk
 
 BORN = date(1980, 1, 15)
@@ -170,8 +171,14 @@ class TestRateLimit:
 
 def test_limit_holds_across_gunicorn_workers(live_server: Any) -> None:
     """Concurrent attempts from one kiosk against 2 workers: exactly the limit gets through."""
-    live_server.cli("create-site", "--employer", "live-corp", "--slug", "live", "--name", "Live")
-    code = live_server.cli("pairing-code", "--site", "live").stdout.strip().splitlines()[-1]
+    # The site and its pairing code by the commands, in this process (the server's workers
+    # are what this test is about).
+    made = run_cli(live_server.env, "create-site", "--employer", "live-corp", "--slug", "live",
+                   "--name", "Live")
+    assert made.exit_code == 0, made.output
+    issued = run_cli(live_server.env, "pairing-code", "--site", "live")
+    assert issued.exit_code == 0, issued.output
+    code = issued.stdout.strip().splitlines()[-1]
     paired = requests.post(f"{live_server.url}/api/v1/pair", json={"pairing_code": code},
                            timeout=30)
     assert paired.status_code == 201

@@ -25,6 +25,7 @@ from onsite_server.models import Site, Slot, Submission
 from onsite_server.services.signing import KeyStore
 from shared.tokens import Purpose, verify
 
+from ..cli_in_process import run_cli
 from ..conftest import PG_URL, LiveServer, fresh_pg_database
 from ..helpers import auth, gen_event, live_kiosk_and_members
 from .test_drills import Load, _env
@@ -73,11 +74,13 @@ def test_a_damaged_file_or_wrong_passphrase_is_refused(
 
 
 def test_backup_needs_a_passphrase(tmp_path: Path) -> None:
-    env = {**os.environ, "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
-           "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
-    _cli(env, "init-db")
-    done = _cli(env, "backup", "--out", str(tmp_path / "b.bak"))
-    assert done.returncode != 0 and "BACKUP_PASSPHRASE" in done.stderr
+    env: dict[str, str | None] = {
+        "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
+        "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "ONSITE_BACKUP_PASSPHRASE": None}
+    assert run_cli(env, "init-db").exit_code == 0
+    done = run_cli(env, "backup", "--out", str(tmp_path / "b.bak"))
+    assert done.exit_code != 0 and "BACKUP_PASSPHRASE" in done.stderr
     assert not (tmp_path / "b.bak").exists()
 
 
@@ -181,28 +184,31 @@ def test_backup_while_kiosks_write_then_restore_into_a_new_instance(database_url
 
 
 def test_restore_refuses_a_site_in_use(tmp_path: Path) -> None:
-    env = {**os.environ, "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
-           "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
-           "ONSITE_BACKUP_PASSPHRASE": "p"}
-    assert _cli(env, "init-db").returncode == 0
-    assert _cli(env, "backup", "--out", str(tmp_path / "b.bak")).returncode == 0
-    done = _cli(env, "restore", str(tmp_path / "b.bak"))
-    assert done.returncode != 0
+    env: dict[str, str | None] = {
+        "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
+        "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "ONSITE_BACKUP_PASSPHRASE": "p"}
+    assert run_cli(env, "init-db").exit_code == 0
+    assert run_cli(env, "backup", "--out", str(tmp_path / "b.bak")).exit_code == 0
+    done = run_cli(env, "restore", str(tmp_path / "b.bak"))
+    assert done.exit_code != 0
     assert "not empty" in done.stderr and "the database has tables" in done.stderr
 
 
 def test_scheduled_backups_keep_the_newest(tmp_path: Path) -> None:
-    env = {**os.environ, "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
-           "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
-           "ONSITE_BACKUP_PASSPHRASE": "p"}
-    assert _cli(env, "init-db").returncode == 0
+    env: dict[str, str | None] = {
+        "ONSITE_INSTANCE_PATH": str(tmp_path / "i"),
+        "ONSITE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "ONSITE_BACKUP_PASSPHRASE": "p"}
+    assert run_cli(env, "init-db").exit_code == 0
     folder = tmp_path / "backups"
     folder.mkdir()
     (folder / "notes.txt").write_text("not a backup: never removed")
     for _ in range(3):
-        done = _cli(env, "backup", "--out-dir", str(folder), "--keep", "2")
-        assert done.returncode == 0, done.stderr
+        done = run_cli(env, "backup", "--out-dir", str(folder), "--keep", "2")
+        assert done.exit_code == 0, done.output
     kept = sorted(p.name for p in folder.iterdir())
     assert len(kept) == 3 and "notes.txt" in kept
     assert "removed the older backup" in done.stdout
-    assert _cli(env, "backup", "--keep", "2", "--out", str(tmp_path / "x.bak")).returncode != 0
+    refused = run_cli(env, "backup", "--keep", "2", "--out", str(tmp_path / "x.bak"))
+    assert refused.exit_code != 0

@@ -164,13 +164,24 @@ def test_the_safe_commands_run_in_a_sandbox(tmp_path: Path) -> None:
     checkout = tmp_path / "opt" / "onsite-wellness"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONSITE_")}
 
-    # Every package named is one Debian 12 installs (the machine's apt lists).
+    # Every package named is one Debian 12 installs (the machine's apt lists). One apt-cache
+    # for them all: each start reads the whole package cache (about 0.75 s of CPU).
     if shutil.which("apt-cache"):
-        for command in (c for c in commands if c.startswith("apt-get install")):
-            for package in command.split()[3:]:
-                policy = subprocess.run(["apt-cache", "policy", package], capture_output=True,
-                                        text=True, check=False).stdout
-                assert "Candidate:" in policy and "(none)" not in policy, package
+        packages = sorted({package for c in commands if c.startswith("apt-get install")
+                           for package in c.split()[3:]})
+        assert packages
+        said = subprocess.run(["apt-cache", "policy", *packages], capture_output=True,
+                              text=True, check=False).stdout
+        # One paragraph per package, each opened by an unindented "name:" line.
+        policies = dict.fromkeys(packages, "")
+        name = ""
+        for line in said.splitlines():
+            if line and not line[0].isspace():
+                name = line.rstrip(":")
+            elif name in policies:
+                policies[name] += line + "\n"
+        for package, policy in policies.items():
+            assert "Candidate:" in policy and "(none)" not in policy, package
 
     # The clone, from this repository (what a site clones is what is committed).
     clone = next(c for c in commands if c.startswith("git clone"))

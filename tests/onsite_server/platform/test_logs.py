@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from onsite_server import devserver
 
+from ..cli_in_process import run_cli
 from ..helpers import auth, gen_member, gen_site
 from .test_drills import _env
 
@@ -36,7 +37,9 @@ def test_json_logs_with_request_ids_and_no_member_data_or_tokens(database_url: s
                                                                   tmp_path: Path) -> None:
     env = _env(database_url, tmp_path, ONSITE_LOG_FORMAT="json", ONSITE_LOG_LEVEL="DEBUG")
     log_path = tmp_path / "server.log"
-    devserver.cli(env, "init-db")
+    # The schema, the code and the user by the commands, in this process: the server's log
+    # is what this test reads.
+    assert run_cli(env, "init-db").exit_code == 0
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():
         site = gen_site(session, "logsite")
@@ -44,9 +47,12 @@ def test_json_logs_with_request_ids_and_no_member_data_or_tokens(database_url: s
                             first_name="Zephyrine")
         employee_id, member_id = member.employee_id, member.member_id
     engine.dispose()
-    code = devserver.cli(env, "pairing-code", "--site", "logsite").stdout.strip().splitlines()[-1]
-    devserver.cli(env, "create-user", "--email", "coord.logs@example.org", "--name", "Coord",
-                  "--role", "coordinator", "--site", "logsite", "--password", PASSWORD)
+    issued = run_cli(env, "pairing-code", "--site", "logsite")
+    assert issued.exit_code == 0, issued.output
+    code = issued.stdout.strip().splitlines()[-1]
+    made = run_cli(env, "create-user", "--email", "coord.logs@example.org", "--name", "Coord",
+                   "--role", "coordinator", "--site", "logsite", "--password", PASSWORD)
+    assert made.exit_code == 0, made.output
 
     secrets: dict[str, str] = {"pairing code": code, "employee id": employee_id,
                                "member id": member_id, "first name": "Zephyrine",

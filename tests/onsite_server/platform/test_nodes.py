@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from onsite_server import devserver
 from onsite_server.models import Booking, Site, Slot, Submission
 from onsite_server.tls import ensure_self_signed
 
+from ..cli_in_process import run_cli
 from ..conftest import LiveServer
 from ..helpers import auth, gen_event, live_kiosk_and_members
 from .test_drills import Load, _env
@@ -96,9 +96,8 @@ def test_two_nodes_behind_the_proxy_survive_a_node_killed_under_load(
     # The same secret and signing keys on every node, from shared settings (docs/deployment.md):
     # the keys made once, and MULTI_NODE so that no node makes its own.
     keys = tmp_path / "etc" / "keys"
-    made = subprocess.run([sys.executable, "-m", "onsite_server.cli", "make-signing-keys",
-                           "--dir", str(keys)], capture_output=True, text=True, check=False)
-    assert made.returncode == 0, made.stderr
+    made = run_cli({}, "make-signing-keys", "--dir", str(keys))  # in this process: the nodes
+    assert made.exit_code == 0, made.output  # are what this test is about
     base = _env(database_url, tmp_path, ONSITE_SIGNING_KEY_DIR=str(keys), ONSITE_MULTI_NODE="1",
                 ONSITE_TRUSTED_PROXIES="1", ONSITE_SECRET_KEY="one-secret-for-every-node")
     nodes: list[subprocess.Popen[bytes]] = []

@@ -9,9 +9,6 @@ foreign keys point at the row made for the table they name.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,8 @@ from click.testing import CliRunner
 
 from onsite_server.db import Database
 from onsite_server.migrate import alembic_config, current_revision, head_revision, upgrade
+
+from ..cli_in_process import run_cli
 
 pytestmark = pytest.mark.slow
 SKIP_TABLES = {"alembic_version"}
@@ -113,12 +112,11 @@ def test_upgrade_keeps_every_row(empty_database_url: str, tmp_path: Path, start:
     # Every table of the old schema has its row, the ones holding members' data among them.
     assert {"member", "referral", "submission", "booking", "outbox_message"} <= set(written)
 
-    env = {**os.environ, "ONSITE_DATABASE_URL": empty_database_url,
-           "ONSITE_INSTANCE_PATH": str(tmp_path / "instance"),
-           "ONSITE_BACKUP_PASSPHRASE": "upgrade drill"}
-    done = subprocess.run([sys.executable, "-m", "onsite_server.cli", "upgrade"], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    env: dict[str, str | None] = {"ONSITE_DATABASE_URL": empty_database_url,
+                                  "ONSITE_INSTANCE_PATH": str(tmp_path / "instance"),
+                                  "ONSITE_BACKUP_PASSPHRASE": "upgrade drill"}
+    done = run_cli(env, "upgrade")
+    assert done.exit_code == 0, done.output
     assert f"upgraded from {revision} to {head}" in done.stdout
     backups = list((tmp_path / "instance" / "backups").glob("onsite-pre-upgrade-*.bak"))
     assert len(backups) == 1 and revision in backups[0].name
@@ -135,9 +133,8 @@ def test_upgrade_keeps_every_row(empty_database_url: str, tmp_path: Path, start:
                if not _same(value, after[table][column])}
     assert changed == {}
 
-    again = subprocess.run([sys.executable, "-m", "onsite_server.cli", "upgrade"], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "already at" in again.stdout
+    again = run_cli(env, "upgrade")
+    assert again.exit_code == 0 and "already at" in again.stdout
 
 
 def test_a_failed_migration_names_the_backup_and_the_way_back(
@@ -168,12 +165,11 @@ def test_no_backup_no_upgrade(empty_database_url: str, tmp_path: Path) -> None:
     database.configure(empty_database_url)
     upgrade(database, _previous(head_revision()))
     database.dispose()
-    env = {**os.environ, "ONSITE_DATABASE_URL": empty_database_url,
-           "ONSITE_INSTANCE_PATH": str(tmp_path / "instance")}
-    env.pop("ONSITE_BACKUP_PASSPHRASE", None)
-    done = subprocess.run([sys.executable, "-m", "onsite_server.cli", "upgrade"], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1 and "BACKUP_PASSPHRASE" in done.stderr
+    env: dict[str, str | None] = {"ONSITE_DATABASE_URL": empty_database_url,
+                                  "ONSITE_INSTANCE_PATH": str(tmp_path / "instance"),
+                                  "ONSITE_BACKUP_PASSPHRASE": None}
+    done = run_cli(env, "upgrade")
+    assert done.exit_code == 1 and "BACKUP_PASSPHRASE" in done.stderr
     database.configure(empty_database_url)
     try:
         assert current_revision(database) != head_revision()

@@ -76,3 +76,33 @@ def test_https_needs_no_setting() -> None:
         "CENTRAL_URL": "https://central.example/fhir",
         "CENTRAL_TOKEN_URL": "https://central.example/auth/token"}))
     assert client_from_config({"CENTRAL_URL": "https://central.example/fhir"}).base_url
+
+
+def test_sync_once_with_nothing_due_starts_no_preparing_process(
+        app: Flask, listener: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker warms its preparing child at start; ``sync --once`` leaves it to the first
+    rows to prepare ahead, so a cycle with nothing due costs no second Python process."""
+    from onsite_server import sync_preparer
+
+    made: list[Any] = []
+
+    class Noted(sync_preparer.ProcessPreparer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+        def warm(self) -> None:
+            raise AssertionError("sync --once warmed its preparing process")
+
+        def close(self) -> None:
+            self.started = self.children()
+            super().close()
+
+    monkeypatch.setattr(sync_preparer, "ProcessPreparer", Noted)
+    url, _seen = listener
+    override(app, CENTRAL_URL=f"{url}/fhir", CENTRAL_TOKEN="secret-bearer",
+             CENTRAL_ALLOW_INSECURE_HTTP=True)
+    result = CliRunner().invoke(main, ["sync", "--once"], obj={"app": app})
+    assert result.exit_code == 0, result.output
+    assert "did not start" not in result.output
+    assert len(made) == 1 and made[0].started == []

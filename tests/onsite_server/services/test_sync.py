@@ -1047,3 +1047,26 @@ def test_the_sites_key_entries_are_validated_once_for_a_chunk_of_rows(
         assert isinstance(ready, forward.Prepared) and ready.bundle is not None
         assert _types(ready.bundle)[-2:] == ["Binary", "Binary"]
         validate(ready.bundle)
+
+
+def test_a_single_cycles_preparing_process_starts_with_the_first_rows_to_prepare(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
+    """``sync --once``'s child (about 1.2 s of CPU to start) is started by the first rows
+    handed to it, not before: with nothing due none starts; with rows due it prepares them."""
+    from onsite_server.cli_sync import _preparer
+
+    preparer = _preparer(get_db(app), _settings(app), warm=False)
+    assert preparer is not None
+    try:
+        report = run_cycle(get_db(app).transaction, FakeCentral(), _settings(app),
+                           preparer=preparer)
+        assert report.sent == 0
+        assert preparer.children() == []
+        sent = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(3)]
+        central = FakeCentral()
+        report = run_cycle(get_db(app).transaction, central, _settings(app),
+                           preparer=preparer)
+        assert [_referral_id(b) for b in central.bundles] == sent
+        assert len(preparer.children()) == 1
+    finally:
+        preparer.close()

@@ -199,15 +199,22 @@ class Outbox:
 
     # ------------------------------------------------------------------ reading
 
-    def pending(self, limit: int = 100, kinds: Sequence[str] = SENDABLE) -> list[Row]:
-        """The next rows to send, crisis lane first, then in the order they were written."""
+    def pending(self, limit: int = 100, kinds: Sequence[str] = SENDABLE, *,
+                opened: Mapping[str, Row] | None = None) -> list[Row]:
+        """The next rows to send, crisis lane first, then in the order they were written.
+
+        ``opened``: rows this caller opened before, by key; a row found there is not opened
+        again (a drain reads the rows still in flight with each read; rows never change).
+        """
         marks = ",".join("?" * len(kinds))
         with self._lock:
             found = self._db.execute(
                 f"SELECT seq, key, kind, lane, nonce, sealed, created_at, attempts FROM outbox "
                 f"WHERE dead = 0 AND kind IN ({marks}) ORDER BY lane, seq LIMIT ?",
                 (*kinds, limit)).fetchall()
-        return [Row(seq, key, kind, lane, self._open(key, kind, nonce, sealed), created, tries)
+        known = opened or {}
+        return [known.get(key) or Row(seq, key, kind, lane,
+                                      self._open(key, kind, nonce, sealed), created, tries)
                 for seq, key, kind, lane, nonce, sealed, created, tries in found]
 
     def get(self, key: str) -> Row | None:

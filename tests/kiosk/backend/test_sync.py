@@ -301,21 +301,25 @@ class FlyingClient(FakeClient):
         self.active: list[list[str]] = []
         self.together: list[tuple[list[str], list[str]]] = []
         self.accepted: list[str] = []
-        self.meet = threading.Barrier(2, timeout=10)
+        self.sent: list[list[str]] = []  # each request's keys, in the order sent
+        self.on_meet: Any = None  # run when the first two are in flight, before either answers
+        self.meet = threading.Barrier(2, action=self._met, timeout=10)
         self.guard = threading.Lock()
-        self.on_meet: Any = None
+
+    def _met(self) -> None:
+        if self.on_meet is not None:
+            self.on_meet()
 
     def submit(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         batch = [i["idempotency_key"] for i in items]
         with self.guard:
             call, self.calls = self.calls, self.calls + 1
+            self.sent.append(batch)
             self.together.extend((batch, other) for other in self.active)
             self.active.append(batch)
         try:
             if call < 2:
                 self.meet.wait()  # both in flight at once, or the barrier breaks the test
-                if call == 0 and self.on_meet is not None:
-                    self.on_meet()
             else:
                 threading.Event().wait(0.002)  # room for the next request to overlap
             if call == self.fail:
@@ -372,7 +376,7 @@ def test_requests_in_flight_together_share_no_visit_and_name_members_one_at_a_ti
         assert not named or all(k in batch for k in named) or all(k in other for k in named)
     # The rows naming members, and each visit's rows, reached the server in the order
     # written: only one request naming members was ever in flight.
-    sent = [k for batch in client.batches for k in batch]
+    sent = [k for batch in client.sent for k in batch]
     queued = list(rows)
     assert [k for k in sent if "member_ref" in rows[k]] == \
         [k for k in queued if "member_ref" in rows[k]]
@@ -389,7 +393,8 @@ def test_a_crisis_queued_while_two_requests_fly_goes_in_the_next_one(
         "idempotency_key": "z", "session_id": "sz", "member_ref": "r"}, crisis=True)
     worker = _worker(outbox, client, tmp_path, batch_size=3)
     worker.run_once()
-    assert len(client.batches) == 5 and client.batches[2][0] == "z"
+    # Both first requests were in flight when the crisis was queued: it opens the next one.
+    assert len(client.sent) == 5 and client.sent[2][0] == "z"
     assert outbox.depth() == 0
 
 

@@ -13,7 +13,9 @@ server, so a request sent while another is in flight takes only such rows (docs/
   visits of one member apart (a reference is opaque to it), and a member's findings fold into
   their referral in order, so only one request with identified rows is ever in flight and
   those rows go in the order written;
-- nothing after a crisis-lane row that cannot go yet (it goes first, in the next request);
+- nothing beside a request holding a crisis-lane row (the crisis is recorded before anything
+  sent after it), and nothing after a crisis-lane row that cannot go yet (it goes first, in
+  the next request);
 - no consent or crisis alert: those go alone, with nothing else in flight.
 
 With nothing in flight a request is what it always was: the leading run of submission items
@@ -55,12 +57,14 @@ class Unit:
     keys: frozenset[str]
     sessions: frozenset[str]
     identified: bool
+    crisis: bool
 
     @classmethod
     def of(cls, rows: Sequence[Row]) -> Unit:
         """The unit of these rows."""
         return cls(tuple(rows), frozenset(r.key for r in rows),
-                   frozenset(session_of(r) for r in rows), any(identified(r) for r in rows))
+                   frozenset(session_of(r) for r in rows), any(identified(r) for r in rows),
+                   any(r.lane == CRISIS_LANE for r in rows))
 
 
 def next_unit(rows: Sequence[Row], flying: Sequence[Unit], *, batch_size: int,
@@ -73,6 +77,8 @@ def next_unit(rows: Sequence[Row], flying: Sequence[Unit], *, batch_size: int,
         return None
     if not flying:
         return Unit.of(_leading_run(rows, batch_size, batch_bytes))
+    if any(u.crisis for u in flying):
+        return None  # a crisis in flight is answered (recorded) before anything else goes
     busy_sessions = frozenset().union(*(u.sessions for u in flying))
     busy_member = any(u.identified for u in flying)
     waiting_sessions: set[str] = set()

@@ -75,6 +75,9 @@ def test_nothing_overtakes_a_crisis_that_cannot_go_yet() -> None:
     assert plan(rows, [named]) == []
     # A crisis that can go goes first, with what follows it.
     assert plan(rows, [Unit.of([item("y", "s9")])]) == ["z", "b", "c"]
+    # And nothing goes beside it: it is recorded before anything sent after it.
+    assert plan(rows[1:], [Unit.of(rows[:1])]) == []
+    assert plan(rows[1:], [Unit.of([item("w", "s8", crisis=True)])]) == []
     # A crisis alert goes alone, once nothing is in flight.
     alert = [other("al", "crisis_alert", crisis=True), item("b", "s2")]
     assert plan(alert, [Unit.of([item("y", "s9")])]) == []

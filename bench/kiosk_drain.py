@@ -12,7 +12,8 @@ kiosk's spent during the drain (where the time goes).
 
     .venv/bin/python bench/kiosk_drain.py [--items 10000] [--batch 250] [--profile OUT]
 
-``--batch`` defaults to the kiosk's own ``kiosk.sync.DEFAULT_BATCH``.
+``--batch`` defaults to the kiosk's own ``kiosk.sync.DEFAULT_BATCH``, ``--in-flight`` (requests
+the kiosk keeps in flight while draining) to ``kiosk.sync.IN_FLIGHT``.
 
 ``--profile OUT`` samples the server's processes with py-spy during the drain only (see
 ``bench/spy.py``) and adds the busiest functions to the JSON line.
@@ -251,6 +252,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--in-flight", type=int, default=None,
+                        help="the kiosk's requests in flight (default: kiosk.sync.IN_FLIGHT)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the server during the drain; raw stacks to this file")
     parser.add_argument("--in-process", action="store_true",
@@ -296,6 +299,8 @@ def main() -> None:
             started = time.perf_counter()
             client = service._worker_client
             assert client is not None
+            if args.in_flight is not None:
+                service.worker.in_flight = args.in_flight
             in_flight = service.worker.in_flight
             service.worker.drain(client)
             drain_seconds = time.perf_counter() - started

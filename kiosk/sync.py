@@ -39,7 +39,7 @@ from .api_client import (
 )
 from .backend import Offline, SyncStatus
 from .outbox import Outbox, Row
-from .sync_drain import Drain
+from .sync_drain import Drain, DrainSettings
 from .sync_plan import Unit
 
 log = logging.getLogger("kiosk.sync")
@@ -304,7 +304,11 @@ class SyncWorker:
         Raises Offline (or Unauthorized, RateLimited) once the server stops answering, after
         the requests still in flight were answered; what was acknowledged stays acknowledged.
         """
-        run = Drain(self, client)
+        run = Drain(DrainSettings(
+            outbox=self.outbox, send=lambda unit: self._send_unit(client, unit),
+            note_backlog=self._note_backlog, count_acked=self._count_acked, stop=self._stop,
+            in_flight=self.in_flight, batch_size=self.batch_size,
+            batch_bytes=self.batch_bytes))
         with ThreadPoolExecutor(max_workers=self.in_flight,
                                 thread_name_prefix="kiosk-sync-send") as senders, \
                 ThreadPoolExecutor(max_workers=1,

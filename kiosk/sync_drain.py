@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from .outbox import Row
+from .outbox import Outbox, Row
 from .sync_plan import Unit, next_unit
 
-if TYPE_CHECKING:
-    from .api_client import ApiClient
-    from .sync import SyncWorker
+# What one request came back with: (keys acknowledged, rows settled, a row left waiting).
+Outcome = tuple[list[str], int, bool]
+
+
+@dataclass(frozen=True)
+class DrainSettings:
+    """What a drain needs of its sync worker (``SyncWorker.drain`` builds it)."""
+
+    outbox: Outbox
+    send: Callable[[Unit], Outcome]  # one request, on a sender thread
+    note_backlog: Callable[[int], None]  # rows seen pending: the progress bar's total
+    count_acked: Callable[[int, int], int]  # (rows deleted, rows settled) -> rows deleted
+    stop: threading.Event
+    in_flight: int
+    batch_size: int
+    batch_bytes: int
 
 
 class Drain:
@@ -21,10 +36,9 @@ class Drain:
     and the opening of the next rows run while requests are in flight.
     """
 
-    def __init__(self, worker: SyncWorker, client: ApiClient) -> None:
-        self.worker = worker
-        self.client = client
-        self.flying: dict[Future[tuple[list[str], int, bool]], Unit] = {}
+    def __init__(self, settings: DrainSettings) -> None:
+        self.settings = settings
+        self.flying: dict[Future[Outcome], Unit] = {}
         self.owed: list[str] = []  # acknowledged by the server, not yet deleted here
         self.owed_settled = 0
         self.opened: dict[str, Row] = {}  # rows opened by the last read, by key
@@ -34,19 +48,19 @@ class Drain:
 
     def loop(self, senders: Executor, helper: Executor) -> None:
         """Send and collect until nothing flies and nothing more may go."""
-        worker = self.worker
+        s = self.settings
         while True:
-            while (self.more and self.failure is None and not worker._stop.is_set()
-                   and len(self.flying) < worker.in_flight):
+            while (self.more and self.failure is None and not s.stop.is_set()
+                   and len(self.flying) < s.in_flight):
                 unit = self._plan(helper)
                 if unit is None:
                     if not self.flying:
                         self.more = False  # nothing left to send
                     break
-                self.flying[senders.submit(worker._send_unit, self.client, unit)] = unit
+                self.flying[senders.submit(s.send, unit)] = unit
             if self.owed:
                 # The acknowledged rows are deleted while the next requests are in flight.
-                self._settle(helper.submit(worker.outbox.ack, self.owed).result())
+                self._settle(helper.submit(s.outbox.ack, self.owed).result())
             if not self.flying:
                 return
             done, _ = wait(list(self.flying), return_when=FIRST_COMPLETED)
@@ -55,22 +69,22 @@ class Drain:
 
     def _plan(self, helper: Executor) -> Unit | None:
         """Read the head of the outbox (on the helper) and plan the next request from it."""
-        worker = self.worker
+        s = self.settings
         busy = {key for unit in self.flying.values() for key in unit.keys}
         skip = busy | set(self.owed)
         # Room to pass over rows a request beside another may not take (about one in ten
         # items names a member on a busy site), besides the rows in flight and owed.
-        limit = worker.batch_size + worker.batch_size // 2 + len(skip)
-        read = helper.submit(worker.outbox.pending, limit, opened=self.opened).result()
+        limit = s.batch_size + s.batch_size // 2 + len(skip)
+        read = helper.submit(s.outbox.pending, limit, opened=self.opened).result()
         self.opened = {row.key: row for row in read}
         rows = [row for row in read if row.key not in skip]
-        unit = next_unit(rows, list(self.flying.values()), batch_size=worker.batch_size,
-                         batch_bytes=worker.batch_bytes)
+        unit = next_unit(rows, list(self.flying.values()), batch_size=s.batch_size,
+                         batch_bytes=s.batch_bytes)
         if unit is not None:
-            worker._note_backlog(len(rows))
+            s.note_backlog(len(rows))
         return unit
 
-    def _collect(self, future: Future[tuple[list[str], int, bool]]) -> None:
+    def _collect(self, future: Future[Outcome]) -> None:
         """Take one answered request's outcome: rows owed a deletion, or the failure."""
         self.flying.pop(future)
         try:
@@ -85,7 +99,7 @@ class Drain:
             self.more = False  # every row of the batch waits for later: do not spin on them
 
     def _settle(self, deleted: int) -> None:
-        self.total += self.worker._count_acked(deleted, self.owed_settled)
+        self.total += self.settings.count_acked(deleted, self.owed_settled)
         self.owed, self.owed_settled = [], 0
 
     def finish(self) -> None:
@@ -94,4 +108,4 @@ class Drain:
             wait([future])
             self._collect(future)
         if self.owed:
-            self._settle(self.worker.outbox.ack(self.owed))
+            self._settle(self.settings.outbox.ack(self.owed))

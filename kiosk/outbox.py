@@ -128,9 +128,6 @@ class Outbox:
         self._aead = AESGCM(load_or_create_key(key_path))
         self.path = db_path
         self._lock = threading.Lock()
-        # Crisis-lane rows queued so far in this process: the sync worker drops the next batch
-        # it read ahead when this moved, so that a new crisis goes first (sync.SyncWorker.drain).
-        self.crisis_writes = 0
         # One connection shared by the UI thread and the sync worker, serialised by _lock.
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -201,8 +198,6 @@ class Outbox:
         with self._write() as db:
             db.executemany("INSERT OR IGNORE INTO outbox (key, kind, lane, nonce, sealed, "
                            "created_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
-            if any(lane == CRISIS_LANE for _k, _kind, lane, *_rest in rows):
-                self.crisis_writes += 1
 
     # ------------------------------------------------------------------ reading
 

@@ -294,9 +294,10 @@ class SyncWorker:
         Up to ``in_flight`` requests at a time (two by default), so that the server prepares
         one batch while it writes another. A request sent while another is in flight carries
         only rows that cannot meet the other's on the server (``sync_plan``: no shared kiosk
-        session, at most one request naming members, nothing ahead of a waiting crisis);
-        with nothing in flight a request is the next rows in order, as ever. Every plan reads
-        the outbox afresh from its head, so a crisis queued meanwhile goes in the next request.
+        session, at most one request naming members, nothing beside a crisis nor ahead of one
+        that waits); with nothing in flight a request is the next rows in order, as ever. Every
+        plan reads the outbox afresh from its head, so a crisis queued meanwhile goes in the
+        next request.
         The outbox is read and written on a helper thread, while requests are in flight. A row
         the server acknowledged is deleted after the next request was sent; a crash in between
         only resends it, and the server replays its answer (same idempotency key).

@@ -12,7 +12,8 @@ kiosk's spent during the drain (where the time goes).
 
     .venv/bin/python bench/kiosk_drain.py [--items 10000] [--batch 250] [--profile OUT]
 
-``--batch`` defaults to the kiosk's own ``kiosk.sync.DEFAULT_BATCH``.
+``--batch`` defaults to the kiosk's own ``kiosk.sync.DEFAULT_BATCH``, ``--in-flight`` (requests
+the kiosk keeps in flight while draining) to ``kiosk.sync.IN_FLIGHT``.
 
 ``--profile OUT`` samples the server's processes with py-spy during the drain only (see
 ``bench/spy.py``) and adds the busiest functions to the JSON line.
@@ -79,9 +80,9 @@ def _start(env: dict[str, str], instance: Path, port: int, log: Path
     raise RuntimeError("server did not start: " + log.read_text(errors="replace")[-2000:])
 
 
-def _group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of every live process in a process group (gunicorn)."""
-    total = 0
+def _group_cpu_seconds(pgid: int) -> dict[int, float]:
+    """User + system CPU seconds of each live process in a process group (gunicorn), by pid."""
+    found: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -92,8 +93,8 @@ def _group_cpu_seconds(pgid: int) -> float:
             continue
         # After the command: state, ppid, pgrp, ..., utime (12th), stime (13th).
         if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return found
 
 
 def _seed_members(db_url: str) -> None:
@@ -251,6 +252,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--in-flight", type=int, default=None,
+                        help="the kiosk's requests in flight (default: kiosk.sync.IN_FLIGHT)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the server during the drain; raw stacks to this file")
     parser.add_argument("--in-process", action="store_true",
@@ -291,15 +294,22 @@ def main() -> None:
             service.worker.notify = lambda s: progress.append(
                 (s.sent_since_backlog, s.backlog_at_start))
             spy = Spy(proc.pid, args.profile) if args.profile else None
-            server_cpu = _group_cpu_seconds(proc.pid)
+            server_before = _group_cpu_seconds(proc.pid)
             kiosk_cpu = time.process_time()
             started = time.perf_counter()
             client = service._worker_client
             assert client is not None
+            if args.in_flight is not None:
+                service.worker.in_flight = args.in_flight
+            in_flight = service.worker.in_flight
             service.worker.drain(client)
             drain_seconds = time.perf_counter() - started
             kiosk_cpu = time.process_time() - kiosk_cpu
-            server_cpu = _group_cpu_seconds(proc.pid) - server_cpu
+            server_after = _group_cpu_seconds(proc.pid)
+            # Per process: whether the drain kept both workers busy or only one.
+            per_process = sorted((round(server_after[pid] - server_before.get(pid, 0.0), 2)
+                                  for pid in server_after), reverse=True)
+            server_cpu = sum(server_after.values()) - sum(server_before.values())
             if spy is not None:
                 spy.stop()
                 profile = summary(spy.out, top=20)
@@ -321,12 +331,14 @@ def main() -> None:
     print(json.dumps({
         "bench": "kiosk_drain", "db": "sqlite", "tls": True,
         "server": "serve --workers 2 (gthread x4)", "items": args.items, "batch": args.batch,
+        "kiosk_in_flight": in_flight,
         "queue_seconds": round(queue_seconds, 3),
         "queue_items_per_s": round(args.items / queue_seconds, 1),
         "drain_seconds": round(drain_seconds, 3),
         "drain_items_per_s": round(args.items / drain_seconds, 1),
         "drain_server_cpu_seconds": round(server_cpu, 2),
         "drain_kiosk_cpu_seconds": round(kiosk_cpu, 2),
+        "drain_server_cpu_by_process": per_process,
         "bulk_insert_seconds": round(bulk_seconds, 3), "bulk_rows": bulk_rows,
         "ratio": round(drain_seconds / bulk_seconds, 2),
         # CPU against CPU: the server's and the kiosk's during the drain, the bulk insert's.

@@ -250,8 +250,17 @@ class ApiClient:
         return IdentifyResponse.model_validate(data)
 
     def submit(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Send a batch of submission items; one answer per item, in order."""
-        data = self._json("POST", "/submissions", {"items": items})
+        """Send a batch of submission items; one answer per item, in order.
+
+        Each batch goes on a connection of its own, closed after the answer, so that whichever
+        server process is free takes it. A kept-alive connection stays with the process that
+        accepted it: a draining kiosk's two requests in flight then mostly went to one
+        process, and the other idled (docs/BENCHMARKS.md, issue 20 P6, session 12). The
+        server keeps a connection alive for 2 s and the kiosk syncs every 30 s, so outside a
+        drain this costs no handshake that keep-alive would have saved.
+        """
+        data = self._json("POST", "/submissions", {"items": items},
+                          headers={"Connection": "close"})
         results: list[dict[str, Any]] = data["results"]
         return results
 

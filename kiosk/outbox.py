@@ -70,6 +70,8 @@ class Row:
     payload: dict[str, Any]
     created_at: str
     attempts: int
+    # The payload's compact JSON as sealed, in bytes (0: not known): what it adds to a request.
+    json_bytes: int = 0
 
     @property
     def crisis(self) -> bool:
@@ -126,9 +128,6 @@ class Outbox:
         self._aead = AESGCM(load_or_create_key(key_path))
         self.path = db_path
         self._lock = threading.Lock()
-        # Crisis-lane rows queued so far in this process: the sync worker drops the next batch
-        # it read ahead when this moved, so that a new crisis goes first (sync.SyncWorker.drain).
-        self.crisis_writes = 0
         # One connection shared by the UI thread and the sync worker, serialised by _lock.
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -145,12 +144,17 @@ class Outbox:
         return nonce, self._aead.encrypt(nonce, plain, f"{kind}\n{key}".encode())
 
     def _open(self, key: str, kind: str, nonce: bytes, sealed: bytes) -> dict[str, Any]:
+        return self._open_sized(key, kind, nonce, sealed)[0]
+
+    def _open_sized(self, key: str, kind: str, nonce: bytes, sealed: bytes
+                    ) -> tuple[dict[str, Any], int]:
+        """The payload, and the length of its compact JSON (as sealed)."""
         try:
             plain = self._aead.decrypt(nonce, sealed, f"{kind}\n{key}".encode())
         except InvalidTag as exc:
             raise OutboxKeyError(f"outbox row {key}: cannot be opened with this key") from exc
-        data: dict[str, Any] = json.loads(plain)
-        return data
+        data: dict[str, Any] = json.loads(plain.decode("utf-8"))
+        return data, len(plain)
 
     def _check_key(self) -> None:
         """Fail at start, not at the first send, when the key does not open the rows."""
@@ -194,21 +198,29 @@ class Outbox:
         with self._write() as db:
             db.executemany("INSERT OR IGNORE INTO outbox (key, kind, lane, nonce, sealed, "
                            "created_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
-            if any(lane == CRISIS_LANE for _k, _kind, lane, *_rest in rows):
-                self.crisis_writes += 1
 
     # ------------------------------------------------------------------ reading
 
-    def pending(self, limit: int = 100, kinds: Sequence[str] = SENDABLE) -> list[Row]:
-        """The next rows to send, crisis lane first, then in the order they were written."""
+    def pending(self, limit: int = 100, kinds: Sequence[str] = SENDABLE, *,
+                opened: Mapping[str, Row] | None = None) -> list[Row]:
+        """The next rows to send, crisis lane first, then in the order they were written.
+
+        ``opened``: rows this caller opened before, by key; a row found there is not opened
+        again (a drain reads the rows still in flight with each read; rows never change).
+        """
         marks = ",".join("?" * len(kinds))
         with self._lock:
             found = self._db.execute(
                 f"SELECT seq, key, kind, lane, nonce, sealed, created_at, attempts FROM outbox "
                 f"WHERE dead = 0 AND kind IN ({marks}) ORDER BY lane, seq LIMIT ?",
                 (*kinds, limit)).fetchall()
-        return [Row(seq, key, kind, lane, self._open(key, kind, nonce, sealed), created, tries)
-                for seq, key, kind, lane, nonce, sealed, created, tries in found]
+        known = opened or {}
+        return [known.get(found_row[1]) or self._row(*found_row) for found_row in found]
+
+    def _row(self, seq: int, key: str, kind: str, lane: int, nonce: bytes, sealed: bytes,
+             created: str, tries: int) -> Row:
+        payload, size = self._open_sized(key, kind, nonce, sealed)
+        return Row(seq, key, kind, lane, payload, created, tries, size)
 
     def get(self, key: str) -> Row | None:
         """The row with this key, opened, or None."""
@@ -218,8 +230,7 @@ class Outbox:
                 "WHERE key = ?", (key,)).fetchone()
         if found is None:
             return None
-        seq, key, kind, lane, nonce, sealed, created, tries = found
-        return Row(seq, key, kind, lane, self._open(key, kind, nonce, sealed), created, tries)
+        return self._row(*found)
 
     def depth(self) -> int:
         """How many rows still wait to be sent (dead letters and identities not counted)."""

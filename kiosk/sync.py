@@ -39,6 +39,8 @@ from .api_client import (
 )
 from .backend import Offline, SyncStatus
 from .outbox import Outbox, Row
+from .sync_drain import Drain, DrainSettings
+from .sync_plan import Unit
 
 log = logging.getLogger("kiosk.sync")
 
@@ -57,6 +59,10 @@ DEFAULT_BATCH = 250
 # And at most this much JSON per request, half the server's 2 MiB body limit: 250 items of
 # the longest answers the schema allows would be refused whole (413) and retried forever.
 MAX_BATCH_BYTES = 1024 * 1024
+# Requests in flight during a drain: the server's second process prepares one batch while the
+# first is written (docs/BENCHMARKS.md, issue 20 P6, session 12); ``sync_plan`` keeps the
+# rows of two requests in flight apart, so that their order never matters.
+IN_FLIGHT = 2
 # An offline-typed identity outlives its visit only long enough for the visit's own writes.
 IDENTITY_TTL = timedelta(minutes=30)
 MAX_ERRORS = 10
@@ -123,7 +129,7 @@ class SyncWorker:
     def __init__(self, outbox: Outbox, client: Callable[[], ApiClient | None], *,
                  catalog: CatalogCache, notify: Callable[[SyncStatus], None] | None = None,
                  interval: float = DEFAULT_INTERVAL, batch_size: int = DEFAULT_BATCH,
-                 batch_bytes: int = MAX_BATCH_BYTES,
+                 batch_bytes: int = MAX_BATCH_BYTES, in_flight: int = IN_FLIGHT,
                  backoff_base: float = BACKOFF_BASE, backoff_cap: float = BACKOFF_CAP,
                  disk_path: Path | None = None, app_version: str = APP_VERSION,
                  rng: random.Random | None = None) -> None:
@@ -134,6 +140,7 @@ class SyncWorker:
         self.interval = interval
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
+        self.in_flight = max(1, in_flight)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.disk_path = disk_path or outbox.path.parent
@@ -282,69 +289,41 @@ class SyncWorker:
             return self.interval
 
     def drain(self, client: ApiClient) -> int:
-        """Send everything that waits, in order; return how many rows were acknowledged.
+        """Send everything that waits; return how many rows were acknowledged.
 
-        One request at a time, each sent only once the one before it was answered, as ever.
-        What the kiosk does between two requests runs while the next one is in flight, on a
-        helper thread: deleting the rows the server acknowledged (a durable write) and reading
-        and opening the rows after them. The rows read ahead are dropped, and read again,
-        whenever they might not be what comes next: a crisis was queued meanwhile (it goes
-        first), or an answer left a row waiting (what comes after it waits behind it). A row
+        Up to ``in_flight`` requests at a time (two by default), so that the server prepares
+        one batch while it writes another. A request sent while another is in flight carries
+        only rows that cannot meet the other's on the server (``sync_plan``: no shared kiosk
+        session, at most one request naming members, nothing beside a crisis nor ahead of one
+        that waits); with nothing in flight a request is the next rows in order, as ever. Every
+        plan reads the outbox afresh from its head, so a crisis queued meanwhile goes in the
+        next request.
+        The outbox is read and written on a helper thread, while requests are in flight. A row
         the server acknowledged is deleted after the next request was sent; a crash in between
         only resends it, and the server replays its answer (same idempotency key).
 
-        Raises Offline (or Unauthorized, RateLimited) as soon as the server stops answering;
-        what was acknowledged before stays acknowledged.
+        Raises Offline (or Unauthorized, RateLimited) once the server stops answering, after
+        the requests still in flight were answered; what was acknowledged stays acknowledged.
         """
-        total = 0
-        owed: list[str] = []  # acknowledged by the server, not yet deleted here
-        owed_settled = 0
-        ahead: list[Row] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiosk-sync-outbox") as helper:
+        run = Drain(DrainSettings(
+            outbox=self.outbox, send=lambda unit: self._send_unit(client, unit),
+            note_backlog=self._note_backlog, count_acked=self._count_acked, stop=self._stop,
+            in_flight=self.in_flight, batch_size=self.batch_size,
+            batch_bytes=self.batch_bytes))
+        with ThreadPoolExecutor(max_workers=self.in_flight,
+                                thread_name_prefix="kiosk-sync-send") as senders, \
+                ThreadPoolExecutor(max_workers=1,
+                                   thread_name_prefix="kiosk-sync-outbox") as helper:
             try:
-                while not self._stop.is_set():
-                    rows = ahead if ahead is not None else self.outbox.pending(self.batch_size)
-                    ahead = None
-                    if not rows:
-                        break
-                    self._note_backlog(len(rows))
-                    unit = self._next_unit(rows)
-                    sending = {row.key for row in unit}
-                    job = helper.submit(self._ack_then_read, owed, sending)
-                    try:
-                        outcome = self._send_unit(client, unit)
-                    finally:
-                        # The previous acknowledgements are written whatever this send did.
-                        done, ahead, crisis_mark = job.result()
-                        total += self._count_acked(done, owed_settled)
-                        owed, owed_settled = [], 0
-                    acked, settled, left_waiting = outcome
-                    owed, owed_settled = acked, settled
-                    if not ahead or left_waiting or crisis_mark != self.outbox.crisis_writes:
-                        # Nothing read ahead may still mean rows written meanwhile: read again.
-                        ahead = None
-                    if settled == 0:
-                        break  # every row of the batch waits for later: do not spin on them
-                    if ahead is None:
-                        # Read again below, after these rows are gone.
-                        total += self._count_acked(self.outbox.ack(owed), owed_settled)
-                        owed, owed_settled = [], 0
+                run.loop(senders, helper)
             finally:
-                if owed:
-                    total += self._count_acked(self.outbox.ack(owed), owed_settled)
+                run.finish()
+        if run.failure is not None:
+            raise run.failure
         if self.outbox.depth() == 0:
             with self._lock:
                 self._state.backlog_at_start = self._state.sent_since_backlog = 0
-        return total
-
-    def _ack_then_read(self, owed: list[str], sending: set[str]
-                       ) -> tuple[int, list[Row], int]:
-        """Delete acknowledged rows, then read the next batch after the one being sent."""
-        done = self.outbox.ack(owed) if owed else 0
-        mark = self.outbox.crisis_writes  # before the read: a crisis queued after it shows
-        rows = [r for r in self.outbox.pending(self.batch_size + len(sending))
-                if r.key not in sending]
-        return done, rows[:self.batch_size], mark
+        return run.total
 
     def _count_acked(self, done: int, settled: int) -> int:
         """Count a batch's rows as sent once their deletion is on disk; tell the screen."""
@@ -356,31 +335,12 @@ class SyncWorker:
         self._tell()
         return done
 
-    def _next_unit(self, rows: list[Row]) -> list[Row]:
-        """The next request's rows: the leading run of submission items, or one other row.
-
-        The run stops before the item that would take the request past ``batch_bytes`` of
-        JSON (one item always goes, whatever its size); the rest follow in the next request.
-        """
-        head = rows[0]
-        if head.kind != "submission":
-            return [head]
-        run: list[Row] = []
-        size = 0
-        for row in rows:
-            if row.kind != "submission":
-                break
-            size += len(json.dumps(row.payload, separators=(",", ":"))) + 1
-            if run and size > self.batch_bytes:
-                break
-            run.append(row)
-        return run
-
-    def _send_unit(self, client: ApiClient, unit: list[Row]) -> tuple[list[str], int, bool]:
+    def _send_unit(self, client: ApiClient, unit: Unit) -> tuple[list[str], int, bool]:
         """Send one request; return (keys acknowledged, rows settled, a row left waiting)."""
-        if unit[0].kind == "submission":
-            return self._send_items(client, unit)
-        acked, settled = self._send_single(client, unit[0])
+        rows = list(unit.rows)
+        if rows[0].kind == "submission":
+            return self._send_items(client, rows)
+        acked, settled = self._send_single(client, rows[0])
         return acked, settled, False
 
     def _note_backlog(self, seen: int) -> None:

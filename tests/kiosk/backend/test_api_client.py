@@ -115,3 +115,23 @@ def test_submissions_crisis_alert_heartbeat_and_member_calls(server: TlsServer) 
     assert consent["consent"] is True and consent["referral_id"]
     assert client.bookings(ref) == []
     client.close()
+
+
+def test_each_batch_of_submissions_goes_on_a_connection_of_its_own(server: TlsServer) -> None:
+    """So that a draining kiosk's requests in flight are taken by whichever process is free."""
+    client = _pinned(server)
+    seen: list[tuple[str, str | None, str | None]] = []
+    client.session.hooks["response"].append(lambda r, *_a, **_k: seen.append(
+        (r.request.path_url, r.request.headers.get("Connection"), r.headers.get("Connection"))))
+    item = {"idempotency_key": str(uuid.uuid4()), "anonymous": True,
+            "session_id": str(uuid.uuid4()), "instrument_id": "phq9",
+            "instrument_version": "1.0.0", "answers": {str(i): 0 for i in range(1, 10)},
+            "taken_at": "2026-01-01T10:00:00+00:00"}
+    assert client.submit([item])[0]["status"] == "accepted"
+    client.heartbeat({"app_version": "t", "outbox_depth": 0, "free_disk_bytes": 10})
+    submitted, beat = seen
+    # Asked to close, and closed by the server after its answer.
+    assert submitted[0].endswith("/submissions") and submitted[1:] == ("close", "close")
+    # Other calls keep the connection alive as before.
+    assert beat[0].endswith("/heartbeat") and beat[1] != "close" and beat[2] != "close"
+    client.close()

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -124,3 +126,77 @@ def test_kill_9_between_writing_and_sending_loses_and_doubles_nothing(
     with server.session() as session:
         assert session.scalar(select(func.count()).select_from(Submission)) == len(queued)
     restarted.close()
+
+
+@pytest.mark.slow
+@pytest.mark.drill
+def test_two_requests_in_flight_keep_crisis_first_each_visit_and_member_in_order(
+        own_server: TlsServer, kiosk_settings: KioskSettings) -> None:
+    """A backlog of anonymous and identified visits drained two requests at a time.
+
+    The crisis goes in the first request, nothing beside it; the next two are held until
+    both are in flight at the live server; the server goes down as the sixth is sent and
+    comes back. Everything is stored once, the crisis first, each visit's items and each
+    member's items in the order written.
+    """
+    server = own_server
+    service = KioskService(kiosk_settings, batch_size=5, timeout=(1.0, 5.0))
+    service.pair(server.url, server.pairing_code(SITE))
+    server.add_member(SITE, "E9101", date(1970, 2, 3))
+    server.add_member(SITE, "E9102", date(1971, 4, 5))
+    server.stop()
+    alex = service.identify("E9101", "1970-02-03")
+    sam = service.identify("E9102", "1971-04-05")
+    queued: list[str] = []
+    named: dict[str, list[str]] = {"alex": [], "sam": []}
+    for visit in range(14):
+        who, name = ((alex, "alex") if visit % 5 == 1 else (sam, "sam") if visit % 5 == 3
+                     else (None, ""))
+        keys = _visit(service, who, 1 + visit % 3)
+        queued += keys
+        if name:
+            named[name] += keys
+    crisis_key = str(uuid.uuid4())
+    service.submit(alex, [phq9(item9=1, key=crisis_key)], crisis=True)
+    queued.append(crisis_key)
+
+    client = service._worker_client
+    assert client is not None
+    real_submit = client.submit
+    meet = threading.Barrier(2, timeout=30)
+    calls: list[int] = []
+    guard = threading.Lock()
+
+    def submit(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with guard:
+            calls.append(len(calls))
+            call = calls[-1]
+        if call in (1, 2):
+            meet.wait()  # the two requests are in flight at the server together
+        if call == 5:
+            server.stop()  # the server goes away mid-drain
+        return real_submit(items)
+
+    client.submit = submit  # type: ignore[method-assign]
+    server.start()
+    service.worker.run_once()
+    assert not service.status().online and service.status().outbox_depth > 0
+    server.start()
+    service.worker.run_once()
+    assert service.status().outbox_depth == 0 and len(calls) > 6
+
+    stored = sorted(server.submissions(), key=lambda s: s.id)
+    order = [s.idempotency_key for s in stored]
+    assert sorted(order) == sorted(queued) and len(order) == len(set(order))
+    assert order[0] == crisis_key  # crisis first
+    by_key = {s.idempotency_key: s for s in stored}
+    for keys in named.values():
+        assert [k for k in order if k in keys] == keys  # each member's items in order
+        assert len({by_key[k].member_id for k in keys}) == 1 and by_key[keys[0]].member_id
+    for session_id in {s.session_id for s in stored}:
+        visit = [k for k in queued if by_key[k].session_id == session_id]
+        assert [k for k in order if by_key[k].session_id == session_id] == visit
+    with server.session() as session:
+        priorities = {r.member_id: r.priority for r in session.scalars(select(Referral))}
+        assert priorities[by_key[crisis_key].member_id] == "crisis"
+    service.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 from pathlib import Path
@@ -118,3 +119,22 @@ def test_writes_are_durable_full_sync(paths: tuple[Path, Path]) -> None:
     journal = box._db.execute("PRAGMA journal_mode").fetchone()[0]
     assert (mode, journal) == (2, "wal")  # 2 = FULL
     box.close()
+
+
+def test_a_row_read_carries_its_json_size_and_rows_opened_before_are_not_opened_again(
+        paths: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    outbox = Outbox(*paths)
+    payload = {"idempotency_key": "a", "answers": {"1": 2, "9": 0}, "note": "café"}
+    outbox.put("a", "submission", payload)
+    outbox.put("b", "submission", {"idempotency_key": "b"})
+    first = outbox.pending()
+    # The request's share of its JSON body, as sync_plan counts it, without encoding it again.
+    assert first[0].json_bytes == len(json.dumps(payload, separators=(",", ":")))
+    opened: list[str] = []
+    real = outbox._open_sized
+    monkeypatch.setattr(outbox, "_open_sized",
+                        lambda key, *rest: opened.append(key) or real(key, *rest))
+    again = outbox.pending(opened={first[0].key: first[0]})
+    assert again[0] is first[0] and [r.payload for r in again] == [r.payload for r in first]
+    assert opened == ["b"]
+    outbox.close()

@@ -143,8 +143,8 @@ class _WatchedOutbox:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._outbox, name)
 
-    def pending(self, limit: int = 100) -> list[Any]:
-        rows = self._outbox.pending(limit)
+    def pending(self, limit: int = 100, **kw: Any) -> list[Any]:
+        rows = self._outbox.pending(limit, **kw)
         if threading.current_thread() is not threading.main_thread():
             self.read_ahead.set()
         return rows
@@ -282,3 +282,136 @@ def test_a_request_that_gets_through_drains_a_backing_off_worker_at_once(
     worker.reached()  # e.g. an identify from the screens just got an answer
     assert done.wait(10)
     worker.stop()
+
+
+# ---------------------------------------------------------------- two requests in flight
+
+
+class FlyingClient(FakeClient):
+    """Records which batches were in flight together; the first two wait for each other.
+
+    ``fail`` names the call (0, 1, ...) that raises Offline, as a server dying mid-drain.
+    """
+
+    def __init__(self, rows: dict[str, dict[str, Any]], fail: int | None = None) -> None:
+        super().__init__()
+        self.rows = rows
+        self.fail = fail
+        self.calls = 0
+        self.active: list[list[str]] = []
+        self.together: list[tuple[list[str], list[str]]] = []
+        self.accepted: list[str] = []
+        self.sent: list[list[str]] = []  # each request's keys, in the order sent
+        self.on_meet: Any = None  # run when the first two are in flight, before either answers
+        self.meet = threading.Barrier(2, action=self._met, timeout=10)
+        self.guard = threading.Lock()
+
+    def _met(self) -> None:
+        if self.on_meet is not None:
+            self.on_meet()
+
+    def submit(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        batch = [i["idempotency_key"] for i in items]
+        with self.guard:
+            call, self.calls = self.calls, self.calls + 1
+            self.sent.append(batch)
+            self.together.extend((batch, other) for other in self.active)
+            self.active.append(batch)
+        try:
+            if call < 2:
+                self.meet.wait()  # both in flight at once, or the barrier breaks the test
+            else:
+                threading.Event().wait(0.002)  # room for the next request to overlap
+            if call == self.fail:
+                raise Offline("the server went away")
+            answers = super().submit(items)
+            with self.guard:
+                self.accepted.extend(a["key"] for a in answers if a["status"] == "accepted")
+            return answers
+        finally:
+            with self.guard:
+                self.active.remove(batch)
+
+
+def _queue_visits(outbox: Outbox, visits: list[tuple[int, bool]]) -> dict[str, dict[str, Any]]:
+    """Queue visits of (items, names a member); return their payloads by key, in order."""
+    payloads: dict[str, dict[str, Any]] = {}
+    for v, (n, member) in enumerate(visits):
+        who = {"member_ref": f"ref-{v}"} if member else {"anonymous": True}
+        for i in range(n):
+            key = f"v{v:02d}i{i}"
+            payloads[key] = {"idempotency_key": key, "session_id": f"s{v:02d}", **who}
+            outbox.put(key, "submission", payloads[key])
+    return payloads
+
+
+def test_two_requests_fly_at_once_and_every_row_goes_once(outbox: Outbox,
+                                                         tmp_path: Path) -> None:
+    rows = _queue_visits(outbox, [(1, False)] * 9)
+    client = FlyingClient(rows)
+    worker = _worker(outbox, client, tmp_path, batch_size=3)
+    worker.run_once()
+    assert client.together  # the first two met in flight (else the barrier had broken)
+    sent = [k for batch in client.batches for k in batch]
+    assert sorted(sent) == sorted(rows) and len(sent) == len(set(sent))
+    assert sorted(client.accepted) == sorted(rows) and outbox.depth() == 0
+    status = worker.status()
+    assert status.online and status.backlog_at_start == 0
+
+
+def test_requests_in_flight_together_share_no_visit_and_name_members_one_at_a_time(
+        outbox: Outbox, tmp_path: Path) -> None:
+    visits = [(1, False), (2, True), (3, False), (1, False), (2, True), (1, True),
+              (4, False), (1, False), (2, True), (1, False), (3, False), (1, True)] * 3
+    rows = _queue_visits(outbox, visits)
+    client = FlyingClient(rows)
+    worker = _worker(outbox, client, tmp_path, batch_size=4)
+    worker.run_once()
+    assert outbox.depth() == 0 and sorted(client.accepted) == sorted(rows)
+    assert client.together
+    for batch, other in client.together:
+        assert not {rows[k]["session_id"] for k in batch} & {rows[k]["session_id"]
+                                                              for k in other}
+        named = [k for k in (*batch, *other) if "member_ref" in rows[k]]
+        assert not named or all(k in batch for k in named) or all(k in other for k in named)
+    # The rows naming members, and each visit's rows, reached the server in the order
+    # written: only one request naming members was ever in flight.
+    sent = [k for batch in client.sent for k in batch]
+    queued = list(rows)
+    assert [k for k in sent if "member_ref" in rows[k]] == \
+        [k for k in queued if "member_ref" in rows[k]]
+    for session in {p["session_id"] for p in rows.values()}:
+        assert [k for k in sent if rows[k]["session_id"] == session] == \
+            [k for k in queued if rows[k]["session_id"] == session]
+
+
+def test_a_crisis_queued_while_two_requests_fly_goes_in_the_next_one(
+        outbox: Outbox, tmp_path: Path) -> None:
+    rows = _queue_visits(outbox, [(1, False)] * 12)
+    client = FlyingClient(rows)
+    client.on_meet = lambda: outbox.put("z", "submission", {
+        "idempotency_key": "z", "session_id": "sz", "member_ref": "r"}, crisis=True)
+    worker = _worker(outbox, client, tmp_path, batch_size=3)
+    worker.run_once()
+    # Both first requests were in flight when the crisis was queued: it opens the next one.
+    assert len(client.sent) == 5 and client.sent[2][0] == "z"
+    assert outbox.depth() == 0
+
+
+@pytest.mark.parametrize("fail", [0, 1])
+def test_a_request_failing_beside_another_loses_and_doubles_nothing(
+        outbox: Outbox, tmp_path: Path, fail: int) -> None:
+    rows = _queue_visits(outbox, [(1, False)] * 6)
+    client = FlyingClient(rows, fail=fail)
+    worker = _worker(outbox, client, tmp_path, batch_size=3)
+    worker.run_once()
+    status = worker.status()
+    assert not status.online and any("went away" in e for e in status.last_errors)
+    # The other request was answered: its rows are gone, the failed one's wait.
+    assert len(client.accepted) == 3 and outbox.depth() == 3
+    assert not set(client.accepted) & {r.key for r in outbox.pending()}
+    assert all(r.attempts == 1 for r in outbox.pending())
+    client.fail = None
+    worker.run_once()
+    assert outbox.depth() == 0
+    assert sorted(client.accepted) == sorted(rows)  # each stored once, none lost

@@ -28,11 +28,15 @@ def _visit(base: str) -> None:
                  headers={"Referer": f"{base}/account/link/{TOKEN}?q={NAME}"})
 
 
-def _log_once_written(live_server: LiveServer, needle: str) -> str:
-    """The server's log once gunicorn has written needle (it logs after answering)."""
+def _log_once_written(live_server: LiveServer, *needles: str) -> str:
+    """The server's log once gunicorn has written every needle (it logs after answering).
+
+    The live server has two workers: the requests may be answered by different workers,
+    each writing its line when it has answered, so the last request's line can come first.
+    """
     deadline = time.monotonic() + 30
     log = live_server.log_path.read_text()
-    while needle not in log and time.monotonic() < deadline:
+    while not all(n in log for n in needles) and time.monotonic() < deadline:
         time.sleep(0.1)
         log = live_server.log_path.read_text()
     return log
@@ -41,7 +45,8 @@ def _log_once_written(live_server: LiveServer, needle: str) -> str:
 @pytest.mark.sqlite_only
 def test_gunicorn_access_log_has_neither_token_nor_name(live_server: LiveServer) -> None:
     _visit(live_server.url)
-    log = _log_once_written(live_server, '"GET /dashboard/checkin?')
+    log = _log_once_written(live_server, '"GET /dashboard/checkin?', '"GET /account/link/',
+                            '"probe/1"')
     lines = [line for line in log.splitlines() if '"GET /' in line]
     # gunicorn's own default format: host - - [time] "GET /path HTTP/1.1" status size "ref" "ua"
     assert any('"GET /account/link/[redacted] HTTP/1.1"' in line for line in lines), lines

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,17 +26,6 @@ GRACE = timedelta(days=1)
 DAY = date(2026, 12, 1)
 OPEN = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 BEFORE = OPEN - timedelta(hours=2)  # 07:00 local, same day: tickets booked before this
-
-
-@pytest.fixture
-def session(app: Flask) -> Iterator[Session]:
-    """One session on the test database."""
-    s = get_db(app).session()
-    try:
-        yield s
-    finally:
-        s.rollback()
-        s.close()
 
 
 @pytest.fixture

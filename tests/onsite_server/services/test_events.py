@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from onsite_server.db import get_db
 from onsite_server.models import Booking, Event, Member, OutboxMessage, Site, Slot
 from onsite_server.services import bookings
 from onsite_server.services import events as svc
@@ -28,17 +25,6 @@ ZONE = ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
 TOMORROW = date(2026, 12, 1)
 ACTOR = "user:1"
-
-
-@pytest.fixture
-def session(app: Flask) -> Iterator[Session]:
-    """One session on the test database; each test commits where a request would."""
-    s = get_db(app).session()
-    try:
-        yield s
-    finally:
-        s.rollback()
-        s.close()
 
 
 @pytest.fixture

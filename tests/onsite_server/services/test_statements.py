@@ -4,33 +4,19 @@ does, on both databases, and refuse up front what they cannot hand the driver.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from flask import Flask
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from onsite_server.db import get_db
 from onsite_server.models import AuditLog, OutboxMessage
 from onsite_server.services.statements import AUDIT_ROW, INSERT_AUDIT, Prepared
 
 from ..helpers import gen_site
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-
-
-@pytest.fixture
-def session(app: Flask) -> Iterator[Session]:
-    """One session on the test database, rolled back at the end."""
-    s = get_db(app).session()
-    try:
-        yield s
-    finally:
-        s.rollback()
-        s.close()
 
 
 def _audit(at: datetime, subject: str, site_id: int | None) -> dict[str, Any]:

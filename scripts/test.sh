@@ -66,10 +66,20 @@ start_postgres() {
   pg_dir=$(mktemp -d /tmp/onsite-pg.XXXXXX)
   pg_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   local run=(sh -c)
+  local stop="$pg_bin/pg_ctl -D '$pg_dir/data' -m immediate stop"
   if [ "$(id -u)" -eq 0 ]; then
     chown postgres "$pg_dir"
     run=(su postgres -s /bin/sh -c)
+    stop="su postgres -s /bin/sh -c \"$stop\""
   fi
+  # A SIGKILL (a tool's time limit, the kernel's OOM killer) runs no trap, and the cluster
+  # runs in a session of its own, so it outlived such a run. A watcher in a session of its
+  # own stops it and removes its folder once this script is gone; after a normal end, cleanup
+  # has done both and the watcher finds nothing to do. What it needs comes in its environment,
+  # so that its command line names no cluster folder (the tests look for one in `ps`).
+  WATCH_PID=$$ WATCH_DIR="$pg_dir" WATCH_STOP="$stop" setsid sh -c \
+    'while kill -0 "$WATCH_PID" 2>/dev/null; do sleep 1; done
+     eval "$WATCH_STOP" >/dev/null 2>&1; rm -rf "$WATCH_DIR"' >/dev/null 2>&1 </dev/null &
   "${run[@]}" "$pg_bin/initdb -D '$pg_dir/data' -U postgres -A trust -E UTF8 >'$pg_dir/initdb.log' 2>&1" \
     || { cat "$pg_dir/initdb.log" >&2; return 1; }
   "${run[@]}" "$pg_bin/pg_ctl -D '$pg_dir/data' -l '$pg_dir/server.log' -w -t 60 -o \"-c listen_addresses=127.0.0.1 -p $pg_port -k '$pg_dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300\" start >/dev/null" \

@@ -86,6 +86,25 @@ def test_exit_code_is_kept_and_the_cluster_removed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_killed_run_leaves_no_cluster(tmp_path: Path) -> None:
+    """SIGKILL to the whole run (a time limit, the OOM killer) runs no trap: the cluster and
+    its folder still go, soon after."""
+    log = tmp_path / "run.log"
+    marker = tmp_path / "sleeping"
+    proc = _start(log, THIS, "-q", "-k", "test_inner_sleeper", **{SLEEPER_VAR: str(marker)})
+    try:
+        _wait_for(log, marker, proc, timeout=600)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    port, folder = _cluster(log)
+    deadline = time.monotonic() + 60
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    _assert_cleaned_up(port, folder)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c-to-group", "sigterm-to-script"])
 def test_interrupted_run_cleans_up(tmp_path: Path, to_group: bool) -> None:
     log = tmp_path / "run.log"

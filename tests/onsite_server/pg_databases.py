@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,12 +36,19 @@ _CATALOG_MARK = "SELECT max(x) FROM (" + " UNION ALL ".join(
                  "pg_trigger", "pg_proc", "pg_type", "pg_namespace", "pg_extension",
                  "pg_rewrite", "pg_enum", "pg_policy", "pg_sequence")) + ") AS marks"
 
+# A client's close does not wait for its backend to end: the backend leaves
+# pg_stat_activity a moment later, later still on a loaded machine. Backends still listed are
+# waited for this long before the database counts as still in use.
+_LEAVING_SECONDS = 1.0
+
+_OTHERS = """SELECT count(*) FROM pg_stat_activity
+  WHERE datname = current_database() AND pid <> pg_backend_pid()
+    AND backend_type = 'client backend'"""
+
 # What decides whether a database can be emptied for the next test, in one round trip.
 _STATE = f"""
 SELECT
-  (SELECT count(*) FROM pg_stat_activity
-    WHERE datname = current_database() AND pid <> pg_backend_pid()
-      AND backend_type = 'client backend') AS others,
+  ({_OTHERS}) AS others,
   ({_CATALOG_MARK}) AS mark,
   (SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
     WHERE d.datname = current_database()) AS settings,
@@ -146,6 +154,17 @@ def _close_janitor(url: str) -> None:
         conn.close()
 
 
+def _others_left(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Wait for the database's other connections to end; tell whether they all did in time."""
+    deadline = time.monotonic() + _LEAVING_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        # Each autocommit statement is its own transaction, so each count is a new snapshot.
+        if (conn.execute(_OTHERS).fetchone() or (1,))[0] == 0:
+            return True
+    return False
+
+
 def give_back_pg_copy(url: str) -> bool:
     """Empty a test's database for the next test if only rows changed, else drop it.
 
@@ -160,9 +179,10 @@ def give_back_pg_copy(url: str) -> bool:
     try:
         conn = _janitor(url)
         others, mark, settings, row_version, revision = conn.execute(_STATE).fetchone() or ()
-        unchanged = (others == 0 and int(str(mark)) == copy.mark and settings == 0
+        unchanged = (int(str(mark)) == copy.mark and settings == 0
                      and str(row_version) == copy.row_version
-                     and str(revision) == copy.revision)
+                     and str(revision) == copy.revision
+                     and (others == 0 or _others_left(conn)))
         if unchanged:
             # Foreign keys are checked by triggers, which the replica role skips: every
             # table is emptied, so the order does not matter. The role is the session's

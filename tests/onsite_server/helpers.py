@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
@@ -16,6 +17,12 @@ from sqlalchemy.orm import Session
 from onsite_server.db import get_db
 from onsite_server.models import Advocate, Employer, Event, Member, Site, Slot
 from onsite_server.services.pairing import issue_pairing_code
+
+# The run's 300 s limit per test (pyproject.toml) is there to catch a hang. The end-to-end test
+# and the outage drill wait through each way central fails in turn, and on a loaded 2-core
+# machine they took 244-292 s (docs/BENCHMARKS.md, "Session 12: the long tests"): they get
+# twice that, so that a busy machine is not taken for a hang.
+LONG_TIMEOUT = pytest.mark.timeout(600)
 
 
 def gen_site(session: Session, slug: str | None = None, *, employer: Employer | None = None,

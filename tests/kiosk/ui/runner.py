@@ -7,7 +7,9 @@ journey imports Kivy's window, which is why this module imports nothing of Kivy 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -51,6 +53,12 @@ def run(journeys: Mapping[str, Callable[..., None]], argv: list[str],
     JOURNEY_KIVY_CONFIG).
     """
     name, out, *rest = argv
+    # The journey's own folders (Kivy's home, the kiosk's data and admin folders) go into one
+    # that is removed when the process exits: made in /tmp itself, about twenty were left there
+    # by every run. Kivy's exit handlers, registered later, run before this one.
+    scratch = tempfile.mkdtemp(prefix="kiosk-journey-")
+    tempfile.tempdir = scratch
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     if name not in kiosk_drawing:
         os.environ.update(JOURNEY_KIVY_CONFIG)  # read when Kivy's config is first imported
         Driver.draw_between_shots = False

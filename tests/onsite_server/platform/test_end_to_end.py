@@ -29,9 +29,16 @@ from onsite_server.devserver import free_port
 from onsite_server.models import Booking, Kiosk, OutboxMessage, Referral, Submission
 
 from ..conftest import LiveServer
-from ..helpers import auth, gen_event, live_kiosk_and_members, new_key, submission_item
+from ..helpers import (
+    LONG_TIMEOUT,
+    auth,
+    gen_event,
+    live_kiosk_and_members,
+    new_key,
+    submission_item,
+)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LONG_TIMEOUT]
 
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
 PHQ9_ITEM9 = {str(i): 1 for i in range(1, 9)} | {"9": 2}

@@ -42,9 +42,9 @@ from onsite_server.devserver import free_port
 from onsite_server.models import OutboxMessage, Referral
 
 from ...live import POLL
-from ..helpers import auth, identified_member, new_key, submission_item
+from ..helpers import LONG_TIMEOUT, auth, identified_member, new_key, submission_item
 
-pytestmark = [pytest.mark.slow, pytest.mark.drill]
+pytestmark = [pytest.mark.slow, pytest.mark.drill, LONG_TIMEOUT]
 
 PHQ9_MODERATE = {"1": 2, "2": 2, "3": 2, "4": 1, "5": 1, "6": 1, "7": 1, "8": 2, "9": 0}
 PHQ9_CRISIS = {str(i): 0 for i in range(1, 9)} | {"9": 1}

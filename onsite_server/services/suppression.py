@@ -15,8 +15,8 @@ totals can reveal another table's hidden cell.
   and the audit grants the reader that knowledge.
 - **Complementary suppression.** More cells are hidden, smallest first and inner cells before
   totals, until the audit passes.
-- **The audit.** For each hidden cell, two linear programs (scipy's HiGHS) find the least and
-  the greatest value it can take given every published cell, every additive relation between
+- **The audit.** For each hidden cell, two linear programs (HiGHS, through highspy) find the
+  least and the greatest value it can take given every published cell, every relation between
   cells (row, column and grand totals, and totals shared between tables) and the bound ``>= 1``.
   The cell is protected when ``greatest - least >= minimum``. The programs relax the integers to
   reals: the real range contains the integer one, so for tables whose relations are not totally
@@ -322,7 +322,12 @@ def _components(n: int, rows: Sequence[Mapping[int, float]]) -> list[int]:
 
 
 class _Component:
-    """The linear system of one group of linked hidden cells, and the fillings seen so far."""
+    """The linear system of one group of linked hidden cells, and the fillings seen so far.
+
+    The system is handed to HiGHS once. Each program then changes only the objective, so the
+    solver starts from the previous program's optimal basis (a few pivots) instead of from
+    nothing: the audit of a report solves hundreds of programs over the same constraints.
+    """
 
     def __init__(self, members: Sequence[int], rows: Sequence[Mapping[int, float]],
                  rhs: Sequence[float], truth: Sequence[float]) -> None:
@@ -332,38 +337,72 @@ class _Component:
         import numpy as np
 
         self.local = {v: j for j, v in enumerate(members)}
-        mine = [(r, b) for r, b in zip(rows, rhs, strict=True) if next(iter(r)) in self.local]
-        self.a_eq = np.zeros((len(mine), len(members)))
-        self.b_eq = np.zeros(len(mine))
-        for i, (row, b) in enumerate(mine):
-            for v, c in row.items():
-                self.a_eq[i, self.local[v]] = c
-            self.b_eq[i] = b
+        self.mine = [({self.local[v]: c for v, c in r.items()}, b)
+                     for r, b in zip(rows, rhs, strict=True) if next(iter(r)) in self.local]
+        self.size = len(members)
+        self._highs: Any = None
         # The true filling is feasible: the first witness of every cell's span.
         self.low = np.array(truth, dtype=float)
         self.high = np.array(truth, dtype=float)
 
+    def _solver(self) -> Any:
+        """HiGHS holding this component's constraints (x >= 1 and each relation), made once."""
+        if self._highs is None:
+            # Imported here, as numpy above: only a report's audit solves anything.
+            import numpy as np
+            from highspy import kHighsInf
+            from highspy._core import _Highs
+
+            # The core class, as scipy's linprog uses it: highspy.Highs wraps it for interactive
+            # use (Ctrl-C handling, callbacks) and prints a banner on stdout when first made.
+            highs = _Highs()
+            highs.setOptionValue("output_flag", False)
+            # Presolve would rebuild the problem at every objective and answer "unbounded or
+            # infeasible" where the true filling already proves feasibility.
+            highs.setOptionValue("presolve", "off")
+            n = self.size
+            highs.addVars(n, np.ones(n), np.full(n, kHighsInf))
+            starts: list[int] = []
+            index: list[int] = []
+            value: list[float] = []
+            for coef, _b in self.mine:
+                starts.append(len(index))
+                index.extend(coef)
+                value.extend(coef.values())
+            b = np.array([b for _coef, b in self.mine], dtype=np.float64)
+            highs.addRows(len(b), b, b, len(index), np.array(starts, dtype=np.int32),
+                          np.array(index, dtype=np.int32), np.array(value, dtype=np.float64))
+            self._highs = highs
+        return self._highs
+
     def _solve(self, j: int | list[int], sign: float) -> tuple[int, float]:
         """Minimise (sign 1) or maximise (sign -1) cell j, or the sum of cells j; keep the
-        optimum as a witness."""
+        optimum as a witness. Statuses as scipy's linprog: 0 optimal, 3 unbounded."""
         import numpy as np
 
-        target = np.zeros(self.a_eq.shape[1])
-        target[j] = sign
-        if not len(self.b_eq):  # linked by nothing: only the bound x >= 1 holds
+        if not self.mine:  # linked by nothing: only the bound x >= 1 holds
             return (0, 1.0) if sign > 0 else (3, math.inf)
-        # Imported here: scipy costs every process that imports the services (each CLI
-        # command, server and sync worker) about a third of a second of start-up, and only
-        # a report's audit solves anything.
-        from scipy.optimize import linprog
+        import highspy
 
-        res = linprog(target, A_eq=self.a_eq, b_eq=self.b_eq,
-                      bounds=[(1.0, None)] * self.a_eq.shape[1], method="highs")
-        if res.status == 0:
-            self.low = np.minimum(self.low, res.x)
-            self.high = np.maximum(self.high, res.x)
-            return 0, sign * float(res.fun)
-        return int(res.status), math.inf
+        highs = self._solver()
+        target = np.zeros(self.size)
+        target[j] = sign
+        highs.changeColsCost(self.size, np.arange(self.size, dtype=np.int32), target)
+        highs.run()
+        status = highs.getModelStatus()
+        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded):
+            # A start from an earlier basis can stall ("unknown"): solve this one afresh.
+            highs.clearSolver()
+            highs.run()
+            status = highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            x = np.array(highs.getSolution().col_value)
+            self.low = np.minimum(self.low, x)
+            self.high = np.maximum(self.high, x)
+            return 0, sign * float(highs.getInfo().objective_function_value)
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return 3, math.inf
+        return 4, math.inf
 
     def ranges(self, asked: Sequence[int], names: Sequence[Key], minimum: int,
                exact: bool) -> list[CellRange]:

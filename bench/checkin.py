@@ -302,6 +302,8 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="server side only: sequential scans through the test client")
     parser.add_argument("--cprofile", help="with --in-process: write a cProfile here")
+    parser.add_argument("--phases", action="store_true",
+                        help="with --in-process: the server's CPU per phase of a scan")
     args = parser.parse_args()
     profile = None
     folder = Path(tempfile.mkdtemp(prefix="bench-checkin-"))
@@ -388,6 +390,24 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _phases(app: Any) -> Any:
+    """Time a scan's phases: the app's hooks and views, and what the scan's view calls."""
+    from bench.inprocess import Phases
+    from onsite_server.dashboard import checkin as desk
+    from onsite_server.db import group_commit
+    from onsite_server.services import checkin as service
+
+    phases = Phases(app)
+    for name in ("read_ticket", "check_in_found", "verify"):
+        phases.wrap(service, name, f"scan: {name}")
+    for name in ("_ring", "describe", "_answer", "get_session"):
+        phases.wrap(desk, name, f"scan: {name}")
+    # The write's turn (the connection, BEGIN IMMEDIATE) and its COMMIT with the sync.
+    phases.wrap(group_commit.GroupCommit, "_open", "write: open (BEGIN IMMEDIATE)")
+    phases.wrap(group_commit.GroupCommit, "_close", "write: COMMIT (and its sync)")
+    return phases
+
+
 def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
                 database_url: str) -> dict[str, Any]:
     """Scan every ticket in turn through the test client; return CPU, wall and SQL per request."""
@@ -397,6 +417,7 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
     from onsite_server.db import get_db
 
     app, client, statements = noted_app(env)
+    phases = _phases(app) if args.phases else None
     page = client.get("/login")
     token = _csrf(page.get_data(as_text=True), r'name="csrf_token"[^>]*value="([^"]+)"')
     answer = client.post("/login", data={"email": "desk0@bench.example", "password": PASSWORD,
@@ -414,6 +435,7 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
     wall: dict[str, list[float]] = {"scan": [], "healthz": []}
     failures = 0
     shape: dict[str, Any] = {}
+    spent: dict[str, dict[str, list[float]]] = {"scan": {}, "healthz": {}}
     for i, url in enumerate(urls):
         statements.clear()
         if args.cprofile and i == 10:
@@ -422,6 +444,9 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
         resp = client.post("/dashboard/checkin/scan", data={"ticket": url}, headers=headers)
         cpu["scan"].append((time.thread_time() - started) * 1000)
         wall["scan"].append((time.perf_counter() - started_wall) * 1000)
+        if phases is not None:
+            for name, seconds in phases.take().items():
+                spent["scan"].setdefault(name, []).append(seconds * 1000)
         if resp.status_code != 200 or resp.get_json()["result"]["status"] != "checked_in":
             failures += 1
         if not shape:
@@ -432,6 +457,9 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
         client.get("/healthz")
         cpu["healthz"].append((time.thread_time() - started) * 1000)
         wall["healthz"].append((time.perf_counter() - started_wall) * 1000)
+        if phases is not None:
+            for name, seconds in phases.take().items():
+                spent["healthz"].setdefault(name, []).append(seconds * 1000)
     profile.disable()
     if args.cprofile:
         profile.dump_stats(args.cprofile)
@@ -454,6 +482,10 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
         "healthz_wall_ms_median": median(wall["healthz"]),
         "cpu_ratio": round(statistics.median(cpu["scan"]) / statistics.median(cpu["healthz"]), 2),
         "scan_shape": shape, "profiled": bool(args.cprofile),
+        **({"phases_cpu_ms_median": {kind: dict(sorted(
+            ((name, median(values)) for name, values in by_name.items()
+             if len(values) * 2 > len(urls)), key=lambda item: -item[1]))
+            for kind, by_name in spent.items()}} if phases is not None else {}),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "at": datetime.now(UTC).isoformat(timespec="seconds")}
 

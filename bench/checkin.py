@@ -240,7 +240,7 @@ def _tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def _server_durations(log: Path, start: int) -> dict[str, list[float]]:
+def server_durations(log: Path, start: int) -> dict[str, list[float]]:
     """Each scan's and /healthz's time inside gunicorn, from the JSON access log after start."""
     found: dict[str, list[float]] = {"scan": [], "healthz": []}
     with log.open(errors="replace") as lines:
@@ -273,7 +273,7 @@ def server_times(base: str, pid: int, log: Path, start: int, pairs_cpu: float,
         http.get(base + "/healthz", timeout=30)
     healthz_cpu = _tree_cpu_seconds(pid) - before
     time.sleep(0.5)  # the workers write their last access-log lines
-    inside = _server_durations(log, start)
+    inside = server_durations(log, start)
     return {"scan_inside_server_p50_ms": round(statistics.median(inside["scan"]), 2),
             "healthz_inside_server_p50_ms": round(statistics.median(
                 inside["healthz"][:len(inside["scan"])]), 2),

@@ -19,6 +19,13 @@ is a scan p95 under 100 ms. Loopback only; no test asserts these numbers.
 ``--profile OUT`` samples the server with py-spy while the desks scan (``bench/spy.py``, GIL
 holders only: CPU, not waits) and adds the busiest functions to the JSON line.
 
+``--server-times`` splits each live figure into the server's part and the rest: the server
+logs in JSON (``ONSITE_LOG_FORMAT=json``), whose access log carries each request's duration
+inside gunicorn, and the workers' CPU is read from ``/proc`` around the run; a loop of
+``/healthz`` alone after the scans gives the baseline's CPU, so the scan's is the pairs' less
+it. What a scan waits for beyond its CPU (the disk's sync, other processes) is its server
+time less its CPU.
+
 ``--in-process`` measures the server side alone: the same scans one after another through
 Flask's test client in this process (same database file, keys and settings), with the server's
 CPU (thread time) and wall time per scan and per ``GET /healthz``, and the SQL statements and
@@ -182,11 +189,16 @@ class BareCommit:
             return (time.perf_counter() - started) * 1000
 
 
-def run_desk(base: str, email: str, urls: list[str], scan_ms: list[float],
-             health_ms: list[float], failures: list[str], lock: threading.Lock,
-             bare: BareCommit | None = None, commit_ms: list[float] | None = None) -> None:
-    """Scan every ticket in urls, each followed by a /healthz (and a bare commit), timing each."""
-    http, token = log_in(base, email)
+def run_desk(base: str, desk: tuple[requests.Session, str], urls: list[str],
+             scan_ms: list[float], health_ms: list[float], failures: list[str],
+             lock: threading.Lock, bare: BareCommit | None = None,
+             commit_ms: list[float] | None = None) -> None:
+    """Scan every ticket in urls, each followed by a /healthz (and a bare commit), timing each.
+
+    ``desk``: a logged-in desk (``log_in``), logged in before the run so that the log-in's
+    password hash is not in the server's CPU over the scans.
+    """
+    http, token = desk
     headers = {"Accept": "application/json", "X-CSRFToken": token}
     mine_scan: list[float] = []
     mine_health: list[float] = []
@@ -217,6 +229,58 @@ def run_desk(base: str, email: str, urls: list[str], scan_ms: list[float],
             commit_ms.extend(mine_commit)
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the gunicorn arbiter and workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for one in (pid, *map(int, children)):
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def server_durations(log: Path, start: int) -> dict[str, list[float]]:
+    """Each scan's and /healthz's time inside gunicorn, from the JSON access log after start."""
+    found: dict[str, list[float]] = {"scan": [], "healthz": []}
+    with log.open(errors="replace") as lines:
+        lines.seek(start)
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict) or entry.get("logger") != "access":
+                continue
+            kind = {"/dashboard/checkin/scan": "scan", "/healthz": "healthz"}.get(
+                entry.get("path", ""))
+            if kind is not None:
+                found[kind].append(float(entry["duration_ms"]))
+    return found
+
+
+def server_times(base: str, pid: int, log: Path, start: int, pairs_cpu: float,
+                 scans: int) -> dict[str, Any]:
+    """The server's part of the run: time inside gunicorn and CPU, per scan and per /healthz.
+
+    ``pairs_cpu``: the workers' CPU over the scans and their /healthz. The same number of
+    /healthz are then sent alone, to take their CPU out of it.
+    """
+    http = requests.Session()
+    http.get(base + "/healthz", timeout=10)
+    before = _tree_cpu_seconds(pid)
+    for _ in range(scans):
+        http.get(base + "/healthz", timeout=30)
+    healthz_cpu = _tree_cpu_seconds(pid) - before
+    time.sleep(0.5)  # the workers write their last access-log lines
+    inside = server_durations(log, start)
+    return {"scan_inside_server_p50_ms": round(statistics.median(inside["scan"]), 2),
+            "healthz_inside_server_p50_ms": round(statistics.median(
+                inside["healthz"][:len(inside["scan"])]), 2),
+            "scan_server_cpu_ms": round((pairs_cpu - healthz_cpu) / scans * 1000, 3),
+            "healthz_server_cpu_ms": round(healthz_cpu / scans * 1000, 3)}
+
+
 def _figures(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     cuts = statistics.quantiles(ordered, n=100, method="inclusive")
@@ -233,9 +297,13 @@ def main() -> None:
                         help="a PostgreSQL cluster URL; a fresh database is made and dropped")
     parser.add_argument("--profile", type=Path, default=None,
                         help="py-spy the server while the desks scan; raw stacks to this file")
+    parser.add_argument("--server-times", action="store_true",
+                        help="also the server's part: time inside gunicorn and CPU per request")
     parser.add_argument("--in-process", action="store_true",
                         help="server side only: sequential scans through the test client")
     parser.add_argument("--cprofile", help="with --in-process: write a cProfile here")
+    parser.add_argument("--phases", action="store_true",
+                        help="with --in-process: the server's CPU per phase of a scan")
     args = parser.parse_args()
     profile = None
     folder = Path(tempfile.mkdtemp(prefix="bench-checkin-"))
@@ -250,12 +318,14 @@ def main() -> None:
                "ONSITE_INSTANCE_PATH": str(instance), "ONSITE_SECRET_KEY": SECRET,
                "ONSITE_SITE_SLUG": "bench-site", "ONSITE_CENTRAL_WEB_URL": CENTRAL_WEB,
                # Plain HTTP on loopback: the client must send the session cookie back.
-               "ONSITE_SESSION_COOKIE_SECURE": "false"}
+               "ONSITE_SESSION_COOKIE_SECURE": "false",
+               **({"ONSITE_LOG_FORMAT": "json"} if args.server_times else {})}
         if args.in_process:
             devserver.cli(env, "init-db")
             urls = seed(database_url, KeyStore(instance / "keys"), args.scans, 1)
             print(json.dumps(_in_process(args, env, urls, database_url), sort_keys=True))
             return
+        split = None
         with devserver.running_server(env, folder / "server.log") as base:
             urls = seed(database_url, KeyStore(instance / "keys"), args.scans, args.desks)
             scan_ms: list[float] = []
@@ -267,19 +337,25 @@ def main() -> None:
             # commit is on its cluster's disk and settings).
             bare = BareCommit(folder / "bare-commit.sqlite") if is_sqlite(database_url) \
                 else None
+            desks = [log_in(base, f"desk{d}@bench.example") for d in range(args.desks)]
             threads = [threading.Thread(target=run_desk, args=(
-                base, f"desk{d}@bench.example", urls[d::args.desks], scan_ms, health_ms,
-                failures, lock, bare, commit_ms)) for d in range(args.desks)]
+                base, desks[d], urls[d::args.desks], scan_ms, health_ms, failures, lock, bare,
+                commit_ms)) for d in range(args.desks)]
             spy = None
+            arbiter = server_pid(int(base.rsplit(":", 1)[1].split("/")[0]))
             if args.profile:
-                spy = Spy(server_pid(int(base.rsplit(":", 1)[1].split("/")[0])), args.profile,
-                          gil=True)
+                spy = Spy(arbiter, args.profile, gil=True)
+            log_start = (folder / "server.log").stat().st_size
+            cpu_start = _tree_cpu_seconds(arbiter) if args.server_times else 0.0
             started = time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             elapsed = time.perf_counter() - started
+            if args.server_times:
+                split = server_times(base, arbiter, folder / "server.log", log_start,
+                                     _tree_cpu_seconds(arbiter) - cpu_start, len(urls))
             if spy is not None:
                 spy.stop()
                 profile = spy_summary(spy.out, top=40, match="onsite_server/")
@@ -305,12 +381,31 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
+            **({"server_times": split} if split is not None else {}),
             **({"profile": profile} if profile is not None else {}),
             "at": datetime.now(UTC).isoformat(timespec="seconds")}, sort_keys=True))
     finally:
         if pg_name and args.database_url:
             _drop_pg_database(args.database_url, pg_name)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _phases(app: Any) -> Any:
+    """Time a scan's phases: the app's hooks and views, and what the scan's view calls."""
+    from bench.inprocess import Phases
+    from onsite_server.dashboard import checkin as desk
+    from onsite_server.db import group_commit
+    from onsite_server.services import checkin as service
+
+    phases = Phases(app)
+    for name in ("read_ticket", "check_in_found", "verify"):
+        phases.wrap(service, name, f"scan: {name}")
+    for name in ("_ring", "describe", "_answer", "get_session"):
+        phases.wrap(desk, name, f"scan: {name}")
+    # The write's turn (the connection, BEGIN IMMEDIATE) and its COMMIT with the sync.
+    phases.wrap(group_commit.GroupCommit, "_open", "write: open (BEGIN IMMEDIATE)")
+    phases.wrap(group_commit.GroupCommit, "_close", "write: COMMIT (and its sync)")
+    return phases
 
 
 def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
@@ -322,6 +417,7 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
     from onsite_server.db import get_db
 
     app, client, statements = noted_app(env)
+    phases = _phases(app) if args.phases else None
     page = client.get("/login")
     token = _csrf(page.get_data(as_text=True), r'name="csrf_token"[^>]*value="([^"]+)"')
     answer = client.post("/login", data={"email": "desk0@bench.example", "password": PASSWORD,
@@ -339,6 +435,7 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
     wall: dict[str, list[float]] = {"scan": [], "healthz": []}
     failures = 0
     shape: dict[str, Any] = {}
+    spent: dict[str, dict[str, list[float]]] = {"scan": {}, "healthz": {}}
     for i, url in enumerate(urls):
         statements.clear()
         if args.cprofile and i == 10:
@@ -347,6 +444,9 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
         resp = client.post("/dashboard/checkin/scan", data={"ticket": url}, headers=headers)
         cpu["scan"].append((time.thread_time() - started) * 1000)
         wall["scan"].append((time.perf_counter() - started_wall) * 1000)
+        if phases is not None:
+            for name, seconds in phases.take().items():
+                spent["scan"].setdefault(name, []).append(seconds * 1000)
         if resp.status_code != 200 or resp.get_json()["result"]["status"] != "checked_in":
             failures += 1
         if not shape:
@@ -357,6 +457,9 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
         client.get("/healthz")
         cpu["healthz"].append((time.thread_time() - started) * 1000)
         wall["healthz"].append((time.perf_counter() - started_wall) * 1000)
+        if phases is not None:
+            for name, seconds in phases.take().items():
+                spent["healthz"].setdefault(name, []).append(seconds * 1000)
     profile.disable()
     if args.cprofile:
         profile.dump_stats(args.cprofile)
@@ -379,6 +482,10 @@ def _in_process(args: argparse.Namespace, env: dict[str, str], urls: list[str],
         "healthz_wall_ms_median": median(wall["healthz"]),
         "cpu_ratio": round(statistics.median(cpu["scan"]) / statistics.median(cpu["healthz"]), 2),
         "scan_shape": shape, "profiled": bool(args.cprofile),
+        **({"phases_cpu_ms_median": {kind: dict(sorted(
+            ((name, median(values)) for name, values in by_name.items()
+             if len(values) * 2 > len(urls)), key=lambda item: -item[1]))
+            for kind, by_name in spent.items()}} if phases is not None else {}),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "at": datetime.now(UTC).isoformat(timespec="seconds")}
 

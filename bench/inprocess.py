@@ -6,7 +6,10 @@ statements and the CPU of each request without HTTP or other processes in the wa
 
 from __future__ import annotations
 
+import functools
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -36,3 +39,51 @@ def noted_app(env: dict[str, str]) -> tuple[Any, Any, list[str]]:
     event.listen(engine, "begin", lambda _c: statements.append("BEGIN"))
     event.listen(engine, "commit", lambda _c: statements.append("COMMIT"))
     return app, app.test_client(), statements
+
+
+class Phases:
+    """The server's CPU (thread time) per phase of each request: its hooks, its view, and the
+    named service functions the view calls, each timed where the app looks it up.
+
+    ``wrap(module, name)`` times ``module.name`` from then on; ``take()`` returns what the
+    last request spent in each phase (inclusive: a phase counts what it calls) and starts
+    afresh. The hooks and views are timed per Flask's own lists, so every request is.
+    ``clock``: the thread's CPU time by default.
+    """
+
+    def __init__(self, app: Any, clock: Callable[[], float] = time.thread_time) -> None:
+        self.clock = clock
+        self.spent: dict[str, float] = {}
+        for where, hooks in (("before", app.before_request_funcs),
+                             ("after", app.after_request_funcs)):
+            for funcs in hooks.values():
+                funcs[:] = [self._timed(f"{where} {f.__name__}", f) for f in funcs]
+        app.teardown_appcontext_funcs[:] = [self._timed(f"teardown {f.__name__}", f)
+                                            for f in app.teardown_appcontext_funcs]
+        interface = app.session_interface
+        interface.open_session = self._timed("cookie session opened", interface.open_session)
+        interface.save_session = self._timed("cookie session saved", interface.save_session)
+        for endpoint, view in list(app.view_functions.items()):
+            app.view_functions[endpoint] = self._timed("view", view)
+        app.wsgi_app = self._timed("server (wsgi_app)", app.wsgi_app)
+
+    def _timed(self, name: str, func: Any) -> Any:
+        @functools.wraps(func)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = self.clock()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.spent[name] = self.spent.get(name, 0.0) + self.clock() - started
+
+        return timed
+
+    def wrap(self, module: Any, name: str, label: str | None = None) -> None:
+        """Time ``module.name`` (a function the app looks up there at call time)."""
+        setattr(module, name, self._timed(label or f"{module.__name__}.{name}",
+                                          getattr(module, name)))
+
+    def take(self) -> dict[str, float]:
+        """Return the last request's seconds per phase and start afresh."""
+        spent, self.spent = self.spent, {}
+        return spent

@@ -32,7 +32,7 @@ from shared.schemas.common import Problem
 from shared.tokens import Purpose
 
 from ..app_settings import current as current_settings
-from ..db import get_db, get_read_session, get_session
+from ..db import commit_request, get_db, get_read_session, get_session
 from ..errors import field_problem
 from ..models import Booking, Kiosk
 from ..services import bookings as svc
@@ -137,6 +137,9 @@ def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
 
         replay = run_once(session, key=key, operation="booking.create", payload=payload,
                           kiosk_id=kiosk.id, work=work)
+    # The answer is decided (it is stored for the key): commit, and end the turn every other
+    # booking of this process queues for, before the answer is built and sent.
+    commit_request()
     status, answer = replay
     return BookingOut.model_validate(answer), status
 

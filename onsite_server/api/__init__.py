@@ -15,6 +15,7 @@ from .auth import (
     current_kiosk,
     hash_token,
     member_for_ref,
+    member_keys_for_ref,
 )
 from .decorator import bp, operation, registry, to_response
 from .parsing import parse_body, parse_json_as, parse_query, read_json
@@ -39,6 +40,6 @@ from . import (  # noqa: E402
 )
 
 __all__ = ["authenticated_kiosk", "bookings", "bp", "catalog", "current_kiosk", "hash_token",
-           "heartbeat", "identify", "member_for_ref", "members", "operation", "pairing",
-           "parse_body", "parse_json_as", "parse_query", "read_json", "referrals", "registry",
-           "submissions", "to_response"]
+           "heartbeat", "identify", "member_for_ref", "member_keys_for_ref", "members", "operation",
+           "pairing", "parse_body", "parse_json_as", "parse_query", "read_json", "referrals",
+           "registry", "submissions", "to_response"]

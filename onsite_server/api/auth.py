@@ -12,7 +12,7 @@ from ..app_settings import current as current_settings
 from ..db import get_read_session, get_session
 from ..errors import ApiProblem
 from ..models import Kiosk, Member, Site
-from ..services.members import resolve_member_ref
+from ..services.members import MemberKeys, resolve_member_keys, resolve_member_ref
 from ..services.pairing import hash_secret
 
 
@@ -102,6 +102,14 @@ def authenticate() -> Kiosk:
 def member_for_ref(session: Session, kiosk: Kiosk, ref: str) -> Member:
     """Resolve a kiosk's member reference; a bad one raises MemberRefError (422, member_ref)."""
     return resolve_member_ref(
+        session, current_settings().secret_key, ref, kiosk,
+        current_settings().member_ref_ttl_seconds,
+    )
+
+
+def member_keys_for_ref(session: Session, kiosk: Kiosk, ref: str) -> MemberKeys:
+    """Resolve a kiosk's member reference as the member's keys (the same checks, no object)."""
+    return resolve_member_keys(
         session, current_settings().secret_key, ref, kiosk,
         current_settings().member_ref_ttl_seconds,
     )

@@ -32,7 +32,7 @@ from shared.schemas.common import Problem
 from shared.tokens import Purpose
 
 from ..app_settings import current as current_settings
-from ..db import get_db, get_read_session, get_session
+from ..db import commit_request, get_db, get_read_session, get_session
 from ..errors import field_problem
 from ..models import Booking, Kiosk
 from ..services import bookings as svc
@@ -42,7 +42,13 @@ from ..services.idempotency import run_once, stored_answer
 from ..services.pairing import kiosk_actor
 from ..services.signing import KeyStore
 from ..services.tickets import TicketIssuer
-from . import authenticated_kiosk, current_kiosk, member_for_ref, operation
+from . import (
+    authenticated_kiosk,
+    current_kiosk,
+    member_for_ref,
+    member_keys_for_ref,
+    operation,
+)
 
 _NOT_FOUND = ("No such slot or booking at this kiosk's site; the field is named", Problem)
 _CONFLICT = ("Refused: one booking per event, slot cancelled or started, booking no longer "
@@ -120,7 +126,7 @@ def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
     replay = stored_answer(read, key=key, operation="booking.create", payload=payload,
                            kiosk_id=kiosk.id)
     if replay is None:
-        member = member_for_ref(read, kiosk, body.member_ref)
+        member = member_keys_for_ref(read, kiosk, body.member_ref)
         slot = svc.SlotAt(kiosk.site_id, str(body.slot_id))
         session = get_session()
 
@@ -131,6 +137,9 @@ def create_booking(body: BookingRequest) -> tuple[BookingOut, int]:
 
         replay = run_once(session, key=key, operation="booking.create", payload=payload,
                           kiosk_id=kiosk.id, work=work)
+    # The answer is decided (it is stored for the key): commit, and end the turn every other
+    # booking of this process queues for, before the answer is built and sent.
+    commit_request()
     status, answer = replay
     return BookingOut.model_validate(answer), status
 

@@ -19,6 +19,7 @@ from .engines import (
 )
 from .flask import (
     WRITE_METHODS,
+    commit_request,
     get_db,
     get_read_session,
     get_session,
@@ -38,6 +39,7 @@ __all__ = [
     "PgLimits",
     "WriteQueueConnection",
     "WriteQueueTimeout",
+    "commit_request",
     "database_problem",
     "get_db",
     "get_read_session",

@@ -86,6 +86,33 @@ def keep_on_refusal() -> None:
     g.db_keep_on_refusal = True
 
 
+def commit_request() -> None:
+    """Commit the request's work now, before its answer is built; return once it is durable.
+
+    For a view whose answer is decided once its work is stored (a keyed write: the answer is
+    the one stored for its key). On SQLite the request's group commit turn, which every other
+    write of the process waits for, then ends before the answer is serialised and the
+    after-request hooks run, not after (issue 20 P2). The answer still leaves only after the
+    COMMIT that holds the work is durable. A commit that fails raises (answered 503 like any
+    refusal of the database) with nothing kept; nothing can be written through the request's
+    session afterwards.
+    """
+    session = g.pop("db_session", None)
+    g.pop("db_read_phase", None)
+    if session is None:
+        return
+    try:
+        session.commit()
+        # In a group commit, this returns once the group's COMMIT is durable.
+        _end_turn(session, keep=True)
+    except BaseException:
+        rollback_quietly(session)
+        _end_turn(session, keep=False)
+        raise
+    finally:
+        session.close()
+
+
 def release_request_session() -> None:
     """End the request's transaction and give its connection back before a service's own.
 

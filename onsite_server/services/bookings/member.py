@@ -20,7 +20,7 @@ from ...models import (
     utcnow,
 )
 from ..errors import N_
-from ..members import lock_member
+from ..members import MemberKeys, lock_member
 from ..messages import (
     notify_booking,
     queue_appointment,
@@ -98,7 +98,7 @@ def _refuse_second_booking(
 def book(
     session: Session,
     *,
-    member: Member,
+    member: Member | MemberKeys,
     slot: Slot | SlotAt,
     actor: str,
     kiosk: Kiosk | None = None,
@@ -111,7 +111,7 @@ def book(
     ``slot`` is a slot read before, or one named at a site (``SlotAt``, a 404 naming
     ``slot_id`` when the site has no such slot). ``allow_started`` is for a walk-in at the
     door: a member standing there can take a free seat in a slot that is running (until it
-    ends).
+    ends). ``member`` is a loaded Member or only its keys (``MemberKeys``).
     """
     now = now or utcnow()
     # Serialises one member's requests (PostgreSQL), as every write of a member does.

@@ -260,3 +260,99 @@ def test_the_kiosks_slot_is_read_once_under_its_lock_and_another_sites_is_not_fo
     assert (world.count(IdempotentRequest), world.count(AuditLog)) == (keys, audits)
     assert world.booked_count(theirs) == 0
     assert world.book(ref, slot, key).get_json()["status"] == "booked"  # the key is free
+
+
+def test_a_booking_is_committed_before_its_answer_is_built(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The booking's work is stored (and on SQLite its group commit turn ended) before its
+    answer is serialised: the other bookings of the process no longer wait for that, and the
+    answer still leaves only after the COMMIT (session 13)."""
+    from onsite_server.api import decorator
+
+    engine = get_db(world.app).engine
+    assert engine is not None
+    order: list[str] = []
+    serialise = decorator.to_response
+
+    def to_response(result: Any) -> Any:
+        order.append("answer")
+        return serialise(result)
+
+    def committed(_conn: Any) -> None:
+        order.append("commit")
+
+    monkeypatch.setattr(decorator, "to_response", to_response)
+    [slot] = world.event(capacity=1)
+    event.listen(engine, "commit", committed)
+    try:
+        booked = world.book(world.member_ref(), slot)
+        waitlisted = world.book(world.member_ref(), slot)
+    finally:
+        event.remove(engine, "commit", committed)
+    assert [booked.status_code, waitlisted.status_code] == [201, 201]
+    assert waitlisted.get_json()["status"] == "waitlisted"
+    # Each request: its read phase's end (SQLite only), its COMMIT, then its answer; nothing
+    # is committed after an answer was built (before, the COMMIT came after it).
+    per_request = " ".join(order).split("answer")
+    assert per_request[-1] == "" and len(per_request) == 3, order
+    assert all(part.split()[-1] == "commit" for part in per_request[:-1]), order
+
+
+def test_a_booking_whose_commit_fails_keeps_nothing_and_books_on_a_resend(
+        world: World) -> None:
+    """A COMMIT that fails is a 503 with nothing kept: no booking, no seat, no stored answer;
+    the kiosk's resend with the same key books."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from onsite_server.models import AuditLog, IdempotentRequest
+
+    engine = get_db(world.app).engine
+    assert engine is not None
+    [slot] = world.event(capacity=1)
+    ref, key = world.member_ref(), new_key()
+    before = (world.count(Booking), world.count(IdempotentRequest), world.count(AuditLog))
+    failed: list[bool] = []
+
+    def fail_once(_conn: Any) -> None:
+        if not failed:
+            failed.append(True)
+            raise OperationalError("COMMIT", None, sqlite3.OperationalError("disk I/O error"))
+
+    event.listen(engine, "commit", fail_once)
+    try:
+        resp = world.book(ref, slot, key)
+    finally:
+        event.remove(engine, "commit", fail_once)
+    assert failed and resp.status_code == 503, resp.get_json()
+    assert (world.count(Booking), world.count(IdempotentRequest),
+            world.count(AuditLog)) == before
+    assert world.booked_count(slot) == 0
+    again = world.book(ref, slot, key)
+    assert again.status_code == 201 and again.get_json()["status"] == "booked"
+
+
+def test_a_booking_reads_its_member_as_three_values(world: World) -> None:
+    """The member reference resolves to the member's id, public id and language (one
+    prepared SELECT), not a mapped Member loaded through the session (session 13)."""
+    loaded: list[Any] = []
+
+    def note(target: Any, _context: Any) -> None:
+        loaded.append(target)
+
+    [slot] = world.event(capacity=1)
+    ref = world.member_ref()
+    event.listen(Member, "load", note)
+    try:
+        with sql_run(world.app, upper=True) as seen:
+            answer = world.book(ref, slot).get_json()
+    finally:
+        event.remove(Member, "load", note)
+    assert answer["status"] == "booked"
+    assert loaded == []
+    # (On PostgreSQL book() also locks the member's row: SELECT member.id ... FOR UPDATE.)
+    reads = [s for s in seen if s.startswith("SELECT") and " FROM MEMBER " in f"{s} "
+             and not s.endswith("FOR UPDATE")]
+    assert len(reads) == 1 and reads[0].startswith(
+        "SELECT MEMBER.ID, MEMBER.PUBLIC_ID, MEMBER.LANGUAGE FROM MEMBER"), reads

@@ -1,4 +1,5 @@
-"""The verifying key ring is kept between requests and read again whenever the folder changes."""
+"""The verifying key ring and the signing keys are kept between requests and read again whenever
+the folder changes."""
 
 from __future__ import annotations
 
@@ -57,6 +58,30 @@ def test_the_cached_ring_is_not_changed_by_a_caller(tmp_path: Path, reads: list[
     reads.clear()
     assert store.ring().revoked == set()
     assert reads == []  # from memory, and unchanged by the caller above
+
+
+def test_the_signing_key_of_an_unchanged_folder_is_not_read_again(tmp_path: Path,
+                                                                  reads: list[int]) -> None:
+    store = KeyStore(tmp_path / "keys")
+    first = store.current(Purpose.TICKET)  # made: the folder changed after it was read
+    again = store.current(Purpose.TICKET)
+    reads.clear()
+    assert KeyStore(tmp_path / "keys").current(Purpose.TICKET).key_id == first.key_id
+    assert again.key_id == first.key_id
+    assert reads == []  # nothing parsed: the key came from memory
+
+
+def test_a_signing_key_rotated_or_retired_elsewhere_stops_signing_at_the_next_call(
+        tmp_path: Path, reads: list[int]) -> None:
+    store = KeyStore(tmp_path / "keys")
+    old = store.current(Purpose.TICKET)
+    store.current(Purpose.TICKET)
+    new = KeyStore(tmp_path / "keys").rotate(Purpose.TICKET)  # as another process would
+    assert store.current(Purpose.TICKET).key_id == new.key_id != old.key_id
+    KeyStore(tmp_path / "keys").retire(new.key_id)  # compromised: a third key takes over
+    third = store.current(Purpose.TICKET)
+    assert third.key_id not in (old.key_id, new.key_id)
+    assert KeyStore(tmp_path / "keys").current_kid(Purpose.TICKET) == third.key_id
 
 
 def test_no_other_process_ever_finds_a_key_file_half_written(

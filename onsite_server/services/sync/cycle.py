@@ -45,6 +45,7 @@ def _alert(session: Session, kind: str, message: str, row: OutboxMessage | None 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _AHEAD_CHUNK = 16  # rows the preparing thread reads at once, at most
+_TAKEN = 4  # rows the worker takes from the preparer's queue at once (``_Batch._wait``)
 _REFERRAL = cast(Table, Referral.__table__)
 # A row done ("sent" or "withheld") is recorded by one UPDATE that also checks the row is
 # still this worker's, without loading it: this runs once a row, on the hot path.
@@ -256,6 +257,10 @@ class _Batch:
     # Rows being prepared ahead -> the preparing thread's task that reads them, a chunk of
     # the batch at once.
     ahead: dict[int, Future[dict[int, Prepared | Outcome]]] = field(default_factory=dict)
+    # The chunks handed to the preparer, in order: the worker takes the last ones not started
+    # yet and prepares them itself while it would otherwise wait (``_wait``).
+    chunks: list[tuple[list[int], Future[dict[int, Prepared | Outcome]]]] = field(
+        default_factory=list)
     # The referral's version of the next row, read as the row before it was recorded (None:
     # not read, the batch stopped).
     ahead_version: int | None = None
@@ -281,20 +286,27 @@ class _Batch:
             seen.add(referral)
         start, size = 0, 2
         while start < len(eligible):
-            chunk = eligible[start:start + size]
-            try:
-                task = self.preparer.submit(self.transaction, self.settings, chunk, self.now,
-                                            self.keys)
-            except Exception as exc:  # noqa: BLE001 - e.g. the preparing process died
-                log.warning("preparing rows ahead failed (%s); they are built as they go",
-                            type(exc).__name__)
+            if not self._submit(eligible[start:start + size]):
                 return
-            self.ahead.update(dict.fromkeys(chunk, task))
             start, size = start + size, min(size * 2, _AHEAD_CHUNK)
+
+    def _submit(self, chunk: list[int]) -> bool:
+        """Hand a chunk of rows to the preparer; say whether it took them."""
+        try:
+            task = self.preparer.submit(self.transaction, self.settings, chunk, self.now,
+                                        self.keys)
+        except Exception as exc:  # noqa: BLE001 - e.g. the preparing process died
+            log.warning("preparing rows ahead failed (%s); they are built as they go",
+                        type(exc).__name__)
+            return False
+        self.ahead.update(dict.fromkeys(chunk, task))
+        self.chunks.append((chunk, task))
+        return True
 
     def _prepared(self, row_id: int) -> Prepared | Outcome:
         """Return the row's prepared bundle: the one built ahead, if still current, or one
         built now."""
+        self._wait(row_id)
         task = self.ahead.pop(row_id, None)
         version, self.ahead_version = self.ahead_version, None
         if task is not None:
@@ -308,6 +320,38 @@ class _Batch:
                     and ready.version == version:
                 return ready
         return prepare(self.transaction, self.settings, row_id, self.now, self.keys)
+
+    def _wait(self, row_id: int) -> None:
+        """Until the row's chunk is ready, prepare here what the preparer has not started.
+
+        The preparing process alone would read, build and validate every row, about twice the
+        work of sending and recording it, so the worker would spend most of a batch waiting
+        for it. Instead, while the row is not ready, the worker takes the last chunk the
+        preparer has not started (cancelled there, so each row is prepared once), a few rows
+        of it at a time, and prepares them itself as ``prepare_many`` does in the child. The
+        rows still go in claim order, and a row prepared here is checked against its
+        referral's version before it goes, as one from the child.
+        """
+        while row_id in self.ahead and not self.ahead[row_id].done() and self.chunks:
+            rows, last = self.chunks.pop()
+            if not last.cancel():
+                return  # started or done, and so is every chunk before it: wait for it
+            if len(rows) > _TAKEN:
+                # A few rows at a time, so that the next row, once ready, soon goes: the rest
+                # of the chunk goes back to the preparer, last in its queue as it was.
+                head, rows = rows[:-_TAKEN], rows[-_TAKEN:]
+                if not self._submit(head):
+                    for gone in head:  # built as they go
+                        self.ahead.pop(gone, None)
+            mine: Future[dict[int, Prepared | Outcome]] = Future()
+            try:
+                mine.set_result(prepare_many(self.transaction, self.settings, rows, self.now,
+                                             self.keys))
+            except Exception as exc:  # noqa: BLE001 - the rows are built as they go instead
+                mine.set_exception(exc)
+            for taken in rows:
+                if taken in self.ahead:
+                    self.ahead[taken] = mine
 
     def drain(self) -> None:
         """Send, and record, every row of the batch still this worker's, until one stops it."""

@@ -1106,6 +1106,19 @@ def test_the_sites_key_entries_are_validated_once_for_a_chunk_of_rows(
     # The two key entries (the same in every bundle) were validated once, not three times...
     assert sum(kinds.count("Binary") for kinds in validated) == 2
     assert len(validated) == 4  # the keys, then each row's own entries
+    # ...and not again for the next chunk of the same snapshot; again for a new snapshot.
+    forward.prepare_many(get_db(app).transaction, settings, ids[:1], lambda: now, keys)
+    assert sum(kinds.count("Binary") for kinds in validated) == 2 and len(validated) == 5
+    revoked = (keys[0], [*keys[1], "a-ticket-revoked-since"])
+    again = forward.prepare_many(get_db(app).transaction, settings, ids[:1], lambda: now,
+                                 revoked)
+    assert sum(kinds.count("Binary") for kinds in validated) == 4 and len(validated) == 7
+    fresh, before = again[ids[0]], prepared[ids[0]]
+    assert isinstance(fresh, forward.Prepared) and fresh.bundle is not None
+    assert isinstance(before, forward.Prepared) and before.bundle is not None
+    # The revoked ids' entry is the new snapshot's; the public keys' entry is as it was.
+    assert fresh.bundle["entry"][-1] != before.bundle["entry"][-1]
+    assert fresh.bundle["entry"][-2] == before.bundle["entry"][-2]
     # ...and every bundle still carries them, at its end.
     for ready in prepared.values():
         assert isinstance(ready, forward.Prepared) and ready.bundle is not None

@@ -44,8 +44,11 @@ def _alert(session: Session, kind: str, message: str, row: OutboxMessage | None 
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-_AHEAD_CHUNK = 16  # rows the preparing thread reads at once, at most
-_TAKEN = 4  # rows the worker takes from the preparer's queue at once (``_Batch._wait``)
+# Rows the preparer reads at once, at most. A chunk comes back whole, so the worker waits for
+# all of a chunk to have its first row; and it is what the worker takes over (``_wait``).
+# Four rows cost the five statements of a chunk little more a row than sixteen (they are
+# built once), and kept the worker from waiting on the child's larger chunks.
+_AHEAD_CHUNK = 4
 _REFERRAL = cast(Table, Referral.__table__)
 # A row done ("sent" or "withheld") is recorded by one UPDATE that also checks the row is
 # still this worker's, without loading it: this runs once a row, on the hot path.
@@ -272,9 +275,8 @@ class _Batch:
         """Hand the rows that can be prepared ahead to the preparing thread, in chunks.
 
         A referral row is prepared ahead unless an earlier row of the batch is of the same
-        referral: what it sends depends on whether that row reached central. The chunks grow
-        (2, 4, 8, 16 rows), so the second row is ready soon and the rest are read a few
-        statements for many rows.
+        referral: what it sends depends on whether that row reached central. The chunks are of
+        2, then 4 rows (``_AHEAD_CHUNK``), so the second row is ready soon.
         """
         ids = self.lease.ids
         seen = {self.referrals.get(ids[0])} if ids else set()
@@ -327,8 +329,8 @@ class _Batch:
         The preparing process alone would read, build and validate every row, about twice the
         work of sending and recording it, so the worker would spend most of a batch waiting
         for it. Instead, while the row is not ready, the worker takes the last chunk the
-        preparer has not started (cancelled there, so each row is prepared once), a few rows
-        of it at a time, and prepares them itself as ``prepare_many`` does in the child. The
+        preparer has not started (cancelled there, so each row is prepared once) and
+        prepares it itself as ``prepare_many`` does in the child. The
         rows still go in claim order, and a row prepared here is checked against its
         referral's version before it goes, as one from the child.
         """
@@ -336,13 +338,6 @@ class _Batch:
             rows, last = self.chunks.pop()
             if not last.cancel():
                 return  # started or done, and so is every chunk before it: wait for it
-            if len(rows) > _TAKEN:
-                # A few rows at a time, so that the next row, once ready, soon goes: the rest
-                # of the chunk goes back to the preparer, last in its queue as it was.
-                head, rows = rows[:-_TAKEN], rows[-_TAKEN:]
-                if not self._submit(head):
-                    for gone in head:  # built as they go
-                        self.ahead.pop(gone, None)
             mine: Future[dict[int, Prepared | Outcome]] = Future()
             try:
                 mine.set_result(prepare_many(self.transaction, self.settings, rows, self.now,

@@ -968,8 +968,8 @@ def test_while_the_next_row_is_not_ready_the_worker_prepares_what_the_preparer_h
         app: Flask, client: Any, site: Any, kiosk: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker does not wait idle for a busy preparing process: it takes the chunks the
-    preparer has not started (a few rows at a time) and prepares them itself. Each row is
-    prepared once, a chunk the preparer started is left to it, and the rows go in order."""
+    preparer has not started, last first, and prepares them itself. Each row is prepared
+    once, a chunk the preparer started is left to it, and the rows go in order."""
     import time
     from concurrent.futures import Future
 
@@ -1023,9 +1023,7 @@ def test_while_the_next_row_is_not_ready_the_worker_prepares_what_the_preparer_h
     assert [_referral_id(b) for b in central.bundles] == referrals
     assert first_rows == ids[1:3] and as_they_go == ids[:1]
     assert sorted(by_worker) == ids[3:]  # each once; the started chunk's rows not again
-    # The chunk of five was taken four rows at a time: its first row went back to the
-    # preparer, to be taken in turn.
-    assert [rows for rows, _ in preparer.given] == [ids[1:3], ids[3:7], ids[7:], ids[7:8]]
+    assert [rows for rows, _ in preparer.given] == [ids[1:3], ids[3:7], ids[7:11], ids[11:]]
 
 
 @pytest.mark.slow  # two preparing processes start, each importing the FHIR models

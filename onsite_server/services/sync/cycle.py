@@ -232,8 +232,10 @@ class _Batch:
     next row is sent.
 
     While a row is sent and recorded, the batch's later referral rows are read (set-based, a
-    chunk at a time: ``prepare_many``), built and validated on a second thread, so the
-    database reads and the validation overlap the wait for central and for the commit. Only
+    chunk at a time: ``prepare_many``), built and validated by the preparer (a thread, or a
+    child process), so the database reads and the validation overlap the wait for central and
+    for the commit; while the next row is not ready, the worker prepares the chunks the
+    preparer has not started itself (``_wait``). Only
     one request is in flight at a time: the order, the crisis checks and the per-row records
     are those of a strictly serial worker. The crisis check runs in the transaction that
     records each row, after later rows were prepared and just before the next is sent: a

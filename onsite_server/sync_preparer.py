@@ -7,10 +7,11 @@ database connection builds and validates the rows on the other core while the wo
 and records; only the prepared rows (entries and the validated bundle) come back, pickled.
 
 Reading, building and validating a row costs the child about twice what sending and recording
-it costs the worker, so the child sets the pace. ``processes=2`` starts two children that take a
-batch's chunks in turn; on the 2-core benchmark machine they used about a tenth more CPU and
-were not measurably faster than one (docs/BENCHMARKS.md, issue 20 P5 session 11), so the
-worker starts one.
+it costs the worker, so the child would set the pace; while its next row is not ready, the
+worker therefore prepares the chunks the child has not started itself (``cycle._Batch._wait``),
+and the two share the work. ``processes=2`` starts two children that take a batch's chunks in
+turn; on the 2-core benchmark machine they used about a tenth more CPU and were not measurably
+faster than one (docs/BENCHMARKS.md, issue 20 P5 session 11), so the worker starts one.
 
 It lives beside the worker's command (``cli_sync``), not in ``services/``: it starts a process and
 opens a database, which services leave to their callers. The child only reads. What the worker does

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from ...fhir import (
@@ -42,6 +42,21 @@ _SUBMISSIONS = select(Submission).where(Submission.referral_id == bindparam("ref
 _BOOKINGS = select(Booking).where(Booking.member_id == bindparam("member"),
                                   Booking.status.in_(ACTIVE_BOOKING_STATUSES)
                                   ).order_by(Booking.id)
+
+
+# The same for a batch's set-based reads (``read_referral_rows``), each IN list a bound
+# parameter: a statement built anew costs its construction and its cache key on every chunk.
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_ROWS = select(OutboxMessage).where(OutboxMessage.id.in_(_IDS))
+_REFERRALS = select(Referral).where(Referral.id.in_(_IDS)).options(
+    joinedload(Referral.member).joinedload(Member.advocate))
+_SENT_OF = select(OutboxMessage.referral_id).where(
+    OutboxMessage.referral_id.in_(_IDS), OutboxMessage.status == "sent").distinct()
+_SUBMISSIONS_OF = select(Submission).where(Submission.referral_id.in_(_IDS)).order_by(
+    Submission.taken_at, Submission.id)
+_BOOKINGS_OF = select(Booking).where(
+    Booking.member_id.in_(_IDS), Booking.status.in_(ACTIVE_BOOKING_STATUSES)).options(
+        joinedload(Booking.slot), joinedload(Booking.event)).order_by(Booking.id)
 
 
 def forwarded(session: Session, referral_id: int) -> bool:
@@ -141,24 +156,17 @@ def read_referral_rows(session: Session, row_ids: Sequence[int], settings: SyncS
     batch (rows, referrals with their members, submissions, bookings, which reached central
     already), not five or six for each row. A row that cannot be built maps to its
     FhirInvalid; a row that is gone, or is not a referral row, is left out."""
-    rows = [r for r in session.scalars(select(OutboxMessage).where(
-        OutboxMessage.id.in_(row_ids))) if r.kind == "referral" and r.referral_id is not None]
-    wanted = {r.referral_id for r in rows}
-    referrals = {r.id: r for r in session.scalars(
-        select(Referral).where(Referral.id.in_(wanted))
-        .options(joinedload(Referral.member).joinedload(Member.advocate)))}
-    sent = set(session.scalars(select(OutboxMessage.referral_id).where(
-        OutboxMessage.referral_id.in_(wanted), OutboxMessage.status == "sent").distinct()))
+    rows = [r for r in session.scalars(_ROWS, {"ids": list(row_ids)})
+            if r.kind == "referral" and r.referral_id is not None]
+    wanted = {"ids": sorted({int(r.referral_id or 0) for r in rows})}
+    referrals = {r.id: r for r in session.scalars(_REFERRALS, wanted)}
+    sent = set(session.scalars(_SENT_OF, wanted))
     submissions: dict[int, list[Submission]] = {}
-    for sub in session.scalars(select(Submission).where(Submission.referral_id.in_(wanted))
-                               .order_by(Submission.taken_at, Submission.id)):
+    for sub in session.scalars(_SUBMISSIONS_OF, wanted):
         submissions.setdefault(int(sub.referral_id or 0), []).append(sub)
-    members = {r.member_id for r in referrals.values()}
+    members = {"ids": sorted({r.member_id for r in referrals.values()})}
     bookings: dict[int, list[Booking]] = {}
-    for booking in session.scalars(select(Booking).where(
-            Booking.member_id.in_(members), Booking.status.in_(ACTIVE_BOOKING_STATUSES))
-            .options(joinedload(Booking.slot), joinedload(Booking.event))
-            .order_by(Booking.id)):
+    for booking in session.scalars(_BOOKINGS_OF, members):
         bookings.setdefault(booking.member_id, []).append(booking)
     built: dict[int, ReferralRow | FhirInvalid] = {}
     for row in rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,16 +86,28 @@ def prepare_many(transaction: Callable[..., Any], settings: SyncSettings,
             for row_id, found in read.items()}
 
 
+# The last snapshot's key entries, by what they were built from: the keys change seldom, and
+# a worker (or its preparing child) prepares many chunks of rows with the same snapshot.
+_KEYS_CHECKED: tuple[str, list[dict[str, Any]] | str] | None = None
+
+
 def _key_entries(settings: SyncSettings, keys: KeySnapshot) -> list[dict[str, Any]] | str:
     """Return the site's key entries, the same in every bundle of a snapshot, built and
-    validated once for many rows (or the error that makes every bundle invalid)."""
+    validated once for many rows, and again only when the snapshot changes (or the error
+    that makes every bundle invalid)."""
+    global _KEYS_CHECKED
+    source = json.dumps([settings.site, keys], sort_keys=True, default=str)
+    if _KEYS_CHECKED is not None and _KEYS_CHECKED[0] == source:
+        return _KEYS_CHECKED[1]
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
     with_keys(bundle, settings, keys)
     try:
         validate(bundle)
+        found: list[dict[str, Any]] | str = list(bundle["entry"])
     except FhirInvalid as exc:
-        return f"invalid FHIR: {exc}"
-    return list(bundle["entry"])
+        found = f"invalid FHIR: {exc}"
+    _KEYS_CHECKED = source, found
+    return found
 
 
 def _first_bundle(keys: KeySnapshot, key_entries: list[dict[str, Any]] | str,

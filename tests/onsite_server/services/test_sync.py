@@ -964,6 +964,68 @@ def test_rows_whose_preparing_failed_are_built_as_they_go(
     assert [_referral_id(b) for b in central.bundles] == referrals
 
 
+def test_while_the_next_row_is_not_ready_the_worker_prepares_what_the_preparer_has_not_started(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker does not wait idle for a busy preparing process: it takes the chunks the
+    preparer has not started, last first, and prepares them itself. Each row is prepared
+    once, a chunk the preparer started is left to it, and the rows go in order."""
+    import time
+    from concurrent.futures import Future
+
+    from onsite_server.services.sync import cycle, forward
+
+    referrals = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(12)]
+    ids = [r.id for r in _rows(app)]
+    by_worker: list[int] = []  # rows the worker prepared ahead of their turn
+    as_they_go: list[int] = []  # rows built just before they went
+    monkeypatch.setattr(cycle, "prepare_many", lambda *a, **k: (
+        by_worker.extend(a[2]), forward.prepare_many(*a, **k))[1])
+    monkeypatch.setattr(cycle, "prepare", lambda *a, **k: (
+        as_they_go.append(a[2]), forward.prepare(*a, **k))[1])
+
+    class Busy:
+        """A preparing process that has started only its first chunk, and starts no other."""
+
+        def __init__(self) -> None:
+            self.given: list[tuple[list[int], Future[Any]]] = []
+
+        def submit(self, transaction: Any, settings: SyncSettings, row_ids: Any, now: Any,
+                   keys: Any) -> Future[Any]:
+            task: Future[Any] = Future()
+            if not self.given:
+                task.set_running_or_notify_cancel()
+            self.given.append((list(row_ids), task))
+            return task
+
+    preparer = Busy()
+    central = FakeCentral()
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(run_cycle(
+        get_db(app).transaction, central, _settings(app), preparer=preparer)), daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (len(preparer.given) > 1 and all(
+                task.cancelled() for _, task in preparer.given[1:])):
+            time.sleep(0.05)
+        first_rows, first = preparer.given[0]
+        # The preparer ends its first chunk only once the worker has taken all the rest.
+        first.set_result(forward.prepare_many(get_db(app).transaction, _settings(app),
+                                              first_rows, lambda: datetime.now(UTC)))
+        worker.join(timeout=60)
+    finally:
+        for _, task in preparer.given:  # the code before this change waits for them
+            if not task.done():
+                task.set_exception(RuntimeError("never started"))
+        worker.join(timeout=60)
+    assert done and done[0].sent == 12
+    assert [_referral_id(b) for b in central.bundles] == referrals
+    assert first_rows == ids[1:3] and as_they_go == ids[:1]
+    assert sorted(by_worker) == ids[3:]  # each once; the started chunk's rows not again
+    assert [rows for rows, _ in preparer.given] == [ids[1:3], ids[3:7], ids[7:11], ids[11:]]
+
+
 @pytest.mark.slow  # two preparing processes start, each importing the FHIR models
 def test_a_preparing_process_that_died_is_replaced(
         app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
@@ -1042,6 +1104,19 @@ def test_the_sites_key_entries_are_validated_once_for_a_chunk_of_rows(
     # The two key entries (the same in every bundle) were validated once, not three times...
     assert sum(kinds.count("Binary") for kinds in validated) == 2
     assert len(validated) == 4  # the keys, then each row's own entries
+    # ...and not again for the next chunk of the same snapshot; again for a new snapshot.
+    forward.prepare_many(get_db(app).transaction, settings, ids[:1], lambda: now, keys)
+    assert sum(kinds.count("Binary") for kinds in validated) == 2 and len(validated) == 5
+    revoked = (keys[0], [*keys[1], "a-ticket-revoked-since"])
+    again = forward.prepare_many(get_db(app).transaction, settings, ids[:1], lambda: now,
+                                 revoked)
+    assert sum(kinds.count("Binary") for kinds in validated) == 4 and len(validated) == 7
+    fresh, before = again[ids[0]], prepared[ids[0]]
+    assert isinstance(fresh, forward.Prepared) and fresh.bundle is not None
+    assert isinstance(before, forward.Prepared) and before.bundle is not None
+    # The revoked ids' entry is the new snapshot's; the public keys' entry is as it was.
+    assert fresh.bundle["entry"][-1] != before.bundle["entry"][-1]
+    assert fresh.bundle["entry"][-2] == before.bundle["entry"][-2]
     # ...and every bundle still carries them, at its end.
     for ready in prepared.values():
         assert isinstance(ready, forward.Prepared) and ready.bundle is not None

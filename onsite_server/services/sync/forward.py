@@ -97,8 +97,10 @@ def _key_entries(settings: SyncSettings, keys: KeySnapshot) -> list[dict[str, An
     that makes every bundle invalid)."""
     global _KEYS_CHECKED
     source = json.dumps([settings.site, keys], sort_keys=True, default=str)
-    if _KEYS_CHECKED is not None and _KEYS_CHECKED[0] == source:
-        return _KEYS_CHECKED[1]
+    # Read once: the worker and its preparing thread may replace it between two reads.
+    checked = _KEYS_CHECKED
+    if checked is not None and checked[0] == source:
+        return checked[1]
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
     with_keys(bundle, settings, keys)
     try:

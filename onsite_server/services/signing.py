@@ -26,14 +26,17 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.tokens import KeyRing, Purpose, SigningKey
 
 _lock = threading.Lock()
+K = TypeVar("K")
+T = TypeVar("T")
 RETIRED_FILE = "retired.json"
 
 # folder -> (the folder's state when the ring was built, the ring without revoked ids).
@@ -54,6 +57,21 @@ def _folder_state(folder: Path) -> tuple[Any, ...] | None:
     except OSError:
         return None
     return (top.st_mtime_ns, top.st_ino, tuple(files))
+
+
+def _kept(cache: dict[K, tuple[tuple[Any, ...], T]], key: K, folder: Path,
+          read: Callable[[], T]) -> T:
+    """What read() gives, kept under key while the folder's state is unchanged."""
+    state = _folder_state(folder)
+    cached = cache.get(key)
+    if state is not None and cached is not None and cached[0] == state:
+        return cached[1]
+    # The state is taken before the files are read: a change made while reading leaves a
+    # newer state on disk, so the next call reads again.
+    value = read()
+    if state is not None:
+        cache[key] = (state, value)
+    return value
 
 
 class UnknownKey(ValueError):
@@ -99,19 +117,14 @@ class KeyStore:
         the booking's write turn, against 25 µs for the state.
         """
         with _lock:
-            state = _folder_state(self.folder)
-            cached = _signing.get((self.folder, purpose))
-            if state is not None and cached is not None and cached[0] == state:
-                return cached[1]
-            files = self._files(purpose)
-            if not files:
-                return self._write(SigningKey.generate(purpose))
-            key = SigningKey.from_pem(files[-1].read_bytes(), purpose)
-            # The state is taken before the files are read: a change made while reading
-            # leaves a newer state on disk, so the next call reads again.
-            if state is not None:
-                _signing[(self.folder, purpose)] = (state, key)
-            return key
+            return _kept(_signing, (self.folder, purpose), self.folder,
+                         lambda: self._read_current(purpose))
+
+    def _read_current(self, purpose: Purpose) -> SigningKey:
+        files = self._files(purpose)
+        if not files:
+            return self._write(SigningKey.generate(purpose))
+        return SigningKey.from_pem(files[-1].read_bytes(), purpose)
 
     def current_kid(self, purpose: Purpose) -> str:
         """Return the key id of the key that signs ``purpose`` tokens (from its file name,
@@ -157,16 +170,7 @@ class KeyStore:
     def ring(self, revoked: set[str] | None = None) -> KeyRing:
         """Return every key of every purpose as a verifying ring (with revoked token ids and
         the retired key ids); from the in-process cache while the folder is unchanged."""
-        state = _folder_state(self.folder)
-        cached = _rings.get(self.folder)
-        if state is None or cached is None or cached[0] != state:
-            # The state is taken before the files are read: a change made while reading
-            # leaves a newer state on disk, so the next call reads again.
-            built = self._read_ring()
-            if state is not None:
-                _rings[self.folder] = (state, built)
-            cached = (state or (), built)
-        base = cached[1]
+        base = _kept(_rings, self.folder, self.folder, self._read_ring)
         # A copy per call: a caller may add to it (revoke), the cached ring stays as read.
         return KeyRing(keys=dict(base.keys), revoked=set(revoked or ()),
                        retired=dict(base.retired), active=set(base.active))

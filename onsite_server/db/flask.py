@@ -76,6 +76,18 @@ def _end_turn(session: Session, keep: bool) -> None:
         session.end_turn(keep)
 
 
+def _commit_durably(session: Session) -> None:
+    """Commit the request's work and leave its group commit turn; on failure keep nothing."""
+    try:
+        session.commit()
+        # In a group commit, this returns once the group's COMMIT is durable.
+        _end_turn(session, keep=True)
+    except BaseException:
+        rollback_quietly(session)
+        _end_turn(session, keep=False)
+        raise
+
+
 def keep_on_refusal() -> None:
     """Keep what this request wrote so far even if it is answered with a refusal (4xx).
 
@@ -102,13 +114,7 @@ def commit_request() -> None:
     if session is None:
         return
     try:
-        session.commit()
-        # In a group commit, this returns once the group's COMMIT is durable.
-        _end_turn(session, keep=True)
-    except BaseException:
-        rollback_quietly(session)
-        _end_turn(session, keep=False)
-        raise
+        _commit_durably(session)
     finally:
         session.close()
 
@@ -149,13 +155,9 @@ def init_app(app: Flask) -> None:
             status = response.status_code
             if status < 400 or (status < 500 and g.get("db_keep_on_refusal")):
                 try:
-                    session.commit()
-                    # In a group commit, this returns once the group's COMMIT is durable.
-                    _end_turn(session, keep=True)
+                    _commit_durably(session)
                 except DB_UNAVAILABLE as exc:
                     # An error raised here would skip the error handlers and become a 500.
-                    rollback_quietly(session)
-                    _end_turn(session, keep=False)
                     return errors.database_unavailable(exc)
             else:
                 rollback_quietly(session)

@@ -19,6 +19,12 @@ if TYPE_CHECKING:  # not at run time: headless_environment must run before Kivy 
     from .app import KioskApp
 
 
+# Kivy's default pace (graphics.maxfps = 60), which the frame counts of wait_for stand for.
+_FRAME_SECONDS = 1 / 60
+# The shortest pass of wait_for's loop: a condition is seen within about this long.
+_POLL_SECONDS = 0.004
+
+
 def headless_environment(kivy_home: str) -> None:
     """Set Kivy's environment for a window with no display, before Kivy is first imported."""
     os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
@@ -213,12 +219,17 @@ class Driver:
             self.pump(1)
 
     def wait_for(self, predicate: Callable[[], bool], frames: int = 400) -> None:
-        """Pump until the predicate holds (bounded)."""
-        for _ in range(frames):
-            if predicate():
-                return
+        """Pump until the predicate holds, for as long as ``frames`` frames take at 60 fps."""
+        # Bounded in real time, not in frames: what a walk waits for is a timer or another
+        # thread, and a walk may run Kivy's frames unpaced (graphics.maxfps = 0), hundreds a
+        # second. Then each pass sleeps a little, so that waiting does not spin a core.
+        deadline = time.monotonic() + frames * _FRAME_SECONDS
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError("the condition never held")
+            started = time.monotonic()
             self.pump(1)
-        raise AssertionError("the condition never held")
+            time.sleep(max(0.0, _POLL_SECONDS - (time.monotonic() - started)))
 
     def screenshot(self, path: Path) -> Path:
         """Save the window to exactly ``path`` (Kivy appends a counter; undo that)."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, starts a throwaway PostgreSQL cluster, then runs
-# ruff, mypy and the whole pytest suite (server tests on SQLite and on PostgreSQL), in parallel
-# worker processes (pytest-xdist, two per core; ONSITE_TEST_WORKERS=N to choose).
+# the whole pytest suite (server tests on SQLite and on PostgreSQL) in parallel worker processes
+# (pytest-xdist, two per core; ONSITE_TEST_WORKERS=N to choose), with ruff, mypy and the limits
+# beside it; their output comes after pytest's, and either failing fails the run.
 #   scripts/test.sh                 every test (what CI runs)
 #   scripts/test.sh --quick         every test not marked slow: the inner loop
 #   scripts/test.sh tests/x -x      extra arguments go to pytest; -n 0 runs in one process
@@ -18,7 +19,22 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 pg_dir=""
 pg_port=""
+lint_pid=""
+lint_log=""
+stop_lint() {
+  if [ -n "$lint_pid" ]; then
+    pkill -TERM -P "$lint_pid" 2>/dev/null || true
+    kill "$lint_pid" 2>/dev/null || true
+    wait "$lint_pid" 2>/dev/null || true
+    lint_pid=""
+  fi
+}
 cleanup() {
+  stop_lint
+  if [ -n "$lint_log" ]; then
+    rm -f "$lint_log"
+    lint_log=""
+  fi
   if [ -n "$pg_dir" ]; then
     if [ "$(id -u)" -eq 0 ]; then
       su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$pg_dir/data' -m immediate stop" >/dev/null 2>&1 || true
@@ -57,6 +73,32 @@ for sig in INT TERM HUP; do
   trap "on_signal $sig" "$sig"
 done
 
+# The lint step (ruff, mypy, then the module-length and complexity limits of scripts/limits.py:
+# a module over 500 lines or a function over complexity 20 fails the run) runs beside the
+# cluster's start and pytest, not before them: on a fresh clone mypy has no cache and took
+# 42 s of wall time (30 s of CPU) before the first test, while much of a whole run waits on
+# servers, timers and Kivy frames with a core idle (docs/BENCHMARKS.md, "Session 14"). Its
+# output is shown after pytest's, and a lint failure fails the run.
+# Named after this script's process: a run killed outright (SIGKILL runs no trap) leaves its
+# log, which the next run removes.
+for old in /tmp/onsite-lint-"$(id -u)"-*.log; do
+  [ -f "$old" ] || continue
+  old_pid=${old##*-}
+  kill -0 "${old_pid%.log}" 2>/dev/null || rm -f "$old"
+done
+lint_log="/tmp/onsite-lint-$(id -u)-$$.log"
+: >"$lint_log"
+(
+  lint_rc=0
+  echo "test: ruff"; ruff check . || lint_rc=1
+  echo "test: mypy"; mypy shared || lint_rc=1
+  mypy onsite_server kiosk central_emulator || lint_rc=1
+  echo "test: limits"; python scripts/limits.py --strict || lint_rc=1
+  exit "$lint_rc"
+) >"$lint_log" 2>&1 </dev/null &
+lint_pid=$!
+echo "test: ruff, mypy and limits started beside pytest; their output follows pytest's" >&2
+
 start_postgres() {
   pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
@@ -94,16 +136,6 @@ if [ "${ONSITE_TEST_SKIP_PG:-0}" != "1" ]; then
     export ONSITE_TEST_REQUIRE_PG=1
   fi
 fi
-
-echo "test: ruff" >&2
-ruff check .
-echo "test: mypy" >&2
-mypy shared
-mypy onsite_server kiosk central_emulator
-# Module length and function complexity (scripts/limits.py): the tree meets them, so a module
-# over 500 lines or a function over complexity 20 fails the run.
-echo "test: limits" >&2
-python scripts/limits.py --strict
 
 echo "test: pytest" >&2
 export SDL_VIDEODRIVER="${SDL_VIDEODRIVER:-offscreen}"
@@ -155,6 +187,20 @@ while :; do
     break
   fi
 done
+pytest_pid=""
+# After an interrupt the lint step is stopped (by cleanup), not waited for.
+if [ -z "$caught" ] && [ -n "$lint_pid" ]; then
+  lint_rc=0
+  wait "$lint_pid" || lint_rc=$?
+  lint_pid=""
+  cat "$lint_log" >&2
+  if [ "$lint_rc" -ne 0 ]; then
+    echo "test: the lint step failed (ruff, mypy or limits, above)" >&2
+    if [ "$rc" -eq 0 ]; then
+      rc=1
+    fi
+  fi
+fi
 cleanup
 if [ "$rc" -eq 0 ] && [ "${#basetemp[@]}" -gt 0 ]; then
   rm -rf "${basetemp[1]}"

@@ -95,9 +95,35 @@ def _share_metrics_between_workers() -> None:
     import tempfile
 
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        folder = tempfile.mkdtemp(prefix="onsite-metrics-")
+        remove_orphaned_metrics(Path(tempfile.gettempdir()))
+        # Named after this process, so that a later start can tell it was left behind.
+        folder = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         atexit.register(shutil.rmtree, folder, True)
+
+
+_METRICS_PREFIX = "onsite-metrics-"
+
+
+def remove_orphaned_metrics(parent: Path) -> list[Path]:
+    """Remove the metrics folders of this user's servers that are gone; return them."""
+    # A server stopped with SIGKILL (a time limit, the OOM killer) runs no atexit, so its
+    # folder stayed: the test suite's killed servers had left over a thousand in /tmp.
+    import shutil
+
+    removed = []
+    for folder in parent.glob(f"{_METRICS_PREFIX}*"):
+        pid = folder.name[len(_METRICS_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue  # another user's, or named before folders carried their pid
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except OSError:
+            continue  # alive under another user, or the folder went meanwhile
+    return removed
 
 
 def _worker_exited(_server: Any, worker: Any) -> None:

@@ -4,6 +4,8 @@ over gunicorn's workers, and open only to loopback or the metrics token."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,3 +128,24 @@ def test_the_sync_workers_last_cycle(app: Flask, client: FlaskClient) -> None:
     record_sync_cycle(app.instance_path, {"credentials_refused": True})
     samples = _samples(client.get("/metrics").get_data(as_text=True))
     assert samples[("onsite_sync_credentials_refused", ())] == 1
+
+
+@pytest.mark.sqlite_only
+def test_a_start_removes_the_metrics_folders_of_servers_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL runs no atexit: the next start removes what such a server left, and nothing
+    of a server still running or of a folder it cannot tell apart."""
+    import subprocess
+    import sys
+
+    from onsite_server.cli_serve import remove_orphaned_metrics
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    killed = tmp_path / f"onsite-metrics-{gone.pid}-abcd1234"
+    running = tmp_path / f"onsite-metrics-{os.getpid()}-efgh5678"
+    unnamed = tmp_path / "onsite-metrics-k2j4x9q1"  # named before folders carried a pid
+    for folder in (killed, running, unnamed):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"x")
+    assert remove_orphaned_metrics(tmp_path) == [killed]
+    assert not killed.exists() and running.exists() and unnamed.exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -105,20 +106,39 @@ class Central:
         self.url = f"http://127.0.0.1:{self.port}"
         self.server: BaseWSGIServer | None = None
         self.thread: threading.Thread | None = None
+        self.connections: list[socket.socket] = []  # accepted, and maybe kept alive
 
     def start(self) -> None:
         """Listen again (the store is kept, as a restarted central keeps its data)."""
         self.server = make_server("127.0.0.1", self.port, self.recorder, threaded=True)
+        accept = self.server.get_request
+
+        def accepted() -> tuple[socket.socket, Any]:
+            conn, address = accept()
+            self.connections.append(conn)
+            return conn, address
+
+        self.server.get_request = accepted  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": POLL}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
-        """Close the port: connection refused."""
+        """Close the port and every connection: refused, and no answer on a kept-alive one.
+
+        The server's threads go on serving the connections a worker keeps alive after the
+        port is closed; left open, one carried a crisis to a central that was away.
+        """
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        for conn in self.connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
+        self.connections.clear()
 
     def mode(self, mode: str, delay: float = 0.0) -> None:
         """Tell it how to fail (normal, down = 503, error = 500, slow)."""

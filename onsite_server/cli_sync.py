@@ -60,7 +60,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     db = get_db(app)
     pause = interval if interval is not None else conf.sync_interval_seconds
     # Later rows are built and validated in a child process, on the other core. A worker
-    # starts it now; a single cycle only when a batch has rows to prepare ahead.
+    # starts it now; a single cycle only once it has more rows to prepare ahead than the
+    # child's start costs (``ONCE_CHILD_AFTER``).
     preparer = _preparer(db, settings, warm=not once)
     if preparer is not None:
         ctx.call_on_close(preparer.close)
@@ -108,22 +109,28 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         time.sleep(_sync_pause(pause, report.next_due))
 
 
+# Rows a ``sync --once`` prepares ahead on a thread before it starts its preparing child:
+# starting the child costs about 1.2 s of CPU (a Python process importing the FHIR models),
+# what building and validating 100-150 rows costs (about 8 ms a row here,
+# bench/forwarding.py), and most of a ``sync --once`` with a few rows due.
+ONCE_CHILD_AFTER = 100
+
+
 def _preparer(db: Any, settings: Any, *, warm: bool = True) -> Any:
     """Start the child process that prepares rows ahead; None (a thread does it) where a
     second process cannot open the database, or the child does not start.
 
-    Not warmed (``--once``), the child starts with the first rows handed to it: starting it
-    costs about 1.2 s of CPU (a Python process importing the FHIR models), most of a
-    ``sync --once`` with nothing or one row due. Should it then fail to start, the rows
-    handed to it are built by the command itself as they go (``cycle._Batch``).
+    Not warmed (``--once``), the child starts with the first rows handed to it after
+    ``ONCE_CHILD_AFTER`` rows (those are prepared on a thread). Should it then fail to start,
+    the rows handed to it are built by the command itself as they go (``cycle._Batch``).
     """
     from .sync_preparer import ProcessPreparer, shareable
 
     if not shareable(db.url):
         return None
-    preparer = ProcessPreparer(db.url, settings)
     if not warm:
-        return preparer
+        return ProcessPreparer(db.url, settings, start_after=ONCE_CHILD_AFTER)
+    preparer = ProcessPreparer(db.url, settings)
     try:
         preparer.warm()
     except Exception as exc:  # noqa: BLE001 - the worker still forwards, on one core

@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any
@@ -87,15 +87,33 @@ class ProcessPreparer:
     database must be one a second process can open (a file or a server, not ``:memory:``).
     Each chunk of rows goes to the child with the fewest rows still to prepare (``processes``
     children, each about 100 MB once the FHIR models are imported).
+
+    Not warmed, the children start with the first rows handed to them after ``start_after``
+    rows; those first rows are prepared on a thread of the worker instead, as ``run_cycle``
+    does without a preparer. Starting a child costs about 1.2 s of CPU, what preparing 100-150
+    rows does (``bench/forwarding.py``), so a ``sync --once`` with a few rows due does not
+    pay for one (``cli_sync.ONCE_CHILD_AFTER``).
     """
 
-    def __init__(self, database_url: str, settings: SyncSettings, processes: int = 1) -> None:
+    def __init__(self, database_url: str, settings: SyncSettings, processes: int = 1,
+                 start_after: int = 0) -> None:
         self.database_url = database_url
         self.settings = settings
-        self.pools = [self._new_pool() for _ in range(max(1, processes))]
+        # Made with the first rows for a child (or ``warm``): a pool's queue makes
+        # multiprocessing start its resource tracker, a Python process of its own.
+        self.pools: list[ProcessPoolExecutor] = []
+        self._processes = max(1, processes)
         # Rows each child was given and has not handed back yet.
-        self._queued = [0] * len(self.pools)
+        self._queued = [0] * self._processes
         self._lock = threading.Lock()
+        self.start_after = start_after
+        self._on_thread = 0  # rows prepared on the thread while the children were not needed
+        self._thread: ThreadPoolExecutor | None = None
+
+    def _pools(self) -> list[ProcessPoolExecutor]:
+        if not self.pools:
+            self.pools = [self._new_pool() for _ in range(self._processes)]
+        return self.pools
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the worker's engine, sockets and threads must not be copied.
@@ -106,7 +124,7 @@ class ProcessPreparer:
     def warm(self) -> None:
         """Start the children now and wait until they are ready (each imports the FHIR
         models)."""
-        started = [pool.submit(_ready) for pool in self.pools]
+        started = [pool.submit(_ready) for pool in self._pools()]
         if not all(task.result() for task in started):
             raise RuntimeError("a preparing process did not start")
 
@@ -124,6 +142,13 @@ class ProcessPreparer:
         as they go (``cycle._Batch``).
         """
         rows = list(row_ids)
+        if self._on_thread < self.start_after:
+            self._on_thread += len(rows)
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1,
+                                                  thread_name_prefix="sync-prepare")
+            return self._thread.submit(prepare_many, transaction, settings, rows, now, keys)
+        self._pools()
         index = self._pick(len(rows))
         try:
             task = self.pools[index].submit(_prepare, rows, keys)
@@ -141,7 +166,7 @@ class ProcessPreparer:
     def _pick(self, rows: int) -> int:
         """Choose the child with the fewest rows still to prepare, and count these in."""
         with self._lock:
-            index = min(range(len(self.pools)), key=self._queued.__getitem__)
+            index = min(range(self._processes), key=self._queued.__getitem__)
             self._queued[index] += rows
         return index
 
@@ -150,6 +175,9 @@ class ProcessPreparer:
             self._queued[index] -= rows
 
     def close(self) -> None:
-        """Stop the children; rows they were preparing are not needed any more."""
+        """Stop the children (and the thread); rows they were preparing are not needed any
+        more."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True, cancel_futures=True)
         for pool in self.pools:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -1,13 +1,14 @@
 """The outage drill: two continuous sync workers (`onsite-server sync`) forward to a central
-emulator that is slow, then down, erroring, slow beyond the client's timeout (it commits, the
-reply is lost), then back.
+emulator that is slow, then away (refused), erroring (500), down (503), slow beyond the
+client's timeout (it commits, the reply is lost), then back. Each way central fails lasts
+until both workers have had a row fail that way (read from their logs), not a fixed time.
 
-Checked: after central is back, every crisis reaches central before any other row; while it
-was away, central took nothing but crisis rows; central ends with exactly one resource per
-identifier and nothing missing; while central was slow but answering, no row was sent by two
-workers (the lease outlasts a slow request). Measured, and printed (docs/BENCHMARKS.md): when
-the last crisis arrived after central came back, and the rows per second of the backlog after
-recovery beside the rate of the same workers before it.
+Checked: both workers met each way central fails; after central is back, every crisis reaches
+central before any other row; while it was away, central took nothing but crisis rows; central
+ends with exactly one resource per identifier and nothing missing; while central was slow but
+answering, no row was sent by two workers (the lease outlasts a slow request). Measured, and
+printed (docs/BENCHMARKS.md): when the last crisis arrived after central came back, and the
+rows per second of the backlog after recovery beside the rate of the same workers before it.
 
 Order is judged by when central received each request, not by when it committed it. Central
 comes back while a request sent in its slow phase is still inside it (the worker gave up on
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -104,20 +106,39 @@ class Central:
         self.url = f"http://127.0.0.1:{self.port}"
         self.server: BaseWSGIServer | None = None
         self.thread: threading.Thread | None = None
+        self.connections: list[socket.socket] = []  # accepted, and maybe kept alive
 
     def start(self) -> None:
         """Listen again (the store is kept, as a restarted central keeps its data)."""
         self.server = make_server("127.0.0.1", self.port, self.recorder, threaded=True)
+        accept = self.server.get_request
+
+        def accepted() -> tuple[socket.socket, Any]:
+            conn, address = accept()
+            self.connections.append(conn)
+            return conn, address
+
+        self.server.get_request = accepted  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": POLL}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
-        """Close the port: connection refused."""
+        """Close the port and every connection: refused, and no answer on a kept-alive one.
+
+        The server's threads go on serving the connections a worker keeps alive after the
+        port is closed; left open, one carried a crisis to a central that was away.
+        """
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        for conn in self.connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
+        self.connections.clear()
 
     def mode(self, mode: str, delay: float = 0.0) -> None:
         """Tell it how to fail (normal, down = 503, error = 500, slow)."""
@@ -183,6 +204,31 @@ def _wait_all_sent(app: Flask, workers: list[subprocess.Popen[str]], limit: floa
     raise AssertionError(f"not everything reached central: {_outbox(app)}")
 
 
+def _failures(logs: list[Path], failure: str) -> list[int]:
+    """How many times each worker has logged a row that central failed this way ("500",
+    "503", or "no answer": refused, or no reply within the timeout)."""
+    needle = f": CentralError ({failure})"
+    return [log.read_text(errors="replace").count(needle) for log in logs]
+
+
+def _met_by_both(logs: list[Path], failure: str, before: list[int],
+                 workers: list[subprocess.Popen[str]], limit: float = 60) -> None:
+    """Wait until each worker has had a row fail this way since ``before`` was counted.
+
+    Each of central's failure modes lasts until both workers have met it with a row (a
+    crisis: nothing else is tried while central is away), instead of a fixed time that a
+    loaded machine may not fit a worker's cycle into.
+    """
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if all(now > then for now, then in zip(_failures(logs, failure), before, strict=True)):
+            return
+        assert all(w.poll() is None for w in workers), "a sync worker died"
+        time.sleep(0.1)
+    raise AssertionError(f"a worker did not meet central's {failure!r} within {limit} s: "
+                         f"{_failures(logs, failure)} since {before}")
+
+
 def _rate(times: list[float]) -> float:
     """Rows per second from the first to the last arrival."""
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] \
@@ -220,8 +266,10 @@ def test_outage_drill_crisis_first_nothing_lost_nothing_doubled(
     # Normal: a backlog queued before the workers start, drained at the workers' own pace.
     warm = [_queue(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(60)]
     exe = str(Path(sys.executable).with_name("onsite-server"))
-    logs = [(tmp_path / f"worker{n}.log").open("w") for n in range(2)]
-    workers = [subprocess.Popen([exe, "sync", "--interval", "3"], env=env, stdout=log,
+    paths = [tmp_path / f"worker{n}.log" for n in range(2)]
+    logs = [path.open("w") for path in paths]
+    # A cycle at least every second: each failure mode below lasts until both workers met it.
+    workers = [subprocess.Popen([exe, "sync", "--interval", "1"], env=env, stdout=log,
                                 stderr=subprocess.STDOUT, text=True) for log in logs]
     arrivals = central.recorder.arrivals
     try:
@@ -236,6 +284,7 @@ def test_outage_drill_crisis_first_nothing_lost_nothing_doubled(
 
         # The outage: refused, 500, 503, then slow beyond the timeout (it commits; the reply
         # is lost). Kiosks keep queueing: crisis and routine referrals, interleaved.
+        unanswered = _failures(paths, "no answer")
         central.stop()
         outage = time.monotonic()
         crisis: list[str] = []
@@ -245,14 +294,17 @@ def test_outage_drill_crisis_first_nothing_lost_nothing_doubled(
                 crisis.append(_queue(app, client, site, kiosk, PHQ9_CRISIS))
             else:
                 routine.append(_queue(app, client, site, kiosk, PHQ9_MODERATE))
-        time.sleep(4)
-        central.start()
-        central.mode("error")
-        time.sleep(5)
-        central.mode("down")
-        time.sleep(4)
+        _met_by_both(paths, "no answer", unanswered, workers)  # refused
+        # Each mode is set before central listens again or leaves the one before it.
+        for failure, mode in (("500", "error"), ("503", "down")):
+            failed = _failures(paths, failure)
+            central.mode(mode)
+            if central.server is None:
+                central.start()
+            _met_by_both(paths, failure, failed, workers)
+        unanswered = _failures(paths, "no answer")
         central.mode("slow", READ_TIMEOUT + 2)
-        time.sleep(READ_TIMEOUT * 2 + 2)
+        _met_by_both(paths, "no answer", unanswered, workers)  # no reply within the timeout
         assert _outbox(app)["sent"] == len(warm) + len(slow)  # nothing of it recorded
         # Come back just after central received a request (the worker gives up on it at its
         # timeout): central commits it seconds after recovery, among the rows sent then.

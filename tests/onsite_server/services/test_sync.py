@@ -1124,13 +1124,17 @@ def test_the_sites_key_entries_are_validated_once_for_a_chunk_of_rows(
         validate(ready.bundle)
 
 
-def test_a_single_cycles_preparing_process_starts_with_the_first_rows_to_prepare(
-        app: Flask, client: Any, site: Any, kiosk: dict[str, Any]) -> None:
-    """``sync --once``'s child (about 1.2 s of CPU to start) is started by the first rows
-    handed to it, not before: with nothing due none starts; with rows due it prepares them."""
-    from onsite_server.cli_sync import _preparer
+def test_a_single_cycles_preparing_process_starts_only_for_more_rows_than_its_start_costs(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sync --once``'s child (about 1.2 s of CPU to start) is not started before rows are
+    handed to it, nor for the first ``ONCE_CHILD_AFTER`` of them, which a thread prepares:
+    with nothing due none starts; with a few rows due none starts and they all go, in order;
+    past the threshold the child starts, with the rows handed after it."""
+    from onsite_server import cli_sync
 
-    preparer = _preparer(get_db(app), _settings(app), warm=False)
+    assert cli_sync.ONCE_CHILD_AFTER >= 3
+    preparer = cli_sync._preparer(get_db(app), _settings(app), warm=False)
     assert preparer is not None
     try:
         report = run_cycle(get_db(app).transaction, FakeCentral(), _settings(app),
@@ -1142,6 +1146,32 @@ def test_a_single_cycles_preparing_process_starts_with_the_first_rows_to_prepare
         report = run_cycle(get_db(app).transaction, central, _settings(app),
                            preparer=preparer)
         assert [_referral_id(b) for b in central.bundles] == sent
+        assert preparer.children() == []
+    finally:
+        preparer.close()
+
+    # Past the threshold (here 2 rows: a batch's second and third), the child starts and
+    # prepares the rows handed after them.
+    monkeypatch.setattr(cli_sync, "ONCE_CHILD_AFTER", 2)
+    preparer = cli_sync._preparer(get_db(app), _settings(app), warm=False)
+    assert preparer is not None
+    in_child: list[list[int]] = []
+    handed = preparer.submit
+
+    def noting(transaction: Any, settings: Any, row_ids: Any, now: Any, keys: Any) -> Any:
+        task = handed(transaction, settings, row_ids, now, keys)
+        if preparer.children():
+            in_child.append(list(row_ids))
+        return task
+
+    monkeypatch.setattr(preparer, "submit", noting)
+    try:
+        sent = [_submit(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(7)]
+        central = FakeCentral()
+        report = run_cycle(get_db(app).transaction, central, _settings(app),
+                           preparer=preparer)
+        assert [_referral_id(b) for b in central.bundles] == sent
         assert len(preparer.children()) == 1
+        assert in_child  # the rows handed after the first two went to the child
     finally:
         preparer.close()

@@ -13,6 +13,7 @@ Reuse them from any dashboard test:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -185,6 +186,35 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+# axe-core is sent to each browser context once, as an init script that only defines a
+# function: every document then holds it, uncompiled until a check calls it, so a page runs no
+# axe code before it is checked (as when the checks injected axe with evaluate), and axe enters
+# the page outside its CSP, which rightly forbids injected scripts. Sending its 550 kB with
+# every check took about 90 ms a check, the check itself 60-300 ms (docs/BENCHMARKS.md,
+# "Session 14: the browser tests").
+AXE_LOADER = "__onsiteAxe"
+
+
+@functools.cache
+def _axe_source() -> str:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: scripts/bootstrap.sh test runs npm ci")
+    return AXE.read_text(encoding="utf-8")
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    """A browser context (Playwright's ``new_context`` options) ready for ``axe_violations``.
+
+    The tests' contexts come from here, so that their pages are checked without axe-core
+    being sent again.
+    """
+    context = browser.new_context(**options)
+    context.add_init_script(
+        f"Object.defineProperty(window, {AXE_LOADER!r}, {{configurable: true, "
+        f"value: function () {{\n{_axe_source()}\n}}}});")
+    return context
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh browser context and page (own cookies), 1280x900.
@@ -192,8 +222,8 @@ def page(browser: Any) -> Iterator[Any]:
     The context accepts the server's self-signed certificate (``live_https_url``), as a person
     does once on the browser's warning page; plain ``live_url`` is unaffected.
     """
-    context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                  ignore_https_errors=True)
+    context = new_context(browser, viewport={"width": 1280, "height": 900},
+                          ignore_https_errors=True)
     context.set_default_timeout(15000)
     tab = context.new_page()
     yield tab
@@ -218,18 +248,37 @@ def browser_login(page: Any, base_url: str, staff: Staff) -> None:
     assert "/login" not in page.url, page.content()[:1000]
 
 
+# WCAG 2.1 A and AA: the rules every page is checked against.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+# Runs axe-core on the page (loading it from the context's init script the first time in this
+# document); null when the context has no init script (not made by new_context). Only what a
+# failure shows leaves the page: the whole result (every rule's passing elements, with their
+# HTML) was 60-270 kB a page, and passing it to Python took longer than the check.
+# resultTypes only keeps axe from building selectors for passing elements it would throw away;
+# it runs the same rules and reports every violating element.
+AXE_RUN = f"""async ([exclude, tags]) => {{
+  if (!window.axe) {{
+    if (typeof window.{AXE_LOADER} !== "function") {{ return null; }}
+    window.{AXE_LOADER}();
+  }}
+  const result = await axe.run({{include: [document], exclude: exclude}},
+    {{runOnly: {{type: "tag", values: tags}}, resultTypes: ["violations"]}});
+  return result.violations.map(v => ({{id: v.id, impact: v.impact, help: v.help,
+    targets: v.nodes.slice(0, 5).map(n => n.target)}}));
+}}"""
+
+
 def axe_violations(page: Any, *, exclude: list[str] | None = None) -> list[dict[str, Any]]:
     """Run axe-core (WCAG 2.1 A and AA rules) on the page; return its violations."""
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: scripts/bootstrap.sh test runs npm ci")
-    # evaluate() runs outside the page's CSP, which rightly forbids injected scripts.
-    page.evaluate(AXE.read_text())
-    result: dict[str, Any] = page.evaluate(
-        """async (exclude) => await axe.run({include: [document], exclude: exclude},
-            {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})""",
-        [[sel] for sel in (exclude or [])])
-    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-             "targets": [n["target"] for n in v["nodes"]][:5]} for v in result["violations"]]
+    args = [[[sel] for sel in (exclude or [])], AXE_TAGS]
+    violations: list[dict[str, Any]] | None = page.evaluate(AXE_RUN, args)
+    if violations is None:
+        # A context made without new_context: send axe-core with this check. evaluate() runs
+        # outside the page's CSP, which rightly forbids injected scripts.
+        page.evaluate(_axe_source())
+        violations = page.evaluate(AXE_RUN, args)
+    assert violations is not None
+    return violations
 
 
 def screenshot(page: Any, name: str) -> Path:

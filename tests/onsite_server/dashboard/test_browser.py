@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import axe_violations, browser_login, screenshot
+from .conftest import AXE_LOADER, axe_violations, browser_login, screenshot
 from .helpers import Staff
 
 pytestmark = pytest.mark.slow
@@ -69,6 +69,26 @@ def test_keyboard_alone_logs_in(page: Any, live_url: str, staff: dict[str, Staff
     page.keyboard.type(staff["coordinator"].password)
     page.keyboard.press("Enter")
     page.wait_for_url("**/dashboard/")
+
+
+def test_axe_reports_a_missing_label_in_any_context(page: Any, browser: Any,
+                                                   live_url: str) -> None:
+    """The accessibility check finds what is wrong and names the element: the log-in's email
+    field without its label fails WCAG 2.1 A (axe's rule "label"), and an excluded element is
+    left out. A context not made by new_context is checked the same (axe-core sent then)."""
+    plain = browser.new_context()
+    try:
+        for tab, loader in ((page, "function"), (plain.new_page(), "undefined")):
+            tab.goto(live_url + "/login")
+            assert tab.evaluate(f"typeof window.{AXE_LOADER}") == loader
+            assert axe_violations(tab) == []
+            tab.evaluate("() => document.querySelector('label[for=email]').remove()")
+            found = axe_violations(tab)
+            assert [(v["id"], v["targets"]) for v in found] == [("label", [["#email"]])], found
+            assert found[0]["impact"] == "critical" and found[0]["help"]
+            assert axe_violations(tab, exclude=["#email"]) == []
+    finally:
+        plain.close()
 
 
 @pytest.mark.parametrize("role,home", [("coordinator", "/dashboard/"), ("admin", "/dashboard/"),

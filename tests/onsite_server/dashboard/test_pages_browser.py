@@ -23,7 +23,7 @@ from onsite_server.models import (
     utcnow,
 )
 
-from .conftest import SCREENSHOTS, axe_violations, browser_login, screenshot
+from .conftest import SCREENSHOTS, axe_violations, browser_login, new_context, screenshot
 from .helpers import Staff
 
 pytestmark = pytest.mark.slow
@@ -137,7 +137,7 @@ def test_invite_shows_a_one_time_link_that_sets_a_password(page: Any, live_url: 
     link = page.get_by_label("One-time link").input_value()
     assert "/account/link/" in link
     _check(page, "admin-users-invited")
-    other = page.context.browser.new_context()
+    other = new_context(page.context.browser)
     try:
         newcomer = other.new_page()
         newcomer.goto(link.replace("http://localhost", live_url.rsplit(":", 1)[0])
@@ -369,7 +369,7 @@ def test_crisis_banner_is_one_line_at_1366x768_on_the_check_in_desk(
         browser: Any, live_url: str, app: Flask, demo: dict[str, Any]) -> None:
     """Two crises waiting: the banner takes one line of a 1366x768 screen, 911 and 988 in view,
     the details one tap away; it has nothing that dismisses it."""
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context = new_context(browser, viewport={"width": 1366, "height": 768})
     context.set_default_timeout(15000)
     page = context.new_page()
     try:

@@ -26,7 +26,7 @@ from onsite_server.models import (
 )
 from onsite_server.services import bookings
 
-from .conftest import axe_violations, browser_login, screenshot
+from .conftest import axe_violations, browser_login, new_context, screenshot
 from .test_events_browser import _midday_site
 from .test_pages_browser import _staff
 from .test_pages_browser import demo as demo  # noqa: F401  (the fixture, reused)
@@ -53,8 +53,8 @@ def database_url(sqlite_only_url: str) -> str:
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     """A page 390 CSS px wide and 844 tall, with a phone's touch and pixel ratio."""
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)
+    context = new_context(browser, viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                          has_touch=True)
     context.set_default_timeout(15000)
     yield context.new_page()
     context.close()

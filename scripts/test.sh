@@ -81,11 +81,17 @@ done
 # output is shown after pytest's, and a lint failure fails the run.
 # Named after this script's process: a run killed outright (SIGKILL runs no trap) leaves its
 # log, which the next run removes.
-for old in /tmp/onsite-lint-"$(id -u)"-*.log; do
-  [ -f "$old" ] || continue
-  old_pid=${old##*-}
-  kill -0 "${old_pid%.log}" 2>/dev/null || rm -f "$old"
-done
+remove_left_by_ended_runs() {
+  # Each path given ends in "-PID" (or "-PID.log"), the run that made it: removed if that
+  # run has ended.
+  local old pid
+  for old in "$@"; do
+    [ -e "$old" ] || continue
+    pid=${old##*-}
+    kill -0 "${pid%.log}" 2>/dev/null || rm -rf "$old"
+  done
+}
+remove_left_by_ended_runs /tmp/onsite-lint-"$(id -u)"-*.log
 lint_log="/tmp/onsite-lint-$(id -u)-$$.log"
 : >"$lint_log"
 (
@@ -168,10 +174,7 @@ basetemp=()
 shm_free_kb=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}' || true)
 if [ -w /dev/shm ] && [ "${shm_free_kb:-0}" -ge $((6 * 1024 * 1024)) ]; then
   tmp_prefix="/dev/shm/onsite-tests-$(id -u)-$(printf %s "$PWD" | md5sum | cut -c1-10)"
-  for old in "$tmp_prefix"-*; do
-    [ -d "$old" ] || continue
-    kill -0 "${old##*-}" 2>/dev/null || rm -rf "$old"
-  done
+  remove_left_by_ended_runs "$tmp_prefix"-*
   basetemp=(--basetemp "$tmp_prefix-$$")
 fi
 env --default-signal=INT pytest -n "$workers" --dist loadgroup \

@@ -1,4 +1,4 @@
-"""The screenshots' PNG writer (kiosk/ui/png.py), read back by Pillow (libpng's reading, not ours)."""
+"""The screenshots' PNG writer (kiosk/ui/png.py), read back by Pillow (libpng, not ours)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .png import rgb_png
-
 if TYPE_CHECKING:  # not at run time: headless_environment must run before Kivy is imported
     from .app import KioskApp
 
@@ -234,7 +232,7 @@ class Driver:
             time.sleep(max(0.0, _POLL_SECONDS - (time.monotonic() - started)))
 
     def screenshot(self, path: Path) -> Path:
-        """Save the window to ``path`` as a PNG (``png.rgb_png``: quicker than Kivy's own)."""
+        """Save the window to ``path`` as a PNG (``save_gl_rgb``: quicker than Kivy's own)."""
         from kivy.base import EventLoop
         from kivy.core.window import Window
         from kivy.graphics.opengl import GL_RGB, GL_UNSIGNED_BYTE, glReadPixels
@@ -244,7 +242,21 @@ class Driver:
         for _ in range(2):
             EventLoop.idle()
         width, height = (int(v) for v in Window.size)
-        pixels = glReadPixels(0, 0, width, height, GL_RGB, GL_UNSIGNED_BYTE)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rgb_png(width, height, pixels, bottom_up=True))
+        save_gl_rgb(path, width, height, glReadPixels(0, 0, width, height, GL_RGB,
+                                                      GL_UNSIGNED_BYTE))
         return path
+
+
+def save_gl_rgb(path: Path, width: int, height: int, pixels: bytes) -> None:
+    """Write RGB rows as OpenGL reads them (bottom row first, packed) as an upright PNG.
+
+    Kivy's own ``Window.screenshot`` hands the pixels to SDL_image, whose libpng took 58-63 ms
+    of CPU for one 1080x1920 screenshot here (a quarter of a layout walk's CPU); Pillow (the QR
+    codes' library) at zlib level 1 takes about 30 ms, for a file 1.6 times as large: pictures
+    to look at, kept for a run (docs/BENCHMARKS.md, "Session 15").
+    """
+    from PIL import Image  # loaded only when a walk or the tour takes its first screenshot
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.frombuffer("RGB", (width, height), pixels, "raw", "RGB", 0, -1)
+    image.save(path, "PNG", compress_level=1)

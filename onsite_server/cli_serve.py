@@ -52,6 +52,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int,
                          if settings_of(app).log_format == "json"
                          else "onsite_server.accesslog.RedactingGunicornLogger"),
         "limit_request_line": 8190, "child_exit": _worker_exited,
+        # The master builds the app once (load_app) and each worker starts as a fork of it:
+        # a worker's start, and a crashed worker's replacement, is a fork, not 0.15 s of
+        # create_app, and the workers share the start-up heap's pages. Code changes take a
+        # restart of the service (a HUP re-forks the workers from the same code).
+        "preload_app": True,
     }
     scheme = "http"
     if tls:
@@ -169,15 +174,21 @@ def run_gunicorn(options: dict[str, Any]) -> None:
 
 
 def load_app() -> Flask:
-    """Build the app in a gunicorn worker, then keep its start-up heap out of the collector.
+    """Build the app in gunicorn's master, ready to fork: no connection open, heap frozen.
 
+    Every worker is a fork of the master that ran this (``preload_app``). A connection that
+    start-up opened is closed first, so that no two workers share one, or the open lock file
+    of SQLite's write queue, whose ``flock`` would then be theirs together.
     The imports and create_app leave about 200,000 objects that live as long as the worker.
     Every full collection walked all of them again: 100-500 ms of CPU each, landing on
     whichever request allocated at that moment, a few times a minute under a backlog drain
     (docs/BENCHMARKS.md, issue 20 session 10). ``gc.freeze`` moves them to the permanent
-    generation, which collections skip; objects made later are collected as before.
+    generation, which collections skip, before the fork: the workers then share those pages
+    instead of each copying them when its collector would touch them. Objects made later are
+    collected as before.
     """
     app = create_app()
+    get_db(app).dispose()
     gc.collect()  # what start-up left as garbage goes now, not into the frozen heap
     gc.freeze()
     return app

@@ -91,7 +91,8 @@ def create_user(ctx: click.Context, email: str, name: str, role: str, password: 
 # The CLI's spelling of the fields services name in their refusals.
 _OPTION_OF_FIELD = {"advocate": "--advocate-id", "site": "--site", "timezone": "--timezone",
                     "slug": "--slug", "email": "--email", "password": "--password",
-                    "name": "--name", "role": "--role"}
+                    "name": "--name", "role": "--role", "employer": "--employer",
+                    "employer_name": "--employer-name"}
 
 
 def _bad_parameter(exc: ServiceError) -> click.BadParameter:

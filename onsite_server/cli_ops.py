@@ -51,7 +51,14 @@ def doctor(as_json: bool, no_central: bool) -> None:
 def install_command(prefix: Path, user: str, create_user: bool, site_slug: str) -> None:
     """Lay out a site: settings file with a new secret, instance folder, systemd units."""
     from .install import InstallError, Layout, create_system_user, install
+    from .services.errors import ServiceError
+    from .services.sites import check_slug
 
+    try:
+        # Written into the settings file as a line of its own: refused before anything is laid out.
+        check_slug(site_slug, "site")
+    except ServiceError as exc:
+        raise click.BadParameter(exc.errors[0]["message"], param_hint="--site") from exc
     try:
         if create_user:
             create_system_user(user, Layout(prefix.resolve()).instance)

@@ -54,6 +54,29 @@ def check_timezone(name: str, field: str = "timezone") -> str:
     return name
 
 
+# A slug names a site or an employer in the settings file (ONSITE_SITE_SLUG), the audit log
+# (``site:<slug>``), pairing and the CLI: lowercase letters, digits and inner hyphens, at most
+# the 64 characters its column holds. Anything else (a space, a newline, "~", which marks a
+# roster import's staging employer) is refused before it is stored.
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+
+
+def check_slug(value: str, field: str = "slug") -> str:
+    """Return value if it is a slug (a-z, 0-9, inner hyphens, 1-64), else refuse naming field."""
+    if not _SLUG.fullmatch(value):
+        raise _invalid(field, N_("%(slug)r is not a slug: use 1 to 64 lowercase letters, digits "
+                                 "and hyphens, with a letter or digit first and last",
+                                 slug=value))
+    return value
+
+
+def check_name(value: str, field: str = "name") -> str:
+    """Return value stripped if it has text, else refuse naming the field."""
+    if not value.strip():
+        raise _invalid(field, N_("is required"))
+    return value.strip()
+
+
 def get_or_create_employer(session: Session, slug: str, name: str) -> Employer:
     """Return the employer with slug, creating it if new."""
     employer = session.scalars(select(Employer).where(Employer.slug == slug)).first()
@@ -67,6 +90,11 @@ def get_or_create_employer(session: Session, slug: str, name: str) -> Employer:
 def create_site(session: Session, *, employer_slug: str, employer_name: str | None, slug: str,
                 name: str, timezone: str = "America/New_York") -> Site:
     """Create a site (and its employer if new)."""
+    check_slug(slug)
+    check_slug(employer_slug, "employer")
+    name = check_name(name)
+    if employer_name is not None:
+        employer_name = check_name(employer_name, "employer_name")
     check_timezone(timezone)
     if session.scalars(select(Site).where(Site.slug == slug)).first():
         raise ServiceError("conflict", "Conflict",

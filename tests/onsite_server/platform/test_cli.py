@@ -86,6 +86,41 @@ def test_demo_data_from_a_real_process(app: Any, database_url: str, tmp_path: Pa
     assert _count(app, Member) == 12  # the same database the app fixture sees
 
 
+@pytest.mark.parametrize(("option", "value"), [
+    ("--slug", "North Campus"), ("--slug", "north campus!"), ("--slug", "-north"),
+    ("--slug", "north-"), ("--slug", "a" * 65), ("--slug", ""), ("--employer", ""),
+    ("--employer", "~roster-import-1"), ("--employer", "acme\nONSITE_X=1"), ("--name", "  "),
+    ("--employer-name", ""),
+], ids=["capitals", "space", "leading-hyphen", "trailing-hyphen", "too-long", "empty-slug",
+        "empty-employer", "staging-prefix", "newline", "blank-name", "blank-employer-name"])
+def test_create_site_refuses_what_is_not_a_slug_or_a_name(app: Any, runner: Any, option: str,
+                                                          value: str) -> None:
+    """A slug goes into URLs, the settings file and the audit log: refused naming the option,
+    and nothing is stored (too long would also fail PostgreSQL's 64-character column)."""
+    args = {"--employer": "acme", "--slug": "north", "--name": "North campus"}
+    args[option] = value
+    result = _run(app, runner, "create-site", *[part for pair in args.items() for part in pair])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option}" in result.stderr
+    assert _count(app, Site) == 0 and _count(app, Employer) == 0
+    fine = _run(app, runner, "create-site", "--employer", "acme-corp-2", "--slug", "n0rth-1",
+                "--name", " North ")
+    assert fine.exit_code == 0, fine.output
+    with get_db(app).transaction() as session:
+        assert session.scalars(select(Site.name)).one() == "North"
+
+
+def test_install_refuses_a_site_that_is_not_a_slug(tmp_path: Path) -> None:
+    """The slug becomes a line of the settings file: a newline would add a setting of its own."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["install", "--prefix", str(tmp_path / "root"),
+                                       "--site", "north\nONSITE_SECRET_KEY=chosen"])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --site" in result.stderr
+    assert not (tmp_path / "root").exists()
+
+
 def test_create_site_event_and_slots_in_local_time(app: Any, runner: Any) -> None:
     assert _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc",
                 "--name", "Acme NYC", "--timezone", "America/New_York").exit_code == 0

@@ -31,6 +31,7 @@ from .services import sites as sites_service
 from .services import users as users_service
 from .services.errors import ServiceError
 from .services.pairing import issue_pairing_code, revoke_kiosk
+from .services.spreadsheet import safe_row
 
 ROLES = users_service.ROLES
 # `serve` and `sync` live in cli_serve.py and cli_sync.py; their names stay importable here.
@@ -269,7 +270,9 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
         with errors_out.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["row", "column", "message"])
-            writer.writerows([e.row, e.column, e.message] for e in report.errors)
+            # The file is opened in a spreadsheet to fix the roster, and its column names and
+            # messages quote what the uploaded file held.
+            writer.writerows(safe_row([e.row, e.column, e.message]) for e in report.errors)
     summary = report.as_dict()
     if report.errors and not partial:
         click.echo(f"{report.bad_rows} bad row(s); nothing imported (use --partial to import "

@@ -11,14 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import AuditLog, Booking, Event, Member, Slot, utcnow
+from .spreadsheet import safe_cell
 
 ROSTER_COLUMNS = ("date", "start", "end", "last_name", "first_name", "status")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    # A name opening with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def roster_csv(session: Session, event: Event, zone: ZoneInfo, actor: str | None = None) -> str:
@@ -41,7 +36,8 @@ def roster_csv(session: Session, event: Event, zone: ZoneInfo, actor: str | None
     for booking, member, slot in rows:
         start, end = slot.start_at.astimezone(zone), slot.end_at.astimezone(zone)
         writer.writerow([f"{start:%Y-%m-%d}", f"{start:%H:%M}", f"{end:%H:%M}",
-                         _cell(member.last_name), _cell(member.first_name), booking.status])
+                         safe_cell(member.last_name), safe_cell(member.first_name),
+                         booking.status])
     return out.getvalue()
 
 

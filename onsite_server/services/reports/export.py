@@ -7,6 +7,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+from ..spreadsheet import safe_row
 from ..suppression import TOTAL
 from .model import EmployerReport, Label, ReportTable, label
 
@@ -23,7 +24,8 @@ def table_csv(report: EmployerReport, table: ReportTable, language: str = "en",
     def name(labels: Mapping[str, Label], key: str) -> str:
         return total_label if key == TOTAL else label(labels[key], language)
 
-    writer.writerow(_safe(["", *(name(table.col_labels, c) for c in cols)]))
+    # Labels are typed by staff (event titles): never run as formulas.
+    writer.writerow(safe_row(["", *(name(table.col_labels, c) for c in cols)]))
     for row in rows:
         line: list[Any] = [name(table.row_labels, row)]
         for col in cols:
@@ -32,11 +34,6 @@ def table_csv(report: EmployerReport, table: ReportTable, language: str = "en",
                 continue
             value = report.shown(table, row, col)
             line.append(hidden_mark if value is None else value)
-        writer.writerow(_safe(line))
+        writer.writerow(safe_row(line))
     return out.getvalue()
 
-
-def _safe(cells: list[Any]) -> list[Any]:
-    """Quote text a spreadsheet would run as a formula (event titles are typed by staff)."""
-    return ["'" + c if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c
-            for c in cells]

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, redirect, url_for
+from werkzeug.datastructures import ImmutableDict
+from werkzeug.routing import IntegerConverter, Map
 
 from . import app_settings as settings_module
 from . import config as config_module
@@ -17,10 +19,29 @@ from .settings import boolean as settings_boolean
 __version__ = "0.1.0"
 
 
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in our URLs: a whole number a database id can hold (64-bit), else 404.
+
+    Werkzeug's own converter takes any length of digits, and SQLite's driver cannot bind a
+    number past 2**63 - 1: ``/dashboard/crisis/alert/99999999999999999999`` answered 500.
+    """
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
+                 max: int | None = 2**63 - 1, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(map, fixed_digits, min, max, signed)
+
+
+class OnsiteMap(Map):
+    """Werkzeug's URL map, with DatabaseId for ``int``."""
+
+    default_converters = ImmutableDict({**Map.default_converters, "int": DatabaseId})
+
+
 class OnsiteFlask(Flask):
     """Flask whose config freezes the setting keys once the typed settings are built."""
 
     config_class = settings_module.SettingsConfig
+    url_map_class = OnsiteMap
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from werkzeug.routing import AnyConverter, NumberConverter
+
 from onsite_server import create_app
 
 from ..url_builders import compile_afresh, compiled_count, reuse_url_builders
@@ -19,9 +21,9 @@ def _values(rule) -> dict[str, object]:  # type: ignore[no-untyped-def]
     values: dict[str, object] = {}
     for name in rule.arguments:
         converter = rule._converters[name]
-        if type(converter).__name__ in ("IntegerConverter", "NumberConverter"):
+        if isinstance(converter, NumberConverter):  # the app's DatabaseId among them
             values[name] = 7
-        elif type(converter).__name__ == "AnyConverter":
+        elif isinstance(converter, AnyConverter):
             values[name] = sorted(converter.items)[-1]
         else:
             values[name] = "a b/é"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from werkzeug.routing import AnyConverter, NumberConverter
+from werkzeug.routing.converters import AnyConverter, NumberConverter
 
 from onsite_server import create_app
 

@@ -95,6 +95,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(wellknown_bp)
     dashboard.init_app(app)
+    # After the dashboard's hooks: the roster upload's larger body limit is set before any
+    # hook reads a form, this one included.
+    app.before_request(errors.refuse_nul_characters)
 
     @app.get("/")
     def root():  # type: ignore[no-untyped-def]

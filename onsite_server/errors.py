@@ -177,25 +177,26 @@ def database_unavailable(exc: Exception) -> Response:
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
+def refuse_nul_characters() -> Response | None:
+    """Refuse a query or form field holding a NUL character with 422, naming the field."""
+    # PostgreSQL cannot store a NUL character in text: a query or form field holding one
+    # reached the database and answered 500 there (the API's fields refuse control
+    # characters themselves). No person types one; refused here for every page at once.
+    sources = [request.args]
+    if request.mimetype in _FORM_TYPES:
+        sources.append(request.form)
+    for source in sources:
+        for field, value in source.items(multi=True):
+            if "\x00" in field or "\x00" in value:
+                name = field.replace("\x00", "")
+                message = "must not contain a NUL character"
+                return error_response(422, "Invalid request", f"{name}: {message}",
+                                      errors=[{"field": name, "message": message}])
+    return None
+
+
 def init_app(app: Flask) -> None:
     """Register the error handlers: problem+json for the API, HTML pages otherwise."""
-
-    @app.before_request
-    def _refuse_nul_characters() -> Response | None:
-        # PostgreSQL cannot store a NUL character in text: a query or form field holding one
-        # reached the database and answered 500 there (the API's fields refuse control
-        # characters themselves). No person types one; refused here for every page at once.
-        sources = [request.args]
-        if request.mimetype in _FORM_TYPES:
-            sources.append(request.form)
-        for source in sources:
-            for field, value in source.items(multi=True):
-                if "\x00" in field or "\x00" in value:
-                    name = field.replace("\x00", "")
-                    message = "must not contain a NUL character"
-                    return error_response(422, "Invalid request", f"{name}: {message}",
-                                          errors=[{"field": name, "message": message}])
-        return None
 
     @app.errorhandler(ApiProblem)
     def _api_problem(exc: ApiProblem) -> Response:

@@ -81,6 +81,8 @@ def get_or_create_employer(session: Session, slug: str, name: str) -> Employer:
     """Return the employer with slug, creating it if new."""
     employer = session.scalars(select(Employer).where(Employer.slug == slug)).first()
     if employer is None:
+        # Checked when it is made: an employer stored before slugs were checked keeps its own.
+        check_slug(slug, "employer")
         employer = Employer(slug=slug, name=name)
         session.add(employer)
         session.flush()
@@ -91,7 +93,6 @@ def create_site(session: Session, *, employer_slug: str, employer_name: str | No
                 name: str, timezone: str = "America/New_York") -> Site:
     """Create a site (and its employer if new)."""
     check_slug(slug)
-    check_slug(employer_slug, "employer")
     name = check_name(name)
     if employer_name is not None:
         employer_name = check_name(employer_name, "employer_name")

@@ -110,6 +110,17 @@ def test_create_site_refuses_what_is_not_a_slug_or_a_name(app: Any, runner: Any,
         assert session.scalars(select(Site.name)).one() == "North"
 
 
+def test_an_employer_stored_before_slugs_were_checked_still_takes_new_sites(
+        app: Any, runner: Any) -> None:
+    with get_db(app).transaction() as session:
+        session.add(Employer(slug="Acme_Corp", name="Acme"))
+    result = _run(app, runner, "create-site", "--employer", "Acme_Corp", "--slug", "north",
+                  "--name", "North")
+    assert result.exit_code == 0, result.output
+    with get_db(app).transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Employer)) == 1
+
+
 def test_install_refuses_a_site_that_is_not_a_slug(tmp_path: Path) -> None:
     """The slug becomes a line of the settings file: a newline would add a setting of its own."""
     from click.testing import CliRunner

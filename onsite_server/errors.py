@@ -174,6 +174,8 @@ def database_unavailable(exc: Exception) -> Response:
                    extra={"cause": cause})
 
 
+# The bodies Werkzeug parses into request.form. Any other body (the API's JSON) is left alone:
+# reading request.form there would open the request's stream here, before the view.
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 

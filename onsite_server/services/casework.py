@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Member, Referral, Submission
 from . import audit, crisis
-from .errors import N_, ServiceError
+from .errors import N_, ServiceError, required_text
 from .referrals import upsert_outbox
 from .sync import merge_status
 
@@ -77,10 +77,7 @@ def set_status(session: Session, referral: Referral, status: str, *, actor: str,
                            [{"field": "status", "message": N_(
                                "must be one of %(choices)s",
                                choices=", ".join(ADVOCATE_STATUSES))}])
-    text = note.strip()
-    if not text:
-        raise ServiceError("invalid", "Invalid request",
-                           [{"field": "note", "message": N_("is required")}])
+    text = required_text(note, "note")
     before = referral.status
     after = merge_status(before, status)
     if after != before:

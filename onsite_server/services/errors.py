@@ -68,6 +68,15 @@ class ServiceError(Exception):
         return STATUS[self.kind]
 
 
+def required_text(value: str, field: str) -> str:
+    """Return value stripped, or refuse a blank one naming the field ("is required")."""
+    text = value.strip()
+    if not text:
+        raise ServiceError("invalid", "Invalid request",
+                           [{"field": field, "message": N_("is required")}])
+    return text
+
+
 class TooManyAttempts(ServiceError):
     """Too many attempts in a window (sign-in, pairing): answered 429 with Retry-After."""
 

@@ -20,7 +20,7 @@ from shared.assessments import list_instruments
 
 from ..models import Employer, Site
 from . import audit
-from .errors import N_, ServiceError
+from .errors import N_, ServiceError, required_text
 from .suppression import SuppressionError, check_minimum
 
 if TYPE_CHECKING:
@@ -70,13 +70,6 @@ def check_slug(value: str, field: str = "slug") -> str:
     return value
 
 
-def check_name(value: str, field: str = "name") -> str:
-    """Return value stripped if it has text, else refuse naming the field."""
-    if not value.strip():
-        raise _invalid(field, N_("is required"))
-    return value.strip()
-
-
 def get_or_create_employer(session: Session, slug: str, name: str) -> Employer:
     """Return the employer with slug, creating it if new."""
     employer = session.scalars(select(Employer).where(Employer.slug == slug)).first()
@@ -93,9 +86,9 @@ def create_site(session: Session, *, employer_slug: str, employer_name: str | No
                 name: str, timezone: str = "America/New_York") -> Site:
     """Create a site (and its employer if new)."""
     check_slug(slug)
-    name = check_name(name)
+    name = required_text(name, "name")
     if employer_name is not None:
-        employer_name = check_name(employer_name, "employer_name")
+        employer_name = required_text(employer_name, "employer_name")
     check_timezone(timezone)
     if session.scalars(select(Site).where(Site.slug == slug)).first():
         raise ServiceError("conflict", "Conflict",

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..models import Advocate, Site, User, UserSession, UserToken, utcnow
-from .errors import N_, ServiceError
+from .errors import N_, ServiceError, required_text
 
 ROLES = ("admin", "coordinator", "advocate", "employer", "operator")
 # What an admin may invite from the dashboard. ``operator`` sees the whole server (every
@@ -108,8 +108,7 @@ def create_user(session: Session, *, email: str, name: str, role: str,
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise _invalid("email", N_("is not an email address"))
-    if not name.strip():
-        raise _invalid("name", N_("is required"))
+    required_text(name, "name")
     if role not in roles:
         raise _invalid("role", N_("must be one of %(choices)s", choices=", ".join(roles)))
     if find_by_email(session, email) is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ...models import AuditLog, CrisisAlert, Referral, Submission, User, utcnow
 from .. import audit
-from ..errors import N_, ServiceError
+from ..errors import required_text
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,7 @@ class Raised:
 
 def required_note(note: str) -> str:
     """Return a staff note stripped, or refuse a blank one naming the field."""
-    text = note.strip()
-    if not text:
-        raise ServiceError("invalid", "Invalid request",
-                           [{"field": "note", "message": N_("is required")}])
-    return text
+    return required_text(note, "note")
 
 
 def acknowledge_alert(session: Session, alert: CrisisAlert, *, actor: str, note: str) -> None:

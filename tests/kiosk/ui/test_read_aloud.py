@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = Path(os.environ.get("ONSITE_TEST_ARTIFACTS", ROOT / "tmp" / "artifacts")) / "kiosk"
 
 
-@pytest.mark.parametrize("journey", ["taps", "admin_settings", "device_reading"])
+@pytest.mark.parametrize("journey", ["taps", "crisis_and_wipe", "admin_settings",
+                                     "device_reading"])
 def test_read_aloud_journey(journey: str) -> None:
     env = dict(os.environ, SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-m", "tests.kiosk.ui.read_aloud_journeys", journey,

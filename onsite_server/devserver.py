@@ -1,4 +1,10 @@
-"""Run `onsite-server serve` in a subprocess on a free loopback port (tests and benchmarks)."""
+"""Run `onsite-server serve` in a subprocess on a free loopback port (tests and benchmarks).
+
+Every command goes through ``spawn``: a new ``python -m onsite_server.cli`` process, or, where
+the tests set a launcher (``set_launcher``), a fork of a process that has imported the server
+already (tests/forkserver.py): the same command with the same environment, output and exit
+code, without paying the imports again.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,59 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any, Protocol
+
+
+class Process(Protocol):
+    """What a started command is to its caller: ``subprocess.Popen``'s part that is used."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs."""
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit code (``subprocess.TimeoutExpired`` after timeout seconds)."""
+
+    def terminate(self) -> None:
+        """Send SIGTERM."""
+
+
+class Launcher(Protocol):
+    """Starts an onsite-server command some other way than a new interpreter (tests)."""
+
+    def spawn(self, args: Sequence[str], env: dict[str, str], stdout: IO[Any] | None,
+              stderr: IO[Any] | None, new_session: bool) -> Process | None:
+        """Start the command with its output to these files; None when it cannot."""
+
+
+_launcher: Launcher | None = None
+
+
+def set_launcher(launcher: Launcher | None) -> None:
+    """Start this process's commands through launcher (None: a new interpreter each)."""
+    global _launcher
+    _launcher = launcher
+
+
+def spawn(args: Sequence[str], env: dict[str, str], *, stdout: IO[Any] | None = None,
+          stderr: IO[Any] | None = None, new_session: bool = False) -> Process:
+    """Start ``onsite-server ARGS`` with env; its output to the given open files."""
+    if _launcher is not None:
+        started = _launcher.spawn(args, env, stdout, stderr, new_session)
+        if started is not None:
+            return started
+    return subprocess.Popen([sys.executable, "-m", "onsite_server.cli", *args], env=env,
+                            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                            start_new_session=new_session)
 
 
 def free_port() -> int:
@@ -25,8 +78,23 @@ def free_port() -> int:
 
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run an onsite-server CLI command with env; raise if it fails."""
-    return subprocess.run([sys.executable, "-m", "onsite_server.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=True)
+    if _launcher is None:
+        return subprocess.run([sys.executable, "-m", "onsite_server.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=timeout, check=True)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = spawn(args, env, stdout=out, stderr=err)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_server(proc)
+            raise
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(
+            ["onsite-server", *args], code, out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"))
+    done.check_returncode()
+    return done
 
 
 @functools.cache
@@ -82,7 +150,7 @@ def start_server(
     start_timeout: float = 60,
     migrate: bool = True,
     healthy: bool = True,
-) -> tuple[subprocess.Popen[bytes], str]:
+) -> tuple[Process, str]:
     """Start gunicorn without TLS in its own process group; return it and its base URL.
 
     With migrate, a database not yet at the newest revision is migrated first (``init-db``).
@@ -95,11 +163,9 @@ def start_server(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "onsite_server.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(workers), "--no-tls", *extra_args],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        proc = spawn(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
+                      str(workers), "--no-tls", *extra_args], env, stdout=log, stderr=log,
+                     new_session=True)
     try:
         deadline = time.monotonic() + start_timeout
         while not _answers(url, healthy=healthy):
@@ -113,7 +179,7 @@ def start_server(
     return proc, url
 
 
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
+def stop_server(proc: Process) -> None:
     """Stop a server started by start_server, politely, then by force."""
     if proc.poll() is not None:
         return
@@ -124,7 +190,7 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         kill_server(proc)
 
 
-def kill_server(proc: subprocess.Popen[bytes]) -> None:
+def kill_server(proc: Process) -> None:
     """kill -9 the server's master and workers at once, as a power cut would stop them."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)

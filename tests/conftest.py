@@ -22,7 +22,8 @@ if "KIVY_HOME" not in os.environ:
 # Tests never read the developer's instance folder or environment by accident.
 for _name in list(os.environ):
     if _name.startswith("ONSITE_") and _name not in ("ONSITE_TEST_PG_URL",
-                                                     "ONSITE_TEST_REQUIRE_PG"):
+                                                     "ONSITE_TEST_REQUIRE_PG",
+                                                     "ONSITE_TEST_FORK_SERVER"):
         del os.environ[_name]
 # Dashboard passwords hash at the cheapest Argon2 cost in every app the tests build, in this
 # process and in the servers and CLI commands it starts (they inherit the environment). One
@@ -34,6 +35,16 @@ os.environ["ONSITE_PASSWORD_HASH_COST"] = "test"
 # SQLAlchemy, Kivy and pydantic) every few tests, about a tenth of the server tests' CPU
 # (docs/BENCHMARKS.md, "Session 12: the tests' CPU"). Garbage is still collected, later.
 gc.set_threshold(10_000, 10, 100)
+# The onsite-server commands the tests start (onsite_server.devserver: live servers, drills, CLI
+# calls) are forks of one process per pytest process that imported the server once
+# (tests/forkserver.py); ONSITE_TEST_FORK_SERVER=0 starts each as a new interpreter instead.
+if os.environ.get("ONSITE_TEST_FORK_SERVER", "1") != "0":
+    from onsite_server import devserver
+    from tests.forkserver import ForkServer
+
+    _fork_server = ForkServer()
+    devserver.set_launcher(_fork_server)
+    atexit.register(_fork_server.close)
 
 
 _LONG_MARKS = ("slow", "drill", "ui")

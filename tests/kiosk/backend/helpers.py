@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,7 +14,7 @@ import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from onsite_server.devserver import cli, free_port, kill_server, stop_server
+from onsite_server.devserver import Process, cli, free_port, kill_server, spawn, stop_server
 from onsite_server.models import Advocate, Member, Site, Submission
 
 
@@ -28,7 +27,7 @@ class TlsServer:
     database_url: str
     log_path: Path
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Process | None = None
 
     @property
     def url(self) -> str:
@@ -47,10 +46,9 @@ class TlsServer:
     def start(self, timeout: float = 60) -> None:
         """Start gunicorn (2 workers) over TLS on self.port and wait until it answers."""
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "onsite_server.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", "2"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = spawn(["serve", "--host", "127.0.0.1", "--port", str(self.port),
+                               "--workers", "2"], self.env, stdout=log, stderr=log,
+                              new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             try:

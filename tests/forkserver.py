@@ -50,10 +50,11 @@ def _at_start(env: dict[str, str]) -> dict[str, str]:
 class _Child(Exception):  # noqa: N818 - not an error: how a fork leaves the server's loop
     """Raised in a fresh fork: run this request's command, outside the server's loop."""
 
-    def __init__(self, request: dict[str, Any], fds: list[int]) -> None:
+    def __init__(self, request: dict[str, Any], fds: list[int], conn: socket.socket) -> None:
         super().__init__()
         self.request = request
         self.fds = fds
+        self.conn = conn
 
 
 def _preload() -> None:
@@ -115,7 +116,7 @@ def _serve(path: str) -> None:
     os.dup2(devnull, 1)
     os.close(devnull)
 
-    def become_child(request: dict[str, Any], fds: list[int]) -> _Child:
+    def become_child(request: dict[str, Any], fds: list[int], conn: socket.socket) -> _Child:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         selector.close()
@@ -124,7 +125,7 @@ def _serve(path: str) -> None:
         os.close(wake_w)
         for other in running.values():
             other.close()
-        return _Child(request, fds)
+        return _Child(request, fds, conn)
 
     while os.getppid() == parent:
         for key, _ in selector.select(timeout=1.0):
@@ -142,13 +143,12 @@ def _serve(path: str) -> None:
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                conn.close()
-                raise become_child(request, fds)
+                raise become_child(request, fds, conn)
             for fd in fds:
                 os.close(fd)
+            # The child says its pid itself, once it leads its own session: a caller may
+            # signal its process group as soon as it knows the pid (as after Popen).
             running[pid] = conn
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
         while running:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
@@ -160,10 +160,12 @@ def _serve(path: str) -> None:
             conn.close()
 
 
-def _run_child(request: dict[str, Any], fds: list[int]) -> None:
+def _run_child(request: dict[str, Any], fds: list[int], conn: socket.socket) -> None:
     """In the fork: become the command (its session, files, environment, folder) and run it."""
     if request["new_session"]:
         os.setsid()
+    conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+    conn.close()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -187,7 +189,7 @@ def _main(path: str) -> None:
     try:
         _serve(path)
     except _Child as child:
-        _run_child(child.request, child.fds)
+        _run_child(child.request, child.fds, child.conn)
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -207,6 +209,10 @@ class Forked:
         """Read the exit code the server sends when the command ends (wait up to timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.returncode is None:
+            if self._buffer.endswith(b"\n"):
+                self.returncode = int(json.loads(self._buffer)["returncode"])
+                self.conn.close()
+                return
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             self.conn.settimeout(left)
             try:
@@ -214,13 +220,9 @@ class Forked:
             except (TimeoutError, BlockingIOError):
                 return
             if not chunk:
+                self.conn.close()
                 raise RuntimeError(f"the fork server went away while {self.args} ran")
             self._buffer += chunk
-            if self._buffer.endswith(b"\n"):
-                self.returncode = int(json.loads(self._buffer)["returncode"])
-                self.conn.close()
-            if left == 0:
-                return
 
     def poll(self) -> int | None:
         """The exit code, or None while it runs."""
@@ -268,8 +270,9 @@ class ForkServer:
             [sys.executable, "-m", "tests.forkserver", self._path], cwd=ROOT, env=self._env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
         assert self._proc.stdout is not None
-        if self._proc.stdout.readline().strip() != b"ready":
-            raise RuntimeError("the fork server did not start")
+        with self._proc.stdout:
+            if self._proc.stdout.readline().strip() != b"ready":
+                raise RuntimeError("the fork server did not start")
 
     def spawn(self, args: Sequence[str], env: dict[str, str], stdout: IO[Any] | None,
               stderr: IO[Any] | None, new_session: bool) -> Forked | None:
@@ -292,12 +295,20 @@ class ForkServer:
         conn.connect(self._path)
         socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [f.fileno() for f in files])
         answer = b""
-        while not answer.endswith(b"\n"):
+        while b"\n" not in answer:
             chunk = conn.recv(4096)
             if not chunk:
+                conn.close()
                 raise RuntimeError(f"the fork server did not start {list(args)}")
             answer += chunk
-        return Forked(conn, int(json.loads(answer)["pid"]), ["onsite-server", *args])
+        line, _, rest = answer.partition(b"\n")
+        said = json.loads(line)
+        if "pid" not in said:  # it ended before it could say its pid
+            conn.close()
+            raise RuntimeError(f"{list(args)} ended at its start: {said}")
+        forked = Forked(conn, int(said["pid"]), ["onsite-server", *args])
+        forked._buffer = rest
+        return forked
 
     def close(self) -> None:
         """Stop the server (commands it started run on; their exit codes are not read)."""

@@ -308,3 +308,59 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now=784111777.0 + 60) == 0.0
     for unreadable in (None, "", "soon", "-5", "1.5"):
         assert retry_after(unreadable) is None
+
+
+def _certificate(folder: Path, name: str, *, ip: bool) -> tuple[Path, Path]:
+    """A self-signed certificate for a DNS name or an IP address: (cert, key) files."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(name)) if ip \
+        else x509.DNSName(name)
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / f"{name}-{id(key)}.pem", folder / f"{name}-{id(key)}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("fault", ["another name", "another certificate"])
+def test_a_tls_certificate_that_does_not_match_or_changed_is_named_and_nothing_is_sent(
+        app: Flask, client: Any, site: Any, kiosk: dict[str, Any], upstream: str,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    import ssl
+
+    trusted, _ = _certificate(tmp_path, "127.0.0.1", ip=True)
+    served = _certificate(tmp_path, "localhost", ip=False) if fault == "another name" \
+        else _certificate(tmp_path, "127.0.0.1", ip=True)  # a new key central did not pin
+    if fault == "another name":
+        trusted = served[0]  # trusted, but for another name than the one we connect to
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(trusted))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*served)
+    _submit(app, client, site, kiosk, PHQ9_MODERATE)
+    with misbehaving(upstream, ssl_context=context, token=TOKEN) as secure:
+        report = _cycle(app, secure)
+        row = _row(app)
+        assert report.central_unavailable and row.status == "pending"
+        assert "TLS certificate was refused" in (row.last_error or "")
+        reason = "mismatch" if fault == "another name" else "self-signed"
+        assert reason in (row.last_error or "")
+        assert [p for _m, p, _t in secure.seen] == []  # no request got through
+        assert "ServiceRequest" not in secure.counts()

@@ -7,6 +7,7 @@ passes), so the bound codes we fill are checked against ``codes.ALLOWED`` here.
 from __future__ import annotations
 
 import importlib
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +18,30 @@ from .codes import ALLOWED
 
 class FhirInvalid(ValueError):
     """A resource that must not be sent; the message names the path and the problem."""
+
+
+# FHIR R4 (datatypes.html#string): "Strings SHALL NOT contain Unicode character points below
+# 32, except for u0009 (horizontal tab), u0010 (carriage return) and u0013 (line feed)".
+# fhir.resources does not check it, and a strict central refuses the whole Bundle.
+_NOT_IN_A_STRING = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _check_strings(node: Any, path: str) -> None:
+    """Raise FhirInvalid at the first string holding a character FHIR strings refuse."""
+    if isinstance(node, str):
+        found = _NOT_IN_A_STRING.search(node)
+        if found:
+            raise FhirInvalid(f"{path}: holds the control character U+{ord(found.group()):04X}, "
+                              "which a FHIR string may not")
+    elif isinstance(node, dict):
+        kind = node.get("resourceType")
+        if isinstance(kind, str) and path.endswith(".resource"):
+            path = f"{path}({kind})"  # a Bundle entry's: the admin reads which resource
+        for key, value in node.items():
+            _check_strings(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_strings(value, f"{path}.{index}")
 
 
 @lru_cache(maxsize=32)
@@ -67,6 +92,7 @@ def validate(resource: dict[str, Any]) -> None:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first.get("loc", ()))
         raise FhirInvalid(f"{kind}.{path}: {first.get('msg')}") from exc
+    _check_strings(resource, kind)
     _check_codes(resource, "")
     for index, entry in enumerate(resource.get("entry", []) if kind == "Bundle" else []):
         inner = entry.get("resource")

@@ -97,10 +97,12 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
         row.status = "dead"
         report.dead += 1
         kind = "crisis_dead_letter" if row.priority == 0 else "dead_letter"
-        text = (f"Outbox {row.key} was refused by central and needs an admin: {error}"
-                if row.priority else
-                f"CRISIS referral {row.key} was refused by central: act now, call the "
-                f"member's advocate ({error})")
+        # A bundle our own validation refused never left: say so, not "refused by central".
+        why = ("cannot be sent: it is not valid FHIR, so it never left this server"
+               if (error or "").startswith("invalid FHIR") else "was refused by central")
+        text = (f"Outbox {row.key} {why}, and needs an admin: {error}" if row.priority else
+                f"CRISIS referral {row.key} {why}: act now, call the member's advocate "
+                f"({error})")
         if _alert(session, kind, text, row):
             report.alerts.append(kind)
         return

@@ -26,6 +26,25 @@ class FhirInvalid(ValueError):
 _NOT_IN_A_STRING = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
+def _holds_refused_string(node: Any) -> bool:
+    """Tell whether any string in the resource holds a character FHIR strings refuse.
+
+    A walk with no paths (about half the cost of ``_check_strings``, a few per cent of a
+    bundle's validation): the paths are made only for a resource that is refused.
+    """
+    stack, search = [node], _NOT_IN_A_STRING.search
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            if search(item):
+                return True
+        elif type(item) is dict:
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return False
+
+
 def _check_strings(node: Any, path: str) -> None:
     """Raise FhirInvalid at the first string holding a character FHIR strings refuse."""
     if isinstance(node, str):
@@ -92,7 +111,8 @@ def validate(resource: dict[str, Any]) -> None:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first.get("loc", ()))
         raise FhirInvalid(f"{kind}.{path}: {first.get('msg')}") from exc
-    _check_strings(resource, kind)
+    if _holds_refused_string(resource):
+        _check_strings(resource, kind)
     _check_codes(resource, "")
     for index, entry in enumerate(resource.get("entry", []) if kind == "Bundle" else []):
         inner = entry.get("resource")

@@ -7,6 +7,9 @@
   (``spec.rules()``, extracted from the R4 definitions), never from the onsite server, so a
   mistake in the sender's own tables cannot pass here too.
 
+- No string holds a character below U+0020 but tab, carriage return and line feed, which
+  the specification's string type forbids (datatypes.html#string) and the models let pass.
+
 Whether the resources a resource points at exist is the store's check (it sees the
 transaction as a whole).
 """
@@ -113,6 +116,25 @@ def _invariants(resource: Mapping[str, Any], kind: str) -> None:
                           "dataAbsentReason only without a value")
 
 
+# The code points R4's string type refuses ("SHALL NOT contain Unicode character points below
+# 32, except for u0009, u000D and u000A").
+_REFUSED_IN_STRINGS = frozenset(chr(c) for c in range(32)) - {"\t", "\r", "\n"}
+
+
+def _strings(node: Any, where: str) -> None:
+    """Refuse the first string, at any depth, holding a character R4 strings may not."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _strings(item, f"{where}[{index}]")
+    elif isinstance(node, dict):
+        for name, item in node.items():
+            _strings(item, f"{where}.{name}")
+    elif isinstance(node, str) and not _REFUSED_IN_STRINGS.isdisjoint(node):
+        bad = next(ch for ch in node if ch in _REFUSED_IN_STRINGS)
+        raise Invalid(f"{where}: a string may not hold the control character "
+                      f"U+{ord(bad):04X}")
+
+
 def check_resource(resource: Any) -> str:
     """Return the resource's type, or raise Invalid naming what is wrong with it."""
     if not isinstance(resource, dict):
@@ -134,6 +156,7 @@ def check_resource(resource: Any) -> str:
         path = ".".join(str(p) for p in first.get("loc", ()))
         raise Invalid(f"{kind}.{path}: {first.get('msg')}") from exc
     if kind != "Bundle":
+        _strings(resource, kind)
         _check_elements(resource, rules()["types"][kind], kind, kind)
         _invariants(resource, kind)
     return kind

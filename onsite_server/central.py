@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -27,12 +27,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from .central_answers import PERMANENT as PERMANENT  # re-exported: callers import it here
+from .central_answers import CentralError as CentralError
+from .central_answers import (
+    check_page,
+    confirm_transaction,
+    no_answer,
+    retry_after,
+)
+from .central_answers import refusal as _refusal
 from .central_http import REDIRECTS, Answer, SteadySession, origin
 
 if TYPE_CHECKING:
     from .settings import CentralSettings
 
-PERMANENT = frozenset({400, 409, 412, 422})
 FHIR_JSON = "application/fhir+json"
 # SMART v2 scopes (SMART App Launch 2.0, "Scopes for requesting FHIR resources"): per type,
 # c create, r read, u update, d delete, s search, in that order. What the sync writes and
@@ -47,23 +55,8 @@ SCOPE_PERMISSIONS = {
 }
 SCOPES = " ".join(f"system/{kind}.{perms}" for kind, perms in SCOPE_PERMISSIONS.items())
 DISCOVERY = ".well-known/smart-configuration"
-
-
-class CentralError(Exception):
-    """A request to central that failed; ``retryable`` says whether to try again later.
-
-    ``credentials_refused`` marks central's ``invalid_client``: our client id or key is not
-    accepted, which no retry mends; the sync stops its cycle and raises an alert instead of
-    asking again and again.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True,
-                 body: Any = None, credentials_refused: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
-        self.body = body
-        self.credentials_refused = credentials_refused
+# Redirects followed for one request, at most (each within central's own address).
+MAX_REDIRECTS = 3
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -162,7 +155,7 @@ class SmartAuth:
         try:
             resp = http.get(url, timeout=timeout, headers={"Accept": "application/json"})
             endpoint = resp.json().get("token_endpoint") if resp.status_code == 200 else None
-        except (requests.RequestException, ValueError) as exc:
+        except (requests.RequestException, ValueError, AttributeError) as exc:
             raise CentralError(f"SMART discovery at {url} failed: {type(exc).__name__}"
                                ) from exc
         if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
@@ -200,9 +193,13 @@ class SmartAuth:
                                        status=resp.status_code, credentials_refused=True)
                 raise CentralError(f"token request answered {resp.status_code}"
                                    + (f" ({error})" if error else ""), status=resp.status_code)
-            data = resp.json()
-            self._token = str(data["access_token"])
-            self._expires = time.time() + float(data.get("expires_in", 300))
+            try:
+                data = resp.json()
+                token, lifetime = str(data["access_token"]), float(data.get("expires_in", 300))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise CentralError(f"token request answered 200 without an access_token "
+                                   f"({type(exc).__name__})") from exc
+            self._token, self._expires = token, time.time() + lifetime
             return self._token
 
 
@@ -236,9 +233,10 @@ class CentralClient:
             headers["Authorization"] = "Bearer " + self.bearer
         return headers
 
-    def _send(self, method: str, url: str, body: Any, params: Mapping[str, str] | None
-              ) -> tuple[requests.Response | Answer, dict[str, str]]:
-        headers = self._headers()
+    def _send_once(self, method: str, url: str, headers: Mapping[str, str],
+                   data: bytes | None, params: Mapping[str, str] | None
+                   ) -> requests.Response | Answer:
+        """Send one request as it is (no redirect followed); no answer is a CentralError."""
         timeout = (self.connect_timeout, self.read_timeout)
         # A transaction (no query) goes straight to requests' connection pool for the
         # address, where nothing of requests' per-request work would change it (_Direct).
@@ -246,19 +244,44 @@ class CentralClient:
             isinstance(self.http, SteadySession) else None
         try:
             if direct is not None:
-                answer = direct.send(method, url, headers, None if body is None else
-                                     json.dumps(body).encode("utf-8"), timeout)
-                if answer.status_code not in REDIRECTS:
-                    return answer, headers
-                # Sent again through requests, which follows the redirect as it always did.
-            resp = self.http.request(method, url, headers=headers, params=params,
-                                     data=json.dumps(body) if body is not None else None,
-                                     timeout=timeout)
+                return direct.send(method, url, headers, data, timeout)
+            return self.http.request(method, url, headers=headers, params=params, data=data,
+                                     timeout=timeout, allow_redirects=False)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # No answer (down, slow, or the reply lost after central committed): the same
             # idempotent bundle is simply sent again later.
-            raise CentralError(f"{method} {url}: {type(exc).__name__}") from exc
-        return resp, headers
+            raise CentralError(f"{method} {url}: {no_answer(exc, self.read_timeout)}"
+                               ) from exc
+
+    def _send(self, method: str, url: str, body: Any, params: Mapping[str, str] | None
+              ) -> tuple[requests.Response | Answer, dict[str, str]]:
+        headers = self._headers()
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        for _hop in range(MAX_REDIRECTS + 1):
+            resp = self._send_once(method, url, headers, data, params)
+            if resp.status_code not in REDIRECTS:
+                return resp, headers
+            url, params = self._redirected(method, url, resp), None
+        raise CentralError(f"{method} {url}: more than {MAX_REDIRECTS} redirects")
+
+    def _redirected(self, method: str, url: str, resp: requests.Response | Answer) -> str:
+        """Return where a redirect leads, when it may be followed; else raise CentralError.
+
+        Only to central's own scheme, host and port (our token and members' data go with the
+        request), and a write only on 307 or 308, which keep the method and the body (a 301,
+        302 or 303 would turn the transaction into a GET that sends nothing).
+        """
+        location = urljoin(url, resp.headers.get("Location") or "")
+        status = resp.status_code
+        if origin(location) != origin(self.base_url):
+            why = "it leads away from CENTRAL_URL's address"
+        elif method != "GET" and status not in (307, 308):
+            why = f"a {status} would turn the {method} into a GET"
+        else:
+            return location
+        raise CentralError(f"{method} {url} answered {status}, a redirect to {location}: not "
+                           f"followed, {why}. If central has moved, set CENTRAL_URL to its new "
+                           "address", status=status)
 
     def _call(self, method: str, url: str, body: Any = None,
               params: Mapping[str, str] | None = None) -> Any:
@@ -273,13 +296,16 @@ class CentralClient:
                 detail: Any = resp.json()
             except ValueError:
                 detail = resp.text[:500]
-            raise CentralError(f"{method} {url} answered {resp.status_code}",
+            raise CentralError(f"{method} {url} answered {resp.status_code}"
+                               + _refusal(resp.status_code, detail),
                                status=resp.status_code,
-                               retryable=resp.status_code not in PERMANENT, body=detail)
+                               retryable=resp.status_code not in PERMANENT, body=detail,
+                               retry_after=retry_after(resp.headers.get("Retry-After")))
         try:
             return resp.json()
         except ValueError as exc:
-            raise CentralError(f"{method} {url}: the answer is not JSON") from exc
+            raise CentralError(f"{method} {url} answered {resp.status_code}, but not with "
+                               "JSON") from exc
 
     def authenticate(self) -> None:
         """Get (or reuse) the SMART access token; raises CentralError as a request would."""
@@ -287,8 +313,16 @@ class CentralClient:
             self.smart.token(self.http, self.connect_timeout)
 
     def transaction(self, bundle: Mapping[str, Any]) -> Any:
-        """POST a transaction Bundle to the base URL; return the transaction-response."""
-        return self._call("POST", self.base_url.rstrip("/"), dict(bundle))
+        """POST a transaction Bundle to the base URL; return the transaction-response.
+
+        Only a transaction-response with one successful entry per entry sent says central
+        kept the Bundle; any other answer (an OperationOutcome, a body of another kind, fewer
+        entries) is a CentralError, so the row is sent again rather than recorded as sent.
+        """
+        url = self.base_url.rstrip("/")
+        answer = self._call("POST", url, dict(bundle))
+        confirm_transaction(url, bundle, answer)
+        return answer
 
     def search(self, resource_type: str, params: Mapping[str, str], *,
                pages: int | None = None) -> list[dict[str, Any]]:
@@ -299,7 +333,7 @@ class CentralClient:
         server that never stops answering "next". ``pages`` reads only that many (a probe).
         """
         url = f"{self.base_url.rstrip('/')}/{resource_type}"
-        bundle = self._call("GET", url, params=params)
+        bundle = check_page(url, self._call("GET", url, params=params))
         found: list[dict[str, Any]] = []
         seen = {url}
         for page in range(1, self.max_pages + 1):
@@ -316,7 +350,7 @@ class CentralClient:
                 raise CentralError(f"search {resource_type}: the next page repeats an earlier "
                                    "one", retryable=False)
             seen.add(following)
-            bundle = self._call("GET", following)
+            bundle = check_page(following, self._call("GET", following))
         raise CentralError(f"search {resource_type}: more than {self.max_pages} pages; the "
                            "search is too broad", retryable=False)
 

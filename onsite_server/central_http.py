@@ -71,6 +71,7 @@ class Answer:
 
     status_code: int
     content: bytes
+    headers: Mapping[str, str]  # case-insensitive (urllib3's HTTPHeaderDict)
 
     def json(self) -> Any:
         """The body, parsed as JSON (ValueError when it is not)."""
@@ -118,7 +119,7 @@ class _Direct:
                             preload_content=True, decode_content=True,
                             retries=self.adapter.max_retries,
                             timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
-        return Answer(resp.status, resp.data)
+        return Answer(resp.status, resp.data, resp.headers)
 
 
 class SteadySession(requests.Session):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,8 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     from datetime import timedelta
 
     from . import metrics
-    from .central import CentralError, client_for
+    from .central import client_for
     from .fhir import Systems
-    from .services.central_keys import push_if_changed
-    from .services.directory import pull_directory
     from .services.signing import KeyStore
     from .services.sync import SyncSettings, pull_statuses, run_cycle
 
@@ -65,36 +65,24 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
     preparer = _preparer(db, settings, warm=not once)
     if preparer is not None:
         ctx.call_on_close(preparer.close)
+    hold_until: datetime | None = None
     while True:
-        if not _central_accepts_us(db, client):
+        # Central asked us to wait (Retry-After): no directory or status pull, no key push
+        # and no revived backlog until then; rows due by their own timers still go.
+        holding = hold_until is not None and datetime.now(UTC) < hold_until
+        if not holding and not _central_accepts_us(db, client):
             metrics.record_sync_cycle(app.instance_path, {"credentials_refused": True})
             if once:
                 raise click.ClickException("central refuses the sync's credentials (see the "
                                            "dashboard alert); nothing was sent")
             time.sleep(pause)
             continue
-        try:
-            # A new, rotated or retired key reaches central even when no row is due.
-            if push_if_changed(db.transaction, client, settings.keys, settings.site,
-                               settings.ticket_grace):
-                click.echo("sync: keys sent to central", err=True)
-        except CentralError as exc:  # they go with the next cycle (and with every bundle)
-            click.echo(f"sync: key push failed: {exc}", err=True)
-        answered = False
-        try:
-            directory = pull_directory(db.transaction, client, settings.systems)
-            answered = True  # central answers: rows waiting on it need not wait longer
-            if directory.advocates_added or directory.reassigned or directory.assigned:
-                click.echo(f"sync: directory {directory}", err=True)
-        except CentralError as exc:  # central unreachable: the onsite directory stands
-            click.echo(f"sync: directory pull failed: {exc}", err=True)
+        answered = not holding and _before_cycle(db, client, settings)
         report = run_cycle(db.transaction, client, settings, central_answered=answered,
                            preparer=preparer)
-        try:
-            moved = pull_statuses(db.transaction, client, settings)
-        except CentralError as exc:  # central unreachable: statuses come next cycle
-            click.echo(f"sync: status pull failed: {exc}", err=True)
-            moved = 0
+        moved = 0 if holding else _guarded("status pull", lambda: pull_statuses(
+            db.transaction, client, settings)) or 0
+        hold_until = report.hold_until or (hold_until if holding else None)
         outcome = {"sent": report.sent, "withheld": report.withheld,
                    "retried": report.retried, "revived": report.revived,
                    "central_unavailable": report.central_unavailable,
@@ -107,6 +95,43 @@ def sync_command(ctx: click.Context, once: bool, interval: float | None) -> None
         if once:
             return
         time.sleep(_sync_pause(pause, report.next_due))
+
+
+def _guarded(what: str, work: Callable[[], Any]) -> Any:
+    """Run a request of the cycle's besides forwarding; a failure is logged, never raised.
+
+    Central's failures are expected (CentralError). Anything else is a mistake in how we
+    read one of its answers, and must not stop the worker: forwarding would stop with it.
+    """
+    from .central import CentralError
+
+    try:
+        return work()
+    except CentralError as exc:  # central unreachable or refusing: next cycle
+        click.echo(f"sync: {what} failed: {exc}", err=True)
+    except Exception as exc:  # noqa: BLE001 - logged with its traceback; forwarding goes on
+        logging.getLogger("onsite_server.sync").exception("sync: %s failed", what)
+        click.echo(f"sync: {what} failed: {type(exc).__name__}: {exc}", err=True)
+    return None
+
+
+def _before_cycle(db: Any, client: Any, settings: Any) -> bool:
+    """Push changed keys and pull the directory; return whether central answered the pull."""
+    from .services.central_keys import push_if_changed
+    from .services.directory import pull_directory
+
+    # A new, rotated or retired key reaches central even when no row is due; otherwise they
+    # go with the next cycle (and with every bundle).
+    if _guarded("key push", lambda: push_if_changed(db.transaction, client, settings.keys,
+                                                    settings.site, settings.ticket_grace)):
+        click.echo("sync: keys sent to central", err=True)
+    directory = _guarded("directory pull", lambda: pull_directory(
+        db.transaction, client, settings.systems))
+    if directory is None:  # central unreachable: the onsite directory stands
+        return False
+    if directory.advocates_added or directory.reassigned or directory.assigned:
+        click.echo(f"sync: directory {directory}", err=True)
+    return True  # central answers: rows waiting on it need not wait longer
 
 
 # Rows a ``sync --once`` prepares ahead on a thread before it starts its preparing child:

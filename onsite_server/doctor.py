@@ -239,6 +239,11 @@ def check_sync(app: Flask, now: dt.datetime) -> Check:
                                     .where(OutboxMessage.status.in_(("pending", "sending"))))
             dead = session.scalar(select(func.count()).select_from(OutboxMessage)
                                   .where(OutboxMessage.status == "dead")) or 0
+            # Why the oldest of them waits, when a try failed: a refused token, a TLS fault.
+            why = session.scalar(select(OutboxMessage.last_error).where(
+                OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.attempts > 0,
+                OutboxMessage.last_error.is_not(None))
+                .order_by(OutboxMessage.created_at, OutboxMessage.id).limit(1))
     except SQLAlchemyError as exc:
         return _fail("sync", f"cannot read the outbox ({type(exc).__name__})")
     problems = []
@@ -246,8 +251,9 @@ def check_sync(app: Flask, now: dt.datetime) -> Check:
     if oldest is not None:
         age_minutes = (now - as_utc(oldest)).total_seconds() / 60
         if age_minutes > SYNC_STALL_MINUTES:
-            problems.append(f"the oldest message has waited {age_minutes:.0f} minutes: is "
-                            "`onsite-server sync` running, and does central answer?")
+            problems.append(f"the oldest message has waited {age_minutes:.0f} minutes: " + (
+                f"the last try failed: {why[:300]}" if why else
+                "is `onsite-server sync` running, and does central answer?"))
     if dead:
         problems.append(f"{dead} dead letters: see the dashboard's sync page")
     if problems:

@@ -10,6 +10,7 @@ ever reads a member's answers or results.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -32,6 +33,9 @@ MAX_SLOTS_PER_RUN = 200
 MAX_CAPACITY = 1000
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000  # as the dashboard form allows
+# C0 controls but tab and line breaks, and DEL: no one types them, and an event's title and
+# place go to central in FHIR strings, which may not hold them (the Bundle would be refused).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 KIND_LABELS = {
     "biometric_screening": ("Biometric screening", "Evaluación biométrica"),
     "flu_shot": ("Flu shot", "Vacuna contra la gripe"),
@@ -58,6 +62,12 @@ def site_zone(site: Site) -> ZoneInfo:
 
 
 # --- events ----------------------------------------------------------------------------------
+
+
+def _control_errors(texts: dict[str, str | None]) -> list[dict[str, str]]:
+    """Name each text holding a control character (``_CONTROL``)."""
+    return [{"field": name, "message": N_("contains control characters")}
+            for name, text in texts.items() if text and _CONTROL.search(text)]
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,8 @@ class EventInput:
                 errors.append({"field": name, "message": N_("is longer than %(n)d characters",
                                                              n=DESCRIPTION_MAX)})
             descriptions[name] = text
+        errors += _control_errors({"title": title, "title_es": title_es, "location": location,
+                                   **descriptions})
         if errors:
             raise ServiceError("invalid", "Invalid event", errors)
         return EventInput(title=title, kind=self.kind, title_es=title_es, location=location,

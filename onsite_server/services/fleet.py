@@ -7,7 +7,7 @@ row of another site is "not found", exactly like a row that does not exist.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -76,11 +76,19 @@ class SyncHealth:
     counts: dict[str, int]
     dead: list[OutboxMessage]
     oldest_pending: datetime | None
+    # Rows still waiting whose last try failed (oldest first), with why: what the stuck
+    # alert points to, and what names a refused token, a TLS fault or a redirect.
+    failing: list[OutboxMessage] = field(default_factory=list)
 
 
 def sync_health(session: Session, scope: Scope, limit: int = 100) -> SyncHealth:
-    """The scope's outbox counts, dead letters (newest first) and oldest row still waiting."""
+    """The scope's outbox counts, dead letters (newest first), oldest row still waiting, and
+    the rows waiting after a failed try (oldest first)."""
     in_scope = scope.where(outbox_site())
+    failing = list(session.scalars(select(OutboxMessage).where(
+        OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.attempts > 0,
+        OutboxMessage.last_error.is_not(None), in_scope)
+        .order_by(OutboxMessage.created_at, OutboxMessage.id).limit(limit)))
     dead = list(session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead",
                                                             in_scope)
                                 .order_by(OutboxMessage.created_at.desc()).limit(limit)))
@@ -89,7 +97,7 @@ def sync_health(session: Session, scope: Scope, limit: int = 100) -> SyncHealth:
                             .order_by(OutboxMessage.created_at).limit(1))
     counts = session.execute(select(OutboxMessage.status, func.count()).where(in_scope)
                              .group_by(OutboxMessage.status)).tuples().all()
-    return SyncHealth({status: int(n) for status, n in counts}, dead, oldest)
+    return SyncHealth({status: int(n) for status, n in counts}, dead, oldest, failing)
 
 
 def get_dead_letter(session: Session, scope: Scope, message_id: int) -> OutboxMessage:

@@ -74,6 +74,10 @@ def _qty3(bundle: Bundle) -> None:
     del _entry(bundle, "Observation", "39156-5")["resource"]["valueQuantity"]["system"]
 
 
+def _control_character(bundle: Bundle) -> None:
+    _entry(bundle, "Appointment")["resource"]["description"] = "Flu\x0bshots"
+
+
 def _no_patient(bundle: Bundle) -> None:
     observation = copy.deepcopy(_entry(bundle, "Observation", "44261-6"))
     observation["resource"]["subject"] = {"reference": "Patient/not-at-central"}
@@ -82,7 +86,8 @@ def _no_patient(bundle: Bundle) -> None:
     bundle["entry"] = [observation]
 
 
-# The six invalid inputs central's integration review found accepted (issue 16 §7).
+# The six invalid inputs central's integration review found accepted (issue 16 §7), and a
+# control character in a string (session 17).
 INVALID: list[tuple[str, Callable[[], Bundle], Callable[[Bundle], None], int, str, str]] = [
     ("Appointment.participant.status", _booking, _participant, 400, "code-invalid",
      "Appointment.participant[0].status: 'bogus' is not a code of the required value set "
@@ -94,6 +99,9 @@ INVALID: list[tuple[str, Callable[[], Bundle], Callable[[Bundle], None], int, st
      "this server does not support Encounter"),
     ("obs-6", _referral, _obs6, 400, "invalid", "obs-6"),
     ("qty-3", _referral, _qty3, 400, "invalid", "qty-3"),
+    # R4 datatypes.html#string: no character below U+0020 but tab, CR and LF.
+    ("control character in a string", _booking, _control_character, 400, "invalid",
+     "Appointment.description: a string may not hold the control character U+000B"),
     ("subject Patient missing", _referral, _no_patient, 422, "processing",
      "subject names Patient/not-at-central, which this server does not hold"),
 ]

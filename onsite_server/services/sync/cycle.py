@@ -19,7 +19,7 @@ from ..bookings import expire_waitlist, mark_no_shows, send_reminders
 from ..retention import purge_claims, purge_expired, purge_history
 from ..scope import outbox_site
 from .bundles import KeySnapshot, key_snapshot
-from .forward import Outcome, Prepared, prepare, prepare_many, send
+from .forward import Outcome, Prepared, prepare, prepare_many, send_row
 from .lease import Lease
 from .queue import claim, crisis_ahead, next_due, release, revive
 from .settings import CRISIS as _CRISIS
@@ -81,7 +81,7 @@ def _done(session: Session, row_id: int, settings: SyncSettings, now: datetime,
 
 def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime,
             outcome: str, error: str | None, report: SyncReport,
-            rng: random.Random | None) -> None:
+            rng: random.Random | None, wait: float | None = None) -> None:
     if outcome in ("sent", "withheld"):
         _done(session, row_id, settings, now, outcome, report)
         return
@@ -97,10 +97,12 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
         row.status = "dead"
         report.dead += 1
         kind = "crisis_dead_letter" if row.priority == 0 else "dead_letter"
-        text = (f"Outbox {row.key} was refused by central and needs an admin: {error}"
-                if row.priority else
-                f"CRISIS referral {row.key} was refused by central: act now, call the "
-                f"member's advocate ({error})")
+        # A bundle our own validation refused never left: say so, not "refused by central".
+        why = ("cannot be sent: it is not valid FHIR, so it never left this server"
+               if (error or "").startswith("invalid FHIR") else "was refused by central")
+        text = (f"Outbox {row.key} {why}, and needs an admin: {error}" if row.priority else
+                f"CRISIS referral {row.key} {why}: act now, call the member's advocate "
+                f"({error})")
         if _alert(session, kind, text, row):
             report.alerts.append(kind)
         return
@@ -108,7 +110,13 @@ def _finish(session: Session, row_id: int, settings: SyncSettings, now: datetime
     row.waiting_on_central = outcome == "unavailable"
     base, cap = ((settings.crisis_backoff_base, settings.crisis_backoff_cap)
                  if row.priority == _CRISIS else (settings.backoff_base, settings.backoff_cap))
-    row.next_attempt_at = now + timedelta(seconds=full_jitter(row.attempts, base, cap, rng))
+    delay = full_jitter(row.attempts, base, cap, rng)
+    if wait is not None:
+        # Central said when to come back (Retry-After): not sooner, and never later than our
+        # own cap (a crisis's is short), however far off central's date is.
+        delay = max(delay, min(wait, cap))
+        report.hold_until = now + timedelta(seconds=delay)
+    row.next_attempt_at = now + timedelta(seconds=delay)
     report.retried += 1
 
 
@@ -359,10 +367,10 @@ class _Batch:
                 self.progress.handled += 1
                 prepared = self._prepared(row_id)
                 started = self.now()
-                outcome, error = (prepared if isinstance(prepared, tuple) else
-                                  send(self.lease.guard(self.sender), self.settings, row_id,
-                                       prepared))
-                if self._record(row_id, outcome, error, started):
+                (outcome, error), wait = ((prepared, None) if isinstance(prepared, tuple)
+                                          else send_row(self.lease.guard(self.sender),
+                                                        self.settings, row_id, prepared))
+                if self._record(row_id, outcome, error, started, wait):
                     break
         finally:
             for task in set(self.ahead.values()):
@@ -410,7 +418,7 @@ class _Batch:
                 "referral": self.referrals.get(following)})
 
     def _record(self, row_id: int, outcome: str, error: str | None,
-                started: datetime) -> bool:
+                started: datetime, wait: float | None = None) -> bool:
         """Record one row's outcome (renewing the rest's lease); say whether to stop."""
         rest = self.lease.ids[1:]  # a renewal while sending drops rows another worker took
         moment = self.now()
@@ -431,7 +439,7 @@ class _Batch:
             self._write_unrecorded(session)
             if outcome not in ("sent", "withheld"):
                 _finish(session, row_id, self.settings, moment, outcome, error, self.report,
-                        self.rng)
+                        self.rng, wait)
             stop = outcome == "unavailable" or bool(
                 # A crisis became due (central answered, or a kiosk queued one): it goes
                 # before the rest of this batch, whatever was prepared of it.

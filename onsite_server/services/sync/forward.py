@@ -180,23 +180,32 @@ def failure(row_id: int, exc: Exception) -> Outcome:
                 status if status is not None else "no answer")
     if not retryable:
         return "dead", str(exc)[:500]
-    # A request central did not answer, or answered 5xx or 429 (the client's errors carry
-    # ``retryable``): central's trouble, not the row's. Anything else is the row's.
+    # A request central did not answer, or answered 5xx, 429, 401 or a redirect not followed
+    # (the client's errors carry ``retryable``): central's trouble, not the row's. Anything
+    # else is the row's.
     central = hasattr(exc, "retryable") and (status is None or status >= 500
-                                             or status in (401, 429))
+                                             or status in (401, 429) or 300 <= status < 400)
     return ("unavailable" if central else "retry"), str(exc)[:500]
 
 
 def send(sender: Sender, settings: SyncSettings, row_id: int, prepared: Prepared) -> Outcome:
     """Send a prepared row to central; return its outcome and the error."""
+    return send_row(sender, settings, row_id, prepared)[0]
+
+
+def send_row(sender: Sender, settings: SyncSettings, row_id: int, prepared: Prepared
+             ) -> tuple[Outcome, float | None]:
+    """Send a prepared row to central; return its outcome and the error, and the seconds
+    central asked us to wait before the next try (its Retry-After; None: it did not say)."""
     if not prepared.entries.items:
-        return "withheld", None
+        return ("withheld", None), None
     try:
-        return _merge_rounds(sender, settings, prepared)
+        return _merge_rounds(sender, settings, prepared), None
     except LeaseLost:
-        return "lost", None  # the worker that took it over sends it and records it
+        return ("lost", None), None  # the worker that took it over sends and records it
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-        return failure(row_id, exc)
+        wait = getattr(exc, "retry_after", None)
+        return failure(row_id, exc), wait if isinstance(wait, (int, float)) else None
 
 
 def forward_row(transaction: Callable[..., Any], sender: Sender, settings: SyncSettings,

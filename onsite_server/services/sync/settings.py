@@ -86,6 +86,9 @@ class SyncReport:
     central_unavailable: bool = False
     # When the worker has something to do again (None: nothing pending); the loop wakes then.
     next_due: datetime | None = None
+    # Central asked us to wait (Retry-After) until then, as far as our own cap allows: the
+    # worker asks nothing of central before, beyond rows due by their own timers.
+    hold_until: datetime | None = None
 
 
 CRISIS = 0  # OutboxMessage.priority of a crisis row (services.referrals.OUTBOX_PRIORITY)

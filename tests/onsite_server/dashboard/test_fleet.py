@@ -182,3 +182,26 @@ def test_sync_health_shows_the_signing_keys_and_whether_central_holds_them(
     assert "Retired: refused everywhere" in rows[link] and "Yes" not in rows[link]
     new = keys.current(Purpose.ADVOCATE_LINK).key_id
     assert "Signs new codes" in rows[new] and "Not yet" in rows[new]
+
+
+def test_sync_health_says_why_messages_still_wait(app: Flask, as_admin: FlaskClient,
+                                                  site: Any) -> None:
+    """The stuck-outbox alert sends the admin to this page for the last error: a message that
+    waits after a failed try shows it (a refused token here), scoped to the admin's site."""
+    here = gen_site_data(app, site, "Here")
+    gen_site_data(app, site_of(app, "there"), "There")
+    with get_db(app).transaction() as session:
+        for key in ("referral:Here:v1", "referral:There:v1"):
+            row = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+            row.status, row.attempts = "pending", 4
+            row.last_error = f"POST https://central.example/fhir answered 401: {key} token"
+    page = as_admin.get("/dashboard/sync").get_data(as_text=True)
+    waiting = page.split("Waiting after an error", 1)[1].split("Dead letters", 1)[0]
+    assert "answered 401: referral:Here:v1 token" in waiting
+    assert "referral:There:v1" not in page and here.markers["dead_booking"] in page
+    with get_db(app).transaction() as session:
+        for row in session.scalars(select(OutboxMessage).where(
+                OutboxMessage.status == "pending")):
+            row.last_error = None
+    assert "No message is waiting after an error." in as_admin.get(
+        "/dashboard/sync").get_data(as_text=True)

@@ -179,6 +179,17 @@ def test_a_stalled_sync_and_dead_letters_are_reported(healthy: Flask) -> None:
     assert "waited 120 minutes" in check.message and "1 dead letters" in check.message
 
 
+def test_a_stalled_sync_says_what_the_last_try_met(healthy: Flask) -> None:
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with get_db(healthy).transaction() as session:
+        session.add(OutboxMessage(kind="booking", key="k-old", payload={}, created_at=old,
+                                  attempts=3, last_error="POST https://central.example/fhir: "
+                                  "central's TLS certificate was refused (self-signed)"))
+    check = _run(healthy, central=False)["sync"]
+    assert not check.ok and "waited 120 minutes" in check.message
+    assert "the last try failed" in check.message and "TLS certificate" in check.message
+
+
 def test_an_unacknowledged_crisis_fails_with_its_age(healthy: Flask, kiosk: Any) -> None:
     raised = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=47)
     with get_db(healthy).transaction() as session:

@@ -67,7 +67,8 @@ def smart_server() -> Iterator[tuple[str, dict[str, Any]]]:
     @app.post("/fhir")
     def fhir() -> Response:
         state["auth"].append(request.headers.get("Authorization"))
-        return Response(json.dumps({"resourceType": "Bundle"}), mimetype="application/fhir+json")
+        return Response(json.dumps({"resourceType": "Bundle", "type": "transaction-response"}),
+                        mimetype="application/fhir+json")
 
     with serve_in_thread(app) as port:
         yield f"http://127.0.0.1:{port}", state
@@ -179,7 +180,11 @@ def test_a_transaction_goes_straight_to_the_kept_alive_connection_not_through_re
         seen.append((environ["PATH_INFO"], environ.get("HTTP_AUTHORIZATION"),
                      environ.get("HTTP_USER_AGENT"), body))
         start_response("200 OK", [("Content-Type", "application/fhir+json")])
-        return [json.dumps({"resourceType": "Bundle", "type": "transaction-response"}).encode()]
+        # One reply per entry sent, as FHIR answers a transaction.
+        replies = [{"response": {"status": "201 Created"}}
+                   for _ in (json.loads(body).get("entry") or [])]
+        return [json.dumps({"resourceType": "Bundle", "type": "transaction-response",
+                            **({"entry": replies} if replies else {})}).encode()]
 
     through_requests: list[str] = []
     request = requests.Session.request
@@ -195,7 +200,8 @@ def test_a_transaction_goes_straight_to_the_kept_alive_connection_not_through_re
                                        "entry": [{"n": n}]}) for n in range(3)]
         made = client.http.get_adapter(client.base_url).poolmanager.pools
         pools = [made[key] for key in made.keys()]
-    assert answers == [{"resourceType": "Bundle", "type": "transaction-response"}] * 3
+    assert answers == [{"resourceType": "Bundle", "type": "transaction-response",
+                        "entry": [{"response": {"status": "201 Created"}}]}] * 3
     assert through_requests == []
     assert [(path, auth) for path, auth, _agent, _body in seen] == [("/fhir", "Bearer t")] * 3
     assert all(agent and agent.startswith("python-requests/") for _p, _a, agent, _b in seen)

@@ -131,7 +131,7 @@ def fake_central() -> Iterator[tuple[str, dict[str, Any]]]:
         given = request.headers.get("Authorization", "")
         state["auth"].append(given)
         status = 401 if given.removeprefix("Bearer ") in state["refuse"] else 200
-        return Response(json.dumps({"resourceType": "Bundle"}),
+        return Response(json.dumps({"resourceType": "Bundle", "type": "transaction-response"}),
                         mimetype="application/fhir+json"), status
 
     with serve_in_thread(app) as port:

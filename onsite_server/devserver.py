@@ -76,11 +76,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run an onsite-server CLI command with env; raise if it fails."""
+def run(env: dict[str, str], *args: str, timeout: float = 300
+        ) -> subprocess.CompletedProcess[str]:
+    """Run an onsite-server CLI command with env; its output and exit code (not checked)."""
     if _launcher is None:
         return subprocess.run([sys.executable, "-m", "onsite_server.cli", *args], env=env,
-                              capture_output=True, text=True, timeout=timeout, check=True)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=timeout, check=False)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = spawn(args, env, stdout=out, stderr=err)
         try:
@@ -90,9 +92,14 @@ def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Com
             raise
         out.seek(0)
         err.seek(0)
-        done = subprocess.CompletedProcess(
+        return subprocess.CompletedProcess(
             ["onsite-server", *args], code, out.read().decode(errors="replace"),
             err.read().decode(errors="replace"))
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run an onsite-server CLI command with env; raise if it fails."""
+    done = run(env, *args, timeout=timeout)
     done.check_returncode()
     return done
 

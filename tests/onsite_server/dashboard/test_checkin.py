@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
+from onsite_server import devserver
 from onsite_server.app_settings import override
 from onsite_server.db import get_db
 from onsite_server.models import AuditLog, Booking, Event, Member, Site, Slot
@@ -200,8 +199,7 @@ def _keys_cli(app: Flask, *args: str) -> str:
     env = {**os.environ, "ONSITE_DATABASE_URL": str(app.config["DATABASE_URL"]),
            "ONSITE_INSTANCE_PATH": app.instance_path,
            "ONSITE_SIGNING_KEY_DIR": str(app.config["SIGNING_KEY_DIR"])}
-    proc = subprocess.run([sys.executable, "-m", "onsite_server.cli", "keys", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = devserver.run(env, "keys", *args, timeout=120)
     # retire exits 2 when central cannot be told (none here); the key is retired all the same.
     assert proc.returncode in (0, 2) and proc.stdout, proc.stderr
     return proc.stdout

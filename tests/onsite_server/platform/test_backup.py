@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -33,8 +32,7 @@ from .test_drills import Load, _env
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run an onsite-server command; its exit code is the test's to check."""
-    return subprocess.run([sys.executable, "-m", "onsite_server.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return devserver.run(env, *args, timeout=300)
 
 
 @pytest.fixture

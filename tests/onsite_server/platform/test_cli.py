@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
+from onsite_server import devserver
 from onsite_server.cli import main
 from onsite_server.db import get_db
 from onsite_server.models import (
@@ -78,8 +77,7 @@ def test_demo_data_is_idempotent_and_ends_with_json(app: Any, runner: Any) -> No
 def test_demo_data_from_a_real_process(app: Any, database_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "ONSITE_DATABASE_URL": database_url,
            "ONSITE_INSTANCE_PATH": str(tmp_path / "proc-instance")}
-    proc = subprocess.run([sys.executable, "-m", "onsite_server.cli", "demo-data"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = devserver.run(env, "demo-data", timeout=120)
     assert proc.returncode == 0, proc.stderr
     data = _last_json(proc.stdout)
     assert {"pairing_code", "site", "logins"} <= set(data)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import requests
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from onsite_server import devserver
 from onsite_server.devserver import free_port
 from onsite_server.models import Booking, Kiosk, OutboxMessage, Referral, Submission
 
@@ -118,13 +120,20 @@ def _two_workers(live: LiveServer, central: str) -> list[dict[str, Any]]:
            "ONSITE_SYNC_BACKOFF_BASE_SECONDS": "0", "ONSITE_SITE_SLUG": "live",
            "ONSITE_SYNC_CRISIS_BACKOFF_BASE_SECONDS": "0",
            "ONSITE_SYNC_BATCH": "2"}
-    exe = str(Path(sys.executable).with_name("onsite-server"))
-    procs = [subprocess.Popen([exe, "sync", "--once"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [proc.communicate(timeout=300) for proc in procs]
-    for proc, (_, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err[-3000:]
-    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    with ExitStack() as files:
+        streams = [(files.enter_context(tempfile.TemporaryFile()),
+                    files.enter_context(tempfile.TemporaryFile())) for _ in range(2)]
+        procs = [devserver.spawn(["sync", "--once"], env, stdout=out, stderr=err)
+                 for out, err in streams]
+        outputs = []
+        for proc, (out, err) in zip(procs, streams, strict=True):
+            code = proc.wait(timeout=300)
+            out.seek(0)
+            err.seek(0)
+            said = err.read().decode(errors="replace")
+            assert code == 0, said[-3000:]
+            outputs.append(out.read().decode())
+    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
 
 
 def _outbox(url: str) -> Counter[str]:

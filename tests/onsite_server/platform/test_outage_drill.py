@@ -22,8 +22,6 @@ from __future__ import annotations
 import io
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -39,6 +37,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import BaseWSGIServer, make_server
 
 import central_emulator
+from onsite_server import devserver
 from onsite_server.db import get_db
 from onsite_server.devserver import free_port
 from onsite_server.models import OutboxMessage, Referral
@@ -193,7 +192,7 @@ def _outbox(app: Flask) -> Counter[str]:
                                             .group_by(OutboxMessage.status)).tuples().all()))
 
 
-def _wait_all_sent(app: Flask, workers: list[subprocess.Popen[str]], limit: float) -> None:
+def _wait_all_sent(app: Flask, workers: list[devserver.Process], limit: float) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         counts = _outbox(app)
@@ -212,7 +211,7 @@ def _failures(logs: list[Path], failure: str) -> list[int]:
 
 
 def _met_by_both(logs: list[Path], failure: str, before: list[int],
-                 workers: list[subprocess.Popen[str]], limit: float = 60) -> None:
+                 workers: list[devserver.Process], limit: float = 60) -> None:
     """Wait until each worker has had a row fail this way since ``before`` was counted.
 
     Each of central's failure modes lasts until both workers have met it with a row (a
@@ -265,12 +264,11 @@ def test_outage_drill_crisis_first_nothing_lost_nothing_doubled(
            "ONSITE_SYNC_BATCH": "10", "ONSITE_SITE_SLUG": site.slug}
     # Normal: a backlog queued before the workers start, drained at the workers' own pace.
     warm = [_queue(app, client, site, kiosk, PHQ9_MODERATE) for _ in range(60)]
-    exe = str(Path(sys.executable).with_name("onsite-server"))
     paths = [tmp_path / f"worker{n}.log" for n in range(2)]
     logs = [path.open("w") for path in paths]
     # A cycle at least every second: each failure mode below lasts until both workers met it.
-    workers = [subprocess.Popen([exe, "sync", "--interval", "1"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, text=True) for log in logs]
+    workers = [devserver.spawn(["sync", "--interval", "1"], env, stdout=log, stderr=log)
+               for log in logs]
     arrivals = central.recorder.arrivals
     try:
         _wait_all_sent(app, workers, 120)

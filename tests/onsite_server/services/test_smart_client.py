@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from sqlalchemy import select
 
 from central_emulator import create_app as central_app
 from central_emulator.smart import scope_allows
+from onsite_server import devserver
 from onsite_server.app_settings import override
 from onsite_server.central import (
     SCOPE_PERMISSIONS,
@@ -223,14 +222,13 @@ def test_published_keys_register_at_central_and_a_refused_client_stops_the_sync(
                "ONSITE_CENTRAL_URL": base + "/fhir", "ONSITE_CENTRAL_ALLOW_INSECURE_HTTP": "1",
                "ONSITE_CENTRAL_CLIENT_ID": "onsite-site",
                "ONSITE_CENTRAL_PRIVATE_KEY_PATH": str(key_path)}
-        cmd = [sys.executable, "-m", "onsite_server.cli", "sync", "--once"]
-        good = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        good = devserver.run(env, "sync", "--once", timeout=120)
         assert good.returncode == 0, good.stderr
 
         other = tmp_path / "other.pem"
         other.write_bytes(_pem(ec.generate_private_key(ec.SECP384R1())))
-        bad = subprocess.run(cmd, env={**env, "ONSITE_CENTRAL_PRIVATE_KEY_PATH": str(other)},
-                             capture_output=True, text=True, timeout=120)
+        bad = devserver.run({**env, "ONSITE_CENTRAL_PRIVATE_KEY_PATH": str(other)}, "sync",
+                            "--once", timeout=120)
         assert bad.returncode != 0 and "invalid_client" in bad.stderr
         with get_db(app).transaction(write=False) as session:
             kinds = list(session.scalars(select(Alert.kind).where(Alert.cleared_at.is_(None))))

@@ -234,12 +234,8 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
     """Import members from CSV, upserting by employee id (all-or-nothing unless --partial)."""
     import csv
 
-    from .services.roster import (
-        RosterFileError,
-        RosterImportError,
-        import_roster,
-        open_roster,
-    )
+    from .services.roster import RosterImportError, import_roster
+    from .services.roster_file import RosterFileError, open_roster
 
     try:
         stream = open_roster(csv_file)

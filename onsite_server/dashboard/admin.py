@@ -25,12 +25,8 @@ from ..services import audit
 from ..services import sites as sites_service
 from ..services import users as users_service
 from ..services.errors import ServiceError
-from ..services.roster import (
-    COLUMNS,
-    RosterFileError,
-    RosterImportError,
-    import_roster,
-)
+from ..services.roster import RosterImportError, import_roster
+from ..services.roster_file import COLUMNS, RosterFileError, decode_roster
 from . import bp
 from .auth import current_user, role_required
 from .forms import ActionForm, InviteForm, RosterForm, SettingsForm
@@ -203,31 +199,22 @@ def roster() -> Any:
     employer_id, employer_name = site.employer_id, site.employer.name
     form = RosterForm()
     report = None
-    file_error = None
     if form.validate_on_submit():
-        raw = form.file.data.read()
+        actor = _actor()
         try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            file_error = _("The file is not UTF-8 text (at byte %(n)d).", n=exc.start)
-        else:
-            actor = _actor()
+            text = decode_roster(form.file.data.read())
             # The import writes in chunks through separate sessions (db.release_request_session).
             release_request_session()
-            try:
-                report = import_roster(get_db(), employer_id,
-                                       io.StringIO(text, newline=""), partial=form.partial.data,
-                                       dry_run=form.dry_run.data, actor=actor,
-                                       max_rows=current_settings().roster_max_rows)
-            except (RosterFileError, RosterImportError) as exc:
-                attach_errors(form, exc)  # on the file field
-    if file_error:
-        form.file.errors = [*form.file.errors, file_error]
+            report = import_roster(get_db(), employer_id, io.StringIO(text, newline=""),
+                                   partial=form.partial.data, dry_run=form.dry_run.data,
+                                   actor=actor, max_rows=current_settings().roster_max_rows)
+        except (RosterFileError, RosterImportError) as exc:
+            attach_errors(form, exc)  # on the file field
     return render_template("admin/roster.html", form=form, report=report,
                            employer_name=employer_name, columns=COLUMNS,
                            max_mb=ROSTER_MAX_BYTES // (1024 * 1024),
                            max_rows=current_settings().roster_max_rows,
-                           errors_shown=ROSTER_ERRORS_SHOWN)
+                           errors_shown=ROSTER_ERRORS_SHOWN), 422 if form.errors else 200
 
 
 # --- audit log ----------------------------------------------------------------------------

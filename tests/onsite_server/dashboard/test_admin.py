@@ -213,7 +213,7 @@ def test_roster_with_a_cell_beyond_the_csv_limit_is_refused_beside_the_form(
     """Not a 500 from csv.Error: the refusal names the row, and nothing is imported."""
     body = _roster(2) + b"M-9,E9,B9," + b"y" * 131_073 + b",Z,1980-02-03,en,,\n"
     resp = _upload(as_admin, body)
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     html = resp.get_data(as_text=True)
     assert "row 4: a cell is longer than 131072 characters" in html
 
@@ -222,8 +222,36 @@ def test_roster_with_more_rows_than_the_cap_is_refused(as_admin: FlaskClient,
                                                        app: Flask) -> None:
     override(app, ROSTER_MAX_ROWS=2)
     resp = _upload(as_admin, _roster(3), dry_run="y")
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     assert "the file has more than 2 rows" in resp.get_data(as_text=True)
+
+
+def test_roster_saved_as_excel_unicode_text_is_imported_with_its_names(
+        app: Flask, as_admin: FlaskClient) -> None:
+    """Excel's "Unicode Text": UTF-16 with a byte-order mark, cells separated by tabs."""
+    text = ("member_id\temployee_id\tfirst_name\tlast_name\tbirth_date\r\n"
+            "M-1\tE1\tJosé\tMuñoz–Pérez\t1980-01-02\r\n")
+    resp = _upload(as_admin, b"\xff\xfe" + text.encode("utf-16-le"))
+    assert resp.status_code == 200 and "Imported" in resp.get_data(as_text=True)
+    with get_db(app).transaction() as session:
+        member = session.scalars(select(Member)).one()
+        assert (member.first_name, member.last_name) == ("José", "Muñoz–Pérez")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("member_id,employee_id,first_name,last_name,birth_date\r\nM-1,E1,José,Ruiz,1980-01-02\r\n"
+     .encode("cp1252"), "row 2, first_name: the file is not UTF-8 text"),
+    (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)), "an Excel workbook (.xlsx)"),
+])
+def test_roster_that_is_not_utf8_csv_is_refused_beside_the_file_field(
+        app: Flask, as_admin: FlaskClient, body: bytes, message: str) -> None:
+    resp = _upload(as_admin, body)
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    found = re.search(r'id="file-error"[^>]*>(.*?)</', html, re.S)
+    assert found and message in found.group(1) and "CSV UTF-8" in found.group(1)
+    with get_db(app).transaction() as session:
+        assert session.scalars(select(Member)).first() is None
 
 
 def test_roster_over_its_own_limit_is_refused(as_admin: FlaskClient) -> None:

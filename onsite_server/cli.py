@@ -173,7 +173,8 @@ def add_slots(ctx: click.Context, event_id: str, day: datetime, start: datetime,
                                  capacity, _zone(site.timezone), actor="cli")
         except ServiceError as exc:
             field = exc.errors[0]["field"]
-            hint = {"every": "--minutes", "event_id": "--event"}.get(field, f"--{field}")
+            hint = {"every": "--minutes", "event_id": "--event", "day": "--date"}.get(
+                field, f"--{field}")
             raise click.BadParameter(exc.detail, param_hint=hint) from exc
     click.echo(f"added {count} slots")
 

@@ -85,6 +85,13 @@ def test_create_an_event_and_generate_slots(app: Flask, as_coordinator: FlaskCli
     ({"start": "12:00", "end": "09:00"}, "end", "Choose an end after the start."),
     ({"every": "1"}, "every", "Number must be between 5 and 480."),
     ({"day": "2001-01-01"}, "start", "is in the past"),
+    # 2037-03-08, spring forward in New York: 02:30 never happens. Not read as 03:30.
+    ({"day": "2037-03-08", "start": "01:00", "end": "02:30"}, "end",
+     "2037-03-08 02:30 does not exist in America/New_York"),
+    # Not a 500: 23:00 on the last day of 9999 in New York is past the end of Python's years.
+    ({"day": "9999-12-31", "start": "23:00", "end": "23:30"}, "day",
+     "must be between 2000-01-01 and 2999-12-31"),
+    ({"day": "0001-01-01"}, "day", "must be between 2000-01-01 and 2999-12-31"),
 ])
 @pytest.mark.sqlite_only
 def test_a_bad_slot_run_is_shown_next_to_its_field(as_coordinator: FlaskClient, site: Any,

@@ -191,6 +191,25 @@ def test_slot_start_skipped_by_spring_forward_is_refused(app: Any, runner: Any) 
     assert _count(app, Slot) == 0
 
 
+@pytest.mark.parametrize(("day", "start", "option", "message"), [
+    ("9999-12-31", "23:30", "--date", "must be between 2000-01-01 and 2999-12-31"),
+    ("0001-01-01", "00:00", "--date", "must be between 2000-01-01 and 2999-12-31"),
+    ("2026-03-08", "02:30", "--start", "2026-03-08 02:30 does not exist"),
+])
+@pytest.mark.sqlite_only
+def test_slots_on_a_day_or_time_that_cannot_be_are_refused_by_option(
+        app: Any, runner: Any, day: str, start: str, option: str, message: str) -> None:
+    """No traceback for the ends of the calendar: the option is named, nothing is stored."""
+    _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
+    event_id = _run(app, runner, "create-event", "--site", "acme-nyc",
+                    "--title", "Clinic").stdout.strip().splitlines()[-1]
+    result = _run(app, runner, "add-slots", "--event", event_id, "--date", day,
+                  "--start", start, "--count", "2", "--minutes", "30")
+    assert result.exit_code == 2, result.output
+    assert option in result.stderr and message in result.stderr
+    assert _count(app, Slot) == 0
+
+
 def test_pairing_code_is_issued(app: Any, runner: Any) -> None:
     _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
     result = _run(app, runner, "pairing-code", "--site", "acme-nyc", "--place", "Lobby")

@@ -264,7 +264,9 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
     for error in report.errors:
         click.echo(str(error), err=True)
     if errors_out is not None:
-        with errors_out.open("w", newline="", encoding="utf-8") as fh:
+        # With a byte-order mark, as Excel's "CSV UTF-8": without it Excel misreads the
+        # messages' quotes and any name they hold (spreadsheet.for_excel).
+        with errors_out.open("w", newline="", encoding="utf-8-sig") as fh:
             writer = csv.writer(fh)
             writer.writerow(["row", "column", "message"])
             # The file is opened in a spreadsheet to fix the roster, and its column names and

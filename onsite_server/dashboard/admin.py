@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     flash,
@@ -22,6 +23,7 @@ from ..app_settings import current as current_settings
 from ..db import get_db, get_session, release_request_session
 from ..models import Advocate, Site, User
 from ..services import audit
+from ..services import events as events_service
 from ..services import sites as sites_service
 from ..services import users as users_service
 from ..services.errors import ServiceError
@@ -86,6 +88,7 @@ def settings() -> Any:
         }
         if sorted(changes["enabled_instruments"]) == sorted(view["enabled_instruments"].default):
             changes["enabled_instruments"] = None  # the same as the server: keep following it
+        zone_before = site.timezone
         try:
             sites_service.update_settings(get_session(), site, changes, actor=_actor(),
                                           timezone=(form.timezone.data or "").strip())
@@ -94,9 +97,25 @@ def settings() -> Any:
         else:
             flash(_("Settings saved. Kiosks pick them up at their next catalog check."),
                   "success")
+            if site.timezone != zone_before:
+                _zone_changed(site, zone_before)
             return redirect(url_for("dashboard.settings"))
     return render_template("admin/settings.html", form=form, view=view, site=site,
                            server_timezone="UTC")
+
+
+def _zone_changed(site: Site, zone_before: str) -> None:
+    """Say what a new time zone does to the slots already made: same moment, other clock."""
+    count, first = events_service.first_upcoming_slot(get_session(), site)
+    if first is None:
+        return
+    old_clock = first.astimezone(ZoneInfo(zone_before)).strftime("%Y-%m-%d %H:%M")
+    new_clock = first.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M")
+    flash(_("The time zone changed from %(before)s to %(after)s. The %(n)d upcoming slots keep "
+            "their moment in time, so their clock times change: the first, %(old)s before, "
+            "is now %(new)s. Check them on the Events page, and cancel and make again any "
+            "that were entered for the wrong zone.", before=zone_before, after=site.timezone,
+            n=count, old=old_clock, new=new_clock), "warning")
 
 
 # --- users --------------------------------------------------------------------------------

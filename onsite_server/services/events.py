@@ -192,6 +192,20 @@ def list_events(session: Session, site: Site, *, include_past: bool = False,
     return out
 
 
+def first_upcoming_slot(session: Session, site: Site,
+                        now: datetime | None = None) -> tuple[int, datetime | None]:
+    """The number of the site's slots still to start (not cancelled) and the first one's start.
+
+    What a change of the site's time zone moves on the clock: slots keep their moment in time.
+    """
+    now = now or utcnow()
+    count, first = session.execute(
+        select(func.count(Slot.id), func.min(Slot.start_at)).join(Event)
+        .where(Event.site_id == site.id, Event.cancelled.is_(False),
+               Slot.cancelled.is_(False), Slot.start_at > now)).one()
+    return int(count), first
+
+
 # --- slots -----------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -59,6 +60,31 @@ def test_settings_change_reaches_the_kiosk_catalog(app: Flask, as_admin: FlaskCl
     assert sorted(stored.settings["enabled_instruments"]) == ["blood_pressure", "phq9"]
     html = as_admin.get("/dashboard/admin/settings").get_data(as_text=True)
     assert "Overrides the server default (90 s)" in html
+
+
+def test_a_new_time_zone_says_what_it_does_to_the_slots_already_made(
+        app: Flask, as_admin: FlaskClient, site: Any) -> None:
+    """A site made with the default zone, then set right: the admin is told the slots'
+    clock times move (their moment stays), with the first one before and after."""
+    from ..helpers import gen_event
+
+    with get_db(app).transaction() as session:
+        event = gen_event(session, session.get(Site, site.id), slots=2)  # type: ignore[arg-type]
+        first = min(s.start_at for s in event.slots)
+    resp = post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/Los_Angeles", "enabled_instruments": ["phq9"]})
+    assert resp.status_code == 302
+    html = as_admin.get("/dashboard/admin/settings").get_data(as_text=True)
+    before = first.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M")
+    after = first.astimezone(ZoneInfo("America/Los_Angeles")).strftime("%Y-%m-%d %H:%M")
+    assert "The 2 upcoming slots keep their moment in time" in html
+    assert f"the first, {before} before, is now {after}" in html
+    assert 'class="flash flash-warning"' in html
+    # Saved again without a change of zone: nothing to say.
+    post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/Los_Angeles", "enabled_instruments": ["phq9"]})
+    assert "keep their moment" not in as_admin.get("/dashboard/admin/settings").get_data(
+        as_text=True)
 
 
 @pytest.mark.parametrize("field,value,message", [

@@ -97,8 +97,7 @@ def settings() -> Any:
         else:
             flash(_("Settings saved. Kiosks pick them up at their next catalog check."),
                   "success")
-            if site.timezone != zone_before:
-                _zone_changed(site, zone_before)
+            _zone_changed(site, zone_before)
             return redirect(url_for("dashboard.settings"))
     return render_template("admin/settings.html", form=form, view=view, site=site,
                            server_timezone="UTC")
@@ -106,6 +105,8 @@ def settings() -> Any:
 
 def _zone_changed(site: Site, zone_before: str) -> None:
     """Say what a new time zone does to the slots already made: same moment, other clock."""
+    if site.timezone == zone_before:
+        return
     count, first = events_service.first_upcoming_slot(get_session(), site)
     if first is None:
         return

@@ -35,6 +35,11 @@ _MAX = {"member_id": 64, "employee_id": 64, "badge_id": 64, "first_name": 100,
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PHONE_RE = re.compile(r"^\+?[0-9(][0-9 ()./-]{2,30}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What Excel makes of cells it took for numbers and dates: 123456789012 saved as 1.23457E+11,
+# 1980-01-02 saved as 1/2/1980 (or 02.01.1980 in Europe).
+_IDS = ("member_id", "employee_id", "badge_id", "advocate_id")
+_SCIENTIFIC_RE = re.compile(r"^[0-9](?:[.,][0-9]+)?E\+[0-9]+$", re.IGNORECASE)
+_LOCAL_DATE_RE = re.compile(r"^[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}$")
 _UPDATABLE = ("member_id", "badge_id", "first_name", "last_name", "birth_date", "language",
               "phone", "email", "advocate_id")
 
@@ -98,28 +103,20 @@ def validate_row(line: int, raw: dict[str, str], today: date) -> tuple[dict[str,
     values: dict[str, Any] = {}
     for column in COLUMNS:
         text = raw.get(column, "")
-        if column in REQUIRED and not text:
-            errors.append(RowError(line, column, N_("is required")))
-            continue
-        limit = _MAX.get(column, 32)
-        if len(text) > limit:
-            errors.append(RowError(line, column, N_("is longer than %(n)d characters",
-                                                             n=limit)))
-            continue
-        if any(ord(ch) < 32 for ch in text):
-            errors.append(RowError(line, column, N_("contains control characters")))
-            continue
-        if _garbled(text):
-            # Not the text itself: the report names rows and columns, never member data.
-            errors.append(RowError(line, column, N_(
-                "looks garbled, as when José becomes JosÃ© (a UTF-8 file opened in the wrong "
-                "encoding and saved again); export it again from its source as CSV UTF-8")))
+        problem = _cell_problem(column, text)
+        if problem is not None:
+            errors.append(RowError(line, column, problem))
             continue
         values[column] = text or None
     born = values.get("birth_date")
     if born is not None:
         parsed = _parse_date(born)
-        if parsed is None:
+        if parsed is None and _LOCAL_DATE_RE.match(born):
+            errors.append(RowError(line, "birth_date", N_(
+                "is written as a spreadsheet's local date (such as 1/2/1980, which can be "
+                "January 2 or February 1); format the column as yyyy-mm-dd (Format Cells > "
+                "Custom) and save the file again")))
+        elif parsed is None:
             errors.append(RowError(line, "birth_date",
                                    N_("is not a real date written as YYYY-MM-DD")))
         elif not date(1900, 1, 1) <= parsed <= today:
@@ -138,6 +135,26 @@ def validate_row(line: int, raw: dict[str, str], today: date) -> tuple[dict[str,
     if email is not None and not _EMAIL_RE.match(email):
         errors.append(RowError(line, "email", N_("is not an email address")))
     return values, errors
+
+
+def _cell_problem(column: str, text: str) -> Msg | None:
+    """What is wrong with one cell on its own, or None."""
+    if column in REQUIRED and not text:
+        return N_("is required")
+    limit = _MAX.get(column, 32)
+    if len(text) > limit:
+        return N_("is longer than %(n)d characters", n=limit)
+    if any(ord(ch) < 32 for ch in text):
+        return N_("contains control characters")
+    if _garbled(text):
+        # Not the text itself: the report names rows and columns, never member data.
+        return N_("looks garbled, as when José becomes JosÃ© (a UTF-8 file opened in the wrong "
+                  "encoding and saved again); export it again from its source as CSV UTF-8")
+    if column in _IDS and _SCIENTIFIC_RE.match(text):
+        return N_("is a long number a spreadsheet rounded (such as 1.23457E+11), so its "
+                  "digits are lost; format the column as Text and export the file again from "
+                  "its source")
+    return None
 
 
 def _garbled(text: str) -> bool:

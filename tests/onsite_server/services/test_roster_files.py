@@ -160,3 +160,21 @@ def test_decoding_keeps_utf8_and_names_the_cell_it_cannot_read() -> None:
     ascii_rows = _text([HEADER, ["M-1", "E1", "", "A", "B", "1980-01-02", "en"]]).encode()
     with pytest.raises(RosterFileError, match=r"row 3, column 9: the file is not UTF-8"):
         decode_roster(ascii_rows + b"M-2,E2,,A,B,1980-01-02,en,,\xd1\r\n")
+
+
+@pytest.mark.sqlite_only
+def test_numbers_and_dates_a_spreadsheet_rewrote_are_row_errors_saying_how_to_fix(
+        app: Any, runner: Any, tmp_path: Path, employer: str) -> None:
+    """Excel saves a 12-digit badge as 1.23457E+11 and a date as 1/2/1980: refused, not stored
+    (the badge's digits are gone; the date could be January 2 or February 1)."""
+    path = tmp_path / "roster.csv"
+    path.write_text(_text([HEADER, ["M-1", "E1", "1.23457E+11", "Ann", "Lee", "1980-01-02", "en"],
+                           ["M-2", "E2", "", "Bo", "Kim", "1/2/1980", "en"],
+                           ["M-3", "E3", "", "Cy", "Ray", "02.01.1980", "en"]]),
+                    encoding="utf-8")
+    result = _import(app, runner, path, employer, "--partial")
+    assert "row 2, badge_id: is a long number a spreadsheet rounded" in result.stderr
+    assert "row 3, birth_date: is written as a spreadsheet's local date" in result.stderr
+    assert "row 4, birth_date: is written as a spreadsheet's local date" in result.stderr
+    assert "format the column as yyyy-mm-dd" in result.stderr
+    assert _names(app) == {}

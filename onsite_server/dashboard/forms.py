@@ -232,9 +232,9 @@ class RosterForm(BaseForm):
     submit = SubmitField(_l("Upload"))
 
     def validate_file(self, field: Any) -> None:
-        """A .csv file."""
+        """A .csv file, or the .txt (.tsv) that Excel's "Unicode Text" saves (roster_file)."""
         name = getattr(field.data, "filename", "") or ""
-        if not name.lower().endswith(".csv"):
+        if not name.lower().endswith((".csv", ".txt", ".tsv")):
             raise ValidationError(_l("Choose a .csv file."))
 
 

@@ -195,13 +195,13 @@ def _roster(rows: int, *, bad: bool = False) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _upload(client: FlaskClient, body: bytes, **flags: str) -> Any:
+def _upload(client: FlaskClient, body: bytes, filename: str = "roster.csv", **flags: str) -> Any:
     from werkzeug.datastructures import FileStorage, MultiDict
     from werkzeug.test import encode_multipart
 
     html = client.get("/dashboard/admin/roster").get_data(as_text=True)
     fields: MultiDict[str, Any] = MultiDict({"csrf_token": csrf_token(html), **flags})
-    fields.add("file", FileStorage(BytesIO(body), filename="roster.csv",
+    fields.add("file", FileStorage(BytesIO(body), filename=filename,
                                    content_type="text/csv"))
     # Encoded in memory: the test client would spool a large body to a temporary file that
     # it never closes.
@@ -257,7 +257,8 @@ def test_roster_saved_as_excel_unicode_text_is_imported_with_its_names(
     """Excel's "Unicode Text": UTF-16 with a byte-order mark, cells separated by tabs."""
     text = ("member_id\temployee_id\tfirst_name\tlast_name\tbirth_date\r\n"
             "M-1\tE1\tJosé\tMuñoz–Pérez\t1980-01-02\r\n")
-    resp = _upload(as_admin, b"\xff\xfe" + text.encode("utf-16-le"))
+    # Saved by Excel as "Unicode Text (*.txt)".
+    resp = _upload(as_admin, b"\xff\xfe" + text.encode("utf-16-le"), filename="Roster.txt")
     assert resp.status_code == 200 and "Imported" in resp.get_data(as_text=True)
     with get_db(app).transaction() as session:
         member = session.scalars(select(Member)).one()

@@ -39,6 +39,8 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # 1980-01-02 saved as 1/2/1980 (or 02.01.1980 in Europe).
 _IDS = ("member_id", "employee_id", "badge_id", "advocate_id")
 _SCIENTIFIC_RE = re.compile(r"^[0-9](?:[.,][0-9]+)?E\+[0-9]+$", re.IGNORECASE)
+# A regex, not a loop over ord(): the loop was a third of the CPU of checking 60,000 rows.
+_CONTROL_RE = re.compile(r"[\x00-\x1f]")
 _LOCAL_DATE_RE = re.compile(r"^[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}$")
 _UPDATABLE = ("member_id", "badge_id", "first_name", "last_name", "birth_date", "language",
               "phone", "email", "advocate_id")
@@ -144,7 +146,7 @@ def _cell_problem(column: str, text: str) -> Msg | None:
     limit = _MAX.get(column, 32)
     if len(text) > limit:
         return N_("is longer than %(n)d characters", n=limit)
-    if any(ord(ch) < 32 for ch in text):
+    if _CONTROL_RE.search(text):
         return N_("contains control characters")
     if _garbled(text):
         # Not the text itself: the report names rows and columns, never member data.

@@ -167,8 +167,9 @@ def read_rows(stream: TextIO, *, max_rows: int | None = None) -> list[tuple[int,
 
 def _by_name(header: list[str], cells: list[str]) -> dict[str, str]:
     """A data row's cells by column name, or a marker of the cells no named column holds."""
-    extra = [c for c in cells[len(header):] if c.strip()]
-    if extra:
+    if len(cells) == len(header) and all(header):  # the usual row: one cell per named column
+        return {name: value.strip() for name, value in zip(header, cells, strict=True)}
+    if any(c.strip() for c in cells[len(header):]):
         return {"__extra__": str(len(cells) - len(header))}
     unnamed = [i + 1 for i, name in enumerate(header) if not name
                and i < len(cells) and cells[i].strip()]

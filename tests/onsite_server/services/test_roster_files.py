@@ -156,7 +156,7 @@ def test_a_value_under_a_column_with_no_name_is_a_row_error(app: Any, runner: An
 
 
 def test_decoding_keeps_utf8_and_names_the_cell_it_cannot_read() -> None:
-    assert decode_roster(codecs.BOM_UTF8 + "a,b\r\n".encode()) == "a,b\r\n"
+    assert decode_roster(codecs.BOM_UTF8 + b"a,b\r\n") == "a,b\r\n"
     ascii_rows = _text([HEADER, ["M-1", "E1", "", "A", "B", "1980-01-02", "en"]]).encode()
     with pytest.raises(RosterFileError, match=r"row 3, column 9: the file is not UTF-8"):
         decode_roster(ascii_rows + b"M-2,E2,,A,B,1980-01-02,en,,\xd1\r\n")

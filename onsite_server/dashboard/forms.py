@@ -319,7 +319,8 @@ class SlotsForm(BaseForm):
     def validate_end(self, field: Any) -> None:
         """The run must end after it starts."""
         if field.data and self.start.data and field.data <= self.start.data:
-            raise ValidationError(_l("Choose an end after the start."))
+            raise ValidationError(_l("Choose an end after the start. For a night past midnight, "
+                                     "add the hours after midnight as slots on the next day."))
 
 
 class CapacityForm(BaseForm):

@@ -93,6 +93,9 @@ def test_create_an_event_and_generate_slots(app: Flask, as_coordinator: FlaskCli
 
 @pytest.mark.parametrize(("data", "field", "message"), [
     ({"start": "12:00", "end": "09:00"}, "end", "Choose an end after the start."),
+    # A night shift's clinic, 22:00 to 02:00: the form says how to make it.
+    ({"start": "22:00", "end": "02:00"}, "end",
+     "add the hours after midnight as slots on the next day"),
     ({"every": "1"}, "every", "Number must be between 5 and 480."),
     ({"day": "2001-01-01"}, "start", "is in the past"),
     # 2037-03-08, spring forward in New York: 02:30 never happens. Not read as 03:30.

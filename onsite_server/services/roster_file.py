@@ -75,10 +75,13 @@ def decode_roster(raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        row, column = _locate(raw.decode("utf-8-sig", errors="replace"))
+        where = _locate(raw.decode("utf-8-sig", errors="replace"))
+        if where is None:
+            raise RosterFileError(N_("the file is not UTF-8 text (byte %(n)d); %(save_as)s",
+                                     n=exc.start, save_as=_SAVE_AS)) from None
         raise RosterFileError(N_("row %(row)d, %(column)s: the file is not UTF-8 text (byte "
                                  "%(n)d; Excel's plain “CSV” saves names such as José in an "
-                                 "older encoding); %(save_as)s", row=row, column=column,
+                                 "older encoding); %(save_as)s", row=where[0], column=where[1],
                                  n=exc.start, save_as=_SAVE_AS)) from None
 
 
@@ -97,20 +100,22 @@ def _utf16_codec(raw: bytes) -> str | None:
     return None
 
 
-def _locate(text: str) -> tuple[int, str]:
-    """The row and column name of the first replacement character in text (1 and "file" if
-    the reader cannot tell)."""
-    rows = _records(io.StringIO(text, newline=""))
+def _locate(text: str) -> tuple[int, str] | None:
+    """The row and column name of the first replacement character in text, if the reader
+    can tell."""
     header: list[str] = []
-    for row, cells in rows:
-        if not header and any(c.strip() for c in cells):
-            header = [_column_name(c) for c in cells]
-        for index, cell in enumerate(cells):
-            if "\ufffd" in cell:
-                name = header[index] if index < len(header) and header[index] else \
-                    f"column {index + 1}"
-                return row, name
-    return 1, "file"
+    try:
+        for row, cells in _records(io.StringIO(text, newline="")):
+            if not header and any(c.strip() for c in cells):
+                header = [_column_name(c) for c in cells]
+            for index, cell in enumerate(cells):
+                if "\ufffd" in cell:
+                    name = header[index] if index < len(header) and header[index] else \
+                        f"column {index + 1}"
+                    return row, name
+    except RosterFileError:  # unreadable as CSV too: the encoding is the first thing to fix
+        pass
+    return None
 
 
 def _records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:

@@ -178,3 +178,9 @@ def test_numbers_and_dates_a_spreadsheet_rewrote_are_row_errors_saying_how_to_fi
     assert "row 4, birth_date: is written as a spreadsheet's local date" in result.stderr
     assert "format the column as yyyy-mm-dd" in result.stderr
     assert _names(app) == {}
+
+
+def test_a_file_neither_utf8_nor_readable_as_csv_is_refused_for_its_encoding() -> None:
+    """An open quote runs to the end: no row to name, but the encoding is still what to fix."""
+    with pytest.raises(RosterFileError, match=r"^the file is not UTF-8 text \(byte 200013\)"):
+        decode_roster(b'member_id,x\n"' + b"y" * 200_000 + b"\xe9")

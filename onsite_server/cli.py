@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from . import migrate
 from .app_settings import of as settings_of
+from .cli_context import TextCheckedGroup
 from .cli_context import context_app as _app
 from .cli_serve import run_gunicorn, serve
 from .cli_sync import _sync_pause, sync_command
@@ -38,7 +39,7 @@ ROLES = users_service.ROLES
 __all__ = ["ROLES", "_sync_pause", "main", "run_gunicorn", "serve", "sync_command"]
 
 
-@click.group()
+@click.group(cls=TextCheckedGroup)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Onsite Wellness server: manage the site database and serve the kiosk API and dashboard."""

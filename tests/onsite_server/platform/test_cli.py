@@ -210,6 +210,21 @@ def test_slots_on_a_day_or_time_that_cannot_be_are_refused_by_option(
     assert _count(app, Slot) == 0
 
 
+@pytest.mark.sqlite_only
+def test_text_typed_in_a_terminal_that_is_not_utf8_is_refused_by_option(app: Any,
+                                                                        runner: Any) -> None:
+    """"Café" typed in a Latin-1 terminal reaches Python as Caf\\udce9, which no database
+    stores: the command died with a traceback; now the option is named and nothing stored."""
+    _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
+    result = _run(app, runner, "create-event", "--site", "acme-nyc", "--title", "Caf\udce9 day")
+    assert result.exit_code == 2, result.output
+    assert "--title" in result.stderr and "is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.output
+    assert _count(app, Event) == 0
+    made = _run(app, runner, "create-event", "--site", "acme-nyc", "--title", "Café day")
+    assert made.exit_code == 0, made.output
+
+
 def test_pairing_code_is_issued(app: Any, runner: Any) -> None:
     _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
     result = _run(app, runner, "pairing-code", "--site", "acme-nyc", "--place", "Lobby")

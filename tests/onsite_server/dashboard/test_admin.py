@@ -92,6 +92,9 @@ def test_a_new_time_zone_says_what_it_does_to_the_slots_already_made(
     ("crisis_screen_seconds", "30", "between 120 and 3600"),
     ("branding_color", "#ffff00", "hard to read"),
     ("timezone", "Mars/Olympus", "Unknown timezone"),
+    # In the zone folder, but no place: the server's clock here, the kiosk's on a kiosk.
+    ("timezone", "localtime", "Unknown timezone"),
+    ("timezone", "right/America/New_York", "Unknown timezone"),
     ("local_crisis_resources", "Lifeline | 988", "988 and 911 are always shown"),
     ("local_crisis_resources", "Just a name", "Line 1"),
 ])

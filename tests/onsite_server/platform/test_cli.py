@@ -141,6 +141,9 @@ def test_create_site_event_and_slots_in_local_time(app: Any, runner: Any) -> Non
     bad_zone = _run(app, runner, "create-site", "--employer", "acme", "--slug", "x",
                     "--name", "X", "--timezone", "Mars/Olympus")
     assert bad_zone.exit_code == 2 and "--timezone" in bad_zone.stderr
+    machine_zone = _run(app, runner, "create-site", "--employer", "acme", "--slug", "x",
+                        "--name", "X", "--timezone", "localtime")
+    assert machine_zone.exit_code == 2 and "--timezone" in machine_zone.stderr
     made = _run(app, runner, "create-event", "--site", "acme-nyc", "--title", "Flu shots",
                 "--kind", "flu_shot")
     assert made.exit_code == 0, made.output

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from . import migrate
 from .app_settings import of as settings_of
+from .cli_context import TextCheckedGroup
 from .cli_context import context_app as _app
 from .cli_serve import run_gunicorn, serve
 from .cli_sync import _sync_pause, sync_command
@@ -38,7 +39,7 @@ ROLES = users_service.ROLES
 __all__ = ["ROLES", "_sync_pause", "main", "run_gunicorn", "serve", "sync_command"]
 
 
-@click.group()
+@click.group(cls=TextCheckedGroup)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Onsite Wellness server: manage the site database and serve the kiosk API and dashboard."""
@@ -173,7 +174,8 @@ def add_slots(ctx: click.Context, event_id: str, day: datetime, start: datetime,
                                  capacity, _zone(site.timezone), actor="cli")
         except ServiceError as exc:
             field = exc.errors[0]["field"]
-            hint = {"every": "--minutes", "event_id": "--event"}.get(field, f"--{field}")
+            hint = {"every": "--minutes", "event_id": "--event", "day": "--date"}.get(
+                field, f"--{field}")
             raise click.BadParameter(exc.detail, param_hint=hint) from exc
     click.echo(f"added {count} slots")
 
@@ -234,12 +236,8 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
     """Import members from CSV, upserting by employee id (all-or-nothing unless --partial)."""
     import csv
 
-    from .services.roster import (
-        RosterFileError,
-        RosterImportError,
-        import_roster,
-        open_roster,
-    )
+    from .services.roster import RosterImportError, import_roster
+    from .services.roster_file import RosterFileError, open_roster
 
     try:
         stream = open_roster(csv_file)
@@ -267,7 +265,9 @@ def import_roster_cmd(ctx: click.Context, csv_file: Path, employer_slug: str, pa
     for error in report.errors:
         click.echo(str(error), err=True)
     if errors_out is not None:
-        with errors_out.open("w", newline="", encoding="utf-8") as fh:
+        # With a byte-order mark, as Excel's "CSV UTF-8": without it Excel misreads the
+        # messages' quotes and any name they hold (spreadsheet.for_excel).
+        with errors_out.open("w", newline="", encoding="utf-8-sig") as fh:
             writer = csv.writer(fh)
             writer.writerow(["row", "column", "message"])
             # The file is opened in a spreadsheet to fix the roster, and its column names and

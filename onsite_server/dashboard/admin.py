@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     flash,
@@ -22,15 +23,12 @@ from ..app_settings import current as current_settings
 from ..db import get_db, get_session, release_request_session
 from ..models import Advocate, Site, User
 from ..services import audit
+from ..services import events as events_service
 from ..services import sites as sites_service
 from ..services import users as users_service
 from ..services.errors import ServiceError
-from ..services.roster import (
-    COLUMNS,
-    RosterFileError,
-    RosterImportError,
-    import_roster,
-)
+from ..services.roster import RosterImportError, import_roster
+from ..services.roster_file import COLUMNS, RosterFileError, decode_roster
 from . import bp
 from .auth import current_user, role_required
 from .forms import ActionForm, InviteForm, RosterForm, SettingsForm
@@ -90,6 +88,7 @@ def settings() -> Any:
         }
         if sorted(changes["enabled_instruments"]) == sorted(view["enabled_instruments"].default):
             changes["enabled_instruments"] = None  # the same as the server: keep following it
+        zone_before = site.timezone
         try:
             sites_service.update_settings(get_session(), site, changes, actor=_actor(),
                                           timezone=(form.timezone.data or "").strip())
@@ -98,9 +97,26 @@ def settings() -> Any:
         else:
             flash(_("Settings saved. Kiosks pick them up at their next catalog check."),
                   "success")
+            _zone_changed(site, zone_before)
             return redirect(url_for("dashboard.settings"))
     return render_template("admin/settings.html", form=form, view=view, site=site,
                            server_timezone="UTC")
+
+
+def _zone_changed(site: Site, zone_before: str) -> None:
+    """Say what a new time zone does to the slots already made: same moment, other clock."""
+    if site.timezone == zone_before:
+        return
+    count, first = events_service.first_upcoming_slot(get_session(), site)
+    if first is None:
+        return
+    old_clock = first.astimezone(ZoneInfo(zone_before)).strftime("%Y-%m-%d %H:%M")
+    new_clock = first.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M")
+    flash(_("The time zone changed from %(before)s to %(after)s. The %(n)d upcoming slots keep "
+            "their moment in time, so their clock times change: the first, %(old)s before, "
+            "is now %(new)s. Check them on the Events page, and cancel and make again any "
+            "that were entered for the wrong zone.", before=zone_before, after=site.timezone,
+            n=count, old=old_clock, new=new_clock), "warning")
 
 
 # --- users --------------------------------------------------------------------------------
@@ -203,31 +219,22 @@ def roster() -> Any:
     employer_id, employer_name = site.employer_id, site.employer.name
     form = RosterForm()
     report = None
-    file_error = None
     if form.validate_on_submit():
-        raw = form.file.data.read()
+        actor = _actor()
         try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            file_error = _("The file is not UTF-8 text (at byte %(n)d).", n=exc.start)
-        else:
-            actor = _actor()
+            text = decode_roster(form.file.data.read())
             # The import writes in chunks through separate sessions (db.release_request_session).
             release_request_session()
-            try:
-                report = import_roster(get_db(), employer_id,
-                                       io.StringIO(text, newline=""), partial=form.partial.data,
-                                       dry_run=form.dry_run.data, actor=actor,
-                                       max_rows=current_settings().roster_max_rows)
-            except (RosterFileError, RosterImportError) as exc:
-                attach_errors(form, exc)  # on the file field
-    if file_error:
-        form.file.errors = [*form.file.errors, file_error]
+            report = import_roster(get_db(), employer_id, io.StringIO(text, newline=""),
+                                   partial=form.partial.data, dry_run=form.dry_run.data,
+                                   actor=actor, max_rows=current_settings().roster_max_rows)
+        except (RosterFileError, RosterImportError) as exc:
+            attach_errors(form, exc)  # on the file field
     return render_template("admin/roster.html", form=form, report=report,
                            employer_name=employer_name, columns=COLUMNS,
                            max_mb=ROSTER_MAX_BYTES // (1024 * 1024),
                            max_rows=current_settings().roster_max_rows,
-                           errors_shown=ROSTER_ERRORS_SHOWN)
+                           errors_shown=ROSTER_ERRORS_SHOWN), 422 if form.errors else 200
 
 
 # --- audit log ----------------------------------------------------------------------------

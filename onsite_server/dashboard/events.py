@@ -18,6 +18,7 @@ from ..models import Event, Slot, utcnow
 from ..services import checkin as checkin_svc
 from ..services import events as svc
 from ..services.errors import ServiceError
+from ..services.spreadsheet import for_excel
 from . import bp, site_zone
 from .auth import current_user, role_required
 from .forms import (
@@ -275,7 +276,7 @@ def event_roster(event_id: str) -> Response:
     """The roster as CSV: names, times and booking status, never health data."""
     event = _event(event_id)
     body = svc.roster_csv(get_session(), event, site_zone(), actor=_actor())
-    return Response(body, content_type="text/csv; charset=utf-8", headers={
+    return Response(for_excel(body), content_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="roster-{event.public_id[:8]}.csv"',
         "Cache-Control": "no-store"})
 

@@ -32,6 +32,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..services.events import MAX_CAPACITY, TITLE_MAX, EventInput
+from ..services.sites import is_site_zone
 
 NOTE_MAX = 2000
 
@@ -158,14 +159,9 @@ class SettingsForm(BaseForm):
     submit = SubmitField(_l("Save settings"))
 
     def validate_timezone(self, field: Any) -> None:
-        """An IANA name such as America/New_York."""
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo((field.data or "").strip())
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValidationError(_l("Unknown timezone; use a name like America/New_York.")) \
-                from exc
+        """An IANA name such as America/New_York (sites.is_site_zone)."""
+        if not is_site_zone((field.data or "").strip()):
+            raise ValidationError(_l("Unknown timezone; use a name like America/New_York."))
 
     def validate_branding_color(self, field: Any) -> None:
         """Six hex digits after #."""
@@ -232,9 +228,9 @@ class RosterForm(BaseForm):
     submit = SubmitField(_l("Upload"))
 
     def validate_file(self, field: Any) -> None:
-        """A .csv file."""
+        """A .csv file, or the .txt (.tsv) that Excel's "Unicode Text" saves (roster_file)."""
         name = getattr(field.data, "filename", "") or ""
-        if not name.lower().endswith(".csv"):
+        if not name.lower().endswith((".csv", ".txt", ".tsv")):
             raise ValidationError(_l("Choose a .csv file."))
 
 
@@ -319,7 +315,8 @@ class SlotsForm(BaseForm):
     def validate_end(self, field: Any) -> None:
         """The run must end after it starts."""
         if field.data and self.start.data and field.data <= self.start.data:
-            raise ValidationError(_l("Choose an end after the start."))
+            raise ValidationError(_l("Choose an end after the start. For a night past midnight, "
+                                     "add the hours after midnight as slots on the next day."))
 
 
 class CapacityForm(BaseForm):

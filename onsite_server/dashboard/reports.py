@@ -23,6 +23,7 @@ from ..services import reports as reports_service
 from ..services import scope as scope_service
 from ..services.errors import ServiceError
 from ..services.reports import EmployerReport, ReportTable, label
+from ..services.spreadsheet import for_excel
 from ..services.suppression import LOWEST_MINIMUM, TOTAL
 from . import bp
 from .auth import current_user, role_required
@@ -138,7 +139,7 @@ def report_csv(table_id: str) -> Any:
     body = reports_service.table_csv(report, table, select_locale(),
                                      hidden_mark=_("suppressed"), total_label=_("Total"))
     name = f"report-{report_site().slug}-{table_id}-{report.first_month}-{report.last_month}.csv"
-    return Response(body, mimetype="text/csv", headers={
+    return Response(for_excel(body), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -30,7 +30,7 @@ from .event_day import SlotCounts as SlotCounts
 from .event_day import SlotPeople as SlotPeople
 from .event_day import day_bounds as day_bounds
 from .event_day import day_view as day_view
-from .event_day import local_day
+from .event_day import during_day, local_day, on_day
 from .event_day import who_is_coming as who_is_coming
 from .signing import KeyStore
 from .tickets import revoked_ticket_ids, ticket_id
@@ -209,7 +209,7 @@ def _record(session: Session, booking: Booking, zone: ZoneInfo, actor: str,
         raise CheckInRefused("no_show", "the slot ended and the booking was marked a no-show; "
                              "check them in as arrived late if they are here",
                              booking_id=booking.public_id)
-    if local_day(booking.slot.start_at, zone) != local_day(now, zone):
+    if not on_day(booking.slot.start_at, booking.slot.end_at, local_day(now, zone), zone):
         when = booking.slot.start_at.astimezone(zone)
         raise CheckInRefused("other_day", f"the ticket is for {when:%Y-%m-%d %H:%M}, not today",
                              at=booking.slot.start_at)
@@ -260,7 +260,8 @@ def check_in_found(session: Session, found: TicketBooking, actor: str,
     """
     now = now or utcnow()
     zone = ZoneInfo(found.timezone)
-    if found.status == "booked" and local_day(found.start_at, zone) == local_day(now, zone):
+    if found.status == "booked" and on_day(found.start_at, found.end_at, local_day(now, zone),
+                                           zone):
         late = bookings.check_in_row(session, found.booked_row(), actor, now)
         if late is not None:
             return CheckedIn(
@@ -364,7 +365,7 @@ def search(session: Session, site: Site, query: str, day: date | None = None,
         select(Booking, Slot, Event).join(Slot, Booking.slot_id == Slot.id)
         .join(Event, Booking.event_id == Event.id)
         .where(Booking.member_id.in_([m.id for m in members]), Event.site_id == site.id,
-               Booking.status != "cancelled", Slot.start_at >= begin, Slot.start_at < end)
+               Booking.status != "cancelled", during_day(begin, end))
         .order_by(Slot.start_at)
     ).all()
     by_member: dict[int, list[DayBooking]] = {}

@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from ..models import Booking, Event, Member, Site, Slot, utcnow
+from ..models import Booking, Event, Member, Site, Slot, as_utc, utcnow
 from . import bookings
 
 
@@ -28,6 +28,25 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     begin = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
     return begin, end
+
+
+# The longest slot a run makes (events.add_slots: 480 minutes): a slot that started this long
+# before a day began can still be running in it.
+LONGEST_SLOT = timedelta(minutes=480)
+
+
+def on_day(start_at: datetime, end_at: datetime, day: date, zone: ZoneInfo) -> bool:
+    """Whether a slot is on the site's calendar day: it starts, runs or ends in it.
+
+    A night-shift slot 23:45-00:15 is on both days, so the desk takes its ticket at 00:05.
+    """
+    begin, end = day_bounds(day, zone)
+    return as_utc(start_at) < end and as_utc(end_at) > begin
+
+
+def during_day(begin: datetime, end: datetime) -> ColumnElement[bool]:
+    """SQL: the slots that start, run or end between a day's bounds (``day_bounds``)."""
+    return and_(Slot.start_at < end, Slot.end_at > begin, Slot.start_at >= begin - LONGEST_SLOT)
 
 
 # The states a door list shows, in its order: "late" is a check-in made after the slot ended.
@@ -122,7 +141,7 @@ def day_view(session: Session, site: Site, day: date | None = None,
     begin, end = day_bounds(day, zone)
     slots: Sequence[Slot] = session.scalars(
         select(Slot).options(joinedload(Slot.event)).join(Event, Slot.event_id == Event.id)
-        .where(Event.site_id == site.id, Slot.start_at >= begin, Slot.start_at < end)
+        .where(Event.site_id == site.id, during_day(begin, end))
         .order_by(Slot.start_at, Slot.id)
     ).all()
     counts: dict[tuple[int, str], int] = {}

@@ -44,8 +44,21 @@ KIND_LABELS = {
 }
 
 
+# Slots are made on days in this range: a day outside it is a typo (9999 for 2027), and the
+# ends of the calendar cannot be turned into UTC at all (year 1 east of UTC, 9999 west of it).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
 class SlotTimeError(ValueError):
-    """A local start time that does not exist at the site (skipped by a DST change)."""
+    """A local day or time that cannot hold a slot at the site: the field, then the message.
+
+    A time the clocks skip (spring forward), or a day outside FIRST_DAY..LAST_DAY.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _invalid(field: str, message: str, title: str = "Invalid event") -> ServiceError:
@@ -191,6 +204,20 @@ def list_events(session: Session, site: Site, *, include_past: bool = False,
     return out
 
 
+def first_upcoming_slot(session: Session, site: Site,
+                        now: datetime | None = None) -> tuple[int, datetime | None]:
+    """The number of the site's slots still to start (not cancelled) and the first one's start.
+
+    What a change of the site's time zone moves on the clock: slots keep their moment in time.
+    """
+    now = now or utcnow()
+    count, first = session.execute(
+        select(func.count(Slot.id), func.min(Slot.start_at)).join(Event)
+        .where(Event.site_id == site.id, Event.cancelled.is_(False),
+               Slot.cancelled.is_(False), Slot.start_at > now)).one()
+    return int(count), first
+
+
 # --- slots -----------------------------------------------------------------------------------
 
 
@@ -201,17 +228,32 @@ def make_slots(event: Event, day: date, start: time, count: int, minutes: int,
     Steps are taken in UTC so that slots stay back to back across a DST change; a local start
     time that does not exist (skipped by spring-forward) is refused rather than guessed.
     """
-    local = datetime.combine(day, start, tzinfo=zone)
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        raise SlotTimeError(N_("%(day)s %(time)s does not exist in %(zone)s (clocks skip it)",
-                                day=day.isoformat(), time=start.strftime("%H:%M"), zone=zone.key))
-    first = local.astimezone(UTC)
+    first = local_moment(day, start, zone, "start")
     out = []
     for i in range(count):
         begin = first + timedelta(minutes=minutes * i)
         out.append(Slot(event_id=event.id, start_at=begin,
                         end_at=begin + timedelta(minutes=minutes), capacity=capacity))
     return out
+
+
+def local_moment(day: date, at: time, zone: ZoneInfo, field: str) -> datetime:
+    """The UTC moment of a local day and time at the site, or SlotTimeError naming the field.
+
+    A time the clocks skip (spring forward) is refused rather than guessed. A time that
+    happens twice (fall back) is its first occurrence, still on summer time, as RFC 5545
+    reads a local time (section 3.3.5); docs/event-day.md says so to coordinators.
+    """
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise SlotTimeError("day", N_("must be between %(first)s and %(last)s",
+                                      first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat()))
+    local = datetime.combine(day, at, tzinfo=zone)
+    moment = local.astimezone(UTC)
+    if moment.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+        raise SlotTimeError(field, N_("%(day)s %(time)s does not exist in %(zone)s (clocks "
+                                      "skip it)", day=day.isoformat(),
+                                      time=at.strftime("%H:%M"), zone=zone.key))
+    return moment
 
 
 @dataclass(frozen=True)
@@ -225,9 +267,12 @@ class SlotPlan:
     capacity: int = 1
 
     def count(self, zone: ZoneInfo) -> int:
-        """How many whole slots fit between start and end (local times, DST-aware)."""
-        begin = datetime.combine(self.day, self.start, tzinfo=zone).astimezone(UTC)
-        finish = datetime.combine(self.day, self.end, tzinfo=zone).astimezone(UTC)
+        """How many whole slots fit between start and end (local times, DST-aware).
+
+        Raises SlotTimeError for a start or end the clocks skip, or a day out of range.
+        """
+        begin = local_moment(self.day, self.start, zone, "start")
+        finish = local_moment(self.day, self.end, zone, "end")
         return int((finish - begin).total_seconds() // 60) // self.every
 
 
@@ -252,7 +297,7 @@ def add_slots(session: Session, event: Event, day: date, start: time, count: int
     try:
         slots = make_slots(event, day, start, count, minutes, capacity, zone)
     except SlotTimeError as exc:
-        raise _invalid("start", exc.args[0], "Invalid slots") from exc
+        raise _invalid(exc.field, exc.args[0], "Invalid slots") from exc
     existing = session.scalars(select(Slot).where(Slot.event_id == event.id,
                                                   Slot.cancelled.is_(False))).all()
     for new in slots:
@@ -281,7 +326,10 @@ def generate_slots(session: Session, event: Event, plan: SlotPlan, zone: ZoneInf
         raise _invalid("end", N_("must be after the start"), "Invalid slots")
     if not 5 <= plan.every <= 480:
         raise _invalid("every", N_("must be 5 to 480 minutes"), "Invalid slots")
-    count = plan.count(zone)
+    try:
+        count = plan.count(zone)
+    except SlotTimeError as exc:
+        raise _invalid(exc.field, exc.args[0], "Invalid slots") from exc
     if count < 1:
         raise _invalid("end", N_("leaves no room for one %(n)d-minute slot", n=plan.every),
                        "Invalid slots")

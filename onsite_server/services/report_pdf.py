@@ -3,8 +3,10 @@
 Every number comes from ``EmployerReport.shown``, so a cell hidden on the page is hidden here
 too ("suppressed", with a hatched bar in the charts). The words are passed in already in the
 reader's language (``PdfWords``): this module has no Flask and no translations of its own.
-The built-in Helvetica covers Latin-1, which is all of English and Spanish; a character
-outside it (an emoji in an event title) prints as "?" rather than failing the download.
+The built-in Helvetica covers Latin-1, which is all of English and Spanish. The typography
+that word processors and phones put in names and titles (curly quotes, dashes, an ellipsis)
+prints as its plain form; any other character outside Latin-1 (an emoji, Arabic, Chinese in
+an event title) prints as "?" rather than failing the download.
 """
 
 from __future__ import annotations
@@ -41,8 +43,18 @@ class PdfWords:
     generated: str  # "Made on ... by ..."
 
 
+# Outside Latin-1 but with a plain form in it: "Flu shots – Building B" must not print as
+# "Flu shots ? Building B".
+_PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+                        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
+                        "\u2013": "-", "\u2014": "-", "\u2012": "-", "\u2010": "-",
+                        "\u2011": "-", "\u2212": "-", "\u2026": "...", "\u2022": "*",
+                        "\u20ac": "EUR", "\u2122": "(TM)", "\u00a0": " ", "\u202f": " ",
+                        "\u2009": " ", "\u200b": "", "\ufeff": ""})
+
+
 def _text(value: object) -> str:
-    return str(value).encode("latin-1", "replace").decode("latin-1")
+    return str(value).translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
 
 
 class _Pdf(FPDF):

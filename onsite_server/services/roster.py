@@ -2,7 +2,8 @@
 
 All-or-nothing by default: one bad row and nothing is written. With ``partial`` the good rows
 are imported and the bad ones reported. Members absent from the file are left as they are.
-Rows are numbered by their line in the file (the header is line 1).
+Rows are numbered as a spreadsheet shows them (the header is row 1); reading the file, its
+encodings and delimiters, is ``roster_file``'s.
 
 A large file must not stop kiosks writing (SQLite has one writer at a time): rows are checked
 without the write lock, staged in short chunks under a placeholder employer that nothing can
@@ -11,14 +12,11 @@ see, and made the employer's in one set-based step. A failed import removes what
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -30,25 +28,22 @@ from shared.triage import LANGUAGES
 from ..models import Advocate, AuditLog, Employer, Member, utcnow
 from ..models.base import new_uuid
 from .errors import N_, Msg, ServiceError
+from .roster_file import COLUMNS, REQUIRED, read_rows
 
-REQUIRED = ("member_id", "employee_id", "first_name", "last_name", "birth_date")
-OPTIONAL = ("badge_id", "language", "phone", "email", "advocate_id")
-COLUMNS = REQUIRED + OPTIONAL
 _MAX = {"member_id": 64, "employee_id": 64, "badge_id": 64, "first_name": 100,
         "last_name": 100, "phone": 32, "email": 255, "advocate_id": 64}
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PHONE_RE = re.compile(r"^\+?[0-9(][0-9 ()./-]{2,30}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What Excel makes of cells it took for numbers and dates: 123456789012 saved as 1.23457E+11,
+# 1980-01-02 saved as 1/2/1980 (or 02.01.1980 in Europe).
+_IDS = ("member_id", "employee_id", "badge_id", "advocate_id")
+_SCIENTIFIC_RE = re.compile(r"^[0-9](?:[.,][0-9]+)?E\+[0-9]+$", re.IGNORECASE)
+# A regex, not a loop over ord(): the loop was a third of the CPU of checking 60,000 rows.
+_CONTROL_RE = re.compile(r"[\x00-\x1f]")
+_LOCAL_DATE_RE = re.compile(r"^[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}$")
 _UPDATABLE = ("member_id", "badge_id", "first_name", "last_name", "birth_date", "language",
               "phone", "email", "advocate_id")
-
-
-class RosterFileError(ServiceError):
-    """The file as a whole cannot be read (encoding, missing or unknown columns)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("invalid", "Roster refused", [{"field": "file", "message": message}],
-                         message, reason="roster_file")
 
 
 @dataclass(frozen=True)
@@ -97,76 +92,6 @@ class ImportReport:
                 "imported": self.imported, "dry_run": self.dry_run}
 
 
-def read_rows(stream: TextIO, *, max_rows: int | None = None) -> list[tuple[int, dict[str, str]]]:
-    """Read CSV rows as (line number, {column: stripped text}), skipping blank lines.
-
-    Refuses the file (RosterFileError) past ``max_rows`` data rows, as soon as it gets there,
-    and when the CSV itself cannot be read (a cell beyond the csv module's field limit, a NUL).
-    """
-    reader = csv.reader(stream)
-    header: list[str] | None = None
-    out: list[tuple[int, dict[str, str]]] = []
-    for cells in _cells(reader):
-        if not any(c.strip() for c in cells):
-            continue
-        if header is None:
-            header = [c.strip().lower().lstrip("\ufeff") for c in cells]
-            _check_header(header, reader.line_num)
-            continue
-        line = reader.line_num
-        if max_rows is not None and len(out) >= max_rows:
-            # Stop here: a million-row file would otherwise hold the request for minutes.
-            raise RosterFileError(N_("row %(line)d: the file has more than %(max)d rows, the "
-                                     "most one import takes (ROSTER_MAX_ROWS); split it into "
-                                     "smaller files", line=line, max=max_rows))
-        if len(cells) > len(header):
-            out.append((line, {"__extra__": str(len(cells) - len(header))}))
-            continue
-        padded = cells + [""] * (len(header) - len(cells))
-        cleaned = {name: value.strip() for name, value in zip(header, padded, strict=True)}
-        out.append((line, cleaned))
-    if header is None:
-        raise RosterFileError(N_("row 1: the file is empty (no header row)"))
-    return out
-
-
-def _cells(reader: Any) -> Iterator[list[str]]:
-    """Yield the reader's rows, turning an unreadable one into a RosterFileError naming it."""
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            # The line where the reader stopped: the bad cell starts at or before it.
-            line = reader.line_num
-            if "field larger than field limit" in str(exc):
-                raise RosterFileError(N_(
-                    "row %(line)d: a cell is longer than %(max)d characters; no roster column "
-                    "holds that much (is a quote mark left open?)",
-                    line=line, max=csv.field_size_limit())) from None
-            raise RosterFileError(N_("row %(line)d: the file is not readable as CSV "
-                                     "(%(reason)s)", line=line, reason=str(exc))) from None
-        yield cells
-
-
-def _check_header(header: list[str], line: int) -> None:
-    unknown = [h for h in header if h not in COLUMNS]
-    if unknown:
-        raise RosterFileError(N_("row %(line)d: unknown column(s) %(unknown)s; "
-                                 "expected %(columns)s",
-                                 line=line, unknown=", ".join(unknown),
-                                 columns=", ".join(COLUMNS)))
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise RosterFileError(N_("row %(line)d: missing column(s) %(missing)s", line=line,
-                                 missing=", ".join(missing)))
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise RosterFileError(N_("row %(line)d: column(s) repeated: %(dupes)s", line=line,
-                                 dupes=", ".join(dupes)))
-
-
 def validate_row(line: int, raw: dict[str, str], today: date) -> tuple[dict[str, Any],
                                                                       list[RowError]]:
     """Check one row's cells; return the cleaned values and every error found."""
@@ -174,25 +99,26 @@ def validate_row(line: int, raw: dict[str, str], today: date) -> tuple[dict[str,
     if "__extra__" in raw:
         return {}, [RowError(line, "*", N_("%(n)s more cell(s) than columns",
                                                   n=raw["__extra__"]))]
+    if "__unnamed__" in raw:
+        return {}, [RowError(line, "*", N_("column %(n)s has no name in the header row but "
+                                           "holds a value", n=raw["__unnamed__"]))]
     values: dict[str, Any] = {}
     for column in COLUMNS:
         text = raw.get(column, "")
-        if column in REQUIRED and not text:
-            errors.append(RowError(line, column, N_("is required")))
-            continue
-        limit = _MAX.get(column, 32)
-        if len(text) > limit:
-            errors.append(RowError(line, column, N_("is longer than %(n)d characters",
-                                                             n=limit)))
-            continue
-        if any(ord(ch) < 32 for ch in text):
-            errors.append(RowError(line, column, N_("contains control characters")))
+        problem = _cell_problem(column, text)
+        if problem is not None:
+            errors.append(RowError(line, column, problem))
             continue
         values[column] = text or None
     born = values.get("birth_date")
     if born is not None:
         parsed = _parse_date(born)
-        if parsed is None:
+        if parsed is None and _LOCAL_DATE_RE.match(born):
+            errors.append(RowError(line, "birth_date", N_(
+                "is written as a spreadsheet's local date (such as 1/2/1980, which can be "
+                "January 2 or February 1); format the column as yyyy-mm-dd (Format Cells > "
+                "Custom) and save the file again")))
+        elif parsed is None:
             errors.append(RowError(line, "birth_date",
                                    N_("is not a real date written as YYYY-MM-DD")))
         elif not date(1900, 1, 1) <= parsed <= today:
@@ -211,6 +137,42 @@ def validate_row(line: int, raw: dict[str, str], today: date) -> tuple[dict[str,
     if email is not None and not _EMAIL_RE.match(email):
         errors.append(RowError(line, "email", N_("is not an email address")))
     return values, errors
+
+
+def _cell_problem(column: str, text: str) -> Msg | None:
+    """What is wrong with one cell on its own, or None."""
+    if column in REQUIRED and not text:
+        return N_("is required")
+    limit = _MAX.get(column, 32)
+    if len(text) > limit:
+        return N_("is longer than %(n)d characters", n=limit)
+    if _CONTROL_RE.search(text):
+        return N_("contains control characters")
+    if _garbled(text):
+        # Not the text itself: the report names rows and columns, never member data.
+        return N_("looks garbled, as when José becomes JosÃ© (a UTF-8 file opened in the wrong "
+                  "encoding and saved again); export it again from its source as CSV UTF-8")
+    if column in _IDS and _SCIENTIFIC_RE.match(text):
+        return N_("is a long number a spreadsheet rounded (such as 1.23457E+11), so its "
+                  "digits are lost; format the column as Text and export the file again from "
+                  "its source")
+    return None
+
+
+def _garbled(text: str) -> bool:
+    """Whether the text looks like UTF-8 read as Windows-1252 (mojibake).
+
+    A UTF-8 file opened as Windows-1252 (Excel does this to a CSV without a byte-order mark)
+    and saved again turns José into JosÃ©. Such text is encodable in cp1252 and its bytes are
+    UTF-8 for something else; a real name almost never is (Ã followed by ©).
+    """
+    if text.isascii():
+        return False
+    try:
+        text.encode("cp1252").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _parse_date(text: str) -> date | None:
@@ -429,13 +391,3 @@ def _discard_stale_staging(db: Database, chunk_rows: int) -> None:
             Employer.created_at < utcnow() - _STALE_STAGING)).all()
     for staging_id in stale:
         _discard_staging(db, staging_id, chunk_rows)
-
-
-def open_roster(path: str | Path) -> TextIO:
-    """Open a roster file as text, accepting a UTF-8 byte-order mark."""
-    try:
-        data = Path(path).read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RosterFileError(N_("the file is not UTF-8 text (%(reason)s at byte %(n)d)",
-                                 reason=exc.reason, n=exc.start)) from exc
-    return io.StringIO(data, newline="")

@@ -45,12 +45,28 @@ def _invalid(field: str, message: str) -> ServiceError:
     return ServiceError("invalid", "Invalid request", [{"field": field, "message": message}])
 
 
-def check_timezone(name: str, field: str = "timezone") -> str:
-    """Return name if it is an IANA timezone, else refuse naming the field."""
+# Files in the system's zone folder that are not a place's zone: "localtime" is whichever
+# machine reads it (the server's clock on the dashboard, the kiosk's on the kiosk), "Factory"
+# has no offset of its own, and the posix/ and right/ trees are copies for other tools.
+_NOT_A_PLACE = ("localtime", "Factory", "posixrules")
+_NOT_A_PLACE_TREES = ("posix/", "right/")
+
+
+def is_site_zone(name: str) -> bool:
+    """Whether name is an IANA time zone a site can be in (America/New_York, UTC)."""
+    if name in _NOT_A_PLACE or name.startswith(_NOT_A_PLACE_TREES):
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise _invalid(field, N_("unknown timezone %(name)r", name=name)) from exc
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def check_timezone(name: str, field: str = "timezone") -> str:
+    """Return name if it is an IANA timezone, else refuse naming the field."""
+    if not is_site_zone(name):
+        raise _invalid(field, N_("unknown timezone %(name)r", name=name))
     return name
 
 

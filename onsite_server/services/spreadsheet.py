@@ -1,4 +1,5 @@
-"""Cells of the CSV files staff download and open in a spreadsheet: never run as formulas."""
+"""The CSV files staff download and open in a spreadsheet: cells never run as formulas, and
+names read right in Excel."""
 
 from __future__ import annotations
 
@@ -20,3 +21,12 @@ def safe_cell(value: Any) -> Any:
 def safe_row(cells: Iterable[Any]) -> list[Any]:
     """Return the row with every cell made safe (safe_cell)."""
     return [safe_cell(cell) for cell in cells]
+
+
+def for_excel(text: str) -> str:
+    """Return CSV text that opens with a UTF-8 byte-order mark, as Excel's "CSV UTF-8" does.
+
+    Without the mark, Excel (Windows and Mac) opens a CSV in the system's legacy code page:
+    José shows as JosÃ© and an emoji or an Arabic name as noise. Other readers skip the mark.
+    """
+    return "\ufeff" + text

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -61,11 +62,39 @@ def test_settings_change_reaches_the_kiosk_catalog(app: Flask, as_admin: FlaskCl
     assert "Overrides the server default (90 s)" in html
 
 
+def test_a_new_time_zone_says_what_it_does_to_the_slots_already_made(
+        app: Flask, as_admin: FlaskClient, site: Any) -> None:
+    """A site made with the default zone, then set right: the admin is told the slots'
+    clock times move (their moment stays), with the first one before and after."""
+    from ..helpers import gen_event
+
+    with get_db(app).transaction() as session:
+        event = gen_event(session, session.get(Site, site.id), slots=2)  # type: ignore[arg-type]
+        first = min(s.start_at for s in event.slots)
+    resp = post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/Los_Angeles", "enabled_instruments": ["phq9"]})
+    assert resp.status_code == 302
+    html = as_admin.get("/dashboard/admin/settings").get_data(as_text=True)
+    before = first.astimezone(ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M")
+    after = first.astimezone(ZoneInfo("America/Los_Angeles")).strftime("%Y-%m-%d %H:%M")
+    assert "The 2 upcoming slots keep their moment in time" in html
+    assert f"the first, {before} before, is now {after}" in html
+    assert 'class="flash flash-warning"' in html
+    # Saved again without a change of zone: nothing to say.
+    post_form(as_admin, "/dashboard/admin/settings", {
+        "timezone": "America/Los_Angeles", "enabled_instruments": ["phq9"]})
+    assert "keep their moment" not in as_admin.get("/dashboard/admin/settings").get_data(
+        as_text=True)
+
+
 @pytest.mark.parametrize("field,value,message", [
     ("idle_seconds", "5", "between 30 and 600"),
     ("crisis_screen_seconds", "30", "between 120 and 3600"),
     ("branding_color", "#ffff00", "hard to read"),
     ("timezone", "Mars/Olympus", "Unknown timezone"),
+    # In the zone folder, but no place: the server's clock here, the kiosk's on a kiosk.
+    ("timezone", "localtime", "Unknown timezone"),
+    ("timezone", "right/America/New_York", "Unknown timezone"),
     ("local_crisis_resources", "Lifeline | 988", "988 and 911 are always shown"),
     ("local_crisis_resources", "Just a name", "Line 1"),
 ])
@@ -169,13 +198,13 @@ def _roster(rows: int, *, bad: bool = False) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _upload(client: FlaskClient, body: bytes, **flags: str) -> Any:
+def _upload(client: FlaskClient, body: bytes, filename: str = "roster.csv", **flags: str) -> Any:
     from werkzeug.datastructures import FileStorage, MultiDict
     from werkzeug.test import encode_multipart
 
     html = client.get("/dashboard/admin/roster").get_data(as_text=True)
     fields: MultiDict[str, Any] = MultiDict({"csrf_token": csrf_token(html), **flags})
-    fields.add("file", FileStorage(BytesIO(body), filename="roster.csv",
+    fields.add("file", FileStorage(BytesIO(body), filename=filename,
                                    content_type="text/csv"))
     # Encoded in memory: the test client would spool a large body to a temporary file that
     # it never closes.
@@ -213,7 +242,7 @@ def test_roster_with_a_cell_beyond_the_csv_limit_is_refused_beside_the_form(
     """Not a 500 from csv.Error: the refusal names the row, and nothing is imported."""
     body = _roster(2) + b"M-9,E9,B9," + b"y" * 131_073 + b",Z,1980-02-03,en,,\n"
     resp = _upload(as_admin, body)
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     html = resp.get_data(as_text=True)
     assert "row 4: a cell is longer than 131072 characters" in html
 
@@ -222,8 +251,37 @@ def test_roster_with_more_rows_than_the_cap_is_refused(as_admin: FlaskClient,
                                                        app: Flask) -> None:
     override(app, ROSTER_MAX_ROWS=2)
     resp = _upload(as_admin, _roster(3), dry_run="y")
-    assert resp.status_code == 200
+    assert resp.status_code == 422
     assert "the file has more than 2 rows" in resp.get_data(as_text=True)
+
+
+def test_roster_saved_as_excel_unicode_text_is_imported_with_its_names(
+        app: Flask, as_admin: FlaskClient) -> None:
+    """Excel's "Unicode Text": UTF-16 with a byte-order mark, cells separated by tabs."""
+    text = ("member_id\temployee_id\tfirst_name\tlast_name\tbirth_date\r\n"
+            "M-1\tE1\tJosé\tMuñoz–Pérez\t1980-01-02\r\n")
+    # Saved by Excel as "Unicode Text (*.txt)".
+    resp = _upload(as_admin, b"\xff\xfe" + text.encode("utf-16-le"), filename="Roster.txt")
+    assert resp.status_code == 200 and "Imported" in resp.get_data(as_text=True)
+    with get_db(app).transaction() as session:
+        member = session.scalars(select(Member)).one()
+        assert (member.first_name, member.last_name) == ("José", "Muñoz–Pérez")
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("member_id,employee_id,first_name,last_name,birth_date\r\nM-1,E1,José,Ruiz,1980-01-02\r\n"
+     .encode("cp1252"), "row 2, first_name: the file is not UTF-8 text"),
+    (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)), "an Excel workbook (.xlsx)"),
+])
+def test_roster_that_is_not_utf8_csv_is_refused_beside_the_file_field(
+        app: Flask, as_admin: FlaskClient, body: bytes, message: str) -> None:
+    resp = _upload(as_admin, body)
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    found = re.search(r'id="file-error"[^>]*>(.*?)</', html, re.S)
+    assert found and message in found.group(1) and "CSV UTF-8" in found.group(1)
+    with get_db(app).transaction() as session:
+        assert session.scalars(select(Member)).first() is None
 
 
 def test_roster_over_its_own_limit_is_refused(as_admin: FlaskClient) -> None:

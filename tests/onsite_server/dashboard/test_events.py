@@ -3,6 +3,7 @@ roster CSV and calendar; who may open them; another site's rows answer 404."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from datetime import timedelta
@@ -12,10 +13,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from onsite_server.db import get_db
-from onsite_server.models import AuditLog, Booking, Event, OutboxMessage, Site, Slot, utcnow
+from onsite_server.models import (
+    AuditLog,
+    Booking,
+    Event,
+    Member,
+    OutboxMessage,
+    Site,
+    Slot,
+    utcnow,
+)
 from onsite_server.services import bookings
 
 from ..helpers import gen_event, gen_member, gen_site
@@ -83,8 +93,18 @@ def test_create_an_event_and_generate_slots(app: Flask, as_coordinator: FlaskCli
 
 @pytest.mark.parametrize(("data", "field", "message"), [
     ({"start": "12:00", "end": "09:00"}, "end", "Choose an end after the start."),
+    # A night shift's clinic, 22:00 to 02:00: the form says how to make it.
+    ({"start": "22:00", "end": "02:00"}, "end",
+     "add the hours after midnight as slots on the next day"),
     ({"every": "1"}, "every", "Number must be between 5 and 480."),
     ({"day": "2001-01-01"}, "start", "is in the past"),
+    # 2037-03-08, spring forward in New York: 02:30 never happens. Not read as 03:30.
+    ({"day": "2037-03-08", "start": "01:00", "end": "02:30"}, "end",
+     "2037-03-08 02:30 does not exist in America/New_York"),
+    # Not a 500: 23:00 on the last day of 9999 in New York is past the end of Python's years.
+    ({"day": "9999-12-31", "start": "23:00", "end": "23:30"}, "day",
+     "must be between 2000-01-01 and 2999-12-31"),
+    ({"day": "0001-01-01"}, "day", "must be between 2000-01-01 and 2999-12-31"),
 ])
 @pytest.mark.sqlite_only
 def test_a_bad_slot_run_is_shown_next_to_its_field(as_coordinator: FlaskClient, site: Any,
@@ -212,12 +232,18 @@ def test_roster_csv_and_calendar(app: Flask, as_coordinator: FlaskClient, site: 
         event = gen_event(session, session.get(Site, site.id), slots=2)  # type: ignore[arg-type]
         event_id, slot_id = event.public_id, event.slots[0].public_id
     _book(app, site, slot_id, 2)
+    with get_db(app).transaction() as session:
+        # Names as people have them: Excel must not show José as JosÃ©.
+        session.execute(update(Member).where(Member.first_name == "Pat1")
+                        .values(first_name="José", last_name="عبد الله 🌟"))
     resp = as_coordinator.get(f"/dashboard/events/{event_id}/roster.csv")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert "attachment" in resp.headers["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    # A UTF-8 byte-order mark, as Excel's own "CSV UTF-8": without it Excel reads cp1252.
+    assert resp.get_data().startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(resp.get_data().decode("utf-8-sig"))))
     assert rows[0] == ["date", "start", "end", "last_name", "first_name", "status"]
-    assert sorted(r[4] for r in rows[1:]) == ["Pat0", "Pat1"]
+    assert sorted((r[4], r[3]) for r in rows[1:]) == [("José", "عبد الله 🌟"), ("Pat0", "Tester")]
     with get_db(app).transaction() as session:
         audited = session.scalars(select(AuditLog.action).where(
             AuditLog.action == "event.roster_exported")).all()

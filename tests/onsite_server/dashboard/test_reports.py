@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,7 @@ def test_the_page_in_spanish(as_coordinator: FlaskClient, report_data: None) -> 
 def test_csv_has_the_same_suppression(as_admin: FlaskClient, report_data: None) -> None:
     resp = as_admin.get(f"/dashboard/reports/outcome_blood_pressure.csv?{PERIOD}")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert resp.get_data().startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = {r[0]: r[1] for r in csv.reader(io.StringIO(resp.get_data(as_text=True))) if r}
     assert rows["High blood pressure, stage 2"] == "suppressed"
@@ -94,7 +96,7 @@ def test_device_origin_csv_hides_both_sides_of_a_small_split(as_admin: FlaskClie
                                                              report_data: None) -> None:
     resp = as_admin.get(f"/dashboard/reports/origin.csv?{PERIOD}")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    rows = list(csv.reader(io.StringIO(resp.get_data().decode("utf-8-sig"))))
     assert rows == [["", "Measured by a device", "Typed by the member (self-reported)", "Total"],
                     ["Blood pressure", "suppressed", "suppressed", "60"]]
     spanish = as_admin.get(f"/dashboard/reports/origin.csv?{PERIOD}",
@@ -402,3 +404,16 @@ def test_browser_device_origin_over_https_in_english_and_spanish(
     assert "suprimido" in spanish
     assert axe_violations(page) == []
     screenshot(page, "reports-device-origin-es")
+
+
+@pytest.mark.sqlite_only
+def test_pdf_prints_typed_punctuation_plainly(app: Flask, site: Any, as_admin: FlaskClient,
+                                              report_data: None) -> None:
+    """A name typed in Word or on a phone: its dashes and curly quotes are not "?"."""
+    from .site_data import pdf_text
+
+    with get_db(app).transaction() as session:
+        session.execute(update(Site).where(Site.id == site.id)
+                        .values(name="Planta Norte – “Sede” 🌟"))
+    words = pdf_text(as_admin.get(f"/dashboard/reports/report.pdf?{PERIOD}").get_data())
+    assert 'Planta Norte - "Sede" ?' in words

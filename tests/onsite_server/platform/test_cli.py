@@ -139,6 +139,9 @@ def test_create_site_event_and_slots_in_local_time(app: Any, runner: Any) -> Non
     bad_zone = _run(app, runner, "create-site", "--employer", "acme", "--slug", "x",
                     "--name", "X", "--timezone", "Mars/Olympus")
     assert bad_zone.exit_code == 2 and "--timezone" in bad_zone.stderr
+    machine_zone = _run(app, runner, "create-site", "--employer", "acme", "--slug", "x",
+                        "--name", "X", "--timezone", "localtime")
+    assert machine_zone.exit_code == 2 and "--timezone" in machine_zone.stderr
     made = _run(app, runner, "create-event", "--site", "acme-nyc", "--title", "Flu shots",
                 "--kind", "flu_shot")
     assert made.exit_code == 0, made.output
@@ -187,6 +190,40 @@ def test_slot_start_skipped_by_spring_forward_is_refused(app: Any, runner: Any) 
                   "--start", "02:30")
     assert result.exit_code == 2 and "--start" in result.stderr
     assert _count(app, Slot) == 0
+
+
+@pytest.mark.parametrize(("day", "start", "option", "message"), [
+    ("9999-12-31", "23:30", "--date", "must be between 2000-01-01 and 2999-12-31"),
+    ("0001-01-01", "00:00", "--date", "must be between 2000-01-01 and 2999-12-31"),
+    ("2026-03-08", "02:30", "--start", "2026-03-08 02:30 does not exist"),
+])
+@pytest.mark.sqlite_only
+def test_slots_on_a_day_or_time_that_cannot_be_are_refused_by_option(
+        app: Any, runner: Any, day: str, start: str, option: str, message: str) -> None:
+    """No traceback for the ends of the calendar: the option is named, nothing is stored."""
+    _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
+    event_id = _run(app, runner, "create-event", "--site", "acme-nyc",
+                    "--title", "Clinic").stdout.strip().splitlines()[-1]
+    result = _run(app, runner, "add-slots", "--event", event_id, "--date", day,
+                  "--start", start, "--count", "2", "--minutes", "30")
+    assert result.exit_code == 2, result.output
+    assert option in result.stderr and message in result.stderr
+    assert _count(app, Slot) == 0
+
+
+@pytest.mark.sqlite_only
+def test_text_typed_in_a_terminal_that_is_not_utf8_is_refused_by_option(app: Any,
+                                                                        runner: Any) -> None:
+    """"Café" typed in a Latin-1 terminal reaches Python as Caf\\udce9, which no database
+    stores: the command died with a traceback; now the option is named and nothing stored."""
+    _run(app, runner, "create-site", "--employer", "acme", "--slug", "acme-nyc", "--name", "N")
+    result = _run(app, runner, "create-event", "--site", "acme-nyc", "--title", "Caf\udce9 day")
+    assert result.exit_code == 2, result.output
+    assert "--title" in result.stderr and "is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.output
+    assert _count(app, Event) == 0
+    made = _run(app, runner, "create-event", "--site", "acme-nyc", "--title", "Café day")
+    assert made.exit_code == 0, made.output
 
 
 def test_pairing_code_is_issued(app: Any, runner: Any) -> None:

@@ -537,3 +537,27 @@ def test_the_live_view_counts_seats_arrivals_and_waitlists(session: Session, sit
     assert view["totals"] == {"capacity": 2, "taken": 1, "free": 1, "booked": 0,
                               "checked_in": 1, "waitlisted": 1, "no_show": 0}
     assert svc.day_view(session, site, DAY + timedelta(days=1))["events"] == []
+
+
+def test_a_night_slot_across_midnight_is_checked_in_while_it_runs(session: Session, site: Site,
+                                                                  keys: KeyStore) -> None:
+    """23:55-00:10 in New York: at 00:05 the desk's day is the next one, the slot still runs."""
+    late_night = datetime(2026, 12, 2, 4, 55, tzinfo=UTC)  # 23:55 EST on Dec 1
+    after_midnight = late_night + timedelta(minutes=10)  # 00:05 EST on Dec 2
+    (slot,) = _slots(session, site, start=late_night, n=1)
+    scanned = _book(session, site, slot, first_name="Noor")
+    searched = _book(session, site, slot, first_name="Ravi")
+    token, _ = _ticket(keys, scanned)
+    assert _scan(session, site, keys, token, now=after_midnight).status == "checked_in"
+    found = svc.search(session, site, "Ravi", day=DAY + timedelta(days=1))
+    assert [b.booking_id for b in found[0].bookings] == [searched.public_id]
+    done = svc.check_in_booking(session, site, searched.public_id, "user:7", now=after_midnight)
+    assert done.status == "checked_in"
+    view = svc.day_view(session, site, DAY + timedelta(days=1), now=after_midnight)
+    assert [s["slot_id"] for e in view["events"] for s in e["slots"]] == [slot.public_id]
+    assert view["events"][0]["slots"][0]["state"] == "running"
+    # The slot is on Dec 1 as well; two days on it is another day still.
+    assert svc.day_view(session, site, DAY, now=after_midnight)["totals"]["checked_in"] == 2
+    (later, _) = _slots(session, site, start=late_night + timedelta(days=2))
+    token, _ = _ticket(keys, _book(session, site, later))
+    assert _refusal(session, site, keys, token, now=after_midnight).reason == "other_day"

@@ -99,7 +99,7 @@ def test_bad_rows_reported_and_nothing_imported(app: Any, runner: Any, tmp_path:
     assert "nothing imported" in err
     assert "row 2," not in err and "row 7," not in err
     assert _members(app, employer["id"]) == {}
-    with errors_out.open(newline="") as fh:
+    with errors_out.open(newline="", encoding="utf-8-sig") as fh:
         report = list(csv.DictReader(fh))
     assert {(r["row"], r["column"]) for r in report} == {
         ("3", "birth_date"), ("4", "employee_id"), ("5", "advocate_id"),

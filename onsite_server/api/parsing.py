@@ -18,7 +18,21 @@ def read_json() -> Any:
     if not request.is_json:
         raise ApiProblem(415, "Unsupported Media Type", "Send the body as application/json.",
                          errors=[{"field": "body", "message": "must be application/json"}])
-    if too_deep(request.get_data(cache=True)):
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        # Nothing decodes a body here: a gzip body was read as broken JSON, and a body a proxy
+        # labelled "br" but sent plain was taken (RFC 7694: 415, and say what is accepted).
+        raise ApiProblem(415, "Unsupported Media Type",
+                         "Send the body without a content coding (Content-Encoding: identity).",
+                         errors=[{"field": "Content-Encoding", "message": "must be identity"}],
+                         headers={"Accept-Encoding": "identity"})
+    body = request.get_data(cache=True)
+    if request.content_length is not None and len(body) < request.content_length:
+        # The connection ended early (a proxy or network cut it): what came is not the body
+        # the kiosk sent, even where it happens to parse.
+        raise field_problem("body", f"ended after {len(body)} of the {request.content_length} "
+                                    "bytes its Content-Length announced", 400)
+    if too_deep(body):
         raise field_problem("body", f"nests arrays or objects more than {MAX_DEPTH} levels deep",
                             400)
     data = request.get_json(silent=True)

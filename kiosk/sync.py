@@ -224,6 +224,10 @@ class SyncWorker:
         except Exception:  # noqa: BLE001 - a UI callback's bug must not stop the sync
             log.exception("sync notify callback failed")
 
+    def note(self, message: str) -> None:
+        """Add a problem found outside a cycle (a damaged outbox at start) to the admin list."""
+        self._error(message)
+
     def _error(self, message: str) -> None:
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         with self._lock:

@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -203,6 +204,10 @@ class Outbox:
         self._lock = threading.Lock()
         # What start-up found wrong with the file and did about it, for the admin screen.
         self.recovered: str | None = None
+        # Identities this process sealed, by key: when, on the monotonic clock. The wall clock
+        # of a kiosk that booted offline jumps hours when NTP first reaches it, and a visit's
+        # identity then looked expired in the middle of the visit.
+        self._identities: dict[str, float] = {}
         try:
             self._db = self._connect(db_path)
         except _Damaged as exc:
@@ -324,6 +329,10 @@ class Outbox:
         with self._write() as db:
             db.executemany("INSERT OR IGNORE INTO outbox (key, kind, lane, nonce, sealed, "
                            "created_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            written = time.monotonic()
+            for row in rows:
+                if row[1] == "identity":
+                    self._identities.setdefault(row[0], written)
 
     # ------------------------------------------------------------------ reading
 
@@ -404,12 +413,22 @@ class Outbox:
                        "WHERE key = ?", (error[:500], key))
 
     def forget_identities(self, older_than: timedelta) -> int:
-        """Delete offline-typed identities no visit can still use (the hard cap has passed)."""
-        cutoff = (datetime.now(UTC) - older_than).isoformat()
+        """Delete offline-typed identities no visit can still use (the hard cap has passed).
+
+        Age is read on the monotonic clock, never the wall clock, which a kiosk's time sync
+        may move by hours; an identity an earlier run sealed is no visit's any more (a visit
+        lives in memory) and goes at once.
+        """
+        cutoff = time.monotonic() - older_than.total_seconds()
         with self._write() as db:
+            stored = [key for (key,) in db.execute(
+                "SELECT key FROM outbox WHERE kind = 'identity'").fetchall()]
+            stale = [(key,) for key in stored
+                     if self._identities.get(key, float("-inf")) < cutoff]
             before = db.total_changes
-            db.execute("DELETE FROM outbox WHERE kind = 'identity' AND created_at < ?",
-                       (cutoff,))
+            db.executemany("DELETE FROM outbox WHERE kind = 'identity' AND key = ?", stale)
+            for (key,) in stale:
+                self._identities.pop(key, None)
             return int(db.total_changes - before)
 
     def close(self) -> None:

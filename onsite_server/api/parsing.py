@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import g, request
 from pydantic import BaseModel, ValidationError
 
 from shared.schemas.common import control_character_paths
 
 from ..errors import ApiProblem, field_problem, validation_problem
-from ..jsonguard import MAX_DEPTH, too_deep
+from ..jsonguard import MAX_DEPTH, REPEATED, loads, repeated_paths, too_deep
 
 
 def read_json() -> Any:
@@ -35,10 +35,27 @@ def read_json() -> Any:
     if too_deep(body):
         raise field_problem("body", f"nests arrays or objects more than {MAX_DEPTH} levels deep",
                             400)
-    data = request.get_json(silent=True)
+    try:
+        data, g.json_keys_repeated = loads(body)
+    except ValueError:
+        data = None
     if data is None:
         raise field_problem("body", "is not valid JSON", 400)
     return data
+
+
+def keys_repeated() -> bool:
+    """Tell whether an object in this request's JSON body named a key more than once."""
+    return bool(g.get("json_keys_repeated"))
+
+
+def repeated_problem(data: Any, prefix: str = "") -> ApiProblem | None:
+    """A 422 naming each key an object of ``data`` names twice, or None when none does."""
+    bad = list(repeated_paths(data, prefix))
+    if not bad:
+        return None
+    return ApiProblem(422, "Invalid request", f"{bad[0]}: {REPEATED}",
+                      errors=[{"field": f, "message": REPEATED} for f in bad[:20]])
 
 
 def parse_body(model: type[BaseModel]) -> Any:
@@ -48,6 +65,9 @@ def parse_body(model: type[BaseModel]) -> Any:
 
 def parse_json_as(model: type[BaseModel], data: Any) -> Any:
     """Validate parsed JSON against model, or raise a problem naming the bad fields."""
+    repeated = repeated_problem(data) if keys_repeated() else None
+    if repeated is not None:
+        raise repeated
     bad = list(control_character_paths(data))
     if bad:
         raise ApiProblem(422, "Invalid request", f"{bad[0]}: must not contain control characters",

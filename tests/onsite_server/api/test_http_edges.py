@@ -13,9 +13,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from onsite_server.api import registry
+from onsite_server.db import get_db
+from onsite_server.models import CrisisAlert, Submission
 
 from ..helpers import auth, live_kiosk_and_member, new_key, submission_item
 
@@ -99,3 +103,74 @@ def test_any_method_on_any_route_with_or_without_a_slash_is_never_a_5xx(
         assert resp.status_code < 500, (method, url)
         if resp.status_code >= 400 and method != "HEAD":
             assert resp.mimetype == "application/problem+json", (method, url)
+
+
+# --------------------------------------------------------------------------- keys named twice
+
+
+def _raw(client: FlaskClient, kiosk: dict[str, Any], path: str, text: str) -> Any:
+    return client.post("/api/v1" + path, data=text, content_type="application/json",
+                       headers=auth(kiosk["token"]))
+
+
+def _item_text(answers: str, **fields: str) -> str:
+    item = submission_item("phq9", {}, **fields)
+    head = json.dumps({k: v for k, v in item.items() if k != "answers"})[1:-1]
+    return "{" + head + ', "answers": {' + answers + "}}"
+
+
+ZEROS = ", ".join(f'"{i}": 0' for i in range(1, 9))
+
+
+def test_an_answer_named_twice_is_refused_by_name_and_its_crisis_still_read(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any]) -> None:
+    """Parsed last-wins, {"9": 2, "9": 0} was a calm PHQ-9: accepted, no crisis recorded."""
+    good = json.dumps(submission_item("phq9", dict.fromkeys(map(str, range(1, 10)), 0)))
+    text = '{"items": [' + good + ", " + _item_text(f'"9": 2, {ZEROS}, "9": 0') + "]}"
+    resp = _raw(client, kiosk, "/submissions", text)
+    assert resp.status_code == 200
+    first, second = resp.get_json()["results"]
+    assert first["status"] == "accepted"  # its neighbour is filed as usual
+    assert second["status"] == "rejected" and second["crisis_recorded"] is True
+    assert [e["field"] for e in second["problem"]["errors"]] == ["items.1.answers.9"]
+    assert second["problem"]["errors"][0]["message"] == "is named more than once in its object"
+    with get_db(app).transaction(write=False) as session:
+        assert [a.trigger for a in session.scalars(select(CrisisAlert))] == ["phq9_item9"]
+
+
+def test_items_named_twice_in_the_envelope_are_refused_after_the_crises_in_both(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any]) -> None:
+    crisis = _item_text(f'{ZEROS}, "9": 3')
+    calm = _item_text(f'{ZEROS}, "9": 0')
+    resp = _raw(client, kiosk, "/submissions", '{"items": [' + crisis + '], "items": [' + calm
+                + "]}")
+    assert resp.status_code == 422
+    assert [e["field"] for e in resp.get_json()["errors"]] == ["items"]
+    assert resp.get_json()["crisis_recorded"] is True
+    with get_db(app).transaction(write=False) as session:
+        assert [a.trigger for a in session.scalars(select(CrisisAlert))] == ["phq9_item9"]
+        assert session.scalars(select(Submission)).all() == []
+
+
+@pytest.mark.parametrize(("path", "text", "field"), [
+    ("/heartbeat", '{"app_version": "1.0", "outbox_depth": 0, "outbox_depth": 5, '
+                   '"free_disk_bytes": 1}', "outbox_depth"),
+    ("/identify", '{"id": "E1", "birth_date": "1980-01-01", "id": "E2"}', "id"),
+])
+@pytest.mark.sqlite_only
+def test_a_key_named_twice_is_a_422_naming_it(client: FlaskClient, kiosk: dict[str, Any],
+                                              path: str, text: str, field: str) -> None:
+    resp = _raw(client, kiosk, path, text)
+    assert resp.status_code == 422
+    assert [e["field"] for e in resp.get_json()["errors"]] == [field]
+
+
+def test_a_crisis_alert_whose_trigger_is_named_twice_is_still_raised(
+        app: Flask, client: FlaskClient, kiosk: dict[str, Any]) -> None:
+    text = ('{"idempotency_key": "%s", "trigger": "phq9_item9", "trigger": "other", '
+            '"raised_at": "2026-12-08T01:00:00+00:00"}' % new_key())
+    resp = _raw(client, kiosk, "/crisis-alerts", text)
+    assert resp.status_code == 422 and resp.get_json()["crisis_recorded"] is True
+    assert [e["field"] for e in resp.get_json()["errors"]] == ["trigger"]
+    with get_db(app).transaction(write=False) as session:
+        assert [a.trigger for a in session.scalars(select(CrisisAlert))] == ["phq9_item9"]

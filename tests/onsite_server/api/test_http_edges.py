@@ -167,8 +167,8 @@ def test_a_key_named_twice_is_a_422_naming_it(client: FlaskClient, kiosk: dict[s
 
 def test_a_crisis_alert_whose_trigger_is_named_twice_is_still_raised(
         app: Flask, client: FlaskClient, kiosk: dict[str, Any]) -> None:
-    text = ('{"idempotency_key": "%s", "trigger": "phq9_item9", "trigger": "other", '
-            '"raised_at": "2026-12-08T01:00:00+00:00"}' % new_key())
+    text = (f'{{"idempotency_key": "{new_key()}", "trigger": "phq9_item9", "trigger": "other", '
+            '"raised_at": "2026-12-08T01:00:00+00:00"}')
     resp = _raw(client, kiosk, "/crisis-alerts", text)
     assert resp.status_code == 422 and resp.get_json()["crisis_recorded"] is True
     assert [e["field"] for e in resp.get_json()["errors"]] == ["trigger"]

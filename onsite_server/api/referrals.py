@@ -19,13 +19,7 @@ from ..db import get_session, keep_on_refusal
 from ..errors import ApiProblem, field_problem
 from ..models import utcnow
 from ..services.clock import ClockPolicy, note_suspect
-from ..services.crisis import (
-    alert_body,
-    raise_anonymous_alert,
-    raise_conflicting_alert,
-    raise_lenient_alert,
-)
-from ..services.errors import ServiceError
+from ..services.crisis import alert_body, raise_anonymous_alert, raise_lenient_alert
 from ..services.idempotency import run_once
 from ..services.referrals import record_consent, record_offline_consent
 from . import current_kiosk, member_for_ref, operation, parse_json_as
@@ -104,20 +98,6 @@ def _raise(body: CrisisAlertRequest) -> Response:
                                       key=body.idempotency_key, clock_suspect=suspect)
         return 201, alert_body(alert)
 
-    try:
-        status, answer = run_once(session, key=body.idempotency_key, operation="crisis.alert",
-                                  payload=body.model_dump(mode="json"), kiosk_id=kiosk.id,
-                                  work=work)
-    except ServiceError as exc:
-        if exc.kind != "conflict":
-            raise
-        # The key raised an alert before, with another body: a 409, but never one that
-        # leaves this body's crisis unrecorded (an alert of another trigger is raised).
-        problem = ApiProblem.from_service(exc)
-        problem.extra.update(raise_conflicting_alert(
-            session, kiosk, body.trigger, body.raised_at, key=body.idempotency_key,
-            clock_suspect=ClockPolicy.from_settings(current_settings()).suspect(
-                body.raised_at, utcnow())))
-        keep_on_refusal()
-        raise problem from exc
+    status, answer = run_once(session, key=body.idempotency_key, operation="crisis.alert",
+                              payload=body.model_dump(mode="json"), kiosk_id=kiosk.id, work=work)
     return _json(status, answer)

@@ -105,22 +105,6 @@ def raise_lenient_alert(session: Session, kiosk: Kiosk, body: object,
     return {"crisis": [triage_mod.crisis_guidance(trigger).as_dict()], "crisis_recorded": True}
 
 
-def raise_conflicting_alert(session: Session, kiosk: Kiosk, trigger: str, raised_at: datetime,
-                            *, key: str, clock_suspect: bool = False) -> dict[str, Any]:
-    """Record a crisis alert whose key raised another alert before, with another body.
-
-    The request is answered 409, but the crisis it names is still one: when the key's alert
-    was of another trigger, an alert of this one is raised under a key derived from both (a
-    resend raises nothing new). Return what was recorded, for the problem document.
-    """
-    first = session.scalars(select(CrisisAlert.trigger)
-                            .where(CrisisAlert.idempotency_key == key)).first()
-    if first != trigger and trigger in {t.trigger for t in triage_mod.CRISIS_TRIGGERS}:
-        raise_anonymous_alert(session, kiosk, trigger, raised_at, key=alert_key(key, trigger),
-                              clock_suspect=clock_suspect, from_rejected_item=True)
-    return {"crisis": [triage_mod.crisis_guidance(trigger).as_dict()], "crisis_recorded": True}
-
-
 def record_refused(session: Session, kiosk: Kiosk, raw: object, triggers: Sequence[str], *,
                    member: Member | None, taken_at: datetime | None,
                    suspect: Callable[[datetime, datetime], bool]) -> None:

@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +54,79 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_order ON outbox (dead, lane, seq);
 """
+
+
+# SQLite's primary codes for a file that is not (or no longer) a sound database.
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+# A walk from seq 1 ends after this many seqs in a row hold no row (deletes leave gaps).
+_SALVAGE_MISSES = 10_000
+
+
+class _Damaged(Exception):
+    """The outbox file is not, or no longer, a sound SQLite database."""
+
+
+def _readable_rows(path: Path) -> list[tuple[Any, ...]]:
+    """The outbox rows a damaged file still yields, in order: each looked up by its own seq.
+
+    A truncated file's header still counts the pages it lost, and SQLite then reads nothing
+    of it: a copy whose header counts the pages present is read instead. A scan stops at the
+    first damaged page, so each row is looked up on its own, by the seqs the ``outbox_order``
+    index still lists and by a walk from 1 (the index may be what was lost).
+    """
+    rows: list[tuple[Any, ...]] = []
+    copy = path.with_name(path.name + ".salvage")
+    data = bytearray(path.read_bytes()) if path.exists() else bytearray()
+    if data[:16] == b"SQLite format 3\x00":
+        size = int.from_bytes(data[16:18], "big")
+        page = 65536 if size == 1 else size
+        if page >= 512:
+            data[28:32] = (len(data) // page).to_bytes(4, "big")
+            data[18:20] = b"\x01\x01"  # a rollback-journal file: read without a -wal or -shm
+            data = data[:len(data) // page * page]
+    copy.write_bytes(bytes(data))
+    try:
+        db = sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True)
+        try:
+            for seq in _seqs(db):
+                try:
+                    found = db.execute(
+                        "SELECT key, kind, lane, nonce, sealed, created_at, attempts, dead, "
+                        "last_error FROM outbox WHERE seq = ?", (seq,)).fetchone()
+                except sqlite3.DatabaseError:
+                    found = None
+                if found is not None:
+                    rows.append(tuple(found))
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass  # nothing of it can be read: the rows read so far are what is saved
+    finally:
+        copy.unlink(missing_ok=True)
+    return rows
+
+
+def _seqs(db: sqlite3.Connection) -> list[int]:
+    """The seqs worth looking up in a damaged outbox, in order."""
+    listed: set[int] = set()
+    try:
+        for (seq,) in db.execute("SELECT seq FROM outbox INDEXED BY outbox_order"):
+            listed.add(int(seq))
+    except sqlite3.DatabaseError:
+        pass
+    seq, missed = 0, 0
+    while missed < _SALVAGE_MISSES:
+        seq += 1
+        try:
+            hit = db.execute("SELECT 1 FROM outbox WHERE seq = ?", (seq,)).fetchone()
+        except sqlite3.DatabaseError:
+            hit = None
+        if hit is None:
+            missed += 1
+        else:
+            missed = 0
+            listed.add(seq)
+    return sorted(listed)
 
 
 class OutboxKeyError(RuntimeError):
@@ -128,13 +202,70 @@ class Outbox:
         self._aead = AESGCM(load_or_create_key(key_path))
         self.path = db_path
         self._lock = threading.Lock()
-        # One connection shared by the UI thread and the sync worker, serialised by _lock.
-        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        os.chmod(db_path, 0o600)
+        # What start-up found wrong with the file and did about it, for the admin screen.
+        self.recovered: str | None = None
+        # Identities this process sealed, by key: when, on the monotonic clock. The wall clock
+        # of a kiosk that booted offline jumps hours when NTP first reaches it, and a visit's
+        # identity then looked expired in the middle of the visit.
+        self._identities: dict[str, float] = {}
+        try:
+            self._db = self._connect(db_path)
+        except _Damaged as exc:
+            self._db = self._recover(db_path, str(exc))
         self._check_key()
+
+    @staticmethod
+    def _connect(db_path: Path) -> sqlite3.Connection:
+        # One connection shared by the UI thread and the sync worker, serialised by _lock.
+        db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            # Every page read once (milliseconds for the few rows an outbox holds): damage
+            # found now, not at the first read of a row behind it, mid-visit.
+            (verdict,) = db.execute("PRAGMA quick_check(1)").fetchone()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if exc.sqlite_errorcode & 0xFF in _DAMAGED:
+                raise _Damaged(str(exc)) from exc
+            raise  # a full disk or a lock: the file itself is sound, so keep it as it is
+        if verdict != "ok":
+            db.close()
+            raise _Damaged(str(verdict))
+        os.chmod(db_path, 0o600)
+        return db
+
+    def _recover(self, db_path: Path, damage: str) -> sqlite3.Connection:
+        """Set a damaged file aside, start a fresh one and carry over every row still readable.
+
+        A truncated or overwritten outbox made the app fail at every start (a crash loop that
+        left the kiosk unusable, crises included). The damaged file is kept beside, for
+        support to recover more from; rows that no longer open with the key are not carried.
+        """
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        kept = db_path.with_name(f"{db_path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            part = db_path.with_name(db_path.name + suffix)
+            if part.exists():
+                part.replace(kept.with_name(kept.name + suffix))
+        rows = _readable_rows(kept)
+        db = self._connect(db_path)
+        carried = []
+        for row in rows:
+            try:
+                self._open(row[0], row[1], row[3], row[4])
+            except (OutboxKeyError, ValueError):
+                continue
+            carried.append(row)
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR IGNORE INTO outbox (key, kind, lane, nonce, sealed, created_at, "
+                       "attempts, dead, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", carried)
+        db.execute("COMMIT")
+        self.recovered = (f"the outbox file was damaged ({' '.join(damage.split())}); "
+                          f"{len(carried)} rows were recovered, the damaged file is kept as "
+                          f"{kept.name}")
+        return db
 
     # ------------------------------------------------------------------ sealing
 
@@ -198,6 +329,10 @@ class Outbox:
         with self._write() as db:
             db.executemany("INSERT OR IGNORE INTO outbox (key, kind, lane, nonce, sealed, "
                            "created_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            written = time.monotonic()
+            for row in rows:
+                if row[1] == "identity":
+                    self._identities.setdefault(row[0], written)
 
     # ------------------------------------------------------------------ reading
 
@@ -278,12 +413,22 @@ class Outbox:
                        "WHERE key = ?", (error[:500], key))
 
     def forget_identities(self, older_than: timedelta) -> int:
-        """Delete offline-typed identities no visit can still use (the hard cap has passed)."""
-        cutoff = (datetime.now(UTC) - older_than).isoformat()
+        """Delete offline-typed identities no visit can still use (the hard cap has passed).
+
+        Age is read on the monotonic clock, never the wall clock, which a kiosk's time sync
+        may move by hours; an identity an earlier run sealed is no visit's any more (a visit
+        lives in memory) and goes at once.
+        """
+        cutoff = time.monotonic() - older_than.total_seconds()
         with self._write() as db:
+            stored = [key for (key,) in db.execute(
+                "SELECT key FROM outbox WHERE kind = 'identity'").fetchall()]
+            stale = [(key,) for key in stored
+                     if self._identities.get(key, float("-inf")) < cutoff]
             before = db.total_changes
-            db.execute("DELETE FROM outbox WHERE kind = 'identity' AND created_at < ?",
-                       (cutoff,))
+            db.executemany("DELETE FROM outbox WHERE kind = 'identity' AND key = ?", stale)
+            for (key,) in stale:
+                self._identities.pop(key, None)
             return int(db.total_changes - before)
 
     def close(self) -> None:

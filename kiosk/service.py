@@ -112,6 +112,10 @@ class KioskService:
                                  catalog=self.catalog_cache, notify=notify,
                                  disk_path=settings.data_dir, app_version=app_version,
                                  **extra)
+        if self.outbox.recovered is not None:
+            # Started on a fresh file instead of failing at every start: say so to staff.
+            log.error("outbox: %s", self.outbox.recovered)
+            self.worker.note(self.outbox.recovered)
 
     def _connect(self) -> None:
         for old in (self._client, self._worker_client):

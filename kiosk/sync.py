@@ -75,6 +75,14 @@ def _retry_later(answer: dict[str, Any]) -> bool:
     return "send it again" in text
 
 
+def _recorded(refusal: ApiRefused) -> bool:
+    """True when the server kept the crisis of a crisis alert it refused.
+
+    A 422 says so in ``crisis_recorded``; a 409 means its key already raised an alert.
+    """
+    return refusal.status == 409 or refusal.problem.get("crisis_recorded") is True
+
+
 class CatalogCache:
     """The last catalog the server sent and its ETag, on disk so a restart offline has it."""
 
@@ -215,6 +223,10 @@ class SyncWorker:
             self.notify(self.status())
         except Exception:  # noqa: BLE001 - a UI callback's bug must not stop the sync
             log.exception("sync notify callback failed")
+
+    def note(self, message: str) -> None:
+        """Add a problem found outside a cycle (a damaged outbox at start) to the admin list."""
+        self._error(message)
 
     def _error(self, message: str) -> None:
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
@@ -398,6 +410,12 @@ class SyncWorker:
         except (Unauthorized, RateLimited, TooOld):
             raise
         except ApiRefused as exc:
+            if row.kind == "crisis_alert" and not _recorded(exc):
+                # Refused before the server read it (a proxy's 4xx, a body cut short): set
+                # aside, nobody would ever be alerted. It stays at the head and goes again.
+                self.outbox.failed([row.key], exc.reason)
+                self._error(f"crisis alert {row.key[:8]} not recorded yet: {exc.reason}")
+                return [], 0
             self.outbox.bury(row.key, exc.reason)
             self._error(f"{row.kind} {row.key[:8]} refused: {exc.reason}")
             return [], 1

@@ -13,6 +13,9 @@ from typing import Any
 # docs/configuration.md lists them with their meaning.
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # generated into the instance folder on first start when unset
+    # Earlier secrets, after SECRET_KEY was changed: member references they signed (held in
+    # kiosks' offline backlogs) still verify; nothing new is signed with them.
+    "SECRET_KEY_FALLBACKS": [],
     "DATABASE_URL": None,  # None means sqlite:///<instance>/onsite.sqlite
     "SITE_SLUG": "demo",
     "SIGNING_KEY_DIR": None,  # None means <instance>/keys (Ed25519 per purpose, made on demand)

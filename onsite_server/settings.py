@@ -52,6 +52,7 @@ class Settings:
     """Every key of config.DEFAULTS, lower-cased and converted (docs/configuration.md)."""
 
     secret_key: str
+    secret_key_fallbacks: tuple[str, ...]
     database_url: str
     site_slug: str
     signing_key_dir: str

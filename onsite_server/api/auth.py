@@ -104,6 +104,7 @@ def member_for_ref(session: Session, kiosk: Kiosk, ref: str) -> Member:
     return resolve_member_ref(
         session, current_settings().secret_key, ref, kiosk,
         current_settings().member_ref_ttl_seconds,
+        fallbacks=current_settings().secret_key_fallbacks,
     )
 
 
@@ -112,4 +113,5 @@ def member_keys_for_ref(session: Session, kiosk: Kiosk, ref: str) -> MemberKeys:
     return resolve_member_keys(
         session, current_settings().secret_key, ref, kiosk,
         current_settings().member_ref_ttl_seconds,
+        fallbacks=current_settings().secret_key_fallbacks,
     )

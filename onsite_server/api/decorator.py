@@ -36,9 +36,9 @@ registry.extra_models.append(Problem)
 
 
 _STD_ERRORS: dict[int, tuple[str, type[BaseModel] | None]] = {
-    400: ("Body is not JSON, or nests too deeply", Problem),
+    400: ("Body is not JSON, nests too deeply, or ended before its Content-Length", Problem),
     413: ("Body too large", Problem),
-    415: ("Body is not JSON", Problem),
+    415: ("Body is not JSON, or has a Content-Encoding other than identity", Problem),
     422: ("Invalid request; each bad field is named", Problem),
     426: ("This kiosk app is older than KIOSK_MIN_VERSION; min_kiosk_version says what to "
           "install. Nothing was stored: keep the data and send it again once updated", Problem),

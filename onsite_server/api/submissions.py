@@ -14,11 +14,13 @@ from shared.schemas.submissions import SubmissionBatch, SubmissionBatchResponse,
 from ..app_settings import current as current_settings
 from ..db import get_read_session, get_session, keep_on_refusal
 from ..errors import ApiProblem, field_problem, validation_problem
+from ..jsonguard import Repeated
 from ..models import Kiosk, Site
 from ..services.crisis import crisis_summary
 from ..services.instruments import offered_instruments
 from ..services.submissions import BatchSettings, process_batch, readable_items
 from . import authenticated_kiosk, operation, registry
+from .parsing import keys_repeated, repeated_problem
 
 # The envelope documents its items by reference; each item is validated on its own.
 registry.extra_models.append(SubmissionItem)
@@ -47,6 +49,14 @@ def submit_batch(body: Any) -> dict[str, Any]:
     assert site is not None  # a kiosk row always references its site (foreign key)
     settings = BatchSettings.from_config(current_app.config,
                                          offered_instruments(site, current_settings()))
+    if isinstance(body, Repeated):
+        # The envelope itself names a key twice ("items" twice hides one list of items from
+        # whoever reads the other): refused, after the crises in every list were recorded.
+        problem = repeated_problem(body)
+        assert problem is not None
+        lists = body.repeated.get("items") or [body.get("items")]
+        raise _refused(problem, kiosk, settings,
+                       [raw for items in lists for raw in readable_items({"items": items})])
     try:
         batch = SubmissionBatch.model_validate(body)
     except ValidationError as exc:
@@ -63,7 +73,8 @@ def submit_batch(body: Any) -> dict[str, Any]:
     # string of every item: a kiosk's batch has no escapes unless someone typed one.
     text_checked = not may_hold_control_characters(request.get_data(cache=True))
     results = process_batch(get_session, kiosk, batch.items, settings=settings,
-                            read_session_factory=get_read_session, text_checked=text_checked)
+                            read_session_factory=get_read_session, text_checked=text_checked,
+                            keys_repeated=keys_repeated())
     return {"results": results}
 
 

@@ -8,7 +8,7 @@ marked ``auth.public``), loads rows through ``lookup`` and calls a service.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -97,7 +97,12 @@ def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Format a stored UTC time in the site's timezone (a Jinja filter)."""
     if value is None:
         return ""
-    return value.astimezone(site_zone()).strftime(fmt)
+    try:
+        return value.astimezone(site_zone()).strftime(fmt)
+    except OverflowError:
+        # A kiosk's time stored before such times were refused (year 1 has no local time
+        # west of UTC): shown in UTC rather than failing every page with a crisis banner.
+        return value.astimezone(UTC).strftime(fmt) + " UTC"
 
 
 TRIGGERS = {

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.schemas.common import plausible_kiosk_time
+
 if TYPE_CHECKING:
     from ..settings import Settings
 
@@ -50,12 +52,17 @@ def note_suspect(kiosk_public_id: str, what: str, sent_at: datetime,
 
 
 def parse_aware(value: object) -> datetime | None:
-    """Read an ISO 8601 timestamp with an offset from untrusted input, in UTC, or None."""
+    """Read a kiosk's ISO 8601 timestamp with an offset from untrusted input, in UTC, or None.
+
+    None too for a time no kiosk clock can say (``plausible_kiosk_time``): the caller then
+    uses the server's clock, as for a missing one.
+    """
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
         # In UTC at once: 0001-01-01T00:00+00:09 cannot be stored or compared otherwise.
-        return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        found = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
     except (ValueError, OverflowError):
         return None
+    return found if found is not None and plausible_kiosk_time(found) else None

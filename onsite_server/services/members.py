@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -52,9 +53,10 @@ class MemberKeys(NamedTuple):
 
 
 @lru_cache(maxsize=8)
-def _serializer(secret: str) -> URLSafeTimedSerializer:
+def _serializer(secret: str, fallbacks: tuple[str, ...] = ()) -> URLSafeTimedSerializer:
     # Stateless once built (the key is derived per call), so one per secret is safe to share.
-    return URLSafeTimedSerializer(secret, salt=SALT)
+    # itsdangerous signs with the last key and verifies with any: the fallbacks go first.
+    return URLSafeTimedSerializer([*fallbacks, secret], salt=SALT)
 
 
 def make_member_ref(secret: str, member: Member, kiosk: Kiosk) -> str:
@@ -63,17 +65,22 @@ def make_member_ref(secret: str, member: Member, kiosk: Kiosk) -> str:
 
 
 def resolve_member_ref(
-    session: Session, secret: str, ref: str, kiosk: Kiosk, max_age: int
+    session: Session, secret: str, ref: str, kiosk: Kiosk, max_age: int, *,
+    fallbacks: Sequence[str] = (),
 ) -> Member:
-    """Return the member a reference names, checking signature, age, kiosk and employer."""
-    return _member_named(session, _verified(secret, ref, kiosk, max_age), kiosk)
+    """Return the member a reference names, checking signature, age, kiosk and employer.
+
+    ``fallbacks``: earlier secrets (``SECRET_KEY_FALLBACKS``) whose signatures still verify.
+    """
+    return _member_named(session, _verified(secret, ref, kiosk, max_age, fallbacks), kiosk)
 
 
 def resolve_member_keys(
-    session: Session, secret: str, ref: str, kiosk: Kiosk, max_age: int
+    session: Session, secret: str, ref: str, kiosk: Kiosk, max_age: int, *,
+    fallbacks: Sequence[str] = (),
 ) -> MemberKeys:
     """Like ``resolve_member_ref`` (the same checks), but read as ``MemberKeys``, no object."""
-    public_id = _verified(secret, ref, kiosk, max_age).get("m")
+    public_id = _verified(secret, ref, kiosk, max_age, fallbacks).get("m")
     row = _MEMBER_KEYS_AT_SITE.run(session, {"public_id": public_id, "site_id": kiosk.site_id}) \
         .first() if isinstance(public_id, str) else None
     if row is None:
@@ -81,10 +88,11 @@ def resolve_member_keys(
     return MemberKeys(int(row[0]), str(row[1]), str(row[2]))
 
 
-def _verified(secret: str, ref: str, kiosk: Kiosk, max_age: int) -> dict[str, Any]:
+def _verified(secret: str, ref: str, kiosk: Kiosk, max_age: int,
+              fallbacks: Sequence[str] = ()) -> dict[str, Any]:
     """Return a reference's payload once its signature, age and kiosk are checked."""
     try:
-        data: Any = _serializer(secret).loads(ref, max_age=max_age)
+        data: Any = _serializer(secret, tuple(fallbacks)).loads(ref, max_age=max_age)
     except SignatureExpired as exc:
         raise MemberRefError("has expired; identify the member again") from exc
     except BadSignature as exc:
@@ -115,7 +123,8 @@ LATE_OTHER_KIOSK = "other_kiosk"
 
 
 def resolve_filed_ref(
-    session: Session, secret: str, ref: str, kiosk: Kiosk, max_age: int
+    session: Session, secret: str, ref: str, kiosk: Kiosk, max_age: int, *,
+    fallbacks: Sequence[str] = (),
 ) -> tuple[Member, str | None]:
     """Resolve a reference for filing answers already taken: (member, why it is late or None).
 
@@ -125,11 +134,12 @@ def resolve_filed_ref(
     does. Lookups that act now (bookings, consent) keep the strict ``resolve_member_ref``.
     """
     late: str | None = None
+    signer = _serializer(secret, tuple(fallbacks))
     try:
-        data: Any = _serializer(secret).loads(ref, max_age=max_age)
+        data: Any = signer.loads(ref, max_age=max_age)
     except SignatureExpired:
         try:
-            data = _serializer(secret).loads(ref)
+            data = signer.loads(ref)
         except BadSignature as exc:
             raise MemberRefError("is not a valid member reference") from exc
         late = LATE_EXPIRED

@@ -102,6 +102,30 @@ def _timestamp_text(value: object) -> object:
 # Lax on purpose: a timestamp arrives as ISO 8601 text, which strict mode would refuse.
 AwareDatetime = Annotated[datetime, StrictMode(False), BeforeValidator(_timestamp_text),
                           AfterValidator(_aware)]
+
+# What a kiosk's clock can say, however wrong it is: a clock that lost its time restarts at the
+# Unix epoch. Before it, a time is a bug, not a clock; and stored as sent, year 1 broke every
+# dashboard page that shows it in the site's zone (it has no local time west of UTC), as would
+# the last hours of year 9999 east of UTC (the zones reach 14 hours either side).
+EARLIEST_KIOSK_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_KIOSK_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def plausible_kiosk_time(value: datetime) -> bool:
+    """Tell whether an aware time is one a kiosk's clock, right or wrong, could say."""
+    return EARLIEST_KIOSK_TIME <= value <= LATEST_KIOSK_TIME
+
+
+def _kiosk_time(value: datetime) -> datetime:
+    if not plausible_kiosk_time(value):
+        raise ValueError("is not a time a kiosk's clock can say (1970-01-01 to 9999-12-31)")
+    return value
+
+
+# A time read from a kiosk's clock (when an answer was taken, a crisis raised): kept as sent,
+# flagged by the server when far off, refused only when no clock could say it.
+KioskTime = Annotated[AwareDatetime, AfterValidator(_kiosk_time)]
+
 IdempotencyKey = Annotated[
     str,
     # UUIDs are case-insensitive; one spelling, so a replay in capitals is still a replay.

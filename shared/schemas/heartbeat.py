@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from .common import AwareDatetime, Out, Strict
+from .common import KioskTime, Out, Strict
 
 
 class HeartbeatRequest(Strict):
@@ -14,7 +14,7 @@ class HeartbeatRequest(Strict):
 
     app_version: str = Field(min_length=1, max_length=64)
     outbox_depth: int = Field(ge=0, le=10_000_000)
-    last_sync_at: AwareDatetime | None = None
+    last_sync_at: KioskTime | None = None
     free_disk_bytes: int = Field(ge=0, le=2**63 - 1)
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import EMAIL_PATTERN, AwareDatetime, IdempotencyKey, Out, Strict
+from .common import EMAIL_PATTERN, IdempotencyKey, KioskTime, Out, Strict
 from .submissions import OfflineIdentity
 
 CONTACT_METHODS = ("phone", "text", "email")
@@ -65,7 +65,7 @@ class CrisisAlertRequest(Strict):
 
     idempotency_key: IdempotencyKey
     trigger: Literal["phq9_item9", "hypertensive_crisis"]
-    raised_at: AwareDatetime
+    raised_at: KioskTime
 
 
 class CrisisAlertResponse(Out):

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, WithJsonSchema
 
-from .common import EMAIL_PATTERN, AwareDatetime, IdempotencyKey, Out, Problem, Strict
+from .common import EMAIL_PATTERN, IdempotencyKey, KioskTime, Out, Problem, Strict
 from .identify import BirthDate
 
 MAX_BATCH_CEILING = 500
@@ -125,7 +125,7 @@ class SubmissionItem(Strict):
         description="linkIds the member chose 'Prefer not to answer'; such items are not scored.",
     )
     kiosk_result: KioskResult | None = None
-    taken_at: AwareDatetime
+    taken_at: KioskTime
     devices: list[DeviceOrigin] = Field(
         default_factory=list, max_length=4,
         description="Answers read from a Bluetooth cuff or scale and confirmed by the member, "

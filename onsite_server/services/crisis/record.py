@@ -26,6 +26,7 @@ from shared import triage as triage_mod
 from shared.assessments import ScoreResult, available_versions
 from shared.assessments.items import NOT_SCORED_BAND
 
+from ...jsonguard import Repeated
 from ...models import CrisisAlert, Kiosk, Member, utcnow
 from ...models.site_of import audit_site
 from ..clock import parse_aware
@@ -88,8 +89,11 @@ def raise_lenient_alert(session: Session, kiosk: Kiosk, body: object,
     else derived from the body (so a resend raises nothing new) and the server's clock.
     """
     raw = body if isinstance(body, dict) else {}
-    wanted = str(raw.get("trigger", "")).strip().lower().replace("-", "_")
-    trigger = next((t.trigger for t in triage_mod.CRISIS_TRIGGERS if t.trigger == wanted), None)
+    # A trigger named twice (jsonguard.Repeated): any of its values that is one of ours counts.
+    sent = raw.repeated.get("trigger") if isinstance(raw, Repeated) else None
+    wanted = {str(value).strip().lower().replace("-", "_")
+              for value in (sent or [raw.get("trigger", "")])}
+    trigger = next((t.trigger for t in triage_mod.CRISIS_TRIGGERS if t.trigger in wanted), None)
     if trigger is None:
         return {"crisis": [], "crisis_recorded": False}
     key = parse_uuid(raw.get("idempotency_key")) or content_key(kiosk, raw)

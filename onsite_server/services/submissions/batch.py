@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from shared.crisis import triggers_in_raw
 
+from ...jsonguard import REPEATED, readings, repeated_paths
 from ...models import Kiosk, Site
 from ..crisis.record import record_refused, settle
 from ..instruments import sync_windows, was_offered
@@ -30,6 +32,7 @@ def process_batch(
     session_factory: Callable[[], Session], kiosk: Kiosk, items: Sequence[object], *,
     settings: BatchSettings, read_session_factory: Callable[[], Session] | None = None,
     refuse: str | None = None, shared_transaction: bool = False, text_checked: bool = False,
+    keys_repeated: bool = False,
 ) -> list[dict[str, Any]]:
     """Answer every entry of a batch, in order: {key, status, result | problem, crisis...}.
 
@@ -41,15 +44,20 @@ def process_batch(
     recording the crises they show. ``shared_transaction`` says the caller's transaction
     already holds other work (demo data, a CLI), so every item gets its own SAVEPOINT.
     ``text_checked`` says the body's text holds no control character (no item is walked for
-    one; ``shared.schemas.common.may_hold_control_characters``). ``kiosk`` is only read.
+    one; ``shared.schemas.common.may_hold_control_characters``). ``keys_repeated`` says an
+    object of the body named a key twice (``jsonguard.loads``): such an entry is refused naming
+    the key, and its crisis is read from every value sent. ``kiosk`` is only read.
     """
     ctx = BatchContext(session_factory=session_factory,
                        read_session_factory=read_session_factory or session_factory,
                        kiosk=kiosk, settings=settings, wrote=shared_transaction)
     entries = [Entry(index, raw, triggers_in_raw(raw)) for index, raw in enumerate(items)]
+    repeated = _repeated_keys(entries) if keys_repeated else {}
     for entry in entries:
         # The key as sent is read only for a refusal (an accepted item's is validated).
-        if refuse is not None:
+        if entry.index in repeated:
+            entry.answer = _rejected(_raw_key(entry.raw), repeated[entry.index])
+        elif refuse is not None:
             entry.answer = _rejected(_raw_key(entry.raw), [{
                 "field": f"items.{entry.index}", "message": f"was not read: {refuse}"}])
         elif entry.index >= settings.max_batch:
@@ -89,6 +97,30 @@ def process_batch(
             answer = store_item(ctx, entry.prepared)
         answers.append(_settle_crisis(ctx, entry, answer))
     return answers
+
+
+# Readings of one entry that names keys twice, at most: far more than an item's answers hold.
+MAX_READINGS = 256
+
+
+def _repeated_keys(entries: Sequence[Entry]) -> dict[int, list[dict[str, str]]]:
+    """The errors of each entry that names a key twice, by index; widen its crisis reading.
+
+    Which value counts differs between readers (a proxy, a log, another parser), so the entry
+    is refused; but a crisis in any of its values is one, and is recorded.
+    """
+    found: dict[int, list[dict[str, str]]] = {}
+    for entry in entries:
+        paths = list(repeated_paths(entry.raw, f"items.{entry.index}"))
+        if not paths:
+            continue
+        found[entry.index] = [{"field": path, "message": REPEATED} for path in paths[:20]]
+        # Bounded: each reading copies the objects above the key, and a hostile entry may
+        # repeat keys in a long list.
+        seen = dict.fromkeys(trigger for reading in islice(readings(entry.raw), MAX_READINGS)
+                             for trigger in triggers_in_raw(reading))
+        entry.triggers = tuple(seen)
+    return found
 
 
 def _store_backlog(ctx: BatchContext, entries: Sequence[Entry], candidates: Sequence[Entry]

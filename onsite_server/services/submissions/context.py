@@ -47,6 +47,7 @@ class BatchSettings:
     offered: tuple[str, ...]
     clock: ClockPolicy
     offline_per_day: int = 300
+    secret_fallbacks: tuple[str, ...] = ()  # SECRET_KEY_FALLBACKS: earlier secrets' refs
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], offered: Sequence[str]) -> BatchSettings:
@@ -55,7 +56,8 @@ class BatchSettings:
                    ref_max_age=int(config["MEMBER_REF_TTL_SECONDS"]),
                    max_batch=int(config["MAX_BATCH"]), offered=tuple(offered),
                    clock=ClockPolicy.from_config(config),
-                   offline_per_day=int(config.get("OFFLINE_IDENTIFY_PER_DAY", 300)))
+                   offline_per_day=int(config.get("OFFLINE_IDENTIFY_PER_DAY", 300)),
+                   secret_fallbacks=tuple(config.get("SECRET_KEY_FALLBACKS") or ()))
 
 
 @dataclass

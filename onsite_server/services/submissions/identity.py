@@ -139,6 +139,6 @@ def _resolve(ctx: BatchContext, ref: str) -> tuple[Member, str | None]:
     if cached is not None:
         return cached
     found = resolve_filed_ref(ctx.read_session, ctx.settings.secret, ref, ctx.kiosk,
-                              ctx.settings.ref_max_age)
+                              ctx.settings.ref_max_age, fallbacks=ctx.settings.secret_fallbacks)
     ctx.members[ref] = found
     return found

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from onsite_server.api import registry
 from onsite_server.app_settings import override
 from onsite_server.db import get_db
-from onsite_server.models import CrisisAlert, Kiosk, Submission
+from onsite_server.models import CrisisAlert, Kiosk, Referral, Submission
 from onsite_server.services.referrals import recent_alerts
 
 from ..helpers import auth, identified_member, new_key, submission_item
@@ -316,6 +316,33 @@ def test_recent_alerts_never_hide_an_alert_with_a_wrong_clock(app: Flask, client
         assert all(a.raised_at.isoformat() == raised_at for a in alerts)
         kiosk_row = session.scalars(select(Kiosk)).one()
         assert {a.kiosk_id for a in session.scalars(select(CrisisAlert))} == {kiosk_row.id}
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+00:00", "1969-12-31T23:59:59+00:00",
+                                  "9999-12-31T23:59:59+00:00"])
+def test_a_time_no_kiosk_clock_can_say_is_refused_by_name_and_its_crisis_kept(
+        app: Flask, client: FlaskClient, site: Any, kiosk: dict[str, Any], when: str) -> None:
+    """Stored as sent, year 1 took down every dashboard page with its crisis banner (500)."""
+    _, ref = identified_member(app, site, kiosk)
+    answer = _post_one(client, kiosk, submission_item("phq9", PHQ9_ITEM9, member_ref=ref,
+                                                      taken_at=when))
+    assert answer["status"] == "rejected" and answer["crisis_recorded"] is True
+    assert [e["field"] for e in answer["problem"]["errors"]] == ["items.0.taken_at"]
+    assert "1970-01-01 to 9999-12-31" in answer["problem"]["errors"][0]["message"]
+    resp = client.post("/api/v1/crisis-alerts", headers=auth(kiosk["token"]), json={
+        "idempotency_key": new_key(), "trigger": "phq9_item9", "raised_at": when})
+    assert resp.status_code == 422 and _fields(resp) == ["raised_at"]
+    assert resp.get_json()["crisis_recorded"] is True
+    resp = client.post("/api/v1/heartbeat", headers=auth(kiosk["token"]), json={
+        "app_version": "1.0", "outbox_depth": 0, "free_disk_bytes": 1, "last_sync_at": when})
+    assert resp.status_code == 422 and _fields(resp) == ["last_sync_at"]
+    with get_db(app).transaction(write=False) as session:
+        # Both crises were filed at the server's time, not at the time no clock could say.
+        (alert,) = session.scalars(select(CrisisAlert)).all()
+        assert alert.clock_suspect is True
+        assert abs(alert.raised_at - datetime.now(UTC)) < timedelta(minutes=5)
+        referral = session.scalars(select(Referral)).one()
+        assert referral.priority == "crisis"
 
 
 def test_an_unknown_id_in_a_sites_setting_is_left_out(app: Flask, client: FlaskClient,

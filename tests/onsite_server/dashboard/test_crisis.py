@@ -218,3 +218,18 @@ def test_an_alert_from_a_kiosk_with_a_wrong_clock_waits_by_the_servers_time(
     assert "longest wait: 2 h 05 min" in page
     assert f"Answered {_local(kiosk_clock)} (kiosk clock). That kiosk's clock looks wrong." in page
     assert f"Received {_local(RECEIVED)}." in page
+
+
+def test_a_kiosk_time_stored_before_year_1_was_refused_still_shows(
+        app: Flask, crisis: dict[str, Any], as_admin: FlaskClient, as_advocate: FlaskClient
+) -> None:
+    """Year 1 has no local time in New York: the crisis banner on every page answered 500."""
+    year_one = datetime(1, 1, 1, tzinfo=UTC)
+    with get_db(app).transaction() as session:
+        session.execute(update(Submission).values(taken_at=year_one))
+    for client, path in ((as_admin, "/dashboard/"), (as_advocate, "/advocate/"),
+                         (as_admin, f"/dashboard/crisis/referral/{crisis['referral']}"),
+                         (as_advocate, f"/advocate/referrals/{crisis['referral']}")):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        assert "1-01-01 00:00 UTC" in _text(resp), path

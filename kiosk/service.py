@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -116,6 +117,9 @@ class KioskService:
             # Started on a fresh file instead of failing at every start: say so to staff.
             log.error("outbox: %s", self.outbox.recovered)
             self.worker.note(self.outbox.recovered)
+        # Rows the outbox could not take (a full or failing disk), in the order given: written
+        # ahead of the next row that can be, and counted as not sent until then.
+        self._unsaved: list[Entry] = []
 
     def _connect(self) -> None:
         for old in (self._client, self._worker_client):
@@ -186,7 +190,7 @@ class KioskService:
                 # Unreachable, or this app too old for the server: held until it can be sent.
                 log.info("identify: server unreachable, keeping the id for a match on arrival")
         handle = str(uuid.uuid4())
-        self.outbox.put(handle, "identity", typed.model_dump(mode="json"))
+        self._queue([Entry(handle, "identity", typed.model_dump(mode="json"))])
         return Identity(pending=handle)
 
     def claim_contact(self, identity: Identity, *, phone: str | None = None,
@@ -194,13 +198,14 @@ class KioskService:
         """Seal the contact beside the typed id under a new handle (outbox rows never change)."""
         if identity.pending is None:
             return identity
-        row = self.outbox.get(identity.pending)
+        row = self._stored(identity.pending)
         if row is None or row.kind != "identity":
             return identity
         contact = {"phone": phone} if phone else {"email": email} if email else {}
         typed = OfflineIdentity.model_validate({**row.payload, **contact})
         handle = str(uuid.uuid4())
-        self.outbox.put(handle, "identity", typed.model_dump(mode="json", exclude_none=True))
+        self._queue([Entry(handle, "identity",
+                           typed.model_dump(mode="json", exclude_none=True))])
         return dataclasses.replace(identity, pending=handle)
 
     def _who(self, identity: Identity | None) -> dict[str, Any]:
@@ -208,7 +213,7 @@ class KioskService:
         if identity is not None and identity.member_ref is not None:
             return {"member_ref": identity.member_ref}
         if identity is not None and identity.pending is not None:
-            row = self.outbox.get(identity.pending)
+            row = self._stored(identity.pending)
             if row is not None and row.kind == "identity":
                 return {"offline_identity": row.payload}
             log.warning("offline identity expired before its items were queued; anonymous")
@@ -237,15 +242,15 @@ class KioskService:
                 payload["devices"] = [dict(device) for device in item["devices"]]
             urgent = crisis or bool(triggers_in_raw(payload))
             entries.append(Entry(payload["idempotency_key"], "submission", payload, urgent))
-        self.outbox.put_many(entries)
+        self._queue(entries)
         self.worker.wake()
 
     def crisis_alert(self, trigger: Literal["phq9_item9", "hypertensive_crisis"]) -> None:
         """Queue an anonymous crisis alert at the head of the queue, and wake the worker."""
         key = str(uuid.uuid4())
-        self.outbox.put(key, "crisis_alert",
-                        {"idempotency_key": key, "trigger": trigger, "raised_at": _now()},
-                        crisis=True)
+        self._queue([Entry(key, "crisis_alert",
+                           {"idempotency_key": key, "trigger": trigger, "raised_at": _now()},
+                           crisis=True)])
         self.worker.wake()
 
     def consent(self, identity: Identity, *, consent: bool, contact_method: str | None = None,
@@ -262,7 +267,7 @@ class KioskService:
             if value is not None:
                 payload[name] = value
         _check_consent(payload)
-        self.outbox.put(key, "consent", payload)
+        self._queue([Entry(key, "consent", payload)])
         self.worker.wake()
 
     def _online(self, identity: Identity) -> tuple[ApiClient, str]:
@@ -302,9 +307,44 @@ class KioskService:
         client, ref = self._online(identity)
         return self._reached(client.reschedule(str(uuid.uuid4()), ref, booking_id, slot_id))
 
+    def _queue(self, entries: Sequence[Entry]) -> None:
+        """Write rows to the outbox, after any it could not take before.
+
+        A full or failing disk must not end the visit with an error: the crisis screen may be
+        next, and a kiosk that stops there shows neither 988 nor 911. The rows are kept in
+        memory instead (lost only if the kiosk stops before its disk takes them), the admin
+        screen says why, and they count as waiting, so the member is never told that staff
+        were alerted (``staff_told``).
+        """
+        rows = [*self._unsaved, *entries]
+        if not rows:
+            return
+        try:
+            self.outbox.put_many(rows)
+        except (sqlite3.Error, OSError) as exc:
+            if not self._unsaved:
+                self.worker.note(f"answers could not be saved on this kiosk ({exc}): they are "
+                                 "held in memory until its disk takes them; free its disk")
+            log.error("outbox: %d rows not written (%s); held in memory", len(rows), exc)
+            self._unsaved = rows
+        else:
+            self._unsaved = []
+
+    def _stored(self, key: str) -> Any:
+        """The row with this key (kind, payload), written or still held in memory, or None."""
+        for entry in self._unsaved:
+            if entry.key == key:
+                return entry
+        return self.outbox.get(key)
+
     def status(self) -> SyncStatus:
-        """The connection and outbox state for the admin screen."""
-        return self.worker.status()
+        """The connection and outbox state for the admin screen (rows held in memory count as
+        waiting; they are written again first)."""
+        self._queue([])
+        status = self.worker.status()
+        held = sum(1 for entry in self._unsaved if entry.kind != "identity")
+        return dataclasses.replace(status, outbox_depth=status.outbox_depth + held) if held \
+            else status
 
     def sync_now(self) -> None:
         """Ask the sync worker to try at once."""

@@ -8,6 +8,7 @@ code, without paying the imports again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -88,7 +89,10 @@ def run(env: dict[str, str], *args: str, timeout: float = 300
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            kill_server(proc)
+            # As subprocess.run does: the command (not in a group of its own) is killed.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
             raise
         out.seek(0)
         err.seek(0)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +81,16 @@ def test_the_server_imports_nothing_that_reads_its_environment_at_import() -> No
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_command_past_its_timeout_is_killed_as_subprocess_run_kills_it(
+        tmp_path: Path) -> None:
+    devserver.cli(_env(tmp_path), "init-db")
+    port = devserver.free_port()
+    with pytest.raises(subprocess.TimeoutExpired):
+        devserver.run(_env(tmp_path), "serve", "--host", "127.0.0.1", "--port", str(port),
+                      "--workers", "1", "--no-tls", timeout=4)
+    with pytest.raises(OSError):  # the master is gone: nothing listens on its port
+        for _ in range(50):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            time.sleep(0.2)

@@ -322,10 +322,10 @@ class KioskService:
         try:
             self.outbox.put_many(rows)
         except (sqlite3.Error, OSError) as exc:
-            if not self._unsaved:
+            if not self._unsaved:  # said once, not at every status read that tries again
                 self.worker.note(f"answers could not be saved on this kiosk ({exc}): they are "
                                  "held in memory until its disk takes them; free its disk")
-            log.error("outbox: %d rows not written (%s); held in memory", len(rows), exc)
+                log.error("outbox: %d rows not written (%s); held in memory", len(rows), exc)
             self._unsaved = rows
         else:
             self._unsaved = []

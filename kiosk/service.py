@@ -30,7 +30,7 @@ from shared.schemas.submissions import OfflineIdentity
 
 from .api_client import APP_VERSION, DEFAULT_TIMEOUT, ApiClient, Pairing
 from .backend import Identity, Offline, Refused, SyncStatus
-from .outbox import Entry, Outbox
+from .outbox import Entry, Outbox, Row
 from .settings import KioskSettings
 from .sync import CatalogCache, SyncWorker
 
@@ -330,7 +330,7 @@ class KioskService:
         else:
             self._unsaved = []
 
-    def _stored(self, key: str) -> Any:
+    def _stored(self, key: str) -> Entry | Row | None:
         """The row with this key (kind, payload), written or still held in memory, or None."""
         for entry in self._unsaved:
             if entry.key == key:

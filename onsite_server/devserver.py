@@ -80,10 +80,6 @@ def free_port() -> int:
 def run(env: dict[str, str], *args: str, timeout: float = 300
         ) -> subprocess.CompletedProcess[str]:
     """Run an onsite-server CLI command with env; its output and exit code (not checked)."""
-    if _launcher is None:
-        return subprocess.run([sys.executable, "-m", "onsite_server.cli", *args], env=env,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, check=False)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = spawn(args, env, stdout=out, stderr=err)
         try:

@@ -237,19 +237,11 @@ class Forked:
             raise subprocess.TimeoutExpired(self.args, timeout or 0)
         return self.returncode
 
-    def send_signal(self, sig: int) -> None:
-        """Signal the command (not its process group), if it still runs."""
+    def terminate(self) -> None:
+        """Send SIGTERM to the command (not its process group), if it still runs."""
         if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, sig)
-
-    def terminate(self) -> None:
-        """Send SIGTERM."""
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        """Send SIGKILL."""
-        self.send_signal(signal.SIGKILL)
+                os.kill(self.pid, signal.SIGTERM)
 
 
 class ForkServer:

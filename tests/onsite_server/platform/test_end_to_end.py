@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,20 +120,11 @@ def _two_workers(live: LiveServer, central: str) -> list[dict[str, Any]]:
            "ONSITE_SYNC_BACKOFF_BASE_SECONDS": "0", "ONSITE_SITE_SLUG": "live",
            "ONSITE_SYNC_CRISIS_BACKOFF_BASE_SECONDS": "0",
            "ONSITE_SYNC_BATCH": "2"}
-    with ExitStack() as files:
-        streams = [(files.enter_context(tempfile.TemporaryFile()),
-                    files.enter_context(tempfile.TemporaryFile())) for _ in range(2)]
-        procs = [devserver.spawn(["sync", "--once"], env, stdout=out, stderr=err)
-                 for out, err in streams]
-        outputs = []
-        for proc, (out, err) in zip(procs, streams, strict=True):
-            code = proc.wait(timeout=300)
-            out.seek(0)
-            err.seek(0)
-            said = err.read().decode(errors="replace")
-            assert code == 0, said[-3000:]
-            outputs.append(out.read().decode())
-    return [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda _: devserver.run(env, "sync", "--once"), range(2)))
+    for each in done:
+        assert each.returncode == 0, each.stderr[-3000:]
+    return [json.loads(each.stdout.strip().splitlines()[-1]) for each in done]
 
 
 def _outbox(url: str) -> Counter[str]:
